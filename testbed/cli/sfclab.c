@@ -1,0 +1,148 @@
+/* sfclab — the host CLI: one command table, unique-prefix matching, help generated from it. */
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/cli/commands.h"
+#include "vnfs/core/util.h"
+
+struct cli_command {
+    const char *name;
+    int min_args;
+    int max_args;               /* -1: any number. */
+    const char *usage;
+    const char *help;
+    int (*handler)(struct cli_ctx *, int argc, char *argv[]);
+};
+
+static const struct cli_command commands[] = {
+    { "check", 1, -1, "FILE...", "validate topology and experiment descriptors", cmd_check },
+    { "up", 1, 1, "TOPOLOGY", "bring up a topology's guests, bridges and links", cmd_up },
+    { "down", 0, 0, "", "tear the instance down (what its manifest lists)", cmd_down },
+    { "status", 0, 0, "", "show the instance's guests, bridges and processes", cmd_status },
+    { "exec", 2, -1, "GUEST CMD [ARG...]", "run a command inside a guest", cmd_exec },
+    { "clean", 0, 0, "", "undo whatever a crashed or killed instance left behind", cmd_clean },
+    { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh]", "run an experiment", cmd_run },
+    { "compare", 1, -1, "EXPERIMENT [--set K=V...]", "run one workload over several schemes",
+      cmd_compare },
+    { "inject", 2, -1, "TARGET KIND [ARG...]", "inject or heal a fault in a running instance",
+      cmd_inject },
+    { "runs", 0, 1, "[EXPERIMENT]", "list past runs", cmd_runs },
+    { "report", 0, 1, "[EXPERIMENT|RUN]", "print results beside the published numbers",
+      cmd_report },
+    { "plot", 1, 1, "RUN|EXPERIMENT", "redraw a run's plots from the database", cmd_plot },
+    { "export", 1, 2, "RUN [--csv]", "write a run's samples as CSV", cmd_export },
+};
+
+static void
+usage(FILE *stream)
+{
+    fprintf(stream,
+            "usage: sfclab [OPTIONS] COMMAND [ARG...]\n"
+            "Testbed for fault-tolerant service function chains.\n\n"
+            "Commands (any unique prefix works):\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        char synopsis[80];
+        snprintf(synopsis, sizeof synopsis, "%s %s", commands[i].name, commands[i].usage);
+        fprintf(stream, "  %-44s %s\n", synopsis, commands[i].help);
+    }
+    fprintf(stream,
+            "\nOptions:\n"
+            "  -i, --instance NAME   testbed instance (default: default)\n"
+            "      --state-dir DIR   where manifests live (default: /run/sfclab)\n"
+            "      --db FILE         results database (default: results/sfclab.db)\n"
+            "  -v, --verbose         say more\n"
+            "  -h, --help            this text\n"
+            "\nExit codes: 0 ok, 1 the operation or experiment failed, 2 bad usage or input.\n");
+}
+
+/* Exact match first, then a unique prefix. */
+static const struct cli_command *
+find_command(const char *name)
+{
+    const struct cli_command *match = NULL;
+    size_t len = strlen(name);
+
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (!strcmp(commands[i].name, name)) {
+            return &commands[i];
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (!strncmp(commands[i].name, name, len)) {
+            if (match) {
+                fprintf(stderr, "sfclab: '%s' is ambiguous (%s, %s, ...)\n",
+                        name, match->name, commands[i].name);
+                return NULL;
+            }
+            match = &commands[i];
+        }
+    }
+    if (!match) {
+        fprintf(stderr, "sfclab: unknown command '%s' (try --help)\n", name);
+    }
+    return match;
+}
+
+int
+main(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "instance", required_argument, NULL, 'i' },
+        { "state-dir", required_argument, NULL, 'S' },
+        { "db", required_argument, NULL, 'D' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli_ctx ctx = {
+        .instance = getenv("SFCLAB_INSTANCE") ? getenv("SFCLAB_INSTANCE") : "default",
+        .state_dir = getenv("SFCLAB_STATE_DIR") ? getenv("SFCLAB_STATE_DIR") : "/run/sfclab",
+        .db_path = getenv("SFCLAB_DB") ? getenv("SFCLAB_DB") : "results/sfclab.db",
+    };
+    const struct cli_command *cmd;
+    int nargs, c;
+
+    log_set_program("sfclab");
+    /* '+': stop at the command name, so its own options (exec's CMD -x) stay its own. */
+    while ((c = getopt_long(argc, argv, "+i:vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            ctx.instance = optarg;
+            break;
+        case 'S':
+            ctx.state_dir = optarg;
+            break;
+        case 'D':
+            ctx.db_path = optarg;
+            break;
+        case 'v':
+            ctx.verbose = true;
+            log_threshold = LOG_DEBUG;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    cmd = find_command(argv[optind]);
+    if (!cmd) {
+        return 2;
+    }
+    nargs = argc - optind - 1;
+    if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
+        fprintf(stderr, "usage: sfclab %s %s\n", cmd->name, cmd->usage);
+        return 2;
+    }
+    return cmd->handler(&ctx, nargs, argv + optind + 1);
+}

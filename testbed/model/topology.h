@@ -1,0 +1,89 @@
+/* topology — an infrastructure descriptor (topologies/*.yaml) as validated structs.
+ *
+ * topology_load() parses and validates a whole file and either returns a topology every other
+ * module may trust (names unique, references resolved, addresses well formed, values in range)
+ * or reports every problem through a struct diag and returns EINVAL with nothing allocated. It
+ * never creates anything on the host. Main types: struct topology, topo_guest, topo_bridge,
+ * topo_link.
+ *
+ * The file format:
+ *
+ *   name: line3                  # instance-independent topology name
+ *   provider: netns              # default provider of guests (netns | lxc | kvm)
+ *   management: 10.254.0.0/16    # optional; subnet of the mgmt bridge, one address per guest
+ *   bridges:
+ *     - name: data               # "mgmt" is reserved: the management bridge always exists
+ *   guests:
+ *     - name: h1
+ *       cpus: 0.5                # CPU quota in cores (cgroup), default 1
+ *       memory: 128M             # memory limit, default 256M
+ *       provider: netns          # optional, overrides the default
+ *   links:                       # a guest's interface on a bridge
+ *     - guest: h1
+ *       bridge: data
+ *       address: 10.0.0.1/24
+ *       rate: 100mbit            # optional impairments
+ *       delay: 1ms
+ *       jitter: 100us
+ *       loss: 0.1%
+ */
+#ifndef SFC_TOPOLOGY_H
+#define SFC_TOPOLOGY_H 1
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "testbed/model/diag.h"
+
+#define TOPO_NAME_MAX 15        /* Guest and bridge names become part of interface names. */
+
+struct topo_bridge {
+    char *name;
+    struct loc loc;
+};
+
+struct topo_guest {
+    char *name;
+    char *provider;             /* "netns", "lxc" or "kvm". */
+    double cpus;                /* Cores; 0 < cpus <= 64. */
+    uint64_t memory;            /* Bytes; >= 16 MiB. */
+    struct in_addr mgmt_addr;   /* Assigned from the management subnet, in guest order. */
+    struct loc loc;
+};
+
+struct topo_link {
+    size_t guest;               /* Index into topology.guests. */
+    size_t bridge;              /* Index into topology.bridges. */
+    struct in_addr addr;
+    int prefix_len;
+    uint64_t rate_bps;          /* 0: unlimited. */
+    uint64_t delay_ns;
+    uint64_t jitter_ns;
+    double loss;                /* Fraction, 0 <= loss <= 1. */
+    struct loc loc;
+};
+
+struct topology {
+    char *file;                 /* The path it was loaded from. */
+    char *name;
+    char *provider;
+    struct in_addr mgmt_net;
+    int mgmt_prefix_len;
+    struct topo_bridge *bridges;
+    size_t n_bridges;
+    struct topo_guest *guests;
+    size_t n_guests;
+    struct topo_link *links;
+    size_t n_links;
+};
+
+int topology_load(const char *file, struct diag *, struct topology **);
+void topology_free(struct topology *);
+
+/* Lookups; SIZE_MAX when absent. */
+size_t topology_find_guest(const struct topology *, const char *name);
+size_t topology_find_bridge(const struct topology *, const char *name);
+
+#endif

@@ -1,0 +1,80 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+static void
+test_parse_size(void **state)
+{
+    uint64_t v;
+
+    assert_true(parse_size("256M", &v));
+    assert_int_equal(v, 256ull << 20);
+    assert_true(parse_size("4096", &v));
+    assert_int_equal(v, 4096);
+    assert_true(parse_size("1.5K", &v));
+    assert_int_equal(v, 1536);
+    assert_false(parse_size("12X", &v));
+    assert_false(parse_size("-1M", &v));
+    assert_false(parse_size("", &v));
+}
+
+static void
+test_parse_duration(void **state)
+{
+    uint64_t v;
+
+    assert_true(parse_duration("250ms", &v));
+    assert_int_equal(v, 250000000ull);
+    assert_true(parse_duration("30us", &v));
+    assert_int_equal(v, 30000);
+    assert_true(parse_duration("5m", &v));
+    assert_int_equal(v, 300000000000ull);
+    assert_true(parse_duration("1.5", &v));
+    assert_int_equal(v, 1500000000ull);
+    assert_false(parse_duration("ms", &v));
+    assert_false(parse_duration("3 parsecs", &v));
+}
+
+static void
+test_parse_rate(void **state)
+{
+    uint64_t v;
+
+    assert_true(parse_rate("100mbit", &v));
+    assert_int_equal(v, 100000000ull);
+    assert_true(parse_rate("1Gbit", &v));
+    assert_int_equal(v, 1000000000ull);
+    assert_false(parse_rate("100", &v));
+}
+
+static void
+test_buf(void **state)
+{
+    struct buf b = BUF_INITIALIZER;
+
+    buf_put_be16(&b, 0x894f);
+    buf_put_be32(&b, 0x01020304);
+    buf_printf(&b, "%d-%s", 42, "x");
+    assert_int_equal(b.len, 2 + 4 + 4);
+    assert_int_equal(b.data[0], 0x89);
+    assert_int_equal(b.data[5], 0x04);
+    assert_memory_equal(b.data + 6, "42-x", 4);
+    buf_uninit(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_rate),
+        cmocka_unit_test(test_buf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

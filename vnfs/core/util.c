@@ -1,0 +1,301 @@
+#include "vnfs/core/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum log_level log_threshold = LOG_INFO;
+static const char *log_program = "sfclab";
+
+void
+sfc_abort(const char *fmt, ...)
+{
+    va_list args;
+
+    va_start(args, fmt);
+    fprintf(stderr, "%s: fatal: ", log_program);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    va_end(args);
+    abort();
+}
+
+void *
+xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        sfc_abort("out of memory (%zu bytes)", n);
+    }
+    return p;
+}
+
+void *
+xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) {
+        sfc_abort("out of memory (%zu x %zu bytes)", count, size);
+    }
+    return p;
+}
+
+void *
+xzalloc(size_t n)
+{
+    return xcalloc(1, n);
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        sfc_abort("out of memory (%zu bytes)", n);
+    }
+    return p;
+}
+
+/* Grows an array of '*n' elements to at least twice its size, as OVS's x2nrealloc. */
+void *
+x2nrealloc(void *p, size_t *n, size_t elem_size)
+{
+    *n = *n ? *n * 2 : 4;
+    return xrealloc(p, *n * elem_size);
+}
+
+char *
+xstrdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+char *
+xvasprintf(const char *fmt, va_list args)
+{
+    char *s;
+    if (vasprintf(&s, fmt, args) < 0) {
+        sfc_abort("out of memory formatting a string");
+    }
+    return s;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+    va_list args;
+    char *s;
+
+    va_start(args, fmt);
+    s = xvasprintf(fmt, args);
+    va_end(args);
+    return s;
+}
+
+static uint64_t
+clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+uint64_t
+time_mono_ns(void)
+{
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t
+time_wall_ns(void)
+{
+    return clock_ns(CLOCK_REALTIME);
+}
+
+void
+log_set_program(const char *name)
+{
+    log_program = name;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = { "error", "warning", "info", "debug" };
+    va_list args;
+
+    if (level > log_threshold) {
+        return;
+    }
+    va_start(args, fmt);
+    fprintf(stderr, "%s: %s: ", log_program, names[level]);
+    vfprintf(stderr, fmt, args);
+    fputc('\n', stderr);
+    va_end(args);
+}
+
+/* Splits "12.5ms" into 12.5 and "ms"; false if no number leads or the number is not finite. */
+static bool
+split_number_unit(const char *s, double *value, const char **unit)
+{
+    char *end;
+
+    while (isspace((unsigned char) *s)) {
+        s++;
+    }
+    if (!*s || *s == '-' || *s == '+') {
+        return false;
+    }
+    errno = 0;
+    *value = strtod(s, &end);
+    if (end == s || errno || !isfinite(*value) || *value < 0) {
+        return false;
+    }
+    *unit = end;
+    return true;
+}
+
+static bool
+scale(double value, double mult, uint64_t *out)
+{
+    double v = value * mult;
+    if (v >= 18446744073709551615.0) {
+        return false;
+    }
+    *out = (uint64_t) llround(v);
+    return true;
+}
+
+bool
+parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "K", 1024.0 }, { "KB", 1024.0 }, { "KiB", 1024.0 },
+        { "M", 1048576.0 }, { "MB", 1048576.0 }, { "MiB", 1048576.0 },
+        { "G", 1073741824.0 }, { "GB", 1073741824.0 }, { "GiB", 1073741824.0 },
+    };
+    const char *unit;
+    double value;
+
+    if (!split_number_unit(s, &value, &unit)) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (!strcasecmp(unit, units[i].unit)) {
+            return scale(value, units[i].mult, bytes);
+        }
+    }
+    return false;
+}
+
+bool
+parse_duration(const char *s, uint64_t *ns)
+{
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1e9 }, { "s", 1e9 }, { "ms", 1e6 }, { "us", 1e3 }, { "ns", 1 },
+        { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
+    };
+    const char *unit;
+    double value;
+
+    if (!split_number_unit(s, &value, &unit)) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (!strcmp(unit, units[i].unit)) {
+            return scale(value, units[i].mult, ns);
+        }
+    }
+    return false;
+}
+
+bool
+parse_rate(const char *s, uint64_t *bps)
+{
+    static const struct { const char *unit; double mult; } units[] = {
+        { "bit", 1 }, { "kbit", 1e3 }, { "mbit", 1e6 }, { "gbit", 1e9 },
+        { "bps", 8 }, { "kbps", 8e3 }, { "mbps", 8e6 }, { "gbps", 8e9 },
+    };
+    const char *unit;
+    double value;
+
+    if (!split_number_unit(s, &value, &unit)) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+        if (!strcasecmp(unit, units[i].unit)) {
+            return scale(value, units[i].mult, bps);
+        }
+    }
+    return false;
+}
+
+int
+write_fully(int fd, const void *data_, size_t len)
+{
+    const char *data = data_;
+
+    while (len) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        data += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int
+read_file(const char *path, char **contentsp, size_t *lenp)
+{
+    size_t len = 0, cap = 4096;
+    char *buf = NULL;
+    int error = 0;
+    int fd;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    buf = xmalloc(cap);
+    for (;;) {
+        ssize_t n;
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            error = errno;
+            goto out;
+        }
+        if (!n) {
+            break;
+        }
+        len += n;
+    }
+    buf[len] = '\0';
+    *contentsp = buf;
+    if (lenp) {
+        *lenp = len;
+    }
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return error;
+}

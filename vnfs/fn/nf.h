@@ -1,0 +1,62 @@
+/* nf — the network functions a VNF guest runs, behind one class (like OVS's netdev_class).
+ *
+ * A function sees one inner packet at a time (the Ethernet frame the chain carries, NSH already
+ * stripped by the caller) and answers with a verdict. Functions never do I/O and never read a
+ * clock or a random source on their own: the caller passes the time, so the schemes' protocol
+ * cores and the simulator can replay them. All state a function keeps lives in its struct
+ * nf_state (vnfs/core/state.h), which the schemes read, write, export and import; a function is
+ * deterministic given its state and its input.
+ *
+ * Main types: struct nf_class, struct nf, struct nf_packet, enum nf_verdict. */
+#ifndef SFC_NF_H
+#define SFC_NF_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vnfs/core/buf.h"
+
+struct nf_state;                /* vnfs/core/state.h */
+
+enum nf_verdict {
+    NF_FORWARD,                 /* Continue along the chain (packet possibly rewritten). */
+    NF_REPLY,                   /* The packet was turned into a reply to its sender (e.g. dns). */
+    NF_DROP,                    /* Drop it (firewall deny, auth failure, malformed). */
+};
+
+/* One inner frame. The function may rewrite it in place or change its length within 'cap'. */
+struct nf_packet {
+    uint8_t *data;              /* Ethernet frame. */
+    size_t len;
+    size_t cap;                 /* Bytes available at 'data'. */
+    uint64_t now_ns;            /* Time of arrival, from the caller. */
+    uint32_t flow_hash;         /* Of the 5-tuple, computed by the caller (0 if none). */
+};
+
+/* Parameters as key=value strings, from the chain descriptor. */
+struct nf_param {
+    const char *key;
+    const char *value;
+};
+
+struct nf {
+    const struct nf_class *class;
+    struct nf_state *state;
+    void *priv;                 /* The class's own configuration. */
+    uint64_t n_in, n_forward, n_reply, n_drop;
+};
+
+struct nf_class {
+    const char *name;           /* "dns", "auth", "lb", "nat", "monitor", "firewall", "gen", "fwd" */
+    /* Parses parameters; on error returns EINVAL and writes a message naming the bad key. */
+    int (*create)(const struct nf_param *, size_t n_params, struct nf **, char **errp);
+    void (*destroy)(struct nf *);
+    enum nf_verdict (*process)(struct nf *, struct nf_packet *);
+};
+
+const struct nf_class *nf_class_find(const char *name);
+/* Runs 'pkt' through 'nf', keeping the counters. */
+enum nf_verdict nf_process(struct nf *, struct nf_packet *);
+
+#endif

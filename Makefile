@@ -41,6 +41,9 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRC))
 # What `make check` runs, in order; fragments append to these.
 CHECK_PROGS  := $(UNIT_BINS)
 CHECK_DEPS   := $(UNIT_BINS)
+# What `make bench` runs, in order; each prints its own numbers.
+BENCH_PROGS  :=
+BENCH_DEPS   :=
 
 .PHONY: all deps check bench run clean-build soak images
 .SECONDARY:
@@ -99,6 +102,10 @@ check: deps
 run: deps
 	@$(MAKE) --no-print-directory all
 	bin/sfclab run experiments/baseline-dns.yaml
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_DEPS)
+	@set -e; for p in $(BENCH_PROGS); do echo "== $$p"; $$p; done
 
 clean-build:
 	rm -rf build bin

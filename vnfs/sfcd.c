@@ -1,18 +1,49 @@
-/* sfcd — the guest binary: one program, its role chosen on the command line. */
+/* sfcd — the guest binary: one program, its role chosen on the command line (`sfcd ROLE ...`).
+ *
+ * The role table is the one place that lists what a guest can be; each role lives in its own
+ * file under vnfs/sfc/ (or vnfs/ft/<scheme>/ for a scheme's components) and is a main() of its
+ * own: it parses its options, runs, and returns an exit code. */
 
 #include <stdio.h>
 #include <string.h>
 
 #include "vnfs/core/util.h"
+#include "vnfs/sfc/roles.h"
+
+struct sfcd_role {
+    const char *name;
+    int (*main)(int argc, char *argv[]);
+    const char *help;
+};
+
+static const struct sfcd_role roles[] = {
+    { "init", role_init, "PID 1 of a guest: reaps, forwards SIGTERM" },
+};
+
+static void
+usage(FILE *stream)
+{
+    fprintf(stream, "usage: sfcd ROLE [OPTION...]\nroles:\n");
+    for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+        fprintf(stream, "  %-12s %s\n", roles[i].name, roles[i].help);
+    }
+}
 
 int
 main(int argc, char *argv[])
 {
-    log_set_program("sfcd");
-    if (argc < 2) {
-        fprintf(stderr, "usage: sfcd ROLE [ARG...]\n");
-        return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
+        if (!strcmp(roles[i].name, argv[1])) {
+            char *name = xasprintf("sfcd-%s", roles[i].name);
+            log_set_program(name);
+            return roles[i].main(argc - 1, argv + 1);
+        }
     }
     fprintf(stderr, "sfcd: unknown role '%s'\n", argv[1]);
+    usage(stderr);
     return 2;
 }

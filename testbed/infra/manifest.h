@@ -14,7 +14,6 @@
  *   mount   PATH                      a mount point (lazy umount, then rmdir/unlink)
  *   dir     PATH                      a directory we made (rmdir, only if empty)
  *   file    PATH                      a file we made (unlink)
- *   pending PID                       a process forked but not yet known by start time
  * Paths must not contain spaces or newlines (manifest_record refuses them).
  *
  * Never deletes by pattern, never signals a process it did not record. Main type: struct

@@ -1,0 +1,459 @@
+#include "testbed/infra/manifest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vnfs/core/util.h"
+
+struct manifest {
+    char *dir;
+    int fd;
+};
+
+/* Grace a daemon gets between SIGTERM and SIGKILL. */
+#define MANIFEST_TERM_GRACE_MS 1000
+
+static int
+manifest_append(struct manifest *m, const char *fmt, ...) PRINTF_FORMAT(2, 3);
+
+static int
+manifest_append(struct manifest *m, const char *fmt, ...)
+{
+    va_list args;
+    char *line;
+    int error;
+
+    va_start(args, fmt);
+    line = xvasprintf(fmt, args);
+    va_end(args);
+    error = write_fully(m->fd, line, strlen(line));
+    if (!error && fsync(m->fd)) {
+        error = errno;
+    }
+    free(line);
+    return error;
+}
+
+static bool
+path_is_recordable(const char *path)
+{
+    return path[0] == '/' && !strpbrk(path, " \t\n");
+}
+
+static int
+manifest_record_path(struct manifest *m, const char *kind, const char *path)
+{
+    if (!path_is_recordable(path)) {
+        return EINVAL;
+    }
+    return manifest_append(m, "%s %s\n", kind, path);
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+    char *copy = xstrdup(path);
+    int error = 0;
+
+    for (char *p = copy + 1; ; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(copy, mode) && errno != EEXIST) {
+                error = errno;
+                break;
+            }
+            *p = c;
+            if (!c) {
+                break;
+            }
+        }
+    }
+    free(copy);
+    return error;
+}
+
+int
+manifest_open(const char *dir, struct manifest **mp)
+{
+    struct manifest *m;
+    char *path = NULL;
+    bool existed;
+    int error;
+    int fd;
+
+    if (!path_is_recordable(dir)) {
+        return EINVAL;
+    }
+    existed = !access(dir, F_OK);
+    error = mkdir_p(dir, 0755);
+    if (error) {
+        return error;
+    }
+    path = xasprintf("%s/manifest", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        error = errno;
+        goto out;
+    }
+    m = xzalloc(sizeof *m);
+    m->dir = xstrdup(dir);
+    m->fd = fd;
+    /* The directory goes first, so that it is undone last. */
+    if (!existed) {
+        error = manifest_record_dir(m, dir);
+        if (error) {
+            manifest_close(m);
+            goto out;
+        }
+    }
+    *mp = m;
+out:
+    free(path);
+    return error;
+}
+
+void
+manifest_close(struct manifest *m)
+{
+    if (m) {
+        close(m->fd);
+        free(m->dir);
+        free(m);
+    }
+}
+
+int
+manifest_record_netns(struct manifest *m, const char *path)
+{
+    return manifest_record_path(m, "netns", path);
+}
+
+int
+manifest_record_cgroup(struct manifest *m, const char *path)
+{
+    return manifest_record_path(m, "cgroup", path);
+}
+
+int
+manifest_record_mount(struct manifest *m, const char *path)
+{
+    return manifest_record_path(m, "mount", path);
+}
+
+int
+manifest_record_dir(struct manifest *m, const char *path)
+{
+    return manifest_record_path(m, "dir", path);
+}
+
+int
+manifest_record_file(struct manifest *m, const char *path)
+{
+    return manifest_record_path(m, "file", path);
+}
+
+static int
+manifest_record_pid(struct manifest *m, const char *kind, pid_t pid, const char *name)
+{
+    uint64_t start = proc_starttime(pid);
+
+    if (!start) {
+        return ESRCH;
+    }
+    if (strpbrk(name, " \t\n")) {
+        return EINVAL;
+    }
+    return manifest_append(m, "%s %ld %llu %s\n", kind, (long) pid,
+                           (unsigned long long) start, name);
+}
+
+int
+manifest_record_process(struct manifest *m, pid_t pid, const char *name)
+{
+    return manifest_record_pid(m, "process", pid, name);
+}
+
+int
+manifest_record_guest(struct manifest *m, pid_t pid, const char *name)
+{
+    return manifest_record_pid(m, "guest", pid, name);
+}
+
+uint64_t
+proc_starttime(pid_t pid)
+{
+    unsigned long long start = 0;
+    char path[64], *contents, *p;
+
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long) pid);
+    if (read_file(path, &contents, NULL)) {
+        return 0;
+    }
+    /* The command name may hold spaces and parentheses: fields resume after the last ')'. */
+    p = strrchr(contents, ')');
+    if (p) {
+        char state;
+        /* After ')': state is field 3; starttime is field 22, i.e. the 20th after state. */
+        if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d"
+                   " %*d %*d %llu", &state, &start) != 2 || state == 'Z' || state == 'X') {
+            start = 0;
+        }
+    }
+    free(contents);
+    return start;
+}
+
+bool
+proc_is(pid_t pid, uint64_t starttime)
+{
+    return pid > 0 && starttime && proc_starttime(pid) == starttime;
+}
+
+struct spawn_ctx {
+    int gate[2];                /* The child reads one byte: 1 = go, EOF = give up. */
+    int (*child)(void *);
+    void *aux;
+};
+
+static int
+spawn_trampoline(void *ctx_)
+{
+    struct spawn_ctx *ctx = ctx_;
+    char go = 0;
+
+    close(ctx->gate[1]);
+    while (read(ctx->gate[0], &go, 1) < 0 && errno == EINTR) {
+        continue;
+    }
+    close(ctx->gate[0]);
+    if (go != 1) {
+        _exit(127);
+    }
+    _exit(ctx->child(ctx->aux));
+}
+
+int
+manifest_spawn(struct manifest *m, const char *kind, const char *name, int flags,
+               int (*child)(void *), void *aux, pid_t *pidp)
+{
+    struct spawn_ctx ctx = { .child = child, .aux = aux };
+    size_t stack_size = 256 * 1024;
+    char *stack = NULL;
+    pid_t pid;
+    int error;
+
+    if (strcmp(kind, "process") && strcmp(kind, "guest")) {
+        return EINVAL;
+    }
+    if (pipe2(ctx.gate, O_CLOEXEC)) {
+        return errno;
+    }
+    /* The child waits at its gate until its record is on disk; if we die first, the gate's
+     * write end closes with us and the child exits without having done anything. */
+    stack = xmalloc(stack_size);
+    pid = clone(spawn_trampoline, stack + stack_size, flags | SIGCHLD, &ctx);
+    if (pid < 0) {
+        error = errno;
+        goto out;
+    }
+    error = manifest_record_pid(m, kind, pid, name);
+    if (error) {
+        /* The child never ran anything: closing the gate makes it exit. */
+        close(ctx.gate[1]);
+        ctx.gate[1] = -1;
+        waitpid(pid, NULL, 0);
+        goto out;
+    }
+    if (write(ctx.gate[1], "\1", 1) != 1) {
+        error = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        goto out;
+    }
+    *pidp = pid;
+out:
+    close(ctx.gate[0]);
+    if (ctx.gate[1] >= 0) {
+        close(ctx.gate[1]);
+    }
+    /* The child has its own copy of the address space (no CLONE_VM): the stack is ours. */
+    free(stack);
+    return error;
+}
+
+/* Reaps 'pid' if it is our child; harmless otherwise. */
+static void
+reap(pid_t pid)
+{
+    waitpid(pid, NULL, WNOHANG);
+}
+
+static bool
+wait_gone(pid_t pid, uint64_t start, int timeout_ms)
+{
+    for (int waited = 0; ; waited += 10) {
+        reap(pid);
+        if (!proc_is(pid, start)) {
+            return true;
+        }
+        if (waited >= timeout_ms) {
+            return false;
+        }
+        nanosleep(&(struct timespec) { 0, 10 * 1000 * 1000 }, NULL);
+    }
+}
+
+static int
+undo_process(pid_t pid, uint64_t start, bool gracefully)
+{
+    if (!proc_is(pid, start)) {
+        return 0;
+    }
+    if (gracefully) {
+        kill(pid, SIGTERM);
+        if (wait_gone(pid, start, MANIFEST_TERM_GRACE_MS)) {
+            return 0;
+        }
+    }
+    kill(pid, SIGKILL);
+    return wait_gone(pid, start, 5000) ? 0 : EBUSY;
+}
+
+static int
+undo_cgroup(const char *path)
+{
+    /* Processes leave a cgroup a moment after they die: retry briefly. */
+    for (int i = 0; i < 100; i++) {
+        if (!rmdir(path) || errno == ENOENT) {
+            return 0;
+        }
+        if (errno != EBUSY) {
+            return errno;
+        }
+        nanosleep(&(struct timespec) { 0, 10 * 1000 * 1000 }, NULL);
+    }
+    return EBUSY;
+}
+
+static int
+undo_mount(const char *path)
+{
+    if (umount2(path, MNT_DETACH) && errno != EINVAL && errno != ENOENT) {
+        return errno;
+    }
+    if (unlink(path) && errno != ENOENT && errno != EISDIR) {
+        if (errno == EPERM || errno == EISDIR) {
+            if (rmdir(path) && errno != ENOENT) {
+                return errno;
+            }
+            return 0;
+        }
+        return errno;
+    }
+    return 0;
+}
+
+static int
+undo_line(char *line, bool verbose)
+{
+    char kind[16], arg[4096], name[256] = "";
+    unsigned long long start = 0;
+    long pid = 0;
+    int error = 0;
+
+    if (sscanf(line, "%15s %4095s", kind, arg) != 2) {
+        return 0;               /* A torn last line: nothing was created after it. */
+    }
+    if (!strcmp(kind, "process") || !strcmp(kind, "guest")) {
+        if (sscanf(line, "%*s %ld %llu %255s", &pid, &start, name) < 2 || pid <= 0) {
+            return 0;
+        }
+        error = undo_process(pid, start, !strcmp(kind, "process"));
+    } else if (!strcmp(kind, "netns") || !strcmp(kind, "mount")) {
+        error = undo_mount(arg);
+    } else if (!strcmp(kind, "cgroup")) {
+        error = undo_cgroup(arg);
+    } else if (!strcmp(kind, "dir")) {
+        if (rmdir(arg) && errno != ENOENT) {
+            error = errno;
+        }
+    } else if (!strcmp(kind, "file")) {
+        if (unlink(arg) && errno != ENOENT) {
+            error = errno;
+        }
+    } else {
+        log_warn("manifest: unknown entry '%s', left alone", kind);
+        return 0;
+    }
+    if (error) {
+        log_warn("manifest: could not undo %s %s%s%s (%s)", kind, arg, *name ? " " : "", name,
+                 strerror(error));
+    } else if (verbose) {
+        log_info("removed %s %s%s%s", kind, arg, *name ? " " : "", name);
+    }
+    return error;
+}
+
+int
+manifest_undo(const char *dir, bool verbose)
+{
+    char *path = xasprintf("%s/manifest", dir);
+    char *contents = NULL;
+    char **lines = NULL;
+    size_t n_lines = 0, cap = 0;
+    bool own_dir = false;
+    int error, first_error = 0;
+
+    error = read_file(path, &contents, NULL);
+    if (error) {
+        first_error = error == ENOENT ? 0 : error;
+        goto out;
+    }
+    for (char *save = NULL, *line = strtok_r(contents, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (n_lines >= cap) {
+            lines = x2nrealloc(lines, &cap, sizeof *lines);
+        }
+        lines[n_lines++] = line;
+    }
+    /* Newest first, but the manifest itself and its directory go last. */
+    for (size_t i = n_lines; i-- > 0; ) {
+        char kind[16], arg[4096];
+
+        if (sscanf(lines[i], "%15s %4095s", kind, arg) == 2
+            && !strcmp(kind, "dir") && !strcmp(arg, dir)) {
+            own_dir = true;
+            continue;
+        }
+        error = undo_line(lines[i], verbose);
+        if (error && !first_error) {
+            first_error = error;
+        }
+    }
+    if (!first_error) {
+        unlink(path);
+        if (own_dir && rmdir(dir) && errno != ENOENT) {
+            first_error = errno;
+            log_warn("manifest: could not remove %s (%s)", dir, strerror(errno));
+        }
+    }
+out:
+    free(lines);
+    free(contents);
+    free(path);
+    return first_error;
+}

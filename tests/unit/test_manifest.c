@@ -1,0 +1,158 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testbed/infra/manifest.h"
+#include "vnfs/core/util.h"
+
+static char *
+make_tmpdir(void)
+{
+    char tmpl[] = "/tmp/sfct-manifest-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return xstrdup(tmpl);
+}
+
+static int
+sleeper(void *aux)
+{
+    execlp("sleep", "sleep", "60", (char *) NULL);
+    return 127;
+}
+
+static void
+test_undo_removes_what_was_recorded(void **state)
+{
+    char *base = make_tmpdir();
+    char *dir = xasprintf("%s/inst", base);
+    char *file = xasprintf("%s/inst/file", base);
+    char *sub = xasprintf("%s/inst/sub", base);
+    struct manifest *m;
+    pid_t pid;
+    int fd;
+
+    assert_int_equal(manifest_open(dir, &m), 0);
+    assert_int_equal(manifest_record_dir(m, sub), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(manifest_record_file(m, file), 0);
+    fd = open(file, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(manifest_spawn(m, "process", "sleeper", 0, sleeper, NULL, &pid), 0);
+    assert_true(proc_starttime(pid) != 0);
+    manifest_close(m);
+
+    assert_int_equal(manifest_undo(dir, false), 0);
+    assert_int_equal(access(file, F_OK), -1);
+    assert_int_equal(access(sub, F_OK), -1);
+    assert_int_equal(access(dir, F_OK), -1);
+    assert_int_equal(proc_starttime(pid), 0);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);   /* Already reaped by undo. */
+
+    rmdir(base);
+    free(base);
+    free(dir);
+    free(file);
+    free(sub);
+}
+
+/* A recorded pid whose start time no longer matches is somebody else's process now. */
+static void
+test_recycled_pid_is_left_alone(void **state)
+{
+    char *base = make_tmpdir();
+    char *dir = xasprintf("%s/inst", base);
+    char *path = xasprintf("%s/manifest", dir);
+    struct manifest *m;
+    pid_t bystander;
+    FILE *f;
+
+    bystander = fork();
+    if (!bystander) {
+        execlp("sleep", "sleep", "60", (char *) NULL);
+        _exit(127);
+    }
+    assert_int_equal(manifest_open(dir, &m), 0);
+    manifest_close(m);
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "process %ld %llu bystander\n", (long) bystander,
+            (unsigned long long) proc_starttime(bystander) + 1);
+    fclose(f);
+
+    assert_int_equal(manifest_undo(dir, false), 0);
+    assert_true(proc_starttime(bystander) != 0);
+    kill(bystander, SIGKILL);
+    waitpid(bystander, NULL, 0);
+    rmdir(base);
+    free(base);
+    free(dir);
+    free(path);
+}
+
+/* A torn last line (killed mid-write) and objects that are already gone are not errors. */
+static void
+test_torn_and_missing_entries(void **state)
+{
+    char *base = make_tmpdir();
+    char *dir = xasprintf("%s/inst", base);
+    char *path = xasprintf("%s/manifest", dir);
+    struct manifest *m;
+    FILE *f;
+
+    assert_int_equal(manifest_open(dir, &m), 0);
+    assert_int_equal(manifest_record_file(m, "/tmp/sfct-manifest-never-made"), 0);
+    assert_int_equal(manifest_record_cgroup(m, "/sys/fs/cgroup/cpu/sfct-never-made"), 0);
+    manifest_close(m);
+    f = fopen(path, "a");
+    fputs("proc", f);
+    fclose(f);
+    assert_int_equal(manifest_undo(dir, false), 0);
+    assert_int_equal(access(dir, F_OK), -1);
+    rmdir(base);
+    free(base);
+    free(dir);
+    free(path);
+}
+
+static void
+test_refuses_unrecordable_paths(void **state)
+{
+    char *base = make_tmpdir();
+    char *dir = xasprintf("%s/inst", base);
+    struct manifest *m;
+
+    assert_int_equal(manifest_open("relative/dir", &m), EINVAL);
+    assert_int_equal(manifest_open(dir, &m), 0);
+    assert_int_equal(manifest_record_file(m, "/tmp/with space"), EINVAL);
+    assert_int_equal(manifest_record_file(m, "/tmp/new\nline"), EINVAL);
+    manifest_close(m);
+    assert_int_equal(manifest_undo(dir, false), 0);
+    rmdir(base);
+    free(base);
+    free(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_undo_removes_what_was_recorded),
+        cmocka_unit_test(test_recycled_pid_is_left_alone),
+        cmocka_unit_test(test_torn_and_missing_entries),
+        cmocka_unit_test(test_refuses_unrecordable_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

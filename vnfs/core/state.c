@@ -1,0 +1,604 @@
+#include "vnfs/core/state.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/util.h"
+
+struct state_entry {
+    struct state_entry *next;   /* In its bucket. */
+    uint64_t seq;               /* Sequence number of its last change. */
+    uint32_t hash;
+    bool live;                  /* False: a tombstone kept for deltas. */
+    uint16_t key_len;
+    uint32_t value_len;
+    uint32_t value_cap;
+    uint8_t *value;
+    uint8_t key[];
+};
+
+struct nf_state {
+    struct state_entry **buckets;
+    size_t mask;                /* n_buckets - 1; n_buckets is a power of 2. */
+    size_t n_entries;           /* Live entries and tombstones. */
+    size_t n_live;
+    size_t n_bytes;             /* Of live keys and values. */
+    size_t max_entries;
+    uint64_t seq;
+};
+
+enum { EXPORT_FULL = 1, EXPORT_DELTA = 2 };
+enum { OP_PUT = 1, OP_DELETE = 2 };
+#define HEADER_LEN 32
+#define RECORD_LEN 8
+
+/* 64-bit multiply-xorshift over 8-byte words: keys are short (flow tuples), so this beats a
+ * byte-at-a-time hash; the fixed seed keeps bucket order identical across replicas. */
+static uint32_t
+hash_key(const uint8_t *key, size_t len)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+    size_t i = 0;
+
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        h ^= w;
+        h *= 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 29;
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, key + i, len - i);
+        h ^= w;
+        h *= 0xc4ceb9fe1a85ec53ull;
+    }
+    h ^= h >> 32;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    return (uint32_t) h;
+}
+
+struct nf_state *
+state_create(void)
+{
+    struct nf_state *st = xzalloc(sizeof *st);
+
+    st->mask = 63;
+    st->buckets = xcalloc(st->mask + 1, sizeof *st->buckets);
+    st->max_entries = STATE_DEFAULT_MAX_ENTRIES;
+    return st;
+}
+
+static void
+entry_free(struct state_entry *e)
+{
+    free(e->value);
+    free(e);
+}
+
+void
+state_destroy(struct nf_state *st)
+{
+    if (!st) {
+        return;
+    }
+    for (size_t i = 0; i <= st->mask; i++) {
+        struct state_entry *e = st->buckets[i];
+        while (e) {
+            struct state_entry *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+    }
+    free(st->buckets);
+    free(st);
+}
+
+void
+state_set_limit(struct nf_state *st, size_t max_entries)
+{
+    st->max_entries = max_entries;
+}
+
+size_t
+state_count(const struct nf_state *st)
+{
+    return st->n_live;
+}
+
+size_t
+state_bytes(const struct nf_state *st)
+{
+    return st->n_bytes;
+}
+
+uint64_t
+state_mark(const struct nf_state *st)
+{
+    return st->seq;
+}
+
+static struct state_entry *
+find(const struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash)
+{
+    for (struct state_entry *e = st->buckets[hash & st->mask]; e; e = e->next) {
+        if (e->hash == hash && e->key_len == key_len && !memcmp(e->key, key, key_len)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void
+expand(struct nf_state *st)
+{
+    size_t n = (st->mask + 1) * 2;
+    struct state_entry **buckets = xcalloc(n, sizeof *buckets);
+
+    for (size_t i = 0; i <= st->mask; i++) {
+        struct state_entry *e = st->buckets[i];
+        while (e) {
+            struct state_entry *next = e->next;
+            e->next = buckets[e->hash & (n - 1)];
+            buckets[e->hash & (n - 1)] = e;
+            e = next;
+        }
+    }
+    free(st->buckets);
+    st->buckets = buckets;
+    st->mask = n - 1;
+}
+
+/* Finds or creates the entry for 'key' and makes it live with a value of 'value_len' bytes
+ * (contents of new or grown bytes zeroed), stamped with a new sequence number. */
+static int
+entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, size_t value_len,
+              struct state_entry **ep)
+{
+    if (!key_len || key_len > STATE_MAX_KEY || value_len > STATE_MAX_VALUE) {
+        return EINVAL;
+    }
+
+    uint32_t hash = hash_key(key, key_len);
+    struct state_entry *e = find(st, key, key_len, hash);
+    if (!e || !e->live) {
+        if (st->n_live >= st->max_entries) {
+            return ENOSPC;
+        }
+    }
+    if (!e) {
+        e = xzalloc(sizeof *e + key_len);
+        e->hash = hash;
+        e->key_len = key_len;
+        memcpy(e->key, key, key_len);
+        e->next = st->buckets[hash & st->mask];
+        st->buckets[hash & st->mask] = e;
+        if (++st->n_entries > st->mask + 1) {
+            expand(st);
+        }
+    }
+    if (!e->live) {
+        e->live = true;
+        e->value_len = 0;
+        st->n_live++;
+        st->n_bytes += key_len;
+    }
+    if (value_len > e->value_cap) {
+        e->value = xrealloc(e->value, value_len);
+        e->value_cap = value_len;
+    }
+    if (value_len > e->value_len) {
+        memset(e->value + e->value_len, 0, value_len - e->value_len);
+    }
+    st->n_bytes += value_len;
+    st->n_bytes -= e->value_len;
+    e->value_len = value_len;
+    e->seq = ++st->seq;
+    *ep = e;
+    return 0;
+}
+
+bool
+state_get(const struct nf_state *st, const void *key, size_t key_len,
+          const uint8_t **valuep, size_t *value_lenp)
+{
+    struct state_entry *e = find(st, key, key_len, hash_key(key, key_len));
+
+    if (!e || !e->live) {
+        return false;
+    }
+    *valuep = e->value;
+    *value_lenp = e->value_len;
+    return true;
+}
+
+int
+state_put(struct nf_state *st, const void *key, size_t key_len,
+          const void *value, size_t value_len)
+{
+    struct state_entry *e;
+    int error = entry_prepare(st, key, key_len, value_len, &e);
+
+    if (!error && value_len) {
+        memcpy(e->value, value, value_len);
+    }
+    return error;
+}
+
+int
+state_write(struct nf_state *st, const void *key, size_t key_len, size_t value_len,
+            uint8_t **valuep)
+{
+    struct state_entry *e;
+    int error = entry_prepare(st, key, key_len, value_len, &e);
+
+    if (!error) {
+        *valuep = e->value;
+    }
+    return error;
+}
+
+bool
+state_delete(struct nf_state *st, const void *key, size_t key_len)
+{
+    struct state_entry *e = find(st, key, key_len, hash_key(key, key_len));
+
+    if (!e || !e->live) {
+        return false;
+    }
+    e->live = false;
+    st->n_live--;
+    st->n_bytes -= e->key_len + e->value_len;
+    e->value_len = 0;
+    e->seq = ++st->seq;
+    return true;
+}
+
+void
+state_clear(struct nf_state *st)
+{
+    for (size_t i = 0; i <= st->mask; i++) {
+        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+            if (e->live) {
+                state_delete(st, e->key, e->key_len);
+            }
+        }
+    }
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static void
+set_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        p[i] = v;
+        v >>= 8;
+    }
+}
+
+uint64_t
+state_counter_get(const struct nf_state *st, const void *key, size_t key_len)
+{
+    const uint8_t *v;
+    size_t len;
+
+    return state_get(st, key, key_len, &v, &len) && len == 8 ? get_be64(v) : 0;
+}
+
+uint64_t
+state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t delta)
+{
+    uint64_t old = state_counter_get(st, key, key_len);
+    uint8_t *v;
+
+    if (state_write(st, key, key_len, 8, &v)) {
+        return old;
+    }
+    set_be64(v, old + delta);
+    return old + delta;
+}
+
+size_t
+state_changes_since(const struct nf_state *st, uint64_t mark)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i <= st->mask; i++) {
+        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+            n += e->seq > mark;
+        }
+    }
+    return n;
+}
+
+void
+state_compact(struct nf_state *st, uint64_t mark)
+{
+    for (size_t i = 0; i <= st->mask; i++) {
+        struct state_entry **prev = &st->buckets[i];
+        while (*prev) {
+            struct state_entry *e = *prev;
+            if (!e->live && e->seq <= mark) {
+                *prev = e->next;
+                st->n_entries--;
+                entry_free(e);
+            } else {
+                prev = &e->next;
+            }
+        }
+    }
+}
+
+int
+state_foreach(const struct nf_state *st,
+              int (*cb)(const uint8_t *, size_t, const uint8_t *, size_t, void *), void *aux)
+{
+    for (size_t i = 0; i <= st->mask; i++) {
+        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+            if (e->live) {
+                int r = cb(e->key, e->key_len, e->value, e->value_len, aux);
+                if (r) {
+                    return r;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static void
+export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
+{
+    size_t hdr_ofs = out->len;
+    uint32_t n = 0;
+
+    buf_put(out, "SFST", 4);
+    buf_put_u8(out, STATE_FORMAT_VERSION);
+    buf_put_u8(out, kind);
+    buf_put_be16(out, 0);
+    buf_put_be64(out, kind == EXPORT_FULL ? 0 : mark);
+    buf_put_be64(out, st->seq);
+    buf_put_be32(out, 0);       /* n_records, patched below. */
+
+    for (size_t i = 0; i <= st->mask; i++) {
+        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+            if (kind == EXPORT_FULL ? !e->live : e->seq <= mark) {
+                continue;
+            }
+            buf_put_u8(out, e->live ? OP_PUT : OP_DELETE);
+            buf_put_u8(out, 0);
+            buf_put_be16(out, e->key_len);
+            buf_put_be32(out, e->live ? e->value_len : 0);
+            buf_put(out, e->key, e->key_len);
+            if (e->live) {
+                buf_put(out, e->value, e->value_len);
+            }
+            n++;
+        }
+    }
+    uint8_t *p = out->data + hdr_ofs + HEADER_LEN - 4;
+    p[0] = n >> 24;
+    p[1] = n >> 16;
+    p[2] = n >> 8;
+    p[3] = n;
+}
+
+void
+state_export(const struct nf_state *st, struct buf *out)
+{
+    export__(st, EXPORT_FULL, 0, out);
+}
+
+void
+state_export_since(const struct nf_state *st, uint64_t mark, struct buf *out)
+{
+    export__(st, EXPORT_DELTA, mark, out);
+}
+
+/* One record of a parsed export, pointing into the message. */
+struct record {
+    const uint8_t *key;
+    const uint8_t *value;
+    uint16_t key_len;
+    uint32_t value_len;
+    uint8_t op;
+};
+
+static int
+record_cmp(const void *a_, const void *b_)
+{
+    const struct record *a = a_, *b = b_;
+    int c = memcmp(a->key, b->key, MIN(a->key_len, b->key_len));
+
+    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Parses an export into its kind and records (pointing into 'data', freed by the caller). */
+static int
+parse_export(const uint8_t *data, size_t len, int *kindp, struct record **recordsp,
+             size_t *n_recordsp)
+{
+    struct record *records = NULL;
+    int error = EINVAL;
+
+    if (len < HEADER_LEN || memcmp(data, "SFST", 4)) {
+        goto out;
+    }
+    if (data[4] != STATE_FORMAT_VERSION) {
+        error = EPROTONOSUPPORT;
+        goto out;
+    }
+    int kind = data[5];
+    if ((kind != EXPORT_FULL && kind != EXPORT_DELTA) || data[6] || data[7]) {
+        goto out;
+    }
+    uint64_t since = get_be64(data + 8);
+    uint64_t seq = get_be64(data + 16);
+    if ((kind == EXPORT_FULL && since) || since > seq) {
+        goto out;
+    }
+    uint32_t n = ((uint32_t) data[28] << 24) | (data[29] << 16) | (data[30] << 8) | data[31];
+    /* Each record takes at least RECORD_LEN + 1 bytes: bound 'n' before allocating. */
+    if (n > (len - HEADER_LEN) / (RECORD_LEN + 1)) {
+        goto out;
+    }
+    records = xcalloc(n ? n : 1, sizeof *records);
+
+    size_t ofs = HEADER_LEN;
+    for (uint32_t i = 0; i < n; i++) {
+        struct record *r = &records[i];
+        if (len - ofs < RECORD_LEN) {
+            goto out;
+        }
+        const uint8_t *p = data + ofs;
+        r->op = p[0];
+        r->key_len = (p[2] << 8) | p[3];
+        r->value_len = ((uint32_t) p[4] << 24) | (p[5] << 16) | (p[6] << 8) | p[7];
+        ofs += RECORD_LEN;
+        if ((r->op != OP_PUT && r->op != OP_DELETE) || p[1] || !r->key_len
+            || r->value_len > STATE_MAX_VALUE
+            || (r->op == OP_DELETE && r->value_len)
+            || (r->op == OP_DELETE && kind == EXPORT_FULL)
+            || len - ofs < (size_t) r->key_len + r->value_len) {
+            goto out;
+        }
+        r->key = data + ofs;
+        r->value = data + ofs + r->key_len;
+        ofs += r->key_len + r->value_len;
+    }
+    if (ofs != len) {
+        goto out;
+    }
+
+    /* A key twice in one message would make the result depend on record order. */
+    qsort(records, n, sizeof *records, record_cmp);
+    for (uint32_t i = 1; i < n; i++) {
+        if (!record_cmp(&records[i - 1], &records[i])) {
+            goto out;
+        }
+    }
+
+    *kindp = kind;
+    *recordsp = records;
+    *n_recordsp = n;
+    records = NULL;
+    error = 0;
+out:
+    free(records);
+    return error;
+}
+
+int
+state_validate(const uint8_t *data, size_t len)
+{
+    struct record *records;
+    size_t n;
+    int kind;
+    int error = parse_export(data, len, &kind, &records, &n);
+
+    if (!error) {
+        free(records);
+    }
+    return error;
+}
+
+int
+state_import(struct nf_state *st, const uint8_t *data, size_t len)
+{
+    struct record *records = NULL;
+    size_t n;
+    int kind;
+    int error = parse_export(data, len, &kind, &records, &n);
+
+    if (error) {
+        return error;
+    }
+
+    /* Check the limit first so that a failed import changes nothing. */
+    size_t live = kind == EXPORT_FULL ? 0 : st->n_live;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *v;
+        size_t vlen;
+        bool present = kind == EXPORT_DELTA
+                       && state_get(st, records[i].key, records[i].key_len, &v, &vlen);
+        if (records[i].op == OP_PUT) {
+            live += !present;
+        } else {
+            live -= present;
+        }
+    }
+    if (live > st->max_entries) {
+        error = ENOSPC;
+        goto out;
+    }
+
+    if (kind == EXPORT_FULL) {
+        state_clear(st);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct record *r = &records[i];
+        if (r->op == OP_PUT) {
+            int e = state_put(st, r->key, r->key_len, r->value, r->value_len);
+            if (e) {
+                sfc_abort("state_import: put failed after checks (%d)", e);
+            }
+        } else {
+            state_delete(st, r->key, r->key_len);
+        }
+    }
+out:
+    free(records);
+    return error;
+}
+
+static int
+entry_cmp(const void *a_, const void *b_)
+{
+    const struct state_entry *a = *(const struct state_entry *const *) a_;
+    const struct state_entry *b = *(const struct state_entry *const *) b_;
+    int c = memcmp(a->key, b->key, MIN(a->key_len, b->key_len));
+
+    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+void
+state_digest(const struct nf_state *st, uint8_t digest[STATE_DIGEST_LEN])
+{
+    struct state_entry **v = xmalloc((st->n_live ? st->n_live : 1) * sizeof *v);
+    crypto_generichash_state h;
+    size_t n = 0;
+
+    for (size_t i = 0; i <= st->mask; i++) {
+        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+            if (e->live) {
+                v[n++] = e;
+            }
+        }
+    }
+    qsort(v, n, sizeof *v, entry_cmp);
+
+    crypto_generichash_init(&h, NULL, 0, STATE_DIGEST_LEN);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t lens[6] = {
+            v[i]->key_len >> 8, v[i]->key_len,
+            v[i]->value_len >> 24, v[i]->value_len >> 16, v[i]->value_len >> 8, v[i]->value_len,
+        };
+        crypto_generichash_update(&h, lens, sizeof lens);
+        crypto_generichash_update(&h, v[i]->key, v[i]->key_len);
+        crypto_generichash_update(&h, v[i]->value, v[i]->value_len);
+    }
+    crypto_generichash_final(&h, digest, STATE_DIGEST_LEN);
+    free(v);
+}

@@ -1,0 +1,250 @@
+#include "vnfs/core/loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "vnfs/core/util.h"
+
+struct loop_fd {
+    loop_fd_cb *cb;
+    void *aux;
+    bool used;
+};
+
+struct loop_timer {
+    uint64_t id;
+    uint64_t deadline;
+    uint64_t period;
+    loop_timer_cb *cb;
+    void *aux;
+};
+
+struct loop {
+    int epfd;
+    struct loop_fd *fds;            /* Indexed by fd. */
+    size_t n_fds;
+    struct loop_timer *timers;
+    size_t n_timers, allocated_timers;
+    uint64_t next_timer_id;
+    int sigfd;
+    loop_signal_cb *signal_cb;
+    void *signal_aux;
+    bool stop;
+};
+
+int
+loop_create(struct loop **loopp)
+{
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct loop *loop;
+
+    if (epfd < 0) {
+        return errno;
+    }
+    loop = xzalloc(sizeof *loop);
+    loop->epfd = epfd;
+    loop->sigfd = -1;
+    loop->next_timer_id = 1;
+    *loopp = loop;
+    return 0;
+}
+
+void
+loop_destroy(struct loop *loop)
+{
+    if (loop) {
+        close(loop->epfd);
+        if (loop->sigfd >= 0) {
+            close(loop->sigfd);
+        }
+        free(loop->fds);
+        free(loop->timers);
+        free(loop);
+    }
+}
+
+int
+loop_add_fd(struct loop *loop, int fd, uint32_t events, loop_fd_cb *cb, void *aux)
+{
+    struct epoll_event ev = { .events = events, .data.fd = fd };
+
+    if (fd < 0) {
+        return EBADF;
+    }
+    if ((size_t) fd >= loop->n_fds) {
+        size_t n = MAX((size_t) fd + 1, loop->n_fds * 2);
+        loop->fds = xrealloc(loop->fds, n * sizeof *loop->fds);
+        memset(loop->fds + loop->n_fds, 0, (n - loop->n_fds) * sizeof *loop->fds);
+        loop->n_fds = n;
+    }
+    if (loop->fds[fd].used) {
+        return EEXIST;
+    }
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        return errno;
+    }
+    loop->fds[fd] = (struct loop_fd) { .cb = cb, .aux = aux, .used = true };
+    return 0;
+}
+
+int
+loop_mod_fd(struct loop *loop, int fd, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.fd = fd };
+
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? errno : 0;
+}
+
+void
+loop_del_fd(struct loop *loop, int fd)
+{
+    if (fd >= 0 && (size_t) fd < loop->n_fds && loop->fds[fd].used) {
+        epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+        loop->fds[fd].used = false;
+    }
+}
+
+uint64_t
+loop_add_timer(struct loop *loop, uint64_t delay_ns, uint64_t period_ns,
+               loop_timer_cb *cb, void *aux)
+{
+    struct loop_timer *t;
+
+    if (loop->n_timers >= loop->allocated_timers) {
+        loop->timers = x2nrealloc(loop->timers, &loop->allocated_timers, sizeof *loop->timers);
+    }
+    t = &loop->timers[loop->n_timers++];
+    t->id = loop->next_timer_id++;
+    t->deadline = time_mono_ns() + delay_ns;
+    t->period = period_ns;
+    t->cb = cb;
+    t->aux = aux;
+    return t->id;
+}
+
+void
+loop_cancel_timer(struct loop *loop, uint64_t id)
+{
+    for (size_t i = 0; i < loop->n_timers; i++) {
+        if (loop->timers[i].id == id) {
+            loop->timers[i] = loop->timers[--loop->n_timers];
+            return;
+        }
+    }
+}
+
+static void
+signal_ready(struct loop *loop, int fd, uint32_t events, void *aux)
+{
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof si) == sizeof si) {
+        loop->signal_cb(loop, si.ssi_signo, loop->signal_aux);
+    }
+}
+
+int
+loop_add_signals(struct loop *loop, const int *signals, size_t n, loop_signal_cb *cb, void *aux)
+{
+    sigset_t set;
+    int error;
+
+    sigemptyset(&set);
+    for (size_t i = 0; i < n; i++) {
+        sigaddset(&set, signals[i]);
+    }
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+        return errno;
+    }
+    loop->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (loop->sigfd < 0) {
+        return errno;
+    }
+    loop->signal_cb = cb;
+    loop->signal_aux = aux;
+    error = loop_add_fd(loop, loop->sigfd, EPOLLIN, signal_ready, NULL);
+    return error;
+}
+
+/* Runs due timers; returns the milliseconds epoll may sleep before the next one (-1: none). */
+static int
+run_timers(struct loop *loop)
+{
+    uint64_t now = time_mono_ns(), next = UINT64_MAX;
+
+    for (size_t i = 0; i < loop->n_timers && !loop->stop; ) {
+        struct loop_timer *t = &loop->timers[i];
+        if (t->deadline <= now) {
+            uint64_t id = t->id;
+            loop_timer_cb *cb = t->cb;
+            void *aux = t->aux;
+            if (t->period) {
+                t->deadline += t->period;
+                if (t->deadline <= now) {
+                    t->deadline = now + t->period;
+                }
+            } else {
+                loop->timers[i] = loop->timers[--loop->n_timers];
+            }
+            cb(loop, id, aux);
+            /* The callback may have changed the array: rescan from the start. */
+            i = 0;
+            now = time_mono_ns();
+            next = UINT64_MAX;
+            continue;
+        }
+        next = MIN(next, t->deadline);
+        i++;
+    }
+    if (next == UINT64_MAX) {
+        return -1;
+    }
+    /* Round up so a timer never fires early and the loop never spins on a 0 ms wait. */
+    return (int) MIN((next - now + 999999) / 1000000, (uint64_t) 60000);
+}
+
+int
+loop_run(struct loop *loop)
+{
+    struct epoll_event events[64];
+
+    loop->stop = false;
+    while (!loop->stop) {
+        int timeout = run_timers(loop);
+        int n;
+
+        if (loop->stop) {
+            break;
+        }
+        n = epoll_wait(loop->epfd, events, ARRAY_SIZE(events), timeout);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno;
+        }
+        for (int i = 0; i < n && !loop->stop; i++) {
+            int fd = events[i].data.fd;
+            if ((size_t) fd < loop->n_fds && loop->fds[fd].used) {
+                loop->fds[fd].cb(loop, fd, events[i].events, loop->fds[fd].aux);
+            }
+        }
+    }
+    return 0;
+}
+
+void
+loop_stop(struct loop *loop)
+{
+    loop->stop = true;
+}
+
+bool
+loop_stopping(const struct loop *loop)
+{
+    return loop->stop;
+}

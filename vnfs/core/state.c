@@ -66,6 +66,9 @@ state_create(void)
 {
     struct nf_state *st = xzalloc(sizeof *st);
 
+    if (sodium_init() < 0) {
+        sfc_abort("libsodium failed to initialise");
+    }
     st->mask = 63;
     st->buckets = xcalloc(st->mask + 1, sizeof *st->buckets);
     st->max_entries = STATE_DEFAULT_MAX_ENTRIES;

@@ -59,4 +59,16 @@ const struct nf_class *nf_class_find(const char *name);
 /* Runs 'pkt' through 'nf', keeping the counters. */
 enum nf_verdict nf_process(struct nf *, struct nf_packet *);
 
+/* Finds the class and creates an instance: ENOENT (with a message listing the classes) for an
+ * unknown name, else what the class's create returns. '*errp' is set (and must be freed) on
+ * every error. */
+int nf_create(const char *name, const struct nf_param *, size_t n_params, struct nf **,
+              char **errp);
+void nf_destroy(struct nf *);
+/* Parses "k=v" into a parameter pointing into 'arg' (which it modifies); false without '='. */
+bool nf_param_parse(char *arg, struct nf_param *);
+/* The names of all classes, for usage messages: "dns, auth, ..." (static storage). */
+const char *nf_class_names(void);
+const char *nf_verdict_name(enum nf_verdict);
+
 #endif

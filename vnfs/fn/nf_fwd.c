@@ -1,0 +1,138 @@
+/* fwd — forwards every frame unchanged, after touching some state and doing some work: the
+ * stand-in VNF of the chain-length benchmarks.
+ *
+ * Params: state_size=N (bytes, default 0): one shared entry "fwd" of N bytes is read and
+ * rewritten per packet. work=T (a duration, default 0) or iterations=K: busy processing per
+ * packet, a deterministic spin computing a hash over the packet's bytes K times. 'work' is
+ * converted to iterations once, at create, by timing the spin (the only clock this function
+ * reads, and never per packet), so processing stays deterministic given the parameters and a
+ * replay does the same work; 'iterations' fixes K exactly. The hash's last value is kept in
+ * the state as "fwd.digest" when work is asked, so the spin cannot be optimised away and a
+ * replica's work can be checked. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/state.h"
+#include "vnfs/core/util.h"
+#include "vnfs/fn/nf-provider.h"
+
+struct fwd_conf {
+    size_t state_size;
+    uint64_t iterations;
+};
+
+/* FNV-1a-like mixing over the packet, 'iterations' bytes in total (wrapping over it). */
+static uint64_t
+spin(const uint8_t *data, size_t len, uint64_t iterations, uint64_t h)
+{
+    if (!len) {
+        data = (const uint8_t *) "";
+        len = 1;
+    }
+    for (uint64_t i = 0, j = 0; i < iterations; i++) {
+        h = (h ^ data[j]) * 0x100000001b3ull;
+        if (++j == len) {
+            j = 0;
+        }
+    }
+    return h;
+}
+
+static uint64_t
+calibrate(uint64_t work_ns)
+{
+    static uint64_t per_ms;     /* Iterations per millisecond, measured once per process. */
+    static const uint8_t sample[128];
+
+    if (!per_ms) {
+        uint64_t best = UINT64_MAX;
+        const uint64_t n = 200000;
+        for (int i = 0; i < 5; i++) {
+            uint64_t t0 = time_mono_ns();
+            volatile uint64_t sink = spin(sample, sizeof sample, n, i);
+            (void) sink;
+            uint64_t dt = time_mono_ns() - t0;
+            best = MIN(best, dt ? dt : 1);
+        }
+        per_ms = MAX(1, n * 1000000 / best);
+    }
+    return work_ns * per_ms / 1000000;
+}
+
+static int
+fwd_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
+{
+    static const char *const known[] = { "state_size", "work", "iterations", NULL };
+    uint64_t size = 0, iterations = 0;
+    int error = nf_params_check(params, n, known, errp);
+
+    if (!error) {
+        error = nf_param_size(params, n, "state_size", 1 << 20, &size, errp);
+    }
+    if (!error) {
+        error = nf_param_uint(params, n, "iterations", 0, UINT32_MAX, &iterations, errp);
+    }
+    const char *work = nf_param_find(params, n, "work");
+    if (!error && work) {
+        uint64_t ns;
+        if (nf_param_find(params, n, "iterations")) {
+            *errp = xasprintf("work: give either work or iterations, not both");
+            error = EINVAL;
+        } else if (!parse_duration(work, &ns) || ns > 1000000000ull) {
+            *errp = xasprintf("work: '%s' is not a duration of at most 1s (e.g. 10us)", work);
+            error = EINVAL;
+        } else {
+            iterations = calibrate(ns);
+        }
+    }
+    if (error) {
+        return error;
+    }
+    struct fwd_conf *c = xmalloc(sizeof *c);
+    c->state_size = size;
+    c->iterations = iterations;
+    *nfp = nf_alloc(&nf_fwd_class, c);
+    return 0;
+}
+
+static void
+fwd_destroy(struct nf *nf)
+{
+    free(nf->priv);
+    nf_free(nf);
+}
+
+static enum nf_verdict
+fwd_process(struct nf *nf, struct nf_packet *pkt)
+{
+    const struct fwd_conf *c = nf->priv;
+    uint8_t *v;
+
+    if (c->state_size && !state_write(nf->state, "fwd", 3, c->state_size, &v)) {
+        for (size_t i = 0; i < c->state_size; i++) {
+            v[i]++;
+        }
+    }
+    if (c->iterations) {
+        uint64_t h = spin(pkt->data, pkt->len, c->iterations, 0xcbf29ce484222325ull);
+        if (!state_write(nf->state, "fwd.digest", 10, 8, &v)) {
+            memcpy(v, &h, 8);
+        }
+    }
+    return NF_FORWARD;
+}
+
+const struct nf_class nf_fwd_class = {
+    .name = "fwd",
+    .create = fwd_create,
+    .destroy = fwd_destroy,
+    .process = fwd_process,
+};
+
+uint64_t
+nf_fwd_iterations(const struct nf *nf)
+{
+    return nf->class == &nf_fwd_class ? ((const struct fwd_conf *) nf->priv)->iterations : 0;
+}

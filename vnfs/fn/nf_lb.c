@@ -1,0 +1,118 @@
+/* lb — round-robin load balancer over backends.
+ *
+ * Params: backends=IP@MAC[,IP@MAC...] (required). Every IPv4 packet goes to the next backend:
+ * destination IP and MAC rewritten (checksums updated incrementally). The position is one
+ * global counter in the state ("lb.next"), so replicas that share the state share the
+ * rotation; per-backend packet counters "lb.backend.<i>". Non-IPv4 frames are forwarded
+ * unchanged; malformed IPv4 is dropped. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/packet.h"
+#include "vnfs/core/state.h"
+#include "vnfs/core/util.h"
+#include "vnfs/fn/nf-provider.h"
+
+struct lb_backend {
+    uint32_t ip;                /* Network byte order. */
+    uint8_t mac[ETH_ADDR_LEN];
+};
+
+struct lb_conf {
+    struct lb_backend *backends;
+    size_t n_backends;
+};
+
+static int
+lb_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
+{
+    static const char *const known[] = { "backends", NULL };
+    struct lb_conf *c = xzalloc(sizeof *c);
+    char *copy = NULL, *save = NULL;
+    size_t allocated = 0;
+    int error = nf_params_check(params, n, known, errp);
+
+    if (error) {
+        goto out;
+    }
+    const char *value = nf_param_find(params, n, "backends");
+    if (!value) {
+        *errp = xasprintf("backends: missing (expected backends=IP@MAC[,IP@MAC...])");
+        error = EINVAL;
+        goto out;
+    }
+    copy = xstrdup(value);
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *at = strchr(item, '@');
+        struct lb_backend b;
+        if (at) {
+            *at = '\0';
+        }
+        if (!at || !packet_parse_ipv4(item, &b.ip) || !packet_parse_mac(at + 1, b.mac)) {
+            *errp = xasprintf("backends: '%s%s%s' is not IP@MAC", item, at ? "@" : "",
+                              at ? at + 1 : "");
+            error = EINVAL;
+            goto out;
+        }
+        if (c->n_backends >= allocated) {
+            c->backends = x2nrealloc(c->backends, &allocated, sizeof *c->backends);
+        }
+        c->backends[c->n_backends++] = b;
+    }
+    if (!c->n_backends) {
+        *errp = xasprintf("backends: empty list");
+        error = EINVAL;
+        goto out;
+    }
+    *nfp = nf_alloc(&nf_lb_class, c);
+    c = NULL;
+out:
+    if (c) {
+        free(c->backends);
+        free(c);
+    }
+    free(copy);
+    return error;
+}
+
+static void
+lb_destroy(struct nf *nf)
+{
+    struct lb_conf *c = nf->priv;
+
+    free(c->backends);
+    free(c);
+    nf_free(nf);
+}
+
+static enum nf_verdict
+lb_process(struct nf *nf, struct nf_packet *pkt)
+{
+    const struct lb_conf *c = nf->priv;
+    struct packet_info info;
+    int error = packet_parse(pkt->data, pkt->len, &info);
+
+    if (error == EPROTONOSUPPORT) {
+        return NF_FORWARD;
+    } else if (error) {
+        return NF_DROP;
+    }
+    uint64_t turn = state_counter_add(nf->state, "lb.next", 7, 1) - 1;
+    size_t i = turn % c->n_backends;
+    char key[32];
+    int key_len = snprintf(key, sizeof key, "lb.backend.%zu", i);
+    state_counter_add(nf->state, key, key_len, 1);
+
+    packet_set_ipv4(pkt->data, &info, true, c->backends[i].ip);
+    packet_set_eth(pkt->data, true, c->backends[i].mac);
+    return NF_FORWARD;
+}
+
+const struct nf_class nf_lb_class = {
+    .name = "lb",
+    .create = lb_create,
+    .destroy = lb_destroy,
+    .process = lb_process,
+};

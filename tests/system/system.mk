@@ -1,1 +1,21 @@
 # System tests: run as root; each builds its own namespaces and undoes them.
+
+# --- ovs: a private Open vSwitch in its own namespace, two guests pinging through a bridge.
+build/tests/ovs-tool: build/san/tests/system/ovs_tool.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/system/ovs.sh
+CHECK_DEPS  += build/tests/ovs-tool
+# --- end ovs
+
+# guest: the netns provider, cgroups and links (root; skips otherwise), and the start-up bench.
+CHECK_PROGS += build/tests/system/test_guest
+CHECK_DEPS  += build/tests/system/test_guest bin/sfcd
+BENCH_PROGS += build/bench/bench_guest
+BENCH_DEPS  += build/bench/bench_guest bin/sfcd
+build/tests/system/test_guest: build/obj/tests/system/test_guest.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+build/bench/bench_guest: build/obj/tests/system/bench_guest.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)

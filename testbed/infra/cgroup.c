@@ -1,0 +1,634 @@
+#include "testbed/infra/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testbed/infra/manifest.h"
+#include "vnfs/core/util.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* v1 controller names, as they appear in mount options and /proc/self/cgroup. */
+static const char *const controller_names[CGROUP_N_CONTROLLERS] = {
+    [CGROUP_CPU] = "cpu",
+    [CGROUP_CPUACCT] = "cpuacct",
+    [CGROUP_MEMORY] = "memory",
+    [CGROUP_FREEZER] = "freezer",
+};
+
+static void
+sleep_ms(unsigned int ms)
+{
+    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+enum cgroup_version
+cgroup_detect(void)
+{
+    struct statfs sfs;
+
+    if (!statfs(CGROUP_ROOT, &sfs) && sfs.f_type == CGROUP2_SUPER_MAGIC) {
+        return CGROUP_V2;
+    }
+    return CGROUP_V1;
+}
+
+bool
+cgroup_dir_exists(const char *path)
+{
+    struct stat st;
+    return !stat(path, &st) && S_ISDIR(st.st_mode);
+}
+
+/* True if comma-separated 'list' holds 'word' exactly ("cpu" is not in "cpuacct,cpuset"). */
+static bool
+list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+
+    for (const char *p = list; p; p = strchr(p, ',')) {
+        if (*p == ',') {
+            p++;
+        }
+        if (!strncmp(p, word, n) && (p[n] == ',' || p[n] == '\0')) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The mount point of the v1 hierarchy that holds 'controller'. */
+static int
+v1_mount_point(const char *controller, char **pathp)
+{
+    char line[1024];
+    int error = ENOENT;
+    FILE *f;
+
+    f = fopen("/proc/self/mounts", "re");
+    if (!f) {
+        return errno;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char dev[256], dir[512], type[64], opts[512];
+        if (sscanf(line, "%255s %511s %63s %511s", dev, dir, type, opts) == 4
+            && !strcmp(type, "cgroup") && list_has(opts, controller)) {
+            *pathp = xstrdup(dir);
+            error = 0;
+            break;
+        }
+    }
+    fclose(f);
+    return error;
+}
+
+/* Our own group in the hierarchy of 'controller' (NULL: the v2 hierarchy), e.g. "/" or
+ * "/process_api/e276...". */
+static int
+own_group(const char *controller, char **pathp)
+{
+    char *contents, *save = NULL;
+    int error;
+
+    error = read_file("/proc/self/cgroup", &contents, NULL);
+    if (error) {
+        return error;
+    }
+    error = ENOENT;
+    for (char *line = strtok_r(contents, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2) {
+            continue;
+        }
+        *c2 = '\0';
+        if (controller ? list_has(c1 + 1, controller) : c1[1] == '\0') {
+            *pathp = xstrdup(c2 + 1);
+            error = 0;
+            break;
+        }
+    }
+    free(contents);
+    return error;
+}
+
+/* Writes 'value' into DIR/FILE. */
+static int
+write_knob(const char *dir, const char *file, const char *value)
+{
+    char *path = xasprintf("%s/%s", dir, file);
+    int error = 0;
+    int fd;
+
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        error = errno;
+        goto out;
+    }
+    error = write_fully(fd, value, strlen(value));
+    close(fd);
+out:
+    free(path);
+    return error;
+}
+
+/* Reads DIR/FILE, without its trailing newline. */
+static int
+read_knob(const char *dir, const char *file, char **valuep)
+{
+    char *path = xasprintf("%s/%s", dir, file);
+    char *value;
+    size_t len;
+    int error;
+
+    error = read_file(path, &value, &len);
+    free(path);
+    if (error) {
+        return error;
+    }
+    while (len && (value[len - 1] == '\n' || value[len - 1] == ' ')) {
+        value[--len] = '\0';
+    }
+    *valuep = value;
+    return 0;
+}
+
+static int
+read_knob_u64(const char *dir, const char *file, uint64_t *valuep)
+{
+    char *value, *end;
+    int error;
+
+    error = read_knob(dir, file, &value);
+    if (error) {
+        return error;
+    }
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || end == value || *end) {
+        error = EPROTO;
+    } else {
+        *valuep = v;
+    }
+    free(value);
+    return error;
+}
+
+/* True if controller 'c' shares its directory with an earlier controller. */
+static bool
+is_shared(const struct cgroup *cg, int c)
+{
+    for (int i = 0; i < c; i++) {
+        if (cg->dirs[i] && !strcmp(cg->dirs[i], cg->dirs[c])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+cgroup_free(struct cgroup *cg)
+{
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        free(cg->dirs[c]);
+        free(cg->parents[c]);
+    }
+    free(cg);
+}
+
+/* Makes 'dir' unless it exists, recording it first. Sets *madep when this call made it. */
+static int
+make_dir(struct manifest *manifest, const char *dir, bool *madep)
+{
+    int error;
+
+    *madep = false;
+    if (cgroup_dir_exists(dir)) {
+        return 0;
+    }
+    if (manifest) {
+        error = manifest_record_cgroup(manifest, dir);
+        if (error) {
+            return error;
+        }
+    }
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        return errno;
+    }
+    *madep = true;
+    return 0;
+}
+
+static int
+apply_limits(const struct cgroup *cg, const struct cgroup_limits *limits)
+{
+    const char *cpu_dir = cg->dirs[CGROUP_CPU];
+    const char *mem_dir = cg->dirs[CGROUP_MEMORY];
+    char value[64];
+    int error;
+
+    if (limits->cpus > 0) {
+        uint64_t period = 100000;
+        if (cg->version == CGROUP_V1) {
+            error = read_knob_u64(cpu_dir, "cpu.cfs_period_us", &period);
+            if (error) {
+                return error;
+            }
+        }
+        /* The kernel refuses quotas under 1 ms. */
+        uint64_t quota = MAX((uint64_t) llround(limits->cpus * (double) period), 1000);
+        if (cg->version == CGROUP_V1) {
+            snprintf(value, sizeof value, "%" PRIu64, quota);
+            error = write_knob(cpu_dir, "cpu.cfs_quota_us", value);
+        } else {
+            snprintf(value, sizeof value, "%" PRIu64 " %" PRIu64, quota, period);
+            error = write_knob(cpu_dir, "cpu.max", value);
+        }
+        if (error) {
+            return error;
+        }
+    }
+    if (limits->memory) {
+        snprintf(value, sizeof value, "%" PRIu64, limits->memory);
+        error = write_knob(mem_dir, cg->version == CGROUP_V1 ? "memory.limit_in_bytes"
+                           : "memory.max", value);
+        if (error) {
+            return error;
+        }
+    }
+    return 0;
+}
+
+/* In v2 a child gets the cpu and memory controllers only if its parent delegates them. */
+static int
+v2_delegate(const char *dir)
+{
+    char *controllers;
+    int error;
+
+    error = read_knob(dir, "cgroup.subtree_control", &controllers);
+    if (error) {
+        return error;
+    }
+    bool has_cpu = strstr(controllers, "cpu") != NULL;
+    bool has_mem = strstr(controllers, "memory") != NULL;
+    free(controllers);
+    if (!has_cpu) {
+        error = write_knob(dir, "cgroup.subtree_control", "+cpu");
+    }
+    if (!error && !has_mem) {
+        error = write_knob(dir, "cgroup.subtree_control", "+memory");
+    }
+    return error;
+}
+
+int
+cgroup_create(struct manifest *manifest, const char *parent, const char *name,
+              const struct cgroup_limits *limits, struct cgroup **cgp)
+{
+    struct cgroup *cg = xzalloc(sizeof *cg);
+    bool made[CGROUP_N_CONTROLLERS] = { false };
+    char *mount = NULL, *own = NULL;
+    int error = 0;
+
+    if (strchr(parent, '/') || strchr(name, '/') || !*name || !*parent) {
+        error = EINVAL;
+        goto out;
+    }
+    cg->version = cgroup_detect();
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        bool made_parent;
+        free(mount);
+        free(own);
+        mount = own = NULL;
+        if (cg->version == CGROUP_V2) {
+            if (c > 0) {
+                cg->dirs[c] = xstrdup(cg->dirs[0]);
+                cg->parents[c] = xstrdup(cg->parents[0]);
+                continue;
+            }
+            mount = xstrdup(CGROUP_ROOT);
+            error = own_group(NULL, &own);
+        } else {
+            error = v1_mount_point(controller_names[c], &mount);
+            if (error) {
+                log_err("cgroup: no v1 hierarchy with controller %s is mounted",
+                        controller_names[c]);
+                goto out;
+            }
+            error = own_group(controller_names[c], &own);
+        }
+        if (error) {
+            log_err("cgroup: cannot find our own %s group in /proc/self/cgroup",
+                    cg->version == CGROUP_V2 ? "v2" : controller_names[c]);
+            goto out;
+        }
+        const char *sep = own[strlen(own) - 1] == '/' ? "" : "/";
+        cg->parents[c] = xasprintf("%s%s%s%s", mount, own, sep, parent);
+        cg->dirs[c] = xasprintf("%s/%s", cg->parents[c], name);
+        if (is_shared(cg, c)) {
+            continue;
+        }
+        if (cg->version == CGROUP_V2) {
+            char *own_dir = xasprintf("%s%s", mount, own);
+            error = v2_delegate(own_dir);
+            if (error) {
+                log_err("cgroup: cannot delegate cpu and memory below %s: %s", own_dir,
+                        strerror(error));
+            }
+            free(own_dir);
+            if (error) {
+                goto out;
+            }
+        }
+        error = make_dir(manifest, cg->parents[c], &made_parent);
+        if (!error && cg->version == CGROUP_V2) {
+            error = v2_delegate(cg->parents[c]);
+        }
+        if (!error) {
+            error = make_dir(manifest, cg->dirs[c], &made[c]);
+            if (!error && !made[c]) {
+                error = EEXIST;     /* Another guest of this name is alive. */
+            }
+        }
+        if (error) {
+            log_err("cgroup: cannot make %s: %s", cg->dirs[c], strerror(error));
+            goto out;
+        }
+    }
+    error = apply_limits(cg, limits);
+    if (error) {
+        log_err("cgroup: cannot set limits on %s: %s", cg->dirs[CGROUP_CPU], strerror(error));
+    }
+
+out:
+    free(mount);
+    free(own);
+    if (error) {
+        for (int c = CGROUP_N_CONTROLLERS - 1; c >= 0; c--) {
+            if (made[c]) {
+                rmdir(cg->dirs[c]);
+            }
+            if (cg->parents[c]) {
+                rmdir(cg->parents[c]);  /* Only succeeds if it is empty. */
+            }
+        }
+        cgroup_free(cg);
+    } else {
+        *cgp = cg;
+    }
+    return error;
+}
+
+int
+cgroup_destroy(struct cgroup *cg)
+{
+    int error = 0;
+
+    if (!cg) {
+        return 0;
+    }
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (!cg->dirs[c] || is_shared(cg, c)) {
+            continue;
+        }
+        /* A task that was just killed leaves its groups a moment after its parent reaps it. */
+        for (int tries = 0; ; tries++) {
+            if (!rmdir(cg->dirs[c]) || errno == ENOENT) {
+                break;
+            }
+            if (errno != EBUSY || tries >= 1000) {
+                error = error ? error : errno;
+                log_warn("cgroup: cannot remove %s: %s", cg->dirs[c], strerror(errno));
+                break;
+            }
+            sleep_ms(1);
+        }
+    }
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (cg->parents[c] && !is_shared(cg, c)) {
+            rmdir(cg->parents[c]);  /* Other guests of the instance may still be in it. */
+        }
+    }
+    cgroup_free(cg);
+    return error;
+}
+
+int
+cgroup_join(const struct cgroup *cg, pid_t pid)
+{
+    char value[32];
+
+    snprintf(value, sizeof value, "%ld", (long) pid);
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (!is_shared(cg, c)) {
+            int error = write_knob(cg->dirs[c], "cgroup.procs", value);
+            if (error) {
+                return error;
+            }
+        }
+    }
+    return 0;
+}
+
+int
+cgroup_open_procs(const struct cgroup *cg, int fds[])
+{
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        fds[c] = -1;
+    }
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (is_shared(cg, c)) {
+            continue;
+        }
+        char *path = xasprintf("%s/cgroup.procs", cg->dirs[c]);
+        fds[c] = open(path, O_WRONLY | O_CLOEXEC);
+        free(path);
+        if (fds[c] < 0) {
+            int error = errno;
+            cgroup_close_fds(fds);
+            return error;
+        }
+    }
+    return 0;
+}
+
+int
+cgroup_join_fds(const int fds[])
+{
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (fds[c] >= 0 && write(fds[c], "0", 1) != 1) {
+            return errno;
+        }
+    }
+    return 0;
+}
+
+void
+cgroup_close_fds(int fds[])
+{
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        if (fds[c] >= 0) {
+            close(fds[c]);
+            fds[c] = -1;
+        }
+    }
+}
+
+int
+cgroup_freeze(const struct cgroup *cg, bool frozen)
+{
+    const char *dir = cg->dirs[CGROUP_FREEZER];
+    const char *file, *want, *value;
+    int error;
+
+    if (cg->version == CGROUP_V1) {
+        file = "freezer.state";
+        value = want = frozen ? "FROZEN" : "THAWED";
+    } else {
+        file = "cgroup.events";
+        value = frozen ? "1" : "0";
+        want = frozen ? "frozen 1" : "frozen 0";
+    }
+    error = write_knob(dir, cg->version == CGROUP_V1 ? "freezer.state" : "cgroup.freeze", value);
+    if (error) {
+        return error;
+    }
+    /* Freezing is asynchronous: v1 passes through FREEZING, v2 raises "frozen" in
+     * cgroup.events once every task has stopped. */
+    for (int tries = 0; tries < 2000; tries++) {
+        char *state;
+        error = read_knob(dir, file, &state);
+        if (error) {
+            return error;
+        }
+        bool done = strstr(state, want) != NULL;
+        free(state);
+        if (done) {
+            return 0;
+        }
+        if (cg->version == CGROUP_V1 && tries % 100 == 99) {
+            /* v1 retries a stuck freeze only when asked again. */
+            write_knob(dir, "freezer.state", value);
+        }
+        sleep_ms(1);
+    }
+    return ETIMEDOUT;
+}
+
+bool
+cgroup_is_frozen(const struct cgroup *cg)
+{
+    const char *dir = cg->dirs[CGROUP_FREEZER];
+    bool frozen = false;
+    char *state;
+
+    if (cg->version == CGROUP_V1) {
+        if (!read_knob(dir, "freezer.state", &state)) {
+            frozen = strcmp(state, "THAWED") != 0;
+            free(state);
+        }
+    } else if (!read_knob(dir, "cgroup.freeze", &state)) {
+        frozen = !strcmp(state, "1");
+        free(state);
+    }
+    return frozen;
+}
+
+int
+cgroup_read_limits(const struct cgroup *cg, struct cgroup_limits *limits)
+{
+    struct cgroup_limits l = { 0, 0 };
+    char *value = NULL;
+    int error;
+
+    if (cg->version == CGROUP_V1) {
+        uint64_t period, memory;
+        char *quota;
+        error = read_knob_u64(cg->dirs[CGROUP_CPU], "cpu.cfs_period_us", &period);
+        if (!error) {
+            error = read_knob(cg->dirs[CGROUP_CPU], "cpu.cfs_quota_us", &quota);
+        }
+        if (error) {
+            return error;
+        }
+        long long q = strtoll(quota, NULL, 10);
+        free(quota);
+        l.cpus = q > 0 && period ? (double) q / (double) period : 0;
+        error = read_knob_u64(cg->dirs[CGROUP_MEMORY], "memory.limit_in_bytes", &memory);
+        if (error) {
+            return error;
+        }
+        /* "Unlimited" reads back as the largest page-aligned value. */
+        l.memory = memory >= (UINT64_C(1) << 62) ? 0 : memory;
+    } else {
+        unsigned long long q, p;
+        error = read_knob(cg->dirs[CGROUP_CPU], "cpu.max", &value);
+        if (error) {
+            return error;
+        }
+        if (sscanf(value, "%llu %llu", &q, &p) == 2 && p) {
+            l.cpus = (double) q / (double) p;
+        }
+        free(value);
+        error = read_knob(cg->dirs[CGROUP_MEMORY], "memory.max", &value);
+        if (error) {
+            return error;
+        }
+        l.memory = strcmp(value, "max") ? strtoull(value, NULL, 10) : 0;
+        free(value);
+    }
+    *limits = l;
+    return 0;
+}
+
+int
+cgroup_read_stats(const struct cgroup *cg, uint64_t *cpu_ns, uint64_t *mem_bytes)
+{
+    uint64_t cpu, mem;
+    int error;
+
+    if (cg->version == CGROUP_V1) {
+        error = read_knob_u64(cg->dirs[CGROUP_CPUACCT], "cpuacct.usage", &cpu);
+        if (!error) {
+            error = read_knob_u64(cg->dirs[CGROUP_MEMORY], "memory.usage_in_bytes", &mem);
+        }
+    } else {
+        char *stat;
+        error = read_knob(cg->dirs[CGROUP_CPU], "cpu.stat", &stat);
+        if (error) {
+            return error;
+        }
+        const char *p = strstr(stat, "usage_usec ");
+        unsigned long long usec = 0;
+        if (!p || sscanf(p, "usage_usec %llu", &usec) != 1) {
+            error = EPROTO;
+        }
+        free(stat);
+        cpu = usec * 1000;
+        if (!error) {
+            error = read_knob_u64(cg->dirs[CGROUP_MEMORY], "memory.current", &mem);
+        }
+    }
+    if (error) {
+        return error;
+    }
+    *cpu_ns = cpu;
+    *mem_bytes = mem;
+    return 0;
+}

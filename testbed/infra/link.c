@@ -1,0 +1,535 @@
+#include "testbed/infra/link.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/ethtool.h>
+#include <linux/if.h>
+#include <linux/neighbour.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <netlink/addr.h>
+#include <netlink/errno.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
+#include <netlink/route/neighbour.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/route.h>
+#include <netlink/route/tc.h>
+#include <netlink/socket.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vnfs/core/util.h"
+
+struct link_ns {
+    int netns_fd;               /* Ours (a dup), for moving veth peers here. */
+    struct nl_sock *nl;         /* NETLINK_ROUTE, bound to the namespace. */
+    int ioctl_fd;               /* AF_INET datagram socket, bound to the namespace. */
+};
+
+/* libnl speaks NLE_* codes; the rest of sfclab speaks errno. */
+static int
+nl_to_errno(int nle)
+{
+    switch (nle < 0 ? -nle : nle) {
+    case 0: return 0;
+    case NLE_EXIST: return EEXIST;
+    case NLE_NODEV: return ENODEV;
+    case NLE_OBJ_NOTFOUND: return ENOENT;
+    case NLE_NOADDR: return EADDRNOTAVAIL;
+    case NLE_PERM: return EPERM;
+    case NLE_NOACCESS: return EACCES;
+    case NLE_INVAL: return EINVAL;
+    case NLE_BUSY: return EBUSY;
+    case NLE_NOMEM: return ENOMEM;
+    case NLE_RANGE: return ERANGE;
+    case NLE_OPNOTSUPP: return EOPNOTSUPP;
+    case NLE_AF_NOSUPPORT: return EAFNOSUPPORT;
+    case NLE_AGAIN: return EAGAIN;
+    case NLE_INTR: return EINTR;
+    default: return EIO;
+    }
+}
+
+static int
+nl_fail(const char *what, const char *name, int nle)
+{
+    log_debug("%s %s: %s", what, name ? name : "", nl_geterror(nle));
+    return nl_to_errno(nle);
+}
+
+/* Enters 'netns_fd' after saving where the thread is into *savedp. */
+static int
+enter_netns_fd(int netns_fd, int *savedp)
+{
+    int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+
+    if (saved < 0) {
+        return errno;
+    }
+    if (setns(netns_fd, CLONE_NEWNET)) {
+        int error = errno;
+        close(saved);
+        return error;
+    }
+    *savedp = saved;
+    return 0;
+}
+
+static void
+leave_netns_fd(int saved)
+{
+    if (setns(saved, CLONE_NEWNET)) {
+        /* Going on would make the next socket in the wrong namespace. */
+        sfc_abort("cannot return to our network namespace: %s", strerror(errno));
+    }
+    close(saved);
+}
+
+int
+link_run_in_netns(int netns_fd, int (*fn)(void *aux), void *aux)
+{
+    int error, saved = -1;
+
+    if (netns_fd < 0) {
+        return fn(aux);
+    }
+    error = enter_netns_fd(netns_fd, &saved);
+    if (error) {
+        return error;
+    }
+    error = fn(aux);
+    leave_netns_fd(saved);
+    return error;
+}
+
+struct ns_open_ctx {
+    struct nl_sock *nl;
+    int ioctl_fd;
+};
+
+static int
+open_sockets(void *ctx_)
+{
+    struct ns_open_ctx *ctx = ctx_;
+    int nle;
+
+    ctx->ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (ctx->ioctl_fd < 0) {
+        return errno;
+    }
+    ctx->nl = nl_socket_alloc();
+    if (!ctx->nl) {
+        close(ctx->ioctl_fd);
+        return ENOMEM;
+    }
+    nle = nl_connect(ctx->nl, NETLINK_ROUTE);
+    if (nle < 0) {
+        nl_socket_free(ctx->nl);
+        close(ctx->ioctl_fd);
+        return nl_to_errno(nle);
+    }
+    return 0;
+}
+
+int
+link_ns_open(int netns_fd, struct link_ns **nsp)
+{
+    struct ns_open_ctx ctx;
+    struct link_ns *ns;
+    int own_fd;
+    int error;
+
+    own_fd = netns_fd >= 0 ? fcntl(netns_fd, F_DUPFD_CLOEXEC, 3)
+             : open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (own_fd < 0) {
+        return errno;
+    }
+    error = link_run_in_netns(netns_fd, open_sockets, &ctx);
+    if (error) {
+        close(own_fd);
+        return error;
+    }
+    ns = xzalloc(sizeof *ns);
+    ns->netns_fd = own_fd;
+    ns->nl = ctx.nl;
+    ns->ioctl_fd = ctx.ioctl_fd;
+    *nsp = ns;
+    return 0;
+}
+
+void
+link_ns_close(struct link_ns *ns)
+{
+    if (ns) {
+        nl_socket_free(ns->nl);
+        close(ns->ioctl_fd);
+        close(ns->netns_fd);
+        free(ns);
+    }
+}
+
+static int
+fill_ifreq(struct ifreq *ifr, const char *name)
+{
+    if (!name || strlen(name) >= IFNAMSIZ || !*name) {
+        return EINVAL;
+    }
+    memset(ifr, 0, sizeof *ifr);
+    strcpy(ifr->ifr_name, name);
+    return 0;
+}
+
+static int
+ifindex_of(struct link_ns *ns, const char *name, int *ifindexp)
+{
+    struct ifreq ifr;
+    int error = fill_ifreq(&ifr, name);
+
+    if (error) {
+        return error;
+    }
+    if (ioctl(ns->ioctl_fd, SIOCGIFINDEX, &ifr) < 0) {
+        return errno;
+    }
+    *ifindexp = ifr.ifr_ifindex;
+    return 0;
+}
+
+bool
+link_exists(struct link_ns *ns, const char *name)
+{
+    int ifindex;
+    return !ifindex_of(ns, name, &ifindex);
+}
+
+static struct nl_addr *
+mac_addr(const uint8_t mac[6])
+{
+    return nl_addr_build(AF_LLC, mac, 6);
+}
+
+int
+link_veth_add(struct link_ns *a, struct link_ns *b, const struct link_veth *veth)
+{
+    struct rtnl_link *link, *peer;
+    struct nl_addr *addr;
+    int error = 0;
+    int nle;
+
+    if (!veth->name || strlen(veth->name) >= IFNAMSIZ || !veth->peer_name
+        || strlen(veth->peer_name) >= IFNAMSIZ) {
+        return EINVAL;
+    }
+    link = rtnl_link_veth_alloc();
+    if (!link) {
+        return ENOMEM;
+    }
+    peer = rtnl_link_veth_get_peer(link);
+    rtnl_link_set_name(link, veth->name);
+    rtnl_link_set_name(peer, veth->peer_name);
+    if (veth->mac) {
+        addr = mac_addr(veth->mac);
+        rtnl_link_set_addr(link, addr);
+        nl_addr_put(addr);
+    }
+    if (veth->peer_mac) {
+        addr = mac_addr(veth->peer_mac);
+        rtnl_link_set_addr(peer, addr);
+        nl_addr_put(addr);
+    }
+    if (veth->mtu) {
+        rtnl_link_set_mtu(link, veth->mtu);
+        rtnl_link_set_mtu(peer, veth->mtu);
+    }
+    if (b != a) {
+        /* The peer is born in B: it never exists in A under its name, so every guest's end can
+         * be called eth0 without colliding in the instance's namespace. */
+        rtnl_link_set_ns_fd(peer, b->netns_fd);
+    }
+    nle = rtnl_link_add(a->nl, link, NLM_F_CREATE | NLM_F_EXCL);
+    if (nle < 0) {
+        error = nl_fail("veth add", veth->name, nle);
+    }
+    rtnl_link_put(peer);
+    rtnl_link_veth_release(link);
+    return error;
+}
+
+int
+link_delete(struct link_ns *ns, const char *name)
+{
+    struct rtnl_link *link;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    link = rtnl_link_alloc();
+    rtnl_link_set_ifindex(link, ifindex);
+    nle = rtnl_link_delete(ns->nl, link);
+    rtnl_link_put(link);
+    return nle < 0 ? nl_fail("link delete", name, nle) : 0;
+}
+
+int
+link_set_up(struct link_ns *ns, const char *name, bool up)
+{
+    struct rtnl_link *orig, *change;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    orig = rtnl_link_alloc();
+    change = rtnl_link_alloc();
+    rtnl_link_set_ifindex(orig, ifindex);
+    if (up) {
+        rtnl_link_set_flags(change, IFF_UP);
+    } else {
+        rtnl_link_unset_flags(change, IFF_UP);
+    }
+    nle = rtnl_link_change(ns->nl, orig, change, 0);
+    rtnl_link_put(orig);
+    rtnl_link_put(change);
+    return nle < 0 ? nl_fail("link up/down", name, nle) : 0;
+}
+
+int
+link_get_mac(struct link_ns *ns, const char *name, uint8_t mac[6])
+{
+    struct ifreq ifr;
+    int error = fill_ifreq(&ifr, name);
+
+    if (error) {
+        return error;
+    }
+    if (ioctl(ns->ioctl_fd, SIOCGIFHWADDR, &ifr) < 0) {
+        return errno;
+    }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+static int
+parse_addr(const char *s, int family, struct nl_addr **addrp)
+{
+    int nle = nl_addr_parse(s, family, addrp);
+    if (nle < 0) {
+        log_err("link: '%s' is not an address", s);
+        return EINVAL;
+    }
+    return 0;
+}
+
+int
+link_addr_add(struct link_ns *ns, const char *name, const char *cidr)
+{
+    struct nl_addr *local = NULL;
+    struct rtnl_addr *addr;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (!error) {
+        error = parse_addr(cidr, AF_UNSPEC, &local);
+    }
+    if (error) {
+        return error;
+    }
+    addr = rtnl_addr_alloc();
+    rtnl_addr_set_ifindex(addr, ifindex);
+    rtnl_addr_set_family(addr, nl_addr_get_family(local));
+    nle = rtnl_addr_set_local(addr, local);
+    if (nle >= 0) {
+        nle = rtnl_addr_add(ns->nl, addr, NLM_F_EXCL);
+    }
+    rtnl_addr_put(addr);
+    nl_addr_put(local);
+    return nle < 0 ? nl_fail("address add", cidr, nle) : 0;
+}
+
+int
+link_route_add(struct link_ns *ns, const char *dst, const char *gateway, const char *dev)
+{
+    struct nl_addr *dst_addr = NULL, *gw_addr = NULL;
+    struct rtnl_nexthop *nh;
+    struct rtnl_route *route;
+    int ifindex = 0;
+    int error, nle;
+
+    if (!gateway && !dev) {
+        return EINVAL;
+    }
+    error = dev ? ifindex_of(ns, dev, &ifindex) : 0;
+    if (!error && gateway) {
+        error = parse_addr(gateway, AF_UNSPEC, &gw_addr);
+    }
+    if (!error) {
+        error = parse_addr(dst, gw_addr ? nl_addr_get_family(gw_addr) : AF_INET, &dst_addr);
+    }
+    if (error) {
+        nl_addr_put(gw_addr);
+        return error;
+    }
+    route = rtnl_route_alloc();
+    rtnl_route_set_family(route, nl_addr_get_family(dst_addr));
+    rtnl_route_set_dst(route, dst_addr);
+    rtnl_route_set_table(route, RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route, RTPROT_STATIC);
+    rtnl_route_set_type(route, RTN_UNICAST);
+    rtnl_route_set_scope(route, gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+    nh = rtnl_route_nh_alloc();
+    if (ifindex) {
+        rtnl_route_nh_set_ifindex(nh, ifindex);
+    }
+    if (gw_addr) {
+        rtnl_route_nh_set_gateway(nh, gw_addr);
+    }
+    rtnl_route_add_nexthop(route, nh);      /* The route owns nh now. */
+    nle = rtnl_route_add(ns->nl, route, NLM_F_EXCL);
+    rtnl_route_put(route);
+    nl_addr_put(dst_addr);
+    nl_addr_put(gw_addr);
+    return nle < 0 ? nl_fail("route add", dst, nle) : 0;
+}
+
+int
+link_neigh_add(struct link_ns *ns, const char *dev, const char *ip, const uint8_t mac[6])
+{
+    struct nl_addr *dst = NULL, *ll;
+    struct rtnl_neigh *neigh;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, dev, &ifindex);
+    if (!error) {
+        error = parse_addr(ip, AF_UNSPEC, &dst);
+    }
+    if (error) {
+        return error;
+    }
+    ll = mac_addr(mac);
+    neigh = rtnl_neigh_alloc();
+    rtnl_neigh_set_ifindex(neigh, ifindex);
+    rtnl_neigh_set_family(neigh, nl_addr_get_family(dst));
+    rtnl_neigh_set_dst(neigh, dst);
+    rtnl_neigh_set_lladdr(neigh, ll);
+    rtnl_neigh_set_state(neigh, NUD_PERMANENT);
+    nle = rtnl_neigh_add(ns->nl, neigh, NLM_F_CREATE | NLM_F_REPLACE);
+    rtnl_neigh_put(neigh);
+    nl_addr_put(ll);
+    nl_addr_put(dst);
+    return nle < 0 ? nl_fail("neighbour add", ip, nle) : 0;
+}
+
+static int
+ethtool_set(struct link_ns *ns, const char *name, uint32_t cmd, uint32_t value)
+{
+    struct ethtool_value ev = { .cmd = cmd, .data = value };
+    struct ifreq ifr;
+    int error = fill_ifreq(&ifr, name);
+
+    if (error) {
+        return error;
+    }
+    ifr.ifr_data = (void *) &ev;
+    return ioctl(ns->ioctl_fd, SIOCETHTOOL, &ifr) < 0 ? errno : 0;
+}
+
+int
+link_offload_off(struct link_ns *ns, const char *name)
+{
+    static const uint32_t dependent[] = { ETHTOOL_SSG, ETHTOOL_STSO, ETHTOOL_SGSO };
+    int error;
+
+    error = ethtool_set(ns, name, ETHTOOL_STXCSUM, 0);
+    if (error) {
+        return error;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(dependent); i++) {
+        error = ethtool_set(ns, name, dependent[i], 0);
+        if (error && error != EOPNOTSUPP) {
+            return error;
+        }
+    }
+    return 0;
+}
+
+int
+link_set_rate(struct link_ns *ns, const char *name, uint64_t rate_bps)
+{
+    struct rtnl_qdisc *qdisc;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    uint64_t bytes_per_s = rate_bps / 8;
+    if (rate_bps && (bytes_per_s == 0 || bytes_per_s > INT_MAX)) {
+        return ERANGE;          /* libnl's tbf takes an int of bytes per second. */
+    }
+    qdisc = rtnl_qdisc_alloc();
+    rtnl_tc_set_ifindex(TC_CAST(qdisc), ifindex);
+    rtnl_tc_set_parent(TC_CAST(qdisc), TC_H_ROOT);
+    if (!rate_bps) {
+        nle = rtnl_qdisc_delete(ns->nl, qdisc);
+        rtnl_qdisc_put(qdisc);
+        /* No root qdisc of ours to delete is what was asked for. */
+        return nle < 0 && nle != -NLE_OBJ_NOTFOUND && nle != -NLE_INVAL
+               ? nl_fail("qdisc delete", name, nle) : 0;
+    }
+    rtnl_tc_set_handle(TC_CAST(qdisc), TC_HANDLE(1, 0));
+    nle = rtnl_tc_set_kind(TC_CAST(qdisc), "tbf");
+    if (nle >= 0) {
+        /* 10 ms of traffic per burst, and never less than two full frames. */
+        int bucket = (int) MAX(bytes_per_s / 100, 2 * 1514);
+        rtnl_qdisc_tbf_set_rate(qdisc, (int) bytes_per_s, bucket, 0);
+        nle = rtnl_qdisc_tbf_set_limit_by_latency(qdisc, 50000);
+    }
+    if (nle >= 0) {
+        nle = rtnl_qdisc_add(ns->nl, qdisc, NLM_F_CREATE | NLM_F_REPLACE);
+    }
+    rtnl_qdisc_put(qdisc);
+    return nle < 0 ? nl_fail("tbf add", name, nle) : 0;
+}
+
+int
+link_get_rate(struct link_ns *ns, const char *name, uint64_t *rate_bps)
+{
+    struct nl_cache *cache;
+    struct rtnl_qdisc *qdisc;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    nle = rtnl_qdisc_alloc_cache(ns->nl, &cache);
+    if (nle < 0) {
+        return nl_fail("qdisc list", name, nle);
+    }
+    uint64_t rate = 0;
+    qdisc = rtnl_qdisc_get_by_parent(cache, ifindex, TC_H_ROOT);
+    if (qdisc) {
+        const char *kind = rtnl_tc_get_kind(TC_CAST(qdisc));
+        if (kind && !strcmp(kind, "tbf")) {
+            int r = rtnl_qdisc_tbf_get_rate(qdisc);
+            rate = r > 0 ? (uint64_t) r * 8 : 0;
+        }
+        rtnl_qdisc_put(qdisc);
+    }
+    nl_cache_free(cache);
+    *rate_bps = rate;
+    return 0;
+}

@@ -1,0 +1,64 @@
+/* link — network interfaces, addresses, routes, neighbours and rate limits, through netlink
+ * (libnl-route-3) and a few ioctls, in any network namespace, without spawning `ip`.
+ *
+ * A struct link_ns is a netlink socket plus an ioctl socket, both made while the calling thread
+ * was briefly setns()'d into the namespace: a socket stays bound to the namespace it was made in,
+ * so every later call acts there whatever namespace the thread is in. The thread always returns
+ * to the namespace it came from (saved as an fd first; failing to go back aborts, since the
+ * thread could otherwise make the host's own interfaces). Nothing here is recorded in a
+ * manifest: a veth dies with either of its namespaces, and namespaces are the manifest's
+ * business. Interface names are at most 15 bytes. Main types: struct link_ns, struct
+ * link_veth. */
+#ifndef SFC_LINK_H
+#define SFC_LINK_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct link_ns;
+
+/* Opens sockets in the namespace 'netns_fd' refers to (-1: the calling thread's own). The fd
+ * is duplicated; the caller keeps its own. */
+int link_ns_open(int netns_fd, struct link_ns **);
+void link_ns_close(struct link_ns *);
+
+/* Calls fn(aux) with the calling thread inside 'netns_fd' (-1: where it is), then returns it
+ * to its own namespace. Returns what fn returns, or an errno if the namespace cannot be
+ * entered. */
+int link_run_in_netns(int netns_fd, int (*fn)(void *aux), void *aux);
+
+/* A veth pair: 'name' is made in namespace A and 'peer_name' directly in namespace B. */
+struct link_veth {
+    const char *name;
+    const char *peer_name;
+    const uint8_t *mac;         /* 6 bytes, or NULL: the kernel picks one. */
+    const uint8_t *peer_mac;
+    unsigned int mtu;           /* Both ends; 0: the default (1500). */
+};
+
+int link_veth_add(struct link_ns *a, struct link_ns *b, const struct link_veth *);
+/* Deletes an interface (and so its veth peer). ENODEV if there is none. */
+int link_delete(struct link_ns *, const char *name);
+int link_set_up(struct link_ns *, const char *name, bool up);
+/* True if 'name' exists in the namespace. */
+bool link_exists(struct link_ns *, const char *name);
+int link_get_mac(struct link_ns *, const char *name, uint8_t mac[6]);
+
+/* Adds "10.0.0.1/24" (or an IPv6 CIDR) to interface 'name'. */
+int link_addr_add(struct link_ns *, const char *name, const char *cidr);
+/* Adds a route to 'dst' ("10.1.0.0/16" or "default") via 'gateway' (NULL: on-link) out of
+ * interface 'dev' (NULL: the kernel finds it from the gateway). */
+int link_route_add(struct link_ns *, const char *dst, const char *gateway, const char *dev);
+/* Adds or replaces a permanent neighbour entry ip -> mac on 'dev' (static ARP). */
+int link_neigh_add(struct link_ns *, const char *dev, const char *ip, const uint8_t mac[6]);
+
+/* Turns off TX checksum offload (and GSO/TSO/SG, which depend on it) on 'name'. Frames that
+ * cross OVS's userspace datapath otherwise reach the peer with checksums never filled in. */
+int link_offload_off(struct link_ns *, const char *name);
+/* Limits the egress of 'name' to 'rate_bps' bits per second with a tbf root qdisc (burst of
+ * 10 ms at that rate, at most 50 ms of queue); 0 removes the limit. */
+int link_set_rate(struct link_ns *, const char *name, uint64_t rate_bps);
+/* Reads back the tbf rate of 'name' in bits per second (0: none). */
+int link_get_rate(struct link_ns *, const char *name, uint64_t *rate_bps);
+
+#endif

@@ -1,0 +1,617 @@
+/* The `netns` provider: a guest is a process tree in its own network, mount, PID, UTS and IPC
+ * namespaces, made with clone() (not `ip netns`, whose shared mounts CRIU cannot dump), inside
+ * its own cgroups. Its PID 1 is `sfcd init`; killing it ends the PID namespace, and with the
+ * last process the network namespace and every interface in it. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testbed/infra/cgroup.h"
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/provider.h"
+#include "vnfs/core/util.h"
+
+#define GUEST_NS_FLAGS (CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
+
+/* How long destroy waits for a killed init before giving up on it (the manifest still has it). */
+#define DESTROY_WAIT_MS 10000
+
+/* What a child reports through its error pipe before it execs; EOF means exec succeeded. */
+struct child_report {
+    int32_t kind;               /* REPORT_*. */
+    int32_t value;              /* An errno, or a pid. */
+};
+
+enum {
+    REPORT_PID,                 /* exec: the pid of the process that will exec. */
+    REPORT_CGROUP,
+    REPORT_MOUNT_PRIVATE,
+    REPORT_MOUNT_PROC,
+    REPORT_HOSTNAME,
+    REPORT_LOOPBACK,
+    REPORT_STDIO,
+    REPORT_SETNS,
+    REPORT_FORK,
+    REPORT_EXEC,
+};
+
+static const char *
+report_step(int32_t kind)
+{
+    switch (kind) {
+    case REPORT_CGROUP: return "join cgroups";
+    case REPORT_MOUNT_PRIVATE: return "make mounts private";
+    case REPORT_MOUNT_PROC: return "mount /proc";
+    case REPORT_HOSTNAME: return "set hostname";
+    case REPORT_LOOPBACK: return "bring lo up";
+    case REPORT_STDIO: return "open standard streams";
+    case REPORT_SETNS: return "enter namespaces";
+    case REPORT_FORK: return "fork";
+    case REPORT_EXEC: return "exec";
+    }
+    return "start";
+}
+
+/* Async-signal-safe: runs in children between fork and exec. */
+static void
+child_report(int fd, int32_t kind, int32_t value)
+{
+    struct child_report r = { kind, value };
+    if (write(fd, &r, sizeof r) != sizeof r) {
+        /* Nobody is left to tell. */
+    }
+}
+
+/* Everything init's child needs, computed before clone so that the child allocates nothing. */
+struct init_ctx {
+    int procs_fds[CGROUP_N_CONTROLLERS];
+    int report_fd;
+    const char *hostname;
+    const char *sfcd;
+    char **argv;
+    const char *log_path;       /* NULL: inherit stdout and stderr. */
+};
+
+static int
+loopback_up(void)
+{
+    struct ifreq ifr;
+    int error = 0;
+    int fd;
+
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+        error = errno;
+    } else {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) {
+            error = errno;
+        }
+    }
+    close(fd);
+    return error;
+}
+
+static int
+redirect_stdio(const char *log_path)
+{
+    int in = open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0) {
+        return errno;
+    }
+    if (in > 2) {
+        close(in);
+    }
+    if (log_path) {
+        int out = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (out < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) {
+            return errno;
+        }
+        if (out > 2) {
+            close(out);
+        }
+    }
+    return 0;
+}
+
+/* PID 1 of the new namespaces, until it becomes `sfcd init`. */
+static int
+init_child(void *ctx_)
+{
+    struct init_ctx *ctx = ctx_;
+    int fd = ctx->report_fd;
+    int error;
+
+    /* First, so that everything from here on is charged to the guest. */
+    error = cgroup_join_fds(ctx->procs_fds);
+    if (error) {
+        child_report(fd, REPORT_CGROUP, error);
+        return 127;
+    }
+    /* Otherwise our /proc mount would propagate back into the host's mount namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+        child_report(fd, REPORT_MOUNT_PRIVATE, errno);
+        return 127;
+    }
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+        child_report(fd, REPORT_MOUNT_PROC, errno);
+        return 127;
+    }
+    if (sethostname(ctx->hostname, strlen(ctx->hostname))) {
+        child_report(fd, REPORT_HOSTNAME, errno);
+        return 127;
+    }
+    error = loopback_up();
+    if (error) {
+        child_report(fd, REPORT_LOOPBACK, error);
+        return 127;
+    }
+    error = redirect_stdio(ctx->log_path);
+    if (error) {
+        child_report(fd, REPORT_STDIO, error);
+        return 127;
+    }
+    execv(ctx->sfcd, ctx->argv);
+    child_report(fd, REPORT_EXEC, errno);
+    return 127;
+}
+
+/* Reads the reports of a child until EOF. Returns 0, or the errno of the first failure and
+ * its step in *stepp. Sets *pidp from a REPORT_PID; stops after it if 'pid_only'. */
+static int
+read_reports(int fd, bool pid_only, pid_t *pidp, int32_t *stepp)
+{
+    struct child_report r;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, &r, sizeof r);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return 0;
+        }
+        if (n != sizeof r) {
+            *stepp = REPORT_FORK;
+            return EPROTO;
+        }
+        if (r.kind == REPORT_PID) {
+            *pidp = r.value;
+            if (pid_only) {
+                return 0;
+            }
+        } else {
+            *stepp = r.kind;
+            return r.value ? r.value : EIO;
+        }
+    }
+}
+
+/* Waits until 'pid' (our child) exits, for at most 'timeout_ms'; reaps it and stores its wait
+ * status in *statusp (if not NULL and we were the ones to reap it). */
+static int
+wait_exit(pid_t pid, int timeout_ms, int *statusp)
+{
+    int status;
+    int pidfd = syscall(SYS_pidfd_open, pid, 0);
+    int error = 0;
+
+    if (pidfd >= 0) {
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+        int n;
+        while ((n = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR) {
+            continue;
+        }
+        close(pidfd);
+        if (n == 0) {
+            return ETIMEDOUT;
+        }
+    }
+    for (;;) {
+        if (waitpid(pid, &status, 0) == pid) {
+            if (statusp) {
+                *statusp = status;
+            }
+            break;
+        }
+        if (errno != EINTR) {
+            error = errno == ECHILD ? 0 : errno;
+            break;
+        }
+    }
+    return error;
+}
+
+static int
+netns_create(const struct guest_config *cfg, struct manifest *manifest, struct guest **gp)
+{
+    struct guest *g = xzalloc(sizeof *g);
+    struct cgroup_limits limits = { cfg->cpus, cfg->memory };
+    char *parent = NULL;
+    int error;
+
+    error = guest_init_common(g, &guest_provider_netns, cfg, manifest);
+    if (error) {
+        free(g);
+        return error;
+    }
+    parent = cfg->cgroup_parent ? xstrdup(cfg->cgroup_parent)
+             : xasprintf("sfclab-%s", cfg->instance);
+    error = cgroup_create(manifest, parent, g->name, &limits, &g->cgroup);
+    if (error) {
+        log_err("guest %s: cannot make its cgroups: %s", g->name, strerror(error));
+        guest_free_common(g);
+        free(g);
+        goto out;
+    }
+    *gp = g;
+out:
+    free(parent);
+    return error;
+}
+
+static bool
+is_running(struct guest *g)
+{
+    return g->init_pid > 0 && proc_is(g->init_pid, g->init_start);
+}
+
+static int
+netns_start(struct guest *g)
+{
+    struct init_ctx ctx;
+    int report[2] = { -1, -1 };
+    size_t n_args = 0, i = 0;
+    int32_t step = 0;
+    pid_t pid = 0;
+    int error;
+
+    if (g->init_pid) {
+        return EBUSY;
+    }
+    memset(&ctx, 0, sizeof ctx);
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        ctx.procs_fds[c] = -1;
+    }
+    while (g->init_args && g->init_args[n_args]) {
+        n_args++;
+    }
+    ctx.argv = xcalloc(n_args + 4, sizeof *ctx.argv);
+    ctx.argv[i++] = g->sfcd;
+    ctx.argv[i++] = "init";
+    if (n_args) {
+        ctx.argv[i++] = "--";
+        for (size_t j = 0; j < n_args; j++) {
+            ctx.argv[i++] = g->init_args[j];
+        }
+    }
+    ctx.hostname = g->hostname;
+    ctx.sfcd = g->sfcd;
+    ctx.log_path = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
+
+    error = cgroup_open_procs(g->cgroup, ctx.procs_fds);
+    if (error) {
+        log_err("guest %s: cannot open its cgroups: %s", g->name, strerror(error));
+        goto out;
+    }
+    if (pipe2(report, O_CLOEXEC)) {
+        error = errno;
+        goto out;
+    }
+    ctx.report_fd = report[1];
+    error = manifest_spawn(g->manifest, "guest", g->name, GUEST_NS_FLAGS, init_child, &ctx,
+                           &pid);
+    if (error) {
+        log_err("guest %s: cannot start: %s", g->name, strerror(error));
+        goto out;
+    }
+    close(report[1]);
+    report[1] = -1;
+    error = read_reports(report[0], false, &pid, &step);
+    if (error) {
+        log_err("guest %s: %s: %s", g->name, report_step(step), strerror(error));
+        wait_exit(pid, DESTROY_WAIT_MS, NULL);
+        goto out;
+    }
+    g->init_pid = pid;
+    g->init_start = proc_starttime(pid);
+    g->exit_status = -1;
+    g->started_ns = time_mono_ns();
+    g->stopped_state = GUEST_STOPPED;
+
+out:
+    cgroup_close_fds(ctx.procs_fds);
+    if (report[0] >= 0) {
+        close(report[0]);
+    }
+    if (report[1] >= 0) {
+        close(report[1]);
+    }
+    free(ctx.argv);
+    free((char *) ctx.log_path);
+    return error;
+}
+
+static int
+netns_stop(struct guest *g, uint64_t grace_ns)
+{
+    int error;
+
+    if (!g->init_pid) {
+        return 0;
+    }
+    if (is_running(g)) {
+        /* A frozen init cannot act on SIGTERM. */
+        if (cgroup_is_frozen(g->cgroup)) {
+            cgroup_freeze(g->cgroup, false);
+        }
+        kill(g->init_pid, SIGTERM);
+        error = wait_exit(g->init_pid, (int) MIN(grace_ns / 1000000, INT32_MAX),
+                          &g->exit_status);
+        if (error == ETIMEDOUT) {
+            kill(g->init_pid, SIGKILL);
+        }
+    }
+    error = wait_exit(g->init_pid, DESTROY_WAIT_MS, &g->exit_status);
+    if (error) {
+        log_warn("guest %s: init %ld did not exit (were processes from guest_exec() left "
+                 "unwaited?): %s", g->name, (long) g->init_pid, strerror(error));
+        return error;
+    }
+    g->init_pid = 0;
+    g->stopped_state = GUEST_STOPPED;
+    return 0;
+}
+
+static int
+netns_destroy(struct guest *g)
+{
+    int error = 0;
+
+    if (g->init_pid) {
+        if (is_running(g)) {
+            kill(g->init_pid, SIGKILL);
+            /* A task frozen by the v1 freezer dies only once thawed. */
+            if (cgroup_is_frozen(g->cgroup)) {
+                cgroup_freeze(g->cgroup, false);
+            }
+        }
+        error = wait_exit(g->init_pid, DESTROY_WAIT_MS, &g->exit_status);
+        if (error) {
+            log_warn("guest %s: init %ld did not exit: %s", g->name, (long) g->init_pid,
+                     strerror(error));
+        }
+    }
+    if (!error) {
+        error = cgroup_destroy(g->cgroup);
+    }
+    /* On failure the cgroups stay for manifest_undo(); our memory goes either way. */
+    guest_free_common(g);
+    free(g);
+    return error;
+}
+
+static int
+open_ns(const struct guest *g, const char *ns, int *fdp)
+{
+    char path[64];
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/%ld/ns/%s", (long) g->init_pid, ns);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? ESRCH : errno;
+    }
+    /* The pid might have been recycled between our last look and the open. */
+    if (!proc_is(g->init_pid, g->init_start)) {
+        close(fd);
+        return ESRCH;
+    }
+    *fdp = fd;
+    return 0;
+}
+
+static int
+netns_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts,
+           pid_t *pidp)
+{
+    /* The mount namespace last: entering it changes what paths mean. */
+    static const char *const ns_names[] = { "ipc", "uts", "net", "pid", "mnt" };
+    int ns_fds[ARRAY_SIZE(ns_names)];
+    int procs_fds[CGROUP_N_CONTROLLERS];
+    int stdio[3] = { -1, -1, -1 };
+    int report[2] = { -1, -1 };
+    pid_t middle, pid = 0;
+    int32_t step = 0;
+    int error = 0;
+    bool paused;
+
+    for (size_t i = 0; i < ARRAY_SIZE(ns_fds); i++) {
+        ns_fds[i] = -1;
+    }
+    for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+        procs_fds[c] = -1;
+    }
+    if (!g->init_pid) {
+        return ESRCH;
+    }
+    if (opts) {
+        stdio[0] = opts->stdin_fd;
+        stdio[1] = opts->stdout_fd;
+        stdio[2] = opts->stderr_fd;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(ns_fds); i++) {
+        error = open_ns(g, ns_names[i], &ns_fds[i]);
+        if (error) {
+            goto out;
+        }
+    }
+    error = cgroup_open_procs(g->cgroup, procs_fds);
+    if (error) {
+        goto out;
+    }
+    if (pipe2(report, O_CLOEXEC)) {
+        error = errno;
+        goto out;
+    }
+    paused = cgroup_is_frozen(g->cgroup);
+
+    middle = fork();
+    if (middle < 0) {
+        error = errno;
+        goto out;
+    }
+    if (!middle) {
+        /* Entering a PID namespace only places our future children in it: the process that
+         * execs is a child of the middle one, made a child of our caller with CLONE_PARENT
+         * so that the caller can wait for it. */
+        for (size_t i = 0; i < ARRAY_SIZE(ns_fds); i++) {
+            if (setns(ns_fds[i], 0)) {
+                child_report(report[1], REPORT_SETNS, errno);
+                _exit(127);
+            }
+        }
+        long child = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+        if (child < 0) {
+            child_report(report[1], REPORT_FORK, errno);
+            _exit(127);
+        }
+        if (child) {
+            child_report(report[1], REPORT_PID, (int32_t) child);
+            _exit(0);
+        }
+        int e = cgroup_join_fds(procs_fds);
+        if (e) {
+            child_report(report[1], REPORT_CGROUP, e);
+            _exit(127);
+        }
+        for (int i = 0; i < 3; i++) {
+            if (stdio[i] >= 0 && stdio[i] != i && dup2(stdio[i], i) < 0) {
+                child_report(report[1], REPORT_STDIO, errno);
+                _exit(127);
+            }
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        child_report(report[1], REPORT_EXEC, errno);
+        _exit(127);
+    }
+    close(report[1]);
+    report[1] = -1;
+    /* A paused guest's process freezes before it execs, holding the pipe open: all we can
+     * learn then is its pid. */
+    error = read_reports(report[0], paused, &pid, &step);
+    while (waitpid(middle, NULL, 0) < 0 && errno == EINTR) {
+        continue;
+    }
+    if (error) {
+        log_err("guest %s: %s %s: %s", g->name, report_step(step), argv[0], strerror(error));
+        if (pid > 0) {
+            wait_exit(pid, DESTROY_WAIT_MS, NULL);
+        }
+        goto out;
+    }
+    if (pid <= 0) {
+        error = EPROTO;
+        goto out;
+    }
+    *pidp = pid;
+
+out:
+    for (size_t i = 0; i < ARRAY_SIZE(ns_fds); i++) {
+        if (ns_fds[i] >= 0) {
+            close(ns_fds[i]);
+        }
+    }
+    cgroup_close_fds(procs_fds);
+    if (report[0] >= 0) {
+        close(report[0]);
+    }
+    if (report[1] >= 0) {
+        close(report[1]);
+    }
+    return error;
+}
+
+static int
+netns_pause(struct guest *g)
+{
+    if (!is_running(g)) {
+        return ESRCH;
+    }
+    return cgroup_freeze(g->cgroup, true);
+}
+
+static int
+netns_resume(struct guest *g)
+{
+    if (!is_running(g)) {
+        return ESRCH;
+    }
+    return cgroup_freeze(g->cgroup, false);
+}
+
+static enum guest_state
+netns_state(struct guest *g)
+{
+    if (!g->init_pid) {
+        return g->stopped_state;
+    }
+    if (!is_running(g)) {
+        /* Nobody asked it to go: a crash. Reap it so the pid is not held. */
+        waitpid(g->init_pid, NULL, WNOHANG);
+        return GUEST_GONE;
+    }
+    return cgroup_is_frozen(g->cgroup) ? GUEST_PAUSED : GUEST_RUNNING;
+}
+
+static int
+netns_netns_fd(const struct guest *g, int *fdp)
+{
+    if (!g->init_pid) {
+        return ESRCH;
+    }
+    return open_ns(g, "net", fdp);
+}
+
+static int
+netns_read_stats(const struct guest *g, uint64_t *cpu_ns, uint64_t *mem_bytes)
+{
+    return cgroup_read_stats(g->cgroup, cpu_ns, mem_bytes);
+}
+
+const struct guest_provider guest_provider_netns = {
+    .name = "netns",
+    .create = netns_create,
+    .start = netns_start,
+    .stop = netns_stop,
+    .destroy = netns_destroy,
+    .exec = netns_exec,
+    .pause = netns_pause,
+    .resume = netns_resume,
+    .state = netns_state,
+    .netns_fd = netns_netns_fd,
+    .read_stats = netns_read_stats,
+};

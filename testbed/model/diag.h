@@ -18,8 +18,14 @@ struct loc {
     int col;                    /* 1-based; 0 when unknown. */
 };
 
+struct diag_pos {
+    int line;
+    int col;
+};
+
 struct diag {
     char **msgs;                /* Each "file:line:col: message". */
+    struct diag_pos *pos;       /* Where msgs[i] points, for diag_sort(). */
     size_t n;
     size_t cap;
 };
@@ -29,5 +35,8 @@ void diag_uninit(struct diag *);
 void diag_error(struct diag *, const struct loc *, const char *fmt, ...) PRINTF_FORMAT(3, 4);
 bool diag_has_errors(const struct diag *);
 void diag_print(const struct diag *, FILE *);
+/* Orders the messages from index 'from' on by line and column (file-wide ones first), keeping
+ * the order of messages at one position: a parser checks in passes, a user reads top down. */
+void diag_sort(struct diag *, size_t from);
 
 #endif

@@ -1,4 +1,4 @@
-/* topology — an infrastructure descriptor (topologies/*.yaml) as validated structs.
+/* topology — an infrastructure descriptor (a file under topologies/) as validated structs.
  *
  * topology_load() parses and validates a whole file and either returns a topology every other
  * module may trust (names unique, references resolved, addresses well formed, values in range)
@@ -21,12 +21,23 @@
  *   links:                       # a guest's interface on a bridge
  *     - guest: h1
  *       bridge: data
- *       address: 10.0.0.1/24
+ *       address: 10.0.0.1/24     # optional: without it the interface carries only Ethernet
  *       rate: 100mbit            # optional impairments
  *       delay: 1ms
  *       jitter: 100us
- *       loss: 0.1%
- */
+ *       loss: 0.1%               # the '%' is required
+ *
+ * Rules (each broken one is reported at its line and column): known keys only; names match
+ * [a-z0-9][a-z0-9_-]* and are at most TOPO_NAME_MAX characters (the topology's own name
+ * TOPO_TOPOLOGY_NAME_MAX); guest and bridge names are unique; links name existing guests and
+ * bridges; no address twice on one bridge; no guest with two addresses in one subnet; no data
+ * address inside the management subnet; 0 < cpus <= 64; memory >= 16M; 0% <= loss <= 100%;
+ * jitter only with a delay. A guest without links is fine. Guests get management addresses
+ * .1, .2, ... of the management subnet in file order; the orchestrator takes the last usable
+ * address, so the subnet must hold every guest plus one.
+ *
+ * Changes to the first draft of this header: topo_link.has_addr (addresses are optional),
+ * topology.orchestrator_addr, topology_parse(), topology_load_string(), topology_format(). */
 #ifndef SFC_TOPOLOGY_H
 #define SFC_TOPOLOGY_H 1
 
@@ -38,6 +49,10 @@
 #include "testbed/model/diag.h"
 
 #define TOPO_NAME_MAX 15        /* Guest and bridge names become part of interface names. */
+#define TOPO_TOPOLOGY_NAME_MAX 63
+
+struct buf;
+struct yaml_doc;
 
 struct topo_bridge {
     char *name;
@@ -56,6 +71,7 @@ struct topo_guest {
 struct topo_link {
     size_t guest;               /* Index into topology.guests. */
     size_t bridge;              /* Index into topology.bridges. */
+    bool has_addr;              /* False: no IPv4 address, 'addr' and 'prefix_len' are 0. */
     struct in_addr addr;
     int prefix_len;
     uint64_t rate_bps;          /* 0: unlimited. */
@@ -71,6 +87,7 @@ struct topology {
     char *provider;
     struct in_addr mgmt_net;
     int mgmt_prefix_len;
+    struct in_addr orchestrator_addr;   /* The last usable address of the management subnet. */
     struct topo_bridge *bridges;
     size_t n_bridges;
     struct topo_guest *guests;
@@ -79,8 +96,18 @@ struct topology {
     size_t n_links;
 };
 
-int topology_load(const char *file, struct diag *, struct topology **);
+/* Each returns 0 and a topology the caller frees with topology_free(), or reports every problem
+ * through 'diag' (the yaml_doc's own for topology_parse()) and returns EINVAL, or the errno of
+ * reading the file, with '*topop' untouched and nothing allocated. */
+int topology_load(const char *file, struct diag *, struct topology **topop);
+int topology_load_string(const char *name, const char *yaml, size_t len, struct diag *,
+                         struct topology **topop);
+int topology_parse(struct yaml_doc *, struct topology **topop);
 void topology_free(struct topology *);
+
+/* A canonical dump: valid topology YAML with every default spelled out and management
+ * addresses as comments; parsing it gives the same dump again. */
+void topology_format(const struct topology *, struct buf *);
 
 /* Lookups; SIZE_MAX when absent. */
 size_t topology_find_guest(const struct topology *, const char *name);

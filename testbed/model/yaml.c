@@ -1,0 +1,748 @@
+#include "testbed/model/yaml.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/buf.h"
+
+/* libfyaml 0.7 exports no node start mark, but its diagnostics know where a node starts: asking
+ * a collecting fy_diag to "report" the node and reading back the collected entry is the public
+ * way to learn a node's line and column. */
+static struct fy_diag *
+collecting_diag_create(void)
+{
+    struct fy_diag_cfg cfg;
+    struct fy_diag *fdiag;
+
+    fy_diag_cfg_default(&cfg);
+    cfg.fp = NULL;
+    cfg.output_fn = NULL;
+    cfg.level = FYET_ERROR;
+    cfg.colorize = false;
+    fdiag = fy_diag_create(&cfg);
+    if (!fdiag) {
+        sfc_abort("libfyaml: cannot create a diagnostic object");
+    }
+    fy_diag_set_collect_errors(fdiag, true);
+    return fdiag;
+}
+
+/* Moves libfyaml's collected syntax errors, past the first 'skip', into 'diag'. Returns how many
+ * errors were collected in all (an iterator that ran off the end restarts, so count instead). */
+static size_t
+report_fy_errors(struct fy_diag *fdiag, size_t skip, const char *file, struct diag *diag)
+{
+    struct fy_diag_error *err;
+    void *iter = NULL;
+    size_t n = 0;
+
+    while ((err = fy_diag_errors_iterate(fdiag, &iter)) != NULL) {
+        struct loc loc = { file, err->line > 0 ? err->line : 0, err->column > 0 ? err->column : 0 };
+
+        if (err->type < FYET_ERROR) {
+            continue;
+        }
+        if (n++ >= skip) {
+            diag_error(diag, &loc, "%s", err->msg && err->msg[0] ? err->msg : "syntax error");
+        }
+    }
+    return n;
+}
+
+/* A descriptor has no use for aliases, and expanding them lets a few lines grow without bound. */
+static void
+reject_aliases(struct yaml_doc *doc, struct fy_node *node)
+{
+    struct fy_node_pair *pair;
+    struct fy_node *item;
+    void *iter = NULL;
+
+    if (!node) {
+        return;
+    }
+    switch (fy_node_get_type(node)) {
+    case FYNT_SCALAR:
+        if (fy_node_is_alias(node)) {
+            yaml_error(doc, node, "aliases are not supported");
+        }
+        break;
+    case FYNT_SEQUENCE:
+        while ((item = fy_node_sequence_iterate(node, &iter)) != NULL) {
+            reject_aliases(doc, item);
+        }
+        break;
+    case FYNT_MAPPING:
+        while ((pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+            reject_aliases(doc, fy_node_pair_key(pair));
+            reject_aliases(doc, fy_node_pair_value(pair));
+        }
+        break;
+    }
+}
+
+static void
+doc_destroy(struct yaml_doc *doc)
+{
+    if (doc->fyd) {
+        fy_parse_document_destroy(doc->fyp, doc->fyd);
+    }
+    if (doc->fyp) {
+        fy_parser_destroy(doc->fyp);
+    }
+    free(doc->text);
+    free(doc->file);
+    free(doc);
+}
+
+int
+yaml_doc_load_string(const char *name, const char *data, size_t len, struct diag *diag,
+                     struct yaml_doc **docp)
+{
+    struct fy_document *extra = NULL;
+    struct fy_diag *parse_diag;
+    struct fy_parse_cfg cfg;
+    struct yaml_doc *doc;
+    size_t n_before = diag->n;
+    size_t n_fy_errors;
+    int error = 0;
+
+    doc = xzalloc(sizeof *doc);
+    doc->file = xstrdup(name);
+    doc->diag = diag;
+    doc->text = xmalloc(len + 1);
+    memcpy(doc->text, data, len);
+    doc->text[len] = '\0';
+
+    parse_diag = collecting_diag_create();
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG | FYPCF_JSON_NONE;
+    cfg.diag = parse_diag;
+    doc->fyp = fy_parser_create(&cfg);
+    if (!doc->fyp || fy_parser_set_string(doc->fyp, doc->text, len)) {
+        diag_error(diag, &(struct loc) { name, 0, 0 }, "cannot start the YAML parser");
+        error = ENOMEM;
+        goto out;
+    }
+
+    doc->fyd = fy_parse_load_document(doc->fyp);
+    n_fy_errors = report_fy_errors(parse_diag, 0, name, diag);
+    if (doc->fyd && !n_fy_errors) {
+        /* A second document would be silently ignored otherwise. */
+        extra = fy_parse_load_document(doc->fyp);
+        report_fy_errors(parse_diag, n_fy_errors, name, diag);
+    }
+    if (extra) {
+        struct fy_node *extra_root = fy_document_root(extra);
+
+        if (extra_root) {
+            yaml_error(doc, extra_root, "only one YAML document per file is allowed");
+        } else {
+            yaml_error(doc, NULL, "only one YAML document per file is allowed");
+        }
+        fy_parse_document_destroy(doc->fyp, extra);
+    }
+    if (diag->n == n_before && doc->fyd) {
+        doc->root = fy_document_root(doc->fyd);
+        reject_aliases(doc, doc->root);
+    }
+    if (diag->n != n_before) {
+        error = EINVAL;
+    }
+
+out:
+    fy_diag_destroy(parse_diag);
+    if (error) {
+        doc_destroy(doc);
+    } else {
+        *docp = doc;
+    }
+    return error;
+}
+
+int
+yaml_doc_load(const char *file, struct diag *diag, struct yaml_doc **docp)
+{
+    char *data;
+    size_t len;
+    int error;
+
+    error = read_file(file, &data, &len);
+    if (error) {
+        diag_error(diag, &(struct loc) { file, 0, 0 }, "cannot read: %s", strerror(error));
+        return error;
+    }
+    error = yaml_doc_load_string(file, data, len, diag, docp);
+    free(data);
+    return error;
+}
+
+void
+yaml_doc_free(struct yaml_doc *doc)
+{
+    if (doc) {
+        doc_destroy(doc);
+    }
+}
+
+/* The first child of a collection, to locate a collection libfyaml cannot. */
+static struct fy_node *
+first_child(struct fy_node *node)
+{
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+
+    if (fy_node_is_sequence(node)) {
+        return fy_node_sequence_iterate(node, &iter);
+    }
+    if (fy_node_is_mapping(node) && (pair = fy_node_mapping_iterate(node, &iter)) != NULL) {
+        return fy_node_pair_key(pair) ? fy_node_pair_key(pair) : fy_node_pair_value(pair);
+    }
+    return NULL;
+}
+
+/* Where libfyaml places 'node' (a fresh collector each time: nothing in libfyaml empties one, and
+ * its iterator restarts once it runs off the end). False if it cannot say. */
+static bool
+fy_node_position(struct fy_node *node, int *line, int *col)
+{
+    struct fy_diag *locator = collecting_diag_create();
+    struct fy_diag_error *err;
+    void *iter = NULL;
+    bool found = false;
+
+    fy_diag_node_report(locator, node, FYET_ERROR, "here");
+    err = fy_diag_errors_iterate(locator, &iter);
+    if (err && err->line > 0) {
+        *line = err->line;
+        *col = err->column > 0 ? err->column : 1;
+        found = true;
+    }
+    fy_diag_destroy(locator);
+    return found;
+}
+
+void
+yaml_node_loc(struct yaml_doc *doc, struct fy_node *node, struct loc *loc)
+{
+    loc->file = doc->file;
+    loc->line = loc->col = 0;
+
+    /* libfyaml cannot place a mapping whose last value is null ("key:" at its end): it then
+     * starts where its first key does (the same place in block style), or else its parent. */
+    for (int depth = 0; node && depth < 64; depth++) {
+        struct fy_node *child;
+
+        if (fy_node_position(node, &loc->line, &loc->col)) {
+            if (fy_node_is_alias(node) && loc->col > 1) {
+                loc->col--;     /* libfyaml places an alias at its name, past the '*'. */
+            }
+            return;
+        }
+        child = first_child(node);
+        node = child ? child : fy_node_get_parent(node);
+    }
+}
+
+void
+yaml_error(struct yaml_doc *doc, struct fy_node *node, const char *fmt, ...)
+{
+    struct loc loc;
+    va_list args;
+    char *msg;
+
+    yaml_node_loc(doc, node, &loc);
+    va_start(args, fmt);
+    msg = xvasprintf(fmt, args);
+    va_end(args);
+    diag_error(doc->diag, &loc, "%s", msg);
+    free(msg);
+}
+
+/* "~", "null" and an empty plain scalar are YAML's null. */
+static bool
+is_null(struct fy_node *node)
+{
+    const char *s;
+    size_t len;
+
+    if (!node) {
+        return true;
+    }
+    if (!fy_node_is_scalar(node) || fy_node_is_alias(node)
+        || fy_node_get_style(node) != FYNS_PLAIN) {
+        return false;
+    }
+    s = fy_node_get_scalar(node, &len);
+    return (!s || !len || (len == 1 && s[0] == '~')
+            || (len == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4)
+                             || !memcmp(s, "NULL", 4))));
+}
+
+const char *
+yaml_node_kind(struct fy_node *node)
+{
+    if (is_null(node)) {
+        return "nothing";
+    }
+    switch (fy_node_get_type(node)) {
+    case FYNT_MAPPING:
+        return "a mapping";
+    case FYNT_SEQUENCE:
+        return "a list";
+    case FYNT_SCALAR:
+    default:
+        return fy_node_is_alias(node) ? "an alias" : "a string";
+    }
+}
+
+bool
+yaml_expect_map(struct yaml_doc *doc, struct fy_node *node, const char *what)
+{
+    if (node && fy_node_is_mapping(node)) {
+        return true;
+    }
+    yaml_error(doc, node, "%s must be a mapping, not %s", what, yaml_node_kind(node));
+    return false;
+}
+
+bool
+yaml_expect_list(struct yaml_doc *doc, struct fy_node *node, const char *what)
+{
+    if (node && fy_node_is_sequence(node)) {
+        return true;
+    }
+    yaml_error(doc, node, "%s must be a list, not %s", what, yaml_node_kind(node));
+    return false;
+}
+
+/* The text of a string key, or NULL. */
+static const char *
+key_text(struct fy_node *key, size_t *lenp)
+{
+    if (!key || !fy_node_is_scalar(key) || fy_node_is_alias(key)) {
+        return NULL;
+    }
+    return fy_node_get_scalar(key, lenp);
+}
+
+static struct fy_node_pair *
+map_lookup(struct fy_node *map, const char *key)
+{
+    struct fy_node_pair *pair;
+    size_t key_len = strlen(key);
+    void *iter = NULL;
+
+    if (!map || !fy_node_is_mapping(map)) {
+        return NULL;
+    }
+    while ((pair = fy_node_mapping_iterate(map, &iter)) != NULL) {
+        size_t len;
+        const char *s = key_text(fy_node_pair_key(pair), &len);
+
+        if (s && len == key_len && !memcmp(s, key, len)) {
+            return pair;
+        }
+    }
+    return NULL;
+}
+
+bool
+yaml_map_check_keys(struct yaml_doc *doc, struct fy_node *map, const char *const keys[])
+{
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+    bool ok = true;
+
+    if (!map || !fy_node_is_mapping(map)) {
+        return true;
+    }
+    while ((pair = fy_node_mapping_iterate(map, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair);
+        const char *s;
+        size_t len;
+        size_t i;
+
+        s = key_text(key, &len);
+        if (!s || is_null(key)) {
+            yaml_error(doc, key ? key : fy_node_pair_value(pair), "keys must be strings, not %s",
+                       yaml_node_kind(key));
+            ok = false;
+            continue;
+        }
+        for (i = 0; keys[i]; i++) {
+            if (strlen(keys[i]) == len && !memcmp(keys[i], s, len)) {
+                break;
+            }
+        }
+        if (!keys[i]) {
+            struct buf expected = BUF_INITIALIZER;
+
+            for (i = 0; keys[i]; i++) {
+                buf_printf(&expected, "%s%s", i ? ", " : "", keys[i]);
+            }
+            buf_put_u8(&expected, '\0');
+            yaml_error(doc, key, "unknown key '%.*s' (expected one of: %s)",
+                       (int) MIN(len, 200), s, (char *) expected.data);
+            buf_uninit(&expected);
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+struct fy_node *
+yaml_map_get(struct fy_node *map, const char *key)
+{
+    struct fy_node_pair *pair = map_lookup(map, key);
+    struct fy_node *value = pair ? fy_node_pair_value(pair) : NULL;
+
+    return is_null(value) ? NULL : value;
+}
+
+struct fy_node *
+yaml_map_get_key(struct fy_node *map, const char *key)
+{
+    struct fy_node_pair *pair = map_lookup(map, key);
+
+    return pair ? fy_node_pair_key(pair) : NULL;
+}
+
+bool
+yaml_map_has(struct fy_node *map, const char *key)
+{
+    return map_lookup(map, key) != NULL;
+}
+
+struct fy_node *
+yaml_list_next(struct fy_node *list, struct fy_node *node, void **iter)
+{
+    if (!list || !fy_node_is_sequence(list)) {
+        return NULL;
+    }
+    if (!node) {
+        *iter = NULL;
+    }
+    return fy_node_sequence_iterate(list, iter);
+}
+
+size_t
+yaml_list_count(struct fy_node *list)
+{
+    int n = list && fy_node_is_sequence(list) ? fy_node_sequence_item_count(list) : 0;
+
+    return n > 0 ? n : 0;
+}
+
+const char *
+yaml_scalar(struct yaml_doc *doc, struct fy_node *node, const char *what)
+{
+    const char *s;
+    size_t len;
+
+    if (!node || !fy_node_is_scalar(node) || fy_node_is_alias(node)) {
+        yaml_error(doc, node, "'%s' must be a string, not %s", what, yaml_node_kind(node));
+        return NULL;
+    }
+    s = fy_node_get_scalar(node, &len);
+    if (s && memchr(s, '\0', len)) {
+        yaml_error(doc, node, "'%s' must not contain a NUL byte", what);
+        return NULL;
+    }
+    s = fy_node_get_scalar0(node);
+    if (!s) {
+        sfc_abort("libfyaml: out of memory");
+    }
+    return s;
+}
+
+/* Finds map[key] for a getter: 0 with '*valuep' set, 0 with NULL when absent and optional,
+ * ENOENT (reported) when absent and required. */
+static int
+get_value(struct yaml_doc *doc, struct fy_node *map, const char *key, enum yaml_need need,
+          struct fy_node **valuep)
+{
+    struct fy_node *value = yaml_map_get(map, key);
+
+    if (!value && need == YAML_REQUIRED) {
+        struct fy_node *key_node = yaml_map_get_key(map, key);
+
+        if (key_node) {
+            yaml_error(doc, key_node, "missing value for '%s'", key);
+        } else {
+            yaml_error(doc, map, "missing required key '%s'", key);
+        }
+        return ENOENT;
+    }
+    *valuep = value;
+    return 0;
+}
+
+/* The scalar text of map[key] for a getter; reports a non-scalar as "must be 'kind'". */
+static int
+get_text(struct yaml_doc *doc, struct fy_node *map, const char *key, enum yaml_need need,
+         const char *kind, struct fy_node **valuep, const char **textp)
+{
+    struct fy_node *value;
+    const char *s;
+    size_t len;
+    int error;
+
+    error = get_value(doc, map, key, need, &value);
+    if (error || !value) {
+        *textp = NULL;
+        return error;
+    }
+    if (!fy_node_is_scalar(value) || fy_node_is_alias(value)) {
+        yaml_error(doc, value, "'%s' must be %s, not %s", key, kind, yaml_node_kind(value));
+        return EINVAL;
+    }
+    s = fy_node_get_scalar(value, &len);
+    if (s && memchr(s, '\0', len)) {
+        yaml_error(doc, value, "'%s' must not contain a NUL byte", key);
+        return EINVAL;
+    }
+    s = fy_node_get_scalar0(value);
+    if (!s) {
+        sfc_abort("libfyaml: out of memory");
+    }
+    *valuep = value;
+    *textp = s;
+    return 0;
+}
+
+int
+yaml_get_string(struct yaml_doc *doc, struct fy_node *map, const char *key, enum yaml_need need,
+                const char **out)
+{
+    struct fy_node *value;
+    const char *s;
+    int error;
+
+    error = get_text(doc, map, key, need, "a string", &value, &s);
+    if (!error && s) {
+        *out = s;
+    }
+    return error;
+}
+
+/* strtod() also takes "inf", "nan", hex and leading blanks; a descriptor's number does not. */
+static bool
+parse_number(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s)) {
+        return false;
+    }
+    errno = 0;
+    v = strtod(s, &end);
+    if (*end || errno || !isfinite(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* The common shape of a getter whose value is a scalar parsed by 'parse'. */
+#define SCALAR_GETTER(NAME, TYPE, KIND, WHAT, PARSE)                                    \
+    int                                                                                 \
+    NAME(struct yaml_doc *doc, struct fy_node *map, const char *key,                    \
+         enum yaml_need need, TYPE *out)                                                \
+    {                                                                                   \
+        struct fy_node *value;                                                          \
+        const char *s;                                                                  \
+        TYPE v;                                                                         \
+        int error;                                                                      \
+                                                                                        \
+        error = get_text(doc, map, key, need, KIND, &value, &s);                        \
+        if (error || !s) {                                                              \
+            return error;                                                               \
+        }                                                                               \
+        if (!PARSE(s, &v)) {                                                            \
+            yaml_error(doc, value, "'%s' must be %s, not '%s'", key, WHAT, s);          \
+            return EINVAL;                                                              \
+        }                                                                               \
+        *out = v;                                                                       \
+        return 0;                                                                       \
+    }
+
+static bool
+parse_uint(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!*s || strspn(s, "0123456789") != strlen(s)) {
+        return false;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end || errno) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool
+parse_bool(const char *s, bool *out)
+{
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
+        *out = false;
+        return true;
+    }
+    return false;
+}
+
+static bool
+parse_percent(const char *s, double *out)
+{
+    size_t len = strlen(s);
+    char *number;
+    double v;
+    bool ok;
+
+    if (len < 2 || s[len - 1] != '%') {
+        return false;
+    }
+    number = xmalloc(len);
+    memcpy(number, s, len - 1);
+    number[len - 1] = '\0';
+    ok = parse_number(number, &v);
+    free(number);
+    if (ok) {
+        *out = v / 100.0;
+    }
+    return ok;
+}
+
+SCALAR_GETTER(yaml_get_number, double, "a number", "a number", parse_number)
+SCALAR_GETTER(yaml_get_uint, uint64_t, "an integer", "a non-negative integer", parse_uint)
+SCALAR_GETTER(yaml_get_bool, bool, "true or false", "true or false", parse_bool)
+SCALAR_GETTER(yaml_get_size, uint64_t, "a size", "a size such as 256M or 1G", parse_size)
+SCALAR_GETTER(yaml_get_duration, uint64_t, "a duration",
+              "a duration such as 250ms or 1.5s", parse_duration)
+SCALAR_GETTER(yaml_get_rate, uint64_t, "a rate", "a rate such as 100mbit or 1gbit", parse_rate)
+SCALAR_GETTER(yaml_get_percent, double, "a percentage", "a percentage such as 0.1%",
+              parse_percent)
+
+int
+yaml_get_list(struct yaml_doc *doc, struct fy_node *map, const char *key, enum yaml_need need,
+              struct fy_node **out)
+{
+    struct fy_node *value;
+    int error;
+
+    if (yaml_map_has(map, key) && !yaml_map_get(map, key)) {
+        *out = NULL;            /* "key:" with nothing after it: an empty list. */
+        return 0;
+    }
+    error = get_value(doc, map, key, need, &value);
+    if (error || !value) {
+        return error;
+    }
+    if (!fy_node_is_sequence(value)) {
+        yaml_error(doc, value, "'%s' must be a list, not %s", key, yaml_node_kind(value));
+        return EINVAL;
+    }
+    *out = value;
+    return 0;
+}
+
+int
+yaml_get_map(struct yaml_doc *doc, struct fy_node *map, const char *key, enum yaml_need need,
+             struct fy_node **out)
+{
+    struct fy_node *value;
+    int error;
+
+    error = get_value(doc, map, key, need, &value);
+    if (error || !value) {
+        return error;
+    }
+    if (!fy_node_is_mapping(value)) {
+        yaml_error(doc, value, "'%s' must be a mapping, not %s", key, yaml_node_kind(value));
+        return EINVAL;
+    }
+    *out = value;
+    return 0;
+}
+
+/* The fewest decimals (up to 15) that read back as 'v', without an exponent, so 0.1 prints as
+ * "0.1", 100 as "100", and a product such as 0.001 * 100 without its rounding noise. */
+void
+yaml_format_number(struct buf *b, double v)
+{
+    char s[400];
+
+    for (int decimals = 0; decimals <= 15; decimals++) {
+        snprintf(s, sizeof s, "%.*f", decimals, v);
+        if (strtod(s, NULL) == v) {
+            buf_printf(b, "%s", s);
+            return;
+        }
+    }
+    buf_printf(b, "%.15g", v);     /* Tiny values or noise past 15 decimals. */
+}
+
+struct unit {
+    const char *name;
+    uint64_t mult;
+};
+
+/* The largest unit that divides 'v' exactly. */
+static void
+format_units(struct buf *b, uint64_t v, const struct unit *units, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v && !(v % units[i].mult)) {
+            buf_printf(b, "%llu%s", (unsigned long long) (v / units[i].mult), units[i].name);
+            return;
+        }
+    }
+    buf_printf(b, "%llu%s", (unsigned long long) v, units[n - 1].name);
+}
+
+void
+yaml_format_size(struct buf *b, uint64_t bytes)
+{
+    static const struct unit units[] = {
+        { "G", 1ull << 30 }, { "M", 1ull << 20 }, { "K", 1ull << 10 }, { "", 1 },
+    };
+    format_units(b, bytes, units, ARRAY_SIZE(units));
+}
+
+void
+yaml_format_duration(struct buf *b, uint64_t ns)
+{
+    static const struct unit units[] = {
+        { "s", 1000000000ull }, { "ms", 1000000ull }, { "us", 1000ull }, { "ns", 1 },
+    };
+    format_units(b, ns, units, ARRAY_SIZE(units));
+}
+
+void
+yaml_format_rate(struct buf *b, uint64_t bps)
+{
+    static const struct unit units[] = {
+        { "gbit", 1000000000ull }, { "mbit", 1000000ull }, { "kbit", 1000ull }, { "bit", 1 },
+    };
+    format_units(b, bps, units, ARRAY_SIZE(units));
+}
+
+void
+yaml_format_percent(struct buf *b, double fraction)
+{
+    yaml_format_number(b, fraction * 100.0);
+    buf_put_u8(b, '%');
+}

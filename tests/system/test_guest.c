@@ -127,9 +127,12 @@ setup(void **state)
     }
     for (int i = 0; i < N_GUESTS; i++) {
         snprintf(name, sizeof name, "g%d", i + 1);
+        /* g3's init runs a program of its own, which a polite stop must end too. */
+        static char *const sleeper[] = { "/bin/sleep", "600", NULL };
         struct guest_config cfg = {
             .name = name, .hostname = NULL, .cpus = cpus[i], .memory = memory[i],
             .instance = t.instance, .sfcd = t.sfcd, .run_dir = t.tmpdir,
+            .init_args = i == 2 ? sleeper : NULL,
         };
         if (guest_create("netns", &cfg, t.manifest, &t.g[i])) {
             return -1;
@@ -356,7 +359,13 @@ test_pause_resume(void **state)
 static void
 test_stop_politely(void **state)
 {
-    /* sfcd init handles SIGTERM: it exits 0 by itself well within a minute's grace. */
+    char out[64];
+
+    /* init started its program as PID 2 of the guest. */
+    assert_int_equal(run_in(t.g[2], out, sizeof out, "cat", "/proc/2/cmdline", NULL), 0);
+    assert_string_equal(out, "/bin/sleep");
+    /* sfcd init handles SIGTERM: it stops its program and exits 0 by itself, well within a
+     * minute's grace (a SIGKILL after the grace would show as WIFSIGNALED). */
     assert_int_equal(guest_stop(t.g[2], 60ULL * 1000000000), 0);
     assert_true(WIFEXITED(t.g[2]->exit_status));
     assert_int_equal(WEXITSTATUS(t.g[2]->exit_status), 0);

@@ -31,7 +31,7 @@ struct nf_state {
 
 enum { EXPORT_FULL = 1, EXPORT_DELTA = 2 };
 enum { OP_PUT = 1, OP_DELETE = 2 };
-#define HEADER_LEN 32
+#define HEADER_LEN 28
 #define RECORD_LEN 8
 
 /* 64-bit multiply-xorshift over 8-byte words: keys are short (flow tuples), so this beats a
@@ -452,7 +452,7 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record **record
     if ((kind == EXPORT_FULL && since) || since > seq) {
         goto out;
     }
-    uint32_t n = ((uint32_t) data[28] << 24) | (data[29] << 16) | (data[30] << 8) | data[31];
+    uint32_t n = ((uint32_t) data[24] << 24) | (data[25] << 16) | (data[26] << 8) | data[27];
     /* Each record takes at least RECORD_LEN + 1 bytes: bound 'n' before allocating. */
     if (n > (len - HEADER_LEN) / (RECORD_LEN + 1)) {
         goto out;

@@ -18,6 +18,12 @@ struct sfcd_role {
 
 static const struct sfcd_role roles[] = {
     { "init", role_init, "PID 1 of a guest: reaps, forwards SIGTERM" },
+    { "agent", role_agent, "JSON-RPC agent: starts/stops roles, stats, VNF state" },
+    { "classifier", role_classifier, "matches flows, encapsulates them in NSH to the SFF" },
+    { "sff", role_sff, "forwards NSH frames along their service path" },
+    { "vnf", role_vnf, "runs a network function on NSH frames (--fn NAME)" },
+    { "client", role_client, "workloads: dns, echo, udp, probe" },
+    { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
 };
 
 static void

@@ -19,3 +19,9 @@ build/tests/system/test_guest: build/obj/tests/system/test_guest.o $(LIBSFCLAB) 
 build/bench/bench_guest: build/obj/tests/system/bench_guest.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# --- dataplane: client -> classifier -> sff -> vnf (fwd, dns) -> echo/client over a kernel
+# bridge in namespaces of its own, plus the agent's JSON-RPC (root; skips otherwise).
+CHECK_PROGS += tests/system/dataplane.sh
+CHECK_DEPS  += bin/sfcd
+# --- end dataplane

@@ -1,0 +1,483 @@
+/* agent — runs in every guest and lets the orchestrator drive it over the management network
+ * (JSON-RPC 2.0, newline-delimited, over TCP; see vnfs/core/rpc.h). Methods:
+ *   ping                          {uptime_ns, pid, roles}: the heartbeat
+ *   start_role {role, args, cpu}  forks and execs `sfcd ROLE ARGS... --ctl SOCK [--cpu N]`;
+ *                                 answers {id, pid, ctl, log} once the role's control socket is
+ *                                 up (or its early exit, as an error with the log's tail)
+ *   stop_role {id}                SIGTERM, SIGKILL after 2 s; {id, exit_code}
+ *   wait_role {id, timeout_ms}    waits for a role (e.g. a client) to exit; {exit_code, output}
+ *   roles                         [{id, role, pid, running, exit_code}]
+ *   stats {id}                    the role's counters (its control socket's `stats`)
+ *   export_vnf_state {id}         {fn, state (base64), bytes, entries, digest}
+ *   import_vnf_state {id, state}  {entries}
+ * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock.
+ * The agent signals only the processes it started, and stops them all when it exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vnfs/core/loop.h"
+#include "vnfs/core/rpc.h"
+#include "vnfs/core/util.h"
+#include "vnfs/sfc/roles.h"
+
+#define AGENT_MAX_ROLES 256
+
+struct agent_role {
+    int id;
+    char *role;
+    pid_t pid;
+    bool running;
+    int exit_code;                  /* 128 + signal if killed. */
+    char *ctl;                      /* NULL for roles without a control socket. */
+    char *log;
+};
+
+struct agent {
+    struct loop *loop;
+    struct rpc_server *server;
+    char *dir;
+    char *exe;
+    uint64_t started_ns;
+    struct agent_role roles[AGENT_MAX_ROLES];
+    int n_roles;
+};
+
+static struct agent_role *
+find_role(struct agent *a, json_t *params, char **errmsg)
+{
+    json_t *id = json_object_get(params, "id");
+
+    if (!json_is_integer(id)) {
+        *errmsg = xstrdup("params need an integer \"id\"");
+        return NULL;
+    }
+    for (int i = 0; i < a->n_roles; i++) {
+        if (a->roles[i].id == json_integer_value(id)) {
+            return &a->roles[i];
+        }
+    }
+    *errmsg = xasprintf("no role with id %lld", (long long) json_integer_value(id));
+    return NULL;
+}
+
+static void
+reap(struct agent *a)
+{
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < a->n_roles; i++) {
+            if (a->roles[i].pid == pid && a->roles[i].running) {
+                a->roles[i].running = false;
+                a->roles[i].exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
+                                        : 128 + WTERMSIG(status);
+            }
+        }
+    }
+}
+
+static char *
+log_tail(const char *path, size_t max)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    if (read_file(path, &text, &len)) {
+        return xstrdup("");
+    }
+    if (len > max) {
+        memmove(text, text + len - max, max + 1);
+    }
+    return text;
+}
+
+/* Waits until 'r' has exited or 'deadline' passes. */
+static void
+wait_exit(struct agent *a, struct agent_role *r, uint64_t deadline)
+{
+    while (r->running && time_mono_ns() < deadline) {
+        reap(a);
+        if (r->running) {
+            usleep(2000);
+        }
+    }
+}
+
+static int
+agent_ping(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    int running = 0;
+
+    for (int i = 0; i < a->n_roles; i++) {
+        running += a->roles[i].running;
+    }
+    *result = json_pack("{s:I, s:i, s:i, s:i}",
+                        "uptime_ns", (json_int_t) (time_mono_ns() - a->started_ns),
+                        "pid", (int) getpid(), "roles", a->n_roles, "running", running);
+    return 0;
+}
+
+static int
+agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    const char *role = json_string_value(json_object_get(params, "role"));
+    json_t *args = json_object_get(params, "args");
+    json_t *cpu = json_object_get(params, "cpu");
+    struct agent_role *r;
+    char **argv;
+    size_t n_args, argc = 0;
+    bool has_ctl;
+    pid_t pid;
+
+    reap(a);
+    if (!role || (args && !json_is_array(args)) || (cpu && !json_is_integer(cpu))) {
+        *errmsg = xstrdup("start_role: params are {role: string, args: [string], cpu: int}");
+        return EINVAL;
+    }
+    if (!strcmp(role, "agent") || !strcmp(role, "init")) {
+        *errmsg = xasprintf("start_role: '%s' cannot be started by an agent", role);
+        return EINVAL;
+    }
+    n_args = args ? json_array_size(args) : 0;
+    for (size_t i = 0; i < n_args; i++) {
+        if (!json_is_string(json_array_get(args, i))) {
+            *errmsg = xasprintf("start_role: args[%zu] is not a string", i);
+            return EINVAL;
+        }
+    }
+    if (a->n_roles >= AGENT_MAX_ROLES) {
+        *errmsg = xstrdup("start_role: too many roles");
+        return ENOSPC;
+    }
+    r = &a->roles[a->n_roles];
+    memset(r, 0, sizeof *r);
+    r->id = a->n_roles + 1;
+    r->role = xstrdup(role);
+    r->log = xasprintf("%s/role-%d.log", a->dir, r->id);
+    /* The client is a run-to-completion program without an event loop or control socket. */
+    has_ctl = strcmp(role, "client") != 0;
+    if (has_ctl) {
+        r->ctl = xasprintf("%s/role-%d.sock", a->dir, r->id);
+        unlink(r->ctl);
+    }
+    argv = xcalloc(n_args + 8, sizeof *argv);
+    argv[argc++] = a->exe;
+    argv[argc++] = r->role;
+    for (size_t i = 0; i < n_args; i++) {
+        argv[argc++] = (char *) json_string_value(json_array_get(args, i));
+    }
+    if (has_ctl) {
+        argv[argc++] = "--ctl";
+        argv[argc++] = r->ctl;
+    }
+    char cpu_text[16];
+    if (cpu) {
+        snprintf(cpu_text, sizeof cpu_text, "%d", (int) json_integer_value(cpu));
+        argv[argc++] = "--cpu";
+        argv[argc++] = cpu_text;
+    }
+    argv[argc] = NULL;
+
+    pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        free(argv);
+        free(r->role);
+        free(r->log);
+        free(r->ctl);
+        return error;
+    }
+    if (!pid) {
+        sigset_t none;
+        int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(a->exe, argv);
+        _exit(127);
+    }
+    free(argv);
+    r->pid = pid;
+    r->running = true;
+    a->n_roles++;
+
+    /* Answer once the role can be reached, so the orchestrator's next call finds it. */
+    uint64_t deadline = time_mono_ns() + 3000000000ull;
+    while (has_ctl && time_mono_ns() < deadline) {
+        struct stat st;
+        reap(a);
+        if (!r->running || !stat(r->ctl, &st)) {
+            break;
+        }
+        usleep(1000);
+    }
+    reap(a);
+    if (!r->running && has_ctl) {
+        char *tail = log_tail(r->log, 2000);
+        *errmsg = xasprintf("role %s exited with code %d: %s", role, r->exit_code, tail);
+        free(tail);
+        return EIO;
+    }
+    *result = json_pack("{s:i, s:i, s:s, s:s?}", "id", r->id, "pid", (int) pid, "log", r->log,
+                        "ctl", r->ctl);
+    return 0;
+}
+
+static int
+agent_stop_role(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    struct agent_role *r = find_role(a, params, errmsg);
+
+    if (!r) {
+        return EINVAL;
+    }
+    reap(a);
+    if (r->running) {
+        kill(r->pid, SIGTERM);
+        wait_exit(a, r, time_mono_ns() + 2000000000ull);
+        if (r->running) {
+            kill(r->pid, SIGKILL);
+            wait_exit(a, r, time_mono_ns() + 2000000000ull);
+        }
+    }
+    *result = json_pack("{s:i, s:i, s:b}", "id", r->id, "exit_code", r->exit_code,
+                        "running", r->running);
+    return 0;
+}
+
+static int
+agent_wait_role(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    struct agent_role *r = find_role(a, params, errmsg);
+    json_t *timeout = json_object_get(params, "timeout_ms");
+    char *tail;
+
+    if (!r) {
+        return EINVAL;
+    }
+    wait_exit(a, r, time_mono_ns()
+              + (uint64_t) (json_is_integer(timeout) ? json_integer_value(timeout) : 0) * 1000000);
+    tail = log_tail(r->log, 4096);
+    *result = json_pack("{s:i, s:b, s:i, s:s}", "id", r->id, "running", r->running,
+                        "exit_code", r->exit_code, "output", tail);
+    free(tail);
+    return 0;
+}
+
+static int
+agent_roles(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    json_t *list = json_array();
+
+    reap(a);
+    for (int i = 0; i < a->n_roles; i++) {
+        struct agent_role *r = &a->roles[i];
+        json_array_append_new(list, json_pack("{s:i, s:s, s:i, s:b, s:i}", "id", r->id,
+                                              "role", r->role, "pid", (int) r->pid,
+                                              "running", r->running,
+                                              "exit_code", r->exit_code));
+    }
+    *result = list;
+    return 0;
+}
+
+/* Forwards 'method' to the role's control socket. */
+static int
+forward_to_role(struct agent *a, json_t *params, const char *method, json_t *fwd_params,
+                json_t **result, char **errmsg)
+{
+    struct agent_role *r = find_role(a, params, errmsg);
+    char *address;
+    int fd, error;
+
+    if (!r) {
+        return EINVAL;
+    }
+    if (!r->ctl || !r->running) {
+        *errmsg = xasprintf("role %d (%s) is %s", r->id, r->role,
+                            r->running ? "not controllable" : "not running");
+        return ESRCH;
+    }
+    address = xasprintf("unix:%s", r->ctl);
+    error = rpc_connect(address, 1000, &fd);
+    free(address);
+    if (error) {
+        *errmsg = xasprintf("role %d control socket: %s", r->id, strerror(error));
+        return error;
+    }
+    error = rpc_call_err(fd, method, fwd_params, result, 10000, errmsg);
+    close(fd);
+    return error;
+}
+
+static int
+agent_stats(void *a, json_t *params, json_t **result, char **errmsg)
+{
+    return forward_to_role(a, params, "stats", NULL, result, errmsg);
+}
+
+static int
+agent_export(void *a, json_t *params, json_t **result, char **errmsg)
+{
+    return forward_to_role(a, params, "export_state", NULL, result, errmsg);
+}
+
+static int
+agent_import(void *a, json_t *params, json_t **result, char **errmsg)
+{
+    json_t *state = json_object_get(params, "state");
+    json_t *fwd;
+    int error;
+
+    if (!json_is_string(state)) {
+        *errmsg = xstrdup("import_vnf_state: params need \"state\" (base64)");
+        return EINVAL;
+    }
+    fwd = json_pack("{s:O}", "state", state);
+    error = forward_to_role(a, params, "import_state", fwd, result, errmsg);
+    json_decref(fwd);
+    return error;
+}
+
+static const struct rpc_method agent_methods[] = {
+    { "ping", agent_ping },
+    { "start_role", agent_start_role },
+    { "stop_role", agent_stop_role },
+    { "wait_role", agent_wait_role },
+    { "roles", agent_roles },
+    { "stats", agent_stats },
+    { "export_vnf_state", agent_export },
+    { "import_vnf_state", agent_import },
+};
+
+static void
+agent_signal(struct loop *loop, int signo, void *a)
+{
+    if (signo == SIGCHLD) {
+        reap(a);
+    } else {
+        loop_stop(loop);
+    }
+}
+
+static void
+stop_all(struct agent *a)
+{
+    for (int i = 0; i < a->n_roles; i++) {
+        if (a->roles[i].running) {
+            kill(a->roles[i].pid, SIGTERM);
+        }
+    }
+    for (int i = 0; i < a->n_roles; i++) {
+        wait_exit(a, &a->roles[i], time_mono_ns() + 2000000000ull);
+        if (a->roles[i].running) {
+            kill(a->roles[i].pid, SIGKILL);
+            wait_exit(a, &a->roles[i], time_mono_ns() + 1000000000ull);
+        }
+    }
+}
+
+static void
+usage(void)
+{
+    printf("usage: sfcd agent --listen ADDR:PORT [--dir DIR] [--sfcd PATH]\n"
+           "  --listen ADDR:PORT  JSON-RPC endpoint on the management network (or unix:PATH)\n"
+           "  --dir DIR           role logs and control sockets (default /tmp/sfcd-agent-PID)\n"
+           "  --sfcd PATH         the sfcd binary roles run (default: this one)\n");
+}
+
+int
+role_agent(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "listen", required_argument, NULL, 'l' },
+        { "dir", required_argument, NULL, 'd' },
+        { "sfcd", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const int signals[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
+    const char *listen = NULL;
+    struct agent a;
+    char exe[4096];
+    int opt, error, rc = 2;
+    ssize_t n;
+
+    memset(&a, 0, sizeof a);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'l': listen = optarg; break;
+        case 'd': free(a.dir); a.dir = xstrdup(optarg); break;
+        case 's': free(a.exe); a.exe = xstrdup(optarg); break;
+        case 'h': usage(); rc = 0; goto out;
+        default: usage(); goto out;
+        }
+    }
+    if (!listen || optind != argc) {
+        fprintf(stderr, "sfcd agent: --listen is required\n");
+        goto out;
+    }
+    rc = 1;
+    if (!a.exe) {
+        /* Resolved now: a rebuilt binary must not change what a running agent starts. */
+        n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n < 0) {
+            log_err("/proc/self/exe: %s", strerror(errno));
+            goto out;
+        }
+        exe[n] = '\0';
+        a.exe = xstrdup(exe);
+    }
+    if (!a.dir) {
+        a.dir = xasprintf("/tmp/sfcd-agent-%d", (int) getpid());
+    }
+    if (mkdir(a.dir, 0755) < 0 && errno != EEXIST) {
+        log_err("%s: %s", a.dir, strerror(errno));
+        goto out;
+    }
+    a.started_ns = time_mono_ns();
+    error = loop_create(&a.loop);
+    if (!error) {
+        error = loop_add_signals(a.loop, signals, ARRAY_SIZE(signals), agent_signal, &a);
+    }
+    if (!error) {
+        error = rpc_server_create(a.loop, listen, agent_methods, ARRAY_SIZE(agent_methods), &a,
+                                  &a.server);
+    }
+    if (error) {
+        log_err("cannot listen on %s: %s", listen, strerror(error));
+        goto out;
+    }
+    log_info("listening on %s", listen);
+    rc = loop_run(a.loop) ? 1 : 0;
+    stop_all(&a);
+out:
+    rpc_server_destroy(a.server);
+    loop_destroy(a.loop);
+    for (int i = 0; i < a.n_roles; i++) {
+        free(a.roles[i].role);
+        free(a.roles[i].ctl);
+        free(a.roles[i].log);
+    }
+    free(a.dir);
+    free(a.exe);
+    return rc;
+}

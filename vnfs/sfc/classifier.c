@@ -1,0 +1,244 @@
+/* classifier — the chain's entry: matches client frames against 5-tuple rules and sends each
+ * match to the SFF inside NSH (MD type 2: SPI of the rule, SI 255, a request-id TLV and, with
+ * --timestamps, this hop's timestamp TLV). Frames that match no rule are dropped and counted. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/loop.h"
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/packet.h"
+#include "vnfs/core/pktio.h"
+#include "vnfs/core/util.h"
+#include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/role.h"
+#include "vnfs/sfc/roles.h"
+#include "vnfs/sfc/rule.h"
+
+struct classifier {
+    struct role role;
+    struct pktio *io;
+    uint8_t sff_mac[6];
+    uint32_t spi;
+    uint8_t ttl;
+    bool promisc;
+    bool timestamps;
+    struct rule *rules;
+    size_t n_rules;
+    uint64_t next_request;
+    uint64_t n_classified, n_unmatched, n_not_ip, n_ignored, n_errors;
+};
+
+static void
+classify(struct classifier *c, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    const uint8_t *own = pktio_mac(c->io);
+    struct packet_info info;
+    uint8_t hdr[HOP_ETH_LEN + NSH_BASE_LEN + NSH_TLV_HDR_LEN + 8];
+    uint8_t rid[8];
+    struct nsh_tlv tlv = { NSH_CLASS_SFCLAB, NSH_TLV_REQUEST_ID, 8, rid };
+    struct buf b = { hdr + HOP_ETH_LEN, 0, sizeof hdr - HOP_ETH_LEN };
+    uint32_t spi = 0;
+
+    if (pkt->len < HOP_ETH_LEN || hop_ethertype(pkt->data) == NSH_ETHERTYPE
+        || (!c->promisc && memcmp(pkt->data, own, 6))
+        || !memcmp(pkt->data + 6, c->sff_mac, 6)) {
+        /* The last test keeps a promiscuous classifier from classifying again what the SFF
+         * decapsulated toward the destination. */
+        c->n_ignored++;
+        return;
+    }
+    if (packet_parse(pkt->data, pkt->len, &info)) {
+        c->n_not_ip++;
+        return;
+    }
+    for (size_t i = 0; i < c->n_rules; i++) {
+        if (rule_match(&c->rules[i], &info.flow)) {
+            spi = c->rules[i].spi ? c->rules[i].spi : c->spi;
+            break;
+        }
+    }
+    if (!spi) {
+        c->n_unmatched++;
+        return;
+    }
+    nsh_request_id_put(rid, (uint64_t) c->role.id << 40 | ++c->next_request);
+    /* 'b' is a view on the stack array, large enough: nsh_encode never reallocates it. */
+    if (nsh_encode(&b, spi, NSH_SI_START, c->ttl, NSH_NP_ETHERNET, &tlv, 1)
+        || HOP_ETH_LEN + b.len > pkt->room) {
+        c->n_errors++;
+        return;
+    }
+    pkt->data -= HOP_ETH_LEN + b.len;
+    pkt->room -= HOP_ETH_LEN + b.len;
+    pkt->len += HOP_ETH_LEN + b.len;
+    hop_set_macs(hdr, c->sff_mac, own);
+    hdr[12] = NSH_ETHERTYPE >> 8;
+    hdr[13] = NSH_ETHERTYPE & 0xff;
+    memcpy(pkt->data, hdr, HOP_ETH_LEN + b.len);
+    if (c->timestamps && hop_stamp(pkt, c->role.id, t_in)) {
+        c->n_errors++;
+    }
+    c->n_classified++;
+    pktio_queue(c->io, pkt->data, pkt->len);
+}
+
+static void
+classifier_readable(struct loop *loop, int fd, uint32_t events, void *c_)
+{
+    struct classifier *c = c_;
+    struct pktio_pkt pkts[PKTIO_BATCH];
+    size_t n;
+
+    for (int round = 0; round < 8; round++) {
+        if (pktio_recv_batch(c->io, pkts, PKTIO_BATCH, &n) || !n) {
+            break;
+        }
+        uint64_t t_in = time_mono_ns();
+        for (size_t i = 0; i < n; i++) {
+            classify(c, &pkts[i], t_in);
+        }
+        pktio_flush(c->io);
+    }
+}
+
+static void
+usage(void)
+{
+    printf("usage: sfcd classifier --iface IF --sff-mac MAC --spi N --rule RULE [--rule ...]\n"
+           "  --sff-mac MAC   the SFF that receives classified frames\n"
+           "  --spi N         service path of matching flows (1..%u)\n"
+           "  --rule RULE     e.g. 'udp,dport=53' (see vnfs/sfc/rule.h); first match wins\n"
+           "  --promisc       classify frames sent to any MAC, not only ours\n"
+           "  --timestamps    add a per-hop timestamp TLV (every later hop adds its own)\n"
+           "  --ttl N         NSH TTL (1..63, default 63)\n"
+           ROLE_COMMON_USAGE, NSH_SPI_MAX & ~NSH_SPI_REVERSE);
+}
+
+int
+role_classifier(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "sff-mac", required_argument, NULL, 'm' },
+        { "spi", required_argument, NULL, 's' },
+        { "rule", required_argument, NULL, 'r' },
+        { "promisc", no_argument, NULL, 'p' },
+        { "timestamps", no_argument, NULL, 't' },
+        { "ttl", required_argument, NULL, 'T' },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct classifier c;
+    bool have_mac = false;
+    char *errmsg = NULL;
+    int opt, error, rc = 2;
+
+    memset(&c, 0, sizeof c);
+    role_init_common(&c.role, "classifier");
+    c.ttl = NSH_TTL_DEFAULT;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        unsigned long v;
+        char *end;
+
+        switch (opt) {
+        case 'm':
+            if (!pktio_parse_mac(optarg, c.sff_mac)) {
+                fprintf(stderr, "sfcd classifier: --sff-mac: '%s' is not a MAC address\n", optarg);
+                goto out;
+            }
+            have_mac = true;
+            break;
+        case 's':
+            v = strtoul(optarg, &end, 0);
+            if (*end || !v || v > (NSH_SPI_MAX & ~NSH_SPI_REVERSE)) {
+                fprintf(stderr, "sfcd classifier: --spi: '%s' is not in 1..%u\n", optarg,
+                        NSH_SPI_MAX & ~NSH_SPI_REVERSE);
+                goto out;
+            }
+            c.spi = v;
+            break;
+        case 'r':
+            c.rules = xrealloc(c.rules, (c.n_rules + 1) * sizeof *c.rules);
+            if (rule_parse(optarg, &c.rules[c.n_rules], &errmsg)) {
+                fprintf(stderr, "sfcd classifier: %s\n", errmsg);
+                goto out;
+            }
+            c.n_rules++;
+            break;
+        case 'p':
+            c.promisc = true;
+            break;
+        case 't':
+            c.timestamps = true;
+            break;
+        case 'T':
+            v = strtoul(optarg, &end, 10);
+            if (*end || !v || v > NSH_TTL_MAX) {
+                fprintf(stderr, "sfcd classifier: --ttl: '%s' is not in 1..63\n", optarg);
+                goto out;
+            }
+            c.ttl = v;
+            break;
+        case 'h':
+            usage();
+            rc = 0;
+            goto out;
+        default:
+            error = role_parse_common(&c.role, opt, optarg);
+            if (error == ENOENT) {
+                usage();
+            }
+            if (error) {
+                goto out;
+            }
+        }
+    }
+    if (!c.role.iface || !have_mac || !c.n_rules || optind != argc) {
+        fprintf(stderr, "sfcd classifier: --iface, --sff-mac and at least one --rule are "
+                "required\n");
+        goto out;
+    }
+    for (size_t i = 0; i < c.n_rules; i++) {
+        if (!c.rules[i].spi && !c.spi) {
+            fprintf(stderr, "sfcd classifier: rule %zu has no spi= and there is no --spi\n",
+                    i + 1);
+            goto out;
+        }
+    }
+    rc = 1;
+    pktio_set_tx_csum(c.role.iface, false);
+    error = pktio_open(c.role.iface, c.promisc, &c.io);
+    if (error) {
+        log_err("%s: %s", c.role.iface, strerror(error));
+        goto out;
+    }
+    if (!c.role.id_set) {
+        c.role.id = hop_default_id(pktio_mac(c.io));
+    }
+    role_add_counter(&c.role, "classified", &c.n_classified);
+    role_add_counter(&c.role, "unmatched", &c.n_unmatched);
+    role_add_counter(&c.role, "not_ip", &c.n_not_ip);
+    role_add_counter(&c.role, "ignored", &c.n_ignored);
+    role_add_counter(&c.role, "errors", &c.n_errors);
+    role_add_counter(&c.role, "rx_packets", &pktio_stats(c.io)->rx_packets);
+    role_add_counter(&c.role, "tx_packets", &pktio_stats(c.io)->tx_packets);
+    role_add_counter(&c.role, "tx_errors", &pktio_stats(c.io)->tx_errors);
+    error = role_start(&c.role);
+    if (!error) {
+        error = loop_add_fd(c.role.loop, pktio_fd(c.io), EPOLLIN, classifier_readable, &c);
+    }
+    if (error) {
+        log_err("cannot start: %s", strerror(error));
+        goto out;
+    }
+    rc = role_run(&c.role);
+out:
+    pktio_close(c.io);
+    role_finish(&c.role);
+    free(c.rules);
+    free(errmsg);
+    return rc;
+}

@@ -1,0 +1,573 @@
+/* client — the workloads an end host runs against a chain, over ordinary UDP sockets (the
+ * client is an end host; only chain components use AF_PACKET).
+ *
+ *   dns    N real DNS queries (RFC 1035, padded to --size bytes with EDNS0 padding, RFC 7830)
+ *          to DST:53, closed loop (one outstanding) or open loop at --rate; RTT of each.
+ *   echo   the same over a UDP echo server (payload of --size bytes): the bare-path baseline.
+ *   udp    throughput: datagrams of --size bytes at --rate (0: as fast as the socket takes
+ *          them) for --duration to an echo server; sent and echoed pps and bit/s per interval.
+ *   probe  one request (--proto dns|echo) every --interval for --duration; each success or
+ *          failure is a sample, and the gaps give availability.
+ *
+ * Samples go to --out as TSV lines "t_ns\tmetric\tvalue\tlabels" (t_ns: CLOCK_MONOTONIC):
+ *   rtt_ns  <rtt or, for a timeout, the timeout>  req=N,outcome=ok|timeout|wrong
+ *   probe   1 (answered) or 0                     seq=N,outcome=...,rtt_ns=R
+ *   tx_pps / rx_pps / tx_bps / rx_bps  <per --interval>  interval_ns=I
+ * and one summary line goes to stdout. "wrong" is an answer with the wrong id/payload, an
+ * error rcode, or (with --expect) without the expected A record. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vnfs/core/dns.h"
+#include "vnfs/core/pktio.h"
+#include "vnfs/core/util.h"
+#include "vnfs/sfc/role.h"
+#include "vnfs/sfc/roles.h"
+
+enum outcome { OUT_OK, OUT_TIMEOUT, OUT_WRONG };
+static const char *const outcome_names[] = { "ok", "timeout", "wrong" };
+
+#define ECHO_MAGIC 0x5346434c41424543ull    /* "SFCLABEC" */
+
+struct client {
+    const char *workload;
+    bool dns;                       /* Requests are DNS queries (else echo payloads). */
+    int fd;
+    struct sockaddr_in dst;
+    uint64_t count;
+    size_t size;
+    double rate;                    /* Requests (or datagrams) per second; 0: closed loop. */
+    uint64_t duration_ns;
+    uint64_t timeout_ns;
+    uint64_t interval_ns;
+    const char *name;
+    bool have_expect;
+    uint32_t expect;                /* Network byte order. */
+    FILE *out;
+    uint64_t *sent_at;              /* Per request; 0: not sent yet. */
+    bool *done;
+    uint64_t *rtts;                 /* Of answered requests. */
+    uint64_t n_sent, n_ok, n_timeout, n_wrong;
+};
+
+static void
+sample(struct client *c, uint64_t t, const char *metric, double value, const char *fmt, ...)
+    PRINTF_FORMAT(5, 6);
+
+static void
+sample(struct client *c, uint64_t t, const char *metric, double value, const char *fmt, ...)
+{
+    va_list args;
+
+    if (!c->out) {
+        return;
+    }
+    fprintf(c->out, "%llu\t%s\t%.17g\t", (unsigned long long) t, metric, value);
+    va_start(args, fmt);
+    vfprintf(c->out, fmt, args);
+    va_end(args);
+    fputc('\n', c->out);
+}
+
+static size_t
+build_request(struct client *c, uint64_t seq, uint8_t *buf, size_t cap)
+{
+    size_t len = 0;
+
+    if (c->dns) {
+        struct dns_query_spec spec = {
+            .id = seq & 0xffff, .name = c->name, .qtype = DNS_TYPE_A, .rd = true,
+            .edns = true, .size = c->size,
+        };
+        if (dns_build_query(&spec, buf, cap, &len)) {
+            return 0;
+        }
+        return len;
+    }
+    len = MAX(c->size, (size_t) 16);
+    memset(buf, 0xa5, len);
+    for (int i = 0; i < 8; i++) {
+        buf[i] = ECHO_MAGIC >> (56 - 8 * i);
+        buf[8 + i] = seq >> (56 - 8 * i);
+    }
+    return len;
+}
+
+/* Finds which request 'msg' answers (false: not an answer of ours) and how it went. */
+static bool
+match_response(struct client *c, uint64_t last_sent, const uint8_t *msg, size_t len,
+               uint64_t *seqp, enum outcome *outcome)
+{
+    uint64_t seq = 0;
+
+    if (c->dns) {
+        struct dns_response r;
+        if (dns_parse_response(msg, len, &r)) {
+            return false;
+        }
+        seq = (last_sent & ~(uint64_t) 0xffff) | r.id;
+        if (seq > last_sent) {
+            if (seq < 0x10000) {
+                return false;
+            }
+            seq -= 0x10000;
+        }
+        *outcome = OUT_OK;
+        if (r.rcode != DNS_RCODE_NOERROR || !r.n_addrs) {
+            *outcome = OUT_WRONG;
+        } else if (c->have_expect) {
+            bool found = false;
+            for (size_t i = 0; i < r.n_addrs && i < DNS_MAX_ADDRS; i++) {
+                found = found || r.addrs[i] == c->expect;
+            }
+            *outcome = found ? OUT_OK : OUT_WRONG;
+        }
+    } else {
+        uint64_t magic = 0;
+        if (len < 16) {
+            return false;
+        }
+        for (int i = 0; i < 8; i++) {
+            magic = magic << 8 | msg[i];
+            seq = seq << 8 | msg[8 + i];
+        }
+        if (magic != ECHO_MAGIC || seq > last_sent) {
+            return false;
+        }
+        *outcome = len == MAX(c->size, (size_t) 16) ? OUT_OK : OUT_WRONG;
+    }
+    *seqp = seq;
+    return true;
+}
+
+static void
+finish_request(struct client *c, uint64_t seq, enum outcome outcome, uint64_t now)
+{
+    uint64_t rtt = outcome == OUT_TIMEOUT ? c->timeout_ns : now - c->sent_at[seq];
+
+    c->done[seq] = true;
+    switch (outcome) {
+    case OUT_OK:
+        c->rtts[c->n_ok++] = rtt;
+        break;
+    case OUT_TIMEOUT:
+        c->n_timeout++;
+        break;
+    case OUT_WRONG:
+        c->n_wrong++;
+        break;
+    }
+    if (!strcmp(c->workload, "probe")) {
+        sample(c, c->sent_at[seq], "probe", outcome == OUT_OK, "seq=%llu,outcome=%s,rtt_ns=%llu",
+               (unsigned long long) seq, outcome_names[outcome], (unsigned long long) rtt);
+    } else {
+        sample(c, c->sent_at[seq], "rtt_ns", rtt, "req=%llu,outcome=%s",
+               (unsigned long long) seq, outcome_names[outcome]);
+    }
+}
+
+/* Requests and answers: closed loop (rate 0) or open loop at 'rate'; stops after 'count'
+ * requests or 'duration', then waits up to the timeout for the stragglers. */
+static int
+run_requests(struct client *c)
+{
+    uint64_t period = c->rate > 0 ? (uint64_t) (1e9 / c->rate) : 0;
+    uint64_t start = time_mono_ns(), next_send = start, oldest = 0, next = 0;
+    uint8_t buf[65536];
+
+    c->sent_at = xcalloc(c->count, sizeof *c->sent_at);
+    c->done = xcalloc(c->count, sizeof *c->done);
+    c->rtts = xcalloc(c->count, sizeof *c->rtts);
+    for (;;) {
+        uint64_t now = time_mono_ns(), wake = UINT64_MAX;
+        bool sending = next < c->count && (!c->duration_ns || now - start < c->duration_ns);
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+        /* Time out what waited too long. */
+        while (oldest < next && (c->done[oldest] || now - c->sent_at[oldest] >= c->timeout_ns)) {
+            if (!c->done[oldest]) {
+                finish_request(c, oldest, OUT_TIMEOUT, now);
+            }
+            oldest++;
+        }
+        if (!sending && oldest >= next) {
+            break;
+        }
+        if (sending && (period ? now >= next_send : oldest == next)) {
+            size_t len = build_request(c, next, buf, sizeof buf);
+            if (!len) {
+                log_err("cannot build a request of %zu bytes", c->size);
+                return EINVAL;
+            }
+            c->sent_at[next] = time_mono_ns();
+            if (send(c->fd, buf, len, 0) < 0 && errno != ENOBUFS && errno != EAGAIN) {
+                log_err("send: %s", strerror(errno));
+                return errno;
+            }
+            c->n_sent++;
+            next++;
+            next_send += period;
+            continue;
+        }
+        if (sending && period) {
+            wake = next_send;
+        }
+        if (oldest < next) {
+            wake = MIN(wake, c->sent_at[oldest] + c->timeout_ns);
+        }
+        int ms = wake == UINT64_MAX ? 1000 : wake <= now ? 0 : (int) ((wake - now + 999999) / 1000000);
+        /* A sub-millisecond send period is kept by spinning rather than sleeping 1 ms. */
+        if (period && ms > 0 && wake - now < 1000000) {
+            ms = 0;
+        }
+        if (poll(&pfd, 1, ms) > 0) {
+            for (int i = 0; i < 64; i++) {
+                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+                uint64_t seq, t = time_mono_ns();
+                enum outcome outcome;
+                if (n < 0) {
+                    break;
+                }
+                if (next && match_response(c, next - 1, buf, n, &seq, &outcome)
+                    && seq >= oldest && !c->done[seq]) {
+                    finish_request(c, seq, outcome, t);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int
+cmp_u64(const void *a_, const void *b_)
+{
+    uint64_t a = *(const uint64_t *) a_, b = *(const uint64_t *) b_;
+    return a < b ? -1 : a > b;
+}
+
+static void
+print_request_summary(struct client *c)
+{
+    double mean = 0, sd = 0, p50 = 0, p99 = 0;
+    uint64_t n = c->n_ok;
+
+    if (n) {
+        for (uint64_t i = 0; i < n; i++) {
+            mean += c->rtts[i];
+        }
+        mean /= n;
+        for (uint64_t i = 0; i < n; i++) {
+            sd += (c->rtts[i] - mean) * (c->rtts[i] - mean);
+        }
+        sd = n > 1 ? sqrt(sd / (n - 1)) : 0;
+        qsort(c->rtts, n, sizeof *c->rtts, cmp_u64);
+        p50 = c->rtts[(n - 1) / 2];
+        p99 = c->rtts[(uint64_t) ((n - 1) * 0.99)];
+    }
+    printf("%s: sent=%llu ok=%llu timeout=%llu wrong=%llu rtt_us mean=%.1f ci95=%.1f "
+           "p50=%.1f p99=%.1f\n", c->workload, (unsigned long long) c->n_sent,
+           (unsigned long long) c->n_ok, (unsigned long long) c->n_timeout,
+           (unsigned long long) c->n_wrong, mean / 1e3, n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0,
+           p50 / 1e3, p99 / 1e3);
+}
+
+/* Throughput: sends for 'duration' at 'rate' (0: flat out) and counts what comes back. */
+static int
+run_udp(struct client *c)
+{
+    uint64_t period = c->rate > 0 ? (uint64_t) (1e9 / c->rate) : 0;
+    uint64_t start = time_mono_ns(), end = start + c->duration_ns, next_send = start;
+    uint64_t tick = start + c->interval_ns, tx = 0, rx = 0, tx_i = 0, rx_i = 0;
+    uint64_t rx_start = 0, rx_first = 0;
+    size_t len = MAX(c->size, (size_t) 16);
+    uint8_t *buf = xmalloc(len), rbuf[65536];
+    struct mmsghdr msgs[32];
+    struct iovec iov = { buf, len };
+
+    memset(buf, 0x5a, len);
+    memset(msgs, 0, sizeof msgs);
+    for (int i = 0; i < 32; i++) {
+        msgs[i].msg_hdr.msg_iov = &iov;
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    for (;;) {
+        uint64_t now = time_mono_ns();
+        int burst = 32;
+
+        if (now >= tick) {
+            double secs = (now - tick + c->interval_ns) / 1e9;
+            sample(c, now, "tx_pps", tx_i / secs, "interval_ns=%llu",
+                   (unsigned long long) c->interval_ns);
+            sample(c, now, "rx_pps", rx_i / secs, "interval_ns=%llu",
+                   (unsigned long long) c->interval_ns);
+            sample(c, now, "tx_bps", tx_i * len * 8 / secs, "interval_ns=%llu",
+                   (unsigned long long) c->interval_ns);
+            sample(c, now, "rx_bps", rx_i * len * 8 / secs, "interval_ns=%llu",
+                   (unsigned long long) c->interval_ns);
+            tx_i = rx_i = 0;
+            tick = now + c->interval_ns;
+        }
+        if (now >= end + 200000000ull) {
+            break;
+        }
+        if (now < end) {
+            if (period) {
+                burst = now >= next_send ? (int) MIN((now - next_send) / period + 1, 32ull) : 0;
+            }
+            if (burst) {
+                int n = sendmmsg(c->fd, msgs, burst, MSG_DONTWAIT);
+                if (n > 0) {
+                    tx += n;
+                    tx_i += n;
+                    next_send += n * period;
+                }
+            }
+        }
+        for (int i = 0; i < 64; i++) {
+            ssize_t n = recv(c->fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
+            if (n < 0) {
+                break;
+            }
+            if (!rx++) {
+                rx_first = time_mono_ns();
+            }
+            rx_start = time_mono_ns();
+            rx_i++;
+        }
+        if (now >= end) {
+            struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+            poll(&pfd, 1, 10);
+        }
+    }
+    double secs = c->duration_ns / 1e9;
+    double rx_secs = rx > 1 ? (rx_start - rx_first) / 1e9 : secs;
+    printf("udp: size=%zu tx=%llu rx=%llu tx_pps=%.0f rx_pps=%.0f rx_bps=%.0f loss=%.4f\n", len,
+           (unsigned long long) tx, (unsigned long long) rx, tx / secs,
+           rx_secs > 0 ? rx / rx_secs : 0, rx_secs > 0 ? rx * len * 8 / rx_secs : 0,
+           tx ? 1.0 - (double) rx / tx : 0);
+    c->n_sent = tx;
+    free(buf);
+    return 0;
+}
+
+static void
+usage(void)
+{
+    printf("usage: sfcd client --workload dns|echo|udp|probe --dst IP [OPTION...]\n"
+           "  --dst IP         server address\n"
+           "  --port P         server port (default 53 for dns, 7 otherwise)\n"
+           "  --count N        requests (default 1000)\n"
+           "  --size B         request size in bytes (dns: padded with EDNS0; default 64)\n"
+           "  --rate R         requests/datagrams per second (default: closed loop / flat out)\n"
+           "  --duration T     bound on sending time (udp, probe: default 5s)\n"
+           "  --timeout T      answer timeout (default 1s)\n"
+           "  --interval T     udp report interval / probe period (default 1s / 10ms)\n"
+           "  --name NAME      dns: name to ask for (default www.example.com)\n"
+           "  --expect IP      dns: an answer without this A record is wrong\n"
+           "  --proto dns|echo probe: what to send (default dns)\n"
+           "  --out FILE       samples, TSV: t_ns metric value labels\n"
+           ROLE_COMMON_USAGE);
+}
+
+static bool
+parse_count(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (!*s || *s == '-' || *end || errno || v > max) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+int
+role_client(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "workload", required_argument, NULL, 'w' },
+        { "dst", required_argument, NULL, 'd' },
+        { "port", required_argument, NULL, 'P' },
+        { "count", required_argument, NULL, 'n' },
+        { "size", required_argument, NULL, 's' },
+        { "rate", required_argument, NULL, 'r' },
+        { "duration", required_argument, NULL, 'D' },
+        { "timeout", required_argument, NULL, 't' },
+        { "interval", required_argument, NULL, 'i' },
+        { "name", required_argument, NULL, 'N' },
+        { "expect", required_argument, NULL, 'e' },
+        { "proto", required_argument, NULL, 'p' },
+        { "out", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct client c;
+    struct role role;
+    const char *dst = NULL, *proto = "dns", *out_path = NULL;
+    uint64_t port = 0, v;
+    bool have_duration = false, have_interval = false, have_count = false;
+    int opt, error, rc = 2, bufsize = 4 << 20;
+
+    memset(&c, 0, sizeof c);
+    c.fd = -1;
+    c.count = 1000;
+    c.size = 64;
+    c.timeout_ns = 1000000000ull;
+    c.name = "www.example.com";
+    role_init_common(&role, "client");
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        bool ok = true;
+        char *end;
+
+        switch (opt) {
+        case 'w': c.workload = optarg; break;
+        case 'd': dst = optarg; break;
+        case 'P': ok = parse_count(optarg, 65535, &port) && port; break;
+        case 'n': ok = parse_count(optarg, 100000000, &c.count); have_count = true; break;
+        case 's': ok = parse_size(optarg, &v) && v <= 65000; c.size = v; break;
+        case 'r': c.rate = strtod(optarg, &end); ok = !*end && c.rate >= 0; break;
+        case 'D': ok = parse_duration(optarg, &c.duration_ns); have_duration = true; break;
+        case 't': ok = parse_duration(optarg, &c.timeout_ns) && c.timeout_ns; break;
+        case 'i':
+            ok = parse_duration(optarg, &c.interval_ns) && c.interval_ns;
+            have_interval = true;
+            break;
+        case 'N': c.name = optarg; break;
+        case 'e':
+            ok = inet_pton(AF_INET, optarg, &c.expect) == 1;
+            c.have_expect = true;
+            break;
+        case 'p': proto = optarg; ok = !strcmp(proto, "dns") || !strcmp(proto, "echo"); break;
+        case 'o': out_path = optarg; break;
+        case 'h': usage(); rc = 0; goto out;
+        default:
+            error = role_parse_common(&role, opt, optarg);
+            if (error == ENOENT) {
+                usage();
+            }
+            if (error) {
+                goto out;
+            }
+        }
+        if (!ok) {
+            fprintf(stderr, "sfcd client: bad option value '%s' (see --help)\n", optarg);
+            goto out;
+        }
+    }
+    if (!c.workload || !dst || optind != argc) {
+        fprintf(stderr, "sfcd client: --workload and --dst are required\n");
+        goto out;
+    }
+    if (strcmp(c.workload, "dns") && strcmp(c.workload, "echo") && strcmp(c.workload, "udp")
+        && strcmp(c.workload, "probe")) {
+        fprintf(stderr, "sfcd client: unknown workload '%s' (expected dns, echo, udp, probe)\n",
+                c.workload);
+        goto out;
+    }
+    c.dst.sin_family = AF_INET;
+    if (inet_pton(AF_INET, dst, &c.dst.sin_addr) != 1) {
+        fprintf(stderr, "sfcd client: --dst: '%s' is not an IPv4 address\n", dst);
+        goto out;
+    }
+    c.dns = !strcmp(c.workload, "dns") || (!strcmp(c.workload, "probe") && !strcmp(proto, "dns"));
+    c.dst.sin_port = htons(port ? port : c.dns ? DNS_PORT : 7);
+    if (!strcmp(c.workload, "udp")) {
+        if (!have_duration) {
+            c.duration_ns = 5000000000ull;
+        }
+        if (!have_interval) {
+            c.interval_ns = 1000000000ull;
+        }
+    } else if (!strcmp(c.workload, "probe")) {
+        if (!have_duration) {
+            c.duration_ns = 5000000000ull;
+        }
+        if (!have_interval) {
+            c.interval_ns = 10000000ull;
+        }
+        c.rate = 1e9 / c.interval_ns;
+        c.timeout_ns = MIN(c.timeout_ns, c.interval_ns);
+        if (!have_count) {
+            c.count = c.duration_ns / c.interval_ns + 1;
+        }
+    }
+    if (c.dns) {
+        struct dns_query_spec spec = { .name = c.name, .qtype = DNS_TYPE_A, .edns = true };
+        size_t min;
+        if (dns_query_min_size(&spec, &min)) {
+            fprintf(stderr, "sfcd client: --name: '%s' is not a DNS name\n", c.name);
+            goto out;
+        }
+        if (c.size < min) {
+            c.size = min;
+        }
+    }
+    rc = 1;
+    if (role.cpu >= 0 && (error = role_pin_cpu(role.cpu))) {
+        log_err("cannot pin to CPU %d: %s", role.cpu, strerror(error));
+        goto out;
+    }
+    if (out_path) {
+        c.out = fopen(out_path, "w");
+        if (!c.out) {
+            log_err("%s: %s", out_path, strerror(errno));
+            goto out;
+        }
+        setvbuf(c.out, NULL, _IOFBF, 1 << 20);
+    }
+    c.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) {
+        log_err("socket: %s", strerror(errno));
+        goto out;
+    }
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+    setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize);
+    if (role.iface) {
+        pktio_set_tx_csum(role.iface, false);
+        if (setsockopt(c.fd, SOL_SOCKET, SO_BINDTODEVICE, role.iface,
+                       strlen(role.iface) + 1) < 0) {
+            log_err("%s: %s", role.iface, strerror(errno));
+            goto out;
+        }
+    }
+    /* connect() makes the kernel drop datagrams from anyone but the server. */
+    if (connect(c.fd, (struct sockaddr *) &c.dst, sizeof c.dst) < 0) {
+        log_err("connect %s: %s", dst, strerror(errno));
+        goto out;
+    }
+    if (!strcmp(c.workload, "udp")) {
+        error = run_udp(&c);
+    } else {
+        error = run_requests(&c);
+        if (!error) {
+            print_request_summary(&c);
+        }
+    }
+    rc = error ? 1 : c.n_sent && (c.n_ok || !strcmp(c.workload, "udp")) ? 0 : 1;
+out:
+    if (c.out && fclose(c.out)) {
+        log_err("%s: %s", out_path, strerror(errno));
+        rc = 1;
+    }
+    if (c.fd >= 0) {
+        close(c.fd);
+    }
+    free(c.sent_at);
+    free(c.done);
+    free(c.rtts);
+    role_finish(&role);
+    return rc;
+}

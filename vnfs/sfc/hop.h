@@ -1,0 +1,52 @@
+/* hop — the few frame operations the chain components (classifier, sff, vnf) share: is this an
+ * NSH frame for me, rewrite the outer MACs, stamp this hop's timestamp TLV.
+ *
+ * Operates on frames in pktio slots (struct pktio_pkt: headroom before 'data'). Never parses
+ * more than the outer Ethernet header; NSH checks are nsh_decode()'s. */
+#ifndef SFC_HOP_H
+#define SFC_HOP_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/pktio.h"
+
+#define HOP_ETH_LEN 14
+
+static inline bool
+hop_is_multicast(const uint8_t *frame)
+{
+    return frame[0] & 1;
+}
+
+static inline uint16_t
+hop_ethertype(const uint8_t *frame)
+{
+    return (uint16_t) (frame[12] << 8 | frame[13]);
+}
+
+static inline void
+hop_set_macs(uint8_t *frame, const uint8_t dst[6], const uint8_t src[6])
+{
+    memmove(frame, dst, 6);
+    memmove(frame + 6, src, 6);
+}
+
+/* True if 'frame' is an NSH frame sent to 'mac'. */
+static inline bool
+hop_is_nsh_for(const uint8_t *frame, size_t len, const uint8_t mac[6])
+{
+    return len >= HOP_ETH_LEN + NSH_BASE_LEN && !memcmp(frame, mac, 6)
+           && hop_ethertype(frame) == NSH_ETHERTYPE;
+}
+
+/* Appends a timestamp TLV (component 'id', t_in, t_out = now) to the NSH frame in 'pkt'.
+ * Returns 0 or what nsh_push_tlv() returns (EMSGSIZE when the header is full). */
+int hop_stamp(struct pktio_pkt *pkt, uint32_t id, uint64_t t_in);
+
+/* A default component id from a MAC: its low 24 bits. */
+uint32_t hop_default_id(const uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,92 @@
+#include "vnfs/sfc/path.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/pktio.h"
+#include "vnfs/core/util.h"
+
+int
+path_parse(const char *text, struct path *out, char **errp)
+{
+    const char *colon = strchr(text, ':');
+    char *copy = NULL, *save = NULL, *end;
+    struct path p;
+    unsigned long spi;
+    int error = 0;
+
+    memset(&p, 0, sizeof p);
+    spi = colon ? strtoul(text, &end, 0) : 0;
+    if (!colon || end != colon || colon == text || spi == 0 || spi > NSH_SPI_MAX) {
+        *errp = xasprintf("path '%s': expected SPI:MAC,MAC,... with SPI in 1..%u",
+                          text, NSH_SPI_MAX);
+        return EINVAL;
+    }
+    p.spi = spi;
+    copy = xstrdup(colon + 1);
+    for (char *mac = strtok_r(copy, ",", &save); mac; mac = strtok_r(NULL, ",", &save)) {
+        if (p.n_hops >= PATH_MAX_HOPS) {
+            *errp = xasprintf("path '%s': more than %d hops", text, PATH_MAX_HOPS);
+            error = EINVAL;
+            goto out;
+        }
+        if (!pktio_parse_mac(mac, p.hops[p.n_hops])) {
+            *errp = xasprintf("path '%s': '%s' is not a MAC address", text, mac);
+            error = EINVAL;
+            goto out;
+        }
+        p.n_hops++;
+    }
+    *out = p;
+out:
+    free(copy);
+    return error;
+}
+
+int
+path_table_add(struct path_table *t, const struct path *p)
+{
+    if (path_table_find(t, p->spi)) {
+        return EEXIST;
+    }
+    t->paths = xrealloc(t->paths, (t->n + 1) * sizeof *t->paths);
+    t->paths[t->n++] = *p;
+    return 0;
+}
+
+void
+path_table_destroy(struct path_table *t)
+{
+    free(t->paths);
+    t->paths = NULL;
+    t->n = 0;
+}
+
+const struct path *
+path_table_find(const struct path_table *t, uint32_t spi)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->paths[i].spi == spi) {
+            return &t->paths[i];
+        }
+    }
+    return NULL;
+}
+
+enum path_action
+path_lookup(const struct path_table *t, uint32_t spi, uint8_t si, const uint8_t **next_mac)
+{
+    const struct path *p = path_table_find(t, spi);
+    size_t k = NSH_SI_START - si;
+
+    if (!p) {
+        return spi & NSH_SPI_REVERSE && si == NSH_SI_START ? PATH_END : PATH_UNKNOWN_SPI;
+    }
+    if (k < p->n_hops) {
+        *next_mac = p->hops[k];
+        return PATH_FORWARD;
+    }
+    return k == p->n_hops ? PATH_END : PATH_BAD_SI;
+}

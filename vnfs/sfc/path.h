@@ -1,0 +1,45 @@
+/* path — the SFF's table of service paths: for each SPI, the ordered MAC addresses of the
+ * service functions (VNFs) the path visits, and the forwarding decision for an (SPI, SI).
+ *
+ * A path of n hops starts at SI 255: SI 255 - k (k < n) goes to hop k; SI 255 - n means every
+ * function has run and the SFF decapsulates; a lower SI is an error. A reverse-path SPI
+ * (NSH_SPI_REVERSE set, see nsh.h) without a path of its own is an empty path: decapsulate at
+ * once. Text form (the sff's --path): "SPI:MAC1,MAC2,..." (no MACs: "SPI:"). Main types: struct
+ * path, struct path_table. */
+#ifndef SFC_PATH_H
+#define SFC_PATH_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PATH_MAX_HOPS 64
+
+struct path {
+    uint32_t spi;
+    size_t n_hops;
+    uint8_t hops[PATH_MAX_HOPS][6];
+};
+
+struct path_table {
+    struct path *paths;
+    size_t n;
+};
+
+enum path_action {
+    PATH_FORWARD,                   /* Send to '*next_mac'. */
+    PATH_END,                       /* Decapsulate toward the inner destination. */
+    PATH_UNKNOWN_SPI,
+    PATH_BAD_SI,
+};
+
+/* Returns 0, or EINVAL with a malloc'd message in '*errp'. */
+int path_parse(const char *, struct path *, char **errp);
+/* Adds a copy of 'path'. Returns 0 or EEXIST if its SPI is there already. */
+int path_table_add(struct path_table *, const struct path *);
+void path_table_destroy(struct path_table *);
+const struct path *path_table_find(const struct path_table *, uint32_t spi);
+
+enum path_action path_lookup(const struct path_table *, uint32_t spi, uint8_t si,
+                             const uint8_t **next_mac);
+
+#endif

@@ -1,0 +1,210 @@
+#include "vnfs/sfc/role.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vnfs/core/loop.h"
+#include "vnfs/core/util.h"
+
+void
+role_init_common(struct role *role, const char *name)
+{
+    memset(role, 0, sizeof *role);
+    role->name = name;
+    role->cpu = -1;
+}
+
+int
+role_parse_common(struct role *role, int opt, const char *arg)
+{
+    char *end;
+    long v;
+
+    switch (opt) {
+    case ROLE_OPT_IFACE:
+        free(role->iface);
+        role->iface = xstrdup(arg);
+        return 0;
+    case ROLE_OPT_CPU:
+        v = strtol(arg, &end, 10);
+        if (*end || v < 0 || v >= CPU_SETSIZE) {
+            fprintf(stderr, "sfcd %s: --cpu: '%s' is not a CPU number\n", role->name, arg);
+            return EINVAL;
+        }
+        role->cpu = v;
+        return 0;
+    case ROLE_OPT_CTL:
+        free(role->ctl_path);
+        role->ctl_path = xstrdup(arg);
+        return 0;
+    case ROLE_OPT_STATS:
+        free(role->stats_path);
+        role->stats_path = xstrdup(arg);
+        return 0;
+    case ROLE_OPT_ID:
+        v = strtol(arg, &end, 0);
+        if (*end || v < 0 || v > UINT32_MAX) {
+            fprintf(stderr, "sfcd %s: --id: '%s' is not a 32-bit number\n", role->name, arg);
+            return EINVAL;
+        }
+        role->id = v;
+        role->id_set = true;
+        return 0;
+    }
+    return ENOENT;
+}
+
+void
+role_add_counter(struct role *role, const char *name, const uint64_t *value)
+{
+    if (role->n_counters < ROLE_MAX_COUNTERS) {
+        role->counters[role->n_counters++] = (struct role_counter) { name, value };
+    }
+}
+
+void
+role_add_method(struct role *role, const char *name, rpc_method_cb *cb)
+{
+    if (role->n_methods < ROLE_MAX_METHODS) {
+        role->methods[role->n_methods++] = (struct rpc_method) { name, cb };
+    }
+}
+
+json_t *
+role_counters_json(const struct role *role)
+{
+    json_t *counters = json_object();
+
+    for (size_t i = 0; i < role->n_counters; i++) {
+        json_object_set_new(counters, role->counters[i].name,
+                            json_integer((json_int_t) *role->counters[i].value));
+    }
+    return counters;
+}
+
+static int
+ctl_stats(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct role *role = role_;
+
+    *result = json_pack("{s:s, s:i, s:I, s:o}", "role", role->name, "pid", (int) getpid(),
+                        "uptime_ns", (json_int_t) (time_mono_ns() - role->started_ns),
+                        "counters", role_counters_json(role));
+    return 0;
+}
+
+static void
+print_counters(const struct role *role, FILE *stream)
+{
+    fprintf(stream, "%s:", role->name);
+    for (size_t i = 0; i < role->n_counters; i++) {
+        fprintf(stream, " %s=%llu", role->counters[i].name,
+                (unsigned long long) *role->counters[i].value);
+    }
+    fputc('\n', stream);
+    fflush(stream);
+}
+
+static void
+role_signal(struct loop *loop, int signo, void *role_)
+{
+    if (signo == SIGUSR1) {
+        print_counters(role_, stderr);
+    } else {
+        loop_stop(loop);
+    }
+}
+
+int
+role_pin_cpu(int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) < 0 ? errno : 0;
+}
+
+/* Every method of the control socket gets the role, not its aux: the role's own methods find
+ * their state in role->aux. */
+int
+role_start(struct role *role)
+{
+    static const int signals[] = { SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+    int error;
+
+    role->started_ns = time_mono_ns();
+    if (role->cpu >= 0) {
+        error = role_pin_cpu(role->cpu);
+        if (error) {
+            log_err("cannot pin to CPU %d (%s)", role->cpu, strerror(error));
+            return error;
+        }
+    }
+    error = loop_create(&role->loop);
+    if (error) {
+        return error;
+    }
+    error = loop_add_signals(role->loop, signals, ARRAY_SIZE(signals), role_signal, role);
+    if (error) {
+        return error;
+    }
+    if (role->ctl_path) {
+        char *address = xasprintf("unix:%s", role->ctl_path);
+        role_add_method(role, "stats", ctl_stats);
+        error = rpc_server_create(role->loop, address, role->methods, role->n_methods, role,
+                                  &role->ctl);
+        free(address);
+        if (error) {
+            log_err("control socket %s: %s", role->ctl_path, strerror(error));
+            return error;
+        }
+    }
+    return 0;
+}
+
+static void
+write_stats(const struct role *role)
+{
+    json_t *stats = json_pack("{s:s, s:i, s:I, s:o}", "role", role->name, "pid", (int) getpid(),
+                              "uptime_ns", (json_int_t) (time_mono_ns() - role->started_ns),
+                              "counters", role_counters_json(role));
+    char *tmp = xasprintf("%s.tmp", role->stats_path);
+
+    if (json_dump_file(stats, tmp, JSON_COMPACT) || rename(tmp, role->stats_path)) {
+        log_warn("cannot write %s", role->stats_path);
+        unlink(tmp);
+    }
+    free(tmp);
+    json_decref(stats);
+}
+
+int
+role_run(struct role *role)
+{
+    int error = loop_run(role->loop);
+
+    if (error) {
+        log_err("event loop: %s", strerror(error));
+    }
+    if (role->stats_path) {
+        write_stats(role);
+    }
+    print_counters(role, stdout);
+    return error ? 1 : 0;
+}
+
+void
+role_finish(struct role *role)
+{
+    rpc_server_destroy(role->ctl);
+    loop_destroy(role->loop);
+    free(role->iface);
+    free(role->ctl_path);
+    free(role->stats_path);
+}

@@ -1,0 +1,87 @@
+/* role — what every sfcd role shares: the common options (--iface, --cpu, --ctl, --stats,
+ * --id), CPU pinning, the event loop with SIGTERM/SIGINT (stop) and SIGUSR1 (print counters),
+ * and a control socket answering JSON-RPC `stats` (plus the role's own methods, e.g. a VNF's
+ * export_state/import_state), through which the agent reads counters.
+ *
+ * A role registers pointers to its counters once; they are read, never copied, so reporting
+ * costs the data path nothing. Roles are single-threaded. Main type: struct role. */
+#ifndef SFC_ROLE_H
+#define SFC_ROLE_H 1
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vnfs/core/rpc.h"
+
+struct loop;
+
+#define ROLE_MAX_COUNTERS 32
+#define ROLE_MAX_METHODS 8
+
+/* getopt_long values of the common options; roles use values below 0x100 for theirs. */
+enum {
+    ROLE_OPT_IFACE = 0x100,
+    ROLE_OPT_CPU,
+    ROLE_OPT_CTL,
+    ROLE_OPT_STATS,
+    ROLE_OPT_ID,
+};
+#define ROLE_COMMON_LONGOPTS                                \
+    { "iface", required_argument, NULL, ROLE_OPT_IFACE },   \
+    { "cpu", required_argument, NULL, ROLE_OPT_CPU },       \
+    { "ctl", required_argument, NULL, ROLE_OPT_CTL },       \
+    { "stats", required_argument, NULL, ROLE_OPT_STATS },   \
+    { "id", required_argument, NULL, ROLE_OPT_ID }
+#define ROLE_COMMON_USAGE \
+    "  --iface IF      data interface\n" \
+    "  --cpu N         pin to CPU N\n" \
+    "  --ctl PATH      control socket (JSON-RPC: stats, ...)\n" \
+    "  --stats FILE    write counters as JSON here at exit\n" \
+    "  --id N          component id in timestamps (default: from the MAC)\n"
+
+struct role_counter {
+    const char *name;
+    const uint64_t *value;
+};
+
+struct role {
+    const char *name;
+    char *iface;
+    int cpu;                        /* -1: not pinned. */
+    char *ctl_path;
+    char *stats_path;
+    uint32_t id;
+    bool id_set;
+    struct loop *loop;
+    struct rpc_server *ctl;
+    uint64_t started_ns;
+    struct role_counter counters[ROLE_MAX_COUNTERS];
+    size_t n_counters;
+    struct rpc_method methods[ROLE_MAX_METHODS];
+    size_t n_methods;
+    void *aux;                      /* Passed to the role's own methods. */
+};
+
+void role_init_common(struct role *, const char *name);
+/* Handles a common option; returns 0 if handled, ENOENT if 'opt' is not common, EINVAL (after
+ * printing why) if its argument is bad. */
+int role_parse_common(struct role *, int opt, const char *arg);
+
+void role_add_counter(struct role *, const char *name, const uint64_t *value);
+void role_add_method(struct role *, const char *name, rpc_method_cb *);
+
+/* Pins the CPU, creates the loop, the signal handling and the control socket. */
+int role_start(struct role *);
+/* Runs the loop until SIGTERM/SIGINT, then writes --stats and prints the summary line. Returns
+ * the exit code. */
+int role_run(struct role *);
+void role_finish(struct role *);
+
+/* Counters as a JSON object (new reference). */
+json_t *role_counters_json(const struct role *);
+
+/* Pins the calling process to 'cpu'. Returns 0 or an errno. */
+int role_pin_cpu(int cpu);
+
+#endif

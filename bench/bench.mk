@@ -8,3 +8,8 @@ BENCH_DEPS  += build/bench/bench_store
 build/bench/bench_store: build/obj/bench/store.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# --- ovs: private Open vSwitch startup, median of 5.
+BENCH_PROGS += bench/ovs-start
+BENCH_DEPS  += build/tests/ovs-tool
+# --- end ovs

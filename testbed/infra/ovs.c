@@ -624,7 +624,8 @@ ovs_start(const char *run_dir, const char *netns_path, struct manifest *manifest
     ovs->manifest = manifest;
     ovs->start_ns = start_ns;
 
-    if (manifest) {
+    /* A directory the caller made is the caller's to remove. */
+    if (manifest && access(run_dir, F_OK)) {
         error = manifest_record_dir(manifest, run_dir);
         if (error) {
             log_err("ovs: cannot record %s: %s", run_dir, strerror(error));

@@ -128,7 +128,8 @@ must "$tool" meters del "$run" data
 # 7. The failures a caller must see (wrong bridge "succeeding" with count 0, etc.).
 "$tool" errors "$run" data || fail "error paths"
 
-# 8. Ports come and go in batches.
+# 8. Ports come and go in batches: 32 guests' worth in one transaction, then one at a time.
+out=$("$tool" scale "$run" data 32) && ok "$out" || fail "32 ports in one transaction"
 must "$tool" del-port "$run" data pb
 "$tool" ofports "$run" pb >/dev/null 2>&1 && fail "pb still has an ofport after delete"
 must "$tool" add-br "$run" mgmt standalone mgmt0 internal

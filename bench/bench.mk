@@ -13,3 +13,11 @@ build/bench/bench_store: build/obj/bench/store.o $(LIBSFCLAB) $(LIBSFCD)
 BENCH_PROGS += bench/ovs-start
 BENCH_DEPS  += build/tests/ovs-tool
 # --- end ovs
+
+# --- fn: DNS codec (ours vs ldns), parse a padded query + build the answer.
+BENCH_PROGS += build/bench/bench_dns
+BENCH_DEPS  += build/bench/bench_dns
+build/bench/bench_dns: build/obj/bench/dns.o $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+# --- end fn

@@ -3,11 +3,10 @@
  * requested size (EDNS0 padding, RFC 7830), parse an answer and extract its A records.
  *
  * Hand-written rather than ldns because it is measurably faster for the one job a VNF does per
- * packet. bench/bench_dns.c, parse a 512-byte padded query and build the A answer, median of
- * 5 runs of 200,000 on this machine (gcc -O2): ldns (ldns_wire2pkt + ldns_pkt2wire) 2.6 µs per
- * message, this codec 0.06 µs per message — about 40 times less, with no allocation. (See the
- * bench for the current numbers; ldns stays the reference in the unit tests, which check that
- * both read our messages alike.)
+ * packet: `make bench` (bench/dns.c) parses a 512-byte padded query and builds the A answer,
+ * median of 5 runs of 200,000, gcc -O2, this machine: ldns (ldns_wire2pkt, a new ldns_pkt,
+ * ldns_pkt2wire) 8.9 µs per message, this codec 0.24 µs, 37 times less, with no allocation.
+ * ldns stays the reference: the unit tests check that it reads our messages and we read its.
  *
  * Strict: every length is checked against the bytes, names are at most 255 bytes with labels of
  * at most 63, compression pointers must point strictly backwards (so no loop can exist) and at

@@ -374,6 +374,11 @@ stop_daemon(struct ovs *ovs, struct ovs_daemon *d, bool cleanup)
     int error = 0;
 
     if (!daemon_alive(d)) {
+        /* No pid file (deleted, or a start that failed half way) but a control socket: it
+         * may still run, and asking it to exit is safe where signalling a guess is not. */
+        if (!d->pid && !access(ctl, F_OK) && run_tool(ovs, argv, NULL, NULL)) {
+            log_debug("ovs: %s without a pid did not take 'exit'", d->name);
+        }
         goto out;
     }
     if (run_tool(ovs, argv, NULL, NULL)) {

@@ -1,0 +1,66 @@
+/* scenario — a scheme's simulation: endpoints, workload, fault schedule and invariants, built
+ * from one seed, and the table of all of them (tests/sim/scenarios.c).
+ *
+ * A scenario's setup() draws everything it chooses (sizes, f, which replicas fail and how, the
+ * network's parameters, the requests) from sim_rng(), never from anywhere else, so the seed
+ * alone replays it. Its check() reads only sim_history() and sim_stats() and explains a failure
+ * in 'why'. A scenario may offer a deliberately broken variant (--broken) that its invariants
+ * must catch: proof that the checks can fail.
+ *
+ * Main types: struct sim_scenario, struct sim_batch. */
+#ifndef SFC_SIM_SCENARIO_H
+#define SFC_SIM_SCENARIO_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/sim/byzantine.h"
+#include "tests/sim/sim.h"
+#include "vnfs/core/buf.h"
+
+/* Where `make` puts the optimised simulator: what replay lines name. */
+#define SIM_PROGRAM "build/sim/sim"
+
+struct sim_scenario {
+    const char *name;
+    const char *summary;
+    const char *broken;         /* What --broken changes, or NULL if there is no such variant. */
+    /* Builds the run; returns the virtual time to stop at. */
+    uint64_t (*setup)(struct sim *, bool broken);
+    bool (*check)(const struct sim *, struct buf *why);
+};
+
+extern const struct sim_scenario *const sim_scenarios[];
+extern const size_t sim_n_scenarios;
+const struct sim_scenario *sim_scenario_find(const char *name);
+
+/* Runs one seed. True if every invariant held; otherwise 'why' says what broke. 'trace' (may be
+ * NULL) receives the run's trace; 'stats' (may be NULL) its counters. */
+bool sim_scenario_run(const struct sim_scenario *, uint64_t seed, bool broken,
+                      struct buf *trace, struct sim_stats *stats, struct buf *why);
+
+struct sim_batch {
+    uint64_t seeds_run;
+    uint64_t messages;          /* Simulated packets delivered, over all seeds. */
+    bool failed;
+    uint64_t failed_seed;
+    struct buf why;             /* Of the failed seed. */
+};
+
+/* Runs seeds first, first+1, ... first+n-1, stopping at the first failure. */
+void sim_scenario_run_seeds(const struct sim_scenario *, uint64_t first, uint64_t n,
+                            bool broken, struct sim_batch *);
+void sim_batch_uninit(struct sim_batch *);
+/* Appends "replay: <program> --scenario X --seed S [--broken] --trace /tmp/sim-X-S.trace". */
+void sim_replay_command(struct buf *, const char *program, const struct sim_scenario *,
+                        uint64_t seed, bool broken);
+
+/* The scenarios (one file each). */
+extern const struct sim_scenario sim_scenario_none;
+extern const struct sim_scenario sim_scenario_voter;
+
+/* The test-only broken voter (tests/sim/broken_voter.c). */
+extern const struct ft_core_class ft_voter_broken_class;
+
+#endif

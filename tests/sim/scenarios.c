@@ -1,0 +1,92 @@
+/* The table of scenarios: a scheme adds its file and one line here. */
+#include "tests/sim/scenario.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "vnfs/core/util.h"
+
+const struct sim_scenario *const sim_scenarios[] = {
+    &sim_scenario_none,
+    &sim_scenario_voter,
+};
+const size_t sim_n_scenarios = ARRAY_SIZE(sim_scenarios);
+
+const struct sim_scenario *
+sim_scenario_find(const char *name)
+{
+    for (size_t i = 0; i < sim_n_scenarios; i++) {
+        if (!strcmp(sim_scenarios[i]->name, name)) {
+            return sim_scenarios[i];
+        }
+    }
+    return NULL;
+}
+
+bool
+sim_scenario_run(const struct sim_scenario *scn, uint64_t seed, bool broken,
+                 struct buf *trace, struct sim_stats *stats, struct buf *why)
+{
+    struct sim *sim = sim_create(seed, trace);
+    uint64_t end_ns;
+    bool ok;
+    int error;
+
+    if (trace) {
+        buf_printf(trace, "# scenario %s seed %"PRIu64"%s\n", scn->name, seed,
+                   broken ? " broken" : "");
+    }
+    end_ns = scn->setup(sim, broken);
+    error = sim_run(sim, end_ns);
+    if (error) {
+        buf_printf(why, "a core's step failed: %s\n", strerror(error));
+        ok = false;
+    } else {
+        ok = scn->check(sim, why);
+    }
+    if (trace) {
+        const struct sim_stats *s = sim_stats(sim);
+        buf_printf(trace, "# end at %"PRIu64" ns: %"PRIu64" packets, %"PRIu64" lost, %"PRIu64
+                   " steps, %"PRIu64" timers: %s\n", s->end_ns, s->messages, s->lost, s->steps,
+                   s->timers, ok ? "invariants hold" : "INVARIANT BROKEN");
+    }
+    if (stats) {
+        *stats = *sim_stats(sim);
+    }
+    sim_destroy(sim);
+    return ok;
+}
+
+void
+sim_scenario_run_seeds(const struct sim_scenario *scn, uint64_t first, uint64_t n,
+                       bool broken, struct sim_batch *batch)
+{
+    memset(batch, 0, sizeof *batch);
+    buf_init(&batch->why);
+    for (uint64_t i = 0; i < n; i++) {
+        struct sim_stats stats;
+        bool ok = sim_scenario_run(scn, first + i, broken, NULL, &stats, &batch->why);
+
+        batch->seeds_run++;
+        batch->messages += stats.messages;
+        if (!ok) {
+            batch->failed = true;
+            batch->failed_seed = first + i;
+            break;
+        }
+    }
+}
+
+void
+sim_batch_uninit(struct sim_batch *batch)
+{
+    buf_uninit(&batch->why);
+}
+
+void
+sim_replay_command(struct buf *b, const char *program, const struct sim_scenario *scn,
+                   uint64_t seed, bool broken)
+{
+    buf_printf(b, "replay: %s --scenario %s --seed %"PRIu64"%s --trace /tmp/sim-%s-%"PRIu64
+               ".trace\n", program, scn->name, seed, broken ? " --broken" : "", scn->name, seed);
+}

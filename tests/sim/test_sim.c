@@ -1,0 +1,453 @@
+/* Tests of the protocol-core contract, the demonstration cores and the simulator: every
+ * scenario over SIM_CHECK_SEEDS seeds, the broken voter caught, traces replayed byte for byte,
+ * and the invariant checkers on hand-made histories. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/scenario.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/demo/demo.h"
+#include "vnfs/ft/rng.h"
+#include "vnfs/ft/u64map.h"
+
+#define SIM_CHECK_SEEDS 3000
+
+static void
+test_rng(void **state)
+{
+    struct ft_rng a, b, c;
+    uint64_t counts[5] = { 0 };
+
+    ft_rng_init(&a, 42);
+    ft_rng_init(&b, 42);
+    ft_rng_init(&c, 43);
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = ft_rng_u64(&a);
+        assert_int_equal(x, ft_rng_u64(&b));
+        assert_int_not_equal(x, ft_rng_u64(&c));
+    }
+    for (int i = 0; i < 50000; i++) {
+        uint64_t v = ft_rng_below(&a, 5);
+        assert_true(v < 5);
+        counts[v]++;
+        v = ft_rng_range(&a, 7, 9);
+        assert_true(v >= 7 && v <= 9);
+        double u = ft_rng_unit(&a);
+        assert_true(u >= 0 && u < 1);
+    }
+    /* Each of 5 buckets near 10,000: a badly biased reduction would miss by far more. */
+    for (int i = 0; i < 5; i++) {
+        assert_true(counts[i] > 9000 && counts[i] < 11000);
+    }
+    assert_false(ft_rng_chance(&a, 0));
+    assert_true(ft_rng_chance(&a, 1));
+    /* Known answer: splitmix64 from 0 gives 0xe220a8397b1dcdaf first. */
+    uint64_t sm = 0;
+    assert_int_equal(ft_splitmix64(&sm), 0xe220a8397b1dcdafull);
+}
+
+static void
+test_u64map(void **state)
+{
+    enum { N = 4096 };
+    static uint64_t ref[N];
+    static bool present[N];
+    struct u64map m;
+    struct ft_rng rng;
+    uint64_t v;
+
+    u64map_init(&m);
+    ft_rng_init(&rng, 7);
+    memset(present, 0, sizeof present);
+    for (int i = 0; i < 200000; i++) {
+        uint64_t k = ft_rng_below(&rng, N);
+        /* Keys spread over the whole 64-bit space, values distinct. */
+        uint64_t key = k * 0x9e3779b97f4a7c15ull;
+        switch (ft_rng_below(&rng, 3)) {
+        case 0:
+            u64map_put(&m, key, i);
+            ref[k] = i;
+            present[k] = true;
+            break;
+        case 1:
+            assert_int_equal(u64map_remove(&m, key, &v), present[k]);
+            if (present[k]) {
+                assert_int_equal(v, ref[k]);
+            }
+            present[k] = false;
+            break;
+        default:
+            assert_int_equal(u64map_get(&m, key, &v), present[k]);
+            if (present[k]) {
+                assert_int_equal(v, ref[k]);
+            }
+        }
+    }
+    size_t n = 0;
+    for (int k = 0; k < N; k++) {
+        n += present[k];
+    }
+    assert_int_equal(u64map_count(&m), n);
+    const struct u64map_slot *slot;
+    size_t seen = 0;
+    for (size_t pos = 0; u64map_next(&m, &pos, &slot);) {
+        seen++;
+    }
+    assert_int_equal(seen, n);
+    u64map_destroy(&m);
+}
+
+static void
+test_registry(void **state)
+{
+    assert_non_null(ft_core_class_find("none"));
+    assert_non_null(ft_core_class_find("voter"));
+    assert_null(ft_core_class_find("no-such-core"));
+    ft_core_class_register(&ft_voter_broken_class);
+    assert_ptr_equal(ft_core_class_find("voter-broken"), &ft_voter_broken_class);
+}
+
+static void
+put_copy(struct buf *b, uint64_t req, uint32_t origin, const char *body)
+{
+    struct demo_msg m = {
+        .req_id = req, .client = 9, .origin = origin,
+        .body = (const uint8_t *) body, .body_len = strlen(body),
+    };
+    buf_clear(b);
+    demo_msg_put(b, &m);
+}
+
+/* Steps 'core' with a copy from 'from'; returns how many delivers it produced. */
+static size_t
+vote(struct ft_core *core, struct ft_actions *out, uint32_t from, uint64_t req,
+     const char *body)
+{
+    struct buf b = BUF_INITIALIZER;
+    size_t n = 0;
+
+    put_copy(&b, req, from, body);
+    struct ft_event ev = {
+        .kind = FT_EV_PACKET, .now_ns = 1000, .from = from, .data = b.data, .len = b.len,
+    };
+    ft_actions_clear(out);
+    assert_int_equal(ft_core_step(core, &ev, out), 0);
+    for (size_t i = 0; i < out->n; i++) {
+        if (out->v[i].kind == FT_ACT_DELIVER) {
+            struct demo_msg m;
+            assert_true(demo_msg_parse(out->v[i].data, out->v[i].len, &m));
+            assert_int_equal(m.req_id, req);
+            n++;
+        }
+    }
+    buf_uninit(&b);
+    return n;
+}
+
+static struct ft_core *
+make_voter(const struct ft_core_class *class)
+{
+    static const uint32_t group[] = { 1, 2, 3 };
+    struct ft_param timeout = { "timeout", "10ms" };
+    struct ft_config cfg = {
+        .self = 0, .f = 1, .group = group, .n_group = 3, .params = &timeout, .n_params = 1,
+    };
+    struct ft_core *core = NULL;
+
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(class, &cfg, &core, NULL), 0);
+    return core;
+}
+
+static void
+test_voter_rule(void **state)
+{
+    struct ft_core *core = make_voter(ft_core_class_find("voter"));
+    struct ft_actions out;
+
+    ft_actions_init(&out);
+    /* A liar repeating itself gets one vote; f+1 = 2 honest copies decide, once. */
+    assert_int_equal(vote(core, &out, 1, 5, "lie"), 0);
+    assert_int_equal(vote(core, &out, 1, 5, "lie"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "truth"), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "truth"), 1);
+    assert_int_equal(vote(core, &out, 1, 5, "truth"), 0);
+    /* Not a replica. */
+    assert_int_equal(vote(core, &out, 7, 6, "x"), 0);
+    assert_int_equal(out.v[0].kind, FT_ACT_DROP);
+    assert_int_equal(out.v[0].reason, FT_DROP_UNKNOWN_SENDER);
+    /* Three different values: no quorum, the request halts and never decides later. */
+    assert_int_equal(vote(core, &out, 1, 8, "a"), 0);
+    assert_int_equal(vote(core, &out, 2, 8, "b"), 0);
+    assert_int_equal(vote(core, &out, 3, 8, "c"), 0);
+    assert_int_equal(vote(core, &out, 2, 8, "a"), 0);
+    /* A timeout halts a request that lacks copies. */
+    assert_int_equal(vote(core, &out, 1, 9, "a"), 0);
+    assert_int_equal(out.v[0].kind, FT_ACT_TIMER_ARM);
+    assert_int_equal(out.v[0].at_ns, 1000 + 10 * 1000 * 1000);
+    struct ft_event t = { .kind = FT_EV_TIMER, .now_ns = 10001000, .timer = 9 };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &t, &out), 0);
+    assert_int_equal(vote(core, &out, 2, 9, "a"), 0);
+    /* Malformed. */
+    struct ft_event bad = { .kind = FT_EV_PACKET, .from = 1, .data = (const uint8_t *) "x",
+                            .len = 1 };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &bad, &out), 0);
+    assert_int_equal(out.v[0].reason, FT_DROP_MALFORMED);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+
+    /* The broken variant falls for a repeated lie: what the simulator must find by itself. */
+    core = make_voter(&ft_voter_broken_class);
+    ft_actions_init(&out);
+    assert_int_equal(vote(core, &out, 1, 5, "lie"), 0);
+    assert_int_equal(vote(core, &out, 1, 5, "lie"), 1);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
+static void
+test_voter_state(void **state)
+{
+    struct ft_core *a = make_voter(ft_core_class_find("voter"));
+    struct ft_core *b = make_voter(ft_core_class_find("voter"));
+    struct buf img = BUF_INITIALIZER, img2 = BUF_INITIALIZER;
+    struct ft_actions out;
+
+    ft_actions_init(&out);
+    vote(a, &out, 1, 3, "v");
+    assert_int_equal(vote(a, &out, 2, 3, "v"), 1);
+    vote(a, &out, 1, 4, "w");
+    assert_int_equal(vote(a, &out, 2, 4, "w"), 1);
+    assert_int_equal(ft_core_export_state(a, &img), 0);
+    assert_int_equal(ft_core_import_state(b, img.data, img.len), 0);
+    assert_int_equal(ft_core_export_state(b, &img2), 0);
+    assert_int_equal(img.len, img2.len);
+    assert_memory_equal(img.data, img2.data, img.len);
+    /* The imported voter knows request 3 is done: no second delivery. */
+    vote(b, &out, 1, 3, "v");
+    assert_int_equal(vote(b, &out, 2, 3, "v"), 0);
+    /* Truncated and corrupted images are refused. */
+    assert_int_equal(ft_core_import_state(b, img.data, img.len - 1), EINVAL);
+    img.data[0] ^= 1;
+    assert_int_equal(ft_core_import_state(b, img.data, img.len), EINVAL);
+    buf_uninit(&img);
+    buf_uninit(&img2);
+    ft_actions_uninit(&out);
+    ft_core_destroy(a);
+    ft_core_destroy(b);
+}
+
+static void
+test_voter_bad_config(void **state)
+{
+    static const uint32_t group[] = { 1, 2 };
+    struct ft_param bad = { "timeout", "soon" };
+    struct ft_config cfg = { .f = 1, .group = group, .n_group = 2 };
+    struct ft_core *core = NULL;
+    char *err = NULL;
+
+    assert_int_equal(ft_core_create(ft_core_class_find("voter"), &cfg, &core, &err), EINVAL);
+    assert_non_null(strstr(err, "2f+1"));
+    free(err);
+    err = NULL;
+    static const uint32_t group3[] = { 1, 2, 3 };
+    cfg.group = group3;
+    cfg.n_group = 3;
+    cfg.params = &bad;
+    cfg.n_params = 1;
+    assert_int_equal(ft_core_create(ft_core_class_find("voter"), &cfg, &core, &err), EINVAL);
+    assert_non_null(strstr(err, "timeout"));
+    assert_null(core);
+    free(err);
+}
+
+static void
+test_checkers(void **state)
+{
+    struct sim_history h;
+    struct buf why = BUF_INITIALIZER;
+    struct sim_op *op;
+
+    sim_history_init(&h);
+    op = sim_history_add_op(&h, 1, 0xaaa);
+    op->sent = true;
+    op->sent_ns = 10;
+    op = sim_history_add_op(&h, 1, 0xbbb);
+    op->sent = true;
+    op->sent_ns = 20;
+    sim_history_add_accept(&h, 1, 1, 30, 0xaaa);
+    assert_true(sim_check_valid(&h, &why));
+    assert_true(sim_check_no_duplicates(&h, &why));
+    assert_false(sim_check_no_loss(&h, &why));
+    assert_true(sim_check_live_after(&h, 21, &why));
+    assert_false(sim_check_live_after(&h, 20, &why));
+    sim_history_add_accept(&h, 1, 2, 40, 0xbbb);
+    assert_true(sim_check_no_loss(&h, &why));
+    sim_history_add_accept(&h, 1, 2, 41, 0xbbb);
+    assert_false(sim_check_no_duplicates(&h, &why));
+    /* A wrong value, a reply to another client, a request never sent. */
+    sim_history_add_accept(&h, 1, 1, 50, 0xccc);
+    assert_false(sim_check_valid(&h, &why));
+    h.n_accepts--;
+    sim_history_add_accept(&h, 2, 1, 50, 0xaaa);
+    assert_false(sim_check_valid(&h, &why));
+    h.n_accepts--;
+    sim_history_add_accept(&h, 1, 77, 50, 0xaaa);
+    assert_false(sim_check_valid(&h, &why));
+    h.n_accepts--;
+    assert_true(sim_check_valid(&h, &why));
+
+    /* Agreement: prefixes agree; divergence or a short sequence with 'complete' does not. */
+    sim_history_seq(&h, 2);     /* Grows the array once: the pointers below stay valid. */
+    struct sim_seq *a = sim_history_seq(&h, 0), *b = sim_history_seq(&h, 1);
+    struct sim_seq *c = sim_history_seq(&h, 2);
+    a->group = b->group = c->group = 1;
+    sim_seq_append(a, 1);
+    sim_seq_append(a, 2);
+    sim_seq_append(b, 1);
+    assert_true(sim_check_agreement(&h, false, &why));
+    assert_false(sim_check_agreement(&h, true, &why));
+    sim_seq_append(b, 2);
+    sim_seq_append(c, 1);
+    sim_seq_append(c, 2);
+    assert_true(sim_check_agreement(&h, true, &why));
+    sim_seq_append(c, 3);
+    assert_true(sim_check_agreement(&h, false, &why));
+    assert_false(sim_check_agreement(&h, true, &why));
+    sim_seq_append(a, 4);
+    assert_false(sim_check_agreement(&h, false, &why));
+    /* A faulty member is not bound; another group is not compared. */
+    a->correct = false;
+    assert_true(sim_check_agreement(&h, false, &why));
+    b->group = 2;
+    sim_seq_append(b, 9);
+    assert_true(sim_check_agreement(&h, false, &why));
+    assert_non_null(strstr((const char *) why.data, "agreement"));
+    sim_history_uninit(&h);
+    buf_uninit(&why);
+}
+
+/* Every scenario holds its invariants over SIM_CHECK_SEEDS seeds. */
+static void
+test_scenario(void **state)
+{
+    const struct sim_scenario *scn = *state;
+    struct sim_batch batch;
+
+    sim_scenario_run_seeds(scn, 1, SIM_CHECK_SEEDS, false, &batch);
+    if (batch.failed) {
+        struct buf line = BUF_INITIALIZER;
+        sim_replay_command(&line, SIM_PROGRAM, scn, batch.failed_seed, false);
+        print_error("scenario %s seed %"PRIu64": %.*s%.*s", scn->name, batch.failed_seed,
+                    (int) batch.why.len, (char *) batch.why.data, (int) line.len,
+                    (char *) line.data);
+        buf_uninit(&line);
+    }
+    print_message("scenario %s: %"PRIu64" seeds, %"PRIu64" simulated packets\n", scn->name,
+                  batch.seeds_run, batch.messages);
+    assert_false(batch.failed);
+    assert_int_equal(batch.seeds_run, SIM_CHECK_SEEDS);
+    sim_batch_uninit(&batch);
+}
+
+/* The broken voter must be caught within the seed budget, with a seed that replays. */
+static void
+test_broken_voter_caught(void **state)
+{
+    struct sim_batch batch;
+    struct buf line = BUF_INITIALIZER, why = BUF_INITIALIZER;
+
+    sim_scenario_run_seeds(&sim_scenario_voter, 1, SIM_CHECK_SEEDS, true, &batch);
+    assert_true(batch.failed);
+    sim_replay_command(&line, SIM_PROGRAM, &sim_scenario_voter, batch.failed_seed, true);
+    print_message("broken voter caught after %"PRIu64" seed(s): %.*s%.*s", batch.seeds_run,
+                  (int) batch.why.len, (char *) batch.why.data, (int) line.len,
+                  (char *) line.data);
+    /* Replaying that seed alone fails the same way; the correct voter passes it. */
+    assert_false(sim_scenario_run(&sim_scenario_voter, batch.failed_seed, true, NULL, NULL,
+                                  &why));
+    assert_int_equal(why.len, batch.why.len);
+    assert_memory_equal(why.data, batch.why.data, why.len);
+    buf_clear(&why);
+    assert_true(sim_scenario_run(&sim_scenario_voter, batch.failed_seed, false, NULL, NULL,
+                                 &why));
+    buf_uninit(&line);
+    buf_uninit(&why);
+    sim_batch_uninit(&batch);
+}
+
+/* Same seed: byte-identical traces. Another seed: a different one. */
+static void
+test_trace_deterministic(void **state)
+{
+    for (size_t i = 0; i < sim_n_scenarios; i++) {
+        const struct sim_scenario *scn = sim_scenarios[i];
+        struct buf t1 = BUF_INITIALIZER, t2 = BUF_INITIALIZER, t3 = BUF_INITIALIZER;
+        struct buf why = BUF_INITIALIZER;
+
+        for (uint64_t seed = 11; seed < 14; seed++) {
+            buf_clear(&t1);
+            buf_clear(&t2);
+            buf_clear(&t3);
+            sim_scenario_run(scn, seed, false, &t1, NULL, &why);
+            sim_scenario_run(scn, seed, false, &t2, NULL, &why);
+            sim_scenario_run(scn, seed + 1000, false, &t3, NULL, &why);
+            assert_true(t1.len > 1000);
+            assert_int_equal(t1.len, t2.len);
+            assert_memory_equal(t1.data, t2.data, t1.len);
+            assert_false(t1.len == t3.len && !memcmp(t1.data, t3.data, t1.len));
+        }
+        buf_uninit(&t1);
+        buf_uninit(&t2);
+        buf_uninit(&t3);
+        buf_uninit(&why);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_u64map),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_voter_rule),
+        cmocka_unit_test(test_voter_state),
+        cmocka_unit_test(test_voter_bad_config),
+        cmocka_unit_test(test_checkers),
+        cmocka_unit_test(test_trace_deterministic),
+        cmocka_unit_test(test_broken_voter_caught),
+    };
+    size_t n = ARRAY_SIZE(fixed) + sim_n_scenarios;
+    struct CMUnitTest *tests = xcalloc(n, sizeof *tests);
+    char **names = xcalloc(sim_n_scenarios, sizeof *names);
+    int rc;
+
+    ft_core_class_register(&ft_voter_broken_class);
+    memcpy(tests, fixed, sizeof fixed);
+    for (size_t i = 0; i < sim_n_scenarios; i++) {
+        struct CMUnitTest *t = &tests[ARRAY_SIZE(fixed) + i];
+        names[i] = xasprintf("test_scenario_%s", sim_scenarios[i]->name);
+        t->name = names[i];
+        t->test_func = test_scenario;
+        t->initial_state = (void *) sim_scenarios[i];
+    }
+    rc = _cmocka_run_group_tests("sim", tests, n, NULL, NULL);
+    for (size_t i = 0; i < sim_n_scenarios; i++) {
+        free(names[i]);
+    }
+    free(names);
+    free(tests);
+    return rc;
+}

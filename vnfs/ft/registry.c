@@ -1,0 +1,55 @@
+/* The table of protocol cores. A scheme adds its class here: one extern line, one entry. */
+#include "vnfs/ft/core.h"
+
+#include <string.h>
+
+extern const struct ft_core_class ft_none_class;
+extern const struct ft_core_class ft_voter_class;
+
+static const struct ft_core_class *const ft_core_classes[] = {
+    &ft_none_class,
+    &ft_voter_class,
+};
+
+/* Test binaries add their deliberately broken variants here; never the guest. */
+static const struct ft_core_class *ft_core_extra[8];
+static size_t ft_core_n_extra;
+
+void
+ft_core_class_register(const struct ft_core_class *class)
+{
+    if (ft_core_class_find(class->name)) {
+        return;
+    }
+    if (ft_core_n_extra >= ARRAY_SIZE(ft_core_extra)) {
+        sfc_abort("too many registered core classes (raise ft_core_extra)");
+    }
+    ft_core_extra[ft_core_n_extra++] = class;
+}
+
+const struct ft_core_class *
+ft_core_class_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(ft_core_classes); i++) {
+        if (!strcmp(ft_core_classes[i]->name, name)) {
+            return ft_core_classes[i];
+        }
+    }
+    for (size_t i = 0; i < ft_core_n_extra; i++) {
+        if (!strcmp(ft_core_extra[i]->name, name)) {
+            return ft_core_extra[i];
+        }
+    }
+    return NULL;
+}
+
+void
+ft_core_class_for_each(void (*cb)(const struct ft_core_class *, void *aux), void *aux)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(ft_core_classes); i++) {
+        cb(ft_core_classes[i], aux);
+    }
+    for (size_t i = 0; i < ft_core_n_extra; i++) {
+        cb(ft_core_extra[i], aux);
+    }
+}

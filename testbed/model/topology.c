@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libfyaml.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,12 +183,15 @@ parse_management(struct topo_parser *p, struct fy_node *root)
 }
 
 static void
-parse_bridge(struct topo_parser *p, struct fy_node *item, struct topo_bridge *bridge)
+parse_bridge(struct topo_parser *p, struct fy_node *item, size_t idx)
 {
+    struct topo_bridge *bridge = &p->topo->bridges[idx];
     const char *name = NULL;
+    char what[32];
 
     yaml_node_loc(p->doc, item, &bridge->loc);
-    if (!yaml_expect_map(p->doc, item, "a bridge")) {
+    snprintf(what, sizeof what, "bridge %zu", idx + 1);
+    if (!yaml_expect_map(p->doc, item, what)) {
         return;
     }
     yaml_map_check_keys(p->doc, item, bridge_keys);
@@ -205,9 +209,11 @@ parse_bridge(struct topo_parser *p, struct fy_node *item, struct topo_bridge *br
 }
 
 static void
-parse_guest(struct topo_parser *p, struct fy_node *item, struct topo_guest *guest)
+parse_guest(struct topo_parser *p, struct fy_node *item, size_t idx)
 {
+    struct topo_guest *guest = &p->topo->guests[idx];
     const char *name = NULL;
+    char what[32];
     const char *provider = p->topo->provider;
     double cpus = TOPO_DEFAULT_CPUS;
     uint64_t memory = TOPO_DEFAULT_MEMORY;
@@ -215,7 +221,8 @@ parse_guest(struct topo_parser *p, struct fy_node *item, struct topo_guest *gues
     yaml_node_loc(p->doc, item, &guest->loc);
     guest->cpus = cpus;
     guest->memory = memory;
-    if (!yaml_expect_map(p->doc, item, "a guest")) {
+    snprintf(what, sizeof what, "guest %zu", idx + 1);
+    if (!yaml_expect_map(p->doc, item, what)) {
         return;
     }
     yaml_map_check_keys(p->doc, item, guest_keys);
@@ -301,10 +308,12 @@ parse_link(struct topo_parser *p, struct fy_node *item, size_t idx)
     const char *guest = NULL, *bridge = NULL;
     bool resolved;
     int delay_error;
+    char what[32];
 
     yaml_node_loc(p->doc, item, &link->loc);
     link->guest = link->bridge = SIZE_MAX;
-    if (!yaml_expect_map(p->doc, item, "a link")) {
+    snprintf(what, sizeof what, "link %zu", idx + 1);
+    if (!yaml_expect_map(p->doc, item, what)) {
         return;
     }
     yaml_map_check_keys(p->doc, item, link_keys);
@@ -477,7 +486,7 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
     topo = p.topo = xzalloc(sizeof *topo);
     topo->file = xstrdup(doc->file);
     topo->provider = xstrdup(TOPO_DEFAULT_PROVIDER);
-    if (!root) {
+    if (yaml_node_is_null(root)) {
         yaml_error(doc, NULL, "empty file (a topology needs at least 'name' and 'guests')");
         error = EINVAL;
         goto out;
@@ -505,13 +514,13 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
     list = get_section(&p, root, "bridges", YAML_OPTIONAL, &p.bridges_ok);
     topo->bridges = xcalloc(yaml_list_count(list), sizeof *topo->bridges);
     for (item = NULL; (item = yaml_list_next(list, item, &iter)) != NULL; ) {
-        parse_bridge(&p, item, &topo->bridges[topo->n_bridges++]);
+        parse_bridge(&p, item, topo->n_bridges++);
     }
 
     list = get_section(&p, root, "guests", YAML_REQUIRED, &p.guests_ok);
     topo->guests = xcalloc(yaml_list_count(list), sizeof *topo->guests);
     for (item = NULL; (item = yaml_list_next(list, item, &iter)) != NULL; ) {
-        parse_guest(&p, item, &topo->guests[topo->n_guests++]);
+        parse_guest(&p, item, topo->n_guests++);
     }
     check_duplicate_names(&p);
 

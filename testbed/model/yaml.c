@@ -226,25 +226,36 @@ fy_node_position(struct fy_node *node, int *line, int *col)
     return found;
 }
 
+/* Places 'node', or else its first descendant along first children. */
+static bool
+fy_node_position_down(struct fy_node *node, int *line, int *col)
+{
+    for (int depth = 0; node && depth < 64; depth++) {
+        if (fy_node_position(node, line, col)) {
+            if (fy_node_is_alias(node) && *col > 1) {
+                (*col)--;       /* libfyaml places an alias at its name, past the '*'. */
+            }
+            return true;
+        }
+        node = first_child(node);
+    }
+    return false;
+}
+
 void
 yaml_node_loc(struct yaml_doc *doc, struct fy_node *node, struct loc *loc)
 {
     loc->file = doc->file;
     loc->line = loc->col = 0;
 
-    /* libfyaml cannot place a mapping whose last value is null ("key:" at its end): it then
-     * starts where its first key does (the same place in block style), or else its parent. */
+    /* libfyaml cannot place an empty scalar, nor a collection whose last value is one ("key:" at
+     * its end). Such a collection starts where its first child does (the same place in block
+     * style); an empty scalar is reported at the nearest ancestor that can be placed. */
     for (int depth = 0; node && depth < 64; depth++) {
-        struct fy_node *child;
-
-        if (fy_node_position(node, &loc->line, &loc->col)) {
-            if (fy_node_is_alias(node) && loc->col > 1) {
-                loc->col--;     /* libfyaml places an alias at its name, past the '*'. */
-            }
+        if (fy_node_position_down(node, &loc->line, &loc->col)) {
             return;
         }
-        child = first_child(node);
-        node = child ? child : fy_node_get_parent(node);
+        node = fy_node_get_parent(node);
     }
 }
 
@@ -264,8 +275,8 @@ yaml_error(struct yaml_doc *doc, struct fy_node *node, const char *fmt, ...)
 }
 
 /* "~", "null" and an empty plain scalar are YAML's null. */
-static bool
-is_null(struct fy_node *node)
+bool
+yaml_node_is_null(struct fy_node *node)
 {
     const char *s;
     size_t len;
@@ -286,7 +297,7 @@ is_null(struct fy_node *node)
 const char *
 yaml_node_kind(struct fy_node *node)
 {
-    if (is_null(node)) {
+    if (yaml_node_is_null(node)) {
         return "nothing";
     }
     switch (fy_node_get_type(node)) {
@@ -368,9 +379,15 @@ yaml_map_check_keys(struct yaml_doc *doc, struct fy_node *map, const char *const
         size_t i;
 
         s = key_text(key, &len);
-        if (!s || is_null(key)) {
-            yaml_error(doc, key ? key : fy_node_pair_value(pair), "keys must be strings, not %s",
-                       yaml_node_kind(key));
+        if (!s || yaml_node_is_null(key)) {
+            struct loc loc;
+
+            /* A null key has no position of its own: fall back to its mapping's. */
+            yaml_node_loc(doc, key, &loc);
+            if (!loc.line) {
+                yaml_node_loc(doc, map, &loc);
+            }
+            diag_error(doc->diag, &loc, "keys must be strings, not %s", yaml_node_kind(key));
             ok = false;
             continue;
         }
@@ -401,7 +418,7 @@ yaml_map_get(struct fy_node *map, const char *key)
     struct fy_node_pair *pair = map_lookup(map, key);
     struct fy_node *value = pair ? fy_node_pair_value(pair) : NULL;
 
-    return is_null(value) ? NULL : value;
+    return yaml_node_is_null(value) ? NULL : value;
 }
 
 struct fy_node *

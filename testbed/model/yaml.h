@@ -49,6 +49,9 @@ void yaml_node_loc(struct yaml_doc *, struct fy_node *, struct loc *);
 /* Reports a problem at 'node' (at the file when 'node' is NULL). */
 void yaml_error(struct yaml_doc *, struct fy_node *, const char *fmt, ...) PRINTF_FORMAT(3, 4);
 
+/* True for YAML's null: no node, "~", "null" or an empty plain scalar. */
+bool yaml_node_is_null(struct fy_node *);
+
 /* What a node is, in the words diagnostics use: "a mapping", "a list", "a string", "nothing". */
 const char *yaml_node_kind(struct fy_node *);
 

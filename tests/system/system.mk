@@ -25,3 +25,8 @@ build/bench/bench_guest: build/obj/tests/system/bench_guest.o $(LIBSFCLAB) $(LIB
 CHECK_PROGS += tests/system/dataplane.sh
 CHECK_DEPS  += bin/sfcd
 # --- end dataplane
+
+# --- model: `sfclab check` end to end (no root needed).
+CHECK_PROGS += tests/system/model-check.sh
+CHECK_DEPS  += bin/sfclab
+# --- end model

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `sfclab check` end to end: exit codes, the one-line summary on stdout, every problem on stderr
+# as file:line:col, and several files in one call. Needs no root; runs from the repository root.
+set -u
+sfclab=bin/sfclab
+tmp=$(mktemp -d /tmp/sfct-model-check.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() {                               # check NAME EXPECTED-RC ARGS...
+    local name=$1 want=$2; shift 2
+    "$sfclab" check "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        echo "FAIL $name: exit $rc, expected $want"; cat "$tmp/out" "$tmp/err"; fail=1
+    fi
+}
+expect() {                              # expect NAME FILE EXPECTED-TEXT ("" : empty file)
+    if [ -z "$3" ]; then
+        if [ -s "$2" ]; then echo "FAIL $1: expected nothing, got:"; cat "$2"; fail=1; fi
+        return
+    fi
+    if ! diff -u <(printf '%s\n' "$3") "$2" >"$tmp/diff"; then
+        echo "FAIL $1:"; cat "$tmp/diff"; fail=1
+    fi
+}
+
+check valid 0 topologies/line3.yaml topologies/star32.yaml
+expect valid-stdout "$tmp/out" "topologies/line3.yaml: ok (3 guests, 1 bridges, 3 links)
+topologies/star32.yaml: ok (32 guests, 1 bridges, 32 links)"
+expect valid-stderr "$tmp/err" ""
+
+check invalid 2 tests/fixtures/topology/unknown-key-guest.yaml
+expect invalid-stderr "$tmp/err" \
+    "tests/fixtures/topology/unknown-key-guest.yaml:4:5: unknown key 'cpu' (expected one of: name, provider, cpus, memory)"
+expect invalid-stdout "$tmp/out" ""
+
+# A bad file does not hide a good one, and the result is still "bad input".
+check mixed 2 tests/fixtures/topology/duplicate-address.yaml topologies/line3.yaml
+expect mixed-stdout "$tmp/out" "topologies/line3.yaml: ok (3 guests, 1 bridges, 3 links)"
+expect mixed-stderr "$tmp/err" "$(cat tests/fixtures/topology/duplicate-address.expected)"
+
+check missing 2 "$tmp/no-such.yaml"
+expect missing-stderr "$tmp/err" "$tmp/no-such.yaml: cannot read: No such file or directory"
+
+printf 'experiment: demo\n' >"$tmp/exp.yaml"
+check experiment 2 "$tmp/exp.yaml"
+expect experiment-stderr "$tmp/err" "$tmp/exp.yaml:1:1: experiment descriptors cannot be checked yet"
+
+# libfyaml must never write to stderr itself: only located diagnostics.
+printf 'name: x\nguests: [\n' >"$tmp/syntax.yaml"
+check syntax 2 "$tmp/syntax.yaml"
+if grep -v "^$tmp/syntax.yaml:[0-9]*:[0-9]*: " "$tmp/err"; then
+    echo "FAIL syntax: unlocated output above"; fail=1
+fi
+
+check verbose-dump 0 tests/fixtures/topology/valid-minimal.yaml
+"$sfclab" -v check tests/fixtures/topology/valid-minimal.yaml >"$tmp/out" 2>&1
+expect verbose-dump "$tmp/out" "tests/fixtures/topology/valid-minimal.yaml: ok (1 guests, 0 bridges, 0 links)
+$(cat tests/fixtures/topology/valid-minimal.expected)"
+
+exit $fail

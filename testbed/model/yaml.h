@@ -5,8 +5,9 @@
  * that report a wrong type, a missing required key, an unknown key or a malformed value at the
  * offending node's location and keep going, so a parser can collect every problem of a file in
  * one pass. It knows nothing about what a descriptor means: ranges and cross references are the
- * caller's. Aliases and anchors are refused (a descriptor has no use for them and resolving them
- * lets a tiny file expand without bound); so is a second document in one file.
+ * caller's. Aliases are refused (a descriptor has no use for them, and expanding them lets a
+ * tiny file grow without bound); so is a second document in one file, which would otherwise be
+ * silently ignored.
  *
  * Main types: struct yaml_doc (one parsed file, its file name and its diag), and libfyaml's
  * struct fy_node for values. Strings handed out point into the document: they live as long as

@@ -106,10 +106,12 @@ nice_ticks(double lo, double hi, bool include_zero, struct ticks *t)
     t->step = step;
     t->lo = floor(lo / step + 1e-9) * step;
     t->hi = ceil(hi / step - 1e-9) * step;
-    t->decimals = MAX(0, -(int) floor(log10(step) + 1e-9));
+    /* 2.5 needs one decimal more than its power of ten: 0.25, but 250 none. */
+    t->decimals = -(int) floor(log10(step) + 1e-9);
     if (fabs(step / pow(10, floor(log10(step) + 1e-9)) - 2.5) < 1e-9) {
         t->decimals++;
     }
+    t->decimals = MAX(0, t->decimals);
 }
 
 static void

@@ -836,6 +836,55 @@ store_summary_get(struct store *s, int64_t run, const char *metric, const char *
 }
 
 int
+store_summaries_matching(struct store *s, const char *experiment, const char *metric,
+                         const char *labels, const char *scheme, const char *axis,
+                         const char *x, struct store_summary **sumsp, size_t *np)
+{
+    struct store_summary *sums = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *stmt;
+    int error, rc;
+
+    /* json_extract gives 4 for 4 and '60s' for "60s": compared as text with what the
+     * reference wrote. */
+    error = prepare(s, "SELECT s.n, s.mean, s.ci95, s.p50, s.p99, s.min, s.max "
+                    "FROM summaries s JOIN runs r ON s.run = r.id "
+                    "WHERE r.experiment = ?1 AND r.status = 'complete' AND s.metric = ?2 "
+                    "AND s.labels = ?3 AND (?4 = '' OR r.scheme = ?4) "
+                    "AND (?5 = '' OR CAST(json_extract(r.point, '$.' || ?5) AS TEXT) = ?6) "
+                    "ORDER BY r.id", &stmt);
+    if (error) {
+        return error;
+    }
+    sqlite3_bind_text(stmt, 1, experiment, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, metric, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, labels ? labels : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, scheme ? scheme : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, axis ? axis : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 6, x ? x : "", -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n >= cap) {
+            sums = x2nrealloc(sums, &cap, sizeof *sums);
+        }
+        sums[n++] = (struct store_summary) {
+            .n = sqlite3_column_int64(stmt, 0), .mean = column_double(stmt, 1),
+            .ci95 = column_double(stmt, 2), .p50 = column_double(stmt, 3),
+            .p99 = column_double(stmt, 4), .min = column_double(stmt, 5),
+            .max = column_double(stmt, 6),
+        };
+    }
+    if (rc != SQLITE_DONE) {
+        error = db_error(s, rc, "reading summaries");
+        free(sums);
+    } else {
+        *sumsp = sums;
+        *np = n;
+    }
+    sqlite3_finalize(stmt);
+    return error;
+}
+
+int
 store_reference_put(struct store *s, const struct store_reference *ref)
 {
     sqlite3_stmt *stmt;

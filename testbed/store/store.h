@@ -92,6 +92,13 @@ int store_summary_put(struct store *, int64_t run, const char *metric, const cha
 int store_summary_get(struct store *, int64_t run, const char *metric, const char *labels,
                       struct store_summary *);
 
+/* The summaries of (metric, labels) of the complete runs of 'experiment' whose scheme is
+ * 'scheme' (any when NULL or '') and whose point has axis = x (any when 'axis' is NULL or ''),
+ * one per run in id order. What `sfclab report` pools over repetitions. */
+int store_summaries_matching(struct store *, const char *experiment, const char *metric,
+                             const char *labels, const char *scheme, const char *axis,
+                             const char *x, struct store_summary **, size_t *n);
+
 /* A published number for `sfclab report` (see reference_values in results/schema.sql). */
 struct store_reference {
     char *experiment, *figure, *metric, *scheme, *axis, *x, *unit;

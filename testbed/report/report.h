@@ -1,0 +1,65 @@
+/* report — our numbers beside the published ones, as Markdown, and where the shape differs.
+ *
+ * Input is a list of tables (one per figure or table of a paper), each a list of rows
+ * {label, group, published, measured, ci95, unit} that the caller fills: the runner from the
+ * experiment file, `sfclab report` from the database's reference_values and summaries. Absolute
+ * numbers come from other machines, so what is checked is the shape: which row is best, whether
+ * every pair of rows is ordered the same way, and whether each group's trend (first row to last,
+ * e.g. over chain length) rises, falls or stays flat in both.
+ *
+ * Writes only to the FILE it is given; computes no statistics of samples. Main types:
+ * struct report_row, struct report_table, struct report_shape. */
+#ifndef SFC_REPORT_H
+#define SFC_REPORT_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vnfs/core/buf.h"
+
+struct report_row {
+    const char *label;          /* "nham-1r-aa, chain_len=4". */
+    const char *group;          /* Rows of one group form a trend (e.g. one scheme); NULL: none. */
+    double published;           /* NaN: nothing published. */
+    double measured;            /* NaN: not measured (yet). */
+    double ci95;                /* Of 'measured'; NaN: unknown. */
+    const char *unit;
+};
+
+struct report_table {
+    const char *figure;         /* "N10". */
+    const char *title;
+    bool higher_is_better;      /* Throughput, availability; false for times. */
+    const struct report_row *rows;
+    size_t n;
+};
+
+/* Relative change under which a trend counts as flat, and ordering differences as ties. */
+#define REPORT_FLAT 0.10
+
+enum report_trend { REPORT_FLAT_TREND, REPORT_RISES, REPORT_FALLS };
+
+/* The shape comparison of one table. */
+struct report_shape {
+    size_t compared;            /* Rows with both numbers. */
+    const char *best_published; /* Labels (point into the rows); NULL when compared is 0. */
+    const char *best_measured;
+    size_t pairs, inversions;   /* Pairs ordered differently (ties within REPORT_FLAT skipped). */
+    size_t groups, trends_differ;
+};
+
+/* Compares the shape and appends one line per finding ("- ...\n") to 'notes'. */
+void report_shape(const struct report_table *, struct report_shape *, struct buf *notes);
+
+/* Writes every table: a Markdown table of published, ours, CI and ratio, then its shape. */
+void report_write_markdown(FILE *, const struct report_table *, size_t n);
+
+/* Converts 'value' between units of time (ns, us, ms, s, min, h) or of fractions (ratio, pct,
+ * %). False when they are not of one kind; an empty unit converts only to itself. */
+bool report_convert(double value, const char *from, const char *to, double *out);
+
+/* The unit a metric name carries as its suffix ("rtt_us" -> "us"), or "" when none is known. */
+const char *report_metric_unit(const char *metric);
+
+#endif

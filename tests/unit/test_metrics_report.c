@@ -1,0 +1,134 @@
+/* Tests of testbed/report: the shape comparison finds what differs, and units convert. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/report/report.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+static char *
+notes_of(const struct report_table *t, struct report_shape *shape)
+{
+    struct buf notes = BUF_INITIALIZER;
+
+    report_shape(t, shape, &notes);
+    buf_put_u8(&notes, 0);
+    return (char *) buf_steal(&notes, NULL);
+}
+
+/* NHAM N10-like: recovery times, lower is better; ours agree on order and trend. */
+static void
+test_shape_matches(void **state)
+{
+    const struct report_row rows[] = {
+        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s" },
+        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s" },
+        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s" },
+        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s" },
+    };
+    const struct report_table t = { "N10", "recovery", false, rows, ARRAY_SIZE(rows) };
+    struct report_shape shape;
+    char *notes = notes_of(&t, &shape);
+
+    assert_int_equal(shape.compared, 4);
+    assert_string_equal(shape.best_published, "1R-AA, len=1");
+    assert_string_equal(shape.best_measured, "1R-AA, len=1");
+    assert_int_equal(shape.inversions, 0);
+    assert_int_equal(shape.pairs, 4);   /* 0R vs 1R-AA pairs; within-scheme pairs are ties. */
+    assert_int_equal(shape.groups, 2);
+    assert_int_equal(shape.trends_differ, 0);
+    assert_non_null(strstr(notes, "ordering matches"));
+    assert_null(strstr(notes, "differs"));
+    free(notes);
+}
+
+/* Ours has the schemes the other way round and a rising trend where the paper is flat. */
+static void
+test_shape_differs(void **state)
+{
+    const struct report_row rows[] = {
+        { "A, len=1", "A", 10, 30, NAN, "ms" },
+        { "A, len=4", "A", 10.5, 60, NAN, "ms" },
+        { "B, len=1", "B", 20, 15, NAN, "ms" },
+        { "B, len=4", "B", 40, 28, NAN, "ms" },
+        { "C", NULL, 5, NAN, NAN, "ms" },
+    };
+    const struct report_table t = { "X1", "rtt", false, rows, ARRAY_SIZE(rows) };
+    struct report_shape shape;
+    char *notes = notes_of(&t, &shape);
+
+    assert_int_equal(shape.compared, 4);
+    assert_string_equal(shape.best_published, "A, len=1");
+    assert_string_equal(shape.best_measured, "B, len=1");
+    assert_true(shape.inversions >= 2);
+    assert_int_equal(shape.groups, 2);
+    assert_int_equal(shape.trends_differ, 1);
+    assert_non_null(strstr(notes, "best differs"));
+    assert_non_null(strstr(notes, "A: trend differs**: published stays flat, ours rises"));
+    assert_non_null(strstr(notes, "B: trend matches (rises"));
+    free(notes);
+}
+
+static void
+test_markdown(void **state)
+{
+    const struct report_row rows[] = {
+        { "none", NULL, 977, 950, 12, "Mbps" },
+        { "MR-AA", NULL, 841, NAN, NAN, "Mbps" },
+    };
+    const struct report_table t = { "N14", "throughput", true, rows, ARRAY_SIZE(rows) };
+    char *text = NULL;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+
+    report_write_markdown(f, &t, 1);
+    fclose(f);
+    assert_non_null(strstr(text, "## N14 — throughput\n"));
+    assert_non_null(strstr(text, "| none | 977 Mbps | 950 Mbps | 12 | 0.97 |\n"));
+    assert_non_null(strstr(text, "| MR-AA | 841 Mbps | — | — | — |\n"));
+    free(text);
+}
+
+static void
+test_units(void **state)
+{
+    double v = 0;
+
+    assert_true(report_convert(1500, "us", "ms", &v));
+    assert_true(fabs(v - 1.5) < 1e-12);
+    assert_true(report_convert(0.99999, "ratio", "%", &v));
+    assert_true(fabs(v - 99.999) < 1e-9);
+    assert_true(report_convert(2, "min", "s", &v));
+    assert_true(v == 120);
+    assert_true(report_convert(7, "", "", &v) && v == 7);
+    v = -1;
+    assert_false(report_convert(1, "ms", "%", &v));
+    assert_false(report_convert(1, "furlong", "s", &v));
+    assert_true(v == -1);
+    assert_string_equal(report_metric_unit("rtt_us"), "us");
+    assert_string_equal(report_metric_unit("recovery_s"), "s");
+    assert_string_equal(report_metric_unit("probe_ok"), "");
+    assert_string_equal(report_metric_unit("rtt"), "");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_matches),
+        cmocka_unit_test(test_shape_differs),
+        cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_units),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

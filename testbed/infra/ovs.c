@@ -242,6 +242,7 @@ struct daemon_exec {
     const char *program;
     char **argv;
     char **env;
+    const char *dir;            /* Working directory: the run directory. */
     int netns_fd;               /* -1: stay in ours. */
     int log_fd;
 };
@@ -256,8 +257,12 @@ daemon_child(void *aux)
     if (de->netns_fd >= 0 && setns(de->netns_fd, CLONE_NEWNET)) {
         return 126;
     }
-    /* Its own session: Ctrl-C in our terminal and the end of `sfclab up` leave it running. */
+    /* Its own session: Ctrl-C in our terminal and the end of `sfclab up` leave it running.
+     * Its own directory: it must not pin the caller's (a checkout, a mount) for its life. */
     setsid();
+    if (chdir(de->dir)) {
+        return 126;
+    }
     null_fd = open("/dev/null", O_RDWR);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(de->log_fd, 1) < 0
         || dup2(de->log_fd, 2) < 0) {
@@ -271,7 +276,8 @@ daemon_child(void *aux)
 static int
 spawn_daemon(struct ovs *ovs, struct ovs_daemon *d, char **argv, int netns_fd)
 {
-    struct daemon_exec de = { .argv = argv, .env = ovs->env, .netns_fd = netns_fd };
+    struct daemon_exec de = { .argv = argv, .env = ovs->env, .dir = ovs->run_dir,
+                              .netns_fd = netns_fd };
     char *log_name = xasprintf("%s.log", d->name);
     char *log_path = run_path(ovs, log_name);
     char *program = find_program(d->name);

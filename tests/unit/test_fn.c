@@ -174,6 +174,42 @@ test_dns_answers(void **state)
 }
 
 static void
+test_dns_truncates(void **state)
+{
+    char zone[2048] = "zone=";
+    for (int i = 0; i < 32; i++) {
+        snprintf(zone + strlen(zone), sizeof zone - strlen(zone), "%sbig.example.com=10.0.2.%d",
+                 i ? "," : "", i);
+    }
+    const char *const args[] = { zone, NULL };
+    struct nf *nf = make("dns", args);
+    struct frame f;
+    struct dns_response r;
+    struct dns_query_spec spec = { .id = 1, .name = "big.example.com", .qtype = DNS_TYPE_A };
+    uint8_t msg[512];
+    size_t len;
+
+    /* No EDNS: 512 bytes hold 29 records after the 33-byte header and question. */
+    assert_int_equal(dns_build_query(&spec, msg, sizeof msg, &len), 0);
+    udp_frame(&f, CLIENT_IP, 3333, SERVER_IP, DNS_PORT, msg, len);
+    assert_int_equal(run(nf, &f), NF_REPLY);
+    struct packet_info info = check_frame(&f);
+    assert_true(info.l7_len <= 512);
+    assert_int_equal(dns_parse_response(f.data + info.l7_ofs, info.l7_len, &r), 0);
+    assert_true(r.flags & DNS_FLAG_TC);
+    assert_int_equal(r.n_addrs, 29);
+
+    /* With EDNS all 32 fit. */
+    dns_frame(&f, 3334, "big.example.com", NULL, 0);
+    assert_int_equal(run(nf, &f), NF_REPLY);
+    info = check_frame(&f);
+    assert_int_equal(dns_parse_response(f.data + info.l7_ofs, info.l7_len, &r), 0);
+    assert_false(r.flags & DNS_FLAG_TC);
+    assert_int_equal(r.n_addrs, 32);
+    nf_destroy(nf);
+}
+
+static void
 test_auth(void **state)
 {
     static const char *const args[] = { "key=sesame", NULL };
@@ -444,6 +480,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_dns_answers),
+        cmocka_unit_test(test_dns_truncates),
         cmocka_unit_test(test_auth),
         cmocka_unit_test(test_lb_round_robin),
         cmocka_unit_test(test_nat_translates_and_back),

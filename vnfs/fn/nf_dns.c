@@ -3,9 +3,11 @@
  * Params: zone=NAME=IP[,NAME=IP...] (repeat a name for several addresses; several zone=
  * params add up), ttl=SECONDS (300), port=N (53). Queries for names in the zone get their A
  * records (or an empty NOERROR for other types), others NXDOMAIN; opcodes other than QUERY get
- * NOTIMP and classes other than IN REFUSED. The reply replaces the query in the same frame:
- * MACs, IPs and ports swapped, lengths and checksums fixed. Other traffic is forwarded; a
- * malformed DNS query is dropped. State: counters dns.queries, dns.nxdomain, dns.malformed. */
+ * NOTIMP and classes other than IN REFUSED. An answer bigger than the client takes over UDP
+ * (512 bytes, or its EDNS0 size up to 1232) keeps the records that fit and sets TC. The reply
+ * replaces the query in the same frame: MACs, IPs and ports swapped, lengths and checksums
+ * fixed. Other traffic is forwarded; a malformed DNS query is dropped. State: counters
+ * dns.queries, dns.nxdomain, dns.malformed. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +147,15 @@ dns_process(struct nf *nf, struct nf_packet *pkt)
         state_counter_add(nf->state, "dns.nxdomain", 12, 1);
     }
 
+    /* RFC 1035 4.2.1 / RFC 6891 6.2.5: an answer bigger than the client can take over UDP
+     * is cut to the records that fit, with TC set. */
+    size_t limit = q.edns ? MAX(512, MIN(q.edns_udp_size, DNS_EDNS_UDP_SIZE)) : 512;
+    size_t fixed = DNS_HEADER_LEN + q.qname_len + 4 + (q.edns ? DNS_OPT_LEN : 0);
+    bool truncated = fixed + n_addrs * 16 > limit;
+    if (truncated) {
+        n_addrs = limit > fixed ? (limit - fixed) / 16 : 0;
+    }
+
     /* Built aside first: the answer's question overlaps the query's bytes. */
     uint8_t answer[DNS_HEADER_LEN + DNS_MAX_NAME + 4 + DNS_MAX_ADDRS * 16 + DNS_OPT_LEN];
     size_t answer_len;
@@ -152,6 +163,9 @@ dns_process(struct nf *nf, struct nf_packet *pkt)
                          &answer_len)
         || info.l7_ofs + answer_len > pkt->cap) {
         return NF_DROP;
+    }
+    if (truncated) {
+        answer[2] |= DNS_FLAG_TC >> 8;
     }
     memcpy(pkt->data + info.l7_ofs, answer, answer_len);
     packet_swap_endpoints(pkt->data, &info);

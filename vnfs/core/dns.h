@@ -5,7 +5,8 @@
  * Hand-written rather than ldns because it is measurably faster for the one job a VNF does per
  * packet: `make bench` (bench/dns.c) parses a 512-byte padded query and builds the A answer,
  * median of 5 runs of 200,000, gcc -O2, this machine: ldns (ldns_wire2pkt, a new ldns_pkt,
- * ldns_pkt2wire) 8.9 µs per message, this codec 0.24 µs, 37 times less, with no allocation.
+ * ldns_pkt2wire) 3.1 µs per message, this codec 65 ns, 48 times less, with no allocation (on
+ * a loaded machine 8.9 µs vs 0.24 µs, 37 times).
  * ldns stays the reference: the unit tests check that it reads our messages and we read its.
  *
  * Strict: every length is checked against the bytes, names are at most 255 bytes with labels of

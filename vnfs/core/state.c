@@ -255,7 +255,9 @@ state_delete(struct nf_state *st, const void *key, size_t key_len)
     e->live = false;
     st->n_live--;
     st->n_bytes -= e->key_len + e->value_len;
-    e->value_len = 0;
+    free(e->value);             /* A tombstone keeps only its key until compacted. */
+    e->value = NULL;
+    e->value_len = e->value_cap = 0;
     e->seq = ++st->seq;
     return true;
 }

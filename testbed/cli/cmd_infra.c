@@ -1,38 +1,206 @@
+/* The infrastructure commands: up, down, status, exec, clean. */
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testbed/cli/commands.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/topology.h"
+#include "vnfs/core/util.h"
+
+static void
+on_interrupt(int sig)
+{
+    instance_interrupt();
+}
+
+/* Ctrl-C and SIGTERM ask the current step to stop; the command then undoes what it made. */
+static void
+catch_interrupts(void)
+{
+    struct sigaction sa = { .sa_handler = on_interrupt };
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+static struct instance_opts
+opts_from_ctx(const struct cli_ctx *ctx)
+{
+    return (struct instance_opts) {
+        .name = ctx->instance,
+        .state_dir = ctx->state_dir,
+        .verbose = ctx->verbose,
+        .agents = true,
+    };
+}
 
 int
 cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
 {
-    fprintf(stderr, "sfclab up: not built yet\n");
-    return 2;
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct topology *topo = NULL;
+    struct instance *inst = NULL;
+    struct diag diag;
+    int error;
+
+    diag_init(&diag);
+    error = topology_load(argv[0], &diag, &topo);
+    if (error) {
+        diag_print(&diag, stderr);
+        if (!diag_has_errors(&diag)) {
+            fprintf(stderr, "%s: %s\n", argv[0], strerror(error));
+        }
+        diag_uninit(&diag);
+        return 2;
+    }
+    diag_uninit(&diag);
+    catch_interrupts();
+    error = instance_up(&opts, topo, &inst);
+    if (error) {
+        fprintf(stderr, "sfclab up: %s\n", strerror(error));
+        topology_free(topo);
+        return 1;
+    }
+    printf("instance '%s' up: %zu guests, %zu bridges in %.0f ms (%.1f ms per guest)\n",
+           inst->name, inst->n_guests, inst->n_bridges, inst->up_ms,
+           inst->n_guests ? inst->up_ms / inst->n_guests : 0.0);
+    if (ctx->verbose) {
+        for (size_t i = 0; i < inst->n_guests; i++) {
+            const struct instance_guest *ig = &inst->guests[i];
+            printf("  %-16s pid %-8d", ig->name, (int) ig->guest->init_pid);
+            for (size_t j = 1; j < ig->n_ifaces; j++) {
+                if (ig->ifaces[j].has_addr) {
+                    printf(" %s/%d", inet_ntoa(ig->ifaces[j].addr), ig->ifaces[j].prefix_len);
+                }
+            }
+            printf("\n");
+        }
+    }
+    instance_close(inst);
+    topology_free(topo);
+    return 0;
+}
+
+/* Removes the state directory itself once no instance is left in it: it is ours by name. */
+static void
+remove_empty_state_dir(const char *state_dir)
+{
+    rmdir(state_dir);
 }
 
 int
 cmd_down(struct cli_ctx *ctx, int argc, char *argv[])
 {
-    fprintf(stderr, "sfclab down: not built yet\n");
-    return 2;
-}
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance *inst;
+    uint64_t t0 = time_mono_ns();
+    int error;
 
-int
-cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
-{
-    fprintf(stderr, "sfclab status: not built yet\n");
-    return 2;
-}
-
-int
-cmd_exec(struct cli_ctx *ctx, int argc, char *argv[])
-{
-    fprintf(stderr, "sfclab exec: not built yet\n");
-    return 2;
+    error = instance_open(&opts, &inst);
+    if (error) {
+        /* Half there: the manifest still knows what exists. */
+        if (error != ENOENT) {
+            fprintf(stderr, "sfclab down: falling back to the manifest\n");
+        }
+        error = instance_clean(ctx->state_dir, ctx->instance, ctx->verbose);
+        remove_empty_state_dir(ctx->state_dir);
+        return error ? 1 : 0;
+    }
+    error = instance_down(inst);
+    remove_empty_state_dir(ctx->state_dir);
+    if (error) {
+        fprintf(stderr, "sfclab down: %s (run `sfclab clean`)\n", strerror(error));
+        return 1;
+    }
+    printf("instance '%s' down in %.0f ms\n", ctx->instance, (time_mono_ns() - t0) / 1e6);
+    return 0;
 }
 
 int
 cmd_clean(struct cli_ctx *ctx, int argc, char *argv[])
 {
-    fprintf(stderr, "sfclab clean: not built yet\n");
-    return 2;
+    int error = instance_clean(ctx->state_dir, ctx->instance, ctx->verbose);
+
+    remove_empty_state_dir(ctx->state_dir);
+    if (error) {
+        fprintf(stderr, "sfclab clean: %s\n", strerror(error));
+        return 1;
+    }
+    return 0;
+}
+
+int
+cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance *inst;
+
+    if (instance_open(&opts, &inst)) {
+        return 1;
+    }
+    printf("instance %s: namespace %s, bridges", inst->name, inst->netns_path);
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        printf(" %s", inst->bridges[i]);
+    }
+    printf("\n%-16s %-8s %-8s %10s %10s  %s\n", "GUEST", "PID", "STATE", "CPU(ms)", "MEM(MiB)",
+           "INTERFACES");
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        struct instance_guest *ig = &inst->guests[i];
+        uint64_t cpu_ns = 0, mem = 0;
+
+        guest_read_stats(ig->guest, &cpu_ns, &mem);
+        printf("%-16s %-8d %-8s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
+               guest_state_name(guest_state(ig->guest)), cpu_ns / 1e6, mem / 1048576.0);
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            struct instance_iface *f = &ig->ifaces[j];
+            printf(" %s@%s", f->ifname, f->bridge);
+            if (f->has_addr) {
+                printf("=%s/%d", inet_ntoa(f->addr), f->prefix_len);
+            }
+        }
+        printf("\n");
+    }
+    instance_close(inst);
+    return 0;
+}
+
+int
+cmd_exec(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance *inst;
+    int status = 0;
+    int error;
+
+    if (instance_open(&opts, &inst)) {
+        return 1;
+    }
+    if (!instance_find_guest(inst, argv[0])) {
+        fprintf(stderr, "sfclab exec: no guest '%s' in instance '%s'\n", argv[0], inst->name);
+        instance_close(inst);
+        return 2;
+    }
+    /* The command's own exit status is ours, as with `ip netns exec`. */
+    signal(SIGINT, SIG_IGN);
+    error = instance_exec(inst, argv[0], argv + 1, &status);
+    instance_close(inst);
+    if (error) {
+        fprintf(stderr, "sfclab exec: %s: %s\n", argv[1], strerror(error));
+        return 127;
+    }
+    if (WIFEXITED(status)) {
+        return WEXITSTATUS(status);
+    }
+    return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }

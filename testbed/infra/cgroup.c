@@ -201,7 +201,7 @@ is_shared(const struct cgroup *cg, int c)
     return false;
 }
 
-static void
+void
 cgroup_free(struct cgroup *cg)
 {
     for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
@@ -297,9 +297,10 @@ v2_delegate(const char *dir)
     return error;
 }
 
-int
-cgroup_create(struct manifest *manifest, const char *parent, const char *name,
-              const struct cgroup_limits *limits, struct cgroup **cgp)
+/* Finds PARENT/NAME in every hierarchy and, when 'create', makes them and applies 'limits'. */
+static int
+cgroup_setup(struct manifest *manifest, const char *parent, const char *name,
+             const struct cgroup_limits *limits, bool create, struct cgroup **cgp)
 {
     struct cgroup *cg = xzalloc(sizeof *cg);
     bool made[CGROUP_N_CONTROLLERS] = { false };
@@ -344,6 +345,13 @@ cgroup_create(struct manifest *manifest, const char *parent, const char *name,
         if (is_shared(cg, c)) {
             continue;
         }
+        if (!create) {
+            if (!cgroup_dir_exists(cg->dirs[c])) {
+                error = ENOENT;
+                goto out;
+            }
+            continue;
+        }
         if (cg->version == CGROUP_V2) {
             char *own_dir = xasprintf("%s%s", mount, own);
             error = v2_delegate(own_dir);
@@ -371,7 +379,7 @@ cgroup_create(struct manifest *manifest, const char *parent, const char *name,
             goto out;
         }
     }
-    error = apply_limits(cg, limits);
+    error = create ? apply_limits(cg, limits) : 0;
     if (error) {
         log_err("cgroup: cannot set limits on %s: %s", cg->dirs[CGROUP_CPU], strerror(error));
     }
@@ -379,7 +387,7 @@ cgroup_create(struct manifest *manifest, const char *parent, const char *name,
 out:
     free(mount);
     free(own);
-    if (error) {
+    if (error && create) {
         for (int c = CGROUP_N_CONTROLLERS - 1; c >= 0; c--) {
             if (made[c]) {
                 rmdir(cg->dirs[c]);
@@ -388,11 +396,26 @@ out:
                 rmdir(cg->parents[c]);  /* Only succeeds if it is empty. */
             }
         }
+    }
+    if (error) {
         cgroup_free(cg);
     } else {
         *cgp = cg;
     }
     return error;
+}
+
+int
+cgroup_create(struct manifest *manifest, const char *parent, const char *name,
+              const struct cgroup_limits *limits, struct cgroup **cgp)
+{
+    return cgroup_setup(manifest, parent, name, limits, true, cgp);
+}
+
+int
+cgroup_open(const char *parent, const char *name, struct cgroup **cgp)
+{
+    return cgroup_setup(NULL, parent, name, NULL, false, cgp);
 }
 
 int

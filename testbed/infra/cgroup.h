@@ -50,6 +50,11 @@ enum cgroup_version cgroup_detect(void);
  * applies 'limits'. On failure removes what it made and returns an errno. */
 int cgroup_create(struct manifest *, const char *parent, const char *name,
                   const struct cgroup_limits *, struct cgroup **);
+/* Finds the groups PARENT/NAME of a guest made earlier (by another sfclab process); ENOENT if
+ * they are gone. Makes and records nothing. */
+int cgroup_open(const char *parent, const char *name, struct cgroup **);
+/* Frees 'cg' and leaves the groups as they are. */
+void cgroup_free(struct cgroup *);
 /* Removes the groups (retrying briefly while the kernel finishes exiting their tasks), then the
  * PARENT directories if they have become empty. Frees 'cg'. Returns 0 or the first errno; the
  * struct is freed either way. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -155,6 +156,21 @@ manifest_record_mount(struct manifest *m, const char *path)
 }
 
 int
+manifest_make_tree(struct manifest *m, const char *path)
+{
+    int error;
+
+    if (!access(path, F_OK)) {
+        return EEXIST;
+    }
+    error = manifest_record_path(m, "tree", path);
+    if (!error && mkdir(path, 0755)) {
+        error = errno;
+    }
+    return error;
+}
+
+int
 manifest_record_dir(struct manifest *m, const char *path)
 {
     return manifest_record_path(m, "dir", path);
@@ -295,6 +311,24 @@ out:
     return error;
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path) && errno != ENOENT ? errno : 0;
+}
+
+/* Removes a recorded tree; nftw with FTW_PHYS never follows a symlink out of it. */
+static int
+undo_tree(const char *path)
+{
+    int error = nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+
+    if (error < 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    return error;
+}
+
 /* Reaps 'pid' if it is our child; harmless otherwise. */
 static void
 reap(pid_t pid)
@@ -387,6 +421,8 @@ undo_line(char *line, bool verbose)
         error = undo_mount(arg);
     } else if (!strcmp(kind, "cgroup")) {
         error = undo_cgroup(arg);
+    } else if (!strcmp(kind, "tree")) {
+        error = undo_tree(arg);
     } else if (!strcmp(kind, "dir")) {
         if (rmdir(arg) && errno != ENOENT) {
             error = errno;

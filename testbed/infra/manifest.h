@@ -13,6 +13,9 @@
  *   cgroup  PATH                      a cgroup directory (rmdir once its processes are gone)
  *   mount   PATH                      a mount point (lazy umount, then rmdir/unlink)
  *   dir     PATH                      a directory we made (rmdir, only if empty)
+ *   tree    PATH                      a directory we made for others to fill (a guest's agent
+ *                                     writes its logs and sockets there): removed with all it
+ *                                     holds; manifest_record_tree() refuses a path that exists
  *   file    PATH                      a file we made (unlink)
  * Paths must not contain spaces or newlines (manifest_record refuses them).
  *
@@ -38,6 +41,9 @@ int manifest_record_cgroup(struct manifest *, const char *path);
 int manifest_record_mount(struct manifest *, const char *path);
 int manifest_record_dir(struct manifest *, const char *path);
 int manifest_record_file(struct manifest *, const char *path);
+/* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
+ * never covers anything we did not make. */
+int manifest_make_tree(struct manifest *, const char *path);
 
 /* Forks a child that waits until its pid is recorded as 'kind' ("process" or "guest") before
  * it returns into 'child' (which must not return: it execs or _exits). Returns 0 and sets *pidp

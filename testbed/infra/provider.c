@@ -162,6 +162,32 @@ guest_stop(struct guest *g, uint64_t grace_ns)
 }
 
 int
+guest_attach(const char *provider_name, const struct guest_config *cfg, pid_t pid,
+             uint64_t start, struct guest **gp)
+{
+    const struct guest_provider *provider = guest_provider_find(provider_name);
+
+    if (!provider) {
+        log_err("unknown guest provider '%s' (expected one of: %s)", provider_name,
+                guest_provider_names());
+        return EINVAL;
+    }
+    return provider->attach(cfg, pid, start, gp);
+}
+
+void
+guest_release(struct guest *g)
+{
+    if (g) {
+        if (g->cgroup) {
+            cgroup_free(g->cgroup);
+        }
+        guest_free_common(g);
+        free(g);
+    }
+}
+
+int
 guest_destroy(struct guest *g)
 {
     return g ? g->provider->destroy(g) : 0;

@@ -75,6 +75,9 @@ struct guest_provider {
 
     /* Makes a guest that does not run yet. 'manifest' outlives the guest. */
     int (*create)(const struct guest_config *, struct manifest *, struct guest **);
+    /* Finds a running guest that another process made, from its config and the init pid and
+     * start time recorded then; ESRCH if that init is gone. The guest is not recorded again. */
+    int (*attach)(const struct guest_config *, pid_t, uint64_t start, struct guest **);
     int (*start)(struct guest *);
     /* Asks init to stop (SIGTERM), SIGKILLs it after 'grace_ns', waits until it is gone. */
     int (*stop)(struct guest *, uint64_t grace_ns);
@@ -106,6 +109,10 @@ const char *guest_provider_names(void);
 
 int guest_create(const char *provider, const struct guest_config *, struct manifest *,
                  struct guest **);
+int guest_attach(const char *provider, const struct guest_config *, pid_t, uint64_t start,
+                 struct guest **);
+/* Frees 'g' and leaves the guest running (the counterpart of attach and create+start). */
+void guest_release(struct guest *);
 int guest_start(struct guest *);
 int guest_stop(struct guest *, uint64_t grace_ns);
 int guest_destroy(struct guest *);

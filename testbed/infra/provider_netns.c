@@ -602,9 +602,43 @@ netns_read_stats(const struct guest *g, uint64_t *cpu_ns, uint64_t *mem_bytes)
     return cgroup_read_stats(g->cgroup, cpu_ns, mem_bytes);
 }
 
+/* Another sfclab process made this guest: find its cgroups and check that its init is the
+ * process that was recorded, not a recycled pid. */
+static int
+netns_attach(const struct guest_config *cfg, pid_t pid, uint64_t start, struct guest **gp)
+{
+    struct guest *g = xzalloc(sizeof *g);
+    char *parent = NULL;
+    int error;
+
+    error = guest_init_common(g, &guest_provider_netns, cfg, NULL);
+    if (error) {
+        free(g);
+        return error;
+    }
+    parent = cfg->cgroup_parent ? xstrdup(cfg->cgroup_parent)
+             : xasprintf("sfclab-%s", cfg->instance);
+    error = cgroup_open(parent, g->name, &g->cgroup);
+    if (!error && !proc_is(pid, start)) {
+        error = ESRCH;
+    }
+    if (error) {
+        guest_release(g);
+    } else {
+        g->init_pid = pid;
+        g->init_start = start;
+        g->exit_status = -1;
+        g->stopped_state = GUEST_GONE;
+        *gp = g;
+    }
+    free(parent);
+    return error;
+}
+
 const struct guest_provider guest_provider_netns = {
     .name = "netns",
     .create = netns_create,
+    .attach = netns_attach,
     .start = netns_start,
     .stop = netns_stop,
     .destroy = netns_destroy,

@@ -1,0 +1,739 @@
+#include "testbed/infra/instance.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testbed/infra/link.h"
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/netns.h"
+#include "testbed/infra/ovs.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/topology.h"
+#include "vnfs/core/util.h"
+
+#define MGMT_BRIDGE "mgmt"
+
+static volatile sig_atomic_t interrupted;
+
+void
+instance_interrupt(void)
+{
+    interrupted = 1;
+}
+
+bool
+instance_interrupted(void)
+{
+    return interrupted;
+}
+
+static char *
+instance_dir(const char *state_dir, const char *name)
+{
+    return xasprintf("%s/%s", state_dir ? state_dir : "/run/sfclab", name);
+}
+
+static bool
+instance_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (!len || len > 32) {
+        return false;
+    }
+    for (const char *p = name; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* bin/sfcd beside the running bin/sfclab. */
+static char *
+default_sfcd(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash;
+
+    if (n <= 0) {
+        return xstrdup("sfcd");
+    }
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    *slash = '\0';
+    return xasprintf("%s/sfcd", self);
+}
+
+/* A MAC that names what it belongs to: locally administered, instance hash, guest, interface. */
+static void
+make_mac(uint8_t mac[6], const char *instance, size_t guest, size_t iface)
+{
+    uint32_t h = 2166136261u;
+
+    for (const char *p = instance; *p; p++) {
+        h = (h ^ (uint8_t) *p) * 16777619u;
+    }
+    mac[0] = 0x02;
+    mac[1] = h;
+    mac[2] = guest >> 8;
+    mac[3] = guest;
+    mac[4] = iface;
+    mac[5] = 0x01;
+}
+
+static char *
+host_port_name(const char *guest, size_t guest_idx, const char *ifname)
+{
+    if (strlen(guest) + 1 + strlen(ifname) <= 15) {
+        return xasprintf("%s-%s", guest, ifname);
+    }
+    return xasprintf("g%zu-%s", guest_idx, ifname);
+}
+
+static void
+iface_uninit(struct instance_iface *i)
+{
+    free(i->ifname);
+    free(i->port);
+    free(i->bridge);
+}
+
+void
+instance_close(struct instance *inst)
+{
+    if (!inst) {
+        return;
+    }
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        struct instance_guest *ig = &inst->guests[i];
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            iface_uninit(&ig->ifaces[j]);
+        }
+        free(ig->ifaces);
+        guest_release(ig->guest);
+        free(ig->name);
+        free(ig->provider);
+    }
+    free(inst->guests);
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        free(inst->bridges[i]);
+    }
+    free(inst->bridges);
+    if (inst->ovs) {
+        ovs_close(inst->ovs);
+    }
+    manifest_close(inst->manifest);
+    free(inst->name);
+    free(inst->dir);
+    free(inst->netns_path);
+    free(inst->sfcd);
+    free(inst);
+}
+
+/* instance.json: what instance_open() needs to find everything again. */
+static int
+instance_save(const struct instance *inst)
+{
+    json_t *root = json_object(), *guests = json_array(), *bridges = json_array();
+    char *path = xasprintf("%s/instance.json", inst->dir);
+    char *tmp = xasprintf("%s.tmp", path);
+    int error = 0;
+
+    json_object_set_new(root, "name", json_string(inst->name));
+    json_object_set_new(root, "netns", json_string(inst->netns_path));
+    json_object_set_new(root, "sfcd", json_string(inst->sfcd));
+    json_object_set_new(root, "orchestrator", json_string(inet_ntoa(inst->orchestrator_addr)));
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        json_array_append_new(bridges, json_string(inst->bridges[i]));
+    }
+    json_object_set_new(root, "bridges", bridges);
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        const struct instance_guest *ig = &inst->guests[i];
+        json_t *g = json_object(), *ifaces = json_array();
+
+        json_object_set_new(g, "name", json_string(ig->name));
+        json_object_set_new(g, "provider", json_string(ig->provider));
+        json_object_set_new(g, "pid", json_integer(ig->guest->init_pid));
+        json_object_set_new(g, "start", json_integer(ig->guest->init_start));
+        json_object_set_new(g, "cpus", json_real(ig->guest->cpus));
+        json_object_set_new(g, "memory", json_integer(ig->guest->memory));
+        json_object_set_new(g, "mgmt", json_string(inet_ntoa(ig->mgmt_addr)));
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            const struct instance_iface *f = &ig->ifaces[j];
+            char mac[18];
+
+            snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x",
+                     f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5]);
+            json_array_append_new(ifaces, json_pack(
+                "{s:s, s:s, s:s, s:s, s:s?, s:i, s:i}",
+                "ifname", f->ifname, "port", f->port, "bridge", f->bridge, "mac", mac,
+                "addr", f->has_addr ? inet_ntoa(f->addr) : NULL, "prefix", f->prefix_len,
+                "ofport", f->ofport));
+        }
+        json_object_set_new(g, "ifaces", ifaces);
+        json_array_append_new(guests, g);
+    }
+    json_object_set_new(root, "guests", guests);
+    if (json_dump_file(root, tmp, JSON_INDENT(2)) || rename(tmp, path)) {
+        error = errno ? errno : EIO;
+    }
+    json_decref(root);
+    free(path);
+    free(tmp);
+    return error;
+}
+
+/* Creates guest 'gi' and its interfaces (management first, then its data links in file
+ * order). */
+static int
+instance_add_guest(struct instance *inst, const struct instance_opts *opts,
+                   const struct topology *topo, size_t gi, struct link_ns *host)
+{
+    const struct topo_guest *tg = &topo->guests[gi];
+    struct instance_guest *ig = &inst->guests[gi];
+    char agent_listen[32];
+    char *agent_dir = xasprintf("%s/guests/%s", inst->dir, tg->name);
+    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir, NULL };
+    struct guest_config cfg = {
+        .name = tg->name,
+        .cpus = tg->cpus,
+        .memory = tg->memory,
+        .instance = inst->name,
+        .sfcd = inst->sfcd,
+        .init_args = opts->agents ? init_args : NULL,
+    };
+    struct link_ns *gns = NULL;
+    char *log_dir = xasprintf("%s/guests", inst->dir);
+    int netns_fd = -1;
+    int error;
+
+    snprintf(agent_listen, sizeof agent_listen, "0.0.0.0:%d", INSTANCE_AGENT_PORT);
+    cfg.run_dir = log_dir;
+    ig->name = xstrdup(tg->name);
+    ig->provider = xstrdup(tg->provider);
+    ig->mgmt_addr = tg->mgmt_addr;
+    /* The agent keeps its roles' logs, sockets and outputs there. */
+    error = manifest_make_tree(inst->manifest, agent_dir);
+    if (error) {
+        log_err("%s: %s", agent_dir, strerror(error));
+        goto out;
+    }
+    error = guest_create(tg->provider, &cfg, inst->manifest, &ig->guest);
+    if (error) {
+        log_err("%s: cannot create guest (%s)", tg->name, strerror(error));
+        goto out;
+    }
+    {
+        /* The provider writes the guest's log there: ours to remove. */
+        char *log = xasprintf("%s/%s.log", log_dir, tg->name);
+        error = manifest_record_file(inst->manifest, log);
+        free(log);
+    }
+    if (!error) {
+        error = guest_start(ig->guest);
+    }
+    if (error) {
+        log_err("%s: cannot start guest (%s)", tg->name, strerror(error));
+        goto out;
+    }
+    error = guest_netns_fd(ig->guest, &netns_fd);
+    if (!error) {
+        error = link_ns_open(netns_fd, &gns);
+    }
+    if (error) {
+        log_err("%s: cannot enter the guest's network namespace (%s)", tg->name,
+                strerror(error));
+        goto out;
+    }
+
+    ig->ifaces = xcalloc(1 + topo->n_links, sizeof *ig->ifaces);
+    for (size_t li = SIZE_MAX; li == SIZE_MAX || li < topo->n_links; li++) {
+        const struct topo_link *tl = li == SIZE_MAX ? NULL : &topo->links[li];
+        struct instance_iface *f;
+        struct link_veth veth;
+        char cidr[32];
+
+        if (tl && tl->guest != gi) {
+            continue;
+        }
+        f = &ig->ifaces[ig->n_ifaces];
+        f->ifname = xasprintf("eth%zu", ig->n_ifaces);
+        f->port = host_port_name(tg->name, gi, f->ifname);
+        f->bridge = xstrdup(tl ? topo->bridges[tl->bridge].name : MGMT_BRIDGE);
+        make_mac(f->mac, inst->name, gi, ig->n_ifaces);
+        f->has_addr = tl ? tl->has_addr : true;
+        f->addr = tl ? tl->addr : tg->mgmt_addr;
+        f->prefix_len = tl ? tl->prefix_len : topo->mgmt_prefix_len;
+        f->ofport = -1;
+        ig->n_ifaces++;
+
+        veth = (struct link_veth) { .name = f->port, .peer_name = f->ifname,
+                                    .peer_mac = f->mac };
+        error = link_veth_add(host, gns, &veth);
+        if (!error) {
+            error = link_offload_off(gns, f->ifname);
+        }
+        if (!error) {
+            error = link_offload_off(host, f->port);
+        }
+        if (!error && f->has_addr) {
+            snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
+            error = link_addr_add(gns, f->ifname, cidr);
+        }
+        if (!error) {
+            error = link_set_up(gns, f->ifname, true);
+        }
+        if (!error) {
+            error = link_set_up(host, f->port, true);
+        }
+        if (!error && tl && tl->rate_bps) {
+            error = link_set_rate(gns, f->ifname, tl->rate_bps);
+        }
+        if (error) {
+            log_err("%s: cannot set up %s (%s)", tg->name, f->ifname, strerror(error));
+            goto out;
+        }
+    }
+out:
+    link_ns_close(gns);
+    if (netns_fd >= 0) {
+        close(netns_fd);
+    }
+    free(log_dir);
+    free(agent_dir);
+    return error;
+}
+
+/* The orchestrator's own address on the management bridge: its local (internal) port. */
+static int
+instance_setup_mgmt_port(struct instance *inst, const struct topology *topo,
+                         struct link_ns *host)
+{
+    char cidr[32];
+    int error;
+
+    snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(topo->orchestrator_addr),
+             topo->mgmt_prefix_len);
+    error = link_addr_add(host, MGMT_BRIDGE, cidr);
+    if (!error) {
+        error = link_set_up(host, MGMT_BRIDGE, true);
+    }
+    if (!error) {
+        error = link_set_up(host, "lo", true);
+    }
+    return error;
+}
+
+static int
+instance_wire_ovs(struct instance *inst)
+{
+    struct ovs_txn *txn = ovs_txn_create(inst->ovs);
+    const char **names = NULL;
+    int *ofports = NULL;
+    size_t n = 0;
+    int error;
+
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        ovs_txn_add_bridge(txn, inst->bridges[i], OVS_FAIL_STANDALONE);
+    }
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        n += inst->guests[i].n_ifaces;
+    }
+    names = xcalloc(n ? n : 1, sizeof *names);
+    ofports = xcalloc(n ? n : 1, sizeof *ofports);
+    n = 0;
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
+            struct instance_iface *f = &inst->guests[i].ifaces[j];
+            ovs_txn_add_port(txn, f->bridge, f->port, "");
+            names[n++] = f->port;
+        }
+    }
+    error = ovs_txn_commit(txn);
+    if (!error) {
+        error = ovs_get_ofports(inst->ovs, names, n, ofports);
+    }
+    if (!error) {
+        n = 0;
+        for (size_t i = 0; i < inst->n_guests; i++) {
+            for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
+                inst->guests[i].ifaces[j].ofport = ofports[n++];
+            }
+        }
+    }
+    free(names);
+    free(ofports);
+    return error;
+}
+
+int
+instance_up(const struct instance_opts *opts, const struct topology *topo,
+            struct instance **instp)
+{
+    uint64_t t0 = time_mono_ns();
+    struct instance *inst = xzalloc(sizeof *inst);
+    struct link_ns *host = NULL;
+    char *path = NULL, *ovs_dir = NULL, *netns_name = NULL, *log_dir = NULL;
+    char *yaml = NULL;
+    int error;
+
+    inst->name = xstrdup(opts->name);
+    inst->dir = instance_dir(opts->state_dir, opts->name);
+    inst->sfcd = opts->sfcd ? xstrdup(opts->sfcd) : default_sfcd();
+    inst->orchestrator_addr = topo->orchestrator_addr;
+    if (!instance_name_ok(opts->name)) {
+        log_err("instance name '%s' must be 1 to 32 of [a-z0-9_-]", opts->name);
+        error = EINVAL;
+        goto out_free;
+    }
+    if (access(inst->sfcd, X_OK)) {
+        log_err("%s: not executable (%s); run make first", inst->sfcd, strerror(errno));
+        error = ENOENT;
+        goto out_free;
+    }
+    path = xasprintf("%s/manifest", inst->dir);
+    if (!access(path, F_OK)) {
+        log_err("instance '%s' already exists (sfclab down, or sfclab clean if it crashed)",
+                inst->name);
+        error = EEXIST;
+        goto out_free;
+    }
+    if (opts->state_dir && mkdir(opts->state_dir, 0755) && errno != EEXIST) {
+        error = errno;
+        log_err("%s: %s", opts->state_dir, strerror(error));
+        goto out_free;
+    }
+    if (!opts->state_dir) {
+        mkdir("/run/sfclab", 0755);
+    }
+    error = manifest_open(inst->dir, &inst->manifest);
+    if (error) {
+        log_err("%s: cannot create the instance's manifest (%s)", inst->dir, strerror(error));
+        goto out_free;
+    }
+
+    /* From here on, every failure undoes the manifest. */
+    free(path);
+    path = xasprintf("%s/topology.yaml", inst->dir);
+    if (topo->file && !read_file(topo->file, &yaml, NULL)) {
+        FILE *f;
+        error = manifest_record_file(inst->manifest, path);
+        if (!error && (f = fopen(path, "w"))) {
+            fputs(yaml, f);
+            fclose(f);
+        }
+    }
+    log_dir = xasprintf("%s/guests", inst->dir);
+    if (!error) {
+        error = manifest_record_dir(inst->manifest, log_dir);
+    }
+    if (!error && mkdir(log_dir, 0755)) {
+        error = errno;
+    }
+    if (error) {
+        goto out_undo;
+    }
+
+    netns_name = xasprintf("sfclab-%s", inst->name);
+    error = netns_create(inst->manifest, netns_name, &inst->netns_path);
+    if (error) {
+        log_err("cannot create network namespace %s (%s)", netns_name, strerror(error));
+        goto out_undo;
+    }
+    if (interrupted) {
+        error = EINTR;
+        goto out_undo;
+    }
+
+    inst->bridges = xcalloc(topo->n_bridges + 1, sizeof *inst->bridges);
+    for (size_t i = 0; i < topo->n_bridges; i++) {
+        inst->bridges[inst->n_bridges++] = xstrdup(topo->bridges[i].name);
+    }
+    inst->bridges[inst->n_bridges++] = xstrdup(MGMT_BRIDGE);
+
+    {
+        int fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
+        error = fd < 0 ? errno : link_ns_open(fd, &host);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (error) {
+            goto out_undo;
+        }
+    }
+    inst->guests = xcalloc(topo->n_guests ? topo->n_guests : 1, sizeof *inst->guests);
+    for (size_t i = 0; i < topo->n_guests; i++) {
+        inst->n_guests++;
+        error = instance_add_guest(inst, opts, topo, i, host);
+        if (error || interrupted) {
+            error = error ? error : EINTR;
+            goto out_undo;
+        }
+    }
+    log_debug("guests and links: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    /* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
+    ovs_dir = xasprintf("%s/ovs", inst->dir);
+    error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
+    if (error) {
+        log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
+        goto out_undo;
+    }
+
+    log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    error = instance_wire_ovs(inst);
+    log_debug("ovs ports: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    if (!error) {
+        error = instance_setup_mgmt_port(inst, topo, host);
+    }
+    if (!error) {
+        char *json = xasprintf("%s/instance.json", inst->dir);
+        char *tmp = xasprintf("%s.tmp", json);
+        error = manifest_record_file(inst->manifest, json);
+        if (!error) {
+            error = manifest_record_file(inst->manifest, tmp);
+        }
+        if (!error) {
+            error = instance_save(inst);
+        }
+        free(json);
+        free(tmp);
+    }
+    if (error || interrupted) {
+        error = error ? error : EINTR;
+        goto out_undo;
+    }
+    inst->up_ms = (time_mono_ns() - t0) / 1e6;
+    *instp = inst;
+    inst = NULL;
+    goto out_free;
+
+out_undo:
+    if (error == EINTR) {
+        log_err("interrupted: undoing what was made");
+    }
+    if (inst->ovs) {
+        ovs_close(inst->ovs);
+        inst->ovs = NULL;
+    }
+    manifest_close(inst->manifest);
+    inst->manifest = NULL;
+    if (manifest_undo(inst->dir, opts->verbose)) {
+        log_err("could not undo everything: run `sfclab clean -i %s`", inst->name);
+    }
+out_free:
+    link_ns_close(host);
+    instance_close(inst);
+    free(path);
+    free(ovs_dir);
+    free(netns_name);
+    free(log_dir);
+    free(yaml);
+    return error;
+}
+
+static int
+parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned int b[6];
+
+    if (!s || sscanf(s, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) {
+        return EINVAL;
+    }
+    for (int i = 0; i < 6; i++) {
+        mac[i] = b[i];
+    }
+    return 0;
+}
+
+int
+instance_open(const struct instance_opts *opts, struct instance **instp)
+{
+    struct instance *inst = xzalloc(sizeof *inst);
+    char *path = NULL;
+    json_error_t jerr;
+    json_t *root = NULL, *guests, *bridges, *g;
+    size_t i;
+    int error = 0;
+
+    inst->name = xstrdup(opts->name);
+    inst->dir = instance_dir(opts->state_dir, opts->name);
+    path = xasprintf("%s/instance.json", inst->dir);
+    root = json_load_file(path, 0, &jerr);
+    if (!root) {
+        error = access(path, F_OK) ? ENOENT : EINVAL;
+        if (error == ENOENT) {
+            log_err("no instance '%s' is up (see `sfclab up`)", inst->name);
+        } else {
+            log_err("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        }
+        goto out;
+    }
+    inst->netns_path = xstrdup(json_string_value(json_object_get(root, "netns")) ?: "");
+    inst->sfcd = xstrdup(json_string_value(json_object_get(root, "sfcd")) ?: "sfcd");
+    inet_aton(json_string_value(json_object_get(root, "orchestrator")) ?: "0.0.0.0",
+              &inst->orchestrator_addr);
+    bridges = json_object_get(root, "bridges");
+    inst->bridges = xcalloc(json_array_size(bridges) + 1, sizeof *inst->bridges);
+    json_array_foreach(bridges, i, g) {
+        inst->bridges[inst->n_bridges++] = xstrdup(json_string_value(g) ?: "");
+    }
+    guests = json_object_get(root, "guests");
+    inst->guests = xcalloc(json_array_size(guests) + 1, sizeof *inst->guests);
+    json_array_foreach(guests, i, g) {
+        struct instance_guest *ig = &inst->guests[inst->n_guests++];
+        json_t *ifaces = json_object_get(g, "ifaces"), *jf;
+        struct guest_config cfg = {
+            .name = json_string_value(json_object_get(g, "name")),
+            .cpus = json_number_value(json_object_get(g, "cpus")),
+            .memory = json_integer_value(json_object_get(g, "memory")),
+            .instance = inst->name,
+            .sfcd = inst->sfcd,
+        };
+        size_t j;
+
+        ig->name = xstrdup(cfg.name ?: "");
+        ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: "netns");
+        inet_aton(json_string_value(json_object_get(g, "mgmt")) ?: "0.0.0.0", &ig->mgmt_addr);
+        ig->ifaces = xcalloc(json_array_size(ifaces) + 1, sizeof *ig->ifaces);
+        json_array_foreach(ifaces, j, jf) {
+            struct instance_iface *f = &ig->ifaces[ig->n_ifaces++];
+            const char *addr = json_string_value(json_object_get(jf, "addr"));
+
+            f->ifname = xstrdup(json_string_value(json_object_get(jf, "ifname")) ?: "");
+            f->port = xstrdup(json_string_value(json_object_get(jf, "port")) ?: "");
+            f->bridge = xstrdup(json_string_value(json_object_get(jf, "bridge")) ?: "");
+            parse_mac(json_string_value(json_object_get(jf, "mac")), f->mac);
+            f->has_addr = addr && inet_aton(addr, &f->addr);
+            f->prefix_len = json_integer_value(json_object_get(jf, "prefix"));
+            f->ofport = json_integer_value(json_object_get(jf, "ofport"));
+        }
+        error = guest_attach(ig->provider, &cfg,
+                             json_integer_value(json_object_get(g, "pid")),
+                             json_integer_value(json_object_get(g, "start")), &ig->guest);
+        if (error) {
+            log_err("%s: cannot find guest %s again (%s)", path, ig->name, strerror(error));
+            goto out;
+        }
+    }
+    error = manifest_open(inst->dir, &inst->manifest);
+    if (!error) {
+        char *ovs_dir = xasprintf("%s/ovs", inst->dir);
+        error = ovs_open(ovs_dir, &inst->ovs);
+        free(ovs_dir);
+        if (error) {
+            log_err("instance '%s': its Open vSwitch does not answer (%s); `sfclab clean`?",
+                    inst->name, strerror(error));
+        }
+    }
+out:
+    if (error) {
+        instance_close(inst);
+    } else {
+        *instp = inst;
+    }
+    json_decref(root);
+    free(path);
+    return error;
+}
+
+int
+instance_down(struct instance *inst)
+{
+    char *dir = xstrdup(inst->dir);
+    int error;
+
+    /* Graceful first: OVS removes its datapath, guests get SIGTERM. The manifest then undoes
+     * whatever is left, exactly as `clean` would. */
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        if (inst->guests[i].guest) {
+            guest_stop(inst->guests[i].guest, 200 * 1000 * 1000);
+        }
+    }
+    if (inst->ovs) {
+        ovs_stop(inst->ovs);
+        inst->ovs = NULL;
+    }
+    manifest_close(inst->manifest);
+    inst->manifest = NULL;
+    instance_close(inst);
+    error = manifest_undo(dir, false);
+    free(dir);
+    return error;
+}
+
+int
+instance_clean(const char *state_dir, const char *name, bool verbose)
+{
+    char *dir = instance_dir(state_dir, name);
+    int error = manifest_undo(dir, verbose);
+
+    free(dir);
+    return error;
+}
+
+struct instance_guest *
+instance_find_guest(struct instance *inst, const char *name)
+{
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        if (!strcmp(inst->guests[i].name, name)) {
+            return &inst->guests[i];
+        }
+    }
+    return NULL;
+}
+
+int
+instance_exec(struct instance *inst, const char *name, char *const argv[], int *statusp)
+{
+    struct instance_guest *ig = instance_find_guest(inst, name);
+    struct guest_exec_opts io = { .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1 };
+
+    if (!ig) {
+        return ENOENT;
+    }
+    return guest_exec_wait(ig->guest, argv, &io, statusp);
+}
+
+int
+instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
+                      int timeout_ms, int *fdp)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr = addr };
+    uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
+    int error;
+
+    /* The agent may not be listening yet right after `up`: retry until the deadline. */
+    for (;;) {
+        int fd;
+
+        error = netns_socket(inst->netns_path, AF_INET, SOCK_STREAM, 0, &fd);
+        if (error) {
+            return error;
+        }
+        if (!connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
+            *fdp = fd;
+            return 0;
+        }
+        error = errno;
+        close(fd);
+        if (time_mono_ns() >= deadline || (error != ECONNREFUSED && error != EHOSTUNREACH
+                                           && error != ENETUNREACH)) {
+            return error;
+        }
+        poll(NULL, 0, 10);
+    }
+}

@@ -1,0 +1,96 @@
+/* instance — one running testbed: a host network namespace, a private Open vSwitch with a
+ * management bridge and the topology's data bridges, and the topology's guests wired to them.
+ *
+ * instance_up() builds it from a validated topology and leaves it running (the daemons and
+ * guests outlive the sfclab process); instance_open() finds it again from its state directory
+ * for exec, status, deploy and down. Everything is created through the instance's manifest, so
+ * instance_down() and instance_clean() undo exactly what was made, whether `up` finished,
+ * failed half-way, was interrupted or was killed. On any failure instance_up() undoes what it
+ * made before returning.
+ *
+ * Layout, for an instance NAME under STATE (default /run/sfclab):
+ *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
+ *   STATE/NAME/instance.json   guests, pids, interfaces, addresses: what instance_open reads
+ *   STATE/NAME/topology.yaml   the topology it was built from
+ *   STATE/NAME/ovs/            the private OVS's database, sockets and logs
+ *   STATE/NAME/guests/         guests' logs
+ *   /run/netns/sfclab-NAME     the host-side network namespace
+ * Main types: struct instance, struct instance_guest. */
+#ifndef SFC_INSTANCE_H
+#define SFC_INSTANCE_H 1
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct guest;
+struct manifest;
+struct ovs;
+struct topology;
+
+struct instance_opts {
+    const char *name;           /* Instance name: [a-z0-9_-], at most 32 bytes. */
+    const char *state_dir;      /* Default /run/sfclab. */
+    const char *sfcd;           /* Path of sfcd; NULL: bin/sfcd beside the running sfclab. */
+    bool agents;                /* Start `sfcd agent` in every guest. */
+    bool verbose;
+};
+
+struct instance_iface {
+    char *ifname;               /* In the guest: eth0 (management), eth1, ... */
+    char *port;                 /* Host end, an OVS port in the instance's namespace. */
+    char *bridge;
+    uint8_t mac[6];
+    bool has_addr;
+    struct in_addr addr;
+    int prefix_len;
+    int ofport;
+};
+
+struct instance_guest {
+    char *name;
+    char *provider;
+    struct guest *guest;
+    struct in_addr mgmt_addr;
+    struct instance_iface *ifaces;      /* [0] is the management interface. */
+    size_t n_ifaces;
+};
+
+struct instance {
+    char *name;
+    char *dir;                  /* STATE/NAME */
+    char *netns_path;
+    char *sfcd;
+    struct in_addr orchestrator_addr;
+    struct manifest *manifest;
+    struct ovs *ovs;
+    struct instance_guest *guests;
+    size_t n_guests;
+    char **bridges;             /* Data bridges, then "mgmt". */
+    size_t n_bridges;
+    double up_ms;               /* How long instance_up() took. */
+};
+
+#define INSTANCE_AGENT_PORT 7070
+
+int instance_up(const struct instance_opts *, const struct topology *, struct instance **);
+int instance_open(const struct instance_opts *, struct instance **);
+/* Stops the guests and OVS gracefully, then undoes the manifest. Frees 'inst'. */
+int instance_down(struct instance *);
+/* Undoes whatever the manifest of instance 'name' lists, without reading anything else. */
+int instance_clean(const char *state_dir, const char *name, bool verbose);
+void instance_close(struct instance *);
+
+struct instance_guest *instance_find_guest(struct instance *, const char *name);
+/* Runs argv inside guest 'name' with our standard streams and waits; *statusp as waitpid's. */
+int instance_exec(struct instance *, const char *guest, char *const argv[], int *statusp);
+/* A TCP connection from the orchestrator to 'addr':'port' on the management network. */
+int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
+                          int timeout_ms, int *fdp);
+
+/* Asks to stop at the next step: set from a SIGINT/SIGTERM handler. */
+void instance_interrupt(void);
+bool instance_interrupted(void);
+
+#endif

@@ -22,3 +22,16 @@ build/bench/bench_dns: build/obj/bench/dns.o $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 # --- end fn
+
+# --- fn: per-packet cost of each network function (ratio to bare fwd); state export/import.
+BENCH_PROGS += build/bench/bench_fn
+BENCH_DEPS  += build/bench/bench_fn
+build/bench/bench_fn: build/obj/bench/fn.o $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+# --- end fn
+
+# --- dataplane: bare path vs chains of 1, 2, 4 fwd VNFs (RTT p50/p99, max pps, ratios; root).
+BENCH_PROGS += bench/dataplane.sh
+BENCH_DEPS  += bin/sfcd
+# --- end dataplane

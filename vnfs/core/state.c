@@ -305,13 +305,15 @@ state_counter_get(const struct nf_state *st, const void *key, size_t key_len)
 uint64_t
 state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t delta)
 {
-    uint64_t old = state_counter_get(st, key, key_len);
-    uint8_t *v;
+    struct state_entry *e = find(st, key, key_len, hash_key(key, key_len));
+    uint64_t old = e && e->live && e->value_len == 8 ? get_be64(e->value) : 0;
 
-    if (state_write(st, key, key_len, 8, &v)) {
+    if (e && e->live && e->value_len == 8) {
+        e->seq = ++st->seq;     /* The common case: one lookup, updated in place. */
+    } else if (entry_prepare(st, key, key_len, 8, &e)) {
         return old;
     }
-    set_be64(v, old + delta);
+    set_be64(e->value, old + delta);
     return old + delta;
 }
 
@@ -418,16 +420,39 @@ struct record {
     const uint8_t *value;
     uint16_t key_len;
     uint32_t value_len;
+    uint32_t hash;
     uint8_t op;
 };
 
-static int
-record_cmp(const void *a_, const void *b_)
+/* Whether two records of one message have the same key, found with a temporary open-addressing
+ * table (linear in the message, unlike sorting). */
+static bool
+records_have_duplicate(const struct record *records, size_t n)
 {
-    const struct record *a = a_, *b = b_;
-    int c = memcmp(a->key, b->key, MIN(a->key_len, b->key_len));
+    size_t n_slots = 16;
+    while (n_slots < 2 * n) {
+        n_slots *= 2;
+    }
+    uint32_t *slots = xcalloc(n_slots, sizeof *slots);     /* Record index + 1; 0 is free. */
+    bool dup = false;
 
-    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+    for (size_t i = 0; i < n && !dup; i++) {
+        const struct record *r = &records[i];
+        for (size_t s = r->hash & (n_slots - 1); ; s = (s + 1) & (n_slots - 1)) {
+            if (!slots[s]) {
+                slots[s] = i + 1;
+                break;
+            }
+            const struct record *o = &records[slots[s] - 1];
+            if (o->hash == r->hash && o->key_len == r->key_len
+                && !memcmp(o->key, r->key, r->key_len)) {
+                dup = true;
+                break;
+            }
+        }
+    }
+    free(slots);
+    return dup;
 }
 
 /* Parses an export into its kind and records (pointing into 'data', freed by the caller). */
@@ -481,6 +506,7 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record **record
         }
         r->key = data + ofs;
         r->value = data + ofs + r->key_len;
+        r->hash = hash_key(r->key, r->key_len);
         ofs += r->key_len + r->value_len;
     }
     if (ofs != len) {
@@ -488,11 +514,8 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record **record
     }
 
     /* A key twice in one message would make the result depend on record order. */
-    qsort(records, n, sizeof *records, record_cmp);
-    for (uint32_t i = 1; i < n; i++) {
-        if (!record_cmp(&records[i - 1], &records[i])) {
-            goto out;
-        }
+    if (records_have_duplicate(records, n)) {
+        goto out;
     }
 
     *kindp = kind;

@@ -33,6 +33,12 @@ echo_readable(struct loop *loop, int fd, uint32_t events, void *e_)
     struct mmsghdr msgs[ECHO_BATCH];
     struct iovec iov[ECHO_BATCH];
     struct sockaddr_in from[ECHO_BATCH];
+    /* Replies leave from the address the request was sent to (IP_PKTINFO), not the interface's
+     * primary one: a guest may serve several addresses. */
+    union {
+        struct cmsghdr align;
+        uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    } control[ECHO_BATCH];
 
     for (int round = 0; round < 8; round++) {
         int n, sent;
@@ -45,12 +51,23 @@ echo_readable(struct loop *loop, int fd, uint32_t events, void *e_)
             msgs[i].msg_hdr.msg_iovlen = 1;
             msgs[i].msg_hdr.msg_name = &from[i];
             msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+            msgs[i].msg_hdr.msg_control = control[i].buf;
+            msgs[i].msg_hdr.msg_controllen = sizeof control[i].buf;
         }
         n = recvmmsg(fd, msgs, ECHO_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) {
             break;
         }
         for (int i = 0; i < n; i++) {
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr);
+            if (cm && cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo *pi = (struct in_pktinfo *) CMSG_DATA(cm);
+                pi->ipi_spec_dst = pi->ipi_addr;
+                pi->ipi_ifindex = 0;
+            } else {
+                msgs[i].msg_hdr.msg_control = NULL;
+                msgs[i].msg_hdr.msg_controllen = 0;
+            }
             iov[i].iov_len = msgs[i].msg_len;
             e->n_bytes += msgs[i].msg_len;
         }
@@ -83,7 +100,7 @@ role_echo(int argc, char *argv[])
         { NULL, 0, NULL, 0 },
     };
     struct sockaddr_in sin = { .sin_family = AF_INET };
-    int opt, error, rc = 2, bufsize = 4 << 20;
+    int opt, error, rc = 2, bufsize = 4 << 20, one = 1;
     unsigned long port = 7;
     struct echo e;
     char *end;
@@ -134,6 +151,7 @@ role_echo(int argc, char *argv[])
         }
     }
     setsockopt(e.fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize);
+    setsockopt(e.fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
     sin.sin_port = htons(port);
     if (bind(e.fd, (struct sockaddr *) &sin, sizeof sin) < 0) {
         log_err("bind port %lu: %s", port, strerror(errno));

@@ -35,8 +35,3 @@ build/bench/bench_fn: build/obj/bench/fn.o $(LIBSFCD)
 BENCH_PROGS += bench/dataplane.sh
 BENCH_DEPS  += bin/sfcd
 # --- end dataplane
-
-# --- dataplane: bare path vs chains of 1, 2, 4 fwd VNFs (RTT p50/p99, max pps, ratios; root).
-BENCH_PROGS += bench/dataplane.sh
-BENCH_DEPS  += bin/sfcd
-# --- end dataplane

@@ -24,6 +24,7 @@ static const struct sfcd_role roles[] = {
     { "vnf", role_vnf, "runs a network function on NSH frames (--fn NAME)" },
     { "client", role_client, "workloads: dns, echo, udp, probe" },
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
+    { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
 };
 
 static void

@@ -30,3 +30,9 @@ CHECK_DEPS  += bin/sfcd
 CHECK_PROGS += tests/system/model-check.sh
 CHECK_DEPS  += bin/sfclab
 # --- end model
+
+# --- inject: every fault kind and its heal on a line3-sized instance of its own, and targets
+# that do not exist refused before anything runs (root; skips otherwise).
+CHECK_PROGS += tests/system/inject-line3.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end inject

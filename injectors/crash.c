@@ -1,0 +1,144 @@
+/* crash — a component stops: its processes SIGKILLed, its links cut, or its guest destroyed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "injectors/inject.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/link.h"
+#include "testbed/infra/provider.h"
+#include "vnfs/core/util.h"
+
+static const char *const crash_modes[] = { "kill", "links", "destroy", NULL };
+
+static int
+crash_check(struct inject_fault *f)
+{
+    if (!f->ig->guest) {
+        log_err("%s: guest %s is already gone", f->target, f->guest);
+        return ESRCH;
+    }
+    if (!strcmp(f->mode, "links") && !inject_data_iface(f->ig)) {
+        log_err("%s: guest %s has no data interface to cut", f->target, f->guest);
+        return EINVAL;
+    }
+    return 0;
+}
+
+/* SIGKILL from inside the guest: the agent's pids are those of the guest's PID namespace. */
+static int
+kill_in_guest(struct inject_fault *f, long long pid)
+{
+    char arg[32];
+    char *argv[] = { "kill", "-KILL", arg, NULL };
+    int status, error;
+
+    snprintf(arg, sizeof arg, "%lld", pid);
+    error = guest_exec_wait(f->ig->guest, argv, NULL, &status);
+    if (!error && status) {
+        error = ESRCH;
+    }
+    return error;
+}
+
+static int
+crash_kill(struct inject_fault *f)
+{
+    json_t *roles = NULL, *r, *killed = json_array();
+    size_t i;
+    int error;
+
+    error = inject_agent_call(f, f->ig, "roles", NULL, &roles);
+    if (error) {
+        goto out;
+    }
+    json_array_foreach (roles, i, r) {
+        int id = json_integer_value(json_object_get(r, "id"));
+
+        if (!json_is_true(json_object_get(r, "running"))
+            || (f->role_id >= 0 && id != f->role_id)) {
+            continue;
+        }
+        error = kill_in_guest(f, json_integer_value(json_object_get(r, "pid")));
+        if (error) {
+            log_err("%s: cannot kill role %d on %s (%s)", f->target, id, f->guest,
+                    strerror(error));
+            goto out;
+        }
+        json_array_append_new(killed, json_integer(id));
+    }
+    if (!json_array_size(killed)) {
+        log_err("%s: no %s runs on guest %s to kill", f->target,
+                f->role_id >= 0 ? "such role" : "role", f->guest);
+        error = ESRCH;
+        goto out;
+    }
+    json_object_set(f->saved, "killed", killed);
+out:
+    json_decref(killed);
+    json_decref(roles);
+    return error;
+}
+
+static int
+set_links(struct inject_fault *f, bool up)
+{
+    struct link_ns *ns = NULL;
+    int fd = -1, error;
+
+    error = guest_netns_fd(f->ig->guest, &fd);
+    if (!error) {
+        error = link_ns_open(fd, &ns);
+    }
+    for (size_t i = 1; !error && i < f->ig->n_ifaces; i++) {
+        error = link_set_up(ns, f->ig->ifaces[i].ifname, up);
+        if (error) {
+            log_err("%s: cannot set %s %s (%s)", f->guest, f->ig->ifaces[i].ifname,
+                    up ? "up" : "down", strerror(error));
+        }
+    }
+    link_ns_close(ns);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return error;
+}
+
+static int
+crash_apply(struct inject_fault *f)
+{
+    int error;
+
+    if (!strcmp(f->mode, "kill")) {
+        return crash_kill(f);
+    } else if (!strcmp(f->mode, "links")) {
+        return set_links(f, false);
+    }
+    error = guest_destroy(f->ig->guest);
+    if (error) {
+        log_err("%s: cannot destroy guest %s (%s)", f->target, f->guest, strerror(error));
+        return error;
+    }
+    f->ig->guest = NULL;
+    return 0;
+}
+
+static int
+crash_heal(struct inject_fault *f)
+{
+    if (!strcmp(f->mode, "links")) {
+        return set_links(f, true);
+    }
+    /* kill and destroy: recovery is the scheme's (or the next run's) job. */
+    return 0;
+}
+
+const struct inject_kind inject_crash = {
+    .name = "crash",
+    .modes = crash_modes,
+    .check = crash_check,
+    .apply = crash_apply,
+    .heal = crash_heal,
+};

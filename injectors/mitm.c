@@ -1,0 +1,189 @@
+/* mitm — a man in the middle: the target's output is steered by OpenFlow to an attacker guest
+ * on the same bridge, where `sfcd mitm` (libpcap, vnfs/sfc/mitm.c) rewrites it and sends it on.
+ *
+ * Rules, all with the fault's cookie so heal removes exactly them:
+ *   in_port=TARGET                              -> output:ATTACKER
+ *   in_port=ATTACKER, dl_src=TARGET, dl_dst=MAC -> output:port of MAC (each guest on the bridge)
+ *   in_port=ATTACKER, dl_src=TARGET             -> output:every other port (broadcast, unknown)
+ * The re-injected frames never reach NORMAL, so MAC learning cannot move the target's MAC to
+ * the attacker's port whether or not the deployment installed static L2 flows. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "injectors/inject.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/ovs.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+static const char *const mitm_modes[] = {
+    "dns-spoof", "flip", "replay", "drop", "equivocate", NULL
+};
+
+uint64_t
+inject_cookie(struct inject_fault *f)
+{
+    struct instance_iface *t = inject_data_iface(f->ig);
+
+    return INJECT_COOKIE_BASE | (uint64_t) (t ? t->ofport : 0);
+}
+
+int
+inject_flows_del(struct inject_fault *f)
+{
+    struct instance_iface *t = inject_data_iface(f->ig);
+    char match[64];
+
+    if (!t) {
+        return 0;
+    }
+    snprintf(match, sizeof match, "cookie=0x%llx/-1", (unsigned long long) inject_cookie(f));
+    return ovs_flows_del(f->inst->ovs, t->bridge, match);
+}
+
+static struct instance_iface *
+iface_on_bridge(struct instance_guest *ig, const char *bridge)
+{
+    for (size_t i = 1; i < ig->n_ifaces; i++) {
+        if (!strcmp(ig->ifaces[i].bridge, bridge)) {
+            return &ig->ifaces[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+mac_string(const uint8_t m[6], char s[18])
+{
+    snprintf(s, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+int
+inject_steer_check(struct inject_fault *f)
+{
+    struct instance_iface *t = inject_data_iface(f->ig);
+    struct instance_guest *a = instance_find_guest(f->inst, f->attacker);
+    struct in_addr ip;
+
+    if (!t) {
+        log_err("%s: guest %s has no data interface to steer", f->target, f->guest);
+        return EINVAL;
+    }
+    if (!a) {
+        log_err("%s: no attacker guest '%s' in instance '%s' (add one to the topology, or "
+                "name one with --attacker)", f->target, f->attacker, f->inst->name);
+        return ENOENT;
+    }
+    if (a == f->ig) {
+        log_err("%s: the attacker cannot be the target itself", f->target);
+        return EINVAL;
+    }
+    if (!iface_on_bridge(a, t->bridge)) {
+        log_err("%s: attacker %s has no interface on bridge %s", f->target, f->attacker,
+                t->bridge);
+        return EINVAL;
+    }
+    if (!inet_aton(f->spoof_ip, &ip)) {
+        log_err("spoofed address '%s' is not an IPv4 address", f->spoof_ip);
+        return EINVAL;
+    }
+    return 0;
+}
+
+static void
+steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance_iface *a,
+               struct buf *flows)
+{
+    unsigned long long cookie = inject_cookie(f);
+    struct buf all = BUF_INITIALIZER;
+    char tmac[18], mac[18];
+
+    mac_string(t->mac, tmac);
+    buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,actions=output:%d\n",
+               INJECT_PRIORITY, cookie, t->ofport, a->ofport);
+    for (size_t i = 0; i < f->inst->n_guests; i++) {
+        struct instance_guest *g = &f->inst->guests[i];
+        struct instance_iface *gi = iface_on_bridge(g, t->bridge);
+
+        if (!gi || gi == t || gi == a) {
+            continue;
+        }
+        mac_string(gi->mac, mac);
+        buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,dl_src=%s,dl_dst=%s,"
+                   "actions=output:%d\n", INJECT_PRIORITY - 10, cookie, a->ofport, tmac, mac,
+                   gi->ofport);
+        buf_printf(&all, "%soutput:%d", all.len ? "," : "", gi->ofport);
+    }
+    buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,dl_src=%s,actions=%.*s\n",
+               INJECT_PRIORITY - 20, cookie, a->ofport, tmac,
+               all.len ? (int) all.len : 4, all.len ? (char *) all.data : "drop");
+    buf_put_u8(flows, 0);
+    buf_uninit(&all);
+}
+
+int
+inject_steer_start(struct inject_fault *f, const char *mode)
+{
+    struct instance_iface *t = inject_data_iface(f->ig);
+    struct instance_guest *ag = instance_find_guest(f->inst, f->attacker);
+    struct instance_iface *a = iface_on_bridge(ag, t->bridge);
+    struct buf flows = BUF_INITIALIZER;
+    json_t *params, *result = NULL;
+    char tmac[18], fraction[32];
+    int error;
+
+    mac_string(t->mac, tmac);
+    snprintf(fraction, sizeof fraction, "%g", f->fraction);
+    params = json_pack("{s:s, s:[s,s, s,s, s,s, s,s, s,s]}", "role", "mitm", "args",
+                       "--iface", a->ifname, "--victim-mac", tmac, "--mode", mode,
+                       "--fraction", fraction, "--spoof-ip", f->spoof_ip);
+    error = inject_agent_call(f, ag, "start_role", params, &result);
+    json_decref(params);
+    if (error) {
+        goto out;
+    }
+    json_object_set(f->saved, "attacker_role", json_object_get(result, "id"));
+    steering_flows(f, t, a, &flows);
+    error = ovs_flows_add(f->inst->ovs, t->bridge, (char *) flows.data);
+    if (error) {
+        inject_steer_stop(f);
+    }
+out:
+    buf_uninit(&flows);
+    json_decref(result);
+    return error;
+}
+
+int
+inject_steer_stop(struct inject_fault *f)
+{
+    struct instance_guest *ag = instance_find_guest(f->inst, f->attacker);
+    json_t *id = json_object_get(f->saved, "attacker_role"), *params, *result = NULL;
+    int error, error2 = 0;
+
+    /* Rules first: traffic flows again the moment they are gone. */
+    error = inject_flows_del(f);
+    if (ag && json_is_integer(id)) {
+        params = json_pack("{s:O}", "id", id);
+        error2 = inject_agent_call(f, ag, "stop_role", params, &result);
+        json_decref(params);
+        json_decref(result);
+    }
+    return error ? error : error2;
+}
+
+static int
+mitm_apply(struct inject_fault *f)
+{
+    return inject_steer_start(f, f->mode);
+}
+
+const struct inject_kind inject_mitm = {
+    .name = "mitm",
+    .modes = mitm_modes,
+    .check = inject_steer_check,
+    .apply = mitm_apply,
+    .heal = inject_steer_stop,
+};

@@ -1,0 +1,59 @@
+/* omission — a component's output lost: all of it while the fault lasts (an OpenFlow drop rule
+ * on its port: the switch never forwards what it sends), or a random fraction of it (steered
+ * through the attacker guest, whose `sfcd mitm --mode drop` drops that share per packet: OVS
+ * select groups hash per flow, so they cannot drop a fraction of one flow). */
+#include <errno.h>
+#include <string.h>
+
+#include "injectors/inject.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/ovs.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+static const char *const omission_modes[] = { "drop", NULL };
+
+static int
+omission_check(struct inject_fault *f)
+{
+    if (f->fraction < 1) {
+        return inject_steer_check(f);
+    }
+    if (!inject_data_iface(f->ig)) {
+        log_err("%s: guest %s has no data interface", f->target, f->guest);
+        return EINVAL;
+    }
+    return 0;
+}
+
+static int
+omission_apply(struct inject_fault *f)
+{
+    struct instance_iface *t = inject_data_iface(f->ig);
+    struct buf flows = BUF_INITIALIZER;
+    int error;
+
+    if (f->fraction < 1) {
+        return inject_steer_start(f, "drop");
+    }
+    buf_printf(&flows, "priority=%d,cookie=0x%llx,in_port=%d,actions=drop\n", INJECT_PRIORITY,
+               (unsigned long long) inject_cookie(f), t->ofport);
+    buf_put_u8(&flows, 0);
+    error = ovs_flows_add(f->inst->ovs, t->bridge, (char *) flows.data);
+    buf_uninit(&flows);
+    return error;
+}
+
+static int
+omission_heal(struct inject_fault *f)
+{
+    return f->fraction < 1 ? inject_steer_stop(f) : inject_flows_del(f);
+}
+
+const struct inject_kind inject_omission = {
+    .name = "omission",
+    .modes = omission_modes,
+    .check = omission_check,
+    .apply = omission_apply,
+    .heal = omission_heal,
+};

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# System test of injectors/: a line3-sized instance (h1, h2, h3 and an attacker guest on one
+# bridge, private OVS, agents) of its own; each fault kind applied to h2 by `sfclab inject`,
+# traffic from h1 visibly affected, then healed and traffic restored; targets and kinds that do
+# not exist refused (exit 2) before anything is touched.
+# Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
+set -u
+
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+for p in ovsdb-server ovs-vswitchd ovs-ofctl python3; do
+    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+done
+sfclab=${SFCLAB:-$PWD/bin/sfclab}
+helper=$PWD/tests/system/inject-helper.py
+[ -x "$sfclab" ] && [ -x bin/sfcd ] || { echo "FAIL: bin/sfclab, bin/sfcd not built"; exit 1; }
+
+name=sfct-inj-$$
+tmp=$(mktemp -d /tmp/sfct-inj-XXXXXX)
+state=$tmp/state
+fails=0
+
+cleanup() {
+    "$sfclab" -i "$name" --state-dir "$state" down >/dev/null 2>&1 ||
+        "$sfclab" -i "$name" --state-dir "$state" clean >/dev/null 2>&1
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+# Each ping is one packet waiting at most 1 s: bounded whatever the fault.
+pings() { sl exec h1 ping -n -q -c "$1" -i 0.05 -W 1 10.0.0.2 2>/dev/null |
+          sed -n 's/.* \([0-9]*\) received.*/\1/p'; }
+reach() { [ "$(pings 1)" = 1 ]; }
+flows() { ip netns exec "sfclab-$name" ovs-ofctl -O OpenFlow13 dump-flows \
+              "unix:$state/$name/ovs/data.mgmt" 2>/dev/null | grep -c cookie=0x5fc1; }
+
+cat > "$tmp/topo.yaml" <<YAML
+name: line3-attacker
+provider: netns
+bridges:
+  - name: data
+guests:
+  - {name: h1, cpus: 1, memory: 128M}
+  - {name: h2, cpus: 1, memory: 128M}
+  - {name: h3, cpus: 1, memory: 128M}
+  - {name: attacker, cpus: 1, memory: 128M}
+links:
+  - {guest: h1, bridge: data, address: 10.0.0.1/24}
+  - {guest: h2, bridge: data, address: 10.0.0.2/24}
+  - {guest: h3, bridge: data, address: 10.0.0.3/24}
+  - {guest: attacker, bridge: data, address: 10.0.0.66/24}
+YAML
+sl up "$tmp/topo.yaml" >/dev/null || { echo "FAIL: up"; exit 1; }
+reach || { echo "FAIL: h1 cannot ping h2 before any fault"; exit 1; }
+
+# --- refused before anything runs
+out=$(sl inject 'vnf[9]' crash 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "does not exist" <<<"$out" && ok "unknown target refused: $out" ||
+    fail "unknown target: rc $rc: $out"
+out=$(sl inject h2 meltdown 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "unknown fault kind" <<<"$out" && ok "unknown kind refused" ||
+    fail "unknown kind: rc $rc: $out"
+out=$(sl inject h2 crash sideways 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "no mode" <<<"$out" && ok "unknown mode refused" ||
+    fail "unknown mode: rc $rc: $out"
+out=$(sl inject h2 mitm flip --attacker nobody 2>&1); rc=$?
+[ $rc = 2 ] && grep -q "no attacker guest" <<<"$out" && ok "missing attacker refused" ||
+    fail "missing attacker: rc $rc: $out"
+out=$(sl inject h2 pause --heal 2>&1); rc=$?
+[ $rc = 2 ] && ok "heal of a fault never applied refused" || fail "heal without fault: rc $rc"
+[ "$(flows)" = 0 ] && [ ! -e "$state/$name/faults" ] && reach &&
+    ok "nothing touched by the refusals" || fail "a refusal touched the instance"
+
+# --- each kind and its heal, seen by a UDP echo served by a process in h2 (a frozen guest's
+# kernel still answers pings, so ping cannot see a pause).
+sl exec h2 "$PWD/bin/sfcd" echo >/dev/null 2>&1 &
+sleep 0.3
+echo_ok() { [ "$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>/dev/null)" = same ]; }
+echo_ok && ok "echo answers before faults" || fail "echo does not answer before faults"
+check_kind() {          # KIND MODE [ARGS...]: h1 -> h2 echo fails during, works after heal
+    local kind=$1 mode=$2; shift 2
+    sl inject h2 "$kind" "$mode" "$@" >/dev/null || { fail "$kind $mode: apply"; return; }
+    if echo_ok; then fail "$kind $mode: h2 still answers"; else ok "$kind $mode: h2 cut off"; fi
+    sl inject h2 "$kind" --heal >/dev/null || { fail "$kind $mode: heal"; return; }
+    local n=0
+    for _ in 1 2 3; do echo_ok && n=1 && break; done
+    [ $n = 1 ] && ok "$kind $mode: healed" || fail "$kind $mode: not restored after heal"
+}
+check_kind pause freeze
+check_kind crash links
+check_kind omission drop
+[ "$(flows)" = 0 ] && ok "heals left no injector flow" || fail "flows left: $(flows)"
+
+# Partial omission through the attacker: some of 40 pings lost, not all.
+sl inject h2 omission --fraction 0.5 --attacker attacker >/dev/null || fail "omission 0.5"
+got=$(pings 40)
+[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt 40 ] && ok "omission 0.5: $got/40 answered" ||
+    fail "omission 0.5: ${got:-?}/40 answered"
+sl inject h2 omission --heal >/dev/null || fail "omission 0.5: heal"
+got=$(pings 20)
+[ "$got" = 20 ] && ok "omission 0.5 healed: 20/20" || fail "after omission heal: ${got:-?}/20"
+
+# mitm flip on h2's UDP echo replies.
+[ "$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2)" = same ] &&
+    ok "echo intact before mitm" || fail "echo broken before mitm"
+sl inject h2 mitm flip >/dev/null || fail "mitm flip: apply"
+r=$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+[ "$r" = altered ] && ok "mitm flip: reply altered" || fail "mitm flip: reply $r"
+sl inject h2 mitm --heal >/dev/null || fail "mitm flip: heal"
+r=$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+[ "$r" = same ] && ok "mitm flip healed: reply intact" || fail "after mitm heal: $r"
+
+# mitm dns-spoof on a DNS server's answers.
+sl exec h2 python3 "$helper" dns-server 10.9.9.9 >/dev/null 2>&1 &
+dns_pid=$!
+sleep 0.5
+r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+[ "$r" = 10.9.9.9 ] && ok "dns answer true before mitm" || fail "dns before mitm: $r"
+sl inject h2 mitm dns-spoof --spoof-ip 6.6.6.6 >/dev/null || fail "dns-spoof: apply"
+r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+[ "$r" = 6.6.6.6 ] && ok "mitm dns-spoof: client got the forged A record" ||
+    fail "dns-spoof: got $r"
+if command -v dig >/dev/null; then
+    r=$(sl exec h1 dig +short +tries=1 +time=1 @10.0.0.2 www.example.com A 2>&1)
+    [ "$r" = 6.6.6.6 ] && ok "dig sees the forged A record" || fail "dig: $r"
+fi
+sl inject h2 mitm --heal >/dev/null || fail "dns-spoof: heal"
+r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+[ "$r" = 10.9.9.9 ] && ok "dns-spoof healed: true answer" || fail "after dns-spoof heal: $r"
+
+# crash kill: a role started through h2's agent is SIGKILLed.
+mgmt=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([g for g in d["guests"]
+    if g["name"]=="h2"][0]["mgmt"])' "$state/$name/instance.json" 2>/dev/null)
+if [ -n "$mgmt" ]; then
+    ip netns exec "sfclab-$name" python3 "$helper" agent "$mgmt:7070" start_role \
+        '{"role": "echo", "args": ["--port", "9"]}' >/dev/null
+    sl inject h2 crash kill >/dev/null && ok "crash kill applied" || fail "crash kill"
+    r=$(ip netns exec "sfclab-$name" python3 "$helper" agent "$mgmt:7070" roles)
+    grep -q '"running": false' <<<"$r" && grep -q '"exit_code": 137' <<<"$r" &&
+        ok "crash kill: role died of SIGKILL" || fail "crash kill: roles $r"
+else
+    fail "no management address for h2 in instance.json"
+fi
+
+# crash destroy: h3's init (and so everything in it) is gone for good.
+pid3=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([g for g in d["guests"]
+    if g["name"]=="h3"][0]["pid"])' "$state/$name/instance.json" 2>/dev/null)
+[ -n "$pid3" ] && [ -d "/proc/$pid3" ] || fail "h3 has no running init before destroy"
+sl inject h3 crash destroy >/dev/null && ok "crash destroy applied" || fail "crash destroy"
+# Gone, or a zombie its parent (whoever adopted it after `up` exited) has yet to reap.
+[ -n "$pid3" ] && { [ ! -d "/proc/$pid3" ] || grep -q '^State:.*Z' "/proc/$pid3/status"; } && ok "crash destroy: h3's init $pid3 is gone" ||
+    fail "after destroy h3's init $pid3 still runs"
+
+echo "inject system test: $fails failure(s)"
+[ $fails = 0 ]

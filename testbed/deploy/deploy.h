@@ -42,14 +42,16 @@ struct deployment {
     uint32_t spi;
     struct in_addr service_addr;    /* Where the client sends: virtual, or the server's. */
     uint8_t service_mac[6];
-    char *work_dir;                 /* Per-run files (client samples, traces). */
+    char *work_dir;                 /* The caller's, for its own files. */
 };
 
 /* The topology text (YAML, validated by the caller with topology_load_string) that gives each
  * component of 'point' its own guest on the data bridge. */
 void deploy_topology(const struct exp_point *, struct buf *yaml);
 
-/* Starts the chain of 'point' on 'inst'. On failure stops what it started. */
+/* Starts the chain of 'point' on 'inst'. Roles write their files in their guest's agent
+ * directory, INSTANCE_DIR/guests/GUEST/ (the SFF's per-hop trace: hops.tsv). On failure stops
+ * what it started. */
 int deploy_chain(struct instance *, const struct exp_point *, const char *work_dir,
                  struct deployment **);
 /* Stops every component (reverse order) and frees 'd'. */

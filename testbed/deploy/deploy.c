@@ -1,0 +1,471 @@
+#include "testbed/deploy/deploy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testbed/infra/instance.h"
+#include "testbed/infra/link.h"
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/ovs.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/experiment.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/rpc.h"
+#include "vnfs/core/util.h"
+#include "vnfs/ft/rng.h"
+
+#define DEPLOY_RPC_TIMEOUT_MS 5000
+#define DEPLOY_SPI 1
+#define DATA_BRIDGE "data"
+
+/* Component ids in NSH timestamps; the runner maps them back to names. */
+#define DEPLOY_ID_CLASSIFIER 1
+#define DEPLOY_ID_SFF 2
+#define DEPLOY_ID_VNF0 10
+
+/* The guests of a chain, in the order they get data addresses 10.0.0.1, .2, ... */
+static const char *const fixed_guests[] = { "client", "sc", "sff", "server" };
+
+void
+deploy_topology(const struct exp_point *p, struct buf *yaml)
+{
+    size_t n = ARRAY_SIZE(fixed_guests) + p->n_vnfs;
+
+    buf_printf(yaml, "name: chain\nprovider: %s\nbridges:\n  - name: %s\nguests:\n",
+               p->provider, DATA_BRIDGE);
+    for (size_t i = 0; i < n; i++) {
+        if (i < ARRAY_SIZE(fixed_guests)) {
+            buf_printf(yaml, "  - name: %s\n", fixed_guests[i]);
+        } else {
+            buf_printf(yaml, "  - name: v%zu\n", i - ARRAY_SIZE(fixed_guests));
+        }
+        buf_printf(yaml, "    cpus: %g\n    memory: %llu\n", p->cpus,
+                   (unsigned long long) p->memory);
+    }
+    buf_printf(yaml, "links:\n");
+    for (size_t i = 0; i < n; i++) {
+        if (i < ARRAY_SIZE(fixed_guests)) {
+            buf_printf(yaml, "  - {guest: %s, ", fixed_guests[i]);
+        } else {
+            buf_printf(yaml, "  - {guest: v%zu, ", i - ARRAY_SIZE(fixed_guests));
+        }
+        buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24}\n", DATA_BRIDGE, i + 1);
+    }
+}
+
+static const char *
+mac_string(const uint8_t mac[6], char s[18])
+{
+    snprintf(s, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
+             mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    return s;
+}
+
+/* The guest's interface on the data bridge. */
+static struct instance_iface *
+data_iface(struct instance_guest *ig)
+{
+    for (size_t i = 0; i < ig->n_ifaces; i++) {
+        if (!strcmp(ig->ifaces[i].bridge, DATA_BRIDGE)) {
+            return &ig->ifaces[i];
+        }
+    }
+    return NULL;
+}
+
+static struct deploy_component *
+add_component(struct deployment *d, const char *role, int index, const char *guest)
+{
+    struct deploy_component *c;
+
+    d->comps = xrealloc(d->comps, (d->n_comps + 1) * sizeof *d->comps);
+    c = &d->comps[d->n_comps++];
+    memset(c, 0, sizeof *c);
+    c->role = xstrdup(role);
+    c->index = index;
+    c->replica = -1;
+    c->name = xasprintf("%s[%d]", role, index);
+    c->guest = xstrdup(guest);
+    c->ig = instance_find_guest(d->inst, guest);
+    c->agent_fd = -1;
+    c->role_id = -1;
+    return c;
+}
+
+int
+deploy_start_role(struct deploy_component *c, const char *role, char *const args[])
+{
+    json_t *params = json_pack("{s:s, s:[]}", "role", role, "args"), *result = NULL;
+    json_t *jargs = json_object_get(params, "args");
+    char *errmsg = NULL;
+    int error;
+
+    for (size_t i = 0; args[i]; i++) {
+        json_array_append_new(jargs, json_string(args[i]));
+    }
+    error = rpc_call_err(c->agent_fd, "start_role", params, &result, DEPLOY_RPC_TIMEOUT_MS,
+                         &errmsg);
+    if (!error) {
+        c->role_id = json_integer_value(json_object_get(result, "id"));
+    } else {
+        log_err("%s: cannot start %s on %s: %s", c->name, role, c->guest,
+                errmsg ? errmsg : strerror(error));
+    }
+    free(errmsg);
+    json_decref(params);
+    json_decref(result);
+    return error;
+}
+
+int
+deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep)
+{
+    json_t *params = json_pack("{s:i, s:i}", "id", c->role_id, "timeout_ms", timeout_ms);
+    json_t *result = NULL;
+    char *errmsg = NULL;
+    int error;
+
+    error = rpc_call_err(c->agent_fd, "wait_role", params, &result, timeout_ms + 5000,
+                         &errmsg);
+    if (!error) {
+        json_t *code = json_object_get(result, "exit_code");
+        if (!json_is_integer(code)) {
+            error = ETIMEDOUT;
+        } else if (exit_codep) {
+            *exit_codep = json_integer_value(code);
+        }
+    } else {
+        log_err("%s: waiting for it failed: %s", c->name, errmsg ? errmsg : strerror(error));
+    }
+    free(errmsg);
+    json_decref(params);
+    json_decref(result);
+    return error;
+}
+
+static void
+stop_component(struct deploy_component *c)
+{
+    if (c->role_id >= 0 && c->agent_fd >= 0) {
+        json_t *params = json_pack("{s:i}", "id", c->role_id), *result = NULL;
+        rpc_call(c->agent_fd, "stop_role", params, &result, DEPLOY_RPC_TIMEOUT_MS);
+        json_decref(params);
+        json_decref(result);
+        c->role_id = -1;
+    }
+}
+
+void
+deploy_stop(struct deployment *d)
+{
+    if (!d) {
+        return;
+    }
+    for (size_t i = d->n_comps; i-- > 0; ) {
+        struct deploy_component *c = &d->comps[i];
+        stop_component(c);
+        if (c->agent_fd >= 0) {
+            close(c->agent_fd);
+        }
+        free(c->role);
+        free(c->name);
+        free(c->guest);
+        free(c->fn);
+    }
+    free(d->comps);
+    free(d->work_dir);
+    free(d);
+}
+
+struct deploy_component *
+deploy_find(struct deployment *d, const char *target, uint64_t *rng)
+{
+    char role[32];
+    int index = -1, replica = -1;
+    size_t n_match = 0;
+
+    if (sscanf(target, "random(%31[a-z_])", role) == 1) {
+        for (size_t i = 0; i < d->n_comps; i++) {
+            n_match += !strcmp(d->comps[i].role, role);
+        }
+        if (!n_match || !rng) {
+            return NULL;
+        }
+        size_t pick = ft_splitmix64(rng) % n_match;
+        for (size_t i = 0; i < d->n_comps; i++) {
+            if (!strcmp(d->comps[i].role, role) && !pick--) {
+                return &d->comps[i];
+            }
+        }
+        return NULL;
+    }
+    if (sscanf(target, "%31[a-z_][%d].replica[%d]", role, &index, &replica) < 2) {
+        return NULL;
+    }
+    for (size_t i = 0; i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        if (!strcmp(c->role, role) && c->index == index && c->replica == replica) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Argument vectors grow as they are built; freed with free_args(). */
+struct args {
+    char **v;
+    size_t n, cap;
+};
+
+static void
+args_add(struct args *a, const char *fmt, ...) PRINTF_FORMAT(2, 3);
+
+static void
+args_add(struct args *a, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (a->n + 2 > a->cap) {
+        a->v = x2nrealloc(a->v, &a->cap, sizeof *a->v);
+    }
+    va_start(ap, fmt);
+    a->v[a->n++] = xvasprintf(fmt, ap);
+    va_end(ap);
+    a->v[a->n] = NULL;
+}
+
+static void
+args_free(struct args *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->v[i]);
+    }
+    free(a->v);
+    memset(a, 0, sizeof *a);
+}
+
+/* Static L2 flows for every data MAC, and the steering that sends the client's requests for the
+ * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
+ * can never teach the switch a wrong port. */
+static int
+install_steering(struct deployment *d, struct instance_iface *client,
+                 struct instance_iface *classifier)
+{
+    struct buf flows = BUF_INITIALIZER;
+    char mac[18];
+    int error;
+
+    for (size_t i = 0; i < d->inst->n_guests; i++) {
+        struct instance_iface *f = data_iface(&d->inst->guests[i]);
+        if (f) {
+            buf_printf(&flows, "priority=50,dl_dst=%s,actions=output:%d\n",
+                       mac_string(f->mac, mac), f->ofport);
+        }
+    }
+    buf_printf(&flows, "priority=200,in_port=%d,ip,nw_dst=%s,actions=output:%d\n",
+               client->ofport, inet_ntoa(d->service_addr), classifier->ofport);
+    buf_put_u8(&flows, 0);
+    error = ovs_flows_add(d->inst->ovs, DATA_BRIDGE, (char *) flows.data);
+    buf_uninit(&flows);
+    return error;
+}
+
+/* The client reaches the service address through a neighbour entry we set: nobody answers ARP
+ * for it, and the steering flow takes the frame to the classifier whatever its MAC. */
+static int
+client_neighbour(struct deployment *d, struct instance_guest *client)
+{
+    struct link_ns *ns = NULL;
+    char addr[INET_ADDRSTRLEN];
+    int fd = -1, error;
+
+    error = guest_netns_fd(client->guest, &fd);
+    if (!error) {
+        error = link_ns_open(fd, &ns);
+    }
+    if (!error) {
+        inet_ntop(AF_INET, &d->service_addr, addr, sizeof addr);
+        error = link_neigh_add(ns, data_iface(client)->ifname, addr, d->service_mac);
+    }
+    link_ns_close(ns);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return error;
+}
+
+/* deploy.json: the component map the injectors read to resolve "vnf[1]" by hand. */
+static int
+save_map(struct deployment *d)
+{
+    char *path = xasprintf("%s/deploy.json", d->inst->dir);
+    json_t *root = json_object(), *comps = json_array();
+    int error = manifest_record_file(d->inst->manifest, path);
+
+    for (size_t i = 0; i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        json_array_append_new(comps, json_pack("{s:s, s:s, s:i, s:i, s:s, s:i}",
+                                               "name", c->name, "role", c->role,
+                                               "index", c->index, "replica", c->replica,
+                                               "guest", c->guest, "role_id", c->role_id));
+    }
+    json_object_set_new(root, "components", comps);
+    json_object_set_new(root, "service", json_string(inet_ntoa(d->service_addr)));
+    if (!error && json_dump_file(root, path, JSON_INDENT(2))) {
+        error = EIO;
+    }
+    json_decref(root);
+    free(path);
+    return error;
+}
+
+int
+deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_dir,
+             struct deployment **dp)
+{
+    struct deployment *d = xzalloc(sizeof *d);
+    struct deploy_component *sc, *sff, *client, *server;
+    struct instance_iface *f_sc, *f_sff, *f_client, *f_server;
+    struct args a = { 0 };
+    struct buf path = BUF_INITIALIZER;
+    char mac[18];
+    bool terminal;
+    int error = 0;
+
+    d->inst = inst;
+    d->point = p;
+    d->spi = DEPLOY_SPI;
+    d->work_dir = xstrdup(work_dir);
+    client = add_component(d, "client", 0, "client");
+    sc = add_component(d, "classifier", 0, "sc");
+    sff = add_component(d, "sff", 0, "sff");
+    server = add_component(d, "server", 0, "server");
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        char guest[24];
+        snprintf(guest, sizeof guest, "v%zu", i);
+        add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
+    }
+    /* The pointers above moved as the array grew. */
+    client = &d->comps[0];
+    sc = &d->comps[1];
+    sff = &d->comps[2];
+    server = &d->comps[3];
+    for (size_t i = 0; i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        if (!c->ig || !data_iface(c->ig)) {
+            log_err("deploy: guest %s is missing from the instance", c->guest);
+            error = ENOENT;
+            goto out;
+        }
+        error = instance_mgmt_connect(inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                      &c->agent_fd);
+        if (error) {
+            log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
+            goto out;
+        }
+    }
+    f_client = data_iface(client->ig);
+    f_sc = data_iface(sc->ig);
+    f_sff = data_iface(sff->ig);
+    f_server = data_iface(server->ig);
+
+    /* A chain that ends in a function that answers (dns) is the service itself: the client
+     * asks a virtual address. Otherwise the server at the end answers. */
+    terminal = p->n_vnfs && !strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns");
+    if (terminal) {
+        inet_aton("10.0.0.250", &d->service_addr);
+        memcpy(d->service_mac, (uint8_t[6]) { 0x02, 0x5f, 0, 0, 0, 0xfa }, 6);
+    } else {
+        d->service_addr = f_server->addr;
+        memcpy(d->service_mac, f_server->mac, 6);
+    }
+
+    /* Server side first, so that nothing the classifier sends finds a hole. */
+    args_add(&a, "--iface");
+    args_add(&a, "%s", f_server->ifname);
+    args_add(&a, "--port");
+    args_add(&a, "7");
+    error = deploy_start_role(server, "echo", a.v);
+    args_free(&a);
+    for (size_t i = 0; !error && i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        const struct exp_vnf *v;
+
+        if (strcmp(c->role, "vnf")) {
+            continue;
+        }
+        v = &p->vnfs[c->index];
+        args_add(&a, "--iface");
+        args_add(&a, "%s", data_iface(c->ig)->ifname);
+        args_add(&a, "--fn");
+        args_add(&a, "%s", v->fn);
+        args_add(&a, "--id");
+        args_add(&a, "%d", DEPLOY_ID_VNF0 + c->index);
+        for (size_t j = 0; j < v->n_params; j++) {
+            args_add(&a, "--param");
+            args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
+        }
+        error = deploy_start_role(c, "vnf", a.v);
+        args_free(&a);
+        buf_printf(&path, "%s%s", path.len ? "," : "", mac_string(data_iface(c->ig)->mac, mac));
+    }
+    if (error) {
+        goto out;
+    }
+
+    args_add(&a, "--iface");
+    args_add(&a, "%s", f_sff->ifname);
+    args_add(&a, "--id");
+    args_add(&a, "%d", DEPLOY_ID_SFF);
+    args_add(&a, "--path");
+    args_add(&a, "%u:%.*s", d->spi, (int) path.len, path.len ? (char *) path.data : "");
+    args_add(&a, "--egress-mac");
+    args_add(&a, "%s", mac_string(f_server->mac, mac));
+    args_add(&a, "--trace");
+    args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, sff->guest);
+    error = deploy_start_role(sff, "sff", a.v);
+    args_free(&a);
+    if (error) {
+        goto out;
+    }
+
+    args_add(&a, "--iface");
+    args_add(&a, "%s", f_sc->ifname);
+    args_add(&a, "--id");
+    args_add(&a, "%d", DEPLOY_ID_CLASSIFIER);
+    args_add(&a, "--sff-mac");
+    args_add(&a, "%s", mac_string(f_sff->mac, mac));
+    args_add(&a, "--spi");
+    args_add(&a, "%u", d->spi);
+    args_add(&a, "--promisc");
+    args_add(&a, "--timestamps");
+    for (size_t i = 0; i < p->n_rules; i++) {
+        args_add(&a, "--rule");
+        args_add(&a, "%s", p->rules[i]);
+    }
+    error = deploy_start_role(sc, "classifier", a.v);
+    args_free(&a);
+    if (!error && terminal) {
+        error = client_neighbour(d, client->ig);
+    }
+    if (!error) {
+        error = install_steering(d, f_client, f_sc);
+    }
+    if (!error) {
+        error = save_map(d);
+    }
+out:
+    buf_uninit(&path);
+    if (error) {
+        deploy_stop(d);
+    } else {
+        *dp = d;
+    }
+    return error;
+}

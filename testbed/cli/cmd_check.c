@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "testbed/cli/commands.h"
+#include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
@@ -16,13 +18,15 @@
 struct descriptor_checker {
     const char *key;            /* Top-level key that marks the kind; NULL: the fallback. */
     const char *kind;
-    /* Validates 'doc' (problems go to doc->diag); on success prints the one-line summary. */
-    int (*check)(struct cli_ctx *, struct yaml_doc *);
+    /* Validates '*docp' (problems go to its diag); on success prints the one-line summary. It
+     * may take the document over, setting '*docp' to NULL. */
+    int (*check)(struct cli_ctx *, struct yaml_doc **docp);
 };
 
 static int
-check_topology(struct cli_ctx *ctx, struct yaml_doc *doc)
+check_topology(struct cli_ctx *ctx, struct yaml_doc **docp)
 {
+    struct yaml_doc *doc = *docp;
     struct topology *topo;
     int error;
 
@@ -43,12 +47,59 @@ check_topology(struct cli_ctx *ctx, struct yaml_doc *doc)
     return 0;
 }
 
-static int
-check_experiment(struct cli_ctx *ctx, struct yaml_doc *doc)
+/* "scheme none" or, when the sweep varies it, "schemes none, fitsfc". */
+static void
+format_schemes(const struct exp_point *pts, size_t n, struct buf *b)
 {
-    yaml_error(doc, yaml_map_get_key(doc->root, "experiment"),
-               "experiment descriptors cannot be checked yet");
-    return EINVAL;
+    size_t n_distinct = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = !strcmp(pts[j].scheme, pts[i].scheme);
+        }
+        if (!seen) {
+            buf_printf(b, "%s%s", n_distinct++ ? ", " : "", pts[i].scheme);
+        }
+    }
+    buf_put_u8(b, '\0');
+}
+
+static int
+check_experiment(struct cli_ctx *ctx, struct yaml_doc **docp)
+{
+    struct diag *diag = (*docp)->diag;
+    struct buf schemes = BUF_INITIALIZER;
+    struct experiment *e;
+    struct exp_point *pts;
+    size_t n;
+    int error;
+
+    error = experiment_parse(docp, &e);
+    if (error) {
+        return error;
+    }
+    error = experiment_points(e, diag, &pts, &n);
+    if (!error) {
+        format_schemes(pts, n, &schemes);
+        printf("%s: ok (%zu point%s x %llu repetition%s, scheme%s %s, %zu VNF%s at the first "
+               "point)\n", e->file, n, n == 1 ? "" : "s",
+               (unsigned long long) pts[0].repetitions, pts[0].repetitions == 1 ? "" : "s",
+               strchr((char *) schemes.data, ',') ? "s" : "", (char *) schemes.data,
+               pts[0].n_vnfs, pts[0].n_vnfs == 1 ? "" : "s");
+        if (ctx->verbose) {
+            struct buf dump = BUF_INITIALIZER;
+
+            experiment_format_points(e, pts, n, &dump);
+            fwrite(dump.data, 1, dump.len, stdout);
+            buf_uninit(&dump);
+        }
+        exp_points_free(pts, n);
+    }
+    buf_uninit(&schemes);
+    experiment_free(e);
+    return error;
 }
 
 static const struct descriptor_checker checkers[] = {
@@ -80,7 +131,7 @@ cmd_check(struct cli_ctx *ctx, int argc, char *argv[])
         diag_init(&diag);
         error = yaml_doc_load(argv[i], &diag, &doc);
         if (!error) {
-            error = find_checker(doc)->check(ctx, doc);
+            error = find_checker(doc)->check(ctx, &doc);
             yaml_doc_free(doc);
         }
         if (error) {

@@ -1,14 +1,23 @@
-/* experiment — an experiment descriptor (experiments/*.yaml, format in experiments/README.md) as
+/* experiment — an experiment descriptor (experiments/NAME.yaml, format in experiments/README.md) as
  * validated structs, and the expansion of its sweep into points.
  *
  * experiment_load() validates the whole file like topology_load(): every problem as
- * "file:line:col: message" through a struct diag, EINVAL and nothing allocated on failure.
- * experiment_resolve() applies one sweep point's values (and --set / --quick overrides) to the
- * document and validates the result again, so a value that is only wrong at one point of a sweep
- * is reported with the location of the axis that produced it. Never touches the host.
+ * "file:line:col: message" through a struct diag, EINVAL and nothing allocated on failure. It
+ * validates the document as written and every point of its sweep (and of its `quick:` variant),
+ * so a value that is only wrong at one point of a sweep is reported once, at the location of the
+ * axis value that produced it. experiment_points() resolves the points again for the runner;
+ * experiment_set() and experiment_quick() change the document and validate it again, so an
+ * experiment that was loaded stays valid. Never touches the host (a VNF's parameters are checked
+ * by creating the network function in memory and destroying it).
  *
  * Main types: struct experiment (the file), struct exp_point (one resolved point), struct
- * exp_vnf, struct exp_workload, struct exp_fault, struct exp_plot, struct exp_reference. */
+ * exp_vnf, struct exp_workload, struct exp_fault, struct exp_plot, struct exp_reference.
+ *
+ * Changes to the lead's first draft: experiment.doc became the private 'yd'/'work' pair;
+ * experiment_parse() and experiment_load_string(); experiment_format_points(); exp_point.index
+ * and exp_workload.kind_name; exp_vnf params may repeat a key (a YAML list value); the label of
+ * a point of a file without a sweep is "" (empty). Call experiment_quick() before
+ * experiment_set(), so the command line wins over the file's quick overrides. */
 #ifndef SFC_EXPERIMENT_H
 #define SFC_EXPERIMENT_H 1
 
@@ -18,6 +27,14 @@
 
 #include "testbed/model/diag.h"
 
+struct buf;
+struct fy_document;
+struct yaml_doc;
+
+#define EXP_NAME_MAX 63
+#define EXP_MAX_POINTS 4096     /* A sweep past this is a typo, not an experiment. */
+#define EXP_MAX_CHAIN 64        /* One guest per VNF. */
+
 struct exp_kv {                 /* A parameter, as written (values are parsed by their user). */
     char *key;
     char *value;
@@ -25,7 +42,7 @@ struct exp_kv {                 /* A parameter, as written (values are parsed by
 
 struct exp_vnf {
     char *fn;                   /* dns | auth | lb | nat | monitor | firewall | gen | fwd */
-    struct exp_kv *params;
+    struct exp_kv *params;      /* In file order; a key given a list appears once per item. */
     size_t n_params;
 };
 
@@ -33,31 +50,32 @@ enum exp_workload_kind { EXP_WL_DNS, EXP_WL_UDP, EXP_WL_PROBE };
 
 struct exp_workload {
     enum exp_workload_kind kind;
-    uint64_t count;
+    const char *kind_name;      /* "dns", "udp", "probe" (static). */
+    uint64_t count;             /* Requests (dns, probe) or packets (udp); 0: by duration. */
     uint64_t size;              /* Bytes. */
     uint64_t rate;              /* Per second; 0 = closed loop. */
-    uint64_t duration_ns;
+    uint64_t duration_ns;       /* 0: by count. */
     uint64_t timeout_ns;
     uint64_t interval_ns;       /* probe: time between probes. */
 };
 
 struct exp_fault {              /* One schedule line: see injectors/. */
     char *kind;                 /* crash | omission | mitm | pause */
-    char *target;               /* "vnf[0]", "sff[0]", "random(vnf)" ... */
-    char *mode;                 /* kind-specific: "kill", "links", "dns-spoof", ... */
+    char *target;               /* "vnf[0]", "sff[0]", "vnf[1].replica[2]", "random(vnf)" */
+    char *mode;                 /* kind-specific, defaulted: see experiments/README.md */
     uint64_t at_ns;             /* Fixed time, or 0. */
     uint64_t every_ns;          /* Period, or 0. */
     uint64_t mtbf_ns;           /* Exponential inter-arrival, or 0. */
     uint64_t count;             /* Simultaneous targets, default 1. */
     uint64_t heal_after_ns;     /* 0: never healed by the schedule. */
-    double fraction;            /* omission: fraction dropped. */
+    double fraction;            /* omission and mitm: fraction affected (0, 1], default 1. */
 };
 
 struct exp_plot {
     char *kind;                 /* bar | stacked | line | timeseries */
-    char *x;                    /* Axis name (a sweep key) or "time". */
+    char *x;                    /* Axis name (a sweep key) or "time"; NULL when not given. */
     char *y;                    /* Metric. */
-    char *title;
+    char *title;                /* NULL when not given. */
 };
 
 struct exp_reference {
@@ -65,25 +83,26 @@ struct exp_reference {
     char *metric;               /* e.g. "rtt.mean", "availability", "recovery.total" */
     double value;
     char *unit;
-    char *source;
-    struct exp_kv *where;       /* Sweep point it belongs to. */
+    char *source;               /* NULL when not given. */
+    struct exp_kv *where;       /* Sweep point it belongs to (axis name = value). */
     size_t n_where;
 };
 
 /* One point of the sweep with every value resolved. */
 struct exp_point {
-    char *label;                /* "chain_len=2,scheme=none" */
-    struct exp_kv *axes;        /* The sweep values that make this point. */
+    size_t index;               /* 0-based, in expansion order. */
+    char *label;                /* "chain_len=2,scheme=none"; "" without a sweep. */
+    struct exp_kv *axes;        /* The sweep values that make this point, in file order. */
     size_t n_axes;
     char *provider;
     char *scheme;
     struct exp_kv *params;      /* The scheme's parameters. */
     size_t n_params;
-    double cpus;
+    double cpus;                /* Per guest. */
     uint64_t memory;
     struct exp_vnf *vnfs;       /* The whole chain, fill VNFs first. */
     size_t n_vnfs;
-    char **rules;
+    char **rules;               /* Classifier rules (vnfs/sfc/rule.h syntax), checked. */
     size_t n_rules;
     struct exp_workload workload;
     struct exp_fault *faults;
@@ -97,25 +116,47 @@ struct experiment {
     char *file;
     char *text;                 /* The file's content, recorded with every run. */
     char *name;
-    char *title;
-    char *reproduces;
+    char *title;                /* NULL when not given. */
+    char *reproduces;           /* NULL when not given. */
     struct exp_plot *plots;
     size_t n_plots;
     struct exp_reference *refs;
     size_t n_refs;
-    void *doc;                  /* The parsed document, for resolving points. */
+
+    /* Private. */
+    struct yaml_doc *yd;        /* The file as parsed: its nodes carry the locations. */
+    struct fy_document *work;   /* A copy with the quick and --set overrides applied. */
+    char **texts;               /* What nodes made here were built from. */
+    size_t n_texts, cap_texts;
 };
 
-int experiment_load(const char *file, struct diag *, struct experiment **);
+/* Each returns 0 and an experiment the caller frees with experiment_free(), or reports every
+ * problem through 'diag' and returns EINVAL (or the errno of reading) with '*expp' untouched.
+ * experiment_parse() takes the document over on success ('*docp' becomes NULL) and leaves it to
+ * the caller on failure; its problems go to the document's diag. */
+int experiment_load(const char *file, struct diag *, struct experiment **expp);
+int experiment_load_string(const char *name, const char *yaml, size_t len, struct diag *,
+                           struct experiment **expp);
+int experiment_parse(struct yaml_doc **docp, struct experiment **expp);
 void experiment_free(struct experiment *);
 
-/* Overrides from the command line: "key=value" or "key=v1,v2" (a sweep axis). */
+/* Overrides from the command line: "key=value" sets a value (and drops a sweep axis of that
+ * key); "key=v1,v2" makes or replaces a sweep axis. Keys are sweep keys (aliases or dotted
+ * paths). On a problem, reports "--set key=value: message" and returns EINVAL with the
+ * experiment unchanged. */
 int experiment_set(struct experiment *, const char *assignment, struct diag *);
-/* Applies the file's `quick:` overrides. */
+/* Applies the file's `quick:` overrides (a deep merge: maps merge, anything else replaces).
+ * Nothing to do without a `quick:` map. */
 int experiment_quick(struct experiment *, struct diag *);
 
-/* Expands the sweep into points (cross product, in file order of the axes). */
-int experiment_points(const struct experiment *, struct diag *, struct exp_point **, size_t *n);
+/* Expands the sweep into points (cross product, in file order of the axes, the last axis
+ * varying fastest). */
+int experiment_points(struct experiment *, struct diag *, struct exp_point **, size_t *n);
 void exp_points_free(struct exp_point *, size_t n);
+
+/* A canonical, YAML-shaped dump of the experiment's header, every point, plots and references
+ * (for golden tests and `sfclab check -v`). */
+void experiment_format_points(const struct experiment *, const struct exp_point *, size_t n,
+                              struct buf *);
 
 #endif

@@ -44,7 +44,18 @@ expect missing-stderr "$tmp/err" "$tmp/no-such.yaml: cannot read: No such file o
 
 printf 'experiment: demo\n' >"$tmp/exp.yaml"
 check experiment 2 "$tmp/exp.yaml"
-expect experiment-stderr "$tmp/err" "$tmp/exp.yaml:1:1: experiment descriptors cannot be checked yet"
+expect experiment-stderr "$tmp/err" "$tmp/exp.yaml:1:1: missing required key 'chain'
+$tmp/exp.yaml:1:1: missing required key 'workload'"
+
+# Experiments: the summary, a value wrong at one sweep point only, and the points dump.
+check experiments 0 experiments/baseline-dns.yaml tests/fixtures/experiment/valid-quick-merge.yaml
+expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
+tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc, 3 VNFs at the first point)"
+check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
+expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
+"$sfclab" -v check tests/fixtures/experiment/valid-sweep.yaml >"$tmp/out" 2>&1
+expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-sweep.yaml: ok (16 points x 2 repetitions, scheme fitsfc, 2 VNFs at the first point)
+$(cat tests/fixtures/experiment/valid-sweep.expected)"
 
 # libfyaml must never write to stderr itself: only located diagnostics.
 printf 'name: x\nguests: [\n' >"$tmp/syntax.yaml"

@@ -1,0 +1,1846 @@
+#include "testbed/model/experiment.h"
+
+#include <errno.h>
+#include <libfyaml.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/model/yaml.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+#include "vnfs/fn/nf.h"
+#include "vnfs/sfc/rule.h"
+
+#define EXP_DEFAULT_PROVIDER "netns"
+#define EXP_DEFAULT_SCHEME "none"
+#define EXP_DEFAULT_CPUS 1.0
+#define EXP_DEFAULT_MEMORY (256ull << 20)
+#define EXP_MIN_MEMORY (16ull << 20)
+#define EXP_MAX_CPUS 64.0
+#define EXP_MAX_REPETITIONS 10000
+#define EXP_MAX_F 8
+#define EXP_MAX_INDEX 9999
+#define EXP_MAX_UDP_PAYLOAD 65507
+#define EXP_MIN_DNS_QUERY 17    /* Header and a question for the root name. */
+
+static const char *const top_keys[] = {
+    "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
+    "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
+    "reference", NULL
+};
+/* What a sweep axis may set (first component of a dotted path). */
+static const char *const point_keys[] = {
+    "provider", "scheme", "params", "resources", "chain", "workload", "faults", "warmup",
+    "repetitions", "seed", NULL
+};
+static const char *const quick_keys[] = {
+    "provider", "scheme", "params", "resources", "chain", "workload", "faults", "warmup",
+    "repetitions", "seed", "sweep", NULL
+};
+static const char *const resources_keys[] = { "cpus", "memory", NULL };
+static const char *const chain_keys[] = { "length", "fill", "vnfs", "rules", NULL };
+static const char *const vnf_keys[] = { "fn", "params", NULL };
+static const char *const workload_keys[] = {
+    "kind", "count", "size", "rate", "duration", "timeout", "interval", NULL
+};
+static const char *const fault_keys[] = {
+    "kind", "target", "mode", "at", "every", "mtbf", "count", "heal_after", "fraction", NULL
+};
+static const char *const plot_keys[] = { "kind", "x", "y", "title", NULL };
+static const char *const reference_keys[] = {
+    "label", "metric", "value", "unit", "source", "where", NULL
+};
+static const char *const providers[] = { "netns", "lxc", "kvm", NULL };
+static const char *const schemes[] = { "none", "fitsfc", "nham", "ftvnf", "ftc", NULL };
+static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
+static const char *const plot_kinds[] = { "bar", "stacked", "line", "timeseries", NULL };
+/* Components as deploy and the schemes name them. */
+static const char *const roles[] = {
+    "classifier", "sff", "vnf", "client", "server", "sequencer", "packet-logger", "dp-logger",
+    "manager", "forwarder", "buffer", NULL
+};
+
+/* Each fault kind with its modes, the first being the default. */
+struct fault_kind {
+    const char *name;
+    const char *const *modes;
+    bool has_fraction;
+};
+static const char *const crash_modes[] = { "kill", "destroy", "links", NULL };
+static const char *const omission_modes[] = { "drop", NULL };
+static const char *const mitm_modes[] = { "dns-spoof", "flip", "replay", "drop", "equivocate",
+                                          NULL };
+static const char *const pause_modes[] = { "freeze", NULL };
+static const struct fault_kind fault_kinds[] = {
+    { "crash", crash_modes, false },
+    { "omission", omission_modes, true },
+    { "mitm", mitm_modes, true },
+    { "pause", pause_modes, false },
+};
+static const char *const fault_kind_names[] = { "crash", "omission", "mitm", "pause", NULL };
+
+/* Sweep keys that are not dotted paths. */
+struct axis_alias {
+    const char *key;
+    const char *path;           /* NULL: every fault's 'mtbf'. */
+};
+static const struct axis_alias axis_aliases[] = {
+    { "chain_len", "chain.length" },
+    { "scheme", "scheme" },
+    { "f", "params.f" },
+    { "mtbf", NULL },
+};
+
+static char *
+join_list(const char *const list[])
+{
+    struct buf b = BUF_INITIALIZER;
+
+    for (size_t i = 0; list[i]; i++) {
+        buf_printf(&b, "%s%s", i ? ", " : "", list[i]);
+    }
+    buf_put_u8(&b, '\0');
+    return (char *) buf_steal(&b, NULL);
+}
+
+static bool
+in_list(const char *const list[], const char *s)
+{
+    for (size_t i = 0; list[i]; i++) {
+        if (!strcmp(list[i], s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reports "unknown WHAT 'value' (expected one of: ...)" unless 'value' is in 'list'. */
+static bool
+check_one_of(struct yaml_doc *doc, struct fy_node *node, const char *what, const char *value,
+             const char *const list[])
+{
+    char *expected;
+
+    if (in_list(list, value)) {
+        return true;
+    }
+    expected = join_list(list);
+    yaml_error(doc, node, "unknown %s '%s' (expected one of: %s)", what, value, expected);
+    free(expected);
+    return false;
+}
+
+static bool
+valid_name(const char *name, size_t max)
+{
+    size_t len = strlen(name);
+
+    return (len && len <= max && strchr("abcdefghijklmnopqrstuvwxyz0123456789", name[0])
+            && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == len);
+}
+
+static const char *
+scalar_text(struct fy_node *node)
+{
+    const char *s = node ? fy_node_get_scalar0(node) : NULL;
+
+    return s ? s : "";
+}
+
+static void
+kv_free(struct exp_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static void
+kv_append(struct exp_kv **kv, size_t *n, size_t *cap, const char *key, const char *value)
+{
+    if (*n >= *cap) {
+        *kv = x2nrealloc(*kv, cap, sizeof **kv);
+    }
+    (*kv)[*n].key = xstrdup(key);
+    (*kv)[*n].value = xstrdup(value);
+    (*n)++;
+}
+
+/* A scalar value that is neither null nor a collection, reported as "WHAT must be ...". */
+static const char *
+plain_scalar(struct yaml_doc *doc, struct fy_node *node, const char *what)
+{
+    if (yaml_node_is_null(node)) {
+        yaml_error(doc, node, "%s has no value", what);
+        return NULL;
+    }
+    if (!fy_node_is_scalar(node)) {
+        yaml_error(doc, node, "%s must be a single value, not %s", what, yaml_node_kind(node));
+        return NULL;
+    }
+    return yaml_scalar(doc, node, what);
+}
+
+/* A mapping of scalars (or, with 'lists', lists of scalars: the key repeated) into key/value
+ * pairs. 'map' may be NULL: no parameters. */
+static bool
+parse_kv_map(struct yaml_doc *doc, struct fy_node *map, const char *what, bool lists,
+             struct exp_kv **kvp, size_t *np)
+{
+    struct exp_kv *kv = NULL;
+    size_t n = 0, cap = 0;
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+    bool ok = true;
+
+    if (!map) {
+        *kvp = NULL;
+        *np = 0;
+        return true;
+    }
+    if (!yaml_expect_map(doc, map, what)) {
+        return false;
+    }
+    while ((pair = fy_node_mapping_iterate(map, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair), *value = fy_node_pair_value(pair);
+        const char *k = yaml_node_is_null(key) ? NULL : yaml_scalar(doc, key, "a key");
+        char *item_what;
+
+        if (!k) {
+            if (yaml_node_is_null(key)) {
+                yaml_error(doc, map, "keys of %s must be strings, not nothing", what);
+            }
+            ok = false;
+            continue;
+        }
+        item_what = xasprintf("%s '%s'", what, k);
+        if (lists && value && fy_node_is_sequence(value)) {
+            struct fy_node *item = NULL;
+            void *it;
+
+            while ((item = yaml_list_next(value, item, &it)) != NULL) {
+                const char *v = plain_scalar(doc, item, item_what);
+
+                if (v) {
+                    kv_append(&kv, &n, &cap, k, v);
+                } else {
+                    ok = false;
+                }
+            }
+        } else {
+            const char *v = plain_scalar(doc, value ? value : key, item_what);
+
+            if (v) {
+                kv_append(&kv, &n, &cap, k, v);
+            } else {
+                ok = false;
+            }
+        }
+        free(item_what);
+    }
+    if (!ok) {
+        kv_free(kv, n);
+        return false;
+    }
+    *kvp = kv;
+    *np = n;
+    return true;
+}
+
+static void
+vnf_free(struct exp_vnf *vnf)
+{
+    free(vnf->fn);
+    kv_free(vnf->params, vnf->n_params);
+}
+
+static void
+vnf_copy(struct exp_vnf *dst, const struct exp_vnf *src)
+{
+    dst->fn = xstrdup(src->fn);
+    dst->n_params = src->n_params;
+    dst->params = xcalloc(src->n_params ? src->n_params : 1, sizeof *dst->params);
+    for (size_t i = 0; i < src->n_params; i++) {
+        dst->params[i].key = xstrdup(src->params[i].key);
+        dst->params[i].value = xstrdup(src->params[i].value);
+    }
+}
+
+/* Asks the network function itself whether it takes these parameters: its create parses them
+ * (and only allocates memory), so the descriptor and the guest can never disagree. */
+static bool
+check_vnf_params(struct yaml_doc *doc, struct fy_node *at, const char *what,
+                 const struct exp_vnf *vnf)
+{
+    struct nf_param *params = xcalloc(vnf->n_params ? vnf->n_params : 1, sizeof *params);
+    struct nf *nf = NULL;
+    char *err = NULL;
+    int error;
+
+    for (size_t i = 0; i < vnf->n_params; i++) {
+        params[i].key = vnf->params[i].key;
+        params[i].value = vnf->params[i].value;
+    }
+    error = nf_create(vnf->fn, params, vnf->n_params, &nf, &err);
+    if (error) {
+        yaml_error(doc, at, "%s (%s): %s", what, vnf->fn, err ? err : strerror(error));
+    } else {
+        nf_destroy(nf);
+    }
+    free(err);
+    free(params);
+    return !error;
+}
+
+static bool
+parse_vnf(struct yaml_doc *doc, struct fy_node *node, const char *what, struct exp_vnf *out)
+{
+    struct exp_vnf vnf = { NULL, NULL, 0 };
+    struct fy_node *params = NULL;
+    const char *fn = NULL;
+    bool ok = true;
+
+    if (!yaml_expect_map(doc, node, what)) {
+        return false;
+    }
+    ok &= yaml_map_check_keys(doc, node, vnf_keys);
+    if (yaml_get_string(doc, node, "fn", YAML_REQUIRED, &fn) || !fn) {
+        ok = false;
+    } else if (!nf_class_find(fn)) {
+        yaml_error(doc, yaml_map_get(node, "fn"),
+                   "unknown network function '%s' (expected one of: %s)", fn,
+                   nf_class_names());
+        ok = false;
+    }
+    if (yaml_get_map(doc, node, "params", YAML_OPTIONAL, &params)) {
+        ok = false;
+    } else if (!parse_kv_map(doc, params, "parameter", true, &vnf.params, &vnf.n_params)) {
+        ok = false;
+    }
+    if (ok) {
+        vnf.fn = xstrdup(fn);
+        ok = check_vnf_params(doc, params ? params : yaml_map_get(node, "fn"), what, &vnf);
+    }
+    if (!ok) {
+        vnf_free(&vnf);
+        return false;
+    }
+    *out = vnf;
+    return true;
+}
+
+static void
+parse_chain(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
+{
+    struct fy_node *chain = NULL, *fill_node = NULL, *list = NULL, *rules = NULL, *item = NULL;
+    struct exp_vnf fill = { NULL, NULL, 0 };
+    struct exp_vnf *tail = NULL;
+    size_t n_tail = 0, i = 0;
+    uint64_t length = 0;
+    bool has_fill = false, has_length, ok = true;
+    void *iter;
+
+    if (yaml_get_map(doc, root, "chain", YAML_REQUIRED, &chain)) {
+        return;
+    }
+    yaml_map_check_keys(doc, chain, chain_keys);
+
+    if (!yaml_get_map(doc, chain, "fill", YAML_OPTIONAL, &fill_node) && fill_node) {
+        has_fill = parse_vnf(doc, fill_node, "fill", &fill);
+        ok &= has_fill;
+    } else if (yaml_map_get(chain, "fill")) {
+        ok = false;
+    }
+    if (!yaml_get_list(doc, chain, "vnfs", YAML_OPTIONAL, &list)) {
+        tail = xcalloc(yaml_list_count(list) + 1, sizeof *tail);
+        while ((item = yaml_list_next(list, item, &iter)) != NULL) {
+            char what[32];
+
+            snprintf(what, sizeof what, "vnf %zu", i + 1);
+            if (parse_vnf(doc, item, what, &tail[n_tail])) {
+                n_tail++;
+            } else {
+                ok = false;
+            }
+            i++;
+        }
+    } else {
+        ok = false;
+    }
+
+    has_length = yaml_map_get(chain, "length") != NULL;
+    if (yaml_get_uint(doc, chain, "length", YAML_OPTIONAL, &length)) {
+        ok = false;
+    } else if (has_length) {
+        struct fy_node *node = yaml_map_get(chain, "length");
+
+        if (length < 1 || length > EXP_MAX_CHAIN) {
+            yaml_error(doc, node, "chain length must be 1 to %d, not %llu", EXP_MAX_CHAIN,
+                       (unsigned long long) length);
+            ok = false;
+        } else if (ok && length < n_tail) {
+            yaml_error(doc, node, "chain length %llu is shorter than its %zu VNFs in 'vnfs'",
+                       (unsigned long long) length, n_tail);
+            ok = false;
+        } else if (ok && length > n_tail && !has_fill) {
+            yaml_error(doc, node, "chain length %llu needs a 'fill' VNF ('vnfs' has %zu)",
+                       (unsigned long long) length, n_tail);
+            ok = false;
+        }
+    } else if (ok) {
+        length = n_tail;
+        if (!length) {
+            yaml_error(doc, chain, has_fill ? "a chain with only 'fill' needs a 'length'"
+                       : "a chain needs at least one VNF in 'vnfs'");
+            ok = false;
+        }
+    }
+
+    if (ok) {
+        pt->n_vnfs = length;
+        pt->vnfs = xcalloc(length, sizeof *pt->vnfs);
+        for (i = 0; i < length - n_tail; i++) {
+            vnf_copy(&pt->vnfs[i], &fill);
+        }
+        for (size_t j = 0; j < n_tail; j++) {
+            pt->vnfs[i + j] = tail[j];
+        }
+        n_tail = 0;             /* Moved into the point. */
+    }
+
+    if (!yaml_get_list(doc, chain, "rules", YAML_REQUIRED, &rules)) {
+        size_t n = yaml_list_count(rules);
+
+        if (!n) {
+            yaml_error(doc, yaml_map_get_key(chain, "rules"),
+                       "'rules' must hold at least one classifier rule");
+        }
+        pt->rules = xcalloc(n + 1, sizeof *pt->rules);
+        item = NULL;
+        i = 0;
+        while ((item = yaml_list_next(rules, item, &iter)) != NULL) {
+            char what[32];
+            const char *text;
+
+            snprintf(what, sizeof what, "rule %zu", ++i);
+            text = plain_scalar(doc, item, what);
+            if (text) {
+                struct rule rule;
+                char *err = NULL;
+
+                if (rule_parse(text, &rule, &err)) {
+                    yaml_error(doc, item, "rule %zu: %s", i, err ? err : "invalid rule");
+                }
+                free(err);
+                pt->rules[pt->n_rules++] = xstrdup(text);
+            }
+        }
+    }
+
+    for (i = 0; i < n_tail; i++) {
+        vnf_free(&tail[i]);
+    }
+    free(tail);
+    if (has_fill) {
+        vnf_free(&fill);
+    }
+}
+
+static void
+parse_workload(struct yaml_doc *doc, struct fy_node *root, struct exp_workload *wl)
+{
+    struct fy_node *map = NULL, *node;
+    const char *kind = NULL;
+    size_t k;
+
+    if (yaml_get_map(doc, root, "workload", YAML_REQUIRED, &map)) {
+        return;
+    }
+    yaml_map_check_keys(doc, map, workload_keys);
+    if (yaml_get_string(doc, map, "kind", YAML_REQUIRED, &kind) || !kind
+        || !check_one_of(doc, yaml_map_get(map, "kind"), "workload kind", kind,
+                         workload_kinds)) {
+        return;
+    }
+    for (k = 0; strcmp(workload_kinds[k], kind); k++) {
+        continue;
+    }
+    wl->kind = k == 0 ? EXP_WL_DNS : k == 1 ? EXP_WL_UDP : EXP_WL_PROBE;
+    wl->kind_name = workload_kinds[k];
+    wl->size = wl->kind == EXP_WL_DNS ? 512 : 64;
+    wl->timeout_ns = 1000000000ull;
+    wl->interval_ns = wl->kind == EXP_WL_PROBE ? 10000000ull : 0;
+
+    bool amount_ok = !yaml_get_uint(doc, map, "count", YAML_OPTIONAL, &wl->count);
+    if (!yaml_get_size(doc, map, "size", YAML_OPTIONAL, &wl->size)) {
+        uint64_t min = wl->kind == EXP_WL_DNS ? EXP_MIN_DNS_QUERY : 1;
+
+        if (wl->size < min || wl->size > EXP_MAX_UDP_PAYLOAD) {
+            yaml_error(doc, yaml_map_get(map, "size"),
+                       "a %s workload's size must be %llu to %d bytes, not %llu", kind,
+                       (unsigned long long) min, EXP_MAX_UDP_PAYLOAD,
+                       (unsigned long long) wl->size);
+        }
+    }
+    yaml_get_uint(doc, map, "rate", YAML_OPTIONAL, &wl->rate);
+    amount_ok &= !yaml_get_duration(doc, map, "duration", YAML_OPTIONAL, &wl->duration_ns);
+    if (!yaml_get_duration(doc, map, "timeout", YAML_OPTIONAL, &wl->timeout_ns)
+        && !wl->timeout_ns) {
+        yaml_error(doc, yaml_map_get(map, "timeout"), "timeout must be greater than 0");
+    }
+    node = yaml_map_get(map, "interval");
+    if (node && wl->kind != EXP_WL_PROBE) {
+        yaml_error(doc, node, "'interval' only applies to probe workloads");
+    } else if (!yaml_get_duration(doc, map, "interval", YAML_OPTIONAL, &wl->interval_ns)
+               && node && !wl->interval_ns) {
+        yaml_error(doc, node, "interval must be greater than 0");
+    }
+    if (!wl->count && !wl->duration_ns
+        && !(yaml_map_get(map, "count") || yaml_map_get(map, "duration"))) {
+        yaml_error(doc, map, "a workload needs a 'count' or a 'duration'");
+    } else if (amount_ok && !wl->count && !wl->duration_ns) {
+        yaml_error(doc, yaml_map_get(map, "count") ? yaml_map_get(map, "count")
+                   : yaml_map_get(map, "duration"),
+                   "a workload needs a 'count' or a 'duration' greater than 0");
+    }
+}
+
+/* Parses "N" (digits, at most EXP_MAX_INDEX) at '*s', advancing it. */
+static bool
+parse_index(const char **s, unsigned *out)
+{
+    size_t n = strspn(*s, "0123456789");
+    unsigned v = 0;
+
+    if (!n || n > 4) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + ((*s)[i] - '0');
+    }
+    *s += n;
+    *out = v;
+    return true;
+}
+
+/* "role[N]", "role[N].replica[M]" or "random(role)", checked against the point's chain. */
+static void
+check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
+             const struct exp_point *pt)
+{
+    const char *s = target;
+    size_t role_len;
+    char role[32];
+    unsigned index, replica;
+    bool random = !strncmp(s, "random(", 7);
+
+    if (random) {
+        s += 7;
+    }
+    role_len = strspn(s, "abcdefghijklmnopqrstuvwxyz-");
+    if (!role_len || role_len >= sizeof role) {
+        goto syntax;
+    }
+    memcpy(role, s, role_len);
+    role[role_len] = '\0';
+    s += role_len;
+    if (!in_list(roles, role)) {
+        char *expected = join_list(roles);
+
+        yaml_error(doc, node, "target '%s': unknown role '%s' (expected one of: %s)", target,
+                   role, expected);
+        free(expected);
+        return;
+    }
+    if (random) {
+        if (strcmp(s, ")")) {
+            goto syntax;
+        }
+        return;
+    }
+    if (*s++ != '[' || !parse_index(&s, &index) || *s++ != ']') {
+        goto syntax;
+    }
+    if (*s) {
+        if (strncmp(s, ".replica[", 9)) {
+            goto syntax;
+        }
+        s += 9;
+        if (!parse_index(&s, &replica) || strcmp(s, "]")) {
+            goto syntax;
+        }
+        if (pt->scheme && !strcmp(pt->scheme, "none")) {
+            yaml_error(doc, node, "target '%s': scheme 'none' has no replicas", target);
+            return;
+        }
+    }
+    if (!strcmp(role, "vnf") && pt->vnfs && index >= pt->n_vnfs) {
+        yaml_error(doc, node, "target '%s' is past the end of the chain (%zu VNFs)", target,
+                   pt->n_vnfs);
+    }
+    return;
+
+syntax:
+    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M] or random(ROLE)",
+               target);
+}
+
+static void
+parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct exp_point *pt,
+            struct exp_fault *fault)
+{
+    const struct fault_kind *kind = NULL;
+    const char *s = NULL;
+    struct fy_node *node;
+    char what[32];
+
+    snprintf(what, sizeof what, "fault %zu", idx + 1);
+    if (!yaml_expect_map(doc, item, what)) {
+        return;
+    }
+    yaml_map_check_keys(doc, item, fault_keys);
+    fault->count = 1;
+    fault->fraction = 1.0;
+    if (!yaml_get_string(doc, item, "kind", YAML_REQUIRED, &s) && s
+        && check_one_of(doc, yaml_map_get(item, "kind"), "fault kind", s, fault_kind_names)) {
+        for (size_t i = 0; i < ARRAY_SIZE(fault_kinds); i++) {
+            if (!strcmp(fault_kinds[i].name, s)) {
+                kind = &fault_kinds[i];
+            }
+        }
+        fault->kind = xstrdup(s);
+    }
+    s = NULL;
+    if (!yaml_get_string(doc, item, "target", YAML_REQUIRED, &s) && s) {
+        check_target(doc, yaml_map_get(item, "target"), s, pt);
+        fault->target = xstrdup(s);
+    }
+    s = NULL;
+    if (!yaml_get_string(doc, item, "mode", YAML_OPTIONAL, &s) && s && kind) {
+        char *what_mode = xasprintf("%s mode", kind->name);
+
+        check_one_of(doc, yaml_map_get(item, "mode"), what_mode, s, kind->modes);
+        free(what_mode);
+    }
+    if (kind) {
+        fault->mode = xstrdup(s ? s : kind->modes[0]);
+    }
+
+    yaml_get_duration(doc, item, "at", YAML_OPTIONAL, &fault->at_ns);
+    if (!yaml_get_duration(doc, item, "every", YAML_OPTIONAL, &fault->every_ns)
+        && yaml_map_get(item, "every") && !fault->every_ns) {
+        yaml_error(doc, yaml_map_get(item, "every"), "every must be greater than 0");
+    }
+    if (!yaml_get_duration(doc, item, "mtbf", YAML_OPTIONAL, &fault->mtbf_ns)
+        && (node = yaml_map_get(item, "mtbf")) != NULL) {
+        if (!fault->mtbf_ns) {
+            yaml_error(doc, node, "mtbf must be greater than 0");
+        } else if (yaml_map_get(item, "every")) {
+            yaml_error(doc, node, "give 'every' or 'mtbf', not both");
+        }
+    }
+    if (!yaml_map_get(item, "at") && !yaml_map_get(item, "every")
+        && !yaml_map_get(item, "mtbf")) {
+        yaml_error(doc, item, "%s needs a schedule: 'at', 'every' or 'mtbf'", what);
+    }
+    if (!yaml_get_uint(doc, item, "count", YAML_OPTIONAL, &fault->count)
+        && (fault->count < 1 || fault->count > EXP_MAX_CHAIN)) {
+        yaml_error(doc, yaml_map_get(item, "count"), "count must be 1 to %d, not %llu",
+                   EXP_MAX_CHAIN, (unsigned long long) fault->count);
+    }
+    yaml_get_duration(doc, item, "heal_after", YAML_OPTIONAL, &fault->heal_after_ns);
+    node = yaml_map_get(item, "fraction");
+    if (node && kind && !kind->has_fraction) {
+        yaml_error(doc, node, "'fraction' only applies to omission and mitm faults");
+    } else if (!yaml_get_number(doc, item, "fraction", YAML_OPTIONAL, &fault->fraction)
+               && !(fault->fraction > 0 && fault->fraction <= 1)) {
+        yaml_error(doc, node, "fraction must be greater than 0 and at most 1, not %s",
+                   scalar_text(node));
+    }
+}
+
+static void
+parse_scheme_params(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
+{
+    struct fy_node *map = NULL;
+
+    if (yaml_get_map(doc, root, "params", YAML_OPTIONAL, &map) || !map) {
+        return;
+    }
+    if (!parse_kv_map(doc, map, "scheme parameter", false, &pt->params, &pt->n_params)) {
+        return;
+    }
+    /* f is the one parameter every replicated scheme shares. */
+    if (yaml_map_get(map, "f")) {
+        uint64_t f;
+
+        if (!yaml_get_uint(doc, map, "f", YAML_OPTIONAL, &f) && f > EXP_MAX_F) {
+            yaml_error(doc, yaml_map_get(map, "f"), "f must be 0 to %d, not %llu", EXP_MAX_F,
+                       (unsigned long long) f);
+        }
+    }
+}
+
+/* Reads and checks everything a point is made of from 'root' (a whole resolved document). */
+static void
+parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
+{
+    struct fy_node *map = NULL, *list = NULL, *item = NULL;
+    const char *s;
+    void *iter;
+
+    s = EXP_DEFAULT_PROVIDER;
+    if (!yaml_get_string(doc, root, "provider", YAML_OPTIONAL, &s)) {
+        check_one_of(doc, yaml_map_get(root, "provider"), "provider", s, providers);
+    }
+    pt->provider = xstrdup(s);
+    s = EXP_DEFAULT_SCHEME;
+    if (!yaml_get_string(doc, root, "scheme", YAML_OPTIONAL, &s)) {
+        check_one_of(doc, yaml_map_get(root, "scheme"), "scheme", s, schemes);
+    }
+    pt->scheme = xstrdup(s);
+    parse_scheme_params(doc, root, pt);
+
+    pt->cpus = EXP_DEFAULT_CPUS;
+    pt->memory = EXP_DEFAULT_MEMORY;
+    if (!yaml_get_map(doc, root, "resources", YAML_OPTIONAL, &map) && map) {
+        yaml_map_check_keys(doc, map, resources_keys);
+        if (!yaml_get_number(doc, map, "cpus", YAML_OPTIONAL, &pt->cpus)
+            && !(pt->cpus > 0 && pt->cpus <= EXP_MAX_CPUS)) {
+            yaml_error(doc, yaml_map_get(map, "cpus"),
+                       "cpus must be greater than 0 and at most 64, not %s",
+                       scalar_text(yaml_map_get(map, "cpus")));
+        }
+        if (!yaml_get_size(doc, map, "memory", YAML_OPTIONAL, &pt->memory)
+            && pt->memory < EXP_MIN_MEMORY) {
+            yaml_error(doc, yaml_map_get(map, "memory"), "memory must be at least 16M, not %s",
+                       scalar_text(yaml_map_get(map, "memory")));
+        }
+    }
+
+    parse_chain(doc, root, pt);
+    parse_workload(doc, root, &pt->workload);
+
+    if (!yaml_get_list(doc, root, "faults", YAML_OPTIONAL, &list) && list) {
+        pt->faults = xcalloc(yaml_list_count(list), sizeof *pt->faults);
+        while ((item = yaml_list_next(list, item, &iter)) != NULL) {
+            parse_fault(doc, item, pt->n_faults, pt, &pt->faults[pt->n_faults]);
+            pt->n_faults++;
+        }
+    }
+
+    yaml_get_uint(doc, root, "warmup", YAML_OPTIONAL, &pt->warmup);
+    pt->repetitions = 1;
+    if (!yaml_get_uint(doc, root, "repetitions", YAML_OPTIONAL, &pt->repetitions)
+        && (pt->repetitions < 1 || pt->repetitions > EXP_MAX_REPETITIONS)) {
+        yaml_error(doc, yaml_map_get(root, "repetitions"),
+                   "repetitions must be 1 to %d, not %llu", EXP_MAX_REPETITIONS,
+                   (unsigned long long) pt->repetitions);
+    }
+    pt->seed = 1;
+    yaml_get_uint(doc, root, "seed", YAML_OPTIONAL, &pt->seed);
+    if (pt->workload.count && pt->warmup >= pt->workload.count) {
+        yaml_error(doc, yaml_map_get(root, "warmup"),
+                   "warmup (%llu) must be less than the workload's count (%llu)",
+                   (unsigned long long) pt->warmup, (unsigned long long) pt->workload.count);
+    }
+}
+
+static void
+point_uninit(struct exp_point *pt)
+{
+    free(pt->label);
+    kv_free(pt->axes, pt->n_axes);
+    free(pt->provider);
+    free(pt->scheme);
+    kv_free(pt->params, pt->n_params);
+    for (size_t i = 0; i < pt->n_vnfs; i++) {
+        vnf_free(&pt->vnfs[i]);
+    }
+    free(pt->vnfs);
+    for (size_t i = 0; i < pt->n_rules; i++) {
+        free(pt->rules[i]);
+    }
+    free(pt->rules);
+    for (size_t i = 0; i < pt->n_faults; i++) {
+        free(pt->faults[i].kind);
+        free(pt->faults[i].target);
+        free(pt->faults[i].mode);
+    }
+    free(pt->faults);
+}
+
+void
+exp_points_free(struct exp_point *pts, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        point_uninit(&pts[i]);
+    }
+    free(pts);
+}
+
+/* Sweep keys and the paths they set. */
+
+static const struct axis_alias *
+find_alias(const char *key)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(axis_aliases); i++) {
+        if (!strcmp(axis_aliases[i].key, key)) {
+            return &axis_aliases[i];
+        }
+    }
+    return NULL;
+}
+
+/* The dotted path 'key' sets ("mtbf" for the alias that sets every fault's), or NULL with a
+ * message in '*errp' when 'key' is neither an alias nor a path into a point's keys. */
+static const char *
+axis_path(const char *key, char **errp)
+{
+    const struct axis_alias *alias = find_alias(key);
+    size_t first;
+    char *head;
+    bool known;
+
+    if (alias) {
+        return alias->path ? alias->path : "mtbf";
+    }
+    for (const char *c = key; ; ) {
+        size_t n = strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_");
+
+        if (!n || (c[n] && c[n] != '.')) {
+            *errp = xasprintf("sweep key '%s' must be chain_len, scheme, f, mtbf or a dotted "
+                              "path such as workload.size", key);
+            return NULL;
+        }
+        if (!c[n]) {
+            break;
+        }
+        c += n + 1;
+    }
+    first = strcspn(key, ".");
+    head = xasprintf("%.*s", (int) first, key);
+    known = in_list(point_keys, head);
+    free(head);
+    if (!known) {
+        char *expected = join_list(point_keys);
+
+        *errp = xasprintf("sweep key '%s' must start with one of: %s", key, expected);
+        free(expected);
+        return NULL;
+    }
+    return key;
+}
+
+/* Nodes made here are parsed from text, not created bare: libfyaml can only locate (and report
+ * on) a node that came from an input. A double-quoted scalar takes any text as it is. */
+static struct fy_node *
+new_node(struct fy_document *fyd, const char *yaml)
+{
+    struct fy_node *node = fy_node_build_from_string(fyd, yaml, FY_NT);
+
+    if (!node) {
+        sfc_abort("libfyaml: cannot build a node");
+    }
+    return node;
+}
+
+/* libfyaml keeps pointing into the text a node was built from, in every copy of the node, so
+ * the text lives as long as the experiment. */
+static const char *
+intern(struct experiment *e, char *text)
+{
+    if (e->n_texts >= e->cap_texts) {
+        e->texts = x2nrealloc(e->texts, &e->cap_texts, sizeof *e->texts);
+    }
+    e->texts[e->n_texts++] = text;
+    return text;
+}
+
+static struct fy_node *
+new_scalar(struct experiment *e, struct fy_document *fyd, const char *s)
+{
+    struct buf b = BUF_INITIALIZER;
+    struct fy_node *node;
+
+    buf_put_u8(&b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            buf_printf(&b, "\\%c", *s);
+        } else if ((unsigned char) *s < 0x20) {
+            buf_printf(&b, "\\x%02x", (unsigned char) *s);
+        } else {
+            buf_put_u8(&b, *s);
+        }
+    }
+    buf_printf(&b, "\"");
+    buf_put_u8(&b, '\0');
+    node = new_node(fyd, intern(e, (char *) buf_steal(&b, NULL)));
+    return node;
+}
+
+/* Puts 'value' (a node of 'fyd') at map[key], replacing what was there. */
+static void
+map_put(struct experiment *e, struct fy_document *fyd, struct fy_node *map, const char *key, struct fy_node *value)
+{
+    struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(map, key, FY_NT);
+
+    if (pair) {
+        if (fy_node_pair_set_value(pair, value)) {
+            sfc_abort("libfyaml: cannot set a value");
+        }
+    } else if (fy_node_mapping_append(map, new_scalar(e, fyd, key), value)) {
+        sfc_abort("libfyaml: cannot append to a mapping");
+    }
+}
+
+/* Removes a pair from a mapping (libfyaml's own remove keeps the pair's memory). */
+static void
+drop_pair(struct fy_node *map, struct fy_node_pair *pair)
+{
+    struct fy_node *key = fy_node_copy(fy_node_document(map), fy_node_pair_key(pair));
+
+    /* It frees the pair, its key and the key it was given, and hands back the value. */
+    fy_node_free(fy_node_mapping_remove_by_key(map, key));
+}
+
+/* Sets the dotted 'path' under 'root' (of 'fyd') to a copy of 'value', making the mappings on
+ * the way. Returns NULL, or a message saying why the path cannot be set. */
+static char *
+set_path(struct experiment *e, struct fy_document *fyd, struct fy_node *root, const char *path, struct fy_node *value)
+{
+    struct fy_node *cur = root;
+    char *copy = xstrdup(path), *save = NULL, *comp, *next;
+    char *err = NULL;
+
+    if (!strcmp(path, "mtbf")) {        /* The alias: every fault's. */
+        struct fy_node *faults = yaml_map_get(root, "faults"), *item = NULL;
+        void *iter;
+
+        if (!yaml_list_count(faults)) {
+            err = xstrdup("'mtbf' sets every fault's mtbf, but there are no 'faults'");
+            goto out;
+        }
+        while ((item = yaml_list_next(faults, item, &iter)) != NULL) {
+            if (fy_node_is_mapping(item)) {
+                map_put(e, fyd, item, "mtbf", fy_node_copy(fyd, value));
+            }
+        }
+        goto out;
+    }
+
+    comp = strtok_r(copy, ".", &save);
+    for (; comp; comp = next) {
+        struct fy_node *child;
+
+        next = strtok_r(NULL, ".", &save);
+        if (cur && fy_node_is_sequence(cur)) {
+            size_t n = yaml_list_count(cur);
+            char *end;
+            unsigned long i = strtoul(comp, &end, 10);
+
+            if (*end || !*comp || i >= n) {
+                err = xasprintf("'%s': '%s' is not an item of a list of %zu", path, comp, n);
+                goto out;
+            }
+            child = fy_node_sequence_get_by_index(cur, i);
+            if (!next) {
+                struct fy_node *v = fy_node_copy(fyd, value);
+
+                fy_node_sequence_insert_after(cur, child, v);
+                fy_node_free(fy_node_sequence_remove(cur, child));
+                goto out;
+            }
+        } else if (cur && fy_node_is_mapping(cur)) {
+            if (!next) {
+                map_put(e, fyd, cur, comp, fy_node_copy(fyd, value));
+                goto out;
+            }
+            child = yaml_map_get(cur, comp);
+            if (!child) {
+                child = new_node(fyd, "{}");
+                map_put(e, fyd, cur, comp, child);
+            }
+        } else {
+            err = xasprintf("'%s': cannot set '%s' inside %s", path, comp,
+                            yaml_node_kind(cur));
+            goto out;
+        }
+        cur = child;
+    }
+
+out:
+    free(copy);
+    return err;
+}
+
+/* One sweep axis of a document. */
+struct axis {
+    const char *key;
+    const char *path;
+    struct fy_node *key_node;
+    struct fy_node *list;
+    size_t n;
+};
+
+/* Checks a `sweep:` mapping (reported at its nodes); fills 'axes' (may be NULL) when it is
+ * valid. */
+static bool
+check_sweep(struct yaml_doc *doc, struct fy_node *sweep, struct axis **axesp, size_t *np)
+{
+    struct axis *axes = NULL;
+    size_t n = 0, total = 1;
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+    bool ok = true;
+
+    if (!sweep) {
+        goto out;
+    }
+    if (!yaml_expect_map(doc, sweep, "'sweep'")) {
+        return false;
+    }
+    axes = xcalloc(fy_node_mapping_item_count(sweep) + 1, sizeof *axes);
+    while ((pair = fy_node_mapping_iterate(sweep, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair), *list = fy_node_pair_value(pair);
+        struct fy_node *item = NULL;
+        const char *k = yaml_node_is_null(key) ? NULL : yaml_scalar(doc, key, "a sweep key");
+        const char *path;
+        char *err = NULL;
+        size_t count, i = 0;
+        void *it;
+
+        if (!k) {
+            if (yaml_node_is_null(key)) {
+                yaml_error(doc, sweep, "sweep keys must be strings, not nothing");
+            }
+            ok = false;
+            continue;
+        }
+        path = axis_path(k, &err);
+        if (!path) {
+            yaml_error(doc, key, "%s", err);
+            free(err);
+            ok = false;
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (!strcmp(axes[j].path, path)) {
+                yaml_error(doc, key, "sweep '%s' sets what sweep '%s' sets", k, axes[j].key);
+                ok = false;
+            }
+        }
+        if (!list || !fy_node_is_sequence(list)) {
+            yaml_error(doc, list ? list : key, "sweep '%s' must be a list of values, not %s",
+                       k, yaml_node_kind(list));
+            ok = false;
+            continue;
+        }
+        count = yaml_list_count(list);
+        if (!count) {
+            yaml_error(doc, list, "sweep '%s' has no values", k);
+            ok = false;
+            continue;
+        }
+        while ((item = yaml_list_next(list, item, &it)) != NULL) {
+            struct fy_node *prev = NULL;
+            char what[64];
+            void *it2;
+
+            snprintf(what, sizeof what, "value %zu of sweep '%.30s'", ++i, k);
+            if (!plain_scalar(doc, item, what)) {
+                ok = false;
+                continue;
+            }
+            while ((prev = yaml_list_next(list, prev, &it2)) != NULL && prev != item) {
+                if (fy_node_is_scalar(prev)
+                    && !strcmp(scalar_text(prev), scalar_text(item))) {
+                    yaml_error(doc, item, "sweep '%s' has '%s' twice", k, scalar_text(item));
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        axes[n++] = (struct axis) { k, path, key, list, count };
+        total = total > EXP_MAX_POINTS ? total : total * count;
+    }
+    if (ok && total > EXP_MAX_POINTS) {
+        yaml_error(doc, sweep, "the sweep has %zu points (at most %d)", total, EXP_MAX_POINTS);
+        ok = false;
+    }
+
+out:
+    if (ok && axesp) {
+        *axesp = axes;
+        *np = n;
+    } else {
+        free(axes);
+    }
+    return ok;
+}
+
+/* A document over 'fyd' that reports like 'proto' (same file, same diag). */
+static struct yaml_doc
+doc_over(const struct yaml_doc *proto, struct fy_document *fyd, struct diag *diag)
+{
+    struct yaml_doc doc = *proto;
+
+    doc.fyd = fyd;
+    doc.root = fy_document_root(fyd);
+    doc.diag = diag;
+    return doc;
+}
+
+static struct fy_document *
+clone_document(struct fy_document *fyd)
+{
+    struct fy_document *copy = fy_document_clone(fyd);
+
+    if (!copy) {
+        sfc_abort("libfyaml: cannot copy a document");
+    }
+    return copy;
+}
+
+/* Removes messages from 'from' on that repeat an earlier one: every point of a sweep reports
+ * the problems it shares with the others. */
+static void
+diag_unique(struct diag *d, size_t from)
+{
+    size_t out = from;
+
+    for (size_t i = from; i < d->n; i++) {
+        bool seen = false;
+
+        for (size_t j = from; j < out && !seen; j++) {
+            seen = !strcmp(d->msgs[j], d->msgs[i]);
+        }
+        if (seen) {
+            free(d->msgs[i]);
+        } else {
+            d->msgs[out] = d->msgs[i];
+            d->pos[out++] = d->pos[i];
+        }
+    }
+    d->n = out;
+}
+
+/* Expands and validates every point of the document 'fyd' (reporting as 'proto' does, into
+ * 'diag'); hands out the points when 'ptsp' is not NULL. */
+static int
+expand_points(struct experiment *e, const struct yaml_doc *proto, struct fy_document *fyd, struct diag *diag,
+              struct exp_point **ptsp, size_t *np)
+{
+    struct yaml_doc doc = doc_over(proto, fyd, diag);
+    struct exp_point *pts = NULL;
+    struct axis *axes = NULL;
+    size_t n_axes = 0, n_points = 1, n_before = diag->n;
+    size_t *idx = NULL;
+    int error = 0;
+
+    if (!check_sweep(&doc, yaml_map_get(doc.root, "sweep"), &axes, &n_axes)) {
+        error = EINVAL;
+        goto out;
+    }
+    for (size_t a = 0; a < n_axes; a++) {
+        n_points *= axes[a].n;
+    }
+    pts = xcalloc(n_points, sizeof *pts);
+    idx = xcalloc(n_axes + 1, sizeof *idx);
+    for (size_t p = 0; p < n_points; p++) {
+        struct fy_document *point_fyd = clone_document(fyd);
+        struct yaml_doc pd = doc_over(proto, point_fyd, diag);
+        struct exp_point *pt = &pts[p];
+        struct buf label = BUF_INITIALIZER;
+
+        pt->index = p;
+        pt->axes = xcalloc(n_axes + 1, sizeof *pt->axes);
+        for (size_t a = 0; a < n_axes; a++) {
+            struct fy_node *value = fy_node_sequence_get_by_index(axes[a].list, idx[a]);
+            char *err = set_path(e, point_fyd, pd.root, axes[a].path, value);
+
+            if (err) {
+                yaml_error(&doc, axes[a].key_node, "sweep %s", err);
+                free(err);
+            }
+            pt->axes[a].key = xstrdup(axes[a].key);
+            pt->axes[a].value = xstrdup(scalar_text(value));
+            pt->n_axes++;
+            buf_printf(&label, "%s%s=%s", a ? "," : "", axes[a].key, scalar_text(value));
+        }
+        buf_put_u8(&label, '\0');
+        pt->label = (char *) buf_steal(&label, NULL);
+        parse_point(&pd, pd.root, pt);
+        fy_document_destroy(point_fyd);
+
+        /* The next point: the last axis varies fastest. */
+        for (size_t a = n_axes; a-- > 0; ) {
+            if (++idx[a] < axes[a].n) {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    if (diag->n != n_before) {
+        diag_unique(diag, n_before);
+        error = EINVAL;
+    }
+
+out:
+    if (!error && ptsp) {
+        *ptsp = pts;
+        *np = n_points;
+    } else if (pts) {
+        exp_points_free(pts, n_points);
+    }
+    free(idx);
+    free(axes);
+    return error;
+}
+
+/* Merges the mapping 'from' into the mapping 'into' (of 'fyd'): mappings merge, anything else
+ * replaces. */
+static void
+deep_merge(struct experiment *e, struct fy_document *fyd, struct fy_node *into, struct fy_node *from)
+{
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+
+    while ((pair = fy_node_mapping_iterate(from, &iter)) != NULL) {
+        struct fy_node *value = fy_node_pair_value(pair);
+        const char *key = scalar_text(fy_node_pair_key(pair));
+        struct fy_node *old = yaml_map_get(into, key);
+
+        if (old && value && fy_node_is_mapping(old) && fy_node_is_mapping(value)) {
+            deep_merge(e, fyd, old, value);
+        } else {
+            map_put(e, fyd, into, key, value ? fy_node_copy(fyd, value) : new_node(fyd, "~"));
+        }
+    }
+}
+
+/* The working document with `quick:` merged in, or NULL when there is none. */
+static struct fy_document *
+quick_document(struct experiment *e, struct fy_document *work)
+{
+    struct fy_node *quick = yaml_map_get(fy_document_root(work), "quick");
+    struct fy_document *fyd;
+
+    if (!quick || !fy_node_is_mapping(quick)) {
+        return NULL;
+    }
+    fyd = clone_document(work);
+    deep_merge(e, fyd, fy_document_root(fyd), quick);
+    return fyd;
+}
+
+static void
+check_quick(struct yaml_doc *doc, struct fy_node *quick)
+{
+    if (!quick || !yaml_expect_map(doc, quick, "'quick'")) {
+        return;
+    }
+    yaml_map_check_keys(doc, quick, quick_keys);
+}
+
+static bool
+is_axis(struct axis *axes, size_t n, const char *key, size_t *idx)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(axes[i].key, key)) {
+            *idx = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *
+axis_names(struct axis *axes, size_t n)
+{
+    struct buf b = BUF_INITIALIZER;
+
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(&b, "%s%s", i ? ", " : "", axes[i].key);
+    }
+    if (!n) {
+        buf_printf(&b, "none");
+    }
+    buf_put_u8(&b, '\0');
+    return (char *) buf_steal(&b, NULL);
+}
+
+static void
+parse_plots(struct yaml_doc *doc, struct fy_node *root, struct experiment *e,
+            struct axis *axes, size_t n_axes, bool axes_known)
+{
+    struct fy_node *list = NULL, *item = NULL;
+    void *iter;
+
+    if (yaml_get_list(doc, root, "plots", YAML_OPTIONAL, &list) || !list) {
+        return;
+    }
+    e->plots = xcalloc(yaml_list_count(list), sizeof *e->plots);
+    while ((item = yaml_list_next(list, item, &iter)) != NULL) {
+        struct exp_plot *plot = &e->plots[e->n_plots];
+        const char *kind = NULL, *x = NULL, *y = NULL, *title = NULL;
+        char what[32];
+        size_t a;
+
+        snprintf(what, sizeof what, "plot %zu", ++e->n_plots);
+        if (!yaml_expect_map(doc, item, what)) {
+            continue;
+        }
+        yaml_map_check_keys(doc, item, plot_keys);
+        if (!yaml_get_string(doc, item, "kind", YAML_REQUIRED, &kind) && kind) {
+            check_one_of(doc, yaml_map_get(item, "kind"), "plot kind", kind, plot_kinds);
+            plot->kind = xstrdup(kind);
+        }
+        yaml_get_string(doc, item, "x", kind && !strcmp(kind, "line") ? YAML_REQUIRED
+                        : YAML_OPTIONAL, &x);
+        if (x && kind && !strcmp(kind, "timeseries")) {
+            if (strcmp(x, "time")) {
+                yaml_error(doc, yaml_map_get(item, "x"),
+                           "a timeseries plot's x is 'time', not '%s'", x);
+            }
+        } else if (x && axes_known && !is_axis(axes, n_axes, x, &a)) {
+            char *names = axis_names(axes, n_axes);
+
+            yaml_error(doc, yaml_map_get(item, "x"), "plot x '%s' is not a sweep axis "
+                       "(axes: %s)", x, names);
+            free(names);
+        }
+        plot->x = x ? xstrdup(x) : NULL;
+        if (!yaml_get_string(doc, item, "y", YAML_REQUIRED, &y) && y) {
+            if (!*y) {
+                yaml_error(doc, yaml_map_get(item, "y"), "plot y (a metric) is empty");
+            }
+            plot->y = xstrdup(y);
+        }
+        if (!yaml_get_string(doc, item, "title", YAML_OPTIONAL, &title) && title) {
+            plot->title = xstrdup(title);
+        }
+    }
+}
+
+/* Reports a reference's 'where' key or value that names no sweep point. */
+static void
+check_where(struct yaml_doc *doc, struct fy_node *where, struct axis *axes, size_t n_axes)
+{
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+
+    while ((pair = fy_node_mapping_iterate(where, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair), *value = fy_node_pair_value(pair);
+        const char *k = scalar_text(key), *v = scalar_text(value);
+        struct fy_node *item = NULL;
+        bool found = false;
+        void *it;
+        size_t a;
+
+        if (!is_axis(axes, n_axes, k, &a)) {
+            char *names = axis_names(axes, n_axes);
+
+            yaml_error(doc, key, "'where' key '%s' is not a sweep axis (axes: %s)", k, names);
+            free(names);
+            continue;
+        }
+        while ((item = yaml_list_next(axes[a].list, item, &it)) != NULL && !found) {
+            found = !strcmp(scalar_text(item), v);
+        }
+        if (!found) {
+            yaml_error(doc, value, "'where' %s=%s is not a point of the sweep", k, v);
+        }
+    }
+}
+
+static void
+parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *e,
+                 struct axis *axes, size_t n_axes, bool axes_known)
+{
+    struct fy_node *list = NULL, *item = NULL;
+    void *iter;
+
+    if (yaml_get_list(doc, root, "reference", YAML_OPTIONAL, &list) || !list) {
+        return;
+    }
+    e->refs = xcalloc(yaml_list_count(list), sizeof *e->refs);
+    while ((item = yaml_list_next(list, item, &iter)) != NULL) {
+        struct exp_reference *ref = &e->refs[e->n_refs];
+        const char *label = NULL, *metric = NULL, *unit = NULL, *source = NULL;
+        struct fy_node *where = NULL;
+        char what[32];
+
+        snprintf(what, sizeof what, "reference %zu", ++e->n_refs);
+        if (!yaml_expect_map(doc, item, what)) {
+            continue;
+        }
+        yaml_map_check_keys(doc, item, reference_keys);
+        if (!yaml_get_string(doc, item, "label", YAML_REQUIRED, &label) && label) {
+            ref->label = xstrdup(label);
+        }
+        if (!yaml_get_string(doc, item, "metric", YAML_REQUIRED, &metric) && metric) {
+            ref->metric = xstrdup(metric);
+        }
+        yaml_get_number(doc, item, "value", YAML_REQUIRED, &ref->value);
+        if (!yaml_get_string(doc, item, "unit", YAML_REQUIRED, &unit) && unit) {
+            ref->unit = xstrdup(unit);
+        }
+        if (!yaml_get_string(doc, item, "source", YAML_OPTIONAL, &source) && source) {
+            ref->source = xstrdup(source);
+        }
+        if (!yaml_get_map(doc, item, "where", YAML_OPTIONAL, &where) && where
+            && parse_kv_map(doc, where, "'where'", false, &ref->where, &ref->n_where)
+            && axes_known) {
+            check_where(doc, where, axes, n_axes);
+        }
+    }
+}
+
+void
+experiment_free(struct experiment *e)
+{
+    if (!e) {
+        return;
+    }
+    free(e->file);
+    free(e->text);
+    free(e->name);
+    free(e->title);
+    free(e->reproduces);
+    for (size_t i = 0; i < e->n_plots; i++) {
+        free(e->plots[i].kind);
+        free(e->plots[i].x);
+        free(e->plots[i].y);
+        free(e->plots[i].title);
+    }
+    free(e->plots);
+    for (size_t i = 0; i < e->n_refs; i++) {
+        free(e->refs[i].label);
+        free(e->refs[i].metric);
+        free(e->refs[i].unit);
+        free(e->refs[i].source);
+        kv_free(e->refs[i].where, e->refs[i].n_where);
+    }
+    free(e->refs);
+    if (e->work) {
+        fy_document_destroy(e->work);
+    }
+    yaml_doc_free(e->yd);
+    for (size_t i = 0; i < e->n_texts; i++) {
+        free(e->texts[i]);
+    }
+    free(e->texts);
+    free(e);
+}
+
+int
+experiment_parse(struct yaml_doc **docp, struct experiment **expp)
+{
+    struct yaml_doc *doc = *docp;
+    struct fy_node *root = doc->root;
+    struct diag *diag = doc->diag;
+    struct experiment *e = xzalloc(sizeof *e);
+    struct fy_document *quick = NULL;
+    struct axis *axes = NULL;
+    size_t n_axes = 0, n_before = diag->n;
+    bool axes_ok;
+    const char *s;
+    int error = 0;
+
+    e->file = xstrdup(doc->file);
+    if (yaml_node_is_null(root)) {
+        yaml_error(doc, NULL, "empty file (an experiment needs at least 'experiment', "
+                   "'chain' and 'workload')");
+        error = EINVAL;
+        goto out;
+    }
+    if (!yaml_expect_map(doc, root, "the top level of an experiment")) {
+        error = EINVAL;
+        goto out;
+    }
+    yaml_map_check_keys(doc, root, top_keys);
+    s = NULL;
+    if (!yaml_get_string(doc, root, "experiment", YAML_REQUIRED, &s) && s) {
+        if (!valid_name(s, EXP_NAME_MAX)) {
+            yaml_error(doc, yaml_map_get(root, "experiment"), "experiment name '%s' is invalid "
+                       "(1 to %d of a-z, 0-9, '_' and '-', starting with a letter or digit)",
+                       s, EXP_NAME_MAX);
+        }
+        e->name = xstrdup(s);
+    }
+    s = NULL;
+    if (!yaml_get_string(doc, root, "title", YAML_OPTIONAL, &s) && s) {
+        e->title = xstrdup(s);
+    }
+    s = NULL;
+    if (!yaml_get_string(doc, root, "reproduces", YAML_OPTIONAL, &s) && s) {
+        e->reproduces = xstrdup(s);
+    }
+    check_quick(doc, yaml_map_get(root, "quick"));
+    axes_ok = check_sweep(doc, yaml_map_get(root, "sweep"), &axes, &n_axes);
+    parse_plots(doc, root, e, axes, n_axes, axes_ok);
+    parse_references(doc, root, e, axes, n_axes, axes_ok);
+
+    /* The points, as written and as --quick makes them; a broken sweep was reported above. */
+    if (axes_ok) {
+        e->work = clone_document(doc->fyd);
+        expand_points(e, doc, e->work, diag, NULL, NULL);
+        quick = quick_document(e, e->work);
+        if (quick && diag->n == n_before) {
+            expand_points(e, doc, quick, diag, NULL, NULL);
+        }
+    }
+    if (diag->n != n_before) {
+        diag_unique(diag, n_before);
+        diag_sort(diag, n_before);
+        error = EINVAL;
+    }
+
+out:
+    if (quick) {
+        fy_document_destroy(quick);
+    }
+    free(axes);
+    if (error) {
+        experiment_free(e);
+        return error;
+    }
+    e->text = xstrdup(doc->text ? doc->text : "");
+    e->yd = doc;
+    *docp = NULL;
+    *expp = e;
+    return 0;
+}
+
+int
+experiment_load_string(const char *name, const char *yaml, size_t len, struct diag *diag,
+                       struct experiment **expp)
+{
+    struct yaml_doc *doc;
+    int error;
+
+    error = yaml_doc_load_string(name, yaml, len, diag, &doc);
+    if (!error) {
+        error = experiment_parse(&doc, expp);
+        yaml_doc_free(doc);
+    }
+    return error;
+}
+
+int
+experiment_load(const char *file, struct diag *diag, struct experiment **expp)
+{
+    struct yaml_doc *doc;
+    int error;
+
+    error = yaml_doc_load(file, diag, &doc);
+    if (!error) {
+        error = experiment_parse(&doc, expp);
+        yaml_doc_free(doc);
+    }
+    return error;
+}
+
+int
+experiment_points(struct experiment *e, struct diag *diag, struct exp_point **ptsp,
+                  size_t *np)
+{
+    size_t n_before = diag->n;
+    int error = expand_points(e, e->yd, e->work, diag, ptsp, np);
+
+    diag_sort(diag, n_before);
+    return error;
+}
+
+/* Validates 'candidate' and makes it the working document, or reports its problems as
+ * "WHO: message" (the location of a command-line value means nothing to the user) and drops
+ * it. */
+static int
+adopt_document(struct experiment *e, struct fy_document *candidate, const char *who,
+               struct diag *diag)
+{
+    struct diag found;
+    int error;
+
+    diag_init(&found);
+    error = expand_points(e, e->yd, candidate, &found, NULL, NULL);
+    if (error) {
+        size_t file_len = strlen(e->file);
+        size_t n_before = diag->n;
+
+        for (size_t i = 0; i < found.n; i++) {
+            const char *msg = found.msgs[i];
+
+            /* "file:line:col: message" -> "message" */
+            if (!strncmp(msg, e->file, file_len) && msg[file_len] == ':') {
+                msg += file_len + 1;
+                msg += strspn(msg, "0123456789:");
+                msg += strspn(msg, " ");
+            }
+            diag_error(diag, &(struct loc) { who, 0, 0 }, "%s", msg);
+        }
+        diag_unique(diag, n_before);
+        fy_document_destroy(candidate);
+    } else {
+        fy_document_destroy(e->work);
+        e->work = candidate;
+    }
+    diag_uninit(&found);
+    return error;
+}
+
+int
+experiment_quick(struct experiment *e, struct diag *diag)
+{
+    struct fy_document *quick = quick_document(e, e->work);
+
+    return quick ? adopt_document(e, quick, "quick", diag) : 0;
+}
+
+int
+experiment_set(struct experiment *e, const char *assignment, struct diag *diag)
+{
+    char *who = xasprintf("--set %s", assignment);
+    const char *eq = strchr(assignment, '=');
+    struct fy_document *fyd = NULL;
+    struct fy_node *root, *sweep;
+    char *key = NULL, *err = NULL;
+    const char *path;
+    int error = 0;
+
+    if (!eq || eq == assignment) {
+        diag_error(diag, &(struct loc) { who, 0, 0 }, "expected KEY=VALUE or KEY=V1,V2,...");
+        error = EINVAL;
+        goto out;
+    }
+    key = xasprintf("%.*s", (int) (eq - assignment), assignment);
+    path = axis_path(key, &err);
+    if (!path) {
+        diag_error(diag, &(struct loc) { who, 0, 0 }, "%s", err);
+        error = EINVAL;
+        goto out;
+    }
+
+    fyd = clone_document(e->work);
+    root = fy_document_root(fyd);
+    sweep = yaml_map_get(root, "sweep");
+    if (strchr(eq + 1, ',')) {
+        struct fy_node *list = new_node(fyd, "[]");
+        char *values = xstrdup(eq + 1), *save = NULL;
+
+        for (char *v = strtok_r(values, ",", &save); v; v = strtok_r(NULL, ",", &save)) {
+            fy_node_sequence_append(list, new_scalar(e, fyd, v));
+        }
+        free(values);
+        if (!sweep || !fy_node_is_mapping(sweep)) {
+            sweep = new_node(fyd, "{}");
+            map_put(e, fyd, root, "sweep", sweep);
+        }
+        /* An alias and its path are one axis: replace whichever spelling the file used. */
+        for (size_t i = 0; i < ARRAY_SIZE(axis_aliases); i++) {
+            const char *other = NULL;
+
+            if (!strcmp(axis_aliases[i].key, key) && axis_aliases[i].path) {
+                other = axis_aliases[i].path;
+            } else if (axis_aliases[i].path && !strcmp(axis_aliases[i].path, key)) {
+                other = axis_aliases[i].key;
+            }
+            if (other && strcmp(other, key)) {
+                struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(sweep, other,
+                                                                                  FY_NT);
+                if (pair) {
+                    drop_pair(sweep, pair);
+                }
+            }
+        }
+        map_put(e, fyd, sweep, key, list);
+    } else {
+        struct fy_node *value = new_scalar(e, fyd, eq + 1);
+
+        if (sweep && fy_node_is_mapping(sweep)) {
+            struct fy_node_pair *pair = fy_node_mapping_lookup_pair_by_string(sweep, key, FY_NT);
+
+            if (pair) {
+                drop_pair(sweep, pair);
+            }
+        }
+        err = set_path(e, fyd, root, path, value);
+        fy_node_free(value);
+        if (err) {
+            diag_error(diag, &(struct loc) { who, 0, 0 }, "%s", err);
+            fy_document_destroy(fyd);
+            error = EINVAL;
+            goto out;
+        }
+    }
+    error = adopt_document(e, fyd, who, diag);
+
+out:
+    free(err);
+    free(key);
+    free(who);
+    return error;
+}
+
+/* Dumping. */
+
+static void
+format_string(struct buf *b, const char *s)
+{
+    bool plain = *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "0123456789_-./[]()") == strlen(s)
+                 && !strchr("-[]()", s[0]);
+
+    if (plain) {
+        buf_printf(b, "%s", s);
+        return;
+    }
+    buf_put_u8(b, '"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            buf_printf(b, "\\%c", *s);
+        } else if ((unsigned char) *s < 0x20) {
+            buf_printf(b, "\\x%02x", (unsigned char) *s);
+        } else {
+            buf_put_u8(b, *s);
+        }
+    }
+    buf_put_u8(b, '"');
+}
+
+static void
+format_kv(struct buf *b, const struct exp_kv *kv, size_t n)
+{
+    buf_printf(b, "{");
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(b, "%s", i ? ", " : "");
+        format_string(b, kv[i].key);
+        buf_printf(b, ": ");
+        format_string(b, kv[i].value);
+    }
+    buf_printf(b, "}");
+}
+
+static void
+format_point(struct buf *b, const struct exp_point *pt)
+{
+    const struct exp_workload *wl = &pt->workload;
+
+    buf_printf(b, "  - point: %zu\n    label: ", pt->index + 1);
+    format_string(b, pt->label);
+    buf_printf(b, "\n    axes: ");
+    format_kv(b, pt->axes, pt->n_axes);
+    buf_printf(b, "\n    provider: %s\n    scheme: %s\n    params: ", pt->provider, pt->scheme);
+    format_kv(b, pt->params, pt->n_params);
+    buf_printf(b, "\n    resources: {cpus: ");
+    yaml_format_number(b, pt->cpus);
+    buf_printf(b, ", memory: ");
+    yaml_format_size(b, pt->memory);
+    buf_printf(b, "}\n    chain:\n");
+    for (size_t i = 0; i < pt->n_vnfs; i++) {
+        buf_printf(b, "      - {fn: %s, params: ", pt->vnfs[i].fn);
+        format_kv(b, pt->vnfs[i].params, pt->vnfs[i].n_params);
+        buf_printf(b, "}\n");
+    }
+    buf_printf(b, "    rules: [");
+    for (size_t i = 0; i < pt->n_rules; i++) {
+        buf_printf(b, "%s", i ? ", " : "");
+        format_string(b, pt->rules[i]);
+    }
+    buf_printf(b, "]\n    workload: {kind: %s, count: %llu, size: ", wl->kind_name,
+               (unsigned long long) wl->count);
+    yaml_format_size(b, wl->size);
+    buf_printf(b, ", rate: %llu, duration: ", (unsigned long long) wl->rate);
+    yaml_format_duration(b, wl->duration_ns);
+    buf_printf(b, ", timeout: ");
+    yaml_format_duration(b, wl->timeout_ns);
+    if (wl->kind == EXP_WL_PROBE) {
+        buf_printf(b, ", interval: ");
+        yaml_format_duration(b, wl->interval_ns);
+    }
+    buf_printf(b, "}\n    faults:%s\n", pt->n_faults ? "" : " []");
+    for (size_t i = 0; i < pt->n_faults; i++) {
+        const struct exp_fault *f = &pt->faults[i];
+
+        buf_printf(b, "      - {kind: %s, target: ", f->kind);
+        format_string(b, f->target);
+        buf_printf(b, ", mode: %s, at: ", f->mode);
+        yaml_format_duration(b, f->at_ns);
+        buf_printf(b, ", every: ");
+        yaml_format_duration(b, f->every_ns);
+        buf_printf(b, ", mtbf: ");
+        yaml_format_duration(b, f->mtbf_ns);
+        buf_printf(b, ", count: %llu, heal_after: ", (unsigned long long) f->count);
+        yaml_format_duration(b, f->heal_after_ns);
+        buf_printf(b, ", fraction: ");
+        yaml_format_number(b, f->fraction);
+        buf_printf(b, "}\n");
+    }
+    buf_printf(b, "    warmup: %llu\n    repetitions: %llu\n    seed: %llu\n",
+               (unsigned long long) pt->warmup, (unsigned long long) pt->repetitions,
+               (unsigned long long) pt->seed);
+}
+
+void
+experiment_format_points(const struct experiment *e, const struct exp_point *pts, size_t n,
+                         struct buf *b)
+{
+    buf_printf(b, "experiment: %s\n", e->name);
+    if (e->title) {
+        buf_printf(b, "title: ");
+        format_string(b, e->title);
+        buf_printf(b, "\n");
+    }
+    if (e->reproduces) {
+        buf_printf(b, "reproduces: ");
+        format_string(b, e->reproduces);
+        buf_printf(b, "\n");
+    }
+    buf_printf(b, "points:\n");
+    for (size_t i = 0; i < n; i++) {
+        format_point(b, &pts[i]);
+    }
+    buf_printf(b, "plots:%s\n", e->n_plots ? "" : " []");
+    for (size_t i = 0; i < e->n_plots; i++) {
+        const struct exp_plot *p = &e->plots[i];
+
+        buf_printf(b, "  - {kind: %s", p->kind);
+        if (p->x) {
+            buf_printf(b, ", x: ");
+            format_string(b, p->x);
+        }
+        buf_printf(b, ", y: ");
+        format_string(b, p->y);
+        if (p->title) {
+            buf_printf(b, ", title: ");
+            format_string(b, p->title);
+        }
+        buf_printf(b, "}\n");
+    }
+    buf_printf(b, "reference:%s\n", e->n_refs ? "" : " []");
+    for (size_t i = 0; i < e->n_refs; i++) {
+        const struct exp_reference *r = &e->refs[i];
+
+        buf_printf(b, "  - {label: ");
+        format_string(b, r->label);
+        buf_printf(b, ", metric: ");
+        format_string(b, r->metric);
+        buf_printf(b, ", value: ");
+        yaml_format_number(b, r->value);
+        buf_printf(b, ", unit: ");
+        format_string(b, r->unit);
+        if (r->source) {
+            buf_printf(b, ", source: ");
+            format_string(b, r->source);
+        }
+        if (r->n_where) {
+            buf_printf(b, ", where: ");
+            format_kv(b, r->where, r->n_where);
+        }
+        buf_printf(b, "}\n");
+    }
+}

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
+#include "testbed/infra/manifest.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
@@ -269,9 +270,17 @@ save_record(struct inject_fault *f)
                             "spoof_ip", f->spoof_ip, "role_id", f->role_id, "saved", f->saved);
     int error = 0;
 
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        error = errno;
-    } else if (!rec || json_dump_file(rec, path, JSON_INDENT(2))) {
+    /* Recorded before made, so `sfclab down` and `clean` remove them with the instance. */
+    if (access(dir, F_OK)) {
+        error = manifest_record_dir(f->inst->manifest, dir);
+        if (!error && mkdir(dir, 0755) && errno != EEXIST) {
+            error = errno;
+        }
+    }
+    if (!error && access(path, F_OK)) {
+        error = manifest_record_file(f->inst->manifest, path);
+    }
+    if (!error && (!rec || json_dump_file(rec, path, JSON_INDENT(2)))) {
         error = EIO;
     }
     if (error) {

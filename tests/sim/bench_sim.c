@@ -27,8 +27,8 @@ main(void)
     double baseline = 0;
     int rc = 0;
 
-    ft_core_class_register(&ft_voter_broken_class);
-    printf("%-8s %12s %14s %9s %9s\n", "scenario", "packets", "packets/s", "vs none",
+    sim_register_broken_cores();
+    printf("%-10s %12s %14s %9s %9s\n", "scenario", "packets", "packets/s", "vs none",
            "vs 1M/s");
     for (size_t i = 0; i < sim_n_scenarios; i++) {
         const struct sim_scenario *scn = sim_scenarios[i];
@@ -53,7 +53,7 @@ main(void)
         if (!baseline) {
             baseline = rates[BENCH_REPS / 2];
         }
-        printf("%-8s %12"PRIu64" %14.0f %8.2fx %8.2fx\n", scn->name, packets,
+        printf("%-10s %12"PRIu64" %14.0f %8.2fx %8.2fx\n", scn->name, packets,
                rates[BENCH_REPS / 2], rates[BENCH_REPS / 2] / baseline,
                rates[BENCH_REPS / 2] / BENCH_TARGET);
     }

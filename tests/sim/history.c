@@ -171,6 +171,42 @@ sim_check_live_after(const struct sim_history *h, uint64_t stable_ns, struct buf
     return history_check_accepted(h, stable_ns, "liveness", why);
 }
 
+static int
+history_cmp_u64(const void *a_, const void *b_)
+{
+    uint64_t a = *(const uint64_t *) a_, b = *(const uint64_t *) b_;
+    return a < b ? -1 : a > b;
+}
+
+bool
+sim_check_seq_unique(const struct sim_history *h, struct buf *why)
+{
+    for (size_t i = 0; i < h->n_seqs; i++) {
+        const struct sim_seq *s = &h->seqs[i];
+        uint64_t *sorted;
+        bool ok = true;
+
+        if (!s->correct || s->n < 2) {
+            continue;
+        }
+        sorted = xmalloc(s->n * sizeof *sorted);
+        memcpy(sorted, s->items, s->n * sizeof *sorted);
+        qsort(sorted, s->n, sizeof *sorted, history_cmp_u64);
+        for (size_t k = 1; k < s->n && ok; k++) {
+            if (sorted[k] == sorted[k - 1]) {
+                buf_printf(why, "duplicate: %s delivered item %016"PRIx64" twice\n",
+                           s->name ? s->name : "?", sorted[k]);
+                ok = false;
+            }
+        }
+        free(sorted);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool
 sim_check_agreement(const struct sim_history *h, bool complete, struct buf *why)
 {

@@ -71,6 +71,8 @@ bool sim_check_no_duplicates(const struct sim_history *, struct buf *why);
 bool sim_check_no_loss(const struct sim_history *, struct buf *why);
 /* Liveness once stable: every operation sent at or after 'stable_ns' was accepted. */
 bool sim_check_live_after(const struct sim_history *, uint64_t stable_ns, struct buf *why);
+/* Exactly-once application: no correct endpoint delivered the same item twice. */
+bool sim_check_seq_unique(const struct sim_history *, struct buf *why);
 /* Agreement: in each group, the delivery sequences of correct members are prefixes of one
  * another; with 'complete', they are all equal. */
 bool sim_check_agreement(const struct sim_history *, bool complete, struct buf *why);

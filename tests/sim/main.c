@@ -66,13 +66,13 @@ run_scenario(const char *program, const struct sim_scenario *scn, uint64_t first
     sim_scenario_run_seeds(scn, first, n, broken, &batch);
     secs = (time_mono_ns() - start) / 1e9;
     if (!batch.failed) {
-        printf("%-8s %"PRIu64" seed(s) from %"PRIu64" passed%s: %"PRIu64" packets in %.2f s "
+        printf("%-9s %"PRIu64" seed(s) from %"PRIu64" passed%s: %"PRIu64" packets in %.2f s "
                "(%.0f packets/s)\n", scn->name, batch.seeds_run, first,
                broken ? " (broken variant NOT caught)" : "", batch.messages, secs,
                secs > 0 ? batch.messages / secs : 0.0);
     } else {
         struct buf line = BUF_INITIALIZER;
-        printf("%-8s seed %"PRIu64" FAILED after %"PRIu64" seed(s)%s: %.*s", scn->name,
+        printf("%-9s seed %"PRIu64" FAILED after %"PRIu64" seed(s)%s: %.*s", scn->name,
                batch.failed_seed, batch.seeds_run, broken ? " (broken variant caught)" : "",
                (int) batch.why.len, (const char *) batch.why.data);
         sim_replay_command(&line, program, scn, batch.failed_seed, broken);
@@ -121,7 +121,7 @@ main(int argc, char *argv[])
     int opt, rc = 0;
 
     log_set_program("sim");
-    ft_core_class_register(&ft_voter_broken_class);
+    sim_register_broken_cores();
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
@@ -148,9 +148,9 @@ main(int argc, char *argv[])
             break;
         case 'l':
             for (size_t i = 0; i < sim_n_scenarios; i++) {
-                printf("%-8s %s\n", sim_scenarios[i]->name, sim_scenarios[i]->summary);
+                printf("%-10s %s\n", sim_scenarios[i]->name, sim_scenarios[i]->summary);
                 if (sim_scenarios[i]->broken) {
-                    printf("%-8s --broken: %s\n", "", sim_scenarios[i]->broken);
+                    printf("%-10s --broken: %s\n", "", sim_scenarios[i]->broken);
                 }
             }
             return 0;

@@ -59,8 +59,13 @@ void sim_replay_command(struct buf *, const char *program, const struct sim_scen
 /* The scenarios (one file each). */
 extern const struct sim_scenario sim_scenario_none;
 extern const struct sim_scenario sim_scenario_voter;
+extern const struct sim_scenario sim_scenario_sequencer;
 
-/* The test-only broken voter (tests/sim/broken_voter.c). */
+/* The test-only broken cores (tests/sim/broken_*.c). */
 extern const struct ft_core_class ft_voter_broken_class;
+extern const struct ft_core_class ft_sequencer_broken_class;
+extern const struct ft_core_class ft_seq_replica_broken_class;
+/* Registers them, so scenarios find them by name. */
+void sim_register_broken_cores(void);
 
 #endif

@@ -48,6 +48,7 @@ struct sim_endpoint {
     bool up;
     bool faulty;
     uint32_t epoch;             /* Bumped by crash and restart: stale timers die with it. */
+    uint32_t incarnation;       /* Restarts so far. */
 
     /* Core. */
     const struct ft_core_class *class;
@@ -857,6 +858,7 @@ sim_on_restart(struct sim *sim, const struct sim_item *it)
     sim_trace(sim, e->id, "restarts");
     e->up = true;
     e->epoch++;
+    ev.incarnation = ++e->incarnation;
     sim_notify(sim, e->id, FT_EV_PEER_UP);
     if (e->role == SIM_EP_CORE) {
         sim_core_start(sim, e);

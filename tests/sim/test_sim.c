@@ -361,30 +361,154 @@ test_scenario(void **state)
     sim_batch_uninit(&batch);
 }
 
-/* The broken voter must be caught within the seed budget, with a seed that replays. */
+/* Each broken variant must be caught within the seed budget, by a seed that replays alone,
+ * and which the correct cores pass. */
 static void
-test_broken_voter_caught(void **state)
+test_broken_caught(void **state)
 {
+    const struct sim_scenario *scn = *state;
     struct sim_batch batch;
     struct buf line = BUF_INITIALIZER, why = BUF_INITIALIZER;
 
-    sim_scenario_run_seeds(&sim_scenario_voter, 1, SIM_CHECK_SEEDS, true, &batch);
+    sim_scenario_run_seeds(scn, 1, SIM_CHECK_SEEDS, true, &batch);
     assert_true(batch.failed);
-    sim_replay_command(&line, SIM_PROGRAM, &sim_scenario_voter, batch.failed_seed, true);
-    print_message("broken voter caught after %"PRIu64" seed(s): %.*s%.*s", batch.seeds_run,
-                  (int) batch.why.len, (char *) batch.why.data, (int) line.len,
-                  (char *) line.data);
-    /* Replaying that seed alone fails the same way; the correct voter passes it. */
-    assert_false(sim_scenario_run(&sim_scenario_voter, batch.failed_seed, true, NULL, NULL,
-                                  &why));
+    sim_replay_command(&line, SIM_PROGRAM, scn, batch.failed_seed, true);
+    print_message("broken %s caught after %"PRIu64" seed(s): %.*s%.*s", scn->name,
+                  batch.seeds_run, (int) batch.why.len, (char *) batch.why.data,
+                  (int) line.len, (char *) line.data);
+    assert_false(sim_scenario_run(scn, batch.failed_seed, true, NULL, NULL, &why));
     assert_int_equal(why.len, batch.why.len);
     assert_memory_equal(why.data, batch.why.data, why.len);
     buf_clear(&why);
-    assert_true(sim_scenario_run(&sim_scenario_voter, batch.failed_seed, false, NULL, NULL,
-                                 &why));
+    assert_true(sim_scenario_run(scn, batch.failed_seed, false, NULL, NULL, &why));
     buf_uninit(&line);
     buf_uninit(&why);
     sim_batch_uninit(&batch);
+}
+
+/* Cores take bytes from the network and from state images: feed them garbage and mutated
+ * valid inputs, deterministically, under ASan. A bad image must leave the core unchanged. */
+static void
+test_cores_robust(void **state)
+{
+    static const char *const names[] = { "none", "voter", "sequencer", "seq_replica" };
+    static const uint32_t group[] = { 1, 2, 3 };
+    struct ft_rng rng;
+
+    ft_rng_init(&rng, 99);
+    for (size_t c = 0; c < ARRAY_SIZE(names); c++) {
+        const struct ft_core_class *class = ft_core_class_find(names[c]);
+        struct ft_config cfg = { .self = 2, .f = 1, .group = group, .n_group = 3 };
+        struct ft_core *core = NULL;
+        struct buf before = BUF_INITIALIZER, after = BUF_INITIALIZER, msg = BUF_INITIALIZER;
+        struct ft_actions out;
+
+        if (!strcmp(names[c], "none")) {
+            cfg.n_group = 0;
+        }
+        assert_int_equal(ft_core_create(class, &cfg, &core, NULL), 0);
+        ft_actions_init(&out);
+        for (int i = 0; i < 20000; i++) {
+            size_t len = ft_rng_below(&rng, 64);
+            uint8_t data[64];
+            struct ft_event ev = {
+                .kind = ft_rng_below(&rng, FT_EV_N_KINDS), .now_ns = i * 1000ull,
+                .from = ft_rng_below(&rng, 5), .data = data, .len = len,
+                .timer = ft_rng_below(&rng, 4),
+            };
+            for (size_t k = 0; k < len; k++) {
+                data[k] = ft_rng_below(&rng, 4) ? 0 : ft_rng_u64(&rng);
+            }
+            if (ev.kind == FT_EV_STATE_REQUEST && ft_rng_chance(&rng, 0.5)) {
+                /* A valid image, mutated: must import or be refused, never crash. */
+                buf_clear(&msg);
+                assert_int_equal(ft_core_export_state(core, &msg), 0);
+                if (msg.len) {
+                    msg.data[ft_rng_below(&rng, msg.len)] ^= 1 + ft_rng_below(&rng, 255);
+                }
+                buf_clear(&before);
+                buf_clear(&after);
+                ft_core_export_state(core, &before);
+                if (ft_core_import_state(core, msg.data, ft_rng_below(&rng, msg.len + 1))) {
+                    ft_core_export_state(core, &after);
+                    assert_int_equal(before.len, after.len);
+                    assert_memory_equal(before.data, after.data, before.len);
+                }
+                continue;
+            }
+            ft_actions_clear(&out);
+            assert_int_equal(ft_core_step(core, &ev, &out), 0);
+        }
+        ft_actions_uninit(&out);
+        ft_core_destroy(core);
+        buf_uninit(&before);
+        buf_uninit(&after);
+        buf_uninit(&msg);
+    }
+}
+
+/* A correct replica that echoes the request, stamping its own id. */
+static void
+echo_service(uint32_t self, const uint8_t *req, size_t len, struct buf *reply)
+{
+    uint8_t *p = buf_put_uninit(reply, len);
+
+    memcpy(p, req, len);
+    if (len >= DEMO_HDR_LEN) {
+        p[DEMO_ORIGIN_OFS + 3] = self;
+    }
+}
+
+/* Runs a client-side voter (f = 1) with replica r0 forging r1's identity. */
+static bool
+forge_run(uint64_t seed, bool authenticated, uint64_t *forged_dropped)
+{
+    struct sim *sim = sim_create(seed, NULL);
+    struct sim_net_config net = *sim_net(sim);
+    struct buf why = BUF_INITIALIZER;
+    uint32_t client = sim_add_endpoint(sim, "client"), r[3];
+    bool ok;
+
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "r%d", i);
+        r[i] = sim_add_endpoint(sim, name);
+        sim_make_service(sim, r[i], echo_service, &client, 1);
+    }
+    struct sim_core_spec spec = {
+        .class = ft_core_class_find("voter"), .f = 1, .group = r, .n_group = 3,
+    };
+    sim_make_core(sim, client, &spec);
+    sim_make_client(sim, client, r, 3);
+    net.authenticated = authenticated;
+    sim_set_net(sim, &net);
+    sim_set_byzantine(sim, r[0], &sim_byz_forge);     /* Steals id r[0] + 1 = r[1]. */
+    for (int i = 0; i < 50; i++) {
+        uint8_t body[4] = { i, i >> 8, 7, 7 };
+        sim_request_at(sim, client, i * 100 * SIM_US, body, sizeof body);
+    }
+    assert_int_equal(sim_run(sim, SIM_S), 0);
+    ok = sim_check_valid(sim_history(sim), &why);
+    *forged_dropped = sim_stats(sim)->forged_dropped;
+    sim_destroy(sim);
+    buf_uninit(&why);
+    return ok;
+}
+
+/* Forging is caught by authenticated links; without them one liar votes twice and wins. */
+static void
+test_forge_needs_authentication(void **state)
+{
+    size_t fooled = 0;
+    uint64_t dropped;
+
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        assert_true(forge_run(seed, true, &dropped));
+        assert_true(dropped >= 50);
+        fooled += !forge_run(seed, false, &dropped);
+        assert_int_equal(dropped, 0);
+    }
+    assert_true(fooled > 0);
 }
 
 /* Same seed: byte-identical traces. Another seed: a different one. */
@@ -426,25 +550,34 @@ main(void)
         cmocka_unit_test(test_voter_state),
         cmocka_unit_test(test_voter_bad_config),
         cmocka_unit_test(test_checkers),
+        cmocka_unit_test(test_cores_robust),
+        cmocka_unit_test(test_forge_needs_authentication),
         cmocka_unit_test(test_trace_deterministic),
-        cmocka_unit_test(test_broken_voter_caught),
     };
-    size_t n = ARRAY_SIZE(fixed) + sim_n_scenarios;
+    size_t n = ARRAY_SIZE(fixed) + 2 * sim_n_scenarios;
     struct CMUnitTest *tests = xcalloc(n, sizeof *tests);
-    char **names = xcalloc(sim_n_scenarios, sizeof *names);
+    char **names = xcalloc(2 * sim_n_scenarios, sizeof *names);
+    size_t n_tests = ARRAY_SIZE(fixed), n_names = 0;
     int rc;
 
-    ft_core_class_register(&ft_voter_broken_class);
+    sim_register_broken_cores();
     memcpy(tests, fixed, sizeof fixed);
     for (size_t i = 0; i < sim_n_scenarios; i++) {
-        struct CMUnitTest *t = &tests[ARRAY_SIZE(fixed) + i];
-        names[i] = xasprintf("test_scenario_%s", sim_scenarios[i]->name);
-        t->name = names[i];
+        struct CMUnitTest *t = &tests[n_tests++];
+        names[n_names] = xasprintf("test_scenario_%s", sim_scenarios[i]->name);
+        t->name = names[n_names++];
         t->test_func = test_scenario;
         t->initial_state = (void *) sim_scenarios[i];
+        if (sim_scenarios[i]->broken) {
+            t = &tests[n_tests++];
+            names[n_names] = xasprintf("test_broken_%s_caught", sim_scenarios[i]->name);
+            t->name = names[n_names++];
+            t->test_func = test_broken_caught;
+            t->initial_state = (void *) sim_scenarios[i];
+        }
     }
-    rc = _cmocka_run_group_tests("sim", tests, n, NULL, NULL);
-    for (size_t i = 0; i < sim_n_scenarios; i++) {
+    rc = _cmocka_run_group_tests("sim", tests, n_tests, NULL, NULL);
+    for (size_t i = 0; i < n_names; i++) {
         free(names[i]);
     }
     free(names);

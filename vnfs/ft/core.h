@@ -38,7 +38,8 @@
 #define FT_ENDPOINT_NONE UINT32_MAX
 
 enum ft_event_kind {
-    FT_EV_START,            /* First event after create() or a restart: arm initial timers. */
+    FT_EV_START,            /* First event after create(): arm initial timers. 'incarnation'
+                             * says whether this is a restart (state lost: ask for it). */
     FT_EV_PACKET,           /* A data-plane packet from upstream endpoint 'from'. */
     FT_EV_PEER_MSG,         /* A protocol message from peer 'from'. */
     FT_EV_TIMER,            /* Timer 'timer' armed earlier fired. */
@@ -83,6 +84,7 @@ struct ft_event {
     const uint8_t *data;        /* Payload; valid only during step(). */
     size_t len;
     uint64_t timer;             /* FT_EV_TIMER: the id given to ft_emit_timer(). */
+    uint32_t incarnation;       /* FT_EV_START: 0 the first time, n after the n-th restart. */
 };
 
 struct ft_action {

@@ -135,7 +135,7 @@ deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep)
                          &errmsg);
     if (!error) {
         json_t *code = json_object_get(result, "exit_code");
-        if (!json_is_integer(code)) {
+        if (json_is_true(json_object_get(result, "running")) || !json_is_integer(code)) {
             error = ETIMEDOUT;
         } else if (exit_codep) {
             *exit_codep = json_integer_value(code);

@@ -1,0 +1,31 @@
+/* runner — runs an experiment: expands its sweep into points x repetitions and, for each, builds
+ * the infrastructure, deploys the chain, drives the workload, collects the history into the
+ * results database, summarises it and tears everything down.
+ *
+ * The history is Jepsen-style: the client's operations, per-hop timings, resource usage and
+ * fault events all land in one run on one clock (the run's monotonic origin). Summaries are
+ * computed from the stored samples, never taken from the workload's own report. A point whose
+ * repetition is already complete in the database is skipped unless 'fresh'. SIGINT/SIGTERM stop
+ * at the next step: the current run is marked interrupted and the instance is torn down.
+ * Main type: struct runner_opts. */
+#ifndef SFC_RUNNER_H
+#define SFC_RUNNER_H 1
+
+#include <stdbool.h>
+
+struct experiment;
+
+struct runner_opts {
+    const char *instance;       /* Instance name for the runs' infrastructure. */
+    const char *state_dir;
+    const char *db_path;
+    bool fresh;                 /* Re-run points already complete. */
+    bool keep;                  /* Leave the last point's chain up (for poking at it). */
+    bool verbose;
+};
+
+/* Returns 0 if every point ran (or was already complete), EINTR if interrupted, else the
+ * first error. */
+int runner_run(const struct runner_opts *, struct experiment *);
+
+#endif

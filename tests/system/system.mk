@@ -36,3 +36,9 @@ CHECK_DEPS  += bin/sfclab
 CHECK_PROGS += tests/system/inject-line3.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end inject
+
+# --- run: `sfclab run` of the baseline DNS chain end to end, dig through it, the history in
+# SQLite, plots and report, SIGKILL of the runner and resume (root; skips otherwise).
+CHECK_PROGS += tests/system/run-baseline.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end run

@@ -159,6 +159,10 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
         struct instance_guest *ig = &inst->guests[i];
         uint64_t cpu_ns = 0, mem = 0;
 
+        if (!ig->guest) {
+            printf("%-16s %-8s %-8s\n", ig->name, "-", "gone");
+            continue;
+        }
         guest_read_stats(ig->guest, &cpu_ns, &mem);
         printf("%-16s %-8d %-8s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
                guest_state_name(guest_state(ig->guest)), cpu_ns / 1e6, mem / 1048576.0);

@@ -624,7 +624,11 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         error = guest_attach(ig->provider, &cfg,
                              json_integer_value(json_object_get(g, "pid")),
                              json_integer_value(json_object_get(g, "start")), &ig->guest);
-        if (error) {
+        if (error == ESRCH) {
+            /* Destroyed since (a crash injected on purpose): the rest still works. */
+            ig->guest = NULL;
+            error = 0;
+        } else if (error) {
             log_err("%s: cannot find guest %s again (%s)", path, ig->name, strerror(error));
             goto out;
         }
@@ -704,6 +708,9 @@ instance_exec(struct instance *inst, const char *name, char *const argv[], int *
 
     if (!ig) {
         return ENOENT;
+    }
+    if (!ig->guest) {
+        return ESRCH;
     }
     return guest_exec_wait(ig->guest, argv, &io, statusp);
 }

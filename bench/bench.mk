@@ -35,3 +35,12 @@ build/bench/bench_fn: build/obj/bench/fn.o $(LIBSFCD)
 BENCH_PROGS += bench/dataplane.sh
 BENCH_DEPS  += bin/sfcd
 # --- end dataplane
+
+# --- bench: the data path through the real testbed (private OVS, deploy): bare path vs fwd
+# chains of 1, 2, 4 and the 1-VNF DNS chain; RTT p50/p99, pps, OVS traversals, per-hop split.
+BENCH_PROGS += build/bench/bench_chain
+BENCH_DEPS  += build/bench/bench_chain bin/sfcd
+build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+# --- end bench

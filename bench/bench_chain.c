@@ -1,0 +1,836 @@
+/* bench_chain — the data-plane benchmark through the real testbed (issue 3's `make bench`).
+ *
+ * One instance of the chain shape (client, sc, sff, server, v0..v3 on the private userspace
+ * OVS), and on it, in one run: the bare path client -> OVS -> echo server (a bypass flow sends
+ * the client's datagrams straight to the server), chains of 1, 2 and 4 fwd VNFs to the same
+ * echo server, and the 1-VNF DNS chain (512 B queries), each deployed by testbed/deploy the way
+ * `sfclab run` deploys it. For each: p50/p99 RTT of a closed loop after a warm-up, the echoed
+ * pps of a 64 B UDP stream (see --rate-search), the OVS traversals a request makes (counted
+ * from the switch's port counters, not assumed) and the per-hop split the SFF traces. Every
+ * number is the median of --reps repetitions, repetitions interleaved over the paths so that a
+ * drift of the machine hits every path alike. Done with OVS pinned to CPU 0 and the guests to
+ * CPU 1, then unpinned.
+ *
+ * Needs root (namespaces, OVS); says so and exits 0 otherwise. Creates only instance
+ * "sfct-bench-PID" and removes it at the end, on error, and on SIGINT/SIGTERM. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testbed/deploy/deploy.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/ovs.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/diag.h"
+#include "testbed/model/experiment.h"
+#include "testbed/model/topology.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/rpc.h"
+#include "vnfs/core/util.h"
+
+#define DATA_BRIDGE "data"
+#define BYPASS_COOKIE "0x5fcbe"
+#define MAX_REPS 9
+#define MAX_CHAIN 4
+
+enum path_id { P_BARE, P_FWD1, P_FWD2, P_FWD4, P_DNS1, N_PATHS };
+
+static const char *const path_names[N_PATHS] = {
+    "bare", "fwd x1", "fwd x2", "fwd x4", "dns x1",
+};
+static const int path_vnfs[N_PATHS] = { 0, 1, 2, 4, 1 };
+
+/* Component kinds in the SFF's trace (deploy.c's NSH component ids). */
+enum hop_kind { HOP_CLASSIFIER, HOP_SFF, HOP_VNF, N_HOP_KINDS };
+
+struct opts {
+    const char *sfcd;
+    int reps;
+    int count;              /* Measured requests per RTT run. */
+    int warmup;
+    uint64_t duration_ns;   /* Of a pps run. */
+    int size;               /* Echo and UDP payload. */
+    int dns_size;
+    bool rate_search;       /* Highest offered rate with < 1% loss instead of saturation. */
+    bool pinned, unpinned;
+};
+
+/* One repetition of one path. */
+struct sample {
+    bool ok;
+    double p50_us, p99_us;
+    double pps, loss;
+    double trav;            /* OVS traversals per request, measured. */
+    double hop_us[N_HOP_KINDS], link_us;
+};
+
+struct bench {
+    const struct opts *o;
+    struct instance *inst;
+    struct sample s[N_PATHS][MAX_REPS];
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_signal(int sig)
+{
+    (void) sig;
+    interrupted = 1;
+    instance_interrupt();
+}
+
+static int
+cmp_double(const void *a_, const void *b_)
+{
+    double a = *(const double *) a_, b = *(const double *) b_;
+    return a < b ? -1 : a > b;
+}
+
+static double
+median(double *v, size_t n)
+{
+    if (!n) {
+        return NAN;
+    }
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* --- Pinning ------------------------------------------------------------------------------ */
+
+/* Sets the affinity of every thread of 'pid'. */
+static void
+pin_threads(pid_t pid, const cpu_set_t *set)
+{
+    char dir[64];
+    DIR *d;
+    struct dirent *de;
+
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int) pid);
+    d = opendir(dir);
+    if (!d) {
+        return;
+    }
+    while ((de = readdir(d))) {
+        if (isdigit((unsigned char) de->d_name[0])) {
+            sched_setaffinity(atoi(de->d_name), sizeof *set, set);
+        }
+    }
+    closedir(d);
+}
+
+static pid_t
+parent_of(pid_t pid)
+{
+    char path[64], *text = NULL, *rp;
+    size_t len;
+    int ppid = 0;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    if (!read_file(path, &text, &len)) {
+        /* The command name may hold spaces and parentheses: fields resume after the last ')'. */
+        rp = strrchr(text, ')');
+        if (!rp || sscanf(rp + 1, " %*c %d", &ppid) != 1) {
+            ppid = 0;
+        }
+    }
+    free(text);
+    return ppid;
+}
+
+/* Pins the process trees rooted at 'roots' (every thread of every descendant). Processes
+ * started later inherit the affinity of the agent that forks them. */
+static void
+pin_trees(const pid_t *roots, size_t n_roots, const cpu_set_t *set)
+{
+    pid_t *pids = NULL, *ppids = NULL;
+    bool *in = NULL;
+    size_t n = 0, cap = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    bool grew;
+
+    while (d && (de = readdir(d))) {
+        if (!isdigit((unsigned char) de->d_name[0])) {
+            continue;
+        }
+        if (n == cap) {
+            pids = x2nrealloc(pids, &cap, sizeof *pids);
+            ppids = xrealloc(ppids, cap * sizeof *ppids);
+        }
+        pids[n] = atoi(de->d_name);
+        ppids[n] = parent_of(pids[n]);
+        n++;
+    }
+    if (d) {
+        closedir(d);
+    }
+    in = xcalloc(n ? n : 1, sizeof *in);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t r = 0; r < n_roots; r++) {
+            in[i] |= pids[i] == roots[r];
+        }
+    }
+    do {
+        grew = false;
+        for (size_t i = 0; i < n; i++) {
+            for (size_t j = 0; !in[i] && j < n; j++) {
+                if (in[j] && ppids[i] == pids[j]) {
+                    in[i] = grew = true;
+                }
+            }
+        }
+    } while (grew);
+    for (size_t i = 0; i < n; i++) {
+        if (in[i]) {
+            pin_threads(pids[i], set);
+        }
+    }
+    free(in);
+    free(pids);
+    free(ppids);
+}
+
+/* pinned: ovs-vswitchd on CPU 0, every guest's processes on CPU 1; otherwise all on all. */
+static int
+apply_pinning(struct instance *inst, bool pinned)
+{
+    char *path = xasprintf("%s/ovs-vswitchd.pid", ovs_run_dir(inst->ovs)), *text = NULL;
+    pid_t *roots = xcalloc(inst->n_guests, sizeof *roots);
+    cpu_set_t ovs_set, guest_set;
+    size_t len;
+    pid_t ovs_pid = 0;
+    int error;
+
+    CPU_ZERO(&ovs_set);
+    CPU_ZERO(&guest_set);
+    if (pinned) {
+        CPU_SET(0, &ovs_set);
+        CPU_SET(1, &guest_set);
+    } else {
+        for (int cpu = 0; cpu < CPU_SETSIZE && cpu < sysconf(_SC_NPROCESSORS_ONLN); cpu++) {
+            CPU_SET(cpu, &ovs_set);
+            CPU_SET(cpu, &guest_set);
+        }
+    }
+    error = read_file(path, &text, &len);
+    if (!error) {
+        ovs_pid = atoi(text);
+        error = ovs_pid > 0 ? 0 : EINVAL;
+    }
+    if (error) {
+        log_err("%s: cannot read the switch's pid (%s)", path, strerror(error));
+        goto out;
+    }
+    pin_trees(&ovs_pid, 1, &ovs_set);
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        roots[i] = inst->guests[i].guest->init_pid;
+    }
+    pin_trees(roots, inst->n_guests, &guest_set);
+out:
+    free(text);
+    free(path);
+    free(roots);
+    return error;
+}
+
+/* --- Measurements ------------------------------------------------------------------------- */
+
+/* Runs `sfcd client ARGS` on the client guest to its end and returns the last line of its
+ * output that starts with 'prefix' (its summary). */
+static int
+run_client(struct deployment *d, char *const args[], int timeout_ms, const char *prefix,
+           char **linep)
+{
+    struct deploy_component *c = deploy_find(d, "client[0]", NULL);
+    json_t *params = NULL, *result = NULL;
+    const char *output, *line = NULL;
+    size_t plen = strlen(prefix);
+    int error;
+
+    error = deploy_start_role(c, "client", args);
+    if (error) {
+        return error;
+    }
+    params = json_pack("{s:i, s:i}", "id", c->role_id, "timeout_ms", timeout_ms);
+    error = rpc_call(c->agent_fd, "wait_role", params, &result, timeout_ms + 5000);
+    if (error) {
+        goto out;
+    }
+    output = json_string_value(json_object_get(result, "output"));
+    if (json_is_true(json_object_get(result, "running"))) {
+        json_decref(params);
+        params = json_pack("{s:i}", "id", c->role_id);
+        json_decref(result);
+        result = NULL;
+        rpc_call(c->agent_fd, "stop_role", params, &result, 5000);
+        log_err("client %s did not finish in %d ms", args[1], timeout_ms);
+        error = ETIMEDOUT;
+        goto out;
+    }
+    for (const char *p = output; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+        if (!strncmp(p, prefix, plen)) {
+            line = p;
+        }
+    }
+    if (!line) {
+        log_err("client %s printed no summary: %s", args[1], output ? output : "");
+        error = EPROTO;
+        goto out;
+    }
+    *linep = xasprintf("%.*s", (int) strcspn(line, "\n"), line);
+out:
+    c->role_id = -1;
+    json_decref(params);
+    json_decref(result);
+    return error;
+}
+
+/* A "key=value" number from a client's summary line. */
+static bool
+summary_value(const char *line, const char *key, double *valuep)
+{
+    size_t klen = strlen(key);
+
+    for (const char *p = strstr(line, key); p; p = strstr(p + 1, key)) {
+        if ((p == line || p[-1] == ' ') && p[klen] == '=') {
+            char *end;
+            double v = strtod(p + klen + 1, &end);
+            if (end != p + klen + 1) {
+                *valuep = v;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Packets the guests sent into the data bridge: one per OVS traversal. */
+static int
+switch_rx_packets(struct instance *inst, uint64_t *np)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        struct instance_guest *g = &inst->guests[i];
+        for (size_t j = 0; j < g->n_ifaces; j++) {
+            struct ovs_port_stats st;
+            int error;
+
+            if (strcmp(g->ifaces[j].bridge, DATA_BRIDGE)) {
+                continue;
+            }
+            error = ovs_port_stats(inst->ovs, DATA_BRIDGE, g->ifaces[j].ofport, &st);
+            if (error) {
+                return error;
+            }
+            n += st.rx_packets;
+        }
+    }
+    *np = n;
+    return 0;
+}
+
+static char *
+trace_path(struct instance *inst)
+{
+    return xasprintf("%s/guests/sff/hops.tsv", inst->dir);
+}
+
+static off_t
+file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? 0 : st.st_size;
+}
+
+/* Medians of the SFF's per-hop trace between byte offsets 'from' and 'to': time inside each
+ * kind of component (hop_ns) and on the wire between components (link_ns: one OVS traversal
+ * plus both ends' packet sockets). */
+static void
+trace_split(const char *path, off_t from, off_t to, struct sample *s)
+{
+    struct { double *v; size_t n, cap; } kinds[N_HOP_KINDS + 1];
+    FILE *f = fopen(path, "r");
+    char line[256];
+
+    memset(kinds, 0, sizeof kinds);
+    if (f && !fseeko(f, from, SEEK_SET)) {
+        while (ftello(f) < to && fgets(line, sizeof line, f)) {
+            unsigned long long t, v;
+            unsigned int comp;
+            char metric[16];
+            const char *c = strstr(line, "component=");
+            int k;
+
+            if (sscanf(line, "%llu\t%15s\t%llu", &t, metric, &v) != 3 || !c
+                || sscanf(c, "component=%u", &comp) != 1) {
+                continue;
+            }
+            if (!strcmp(metric, "link_ns")) {
+                k = N_HOP_KINDS;
+            } else if (!strcmp(metric, "hop_ns")) {
+                k = comp == 1 ? HOP_CLASSIFIER : comp == 2 ? HOP_SFF : HOP_VNF;
+            } else {
+                continue;
+            }
+            if (kinds[k].n == kinds[k].cap) {
+                kinds[k].v = x2nrealloc(kinds[k].v, &kinds[k].cap, sizeof *kinds[k].v);
+            }
+            kinds[k].v[kinds[k].n++] = v / 1e3;
+        }
+    }
+    if (f) {
+        fclose(f);
+    }
+    for (int k = 0; k < N_HOP_KINDS; k++) {
+        s->hop_us[k] = median(kinds[k].v, kinds[k].n);
+        free(kinds[k].v);
+    }
+    s->link_us = median(kinds[N_HOP_KINDS].v, kinds[N_HOP_KINDS].n);
+    free(kinds[N_HOP_KINDS].v);
+}
+
+/* Closed-loop RTT after a warm-up, the traversals per request and the per-hop split. */
+static int
+measure_rtt(struct bench *b, struct deployment *d, enum path_id p, struct sample *s)
+{
+    const struct opts *o = b->o;
+    bool dns = p == P_DNS1;
+    char dst[INET_ADDRSTRLEN], count[24], size[24], *line = NULL;
+    char *args[] = { "--workload", dns ? "dns" : "echo", "--dst", dst, "--iface", "eth1",
+                     "--count", count, "--size", size, "--timeout", "200ms",
+                     dns ? "--expect" : NULL, "10.0.0.80", NULL };
+    char *trace = trace_path(b->inst);
+    uint64_t rx0, rx1;
+    off_t t0, t1;
+    double sent, timeouts, wrong;
+    int error;
+
+    inet_ntop(AF_INET, &d->service_addr, dst, sizeof dst);
+    snprintf(size, sizeof size, "%d", dns ? o->dns_size : o->size);
+    snprintf(count, sizeof count, "%d", o->warmup);
+    error = run_client(d, args, 60000, args[1], &line);
+    free(line);
+    line = NULL;
+    if (!error) {
+        snprintf(count, sizeof count, "%d", o->count);
+        t0 = file_size(trace);
+        error = switch_rx_packets(b->inst, &rx0);
+    }
+    if (!error) {
+        error = run_client(d, args, 120000, args[1], &line);
+    }
+    if (!error) {
+        error = switch_rx_packets(b->inst, &rx1);
+    }
+    if (error) {
+        goto out;
+    }
+    t1 = file_size(trace);
+    if (!summary_value(line, "sent", &sent) || !summary_value(line, "p50", &s->p50_us)
+        || !summary_value(line, "p99", &s->p99_us) || !summary_value(line, "timeout", &timeouts)
+        || !summary_value(line, "wrong", &wrong) || sent <= 0) {
+        log_err("%s: cannot read the client's summary: %s", path_names[p], line);
+        error = EPROTO;
+        goto out;
+    }
+    if (timeouts + wrong > sent / 100) {
+        log_warn("%s: %g of %g requests timed out or were wrong", path_names[p],
+                 timeouts + wrong, sent);
+    }
+    s->trav = (double) (rx1 - rx0) / sent;
+    if (p == P_BARE) {
+        for (int k = 0; k < N_HOP_KINDS; k++) {
+            s->hop_us[k] = NAN;
+        }
+        s->link_us = NAN;
+    } else {
+        trace_split(trace, t0, t1, s);
+    }
+out:
+    free(line);
+    free(trace);
+    return error;
+}
+
+/* Echoed pps of 'size'-byte datagrams at offered 'rate' (0: flat out). */
+static int
+udp_run(struct bench *b, struct deployment *d, uint64_t duration_ns, uint64_t rate,
+        double *ppsp, double *lossp, double *txp)
+{
+    char dst[INET_ADDRSTRLEN], size[24], dur[32], rate_s[24], *line = NULL;
+    char *args[] = { "--workload", "udp", "--dst", dst, "--iface", "eth1", "--size", size,
+                     "--duration", dur, rate ? "--rate" : NULL, rate_s, NULL };
+    int error;
+
+    inet_ntop(AF_INET, &d->service_addr, dst, sizeof dst);
+    snprintf(size, sizeof size, "%d", b->o->size);
+    snprintf(dur, sizeof dur, "%lluus", (unsigned long long) (duration_ns / 1000));
+    snprintf(rate_s, sizeof rate_s, "%llu", (unsigned long long) rate);
+    error = run_client(d, args, (int) (duration_ns / 1000000) + 10000, "udp:", &line);
+    if (!error && (!summary_value(line, "rx_pps", ppsp) || !summary_value(line, "loss", lossp)
+                   || !summary_value(line, "tx_pps", txp))) {
+        log_err("cannot read the client's summary: %s", line);
+        error = EPROTO;
+    }
+    free(line);
+    return error;
+}
+
+/* Maximum pps: what comes back of a flat-out stream, or with --rate-search the highest offered
+ * rate (bisection from the saturation rate down, 1/64 precision) that loses under 1%. */
+static int
+measure_pps(struct bench *b, struct deployment *d, struct sample *s)
+{
+    double pps, loss, tx, lo = 0, hi, best_pps = 0, best_loss = 0;
+    int error;
+
+    error = udp_run(b, d, b->o->duration_ns, 0, &pps, &loss, &tx);
+    if (error || !b->o->rate_search) {
+        s->pps = pps;
+        s->loss = loss;
+        return error;
+    }
+    hi = tx;
+    for (int i = 0; i < 6 && !error && !interrupted; i++) {
+        double mid = (lo + hi) / 2;
+        error = udp_run(b, d, b->o->duration_ns, (uint64_t) mid, &pps, &loss, &tx);
+        if (!error && loss < 0.01) {
+            lo = mid;
+            best_pps = pps;
+            best_loss = loss;
+        } else {
+            hi = mid;
+        }
+    }
+    s->pps = best_pps;
+    s->loss = best_loss;
+    return error;
+}
+
+static int
+add_bypass(struct deployment *d, bool add)
+{
+    struct instance_guest *client = instance_find_guest(d->inst, "client");
+    struct instance_guest *server = instance_find_guest(d->inst, "server");
+    char *flow;
+    int error;
+
+    if (!add) {
+        return ovs_flows_del(d->inst->ovs, DATA_BRIDGE, "cookie=" BYPASS_COOKIE "/-1");
+    }
+    /* Interface 1 is the data interface: [0] is the management one. */
+    flow = xasprintf("cookie=%s,priority=300,in_port=%d,ip,nw_dst=%s,actions=output:%d\n",
+                     BYPASS_COOKIE, client->ifaces[1].ofport,
+                     inet_ntoa(server->ifaces[1].addr), server->ifaces[1].ofport);
+    error = ovs_flows_add(d->inst->ovs, DATA_BRIDGE, flow);
+    free(flow);
+    return error;
+}
+
+/* --- The run ------------------------------------------------------------------------------ */
+
+static struct exp_kv dns_zone[] = { { "zone", "www.example.com=10.0.0.80" } };
+static struct exp_vnf fwd_vnfs[MAX_CHAIN] = {
+    { "fwd", NULL, 0 }, { "fwd", NULL, 0 }, { "fwd", NULL, 0 }, { "fwd", NULL, 0 },
+};
+static struct exp_vnf dns_vnfs[] = { { "dns", dns_zone, 1 } };
+static char *echo_rules[] = { "udp,dport=7" };
+static char *dns_rules[] = { "udp,dport=53" };
+
+static void
+make_point(enum path_id p, struct exp_point *pt)
+{
+    memset(pt, 0, sizeof *pt);
+    pt->label = "";
+    pt->provider = "netns";
+    pt->scheme = "none";
+    pt->cpus = 1;
+    pt->memory = 256 << 20;
+    pt->vnfs = p == P_DNS1 ? dns_vnfs : fwd_vnfs;
+    pt->n_vnfs = p == P_BARE ? MAX_CHAIN : (size_t) path_vnfs[p];
+    pt->rules = p == P_DNS1 ? dns_rules : echo_rules;
+    pt->n_rules = 1;
+}
+
+/* One repetition of one chain (and of the bare path with the 1-VNF chain deployed). */
+static int
+measure_chain(struct bench *b, enum path_id p, int rep)
+{
+    struct exp_point pt;
+    struct deployment *d = NULL;
+    int error;
+
+    make_point(p, &pt);
+    error = deploy_chain(b->inst, &pt, b->inst->dir, &d);
+    if (error) {
+        return error;
+    }
+    if (p == P_FWD1) {
+        struct sample *s = &b->s[P_BARE][rep];
+        error = add_bypass(d, true);
+        if (!error) {
+            error = measure_rtt(b, d, P_BARE, s);
+        }
+        if (!error) {
+            error = measure_pps(b, d, s);
+        }
+        s->ok = !error;
+        int error2 = add_bypass(d, false);
+        error = error ? error : error2;
+    }
+    if (!error) {
+        struct sample *s = &b->s[p][rep];
+        error = measure_rtt(b, d, p, s);
+        if (!error && p != P_DNS1) {
+            error = measure_pps(b, d, s);
+        }
+        s->ok = !error;
+    }
+    deploy_stop(d);
+    return error;
+}
+
+/* The medians over repetitions of one field of a path's samples. */
+static double
+med(struct bench *b, enum path_id p, size_t offset)
+{
+    double v[MAX_REPS];
+    size_t n = 0;
+
+    for (int r = 0; r < b->o->reps; r++) {
+        if (b->s[p][r].ok) {
+            double x = *(const double *) ((const char *) &b->s[p][r] + offset);
+            if (!isnan(x)) {
+                v[n++] = x;
+            }
+        }
+    }
+    return median(v, n);
+}
+#define MED(B, P, FIELD) med(B, P, offsetof(struct sample, FIELD))
+
+static void
+print_table(struct bench *b, const char *mode)
+{
+    const struct opts *o = b->o;
+    double bare50 = MED(b, P_BARE, p50_us), bare99 = MED(b, P_BARE, p99_us);
+    double bare_pps = MED(b, P_BARE, pps), bare_trav = round(MED(b, P_BARE, trav));
+    double x[3] = { 1, 2, 4 }, y[3], mx = 7.0 / 3, my, sxy = 0, sxx = 0, slope, link;
+
+    printf("\n== %s; medians of %d repetitions\n", mode, o->reps);
+    printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP "
+           "for %.1f s, %s\n", o->count, o->warmup, o->size, o->dns_size, o->size,
+           o->duration_ns / 1e9, o->rate_search
+           ? "highest offered rate losing < 1% (echoed pps)"
+           : "flat out, echoed pps at saturation");
+    printf("%-8s %5s %8s %8s %6s %6s %9s %6s %6s %9s %6s %7s %7s %7s %7s\n",
+           "path", "trav", "p50_us", "p99_us", "x50", "x99", "pps", "loss", "xpps",
+           "bound", "/bound", "cls_us", "sff_us", "vnf_us", "link_us");
+    for (int p = 0; p < N_PATHS; p++) {
+        double trav = round(MED(b, p, trav)), pps = MED(b, p, pps);
+        double bound = bare_pps * bare_trav / trav;
+        printf("%-8s %5.0f %8.1f %8.1f %6.2f %6.2f", path_names[p], trav, MED(b, p, p50_us),
+               MED(b, p, p99_us), MED(b, p, p50_us) / bare50, MED(b, p, p99_us) / bare99);
+        if (p == P_DNS1) {
+            printf(" %9s %6s %6s %9s %6s", "-", "-", "-", "-", "-");
+        } else {
+            printf(" %9.0f %6.3f %6.2f %9.0f %6.2f", pps, MED(b, p, loss), pps / bare_pps,
+                   bound, pps / bound);
+        }
+        printf(" %7.1f %7.1f %7.1f %7.1f\n", MED(b, p, hop_us[HOP_CLASSIFIER]),
+               MED(b, p, hop_us[HOP_SFF]), MED(b, p, hop_us[HOP_VNF]), MED(b, p, link_us));
+    }
+
+    /* Least-squares slope of p50 over chain lengths 1, 2, 4. */
+    y[0] = MED(b, P_FWD1, p50_us);
+    y[1] = MED(b, P_FWD2, p50_us);
+    y[2] = MED(b, P_FWD4, p50_us);
+    my = (y[0] + y[1] + y[2]) / 3;
+    for (int i = 0; i < 3; i++) {
+        sxy += (x[i] - mx) * (y[i] - my);
+        sxx += (x[i] - mx) * (x[i] - mx);
+    }
+    slope = sxy / sxx;
+    link = MED(b, P_FWD4, link_us);
+    printf("cost per extra fwd VNF (p50 slope over 1->2->4): %.1f us; it adds 2 OVS traversals "
+           "(link p50 %.1f us each): %.1f us beyond them [target < 15 us: %s]\n",
+           slope, link, slope - 2 * link, slope - 2 * link < 15 ? "met" : "MISSED");
+    printf("   per component from the trace: fwd VNF %.1f us + SFF %.1f us inside\n",
+           MED(b, P_FWD4, hop_us[HOP_VNF]), MED(b, P_FWD4, hop_us[HOP_SFF]));
+    printf("dns x1 p50 RTT %.1f us [target < 500 us: %s] (FIT-SFC measured ~3700 us)\n",
+           MED(b, P_DNS1, p50_us), MED(b, P_DNS1, p50_us) < 500 ? "met" : "MISSED");
+    printf("switch capacity: bare %.0f round trips/s x %.0f traversals = %.0f traversals/s; "
+           "bound = bare pps x %.0f / trav\n", bare_pps, bare_trav, bare_pps * bare_trav,
+           bare_trav);
+    for (int p = P_FWD1; p <= P_FWD4; p++) {
+        double trav = round(MED(b, p, trav)), frac = MED(b, p, pps) / (bare_pps * bare_trav / trav);
+        printf("   %s: %.0f traversals, pps %.2f of the bound (bare/trav literally: %.2f) "
+               "[target >= 0.80: %s]\n", path_names[p], trav, frac,
+               MED(b, p, pps) / (bare_pps / trav), frac >= 0.8 ? "met" : "MISSED");
+    }
+    fflush(stdout);
+}
+
+static int
+run_mode(struct bench *b, bool pinned)
+{
+    static const enum path_id order[] = { P_FWD1, P_FWD2, P_FWD4, P_DNS1 };
+    int error = apply_pinning(b->inst, pinned);
+
+    memset(b->s, 0, sizeof b->s);
+    for (int r = 0; !error && r < b->o->reps; r++) {
+        for (size_t i = 0; !error && i < ARRAY_SIZE(order); i++) {
+            if (interrupted) {
+                return EINTR;
+            }
+            error = measure_chain(b, order[i], r);
+            if (error) {
+                log_err("%s, repetition %d: %s", path_names[order[i]], r + 1, strerror(error));
+            }
+        }
+    }
+    if (!error) {
+        print_table(b, pinned ? "pinned: ovs-vswitchd on CPU 0, guests (roles, client) on CPU 1"
+                              : "unpinned: every process on every CPU");
+    }
+    return error;
+}
+
+static void
+usage(void)
+{
+    printf("usage: bench_chain [OPTION...]\n"
+           "  --sfcd PATH       sfcd binary (default bin/sfcd)\n"
+           "  --reps N          repetitions, median reported (default 3, at most %d)\n"
+           "  --count N         measured requests per RTT run (default 5000)\n"
+           "  --warmup N        requests before (default 500)\n"
+           "  --duration T      of a pps run (default 2s)\n"
+           "  --size B          echo/UDP payload (default 64)\n"
+           "  --dns-size B      DNS query size (default 512)\n"
+           "  --rate-search     max pps = highest rate losing < 1%% (default: at saturation)\n"
+           "  --pin on|off|both (default both)\n"
+           "  --quick           --reps 1 --count 1000 --warmup 100 --duration 1s\n", MAX_REPS);
+}
+
+int
+main(int argc, char *argv[])
+{
+    static const struct option longopts[] = {
+        { "sfcd", required_argument, NULL, 'S' },
+        { "reps", required_argument, NULL, 'r' },
+        { "count", required_argument, NULL, 'c' },
+        { "warmup", required_argument, NULL, 'w' },
+        { "duration", required_argument, NULL, 'd' },
+        { "size", required_argument, NULL, 's' },
+        { "dns-size", required_argument, NULL, 'D' },
+        { "rate-search", no_argument, NULL, 'R' },
+        { "pin", required_argument, NULL, 'p' },
+        { "quick", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct opts o = { .sfcd = "bin/sfcd", .reps = 3, .count = 5000, .warmup = 500,
+                      .duration_ns = 2000000000ull, .size = 64, .dns_size = 512,
+                      .pinned = true, .unpinned = true };
+    struct bench b = { .o = &o };
+    struct instance_opts io = { .agents = true };
+    struct buf yaml = BUF_INITIALIZER;
+    struct topology *topo = NULL;
+    struct exp_point pt;
+    struct diag diag;
+    char name[40], sfcd[PATH_MAX];
+    int opt, error = 0;
+
+    log_set_program("bench_chain");
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        bool ok = true;
+        switch (opt) {
+        case 'S': o.sfcd = optarg; break;
+        case 'r': o.reps = atoi(optarg); ok = o.reps >= 1 && o.reps <= MAX_REPS; break;
+        case 'c': o.count = atoi(optarg); ok = o.count > 0; break;
+        case 'w': o.warmup = atoi(optarg); ok = o.warmup > 0; break;
+        case 'd': ok = parse_duration(optarg, &o.duration_ns) && o.duration_ns >= 100000000; break;
+        case 's': o.size = atoi(optarg); ok = o.size >= 16 && o.size <= 1400; break;
+        case 'D': o.dns_size = atoi(optarg); ok = o.dns_size >= 64 && o.dns_size <= 1400; break;
+        case 'R': o.rate_search = true; break;
+        case 'p':
+            o.pinned = !strcmp(optarg, "on") || !strcmp(optarg, "both");
+            o.unpinned = !strcmp(optarg, "off") || !strcmp(optarg, "both");
+            ok = o.pinned || o.unpinned;
+            break;
+        case 'q':
+            o.reps = 1;
+            o.count = 1000;
+            o.warmup = 100;
+            o.duration_ns = 1000000000ull;
+            break;
+        case 'h': usage(); return 0;
+        default: usage(); return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "bench_chain: bad value '%s' (see --help)\n", optarg);
+            return 2;
+        }
+    }
+    if (geteuid()) {
+        printf("bench_chain: needs root (namespaces, Open vSwitch): skipped\n");
+        return 0;
+    }
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2 && o.pinned) {
+        printf("bench_chain: one CPU, nothing to pin to: pinned runs skipped\n");
+        o.pinned = false;
+        o.unpinned = true;
+    }
+    if (!realpath(o.sfcd, sfcd)) {
+        fprintf(stderr, "bench_chain: %s: %s (build it with make)\n", o.sfcd, strerror(errno));
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    snprintf(name, sizeof name, "sfct-bench-%d", (int) getpid());
+    io.name = name;
+    io.sfcd = sfcd;
+    make_point(P_BARE, &pt);
+    deploy_topology(&pt, &yaml);
+    diag_init(&diag);
+    error = topology_load_string("<bench chain>", (char *) yaml.data, yaml.len, &diag, &topo);
+    if (error) {
+        diag_print(&diag, stderr);
+        goto out;
+    }
+    error = instance_up(&io, topo, &b.inst);
+    if (error) {
+        log_err("instance %s: %s", name, strerror(error));
+        goto out;
+    }
+    printf("bench_chain: instance %s up in %.0f ms (%zu guests on a private userspace OVS)\n",
+           name, b.inst->up_ms, b.inst->n_guests);
+    if (o.pinned) {
+        error = run_mode(&b, true);
+    }
+    if (!error && o.unpinned) {
+        error = run_mode(&b, false);
+    }
+    instance_down(b.inst);
+out:
+    topology_free(topo);
+    diag_uninit(&diag);
+    buf_uninit(&yaml);
+    return error ? 1 : 0;
+}

@@ -44,3 +44,9 @@ build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 # --- end bench
+
+# --- infratest: star32 up and down (total, per guest), median of 5, against the same guests
+# made with one `ip` process per step.
+BENCH_PROGS += bench/bench_infra.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end infratest

@@ -32,10 +32,26 @@
 /* The guests of a chain, in the order they get data addresses 10.0.0.1, .2, ... */
 static const char *const fixed_guests[] = { "client", "sc", "sff", "server" };
 
+/* An attacker guest joins the chain's bridge when a fault needs one (mitm, or omission of a
+ * fraction: both steer the target's traffic through `sfcd mitm`). */
+static bool
+needs_attacker(const struct exp_point *p)
+{
+    for (size_t i = 0; i < p->n_faults; i++) {
+        const struct exp_fault *f = &p->faults[i];
+        if (!strcmp(f->kind, "mitm")
+            || (!strcmp(f->kind, "omission") && f->fraction > 0 && f->fraction < 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void
 deploy_topology(const struct exp_point *p, struct buf *yaml)
 {
     size_t n = ARRAY_SIZE(fixed_guests) + p->n_vnfs;
+    bool attacker = needs_attacker(p);
 
     buf_printf(yaml, "name: chain\nprovider: %s\nbridges:\n  - name: %s\nguests:\n",
                p->provider, DATA_BRIDGE);
@@ -48,6 +64,10 @@ deploy_topology(const struct exp_point *p, struct buf *yaml)
         buf_printf(yaml, "    cpus: %g\n    memory: %llu\n", p->cpus,
                    (unsigned long long) p->memory);
     }
+    if (attacker) {
+        buf_printf(yaml, "  - name: attacker\n    cpus: %g\n    memory: %llu\n", p->cpus,
+                   (unsigned long long) p->memory);
+    }
     buf_printf(yaml, "links:\n");
     for (size_t i = 0; i < n; i++) {
         if (i < ARRAY_SIZE(fixed_guests)) {
@@ -56,6 +76,10 @@ deploy_topology(const struct exp_point *p, struct buf *yaml)
             buf_printf(yaml, "  - {guest: v%zu, ", i - ARRAY_SIZE(fixed_guests));
         }
         buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24}\n", DATA_BRIDGE, i + 1);
+    }
+    if (attacker) {
+        buf_printf(yaml, "  - {guest: attacker, bridge: %s, address: 10.0.0.254/24}\n",
+                   DATA_BRIDGE);
     }
 }
 

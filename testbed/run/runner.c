@@ -10,11 +10,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "injectors/inject.h"
+#include "injectors/schedule.h"
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
+#include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
 #include "vnfs/core/buf.h"
@@ -205,8 +208,14 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
         if (!strcmp(metric, "probe")) {
             strcpy(metric, "probe_ok");
         }
-        labels_js = labels_from_tsv(labels, rc->dep);
+        /* A probe's value is its outcome: one series, whatever the outcome label says. */
+        labels_js = strcmp(metric, "probe_ok") ? labels_from_tsv(labels, rc->dep) : NULL;
         error = store_sample_add(rc->store, rc->run, metric, labels_js, run_time(rc, t), value);
+        if (!error && !strcmp(metric, "probe_ok") && strstr(labels, "outcome=wrong")) {
+            /* A wrong answer is more than a failed probe: it is an accepted forgery. */
+            error = store_sample_add(rc->store, rc->run, "answer_wrong", NULL, run_time(rc, t),
+                                     1);
+        }
         free(labels_js);
         if (error) {
             break;
@@ -295,12 +304,30 @@ client_args(const struct run_ctx *rc, const char *out, char ***argvp)
         argv[n++] = xstrdup("--proto");
         argv[n++] = xstrdup(dns_service ? "dns" : "echo");
     }
+    if (dns_service) {
+        /* Ask for the zone's first name and count any other answer as wrong: that is how a
+         * spoofed A record shows in the history. */
+        const struct exp_vnf *dns = &rc->point->vnfs[rc->point->n_vnfs - 1];
+        for (size_t i = 0; i < dns->n_params; i++) {
+            char name[256], ip[64];
+            if (!strcmp(dns->params[i].key, "zone")
+                && sscanf(dns->params[i].value, "%255[^=]=%63[0-9.]", name, ip) == 2) {
+                argv[n++] = xstrdup("--name");
+                argv[n++] = xstrdup(name);
+                argv[n++] = xstrdup("--expect");
+                argv[n++] = xstrdup(ip);
+                break;
+            }
+        }
+    }
     argv[n++] = xstrdup("--dst");
     argv[n++] = xstrdup(inet_ntoa(rc->dep->service_addr));
     argv[n++] = xstrdup("--iface");
     argv[n++] = xstrdup("eth1");
-    argv[n++] = xstrdup("--count");
-    argv[n++] = xasprintf("%llu", (unsigned long long) (w->count + rc->point->warmup));
+    if (w->count) {
+        argv[n++] = xstrdup("--count");
+        argv[n++] = xasprintf("%llu", (unsigned long long) (w->count + rc->point->warmup));
+    }
     argv[n++] = xstrdup("--size");
     argv[n++] = xasprintf("%llu", (unsigned long long) w->size);
     argv[n++] = xstrdup("--timeout");
@@ -332,14 +359,151 @@ free_argv(char **argv)
     free(argv);
 }
 
-/* Drives the workload to its end, sampling resources as it goes. */
+/* One scheduled action of one fault line. */
+struct fault_step {
+    uint64_t at_ns;             /* From the start of the workload. */
+    enum sched_action action;
+    size_t line;                /* Index in point->faults. */
+    uint32_t fault, slot;
+};
+
+/* A fault applied and not yet healed. */
+struct fault_live {
+    size_t line;
+    uint32_t fault, slot;
+    struct inject_fault *f;
+};
+
+struct fault_plan {
+    struct fault_step *steps;
+    size_t n, next;
+    struct fault_live *live;
+    size_t n_live;
+    uint64_t rng;               /* For random(ROLE) targets. */
+};
+
+static int
+compare_steps(const void *a_, const void *b_)
+{
+    const struct fault_step *a = a_, *b = b_;
+
+    if (a->at_ns != b->at_ns) {
+        return a->at_ns < b->at_ns ? -1 : 1;
+    }
+    return (int) a->action - (int) b->action;   /* Heals first, as schedule.h orders them. */
+}
+
+/* Every fault line's schedule over the workload's duration, merged into one timeline. */
+static int
+fault_plan_build(const struct run_ctx *rc, uint64_t duration_ns, struct fault_plan *plan)
+{
+    uint64_t seed = rc->point->seed + rc->repetition;
+
+    memset(plan, 0, sizeof *plan);
+    plan->rng = seed ^ 0x5fc1ab5ull;
+    for (size_t i = 0; i < rc->point->n_faults; i++) {
+        struct sched_event *ev = NULL;
+        size_t n = 0;
+        int error = schedule_build(&rc->point->faults[i], schedule_fault_seed(seed, i),
+                                   duration_ns, &ev, &n);
+        if (error) {
+            free(plan->steps);
+            return error;
+        }
+        plan->steps = xrealloc(plan->steps, (plan->n + n + 1) * sizeof *plan->steps);
+        for (size_t j = 0; j < n; j++) {
+            plan->steps[plan->n++] = (struct fault_step) {
+                ev[j].at_ns, ev[j].action, i, ev[j].fault, ev[j].slot,
+            };
+        }
+        free(ev);
+    }
+    if (plan->n) {
+        qsort(plan->steps, plan->n, sizeof *plan->steps, compare_steps);
+    }
+    return 0;
+}
+
+static void
+fault_event(struct run_ctx *rc, const char *kind, const struct inject_fault *f,
+            const struct inject_time *t)
+{
+    char *detail = xasprintf("%s %s", f->kind->name, f->mode ? f->mode : "");
+
+    store_event_add(rc->store, rc->run, run_time(rc, t->mono_ns), kind, f->target, detail);
+    free(detail);
+}
+
+static int
+fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step *st)
+{
+    const struct exp_fault *ef = &rc->point->faults[st->line];
+    struct inject_time t;
+    int error = 0;
+
+    if (st->action == SCHED_INJECT) {
+        struct inject_params params = {
+            .mode = ef->mode, .fraction = ef->fraction < 1 ? ef->fraction : 0, .role_id = -1,
+        };
+        struct inject_fault *f;
+
+        error = inject_fault_create(rc->inst, ef->target, ef->kind, &params, &plan->rng, &f);
+        if (!error) {
+            error = inject_apply(f, &t);
+            if (error) {
+                inject_fault_free(f);
+            }
+        }
+        if (error) {
+            log_err("fault %s %s on %s: %s", ef->kind, ef->mode ? ef->mode : "", ef->target,
+                    strerror(error));
+            return error;
+        }
+        fault_event(rc, "fault-injected", f, &t);
+        plan->live = xrealloc(plan->live, (plan->n_live + 1) * sizeof *plan->live);
+        plan->live[plan->n_live++] = (struct fault_live) { st->line, st->fault, st->slot, f };
+        return 0;
+    }
+    for (size_t i = 0; i < plan->n_live; i++) {
+        struct fault_live *l = &plan->live[i];
+        if (l->line == st->line && l->fault == st->fault && l->slot == st->slot) {
+            error = inject_heal(l->f, &t);
+            if (!error) {
+                fault_event(rc, "healed", l->f, &t);
+            }
+            inject_fault_free(l->f);
+            *l = plan->live[--plan->n_live];
+            break;
+        }
+    }
+    return error;
+}
+
+/* Heals what is still applied when the workload ends, so that the history says when. */
+static void
+fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
+{
+    for (size_t i = 0; i < plan->n_live; i++) {
+        struct inject_time t;
+        if (!inject_heal(plan->live[i].f, &t)) {
+            fault_event(rc, "healed", plan->live[i].f, &t);
+        }
+        inject_fault_free(plan->live[i].f);
+    }
+    free(plan->live);
+    free(plan->steps);
+    memset(plan, 0, sizeof *plan);
+}
+
+/* Drives the workload to its end, applying the fault schedule and sampling resources. */
 static int
 run_workload(struct run_ctx *rc)
 {
     const struct exp_workload *w = &rc->point->workload;
     struct deploy_component *client = deploy_find(rc->dep, "client[0]", NULL);
     char *out = xasprintf("%s/guests/%s/samples.tsv", rc->inst->dir, client->guest);
-    uint64_t budget_ns, deadline;
+    uint64_t budget_ns, deadline, start;
+    struct fault_plan plan;
     char **argv = NULL;
     int exit_code = -1;
     int error;
@@ -347,23 +511,40 @@ run_workload(struct run_ctx *rc)
     /* Every request may time out, and a duration bounds the rest: never wait longer. */
     budget_ns = w->duration_ns + (w->count + rc->point->warmup) * w->timeout_ns;
     budget_ns = MIN(budget_ns, 3600ull * 1000000000ull) + 10ull * 1000000000ull;
-    deadline = time_mono_ns() + budget_ns;
+    error = fault_plan_build(rc, w->duration_ns ? w->duration_ns : budget_ns, &plan);
+    if (error) {
+        free(out);
+        return error;
+    }
     client_args(rc, out, &argv);
     event(rc, "phase-start", "client[0]", "workload");
+    start = time_mono_ns();
+    deadline = start + budget_ns;
     error = deploy_start_role(client, "client", argv);
     while (!error) {
+        uint64_t now = time_mono_ns();
+        int tick = RUNNER_TICK_MS;
+
         if (instance_interrupted()) {
             error = EINTR;
             break;
         }
+        while (plan.next < plan.n && start + plan.steps[plan.next].at_ns <= now) {
+            fault_step_run(rc, &plan, &plan.steps[plan.next++]);
+        }
+        if (plan.next < plan.n) {
+            uint64_t wait_ns = start + plan.steps[plan.next].at_ns - time_mono_ns();
+            tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
+        }
         sample_resources(rc);
-        error = deploy_wait_role(client, RUNNER_TICK_MS, &exit_code);
+        error = deploy_wait_role(client, tick, &exit_code);
         if (error == ETIMEDOUT) {
             error = time_mono_ns() > deadline ? ETIMEDOUT : 0;
             continue;
         }
         break;
     }
+    fault_plan_finish(rc, &plan);
     event(rc, "phase-end", "client[0]", "workload");
     if (!error && exit_code) {
         log_err("the client exited with status %d (its log: %s/guests/%s/)", exit_code,
@@ -386,6 +567,46 @@ run_workload(struct run_ctx *rc)
     return error;
 }
 
+/* Availability from the probe stream, as metrics.h defines it: each probe covers the time up
+ * to the next one (at most two probe intervals), failures and silence count as down. */
+static void
+report_availability(struct run_ctx *rc)
+{
+    struct store_point *pts = NULL;
+    struct metrics_probe *probes;
+    struct metrics_availability a;
+    uint64_t interval = rc->point->workload.interval_ns ? rc->point->workload.interval_ns
+                                                         : 10000000;
+    size_t n = 0;
+
+    if (store_samples_read(rc->store, rc->run, "probe_ok", NULL, &pts, &n) || !n) {
+        free(pts);
+        return;
+    }
+    probes = xcalloc(n, sizeof *probes);
+    for (size_t i = 0; i < n; i++) {
+        probes[i] = (struct metrics_probe) { pts[i].t_ns, pts[i].value > 0.5 };
+    }
+    if (!metrics_availability(probes, n, pts[0].t_ns, pts[n - 1].t_ns + interval,
+                              2 * interval, &a)) {
+        struct store_summary s = {
+            .n = n, .mean = a.ratio, .ci95 = NAN, .p50 = a.ratio, .p99 = a.ratio,
+            .min = a.ratio, .max = a.ratio,
+        };
+        struct store_summary o = {
+            .n = a.outages, .mean = a.longest_outage_ns / 1e6, .ci95 = NAN,
+            .p50 = NAN, .p99 = NAN, .min = NAN, .max = a.longest_outage_ns / 1e6,
+        };
+        store_summary_put(rc->store, rc->run, "availability_ratio", NULL, &s);
+        store_summary_put(rc->store, rc->run, "longest_outage_ms", NULL, &o);
+        printf("    availability %.3f%% over %.1f s of probes (%zu outage%s, longest %.1f ms)\n",
+               a.ratio * 100, a.total_ns / 1e9, a.outages, a.outages == 1 ? "" : "s",
+               a.longest_outage_ns / 1e6);
+    }
+    free(probes);
+    free(pts);
+}
+
 static void
 report_point(struct run_ctx *rc)
 {
@@ -403,7 +624,41 @@ report_point(struct run_ctx *rc)
         free(pts);
     }
     /* The RTT of a run is that of its answered requests: its summary carries no label. */
-    if (!summarize(rc, "rtt_us", ok, rc->point->warmup, NULL, &s)) {
+    if (rc->point->workload.kind == EXP_WL_PROBE) {
+        size_t n_probes = 0;
+        n_timeout = 0;
+        if (!store_samples_read(rc->store, rc->run, "answer_wrong", NULL, &pts, &n_wrong)) {
+            free(pts);
+        }
+        if (!store_samples_read(rc->store, rc->run, "probe_ok", NULL, &pts, &n_probes)) {
+            for (size_t i = 0; i < n_probes; i++) {
+                n_timeout += pts[i].value < 0.5;
+            }
+            free(pts);
+        }
+        n_timeout -= MIN(n_timeout, n_wrong);
+        printf("    probes: %zu, %zu wrong answers, %zu unanswered\n", n_probes, n_wrong,
+               n_timeout);
+    }
+    if (n_timeout + n_wrong) {
+        /* Share of requests not answered right, as one number the report can set against a
+         * scheme's promise ("no spoofed answer accepted"). */
+        size_t n_ok = 0;
+        if (!store_samples_read(rc->store, rc->run, "rtt_us", ok, &pts, &n_ok)) {
+            free(pts);
+        }
+        double total = n_ok + n_timeout + n_wrong;
+        struct store_summary w = {
+            .n = total, .mean = n_wrong / total, .ci95 = NAN, .p50 = NAN, .p99 = NAN,
+            .min = NAN, .max = NAN,
+        };
+        store_summary_put(rc->store, rc->run, "wrong_answer_ratio", NULL, &w);
+        w.mean = n_timeout / total;
+        store_summary_put(rc->store, rc->run, "timeout_ratio", NULL, &w);
+    }
+    if (rc->point->workload.kind == EXP_WL_PROBE) {
+        /* A probe's RTT is not a request's: its outcome goes to availability. */
+    } else if (!summarize(rc, "rtt_us", ok, rc->point->warmup, NULL, &s)) {
         printf("    rtt: mean %.1f us ± %.1f (95%% CI), p50 %.1f us, p99 %.1f us, n=%zu; "
                "%zu timeouts, %zu wrong answers\n", s.mean, isnan(s.ci95) ? 0.0 : s.ci95,
                s.p50, s.p99, s.n, n_timeout, n_wrong);
@@ -411,6 +666,7 @@ report_point(struct run_ctx *rc)
         printf("    rtt: no answered request (%zu timeouts, %zu wrong answers)\n",
                n_timeout, n_wrong);
     }
+    report_availability(rc);
     /* Per-component time of each hop, for the latency split. */
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
@@ -576,7 +832,7 @@ mkdir_parent(const char *path)
 }
 
 int
-runner_run(const struct runner_opts *opts, struct experiment *exp)
+runner_run(struct runner_opts *opts, struct experiment *exp)
 {
     struct exp_point *points = NULL;
     size_t n_points = 0, total = 0, done = 0;
@@ -630,6 +886,11 @@ runner_run(const struct runner_opts *opts, struct experiment *exp)
             printf("\n");
             fflush(stdout);
             error = run_repetition(&rc, point_js, params_js, git_rev);
+            if (rc.run) {
+                opts->run_ids = xrealloc(opts->run_ids,
+                                         (opts->n_run_ids + 1) * sizeof *opts->run_ids);
+                opts->run_ids[opts->n_run_ids++] = rc.run;
+            }
             if (error == EINTR) {
                 printf("interrupted: run marked interrupted, infrastructure removed\n");
             } else if (error) {

@@ -12,6 +12,8 @@
 #define SFC_RUNNER_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct experiment;
 
@@ -22,10 +24,13 @@ struct runner_opts {
     bool fresh;                 /* Re-run points already complete. */
     bool keep;                  /* Leave the last point's chain up (for poking at it). */
     bool verbose;
+    /* Out: the ids of the runs this call made, in order (caller frees). */
+    int64_t *run_ids;
+    size_t n_run_ids;
 };
 
 /* Returns 0 if every point ran (or was already complete), EINTR if interrupted, else the
  * first error. */
-int runner_run(const struct runner_opts *, struct experiment *);
+int runner_run(struct runner_opts *, struct experiment *);
 
 #endif

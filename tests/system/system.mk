@@ -42,3 +42,8 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-baseline.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end run
+
+# --- faults: man-in-the-middle DNS spoofing and a VNF crash through `sfclab run` (root).
+CHECK_PROGS += tests/system/run-faults.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end faults

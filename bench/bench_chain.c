@@ -5,7 +5,9 @@
  * the client's datagrams straight to the server), chains of 1, 2 and 4 fwd VNFs to the same
  * echo server, and the 1-VNF DNS chain (512 B queries), each deployed by testbed/deploy the way
  * `sfclab run` deploys it. For each: p50/p99 RTT of a closed loop after a warm-up, the echoed
- * pps of a 64 B UDP stream (see --rate-search), the OVS traversals a request makes (counted
+ * pps of a 64 B UDP stream both flat out (at saturation the client's stream crowds the chain's
+ * inner hops out of the switch, so chains collapse) and at the highest rate that loses < 1%
+ * (bisection, shorter trials), the OVS traversals a request makes (counted
  * from the switch's port counters, not assumed) and the per-hop split the SFF traces. Every
  * number is the median of --reps repetitions, repetitions interleaved over the paths so that a
  * drift of the machine hits every path alike. Done with OVS pinned to CPU 0 and the guests to
@@ -63,7 +65,7 @@ struct opts {
     uint64_t duration_ns;   /* Of a pps run. */
     int size;               /* Echo and UDP payload. */
     int dns_size;
-    bool rate_search;       /* Highest offered rate with < 1% loss instead of saturation. */
+    bool rate_search;       /* Also the highest offered rate with < 1% loss. */
     bool pinned, unpinned;
 };
 
@@ -71,7 +73,8 @@ struct opts {
 struct sample {
     bool ok;
     double p50_us, p99_us;
-    double pps, loss;
+    double sat_pps, sat_loss;   /* Echoed pps of a flat-out stream. */
+    double lf_pps;              /* Echoed pps at the highest rate losing < 1%. */
     double trav;            /* OVS traversals per request, measured. */
     double hop_us[N_HOP_KINDS], link_us;
 };
@@ -491,34 +494,33 @@ udp_run(struct bench *b, struct deployment *d, uint64_t duration_ns, uint64_t ra
     return error;
 }
 
-/* Maximum pps: what comes back of a flat-out stream, or with --rate-search the highest offered
- * rate (bisection from the saturation rate down, 1/64 precision) that loses under 1%. */
+/* Maximum pps: what comes back of a flat-out stream, then (with rate_search) the highest
+ * offered rate that loses under 1%: bisection between 0 and the flat-out sending rate, 1/64
+ * precision, trials of half the duration (at least 0.5 s). */
 static int
 measure_pps(struct bench *b, struct deployment *d, struct sample *s)
 {
-    double pps, loss, tx, lo = 0, hi, best_pps = 0, best_loss = 0;
+    uint64_t trial_ns = MAX(b->o->duration_ns / 2, 500000000ull);
+    double pps, loss, tx, lo = 0, hi;
     int error;
 
-    error = udp_run(b, d, b->o->duration_ns, 0, &pps, &loss, &tx);
+    s->lf_pps = NAN;
+    error = udp_run(b, d, b->o->duration_ns, 0, &s->sat_pps, &s->sat_loss, &tx);
     if (error || !b->o->rate_search) {
-        s->pps = pps;
-        s->loss = loss;
         return error;
     }
+    s->lf_pps = 0;
     hi = tx;
     for (int i = 0; i < 6 && !error && !interrupted; i++) {
         double mid = (lo + hi) / 2;
-        error = udp_run(b, d, b->o->duration_ns, (uint64_t) mid, &pps, &loss, &tx);
+        error = udp_run(b, d, trial_ns, (uint64_t) mid, &pps, &loss, &tx);
         if (!error && loss < 0.01) {
             lo = mid;
-            best_pps = pps;
-            best_loss = loss;
+            s->lf_pps = pps;
         } else {
             hi = mid;
         }
     }
-    s->pps = best_pps;
-    s->loss = best_loss;
     return error;
 }
 
@@ -624,35 +626,54 @@ med(struct bench *b, enum path_id p, size_t offset)
 }
 #define MED(B, P, FIELD) med(B, P, offsetof(struct sample, FIELD))
 
+/* One throughput kind's line of verdicts: chain pps against the share of the switch it gets. */
+static void
+print_pps_bound(struct bench *b, const char *kind, size_t offset)
+{
+    double bare_pps = med(b, P_BARE, offset), bare_trav = round(MED(b, P_BARE, trav));
+
+    printf("%s: bare %.0f round trips/s x %.0f traversals = %.0f OVS traversals/s (the switch's "
+           "capacity; bound = bare pps x %.0f / trav)\n", kind, bare_pps, bare_trav,
+           bare_pps * bare_trav, bare_trav);
+    for (int p = P_FWD1; p <= P_FWD4; p++) {
+        double trav = round(MED(b, p, trav)), pps = med(b, p, offset);
+        double frac = pps / (bare_pps * bare_trav / trav);
+        printf("   %s: %.0f pps, %.0f traversals: %.2f of the bound (bare pps / trav read "
+               "literally: %.2f) [target >= 0.80: %s]\n", path_names[p], pps, trav, frac,
+               pps / (bare_pps / trav), frac >= 0.8 ? "met" : "MISSED");
+    }
+}
+
 static void
 print_table(struct bench *b, const char *mode)
 {
     const struct opts *o = b->o;
     double bare50 = MED(b, P_BARE, p50_us), bare99 = MED(b, P_BARE, p99_us);
-    double bare_pps = MED(b, P_BARE, pps), bare_trav = round(MED(b, P_BARE, trav));
+    double bare_sat = MED(b, P_BARE, sat_pps), bare_lf = MED(b, P_BARE, lf_pps);
     double x[3] = { 1, 2, 4 }, y[3], mx = 7.0 / 3, my, sxy = 0, sxx = 0, slope, link;
 
     printf("\n== %s; medians of %d repetitions\n", mode, o->reps);
-    printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP "
-           "for %.1f s, %s\n", o->count, o->warmup, o->size, o->dns_size, o->size,
-           o->duration_ns / 1e9, o->rate_search
-           ? "highest offered rate losing < 1% (echoed pps)"
-           : "flat out, echoed pps at saturation");
-    printf("%-8s %5s %8s %8s %6s %6s %9s %6s %6s %9s %6s %7s %7s %7s %7s\n",
-           "path", "trav", "p50_us", "p99_us", "x50", "x99", "pps", "loss", "xpps",
-           "bound", "/bound", "cls_us", "sff_us", "vnf_us", "link_us");
+    printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP, "
+           "echoed: sat = flat out for %.1f s, lf = highest rate losing < 1%%%s\n", o->count,
+           o->warmup, o->size, o->dns_size, o->size, o->duration_ns / 1e9,
+           o->rate_search ? "" : " (not measured: --no-rate-search)");
+    printf("   trav = OVS traversals per request, counted on the switch's ports; "
+           "cls/sff/vnf = time inside (SFF trace p50), link = one hop between them\n");
+    printf("%-7s %4s %7s %7s %5s %5s %8s %5s %5s %8s %5s %6s %6s %6s %6s\n",
+           "path", "trav", "p50_us", "p99_us", "x50", "x99", "sat_pps", "loss", "xsat",
+           "lf_pps", "xlf", "cls_us", "sff_us", "vnf_us", "link");
     for (int p = 0; p < N_PATHS; p++) {
-        double trav = round(MED(b, p, trav)), pps = MED(b, p, pps);
-        double bound = bare_pps * bare_trav / trav;
-        printf("%-8s %5.0f %8.1f %8.1f %6.2f %6.2f", path_names[p], trav, MED(b, p, p50_us),
-               MED(b, p, p99_us), MED(b, p, p50_us) / bare50, MED(b, p, p99_us) / bare99);
+        printf("%-7s %4.0f %7.1f %7.1f %5.2f %5.2f", path_names[p], round(MED(b, p, trav)),
+               MED(b, p, p50_us), MED(b, p, p99_us), MED(b, p, p50_us) / bare50,
+               MED(b, p, p99_us) / bare99);
         if (p == P_DNS1) {
-            printf(" %9s %6s %6s %9s %6s", "-", "-", "-", "-", "-");
+            printf(" %8s %5s %5s %8s %5s", "-", "-", "-", "-", "-");
         } else {
-            printf(" %9.0f %6.3f %6.2f %9.0f %6.2f", pps, MED(b, p, loss), pps / bare_pps,
-                   bound, pps / bound);
+            printf(" %8.0f %5.3f %5.2f %8.0f %5.2f", MED(b, p, sat_pps), MED(b, p, sat_loss),
+                   MED(b, p, sat_pps) / bare_sat, MED(b, p, lf_pps),
+                   MED(b, p, lf_pps) / bare_lf);
         }
-        printf(" %7.1f %7.1f %7.1f %7.1f\n", MED(b, p, hop_us[HOP_CLASSIFIER]),
+        printf(" %6.1f %6.1f %6.1f %6.1f\n", MED(b, p, hop_us[HOP_CLASSIFIER]),
                MED(b, p, hop_us[HOP_SFF]), MED(b, p, hop_us[HOP_VNF]), MED(b, p, link_us));
     }
 
@@ -670,18 +691,13 @@ print_table(struct bench *b, const char *mode)
     printf("cost per extra fwd VNF (p50 slope over 1->2->4): %.1f us; it adds 2 OVS traversals "
            "(link p50 %.1f us each): %.1f us beyond them [target < 15 us: %s]\n",
            slope, link, slope - 2 * link, slope - 2 * link < 15 ? "met" : "MISSED");
-    printf("   per component from the trace: fwd VNF %.1f us + SFF %.1f us inside\n",
+    printf("   from the trace: inside a fwd VNF %.1f us, inside the SFF %.1f us per visit\n",
            MED(b, P_FWD4, hop_us[HOP_VNF]), MED(b, P_FWD4, hop_us[HOP_SFF]));
     printf("dns x1 p50 RTT %.1f us [target < 500 us: %s] (FIT-SFC measured ~3700 us)\n",
            MED(b, P_DNS1, p50_us), MED(b, P_DNS1, p50_us) < 500 ? "met" : "MISSED");
-    printf("switch capacity: bare %.0f round trips/s x %.0f traversals = %.0f traversals/s; "
-           "bound = bare pps x %.0f / trav\n", bare_pps, bare_trav, bare_pps * bare_trav,
-           bare_trav);
-    for (int p = P_FWD1; p <= P_FWD4; p++) {
-        double trav = round(MED(b, p, trav)), frac = MED(b, p, pps) / (bare_pps * bare_trav / trav);
-        printf("   %s: %.0f traversals, pps %.2f of the bound (bare/trav literally: %.2f) "
-               "[target >= 0.80: %s]\n", path_names[p], trav, frac,
-               MED(b, p, pps) / (bare_pps / trav), frac >= 0.8 ? "met" : "MISSED");
+    print_pps_bound(b, "sat", offsetof(struct sample, sat_pps));
+    if (o->rate_search) {
+        print_pps_bound(b, "lf", offsetof(struct sample, lf_pps));
     }
     fflush(stdout);
 }
@@ -722,9 +738,10 @@ usage(void)
            "  --duration T      of a pps run (default 2s)\n"
            "  --size B          echo/UDP payload (default 64)\n"
            "  --dns-size B      DNS query size (default 512)\n"
-           "  --rate-search     max pps = highest rate losing < 1%% (default: at saturation)\n"
+           "  --no-rate-search  max pps at saturation only (default: also the highest\n"
+           "                    rate losing < 1%%, by bisection)\n"
            "  --pin on|off|both (default both)\n"
-           "  --quick           --reps 1 --count 1000 --warmup 100 --duration 1s\n", MAX_REPS);
+           "  --quick           --reps 1 --count 1000 --warmup 100 --duration 1s --pin on\n", MAX_REPS);
 }
 
 int
@@ -738,7 +755,7 @@ main(int argc, char *argv[])
         { "duration", required_argument, NULL, 'd' },
         { "size", required_argument, NULL, 's' },
         { "dns-size", required_argument, NULL, 'D' },
-        { "rate-search", no_argument, NULL, 'R' },
+        { "no-rate-search", no_argument, NULL, 'R' },
         { "pin", required_argument, NULL, 'p' },
         { "quick", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -746,7 +763,7 @@ main(int argc, char *argv[])
     };
     struct opts o = { .sfcd = "bin/sfcd", .reps = 3, .count = 5000, .warmup = 500,
                       .duration_ns = 2000000000ull, .size = 64, .dns_size = 512,
-                      .pinned = true, .unpinned = true };
+                      .rate_search = true, .pinned = true, .unpinned = true };
     struct bench b = { .o = &o };
     struct instance_opts io = { .agents = true };
     struct buf yaml = BUF_INITIALIZER;
@@ -767,7 +784,7 @@ main(int argc, char *argv[])
         case 'd': ok = parse_duration(optarg, &o.duration_ns) && o.duration_ns >= 100000000; break;
         case 's': o.size = atoi(optarg); ok = o.size >= 16 && o.size <= 1400; break;
         case 'D': o.dns_size = atoi(optarg); ok = o.dns_size >= 64 && o.dns_size <= 1400; break;
-        case 'R': o.rate_search = true; break;
+        case 'R': o.rate_search = false; break;
         case 'p':
             o.pinned = !strcmp(optarg, "on") || !strcmp(optarg, "both");
             o.unpinned = !strcmp(optarg, "off") || !strcmp(optarg, "both");
@@ -778,6 +795,7 @@ main(int argc, char *argv[])
             o.count = 1000;
             o.warmup = 100;
             o.duration_ns = 1000000000ull;
+            o.unpinned = false;
             break;
         case 'h': usage(); return 0;
         default: usage(); return 2;

@@ -608,6 +608,113 @@ report_availability(struct run_ctx *rc)
 }
 
 static void
+put_single(struct run_ctx *rc, const char *metric, const char *labels, size_t n, double v)
+{
+    struct store_summary s = {
+        .n = n, .mean = v, .ci95 = NAN, .p50 = NAN, .p99 = NAN, .min = NAN, .max = NAN,
+    };
+    store_summary_put(rc->store, rc->run, metric, labels, &s);
+}
+
+static struct metrics_point *
+to_metrics_points(const struct store_point *p, size_t n)
+{
+    struct metrics_point *m = xcalloc(n ? n : 1, sizeof *m);
+
+    for (size_t i = 0; i < n; i++) {
+        m[i] = (struct metrics_point) { p[i].t_ns, p[i].value };
+    }
+    return m;
+}
+
+/* CPU and memory of every component from its cgroup samples (metrics_resource()). */
+static void
+report_resources(struct run_ctx *rc)
+{
+    printf("    cpu/memory:");
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        char *labels = labels_json(json_pack("{s:s}", "component", c->name));
+        struct store_point *cpu = NULL, *mem = NULL;
+        size_t n_cpu = 0, n_mem = 0;
+        struct metrics_resource r;
+
+        store_samples_read(rc->store, rc->run, "cpu_usage_usec", labels, &cpu, &n_cpu);
+        store_samples_read(rc->store, rc->run, "memory_current", labels, &mem, &n_mem);
+        struct metrics_point *mcpu = to_metrics_points(cpu, n_cpu);
+        struct metrics_point *mmem = to_metrics_points(mem, n_mem);
+        int error = metrics_resource(mcpu, n_cpu, mmem, n_mem, &r);
+        free(mcpu);
+        free(mmem);
+        if (!error) {
+            put_single(rc, "cpu_pct", labels, n_cpu, r.mean_cpu_pct);
+            put_single(rc, "memory_bytes", labels, n_mem, r.mean_mem_bytes);
+            printf(" %s %.0f%%/%.1fMiB", c->name, isnan(r.mean_cpu_pct) ? 0 : r.mean_cpu_pct,
+                   r.mean_mem_bytes / 1048576.0);
+        }
+        free(cpu);
+        free(mem);
+        free(labels);
+    }
+    printf("\n");
+}
+
+/* Fault injected -> suspected -> recovered, from the events a scheme reported. */
+static void
+report_recovery(struct run_ctx *rc)
+{
+    struct store_event *events = NULL;
+    struct metrics_event *mev;
+    struct metrics_recovery *eps = NULL;
+    size_t n = 0, n_eps = 0;
+
+    if (store_events_read(rc->store, rc->run, &events, &n) || !n) {
+        store_events_free(events, n);
+        return;
+    }
+    mev = xcalloc(n, sizeof *mev);
+    for (size_t i = 0; i < n; i++) {
+        mev[i] = (struct metrics_event) { events[i].t_ns, events[i].kind,
+                                          events[i].target ? events[i].target : "" };
+    }
+    if (!metrics_recovery(mev, n, &eps, &n_eps)) {
+        for (size_t i = 0; i < n_eps; i++) {
+            if (eps[i].recovered_ns < 0) {
+                continue;
+            }
+            char *labels = labels_json(json_pack("{s:s}", "target", eps[i].target));
+            store_sample_add(rc->store, rc->run, "recovery_total_ms", labels,
+                             eps[i].injected_ns, eps[i].total_ns / 1e6);
+            if (eps[i].detect_ns >= 0) {
+                store_sample_add(rc->store, rc->run, "recovery_detect_ms", labels,
+                                 eps[i].injected_ns, eps[i].detect_ns / 1e6);
+            }
+            printf("    recovery of %s: %.3f ms (detected after %.3f ms)\n", eps[i].target,
+                   eps[i].total_ns / 1e6, eps[i].detect_ns / 1e6);
+            free(labels);
+        }
+        store_flush(rc->store);
+        struct stats_summary s;
+        summarize(rc, "recovery_total_ms", NULL, 0, NULL, &s);
+    }
+    free(eps);
+    free(mev);
+    store_events_free(events, n);
+}
+
+static void
+report_throughput(struct run_ctx *rc)
+{
+    struct stats_summary rx, tx, bps;
+
+    if (!summarize(rc, "rx_pps", NULL, 0, NULL, &rx) && !summarize(rc, "tx_pps", NULL, 0, NULL, &tx)
+        && !summarize(rc, "rx_bps", NULL, 0, NULL, &bps)) {
+        printf("    throughput: %.0f pps received of %.0f sent (%.1f Mbit/s), mean of %zu "
+               "intervals\n", rx.mean, tx.mean, bps.mean / 1e6, rx.n);
+    }
+}
+
+static void
 report_point(struct run_ctx *rc)
 {
     struct stats_summary s;
@@ -656,8 +763,9 @@ report_point(struct run_ctx *rc)
         w.mean = n_timeout / total;
         store_summary_put(rc->store, rc->run, "timeout_ratio", NULL, &w);
     }
-    if (rc->point->workload.kind == EXP_WL_PROBE) {
-        /* A probe's RTT is not a request's: its outcome goes to availability. */
+    if (rc->point->workload.kind != EXP_WL_DNS) {
+        /* A probe's RTT is not a request's (its outcome goes to availability), and a
+         * throughput workload has no requests. */
     } else if (!summarize(rc, "rtt_us", ok, rc->point->warmup, NULL, &s)) {
         printf("    rtt: mean %.1f us ± %.1f (95%% CI), p50 %.1f us, p99 %.1f us, n=%zu; "
                "%zu timeouts, %zu wrong answers\n", s.mean, isnan(s.ci95) ? 0.0 : s.ci95,
@@ -667,6 +775,9 @@ report_point(struct run_ctx *rc)
                n_timeout, n_wrong);
     }
     report_availability(rc);
+    report_throughput(rc);
+    report_recovery(rc);
+    report_resources(rc);
     /* Per-component time of each hop, for the latency split. */
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];

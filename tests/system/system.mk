@@ -47,3 +47,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-faults.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end faults
+
+# --- infratest: the foundation end to end (root; skip otherwise): up/traffic/exec/status/two
+# instances/down on line3, and SIGKILL/Ctrl-C of `up star32` at several points then clean.
+CHECK_PROGS += tests/system/infra-updown.sh tests/system/infra-kill.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end infratest

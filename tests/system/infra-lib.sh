@@ -1,0 +1,84 @@
+# Helpers shared by the infra system tests (sourced, not run): pass/fail counting, and the
+# "nothing of instance NAME is left" check that `down` and `clean` must satisfy.
+# Callers set: sfclab (path), state_dir (sfclab's state directory).
+
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+ok() { echo "ok: $*"; }
+must() { "$@" || { echo "FAIL: $*"; exit 1; }; }
+
+infra_require_root() {
+    [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+    for p in ovsdb-server ovs-vswitchd ip "$@"; do
+        command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+        command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+    done
+    [ -x "$sfclab" ] || { echo "FAIL: $sfclab not built"; exit 1; }
+}
+
+# The root namespace's links, as `ip -o link` prints them.
+root_links() {
+    ip -o link show
+}
+
+# Copies instance NAME's manifest (it is removed by down/clean) to FILE; an empty FILE if none.
+save_manifest() {
+    cat "$state_dir/$1/manifest" >"$2" 2>/dev/null || : >"$2"
+}
+
+# True if PID is alive and started at STARTTIME (field 22 of /proc/PID/stat), as manifest.c
+# checks: a recycled pid is not ours. Zombies count as gone.
+proc_alive() {
+    local pid=$1 start=$2 stat st
+    stat=$(cat /proc/"$pid"/stat 2>/dev/null) || return 1
+    st=${stat##*) }
+    set -- $st
+    [ "$1" != Z ] && [ "${20}" = "$start" ]
+}
+
+# Every cgroup hierarchy mounted here, and our own cgroup in it (from /proc/self/cgroup).
+cgroup_dirs() {
+    local m p
+    awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/self/mounts | while read -r m; do
+        echo "$m"
+        cut -d: -f3 /proc/self/cgroup | sort -u | while read -r p; do
+            [ "$p" = / ] || echo "$m$p"
+        done
+    done | sort -u
+}
+
+# Checks that nothing of instance NAME is left. MANIFEST is a copy taken while it was up (for its
+# pids and paths); LINKS_BEFORE a root_links snapshot. Prints one line per leftover and returns
+# the number of problems found.
+check_nothing_left() {
+    local name=$1 manifest=$2 links_before=$3 what=${4:-} bad=0 kind a b c d
+    [ -e /run/netns/sfclab-"$name" ] && { echo "  left: /run/netns/sfclab-$name"; bad=$((bad + 1)); }
+    ip netns list 2>/dev/null | grep -qw "sfclab-$name" && {
+        echo "  left: ip netns lists sfclab-$name"; bad=$((bad + 1)); }
+    [ -e "$state_dir/$name" ] && { echo "  left: state directory $state_dir/$name"; bad=$((bad + 1)); }
+    while read -r kind a b c d; do
+        case $kind in
+            process|guest)
+                proc_alive "$a" "$b" && { echo "  left: $kind $c pid $a"; bad=$((bad + 1)); } ;;
+            netns|cgroup|mount|dir|tree|file)
+                [ -e "$a" ] && { echo "  left: $kind $a"; bad=$((bad + 1)); } ;;
+        esac
+    done <"$manifest"
+    while read -r d; do
+        [ -e "$d/sfclab-$name" ] && { echo "  left: cgroup $d/sfclab-$name"; bad=$((bad + 1)); }
+    done < <(cgroup_dirs)
+    # A daemon or agent of the instance names its state directory on its command line; a child
+    # forked by `sfclab up` that has not exec'd yet still has up's command line.
+    for d in /proc/[0-9]*/cmdline; do
+        c=$( { tr '\0' ' ' <"$d"; } 2>/dev/null) || continue
+        case $c in
+            *"$state_dir/$name/"*|*" -i $name "*)
+                echo "  left: process ${d//[^0-9]/}: $c"; bad=$((bad + 1)) ;;
+        esac
+    done
+    if ! diff -u "$links_before" <(root_links) >/dev/null; then
+        echo "  root namespace links changed:"; diff -u "$links_before" <(root_links) | sed 's/^/    /'
+        bad=$((bad + 1))
+    fi
+    return "$bad"
+}

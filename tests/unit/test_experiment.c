@@ -209,7 +209,7 @@ test_baseline_dns(void **state)
 
     assert_string_equal(e->name, "baseline-dns");
     assert_int_equal(e->n_refs, 1);
-    assert_string_equal(e->refs[0].metric, "rtt.mean");
+    assert_string_equal(e->refs[0].metric, "rtt_us");
     assert_true(e->refs[0].value == 3.74);
     assert_string_equal(e->refs[0].unit, "ms");
     assert_int_equal(e->n_plots, 1);

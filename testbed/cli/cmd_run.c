@@ -106,7 +106,7 @@ run_loaded(struct cli_ctx *ctx, struct runner_opts *ro, struct experiment *exp)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     error = runner_run(ro, exp);
-    rc = error == EINTR ? 130 : error ? 1 : 0;
+    rc = error == EINTR ? 130 : error == ENOTSUP ? 2 : error ? 1 : 0;
     for (size_t i = 0; i < exp->n_plots; i++) {
         timeseries |= !strcmp(exp->plots[i].kind, "timeseries");
     }

@@ -493,3 +493,18 @@ out:
     }
     return error;
 }
+
+static const struct deploy_scheme deploy_schemes[] = {
+    { "none", deploy_chain },
+};
+
+const struct deploy_scheme *
+deploy_scheme_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(deploy_schemes); i++) {
+        if (!strcmp(deploy_schemes[i].name, name)) {
+            return &deploy_schemes[i];
+        }
+    }
+    return NULL;
+}

@@ -45,6 +45,16 @@ struct deployment {
     char *work_dir;                 /* The caller's, for its own files. */
 };
 
+/* The schemes deploy knows how to place, as a table (like OVS's netdev classes): a scheme adds
+ * its own placement here. Only `none` (the chain with no fault tolerance, the baseline every
+ * figure compares against) exists yet; the others are refused before anything is created. */
+struct deploy_scheme {
+    const char *name;
+    int (*deploy)(struct instance *, const struct exp_point *, const char *work_dir,
+                  struct deployment **);
+};
+const struct deploy_scheme *deploy_scheme_find(const char *name);
+
 /* The topology text (YAML, validated by the caller with topology_load_string) that gives each
  * component of 'point' its own guest on the data bridge. */
 void deploy_topology(const struct exp_point *, struct buf *yaml);

@@ -847,7 +847,8 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         goto end;
     }
     event(rc, "phase-start", NULL, "deploy");
-    error = deploy_chain(rc->inst, rc->point, rc->inst->dir, &rc->dep);
+    error = deploy_scheme_find(rc->point->scheme)->deploy(rc->inst, rc->point, rc->inst->dir,
+                                                          &rc->dep);
     if (error) {
         goto end;
     }
@@ -958,6 +959,15 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
     if (error) {
         diag_print(&diag, stderr);
         goto out;
+    }
+    for (size_t i = 0; i < n_points; i++) {
+        if (!deploy_scheme_find(points[i].scheme)) {
+            /* Running the bare chain under another scheme's name would record a lie. */
+            log_err("%s: scheme '%s' cannot be deployed yet (available: none)", exp->file,
+                    points[i].scheme);
+            error = ENOTSUP;
+            goto out;
+        }
     }
     mkdir_parent(opts->db_path);
     error = store_open(opts->db_path, false, &store);

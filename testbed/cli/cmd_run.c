@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,9 @@
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
 #include "testbed/model/experiment.h"
+#include "testbed/plot/plot.h"
 #include "testbed/run/runner.h"
+#include "testbed/store/store.h"
 #include "vnfs/core/util.h"
 
 static void
@@ -151,6 +154,126 @@ cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
     return rc;
 }
 
+/* The headline metrics of a comparison: a run's summaries without labels. */
+static const char *const compare_metrics[] = {
+    "rtt_us", "availability_ratio", "wrong_answer_ratio", "timeout_ratio", "rx_pps",
+    "recovery_total_ms",
+};
+
+struct compare_cell {
+    double sum, sum_ci;
+    size_t n;
+};
+
+static size_t
+intern(char ***names, size_t *n, const char *name)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (!strcmp((*names)[i], name)) {
+            return i;
+        }
+    }
+    *names = xrealloc(*names, (*n + 1) * sizeof **names);
+    (*names)[*n] = xstrdup(name);
+    return (*n)++;
+}
+
+/* One Markdown table per metric, a row per sweep point (without its scheme) and a column per
+ * scheme, means pooled over repetitions; and a bar chart per metric of the first point. */
+static int
+compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
+{
+    struct store *store = NULL;
+    struct store_run *runs = NULL;
+    char **schemes = NULL, **points = NULL;
+    size_t n_runs = 0, n_schemes = 0, n_points = 0;
+    int error;
+
+    error = store_open(ctx->db_path, true, &store);
+    if (!error) {
+        error = store_runs_list(store, experiment, &runs, &n_runs);
+    }
+    if (error) {
+        store_close(store);
+        return 1;
+    }
+    for (size_t i = 0; i < n_runs; i++) {
+        if (runs[i].status == STORE_COMPLETE) {
+            intern(&schemes, &n_schemes, runs[i].scheme);
+            intern(&points, &n_points, runs[i].point);
+        }
+    }
+    for (size_t m = 0; m < ARRAY_SIZE(compare_metrics); m++) {
+        struct compare_cell *cells = xcalloc(n_schemes * n_points + 1, sizeof *cells);
+        bool any = false;
+
+        for (size_t i = 0; i < n_runs; i++) {
+            struct store_summary sum;
+            if (runs[i].status != STORE_COMPLETE
+                || store_summary_get(store, runs[i].id, compare_metrics[m], NULL, &sum)) {
+                continue;
+            }
+            struct compare_cell *c = &cells[intern(&points, &n_points, runs[i].point) * n_schemes
+                                            + intern(&schemes, &n_schemes, runs[i].scheme)];
+            c->sum += sum.mean;
+            c->sum_ci += isnan(sum.ci95) ? 0 : sum.ci95;
+            c->n++;
+            any = true;
+        }
+        if (any) {
+            struct plot_bar *bars = xcalloc(n_schemes, sizeof *bars);
+            printf("\n### %s\n\n| point |", compare_metrics[m]);
+            for (size_t j = 0; j < n_schemes; j++) {
+                printf(" %s |", schemes[j]);
+            }
+            printf("\n|---|");
+            for (size_t j = 0; j < n_schemes; j++) {
+                printf("---:|");
+            }
+            printf("\n");
+            for (size_t p = 0; p < n_points; p++) {
+                printf("| %s |", points[p]);
+                for (size_t j = 0; j < n_schemes; j++) {
+                    const struct compare_cell *c = &cells[p * n_schemes + j];
+                    if (c->n) {
+                        printf(" %.4g ± %.2g |", c->sum / c->n, c->sum_ci / c->n);
+                    } else {
+                        printf(" — |");
+                    }
+                    if (!p) {
+                        bars[j] = (struct plot_bar) {
+                            schemes[j], c->n ? c->sum / c->n : NAN,
+                            c->n ? c->sum_ci / c->n : NAN,
+                        };
+                    }
+                }
+                printf("\n");
+            }
+            char *path = xasprintf("%s/compare-%s.png", plot_dir, compare_metrics[m]);
+            struct plot_frame frame = {
+                .title = experiment, .xlabel = "scheme", .ylabel = compare_metrics[m],
+            };
+            if (!plot_bars(path, &frame, bars, n_schemes)) {
+                printf("\n(plot: %s)\n", path);
+            }
+            free(path);
+            free(bars);
+        }
+        free(cells);
+    }
+    for (size_t i = 0; i < n_schemes; i++) {
+        free(schemes[i]);
+    }
+    for (size_t i = 0; i < n_points; i++) {
+        free(points[i]);
+    }
+    free(schemes);
+    free(points);
+    store_runs_free(runs, n_runs);
+    store_close(store);
+    return 0;
+}
+
 /* The same workload over several schemes (the file's or --set's `scheme` axis) on the same
  * infrastructure shape, then one table with a column per scheme from the database. */
 int
@@ -170,8 +293,12 @@ cmd_compare(struct cli_ctx *ctx, int argc, char *argv[])
     name = xstrdup(exp->name);
     rc = run_loaded(ctx, &ro, exp);
     if (!rc) {
-        char *args[] = { name, NULL };
-        rc = cmd_report(ctx, 1, args) ? 1 : 0;
+        char *dir = xstrdup(ctx->db_path), *slash = strrchr(dir, '/');
+        char *plot_dir = xasprintf("%s/plots/%s", slash ? (*slash = '\0', dir) : ".", name);
+        printf("# %s: schemes side by side\n", name);
+        rc = compare_table(ctx, name, plot_dir);
+        free(plot_dir);
+        free(dir);
     }
     free(name);
     return rc;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
         { "quick", no_argument, NULL, 'q' },
         { "fresh", no_argument, NULL, 'f' },
         { "keep", no_argument, NULL, 'k' },
+        { "pin", required_argument, NULL, 'p' },
+        { "no-pin", no_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
     struct experiment *exp = NULL;
@@ -58,6 +61,18 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
             break;
         case 'k':
             ro->keep = true;
+            break;
+        case 'p':
+            ro->pin = true;
+            ro->pin_cpu = atoi(optarg);
+            if (ro->pin_cpu < 0 || ro->pin_cpu >= CPU_SETSIZE) {
+                fprintf(stderr, "sfclab: --pin %s: not a CPU number\n", optarg);
+                free(sets);
+                return 2;
+            }
+            break;
+        case 'P':
+            ro->pin = false;
             break;
         default:
             free(sets);
@@ -133,7 +148,7 @@ cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
 {
     struct runner_opts ro = {
         .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
-        .verbose = ctx->verbose,
+        .verbose = ctx->verbose, .pin = true, .pin_cpu = 0,
     };
     struct experiment *exp;
     char *name;
@@ -281,7 +296,7 @@ cmd_compare(struct cli_ctx *ctx, int argc, char *argv[])
 {
     struct runner_opts ro = {
         .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
-        .verbose = ctx->verbose,
+        .verbose = ctx->verbose, .pin = true, .pin_cpu = 0,
     };
     struct experiment *exp;
     char *name;

@@ -1,12 +1,14 @@
 #include "testbed/infra/instance.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -220,6 +222,37 @@ up_phase_end(enum up_phase phase, uint64_t *t)
     *t = now;
 }
 
+/* Pins every thread of 'pid' to 'cpu'. Processes it starts later inherit the mask, so pinning
+ * a guest's init pins the agent and every role. On this kind of machine (a VM with 2 vCPUs) a
+ * packet that crosses from one CPU to the other pays a wake-up each time: one CPU for the
+ * switch and the guests halves the latency of a hop through OVS (measured: 90 vs 154 us p50
+ * for a UDP echo). */
+static int
+pin_to_cpu(pid_t pid, int cpu)
+{
+    char path[64];
+    cpu_set_t set;
+    DIR *dir;
+    struct dirent *de;
+    int error = 0;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    dir = opendir(path);
+    if (!dir) {
+        return errno;
+    }
+    while ((de = readdir(dir))) {
+        pid_t tid = atoi(de->d_name);
+        if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) && !error) {
+            error = errno;
+        }
+    }
+    closedir(dir);
+    return error;
+}
+
 /* Creates guest 'gi' and its interfaces (management first, then its data links in file
  * order). */
 static int
@@ -271,6 +304,9 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
     up_phase_end(UP_CREATE, &t);
     if (!error) {
         error = guest_start(ig->guest);
+    }
+    if (!error && opts->pin) {
+        error = pin_to_cpu(ig->guest->init_pid, opts->pin_cpu);
     }
     if (error) {
         log_err("%s: cannot start guest (%s)", tg->name, strerror(error));
@@ -523,6 +559,13 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     /* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
     ovs_dir = xasprintf("%s/ovs", inst->dir);
     error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
+    if (!error && opts->pin) {
+        pid_t pids[2];
+        ovs_daemon_pids(inst->ovs, pids);
+        for (int i = 0; i < 2 && !error; i++) {
+            error = pids[i] ? pin_to_cpu(pids[i], opts->pin_cpu) : 0;
+        }
+    }
     if (error) {
         log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
         goto out_undo;

@@ -34,6 +34,8 @@ struct instance_opts {
     const char *state_dir;      /* Default /run/sfclab. */
     const char *sfcd;           /* Path of sfcd; NULL: bin/sfcd beside the running sfclab. */
     bool agents;                /* Start `sfcd agent` in every guest. */
+    bool pin;                   /* Run the switch and every guest (and all they start) on */
+    int pin_cpu;                /* this one CPU only. */
     bool verbose;
 };
 

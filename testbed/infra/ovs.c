@@ -826,6 +826,13 @@ ovs_close(struct ovs *ovs)
     ovs_free(ovs);
 }
 
+void
+ovs_daemon_pids(const struct ovs *ovs, pid_t pids[2])
+{
+    pids[0] = ovs->server.pid > 0 ? ovs->server.pid : 0;
+    pids[1] = ovs->vswitchd.pid > 0 ? ovs->vswitchd.pid : 0;
+}
+
 const char *
 ovs_run_dir(const struct ovs *ovs)
 {

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct manifest;
 struct ovs;
@@ -46,6 +47,8 @@ int ovs_stop(struct ovs *);
 void ovs_close(struct ovs *);
 
 const char *ovs_run_dir(const struct ovs *);
+/* The pids of ovsdb-server and ovs-vswitchd (0 when unknown), e.g. to pin them to a CPU. */
+void ovs_daemon_pids(const struct ovs *, pid_t pids[2]);
 struct ovsdb *ovs_db(struct ovs *);
 /* Milliseconds from the start of ovs_start() to the daemons being ready, and to the first
  * bridge accepting OpenFlow connections; negative when not measured (e.g. after ovs_open). */

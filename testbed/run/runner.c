@@ -80,7 +80,7 @@ point_json(const struct exp_point *p)
 }
 
 static char *
-params_json(const struct exp_point *p)
+params_json(const struct exp_point *p, const struct runner_opts *opts)
 {
     static const char *const wl[] = { "dns", "udp", "probe" };
     json_t *o = json_object(), *params = json_object(), *chain = json_array();
@@ -104,6 +104,7 @@ params_json(const struct exp_point *p)
     json_object_set_new(o, "cpus", json_real(p->cpus));
     json_object_set_new(o, "memory", json_integer(p->memory));
     json_object_set_new(o, "warmup", json_integer(p->warmup));
+    json_object_set_new(o, "pin_cpu", opts->pin ? json_integer(opts->pin_cpu) : json_null());
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -807,6 +808,8 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .state_dir = rc->opts->state_dir,
         .agents = true,
         .verbose = rc->opts->verbose,
+        .pin = rc->opts->pin,
+        .pin_cpu = rc->opts->pin_cpu,
     };
     struct store_run_info info = {
         .experiment = rc->exp->name,
@@ -984,7 +987,7 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
            total == 1 ? "" : "s", opts->db_path);
     for (size_t i = 0; i < n_points && !error; i++) {
         char *point_js = point_json(&points[i]);
-        char *params_js = params_json(&points[i]);
+        char *params_js = params_json(&points[i], opts);
 
         for (uint64_t rep = 0; rep < points[i].repetitions && !error; rep++) {
             struct run_ctx rc = {

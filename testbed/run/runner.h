@@ -23,6 +23,8 @@ struct runner_opts {
     const char *db_path;
     bool fresh;                 /* Re-run points already complete. */
     bool keep;                  /* Leave the last point's chain up (for poking at it). */
+    bool pin;                   /* Switch and guests on CPU 'pin_cpu' (see instance.h). */
+    int pin_cpu;
     bool verbose;
     /* Out: the ids of the runs this call made, in order (caller frees). */
     int64_t *run_ids;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
@@ -23,6 +24,19 @@ on_interrupt(int sig)
     instance_interrupt();
 }
 
+/* The defaults of a measurement: guests and the switch's main thread on CPU 0 and, where there
+ * is a second CPU, AF_XDP data ports busy-polled there (see instance_wire_ovs()). */
+static void
+default_placement(struct runner_opts *ro)
+{
+    bool two = sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+
+    ro->pin = true;
+    ro->pin_cpu = 0;
+    ro->afxdp = two;
+    ro->pmd_cpu = 1;
+}
+
 /* Parses EXPERIMENT [--set K=V]... [--quick] [--fresh] [--keep]; loads and adjusts the
  * experiment. Returns an exit code, 0 with '*expp' set on success. */
 static int
@@ -36,6 +50,7 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
         { "keep", no_argument, NULL, 'k' },
         { "pin", required_argument, NULL, 'p' },
         { "no-pin", no_argument, NULL, 'P' },
+        { "datapath", required_argument, NULL, 'd' },
         { NULL, 0, NULL, 0 },
     };
     struct experiment *exp = NULL;
@@ -46,6 +61,7 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
     struct diag diag;
     int c, rc = 0;
 
+    default_placement(ro);
     /* Options may come before or after the file. */
     optind = 0;
     while ((c = getopt_long(argc + 1, argv - 1, "", options, NULL)) != -1) {
@@ -73,6 +89,14 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
             break;
         case 'P':
             ro->pin = false;
+            break;
+        case 'd':
+            if (strcmp(optarg, "afxdp") && strcmp(optarg, "system")) {
+                fprintf(stderr, "sfclab: --datapath %s: expected afxdp or system\n", optarg);
+                free(sets);
+                return 2;
+            }
+            ro->afxdp = !strcmp(optarg, "afxdp");
             break;
         default:
             free(sets);
@@ -148,7 +172,7 @@ cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
 {
     struct runner_opts ro = {
         .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
-        .verbose = ctx->verbose, .pin = true, .pin_cpu = 0,
+        .verbose = ctx->verbose,
     };
     struct experiment *exp;
     char *name;
@@ -296,7 +320,7 @@ cmd_compare(struct cli_ctx *ctx, int argc, char *argv[])
 {
     struct runner_opts ro = {
         .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
-        .verbose = ctx->verbose, .pin = true, .pin_cpu = 0,
+        .verbose = ctx->verbose,
     };
     struct experiment *exp;
     char *name;

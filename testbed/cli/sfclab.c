@@ -25,7 +25,8 @@ static const struct cli_command commands[] = {
     { "status", 0, 0, "", "show the instance's guests, bridges and processes", cmd_status },
     { "exec", 2, -1, "GUEST CMD [ARG...]", "run a command inside a guest", cmd_exec },
     { "clean", 0, 0, "", "undo whatever a crashed or killed instance left behind", cmd_clean },
-    { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]",
+    { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"
+      " [--datapath afxdp|system]",
       "run an experiment", cmd_run },
     { "compare", 1, -1, "EXPERIMENT [--set K=V...]", "run one workload over several schemes",
       cmd_compare },

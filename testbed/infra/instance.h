@@ -36,6 +36,8 @@ struct instance_opts {
     bool agents;                /* Start `sfcd agent` in every guest. */
     bool pin;                   /* Run the switch and every guest (and all they start) on */
     int pin_cpu;                /* this one CPU only. */
+    bool afxdp;                 /* Data ports as AF_XDP, polled by a PMD thread on 'pmd_cpu' */
+    int pmd_cpu;                /* (busy: that CPU is the switch's); else AF_PACKET ports. */
     bool verbose;
 };
 

@@ -826,6 +826,31 @@ ovs_close(struct ovs *ovs)
     ovs_free(ovs);
 }
 
+int
+ovs_set_other_config(struct ovs *ovs, const char *key, const char *value)
+{
+    struct ovsdb_ops ops;
+    json_t *result = NULL;
+    int error;
+
+    ovsdb_ops_init(&ops, OVS_DB_NAME);
+    ovsdb_ops_add(&ops, ovsdb_op_mutate(
+                      "Open_vSwitch", json_array(),
+                      json_pack("[o, o]",
+                                ovsdb_mutation("other_config", "delete",
+                                               ovsdb_set1(json_string(key))),
+                                ovsdb_mutation("other_config", "insert",
+                                               ovsdb_map(json_pack("[[s, s]]", key, value))))),
+                  1);
+    error = ovsdb_transact(ovs->db, &ops, &result);
+    if (error) {
+        log_err("ovs: cannot set other_config:%s=%s (%s)", key, value, ovsdb_error(ovs->db));
+    }
+    json_decref(result);
+    ovsdb_ops_uninit(&ops);
+    return error;
+}
+
 void
 ovs_daemon_pids(const struct ovs *ovs, pid_t pids[2])
 {

@@ -47,6 +47,8 @@ int ovs_stop(struct ovs *);
 void ovs_close(struct ovs *);
 
 const char *ovs_run_dir(const struct ovs *);
+/* Sets other_config:KEY=VALUE of the Open_vSwitch row (e.g. pmd-cpu-mask), one transaction. */
+int ovs_set_other_config(struct ovs *, const char *key, const char *value);
 /* The pids of ovsdb-server and ovs-vswitchd (0 when unknown), e.g. to pin them to a CPU. */
 void ovs_daemon_pids(const struct ovs *, pid_t pids[2]);
 struct ovsdb *ovs_db(struct ovs *);

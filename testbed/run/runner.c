@@ -105,6 +105,7 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     json_object_set_new(o, "memory", json_integer(p->memory));
     json_object_set_new(o, "warmup", json_integer(p->warmup));
     json_object_set_new(o, "pin_cpu", opts->pin ? json_integer(opts->pin_cpu) : json_null());
+    json_object_set_new(o, "datapath", json_string(opts->afxdp ? "afxdp" : "system"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -810,6 +811,8 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .verbose = rc->opts->verbose,
         .pin = rc->opts->pin,
         .pin_cpu = rc->opts->pin_cpu,
+        .afxdp = rc->opts->afxdp,
+        .pmd_cpu = rc->opts->pmd_cpu,
     };
     struct store_run_info info = {
         .experiment = rc->exp->name,

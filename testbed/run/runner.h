@@ -25,6 +25,8 @@ struct runner_opts {
     bool keep;                  /* Leave the last point's chain up (for poking at it). */
     bool pin;                   /* Switch and guests on CPU 'pin_cpu' (see instance.h). */
     int pin_cpu;
+    bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
+    int pmd_cpu;
     bool verbose;
     /* Out: the ids of the runs this call made, in order (caller frees). */
     int64_t *run_ids;

@@ -28,9 +28,10 @@ static const struct cli_command commands[] = {
     { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"
       " [--datapath afxdp|system]",
       "run an experiment", cmd_run },
-    { "compare", 1, -1, "EXPERIMENT [--set K=V...]", "run one workload over several schemes",
+    { "compare", 1, -1, "EXPERIMENT [RUN OPTIONS]", "run one workload over several schemes",
       cmd_compare },
-    { "inject", 2, -1, "TARGET KIND [ARG...]", "inject or heal a fault in a running instance",
+    { "inject", 2, -1, "TARGET KIND [MODE] [--heal] [--fraction F] [--attacker GUEST] "
+      "[--spoof-ip IP] [--role-id N] [--seed N]", "inject or heal a fault in a running instance",
       cmd_inject },
     { "runs", 0, 1, "[EXPERIMENT]", "list past runs", cmd_runs },
     { "report", 0, 1, "[EXPERIMENT|RUN]", "print results beside the published numbers",
@@ -47,9 +48,13 @@ usage(FILE *stream)
             "Testbed for fault-tolerant service function chains.\n\n"
             "Commands (any unique prefix works):\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        char synopsis[80];
+        char synopsis[160];
         snprintf(synopsis, sizeof synopsis, "%s %s", commands[i].name, commands[i].usage);
-        fprintf(stream, "  %-44s %s\n", synopsis, commands[i].help);
+        if (strlen(synopsis) > 44) {
+            fprintf(stream, "  %s\n  %-44s %s\n", synopsis, "", commands[i].help);
+        } else {
+            fprintf(stream, "  %-44s %s\n", synopsis, commands[i].help);
+        }
     }
     fprintf(stream,
             "\nOptions:\n"

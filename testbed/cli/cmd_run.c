@@ -40,8 +40,8 @@ default_placement(struct runner_opts *ro)
 /* Parses EXPERIMENT [--set K=V]... [--quick] [--fresh] [--keep]; loads and adjusts the
  * experiment. Returns an exit code, 0 with '*expp' set on success. */
 static int
-load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_set,
-                struct runner_opts *ro, struct experiment **expp)
+load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts *ro,
+                struct experiment **expp)
 {
     static const struct option options[] = {
         { "set", required_argument, NULL, 's' },
@@ -55,7 +55,7 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
     };
     struct experiment *exp = NULL;
     const char *file = NULL;
-    char **sets = xcalloc(argc + 2, sizeof *sets);
+    char **sets = xcalloc(argc + 1, sizeof *sets);
     size_t n_sets = 0;
     bool quick = false;
     struct diag diag;
@@ -109,9 +109,6 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], const char *extra_s
         return 2;
     }
     file = argv[optind - 1];
-    if (extra_set) {
-        sets[n_sets++] = (char *) extra_set;
-    }
     diag_init(&diag);
     if (experiment_load(file, &diag, &exp)
         || (quick && experiment_quick(exp, &diag))) {
@@ -167,8 +164,11 @@ run_loaded(struct cli_ctx *ctx, struct runner_opts *ro, struct experiment *exp)
     return rc;
 }
 
-int
-cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
+/* Loads, runs and plots an experiment, then hands its name to 'then' (the report, or the
+ * comparison table), which reads the database alone. */
+static int
+run_then(struct cli_ctx *ctx, int argc, char *argv[],
+         int (*then)(struct cli_ctx *, const char *experiment))
 {
     struct runner_opts ro = {
         .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
@@ -176,21 +176,31 @@ cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
     };
     struct experiment *exp;
     char *name;
-    int rc = load_experiment(ctx, argc, argv, NULL, &ro, &exp);
+    int rc = load_experiment(ctx, argc, argv, &ro, &exp);
 
     if (rc) {
         return rc;
     }
-    /* Every run ends with its plots and its table beside the published numbers, both drawn
-     * from the database alone, as `sfclab plot` and `sfclab report` would. */
     name = xstrdup(exp->name);
     rc = run_loaded(ctx, &ro, exp);
     if (!rc) {
-        char *args[] = { name, NULL };
-        rc = cmd_report(ctx, 1, args) ? 1 : 0;
+        rc = then(ctx, name);
     }
     free(name);
     return rc;
+}
+
+static int
+report_after_run(struct cli_ctx *ctx, const char *experiment)
+{
+    char *args[] = { (char *) experiment, NULL };
+    return cmd_report(ctx, 1, args) ? 1 : 0;
+}
+
+int
+cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    return run_then(ctx, argc, argv, report_after_run);
 }
 
 /* The headline metrics of a comparison: a run's summaries without labels. */
@@ -313,32 +323,24 @@ compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
     return 0;
 }
 
+static int
+compare_after_run(struct cli_ctx *ctx, const char *experiment)
+{
+    char *dir = xstrdup(ctx->db_path), *slash = strrchr(dir, '/');
+    char *plot_dir = xasprintf("%s/plots/%s", slash ? (*slash = '\0', dir) : ".", experiment);
+    int rc;
+
+    printf("# %s: schemes side by side\n", experiment);
+    rc = compare_table(ctx, experiment, plot_dir);
+    free(plot_dir);
+    free(dir);
+    return rc;
+}
+
 /* The same workload over several schemes (the file's or --set's `scheme` axis) on the same
  * infrastructure shape, then one table with a column per scheme from the database. */
 int
 cmd_compare(struct cli_ctx *ctx, int argc, char *argv[])
 {
-    struct runner_opts ro = {
-        .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
-        .verbose = ctx->verbose,
-    };
-    struct experiment *exp;
-    char *name;
-    int rc = load_experiment(ctx, argc, argv, NULL, &ro, &exp);
-
-    if (rc) {
-        return rc;
-    }
-    name = xstrdup(exp->name);
-    rc = run_loaded(ctx, &ro, exp);
-    if (!rc) {
-        char *dir = xstrdup(ctx->db_path), *slash = strrchr(dir, '/');
-        char *plot_dir = xasprintf("%s/plots/%s", slash ? (*slash = '\0', dir) : ".", name);
-        printf("# %s: schemes side by side\n", name);
-        rc = compare_table(ctx, name, plot_dir);
-        free(plot_dir);
-        free(dir);
-    }
-    free(name);
-    return rc;
+    return run_then(ctx, argc, argv, compare_after_run);
 }

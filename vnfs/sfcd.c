@@ -25,6 +25,7 @@ static const struct sfcd_role roles[] = {
     { "client", role_client, "workloads: dns, echo, udp, probe" },
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
+    { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },
 };
 
 static void

@@ -10,8 +10,21 @@
  * (bisection, shorter trials), the OVS traversals a request makes (counted
  * from the switch's port counters, not assumed) and the per-hop split the SFF traces. Every
  * number is the median of --reps repetitions, repetitions interleaved over the paths so that a
- * drift of the machine hits every path alike. Done with OVS and the guests pinned to CPU 0,
- * then unpinned.
+ * drift of the machine hits every path alike.
+ *
+ * Three modes, each with its table and verdicts:
+ *   afxdp     the headline, what `sfclab run` uses: data ports AF_XDP (generic mode) busy-polled
+ *             by a PMD thread on CPU 1, ovs-vswitchd's main thread and the guests on CPU 0;
+ *   system    AF_PACKET data ports served by vswitchd's main loop, everything on CPU 0
+ *             (`sfclab run --datapath system`);
+ *   unpinned  the same, every process on every CPU (a hop across vCPUs pays a wake-up).
+ * The rate search runs in the headline mode only (--rate-search-all for every mode): it is most
+ * of the time a mode takes. afxdp and system need instances of their own (the port type is
+ * chosen when the switch is wired); unpinned reuses system's.
+ *
+ * Issue 3's targets, checked in every mode: the 1-VNF DNS chain's p50 RTT under 500 us; each
+ * extra component under 15 us beyond the OVS traversals it adds; a chain's max pps at least
+ * 80% of the bare path's pps over the number of OVS traversals a chain request makes.
  *
  * Needs root (namespaces, OVS); says so and exits 0 otherwise. Creates only instance
  * "sfct-bench-PID" and removes it at the end, on error, and on SIGINT/SIGTERM. */
@@ -57,6 +70,26 @@ static const int path_vnfs[N_PATHS] = { 0, 1, 2, 4, 1 };
 /* Component kinds in the SFF's trace (deploy.c's NSH component ids). */
 enum hop_kind { HOP_CLASSIFIER, HOP_SFF, HOP_VNF, N_HOP_KINDS };
 
+enum mode_id { M_AFXDP, M_SYSTEM, M_UNPINNED, N_MODES };
+
+struct mode {
+    const char *name;
+    const char *title;
+    bool afxdp;             /* Instance wired with AF_XDP data ports and a PMD thread. */
+    bool pinned;            /* Switch and guests on CPU 0 (the PMD thread on CPU 1). */
+    bool headline;          /* Rate search by default. */
+};
+
+static const struct mode modes[N_MODES] = {
+    [M_AFXDP] = { "afxdp", "afxdp (headline, `sfclab run`'s default): AF_XDP data ports polled "
+                  "by a PMD thread on CPU 1, ovs-vswitchd main thread and the guests on CPU 0",
+                  true, true, true },
+    [M_SYSTEM] = { "system", "system: AF_PACKET data ports in ovs-vswitchd's main loop, "
+                   "the switch and the guests all on CPU 0", false, true, false },
+    [M_UNPINNED] = { "unpinned", "unpinned: AF_PACKET data ports in ovs-vswitchd's main loop, "
+                     "every process on every CPU", false, false, false },
+};
+
 struct opts {
     const char *sfcd;
     int reps;
@@ -65,8 +98,9 @@ struct opts {
     uint64_t duration_ns;   /* Of a pps run. */
     int size;               /* Echo and UDP payload. */
     int dns_size;
-    bool rate_search;       /* Also the highest offered rate with < 1% loss. */
-    bool pinned, unpinned;
+    bool rate_search;       /* Also the highest offered rate with < 1% loss... */
+    bool rate_search_all;   /* ...in every mode, not only the headline. */
+    bool modes[N_MODES];
 };
 
 /* One repetition of one path. */
@@ -82,7 +116,14 @@ struct sample {
 struct bench {
     const struct opts *o;
     struct instance *inst;
+    bool rate_search;       /* In the current mode. */
     struct sample s[N_PATHS][MAX_REPS];
+};
+
+/* What the cross-mode summary shows of each mode that ran. */
+struct mode_summary {
+    bool ran;
+    double bare_p50, fwd1_p50, fwd4_p50, dns_p50, slope, link, bare_sat, fwd1_sat;
 };
 
 static volatile sig_atomic_t interrupted;
@@ -116,7 +157,7 @@ median(double *v, size_t n)
 
 /* Sets the affinity of every thread of 'pid'. */
 static void
-pin_threads(pid_t pid, const cpu_set_t *set)
+set_threads_affinity(pid_t pid, const cpu_set_t *set)
 {
     char dir[64];
     DIR *d;
@@ -154,10 +195,10 @@ parent_of(pid_t pid)
     return ppid;
 }
 
-/* Pins the process trees rooted at 'roots' (every thread of every descendant). Processes
- * started later inherit the affinity of the agent that forks them. */
+/* Sets the affinity of the process trees rooted at 'roots' (every thread of every
+ * descendant). Processes started later inherit the affinity of the agent that forks them. */
 static void
-pin_trees(const pid_t *roots, size_t n_roots, const cpu_set_t *set)
+set_trees_affinity(const pid_t *roots, size_t n_roots, const cpu_set_t *set)
 {
     pid_t *pids = NULL, *ppids = NULL;
     bool *in = NULL;
@@ -199,7 +240,7 @@ pin_trees(const pid_t *roots, size_t n_roots, const cpu_set_t *set)
     } while (grew);
     for (size_t i = 0; i < n; i++) {
         if (in[i]) {
-            pin_threads(pids[i], set);
+            set_threads_affinity(pids[i], set);
         }
     }
     free(in);
@@ -207,29 +248,22 @@ pin_trees(const pid_t *roots, size_t n_roots, const cpu_set_t *set)
     free(ppids);
 }
 
-/* pinned: ovs-vswitchd and every guest's processes on CPU 0, as `sfclab run` does by default
- * (a hop across vCPUs pays a wake-up: 154 vs 90 us p50 for a UDP echo measured here);
- * otherwise all on all. */
+/* Undoes the instance's pinning (instance_opts.pin): ovs-vswitchd, every guest and all they
+ * started, on every CPU. Only for the system datapath: with AF_XDP it would also move the PMD
+ * thread off the CPU it polls on. */
 static int
-apply_pinning(struct instance *inst, bool pinned)
+unpin_all(struct instance *inst)
 {
     char *path = xasprintf("%s/ovs-vswitchd.pid", ovs_run_dir(inst->ovs)), *text = NULL;
     pid_t *roots = xcalloc(inst->n_guests, sizeof *roots);
-    cpu_set_t ovs_set, guest_set;
+    cpu_set_t set;
     size_t len;
     pid_t ovs_pid = 0;
     int error;
 
-    CPU_ZERO(&ovs_set);
-    CPU_ZERO(&guest_set);
-    if (pinned) {
-        CPU_SET(0, &ovs_set);
-        CPU_SET(0, &guest_set);
-    } else {
-        for (int cpu = 0; cpu < CPU_SETSIZE && cpu < sysconf(_SC_NPROCESSORS_ONLN); cpu++) {
-            CPU_SET(cpu, &ovs_set);
-            CPU_SET(cpu, &guest_set);
-        }
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < sysconf(_SC_NPROCESSORS_ONLN); cpu++) {
+        CPU_SET(cpu, &set);
     }
     error = read_file(path, &text, &len);
     if (!error) {
@@ -240,11 +274,11 @@ apply_pinning(struct instance *inst, bool pinned)
         log_err("%s: cannot read the switch's pid (%s)", path, strerror(error));
         goto out;
     }
-    pin_trees(&ovs_pid, 1, &ovs_set);
+    set_trees_affinity(&ovs_pid, 1, &set);
     for (size_t i = 0; i < inst->n_guests; i++) {
         roots[i] = inst->guests[i].guest->init_pid;
     }
-    pin_trees(roots, inst->n_guests, &guest_set);
+    set_trees_affinity(roots, inst->n_guests, &set);
 out:
     free(text);
     free(path);
@@ -508,7 +542,7 @@ measure_pps(struct bench *b, struct deployment *d, struct sample *s)
 
     s->lf_pps = NAN;
     error = udp_run(b, d, b->o->duration_ns, 0, &s->sat_pps, &s->sat_loss, &tx);
-    if (error || !b->o->rate_search) {
+    if (error || !b->rate_search) {
         return error;
     }
     s->lf_pps = 0;
@@ -647,18 +681,18 @@ print_pps_bound(struct bench *b, const char *kind, size_t offset)
 }
 
 static void
-print_table(struct bench *b, const char *mode)
+print_table(struct bench *b, const struct mode *m, struct mode_summary *sum)
 {
     const struct opts *o = b->o;
     double bare50 = MED(b, P_BARE, p50_us), bare99 = MED(b, P_BARE, p99_us);
     double bare_sat = MED(b, P_BARE, sat_pps), bare_lf = MED(b, P_BARE, lf_pps);
     double x[3] = { 1, 2, 4 }, y[3], mx = 7.0 / 3, my, sxy = 0, sxx = 0, slope, link;
 
-    printf("\n== %s; medians of %d repetitions\n", mode, o->reps);
+    printf("\n== %s; medians of %d repetitions\n", m->title, o->reps);
     printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP, "
            "echoed: sat = flat out for %.1f s, lf = highest rate losing < 1%%%s\n", o->count,
            o->warmup, o->size, o->dns_size, o->size, o->duration_ns / 1e9,
-           o->rate_search ? "" : " (not measured: --no-rate-search)");
+           b->rate_search ? "" : " (not measured in this mode: see --rate-search-all)");
     printf("   trav = OVS traversals per request, counted on the switch's ports; "
            "cls/sff/vnf = time inside (SFF trace p50), link = one hop between them\n");
     printf("%-7s %4s %7s %7s %5s %5s %8s %5s %5s %8s %5s %6s %6s %6s %6s\n",
@@ -698,18 +732,53 @@ print_table(struct bench *b, const char *mode)
     printf("dns x1 p50 RTT %.1f us [target < 500 us: %s] (FIT-SFC measured ~3700 us)\n",
            MED(b, P_DNS1, p50_us), MED(b, P_DNS1, p50_us) < 500 ? "met" : "MISSED");
     print_pps_bound(b, "sat", offsetof(struct sample, sat_pps));
-    if (o->rate_search) {
+    if (b->rate_search) {
         print_pps_bound(b, "lf", offsetof(struct sample, lf_pps));
+    }
+    fflush(stdout);
+
+    sum->ran = true;
+    sum->bare_p50 = bare50;
+    sum->fwd1_p50 = y[0];
+    sum->fwd4_p50 = y[2];
+    sum->dns_p50 = MED(b, P_DNS1, p50_us);
+    sum->slope = slope;
+    sum->link = link;
+    sum->bare_sat = bare_sat;
+    sum->fwd1_sat = MED(b, P_FWD1, sat_pps);
+}
+
+/* One line per mode that ran, ratios to the headline (the first mode that ran). */
+static void
+print_summary(const struct mode_summary sums[N_MODES])
+{
+    const struct mode_summary *ref = NULL;
+
+    printf("\n== modes side by side (p50 in us; x = ratio to %s)\n",
+           sums[M_AFXDP].ran ? "afxdp" : "the first mode");
+    printf("%-9s %7s %7s %7s %7s %6s %9s %6s %6s %8s %8s\n", "mode", "bare", "fwd x1", "fwd x4",
+           "dns x1", "xdns", "per-VNF", "link", "beyond", "bare_sat", "fwd1_sat");
+    for (int m = 0; m < N_MODES; m++) {
+        const struct mode_summary *s = &sums[m];
+        if (!s->ran) {
+            continue;
+        }
+        ref = ref ? ref : s;
+        printf("%-9s %7.1f %7.1f %7.1f %7.1f %6.2f %9.1f %6.1f %6.1f %8.0f %8.0f\n",
+               modes[m].name, s->bare_p50, s->fwd1_p50, s->fwd4_p50, s->dns_p50,
+               s->dns_p50 / ref->dns_p50, s->slope, s->link, s->slope - 2 * s->link,
+               s->bare_sat, s->fwd1_sat);
     }
     fflush(stdout);
 }
 
 static int
-run_mode(struct bench *b, bool pinned)
+run_mode(struct bench *b, enum mode_id m, struct mode_summary *sum)
 {
     static const enum path_id order[] = { P_FWD1, P_FWD2, P_FWD4, P_DNS1 };
-    int error = apply_pinning(b->inst, pinned);
+    int error = modes[m].pinned ? 0 : unpin_all(b->inst);
 
+    b->rate_search = b->o->rate_search && (modes[m].headline || b->o->rate_search_all);
     memset(b->s, 0, sizeof b->s);
     for (int r = 0; !error && r < b->o->reps; r++) {
         for (size_t i = 0; !error && i < ARRAY_SIZE(order); i++) {
@@ -718,15 +787,62 @@ run_mode(struct bench *b, bool pinned)
             }
             error = measure_chain(b, order[i], r);
             if (error) {
-                log_err("%s, repetition %d: %s", path_names[order[i]], r + 1, strerror(error));
+                log_err("%s: %s, repetition %d: %s", modes[m].name, path_names[order[i]],
+                        r + 1, strerror(error));
             }
         }
     }
     if (!error) {
-        print_table(b, pinned ? "pinned: ovs-vswitchd and the guests (roles, client) on CPU 0"
-                              : "unpinned: every process on every CPU");
+        print_table(b, &modes[m], sum);
     }
     return error;
+}
+
+/* Brings up an instance of the chain shape wired for mode 'm'. */
+static int
+bench_up(struct bench *b, enum mode_id m, const struct topology *topo, const char *sfcd)
+{
+    struct instance_opts io = { .agents = true };
+    char name[40];
+    int error;
+
+    snprintf(name, sizeof name, "sfct-bench-%d", (int) getpid());
+    io.name = name;
+    io.sfcd = sfcd;
+    io.afxdp = modes[m].afxdp;
+    io.pmd_cpu = 1;
+    io.pin = modes[m].pinned;
+    io.pin_cpu = 0;
+    error = instance_up(&io, topo, &b->inst);
+    if (error) {
+        log_err("instance %s (%s): %s", name, modes[m].name, strerror(error));
+        return error;
+    }
+    printf("bench_chain: instance %s up in %.0f ms (%zu guests on a private userspace OVS, "
+           "%s data ports)\n", name, b->inst->up_ms, b->inst->n_guests,
+           modes[m].afxdp ? "AF_XDP" : "AF_PACKET");
+    return 0;
+}
+
+/* Parses a comma-separated list of mode names (or "all") into 'sel'. */
+static bool
+parse_modes(const char *list, bool sel[N_MODES])
+{
+    char *copy = xstrdup(list), *save = NULL;
+    bool ok = true, any = false;
+
+    memset(sel, 0, N_MODES * sizeof *sel);
+    for (char *t = strtok_r(copy, ",", &save); t && ok; t = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        for (int m = 0; m < N_MODES; m++) {
+            if (!strcmp(t, modes[m].name) || !strcmp(t, "all")) {
+                sel[m] = found = any = true;
+            }
+        }
+        ok = found;
+    }
+    free(copy);
+    return ok && any;
 }
 
 static void
@@ -734,6 +850,9 @@ usage(void)
 {
     printf("usage: bench_chain [OPTION...]\n"
            "  --sfcd PATH       sfcd binary (default bin/sfcd)\n"
+           "  --mode LIST       comma-separated: afxdp (headline: AF_XDP ports, PMD on CPU 1,\n"
+           "                    the rest on CPU 0), system (AF_PACKET ports, all on CPU 0),\n"
+           "                    unpinned (AF_PACKET ports, every CPU), all (default)\n"
            "  --reps N          repetitions, median reported (default 3, at most %d)\n"
            "  --count N         measured requests per RTT run (default 5000)\n"
            "  --warmup N        requests before (default 500)\n"
@@ -741,9 +860,9 @@ usage(void)
            "  --size B          echo/UDP payload (default 64)\n"
            "  --dns-size B      DNS query size (default 512)\n"
            "  --no-rate-search  max pps at saturation only (default: also the highest\n"
-           "                    rate losing < 1%%, by bisection)\n"
-           "  --pin on|off|both (default both)\n"
-           "  --quick           --reps 1 --count 1000 --warmup 100 --duration 1s --pin on\n", MAX_REPS);
+           "                    rate losing < 1%%, by bisection, in the headline mode)\n"
+           "  --rate-search-all the rate search in every mode\n"
+           "  --quick           --reps 1 --count 1000 --warmup 100 --duration 1s\n", MAX_REPS);
 }
 
 int
@@ -751,6 +870,7 @@ main(int argc, char *argv[])
 {
     static const struct option longopts[] = {
         { "sfcd", required_argument, NULL, 'S' },
+        { "mode", required_argument, NULL, 'm' },
         { "reps", required_argument, NULL, 'r' },
         { "count", required_argument, NULL, 'c' },
         { "warmup", required_argument, NULL, 'w' },
@@ -758,28 +878,30 @@ main(int argc, char *argv[])
         { "size", required_argument, NULL, 's' },
         { "dns-size", required_argument, NULL, 'D' },
         { "no-rate-search", no_argument, NULL, 'R' },
-        { "pin", required_argument, NULL, 'p' },
+        { "rate-search-all", no_argument, NULL, 'A' },
         { "quick", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct opts o = { .sfcd = "bin/sfcd", .reps = 3, .count = 5000, .warmup = 500,
                       .duration_ns = 2000000000ull, .size = 64, .dns_size = 512,
-                      .rate_search = true, .pinned = true, .unpinned = true };
+                      .rate_search = true, .modes = { true, true, true } };
     struct bench b = { .o = &o };
-    struct instance_opts io = { .agents = true };
+    struct mode_summary sums[N_MODES];
     struct buf yaml = BUF_INITIALIZER;
     struct topology *topo = NULL;
     struct exp_point pt;
     struct diag diag;
-    char name[40], sfcd[PATH_MAX];
+    char sfcd[PATH_MAX];
     int opt, error = 0;
 
     log_set_program("bench_chain");
+    memset(sums, 0, sizeof sums);
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         bool ok = true;
         switch (opt) {
         case 'S': o.sfcd = optarg; break;
+        case 'm': ok = parse_modes(optarg, o.modes); break;
         case 'r': o.reps = atoi(optarg); ok = o.reps >= 1 && o.reps <= MAX_REPS; break;
         case 'c': o.count = atoi(optarg); ok = o.count > 0; break;
         case 'w': o.warmup = atoi(optarg); ok = o.warmup > 0; break;
@@ -787,17 +909,12 @@ main(int argc, char *argv[])
         case 's': o.size = atoi(optarg); ok = o.size >= 16 && o.size <= 1400; break;
         case 'D': o.dns_size = atoi(optarg); ok = o.dns_size >= 64 && o.dns_size <= 1400; break;
         case 'R': o.rate_search = false; break;
-        case 'p':
-            o.pinned = !strcmp(optarg, "on") || !strcmp(optarg, "both");
-            o.unpinned = !strcmp(optarg, "off") || !strcmp(optarg, "both");
-            ok = o.pinned || o.unpinned;
-            break;
+        case 'A': o.rate_search_all = true; break;
         case 'q':
             o.reps = 1;
             o.count = 1000;
             o.warmup = 100;
             o.duration_ns = 1000000000ull;
-            o.unpinned = false;
             break;
         case 'h': usage(); return 0;
         default: usage(); return 2;
@@ -811,10 +928,11 @@ main(int argc, char *argv[])
         printf("bench_chain: needs root (namespaces, Open vSwitch): skipped\n");
         return 0;
     }
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2 && o.pinned) {
-        printf("bench_chain: one CPU, nothing to pin to: pinned runs skipped\n");
-        o.pinned = false;
-        o.unpinned = true;
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2 && (o.modes[M_AFXDP] || o.modes[M_SYSTEM])) {
+        /* The PMD thread needs a CPU of its own, and pinning to one of one proves nothing. */
+        printf("bench_chain: one CPU: afxdp and system modes skipped\n");
+        o.modes[M_AFXDP] = o.modes[M_SYSTEM] = false;
+        o.modes[M_UNPINNED] = true;
     }
     if (!realpath(o.sfcd, sfcd)) {
         fprintf(stderr, "bench_chain: %s: %s (build it with make)\n", o.sfcd, strerror(errno));
@@ -823,9 +941,6 @@ main(int argc, char *argv[])
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
-    snprintf(name, sizeof name, "sfct-bench-%d", (int) getpid());
-    io.name = name;
-    io.sfcd = sfcd;
     make_point(P_BARE, &pt);
     deploy_topology(&pt, &yaml);
     diag_init(&diag);
@@ -834,20 +949,30 @@ main(int argc, char *argv[])
         diag_print(&diag, stderr);
         goto out;
     }
-    error = instance_up(&io, topo, &b.inst);
-    if (error) {
-        log_err("instance %s: %s", name, strerror(error));
-        goto out;
+    if (o.modes[M_AFXDP]) {
+        error = bench_up(&b, M_AFXDP, topo, sfcd);
+        if (!error) {
+            error = run_mode(&b, M_AFXDP, &sums[M_AFXDP]);
+            instance_down(b.inst);
+            b.inst = NULL;
+        }
     }
-    printf("bench_chain: instance %s up in %.0f ms (%zu guests on a private userspace OVS)\n",
-           name, b.inst->up_ms, b.inst->n_guests);
-    if (o.pinned) {
-        error = run_mode(&b, true);
+    if (!error && (o.modes[M_SYSTEM] || o.modes[M_UNPINNED])) {
+        /* Pinned at start even if only unpinned runs: unpin_all undoes it either way. */
+        error = bench_up(&b, M_SYSTEM, topo, sfcd);
+        for (int m = M_SYSTEM; !error && m <= M_UNPINNED; m++) {
+            if (o.modes[m]) {
+                error = run_mode(&b, m, &sums[m]);
+            }
+        }
+        if (b.inst) {
+            instance_down(b.inst);
+            b.inst = NULL;
+        }
     }
-    if (!error && o.unpinned) {
-        error = run_mode(&b, false);
+    if (!error) {
+        print_summary(sums);
     }
-    instance_down(b.inst);
 out:
     topology_free(topo);
     diag_uninit(&diag);

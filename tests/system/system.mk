@@ -53,3 +53,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/infra-updown.sh tests/system/infra-kill.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
+
+# --- adapter: `sfcd ft` on five guests: three `none` replicas and a `voter` core, exactly-once
+# delivery of the majority value with 0, 1 and 2 Byzantine replicas, then down (root).
+CHECK_PROGS += tests/system/ft-voter.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end adapter

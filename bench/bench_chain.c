@@ -117,6 +117,7 @@ struct bench {
     const struct opts *o;
     struct instance *inst;
     bool rate_search;       /* In the current mode. */
+    double load0;           /* 1-minute load average when the mode started. */
     struct sample s[N_PATHS][MAX_REPS];
 };
 
@@ -284,6 +285,22 @@ out:
     free(path);
     free(roots);
     return error;
+}
+
+/* The 1-minute load average: the bench's own load is about 1 (2 with a PMD thread), so more
+ * says someone else shared the machine and the numbers are not clean. */
+static double
+load_average(void)
+{
+    char *text = NULL;
+    size_t len;
+    double load = NAN;
+
+    if (!read_file("/proc/loadavg", &text, &len)) {
+        load = strtod(text, NULL);
+    }
+    free(text);
+    return load;
 }
 
 /* --- Measurements ------------------------------------------------------------------------- */
@@ -689,6 +706,8 @@ print_table(struct bench *b, const struct mode *m, struct mode_summary *sum)
     double x[3] = { 1, 2, 4 }, y[3], mx = 7.0 / 3, my, sxy = 0, sxx = 0, slope, link;
 
     printf("\n== %s; medians of %d repetitions\n", m->title, o->reps);
+    printf("   load average %.2f at the start, %.2f at the end (the bench alone: about %d)\n",
+           b->load0, load_average(), m->afxdp ? 2 : 1);
     printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP, "
            "echoed: sat = flat out for %.1f s, lf = highest rate losing < 1%%%s\n", o->count,
            o->warmup, o->size, o->dns_size, o->size, o->duration_ns / 1e9,
@@ -780,6 +799,7 @@ run_mode(struct bench *b, enum mode_id m, struct mode_summary *sum)
 
     b->rate_search = b->o->rate_search && (modes[m].headline || b->o->rate_search_all);
     memset(b->s, 0, sizeof b->s);
+    b->load0 = load_average();
     for (int r = 0; !error && r < b->o->reps; r++) {
         for (size_t i = 0; !error && i < ARRAY_SIZE(order); i++) {
             if (interrupted) {

@@ -73,13 +73,16 @@ YAML
 peers=(--peer 0=10.0.0.1:7000 --peer 1=10.0.0.2:7000 --peer 2=10.0.0.3:7000
        --peer 3=10.0.0.4:7000 --peer 4=10.0.0.5:7000)
 out=$tmp/voter.out
+# The voter reads the same table from a file (--endpoints), the replicas from --peer.
+printf '# id=address:port\n0=10.0.0.1:7000\n1=10.0.0.2:7000  # r0\n2=10.0.0.3:7000\n3=10.0.0.4:7000\n4=10.0.0.5:7000\n' \
+    >"$tmp/endpoints"
 
 # start GUEST ARGS...: sfcd ft in GUEST, in the background, its control socket in $tmp; waits
 # (bounded) until the socket answers.
 start() {
     local g=$1; shift
     rm -f "$tmp/$g.ctl"
-    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft "${peers[@]}" --ctl "$tmp/$g.ctl" "$@" \
+    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$tmp/$g.ctl" "$@" \
         >>"$tmp/$g.log" 2>&1 &
     pids[$g]=$!
     for ((k = 0; k < 100; k++)); do
@@ -130,8 +133,8 @@ root_links >"$tmp/links-before"
 must "$sfclab" -i "$inst" up "$tmp/ft5.yaml"
 save_manifest "$inst" "$tmp/manifest"
 
-replica() { start "r$1" --core none --self $(($1 + 1)) --next 4 "${@:2}"; }
-must start voter --core voter --self 4 --f 1 --group 1,2,3 --param timeout=300ms --deliver "$out"
+replica() { start "r$1" --core none --self $(($1 + 1)) --next 4 "${peers[@]}" "${@:2}"; }
+must start voter --endpoints "$tmp/endpoints" --core voter --self 4 --f 1 --group 1,2,3 --param timeout=300ms --deliver "$out"
 for r in 0 1 2; do must replica $r; done
 
 # --- all correct

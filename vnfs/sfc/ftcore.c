@@ -36,6 +36,7 @@ usage(void)
            "  --core NAME         protocol core class (see --list)\n"
            "  --self ID           this endpoint's id (its --peer entry is the bound address)\n"
            "  --peer ID=IP:PORT   an endpoint's address (repeat; include self)\n"
+           "  --endpoints FILE    addresses from a file: one ID=IP:PORT a line, # comments\n"
            "  --group ID,ID,...   the core's replication group\n"
            "  --next ID,...       downstream endpoints\n"
            "  --peers ID,...      other endpoints the core talks to\n"
@@ -175,6 +176,61 @@ add_counters(struct ftcore *fc)
     }
 }
 
+static void
+add_endpoint(struct ft_endpoint_addr **eps, size_t *n, const struct ft_endpoint_addr *ep)
+{
+    *eps = xrealloc(*eps, (*n + 1) * sizeof **eps);
+    (*eps)[(*n)++] = *ep;
+}
+
+/* Reads the endpoint table from 'path': one ID=IP:PORT per line, blank lines and '#' comments
+ * ignored. Errors name the file and line. */
+static int
+read_endpoints(const char *path, struct ft_endpoint_addr **eps, size_t *n)
+{
+    char *text = NULL, *err = NULL;
+    size_t len, lineno = 0;
+    int error;
+
+    error = read_file(path, &text, &len);
+    if (error) {
+        fprintf(stderr, "sfcd ft: --endpoints: %s: %s\n", path, strerror(error));
+        goto out;
+    }
+    for (char *line = text, *next; line; line = next) {
+        struct ft_endpoint_addr ep;
+        char *hash = NULL, *end;
+
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        lineno++;
+        hash = strchr(line, '#');
+        if (hash) {
+            *hash = '\0';
+        }
+        line += strspn(line, " \t\r");
+        end = line + strlen(line);
+        while (end > line && strchr(" \t\r", end[-1])) {
+            *--end = '\0';
+        }
+        if (!*line) {
+            continue;
+        }
+        if (ft_endpoint_parse(line, &ep, &err)) {
+            fprintf(stderr, "%s:%zu: %s\n", path, lineno, err);
+            error = EINVAL;
+            goto out;
+        }
+        add_endpoint(eps, n, &ep);
+    }
+out:
+    free(err);
+    free(text);
+    return error;
+}
+
 /* "IP:PORT" is a UDP consumer; anything else is a file. */
 static int
 parse_deliver(const char *s, struct ft_adapter_config *cfg)
@@ -202,7 +258,8 @@ int
 role_ft(int argc, char *argv[])
 {
     enum { OPT_CORE = 1, OPT_SELF, OPT_PEER, OPT_GROUP, OPT_NEXT, OPT_PEERS, OPT_F, OPT_PARAM,
-           OPT_DELIVER, OPT_SEED, OPT_INCARNATION, OPT_BYZANTINE, OPT_LIST };
+           OPT_DELIVER, OPT_SEED, OPT_INCARNATION, OPT_BYZANTINE, OPT_LIST,
+           OPT_ENDPOINTS };
     static const struct option options[] = {
         { "core", required_argument, NULL, OPT_CORE },
         { "self", required_argument, NULL, OPT_SELF },
@@ -217,6 +274,7 @@ role_ft(int argc, char *argv[])
         { "incarnation", required_argument, NULL, OPT_INCARNATION },
         { "byzantine", required_argument, NULL, OPT_BYZANTINE },
         { "list", no_argument, NULL, OPT_LIST },
+        { "endpoints", required_argument, NULL, OPT_ENDPOINTS },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -249,13 +307,19 @@ role_ft(int argc, char *argv[])
             }
             self_set = true;
             break;
-        case OPT_PEER:
-            eps = xrealloc(eps, (n_eps + 1) * sizeof *eps);
-            if (ft_endpoint_parse(optarg, &eps[n_eps], &err)) {
+        case OPT_PEER: {
+            struct ft_endpoint_addr ep;
+            if (ft_endpoint_parse(optarg, &ep, &err)) {
                 fprintf(stderr, "sfcd ft: --peer: %s\n", err);
                 goto out;
             }
-            n_eps++;
+            add_endpoint(&eps, &n_eps, &ep);
+            break;
+        }
+        case OPT_ENDPOINTS:
+            if (read_endpoints(optarg, &eps, &n_eps)) {
+                goto out;
+            }
             break;
         case OPT_GROUP:
         case OPT_NEXT:

@@ -12,18 +12,17 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A fresh voter per input, so every input replays alone and memory stays flat. */
 static struct ft_core *
 fuzz_voter(void)
 {
-    static struct ft_core *core;
     static const uint32_t group[3] = { 1, 2, 3 };
+    struct ft_config cfg = { .self = 4, .f = 1, .group = group, .n_group = 3 };
+    struct ft_core *core = NULL;
 
-    if (!core) {
-        struct ft_config cfg = { .self = 4, .f = 1, .group = group, .n_group = 3 };
-        ft_rng_init(&cfg.rng, 1);
-        if (ft_core_create(ft_core_class_find("voter"), &cfg, &core, NULL)) {
-            abort();
-        }
+    ft_rng_init(&cfg.rng, 1);
+    if (ft_core_create(ft_core_class_find("voter"), &cfg, &core, NULL)) {
+        abort();
     }
     return core;
 }
@@ -31,7 +30,6 @@ fuzz_voter(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint64_t now;
     struct buf b = BUF_INITIALIZER;
     struct ft_actions actions;
     struct ft_endpoint_addr ep;
@@ -60,12 +58,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     buf_uninit(&b);
 
-    struct ft_event ev = { .kind = hdr.kind, .now_ns = now += 1000, .from = hdr.from % 5,
+    struct ft_event ev = { .kind = hdr.kind, .now_ns = 1000, .from = hdr.from % 5,
                            .data = hdr.len ? payload : NULL, .len = hdr.len };
+    struct ft_core *voter = fuzz_voter();
     ft_actions_init(&actions);
-    if (ft_core_step(fuzz_voter(), &ev, &actions)) {
+    if (ft_core_step(voter, &ev, &actions)) {
         abort();
     }
     ft_actions_uninit(&actions);
+    ft_core_destroy(voter);
     return 0;
 }

@@ -163,13 +163,19 @@ inject_steer_stop(struct inject_fault *f)
     json_t *id = json_object_get(f->saved, "attacker_role"), *params, *result = NULL;
     int error, error2 = 0;
 
-    /* Rules first: traffic flows again the moment they are gone. */
-    error = inject_flows_del(f);
+    /* The attacker first: a frame it re-injected after its rules were gone would take the
+     * switch's NORMAL path and teach it the target's MAC on the attacker's port, a black hole
+     * for the target's traffic until the entry ages out. Then the rules (traffic flows again
+     * from then on), then the learned addresses, in case one slipped through anyway. */
     if (ag && json_is_integer(id)) {
         params = json_pack("{s:O}", "id", id);
         error2 = inject_agent_call(f, ag, "stop_role", params, &result);
         json_decref(params);
         json_decref(result);
+    }
+    error = inject_flows_del(f);
+    if (!error) {
+        error = ovs_fdb_flush(f->inst->ovs, inject_data_iface(f->ig)->bridge);
     }
     return error ? error : error2;
 }

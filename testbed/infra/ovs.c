@@ -1345,6 +1345,23 @@ ofctl(struct ovs *ovs, const char *command, const char *bridge, const char *arg,
 }
 
 int
+ovs_fdb_flush(struct ovs *ovs, const char *bridge)
+{
+    char *ctl = run_path(ovs, "ovs-vswitchd.ctl");
+    char *argv[] = { "ovs-appctl", "-T", "10", "-t", ctl, "fdb/flush", (char *) bridge, NULL };
+    int error;
+
+    if (!valid_ifname(bridge)) {
+        log_err("ovs: bad bridge name '%s'", bridge);
+        error = EINVAL;
+    } else {
+        error = run_tool(ovs, argv, NULL, NULL);
+    }
+    free(ctl);
+    return error;
+}
+
+int
 ovs_flows_add(struct ovs *ovs, const char *bridge, const char *flows)
 {
     return ofctl(ovs, "add-flows", bridge, "-", flows, NULL);

@@ -86,6 +86,9 @@ int ovs_flows_del(struct ovs *, const char *bridge, const char *match);
 int ovs_flows_dump(struct ovs *, const char *bridge, char **textp);
 int ovs_groups_add(struct ovs *, const char *bridge, const char *groups);
 int ovs_groups_del(struct ovs *, const char *bridge, const char *match);
+/* Forgets every MAC address 'bridge' has learned (ovs-appctl fdb/flush): after a fault that
+ * let frames of one host enter through another port, NORMAL must learn the truth again. */
+int ovs_fdb_flush(struct ovs *, const char *bridge);
 /* ovs-ofctl takes one meter per run; meters are few (one per rate-limited link). */
 int ovs_meters_add(struct ovs *, const char *bridge, const char *meters);
 int ovs_meters_del(struct ovs *, const char *bridge, const char *match);

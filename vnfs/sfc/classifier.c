@@ -18,7 +18,6 @@
 
 struct classifier {
     struct role role;
-    struct pktio *io;
     uint8_t sff_mac[6];
     uint32_t spi;
     uint8_t ttl;
@@ -31,9 +30,10 @@ struct classifier {
 };
 
 static void
-classify(struct classifier *c, struct pktio_pkt *pkt, uint64_t t_in)
+classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
 {
-    const uint8_t *own = pktio_mac(c->io);
+    struct classifier *c = c_;
+    const uint8_t *own = pktio_mac(c->role.io);
     struct packet_info info;
     uint8_t hdr[HOP_ETH_LEN + NSH_BASE_LEN + NSH_TLV_HDR_LEN + 8];
     uint8_t rid[8];
@@ -81,26 +81,7 @@ classify(struct classifier *c, struct pktio_pkt *pkt, uint64_t t_in)
         c->n_errors++;
     }
     c->n_classified++;
-    pktio_queue(c->io, pkt->data, pkt->len);
-}
-
-static void
-classifier_readable(struct loop *loop, int fd, uint32_t events, void *c_)
-{
-    struct classifier *c = c_;
-    struct pktio_pkt pkts[PKTIO_BATCH];
-    size_t n;
-
-    for (int round = 0; round < 8; round++) {
-        if (pktio_recv_batch(c->io, pkts, PKTIO_BATCH, &n) || !n) {
-            break;
-        }
-        uint64_t t_in = time_mono_ns();
-        for (size_t i = 0; i < n; i++) {
-            classify(c, &pkts[i], t_in);
-        }
-        pktio_flush(c->io);
-    }
+    pktio_queue(c->role.io, pkt->data, pkt->len);
 }
 
 static void
@@ -137,6 +118,7 @@ role_classifier(int argc, char *argv[])
 
     memset(&c, 0, sizeof c);
     role_init_common(&c.role, "classifier");
+    c.role.aux = &c;
     c.ttl = NSH_TTL_DEFAULT;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -209,34 +191,16 @@ role_classifier(int argc, char *argv[])
         }
     }
     rc = 1;
-    pktio_set_tx_csum(c.role.iface, false);
-    error = pktio_open(c.role.iface, c.promisc, &c.io);
-    if (error) {
-        log_err("%s: %s", c.role.iface, strerror(error));
+    if (role_open_pktio(&c.role, c.promisc)) {
         goto out;
-    }
-    if (!c.role.id_set) {
-        c.role.id = hop_default_id(pktio_mac(c.io));
     }
     role_add_counter(&c.role, "classified", &c.n_classified);
     role_add_counter(&c.role, "unmatched", &c.n_unmatched);
     role_add_counter(&c.role, "not_ip", &c.n_not_ip);
     role_add_counter(&c.role, "ignored", &c.n_ignored);
     role_add_counter(&c.role, "errors", &c.n_errors);
-    role_add_counter(&c.role, "rx_packets", &pktio_stats(c.io)->rx_packets);
-    role_add_counter(&c.role, "tx_packets", &pktio_stats(c.io)->tx_packets);
-    role_add_counter(&c.role, "tx_errors", &pktio_stats(c.io)->tx_errors);
-    error = role_start(&c.role);
-    if (!error) {
-        error = loop_add_fd(c.role.loop, pktio_fd(c.io), EPOLLIN, classifier_readable, &c);
-    }
-    if (error) {
-        log_err("cannot start: %s", strerror(error));
-        goto out;
-    }
-    rc = role_run(&c.role);
+    rc = role_serve_pktio(&c.role, classify, NULL);
 out:
-    pktio_close(c.io);
     role_finish(&c.role);
     free(c.rules);
     free(errmsg);

@@ -108,6 +108,7 @@ role_echo(int argc, char *argv[])
     memset(&e, 0, sizeof e);
     e.fd = -1;
     role_init_common(&e.role, "echo");
+    e.role.aux = &e;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -161,15 +162,7 @@ role_echo(int argc, char *argv[])
     role_add_counter(&e.role, "echoed", &e.n_echoed);
     role_add_counter(&e.role, "bytes", &e.n_bytes);
     role_add_counter(&e.role, "errors", &e.n_errors);
-    error = role_start(&e.role);
-    if (!error) {
-        error = loop_add_fd(e.role.loop, e.fd, EPOLLIN, echo_readable, &e);
-    }
-    if (error) {
-        log_err("cannot start: %s", strerror(error));
-        goto out;
-    }
-    rc = role_run(&e.role);
+    rc = role_serve_fd(&e.role, e.fd, echo_readable);
 out:
     role_finish(&e.role);
     if (e.fd >= 0) {

@@ -327,6 +327,7 @@ role_mitm(int argc, char *argv[])
     m->fraction = 1;
     packet_parse_ipv4("6.6.6.6", &m->spoof_ip);
     role_init_common(&m->role, "mitm");
+    m->role.aux = m;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -402,16 +403,7 @@ role_mitm(int argc, char *argv[])
     role_add_counter(&m->role, "replayed", &m->n_replayed);
     role_add_counter(&m->role, "dropped", &m->n_dropped);
     role_add_counter(&m->role, "errors", &m->n_errors);
-    error = role_start(&m->role);
-    if (!error) {
-        error = loop_add_fd(m->role.loop, pcap_get_selectable_fd(m->pcap), EPOLLIN,
-                            mitm_readable, m);
-    }
-    if (error) {
-        log_err("cannot start: %s", strerror(error));
-        goto out;
-    }
-    rc = role_run(&m->role);
+    rc = role_serve_fd(&m->role, pcap_get_selectable_fd(m->pcap), mitm_readable);
 out:
     role_finish(&m->role);
     if (m->pcap) {

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "vnfs/core/loop.h"
+#include "vnfs/core/pktio.h"
 #include "vnfs/core/util.h"
+#include "vnfs/sfc/hop.h"
 
 void
 role_init_common(struct role *role, const char *name)
@@ -202,9 +204,83 @@ role_run(struct role *role)
 void
 role_finish(struct role *role)
 {
+    pktio_close(role->io);
     rpc_server_destroy(role->ctl);
     loop_destroy(role->loop);
     free(role->iface);
     free(role->ctl_path);
     free(role->stats_path);
+}
+
+int
+role_open_pktio(struct role *role, bool promisc)
+{
+    int error;
+
+    pktio_set_tx_csum(role->iface, false);
+    error = pktio_open(role->iface, promisc, &role->io);
+    if (error) {
+        log_err("%s: %s", role->iface, strerror(error));
+        return error;
+    }
+    if (!role->id_set) {
+        role->id = hop_default_id(pktio_mac(role->io));
+    }
+    return 0;
+}
+
+static int
+serve(struct role *role, int fd, loop_fd_cb *cb, void *aux)
+{
+    int error = role_start(role);
+
+    if (!error) {
+        error = loop_add_fd(role->loop, fd, EPOLLIN, cb, aux);
+    }
+    if (error) {
+        log_err("cannot start: %s", strerror(error));
+        return 1;
+    }
+    return role_run(role);
+}
+
+int
+role_serve_fd(struct role *role, int fd, loop_fd_cb *cb)
+{
+    return serve(role, fd, cb, role->aux);
+}
+
+/* At most 8 batches a wake-up, so that the control socket and signals get their turn under
+ * load. */
+static void
+role_readable(struct loop *loop, int fd, uint32_t events, void *role_)
+{
+    struct role *role = role_;
+    struct pktio_pkt pkts[PKTIO_BATCH];
+    size_t n;
+
+    for (int round = 0; round < 8; round++) {
+        if (pktio_recv_batch(role->io, pkts, PKTIO_BATCH, &n) || !n) {
+            break;
+        }
+        uint64_t t_in = time_mono_ns();
+        for (size_t i = 0; i < n; i++) {
+            role->frame_cb(role->aux, &pkts[i], t_in);
+        }
+        pktio_flush(role->io);
+    }
+    if (role->frames_done) {
+        role->frames_done(role->aux);
+    }
+}
+
+int
+role_serve_pktio(struct role *role, role_frame_cb *cb, void (*done)(void *aux))
+{
+    role_add_counter(role, "rx_packets", &pktio_stats(role->io)->rx_packets);
+    role_add_counter(role, "tx_packets", &pktio_stats(role->io)->tx_packets);
+    role_add_counter(role, "tx_errors", &pktio_stats(role->io)->tx_errors);
+    role->frame_cb = cb;
+    role->frames_done = done;
+    return serve(role, pktio_fd(role->io), role_readable, role);
 }

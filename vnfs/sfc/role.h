@@ -1,7 +1,10 @@
 /* role — what every sfcd role shares: the common options (--iface, --cpu, --ctl, --stats,
  * --id), CPU pinning, the event loop with SIGTERM/SIGINT (stop) and SIGUSR1 (print counters),
  * and a control socket answering JSON-RPC `stats` (plus the role's own methods, e.g. a VNF's
- * export_state/import_state), through which the agent reads counters.
+ * export_state/import_state), through which the agent reads counters. A role on raw frames
+ * (classifier, SFF, VNF) opens its interface with role_open_pktio() and hands its per-frame
+ * function to role_serve_pktio(), which owns the receive loop: one batching and one timestamp
+ * discipline for every hop. role never looks inside a frame.
  *
  * A role registers pointers to its counters once; they are read, never copied, so reporting
  * costs the data path nothing. Roles are single-threaded. Main type: struct role. */
@@ -12,9 +15,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vnfs/core/loop.h"
 #include "vnfs/core/rpc.h"
 
-struct loop;
+struct pktio;
+struct pktio_pkt;
 
 #define ROLE_MAX_COUNTERS 32
 #define ROLE_MAX_METHODS 8
@@ -40,6 +45,10 @@ enum {
     "  --stats FILE    write counters as JSON here at exit\n" \
     "  --id N          component id in timestamps (default: from the MAC)\n"
 
+/* What a role does with one received frame: 't_in' is when its batch arrived, the same for
+ * every frame of the batch. Frames to send go out with pktio_queue() on role->io. */
+typedef void role_frame_cb(void *aux, struct pktio_pkt *, uint64_t t_in);
+
 struct role_counter {
     const char *name;
     const uint64_t *value;
@@ -60,7 +69,10 @@ struct role {
     size_t n_counters;
     struct rpc_method methods[ROLE_MAX_METHODS];
     size_t n_methods;
-    void *aux;                      /* Passed to the role's own methods. */
+    void *aux;                      /* The role's own state: its methods and callbacks'. */
+    struct pktio *io;               /* From role_open_pktio(); closed by role_finish(). */
+    role_frame_cb *frame_cb;        /* role_serve_pktio()'s. */
+    void (*frames_done)(void *aux);
 };
 
 void role_init_common(struct role *, const char *name);
@@ -77,6 +89,18 @@ int role_start(struct role *);
  * the exit code. */
 int role_run(struct role *);
 void role_finish(struct role *);
+
+/* Opens --iface for raw frames into role->io ('promisc': frames to any MAC too), with transmit
+ * checksum offload off, and takes --id from its MAC unless it was given. Logs why it failed.
+ * Returns 0 or an errno. */
+int role_open_pktio(struct role *, bool promisc);
+/* role_start(), then watches 'fd' with 'cb' (given role->aux) and runs until stopped. Returns
+ * the exit code: 1 if the role could not start (logged), else role_run()'s. */
+int role_serve_fd(struct role *, int fd, loop_fd_cb *);
+/* role_serve_fd() on role->io, after registering its rx_packets, tx_packets and tx_errors
+ * counters (behind the role's own). Each wake-up receives up to 8 batches, calls 'cb' on every
+ * frame and flushes after each batch, then calls 'done' (if not NULL) once. */
+int role_serve_pktio(struct role *, role_frame_cb *cb, void (*done)(void *aux));
 
 /* Counters as a JSON object (new reference). */
 json_t *role_counters_json(const struct role *);

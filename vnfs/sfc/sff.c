@@ -22,7 +22,6 @@
 
 struct sff {
     struct role role;
-    struct pktio *io;
     struct path_table paths;
     uint8_t egress_mac[6];
     bool have_egress;
@@ -57,9 +56,10 @@ trace_timestamps(struct sff *s, const struct nsh_hdr *nsh, uint64_t t_in)
 }
 
 static void
-forward(struct sff *s, struct pktio_pkt *pkt, uint64_t t_in)
+forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
 {
-    const uint8_t *own = pktio_mac(s->io);
+    struct sff *s = s_;
+    const uint8_t *own = pktio_mac(s->role.io);
     const uint8_t *next_mac = NULL;
     uint8_t *nsh = pkt->data + HOP_ETH_LEN;
     struct nsh_hdr hdr;
@@ -86,7 +86,7 @@ forward(struct sff *s, struct pktio_pkt *pkt, uint64_t t_in)
             s->n_stamp_full++;
         }
         s->n_forwarded++;
-        pktio_queue(s->io, pkt->data, pkt->len);
+        pktio_queue(s->role.io, pkt->data, pkt->len);
         return;
     case PATH_END:
         break;
@@ -113,29 +113,16 @@ forward(struct sff *s, struct pktio_pkt *pkt, uint64_t t_in)
         hop_set_macs(inner, s->have_egress ? s->egress_mac : inner, own);
         s->n_decap++;
     }
-    pktio_queue(s->io, inner, inner_len);
+    pktio_queue(s->role.io, inner, inner_len);
 }
 
+/* Once a wake-up, not a frame: the trace is for reading afterwards. */
 static void
-sff_readable(struct loop *loop, int fd, uint32_t events, void *s_)
+flush_trace(void *s_)
 {
     struct sff *s = s_;
-    struct pktio_pkt pkts[PKTIO_BATCH];
-    size_t n;
 
-    for (int round = 0; round < 8; round++) {
-        if (pktio_recv_batch(s->io, pkts, PKTIO_BATCH, &n) || !n) {
-            break;
-        }
-        uint64_t t_in = time_mono_ns();
-        for (size_t i = 0; i < n; i++) {
-            forward(s, &pkts[i], t_in);
-        }
-        pktio_flush(s->io);
-    }
-    if (s->trace) {
-        fflush(s->trace);
-    }
+    fflush(s->trace);
 }
 
 static void
@@ -165,6 +152,7 @@ role_sff(int argc, char *argv[])
 
     memset(&s, 0, sizeof s);
     role_init_common(&s.role, "sff");
+    s.role.aux = &s;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         struct path p;
@@ -216,14 +204,8 @@ role_sff(int argc, char *argv[])
         goto out;
     }
     rc = 1;
-    pktio_set_tx_csum(s.role.iface, false);
-    error = pktio_open(s.role.iface, false, &s.io);
-    if (error) {
-        log_err("%s: %s", s.role.iface, strerror(error));
+    if (role_open_pktio(&s.role, false)) {
         goto out;
-    }
-    if (!s.role.id_set) {
-        s.role.id = hop_default_id(pktio_mac(s.io));
     }
     role_add_counter(&s.role, "forwarded", &s.n_forwarded);
     role_add_counter(&s.role, "decapsulated", &s.n_decap);
@@ -234,20 +216,8 @@ role_sff(int argc, char *argv[])
     role_add_counter(&s.role, "bad_si", &s.n_bad_si);
     role_add_counter(&s.role, "ignored", &s.n_ignored);
     role_add_counter(&s.role, "stamp_full", &s.n_stamp_full);
-    role_add_counter(&s.role, "rx_packets", &pktio_stats(s.io)->rx_packets);
-    role_add_counter(&s.role, "tx_packets", &pktio_stats(s.io)->tx_packets);
-    role_add_counter(&s.role, "tx_errors", &pktio_stats(s.io)->tx_errors);
-    error = role_start(&s.role);
-    if (!error) {
-        error = loop_add_fd(s.role.loop, pktio_fd(s.io), EPOLLIN, sff_readable, &s);
-    }
-    if (error) {
-        log_err("cannot start: %s", strerror(error));
-        goto out;
-    }
-    rc = role_run(&s.role);
+    rc = role_serve_pktio(&s.role, forward, s.trace ? flush_trace : NULL);
 out:
-    pktio_close(s.io);
     role_finish(&s.role);
     path_table_destroy(&s.paths);
     if (s.trace) {

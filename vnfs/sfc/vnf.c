@@ -21,16 +21,16 @@
 
 struct vnf {
     struct role role;
-    struct pktio *io;
     struct nf *nf;
     uint64_t n_forwarded, n_replies, n_dropped, n_malformed, n_ignored, n_si_exhausted;
     uint64_t n_stamp_full, n_imports;
 };
 
 static void
-process(struct vnf *v, struct pktio_pkt *pkt, uint64_t t_in)
+process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
 {
-    const uint8_t *own = pktio_mac(v->io);
+    struct vnf *v = v_;
+    const uint8_t *own = pktio_mac(v->role.io);
     uint8_t *nsh = pkt->data + HOP_ETH_LEN;
     struct packet_info info;
     struct nf_packet np;
@@ -75,26 +75,7 @@ process(struct vnf *v, struct pktio_pkt *pkt, uint64_t t_in)
     if (stamp && hop_stamp(pkt, v->role.id, t_in)) {
         v->n_stamp_full++;
     }
-    pktio_queue(v->io, pkt->data, pkt->len);
-}
-
-static void
-vnf_readable(struct loop *loop, int fd, uint32_t events, void *v_)
-{
-    struct vnf *v = v_;
-    struct pktio_pkt pkts[PKTIO_BATCH];
-    size_t n;
-
-    for (int round = 0; round < 8; round++) {
-        if (pktio_recv_batch(v->io, pkts, PKTIO_BATCH, &n) || !n) {
-            break;
-        }
-        uint64_t t_in = time_mono_ns();
-        for (size_t i = 0; i < n; i++) {
-            process(v, &pkts[i], t_in);
-        }
-        pktio_flush(v->io);
-    }
+    pktio_queue(v->role.io, pkt->data, pkt->len);
 }
 
 static int
@@ -217,14 +198,8 @@ role_vnf(int argc, char *argv[])
         goto out;
     }
     rc = 1;
-    pktio_set_tx_csum(v.role.iface, false);
-    error = pktio_open(v.role.iface, false, &v.io);
-    if (error) {
-        log_err("%s: %s", v.role.iface, strerror(error));
+    if (role_open_pktio(&v.role, false)) {
         goto out;
-    }
-    if (!v.role.id_set) {
-        v.role.id = hop_default_id(pktio_mac(v.io));
     }
     role_add_counter(&v.role, "nf_in", &v.nf->n_in);
     role_add_counter(&v.role, "forwarded", &v.n_forwarded);
@@ -235,22 +210,10 @@ role_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "si_exhausted", &v.n_si_exhausted);
     role_add_counter(&v.role, "stamp_full", &v.n_stamp_full);
     role_add_counter(&v.role, "state_imports", &v.n_imports);
-    role_add_counter(&v.role, "rx_packets", &pktio_stats(v.io)->rx_packets);
-    role_add_counter(&v.role, "tx_packets", &pktio_stats(v.io)->tx_packets);
-    role_add_counter(&v.role, "tx_errors", &pktio_stats(v.io)->tx_errors);
     role_add_method(&v.role, "export_state", ctl_export_state);
     role_add_method(&v.role, "import_state", ctl_import_state);
-    error = role_start(&v.role);
-    if (!error) {
-        error = loop_add_fd(v.role.loop, pktio_fd(v.io), EPOLLIN, vnf_readable, &v);
-    }
-    if (error) {
-        log_err("cannot start: %s", strerror(error));
-        goto out;
-    }
-    rc = role_run(&v.role);
+    rc = role_serve_pktio(&v.role, process, NULL);
 out:
-    pktio_close(v.io);
     role_finish(&v.role);
     nf_destroy(v.nf);
     free(params);

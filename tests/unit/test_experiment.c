@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +16,11 @@
 #include "testbed/model/experiment.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
+#include "tests/unit/golden.h"
 
 #define FIXTURES "tests/fixtures/experiment"
 
 static struct experiment *const untouched = (struct experiment *) (uintptr_t) 0x5afe;
-
-static char *
-buf_to_string(struct buf *b)
-{
-    buf_put_u8(b, '\0');
-    return (char *) buf_steal(b, NULL);
-}
 
 static char *
 diag_to_string(const struct diag *diag)
@@ -37,7 +30,7 @@ diag_to_string(const struct diag *diag)
     for (size_t i = 0; i < diag->n; i++) {
         buf_printf(&out, "%s\n", diag->msgs[i]);
     }
-    return buf_to_string(&out);
+    return golden_buf_string(&out);
 }
 
 /* What a fixture must produce: its diagnostics, or the dump of its points when it is valid. */
@@ -73,55 +66,15 @@ fixture_output(const char *path, bool *validp)
         *validp = true;
     }
     diag_uninit(&diag);
-    return buf_to_string(&out);
+    return golden_buf_string(&out);
 }
 
 static void
 test_fixtures(void **state)
 {
-    const char *regenerate = getenv("REGENERATE");
-    size_t n_valid = 0, n_invalid = 0, n_failed = 0;
-    glob_t g;
+    size_t n_valid, n_invalid;
 
-    assert_int_equal(glob(FIXTURES "/*.yaml", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++) {
-        const char *path = g.gl_pathv[i];
-        char *expected_path = xasprintf("%.*s.expected", (int) (strlen(path) - 5), path);
-        char *expected = NULL;
-        bool valid;
-        char *actual = fixture_output(path, &valid);
-
-        if (valid) {
-            n_valid++;
-        } else {
-            n_invalid++;
-        }
-        /* A fixture says what it is by its name. */
-        if (valid != !strncmp(path, FIXTURES "/valid-", strlen(FIXTURES "/valid-"))) {
-            print_error("%s: %s\n%s", path, valid ? "unexpectedly valid" : "invalid", actual);
-            n_failed++;
-        }
-        if (regenerate && !strcmp(regenerate, "1")) {
-            FILE *f = fopen(expected_path, "w");
-
-            assert_non_null(f);
-            fputs(actual, f);
-            assert_int_equal(fclose(f), 0);
-        } else if (read_file(expected_path, &expected, NULL)) {
-            print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
-            n_failed++;
-        } else if (strcmp(expected, actual)) {
-            print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
-                        actual);
-            n_failed++;
-        }
-        free(expected);
-        free(actual);
-        free(expected_path);
-    }
-    globfree(&g);
-    print_message("%zu valid and %zu invalid fixtures\n", n_valid, n_invalid);
-    assert_int_equal(n_failed, 0);
+    golden_run(FIXTURES, fixture_output, true, &n_valid, &n_invalid);
     assert_true(n_invalid >= 20);
     assert_true(n_valid >= 3);
 }

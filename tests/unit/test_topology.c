@@ -9,7 +9,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <glob.h>
 #include <libfyaml.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,17 +18,11 @@
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
+#include "tests/unit/golden.h"
 
 #define FIXTURES "tests/fixtures/topology"
 
 static struct topology *const untouched = (struct topology *) (uintptr_t) 0x5afe;
-
-static char *
-buf_to_string(struct buf *b)
-{
-    buf_put_u8(b, '\0');
-    return (char *) buf_steal(b, NULL);
-}
 
 /* What a fixture must produce: its diagnostics, or its dump when it is valid. */
 static char *
@@ -57,50 +50,15 @@ fixture_output(const char *path, bool *validp)
         *validp = true;
     }
     diag_uninit(&diag);
-    return buf_to_string(&out);
+    return golden_buf_string(&out);
 }
 
 static void
 test_fixtures(void **state)
 {
-    const char *regenerate = getenv("REGENERATE");
-    size_t n_valid = 0, n_invalid = 0, n_failed = 0;
-    glob_t g;
+    size_t n_valid, n_invalid;
 
-    assert_int_equal(glob(FIXTURES "/*.yaml", 0, NULL, &g), 0);
-    for (size_t i = 0; i < g.gl_pathc; i++) {
-        const char *path = g.gl_pathv[i];
-        char *expected_path = xasprintf("%.*s.expected", (int) (strlen(path) - 5), path);
-        char *expected = NULL;
-        bool valid;
-        char *actual = fixture_output(path, &valid);
-
-        if (valid) {
-            n_valid++;
-        } else {
-            n_invalid++;
-        }
-        if (regenerate && !strcmp(regenerate, "1")) {
-            FILE *f = fopen(expected_path, "w");
-
-            assert_non_null(f);
-            fputs(actual, f);
-            assert_int_equal(fclose(f), 0);
-        } else if (read_file(expected_path, &expected, NULL)) {
-            print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
-            n_failed++;
-        } else if (strcmp(expected, actual)) {
-            print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
-                        actual);
-            n_failed++;
-        }
-        free(expected);
-        free(actual);
-        free(expected_path);
-    }
-    globfree(&g);
-    print_message("%zu valid and %zu invalid fixtures\n", n_valid, n_invalid);
-    assert_int_equal(n_failed, 0);
+    golden_run(FIXTURES, fixture_output, false, &n_valid, &n_invalid);
     assert_true(n_invalid >= 25);
     assert_true(n_valid >= 3);
 }
@@ -461,7 +419,7 @@ test_yaml_format(void **state)
         char *s;
 
         ints[i].format(&b, ints[i].value);
-        s = buf_to_string(&b);
+        s = golden_buf_string(&b);
         assert_string_equal(s, ints[i].expected);
         free(s);
     }
@@ -470,7 +428,7 @@ test_yaml_format(void **state)
         char *s;
 
         reals[i].format(&b, reals[i].value);
-        s = buf_to_string(&b);
+        s = golden_buf_string(&b);
         assert_string_equal(s, reals[i].expected);
         free(s);
     }

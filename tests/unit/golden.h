@@ -1,0 +1,96 @@
+/* golden — the golden-fixture runner of the unit tests: every DIR/NAME.yaml is turned into text
+ * by the test's own function (its diagnostics, or a dump when it is valid) and compared with
+ * DIR/NAME.expected. With REGENERATE=1 in the environment the .expected files are rewritten
+ * instead, for review. Run from the repository root.
+ *
+ * Header-only, every function static: each tests/unit/test_*.c is a binary of its own and links
+ * nothing else. It knows nothing of what a fixture describes. Main type: golden_output_fn. */
+#ifndef TESTS_UNIT_GOLDEN_H
+#define TESTS_UNIT_GOLDEN_H 1
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <glob.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+/* What fixture 'path' produces, as a string the caller frees; '*validp' says whether it loaded.
+ * It may fail the test itself (cmocka asserts) when the loader breaks its contract. */
+typedef char *golden_output_fn(const char *path, bool *validp);
+
+/* Ends 'b' with a NUL and hands its bytes over as a string. */
+static inline char *
+golden_buf_string(struct buf *b)
+{
+    buf_put_u8(b, '\0');
+    return (char *) buf_steal(b, NULL);
+}
+
+/* Runs 'output' on every .yaml file of 'dir' (sorted), compares each with its .expected and fails the
+ * test after reporting every difference. With 'named', a fixture's name also says what it is:
+ * valid ones are named valid-NAME.yaml, and one that loads otherwise fails. Stores how many were valid and
+ * invalid. */
+static inline void
+golden_run(const char *dir, golden_output_fn *output, bool named, size_t *n_validp,
+           size_t *n_invalidp)
+{
+    const char *regenerate = getenv("REGENERATE");
+    size_t n_valid = 0, n_invalid = 0, n_failed = 0;
+    char *pattern = xasprintf("%s/*.yaml", dir);
+    char *valid_prefix = xasprintf("%s/valid-", dir);
+    glob_t g;
+
+    assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *path = g.gl_pathv[i];
+        char *expected_path = xasprintf("%.*s.expected", (int) (strlen(path) - 5), path);
+        char *expected = NULL;
+        bool valid;
+        char *actual = output(path, &valid);
+
+        if (valid) {
+            n_valid++;
+        } else {
+            n_invalid++;
+        }
+        if (named && valid != !strncmp(path, valid_prefix, strlen(valid_prefix))) {
+            print_error("%s: %s\n%s", path, valid ? "unexpectedly valid" : "invalid", actual);
+            n_failed++;
+        }
+        if (regenerate && !strcmp(regenerate, "1")) {
+            FILE *f = fopen(expected_path, "w");
+
+            assert_non_null(f);
+            fputs(actual, f);
+            assert_int_equal(fclose(f), 0);
+        } else if (read_file(expected_path, &expected, NULL)) {
+            print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
+            n_failed++;
+        } else if (strcmp(expected, actual)) {
+            print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
+                        actual);
+            n_failed++;
+        }
+        free(expected);
+        free(actual);
+        free(expected_path);
+    }
+    globfree(&g);
+    free(pattern);
+    free(valid_prefix);
+    print_message("%zu valid and %zu invalid fixtures\n", n_valid, n_invalid);
+    assert_int_equal(n_failed, 0);
+    *n_validp = n_valid;
+    *n_invalidp = n_invalid;
+}
+
+#endif

@@ -56,6 +56,15 @@ void sim_batch_uninit(struct sim_batch *);
 void sim_replay_command(struct buf *, const char *program, const struct sim_scenario *,
                         uint64_t seed, bool broken);
 
+/* What scenarios draw alike, from sim_rng() in a fixed order (a seed must keep replaying the
+ * same run): 'n' requests from 'client', each a body of 1..max_len (at most SIM_SCENARIO_BODY_MAX)
+ * random bytes, sent after a random gap in [0, gap_below_ns) from the one before. */
+#define SIM_SCENARIO_BODY_MAX 64
+void sim_scenario_requests(struct sim *, uint32_t client, size_t n, size_t max_len,
+                           uint64_t gap_below_ns);
+/* Shuffles 'ids' (Fisher-Yates): the first k are then k distinct ones, e.g. those to fail. */
+void sim_scenario_shuffle(struct sim *, uint32_t *ids, size_t n);
+
 /* The scenarios (one file each). */
 extern const struct sim_scenario sim_scenario_none;
 extern const struct sim_scenario sim_scenario_voter;

@@ -8,24 +8,6 @@
 
 #include "vnfs/core/util.h"
 
-static void
-scenario_requests(struct sim *sim, uint32_t client, size_t n, uint64_t max_gap_ns)
-{
-    struct ft_rng *rng = sim_rng(sim);
-    uint64_t t = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        uint8_t body[64];
-        size_t len = ft_rng_range(rng, 1, sizeof body);
-
-        for (size_t k = 0; k < len; k++) {
-            body[k] = ft_rng_u64(rng);
-        }
-        t += ft_rng_below(rng, max_gap_ns + 1);
-        sim_request_at(sim, client, t, body, len);
-    }
-}
-
 static uint64_t
 none_setup(struct sim *sim, bool broken)
 {
@@ -56,7 +38,7 @@ none_setup(struct sim *sim, bool broken)
         sim_make_core(sim, hops[i], &spec);
     }
     sim_make_client(sim, client, &hops[0], 1);
-    scenario_requests(sim, client, ft_rng_range(rng, 20, 200), 300 * SIM_US);
+    sim_scenario_requests(sim, client, ft_rng_range(rng, 20, 200), 64, 300 * SIM_US + 1);
     return 60 * SIM_S;
 }
 

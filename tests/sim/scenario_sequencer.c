@@ -21,7 +21,7 @@ sequencer_setup(struct sim *sim, bool broken)
     uint32_t client, seq, group[6], order[5];
     struct ft_param respond[] = { { "respond", "1" } };
     struct ft_param quiet[] = { { "respond", "0" } };
-    uint64_t t = 0, end;
+    uint64_t end;
     size_t n_requests;
 
     net.delay_min_ns = ft_rng_range(rng, 20, 200) * SIM_US;
@@ -69,12 +69,7 @@ sequencer_setup(struct sim *sim, bool broken)
     for (size_t i = 0; i + 1 < n; i++) {
         order[i] = group[i + 2];
     }
-    for (size_t i = n - 1; i > 1; i--) {
-        size_t j = ft_rng_below(rng, i);
-        uint32_t tmp = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = tmp;
-    }
+    sim_scenario_shuffle(sim, order, n - 1);
     for (size_t i = 0; i < n_faulty; i++) {
         uint32_t r = order[i];
         uint64_t at = ft_rng_below(rng, end);
@@ -95,16 +90,7 @@ sequencer_setup(struct sim *sim, bool broken)
         }
     }
 
-    for (size_t i = 0; i < n_requests; i++) {
-        uint8_t body[32];
-        size_t len = ft_rng_range(rng, 1, sizeof body);
-
-        for (size_t k = 0; k < len; k++) {
-            body[k] = ft_rng_u64(rng);
-        }
-        t += ft_rng_below(rng, 400 * SIM_US);
-        sim_request_at(sim, client, t, body, len);
-    }
+    sim_scenario_requests(sim, client, n_requests, 32, 400 * SIM_US);
     return 60 * SIM_S;
 }
 

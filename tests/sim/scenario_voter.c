@@ -48,7 +48,7 @@ voter_setup(struct sim *sim, bool broken)
     size_t n = 2 * f + 1, n_faulty = ft_rng_below(rng, f + 1);
     uint32_t client, replicas[5], order[5];
     struct ft_param timeout = { "timeout", "50ms" };
-    uint64_t t = 0, end;
+    uint64_t end;
     size_t n_requests;
 
     net.delay_min_ns = ft_rng_range(rng, 20, 200) * SIM_US;
@@ -82,12 +82,7 @@ voter_setup(struct sim *sim, bool broken)
     end = n_requests * 200 * SIM_US;
 
     /* Choose the faulty replicas: a seeded shuffle, then take the first n_faulty. */
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = ft_rng_below(rng, i + 1);
-        uint32_t tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
-    }
+    sim_scenario_shuffle(sim, order, n);
     for (size_t i = 0; i < n_faulty; i++) {
         uint32_t r = order[i];
         uint64_t at = ft_rng_below(rng, end);
@@ -111,16 +106,7 @@ voter_setup(struct sim *sim, bool broken)
         }
     }
 
-    for (size_t i = 0; i < n_requests; i++) {
-        uint8_t body[48];
-        size_t len = ft_rng_range(rng, 1, sizeof body);
-
-        for (size_t k = 0; k < len; k++) {
-            body[k] = ft_rng_u64(rng);
-        }
-        t += ft_rng_below(rng, 400 * SIM_US);
-        sim_request_at(sim, client, t, body, len);
-    }
+    sim_scenario_requests(sim, client, n_requests, 48, 400 * SIM_US);
     return 60 * SIM_S;
 }
 

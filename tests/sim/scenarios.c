@@ -99,3 +99,37 @@ sim_replay_command(struct buf *b, const char *program, const struct sim_scenario
     buf_printf(b, "replay: %s --scenario %s --seed %"PRIu64"%s --trace /tmp/sim-%s-%"PRIu64
                ".trace\n", program, scn->name, seed, broken ? " --broken" : "", scn->name, seed);
 }
+
+void
+sim_scenario_requests(struct sim *sim, uint32_t client, size_t n, size_t max_len,
+                      uint64_t gap_below_ns)
+{
+    struct ft_rng *rng = sim_rng(sim);
+    uint64_t t = 0;
+
+    max_len = MIN(MAX(max_len, 1), SIM_SCENARIO_BODY_MAX);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t body[SIM_SCENARIO_BODY_MAX];
+        size_t len = ft_rng_range(rng, 1, max_len);
+
+        for (size_t k = 0; k < len; k++) {
+            body[k] = ft_rng_u64(rng);
+        }
+        t += ft_rng_below(rng, gap_below_ns);
+        sim_request_at(sim, client, t, body, len);
+    }
+}
+
+void
+sim_scenario_shuffle(struct sim *sim, uint32_t *ids, size_t n)
+{
+    struct ft_rng *rng = sim_rng(sim);
+
+    for (size_t i = n; i-- > 1;) {
+        size_t j = ft_rng_below(rng, i + 1);
+        uint32_t tmp = ids[i];
+
+        ids[i] = ids[j];
+        ids[j] = tmp;
+    }
+}

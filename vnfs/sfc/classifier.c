@@ -114,7 +114,7 @@ role_classifier(int argc, char *argv[])
     struct classifier c;
     bool have_mac = false;
     char *errmsg = NULL;
-    int opt, error, rc = 2;
+    int opt, rc = 2;
 
     memset(&c, 0, sizeof c);
     role_init_common(&c.role, "classifier");
@@ -164,16 +164,8 @@ role_classifier(int argc, char *argv[])
             }
             c.ttl = v;
             break;
-        case 'h':
-            usage();
-            rc = 0;
-            goto out;
         default:
-            error = role_parse_common(&c.role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&c.role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

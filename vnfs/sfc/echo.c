@@ -100,7 +100,7 @@ role_echo(int argc, char *argv[])
         { NULL, 0, NULL, 0 },
     };
     struct sockaddr_in sin = { .sin_family = AF_INET };
-    int opt, error, rc = 2, bufsize = 4 << 20, one = 1;
+    int opt, rc = 2, bufsize = 4 << 20, one = 1;
     unsigned long port = 7;
     struct echo e;
     char *end;
@@ -119,16 +119,8 @@ role_echo(int argc, char *argv[])
                 goto out;
             }
             break;
-        case 'h':
-            usage();
-            rc = 0;
-            goto out;
         default:
-            error = role_parse_common(&e.role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&e.role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

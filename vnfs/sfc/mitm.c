@@ -372,16 +372,8 @@ role_mitm(int argc, char *argv[])
                 goto out;
             }
             break;
-        case 'h':
-            usage();
-            rc = 0;
-            goto out;
         default:
-            error = role_parse_common(&m->role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&m->role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

@@ -61,6 +61,27 @@ role_parse_common(struct role *role, int opt, const char *arg)
     return ENOENT;
 }
 
+bool
+role_parse_option(struct role *role, int opt, const char *arg, void (*usage)(void), int *rc)
+{
+    int error;
+
+    if (opt == 'h') {
+        usage();
+        *rc = 0;
+        return true;
+    }
+    error = role_parse_common(role, opt, arg);
+    if (error == ENOENT) {
+        usage();
+    }
+    if (error) {
+        *rc = 2;
+        return true;
+    }
+    return false;
+}
+
 void
 role_add_counter(struct role *role, const char *name, const uint64_t *value)
 {

@@ -79,6 +79,10 @@ void role_init_common(struct role *, const char *name);
 /* Handles a common option; returns 0 if handled, ENOENT if 'opt' is not common, EINVAL (after
  * printing why) if its argument is bad. */
 int role_parse_common(struct role *, int opt, const char *arg);
+/* The default: branch of a role's getopt loop: 'h' (--help) prints 'usage' to stdout, a common
+ * option is taken, an unknown one prints 'usage' too. Returns true if parsing ends here and the
+ * role must return '*rc' (0 after --help, 2 after a bad or unknown option). */
+bool role_parse_option(struct role *, int opt, const char *arg, void (*usage)(void), int *rc);
 
 void role_add_counter(struct role *, const char *name, const uint64_t *value);
 void role_add_method(struct role *, const char *name, rpc_method_cb *);

@@ -148,7 +148,7 @@ role_sff(int argc, char *argv[])
     };
     struct sff s;
     char *errmsg = NULL;
-    int opt, error, rc = 2;
+    int opt, rc = 2;
 
     memset(&s, 0, sizeof s);
     role_init_common(&s.role, "sff");
@@ -185,16 +185,8 @@ role_sff(int argc, char *argv[])
                 goto out;
             }
             break;
-        case 'h':
-            usage();
-            rc = 0;
-            goto out;
         default:
-            error = role_parse_common(&s.role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&s.role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

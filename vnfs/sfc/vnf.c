@@ -155,7 +155,7 @@ role_vnf(int argc, char *argv[])
     const char *fn = NULL;
     char *errmsg = NULL;
     struct vnf v;
-    int opt, error, rc = 2;
+    int opt, rc = 2;
 
     memset(&v, 0, sizeof v);
     role_init_common(&v.role, "vnf");
@@ -175,16 +175,8 @@ role_vnf(int argc, char *argv[])
             }
             n_params++;
             break;
-        case 'h':
-            usage();
-            rc = 0;
-            goto out;
         default:
-            error = role_parse_common(&v.role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&v.role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

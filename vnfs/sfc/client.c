@@ -452,13 +452,8 @@ role_client(int argc, char *argv[])
             break;
         case 'p': proto = optarg; ok = !strcmp(proto, "dns") || !strcmp(proto, "echo"); break;
         case 'o': out_path = optarg; break;
-        case 'h': usage(); rc = 0; goto out;
         default:
-            error = role_parse_common(&role, opt, optarg);
-            if (error == ENOENT) {
-                usage();
-            }
-            if (error) {
+            if (role_parse_option(&role, opt, optarg, usage, &rc)) {
                 goto out;
             }
         }

@@ -37,7 +37,8 @@ BENCH_DEPS  += bin/sfcd
 # --- end dataplane
 
 # --- bench: the data path through the real testbed (private OVS, deploy): bare path vs fwd
-# chains of 1, 2, 4 and the 1-VNF DNS chain; RTT p50/p99, pps, OVS traversals, per-hop split.
+# chains of 1, 2, 4 and the 1-VNF DNS chain; RTT p50/p99, pps, OVS traversals, per-hop split;
+# in three modes: afxdp (the headline, as `sfclab run`), system on CPU 0, system unpinned.
 BENCH_PROGS += build/bench/bench_chain
 BENCH_DEPS  += build/bench/bench_chain bin/sfcd
 build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)

@@ -293,8 +293,9 @@ out:
     return error;
 }
 
-/* The 1-minute load average: the bench's own load is about 1 (2 with a PMD thread), so more
- * says someone else shared the machine and the numbers are not clean. */
+/* The 1-minute load average. The bench itself raises it (a flat-out client, the PMD thread: 3
+ * to 4 at the end of a quiet run), so only the value before the first mode tells cleanly
+ * whether someone else shares the machine. */
 static double
 load_average(void)
 {
@@ -713,8 +714,8 @@ print_table(struct bench *b, const struct mode *m, struct mode_summary *sum)
     double x[3] = { 1, 2, 4 }, y[3], mx = 7.0 / 3, my, sxy = 0, sxx = 0, slope, link;
 
     printf("\n== %s; medians of %d repetitions\n", m->title, o->reps);
-    printf("   load average %.2f at the start, %.2f at the end (the bench alone: about %d)\n",
-           b->load0, load_average(), m->afxdp ? 2 : 1);
+    printf("   load average %.2f at the start, %.2f at the end (the bench's own included)\n",
+           b->load0, load_average());
     printf("   RTT: closed loop, %d requests after %d (echo %d B, dns %d B); pps: %d B UDP, "
            "echoed: sat = flat out for %.1f s, lf = highest rate losing < 1%%%s\n", b->count,
            b->warmup, o->size, o->dns_size, o->size, b->duration_ns / 1e9,
@@ -976,6 +977,8 @@ main(int argc, char *argv[])
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
 
+    printf("bench_chain: load average %.2f before starting (1-minute: above ~1, the machine was "
+           "busy lately and the numbers may not be clean)\n", load_average());
     make_point(P_BARE, &pt);
     deploy_topology(&pt, &yaml);
     diag_init(&diag);

@@ -86,11 +86,10 @@ ovsdb_connect(const char *sock_path, int timeout_ms, struct ovsdb **dbp)
         }
         usleep(2000);
     }
-    error = ovsdb_open_fd(fd, dbp);
-    if (!error) {
-        (*dbp)->timeout_ms = timeout_ms > 0 ? timeout_ms : OVSDB_DEFAULT_TIMEOUT_MS;
-    }
-    return error;
+    /* 'timeout_ms' bounds the connecting only: calls keep the default (ovsdb_set_timeout()
+     * changes it), or a caller that polls for the socket with a short timeout would leave
+     * every later transaction that short, and a busy vswitchd would fail them. */
+    return ovsdb_open_fd(fd, dbp);
 }
 
 void

@@ -35,6 +35,8 @@ struct ovsdb_ops {
 };
 
 /* Connections. */
+/* Connects, retrying for at most 'timeout_ms' while the socket is absent or refuses; calls on
+ * the connection then wait up to the default timeout (see ovsdb_set_timeout()). */
 int ovsdb_connect(const char *sock_path, int timeout_ms, struct ovsdb **);
 int ovsdb_open_fd(int fd, struct ovsdb **);     /* Takes 'fd' (e.g. one end of a socketpair). */
 void ovsdb_close(struct ovsdb *);

@@ -1325,6 +1325,18 @@ ovs_get_ofports(struct ovs *ovs, const char *const names[], size_t n, int ofport
 
 /* OpenFlow through ovs-ofctl. */
 
+/* run_tool() for a tool that acts on one bridge, whose name goes into a path or argument. */
+static int
+run_bridge_tool(struct ovs *ovs, const char *bridge, char *argv[], const char *input,
+                char **outputp)
+{
+    if (!valid_ifname(bridge)) {
+        log_err("ovs: bad bridge name '%s'", bridge);
+        return EINVAL;
+    }
+    return run_tool(ovs, argv, input, outputp);
+}
+
 static int
 ofctl(struct ovs *ovs, const char *command, const char *bridge, const char *arg,
       const char *input, char **outputp)
@@ -1332,14 +1344,8 @@ ofctl(struct ovs *ovs, const char *command, const char *bridge, const char *arg,
     char *target = xasprintf("unix:%s/%s.mgmt", ovs->run_dir, bridge);
     char *argv[] = { "ovs-ofctl", "-O", "OpenFlow13", (char *) command, target,
                      (char *) arg, NULL };
-    int error;
+    int error = run_bridge_tool(ovs, bridge, argv, input, outputp);
 
-    if (!valid_ifname(bridge)) {
-        log_err("ovs: bad bridge name '%s'", bridge);
-        error = EINVAL;
-    } else {
-        error = run_tool(ovs, argv, input, outputp);
-    }
     free(target);
     return error;
 }
@@ -1349,14 +1355,8 @@ ovs_fdb_flush(struct ovs *ovs, const char *bridge)
 {
     char *ctl = run_path(ovs, "ovs-vswitchd.ctl");
     char *argv[] = { "ovs-appctl", "-T", "10", "-t", ctl, "fdb/flush", (char *) bridge, NULL };
-    int error;
+    int error = run_bridge_tool(ovs, bridge, argv, NULL, NULL);
 
-    if (!valid_ifname(bridge)) {
-        log_err("ovs: bad bridge name '%s'", bridge);
-        error = EINVAL;
-    } else {
-        error = run_tool(ovs, argv, NULL, NULL);
-    }
     free(ctl);
     return error;
 }

@@ -15,6 +15,8 @@ static const struct unit units[] = {
     { "ns", 1, 1e-9 }, { "us", 1, 1e-6 }, { "ms", 1, 1e-3 }, { "s", 1, 1 },
     { "min", 1, 60 }, { "h", 1, 3600 },
     { "ratio", 2, 1 }, { "pct", 2, 0.01 }, { "%", 2, 0.01 },
+    { "pps", 3, 1 }, { "kpps", 3, 1e3 }, { "Mpps", 3, 1e6 },
+    { "bps", 4, 1 }, { "kbps", 4, 1e3 }, { "Mbps", 4, 1e6 }, { "Gbps", 4, 1e9 },
 };
 
 static const struct unit *

@@ -293,7 +293,7 @@ client_args(const struct run_ctx *rc, const char *out, char ***argvp)
 {
     static const char *const kinds[] = { "dns", "udp", "probe" };
     const struct exp_workload *w = &rc->point->workload;
-    char **argv = xcalloc(32, sizeof *argv);
+    char **argv = xcalloc(48, sizeof *argv);
     size_t n = 0;
 
     bool dns_service = rc->point->n_vnfs
@@ -305,6 +305,16 @@ client_args(const struct run_ctx *rc, const char *out, char ***argvp)
     if (w->kind == EXP_WL_PROBE) {
         argv[n++] = xstrdup("--proto");
         argv[n++] = xstrdup(dns_service ? "dns" : "echo");
+    }
+    for (size_t i = 0; i < rc->point->n_vnfs; i++) {
+        /* An auth VNF in the chain lets through only queries carrying the flow's token. */
+        const struct exp_vnf *v = &rc->point->vnfs[i];
+        for (size_t j = 0; !strcmp(v->fn, "auth") && j < v->n_params; j++) {
+            if (!strcmp(v->params[j].key, "key")) {
+                argv[n++] = xstrdup("--auth-key");
+                argv[n++] = xstrdup(v->params[j].value);
+            }
+        }
     }
     if (dns_service) {
         /* Ask for the zone's first name and count any other answer as wrong: that is how a

@@ -59,3 +59,8 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/ft-voter.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end adapter
+
+# --- experiments: every experiments/*.yaml runs end to end with --quick (root).
+CHECK_PROGS += tests/system/experiments-quick.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end experiments

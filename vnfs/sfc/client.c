@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "vnfs/core/dns.h"
+#include "vnfs/core/packet.h"
 #include "vnfs/core/pktio.h"
+#include "vnfs/fn/auth.h"
 #include "vnfs/core/util.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
@@ -52,6 +54,9 @@ struct client {
     bool have_expect;
     uint32_t expect;                /* Network byte order. */
     FILE *out;
+    const char *auth_key;           /* dns: present the `auth` VNF's token for our flow. */
+    uint8_t token[AUTH_TOKEN_LEN];
+    bool have_token;
     uint64_t *sent_at;              /* Per request; 0: not sent yet. */
     bool *done;
     uint64_t *rtts;                 /* Of answered requests. */
@@ -86,6 +91,8 @@ build_request(struct client *c, uint64_t seq, uint8_t *buf, size_t cap)
         struct dns_query_spec spec = {
             .id = seq & 0xffff, .name = c->name, .qtype = DNS_TYPE_A, .rd = true,
             .edns = true, .size = c->size,
+            .token = c->have_token ? c->token : NULL,
+            .token_len = c->have_token ? AUTH_TOKEN_LEN : 0,
         };
         if (dns_build_query(&spec, buf, cap, &len)) {
             return 0;
@@ -372,9 +379,39 @@ usage(void)
            "  --interval T     udp report interval / probe period (default 1s / 10ms)\n"
            "  --name NAME      dns: name to ask for (default www.example.com)\n"
            "  --expect IP      dns: an answer without this A record is wrong\n"
+           "  --auth-key KEY   dns: carry the auth VNF's token for our flow (key as its param)\n"
            "  --proto dns|echo probe: what to send (default dns)\n"
            "  --out FILE       samples, TSV: t_ns metric value labels\n"
            ROLE_COMMON_USAGE);
+}
+
+/* The token of our flow, as the auth VNF computes it (vnfs/fn/auth.h): the 5-tuple the kernel
+ * gave the connected socket, client to server. */
+static int
+client_token(struct client *c)
+{
+    uint8_t key[AUTH_KEY_LEN];
+    struct sockaddr_in self;
+    socklen_t len = sizeof self;
+    struct packet_flow flow;
+
+    if (auth_key_from_string(c->auth_key, key)) {
+        log_err("--auth-key: not a key (a passphrase, or hex:<64 hex digits>)");
+        return EINVAL;
+    }
+    if (getsockname(c->fd, (struct sockaddr *) &self, &len)) {
+        log_err("getsockname: %s", strerror(errno));
+        return errno;
+    }
+    memset(&flow, 0, sizeof flow);
+    flow.src_ip = self.sin_addr.s_addr;
+    flow.dst_ip = c->dst.sin_addr.s_addr;
+    flow.src_port = self.sin_port;
+    flow.dst_port = c->dst.sin_port;
+    flow.proto = IPPROTO_UDP;
+    auth_token(key, &flow, c->token);
+    c->have_token = true;
+    return 0;
 }
 
 static bool
@@ -407,6 +444,7 @@ role_client(int argc, char *argv[])
         { "interval", required_argument, NULL, 'i' },
         { "name", required_argument, NULL, 'N' },
         { "expect", required_argument, NULL, 'e' },
+        { "auth-key", required_argument, NULL, 'A' },
         { "proto", required_argument, NULL, 'p' },
         { "out", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
@@ -434,6 +472,7 @@ role_client(int argc, char *argv[])
 
         switch (opt) {
         case 'w': c.workload = optarg; break;
+        case 'A': c.auth_key = optarg; break;
         case 'd': dst = optarg; break;
         case 'P': ok = parse_count(optarg, 65535, &port) && port; break;
         case 'n': ok = parse_count(optarg, 100000000, &c.count); have_count = true; break;
@@ -541,6 +580,9 @@ role_client(int argc, char *argv[])
     /* connect() makes the kernel drop datagrams from anyone but the server. */
     if (connect(c.fd, (struct sockaddr *) &c.dst, sizeof c.dst) < 0) {
         log_err("connect %s: %s", dst, strerror(errno));
+        goto out;
+    }
+    if (c.auth_key && (error = client_token(&c))) {
         goto out;
     }
     if (!strcmp(c.workload, "udp")) {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every experiment file runs end to end with its --quick profile (issue 4: "so every experiment
+# can be smoke-tested in CI"): it validates, runs every point, completes in the database, and
+# leaves nothing behind. Numbers are not judged here; the experiments' own tests do that.
+set -u
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+cd "$(dirname "$0")/../.."
+
+inst=sfct-xq-$$
+tmp=$(mktemp -d /tmp/sfct-xq-XXXXXX)
+db=$tmp/results.db
+failures=0
+trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+
+for f in experiments/*.yaml; do
+    name=$(sed -n 's/^experiment: *//p' "$f")
+    start=$(date +%s)
+    if ! bin/sfclab -i "$inst" --db "$db" run "$f" --quick >"$tmp/$name.log" 2>&1; then
+        echo "FAIL: $f: $(grep -E 'error|failed' "$tmp/$name.log" | head -3)"
+        failures=$((failures + 1))
+        continue
+    fi
+    bad=$(sqlite3 "$db" "select count(*) from runs where experiment='$name' and status!='complete'")
+    good=$(sqlite3 "$db" "select count(*) from runs where experiment='$name' and status='complete'")
+    if [ "$bad" != 0 ] || [ "$good" = 0 ]; then
+        echo "FAIL: $f: $good complete, $bad not"
+        failures=$((failures + 1))
+    else
+        echo "ok: $f: $good run(s) complete in $(( $(date +%s) - start )) s"
+    fi
+    if [ -e "/run/netns/sfclab-$inst" ] || [ -d "/run/sfclab/$inst" ]; then
+        echo "FAIL: $f left its instance behind"
+        failures=$((failures + 1))
+    fi
+done
+echo "experiments-quick: $failures failure(s)"
+[ "$failures" -eq 0 ]

@@ -366,16 +366,16 @@ deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_
     d->point = p;
     d->spi = DEPLOY_SPI;
     d->work_dir = xstrdup(work_dir);
-    client = add_component(d, "client", 0, "client");
-    sc = add_component(d, "classifier", 0, "sc");
-    sff = add_component(d, "sff", 0, "sff");
-    server = add_component(d, "server", 0, "server");
+    add_component(d, "client", 0, "client");
+    add_component(d, "classifier", 0, "sc");
+    add_component(d, "sff", 0, "sff");
+    add_component(d, "server", 0, "server");
     for (size_t i = 0; i < p->n_vnfs; i++) {
         char guest[24];
         snprintf(guest, sizeof guest, "v%zu", i);
         add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
     }
-    /* The pointers above moved as the array grew. */
+    /* Only now: the array moves as it grows. */
     client = &d->comps[0];
     sc = &d->comps[1];
     sff = &d->comps[2];

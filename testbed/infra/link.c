@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "testbed/infra/netns.h"
 #include "vnfs/core/util.h"
 
 struct link_ns {
@@ -67,34 +68,6 @@ nl_fail(const char *what, const char *name, int nle)
     return nl_to_errno(nle);
 }
 
-/* Enters 'netns_fd' after saving where the thread is into *savedp. */
-static int
-enter_netns_fd(int netns_fd, int *savedp)
-{
-    int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-
-    if (saved < 0) {
-        return errno;
-    }
-    if (setns(netns_fd, CLONE_NEWNET)) {
-        int error = errno;
-        close(saved);
-        return error;
-    }
-    *savedp = saved;
-    return 0;
-}
-
-static void
-leave_netns_fd(int saved)
-{
-    if (setns(saved, CLONE_NEWNET)) {
-        /* Going on would make the next socket in the wrong namespace. */
-        sfc_abort("cannot return to our network namespace: %s", strerror(errno));
-    }
-    close(saved);
-}
-
 int
 link_run_in_netns(int netns_fd, int (*fn)(void *aux), void *aux)
 {
@@ -103,12 +76,12 @@ link_run_in_netns(int netns_fd, int (*fn)(void *aux), void *aux)
     if (netns_fd < 0) {
         return fn(aux);
     }
-    error = enter_netns_fd(netns_fd, &saved);
+    error = netns_enter_fd(netns_fd, &saved);
     if (error) {
         return error;
     }
     error = fn(aux);
-    leave_netns_fd(saved);
+    netns_leave(saved);
     return error;
 }
 

@@ -68,26 +68,34 @@ out:
 }
 
 int
-netns_enter(const char *path, int *savedp)
+netns_enter_fd(int fd, int *savedp)
 {
-    int saved, fd;
+    int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 
-    saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (saved < 0) {
         return errno;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET)) {
+    if (setns(fd, CLONE_NEWNET)) {
         int error = errno;
-        if (fd >= 0) {
-            close(fd);
-        }
         close(saved);
         return error;
     }
-    close(fd);
     *savedp = saved;
     return 0;
+}
+
+int
+netns_enter(const char *path, int *savedp)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int error;
+
+    if (fd < 0) {
+        return errno;
+    }
+    error = netns_enter_fd(fd, savedp);
+    close(fd);
+    return error;
 }
 
 void

@@ -14,9 +14,10 @@ struct manifest;
 
 /* Creates /run/netns/NAME. Fails with EEXIST if it already exists. */
 int netns_create(struct manifest *, const char *name, char **pathp);
-/* Enters the namespace at 'path' (a /run/netns file or /proc/PID/ns/net); *savedp receives an
- * fd of the current one for netns_leave(). */
+/* Enters the namespace at 'path' (a /run/netns file or /proc/PID/ns/net), or the one 'fd'
+ * refers to; *savedp receives an fd of the current one for netns_leave(). */
 int netns_enter(const char *path, int *savedp);
+int netns_enter_fd(int fd, int *savedp);
 /* Returns to the namespace saved by netns_enter() and closes it. Aborts if that fails: code
  * that goes on in the wrong namespace would act on the wrong host. */
 void netns_leave(int saved);

@@ -17,23 +17,6 @@
 #include "testbed/model/topology.h"
 #include "vnfs/core/util.h"
 
-static void
-on_interrupt(int sig)
-{
-    instance_interrupt();
-}
-
-/* Ctrl-C and SIGTERM ask the current step to stop; the command then undoes what it made. */
-static void
-catch_interrupts(void)
-{
-    struct sigaction sa = { .sa_handler = on_interrupt };
-
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-}
-
 static struct instance_opts
 opts_from_ctx(const struct cli_ctx *ctx)
 {
@@ -65,7 +48,7 @@ cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
         return 2;
     }
     diag_uninit(&diag);
-    catch_interrupts();
+    instance_catch_interrupts();
     error = instance_up(&opts, topo, &inst);
     if (error) {
         fprintf(stderr, "sfclab up: %s\n", strerror(error));

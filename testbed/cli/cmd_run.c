@@ -4,7 +4,6 @@
 #include <getopt.h>
 #include <sched.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,6 @@
 #include "testbed/run/runner.h"
 #include "testbed/store/store.h"
 #include "vnfs/core/util.h"
-
-static void
-on_interrupt(int sig)
-{
-    instance_interrupt();
-}
 
 /* The defaults of a measurement: guests and the switch's main thread on CPU 0 and, where there
  * is a second CPU, AF_XDP data ports busy-polled there (see instance_wire_ovs()). */
@@ -138,12 +131,10 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
 static int
 run_loaded(struct cli_ctx *ctx, struct runner_opts *ro, struct experiment *exp)
 {
-    struct sigaction sa = { .sa_handler = on_interrupt };
     bool timeseries = false;
     int error, rc;
 
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    instance_catch_interrupts();
     error = runner_run(ro, exp);
     rc = error == EINTR ? 130 : error == ENOTSUP ? 2 : error ? 1 : 0;
     for (size_t i = 0; i < exp->n_plots; i++) {

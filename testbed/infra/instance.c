@@ -43,6 +43,22 @@ instance_interrupted(void)
     return interrupted;
 }
 
+static void
+on_interrupt(int sig)
+{
+    instance_interrupt();
+}
+
+void
+instance_catch_interrupts(void)
+{
+    struct sigaction sa = { .sa_handler = on_interrupt };
+
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 static char *
 instance_dir(const char *state_dir, const char *name)
 {

@@ -96,5 +96,8 @@ int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
 /* Asks to stop at the next step: set from a SIGINT/SIGTERM handler. */
 void instance_interrupt(void);
 bool instance_interrupted(void);
+/* Makes SIGINT, SIGTERM and SIGHUP call instance_interrupt(), so that the command in progress
+ * stops at its next step and undoes what it made. */
+void instance_catch_interrupts(void);
 
 #endif

@@ -61,7 +61,9 @@ cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
     if (ctx->verbose) {
         for (size_t i = 0; i < inst->n_guests; i++) {
             const struct instance_guest *ig = &inst->guests[i];
-            printf("  %-16s pid %-8d", ig->name, (int) ig->guest->init_pid);
+            char *handle = guest_handle(ig->guest);
+            printf("  %-16s %-16s", ig->name, handle ? handle : "-");
+            free(handle);
             for (size_t j = 1; j < ig->n_ifaces; j++) {
                 if (ig->ifaces[j].has_addr) {
                     printf(" %s/%d", inet_ntoa(ig->ifaces[j].addr), ig->ifaces[j].prefix_len);
@@ -132,23 +134,26 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
     if (instance_open(&opts, &inst)) {
         return 1;
     }
-    printf("instance %s: namespace %s, bridges", inst->name, inst->netns_path);
+    printf("instance %s: switch %s, namespace %s, bridges", inst->name,
+           instance_switch_name(inst), inst->netns_path ? inst->netns_path : "none");
     for (size_t i = 0; i < inst->n_bridges; i++) {
         printf(" %s", inst->bridges[i]);
     }
-    printf("\n%-16s %-8s %-8s %10s %10s  %s\n", "GUEST", "PID", "STATE", "CPU(ms)", "MEM(MiB)",
-           "INTERFACES");
+    printf("\n%-16s %-16s %-8s %10s %10s  %s\n", "GUEST", "HANDLE", "STATE", "CPU(ms)",
+           "MEM(MiB)", "INTERFACES");
     for (size_t i = 0; i < inst->n_guests; i++) {
         struct instance_guest *ig = &inst->guests[i];
         uint64_t cpu_ns = 0, mem = 0;
 
         if (!ig->guest) {
-            printf("%-16s %-8s %-8s\n", ig->name, "-", "gone");
+            printf("%-16s %-16s %-8s\n", ig->name, "-", "gone");
             continue;
         }
+        char *handle = guest_handle(ig->guest);
         guest_read_stats(ig->guest, &cpu_ns, &mem);
-        printf("%-16s %-8d %-8s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
+        printf("%-16s %-16s %-8s %10.1f %10.1f ", ig->name, handle ? handle : "-",
                guest_state_name(guest_state(ig->guest)), cpu_ns / 1e6, mem / 1048576.0);
+        free(handle);
         for (size_t j = 0; j < ig->n_ifaces; j++) {
             struct instance_iface *f = &ig->ifaces[j];
             printf(" %s@%s", f->ifname, f->bridge);

@@ -196,3 +196,107 @@ cmd_exec(struct cli_ctx *ctx, int argc, char *argv[])
     }
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
+
+/* "data" or "data=10.0.0.9/24". */
+static bool
+parse_link(char *s, struct instance_link_spec *l)
+{
+    char *eq = strchr(s, '='), *slash;
+
+    memset(l, 0, sizeof *l);
+    l->bridge = s;
+    if (!eq) {
+        return true;
+    }
+    *eq = '\0';
+    slash = strchr(eq + 1, '/');
+    if (!slash) {
+        return false;
+    }
+    *slash = '\0';
+    l->has_addr = inet_aton(eq + 1, &l->addr);
+    l->prefix_len = atoi(slash + 1);
+    return l->has_addr && l->prefix_len > 0 && l->prefix_len <= 32;
+}
+
+int
+cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance_link_spec *links = xcalloc(argc, sizeof *links);
+    struct instance_guest_spec spec = { .name = argv[0], .links = links, .cpus = 1,
+                                        .memory = 256 << 20 };
+    struct instance *inst = NULL;
+    int rc = 2, error;
+
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (!val) {
+            fprintf(stderr, "sfclab add-guest: %s needs a value\n", opt);
+            goto out;
+        }
+        i++;
+        if (!strcmp(opt, "--provider")) {
+            spec.provider = val;
+        } else if (!strcmp(opt, "--cpus")) {
+            spec.cpus = atof(val);
+            if (!(spec.cpus > 0 && spec.cpus <= 64)) {
+                fprintf(stderr, "sfclab add-guest: --cpus %s is not in (0, 64]\n", val);
+                goto out;
+            }
+        } else if (!strcmp(opt, "--memory")) {
+            if (!parse_size(val, &spec.memory) || spec.memory < (16 << 20)) {
+                fprintf(stderr, "sfclab add-guest: --memory %s: a size of 16M or more\n", val);
+                goto out;
+            }
+        } else if (!strcmp(opt, "--link")) {
+            if (!parse_link(val, &links[spec.n_links++])) {
+                fprintf(stderr, "sfclab add-guest: --link %s: expected BRIDGE or "
+                        "BRIDGE=ADDR/LEN\n", argv[i]);
+                goto out;
+            }
+        } else {
+            fprintf(stderr, "sfclab add-guest: unknown option '%s'\n", opt);
+            goto out;
+        }
+    }
+    rc = 1;
+    if (instance_open(&opts, &inst)) {
+        goto out;
+    }
+    instance_catch_interrupts();
+    error = instance_add_guest(inst, &spec);
+    if (error) {
+        fprintf(stderr, "sfclab add-guest: %s\n", strerror(error));
+        rc = error == EEXIST || error == ENOENT || error == EINVAL ? 2 : 1;
+        goto out;
+    }
+    printf("guest '%s' added to instance '%s' (management %s)\n", spec.name, inst->name,
+           inet_ntoa(instance_find_guest(inst, spec.name)->mgmt_addr));
+    rc = 0;
+out:
+    instance_close(inst);
+    free(links);
+    return rc;
+}
+
+int
+cmd_remove_guest(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance *inst;
+    int error;
+
+    if (instance_open(&opts, &inst)) {
+        return 1;
+    }
+    error = instance_remove_guest(inst, argv[0]);
+    instance_close(inst);
+    if (error) {
+        fprintf(stderr, "sfclab remove-guest: %s\n", strerror(error));
+        return error == ENOENT ? 2 : 1;
+    }
+    return 0;
+}

@@ -29,6 +29,9 @@
 #include "testbed/infra/provider.h"
 #include "vnfs/core/util.h"
 
+/* Registered in provider.c. */
+extern const struct guest_provider guest_provider_netns;
+
 #define GUEST_NS_FLAGS (CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
 
 /* What only this provider knows of a guest: its guest.priv. */

@@ -35,7 +35,41 @@ inject_kind_find(const char *name)
 const char *
 inject_kind_names(void)
 {
-    return "crash, omission, mitm, pause";
+    static char names[128];
+
+    if (!names[0]) {
+        for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     kinds[i]->name);
+        }
+    }
+    return names;
+}
+
+const struct inject_kind *
+inject_kind_at(size_t i)
+{
+    return i < ARRAY_SIZE(kinds) ? kinds[i] : NULL;
+}
+
+const char *
+inject_mode_names(const struct inject_kind *kind)
+{
+    static char names[ARRAY_SIZE(kinds)][128];
+
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+        if (kinds[k] != kind) {
+            continue;
+        }
+        if (!names[k][0]) {
+            for (size_t i = 0; kind->modes[i]; i++) {
+                snprintf(names[k] + strlen(names[k]), sizeof names[k] - strlen(names[k]),
+                         "%s%s", i ? ", " : "", kind->modes[i]);
+            }
+        }
+        return names[k];
+    }
+    return "";
 }
 
 struct instance_iface *

@@ -189,6 +189,7 @@ mitm_apply(struct inject_fault *f)
 const struct inject_kind inject_mitm = {
     .name = "mitm",
     .modes = mitm_modes,
+    .has_fraction = true,
     .check = inject_steer_check,
     .apply = mitm_apply,
     .heal = inject_steer_stop,

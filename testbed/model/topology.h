@@ -109,6 +109,18 @@ void topology_free(struct topology *);
  * addresses as comments; parsing it gives the same dump again. */
 void topology_format(const struct topology *, struct buf *);
 
+/* Building a topology in code (a scheme's guests for one point), with the same rules as a file
+ * but no locations: topology_new() with the default management subnet, then guests, bridges and
+ * links, then topology_finish(), which assigns management addresses and checks what a program
+ * could get wrong (duplicate names, names too long, a link to nothing, the subnet too small):
+ * EINVAL with a message in '*errp' (to free). The add functions return the new index. */
+struct topology *topology_new(const char *name, const char *provider);
+size_t topology_add_bridge(struct topology *, const char *name);
+size_t topology_add_guest(struct topology *, const char *name, double cpus, uint64_t memory);
+void topology_add_link(struct topology *, size_t guest, size_t bridge, const char *addr,
+                       int prefix_len);
+int topology_finish(struct topology *, char **errp);
+
 /* Lookups; SIZE_MAX when absent. */
 size_t topology_find_guest(const struct topology *, const char *name);
 size_t topology_find_bridge(const struct topology *, const char *name);

@@ -191,7 +191,7 @@ vote_copy(struct sff *s, struct sff_vote *v, size_t r, struct pktio_pkt *pkt,
     size_t hlen = hdr->len, inner_len = pkt->len - HOP_ETH_LEN - hdr->len;
     struct nsh_timestamp ts[16];
     size_t n_ts = MIN(nsh_timestamps_get(hdr, ts, ARRAY_SIZE(ts)), ARRAY_SIZE(ts));
-    struct demo_msg m = { .origin = r };
+    struct demo_msg m = { .origin = r, .body = (const uint8_t *) "" };
     uint8_t *body;
 
     if (!nsh_request_id_get(hdr, &m.req_id)) {

@@ -177,6 +177,28 @@ deploy_start_role(struct deploy_component *c, const char *role, char *const args
 }
 
 int
+deploy_role_counters(struct deploy_component *c, json_t **countersp)
+{
+    json_t *params, *result = NULL, *counters;
+    int error;
+
+    if (c->role_id < 0 || c->agent_fd < 0) {
+        return ESRCH;
+    }
+    params = json_pack("{s:i}", "id", c->role_id);
+    error = rpc_call(c->agent_fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS);
+    counters = json_object_get(result, "counters");
+    if (!error && json_is_object(counters)) {
+        *countersp = json_incref(counters);
+    } else if (!error) {
+        error = EPROTO;
+    }
+    json_decref(params);
+    json_decref(result);
+    return error;
+}
+
+int
 deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep)
 {
     json_t *params = json_pack("{s:i, s:i}", "id", c->role_id, "timeout_ms", timeout_ms);

@@ -15,6 +15,7 @@
 #ifndef SFC_DEPLOY_H
 #define SFC_DEPLOY_H 1
 
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -78,6 +79,9 @@ const struct deploy_component *deploy_find_id(const struct deployment *, uint32_
 
 /* Starts the role of 'c' with 'args' on its guest's agent; sets c->role_id. */
 int deploy_start_role(struct deploy_component *c, const char *role, char *const args[]);
+/* The counters of the running role of 'c' (a new JSON object, name -> integer), through its
+ * guest's agent. ESRCH when it runs no more. */
+int deploy_role_counters(struct deploy_component *c, json_t **countersp);
 /* Waits for a role that ends by itself (a client) for at most 'timeout_ms'. */
 int deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep);
 

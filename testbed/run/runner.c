@@ -251,6 +251,35 @@ sample_resources(struct run_ctx *rc)
     }
 }
 
+/* The running roles' own counters (forwarded, voted, no quorum, ...) as samples of metric
+ * "role_counter", labelled by component and counter: what each component did, in the history
+ * beside what the client saw. A component that runs no more (crashed) is skipped. */
+static void
+sample_counters(struct run_ctx *rc)
+{
+    int64_t t = run_time(rc, time_mono_ns());
+
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        struct deploy_component *c = &rc->dep->comps[i];
+        json_t *counters = NULL, *value;
+        const char *name;
+
+        if (!strcmp(c->role, "client") || deploy_role_counters(c, &counters)) {
+            continue;
+        }
+        json_object_foreach(counters, name, value) {
+            char *labels = labels_json(json_pack("{s:s, s:s}", "component", c->name,
+                                                 "counter", name));
+            if (json_is_integer(value)) {
+                store_sample_add(rc->store, rc->run, "role_counter", labels, t,
+                                 json_integer_value(value));
+            }
+            free(labels);
+        }
+        json_decref(counters);
+    }
+}
+
 /* Summarises one series of the stored history, skipping its first 'skip' samples, and stores
  * the summary under 'summary_labels'. */
 static int
@@ -563,6 +592,7 @@ run_workload(struct run_ctx *rc)
             tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
         }
         sample_resources(rc);
+        sample_counters(rc);
         run_events_drain(rc->events, rc->store, rc->run);
         error = deploy_wait_role(client, tick, &exit_code);
         if (error == ETIMEDOUT) {
@@ -571,6 +601,7 @@ run_workload(struct run_ctx *rc)
         }
         break;
     }
+    sample_counters(rc);
     fault_plan_finish(rc, &plan);
     if (rc->scheme->controller_stop && controller) {
         rc->scheme->controller_stop(controller);

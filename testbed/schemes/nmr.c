@@ -17,7 +17,9 @@
 static const struct scheme_param nmr_params[] = {
     { "f", SCHEME_PARAM_UINT, "1", 1, NMR_MAX_F, NULL,
       "faulty replicas tolerated per VNF; each VNF gets 2f+1 replicas" },
-    { "timeout", SCHEME_PARAM_DURATION, "50ms", 1000000, 10000000000ull, NULL,
+    /* Long by default: on shared CPUs a guest may not run for tens of milliseconds, and a
+     * request halted early is lost although its copies were on their way. */
+    { "timeout", SCHEME_PARAM_DURATION, "1s", 1000000, 60000000000ull, NULL,
       "the voter halts a request that has no f+1 identical copies by then" },
 };
 

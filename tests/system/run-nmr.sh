@@ -14,7 +14,7 @@ db=$tmp/results.db
 failures=0
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
 summary() { q "select mean from summaries where run=$1 and metric='$2' and (labels is null or labels='')"; }
 
@@ -42,6 +42,11 @@ else
     answered=$(q "select count(*) from samples_view where run=$run and metric='rtt_us' and labels like '%\"ok\"%'")
     [ "$answered" = 3100 ] && ok "nmr: 3100 of 3100 queries answered right" \
         || fail "nmr: $answered of 3100 queries answered right"
+    counter() { q "select value from samples_view where run=$run and metric='role_counter' and labels='{\"component\":\"$1\",\"counter\":\"$2\"}' order by t_ns desc limit 1"; }
+    voted=$(counter 'sff[0]' voted)
+    copies=$(counter 'sff[0]' copies_in)
+    [ "${voted%.*}" = 6200 ] && ok "the SFF's voters decided 6200 times (2 VNFs x 3100 queries), from $copies copies" \
+        || fail "the SFF's voters decided '$voted' times"
     replicas=$(q "select count(distinct labels) from samples_view where run=$run and metric='hop_us' and labels like '%replica%'")
     [ "$replicas" = 6 ] && ok "hop timestamps of all 6 replicas, labelled vnf[N].replica[M]" \
         || fail "replica hop labels: $replicas"

@@ -286,6 +286,24 @@ inject_fault_create(struct instance *inst, const char *target, const char *kind_
     return error;
 }
 
+int
+inject_fault_create_resolved(struct instance *inst, const char *name, const char *guest,
+                             const char *kind_name, const struct inject_params *p,
+                             struct inject_fault **fp)
+{
+    const struct inject_kind *kind = inject_kind_find(kind_name);
+
+    if (!kind) {
+        log_err("unknown fault kind '%s' (kinds: %s)", kind_name, inject_kind_names());
+        return EINVAL;
+    }
+    if (!instance_find_guest(inst, guest)) {
+        log_err("target '%s': its guest '%s' is not in instance '%s'", name, guest, inst->name);
+        return ENOENT;
+    }
+    return fill_fault(inst, name, guest, kind, p, fp);
+}
+
 /* STATE/NAME/faults/TARGET.KIND.json; '/' cannot occur in targets we resolved. */
 static char *
 record_path(const struct instance *inst, const char *target, const char *kind)

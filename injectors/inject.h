@@ -103,6 +103,11 @@ const char *inject_mode_names(const struct inject_kind *);
  * error of a check; logs why. Nothing on the instance is touched. */
 int inject_fault_create(struct instance *, const char *target, const char *kind,
                         const struct inject_params *, uint64_t *rng, struct inject_fault **);
+/* The same for a target its caller resolved already (the runner, from the deployment it holds:
+ * one target map, no deploy.json round trip): component 'name' on guest 'guest'. */
+int inject_fault_create_resolved(struct instance *, const char *name, const char *guest,
+                                 const char *kind, const struct inject_params *,
+                                 struct inject_fault **);
 void inject_fault_free(struct inject_fault *);
 
 int inject_apply(struct inject_fault *, struct inject_time *);

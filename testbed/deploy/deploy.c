@@ -265,7 +265,7 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
     int index = -1, replica = -1;
     size_t n_match = 0;
 
-    if (sscanf(target, "random(%31[a-z_])", role) == 1) {
+    if (sscanf(target, "random(%31[a-z_-])", role) == 1) {
         for (size_t i = 0; i < d->n_comps; i++) {
             n_match += !strcmp(d->comps[i].role, role);
         }
@@ -280,7 +280,7 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
         }
         return NULL;
     }
-    if (sscanf(target, "%31[a-z_][%d].replica[%d]", role, &index, &replica) < 2) {
+    if (sscanf(target, "%31[a-z_-][%d].replica[%d]", role, &index, &replica) < 2) {
         return NULL;
     }
     for (size_t i = 0; i < d->n_comps; i++) {

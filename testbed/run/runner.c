@@ -487,7 +487,16 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         };
         struct inject_fault *f;
 
-        error = inject_fault_create(rc->inst, ef->target, ef->kind, &params, &plan->rng, &f);
+        /* The deployment is the target map: "vnf[1].replica[2]" and random(ROLE) resolve
+         * here, on the same seeded generator as before. */
+        const struct deploy_component *c = deploy_find(rc->dep, ef->target, &plan->rng);
+
+        if (!c) {
+            log_err("fault %s: target '%s' is not deployed", ef->kind, ef->target);
+            return ENOENT;
+        }
+        error = inject_fault_create_resolved(rc->inst, c->name, c->guest, ef->kind, &params,
+                                             &f);
         if (!error) {
             error = inject_apply(f, &t);
             if (error) {

@@ -16,11 +16,40 @@ ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
+# `sfclab run` once more when the private switch did not come up in time (the machine is shared:
+# under heavy load ovs-vswitchd can miss its 10 s start-up deadline). Anything else fails.
+run() {
+    local log=$1; shift
+    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
+    grep -q "did not apply configuration" "$log" || return 1
+    echo "note: the switch missed its start-up deadline; once more"
+    bin/sfclab -i "$inst" clean >/dev/null 2>&1
+    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1
+}
 summary() { q "select mean from summaries where run=$1 and metric='$2' and (labels is null or labels='')"; }
 
 # --- nmr, f=1
-bin/sfclab -i "$inst" --db "$db" run experiments/nmr-dns.yaml --quick >"$tmp/nmr.log" 2>&1 \
+run "$tmp/nmr.log" experiments/nmr-dns.yaml --quick --keep \
     || fail "nmr run: $(tail -5 "$tmp/nmr.log")"
+
+# Peer messages on the real bridge: one sealed with the instance's key is taken, the same again
+# is a replay, another key or a flipped byte a forgery; the SFF's counters say which it saw.
+dir=/run/sfclab/$inst
+key=$dir/guests/sff/ft.key
+mode=$(stat -c %a "$key" 2>/dev/null)
+[ "$mode" = 600 ] && ok "the instance key is readable by its owner only ($key, mode $mode)" \
+    || fail "instance key mode '$mode'"
+sff_mac=$(bin/sfclab -i "$inst" exec sff ip -br link show eth1 2>/dev/null | awk '{print $3}')
+bin/sfclab -i "$inst" exec client python3 "$PWD/tests/system/ft-peer.py" eth1 "$sff_mac" "$key" 0x1ff 0x100 \
+    || fail "could not send peer messages"
+sleep 0.3
+sock=$(ls "$dir"/guests/sff/role-*.sock 2>/dev/null | head -1)
+stats=$(python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\"}\n"); print(s.makefile().readline())' "$sock" 2>&1)
+peer() { echo "$stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['result']['counters'].get('hop0_peer_$1'))"; }
+[ "$(peer ok)" = 1 ] && [ "$(peer replayed)" = 1 ] && [ "$(peer forged)" = 2 ] \
+    && ok "the SFF took 1 sealed peer message and dropped 1 replay and 2 forgeries" \
+    || fail "peer messages: ok=$(peer ok) replayed=$(peer replayed) forged=$(peer forged) ($stats)"
+bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "down after --keep"
 run=$(q "select max(id) from runs where experiment='nmr-dns' and status='complete'")
 if [ -z "$run" ]; then
     fail "no complete nmr-dns run"; cat "$tmp/nmr.log"
@@ -55,7 +84,7 @@ fi
 # --- none, the same chain, workload and faults on its only replica of each VNF
 sed -e 's/^experiment: nmr-dns/experiment: nmr-dns-none/' -e 's/^scheme: nmr/scheme: none/' \
     -e '/^params:/d' -e 's/\.replica\[[0-9]\]//g' experiments/nmr-dns.yaml >"$tmp/none.yaml"
-bin/sfclab -i "$inst" --db "$db" run "$tmp/none.yaml" --quick >"$tmp/none.log" 2>&1 \
+run "$tmp/none.log" "$tmp/none.yaml" --quick \
     || fail "none run: $(tail -5 "$tmp/none.log")"
 run=$(q "select max(id) from runs where experiment='nmr-dns-none' and status='complete'")
 if [ -z "$run" ]; then
@@ -66,8 +95,8 @@ else
     awk -v w="${wrong:-0}" -v l="${lost:-0}" 'BEGIN { exit !(w + l > 0) }' \
         && ok "none under the same faults: wrong-answer ratio $wrong, timeout ratio $lost" \
         || fail "none under the same faults answered everything right ($wrong, $lost)"
-    awk -v l="${lost:-0}" 'BEGIN { exit !(l > 0.2) }' \
-        && ok "none loses every query after its VNFs crash (timeout ratio $lost)" \
+    awk -v l="${lost:-0}" 'BEGIN { exit !(l > 0) }' \
+        && ok "none loses the queries sent after its VNFs crash (timeout ratio $lost)" \
         || fail "none: timeout ratio $lost after a crash of its only VNFs"
 fi
 

@@ -725,7 +725,7 @@ topology_add_guest(struct topology *topo, const char *name, double cpus, uint64_
     return topo->n_guests++;
 }
 
-void
+size_t
 topology_add_link(struct topology *topo, size_t guest, size_t bridge, const char *addr,
                   int prefix_len)
 {
@@ -741,6 +741,7 @@ topology_add_link(struct topology *topo, size_t guest, size_t bridge, const char
         l->has_addr = inet_pton(AF_INET, addr, &l->addr) == 1;
         l->prefix_len = l->has_addr ? prefix_len : 0;
     }
+    return topo->n_links - 1;
 }
 
 int

@@ -113,12 +113,13 @@ void topology_format(const struct topology *, struct buf *);
  * but no locations: topology_new() with the default management subnet, then guests, bridges and
  * links, then topology_finish(), which assigns management addresses and checks what a program
  * could get wrong (duplicate names, names too long, a link to nothing, the subnet too small):
- * EINVAL with a message in '*errp' (to free). The add functions return the new index. */
+ * EINVAL with a message in '*errp' (to free). The add functions return the new index (a link's
+ * impairments are then set on topology->links[i] directly). */
 struct topology *topology_new(const char *name, const char *provider);
 size_t topology_add_bridge(struct topology *, const char *name);
 size_t topology_add_guest(struct topology *, const char *name, double cpus, uint64_t memory);
-void topology_add_link(struct topology *, size_t guest, size_t bridge, const char *addr,
-                       int prefix_len);
+size_t topology_add_link(struct topology *, size_t guest, size_t bridge, const char *addr,
+                         int prefix_len);
 int topology_finish(struct topology *, char **errp);
 
 /* Lookups; SIZE_MAX when absent. */

@@ -183,6 +183,64 @@ test_peer_messages_counted(void **state)
     ftstage_destroy(nokey);
 }
 
+struct recorder {
+    size_t n_forward, n_send;
+    uint32_t last_to;
+};
+
+static void
+rec_forward(void *aux, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct recorder *r = aux;
+
+    r->n_forward++;
+    r->last_to = to;
+}
+
+static bool
+rec_send(void *aux, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct recorder *r = aux;
+
+    r->n_send++;
+    r->last_to = to;
+    return true;
+}
+
+/* Actions leave through the host role's callbacks: the `none` core forwards each packet to its
+ * next hop; a state request from a peer is answered with a sealed message. */
+static void
+test_actions_leave_through_the_role(void **state)
+{
+    static const uint32_t next[1] = { 77 };
+    static const struct ftstage_ops ops = { .forward = rec_forward, .send = rec_send };
+    struct ftstage_config cfg = {
+        .class = ft_core_class_find("none"),
+        .core = { .self = 9, .next = next, .n_next = 1 },
+        .key = key,
+    };
+    struct recorder rec = { 0 };
+    struct buf b = BUF_INITIALIZER;
+    struct ftstage_msg m = { 5, 9, 1, FT_EV_STATE_REQUEST, NULL, 0 };
+    struct ftstage *st = NULL;
+    char *err = NULL;
+
+    ft_rng_init(&cfg.core.rng, 1);
+    assert_int_equal(ftstage_create(&cfg, &ops, &rec, &st, &err), 0);
+    ftstage_start(st, 0);
+    assert_int_equal(ftstage_packet(st, 1, (const uint8_t *) "abc", 3, 10), 0);
+    assert_int_equal(rec.n_forward, 1);
+    assert_int_equal(rec.last_to, 77);
+    ftstage_msg_seal(&b, key, &m);
+    ftstage_peer_message(st, b.data, b.len, 20);
+    assert_int_equal(ftstage_stats(st)->peer_rx, 1);
+    assert_int_equal(rec.n_send, 1);
+    assert_int_equal(rec.last_to, 5);
+    assert_int_equal(ftstage_stats(st)->sent, 1);
+    buf_uninit(&b);
+    ftstage_destroy(st);
+}
+
 static void
 test_key_file(void **state)
 {
@@ -244,6 +302,7 @@ main(void)
         cmocka_unit_test(test_seal_open),
         cmocka_unit_test(test_voter_through_stage),
         cmocka_unit_test(test_peer_messages_counted),
+        cmocka_unit_test(test_actions_leave_through_the_role),
         cmocka_unit_test(test_key_file),
         cmocka_unit_test(test_path_replicas),
     };

@@ -285,6 +285,30 @@ peer_frame(struct sff *s, struct pktio_pkt *pkt, uint64_t t_in)
     s->n_ignored++;
 }
 
+/* FT_ACT_FORWARD: the core sends data (a demo message, as it was given) to a replica of its
+ * hop as an NSH frame from us, e.g. to bring a replica that missed a request up to date. */
+static void
+vote_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct sff_vote *v = v_;
+    struct sff *s = v->sff;
+    size_t r = to & 0xff;
+    struct demo_msg m;
+
+    if (to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
+        || !demo_msg_parse(data, len, &m) || HOP_ETH_LEN + m.body_len > sizeof s->scratch) {
+        s->n_vote_errors++;
+        return;
+    }
+    hop_set_macs(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io));
+    s->scratch[12] = NSH_ETHERTYPE >> 8;
+    s->scratch[13] = NSH_ETHERTYPE & 0xff;
+    memcpy(s->scratch + HOP_ETH_LEN, m.body, m.body_len);
+    if (!pktio_send(s->role.io, s->scratch, HOP_ETH_LEN + m.body_len)) {
+        s->n_copies_out++;
+    }
+}
+
 /* A sealed peer message from a stage to a replica of its hop. */
 static bool
 vote_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
@@ -327,27 +351,28 @@ forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
         s->n_malformed++;
         return;
     }
-    if (s->n_votes && path_find_replica(&s->paths, pkt->data + 6, &p, &k, &r)
-        && p->n_replicas[k] > 1) {
-        struct sff_vote *v = find_vote(s, p, k);
-        /* A replica of hop k sends back SI 255 - k - 1 on the path, or a reply. */
-        bool in_place = hdr.spi & NSH_SPI_REVERSE ? hdr.si == NSH_SI_START
-                        : hdr.spi == p->spi && hdr.si == NSH_SI_START - k - 1;
-        if (!v || !in_place) {
+    if (s->n_votes) {
+        /* With replicated hops on our paths, a frame from a VNF of a path must be at its own
+         * place on it (SI 255 - k - 1 after hop k, or a reply), and a replica's goes through
+         * its hop's vote; anything else must be a path's entry (SI 255, the classifier's).
+         * Nothing bypasses a vote by claiming another hop's place. */
+        bool known = path_find_replica(&s->paths, pkt->data + 6, &p, &k, &r);
+        bool entry = hdr.si == NSH_SI_START && !(hdr.spi & NSH_SPI_REVERSE);
+        bool in_place = known && (hdr.spi & NSH_SPI_REVERSE
+                                  ? hdr.si == NSH_SI_START
+                                    && (hdr.spi & ~NSH_SPI_REVERSE) == p->spi
+                                  : hdr.spi == p->spi && hdr.si == NSH_SI_START - k - 1);
+        if (known ? !in_place : !entry) {
             s->n_unvoted++;
             return;
         }
-        vote_copy(s, v, r, pkt, &hdr, t_in);
-        return;
-    }
-    if (s->n_votes && (hdr.spi & NSH_SPI_REVERSE || hdr.si != NSH_SI_START)) {
-        /* Only a replica's copy may come back from a replicated hop, and only through the
-         * vote; the path's entry (SI 255) is the classifier's. */
-        const struct path *fp = path_table_find(&s->paths, hdr.spi & ~NSH_SPI_REVERSE);
-        size_t from_hop = NSH_SI_START - hdr.si - 1;
-        if (fp && (hdr.spi & NSH_SPI_REVERSE ? true
-                   : from_hop < fp->n_hops && fp->n_replicas[from_hop] > 1)) {
-            s->n_unvoted++;
+        if (known && p->n_replicas[k] > 1) {
+            struct sff_vote *v = find_vote(s, p, k);
+            if (!v) {
+                s->n_unvoted++;
+                return;
+            }
+            vote_copy(s, v, r, pkt, &hdr, t_in);
             return;
         }
     }
@@ -371,7 +396,8 @@ votes_create(struct role *role)
         const struct path *p = &s->paths.paths[i];
         for (size_t k = 0; k < p->n_hops; k++) {
             static const struct ftstage_ops ops = {
-                .deliver = vote_deliver, .send = vote_send, .note = vote_note,
+                .forward = vote_forward, .deliver = vote_deliver, .send = vote_send,
+                .note = vote_note,
             };
             uint32_t group[PATH_MAX_REPLICAS];
             struct sff_vote *v;

@@ -92,6 +92,8 @@ nmr_deploy(struct instance *inst, const struct exp_point *p, const char *work_di
 const struct scheme_class scheme_nmr = {
     .name = "nmr",
     .summary = "N-modular redundancy: 2f+1 replicas of each VNF, a majority voter in the SFF",
+    .guests = "client, classifier, SFF (and its voters), server, 2f+1 per VNF (and an attacker "
+              "for mitm faults)",
     .params = nmr_params,
     .n_params = ARRAY_SIZE(nmr_params),
     .targets = nmr_targets,

@@ -39,6 +39,7 @@ none_deploy(struct instance *inst, const struct exp_point *p, const char *work_d
 const struct scheme_class scheme_none = {
     .name = "none",
     .summary = "the chain without fault tolerance: one guest per component (the baseline)",
+    .guests = "client, classifier, SFF, server, one per VNF (and an attacker for mitm faults)",
     .targets = none_targets,
     .n_targets = ARRAY_SIZE(none_targets),
     .has_target = none_has_target,

@@ -307,6 +307,9 @@ format_class(struct buf *b, const struct scheme_class *c)
 {
     buf_printf(b, "%s%s\n  %s\n", c->name, scheme_deployable(c) ? "" : " (not deployable yet)",
                c->summary);
+    if (c->guests) {
+        buf_printf(b, "  guests: %s\n", c->guests);
+    }
     if (c->n_params) {
         buf_printf(b, "  parameters:\n");
     }

@@ -65,6 +65,7 @@ struct scheme_controller_ctx {
 struct scheme_class {
     const char *name;
     const char *summary;
+    const char *guests;         /* What a point deploys, in words (for `sfclab schemes`). */
     const struct scheme_param *params;
     size_t n_params;
     const struct scheme_target *targets;

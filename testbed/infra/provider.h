@@ -1,7 +1,7 @@
 /* provider — guests and the providers that make them (netns, test; lxc and kvm later).
  *
  * A provider is a struct of function pointers, as OVS's netdev_class or a libvirt driver: one
- * file per provider (provider_netns.c, provider_test.c, ...) and one line in the table of
+ * file per provider (provider_netns.c, provider_test.c, ...) and its name in the registry of
  * provider.c. Callers use the guest_*() wrappers only and never look inside a provider: what a
  * provider needs to find its guest again (a pid, a domain name) is in its private data, and
  * leaves the process only as the opaque string of guest_handle(), which guest_attach() takes
@@ -13,8 +13,8 @@
  * tap or libvirt's type='ethernet' for VMs and containers); the caller adds that host end to
  * its bridge.
  *
- * The life of a guest: guest_create() (cgroups and limits, nothing runs) -> guest_start() (its
- * init runs) -> guest_pause()/guest_resume() -> guest_stop() -> guest_destroy().
+ * The life of a guest: guest_create() (its limits, nothing runs) -> guest_start() (its init
+ * runs) -> guest_plug_iface() -> guest_pause()/guest_resume() -> guest_stop() -> guest_destroy().
  * Main types: struct guest_provider, struct guest_config, struct guest, struct guest_iface,
  * struct guest_stats. */
 #ifndef SFC_PROVIDER_H

@@ -14,7 +14,8 @@
  * its bridge.
  *
  * The life of a guest: guest_create() (its limits, nothing runs) -> guest_start() (its init
- * runs) -> guest_plug_iface() -> guest_pause()/guest_resume() -> guest_stop() -> guest_destroy().
+ * runs) -> guest_plug_iface() -> guest_pause()/guest_resume() -> guest_stop()
+ * -> guest_destroy().
  * Main types: struct guest_provider, struct guest_config, struct guest, struct guest_iface,
  * struct guest_stats. */
 #ifndef SFC_PROVIDER_H

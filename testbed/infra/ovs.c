@@ -925,7 +925,8 @@ stop_both(struct ovs *ovs, bool now)
     uint64_t t0 = time_mono_ns();
     error = now ? kill_daemon(&ovs->vswitchd) : stop_daemon(ovs, &ovs->vswitchd, true);
     log_debug("ovs: vswitchd gone in %.1f ms", (time_mono_ns() - t0) / 1e6);
-    error2 = stop_daemon(ovs, &ovs->server, false);
+    /* Its database is deleted next: nothing in it is worth an orderly exit. */
+    error2 = now ? kill_daemon(&ovs->server) : stop_daemon(ovs, &ovs->server, false);
     error = error ? error : error2;
     if (!error) {
         for (size_t i = 0; i < ARRAY_SIZE(run_files); i++) {

@@ -45,7 +45,9 @@ int ovs_open(const char *run_dir, struct ovs **);
 int ovs_stop(struct ovs *);
 /* The same for a switch whose namespace goes away next (`down` of a whole instance): vswitchd
  * is SIGKILLed instead of asked to exit --cleanup, which closes its ports one at a time
- * (measured here: 0.9 s for the 64 ports of star32, against 4 ms for the kill). */
+ * (measured here: 0.9 s for the 64 ports of star32), and its sockets are closed by us from
+ * parallel threads (each packet socket's close waits an RCU grace period); ovsdb-server, whose
+ * database is deleted next, is SIGKILLed too. Measured: 15-70 ms for both under load. */
 int ovs_stop_now(struct ovs *);
 /* Disconnects and frees, leaving the daemons running. */
 void ovs_close(struct ovs *);

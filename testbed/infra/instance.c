@@ -40,8 +40,10 @@ struct instance_switch {
     int (*start)(struct instance *, const struct instance_opts *);
     /* instance_open(): finds the running switch again. */
     int (*open)(struct instance *);
-    /* Netlink in the host namespace for guest_plug_iface(), or NULL. */
+    /* Netlink in the host namespace for guest_plug_iface(), or NULL: the instance's (for the
+     * main thread), or one of the caller's own that it closes (for the threads of `up`). */
     int (*host_ns)(struct instance *, struct link_ns **);
+    int (*open_host_ns)(struct instance *, struct link_ns **);
     /* Puts the ports of guests [first, n_guests) on their bridges and learns their numbers. */
     int (*add_ports)(struct instance *, size_t first);
     int (*del_ports)(struct instance *, const struct instance_guest *);
@@ -270,7 +272,7 @@ up_phase_end(enum up_phase phase, uint64_t *t)
 {
     uint64_t now = time_mono_ns();
 
-    up_phase_ns[phase] += now - *t;
+    __atomic_fetch_add(&up_phase_ns[phase], now - *t, __ATOMIC_RELAXED);
     *t = now;
 }
 
@@ -288,19 +290,29 @@ ovs_switch_create(struct instance *inst)
     return error;
 }
 
+/* Netlink in the host namespace, the caller's own: a netlink socket serves one thread. */
+static int
+ovs_switch_open_host_ns(struct instance *inst, struct link_ns **nsp)
+{
+    int fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
+    int error = fd < 0 ? errno : link_ns_open(fd, nsp);
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (error) {
+        log_err("%s: cannot enter the instance's namespace (%s)", inst->netns_path,
+                strerror(error));
+    }
+    return error;
+}
+
 static int
 ovs_switch_host_ns(struct instance *inst, struct link_ns **nsp)
 {
     if (!inst->host) {
-        int fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
-        int error = fd < 0 ? errno : link_ns_open(fd, &inst->host);
-
-        if (fd >= 0) {
-            close(fd);
-        }
+        int error = ovs_switch_open_host_ns(inst, &inst->host);
         if (error) {
-            log_err("%s: cannot enter the instance's namespace (%s)", inst->netns_path,
-                    strerror(error));
             return error;
         }
     }
@@ -467,6 +479,7 @@ static const struct instance_switch switch_ovs = {
     .start = ovs_switch_start,
     .open = ovs_switch_open,
     .host_ns = ovs_switch_host_ns,
+    .open_host_ns = ovs_switch_open_host_ns,
     .add_ports = ovs_switch_add_ports,
     .del_ports = ovs_switch_del_ports,
     .stop = ovs_switch_stop,
@@ -531,6 +544,7 @@ static const struct instance_switch switch_memory = {
     .start = memory_switch_start,
     .open = memory_switch_create,
     .host_ns = memory_switch_host_ns,
+    .open_host_ns = memory_switch_host_ns,
     .add_ports = memory_switch_add_ports,
     .del_ports = memory_switch_del_ports,
     .stop = memory_switch_stop,
@@ -591,12 +605,12 @@ next_guest_index(const struct instance *inst)
     return next;
 }
 
-/* Creates and starts guest inst->guests[inst->n_guests - 1] from 'spec', and plugs in its
- * interfaces (management first, then its data links in order). */
+/* Creates and starts guest 'ig' of 'inst' from 'spec', and plugs in its interfaces
+ * (management first, then its data links in order) through 'host' (NULL: the instance's). */
 static int
-instance_make_guest(struct instance *inst, const struct instance_guest_spec *spec, size_t idx)
+instance_make_guest(struct instance *inst, struct instance_guest *ig,
+                    const struct instance_guest_spec *spec, size_t idx, struct link_ns *host)
 {
-    struct instance_guest *ig = &inst->guests[inst->n_guests - 1];
     char agent_listen[32];
     char *agent_dir = xasprintf("%s/guests/%s", inst->dir, spec->name);
     char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir, NULL };
@@ -609,7 +623,6 @@ instance_make_guest(struct instance *inst, const struct instance_guest_spec *spe
         .init_args = inst->agents ? init_args : NULL,
     };
     char *log_dir = xasprintf("%s/guests", inst->dir);
-    struct link_ns *host = NULL;
     uint64_t t = time_mono_ns();
     int error;
 
@@ -649,9 +662,11 @@ instance_make_guest(struct instance *inst, const struct instance_guest_spec *spe
         goto out;
     }
     up_phase_end(UP_START, &t);
-    error = inst->sw->host_ns(inst, &host);
-    if (error) {
-        goto out;
+    if (!host) {
+        error = inst->sw->host_ns(inst, &host);
+        if (error) {
+            goto out;
+        }
     }
     for (size_t li = SIZE_MAX; li == SIZE_MAX || li < spec->n_links; li++) {
         const struct instance_link_spec *l = li == SIZE_MAX ? NULL : &spec->links[li];
@@ -683,6 +698,57 @@ out:
     free(log_dir);
     free(agent_dir);
     return error;
+}
+
+#define UP_THREADS 4
+
+struct up_ctx {
+    struct instance *inst;
+    const struct topology *topo;
+    atomic_size_t next;         /* The next guest to make. */
+    atomic_int error;           /* The first failure: everybody stops. */
+};
+
+static void *
+up_make_guests(void *ctx_)
+{
+    struct up_ctx *ctx = ctx_;
+    struct instance *inst = ctx->inst;
+    const struct topology *topo = ctx->topo;
+    struct instance_link_spec *links = xcalloc(topo->n_links + 1, sizeof *links);
+    struct link_ns *host = NULL;
+    int error = inst->sw->open_host_ns(inst, &host);
+
+    while (!error && !atomic_load(&ctx->error) && !interrupted) {
+        size_t i = atomic_fetch_add(&ctx->next, 1);
+        const struct topo_guest *tg = &topo->guests[i];
+        struct instance_guest_spec spec;
+
+        if (i >= topo->n_guests) {
+            break;
+        }
+        spec = (struct instance_guest_spec) {
+            .name = tg->name, .provider = tg->provider, .cpus = tg->cpus,
+            .memory = tg->memory, .mgmt_addr = tg->mgmt_addr, .links = links,
+        };
+        for (size_t li = 0; li < topo->n_links; li++) {
+            const struct topo_link *tl = &topo->links[li];
+            if (tl->guest == i) {
+                links[spec.n_links++] = (struct instance_link_spec) {
+                    .bridge = topo->bridges[tl->bridge].name, .has_addr = tl->has_addr,
+                    .addr = tl->addr, .prefix_len = tl->prefix_len, .rate_bps = tl->rate_bps,
+                };
+            }
+        }
+        error = instance_make_guest(inst, &inst->guests[i], &spec, i, host);
+    }
+    if (error) {
+        int none = 0;
+        atomic_compare_exchange_strong(&ctx->error, &none, error);
+    }
+    link_ns_close(host);
+    free(links);
+    return NULL;
 }
 
 int
@@ -775,27 +841,26 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     }
     inst->bridges[inst->n_bridges++] = xstrdup(MGMT_BRIDGE);
 
+    /* A few threads side by side: making a guest is mostly waiting (for its init to exec,
+     * for the kernel to make its namespaces), and the waits overlap. */
     inst->guests = xcalloc(topo->n_guests ? topo->n_guests : 1, sizeof *inst->guests);
-    for (size_t i = 0; i < topo->n_guests; i++) {
-        const struct topo_guest *tg = &topo->guests[i];
-        struct instance_link_spec *links = xcalloc(topo->n_links + 1, sizeof *links);
-        struct instance_guest_spec spec = {
-            .name = tg->name, .provider = tg->provider, .cpus = tg->cpus,
-            .memory = tg->memory, .mgmt_addr = tg->mgmt_addr, .links = links,
-        };
+    inst->n_guests = topo->n_guests;
+    {
+        struct up_ctx ctx = { .inst = inst, .topo = topo };
+        pthread_t threads[UP_THREADS];
+        size_t n_threads = 0;
 
-        for (size_t li = 0; li < topo->n_links; li++) {
-            const struct topo_link *tl = &topo->links[li];
-            if (tl->guest == i) {
-                links[spec.n_links++] = (struct instance_link_spec) {
-                    .bridge = topo->bridges[tl->bridge].name, .has_addr = tl->has_addr,
-                    .addr = tl->addr, .prefix_len = tl->prefix_len, .rate_bps = tl->rate_bps,
-                };
-            }
+        atomic_init(&ctx.next, 0);
+        atomic_init(&ctx.error, 0);
+        while (n_threads < UP_THREADS && (n_threads + 1) * 2 < topo->n_guests
+               && !pthread_create(&threads[n_threads], NULL, up_make_guests, &ctx)) {
+            n_threads++;
         }
-        inst->n_guests++;
-        error = instance_make_guest(inst, &spec, i);
-        free(links);
+        up_make_guests(&ctx);
+        for (size_t i = 0; i < n_threads; i++) {
+            pthread_join(threads[i], NULL);
+        }
+        error = atomic_load(&ctx.error);
         if (error || interrupted) {
             error = error ? error : EINTR;
             goto out_undo;
@@ -1035,7 +1100,7 @@ instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec
     inst->guests = xrealloc(inst->guests, (inst->n_guests + 1) * sizeof *inst->guests);
     ig = &inst->guests[inst->n_guests++];
     memset(ig, 0, sizeof *ig);
-    error = instance_make_guest(inst, &spec, idx);
+    error = instance_make_guest(inst, ig, &spec, idx, NULL);
     if (!error) {
         error = inst->sw->add_ports(inst, inst->n_guests - 1);
         ports = !error;

@@ -22,10 +22,12 @@
  *     - guest: h1
  *       bridge: data
  *       address: 10.0.0.1/24     # optional: without it the interface carries only Ethernet
- *       rate: 100mbit            # optional impairments
- *       delay: 1ms
- *       jitter: 100us
- *       loss: 0.1%               # the '%' is required
+ *       rate: 100mbit            # optional impairments (testbed/model/impair.h): rate,
+ *       delay: 1ms               #   delay, jitter, loss, duplicate, reorder, queue, for
+ *       jitter: 100us            #   both directions or under egress:/ingress:, and
+ *       loss: 0.1%               #   profile: NAME; the '%' is required
+ *   profiles:                    # optional named impairments
+ *     wan: {delay: 20ms, jitter: 2ms, rate: 100mbit}
  *
  * Rules (each broken one is reported at its line and column): known keys only; names match
  * [a-z0-9][a-z0-9_-]* and are at most TOPO_NAME_MAX characters (the topology's own name
@@ -47,6 +49,7 @@
 #include <stdint.h>
 
 #include "testbed/model/diag.h"
+#include "testbed/model/impair.h"
 
 #define TOPO_NAME_MAX 15        /* Guest and bridge names become part of interface names. */
 #define TOPO_TOPOLOGY_NAME_MAX 63
@@ -74,10 +77,7 @@ struct topo_link {
     bool has_addr;              /* False: no IPv4 address, 'addr' and 'prefix_len' are 0. */
     struct in_addr addr;
     int prefix_len;
-    uint64_t rate_bps;          /* 0: unlimited. */
-    uint64_t delay_ns;
-    uint64_t jitter_ns;
-    double loss;                /* Fraction, 0 <= loss <= 1. */
+    struct impair impair;       /* testbed/model/impair.h; all zero: a bare link. */
     struct loc loc;
 };
 
@@ -94,6 +94,8 @@ struct topology {
     size_t n_guests;
     struct topo_link *links;
     size_t n_links;
+    struct impair_profile *profiles;    /* `profiles:`, named impairments links refer to. */
+    size_t n_profiles;
 };
 
 /* Each returns 0 and a topology the caller frees with topology_free(), or reports every problem

@@ -1,0 +1,218 @@
+/* `sfcd link`: the userspace stage of an impaired link (testbed/infra/shaper.h). It bridges
+ * two interfaces of the instance's host namespace, the guest's side and the switch's side,
+ * through one linkstage delay line per direction. Frames are read with AF_PACKET (recvmmsg)
+ * and written back through the kernel's qdisc, not around it, so a tbf on the guest side
+ * shapes the ingress rate after the delay line. It sleeps in ppoll() until the next frame is
+ * due (timer slack 1 ns: the default 50 us would be added to every delay) and prints its
+ * counters when it is stopped. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vnfs/core/util.h"
+#include "vnfs/sfc/linkstage.h"
+#include "vnfs/sfc/roles.h"
+
+#define LINK_BATCH 32
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+    stop = sig;
+}
+
+static int
+open_side(const char *ifname, int *fdp)
+{
+    struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+    struct packet_mreq mr = { .mr_type = PACKET_MR_PROMISC };
+    int one = 1, fd, error = 0;
+
+    sll.sll_ifindex = if_nametoindex(ifname);
+    if (!sll.sll_ifindex) {
+        return errno ? errno : ENODEV;
+    }
+    fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    if (fd < 0) {
+        return errno;
+    }
+    mr.mr_ifindex = sll.sll_ifindex;
+    /* Frames we send must not come back to us; frames for any MAC must reach us. */
+    if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one)
+        || setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr)
+        || bind(fd, (struct sockaddr *) &sll, sizeof sll)) {
+        error = errno;
+        close(fd);
+        return error;
+    }
+    *fdp = fd;
+    return 0;
+}
+
+/* Reads what is waiting on 'fd' into 'd'. */
+static void
+receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1])
+{
+    struct mmsghdr msgs[LINK_BATCH];
+    struct iovec iov[LINK_BATCH];
+    int n;
+
+    for (int i = 0; i < LINK_BATCH; i++) {
+        iov[i] = (struct iovec) { bufs[i], LINKSTAGE_SLOT + 1 };
+        msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+    }
+    n = recvmmsg(fd, msgs, LINK_BATCH, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < n; i++) {
+        linkstage_push(d, bufs[i], msgs[i].msg_len, time_mono_ns());
+    }
+}
+
+/* Sends every frame of 'd' that is due; returns how many the kernel refused (a full tbf). */
+static uint64_t
+transmit(int fd, struct linkstage_dir *d)
+{
+    uint64_t now = time_mono_ns(), refused = 0;
+    const uint8_t *frame;
+    size_t len;
+
+    while ((frame = linkstage_pop(d, now, &len)) != NULL) {
+        if (send(fd, frame, len, 0) < 0) {
+            refused++;
+        }
+    }
+    return refused;
+}
+
+static void
+print_stats(const char *name, const struct linkstage_dir *d, uint64_t refused)
+{
+    const struct linkstage_stats *s = linkstage_stats(d);
+
+    printf("%s: in %llu out %llu duplicated %llu reordered %llu overflow %llu oversize %llu "
+           "refused %llu\n", name, (unsigned long long) s->in, (unsigned long long) s->out,
+           (unsigned long long) s->duplicated, (unsigned long long) s->reordered,
+           (unsigned long long) s->overflow, (unsigned long long) s->oversize,
+           (unsigned long long) refused);
+    fflush(stdout);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: sfcd link --guest-side IF --switch-side IF [--egress SPEC] "
+            "[--ingress SPEC] [--seed N]\n"
+            "SPEC: delay=10ms,jitter=1ms,duplicate=1%%,reorder=10%%,queue=1000 (\"\": none)\n");
+}
+
+int
+role_link(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        { "guest-side", required_argument, NULL, 'g' },
+        { "switch-side", required_argument, NULL, 's' },
+        { "egress", required_argument, NULL, 'e' },
+        { "ingress", required_argument, NULL, 'i' },
+        { "seed", required_argument, NULL, 'S' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *side_name[2] = { NULL, NULL };
+    const char *spec_text[2] = { "", "" };
+    struct linkstage_spec spec[2];
+    struct linkstage_dir *dir[2] = { NULL, NULL };      /* [0] egress, [1] ingress. */
+    uint8_t (*bufs)[LINKSTAGE_SLOT + 1] = NULL;
+    uint64_t seed = 1, refused[2] = { 0, 0 };
+    int fd[2] = { -1, -1 };     /* [0] guest side, [1] switch side. */
+    int c, status = 1, error;
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'g': side_name[0] = optarg; break;
+        case 's': side_name[1] = optarg; break;
+        case 'e': spec_text[0] = optarg; break;
+        case 'i': spec_text[1] = optarg; break;
+        case 'S': seed = strtoull(optarg, NULL, 10); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!side_name[0] || !side_name[1] || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (int d = 0; d < 2; d++) {
+        if (!linkstage_parse_spec(spec_text[d], &spec[d])) {
+            log_err("bad %s spec '%s'", d ? "ingress" : "egress", spec_text[d]);
+            return 2;
+        }
+        dir[d] = linkstage_dir_create(&spec[d], seed * 2 + d);
+    }
+    for (int s = 0; s < 2; s++) {
+        error = open_side(side_name[s], &fd[s]);
+        if (error) {
+            log_err("%s: %s", side_name[s], strerror(error));
+            goto out;
+        }
+    }
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    signal(SIGHUP, SIG_IGN);
+    bufs = xmalloc(LINK_BATCH * sizeof *bufs);
+    log_info("%s <-> %s, egress '%s', ingress '%s'", side_name[0], side_name[1], spec_text[0],
+             spec_text[1]);
+
+    while (!stop) {
+        struct pollfd pfd[2] = { { fd[0], POLLIN, 0 }, { fd[1], POLLIN, 0 } };
+        uint64_t due = MIN(linkstage_next_due(dir[0]), linkstage_next_due(dir[1]));
+        struct timespec ts, *tsp = NULL;
+
+        if (due != UINT64_MAX) {
+            uint64_t now = time_mono_ns(), wait = due > now ? due - now : 0;
+            ts.tv_sec = wait / 1000000000ull;
+            ts.tv_nsec = wait % 1000000000ull;
+            tsp = &ts;
+        }
+        if (ppoll(pfd, 2, tsp, NULL) < 0 && errno != EINTR) {
+            log_err("ppoll: %s", strerror(errno));
+            goto out;
+        }
+        /* Guest side feeds egress, switch side ingress. */
+        if (pfd[0].revents & POLLIN) {
+            receive(fd[0], dir[0], bufs);
+        }
+        if (pfd[1].revents & POLLIN) {
+            receive(fd[1], dir[1], bufs);
+        }
+        refused[0] += transmit(fd[1], dir[0]);
+        refused[1] += transmit(fd[0], dir[1]);
+    }
+    status = 0;
+out:
+    for (int d = 0; d < 2; d++) {
+        print_stats(d ? "ingress" : "egress", dir[d], refused[d]);
+        linkstage_dir_destroy(dir[d]);
+    }
+    for (int s = 0; s < 2; s++) {
+        if (fd[s] >= 0) {
+            close(fd[s]);
+        }
+    }
+    free(bufs);
+    return status;
+}

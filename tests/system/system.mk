@@ -64,3 +64,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
+
+# --- impair: every link impairment measured end to end within +-20% (rate by iperf3, delay
+# and jitter by ping, loss/duplication/reordering over 10,000 numbered packets) (root).
+CHECK_PROGS += tests/system/impair.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end impair

@@ -52,6 +52,9 @@ open_side(const char *ifname, int *fdp)
         return errno;
     }
     mr.mr_ifindex = sll.sll_ifindex;
+    /* Room for bursts while the stage waits for a CPU it shares with the guests. */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &(int) { 8 << 20 }, sizeof(int));
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &(int) { 8 << 20 }, sizeof(int));
     /* Frames we send must not come back to us; frames for any MAC must reach us. */
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one)
         || setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr)

@@ -200,7 +200,8 @@ test_lookups(void **state)
     assert_int_equal(topo->links[0].impair.egress.rate_bps, 100000000ull);
     assert_int_equal(topo->links[0].impair.ingress.delay_ns, 1000000ull);
     assert_int_equal(topo->links[0].impair.egress.jitter_ns, 100000ull);
-    assert_true(topo->links[0].impair.ingress.loss > 0.00099 && topo->links[0].impair.ingress.loss < 0.00101);
+    assert_true(topo->links[0].impair.ingress.loss > 0.00099
+                && topo->links[0].impair.ingress.loss < 0.00101);
     assert_string_equal(topo->guests[1].provider, "kvm");
     assert_string_equal(topo->guests[0].provider, "lxc");
     topology_free(topo);

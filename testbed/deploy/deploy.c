@@ -75,7 +75,9 @@ deploy_topology(const struct exp_point *p, struct buf *yaml)
         } else {
             buf_printf(yaml, "  - {guest: v%zu, ", i - ARRAY_SIZE(fixed_guests));
         }
-        buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24}\n", DATA_BRIDGE, i + 1);
+        buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24", DATA_BRIDGE, i + 1);
+        impair_format_flow(&p->network, yaml);      /* The experiment's `network:`. */
+        buf_printf(yaml, "}\n");
     }
     if (attacker) {
         buf_printf(yaml, "  - {guest: attacker, bridge: %s, address: 10.0.0.254/24}\n",

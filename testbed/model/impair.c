@@ -168,14 +168,14 @@ impair_parse(struct yaml_doc *doc, struct fy_node *map, const struct impair_prof
     size_t errs = doc->diag->n;
     const char *name = NULL;
 
-    if (!yaml_get_string(doc, map, "profile", YAML_OPTIONAL, &name) && name) {
+    if (profiles && !yaml_get_string(doc, map, "profile", YAML_OPTIONAL, &name) && name) {
         const struct impair_profile *p = find_profile(profiles, n_profiles, name);
 
         if (p) {
             *out = p->impair;
         } else if (!n_profiles) {
             yaml_error(doc, yaml_map_get(map, "profile"),
-                       "unknown profile '%s' (the topology defines no profiles)", name);
+                       "unknown profile '%s' (no profiles are defined before it)", name);
         } else {
             struct buf known = BUF_INITIALIZER;
             for (size_t i = 0; i < n_profiles; i++) {

@@ -65,7 +65,8 @@ bool impair_is_zero(const struct impair *);
 bool impair_dir_needs_stage(const struct impair_dir *);
 
 /* Reads the impairment keys of 'map' (other keys are the caller's to check) into '*out', on
- * top of what '*out' already holds, resolving `profile:` among 'profiles'. Reports every
+ * top of what '*out' already holds, resolving `profile:` among 'profiles' (NULL: the caller
+ * takes no `profile:` key, and checks the keys of 'map' itself). Reports every
  * problem through the document's diag and returns EINVAL (leaving '*out' partly written), or
  * 0. */
 int impair_parse(struct yaml_doc *, struct fy_node *map, const struct impair_profile *profiles,

@@ -512,6 +512,9 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
         if (!yaml_get_map(doc, root, "profiles", YAML_OPTIONAL, &map) && map) {
             impair_parse_profiles(doc, map, &topo->profiles, &topo->n_profiles);
         }
+        if (!topo->profiles) {
+            topo->profiles = xcalloc(1, sizeof *topo->profiles);  /* None, but links may ask. */
+        }
     }
     list = get_section(&p, root, "links", YAML_OPTIONAL, &ok);
     topo->links = xcalloc(yaml_list_count(list), sizeof *topo->links);

@@ -3,8 +3,9 @@
  * through one linkstage delay line per direction. Frames are read with AF_PACKET (recvmmsg)
  * and written back through the kernel's qdisc, not around it, so a tbf on the guest side
  * shapes the ingress rate after the delay line. It sleeps in ppoll() until the next frame is
- * due (timer slack 1 ns: the default 50 us would be added to every delay) and prints its
- * counters when it is stopped. */
+ * due (timer slack 1 ns: the default 50 us would be added to every delay), prints its
+ * counters when it is stopped, and stops by itself when either interface goes away (the guest
+ * was destroyed). */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,6 +59,7 @@ open_side(const char *ifname, int *fdp)
     /* Frames we send must not come back to us; frames for any MAC must reach us. */
     if (setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one)
         || setsockopt(fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof mr)
+        || setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one)
         || bind(fd, (struct sockaddr *) &sll, sizeof sll)) {
         error = errno;
         close(fd);
@@ -67,21 +69,50 @@ open_side(const char *ifname, int *fdp)
     return 0;
 }
 
-/* Reads what is waiting on 'fd' into 'd'. */
+/* Reads what is waiting on 'fd' into 'd'. A frame's delay counts from the kernel's receive
+ * timestamp, not from when this process got to read it: the wait for a CPU is then not added
+ * to the delay. */
 static void
 receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1])
 {
     struct mmsghdr msgs[LINK_BATCH];
     struct iovec iov[LINK_BATCH];
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+    } ctl[LINK_BATCH];
+    struct timespec real, mono;
+    int64_t real_minus_mono;
+    uint64_t now;
     int n;
 
     for (int i = 0; i < LINK_BATCH; i++) {
         iov[i] = (struct iovec) { bufs[i], LINKSTAGE_SLOT + 1 };
-        msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
+        msgs[i] = (struct mmsghdr) { .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1,
+                                                  .msg_control = ctl[i].buf,
+                                                  .msg_controllen = sizeof ctl[i].buf } };
     }
     n = recvmmsg(fd, msgs, LINK_BATCH, MSG_DONTWAIT, NULL);
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    now = mono.tv_sec * 1000000000ull + mono.tv_nsec;
+    real_minus_mono = (int64_t) (real.tv_sec * 1000000000ll + real.tv_nsec) - (int64_t) now;
     for (int i = 0; i < n; i++) {
-        linkstage_push(d, bufs[i], msgs[i].msg_len, time_mono_ns());
+        uint64_t at = now;
+        struct cmsghdr *c;
+
+        for (c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec ts;
+                int64_t t;
+                memcpy(&ts, CMSG_DATA(c), sizeof ts);
+                t = ts.tv_sec * 1000000000ll + ts.tv_nsec - real_minus_mono;
+                if (t > 0 && (uint64_t) t < now) {
+                    at = t;
+                }
+            }
+        }
+        linkstage_push(d, bufs[i], msgs[i].msg_len, at);
     }
 }
 
@@ -173,6 +204,8 @@ role_link(int argc, char *argv[])
         }
     }
     prctl(PR_SET_TIMERSLACK, 1UL);
+
+
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGHUP, SIG_IGN);
@@ -195,6 +228,13 @@ role_link(int argc, char *argv[])
             log_err("ppoll: %s", strerror(errno));
             goto out;
         }
+        if ((pfd[0].revents | pfd[1].revents) & (POLLERR | POLLHUP | POLLNVAL)) {
+            int e = 0;
+            socklen_t len = sizeof e;
+            getsockopt(pfd[0].revents & POLLIN ? fd[1] : fd[0], SOL_SOCKET, SO_ERROR, &e, &len);
+            log_info("an interface went away (%s): stopping", strerror(e));
+            break;
+        }
         /* Guest side feeds egress, switch side ingress. */
         if (pfd[0].revents & POLLIN) {
             receive(fd[0], dir[0], bufs);
@@ -207,6 +247,9 @@ role_link(int argc, char *argv[])
     }
     status = 0;
 out:
+    if (stop) {
+        log_info("stopped by signal %d", (int) stop);
+    }
     for (int d = 0; d < 2; d++) {
         print_stats(d ? "ingress" : "egress", dir[d], refused[d]);
         linkstage_dir_destroy(dir[d]);

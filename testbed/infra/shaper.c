@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,10 +105,131 @@ shaper_stage_spec(const struct impair_dir *d)
     return s;
 }
 
+/* What a link has, saved in DIR/links/GUEST-IFNAME for `sfclab link set`:
+ *   stage GSIDE SSIDE PID STARTTIME      ("stage - - 0 0" without one)
+ *   netem 0|1
+ *   egress rate=1mbit delay=10ms         ("none" when zero)
+ *   ingress none
+ * and, for the stage, DIR/links/GUEST-IFNAME.stage: its egress spec and its ingress spec, one
+ * line each, re-read on SIGHUP. */
+struct shaper_state {
+    struct impair imp;
+    bool stage, netem;
+    char gside[16], sside[16];
+    pid_t pid;
+    uint64_t start;
+};
+
+static char *
+state_path(const struct shaper_env *env, const struct shaper_port *p, const char *suffix)
+{
+    return xasprintf("%s/links/%s-%s%s", env->dir, p->guest, p->ifname, suffix);
+}
+
+static int
+write_recorded(const struct shaper_env *env, const char *path, const struct buf *b)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    FILE *f;
+    int error = 0;
+
+    if (access(path, F_OK)) {
+        error = manifest_record_file(env->manifest, path);
+        if (!error) {
+            error = manifest_record_file(env->manifest, tmp);
+        }
+    }
+    if (!error && !(f = fopen(tmp, "w"))) {
+        error = errno;
+    } else if (!error) {
+        fwrite(b->data, 1, b->len, f);
+        error = fclose(f) ? errno : 0;
+        if (!error && rename(tmp, path)) {
+            error = errno;
+        }
+    }
+    free(tmp);
+    return error;
+}
+
+static int
+save_state(const struct shaper_env *env, const struct shaper_port *p,
+           const struct shaper_state *st)
+{
+    struct buf b = BUF_INITIALIZER;
+    char *path = state_path(env, p, ""), *dir = xasprintf("%s/links", env->dir);
+    int error = 0;
+
+    if (access(dir, F_OK)) {
+        error = manifest_record_dir(env->manifest, dir);
+        if (!error && mkdir(dir, 0755) && errno != EEXIST) {
+            error = errno;
+        }
+    }
+    if (st->stage) {
+        buf_printf(&b, "stage %s %s %d %llu\n", st->gside, st->sside, (int) st->pid,
+                   (unsigned long long) st->start);
+    } else {
+        buf_printf(&b, "stage - - 0 0\n");
+    }
+    buf_printf(&b, "netem %d\negress ", st->netem);
+    impair_format_dir(&st->imp.egress, &b);
+    buf_printf(&b, "\ningress ");
+    impair_format_dir(&st->imp.ingress, &b);
+    buf_printf(&b, "\n");
+    if (!error) {
+        error = write_recorded(env, path, &b);
+    }
+    buf_uninit(&b);
+    free(path);
+    free(dir);
+    return error;
+}
+
+static int
+load_state(const struct shaper_env *env, const struct shaper_port *p, struct shaper_state *st)
+{
+    char *path = state_path(env, p, ""), *text = NULL, *save = NULL;
+    int error = read_file(path, &text, NULL);
+
+    memset(st, 0, sizeof *st);
+    if (error == ENOENT) {
+        error = 0;              /* A bare link: nothing was shaped. */
+    }
+    for (char *line = text ? strtok_r(text, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *err = NULL, *tok, *save2 = NULL;
+        unsigned long long start = 0;
+        int pid = 0, netem = 0;
+
+        if (sscanf(line, "stage %15s %15s %d %llu", st->gside, st->sside, &pid, &start) == 4) {
+            st->stage = strcmp(st->gside, "-");
+            st->pid = pid;
+            st->start = start;
+        } else if (sscanf(line, "netem %d", &netem) == 1) {
+            st->netem = netem;
+        } else if (!strncmp(line, "egress ", 7) || !strncmp(line, "ingress ", 8)) {
+            const char *dir = line[0] == 'e' ? "egress" : "ingress";
+            strtok_r(line, " ", &save2);
+            while ((tok = strtok_r(NULL, " ", &save2)) != NULL) {
+                char *kv = xasprintf("%s.%s", dir, tok);
+                if (strcmp(tok, "none") && impair_set_kv(&st->imp, kv, &err)) {
+                    free(err);
+                    error = EINVAL;
+                }
+                free(kv);
+            }
+        }
+    }
+    free(text);
+    free(path);
+    return error;
+}
+
 /* Appends "h1 eth1 egress rate=1mbit loss=1%: tbf+bpf" to the record and to 'mech'. */
 static void
 record(const struct shaper_env *env, const struct shaper_port *p, const char *dir,
-       const struct impair_dir *d, const char *how, struct buf *mech)
+       const struct impair_dir *d, const char *how, const char *when, struct buf *mech)
 {
     struct buf line = BUF_INITIALIZER;
     char *path = xasprintf("%s/shaping", env->dir);
@@ -115,7 +237,7 @@ record(const struct shaper_env *env, const struct shaper_port *p, const char *di
 
     buf_printf(&line, "%s %s %s ", p->guest, p->ifname, dir);
     impair_format_dir(d, &line);
-    buf_printf(&line, ": %s\n", how);
+    buf_printf(&line, ": %s%s\n", how, when);
     if (access(path, F_OK)) {
         manifest_record_file(env->manifest, path);
     }
@@ -133,10 +255,13 @@ record(const struct shaper_env *env, const struct shaper_port *p, const char *di
 }
 
 static int
-attach_loss(struct link_ns *gns, const char *ifname, bool ingress, double loss)
+set_loss(struct link_ns *gns, const char *ifname, bool ingress, double loss)
 {
     int fd = -1, error;
 
+    if (!loss) {
+        return link_tc_bpf(gns, ifname, ingress, -1, NULL);
+    }
     error = link_tc_clsact(gns, ifname, true);
     if (!error) {
         error = shaper_loss_prog(loss, &fd);
@@ -182,21 +307,40 @@ stage_child(void *aux)
 }
 
 static int
-start_stage(const struct shaper_env *env, const struct shaper_port *p, const char *gside,
-            const char *sside, const char *egress, const char *ingress)
+write_stage_control(const struct shaper_env *env, const struct shaper_port *p,
+                    const char *egress, const char *ingress)
+{
+    struct buf b = BUF_INITIALIZER;
+    char *path = state_path(env, p, ".stage");
+    int error;
+
+    buf_printf(&b, "%s\n%s\n", egress, ingress);
+    error = write_recorded(env, path, &b);
+    buf_uninit(&b);
+    free(path);
+    return error;
+}
+
+static int
+start_stage(const struct shaper_env *env, const struct shaper_port *p,
+            struct shaper_state *st, const char *egress, const char *ingress)
 {
     char *log_path = xasprintf("%s/guests/link-%s-%s.log", env->dir, p->guest, p->ifname);
     char *name = xasprintf("link-%s-%s", p->guest, p->ifname);
     char *seed = xasprintf("%u", p->id + 1);
-    char *argv[] = { (char *) env->sfcd, "link", "--guest-side", (char *) gside,
-                     "--switch-side", (char *) sside, "--egress", (char *) egress,
-                     "--ingress", (char *) ingress, "--seed", seed, NULL };
+    char *control = state_path(env, p, ".stage");
+    char *argv[] = { (char *) env->sfcd, "link", "--guest-side", st->gside,
+                     "--switch-side", st->sside, "--egress", (char *) egress,
+                     "--ingress", (char *) ingress, "--seed", seed, "--control", control, NULL };
     struct stage_exec se = { .netns_fd = -1, .log_fd = -1, .cpu = env->pin_cpu,
                              .sfcd = env->sfcd, .argv = argv };
     pid_t pid;
     int error;
 
-    error = manifest_record_file(env->manifest, log_path);
+    error = write_stage_control(env, p, egress, ingress);
+    if (!error) {
+        error = manifest_record_file(env->manifest, log_path);
+    }
     if (error) {
         goto out;
     }
@@ -207,6 +351,10 @@ start_stage(const struct shaper_env *env, const struct shaper_port *p, const cha
         goto out;
     }
     error = manifest_spawn(env->manifest, "process", name, 0, stage_child, &se, &pid);
+    if (!error) {
+        st->pid = pid;
+        st->start = proc_starttime(pid);
+    }
 out:
     if (error) {
         log_err("%s: cannot start the link stage (%s)", name, strerror(error));
@@ -217,6 +365,7 @@ out:
     if (se.netns_fd >= 0) {
         close(se.netns_fd);
     }
+    free(control);
     free(seed);
     free(name);
     free(log_path);
@@ -263,85 +412,190 @@ tbf_limit(const struct impair_dir *d)
     return d->queue ? d->queue * SHAPER_FRAME : 0;
 }
 
+/* Brings the kernel's part of a link (tbf, loss filters, netem) from 'old' to 'new', and says
+ * what shapes each direction in 'how[0]' (egress) and 'how[1]' (ingress). */
+static int
+shape(struct link_ns *host, struct link_ns *gns, const struct shaper_port *p,
+      const struct shaper_state *st, const struct impair *old, const struct impair *new,
+      struct buf how[2])
+{
+    const struct impair_dir *eg = &new->egress, *in = &new->ingress;
+    int error = 0;
+
+    if (st->netem) {
+        struct link_netem nm = { eg->rate_bps, eg->delay_ns, eg->jitter_ns, eg->loss,
+                                 eg->duplicate, eg->reorder, eg->queue };
+        error = link_set_netem(gns, p->ifname, &nm);
+        buf_printf(&how[0], " netem%s", eg->rate_bps ? "+tbf" : "");
+    } else {
+        if (eg->rate_bps != old->egress.rate_bps || eg->queue != old->egress.queue) {
+            error = eg->rate_bps ? link_set_tbf(gns, p->ifname, eg->rate_bps, tbf_limit(eg))
+                                 : link_set_rate(gns, p->ifname, 0);
+        }
+        if (eg->rate_bps) {
+            buf_printf(&how[0], " rate=tbf");
+        }
+        if (!error && eg->loss != old->egress.loss) {
+            error = set_loss(gns, p->ifname, false, eg->loss);
+        }
+        if (eg->loss) {
+            buf_printf(&how[0], " loss=bpf");
+        }
+    }
+    if (!error && in->loss != old->ingress.loss) {
+        error = set_loss(gns, p->ifname, true, in->loss);
+    }
+    if (in->loss) {
+        buf_printf(&how[1], " loss=bpf");
+    }
+    if (!error && st->stage
+        && (in->rate_bps != old->ingress.rate_bps || in->queue != old->ingress.queue)) {
+        error = in->rate_bps ? link_set_tbf(host, st->gside, in->rate_bps, tbf_limit(in))
+                             : link_set_rate(host, st->gside, 0);
+    }
+    if (in->rate_bps) {
+        buf_printf(&how[1], " rate=tbf");
+    }
+    return error;
+}
+
+/* The stage's part, as its two specs, and how it reads in the record. */
+static void
+stage_specs(const struct shaper_state *st, const struct impair *imp, char *specs[2],
+            struct buf how[2])
+{
+    specs[0] = st->netem ? xstrdup("") : shaper_stage_spec(&imp->egress);
+    specs[1] = shaper_stage_spec(&imp->ingress);
+    for (int d = 0; d < 2 && st->stage; d++) {
+        if (*specs[d]) {
+            buf_printf(&how[d], " %s=stage", specs[d]);
+        } else {
+            buf_printf(&how[d], " stage (pass-through)");
+        }
+    }
+}
+
+static void
+record_both(const struct shaper_env *env, const struct shaper_port *p, const struct impair *imp,
+            struct buf how[2], const char *when, struct buf *mech)
+{
+    for (int d = 0; d < 2; d++) {
+        buf_put_u8(&how[d], '\0');
+        record(env, p, d ? "ingress" : "egress", d ? &imp->ingress : &imp->egress,
+               how[d].len > 1 ? (char *) how[d].data + 1 : "bare", when, mech);
+    }
+}
+
 int
 shaper_apply(const struct shaper_env *env, struct link_ns *host, struct link_ns *gns,
              const struct shaper_port *p, const struct impair *imp, struct buf *mech)
 {
     const struct impair_dir *eg = &imp->egress, *in = &imp->ingress;
-    char *gside = xasprintf("st%ug", p->id), *sside = xasprintf("st%us", p->id);
-    char *egress_spec = NULL, *ingress_spec = NULL;
-    struct buf how = BUF_INITIALIZER;
-    bool netem = false, stage;
-    int error = 0;
+    struct shaper_state st = { .imp = *imp };
+    struct buf how[2] = { BUF_INITIALIZER, BUF_INITIALIZER };
+    static const struct impair zero;
+    char *specs[2] = { NULL, NULL };
+    int error;
 
-    /* Egress. */
-    if (!impair_dir_is_zero(eg) && (eg->delay_ns || eg->duplicate || eg->reorder)
-        && shaper_has_netem(gns, p->ifname)) {
-        struct link_netem nm = { eg->rate_bps, eg->delay_ns, eg->jitter_ns, eg->loss,
-                                 eg->duplicate, eg->reorder, eg->queue };
-        error = link_set_netem(gns, p->ifname, &nm);
-        netem = !error;
-        buf_printf(&how, "netem%s", eg->rate_bps ? "+tbf" : "");
-    }
-    if (!error && !netem && eg->rate_bps) {
-        error = link_set_tbf(gns, p->ifname, eg->rate_bps, tbf_limit(eg));
-        buf_printf(&how, "%srate=tbf", how.len ? " " : "");
-    }
-    if (!error && !netem && eg->loss) {
-        error = attach_loss(gns, p->ifname, false, eg->loss);
-        buf_printf(&how, "%sloss=bpf", how.len ? " " : "");
-    }
-    egress_spec = netem ? xstrdup("") : shaper_stage_spec(eg);
-    ingress_spec = shaper_stage_spec(in);
+    /* netem where the host has it, for what only it or the stage can do. */
+    st.netem = (eg->delay_ns || eg->duplicate || eg->reorder)
+               && shaper_has_netem(gns, p->ifname);
+    snprintf(st.gside, sizeof st.gside, "st%ug", p->id);
+    snprintf(st.sside, sizeof st.sside, "st%us", p->id);
     /* An ingress rate needs the stage too: a switch sending with AF_XDP bypasses every qdisc
-     * on its own port, so the tbf sits on the stage's guest side. */
-    stage = *egress_spec || *ingress_spec || in->rate_bps;
-    if (!error && *egress_spec) {
-        buf_printf(&how, "%s%s=stage", how.len ? " " : "", egress_spec);
-    } else if (!error && stage) {
-        buf_printf(&how, "%sstage (pass-through)", how.len ? " " : "");
+     * on its own port, so the tbf sits on the stage's guest side. An explicit queue asks for
+     * the stage as well, so that its delay can be changed at run time. */
+    st.stage = (!st.netem && impair_dir_needs_stage(eg)) || impair_dir_needs_stage(in)
+               || in->rate_bps || (!st.netem && eg->queue) || in->queue;
+    error = st.stage ? insert_stage(host, p, st.gside, st.sside) : 0;
+    if (!error) {
+        error = shape(host, gns, p, &st, &zero, imp, how);
     }
-    if (error) {
-        goto out;
+    stage_specs(&st, imp, specs, how);
+    if (!error) {
+        error = save_state(env, p, &st);     /* Before the stage: its control file's dir. */
     }
-    buf_put_u8(&how, '\0');
-    record(env, p, "egress", eg, how.len > 1 ? (char *) how.data : "bare", mech);
-    buf_clear(&how);
-
-    /* Ingress: the guest's clsact ingress hook for loss. */
-    if (in->loss) {
-        error = attach_loss(gns, p->ifname, true, in->loss);
-        buf_printf(&how, "loss=bpf");
+    if (!error && st.stage) {
+        error = start_stage(env, p, &st, specs[0], specs[1]);
     }
-    if (!error && stage) {
-        error = insert_stage(host, p, gside, sside);
+    if (!error) {
+        error = save_state(env, p, &st);
     }
-    if (!error && in->rate_bps) {
-        error = link_set_tbf(host, gside, in->rate_bps, tbf_limit(in));
-        buf_printf(&how, "%srate=tbf", how.len ? " " : "");
-    }
-    if (!error && *ingress_spec) {
-        buf_printf(&how, "%s%s=stage", how.len ? " " : "", ingress_spec);
-    } else if (!error && stage) {
-        buf_printf(&how, "%sstage (pass-through)", how.len ? " " : "");
-    }
-    if (!error && stage) {
-        error = start_stage(env, p, gside, sside, egress_spec, ingress_spec);
-    }
-    if (error) {
-        goto out;
-    }
-    buf_put_u8(&how, '\0');
-    record(env, p, "ingress", in, how.len > 1 ? (char *) how.data : "bare", mech);
-
-out:
-    if (error) {
+    if (!error) {
+        record_both(env, p, imp, how, "", mech);
+    } else {
         log_err("%s: cannot impair %s (%s)", p->guest, p->ifname, strerror(error));
     }
-    buf_uninit(&how);
-    free(egress_spec);
-    free(ingress_spec);
-    free(gside);
-    free(sside);
+    buf_uninit(&how[0]);
+    buf_uninit(&how[1]);
+    free(specs[0]);
+    free(specs[1]);
+    return error;
+}
+
+int
+shaper_update(const struct shaper_env *env, struct link_ns *host, struct link_ns *gns,
+              const struct shaper_port *p, char *const assignments[], int n,
+              struct buf *mech)
+{
+    struct buf how[2] = { BUF_INITIALIZER, BUF_INITIALIZER };
+    struct shaper_state st;
+    char *specs[2] = { NULL, NULL }, *old_specs[2] = { NULL, NULL }, *err = NULL;
+    struct impair old;
+    int error;
+
+    error = load_state(env, p, &st);
+    if (error) {
+        log_err("%s:%s: cannot read its impairment state (%s)", p->guest, p->ifname,
+                strerror(error));
+        return error;
+    }
+    old = st.imp;
+    for (int i = 0; i < n && !error; i++) {
+        error = impair_set_kv(&st.imp, assignments[i], &err);
+    }
+    if (!error) {
+        error = impair_check(&st.imp, &err);
+    }
+    if (error) {
+        log_err("%s:%s: %s", p->guest, p->ifname, err);
+        free(err);
+        return EINVAL;
+    }
+    stage_specs(&st, &old, old_specs, how);
+    buf_clear(&how[0]);
+    buf_clear(&how[1]);
+    if (!st.stage && ((!st.netem && impair_dir_needs_stage(&st.imp.egress))
+                      || impair_dir_needs_stage(&st.imp.ingress) || st.imp.ingress.rate_bps)) {
+        log_err("%s:%s has no stage: delay, jitter, duplicate, reorder and an ingress rate can "
+                "change at run time only on links that had one from the start (give the link "
+                "`queue: N` in its topology to have one with nothing else)", p->guest,
+                p->ifname);
+        error = ENOTSUP;
+        goto out;
+    }
+    error = shape(host, gns, p, &st, &old, &st.imp, how);
+    stage_specs(&st, &st.imp, specs, how);
+    if (!error && st.stage && (strcmp(specs[0], old_specs[0]) || strcmp(specs[1], old_specs[1]))) {
+        error = write_stage_control(env, p, specs[0], specs[1]);
+        if (!error && (!proc_is(st.pid, st.start) || kill(st.pid, SIGHUP))) {
+            log_err("%s:%s: the link stage (pid %d) is gone", p->guest, p->ifname,
+                    (int) st.pid);
+            error = ESRCH;
+        }
+    }
+    if (!error) {
+        error = save_state(env, p, &st);
+    }
+    if (!error) {
+        record_both(env, p, &st.imp, how, " (changed at run time)", mech);
+    }
+out:
+    buf_uninit(&how[0]);
+    buf_uninit(&how[1]);
+    for (int d = 0; d < 2; d++) {
+        free(specs[d]);
+        free(old_specs[d]);
+    }
     return error;
 }

@@ -12,7 +12,8 @@
  *             switch port (the guest's veth peer is renamed, a second veth pair made to carry
  *             the switch port's name), pinned to the instance's CPU.
  * Nothing is added for an impairment that is zero, and a link without impairments is the bare
- * veth it always was. Every process is started through the manifest; filters and qdiscs live on
+ * veth it always was (an explicit `queue:` asks for the stage, so that its delay can change at
+ * run time). What a link has is kept in DIR/links/GUEST-IFNAME for shaper_update(). Every process is started through the manifest; filters and qdiscs live on
  * veths that die with their namespaces. It never touches the switch: the OVS port keeps its name.
  * Main types: struct shaper_env, struct shaper_port. */
 #ifndef SFC_SHAPER_H
@@ -47,6 +48,15 @@ struct shaper_port {
  * 'mech' is not NULL, the same text to it. Returns 0 or an errno, with a message logged. */
 int shaper_apply(const struct shaper_env *, struct link_ns *host, struct link_ns *gns,
                  const struct shaper_port *, const struct impair *, struct buf *mech);
+
+/* Changes a running link made by shaper_apply() by "key=value" assignments (impair_set_kv()
+ * syntax: "delay=10ms", "egress.loss=1%", "rate=0"): tbf and filters are replaced in place and
+ * the stage re-reads its specs (SIGHUP); a link without a stage can change only its rate
+ * (egress) and loss. Records the change like shaper_apply(). Returns 0 or an errno with a
+ * message logged (EINVAL: a bad assignment; ENOTSUP: needs a stage the link does not have). */
+int shaper_update(const struct shaper_env *, struct link_ns *host, struct link_ns *gns,
+                  const struct shaper_port *, char *const assignments[], int n,
+                  struct buf *mech);
 
 /* A loaded random-loss classifier dropping 'loss' of the packets (BPF_PROG_TYPE_SCHED_CLS,
  * direct action): 0 and '*fdp', or an errno (EPERM without CAP_BPF). */

@@ -463,3 +463,24 @@ out:
     free(key);
     return error;
 }
+
+int
+impair_check(const struct impair *imp, char **errp)
+{
+    for (int d = 0; d < D_N; d++) {
+        const struct impair_dir *x = d == D_EGRESS ? &imp->egress : &imp->ingress;
+        const char *name = d == D_EGRESS ? "egress" : "ingress";
+
+        if (x->jitter_ns && !x->delay_ns) {
+            *errp = xasprintf("%s jitter needs a delay", name);
+        } else if (x->jitter_ns > x->delay_ns) {
+            *errp = xasprintf("%s jitter must not exceed the delay", name);
+        } else if (x->reorder && !x->delay_ns) {
+            *errp = xasprintf("%s reorder needs a delay", name);
+        } else {
+            continue;
+        }
+        return EINVAL;
+    }
+    return 0;
+}

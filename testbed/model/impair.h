@@ -88,6 +88,10 @@ void impair_format_block(const struct impair *, int indent, struct buf *);
 /* "rate=1mbit delay=1ms loss=1%" for one direction ("none" when zero). */
 void impair_format_dir(const struct impair_dir *, struct buf *);
 
+/* The rules across keys (jitter and reorder need a delay; jitter at most the delay) for an
+ * impairment that did not come from a file. Returns 0, or EINVAL with a message in '*errp'. */
+int impair_check(const struct impair *, char **errp);
+
 /* Parses "key=value" (a direction key, optionally prefixed by "egress." or "ingress.") into
  * 'imp', for `sfclab link ... set`. Returns 0, or EINVAL with a message in '*errp' (the
  * caller frees it). */

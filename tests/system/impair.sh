@@ -151,5 +151,26 @@ check "reorder ingress (stage)" "$(per10k "$(field overtakers "$c")" "$(field re
     2500 "per 10,000 ($c)"
 [ "$(field unique "$c")" -ge 9500 ] || fail "reorder: lost packets ($c)"
 
+# --- at run time: `sfclab link GUEST set`
+if sl link dl set delay=20ms egress.jitter=0ms >/dev/null; then
+    rtts 10.0.0.2 > "$tmp/delayed2"
+    d2=$(python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1])) - statistics.median(float(x) for x in open(sys.argv[2])), 3))" "$tmp/delayed2" "$tmp/bare")
+    check "delay changed at run time (stage re-reads its spec)" "$d2" 40 ms
+else
+    fail "sfclab link dl set delay=20ms"
+fi
+sl link hb set egress.loss=100% >/dev/null || fail "sfclab link hb set egress.loss=100%"
+n=$(sl exec h0 ping -n -q -c 5 -i 0.05 -W 1 10.0.0.101 | sed -n 's/.* \([0-9]*\) received.*/\1/p')
+[ "$n" = 0 ] && ok "loss 100% set at run time on a bare link (eBPF)" || fail "$n of 5 pings crossed 100% loss"
+sl link hb set egress.loss=0% >/dev/null
+n=$(sl exec h0 ping -n -q -c 5 -i 0.05 -W 1 10.0.0.101 | sed -n 's/.* \([0-9]*\) received.*/\1/p')
+[ "$n" = 5 ] && ok "loss removed at run time" || fail "$n of 5 pings after loss=0%"
+sl link hb set delay=1ms >/dev/null 2>&1; rc=$?
+[ "$rc" = 1 ] && ok "delay refused on a link without a stage (exit 1)" || fail "delay on a bare link: exit $rc"
+sl link hb set delay=fast >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] && ok "bad value refused (exit 2)" || fail "delay=fast: exit $rc"
+grep -q '^dl eth1 ingress delay=20ms: delay=20ms=stage (changed at run time)$' "$shaping" &&
+    ok "run-time change recorded" || fail "run-time change not recorded"
+
 echo "impair: $fails failed"
 [ "$fails" = 0 ]

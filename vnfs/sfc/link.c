@@ -29,12 +29,52 @@
 
 #define LINK_BATCH 32
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, reload;
 
 static void
 on_signal(int sig)
 {
     stop = sig;
+}
+
+static void
+on_hup(int sig)
+{
+    reload = 1;
+}
+
+/* Re-reads the two specs (egress, ingress: one line each) that `sfclab link set` wrote. */
+static void
+reload_specs(const char *path, struct linkstage_dir *dir[2])
+{
+    char *text = NULL;
+    struct linkstage_spec spec[2];
+
+    if (read_file(path, &text, NULL)) {
+        log_err("%s: cannot read (%s): keeping the specs", path, strerror(errno));
+        return;
+    }
+    {
+        char *nl = strchr(text, '\n'), *second = nl ? nl + 1 : NULL, *nl2;
+        if (!nl) {
+            log_err("%s: expected two lines: keeping the specs", path);
+            free(text);
+            return;
+        }
+        *nl = '\0';
+        nl2 = strchr(second, '\n');
+        if (nl2) {
+            *nl2 = '\0';
+        }
+        if (!linkstage_parse_spec(text, &spec[0]) || !linkstage_parse_spec(second, &spec[1])) {
+            log_err("%s: bad spec: keeping the specs", path);
+        } else {
+            linkstage_dir_set_spec(dir[0], &spec[0]);
+            linkstage_dir_set_spec(dir[1], &spec[1]);
+            log_info("egress '%s', ingress '%s'", text, second);
+        }
+    }
+    free(text);
 }
 
 static int
@@ -149,7 +189,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sfcd link --guest-side IF --switch-side IF [--egress SPEC] "
-            "[--ingress SPEC] [--seed N]\n"
+            "[--ingress SPEC] [--seed N] [--control FILE]\n"
             "SPEC: delay=10ms,jitter=1ms,duplicate=1%%,reorder=10%%,queue=1000 (\"\": none)\n");
 }
 
@@ -162,11 +202,13 @@ role_link(int argc, char *argv[])
         { "egress", required_argument, NULL, 'e' },
         { "ingress", required_argument, NULL, 'i' },
         { "seed", required_argument, NULL, 'S' },
+        { "control", required_argument, NULL, 'c' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *side_name[2] = { NULL, NULL };
     const char *spec_text[2] = { "", "" };
+    const char *control = NULL;
     struct linkstage_spec spec[2];
     struct linkstage_dir *dir[2] = { NULL, NULL };      /* [0] egress, [1] ingress. */
     uint8_t (*bufs)[LINKSTAGE_SLOT + 1] = NULL;
@@ -181,6 +223,7 @@ role_link(int argc, char *argv[])
         case 'e': spec_text[0] = optarg; break;
         case 'i': spec_text[1] = optarg; break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
+        case 'c': control = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -208,12 +251,16 @@ role_link(int argc, char *argv[])
 
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
-    signal(SIGHUP, SIG_IGN);
+    signal(SIGHUP, control ? on_hup : SIG_IGN);
     bufs = xmalloc(LINK_BATCH * sizeof *bufs);
     log_info("%s <-> %s, egress '%s', ingress '%s'", side_name[0], side_name[1], spec_text[0],
              spec_text[1]);
 
     while (!stop) {
+        if (reload) {
+            reload = 0;
+            reload_specs(control, dir);
+        }
         struct pollfd pfd[2] = { { fd[0], POLLIN, 0 }, { fd[1], POLLIN, 0 } };
         uint64_t due = MIN(linkstage_next_due(dir[0]), linkstage_next_due(dir[1]));
         struct timespec ts, *tsp = NULL;

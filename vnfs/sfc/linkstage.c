@@ -130,6 +130,15 @@ linkstage_dir_destroy(struct linkstage_dir *d)
     }
 }
 
+void
+linkstage_dir_set_spec(struct linkstage_dir *d, const struct linkstage_spec *spec)
+{
+    uint32_t queue = d->spec.queue;
+
+    d->spec = *spec;
+    d->spec.queue = queue;
+}
+
 static bool
 before(const struct linkstage_dir *d, uint32_t a, uint32_t b)
 {

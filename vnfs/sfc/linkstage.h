@@ -41,6 +41,9 @@ bool linkstage_parse_spec(const char *, struct linkstage_spec *);
 
 struct linkstage_dir *linkstage_dir_create(const struct linkstage_spec *, uint64_t seed);
 void linkstage_dir_destroy(struct linkstage_dir *);
+/* Changes delay, jitter, duplicate and reorder from now on (frames queued keep their due
+ * times; the queue length stays). */
+void linkstage_dir_set_spec(struct linkstage_dir *, const struct linkstage_spec *);
 
 /* Takes a copy of a frame that arrived at 'now_ns'. */
 void linkstage_push(struct linkstage_dir *, const void *frame, size_t len, uint64_t now_ns);

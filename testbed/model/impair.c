@@ -25,7 +25,7 @@ bool
 impair_dir_is_zero(const struct impair_dir *d)
 {
     return !d->rate_bps && !d->delay_ns && !d->jitter_ns && !d->loss && !d->duplicate
-           && !d->reorder;
+           && !d->reorder && !d->queue;
 }
 
 bool

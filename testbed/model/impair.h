@@ -58,7 +58,8 @@ struct impair_profile {
     struct loc loc;
 };
 
-/* True if 'd' changes nothing (no stage, filter or qdisc is needed). */
+/* True if 'd' changes nothing and asks for nothing (no stage, filter or qdisc is needed); an
+ * explicit queue asks for the stage. */
 bool impair_dir_is_zero(const struct impair_dir *);
 bool impair_is_zero(const struct impair *);
 /* True if the direction needs the userspace stage (delay, jitter, duplicate, reorder). */

@@ -49,13 +49,11 @@ cmd_link(struct cli_ctx *ctx, int argc, char *argv[])
 {
     struct instance_opts opts = { .name = ctx->instance, .state_dir = ctx->state_dir,
                                   .verbose = ctx->verbose };
-    struct link_ns *host = NULL, *gns = NULL;
-    struct manifest *manifest = NULL;
     struct instance *inst = NULL;
     struct instance_guest *ig;
     struct instance_iface *f;
     struct buf mech = BUF_INITIALIZER;
-    int status = 1, netns_fd = -1, fd, error;
+    int status = 1, error;
     size_t idx = 0;
 
     if (strcmp(argv[1], "set") && strcmp(argv[1], "show")) {
@@ -86,30 +84,7 @@ cmd_link(struct cli_ctx *ctx, int argc, char *argv[])
         status = 0;
         goto out;
     }
-    error = guest_netns_fd(ig->guest, &netns_fd);
-    if (!error) {
-        error = link_ns_open(netns_fd, &gns);
-    }
-    if (!error) {
-        fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
-        error = fd < 0 ? errno : link_ns_open(fd, &host);
-        if (fd >= 0) {
-            close(fd);
-        }
-    }
-    if (!error) {
-        error = manifest_open(inst->dir, &manifest);
-    }
-    if (error) {
-        fprintf(stderr, "sfclab link: %s: %s\n", argv[0], strerror(error));
-        goto out;
-    }
-    {
-        struct shaper_env env = { manifest, inst->netns_path, inst->sfcd, inst->dir, -1 };
-        struct shaper_port port = { ig->name, f->ifname, f->port, 0 };
-
-        error = shaper_update(&env, host, gns, &port, argv + 2, argc - 2, &mech);
-    }
+    error = shaper_update_instance(inst, ig->name, f->ifname, argv + 2, argc - 2, &mech);
     if (!error) {
         fwrite(mech.data, 1, mech.len, stdout);
         status = 0;
@@ -118,12 +93,6 @@ cmd_link(struct cli_ctx *ctx, int argc, char *argv[])
     }
 out:
     buf_uninit(&mech);
-    manifest_close(manifest);
-    link_ns_close(gns);
-    link_ns_close(host);
-    if (netns_fd >= 0) {
-        close(netns_fd);
-    }
     instance_close(inst);
     return status;
 }

@@ -52,6 +52,18 @@ deploy_topology(const struct exp_point *p, struct buf *yaml)
 {
     size_t n = ARRAY_SIZE(fixed_guests) + p->n_vnfs;
     bool attacker = needs_attacker(p);
+    struct impair network = p->network;
+
+    /* A degrade fault may add a delay at run time: that needs every link's stage from the
+     * start (an explicit queue asks for it). */
+    for (size_t i = 0; i < p->n_faults; i++) {
+        if (!strcmp(p->faults[i].kind, "degrade")) {
+            network.egress.queue = network.egress.queue ? network.egress.queue
+                                                        : IMPAIR_QUEUE_DEFAULT;
+            network.ingress.queue = network.ingress.queue ? network.ingress.queue
+                                                          : IMPAIR_QUEUE_DEFAULT;
+        }
+    }
 
     buf_printf(yaml, "name: chain\nprovider: %s\nbridges:\n  - name: %s\nguests:\n",
                p->provider, DATA_BRIDGE);
@@ -76,7 +88,7 @@ deploy_topology(const struct exp_point *p, struct buf *yaml)
             buf_printf(yaml, "  - {guest: v%zu, ", i - ARRAY_SIZE(fixed_guests));
         }
         buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24", DATA_BRIDGE, i + 1);
-        impair_format_flow(&p->network, yaml);      /* The experiment's `network:`. */
+        impair_format_flow(&network, yaml);         /* The experiment's `network:`. */
         buf_printf(yaml, "}\n");
     }
     if (attacker) {

@@ -13,8 +13,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "testbed/infra/instance.h"
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
+#include "testbed/infra/provider.h"
 #include "testbed/model/impair.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
@@ -596,6 +598,72 @@ out:
     for (int d = 0; d < 2; d++) {
         free(specs[d]);
         free(old_specs[d]);
+    }
+    return error;
+}
+
+int
+shaper_update_instance(struct instance *inst, const char *guest, const char *ifname,
+                       char *const assignments[], int n, struct buf *mech)
+{
+    struct instance_guest *ig = instance_find_guest(inst, guest);
+    struct link_ns *host = NULL, *gns = NULL;
+    struct manifest *manifest = NULL;
+    struct instance_iface *f = NULL;
+    int netns_fd = -1, fd, error;
+
+    for (size_t i = 1; ig && i < ig->n_ifaces && !f; i++) {
+        if (!ifname || !strcmp(ig->ifaces[i].ifname, ifname)) {
+            f = &ig->ifaces[i];
+        }
+    }
+    if (!f || !ig->guest) {
+        log_err("no %s '%s' in instance '%s'", ig ? "data interface" : "guest",
+                ig ? (ifname ? ifname : "eth1") : guest, inst->name);
+        return ENOENT;
+    }
+    error = guest_netns_fd(ig->guest, &netns_fd);
+    if (!error) {
+        error = link_ns_open(netns_fd, &gns);
+    }
+    if (!error) {
+        fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
+        error = fd < 0 ? errno : link_ns_open(fd, &host);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    if (!error) {
+        error = manifest_open(inst->dir, &manifest);
+    }
+    if (error) {
+        log_err("%s:%s: %s", guest, f->ifname, strerror(error));
+    } else {
+        struct shaper_env env = { manifest, inst->netns_path, inst->sfcd, inst->dir, -1 };
+        struct shaper_port port = { ig->name, f->ifname, f->port, 0 };
+
+        error = shaper_update(&env, host, gns, &port, assignments, n, mech);
+    }
+    manifest_close(manifest);
+    link_ns_close(gns);
+    link_ns_close(host);
+    if (netns_fd >= 0) {
+        close(netns_fd);
+    }
+    return error;
+}
+
+int
+shaper_read(const struct instance *inst, const char *guest, const char *ifname,
+            struct impair *imp)
+{
+    struct shaper_env env = { .dir = inst->dir };
+    struct shaper_port port = { .guest = guest, .ifname = ifname };
+    struct shaper_state st;
+    int error = load_state(&env, &port, &st);
+
+    if (!error) {
+        *imp = st.imp;
     }
     return error;
 }

@@ -25,6 +25,7 @@
 struct buf;
 struct impair;
 struct impair_dir;
+struct instance;
 struct link_ns;
 struct manifest;
 
@@ -57,6 +58,14 @@ int shaper_apply(const struct shaper_env *, struct link_ns *host, struct link_ns
 int shaper_update(const struct shaper_env *, struct link_ns *host, struct link_ns *gns,
                   const struct shaper_port *, char *const assignments[], int n,
                   struct buf *mech);
+
+/* The same on interface 'ifname' (NULL: the first data interface) of 'guest' of a running
+ * instance: opens what shaper_update() needs (the namespaces, the manifest). */
+int shaper_update_instance(struct instance *, const char *guest, const char *ifname,
+                           char *const assignments[], int n, struct buf *mech);
+/* What a link of a running instance has now (all zero for a bare link). */
+int shaper_read(const struct instance *, const char *guest, const char *ifname,
+                struct impair *);
 
 /* A loaded random-loss classifier dropping 'loss' of the packets (BPF_PROG_TYPE_SCHED_CLS,
  * direct action): 0 and '*fdp', or an errno (EPERM without CAP_BPF). */

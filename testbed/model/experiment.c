@@ -74,13 +74,16 @@ static const char *const omission_modes[] = { "drop", NULL };
 static const char *const mitm_modes[] = { "dns-spoof", "flip", "replay", "drop", "equivocate",
                                           NULL };
 static const char *const pause_modes[] = { "freeze", NULL };
+static const char *const degrade_modes[] = { IMPAIR_BUILTIN_NAMES, NULL };
 static const struct fault_kind fault_kinds[] = {
     { "crash", crash_modes, false },
     { "omission", omission_modes, true },
     { "mitm", mitm_modes, true },
     { "pause", pause_modes, false },
+    { "degrade", degrade_modes, false },
 };
-static const char *const fault_kind_names[] = { "crash", "omission", "mitm", "pause", NULL };
+static const char *const fault_kind_names[] = { "crash", "omission", "mitm", "pause", "degrade",
+                                                 NULL };
 
 /* Sweep keys that are not dotted paths. */
 struct axis_alias {

@@ -484,3 +484,22 @@ impair_check(const struct impair *imp, char **errp)
     }
     return 0;
 }
+
+const char *const *
+impair_builtin(const char *name)
+{
+    static const char *const lossy[] = { "loss=5%", NULL };
+    static const char *const wan[] = { "delay=20ms", "jitter=2ms", "rate=100mbit", NULL };
+    static const char *const congested[] = { "delay=50ms", "jitter=10ms", "loss=1%", NULL };
+    static const char *const slow[] = { "rate=10mbit", NULL };
+    static const struct { const char *name; const char *const *kv; } builtins[] = {
+        { "lossy", lossy }, { "wan", wan }, { "congested", congested }, { "slow", slow },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(builtins); i++) {
+        if (!strcmp(builtins[i].name, name)) {
+            return builtins[i].kv;
+        }
+    }
+    return NULL;
+}

@@ -89,6 +89,17 @@ void impair_format_block(const struct impair *, int indent, struct buf *);
 /* "rate=1mbit delay=1ms loss=1%" for one direction ("none" when zero). */
 void impair_format_dir(const struct impair_dir *, struct buf *);
 
+/* Profiles every descriptor and command knows without defining them: the modes of the
+ * `degrade` fault (injectors/degrade.c), a partial network fault rather than a cut.
+ *   lossy      loss 5%
+ *   wan        delay 20ms, jitter 2ms, rate 100mbit
+ *   congested  delay 50ms, jitter 10ms, loss 1%
+ *   slow       rate 10mbit
+ * IMPAIR_BUILTIN_NAMES lists them, the first being the default; impair_builtin() gives one's
+ * assignments ("loss=5%", ...; NULL-terminated, static) or NULL. */
+#define IMPAIR_BUILTIN_NAMES "lossy", "wan", "congested", "slow"
+const char *const *impair_builtin(const char *name);
+
 /* The rules across keys (jitter and reorder need a delay; jitter at most the delay) for an
  * impairment that did not come from a file. Returns 0, or EINVAL with a message in '*errp'. */
 int impair_check(const struct impair *, char **errp);

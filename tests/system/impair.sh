@@ -172,5 +172,17 @@ sl link hb set delay=fast >/dev/null 2>&1; rc=$?
 grep -q '^dl eth1 ingress delay=20ms: delay=20ms=stage (changed at run time)$' "$shaping" &&
     ok "run-time change recorded" || fail "run-time change not recorded"
 
+# --- the degrade fault: a named profile laid over a link, healed back to what it had
+before=$(sl link dl show | grep -E '^(egress|ingress) ')
+if sl inject dl degrade congested >/dev/null; then
+    sl link dl show | grep -q '^egress delay=50ms jitter=10ms loss=1%$' &&
+        ok "degrade congested applied" || { fail "degrade congested:"; sl link dl show; }
+    sl inject dl degrade --heal >/dev/null || fail "degrade heal"
+    [ "$(sl link dl show | grep -E '^(egress|ingress) ')" = "$before" ] &&
+        ok "degrade healed back to what the link had" || fail "degrade heal left: $(sl link dl show)"
+else
+    fail "sfclab inject dl degrade congested"
+fi
+
 echo "impair: $fails failed"
 [ "$fails" = 0 ]

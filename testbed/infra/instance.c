@@ -385,10 +385,11 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
             error = link_set_up(host, f->port, true);
         }
         up_phase_end(UP_LINK_UP, &t);
-        if (!error && tl && !impair_is_zero(&tl->impair)) {
+        if (!error && tl && (!impair_is_zero(&tl->impair) || tl->pop_wan)) {
             struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
                                       opts->pin ? opts->pin_cpu : -1 };
-            struct shaper_port port = { tg->name, f->ifname, f->port, (unsigned) li };
+            struct shaper_port port = { tg->name, f->ifname, f->port, (unsigned) li,
+                                        tl->pop_wan };
             error = shaper_apply(&env, host, gns, &port, &tl->impair, NULL);
         }
         if (error) {
@@ -586,6 +587,14 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = instance_add_guest(inst, opts, topo, i, host);
         if (error || interrupted) {
             error = error ? error : EINTR;
+            goto out_undo;
+        }
+    }
+    if (topo->n_wans) {
+        struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                                  opts->pin ? opts->pin_cpu : -1 };
+        error = shaper_apply_pops(&env, inst, topo);    /* Every guest's MAC is known now. */
+        if (error) {
             goto out_undo;
         }
     }

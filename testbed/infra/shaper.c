@@ -18,6 +18,7 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/impair.h"
+#include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
@@ -330,10 +331,11 @@ start_stage(const struct shaper_env *env, const struct shaper_port *p,
     char *log_path = xasprintf("%s/guests/link-%s-%s.log", env->dir, p->guest, p->ifname);
     char *name = xasprintf("link-%s-%s", p->guest, p->ifname);
     char *seed = xasprintf("%u", p->id + 1);
-    char *control = state_path(env, p, ".stage");
+    char *control = state_path(env, p, ".stage"), *classes = state_path(env, p, ".classes");
     char *argv[] = { (char *) env->sfcd, "link", "--guest-side", st->gside,
                      "--switch-side", st->sside, "--egress", (char *) egress,
-                     "--ingress", (char *) ingress, "--seed", seed, "--control", control, NULL };
+                     "--ingress", (char *) ingress, "--seed", seed, "--control", control,
+                     p->by_destination ? "--classes" : NULL, classes, NULL };
     struct stage_exec se = { .netns_fd = -1, .log_fd = -1, .cpu = env->pin_cpu,
                              .sfcd = env->sfcd, .argv = argv };
     pid_t pid;
@@ -368,6 +370,7 @@ out:
         close(se.netns_fd);
     }
     free(control);
+    free(classes);
     free(seed);
     free(name);
     free(log_path);
@@ -508,7 +511,7 @@ shaper_apply(const struct shaper_env *env, struct link_ns *host, struct link_ns 
      * on its own port, so the tbf sits on the stage's guest side. An explicit queue asks for
      * the stage as well, so that its delay can be changed at run time. */
     st.stage = (!st.netem && impair_dir_needs_stage(eg)) || impair_dir_needs_stage(in)
-               || in->rate_bps || (!st.netem && eg->queue) || in->queue;
+               || in->rate_bps || (!st.netem && eg->queue) || in->queue || p->by_destination;
     error = st.stage ? insert_stage(host, p, st.gside, st.sside) : 0;
     if (!error) {
         error = shape(host, gns, p, &st, &zero, imp, how);
@@ -640,7 +643,7 @@ shaper_update_instance(struct instance *inst, const char *guest, const char *ifn
         log_err("%s:%s: %s", guest, f->ifname, strerror(error));
     } else {
         struct shaper_env env = { manifest, inst->netns_path, inst->sfcd, inst->dir, -1 };
-        struct shaper_port port = { ig->name, f->ifname, f->port, 0 };
+        struct shaper_port port = { ig->name, f->ifname, f->port, 0, false };
 
         error = shaper_update(&env, host, gns, &port, assignments, n, mech);
     }
@@ -664,6 +667,97 @@ shaper_read(const struct instance *inst, const char *guest, const char *ifname,
 
     if (!error) {
         *imp = st.imp;
+    }
+    return error;
+}
+
+/* The stage's spec of a WAN direction: everything, rate and loss included (the kernel's tbf and
+ * filter cannot tell one destination from another). */
+static char *
+wan_spec(const struct impair_dir *d)
+{
+    char *base = shaper_stage_spec(d);
+    struct buf b = BUF_INITIALIZER;
+    char *s;
+
+    buf_printf(&b, "%s", base);
+    if (d->rate_bps) {
+        buf_printf(&b, "%srate=", b.len ? "," : "");
+        yaml_format_rate(&b, d->rate_bps);
+    }
+    if (d->loss) {
+        buf_printf(&b, "%sloss=", b.len ? "," : "");
+        yaml_format_percent(&b, d->loss);
+    }
+    buf_put_u8(&b, '\0');
+    s = xstrdup((char *) b.data);
+    buf_uninit(&b);
+    free(base);
+    return s;
+}
+
+int
+shaper_apply_pops(const struct shaper_env *env, const struct instance *inst,
+                  const struct topology *topo)
+{
+    int error = 0;
+
+    for (size_t gi = 0; gi < topo->n_guests && gi < inst->n_guests && !error; gi++) {
+        const struct instance_guest *ig = &inst->guests[gi];
+        size_t pop = topology_guest_pop(topo, gi), iface = 0;
+
+        for (size_t li = 0; li < topo->n_links && !error; li++) {
+            struct buf file = BUF_INITIALIZER;
+            struct shaper_port port;
+
+            if (topo->links[li].guest != gi) {
+                continue;
+            }
+            iface++;                            /* ifaces[0] is the management interface. */
+            if (!topo->links[li].pop_wan || iface >= ig->n_ifaces) {
+                continue;
+            }
+            port = (struct shaper_port) { ig->name, ig->ifaces[iface].ifname, NULL, li, true };
+            for (size_t w = 0; w < topo->n_wans; w++) {
+                const struct topo_wan *wan = &topo->wans[w];
+                size_t other = wan->a == pop ? wan->b : wan->b == pop ? wan->a : SIZE_MAX;
+                const struct impair_dir *d = wan->a == pop ? &wan->impair.egress
+                                                           : &wan->impair.ingress;
+                char *spec, *how;
+
+                if (other == SIZE_MAX) {
+                    continue;
+                }
+                spec = wan_spec(d);
+                buf_printf(&file, "%s", spec);
+                for (size_t k = 0; k < topo->pops[other].n_guests; k++) {
+                    const struct instance_guest *og = &inst->guests[topo->pops[other].guests[k]];
+                    for (size_t j = 1; j < og->n_ifaces; j++) {
+                        const uint8_t *m = og->ifaces[j].mac;
+                        buf_printf(&file, " %02x:%02x:%02x:%02x:%02x:%02x",
+                                   m[0], m[1], m[2], m[3], m[4], m[5]);
+                    }
+                }
+                buf_printf(&file, "\n");
+                how = xasprintf("%s=stage (frames to PoP %s)", spec, topo->pops[other].name);
+                {
+                    char *dir = xasprintf("wan->%s", topo->pops[other].name);
+                    record(env, &port, dir, d, how, "", NULL);
+                    free(dir);
+                }
+                free(how);
+                free(spec);
+            }
+            {
+                char *path = state_path(env, &port, ".classes");
+                error = write_recorded(env, path, &file);
+                free(path);
+            }
+            buf_uninit(&file);
+        }
+    }
+    if (error) {
+        log_err("cannot write the PoP classes of the link stages (%s)", strerror(error));
     }
     return error;
 }

@@ -28,6 +28,7 @@ struct impair_dir;
 struct instance;
 struct link_ns;
 struct manifest;
+struct topology;
 
 struct shaper_env {
     struct manifest *manifest;
@@ -42,6 +43,7 @@ struct shaper_port {
     const char *ifname;         /* The guest's end, in 'gns'. */
     const char *port;           /* The switch's end, in 'host' (an OVS port once wired). */
     unsigned int id;            /* Unique in the instance: names the stage's interfaces. */
+    bool by_destination;        /* A PoP's guest: its stage tells WAN traffic apart. */
 };
 
 /* Applies 'imp' to a link that was just made and is up (before the switch opens its port).
@@ -49,6 +51,13 @@ struct shaper_port {
  * 'mech' is not NULL, the same text to it. Returns 0 or an errno, with a message logged. */
 int shaper_apply(const struct shaper_env *, struct link_ns *host, struct link_ns *gns,
                  const struct shaper_port *, const struct impair *, struct buf *mech);
+
+/* Once every guest of 'topo' is made: tells the stage of each PoP guest's link the MACs of
+ * the guests of each PoP its own is joined to by a WAN link, and that WAN's impairment for
+ * frames to them (DIR/links/GUEST-IFNAME.classes, read by the stage). Records one line per
+ * link and WAN direction. */
+int shaper_apply_pops(const struct shaper_env *, const struct instance *,
+                      const struct topology *);
 
 /* Changes a running link made by shaper_apply() by "key=value" assignments (impair_set_kv()
  * syntax: "delay=10ms", "egress.loss=1%", "rate=0"): tbf and filters are replaced in place and

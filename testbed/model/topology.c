@@ -19,7 +19,8 @@
 #define TOPO_MGMT_BRIDGE "mgmt"
 
 static const char *const topology_keys[] = {
-    "name", "provider", "management", "bridges", "guests", "links", "profiles", NULL
+    "name", "provider", "management", "bridges", "guests", "links", "profiles", "pops", "wan",
+    NULL
 };
 static const char *const bridge_keys[] = { "name", NULL };
 static const char *const guest_keys[] = { "name", "provider", "cpus", "memory", NULL };
@@ -523,6 +524,7 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
     for (item = NULL; (item = yaml_list_next(list, item, &iter)) != NULL; ) {
         parse_link(&p, item, topo->n_links++);
     }
+    topology_parse_pops(doc, root, topo);
     check_addresses(&p);
     assign_management_addresses(&p, root);
 
@@ -599,6 +601,7 @@ topology_free(struct topology *topo)
     free(topo->guests);
     free(topo->links);
     impair_profiles_free(topo->profiles, topo->n_profiles);
+    topology_free_pops(topo);
     free(topo->name);
     free(topo->provider);
     free(topo->file);
@@ -676,4 +679,5 @@ topology_format(const struct topology *topo, struct buf *b)
         }
         impair_format_block(&l->impair, 4, b);
     }
+    topology_format_pops(topo, b);
 }

@@ -28,6 +28,11 @@
  *       loss: 0.1%               #   profile: NAME; the '%' is required
  *   profiles:                    # optional named impairments
  *     wan: {delay: 20ms, jitter: 2ms, rate: 100mbit}
+ *   pops:                        # optional points of presence (testbed/model/pop.c)
+ *     - {name: eu, guests: [h1, h2]}
+ *     - {name: us, guests: [h3]}
+ *   wan:                         # impaired links between PoPs (egress: first -> second)
+ *     - {between: [eu, us], profile: wan}
  *
  * Rules (each broken one is reported at its line and column): known keys only; names match
  * [a-z0-9][a-z0-9_-]* and are at most TOPO_NAME_MAX characters (the topology's own name
@@ -78,6 +83,22 @@ struct topo_link {
     struct in_addr addr;
     int prefix_len;
     struct impair impair;       /* testbed/model/impair.h; all zero: a bare link. */
+    bool pop_wan;               /* Its guest is in a PoP with a WAN link to another. */
+    struct loc loc;
+};
+
+/* A point of presence: guests in one place. Traffic between guests of two PoPs joined by a
+ * `wan:` entry crosses that WAN's impairment once per direction (egress: from 'a' to 'b'). */
+struct topo_pop {
+    char *name;
+    size_t *guests;             /* Indices into topology.guests. */
+    size_t n_guests;
+    struct loc loc;
+};
+
+struct topo_wan {
+    size_t a, b;                /* Indices into topology.pops. */
+    struct impair impair;
     struct loc loc;
 };
 
@@ -96,6 +117,10 @@ struct topology {
     size_t n_links;
     struct impair_profile *profiles;    /* `profiles:`, named impairments links refer to. */
     size_t n_profiles;
+    struct topo_pop *pops;
+    size_t n_pops;
+    struct topo_wan *wans;
+    size_t n_wans;
 };
 
 /* Each returns 0 and a topology the caller frees with topology_free(), or reports every problem
@@ -110,6 +135,15 @@ void topology_free(struct topology *);
 /* A canonical dump: valid topology YAML with every default spelled out and management
  * addresses as comments; parsing it gives the same dump again. */
 void topology_format(const struct topology *, struct buf *);
+
+/* Parses `pops:` and `wan:` (testbed/model/pop.c) into 'topo', whose guests, profiles and
+ * links are parsed already, and marks the links of guests that have a WAN; problems go to the
+ * document's diag. */
+void topology_parse_pops(struct yaml_doc *, struct fy_node *root, struct topology *);
+void topology_format_pops(const struct topology *, struct buf *);
+void topology_free_pops(struct topology *);
+/* The PoP of guest 'gi', or SIZE_MAX. */
+size_t topology_guest_pop(const struct topology *, size_t gi);
 
 /* Lookups; SIZE_MAX when absent. */
 size_t topology_find_guest(const struct topology *, const char *name);

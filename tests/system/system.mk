@@ -70,3 +70,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/impair.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end impair
+
+# --- impair-pops: points of presence joined by a WAN: delay between PoPs and none inside one,
+# WAN loss counted over numbered packets (root).
+CHECK_PROGS += tests/system/impair-pops.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end impair-pops

@@ -43,6 +43,89 @@ on_hup(int sig)
     reload = 1;
 }
 
+/* Traffic told apart by destination MAC (a point of presence's WAN): its own delay line. */
+struct link_class {
+    uint8_t (*macs)[6];
+    size_t n_macs;
+    struct linkstage_dir *dir;
+};
+
+static struct link_class *classes;
+static size_t n_classes;
+
+static void
+classes_free(struct link_class *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(c[i].macs);
+        linkstage_dir_destroy(c[i].dir);
+    }
+    free(c);
+}
+
+/* Reads "SPEC MAC MAC ..." lines (the egress spec for frames to those MACs). Returns false if
+ * the file is not there yet. */
+static bool
+load_classes(const char *path, uint64_t seed)
+{
+    char *text = NULL, *save = NULL;
+    struct link_class *c = NULL;
+    size_t n = 0;
+    bool ok = true;
+
+    if (read_file(path, &text, NULL)) {
+        return false;
+    }
+    for (char *line = strtok_r(text, "\n", &save); line && ok;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *save2 = NULL, *spec_text = strtok_r(line, " ", &save2), *mac;
+        struct linkstage_spec spec;
+
+        if (!spec_text || !linkstage_parse_spec(spec_text, &spec)) {
+            ok = false;
+            break;
+        }
+        c = xrealloc(c, (n + 1) * sizeof *c);
+        c[n] = (struct link_class) { NULL, 0, linkstage_dir_create(&spec, seed + 7 * (n + 1)) };
+        while ((mac = strtok_r(NULL, " ", &save2)) != NULL) {
+            c[n].macs = xrealloc(c[n].macs, (c[n].n_macs + 1) * sizeof *c[n].macs);
+            if (sscanf(mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &c[n].macs[c[n].n_macs][0],
+                       &c[n].macs[c[n].n_macs][1], &c[n].macs[c[n].n_macs][2],
+                       &c[n].macs[c[n].n_macs][3], &c[n].macs[c[n].n_macs][4],
+                       &c[n].macs[c[n].n_macs][5]) != 6) {
+                ok = false;
+                break;
+            }
+            c[n].n_macs++;
+        }
+        n++;
+        log_info("frames to %zu MAC(s): '%s'", c[n - 1].n_macs, spec_text);
+    }
+    free(text);
+    if (!ok) {
+        log_err("%s: bad line: keeping the classes", path);
+        classes_free(c, n);
+        return true;
+    }
+    classes_free(classes, n_classes);
+    classes = c;
+    n_classes = n;
+    return true;
+}
+
+static struct linkstage_dir *
+egress_dir(const uint8_t *frame, size_t len, struct linkstage_dir *dflt)
+{
+    for (size_t i = 0; len >= 6 && i < n_classes; i++) {
+        for (size_t j = 0; j < classes[i].n_macs; j++) {
+            if (!memcmp(frame, classes[i].macs[j], 6)) {
+                return classes[i].dir;
+            }
+        }
+    }
+    return dflt;
+}
+
 /* Re-reads the two specs (egress, ingress: one line each) that `sfclab link set` wrote. */
 static void
 reload_specs(const char *path, struct linkstage_dir *dir[2])
@@ -113,7 +196,7 @@ open_side(const char *ifname, int *fdp)
  * timestamp, not from when this process got to read it: the wait for a CPU is then not added
  * to the delay. */
 static void
-receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1])
+receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1], bool classify)
 {
     struct mmsghdr msgs[LINK_BATCH];
     struct iovec iov[LINK_BATCH];
@@ -152,7 +235,8 @@ receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1])
                 }
             }
         }
-        linkstage_push(d, bufs[i], msgs[i].msg_len, at);
+        linkstage_push(classify ? egress_dir(bufs[i], msgs[i].msg_len, d) : d, bufs[i],
+                       msgs[i].msg_len, at);
     }
 }
 
@@ -177,8 +261,9 @@ print_stats(const char *name, const struct linkstage_dir *d, uint64_t refused)
 {
     const struct linkstage_stats *s = linkstage_stats(d);
 
-    printf("%s: in %llu out %llu duplicated %llu reordered %llu overflow %llu oversize %llu "
-           "refused %llu\n", name, (unsigned long long) s->in, (unsigned long long) s->out,
+    printf("%s: in %llu out %llu lost %llu duplicated %llu reordered %llu overflow %llu "
+           "oversize %llu refused %llu\n", name, (unsigned long long) s->in,
+           (unsigned long long) s->out, (unsigned long long) s->lost,
            (unsigned long long) s->duplicated, (unsigned long long) s->reordered,
            (unsigned long long) s->overflow, (unsigned long long) s->oversize,
            (unsigned long long) refused);
@@ -189,7 +274,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: sfcd link --guest-side IF --switch-side IF [--egress SPEC] "
-            "[--ingress SPEC] [--seed N] [--control FILE]\n"
+            "[--ingress SPEC] [--seed N] [--control FILE] [--classes FILE]\n"
             "SPEC: delay=10ms,jitter=1ms,duplicate=1%%,reorder=10%%,queue=1000 (\"\": none)\n");
 }
 
@@ -203,12 +288,15 @@ role_link(int argc, char *argv[])
         { "ingress", required_argument, NULL, 'i' },
         { "seed", required_argument, NULL, 'S' },
         { "control", required_argument, NULL, 'c' },
+        { "classes", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *side_name[2] = { NULL, NULL };
     const char *spec_text[2] = { "", "" };
-    const char *control = NULL;
+    const char *control = NULL, *classes_path = NULL;
+    bool classes_loaded = false;        /* The orchestrator writes them once every guest is */
+    uint64_t classes_check = 0;         /* made: until then, look every 100 ms. */
     struct linkstage_spec spec[2];
     struct linkstage_dir *dir[2] = { NULL, NULL };      /* [0] egress, [1] ingress. */
     uint8_t (*bufs)[LINKSTAGE_SLOT + 1] = NULL;
@@ -224,6 +312,7 @@ role_link(int argc, char *argv[])
         case 'i': spec_text[1] = optarg; break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
         case 'c': control = optarg; break;
+        case 'C': classes_path = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -260,11 +349,24 @@ role_link(int argc, char *argv[])
         if (reload) {
             reload = 0;
             reload_specs(control, dir);
+            if (classes_path) {
+                classes_loaded = load_classes(classes_path, seed);
+            }
+        }
+        if (classes_path && !classes_loaded && time_mono_ns() >= classes_check) {
+            classes_loaded = load_classes(classes_path, seed);
+            classes_check = time_mono_ns() + 100000000ull;
         }
         struct pollfd pfd[2] = { { fd[0], POLLIN, 0 }, { fd[1], POLLIN, 0 } };
         uint64_t due = MIN(linkstage_next_due(dir[0]), linkstage_next_due(dir[1]));
         struct timespec ts, *tsp = NULL;
 
+        for (size_t i = 0; i < n_classes; i++) {
+            due = MIN(due, linkstage_next_due(classes[i].dir));
+        }
+        if (classes_path && !classes_loaded) {
+            due = MIN(due, classes_check);
+        }
         if (due != UINT64_MAX) {
             uint64_t now = time_mono_ns(), wait = due > now ? due - now : 0;
             ts.tv_sec = wait / 1000000000ull;
@@ -284,12 +386,15 @@ role_link(int argc, char *argv[])
         }
         /* Guest side feeds egress, switch side ingress. */
         if (pfd[0].revents & POLLIN) {
-            receive(fd[0], dir[0], bufs);
+            receive(fd[0], dir[0], bufs, n_classes > 0);
         }
         if (pfd[1].revents & POLLIN) {
-            receive(fd[1], dir[1], bufs);
+            receive(fd[1], dir[1], bufs, false);
         }
         refused[0] += transmit(fd[1], dir[0]);
+        for (size_t i = 0; i < n_classes; i++) {
+            refused[0] += transmit(fd[1], classes[i].dir);
+        }
         refused[1] += transmit(fd[0], dir[1]);
     }
     status = 0;
@@ -301,6 +406,10 @@ out:
         print_stats(d ? "ingress" : "egress", dir[d], refused[d]);
         linkstage_dir_destroy(dir[d]);
     }
+    for (size_t i = 0; i < n_classes; i++) {
+        print_stats("egress by destination", classes[i].dir, 0);
+    }
+    classes_free(classes, n_classes);
     for (int s = 0; s < 2; s++) {
         if (fd[s] >= 0) {
             close(fd[s]);

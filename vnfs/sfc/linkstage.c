@@ -22,6 +22,7 @@ struct linkstage_dir {
     uint32_t *heap;             /* Slot indices, a min-heap by (due, seq). */
     size_t n_heap;
     int64_t released;           /* Slot handed out by the last pop, freed at the next call. */
+    uint64_t busy_until;        /* With a rate: when the emulated wire is free again. */
     struct linkstage_stats stats;
 };
 
@@ -61,6 +62,10 @@ linkstage_parse_spec(const char *text, struct linkstage_spec *spec)
             ok = parse_fraction(eq, &s.duplicate);
         } else if (!strcmp(kv, "reorder")) {
             ok = parse_fraction(eq, &s.reorder);
+        } else if (!strcmp(kv, "loss")) {
+            ok = parse_fraction(eq, &s.loss);
+        } else if (!strcmp(kv, "rate")) {
+            ok = parse_rate(eq, &s.rate_bps) && s.rate_bps;
         } else if (!strcmp(kv, "queue")) {
             char *end;
             unsigned long q = strtoul(eq, &end, 10);
@@ -214,6 +219,10 @@ enqueue(struct linkstage_dir *d, const void *frame, size_t len, uint64_t now)
         }
         due = now + (delay > 0 ? (uint64_t) delay : 0);
     }
+    if (s->rate_bps) {
+        due = MAX(due, d->busy_until) + (uint64_t) len * 8 * 1000000000ull / s->rate_bps;
+        d->busy_until = due;
+    }
     idx = d->free[--d->n_free];
     slot = &d->slots[idx];
     slot->due = due;
@@ -232,6 +241,10 @@ linkstage_push(struct linkstage_dir *d, const void *frame, size_t len, uint64_t 
         return;
     }
     d->stats.in++;
+    if (d->spec.loss && rng_unit(d) < d->spec.loss) {
+        d->stats.lost++;
+        return;
+    }
     enqueue(d, frame, len, now_ns);
     if (d->spec.duplicate && rng_unit(d) < d->spec.duplicate) {
         d->stats.duplicated++;

@@ -4,7 +4,11 @@
  * A direction holds at most 'queue' frames, each due at a time drawn when it arrived: now +
  * delay + uniform(-jitter, +jitter), or now for a fraction 'reorder' of them (they overtake the
  * delayed ones, as netem's reorder does); a fraction 'duplicate' is queued twice, each copy
- * with its own delay. Frames leave in order of due time (a binary heap keyed by due time, then
+ * with its own delay. With a loss, a fraction is dropped on arrival; with a rate, frames are
+ * also serialised as a link of that rate would (a frame leaves no earlier than the previous one
+ * plus its own transmission time): the stage does these itself only where the kernel's filter
+ * and tbf cannot, for traffic it tells apart by destination (points of presence). Frames leave
+ * in order of due time (a binary heap keyed by due time, then
  * arrival). The core does no I/O and reads no clock: times come in as arguments and randomness
  * from its seeded generator, so unit tests drive it exactly. Main types: struct linkstage_spec,
  * struct linkstage_dir. */
@@ -19,6 +23,8 @@
 #define LINKSTAGE_QUEUE_DEFAULT 1000
 
 struct linkstage_spec {
+    uint64_t rate_bps;          /* 0: no serialisation. */
+    double loss;                /* Fraction dropped on arrival. */
     uint64_t delay_ns;
     uint64_t jitter_ns;
     double duplicate;           /* Fractions, 0..1. */
@@ -30,12 +36,14 @@ struct linkstage_stats {
     uint64_t in, out;           /* Frames accepted, frames released. */
     uint64_t duplicated, reordered;
     uint64_t overflow;          /* Dropped: the queue was full. */
+    uint64_t lost;              /* Dropped: the loss draw. */
     uint64_t oversize;          /* Dropped: longer than LINKSTAGE_SLOT. */
 };
 
 struct linkstage_dir;
 
-/* Parses "delay=10ms,jitter=1ms,duplicate=1%,reorder=10%,queue=100" ("" is a pass-through).
+/* Parses "delay=10ms,jitter=1ms,duplicate=1%,reorder=10%,queue=100,loss=1%,rate=10mbit" ("" is
+ * a pass-through).
  * Returns false on an unknown key or a bad value. */
 bool linkstage_parse_spec(const char *, struct linkstage_spec *);
 

@@ -40,7 +40,11 @@ test_spec_parse(void **state)
     assert_true(s.reorder > 0.2499 && s.reorder < 0.2501);
     assert_int_equal(s.queue, 7);
     assert_false(linkstage_parse_spec("delay", &s));
-    assert_false(linkstage_parse_spec("loss=1%", &s));
+    assert_false(linkstage_parse_spec("bogus=1%", &s));
+    assert_true(linkstage_parse_spec("loss=1%,rate=8mbit", &s));
+    assert_true(s.loss > 0.0099 && s.loss < 0.0101);
+    assert_int_equal(s.rate_bps, 8000000);
+    assert_false(linkstage_parse_spec("rate=0bit", &s));
     assert_false(linkstage_parse_spec("duplicate=101%", &s));
     assert_false(linkstage_parse_spec("queue=0", &s));
     assert_false(linkstage_parse_spec("delay=fast", &s));
@@ -146,6 +150,33 @@ test_queue_overflow(void **state)
     assert_non_null(linkstage_pop(d, MS, &len));
     linkstage_push(d, big, 10, MS);
     assert_int_equal(linkstage_stats(d)->overflow, 2);
+    linkstage_dir_destroy(d);
+}
+
+/* A rate serialises: 1000-byte frames at 8 Mbit/s leave 1 ms apart; a loss drops its share. */
+static void
+test_rate_and_loss(void **state)
+{
+    struct linkstage_spec s = { .rate_bps = 8000000, .queue = 100 };
+    struct linkstage_dir *d = linkstage_dir_create(&s, 5);
+    static uint8_t frame[1000];
+    size_t len;
+
+    for (int i = 0; i < 10; i++) {
+        linkstage_push(d, frame, sizeof frame, 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(linkstage_next_due(d), (uint64_t) (i + 1) * MS);
+        assert_non_null(linkstage_pop(d, UINT64_MAX, &len));
+    }
+    linkstage_dir_destroy(d);
+
+    s = (struct linkstage_spec) { .loss = 0.3, .queue = 20000 };
+    d = linkstage_dir_create(&s, 9);
+    for (int i = 0; i < 20000; i++) {
+        linkstage_push(d, frame, 64, 0);
+    }
+    assert_true(linkstage_stats(d)->lost > 6000 - 300 && linkstage_stats(d)->lost < 6000 + 300);
     linkstage_dir_destroy(d);
 }
 
@@ -259,6 +290,7 @@ main(void)
         cmocka_unit_test(test_jitter_bounds),
         cmocka_unit_test(test_reorder_duplicate_fractions),
         cmocka_unit_test(test_queue_overflow),
+        cmocka_unit_test(test_rate_and_loss),
         cmocka_unit_test(test_seeded),
         cmocka_unit_test(test_set_kv),
         cmocka_unit_test(test_stage_spec),

@@ -4,7 +4,7 @@
  * and written back through the kernel's qdisc, not around it, so a tbf on the guest side
  * shapes the ingress rate after the delay line. It sleeps in ppoll() until the next frame is
  * due (timer slack 1 ns: the default 50 us would be added to every delay), prints its
- * counters when it is stopped, and stops by itself when either interface goes away (the guest
+ * counters and how late frames left against their due time when it is stopped, and stops by itself when either interface goes away (the guest
  * was destroyed). */
 
 #include <arpa/inet.h>
@@ -240,6 +240,9 @@ receive(int fd, struct linkstage_dir *d, uint8_t (*bufs)[LINKSTAGE_SLOT + 1], bo
     }
 }
 
+/* How late frames left, against their due time: what the stage adds to a delay. */
+static uint64_t late_sum_ns, late_max_ns, late_n;
+
 /* Sends every frame of 'd' that is due; returns how many the kernel refused (a full tbf). */
 static uint64_t
 transmit(int fd, struct linkstage_dir *d)
@@ -248,7 +251,11 @@ transmit(int fd, struct linkstage_dir *d)
     const uint8_t *frame;
     size_t len;
 
-    while ((frame = linkstage_pop(d, now, &len)) != NULL) {
+    for (uint64_t due; (due = linkstage_next_due(d)) <= now
+                       && (frame = linkstage_pop(d, now, &len)) != NULL; ) {
+        late_sum_ns += now - due;
+        late_max_ns = MAX(late_max_ns, now - due);
+        late_n++;
         if (send(fd, frame, len, 0) < 0) {
             refused++;
         }
@@ -338,6 +345,8 @@ role_link(int argc, char *argv[])
     prctl(PR_SET_TIMERSLACK, 1UL);
 
 
+
+
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGHUP, control ? on_hup : SIG_IGN);
@@ -410,6 +419,12 @@ out:
         print_stats("egress by destination", classes[i].dir, 0);
     }
     classes_free(classes, n_classes);
+    printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
+           (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
+           late_max_ns / 1e3);
+    printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
+           (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
+           late_max_ns / 1e3);
     for (int s = 0; s < 2; s++) {
         if (fd[s] >= 0) {
             close(fd[s]);

@@ -2,17 +2,12 @@
  * impairments (testbed/infra/shaper.h), changed in place. */
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
-#include "testbed/infra/link.h"
-#include "testbed/infra/manifest.h"
-#include "testbed/infra/provider.h"
 #include "testbed/infra/shaper.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"

@@ -422,9 +422,11 @@ out:
     printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
            (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
            late_max_ns / 1e3);
+    fflush(stdout);
     printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
            (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
            late_max_ns / 1e3);
+    fflush(stdout);
     for (int s = 0; s < 2; s++) {
         if (fd[s] >= 0) {
             close(fd[s]);

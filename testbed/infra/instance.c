@@ -22,6 +22,7 @@
 #include "testbed/infra/netns.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
+#include "testbed/infra/shaper.h"
 #include "testbed/model/topology.h"
 #include "vnfs/core/util.h"
 
@@ -605,6 +606,47 @@ next_guest_index(const struct instance *inst)
     return next;
 }
 
+/* Impairments of a link just plugged (testbed/infra/shaper.h): tbf and filters in the guest's
+ * network namespace, the `sfcd link` stage in the instance's. So a provider whose guests have
+ * no Linux network namespace the host can enter (ENOTSUP) carries no impairments yet; nor do
+ * in-memory guests, which carry no packets. 'gns' is opened on first use, for the caller to
+ * close. The shaper is not made for threads: one link at a time. */
+static int
+instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns *host,
+               struct link_ns **gns, const struct instance_iface *f,
+               const struct instance_link_spec *l, unsigned int id)
+{
+    static pthread_mutex_t shaper_mutex = PTHREAD_MUTEX_INITIALIZER;
+    static const struct impair bare;
+    struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                              inst->pin_cpu };
+    struct shaper_port port = { ig->name, f->ifname, f->port, id, l->pop_wan };
+    int error = 0;
+
+    if (!host) {
+        log_debug("%s: %s: no impairments on in-memory guests", ig->name, f->ifname);
+        return 0;
+    }
+    if (!*gns) {
+        int fd;
+
+        error = guest_netns_fd(ig->guest, &fd);
+        if (!error) {
+            error = link_ns_open(fd, gns);
+            close(fd);
+        }
+        if (error) {
+            log_err("%s: %s: cannot impair the link (%s)", ig->name, f->ifname,
+                    strerror(error));
+            return error;
+        }
+    }
+    pthread_mutex_lock(&shaper_mutex);
+    error = shaper_apply(&env, host, *gns, &port, l->impair ? l->impair : &bare, NULL);
+    pthread_mutex_unlock(&shaper_mutex);
+    return error;
+}
+
 /* Creates and starts guest 'ig' of 'inst' from 'spec', and plugs in its interfaces
  * (management first, then its data links in order) through 'host' (NULL: the instance's). */
 static int
@@ -623,6 +665,7 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
         .init_args = inst->agents ? init_args : NULL,
     };
     char *log_dir = xasprintf("%s/guests", inst->dir);
+    struct link_ns *gns = NULL;
     uint64_t t = time_mono_ns();
     int error;
 
@@ -685,9 +728,12 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
 
         gi = (struct guest_iface) {
             .ifname = f->ifname, .port = f->port, .mac = f->mac, .has_addr = f->has_addr,
-            .addr = f->addr, .prefix_len = f->prefix_len, .rate_bps = l ? l->rate_bps : 0,
+            .addr = f->addr, .prefix_len = f->prefix_len,
         };
         error = guest_plug_iface(ig->guest, host, &gi);
+        if (!error && l && ((l->impair && !impair_is_zero(l->impair)) || l->pop_wan)) {
+            error = instance_shape(inst, ig, host, &gns, f, l, idx * 16 + li);
+        }
         if (error) {
             log_err("%s: cannot set up %s (%s)", spec->name, f->ifname, strerror(error));
             goto out;
@@ -695,6 +741,7 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     }
     up_phase_end(UP_PLUG, &t);
 out:
+    link_ns_close(gns);
     free(log_dir);
     free(agent_dir);
     return error;
@@ -736,7 +783,8 @@ up_make_guests(void *ctx_)
             if (tl->guest == i) {
                 links[spec.n_links++] = (struct instance_link_spec) {
                     .bridge = topo->bridges[tl->bridge].name, .has_addr = tl->has_addr,
-                    .addr = tl->addr, .prefix_len = tl->prefix_len, .rate_bps = tl->rate_bps,
+                    .addr = tl->addr, .prefix_len = tl->prefix_len, .impair = &tl->impair,
+                    .pop_wan = tl->pop_wan,
                 };
             }
         }
@@ -863,6 +911,14 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = atomic_load(&ctx.error);
         if (error || interrupted) {
             error = error ? error : EINTR;
+            goto out_undo;
+        }
+    }
+    if (topo->n_wans) {
+        struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                                  opts->pin ? opts->pin_cpu : -1 };
+        error = shaper_apply_pops(&env, inst, topo);    /* Every guest's MAC is known now. */
+        if (error) {
             goto out_undo;
         }
     }

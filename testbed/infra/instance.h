@@ -34,6 +34,7 @@
 #include <sys/types.h>
 
 struct guest;
+struct impair;
 struct instance_switch;
 struct link_ns;
 struct manifest;
@@ -103,7 +104,8 @@ struct instance_link_spec {
     bool has_addr;
     struct in_addr addr;
     int prefix_len;
-    uint64_t rate_bps;          /* 0: unlimited. */
+    const struct impair *impair;    /* NULL: a bare link (testbed/model/impair.h). */
+    bool pop_wan;               /* Its guest is in a PoP with a WAN link to another. */
 };
 
 struct instance_guest_spec {

@@ -84,7 +84,6 @@ struct guest_iface {
     bool has_addr;              /* Else the interface carries only Ethernet. */
     struct in_addr addr;
     int prefix_len;
-    uint64_t rate_bps;          /* Egress limit in the guest; 0: none. */
 };
 
 struct guest_stats {

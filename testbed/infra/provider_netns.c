@@ -750,9 +750,6 @@ netns_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface
     if (!error) {
         error = link_set_up(host, f->port, true);
     }
-    if (!error && f->rate_bps) {
-        error = link_set_rate(gns, f->ifname, f->rate_bps);
-    }
     return error;
 }
 

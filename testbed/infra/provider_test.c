@@ -295,7 +295,6 @@ test_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface 
     i->has_addr = f->has_addr;
     i->addr = f->addr;
     i->prefix_len = f->prefix_len;
-    i->rate_bps = f->rate_bps;
     i->up = true;
     return 0;
 }

@@ -23,7 +23,6 @@ struct test_iface {
     bool has_addr;
     struct in_addr addr;
     int prefix_len;
-    uint64_t rate_bps;
     bool up;
 };
 

@@ -142,7 +142,6 @@ test_up_open_down(void **state)
         assert_int_equal(ig->ifaces[1].ofport, (int) i + 1);
         assert_int_equal(tg->cpu, -1);
     }
-    assert_int_equal(provider_test_find(name, "h2")->ifaces[1].rate_bps, 10000000);
     assert_true(exists_under(name, "instance.json"));
     assert_true(exists_under(name, "guests/h1"));
     instance_close(inst);

@@ -64,3 +64,13 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
+
+# --- openflow: the persistent OpenFlow channel (testbed/infra/openflow) against a private Open
+# vSwitch: every match and action deploy uses, refusals in the switch's words, groups, and a
+# fast-failover group moving traffic to the backup when the primary's link goes down (root).
+build/tests/of-tool: build/san/tests/system/of_tool.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/system/openflow.sh
+CHECK_DEPS  += build/tests/ovs-tool build/tests/of-tool
+# --- end openflow

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/manifest.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovsdb.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
@@ -29,6 +30,7 @@
 #define OVS_OFPORT_TIMEOUT_MS 5000
 #define OVS_TOOL_TIMEOUT_MS 30000
 #define OVS_EXIT_TIMEOUT_MS 5000
+#define OVS_OPENFLOW_TIMEOUT_MS 5000
 #define OVS_POLL_US 2000
 
 extern char **environ;
@@ -49,6 +51,11 @@ struct ovs {
     uint64_t start_ns;
     double ready_ms;
     double bridge_ready_ms;
+    struct ovs_openflow {       /* Persistent OpenFlow connections, one per bridge used. */
+        char *bridge;
+        struct of_conn *conn;
+    } *ofs;
+    size_t n_ofs;
 };
 
 /* The files a running instance makes in its run directory, besides BRIDGE.mgmt/.snoop. */
@@ -426,6 +433,11 @@ static void
 ovs_free(struct ovs *ovs)
 {
     if (ovs) {
+        for (size_t i = 0; i < ovs->n_ofs; i++) {
+            of_conn_close(ovs->ofs[i].conn);
+            free(ovs->ofs[i].bridge);
+        }
+        free(ovs->ofs);
         ovsdb_close(ovs->db);
         free_strv(ovs->env);
         free(ovs->run_dir);
@@ -1320,6 +1332,35 @@ ovs_get_ofports(struct ovs *ovs, const char *const names[], size_t n, int ofport
     }
     ovsdb_ops_uninit(&ops);
     free(found);
+    return error;
+}
+
+int
+ovs_openflow(struct ovs *ovs, const char *bridge, struct of_conn **connp)
+{
+    struct of_conn *conn;
+    char *path;
+    int error;
+
+    for (size_t i = 0; i < ovs->n_ofs; i++) {
+        if (!strcmp(ovs->ofs[i].bridge, bridge)) {
+            *connp = ovs->ofs[i].conn;
+            return 0;
+        }
+    }
+    if (!valid_ifname(bridge)) {
+        log_err("ovs: bad bridge name '%s'", bridge);
+        return EINVAL;
+    }
+    path = xasprintf("%s/%s.mgmt", ovs->run_dir, bridge);
+    error = of_conn_open(path, OVS_OPENFLOW_TIMEOUT_MS, &conn);
+    free(path);
+    if (!error) {
+        ovs->ofs = xrealloc(ovs->ofs, (ovs->n_ofs + 1) * sizeof *ovs->ofs);
+        ovs->ofs[ovs->n_ofs].bridge = xstrdup(bridge);
+        ovs->ofs[ovs->n_ofs++].conn = conn;
+        *connp = conn;
+    }
     return error;
 }
 

@@ -44,6 +44,17 @@ $(FUZZ_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(GUEST_SRC))
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
+# Targets whose parser lives on the host side link its object too (the replay needs no more
+# than the guest library otherwise).
+FUZZ_HOST_openflow := testbed/infra/openflow.c
+build/san/fuzz/replay_openflow: build/san/tests/fuzz/fuzz_openflow.o build/san/fuzz/replay_openflow.o \
+                                $(call sobj,$(FUZZ_HOST_openflow)) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+build/fuzz/fuzz_openflow: build/fuzz/obj/tests/fuzz/fuzz_openflow.o \
+                          $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_HOST_openflow)) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
 .PHONY: fuzz fuzz-merge
 fuzz: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for n in $(FUZZ_TARGETS); do \

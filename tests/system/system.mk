@@ -74,3 +74,9 @@ build/tests/of-tool: build/san/tests/system/of_tool.o $(LIBSFCLAB_SAN) $(LIBSFCD
 CHECK_PROGS += tests/system/openflow.sh
 CHECK_DEPS  += build/tests/ovs-tool build/tests/of-tool
 # --- end openflow
+
+# --- cli: `sfclab COMMAND --help` and global options after the command, for every command of
+# the table (no root needed).
+CHECK_PROGS += tests/system/cli-help.sh
+CHECK_DEPS  += bin/sfclab
+# --- end cli

@@ -39,6 +39,8 @@ static const struct cli_command commands[] = {
       cmd_report },
     { "plot", 1, 1, "RUN|EXPERIMENT", "redraw a run's plots from the database", cmd_plot },
     { "export", 1, 2, "RUN [--csv]", "write a run's samples as CSV", cmd_export },
+    { "capture", 3, 8, "COMPONENT|GUEST -w FILE [-c COUNT] [-t SECONDS] [--bridge BRIDGE]",
+      "write a pcap of a component's or guest's traffic (through an OVS mirror)", cmd_capture },
 };
 
 static const char global_options[] =

@@ -17,6 +17,8 @@
  *                                     writes its logs and sockets there): removed with all it
  *                                     holds; manifest_record_tree() refuses a path that exists
  *   file    PATH                      a file we made (unlink)
+ *   mirror  RUNDIR BRIDGE NAME PORT   an OVS mirror and its output port (capture.h), removed
+ *                                     through the switch at RUNDIR if it still runs
  * Paths must not contain spaces or newlines (manifest_record refuses them).
  *
  * Never deletes by pattern, never signals a process it did not record. Main type: struct
@@ -41,6 +43,8 @@ int manifest_record_cgroup(struct manifest *, const char *path);
 int manifest_record_mount(struct manifest *, const char *path);
 int manifest_record_dir(struct manifest *, const char *path);
 int manifest_record_file(struct manifest *, const char *path);
+int manifest_record_mirror(struct manifest *, const char *run_dir, const char *bridge,
+                           const char *mirror, const char *port);
 /* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
  * never covers anything we did not make. */
 int manifest_make_tree(struct manifest *, const char *path);

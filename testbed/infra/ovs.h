@@ -76,6 +76,19 @@ void ovs_txn_del_port(struct ovs_txn *, const char *bridge, const char *port);
 int ovs_txn_commit(struct ovs_txn *);
 void ovs_txn_abort(struct ovs_txn *);
 
+/* Port mirroring, to see traffic the host cannot (AF_XDP ports bypass the kernel's taps):
+ * mirror 'mirror' copies everything 'ports' (names; none: the whole bridge) send and receive
+ * to a new internal port 'out_port' (a tap device in the instance's namespace, not forwarded
+ * to). One transaction, applied when it returns. ovs_mirror_del() removes both; what is gone
+ * already is fine (undo after a crash). */
+int ovs_mirror_add(struct ovs *, const char *bridge, const char *mirror,
+                   const char *const ports[], size_t n_ports, const char *out_port);
+int ovs_mirror_del(struct ovs *, const char *bridge, const char *mirror, const char *out_port);
+/* The same for the manifest's undo, given the instance's run directory: 0 if the switch is
+ * not running (its mirrors went with it). */
+int ovs_mirror_undo(const char *run_dir, const char *bridge, const char *mirror,
+                    const char *out_port);
+
 /* Fills ofports[i] with the OpenFlow port number of interface names[i], waiting (bounded) until
  * vswitchd has assigned them all. ENOENT if an interface is not in the database, ETIMEDOUT with
  * vswitchd's reason (e.g. "could not open network device") if one never gets a number. */

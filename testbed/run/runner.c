@@ -13,6 +13,7 @@
 #include "injectors/inject.h"
 #include "injectors/schedule.h"
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
@@ -836,6 +837,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .seed = rc->point->seed + rc->repetition,
     };
     struct topology *topo = NULL;
+    struct capture *cap = NULL;
     struct buf yaml = BUF_INITIALIZER;
     struct diag diag;
     char *host = store_host_facts(rc->point->provider);
@@ -868,7 +870,15 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
-    error = run_workload(rc);
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : run_workload(rc);
+    if (cap) {
+        int e2 = capture_stop(cap, NULL);
+        error = error ? error : e2;
+    }
     store_flush(rc->store);
     if (!error) {
         report_point(rc);

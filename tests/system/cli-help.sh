@@ -24,6 +24,7 @@ declare -A args=(
     [check]=/nonexistent/sfct.yaml [up]=/nonexistent/sfct.yaml [down]= [status]= [clean]=
     [exec]="h1 true" [run]=/nonexistent/sfct.yaml [compare]=/nonexistent/sfct.yaml
     [inject]="h1 crash" [runs]= [report]= [plot]=999 [export]=999
+    [capture]="h1 -w /nonexistent/sfct.pcap"
 )
 
 # The commands, from the table as `sfclab --help` prints it.

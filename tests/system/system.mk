@@ -80,3 +80,10 @@ CHECK_DEPS  += build/tests/ovs-tool build/tests/of-tool
 CHECK_PROGS += tests/system/cli-help.sh
 CHECK_DEPS  += bin/sfclab
 # --- end cli
+
+# --- capture: `capture: true` keeps a pcap per run, `sfclab capture` of a component and of a
+# guest through an OVS mirror on AF_XDP ports, tcpdump decodes the NSH, nothing left after a
+# capture or a SIGKILLed one plus down (root).
+CHECK_PROGS += tests/system/capture.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end capture

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Capture where the host cannot see (AF_XDP data ports, the runner's default): an experiment
+# with `capture: true` keeps a pcap per run beside the database, `sfclab capture COMPONENT` and
+# `sfclab capture GUEST` write one on demand, tcpdump decodes the NSH in both, and the mirror
+# and its port are gone afterwards; a capture killed with SIGKILL leaves them recorded in the
+# manifest, and `sfclab down` removes them with the rest (root; skips otherwise).
+set -u
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+cd "$(dirname "$0")/../.."
+command -v tcpdump >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
+command -v tcpdump >/dev/null 2>&1 || { echo "skip: tcpdump not installed"; exit 77; }
+
+inst=sfct-cap-$$
+tmp=$(mktemp -d /tmp/sfct-cap-XXXXXX)
+sfclab="bin/sfclab -i $inst --db $tmp/results.db"
+run_dir=/run/sfclab/$inst/ovs
+failures=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+cleanup() {
+    [ -n "${cap_pid:-}" ] && kill -9 "$cap_pid" 2>/dev/null
+    [ -n "${digs_pid:-}" ] && kill "$digs_pid" 2>/dev/null
+    bin/sfclab -i "$inst" clean >/dev/null 2>&1
+    rm -rf -- "$tmp"
+}
+trap cleanup EXIT
+vsctl() { ovs-vsctl --db="unix:$run_dir/db.sock" "$@"; }
+# The NSH frames tcpdump decodes in a pcap, on one line each.
+nsh_lines() { tcpdump -nr "$1" 2>/dev/null | grep -c "NSH, flags \[none\], service-path-id 0x000001, service-index 0xff: IP .* A? www.example.com"; }
+digs() {
+    while :; do
+        $sfclab exec client dig +short +time=1 +tries=1 @10.0.0.250 www.example.com >/dev/null 2>&1
+        sleep 0.1
+    done
+}
+
+# 1. An experiment with capture: true, run the way users run it (AF_XDP data ports).
+sed 's/^seed:.*/&\ncapture: true/' experiments/baseline-dns.yaml >"$tmp/capture-dns.yaml"
+grep -q '^capture: true' "$tmp/capture-dns.yaml" || echo "capture: true" >>"$tmp/capture-dns.yaml"
+if $sfclab run "$tmp/capture-dns.yaml" --quick --keep >"$tmp/run.log" 2>&1; then
+    ok "run with capture: true"
+else
+    fail "run with capture: true: $(tail -5 "$tmp/run.log")"
+fi
+pcap=$(ls "$tmp"/pcaps/baseline-dns-run*.pcap 2>/dev/null | head -1)
+if [ -n "$pcap" ] && [ "$(nsh_lines "$pcap")" -ge 50 ]; then
+    ok "the run's pcap $(basename "$pcap"): $(nsh_lines "$pcap") NSH-encapsulated DNS queries decoded"
+else
+    fail "no pcap with NSH under $tmp/pcaps: $(ls "$tmp"/pcaps 2>&1)"
+fi
+sqlite3 "$tmp/results.db" "select detail from events where kind = 'capture'" | grep -q "\.pcap$" \
+    && ok "the pcap's path is in the run's history" || fail "no capture event in the history"
+[ -z "$(vsctl --columns=name list Mirror)" ] && ! vsctl list-ports data | grep -q '^cap' \
+    && ok "mirror and capture port removed after the run" \
+    || fail "left after the run: $(vsctl --columns=name list Mirror) $(vsctl list-ports data)"
+
+# 2. sfclab capture of a component (the SFF) and of a guest (the client), while queries run.
+digs & digs_pid=$!
+if $sfclab capture sff -w "$tmp/sff.pcap" -c 12 -t 20 >"$tmp/cap1.log" 2>&1; then
+    n=$(nsh_lines "$tmp/sff.pcap")
+    [ "$n" -ge 1 ] && ok "capture sff: $(tail -1 "$tmp/cap1.log"), $n NSH queries decoded" \
+        || fail "capture sff: no NSH in $(tcpdump -nr "$tmp/sff.pcap" 2>&1 | head -3)"
+    [ "$(tcpdump -nr "$tmp/sff.pcap" 2>/dev/null | wc -l)" = 12 ] || fail "capture -c 12 wrote another count"
+else
+    fail "capture sff: $(cat "$tmp/cap1.log")"
+fi
+if $sfclab capture client -w "$tmp/client.pcap" -t 2 >"$tmp/cap2.log" 2>&1 \
+    && tcpdump -nr "$tmp/client.pcap" 2>/dev/null | grep -q "IP 10.0.0.1.* > 10.0.0.250.53: .* A? www.example.com"; then
+    ok "capture client (a guest): plain DNS to the service address"
+else
+    fail "capture client: $(cat "$tmp/cap2.log")"
+fi
+kill "$digs_pid" 2>/dev/null; wait "$digs_pid" 2>/dev/null; digs_pid=
+$sfclab capture nosuch -w "$tmp/x.pcap" -t 1 >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] && ok "unknown target refused (exit 2)" || fail "unknown target: exit $rc"
+[ -z "$(vsctl --columns=name list Mirror)" ] || fail "mirror left by sfclab capture"
+
+# 3. A capture killed with SIGKILL: its mirror stays, recorded; down removes it with the rest.
+$sfclab capture sff -w "$tmp/killed.pcap" -t 60 >/dev/null 2>&1 & cap_pid=$!
+for _ in $(seq 1 100); do
+    [ -n "$(vsctl --columns=name list Mirror 2>/dev/null)" ] && break
+    sleep 0.1
+done
+kill -9 "$cap_pid"; wait "$cap_pid" 2>/dev/null; cap_pid=
+mirror=$(vsctl --bare --columns=name list Mirror)
+[ -n "$mirror" ] && grep -q "^mirror $run_dir data $mirror $mirror$" "/run/sfclab/$inst/manifest" \
+    && ok "killed capture: mirror $mirror recorded in the manifest" \
+    || fail "killed capture: mirror '$mirror' not found or not recorded"
+if $sfclab down >"$tmp/down.log" 2>&1 && [ ! -e "/run/sfclab/$inst" ] \
+    && ! ip netns list | grep -q "sfclab-$inst"; then
+    ok "down removed the instance and the capture's leftovers"
+else
+    fail "down: $(cat "$tmp/down.log")"
+fi
+
+if [ "$failures" -gt 0 ]; then
+    echo "$failures failure(s)"
+    exit 1
+fi
+echo "all ok"

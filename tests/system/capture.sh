@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Capture where the host cannot see (AF_XDP data ports, the runner's default): an experiment
 # with `capture: true` keeps a pcap per run beside the database, `sfclab capture COMPONENT` and
-# `sfclab capture GUEST` write one on demand, tcpdump decodes the NSH in both, and the mirror
-# and its port are gone afterwards; a capture killed with SIGKILL leaves them recorded in the
-# manifest, and `sfclab down` removes them with the rest (root; skips otherwise).
+# `sfclab capture GUEST` write one on demand, tcpdump (and tshark, where installed) decodes
+# the NSH in them, and the mirror and its port are gone afterwards; a capture killed with
+# SIGKILL leaves them recorded in the manifest, and `sfclab down` removes them with the rest
+# (root; skips otherwise).
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -47,6 +48,14 @@ if [ -n "$pcap" ] && [ "$(nsh_lines "$pcap")" -ge 50 ]; then
     ok "the run's pcap $(basename "$pcap"): $(nsh_lines "$pcap") NSH-encapsulated DNS queries decoded"
 else
     fail "no pcap with NSH under $tmp/pcaps: $(ls "$tmp"/pcaps 2>&1)"
+fi
+# Wireshark's dissector too, where it is installed (tshark is not among the dependencies).
+if command -v tshark >/dev/null 2>&1 && [ -n "$pcap" ]; then
+    fields=$(tshark -r "$pcap" -Y "nsh && dns.flags.response == 0" -T fields -e nsh.spi \
+             -e nsh.si -e dns.qry.name 2>/dev/null | sort | uniq -c | sort -rn | head -1)
+    grep -qP "^ *\d+ 1\t255\twww.example.com$" <<<"$fields" \
+        && ok "tshark decodes NSH: $(tr '\t' ' ' <<<"$fields" | tr -s ' ')" \
+        || fail "tshark: '$fields'"
 fi
 sqlite3 "$tmp/results.db" "select detail from events where kind = 'capture'" | grep -q "\.pcap$" \
     && ok "the pcap's path is in the run's history" || fail "no capture event in the history"

@@ -26,10 +26,10 @@ CLI_HANDLER(cmd_clean);
 CLI_HANDLER(cmd_run);
 CLI_HANDLER(cmd_compare);
 CLI_HANDLER(cmd_inject);
+CLI_HANDLER(cmd_capture);
 CLI_HANDLER(cmd_runs);
 CLI_HANDLER(cmd_report);
 CLI_HANDLER(cmd_plot);
 CLI_HANDLER(cmd_export);
-CLI_HANDLER(cmd_capture);
 
 #endif

@@ -580,6 +580,23 @@ run_workload(struct run_ctx *rc)
     return error;
 }
 
+/* The workload, with a pcap of the data bridge kept beside the database when the experiment
+ * asks for one (`capture: true`). */
+static int
+run_workload_captured(struct run_ctx *rc)
+{
+    struct capture *cap = NULL;
+    int error = 0, error2;
+
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : run_workload(rc);
+    error2 = cap ? capture_stop(cap, NULL) : 0;
+    return error ? error : error2;
+}
+
 /* Availability from the probe stream, as metrics.h defines it: each probe covers the time up
  * to the next one (at most two probe intervals), failures and silence count as down. */
 static void
@@ -837,7 +854,6 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .seed = rc->point->seed + rc->repetition,
     };
     struct topology *topo = NULL;
-    struct capture *cap = NULL;
     struct buf yaml = BUF_INITIALIZER;
     struct diag diag;
     char *host = store_host_facts(rc->point->provider);
@@ -870,15 +886,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
-    if (rc->exp->capture) {
-        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
-        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
-    }
-    error = error ? error : run_workload(rc);
-    if (cap) {
-        int e2 = capture_stop(cap, NULL);
-        error = error ? error : e2;
-    }
+    error = run_workload_captured(rc);
     store_flush(rc->store);
     if (!error) {
         report_point(rc);

@@ -284,8 +284,11 @@ install_steering(struct deployment *d, struct instance_iface *client,
                  struct instance_iface *classifier)
 {
     struct of_conn *of;
-    int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of);
+    int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
 
+    if (error) {
+        return error;
+    }
     for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
         struct instance_iface *f = data_iface(&d->inst->guests[i]);
         if (f) {
@@ -302,7 +305,8 @@ install_steering(struct deployment *d, struct instance_iface *client,
         of_actions_output(&flow.actions, classifier->ofport);
         error = of_flow_add(of, &flow);
     }
-    return error ? error : of_barrier(of);
+    error2 = of_barrier(of);            /* Also after a refusal: what was queued goes now. */
+    return error ? error : error2;
 }
 
 /* The client reaches the service address through a neighbour entry we set: nobody answers ARP

@@ -230,6 +230,12 @@ actions_append(struct of_actions *acts, enum of_action_type type)
     return a;
 }
 
+bool
+of_actions_full(const struct of_actions *acts)
+{
+    return acts->n >= OF_MAX_ACTIONS;
+}
+
 void
 of_actions_output(struct of_actions *acts, uint32_t port)
 {

@@ -117,7 +117,9 @@ struct of_action {
     struct of_match set;
 };
 
-#define OF_MAX_ACTIONS 8
+/* Enough for an output to every guest of a star32 topology in one flow (a man in the middle
+ * re-sending the target's broadcasts): 4 kB per list. */
+#define OF_MAX_ACTIONS 64
 
 /* An action list in the order the switch applies it; empty drops. */
 struct of_actions {
@@ -125,7 +127,9 @@ struct of_actions {
     struct of_action a[OF_MAX_ACTIONS];
 };
 
-/* Adders abort on more than OF_MAX_ACTIONS actions: a programming error, not an input. */
+/* Adders abort on more than OF_MAX_ACTIONS actions: a programming error, not an input.
+ * of_actions_full() says whether one more fits. */
+bool of_actions_full(const struct of_actions *);
 void of_actions_output(struct of_actions *, uint32_t port);
 void of_actions_group(struct of_actions *, uint32_t group_id);
 /* Appends a set_field action and returns the match to fill with the fields it writes, e.g.
@@ -156,7 +160,7 @@ struct of_bucket {
     struct of_actions actions;
 };
 
-#define OF_MAX_BUCKETS 16
+#define OF_MAX_BUCKETS 16              /* struct of_group is then 66 kB: not for small stacks. */
 
 struct of_group {
     uint32_t group_id;

@@ -270,6 +270,30 @@ of_group_add_bucket(struct of_group *g)
     return b;
 }
 
+void
+of_group_fast_failover(struct of_group *g, uint32_t group_id, const uint32_t ports[], size_t n)
+{
+    memset(g, 0, sizeof *g);
+    g->group_id = group_id;
+    g->type = OF_GROUP_TYPE_FAST_FAILOVER;
+    for (size_t i = 0; i < n; i++) {
+        struct of_bucket *b = of_group_add_bucket(g);
+        b->watch_port = ports[i];
+        of_actions_output(&b->actions, ports[i]);
+    }
+}
+
+void
+of_group_select(struct of_group *g, uint32_t group_id, const uint32_t ports[], size_t n)
+{
+    memset(g, 0, sizeof *g);
+    g->group_id = group_id;
+    g->type = OF_GROUP_TYPE_SELECT;
+    for (size_t i = 0; i < n; i++) {
+        of_actions_output(&of_group_add_bucket(g)->actions, ports[i]);
+    }
+}
+
 /* Encoding. */
 
 static size_t

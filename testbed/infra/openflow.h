@@ -171,6 +171,12 @@ struct of_group {
 
 /* Appends a bucket (weight 1, watching nothing) and returns it; aborts past OF_MAX_BUCKETS. */
 struct of_bucket *of_group_add_bucket(struct of_group *);
+/* The two groups a replicated hop needs, over 'ports' (at most OF_MAX_BUCKETS): fast failover,
+ * where the switch itself moves traffic to the next port whose link is up (ports in order of
+ * preference); select, one port per flow by hash. Fill 'g' from scratch. */
+void of_group_fast_failover(struct of_group *g, uint32_t group_id, const uint32_t ports[],
+                            size_t n);
+void of_group_select(struct of_group *g, uint32_t group_id, const uint32_t ports[], size_t n);
 
 /* Connections. */
 /* Connects to the switch's unix socket 'path' (e.g. RUN_DIR/data.mgmt), negotiates OpenFlow 1.3

@@ -186,6 +186,27 @@ test_group_mod(void **state)
 }
 
 static void
+test_group_helpers(void **state)
+{
+    static const uint32_t ports[] = { 4, 7, 9 };
+    struct of_group *g = xmalloc(sizeof *g);
+    struct buf b = BUF_INITIALIZER;
+
+    of_group_fast_failover(g, 5, ports, 3);
+    assert_int_equal(of_encode_group_mod(&b, 1, g, OF_GC_ADD), 0);
+    expect_printed(&b, "OFPT_GROUP_MOD (OF1.3) (xid=0x1):\n ADD group_id=5,type=ff,"
+                       "bucket=watch_port:4,actions=output:4,bucket=watch_port:7,"
+                       "actions=output:7,bucket=watch_port:9,actions=output:9\n");
+    of_group_select(g, 6, ports, 2);
+    buf_clear(&b);
+    assert_int_equal(of_encode_group_mod(&b, 2, g, OF_GC_ADD), 0);
+    expect_printed(&b, "OFPT_GROUP_MOD (OF1.3) (xid=0x2):\n ADD group_id=6,type=select,"
+                       "bucket=actions=output:4,bucket=actions=output:7\n");
+    buf_uninit(&b);
+    free(g);
+}
+
+static void
 test_encoder_refuses(void **state)
 {
     struct buf b = BUF_INITIALIZER;
@@ -644,6 +665,7 @@ main(void)
         cmocka_unit_test(test_flow_mod_every_match_and_action),
         cmocka_unit_test(test_flow_mod_modify_delete),
         cmocka_unit_test(test_group_mod),
+        cmocka_unit_test(test_group_helpers),
         cmocka_unit_test(test_encoder_refuses),
         cmocka_unit_test(test_frame),
         cmocka_unit_test(test_parse_hello),

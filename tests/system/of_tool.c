@@ -7,10 +7,10 @@
  *       group-del ID|all                             actions=set_field:2->nsh_si,output:3")
  *       barrier                                     (also after the last line)
  *       sleep MS                                    (idle: the switch may drop us meanwhile)
- *   of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B
+ *   of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork]
  *       the cost of one steering change (a flow re-pointed from PORT_A to PORT_B and back),
  *       confirmed by a barrier, over the persistent channel and by one `ovs-ofctl add-flow`
- *       fork; prints medians and the ratio.
+ *       fork; prints medians and the ratio (with a mode: that median and the opening time).
  *
  * The spec parser here is test code for trusted input; the library never parses text.
  * Exit status: 0 ok, 1 a request failed (the switch's words on stderr), 2 bad usage. */
@@ -32,7 +32,7 @@ static void NO_RETURN
 usage(void)
 {
     fprintf(stderr, "usage: of-tool apply RUN_DIR BRIDGE < requests\n"
-                    "       of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B\n");
+                    "       of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork]\n");
     exit(2);
 }
 
@@ -419,28 +419,25 @@ ofctl_add_flow(const char *run_dir, const char *bridge, const char *flow)
     return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : EIO;
 }
 
+/* Medians of 'n' steering changes over one connection and of 'n_fork' ovs-ofctl forks (0: not
+ * measured), in microseconds; *open_us the connection's opening. */
 static int
-cmd_bench(char *argv[])
+bench(const char *run_dir, const char *bridge, int n, int n_fork, const uint32_t ports[2],
+      double *channel_us, double *fork_us, double *open_us)
 {
-    char *path = sock_path(argv[2], argv[3]);
-    int n = atoi(argv[4]);
-    uint32_t ports[2];
-    double *of_us, *fork_us, open_us;
+    char *path = sock_path(run_dir, bridge);
+    double *us = xcalloc(MAX(n, n_fork), sizeof *us);
     struct of_conn *conn;
     uint64_t t0;
-    int error = 0;
+    int error;
 
-    if (n < 1 || !parse_u32(argv[5], &ports[0]) || !parse_u32(argv[6], &ports[1])) {
-        usage();
-    }
-    of_us = xcalloc(n, sizeof *of_us);
-    fork_us = xcalloc(n, sizeof *fork_us);
     t0 = time_mono_ns();
     error = of_conn_open(path, 5000, &conn);
-    open_us = (time_mono_ns() - t0) / 1e3;
+    *open_us = (time_mono_ns() - t0) / 1e3;
     free(path);
     if (error) {
         fprintf(stderr, "of-tool: cannot open the connection: %s\n", strerror(error));
+        free(us);
         return 1;
     }
     /* The steering change a scheme makes at run time: a flow re-pointed at another port. */
@@ -454,32 +451,57 @@ cmd_bench(char *argv[])
         if (!error) {
             error = of_barrier(conn);
         }
-        of_us[i] = (time_mono_ns() - t0) / 1e3;
+        us[i] = (time_mono_ns() - t0) / 1e3;
     }
     report(conn, "persistent channel", error);
-    for (int i = 0; !error && i < n; i++) {
+    *channel_us = error ? 0 : median(us, n);
+    for (int i = 0; !error && i < n_fork; i++) {
         char flow[128];
         snprintf(flow, sizeof flow, "priority=300,cookie=0xbe,in_port=%u,ip,nw_dst=10.0.0.250,"
                  "actions=output:%u", ports[0], ports[i % 2]);
         t0 = time_mono_ns();
-        error = ofctl_add_flow(argv[2], argv[3], flow);
-        fork_us[i] = (time_mono_ns() - t0) / 1e3;
+        error = ofctl_add_flow(run_dir, bridge, flow);
+        us[i] = (time_mono_ns() - t0) / 1e3;
         if (error) {
             fprintf(stderr, "of-tool: ovs-ofctl add-flow failed\n");
         }
     }
-    if (!error) {
-        double a = median(of_us, n), b = median(fork_us, n);
-        printf("steering change (flow_mod + barrier), median of %d:\n", n);
-        printf("  persistent OpenFlow channel  %9.1f us  (connection opened once: %.1f us)\n",
-               a, open_us);
-        printf("  ovs-ofctl add-flow fork      %9.1f us\n", b);
-        printf("  ratio channel/fork           %9.3f  (fork is %.0fx slower)\n", a / b, b / a);
-    }
+    *fork_us = error || !n_fork ? 0 : median(us, n_fork);
     of_conn_close(conn);
-    free(of_us);
-    free(fork_us);
+    free(us);
     return error ? 1 : 0;
+}
+
+/* bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork] : with a mode, one number (the median, in
+ * microseconds) and the connection's opening time, for scripts. */
+static int
+cmd_bench(int argc, char *argv[])
+{
+    int n = atoi(argv[4]);
+    const char *mode = argc > 7 ? argv[7] : "both";
+    bool channel = strcmp(mode, "fork"), fork = strcmp(mode, "channel");
+    double channel_us, fork_us, open_us;
+    uint32_t ports[2];
+
+    if (n < 1 || !parse_u32(argv[5], &ports[0]) || !parse_u32(argv[6], &ports[1])
+        || (!channel && !fork) || (strcmp(mode, "both") && channel && fork)) {
+        usage();
+    }
+    if (bench(argv[2], argv[3], channel ? n : 1, fork ? n : 0, ports, &channel_us, &fork_us,
+              &open_us)) {
+        return 1;
+    }
+    if (strcmp(mode, "both")) {
+        printf("%.1f %.1f\n", channel ? channel_us : fork_us, open_us);
+        return 0;
+    }
+    printf("steering change (flow_mod + barrier), median of %d:\n", n);
+    printf("  persistent OpenFlow channel  %9.1f us  (connection opened once: %.1f us)\n",
+           channel_us, open_us);
+    printf("  ovs-ofctl add-flow fork      %9.1f us\n", fork_us);
+    printf("  ratio channel/fork           %9.3f  (fork is %.0fx slower)\n",
+           channel_us / fork_us, fork_us / channel_us);
+    return 0;
 }
 
 int
@@ -489,8 +511,8 @@ main(int argc, char *argv[])
     if (argc == 4 && !strcmp(argv[1], "apply")) {
         return cmd_apply(argv);
     }
-    if (argc == 7 && !strcmp(argv[1], "bench")) {
-        return cmd_bench(argv);
+    if ((argc == 7 || argc == 8) && !strcmp(argv[1], "bench")) {
+        return cmd_bench(argc, argv);
     }
     usage();
 }

@@ -1015,7 +1015,7 @@ new_xid(struct of_conn *c)
 
 /* A message that needs no answer from the waiter: answers ECHO, records refusals. */
 static int
-handle_async(struct of_conn *c, const uint8_t *data, size_t len, const struct of_msg *msg)
+handle_async(struct of_conn *c, const struct of_msg *msg)
 {
     char text[160];
 
@@ -1034,8 +1034,6 @@ handle_async(struct of_conn *c, const uint8_t *data, size_t len, const struct of
         return 0;
     }
     default:
-        (void) data;
-        (void) len;
         return 0;               /* PORT_STATUS, PACKET_IN, FLOW_REMOVED...: not ours. */
     }
 }
@@ -1061,24 +1059,26 @@ conn_read(struct of_conn *c, enum of_msg_type type, uint32_t xid, struct of_msg 
             c->rx_len -= len;
             error = of_msg_parse(bytes, len, &msg);
             if (error) {
+                const char *name = of_msg_type_name(bytes[1]);
+                conn_fail(c, EPROTO, "malformed %s message from the switch",
+                          name ? name : "unknown");
                 free(bytes);
                 c->dead = true;
-                return conn_fail(c, EPROTO, "malformed %s message from the switch",
-                                 of_msg_type_name(msg.type) ? of_msg_type_name(msg.type)
-                                                            : "unknown");
+                return EPROTO;
             }
             if (xid && msg.type == type && msg.xid == xid) {
                 *msgp = msg;
                 *bytesp = bytes;
                 return 0;
             }
-            /* A HELLO refusing us comes back as an ERROR with the hello's xid. */
+            /* The request we wait for refused (FEATURES by a switch that did not like our
+             * HELLO): no reply of 'type' will come. */
             if (xid && msg.type == OF_ERROR && msg.xid == xid && type != OF_BARRIER_REPLY) {
-                handle_async(c, bytes, len, &msg);
+                handle_async(c, &msg);
                 free(bytes);
                 return c->pending_error ? c->pending_error : EPROTO;
             }
-            error = handle_async(c, bytes, len, &msg);
+            error = handle_async(c, &msg);
             free(bytes);
             if (error) {
                 return error;

@@ -4,7 +4,8 @@
 # flows carry a ping, every match and action deploy uses is installed as written (ovs-ofctl
 # only dumps), refusals come back in the switch's words, deletes remove what they should, and
 # a fast-failover group moves traffic to the backup port when the primary's link goes down
-# from the guest side, with no flow change from us, and back when it comes up.
+# from the guest side, with no flow change from us, and back when it comes up; a select group
+# spreads flows over both.
 # Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
 set -u
 
@@ -161,6 +162,20 @@ for _ in $(seq 1 25); do
     sleep 0.2
 done
 [ "$back" = 1 ] && ok "primary up again: traffic back on p" || fail "traffic did not return to p"
+
+# 7. Select: the switch spreads a's flows over p and s by hash, one bucket per flow. (Here the
+# hash leaves the L4 ports out: flows differ by source address.)
+echo "group-mod group_id=1,type=select,bucket=actions=output:$p,bucket=actions=output:$s" \
+    | apply || fail "select group refused"
+p0=$(rx_packets "$ns_p" gp) s0=$(rx_packets "$ns_s" gs)
+for i in $(seq 11 26); do
+    ip -n "$ns_a" addr add 10.77.0.$i/24 dev ga 2>/dev/null
+    ip netns exec "$ns_a" ping -c 1 -W 1 -I 10.77.0.$i 10.77.0.2 >/dev/null 2>&1
+done
+p1=$(rx_packets "$ns_p" gp) s1=$(rx_packets "$ns_s" gs)
+[ $((p1 - p0)) -ge 1 ] && [ $((s1 - s0)) -ge 1 ] \
+    && ok "select: 16 flows spread over p (+$((p1 - p0))) and s (+$((s1 - s0)))" \
+    || fail "select: p +$((p1 - p0)), s +$((s1 - s0)): $(dump_groups)"
 
 must "$ovs_tool" stop "$run"
 if [ "$failures" -gt 0 ]; then

@@ -25,7 +25,11 @@ declare -A args=(
     [exec]="h1 true" [run]=/nonexistent/sfct.yaml [compare]=/nonexistent/sfct.yaml
     [inject]="h1 crash" [runs]= [report]= [plot]=999 [export]=999
     [capture]="h1 -w /nonexistent/sfct.pcap"
+    # Commands other branches add (cases for a command not in the table are not used).
+    [schemes]= [add-guest]=sfct-g1 [remove-guest]=sfct-g1 [agent]="h1 ping" [link]="h1 show"
 )
+# Commands that read neither an instance nor the database: nothing to show which was used.
+declare -A no_state=([check]=1 [clean]=1 [schemes]=1)
 
 # The commands, from the table as `sfclab --help` prints it.
 commands=$("$sfclab" --help | awk '/^Commands/ {on = 1; next} /^$/ {on = 0}
@@ -74,7 +78,7 @@ for cmd in $commands; do
     # The options took effect: the instance or the database named is the one used.
     case "$before" in
         *"$inst"*|*"$db"*|*nonexistent*) ;;
-        *) [ -z "$before" ] && [ "$cmd" = clean ] || fail "sfclab $cmd: '$before' names neither the instance nor the db" ;;
+        *) [ -n "${no_state[$cmd]+set}" ] || fail "sfclab $cmd: '$before' names neither the instance nor the db" ;;
     esac
     ok "$cmd: --help, -h, and global options after the command"
 done

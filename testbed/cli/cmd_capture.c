@@ -13,29 +13,34 @@
 #include "testbed/infra/instance.h"
 #include "vnfs/core/util.h"
 
-/* The guest a deployed component runs on, from the deployment's map ("vnf[0]"; a bare role
- * means its first: "sff" is "sff[0]"). NULL when there is no such component. */
-static char *
-component_guest(struct instance *inst, const char *target)
+/* The guests a deployed component runs on, from the deployment's map: "vnf[0].replica[1]" is
+ * one, "vnf[0]" every replica of vnf[0] (or vnf[0] itself), a bare role its first: "sff" is
+ * "sff[0]". Returns how many were added to *guestsp. */
+static size_t
+component_guests(struct instance *inst, const char *target, char ***guestsp)
 {
     char *path = xasprintf("%s/deploy.json", inst->dir);
-    char *indexed = xasprintf("%s[0]", target);
+    char *name0 = strchr(target, '[') ? xstrdup(target) : xasprintf("%s[0]", target);
+    char *replicas = xasprintf("%s.replica[", name0);
     json_t *root = json_load_file(path, 0, NULL), *c;
-    char *guest = NULL;
-    size_t i;
+    char **guests = NULL;
+    size_t i, n = 0;
 
     json_array_foreach(json_object_get(root, "components"), i, c) {
         const char *name = json_string_value(json_object_get(c, "name"));
         const char *g = json_string_value(json_object_get(c, "guest"));
-        if (name && g && (!strcmp(name, target) || !strcmp(name, indexed))) {
-            guest = xstrdup(g);
-            break;
+        if (name && g && (!strcmp(name, target) || !strcmp(name, name0)
+                          || !strncmp(name, replicas, strlen(replicas)))) {
+            guests = xrealloc(guests, (n + 1) * sizeof *guests);
+            guests[n++] = xstrdup(g);
         }
     }
     json_decref(root);
-    free(indexed);
+    free(replicas);
+    free(name0);
     free(path);
-    return guest;
+    *guestsp = guests;
+    return n;
 }
 
 static int PRINTF_FORMAT(1, 2)
@@ -62,9 +67,9 @@ cmd_capture(struct cli_ctx *ctx, int argc, char *argv[])
     const char *target = NULL, **ports = NULL;
     struct instance *inst = NULL;
     struct capture *cap = NULL;
-    char *guest = NULL;
+    char **guests = NULL;
     uint64_t duration_ns = 0, n = 0, deadline;
-    size_t n_ports = 0;
+    size_t n_ports = 0, n_guests = 0;
     int error, status = 1;
 
     for (int i = 0; i < argc; i++) {
@@ -103,21 +108,32 @@ cmd_capture(struct cli_ctx *ctx, int argc, char *argv[])
     if (instance_open(&opts, &inst)) {
         return 1;
     }
-    if (!instance_find_guest(inst, target)) {
-        guest = component_guest(inst, target);
-        if (!guest) {
+    if (instance_find_guest(inst, target)) {
+        guests = xmalloc(sizeof *guests);
+        guests[n_guests++] = xstrdup(target);
+    } else {
+        n_guests = component_guests(inst, target, &guests);
+        if (!n_guests) {
             fprintf(stderr, "sfclab capture: no guest or deployed component '%s' in instance "
                     "'%s'\n", target, inst->name);
             status = 2;
             goto out;
         }
     }
-    error = capture_guest_ports(inst, guest ? guest : target, copts.bridge, &ports, &n_ports);
-    if (error) {
-        fprintf(stderr, "sfclab capture: %s has no port on bridge %s\n", guest ? guest : target,
-                copts.bridge ? copts.bridge : "data");
-        status = 2;
-        goto out;
+    for (size_t i = 0; i < n_guests; i++) {
+        const char **more;
+        size_t n_more;
+
+        if (capture_guest_ports(inst, guests[i], copts.bridge, &more, &n_more)) {
+            fprintf(stderr, "sfclab capture: %s has no port on bridge %s\n", guests[i],
+                    copts.bridge ? copts.bridge : "data");
+            status = 2;
+            goto out;
+        }
+        ports = xrealloc(ports, (n_ports + n_more) * sizeof *ports);
+        memcpy(&ports[n_ports], more, n_more * sizeof *more);
+        n_ports += n_more;
+        free(more);
     }
     copts.ports = ports;
     copts.n_ports = n_ports;
@@ -125,9 +141,13 @@ cmd_capture(struct cli_ctx *ctx, int argc, char *argv[])
     if (capture_start(inst, &copts, &cap)) {
         goto out;
     }
-    fprintf(stderr, "capturing %s%s%s%s on %s into %s (Ctrl-C stops)\n", target,
-            guest ? " (guest " : "", guest ? guest : "", guest ? ")" : "",
-            copts.bridge ? copts.bridge : "data", copts.path);
+    fprintf(stderr, "capturing %s (%zu port%s of guest%s", target, n_ports,
+            n_ports == 1 ? "" : "s", n_guests == 1 ? "" : "s");
+    for (size_t i = 0; i < n_guests; i++) {
+        fprintf(stderr, " %s", guests[i]);
+    }
+    fprintf(stderr, ") on %s into %s (Ctrl-C stops)\n", copts.bridge ? copts.bridge : "data",
+            copts.path);
     deadline = duration_ns ? time_mono_ns() + duration_ns : UINT64_MAX;
     while (!capture_done(cap) && !instance_interrupted() && time_mono_ns() < deadline) {
         usleep(20000);
@@ -137,7 +157,10 @@ cmd_capture(struct cli_ctx *ctx, int argc, char *argv[])
     status = error ? 1 : 0;
 out:
     free(ports);
-    free(guest);
+    for (size_t i = 0; i < n_guests; i++) {
+        free(guests[i]);
+    }
+    free(guests);
     instance_close(inst);
     return status;
 }

@@ -3,8 +3,8 @@
 # with `capture: true` keeps a pcap per run beside the database, `sfclab capture COMPONENT` and
 # `sfclab capture GUEST` write one on demand, tcpdump (and tshark, where installed) decodes
 # the NSH in them, and the mirror and its port are gone afterwards; a capture killed with
-# SIGKILL leaves them recorded in the manifest, and `sfclab down` removes them with the rest
-# (root; skips otherwise).
+# SIGKILL leaves them recorded in the manifest, and `sfclab down` removes them with the rest;
+# `capture vnf[0]` of a replicated (nmr) chain covers every replica (root; skips otherwise).
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -100,6 +100,28 @@ if $sfclab down >"$tmp/down.log" 2>&1 && [ ! -e "/run/sfclab/$inst" ] \
     ok "down removed the instance and the capture's leftovers"
 else
     fail "down: $(cat "$tmp/down.log")"
+fi
+
+# 4. A replicated component: `capture vnf[0]` of an nmr chain takes every replica's port, and
+# sees the SFF's copies of one query go to all three.
+if $sfclab run experiments/nmr-dns.yaml --quick --keep >"$tmp/nmr.log" 2>&1; then
+    digs & digs_pid=$!
+    if $sfclab capture "vnf[0]" -w "$tmp/vnf0.pcap" -c 30 -t 20 >"$tmp/cap3.log" 2>&1 \
+        && grep -q "3 ports of guests" "$tmp/cap3.log"; then
+        # The most copies of one query id going to the VNF (service index 0xff).
+        copies=$(tcpdump -nr "$tmp/vnf0.pcap" 2>/dev/null | grep "service-index 0xff: .* A? www.example.com" \
+                 | sed 's/.*> 10.0.0.250.53: \([0-9]*\)+.*/\1/' | sort | uniq -c | sort -rn \
+                 | awk 'NR == 1 {print $1}')
+        [ "${copies:-0}" -ge 3 ] \
+            && ok "capture vnf[0] of nmr: 3 replicas' ports, a query seen $copies times" \
+            || fail "capture vnf[0]: no query seen on the three replicas (${copies:-0})"
+    else
+        fail "capture vnf[0]: $(cat "$tmp/cap3.log")"
+    fi
+    kill "$digs_pid" 2>/dev/null; wait "$digs_pid" 2>/dev/null; digs_pid=
+    $sfclab down >/dev/null 2>&1 || fail "down after nmr"
+else
+    fail "nmr-dns --quick --keep: $(tail -5 "$tmp/nmr.log")"
 fi
 
 if [ "$failures" -gt 0 ]; then

@@ -24,7 +24,8 @@ CHECK_PROGS += tests/system/cli-help.sh
 CHECK_DEPS  += bin/sfclab
 # --- end cli
 
-# --- capture: `capture: true` keeps a pcap per run, `sfclab capture` of a component and of a
+# --- capture: `capture: true` keeps a pcap per run, `sfclab capture` of a component (every
+# replica of a replicated one) and of a
 # guest through an OVS mirror on AF_XDP ports, tcpdump decodes the NSH, nothing left after a
 # capture or a SIGKILLed one plus down (root).
 CHECK_PROGS += tests/system/capture.sh

@@ -25,9 +25,8 @@ CHECK_DEPS  += bin/sfclab
 # --- end cli
 
 # --- capture: `capture: true` keeps a pcap per run, `sfclab capture` of a component (every
-# replica of a replicated one) and of a
-# guest through an OVS mirror on AF_XDP ports, tcpdump decodes the NSH, nothing left after a
-# capture or a SIGKILLed one plus down (root).
+# replica of a replicated one) and of a guest through an OVS mirror on AF_XDP ports, tcpdump
+# decodes the NSH, nothing left after a capture or a SIGKILLed one plus down (root).
 CHECK_PROGS += tests/system/capture.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end capture

@@ -177,6 +177,17 @@ p1=$(rx_packets "$ns_p" gp) s1=$(rx_packets "$ns_s" gs)
     && ok "select: 16 flows spread over p (+$((p1 - p0))) and s (+$((s1 - s0)))" \
     || fail "select: p +$((p1 - p0)), s +$((s1 - s0)): $(dump_groups)"
 
+# 8. (OPENFLOW_IDLE=1 only: 2 minutes.) vswitchd drops a connection that stays silent through
+# its 60 s inactivity probe and 60 s more; the next request reopens it, unseen by the caller.
+if [ "${OPENFLOW_IDLE:-0}" = 1 ]; then
+    printf 'add priority=5,in_port=%s,actions=drop\nbarrier\nsleep 130000\nadd priority=6,in_port=%s,actions=drop\n' \
+        "$p" "$s" | apply || fail "a request after 130 s of silence"
+    grep -q "no response to inactivity probe" "$run/ovs-vswitchd.log" \
+        && dump | grep -q "priority=6,in_port=$s" \
+        && ok "dropped by vswitchd after 120 s idle, reopened for the next request" \
+        || fail "idle connection: $(grep -c inactivity "$run/ovs-vswitchd.log") drops; $(dump)"
+fi
+
 must "$ovs_tool" stop "$run"
 if [ "$failures" -gt 0 ]; then
     echo "$failures failure(s)"

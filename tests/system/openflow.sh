@@ -55,6 +55,10 @@ for ns in "$hostns" "$ns_a" "$ns_p" "$ns_s"; do
     made_ns+=("$ns")
     must ip netns add "$ns"
     must ip -n "$ns" link set lo up
+    # No IPv6 autoconfiguration: the host end of a veth would send its router solicitations
+    # straight to the guest end, packets the port counters below would blame on the switch.
+    must ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1
 done
 # a: the sender. p and s: a primary and its backup, the same MAC and address, as a replica
 # that takes over would have.

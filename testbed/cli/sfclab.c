@@ -34,11 +34,11 @@ static const struct cli_command commands[] = {
     { "inject", 2, -1, "TARGET KIND [MODE] [--heal] [--fraction F] [--attacker GUEST] "
       "[--spoof-ip IP] [--role-id N] [--seed N]", "inject or heal a fault in a running instance",
       cmd_inject },
-    { "capture", 3, 8, "COMPONENT|GUEST -w FILE [-c COUNT] [-t SECONDS] [--bridge BRIDGE]",
-      "write a pcap of a component's or guest's traffic (through an OVS mirror)", cmd_capture },
     { "runs", 0, 1, "[EXPERIMENT]", "list past runs", cmd_runs },
     { "report", 0, 1, "[EXPERIMENT|RUN]", "print results beside the published numbers",
       cmd_report },
+    { "capture", 3, 8, "COMPONENT|GUEST -w FILE [-c COUNT] [-t SECONDS] [--bridge BRIDGE]",
+      "write a pcap of a component's or guest's traffic (through an OVS mirror)", cmd_capture },
     { "plot", 1, 1, "RUN|EXPERIMENT", "redraw a run's plots from the database", cmd_plot },
     { "export", 1, 2, "RUN [--csv]", "write a run's samples as CSV", cmd_export },
     { "schemes", 0, 1, "[--all|--markdown]", "list the schemes, their parameters and targets",

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testbed/infra/ovs.h"
 #include "vnfs/core/util.h"
 
 struct manifest {
@@ -141,6 +142,20 @@ int
 manifest_record_netns(struct manifest *m, const char *path)
 {
     return manifest_record_path(m, "netns", path);
+}
+
+int
+manifest_record_mirror(struct manifest *m, const char *run_dir, const char *bridge,
+                       const char *mirror, const char *port)
+{
+    const char *const parts[] = { run_dir, bridge, mirror, port };
+
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        if (!*parts[i] || strpbrk(parts[i], " \t\n")) {
+            return EINVAL;
+        }
+    }
+    return manifest_append(m, "mirror %s %s %s %s\n", run_dir, bridge, mirror, port);
 }
 
 int
@@ -427,6 +442,12 @@ undo_line(char *line, bool verbose)
         error = undo_mount(arg);
     } else if (!strcmp(kind, "cgroup")) {
         error = undo_cgroup(arg);
+    } else if (!strcmp(kind, "mirror")) {
+        char bridge[64], port[64];
+        if (sscanf(line, "%*s %*s %63s %255s %63s", bridge, name, port) != 3) {
+            return 0;
+        }
+        error = ovs_mirror_undo(arg, bridge, name, port);
     } else if (!strcmp(kind, "tree")) {
         error = undo_tree(arg);
     } else if (!strcmp(kind, "dir")) {

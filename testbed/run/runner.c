@@ -13,6 +13,7 @@
 #include "injectors/inject.h"
 #include "injectors/schedule.h"
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
@@ -668,6 +669,23 @@ run_workload(struct run_ctx *rc)
     return error;
 }
 
+/* The workload, with a pcap of the data bridge kept beside the database when the experiment
+ * asks for one (`capture: true`). */
+static int
+run_workload_captured(struct run_ctx *rc)
+{
+    struct capture *cap = NULL;
+    int error = 0, error2;
+
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : run_workload(rc);
+    error2 = cap ? capture_stop(cap, NULL) : 0;
+    return error ? error : error2;
+}
+
 /* Availability from the probe stream, as metrics.h defines it: each probe covers the time up
  * to the next one (at most two probe intervals), failures and silence count as down. */
 static void
@@ -958,7 +976,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
-    error = run_workload(rc);
+    error = run_workload_captured(rc);
     store_flush(rc->store);
     if (!error) {
         report_point(rc);

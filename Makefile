@@ -10,11 +10,13 @@
 # tests/system/system.mk, bench/bench.mk.
 
 CC       ?= gcc
-PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns
+PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns libvirt libvirt-lxc
 DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             openvswitch-switch iproute2 iputils-ping iperf3 bind9-dnsutils tcpdump sqlite3 python3 \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
-            libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev
+            libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev \
+            libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \
+            libvirt-daemon-driver-qemu qemu-system-x86
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lplot -lm -lpthread

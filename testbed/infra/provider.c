@@ -13,6 +13,7 @@
 /* Adding a provider is adding its file and a line here. */
 static const struct guest_provider *const providers[] = {
     &guest_provider_netns,
+    &guest_provider_lxc,
 };
 
 const struct guest_provider *

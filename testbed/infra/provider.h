@@ -101,6 +101,7 @@ struct guest_provider {
 };
 
 extern const struct guest_provider guest_provider_netns;
+extern const struct guest_provider guest_provider_lxc;
 
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);

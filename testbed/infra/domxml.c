@@ -65,10 +65,11 @@ put_head(struct buf *b, const struct domxml_guest *g, const char *type, uint64_t
                (unsigned long long) ((memory + 1023) / 1024));
     buf_printf(b, "  <vcpu>%u</vcpu>\n", vcpus);
     if (g->cpus > 0) {
-        /* A fraction of a core is a CFS quota, as the netns provider's cgroup sets it. */
+        /* Cores are a CFS quota, as the netns provider's cgroup sets it. libvirt applies it
+         * to a container's whole cgroup but to each of a VM's vCPU threads. */
+        double share = strcmp(type, "lxc") ? g->cpus / vcpus : g->cpus;
         buf_printf(b, "  <cputune>\n    <period>%d</period>\n    <quota>%lld</quota>\n"
-                   "  </cputune>\n", CPU_PERIOD_US,
-                   (long long) llround(g->cpus / vcpus * CPU_PERIOD_US));
+                   "  </cputune>\n", CPU_PERIOD_US, (long long) llround(share * CPU_PERIOD_US));
     }
 }
 
@@ -104,6 +105,32 @@ domxml_iface(const struct domxml_iface *f, bool virtio, struct buf *b)
         buf_printf(b, "      <model type='virtio'/>\n");
     }
     buf_printf(b, "    </interface>\n");
+}
+
+char **
+domxml_lxc_init_args(const char *hostname, const char *log, char *const *program)
+{
+    size_t n = 0, i = 0;
+    char **args;
+
+    while (program && program[n]) {
+        n++;
+    }
+    args = xcalloc(n + 8, sizeof *args);
+    args[i++] = "init";
+    args[i++] = "--hostname";
+    args[i++] = (char *) hostname;
+    if (log) {
+        args[i++] = "--log";
+        args[i++] = (char *) log;
+    }
+    if (n) {
+        args[i++] = "--";
+        for (size_t j = 0; j < n; j++) {
+            args[i++] = program[j];
+        }
+    }
+    return args;
 }
 
 int

@@ -57,6 +57,11 @@ struct domxml_guest {
  * field is missing. */
 int domxml_lxc(const struct domxml_guest *, struct buf *);
 int domxml_kvm(const struct domxml_guest *, struct buf *);
+/* The arguments of `sfcd init` as a container's init: its hostname (libvirt names a container
+ * after its domain), its log (else its output goes to a console nobody reads), then the
+ * program it starts (NULL: none). A NULL-terminated array of pointers into the inputs; free()
+ * the array only. */
+char **domxml_lxc_init_args(const char *hostname, const char *log, char *const *program);
 /* Appends one <interface type='ethernet'> for attaching to a running domain. 'virtio': the
  * model of a QEMU NIC. */
 void domxml_iface(const struct domxml_iface *, bool virtio, struct buf *);

@@ -176,30 +176,13 @@ lxc_start(struct guest *g)
     struct lxc_guest *lg = lxc_priv(g);
     char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
     char **args;
-    size_t n = 0, i = 0;
     struct buf xml;
     int error;
 
     if (lg->dom) {
         return EBUSY;
     }
-    while (g->init_args && g->init_args[n]) {
-        n++;
-    }
-    args = xcalloc(n + 8, sizeof *args);
-    args[i++] = "init";
-    args[i++] = "--hostname";
-    args[i++] = g->hostname;
-    if (log) {
-        args[i++] = "--log";
-        args[i++] = log;
-    }
-    if (n) {
-        args[i++] = "--";
-        for (size_t j = 0; j < n; j++) {
-            args[i++] = g->init_args[j];
-        }
-    }
+    args = domxml_lxc_init_args(g->hostname, log, g->init_args);
     buf_init(&xml);
     {
         char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);

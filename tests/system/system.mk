@@ -64,3 +64,10 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
+
+# --- lxc: guests on libvirt's LXC driver (issue 16): line3 up/traffic/exec/pause/down with the
+# instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
+# (root and libvirt's LXC driver; skips otherwise).
+CHECK_PROGS += tests/system/lxc.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end lxc

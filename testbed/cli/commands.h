@@ -23,6 +23,8 @@ CLI_HANDLER(cmd_down);
 CLI_HANDLER(cmd_status);
 CLI_HANDLER(cmd_exec);
 CLI_HANDLER(cmd_clean);
+CLI_HANDLER(cmd_add_guest);
+CLI_HANDLER(cmd_remove_guest);
 CLI_HANDLER(cmd_run);
 CLI_HANDLER(cmd_compare);
 CLI_HANDLER(cmd_inject);

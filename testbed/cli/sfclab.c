@@ -25,6 +25,9 @@ static const struct cli_command commands[] = {
     { "status", 0, 0, "", "show the instance's guests, bridges and processes", cmd_status },
     { "exec", 2, -1, "GUEST CMD [ARG...]", "run a command inside a guest", cmd_exec },
     { "clean", 0, 0, "", "undo whatever a crashed or killed instance left behind", cmd_clean },
+    { "add-guest", 1, -1, "NAME [--provider P] [--cpus N] [--memory SIZE] "
+      "[--link BRIDGE[=ADDR/LEN]]...", "add a guest to the running instance", cmd_add_guest },
+    { "remove-guest", 1, 1, "NAME", "destroy a guest of the running instance", cmd_remove_guest },
     { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"
       " [--datapath afxdp|system]",
       "run an experiment", cmd_run },

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
-#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
@@ -305,23 +304,8 @@ install_steering(struct deployment *d, struct instance_iface *client,
 static int
 client_neighbour(struct deployment *d, struct instance_guest *client)
 {
-    struct link_ns *ns = NULL;
-    char addr[INET_ADDRSTRLEN];
-    int fd = -1, error;
-
-    error = guest_netns_fd(client->guest, &fd);
-    if (!error) {
-        error = link_ns_open(fd, &ns);
-    }
-    if (!error) {
-        inet_ntop(AF_INET, &d->service_addr, addr, sizeof addr);
-        error = link_neigh_add(ns, data_iface(client)->ifname, addr, d->service_mac);
-    }
-    link_ns_close(ns);
-    if (fd >= 0) {
-        close(fd);
-    }
-    return error;
+    return guest_neigh_add(client->guest, data_iface(client)->ifname, d->service_addr,
+                           d->service_mac);
 }
 
 /* deploy.json: the component map the injectors read to resolve "vnf[1]" by hand. */

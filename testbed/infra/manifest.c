@@ -339,6 +339,12 @@ undo_tree(const char *path)
     return error;
 }
 
+int
+manifest_remove_tree(const char *path)
+{
+    return undo_tree(path);
+}
+
 /* Reaps 'pid' if it is our child; harmless otherwise. */
 static void
 reap(pid_t pid)

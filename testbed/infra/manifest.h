@@ -46,6 +46,9 @@ int manifest_record_domain(struct manifest *, const char *uri, const char *name)
 /* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
  * never covers anything we did not make. */
 int manifest_make_tree(struct manifest *, const char *path);
+/* Removes a tree made by manifest_make_tree() before the undo (a guest removed at run time);
+ * its line stays, and undo finds it gone. */
+int manifest_remove_tree(const char *path);
 
 /* Forks a child that waits until its pid is recorded as 'kind' ("process" or "guest") before
  * it returns into 'child' (which must not return: it execs or _exits). Returns 0 and sets *pidp

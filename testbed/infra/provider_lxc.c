@@ -8,7 +8,9 @@
  * init running; destroy ≈200 ms when init handles SIGTERM (sfcd init does); suspend and resume
  * through the freezer ≈20 ms each. */
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
@@ -26,6 +28,7 @@
 
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
+#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "vnfs/core/buf.h"
@@ -39,6 +42,10 @@ struct lxc_guest {
     char *dom_name;
     virConnectPtr conn;         /* Shared; see libvirtd_connect(). */
     virDomainPtr dom;           /* NULL while it does not run. */
+    pid_t init_pid;             /* The container's init, in our PID namespace; 0: none. */
+    uint64_t init_start;        /* Its start time, for proc_is(). */
+    enum guest_state stopped_state;   /* What state() says once the domain is gone. */
+    struct link_ns *ns;         /* Netlink in the container's network namespace, or NULL. */
 };
 
 static struct lxc_guest *
@@ -71,6 +78,7 @@ lxc_free(struct guest *g)
         if (lg->dom) {
             virDomainFree(lg->dom);
         }
+        link_ns_close(lg->ns);
         free(lg->uri);
         free(lg->dom_name);
         free(lg);
@@ -171,6 +179,28 @@ find_init(virDomainPtr dom)
 }
 
 static int
+wait_init_known(struct lxc_guest *lg)
+{
+    uint64_t deadline = time_mono_ns() + (uint64_t) LXC_GONE_TIMEOUT_MS * 1000000;
+
+    for (;;) {
+        int *fds = NULL;
+        int n = virDomainLxcOpenNamespace(lg->dom, &fds, 0);
+        if (n >= 0) {
+            for (int i = 0; i < n; i++) {
+                close(fds[i]);
+            }
+            free(fds);
+            return 0;
+        }
+        if (time_mono_ns() >= deadline || virDomainIsActive(lg->dom) != 1) {
+            return ESRCH;
+        }
+        usleep(2000);
+    }
+}
+
+static int
 lxc_start(struct guest *g)
 {
     struct lxc_guest *lg = lxc_priv(g);
@@ -208,20 +238,32 @@ lxc_start(struct guest *g)
         error = EIO;
         goto out;
     }
-    g->init_pid = find_init(lg->dom);
-    g->init_start = g->init_pid ? proc_starttime(g->init_pid) : 0;
-    if (!g->init_start) {
+    /* libvirtd learns init's pid from the controller a moment after the domain starts, and
+     * refuses to attach interfaces or open namespaces until then: wait for it here, so that
+     * a started guest is one that can be wired. */
+    error = wait_init_known(lg);
+    if (error) {
+        log_err("guest %s: libvirt never learnt the init of %s: %s", g->name, lg->dom_name,
+                libvirtd_last_error());
+        virDomainDestroy(lg->dom);
+        virDomainFree(lg->dom);
+        lg->dom = NULL;
+        goto out;
+    }
+    lg->init_pid = find_init(lg->dom);
+    lg->init_start = lg->init_pid ? proc_starttime(lg->init_pid) : 0;
+    if (!lg->init_start) {
         log_err("guest %s: cannot find the init of %s", g->name, lg->dom_name);
         virDomainDestroy(lg->dom);
         virDomainFree(lg->dom);
         lg->dom = NULL;
-        g->init_pid = 0;
+        lg->init_pid = 0;
         error = ESRCH;
         goto out;
     }
     g->exit_status = -1;
     g->started_ns = time_mono_ns();
-    g->stopped_state = GUEST_STOPPED;
+    lg->stopped_state = GUEST_STOPPED;
 out:
     buf_uninit(&xml);
     free(args);
@@ -260,9 +302,9 @@ forget_domain(struct guest *g, enum guest_state state)
         virDomainFree(lg->dom);
         lg->dom = NULL;
     }
-    g->init_pid = 0;
-    g->init_start = 0;
-    g->stopped_state = state;
+    lg->init_pid = 0;
+    lg->init_start = 0;
+    lg->stopped_state = state;
 }
 
 static int
@@ -525,7 +567,7 @@ lxc_state(struct guest *g)
     int reason;
 
     if (!lg->dom) {
-        return g->stopped_state;
+        return lg->stopped_state;
     }
     if (virDomainGetState(lg->dom, (int *) &st, &reason, 0) < 0) {
         /* A transient domain that nobody stopped is gone: its init died. */
@@ -546,18 +588,19 @@ lxc_state(struct guest *g)
 static int
 lxc_netns_fd(const struct guest *g, int *fdp)
 {
+    struct lxc_guest *lg = lxc_priv(g);
     char path[64];
     int fd;
 
-    if (!g->init_pid) {
+    if (!lg->init_pid) {
         return ESRCH;
     }
-    snprintf(path, sizeof path, "/proc/%ld/ns/net", (long) g->init_pid);
+    snprintf(path, sizeof path, "/proc/%ld/ns/net", (long) lg->init_pid);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return errno == ENOENT ? ESRCH : errno;
     }
-    if (!proc_is(g->init_pid, g->init_start)) {
+    if (!proc_is(lg->init_pid, lg->init_start)) {
         close(fd);
         return ESRCH;
     }
@@ -566,7 +609,7 @@ lxc_netns_fd(const struct guest *g, int *fdp)
 }
 
 static int
-lxc_read_stats(const struct guest *g, uint64_t *cpu_ns, uint64_t *mem_bytes)
+lxc_stats(const struct guest *g, struct guest_stats *st)
 {
     struct lxc_guest *lg = lxc_priv(g);
     virDomainInfo info;
@@ -574,41 +617,253 @@ lxc_read_stats(const struct guest *g, uint64_t *cpu_ns, uint64_t *mem_bytes)
     if (!lg->dom || virDomainGetInfo(lg->dom, &info) < 0) {
         return ESRCH;
     }
-    *cpu_ns = info.cpuTime;
+    st->cpu_ns = info.cpuTime;
     /* For a container, libvirt's "memory" is what its cgroup is charged now, in KiB. */
-    *mem_bytes = (uint64_t) info.memory * 1024;
+    st->mem_bytes = (uint64_t) info.memory * 1024;
     return 0;
 }
 
-static int
-lxc_attach(const struct guest_config *cfg, pid_t pid, uint64_t start, struct guest **gp)
+/* "DOMAIN PID STARTTIME": the domain to look up, and its init to tell a recycled pid apart. */
+static char *
+lxc_handle(const struct guest *g)
 {
+    struct lxc_guest *lg = lxc_priv(g);
+
+    if (!lg->dom || !lg->init_pid) {
+        return NULL;
+    }
+    return xasprintf("%s %ld %llu", lg->dom_name, (long) lg->init_pid,
+                     (unsigned long long) lg->init_start);
+}
+
+static int
+lxc_attach(const struct guest_config *cfg, const char *handle, struct guest **gp)
+{
+    char dom_name[256];
+    long long pid;
+    unsigned long long start;
     struct guest *g;
     struct lxc_guest *lg;
     int error;
 
+    if (sscanf(handle, "%255s %lld %llu", dom_name, &pid, &start) != 3 || pid <= 0
+        || pid > INT32_MAX) {
+        log_err("guest %s: '%s' is not an lxc guest handle (DOMAIN PID STARTTIME)",
+                cfg->name ? cfg->name : "", handle);
+        return EINVAL;
+    }
     error = lxc_new(cfg, NULL, false, &g);
     if (error) {
         return error;
     }
     lg = lxc_priv(g);
+    if (strcmp(dom_name, lg->dom_name)) {
+        log_err("guest %s: handle names domain %s, expected %s", cfg->name, dom_name,
+                lg->dom_name);
+        lxc_free(g);
+        return EINVAL;
+    }
     lg->dom = virDomainLookupByName(lg->conn, lg->dom_name);
     if (!lg->dom || !dom_active(lg) || !proc_is(pid, start)) {
         lxc_free(g);
         return ESRCH;
     }
-    g->init_pid = pid;
-    g->init_start = start;
+    lg->init_pid = pid;
+    lg->init_start = start;
     g->exit_status = -1;
-    g->stopped_state = GUEST_GONE;
+    lg->stopped_state = GUEST_GONE;
     *gp = g;
     return 0;
+}
+
+/* Netlink in the container's namespace, kept for its later interfaces. */
+static int
+lxc_link_ns(struct guest *g, struct link_ns **nsp)
+{
+    struct lxc_guest *lg = lxc_priv(g);
+    int fd, error;
+
+    if (!lg->ns) {
+        error = lxc_netns_fd(g, &fd);
+        if (error) {
+            return error;
+        }
+        error = link_ns_open(fd, &lg->ns);
+        close(fd);
+        if (error) {
+            return error;
+        }
+    }
+    *nsp = lg->ns;
+    return 0;
+}
+
+/* An <interface type='ethernet'> attached to the running container: libvirt makes the veth,
+ * its host end named f->port in libvirtd's namespace (the instance's, when the daemon is the
+ * instance's own; else we move it there), and moves the other end into the container under a
+ * name of its own (it renames only interfaces present at start), which we find by MAC. */
+static int
+lxc_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
+{
+    struct lxc_guest *lg = lxc_priv(g);
+    struct domxml_iface di = { .port = f->port, .guest_dev = f->ifname, .mac = f->mac };
+    struct link_ns *gns = NULL, *here = NULL;
+    struct buf xml = BUF_INITIALIZER;
+    char name[16];
+    char cidr[32];
+    int error;
+
+    if (!host || !f->mac) {
+        return EINVAL;
+    }
+    if (!dom_active(lg)) {
+        return ESRCH;
+    }
+    domxml_iface(&di, false, &xml);
+    buf_put_u8(&xml, '\0');
+    if (virDomainAttachDeviceFlags(lg->dom, (const char *) xml.data,
+                                   VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        log_err("guest %s: libvirt cannot attach %s: %s", g->name, f->ifname,
+                libvirtd_last_error());
+        error = EIO;
+        goto out;
+    }
+    if (!link_exists(host, f->port)) {
+        /* The host's libvirtd made it in the root namespace, where we are. */
+        error = link_ns_open(-1, &here);
+        if (!error) {
+            error = link_move(here, f->port, host);
+        }
+        if (error) {
+            log_err("guest %s: cannot move %s to the instance's namespace: %s", g->name,
+                    f->port, strerror(error));
+            goto out;
+        }
+    }
+    error = lxc_link_ns(g, &gns);
+    if (!error) {
+        error = link_find_by_mac(gns, f->mac, name);
+    }
+    if (!error && strcmp(name, f->ifname)) {
+        error = link_rename(gns, name, f->ifname);
+    }
+    if (!error) {
+        error = link_offload_off(gns, f->ifname);
+    }
+    if (!error) {
+        error = link_offload_off(host, f->port);
+    }
+    if (!error && f->has_addr) {
+        snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
+        error = link_addr_add(gns, f->ifname, cidr);
+    }
+    if (!error) {
+        error = link_set_up(gns, f->ifname, true);
+    }
+    if (!error) {
+        error = link_set_up(host, f->port, true);
+    }
+    if (!error && f->rate_bps) {
+        error = link_set_rate(gns, f->ifname, f->rate_bps);
+    }
+out:
+    link_ns_close(here);
+    buf_uninit(&xml);
+    return error;
+}
+
+static int
+lxc_set_link(struct guest *g, const char *ifname, bool up)
+{
+    struct link_ns *gns;
+    int error = lxc_link_ns(g, &gns);
+
+    return error ? error : link_set_up(gns, ifname, up);
+}
+
+static int
+lxc_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
+{
+    char addr[INET_ADDRSTRLEN];
+    struct link_ns *gns;
+    int error = lxc_link_ns(g, &gns);
+
+    if (!error) {
+        inet_ntop(AF_INET, &ip, addr, sizeof addr);
+        error = link_neigh_add(gns, ifname, addr, mac);
+    }
+    return error;
+}
+
+/* Every process of the container (libvirt's cgroup for it, found from its init): what starts
+ * later inherits the mask from its parent. */
+static int
+lxc_pin(struct guest *g, int cpu)
+{
+    struct lxc_guest *lg = lxc_priv(g);
+    char path[PATH_MAX], *text = NULL, *procs = NULL;
+    char *group = NULL;
+    int error;
+
+    if (!lg->init_pid || !proc_is(lg->init_pid, lg->init_start)) {
+        return ESRCH;
+    }
+    snprintf(path, sizeof path, "/proc/%ld/cgroup", (long) lg->init_pid);
+    error = read_file(path, &text, NULL);
+    if (error) {
+        return error;
+    }
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *ctrl = strchr(line, ':');
+        char *p = ctrl ? strchr(ctrl + 1, ':') : NULL;
+        if (!p) {
+            continue;
+        }
+        *p = '\0';
+        for (char *s2 = NULL, *c = strtok_r(ctrl + 1, ",", &s2); c; c = strtok_r(NULL, ",", &s2)) {
+            if (!strcmp(c, "cpu")) {
+                group = p + 1;
+            }
+        }
+        if (group) {
+            break;
+        }
+    }
+    if (!group) {
+        error = ENOENT;
+        goto out;
+    }
+    snprintf(path, sizeof path, "/sys/fs/cgroup/cpu%s/cgroup.procs", group);
+    error = read_file(path, &procs, NULL);
+    if (error) {
+        goto out;
+    }
+    for (char *save = NULL, *line = strtok_r(procs, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        int e = guest_pin_process(atoi(line), cpu);
+        if (e && e != ESRCH && !error) {
+            error = e;
+        }
+    }
+out:
+    free(text);
+    free(procs);
+    return error;
+}
+
+static void
+lxc_release(struct guest *g)
+{
+    lxc_free(g);
 }
 
 const struct guest_provider guest_provider_lxc = {
     .name = "lxc",
     .create = lxc_create,
+    .handle = lxc_handle,
     .attach = lxc_attach,
+    .release = lxc_release,
     .start = lxc_start,
     .stop = lxc_stop,
     .destroy = lxc_destroy,
@@ -616,6 +871,10 @@ const struct guest_provider guest_provider_lxc = {
     .pause = lxc_pause,
     .resume = lxc_resume,
     .state = lxc_state,
+    .plug_iface = lxc_plug_iface,
+    .set_link = lxc_set_link,
+    .neigh_add = lxc_neigh_add,
+    .pin = lxc_pin,
+    .stats = lxc_stats,
     .netns_fd = lxc_netns_fd,
-    .read_stats = lxc_read_stats,
 };

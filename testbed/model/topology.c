@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
 
@@ -26,7 +27,6 @@ static const char *const guest_keys[] = { "name", "provider", "cpus", "memory", 
 static const char *const link_keys[] = {
     "guest", "bridge", "address", "rate", "delay", "jitter", "loss", NULL
 };
-static const char *const providers[] = { "netns", "lxc", "kvm", NULL };
 
 /* One parse in progress. Items whose own fields are wrong are still kept (with what could be
  * read), so a later link naming them does not add a misleading "unknown guest". */
@@ -64,22 +64,16 @@ check_name(struct topo_parser *p, struct fy_node *node, const char *what, const 
     return true;
 }
 
+/* Names come from the providers' registry: a topology can name only what `up` can make. */
 static bool
 check_provider(struct topo_parser *p, struct fy_node *map, const char *provider)
 {
-    struct buf known = BUF_INITIALIZER;
-
-    for (size_t i = 0; providers[i]; i++) {
-        if (!strcmp(providers[i], provider)) {
-            buf_uninit(&known);
-            return true;
-        }
-        buf_printf(&known, "%s%s", i ? ", " : "", providers[i]);
+    if (guest_provider_find(provider)) {
+        return true;
     }
-    buf_put_u8(&known, '\0');
     yaml_error(p->doc, yaml_map_get(map, "provider"),
-               "unknown provider '%s' (expected one of: %s)", provider, (char *) known.data);
-    buf_uninit(&known);
+               "unknown provider '%s' (expected one of: %s)", provider,
+               guest_provider_names());
     return false;
 }
 

@@ -9,7 +9,7 @@
  * The file format:
  *
  *   name: line3                  # instance-independent topology name
- *   provider: netns              # default provider of guests (netns | lxc | kvm)
+ *   provider: netns              # default provider of guests (a name of the providers registry: netns, test; lxc and kvm to come)
  *   management: 10.254.0.0/16    # optional; subnet of the mgmt bridge, one address per guest
  *   bridges:
  *     - name: data               # "mgmt" is reserved: the management bridge always exists
@@ -61,7 +61,7 @@ struct topo_bridge {
 
 struct topo_guest {
     char *name;
-    char *provider;             /* "netns", "lxc" or "kvm". */
+    char *provider;             /* A name of the providers registry (provider.c). */
     double cpus;                /* Cores; 0 < cpus <= 64. */
     uint64_t memory;            /* Bytes; >= 16 MiB. */
     struct in_addr mgmt_addr;   /* Assigned from the management subnet, in guest order. */

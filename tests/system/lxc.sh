@@ -66,14 +66,16 @@ case $init in *"sfcd init"*) ok "h2's PID 1 is sfcd init";; *) fail "h2's PID 1:
 "$sfclab" -i "$name" exec h3 sh -c 'exit 7'; [ $? = 7 ] && ok "exec passes the exit status" \
     || fail "exec lost the exit status"
 "$sfclab" -i "$name" status >"$tmp/status" 2>&1
-awk '$1 == "h1" && $3 == "running" && $5 > 0 {found = 1} END {exit !found}' "$tmp/status" \
+# GUEST HANDLE... STATE CPU MEM: an lxc handle is "DOMAIN PID STARTTIME".
+awk '$1 == "h1" { for (i = 2; i < NF; i++) if ($i == "running" && $(i + 2) > 0) found = 1 }
+     END {exit !found}' "$tmp/status" \
     && ok "status: h1 running, memory from libvirt" || { fail "status"; cat "$tmp/status"; }
 if "$sfclab" -i "$name" inject h2 pause >"$tmp/pause" 2>&1; then
     st=$(virsh -c "$uri" domstate "sfclab-$name-h2" 2>&1)
     [ "$st" = paused ] && ok "pause: libvirt says paused" || fail "pause: libvirt says '$st'"
     # The freezer stops processes, not the kernel's network stack (pings are still answered):
     # look at the container's freezer cgroup itself.
-    pid=$(awk '$1 == "h2" {print $2}' "$tmp/status")
+    pid=$(awk '$1 == "h2" {print $3}' "$tmp/status")
     fz=$(awk -F: '$2 == "freezer" {print $3}' /proc/"$pid"/cgroup 2>/dev/null)
     fst=$(cat /sys/fs/cgroup/freezer"$fz"/freezer.state 2>&1)
     [ "$fst" = FROZEN ] && ok "h2's init $pid is in a FROZEN cgroup ($fz)" \

@@ -54,6 +54,12 @@ CHECK_PROGS += tests/system/infra-updown.sh tests/system/infra-kill.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
 
+# --- guests at run time: add-guest/remove-guest on a running line3, then down (and clean on a
+# second instance) leave nothing (root).
+CHECK_PROGS += tests/system/infra-guests.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end guests at run time
+
 # --- adapter: `sfcd ft` on five guests: three `none` replicas and a `voter` core, exactly-once
 # delivery of the majority value with 0, 1 and 2 Byzantine replicas, then down (root).
 CHECK_PROGS += tests/system/ft-voter.sh

@@ -16,7 +16,7 @@ DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
             libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev \
             libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \
-            libvirt-daemon-driver-qemu qemu-system-x86
+            libvirt-daemon-driver-qemu qemu-system-x86 cpio
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lplot -lm -lpthread
@@ -83,7 +83,7 @@ build/san/tests/%: build/san/tests/unit/%.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
--include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk
+-include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk images/images.mk
 
 # Installs only what is missing, and says nothing when everything is there.
 deps:

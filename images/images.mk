@@ -4,6 +4,8 @@
 #   initrd.img   a newc cpio (gzip) holding a static sfcd as /sfcd, the virtio modules of that
 #                same kernel and their load order; the kernel runs `/sfcd vminit` (rdinit=)
 #   sfcd         the static sfcd itself (images/nosystemd.c: see there why)
+#   busybox      Debian's busybox-static, downloaded and unpacked the same way: the guest's
+#                sh, ip, ping, cat... for `sfclab exec` and a user debugging a VM
 IMAGES_DIR   := build/images
 # The virtio modules a guest needs (PCI transport, net, the console for the control channel),
 # in dependency order: Debian's kernel builds them as modules, and there is no modprobe inside.
@@ -29,6 +31,13 @@ $(IMAGES_DIR)/kernel.stamp:
 	dpkg-deb -x $(IMAGES_DIR)/deb/$$pkg*.deb $(IMAGES_DIR)/kernel && \
 	rm -f $(IMAGES_DIR)/deb/$$pkg*.deb && echo $$pkg >$@
 
+$(IMAGES_DIR)/busybox:
+	@mkdir -p $(IMAGES_DIR)/deb
+	@rm -rf $(IMAGES_DIR)/bb && cd $(IMAGES_DIR)/deb && apt-get download -q busybox-static >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get download -q busybox-static >/dev/null; }
+	dpkg-deb -x $(IMAGES_DIR)/deb/busybox-static_*.deb $(IMAGES_DIR)/bb
+	cp $(IMAGES_DIR)/bb/bin/busybox $@ && rm -rf $(IMAGES_DIR)/bb $(IMAGES_DIR)/deb/busybox-static_*.deb
+
 $(IMAGES_DIR)/vmlinuz: $(IMAGES_DIR)/kernel.stamp
 	cp $(IMAGES_DIR)/kernel/boot/vmlinuz-* $@
 
@@ -38,9 +47,15 @@ $(IMAGES_DIR)/sfcd: $(call obj,vnfs/sfcd.c images/nosystemd.c) $(LIBSFCD)
 	    { grep -v "Using 'get.*' in statically linked\|in function" || true; }
 	@test -x $@
 
-$(IMAGES_DIR)/initrd.img: $(IMAGES_DIR)/sfcd $(IMAGES_DIR)/kernel.stamp images/images.mk
-	@rm -rf $(IMAGES_DIR)/root && mkdir -p $(IMAGES_DIR)/root/lib/modules $(IMAGES_DIR)/root/dev
+$(IMAGES_DIR)/initrd.img: $(IMAGES_DIR)/sfcd $(IMAGES_DIR)/busybox $(IMAGES_DIR)/kernel.stamp \
+                          images/images.mk
+	@rm -rf $(IMAGES_DIR)/root && mkdir -p $(IMAGES_DIR)/root/lib/modules $(IMAGES_DIR)/root/dev \
+	    $(IMAGES_DIR)/root/bin
 	cp $(IMAGES_DIR)/sfcd $(IMAGES_DIR)/root/sfcd
+	ln -s ../sfcd $(IMAGES_DIR)/root/bin/sfcd
+	cp $(IMAGES_DIR)/busybox $(IMAGES_DIR)/root/bin/busybox
+	@for t in $$($(IMAGES_DIR)/busybox --list); do \
+	    [ -e $(IMAGES_DIR)/root/bin/$$t ] || ln -s busybox $(IMAGES_DIR)/root/bin/$$t; done
 	@# The kernel opens /dev/console for init before anything is mounted.
 	mknod -m 600 $(IMAGES_DIR)/root/dev/console c 5 1
 	@: >$(IMAGES_DIR)/root/lib/modules/order; \

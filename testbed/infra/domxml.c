@@ -208,6 +208,12 @@ domxml_kvm(const struct domxml_guest *g, struct buf *b)
     } else {
         buf_printf(b, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
     }
+    if (g->channel) {
+        buf_printf(b, "    <channel type='unix'>\n      <source mode='bind'/>\n"
+                   "      <target type='virtio' name='");
+        put_escaped(b, g->channel);
+        buf_printf(b, "'/>\n    </channel>\n");
+    }
     /* Nothing the guest does not use: each device is boot time under TCG. */
     buf_printf(b, "    <memballoon model='none'/>\n"
                "  </devices>\n"

@@ -173,6 +173,46 @@ libvirtd_undo_domain(const char *uri, const char *name)
     return error;
 }
 
+bool
+libvirtd_kvm_accel(const char **whyp)
+{
+    static const char *why;
+    static int result = -1;
+
+    if (result < 0) {
+        char *cpuinfo = NULL;
+        bool hw = false;
+        int fd;
+
+        if (!read_file("/proc/cpuinfo", &cpuinfo, NULL)) {
+            hw = strstr(cpuinfo, " vmx") || strstr(cpuinfo, " svm");
+        }
+        free(cpuinfo);
+        fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (fd < 0) {
+            why = "tcg: /dev/kvm cannot be opened";
+            result = 0;
+        } else if (!access("/sys/module/kvm_pvm", F_OK)) {
+            why = "tcg: /dev/kvm is PVM (kvm_pvm), on which a stock kernel hangs";
+            result = 0;
+        } else if (!hw || (access("/sys/module/kvm_intel", F_OK)
+                           && access("/sys/module/kvm_amd", F_OK))) {
+            why = "tcg: no hardware virtualization (vmx/svm with kvm_intel or kvm_amd)";
+            result = 0;
+        } else {
+            why = "kvm: hardware virtualization";
+            result = 1;
+        }
+    }
+    if (whyp) {
+        *whyp = why;
+    }
+    return result;
+}
+
 /* --- Starting a daemon of our own. --- */
 
 static const char libvirtd_conf[] =
@@ -187,7 +227,8 @@ static const char libvirtd_conf[] =
 /* Guests run as libvirt-qemu. The kernel, initramfs and save files stay owned by whoever made
  * them (no dynamic ownership: they live in the build tree), no AppArmor/SELinux profile (the
  * host has none loaded), and guests' stdio goes to files rather than virtlogd, which would be
- * one more daemon to own. */
+ * one more daemon to own. No private /dev per QEMU ("namespaces"): libvirt would copy our
+ * /dev/kvm stand-in into it and fail on a mount point. */
 static const char qemu_conf[] =
     "# Written by sfclab for one testbed instance's own libvirtd.\n"
     "user = \"libvirt-qemu\"\n"
@@ -195,6 +236,7 @@ static const char qemu_conf[] =
     "dynamic_ownership = 0\n"
     "security_driver = \"none\"\n"
     "stdio_handler = \"file\"\n"
+    "namespaces = [ ]\n"
     "cgroup_controllers = [ \"cpu\", \"cpuacct\", \"cpuset\", \"memory\" ]\n";
 
 static const char lxc_conf[] =
@@ -203,6 +245,7 @@ static const char lxc_conf[] =
 
 struct daemon_ctx {
     const char *own[ARRAY_SIZE(own_dirs)];
+    const char *no_kvm;         /* A root-only empty file to hide /dev/kvm behind, or NULL. */
     const char *conf;
     const char *pid_file;
     int netns_fd;
@@ -226,6 +269,13 @@ daemon_child(void *ctx_)
         if (mount(ctx->own[i], own_dirs[i].system, NULL, MS_BIND, NULL)) {
             return 126;
         }
+    }
+    /* On a host where guests run under TCG, libvirt must not see a /dev/kvm its QEMU probe can
+     * use while its own check (as libvirt-qemu) says it cannot: it then takes every cached
+     * capability set as outdated and re-probes QEMU (4-50 s here) before each domain. */
+    if (ctx->no_kvm && !access("/dev/kvm", F_OK)
+        && mount(ctx->no_kvm, "/dev/kvm", NULL, MS_BIND, NULL)) {
+        return 126;
     }
     if (ctx->netns_fd >= 0 && setns(ctx->netns_fd, CLONE_NEWNET)) {
         return 126;
@@ -317,6 +367,7 @@ libvirtd_ensure(struct manifest *manifest, const char *instance_dir, const char 
     char *pid_file = xasprintf("%s/libvirtd.pid", top);
     char *log_dir = xasprintf("%s/log", top);
     char *daemon_log = xasprintf("%s/libvirtd.stderr", top);
+    char *no_kvm = xasprintf("%s/no-kvm", top);
     char *own[ARRAY_SIZE(own_dirs)] = { NULL };
     struct daemon_ctx ctx = { .netns_fd = -1, .log_fd = -1 };
     uint64_t deadline;
@@ -381,6 +432,14 @@ libvirtd_ensure(struct manifest *manifest, const char *instance_dir, const char 
     }
     ctx.conf = conf;
     ctx.pid_file = pid_file;
+    if (!libvirtd_kvm_accel(NULL)) {
+        error = write_text(no_kvm, "");
+        if (error) {
+            goto out;
+        }
+        chmod(no_kvm, 0600);
+        ctx.no_kvm = no_kvm;
+    }
     if (netns_path) {
         ctx.netns_fd = open(netns_path, O_RDONLY | O_CLOEXEC);
         if (ctx.netns_fd < 0) {
@@ -435,5 +494,6 @@ out:
     free(pid_file);
     free(log_dir);
     free(daemon_log);
+    free(no_kvm);
     return error;
 }

@@ -56,6 +56,11 @@ char *libvirtd_domain_name(const char *instance, const char *guest);
  * afterwards, including when it or the daemon was already gone. */
 int libvirtd_undo_domain(const char *uri, const char *name);
 
+/* Whether QEMU guests get KVM (true) or TCG: KVM only with hardware virtualization (vmx/svm
+ * and kvm_intel or kvm_amd), never on a PVM /dev/kvm (kvm_pvm), on which a stock kernel hangs.
+ * '*whyp' (may be NULL) gets the choice and its reason, e.g. "tcg: /dev/kvm is PVM ...". */
+bool libvirtd_kvm_accel(const char **whyp);
+
 /* The message of libvirt's last error in this thread ("unknown error" if none). */
 const char *libvirtd_last_error(void);
 

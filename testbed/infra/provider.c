@@ -16,6 +16,7 @@
 static const struct guest_provider *const providers[] = {
     &guest_provider_netns,
     &guest_provider_lxc,
+    &guest_provider_kvm,
     &guest_provider_test,
 };
 

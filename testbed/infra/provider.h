@@ -146,6 +146,7 @@ struct guest_provider {
 
 extern const struct guest_provider guest_provider_netns;
 extern const struct guest_provider guest_provider_lxc;
+extern const struct guest_provider guest_provider_kvm;
 extern const struct guest_provider guest_provider_test;
 
 /* The provider called 'name', or NULL. */

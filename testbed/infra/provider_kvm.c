@@ -239,17 +239,29 @@ ctl_connect(struct kvm_guest *kg)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     char *path;
-    int fd, error = 0;
+    int fd, dir_fd = -1, error = 0;
 
     if (kg->ctl_fd >= 0) {
         return 0;
     }
     path = channel_path(kg);
-    if (!path || strlen(path) >= sizeof sun.sun_path) {
-        free(path);
+    if (!path) {
         return ENOENT;
     }
-    strcpy(sun.sun_path, path);
+    if (strlen(path) >= sizeof sun.sun_path) {
+        /* Deep under an instance directory the path outgrows sun_path: reach the socket
+         * through an fd of its directory instead. */
+        char *slash = strrchr(path, '/');
+        *slash = '\0';
+        dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+            error = errno;
+            goto out;
+        }
+        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, slash + 1);
+    } else {
+        strcpy(sun.sun_path, path);
+    }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
         error = errno;
@@ -258,6 +270,10 @@ ctl_connect(struct kvm_guest *kg)
         }
     } else {
         kg->ctl_fd = fd;
+    }
+out:
+    if (dir_fd >= 0) {
+        close(dir_fd);
     }
     free(path);
     return error;

@@ -77,3 +77,11 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/lxc.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end lxc
+
+# --- libvirt: the lxc and kvm providers through the provider API (test_libvirt lxc runs from
+# lxc.sh in make check; test_libvirt kvm from kvm.sh in make check-slow).
+CHECK_DEPS  += build/tests/system/test_libvirt
+build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+# --- end libvirt

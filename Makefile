@@ -43,11 +43,13 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRC))
 # What `make check` runs, in order; fragments append to these.
 CHECK_PROGS  := $(UNIT_BINS)
 CHECK_DEPS   := $(UNIT_BINS)
+CHECK_SLOW_PROGS :=
+CHECK_SLOW_DEPS  :=
 # What `make bench` runs, in order; each prints its own numbers.
 BENCH_PROGS  :=
 BENCH_DEPS   :=
 
-.PHONY: all deps check bench run clean-build soak images
+.PHONY: all deps check check-slow bench run clean-build soak images
 .SECONDARY:
 all: bin/sfclab bin/sfcd
 
@@ -100,6 +102,11 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(CHECK_DEPS)
 	@tests/run-tests $(CHECK_PROGS)
+
+# Tests that take minutes (VMs booting under TCG): not in `make check`; .ci/run runs both.
+check-slow: deps
+	@$(MAKE) --no-print-directory all images $(CHECK_SLOW_DEPS)
+	@tests/run-tests $(CHECK_SLOW_PROGS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The `lxc` provider end to end (issue 16), on libvirt's LXC driver:
+#  0. the provider API itself (build/tests/system/test_libvirt lxc): two containers created,
+#     wired with a type='ethernet' interface, pinged, paused, resumed, exec'd, found again,
+#     stopped and destroyed, with their timings printed;
 #  1. `up` of line3 as containers (with the instance's own libvirtd when the host runs none):
 #     traffic between guests through the instance's switch, exec, hostname, status (stats through
 #     libvirt), pause/resume through the freezer, then `down` leaves nothing: no domain, no
@@ -41,6 +44,14 @@ uri_of() {
     if [ -S "$sock" ]; then echo "lxc:///system?socket=$sock"; else echo "lxc:///system"; fi
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# --- 0. the provider API.
+if build/tests/system/test_libvirt lxc >"$tmp/api.out" 2>&1; then
+    ok "provider API: $(grep -c '^ok' "$tmp/api.out") checks"
+    grep '^timing' "$tmp/api.out"
+else
+    fail "provider API (test_libvirt lxc)"; grep -v '^ok' "$tmp/api.out" | tail -20
+fi
 
 # --- 1. up, traffic, exec, status, pause/resume, down.
 name=sfct-lx-$$

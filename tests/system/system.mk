@@ -75,7 +75,7 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 # instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
 # (root and libvirt's LXC driver; skips otherwise).
 CHECK_PROGS += tests/system/lxc.sh
-CHECK_DEPS  += bin/sfclab bin/sfcd
+CHECK_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end lxc
 
 # --- libvirt: the lxc and kvm providers through the provider API (test_libvirt lxc runs from
@@ -84,4 +84,6 @@ CHECK_DEPS  += build/tests/system/test_libvirt
 build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_SLOW_PROGS += tests/system/kvm.sh
+CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt

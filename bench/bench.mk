@@ -51,3 +51,9 @@ build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
 BENCH_PROGS += bench/bench_infra.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
+
+# --- libvirt: per provider (netns, lxc, kvm when `make images` was done): up/down per guest,
+# start/destroy through the provider API, the 1-VNF DNS chain's p50 RTT; ratios to netns.
+BENCH_PROGS += bench/providers.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end libvirt

@@ -7,12 +7,14 @@
 #   busybox      Debian's busybox-static, downloaded and unpacked the same way: the guest's
 #                sh, ip, ping, cat... for `sfclab exec` and a user debugging a VM
 IMAGES_DIR   := build/images
-# The virtio modules a guest needs (PCI transport, net, the console for the control channel),
+# The virtio modules a guest needs (PCI transport, net, the console for the control channel,
+# 9p for the agent's directory shared with the host),
 # in dependency order: Debian's kernel builds them as modules, and there is no modprobe inside.
 IMAGES_MODULES := drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko \
     drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko \
     drivers/virtio/virtio_pci.ko net/core/failover.ko drivers/net/net_failover.ko \
-    drivers/net/virtio_net.ko drivers/char/virtio_console.ko
+    drivers/net/virtio_net.ko drivers/char/virtio_console.ko \
+    fs/netfs/netfs.ko fs/fscache/fscache.ko net/9p/9pnet.ko net/9p/9pnet_virtio.ko fs/9p/9p.ko
 STATIC_LIBS  := -ljansson -lpcap -ldbus-1 -lsodium -lm -lpthread
 
 .PHONY: images

@@ -208,6 +208,14 @@ domxml_kvm(const struct domxml_guest *g, struct buf *b)
     } else {
         buf_printf(b, "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n");
     }
+    if (g->share_dir && g->share_tag) {
+        /* squash: QEMU, not root, owns what the guest writes there; nothing fails for it. */
+        buf_printf(b, "    <filesystem type='mount' accessmode='squash'>\n      <source dir='");
+        put_escaped(b, g->share_dir);
+        buf_printf(b, "'/>\n      <target dir='");
+        put_escaped(b, g->share_tag);
+        buf_printf(b, "'/>\n    </filesystem>\n");
+    }
     if (g->channel) {
         buf_printf(b, "    <channel type='unix'>\n      <source mode='bind'/>\n"
                    "      <target type='virtio' name='");

@@ -50,6 +50,8 @@ struct domxml_guest {
     const char *console_log;    /* The serial console's file, or NULL: a PTY. */
     const char *channel;        /* Name of a virtio-serial port whose host end is a unix
                                  * socket libvirt places, or NULL. */
+    const char *share_dir;      /* A host directory the guest mounts (virtio 9p) under the */
+    const char *share_tag;      /* tag 'share_tag', or NULL. */
 
     const struct domxml_iface *ifaces;   /* Interfaces present from the start. */
     size_t n_ifaces;

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,7 +383,7 @@ kvm_start(struct guest *g)
     char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
     char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
     struct buf cmdline = BUF_INITIALIZER, xml = BUF_INITIALIZER;
-    const char *why;
+    const char *why, *share = NULL;
     int error = 0;
 
     if (kg->dom) {
@@ -403,12 +404,22 @@ kvm_start(struct guest *g)
         buf_printf(&cmdline, "%s%s", i ? "," : " sfc.init=", g->init_args[i]);
     }
     buf_put_u8(&cmdline, '\0');
+    /* The agent's directory (its roles' logs and outputs, which the runner reads on the host)
+     * is shared with the guest over 9p and mounted there at the same path. QEMU runs as
+     * libvirt-qemu: the directory, made by sfclab for this guest, becomes its. */
+    for (size_t i = 0; g->init_args && g->init_args[i] && g->init_args[i + 1]; i++) {
+        struct passwd *pw = getpwnam("libvirt-qemu");
+        if (!strcmp(g->init_args[i], "--dir") && pw
+            && !chown(g->init_args[i + 1], pw->pw_uid, pw->pw_gid)) {
+            share = g->init_args[i + 1];
+        }
+    }
     {
         struct domxml_guest dg = {
             .name = kg->dom_name, .title = title, .cpus = g->cpus, .memory = g->memory,
             .kvm = libvirtd_kvm_accel(&why), .emulator = KVM_EMULATOR, .kernel = kernel,
             .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
-            .channel = KVM_CHANNEL,
+            .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,
         };
         error = domxml_kvm(&dg, &xml);
     }

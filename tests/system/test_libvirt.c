@@ -176,9 +176,7 @@ main(int argc, char *argv[])
 
         snprintf(name, sizeof name, "g%d", i);
         snprintf(agent_dir, sizeof agent_dir, "%s/%s", run_dir, name);
-        if (!kvm) {
-            manifest_make_tree(manifest, agent_dir);
-        }
+        manifest_make_tree(manifest, agent_dir);
         snprintf(port, sizeof port, "lv%d-eth0", i);
         snprintf(ping_to, sizeof ping_to, "10.77.%d.1", i);
         inet_aton(ping_to, &f.addr);

@@ -47,7 +47,8 @@ fixture_output(const char *path, bool *validp)
             .kernel = "/opt/sfclab/build/images/vmlinuz",
             .initrd = "/opt/sfclab/build/images/initrd.img",
             .cmdline = "console=ttyS0 quiet",
-            .console_log = log, .channel = "org.sfclab.ctl", .ifaces = &mgmt, .n_ifaces = 1,
+            .console_log = log, .channel = "org.sfclab.ctl", .share_dir = dir,
+            .share_tag = "sfcdir", .ifaces = &mgmt, .n_ifaces = 1,
         };
 
         buf_printf(&out, "<!-- guest %s, provider %s -->\n", tg->name, tg->provider);

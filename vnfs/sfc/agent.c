@@ -14,7 +14,9 @@
  *                                 {exit_code, stdout, stderr}, the streams base64 and at most
  *                                 1 MiB each: `sfclab exec` into guests the host cannot enter
  *                                 (kvm). The agent answers nothing else meanwhile.
- * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock.
+ * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock
+ * (SOCKDIR/role-ID.sock with --sock-dir: a kvm guest's DIR is shared with the host over 9p,
+ * where a unix socket cannot be bound).
  * The agent signals only the processes it started, and stops them all when it exits. */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +52,7 @@ struct agent {
     struct loop *loop;
     struct rpc_server *server;
     char *dir;
+    char *sock_dir;                 /* NULL: dir. */
     char *exe;
     uint64_t started_ns;
     struct agent_role roles[AGENT_MAX_ROLES];
@@ -174,7 +177,7 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     /* The client is a run-to-completion program without an event loop or control socket. */
     has_ctl = strcmp(role, "client") != 0;
     if (has_ctl) {
-        r->ctl = xasprintf("%s/role-%d.sock", a->dir, r->id);
+        r->ctl = xasprintf("%s/role-%d.sock", a->sock_dir ? a->sock_dir : a->dir, r->id);
         unlink(r->ctl);
     }
     argv = xcalloc(n_args + 8, sizeof *argv);
@@ -562,9 +565,10 @@ stop_all(struct agent *a)
 static void
 usage(void)
 {
-    printf("usage: sfcd agent --listen ADDR:PORT [--dir DIR] [--sfcd PATH]\n"
+    printf("usage: sfcd agent --listen ADDR:PORT [--dir DIR] [--sock-dir DIR] [--sfcd PATH]\n"
            "  --listen ADDR:PORT  JSON-RPC endpoint on the management network (or unix:PATH)\n"
            "  --dir DIR           role logs and control sockets (default /tmp/sfcd-agent-PID)\n"
+           "  --sock-dir DIR      control sockets there instead\n"
            "  --sfcd PATH         the sfcd binary roles run (default: this one)\n");
 }
 
@@ -574,6 +578,7 @@ role_agent(int argc, char *argv[])
     static const struct option options[] = {
         { "listen", required_argument, NULL, 'l' },
         { "dir", required_argument, NULL, 'd' },
+        { "sock-dir", required_argument, NULL, 'S' },
         { "sfcd", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -591,6 +596,7 @@ role_agent(int argc, char *argv[])
         switch (opt) {
         case 'l': listen = optarg; break;
         case 'd': free(a.dir); a.dir = xstrdup(optarg); break;
+        case 'S': free(a.sock_dir); a.sock_dir = xstrdup(optarg); break;
         case 's': free(a.exe); a.exe = xstrdup(optarg); break;
         case 'h': usage(); rc = 0; goto out;
         default: usage(); goto out;
@@ -618,6 +624,10 @@ role_agent(int argc, char *argv[])
         log_err("%s: %s", a.dir, strerror(errno));
         goto out;
     }
+    if (a.sock_dir && mkdir(a.sock_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("%s: %s", a.sock_dir, strerror(errno));
+        goto out;
+    }
     a.started_ns = time_mono_ns();
     error = loop_create(&a.loop);
     if (!error) {
@@ -643,6 +653,7 @@ out:
         free(a.roles[i].log);
     }
     free(a.dir);
+    free(a.sock_dir);
     free(a.exe);
     return rc;
 }

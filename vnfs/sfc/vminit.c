@@ -1,7 +1,8 @@
 /* `sfcd vminit` — the first program of a `kvm` guest, run by the kernel from sfclab's initramfs
  * (`make images`; kernel command line `rdinit=/sfcd vminit sfc.hostname=NAME sfc.init=A,B,...`).
  *
- * It mounts /proc, /sys, /dev, /run and /tmp, loads the kernel modules the image lists in
+ * It mounts /proc, /sys, /dev, /run and /tmp (and the agent's directory, shared by the host over
+ * virtio 9p, at the same path as on the host), loads the kernel modules the image lists in
  * /lib/modules/order (virtio PCI, net and console: Debian's kernel has them as modules), brings
  * up lo, and starts the guest's control channel: a child that serves the virtio-serial port
  * named org.sfclab.ctl, through which the host's kvm provider configures interfaces it has just
@@ -403,7 +404,8 @@ role_vminit(int argc, char *argv[])
 {
     char *cmdline = NULL, *hostname, *init;
     char **args;
-    size_t n = 0;
+    size_t n = 0, program = 0;
+    bool shared = false;
     pid_t pid;
 
     (void) argc;
@@ -431,7 +433,7 @@ role_vminit(int argc, char *argv[])
         serve_channel();
         _exit(0);
     }
-    args = xcalloc(8 + (init ? strlen(init) : 0), sizeof *args);
+    args = xcalloc(10 + (init ? strlen(init) : 0), sizeof *args);
     args[n++] = "sfcd";
     args[n++] = "init";
     if (hostname) {
@@ -440,9 +442,11 @@ role_vminit(int argc, char *argv[])
     }
     if (init && *init) {
         args[n++] = "--";
+        program = n;
         for (char *save = NULL, *a = strtok_r(init, ",", &save); a;
              a = strtok_r(NULL, ",", &save)) {
-            /* The agent's directory is a host path; here it is made on the guest's /run. */
+            /* The agent's directory is the host's, shared over 9p (tag sfcdir), so that the
+             * host reads what roles write there; without the share, a directory of our own. */
             if (n > 0 && !strcmp(args[n - 1], "--dir")) {
                 char *p = xstrdup(a);
                 for (char *s = p + 1; *s; s++) {
@@ -453,9 +457,20 @@ role_vminit(int argc, char *argv[])
                     }
                 }
                 mkdir(p, 0755);
+                if (mount("sfcdir", p, "9p", 0, "trans=virtio,version=9p2000.L,cache=mmap")) {
+                    log_warn("no shared directory for %s (%s): the host will not see it", p,
+                             strerror(errno));
+                } else {
+                    shared = true;
+                }
                 free(p);
             }
             args[n++] = a;
+        }
+        /* Unix sockets cannot be bound on 9p: the agent's roles' go to the guest's /run. */
+        if (shared && program < n && !strcmp(args[program], "agent")) {
+            args[n++] = "--sock-dir";
+            args[n++] = "/run/sfcd-sockets";
         }
     }
     execv("/proc/self/exe", args);

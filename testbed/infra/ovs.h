@@ -43,6 +43,10 @@ int ovs_open(const char *run_dir, struct ovs **);
  * killing it if it does not go; removes the database, sockets and pid files (not the logs).
  * Frees 'ovs' in every case. Returns 0 if both daemons are gone. */
 int ovs_stop(struct ovs *);
+/* The same for a switch whose namespace goes away next (`down` of a whole instance): vswitchd
+ * is SIGKILLed instead of asked to exit --cleanup, which closes its ports one at a time
+ * (measured here: 0.9 s for the 64 ports of star32, against 4 ms for the kill). */
+int ovs_stop_now(struct ovs *);
 /* Disconnects and frees, leaving the daemons running. */
 void ovs_close(struct ovs *);
 

@@ -144,11 +144,6 @@ struct guest_provider {
     int (*restore)(struct guest *, const char *path);
 };
 
-extern const struct guest_provider guest_provider_netns;
-extern const struct guest_provider guest_provider_lxc;
-extern const struct guest_provider guest_provider_kvm;
-extern const struct guest_provider guest_provider_test;
-
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);
 /* Writes the names of all providers, comma-separated, for error messages. */

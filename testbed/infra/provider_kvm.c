@@ -45,6 +45,8 @@
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 
+extern const struct guest_provider guest_provider_kvm;
+
 #define KVM_EMULATOR "/usr/bin/qemu-system-x86_64"
 #define KVM_CHANNEL "org.sfclab.ctl"
 #define KVM_AGENT_PORT 7070

@@ -34,6 +34,8 @@
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 
+extern const struct guest_provider guest_provider_lxc;
+
 /* How long stop and destroy wait for libvirt to report the domain gone. */
 #define LXC_GONE_TIMEOUT_MS 10000
 

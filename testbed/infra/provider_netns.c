@@ -1,7 +1,10 @@
 /* The `netns` provider: a guest is a process tree in its own network, mount, PID, UTS and IPC
  * namespaces, made with clone() (not `ip netns`, whose shared mounts CRIU cannot dump), inside
  * its own cgroups. Its PID 1 is `sfcd init`; killing it ends the PID namespace, and with the
- * last process the network namespace and every interface in it. */
+ * last process the network namespace and every interface in it. Its init's pid and start time
+ * and its cgroups stay in its private data (struct netns_guest); its handle for another sfclab
+ * process is "PID STARTTIME". Interfaces are veth pairs made straight into the guest's
+ * namespace through a netlink socket opened there once per guest. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +28,9 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "vnfs/core/util.h"
+
+/* Registered in provider.c. */
+extern const struct guest_provider guest_provider_netns;
 
 #define GUEST_NS_FLAGS (CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC)
 
@@ -614,8 +620,11 @@ netns_state(struct guest *g)
         return ng(g)->stopped_state;
     }
     if (!is_running(g)) {
-        /* Nobody asked it to go: a crash. Reap it so the pid is not held. */
+        /* Nobody asked it to go: a crash. Reap it so the pid is not held, and let its
+         * namespace go, which our netlink sockets would keep alive. */
         waitpid(ng(g)->init_pid, NULL, WNOHANG);
+        link_ns_close(ng(g)->ns);
+        ng(g)->ns = NULL;
         return GUEST_GONE;
     }
     return cgroup_is_frozen(ng(g)->cgroup) ? GUEST_PAUSED : GUEST_RUNNING;

@@ -20,6 +20,9 @@
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 
+/* Registered in provider.c. */
+extern const struct guest_provider guest_provider_test;
+
 static struct test_guest **guests;
 static size_t n_guests;
 

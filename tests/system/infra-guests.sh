@@ -45,6 +45,15 @@ sl "$a" exec spare ping -c 2 -i 0.2 -W 2 10.0.0.1 >/dev/null 2>&1 && ok "spare p
     fail "spare cannot ping h1"
 sl "$a" exec h1 ping -c 2 -i 0.2 -W 2 10.0.0.9 >/dev/null 2>&1 && ok "h1 pings spare" ||
     fail "h1 cannot ping spare"
+# Its agent answers the orchestrator on the management network, as a new VNF guest's must.
+mgmt=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print([g for g in d["guests"] if g["name"]=="spare"][0]["mgmt"])' "$state_dir/$a/instance.json" 2>/dev/null)
+for ((k = 0; k < 50; k++)); do
+    r=$(ip netns exec "sfclab-$a" python3 tests/system/inject-helper.py agent "$mgmt:7070" roles 2>/dev/null) && break
+    sleep 0.1
+done
+[ -n "$mgmt" ] && [ "$r" = "[]" ] && ok "spare's agent answers at $mgmt" ||
+    fail "spare's agent at '$mgmt' does not answer ('$r')"
 sl "$a" status >"$tmp/status" 2>&1
 grep -q '^spare .*eth1@data=10.0.0.9/24' "$tmp/status" && ok "status lists spare" ||
     { fail "status does not list spare"; cat "$tmp/status"; }

@@ -71,6 +71,12 @@ CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 
+# --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
+# each VNF with every answer right; scheme none under the same faults does not (root).
+CHECK_PROGS += tests/system/run-nmr.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr
+
 # --- lxc: guests on libvirt's LXC driver (issue 16): line3 up/traffic/exec/pause/down with the
 # instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
 # (root and libvirt's LXC driver; skips otherwise).

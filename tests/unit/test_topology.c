@@ -201,6 +201,8 @@ test_lookups(void **state)
     assert_int_equal(topo->links[0].delay_ns, 1000000ull);
     assert_int_equal(topo->links[0].jitter_ns, 100000ull);
     assert_true(topo->links[0].loss > 0.00099 && topo->links[0].loss < 0.00101);
+    /* Providers come from the provider registry: the guest's own 'provider' and the topology's
+     * default are both checked against it. */
     assert_string_equal(topo->guests[1].provider, "netns");
     assert_string_equal(topo->guests[0].provider, "test");
     topology_free(topo);

@@ -9,7 +9,7 @@
 #     libvirtd of ours, no namespace, no state directory.
 #  2. `sfclab run experiments/baseline-dns.yaml --quick --set provider=lxc`: the same chain as
 #     netns, the run complete in its own database with provider lxc recorded; then the crash
-#     and DNS-spoofing experiments on lxc guests, each with its fault injected.
+#     and DNS-spoofing experiments and the nmr scheme's on lxc guests, faults injected.
 #  3. SIGKILL of `up` after it finished, a foreign domain (not named after the instance) on the
 #     same daemon, then `clean`: the instance's domains are gone and the foreign one survives.
 # Exit 0 pass, 77 skip (not root, or libvirt's LXC driver not installed), anything else fail.
@@ -126,14 +126,16 @@ n=$(sqlite3 "$tmp/runs.db" "select count(*) from samples_view where metric = 'rt
 [ "${n:-0}" -ge 300 ] 2>/dev/null && ok "$n DNS round trips through the chain" \
     || fail "$n rtt samples"
 [ -e "$state_dir/$name" ] && fail "run left $state_dir/$name"
-# A crash and a man-in-the-middle on lxc guests: the injectors work through the provider too.
-for e in baseline-crash-availability baseline-dns-spoof; do
+# A crash, a man-in-the-middle and a replicated scheme (nmr) on lxc guests: the injectors and
+# the scheme's deploy work through the provider too.
+for e in baseline-crash-availability baseline-dns-spoof nmr-dns; do
     if "$sfclab" -i "$name" --db "$tmp/runs.db" run "experiments/$e.yaml" --quick \
             --set provider=lxc >"$tmp/$e.out" 2>&1; then
         row=$(sqlite3 "$tmp/runs.db" "select r.status || '|' || json_extract(r.params, '\$.provider')
-            || '|' || (select count(*) from events e where e.run = r.id and e.kind = 'fault-injected')
+            || '|' || (select count(*) > 0 from events e where e.run = r.id
+                       and e.kind = 'fault-injected')
             from runs r where r.experiment = '$e'" 2>&1)
-        [ "$row" = "complete|lxc|1" ] && ok "$e --quick on lxc: complete, 1 fault injected" \
+        [ "$row" = "complete|lxc|1" ] && ok "$e --quick on lxc: complete, faults injected" \
             || fail "$e on lxc recorded as '$row'"
     else
         fail "$e on lxc"; tail -20 "$tmp/$e.out"

@@ -139,6 +139,125 @@ libvirtd_connect(const char *uri)
     return conn;
 }
 
+/* The pid in 'path' if that process's command line names domain 'name', else 0. */
+static pid_t
+domain_pid(const char *path, const char *name)
+{
+    char *text = NULL, *cmdline = NULL, proc[64];
+    size_t len = 0;
+    pid_t pid = 0;
+
+    if (read_file(path, &text, NULL)) {
+        return 0;
+    }
+    pid = atoi(text);
+    snprintf(proc, sizeof proc, "/proc/%d/cmdline", (int) pid);
+    if (pid <= 0 || read_file(proc, &cmdline, &len)) {
+        pid = 0;
+    } else {
+        bool found = false;
+        for (size_t i = 0; i < len; i += strlen(cmdline + i) + 1) {
+            /* libvirt_lxc --name NAME; qemu -name guest=NAME,... */
+            if (!strcmp(cmdline + i, name) || (!strncmp(cmdline + i, "guest=", 6)
+                                               && !strncmp(cmdline + i + 6, name, strlen(name))
+                                               && strchr(",", cmdline[i + 6 + strlen(name)]))) {
+                found = true;
+            }
+        }
+        pid = found ? pid : 0;
+    }
+    free(text);
+    free(cmdline);
+    return pid;
+}
+
+/* True while 'pid' runs (a zombie, which its parent has yet to reap, does not). */
+static bool
+pid_runs(pid_t pid)
+{
+    char path[64], *stat = NULL, *p;
+    bool runs;
+
+    snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+    if (read_file(path, &stat, NULL)) {
+        return false;
+    }
+    p = strrchr(stat, ')');
+    runs = !(p && p[1] == ' ' && p[2] == 'Z');
+    free(stat);
+    return runs;
+}
+
+static void
+kill_and_wait(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 500 && pid_runs(pid); i++) {
+        waitpid(pid, NULL, WNOHANG);
+        usleep(10000);
+    }
+}
+
+/* The domain of a daemon that is gone, found from the pid file the daemon left in its state
+ * directory (INSTANCE_DIR/libvirt/run/DRIVER/NAME.pid, its /run/libvirt): a VM is its QEMU
+ * process; a container is its init (whose end ends its namespaces) and libvirt's controller,
+ * and the cgroups the controller made for it. */
+static int
+kill_orphan_domain(const char *uri, const char *sock, const char *name)
+{
+    bool lxc = !strncmp(uri, "lxc:", 4);
+    char *top = xstrdup(sock), *slash, *pid_file;
+    char *cgroups = NULL;
+    pid_t pid;
+
+    for (int i = 0; i < 2 && (slash = strrchr(top, '/')); i++) {
+        *slash = '\0';             /* .../libvirt/sock/libvirt-sock -> .../libvirt */
+    }
+    pid_file = xasprintf("%s/run/%s/%s.pid", top, lxc ? "lxc" : "qemu", name);
+    pid = domain_pid(pid_file, name);
+    if (pid && lxc) {
+        char path[64], *children = NULL;
+        pid_t init = 0;
+        snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int) pid, (int) pid);
+        if (!read_file(path, &children, NULL)) {
+            init = atoi(children);
+        }
+        free(children);
+        if (init > 0) {
+            snprintf(path, sizeof path, "/proc/%d/cgroup", (int) init);
+            read_file(path, &cgroups, NULL);
+            kill_and_wait(init);
+        }
+    }
+    if (pid) {
+        log_info("libvirt: the daemon of %s is gone: killing %s (pid %d)", name,
+                 lxc ? "its container" : "its QEMU", (int) pid);
+        kill_and_wait(pid);
+    }
+    /* Lines "N:CONTROLLERS:/machine/lxc-PID-NAME.libvirt-lxc": rmdir each, once empty. */
+    for (char *save = NULL, *line = cgroups ? strtok_r(cgroups, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *ctrl = strchr(line, ':'), *group = ctrl ? strchr(ctrl + 1, ':') : NULL;
+        if (!group || !strstr(group, name) || !strstr(group, ".libvirt-lxc")) {
+            continue;
+        }
+        *group++ = '\0';
+        char *first = strtok(ctrl + 1, ",");
+        if (first && *first) {
+            char *dir = xasprintf("/sys/fs/cgroup/%s%s", strncmp(first, "name=", 5)
+                                  ? first : first + 5, group);
+            for (int i = 0; i < 100 && rmdir(dir) && errno == EBUSY; i++) {
+                usleep(10000);
+            }
+            free(dir);
+        }
+    }
+    free(cgroups);
+    free(pid_file);
+    free(top);
+    return 0;
+}
+
 int
 libvirtd_undo_domain(const char *uri, const char *name)
 {
@@ -148,9 +267,8 @@ libvirtd_undo_domain(const char *uri, const char *name)
     int error = 0;
 
     if (sock && !libvirtd_answers(sock + strlen("?socket="))) {
-        /* Our own daemon is gone; its domains went with it only if it stopped them. */
-        log_warn("libvirt: %s does not answer: cannot check domain %s", uri, name);
-        return ENOTCONN;
+        /* The instance's own daemon is gone (killed): its domains outlive it. */
+        return kill_orphan_domain(uri, sock + strlen("?socket="), name);
     }
     virSetErrorFunc(NULL, quiet_errors);
     conn = libvirtd_connect(uri);

@@ -12,6 +12,7 @@
 #     and DNS-spoofing experiments and the nmr scheme's on lxc guests, faults injected.
 #  3. SIGKILL of `up` after it finished, a foreign domain (not named after the instance) on the
 #     same daemon, then `clean`: the instance's domains are gone and the foreign one survives.
+#  4. SIGKILL of the instance's own libvirtd, then `clean`: no container, cgroup or state left.
 # Exit 0 pass, 77 skip (not root, or libvirt's LXC driver not installed), anything else fail.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -183,6 +184,31 @@ if [ -n "$foreign_pid" ] && [ -d /proc/"$foreign_pid" ] \
     ok "the foreign domain survives clean"
 else
     fail "the foreign domain is gone"
+fi
+
+# --- 4. SIGKILL of the instance's own libvirtd too: clean finds its containers from the pid
+# files the daemon left and kills them, with their cgroups.
+name=sfct-ld-$$
+names+=("$name")
+"$sfclab" -i "$name" up "$tmp/line3-lxc.yaml" >"$tmp/upd.out" 2>&1 || { fail "up (daemon kill)"; cat "$tmp/upd.out"; }
+save_manifest "$name" "$tmp/$name.manifest"
+if [ -r "$state_dir/$name/libvirt/libvirtd.pid" ]; then
+    kill -9 "$(cat "$state_dir/$name/libvirt/libvirtd.pid")"
+    "$sfclab" -i "$name" clean >"$tmp/cleand.out" 2>&1 && ok "clean after SIGKILL of libvirtd" \
+        || { fail "clean after SIGKILL of libvirtd"; cat "$tmp/cleand.out"; }
+    if bad=$(check_nothing_left "$name" "$tmp/$name.manifest" "$tmp/links-before" 2>&1); then
+        ok "clean left nothing of $name"
+    else
+        fail "clean left: $bad"
+    fi
+    for d in /proc/[0-9]*/cmdline; do
+        c=$( { tr '\0' ' ' <"$d"; } 2>/dev/null) || continue
+        case $c in *libvirt_lxc*"--name sfclab-$name-"*) fail "container left: $c";; esac
+    done
+    ls /sys/fs/cgroup/*/machine 2>/dev/null | grep -q "sfclab-$name-" && fail "cgroups of $name left"
+else
+    ok "(the host's libvirtd serves this instance: no daemon of ours to kill)"
+    "$sfclab" -i "$name" down >/dev/null 2>&1
 fi
 
 echo "lxc: $failures failure(s)"

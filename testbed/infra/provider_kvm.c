@@ -44,6 +44,7 @@
 #include "vnfs/core/buf.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
+#include "vnfs/core/vmchan.h"
 
 extern const struct guest_provider guest_provider_kvm;
 
@@ -64,6 +65,7 @@ struct kvm_guest {
     virDomainPtr dom;           /* NULL while it does not run. */
     int ctl_fd;                 /* The control channel, -1 until connected. */
     bool has_mgmt;              /* The first interface plugged with an address: the agent's. */
+    bool shared;                /* The agent's directory is a 9p export. */
     struct in_addr mgmt_addr;
     enum guest_state stopped_state;
 };
@@ -282,13 +284,15 @@ out:
     return error;
 }
 
-/* One request over the control channel; 'reply' (may be NULL) gets the text after "ok". */
+/* One request over the control channel; 'reply' (may be NULL) gets the guest's answer,
+ * which is parsed as the untrusted input it is. */
 static int
-ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms, char *reply,
-            size_t reply_size)
+ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
+            struct vmchan_reply *reply)
 {
     uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
-    char line[256];
+    char line[VMCHAN_MAX_LINE + 2];
+    struct vmchan_reply r;
     size_t len = 0;
     int error;
 
@@ -299,6 +303,7 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms, char *rep
     while (!error) {
         struct pollfd pfd = { kg->ctl_fd, POLLIN, 0 };
         uint64_t now = time_mono_ns();
+        char *nl;
         ssize_t n;
         if (now >= deadline) {
             error = ETIMEDOUT;
@@ -313,23 +318,19 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms, char *rep
             break;
         }
         len += n;
-        line[len] = '\0';
-        if (strchr(line, '\n')) {
-            *strchr(line, '\n') = '\0';
-            if (!strncmp(line, "ok", 2)) {
-                if (reply && reply_size) {
-                    const char *text = line[2] ? line + 3 : "";
-                    size_t tn = MIN(strlen(text), reply_size - 1);
-                    memcpy(reply, text, tn);
-                    reply[tn] = '\0';
-                }
-            } else {
-                int code = 0;
-                sscanf(line, "err %d", &code);
-                log_debug("kvm: '%.*s' -> %s", (int) strcspn(request, "\n"), request, line);
-                error = code > 0 ? code : EIO;
+        nl = memchr(line, '\n', len);
+        if (nl) {
+            if (nl + 1 != line + len || vmchan_parse_reply(line, nl - line, &r)) {
+                error = EPROTO;     /* More than one line, or not a reply. */
+                break;
             }
-            return error;
+            if (r.error) {
+                log_debug("kvm: '%.*s' -> error %d", (int) strcspn(request, "\n"), request,
+                          r.error);
+            } else if (reply) {
+                *reply = r;
+            }
+            return r.error;
         }
         if (len == sizeof line - 1) {
             error = EPROTO;
@@ -356,7 +357,7 @@ wait_booted(struct guest *g)
     for (;;) {
         uint64_t now = time_mono_ns();
         int error = ctl_request(kg, "stats\n",
-                                (int) MIN((deadline - now) / 1000000 + 1, 2000), NULL, 0);
+                                (int) MIN((deadline - now) / 1000000 + 1, 2000), NULL);
         if (!error) {
             return 0;
         }
@@ -408,8 +409,13 @@ kvm_start(struct guest *g)
     buf_put_u8(&cmdline, '\0');
     /* The agent's directory (its roles' logs and outputs, which the runner reads on the host)
      * is shared with the guest over 9p and mounted there at the same path. QEMU runs as
-     * libvirt-qemu: the directory, made by sfclab for this guest, becomes its. */
-    for (size_t i = 0; g->init_args && g->init_args[i] && g->init_args[i + 1]; i++) {
+     * libvirt-qemu: the directory, made by sfclab for this guest, becomes its. QEMU refuses
+     * to save a VM with a 9p export mounted: SFCLAB_KVM_SHARE=0 starts guests without it,
+     * for the `vm` checkpoint backend (their roles' outputs then stay inside). */
+    const char *share_env = getenv("SFCLAB_KVM_SHARE");
+    bool want_share = !share_env || strcmp(share_env, "0");
+    for (size_t i = 0; want_share && g->init_args && g->init_args[i] && g->init_args[i + 1];
+         i++) {
         struct passwd *pw = getpwnam("libvirt-qemu");
         if (!strcmp(g->init_args[i], "--dir") && pw
             && !chown(g->init_args[i + 1], pw->pw_uid, pw->pw_gid)) {
@@ -441,6 +447,7 @@ kvm_start(struct guest *g)
         error = EIO;
         goto out;
     }
+    kg->shared = share != NULL;
     error = wait_booted(g);
     if (error) {
         virDomainDestroy(kg->dom);
@@ -501,7 +508,7 @@ kvm_stop(struct guest *g, uint64_t grace_ns)
             virDomainResume(kg->dom);
         }
         /* init stops every process, then the kernel reboots and libvirt ends the domain. */
-        if (ctl_request(kg, "halt\n", 1000, NULL, 0) || !wait_inactive(kg, grace_ns)) {
+        if (ctl_request(kg, "halt\n", 1000, NULL) || !wait_inactive(kg, grace_ns)) {
             if (dom_active(kg) && virDomainDestroy(kg->dom) < 0 && dom_active(kg)) {
                 log_warn("guest %s: cannot destroy %s: %s", g->name, kg->dom_name,
                          libvirtd_last_error());
@@ -709,7 +716,7 @@ kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *
     snprintf(request, sizeof request, "iface %02x:%02x:%02x:%02x:%02x:%02x %s %s\n",
              f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5], f->ifname,
              cidr);
-    error = ctl_request(kg, request, KVM_CHANNEL_TIMEOUT_MS, NULL, 0);
+    error = ctl_request(kg, request, KVM_CHANNEL_TIMEOUT_MS, NULL);
     if (error) {
         log_err("guest %s: cannot configure %s inside: %s", g->name, f->ifname,
                 strerror(error));
@@ -731,7 +738,7 @@ kvm_set_link(struct guest *g, const char *ifname, bool up)
     char request[64];
 
     snprintf(request, sizeof request, "link %s %s\n", ifname, up ? "up" : "down");
-    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL, 0);
+    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL);
 }
 
 static int
@@ -741,7 +748,7 @@ kvm_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint
 
     snprintf(request, sizeof request, "neigh %s %s %02x:%02x:%02x:%02x:%02x:%02x\n", ifname,
              inet_ntoa(ip), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL, 0);
+    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL);
 }
 
 /* Every vCPU and QEMU's own threads on one host CPU. */
@@ -782,19 +789,18 @@ kvm_pin(struct guest *g, int cpu)
 static int
 kvm_stats(const struct guest *g, struct guest_stats *st)
 {
-    unsigned long long cpu, mem;
-    char reply[96];
+    struct vmchan_reply reply;
     int error;
 
-    error = ctl_request(kg_of(g), "stats\n", KVM_CHANNEL_TIMEOUT_MS, reply, sizeof reply);
+    error = ctl_request(kg_of(g), "stats\n", KVM_CHANNEL_TIMEOUT_MS, &reply);
     if (error) {
         return error;
     }
-    if (sscanf(reply, "%llu %llu", &cpu, &mem) != 2) {
+    if (reply.n_values != 2) {
         return EPROTO;
     }
-    st->cpu_ns = cpu;
-    st->mem_bytes = mem;
+    st->cpu_ns = reply.values[0];
+    st->mem_bytes = reply.values[1];
     return 0;
 }
 
@@ -863,7 +869,9 @@ kvm_save(struct guest *g, const char *path)
     }
     ctl_close(kg);
     if (virDomainSave(kg->dom, path) < 0) {
-        log_err("guest %s: cannot save to %s: %s", g->name, path, libvirtd_last_error());
+        log_err("guest %s: cannot save to %s: %s%s", g->name, path, libvirtd_last_error(),
+                kg->shared ? " (a VM with the agent's directory shared over 9p cannot be "
+                "saved: start it with SFCLAB_KVM_SHARE=0)" : "");
         return EIO;
     }
     forget_domain(kg, GUEST_STOPPED);

@@ -123,6 +123,8 @@ main(int argc, char *argv[])
         perror("mkdtemp");
         return 1;
     }
+    /* QEMU (as libvirt-qemu) reaches the agent's directory below it, as under /run/sfclab. */
+    chmod(tmpdir, 0755);
     snprintf(instance, sizeof instance, "sfct-lv%c-%d", provider[0], (int) getpid());
     inst_dir = xasprintf("%s/%s", tmpdir, instance);
     run_dir = xasprintf("%s/guests", inst_dir);
@@ -131,6 +133,8 @@ main(int argc, char *argv[])
         printf("FAIL: bin/sfcd not built (run from the repository root)\n");
         return 1;
     }
+    /* Without the 9p share of the agent's directory: QEMU cannot save a VM that has one. */
+    setenv("SFCLAB_KVM_SHARE", "0", 1);
     if (kvm) {
         const char *why;
         bool accel = libvirtd_kvm_accel(&why);

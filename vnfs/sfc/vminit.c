@@ -9,7 +9,8 @@
  * hot-plugged (the management network cannot carry that: it is one of them). Then it becomes
  * `sfcd init --hostname NAME -- A B ...`, the same PID 1 as in every other guest.
  *
- * The channel speaks lines; each request gets one reply line, "ok" or "err ERRNO TEXT":
+ * The channel speaks lines (vnfs/core/vmchan.h); each request gets one reply line, "ok" or
+ * "err ERRNO TEXT":
  *   iface MAC IFNAME ADDR/LEN|-    find the NIC by MAC (waiting for a hot-plug to land), name
  *                                  it, turn TX offloads off, set the address, bring it up
  *   link IFNAME up|down            a cut link
@@ -39,6 +40,7 @@
 #include <unistd.h>
 
 #include "vnfs/core/util.h"
+#include "vnfs/core/vmchan.h"
 #include "vnfs/sfc/roles.h"
 
 #define VMINIT_PORT_NAME "org.sfclab.ctl"
@@ -183,15 +185,15 @@ find_by_mac(const char *mac, char name[IFNAMSIZ])
 }
 
 static int
-cmd_iface(int fd, char *mac, char *ifname, char *cidr)
+cmd_iface(int fd, const struct vmchan_request *req)
 {
+    const char *ifname = req->ifname;
     struct ifreq ifr;
-    char cur[IFNAMSIZ];
+    char cur[IFNAMSIZ], mac[18];
     int error;
 
-    if (!mac || !ifname || !cidr || strlen(ifname) >= IFNAMSIZ) {
-        return EINVAL;
-    }
+    snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", req->mac[0], req->mac[1],
+             req->mac[2], req->mac[3], req->mac[4], req->mac[5]);
     error = find_by_mac(mac, cur);
     if (!error && strcmp(cur, ifname)) {
         set_flags(fd, cur, false);
@@ -203,19 +205,13 @@ cmd_iface(int fd, char *mac, char *ifname, char *cidr)
     if (!error) {
         error = offload_off(fd, ifname);
     }
-    if (!error && strcmp(cidr, "-")) {
-        char *slash = strchr(cidr, '/');
-        int len = slash ? atoi(slash + 1) : 32;
+    if (!error && req->has_addr) {
         struct sockaddr_in *sin = (struct sockaddr_in *) &ifr.ifr_addr;
-        if (slash) {
-            *slash = '\0';
-        }
+        int len = req->prefix_len;
         memset(&ifr, 0, sizeof ifr);
         snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
         sin->sin_family = AF_INET;
-        if (len < 0 || len > 32 || inet_pton(AF_INET, cidr, &sin->sin_addr) != 1) {
-            return EINVAL;
-        }
+        sin->sin_addr = req->addr;
         error = ifreq_ioctl(fd, SIOCSIFADDR, &ifr);
         if (!error) {
             sin->sin_addr.s_addr = htonl(len ? 0xffffffffu << (32 - len) : 0);
@@ -229,28 +225,19 @@ cmd_iface(int fd, char *mac, char *ifname, char *cidr)
 }
 
 static int
-cmd_neigh(int fd, char *ifname, char *ip, char *mac)
+cmd_neigh(int fd, const struct vmchan_request *req)
 {
-    struct arpreq req;
-    struct sockaddr_in *sin = (struct sockaddr_in *) &req.arp_pa;
-    unsigned int b[6];
+    struct arpreq arp;
+    struct sockaddr_in *sin = (struct sockaddr_in *) &arp.arp_pa;
 
-    if (!ifname || !ip || !mac
-        || sscanf(mac, "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) != 6) {
-        return EINVAL;
-    }
-    memset(&req, 0, sizeof req);
+    memset(&arp, 0, sizeof arp);
     sin->sin_family = AF_INET;
-    if (inet_pton(AF_INET, ip, &sin->sin_addr) != 1) {
-        return EINVAL;
-    }
-    req.arp_ha.sa_family = ARPHRD_ETHER;
-    for (int i = 0; i < 6; i++) {
-        req.arp_ha.sa_data[i] = (char) b[i];
-    }
-    req.arp_flags = ATF_PERM | ATF_COM;
-    snprintf(req.arp_dev, sizeof req.arp_dev, "%s", ifname);
-    return ioctl(fd, SIOCSARP, &req) < 0 ? errno : 0;
+    sin->sin_addr = req->addr;
+    arp.arp_ha.sa_family = ARPHRD_ETHER;
+    memcpy(arp.arp_ha.sa_data, req->mac, 6);
+    arp.arp_flags = ATF_PERM | ATF_COM;
+    snprintf(arp.arp_dev, sizeof arp.arp_dev, "%s", req->ifname);
+    return ioctl(fd, SIOCSARP, &arp) < 0 ? errno : 0;
 }
 
 /* CPU time of the whole guest (everything but idle and iowait) and memory in use. */
@@ -284,38 +271,39 @@ guest_usage(uint64_t *cpu_ns, uint64_t *mem)
 }
 
 static void
-serve_request(int port, int sock, char *line)
+serve_request(int port, int sock, const char *line)
 {
-    char *save = NULL;
-    char *cmd = strtok_r(line, " ", &save);
-    char *a = strtok_r(NULL, " ", &save);
-    char *b = strtok_r(NULL, " ", &save);
-    char *c = strtok_r(NULL, " ", &save);
+    struct vmchan_request req;
     char reply[128];
     int error;
 
-    if (!cmd) {
-        return;
-    }
-    if (!strcmp(cmd, "iface")) {
-        error = cmd_iface(sock, a, b, c);
-    } else if (!strcmp(cmd, "link")) {
-        error = a && b ? set_flags(sock, a, !strcmp(b, "up")) : EINVAL;
-    } else if (!strcmp(cmd, "neigh")) {
-        error = cmd_neigh(sock, a, b, c);
-    } else if (!strcmp(cmd, "stats")) {
-        uint64_t cpu = 0, mem = 0;
-        error = guest_usage(&cpu, &mem);
-        if (!error) {
-            snprintf(reply, sizeof reply, "ok %llu %llu\n", (unsigned long long) cpu,
-                     (unsigned long long) mem);
-            write_fully(port, reply, strlen(reply));
-            return;
+    error = vmchan_parse_request(line, strlen(line), &req);
+    if (!error) {
+        switch (req.cmd) {
+        case VMCHAN_IFACE:
+            error = cmd_iface(sock, &req);
+            break;
+        case VMCHAN_LINK:
+            error = set_flags(sock, req.ifname, req.up);
+            break;
+        case VMCHAN_NEIGH:
+            error = cmd_neigh(sock, &req);
+            break;
+        case VMCHAN_STATS: {
+            uint64_t cpu = 0, mem = 0;
+            error = guest_usage(&cpu, &mem);
+            if (!error) {
+                snprintf(reply, sizeof reply, "ok %llu %llu\n", (unsigned long long) cpu,
+                         (unsigned long long) mem);
+                write_fully(port, reply, strlen(reply));
+                return;
+            }
+            break;
         }
-    } else if (!strcmp(cmd, "halt")) {
-        error = kill(1, SIGTERM) ? errno : 0;
-    } else {
-        error = ENOSYS;
+        case VMCHAN_HALT:
+            error = kill(1, SIGTERM) ? errno : 0;
+            break;
+        }
     }
     if (error) {
         snprintf(reply, sizeof reply, "err %d %s\n", error, strerror(error));

@@ -15,8 +15,14 @@
  *     interfaces (veths of containers, taps of VMs) appear where the instance's switch is;
  *   - the `libvirt-qemu` user its QEMU driver runs guests as (made, as Debian's
  *     libvirt-daemon-system would, when it is missing);
+ *   - on hosts where guests run under TCG (libvirtd_kvm_accel()), /dev/kvm hidden behind an
+ *     empty root-only file: otherwise QEMU's capability probe (as root) finds KVM usable while
+ *     libvirt's own check (as libvirt-qemu) does not, and libvirt re-probes QEMU (4-50 s
+ *     here) before every domain it starts;
  *   - its socket in DIR/libvirt/sock/, reached with "DRIVER:///system?socket=...".
- * This module never touches a domain it was not asked about by name. Main type: virConnectPtr
+ * `clean` after the daemon itself was killed still finds its domains, from the pid files it
+ * left in DIR/libvirt/run/. This module never touches a domain it was not asked about by
+ * name. Main type: virConnectPtr
  * (libvirt's own). */
 #ifndef SFC_LIBVIRTD_H
 #define SFC_LIBVIRTD_H 1

@@ -6,7 +6,9 @@
 #     its agent, paused, resumed, saved and restored (virDomainSave/Restore), stopped, destroyed;
 #     the accelerator chosen (KVM or TCG) and why, and timings, are printed;
 #  1. a topology that mixes providers: a netns guest and a kvm guest on one bridge, traffic
-#     between them, exec and status in the VM, then `down` leaves nothing.
+#     between them, exec and status in the VM, then `down` leaves nothing;
+#  2. `sfclab run experiments/baseline-dns.yaml --quick --set provider=kvm`: complete, with the
+#     provider and the accelerator (and why) recorded in the run.
 # Exit 0 pass, 77 skip (not root, no libvirt/QEMU, images not built), anything else fail.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -88,6 +90,24 @@ for d in /proc/[0-9]*/cmdline; do
     c=$( { tr '\0' ' ' <"$d"; } 2>/dev/null) || continue
     case $c in *qemu-system*"guest=sfclab-$name-"*) fail "VM left: ${c:0:100}";; esac
 done
+
+# --- 2. the baseline DNS chain on kvm guests (five VMs under TCG: minutes).
+name=sfct-kr-$$
+names+=("$name")
+t0=$(now_ms)
+if "$sfclab" -i "$name" --db "$tmp/runs.db" run experiments/baseline-dns.yaml --quick \
+        --set provider=kvm >"$tmp/run.out" 2>&1; then
+    ok "baseline-dns --quick --set provider=kvm in $(( $(now_ms) - t0 )) ms"
+else
+    fail "baseline-dns on kvm"; tail -20 "$tmp/run.out"
+fi
+row=$(sqlite3 "$tmp/runs.db" "select status || '|' || json_extract(params, '\$.provider') || '|'
+    || (json_extract(host, '\$.kvm_accel') is not null) from runs" 2>&1)
+[ "$row" = "complete|kvm|1" ] && ok "run recorded: complete, provider kvm, accelerator recorded" \
+    || fail "run recorded as '$row'"
+p50=$(sqlite3 "$tmp/runs.db" "select round(p50) from summaries where metric = 'rtt_us' and labels = ''")
+echo "dns p50 on kvm: $p50 us"
+[ -e "$state_dir/$name" ] && fail "run left $state_dir/$name"
 
 echo "kvm: $failures failure(s)"
 [ "$failures" = 0 ]

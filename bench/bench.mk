@@ -78,3 +78,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 BENCH_PROGS += bench/impair.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end impair
+# --- libvirt: per provider (netns, lxc, kvm when `make images` was done): up/down per guest,
+# start/destroy through the provider API, the 1-VNF DNS chain's p50 RTT; ratios to netns.
+BENCH_PROGS += bench/providers.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end libvirt

@@ -21,7 +21,9 @@ struct cli_command {
 
 static const struct cli_command commands[] = {
     { "check", 1, -1, "FILE...", "validate topology and experiment descriptors", cmd_check },
-    { "up", 1, 1, "TOPOLOGY", "bring up a topology's guests, bridges and links", cmd_up },
+    { "up", 1, 3, "TOPOLOGY [--provider NAME]",
+      "bring up a topology's guests, bridges and links (--provider: every guest on NAME)",
+      cmd_up },
     { "down", 0, 0, "", "tear the instance down (what its manifest lists)", cmd_down },
     { "status", 0, 0, "", "show the instance's guests, bridges and processes", cmd_status },
     { "exec", 2, -1, "GUEST CMD [ARG...]", "run a command inside a guest", cmd_exec },

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/ovs.h"
+#include "testbed/infra/libvirtd.h"
 #include "vnfs/core/util.h"
 
 struct manifest {
@@ -195,6 +196,15 @@ int
 manifest_record_file(struct manifest *m, const char *path)
 {
     return manifest_record_path(m, "file", path);
+}
+
+int
+manifest_record_domain(struct manifest *m, const char *uri, const char *name)
+{
+    if (!*uri || !*name || strpbrk(uri, " \t\n") || strpbrk(name, " \t\n")) {
+        return EINVAL;
+    }
+    return manifest_append(m, "domain %s %s\n", uri, name);
 }
 
 static int
@@ -458,6 +468,11 @@ undo_line(char *line, bool verbose)
         if (unlink(arg) && errno != ENOENT) {
             error = errno;
         }
+    } else if (!strcmp(kind, "domain")) {
+        if (sscanf(line, "%*s %*s %255s", name) != 1) {
+            return 0;
+        }
+        error = libvirtd_undo_domain(arg, name);
     } else {
         log_warn("manifest: unknown entry '%s', left alone", kind);
         return 0;

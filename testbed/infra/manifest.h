@@ -19,6 +19,7 @@
  *                                     writes its logs and sockets there): removed with all it
  *                                     holds; manifest_record_tree() refuses a path that exists
  *   file    PATH                      a file we made (unlink)
+ *   domain  URI NAME                  a libvirt domain (destroyed, undefined if persistent)
  * Paths must not contain spaces or newlines (manifest_record refuses them).
  *
  * Never deletes by pattern, never signals a process it did not record. Main type: struct
@@ -45,6 +46,7 @@ int manifest_record_cgroup(struct manifest *, const char *path);
 int manifest_record_mount(struct manifest *, const char *path);
 int manifest_record_dir(struct manifest *, const char *path);
 int manifest_record_file(struct manifest *, const char *path);
+int manifest_record_domain(struct manifest *, const char *uri, const char *name);
 /* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
  * never covers anything we did not make. */
 int manifest_make_tree(struct manifest *, const char *path);

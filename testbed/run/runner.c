@@ -15,6 +15,7 @@
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/libvirtd.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
@@ -948,6 +949,19 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     char *errmsg = NULL;
     int64_t now;
     int error;
+
+    if (!strcmp(rc->point->provider, "kvm")) {
+        /* KVM or TCG changes every number a VM gives: the run says which, and why. */
+        json_t *facts = json_loads(host, 0, NULL);
+        const char *why;
+        if (facts) {
+            libvirtd_kvm_accel(&why);
+            json_object_set_new(facts, "kvm_accel", json_string(why));
+            free(host);
+            host = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(facts);
+        }
+    }
 
     info.host = host;
     rc->scheme = scheme_find(rc->point->scheme);

@@ -110,3 +110,20 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-nmr.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr
+
+# --- lxc: guests on libvirt's LXC driver (issue 16): line3 up/traffic/exec/pause/down with the
+# instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
+# (root and libvirt's LXC driver; skips otherwise).
+CHECK_PROGS += tests/system/lxc.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end lxc
+
+# --- libvirt: the lxc and kvm providers through the provider API (test_libvirt lxc runs from
+# lxc.sh in make check; test_libvirt kvm from kvm.sh in make check-slow).
+CHECK_DEPS  += build/tests/system/test_libvirt
+build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_SLOW_PROGS += tests/system/kvm.sh
+CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end libvirt

@@ -48,6 +48,25 @@ cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
         return 2;
     }
     diag_uninit(&diag);
+    if (argc > 1) {
+        const char *provider = argc == 3 && !strcmp(argv[1], "--provider") ? argv[2] : NULL;
+        if (!provider) {
+            fprintf(stderr, "usage: sfclab up TOPOLOGY [--provider NAME]\n");
+            topology_free(topo);
+            return 2;
+        }
+        if (!guest_provider_find(provider)) {
+            fprintf(stderr, "sfclab up: unknown provider '%s' (expected one of: %s)\n",
+                    provider, guest_provider_names());
+            topology_free(topo);
+            return 2;
+        }
+        /* An override of the file: every guest, whatever it or the file's top level says. */
+        for (size_t i = 0; i < topo->n_guests; i++) {
+            free(topo->guests[i].provider);
+            topo->guests[i].provider = xstrdup(provider);
+        }
+    }
     instance_catch_interrupts();
     error = instance_up(&opts, topo, &inst);
     if (error) {

@@ -31,6 +31,7 @@ CLI_HANDLER(cmd_inject);
 CLI_HANDLER(cmd_link);
 CLI_HANDLER(cmd_runs);
 CLI_HANDLER(cmd_report);
+CLI_HANDLER(cmd_capture);
 CLI_HANDLER(cmd_plot);
 CLI_HANDLER(cmd_export);
 CLI_HANDLER(cmd_schemes);

@@ -998,7 +998,7 @@ int
 instance_open(const struct instance_opts *opts, struct instance **instp)
 {
     struct instance *inst = xzalloc(sizeof *inst);
-    char *path = NULL;
+    char *path = NULL, *guests_dir = NULL;
     json_error_t jerr;
     json_t *root = NULL, *guests, *bridges, *g;
     const char *sw;
@@ -1042,6 +1042,8 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         inst->bridges[inst->n_bridges++] = xstrdup(json_string_value(g) ?: "");
     }
     guests = json_object_get(root, "guests");
+    /* As instance_up() gave it: providers find the instance's other state beside it. */
+    guests_dir = xasprintf("%s/guests", inst->dir);
     inst->guests = xcalloc(json_array_size(guests) + 1, sizeof *inst->guests);
     json_array_foreach(guests, i, g) {
         struct instance_guest *ig = &inst->guests[inst->n_guests++];
@@ -1052,6 +1054,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             .memory = json_integer_value(json_object_get(g, "memory")),
             .instance = inst->name,
             .sfcd = inst->sfcd,
+            .run_dir = guests_dir,
         };
         size_t j;
 
@@ -1093,6 +1096,7 @@ out:
         *instp = inst;
     }
     json_decref(root);
+    free(guests_dir);
     free(path);
     return error;
 }

@@ -15,9 +15,12 @@
 /* The registry. Adding a provider is adding its file (provider_NAME.c, which defines
  * guest_provider_NAME) and its name here, in the declaration and in the table; nothing else
  * knows a provider by its struct. */
-extern const struct guest_provider guest_provider_netns, guest_provider_test;
+extern const struct guest_provider guest_provider_netns, guest_provider_lxc, guest_provider_kvm,
+    guest_provider_test;
 static const struct guest_provider *const providers[] = {
     &guest_provider_netns,
+    &guest_provider_lxc,
+    &guest_provider_kvm,
     &guest_provider_test,
 };
 

@@ -20,6 +20,7 @@
 #include "testbed/cli/commands.h"
 #include "testbed/plot/plot.h"
 #include "testbed/report/report.h"
+#include "testbed/report/results.h"
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
@@ -174,58 +175,6 @@ cmd_export(struct cli_ctx *ctx, int argc, char *argv[])
     }
     store_close(s);
     return rc;
-}
-
-/* Pooling repetitions. */
-
-struct pooled {
-    double mean, ci95;
-    size_t reps;
-    uint64_t n;
-};
-
-static bool
-pool(const struct store_summary *sums, size_t n, struct pooled *p)
-{
-    double weighted = 0, *means;
-    uint64_t total = 0;
-    size_t m = 0;
-
-    means = xmalloc((n ? n : 1) * sizeof *means);
-    for (size_t i = 0; i < n; i++) {
-        if (isfinite(sums[i].mean) && sums[i].n) {
-            weighted += sums[i].mean * sums[i].n;
-            total += sums[i].n;
-            means[m++] = sums[i].mean;
-        }
-    }
-    if (!m) {
-        free(means);
-        return false;
-    }
-    p->mean = weighted / total;
-    p->n = total;
-    p->reps = m;
-    if (m >= 2) {
-        struct stats_summary across;
-        stats_summarize(means, m, &across);
-        p->ci95 = across.ci95;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            if (isfinite(sums[i].mean) && sums[i].n) {
-                p->ci95 = sums[i].ci95;
-            }
-        }
-    }
-    free(means);
-    return true;
-}
-
-static bool
-higher_is_better(const char *metric)
-{
-    return strstr(metric, "throughput") || strstr(metric, "availability")
-           || strstr(metric, "rx_") || strstr(metric, "_ok");
 }
 
 /* "rtt_us" -> "rtt (us)". */
@@ -423,12 +372,14 @@ struct sweep {
     char *axis;                 /* The one numeric axis that varies, or NULL. */
     char **schemes;
     size_t n_schemes;
+    char *variant;              /* Of every run above (results.h). */
 };
 
 static void
 sweep_uninit(struct sweep *sw)
 {
     store_runs_free(sw->runs, sw->n);
+    free(sw->variant);
     free(sw->axis);
     free(sw->schemes);
 }
@@ -436,25 +387,23 @@ sweep_uninit(struct sweep *sw)
 static int
 sweep_load(struct store *s, const char *experiment, struct sweep *sw)
 {
-    struct store_run *all;
+    struct results_runs rr;
     json_t *first = NULL;
-    size_t n_all;
     const char *key;
     json_t *value;
 
     memset(sw, 0, sizeof *sw);
-    if (store_runs_list(s, experiment, &all, &n_all)) {
+    /* One variant only (results.h): a quick run is never drawn as the full point. */
+    if (results_runs_load(s, experiment, NULL, &rr)) {
         return EIO;
     }
-    sw->runs = xmalloc((n_all ? n_all : 1) * sizeof *sw->runs);
-    for (size_t i = 0; i < n_all; i++) {
-        if (all[i].status == STORE_COMPLETE) {
-            sw->runs[sw->n++] = all[i];
-        } else {
-            store_run_uninit(&all[i]);
-        }
-    }
-    free(all);
+    sw->runs = rr.runs;
+    sw->n = rr.n;
+    sw->variant = rr.variant;
+    rr.runs = NULL;
+    rr.n = 0;
+    rr.variant = NULL;
+    results_runs_uninit(&rr);
     sw->schemes = xmalloc((sw->n ? sw->n : 1) * sizeof *sw->schemes);
     for (size_t i = 0; i < sw->n; i++) {
         bool seen = false;
@@ -505,7 +454,7 @@ point_axis_value(const struct store_run *run, const char *axis)
  * (point NULL: any; axis value NaN: any). */
 static bool
 pool_runs(struct store *s, const struct sweep *sw, const char *metric, const char *labels,
-          const char *scheme, const char *point, double axis_value, struct pooled *p)
+          const char *scheme, const char *point, double axis_value, struct results_pooled *p)
 {
     struct store_summary *sums = xmalloc((sw->n ? sw->n : 1) * sizeof *sums);
     size_t m = 0;
@@ -521,7 +470,7 @@ pool_runs(struct store *s, const struct sweep *sw, const char *metric, const cha
             m++;
         }
     }
-    ok = pool(sums, m, p);
+    ok = results_pool(sums, m, p);
     free(sums);
     return ok;
 }
@@ -604,7 +553,7 @@ plot_experiment_metric(struct store *s, const struct sweep *sw, const char *expe
         for (size_t i = 0; i < sw->n_schemes; i++) {
             double *y = xcalloc(n_x, sizeof *y), *ci = xcalloc(n_x, sizeof *ci);
             for (size_t j = 0; j < n_x; j++) {
-                struct pooled p;
+                struct results_pooled p;
                 if (pool_runs(s, sw, metric, "", sw->schemes[i], NULL, xs[j], &p)) {
                     y[j] = p.mean;
                     ci[j] = p.ci95;
@@ -630,7 +579,7 @@ plot_experiment_metric(struct store *s, const struct sweep *sw, const char *expe
 
         for (size_t i = 0; i < sw->n; i++) {
             const struct store_run *r = &sw->runs[i];
-            struct pooled p;
+            struct results_pooled p;
             bool seen = false;
 
             for (size_t j = 0; j < i && !seen; j++) {
@@ -695,7 +644,7 @@ plot_experiment_split(struct store *s, const struct sweep *sw, const char *exper
     for (size_t k = 0; k < sw->n_schemes && n_comp; k++) {
         double *parts = xcalloc(n_comp, sizeof *parts);
         for (size_t j = 0; j < n_comp; j++) {
-            struct pooled p;
+            struct results_pooled p;
             parts[j] = pool_runs(s, sw, metric, component_labels[j], sw->schemes[k], NULL, NAN,
                                  &p) ? p.mean : NAN;
         }
@@ -795,6 +744,18 @@ cmd_plot(struct cli_ctx *ctx, int argc, char *argv[])
 
 /* Reports. */
 
+static int
+report_experiment_markdown(struct store *s, const char *experiment)
+{
+    int error = results_report(stdout, s, experiment);
+
+    if (error == ENOENT) {
+        fprintf(stderr, "sfclab: no complete run of '%s'\n", experiment);
+        return 1;
+    }
+    return error ? 1 : 0;
+}
+
 static void
 report_run_markdown(struct store *s, const struct store_run *run)
 {
@@ -883,118 +844,6 @@ report_run_markdown(struct store *s, const struct store_run *run)
     if (n_pts) {
         free(pts);
     }
-}
-
-static char *
-reference_label(const struct store_reference *ref)
-{
-    if (ref->axis[0]) {
-        return xasprintf("%s%s%s=%s", ref->scheme, ref->scheme[0] ? ", " : "", ref->axis, ref->x);
-    }
-    return xstrdup(ref->scheme[0] ? ref->scheme : ref->metric);
-}
-
-static int
-report_experiment_markdown(struct store *s, const char *experiment)
-{
-    struct store_reference *refs;
-    struct store_series_name *names;
-    size_t n_refs, n_names;
-    struct sweep sw;
-
-    if (store_references_read(s, experiment, &refs, &n_refs) || sweep_load(s, experiment, &sw)) {
-        return 1;
-    }
-    printf("# %s\n\n", experiment);
-    printf("%zu complete run(s).\n\n", sw.n);
-    /* One table per figure, rows in the order the experiment file gave them. */
-    for (size_t i = 0; i < n_refs; i++) {
-        struct report_row *rows;
-        char **labels;
-        size_t n_rows = 0;
-        bool seen = false;
-
-        for (size_t k = 0; k < i && !seen; k++) {
-            seen = !strcmp(refs[k].figure, refs[i].figure);
-        }
-        if (seen) {
-            continue;
-        }
-        rows = xcalloc(n_refs, sizeof *rows);
-        labels = xcalloc(n_refs, sizeof *labels);
-        for (size_t j = i; j < n_refs; j++) {
-            struct store_summary *sums;
-            struct pooled p = { NAN, NAN, 0, 0 };
-            const struct store_reference *r = &refs[j];
-            double mean = NAN, ci = NAN;
-            size_t n;
-
-            if (strcmp(r->figure, refs[i].figure)) {
-                continue;
-            }
-            if (!store_summaries_matching(s, experiment, r->metric, "", r->scheme, r->axis,
-                                          r->x, &sums, &n)) {
-                if (pool(sums, n, &p)) {
-                    const char *from = report_metric_unit(r->metric);
-                    if (!report_convert(p.mean, from, r->unit, &mean)
-                        || (isfinite(p.ci95) && !report_convert(p.ci95, from, r->unit, &ci))) {
-                        fprintf(stderr, "sfclab: %s: cannot convert %s of '%s' to %s\n",
-                                experiment, from, r->metric, r->unit);
-                        mean = ci = NAN;
-                    }
-                }
-                free(sums);
-            }
-            labels[n_rows] = reference_label(r);
-            rows[n_rows] = (struct report_row) {
-                .label = labels[n_rows], .group = r->axis[0] && r->scheme[0] ? r->scheme : NULL,
-                .published = r->value, .measured = mean, .ci95 = ci, .unit = r->unit,
-            };
-            n_rows++;
-        }
-        struct report_table table = {
-            .figure = refs[i].figure, .title = refs[i].metric,
-            .higher_is_better = higher_is_better(refs[i].metric), .rows = rows, .n = n_rows,
-        };
-        report_write_markdown(stdout, &table, 1);
-        for (size_t j = 0; j < n_rows; j++) {
-            free(labels[j]);
-        }
-        free(labels);
-        free(rows);
-    }
-    if (!n_refs) {
-        printf("No published values recorded for this experiment.\n\n");
-    }
-
-    /* Everything measured, per scheme and point, pooled over repetitions. */
-    sweep_metrics(s, &sw, &names, &n_names);
-    if (n_names) {
-        printf("## All measurements\n\n| scheme | point | metric | labels | reps | n | mean |"
-               " ± 95%% CI |\n|---|---|---|---|---:|---:|---:|---:|\n");
-    }
-    for (size_t m = 0; m < n_names; m++) {
-        for (size_t i = 0; i < sw.n; i++) {
-            const struct store_run *r = &sw.runs[i];
-            struct pooled p;
-            bool seen = false;
-
-            for (size_t j = 0; j < i && !seen; j++) {
-                seen = !strcmp(sw.runs[j].scheme, r->scheme)
-                       && !strcmp(sw.runs[j].point, r->point);
-            }
-            if (seen || !pool_runs(s, &sw, names[m].metric, names[m].labels, r->scheme,
-                                   r->point, NAN, &p)) {
-                continue;
-            }
-            printf("| %s | %s | %s | %s | %zu | %" PRIu64 " | %.4g | %.3g |\n", r->scheme,
-                   r->point, names[m].metric, names[m].labels, p.reps, p.n, p.mean, p.ci95);
-        }
-    }
-    store_series_names_free(names, n_names);
-    store_references_free(refs, n_refs);
-    sweep_uninit(&sw);
-    return 0;
 }
 
 int

@@ -25,6 +25,7 @@ struct report_row {
     double measured;            /* NaN: not measured (yet). */
     double ci95;                /* Of 'measured'; NaN: unknown. */
     const char *unit;
+    const char *derived;        /* NULL: the paper prints 'published'; else how it was derived. */
 };
 
 struct report_table {
@@ -52,7 +53,8 @@ struct report_shape {
 /* Compares the shape and appends one line per finding ("- ...\n") to 'notes'. */
 void report_shape(const struct report_table *, struct report_shape *, struct buf *notes);
 
-/* Writes every table: a Markdown table of published, ours, CI and ratio, then its shape. */
+/* Writes every table: a Markdown table of published (marked printed or derived), ours, CI and
+ * ratio, then its shape. */
 void report_write_markdown(FILE *, const struct report_table *, size_t n);
 
 /* Converts 'value' between units of time (ns, us, ms, s, min, h) or of fractions (ratio, pct,

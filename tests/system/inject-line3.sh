@@ -3,13 +3,13 @@
 # bridge, private OVS, agents) of its own; each fault kind applied to h2 by `sfclab inject`,
 # traffic from h1 visibly affected, then healed and traffic restored; targets and kinds that do
 # not exist refused (exit 2) before anything is touched.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 for p in ovsdb-server ovs-vswitchd ovs-ofctl python3; do
     command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+    command -v "$p" >/dev/null 2>&1 || { echo "FAIL: $p not installed (make deps installs it)"; exit 1; }
 done
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 helper=$PWD/tests/system/inject-helper.py
@@ -177,6 +177,8 @@ r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
 if command -v dig >/dev/null; then
     r=$(sl exec h1 dig +short +tries=1 +time=1 @10.0.0.2 www.example.com A 2>&1)
     [ "$r" = 6.6.6.6 ] && ok "dig sees the forged A record" || fail "dig: $r"
+else
+    fail "dig is not installed (make deps installs bind9-dnsutils)"
 fi
 sl inject h2 mitm --heal >/dev/null || fail "dns-spoof: heal"
 for _ in 1 2 3 4 5; do reach && break; done

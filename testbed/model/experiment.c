@@ -1045,6 +1045,13 @@ check_sweep(struct yaml_doc *doc, struct fy_node *sweep, struct axis **axesp, si
             ok = false;
             continue;
         }
+        if (count > EXP_MAX_POINTS) {
+            /* Said once, before looking at each value (twice-checks are quadratic). */
+            yaml_error(doc, list, "sweep '%s' has %zu values: a sweep may have at most %d "
+                       "points", k, count, EXP_MAX_POINTS);
+            ok = false;
+            continue;
+        }
         while ((item = yaml_list_next(list, item, &it)) != NULL) {
             struct fy_node *prev = NULL;
             char what[64];

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vnfs/core/buf.h"
 
@@ -99,6 +100,63 @@ doc_destroy(struct yaml_doc *doc)
     free(doc);
 }
 
+/* Refuses what is not a descriptor before the parser sees it: more than YAML_MAX_BYTES, or
+ * bytes that are not UTF-8 text (a NUL, a control character other than tab and line ends,
+ * an invalid or overlong sequence, a surrogate), reported at the first bad byte's line and
+ * column (in characters). libfyaml would call a binary file empty, or take it for a document
+ * with a missing key. */
+static bool
+check_text(const char *name, const uint8_t *p, size_t len, struct diag *diag)
+{
+    int line = 1, col = 1;
+    size_t i = 0;
+
+    if (len > YAML_MAX_BYTES) {
+        diag_error(diag, &(struct loc) { name, 0, 0 }, "%zu bytes: a descriptor may have at "
+                   "most %d (1 MiB)", len, YAML_MAX_BYTES);
+        return false;
+    }
+    while (i < len) {
+        uint8_t c = p[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+        struct loc loc = { name, line, col };
+
+        if (!c) {
+            diag_error(diag, &loc, "NUL byte: a descriptor is UTF-8 text, and this looks "
+                       "like a binary file");
+            return false;
+        }
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            diag_error(diag, &loc, "control character 0x%02x: a descriptor is UTF-8 text, and "
+                       "this looks like a binary file", c);
+            return false;
+        }
+        for (size_t k = 1; k < n; k++) {
+            if (i + k >= len || (p[i + k] & 0xc0) != 0x80) {
+                n = 0;
+                break;
+            }
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        if (!n || (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)
+            || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            diag_error(diag, &loc, "invalid UTF-8 (byte 0x%02x): a descriptor is UTF-8 text (is this a "
+                       "binary file, or another encoding?)", c);
+            return false;
+        }
+        if (c == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+        i += n;
+    }
+    return true;
+}
+
 int
 yaml_doc_load_string(const char *name, const char *data, size_t len, struct diag *diag,
                      struct yaml_doc **docp)
@@ -111,6 +169,9 @@ yaml_doc_load_string(const char *name, const char *data, size_t len, struct diag
     size_t n_fy_errors;
     int error = 0;
 
+    if (!check_text(name, (const uint8_t *) data, len, diag)) {
+        return EINVAL;
+    }
     doc = xzalloc(sizeof *doc);
     doc->file = xstrdup(name);
     doc->diag = diag;
@@ -167,10 +228,17 @@ out:
 int
 yaml_doc_load(const char *file, struct diag *diag, struct yaml_doc **docp)
 {
+    struct stat st;
     char *data;
     size_t len;
     int error;
 
+    /* Never read more than a descriptor may hold: a huge file is refused unread. */
+    if (!stat(file, &st) && S_ISREG(st.st_mode) && st.st_size > YAML_MAX_BYTES) {
+        diag_error(diag, &(struct loc) { file, 0, 0 }, "%lld bytes: a descriptor may have at "
+                   "most %d (1 MiB)", (long long) st.st_size, YAML_MAX_BYTES);
+        return EINVAL;
+    }
     error = read_file(file, &data, &len);
     if (error) {
         diag_error(diag, &(struct loc) { file, 0, 0 }, "cannot read: %s", strerror(error));

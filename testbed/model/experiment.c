@@ -588,6 +588,36 @@ syntax:
                target);
 }
 
+/* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed
+ * target is one component) and, where the point says how many ROLE components it has (scheme
+ * none: one classifier, one sff, a vnf per chain entry, one client, one server; a replicated
+ * scheme's replicas are known only once it is deployed, and the runner refuses there), at
+ * least N of them. */
+static void
+check_count(struct yaml_doc *doc, struct fy_node *node, const struct exp_fault *fault,
+            const struct exp_point *pt)
+{
+    char role[32];
+    size_t have;
+
+    if (sscanf(fault->target, "random(%31[a-z-])", role) != 1) {
+        yaml_error(doc, node, "count %llu needs a target random(ROLE): '%s' is one component",
+                   (unsigned long long) fault->count, fault->target);
+        return;
+    }
+    if (!pt->scheme || strcmp(pt->scheme, "none")) {
+        return;
+    }
+    have = !strcmp(role, "vnf") ? pt->n_vnfs
+           : !strcmp(role, "classifier") || !strcmp(role, "sff") || !strcmp(role, "client")
+             || !strcmp(role, "server") ? 1 : 0;
+    if (fault->count > have) {
+        yaml_error(doc, node, "count %llu: random(%s) has %zu distinct %s component%s to pick "
+                   "from at this point", (unsigned long long) fault->count, role, have, role,
+                   have == 1 ? "" : "s");
+    }
+}
+
 static void
 parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct exp_point *pt,
             struct exp_fault *fault)
@@ -650,6 +680,9 @@ parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct
         && (fault->count < 1 || fault->count > EXP_MAX_CHAIN)) {
         yaml_error(doc, yaml_map_get(item, "count"), "count must be 1 to %d, not %llu",
                    EXP_MAX_CHAIN, (unsigned long long) fault->count);
+    }
+    if (fault->count > 1 && fault->target) {
+        check_count(doc, yaml_map_get(item, "count"), fault, pt);
     }
     yaml_get_duration(doc, item, "heal_after", YAML_OPTIONAL, &fault->heal_after_ns);
     node = yaml_map_get(item, "fraction");

@@ -22,6 +22,7 @@
 #include "testbed/store/store.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
+#include "vnfs/ft/rng.h"
 
 /* How often the runner looks up from waiting on the workload: to sample the guests' cgroups
  * and to notice Ctrl-C. */
@@ -454,6 +455,52 @@ fault_event(struct run_ctx *rc, const char *kind, const struct inject_fault *f,
     free(detail);
 }
 
+/* The component a fault step hits. random(ROLE) picks among the deployed components of that
+ * role those not already hit by another slot of the same fault (count: N means N distinct
+ * components), and refuses when none is left. */
+static int
+pick_target(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step *st,
+            char **targetp)
+{
+    const struct exp_fault *ef = &rc->point->faults[st->line];
+    const struct deploy_component **free_comps;
+    size_t n_free = 0, n_role = 0;
+    char role[32];
+
+    if (sscanf(ef->target, "random(%31[a-z-])", role) != 1) {
+        *targetp = xstrdup(ef->target);
+        return 0;
+    }
+    free_comps = xcalloc(rc->dep->n_comps + 1, sizeof *free_comps);
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        bool taken = false;
+
+        if (strcmp(c->role, role)) {
+            continue;
+        }
+        n_role++;
+        for (size_t k = 0; k < plan->n_live && !taken; k++) {
+            const struct fault_live *l = &plan->live[k];
+            taken = l->line == st->line && l->fault == st->fault
+                    && !strcmp(l->f->target, c->name);
+        }
+        if (!taken) {
+            free_comps[n_free++] = c;
+        }
+    }
+    if (!n_free) {
+        log_err("fault %s on %s: count %llu needs %llu distinct '%s' components, the chain "
+                "has %zu", ef->kind, ef->target, (unsigned long long) ef->count,
+                (unsigned long long) ef->count, role, n_role);
+        free(free_comps);
+        return ENOENT;
+    }
+    *targetp = xstrdup(free_comps[ft_splitmix64(&plan->rng) % n_free]->name);
+    free(free_comps);
+    return 0;
+}
+
 static int
 fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step *st)
 {
@@ -466,8 +513,13 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
             .mode = ef->mode, .fraction = ef->fraction < 1 ? ef->fraction : 0, .role_id = -1,
         };
         struct inject_fault *f;
+        char *target = NULL;
 
-        error = inject_fault_create(rc->inst, ef->target, ef->kind, &params, &plan->rng, &f);
+        error = pick_target(rc, plan, st, &target);
+        if (!error) {
+            error = inject_fault_create(rc->inst, target, ef->kind, &params, &plan->rng, &f);
+        }
+        free(target);
         if (!error) {
             error = inject_apply(f, &t);
             if (error) {

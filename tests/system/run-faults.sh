@@ -60,15 +60,34 @@ first=$(q "select min(t_ns) from samples_view where run=$run and metric='probe_o
 last=$(q "select max(t_ns) from samples_view where run=$run and metric='probe_ok'")
 down=$(awk -v a="$injected" -v b="$healed" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 awk -v d="$down" 'BEGIN { exit !(d > 0.9 && d < 1.5) }' && ok "fault window $down s" || fail "fault window $down s"
-# Expected: 1 - the fault window / the probed time (plus one 10 ms interval, metrics.h). The
-# tolerance is 5 points: a probe in flight at each edge is lost (200 ms timeout), and links
-# come back a little after the heal event.
+# Expected: 1 - the fault window / the probed time (plus one 10 ms interval, metrics.h).
+# Tolerance: at most 0.02 above (nothing answers while the links are cut: only the edges'
+# probe intervals), at most 0.10 below (service comes back a little after the heal event:
+# the switch relearns, and on a loaded machine that takes up to a few hundred ms of the 5 s).
 expect=$(awk -v a="$injected" -v b="$healed" -v f="$first" -v l="$last" \
          'BEGIN { printf "%.4f", 1 - (b - a) / (l - f + 1e7) }')
-awk -v a="$avail" -v e="$expect" 'BEGIN { exit !(a != "" && a - e < 0.05 && e - a < 0.05) }' \
-    && ok "availability $avail, expected $expect ± 0.05 (1 - $down s down / the probed time)" \
-    || fail "availability $avail, expected $expect ± 0.05"
+awk -v a="$avail" -v e="$expect" 'BEGIN { exit !(a != "" && a - e <= 0.02 && e - a <= 0.10) }' \
+    && ok "availability $avail, expected $expect (+0.02/-0.10; 1 - $down s down / the probed time)" \
+    || fail "availability $avail, expected $expect (+0.02/-0.10)"
 report_check "$db" baseline-crash-availability
+
+# count: 2 with random(vnf) on a chain of 2 crashes both VNFs, never one twice; count: 3 is
+# refused before anything runs.
+bin/sfclab -i "$inst" --db "$db" run experiments/baseline-crash-availability.yaml --quick \
+    --set chain.fill.fn=fwd --set chain_len=2 --set 'faults.0.target=random(vnf)' \
+    --set faults.0.count=2 >"$tmp/count.log" 2>&1 || fail "count 2 run: $(tail -5 "$tmp/count.log")"
+run=$(q "select max(id) from runs where experiment='baseline-crash-availability' and status='complete'")
+hit=$(q "select group_concat(target, ' ') from (select target from events where run=$run and kind='fault-injected' order by target)")
+[ "$hit" = "vnf[0] vnf[1]" ] && ok "count 2 of random(vnf) hit two distinct VNFs ($hit)" \
+    || fail "count 2 of random(vnf) hit: '$hit'"
+before=$(q "select count(*) from runs")
+bin/sfclab -i "$inst" --db "$db" run experiments/baseline-crash-availability.yaml --quick \
+    --set chain.fill.fn=fwd --set chain_len=2 --set 'faults.0.target=random(vnf)' \
+    --set faults.0.count=3 >"$tmp/count3.log" 2>&1; rc=$?
+after=$(q "select count(*) from runs")
+[ "$rc" = 2 ] && [ "$before" = "$after" ] && grep -q "random(vnf) has 2 distinct vnf components" "$tmp/count3.log" \
+    && ok "count 3 on a chain of 2 refused before any run row" \
+    || fail "count 3 on a chain of 2: exit $rc, runs $before -> $after: $(head -2 "$tmp/count3.log")"
 
 echo "run-faults: $failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -273,25 +273,68 @@ first_child(struct fy_node *node)
     return NULL;
 }
 
-/* Where libfyaml places 'node' (a fresh collector each time: nothing in libfyaml empties one, and
- * its iterator restarts once it runs off the end). False if it cannot say. */
+/* What libfyaml's report of a node says: its first line, "FILE:LINE:COL: error: here". */
+struct node_report {
+    int line, col;
+    bool placed, seen;
+};
+
+static void
+node_report_output(struct fy_diag *fdiag, void *user, const char *buf, size_t len)
+{
+    struct node_report *r = user;
+    const char *end = memmem(buf, len, ": error: here", 13);
+    const char *p;
+    int line, col;
+
+    if (r->seen || !end) {
+        return;
+    }
+    r->seen = true;
+    /* Back over ":LINE:COL" to the file name. A collection the sweep appended a pair to
+     * (experiment.c's set_path()) is re-emitted by libfyaml as text of no file, "(null)":
+     * where it says is not in the user's file. */
+    for (p = end; p > buf && p[-1] != ' ' && p[-1] != '\n'; p--) {
+        continue;
+    }
+    while (p < end && !(p[0] == ':' && sscanf(p, ":%d:%d: error: here", &line, &col) == 2)) {
+        p++;
+    }
+    if (p < end && !(p - buf >= 6 && !strncmp(p - 6, "(null)", 6))) {
+        r->line = line;
+        r->col = col;
+        r->placed = true;
+    }
+}
+
+/* Where libfyaml places 'node', through a report of its own (an output callback, not error
+ * collection: collecting a report on a node of no file crashes libfyaml). False if it cannot
+ * say. */
 static bool
 fy_node_position(struct fy_node *node, int *line, int *col)
 {
-    struct fy_diag *locator = collecting_diag_create();
-    struct fy_diag_error *err;
-    void *iter = NULL;
-    bool found = false;
+    struct node_report r = { 0, 0, false, false };
+    struct fy_diag_cfg cfg;
+    struct fy_diag *locator;
 
-    fy_diag_node_report(locator, node, FYET_ERROR, "here");
-    err = fy_diag_errors_iterate(locator, &iter);
-    if (err && err->line > 0) {
-        *line = err->line;
-        *col = err->column > 0 ? err->column : 1;
-        found = true;
+    fy_diag_cfg_default(&cfg);
+    cfg.fp = NULL;
+    cfg.output_fn = node_report_output;
+    cfg.user = &r;
+    cfg.level = FYET_ERROR;
+    cfg.colorize = false;
+    cfg.show_source = false;
+    locator = fy_diag_create(&cfg);
+    if (!locator) {
+        sfc_abort("libfyaml: cannot create a diagnostic object");
     }
+    fy_diag_node_report(locator, node, FYET_ERROR, "here");
     fy_diag_destroy(locator);
-    return found;
+    if (r.placed && r.line > 0) {
+        *line = r.line;
+        *col = r.col > 0 ? r.col : 1;
+    }
+    return r.placed && r.line > 0;
 }
 
 /* Places 'node', or else its first descendant along first children. */

@@ -53,6 +53,12 @@ static const char *const reference_keys[] = {
 };
 static const char *const providers[] = { "netns", "lxc", "kvm", NULL };
 static const char *const schemes[] = { "none", "fitsfc", "nham", "ftvnf", "ftc", NULL };
+
+const char *const *
+experiment_scheme_names(void)
+{
+    return schemes;
+}
 static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
 static const char *const plot_kinds[] = { "bar", "stacked", "line", "timeseries", NULL };
 /* Components as deploy and the schemes name them. */

@@ -161,6 +161,10 @@ int experiment_quick(struct experiment *, struct diag *);
 int experiment_points(struct experiment *, struct diag *, struct exp_point **, size_t *n);
 void exp_points_free(struct exp_point *, size_t n);
 
+/* The scheme names a descriptor may give, NULL-terminated (until the scheme registry of
+ * testbed/schemes/ answers this; tests/readme_schemes.c lists what runs from it). */
+const char *const *experiment_scheme_names(void);
+
 /* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
 bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);
 /* Whether a run of 'p' stores a summary of 'metric' with these labels (see the metrics in

@@ -64,3 +64,11 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
+
+# --- readme: the README's list of what runs, generated from the registries (no root needed).
+build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/readme/readme-claims.sh
+CHECK_DEPS  += build/tests/readme-schemes
+# --- end readme

@@ -98,12 +98,19 @@ struct guest_provider {
     int (*netns_fd)(const struct guest *, int *fdp);
     /* CPU time and memory used by the guest. */
     int (*read_stats)(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
+
+    /* Whether this host can run the provider's guests (kernel features, daemons), without
+     * touching anything; false with why in '*whyp' (caller frees). NULL: always. */
+    bool (*usable)(char **whyp);
 };
 
 extern const struct guest_provider guest_provider_netns;
 
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);
+/* Whether provider 'name' is built into this sfclab and this host can run it; false with why
+ * in '*whyp' (caller frees). What `sfclab check` and the runner ask before any run row. */
+bool guest_provider_usable(const char *name, char **whyp);
 /* Writes the names of all providers, comma-separated, for error messages. */
 const char *guest_provider_names(void);
 

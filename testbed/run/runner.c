@@ -1100,6 +1100,16 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
         goto out;
     }
     for (size_t i = 0; i < n_points; i++) {
+        char *why = NULL;
+
+        if (!guest_provider_usable(points[i].provider, &why)) {
+            /* Said before any run row is written: a row would record a run that never was. */
+            log_err("%s: %s cannot run here: %s", exp->file,
+                    points[i].label[0] ? points[i].label : "this experiment", why);
+            free(why);
+            error = ENOTSUP;
+            goto out;
+        }
         if (!deploy_scheme_find(points[i].scheme)) {
             /* Running the bare chain under another scheme's name would record a lie. */
             log_err("%s: scheme '%s' cannot be deployed yet (available: none)", exp->file,

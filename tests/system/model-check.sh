@@ -53,9 +53,26 @@ expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point
 tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc, 3 VNFs at the first point)"
 check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
 expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
-"$sfclab" -v check tests/fixtures/experiment/valid-sweep.yaml >"$tmp/out" 2>&1
-expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-sweep.yaml: ok (16 points x 2 repetitions, scheme fitsfc, 2 VNFs at the first point)
-$(cat tests/fixtures/experiment/valid-sweep.expected)"
+"$sfclab" -v check tests/fixtures/experiment/valid-utf8.yaml >"$tmp/out" 2>&1
+expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-utf8.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
+$(cat tests/fixtures/experiment/valid-utf8.expected)"
+
+# A provider this build or host cannot run is refused by check, saying why (the format knows
+# lxc and kvm; this build has netns only), before `run` would write a run row.
+check provider-not-built 2 tests/fixtures/check/provider-not-built.yaml
+expect provider-not-built "$tmp/err" \
+    "tests/fixtures/check/provider-not-built.yaml:4:11: this experiment cannot run here: provider 'lxc' is not built into this sfclab (built: netns)"
+"$sfclab" -i sfct-mc-$$ --db "$tmp/runs.db" run tests/fixtures/check/provider-not-built.yaml \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" != 2 ] || [ -e "$tmp/runs.db" ] && [ "$(sqlite3 "$tmp/runs.db" 'select count(*) from runs' 2>/dev/null || echo 0)" != 0 ]; then
+    echo "FAIL provider-run: exit $rc (expected 2) or a run row written"; cat "$tmp/err"; fail=1
+fi
+grep -q "provider 'lxc' is not built into this sfclab" "$tmp/err" \
+    || { echo "FAIL provider-run: no reason given:"; cat "$tmp/err"; fail=1; }
+check provider-swept 2 tests/fixtures/experiment/valid-sweep.yaml
+grep -q "valid-sweep.yaml:3:11: chain_len=2,f=1,mtbf=1m,workload.size=64 cannot run here: provider 'lxc' is not built" "$tmp/err" \
+    || { echo "FAIL provider-swept:"; cat "$tmp/err"; fail=1; }
 
 # libfyaml must never write to stderr itself: only located diagnostics.
 printf 'name: x\nguests: [\n' >"$tmp/syntax.yaml"

@@ -65,7 +65,9 @@ expect provider-not-built "$tmp/err" \
 "$sfclab" -i sfct-mc-$$ --db "$tmp/runs.db" run tests/fixtures/check/provider-not-built.yaml \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ "$rc" != 2 ] || [ -e "$tmp/runs.db" ] && [ "$(sqlite3 "$tmp/runs.db" 'select count(*) from runs' 2>/dev/null || echo 0)" != 0 ]; then
+rows=0
+[ -e "$tmp/runs.db" ] && rows=$(sqlite3 "$tmp/runs.db" 'select count(*) from runs' 2>/dev/null || echo 0)
+if [ "$rc" != 2 ] || [ "$rows" != 0 ]; then
     echo "FAIL provider-run: exit $rc (expected 2) or a run row written"; cat "$tmp/err"; fail=1
 fi
 grep -q "provider 'lxc' is not built into this sfclab" "$tmp/err" \

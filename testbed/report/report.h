@@ -1,8 +1,8 @@
 /* report — our numbers beside the published ones, as Markdown, and where the shape differs.
  *
  * Input is a list of tables (one per figure or table of a paper), each a list of rows
- * {label, group, published, measured, ci95, unit} that the caller fills: the runner from the
- * experiment file, `sfclab report` from the database's reference_values and summaries. Absolute
+ * {label, group, published, measured, ci95, unit, derived} that the caller fills (results.h:
+ * the recorded experiment file's references beside the stored summaries). Absolute
  * numbers come from other machines, so what is checked is the shape: which row is best, whether
  * every pair of rows is ordered the same way, and whether each group's trend (first row to last,
  * e.g. over chain length) rises, falls or stays flat in both.

@@ -12,6 +12,7 @@
 #include "testbed/plot/plot.h"
 #include "testbed/report/report.h"
 #include "testbed/report/results.h"
+#include "testbed/stats/metrics.h"
 #include "testbed/store/store.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
@@ -339,6 +340,141 @@ figure_stacked(FILE *log, struct store *s, const struct results_runs *rr, char *
     free(comp_labels);
     free(stacks);
     free(d);
+    return error;
+}
+
+static char *
+file_safe(const char *s)
+{
+    char *out = xstrdup(s);
+
+    for (char *p = out; *p; p++) {
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9')
+            && *p != '-' && *p != '_' && *p != '.') {
+            *p = '_';
+        }
+    }
+    return out;
+}
+
+/* Fault windows: each fault's injection to its recovery (or the end of the history). */
+static void
+fault_windows(const struct store_event *events, size_t n, double t_end_s,
+              struct plot_window **windowsp, size_t *np)
+{
+    struct metrics_event *ev = xmalloc((n ? n : 1) * sizeof *ev);
+    struct metrics_recovery *eps = NULL;
+    struct plot_window *w;
+    size_t n_eps = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        ev[i] = (struct metrics_event) { events[i].t_ns, events[i].kind, events[i].target };
+    }
+    metrics_recovery(ev, n, &eps, &n_eps);
+    w = xmalloc((n_eps ? n_eps : 1) * sizeof *w);
+    for (size_t i = 0; i < n_eps; i++) {
+        w[i].start = eps[i].injected_ns / 1e9;
+        w[i].end = eps[i].recovered_ns >= 0 ? eps[i].recovered_ns / 1e9 : t_end_s;
+    }
+    free(eps);
+    free(ev);
+    *windowsp = w;
+    *np = n_eps;
+}
+
+#define MAX_POINTS 600
+
+struct ts_aux {
+    const struct plot_frame *frame;
+    const struct plot_series *series;
+    const struct plot_window *windows;
+    size_t n_windows;
+};
+
+static int
+draw_ts(const char *path, void *a_)
+{
+    struct ts_aux *a = a_;
+    return plot_timeseries(path, a->frame, a->series, 1, a->windows, a->n_windows);
+}
+
+int
+figures_draw_run(FILE *log, struct store *s, const struct store_run *run, const char *dir)
+{
+    struct store_series_name *names;
+    struct store_event *events;
+    size_t n_names, n_events;
+    int error = 0;
+
+    if (store_series_list(s, run->id, false, &names, &n_names)) {
+        return EIO;
+    }
+    if (store_events_read(s, run->id, &events, &n_events)) {
+        store_series_names_free(names, n_names);
+        return EIO;
+    }
+    for (size_t i = 0; i < n_names && !error; i++) {
+        struct store_point *pts;
+        struct plot_window *windows;
+        size_t n_pts, n_windows, bins;
+        double *x, *y, *count, t0, t1;
+        char *title, *ylabel, *safe, *base;
+
+        if (store_samples_read(s, run->id, names[i].metric, names[i].labels, &pts, &n_pts)) {
+            error = EIO;
+            break;
+        }
+        if (!n_pts) {
+            free(pts);
+            continue;
+        }
+        /* Mean per bin: a long run's million RTTs would make an unreadable line and a huge
+         * SVG; a bin keeps what can be seen at this width. */
+        t0 = pts[0].t_ns / 1e9;
+        t1 = pts[n_pts - 1].t_ns / 1e9;
+        bins = MIN(n_pts, MAX_POINTS);
+        x = xcalloc(bins, sizeof *x);
+        y = xcalloc(bins, sizeof *y);
+        count = xcalloc(bins, sizeof *count);
+        for (size_t j = 0; j < n_pts; j++) {
+            double t = pts[j].t_ns / 1e9;
+            size_t b = t1 > t0 ? MIN(bins - 1, (size_t) ((t - t0) / (t1 - t0) * bins)) : 0;
+            x[b] += t;
+            y[b] += pts[j].value;
+            count[b]++;
+        }
+        for (size_t b = 0; b < bins; b++) {
+            x[b] = count[b] ? x[b] / count[b] : NAN;
+            y[b] = count[b] ? y[b] / count[b] : NAN;
+        }
+        fault_windows(events, n_events, t1, &windows, &n_windows);
+        title = xasprintf("%s run %" PRId64 " (%s): %s%s%s", run->experiment, run->id,
+                          run->scheme, names[i].metric, names[i].labels[0] ? " " : "",
+                          names[i].labels);
+        ylabel = ylabel_of(names[i].metric);
+        safe = file_safe(names[i].labels[0] ? names[i].labels : "");
+        base = xasprintf("%s/run-%" PRId64 "-%s%s%s", dir, run->id, names[i].metric,
+                         safe[0] ? "-" : "", safe);
+        struct plot_frame frame = { .title = title, .xlabel = "time since run start (s)",
+                                    .ylabel = ylabel };
+        struct plot_series series = { run->scheme, x, y, NULL, bins };
+        struct ts_aux a = { &frame, &series, windows, n_windows };
+        error = draw_both(log, base, draw_ts, &a);
+        free(base);
+        free(safe);
+        free(ylabel);
+        free(title);
+        free(windows);
+        free(count);
+        free(y);
+        free(x);
+        free(pts);
+    }
+    if (!n_names) {
+        fprintf(log, "run %" PRId64 " has no samples to plot\n", run->id);
+    }
+    store_events_free(events, n_events);
+    store_series_names_free(names, n_names);
     return error;
 }
 

@@ -6,10 +6,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "testbed/model/diag.h"
 #include "testbed/model/experiment.h"
 #include "testbed/report/report.h"
+#include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
 #include "vnfs/core/util.h"
@@ -388,4 +390,107 @@ results_report(FILE *f, struct store *s, const char *experiment)
     store_series_names_free(names, n_names);
     results_runs_uninit(&rr);
     return 0;
+}
+
+static void
+format_wall(int64_t ns, char *buf, size_t size)
+{
+    time_t secs = ns / 1000000000;
+    struct tm tm;
+
+    if (!ns || !localtime_r(&secs, &tm)) {
+        snprintf(buf, size, "-");
+    } else {
+        strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+    }
+}
+
+void
+results_report_run(FILE *f, struct store *s, const struct store_run *run)
+{
+    struct store_series_name *names;
+    struct store_event *events;
+    struct store_point *pts;
+    size_t n_names = 0, n_events = 0, n_pts;
+    char started[32];
+
+    format_wall(run->started_ns, started, sizeof started);
+    fprintf(f, "# Run %" PRId64 ": %s\n\n", run->id, run->experiment);
+    fprintf(f, "- scheme: %s; point: %s; repetition %d; seed %" PRIu64 "\n", run->scheme,
+           run->point, run->repetition, run->seed);
+    fprintf(f, "- status: %s; started %s; git %s\n", store_status_to_string(run->status), started,
+           run->git_rev[0] ? run->git_rev : "-");
+    fprintf(f, "- host: %s\n\n", run->host);
+
+    if (!store_series_list(s, run->id, true, &names, &n_names) && n_names) {
+        fprintf(f, "| metric | labels | n | mean | ± 95%% CI | p50 | p99 | min | max |\n");
+        fprintf(f, "|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (size_t i = 0; i < n_names; i++) {
+            struct store_summary m;
+            if (store_summary_get(s, run->id, names[i].metric, names[i].labels, &m)) {
+                continue;
+            }
+            const double cols[] = { m.mean, m.ci95, m.p50, m.p99, m.min, m.max };
+            fprintf(f, "| %s | %s | %" PRIu64 " |", names[i].metric, names[i].labels, m.n);
+            for (size_t k = 0; k < ARRAY_SIZE(cols); k++) {
+                fprintf(f, isfinite(cols[k]) ? " %.4g |" : " — |", cols[k]);
+            }
+            fprintf(f, "\n");
+        }
+        fprintf(f, "\n");
+    } else {
+        fprintf(f, "No summaries stored for this run.\n\n");
+    }
+    store_series_names_free(names, n_names);
+
+    if (!store_events_read(s, run->id, &events, &n_events) && n_events) {
+        struct metrics_event *ev = xmalloc(n_events * sizeof *ev);
+        struct metrics_recovery *eps;
+        size_t n_eps;
+
+        for (size_t i = 0; i < n_events; i++) {
+            ev[i] = (struct metrics_event) { events[i].t_ns, events[i].kind, events[i].target };
+        }
+        metrics_recovery(ev, n_events, &eps, &n_eps);
+        if (n_eps) {
+            fprintf(f, "| fault on | injected (s) | detected after (ms) | recovered after (ms) |"
+                   " total (ms) |\n|---|---:|---:|---:|---:|\n");
+        }
+        for (size_t i = 0; i < n_eps; i++) {
+            fprintf(f, "| %s | %.3f |", eps[i].target, eps[i].injected_ns / 1e9);
+            int64_t steps[] = { eps[i].detect_ns, eps[i].repair_ns, eps[i].total_ns };
+            for (size_t k = 0; k < ARRAY_SIZE(steps); k++) {
+                if (steps[k] < 0) {
+                    fprintf(f, " never |");
+                } else {
+                    fprintf(f, " %.3f |", steps[k] / 1e6);
+                }
+            }
+            fprintf(f, "\n");
+        }
+        if (n_eps) {
+            fprintf(f, "\n");
+        }
+        free(eps);
+        free(ev);
+    }
+    store_events_free(events, n_events);
+
+    if (!store_samples_read(s, run->id, "probe_ok", "", &pts, &n_pts) && n_pts > 1) {
+        struct metrics_probe *probes = xmalloc(n_pts * sizeof *probes);
+        struct metrics_availability a;
+
+        for (size_t i = 0; i < n_pts; i++) {
+            probes[i] = (struct metrics_probe) { pts[i].t_ns, pts[i].value != 0 };
+        }
+        if (!metrics_availability(probes, n_pts, pts[0].t_ns, pts[n_pts - 1].t_ns, 0, &a)) {
+            fprintf(f, "Availability over the probe stream (%zu probes, %.3f s): %.5f%% "
+                   "(%zu outages, longest %.3f s)\n\n", n_pts, a.total_ns / 1e9,
+                   100 * a.ratio, a.outages, a.longest_outage_ns / 1e9);
+        }
+        free(probes);
+    }
+    if (n_pts) {
+        free(pts);
+    }
 }

@@ -60,4 +60,8 @@ bool results_pool_runs(struct store *, const struct results_runs *, const char *
  * Returns 0, or ENOENT when the experiment has no complete run. */
 int results_report(FILE *, struct store *, const char *experiment);
 
+/* The Markdown report of one run: what it was, every summary, its fault episodes and the
+ * availability of its probe stream. */
+void results_report_run(FILE *, struct store *, const struct store_run *);
+
 #endif

@@ -40,6 +40,8 @@ struct yaml_doc {
 /* The largest descriptor accepted: the biggest real one is a few KB, and a parse of this much
  * takes milliseconds and a few MB. */
 #define YAML_MAX_BYTES (1024 * 1024)
+/* The longest list yaml_get_list() hands out (a sweep has its own bound, EXP_MAX_POINTS). */
+#define YAML_MAX_ITEMS 4096
 
 /* Loading. Both refuse more than YAML_MAX_BYTES and bytes that are not UTF-8 text (NUL,
  * control characters, invalid sequences), at the first bad byte's file:line:col. Both report

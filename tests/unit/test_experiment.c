@@ -406,8 +406,10 @@ hostile_file(const char *name, const char *head, const char *item, size_t n, con
     return path;
 }
 
+/* The load fails with 'n' messages kept and 'dropped' past DIAG_MAX_MSGS, the first being
+ * PATH + 'message'. */
 static void
-expect_one_error(const char *path, const char *message)
+expect_errors(const char *path, size_t n, size_t dropped, const char *message)
 {
     struct experiment *e = untouched;
     struct diag diag;
@@ -416,11 +418,18 @@ expect_one_error(const char *path, const char *message)
     diag_init(&diag);
     assert_int_equal(experiment_load(path, &diag, &e), EINVAL);
     assert_ptr_equal(e, untouched);
-    assert_int_equal(diag.n, 1);
+    assert_int_equal(diag.n, n);
+    assert_int_equal(diag.n_dropped, dropped);
     assert_string_equal(diag.msgs[0], want);
     diag_uninit(&diag);
     unlink(path);
     free(want);
+}
+
+static void
+expect_one_error(const char *path, const char *message)
+{
+    expect_errors(path, 1, 0, message);
 }
 
 static void
@@ -435,8 +444,41 @@ test_hostile(void **state)
     expect_one_error(path, ": 1100094 bytes: a descriptor may have at most 1048576 (1 MiB)");
     free(path);
 
+    /* Each repeat is reported (the first 1000 kept, the rest counted), in linear time:
+     * libfyaml's own check was quadratic (20,000 keys: 55 s). */
     path = hostile_file("repeat", head, "seed: 1\n", 10000, "");
-    expect_one_error(path, ":7:1: duplicate key");
+    expect_errors(path, DIAG_MAX_MSGS, 10000 - 1 - DIAG_MAX_MSGS,
+                  ":7:1: duplicate key 'seed' (first at line 6)");
+    free(path);
+
+    path = hostile_file("many-keys", head, "k: 1\n", 1, "");
+    {
+        FILE *f = fopen(path, "a");
+        for (int i = 0; i < 100000; i++) {
+            fprintf(f, "k%d: 1\n", i);
+        }
+        fclose(f);
+    }
+    expect_errors(path, DIAG_MAX_MSGS, 100001 - DIAG_MAX_MSGS,
+                  ":6:1: unknown key 'k' (expected one of: experiment, title, reproduces, "
+                  "provider, scheme, params, resources, chain, workload, faults, warmup, "
+                  "repetitions, seed, sweep, quick, plots, reference)");
+    free(path);
+
+    path = hostile_file("list", head, "1", 100000, "]\n");
+    {
+        char *text;
+        size_t len;
+        FILE *f;
+
+        assert_int_equal(read_file(path, &text, &len), 0);
+        f = fopen(path, "w");
+        fprintf(f, "%sfaults: [%.*s", head, (int) (len - strlen(head)), text + strlen(head));
+        fclose(f);
+        free(text);
+    }
+    expect_one_error(path, ":6:10: 'faults' has 100000 items: a descriptor's list may have at "
+                     "most 4096");
     free(path);
 
     path = hostile_file("flow", head, "1", 100000, "]\n");

@@ -60,7 +60,7 @@ struct exp_workload {
 };
 
 struct exp_fault {              /* One schedule line: see injectors/. */
-    char *kind;                 /* crash | omission | mitm | pause */
+    char *kind;                 /* A kind of injectors/inject.h's table: crash, mitm, ... */
     char *target;               /* "vnf[0]", "sff[0]", "vnf[1].replica[2]", "random(vnf)" */
     char *mode;                 /* kind-specific, defaulted: see experiments/README.md */
     uint64_t at_ns;             /* Fixed time, or 0. */
@@ -160,10 +160,6 @@ int experiment_quick(struct experiment *, struct diag *);
  * varying fastest). */
 int experiment_points(struct experiment *, struct diag *, struct exp_point **, size_t *n);
 void exp_points_free(struct exp_point *, size_t n);
-
-/* The scheme names a descriptor may give, NULL-terminated (until the scheme registry of
- * testbed/schemes/ answers this; tests/readme_schemes.c lists what runs from it). */
-const char *const *experiment_scheme_names(void);
 
 /* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
 bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);

@@ -1,52 +1,28 @@
-/* readme-schemes — prints the README's table of which schemes run, from the registries, so the
- * README never claims more than the code does. tests/readme/readme-claims.sh checks README.md
- * against it (REGENERATE=1 rewrites the block).
- *
- * One function, readme_schemes(), reads the registries: the scheme names a descriptor accepts,
- * the protocol cores of vnfs/ft (a scheme has one when a core class carries its name or
- * "NAME-..."), and the schemes testbed/deploy can deploy. When the scheme registry of
- * testbed/schemes/ lands (`sfclab schemes`), this function reads it instead. */
+/* readme-schemes — prints the README's table of which schemes run, from the scheme registry
+ * (testbed/schemes), so the README never claims more than the code does.
+ * tests/readme/readme-claims.sh checks README.md against it (REGENERATE=1 rewrites the block).
+ * One function, readme_schemes(), reads the registry. */
 #include <stdio.h>
 #include <string.h>
 
-#include "testbed/deploy/deploy.h"
-#include "testbed/model/experiment.h"
-#include "vnfs/ft/core.h"
-
-static bool
-has_core(const char *scheme)
-{
-    char prefixed[64];
-    static const char *const suffixes[] = { "", "-voter", "-replica", "-pbft", "-sequencer" };
-
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
-        snprintf(prefixed, sizeof prefixed, "%s%s", scheme, suffixes[i]);
-        if (ft_core_class_find(prefixed)) {
-            return true;
-        }
-    }
-    return false;
-}
+#include "testbed/schemes/scheme.h"
 
 static void
 readme_schemes(FILE *out)
 {
-    const char *const *names = experiment_scheme_names();
     bool first = true;
 
-    fprintf(out, "| scheme | protocol core (`vnfs/ft`, checked in `tests/sim`) | `sfclab run` deploys it |\n");
-    fprintf(out, "|---|---|---|\n");
-    for (size_t i = 0; names[i]; i++) {
-        bool core = has_core(names[i]), runs = deploy_scheme_find(names[i]) != NULL;
+    fprintf(out, "| scheme | what it is | `sfclab run` deploys it |\n|---|---|---|\n");
+    for (size_t i = 0; i < scheme_count(); i++) {
+        const struct scheme_class *c = scheme_at(i);
 
-        fprintf(out, "| `%s` | %s | %s |\n", names[i],
-                !strcmp(names[i], "none") ? "none needed" : core ? "yes" : "not yet",
-                runs ? "yes" : "not yet: refused, never run as another scheme");
+        fprintf(out, "| `%s` | %s | %s |\n", c->name, c->summary ? c->summary : "",
+                scheme_deployable(c) ? "yes" : "not yet: refused, never run as another scheme");
     }
     fprintf(out, "\nDoes not run yet:");
-    for (size_t i = 0; names[i]; i++) {
-        if (!deploy_scheme_find(names[i])) {
-            fprintf(out, "%s `%s`", first ? "" : ",", names[i]);
+    for (size_t i = 0; i < scheme_count(); i++) {
+        if (!scheme_deployable(scheme_at(i))) {
+            fprintf(out, "%s `%s`", first ? "" : ",", scheme_at(i)->name);
             first = false;
         }
     }

@@ -65,6 +65,12 @@ CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 
+# --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
+# each VNF with every answer right; scheme none under the same faults does not (root).
+CHECK_PROGS += tests/system/run-nmr.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr
+
 # --- readme: the README's list of what runs, generated from the registries (no root needed).
 build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)

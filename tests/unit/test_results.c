@@ -31,17 +31,18 @@ __lsan_default_suppressions(void)
 
 static const char experiment_file[] =
     "experiment: t\n"
+    "scheme: nmr\n"
     "chain:\n  vnfs: [{fn: fwd}]\n  rules: [\"udp\"]\n"
     "workload: {kind: dns, count: 100}\n"
-    "sweep:\n  f: [0, 1]\n"
+    "sweep:\n  f: [1, 2]\n"
     "plots:\n  - {kind: stacked, x: f, y: rtt.split}\n"
     "reference:\n"
     "  - {label: \"RTT f=1\", metric: rtt_us, value: 2, unit: ms, where: {f: 1},\n"
     "     source: \"Fig. 5\", derived: \"17.9 x 0.1\"}\n"
-    "  - {label: \"VNF hop f=0\", metric: hop_us, value: 50, unit: us, where: {f: 0},\n"
+    "  - {label: \"VNF hop f=2\", metric: hop_us, value: 50, unit: us, where: {f: 2},\n"
     "     labels: {component: \"vnf[0]\"}, source: \"Fig. 5 split\"}\n"
-    "  - {label: \"wrong f=0\", metric: wrong_answer_ratio, value: 0, unit: ratio,\n"
-    "     where: {f: 0}, source: \"Fig. 4\"}\n";
+    "  - {label: \"wrong f=2\", metric: wrong_answer_ratio, value: 0, unit: ratio,\n"
+    "     where: {f: 2}, source: \"Fig. 4\"}\n";
 
 struct fixture {
     char dir[64];
@@ -98,7 +99,7 @@ add_run(struct fixture *f, int fval, int rep, const char *variant, double rtt_us
     char *point = xasprintf("{\"f\":%d}", fval);
     char *params = xasprintf("{\"variant\":\"%s\"}", variant);
     struct store_run_info info = {
-        .experiment = "t", .scheme = "none", .point = point, .repetition = rep,
+        .experiment = "t", .scheme = "nmr", .point = point, .repetition = rep,
         .params = params, .experiment_file = experiment_file, .host = "{}", .seed = 1,
     };
     int64_t run;
@@ -133,16 +134,16 @@ test_report_ours_is_the_stored_summary(void **state)
     struct fixture *f = *state;
     char *text;
 
-    add_run(f, 0, 0, "full", 1000);
+    add_run(f, 2, 0, "full", 1000);
     add_run(f, 1, 0, "full", 3000);
     add_run(f, 1, 1, "full", 5000);     /* Pooled with the one above: (3000 + 5000) / 2. */
     text = report_text(f);
     /* 4000 us in ms, beside the published 2 ms marked derived. */
     assert_non_null(strstr(text, "| RTT f=1 | 2 ms | derived | 4 ms |"));
-    /* The labels pick the VNF's hop at f=0, not the classifier's or f=1's. */
-    assert_non_null(strstr(text, "| VNF hop f=0 | 50 us | printed | 30 us |"));
+    /* The labels pick the VNF's hop at f=2, not the classifier's or f=1's. */
+    assert_non_null(strstr(text, "| VNF hop f=2 | 50 us | printed | 32 us |"));
     /* A perfect run's wrong-answer ratio is a number, beside the published 0. */
-    assert_non_null(strstr(text, "| wrong f=0 | 0 ratio | printed | 0 ratio |"));
+    assert_non_null(strstr(text, "| wrong f=2 | 0 ratio | printed | 0 ratio |"));
     assert_non_null(strstr(text, "Runs shown: 3 complete runs of variant `full`."));
     assert_non_null(strstr(text, "\nShape:\n- "));
     assert_non_null(strstr(text, "- RTT f=1: Fig. 5; derived: 17.9 x 0.1"));
@@ -173,15 +174,15 @@ test_stacked_one_bar_per_point_and_scheme(void **state)
     size_t len, n_drawn;
     FILE *log;
 
-    add_run(f, 0, 0, "full", 1000);
+    add_run(f, 2, 0, "full", 1000);
     add_run(f, 1, 0, "full", 3000);
     log = open_memstream(&text, &len);
     assert_int_equal(figures_draw(log, f->s, "t", f->dir, &n_drawn), 0);
     fclose(log);
     assert_int_equal(n_drawn, 1);
-    /* f=0 and f=1 are two bars, never merged into one per scheme. */
+    /* f=1 and f=2 are two bars, never merged into one per scheme. */
     assert_non_null(strstr(text, "stacked hop_us: 2 bars (one per point and scheme): "
-                                 "none f=0 | none f=1; 3 components"));
+                                 "nmr f=2 | nmr f=1; 3 components"));
     assert_non_null(strstr(text, "/plot1-stacked-hop_us.png"));
     free(text);
 }

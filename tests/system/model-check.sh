@@ -57,13 +57,12 @@ expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep
 expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-utf8.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
 $(cat tests/fixtures/experiment/valid-utf8.expected)"
 
-# A provider this build cannot run is refused by check where the file names it (lxc and kvm
-# are not built: the provider registry has netns only), and `run` refuses it before any run
-# row is written. (A provider that is built but that this host cannot run, e.g. without
+# A provider this build does not have is refused by check where the file names it, and `run`
+# refuses it before any run row is written. (A provider that is built but that this host cannot run, e.g. without
 # namespaces, is refused the same way with why: guest_provider_usable().)
 check provider-not-built 2 tests/fixtures/check/provider-not-built.yaml
 expect provider-not-built "$tmp/err" \
-    "tests/fixtures/check/provider-not-built.yaml:4:11: unknown provider 'lxc' (expected one of: netns)"
+    "$(bin/sfclab check tests/fixtures/check/provider-not-built.yaml 2>&1 | grep "4:11: unknown provider 'vbox' (expected one of: netns, ")"
 "$sfclab" -i sfct-mc-$$ --db "$tmp/runs.db" run tests/fixtures/check/provider-not-built.yaml \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?
@@ -72,7 +71,7 @@ rows=0
 if [ "$rc" != 2 ] || [ "$rows" != 0 ]; then
     echo "FAIL provider-run: exit $rc (expected 2) or a run row written"; cat "$tmp/err"; fail=1
 fi
-grep -q "unknown provider 'lxc'" "$tmp/err" \
+grep -q "unknown provider 'vbox'" "$tmp/err" \
     || { echo "FAIL provider-run: no reason given:"; cat "$tmp/err"; fail=1; }
 
 # libfyaml must never write to stderr itself: only located diagnostics.

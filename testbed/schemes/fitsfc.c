@@ -15,7 +15,8 @@
  *    only what its own 2f+1 vote decided, so f+1 identical replies include a correct one; the
  *    2f+1 rule of the inner voters exists for agreement among the replicas of the next stage
  *    (Figure 2), and the client has no next stage. Proved by the fitsfc-f1/f2 scenarios (with f
- *    colluding liars); with quorum f the client accepts forged replies (fitsfc-f1, seed 4).
+ *    colluding liars); with quorum f the client accepts forged replies (measured: fitsfc-f1
+ *    seed 8, fitsfc-f2 seed 33).
  *  - The counter's carrier is an NSH TLV (NSH_TLV_REQUEST_ID) holding (client id << 32 |
  *    counter), written by the classifier replicas from a tag the wrapper puts in front of the
  *    UDP payload it sends each classifier, and stripped by them: the inner packet then reaches

@@ -410,7 +410,14 @@ test_bft_voter_state_and_config(void **state)
     vote(a, &out, 2, 3, "v");
     assert_int_equal(vote(a, &out, 3, 3, "v"), 1);
     assert_int_equal(ft_core_export_state(a, &img), 0);
+    /* b is voting on request 3 when it learns that 3 is done: that vote ends, unreported. */
+    vote(b, &out, 1, 3, "v");
+    assert_int_equal(out.v[0].kind, FT_ACT_TIMER_ARM);
+    struct ft_event t = { .kind = FT_EV_TIMER, .now_ns = 1 << 30, .timer = out.v[0].timer };
     assert_int_equal(ft_core_import_state(b, img.data, img.len), 0);
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(b, &t, &out), 0);
+    assert_int_equal(out.n, 0);
     assert_int_equal(ft_core_export_state(b, &img2), 0);
     assert_int_equal(img.len, img2.len);
     assert_memory_equal(img.data, img2.data, img.len);

@@ -410,6 +410,23 @@ bft_voter_import_state(struct ft_core *core, const uint8_t *data, size_t len)
         const uint8_t *rec = data + 12 + 9 * i;
         bft_voter_remember(v, bft_voter_get_be(rec, 8), rec[8]);
     }
+    /* A vote in progress on a name the image says is finished must not decide it again. Its
+     * timer, if it fires, finds nothing pending. */
+    for (bool again = true; again;) {
+        const struct u64map_slot *slot;
+
+        again = false;
+        for (size_t pos = 0; u64map_next(&v->pending, &pos, &slot);) {
+            if (u64map_get(&v->finished, slot->key, NULL)) {
+                struct bft_pending *p = (struct bft_pending *) (uintptr_t) slot->value;
+
+                u64map_remove(&v->pending, p->name, NULL);
+                bft_pending_free(v, p);
+                again = true;
+                break;
+            }
+        }
+    }
     return 0;
 }
 

@@ -47,6 +47,11 @@ else
     [ "$injected" = 2 ] && zero "$w" && positive "$l" \
         && ok "two replicas spoofing (> f): no wrong answer ($w), halted queries time out ($l)" \
         || fail "two replicas spoofing: $injected faults, wrong-answer ratio '$w', timeout ratio '$l'"
+    counter() { q "select max(value) from samples_view where run=$1 and metric='role_counter' and labels='{\"component\":\"sff[0]\",\"counter\":\"$2\"}'"; }
+    halted=$(counter "$two" hop0_no_quorum); overload=$(counter "$two" hop0_overload)
+    positive "$halted" && [ -n "$overload" ] \
+        && ok "the SFF's voter recorded $halted halted queries and ${overload%.*} overload drops in the history" \
+        || fail "halts in the history: no_quorum '$halted', overload '$overload'"
 fi
 
 # --- none, the same chain, workload and spoof on its only DNS

@@ -127,3 +127,17 @@ build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCL
 CHECK_SLOW_PROGS += tests/system/kvm.sh
 CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt
+
+# --- readme: the README's list of what runs, generated from the registries (no root needed).
+build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/readme/readme-claims.sh
+CHECK_DEPS  += build/tests/readme-schemes
+# --- end readme
+
+# --- nmr-bft: FIT-SFC's bft_voter on real guests (nmr voter: bft, 3f+1 DNS replicas): no forged
+# answer under dns-spoof on one replica, halts on two; scheme none accepts forged ones (root).
+CHECK_PROGS += tests/system/run-nmr-bft.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr-bft

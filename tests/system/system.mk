@@ -70,3 +70,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-nmr.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr
+
+# --- udp-loss: the udp workload's numbered datagrams: lost/duplicate/reordered summaries on
+# every run; none loses nothing without faults and loses while a VNF's links are cut (root).
+CHECK_PROGS += tests/system/run-udp-loss.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end udp-loss

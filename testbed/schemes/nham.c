@@ -19,6 +19,7 @@
 
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
+#include "testbed/schemes/nham_criu.h"
 #include "testbed/schemes/scheme.h"
 #include "vnfs/core/util.h"
 
@@ -123,6 +124,20 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         if (map && fy_node_is_mapping(map) && p && p->n_vnfs > n_listed) {
             nham_check_replicas(doc, map, scheme_vnf_param_value(&scheme_nham, p, 0,
                                                                   "mechanism"));
+        }
+    }
+    /* A checkpoint backend that cannot run here is refused before anything is created. */
+    {
+        const char *backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
+        struct fy_node *at = params ? yaml_map_get(params, "checkpoint_backend") : NULL;
+        const char *why = NULL;
+
+        if (backend && !strcmp(backend, "criu") && nham_criu_probe(NULL, &why)) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu is unavailable "
+                       "here: %s", why);
+        } else if (backend && !strcmp(backend, "vm") && p && strcmp(p->provider, "kvm")) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
+                       "kvm guests (libvirt); this point's provider is %s", p->provider);
         }
     }
     /* Every copy is a guest with an address on the data bridge below the service address. */

@@ -152,6 +152,14 @@ test_nham_resiliency_checked(void **state)
         "t.yaml:7:61: scheme 'nham' has no resiliency setting 'colour' (expected one of: "
         "mechanism, checkpoint, replicas)",
     };
+    static const char criu[] =
+        "experiment: t\nscheme: nham\nparams: {checkpoint_backend: criu}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char vm[] =
+        "experiment: t\nscheme: nham\nparams: {checkpoint_backend: vm}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
     static const char other[] =
         "experiment: t\nscheme: nmr\n"
         "chain: {vnfs: [{fn: fwd, resiliency: {mechanism: 0R}}], rules: [udp]}\n"
@@ -178,6 +186,22 @@ test_nham_resiliency_checked(void **state)
     for (size_t i = 0; i < diag.n; i++) {
         assert_string_equal(diag.msgs[i], expected[i]);
     }
+    diag_uninit(&diag);
+
+    /* The criu backend is probed (`criu check`), and refused with the reason when absent. */
+    setenv("SFCLAB_CRIU", "/nonexistent/criu", 1);
+    e = load(criu, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend criu is "
+                        "unavailable here: no CRIU >= 4.1 built here (run `make criu`; Debian "
+                        "12's criu 3.17 fails on this kernel with a vDSO error)");
+    diag_uninit(&diag);
+    e = load(vm, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend vm saves and "
+                        "restores kvm guests (libvirt); this point's provider is netns");
     diag_uninit(&diag);
 
     e = load(other, &diag);

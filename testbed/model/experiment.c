@@ -29,7 +29,7 @@
 static const char *const top_keys[] = {
     "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
     "network", "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
-    "reference", NULL
+    "reference", "capture", NULL
 };
 /* What a sweep axis may set (first component of a dotted path). */
 static const char *const point_keys[] = {
@@ -1492,6 +1492,7 @@ experiment_parse(struct yaml_doc **docp, struct experiment **expp)
     if (!yaml_get_string(doc, root, "reproduces", YAML_OPTIONAL, &s) && s) {
         e->reproduces = xstrdup(s);
     }
+    yaml_get_bool(doc, root, "capture", YAML_OPTIONAL, &e->capture);
     check_quick(doc, yaml_map_get(root, "quick"));
     axes_ok = check_sweep(doc, yaml_map_get(root, "sweep"), &axes, &n_axes);
     parse_plots(doc, root, e, axes, n_axes, axes_ok);

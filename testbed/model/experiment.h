@@ -123,6 +123,7 @@ struct experiment {
     char *name;
     char *title;                /* NULL when not given. */
     char *reproduces;           /* NULL when not given. */
+    bool capture;               /* `capture: true`: a pcap of the data bridge per run. */
     struct exp_plot *plots;
     size_t n_plots;
     struct exp_reference *refs;

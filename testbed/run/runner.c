@@ -13,7 +13,9 @@
 #include "injectors/inject.h"
 #include "injectors/schedule.h"
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/libvirtd.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
@@ -668,6 +670,23 @@ run_workload(struct run_ctx *rc)
     return error;
 }
 
+/* The workload, with a pcap of the data bridge kept beside the database when the experiment
+ * asks for one (`capture: true`). */
+static int
+run_workload_captured(struct run_ctx *rc)
+{
+    struct capture *cap = NULL;
+    int error = 0, error2;
+
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : run_workload(rc);
+    error2 = cap ? capture_stop(cap, NULL) : 0;
+    return error ? error : error2;
+}
+
 /* Availability from the probe stream, as metrics.h defines it: each probe covers the time up
  * to the next one (at most two probe intervals), failures and silence count as down. */
 static void
@@ -940,6 +959,19 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     int64_t now;
     int error;
 
+    if (!strcmp(rc->point->provider, "kvm")) {
+        /* KVM or TCG changes every number a VM gives: the run says which, and why. */
+        json_t *facts = json_loads(host, 0, NULL);
+        const char *why;
+        if (facts) {
+            libvirtd_kvm_accel(&why);
+            json_object_set_new(facts, "kvm_accel", json_string(why));
+            free(host);
+            host = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(facts);
+        }
+    }
+
     info.host = host;
     rc->scheme = scheme_find(rc->point->scheme);
     error = rc->scheme->topology(rc->point, &topo, &errmsg);
@@ -967,7 +999,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
-    error = run_workload(rc);
+    error = run_workload_captured(rc);
     store_flush(rc->store);
     if (!error) {
         report_point(rc);

@@ -62,3 +62,14 @@ fuzz-merge: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    build/fuzz/fuzz_$$n -merge=1 tests/fuzz/corpus/$$n build/fuzz/corpus/$$n 2>&1 | \
 	        grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
 	done
+
+# Targets whose parser lives on the host side link its object too (the replay needs no more
+# than the guest library otherwise).
+FUZZ_HOST_openflow := testbed/infra/openflow.c
+build/san/fuzz/replay_openflow: build/san/tests/fuzz/fuzz_openflow.o build/san/fuzz/replay_openflow.o \
+                                $(call sobj,$(FUZZ_HOST_openflow)) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+build/fuzz/fuzz_openflow: build/fuzz/obj/tests/fuzz/fuzz_openflow.o \
+                          $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_HOST_openflow)) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)

@@ -152,7 +152,7 @@ fi
 
 # crash destroy: h3's init (and so everything in it) is gone for good.
 pid3=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([g for g in d["guests"]
-    if g["name"]=="h3"][0]["pid"])' "$state/$name/instance.json" 2>/dev/null)
+    if g["name"]=="h3"][0]["handle"].split()[0])' "$state/$name/instance.json" 2>/dev/null)
 [ -n "$pid3" ] && [ -d "/proc/$pid3" ] || fail "h3 has no running init before destroy"
 sl inject h3 crash destroy >/dev/null && ok "crash destroy applied" || fail "crash destroy"
 # Gone, or a zombie its parent (whoever adopted it after `up` exited) has yet to reap.

@@ -1,7 +1,10 @@
 /* `sfcd init` — PID 1 of a guest.
  *
- *   sfcd init [--grace DURATION] [-- ROLE|PROGRAM [ARG...]]
+ *   sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [-- ROLE|PROGRAM [ARG...]]
  *
+ * --hostname and --log are for guests whose init is started by someone else (libvirt's LXC
+ * driver names the container after the domain and gives init a console for its output); the
+ * netns provider does both itself before init runs.
  * Reaps every orphan of the guest, optionally starts one program (a bare word is an sfcd role,
  * run as this same binary: `-- agent --listen ...`; a path is run as given) and restarts
  * nothing. On SIGTERM, SIGINT or SIGHUP it sends SIGTERM to every process of the guest, waits
@@ -10,6 +13,7 @@
  * ignored and every teardown would wait for SIGKILL. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,9 @@
 
 #include "vnfs/core/util.h"
 #include "vnfs/sfc/roles.h"
+
+#define INIT_USAGE \
+    "sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [-- ROLE|PROGRAM [ARG...]]"
 
 /* Reaps every child that has exited; returns false once there are no children at all. */
 static bool
@@ -100,6 +107,7 @@ int
 role_init(int argc, char *argv[])
 {
     uint64_t grace_ns = 1000000000ULL;
+    const char *hostname = NULL, *log_path = NULL;
     char **program = NULL;
     sigset_t mask, old_mask;
     pid_t program_pid = -1;
@@ -116,14 +124,29 @@ role_init(int argc, char *argv[])
                 fprintf(stderr, "sfcd init: bad --grace '%s' (e.g. 500ms, 2s)\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--hostname") && i + 1 < argc) {
+            hostname = argv[++i];
+        } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
+            log_path = argv[++i];
         } else if (!strcmp(argv[i], "--help")) {
-            printf("usage: sfcd init [--grace DURATION] [-- ROLE|PROGRAM [ARG...]]\n");
+            printf("usage: %s\n", INIT_USAGE);
             return 0;
         } else {
-            fprintf(stderr, "sfcd init: unknown option '%s'\n"
-                    "usage: sfcd init [--grace DURATION] [-- ROLE|PROGRAM [ARG...]]\n", argv[i]);
+            fprintf(stderr, "sfcd init: unknown option '%s'\nusage: %s\n", argv[i], INIT_USAGE);
             return 2;
         }
+    }
+    if (log_path) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+            fprintf(stderr, "sfcd init: %s: %s\n", log_path, strerror(errno));
+            return 1;
+        }
+        close(fd);
+    }
+    if (hostname && sethostname(hostname, strlen(hostname))) {
+        log_err("cannot set the hostname to %s: %s", hostname, strerror(errno));
+        return 1;
     }
     if (getpid() != 1) {
         log_warn("not PID 1 of a namespace: only our own children will be stopped");

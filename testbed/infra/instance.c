@@ -950,6 +950,11 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     goto out_free;
 
 out_undo:
+    if (interrupted) {
+        /* What failed after a Ctrl-C failed because of it: the daemons in our process group
+         * got the signal too (a "connection timed out" from a dead ovsdb-server is that). */
+        error = EINTR;
+    }
     if (error == EINTR) {
         log_err("interrupted: undoing what was made");
     }

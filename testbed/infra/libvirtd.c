@@ -1,6 +1,7 @@
 #include "testbed/infra/libvirtd.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
@@ -475,8 +476,8 @@ mkdir_system(const char *path)
     return 0;
 }
 
-int
-libvirtd_ensure(struct manifest *manifest, const char *instance_dir, const char *netns_path)
+static int
+ensure_locked(struct manifest *manifest, const char *instance_dir, const char *netns_path)
 {
     char *top = xasprintf("%s/libvirt", instance_dir);
     char *sock_dir = xasprintf("%s/sock", top);
@@ -613,5 +614,19 @@ out:
     free(log_dir);
     free(daemon_log);
     free(no_kvm);
+    return error;
+}
+
+/* `up` makes guests from several threads: the first to get here starts the daemon, the others
+ * find it answering. */
+int
+libvirtd_ensure(struct manifest *manifest, const char *instance_dir, const char *netns_path)
+{
+    static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    int error;
+
+    pthread_mutex_lock(&mutex);
+    error = ensure_locked(manifest, instance_dir, netns_path);
+    pthread_mutex_unlock(&mutex);
     return error;
 }

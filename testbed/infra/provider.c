@@ -35,6 +35,19 @@ guest_provider_find(const char *name)
     return NULL;
 }
 
+bool
+guest_provider_usable(const char *name, char **whyp)
+{
+    const struct guest_provider *p = guest_provider_find(name);
+
+    if (!p) {
+        *whyp = xasprintf("provider '%s' is not built into this sfclab (built: %s)", name,
+                          guest_provider_names());
+        return false;
+    }
+    return !p->usable || p->usable(whyp);
+}
+
 const char *
 guest_provider_names(void)
 {

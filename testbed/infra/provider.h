@@ -142,10 +142,16 @@ struct guest_provider {
      * `vm` backend: virDomainSave/Restore). */
     int (*save)(struct guest *, const char *path);
     int (*restore)(struct guest *, const char *path);
+    /* Whether this host can run the provider's guests (kernel features, daemons), without
+     * touching anything; false with why in '*whyp' (caller frees). NULL: always. */
+    bool (*usable)(char **whyp);
 };
 
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);
+/* Whether provider 'name' is built into this sfclab and this host can run it; false with why
+ * in '*whyp' (caller frees). What `sfclab check` and the runner ask before any run row. */
+bool guest_provider_usable(const char *name, char **whyp);
 /* Writes the names of all providers, comma-separated, for error messages. */
 const char *guest_provider_names(void);
 

@@ -804,7 +804,31 @@ netns_pin(struct guest *g, int cpu)
     return error;
 }
 
+/* A guest is a process tree in new network, mount, PID, UTS and IPC namespaces: the kernel
+ * must offer all of them. (Its cgroup works on v1 and v2: cgroup.c says when it cannot.) */
+static bool
+netns_usable(char **whyp)
+{
+    static const char *const needs[][2] = {
+        { "/proc/self/ns/net", "network namespaces" },
+        { "/proc/self/ns/mnt", "mount namespaces" },
+        { "/proc/self/ns/pid", "PID namespaces" },
+        { "/proc/self/ns/uts", "UTS namespaces" },
+        { "/proc/self/ns/ipc", "IPC namespaces" },
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(needs); i++) {
+        if (access(needs[i][0], F_OK)) {
+            *whyp = xasprintf("provider 'netns' needs %s, and this host has none (%s: %s)",
+                              needs[i][1], needs[i][0], strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
 const struct guest_provider guest_provider_netns = {
+    .usable = netns_usable,
     .name = "netns",
     .create = netns_create,
     .handle = netns_handle,

@@ -44,6 +44,18 @@ $(FUZZ_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(GUEST_SRC))
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
+# descriptor parses the host side's files: it links the host library as well.
+FUZZ_HOST_LIB := build/fuzz/libsfclab.a
+$(FUZZ_HOST_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(HOST_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/fuzz_descriptor: build/fuzz/obj/tests/fuzz/fuzz_descriptor.o $(FUZZ_HOST_LIB) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+build/san/fuzz/replay_descriptor: build/san/tests/fuzz/fuzz_descriptor.o \
+                                  build/san/fuzz/replay_descriptor.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
 .PHONY: fuzz fuzz-merge
 fuzz: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for n in $(FUZZ_TARGETS); do \

@@ -128,6 +128,14 @@ CHECK_SLOW_PROGS += tests/system/kvm.sh
 CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt
 
+# --- readme: the README's list of what runs, generated from the registries (no root needed).
+build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/readme/readme-claims.sh
+CHECK_DEPS  += build/tests/readme-schemes
+# --- end readme
+
 # --- udp-loss: the udp workload's numbered datagrams: lost/duplicate/reordered summaries on
 # every run; none loses nothing without faults and loses while a VNF's links are cut (root).
 CHECK_PROGS += tests/system/run-udp-loss.sh

@@ -141,3 +141,8 @@ CHECK_DEPS  += build/tests/readme-schemes
 CHECK_PROGS += tests/system/run-udp-loss.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end udp-loss
+# --- nmr-bft: FIT-SFC's bft_voter on real guests (nmr voter: bft, 3f+1 DNS replicas): no forged
+# answer under dns-spoof on one replica, halts on two; scheme none accepts forged ones (root).
+CHECK_PROGS += tests/system/run-nmr-bft.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr-bft

@@ -10,6 +10,7 @@ extern const struct ft_core_class ft_seq_replica_class;
 extern const struct ft_core_class ft_nham_sff_class;
 extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
+extern const struct ft_core_class ft_bft_voter_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
@@ -19,6 +20,7 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_sff_class,
     &ft_nham_vnf_class,
     &ft_nham_vsm_class,
+    &ft_bft_voter_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */

@@ -630,3 +630,25 @@ libvirtd_ensure(struct manifest *manifest, const char *instance_dir, const char 
     pthread_mutex_unlock(&mutex);
     return error;
 }
+
+bool
+libvirtd_usable(const char *driver, char **whyp)
+{
+    char *module = xasprintf("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/"
+                             "libvirt_driver_%s.so", driver);
+    bool ok = false;
+
+    if (libvirtd_answers(LIBVIRTD_HOST_SOCKET)) {
+        ok = true;
+    } else if (access(LIBVIRTD_PROGRAM, X_OK)) {
+        *whyp = xasprintf("no libvirtd answers on %s and %s is not installed (make deps)",
+                          LIBVIRTD_HOST_SOCKET, LIBVIRTD_PROGRAM);
+    } else if (access(module, R_OK)) {
+        *whyp = xasprintf("libvirt's %s driver is not installed (%s: %s; make deps)", driver,
+                          module, strerror(errno));
+    } else {
+        ok = true;
+    }
+    free(module);
+    return ok;
+}

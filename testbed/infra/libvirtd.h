@@ -38,6 +38,9 @@ struct manifest;
 
 /* True if a libvirtd answers on 'socket_path'. */
 bool libvirtd_answers(const char *socket_path);
+/* True if a libvirtd can be had here for 'driver' ("lxc", "qemu"): the host's answers, or ours
+ * can be started (its program and the driver's module are installed); else says why. */
+bool libvirtd_usable(const char *driver, char **whyp);
 
 /* The socket of the daemon an instance owns: INSTANCE_DIR/libvirt/sock/libvirt-sock. */
 char *libvirtd_own_socket(const char *instance_dir);

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
@@ -896,7 +897,42 @@ kvm_restore(struct guest *g, const char *path)
     return 0;
 }
 
+/* Besides libvirt's QEMU driver, a kvm guest boots sfclab's own kernel and initramfs: without
+ * `make images` every run would fail at `up`, after its run row was written. */
+static bool
+kvm_usable(char **whyp)
+{
+    char self[PATH_MAX], *sfcd, *slash;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    bool ok = true;
+
+    if (!libvirtd_usable("qemu", whyp)) {
+        return false;
+    }
+    if (access("/usr/bin/qemu-system-x86_64", X_OK)) {
+        *whyp = xstrdup("qemu-system-x86_64 is not installed (make deps)");
+        return false;
+    }
+    self[n > 0 ? n : 0] = '\0';
+    slash = strrchr(self, '/');
+    if (slash) {
+        *slash = '\0';
+    }
+    sfcd = xasprintf("%s/sfcd", self);
+    for (size_t i = 0; ok && i < 2; i++) {
+        char *path = image_path(sfcd, i ? "initrd.img" : "vmlinuz");
+        if (access(path, R_OK)) {
+            *whyp = xasprintf("%s is missing (`make images` builds it)", path);
+            ok = false;
+        }
+        free(path);
+    }
+    free(sfcd);
+    return ok;
+}
+
 const struct guest_provider guest_provider_kvm = {
+    .usable = kvm_usable,
     .name = "kvm",
     .create = kvm_create,
     .handle = kvm_handle,

@@ -857,7 +857,14 @@ lxc_release(struct guest *g)
     lxc_free(g);
 }
 
+static bool
+lxc_usable(char **whyp)
+{
+    return libvirtd_usable("lxc", whyp);
+}
+
 const struct guest_provider guest_provider_lxc = {
+    .usable = lxc_usable,
     .name = "lxc",
     .create = lxc_create,
     .handle = lxc_handle,

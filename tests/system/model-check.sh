@@ -74,6 +74,23 @@ fi
 grep -q "unknown provider 'vbox'" "$tmp/err" \
     || { echo "FAIL provider-run: no reason given:"; cat "$tmp/err"; fail=1; }
 
+# A provider that is built but cannot run on this host is refused the same way, with why.
+SFCLAB_IMAGES=/nonexistent "$sfclab" check tests/fixtures/check/provider-unusable.yaml \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ "$rc" != 2 ] || ! grep -q "provider-unusable.yaml:3:11: this experiment cannot run here: /nonexistent/vmlinuz is missing" "$tmp/err"; then
+    echo "FAIL provider-unusable: exit $rc (expected 2), or no located reason:"; cat "$tmp/err"; fail=1
+fi
+rm -f "$tmp/runs.db"
+SFCLAB_IMAGES=/nonexistent "$sfclab" -i sfct-mc-$$ --db "$tmp/runs.db" run \
+    tests/fixtures/check/provider-unusable.yaml >"$tmp/out" 2>"$tmp/err"
+rc=$?
+rows=0
+[ -e "$tmp/runs.db" ] && rows=$(sqlite3 "$tmp/runs.db" 'select count(*) from runs' 2>/dev/null || echo 0)
+if [ "$rc" != 2 ] || [ "$rows" != 0 ]; then
+    echo "FAIL provider-unusable run: exit $rc (expected 2) or a run row written"; cat "$tmp/err"; fail=1
+fi
+
 # libfyaml must never write to stderr itself: only located diagnostics.
 printf 'name: x\nguests: [\n' >"$tmp/syntax.yaml"
 check syntax 2 "$tmp/syntax.yaml"

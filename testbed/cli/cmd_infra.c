@@ -1,4 +1,4 @@
-/* The infrastructure commands: up, down, status, exec, clean. */
+/* The infrastructure commands: up, down, status, exec, clean, agent. */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -15,6 +15,7 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/topology.h"
+#include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 
 static struct instance_opts
@@ -190,4 +191,62 @@ cmd_exec(struct cli_ctx *ctx, int argc, char *argv[])
         return WEXITSTATUS(status);
     }
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+/* `sfclab agent GUEST METHOD [PARAMS]`: one authenticated call to a guest's agent, as the
+ * orchestrator makes them; prints the result as JSON. */
+int
+cmd_agent(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance_guest *ig;
+    struct instance *inst;
+    json_t *params = NULL, *result = NULL;
+    json_error_t jerr;
+    char *errmsg = NULL, *text;
+    int fd = -1, rc = 1, error;
+
+    if (argc > 2) {
+        params = json_loads(argv[2], 0, &jerr);
+        if (!params) {
+            fprintf(stderr, "sfclab agent: params:%d:%d: %s\n", jerr.line, jerr.column,
+                    jerr.text);
+            return 2;
+        }
+    }
+    if (instance_open(&opts, &inst)) {
+        json_decref(params);
+        return 1;
+    }
+    ig = instance_find_guest(inst, argv[0]);
+    if (!ig) {
+        fprintf(stderr, "sfclab agent: no guest '%s' in instance '%s'\n", argv[0], inst->name);
+        rc = 2;
+        goto out;
+    }
+    error = instance_mgmt_connect(inst, ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000, &fd);
+    if (error) {
+        fprintf(stderr, "sfclab agent: %s: %s\n", argv[0], strerror(error));
+        goto out;
+    }
+    error = rpc_call_err(fd, argv[1], params, &result, 30000, &errmsg);
+    if (error) {
+        fprintf(stderr, "sfclab agent: %s %s: %s\n", argv[0], argv[1],
+                errmsg ? errmsg : strerror(error));
+        goto out;
+    }
+    text = json_dumps(result, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    printf("%s\n", text ? text : "null");
+    free(text);
+    rc = 0;
+out:
+    if (fd >= 0) {
+        rpc_client_forget(fd);
+        close(fd);
+    }
+    free(errmsg);
+    json_decref(result);
+    json_decref(params);
+    instance_close(inst);
+    return rc;
 }

@@ -12,8 +12,11 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +28,7 @@
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/topology.h"
+#include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 
 #define MGMT_BRIDGE "mgmt"
@@ -79,6 +83,63 @@ instance_name_ok(const char *name)
         }
     }
     return true;
+}
+
+/* The instance's key: made at `up`, kept in STATE/NAME/key (0600; no guest sees STATE). Each
+ * guest's agent key is derived from it and the guest's name, so that a guest that reads its
+ * own key from its agent's memory holds no other guest's. */
+static int
+instance_load_key(struct instance *inst)
+{
+    char *path = xasprintf("%s/key", inst->dir);
+    char *text = NULL;
+    size_t len = 0;
+    int error = read_file(path, &text, &len);
+
+    if (!error && len != sizeof inst->key) {
+        error = EINVAL;
+    }
+    if (!error) {
+        memcpy(inst->key, text, sizeof inst->key);
+        inst->has_key = true;
+    }
+    if (text) {
+        sodium_memzero(text, len);
+    }
+    free(text);
+    free(path);
+    return error;
+}
+
+static int
+instance_make_key(struct instance *inst)
+{
+    char *path = xasprintf("%s/key", inst->dir);
+    int error = manifest_record_file(inst->manifest, path);
+    int fd = -1;
+
+    if (!error) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        error = fd < 0 ? errno : 0;
+    }
+    if (!error) {
+        randombytes_buf(inst->key, sizeof inst->key);
+        error = write_fully(fd, inst->key, sizeof inst->key);
+        inst->has_key = !error;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(path);
+    return error;
+}
+
+void
+instance_guest_key(const struct instance *inst, const char *guest,
+                   uint8_t key[INSTANCE_KEY_BYTES])
+{
+    crypto_generichash(key, INSTANCE_KEY_BYTES, (const uint8_t *) guest, strlen(guest),
+                       inst->key, sizeof inst->key);
 }
 
 /* bin/sfcd beside the running bin/sfclab. */
@@ -277,9 +338,12 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
 {
     const struct topo_guest *tg = &topo->guests[gi];
     struct instance_guest *ig = &inst->guests[gi];
-    char agent_listen[32];
+    char agent_listen[48];
     char *agent_dir = xasprintf("%s/guests/%s", inst->dir, tg->name);
-    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir, NULL };
+    char *staging = xasprintf("%s/root", inst->dir);
+    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir,
+                          "--key-fd", "3", NULL };
+    uint8_t key[INSTANCE_KEY_BYTES];
     struct guest_config cfg = {
         .name = tg->name,
         .cpus = tg->cpus,
@@ -287,6 +351,11 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
         .instance = inst->name,
         .sfcd = inst->sfcd,
         .init_args = opts->agents ? init_args : NULL,
+        /* A dead agent comes back (with its key), and says how often it did. */
+        .init_restart = opts->agents,
+        .init_secret = key,
+        .private_dir = agent_dir,
+        .staging_dir = staging,
     };
     struct link_ns *gns = NULL;
     char *log_dir = xasprintf("%s/guests", inst->dir);
@@ -294,7 +363,11 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
     uint64_t t = time_mono_ns();
     int error;
 
-    snprintf(agent_listen, sizeof agent_listen, "0.0.0.0:%d", INSTANCE_AGENT_PORT);
+    /* The management address only, bound to the management interface (eth0): the agent
+     * answers nothing that comes from the data network. */
+    snprintf(agent_listen, sizeof agent_listen, "%s%%eth0:%d", inet_ntoa(tg->mgmt_addr),
+             INSTANCE_AGENT_PORT);
+    instance_guest_key(inst, tg->name, key);
     cfg.run_dir = log_dir;
     ig->name = xstrdup(tg->name);
     ig->provider = xstrdup(tg->provider);
@@ -393,12 +466,14 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
         }
     }
 out:
+    sodium_memzero(key, sizeof key);
     link_ns_close(gns);
     if (netns_fd >= 0) {
         close(netns_fd);
     }
     free(log_dir);
     free(agent_dir);
+    free(staging);
     return error;
 }
 
@@ -419,6 +494,49 @@ instance_setup_mgmt_port(struct instance *inst, const struct topology *topo,
     if (!error) {
         error = link_set_up(host, "lo", true);
     }
+    return error;
+}
+
+/* The management bridge carries the orchestrator's talk with each agent and nothing else: a
+ * guest's frames go to the orchestrator's port only (and only with the guest's own MAC and
+ * address: no spoofing another guest), the orchestrator's go to the one guest they are for
+ * (ARP requests too, by target address: no guest learns of another), and everything else is
+ * dropped. No NORMAL action, so nothing floods and nothing is learned. */
+static int
+instance_isolate_mgmt(struct instance *inst)
+{
+    struct buf flows = BUF_INITIALIZER;
+    char orch[INET_ADDRSTRLEN];
+    int error;
+
+    inet_ntop(AF_INET, &inst->orchestrator_addr, orch, sizeof orch);
+    buf_printf(&flows, "priority=0,actions=drop\n");
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        const struct instance_guest *ig = &inst->guests[i];
+        const struct instance_iface *f = ig->n_ifaces ? &ig->ifaces[0] : NULL;
+        char addr[INET_ADDRSTRLEN], mac[18];
+
+        if (!f || strcmp(f->bridge, MGMT_BRIDGE) || f->ofport <= 0) {
+            continue;
+        }
+        inet_ntop(AF_INET, &ig->mgmt_addr, addr, sizeof addr);
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x",
+                 f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5]);
+        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,arp,arp_spa=%s,"
+                   "actions=output:LOCAL\n", f->ofport, mac, addr);
+        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,ip,nw_src=%s,nw_dst=%s,"
+                   "actions=output:LOCAL\n", f->ofport, mac, addr, orch);
+        buf_printf(&flows, "priority=100,in_port=LOCAL,dl_dst=%s,actions=output:%d\n",
+                   mac, f->ofport);
+        buf_printf(&flows, "priority=100,in_port=LOCAL,arp,arp_tpa=%s,actions=output:%d\n",
+                   addr, f->ofport);
+    }
+    buf_put_u8(&flows, '\0');
+    error = ovs_flows_del(inst->ovs, MGMT_BRIDGE, NULL);
+    if (!error) {
+        error = ovs_flows_add(inst->ovs, MGMT_BRIDGE, (const char *) flows.data);
+    }
+    buf_uninit(&flows);
     return error;
 }
 
@@ -488,6 +606,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     uint64_t t0 = time_mono_ns();
     struct instance *inst = xzalloc(sizeof *inst);
     struct link_ns *host = NULL;
+    int lock_fd = -1;
     char *path = NULL, *ovs_dir = NULL, *netns_name = NULL, *log_dir = NULL;
     char *yaml = NULL;
     int error;
@@ -506,13 +625,6 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = ENOENT;
         goto out_free;
     }
-    path = xasprintf("%s/manifest", inst->dir);
-    if (!access(path, F_OK)) {
-        log_err("instance '%s' already exists (sfclab down, or sfclab clean if it crashed)",
-                inst->name);
-        error = EEXIST;
-        goto out_free;
-    }
     if (opts->state_dir && mkdir(opts->state_dir, 0755) && errno != EEXIST) {
         error = errno;
         log_err("%s: %s", opts->state_dir, strerror(error));
@@ -521,10 +633,43 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     if (!opts->state_dir) {
         mkdir("/run/sfclab", 0755);
     }
+    /* The instance is whoever makes its directory: mkdir is atomic, so of two `up` at once
+     * exactly one goes on, and the other touches nothing (not even the winner's manifest). The
+     * winner then holds a lock on it until it is done, which `clean` and `down` respect. */
+    if (mkdir(inst->dir, 0755)) {
+        error = errno;
+        if (error == EEXIST) {
+            log_err("instance '%s' already exists or is being brought up (sfclab down, or "
+                    "sfclab clean if it crashed)", inst->name);
+        } else {
+            log_err("%s: %s", inst->dir, strerror(error));
+        }
+        goto out_free;
+    }
+    lock_fd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB)) {
+        error = errno;
+        log_err("%s: cannot lock (%s)", inst->dir, strerror(error));
+        rmdir(inst->dir);
+        goto out_free;
+    }
     error = manifest_open(inst->dir, &inst->manifest);
+    if (!error) {
+        /* manifest_open() found the directory there: it is ours to remove all the same. */
+        error = manifest_record_dir(inst->manifest, inst->dir);
+    }
     if (error) {
         log_err("%s: cannot create the instance's manifest (%s)", inst->dir, strerror(error));
+        if (inst->manifest) {
+            goto out_undo;
+        }
+        rmdir(inst->dir);
         goto out_free;
+    }
+    error = instance_make_key(inst);
+    if (error) {
+        log_err("%s: cannot make the instance's key (%s)", inst->dir, strerror(error));
+        goto out_undo;
     }
 
     /* From here on, every failure undoes the manifest. */
@@ -544,6 +689,12 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     }
     if (!error && mkdir(log_dir, 0755)) {
         error = errno;
+    }
+    if (!error) {
+        /* Where each confined guest builds its root (in its own mount namespace): empty. */
+        char *staging = xasprintf("%s/root", inst->dir);
+        error = manifest_make_tree(inst->manifest, staging);
+        free(staging);
     }
     if (error) {
         goto out_undo;
@@ -611,6 +762,12 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = instance_setup_mgmt_port(inst, topo, host);
     }
     if (!error) {
+        error = instance_isolate_mgmt(inst);
+        if (error) {
+            log_err("cannot install the management bridge's flows (%s)", strerror(error));
+        }
+    }
+    if (!error) {
         char *json = xasprintf("%s/instance.json", inst->dir);
         char *tmp = xasprintf("%s.tmp", json);
         error = manifest_record_file(inst->manifest, json);
@@ -646,6 +803,9 @@ out_undo:
         log_err("could not undo everything: run `sfclab clean -i %s`", inst->name);
     }
 out_free:
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
     link_ns_close(host);
     instance_close(inst);
     free(path);
@@ -714,7 +874,13 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             .instance = inst->name,
             .sfcd = inst->sfcd,
         };
+        char *agent_dir = xasprintf("%s/guests/%s", inst->dir, cfg.name ?: "");
+        char *staging = xasprintf("%s/root", inst->dir);
         size_t j;
+
+        /* Confined: what `exec` starts there gets no more than the guest's init. */
+        cfg.private_dir = agent_dir;
+        cfg.staging_dir = staging;
 
         ig->name = xstrdup(cfg.name ?: "");
         ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: "netns");
@@ -735,6 +901,8 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         error = guest_attach(ig->provider, &cfg,
                              json_integer_value(json_object_get(g, "pid")),
                              json_integer_value(json_object_get(g, "start")), &ig->guest);
+        free(agent_dir);
+        free(staging);
         if (error == ESRCH) {
             /* Destroyed since (a crash injected on purpose): the rest still works. */
             ig->guest = NULL;
@@ -743,6 +911,9 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             log_err("%s: cannot find guest %s again (%s)", path, ig->name, strerror(error));
             goto out;
         }
+    }
+    if (instance_load_key(inst)) {
+        log_warn("%s/key: unreadable: the agents will refuse us", inst->dir);
     }
     error = manifest_open(inst->dir, &inst->manifest);
     if (!error) {
@@ -848,8 +1019,36 @@ int
 instance_clean(const char *state_dir, const char *name, bool verbose)
 {
     char *dir = instance_dir(state_dir, name);
-    int error = manifest_undo(dir, verbose);
+    char *netns = xasprintf("/run/netns/sfclab-%s", name);
+    int lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int error;
 
+    /* An `up` in progress holds the lock: leave it be. */
+    if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB)) {
+        log_err("instance '%s' is being brought up by another sfclab", name);
+        error = EBUSY;
+        goto out;
+    }
+    error = manifest_undo(dir, verbose);
+    /* A directory left without a manifest (an `up` killed before it wrote one). */
+    rmdir(dir);
+    /* A namespace no manifest lists (left by an older sfclab that lost a race of two `up`):
+     * ours by its name, and no instance of that name exists any more. */
+    if (!error && access(dir, F_OK) && !access(netns, F_OK)) {
+        if (verbose) {
+            log_info("removing stray namespace %s", netns);
+        }
+        if (umount2(netns, MNT_DETACH) && errno != EINVAL) {
+            error = errno;
+        } else if (unlink(netns)) {
+            error = errno;
+        }
+    }
+out:
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
+    free(netns);
     free(dir);
     return error;
 }
@@ -880,6 +1079,31 @@ instance_exec(struct instance *inst, const char *name, char *const argv[], int *
     return guest_exec_wait(ig->guest, argv, &io, statusp);
 }
 
+/* Proves to the agent at 'addr' that we hold its key; rpc_call() on 'fd' then signs. */
+static int
+instance_mgmt_auth(struct instance *inst, struct in_addr addr, int fd, uint64_t deadline)
+{
+    uint8_t key[INSTANCE_KEY_BYTES];
+    uint64_t now = time_mono_ns();
+    int error = ENOENT;
+
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        if (inst->guests[i].mgmt_addr.s_addr == addr.s_addr) {
+            if (!inst->has_key) {
+                return EACCES;
+            }
+            instance_guest_key(inst, inst->guests[i].name, key);
+            /* At least a second: a busy agent greets late, and the greeting is the first
+             * thing it writes. */
+            error = rpc_client_auth(fd, key, (int) MAX((int64_t) (deadline - MIN(now, deadline))
+                                                        / 1000000, 1000));
+            sodium_memzero(key, sizeof key);
+            break;
+        }
+    }
+    return error;
+}
+
 int
 instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
                       int timeout_ms, int *fdp)
@@ -897,6 +1121,11 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
             return error;
         }
         if (!connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
+            error = instance_mgmt_auth(inst, addr, fd, deadline);
+            if (error) {
+                close(fd);
+                return error;
+            }
             *fdp = fd;
             return 0;
         }

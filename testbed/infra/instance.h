@@ -10,6 +10,10 @@
  *
  * Layout, for an instance NAME under STATE (default /run/sfclab):
  *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
+ *   STATE/NAME/key             the instance's secret (0600): the agents' keys derive from it
+ *   STATE/NAME/root            empty: where each confined guest builds its root
+ *   STATE/NAME/guests/GUEST/   the guest's agent directory: the one host directory it sees
+ *                              and may write (bound at the same path in the guest)
  *   STATE/NAME/instance.json   guests, pids, interfaces, addresses: what instance_open reads
  *   STATE/NAME/topology.yaml   the topology it was built from
  *   STATE/NAME/ovs/            the private OVS's database, sockets and logs
@@ -74,7 +78,11 @@ struct instance {
     char **bridges;             /* Data bridges, then "mgmt". */
     size_t n_bridges;
     double up_ms;               /* How long instance_up() took. */
+    bool has_key;
+    uint8_t key[32];            /* STATE/NAME/key: the agents' keys derive from it. */
 };
+
+#define INSTANCE_KEY_BYTES 32   /* RPC_KEY_BYTES */
 
 #define INSTANCE_AGENT_PORT 7070
 
@@ -89,7 +97,12 @@ void instance_close(struct instance *);
 struct instance_guest *instance_find_guest(struct instance *, const char *name);
 /* Runs argv inside guest 'name' with our standard streams and waits; *statusp as waitpid's. */
 int instance_exec(struct instance *, const char *guest, char *const argv[], int *statusp);
-/* A TCP connection from the orchestrator to 'addr':'port' on the management network. */
+/* The key of guest 'guest''s agent (a keyed hash of its name under the instance's key). */
+void instance_guest_key(const struct instance *, const char *guest,
+                        uint8_t key[INSTANCE_KEY_BYTES]);
+/* A TCP connection from the orchestrator to 'addr':'port' on the management network,
+ * authenticated to the agent of the guest that has 'addr' (rpc_client_auth()): rpc_call() on
+ * it signs every request. */
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
 

@@ -137,8 +137,8 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
     for (size_t i = 0; i < inst->n_bridges; i++) {
         printf(" %s", inst->bridges[i]);
     }
-    printf("\n%-16s %-8s %-8s %10s %10s  %s\n", "GUEST", "PID", "STATE", "CPU(ms)", "MEM(MiB)",
-           "INTERFACES");
+    printf("\n%-16s %-8s %-8s %-14s %10s %10s  %s\n", "GUEST", "PID", "STATE", "AGENT",
+           "CPU(ms)", "MEM(MiB)", "INTERFACES");
     for (size_t i = 0; i < inst->n_guests; i++) {
         struct instance_guest *ig = &inst->guests[i];
         uint64_t cpu_ns = 0, mem = 0;
@@ -147,9 +147,24 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
             printf("%-16s %-8s %-8s\n", ig->name, "-", "gone");
             continue;
         }
+        enum guest_state state = guest_state(ig->guest);
+        char agent[32] = "-";
+        int restarts = 0;
+
+        /* The agent's own word: a guest can run while its agent is dead (or restarted). */
+        if (state == GUEST_RUNNING) {
+            if (instance_agent_ping(inst, ig, 1000, &restarts)) {
+                snprintf(agent, sizeof agent, "down");
+            } else if (restarts) {
+                snprintf(agent, sizeof agent, "up (%d restart%s)", restarts,
+                         restarts == 1 ? "" : "s");
+            } else {
+                snprintf(agent, sizeof agent, "up");
+            }
+        }
         guest_read_stats(ig->guest, &cpu_ns, &mem);
-        printf("%-16s %-8d %-8s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
-               guest_state_name(guest_state(ig->guest)), cpu_ns / 1e6, mem / 1048576.0);
+        printf("%-16s %-8d %-8s %-14s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
+               guest_state_name(state), agent, cpu_ns / 1e6, mem / 1048576.0);
         for (size_t j = 0; j < ig->n_ifaces; j++) {
             struct instance_iface *f = &ig->ifaces[j];
             printf(" %s@%s", f->ifname, f->bridge);

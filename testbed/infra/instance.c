@@ -1138,3 +1138,36 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         poll(NULL, 0, 10);
     }
 }
+
+bool
+instance_exists(const char *state_dir, const char *name)
+{
+    char *dir = instance_dir(state_dir, name);
+    bool exists = !access(dir, F_OK);
+
+    free(dir);
+    return exists;
+}
+
+int
+instance_agent_ping(struct instance *inst, const struct instance_guest *ig, int timeout_ms,
+                    int *restartsp)
+{
+    json_t *result = NULL;
+    int fd = -1;
+    int error;
+
+    error = instance_mgmt_connect(inst, ig->mgmt_addr, INSTANCE_AGENT_PORT, timeout_ms, &fd);
+    if (!error) {
+        error = rpc_call(fd, "ping", NULL, &result, timeout_ms);
+    }
+    if (!error) {
+        *restartsp = json_integer_value(json_object_get(result, "restarts"));
+    }
+    if (fd >= 0) {
+        rpc_client_forget(fd);
+        close(fd);
+    }
+    json_decref(result);
+    return error;
+}

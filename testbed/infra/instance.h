@@ -106,6 +106,12 @@ void instance_guest_key(const struct instance *, const char *guest,
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
 
+/* Whether instance 'name' exists (up, being brought up, or left by a crash). */
+bool instance_exists(const char *state_dir, const char *name);
+/* Pings the agent of 'ig'; on an answer, '*restarts' is how often its init restarted it. */
+int instance_agent_ping(struct instance *, const struct instance_guest *, int timeout_ms,
+                        int *restarts);
+
 /* Asks to stop at the next step: set from a SIGINT/SIGTERM handler. */
 void instance_interrupt(void);
 bool instance_interrupted(void);

@@ -810,6 +810,31 @@ report_point(struct run_ctx *rc)
     free(wrong);
 }
 
+/* An agent that died during the run (its init restarts it) is part of the history. */
+static void
+note_agent_restarts(struct run_ctx *rc)
+{
+    for (size_t i = 0; i < rc->inst->n_guests; i++) {
+        struct instance_guest *ig = &rc->inst->guests[i];
+        int restarts = 0;
+
+        if (!ig->guest || guest_state(ig->guest) != GUEST_RUNNING) {
+            continue;
+        }
+        if (instance_agent_ping(rc->inst, ig, 1000, &restarts)) {
+            char *detail = xasprintf("the agent of %s does not answer", ig->name);
+            event(rc, "agent-down", ig->name, detail);
+            free(detail);
+        } else if (restarts) {
+            char *detail = xasprintf("restarted %d time%s", restarts, restarts == 1 ? "" : "s");
+            event(rc, "agent-restarted", ig->name, detail);
+            log_warn("the agent of %s was restarted %d time%s", ig->name, restarts,
+                     restarts == 1 ? "" : "s");
+            free(detail);
+        }
+    }
+}
+
 static int
 run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
                const char *git_rev)
@@ -850,6 +875,17 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         diag_print(&diag, stderr);
         goto out;
     }
+    /* Refused before anything is recorded: a run row says a run was attempted. */
+    if (instance_exists(rc->opts->state_dir, rc->opts->instance)) {
+        log_err("instance '%s' is already up (sfclab down -i %s, or run with another -i)",
+                rc->opts->instance, rc->opts->instance);
+        error = EEXIST;
+        goto out;
+    }
+    if (instance_interrupted()) {
+        error = EINTR;
+        goto out;
+    }
     error = store_run_begin(rc->store, &info, &rc->run);
     if (error) {
         goto out;
@@ -865,16 +901,27 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     event(rc, "phase-start", NULL, "deploy");
     error = deploy_scheme_find(rc->point->scheme)->deploy(rc->inst, rc->point, rc->inst->dir,
                                                           &rc->dep);
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     if (error) {
         goto end;
     }
     error = run_workload(rc);
     store_flush(rc->store);
+    note_agent_restarts(rc);
+    /* A Ctrl-C at any moment up to here makes the run interrupted, not complete. */
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     if (!error) {
         report_point(rc);
     }
 
 end:
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     store_flush(rc->store);
     store_run_end(rc->store, rc->run,
                   !error ? STORE_COMPLETE : error == EINTR ? STORE_INTERRUPTED : STORE_FAILED);

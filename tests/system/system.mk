@@ -64,3 +64,10 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
+
+# --- isolation: every attack of issue 11 replayed from an attacker guest and a VNF guest must
+# fail (agents' RPC, host files, /etc/shadow, results, OVS sockets, namespaces, memory flood,
+# stalls, role table), and rounds of two simultaneous `up` of one instance (root).
+CHECK_PROGS += tests/system/isolation.sh tests/system/up-race.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end isolation

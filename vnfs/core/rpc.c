@@ -528,6 +528,27 @@ server_acceptable(struct loop *loop, int fd, uint32_t events, void *server_)
         if (cfd < 0) {
             return;
         }
+        if (server->keyed) {
+            /* Strangers may hold at most half the slots: the newest one pushes the oldest
+             * out, so a flood of idle connections never locks the orchestrator out (it
+             * authenticates within a round trip of connecting). */
+            struct rpc_conn *oldest = NULL;
+            size_t n_strangers = 0;
+
+            for (size_t j = 0; j < server->n_conns; j++) {
+                struct rpc_conn *c = server->conns[j];
+                if (!c->authed) {
+                    n_strangers++;
+                    if (!oldest || c->accepted_ns < oldest->accepted_ns) {
+                        oldest = c;
+                    }
+                }
+            }
+            if (oldest && n_strangers >= RPC_MAX_CONNS / 2) {
+                server->stats.refused_conns++;
+                conn_close(oldest);
+            }
+        }
         if (server->n_conns >= RPC_MAX_CONNS) {
             server->stats.refused_conns++;
             refuse(cfd, "too many connections");

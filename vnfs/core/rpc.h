@@ -10,7 +10,9 @@
  * files other than the unix socket it was asked to create.
  *
  * A server cannot be stalled or starved by its peers: it holds at most RPC_MAX_CONNS
- * connections (the next ones get an error line and are closed), lines of at most RPC_MAX_LINE
+ * connections (the next ones get an error line and are closed; on a keyed server, peers that
+ * have not authenticated yet hold at most half of them, the oldest making room for the
+ * newest), lines of at most RPC_MAX_LINE
  * bytes (a VNF's exported state travels base64 in one) and RPC_MAX_BUFFERED bytes in all; it
  * never blocks on a write (a peer that does not read its answers holds up only itself), and a
  * method that must wait answers later through rpc_defer() instead of blocking the loop.

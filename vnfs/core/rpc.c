@@ -236,6 +236,33 @@ hex_mac(char out[RPC_MAC_HEX + 1], const uint8_t key[RPC_KEY_BYTES],
     sodium_bin2hex(out, RPC_MAC_HEX + 1, mac, sizeof mac);
 }
 
+void
+rpc_auth_sign(const uint8_t key[RPC_KEY_BYTES], const uint8_t challenge[RPC_CHALLENGE_BYTES],
+              uint64_t counter, char dir, const void *body, size_t len,
+              char mac_hex[RPC_MAC_HEX + 1])
+{
+    hex_mac(mac_hex, key, challenge, counter, dir, body, len);
+}
+
+bool
+rpc_auth_check(const uint8_t key[RPC_KEY_BYTES], const uint8_t challenge[RPC_CHALLENGE_BYTES],
+               uint64_t counter, char dir, const uint8_t *line, size_t len,
+               const uint8_t **bodyp, size_t *body_lenp)
+{
+    char mac[RPC_MAC_HEX + 1];
+
+    if (len < RPC_MAC_HEX + 1 || line[RPC_MAC_HEX] != ' ') {
+        return false;
+    }
+    hex_mac(mac, key, challenge, counter, dir, line + RPC_MAC_HEX + 1, len - RPC_MAC_HEX - 1);
+    if (sodium_memcmp(mac, line, RPC_MAC_HEX)) {
+        return false;
+    }
+    *bodyp = line + RPC_MAC_HEX + 1;
+    *body_lenp = len - RPC_MAC_HEX - 1;
+    return true;
+}
+
 static void conn_close(struct rpc_conn *);
 
 static size_t
@@ -397,17 +424,8 @@ conn_verify(struct rpc_conn *conn, const uint8_t *line, size_t len, const uint8_
         *reqp = NULL;
         return true;
     }
-    if (len < RPC_MAC_HEX + 1 || line[RPC_MAC_HEX] != ' ') {
-        return false;
-    }
-    hex_mac(mac, server->key, conn->challenge, conn->next_counter, 'Q',
-            line + RPC_MAC_HEX + 1, len - RPC_MAC_HEX - 1);
-    if (sodium_memcmp(mac, line, RPC_MAC_HEX)) {
-        return false;
-    }
-    *reqp = line + RPC_MAC_HEX + 1;
-    *req_lenp = len - RPC_MAC_HEX - 1;
-    return true;
+    return rpc_auth_check(server->key, conn->challenge, conn->next_counter, 'Q', line, len,
+                          reqp, req_lenp);
 }
 
 static void
@@ -710,6 +728,29 @@ rpc_server_destroy(struct rpc_server *server)
     free(server->conns);
     free(server);
 }
+/* As write_fully(), but a peer that has gone away is EPIPE, not a SIGPIPE that kills us. */
+static int
+send_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+
+    while (len) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK) {
+            return write_fully(fd, p, len);
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return errno;
+        }
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
 static int
 wait_fd(int fd, short events, uint64_t deadline)
 {
@@ -747,7 +788,12 @@ rpc_connect(const char *address, int timeout_ms, int *fdp)
     if (fd < 0) {
         return errno;
     }
-    if (connect(fd, (struct sockaddr *) &ss, sslen) < 0) {
+    /* A unix socket whose backlog is full says EAGAIN at once: wait for room, as TCP does. */
+    while (connect(fd, (struct sockaddr *) &ss, sslen) < 0) {
+        if (errno == EAGAIN && ss.ss_family == AF_UNIX && time_mono_ns() < deadline) {
+            poll(NULL, 0, 5);
+            continue;
+        }
         if (errno != EINPROGRESS) {
             error = errno;
             goto out;
@@ -761,6 +807,7 @@ rpc_connect(const char *address, int timeout_ms, int *fdp)
             error = soerr;
             goto out;
         }
+        break;
     }
     if (ss.ss_family == AF_INET) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -855,7 +902,7 @@ rpc_client_auth(int fd, const uint8_t key[RPC_KEY_BYTES], int timeout_ms)
     }
     hex_mac(mac, key, challenge, 0, 'H', "", 0);
     snprintf(answer, sizeof answer, "AUTH %s\n", mac);
-    error = write_fully(fd, answer, strlen(answer));
+    error = send_all(fd, answer, strlen(answer));
     if (error) {
         return error;
     }
@@ -916,7 +963,7 @@ rpc_call_err(int fd, const char *method, json_t *params, json_t **resultp, int t
     struct buf in = BUF_INITIALIZER;
     json_t *req, *resp = NULL, *error_obj;
     struct rpc_client_key k;
-    const char *body;
+    const uint8_t *body;
     char *line = NULL;
     bool keyed;
     size_t len;
@@ -942,7 +989,7 @@ rpc_call_err(int fd, const char *method, json_t *params, json_t **resultp, int t
     buf_put(&in, line, len);
     buf_put_u8(&in, '\n');
     free(line);
-    error = write_fully(fd, in.data, in.len);
+    error = send_all(fd, in.data, in.len);
     in.len = 0;
     if (error) {
         goto out;
@@ -968,24 +1015,13 @@ rpc_call_err(int fd, const char *method, json_t *params, json_t **resultp, int t
             goto out;
         }
     }
-    body = (const char *) in.data;
-    if (keyed) {
-        char mac[RPC_MAC_HEX + 1];
-        if (len < RPC_MAC_HEX + 1 || body[RPC_MAC_HEX] != ' ') {
-            error = EPROTO;
-            goto out;
-        }
-        hex_mac(mac, k.key, k.challenge, k.counter, 'R', body + RPC_MAC_HEX + 1,
-                len - RPC_MAC_HEX - 1);
-        if (sodium_memcmp(mac, body, RPC_MAC_HEX)) {
-            log_warn("rpc: %s: the answer is not signed with our key", method);
-            error = EPROTO;
-            goto out;
-        }
-        body += RPC_MAC_HEX + 1;
-        len -= RPC_MAC_HEX + 1;
+    body = in.data;
+    if (keyed && !rpc_auth_check(k.key, k.challenge, k.counter, 'R', in.data, len, &body, &len)) {
+        log_warn("rpc: %s: the answer is not signed with our key", method);
+        error = EPROTO;
+        goto out;
     }
-    resp = json_loadb(body, len, 0, NULL);
+    resp = json_loadb((const char *) body, len, 0, NULL);
     if (!json_is_object(resp)
         || json_integer_value(json_object_get(resp, "id")) != id) {
         error = EPROTO;

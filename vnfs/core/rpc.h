@@ -119,6 +119,16 @@ int rpc_call(int fd, const char *method, json_t *params, json_t **result, int ti
 int rpc_call_err(int fd, const char *method, json_t *params, json_t **result, int timeout_ms,
                  char **errmsg);
 
+/* The two halves of a keyed line, "<mac> <body>" (see above; 'dir' is 'Q' for a request, 'R'
+ * for its answer): exposed for tests and fuzzing. rpc_auth_check() returns true and points
+ * '*bodyp' at the body if 'line' carries the right MAC, false for anything else. */
+void rpc_auth_sign(const uint8_t key[RPC_KEY_BYTES], const uint8_t challenge[RPC_CHALLENGE_BYTES],
+                   uint64_t counter, char dir, const void *body, size_t len,
+                   char mac_hex[RPC_MAC_HEX + 1]);
+bool rpc_auth_check(const uint8_t key[RPC_KEY_BYTES],
+                    const uint8_t challenge[RPC_CHALLENGE_BYTES], uint64_t counter, char dir,
+                    const uint8_t *line, size_t len, const uint8_t **bodyp, size_t *body_lenp);
+
 /* base64 (RFC 4648, with padding), for binary payloads inside JSON. */
 char *rpc_base64_encode(const void *, size_t);
 /* Returns 0 or EINVAL on a malformed string. */

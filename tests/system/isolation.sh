@@ -126,6 +126,18 @@ r=$(sl agent victim start_role "{\"role\": \"echo\", \"args\": [\"--port\", \"9\
 grep -q "outside the guest's directory" <<<"$r" && [ ! -e "/tmp/sfct-iso-pwned-$$" ] &&
     ok "start_role --stats /tmp/...: refused" || fail "start_role with a host path: $r"
 
+# --- `run` on an instance that is up: refused before any run row is written
+"$sfclab" -i "$inst" --db "$tmp/run.db" run "$top/experiments/baseline-dns.yaml" --quick \
+    >"$tmp/run.out" 2>&1 && fail "run on an instance that is up was not refused"
+rows=$(python3 -c 'import sqlite3,sys
+try:
+    print(sqlite3.connect(sys.argv[1]).execute("select count(*) from runs").fetchone()[0])
+except Exception:
+    print(0)' "$tmp/run.db")
+grep -q "already up" "$tmp/run.out" && [ "$rows" = 0 ] &&
+    ok "run on an instance that is up: refused, no run row" ||
+    fail "run on an up instance: $rows row(s): $(tail -2 "$tmp/run.out")"
+
 # --- the key: nothing without it, nothing with another guest's, no replay
 r=$(at_orch unsigned "$agent" start_role '{"role": "echo", "args": ["--port", "9"]}')
 [ "$r" = dropped ] && ok "unsigned start_role dropped" || fail "unsigned start_role $r"

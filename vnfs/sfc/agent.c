@@ -595,13 +595,90 @@ agent_roles(void *a_, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
-/* Forwards 'method' to the role's control socket. */
+/* A call forwarded to a role's control socket, answered from the loop when the role answers
+ * (or after AGENT_FORWARD_TIMEOUT_NS): a slow role holds up only its own caller. */
+struct agent_forward {
+    struct agent *a;
+    struct rpc_deferred *reply;
+    int fd;
+    int role_id;
+    struct buf in;
+    uint64_t timer;
+};
+
+#define AGENT_FORWARD_TIMEOUT_NS 10000000000ull
+
+static void
+forward_finish(struct agent_forward *f, int error, json_t *result, const char *errmsg)
+{
+    rpc_deferred_reply(f->reply, error, result, errmsg);
+    loop_del_fd(f->a->loop, f->fd);
+    close(f->fd);
+    if (f->timer) {
+        loop_cancel_timer(f->a->loop, f->timer);
+    }
+    buf_uninit(&f->in);
+    free(f);
+}
+
+static void
+forward_timeout(struct loop *loop, uint64_t timer, void *f_)
+{
+    struct agent_forward *f = f_;
+    char *msg = xasprintf("role %d did not answer in %llu s", f->role_id,
+                          (unsigned long long) (AGENT_FORWARD_TIMEOUT_NS / 1000000000));
+
+    f->timer = 0;
+    forward_finish(f, ETIMEDOUT, NULL, msg);
+    free(msg);
+}
+
+static void
+forward_readable(struct loop *loop, int fd, uint32_t events, void *f_)
+{
+    struct agent_forward *f = f_;
+    json_t *resp, *error_obj;
+    size_t len;
+    ssize_t n;
+
+    buf_reserve(&f->in, 65536);
+    n = read(fd, f->in.data + f->in.len, f->in.cap - f->in.len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        forward_finish(f, EPROTO, NULL, "the role closed its control socket");
+        return;
+    }
+    f->in.len += n;
+    if (!rpc_next_line(&f->in, &len)) {
+        if (f->in.len > RPC_MAX_LINE) {
+            forward_finish(f, EPROTO, NULL, "the role's answer is too long");
+        }
+        return;
+    }
+    resp = json_loadb((const char *) f->in.data, len, 0, NULL);
+    error_obj = json_object_get(resp, "error");
+    if (!json_is_object(resp) || (!error_obj && !json_object_get(resp, "result"))) {
+        forward_finish(f, EPROTO, NULL, "the role's answer is not JSON-RPC");
+    } else if (error_obj) {
+        const char *msg = json_string_value(json_object_get(error_obj, "message"));
+        forward_finish(f, EREMOTEIO, NULL, msg ? msg : "(no message)");
+    } else {
+        forward_finish(f, 0, json_incref(json_object_get(resp, "result")), NULL);
+    }
+    json_decref(resp);
+}
+
+/* Forwards 'method' to the role's control socket; the answer comes later (rpc_defer()). */
 static int
 forward_to_role(struct agent *a, json_t *params, const char *method, json_t *fwd_params,
                 json_t **result, char **errmsg)
 {
     struct agent_role *r = find_role(a, params, errmsg);
-    char *address;
+    struct agent_forward *f;
+    json_t *req;
+    char *address, *line;
     int fd, error;
 
     if (!r) {
@@ -619,9 +696,41 @@ forward_to_role(struct agent *a, json_t *params, const char *method, json_t *fwd
         *errmsg = xasprintf("role %d control socket: %s", r->id, strerror(error));
         return error;
     }
-    error = rpc_call_err(fd, method, fwd_params, result, 10000, errmsg);
-    close(fd);
-    return error;
+    req = json_pack("{s:s, s:s, s:i}", "jsonrpc", "2.0", "method", method, "id", 1);
+    if (fwd_params) {
+        json_object_set(req, "params", fwd_params);
+    }
+    line = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    /* The request is small, or a state the role reads as it comes: written whole now. */
+    error = line ? write_fully(fd, line, strlen(line)) : ENOMEM;
+    if (!error) {
+        error = write_fully(fd, "\n", 1);
+    }
+    free(line);
+    if (error) {
+        close(fd);
+        *errmsg = xasprintf("role %d control socket: %s", r->id, strerror(error));
+        return error;
+    }
+    f = xzalloc(sizeof *f);
+    f->a = a;
+    f->fd = fd;
+    f->role_id = r->id;
+    buf_init(&f->in);
+    f->reply = rpc_defer();
+    if (!f->reply || loop_add_fd(a->loop, fd, EPOLLIN, forward_readable, f)) {
+        /* Not from a server's request (or no room in the loop): nobody to answer later. */
+        if (f->reply) {
+            rpc_deferred_reply(f->reply, EIO, NULL, "cannot watch the role's socket");
+        }
+        buf_uninit(&f->in);
+        free(f);
+        close(fd);
+        return EIO;
+    }
+    f->timer = loop_add_timer(a->loop, AGENT_FORWARD_TIMEOUT_NS, 0, forward_timeout, f);
+    return 0;
 }
 
 static int

@@ -10,8 +10,10 @@
  * directory, bound at its host path, so the orchestrator reads what roles write there). It does
  * not see /root, /home, /run (other than that directory), the repository, results/, the OVS
  * sockets, /run/netns or any other guest. Its processes, and those `sfclab exec` starts in it,
- * keep only CONFINE_CAPS in their bounding set (no CAP_SYS_ADMIN: no mount, no setns, no
- * unshare of a user namespace to regain it, no module loading) and run with no_new_privs.
+ * keep only the capabilities packet I/O and the roles need in their bounding set (no
+ * CAP_SYS_ADMIN: no mount, no setns, no unshare, no module loading), run with no_new_privs and
+ * a seccomp filter that denies the few unguarded system calls that reach what the host shares
+ * with them (keyrings, userfaultfd, io_uring, perf events) and every non-native ABI.
  *
  * The plan is computed before clone(); confine_apply() runs in the child between clone and
  * exec and allocates nothing. Main type: struct confine_plan. */
@@ -34,9 +36,9 @@ void confine_plan_free(struct confine_plan *);
  * pivots into it and mounts /proc. Returns 0 or an errno. */
 int confine_apply(const struct confine_plan *);
 
-/* Keeps only CONFINE_CAPS in the bounding set (a mask of CAP_* bits as from
- * confine_default_caps(), or init's own for `exec`), clears the ambient set and sets
- * no_new_privs: what the process then execs has no other capability. Async-signal-safe. */
+/* Keeps only 'keep' in the bounding set (a mask of CAP_* bits as from confine_default_caps(),
+ * or init's own for `exec`), clears the ambient set, sets no_new_privs and installs the
+ * seccomp filter: what the process then execs has no other capability. Async-signal-safe. */
 int confine_caps(uint64_t keep);
 uint64_t confine_default_caps(void);
 /* The bounding set of process 'pid' (from /proc/PID/status), for `exec` to give a process

@@ -115,6 +115,8 @@ for g in attacker vnf; do
         ok "$g: cannot unshare"
     sl exec "$g" mount -t tmpfs none /tmp 2>/dev/null && fail "$g mounted" ||
         ok "$g: cannot mount"
+    r=$(in_guest "$g" keyctl)
+    [ "$r" = EPERM ] && ok "$g: no keyrings (keyctl: $r)" || fail "$g: keyctl: $r"
     caps=$(sl exec "$g" sed -n 's/^CapBnd:\t//p' /proc/self/status)
     [ -n "$caps" ] && [ $(( 0x$caps & (1 << 21) )) = 0 ] && ok "$g: no CAP_SYS_ADMIN ($caps)" ||
         fail "$g: bounding set $caps"

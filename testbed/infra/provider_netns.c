@@ -627,6 +627,8 @@ netns_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *op
                 _exit(127);
             }
         }
+        /* Our own descriptors (the manifest, OVSDB...) do not follow into the guest. */
+        close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
         if (g->private_dir && (e = confine_caps(caps))) {
             child_report(report[1], REPORT_CAPS, e);
             _exit(127);

@@ -369,7 +369,11 @@ rpc_deferred_reply(struct rpc_deferred *d, int error, json_t *result, const char
         }
         if (line.len) {
             conn_queue(conn, d->counter, line.data, line.len - 1);
-            conn_flush(conn);
+            /* From inside one of this connection's own methods, the server flushes after
+             * the method returns: flushing here could free the connection under it. */
+            if (conn != current_conn) {
+                conn_flush(conn);
+            }
         }
         buf_uninit(&line);
     }

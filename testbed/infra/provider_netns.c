@@ -157,6 +157,9 @@ init_child(void *ctx_)
         child_report(fd, REPORT_CGROUP, error);
         return 127;
     }
+    /* A session of its own: a Ctrl-C at the terminal is the orchestrator's to act on (it
+     * undoes what it made, guests included), not a signal to every guest behind its back. */
+    setsid();
     /* Otherwise our /proc mount would propagate back into the host's mount namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
         child_report(fd, REPORT_MOUNT_PRIVATE, errno);

@@ -59,6 +59,12 @@ for ((r = 1; r <= rounds; r++)); do
     left=$(check_nothing_left "$inst" "$tmp/manifest" "$tmp/links-before") ||
         fail "round $r: left after down: $left"
 done
+# A namespace no manifest lists (what a lost race of an older sfclab left): clean removes it.
+ip netns add "sfclab-$inst" || fail "cannot make a stray namespace"
+"$sfclab" -i "$inst" clean >/dev/null 2>&1
+[ ! -e "/run/netns/sfclab-$inst" ] && ok "clean removed the stray namespace sfclab-$inst" ||
+    { fail "clean left the stray namespace sfclab-$inst"; ip netns del "sfclab-$inst"; }
+
 [ "$one_winner" = "$rounds" ] && ok "$rounds rounds of two simultaneous up: exactly one won each time, nothing left after down" ||
     fail "$one_winner of $rounds rounds had exactly one working winner"
 echo "up-race: $failures failure(s)"

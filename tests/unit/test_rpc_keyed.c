@@ -60,9 +60,24 @@ m_later(void *aux, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
+/* An answer far larger than a socket buffer, as an exported VNF state is. */
+static int
+m_big(void *aux, json_t *params, json_t **result, char **errmsg)
+{
+    size_t n = 20u << 20;
+    char *s = xmalloc(n + 1);
+
+    memset(s, 'a', n);
+    s[n] = '\0';
+    *result = json_string(s);
+    free(s);
+    return 0;
+}
+
 static const struct rpc_method methods[] = {
     { "echo", m_echo },
     { "later", m_later },
+    { "big", m_big },
 };
 
 static void
@@ -95,7 +110,8 @@ setup(void **state)
     snprintf(ctx.address, sizeof ctx.address, "unix:/tmp/test-rpc-keyed-%d.sock",
              (int) getpid());
     assert_int_equal(loop_create(&ctx.loop), 0);
-    assert_int_equal(rpc_server_create(ctx.loop, ctx.address, methods, 2, &ctx, &ctx.server), 0);
+    assert_int_equal(rpc_server_create(ctx.loop, ctx.address, methods, ARRAY_SIZE(methods), &ctx,
+                                       &ctx.server), 0);
     rpc_server_set_key(ctx.server, key);
     loop_add_timer(ctx.loop, 10000000, 10000000, check_stop, &ctx);
     assert_int_equal(pthread_create(&thread, NULL, server_thread, &ctx), 0);
@@ -168,6 +184,9 @@ test_keyed_call(void **state)
         assert_int_equal(json_integer_value(json_object_get(result, "a")), 7);
         json_decref(result);
     }
+    assert_int_equal(rpc_call(fd, "big", NULL, &result, 20000), 0);
+    assert_int_equal(json_string_length(result), 20u << 20);
+    json_decref(result);
     rpc_client_forget(fd);
     close(fd);
     json_decref(params);

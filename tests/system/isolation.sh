@@ -19,6 +19,7 @@ tmp=$(mktemp -d /tmp/sfct-iso-XXXXXX)
 cleanup() {
     [ -n "${idle_pid:-}" ] && kill "$idle_pid" 2>/dev/null
     "$sfclab" -i "$inst" down >/dev/null 2>&1 || "$sfclab" -i "$inst" clean >/dev/null 2>&1
+    "$sfclab" -i "$inst-r" clean >/dev/null 2>&1
     rm -f /tmp/sfct-iso-pwned-$$ /root/sfct-iso-pwned-$$
     rm -rf -- "$tmp"
 }
@@ -186,6 +187,30 @@ for ((k = 0; k < 50; k++)); do
 done
 grep -q "up (1 restart)" <<<"$st" && ok "killed agent restarted, status: $st" ||
     fail "after killing the agent, status: $st"
+
+# --- an agent killed during a run: restarted, an event of the run, and the run completes
+run_inst=$inst-r
+sed -e 's/count: 10000/count: 400/' -e 's/rate: 0/rate: 80/' -e '/^quick:/,/^plots:/{/^quick:/d;/workload:/d}' \
+    "$top/experiments/baseline-dns.yaml" >"$tmp/slow-dns.yaml"
+"$sfclab" -i "$run_inst" --db "$tmp/ev.db" run "$tmp/slow-dns.yaml" --no-pin >"$tmp/ev.out" 2>&1 &
+run_pid=$!
+for ((k = 0; k < 200; k++)); do
+    [ -e "$state_dir/$run_inst/deploy.json" ] && break
+    sleep 0.05
+done
+sleep 0.5
+apid=$("$sfclab" -i "$run_inst" agent sff ping 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
+[ -n "$apid" ] && "$sfclab" -i "$run_inst" exec sff kill -9 "$apid"
+wait "$run_pid"; rc=$?
+ev=$(python3 -c 'import sqlite3,sys
+db = sqlite3.connect(sys.argv[1])
+print(db.execute("select count(*) from events where kind = ? and target = ?",
+                 ("agent-restarted", "sff")).fetchone()[0],
+      db.execute("select status from runs").fetchone()[0])' "$tmp/ev.db" 2>&1)
+[ -n "$apid" ] && [ "$rc" = 0 ] && [ "$ev" = "1 complete" ] &&
+    ok "the sff's agent killed mid-run: restarted, one agent-restarted event, run complete" ||
+    fail "agent killed mid-run: pid '$apid', run exit $rc, events/status '$ev': $(tail -3 "$tmp/ev.out")"
+"$sfclab" -i "$run_inst" clean >/dev/null 2>&1
 
 # --- down leaves nothing
 if sl down >/dev/null; then

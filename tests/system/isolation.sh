@@ -129,6 +129,12 @@ r=$(sl agent victim start_role "{\"role\": \"echo\", \"args\": [\"--port\", \"9\
 grep -q "outside the guest's directory" <<<"$r" && [ ! -e "/tmp/sfct-iso-pwned-$$" ] &&
     ok "start_role --stats /tmp/...: refused" || fail "start_role with a host path: $r"
 
+for arg in '"--out=/tmp/x"' '"--sta", "/tmp/x"' '"--trace", "/run/sfclab/'"$inst"'/guests/victim/../vnf/x"'; do
+    r=$(sl agent victim start_role "{\"role\": \"echo\", \"args\": [\"--port\", \"9\", $arg]}" 2>&1)
+    grep -q "outside the guest's directory" <<<"$r" && ok "start_role $arg: refused" ||
+        fail "start_role $arg: $r"
+done
+
 # --- `run` on an instance that is up: refused before any run row is written
 "$sfclab" -i "$inst" --db "$tmp/run.db" run "$top/experiments/baseline-dns.yaml" --quick \
     >"$tmp/run.out" 2>&1 && fail "run on an instance that is up was not refused"

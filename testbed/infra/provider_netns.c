@@ -1,7 +1,9 @@
 /* The `netns` provider: a guest is a process tree in its own network, mount, PID, UTS and IPC
  * namespaces, made with clone() (not `ip netns`, whose shared mounts CRIU cannot dump), inside
  * its own cgroups. Its PID 1 is `sfcd init`; killing it ends the PID namespace, and with the
- * last process the network namespace and every interface in it. */
+ * last process the network namespace and every interface in it. A guest given a private
+ * directory is confined (testbed/infra/confine.h): its own root, fewer capabilities, a seccomp
+ * filter, for init and for everything exec() starts in it; its init gets its secret on fd 3. */
 
 #include <errno.h>
 #include <fcntl.h>

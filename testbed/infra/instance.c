@@ -33,6 +33,9 @@
 
 #define MGMT_BRIDGE "mgmt"
 
+/* The tmpfs of STATE/NAME/guests: at most this much, and each guest within its memory limit. */
+#define INSTANCE_GUESTS_SIZE "1g"
+
 static volatile sig_atomic_t interrupted;
 
 void
@@ -688,6 +691,16 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = manifest_record_dir(inst->manifest, log_dir);
     }
     if (!error && mkdir(log_dir, 0755)) {
+        error = errno;
+    }
+    /* Guests write there (their agent directories, their logs): a tmpfs, whose pages are
+     * charged to the memory cgroup of the guest that writes them, so that no guest can fill
+     * the host's disk, and from which nothing can be executed. */
+    if (!error) {
+        error = manifest_record_mount(inst->manifest, log_dir);
+    }
+    if (!error && mount("sfclab-guests", log_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "size=" INSTANCE_GUESTS_SIZE ",mode=0755")) {
         error = errno;
     }
     if (!error) {

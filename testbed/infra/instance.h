@@ -17,7 +17,7 @@
  *   STATE/NAME/instance.json   guests, pids, interfaces, addresses: what instance_open reads
  *   STATE/NAME/topology.yaml   the topology it was built from
  *   STATE/NAME/ovs/            the private OVS's database, sockets and logs
- *   STATE/NAME/guests/         guests' logs
+ *   STATE/NAME/guests/         guests' logs and agent directories, on a tmpfs (noexec)
  *   /run/netns/sfclab-NAME     the host-side network namespace
  * Main types: struct instance, struct instance_guest. */
 #ifndef SFC_INSTANCE_H

@@ -35,7 +35,41 @@ inject_kind_find(const char *name)
 const char *
 inject_kind_names(void)
 {
-    return "crash, omission, mitm, pause";
+    static char names[128];
+
+    if (!names[0]) {
+        for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                     kinds[i]->name);
+        }
+    }
+    return names;
+}
+
+const struct inject_kind *
+inject_kind_at(size_t i)
+{
+    return i < ARRAY_SIZE(kinds) ? kinds[i] : NULL;
+}
+
+const char *
+inject_mode_names(const struct inject_kind *kind)
+{
+    static char names[ARRAY_SIZE(kinds)][128];
+
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+        if (kinds[k] != kind) {
+            continue;
+        }
+        if (!names[k][0]) {
+            for (size_t i = 0; kind->modes[i]; i++) {
+                snprintf(names[k] + strlen(names[k]), sizeof names[k] - strlen(names[k]),
+                         "%s%s", i ? ", " : "", kind->modes[i]);
+            }
+        }
+        return names[k];
+    }
+    return "";
 }
 
 struct instance_iface *
@@ -250,6 +284,24 @@ inject_fault_create(struct instance *inst, const char *target, const char *kind_
     free(name);
     free(guest);
     return error;
+}
+
+int
+inject_fault_create_resolved(struct instance *inst, const char *name, const char *guest,
+                             const char *kind_name, const struct inject_params *p,
+                             struct inject_fault **fp)
+{
+    const struct inject_kind *kind = inject_kind_find(kind_name);
+
+    if (!kind) {
+        log_err("unknown fault kind '%s' (kinds: %s)", kind_name, inject_kind_names());
+        return EINVAL;
+    }
+    if (!instance_find_guest(inst, guest)) {
+        log_err("target '%s': its guest '%s' is not in instance '%s'", name, guest, inst->name);
+        return ENOENT;
+    }
+    return fill_fault(inst, name, guest, kind, p, fp);
 }
 
 /* STATE/NAME/faults/TARGET.KIND.json; '/' cannot occur in targets we resolved. */

@@ -78,6 +78,7 @@ struct inject_fault {
 struct inject_kind {
     const char *name;
     const char *const *modes;   /* NULL-terminated; [0] is the default. */
+    bool has_fraction;          /* Takes a 'fraction' of the target's traffic. */
     /* Checks what apply needs, logging what is wrong; touches nothing. */
     int (*check)(struct inject_fault *);
     int (*apply)(struct inject_fault *);
@@ -90,14 +91,23 @@ extern const struct inject_kind inject_mitm;
 extern const struct inject_kind inject_pause;
 
 const struct inject_kind *inject_kind_find(const char *name);
-/* "crash, omission, mitm, pause", for messages. */
+/* "crash, omission, mitm, pause", for messages (from the table). */
 const char *inject_kind_names(void);
+/* The kinds in table order, for whoever lists them; NULL past the end. */
+const struct inject_kind *inject_kind_at(size_t i);
+/* "kill, destroy, links" (static). */
+const char *inject_mode_names(const struct inject_kind *);
 
 /* Resolves 'target' on 'inst' (rng: for random(ROLE); may be NULL otherwise) and checks the
  * fault. Returns 0, ENOENT (no such target), EINVAL (bad kind, mode or parameter), or the
  * error of a check; logs why. Nothing on the instance is touched. */
 int inject_fault_create(struct instance *, const char *target, const char *kind,
                         const struct inject_params *, uint64_t *rng, struct inject_fault **);
+/* The same for a target its caller resolved already (the runner, from the deployment it holds:
+ * one target map, no deploy.json round trip): component 'name' on guest 'guest'. */
+int inject_fault_create_resolved(struct instance *, const char *name, const char *guest,
+                                 const char *kind, const struct inject_params *,
+                                 struct inject_fault **);
 void inject_fault_free(struct inject_fault *);
 
 int inject_apply(struct inject_fault *, struct inject_time *);

@@ -17,10 +17,8 @@
 #include "testbed/infra/ovs.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
+#include "vnfs/sfc/mitm.h"
 
-static const char *const mitm_modes[] = {
-    "dns-spoof", "flip", "replay", "drop", "equivocate", NULL
-};
 
 uint64_t
 inject_cookie(struct inject_fault *f)
@@ -188,7 +186,8 @@ mitm_apply(struct inject_fault *f)
 
 const struct inject_kind inject_mitm = {
     .name = "mitm",
-    .modes = mitm_modes,
+    .modes = mitm_mode_names,      /* sfcd mitm's own list (vnfs/sfc/mitm.h). */
+    .has_fraction = true,
     .check = inject_steer_check,
     .apply = mitm_apply,
     .heal = inject_steer_stop,

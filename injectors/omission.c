@@ -53,6 +53,7 @@ omission_heal(struct inject_fault *f)
 const struct inject_kind inject_omission = {
     .name = "omission",
     .modes = omission_modes,
+    .has_fraction = true,
     .check = omission_check,
     .apply = omission_apply,
     .heal = omission_heal,

@@ -13,6 +13,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
+#include "testbed/schemes/scheme.h"
 #include "vnfs/core/buf.h"
 
 struct descriptor_checker {
@@ -47,7 +48,8 @@ check_topology(struct cli_ctx *ctx, struct yaml_doc **docp)
     return 0;
 }
 
-/* "scheme none" or, when the sweep varies it, "schemes none, fitsfc". */
+/* "scheme none" or, when the sweep varies it, "schemes none, fitsfc (not deployable yet)": what
+ * the registry (testbed/schemes) says `sfclab run` would do with it. */
 static void
 format_schemes(const struct exp_point *pts, size_t n, struct buf *b)
 {
@@ -60,7 +62,9 @@ format_schemes(const struct exp_point *pts, size_t n, struct buf *b)
             seen = !strcmp(pts[j].scheme, pts[i].scheme);
         }
         if (!seen) {
-            buf_printf(b, "%s%s", n_distinct++ ? ", " : "", pts[i].scheme);
+            buf_printf(b, "%s%s%s", n_distinct++ ? ", " : "", pts[i].scheme,
+                       scheme_deployable(scheme_find(pts[i].scheme)) ? ""
+                       : " (not deployable yet)");
         }
     }
     buf_put_u8(b, '\0');

@@ -21,8 +21,11 @@ inject_usage(void)
             "usage: sfclab inject TARGET KIND [MODE] [--heal] [--fraction F] "
             "[--attacker GUEST]\n"
             "                     [--spoof-ip IP] [--role-id N] [--seed N]\n"
-            "  KIND MODE: crash kill|links|destroy, omission drop, "
-            "mitm dns-spoof|flip|replay|drop|equivocate, pause freeze\n");
+            "  KIND MODE (the first mode is the default):\n");
+    for (size_t i = 0; inject_kind_at(i); i++) {
+        fprintf(stderr, "    %-10s %s\n", inject_kind_at(i)->name,
+                inject_mode_names(inject_kind_at(i)));
+    }
 }
 
 int

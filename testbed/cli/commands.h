@@ -31,5 +31,6 @@ CLI_HANDLER(cmd_runs);
 CLI_HANDLER(cmd_report);
 CLI_HANDLER(cmd_plot);
 CLI_HANDLER(cmd_export);
+CLI_HANDLER(cmd_schemes);
 
 #endif

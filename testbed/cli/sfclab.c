@@ -40,6 +40,8 @@ static const struct cli_command commands[] = {
       cmd_report },
     { "plot", 1, 1, "RUN|EXPERIMENT", "redraw a run's plots from the database", cmd_plot },
     { "export", 1, 2, "RUN [--csv]", "write a run's samples as CSV", cmd_export },
+    { "schemes", 0, 1, "[--all|--markdown]", "list the schemes, their parameters and targets",
+      cmd_schemes },
 };
 
 static void

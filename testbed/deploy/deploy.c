@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
+#include "testbed/model/topology.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
@@ -32,6 +35,9 @@
 /* The guests of a chain, in the order they get data addresses 10.0.0.1, .2, ... */
 static const char *const fixed_guests[] = { "client", "sc", "sff", "server" };
 
+/* Ids of replicas in NSH timestamps: vnf[i].replica[r]. */
+#define DEPLOY_ID_REPLICA(I, R) (1000 + (I) * 100 + (R))
+
 /* An attacker guest joins the chain's bridge when a fault needs one (mitm, or omission of a
  * fraction: both steer the target's traffic through `sfcd mitm`). */
 static bool
@@ -47,40 +53,52 @@ needs_attacker(const struct exp_point *p)
     return false;
 }
 
-void
-deploy_topology(const struct exp_point *p, struct buf *yaml)
+/* The guest of VNF 'i' (replica 'r' of a replicated chain). */
+static void
+vnf_guest_name(const struct deploy_chain_opts *o, size_t i, unsigned r, char name[32])
 {
-    size_t n = ARRAY_SIZE(fixed_guests) + p->n_vnfs;
-    bool attacker = needs_attacker(p);
+    if (o->replicas > 1) {
+        snprintf(name, 32, "v%zur%u", i % 1000, r % 100);
+    } else {
+        snprintf(name, 32, "v%zu", i);
+    }
+}
 
-    buf_printf(yaml, "name: chain\nprovider: %s\nbridges:\n  - name: %s\nguests:\n",
-               p->provider, DATA_BRIDGE);
-    for (size_t i = 0; i < n; i++) {
-        if (i < ARRAY_SIZE(fixed_guests)) {
-            buf_printf(yaml, "  - name: %s\n", fixed_guests[i]);
-        } else {
-            buf_printf(yaml, "  - name: v%zu\n", i - ARRAY_SIZE(fixed_guests));
+int
+deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts *o,
+                      struct topology **topop, char **errp)
+{
+    struct topology *topo = topology_new("chain", p->provider);
+    size_t bridge = topology_add_bridge(topo, DATA_BRIDGE), n_addr = 0;
+    char addr[INET_ADDRSTRLEN], name[32];
+    int error;
+
+    for (size_t i = 0; i < ARRAY_SIZE(fixed_guests); i++) {
+        size_t g = topology_add_guest(topo, fixed_guests[i], p->cpus, p->memory);
+        snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
+        topology_add_link(topo, g, bridge, addr, 24);
+    }
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        for (unsigned r = 0; r < MAX(o->replicas, 1u); r++) {
+            vnf_guest_name(o, i, r, name);
+            size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
+            /* Past .249 the addresses would meet the service address: only MACs matter on the
+             * chain's path, so a large replicated chain does without. */
+            snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
+            topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
         }
-        buf_printf(yaml, "    cpus: %g\n    memory: %llu\n", p->cpus,
-                   (unsigned long long) p->memory);
     }
-    if (attacker) {
-        buf_printf(yaml, "  - name: attacker\n    cpus: %g\n    memory: %llu\n", p->cpus,
-                   (unsigned long long) p->memory);
+    if (needs_attacker(p)) {
+        size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
+        topology_add_link(topo, g, bridge, "10.0.0.254", 24);
     }
-    buf_printf(yaml, "links:\n");
-    for (size_t i = 0; i < n; i++) {
-        if (i < ARRAY_SIZE(fixed_guests)) {
-            buf_printf(yaml, "  - {guest: %s, ", fixed_guests[i]);
-        } else {
-            buf_printf(yaml, "  - {guest: v%zu, ", i - ARRAY_SIZE(fixed_guests));
-        }
-        buf_printf(yaml, "bridge: %s, address: 10.0.0.%zu/24}\n", DATA_BRIDGE, i + 1);
+    error = topology_finish(topo, errp);
+    if (error) {
+        topology_free(topo);
+    } else {
+        *topop = topo;
     }
-    if (attacker) {
-        buf_printf(yaml, "  - {guest: attacker, bridge: %s, address: 10.0.0.254/24}\n",
-                   DATA_BRIDGE);
-    }
+    return error;
 }
 
 static const char *
@@ -122,6 +140,17 @@ add_component(struct deployment *d, const char *role, int index, const char *gue
     return c;
 }
 
+const struct deploy_component *
+deploy_find_id(const struct deployment *d, uint32_t id)
+{
+    for (size_t i = 0; d && id && i < d->n_comps; i++) {
+        if (d->comps[i].id == id) {
+            return &d->comps[i];
+        }
+    }
+    return NULL;
+}
+
 int
 deploy_start_role(struct deploy_component *c, const char *role, char *const args[])
 {
@@ -142,6 +171,28 @@ deploy_start_role(struct deploy_component *c, const char *role, char *const args
                 errmsg ? errmsg : strerror(error));
     }
     free(errmsg);
+    json_decref(params);
+    json_decref(result);
+    return error;
+}
+
+int
+deploy_role_counters(struct deploy_component *c, json_t **countersp)
+{
+    json_t *params, *result = NULL, *counters;
+    int error;
+
+    if (c->role_id < 0 || c->agent_fd < 0) {
+        return ESRCH;
+    }
+    params = json_pack("{s:i}", "id", c->role_id);
+    error = rpc_call(c->agent_fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS);
+    counters = json_object_get(result, "counters");
+    if (!error && json_is_object(counters)) {
+        *countersp = json_incref(counters);
+    } else if (!error) {
+        error = EPROTO;
+    }
     json_decref(params);
     json_decref(result);
     return error;
@@ -214,7 +265,7 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
     int index = -1, replica = -1;
     size_t n_match = 0;
 
-    if (sscanf(target, "random(%31[a-z_])", role) == 1) {
+    if (sscanf(target, "random(%31[a-z_-])", role) == 1) {
         for (size_t i = 0; i < d->n_comps; i++) {
             n_match += !strcmp(d->comps[i].role, role);
         }
@@ -229,7 +280,7 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
         }
         return NULL;
     }
-    if (sscanf(target, "%31[a-z_][%d].replica[%d]", role, &index, &replica) < 2) {
+    if (sscanf(target, "%31[a-z_-][%d].replica[%d]", role, &index, &replica) < 2) {
         return NULL;
     }
     for (size_t i = 0; i < d->n_comps; i++) {
@@ -349,10 +400,49 @@ save_map(struct deployment *d)
     return error;
 }
 
-int
-deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_dir,
-             struct deployment **dp)
+/* The instance's key for the protocol cores' peer messages, for the guest of 'c': fresh random
+ * bytes in a file only its owner reads, recorded in the manifest before it exists. */
+static int
+write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
 {
+    uint8_t key[crypto_auth_KEYBYTES];
+    char *path = xasprintf("%s/guests/%s/ft.key", d->inst->dir, c->guest);
+    int fd, error;
+
+    error = manifest_record_file(d->inst->manifest, path);
+    if (error) {
+        free(path);
+        return error;
+    }
+    if (sodium_init() < 0) {
+        free(path);
+        return EIO;
+    }
+    randombytes_buf(key, sizeof key);
+    unlink(path);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        error = errno;
+    } else {
+        error = write_fully(fd, key, sizeof key);
+        close(fd);
+    }
+    sodium_memzero(key, sizeof key);
+    if (error) {
+        log_err("%s: %s", path, strerror(error));
+        free(path);
+        return error;
+    }
+    *pathp = path;
+    return 0;
+}
+
+int
+deploy_chain(struct instance *inst, const struct exp_point *p,
+             const struct deploy_chain_opts *o, const char *work_dir, struct deployment **dp)
+{
+    unsigned replicas = MAX(o->replicas, 1u);
+    char *key_path = NULL;
     struct deployment *d = xzalloc(sizeof *d);
     struct deploy_component *sc, *sff, *client, *server;
     struct instance_iface *f_sc, *f_sff, *f_client, *f_server;
@@ -367,13 +457,26 @@ deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_
     d->spi = DEPLOY_SPI;
     d->work_dir = xstrdup(work_dir);
     add_component(d, "client", 0, "client");
-    add_component(d, "classifier", 0, "sc");
-    add_component(d, "sff", 0, "sff");
+    add_component(d, "classifier", 0, "sc")->id = DEPLOY_ID_CLASSIFIER;
+    add_component(d, "sff", 0, "sff")->id = DEPLOY_ID_SFF;
     add_component(d, "server", 0, "server");
     for (size_t i = 0; i < p->n_vnfs; i++) {
-        char guest[24];
-        snprintf(guest, sizeof guest, "v%zu", i);
-        add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
+        for (unsigned r = 0; r < replicas; r++) {
+            char guest[32];
+            struct deploy_component *c;
+
+            vnf_guest_name(o, i, r, guest);
+            c = add_component(d, "vnf", i, guest);
+            c->fn = xstrdup(p->vnfs[i].fn);
+            if (replicas > 1) {
+                c->replica = r;
+                free(c->name);
+                c->name = xasprintf("vnf[%zu].replica[%u]", i, r);
+                c->id = DEPLOY_ID_REPLICA(i, r);
+            } else {
+                c->id = DEPLOY_ID_VNF0 + i;
+            }
+        }
     }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
@@ -430,14 +533,16 @@ deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_
         args_add(&a, "--fn");
         args_add(&a, "%s", v->fn);
         args_add(&a, "--id");
-        args_add(&a, "%d", DEPLOY_ID_VNF0 + c->index);
+        args_add(&a, "%u", c->id);
         for (size_t j = 0; j < v->n_params; j++) {
             args_add(&a, "--param");
             args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
         }
         error = deploy_start_role(c, "vnf", a.v);
         args_free(&a);
-        buf_printf(&path, "%s%s", path.len ? "," : "", mac_string(data_iface(c->ig)->mac, mac));
+        /* Replicas of one VNF are one hop: "MAC+MAC+MAC". */
+        buf_printf(&path, "%s%s", !path.len ? "" : c->replica > 0 ? "+" : ",",
+                   mac_string(data_iface(c->ig)->mac, mac));
     }
     if (error) {
         goto out;
@@ -453,6 +558,23 @@ deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_
     args_add(&a, "%s", mac_string(f_server->mac, mac));
     args_add(&a, "--trace");
     args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, sff->guest);
+    if (replicas > 1) {
+        error = write_key(d, sff, &key_path);
+        if (error) {
+            args_free(&a);
+            goto out;
+        }
+        args_add(&a, "--vote");
+        args_add(&a, "%s", o->vote_core);
+        args_add(&a, "--f");
+        args_add(&a, "%u", o->f);
+        if (o->vote_timeout) {
+            args_add(&a, "--vote-param");
+            args_add(&a, "timeout=%s", o->vote_timeout);
+        }
+        args_add(&a, "--key");
+        args_add(&a, "%s", key_path);
+    }
     error = deploy_start_role(sff, "sff", a.v);
     args_free(&a);
     if (error) {
@@ -486,25 +608,11 @@ deploy_chain(struct instance *inst, const struct exp_point *p, const char *work_
     }
 out:
     buf_uninit(&path);
+    free(key_path);
     if (error) {
         deploy_stop(d);
     } else {
         *dp = d;
     }
     return error;
-}
-
-static const struct deploy_scheme deploy_schemes[] = {
-    { "none", deploy_chain },
-};
-
-const struct deploy_scheme *
-deploy_scheme_find(const char *name)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(deploy_schemes); i++) {
-        if (!strcmp(deploy_schemes[i].name, name)) {
-            return &deploy_schemes[i];
-        }
-    }
-    return NULL;
 }

@@ -1,9 +1,12 @@
 /* deploy — places a chain's components on an instance's guests through their agents and
  * installs the OpenFlow steering that sends client traffic into the chain.
  *
- * One guest per component: the runner builds the topology from the chain (deploy_topology()),
- * brings it up, then deploy_chain() starts every component with `start_role` on the guest's
- * agent (JSON-RPC over the management network), server side first, classifier and client last.
+ * One guest per component: a scheme (testbed/schemes/) builds the topology of a point with
+ * deploy_chain_topology(), the runner brings it up, then the scheme's deploy calls
+ * deploy_chain(), which starts every component with `start_role` on the guest's agent (JSON-RPC
+ * over the management network), server side first, classifier and client last. A replicated
+ * chain (deploy_chain_opts.replicas > 1) puts each replica of each VNF on its own guest and
+ * lets the SFF vote on their copies with a protocol core, under a per-instance key.
  * deploy_chain() never starts the workload: the runner does, so that faults and workload share
  * one clock. Components are named by role and index as the schemes and injectors name them:
  * "classifier[0]", "sff[0]", "vnf[2]", "vnf[2].replica[1]", "client[0]", "server[0]".
@@ -12,6 +15,7 @@
 #ifndef SFC_DEPLOY_H
 #define SFC_DEPLOY_H 1
 
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,6 +25,7 @@ struct buf;
 struct exp_point;
 struct instance;
 struct instance_guest;
+struct topology;
 
 struct deploy_component {
     char *role;                 /* "client", "classifier", "sff", "vnf", "server", ... */
@@ -32,6 +37,7 @@ struct deploy_component {
     int agent_fd;               /* Connection to that guest's agent; -1 when closed. */
     int role_id;                /* The agent's id of the running role; -1 when not started. */
     char *fn;                   /* vnf: its network function. */
+    uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
 };
 
 struct deployment {
@@ -45,33 +51,37 @@ struct deployment {
     char *work_dir;                 /* The caller's, for its own files. */
 };
 
-/* The schemes deploy knows how to place, as a table (like OVS's netdev classes): a scheme adds
- * its own placement here. Only `none` (the chain with no fault tolerance, the baseline every
- * figure compares against) exists yet; the others are refused before anything is created. */
-struct deploy_scheme {
-    const char *name;
-    int (*deploy)(struct instance *, const struct exp_point *, const char *work_dir,
-                  struct deployment **);
+/* How a scheme wants its chain placed. */
+struct deploy_chain_opts {
+    unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
+    const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
+    unsigned f;                 /* The core's fault bound. */
+    const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
 };
-const struct deploy_scheme *deploy_scheme_find(const char *name);
 
-/* The topology text (YAML, validated by the caller with topology_load_string) that gives each
- * component of 'point' its own guest on the data bridge. */
-void deploy_topology(const struct exp_point *, struct buf *yaml);
+/* The topology of a point's chain: client, classifier, SFF, server, each VNF (replica), and
+ * an attacker guest when a fault needs one, on the data bridge. */
+int deploy_chain_topology(const struct exp_point *, const struct deploy_chain_opts *,
+                          struct topology **, char **errp);
 
 /* Starts the chain of 'point' on 'inst'. Roles write their files in their guest's agent
- * directory, INSTANCE_DIR/guests/GUEST/ (the SFF's per-hop trace: hops.tsv). On failure stops
- * what it started. */
-int deploy_chain(struct instance *, const struct exp_point *, const char *work_dir,
-                 struct deployment **);
+ * directory, INSTANCE_DIR/guests/GUEST/ (per-hop traces: hops.tsv). On failure stops what it
+ * started. */
+int deploy_chain(struct instance *, const struct exp_point *, const struct deploy_chain_opts *,
+                 const char *work_dir, struct deployment **);
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 
 /* "vnf[1]", "sff[0]", "vnf[2].replica[3]", "random(vnf)" (seeded by *rng) -> component. */
 struct deploy_component *deploy_find(struct deployment *, const char *target, uint64_t *rng);
+/* The component whose NSH timestamps carry 'id', or NULL. */
+const struct deploy_component *deploy_find_id(const struct deployment *, uint32_t id);
 
 /* Starts the role of 'c' with 'args' on its guest's agent; sets c->role_id. */
 int deploy_start_role(struct deploy_component *c, const char *role, char *const args[]);
+/* The counters of the running role of 'c' (a new JSON object, name -> integer), through its
+ * guest's agent. ESRCH when it runs no more. */
+int deploy_role_counters(struct deploy_component *c, json_t **countersp);
 /* Waits for a role that ends by itself (a client) for at most 'timeout_ms'. */
 int deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep);
 

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "injectors/inject.h"
+#include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
+#include "testbed/schemes/scheme.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 #include "vnfs/fn/nf.h"
@@ -19,7 +22,6 @@
 #define EXP_MIN_MEMORY (16ull << 20)
 #define EXP_MAX_CPUS 64.0
 #define EXP_MAX_REPETITIONS 10000
-#define EXP_MAX_F 8
 #define EXP_MAX_INDEX 9999
 #define EXP_MAX_UDP_PAYLOAD 65507
 #define EXP_MIN_DNS_QUERY 17    /* Header and a question for the root name. */
@@ -51,35 +53,8 @@ static const char *const plot_keys[] = { "kind", "x", "y", "title", NULL };
 static const char *const reference_keys[] = {
     "label", "metric", "value", "unit", "source", "where", NULL
 };
-static const char *const providers[] = { "netns", "lxc", "kvm", NULL };
-static const char *const schemes[] = { "none", "fitsfc", "nham", "ftvnf", "ftc", NULL };
 static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
 static const char *const plot_kinds[] = { "bar", "stacked", "line", "timeseries", NULL };
-/* Components as deploy and the schemes name them. */
-static const char *const roles[] = {
-    "classifier", "sff", "vnf", "client", "server", "sequencer", "packet-logger", "dp-logger",
-    "manager", "forwarder", "buffer", NULL
-};
-
-/* Each fault kind with its modes, the first being the default. */
-struct fault_kind {
-    const char *name;
-    const char *const *modes;
-    bool has_fraction;
-};
-static const char *const crash_modes[] = { "kill", "destroy", "links", NULL };
-static const char *const omission_modes[] = { "drop", NULL };
-static const char *const mitm_modes[] = { "dns-spoof", "flip", "replay", "drop", "equivocate",
-                                          NULL };
-static const char *const pause_modes[] = { "freeze", NULL };
-static const struct fault_kind fault_kinds[] = {
-    { "crash", crash_modes, false },
-    { "omission", omission_modes, true },
-    { "mitm", mitm_modes, true },
-    { "pause", pause_modes, false },
-};
-static const char *const fault_kind_names[] = { "crash", "omission", "mitm", "pause", NULL };
-
 /* Sweep keys that are not dotted paths. */
 struct axis_alias {
     const char *key;
@@ -535,6 +510,7 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     size_t role_len;
     char role[32];
     unsigned index, replica;
+    const struct scheme_class *sc;
     bool random = !strncmp(s, "random(", 7);
 
     if (random) {
@@ -547,12 +523,9 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     memcpy(role, s, role_len);
     role[role_len] = '\0';
     s += role_len;
-    if (!in_list(roles, role)) {
-        char *expected = join_list(roles);
-
+    if (!scheme_role_known(role)) {
         yaml_error(doc, node, "target '%s': unknown role '%s' (expected one of: %s)", target,
-                   role, expected);
-        free(expected);
+                   role, scheme_role_names());
         return;
     }
     if (random) {
@@ -572,14 +545,25 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
         if (!parse_index(&s, &replica) || strcmp(s, "]")) {
             goto syntax;
         }
-        if (pt->scheme && !strcmp(pt->scheme, "none")) {
-            yaml_error(doc, node, "target '%s': scheme 'none' has no replicas", target);
-            return;
-        }
+    } else {
+        replica = -1;
     }
     if (!strcmp(role, "vnf") && pt->vnfs && index >= pt->n_vnfs) {
         yaml_error(doc, node, "target '%s' is past the end of the chain (%zu VNFs)", target,
                    pt->n_vnfs);
+        return;
+    }
+    sc = scheme_find(pt->scheme);
+    if (sc && sc->has_target && !sc->has_target(pt, role, index, (int) replica)) {
+        struct buf b = BUF_INITIALIZER;
+
+        for (size_t i = 0; i < sc->n_targets; i++) {
+            buf_printf(&b, "%s%s", i ? ", " : "", sc->targets[i].pattern);
+        }
+        buf_put_u8(&b, '\0');
+        yaml_error(doc, node, "target '%s': scheme '%s' has no such component (its targets: "
+                   "%s)", target, sc->name, (char *) b.data);
+        buf_uninit(&b);
     }
     return;
 
@@ -592,7 +576,7 @@ static void
 parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct exp_point *pt,
             struct exp_fault *fault)
 {
-    const struct fault_kind *kind = NULL;
+    const struct inject_kind *kind = NULL;
     const char *s = NULL;
     struct fy_node *node;
     char what[32];
@@ -604,14 +588,14 @@ parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct
     yaml_map_check_keys(doc, item, fault_keys);
     fault->count = 1;
     fault->fraction = 1.0;
-    if (!yaml_get_string(doc, item, "kind", YAML_REQUIRED, &s) && s
-        && check_one_of(doc, yaml_map_get(item, "kind"), "fault kind", s, fault_kind_names)) {
-        for (size_t i = 0; i < ARRAY_SIZE(fault_kinds); i++) {
-            if (!strcmp(fault_kinds[i].name, s)) {
-                kind = &fault_kinds[i];
-            }
+    if (!yaml_get_string(doc, item, "kind", YAML_REQUIRED, &s) && s) {
+        kind = inject_kind_find(s);
+        if (!kind) {
+            yaml_error(doc, yaml_map_get(item, "kind"),
+                       "unknown fault kind '%s' (expected one of: %s)", s, inject_kind_names());
+        } else {
+            fault->kind = xstrdup(s);
         }
-        fault->kind = xstrdup(s);
     }
     s = NULL;
     if (!yaml_get_string(doc, item, "target", YAML_REQUIRED, &s) && s) {
@@ -670,18 +654,8 @@ parse_scheme_params(struct yaml_doc *doc, struct fy_node *root, struct exp_point
     if (yaml_get_map(doc, root, "params", YAML_OPTIONAL, &map) || !map) {
         return;
     }
-    if (!parse_kv_map(doc, map, "scheme parameter", false, &pt->params, &pt->n_params)) {
-        return;
-    }
-    /* f is the one parameter every replicated scheme shares. */
-    if (yaml_map_get(map, "f")) {
-        uint64_t f;
-
-        if (!yaml_get_uint(doc, map, "f", YAML_OPTIONAL, &f) && f > EXP_MAX_F) {
-            yaml_error(doc, yaml_map_get(map, "f"), "f must be 0 to %d, not %llu", EXP_MAX_F,
-                       (unsigned long long) f);
-        }
-    }
+    /* The values are checked by the scheme, once the whole point is known. */
+    parse_kv_map(doc, map, "scheme parameter", false, &pt->params, &pt->n_params);
 }
 
 /* Reads and checks everything a point is made of from 'root' (a whole resolved document). */
@@ -693,13 +667,15 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
     void *iter;
 
     s = EXP_DEFAULT_PROVIDER;
-    if (!yaml_get_string(doc, root, "provider", YAML_OPTIONAL, &s)) {
-        check_one_of(doc, yaml_map_get(root, "provider"), "provider", s, providers);
+    if (!yaml_get_string(doc, root, "provider", YAML_OPTIONAL, &s) && !guest_provider_find(s)) {
+        yaml_error(doc, yaml_map_get(root, "provider"),
+                   "unknown provider '%s' (expected one of: %s)", s, guest_provider_names());
     }
     pt->provider = xstrdup(s);
     s = EXP_DEFAULT_SCHEME;
-    if (!yaml_get_string(doc, root, "scheme", YAML_OPTIONAL, &s)) {
-        check_one_of(doc, yaml_map_get(root, "scheme"), "scheme", s, schemes);
+    if (!yaml_get_string(doc, root, "scheme", YAML_OPTIONAL, &s) && !scheme_find(s)) {
+        yaml_error(doc, yaml_map_get(root, "scheme"),
+                   "unknown scheme '%s' (expected one of: %s)", s, scheme_names());
     }
     pt->scheme = xstrdup(s);
     parse_scheme_params(doc, root, pt);
@@ -723,6 +699,13 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
 
     parse_chain(doc, root, pt);
     parse_workload(doc, root, &pt->workload);
+    if (scheme_find(pt->scheme)) {
+        /* The scheme checks its own parameters, knowing the chain; the faults' targets are
+         * then checked against the components it deploys. */
+        map = NULL;
+        yaml_get_map(doc, root, "params", YAML_OPTIONAL, &map);
+        scheme_params_check(scheme_find(pt->scheme), doc, root, map, pt);
+    }
 
     if (!yaml_get_list(doc, root, "faults", YAML_OPTIONAL, &list) && list) {
         pt->faults = xcalloc(yaml_list_count(list), sizeof *pt->faults);

@@ -60,7 +60,7 @@ struct exp_workload {
 };
 
 struct exp_fault {              /* One schedule line: see injectors/. */
-    char *kind;                 /* crash | omission | mitm | pause */
+    char *kind;                 /* A kind of injectors/inject.h's table: crash, mitm, ... */
     char *target;               /* "vnf[0]", "sff[0]", "vnf[1].replica[2]", "random(vnf)" */
     char *mode;                 /* kind-specific, defaulted: see experiments/README.md */
     uint64_t at_ns;             /* Fixed time, or 0. */

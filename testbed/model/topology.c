@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/core/buf.h"
 
@@ -26,7 +27,6 @@ static const char *const guest_keys[] = { "name", "provider", "cpus", "memory", 
 static const char *const link_keys[] = {
     "guest", "bridge", "address", "rate", "delay", "jitter", "loss", NULL
 };
-static const char *const providers[] = { "netns", "lxc", "kvm", NULL };
 
 /* One parse in progress. Items whose own fields are wrong are still kept (with what could be
  * read), so a later link naming them does not add a misleading "unknown guest". */
@@ -67,19 +67,11 @@ check_name(struct topo_parser *p, struct fy_node *node, const char *what, const 
 static bool
 check_provider(struct topo_parser *p, struct fy_node *map, const char *provider)
 {
-    struct buf known = BUF_INITIALIZER;
-
-    for (size_t i = 0; providers[i]; i++) {
-        if (!strcmp(providers[i], provider)) {
-            buf_uninit(&known);
-            return true;
-        }
-        buf_printf(&known, "%s%s", i ? ", " : "", providers[i]);
+    if (guest_provider_find(provider)) {
+        return true;
     }
-    buf_put_u8(&known, '\0');
     yaml_error(p->doc, yaml_map_get(map, "provider"),
-               "unknown provider '%s' (expected one of: %s)", provider, (char *) known.data);
-    buf_uninit(&known);
+               "unknown provider '%s' (expected one of: %s)", provider, guest_provider_names());
     return false;
 }
 
@@ -694,4 +686,94 @@ topology_format(const struct topology *topo, struct buf *b)
             buf_printf(b, "\n");
         }
     }
+}
+
+struct topology *
+topology_new(const char *name, const char *provider)
+{
+    struct topology *topo = xzalloc(sizeof *topo);
+    int len;
+
+    topo->file = xasprintf("<%s>", name);
+    topo->name = xstrdup(name);
+    topo->provider = xstrdup(provider);
+    parse_ipv4_prefix(TOPO_DEFAULT_MGMT, &topo->mgmt_net, &len);
+    topo->mgmt_prefix_len = len;
+    topo->orchestrator_addr.s_addr = htonl((ntohl(topo->mgmt_net.s_addr) | ~prefix_mask(len))
+                                           - 1);
+    return topo;
+}
+
+size_t
+topology_add_bridge(struct topology *topo, const char *name)
+{
+    topo->bridges = xrealloc(topo->bridges, (topo->n_bridges + 1) * sizeof *topo->bridges);
+    topo->bridges[topo->n_bridges] = (struct topo_bridge) { .name = xstrdup(name) };
+    topo->bridges[topo->n_bridges].loc.file = topo->file;
+    return topo->n_bridges++;
+}
+
+size_t
+topology_add_guest(struct topology *topo, const char *name, double cpus, uint64_t memory)
+{
+    topo->guests = xrealloc(topo->guests, (topo->n_guests + 1) * sizeof *topo->guests);
+    topo->guests[topo->n_guests] = (struct topo_guest) {
+        .name = xstrdup(name), .provider = xstrdup(topo->provider), .cpus = cpus,
+        .memory = memory,
+    };
+    topo->guests[topo->n_guests].loc.file = topo->file;
+    return topo->n_guests++;
+}
+
+size_t
+topology_add_link(struct topology *topo, size_t guest, size_t bridge, const char *addr,
+                  int prefix_len)
+{
+    struct topo_link *l;
+
+    topo->links = xrealloc(topo->links, (topo->n_links + 1) * sizeof *topo->links);
+    l = &topo->links[topo->n_links++];
+    memset(l, 0, sizeof *l);
+    l->guest = guest;
+    l->bridge = bridge;
+    l->loc.file = topo->file;
+    if (addr) {
+        l->has_addr = inet_pton(AF_INET, addr, &l->addr) == 1;
+        l->prefix_len = l->has_addr ? prefix_len : 0;
+    }
+    return topo->n_links - 1;
+}
+
+int
+topology_finish(struct topology *topo, char **errp)
+{
+    uint64_t usable = (1ull << (32 - topo->mgmt_prefix_len)) - 2;
+
+    for (size_t i = 0; i < topo->n_guests; i++) {
+        if (strlen(topo->guests[i].name) > TOPO_NAME_MAX) {
+            *errp = xasprintf("guest name '%s' is longer than %d characters",
+                              topo->guests[i].name, TOPO_NAME_MAX);
+            return EINVAL;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (!strcmp(topo->guests[i].name, topo->guests[j].name)) {
+                *errp = xasprintf("guest '%s' given twice", topo->guests[i].name);
+                return EINVAL;
+            }
+        }
+    }
+    for (size_t i = 0; i < topo->n_links; i++) {
+        if (topo->links[i].guest >= topo->n_guests || topo->links[i].bridge >= topo->n_bridges) {
+            *errp = xasprintf("link %zu names no guest or bridge", i);
+            return EINVAL;
+        }
+    }
+    if (topo->n_guests + 1 > usable) {
+        *errp = xasprintf("%zu guests do not fit the management subnet", topo->n_guests);
+        return EINVAL;
+    }
+    for (size_t i = 0; i < topo->n_guests; i++) {
+        topo->guests[i].mgmt_addr.s_addr = htonl(ntohl(topo->mgmt_net.s_addr) + i + 1);
+    }
+    return 0;
 }

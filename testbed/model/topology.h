@@ -9,7 +9,7 @@
  * The file format:
  *
  *   name: line3                  # instance-independent topology name
- *   provider: netns              # default provider of guests (netns | lxc | kvm)
+ *   provider: netns              # default provider of guests (guest_provider_find())
  *   management: 10.254.0.0/16    # optional; subnet of the mgmt bridge, one address per guest
  *   bridges:
  *     - name: data               # "mgmt" is reserved: the management bridge always exists
@@ -61,7 +61,7 @@ struct topo_bridge {
 
 struct topo_guest {
     char *name;
-    char *provider;             /* "netns", "lxc" or "kvm". */
+    char *provider;             /* A provider of testbed/infra/provider.c's table. */
     double cpus;                /* Cores; 0 < cpus <= 64. */
     uint64_t memory;            /* Bytes; >= 16 MiB. */
     struct in_addr mgmt_addr;   /* Assigned from the management subnet, in guest order. */
@@ -108,6 +108,19 @@ void topology_free(struct topology *);
 /* A canonical dump: valid topology YAML with every default spelled out and management
  * addresses as comments; parsing it gives the same dump again. */
 void topology_format(const struct topology *, struct buf *);
+
+/* Building a topology in code (a scheme's guests for one point), with the same rules as a file
+ * but no locations: topology_new() with the default management subnet, then guests, bridges and
+ * links, then topology_finish(), which assigns management addresses and checks what a program
+ * could get wrong (duplicate names, names too long, a link to nothing, the subnet too small):
+ * EINVAL with a message in '*errp' (to free). The add functions return the new index (a link's
+ * impairments are then set on topology->links[i] directly). */
+struct topology *topology_new(const char *name, const char *provider);
+size_t topology_add_bridge(struct topology *, const char *name);
+size_t topology_add_guest(struct topology *, const char *name, double cpus, uint64_t memory);
+size_t topology_add_link(struct topology *, size_t guest, size_t bridge, const char *addr,
+                         int prefix_len);
+int topology_finish(struct topology *, char **errp);
 
 /* Lookups; SIZE_MAX when absent. */
 size_t topology_find_guest(const struct topology *, const char *name);

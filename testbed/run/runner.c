@@ -18,6 +18,8 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
+#include "testbed/run/events.h"
+#include "testbed/schemes/scheme.h"
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
@@ -38,6 +40,8 @@ struct run_ctx {
     uint64_t mono_origin;       /* time_mono_ns() at the run's t_ns 0. */
     struct instance *inst;
     struct deployment *dep;
+    const struct scheme_class *scheme;
+    struct run_events *events;  /* The event API: the runner's and the controller's events. */
 };
 
 /* Labels as the store keeps them: compact JSON with sorted keys, or NULL for none. */
@@ -137,7 +141,8 @@ run_time(const struct run_ctx *rc, uint64_t mono_ns)
 static void
 event(struct run_ctx *rc, const char *kind, const char *target, const char *detail)
 {
-    store_event_add(rc->store, rc->run, run_time(rc, time_mono_ns()), kind, target, detail);
+    run_events_add(rc->events, 0, kind, target, detail);
+    run_events_drain(rc->events, rc->store, rc->run);
 }
 
 /* "req=3,outcome=ok,component=10" -> {"outcome":"ok", ...}, without the keys that name one
@@ -164,15 +169,9 @@ labels_from_tsv(const char *text, const struct deployment *d)
             continue;
         }
         if (!strcmp(kv, "component")) {
-            /* Timestamp ids back to component names (see deploy.c). */
-            int id = atoi(eq + 1);
-            const char *name = id == 1 ? "classifier[0]" : id == 2 ? "sff[0]" : NULL;
-            char vnf[32];
-            if (!name && id >= 10 && d && (size_t) (id - 10) < d->point->n_vnfs) {
-                snprintf(vnf, sizeof vnf, "vnf[%d]", id - 10);
-                name = vnf;
-            }
-            json_object_set_new(o, kv, json_string(name ? name : eq + 1));
+            /* Timestamp ids back to component names: "vnf[0].replica[2]". */
+            const struct deploy_component *c = deploy_find_id(d, strtoul(eq + 1, NULL, 10));
+            json_object_set_new(o, kv, json_string(c ? c->name : eq + 1));
         } else {
             json_object_set_new(o, kv, json_string(eq + 1));
         }
@@ -257,6 +256,35 @@ sample_resources(struct run_ctx *rc)
         store_sample_add(rc->store, rc->run, "cpu_usage_usec", labels, t, cpu_ns / 1000.0);
         store_sample_add(rc->store, rc->run, "memory_current", labels, t, mem);
         free(labels);
+    }
+}
+
+/* The running roles' own counters (forwarded, voted, no quorum, ...) as samples of metric
+ * "role_counter", labelled by component and counter: what each component did, in the history
+ * beside what the client saw. A component that runs no more (crashed) is skipped. */
+static void
+sample_counters(struct run_ctx *rc)
+{
+    int64_t t = run_time(rc, time_mono_ns());
+
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        struct deploy_component *c = &rc->dep->comps[i];
+        json_t *counters = NULL, *value;
+        const char *name;
+
+        if (!strcmp(c->role, "client") || deploy_role_counters(c, &counters)) {
+            continue;
+        }
+        json_object_foreach(counters, name, value) {
+            char *labels = labels_json(json_pack("{s:s, s:s}", "component", c->name,
+                                                 "counter", name));
+            if (json_is_integer(value)) {
+                store_sample_add(rc->store, rc->run, "role_counter", labels, t,
+                                 json_integer_value(value));
+            }
+            free(labels);
+        }
+        json_decref(counters);
     }
 }
 
@@ -467,7 +495,16 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         };
         struct inject_fault *f;
 
-        error = inject_fault_create(rc->inst, ef->target, ef->kind, &params, &plan->rng, &f);
+        /* The deployment is the target map: "vnf[1].replica[2]" and random(ROLE) resolve
+         * here, on the same seeded generator as before. */
+        const struct deploy_component *c = deploy_find(rc->dep, ef->target, &plan->rng);
+
+        if (!c) {
+            log_err("fault %s: target '%s' is not deployed", ef->kind, ef->target);
+            return ENOENT;
+        }
+        error = inject_fault_create_resolved(rc->inst, c->name, c->guest, ef->kind, &params,
+                                             &f);
         if (!error) {
             error = inject_apply(f, &t);
             if (error) {
@@ -525,6 +562,7 @@ run_workload(struct run_ctx *rc)
     uint64_t budget_ns, deadline, start;
     struct fault_plan plan;
     char **argv = NULL;
+    void *controller = NULL;
     int exit_code = -1;
     int error;
 
@@ -537,6 +575,20 @@ run_workload(struct run_ctx *rc)
         return error;
     }
     client_args(rc, out, &argv);
+    if (rc->scheme->controller_start) {
+        struct scheme_controller_ctx ctx = {
+            .inst = rc->inst, .dep = rc->dep, .point = rc->point, .events = rc->events,
+        };
+        error = rc->scheme->controller_start(&ctx, &controller);
+        if (error) {
+            log_err("%s: the scheme's controller did not start (%s)", rc->scheme->name,
+                    strerror(error));
+            free_argv(argv);
+            free(out);
+            fault_plan_finish(rc, &plan);
+            return error;
+        }
+    }
     event(rc, "phase-start", "client[0]", "workload");
     start = time_mono_ns();
     deadline = start + budget_ns;
@@ -557,6 +609,8 @@ run_workload(struct run_ctx *rc)
             tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
         }
         sample_resources(rc);
+        sample_counters(rc);
+        run_events_drain(rc->events, rc->store, rc->run);
         error = deploy_wait_role(client, tick, &exit_code);
         if (error == ETIMEDOUT) {
             error = time_mono_ns() > deadline ? ETIMEDOUT : 0;
@@ -564,7 +618,11 @@ run_workload(struct run_ctx *rc)
         }
         break;
     }
+    sample_counters(rc);
     fault_plan_finish(rc, &plan);
+    if (rc->scheme->controller_stop && controller) {
+        rc->scheme->controller_stop(controller);
+    }
     event(rc, "phase-end", "client[0]", "workload");
     if (!error && exit_code) {
         log_err("the client exited with status %d (its log: %s/guests/%s/)", exit_code,
@@ -578,9 +636,20 @@ run_workload(struct run_ctx *rc)
             log_err("%s: %s", out, strerror(e2));
             error = error ? error : e2;
         }
-        char *hops = xasprintf("%s/guests/sff/hops.tsv", rc->inst->dir);
-        ingest_tsv(rc, hops, NULL);     /* Absent when the chain has no timestamps. */
-        free(hops);
+        /* Every component may trace hops (the SFF writes its replicas' too); a guest's file
+         * is absent when it traced nothing. */
+        for (size_t i = 0; i < rc->dep->n_comps; i++) {
+            const struct deploy_component *c = &rc->dep->comps[i];
+            bool seen = false;
+            for (size_t j = 0; j < i; j++) {
+                seen |= !strcmp(rc->dep->comps[j].guest, c->guest);
+            }
+            if (!seen) {
+                char *hops = xasprintf("%s/guests/%s/hops.tsv", rc->inst->dir, c->guest);
+                ingest_tsv(rc, hops, NULL);
+                free(hops);
+            }
+        }
     }
     free_argv(argv);
     free(out);
@@ -767,9 +836,10 @@ report_point(struct run_ctx *rc)
         printf("    probes: %zu, %zu wrong answers, %zu unanswered\n", n_probes, n_wrong,
                n_timeout);
     }
-    if (n_timeout + n_wrong) {
+    if (rc->point->workload.kind != EXP_WL_UDP) {
         /* Share of requests not answered right, as one number the report can set against a
-         * scheme's promise ("no spoofed answer accepted"). */
+         * scheme's promise ("no spoofed answer accepted"): stored when 0 too, so a run that
+         * kept that promise says so. */
         size_t n_ok = 0;
         if (!store_samples_read(rc->store, rc->run, "rtt_us", ok, &pts, &n_ok)) {
             free(pts);
@@ -869,18 +939,17 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .seed = rc->point->seed + rc->repetition,
     };
     struct topology *topo = NULL;
-    struct buf yaml = BUF_INITIALIZER;
-    struct diag diag;
     char *host = store_host_facts(rc->point->provider);
+    char *errmsg = NULL;
     int64_t now;
     int error;
 
     info.host = host;
-    diag_init(&diag);
-    deploy_topology(rc->point, &yaml);
-    error = topology_load_string("<chain>", (char *) yaml.data, yaml.len, &diag, &topo);
+    rc->scheme = scheme_find(rc->point->scheme);
+    error = rc->scheme->topology(rc->point, &topo, &errmsg);
     if (error) {
-        diag_print(&diag, stderr);
+        log_err("%s: %s", rc->scheme->name, errmsg);
+        free(errmsg);
         goto out;
     }
     /* Refused before anything is recorded: a run row says a run was attempted. */
@@ -900,6 +969,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     }
     store_run_clock(rc->store, rc->run, &now);
     rc->mono_origin = time_mono_ns() - now;
+    rc->events = run_events_create(rc->mono_origin);
 
     event(rc, "phase-start", NULL, "infrastructure");
     error = instance_up(&iopts, topo, &rc->inst);
@@ -907,8 +977,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         goto end;
     }
     event(rc, "phase-start", NULL, "deploy");
-    error = deploy_scheme_find(rc->point->scheme)->deploy(rc->inst, rc->point, rc->inst->dir,
-                                                          &rc->dep);
+    error = rc->scheme->deploy(rc->inst, rc->point, rc->inst->dir, &rc->dep);
     if (!error && instance_interrupted()) {
         error = EINTR;
     }
@@ -930,6 +999,7 @@ end:
     if (!error && instance_interrupted()) {
         error = EINTR;
     }
+    run_events_drain(rc->events, rc->store, rc->run);
     store_flush(rc->store);
     store_run_end(rc->store, rc->run,
                   !error ? STORE_COMPLETE : error == EINTR ? STORE_INTERRUPTED : STORE_FAILED);
@@ -939,10 +1009,12 @@ end:
         for (size_t i = 0; i < rc->dep->n_comps; i++) {
             rc->dep->comps[i].role_id = -1;     /* Leave the roles running. */
         }
-        deploy_stop(rc->dep);
+        rc->scheme->stop(rc->dep);
         instance_close(rc->inst);
     } else {
-        deploy_stop(rc->dep);
+        if (rc->dep) {
+            rc->scheme->stop(rc->dep);
+        }
         if (rc->inst) {
             int e2 = instance_down(rc->inst);
             if (e2) {
@@ -954,9 +1026,12 @@ end:
     rc->dep = NULL;
     rc->inst = NULL;
 out:
-    diag_uninit(&diag);
+    if (rc->events) {
+        run_events_drain(rc->events, rc->store, rc->run);
+        run_events_destroy(rc->events);
+        rc->events = NULL;
+    }
     topology_free(topo);
-    buf_uninit(&yaml);
     free(host);
     return error;
 }
@@ -1032,10 +1107,11 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
         goto out;
     }
     for (size_t i = 0; i < n_points; i++) {
-        if (!deploy_scheme_find(points[i].scheme)) {
+        if (!scheme_deployable(scheme_find(points[i].scheme))) {
             /* Running the bare chain under another scheme's name would record a lie. */
-            log_err("%s: scheme '%s' cannot be deployed yet (available: none)", exp->file,
-                    points[i].scheme);
+            log_err("%s: scheme '%s' cannot be deployed yet (deployable: %s; `sfclab schemes "
+                    "--all` lists them all)", exp->file, points[i].scheme,
+                    scheme_deployable_names());
             error = ENOTSUP;
             goto out;
         }

@@ -50,11 +50,11 @@ $tmp/exp.yaml:1:1: missing required key 'workload'"
 # Experiments: the summary, a value wrong at one sweep point only, and the points dump.
 check experiments 0 experiments/baseline-dns.yaml tests/fixtures/experiment/valid-quick-merge.yaml
 expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
-tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc, 3 VNFs at the first point)"
+tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc (not deployable yet), 3 VNFs at the first point)"
 check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
 expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
 "$sfclab" -v check tests/fixtures/experiment/valid-sweep.yaml >"$tmp/out" 2>&1
-expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-sweep.yaml: ok (16 points x 2 repetitions, scheme fitsfc, 2 VNFs at the first point)
+expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-sweep.yaml: ok (16 points x 2 repetitions, scheme fitsfc (not deployable yet), 2 VNFs at the first point)
 $(cat tests/fixtures/experiment/valid-sweep.expected)"
 
 # libfyaml must never write to stderr itself: only located diagnostics.
@@ -68,5 +68,35 @@ check verbose-dump 0 tests/fixtures/topology/valid-minimal.yaml
 "$sfclab" -v check tests/fixtures/topology/valid-minimal.yaml >"$tmp/out" 2>&1
 expect verbose-dump "$tmp/out" "tests/fixtures/topology/valid-minimal.yaml: ok (1 guests, 0 bridges, 0 links)
 $(cat tests/fixtures/topology/valid-minimal.expected)"
+
+# The scheme registry, experiments/README.md and `sfclab check` agree: the README's section is
+# what `sfclab schemes --markdown` prints, every scheme it lists as deployable checks as such,
+# every other one checks as "not deployable yet", and an unknown scheme's message names them all.
+sed -n '/^<!-- schemes: begin -->$/,/^<!-- schemes: end -->$/p' experiments/README.md \
+    | sed '1d;$d' >"$tmp/readme-schemes"
+"$sfclab" schemes --markdown >"$tmp/registry-schemes"
+if ! diff -u "$tmp/readme-schemes" "$tmp/registry-schemes" >"$tmp/diff"; then
+    echo "FAIL schemes-readme: experiments/README.md differs from \`sfclab schemes --markdown\`:"
+    cat "$tmp/diff"; fail=1
+fi
+all=""
+while IFS='|' read -r _ name _; do
+    name=$(echo "$name" | tr -d ' `')
+    case "$name" in ''|scheme|---) continue ;; esac
+    all="$all${all:+, }$name"
+    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
+        "$name" >"$tmp/s.yaml"
+    "$sfclab" check "$tmp/s.yaml" >"$tmp/out" 2>&1
+    if sed -n '/^Known but not deployable/,$p' "$tmp/readme-schemes" | grep -q "| \`$name\` |"; then
+        grep -q "scheme $name (not deployable yet)" "$tmp/out" \
+            || { echo "FAIL schemes-check: $name should check as not deployable:"; cat "$tmp/out"; fail=1; }
+    else
+        grep -q "scheme $name, " "$tmp/out" \
+            || { echo "FAIL schemes-check: $name should check as deployable:"; cat "$tmp/out"; fail=1; }
+    fi
+done <"$tmp/readme-schemes"
+printf 'experiment: s\nscheme: pbft\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' >"$tmp/s.yaml"
+check schemes-unknown 2 "$tmp/s.yaml"
+expect schemes-unknown "$tmp/err" "$tmp/s.yaml:2:9: unknown scheme 'pbft' (expected one of: $all)"
 
 exit $fail

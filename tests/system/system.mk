@@ -65,6 +65,12 @@ CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 
+# --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
+# each VNF with every answer right; scheme none under the same faults does not (root).
+CHECK_PROGS += tests/system/run-nmr.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr
+
 # --- isolation: every attack of issue 11 replayed from an attacker guest and a VNF guest must
 # fail (agents' RPC, host files, /etc/shadow, results, OVS sockets, namespaces, memory flood,
 # stalls, role table), and rounds of two simultaneous `up` of one instance (root).

@@ -260,7 +260,7 @@ test_set(void **state)
     /* A list makes a new axis, after the file's. */
     assert_int_equal(experiment_set(e, "workload.size=64,128", &diag), 0);
     /* The alias's path replaces the alias's axis. */
-    assert_int_equal(experiment_set(e, "scheme=nham", &diag), 0);
+    assert_int_equal(experiment_set(e, "scheme=fitsfc", &diag), 0);
     assert_int_equal(experiment_set(e, "mtbf=1m,5m,10m", &diag), 0);
     assert_int_equal(experiment_set(e, "f=1", &diag), 0);
     assert_false(diag_has_errors(&diag));
@@ -269,7 +269,7 @@ test_set(void **state)
     assert_string_equal(pts[0].label, "workload.size=64,mtbf=1m");
     assert_string_equal(pts[5].label, "workload.size=128,mtbf=10m");
     assert_int_equal(pts[5].workload.size, 128);
-    assert_string_equal(pts[5].scheme, "nham");
+    assert_string_equal(pts[5].scheme, "fitsfc");
     assert_int_equal(pts[5].n_vnfs, 3);
     assert_int_equal(pts[5].n_faults, 2);
     assert_int_equal(pts[5].faults[0].mtbf_ns, 600000000000ull);
@@ -291,8 +291,8 @@ test_set(void **state)
         static const char *const expected[] = {
             "--set chain_len=x: 'length' must be a non-negative integer, not 'x'",
             "--set chain_len=0,1: chain length must be 1 to 64, not 0",
-            "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, fitsfc, nham, "
-            "ftvnf, ftc)",
+            "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
+            "nham, ftvnf, ftc)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
             "resources, chain, workload, faults, warmup, repetitions, seed",
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",
@@ -312,7 +312,7 @@ test_set(void **state)
     }
     points_ok(e, &pts, &n);
     assert_int_equal(n, 6);
-    assert_string_equal(pts[0].scheme, "nham");
+    assert_string_equal(pts[0].scheme, "fitsfc");
     exp_points_free(pts, n);
     diag_uninit(&diag);
     experiment_free(e);

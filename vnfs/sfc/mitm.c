@@ -161,7 +161,9 @@ mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
 }
 
 enum mitm_mode { MITM_DNS_SPOOF, MITM_FLIP, MITM_REPLAY, MITM_DROP, MITM_EQUIVOCATE };
-static const char *const mode_names[] = { "dns-spoof", "flip", "replay", "drop", "equivocate" };
+const char *const mitm_mode_names[] = {
+    "dns-spoof", "flip", "replay", "drop", "equivocate", NULL
+};
 
 struct mitm {
     struct role role;
@@ -293,8 +295,13 @@ out:
 static void
 usage(void)
 {
-    printf("usage: sfcd mitm --iface IF --mode dns-spoof|flip|replay|drop|equivocate\n"
+    printf("usage: sfcd mitm --iface IF --mode MODE\n"
            "                 [--victim-mac MAC] [--fraction F] [--spoof-ip IP] [--seed N]\n"
+           "  --mode MODE       one of");
+    for (size_t i = 0; mitm_mode_names[i]; i++) {
+        printf("%s %s", i ? "," : "", mitm_mode_names[i]);
+    }
+    printf("\n"
            "  --victim-mac MAC  attack only frames from this MAC\n"
            "  --fraction F      share of frames attacked (default 1)\n"
            "  --spoof-ip IP     dns-spoof: the forged A record (default 6.6.6.6)\n"
@@ -333,15 +340,18 @@ role_mitm(int argc, char *argv[])
         switch (opt) {
         case 'm':
             have_mode = false;
-            for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++) {
-                if (!strcmp(optarg, mode_names[i])) {
+            for (size_t i = 0; mitm_mode_names[i]; i++) {
+                if (!strcmp(optarg, mitm_mode_names[i])) {
                     m->mode = i;
                     have_mode = true;
                 }
             }
             if (!have_mode) {
-                fprintf(stderr, "sfcd mitm: --mode: '%s' is not one of dns-spoof, flip, "
-                        "replay, drop, equivocate\n", optarg);
+                fprintf(stderr, "sfcd mitm: --mode: '%s' is not one of", optarg);
+                for (size_t i = 0; mitm_mode_names[i]; i++) {
+                    fprintf(stderr, "%s %s", i ? "," : "", mitm_mode_names[i]);
+                }
+                fprintf(stderr, "\n");
                 goto out;
             }
             break;

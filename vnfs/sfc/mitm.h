@@ -24,4 +24,8 @@ int mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
  * payload, or EINVAL if malformed. */
 int mitm_flip(uint8_t *frame, size_t len, struct ft_rng *);
 
+/* The attacker's modes, in the order of its enum, NULL-terminated: the one list that `sfcd
+ * mitm --mode`, the mitm injector and the experiment model take. */
+extern const char *const mitm_mode_names[];
+
 #endif

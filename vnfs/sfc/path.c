@@ -32,11 +32,30 @@ path_parse(const char *text, struct path *out, char **errp)
             error = EINVAL;
             goto out;
         }
-        if (!pktio_parse_mac(mac, p.hops[p.n_hops])) {
-            *errp = xasprintf("path '%s': '%s' is not a MAC address", text, mac);
+        char *save2 = NULL;
+        size_t n = 0;
+
+        for (char *r = strtok_r(mac, "+", &save2); r; r = strtok_r(NULL, "+", &save2)) {
+            if (n >= PATH_MAX_REPLICAS) {
+                *errp = xasprintf("path '%s': more than %d replicas in one hop", text,
+                                  PATH_MAX_REPLICAS);
+                error = EINVAL;
+                goto out;
+            }
+            if (!pktio_parse_mac(r, p.replicas[p.n_hops][n])) {
+                *errp = xasprintf("path '%s': '%s' is not a MAC address", text, r);
+                error = EINVAL;
+                goto out;
+            }
+            n++;
+        }
+        if (!n) {
+            *errp = xasprintf("path '%s': an empty hop", text);
             error = EINVAL;
             goto out;
         }
+        memcpy(p.hops[p.n_hops], p.replicas[p.n_hops][0], 6);
+        p.n_replicas[p.n_hops] = n;
         p.n_hops++;
     }
     *out = p;
@@ -76,7 +95,8 @@ path_table_find(const struct path_table *t, uint32_t spi)
 }
 
 enum path_action
-path_lookup(const struct path_table *t, uint32_t spi, uint8_t si, const uint8_t **next_mac)
+path_lookup_hop(const struct path_table *t, uint32_t spi, uint8_t si, const struct path **pathp,
+                size_t *hopp)
 {
     const struct path *p = path_table_find(t, spi);
     size_t k = NSH_SI_START - si;
@@ -85,8 +105,42 @@ path_lookup(const struct path_table *t, uint32_t spi, uint8_t si, const uint8_t 
         return spi & NSH_SPI_REVERSE && si == NSH_SI_START ? PATH_END : PATH_UNKNOWN_SPI;
     }
     if (k < p->n_hops) {
-        *next_mac = p->hops[k];
+        *pathp = p;
+        *hopp = k;
         return PATH_FORWARD;
     }
     return k == p->n_hops ? PATH_END : PATH_BAD_SI;
+}
+
+enum path_action
+path_lookup(const struct path_table *t, uint32_t spi, uint8_t si, const uint8_t **next_mac)
+{
+    const struct path *p;
+    size_t k;
+    enum path_action a = path_lookup_hop(t, spi, si, &p, &k);
+
+    if (a == PATH_FORWARD) {
+        *next_mac = p->hops[k];
+    }
+    return a;
+}
+
+bool
+path_find_replica(const struct path_table *t, const uint8_t mac[6], const struct path **pathp,
+                  size_t *hopp, size_t *replicap)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        const struct path *p = &t->paths[i];
+        for (size_t k = 0; k < p->n_hops; k++) {
+            for (size_t r = 0; r < p->n_replicas[k]; r++) {
+                if (!memcmp(p->replicas[k][r], mac, 6)) {
+                    *pathp = p;
+                    *hopp = k;
+                    *replicap = r;
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
 }

@@ -255,6 +255,9 @@ serve(struct role *role, int fd, loop_fd_cb *cb, void *aux)
 {
     int error = role_start(role);
 
+    if (!error && role->on_start) {
+        error = role->on_start(role);
+    }
     if (!error) {
         error = loop_add_fd(role->loop, fd, EPOLLIN, cb, aux);
     }

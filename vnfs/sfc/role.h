@@ -72,6 +72,9 @@ struct role {
     void *aux;                      /* The role's own state: its methods and callbacks'. */
     struct pktio *io;               /* From role_open_pktio(); closed by role_finish(). */
     role_frame_cb *frame_cb;        /* role_serve_pktio()'s. */
+    /* Called once the loop exists, before the first frame (e.g. to put a protocol core's
+     * timers on it); a non-zero errno stops the role. May be NULL. */
+    int (*on_start)(struct role *);
     void (*frames_done)(void *aux);
 };
 

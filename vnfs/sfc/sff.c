@@ -5,7 +5,17 @@
  *
  * A decapsulated frame leaves with our MAC as its source, so the switch never learns an end
  * host's MAC on our port; its destination MAC is --egress-mac when given (the classifier was
- * the client's next hop, so the inner frame is still addressed to the classifier), else kept. */
+ * the client's next hop, so the inner frame is still addressed to the classifier), else kept.
+ *
+ * Replicated hops (N-modular redundancy, --vote CORE): a hop written "MACa+MACb+MACc" in --path
+ * gets a copy of each frame, stamped once so the copies are identical, and what its replicas
+ * send back goes through a protocol core (vnfs/ft/core.h, e.g. the demo `voter`) on the stage
+ * of vnfs/sfc/ftstage.h, one core per replicated hop. The core sees each copy as a demo message
+ * (vnfs/ft/demo/demo.h): the request id of the NSH header, the replica as 'origin', and as body
+ * the NSH header (without the replica's own timestamp, which differs) and the inner frame. What
+ * it delivers continues on the path as if one VNF had sent it. A frame from a replicated hop's
+ * position on the path that comes from no replica of it is dropped (counted): nothing bypasses
+ * the vote. Each replica's own timestamp goes to --trace at once, labelled with its id. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +25,24 @@
 #include "vnfs/core/nsh.h"
 #include "vnfs/core/pktio.h"
 #include "vnfs/core/util.h"
+#include "vnfs/ft/demo/demo.h"
+#include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+
+#define SFF_MAX_PARAMS 8
+#define SFF_SCRATCH 9216
+
+/* The voting stage of one replicated hop of one path. */
+struct sff_vote {
+    struct sff *sff;
+    const struct path *path;
+    size_t hop;
+    struct ftstage *stage;
+    uint64_t t_in;              /* Of the copy being handed to the stage. */
+};
 
 struct sff {
     struct role role;
@@ -26,9 +50,24 @@ struct sff {
     uint8_t egress_mac[6];
     bool have_egress;
     FILE *trace;
+    const struct ft_core_class *vote_class;
+    uint32_t f;
+    struct ft_param params[SFF_MAX_PARAMS];
+    size_t n_params;
+    bool has_key;
+    uint8_t key[FTSTAGE_KEY_LEN];
+    struct sff_vote *votes;
+    size_t n_votes;
+    uint8_t scratch[SFF_SCRATCH];
+    struct buf copy;
     uint64_t n_forwarded, n_decap, n_replies, n_malformed, n_ttl_expired;
     uint64_t n_unknown_spi, n_bad_si, n_ignored, n_stamp_full;
+    uint64_t n_copies_out, n_copies_in, n_unvoted, n_voted, n_vote_errors;
 };
+
+/* Endpoint ids on a voting stage: replica r of hop k, and the stage itself. */
+#define SFF_REPLICA_ID(HOP, R) ((uint32_t) ((HOP) + 1) << 8 | (uint32_t) (R))
+#define SFF_VOTER_ID(HOP) ((uint32_t) ((HOP) + 1) << 8 | 0xff)
 
 /* Writes the per-hop timestamps of a finished request as samples (see client.c's TSV). */
 static void
@@ -55,38 +94,49 @@ trace_timestamps(struct sff *s, const struct nsh_hdr *nsh, uint64_t t_in)
     }
 }
 
+/* Sends the frame to every replica of hop 'k': stamped once, so the copies are identical. */
 static void
-forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
+fan_out(struct sff *s, struct pktio_pkt *pkt, const struct path *p, size_t k)
 {
-    struct sff *s = s_;
+    for (size_t r = 0; r < p->n_replicas[k]; r++) {
+        memcpy(pkt->data, p->replicas[k][r], 6);
+        if (!pktio_send(s->role.io, pkt->data, pkt->len)) {
+            s->n_copies_out++;
+        }
+    }
+}
+
+/* Takes a frame for us whose NSH header decoded as 'hdr' along its path. 'queue': the frame's
+ * bytes stay valid until the batch is flushed (a received frame), else it is sent at once. */
+static void
+route(struct sff *s, struct pktio_pkt *pkt, struct nsh_hdr hdr, uint64_t t_in, bool queue)
+{
     const uint8_t *own = pktio_mac(s->role.io);
-    const uint8_t *next_mac = NULL;
     uint8_t *nsh = pkt->data + HOP_ETH_LEN;
-    struct nsh_hdr hdr;
+    const struct path *p = NULL;
+    size_t k = 0;
     uint8_t *inner;
     size_t inner_len;
 
-    if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
-        s->n_ignored++;
-        return;
-    }
-    if (nsh_decode(nsh, pkt->len - HOP_ETH_LEN, &hdr, NULL)) {
-        s->n_malformed++;
-        return;
-    }
     if (!nsh_dec_ttl(nsh)) {
         s->n_ttl_expired++;
         return;
     }
-    switch (path_lookup(&s->paths, hdr.spi, hdr.si, &next_mac)) {
+    switch (path_lookup_hop(&s->paths, hdr.spi, hdr.si, &p, &k)) {
     case PATH_FORWARD:
-        hop_set_macs(pkt->data, next_mac, own);
+        hop_set_macs(pkt->data, p->hops[k], own);
         if (nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP)
             && hop_stamp(pkt, s->role.id, t_in)) {
             s->n_stamp_full++;
         }
         s->n_forwarded++;
-        pktio_queue(s->role.io, pkt->data, pkt->len);
+        if (p->n_replicas[k] > 1) {
+            fan_out(s, pkt, p, k);
+        } else if (queue) {
+            pktio_queue(s->role.io, pkt->data, pkt->len);
+        } else {
+            pktio_send(s->role.io, pkt->data, pkt->len);
+        }
         return;
     case PATH_END:
         break;
@@ -113,7 +163,316 @@ forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
         hop_set_macs(inner, s->have_egress ? s->egress_mac : inner, own);
         s->n_decap++;
     }
-    pktio_queue(s->role.io, inner, inner_len);
+    if (queue) {
+        pktio_queue(s->role.io, inner, inner_len);
+    } else {
+        pktio_send(s->role.io, inner, inner_len);
+    }
+}
+
+static struct sff_vote *
+find_vote(struct sff *s, const struct path *p, size_t k)
+{
+    for (size_t i = 0; i < s->n_votes; i++) {
+        if (s->votes[i].path == p && s->votes[i].hop == k) {
+            return &s->votes[i];
+        }
+    }
+    return NULL;
+}
+
+/* A copy back from replica 'r' of hop 'k': its own timestamp (the last TLV, when it is the
+ * replica's) goes to the trace and out of the header, and the rest to the hop's core. */
+static void
+vote_copy(struct sff *s, struct sff_vote *v, size_t r, struct pktio_pkt *pkt,
+          const struct nsh_hdr *hdr, uint64_t t_in)
+{
+    const uint8_t *nsh = pkt->data + HOP_ETH_LEN;
+    size_t hlen = hdr->len, inner_len = pkt->len - HOP_ETH_LEN - hdr->len;
+    struct nsh_timestamp ts[16];
+    size_t n_ts = MIN(nsh_timestamps_get(hdr, ts, ARRAY_SIZE(ts)), ARRAY_SIZE(ts));
+    struct demo_msg m = { .origin = r, .body = (const uint8_t *) "" };
+    uint8_t *body;
+
+    if (!nsh_request_id_get(hdr, &m.req_id)) {
+        s->n_malformed++;
+        return;
+    }
+    if (n_ts && hlen >= NSH_BASE_LEN + nsh_tlv_wire_len(NSH_TIMESTAMP_LEN)) {
+        /* The replica stamped last: its TLV ends the header. */
+        struct nsh_timestamp *own_ts = &ts[n_ts - 1];
+        hlen -= nsh_tlv_wire_len(NSH_TIMESTAMP_LEN);
+        if (s->trace) {
+            fprintf(s->trace, "%llu\thop_ns\t%llu\treq=%llu,component=%u\n",
+                    (unsigned long long) own_ts->t_in,
+                    (unsigned long long) (own_ts->t_out - own_ts->t_in),
+                    (unsigned long long) m.req_id, own_ts->component);
+            fprintf(s->trace, "%llu\tlink_ns\t%llu\treq=%llu,component=%u\n",
+                    (unsigned long long) own_ts->t_out,
+                    (unsigned long long) (t_in - own_ts->t_out), (unsigned long long) m.req_id,
+                    own_ts->component);
+        }
+    }
+    s->copy.len = 0;
+    demo_msg_put(&s->copy, &m);
+    body = buf_put_uninit(&s->copy, hlen + inner_len);
+    memcpy(body, nsh, hlen);
+    memcpy(body + hlen, nsh + hdr->len, inner_len);
+    if (hlen != hdr->len) {
+        /* The header's length field, in words, without the replica's timestamp. */
+        body[1] = (body[1] & ~0x3f) | (uint8_t) (hlen / 4);
+    }
+    s->n_copies_in++;
+    v->t_in = t_in;
+    if (ftstage_packet(v->stage, SFF_REPLICA_ID(v->hop, r), s->copy.data, s->copy.len, t_in)) {
+        s->n_vote_errors++;
+    }
+}
+
+/* What a hop's core decided: one frame, as if one VNF had sent it. */
+static void
+vote_deliver(void *v_, const uint8_t *data, size_t len)
+{
+    struct sff_vote *v = v_;
+    struct sff *s = v->sff;
+    struct demo_msg m;
+    struct pktio_pkt pkt;
+    struct nsh_hdr hdr;
+    size_t room = NSH_MAX_LEN;
+
+    if (!demo_msg_parse(data, len, &m) || room + HOP_ETH_LEN + m.body_len > sizeof s->scratch
+        || nsh_decode(m.body, m.body_len, &hdr, NULL)) {
+        s->n_vote_errors++;
+        return;
+    }
+    pkt.data = s->scratch + room;
+    pkt.len = HOP_ETH_LEN + m.body_len;
+    pkt.room = room;
+    pkt.cap = sizeof s->scratch - room;
+    memset(pkt.data, 0, 12);
+    pkt.data[12] = NSH_ETHERTYPE >> 8;
+    pkt.data[13] = NSH_ETHERTYPE & 0xff;
+    memcpy(pkt.data + HOP_ETH_LEN, m.body, m.body_len);
+    nsh_decode(pkt.data + HOP_ETH_LEN, m.body_len, &hdr, NULL);
+    s->n_voted++;
+    route(s, &pkt, hdr, v->t_in, false);
+}
+
+static void
+vote_note(void *v_, const char *text)
+{
+    log_info("sff: hop %zu: %s", ((struct sff_vote *) v_)->hop, text);
+}
+
+/* A peer message for one of our stages (ethertype FTSTAGE_ETHERTYPE). */
+static void
+peer_frame(struct sff *s, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    const uint8_t *msg = pkt->data + HOP_ETH_LEN;
+    size_t len = pkt->len - HOP_ETH_LEN;
+    uint32_t to;
+
+    if (!ftstage_msg_peek_to(msg, len, &to)) {
+        s->n_malformed++;
+        return;
+    }
+    for (size_t i = 0; i < s->n_votes; i++) {
+        if (ftstage_self(s->votes[i].stage) == to) {
+            ftstage_peer_message(s->votes[i].stage, msg, len, t_in);
+            return;
+        }
+    }
+    s->n_ignored++;
+}
+
+/* FT_ACT_FORWARD: the core sends data (a demo message, as it was given) to a replica of its
+ * hop as an NSH frame from us, e.g. to bring a replica that missed a request up to date. */
+static void
+vote_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct sff_vote *v = v_;
+    struct sff *s = v->sff;
+    size_t r = to & 0xff;
+    struct demo_msg m;
+
+    if (to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
+        || !demo_msg_parse(data, len, &m) || HOP_ETH_LEN + m.body_len > sizeof s->scratch) {
+        s->n_vote_errors++;
+        return;
+    }
+    hop_set_macs(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io));
+    s->scratch[12] = NSH_ETHERTYPE >> 8;
+    s->scratch[13] = NSH_ETHERTYPE & 0xff;
+    memcpy(s->scratch + HOP_ETH_LEN, m.body, m.body_len);
+    if (!pktio_send(s->role.io, s->scratch, HOP_ETH_LEN + m.body_len)) {
+        s->n_copies_out++;
+    }
+}
+
+/* A sealed peer message from a stage to a replica of its hop. */
+static bool
+vote_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct sff_vote *v = v_;
+    struct sff *s = v->sff;
+    size_t r = to & 0xff;
+
+    if (to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
+        || HOP_ETH_LEN + len > sizeof s->scratch) {
+        return false;
+    }
+    hop_set_macs(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io));
+    s->scratch[12] = FTSTAGE_ETHERTYPE >> 8;
+    s->scratch[13] = FTSTAGE_ETHERTYPE & 0xff;
+    memcpy(s->scratch + HOP_ETH_LEN, msg, len);
+    return !pktio_send(s->role.io, s->scratch, HOP_ETH_LEN + len);
+}
+
+static void
+forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    struct sff *s = s_;
+    const uint8_t *own = pktio_mac(s->role.io);
+    uint8_t *nsh = pkt->data + HOP_ETH_LEN;
+    const struct path *p;
+    struct nsh_hdr hdr;
+    size_t k, r;
+
+    if (s->n_votes && pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
+        && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE) {
+        peer_frame(s, pkt, t_in);
+        return;
+    }
+    if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
+        s->n_ignored++;
+        return;
+    }
+    if (nsh_decode(nsh, pkt->len - HOP_ETH_LEN, &hdr, NULL)) {
+        s->n_malformed++;
+        return;
+    }
+    if (s->n_votes) {
+        /* With replicated hops on our paths, a frame from a VNF of a path must be at its own
+         * place on it (SI 255 - k - 1 after hop k, or a reply), and a replica's goes through
+         * its hop's vote; anything else must be a path's entry (SI 255, the classifier's).
+         * Nothing bypasses a vote by claiming another hop's place. */
+        bool known = path_find_replica(&s->paths, pkt->data + 6, &p, &k, &r);
+        bool entry = hdr.si == NSH_SI_START && !(hdr.spi & NSH_SPI_REVERSE);
+        bool in_place = known && (hdr.spi & NSH_SPI_REVERSE
+                                  ? hdr.si == NSH_SI_START
+                                    && (hdr.spi & ~NSH_SPI_REVERSE) == p->spi
+                                  : hdr.spi == p->spi && hdr.si == NSH_SI_START - k - 1);
+        if (known ? !in_place : !entry) {
+            s->n_unvoted++;
+            return;
+        }
+        if (known && p->n_replicas[k] > 1) {
+            struct sff_vote *v = find_vote(s, p, k);
+            if (!v) {
+                s->n_unvoted++;
+                return;
+            }
+            vote_copy(s, v, r, pkt, &hdr, t_in);
+            return;
+        }
+    }
+    route(s, pkt, hdr, t_in, true);
+}
+
+/* One voting stage per replicated hop of every path (role->on_start: the loop exists). */
+static int
+votes_create(struct role *role)
+{
+    struct sff *s = role->aux;
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->paths.n; i++) {
+        for (size_t k = 0; k < s->paths.paths[i].n_hops; k++) {
+            n += s->paths.paths[i].n_replicas[k] > 1;
+        }
+    }
+    s->votes = xcalloc(n ? n : 1, sizeof *s->votes);
+    for (size_t i = 0; i < s->paths.n; i++) {
+        const struct path *p = &s->paths.paths[i];
+        for (size_t k = 0; k < p->n_hops; k++) {
+            static const struct ftstage_ops ops = {
+                .forward = vote_forward, .deliver = vote_deliver, .send = vote_send,
+                .note = vote_note,
+            };
+            uint32_t group[PATH_MAX_REPLICAS];
+            struct sff_vote *v;
+            char *errmsg = NULL;
+            int error;
+
+            if (p->n_replicas[k] < 2) {
+                continue;
+            }
+            for (size_t r = 0; r < p->n_replicas[k]; r++) {
+                group[r] = SFF_REPLICA_ID(k, r);
+            }
+            struct ftstage_config cfg = {
+                .class = s->vote_class,
+                .core = {
+                    .self = SFF_VOTER_ID(k), .f = s->f, .group = group,
+                    .n_group = p->n_replicas[k], .params = s->params,
+                    .n_params = s->n_params,
+                },
+                .key = s->has_key ? s->key : NULL,
+                .loop = s->role.loop,
+            };
+            ft_rng_init(&cfg.core.rng, (uint64_t) p->spi << 8 | k);
+            v = &s->votes[s->n_votes];
+            v->sff = s;
+            v->path = p;
+            v->hop = k;
+            error = ftstage_create(&cfg, &ops, v, &v->stage, &errmsg);
+            if (error) {
+                log_err("sff: path %u hop %zu: %s", p->spi, k, errmsg);
+                free(errmsg);
+                return error;
+            }
+            s->n_votes++;
+            ftstage_start(v->stage, time_mono_ns());
+            if (role->n_counters + 5 <= ROLE_MAX_COUNTERS) {
+                /* Names live as long as the process. */
+                const struct ftstage_stats *st = ftstage_stats(v->stage);
+                role_add_counter(role, xasprintf("hop%zu_no_quorum", k),
+                                 &st->drops[FT_DROP_NO_QUORUM]);
+                role_add_counter(role, xasprintf("hop%zu_late_copies", k),
+                                 &st->drops[FT_DROP_DUPLICATE]);
+                role_add_counter(role, xasprintf("hop%zu_peer_ok", k), &st->peer_rx);
+                role_add_counter(role, xasprintf("hop%zu_peer_forged", k), &st->peer_forged);
+                role_add_counter(role, xasprintf("hop%zu_peer_replayed", k),
+                                 &st->peer_replayed);
+            }
+        }
+    }
+    return 0;
+}
+
+static void
+print_vote_stats(const struct sff *s)
+{
+    for (size_t i = 0; i < s->n_votes; i++) {
+        const struct ftstage_stats *st = ftstage_stats(s->votes[i].stage);
+        fprintf(stderr, "sff: hop %zu (%s): %llu copies, %llu decided, %llu without quorum, "
+                "%llu late or duplicate, peer messages %llu ok %llu forged %llu replayed\n",
+                s->votes[i].hop, s->vote_class->name, (unsigned long long) st->packets,
+                (unsigned long long) st->delivered,
+                (unsigned long long) st->drops[FT_DROP_NO_QUORUM],
+                (unsigned long long) st->drops[FT_DROP_DUPLICATE],
+                (unsigned long long) st->peer_rx, (unsigned long long) st->peer_forged,
+                (unsigned long long) st->peer_replayed);
+    }
+}
+
+static void
+votes_destroy(struct sff *s)
+{
+    for (size_t i = 0; i < s->n_votes; i++) {
+        ftstage_destroy(s->votes[i].stage);
+    }
+    free(s->votes);
 }
 
 /* Once a wake-up, not a frame: the trace is for reading afterwards. */
@@ -132,6 +491,11 @@ usage(void)
            "  --path SPI:MACS  the VNFs of service path SPI, in order\n"
            "  --egress-mac MAC destination MAC of decapsulated forward-path frames\n"
            "  --trace FILE     per-hop timestamp splits of finished requests (TSV)\n"
+           "  --vote CORE      vote on what replicated hops (MAC+MAC+MAC) send back with this\n"
+           "                   protocol core (vnfs/ft: e.g. voter)\n"
+           "  --f N            the core's fault bound (default 1)\n"
+           "  --vote-param K=V a parameter of the core (repeat)\n"
+           "  --key FILE       the instance's key for peer messages (mode 0600)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -142,22 +506,61 @@ role_sff(int argc, char *argv[])
         { "path", required_argument, NULL, 'p' },
         { "egress-mac", required_argument, NULL, 'e' },
         { "trace", required_argument, NULL, 't' },
+        { "vote", required_argument, NULL, 'V' },
+        { "f", required_argument, NULL, 'F' },
+        { "vote-param", required_argument, NULL, 'P' },
+        { "key", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
-    struct sff s;
+    static struct sff s;        /* Large (paths, scratch): not on the stack. */
     char *errmsg = NULL;
+    uint64_t u;
     int opt, rc = 2;
 
     memset(&s, 0, sizeof s);
+    s.f = 1;
     role_init_common(&s.role, "sff");
     s.role.aux = &s;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        struct path p;
+        static struct path p;
+        char *eq;
 
         switch (opt) {
+        case 'V':
+            s.vote_class = ft_core_class_find(optarg);
+            if (!s.vote_class) {
+                fprintf(stderr, "sfcd sff: --vote: no protocol core '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        case 'F':
+            u = strtoull(optarg, &eq, 10);
+            if (!*optarg || *eq || u > 8) {
+                fprintf(stderr, "sfcd sff: --f: '%s' is not 0..8\n", optarg);
+                goto out;
+            }
+            s.f = u;
+            break;
+        case 'P':
+            eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || s.n_params >= SFF_MAX_PARAMS) {
+                fprintf(stderr, "sfcd sff: --vote-param: '%s' is not KEY=VALUE (at most %d)\n",
+                        optarg, SFF_MAX_PARAMS);
+                goto out;
+            }
+            *eq = '\0';    /* argv outlives the role. */
+            s.params[s.n_params++] = (struct ft_param) { optarg, eq + 1 };
+            break;
+        case 'K':
+            if (ftstage_key_load(optarg, s.key, &errmsg)) {
+                fprintf(stderr, "sfcd sff: --key: %s\n", errmsg);
+                goto out;
+            }
+            s.has_key = true;
+            break;
         case 'p':
             if (path_parse(optarg, &p, &errmsg)) {
                 fprintf(stderr, "sfcd sff: %s\n", errmsg);
@@ -208,8 +611,21 @@ role_sff(int argc, char *argv[])
     role_add_counter(&s.role, "bad_si", &s.n_bad_si);
     role_add_counter(&s.role, "ignored", &s.n_ignored);
     role_add_counter(&s.role, "stamp_full", &s.n_stamp_full);
+    if (s.vote_class) {
+        s.role.on_start = votes_create;
+        role_add_counter(&s.role, "copies_out", &s.n_copies_out);
+        role_add_counter(&s.role, "copies_in", &s.n_copies_in);
+        role_add_counter(&s.role, "voted", &s.n_voted);
+        role_add_counter(&s.role, "unvoted", &s.n_unvoted);
+        role_add_counter(&s.role, "vote_errors", &s.n_vote_errors);
+    }
     rc = role_serve_pktio(&s.role, forward, s.trace ? flush_trace : NULL);
 out:
+    if (s.vote_class) {
+        print_vote_stats(&s);
+    }
+    votes_destroy(&s);
+    buf_uninit(&s.copy);
     role_finish(&s.role);
     path_table_destroy(&s.paths);
     if (s.trace) {

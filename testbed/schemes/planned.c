@@ -1,0 +1,69 @@
+/* planned — the schemes of the papers that are known but not deployable yet: FIT-SFC, NHAM,
+ * FTvNF and FTC. Their protocol cores are written against vnfs/ft/core.h and checked in
+ * tests/sim; on the host side each is a class with its parameters and fault targets and no
+ * deploy(), so an experiment naming one is validated like any other and refused by `sfclab run`
+ * (exit 2) before anything is created, never run as another scheme. Each moves to a file of its
+ * own when it gets a deploy(). */
+#include "testbed/schemes/scheme.h"
+#include "vnfs/core/util.h"
+
+static const struct scheme_param fitsfc_params[] = {
+    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "Byzantine faults tolerated: 3f+1 replicas" },
+    { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
+      "PBFT view change timeout" },
+};
+static const struct scheme_target fitsfc_targets[] = {
+    { "classifier[N].replica[M]", "a replica of the classifier" },
+    { "sff[N].replica[M]", "a replica of an SFF" },
+    { "vnf[N].replica[M]", "a replica of the N-th VNF" },
+};
+
+static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
+static const struct scheme_param nham_params[] = {
+    { "mechanism", SCHEME_PARAM_STRING, "1R-AA", 0, 0, nham_mechanisms,
+      "resiliency mechanism of every VNF" },
+    { "checkpoint", SCHEME_PARAM_DURATION, "250ms", 1000000, 60000000000ull, NULL,
+      "state checkpoint interval" },
+    { "replicas", SCHEME_PARAM_UINT, "2", 1, 16, NULL, "replicas per VNF (MR-AA)" },
+};
+static const struct scheme_target nham_targets[] = {
+    { "vnf[N].replica[M]", "a replica of the N-th VNF" },
+    { "manager[0]", "the failure management system" },
+    { "buffer[0]", "the hold/release buffer" },
+};
+
+static const struct scheme_param ftvnf_params[] = {
+    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "slave copies per VNF" },
+};
+static const struct scheme_target ftvnf_targets[] = {
+    { "vnf[N].replica[M]", "master (0) or slave copies of the N-th VNF" },
+    { "sequencer[0]", "the ID sequencer" },
+    { "packet-logger[0]", "the packet logger" },
+    { "dp-logger[0]", "the D&P logger" },
+    { "manager[0]", "the manager" },
+};
+
+static const struct scheme_param ftc_params[] = {
+    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "failures tolerated: replication groups of f+1" },
+};
+static const struct scheme_target ftc_targets[] = {
+    { "vnf[N]", "the N-th VNF (its state is replicated along the chain)" },
+    { "forwarder[0]", "the forwarder" },
+    { "buffer[0]", "the buffer" },
+};
+
+#define PLANNED(NAME, SUMMARY, PARAMS, TARGETS)                         \
+    const struct scheme_class scheme_##NAME = {                         \
+        .name = #NAME, .summary = SUMMARY,                              \
+        .params = PARAMS, .n_params = ARRAY_SIZE(PARAMS),               \
+        .targets = TARGETS, .n_targets = ARRAY_SIZE(TARGETS),           \
+    }
+
+PLANNED(fitsfc, "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, voters, PBFT ordering",
+        fitsfc_params, fitsfc_targets);
+PLANNED(nham, "NHAM: failure detection, replica management and state checkpoints (0R..MR-AA)",
+        nham_params, nham_targets);
+PLANNED(ftvnf, "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",
+        ftvnf_params, ftvnf_targets);
+PLANNED(ftc, "FTC: replication groups along the chain, piggyback logs in NSH",
+        ftc_params, ftc_targets);

@@ -1,0 +1,236 @@
+/* Unit tests of the scheme registry (testbed/schemes): every class is complete, names and roles
+ * come from the table, nmr builds 2f+1 guests per VNF as a struct topology, parameters and
+ * fault targets are checked by the scheme with file:line:col, the planned schemes are known
+ * and not deployable; and the runner's event API (testbed/run/events.h) keeps events from
+ * other threads on the run's clock in microseconds. No root. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testbed/model/experiment.h"
+#include "testbed/model/topology.h"
+#include "testbed/run/events.h"
+#include "testbed/schemes/scheme.h"
+#include "testbed/store/store.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+static void
+test_registry_complete(void **state)
+{
+    size_t n_deployable = 0;
+
+    assert_true(scheme_count() >= 6);
+    for (size_t i = 0; i < scheme_count(); i++) {
+        const struct scheme_class *c = scheme_at(i);
+        assert_non_null(c->name);
+        assert_non_null(c->summary);
+        assert_true(c->n_targets > 0);
+        assert_ptr_equal(scheme_find(c->name), c);
+        for (size_t j = 0; j < c->n_params; j++) {
+            assert_non_null(c->params[j].dflt);
+            assert_non_null(c->params[j].help);
+        }
+        if (scheme_deployable(c)) {
+            assert_non_null(c->stop);
+            assert_non_null(c->has_target);
+            n_deployable++;
+        }
+    }
+    assert_int_equal(n_deployable, 2);
+    assert_true(scheme_deployable(scheme_find("none")));
+    assert_true(scheme_deployable(scheme_find("nmr")));
+    assert_false(scheme_deployable(scheme_find("fitsfc")));
+    assert_null(scheme_find("pbft"));
+    assert_string_equal(scheme_deployable_names(), "none, nmr");
+    assert_true(scheme_role_known("vnf"));
+    assert_true(scheme_role_known("packet-logger"));
+    assert_false(scheme_role_known("router"));
+}
+
+static struct experiment *
+load(const char *text, struct diag *diag)
+{
+    struct experiment *e = NULL;
+
+    diag_init(diag);
+    experiment_load_string("t.yaml", text, strlen(text), diag, &e);
+    return e;
+}
+
+static void
+test_nmr_topology(void **state)
+{
+    static const char text[] =
+        "experiment: t\nscheme: nmr\nparams: {f: 2}\n"
+        "chain: {vnfs: [{fn: fwd}, {fn: dns, params: {zone: \"a=10.0.0.1\"}}], rules: [udp]}\n"
+        "workload: {kind: dns, count: 10}\n"
+        "faults: [{kind: mitm, target: \"vnf[1].replica[4]\", mode: flip, at: 1s}]\n";
+    const struct scheme_class *nmr = scheme_find("nmr");
+    struct topology *topo = NULL;
+    struct exp_point *pts;
+    struct diag diag;
+    struct experiment *e = load(text, &diag);
+    char *err = NULL;
+    size_t n;
+
+    assert_non_null(e);
+    assert_int_equal(experiment_points(e, &diag, &pts, &n), 0);
+    assert_int_equal(scheme_param_uint(nmr, &pts[0], "f"), 2);
+    assert_string_equal(scheme_param_value(nmr, &pts[0], "timeout"), "1s");
+    assert_int_equal(nmr->topology(&pts[0], &topo, &err), 0);
+    /* client, sc, sff, server, 2 VNFs x 5 replicas, the attacker the mitm needs. */
+    assert_int_equal(topo->n_guests, 4 + 10 + 1);
+    assert_int_not_equal(topology_find_guest(topo, "v1r4"), SIZE_MAX);
+    assert_int_equal(topology_find_guest(topo, "v1r5"), SIZE_MAX);
+    assert_int_not_equal(topology_find_guest(topo, "attacker"), SIZE_MAX);
+    assert_int_equal(topo->n_links, topo->n_guests);
+    assert_true(nmr->has_target(&pts[0], "vnf", 1, 4));
+    assert_false(nmr->has_target(&pts[0], "vnf", 1, 5));
+    assert_false(nmr->has_target(&pts[0], "vnf", 1, -1));
+    assert_false(nmr->has_target(&pts[0], "vnf", 2, 0));
+    topology_free(topo);
+    assert_int_equal(scheme_find("none")->topology(&pts[0], &topo, &err), 0);
+    assert_int_equal(topo->n_guests, 4 + 2 + 1);
+    topology_free(topo);
+    exp_points_free(pts, n);
+    experiment_free(e);
+    diag_uninit(&diag);
+}
+
+static void
+test_params_and_targets_checked(void **state)
+{
+    static const char text[] =
+        "experiment: t\nscheme: nmr\nparams: {f: 0, timeout: 2h, colour: red}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n"
+        "faults: [{kind: crash, target: \"vnf[0]\", at: 1s}]\n";
+    static const char *const expected[] = {
+        "t.yaml:3:13: nmr: f must be 1..8, not 0",
+        "t.yaml:3:25: nmr: timeout must be 1ms..60s, not 2h",
+        "t.yaml:3:29: scheme 'nmr' has no parameter 'colour' (expected one of: f, timeout)",
+        "t.yaml:6:33: target 'vnf[0]': scheme 'nmr' has no such component (its targets: "
+        "vnf[N].replica[M], classifier[0], sff[0], client[0], server[0])",
+    };
+    struct diag diag;
+    struct experiment *e = load(text, &diag);
+
+    assert_null(e);
+    assert_int_equal(diag.n, ARRAY_SIZE(expected));
+    for (size_t i = 0; i < diag.n; i++) {
+        assert_string_equal(diag.msgs[i], expected[i]);
+    }
+    diag_uninit(&diag);
+}
+
+static void
+test_markdown_lists_every_scheme(void **state)
+{
+    struct buf b = BUF_INITIALIZER;
+
+    scheme_format_markdown(&b);
+    buf_put_u8(&b, '\0');
+    for (size_t i = 0; i < scheme_count(); i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "| `%s` |", scheme_at(i)->name);
+        assert_non_null(strstr((char *) b.data, needle));
+    }
+    /* The not-deployable ones come after the heading that says so. */
+    assert_true(strstr((char *) b.data, "| `fitsfc` |")
+                > strstr((char *) b.data, "not deployable yet"));
+    assert_true(strstr((char *) b.data, "| `nmr` |")
+                < strstr((char *) b.data, "not deployable yet"));
+    buf_uninit(&b);
+}
+
+struct adder {
+    struct run_events *ev;
+    int id;
+};
+
+static void *
+add_events(void *a_)
+{
+    struct adder *a = a_;
+
+    for (int i = 0; i < 500; i++) {
+        char detail[32];
+        snprintf(detail, sizeof detail, "%d.%d", a->id, i);
+        run_events_add(a->ev, 0, "suspected", "vnf[0].replica[1]", detail);
+    }
+    return NULL;
+}
+
+static void
+test_events_from_threads(void **state)
+{
+    char dir[] = "/tmp/sfct-events-XXXXXX";
+    struct store_run_info info = { .experiment = "t", .scheme = "nmr" };
+    struct store_event *events = NULL;
+    struct store *store = NULL;
+    struct run_events *ev;
+    struct adder adders[3];
+    pthread_t threads[3];
+    int64_t run, now;
+    uint64_t origin;
+    size_t n = 0;
+    char *path;
+
+    assert_non_null(mkdtemp(dir));
+    path = xasprintf("%s/r.db", dir);
+    assert_int_equal(store_open(path, false, &store), 0);
+    assert_int_equal(store_run_begin(store, &info, &run), 0);
+    store_run_clock(store, run, &now);
+    origin = time_mono_ns() - now;
+    ev = run_events_create(origin);
+    /* An event at a given monotonic time keeps microseconds on the run's clock. */
+    assert_int_equal(run_events_time_us(ev, origin + 1234567), 1234);
+    run_events_add(ev, origin + 1234567, "fault-injected", "vnf[0].replica[0]", "crash kill");
+    for (int i = 0; i < 3; i++) {
+        adders[i] = (struct adder) { ev, i };
+        pthread_create(&threads[i], NULL, add_events, &adders[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    assert_int_equal(run_events_drain(ev, store, run), 1501);
+    assert_int_equal(run_events_drain(ev, store, run), 0);
+    store_flush(store);
+    assert_int_equal(store_events_read(store, run, &events, &n), 0);
+    assert_int_equal(n, 1501);
+    for (size_t i = 0, found = 0; i < n; i++) {
+        assert_int_equal(events[i].t_ns % 1000, 0);
+        if (!strcmp(events[i].kind, "fault-injected")) {
+            assert_int_equal(events[i].t_ns, 1234000);
+            assert_int_equal(++found, 1);
+        }
+    }
+    store_events_free(events, n);
+    run_events_destroy(ev);
+    store_close(store);
+    unlink(path);
+    free(path);
+    rmdir(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry_complete),
+        cmocka_unit_test(test_nmr_topology),
+        cmocka_unit_test(test_params_and_targets_checked),
+        cmocka_unit_test(test_markdown_lists_every_scheme),
+        cmocka_unit_test(test_events_from_threads),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -189,10 +189,18 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
     size_t cap = 0, n = 0;
     /* The file is in a guest's directory: a symlink planted there must not make us read a
      * host file into the history. */
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
     int error = 0;
 
+    /* ...nor a FIFO or a device hang us: a regular file or nothing. */
+    if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
+    f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
         error = errno;
         if (fd >= 0) {

@@ -199,6 +199,27 @@ def main():
     elif mode == 'ping':                      # ping ADDR KEYFILE GUEST
         r = Keyed(sys.argv[2], guest_key(sys.argv[3], sys.argv[4])).call('ping')
         print(json.dumps(r['result']))
+    elif mode == 'stop-after-workload':      # stop-after-workload DB PID: SIGSTOP the runner
+        import os
+        import signal
+        import sqlite3
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                db = sqlite3.connect(sys.argv[2], timeout=1)
+                row = db.execute("select r.status from events e join runs r on r.id = e.run "
+                                 "where e.kind = 'phase-end' and e.target = 'client[0]'").fetchone()
+                db.close()
+            except sqlite3.Error:
+                row = None
+            if row:
+                os.kill(int(sys.argv[3]), signal.SIGSTOP)
+                # What the history said when the runner stopped: still running, or already done.
+                db = sqlite3.connect(sys.argv[2], timeout=1)
+                print(db.execute("select status from runs").fetchone()[0])
+                return
+            time.sleep(0.002)
+        print('never')
     elif mode == 'keyctl':                    # keyctl: the host root's user keyring?
         import ctypes
         import errno

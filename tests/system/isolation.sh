@@ -218,6 +218,30 @@ print(db.execute("select count(*) from events where kind = ? and target = ?",
     fail "agent killed mid-run: pid '$apid', run exit $rc, events/status '$ev': $(tail -3 "$tmp/ev.out")"
 "$sfclab" -i "$run_inst" clean >/dev/null 2>&1
 
+# --- a Ctrl-C after the workload: the run is interrupted, not complete. The runner is stopped
+# (SIGSTOP) as soon as the workload's end is in the history; if it had already stored the run
+# by then the round says nothing, and another is tried.
+verdict=
+for try in 1 2 3; do
+    rm -f "$tmp/int.db"
+    "$sfclab" -i "$run_inst" --db "$tmp/int.db" run "$tmp/slow-dns.yaml" --no-pin \
+        >"$tmp/int.out" 2>&1 &
+    run_pid=$!
+    at_stop=$(python3 "$helper" stop-after-workload "$tmp/int.db" "$run_pid")
+    kill -INT "$run_pid"; kill -CONT "$run_pid"
+    wait "$run_pid"; rc=$?
+    final=$(python3 -c 'import sqlite3,sys
+print(sqlite3.connect(sys.argv[1]).execute("select status from runs").fetchone()[0])' "$tmp/int.db")
+    "$sfclab" -i "$run_inst" clean >/dev/null 2>&1
+    if [ "$at_stop" = running ]; then
+        verdict="$rc $final"
+        break
+    fi
+done
+[ "$verdict" != "${verdict#[1-9]}" ] && [ "${verdict#* }" = interrupted ] &&
+    ok "Ctrl-C after the workload: run interrupted, exit ${verdict%% *}" ||
+    fail "Ctrl-C after the workload: '$verdict' (at stop: $at_stop, $(tail -2 "$tmp/int.out"))"
+
 # --- down leaves nothing
 if sl down >/dev/null; then
     check_nothing_left "$inst" "$tmp/manifest" "$tmp/links-before" &&

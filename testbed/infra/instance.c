@@ -15,7 +15,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -143,6 +142,44 @@ instance_guest_key(const struct instance *inst, const char *guest,
 {
     crypto_generichash(key, INSTANCE_KEY_BYTES, (const uint8_t *) guest, strlen(guest),
                        inst->key, sizeof inst->key);
+}
+
+/* The instance's lock: a POSIX record lock on STATE/NAME/lock, held by the `up` that makes
+ * the instance. Unlike flock(), a record lock belongs to the process, not to the descriptor:
+ * the processes `up` starts never hold it, so it goes with the sfclab that took it (a guest
+ * still between clone and exec must not make `clean` believe an `up` is running). EBUSY if
+ * another process holds it. */
+static int
+instance_lock(const char *dir, bool create, int *fdp)
+{
+    char *path = xasprintf("%s/lock", dir);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    int error = 0;
+
+    if (fd < 0) {
+        error = errno;
+    } else if (fcntl(fd, F_SETLK, &fl)) {
+        error = errno == EACCES || errno == EAGAIN ? EBUSY : errno;
+        close(fd);
+        fd = -1;
+    }
+    *fdp = fd;
+    free(path);
+    return error;
+}
+
+/* Removes the lock file (ours, or nobody's) and lets go of 'fd' (-1: not held). */
+static void
+instance_unlock_remove(const char *dir, int fd)
+{
+    char *path = xasprintf("%s/lock", dir);
+
+    unlink(path);
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(path);
 }
 
 /* bin/sfcd beside the running bin/sfclab. */
@@ -638,7 +675,8 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     }
     /* The instance is whoever makes its directory: mkdir is atomic, so of two `up` at once
      * exactly one goes on, and the other touches nothing (not even the winner's manifest). The
-     * winner then holds a lock on it until it is done, which `clean` and `down` respect. */
+     * winner then holds the instance's lock until it is done, which `clean` and `down`
+     * respect. */
     if (mkdir(inst->dir, 0755)) {
         error = errno;
         if (error == EEXIST) {
@@ -649,10 +687,11 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         }
         goto out_free;
     }
-    lock_fd = open(inst->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB)) {
-        error = errno;
+    error = instance_lock(inst->dir, true, &lock_fd);
+    if (error) {
         log_err("%s: cannot lock (%s)", inst->dir, strerror(error));
+        instance_unlock_remove(inst->dir, lock_fd);
+        lock_fd = -1;
         rmdir(inst->dir);
         goto out_free;
     }
@@ -660,6 +699,11 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     if (!error) {
         /* manifest_open() found the directory there: it is ours to remove all the same. */
         error = manifest_record_dir(inst->manifest, inst->dir);
+    }
+    if (!error) {
+        char *lock = xasprintf("%s/lock", inst->dir);
+        error = manifest_record_file(inst->manifest, lock);
+        free(lock);
     }
     if (error) {
         log_err("%s: cannot create the instance's manifest (%s)", inst->dir, strerror(error));
@@ -1033,17 +1077,20 @@ instance_clean(const char *state_dir, const char *name, bool verbose)
 {
     char *dir = instance_dir(state_dir, name);
     char *netns = xasprintf("/run/netns/sfclab-%s", name);
-    int lock_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int lock_fd = -1;
     int error;
 
-    /* An `up` in progress holds the lock: leave it be. */
-    if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB)) {
+    /* An `up` in progress holds the lock: leave it be. No lock file: an instance that never
+     * got that far, or none. */
+    error = instance_lock(dir, false, &lock_fd);
+    if (error == EBUSY) {
         log_err("instance '%s' is being brought up by another sfclab", name);
-        error = EBUSY;
         goto out;
     }
     error = manifest_undo(dir, verbose);
     /* A directory left without a manifest (an `up` killed before it wrote one). */
+    instance_unlock_remove(dir, lock_fd);
+    lock_fd = -1;
     rmdir(dir);
     /* A namespace no manifest lists (left by an older sfclab that lost a race of two `up`):
      * ours by its name, and no instance of that name exists any more. */

@@ -1087,10 +1087,11 @@ instance_clean(const char *state_dir, const char *name, bool verbose)
         log_err("instance '%s' is being brought up by another sfclab", name);
         goto out;
     }
+    /* Ours now, or nobody's: the file goes first, so that the directory can go with the
+     * manifest even if the lock was made before the manifest knew of it. */
+    instance_unlock_remove(dir, -1);
     error = manifest_undo(dir, verbose);
     /* A directory left without a manifest (an `up` killed before it wrote one). */
-    instance_unlock_remove(dir, lock_fd);
-    lock_fd = -1;
     rmdir(dir);
     /* A namespace no manifest lists (left by an older sfclab that lost a race of two `up`):
      * ours by its name, and no instance of that name exists any more. */

@@ -51,3 +51,10 @@ build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
 BENCH_PROGS += bench/bench_infra.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
+
+# --- impair: per-packet cost of tbf, the eBPF loss filter and the link stage (pass-through and
+# delaying) against a bare link; TCP through the stage; the highest rate a shaped rate holds
+# within 10%, egress (tbf) and ingress (stage + tbf) (root).
+BENCH_PROGS += bench/impair.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end impair

@@ -19,6 +19,7 @@ static const struct inject_kind *const kinds[] = {
     &inject_omission,
     &inject_mitm,
     &inject_pause,
+    &inject_degrade,
 };
 
 const struct inject_kind *

@@ -29,6 +29,9 @@
  *                      `sfcd mitm` (libpcap) rewrites and re-injects it; heal removes the rules
  *                      and stops the attacker.
  *   pause     freeze   the guest's cgroup freezer (a slow replica); heal: thaw.
+ *   degrade   lossy|wan|congested|slow
+ *                      a named impairment profile over the target's data link (injectors/
+ *                      degrade.c); heal: the link's impairments as they were.
  * Never forks except through the provider (guest exec) and ovs-ofctl. Main types: struct
  * inject_kind, struct inject_fault, struct inject_params, struct inject_time. */
 #ifndef SFC_INJECT_H
@@ -89,6 +92,7 @@ extern const struct inject_kind inject_crash;
 extern const struct inject_kind inject_omission;
 extern const struct inject_kind inject_mitm;
 extern const struct inject_kind inject_pause;
+extern const struct inject_kind inject_degrade;
 
 const struct inject_kind *inject_kind_find(const char *name);
 /* "crash, omission, mitm, pause", for messages (from the table). */

@@ -26,6 +26,7 @@ static const struct sfcd_role roles[] = {
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
     { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },
+    { "link", role_link, "impaired link stage: delay, jitter, duplicate, reorder (host side)" },
 };
 
 static void

@@ -27,6 +27,7 @@ CLI_HANDLER(cmd_clean);
 CLI_HANDLER(cmd_run);
 CLI_HANDLER(cmd_compare);
 CLI_HANDLER(cmd_inject);
+CLI_HANDLER(cmd_link);
 CLI_HANDLER(cmd_runs);
 CLI_HANDLER(cmd_report);
 CLI_HANDLER(cmd_plot);

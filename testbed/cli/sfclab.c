@@ -35,6 +35,8 @@ static const struct cli_command commands[] = {
     { "inject", 2, -1, "TARGET KIND [MODE] [--heal] [--fraction F] [--attacker GUEST] "
       "[--spoof-ip IP] [--role-id N] [--seed N]", "inject or heal a fault in a running instance",
       cmd_inject },
+    { "link", 2, -1, "GUEST[:IFACE] set K=V... | show",
+      "change a running link's impairments (delay=10ms loss=1% egress.rate=10mbit)", cmd_link },
     { "runs", 0, 1, "[EXPERIMENT]", "list past runs", cmd_runs },
     { "report", 0, 1, "[EXPERIMENT|RUN]", "print results beside the published numbers",
       cmd_report },

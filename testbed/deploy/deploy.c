@@ -64,6 +64,27 @@ vnf_guest_name(const struct deploy_chain_opts *o, size_t i, unsigned r, char nam
     }
 }
 
+/* The point's `network:` on every data link of the chain (testbed/infra/shaper.h realises it).
+ * A degrade fault may add a delay at run time: that needs every link's stage from the start
+ * (an explicit queue asks for one). */
+static void
+chain_network(const struct exp_point *p, struct topology *topo)
+{
+    struct impair network = p->network;
+
+    for (size_t i = 0; i < p->n_faults; i++) {
+        if (!strcmp(p->faults[i].kind, "degrade")) {
+            network.egress.queue = network.egress.queue ? network.egress.queue
+                                                        : IMPAIR_QUEUE_DEFAULT;
+            network.ingress.queue = network.ingress.queue ? network.ingress.queue
+                                                          : IMPAIR_QUEUE_DEFAULT;
+        }
+    }
+    for (size_t i = 0; i < topo->n_links; i++) {
+        topo->links[i].impair = network;
+    }
+}
+
 int
 deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts *o,
                       struct topology **topop, char **errp)
@@ -88,6 +109,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
             topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
         }
     }
+    chain_network(p, topo);
     if (needs_attacker(p)) {
         size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);

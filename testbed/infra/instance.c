@@ -26,6 +26,7 @@
 #include "testbed/infra/netns.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
+#include "testbed/infra/shaper.h"
 #include "testbed/model/topology.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
@@ -497,8 +498,12 @@ instance_add_guest(struct instance *inst, const struct instance_opts *opts,
             error = link_set_up(host, f->port, true);
         }
         up_phase_end(UP_LINK_UP, &t);
-        if (!error && tl && tl->rate_bps) {
-            error = link_set_rate(gns, f->ifname, tl->rate_bps);
+        if (!error && tl && (!impair_is_zero(&tl->impair) || tl->pop_wan)) {
+            struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                                      opts->pin ? opts->pin_cpu : -1 };
+            struct shaper_port port = { tg->name, f->ifname, f->port, (unsigned) li,
+                                        tl->pop_wan };
+            error = shaper_apply(&env, host, gns, &port, &tl->impair, NULL);
         }
         if (error) {
             log_err("%s: cannot set up %s (%s)", tg->name, f->ifname, strerror(error));
@@ -790,6 +795,14 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = instance_add_guest(inst, opts, topo, i, host);
         if (error || interrupted) {
             error = error ? error : EINTR;
+            goto out_undo;
+        }
+    }
+    if (topo->n_wans) {
+        struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                                  opts->pin ? opts->pin_cpu : -1 };
+        error = shaper_apply_pops(&env, inst, topo);    /* Every guest's MAC is known now. */
+        if (error) {
             goto out_undo;
         }
     }

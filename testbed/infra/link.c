@@ -6,6 +6,8 @@
 #include <linux/ethtool.h>
 #include <linux/if.h>
 #include <linux/neighbour.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -17,10 +19,14 @@
 #include <netlink/route/link/veth.h>
 #include <netlink/route/neighbour.h>
 #include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/netem.h>
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 #include <netlink/socket.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <arpa/inet.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -505,4 +511,246 @@ link_get_rate(struct link_ns *ns, const char *name, uint64_t *rate_bps)
     nl_cache_free(cache);
     *rate_bps = rate;
     return 0;
+}
+
+int
+link_set_tbf(struct link_ns *ns, const char *name, uint64_t rate_bps, uint32_t limit_bytes)
+{
+    struct rtnl_qdisc *qdisc;
+    uint64_t bytes_per_s = rate_bps / 8;
+    int ifindex, error, nle;
+
+    if (!limit_bytes) {
+        return link_set_rate(ns, name, rate_bps);
+    }
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    if (bytes_per_s == 0 || bytes_per_s > INT_MAX) {
+        return ERANGE;
+    }
+    qdisc = rtnl_qdisc_alloc();
+    rtnl_tc_set_ifindex(TC_CAST(qdisc), ifindex);
+    rtnl_tc_set_parent(TC_CAST(qdisc), TC_H_ROOT);
+    rtnl_tc_set_handle(TC_CAST(qdisc), TC_HANDLE(1, 0));
+    nle = rtnl_tc_set_kind(TC_CAST(qdisc), "tbf");
+    if (nle >= 0) {
+        int bucket = (int) MAX(bytes_per_s / 100, 2 * 1514);
+        rtnl_qdisc_tbf_set_rate(qdisc, (int) bytes_per_s, bucket, 0);
+        rtnl_qdisc_tbf_set_limit(qdisc, (int) MIN(limit_bytes, INT_MAX));
+        nle = rtnl_qdisc_add(ns->nl, qdisc, NLM_F_CREATE | NLM_F_REPLACE);
+    }
+    rtnl_qdisc_put(qdisc);
+    return nle < 0 ? nl_fail("tbf add", name, nle) : 0;
+}
+
+int
+link_rename(struct link_ns *ns, const char *name, const char *new_name)
+{
+    struct rtnl_link *link = NULL, *change;
+    int nle;
+
+    nle = rtnl_link_get_kernel(ns->nl, 0, name, &link);
+    if (nle < 0) {
+        return nl_fail("link get", name, nle);
+    }
+    change = rtnl_link_alloc();
+    rtnl_link_set_name(change, new_name);
+    nle = rtnl_link_change(ns->nl, link, change, 0);
+    rtnl_link_put(change);
+    rtnl_link_put(link);
+    return nle < 0 ? nl_fail("link rename", name, nle) : 0;
+}
+
+/* Sends one tc request built by the caller and waits for the kernel's answer. */
+static int
+tc_request(struct link_ns *ns, int type, int flags, const struct tcmsg *tcm,
+           int (*fill)(struct nl_msg *, const void *), const void *aux, const char *what,
+           const char *name)
+{
+    struct nl_msg *msg = nlmsg_alloc_simple(type, flags | NLM_F_ACK);
+    int nle;
+
+    if (!msg) {
+        return ENOMEM;
+    }
+    nle = nlmsg_append(msg, (void *) tcm, sizeof *tcm, NLMSG_ALIGNTO);
+    if (nle >= 0 && fill) {
+        nle = fill(msg, aux);
+    }
+    if (nle >= 0) {
+        nle = nl_send_auto(ns->nl, msg);
+    }
+    if (nle >= 0) {
+        nle = nl_wait_for_ack(ns->nl);
+    }
+    nlmsg_free(msg);
+    return nle < 0 ? nl_fail(what, name, nle) : 0;
+}
+
+static int
+fill_clsact(struct nl_msg *msg, const void *aux)
+{
+    return nla_put_string(msg, TCA_KIND, "clsact");
+}
+
+int
+link_tc_clsact(struct link_ns *ns, const char *name, bool add)
+{
+    struct tcmsg tcm = { .tcm_family = AF_UNSPEC, .tcm_parent = TC_H_CLSACT,
+                         .tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0) };
+    int ifindex, error;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    tcm.tcm_ifindex = ifindex;
+    error = tc_request(ns, add ? RTM_NEWQDISC : RTM_DELQDISC, add ? NLM_F_CREATE : 0, &tcm,
+                       fill_clsact, NULL, add ? "clsact add" : "clsact delete", name);
+    /* One is enough: both directions' filters hang off the same clsact. */
+    return add && error == EEXIST ? 0 : error;
+}
+
+struct bpf_filter_args {
+    int prog_fd;
+    const char *prog_name;
+};
+
+static int
+fill_bpf_filter(struct nl_msg *msg, const void *aux_)
+{
+    const struct bpf_filter_args *a = aux_;
+    struct nlattr *opts;
+    int nle;
+
+    nle = nla_put_string(msg, TCA_KIND, "bpf");
+    if (nle < 0 || !(opts = nla_nest_start(msg, TCA_OPTIONS))) {
+        return nle < 0 ? nle : -NLE_NOMEM;
+    }
+    nle = nla_put_u32(msg, TCA_BPF_FD, a->prog_fd);
+    if (nle >= 0) {
+        nle = nla_put_string(msg, TCA_BPF_NAME, a->prog_name);
+    }
+    if (nle >= 0) {
+        nle = nla_put_u32(msg, TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT);
+    }
+    nla_nest_end(msg, opts);
+    return nle;
+}
+
+int
+link_tc_bpf(struct link_ns *ns, const char *name, bool ingress, int prog_fd,
+            const char *prog_name)
+{
+    struct bpf_filter_args a = { prog_fd, prog_name };
+    struct tcmsg tcm = {
+        .tcm_family = AF_UNSPEC,
+        .tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS),
+        .tcm_handle = 1,
+        .tcm_info = TC_H_MAKE(1 << 16, htons(ETH_P_ALL)),
+    };
+    int ifindex, error;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    tcm.tcm_ifindex = ifindex;
+    if (prog_fd < 0) {
+        error = tc_request(ns, RTM_DELTFILTER, 0, &tcm, NULL, NULL, "bpf filter delete", name);
+        return error == ENOENT || error == EINVAL ? 0 : error;
+    }
+    return tc_request(ns, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE, &tcm, fill_bpf_filter,
+                      &a, "bpf filter add", name);
+}
+
+bool
+link_qdisc_supported(struct link_ns *ns, const char *name, const char *kind)
+{
+    struct rtnl_qdisc *qdisc;
+    int ifindex, nle;
+
+    if (ifindex_of(ns, name, &ifindex)) {
+        return false;
+    }
+    qdisc = rtnl_qdisc_alloc();
+    rtnl_tc_set_ifindex(TC_CAST(qdisc), ifindex);
+    rtnl_tc_set_parent(TC_CAST(qdisc), TC_H_ROOT);
+    rtnl_tc_set_handle(TC_CAST(qdisc), TC_HANDLE(0x7fff, 0));
+    nle = rtnl_tc_set_kind(TC_CAST(qdisc), kind);
+    if (nle >= 0 && !strcmp(kind, "netem")) {
+        rtnl_netem_set_limit(qdisc, 1000);
+    }
+    if (nle >= 0) {
+        nle = rtnl_qdisc_add(ns->nl, qdisc, NLM_F_CREATE | NLM_F_EXCL);
+    }
+    if (nle >= 0) {
+        rtnl_qdisc_delete(ns->nl, qdisc);
+    }
+    rtnl_qdisc_put(qdisc);
+    return nle >= 0;
+}
+
+/* netem's probabilities are fractions of 2^32 - 1; libnl passes the int on as a u32. */
+static int
+netem_prob(double fraction)
+{
+    return (int) (uint32_t) (fraction >= 1 ? UINT32_MAX : fraction * UINT32_MAX);
+}
+
+int
+link_set_netem(struct link_ns *ns, const char *name, const struct link_netem *nm)
+{
+    struct rtnl_qdisc *qdisc;
+    int ifindex, error, nle;
+
+    error = ifindex_of(ns, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    qdisc = rtnl_qdisc_alloc();
+    rtnl_tc_set_ifindex(TC_CAST(qdisc), ifindex);
+    rtnl_tc_set_parent(TC_CAST(qdisc), TC_H_ROOT);
+    rtnl_tc_set_handle(TC_CAST(qdisc), TC_HANDLE(1, 0));
+    nle = rtnl_tc_set_kind(TC_CAST(qdisc), "netem");
+    if (nle >= 0) {
+        rtnl_netem_set_limit(qdisc, nm->limit ? (int) nm->limit : 1000);
+        rtnl_netem_set_delay(qdisc, (int) (nm->delay_ns / 1000));
+        rtnl_netem_set_jitter(qdisc, (int) (nm->jitter_ns / 1000));
+        rtnl_netem_set_loss(qdisc, netem_prob(nm->loss));
+        rtnl_netem_set_duplicate(qdisc, netem_prob(nm->duplicate));
+        if (nm->reorder > 0) {
+            rtnl_netem_set_gap(qdisc, 1);       /* As tc does: reorder needs a gap. */
+            rtnl_netem_set_reorder_probability(qdisc, netem_prob(nm->reorder));
+        }
+        nle = rtnl_qdisc_add(ns->nl, qdisc, NLM_F_CREATE | NLM_F_REPLACE);
+    }
+    rtnl_qdisc_put(qdisc);
+    if (nle < 0) {
+        return nl_fail("netem add", name, nle);
+    }
+    if (nm->rate_bps) {
+        /* netem's one class takes the rate limiter as its child. */
+        uint64_t bytes_per_s = nm->rate_bps / 8;
+        if (!bytes_per_s || bytes_per_s > INT_MAX) {
+            return ERANGE;
+        }
+        qdisc = rtnl_qdisc_alloc();
+        rtnl_tc_set_ifindex(TC_CAST(qdisc), ifindex);
+        rtnl_tc_set_parent(TC_CAST(qdisc), TC_HANDLE(1, 1));
+        rtnl_tc_set_handle(TC_CAST(qdisc), TC_HANDLE(10, 0));
+        nle = rtnl_tc_set_kind(TC_CAST(qdisc), "tbf");
+        if (nle >= 0) {
+            rtnl_qdisc_tbf_set_rate(qdisc, (int) bytes_per_s,
+                                    (int) MAX(bytes_per_s / 100, 2 * 1514), 0);
+            nle = rtnl_qdisc_tbf_set_limit_by_latency(qdisc, 50000);
+        }
+        if (nle >= 0) {
+            nle = rtnl_qdisc_add(ns->nl, qdisc, NLM_F_CREATE | NLM_F_REPLACE);
+        }
+        rtnl_qdisc_put(qdisc);
+    }
+    return nle < 0 ? nl_fail("netem tbf add", name, nle) : 0;
 }

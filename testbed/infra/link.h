@@ -58,6 +58,27 @@ int link_offload_off(struct link_ns *, const char *name);
 /* Limits the egress of 'name' to 'rate_bps' bits per second with a tbf root qdisc (burst of
  * 10 ms at that rate, at most 50 ms of queue); 0 removes the limit. */
 int link_set_rate(struct link_ns *, const char *name, uint64_t rate_bps);
+/* The same with a queue of at most 'limit_bytes' (0: 50 ms of it, as link_set_rate()). */
+int link_set_tbf(struct link_ns *, const char *name, uint64_t rate_bps, uint32_t limit_bytes);
+/* Renames an interface (which must be down). */
+int link_rename(struct link_ns *, const char *name, const char *new_name);
+/* Adds (or deletes) the clsact qdisc of 'name', where tc filters of both directions hang;
+ * adding one that is there is fine. */
+int link_tc_clsact(struct link_ns *, const char *name, bool add);
+/* Attaches BPF program 'prog_fd' (BPF_PROG_TYPE_SCHED_CLS, direct action) as the one filter of
+ * the clsact ingress or egress hook of 'name', replacing what was there; 'prog_fd' < 0 removes
+ * it. The filter holds its own reference: the caller may close the fd. */
+int link_tc_bpf(struct link_ns *, const char *name, bool ingress, int prog_fd,
+                const char *prog_name);
+/* True if the kernel accepts a root qdisc of 'kind' ("netem") on 'name' (added, then removed). */
+bool link_qdisc_supported(struct link_ns *, const char *name, const char *kind);
+/* netem as the root qdisc of 'name' (and a tbf under it for a rate), for hosts that have it. */
+struct link_netem {
+    uint64_t rate_bps, delay_ns, jitter_ns;
+    double loss, duplicate, reorder;    /* Fractions. */
+    uint32_t limit;                     /* Packets; 0: 1000. */
+};
+int link_set_netem(struct link_ns *, const char *name, const struct link_netem *);
 /* Reads back the tbf rate of 'name' in bits per second (0: none). */
 int link_get_rate(struct link_ns *, const char *name, uint64_t *rate_bps);
 

@@ -28,21 +28,23 @@
 
 static const char *const top_keys[] = {
     "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
-    "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
+    "network", "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
     "reference", NULL
 };
 /* What a sweep axis may set (first component of a dotted path). */
 static const char *const point_keys[] = {
-    "provider", "scheme", "params", "resources", "chain", "workload", "faults", "warmup",
+    "provider", "scheme", "params", "resources", "chain", "network", "workload", "faults", "warmup",
     "repetitions", "seed", NULL
 };
 static const char *const quick_keys[] = {
-    "provider", "scheme", "params", "resources", "chain", "workload", "faults", "warmup",
+    "provider", "scheme", "params", "resources", "chain", "network", "workload", "faults", "warmup",
     "repetitions", "seed", "sweep", NULL
 };
 static const char *const resources_keys[] = { "cpus", "memory", NULL };
 static const char *const chain_keys[] = { "length", "fill", "vnfs", "rules", NULL };
 static const char *const vnf_keys[] = { "fn", "params", NULL };
+/* Impairments of every data link of the chain (testbed/model/impair.h). */
+static const char *const network_keys[] = { IMPAIR_DIR_KEYS, "egress", "ingress", NULL };
 static const char *const workload_keys[] = {
     "kind", "count", "size", "rate", "duration", "timeout", "interval", NULL
 };
@@ -65,6 +67,13 @@ static const struct axis_alias axis_aliases[] = {
     { "scheme", "scheme" },
     { "f", "params.f" },
     { "mtbf", NULL },
+    { "link.rate", "network.rate" },
+    { "link.delay", "network.delay" },
+    { "link.jitter", "network.jitter" },
+    { "link.loss", "network.loss" },
+    { "link.duplicate", "network.duplicate" },
+    { "link.reorder", "network.reorder" },
+    { "link.queue", "network.queue" },
 };
 
 static char *
@@ -698,6 +707,11 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
     }
 
     parse_chain(doc, root, pt);
+    map = NULL;
+    if (!yaml_get_map(doc, root, "network", YAML_OPTIONAL, &map) && map) {
+        yaml_map_check_keys(doc, map, network_keys);
+        impair_parse(doc, map, NULL, 0, &pt->network);
+    }
     parse_workload(doc, root, &pt->workload);
     if (scheme_find(pt->scheme)) {
         /* The scheme checks its own parameters, knowing the chain; the faults' targets are
@@ -1762,6 +1776,12 @@ format_point(struct buf *b, const struct exp_point *pt)
         buf_printf(b, ", fraction: ");
         yaml_format_number(b, f->fraction);
         buf_printf(b, "}\n");
+    }
+    if (!impair_is_zero(&pt->network)) {
+        struct buf net = BUF_INITIALIZER;
+        impair_format_flow(&pt->network, &net);
+        buf_printf(b, "    network: {%.*s}\n", (int) net.len - 2, (char *) net.data + 2);
+        buf_uninit(&net);
     }
     buf_printf(b, "    warmup: %llu\n    repetitions: %llu\n    seed: %llu\n",
                (unsigned long long) pt->warmup, (unsigned long long) pt->repetitions,

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "testbed/model/diag.h"
+#include "testbed/model/impair.h"
 
 struct buf;
 struct fy_document;
@@ -104,6 +105,7 @@ struct exp_point {
     size_t n_vnfs;
     char **rules;               /* Classifier rules (vnfs/sfc/rule.h syntax), checked. */
     size_t n_rules;
+    struct impair network;      /* `network:`: impairments of every data link of the chain. */
     struct exp_workload workload;
     struct exp_fault *faults;
     size_t n_faults;

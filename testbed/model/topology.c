@@ -20,12 +20,13 @@
 #define TOPO_MGMT_BRIDGE "mgmt"
 
 static const char *const topology_keys[] = {
-    "name", "provider", "management", "bridges", "guests", "links", NULL
+    "name", "provider", "management", "bridges", "guests", "links", "profiles", "pops", "wan",
+    NULL
 };
 static const char *const bridge_keys[] = { "name", NULL };
 static const char *const guest_keys[] = { "name", "provider", "cpus", "memory", NULL };
 static const char *const link_keys[] = {
-    "guest", "bridge", "address", "rate", "delay", "jitter", "loss", NULL
+    "guest", "bridge", "address", IMPAIR_MAP_KEYS, NULL
 };
 
 /* One parse in progress. Items whose own fields are wrong are still kept (with what could be
@@ -299,7 +300,6 @@ parse_link(struct topo_parser *p, struct fy_node *item, size_t idx)
     struct topo_link *link = &topo->links[idx];
     const char *guest = NULL, *bridge = NULL;
     bool resolved;
-    int delay_error;
     char what[32];
 
     yaml_node_loc(p->doc, item, &link->loc);
@@ -330,23 +330,7 @@ parse_link(struct topo_parser *p, struct fy_node *item, size_t idx)
     if (parse_link_address(p, item, link)) {
         p->link_addr_nodes[idx] = yaml_map_get(item, "address");
     }
-    if (!yaml_get_rate(p->doc, item, "rate", YAML_OPTIONAL, &link->rate_bps)
-        && yaml_map_get(item, "rate") && !link->rate_bps) {
-        yaml_error(p->doc, yaml_map_get(item, "rate"),
-                   "rate must be greater than 0 (leave it out for no limit)");
-    }
-    delay_error = yaml_get_duration(p->doc, item, "delay", YAML_OPTIONAL, &link->delay_ns);
-    if (!yaml_get_duration(p->doc, item, "jitter", YAML_OPTIONAL, &link->jitter_ns)
-        && link->jitter_ns && !link->delay_ns && !delay_error) {
-        yaml_error(p->doc, yaml_map_get(item, "jitter"), "jitter needs a delay");
-    }
-    if (!yaml_get_percent(p->doc, item, "loss", YAML_OPTIONAL, &link->loss)
-        && !(link->loss >= 0 && link->loss <= 1)) {
-        struct fy_node *node = yaml_map_get(item, "loss");
-
-        yaml_error(p->doc, node, "loss must be between 0%% and 100%%, not %s",
-                   fy_node_get_scalar0(node));
-    }
+    impair_parse(p->doc, item, topo->profiles, topo->n_profiles, &link->impair);
     p->link_resolved[idx] = resolved;
 }
 
@@ -516,6 +500,15 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
     }
     check_duplicate_names(&p);
 
+    {
+        struct fy_node *map = NULL;     /* Before the links that name them. */
+        if (!yaml_get_map(doc, root, "profiles", YAML_OPTIONAL, &map) && map) {
+            impair_parse_profiles(doc, map, &topo->profiles, &topo->n_profiles);
+        }
+        if (!topo->profiles) {
+            topo->profiles = xcalloc(1, sizeof *topo->profiles);  /* None, but links may ask. */
+        }
+    }
     list = get_section(&p, root, "links", YAML_OPTIONAL, &ok);
     topo->links = xcalloc(yaml_list_count(list), sizeof *topo->links);
     p.link_resolved = xcalloc(yaml_list_count(list), sizeof *p.link_resolved);
@@ -523,6 +516,7 @@ topology_parse(struct yaml_doc *doc, struct topology **topop)
     for (item = NULL; (item = yaml_list_next(list, item, &iter)) != NULL; ) {
         parse_link(&p, item, topo->n_links++);
     }
+    topology_parse_pops(doc, root, topo);
     check_addresses(&p);
     assign_management_addresses(&p, root);
 
@@ -598,6 +592,8 @@ topology_free(struct topology *topo)
     free(topo->bridges);
     free(topo->guests);
     free(topo->links);
+    impair_profiles_free(topo->profiles, topo->n_profiles);
+    topology_free_pops(topo);
     free(topo->name);
     free(topo->provider);
     free(topo->file);
@@ -654,6 +650,14 @@ topology_format(const struct topology *topo, struct buf *b)
         buf_printf(b, "\n");
     }
 
+    if (topo->n_profiles) {
+        buf_printf(b, "profiles:\n");
+        for (size_t i = 0; i < topo->n_profiles; i++) {
+            buf_printf(b, "  %s:%s\n", topo->profiles[i].name,
+                       impair_is_zero(&topo->profiles[i].impair) ? " {}" : "");
+            impair_format_block(&topo->profiles[i].impair, 4, b);
+        }
+    }
     buf_printf(b, "links:%s\n", topo->n_links ? "" : " []");
     for (size_t i = 0; i < topo->n_links; i++) {
         const struct topo_link *l = &topo->links[i];
@@ -665,27 +669,9 @@ topology_format(const struct topology *topo, struct buf *b)
             format_ipv4_prefix(b, l->addr, l->prefix_len);
             buf_printf(b, "\n");
         }
-        if (l->rate_bps) {
-            buf_printf(b, "    rate: ");
-            yaml_format_rate(b, l->rate_bps);
-            buf_printf(b, "\n");
-        }
-        if (l->delay_ns) {
-            buf_printf(b, "    delay: ");
-            yaml_format_duration(b, l->delay_ns);
-            buf_printf(b, "\n");
-        }
-        if (l->jitter_ns) {
-            buf_printf(b, "    jitter: ");
-            yaml_format_duration(b, l->jitter_ns);
-            buf_printf(b, "\n");
-        }
-        if (l->loss) {
-            buf_printf(b, "    loss: ");
-            yaml_format_percent(b, l->loss);
-            buf_printf(b, "\n");
-        }
+        impair_format_block(&l->impair, 4, b);
     }
+    topology_format_pops(topo, b);
 }
 
 struct topology *

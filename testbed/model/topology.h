@@ -22,10 +22,17 @@
  *     - guest: h1
  *       bridge: data
  *       address: 10.0.0.1/24     # optional: without it the interface carries only Ethernet
- *       rate: 100mbit            # optional impairments
- *       delay: 1ms
- *       jitter: 100us
- *       loss: 0.1%               # the '%' is required
+ *       rate: 100mbit            # optional impairments (testbed/model/impair.h): rate,
+ *       delay: 1ms               #   delay, jitter, loss, duplicate, reorder, queue, for
+ *       jitter: 100us            #   both directions or under egress:/ingress:, and
+ *       loss: 0.1%               #   profile: NAME; the '%' is required
+ *   profiles:                    # optional named impairments
+ *     wan: {delay: 20ms, jitter: 2ms, rate: 100mbit}
+ *   pops:                        # optional points of presence (testbed/model/pop.c)
+ *     - {name: eu, guests: [h1, h2]}
+ *     - {name: us, guests: [h3]}
+ *   wan:                         # impaired links between PoPs (egress: first -> second)
+ *     - {between: [eu, us], profile: wan}
  *
  * Rules (each broken one is reported at its line and column): known keys only; names match
  * [a-z0-9][a-z0-9_-]* and are at most TOPO_NAME_MAX characters (the topology's own name
@@ -47,6 +54,7 @@
 #include <stdint.h>
 
 #include "testbed/model/diag.h"
+#include "testbed/model/impair.h"
 
 #define TOPO_NAME_MAX 15        /* Guest and bridge names become part of interface names. */
 #define TOPO_TOPOLOGY_NAME_MAX 63
@@ -74,10 +82,23 @@ struct topo_link {
     bool has_addr;              /* False: no IPv4 address, 'addr' and 'prefix_len' are 0. */
     struct in_addr addr;
     int prefix_len;
-    uint64_t rate_bps;          /* 0: unlimited. */
-    uint64_t delay_ns;
-    uint64_t jitter_ns;
-    double loss;                /* Fraction, 0 <= loss <= 1. */
+    struct impair impair;       /* testbed/model/impair.h; all zero: a bare link. */
+    bool pop_wan;               /* Its guest is in a PoP with a WAN link to another. */
+    struct loc loc;
+};
+
+/* A point of presence: guests in one place. Traffic between guests of two PoPs joined by a
+ * `wan:` entry crosses that WAN's impairment once per direction (egress: from 'a' to 'b'). */
+struct topo_pop {
+    char *name;
+    size_t *guests;             /* Indices into topology.guests. */
+    size_t n_guests;
+    struct loc loc;
+};
+
+struct topo_wan {
+    size_t a, b;                /* Indices into topology.pops. */
+    struct impair impair;
     struct loc loc;
 };
 
@@ -94,6 +115,12 @@ struct topology {
     size_t n_guests;
     struct topo_link *links;
     size_t n_links;
+    struct impair_profile *profiles;    /* `profiles:`, named impairments links refer to. */
+    size_t n_profiles;
+    struct topo_pop *pops;
+    size_t n_pops;
+    struct topo_wan *wans;
+    size_t n_wans;
 };
 
 /* Each returns 0 and a topology the caller frees with topology_free(), or reports every problem
@@ -109,6 +136,14 @@ void topology_free(struct topology *);
  * addresses as comments; parsing it gives the same dump again. */
 void topology_format(const struct topology *, struct buf *);
 
+/* Parses `pops:` and `wan:` (testbed/model/pop.c) into 'topo', whose guests, profiles and
+ * links are parsed already, and marks the links of guests that have a WAN; problems go to the
+ * document's diag. */
+void topology_parse_pops(struct yaml_doc *, struct fy_node *root, struct topology *);
+void topology_format_pops(const struct topology *, struct buf *);
+void topology_free_pops(struct topology *);
+/* The PoP of guest 'gi', or SIZE_MAX. */
+size_t topology_guest_pop(const struct topology *, size_t gi);
 /* Building a topology in code (a scheme's guests for one point), with the same rules as a file
  * but no locations: topology_new() with the default management subnet, then guests, bridges and
  * links, then topology_finish(), which assigns management addresses and checks what a program

@@ -145,6 +145,26 @@ event(struct run_ctx *rc, const char *kind, const char *target, const char *deta
     run_events_drain(rc->events, rc->store, rc->run);
 }
 
+/* One "link-shaped" event per impaired link and direction: what was asked and which mechanism
+ * (tbf, bpf, stage, netem) realised it, as the instance recorded them (testbed/infra/shaper.h). */
+static void
+record_shaping(struct run_ctx *rc)
+{
+    char *path = xasprintf("%s/shaping", rc->inst->dir), *text = NULL, *save = NULL;
+
+    if (!read_file(path, &text, NULL)) {
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            char *sp = strchr(line, ' ');
+            if (sp) {
+                *sp = '\0';
+                event(rc, "link-shaped", line, sp + 1);
+            }
+        }
+    }
+    free(text);
+    free(path);
+}
+
 /* "req=3,outcome=ok,component=10" -> {"outcome":"ok", ...}, without the keys that name one
  * request or one interval: those would make a series per request. */
 static char *
@@ -984,6 +1004,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
+    record_shaping(rc);
     event(rc, "phase-start", NULL, "deploy");
     error = rc->scheme->deploy(rc->inst, rc->point, rc->inst->dir, &rc->dep);
     if (!error && instance_interrupted()) {

@@ -65,6 +65,17 @@ CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 
+# --- impair: every link impairment measured end to end within +-20% (rate by iperf3, delay
+# and jitter by ping, loss/duplication/reordering over 10,000 numbered packets) (root).
+CHECK_PROGS += tests/system/impair.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end impair
+
+# --- impair-pops: points of presence joined by a WAN: delay between PoPs and none inside one,
+# WAN loss counted over numbered packets (root).
+CHECK_PROGS += tests/system/impair-pops.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end impair-pops
 # --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
 # each VNF with every answer right; scheme none under the same faults does not (root).
 CHECK_PROGS += tests/system/run-nmr.sh

@@ -294,7 +294,7 @@ test_set(void **state)
             "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
             "nham, ftvnf, ftc)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
-            "resources, chain, workload, faults, warmup, repetitions, seed",
+            "resources, chain, network, workload, faults, warmup, repetitions, seed",
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",
             "--set workload.kind.x=1: 'workload.kind.x': cannot set 'x' inside a string",
             "--set workload.sise=1: unknown key 'sise' (expected one of: kind, count, size, "

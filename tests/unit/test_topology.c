@@ -114,8 +114,8 @@ test_line3(void **state)
     assert_true(l->has_addr);
     assert_addr(l->addr, "10.0.0.2");
     assert_int_equal(l->prefix_len, 24);
-    assert_int_equal(l->rate_bps, 0);
-    assert_true(l->loss == 0);
+    assert_int_equal(l->impair.egress.rate_bps, 0);
+    assert_true(l->impair.egress.loss == 0);
     assert_addr(topo->mgmt_net, "10.254.0.0");
     assert_int_equal(topo->mgmt_prefix_len, 16);
     assert_addr(topo->orchestrator_addr, "10.254.255.254");
@@ -197,10 +197,11 @@ test_lookups(void **state)
     assert_int_equal(topology_find_bridge(topo, "mgmt"), SIZE_MAX);
     assert_int_equal(topology_find_bridge(topo, "client"), SIZE_MAX);
     assert_false(topo->links[2].has_addr);
-    assert_int_equal(topo->links[0].rate_bps, 100000000ull);
-    assert_int_equal(topo->links[0].delay_ns, 1000000ull);
-    assert_int_equal(topo->links[0].jitter_ns, 100000ull);
-    assert_true(topo->links[0].loss > 0.00099 && topo->links[0].loss < 0.00101);
+    assert_int_equal(topo->links[0].impair.egress.rate_bps, 100000000ull);
+    assert_int_equal(topo->links[0].impair.ingress.delay_ns, 1000000ull);
+    assert_int_equal(topo->links[0].impair.egress.jitter_ns, 100000ull);
+    assert_true(topo->links[0].impair.ingress.loss > 0.00099
+                && topo->links[0].impair.ingress.loss < 0.00101);
     /* Providers come from the provider registry, which holds netns alone here: the guest's
      * own 'provider' and the topology's default are both checked against it. */
     assert_string_equal(topo->guests[1].provider, "netns");

@@ -10,11 +10,13 @@
 # tests/system/system.mk, bench/bench.mk.
 
 CC       ?= gcc
-PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns
+PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns libvirt libvirt-lxc
 DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             openvswitch-switch iproute2 iputils-ping iperf3 bind9-dnsutils tcpdump sqlite3 python3 \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
-            libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev
+            libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev \
+            libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \
+            libvirt-daemon-driver-qemu qemu-system-x86 cpio
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lplot -lm -lpthread
@@ -41,11 +43,13 @@ UNIT_BINS    := $(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRC))
 # What `make check` runs, in order; fragments append to these.
 CHECK_PROGS  := $(UNIT_BINS)
 CHECK_DEPS   := $(UNIT_BINS)
+CHECK_SLOW_PROGS :=
+CHECK_SLOW_DEPS  :=
 # What `make bench` runs, in order; each prints its own numbers.
 BENCH_PROGS  :=
 BENCH_DEPS   :=
 
-.PHONY: all deps check bench run clean-build soak images
+.PHONY: all deps check check-slow bench run clean-build soak images
 .SECONDARY:
 all: bin/sfclab bin/sfcd
 
@@ -81,7 +85,7 @@ build/san/tests/%: build/san/tests/unit/%.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
--include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk
+-include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk images/images.mk
 
 # Installs only what is missing, and says nothing when everything is there.
 deps:
@@ -98,6 +102,11 @@ deps:
 check: deps
 	@$(MAKE) --no-print-directory all $(CHECK_DEPS)
 	@tests/run-tests $(CHECK_PROGS)
+
+# Tests that take minutes (VMs booting under TCG): not in `make check`; .ci/run runs both.
+check-slow: deps
+	@$(MAKE) --no-print-directory all images $(CHECK_SLOW_DEPS)
+	@tests/run-tests $(CHECK_SLOW_PROGS)
 
 run: deps
 	@$(MAKE) --no-print-directory all

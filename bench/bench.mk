@@ -15,6 +15,26 @@ BENCH_PROGS += bench/ovs-start
 BENCH_DEPS  += build/tests/ovs-tool
 # --- end ovs
 
+# --- openflow: one steering change (flow_mod + barrier) over the persistent OpenFlow channel
+# beside one `ovs-ofctl add-flow` fork, and their ratio (root); with `make libovs` first, also
+# through libopenvswitch's vconn (the route not taken), in alternating rounds after a warm-up.
+LIBOVS_DIR  := build/libovs/openvswitch
+LIBOVS_A    := $(wildcard $(LIBOVS_DIR)/lib/.libs/libopenvswitch.a)
+BENCH_PROGS += bench/openflow.sh
+BENCH_DEPS  += build/tests/ovs-tool build/bench/of-tool $(if $(LIBOVS_A),build/bench/openflow_libovs)
+build/bench/of-tool: build/obj/tests/system/of_tool.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+.PHONY: libovs
+libovs:
+	bench/libovs-build.sh
+	@$(MAKE) --no-print-directory build/bench/openflow_libovs
+build/bench/openflow_libovs: bench/openflow_libovs.c $(LIBOVS_DIR)/lib/.libs/libopenvswitch.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -I$(LIBOVS_DIR) -I$(LIBOVS_DIR)/include -I$(LIBOVS_DIR)/lib -o $@ $< \
+	    $(LIBOVS_DIR)/lib/.libs/libopenvswitch.a -latomic -lm -lpthread -lrt
+# --- end openflow
+
 # --- fn: DNS codec (ours vs ldns), parse a padded query + build the answer.
 BENCH_PROGS += build/bench/bench_dns
 BENCH_DEPS  += build/bench/bench_dns
@@ -58,3 +78,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 BENCH_PROGS += bench/impair.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end impair
+# --- libvirt: per provider (netns, lxc, kvm when `make images` was done): up/down per guest,
+# start/destroy through the provider API, the 1-VNF DNS chain's p50 RTT; ratios to netns.
+BENCH_PROGS += bench/providers.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end libvirt

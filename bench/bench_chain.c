@@ -262,7 +262,6 @@ static int
 unpin_all(struct instance *inst)
 {
     char *path = xasprintf("%s/ovs-vswitchd.pid", ovs_run_dir(inst->ovs)), *text = NULL;
-    pid_t *roots = xcalloc(inst->n_guests, sizeof *roots);
     cpu_set_t set;
     size_t len;
     pid_t ovs_pid = 0;
@@ -282,14 +281,12 @@ unpin_all(struct instance *inst)
         goto out;
     }
     set_trees_affinity(&ovs_pid, 1, &set);
-    for (size_t i = 0; i < inst->n_guests; i++) {
-        roots[i] = inst->guests[i].guest->init_pid;
+    for (size_t i = 0; i < inst->n_guests && !error; i++) {
+        error = guest_pin(inst->guests[i].guest, -1);
     }
-    set_trees_affinity(roots, inst->n_guests, &set);
 out:
     free(text);
     free(path);
-    free(roots);
     return error;
 }
 

@@ -7,7 +7,6 @@
 
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
-#include "testbed/infra/link.h"
 #include "testbed/infra/provider.h"
 #include "vnfs/core/util.h"
 
@@ -85,23 +84,14 @@ out:
 static int
 set_links(struct inject_fault *f, bool up)
 {
-    struct link_ns *ns = NULL;
-    int fd = -1, error;
+    int error = 0;
 
-    error = guest_netns_fd(f->ig->guest, &fd);
-    if (!error) {
-        error = link_ns_open(fd, &ns);
-    }
     for (size_t i = 1; !error && i < f->ig->n_ifaces; i++) {
-        error = link_set_up(ns, f->ig->ifaces[i].ifname, up);
+        error = guest_set_link(f->ig->guest, f->ig->ifaces[i].ifname, up);
         if (error) {
             log_err("%s: cannot set %s %s (%s)", f->guest, f->ig->ifaces[i].ifname,
                     up ? "up" : "down", strerror(error));
         }
-    }
-    link_ns_close(ns);
-    if (fd >= 0) {
-        close(fd);
     }
     return error;
 }

@@ -1,7 +1,8 @@
 /* mitm — a man in the middle: the target's output is steered by OpenFlow to an attacker guest
  * on the same bridge, where `sfcd mitm` (libpcap, vnfs/sfc/mitm.c) rewrites it and sends it on.
  *
- * Rules, all with the fault's cookie so heal removes exactly them:
+ * Rules, all with the fault's cookie so heal removes exactly them, sent over the bridge's
+ * persistent OpenFlow connection (a run-time steering change, not an ovs-ofctl fork):
  *   in_port=TARGET                              -> output:ATTACKER
  *   in_port=ATTACKER, dl_src=TARGET, dl_dst=MAC -> output:port of MAC (each guest on the bridge)
  *   in_port=ATTACKER, dl_src=TARGET             -> output:every other port (broadcast, unknown)
@@ -14,8 +15,8 @@
 
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 #include "vnfs/sfc/mitm.h"
 
@@ -32,13 +33,21 @@ int
 inject_flows_del(struct inject_fault *f)
 {
     struct instance_iface *t = inject_data_iface(f->ig);
-    char match[64];
+    struct of_flow del = { .table_id = OF_TABLE_ALL, .cookie_mask = UINT64_MAX };
+    struct of_conn *of;
+    int error;
 
     if (!t) {
         return 0;
     }
-    snprintf(match, sizeof match, "cookie=0x%llx/-1", (unsigned long long) inject_cookie(f));
-    return ovs_flows_del(f->inst->ovs, t->bridge, match);
+    del.cookie = inject_cookie(f);
+    error = ovs_openflow(f->inst->ovs, t->bridge, &of);
+    if (!error) {
+        error = of_flow_delete(of, &del, false);
+        int error2 = of_barrier(of);    /* Also after a refusal: what was queued goes now. */
+        error = error ? error : error2;
+    }
+    return error;
 }
 
 static struct instance_iface *
@@ -90,35 +99,50 @@ inject_steer_check(struct inject_fault *f)
     return 0;
 }
 
-static void
-steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance_iface *a,
-               struct buf *flows)
+/* The rules of the file's comment, over the bridge's persistent OpenFlow connection: a
+ * steering change at run time, confirmed by one barrier. */
+static int
+steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance_iface *a)
 {
-    unsigned long long cookie = inject_cookie(f);
-    struct buf all = BUF_INITIALIZER;
-    char tmac[18], mac[18];
+    struct of_flow steer = { .priority = INJECT_PRIORITY, .cookie = inject_cookie(f) };
+    struct of_flow rest = { .priority = INJECT_PRIORITY - 20, .cookie = inject_cookie(f) };
+    struct of_conn *of;
+    int error = ovs_openflow(f->inst->ovs, t->bridge, &of), error2;
 
-    mac_string(t->mac, tmac);
-    buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,actions=output:%d\n",
-               INJECT_PRIORITY, cookie, t->ofport, a->ofport);
-    for (size_t i = 0; i < f->inst->n_guests; i++) {
+    if (error) {
+        return error;
+    }
+    of_match_in_port(&steer.match, t->ofport);
+    of_actions_output(&steer.actions, a->ofport);
+    error = of_flow_add(of, &steer);
+    of_match_in_port(&rest.match, a->ofport);
+    of_match_eth_src(&rest.match, t->mac);
+    for (size_t i = 0; !error && i < f->inst->n_guests; i++) {
         struct instance_guest *g = &f->inst->guests[i];
         struct instance_iface *gi = iface_on_bridge(g, t->bridge);
+        struct of_flow one = { .priority = INJECT_PRIORITY - 10, .cookie = inject_cookie(f) };
 
         if (!gi || gi == t || gi == a) {
             continue;
         }
-        mac_string(gi->mac, mac);
-        buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,dl_src=%s,dl_dst=%s,"
-                   "actions=output:%d\n", INJECT_PRIORITY - 10, cookie, a->ofport, tmac, mac,
-                   gi->ofport);
-        buf_printf(&all, "%soutput:%d", all.len ? "," : "", gi->ofport);
+        of_match_in_port(&one.match, a->ofport);
+        of_match_eth_src(&one.match, t->mac);
+        of_match_eth_dst(&one.match, gi->mac);
+        of_actions_output(&one.actions, gi->ofport);
+        error = of_flow_add(of, &one);
+        if (of_actions_full(&rest.actions)) {
+            log_err("%s: more than %d guests on bridge %s to re-send broadcasts to", f->target,
+                    OF_MAX_ACTIONS, t->bridge);
+            error = E2BIG;
+        } else {
+            of_actions_output(&rest.actions, gi->ofport);
+        }
     }
-    buf_printf(flows, "priority=%d,cookie=0x%llx,in_port=%d,dl_src=%s,actions=%.*s\n",
-               INJECT_PRIORITY - 20, cookie, a->ofport, tmac,
-               all.len ? (int) all.len : 4, all.len ? (char *) all.data : "drop");
-    buf_put_u8(flows, 0);
-    buf_uninit(&all);
+    if (!error) {
+        error = of_flow_add(of, &rest);     /* No other guest: no actions, a drop. */
+    }
+    error2 = of_barrier(of);                /* Also after a refusal: what was queued goes now. */
+    return error ? error : error2;
 }
 
 int
@@ -127,7 +151,6 @@ inject_steer_start(struct inject_fault *f, const char *mode)
     struct instance_iface *t = inject_data_iface(f->ig);
     struct instance_guest *ag = instance_find_guest(f->inst, f->attacker);
     struct instance_iface *a = iface_on_bridge(ag, t->bridge);
-    struct buf flows = BUF_INITIALIZER;
     json_t *params, *result = NULL;
     char tmac[18], fraction[32];
     int error;
@@ -143,13 +166,11 @@ inject_steer_start(struct inject_fault *f, const char *mode)
         goto out;
     }
     json_object_set(f->saved, "attacker_role", json_object_get(result, "id"));
-    steering_flows(f, t, a, &flows);
-    error = ovs_flows_add(f->inst->ovs, t->bridge, (char *) flows.data);
+    error = steering_flows(f, t, a);
     if (error) {
         inject_steer_stop(f);
     }
 out:
-    buf_uninit(&flows);
     json_decref(result);
     return error;
 }

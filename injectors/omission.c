@@ -7,8 +7,8 @@
 
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 
 static const char *const omission_modes[] = { "drop", NULL };
@@ -30,17 +30,21 @@ static int
 omission_apply(struct inject_fault *f)
 {
     struct instance_iface *t = inject_data_iface(f->ig);
-    struct buf flows = BUF_INITIALIZER;
+    struct of_flow drop = { .priority = INJECT_PRIORITY };   /* No actions: a drop. */
+    struct of_conn *of;
     int error;
 
     if (f->fraction < 1) {
         return inject_steer_start(f, "drop");
     }
-    buf_printf(&flows, "priority=%d,cookie=0x%llx,in_port=%d,actions=drop\n", INJECT_PRIORITY,
-               (unsigned long long) inject_cookie(f), t->ofport);
-    buf_put_u8(&flows, 0);
-    error = ovs_flows_add(f->inst->ovs, t->bridge, (char *) flows.data);
-    buf_uninit(&flows);
+    drop.cookie = inject_cookie(f);
+    of_match_in_port(&drop.match, t->ofport);
+    error = ovs_openflow(f->inst->ovs, t->bridge, &of);
+    if (!error) {
+        error = of_flow_add(of, &drop);
+        int error2 = of_barrier(of);    /* Also after a refusal: what was queued goes now. */
+        error = error ? error : error2;
+    }
     return error;
 }
 

@@ -92,9 +92,9 @@ CREATE TABLE IF NOT EXISTS summaries (
     PRIMARY KEY (run, metric, labels)
 );
 
--- Published numbers an experiment reproduces, copied from its file by the runner so that
--- `sfclab report` works from the database alone. A reference matches the runs of its experiment
--- whose scheme is 'scheme' (any when '') and whose point has axis = x (any when axis is '').
+-- No longer written: it kept one axis of a reference's `where` and lost its label and labels,
+-- so rows collided. `sfclab report` reads the published values from the experiment file each
+-- run records (runs.experiment_file). Kept so older databases still open.
 CREATE TABLE IF NOT EXISTS reference_values (
     experiment  TEXT NOT NULL,
     figure      TEXT NOT NULL,                   -- e.g. 'N10', 'T2'

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "testbed/cli/commands.h"
+#include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
@@ -85,7 +86,26 @@ check_experiment(struct cli_ctx *ctx, struct yaml_doc **docp)
         return error;
     }
     error = experiment_points(e, diag, &pts, &n);
-    if (!error) {
+    for (size_t i = 0; !error && i < n; i++) {
+        /* A file this host or build cannot run fails here, not after a run row is written. */
+        char *why = NULL;
+        bool seen = false;
+
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = !strcmp(pts[j].provider, pts[i].provider);
+        }
+        if (!seen && !guest_provider_usable(pts[i].provider, &why)) {
+            struct fy_node *node = yaml_map_get(e->yd->root, "provider");
+
+            yaml_error(e->yd, node, "%s cannot run here: %s", pts[i].label[0] ? pts[i].label
+                       : "this experiment", why);
+            error = ENOTSUP;
+        }
+        free(why);
+    }
+    if (error == ENOTSUP) {
+        exp_points_free(pts, n);
+    } else if (!error) {
         format_schemes(pts, n, &schemes);
         printf("%s: ok (%zu point%s x %llu repetition%s, scheme%s %s, %zu VNF%s at the first "
                "point)\n", e->file, n, n == 1 ? "" : "s",

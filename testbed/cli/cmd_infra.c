@@ -49,6 +49,25 @@ cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
         return 2;
     }
     diag_uninit(&diag);
+    if (argc > 1) {
+        const char *provider = argc == 3 && !strcmp(argv[1], "--provider") ? argv[2] : NULL;
+        if (!provider) {
+            fprintf(stderr, "usage: sfclab up TOPOLOGY [--provider NAME]\n");
+            topology_free(topo);
+            return 2;
+        }
+        if (!guest_provider_find(provider)) {
+            fprintf(stderr, "sfclab up: unknown provider '%s' (expected one of: %s)\n",
+                    provider, guest_provider_names());
+            topology_free(topo);
+            return 2;
+        }
+        /* An override of the file: every guest, whatever it or the file's top level says. */
+        for (size_t i = 0; i < topo->n_guests; i++) {
+            free(topo->guests[i].provider);
+            topo->guests[i].provider = xstrdup(provider);
+        }
+    }
     instance_catch_interrupts();
     error = instance_up(&opts, topo, &inst);
     if (error) {
@@ -62,7 +81,9 @@ cmd_up(struct cli_ctx *ctx, int argc, char *argv[])
     if (ctx->verbose) {
         for (size_t i = 0; i < inst->n_guests; i++) {
             const struct instance_guest *ig = &inst->guests[i];
-            printf("  %-16s pid %-8d", ig->name, (int) ig->guest->init_pid);
+            char *handle = guest_handle(ig->guest);
+            printf("  %-16s %-16s", ig->name, handle ? handle : "-");
+            free(handle);
             for (size_t j = 1; j < ig->n_ifaces; j++) {
                 if (ig->ifaces[j].has_addr) {
                     printf(" %s/%d", inet_ntoa(ig->ifaces[j].addr), ig->ifaces[j].prefix_len);
@@ -133,26 +154,28 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
     if (instance_open(&opts, &inst)) {
         return 1;
     }
-    printf("instance %s: namespace %s, bridges", inst->name, inst->netns_path);
+    printf("instance %s: switch %s, namespace %s, bridges", inst->name,
+           instance_switch_name(inst), inst->netns_path ? inst->netns_path : "none");
     for (size_t i = 0; i < inst->n_bridges; i++) {
         printf(" %s", inst->bridges[i]);
     }
-    printf("\n%-16s %-8s %-8s %-14s %10s %10s  %s\n", "GUEST", "PID", "STATE", "AGENT",
+    printf("\n%-16s %-16s %-8s %-14s %10s %10s  %s\n", "GUEST", "HANDLE", "STATE", "AGENT",
            "CPU(ms)", "MEM(MiB)", "INTERFACES");
     for (size_t i = 0; i < inst->n_guests; i++) {
         struct instance_guest *ig = &inst->guests[i];
         uint64_t cpu_ns = 0, mem = 0;
 
         if (!ig->guest) {
-            printf("%-16s %-8s %-8s\n", ig->name, "-", "gone");
+            printf("%-16s %-16s %-8s\n", ig->name, "-", "gone");
             continue;
         }
         enum guest_state state = guest_state(ig->guest);
+        char *handle = guest_handle(ig->guest);
         char agent[32] = "-";
         int restarts = 0;
 
         /* The agent's own word: a guest can run while its agent is dead (or restarted). */
-        if (state == GUEST_RUNNING) {
+        if (state == GUEST_RUNNING && inst->agents) {
             if (instance_agent_ping(inst, ig, 1000, &restarts)) {
                 snprintf(agent, sizeof agent, "down");
             } else if (restarts) {
@@ -163,8 +186,9 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
             }
         }
         guest_read_stats(ig->guest, &cpu_ns, &mem);
-        printf("%-16s %-8d %-8s %-14s %10.1f %10.1f ", ig->name, (int) ig->guest->init_pid,
+        printf("%-16s %-16s %-8s %-14s %10.1f %10.1f ", ig->name, handle ? handle : "-",
                guest_state_name(state), agent, cpu_ns / 1e6, mem / 1048576.0);
+        free(handle);
         for (size_t j = 0; j < ig->n_ifaces; j++) {
             struct instance_iface *f = &ig->ifaces[j];
             printf(" %s@%s", f->ifname, f->bridge);
@@ -264,4 +288,107 @@ out:
     json_decref(params);
     instance_close(inst);
     return rc;
+}
+/* "data" or "data=10.0.0.9/24". */
+static bool
+parse_link(char *s, struct instance_link_spec *l)
+{
+    char *eq = strchr(s, '='), *slash;
+
+    memset(l, 0, sizeof *l);
+    l->bridge = s;
+    if (!eq) {
+        return true;
+    }
+    *eq = '\0';
+    slash = strchr(eq + 1, '/');
+    if (!slash) {
+        return false;
+    }
+    *slash = '\0';
+    l->has_addr = inet_aton(eq + 1, &l->addr);
+    l->prefix_len = atoi(slash + 1);
+    return l->has_addr && l->prefix_len > 0 && l->prefix_len <= 32;
+}
+
+int
+cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance_link_spec *links = xcalloc(argc, sizeof *links);
+    struct instance_guest_spec spec = { .name = argv[0], .links = links, .cpus = 1,
+                                        .memory = 256 << 20 };
+    struct instance *inst = NULL;
+    int rc = 2, error;
+
+    for (int i = 1; i < argc; i++) {
+        const char *opt = argv[i];
+        char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (!val) {
+            fprintf(stderr, "sfclab add-guest: %s needs a value\n", opt);
+            goto out;
+        }
+        i++;
+        if (!strcmp(opt, "--provider")) {
+            spec.provider = val;
+        } else if (!strcmp(opt, "--cpus")) {
+            spec.cpus = atof(val);
+            if (!(spec.cpus > 0 && spec.cpus <= 64)) {
+                fprintf(stderr, "sfclab add-guest: --cpus %s is not in (0, 64]\n", val);
+                goto out;
+            }
+        } else if (!strcmp(opt, "--memory")) {
+            if (!parse_size(val, &spec.memory) || spec.memory < (16 << 20)) {
+                fprintf(stderr, "sfclab add-guest: --memory %s: a size of 16M or more\n", val);
+                goto out;
+            }
+        } else if (!strcmp(opt, "--link")) {
+            if (!parse_link(val, &links[spec.n_links++])) {
+                fprintf(stderr, "sfclab add-guest: --link %s: expected BRIDGE or "
+                        "BRIDGE=ADDR/LEN\n", argv[i]);
+                goto out;
+            }
+        } else {
+            fprintf(stderr, "sfclab add-guest: unknown option '%s'\n", opt);
+            goto out;
+        }
+    }
+    rc = 1;
+    if (instance_open(&opts, &inst)) {
+        goto out;
+    }
+    instance_catch_interrupts();
+    error = instance_add_guest(inst, &spec);
+    if (error) {
+        fprintf(stderr, "sfclab add-guest: %s\n", strerror(error));
+        rc = error == EEXIST || error == ENOENT || error == EINVAL ? 2 : 1;
+        goto out;
+    }
+    printf("guest '%s' added to instance '%s' (management %s)\n", spec.name, inst->name,
+           inet_ntoa(instance_find_guest(inst, spec.name)->mgmt_addr));
+    rc = 0;
+out:
+    instance_close(inst);
+    free(links);
+    return rc;
+}
+
+int
+cmd_remove_guest(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance *inst;
+    int error;
+
+    if (instance_open(&opts, &inst)) {
+        return 1;
+    }
+    error = instance_remove_guest(inst, argv[0]);
+    instance_close(inst);
+    if (error) {
+        fprintf(stderr, "sfclab remove-guest: %s\n", strerror(error));
+        return error == ENOENT ? 2 : 1;
+    }
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include "testbed/infra/instance.h"
 #include "testbed/model/experiment.h"
 #include "testbed/plot/plot.h"
+#include "testbed/report/results.h"
 #include "testbed/run/runner.h"
 #include "testbed/store/store.h"
 #include "vnfs/core/util.h"
@@ -112,6 +113,20 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
             rc = 2;
         }
     }
+    if (!rc) {
+        /* The variant recorded with every run: what --quick and single-value --set changed
+         * (a --set K=V1,V2 makes sweep points, which the runs' points already record). */
+        char *v = xstrdup(quick ? "quick" : "full");
+
+        for (size_t i = 0; i < n_sets; i++) {
+            if (!strchr(sets[i], ',')) {
+                char *longer = xasprintf("%s --set %s", v, sets[i]);
+                free(v);
+                v = longer;
+            }
+        }
+        ro->variant = v;
+    }
     if (rc) {
         diag_print(&diag, stderr);
         if (!diag_has_errors(&diag)) {
@@ -177,6 +192,7 @@ run_then(struct cli_ctx *ctx, int argc, char *argv[],
     if (!rc) {
         rc = then(ctx, name);
     }
+    free((char *) ro.variant);
     free(name);
     return rc;
 }
@@ -200,11 +216,6 @@ static const char *const compare_metrics[] = {
     "recovery_total_ms",
 };
 
-struct compare_cell {
-    double sum, sum_ci;
-    size_t n;
-};
-
 static size_t
 intern(char ***names, size_t *n, const char *name)
 {
@@ -219,46 +230,42 @@ intern(char ***names, size_t *n, const char *name)
 }
 
 /* One Markdown table per metric, a row per sweep point (without its scheme) and a column per
- * scheme, means pooled over repetitions; and a bar chart per metric of the first point. */
+ * scheme, repetitions pooled as the report pools them (results.h), runs of one variant only;
+ * and a bar chart per metric of the first point. */
 static int
 compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
 {
     struct store *store = NULL;
-    struct store_run *runs = NULL;
+    struct results_runs rr = { 0 };
     char **schemes = NULL, **points = NULL;
-    size_t n_runs = 0, n_schemes = 0, n_points = 0;
+    size_t n_schemes = 0, n_points = 0;
     int error;
 
     error = store_open(ctx->db_path, true, &store);
     if (!error) {
-        error = store_runs_list(store, experiment, &runs, &n_runs);
+        error = results_runs_load(store, experiment, NULL, &rr);
     }
     if (error) {
         store_close(store);
         return 1;
     }
-    for (size_t i = 0; i < n_runs; i++) {
-        if (runs[i].status == STORE_COMPLETE) {
-            intern(&schemes, &n_schemes, runs[i].scheme);
-            intern(&points, &n_points, runs[i].point);
-        }
+    results_runs_describe(stdout, &rr);
+    for (size_t i = 0; i < rr.n; i++) {
+        intern(&schemes, &n_schemes, rr.runs[i].scheme);
+        intern(&points, &n_points, rr.runs[i].point);
     }
     for (size_t m = 0; m < ARRAY_SIZE(compare_metrics); m++) {
-        struct compare_cell *cells = xcalloc(n_schemes * n_points + 1, sizeof *cells);
+        struct results_pooled *cells = xcalloc(n_schemes * n_points + 1, sizeof *cells);
+        bool *have = xcalloc(n_schemes * n_points + 1, sizeof *have);
         bool any = false;
 
-        for (size_t i = 0; i < n_runs; i++) {
-            struct store_summary sum;
-            if (runs[i].status != STORE_COMPLETE
-                || store_summary_get(store, runs[i].id, compare_metrics[m], NULL, &sum)) {
-                continue;
+        for (size_t p = 0; p < n_points; p++) {
+            for (size_t j = 0; j < n_schemes; j++) {
+                have[p * n_schemes + j] = results_pool_runs(store, &rr, compare_metrics[m], NULL,
+                                                            schemes[j], points[p],
+                                                            &cells[p * n_schemes + j]);
+                any |= have[p * n_schemes + j];
             }
-            struct compare_cell *c = &cells[intern(&points, &n_points, runs[i].point) * n_schemes
-                                            + intern(&schemes, &n_schemes, runs[i].scheme)];
-            c->sum += sum.mean;
-            c->sum_ci += isnan(sum.ci95) ? 0 : sum.ci95;
-            c->n++;
-            any = true;
         }
         if (any) {
             struct plot_bar *bars = xcalloc(n_schemes, sizeof *bars);
@@ -274,16 +281,18 @@ compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
             for (size_t p = 0; p < n_points; p++) {
                 printf("| %s |", points[p]);
                 for (size_t j = 0; j < n_schemes; j++) {
-                    const struct compare_cell *c = &cells[p * n_schemes + j];
-                    if (c->n) {
-                        printf(" %.4g ± %.2g |", c->sum / c->n, c->sum_ci / c->n);
-                    } else {
+                    const struct results_pooled *c = &cells[p * n_schemes + j];
+                    bool h = have[p * n_schemes + j];
+                    if (!h) {
                         printf(" — |");
+                    } else if (isfinite(c->ci95)) {
+                        printf(" %.4g ± %.2g |", c->mean, c->ci95);
+                    } else {
+                        printf(" %.4g |", c->mean);
                     }
                     if (!p) {
                         bars[j] = (struct plot_bar) {
-                            schemes[j], c->n ? c->sum / c->n : NAN,
-                            c->n ? c->sum_ci / c->n : NAN,
+                            schemes[j], h ? c->mean : NAN, h ? c->ci95 : NAN,
                         };
                     }
                 }
@@ -299,6 +308,7 @@ compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
             free(path);
             free(bars);
         }
+        free(have);
         free(cells);
     }
     for (size_t i = 0; i < n_schemes; i++) {
@@ -309,7 +319,7 @@ compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
     }
     free(schemes);
     free(points);
-    store_runs_free(runs, n_runs);
+    results_runs_uninit(&rr);
     store_close(store);
     return 0;
 }

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
-#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
@@ -349,28 +349,36 @@ args_free(struct args *a)
 
 /* Static L2 flows for every data MAC, and the steering that sends the client's requests for the
  * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
- * can never teach the switch a wrong port. */
+ * can never teach the switch a wrong port. Over the bridge's persistent OpenFlow connection,
+ * one barrier for the batch. */
 static int
 install_steering(struct deployment *d, struct instance_iface *client,
                  struct instance_iface *classifier)
 {
-    struct buf flows = BUF_INITIALIZER;
-    char mac[18];
-    int error;
+    struct of_conn *of;
+    int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
 
-    for (size_t i = 0; i < d->inst->n_guests; i++) {
+    if (error) {
+        return error;
+    }
+    for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
         struct instance_iface *f = data_iface(&d->inst->guests[i]);
         if (f) {
-            buf_printf(&flows, "priority=50,dl_dst=%s,actions=output:%d\n",
-                       mac_string(f->mac, mac), f->ofport);
+            struct of_flow flow = { .priority = 50 };
+            of_match_eth_dst(&flow.match, f->mac);
+            of_actions_output(&flow.actions, f->ofport);
+            error = of_flow_add(of, &flow);
         }
     }
-    buf_printf(&flows, "priority=200,in_port=%d,ip,nw_dst=%s,actions=output:%d\n",
-               client->ofport, inet_ntoa(d->service_addr), classifier->ofport);
-    buf_put_u8(&flows, 0);
-    error = ovs_flows_add(d->inst->ovs, DATA_BRIDGE, (char *) flows.data);
-    buf_uninit(&flows);
-    return error;
+    if (!error) {
+        struct of_flow flow = { .priority = 200 };
+        of_match_in_port(&flow.match, client->ofport);
+        of_match_ipv4_dst(&flow.match, d->service_addr.s_addr, 32);
+        of_actions_output(&flow.actions, classifier->ofport);
+        error = of_flow_add(of, &flow);
+    }
+    error2 = of_barrier(of);            /* Also after a refusal: what was queued goes now. */
+    return error ? error : error2;
 }
 
 /* The client reaches the service address through a neighbour entry we set: nobody answers ARP
@@ -378,23 +386,8 @@ install_steering(struct deployment *d, struct instance_iface *client,
 static int
 client_neighbour(struct deployment *d, struct instance_guest *client)
 {
-    struct link_ns *ns = NULL;
-    char addr[INET_ADDRSTRLEN];
-    int fd = -1, error;
-
-    error = guest_netns_fd(client->guest, &fd);
-    if (!error) {
-        error = link_ns_open(fd, &ns);
-    }
-    if (!error) {
-        inet_ntop(AF_INET, &d->service_addr, addr, sizeof addr);
-        error = link_neigh_add(ns, data_iface(client)->ifname, addr, d->service_mac);
-    }
-    link_ns_close(ns);
-    if (fd >= 0) {
-        close(fd);
-    }
-    return error;
+    return guest_neigh_add(client->guest, data_iface(client)->ifname, d->service_addr,
+                           d->service_mac);
 }
 
 /* deploy.json: the component map the injectors read to resolve "vnf[1]" by hand. */

@@ -655,3 +655,36 @@ cgroup_read_stats(const struct cgroup *cg, uint64_t *cpu_ns, uint64_t *mem_bytes
     *mem_bytes = mem;
     return 0;
 }
+
+int
+cgroup_read_pids(const struct cgroup *cg, pid_t **pidsp, size_t *np)
+{
+    char *text = NULL, *p, *end;
+    pid_t *pids = NULL;
+    size_t n = 0, cap = 0;
+    int error;
+
+    /* The freezer's group holds every task of the guest, in v1 and v2 alike. */
+    error = read_knob(cg->dirs[CGROUP_FREEZER], "cgroup.procs", &text);
+    if (error) {
+        return error;
+    }
+    for (p = text; *p; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            pids = xrealloc(pids, cap * sizeof *pids);
+        }
+        pids[n++] = v;
+        while (*end == '\n') {
+            end++;
+        }
+    }
+    free(text);
+    *pidsp = pids;
+    *np = n;
+    return 0;
+}

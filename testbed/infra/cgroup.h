@@ -14,6 +14,7 @@
 #define SFC_CGROUP_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -68,6 +69,9 @@ int cgroup_open_procs(const struct cgroup *, int fds[]);
 /* ... and, in the child, writes "0" (itself) into each. Async-signal-safe. Returns 0 or errno. */
 int cgroup_join_fds(const int fds[]);
 void cgroup_close_fds(int fds[]);
+
+/* The processes in the group now (malloc'd array). */
+int cgroup_read_pids(const struct cgroup *, pid_t **pidsp, size_t *np);
 
 /* Freezes or thaws every task of the group and waits (bounded, 2 s) until the kernel says the
  * whole group is frozen. */

@@ -1,14 +1,12 @@
 #include "testbed/infra/instance.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -35,6 +33,31 @@
 
 /* The tmpfs of STATE/NAME/guests: at most this much, and each guest within its memory limit. */
 #define INSTANCE_GUESTS_SIZE "1g"
+/* The instance's switch: where the host ends of guests' interfaces go. A backend behind a small
+ * struct of function pointers, as the providers are:
+ *   ovs     a network namespace of the instance's own and a private Open vSwitch in it;
+ *   memory  for instances whose guests all live in memory (the test provider): no namespace,
+ *           no daemons, OpenFlow port numbers given in order; needs no root. */
+struct instance_switch {
+    const char *name;
+    /* Before the guests: where their host ends will go. */
+    int (*create)(struct instance *);
+    /* After the guests: the switch, its bridges, and the ports of every guest so far. */
+    int (*start)(struct instance *, const struct instance_opts *);
+    /* instance_open(): finds the running switch again. */
+    int (*open)(struct instance *);
+    /* Netlink in the host namespace for guest_plug_iface(), or NULL: the instance's (for the
+     * main thread), or one of the caller's own that it closes (for the threads of `up`). */
+    int (*host_ns)(struct instance *, struct link_ns **);
+    int (*open_host_ns)(struct instance *, struct link_ns **);
+    /* Puts the ports of guests [first, n_guests) on their bridges and learns their numbers. */
+    int (*add_ports)(struct instance *, size_t first);
+    int (*del_ports)(struct instance *, const struct instance_guest *);
+    /* `down`, before the guests stop and the manifest is undone. Consumes inst->ovs. */
+    void (*stop)(struct instance *);
+};
+
+static int remove_guest(struct instance *, struct instance_guest *, bool ports);
 
 static volatile sig_atomic_t interrupted;
 
@@ -234,6 +257,18 @@ iface_uninit(struct instance_iface *i)
     free(i->bridge);
 }
 
+static void
+guest_uninit(struct instance_guest *ig)
+{
+    for (size_t j = 0; j < ig->n_ifaces; j++) {
+        iface_uninit(&ig->ifaces[j]);
+    }
+    free(ig->ifaces);
+    guest_release(ig->guest);
+    free(ig->name);
+    free(ig->provider);
+}
+
 void
 instance_close(struct instance *inst)
 {
@@ -241,14 +276,7 @@ instance_close(struct instance *inst)
         return;
     }
     for (size_t i = 0; i < inst->n_guests; i++) {
-        struct instance_guest *ig = &inst->guests[i];
-        for (size_t j = 0; j < ig->n_ifaces; j++) {
-            iface_uninit(&ig->ifaces[j]);
-        }
-        free(ig->ifaces);
-        guest_release(ig->guest);
-        free(ig->name);
-        free(ig->provider);
+        guest_uninit(&inst->guests[i]);
     }
     free(inst->guests);
     for (size_t i = 0; i < inst->n_bridges; i++) {
@@ -258,6 +286,7 @@ instance_close(struct instance *inst)
     if (inst->ovs) {
         ovs_close(inst->ovs);
     }
+    link_ns_close(inst->host);
     manifest_close(inst->manifest);
     free(inst->name);
     free(inst->dir);
@@ -276,9 +305,15 @@ instance_save(const struct instance *inst)
     int error = 0;
 
     json_object_set_new(root, "name", json_string(inst->name));
-    json_object_set_new(root, "netns", json_string(inst->netns_path));
+    json_object_set_new(root, "switch", json_string(inst->sw->name));
+    json_object_set_new(root, "netns", inst->netns_path ? json_string(inst->netns_path)
+                                                        : json_null());
     json_object_set_new(root, "sfcd", json_string(inst->sfcd));
     json_object_set_new(root, "orchestrator", json_string(inet_ntoa(inst->orchestrator_addr)));
+    json_object_set_new(root, "mgmt_prefix", json_integer(inst->mgmt_prefix_len));
+    json_object_set_new(root, "agents", json_boolean(inst->agents));
+    json_object_set_new(root, "pin_cpu", json_integer(inst->pin_cpu));
+    json_object_set_new(root, "afxdp", json_boolean(inst->afxdp));
     for (size_t i = 0; i < inst->n_bridges; i++) {
         json_array_append_new(bridges, json_string(inst->bridges[i]));
     }
@@ -286,13 +321,17 @@ instance_save(const struct instance *inst)
     for (size_t i = 0; i < inst->n_guests; i++) {
         const struct instance_guest *ig = &inst->guests[i];
         json_t *g = json_object(), *ifaces = json_array();
+        char *handle = ig->guest ? guest_handle(ig->guest) : NULL;
 
         json_object_set_new(g, "name", json_string(ig->name));
         json_object_set_new(g, "provider", json_string(ig->provider));
-        json_object_set_new(g, "pid", json_integer(ig->guest->init_pid));
-        json_object_set_new(g, "start", json_integer(ig->guest->init_start));
-        json_object_set_new(g, "cpus", json_real(ig->guest->cpus));
-        json_object_set_new(g, "memory", json_integer(ig->guest->memory));
+        /* The provider's own words for finding the guest again; null once it is gone. */
+        json_object_set_new(g, "handle", handle ? json_string(handle) : json_null());
+        free(handle);
+        if (ig->guest) {
+            json_object_set_new(g, "cpus", json_real(ig->guest->cpus));
+            json_object_set_new(g, "memory", json_integer(ig->guest->memory));
+        }
         json_object_set_new(g, "mgmt", json_string(inet_ntoa(ig->mgmt_addr)));
         for (size_t j = 0; j < ig->n_ifaces; j++) {
             const struct instance_iface *f = &ig->ifaces[j];
@@ -322,12 +361,10 @@ instance_save(const struct instance *inst)
 /* Where `up` spends its time, summed over guests: printed under -v, so the next person who
  * makes it faster starts from numbers. */
 enum up_phase {
-    UP_TREE, UP_CREATE, UP_START, UP_NETNS, UP_VETH, UP_OFFLOAD, UP_ADDR, UP_LINK_UP,
-    UP_N_PHASES
+    UP_TREE, UP_CREATE, UP_START, UP_PLUG, UP_N_PHASES
 };
 static const char *const up_phase_names[UP_N_PHASES] = {
-    "agent dirs", "guest create (cgroups)", "guest start", "guest netns open",
-    "veth add", "offload off", "addresses", "links up",
+    "agent dirs", "guest create", "guest start", "interfaces plugged",
 };
 static uint64_t up_phase_ns[UP_N_PHASES];
 
@@ -336,210 +373,52 @@ up_phase_end(enum up_phase phase, uint64_t *t)
 {
     uint64_t now = time_mono_ns();
 
-    up_phase_ns[phase] += now - *t;
+    __atomic_fetch_add(&up_phase_ns[phase], now - *t, __ATOMIC_RELAXED);
     *t = now;
 }
 
-/* Pins every thread of 'pid' to 'cpu'. Processes it starts later inherit the mask, so pinning
- * a guest's init pins the agent and every role. On this kind of machine (a VM with 2 vCPUs) a
- * packet that crosses from one CPU to the other pays a wake-up each time: one CPU for the
- * switch and the guests halves the latency of a hop through OVS (measured: 90 vs 154 us p50
- * for a UDP echo). */
 static int
-pin_to_cpu(pid_t pid, int cpu)
+ovs_switch_create(struct instance *inst)
 {
-    char path[64];
-    cpu_set_t set;
-    DIR *dir;
-    struct dirent *de;
-    int error = 0;
+    char *netns_name = xasprintf("sfclab-%s", inst->name);
+    int error;
 
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
-    dir = opendir(path);
-    if (!dir) {
-        return errno;
+    error = netns_create(inst->manifest, netns_name, &inst->netns_path);
+    if (error) {
+        log_err("cannot create network namespace %s (%s)", netns_name, strerror(error));
     }
-    while ((de = readdir(dir))) {
-        pid_t tid = atoi(de->d_name);
-        if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) && !error) {
-            error = errno;
-        }
-    }
-    closedir(dir);
+    free(netns_name);
     return error;
 }
 
-/* Creates guest 'gi' and its interfaces (management first, then its data links in file
- * order). */
+/* Netlink in the host namespace, the caller's own: a netlink socket serves one thread. */
 static int
-instance_add_guest(struct instance *inst, const struct instance_opts *opts,
-                   const struct topology *topo, size_t gi, struct link_ns *host)
+ovs_switch_open_host_ns(struct instance *inst, struct link_ns **nsp)
 {
-    const struct topo_guest *tg = &topo->guests[gi];
-    struct instance_guest *ig = &inst->guests[gi];
-    char agent_listen[48];
-    char *agent_dir = xasprintf("%s/guests/%s", inst->dir, tg->name);
-    char *staging = xasprintf("%s/root", inst->dir);
-    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir,
-                          "--key-fd", "3", NULL };
-    uint8_t key[INSTANCE_KEY_BYTES];
-    struct guest_config cfg = {
-        .name = tg->name,
-        .cpus = tg->cpus,
-        .memory = tg->memory,
-        .instance = inst->name,
-        .sfcd = inst->sfcd,
-        .init_args = opts->agents ? init_args : NULL,
-        /* A dead agent comes back (with its key), and says how often it did. */
-        .init_restart = opts->agents,
-        .init_secret = key,
-        .private_dir = agent_dir,
-        .staging_dir = staging,
-    };
-    struct link_ns *gns = NULL;
-    char *log_dir = xasprintf("%s/guests", inst->dir);
-    int netns_fd = -1;
-    uint64_t t = time_mono_ns();
-    int error;
+    int fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
+    int error = fd < 0 ? errno : link_ns_open(fd, nsp);
 
-    /* The management address only, bound to the management interface (eth0): the agent
-     * answers nothing that comes from the data network. */
-    snprintf(agent_listen, sizeof agent_listen, "%s%%eth0:%d", inet_ntoa(tg->mgmt_addr),
-             INSTANCE_AGENT_PORT);
-    instance_guest_key(inst, tg->name, key);
-    cfg.run_dir = log_dir;
-    ig->name = xstrdup(tg->name);
-    ig->provider = xstrdup(tg->provider);
-    ig->mgmt_addr = tg->mgmt_addr;
-    /* The agent keeps its roles' logs, sockets and outputs there. */
-    error = manifest_make_tree(inst->manifest, agent_dir);
-    if (error) {
-        log_err("%s: %s", agent_dir, strerror(error));
-        goto out;
-    }
-    up_phase_end(UP_TREE, &t);
-    error = guest_create(tg->provider, &cfg, inst->manifest, &ig->guest);
-    if (error) {
-        log_err("%s: cannot create guest (%s)", tg->name, strerror(error));
-        goto out;
-    }
-    {
-        /* The provider writes the guest's log there: ours to remove. */
-        char *log = xasprintf("%s/%s.log", log_dir, tg->name);
-        error = manifest_record_file(inst->manifest, log);
-        free(log);
-    }
-    up_phase_end(UP_CREATE, &t);
-    if (!error) {
-        error = guest_start(ig->guest);
-    }
-    if (!error && opts->pin) {
-        error = pin_to_cpu(ig->guest->init_pid, opts->pin_cpu);
+    if (fd >= 0) {
+        close(fd);
     }
     if (error) {
-        log_err("%s: cannot start guest (%s)", tg->name, strerror(error));
-        goto out;
-    }
-    up_phase_end(UP_START, &t);
-    error = guest_netns_fd(ig->guest, &netns_fd);
-    if (!error) {
-        error = link_ns_open(netns_fd, &gns);
-    }
-    if (error) {
-        log_err("%s: cannot enter the guest's network namespace (%s)", tg->name,
+        log_err("%s: cannot enter the instance's namespace (%s)", inst->netns_path,
                 strerror(error));
-        goto out;
     }
-    up_phase_end(UP_NETNS, &t);
-
-    ig->ifaces = xcalloc(1 + topo->n_links, sizeof *ig->ifaces);
-    for (size_t li = SIZE_MAX; li == SIZE_MAX || li < topo->n_links; li++) {
-        const struct topo_link *tl = li == SIZE_MAX ? NULL : &topo->links[li];
-        struct instance_iface *f;
-        struct link_veth veth;
-        char cidr[32];
-
-        if (tl && tl->guest != gi) {
-            continue;
-        }
-        f = &ig->ifaces[ig->n_ifaces];
-        f->ifname = xasprintf("eth%zu", ig->n_ifaces);
-        f->port = host_port_name(tg->name, gi, f->ifname);
-        f->bridge = xstrdup(tl ? topo->bridges[tl->bridge].name : MGMT_BRIDGE);
-        make_mac(f->mac, inst->name, gi, ig->n_ifaces);
-        f->has_addr = tl ? tl->has_addr : true;
-        f->addr = tl ? tl->addr : tg->mgmt_addr;
-        f->prefix_len = tl ? tl->prefix_len : topo->mgmt_prefix_len;
-        f->ofport = -1;
-        ig->n_ifaces++;
-
-        veth = (struct link_veth) { .name = f->port, .peer_name = f->ifname,
-                                    .peer_mac = f->mac };
-        error = link_veth_add(host, gns, &veth);
-        up_phase_end(UP_VETH, &t);
-        if (!error) {
-            error = link_offload_off(gns, f->ifname);
-        }
-        if (!error) {
-            error = link_offload_off(host, f->port);
-        }
-        up_phase_end(UP_OFFLOAD, &t);
-        if (!error && f->has_addr) {
-            snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
-            error = link_addr_add(gns, f->ifname, cidr);
-        }
-        up_phase_end(UP_ADDR, &t);
-        if (!error) {
-            error = link_set_up(gns, f->ifname, true);
-        }
-        if (!error) {
-            error = link_set_up(host, f->port, true);
-        }
-        up_phase_end(UP_LINK_UP, &t);
-        if (!error && tl && (!impair_is_zero(&tl->impair) || tl->pop_wan)) {
-            struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
-                                      opts->pin ? opts->pin_cpu : -1 };
-            struct shaper_port port = { tg->name, f->ifname, f->port, (unsigned) li,
-                                        tl->pop_wan };
-            error = shaper_apply(&env, host, gns, &port, &tl->impair, NULL);
-        }
-        if (error) {
-            log_err("%s: cannot set up %s (%s)", tg->name, f->ifname, strerror(error));
-            goto out;
-        }
-    }
-out:
-    sodium_memzero(key, sizeof key);
-    link_ns_close(gns);
-    if (netns_fd >= 0) {
-        close(netns_fd);
-    }
-    free(log_dir);
-    free(agent_dir);
-    free(staging);
     return error;
 }
 
-/* The orchestrator's own address on the management bridge: its local (internal) port. */
 static int
-instance_setup_mgmt_port(struct instance *inst, const struct topology *topo,
-                         struct link_ns *host)
+ovs_switch_host_ns(struct instance *inst, struct link_ns **nsp)
 {
-    char cidr[32];
-    int error;
-
-    snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(topo->orchestrator_addr),
-             topo->mgmt_prefix_len);
-    error = link_addr_add(host, MGMT_BRIDGE, cidr);
-    if (!error) {
-        error = link_set_up(host, MGMT_BRIDGE, true);
+    if (!inst->host) {
+        int error = ovs_switch_open_host_ns(inst, &inst->host);
+        if (error) {
+            return error;
+        }
     }
-    if (!error) {
-        error = link_set_up(host, "lo", true);
-    }
-    return error;
+    *nsp = inst->host;
+    return 0;
 }
 
 /* The management bridge carries the orchestrator's talk with each agent and nothing else: a
@@ -548,7 +427,7 @@ instance_setup_mgmt_port(struct instance *inst, const struct topology *topo,
  * (ARP requests too, by target address: no guest learns of another), and everything else is
  * dropped. No NORMAL action, so nothing floods and nothing is learned. */
 static int
-instance_isolate_mgmt(struct instance *inst)
+instance_isolate_mgmt_except(struct instance *inst, const struct instance_guest *except)
 {
     struct buf flows = BUF_INITIALIZER;
     char orch[INET_ADDRSTRLEN];
@@ -561,7 +440,7 @@ instance_isolate_mgmt(struct instance *inst)
         const struct instance_iface *f = ig->n_ifaces ? &ig->ifaces[0] : NULL;
         char addr[INET_ADDRSTRLEN], mac[18];
 
-        if (!f || strcmp(f->bridge, MGMT_BRIDGE) || f->ofport <= 0) {
+        if (ig == except || !f || strcmp(f->bridge, MGMT_BRIDGE) || f->ofport <= 0) {
             continue;
         }
         inet_ntop(AF_INET, &ig->mgmt_addr, addr, sizeof addr);
@@ -585,12 +464,19 @@ instance_isolate_mgmt(struct instance *inst)
     return error;
 }
 
+static int
+instance_isolate_mgmt(struct instance *inst)
+{
+    return instance_isolate_mgmt_except(inst, NULL);
+}
+
 /* Data ports are AF_PACKET sockets served by vswitchd's main loop, or, with 'afxdp', AF_XDP
  * sockets busy-polled by a PMD thread on a CPU of their own: measured here, a UDP echo through
  * the switch takes 45 us p50 instead of 90 (same CPU) or 154 (across CPUs). The management
- * bridge stays on AF_PACKET: it carries no measured traffic. */
+ * bridge stays on AF_PACKET: it carries no measured traffic. With 'bridges', the bridges go in
+ * the same transaction (one round trip for all of `up`). */
 static int
-instance_wire_ovs(struct instance *inst, const struct instance_opts *opts)
+ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
 {
     struct ovs_txn *txn;
     const char **names = NULL;
@@ -598,28 +484,20 @@ instance_wire_ovs(struct instance *inst, const struct instance_opts *opts)
     size_t n = 0;
     int error;
 
-    if (opts->afxdp) {
-        char mask[32];
-        snprintf(mask, sizeof mask, "0x%llx", 1ull << opts->pmd_cpu);
-        error = ovs_set_other_config(inst->ovs, "pmd-cpu-mask", mask);
-        if (error) {
-            return error;
-        }
-    }
     txn = ovs_txn_create(inst->ovs);
-    for (size_t i = 0; i < inst->n_bridges; i++) {
+    for (size_t i = 0; bridges && i < inst->n_bridges; i++) {
         ovs_txn_add_bridge(txn, inst->bridges[i], OVS_FAIL_STANDALONE);
     }
-    for (size_t i = 0; i < inst->n_guests; i++) {
+    for (size_t i = first; i < inst->n_guests; i++) {
         n += inst->guests[i].n_ifaces;
     }
     names = xcalloc(n ? n : 1, sizeof *names);
     ofports = xcalloc(n ? n : 1, sizeof *ofports);
     n = 0;
-    for (size_t i = 0; i < inst->n_guests; i++) {
+    for (size_t i = first; i < inst->n_guests; i++) {
         for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
             struct instance_iface *f = &inst->guests[i].ifaces[j];
-            if (opts->afxdp && strcmp(f->bridge, MGMT_BRIDGE)) {
+            if (inst->afxdp && strcmp(f->bridge, MGMT_BRIDGE)) {
                 ovs_txn_add_port_ext(txn, f->bridge, f->port, "afxdp", 0, "xdp-mode=generic");
             } else {
                 ovs_txn_add_port(txn, f->bridge, f->port, "");
@@ -633,7 +511,7 @@ instance_wire_ovs(struct instance *inst, const struct instance_opts *opts)
     }
     if (!error) {
         n = 0;
-        for (size_t i = 0; i < inst->n_guests; i++) {
+        for (size_t i = first; i < inst->n_guests; i++) {
             for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
                 inst->guests[i].ifaces[j].ofport = ofports[n++];
             }
@@ -644,15 +522,473 @@ instance_wire_ovs(struct instance *inst, const struct instance_opts *opts)
     return error;
 }
 
+/* A guest added at run time gets its management flows like the others (the whole table is
+ * rewritten: it is one bridge's few lines per guest). */
+static int
+ovs_switch_add_ports(struct instance *inst, size_t first)
+{
+    int error = ovs_switch_wire(inst, first, false);
+
+    if (!error) {
+        error = instance_isolate_mgmt(inst);
+    }
+    return error;
+}
+
+/* 'ig' is still in inst->guests: its flows go with the rewrite below, which leaves it out. */
+static int
+ovs_switch_del_ports(struct instance *inst, const struct instance_guest *ig)
+{
+    struct ovs_txn *txn = ovs_txn_create(inst->ovs);
+    int error;
+
+    for (size_t j = 0; j < ig->n_ifaces; j++) {
+        ovs_txn_del_port(txn, ig->ifaces[j].bridge, ig->ifaces[j].port);
+    }
+    error = ovs_txn_commit(txn);
+    if (!error) {
+        error = instance_isolate_mgmt_except(inst, ig);
+    }
+    return error;
+}
+
+/* The orchestrator's own address on the management bridge: its local (internal) port. */
+static int
+ovs_switch_setup_mgmt_port(struct instance *inst)
+{
+    struct link_ns *host;
+    char cidr[32];
+    int error;
+
+    error = ovs_switch_host_ns(inst, &host);
+    if (error) {
+        return error;
+    }
+    snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(inst->orchestrator_addr),
+             inst->mgmt_prefix_len);
+    error = link_addr_add(host, MGMT_BRIDGE, cidr);
+    if (!error) {
+        error = link_set_up(host, MGMT_BRIDGE, true);
+    }
+    if (!error) {
+        error = link_set_up(host, "lo", true);
+    }
+    return error;
+}
+
+/* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
+static int
+ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
+{
+    char *ovs_dir = xasprintf("%s/ovs", inst->dir);
+    uint64_t t0 = time_mono_ns();
+    int error;
+
+    error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
+    if (!error && opts->pin) {
+        pid_t pids[2];
+        ovs_daemon_pids(inst->ovs, pids);
+        for (int i = 0; i < 2 && !error; i++) {
+            error = pids[i] ? guest_pin_process(pids[i], opts->pin_cpu) : 0;
+        }
+    }
+    if (error) {
+        log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
+        goto out;
+    }
+    log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    if (opts->afxdp) {
+        char mask[32];
+        snprintf(mask, sizeof mask, "0x%llx", 1ull << opts->pmd_cpu);
+        error = ovs_set_other_config(inst->ovs, "pmd-cpu-mask", mask);
+    }
+    if (!error) {
+        error = ovs_switch_wire(inst, 0, true);
+    }
+    log_debug("ovs ports: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    if (!error) {
+        error = ovs_switch_setup_mgmt_port(inst);
+    }
+    if (!error) {
+        error = instance_isolate_mgmt(inst);
+        if (error) {
+            log_err("cannot install the management bridge's flows (%s)", strerror(error));
+        }
+    }
+out:
+    free(ovs_dir);
+    return error;
+}
+
+static int
+ovs_switch_open(struct instance *inst)
+{
+    char *ovs_dir = xasprintf("%s/ovs", inst->dir);
+    int error = ovs_open(ovs_dir, &inst->ovs);
+
+    free(ovs_dir);
+    if (error) {
+        log_err("instance '%s': its Open vSwitch does not answer (%s); `sfclab clean`?",
+                inst->name, strerror(error));
+    }
+    return error;
+}
+
+/* The whole instance goes: its namespace, and the devices vswitchd opened in it, with it. */
+static void
+ovs_switch_stop(struct instance *inst)
+{
+    ovs_stop_now(inst->ovs);
+    inst->ovs = NULL;
+}
+
+static const struct instance_switch switch_ovs = {
+    .name = "ovs",
+    .create = ovs_switch_create,
+    .start = ovs_switch_start,
+    .open = ovs_switch_open,
+    .host_ns = ovs_switch_host_ns,
+    .open_host_ns = ovs_switch_open_host_ns,
+    .add_ports = ovs_switch_add_ports,
+    .del_ports = ovs_switch_del_ports,
+    .stop = ovs_switch_stop,
+};
+
+static int
+memory_switch_create(struct instance *inst)
+{
+    return 0;
+}
+
+static int
+memory_switch_host_ns(struct instance *inst, struct link_ns **nsp)
+{
+    *nsp = NULL;
+    return 0;
+}
+
+/* Port numbers as OVS gives them: per bridge, from 1, never reused while the switch runs. */
+static int
+memory_switch_add_ports(struct instance *inst, size_t first)
+{
+    for (size_t i = first; i < inst->n_guests; i++) {
+        for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
+            struct instance_iface *f = &inst->guests[i].ifaces[j];
+            int max = 0;
+
+            for (size_t k = 0; k < inst->n_guests; k++) {
+                for (size_t l = 0; l < inst->guests[k].n_ifaces; l++) {
+                    const struct instance_iface *o = &inst->guests[k].ifaces[l];
+                    if (!strcmp(o->bridge, f->bridge) && o->ofport > max) {
+                        max = o->ofport;
+                    }
+                }
+            }
+            f->ofport = max + 1;
+        }
+    }
+    return 0;
+}
+
+static int
+memory_switch_start(struct instance *inst, const struct instance_opts *opts)
+{
+    return memory_switch_add_ports(inst, 0);
+}
+
+static int
+memory_switch_del_ports(struct instance *inst, const struct instance_guest *ig)
+{
+    return 0;
+}
+
+static void
+memory_switch_stop(struct instance *inst)
+{
+}
+
+static const struct instance_switch switch_memory = {
+    .name = "memory",
+    .create = memory_switch_create,
+    .start = memory_switch_start,
+    .open = memory_switch_create,
+    .host_ns = memory_switch_host_ns,
+    .open_host_ns = memory_switch_host_ns,
+    .add_ports = memory_switch_add_ports,
+    .del_ports = memory_switch_del_ports,
+    .stop = memory_switch_stop,
+};
+
+static const struct instance_switch *const switches[] = { &switch_ovs, &switch_memory };
+
+static const struct instance_switch *
+switch_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(switches); i++) {
+        if (!strcmp(switches[i]->name, name)) {
+            return switches[i];
+        }
+    }
+    return NULL;
+}
+
+/* `memory` if every guest's provider keeps its guests in memory, `ovs` if none does; a mix
+ * cannot be wired (an in-memory guest has nothing to plug into a real switch). */
+static int
+switch_choose(const struct topology *topo, const struct instance_switch **swp)
+{
+    size_t n_memory = 0;
+
+    for (size_t i = 0; i < topo->n_guests; i++) {
+        const struct guest_provider *p = guest_provider_find(topo->guests[i].provider);
+
+        if (!p) {
+            log_err("guest %s: unknown provider '%s' (expected one of: %s)",
+                    topo->guests[i].name, topo->guests[i].provider, guest_provider_names());
+            return EINVAL;
+        }
+        n_memory += p->in_memory;
+    }
+    if (n_memory && n_memory != topo->n_guests) {
+        log_err("in-memory guests (provider test) cannot share an instance with real ones");
+        return EINVAL;
+    }
+    *swp = n_memory ? &switch_memory : &switch_ovs;
+    return 0;
+}
+
+/* The guest's interfaces' MACs and port names carry an index unique in the instance: the
+ * topology's order at `up`, the next unused one for a guest added later. */
+static size_t
+next_guest_index(const struct instance *inst)
+{
+    size_t next = 0;
+
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
+            const uint8_t *mac = inst->guests[i].ifaces[j].mac;
+            size_t idx = (size_t) mac[2] << 8 | mac[3];
+            next = MAX(next, idx + 1);
+        }
+    }
+    return next;
+}
+
+/* Impairments of a link just plugged (testbed/infra/shaper.h): tbf and filters in the guest's
+ * network namespace, the `sfcd link` stage in the instance's. So a provider whose guests have
+ * no Linux network namespace the host can enter (ENOTSUP) carries no impairments yet; nor do
+ * in-memory guests, which carry no packets. 'gns' is opened on first use, for the caller to
+ * close. The shaper is not made for threads: one link at a time. */
+static int
+instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns *host,
+               struct link_ns **gns, const struct instance_iface *f,
+               const struct instance_link_spec *l, unsigned int id)
+{
+    static pthread_mutex_t shaper_mutex = PTHREAD_MUTEX_INITIALIZER;
+    static const struct impair bare;
+    struct shaper_env env = { inst->manifest, inst->netns_path, inst->sfcd, inst->dir,
+                              inst->pin_cpu };
+    struct shaper_port port = { ig->name, f->ifname, f->port, id, l->pop_wan };
+    int error = 0;
+
+    if (!host) {
+        log_debug("%s: %s: no impairments on in-memory guests", ig->name, f->ifname);
+        return 0;
+    }
+    if (!*gns) {
+        int fd;
+
+        error = guest_netns_fd(ig->guest, &fd);
+        if (!error) {
+            error = link_ns_open(fd, gns);
+            close(fd);
+        }
+        if (error) {
+            log_err("%s: %s: cannot impair the link (%s)", ig->name, f->ifname,
+                    strerror(error));
+            return error;
+        }
+    }
+    pthread_mutex_lock(&shaper_mutex);
+    error = shaper_apply(&env, host, *gns, &port, l->impair ? l->impair : &bare, NULL);
+    pthread_mutex_unlock(&shaper_mutex);
+    return error;
+}
+
+/* Creates and starts guest 'ig' of 'inst' from 'spec', and plugs in its interfaces
+ * (management first, then its data links in order) through 'host' (NULL: the instance's). */
+static int
+instance_make_guest(struct instance *inst, struct instance_guest *ig,
+                    const struct instance_guest_spec *spec, size_t idx, struct link_ns *host)
+{
+    char agent_listen[48];
+    char *agent_dir = xasprintf("%s/guests/%s", inst->dir, spec->name);
+    char *staging = xasprintf("%s/root", inst->dir);
+    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir,
+                          "--key-fd", "3", NULL };
+    uint8_t key[INSTANCE_KEY_BYTES];
+    struct guest_config cfg = {
+        .name = spec->name,
+        .cpus = spec->cpus,
+        .memory = spec->memory,
+        .instance = inst->name,
+        .sfcd = inst->sfcd,
+        .init_args = inst->agents ? init_args : NULL,
+        /* A dead agent comes back (with its key), and says how often it did. */
+        .init_restart = inst->agents,
+        .init_secret = key,
+        .private_dir = agent_dir,
+        .staging_dir = staging,
+    };
+    char *log_dir = xasprintf("%s/guests", inst->dir);
+    struct link_ns *gns = NULL;
+    uint64_t t = time_mono_ns();
+    int error;
+
+    /* The management address only, bound to the management interface (eth0): the agent
+     * answers nothing that comes from the data network. */
+    snprintf(agent_listen, sizeof agent_listen, "%s%%eth0:%d", inet_ntoa(spec->mgmt_addr),
+             INSTANCE_AGENT_PORT);
+    instance_guest_key(inst, spec->name, key);
+    cfg.run_dir = log_dir;
+    ig->name = xstrdup(spec->name);
+    ig->provider = xstrdup(spec->provider ? spec->provider : "netns");
+    ig->mgmt_addr = spec->mgmt_addr;
+    ig->ifaces = xcalloc(1 + spec->n_links, sizeof *ig->ifaces);
+    /* The agent keeps its roles' logs, sockets and outputs there. */
+    error = manifest_make_tree(inst->manifest, agent_dir);
+    if (error) {
+        log_err("%s: %s", agent_dir, strerror(error));
+        goto out;
+    }
+    up_phase_end(UP_TREE, &t);
+    error = guest_create(ig->provider, &cfg, inst->manifest, &ig->guest);
+    if (error) {
+        log_err("%s: cannot create guest (%s)", spec->name, strerror(error));
+        goto out;
+    }
+    {
+        /* The provider writes the guest's log there: ours to remove. */
+        char *log = xasprintf("%s/%s.log", log_dir, spec->name);
+        error = manifest_record_file(inst->manifest, log);
+        free(log);
+    }
+    up_phase_end(UP_CREATE, &t);
+    if (!error) {
+        error = guest_start(ig->guest);
+    }
+    if (!error && inst->pin_cpu >= 0) {
+        error = guest_pin(ig->guest, inst->pin_cpu);
+    }
+    if (error) {
+        log_err("%s: cannot start guest (%s)", spec->name, strerror(error));
+        goto out;
+    }
+    up_phase_end(UP_START, &t);
+    if (!host) {
+        error = inst->sw->host_ns(inst, &host);
+        if (error) {
+            goto out;
+        }
+    }
+    for (size_t li = SIZE_MAX; li == SIZE_MAX || li < spec->n_links; li++) {
+        const struct instance_link_spec *l = li == SIZE_MAX ? NULL : &spec->links[li];
+        struct instance_iface *f = &ig->ifaces[ig->n_ifaces];
+        struct guest_iface gi;
+
+        f->ifname = xasprintf("eth%zu", ig->n_ifaces);
+        f->port = host_port_name(spec->name, idx, f->ifname);
+        f->bridge = xstrdup(l ? l->bridge : MGMT_BRIDGE);
+        make_mac(f->mac, inst->name, idx, ig->n_ifaces);
+        f->has_addr = l ? l->has_addr : true;
+        f->addr = l ? l->addr : spec->mgmt_addr;
+        f->prefix_len = l ? l->prefix_len : inst->mgmt_prefix_len;
+        f->ofport = -1;
+        ig->n_ifaces++;
+
+        gi = (struct guest_iface) {
+            .ifname = f->ifname, .port = f->port, .mac = f->mac, .has_addr = f->has_addr,
+            .addr = f->addr, .prefix_len = f->prefix_len,
+        };
+        error = guest_plug_iface(ig->guest, host, &gi);
+        if (!error && l && ((l->impair && !impair_is_zero(l->impair)) || l->pop_wan)) {
+            error = instance_shape(inst, ig, host, &gns, f, l, idx * 16 + li);
+        }
+        if (error) {
+            log_err("%s: cannot set up %s (%s)", spec->name, f->ifname, strerror(error));
+            goto out;
+        }
+    }
+    up_phase_end(UP_PLUG, &t);
+out:
+    sodium_memzero(key, sizeof key);
+    link_ns_close(gns);
+    free(log_dir);
+    free(agent_dir);
+    free(staging);
+    return error;
+}
+
+#define UP_THREADS 4
+
+struct up_ctx {
+    struct instance *inst;
+    const struct topology *topo;
+    atomic_size_t next;         /* The next guest to make. */
+    atomic_int error;           /* The first failure: everybody stops. */
+};
+
+static void *
+up_make_guests(void *ctx_)
+{
+    struct up_ctx *ctx = ctx_;
+    struct instance *inst = ctx->inst;
+    const struct topology *topo = ctx->topo;
+    struct instance_link_spec *links = xcalloc(topo->n_links + 1, sizeof *links);
+    struct link_ns *host = NULL;
+    int error = inst->sw->open_host_ns(inst, &host);
+
+    while (!error && !atomic_load(&ctx->error) && !interrupted) {
+        size_t i = atomic_fetch_add(&ctx->next, 1);
+        const struct topo_guest *tg = &topo->guests[i];
+        struct instance_guest_spec spec;
+
+        if (i >= topo->n_guests) {
+            break;
+        }
+        spec = (struct instance_guest_spec) {
+            .name = tg->name, .provider = tg->provider, .cpus = tg->cpus,
+            .memory = tg->memory, .mgmt_addr = tg->mgmt_addr, .links = links,
+        };
+        for (size_t li = 0; li < topo->n_links; li++) {
+            const struct topo_link *tl = &topo->links[li];
+            if (tl->guest == i) {
+                links[spec.n_links++] = (struct instance_link_spec) {
+                    .bridge = topo->bridges[tl->bridge].name, .has_addr = tl->has_addr,
+                    .addr = tl->addr, .prefix_len = tl->prefix_len, .impair = &tl->impair,
+                    .pop_wan = tl->pop_wan,
+                };
+            }
+        }
+        error = instance_make_guest(inst, &inst->guests[i], &spec, i, host);
+    }
+    if (error) {
+        int none = 0;
+        atomic_compare_exchange_strong(&ctx->error, &none, error);
+    }
+    link_ns_close(host);
+    free(links);
+    return NULL;
+}
+
 int
 instance_up(const struct instance_opts *opts, const struct topology *topo,
             struct instance **instp)
 {
     uint64_t t0 = time_mono_ns();
     struct instance *inst = xzalloc(sizeof *inst);
-    struct link_ns *host = NULL;
     int lock_fd = -1;
-    char *path = NULL, *ovs_dir = NULL, *netns_name = NULL, *log_dir = NULL;
+    char *path = NULL, *log_dir = NULL;
     char *yaml = NULL;
     int error;
 
@@ -660,12 +996,20 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     inst->dir = instance_dir(opts->state_dir, opts->name);
     inst->sfcd = opts->sfcd ? xstrdup(opts->sfcd) : default_sfcd();
     inst->orchestrator_addr = topo->orchestrator_addr;
+    inst->mgmt_prefix_len = topo->mgmt_prefix_len;
+    inst->agents = opts->agents;
+    inst->pin_cpu = opts->pin ? opts->pin_cpu : -1;
+    inst->afxdp = opts->afxdp;
     if (!instance_name_ok(opts->name)) {
         log_err("instance name '%s' must be 1 to 32 of [a-z0-9_-]", opts->name);
         error = EINVAL;
         goto out_free;
     }
-    if (access(inst->sfcd, X_OK)) {
+    error = switch_choose(topo, &inst->sw);
+    if (error) {
+        goto out_free;
+    }
+    if (access(inst->sfcd, X_OK) && inst->sw != &switch_memory) {
         log_err("%s: not executable (%s); run make first", inst->sfcd, strerror(errno));
         error = ENOENT;
         goto out_free;
@@ -762,10 +1106,8 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         goto out_undo;
     }
 
-    netns_name = xasprintf("sfclab-%s", inst->name);
-    error = netns_create(inst->manifest, netns_name, &inst->netns_path);
+    error = inst->sw->create(inst);
     if (error) {
-        log_err("cannot create network namespace %s (%s)", netns_name, strerror(error));
         goto out_undo;
     }
     if (interrupted) {
@@ -779,20 +1121,26 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     }
     inst->bridges[inst->n_bridges++] = xstrdup(MGMT_BRIDGE);
 
-    {
-        int fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);
-        error = fd < 0 ? errno : link_ns_open(fd, &host);
-        if (fd >= 0) {
-            close(fd);
-        }
-        if (error) {
-            goto out_undo;
-        }
-    }
+    /* A few threads side by side: making a guest is mostly waiting (for its init to exec,
+     * for the kernel to make its namespaces), and the waits overlap. */
     inst->guests = xcalloc(topo->n_guests ? topo->n_guests : 1, sizeof *inst->guests);
-    for (size_t i = 0; i < topo->n_guests; i++) {
-        inst->n_guests++;
-        error = instance_add_guest(inst, opts, topo, i, host);
+    inst->n_guests = topo->n_guests;
+    {
+        struct up_ctx ctx = { .inst = inst, .topo = topo };
+        pthread_t threads[UP_THREADS];
+        size_t n_threads = 0;
+
+        atomic_init(&ctx.next, 0);
+        atomic_init(&ctx.error, 0);
+        while (n_threads < UP_THREADS && (n_threads + 1) * 2 < topo->n_guests
+               && !pthread_create(&threads[n_threads], NULL, up_make_guests, &ctx)) {
+            n_threads++;
+        }
+        up_make_guests(&ctx);
+        for (size_t i = 0; i < n_threads; i++) {
+            pthread_join(threads[i], NULL);
+        }
+        error = atomic_load(&ctx.error);
         if (error || interrupted) {
             error = error ? error : EINTR;
             goto out_undo;
@@ -810,33 +1158,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     for (int p = 0; p < UP_N_PHASES; p++) {
         log_debug("  %-24s %8.1f ms", up_phase_names[p], up_phase_ns[p] / 1e6);
     }
-    /* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
-    ovs_dir = xasprintf("%s/ovs", inst->dir);
-    error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
-    if (!error && opts->pin) {
-        pid_t pids[2];
-        ovs_daemon_pids(inst->ovs, pids);
-        for (int i = 0; i < 2 && !error; i++) {
-            error = pids[i] ? pin_to_cpu(pids[i], opts->pin_cpu) : 0;
-        }
-    }
-    if (error) {
-        log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
-        goto out_undo;
-    }
-
-    log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
-    error = instance_wire_ovs(inst, opts);
-    log_debug("ovs ports: %.1f ms", (time_mono_ns() - t0) / 1e6);
-    if (!error) {
-        error = instance_setup_mgmt_port(inst, topo, host);
-    }
-    if (!error) {
-        error = instance_isolate_mgmt(inst);
-        if (error) {
-            log_err("cannot install the management bridge's flows (%s)", strerror(error));
-        }
-    }
+    error = inst->sw->start(inst, opts);
     if (!error) {
         char *json = xasprintf("%s/instance.json", inst->dir);
         char *tmp = xasprintf("%s.tmp", json);
@@ -860,6 +1182,11 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     goto out_free;
 
 out_undo:
+    if (interrupted) {
+        /* What failed after a Ctrl-C failed because of it: the daemons in our process group
+         * got the signal too (a "connection timed out" from a dead ovsdb-server is that). */
+        error = EINTR;
+    }
     if (error == EINTR) {
         log_err("interrupted: undoing what was made");
     }
@@ -867,6 +1194,16 @@ out_undo:
         ovs_close(inst->ovs);
         inst->ovs = NULL;
     }
+    /* Destroyed through their providers first (the manifest knows only what is on the host:
+     * not an in-memory guest); our sockets in their namespaces go with them. */
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        guest_destroy(inst->guests[i].guest);
+        inst->guests[i].guest = NULL;
+        guest_uninit(&inst->guests[i]);
+    }
+    inst->n_guests = 0;
+    link_ns_close(inst->host);
+    inst->host = NULL;
     manifest_close(inst->manifest);
     inst->manifest = NULL;
     if (manifest_undo(inst->dir, opts->verbose)) {
@@ -876,11 +1213,8 @@ out_free:
     if (lock_fd >= 0) {
         close(lock_fd);
     }
-    link_ns_close(host);
     instance_close(inst);
     free(path);
-    free(ovs_dir);
-    free(netns_name);
     free(log_dir);
     free(yaml);
     return error;
@@ -904,9 +1238,10 @@ int
 instance_open(const struct instance_opts *opts, struct instance **instp)
 {
     struct instance *inst = xzalloc(sizeof *inst);
-    char *path = NULL;
+    char *path = NULL, *guests_dir = NULL;
     json_error_t jerr;
     json_t *root = NULL, *guests, *bridges, *g;
+    const char *sw;
     size_t i;
     int error = 0;
 
@@ -923,16 +1258,32 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         }
         goto out;
     }
-    inst->netns_path = xstrdup(json_string_value(json_object_get(root, "netns")) ?: "");
+    sw = json_string_value(json_object_get(root, "switch")) ?: "ovs";
+    inst->sw = switch_find(sw);
+    if (!inst->sw) {
+        log_err("%s: unknown switch '%s'", path, sw);
+        error = EINVAL;
+        goto out;
+    }
+    if (json_string_value(json_object_get(root, "netns"))) {
+        inst->netns_path = xstrdup(json_string_value(json_object_get(root, "netns")));
+    }
     inst->sfcd = xstrdup(json_string_value(json_object_get(root, "sfcd")) ?: "sfcd");
     inet_aton(json_string_value(json_object_get(root, "orchestrator")) ?: "0.0.0.0",
               &inst->orchestrator_addr);
+    inst->mgmt_prefix_len = json_integer_value(json_object_get(root, "mgmt_prefix"));
+    inst->agents = json_is_true(json_object_get(root, "agents"));
+    inst->pin_cpu = json_object_get(root, "pin_cpu")
+                    ? json_integer_value(json_object_get(root, "pin_cpu")) : -1;
+    inst->afxdp = json_is_true(json_object_get(root, "afxdp"));
     bridges = json_object_get(root, "bridges");
     inst->bridges = xcalloc(json_array_size(bridges) + 1, sizeof *inst->bridges);
     json_array_foreach(bridges, i, g) {
         inst->bridges[inst->n_bridges++] = xstrdup(json_string_value(g) ?: "");
     }
     guests = json_object_get(root, "guests");
+    /* As instance_up() gave it: providers find the instance's other state beside it. */
+    guests_dir = xasprintf("%s/guests", inst->dir);
     inst->guests = xcalloc(json_array_size(guests) + 1, sizeof *inst->guests);
     json_array_foreach(guests, i, g) {
         struct instance_guest *ig = &inst->guests[inst->n_guests++];
@@ -943,6 +1294,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             .memory = json_integer_value(json_object_get(g, "memory")),
             .instance = inst->name,
             .sfcd = inst->sfcd,
+            .run_dir = guests_dir,
         };
         char *agent_dir = xasprintf("%s/guests/%s", inst->dir, cfg.name ?: "");
         char *staging = xasprintf("%s/root", inst->dir);
@@ -969,8 +1321,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             f->ofport = json_integer_value(json_object_get(jf, "ofport"));
         }
         error = guest_attach(ig->provider, &cfg,
-                             json_integer_value(json_object_get(g, "pid")),
-                             json_integer_value(json_object_get(g, "start")), &ig->guest);
+                             json_string_value(json_object_get(g, "handle")), &ig->guest);
         free(agent_dir);
         free(staging);
         if (error == ESRCH) {
@@ -987,13 +1338,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
     }
     error = manifest_open(inst->dir, &inst->manifest);
     if (!error) {
-        char *ovs_dir = xasprintf("%s/ovs", inst->dir);
-        error = ovs_open(ovs_dir, &inst->ovs);
-        free(ovs_dir);
-        if (error) {
-            log_err("instance '%s': its Open vSwitch does not answer (%s); `sfclab clean`?",
-                    inst->name, strerror(error));
-        }
+        error = inst->sw->open(inst);
     }
 out:
     if (error) {
@@ -1002,14 +1347,134 @@ out:
         *instp = inst;
     }
     json_decref(root);
+    free(guests_dir);
     free(path);
     return error;
 }
 
-/* Teardown runs the slow waits side by side: vswitchd's exit --cleanup (closing each port's
- * socket waits for the kernel, ~8 ms a port here) and the guests' SIGTERM-and-wait, a few
- * threads over the guests. Each thread touches only its own guests or the OVS handle; nothing
- * here records into the manifest. */
+/* The lowest address of the management subnet above every one in use, below the
+ * orchestrator's (the subnet's last). */
+static int
+next_mgmt_addr(const struct instance *inst, struct in_addr *addrp)
+{
+    uint32_t next = 0, top = ntohl(inst->orchestrator_addr.s_addr);
+
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        next = MAX(next, ntohl(inst->guests[i].mgmt_addr.s_addr) + 1);
+    }
+    if (!next || next >= top) {
+        return ENOSPC;
+    }
+    addrp->s_addr = htonl(next);
+    return 0;
+}
+
+int
+instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec_)
+{
+    struct instance_guest_spec spec = *spec_;
+    struct instance_guest *ig;
+    const struct guest_provider *p;
+    bool ports = false;
+    size_t idx;
+    int error;
+
+    if (instance_find_guest(inst, spec.name)) {
+        log_err("instance '%s' already has a guest '%s'", inst->name, spec.name);
+        return EEXIST;
+    }
+    p = guest_provider_find(spec.provider ? spec.provider : "netns");
+    if (!p || p->in_memory != (inst->sw == &switch_memory)) {
+        log_err("guest %s: provider '%s' cannot join instance '%s' (switch %s)", spec.name,
+                spec.provider ? spec.provider : "netns", inst->name, inst->sw->name);
+        return EINVAL;
+    }
+    for (size_t i = 0; i < spec.n_links; i++) {
+        bool known = false;
+        for (size_t b = 0; b < inst->n_bridges; b++) {
+            known |= !strcmp(inst->bridges[b], spec.links[i].bridge);
+        }
+        if (!known || !strcmp(spec.links[i].bridge, MGMT_BRIDGE)) {
+            log_err("guest %s: instance '%s' has no data bridge '%s'", spec.name, inst->name,
+                    spec.links[i].bridge);
+            return ENOENT;
+        }
+    }
+    if (!spec.mgmt_addr.s_addr) {
+        error = next_mgmt_addr(inst, &spec.mgmt_addr);
+        if (error) {
+            log_err("guest %s: no management address is left", spec.name);
+            return error;
+        }
+    }
+    idx = next_guest_index(inst);
+    inst->guests = xrealloc(inst->guests, (inst->n_guests + 1) * sizeof *inst->guests);
+    ig = &inst->guests[inst->n_guests++];
+    memset(ig, 0, sizeof *ig);
+    error = instance_make_guest(inst, ig, &spec, idx, NULL);
+    if (!error) {
+        error = inst->sw->add_ports(inst, inst->n_guests - 1);
+        ports = !error;
+    }
+    if (!error) {
+        error = instance_save(inst);
+    }
+    if (error) {
+        remove_guest(inst, &inst->guests[inst->n_guests - 1], ports);
+        instance_save(inst);
+    }
+    return error;
+}
+
+/* Destroys guest 'ig' and takes it out of the instance; 'ports': its ports are on the switch. */
+static int
+remove_guest(struct instance *inst, struct instance_guest *ig, bool ports)
+{
+    char *agent_dir = xasprintf("%s/guests/%s", inst->dir, ig->name);
+    int error = 0, error2;
+
+    /* Off the switch first: vswitchd would otherwise keep polling a port whose device is
+     * going away. */
+    if (ports) {
+        error = inst->sw->del_ports(inst, ig);
+    }
+    if (ig->guest) {
+        guest_stop(ig->guest, 200 * 1000 * 1000);
+        error2 = guest_destroy(ig->guest);
+        ig->guest = NULL;
+        error = error ? error : error2;
+    }
+    /* The manifest keeps its line: undo finds the tree gone. */
+    error2 = manifest_remove_tree(agent_dir);
+    error = error ? error : error2;
+    free(agent_dir);
+    guest_uninit(ig);
+    memmove(ig, ig + 1, (inst->guests + inst->n_guests - (ig + 1)) * sizeof *ig);
+    inst->n_guests--;
+    return error;
+}
+
+int
+instance_remove_guest(struct instance *inst, const char *name)
+{
+    struct instance_guest *ig = instance_find_guest(inst, name);
+    int error, error2;
+
+    if (!ig) {
+        log_err("instance '%s' has no guest '%s'", inst->name, name);
+        return ENOENT;
+    }
+    error = remove_guest(inst, ig, true);
+    error2 = instance_save(inst);
+    return error ? error : error2;
+}
+
+/* Teardown: the switch first, killed outright (ovs_stop_now: a graceful exit --cleanup closes
+ * its ports one at a time, 0.9 s for star32's 64), and only then the guests, a few threads
+ * over them, each SIGTERM-and-wait. In that order because a vswitchd killed while the guests'
+ * namespaces (and so the veths its sockets are bound to) are being torn down takes up to 0.6 s
+ * to exit instead of 4 ms: both wait on the kernel's device teardown. Each thread touches only
+ * its own guests; nothing here records into the manifest. */
 #define DOWN_STOP_THREADS 8
 
 struct down_ctx {
@@ -1029,37 +1494,29 @@ down_stop_guests(void *ctx_)
             return NULL;
         }
         if (ctx->inst->guests[i].guest) {
+            /* Polite first (init ends its roles), then whatever is left of it goes. */
             guest_stop(ctx->inst->guests[i].guest, 200 * 1000 * 1000);
+            guest_destroy(ctx->inst->guests[i].guest);
+            ctx->inst->guests[i].guest = NULL;
         }
     }
-}
-
-static void *
-down_stop_ovs(void *ovs)
-{
-    ovs_stop(ovs);
-    return NULL;
 }
 
 int
 instance_down(struct instance *inst)
 {
-    pthread_t threads[DOWN_STOP_THREADS], ovs_thread;
+    pthread_t threads[DOWN_STOP_THREADS];
     struct down_ctx ctx = { .inst = inst };
     size_t n_threads = 0;
-    bool ovs_threaded = false;
     uint64_t t0 = time_mono_ns();
     char *dir = xstrdup(inst->dir);
     int error;
 
-    /* Graceful first: OVS removes its datapath, guests get SIGTERM. The manifest then undoes
-     * whatever is left, exactly as `clean` would. A thread that cannot start leaves its work
-     * to this one. */
+    /* Guests get SIGTERM. The manifest then undoes whatever is left, exactly as `clean`
+     * would. A thread that cannot start leaves its work to this one. */
+    inst->sw->stop(inst);
+    log_debug("switch stopped: %.1f ms", (time_mono_ns() - t0) / 1e6);
     atomic_init(&ctx.next_guest, 0);
-    if (inst->ovs && !pthread_create(&ovs_thread, NULL, down_stop_ovs, inst->ovs)) {
-        ovs_threaded = true;
-        inst->ovs = NULL;
-    }
     while (n_threads < DOWN_STOP_THREADS && n_threads + 1 < inst->n_guests
            && !pthread_create(&threads[n_threads], NULL, down_stop_guests, &ctx)) {
         n_threads++;
@@ -1069,13 +1526,6 @@ instance_down(struct instance *inst)
         pthread_join(threads[i], NULL);
     }
     log_debug("guests stopped: %.1f ms", (time_mono_ns() - t0) / 1e6);
-    if (ovs_threaded) {
-        pthread_join(ovs_thread, NULL);
-    } else if (inst->ovs) {
-        ovs_stop(inst->ovs);
-        inst->ovs = NULL;
-    }
-    log_debug("ovs stopped: %.1f ms", (time_mono_ns() - t0) / 1e6);
     manifest_close(inst->manifest);
     inst->manifest = NULL;
     instance_close(inst);
@@ -1125,6 +1575,12 @@ out:
     free(netns);
     free(dir);
     return error;
+}
+
+const char *
+instance_switch_name(const struct instance *inst)
+{
+    return inst->sw->name;
 }
 
 struct instance_guest *
@@ -1190,6 +1646,9 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
     for (;;) {
         int fd;
 
+        if (!inst->netns_path) {
+            return ENETUNREACH;     /* The memory switch carries no packets. */
+        }
         error = netns_socket(inst->netns_path, AF_INET, SOCK_STREAM, 0, &fd);
         if (error) {
             return error;

@@ -8,6 +8,15 @@
  * failed half-way, was interrupted or was killed. On any failure instance_up() undoes what it
  * made before returning.
  *
+ * Guests can also be added and removed while the instance runs (instance_add_guest(), e.g. a
+ * scheme's recovery starting a new VNF guest): each is recorded in the manifest before it is
+ * made, like everything `up` makes, so `down` and `clean` still undo everything.
+ *
+ * The instance never looks inside a guest: it goes through the provider's guest_*() hooks. Its
+ * switch is a small backend of its own: `ovs` (a host network namespace and a private Open
+ * vSwitch in it) for real guests, or `memory` when every guest is in-memory (the test
+ * provider), which needs no root and makes nothing on the host but the state directory.
+ *
  * Layout, for an instance NAME under STATE (default /run/sfclab):
  *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
  *   STATE/NAME/key             the instance's secret (0600): the agents' keys derive from it
@@ -29,6 +38,9 @@
 #include <sys/types.h>
 
 struct guest;
+struct impair;
+struct instance_switch;
+struct link_ns;
 struct manifest;
 struct ovs;
 struct topology;
@@ -68,7 +80,13 @@ struct instance_guest {
 struct instance {
     char *name;
     char *dir;                  /* STATE/NAME */
-    char *netns_path;
+    const struct instance_switch *sw;
+    char *netns_path;           /* The host namespace; NULL on the `memory` switch. */
+    struct link_ns *host;       /* Netlink there, opened when first needed. */
+    bool agents;                /* Guests run `sfcd agent` (instance_opts.agents). */
+    int pin_cpu;                /* -1: guests are not pinned. */
+    bool afxdp;
+    int mgmt_prefix_len;
     char *sfcd;
     struct in_addr orchestrator_addr;
     struct manifest *manifest;
@@ -87,6 +105,34 @@ struct instance {
 #define INSTANCE_AGENT_PORT 7070
 
 int instance_up(const struct instance_opts *, const struct topology *, struct instance **);
+
+/* A guest added to a running instance: what a topology's guest and its links say. */
+struct instance_link_spec {
+    const char *bridge;         /* A data bridge of the instance. */
+    bool has_addr;
+    struct in_addr addr;
+    int prefix_len;
+    const struct impair *impair;    /* NULL: a bare link (testbed/model/impair.h). */
+    bool pop_wan;               /* Its guest is in a PoP with a WAN link to another. */
+};
+
+struct instance_guest_spec {
+    const char *name;
+    const char *provider;       /* NULL: "netns". */
+    double cpus;                /* 0: unlimited. */
+    uint64_t memory;            /* 0: unlimited. */
+    struct in_addr mgmt_addr;   /* 0.0.0.0: the next free address of the management subnet. */
+    const struct instance_link_spec *links;
+    size_t n_links;
+};
+
+/* Creates, starts and wires a guest on the running instance 'inst' (from instance_open() or
+ * instance_up()), records it in the manifest first and in instance.json after; on failure
+ * removes what it made of it. EEXIST if the name is taken, ENOENT for an unknown bridge. */
+int instance_add_guest(struct instance *, const struct instance_guest_spec *);
+/* Destroys guest 'name' (whatever its state, also a guest destroyed by a crash injection) and
+ * takes its ports off the switch. ENOENT if there is no such guest. */
+int instance_remove_guest(struct instance *, const char *name);
 int instance_open(const struct instance_opts *, struct instance **);
 /* Stops the guests and OVS gracefully, then undoes the manifest. Frees 'inst'. */
 int instance_down(struct instance *);
@@ -95,6 +141,8 @@ int instance_clean(const char *state_dir, const char *name, bool verbose);
 void instance_close(struct instance *);
 
 struct instance_guest *instance_find_guest(struct instance *, const char *name);
+/* "ovs" or "memory". */
+const char *instance_switch_name(const struct instance *);
 /* Runs argv inside guest 'name' with our standard streams and waits; *statusp as waitpid's. */
 int instance_exec(struct instance *, const char *guest, char *const argv[], int *statusp);
 /* The key of guest 'guest''s agent (a keyed hash of its name under the instance's key). */

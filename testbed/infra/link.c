@@ -754,3 +754,48 @@ link_set_netem(struct link_ns *ns, const char *name, const struct link_netem *nm
     }
     return nle < 0 ? nl_fail("netem tbf add", name, nle) : 0;
 }
+
+/* Interfaces made by someone else (libvirt's type='ethernet' veths and taps) are found by the
+ * MAC they were given, then renamed and moved where sfclab wants them. */
+int
+link_find_by_mac(struct link_ns *ns, const uint8_t mac[6], char name[16])
+{
+    struct nl_cache *cache = NULL;
+    int error = ENODEV, nle;
+
+    nle = rtnl_link_alloc_cache(ns->nl, AF_UNSPEC, &cache);
+    if (nle < 0) {
+        return nl_fail("link list", NULL, nle);
+    }
+    for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+        struct rtnl_link *l = (struct rtnl_link *) o;
+        struct nl_addr *a = rtnl_link_get_addr(l);
+        if (a && nl_addr_get_len(a) == 6 && !memcmp(nl_addr_get_binary_addr(a), mac, 6)) {
+            snprintf(name, 16, "%s", rtnl_link_get_name(l));
+            error = 0;
+            break;
+        }
+    }
+    nl_cache_free(cache);
+    return error;
+}
+
+int
+link_move(struct link_ns *from, const char *name, struct link_ns *to)
+{
+    struct rtnl_link *orig, *change;
+    int ifindex, error, nle;
+
+    error = ifindex_of(from, name, &ifindex);
+    if (error) {
+        return error;
+    }
+    orig = rtnl_link_alloc();
+    change = rtnl_link_alloc();
+    rtnl_link_set_ifindex(orig, ifindex);
+    rtnl_link_set_ns_fd(change, to->netns_fd);
+    nle = rtnl_link_change(from->nl, orig, change, 0);
+    rtnl_link_put(orig);
+    rtnl_link_put(change);
+    return nle < 0 ? nl_fail("link move", name, nle) : 0;
+}

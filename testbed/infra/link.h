@@ -43,6 +43,11 @@ int link_set_up(struct link_ns *, const char *name, bool up);
 /* True if 'name' exists in the namespace. */
 bool link_exists(struct link_ns *, const char *name);
 int link_get_mac(struct link_ns *, const char *name, uint8_t mac[6]);
+/* The name of the interface whose MAC is 'mac' (ENODEV if none): for interfaces that another
+ * program (libvirt) made and named. */
+int link_find_by_mac(struct link_ns *, const uint8_t mac[6], char name[16]);
+/* Moves interface 'name' from namespace 'from' into namespace 'to'. */
+int link_move(struct link_ns *from, const char *name, struct link_ns *to);
 
 /* Adds "10.0.0.1/24" (or an IPv6 CIDR) to interface 'name'. */
 int link_addr_add(struct link_ns *, const char *name, const char *cidr);

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testbed/infra/ovs.h"
+#include "testbed/infra/libvirtd.h"
 #include "vnfs/core/util.h"
 
 struct manifest {
@@ -144,6 +146,20 @@ manifest_record_netns(struct manifest *m, const char *path)
 }
 
 int
+manifest_record_mirror(struct manifest *m, const char *run_dir, const char *bridge,
+                       const char *mirror, const char *port)
+{
+    const char *const parts[] = { run_dir, bridge, mirror, port };
+
+    for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+        if (!*parts[i] || strpbrk(parts[i], " \t\n")) {
+            return EINVAL;
+        }
+    }
+    return manifest_append(m, "mirror %s %s %s %s\n", run_dir, bridge, mirror, port);
+}
+
+int
 manifest_record_cgroup(struct manifest *m, const char *path)
 {
     return manifest_record_path(m, "cgroup", path);
@@ -180,6 +196,15 @@ int
 manifest_record_file(struct manifest *m, const char *path)
 {
     return manifest_record_path(m, "file", path);
+}
+
+int
+manifest_record_domain(struct manifest *m, const char *uri, const char *name)
+{
+    if (!*uri || !*name || strpbrk(uri, " \t\n") || strpbrk(name, " \t\n")) {
+        return EINVAL;
+    }
+    return manifest_append(m, "domain %s %s\n", uri, name);
 }
 
 static int
@@ -329,6 +354,12 @@ undo_tree(const char *path)
     return error;
 }
 
+int
+manifest_remove_tree(const char *path)
+{
+    return undo_tree(path);
+}
+
 /* Reaps 'pid' if it is our child; harmless otherwise. */
 static void
 reap(pid_t pid)
@@ -421,6 +452,12 @@ undo_line(char *line, bool verbose)
         error = undo_mount(arg);
     } else if (!strcmp(kind, "cgroup")) {
         error = undo_cgroup(arg);
+    } else if (!strcmp(kind, "mirror")) {
+        char bridge[64], port[64];
+        if (sscanf(line, "%*s %*s %63s %255s %63s", bridge, name, port) != 3) {
+            return 0;
+        }
+        error = ovs_mirror_undo(arg, bridge, name, port);
     } else if (!strcmp(kind, "tree")) {
         error = undo_tree(arg);
     } else if (!strcmp(kind, "dir")) {
@@ -431,6 +468,11 @@ undo_line(char *line, bool verbose)
         if (unlink(arg) && errno != ENOENT) {
             error = errno;
         }
+    } else if (!strcmp(kind, "domain")) {
+        if (sscanf(line, "%*s %*s %255s", name) != 1) {
+            return 0;
+        }
+        error = libvirtd_undo_domain(arg, name);
     } else {
         log_warn("manifest: unknown entry '%s', left alone", kind);
         return 0;

@@ -11,12 +11,15 @@
  *   process PID STARTTIME NAME        a daemon: SIGTERM, then SIGKILL after a grace period
  *   guest   PID STARTTIME NAME        init of a guest's PID namespace: SIGKILL ends the guest
  *   cgroup  PATH                      a cgroup directory (rmdir once its processes are gone)
+ *   mirror  RUNDIR BRIDGE NAME PORT   an OVS mirror and its output port (capture.h), removed
+ *                                     through the switch at RUNDIR if it still runs
  *   mount   PATH                      a mount point (lazy umount, then rmdir/unlink)
  *   dir     PATH                      a directory we made (rmdir, only if empty)
  *   tree    PATH                      a directory we made for others to fill (a guest's agent
  *                                     writes its logs and sockets there): removed with all it
  *                                     holds; manifest_record_tree() refuses a path that exists
  *   file    PATH                      a file we made (unlink)
+ *   domain  URI NAME                  a libvirt domain (destroyed, undefined if persistent)
  * Paths must not contain spaces or newlines (manifest_record refuses them).
  *
  * Never deletes by pattern, never signals a process it did not record. Main type: struct
@@ -35,15 +38,21 @@ int manifest_open(const char *dir, struct manifest **);
 void manifest_close(struct manifest *);
 
 int manifest_record_netns(struct manifest *, const char *path);
+int manifest_record_mirror(struct manifest *, const char *run_dir, const char *bridge,
+                           const char *mirror, const char *port);
 int manifest_record_process(struct manifest *, pid_t, const char *name);
 int manifest_record_guest(struct manifest *, pid_t, const char *name);
 int manifest_record_cgroup(struct manifest *, const char *path);
 int manifest_record_mount(struct manifest *, const char *path);
 int manifest_record_dir(struct manifest *, const char *path);
 int manifest_record_file(struct manifest *, const char *path);
+int manifest_record_domain(struct manifest *, const char *uri, const char *name);
 /* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
  * never covers anything we did not make. */
 int manifest_make_tree(struct manifest *, const char *path);
+/* Removes a tree made by manifest_make_tree() before the undo (a guest removed at run time);
+ * its line stays, and undo finds it gone. */
+int manifest_remove_tree(const char *path);
 
 /* Forks a child that waits until its pid is recorded as 'kind' ("process" or "guest") before
  * it returns into 'child' (which must not return: it execs or _exits). Returns 0 and sets *pidp

@@ -1,5 +1,6 @@
 #include "testbed/infra/ovs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,12 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "testbed/infra/manifest.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovsdb.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
@@ -29,6 +34,7 @@
 #define OVS_OFPORT_TIMEOUT_MS 5000
 #define OVS_TOOL_TIMEOUT_MS 30000
 #define OVS_EXIT_TIMEOUT_MS 5000
+#define OVS_OPENFLOW_TIMEOUT_MS 5000
 #define OVS_POLL_US 2000
 
 extern char **environ;
@@ -49,6 +55,11 @@ struct ovs {
     uint64_t start_ns;
     double ready_ms;
     double bridge_ready_ms;
+    struct ovs_openflow {       /* Persistent OpenFlow connections, one per bridge used. */
+        char *bridge;
+        struct of_conn *conn;
+    } *ofs;
+    size_t n_ofs;
 };
 
 /* The files a running instance makes in its run directory, besides BRIDGE.mgmt/.snoop. */
@@ -426,6 +437,11 @@ static void
 ovs_free(struct ovs *ovs)
 {
     if (ovs) {
+        for (size_t i = 0; i < ovs->n_ofs; i++) {
+            of_conn_close(ovs->ofs[i].conn);
+            free(ovs->ofs[i].bridge);
+        }
+        free(ovs->ofs);
         ovsdb_close(ovs->db);
         free_strv(ovs->env);
         free(ovs->run_dir);
@@ -795,8 +811,120 @@ ovs_open(const char *run_dir, struct ovs **ovsp)
     return 0;
 }
 
-int
-ovs_stop(struct ovs *ovs)
+/* Closing a packet (or AF_XDP) socket waits for an RCU grace period (synchronize_net() in
+ * packet_release()), and a dying process closes its sockets one after another: vswitchd's 81
+ * sockets on star32 kept it dying for 0.6-0.9 s here. So its sockets are taken over first
+ * (pidfd_getfd(2)): killed, it only drops its references, and the last ones, ours, are closed
+ * from threads side by side, whose grace periods overlap. */
+#define STEAL_THREADS 16
+
+struct stolen_fds {
+    int *fds;
+    size_t n;
+    size_t next;                /* Shared by the closing threads. */
+    pthread_mutex_t mutex;
+};
+
+static int
+steal_sockets(pid_t pid, struct stolen_fds *st)
+{
+    char dir[64], path[320], target[64];
+    int pidfd, max;
+    struct dirent *de;
+    struct rlimit rl;
+    DIR *d;
+
+    pidfd = syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        return errno;
+    }
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int) pid);
+    d = opendir(dir);
+    if (!d) {
+        int error = errno;
+        close(pidfd);
+        return error;
+    }
+    /* Leave room for what we open ourselves; sockets beyond it just close the slow way. */
+    max = getrlimit(RLIMIT_NOFILE, &rl) ? 256 : (int) MIN(rl.rlim_cur, 65536) - 64;
+    while ((de = readdir(d)) && (int) st->n < max) {
+        ssize_t n;
+        int fd;
+
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        n = readlink(path, target, sizeof target - 1);
+        if (n <= 0 || strncmp(target, "socket:", 7)) {
+            continue;
+        }
+        fd = syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+        if (fd >= 0) {
+            st->fds = xrealloc(st->fds, (st->n + 1) * sizeof *st->fds);
+            st->fds[st->n++] = fd;
+        }
+    }
+    closedir(d);
+    close(pidfd);
+    return 0;
+}
+
+static void *
+close_stolen(void *st_)
+{
+    struct stolen_fds *st = st_;
+
+    for (;;) {
+        int fd = -1;
+
+        pthread_mutex_lock(&st->mutex);
+        if (st->next < st->n) {
+            fd = st->fds[st->next++];
+        }
+        pthread_mutex_unlock(&st->mutex);
+        if (fd < 0) {
+            return NULL;
+        }
+        close(fd);
+    }
+}
+
+/* vswitchd killed outright: its userspace datapath holds nothing the kernel keeps, and the
+ * devices it opened go with the instance's namespace. */
+static int
+kill_daemon(struct ovs_daemon *d)
+{
+    struct stolen_fds st = { .fds = NULL, .mutex = PTHREAD_MUTEX_INITIALIZER };
+    pthread_t threads[STEAL_THREADS];
+    size_t n_threads = 0;
+    int error = 0;
+
+    if (!daemon_alive(d)) {
+        return 0;
+    }
+    if (steal_sockets(d->pid, &st)) {
+        log_debug("ovs: cannot take over %s's sockets; it closes them itself", d->name);
+    }
+    kill(d->pid, SIGKILL);
+    if (!wait_daemon_gone(d, 2000)) {
+        log_err("ovs: %s (pid %d) survives SIGKILL", d->name, (int) d->pid);
+        error = EBUSY;
+    }
+    while (n_threads < STEAL_THREADS && n_threads * 4 < st.n
+           && !pthread_create(&threads[n_threads], NULL, close_stolen, &st)) {
+        n_threads++;
+    }
+    close_stolen(&st);
+    for (size_t i = 0; i < n_threads; i++) {
+        pthread_join(threads[i], NULL);
+    }
+    free(st.fds);
+    return error;
+}
+
+static int
+stop_both(struct ovs *ovs, bool now)
 {
     int error, error2;
 
@@ -806,8 +934,11 @@ ovs_stop(struct ovs *ovs)
     /* Our connection would otherwise keep ovsdb-server busy answering a dead peer. */
     ovsdb_close(ovs->db);
     ovs->db = NULL;
-    error = stop_daemon(ovs, &ovs->vswitchd, true);
-    error2 = stop_daemon(ovs, &ovs->server, false);
+    uint64_t t0 = time_mono_ns();
+    error = now ? kill_daemon(&ovs->vswitchd) : stop_daemon(ovs, &ovs->vswitchd, true);
+    log_debug("ovs: vswitchd gone in %.1f ms", (time_mono_ns() - t0) / 1e6);
+    /* Its database is deleted next: nothing in it is worth an orderly exit. */
+    error2 = now ? kill_daemon(&ovs->server) : stop_daemon(ovs, &ovs->server, false);
     error = error ? error : error2;
     if (!error) {
         for (size_t i = 0; i < ARRAY_SIZE(run_files); i++) {
@@ -818,6 +949,18 @@ ovs_stop(struct ovs *ovs)
     }
     ovs_free(ovs);
     return error;
+}
+
+int
+ovs_stop(struct ovs *ovs)
+{
+    return stop_both(ovs, false);
+}
+
+int
+ovs_stop_now(struct ovs *ovs)
+{
+    return stop_both(ovs, true);
 }
 
 void
@@ -1261,6 +1404,160 @@ out:
     return error;
 }
 
+/* Commits 'ops' with a configuration bump and waits until vswitchd has applied it. */
+static int
+commit_applied(struct ovs *ovs, struct ovsdb_ops *ops)
+{
+    size_t select = add_cfg_bump(ops);
+    json_t *result = NULL;
+    long long next_cfg = 0;
+    int error = transact(ovs, ops, &result);
+
+    if (!error) {
+        ovsdb_column_int(json_array_get(ovsdb_result_rows(result, select), 0), "next_cfg",
+                         &next_cfg);
+        error = wait_applied(ovs, next_cfg, OVS_APPLY_TIMEOUT_MS);
+    }
+    json_decref(result);
+    return error;
+}
+
+/* The _uuid of the row of 'table' named 'name': 0 and a copy in *uuidp, 0 and NULL if there is
+ * none, or the transaction's error. */
+static int
+find_uuid(struct ovs *ovs, const char *table, const char *name, char **uuidp)
+{
+    struct ovsdb_ops ops;
+    json_t *result = NULL, *rows;
+    const char *uuid;
+    int error;
+
+    *uuidp = NULL;
+    ovsdb_ops_init(&ops, OVS_DB_NAME);
+    ovsdb_ops_add(&ops, ovsdb_op_select(table, ovsdb_where_eq("name", json_string(name)),
+                                        json_pack("[s]", "_uuid")), OVSDB_ANY_COUNT);
+    error = transact(ovs, &ops, &result);
+    rows = error ? NULL : ovsdb_result_rows(result, 0);
+    uuid = json_array_size(rows) == 1 ? ovsdb_column_uuid(json_array_get(rows, 0), "_uuid")
+                                      : NULL;
+    if (uuid) {
+        *uuidp = xstrdup(uuid);
+    }
+    json_decref(result);
+    ovsdb_ops_uninit(&ops);
+    return error;
+}
+
+int
+ovs_mirror_add(struct ovs *ovs, const char *bridge, const char *mirror,
+               const char *const ports[], size_t n_ports, const char *out_port)
+{
+    json_t *selected = json_array(), *row, *iface;
+    struct ovsdb_ops ops;
+    int error = 0;
+
+    ovsdb_ops_init(&ops, OVS_DB_NAME);
+    if (!valid_ifname(bridge) || !valid_ifname(out_port) || !*mirror) {
+        log_err("ovs: bad name for a mirror (%s, %s, %s)", bridge, mirror, out_port);
+        error = EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < n_ports; i++) {
+        char *uuid;
+        error = find_uuid(ovs, "Port", ports[i], &uuid);
+        if (!error && !uuid) {
+            log_err("ovs: cannot mirror port %s: no such port", ports[i]);
+            error = ENOENT;
+        }
+        if (error) {
+            goto out;
+        }
+        json_array_append_new(selected, ovsdb_uuid(uuid));
+        free(uuid);
+    }
+    iface = json_pack("{ssss}", "name", out_port, "type", "internal");
+    ovsdb_ops_add(&ops, ovsdb_op_insert("Interface", iface, "iface"), OVSDB_ANY_COUNT);
+    ovsdb_ops_add(&ops, ovsdb_op_insert("Port", json_pack("{ssso}", "name", out_port,
+                                                          "interfaces",
+                                                          ovsdb_named_uuid("iface")),
+                                        "port"), OVSDB_ANY_COUNT);
+    /* No ports named: everything the bridge carries. */
+    row = json_pack("{ssso}", "name", mirror, "output_port", ovsdb_named_uuid("port"));
+    if (n_ports) {
+        json_object_set_new(row, "select_src_port", ovsdb_set(json_incref(selected)));
+        json_object_set_new(row, "select_dst_port", ovsdb_set(json_incref(selected)));
+    } else {
+        json_object_set_new(row, "select_all", json_true());
+    }
+    ovsdb_ops_add(&ops, ovsdb_op_insert("Mirror", row, "mirror"), OVSDB_ANY_COUNT);
+    ovsdb_ops_add(&ops,
+                  ovsdb_op_mutate("Bridge", ovsdb_where_eq("name", json_string(bridge)),
+                                  json_pack("[oo]",
+                                            ovsdb_mutation("ports", "insert",
+                                                           ovsdb_set1(ovsdb_named_uuid("port"))),
+                                            ovsdb_mutation("mirrors", "insert",
+                                                           ovsdb_set1(ovsdb_named_uuid("mirror"))))),
+                  1);
+    error = commit_applied(ovs, &ops);
+out:
+    json_decref(selected);
+    ovsdb_ops_uninit(&ops);
+    return error;
+}
+
+int
+ovs_mirror_del(struct ovs *ovs, const char *bridge, const char *mirror, const char *out_port)
+{
+    char *mirror_uuid = NULL, *port_uuid = NULL;
+    struct ovsdb_ops ops;
+    int error;
+
+    ovsdb_ops_init(&ops, OVS_DB_NAME);
+    error = find_uuid(ovs, "Mirror", mirror, &mirror_uuid);
+    if (!error) {
+        error = find_uuid(ovs, "Port", out_port, &port_uuid);
+    }
+    if (error || (!mirror_uuid && !port_uuid)) {
+        goto out;                       /* Gone already: nothing to do. */
+    }
+    /* The rows are garbage-collected once the bridge no longer lists them. */
+    if (mirror_uuid) {
+        ovsdb_ops_add(&ops, ovsdb_op_mutate("Bridge", ovsdb_where_eq("name", json_string(bridge)),
+                                            json_pack("[o]", ovsdb_mutation("mirrors", "delete",
+                                                                            ovsdb_set1(ovsdb_uuid(mirror_uuid))))),
+                      OVSDB_ANY_COUNT);
+    }
+    if (port_uuid) {
+        ovsdb_ops_add(&ops, ovsdb_op_mutate("Bridge", ovsdb_where_eq("name", json_string(bridge)),
+                                            json_pack("[o]", ovsdb_mutation("ports", "delete",
+                                                                            ovsdb_set1(ovsdb_uuid(port_uuid))))),
+                      OVSDB_ANY_COUNT);
+    }
+    error = commit_applied(ovs, &ops);
+out:
+    free(mirror_uuid);
+    free(port_uuid);
+    ovsdb_ops_uninit(&ops);
+    return error;
+}
+
+int
+ovs_mirror_undo(const char *run_dir, const char *bridge, const char *mirror,
+                const char *out_port)
+{
+    char *sock = xasprintf("%s/db.sock", run_dir);
+    struct ovs *ovs;
+    int error = 0;
+
+    /* A stopped switch took its mirrors with it: no connection attempt (and its timeout). */
+    if (!access(sock, F_OK) && !ovs_open(run_dir, &ovs)) {
+        error = ovs_mirror_del(ovs, bridge, mirror, out_port);
+        ovs_close(ovs);
+    }
+    free(sock);
+    return error;
+}
+
 int
 ovs_get_ofports(struct ovs *ovs, const char *const names[], size_t n, int ofports[])
 {
@@ -1320,6 +1617,35 @@ ovs_get_ofports(struct ovs *ovs, const char *const names[], size_t n, int ofport
     }
     ovsdb_ops_uninit(&ops);
     free(found);
+    return error;
+}
+
+int
+ovs_openflow(struct ovs *ovs, const char *bridge, struct of_conn **connp)
+{
+    struct of_conn *conn;
+    char *path;
+    int error;
+
+    for (size_t i = 0; i < ovs->n_ofs; i++) {
+        if (!strcmp(ovs->ofs[i].bridge, bridge)) {
+            *connp = ovs->ofs[i].conn;
+            return 0;
+        }
+    }
+    if (!valid_ifname(bridge)) {
+        log_err("ovs: bad bridge name '%s'", bridge);
+        return EINVAL;
+    }
+    path = xasprintf("%s/%s.mgmt", ovs->run_dir, bridge);
+    error = of_conn_open(path, OVS_OPENFLOW_TIMEOUT_MS, &conn);
+    free(path);
+    if (!error) {
+        ovs->ofs = xrealloc(ovs->ofs, (ovs->n_ofs + 1) * sizeof *ovs->ofs);
+        ovs->ofs[ovs->n_ofs].bridge = xstrdup(bridge);
+        ovs->ofs[ovs->n_ofs++].conn = conn;
+        *connp = conn;
+    }
     return error;
 }
 

@@ -1,18 +1,27 @@
 #include "testbed/infra/provider.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testbed/infra/cgroup.h"
 #include "testbed/infra/link.h"
 #include "vnfs/core/util.h"
 
-/* Adding a provider is adding its file and a line here. */
+/* The registry. Adding a provider is adding its file (provider_NAME.c, which defines
+ * guest_provider_NAME) and its name here, in the declaration and in the table; nothing else
+ * knows a provider by its struct. */
+extern const struct guest_provider guest_provider_netns, guest_provider_lxc, guest_provider_kvm,
+    guest_provider_test;
 static const struct guest_provider *const providers[] = {
     &guest_provider_netns,
+    &guest_provider_lxc,
+    &guest_provider_kvm,
+    &guest_provider_test,
 };
 
 const struct guest_provider *
@@ -24,6 +33,19 @@ guest_provider_find(const char *name)
         }
     }
     return NULL;
+}
+
+bool
+guest_provider_usable(const char *name, char **whyp)
+{
+    const struct guest_provider *p = guest_provider_find(name);
+
+    if (!p) {
+        *whyp = xasprintf("provider '%s' is not built into this sfclab (built: %s)", name,
+                          guest_provider_names());
+        return false;
+    }
+    return !p->usable || p->usable(whyp);
 }
 
 const char *
@@ -123,7 +145,6 @@ guest_init_common(struct guest *g, const struct guest_provider *provider,
         g->staging_dir = xstrdup(cfg->staging_dir);
     }
     g->manifest = manifest;
-    g->stopped_state = GUEST_STOPPED;
     g->exit_status = -1;
     return 0;
 }
@@ -173,9 +194,15 @@ guest_stop(struct guest *g, uint64_t grace_ns)
     return g->provider->stop(g, grace_ns);
 }
 
+char *
+guest_handle(const struct guest *g)
+{
+    return g->provider->handle(g);
+}
+
 int
-guest_attach(const char *provider_name, const struct guest_config *cfg, pid_t pid,
-             uint64_t start, struct guest **gp)
+guest_attach(const char *provider_name, const struct guest_config *cfg, const char *handle,
+             struct guest **gp)
 {
     const struct guest_provider *provider = guest_provider_find(provider_name);
 
@@ -184,18 +211,17 @@ guest_attach(const char *provider_name, const struct guest_config *cfg, pid_t pi
                 guest_provider_names());
         return EINVAL;
     }
-    return provider->attach(cfg, pid, start, gp);
+    if (!handle) {
+        return ESRCH;
+    }
+    return provider->attach(cfg, handle, gp);
 }
 
 void
 guest_release(struct guest *g)
 {
     if (g) {
-        if (g->cgroup) {
-            cgroup_free(g->cgroup);
-        }
-        guest_free_common(g);
-        free(g);
+        g->provider->release(g);
     }
 }
 
@@ -255,15 +281,102 @@ guest_state(struct guest *g)
 }
 
 int
-guest_netns_fd(const struct guest *g, int *fdp)
+guest_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *iface)
 {
-    return g->provider->netns_fd(g, fdp);
+    return g->provider->plug_iface(g, host, iface);
+}
+
+int
+guest_set_link(struct guest *g, const char *ifname, bool up)
+{
+    return g->provider->set_link(g, ifname, up);
+}
+
+int
+guest_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
+{
+    return g->provider->neigh_add(g, ifname, ip, mac);
+}
+
+int
+guest_pin(struct guest *g, int cpu)
+{
+    return g->provider->pin(g, cpu);
+}
+
+int
+guest_stats(const struct guest *g, struct guest_stats *st)
+{
+    return g->provider->stats(g, st);
 }
 
 int
 guest_read_stats(const struct guest *g, uint64_t *cpu_ns, uint64_t *mem_bytes)
 {
-    return g->provider->read_stats(g, cpu_ns, mem_bytes);
+    struct guest_stats st;
+    int error = guest_stats(g, &st);
+
+    if (!error) {
+        *cpu_ns = st.cpu_ns;
+        *mem_bytes = st.mem_bytes;
+    }
+    return error;
+}
+
+int
+guest_netns_fd(const struct guest *g, int *fdp)
+{
+    return g->provider->netns_fd ? g->provider->netns_fd(g, fdp) : ENOTSUP;
+}
+
+bool
+guest_can_save(const struct guest *g)
+{
+    return g->provider->save && g->provider->restore;
+}
+
+int
+guest_save(struct guest *g, const char *path)
+{
+    return g->provider->save ? g->provider->save(g, path) : ENOTSUP;
+}
+
+int
+guest_restore(struct guest *g, const char *path)
+{
+    return g->provider->restore ? g->provider->restore(g, path) : ENOTSUP;
+}
+
+int
+guest_pin_process(pid_t pid, int cpu)
+{
+    char path[64];
+    cpu_set_t set;
+    DIR *dir;
+    struct dirent *de;
+    int error = 0;
+
+    CPU_ZERO(&set);
+    if (cpu >= 0) {
+        CPU_SET(cpu, &set);
+    } else {
+        for (long c = 0; c < CPU_SETSIZE && c < sysconf(_SC_NPROCESSORS_CONF); c++) {
+            CPU_SET(c, &set);
+        }
+    }
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    dir = opendir(path);
+    if (!dir) {
+        return errno == ENOENT ? ESRCH : errno;
+    }
+    while ((de = readdir(dir))) {
+        pid_t tid = atoi(de->d_name);
+        if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) && !error && errno != ESRCH) {
+            error = errno;
+        }
+    }
+    closedir(dir);
+    return error;
 }
 
 int

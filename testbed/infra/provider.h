@@ -1,23 +1,32 @@
-/* provider — guests and the providers that make them (netns today; lxc and kvm later).
+/* provider — guests and the providers that make them (netns, test; lxc and kvm later).
  *
- * A provider is a struct of function pointers, as OVS's netdev_class: one file per provider
- * (provider_netns.c, ...) and one line in the table of provider.c. Callers use the guest_*()
- * wrappers and never look inside a provider. Everything a provider creates on the host is
- * recorded in the manifest it is given before it is created, so a crashed run is undone by
- * manifest_undo(). A provider never touches the instance's host network namespace: wiring
- * links is the caller's job, with guest_netns_fd() and the link module.
+ * A provider is a struct of function pointers, as OVS's netdev_class or a libvirt driver: one
+ * file per provider (provider_netns.c, provider_test.c, ...) and its name in the registry of
+ * provider.c. Callers use the guest_*() wrappers only and never look inside a provider: what a
+ * provider needs to find its guest again (a pid, a domain name) is in its private data, and
+ * leaves the process only as the opaque string of guest_handle(), which guest_attach() takes
+ * back. Everything a provider creates on the host is recorded in the manifest it is given
+ * before it is created, so a crashed run is undone by manifest_undo().
  *
- * The life of a guest: guest_create() (cgroups and limits, nothing runs) -> guest_start() (its
- * init runs) -> guest_pause()/guest_resume() -> guest_stop() -> guest_destroy().
- * Main types: struct guest_provider, struct guest_config, struct guest. */
+ * A provider never touches the instance's switch: guest_plug_iface() makes the guest's end of a
+ * link and its host end, named as asked, in the instance's host namespace (a veth for netns; a
+ * tap or libvirt's type='ethernet' for VMs and containers); the caller adds that host end to
+ * its bridge.
+ *
+ * The life of a guest: guest_create() (its limits, nothing runs) -> guest_start() (its init
+ * runs) -> guest_plug_iface() -> guest_pause()/guest_resume() -> guest_stop()
+ * -> guest_destroy().
+ * Main types: struct guest_provider, struct guest_config, struct guest, struct guest_iface,
+ * struct guest_stats. */
 #ifndef SFC_PROVIDER_H
 #define SFC_PROVIDER_H 1
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-struct cgroup;
+struct link_ns;
 struct manifest;
 
 enum guest_state {
@@ -74,23 +83,43 @@ struct guest {
     char *private_dir;          /* Confined when not NULL. */
     char *staging_dir;
     struct manifest *manifest;
-    pid_t init_pid;             /* In our PID namespace; 0 while not running. */
-    uint64_t init_start;        /* Start time of init (clock ticks since boot), for proc_is(). */
     uint64_t started_ns;        /* time_mono_ns() when it started. */
-    struct cgroup *cgroup;
-    enum guest_state stopped_state;   /* What state() says once init is gone. */
-    int exit_status;            /* init's wait status once stopped or destroyed; -1 before. */
-    void *priv;                 /* The provider's own. */
+    int exit_status;            /* init's wait status once stopped or destroyed; -1 before (or
+                                 * when the provider cannot know it). */
+    void *priv;                 /* The provider's own: never read outside it. */
+};
+
+/* One interface of a guest, as guest_plug_iface() makes it. */
+struct guest_iface {
+    const char *ifname;         /* In the guest: eth0, eth1, ... */
+    const char *port;           /* The host end, at most 15 bytes. */
+    const uint8_t *mac;         /* The guest end's MAC (6 bytes), or NULL. */
+    bool has_addr;              /* Else the interface carries only Ethernet. */
+    struct in_addr addr;
+    int prefix_len;
+};
+
+struct guest_stats {
+    uint64_t cpu_ns;            /* CPU time used by everything in the guest so far. */
+    uint64_t mem_bytes;         /* Memory charged to the guest now. */
 };
 
 struct guest_provider {
     const char *name;
+    /* True if guests exist only inside this process (the test provider): an instance of such
+     * guests needs no host namespace and no switch, and no root. */
+    bool in_memory;
 
     /* Makes a guest that does not run yet. 'manifest' outlives the guest. */
     int (*create)(const struct guest_config *, struct manifest *, struct guest **);
-    /* Finds a running guest that another process made, from its config and the init pid and
-     * start time recorded then; ESRCH if that init is gone. The guest is not recorded again. */
-    int (*attach)(const struct guest_config *, pid_t, uint64_t start, struct guest **);
+    /* A string, free()d by the caller, from which attach() in another process finds this guest
+     * again (for netns "PID STARTTIME"); NULL while it does not run. */
+    char *(*handle)(const struct guest *);
+    /* Finds a running guest that another process made, from its config and handle(); ESRCH if
+     * it is gone. The guest is not recorded again. */
+    int (*attach)(const struct guest_config *, const char *handle, struct guest **);
+    /* Frees 'g' and leaves the guest as it is. */
+    void (*release)(struct guest *);
     int (*start)(struct guest *);
     /* Asks init to stop (SIGTERM), SIGKILLs it after 'grace_ns', waits until it is gone. */
     int (*stop)(struct guest *, uint64_t grace_ns);
@@ -107,22 +136,43 @@ struct guest_provider {
     int (*resume)(struct guest *);
     enum guest_state (*state)(struct guest *);
 
-    /* Opens the guest's network namespace (O_CLOEXEC); the caller closes the fd. */
-    int (*netns_fd)(const struct guest *, int *fdp);
-    /* CPU time and memory used by the guest. */
-    int (*read_stats)(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
-};
+    /* Makes interface 'iface' in the running guest, with its address, and its host end
+     * iface->port in the namespace of 'host' (NULL for in-memory providers), both up. */
+    int (*plug_iface)(struct guest *, struct link_ns *host, const struct guest_iface *);
+    /* Sets the guest's interface 'ifname' up or down (a cut link). */
+    int (*set_link)(struct guest *, const char *ifname, bool up);
+    /* A permanent neighbour entry ip -> mac on the guest's 'ifname' (static ARP). */
+    int (*neigh_add)(struct guest *, const char *ifname, struct in_addr ip,
+                     const uint8_t mac[6]);
+    /* Runs everything in the guest, now and later, on CPU 'cpu' only; cpu < 0: on every CPU. */
+    int (*pin)(struct guest *, int cpu);
+    int (*stats)(const struct guest *, struct guest_stats *);
 
-extern const struct guest_provider guest_provider_netns;
+    /* Optional (NULL: ENOTSUP). */
+    /* Opens the guest's Linux network namespace (O_CLOEXEC); the caller closes the fd. */
+    int (*netns_fd)(const struct guest *, int *fdp);
+    /* Checkpoints the whole guest to 'path' and stops it / starts it again from 'path' (NHAM's
+     * `vm` backend: virDomainSave/Restore). */
+    int (*save)(struct guest *, const char *path);
+    int (*restore)(struct guest *, const char *path);
+    /* Whether this host can run the provider's guests (kernel features, daemons), without
+     * touching anything; false with why in '*whyp' (caller frees). NULL: always. */
+    bool (*usable)(char **whyp);
+};
 
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);
+/* Whether provider 'name' is built into this sfclab and this host can run it; false with why
+ * in '*whyp' (caller frees). What `sfclab check` and the runner ask before any run row. */
+bool guest_provider_usable(const char *name, char **whyp);
 /* Writes the names of all providers, comma-separated, for error messages. */
 const char *guest_provider_names(void);
 
 int guest_create(const char *provider, const struct guest_config *, struct manifest *,
                  struct guest **);
-int guest_attach(const char *provider, const struct guest_config *, pid_t, uint64_t start,
+/* guest_handle() is NULL while the guest does not run; free() it. */
+char *guest_handle(const struct guest *);
+int guest_attach(const char *provider, const struct guest_config *, const char *handle,
                  struct guest **);
 /* Frees 'g' and leaves the guest running (the counterpart of attach and create+start). */
 void guest_release(struct guest *);
@@ -136,8 +186,18 @@ int guest_exec_wait(struct guest *, char *const argv[], const struct guest_exec_
 int guest_pause(struct guest *);
 int guest_resume(struct guest *);
 enum guest_state guest_state(struct guest *);
-int guest_netns_fd(const struct guest *, int *fdp);
+int guest_plug_iface(struct guest *, struct link_ns *host, const struct guest_iface *);
+int guest_set_link(struct guest *, const char *ifname, bool up);
+int guest_neigh_add(struct guest *, const char *ifname, struct in_addr ip, const uint8_t mac[6]);
+int guest_pin(struct guest *, int cpu);
+int guest_stats(const struct guest *, struct guest_stats *);
+/* The same as two numbers. */
 int guest_read_stats(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
+/* ENOTSUP when the provider has no such hook. */
+int guest_netns_fd(const struct guest *, int *fdp);
+int guest_save(struct guest *, const char *path);
+int guest_restore(struct guest *, const char *path);
+bool guest_can_save(const struct guest *);
 /* Calls fn(aux) with the calling thread inside the guest's network namespace only, and
  * returns what it returns (or an errno if the namespace cannot be entered): sockets and
  * netlink sockets made by 'fn' stay bound to the guest's namespace. */
@@ -147,5 +207,7 @@ int guest_run_in_netns(const struct guest *, int (*fn)(void *aux), void *aux);
 int guest_init_common(struct guest *, const struct guest_provider *, const struct guest_config *,
                       struct manifest *);
 void guest_free_common(struct guest *);
+/* Pins every thread of process 'pid' to 'cpu' (< 0: every CPU). */
+int guest_pin_process(pid_t, int cpu);
 
 #endif

@@ -9,6 +9,7 @@ diag_init(struct diag *d)
     d->msgs = NULL;
     d->pos = NULL;
     d->n = d->cap = 0;
+    d->n_dropped = 0;
 }
 
 void
@@ -28,6 +29,10 @@ diag_error(struct diag *d, const struct loc *loc, const char *fmt, ...)
     va_list args;
     char *msg;
 
+    if (d->n >= DIAG_MAX_MSGS) {
+        d->n_dropped++;
+        return;
+    }
     va_start(args, fmt);
     msg = xvasprintf(fmt, args);
     va_end(args);
@@ -50,7 +55,7 @@ diag_error(struct diag *d, const struct loc *loc, const char *fmt, ...)
 bool
 diag_has_errors(const struct diag *d)
 {
-    return d->n > 0;
+    return d->n > 0 || d->n_dropped > 0;
 }
 
 void
@@ -58,6 +63,9 @@ diag_print(const struct diag *d, FILE *stream)
 {
     for (size_t i = 0; i < d->n; i++) {
         fprintf(stream, "%s\n", d->msgs[i]);
+    }
+    if (d->n_dropped) {
+        fprintf(stream, "... and %zu more problems not shown\n", d->n_dropped);
     }
 }
 

@@ -23,11 +23,16 @@ struct diag_pos {
     int col;
 };
 
+/* At most DIAG_MAX_MSGS messages are kept (a hostile file could make one per line); the rest
+ * are counted in 'n_dropped' and diag_print() says how many. */
+#define DIAG_MAX_MSGS 1000
+
 struct diag {
     char **msgs;                /* Each "file:line:col: message". */
     struct diag_pos *pos;       /* Where msgs[i] points, for diag_sort(). */
     size_t n;
     size_t cap;
+    size_t n_dropped;           /* Past DIAG_MAX_MSGS. */
 };
 
 void diag_init(struct diag *);

@@ -29,7 +29,7 @@
 static const char *const top_keys[] = {
     "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
     "network", "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
-    "reference", NULL
+    "reference", "capture", NULL
 };
 /* What a sweep axis may set (first component of a dotted path). */
 static const char *const point_keys[] = {
@@ -53,7 +53,7 @@ static const char *const fault_keys[] = {
 };
 static const char *const plot_keys[] = { "kind", "x", "y", "title", NULL };
 static const char *const reference_keys[] = {
-    "label", "metric", "value", "unit", "source", "where", NULL
+    "label", "metric", "value", "unit", "source", "derived", "scheme", "labels", "where", NULL
 };
 static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
 static const char *const plot_kinds[] = { "bar", "stacked", "line", "timeseries", NULL };
@@ -581,6 +581,36 @@ syntax:
                target);
 }
 
+/* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed
+ * target is one component) and, where the point says how many ROLE components it has (scheme
+ * none: one classifier, one sff, a vnf per chain entry, one client, one server; a replicated
+ * scheme's replicas are known only once it is deployed, and the runner refuses there), at
+ * least N of them. */
+static void
+check_count(struct yaml_doc *doc, struct fy_node *node, const struct exp_fault *fault,
+            const struct exp_point *pt)
+{
+    char role[32];
+    size_t have;
+
+    if (sscanf(fault->target, "random(%31[a-z-])", role) != 1) {
+        yaml_error(doc, node, "count %llu needs a target random(ROLE): '%s' is one component",
+                   (unsigned long long) fault->count, fault->target);
+        return;
+    }
+    if (!pt->scheme || strcmp(pt->scheme, "none")) {
+        return;
+    }
+    have = !strcmp(role, "vnf") ? pt->n_vnfs
+           : !strcmp(role, "classifier") || !strcmp(role, "sff") || !strcmp(role, "client")
+             || !strcmp(role, "server") ? 1 : 0;
+    if (fault->count > have) {
+        yaml_error(doc, node, "count %llu: random(%s) has %zu distinct %s component%s to pick "
+                   "from at this point", (unsigned long long) fault->count, role, have, role,
+                   have == 1 ? "" : "s");
+    }
+}
+
 static void
 parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct exp_point *pt,
             struct exp_fault *fault)
@@ -643,6 +673,9 @@ parse_fault(struct yaml_doc *doc, struct fy_node *item, size_t idx, const struct
         && (fault->count < 1 || fault->count > EXP_MAX_CHAIN)) {
         yaml_error(doc, yaml_map_get(item, "count"), "count must be 1 to %d, not %llu",
                    EXP_MAX_CHAIN, (unsigned long long) fault->count);
+    }
+    if (fault->count > 1 && fault->target) {
+        check_count(doc, yaml_map_get(item, "count"), fault, pt);
     }
     yaml_get_duration(doc, item, "heal_after", YAML_OPTIONAL, &fault->heal_after_ns);
     node = yaml_map_get(item, "fraction");
@@ -1042,6 +1075,13 @@ check_sweep(struct yaml_doc *doc, struct fy_node *sweep, struct axis **axesp, si
             ok = false;
             continue;
         }
+        if (count > EXP_MAX_POINTS) {
+            /* Said once, before looking at each value (twice-checks are quadratic). */
+            yaml_error(doc, list, "sweep '%s' has %zu values: a sweep may have at most %d "
+                       "points", k, count, EXP_MAX_POINTS);
+            ok = false;
+            continue;
+        }
         while ((item = yaml_list_next(list, item, &it)) != NULL) {
             struct fy_node *prev = NULL;
             char what[64];
@@ -1368,7 +1408,8 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
     while ((item = yaml_list_next(list, item, &iter)) != NULL) {
         struct exp_reference *ref = &e->refs[e->n_refs];
         const char *label = NULL, *metric = NULL, *unit = NULL, *source = NULL;
-        struct fy_node *where = NULL;
+        const char *derived = NULL, *scheme = NULL;
+        struct fy_node *where = NULL, *labels = NULL;
         char what[32];
 
         snprintf(what, sizeof what, "reference %zu", ++e->n_refs);
@@ -1378,6 +1419,13 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
         yaml_map_check_keys(doc, item, reference_keys);
         if (!yaml_get_string(doc, item, "label", YAML_REQUIRED, &label) && label) {
             ref->label = xstrdup(label);
+            /* Rows are matched by label: two of one name would show one number twice. */
+            for (size_t i = 0; i + 1 < e->n_refs; i++) {
+                if (e->refs[i].label && !strcmp(e->refs[i].label, label)) {
+                    yaml_error(doc, yaml_map_get(item, "label"), "reference label '%s' is "
+                               "already used by reference %zu", label, i + 1);
+                }
+            }
         }
         if (!yaml_get_string(doc, item, "metric", YAML_REQUIRED, &metric) && metric) {
             ref->metric = xstrdup(metric);
@@ -1386,14 +1434,197 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
         if (!yaml_get_string(doc, item, "unit", YAML_REQUIRED, &unit) && unit) {
             ref->unit = xstrdup(unit);
         }
-        if (!yaml_get_string(doc, item, "source", YAML_OPTIONAL, &source) && source) {
+        /* A published number is worth what its citation is: the figure, table or sentence
+         * that prints it, or that prints what 'derived' computes it from. */
+        if (!yaml_get_string(doc, item, "source", YAML_REQUIRED, &source) && source) {
             ref->source = xstrdup(source);
+        }
+        if (!yaml_get_string(doc, item, "derived", YAML_OPTIONAL, &derived) && derived) {
+            ref->derived = xstrdup(derived);
+        }
+        if (!yaml_get_string(doc, item, "scheme", YAML_OPTIONAL, &scheme) && scheme) {
+            ref->scheme = xstrdup(scheme);
+        }
+        if (!yaml_get_map(doc, item, "labels", YAML_OPTIONAL, &labels) && labels) {
+            parse_kv_map(doc, labels, "'labels'", false, &ref->labels, &ref->n_labels);
         }
         if (!yaml_get_map(doc, item, "where", YAML_OPTIONAL, &where) && where
             && parse_kv_map(doc, where, "'where'", false, &ref->where, &ref->n_where)
             && axes_known) {
             check_where(doc, where, axes, n_axes);
         }
+    }
+}
+
+bool
+experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p)
+{
+    if (r->scheme && strcmp(r->scheme, p->scheme)) {
+        return false;
+    }
+    for (size_t i = 0; i < r->n_where; i++) {
+        bool found = false;
+
+        for (size_t a = 0; a < p->n_axes && !found; a++) {
+            found = !strcmp(p->axes[a].key, r->where[i].key)
+                    && !strcmp(p->axes[a].value, r->where[i].value);
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The summaries the runner stores (testbed/run/runner.c, report_point()): which workloads
+ * make each, and whether it is one per component. Keep the two in step. */
+enum { WL_DNS = 1 << EXP_WL_DNS, WL_UDP = 1 << EXP_WL_UDP, WL_PROBE = 1 << EXP_WL_PROBE };
+struct stored_metric {
+    const char *name;
+    unsigned workloads;
+    bool per_component;         /* labels {component: NAME}; else no labels. */
+    bool hops_only;             /* Only classifier, sff and vnf components. */
+    bool needs_faults;          /* Made from fault and recovery events. */
+};
+static const struct stored_metric stored_metrics[] = {
+    { "rtt_us", WL_DNS, false, false, false },
+    { "wrong_answer_ratio", WL_DNS | WL_PROBE, false, false, false },
+    { "forged_answer_ratio", WL_DNS | WL_PROBE, false, false, false },
+    { "corrupted_answer_ratio", WL_DNS | WL_PROBE, false, false, false },
+    { "error_answer_ratio", WL_DNS | WL_PROBE, false, false, false },
+    { "timeout_ratio", WL_DNS | WL_PROBE, false, false, false },
+    { "availability_ratio", WL_PROBE, false, false, false },
+    { "longest_outage_ms", WL_PROBE, false, false, false },
+    { "rx_pps", WL_UDP, false, false, false },
+    { "tx_pps", WL_UDP, false, false, false },
+    { "rx_bps", WL_UDP, false, false, false },
+    { "recovery_total_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "hop_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
+    { "link_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
+    { "cpu_pct", WL_DNS | WL_UDP | WL_PROBE, true, false, false },
+    { "memory_bytes", WL_DNS | WL_UDP | WL_PROBE, true, false, false },
+};
+
+/* Whether 'name' is a component a run of 'p' has (deploy's names: classifier[0], sff[0],
+ * vnf[N] for each VNF of the chain, client[0], server[0]). */
+static bool
+point_has_component(const struct exp_point *p, const char *name, bool hops_only)
+{
+    unsigned idx;
+    char role[16];
+    int end = -1;
+
+    if (sscanf(name, "%15[a-z][%u]%n", role, &idx, &end) != 2 || end < 0 || name[end]) {
+        return false;
+    }
+    if (!strcmp(role, "vnf")) {
+        return idx < p->n_vnfs;
+    }
+    if (!strcmp(role, "classifier") || !strcmp(role, "sff")) {
+        return idx == 0;
+    }
+    return !hops_only && idx == 0 && (!strcmp(role, "client") || !strcmp(role, "server"));
+}
+
+bool
+experiment_point_stores(const struct exp_point *p, const char *metric,
+                        const struct exp_kv *labels, size_t n_labels, struct buf *why)
+{
+    const struct stored_metric *m = NULL;
+
+    for (size_t i = 0; i < ARRAY_SIZE(stored_metrics) && !m; i++) {
+        if (!strcmp(stored_metrics[i].name, metric)) {
+            m = &stored_metrics[i];
+        }
+    }
+    if (!m) {
+        if (why) {
+            buf_printf(why, "no run stores a metric '%s' (summaries:", metric);
+            for (size_t i = 0; i < ARRAY_SIZE(stored_metrics); i++) {
+                buf_printf(why, "%s %s", i ? "," : "", stored_metrics[i].name);
+            }
+            buf_printf(why, ")");
+        }
+        return false;
+    }
+    if (!(m->workloads & (1u << p->workload.kind))) {
+        if (why) {
+            buf_printf(why, "a %s workload stores no '%s'", p->workload.kind_name, metric);
+        }
+        return false;
+    }
+    if (m->needs_faults && !p->n_faults && !strcmp(p->scheme, "none")) {
+        if (why) {
+            buf_printf(why, "'%s' comes from faults and recoveries, and this point has none",
+                       metric);
+        }
+        return false;
+    }
+    if (m->per_component) {
+        if (n_labels != 1 || strcmp(labels[0].key, "component")) {
+            if (why) {
+                buf_printf(why, "'%s' is stored per component: it needs labels "
+                           "{component: NAME} and nothing else", metric);
+            }
+            return false;
+        }
+        if (!point_has_component(p, labels[0].value, m->hops_only)) {
+            if (why) {
+                buf_printf(why, "this point has no component '%s' that stores '%s' (a chain "
+                           "of %zu: classifier[0], sff[0], vnf[0..%zu]%s)", labels[0].value,
+                           metric, p->n_vnfs, p->n_vnfs ? p->n_vnfs - 1 : 0,
+                           m->hops_only ? "" : ", client[0], server[0]");
+            }
+            return false;
+        }
+    } else if (n_labels) {
+        if (why) {
+            buf_printf(why, "'%s' is stored without labels", metric);
+        }
+        return false;
+    }
+    return true;
+}
+
+/* Reports each reference that no point of the file can fill: its scheme or 'where' names no
+ * point, or no point it names stores its metric with its labels. */
+static void
+check_references(struct yaml_doc *doc, struct fy_node *root, const struct experiment *e,
+                 const struct exp_point *pts, size_t n_pts)
+{
+    struct fy_node *list = yaml_map_get(root, "reference"), *item = NULL;
+    size_t i = 0;
+    void *iter;
+
+    while (list && fy_node_is_sequence(list)
+           && (item = yaml_list_next(list, item, &iter)) != NULL && i < e->n_refs) {
+        const struct exp_reference *r = &e->refs[i++];
+        struct buf why = BUF_INITIALIZER;
+        size_t applies = 0;
+        bool stored = false;
+
+        if (!r->metric || !fy_node_is_mapping(item)) {
+            continue;
+        }
+        for (size_t p = 0; p < n_pts && !stored; p++) {
+            if (experiment_reference_applies(r, &pts[p])) {
+                applies++;
+                why.len = 0;
+                stored = experiment_point_stores(&pts[p], r->metric, r->labels, r->n_labels,
+                                                 &why);
+            }
+        }
+        if (!applies && r->scheme) {
+            yaml_error(doc, yaml_map_get(item, "scheme"), "reference '%s': no point of this "
+                       "file runs scheme '%s'%s", r->label ? r->label : "", r->scheme,
+                       r->n_where ? " where it says" : "");
+        } else if (applies && !stored) {
+            struct fy_node *at = yaml_map_get(item, r->n_labels && strstr(
+                                     (char *) why.data, "component") ? "labels" : "metric");
+            yaml_error(doc, at, "reference '%s' can never be filled: %.*s",
+                       r->label ? r->label : "", (int) why.len, (char *) why.data);
+        }
+        buf_uninit(&why);
     }
 }
 
@@ -1420,6 +1651,9 @@ experiment_free(struct experiment *e)
         free(e->refs[i].metric);
         free(e->refs[i].unit);
         free(e->refs[i].source);
+        free(e->refs[i].derived);
+        free(e->refs[i].scheme);
+        kv_free(e->refs[i].labels, e->refs[i].n_labels);
         kv_free(e->refs[i].where, e->refs[i].n_where);
     }
     free(e->refs);
@@ -1477,6 +1711,7 @@ experiment_parse(struct yaml_doc **docp, struct experiment **expp)
     if (!yaml_get_string(doc, root, "reproduces", YAML_OPTIONAL, &s) && s) {
         e->reproduces = xstrdup(s);
     }
+    yaml_get_bool(doc, root, "capture", YAML_OPTIONAL, &e->capture);
     check_quick(doc, yaml_map_get(root, "quick"));
     axes_ok = check_sweep(doc, yaml_map_get(root, "sweep"), &axes, &n_axes);
     parse_plots(doc, root, e, axes, n_axes, axes_ok);
@@ -1484,8 +1719,14 @@ experiment_parse(struct yaml_doc **docp, struct experiment **expp)
 
     /* The points, as written and as --quick makes them; a broken sweep was reported above. */
     if (axes_ok) {
+        struct exp_point *pts = NULL;
+        size_t n_pts = 0;
+
         e->work = clone_document(doc->fyd);
-        expand_points(e, doc, e->work, diag, NULL, NULL);
+        if (!expand_points(e, doc, e->work, diag, &pts, &n_pts)) {
+            check_references(doc, root, e, pts, n_pts);
+            exp_points_free(pts, n_pts);
+        }
         quick = quick_document(e, e->work);
         if (quick && diag->n == n_before) {
             expand_points(e, doc, quick, diag, NULL, NULL);
@@ -1839,6 +2080,18 @@ experiment_format_points(const struct experiment *e, const struct exp_point *pts
         if (r->source) {
             buf_printf(b, ", source: ");
             format_string(b, r->source);
+        }
+        if (r->derived) {
+            buf_printf(b, ", derived: ");
+            format_string(b, r->derived);
+        }
+        if (r->scheme) {
+            buf_printf(b, ", scheme: ");
+            format_string(b, r->scheme);
+        }
+        if (r->n_labels) {
+            buf_printf(b, ", labels: ");
+            format_kv(b, r->labels, r->n_labels);
         }
         if (r->n_where) {
             buf_printf(b, ", where: ");

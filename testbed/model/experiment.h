@@ -79,12 +79,19 @@ struct exp_plot {
     char *title;                /* NULL when not given. */
 };
 
+/* A published value. 'source' cites where the paper prints it (figure, table or sentence); a
+ * value the paper does not print carries 'derived', the arithmetic that makes it from printed
+ * ones, and the report shows it as derived. */
 struct exp_reference {
-    char *label;
-    char *metric;               /* e.g. "rtt.mean", "availability", "recovery.total" */
+    char *label;                /* Unique in the file: rows are matched by it. */
+    char *metric;               /* A summary a run of this file stores, e.g. "rtt_us". */
     double value;
     char *unit;
-    char *source;               /* NULL when not given. */
+    char *source;               /* Required: the figure, table or sentence. */
+    char *derived;              /* NULL: printed as is. Else the arithmetic. */
+    char *scheme;               /* NULL: any scheme of the file. */
+    struct exp_kv *labels;      /* The summary's labels, e.g. component = vnf[0]. */
+    size_t n_labels;
     struct exp_kv *where;       /* Sweep point it belongs to (axis name = value). */
     size_t n_where;
 };
@@ -120,6 +127,7 @@ struct experiment {
     char *name;
     char *title;                /* NULL when not given. */
     char *reproduces;           /* NULL when not given. */
+    bool capture;               /* `capture: true`: a pcap of the data bridge per run. */
     struct exp_plot *plots;
     size_t n_plots;
     struct exp_reference *refs;
@@ -155,6 +163,13 @@ int experiment_quick(struct experiment *, struct diag *);
  * varying fastest). */
 int experiment_points(struct experiment *, struct diag *, struct exp_point **, size_t *n);
 void exp_points_free(struct exp_point *, size_t n);
+
+/* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
+bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);
+/* Whether a run of 'p' stores a summary of 'metric' with these labels (see the metrics in
+ * experiments/README.md). False with the reason appended to 'why' (may be NULL). */
+bool experiment_point_stores(const struct exp_point *p, const char *metric,
+                             const struct exp_kv *labels, size_t n_labels, struct buf *why);
 
 /* A canonical, YAML-shaped dump of the experiment's header, every point, plots and references
  * (for golden tests and `sfclab check -v`). */

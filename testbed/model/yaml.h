@@ -37,7 +37,15 @@ struct yaml_doc {
     struct fy_parser *fyp;
 };
 
-/* Loading. Both report every problem (unreadable file, syntax error, alias, second document)
+/* The largest descriptor accepted: the biggest real one is a few KB, and a parse of this much
+ * takes milliseconds and a few MB. */
+#define YAML_MAX_BYTES (1024 * 1024)
+/* The longest list yaml_get_list() hands out (a sweep has its own bound, EXP_MAX_POINTS). */
+#define YAML_MAX_ITEMS 4096
+
+/* Loading. Both refuse more than YAML_MAX_BYTES and bytes that are not UTF-8 text (NUL,
+ * control characters, invalid sequences), at the first bad byte's file:line:col. Both report
+ * every problem (unreadable file, syntax error, alias, second document)
  * through 'diag' and return EINVAL (or the errno of reading) with '*docp' untouched, or 0 with
  * a document the caller frees with yaml_doc_free(). 'name' is the file name diagnostics use. */
 int yaml_doc_load(const char *file, struct diag *, struct yaml_doc **docp);

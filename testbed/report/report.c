@@ -113,6 +113,23 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
                    "measured number\n");
         return;
     }
+    /* Where we beat the published figure, say so. */
+    for (size_t i = 0; i < t->n; i++) {
+        const struct report_row *r = &t->rows[i];
+        if (both(r) && compare_values(r->measured, r->published)
+            && (compare_values(r->measured, r->published) > 0) == t->higher_is_better) {
+            buf_printf(notes, "- ours beats the published %s for %s (%.3g vs %.3g %s)\n",
+                       r->derived ? "(derived) value" : "value", r->label, r->measured,
+                       r->published, r->unit ? r->unit : "");
+        } else if (both(r) && !compare_values(r->measured, r->published)) {
+            buf_printf(notes, "- %s: ours is within %.0f%% of the published value\n", r->label,
+                       REPORT_FLAT * 100);
+        } else if (both(r)) {
+            buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g %s)\n", r->label,
+                       t->higher_is_better ? "lower" : "higher", r->measured, r->published,
+                       r->unit ? r->unit : "");
+        }
+    }
     shape->best_published = best_pub->label;
     shape->best_measured = best_meas->label;
     if (shape->compared > 1) {
@@ -215,13 +232,14 @@ report_write_markdown(FILE *f, const struct report_table *tables, size_t n)
 
         fprintf(f, "## %s%s%s\n\n", t->figure ? t->figure : "",
                 t->figure && t->title ? " — " : "", t->title ? t->title : "");
-        fprintf(f, "| | published | ours | ± 95%% CI | ours / published |\n");
-        fprintf(f, "|---|---:|---:|---:|---:|\n");
+        fprintf(f, "| | published | value is | ours | ± 95%% CI | ours / published |\n");
+        fprintf(f, "|---|---:|---|---:|---:|---:|\n");
         for (size_t j = 0; j < t->n; j++) {
             const struct report_row *r = &t->rows[j];
 
             fprintf(f, "| %s |", r->label ? r->label : "");
             cell(f, r->published, r->unit);
+            fprintf(f, " %s |", r->derived ? "derived" : "printed");
             cell(f, r->measured, r->unit);
             cell(f, r->ci95, NULL);
             if (both(r) && r->published != 0) {

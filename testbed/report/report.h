@@ -1,8 +1,8 @@
 /* report — our numbers beside the published ones, as Markdown, and where the shape differs.
  *
  * Input is a list of tables (one per figure or table of a paper), each a list of rows
- * {label, group, published, measured, ci95, unit} that the caller fills: the runner from the
- * experiment file, `sfclab report` from the database's reference_values and summaries. Absolute
+ * {label, group, published, measured, ci95, unit, derived} that the caller fills (results.h:
+ * the recorded experiment file's references beside the stored summaries). Absolute
  * numbers come from other machines, so what is checked is the shape: which row is best, whether
  * every pair of rows is ordered the same way, and whether each group's trend (first row to last,
  * e.g. over chain length) rises, falls or stays flat in both.
@@ -25,6 +25,7 @@ struct report_row {
     double measured;            /* NaN: not measured (yet). */
     double ci95;                /* Of 'measured'; NaN: unknown. */
     const char *unit;
+    const char *derived;        /* NULL: the paper prints 'published'; else how it was derived. */
 };
 
 struct report_table {
@@ -52,7 +53,8 @@ struct report_shape {
 /* Compares the shape and appends one line per finding ("- ...\n") to 'notes'. */
 void report_shape(const struct report_table *, struct report_shape *, struct buf *notes);
 
-/* Writes every table: a Markdown table of published, ours, CI and ratio, then its shape. */
+/* Writes every table: a Markdown table of published (marked printed or derived), ours, CI and
+ * ratio, then its shape. */
 void report_write_markdown(FILE *, const struct report_table *, size_t n);
 
 /* Converts 'value' between units of time (ns, us, ms, s, min, h) or of fractions (ratio, pct,

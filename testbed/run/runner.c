@@ -14,7 +14,9 @@
 #include "injectors/inject.h"
 #include "injectors/schedule.h"
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/libvirtd.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
@@ -25,10 +27,12 @@
 #include "testbed/store/store.h"
 #include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
+#include "vnfs/ft/rng.h"
 
 /* How often the runner looks up from waiting on the workload: to sample the guests' cgroups
  * and to notice Ctrl-C. */
 #define RUNNER_TICK_MS 500
+#define RUNNER_PROGRESS_NS (10ull * 1000000000ull)     /* A progress line this often. */
 
 struct run_ctx {
     const struct runner_opts *opts;
@@ -111,6 +115,8 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     json_object_set_new(o, "warmup", json_integer(p->warmup));
     json_object_set_new(o, "pin_cpu", opts->pin ? json_integer(opts->pin_cpu) : json_null());
     json_object_set_new(o, "datapath", json_string(opts->afxdp ? "afxdp" : "system"));
+    /* What the command line changed: a quick run is never the full point (store.h). */
+    json_object_set_new(o, "variant", json_string(opts->variant ? opts->variant : "full"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(o);
     return s;
@@ -248,10 +254,15 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
         /* A probe's value is its outcome: one series, whatever the outcome label says. */
         labels_js = strcmp(metric, "probe_ok") ? labels_from_tsv(labels, rc->dep) : NULL;
         error = store_sample_add(rc->store, rc->run, metric, labels_js, run_time(rc, t), value);
-        if (!error && !strcmp(metric, "probe_ok") && strstr(labels, "outcome=wrong")) {
-            /* A wrong answer is more than a failed probe: it is an accepted forgery. */
-            error = store_sample_add(rc->store, rc->run, "answer_wrong", NULL, run_time(rc, t),
-                                     1);
+        const char *outcome = strstr(labels, "outcome=");
+        if (!error && !strcmp(metric, "probe_ok") && outcome && strncmp(outcome, "outcome=ok", 10)) {
+            /* A failed probe is one of several things (client.c): keep which, as a series
+             * of its own (answer_forged, answer_corrupted, answer_error, answer_timeout). */
+            char what[48];
+            if (sscanf(outcome, "outcome=%31[a-z]", what + 7) == 1) {
+                memcpy(what, "answer_", 7);
+                error = store_sample_add(rc->store, rc->run, what, NULL, run_time(rc, t), 1);
+            }
         }
         free(labels_js);
         if (error) {
@@ -510,6 +521,52 @@ fault_event(struct run_ctx *rc, const char *kind, const struct inject_fault *f,
     free(detail);
 }
 
+/* The component a fault step hits. random(ROLE) picks among the deployed components of that
+ * role those not already hit by another slot of the same fault (count: N means N distinct
+ * components), and refuses when none is left. */
+static int
+pick_target(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step *st,
+            char **targetp)
+{
+    const struct exp_fault *ef = &rc->point->faults[st->line];
+    const struct deploy_component **free_comps;
+    size_t n_free = 0, n_role = 0;
+    char role[32];
+
+    if (sscanf(ef->target, "random(%31[a-z-])", role) != 1) {
+        *targetp = xstrdup(ef->target);
+        return 0;
+    }
+    free_comps = xcalloc(rc->dep->n_comps + 1, sizeof *free_comps);
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        bool taken = false;
+
+        if (strcmp(c->role, role)) {
+            continue;
+        }
+        n_role++;
+        for (size_t k = 0; k < plan->n_live && !taken; k++) {
+            const struct fault_live *l = &plan->live[k];
+            taken = l->line == st->line && l->fault == st->fault
+                    && !strcmp(l->f->target, c->name);
+        }
+        if (!taken) {
+            free_comps[n_free++] = c;
+        }
+    }
+    if (!n_free) {
+        log_err("fault %s on %s: count %llu needs %llu distinct '%s' components, the chain "
+                "has %zu", ef->kind, ef->target, (unsigned long long) ef->count,
+                (unsigned long long) ef->count, role, n_role);
+        free(free_comps);
+        return ENOENT;
+    }
+    *targetp = xstrdup(free_comps[ft_splitmix64(&plan->rng) % n_free]->name);
+    free(free_comps);
+    return 0;
+}
+
 static int
 fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step *st)
 {
@@ -522,17 +579,27 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
             .mode = ef->mode, .fraction = ef->fraction < 1 ? ef->fraction : 0, .role_id = -1,
         };
         struct inject_fault *f;
+        char *target = NULL;
 
         /* The deployment is the target map: "vnf[1].replica[2]" and random(ROLE) resolve
-         * here, on the same seeded generator as before. */
-        const struct deploy_component *c = deploy_find(rc->dep, ef->target, &plan->rng);
+         * here, on the same seeded generator as before; count: N > 1 of random(ROLE) picks
+         * N distinct components (pick_target()). */
+        const struct deploy_component *c = NULL;
 
-        if (!c) {
-            log_err("fault %s: target '%s' is not deployed", ef->kind, ef->target);
-            return ENOENT;
+        error = ef->count > 1 ? pick_target(rc, plan, st, &target) : 0;
+        if (!error) {
+            c = deploy_find(rc->dep, target ? target : ef->target, &plan->rng);
+            if (!c) {
+                log_err("fault %s: target '%s' is not deployed", ef->kind,
+                        target ? target : ef->target);
+                error = ENOENT;
+            }
         }
-        error = inject_fault_create_resolved(rc->inst, c->name, c->guest, ef->kind, &params,
-                                             &f);
+        free(target);
+        if (!error) {
+            error = inject_fault_create_resolved(rc->inst, c->name, c->guest, ef->kind,
+                                                 &params, &f);
+        }
         if (!error) {
             error = inject_apply(f, &t);
             if (error) {
@@ -580,6 +647,43 @@ fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
     memset(plan, 0, sizeof *plan);
 }
 
+/* How far a running workload is: by the clock for a duration, by the requests answered or
+ * timed out (lines of the client's samples file, read as it grows) for a count. */
+struct workload_progress {
+    off_t offset;
+    uint64_t lines;
+};
+
+static void
+workload_progress_show(const struct run_ctx *rc, struct workload_progress *wp, const char *out,
+                       uint64_t elapsed_ns)
+{
+    const struct exp_workload *w = &rc->point->workload;
+    double done = 0;
+    FILE *f;
+
+    if (w->duration_ns) {
+        done = (double) elapsed_ns / w->duration_ns;
+    } else if ((f = fopen(out, "r")) != NULL) {
+        int c;
+
+        fseeko(f, wp->offset, SEEK_SET);
+        while ((c = getc(f)) != EOF) {
+            wp->lines += c == '\n';
+            wp->offset++;
+        }
+        fclose(f);
+        done = (double) wp->lines / (w->count + rc->point->warmup);
+    }
+    done = MIN(done, 1.0);
+    printf("    workload: %.0f%% after %.0f s", done * 100, elapsed_ns / 1e9);
+    if (done > 0.001) {
+        printf(", ETA %.0f s", elapsed_ns / 1e9 * (1 - done) / done);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
 /* Drives the workload to its end, applying the fault schedule and sampling resources. */
 static int
 run_workload(struct run_ctx *rc)
@@ -587,16 +691,18 @@ run_workload(struct run_ctx *rc)
     const struct exp_workload *w = &rc->point->workload;
     struct deploy_component *client = deploy_find(rc->dep, "client[0]", NULL);
     char *out = xasprintf("%s/guests/%s/samples.tsv", rc->inst->dir, client->guest);
-    uint64_t budget_ns, deadline, start;
+    uint64_t budget_ns, deadline, start, next_progress;
+    struct workload_progress progress = { 0 };
     struct fault_plan plan;
     char **argv = NULL;
     void *controller = NULL;
     int exit_code = -1;
     int error;
 
-    /* Every request may time out, and a duration bounds the rest: never wait longer. */
-    budget_ns = w->duration_ns + (w->count + rc->point->warmup) * w->timeout_ns;
-    budget_ns = MIN(budget_ns, 3600ull * 1000000000ull) + 10ull * 1000000000ull;
+    /* Every request may time out, and a duration bounds the rest: never wait longer. No cap
+     * of our own: NHAM's Table 2 needs 3 h per point. */
+    budget_ns = w->duration_ns + (w->count + rc->point->warmup) * w->timeout_ns
+                + 10ull * 1000000000ull;
     error = fault_plan_build(rc, w->duration_ns ? w->duration_ns : budget_ns, &plan);
     if (error) {
         free(out);
@@ -620,6 +726,7 @@ run_workload(struct run_ctx *rc)
     event(rc, "phase-start", "client[0]", "workload");
     start = time_mono_ns();
     deadline = start + budget_ns;
+    next_progress = start + RUNNER_PROGRESS_NS;
     error = deploy_start_role(client, "client", argv);
     while (!error) {
         uint64_t now = time_mono_ns();
@@ -639,6 +746,10 @@ run_workload(struct run_ctx *rc)
         sample_resources(rc);
         sample_counters(rc);
         run_events_drain(rc->events, rc->store, rc->run);
+        if (now >= next_progress) {
+            workload_progress_show(rc, &progress, out, now - start);
+            next_progress = now + RUNNER_PROGRESS_NS;
+        }
         error = deploy_wait_role(client, tick, &exit_code);
         if (error == ETIMEDOUT) {
             error = time_mono_ns() > deadline ? ETIMEDOUT : 0;
@@ -682,6 +793,23 @@ run_workload(struct run_ctx *rc)
     free_argv(argv);
     free(out);
     return error;
+}
+
+/* The workload, with a pcap of the data bridge kept beside the database when the experiment
+ * asks for one (`capture: true`). */
+static int
+run_workload_captured(struct run_ctx *rc)
+{
+    struct capture *cap = NULL;
+    int error = 0, error2;
+
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : run_workload(rc);
+    error2 = cap ? capture_stop(cap, NULL) : 0;
+    return error ? error : error2;
 }
 
 /* Availability from the probe stream, as metrics.h defines it: each probe covers the time up
@@ -831,66 +959,98 @@ report_throughput(struct run_ctx *rc)
     }
 }
 
+/* What came back for the requests of a run (vnfs/sfc/client.c's outcomes), counted from the
+ * history: the rtt_us series by outcome label (dns), the answer_* series (probe). */
+enum answer_kind { ANSWER_OK, ANSWER_TIMEOUT, ANSWER_FORGED, ANSWER_CORRUPTED, ANSWER_ERROR,
+                   N_ANSWER_KINDS };
+static const char *const answer_names[N_ANSWER_KINDS] = {
+    "ok", "timeout", "forged", "corrupted", "error",
+};
+
+static size_t
+count_samples(struct run_ctx *rc, const char *metric, const char *labels)
+{
+    struct store_point *pts = NULL;
+    size_t n = 0;
+
+    if (store_samples_read(rc->store, rc->run, metric, labels, &pts, &n)) {
+        return 0;
+    }
+    free(pts);
+    return n;
+}
+
+/* Stores every answer ratio of a run with requests, 0 included: a perfect run says 0, not
+ * nothing. wrong = forged + corrupted; an error rcode is what the service said. */
+static void
+report_answers(struct run_ctx *rc, size_t counts[N_ANSWER_KINDS])
+{
+    static const struct { const char *metric; unsigned kinds; } ratios[] = {
+        { "wrong_answer_ratio", 1u << ANSWER_FORGED | 1u << ANSWER_CORRUPTED },
+        { "forged_answer_ratio", 1u << ANSWER_FORGED },
+        { "corrupted_answer_ratio", 1u << ANSWER_CORRUPTED },
+        { "error_answer_ratio", 1u << ANSWER_ERROR },
+        { "timeout_ratio", 1u << ANSWER_TIMEOUT },
+    };
+    size_t total = 0;
+
+    memset(counts, 0, N_ANSWER_KINDS * sizeof *counts);
+    if (rc->point->workload.kind == EXP_WL_UDP) {
+        return;
+    }
+    for (int k = 0; k < N_ANSWER_KINDS; k++) {
+        if (rc->point->workload.kind == EXP_WL_PROBE) {
+            char *metric = xasprintf("answer_%s", answer_names[k]);
+            counts[k] = k == ANSWER_OK ? 0 : count_samples(rc, metric, NULL);
+            free(metric);
+        } else {
+            char *labels = labels_json(json_pack("{s:s}", "outcome", answer_names[k]));
+            counts[k] = count_samples(rc, "rtt_us", labels);
+            free(labels);
+        }
+    }
+    if (rc->point->workload.kind == EXP_WL_PROBE) {
+        size_t failed = 0, probes = count_samples(rc, "probe_ok", NULL);
+        for (int k = 1; k < N_ANSWER_KINDS; k++) {
+            failed += counts[k];
+        }
+        counts[ANSWER_OK] = probes - MIN(probes, failed);
+    }
+    for (int k = 0; k < N_ANSWER_KINDS; k++) {
+        total += counts[k];
+    }
+    if (!total) {
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(ratios); i++) {
+        size_t n = 0;
+        for (int k = 0; k < N_ANSWER_KINDS; k++) {
+            n += ratios[i].kinds & (1u << k) ? counts[k] : 0;
+        }
+        put_single(rc, ratios[i].metric, NULL, total, (double) n / total);
+    }
+    printf("    requests: %zu; %zu ok, %zu forged, %zu corrupted, %zu error rcodes, "
+           "%zu unanswered\n", total, counts[ANSWER_OK], counts[ANSWER_FORGED],
+           counts[ANSWER_CORRUPTED], counts[ANSWER_ERROR], counts[ANSWER_TIMEOUT]);
+}
+
 static void
 report_point(struct run_ctx *rc)
 {
     struct stats_summary s;
     char *ok = labels_json(json_pack("{s:s}", "outcome", "ok"));
-    char *timeout = labels_json(json_pack("{s:s}", "outcome", "timeout"));
-    char *wrong = labels_json(json_pack("{s:s}", "outcome", "wrong"));
-    struct store_point *pts = NULL;
-    size_t n_timeout = 0, n_wrong = 0;
+    size_t counts[N_ANSWER_KINDS];
 
-    if (!store_samples_read(rc->store, rc->run, "rtt_us", timeout, &pts, &n_timeout)) {
-        free(pts);
-    }
-    if (!store_samples_read(rc->store, rc->run, "rtt_us", wrong, &pts, &n_wrong)) {
-        free(pts);
-    }
+    report_answers(rc, counts);
     /* The RTT of a run is that of its answered requests: its summary carries no label. */
-    if (rc->point->workload.kind == EXP_WL_PROBE) {
-        size_t n_probes = 0;
-        n_timeout = 0;
-        if (!store_samples_read(rc->store, rc->run, "answer_wrong", NULL, &pts, &n_wrong)) {
-            free(pts);
-        }
-        if (!store_samples_read(rc->store, rc->run, "probe_ok", NULL, &pts, &n_probes)) {
-            for (size_t i = 0; i < n_probes; i++) {
-                n_timeout += pts[i].value < 0.5;
-            }
-            free(pts);
-        }
-        n_timeout -= MIN(n_timeout, n_wrong);
-        printf("    probes: %zu, %zu wrong answers, %zu unanswered\n", n_probes, n_wrong,
-               n_timeout);
-    }
-    if (rc->point->workload.kind != EXP_WL_UDP) {
-        /* Share of requests not answered right, as one number the report can set against a
-         * scheme's promise ("no spoofed answer accepted"): stored when 0 too, so a run that
-         * kept that promise says so. */
-        size_t n_ok = 0;
-        if (!store_samples_read(rc->store, rc->run, "rtt_us", ok, &pts, &n_ok)) {
-            free(pts);
-        }
-        double total = n_ok + n_timeout + n_wrong;
-        struct store_summary w = {
-            .n = total, .mean = n_wrong / total, .ci95 = NAN, .p50 = NAN, .p99 = NAN,
-            .min = NAN, .max = NAN,
-        };
-        store_summary_put(rc->store, rc->run, "wrong_answer_ratio", NULL, &w);
-        w.mean = n_timeout / total;
-        store_summary_put(rc->store, rc->run, "timeout_ratio", NULL, &w);
-    }
     if (rc->point->workload.kind != EXP_WL_DNS) {
         /* A probe's RTT is not a request's (its outcome goes to availability), and a
          * throughput workload has no requests. */
     } else if (!summarize(rc, "rtt_us", ok, rc->point->warmup, NULL, &s)) {
-        printf("    rtt: mean %.1f us ± %.1f (95%% CI), p50 %.1f us, p99 %.1f us, n=%zu; "
-               "%zu timeouts, %zu wrong answers\n", s.mean, isnan(s.ci95) ? 0.0 : s.ci95,
-               s.p50, s.p99, s.n, n_timeout, n_wrong);
+        printf("    rtt: mean %.1f us ± %.1f (95%% CI), p50 %.1f us, p99 %.1f us, n=%zu\n",
+               s.mean, isnan(s.ci95) ? 0.0 : s.ci95, s.p50, s.p99, s.n);
     } else {
-        printf("    rtt: no answered request (%zu timeouts, %zu wrong answers)\n",
-               n_timeout, n_wrong);
+        printf("    rtt: no answered request\n");
     }
     report_availability(rc);
     report_throughput(rc);
@@ -912,8 +1072,6 @@ report_point(struct run_ctx *rc)
         free(labels);
     }
     free(ok);
-    free(timeout);
-    free(wrong);
 }
 
 /* An agent that died during the run (its init restarts it) is part of the history. */
@@ -972,6 +1130,19 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     int64_t now;
     int error;
 
+    if (!strcmp(rc->point->provider, "kvm")) {
+        /* KVM or TCG changes every number a VM gives: the run says which, and why. */
+        json_t *facts = json_loads(host, 0, NULL);
+        const char *why;
+        if (facts) {
+            libvirtd_kvm_accel(&why);
+            json_object_set_new(facts, "kvm_accel", json_string(why));
+            free(host);
+            host = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(facts);
+        }
+    }
+
     info.host = host;
     rc->scheme = scheme_find(rc->point->scheme);
     error = rc->scheme->topology(rc->point, &topo, &errmsg);
@@ -1013,7 +1184,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     if (error) {
         goto end;
     }
-    error = run_workload(rc);
+    error = run_workload_captured(rc);
     store_flush(rc->store);
     note_agent_restarts(rc);
     /* A Ctrl-C at any moment up to here makes the run interrupted, not complete. */
@@ -1065,9 +1236,11 @@ out:
     return error;
 }
 
-/* True if the database holds a complete run of this point and repetition. */
+/* True if the database holds a complete run of this point and repetition, made in the same
+ * variant (a --quick run is not the full point, nor one whose --set changed it). */
 static bool
-already_done(struct store *store, const char *experiment, const char *point_js, int rep)
+already_done(struct store *store, const char *experiment, const char *point_js, int rep,
+             const char *variant)
 {
     struct store_run *runs = NULL;
     size_t n = 0;
@@ -1077,29 +1250,15 @@ already_done(struct store *store, const char *experiment, const char *point_js, 
         return false;
     }
     for (size_t i = 0; i < n; i++) {
+        char *v = store_run_variant(&runs[i]);
+
         done |= runs[i].status == STORE_COMPLETE && runs[i].repetition == rep
-                && runs[i].point && !strcmp(runs[i].point, point_js);
+                && runs[i].point && !strcmp(runs[i].point, point_js)
+                && !strcmp(v, variant ? variant : "full");
+        free(v);
     }
     store_runs_free(runs, n);
     return done;
-}
-
-static void
-save_references(struct store *store, const struct experiment *exp)
-{
-    for (size_t i = 0; i < exp->n_refs; i++) {
-        const struct exp_reference *r = &exp->refs[i];
-        struct store_reference sr = {
-            .experiment = exp->name,
-            .figure = r->source ? r->source : r->label,
-            .metric = r->metric,
-            .unit = r->unit,
-            .value = r->value,
-            .axis = r->n_where ? r->where[0].key : NULL,
-            .x = r->n_where ? r->where[0].value : NULL,
-        };
-        store_reference_put(store, &sr);
-    }
 }
 
 static int
@@ -1136,6 +1295,16 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
         goto out;
     }
     for (size_t i = 0; i < n_points; i++) {
+        char *why = NULL;
+
+        if (!guest_provider_usable(points[i].provider, &why)) {
+            /* Said before any run row is written: a row would record a run that never was. */
+            log_err("%s: %s cannot run here: %s", exp->file,
+                    points[i].label[0] ? points[i].label : "this experiment", why);
+            free(why);
+            error = ENOTSUP;
+            goto out;
+        }
         if (!scheme_deployable(scheme_find(points[i].scheme))) {
             /* Running the bare chain under another scheme's name would record a lie. */
             log_err("%s: scheme '%s' cannot be deployed yet (deployable: %s; `sfclab schemes "
@@ -1151,13 +1320,12 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
         goto out;
     }
     store_reap(store, NULL);
-    save_references(store, exp);
     for (size_t i = 0; i < n_points; i++) {
         total += points[i].repetitions;
     }
-    printf("%s: %s\n  %zu point%s, %zu run%s, results in %s\n", exp->name,
+    printf("%s: %s\n  %zu point%s, %zu run%s (%s), results in %s\n", exp->name,
            exp->title ? exp->title : "", n_points, n_points == 1 ? "" : "s", total,
-           total == 1 ? "" : "s", opts->db_path);
+           total == 1 ? "" : "s", opts->variant ? opts->variant : "full", opts->db_path);
     for (size_t i = 0; i < n_points && !error; i++) {
         char *point_js = point_json(&points[i]);
         char *params_js = params_json(&points[i], opts);
@@ -1176,7 +1344,8 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
                 printf(" (elapsed %.0f s, ETA %.0f s)", elapsed,
                        elapsed / (done - 1) * (total - done + 1));
             }
-            if (!opts->fresh && already_done(store, exp->name, point_js, rep)) {
+            if (!opts->fresh
+                && already_done(store, exp->name, point_js, rep, opts->variant)) {
                 printf(": already complete, skipped (--fresh re-runs it)\n");
                 continue;
             }

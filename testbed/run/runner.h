@@ -5,7 +5,9 @@
  * The history is Jepsen-style: the client's operations, per-hop timings, resource usage and
  * fault events all land in one run on one clock (the run's monotonic origin). Summaries are
  * computed from the stored samples, never taken from the workload's own report. A point whose
- * repetition is already complete in the database is skipped unless 'fresh'. SIGINT/SIGTERM stop
+ * repetition is already complete in the database in the same variant is skipped unless
+ * 'fresh'. Progress and an ETA are printed between runs and every 10 s of a workload; no
+ * workload is cut short by a limit of the runner's own. SIGINT/SIGTERM stop
  * at the next step: the current run is marked interrupted and the instance is torn down.
  * Main type: struct runner_opts. */
 #ifndef SFC_RUNNER_H
@@ -28,6 +30,9 @@ struct runner_opts {
     bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
     int pmd_cpu;
     bool verbose;
+    /* What the command line changed, recorded with every run (params.variant) and compared
+     * on resume: "full" (NULL), "quick", and " --set K=V" for each single-value --set. */
+    const char *variant;
     /* Out: the ids of the runs this call made, in order (caller frees). */
     int64_t *run_ids;
     size_t n_run_ids;

@@ -835,130 +835,6 @@ store_summary_get(struct store *s, int64_t run, const char *metric, const char *
     return error;
 }
 
-int
-store_summaries_matching(struct store *s, const char *experiment, const char *metric,
-                         const char *labels, const char *scheme, const char *axis,
-                         const char *x, struct store_summary **sumsp, size_t *np)
-{
-    struct store_summary *sums = NULL;
-    size_t n = 0, cap = 0;
-    sqlite3_stmt *stmt;
-    int error, rc;
-
-    /* json_extract gives 4 for 4 and '60s' for "60s": compared as text with what the
-     * reference wrote. */
-    error = prepare(s, "SELECT s.n, s.mean, s.ci95, s.p50, s.p99, s.min, s.max "
-                    "FROM summaries s JOIN runs r ON s.run = r.id "
-                    "WHERE r.experiment = ?1 AND r.status = 'complete' AND s.metric = ?2 "
-                    "AND s.labels = ?3 AND (?4 = '' OR r.scheme = ?4) "
-                    "AND (?5 = '' OR CAST(json_extract(r.point, '$.' || ?5) AS TEXT) = ?6) "
-                    "ORDER BY r.id", &stmt);
-    if (error) {
-        return error;
-    }
-    sqlite3_bind_text(stmt, 1, experiment, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, metric, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, labels ? labels : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 4, scheme ? scheme : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 5, axis ? axis : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 6, x ? x : "", -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (n >= cap) {
-            sums = x2nrealloc(sums, &cap, sizeof *sums);
-        }
-        sums[n++] = (struct store_summary) {
-            .n = sqlite3_column_int64(stmt, 0), .mean = column_double(stmt, 1),
-            .ci95 = column_double(stmt, 2), .p50 = column_double(stmt, 3),
-            .p99 = column_double(stmt, 4), .min = column_double(stmt, 5),
-            .max = column_double(stmt, 6),
-        };
-    }
-    if (rc != SQLITE_DONE) {
-        error = db_error(s, rc, "reading summaries");
-        free(sums);
-    } else {
-        *sumsp = sums;
-        *np = n;
-    }
-    sqlite3_finalize(stmt);
-    return error;
-}
-
-int
-store_reference_put(struct store *s, const struct store_reference *ref)
-{
-    sqlite3_stmt *stmt;
-    int error = prepare(s, "INSERT OR REPLACE INTO reference_values (experiment, figure, metric, "
-                        "scheme, axis, x, value, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &stmt);
-
-    if (error) {
-        return error;
-    }
-    sqlite3_bind_text(stmt, 1, ref->experiment, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, ref->figure ? ref->figure : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 3, ref->metric, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 4, ref->scheme ? ref->scheme : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 5, ref->axis ? ref->axis : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 6, ref->x ? ref->x : "", -1, SQLITE_STATIC);
-    sqlite3_bind_double(stmt, 7, ref->value);
-    sqlite3_bind_text(stmt, 8, ref->unit ? ref->unit : "", -1, SQLITE_STATIC);
-    error = step_done(s, stmt, "storing a reference value");
-    sqlite3_finalize(stmt);
-    return error;
-}
-
-int
-store_references_read(struct store *s, const char *experiment,
-                      struct store_reference **refsp, size_t *np)
-{
-    struct store_reference *refs = NULL;
-    size_t n = 0, cap = 0;
-    sqlite3_stmt *stmt;
-    int error, rc;
-
-    error = prepare(s, "SELECT experiment, figure, metric, scheme, axis, x, value, unit "
-                    "FROM reference_values WHERE experiment = ? ORDER BY rowid", &stmt);
-    if (error) {
-        return error;
-    }
-    sqlite3_bind_text(stmt, 1, experiment, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        if (n >= cap) {
-            refs = x2nrealloc(refs, &cap, sizeof *refs);
-        }
-        refs[n++] = (struct store_reference) {
-            .experiment = column_strdup(stmt, 0), .figure = column_strdup(stmt, 1),
-            .metric = column_strdup(stmt, 2), .scheme = column_strdup(stmt, 3),
-            .axis = column_strdup(stmt, 4), .x = column_strdup(stmt, 5),
-            .value = sqlite3_column_double(stmt, 6), .unit = column_strdup(stmt, 7),
-        };
-    }
-    if (rc != SQLITE_DONE) {
-        error = db_error(s, rc, "reading reference values");
-        store_references_free(refs, n);
-    } else {
-        *refsp = refs;
-        *np = n;
-    }
-    sqlite3_finalize(stmt);
-    return error;
-}
-
-void
-store_references_free(struct store_reference *refs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(refs[i].experiment);
-        free(refs[i].figure);
-        free(refs[i].metric);
-        free(refs[i].scheme);
-        free(refs[i].axis);
-        free(refs[i].x);
-        free(refs[i].unit);
-    }
-    free(refs);
-}
-
 /* Reading runs back. */
 
 #define RUN_COLUMNS \
@@ -1058,6 +934,17 @@ store_run_get(struct store *s, int64_t id, struct store_run *run)
     }
     sqlite3_finalize(stmt);
     return error;
+}
+
+char *
+store_run_variant(const struct store_run *run)
+{
+    json_t *params = run->params ? json_loads(run->params, 0, NULL) : NULL;
+    const char *v = json_string_value(json_object_get(params, "variant"));
+    char *variant = xstrdup(v ? v : "unrecorded");
+
+    json_decref(params);
+    return variant;
 }
 
 void

@@ -92,22 +92,6 @@ int store_summary_put(struct store *, int64_t run, const char *metric, const cha
 int store_summary_get(struct store *, int64_t run, const char *metric, const char *labels,
                       struct store_summary *);
 
-/* The summaries of (metric, labels) of the complete runs of 'experiment' whose scheme is
- * 'scheme' (any when NULL or '') and whose point has axis = x (any when 'axis' is NULL or ''),
- * one per run in id order. What `sfclab report` pools over repetitions. */
-int store_summaries_matching(struct store *, const char *experiment, const char *metric,
-                             const char *labels, const char *scheme, const char *axis,
-                             const char *x, struct store_summary **, size_t *n);
-
-/* A published number for `sfclab report` (see reference_values in results/schema.sql). */
-struct store_reference {
-    char *experiment, *figure, *metric, *scheme, *axis, *x, *unit;
-    double value;
-};
-int store_reference_put(struct store *, const struct store_reference *);
-int store_references_read(struct store *, const char *experiment,
-                          struct store_reference **, size_t *n);
-void store_references_free(struct store_reference *, size_t n);
 
 /* A run read back. */
 struct store_run {
@@ -125,6 +109,10 @@ struct store_run {
 int store_runs_list(struct store *, const char *experiment, struct store_run **, size_t *n);
 int store_run_get(struct store *, int64_t id, struct store_run *);
 void store_run_uninit(struct store_run *);
+/* What the command line changed in a run (params.variant, see runner.h): "full", "quick",
+ * "quick --set K=V"...; "unrecorded" for runs made before it was recorded. Caller frees.
+ * Runs of different variants are never pooled, nor taken one for another on resume. */
+char *store_run_variant(const struct store_run *);
 void store_runs_free(struct store_run *, size_t n);
 
 struct store_point {

@@ -44,6 +44,18 @@ $(FUZZ_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(GUEST_SRC))
 build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
 
+# descriptor parses the host side's files: it links the host library as well.
+FUZZ_HOST_LIB := build/fuzz/libsfclab.a
+$(FUZZ_HOST_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(HOST_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+build/fuzz/fuzz_descriptor: build/fuzz/obj/tests/fuzz/fuzz_descriptor.o $(FUZZ_HOST_LIB) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+build/san/fuzz/replay_descriptor: build/san/tests/fuzz/fuzz_descriptor.o \
+                                  build/san/fuzz/replay_descriptor.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
 .PHONY: fuzz fuzz-merge
 fuzz: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for n in $(FUZZ_TARGETS); do \
@@ -62,3 +74,14 @@ fuzz-merge: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	    build/fuzz/fuzz_$$n -merge=1 tests/fuzz/corpus/$$n build/fuzz/corpus/$$n 2>&1 | \
 	        grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
 	done
+
+# Targets whose parser lives on the host side link its object too (the replay needs no more
+# than the guest library otherwise).
+FUZZ_HOST_openflow := testbed/infra/openflow.c
+build/san/fuzz/replay_openflow: build/san/tests/fuzz/fuzz_openflow.o build/san/fuzz/replay_openflow.o \
+                                $(call sobj,$(FUZZ_HOST_openflow)) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+build/fuzz/fuzz_openflow: build/fuzz/obj/tests/fuzz/fuzz_openflow.o \
+                          $(patsubst %.c,build/fuzz/obj/%.o,$(FUZZ_HOST_openflow)) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)

@@ -9,7 +9,7 @@
 # over JSON-RPC, and that the counters agree. Needs root; exits 77 (skip) without it.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-command -v ip >/dev/null || { echo "skip: no iproute2"; exit 77; }
+command -v ip >/dev/null || { echo "FAIL: ip not installed (make deps installs iproute2)"; exit 1; }
 SFCD=${SFCD:-$(pwd)/bin/sfcd}
 [ -x "$SFCD" ] || { echo "no $SFCD: build first"; exit 1; }
 
@@ -83,10 +83,13 @@ cat "$TMP/client-dns.log"
 grep -q "ok=300 " "$TMP/client-dns.log" || fail "not every DNS query was answered right"
 
 # 3. dig, a real resolver client, through the chain.
+# `make deps` installs dig (bind9-dnsutils): without it this check fails, never passes silently.
 if command -v dig >/dev/null; then
     out=$(ip netns exec "$P-cl" dig +short +tries=1 +time=2 @10.99.0.53 www.example.com A)
     echo "dig: $out"
     [ "$out" = 10.0.0.80 ] || fail "dig got '$out'"
+else
+    fail "dig is not installed (make deps installs bind9-dnsutils)"
 fi
 
 # 4. Counters over the control sockets, through the agent.

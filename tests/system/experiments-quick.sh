@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every experiment file runs end to end with its --quick profile (issue 4: "so every experiment
 # can be smoke-tested in CI"): it validates, runs every point, completes in the database, and
-# leaves nothing behind. Numbers are not judged here; the experiments' own tests do that.
+# leaves nothing behind; and its report shows numbers only, each published value marked printed
+# or derived, with a non-empty Shape: section (issue 10). How good the numbers are is for the
+# experiments' own tests.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -10,6 +12,9 @@ inst=sfct-xq-$$
 tmp=$(mktemp -d /tmp/sfct-xq-XXXXXX)
 db=$tmp/results.db
 failures=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+. tests/system/report-lib.sh
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
 for f in experiments/*.yaml; do
@@ -27,6 +32,7 @@ for f in experiments/*.yaml; do
         failures=$((failures + 1))
     else
         echo "ok: $f: $good run(s) complete in $(( $(date +%s) - start )) s"
+        report_check "$db" "$name"
     fi
     if [ -e "/run/netns/sfclab-$inst" ] || [ -d "/run/sfclab/$inst" ]; then
         echo "FAIL: $f left its instance behind"

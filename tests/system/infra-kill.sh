@@ -3,7 +3,8 @@
 # (0, 10, 30, 60, 100, 150, 250, 400 ms after it starts, and once after it finished), then
 # `sfclab clean` must leave nothing (no namespace, recorded process, cgroup, state directory,
 # child of up) and the root namespace's links as they were. Then Ctrl-C (SIGINT to up's process
-# group) part-way through `up`: it must undo by itself, with no clean, and exit non-zero.
+# group) part-way through `up`: it must undo by itself, with no clean, and exit non-zero; an up
+# that was mid-way, went on working and exited 0 ignored the signal and fails the test.
 # Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -73,15 +74,23 @@ done
 
 # Ctrl-C at about a third and two thirds of a full `up`: it undoes by itself and fails.
 [ -n "$up_ms" ] || up_ms=1000
-for frac in 30 65; do
+# Points that found up already finished test nothing: earlier ones are tried until one lands
+# mid-way (the first full up may have been slower than these).
+n_midway=0
+for frac in 30 65 10 3; do
+    if [ "$frac" -lt 30 ] && [ "$n_midway" -gt 0 ]; then
+        break
+    fi
     delay=$(( up_ms * frac / 100 ))
     name=sfct-it-i$$-$frac
     names+=("$name")
     start_up "$name"
     sleep "$(awk -v d="$delay" 'BEGIN {printf "%.3f", d / 1000}')"
     # An `up` that is still alive and has made its manifest is mid-way.
-    [ -e "$state_dir/$name/manifest" ] && midway=yes || midway=no
+    [ -e "$state_dir/$name/manifest" ] && kill -0 "$up_pid" 2>/dev/null && midway=yes || midway=no
     save_manifest "$name" "$tmp/$name.manifest"
+    [ "$midway" = yes ] && n_midway=$((n_midway + 1))
+    t_sig=$(now_ms)
     kill -INT -- "-$up_pid" 2>/dev/null
     for ((k = 0; k < 300 && ${#up_pid}; k++)); do
         kill -0 "$up_pid" 2>/dev/null || break
@@ -91,16 +100,24 @@ for frac in 30 65; do
         fail "Ctrl-C at $delay ms: up still runs 15 s later"
     fi
     wait "$up_pid"; rc=$?
+    late=$(( $(now_ms) - t_sig ))
     up_pid=
     # Anything recorded after our copy was taken is in the live manifest, if one is left.
     save_manifest "$name" "$tmp/$name.manifest2"
     cat "$tmp/$name.manifest2" >>"$tmp/$name.manifest"
-    if [ "$rc" = 0 ]; then
-        # Finished before the signal: not what this point tests, but it must still go away.
-        echo "note: Ctrl-C at $delay ms came after up finished (midway=$midway)"
+    if [ "$rc" = 0 ] && [ "$midway" = yes ] && [ "$late" -gt 300 ]; then
+        # It was mid-way when the signal came and went on working for a while, then said it
+        # succeeded: Ctrl-C was ignored.
+        fail "Ctrl-C at $delay ms: up was mid-way, went on for $late ms and exited 0 (ignored SIGINT)"
+        "$sfclab" -i "$name" down >/dev/null 2>&1
+    elif [ "$rc" = 0 ]; then
+        # Finished as the signal came: not what this point tests, but it must still go away.
+        echo "note: Ctrl-C at $delay ms came as up finished (midway=$midway, exit $late ms later)"
         "$sfclab" -i "$name" down >/dev/null 2>&1 || fail "down after a finished up failed"
-    else
-        grep -q 'interrupted' "$tmp/$name.out" || echo "note: up said: $(tail -1 "$tmp/$name.out")"
+    elif ! grep -q 'interrupted' "$tmp/$name.out"; then
+        # Failing is not honouring: an up that ignores SIGINT fails too when its children die
+        # of the signal. It must say it was interrupted.
+        fail "Ctrl-C at $delay ms: up exited $rc without saying it was interrupted: $(tail -1 "$tmp/$name.out")"
     fi
     if check_nothing_left "$name" "$tmp/$name.manifest" "$tmp/links-before"; then
         [ "$rc" != 0 ] && ok "Ctrl-C at $delay ms: up exited $rc and undid everything by itself"
@@ -109,5 +126,6 @@ for frac in 30 65; do
     fi
 done
 
+[ "$n_midway" -gt 0 ] || fail "no Ctrl-C landed while up was mid-way: Ctrl-C untested"
 echo "infra-kill: $failures failure(s)"
 [ "$failures" = 0 ]

@@ -11,7 +11,9 @@ infra_require_root() {
     [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
     for p in ovsdb-server ovs-vswitchd ip "$@"; do
         command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-        command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+        # `make deps` installs every tool a test needs: a missing one is a failure, never a
+        # skip that reads as a pass.
+        command -v "$p" >/dev/null 2>&1 || { echo "FAIL: $p not installed (make deps installs it)"; exit 1; }
     done
     [ -x "$sfclab" ] || { echo "FAIL: $sfclab not built"; exit 1; }
 }

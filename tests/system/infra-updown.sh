@@ -4,7 +4,7 @@
 # malformed file refused with exit 2 and nothing made, two instances with the same addresses side
 # by side, and after `down` nothing left: no namespace, no recorded process, no cgroup, no state
 # directory, and the root namespace's links as they were.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch or iperf3), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 sfclab=${SFCLAB:-bin/sfclab}

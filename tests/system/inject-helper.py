@@ -3,6 +3,8 @@
   dns-server IP       answers every A query with IP (port 53), until killed
   dns-ask SERVER NAME prints the A records of the answer (one query, 1 s timeout)
   udp-echo-ask IP     sends b"sfclab-inject-payload" to IP:7, prints "same" or "altered"
+  udp-echo-series IP N  N numbered echo requests to IP:7, one at a time; prints
+                      "sent N received R stale S": S answers carried an earlier request's number
   agent CALL ADDR METHOD [JSON]  one JSON-RPC call to an agent (ADDR host:port), prints result
 """
 import json, socket, struct, sys
@@ -63,6 +65,24 @@ def udp_echo_ask(ip):
     a = ask(msg, (ip, 7))
     print("timeout" if a is None else "same" if a == msg else "altered")
 
+def udp_echo_series(ip, n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    received = stale = 0
+    for i in range(n):
+        s.sendto(b"sfclab-series-%06d" % i, (ip, 7))
+        s.settimeout(1)
+        # Everything that arrives within 100 ms of the answer: a replayed frame follows it.
+        try:
+            while True:
+                a = s.recv(4096)
+                received += 1
+                if a.startswith(b"sfclab-series-") and int(a[14:20]) < i:
+                    stale += 1
+                s.settimeout(0.1)
+        except (socket.timeout, ValueError):
+            pass
+    print("sent %d received %d stale %d" % (n, received, stale))
+
 def agent(addr, method, params):
     host, port = addr.rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=5)
@@ -85,5 +105,7 @@ elif cmd == "dns-ask":
     dns_ask(sys.argv[2], sys.argv[3])
 elif cmd == "udp-echo-ask":
     udp_echo_ask(sys.argv[2])
+elif cmd == "udp-echo-series":
+    udp_echo_series(sys.argv[2], int(sys.argv[3]))
 elif cmd == "agent":
     agent(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)

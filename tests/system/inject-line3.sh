@@ -3,13 +3,13 @@
 # bridge, private OVS, agents) of its own; each fault kind applied to h2 by `sfclab inject`,
 # traffic from h1 visibly affected, then healed and traffic restored; targets and kinds that do
 # not exist refused (exit 2) before anything is touched.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 for p in ovsdb-server ovs-vswitchd ovs-ofctl python3; do
     command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+    command -v "$p" >/dev/null 2>&1 || { echo "FAIL: $p not installed (make deps installs it)"; exit 1; }
 done
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 helper=$PWD/tests/system/inject-helper.py
@@ -120,6 +120,53 @@ for _ in 1 2 3 4 5; do reach && break; done
 r=$(in_guest h1 udp-echo-ask 10.0.0.2 2>&1)
 [ "$r" = same ] && ok "mitm flip healed: reply intact" || fail "after mitm heal: $r"
 
+# mitm replay: every reply forwarded, plus an old one re-sent: h1 gets more answers than it
+# asked for, the extra ones answers to earlier requests.
+r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+set -- $r
+[ "${2:-}" = 20 ] && [ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "before replay: $r" ||
+    fail "before replay: $r"
+sl inject h2 mitm replay >/dev/null || fail "mitm replay: apply"
+r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+set -- $r
+[ "${4:-0}" -ge 35 ] && [ "${6:-0}" -ge 15 ] && ok "mitm replay: $r (old answers re-sent)" ||
+    fail "mitm replay: $r (expected >= 35 received, >= 15 stale)"
+sl inject h2 mitm --heal >/dev/null || fail "mitm replay: heal"
+for _ in 1 2 3 4 5; do reach && break; done
+r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+set -- $r
+[ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "replay healed: $r" || fail "after replay heal: $r"
+
+# mitm equivocate: receivers with an odd MAC get altered copies, the others the truth. h1 is
+# one receiver: what it gets depends on its MAC, and h3 with the other parity (when it has
+# one) gets the other.
+for h in h1 h3; do
+    addr=10.0.0.${h#h}
+    ifc=$(sl exec $h ip -o -4 addr show to "$addr/32" 2>/dev/null | awk '{print $2; exit}')
+    mac=$(sl exec $h ip -o link show dev "$ifc" 2>/dev/null | sed -n 's|.*link/ether \([0-9a-f:]*\).*|\1|p')
+    [ -n "$mac" ] || fail "no MAC for $h ($addr on '$ifc')"
+    eval "${h}_odd=\$(( 0x\${mac##*:} & 1 ))"
+done
+# Make the two parities differ: h3 takes h1's MAC with the low bit of its last byte flipped.
+if [ "$h1_odd" = "$h3_odd" ]; then
+    ifc=$(sl exec h3 ip -o -4 addr show to 10.0.0.3/32 | awk '{print $2; exit}')
+    mac=$(sl exec h3 ip -o link show dev "$ifc" | sed -n 's|.*link/ether \([0-9a-f:]*\).*|\1|p')
+    last=$(printf '%02x' $(( (0x${mac##*:} & 0xfe) | (1 - h1_odd) )))
+    sl exec h3 ip link set dev "$ifc" address "${mac%:*}:$last" || fail "cannot set h3's MAC"
+    sl exec h2 ip neigh flush all >/dev/null 2>&1
+    h3_odd=$((1 - h1_odd))
+fi
+sl inject h2 mitm equivocate >/dev/null || fail "mitm equivocate: apply"
+for h in h1 h3; do
+    eval "odd=\$${h}_odd"
+    want=$([ "$odd" = 1 ] && echo altered || echo same)
+    r=$(sl exec $h python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+    [ "$r" = "$want" ] && ok "mitm equivocate: $h (MAC parity $odd) got $r" ||
+        fail "mitm equivocate: $h (MAC parity $odd) got $r, expected $want"
+done
+sl inject h2 mitm --heal >/dev/null || fail "mitm equivocate: heal"
+for _ in 1 2 3 4 5; do reach && break; done
+
 # mitm dns-spoof on a DNS server's answers.
 in_guest h2 dns-server 10.9.9.9 >/dev/null 2>&1 &
 dns_pid=$!
@@ -133,6 +180,8 @@ r=$(in_guest h1 dns-ask 10.0.0.2 www.example.com 2>&1)
 if command -v dig >/dev/null; then
     r=$(sl exec h1 dig +short +tries=1 +time=1 @10.0.0.2 www.example.com A 2>&1)
     [ "$r" = 6.6.6.6 ] && ok "dig sees the forged A record" || fail "dig: $r"
+else
+    fail "dig is not installed (make deps installs bind9-dnsutils)"
 fi
 sl inject h2 mitm --heal >/dev/null || fail "dns-spoof: heal"
 for _ in 1 2 3 4 5; do reach && break; done
@@ -154,7 +203,7 @@ fi
 
 # crash destroy: h3's init (and so everything in it) is gone for good.
 pid3=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([g for g in d["guests"]
-    if g["name"]=="h3"][0]["pid"])' "$state/$name/instance.json" 2>/dev/null)
+    if g["name"]=="h3"][0]["handle"].split()[0])' "$state/$name/instance.json" 2>/dev/null)
 [ -n "$pid3" ] && [ -d "/proc/$pid3" ] || fail "h3 has no running init before destroy"
 sl inject h3 crash destroy >/dev/null && ok "crash destroy applied" || fail "crash destroy"
 # Gone, or a zombie its parent (whoever adopted it after `up` exited) has yet to reap.

@@ -53,9 +53,26 @@ expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point
 tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc (not deployable yet), 3 VNFs at the first point)"
 check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
 expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
-"$sfclab" -v check tests/fixtures/experiment/valid-sweep.yaml >"$tmp/out" 2>&1
-expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-sweep.yaml: ok (16 points x 2 repetitions, scheme fitsfc (not deployable yet), 2 VNFs at the first point)
-$(cat tests/fixtures/experiment/valid-sweep.expected)"
+"$sfclab" -v check tests/fixtures/experiment/valid-utf8.yaml >"$tmp/out" 2>&1
+expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-utf8.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
+$(cat tests/fixtures/experiment/valid-utf8.expected)"
+
+# A provider this build does not have is refused by check where the file names it, and `run`
+# refuses it before any run row is written. (A provider that is built but that this host cannot run, e.g. without
+# namespaces, is refused the same way with why: guest_provider_usable().)
+check provider-not-built 2 tests/fixtures/check/provider-not-built.yaml
+expect provider-not-built "$tmp/err" \
+    "$(bin/sfclab check tests/fixtures/check/provider-not-built.yaml 2>&1 | grep "4:11: unknown provider 'vbox' (expected one of: netns, ")"
+"$sfclab" -i sfct-mc-$$ --db "$tmp/runs.db" run tests/fixtures/check/provider-not-built.yaml \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+rows=0
+[ -e "$tmp/runs.db" ] && rows=$(sqlite3 "$tmp/runs.db" 'select count(*) from runs' 2>/dev/null || echo 0)
+if [ "$rc" != 2 ] || [ "$rows" != 0 ]; then
+    echo "FAIL provider-run: exit $rc (expected 2) or a run row written"; cat "$tmp/err"; fail=1
+fi
+grep -q "unknown provider 'vbox'" "$tmp/err" \
+    || { echo "FAIL provider-run: no reason given:"; cat "$tmp/err"; fail=1; }
 
 # libfyaml must never write to stderr itself: only located diagnostics.
 printf 'name: x\nguests: [\n' >"$tmp/syntax.yaml"

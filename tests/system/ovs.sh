@@ -4,14 +4,14 @@
 # that carry a ping between them and nothing else, then a stop that must leave no process,
 # socket or namespace behind; and a second instance undone by its manifest alone, as
 # `sfclab clean` does after a crash.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
 tool=${OVS_TOOL:-build/tests/ovs-tool}
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 for p in ovsdb-server ovs-vswitchd ovs-ofctl ovsdb-tool ip ping; do
     command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
+    command -v "$p" >/dev/null 2>&1 || { echo "FAIL: $p not installed (make deps installs it)"; exit 1; }
 done
 [ -x "$tool" ] || { echo "FAIL: $tool not built"; exit 1; }
 

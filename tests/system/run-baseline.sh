@@ -43,9 +43,24 @@ complete=$(sqlite3 "$db" "select count(*) from runs where experiment='baseline-d
 [ "$complete" = 1 ] && ok "one complete run in the database" || fail "complete runs: $complete"
 rtts=$(sqlite3 "$db" "select count(*) from samples_view where metric='rtt_us'")
 [ "$rtts" -ge 300 ] && ok "$rtts RTT samples stored" || fail "only $rtts RTT samples stored"
-mean=$(
-      bin/sfclab --db "$db" report baseline-dns | grep -c "3.74 ms")
-[ "$mean" -ge 1 ] && ok "report shows the published 3.74 ms beside ours" || fail "report lacks the reference"
+. tests/system/report-lib.sh
+report_check "$db" baseline-dns
+# The "ours" cell is the stored summary (µs) in the reference's unit (ms), not a copied constant.
+stored=$(sqlite3 "$db" "select printf('%.4g', mean / 1000.0) from summaries where metric='rtt_us' and labels=''")
+ours=$(awk -F' [|] ' '/^[|] FIT-SFC non-replicated DNS chain/ { sub(/ ms$/, "", $4); print $4 }' \
+       "$tmp/report-baseline-dns.md")
+[ -n "$stored" ] && [ "$(awk -v a="$ours" -v b="$stored" 'BEGIN { print (a + 0 == b + 0) }')" = 1 ] \
+    && ok "report's ours ($ours ms) is the stored rtt_us summary ($stored ms)" \
+    || fail "report's ours '$ours' is not the stored summary '$stored'"
+grep -q '| 3.74 ms | derived |' "$tmp/report-baseline-dns.md" \
+    && ok "report marks 3.74 ms as derived" || fail "3.74 ms not shown as derived"
+# Every answer ratio is stored on a run with requests, a perfect one included.
+for m in wrong_answer_ratio forged_answer_ratio corrupted_answer_ratio error_answer_ratio timeout_ratio; do
+    v=$(sqlite3 "$db" "select mean from summaries where metric='$m' and n >= 300")
+    [ -n "$v" ] && ok "$m stored ($v)" || fail "$m not stored"
+done
+variant=$(sqlite3 "$db" "select json_extract(params, '$.variant') from runs where experiment='baseline-dns'")
+[ "$variant" = quick ] && ok "the run records it was --quick" || fail "variant recorded: '$variant'"
 bin/sfclab --db "$db" plot baseline-dns >"$tmp/plot.log" 2>&1
 ls "$tmp"/plots/baseline-dns/*.png >/dev/null 2>&1 && ok "plots drawn from the database" \
     || fail "no plot: $(cat "$tmp/plot.log")"
@@ -76,6 +91,28 @@ for len in 1 2 4; do
     n=$(sqlite3 "$db" "select count(*) from runs where status='complete' and point='{\"chain_len\":$len}'")
     [ "$n" -ge 1 ] && ok "chain_len=$len complete" || fail "chain_len=$len not complete"
 done
+
+# 3. Variants: a --set that changes the run is not the point the file describes, and a full
+# run is never skipped for a quick one; report shows one variant and says which.
+$sfclab run experiments/baseline-dns.yaml --quick --set workload.count=120 >"$tmp/run4.log" 2>&1 \
+    || fail "run --set: $(tail -5 "$tmp/run4.log")"
+grep -q "already complete" "$tmp/run4.log" && fail "a --set run was taken as the quick point" \
+    || ok "a --set run is not skipped for the quick point"
+v=$(sqlite3 "$db" "select json_extract(params, '$.variant') from runs order by id desc limit 1")
+[ "$v" = "quick --set workload.count=120" ] && ok "variant recorded: $v" || fail "variant: '$v'"
+bin/sfclab --db "$db" report baseline-dns >"$tmp/report-set.md" 2>&1
+grep -q 'Runs shown: 1 complete run of variant `quick --set workload.count=120`' "$tmp/report-set.md" \
+    && grep -q 'Not pooled with them: [0-9]* complete runs* of other variants (quick: ' "$tmp/report-set.md" \
+    && ok "report shows one variant and names the others" \
+    || fail "report pools or hides variants: $(grep 'Runs shown' "$tmp/report-set.md")"
+$sfclab run experiments/baseline-dns.yaml >"$tmp/run5.log" 2>&1 || fail "full run: $(tail -5 "$tmp/run5.log")"
+grep -q "already complete" "$tmp/run5.log" && fail "a full run was skipped for a quick one" \
+    || ok "a full run is not skipped for the quick runs"
+v=$(sqlite3 "$db" "select json_extract(params, '$.variant') from runs order by id desc limit 1")
+[ "$v" = full ] && ok "variant recorded: $v" || fail "variant: '$v'"
+report_check "$db" baseline-dns
+grep -q 'Runs shown: 1 complete run of variant `full`.' "$tmp/report-baseline-dns.md" \
+    && ok "report shows the full run alone" || fail "report after the full run: $(grep 'Runs shown' "$tmp/report-baseline-dns.md")"
 
 links_after=$(ip -o link | awk -F': ' '{print $2}' | sort)
 [ "$links_before" = "$links_after" ] && ok "root namespace links unchanged" \

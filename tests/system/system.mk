@@ -8,6 +8,29 @@ CHECK_PROGS += tests/system/ovs.sh
 CHECK_DEPS  += build/tests/ovs-tool
 # --- end ovs
 
+# --- openflow: the persistent OpenFlow channel (testbed/infra/openflow) against a private Open
+# vSwitch: every match and action deploy uses, refusals in the switch's words, groups, and a
+# fast-failover group moving traffic to the backup when the primary's link goes down (root).
+build/tests/of-tool: build/san/tests/system/of_tool.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/system/openflow.sh
+CHECK_DEPS  += build/tests/ovs-tool build/tests/of-tool
+# --- end openflow
+
+# --- cli: `sfclab COMMAND --help` and global options after the command, for every command of
+# the table (no root needed).
+CHECK_PROGS += tests/system/cli-help.sh
+CHECK_DEPS  += bin/sfclab
+# --- end cli
+
+# --- capture: `capture: true` keeps a pcap per run, `sfclab capture` of a component (every
+# replica of a replicated one) and of a guest through an OVS mirror on AF_XDP ports, tcpdump
+# decodes the NSH, nothing left after a capture or a SIGKILLed one plus down (root).
+CHECK_PROGS += tests/system/capture.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end capture
+
 # guest: the netns provider, cgroups and links (root; skips otherwise), and the start-up bench.
 CHECK_PROGS += build/tests/system/test_guest
 CHECK_DEPS  += build/tests/system/test_guest bin/sfcd
@@ -54,6 +77,12 @@ CHECK_PROGS += tests/system/infra-updown.sh tests/system/infra-kill.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
 
+# --- guests at run time: add-guest/remove-guest on a running line3, then down (and clean on a
+# second instance) leave nothing (root).
+CHECK_PROGS += tests/system/infra-guests.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end guests at run time
+
 # --- adapter: `sfcd ft` on five guests: three `none` replicas and a `voter` core, exactly-once
 # delivery of the majority value with 0, 1 and 2 Byzantine replicas, then down (root).
 CHECK_PROGS += tests/system/ft-voter.sh
@@ -88,3 +117,27 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/isolation.sh tests/system/up-race.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end isolation
+# --- lxc: guests on libvirt's LXC driver (issue 16): line3 up/traffic/exec/pause/down with the
+# instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
+# (root and libvirt's LXC driver; skips otherwise).
+CHECK_PROGS += tests/system/lxc.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end lxc
+
+# --- libvirt: the lxc and kvm providers through the provider API (test_libvirt lxc runs from
+# lxc.sh in make check; test_libvirt kvm from kvm.sh in make check-slow).
+CHECK_DEPS  += build/tests/system/test_libvirt
+build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_SLOW_PROGS += tests/system/kvm.sh
+CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
+# --- end libvirt
+
+# --- readme: the README's list of what runs, generated from the registries (no root needed).
+build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += tests/readme/readme-claims.sh
+CHECK_DEPS  += build/tests/readme-schemes
+# --- end readme

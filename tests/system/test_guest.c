@@ -99,6 +99,17 @@ run_in(struct guest *g, char *out, size_t out_size, const char *arg0, ...)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The cgroups of a netns guest, found by name as `sfclab` in another process would. */
+static int
+guest_cgroup(const struct guest *g, struct cgroup **cgp)
+{
+    char *parent = xasprintf("sfclab-%s", g->instance);
+    int error = cgroup_open(parent, g->name, cgp);
+
+    free(parent);
+    return error;
+}
+
 static int
 setup(void **state)
 {
@@ -137,11 +148,19 @@ setup(void **state)
         if (guest_create("netns", &cfg, t.manifest, &t.g[i])) {
             return -1;
         }
-        for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
-            t.cgroup_dirs[i][c] = xstrdup(t.g[i]->cgroup->dirs[c]);
+        /* The provider keeps its cgroups to itself: find them as another process would. */
+        struct cgroup *cg;
+        if (guest_cgroup(t.g[i], &cg)) {
+            return -1;
         }
+        for (int c = 0; c < CGROUP_N_CONTROLLERS; c++) {
+            t.cgroup_dirs[i][c] = xstrdup(cg->dirs[c]);
+        }
+        if (!i) {
+            t.cgroup_parent = xstrdup(cg->parents[CGROUP_MEMORY]);
+        }
+        cgroup_free(cg);
     }
-    t.cgroup_parent = xstrdup(t.g[0]->cgroup->parents[CGROUP_MEMORY]);
     return 0;
 }
 
@@ -177,8 +196,15 @@ test_start(void **state)
     for (int i = 0; i < N_GUESTS; i++) {
         assert_int_equal(guest_start(t.g[i]), 0);
         assert_int_equal(guest_state(t.g[i]), GUEST_RUNNING);
-        t.pids[i] = t.g[i]->init_pid;
-        t.starts[i] = t.g[i]->init_start;
+        /* The netns provider's handle is "PID STARTTIME". */
+        char *handle = guest_handle(t.g[i]);
+        long long pid = 0;
+        unsigned long long start = 0;
+        assert_non_null(handle);
+        assert_int_equal(sscanf(handle, "%lld %llu", &pid, &start), 2);
+        free(handle);
+        t.pids[i] = pid;
+        t.starts[i] = start;
         int fd;
         struct stat st;
         assert_int_equal(guest_netns_fd(t.g[i], &fd), 0);
@@ -316,7 +342,10 @@ test_cgroup_limits(void **state)
 {
     for (int i = 0; i < N_GUESTS; i++) {
         struct cgroup_limits l;
-        assert_int_equal(cgroup_read_limits(t.g[i]->cgroup, &l), 0);
+        struct cgroup *cg;
+        assert_int_equal(guest_cgroup(t.g[i], &cg), 0);
+        assert_int_equal(cgroup_read_limits(cg, &l), 0);
+        cgroup_free(cg);
         assert_true(l.cpus > cpus[i] - 1e-6 && l.cpus < cpus[i] + 1e-6);
         assert_int_equal(l.memory, memory[i]);
     }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testbed/model/experiment.h"
 #include "vnfs/core/buf.h"
@@ -383,6 +384,122 @@ test_unreadable(void **state)
     diag_uninit(&diag);
 }
 
+/* Hostile input, made here rather than committed: each is refused with one message saying
+ * what is wrong, before the work it would cost (the big file is not even read; the huge sweep
+ * is not checked value by value, which was quadratic: 44 s and 99,999 messages). */
+static char *
+hostile_file(const char *name, const char *head, const char *item, size_t n, const char *tail)
+{
+    char *path = xasprintf("build/hostile-%s.yaml", name);
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(head, f);
+    for (size_t i = 0; i < n; i++) {
+        fputs(item, f);
+        if (i + 1 < n && tail[0] == ']') {
+            fputc(',', f);
+        }
+    }
+    fputs(tail, f);
+    fclose(f);
+    return path;
+}
+
+/* The load fails with 'n' messages kept and 'dropped' past DIAG_MAX_MSGS, the first being
+ * PATH + 'message'. */
+static void
+expect_errors(const char *path, size_t n, size_t dropped, const char *message)
+{
+    struct experiment *e = untouched;
+    struct diag diag;
+    char *want = xasprintf("%s%s", path, message);
+
+    diag_init(&diag);
+    assert_int_equal(experiment_load(path, &diag, &e), EINVAL);
+    assert_ptr_equal(e, untouched);
+    assert_int_equal(diag.n, n);
+    assert_int_equal(diag.n_dropped, dropped);
+    assert_string_equal(diag.msgs[0], want);
+    diag_uninit(&diag);
+    unlink(path);
+    free(want);
+}
+
+static void
+expect_one_error(const char *path, const char *message)
+{
+    expect_errors(path, 1, 0, message);
+}
+
+static void
+test_hostile(void **state)
+{
+    static const char head[] = "experiment: t\nchain:\n  vnfs: [{fn: fwd}]\n  rules: [\"udp\"]\n"
+                               "workload: {kind: udp, duration: 1s}\n";
+    char *path;
+
+    path = hostile_file("big", head, "# padding padding padding padding padding padding\n",
+                        22000, "");
+    expect_one_error(path, ": 1100094 bytes: a descriptor may have at most 1048576 (1 MiB)");
+    free(path);
+
+    /* Each repeat is reported (the first 1000 kept, the rest counted), in linear time:
+     * libfyaml's own check was quadratic (20,000 keys: 55 s). */
+    path = hostile_file("repeat", head, "seed: 1\n", 10000, "");
+    expect_errors(path, DIAG_MAX_MSGS, 10000 - 1 - DIAG_MAX_MSGS,
+                  ":7:1: duplicate key 'seed' (first at line 6)");
+    free(path);
+
+    path = hostile_file("many-keys", head, "k: 1\n", 1, "");
+    {
+        FILE *f = fopen(path, "a");
+        for (int i = 0; i < 100000; i++) {
+            fprintf(f, "k%d: 1\n", i);
+        }
+        fclose(f);
+    }
+    expect_errors(path, DIAG_MAX_MSGS, 100001 - DIAG_MAX_MSGS,
+                  ":6:1: unknown key 'k' (expected one of: experiment, title, reproduces, "
+                  "provider, scheme, params, resources, chain, workload, faults, warmup, "
+                  "repetitions, seed, sweep, quick, plots, reference)");
+    free(path);
+
+    path = hostile_file("list", head, "1", 100000, "]\n");
+    {
+        char *text;
+        size_t len;
+        FILE *f;
+
+        assert_int_equal(read_file(path, &text, &len), 0);
+        f = fopen(path, "w");
+        fprintf(f, "%sfaults: [%.*s", head, (int) (len - strlen(head)), text + strlen(head));
+        fclose(f);
+        free(text);
+    }
+    expect_one_error(path, ":6:10: 'faults' has 100000 items: a descriptor's list may have at "
+                     "most 4096");
+    free(path);
+
+    path = hostile_file("flow", head, "1", 100000, "]\n");
+    /* hostile_file() joins items with commas when the tail closes a flow sequence. */
+    {
+        char *text;
+        size_t len;
+        FILE *f;
+
+        assert_int_equal(read_file(path, &text, &len), 0);
+        f = fopen(path, "w");
+        fprintf(f, "%ssweep:\n  chain_len: [%.*s", head,
+                (int) (len - strlen(head)), text + strlen(head));
+        fclose(f);
+        free(text);
+    }
+    expect_one_error(path, ":7:14: sweep 'chain_len' has 100000 values: a sweep may have at "
+                     "most 4096 points");
+    free(path);
+}
+
 int
 main(void)
 {
@@ -395,6 +512,7 @@ main(void)
         cmocka_unit_test(test_quick),
         cmocka_unit_test(test_point_error_location),
         cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -145,6 +145,30 @@ test_refuses_unrecordable_paths(void **state)
     free(dir);
 }
 
+/* A capture's mirror: refused when a field would break the line; undone (nothing to do) when
+ * its switch is gone, which took the mirror with it, as after `down` stopped OVS first. */
+static void
+test_mirror_entries(void **state)
+{
+    char *base = make_tmpdir();
+    char *dir = xasprintf("%s/inst", base);
+    char *gone = xasprintf("%s/ovs-gone", base);
+    struct manifest *m;
+
+    assert_int_equal(manifest_open(dir, &m), 0);
+    assert_int_equal(manifest_record_mirror(m, gone, "data", "cap 1", "cap1"), EINVAL);
+    assert_int_equal(manifest_record_mirror(m, gone, "", "cap1", "cap1"), EINVAL);
+    assert_int_equal(manifest_record_mirror(m, gone, "data", "cap1", "cap1\n"), EINVAL);
+    assert_int_equal(manifest_record_mirror(m, gone, "data", "cap1", "cap1"), 0);
+    manifest_close(m);
+    assert_int_equal(manifest_undo(dir, false), 0);
+    assert_int_equal(access(dir, F_OK), -1);
+    rmdir(base);
+    free(gone);
+    free(base);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -153,6 +177,7 @@ main(void)
         cmocka_unit_test(test_recycled_pid_is_left_alone),
         cmocka_unit_test(test_torn_and_missing_entries),
         cmocka_unit_test(test_refuses_unrecordable_paths),
+        cmocka_unit_test(test_mirror_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

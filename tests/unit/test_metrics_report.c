@@ -30,10 +30,10 @@ static void
 test_shape_matches(void **state)
 {
     const struct report_row rows[] = {
-        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s" },
-        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s" },
-        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s" },
-        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s" },
+        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s", NULL },
+        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s", NULL },
+        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s", NULL },
+        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s", NULL },
     };
     const struct report_table t = { "N10", "recovery", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -56,11 +56,11 @@ static void
 test_shape_differs(void **state)
 {
     const struct report_row rows[] = {
-        { "A, len=1", "A", 10, 30, NAN, "ms" },
-        { "A, len=4", "A", 10.5, 60, NAN, "ms" },
-        { "B, len=1", "B", 20, 15, NAN, "ms" },
-        { "B, len=4", "B", 40, 28, NAN, "ms" },
-        { "C", NULL, 5, NAN, NAN, "ms" },
+        { "A, len=1", "A", 10, 30, NAN, "ms", NULL },
+        { "A, len=4", "A", 10.5, 60, NAN, "ms", NULL },
+        { "B, len=1", "B", 20, 15, NAN, "ms", NULL },
+        { "B, len=4", "B", 40, 28, NAN, "ms", NULL },
+        { "C", NULL, 5, NAN, NAN, "ms", NULL },
     };
     const struct report_table t = { "X1", "rtt", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -82,8 +82,8 @@ static void
 test_markdown(void **state)
 {
     const struct report_row rows[] = {
-        { "none", NULL, 977, 950, 12, "Mbps" },
-        { "MR-AA", NULL, 841, NAN, NAN, "Mbps" },
+        { "none", NULL, 977, 950, 12, "Mbps", NULL },
+        { "MR-AA", NULL, 841, NAN, NAN, "Mbps", "874 - 33" },
     };
     const struct report_table t = { "N14", "throughput", true, rows, ARRAY_SIZE(rows) };
     char *text = NULL;
@@ -93,8 +93,8 @@ test_markdown(void **state)
     report_write_markdown(f, &t, 1);
     fclose(f);
     assert_non_null(strstr(text, "## N14 — throughput\n"));
-    assert_non_null(strstr(text, "| none | 977 Mbps | 950 Mbps | 12 | 0.97 |\n"));
-    assert_non_null(strstr(text, "| MR-AA | 841 Mbps | — | — | — |\n"));
+    assert_non_null(strstr(text, "| none | 977 Mbps | printed | 950 Mbps | 12 | 0.97 |\n"));
+    assert_non_null(strstr(text, "| MR-AA | 841 Mbps | derived | — | — | — |\n"));
     free(text);
 }
 

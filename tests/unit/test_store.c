@@ -198,29 +198,6 @@ test_round_trip(void **state)
 }
 
 static void
-test_references(void **state)
-{
-    struct fixture *f = *state;
-    struct store_reference ref = {
-        .experiment = "nham-recovery", .figure = "N10", .metric = "recovery_s",
-        .scheme = "nham-1r-as", .axis = "chain_len", .x = "4", .value = 1.14, .unit = "s",
-    }, *refs;
-    struct store *s;
-    size_t n;
-
-    assert_int_equal(store_open(f->path, false, &s), 0);
-    assert_int_equal(store_reference_put(s, &ref), 0);
-    ref.value = 1.15;           /* Same key: replaces. */
-    assert_int_equal(store_reference_put(s, &ref), 0);
-    assert_int_equal(store_references_read(s, "nham-recovery", &refs, &n), 0);
-    assert_int_equal(n, 1);
-    assert_string_equal(refs[0].x, "4");
-    assert_true(refs[0].value == 1.15);
-    store_references_free(refs, n);
-    store_close(s);
-}
-
-static void
 test_bad_input(void **state)
 {
     struct fixture *f = *state;
@@ -400,7 +377,6 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_references, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_atomicity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap, setup, teardown),

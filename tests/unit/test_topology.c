@@ -202,10 +202,10 @@ test_lookups(void **state)
     assert_int_equal(topo->links[0].impair.egress.jitter_ns, 100000ull);
     assert_true(topo->links[0].impair.ingress.loss > 0.00099
                 && topo->links[0].impair.ingress.loss < 0.00101);
-    /* Providers come from the provider registry, which holds netns alone here: the guest's
-     * own 'provider' and the topology's default are both checked against it. */
+    /* Providers come from the provider registry: the guest's own 'provider' and the
+     * topology's default are both checked against it. */
     assert_string_equal(topo->guests[1].provider, "netns");
-    assert_string_equal(topo->guests[0].provider, "netns");
+    assert_string_equal(topo->guests[0].provider, "test");
     topology_free(topo);
 }
 

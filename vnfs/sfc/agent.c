@@ -10,7 +10,13 @@
  *   stats {id}                    the role's counters (its control socket's `stats`)
  *   export_vnf_state {id}         {fn, state (base64), bytes, entries, digest}
  *   import_vnf_state {id, state}  {entries}
- * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock.
+ *   exec {argv, stdin, timeout_ms} runs argv (PATH looked up, no shell) to its end and answers
+ *                                 {exit_code, stdout, stderr}, the streams base64 and at most
+ *                                 1 MiB each: `sfclab exec` into guests the host cannot enter
+ *                                 (kvm). The agent answers nothing else meanwhile.
+ * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock
+ * (SOCKDIR/role-ID.sock with --sock-dir: a kvm guest's DIR is shared with the host over 9p,
+ * where a unix socket cannot be bound).
  * The agent signals only the processes it started, and stops them all when it exits.
  *
  * Nobody but the orchestrator may drive it, and nobody can stall it: with --key-fd it reads
@@ -21,10 +27,11 @@
  * and block no other caller; wait_role's timeout is capped at AGENT_MAX_WAIT_MS. At most
  * AGENT_MAX_ROLES roles are kept: a role that failed to start frees its slot at once, ended
  * roles make room for new ones, oldest first. Paths given to roles (--stats, --out, --trace,
- * --deliver, --ctl) must lie in DIR. */
+ * --deliver, --ctl) must lie in DIR (or SOCKDIR). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -34,6 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vnfs/core/buf.h"
 #include "vnfs/core/loop.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
@@ -70,6 +78,7 @@ struct agent {
     struct loop *loop;
     struct rpc_server *server;
     char *dir;
+    char *sock_dir;                 /* NULL: dir. */
     char *exe;
     uint64_t started_ns;
     int restarts;                   /* How many times init restarted us (SFCD_RESTARTS). */
@@ -275,7 +284,8 @@ path_in_dir(const char *dir, const char *path)
     return true;
 }
 
-/* Checks the path options of 'args'; sets '*errmsg' on the first one outside a->dir. */
+/* Checks the path options of 'args'; sets '*errmsg' on the first one outside a->dir (and
+ * a->sock_dir, a kvm guest's own directory for sockets). */
 static bool
 args_confined(const struct agent *a, json_t *args, char **errmsg)
 {
@@ -296,7 +306,7 @@ args_confined(const struct agent *a, json_t *args, char **errmsg)
             continue;
         }
         value = eq ? eq + 1 : i + 1 < n ? json_string_value(json_array_get(args, i + 1)) : "";
-        if (!path_in_dir(a->dir, value)) {
+        if (!path_in_dir(a->dir, value) && !(a->sock_dir && path_in_dir(a->sock_dir, value))) {
             *errmsg = xasprintf("start_role: %.*s: '%s' is outside the guest's directory %s",
                                 eq ? (int) (eq - arg) : (int) strlen(arg), arg, value, a->dir);
             return false;
@@ -358,7 +368,7 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     /* The client is a run-to-completion program without an event loop or control socket. */
     has_ctl = strcmp(role, "client") != 0;
     if (has_ctl) {
-        r->ctl = xasprintf("%s/role-%d.sock", a->dir, r->id);
+        r->ctl = xasprintf("%s/role-%d.sock", a->sock_dir ? a->sock_dir : a->dir, r->id);
         unlink(r->ctl);
     }
     argv = xcalloc(n_args + 8, sizeof *argv);
@@ -762,7 +772,166 @@ agent_import(void *a, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+#define AGENT_EXEC_MAX_OUTPUT (1 << 20)
+
+/* Runs argv with its stdin from 'in' and collects stdout and stderr until it exits or the
+ * deadline passes (then SIGKILL). Returns its exit code (128 + signal if killed). */
+static int
+exec_collect(char **argv, const struct buf *in, uint64_t deadline, struct buf *out,
+             struct buf *err, int *exit_codep)
+{
+    int p_in[2] = { -1, -1 }, p_out[2] = { -1, -1 }, p_err[2] = { -1, -1 };
+    size_t in_off = 0;
+    int status, error = 0;
+    pid_t pid;
+
+    if (pipe2(p_in, O_CLOEXEC) || pipe2(p_out, O_CLOEXEC) || pipe2(p_err, O_CLOEXEC)) {
+        error = errno;
+        goto out;
+    }
+    pid = fork();
+    if (pid < 0) {
+        error = errno;
+        goto out;
+    }
+    if (!pid) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
+        if (dup2(p_in[0], 0) < 0 || dup2(p_out[1], 1) < 0 || dup2(p_err[1], 2) < 0) {
+            _exit(127);
+        }
+        execvp(argv[0], argv);
+        fprintf(stderr, "%s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(p_in[0]);
+    close(p_out[1]);
+    close(p_err[1]);
+    p_in[0] = p_out[1] = p_err[1] = -1;
+    if (!in->len) {
+        close(p_in[1]);
+        p_in[1] = -1;
+    }
+    fcntl(p_in[1] >= 0 ? p_in[1] : p_out[0], F_SETFL, O_NONBLOCK);
+    while (p_out[0] >= 0 || p_err[0] >= 0) {
+        struct pollfd pfd[3] = { { p_out[0], POLLIN, 0 }, { p_err[0], POLLIN, 0 },
+                                 { p_in[1], POLLOUT, 0 } };
+        uint64_t now = time_mono_ns();
+        if (now >= deadline) {
+            kill(pid, SIGKILL);
+            break;
+        }
+        if (poll(pfd, 3, (int) MIN((deadline - now) / 1000000 + 1, 1000)) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        for (int i = 0; i < 2; i++) {
+            int *fd = i ? &p_err[0] : &p_out[0];
+            struct buf *b = i ? err : out;
+            if (*fd >= 0 && pfd[i].revents) {
+                char chunk[4096];
+                ssize_t n = read(*fd, chunk, sizeof chunk);
+                if (n > 0) {
+                    if (b->len + n <= AGENT_EXEC_MAX_OUTPUT) {
+                        buf_put(b, chunk, n);
+                    }
+                } else if (n == 0 || errno != EINTR) {
+                    close(*fd);
+                    *fd = -1;
+                }
+            }
+        }
+        if (p_in[1] >= 0 && pfd[2].revents) {
+            ssize_t n = write(p_in[1], in->data + in_off, in->len - in_off);
+            if (n > 0) {
+                in_off += n;
+            }
+            if ((n < 0 && errno != EAGAIN && errno != EINTR) || in_off == in->len) {
+                close(p_in[1]);
+                p_in[1] = -1;
+            }
+        }
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            error = errno;
+            goto out;
+        }
+    }
+    *exit_codep = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+out:
+    for (int i = 0; i < 2; i++) {
+        if (p_in[i] >= 0) {
+            close(p_in[i]);
+        }
+        if (p_out[i] >= 0) {
+            close(p_out[i]);
+        }
+        if (p_err[i] >= 0) {
+            close(p_err[i]);
+        }
+    }
+    return error;
+}
+
+static int
+agent_exec(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    json_t *jargv = json_object_get(params, "argv"), *v;
+    json_t *timeout = json_object_get(params, "timeout_ms");
+    const char *in64 = json_string_value(json_object_get(params, "stdin"));
+    struct buf in = BUF_INITIALIZER, out = BUF_INITIALIZER, err = BUF_INITIALIZER;
+    char **argv = NULL;
+    char *out64 = NULL, *err64 = NULL;
+    int exit_code = -1, error = 0;
+    size_t i;
+
+    (void) a_;
+    if (!json_is_array(jargv) || !json_array_size(jargv)) {
+        *errmsg = xstrdup("params need a non-empty \"argv\" array of strings");
+        return EINVAL;
+    }
+    argv = xcalloc(json_array_size(jargv) + 1, sizeof *argv);
+    json_array_foreach(jargv, i, v) {
+        if (!json_is_string(v)) {
+            *errmsg = xstrdup("\"argv\" holds only strings");
+            error = EINVAL;
+            goto out;
+        }
+        argv[i] = (char *) json_string_value(v);
+    }
+    if (in64 && rpc_base64_decode(in64, &in)) {
+        *errmsg = xstrdup("\"stdin\" is not base64");
+        error = EINVAL;
+        goto out;
+    }
+    error = exec_collect(argv, &in, time_mono_ns() + (uint64_t) (json_is_integer(timeout)
+                         ? json_integer_value(timeout) : 60000) * 1000000, &out, &err,
+                         &exit_code);
+    if (error) {
+        *errmsg = xasprintf("cannot run %s: %s", argv[0], strerror(error));
+        goto out;
+    }
+    out64 = rpc_base64_encode(out.data, out.len);
+    err64 = rpc_base64_encode(err.data, err.len);
+    *result = json_pack("{s:i, s:s, s:s}", "exit_code", exit_code, "stdout", out64,
+                        "stderr", err64);
+out:
+    free(argv);
+    free(out64);
+    free(err64);
+    buf_uninit(&in);
+    buf_uninit(&out);
+    buf_uninit(&err);
+    return error;
+}
+
 static const struct rpc_method agent_methods[] = {
+    { "exec", agent_exec },
     { "ping", agent_ping },
     { "start_role", agent_start_role },
     { "stop_role", agent_stop_role },
@@ -824,11 +993,13 @@ read_key(int fd, uint8_t key[RPC_KEY_BYTES])
 static void
 usage(void)
 {
-    printf("usage: sfcd agent --listen ADDR[%%DEV]:PORT [--dir DIR] [--sfcd PATH] [--key-fd N]\n"
+    printf("usage: sfcd agent --listen ADDR[%%DEV]:PORT [--dir DIR] [--sock-dir DIR]\n"
+           "                  [--sfcd PATH] [--key-fd N]\n"
            "  --listen ADDR:PORT  JSON-RPC endpoint on the management network (or unix:PATH);\n"
            "                      %%DEV binds it to that interface only\n"
            "  --key-fd N          read the RPC key from fd N: serve only callers that hold it\n"
            "  --dir DIR           role logs and control sockets (default /tmp/sfcd-agent-PID)\n"
+           "  --sock-dir DIR      control sockets there instead\n"
            "  --sfcd PATH         the sfcd binary roles run (default: this one)\n");
 }
 
@@ -838,6 +1009,7 @@ role_agent(int argc, char *argv[])
     static const struct option options[] = {
         { "listen", required_argument, NULL, 'l' },
         { "dir", required_argument, NULL, 'd' },
+        { "sock-dir", required_argument, NULL, 'S' },
         { "sfcd", required_argument, NULL, 's' },
         { "key-fd", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
@@ -859,6 +1031,7 @@ role_agent(int argc, char *argv[])
         switch (opt) {
         case 'l': listen = optarg; break;
         case 'd': free(a.dir); a.dir = xstrdup(optarg); break;
+        case 'S': free(a.sock_dir); a.sock_dir = xstrdup(optarg); break;
         case 's': free(a.exe); a.exe = xstrdup(optarg); break;
         case 'k':
             key_fd = atoi(optarg);
@@ -892,6 +1065,10 @@ role_agent(int argc, char *argv[])
     }
     if (mkdir(a.dir, 0755) < 0 && errno != EEXIST) {
         log_err("%s: %s", a.dir, strerror(errno));
+        goto out;
+    }
+    if (a.sock_dir && mkdir(a.sock_dir, 0700) < 0 && errno != EEXIST) {
+        log_err("%s: %s", a.sock_dir, strerror(errno));
         goto out;
     }
     a.started_ns = time_mono_ns();
@@ -928,6 +1105,7 @@ out:
     }
     sodium_memzero(key, sizeof key);
     free(a.dir);
+    free(a.sock_dir);
     free(a.exe);
     return rc;
 }

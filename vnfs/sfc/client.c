@@ -10,11 +10,17 @@
  *          failure is a sample, and the gaps give availability.
  *
  * Samples go to --out as TSV lines "t_ns\tmetric\tvalue\tlabels" (t_ns: CLOCK_MONOTONIC):
- *   rtt_ns  <rtt or, for a timeout, the timeout>  req=N,outcome=ok|timeout|wrong
- *   probe   1 (answered) or 0                     seq=N,outcome=...,rtt_ns=R
+ *   rtt_ns  <rtt or, for a timeout, the timeout>  req=N,outcome=OUTCOME
+ *   probe   1 (answered right) or 0               seq=N,outcome=OUTCOME,rtt_ns=R
  *   tx_pps / rx_pps / tx_bps / rx_bps  <per --interval>  interval_ns=I
- * and one summary line goes to stdout. "wrong" is an answer with the wrong id/payload, an
- * error rcode, or (with --expect) without the expected A record. */
+ * and one summary line goes to stdout. OUTCOME says what came back for a request:
+ *   ok         the answer the service gives (with --expect: the expected A record);
+ *   forged     a well-formed answer with other content (another or no A record);
+ *   corrupted  ours by id/sequence number but malformed (it does not parse, or an echo whose
+ *              length or payload differs);
+ *   error      a DNS error rcode: what the service said, which is not a wrong answer;
+ *   timeout    nothing came back in time.
+ * "wrong" (in the summary line) is forged + corrupted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -34,8 +40,8 @@
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 
-enum outcome { OUT_OK, OUT_TIMEOUT, OUT_WRONG };
-static const char *const outcome_names[] = { "ok", "timeout", "wrong" };
+enum outcome { OUT_OK, OUT_TIMEOUT, OUT_FORGED, OUT_CORRUPTED, OUT_ERROR };
+static const char *const outcome_names[] = { "ok", "timeout", "forged", "corrupted", "error" };
 
 #define ECHO_MAGIC 0x5346434c41424543ull    /* "SFCLABEC" */
 
@@ -60,7 +66,7 @@ struct client {
     uint64_t *sent_at;              /* Per request; 0: not sent yet. */
     bool *done;
     uint64_t *rtts;                 /* Of answered requests. */
-    uint64_t n_sent, n_ok, n_timeout, n_wrong;
+    uint64_t n_sent, n_ok, n_timeout, n_forged, n_corrupted, n_error;
 };
 
 static void
@@ -117,25 +123,36 @@ match_response(struct client *c, uint64_t last_sent, const uint8_t *msg, size_t 
 
     if (c->dns) {
         struct dns_response r;
-        if (dns_parse_response(msg, len, &r)) {
+        bool parsed;
+        uint16_t id;
+
+        if (len < 2) {
             return false;
         }
-        seq = (last_sent & ~(uint64_t) 0xffff) | r.id;
+        /* A message that does not parse is still ours if its id is: a corrupted answer. */
+        parsed = !dns_parse_response(msg, len, &r);
+        id = parsed ? r.id : (uint16_t) (msg[0] << 8 | msg[1]);
+        seq = (last_sent & ~(uint64_t) 0xffff) | id;
         if (seq > last_sent) {
             if (seq < 0x10000) {
                 return false;
             }
             seq -= 0x10000;
         }
-        *outcome = OUT_OK;
-        if (r.rcode != DNS_RCODE_NOERROR || !r.n_addrs) {
-            *outcome = OUT_WRONG;
+        if (!parsed) {
+            *outcome = OUT_CORRUPTED;
+        } else if (r.rcode != DNS_RCODE_NOERROR) {
+            *outcome = OUT_ERROR;
+        } else if (!r.n_addrs) {
+            *outcome = OUT_FORGED;
         } else if (c->have_expect) {
             bool found = false;
             for (size_t i = 0; i < r.n_addrs && i < DNS_MAX_ADDRS; i++) {
                 found = found || r.addrs[i] == c->expect;
             }
-            *outcome = found ? OUT_OK : OUT_WRONG;
+            *outcome = found ? OUT_OK : OUT_FORGED;
+        } else {
+            *outcome = OUT_OK;
         }
     } else {
         uint64_t magic = 0;
@@ -149,7 +166,12 @@ match_response(struct client *c, uint64_t last_sent, const uint8_t *msg, size_t 
         if (magic != ECHO_MAGIC || seq > last_sent) {
             return false;
         }
-        *outcome = len == MAX(c->size, (size_t) 16) ? OUT_OK : OUT_WRONG;
+        *outcome = len == MAX(c->size, (size_t) 16) ? OUT_OK : OUT_CORRUPTED;
+        for (size_t i = 16; i < len && *outcome == OUT_OK; i++) {
+            if (msg[i] != 0xa5) {
+                *outcome = OUT_CORRUPTED;
+            }
+        }
     }
     *seqp = seq;
     return true;
@@ -168,8 +190,14 @@ finish_request(struct client *c, uint64_t seq, enum outcome outcome, uint64_t no
     case OUT_TIMEOUT:
         c->n_timeout++;
         break;
-    case OUT_WRONG:
-        c->n_wrong++;
+    case OUT_FORGED:
+        c->n_forged++;
+        break;
+    case OUT_CORRUPTED:
+        c->n_corrupted++;
+        break;
+    case OUT_ERROR:
+        c->n_error++;
         break;
     }
     if (!strcmp(c->workload, "probe")) {
@@ -279,11 +307,13 @@ print_request_summary(struct client *c)
         p50 = c->rtts[(n - 1) / 2];
         p99 = c->rtts[(uint64_t) ((n - 1) * 0.99)];
     }
-    printf("%s: sent=%llu ok=%llu timeout=%llu wrong=%llu rtt_us mean=%.1f ci95=%.1f "
-           "p50=%.1f p99=%.1f\n", c->workload, (unsigned long long) c->n_sent,
-           (unsigned long long) c->n_ok, (unsigned long long) c->n_timeout,
-           (unsigned long long) c->n_wrong, mean / 1e3, n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0,
-           p50 / 1e3, p99 / 1e3);
+    printf("%s: sent=%llu ok=%llu timeout=%llu wrong=%llu forged=%llu corrupted=%llu error=%llu "
+           "rtt_us mean=%.1f ci95=%.1f p50=%.1f p99=%.1f\n", c->workload,
+           (unsigned long long) c->n_sent, (unsigned long long) c->n_ok,
+           (unsigned long long) c->n_timeout,
+           (unsigned long long) (c->n_forged + c->n_corrupted), (unsigned long long) c->n_forged,
+           (unsigned long long) c->n_corrupted, (unsigned long long) c->n_error, mean / 1e3,
+           n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0, p50 / 1e3, p99 / 1e3);
 }
 
 /* Throughput: sends for 'duration' at 'rate' (0: flat out) and counts what comes back. */

@@ -1,7 +1,11 @@
 /* `sfcd init` — PID 1 of a guest.
  *
- *   sfcd init [--grace DURATION] [--key-fd N] [--restart] [-- ROLE|PROGRAM [ARG...]]
+ *   sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]
+ *             [-- ROLE|PROGRAM [ARG...]]
  *
+ * --hostname and --log are for guests whose init is started by someone else (libvirt's LXC
+ * driver names the container after the domain and gives init a console for its output); the
+ * netns provider does both itself before init runs.
  * Reaps every orphan of the guest and optionally starts one program (a bare word is an sfcd
  * role, run as this same binary: `-- agent --listen ...`; a path is run as given). With
  * --restart, a program that dies is started again (after 100 ms, doubling up to 5 s while it
@@ -30,7 +34,8 @@
 #include "vnfs/sfc/roles.h"
 
 #define INIT_USAGE \
-    "sfcd init [--grace DURATION] [--key-fd N] [--restart] [-- ROLE|PROGRAM [ARG...]]"
+    "sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]\n" \
+    "          [-- ROLE|PROGRAM [ARG...]]"
 
 /* Reaps every child that has exited; returns false once there are no children at all. */
 static bool
@@ -149,6 +154,7 @@ role_init(int argc, char *argv[])
 {
     uint64_t grace_ns = 1000000000ULL;
     uint64_t backoff_ns = 0, restart_at = 0, program_started = 0;
+    const char *hostname = NULL, *log_path = NULL;
     char **program = NULL;
     sigset_t mask, old_mask;
     pid_t program_pid = -1;
@@ -182,6 +188,10 @@ role_init(int argc, char *argv[])
             init_has_key = true;
         } else if (!strcmp(argv[i], "--restart")) {
             restart = true;
+        } else if (!strcmp(argv[i], "--hostname") && i + 1 < argc) {
+            hostname = argv[++i];
+        } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
+            log_path = argv[++i];
         } else if (!strcmp(argv[i], "--help")) {
             printf("usage: %s\n", INIT_USAGE);
             return 0;
@@ -189,6 +199,18 @@ role_init(int argc, char *argv[])
             fprintf(stderr, "sfcd init: unknown option '%s'\nusage: %s\n", argv[i], INIT_USAGE);
             return 2;
         }
+    }
+    if (log_path) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+            fprintf(stderr, "sfcd init: %s: %s\n", log_path, strerror(errno));
+            return 1;
+        }
+        close(fd);
+    }
+    if (hostname && sethostname(hostname, strlen(hostname))) {
+        log_err("cannot set the hostname to %s: %s", hostname, strerror(errno));
+        return 1;
     }
     if (getpid() != 1) {
         log_warn("not PID 1 of a namespace: only our own children will be stopped");

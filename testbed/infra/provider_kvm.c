@@ -1,0 +1,958 @@
+/* The `kvm` provider: a guest is a virtual machine of libvirt's QEMU driver, a transient domain
+ * named sfclab-INSTANCE-GUEST that boots sfclab's kernel and initramfs (`make images`) straight
+ * into `sfcd vminit`, which becomes the same `sfcd init` (and agent) as in every other guest.
+ *
+ * Acceleration: KVM where the host has hardware virtualization (vmx/svm and kvm_intel or
+ * kvm_amd); TCG otherwise, and on hosts whose /dev/kvm is PVM (kvm_pvm: a stock kernel hangs
+ * on it, as measured here). libvirtd_kvm_accel() says which and why; the run records it.
+ *
+ * Its NICs are virtio-net on type='ethernet' taps that libvirt makes (in the instance's
+ * namespace when the daemon is the instance's own), hot-plugged by plug_iface and configured
+ * inside through the guest's control channel (a virtio-serial port, see vnfs/sfc/vminit.c): the
+ * management network is one of those NICs, so it cannot carry its own configuration. exec goes
+ * to the agent over the management network; stats come through the channel; save/restore are
+ * virDomainSave/virDomainRestore (NHAM's `vm` checkpoint backend).
+ *
+ * Measured here (TCG, 2 shared cores, load from other builds): the kernel reaches vminit in
+ * ≈8-10 s; hot-plugging a NIC and configuring it ≈0.3 s; destroy ≈0.1 s. */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libvirt/libvirt.h>
+#include <sodium.h>
+
+#include "testbed/infra/domxml.h"
+#include "testbed/infra/libvirtd.h"
+#include "testbed/infra/link.h"
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/netns.h"
+#include "testbed/infra/provider.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/rpc.h"
+#include "vnfs/core/util.h"
+#include "vnfs/core/vmchan.h"
+
+extern const struct guest_provider guest_provider_kvm;
+
+#define KVM_EMULATOR "/usr/bin/qemu-system-x86_64"
+#define KVM_CHANNEL "org.sfclab.ctl"
+#define KVM_AGENT_PORT 7070
+/* Boot to a serving control channel: ≈10 s under TCG here, far more on a loaded host. */
+#define KVM_BOOT_TIMEOUT_MS 180000
+#define KVM_CHANNEL_TIMEOUT_MS 20000
+#define KVM_GONE_TIMEOUT_MS 10000
+
+struct kvm_guest {
+    char *uri;
+    char *dom_name;
+    char *inst_dir;
+    char *netns_path;           /* The instance's host namespace: where the agents answer. */
+    virConnectPtr conn;
+    virDomainPtr dom;           /* NULL while it does not run. */
+    int ctl_fd;                 /* The control channel, -1 until connected. */
+    bool has_mgmt;              /* The first interface plugged with an address: the agent's. */
+    bool shared;                /* The agent's directory is a 9p export. */
+    struct in_addr mgmt_addr;
+    enum guest_state stopped_state;
+};
+
+static struct kvm_guest *
+kg_of(const struct guest *g)
+{
+    return g->priv;
+}
+
+/* Where `make images` put the kernel and the initramfs: SFCLAB_IMAGES, else build/images
+ * beside the bin/ that holds sfcd. */
+static char *
+image_path(const char *sfcd, const char *name)
+{
+    const char *env = getenv("SFCLAB_IMAGES");
+    char *copy, *path;
+
+    if (env && *env) {
+        return xasprintf("%s/%s", env, name);
+    }
+    copy = xstrdup(sfcd);
+    path = xasprintf("%s/../build/images/%s", dirname(copy), name);
+    free(copy);
+    return path;
+}
+
+static void
+ctl_close(struct kvm_guest *kg)
+{
+    if (kg->ctl_fd >= 0) {
+        close(kg->ctl_fd);
+        kg->ctl_fd = -1;
+    }
+}
+
+static void
+kvm_free(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (kg) {
+        ctl_close(kg);
+        if (kg->dom) {
+            virDomainFree(kg->dom);
+        }
+        free(kg->uri);
+        free(kg->dom_name);
+        free(kg->inst_dir);
+        free(kg->netns_path);
+        free(kg);
+    }
+    guest_free_common(g);
+    free(g);
+}
+
+static int
+kvm_new(const struct guest_config *cfg, struct manifest *manifest, bool start_daemon,
+        struct guest **gp)
+{
+    struct guest *g = xzalloc(sizeof *g);
+    struct kvm_guest *kg;
+    char *copy;
+    int error;
+
+    error = guest_init_common(g, &guest_provider_kvm, cfg, manifest);
+    if (error) {
+        free(g);
+        return error;
+    }
+    kg = g->priv = xzalloc(sizeof *kg);
+    kg->ctl_fd = -1;
+    kg->stopped_state = GUEST_STOPPED;
+    if (!cfg->run_dir) {
+        log_err("guest %s: a kvm guest needs the instance's run directory", cfg->name);
+        error = EINVAL;
+        goto out;
+    }
+    copy = xstrdup(cfg->run_dir);
+    kg->inst_dir = xstrdup(dirname(copy));
+    free(copy);
+    kg->netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
+    if (start_daemon) {
+        error = libvirtd_ensure(manifest, kg->inst_dir, kg->netns_path);
+        if (error) {
+            goto out;
+        }
+    }
+    kg->uri = libvirtd_uri("qemu", kg->inst_dir);
+    kg->dom_name = libvirtd_domain_name(cfg->instance, cfg->name);
+    kg->conn = libvirtd_connect(kg->uri);
+    if (!kg->conn) {
+        error = ENOTCONN;
+    }
+out:
+    if (error) {
+        kvm_free(g);
+    } else {
+        *gp = g;
+    }
+    return error;
+}
+
+static int
+kvm_create(const struct guest_config *cfg, struct manifest *manifest, struct guest **gp)
+{
+    const char *images[] = { "vmlinuz", "initrd.img" };
+    struct guest *g;
+    virDomainPtr dom;
+    int error;
+
+    for (size_t i = 0; cfg->sfcd && i < ARRAY_SIZE(images); i++) {
+        char *path = image_path(cfg->sfcd, images[i]);
+        bool ok = !access(path, R_OK);
+        if (!ok) {
+            log_err("guest %s: %s is missing (`make images` builds it)", cfg->name, path);
+        }
+        free(path);
+        if (!ok) {
+            return ENOENT;
+        }
+    }
+    if (access(KVM_EMULATOR, X_OK)) {
+        log_err("guest %s: %s not installed (make deps installs qemu-system-x86)", cfg->name,
+                KVM_EMULATOR);
+        return ENOENT;
+    }
+    error = kvm_new(cfg, manifest, true, &g);
+    if (error) {
+        return error;
+    }
+    dom = virDomainLookupByName(kg_of(g)->conn, kg_of(g)->dom_name);
+    if (dom) {
+        log_err("guest %s: libvirt domain %s already exists (sfclab clean -i %s removes "
+                "what an earlier run left)", cfg->name, kg_of(g)->dom_name, cfg->instance);
+        virDomainFree(dom);
+        kvm_free(g);
+        return EEXIST;
+    }
+    *gp = g;
+    return 0;
+}
+
+/* The host path of the domain's control channel: libvirt places it under its own
+ * /var/lib/libvirt, which for the instance's own daemon is INSTANCE_DIR/libvirt/lib. */
+static char *
+channel_path(struct kvm_guest *kg)
+{
+    char *xml = virDomainGetXMLDesc(kg->dom, 0);
+    char *path = NULL, *p, *end;
+    const char *key = "path='";
+
+    if (!xml) {
+        return NULL;
+    }
+    for (p = xml; (p = strstr(p, key)); p++) {
+        p += strlen(key);
+        end = strchr(p, '\'');
+        if (end && end - p > (ptrdiff_t) strlen(KVM_CHANNEL)
+            && !strncmp(end - strlen(KVM_CHANNEL), KVM_CHANNEL, strlen(KVM_CHANNEL))) {
+            path = xasprintf("%.*s", (int) (end - p), p);
+            break;
+        }
+    }
+    free(xml);
+    if (path && strstr(kg->uri, "?socket=") && !strncmp(path, "/var/lib/libvirt/", 17)) {
+        char *host = xasprintf("%s/libvirt/lib/%s", kg->inst_dir, path + 17);
+        free(path);
+        path = host;
+    }
+    return path;
+}
+
+static int
+ctl_connect(struct kvm_guest *kg)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    char *path;
+    int fd, dir_fd = -1, error = 0;
+
+    if (kg->ctl_fd >= 0) {
+        return 0;
+    }
+    path = channel_path(kg);
+    if (!path) {
+        return ENOENT;
+    }
+    if (strlen(path) >= sizeof sun.sun_path) {
+        /* Deep under an instance directory the path outgrows sun_path: reach the socket
+         * through an fd of its directory instead. */
+        char *slash = strrchr(path, '/');
+        *slash = '\0';
+        dir_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir_fd < 0) {
+            error = errno;
+            goto out;
+        }
+        snprintf(sun.sun_path, sizeof sun.sun_path, "/proc/self/fd/%d/%s", dir_fd, slash + 1);
+    } else {
+        strcpy(sun.sun_path, path);
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+        error = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+    } else {
+        kg->ctl_fd = fd;
+    }
+out:
+    if (dir_fd >= 0) {
+        close(dir_fd);
+    }
+    free(path);
+    return error;
+}
+
+/* One request over the control channel; 'reply' (may be NULL) gets the guest's answer,
+ * which is parsed as the untrusted input it is. */
+static int
+ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
+            struct vmchan_reply *reply)
+{
+    uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
+    char line[VMCHAN_MAX_LINE + 2];
+    struct vmchan_reply r;
+    size_t len = 0;
+    int error;
+
+    error = ctl_connect(kg);
+    if (!error) {
+        error = write_fully(kg->ctl_fd, request, strlen(request));
+    }
+    while (!error) {
+        struct pollfd pfd = { kg->ctl_fd, POLLIN, 0 };
+        uint64_t now = time_mono_ns();
+        char *nl;
+        ssize_t n;
+        if (now >= deadline) {
+            error = ETIMEDOUT;
+            break;
+        }
+        if (poll(&pfd, 1, (int) ((deadline - now) / 1000000 + 1)) <= 0) {
+            continue;
+        }
+        n = read(kg->ctl_fd, line + len, sizeof line - 1 - len);
+        if (n <= 0) {
+            error = n < 0 ? errno : ECONNRESET;
+            break;
+        }
+        len += n;
+        nl = memchr(line, '\n', len);
+        if (nl) {
+            if (nl + 1 != line + len || vmchan_parse_reply(line, nl - line, &r)) {
+                error = EPROTO;     /* More than one line, or not a reply. */
+                break;
+            }
+            if (r.error) {
+                /* The command word only: a key's line must not reach a log. */
+                log_debug("kvm: '%.*s' -> error %d", (int) strcspn(request, " \n"), request,
+                          r.error);
+            } else if (reply) {
+                *reply = r;
+            }
+            return r.error;
+        }
+        if (len == sizeof line - 1) {
+            error = EPROTO;
+        }
+    }
+    /* A torn exchange leaves the stream out of step: start again on a new connection. */
+    ctl_close(kg);
+    return error;
+}
+
+static bool
+dom_active(struct kvm_guest *kg)
+{
+    return kg->dom && virDomainIsActive(kg->dom) == 1;
+}
+
+/* Until vminit serves the channel: the guest has booted and can be wired. */
+static int
+wait_booted(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    uint64_t deadline = time_mono_ns() + (uint64_t) KVM_BOOT_TIMEOUT_MS * 1000000;
+
+    for (;;) {
+        uint64_t now = time_mono_ns();
+        int error = ctl_request(kg, "stats\n",
+                                (int) MIN((deadline - now) / 1000000 + 1, 2000), NULL);
+        if (!error) {
+            return 0;
+        }
+        if (!dom_active(kg)) {
+            log_err("guest %s: the VM stopped while booting (see %s/%s.log)", g->name,
+                    g->run_dir ? g->run_dir : ".", g->name);
+            return ESRCH;
+        }
+        if (time_mono_ns() >= deadline) {
+            log_err("guest %s: no answer on its control channel after %d s (see %s/%s.log)",
+                    g->name, KVM_BOOT_TIMEOUT_MS / 1000, g->run_dir ? g->run_dir : ".",
+                    g->name);
+            return ETIMEDOUT;
+        }
+        ctl_close(kg);
+        usleep(100000);
+    }
+}
+
+/* The agent's key, to vminit over the control channel (a host socket only root can open, and
+ * in the guest a port its own root opens): vminit accepts one key and passes it to init on a
+ * pipe. */
+_Static_assert(GUEST_SECRET_BYTES == VMCHAN_KEY_BYTES, "the agent's key is the channel's");
+
+static int
+kvm_send_key(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    char line[8 + 2 * GUEST_SECRET_BYTES];
+    size_t n = 0;
+    int error;
+
+    n += snprintf(line, sizeof line, "key ");
+    for (size_t i = 0; i < GUEST_SECRET_BYTES; i++) {
+        n += snprintf(line + n, sizeof line - n, "%02x", g->init_secret[i]);
+    }
+    snprintf(line + n, sizeof line - n, "\n");
+    error = ctl_request(kg, line, 5000, NULL);
+    if (error) {
+        log_err("guest %s: cannot hand its agent's key over: %s", g->name, strerror(error));
+    }
+    sodium_memzero(line, sizeof line);
+    return error;
+}
+
+static int
+kvm_start(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    char *kernel = image_path(g->sfcd, "vmlinuz");
+    char *initrd = image_path(g->sfcd, "initrd.img");
+    char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
+    char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
+    struct buf cmdline = BUF_INITIALIZER, xml = BUF_INITIALIZER;
+    const char *why, *share = NULL;
+    int error = 0;
+
+    if (kg->dom) {
+        error = EBUSY;
+        goto out;
+    }
+    /* quiet: under TCG every console line costs; panic=-1: when init ends, the kernel reboots
+     * and libvirt (on_reboot destroy) ends the domain. */
+    buf_printf(&cmdline, "console=ttyS0 quiet panic=-1 rdinit=/sfcd vminit sfc.hostname=%s",
+               g->hostname);
+    for (size_t i = 0; g->init_args && g->init_args[i]; i++) {
+        if (strpbrk(g->init_args[i], " ,\"'\n") || !*g->init_args[i]) {
+            log_err("guest %s: init argument '%s' cannot go on a kernel command line", g->name,
+                    g->init_args[i]);
+            error = EINVAL;
+            goto out;
+        }
+        buf_printf(&cmdline, "%s%s", i ? "," : " sfc.init=", g->init_args[i]);
+    }
+    /* Only that a key will come: the key itself goes over the control channel (kvm_send_key),
+     * never on a command line the guest or the host's `ps` can read. */
+    if (g->has_init_secret) {
+        buf_printf(&cmdline, " sfc.key=1");
+    }
+    if (g->init_restart) {
+        buf_printf(&cmdline, " sfc.restart=1");
+    }
+    buf_put_u8(&cmdline, '\0');
+    /* The agent's directory (its roles' logs and outputs, which the runner reads on the host)
+     * is shared with the guest over 9p and mounted there at the same path. QEMU runs as
+     * libvirt-qemu: the directory, made by sfclab for this guest, becomes its. QEMU refuses
+     * to save a VM with a 9p export mounted: SFCLAB_KVM_SHARE=0 starts guests without it,
+     * for the `vm` checkpoint backend (their roles' outputs then stay inside). */
+    const char *share_env = getenv("SFCLAB_KVM_SHARE");
+    bool want_share = !share_env || strcmp(share_env, "0");
+    for (size_t i = 0; want_share && g->init_args && g->init_args[i] && g->init_args[i + 1];
+         i++) {
+        struct passwd *pw = getpwnam("libvirt-qemu");
+        if (!strcmp(g->init_args[i], "--dir") && pw
+            && !chown(g->init_args[i + 1], pw->pw_uid, pw->pw_gid)) {
+            share = g->init_args[i + 1];
+        }
+    }
+    {
+        struct domxml_guest dg = {
+            .name = kg->dom_name, .title = title, .cpus = g->cpus, .memory = g->memory,
+            .kvm = libvirtd_kvm_accel(&why), .emulator = KVM_EMULATOR, .kernel = kernel,
+            .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
+            .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,
+        };
+        error = domxml_kvm(&dg, &xml);
+    }
+    if (error) {
+        goto out;
+    }
+    buf_put_u8(&xml, '\0');
+    log_debug("guest %s: %s", g->name, why);
+    error = manifest_record_domain(g->manifest, kg->uri, kg->dom_name);
+    if (error) {
+        goto out;
+    }
+    kg->dom = virDomainCreateXML(kg->conn, (const char *) xml.data, 0);
+    if (!kg->dom) {
+        log_err("guest %s: libvirt cannot start %s: %s", g->name, kg->dom_name,
+                libvirtd_last_error());
+        error = EIO;
+        goto out;
+    }
+    kg->shared = share != NULL;
+    error = wait_booted(g);
+    if (!error && g->has_init_secret) {
+        error = kvm_send_key(g);
+    }
+    if (error) {
+        virDomainDestroy(kg->dom);
+        virDomainFree(kg->dom);
+        kg->dom = NULL;
+        goto out;
+    }
+    g->exit_status = -1;
+    g->started_ns = time_mono_ns();
+    kg->stopped_state = GUEST_STOPPED;
+out:
+    buf_uninit(&cmdline);
+    buf_uninit(&xml);
+    free(kernel);
+    free(initrd);
+    free(log);
+    free(title);
+    return error;
+}
+
+static bool
+wait_inactive(struct kvm_guest *kg, uint64_t timeout_ns)
+{
+    uint64_t deadline = time_mono_ns() + timeout_ns;
+
+    while (dom_active(kg)) {
+        if (time_mono_ns() >= deadline) {
+            return false;
+        }
+        usleep(5000);
+    }
+    return true;
+}
+
+static void
+forget_domain(struct kvm_guest *kg, enum guest_state state)
+{
+    ctl_close(kg);
+    if (kg->dom) {
+        virDomainFree(kg->dom);
+        kg->dom = NULL;
+    }
+    kg->stopped_state = state;
+}
+
+static int
+kvm_stop(struct guest *g, uint64_t grace_ns)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (!kg->dom) {
+        return 0;
+    }
+    if (dom_active(kg)) {
+        virDomainState st;
+        int reason;
+        if (!virDomainGetState(kg->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
+            virDomainResume(kg->dom);
+        }
+        /* init stops every process, then the kernel reboots and libvirt ends the domain. */
+        if (ctl_request(kg, "halt\n", 1000, NULL) || !wait_inactive(kg, grace_ns)) {
+            if (dom_active(kg) && virDomainDestroy(kg->dom) < 0 && dom_active(kg)) {
+                log_warn("guest %s: cannot destroy %s: %s", g->name, kg->dom_name,
+                         libvirtd_last_error());
+                return EBUSY;
+            }
+        }
+    }
+    if (!wait_inactive(kg, (uint64_t) KVM_GONE_TIMEOUT_MS * 1000000)) {
+        return ETIMEDOUT;
+    }
+    forget_domain(kg, GUEST_STOPPED);
+    return 0;
+}
+
+static int
+kvm_destroy(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    int error = 0;
+
+    if (dom_active(kg) && virDomainDestroy(kg->dom) < 0 && dom_active(kg)) {
+        log_warn("guest %s: cannot destroy %s: %s", g->name, kg->dom_name,
+                 libvirtd_last_error());
+        error = EBUSY;
+    }
+    kvm_free(g);
+    return error;
+}
+
+/* The helper process of exec: asks the agent to run argv, relays its output and exits with
+ * its exit code. */
+static int
+exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(KVM_AGENT_PORT),
+                               .sin_addr = kg->mgmt_addr };
+    json_t *params = json_object(), *jargv = json_array(), *result = NULL;
+    struct buf out = BUF_INITIALIZER, err = BUF_INITIALIZER;
+    int fd = -1, error, code = 127;
+
+    for (size_t i = 0; argv[i]; i++) {
+        json_array_append_new(jargv, json_string(argv[i]));
+    }
+    json_object_set_new(params, "argv", jargv);
+    error = netns_socket(kg->netns_path, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, &fd);
+    if (!error && connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
+        error = errno;
+    }
+    if (!error) {
+        error = rpc_call(fd, "exec", params, &result, 600000);
+    }
+    if (error) {
+        fprintf(stderr, "sfclab: exec through the agent at %s: %s\n",
+                inet_ntoa(kg->mgmt_addr), strerror(error));
+        goto out;
+    }
+    code = json_integer_value(json_object_get(result, "exit_code"));
+    if (!rpc_base64_decode(json_string_value(json_object_get(result, "stdout")) ?: "", &out)) {
+        write_fully(out_fd >= 0 ? out_fd : 1, out.data, out.len);
+    }
+    if (!rpc_base64_decode(json_string_value(json_object_get(result, "stderr")) ?: "", &err)) {
+        write_fully(err_fd >= 0 ? err_fd : 2, err.data, err.len);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    json_decref(params);
+    json_decref(result);
+    buf_uninit(&out);
+    buf_uninit(&err);
+    return code;
+}
+
+static int
+kvm_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts, pid_t *pidp)
+{
+    struct kvm_guest *kg = kg_of(g);
+    pid_t pid;
+
+    if (!dom_active(kg)) {
+        return ESRCH;
+    }
+    if (!kg->has_mgmt) {
+        log_err("guest %s: exec needs the agent's management address", g->name);
+        return ENOTCONN;
+    }
+    pid = fork();
+    if (pid < 0) {
+        return errno;
+    }
+    if (!pid) {
+        _exit(exec_helper(kg, argv, opts ? opts->stdout_fd : -1, opts ? opts->stderr_fd : -1));
+    }
+    *pidp = pid;
+    return 0;
+}
+
+static int
+kvm_pause(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (!dom_active(kg)) {
+        return ESRCH;
+    }
+    if (virDomainSuspend(kg->dom) < 0) {
+        log_err("guest %s: cannot suspend: %s", g->name, libvirtd_last_error());
+        return EIO;
+    }
+    return 0;
+}
+
+static int
+kvm_resume(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (!dom_active(kg)) {
+        return ESRCH;
+    }
+    if (virDomainResume(kg->dom) < 0) {
+        log_err("guest %s: cannot resume: %s", g->name, libvirtd_last_error());
+        return EIO;
+    }
+    return 0;
+}
+
+static enum guest_state
+kvm_state(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    virDomainState st;
+    int reason;
+
+    if (!kg->dom) {
+        return kg->stopped_state;
+    }
+    if (virDomainGetState(kg->dom, (int *) &st, &reason, 0) < 0) {
+        forget_domain(kg, GUEST_GONE);
+        return GUEST_GONE;
+    }
+    switch (st) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        return GUEST_RUNNING;
+    case VIR_DOMAIN_PAUSED:
+        return GUEST_PAUSED;
+    default:
+        return GUEST_GONE;
+    }
+}
+
+static int
+kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
+{
+    struct kvm_guest *kg = kg_of(g);
+    struct domxml_iface di = { .port = f->port, .mac = f->mac };
+    struct buf xml = BUF_INITIALIZER;
+    struct link_ns *here = NULL;
+    char request[128], cidr[32] = "-";
+    int error;
+
+    if (!host || !f->mac) {
+        return EINVAL;
+    }
+    if (!dom_active(kg)) {
+        return ESRCH;
+    }
+    domxml_iface(&di, true, &xml);
+    buf_put_u8(&xml, '\0');
+    if (virDomainAttachDeviceFlags(kg->dom, (const char *) xml.data,
+                                   VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        log_err("guest %s: libvirt cannot attach %s: %s", g->name, f->ifname,
+                libvirtd_last_error());
+        error = EIO;
+        goto out;
+    }
+    if (!link_exists(host, f->port)) {
+        error = link_ns_open(-1, &here);
+        if (!error) {
+            error = link_move(here, f->port, host);
+        }
+        if (error) {
+            log_err("guest %s: cannot move %s to the instance's namespace: %s", g->name,
+                    f->port, strerror(error));
+            goto out;
+        }
+    }
+    error = link_offload_off(host, f->port);
+    if (!error) {
+        error = link_set_up(host, f->port, true);
+    }
+    if (error) {
+        goto out;
+    }
+    if (f->has_addr) {
+        snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
+    }
+    snprintf(request, sizeof request, "iface %02x:%02x:%02x:%02x:%02x:%02x %s %s\n",
+             f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5], f->ifname,
+             cidr);
+    error = ctl_request(kg, request, KVM_CHANNEL_TIMEOUT_MS, NULL);
+    if (error) {
+        log_err("guest %s: cannot configure %s inside: %s", g->name, f->ifname,
+                strerror(error));
+        goto out;
+    }
+    if (!kg->has_mgmt && f->has_addr) {
+        kg->has_mgmt = true;
+        kg->mgmt_addr = f->addr;
+    }
+out:
+    link_ns_close(here);
+    buf_uninit(&xml);
+    return error;
+}
+
+static int
+kvm_set_link(struct guest *g, const char *ifname, bool up)
+{
+    char request[64];
+
+    snprintf(request, sizeof request, "link %s %s\n", ifname, up ? "up" : "down");
+    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL);
+}
+
+static int
+kvm_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
+{
+    char request[96];
+
+    snprintf(request, sizeof request, "neigh %s %s %02x:%02x:%02x:%02x:%02x:%02x\n", ifname,
+             inet_ntoa(ip), mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    return ctl_request(kg_of(g), request, KVM_CHANNEL_TIMEOUT_MS, NULL);
+}
+
+/* Every vCPU and QEMU's own threads on one host CPU. */
+static int
+kvm_pin(struct guest *g, int cpu)
+{
+    struct kvm_guest *kg = kg_of(g);
+    int n_cpus = virNodeGetCPUMap(kg->conn, NULL, NULL, 0);
+    int maplen = VIR_CPU_MAPLEN(n_cpus > 0 ? n_cpus : 1);
+    unsigned char *map = xzalloc(maplen);
+    virDomainInfo info;
+    int error = 0;
+
+    if (!dom_active(kg) || virDomainGetInfo(kg->dom, &info) < 0) {
+        free(map);
+        return ESRCH;
+    }
+    for (int i = 0; i < n_cpus; i++) {
+        if (cpu < 0 || i == cpu) {
+            VIR_USE_CPU(map, i);
+        }
+    }
+    for (unsigned int v = 0; v < info.nrVirtCpu; v++) {
+        if (virDomainPinVcpu(kg->dom, v, map, maplen) < 0) {
+            error = EIO;
+        }
+    }
+    if (virDomainPinEmulator(kg->dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        error = EIO;
+    }
+    if (error) {
+        log_warn("guest %s: cannot pin to CPU %d: %s", g->name, cpu, libvirtd_last_error());
+    }
+    free(map);
+    return error;
+}
+
+static int
+kvm_stats(const struct guest *g, struct guest_stats *st)
+{
+    struct vmchan_reply reply;
+    int error;
+
+    error = ctl_request(kg_of(g), "stats\n", KVM_CHANNEL_TIMEOUT_MS, &reply);
+    if (error) {
+        return error;
+    }
+    if (reply.n_values != 2) {
+        return EPROTO;
+    }
+    st->cpu_ns = reply.values[0];
+    st->mem_bytes = reply.values[1];
+    return 0;
+}
+
+/* "DOMAIN MGMT": the domain to look up, and where its agent answers. */
+static char *
+kvm_handle(const struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (!kg->dom) {
+        return NULL;
+    }
+    return xasprintf("%s %s", kg->dom_name, kg->has_mgmt ? inet_ntoa(kg->mgmt_addr) : "-");
+}
+
+static int
+kvm_attach(const struct guest_config *cfg, const char *handle, struct guest **gp)
+{
+    char dom_name[256], mgmt[32];
+    struct kvm_guest *kg;
+    struct guest *g;
+    int error;
+
+    if (sscanf(handle, "%255s %31s", dom_name, mgmt) != 2) {
+        log_err("guest %s: '%s' is not a kvm guest handle (DOMAIN MGMT)",
+                cfg->name ? cfg->name : "", handle);
+        return EINVAL;
+    }
+    error = kvm_new(cfg, NULL, false, &g);
+    if (error) {
+        return error;
+    }
+    kg = kg_of(g);
+    if (strcmp(dom_name, kg->dom_name)) {
+        log_err("guest %s: handle names domain %s, expected %s", cfg->name, dom_name,
+                kg->dom_name);
+        kvm_free(g);
+        return EINVAL;
+    }
+    kg->has_mgmt = inet_aton(mgmt, &kg->mgmt_addr);
+    kg->dom = virDomainLookupByName(kg->conn, kg->dom_name);
+    if (!kg->dom || !dom_active(kg)) {
+        kvm_free(g);
+        return ESRCH;
+    }
+    g->exit_status = -1;
+    kg->stopped_state = GUEST_GONE;
+    *gp = g;
+    return 0;
+}
+
+static void
+kvm_release(struct guest *g)
+{
+    kvm_free(g);
+}
+
+/* The whole machine, memory and devices, to 'path'; the domain is gone afterwards. */
+static int
+kvm_save(struct guest *g, const char *path)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (!dom_active(kg)) {
+        return ESRCH;
+    }
+    ctl_close(kg);
+    if (virDomainSave(kg->dom, path) < 0) {
+        log_err("guest %s: cannot save to %s: %s%s", g->name, path, libvirtd_last_error(),
+                kg->shared ? " (a VM with the agent's directory shared over 9p cannot be "
+                "saved: start it with SFCLAB_KVM_SHARE=0)" : "");
+        return EIO;
+    }
+    forget_domain(kg, GUEST_STOPPED);
+    return 0;
+}
+
+static int
+kvm_restore(struct guest *g, const char *path)
+{
+    struct kvm_guest *kg = kg_of(g);
+
+    if (dom_active(kg)) {
+        return EBUSY;
+    }
+    if (virDomainRestore(kg->conn, path) < 0) {
+        log_err("guest %s: cannot restore from %s: %s", g->name, path, libvirtd_last_error());
+        return EIO;
+    }
+    if (kg->dom) {
+        virDomainFree(kg->dom);
+    }
+    kg->dom = virDomainLookupByName(kg->conn, kg->dom_name);
+    if (!kg->dom) {
+        return ESRCH;
+    }
+    g->started_ns = time_mono_ns();
+    return 0;
+}
+
+const struct guest_provider guest_provider_kvm = {
+    .name = "kvm",
+    .create = kvm_create,
+    .handle = kvm_handle,
+    .attach = kvm_attach,
+    .release = kvm_release,
+    .start = kvm_start,
+    .stop = kvm_stop,
+    .destroy = kvm_destroy,
+    .exec = kvm_exec,
+    .pause = kvm_pause,
+    .resume = kvm_resume,
+    .state = kvm_state,
+    .plug_iface = kvm_plug_iface,
+    .set_link = kvm_set_link,
+    .neigh_add = kvm_neigh_add,
+    .pin = kvm_pin,
+    .stats = kvm_stats,
+    .save = kvm_save,
+    .restore = kvm_restore,
+};

@@ -1,0 +1,421 @@
+/* The `test` provider, like libvirt's test:/// driver: guests that exist only in this process's
+ * memory, so that the instance, deploy, scheme and injector logic can be unit-tested without
+ * root. State transitions are those of a real guest (start, pause, resume, stop, crash, destroy;
+ * an operation a real guest would refuse is refused with the same errno); exec records its argv
+ * and starts a child that exits at once with the status the test chose, so callers wait for it
+ * exactly as for a real process; interfaces, neighbours and pinning are recorded; stats are
+ * deterministic (1 ms of CPU per exec, 10 ms per start; 8 MiB plus 1 MiB per interface).
+ * Guests are kept in one list by (instance, name) until destroyed: guest_release() and
+ * guest_attach() only drop and take a handle to them, as for a real guest. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testbed/infra/manifest.h"
+#include "testbed/infra/provider.h"
+#include "testbed/infra/provider_test.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+
+/* Registered in provider.c. */
+extern const struct guest_provider guest_provider_test;
+
+static struct test_guest **guests;
+static size_t n_guests;
+
+struct test_guest *
+provider_test_find(const char *instance, const char *name)
+{
+    for (size_t i = 0; i < n_guests; i++) {
+        if (!strcmp(guests[i]->instance, instance) && !strcmp(guests[i]->name, name)) {
+            return guests[i];
+        }
+    }
+    return NULL;
+}
+
+size_t
+provider_test_count(void)
+{
+    return n_guests;
+}
+
+void
+provider_test_crash(struct test_guest *tg)
+{
+    if (tg->state == GUEST_RUNNING || tg->state == GUEST_PAUSED) {
+        tg->state = GUEST_GONE;
+    }
+}
+
+static struct test_guest *
+tg(const struct guest *g)
+{
+    return g->priv;
+}
+
+static void
+test_guest_free(struct test_guest *t)
+{
+    for (size_t i = 0; i < t->n_execs; i++) {
+        free(t->execs[i]);
+    }
+    free(t->execs);
+    for (size_t i = 0; i < t->n_ifaces; i++) {
+        free(t->ifaces[i].ifname);
+        free(t->ifaces[i].port);
+    }
+    free(t->ifaces);
+    free(t->instance);
+    free(t->name);
+    free(t->saved_to);
+    free(t);
+}
+
+static int
+test_create(const struct guest_config *cfg, struct manifest *manifest, struct guest **gp)
+{
+    struct guest *g = xzalloc(sizeof *g);
+    struct test_guest *t;
+    int error;
+
+    error = guest_init_common(g, &guest_provider_test, cfg, manifest);
+    if (error) {
+        free(g);
+        return error;
+    }
+    if (provider_test_find(cfg->instance, cfg->name)) {
+        log_err("guest %s: a test guest of that name exists in instance %s", cfg->name,
+                cfg->instance);
+        guest_free_common(g);
+        free(g);
+        return EEXIST;
+    }
+    t = xzalloc(sizeof *t);
+    t->instance = xstrdup(cfg->instance);
+    t->name = xstrdup(cfg->name);
+    t->state = GUEST_STOPPED;
+    t->created_in_manifest = manifest != NULL;
+    t->cpu = -1;
+    guests = xrealloc(guests, (n_guests + 1) * sizeof *guests);
+    guests[n_guests++] = t;
+    g->priv = t;
+    *gp = g;
+    return 0;
+}
+
+static char *
+test_handle(const struct guest *g)
+{
+    if (tg(g)->state != GUEST_RUNNING && tg(g)->state != GUEST_PAUSED) {
+        return NULL;
+    }
+    return xasprintf("test:%s/%s", g->instance, g->name);
+}
+
+static int
+test_attach(const struct guest_config *cfg, const char *handle, struct guest **gp)
+{
+    struct guest *g;
+    struct test_guest *t;
+    char *expected;
+    int error;
+
+    if (!cfg->instance || !cfg->name) {
+        return EINVAL;
+    }
+    expected = xasprintf("test:%s/%s", cfg->instance, cfg->name);
+    error = strcmp(handle, expected) ? EINVAL : 0;
+    free(expected);
+    if (error) {
+        log_err("guest %s: '%s' is not its test handle", cfg->name, handle);
+        return error;
+    }
+    t = provider_test_find(cfg->instance, cfg->name);
+    if (!t || t->state == GUEST_GONE) {
+        return ESRCH;
+    }
+    g = xzalloc(sizeof *g);
+    error = guest_init_common(g, &guest_provider_test, cfg, NULL);
+    if (error) {
+        free(g);
+        return error;
+    }
+    g->priv = t;
+    *gp = g;
+    return 0;
+}
+
+static void
+test_release(struct guest *g)
+{
+    guest_free_common(g);
+    free(g);
+}
+
+static int
+test_start(struct guest *g)
+{
+    struct test_guest *t = tg(g);
+
+    if (t->state == GUEST_RUNNING || t->state == GUEST_PAUSED) {
+        return EBUSY;
+    }
+    t->state = GUEST_RUNNING;
+    t->n_starts++;
+    g->started_ns = time_mono_ns();
+    g->exit_status = -1;
+    return 0;
+}
+
+static int
+test_stop(struct guest *g, uint64_t grace_ns)
+{
+    struct test_guest *t = tg(g);
+
+    if (t->state == GUEST_RUNNING || t->state == GUEST_PAUSED) {
+        g->exit_status = 0;     /* As sfcd init exits on SIGTERM. */
+    }
+    t->state = GUEST_STOPPED;
+    return 0;
+}
+
+static int
+test_destroy(struct guest *g)
+{
+    struct test_guest *t = tg(g);
+
+    for (size_t i = 0; i < n_guests; i++) {
+        if (guests[i] == t) {
+            guests[i] = guests[--n_guests];
+            break;
+        }
+    }
+    test_guest_free(t);
+    guest_free_common(g);
+    free(g);
+    return 0;
+}
+
+static bool
+is_up(const struct test_guest *t)
+{
+    return t->state == GUEST_RUNNING || t->state == GUEST_PAUSED;
+}
+
+static int
+test_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts, pid_t *pidp)
+{
+    struct test_guest *t = tg(g);
+    struct buf b = BUF_INITIALIZER;
+    pid_t pid;
+
+    if (!is_up(t)) {
+        return ESRCH;
+    }
+    for (size_t i = 0; argv[i]; i++) {
+        buf_printf(&b, "%s%s", i ? " " : "", argv[i]);
+    }
+    buf_put_u8(&b, 0);
+    t->execs = xrealloc(t->execs, (t->n_execs + 1) * sizeof *t->execs);
+    t->execs[t->n_execs++] = xstrdup((char *) b.data);
+    buf_uninit(&b);
+    /* A real child, so that the caller waits for it as for any guest's process. */
+    pid = fork();
+    if (pid < 0) {
+        return errno;
+    }
+    if (!pid) {
+        _exit(t->exec_status);
+    }
+    *pidp = pid;
+    return 0;
+}
+
+static int
+test_pause(struct guest *g)
+{
+    if (!is_up(tg(g))) {
+        return ESRCH;
+    }
+    tg(g)->state = GUEST_PAUSED;
+    return 0;
+}
+
+static int
+test_resume(struct guest *g)
+{
+    if (!is_up(tg(g))) {
+        return ESRCH;
+    }
+    tg(g)->state = GUEST_RUNNING;
+    return 0;
+}
+
+static enum guest_state
+test_state(struct guest *g)
+{
+    return tg(g)->state;
+}
+
+static struct test_iface *
+find_iface(struct test_guest *t, const char *ifname)
+{
+    for (size_t i = 0; i < t->n_ifaces; i++) {
+        if (!strcmp(t->ifaces[i].ifname, ifname)) {
+            return &t->ifaces[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+test_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
+{
+    struct test_guest *t = tg(g);
+    struct test_iface *i;
+
+    if (!is_up(t)) {
+        return ESRCH;
+    }
+    if (find_iface(t, f->ifname)) {
+        return EEXIST;
+    }
+    t->ifaces = xrealloc(t->ifaces, (t->n_ifaces + 1) * sizeof *t->ifaces);
+    i = &t->ifaces[t->n_ifaces++];
+    memset(i, 0, sizeof *i);
+    i->ifname = xstrdup(f->ifname);
+    i->port = xstrdup(f->port);
+    if (f->mac) {
+        memcpy(i->mac, f->mac, 6);
+    }
+    i->has_addr = f->has_addr;
+    i->addr = f->addr;
+    i->prefix_len = f->prefix_len;
+    i->up = true;
+    return 0;
+}
+
+static int
+test_set_link(struct guest *g, const char *ifname, bool up)
+{
+    struct test_iface *i;
+
+    if (!is_up(tg(g))) {
+        return ESRCH;
+    }
+    i = find_iface(tg(g), ifname);
+    if (!i) {
+        return ENODEV;
+    }
+    i->up = up;
+    return 0;
+}
+
+static int
+test_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
+{
+    if (!is_up(tg(g))) {
+        return ESRCH;
+    }
+    if (!find_iface(tg(g), ifname)) {
+        return ENODEV;
+    }
+    tg(g)->n_neighbours++;
+    return 0;
+}
+
+static int
+test_pin(struct guest *g, int cpu)
+{
+    if (!is_up(tg(g))) {
+        return ESRCH;
+    }
+    tg(g)->cpu = cpu < 0 ? -1 : cpu;
+    return 0;
+}
+
+static int
+test_stats(const struct guest *g, struct guest_stats *st)
+{
+    const struct test_guest *t = tg(g);
+
+    st->cpu_ns = t->n_execs * 1000000ull + t->n_starts * 10000000ull;
+    st->mem_bytes = is_up(t) ? (8ull << 20) + (t->n_ifaces << 20) : 0;
+    return 0;
+}
+
+/* As virDomainSave: the guest's state goes to 'path' and the guest stops. */
+static int
+test_save(struct guest *g, const char *path)
+{
+    struct test_guest *t = tg(g);
+    FILE *f;
+
+    if (!is_up(t)) {
+        return ESRCH;
+    }
+    f = fopen(path, "w");
+    if (!f) {
+        return errno;
+    }
+    fprintf(f, "test-guest %s/%s %s\n", t->instance, t->name, guest_state_name(t->state));
+    if (fclose(f)) {
+        return errno;
+    }
+    free(t->saved_to);
+    t->saved_to = xstrdup(path);
+    t->state = GUEST_STOPPED;
+    return 0;
+}
+
+static int
+test_restore(struct guest *g, const char *path)
+{
+    struct test_guest *t = tg(g);
+    char *text = NULL, *expected;
+    int error;
+
+    if (is_up(t)) {
+        return EBUSY;
+    }
+    error = read_file(path, &text, NULL);
+    if (error) {
+        return error;
+    }
+    expected = xasprintf("test-guest %s/%s ", t->instance, t->name);
+    if (strncmp(text, expected, strlen(expected))) {
+        error = EINVAL;
+    } else {
+        t->state = strstr(text + strlen(expected), "paused") ? GUEST_PAUSED : GUEST_RUNNING;
+    }
+    free(expected);
+    free(text);
+    return error;
+}
+
+const struct guest_provider guest_provider_test = {
+    .name = "test",
+    .in_memory = true,
+    .create = test_create,
+    .handle = test_handle,
+    .attach = test_attach,
+    .release = test_release,
+    .start = test_start,
+    .stop = test_stop,
+    .destroy = test_destroy,
+    .exec = test_exec,
+    .pause = test_pause,
+    .resume = test_resume,
+    .state = test_state,
+    .plug_iface = test_plug_iface,
+    .set_link = test_set_link,
+    .neigh_add = test_neigh_add,
+    .pin = test_pin,
+    .stats = test_stats,
+    .save = test_save,
+    .restore = test_restore,
+};

@@ -1,0 +1,127 @@
+/* Tests of domain XML generation: every guest of each topology in tests/fixtures/domain/ as
+ * the lxc and kvm providers describe it (golden files; REGENERATE=1 rewrites them), escaping,
+ * and the refusals. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/infra/domxml.h"
+#include "testbed/model/diag.h"
+#include "testbed/model/topology.h"
+#include "vnfs/core/buf.h"
+#include "vnfs/core/util.h"
+#include "tests/unit/golden.h"
+
+#define FIXTURES "tests/fixtures/domain"
+
+/* What a topology's guests become, with the paths an instance "fx" would give them. */
+static char *
+fixture_output(const char *path, bool *validp)
+{
+    struct buf out = BUF_INITIALIZER;
+    struct topology *topo = NULL;
+    struct diag diag;
+
+    diag_init(&diag);
+    assert_int_equal(topology_load(path, &diag, &topo), 0);
+    for (size_t i = 0; i < topo->n_guests; i++) {
+        const struct topo_guest *tg = &topo->guests[i];
+        char *dom = xasprintf("sfclab-fx-%s", tg->name);
+        char *title = xasprintf("sfclab instance fx, guest %s", tg->name);
+        char *log = xasprintf("/run/sfclab/fx/guests/%s.log", tg->name);
+        char *dir = xasprintf("/run/sfclab/fx/guests/%s", tg->name);
+        char *port = xasprintf("%s-eth0", tg->name);
+        char *agent[] = { "agent", "--listen", "0.0.0.0:7070", "--dir", dir, NULL };
+        uint8_t mac[6] = { 0x02, 0xfe, 0, 0, (uint8_t) i, 1 };
+        struct domxml_iface mgmt = { .port = port, .guest_dev = "eth0", .mac = mac };
+        char **args = domxml_lxc_init_args(tg->name, log, agent);
+        struct domxml_guest dg = {
+            .name = dom, .title = title, .cpus = tg->cpus, .memory = tg->memory,
+            .init = "/opt/sfclab/bin/sfcd", .init_args = args,
+            .emulator = "/usr/bin/qemu-system-x86_64",
+            .kernel = "/opt/sfclab/build/images/vmlinuz",
+            .initrd = "/opt/sfclab/build/images/initrd.img",
+            .cmdline = "console=ttyS0 quiet",
+            .console_log = log, .channel = "org.sfclab.ctl", .share_dir = dir,
+            .share_tag = "sfcdir", .ifaces = &mgmt, .n_ifaces = 1,
+        };
+
+        buf_printf(&out, "<!-- guest %s, provider %s -->\n", tg->name, tg->provider);
+        if (!strcmp(tg->provider, "lxc")) {
+            assert_int_equal(domxml_lxc(&dg, &out), 0);
+        } else if (!strcmp(tg->provider, "kvm")) {
+            assert_int_equal(domxml_kvm(&dg, &out), 0);
+        } else {
+            buf_printf(&out, "(no libvirt domain)\n");
+        }
+        free(args);
+        free(dom);
+        free(title);
+        free(log);
+        free(dir);
+        free(port);
+    }
+    topology_free(topo);
+    diag_uninit(&diag);
+    *validp = true;
+    return golden_buf_string(&out);
+}
+
+static void
+test_fixtures(void **state)
+{
+    size_t n_valid, n_invalid;
+
+    golden_run(FIXTURES, fixture_output, false, &n_valid, &n_invalid);
+    assert_true(n_valid >= 2);
+}
+
+static void
+test_escaping(void **state)
+{
+    struct buf out = BUF_INITIALIZER;
+    char *args[] = { "sh", "-c", "a<b && echo 'x' \"y\"", NULL };
+    struct domxml_guest dg = { .name = "a&b", .init = "/bin/sh", .init_args = args };
+
+    assert_int_equal(domxml_lxc(&dg, &out), 0);
+    buf_put_u8(&out, 0);
+    assert_non_null(strstr((char *) out.data, "<name>a&amp;b</name>"));
+    assert_non_null(strstr((char *) out.data,
+                           "<initarg>a&lt;b &amp;&amp; echo &apos;x&apos; &quot;y&quot;</initarg>"));
+    assert_null(strstr((char *) out.data, "<cputune>"));
+    buf_uninit(&out);
+}
+
+static void
+test_refusals(void **state)
+{
+    struct buf out = BUF_INITIALIZER;
+    struct domxml_guest no_name = { .init = "/bin/true" };
+    struct domxml_guest relative = { .name = "x", .init = "sfcd" };
+    struct domxml_guest no_kernel = { .name = "x", .emulator = "/usr/bin/qemu-system-x86_64",
+                                      .initrd = "/i" };
+    struct domxml_guest bad_cpus = { .name = "x", .init = "/bin/true", .cpus = -1 };
+
+    assert_int_equal(domxml_lxc(&no_name, &out), EINVAL);
+    assert_int_equal(domxml_lxc(&relative, &out), EINVAL);
+    assert_int_equal(domxml_kvm(&no_kernel, &out), EINVAL);
+    assert_int_equal(domxml_lxc(&bad_cpus, &out), EINVAL);
+    assert_int_equal(out.len, 0);               /* Nothing written on a refusal. */
+    buf_uninit(&out);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -29,7 +29,7 @@
 static const char *const top_keys[] = {
     "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
     "network", "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
-    "reference", "capture", NULL
+    "reference", "capture", "scenarios", NULL
 };
 /* What a sweep axis may set (first component of a dotted path). */
 static const char *const point_keys[] = {
@@ -74,6 +74,8 @@ static const struct axis_alias axis_aliases[] = {
     { "link.duplicate", "network.duplicate" },
     { "link.reorder", "network.reorder" },
     { "link.queue", "network.queue" },
+    /* Named fault sets: the point's 'faults' become 'scenarios.NAME' (Figure 4's A-D). */
+    { "scenario", "scenario" },
 };
 
 static char *
@@ -842,8 +844,8 @@ axis_path(const char *key, char **errp)
         size_t n = strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_");
 
         if (!n || (c[n] && c[n] != '.')) {
-            *errp = xasprintf("sweep key '%s' must be chain_len, scheme, f, mtbf or a dotted "
-                              "path such as workload.size", key);
+            *errp = xasprintf("sweep key '%s' must be chain_len, scheme, f, mtbf, scenario "
+                              "or a dotted path such as workload.size", key);
             return NULL;
         }
         if (!c[n]) {
@@ -946,6 +948,39 @@ set_path(struct experiment *e, struct fy_document *fyd, struct fy_node *root, co
     char *copy = xstrdup(path), *save = NULL, *comp, *next;
     char *err = NULL;
 
+    if (!strcmp(path, "scenario")) {    /* The alias: a named fault set. */
+        struct fy_node *sets = yaml_map_get(root, "scenarios"), *faults;
+        const char *name = fy_node_is_scalar(value) ? fy_node_get_scalar0(value) : NULL;
+
+        if (!sets || !fy_node_is_mapping(sets)) {
+            err = xstrdup("'scenario' names a fault set of 'scenarios', but there is no "
+                          "'scenarios' map");
+            goto out;
+        }
+        faults = name ? yaml_map_get(sets, name) : NULL;
+        if (!faults) {
+            struct buf names = BUF_INITIALIZER;
+            struct fy_node_pair *pair;
+            void *iter = NULL;
+
+            while ((pair = fy_node_mapping_iterate(sets, &iter)) != NULL) {
+                const char *k = fy_node_get_scalar0(fy_node_pair_key(pair));
+                buf_printf(&names, "%s%s", names.len ? ", " : "", k ? k : "?");
+            }
+            buf_put_u8(&names, '\0');
+            err = xasprintf("scenario '%s' is not one of 'scenarios': %s", name ? name : "?",
+                            (char *) names.data);
+            buf_uninit(&names);
+            goto out;
+        }
+        if (!fy_node_is_sequence(faults)) {
+            err = xasprintf("scenarios.%s must be a list of faults (%s)", name,
+                            yaml_node_kind(faults));
+            goto out;
+        }
+        map_put(e, fyd, root, "faults", fy_node_copy(fyd, faults));
+        goto out;
+    }
     if (!strcmp(path, "mtbf")) {        /* The alias: every fault's. */
         struct fy_node *faults = yaml_map_get(root, "faults"), *item = NULL;
         void *iter;

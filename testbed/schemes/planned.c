@@ -1,22 +1,11 @@
-/* planned — the schemes of the papers that are known but not deployable yet: FIT-SFC, NHAM,
- * FTvNF and FTC. Their protocol cores are written against vnfs/ft/core.h and checked in
- * tests/sim; on the host side each is a class with its parameters and fault targets and no
+/* planned — the schemes of the papers that are known but not deployable yet: NHAM, FTvNF and
+ * FTC (FIT-SFC has its own file, fitsfc.c, with its targets checked; no deploy either). Their
+ * protocol cores are written against vnfs/ft/core.h and checked in tests/sim; on the host side each is a class with its parameters and fault targets and no
  * deploy(), so an experiment naming one is validated like any other and refused by `sfclab run`
  * (exit 2) before anything is created, never run as another scheme. Each moves to a file of its
  * own when it gets a deploy(). */
 #include "testbed/schemes/scheme.h"
 #include "vnfs/core/util.h"
-
-static const struct scheme_param fitsfc_params[] = {
-    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "Byzantine faults tolerated: 3f+1 replicas" },
-    { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
-      "PBFT view change timeout" },
-};
-static const struct scheme_target fitsfc_targets[] = {
-    { "classifier[N].replica[M]", "a replica of the classifier" },
-    { "sff[N].replica[M]", "a replica of an SFF" },
-    { "vnf[N].replica[M]", "a replica of the N-th VNF" },
-};
 
 static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
 static const struct scheme_param nham_params[] = {
@@ -59,8 +48,6 @@ static const struct scheme_target ftc_targets[] = {
         .targets = TARGETS, .n_targets = ARRAY_SIZE(TARGETS),           \
     }
 
-PLANNED(fitsfc, "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, voters, PBFT ordering",
-        fitsfc_params, fitsfc_targets);
 PLANNED(nham, "NHAM: failure detection, replica management and state checkpoints (0R..MR-AA)",
         nham_params, nham_targets);
 PLANNED(ftvnf, "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",

@@ -5,6 +5,7 @@
 
 #include "tests/sim/sim.h"
 #include "vnfs/core/util.h"
+#include "vnfs/ft/demo/demo.h"
 
 void
 sim_byz_state_init(struct sim_byz_state *st, uint64_t seed, uint32_t forge_as)
@@ -136,6 +137,57 @@ const struct sim_byzantine sim_byz_replay = {
 };
 const struct sim_byzantine sim_byz_forge = {
     "forge", "lies, and lies again under another endpoint's identity", byz_forge,
+};
+
+/* The same lie for every replica that tells it: a body byte flipped, the rest (name, origin)
+ * kept, so colluding liars of one stage send identical semantic content. */
+static void
+byz_send_common_lie(struct sim *sim, uint32_t self, uint32_t dst, enum ft_event_kind kind,
+                    const uint8_t *data, size_t len)
+{
+    uint8_t *copy = xmalloc(len ? len : 1);
+
+    memcpy(copy, data, len);
+    if (len) {
+        copy[len > DEMO_HDR_LEN ? DEMO_HDR_LEN : 0] ^= 0x5a;
+    }
+    sim_net_send(sim, self, self, dst, kind, copy, len);
+    free(copy);
+}
+
+static void
+byz_collude(struct sim *sim, uint32_t self, struct sim_byz_state *st, uint32_t dst,
+            enum ft_event_kind kind, const uint8_t *data, size_t len)
+{
+    st->n_sent++;
+    sim_trace(sim, self, "byzantine collude: tells %s the agreed lie",
+              sim_endpoint_name(sim, dst));
+    byz_send_common_lie(sim, self, dst, kind, data, len);
+}
+
+const struct sim_byzantine sim_byz_collude = {
+    "collude", "every colluder tells everyone the same lie (same name, other content)",
+    byz_collude,
+};
+
+static void
+byz_split(struct sim *sim, uint32_t self, struct sim_byz_state *st, uint32_t dst,
+          enum ft_event_kind kind, const uint8_t *data, size_t len)
+{
+    st->n_sent++;
+    if (dst % 2 == 0) {
+        sim_net_send(sim, self, self, dst, kind, data, len);
+    } else {
+        /* Packet #2 of Figure 2: same name (the demo header), other content. */
+        sim_trace(sim, self, "byzantine split: tells %s the other story",
+                  sim_endpoint_name(sim, dst));
+        byz_send_common_lie(sim, self, dst, kind, data, len);
+    }
+}
+
+const struct sim_byzantine sim_byz_split = {
+    "split", "the truth to even destinations, one lie to odd ones (FIT-SFC Figure 2)",
+    byz_split,
 };
 
 static const struct sim_byzantine *const sim_byzantines[] = {

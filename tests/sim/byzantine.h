@@ -49,6 +49,12 @@ extern const struct sim_byzantine sim_byz_corrupt;
 extern const struct sim_byzantine sim_byz_equivocate;
 extern const struct sim_byzantine sim_byz_replay;
 extern const struct sim_byzantine sim_byz_forge;
+/* Figure 2 of FIT-SFC: even destinations hear the truth, odd ones one and the same lie. Not in
+ * sim_byzantine_pick()'s table (that would change every existing seed): scenarios name it. */
+extern const struct sim_byzantine sim_byz_split;
+/* Liars of one stage that agree on their lie, to test quorums against f identical lies. Not in
+ * the table either, for the same reason. */
+extern const struct sim_byzantine sim_byz_collude;
 
 const struct sim_byzantine *sim_byzantine_find(const char *name);
 /* One of the strategies, uniformly. */

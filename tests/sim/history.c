@@ -21,6 +21,7 @@ sim_history_uninit(struct sim_history *h)
     free(h->seqs);
     free(h->ops);
     free(h->accepts);
+    free(h->decisions);
     memset(h, 0, sizeof *h);
 }
 
@@ -137,14 +138,17 @@ sim_check_no_duplicates(const struct sim_history *h, struct buf *why)
 }
 
 static bool
-history_check_accepted(const struct sim_history *h, uint64_t from_ns, const char *what,
-                       struct buf *why)
+history_check_accepted(const struct sim_history *h, uint64_t from_ns, bool correct_only,
+                       const char *what, struct buf *why)
 {
     uint32_t *counts = history_accept_counts(h);
     size_t n_missing = 0, first = 0;
 
     for (size_t i = 1; i <= h->n_ops; i++) {
         const struct sim_op *op = &h->ops[i - 1];
+        if (correct_only && op->client < h->n_seqs && !h->seqs[op->client].correct) {
+            continue;
+        }
         if (op->sent && op->sent_ns >= from_ns && !counts[i]) {
             first = first ? first : i;
             n_missing++;
@@ -162,13 +166,20 @@ history_check_accepted(const struct sim_history *h, uint64_t from_ns, const char
 bool
 sim_check_no_loss(const struct sim_history *h, struct buf *why)
 {
-    return history_check_accepted(h, 0, "loss", why);
+    return history_check_accepted(h, 0, false, "loss", why);
 }
 
 bool
 sim_check_live_after(const struct sim_history *h, uint64_t stable_ns, struct buf *why)
 {
-    return history_check_accepted(h, stable_ns, "liveness", why);
+    return history_check_accepted(h, stable_ns, false, "liveness", why);
+}
+
+bool
+sim_check_correct_clients_live_after(const struct sim_history *h, uint64_t stable_ns,
+                                     struct buf *why)
+{
+    return history_check_accepted(h, stable_ns, true, "liveness", why);
 }
 
 static int
@@ -239,4 +250,73 @@ sim_check_agreement(const struct sim_history *h, bool complete, struct buf *why)
         }
     }
     return true;
+}
+
+void
+sim_history_add_decision(struct sim_history *h, const struct sim_decision *d)
+{
+    if (h->n_decisions >= h->cap_decisions) {
+        h->decisions = x2nrealloc(h->decisions, &h->cap_decisions, sizeof *h->decisions);
+    }
+    h->decisions[h->n_decisions++] = *d;
+}
+
+static int
+history_cmp_decision(const void *a_, const void *b_)
+{
+    const struct sim_decision *a = a_, *b = b_;
+
+    if (a->stage != b->stage) {
+        return a->stage < b->stage ? -1 : 1;
+    }
+    if (a->client != b->client) {
+        return a->client < b->client ? -1 : 1;
+    }
+    if (a->req_id != b->req_id) {
+        return a->req_id < b->req_id ? -1 : 1;
+    }
+    return a->endpoint < b->endpoint ? -1 : a->endpoint > b->endpoint;
+}
+
+static bool
+history_endpoint_correct(const struct sim_history *h, uint32_t endpoint)
+{
+    return endpoint >= h->n_seqs || h->seqs[endpoint].correct;
+}
+
+bool
+sim_check_stage_agreement(const struct sim_history *h, struct buf *why)
+{
+    struct sim_decision *d = xmalloc((h->n_decisions ? h->n_decisions : 1) * sizeof *d);
+    size_t n = 0;
+    bool ok = true;
+
+    for (size_t i = 0; i < h->n_decisions; i++) {
+        if (history_endpoint_correct(h, h->decisions[i].endpoint)) {
+            d[n++] = h->decisions[i];
+        }
+    }
+    qsort(d, n, sizeof *d, history_cmp_decision);
+    for (size_t i = 1; i < n && ok; i++) {
+        const struct sim_decision *a = &d[i - 1], *b = &d[i];
+
+        if (a->stage != b->stage || a->client != b->client || a->req_id != b->req_id) {
+            continue;
+        }
+        if (a->endpoint == b->endpoint) {
+            buf_printf(why, "stage agreement: endpoint %"PRIu32" of stage %"PRIu32" decided "
+                       "client %"PRIu32" request %"PRIu64" twice\n", a->endpoint, a->stage,
+                       a->client, a->req_id);
+            ok = false;
+        } else if (a->value_hash != b->value_hash) {
+            buf_printf(why, "stage agreement: correct endpoints %"PRIu32" and %"PRIu32" of "
+                       "stage %"PRIu32" decided different values for client %"PRIu32
+                       " request %"PRIu64" (%016"PRIx64" vs %016"PRIx64")\n", a->endpoint,
+                       b->endpoint, a->stage, a->client, a->req_id, a->value_hash,
+                       b->value_hash);
+            ok = false;
+        }
+    }
+    free(d);
+    return ok;
 }

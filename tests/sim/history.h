@@ -43,6 +43,16 @@ struct sim_seq {
     size_t n, cap;
 };
 
+/* One voter's decision on one packet (client, req_id) of its stage: the semantic hash of what
+ * it delivered. Voters of one stage promise never to decide two values for one packet. */
+struct sim_decision {
+    uint32_t stage;
+    uint32_t endpoint;
+    uint32_t client;
+    uint64_t req_id;
+    uint64_t value_hash;
+};
+
 struct sim_history {
     struct sim_op *ops;
     size_t n_ops, cap_ops;
@@ -50,6 +60,8 @@ struct sim_history {
     size_t n_accepts, cap_accepts;
     struct sim_seq *seqs;
     size_t n_seqs;
+    struct sim_decision *decisions;
+    size_t n_decisions, cap_decisions;
 };
 
 void sim_history_init(struct sim_history *);
@@ -61,6 +73,7 @@ void sim_history_add_accept(struct sim_history *, uint32_t client, uint64_t req_
 /* Returns the sequence of 'endpoint', creating it (and those before it) on first use. */
 struct sim_seq *sim_history_seq(struct sim_history *, uint32_t endpoint);
 void sim_seq_append(struct sim_seq *, uint64_t item);
+void sim_history_add_decision(struct sim_history *, const struct sim_decision *);
 
 /* No reply accepted that a correct service would not give: every accept names an operation
  * of the same client and carries its expected value. */
@@ -71,10 +84,16 @@ bool sim_check_no_duplicates(const struct sim_history *, struct buf *why);
 bool sim_check_no_loss(const struct sim_history *, struct buf *why);
 /* Liveness once stable: every operation sent at or after 'stable_ns' was accepted. */
 bool sim_check_live_after(const struct sim_history *, uint64_t stable_ns, struct buf *why);
+/* The same for the operations of correct clients only (a malicious client's may halt). */
+bool sim_check_correct_clients_live_after(const struct sim_history *, uint64_t stable_ns,
+                                          struct buf *why);
 /* Exactly-once application: no correct endpoint delivered the same item twice. */
 bool sim_check_seq_unique(const struct sim_history *, struct buf *why);
 /* Agreement: in each group, the delivery sequences of correct members are prefixes of one
  * another; with 'complete', they are all equal. */
 bool sim_check_agreement(const struct sim_history *, bool complete, struct buf *why);
+/* Stage agreement: no two correct endpoints of one stage decided different values for the
+ * same (client, req_id), and none decided one twice. */
+bool sim_check_stage_agreement(const struct sim_history *, struct buf *why);
 
 #endif

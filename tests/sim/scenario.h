@@ -29,6 +29,7 @@ struct sim_scenario {
     /* Builds the run; returns the virtual time to stop at. */
     uint64_t (*setup)(struct sim *, bool broken);
     bool (*check)(const struct sim *, struct buf *why);
+    uint64_t check_seeds;       /* Seeds `make check` runs (0: test_sim's default). */
 };
 
 extern const struct sim_scenario *const sim_scenarios[];
@@ -69,11 +70,14 @@ void sim_scenario_shuffle(struct sim *, uint32_t *ids, size_t n);
 extern const struct sim_scenario sim_scenario_none;
 extern const struct sim_scenario sim_scenario_voter;
 extern const struct sim_scenario sim_scenario_sequencer;
+extern const struct sim_scenario sim_scenario_fitsfc_f1;
+extern const struct sim_scenario sim_scenario_fitsfc_f2;
 
 /* The test-only broken cores (tests/sim/broken_*.c). */
 extern const struct ft_core_class ft_voter_broken_class;
 extern const struct ft_core_class ft_sequencer_broken_class;
 extern const struct ft_core_class ft_seq_replica_broken_class;
+extern const struct ft_core_class ft_bft_voter_broken_class;
 /* Registers them, so scenarios find them by name. */
 void sim_register_broken_cores(void);
 

@@ -61,8 +61,9 @@ struct sim_endpoint {
     uint64_t timer_gen;
     struct u64map timers;       /* timer id -> generation of the armed one. */
 
-    /* Service (uses 'next' too). */
+    /* Service (uses 'next' too); on a core, the consumer of its delivers. */
     sim_service_fn *service;
+    uint32_t decision_stage;
 
     /* Client. */
     uint32_t *targets;
@@ -110,6 +111,7 @@ struct sim {
     struct buf *trace;
     struct ft_actions actions;
     struct buf scratch;
+    struct buf consumed;        /* A core's consumer output (scratch may be in use). */
 };
 
 static const struct sim_net_config sim_default_net = {
@@ -133,6 +135,7 @@ sim_create(uint64_t seed, struct buf *trace)
     sim_history_init(&sim->history);
     ft_actions_init(&sim->actions);
     buf_init(&sim->scratch);
+    buf_init(&sim->consumed);
     return sim;
 }
 
@@ -168,6 +171,7 @@ sim_destroy(struct sim *sim)
     sim_history_uninit(&sim->history);
     ft_actions_uninit(&sim->actions);
     buf_uninit(&sim->scratch);
+    buf_uninit(&sim->consumed);
     free(sim);
 }
 
@@ -421,6 +425,8 @@ sim_make_core(struct sim *sim, uint32_t id, const struct sim_core_spec *spec)
     }
     e->n_params = spec->n_params;
     sim_history_seq(&sim->history, id)->group = spec->agreement_group;
+    e->service = spec->consumer;
+    e->decision_stage = spec->decision_stage;
     /* Created now so a bad spec fails at setup, not in the middle of a run. */
     sim_core_start(sim, e);
 }
@@ -447,7 +453,7 @@ sim_make_client(struct sim *sim, uint32_t id, const uint32_t *targets, size_t n_
     e->n_targets = n_targets;
 }
 
-static void
+void
 sim_mark_faulty(struct sim *sim, uint32_t id)
 {
     sim_ep(sim, id)->faulty = true;
@@ -634,6 +640,21 @@ sim_client_accept(struct sim *sim, struct sim_endpoint *e, const uint8_t *data, 
 }
 
 static void
+sim_record_decision(struct sim *sim, const struct sim_endpoint *e, const uint8_t *data,
+                    size_t len)
+{
+    struct sim_decision d = { .stage = e->decision_stage, .endpoint = e->id };
+    struct demo_msg m;
+
+    if (demo_msg_parse(data, len, &m)) {
+        d.client = m.client;
+        d.req_id = m.req_id;
+        sim_body_hash(&d.value_hash, m.client, m.body, m.body_len);
+        sim_history_add_decision(&sim->history, &d);
+    }
+}
+
+static void
 sim_apply_actions(struct sim *sim, struct sim_endpoint *e)
 {
     static const enum ft_event_kind arrives_as[FT_ACT_N_KINDS] = {
@@ -669,6 +690,17 @@ sim_apply_actions(struct sim *sim, struct sim_endpoint *e)
             }
             if (e->client) {
                 sim_client_accept(sim, e, a->data, a->len);
+            }
+            if (e->decision_stage) {
+                sim_record_decision(sim, e, a->data, a->len);
+            }
+            if (e->service) {
+                buf_clear(&sim->consumed);
+                e->service(e->id, a->data, a->len, &sim->consumed);
+                for (size_t k = 0; sim->consumed.len && k < e->n_next; k++) {
+                    sim_endpoint_send(sim, e, e->next[k], FT_EV_PACKET, sim->consumed.data,
+                                      sim->consumed.len);
+                }
             }
             break;
         case FT_ACT_DROP:

@@ -49,6 +49,9 @@ struct sim_net_config {
     uint64_t detect_ns;         /* Crash -> failure notice to the endpoints that know it. */
 };
 
+/* A service's reply to one request: writes the reply into 'reply' (left empty: no reply). */
+typedef void sim_service_fn(uint32_t self, const uint8_t *req, size_t len, struct buf *reply);
+
 /* How to build a core endpoint; arrays are copied. */
 struct sim_core_spec {
     const struct ft_core_class *class;
@@ -62,10 +65,14 @@ struct sim_core_spec {
     const struct ft_param *params;
     size_t n_params;
     uint32_t agreement_group;   /* > 0: its delivers must agree with the group's (total order). */
+    /* Optional: what the endpoint's local consumer does with each deliver (a VNF behind its
+     * voter, an SFF forwarding on): its output, if any, goes to every 'next'. */
+    sim_service_fn *consumer;
+    /* > 0: each deliver (a demo_msg) is recorded as this stage's decision on (client, req_id),
+     * for sim_check_stage_agreement(). */
+    uint32_t decision_stage;
 };
 
-/* A service's reply to one request: writes the reply into 'reply' (left empty: no reply). */
-typedef void sim_service_fn(uint32_t self, const uint8_t *req, size_t len, struct buf *reply);
 /* The reply body a correct service chain gives for a request body (identity if NULL). */
 typedef void sim_expect_fn(const uint8_t *body, size_t len, struct buf *reply_body);
 
@@ -107,6 +114,9 @@ void sim_set_byzantine(struct sim *, uint32_t id, const struct sim_byzantine *);
 void sim_link_loss(struct sim *, uint32_t from, uint32_t to, double p, uint64_t until_ns);
 /* Cuts a <-> b in both directions during [from_ns, until_ns). */
 void sim_partition(struct sim *, uint32_t a, uint32_t b, uint64_t from_ns, uint64_t until_ns);
+/* Counts 'id' as one of the f faulty endpoints (outside agreement and liveness) when the
+ * scenario makes it faulty with link faults alone (omission, partition). */
+void sim_mark_faulty(struct sim *, uint32_t id);
 bool sim_is_faulty(const struct sim *, uint32_t id);
 
 /* Schedules a request from 'client' at 'at_ns' with 'body'. Returns its request id. */

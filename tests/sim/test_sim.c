@@ -272,6 +272,181 @@ test_voter_bad_config(void **state)
     free(err);
 }
 
+static struct ft_core *
+make_bft_voter(uint32_t self, const char *quorum, const char *max_pending,
+               const char *own_only)
+{
+    static const uint32_t group[] = { 1, 2, 3, 4 };
+    struct ft_param params[] = {
+        { "timeout", "10ms" }, { "quorum", quorum }, { "max_pending", max_pending },
+        { "own_only", own_only },
+    };
+    struct ft_config cfg = {
+        .self = self, .f = 1, .group = group, .n_group = 4, .params = params,
+        .n_params = ARRAY_SIZE(params),
+    };
+    struct ft_core *core = NULL;
+
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("bft_voter"), &cfg, &core, NULL), 0);
+    return core;
+}
+
+static size_t
+count_drops(const struct ft_actions *out, enum ft_drop_reason reason)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < out->n; i++) {
+        n += out->v[i].kind == FT_ACT_DROP && out->v[i].reason == reason;
+    }
+    return n;
+}
+
+/* FIT-SFC's rule, f = 1, 3f+1 = 4 senders: 2f+1 = 3 identical copies from distinct senders. */
+static void
+test_bft_voter_rule(void **state)
+{
+    struct ft_core *core = make_bft_voter(0, "3", "1024", "0");
+    struct ft_actions out;
+
+    ft_actions_init(&out);
+    /* Two honest copies (f+1) are not enough; a repeated one counts once; the third decides. */
+    assert_int_equal(vote(core, &out, 1, 5, "truth"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "truth"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "truth"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    assert_int_equal(vote(core, &out, 4, 5, "lie"), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "truth"), 1);
+    assert_int_equal(vote(core, &out, 4, 5, "truth"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    /* Figure 2: 2 + 2 can never reach 3: halted as soon as that is certain, never decided. */
+    assert_int_equal(vote(core, &out, 1, 6, "#1"), 0);
+    assert_int_equal(vote(core, &out, 2, 6, "#1"), 0);
+    assert_int_equal(vote(core, &out, 3, 6, "#2"), 0);
+    assert_int_equal(vote(core, &out, 4, 6, "#2"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_NO_QUORUM), 1);
+    assert_int_equal(vote(core, &out, 4, 6, "#1"), 0);
+    /* Two distinct values among three copies: 2 + 1 missing = 3 may still come. */
+    assert_int_equal(vote(core, &out, 1, 7, "a"), 0);
+    assert_int_equal(vote(core, &out, 2, 7, "b"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_NO_QUORUM), 0);
+    assert_int_equal(vote(core, &out, 3, 7, "a"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_NO_QUORUM), 0);
+    assert_int_equal(vote(core, &out, 4, 7, "a"), 1);
+    /* Not in the group. */
+    assert_int_equal(vote(core, &out, 9, 8, "a"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_UNKNOWN_SENDER), 1);
+    /* Timeout: halted, counted, and never decided later. */
+    assert_int_equal(vote(core, &out, 1, 9, "a"), 0);
+    assert_int_equal(out.v[0].kind, FT_ACT_TIMER_ARM);
+    struct ft_event t = { .kind = FT_EV_TIMER, .now_ns = 10001000, .timer = out.v[0].timer };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &t, &out), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_NO_QUORUM), 1);
+    assert_int_equal(vote(core, &out, 2, 9, "a"), 0);
+    assert_int_equal(vote(core, &out, 3, 9, "a"), 0);
+    assert_int_equal(vote(core, &out, 4, 9, "a"), 0);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
+/* Bounded memory: a sender flooding names fills only its own share; others still decide. */
+static void
+test_bft_voter_bounded(void **state)
+{
+    struct ft_core *core = make_bft_voter(0, "3", "8", "0");
+    struct ft_actions out;
+    size_t overload = 0;
+
+    ft_actions_init(&out);
+    for (uint64_t req = 100; req < 120; req++) {
+        assert_int_equal(vote(core, &out, 4, req, "spam"), 0);
+        overload += count_drops(&out, FT_DROP_OVERLOAD);
+    }
+    assert_int_equal(overload, 12);
+    assert_int_equal(vote(core, &out, 1, 5, "v"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "v"), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "v"), 1);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
+/* The client wrapper's voter: f+1 identical replies, its own requests only. */
+static void
+test_bft_voter_client(void **state)
+{
+    struct ft_core *core = make_bft_voter(9, "2", "1024", "1");
+    struct ft_core *other = make_bft_voter(8, "2", "1024", "1");
+    struct ft_actions out;
+
+    ft_actions_init(&out);
+    assert_int_equal(vote(core, &out, 1, 5, "lie"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "reply"), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "reply"), 1);
+    /* put_copy() names client 9: client 8 takes none of it. */
+    assert_int_equal(vote(other, &out, 1, 5, "reply"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_UNKNOWN_SENDER), 1);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+    ft_core_destroy(other);
+}
+
+static void
+test_bft_voter_state_and_config(void **state)
+{
+    static const uint32_t group3[] = { 1, 2, 3 };
+    struct ft_core *a = make_bft_voter(0, "3", "1024", "0");
+    struct ft_core *b = make_bft_voter(0, "3", "1024", "0");
+    struct buf img = BUF_INITIALIZER, img2 = BUF_INITIALIZER;
+    struct ft_param q = { "quorum", "4" };
+    struct ft_config cfg = { .f = 1, .group = group3, .n_group = 3 };
+    struct ft_core *core = NULL;
+    struct ft_actions out;
+    char *err = NULL;
+
+    ft_actions_init(&out);
+    vote(a, &out, 1, 3, "v");
+    vote(a, &out, 2, 3, "v");
+    assert_int_equal(vote(a, &out, 3, 3, "v"), 1);
+    assert_int_equal(ft_core_export_state(a, &img), 0);
+    /* b is voting on request 3 when it learns that 3 is done: that vote ends, unreported. */
+    vote(b, &out, 1, 3, "v");
+    assert_int_equal(out.v[0].kind, FT_ACT_TIMER_ARM);
+    struct ft_event t = { .kind = FT_EV_TIMER, .now_ns = 1 << 30, .timer = out.v[0].timer };
+    assert_int_equal(ft_core_import_state(b, img.data, img.len), 0);
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(b, &t, &out), 0);
+    assert_int_equal(out.n, 0);
+    assert_int_equal(ft_core_export_state(b, &img2), 0);
+    assert_int_equal(img.len, img2.len);
+    assert_memory_equal(img.data, img2.data, img.len);
+    vote(b, &out, 1, 3, "v");
+    vote(b, &out, 2, 3, "v");
+    assert_int_equal(vote(b, &out, 3, 3, "v"), 0);
+    assert_int_equal(ft_core_import_state(b, img.data, img.len - 1), EINVAL);
+
+    assert_int_equal(ft_core_create(ft_core_class_find("bft_voter"), &cfg, &core, &err),
+                     EINVAL);
+    assert_non_null(strstr(err, "3f+1"));
+    free(err);
+    err = NULL;
+    static const uint32_t group4[] = { 1, 2, 3, 4 };
+    cfg.group = group4;
+    cfg.n_group = 4;
+    cfg.params = &q;
+    cfg.n_params = 1;
+    assert_int_equal(ft_core_create(ft_core_class_find("bft_voter"), &cfg, &core, &err),
+                     EINVAL);
+    assert_non_null(strstr(err, "quorum"));
+    free(err);
+    buf_uninit(&img);
+    buf_uninit(&img2);
+    ft_actions_uninit(&out);
+    ft_core_destroy(a);
+    ft_core_destroy(b);
+}
+
 static void
 test_checkers(void **state)
 {
@@ -338,14 +513,20 @@ test_checkers(void **state)
     buf_uninit(&why);
 }
 
-/* Every scenario holds its invariants over SIM_CHECK_SEEDS seeds. */
+static uint64_t
+scenario_seeds(const struct sim_scenario *scn)
+{
+    return scn->check_seeds ? scn->check_seeds : SIM_CHECK_SEEDS;
+}
+
+/* Every scenario holds its invariants over its seeds (SIM_CHECK_SEEDS unless it says). */
 static void
 test_scenario(void **state)
 {
     const struct sim_scenario *scn = *state;
     struct sim_batch batch;
 
-    sim_scenario_run_seeds(scn, 1, SIM_CHECK_SEEDS, false, &batch);
+    sim_scenario_run_seeds(scn, 1, scenario_seeds(scn), false, &batch);
     if (batch.failed) {
         struct buf line = BUF_INITIALIZER;
         sim_replay_command(&line, SIM_PROGRAM, scn, batch.failed_seed, false);
@@ -357,7 +538,7 @@ test_scenario(void **state)
     print_message("scenario %s: %"PRIu64" seeds, %"PRIu64" simulated packets\n", scn->name,
                   batch.seeds_run, batch.messages);
     assert_false(batch.failed);
-    assert_int_equal(batch.seeds_run, SIM_CHECK_SEEDS);
+    assert_int_equal(batch.seeds_run, scenario_seeds(scn));
     sim_batch_uninit(&batch);
 }
 
@@ -370,7 +551,7 @@ test_broken_caught(void **state)
     struct sim_batch batch;
     struct buf line = BUF_INITIALIZER, why = BUF_INITIALIZER;
 
-    sim_scenario_run_seeds(scn, 1, SIM_CHECK_SEEDS, true, &batch);
+    sim_scenario_run_seeds(scn, 1, scenario_seeds(scn), true, &batch);
     assert_true(batch.failed);
     sim_replay_command(&line, SIM_PROGRAM, scn, batch.failed_seed, true);
     print_message("broken %s caught after %"PRIu64" seed(s): %.*s%.*s", scn->name,
@@ -391,8 +572,9 @@ test_broken_caught(void **state)
 static void
 test_cores_robust(void **state)
 {
-    static const char *const names[] = { "none", "voter", "sequencer", "seq_replica" };
-    static const uint32_t group[] = { 1, 2, 3 };
+    static const char *const names[] = { "none", "voter", "sequencer", "seq_replica",
+                                         "bft_voter" };
+    static const uint32_t group[] = { 1, 2, 3, 4 };
     struct ft_rng rng;
 
     ft_rng_init(&rng, 99);
@@ -405,6 +587,8 @@ test_cores_robust(void **state)
 
         if (!strcmp(names[c], "none")) {
             cfg.n_group = 0;
+        } else if (!strcmp(names[c], "bft_voter")) {
+            cfg.n_group = 4;
         }
         assert_int_equal(ft_core_create(class, &cfg, &core, NULL), 0);
         ft_actions_init(&out);
@@ -550,6 +734,10 @@ main(void)
         cmocka_unit_test(test_voter_state),
         cmocka_unit_test(test_voter_bad_config),
         cmocka_unit_test(test_checkers),
+        cmocka_unit_test(test_bft_voter_rule),
+        cmocka_unit_test(test_bft_voter_bounded),
+        cmocka_unit_test(test_bft_voter_client),
+        cmocka_unit_test(test_bft_voter_state_and_config),
         cmocka_unit_test(test_cores_robust),
         cmocka_unit_test(test_forge_needs_authentication),
         cmocka_unit_test(test_trace_deterministic),

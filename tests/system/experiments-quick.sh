@@ -3,7 +3,8 @@
 # can be smoke-tested in CI"): it validates, runs every point, completes in the database, and
 # leaves nothing behind; and its report shows numbers only, each published value marked printed
 # or derived, with a non-empty Shape: section (issue 10). How good the numbers are is for the
-# experiments' own tests.
+# experiments' own tests. A file naming a scheme that cannot be deployed yet (`sfclab check`
+# says so) must validate, and is counted as skipped, by name, not run.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -12,6 +13,7 @@ inst=sfct-xq-$$
 tmp=$(mktemp -d /tmp/sfct-xq-XXXXXX)
 db=$tmp/results.db
 failures=0
+skipped=0
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 . tests/system/report-lib.sh
@@ -20,6 +22,16 @@ trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 for f in experiments/*.yaml; do
     name=$(sed -n 's/^experiment: *//p' "$f")
     start=$(date +%s)
+    if bin/sfclab check "$f" 2>&1 | grep -q "not deployable yet"; then
+        if bin/sfclab check "$f" >/dev/null 2>&1; then
+            echo "skip: $f: validated; its scheme is not deployable yet"
+            skipped=$((skipped + 1))
+        else
+            echo "FAIL: $f: $(bin/sfclab check "$f" 2>&1 | head -3)"
+            failures=$((failures + 1))
+        fi
+        continue
+    fi
     if ! bin/sfclab -i "$inst" --db "$db" run "$f" --quick >"$tmp/$name.log" 2>&1; then
         echo "FAIL: $f: $(grep -E 'error|failed' "$tmp/$name.log" | head -3)"
         failures=$((failures + 1))
@@ -39,5 +51,5 @@ for f in experiments/*.yaml; do
         failures=$((failures + 1))
     fi
 done
-echo "experiments-quick: $failures failure(s)"
+echo "experiments-quick: $failures failure(s), $skipped skipped (scheme not deployable yet)"
 [ "$failures" -eq 0 ]

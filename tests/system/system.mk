@@ -141,3 +141,9 @@ build/tests/readme-schemes: build/obj/tests/readme/readme_schemes.o $(LIBSFCLAB)
 CHECK_PROGS += tests/readme/readme-claims.sh
 CHECK_DEPS  += build/tests/readme-schemes
 # --- end readme
+
+# --- nmr-bft: FIT-SFC's bft_voter on real guests (nmr voter: bft, 3f+1 DNS replicas): no forged
+# answer under dns-spoof on one replica, halts on two; scheme none accepts forged ones (root).
+CHECK_PROGS += tests/system/run-nmr-bft.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nmr-bft

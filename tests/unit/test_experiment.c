@@ -261,7 +261,7 @@ test_set(void **state)
     /* A list makes a new axis, after the file's. */
     assert_int_equal(experiment_set(e, "workload.size=64,128", &diag), 0);
     /* The alias's path replaces the alias's axis. */
-    assert_int_equal(experiment_set(e, "scheme=fitsfc", &diag), 0);
+    assert_int_equal(experiment_set(e, "scheme=ftc", &diag), 0);
     assert_int_equal(experiment_set(e, "mtbf=1m,5m,10m", &diag), 0);
     assert_int_equal(experiment_set(e, "f=1", &diag), 0);
     assert_false(diag_has_errors(&diag));
@@ -270,7 +270,7 @@ test_set(void **state)
     assert_string_equal(pts[0].label, "workload.size=64,mtbf=1m");
     assert_string_equal(pts[5].label, "workload.size=128,mtbf=10m");
     assert_int_equal(pts[5].workload.size, 128);
-    assert_string_equal(pts[5].scheme, "fitsfc");
+    assert_string_equal(pts[5].scheme, "ftc");
     assert_int_equal(pts[5].n_vnfs, 3);
     assert_int_equal(pts[5].n_faults, 2);
     assert_int_equal(pts[5].faults[0].mtbf_ns, 600000000000ull);
@@ -313,7 +313,7 @@ test_set(void **state)
     }
     points_ok(e, &pts, &n);
     assert_int_equal(n, 6);
-    assert_string_equal(pts[0].scheme, "fitsfc");
+    assert_string_equal(pts[0].scheme, "ftc");
     exp_points_free(pts, n);
     diag_uninit(&diag);
     experiment_free(e);

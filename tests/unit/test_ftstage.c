@@ -139,6 +139,49 @@ test_voter_through_stage(void **state)
     ftstage_destroy(st);
 }
 
+/* FIT-SFC's voter through the same stage the SFF runs: 2f+1 = 3 identical copies of the 3f+1 = 4
+ * replicas decide; a split (Figure 2) halts, and the stage counts it. */
+static void
+test_bft_voter_through_stage(void **state)
+{
+    static const uint32_t group[4] = { 1, 2, 3, 4 };
+    static const struct ftstage_ops ops = { .deliver = sink_deliver };
+    struct ft_param max_pending = { "max_pending", "2" };
+    struct ftstage_config cfg = {
+        .class = ft_core_class_find("bft_voter"),
+        .core = { .self = 9, .f = 1, .group = group, .n_group = 4, .params = &max_pending,
+                  .n_params = 1 },
+    };
+    struct sink sink = { 0 };
+    struct ftstage *st = NULL;
+    struct demo_msg m;
+    char *err = NULL;
+
+    ft_rng_init(&cfg.core.rng, 1);
+    assert_int_equal(ftstage_create(&cfg, &ops, &sink, &st, &err), 0);
+    assert_int_equal(ftstage_start(st, 0), 0);
+    copy(st, 1, 5, "spoofed");
+    copy(st, 2, 5, "answer");
+    copy(st, 3, 5, "answer");
+    assert_int_equal(sink.n_delivered, 0);
+    copy(st, 4, 5, "answer");
+    assert_int_equal(sink.n_delivered, 1);
+    assert_true(demo_msg_parse(sink.last, sink.last_len, &m));
+    assert_memory_equal(m.body, "answer", 6);
+    copy(st, 1, 6, "#1");
+    copy(st, 2, 6, "#1");
+    copy(st, 3, 6, "#2");
+    copy(st, 4, 6, "#2");
+    assert_int_equal(sink.n_delivered, 1);
+    assert_int_equal(ftstage_stats(st)->drops[FT_DROP_NO_QUORUM], 1);
+    /* Replica 1 may hold two undecided copies, no more. */
+    copy(st, 1, 7, "a");
+    copy(st, 1, 8, "a");
+    copy(st, 1, 9, "a");
+    assert_int_equal(ftstage_stats(st)->drops[FT_DROP_OVERLOAD], 1);
+    ftstage_destroy(st);
+}
+
 static void
 test_peer_messages_counted(void **state)
 {
@@ -301,6 +344,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seal_open),
         cmocka_unit_test(test_voter_through_stage),
+        cmocka_unit_test(test_bft_voter_through_stage),
         cmocka_unit_test(test_peer_messages_counted),
         cmocka_unit_test(test_actions_leave_through_the_role),
         cmocka_unit_test(test_key_file),

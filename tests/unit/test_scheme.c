@@ -116,7 +116,7 @@ test_params_and_targets_checked(void **state)
     static const char *const expected[] = {
         "t.yaml:3:13: nmr: f must be 1..8, not 0",
         "t.yaml:3:25: nmr: timeout must be 1ms..60s, not 2h",
-        "t.yaml:3:29: scheme 'nmr' has no parameter 'colour' (expected one of: f, timeout)",
+        "t.yaml:3:29: scheme 'nmr' has no parameter 'colour' (expected one of: f, timeout, voter)",
         "t.yaml:6:33: target 'vnf[0]': scheme 'nmr' has no such component (its targets: "
         "vnf[N].replica[M], classifier[0], sff[0], client[0], server[0])",
     };

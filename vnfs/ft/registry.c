@@ -7,12 +7,14 @@ extern const struct ft_core_class ft_none_class;
 extern const struct ft_core_class ft_voter_class;
 extern const struct ft_core_class ft_sequencer_class;
 extern const struct ft_core_class ft_seq_replica_class;
+extern const struct ft_core_class ft_bft_voter_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
     &ft_voter_class,
     &ft_sequencer_class,
     &ft_seq_replica_class,
+    &ft_bft_voter_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */

@@ -433,11 +433,14 @@ votes_create(struct role *role)
             }
             s->n_votes++;
             ftstage_start(v->stage, time_mono_ns());
-            if (role->n_counters + 5 <= ROLE_MAX_COUNTERS) {
+            if (role->n_counters + 6 <= ROLE_MAX_COUNTERS) {
                 /* Names live as long as the process. */
                 const struct ftstage_stats *st = ftstage_stats(v->stage);
                 role_add_counter(role, xasprintf("hop%zu_no_quorum", k),
                                  &st->drops[FT_DROP_NO_QUORUM]);
+                /* Copies a bounded voter had no room for (bft_voter's per-sender share). */
+                role_add_counter(role, xasprintf("hop%zu_overload", k),
+                                 &st->drops[FT_DROP_OVERLOAD]);
                 role_add_counter(role, xasprintf("hop%zu_late_copies", k),
                                  &st->drops[FT_DROP_DUPLICATE]);
                 role_add_counter(role, xasprintf("hop%zu_peer_ok", k), &st->peer_rx);

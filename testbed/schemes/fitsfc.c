@@ -1,0 +1,97 @@
+/* fitsfc — FIT-SFC (papers/000): every component of the IETF SFC architecture replicated 3f+1
+ * times on distinct guests, a `bft_voter` (vnfs/ft/fitsfc/bft_voter.c) in front of every SFF,
+ * VNF and client input that decides on 2f+1 identical copies from distinct replicas of the
+ * stage before, and PBFT ordering for globally stateful VNFs.
+ *
+ * What this class is today: the parameters, the fault targets of every replica
+ * (classifier[0].replica[M], sff[0].replica[M], vnf[N].replica[M], M in 0..3f) and their checks,
+ * so experiments are validated (`sfclab check`) with their targets resolved. It has no deploy()
+ * yet: `sfclab run` refuses it (exit 2) before creating anything. The protocol core is done and
+ * proved in tests/sim (scenarios fitsfc-f1 and fitsfc-f2); the guest side is not.
+ *
+ * Decisions fixed here for the deploy that follows:
+ *  - The client wrapper's acceptance rule is f+1 identical replies from distinct SFF replicas
+ *    (bft_voter quorum=f+1, own_only=1). Each correct SFF replica sends the final destination
+ *    only what its own 2f+1 vote decided, so f+1 identical replies include a correct one; the
+ *    2f+1 rule of the inner voters exists for agreement among the replicas of the next stage
+ *    (Figure 2), and the client has no next stage. Proved by the fitsfc-f1/f2 scenarios (with f
+ *    colluding liars); with quorum f the client accepts forged replies (measured: fitsfc-f1
+ *    seed 8, fitsfc-f2 seed 33).
+ *  - The counter's carrier is an NSH TLV (NSH_TLV_REQUEST_ID) holding (client id << 32 |
+ *    counter), written by the classifier replicas from a tag the wrapper puts in front of the
+ *    UDP payload it sends each classifier, and stripped by them: the inner packet then reaches
+ *    the VNFs unchanged (dig's and dnsperf's DNS ids are theirs, 16 bits and reused, so they
+ *    cannot name a request), and every correct classifier names a request the same way, which
+ *    is what lets the SFF voters compare copies from different classifiers. */
+#include <string.h>
+
+#include "testbed/model/experiment.h"
+#include "testbed/model/yaml.h"
+#include "testbed/schemes/scheme.h"
+#include "vnfs/core/util.h"
+
+#define FITSFC_MAX_F 8
+
+static const struct scheme_param fitsfc_params[] = {
+    { "f", SCHEME_PARAM_UINT, "1", 0, FITSFC_MAX_F, NULL,
+      "faults or intrusions tolerated per component: 3f+1 replicas of each" },
+    { "timeout", SCHEME_PARAM_DURATION, "1s", 1000000, 60000000000ull, NULL,
+      "a voter halts a packet that has no 2f+1 identical copies by then" },
+    { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
+      "PBFT view change timeout (globally stateful VNFs)" },
+};
+
+static const struct scheme_target fitsfc_targets[] = {
+    { "classifier[0].replica[M]", "replica M (0..3f) of the classifier" },
+    { "sff[0].replica[M]", "replica M (0..3f) of the SFF and its voters" },
+    { "vnf[N].replica[M]", "replica M (0..3f) of the N-th VNF and its voter" },
+    { "client[0]", "the workload's client (and its wrapper)" },
+    { "server[0]", "the echo server at the chain's end" },
+};
+
+static unsigned
+fitsfc_f(const struct exp_point *p)
+{
+    extern const struct scheme_class scheme_fitsfc;
+
+    return scheme_param_uint(&scheme_fitsfc, p, "f");
+}
+
+static void
+fitsfc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
+             const struct exp_point *p)
+{
+    uint64_t n = 3 * (uint64_t) fitsfc_f(p) + 1;
+
+    /* Client, server and the replicas of classifier, SFF and each VNF need data addresses
+     * below the service address. */
+    if (2 + n * (2 + p->n_vnfs) >= 250) {
+        yaml_error(doc, params ? params : root, "fitsfc: %zu VNFs with 3f+1 = %llu replicas of "
+                   "every component need more than the 245 guest addresses of the data subnet",
+                   p->n_vnfs, (unsigned long long) n);
+    }
+}
+
+static bool
+fitsfc_has_target(const struct exp_point *p, const char *role, int index, int replica)
+{
+    int n = 3 * (int) fitsfc_f(p) + 1;
+
+    if (!strcmp(role, "classifier") || !strcmp(role, "sff") || !strcmp(role, "vnf")) {
+        return replica >= 0 && replica < n && scheme_chain_has_target(p, role, index);
+    }
+    return replica < 0 && scheme_chain_has_target(p, role, index);
+}
+
+const struct scheme_class scheme_fitsfc = {
+    .name = "fitsfc",
+    .summary = "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, 2f+1 voters, PBFT "
+               "ordering (validated; not deployable yet)",
+    .guests = "client (and its wrapper), server, 3f+1 each of classifier, SFF and every VNF",
+    .params = fitsfc_params,
+    .n_params = ARRAY_SIZE(fitsfc_params),
+    .targets = fitsfc_targets,
+    .n_targets = ARRAY_SIZE(fitsfc_targets),
+    .check = fitsfc_check,
+    .has_target = fitsfc_has_target,
+};

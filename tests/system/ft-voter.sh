@@ -130,8 +130,9 @@ PY
 # voter delivered, which no guest may read from another.
 client() {
     local pid
+    # A netns guest's handle is "PID STARTTIME": its init's pid first.
     pid=$(python3 -c 'import json,sys; print([g for g in json.load(open(sys.argv[1]))["guests"]
-        if g["name"] == "client"][0]["pid"])' "/run/sfclab/$inst/instance.json")
+        if g["name"] == "client"][0]["handle"].split()[0])' "/run/sfclab/$inst/instance.json")
     nsenter -t "$pid" -n python3 "$top/tests/system/ft-client.py" "$@" \
         --out "$out" --bind 10.0.0.1:7000 --self 0 \
         --to 1=10.0.0.2:7000 --to 2=10.0.0.3:7000 --to 3=10.0.0.4:7000

@@ -122,18 +122,18 @@ r=$(in_guest h1 udp-echo-ask 10.0.0.2 2>&1)
 
 # mitm replay: every reply forwarded, plus an old one re-sent: h1 gets more answers than it
 # asked for, the extra ones answers to earlier requests.
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${2:-}" = 20 ] && [ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "before replay: $r" ||
     fail "before replay: $r"
 sl inject h2 mitm replay >/dev/null || fail "mitm replay: apply"
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${4:-0}" -ge 35 ] && [ "${6:-0}" -ge 15 ] && ok "mitm replay: $r (old answers re-sent)" ||
     fail "mitm replay: $r (expected >= 35 received, >= 15 stale)"
 sl inject h2 mitm --heal >/dev/null || fail "mitm replay: heal"
 for _ in 1 2 3 4 5; do reach && break; done
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "replay healed: $r" || fail "after replay heal: $r"
 
@@ -160,7 +160,7 @@ sl inject h2 mitm equivocate >/dev/null || fail "mitm equivocate: apply"
 for h in h1 h3; do
     eval "odd=\$${h}_odd"
     want=$([ "$odd" = 1 ] && echo altered || echo same)
-    r=$(sl exec $h python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+    r=$(in_guest $h udp-echo-ask 10.0.0.2 2>&1)
     [ "$r" = "$want" ] && ok "mitm equivocate: $h (MAC parity $odd) got $r" ||
         fail "mitm equivocate: $h (MAC parity $odd) got $r, expected $want"
 done

@@ -461,8 +461,9 @@ test_hostile(void **state)
     }
     expect_errors(path, DIAG_MAX_MSGS, 100001 - DIAG_MAX_MSGS,
                   ":6:1: unknown key 'k' (expected one of: experiment, title, reproduces, "
-                  "provider, scheme, params, resources, chain, workload, faults, warmup, "
-                  "repetitions, seed, sweep, quick, plots, reference)");
+                  "provider, scheme, params, resources, chain, network, workload, faults, "
+                  "warmup, repetitions, seed, sweep, quick, plots, reference, capture, "
+                  "scenarios)");
     free(path);
 
     path = hostile_file("list", head, "1", 100000, "]\n");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -409,7 +410,16 @@ int
 cgroup_create(struct manifest *manifest, const char *parent, const char *name,
               const struct cgroup_limits *limits, struct cgroup **cgp)
 {
-    return cgroup_setup(manifest, parent, name, limits, true, cgp);
+    /* One at a time (`up` makes guests from several threads): a shared PARENT is then recorded
+     * once, before any child, so that undo (newest first) never meets it while a child of a
+     * thread that recorded it earlier is still there. */
+    static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    int error;
+
+    pthread_mutex_lock(&mutex);
+    error = cgroup_setup(manifest, parent, name, limits, true, cgp);
+    pthread_mutex_unlock(&mutex);
+    return error;
 }
 
 int

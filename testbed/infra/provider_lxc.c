@@ -37,7 +37,7 @@
 extern const struct guest_provider guest_provider_lxc;
 
 /* How long stop and destroy wait for libvirt to report the domain gone. */
-#define LXC_GONE_TIMEOUT_MS 10000
+#define LXC_GONE_TIMEOUT_MS 30000
 
 struct lxc_guest {
     char *uri;

@@ -242,11 +242,20 @@ report_references(FILE *f, struct store *s, const struct results_runs *rr,
                 continue;
             }
             done[j] = true;
+            size_t matching = 0;
             for (size_t k = 0; k < rr->n; k++) {
-                if (reference_matches_run(r, &rr->runs[k])
-                    && !store_summary_get(s, rr->runs[k].id, r->metric, labels, &sums[m])) {
-                    m++;
+                if (reference_matches_run(r, &rr->runs[k])) {
+                    matching++;
+                    m += !store_summary_get(s, rr->runs[k].id, r->metric, labels, &sums[m]);
                 }
+            }
+            if (!matching) {
+                /* No run of the variant shown is at its point (a --quick sweep is shorter):
+                 * said below the table, not shown as a row without a number. */
+                fprintf(f, "(not in the runs shown: '%s', no run at its point)\n\n", r->label);
+                free(labels);
+                free(sums);
+                continue;
             }
             if (results_pool(sums, m, &p)) {
                 const char *from = report_metric_unit(r->metric);

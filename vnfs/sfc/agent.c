@@ -1076,9 +1076,17 @@ role_agent(int argc, char *argv[])
     if (!error) {
         error = loop_add_signals(a.loop, signals, ARRAY_SIZE(signals), agent_signal, &a);
     }
-    if (!error) {
+    /* The guest starts before its interfaces are plugged: until the management interface and
+     * its address are there (a few ms on netns, longer through libvirt), wait for them rather
+     * than die and be counted as a restart. */
+    for (uint64_t deadline = time_mono_ns() + 30000000000ull; !error;) {
         error = rpc_server_create(a.loop, listen, agent_methods, ARRAY_SIZE(agent_methods), &a,
                                   &a.server);
+        if ((error != ENODEV && error != EADDRNOTAVAIL) || time_mono_ns() >= deadline) {
+            break;
+        }
+        error = 0;
+        usleep(20000);
     }
     if (error) {
         log_err("cannot listen on %s: %s", listen, strerror(error));

@@ -85,7 +85,8 @@ build/san/tests/%: build/san/tests/unit/%.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
 
--include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk images/images.mk
+-include tests/sim/sim.mk tests/fuzz/fuzz.mk tests/system/system.mk bench/bench.mk images/images.mk \
+         testbed/infra/criu.mk
 
 # Installs only what is missing, and says nothing when everything is there.
 deps:

@@ -42,7 +42,7 @@ static const char *const quick_keys[] = {
 };
 static const char *const resources_keys[] = { "cpus", "memory", NULL };
 static const char *const chain_keys[] = { "length", "fill", "vnfs", "rules", NULL };
-static const char *const vnf_keys[] = { "fn", "params", NULL };
+static const char *const vnf_keys[] = { "fn", "params", "resiliency", NULL };
 /* Impairments of every data link of the chain (testbed/model/impair.h). */
 static const char *const network_keys[] = { IMPAIR_DIR_KEYS, "egress", "ingress", NULL };
 static const char *const workload_keys[] = {
@@ -66,6 +66,7 @@ static const struct axis_alias axis_aliases[] = {
     { "chain_len", "chain.length" },
     { "scheme", "scheme" },
     { "f", "params.f" },
+    { "mechanism", "params.mechanism" },
     { "mtbf", NULL },
     { "link.rate", "network.rate" },
     { "link.delay", "network.delay" },
@@ -241,6 +242,7 @@ vnf_free(struct exp_vnf *vnf)
 {
     free(vnf->fn);
     kv_free(vnf->params, vnf->n_params);
+    kv_free(vnf->resiliency, vnf->n_resiliency);
 }
 
 static void
@@ -252,6 +254,13 @@ vnf_copy(struct exp_vnf *dst, const struct exp_vnf *src)
     for (size_t i = 0; i < src->n_params; i++) {
         dst->params[i].key = xstrdup(src->params[i].key);
         dst->params[i].value = xstrdup(src->params[i].value);
+    }
+    dst->n_resiliency = src->n_resiliency;
+    dst->resiliency = src->n_resiliency ? xcalloc(src->n_resiliency, sizeof *dst->resiliency)
+                                        : NULL;
+    for (size_t i = 0; i < src->n_resiliency; i++) {
+        dst->resiliency[i].key = xstrdup(src->resiliency[i].key);
+        dst->resiliency[i].value = xstrdup(src->resiliency[i].value);
     }
 }
 
@@ -284,8 +293,8 @@ check_vnf_params(struct yaml_doc *doc, struct fy_node *at, const char *what,
 static bool
 parse_vnf(struct yaml_doc *doc, struct fy_node *node, const char *what, struct exp_vnf *out)
 {
-    struct exp_vnf vnf = { NULL, NULL, 0 };
-    struct fy_node *params = NULL;
+    struct exp_vnf vnf = { NULL, NULL, 0, NULL, 0 };
+    struct fy_node *params = NULL, *resiliency = NULL;
     const char *fn = NULL;
     bool ok = true;
 
@@ -306,6 +315,12 @@ parse_vnf(struct yaml_doc *doc, struct fy_node *node, const char *what, struct e
     } else if (!parse_kv_map(doc, params, "parameter", true, &vnf.params, &vnf.n_params)) {
         ok = false;
     }
+    /* Its keys and values are the scheme's to check (scheme_params_check()). */
+    if (yaml_get_map(doc, node, "resiliency", YAML_OPTIONAL, &resiliency)
+        || !parse_kv_map(doc, resiliency, "resiliency setting", false, &vnf.resiliency,
+                         &vnf.n_resiliency)) {
+        ok = false;
+    }
     if (ok) {
         vnf.fn = xstrdup(fn);
         ok = check_vnf_params(doc, params ? params : yaml_map_get(node, "fn"), what, &vnf);
@@ -322,7 +337,7 @@ static void
 parse_chain(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
 {
     struct fy_node *chain = NULL, *fill_node = NULL, *list = NULL, *rules = NULL, *item = NULL;
-    struct exp_vnf fill = { NULL, NULL, 0 };
+    struct exp_vnf fill = { NULL, NULL, 0, NULL, 0 };
     struct exp_vnf *tail = NULL;
     size_t n_tail = 0, i = 0;
     uint64_t length = 0;
@@ -2017,6 +2032,10 @@ format_point(struct buf *b, const struct exp_point *pt)
     for (size_t i = 0; i < pt->n_vnfs; i++) {
         buf_printf(b, "      - {fn: %s, params: ", pt->vnfs[i].fn);
         format_kv(b, pt->vnfs[i].params, pt->vnfs[i].n_params);
+        if (pt->vnfs[i].n_resiliency) {
+            buf_printf(b, ", resiliency: ");
+            format_kv(b, pt->vnfs[i].resiliency, pt->vnfs[i].n_resiliency);
+        }
         buf_printf(b, "}\n");
     }
     buf_printf(b, "    rules: [");

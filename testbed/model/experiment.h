@@ -45,6 +45,9 @@ struct exp_vnf {
     char *fn;                   /* dns | auth | lb | nat | monitor | firewall | gen | fwd */
     struct exp_kv *params;      /* In file order; a key given a list appears once per item. */
     size_t n_params;
+    struct exp_kv *resiliency;  /* Per-VNF settings of the scheme ('resiliency: {mechanism:
+                                 * 1R-AA, ...}'), checked by the scheme; NULL when absent. */
+    size_t n_resiliency;
 };
 
 enum exp_workload_kind { EXP_WL_DNS, EXP_WL_UDP, EXP_WL_PROBE };

@@ -957,6 +957,15 @@ report_throughput(struct run_ctx *rc)
         printf("    throughput: %.0f pps received of %.0f sent (%.1f Mbit/s), mean of %zu "
                "intervals\n", rx.mean, tx.mean, bps.mean / 1e6, rx.n);
     }
+    /* The udp client numbers its datagrams: what the chain lost, duplicated or reordered end
+     * to end, one count each per run (stored when 0 too: a run that lost nothing says so). */
+    struct stats_summary lost, dup, reo;
+    if (!summarize(rc, "lost_packets", NULL, 0, NULL, &lost)
+        && !summarize(rc, "duplicate_packets", NULL, 0, NULL, &dup)
+        && !summarize(rc, "reordered_packets", NULL, 0, NULL, &reo)) {
+        printf("    numbered datagrams: %.0f lost, %.0f duplicated, %.0f reordered\n",
+               lost.mean, dup.mean, reo.mean);
+    }
 }
 
 /* What came back for the requests of a run (vnfs/sfc/client.c's outcomes), counted from the

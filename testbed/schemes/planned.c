@@ -1,25 +1,11 @@
-/* planned — the schemes of the papers that are known but not deployable yet: NHAM, FTvNF and
- * FTC (FIT-SFC has its own file, fitsfc.c, with its targets checked; no deploy either). Their
+/* planned — the schemes of the papers that are known but not deployable yet: FTvNF and FTC
+ * (FIT-SFC and NHAM have their own files, fitsfc.c and nham.c; no deploy either). Their
  * protocol cores are written against vnfs/ft/core.h and checked in tests/sim; on the host side each is a class with its parameters and fault targets and no
  * deploy(), so an experiment naming one is validated like any other and refused by `sfclab run`
  * (exit 2) before anything is created, never run as another scheme. Each moves to a file of its
  * own when it gets a deploy(). */
 #include "testbed/schemes/scheme.h"
 #include "vnfs/core/util.h"
-
-static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
-static const struct scheme_param nham_params[] = {
-    { "mechanism", SCHEME_PARAM_STRING, "1R-AA", 0, 0, nham_mechanisms,
-      "resiliency mechanism of every VNF" },
-    { "checkpoint", SCHEME_PARAM_DURATION, "250ms", 1000000, 60000000000ull, NULL,
-      "state checkpoint interval" },
-    { "replicas", SCHEME_PARAM_UINT, "2", 1, 16, NULL, "replicas per VNF (MR-AA)" },
-};
-static const struct scheme_target nham_targets[] = {
-    { "vnf[N].replica[M]", "a replica of the N-th VNF" },
-    { "manager[0]", "the failure management system" },
-    { "buffer[0]", "the hold/release buffer" },
-};
 
 static const struct scheme_param ftvnf_params[] = {
     { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "slave copies per VNF" },
@@ -48,8 +34,6 @@ static const struct scheme_target ftc_targets[] = {
         .targets = TARGETS, .n_targets = ARRAY_SIZE(TARGETS),           \
     }
 
-PLANNED(nham, "NHAM: failure detection, replica management and state checkpoints (0R..MR-AA)",
-        nham_params, nham_targets);
 PLANNED(ftvnf, "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",
         ftvnf_params, ftvnf_targets);
 PLANNED(ftc, "FTC: replication groups along the chain, piggyback logs in NSH",

@@ -162,14 +162,20 @@ scheme_chain_has_target(const struct exp_point *p, const char *role, int index)
 }
 
 static const struct scheme_param *
-param_find(const struct scheme_class *c, const char *name)
+param_find_in(const struct scheme_param *table, size_t n, const char *name)
 {
-    for (size_t i = 0; i < c->n_params; i++) {
-        if (!strcmp(c->params[i].name, name)) {
-            return &c->params[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(table[i].name, name)) {
+            return &table[i];
         }
     }
     return NULL;
+}
+
+static const struct scheme_param *
+param_find(const struct scheme_class *c, const char *name)
+{
+    return param_find_in(c->params, c->n_params, name);
 }
 
 static void
@@ -244,36 +250,92 @@ check_param(const struct scheme_class *c, const struct scheme_param *sp, struct 
     }
 }
 
+/* Checks the keys and values of 'map' (a mapping) against 'table'; 'what' names the map in
+ * messages ("parameter", "resiliency setting"). */
+static void
+check_map(const struct scheme_class *c, const struct scheme_param *table, size_t n,
+          struct yaml_doc *doc, struct fy_node *map, const char *what)
+{
+    struct fy_node_pair *pair;
+    void *iter = NULL;
+
+    while ((pair = fy_node_mapping_iterate(map, &iter)) != NULL) {
+        struct fy_node *key = fy_node_pair_key(pair);
+        const char *k = fy_node_get_scalar0(key);
+        struct buf expected = BUF_INITIALIZER;
+
+        if (!k || param_find_in(table, n, k)) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            buf_printf(&expected, "%s%s", i ? ", " : "", table[i].name);
+        }
+        buf_put_u8(&expected, '\0');
+        if (n) {
+            yaml_error(doc, key, "scheme '%s' has no %s '%s' (expected one of: %s)",
+                       c->name, what, k, (char *) expected.data);
+        } else {
+            yaml_error(doc, key, "scheme '%s' takes no %ss (got '%s')", c->name, what, k);
+        }
+        buf_uninit(&expected);
+    }
+    for (size_t i = 0; i < n; i++) {
+        check_param(c, &table[i], doc, map);
+    }
+}
+
+/* A VNF descriptor's 'resiliency' map, if it has one. */
+static void
+check_vnf_resiliency(const struct scheme_class *c, struct yaml_doc *doc, struct fy_node *vnf)
+{
+    struct fy_node *map = vnf && fy_node_is_mapping(vnf) ? yaml_map_get(vnf, "resiliency")
+                                                         : NULL;
+
+    if (!map || !fy_node_is_mapping(map)) {
+        return;
+    }
+    if (!c->n_vnf_params) {
+        yaml_error(doc, yaml_map_get_key(vnf, "resiliency"), "scheme '%s' takes no per-VNF "
+                   "'resiliency' (it is a setting of scheme nham)", c->name);
+        return;
+    }
+    check_map(c, c->vnf_params, c->n_vnf_params, doc, map, "resiliency setting");
+}
+
 void
 scheme_params_check(const struct scheme_class *c, struct yaml_doc *doc, struct fy_node *root,
                     struct fy_node *params, const struct exp_point *p)
 {
+    struct fy_node *chain = root && fy_node_is_mapping(root) ? yaml_map_get(root, "chain")
+                                                             : NULL;
+
     if (params && fy_node_is_mapping(params)) {
-        struct fy_node_pair *pair;
-        void *iter = NULL;
+        if (c->n_params) {
+            check_map(c, c->params, c->n_params, doc, params, "parameter");
+        } else {
+            /* Kept word for word: "takes no parameters (got 'x')". */
+            struct fy_node_pair *pair;
+            void *iter = NULL;
 
-        while ((pair = fy_node_mapping_iterate(params, &iter)) != NULL) {
-            struct fy_node *key = fy_node_pair_key(pair);
-            const char *k = fy_node_get_scalar0(key);
-            struct buf expected = BUF_INITIALIZER;
-
-            if (!k || param_find(c, k)) {
-                continue;
+            while ((pair = fy_node_mapping_iterate(params, &iter)) != NULL) {
+                struct fy_node *key = fy_node_pair_key(pair);
+                const char *k = fy_node_get_scalar0(key);
+                if (k) {
+                    yaml_error(doc, key, "scheme '%s' takes no parameters (got '%s')",
+                               c->name, k);
+                }
             }
-            for (size_t i = 0; i < c->n_params; i++) {
-                buf_printf(&expected, "%s%s", i ? ", " : "", c->params[i].name);
-            }
-            buf_put_u8(&expected, '\0');
-            if (c->n_params) {
-                yaml_error(doc, key, "scheme '%s' has no parameter '%s' (expected one of: %s)",
-                           c->name, k, (char *) expected.data);
-            } else {
-                yaml_error(doc, key, "scheme '%s' takes no parameters (got '%s')", c->name, k);
-            }
-            buf_uninit(&expected);
         }
-        for (size_t i = 0; i < c->n_params; i++) {
-            check_param(c, &c->params[i], doc, params);
+    }
+    if (chain && fy_node_is_mapping(chain)) {
+        struct fy_node *list = yaml_map_get(chain, "vnfs"), *item = NULL;
+        void *iter;
+
+        check_vnf_resiliency(c, doc, yaml_map_get(chain, "fill"));
+        if (list && fy_node_is_sequence(list)) {
+            while ((item = yaml_list_next(list, item, &iter)) != NULL) {
+                check_vnf_resiliency(c, doc, item);
+            }
         }
     }
     if (c->check) {
@@ -292,6 +354,21 @@ scheme_param_value(const struct scheme_class *c, const struct exp_point *p, cons
         }
     }
     return sp ? sp->dflt : NULL;
+}
+
+const char *
+scheme_vnf_param_value(const struct scheme_class *c, const struct exp_point *p, size_t vnf,
+                       const char *name)
+{
+    if (p && vnf < p->n_vnfs) {
+        const struct exp_vnf *v = &p->vnfs[vnf];
+        for (size_t i = 0; i < v->n_resiliency; i++) {
+            if (!strcmp(v->resiliency[i].key, name)) {
+                return v->resiliency[i].value;
+            }
+        }
+    }
+    return scheme_param_value(c, p, name);
 }
 
 uint64_t
@@ -316,6 +393,15 @@ format_class(struct buf *b, const struct scheme_class *c)
     for (size_t i = 0; i < c->n_params; i++) {
         const struct scheme_param *sp = &c->params[i];
         buf_printf(b, "    %-20s %s (default %s; ", sp->name, sp->help, sp->dflt);
+        format_range(b, sp);
+        buf_printf(b, ")\n");
+    }
+    if (c->n_vnf_params) {
+        buf_printf(b, "  per VNF (chain.vnfs[].resiliency; default: the parameter):\n");
+    }
+    for (size_t i = 0; i < c->n_vnf_params; i++) {
+        const struct scheme_param *sp = &c->vnf_params[i];
+        buf_printf(b, "    %-20s %s (", sp->name, sp->help);
         format_range(b, sp);
         buf_printf(b, ")\n");
     }
@@ -367,6 +453,10 @@ scheme_format_markdown(struct buf *b)
                            c->params[j].dflt);
                 format_range(b, &c->params[j]);
                 buf_printf(b, ")");
+            }
+            for (size_t j = 0; j < c->n_vnf_params; j++) {
+                buf_printf(b, "%s`%s`", j ? ", " : "; per VNF in `resiliency`: ",
+                           c->vnf_params[j].name);
             }
             buf_printf(b, "%s | ", c->n_params ? "" : "none");
             for (size_t j = 0; j < c->n_targets; j++) {

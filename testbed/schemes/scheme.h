@@ -70,6 +70,11 @@ struct scheme_class {
     size_t n_params;
     const struct scheme_target *targets;
     size_t n_targets;
+    /* The keys of a chain VNF's 'resiliency' map, checked like 'params' (defaults: the
+     * scheme-wide parameter of the same name). None: the scheme takes no per-VNF settings,
+     * and a VNF that has some is an error. */
+    const struct scheme_param *vnf_params;
+    size_t n_vnf_params;
 
     /* Checks beyond the parameter table (may be NULL): 'params' is the point's params map
      * (NULL when absent), 'root' the point's document. Reports with yaml_error(). */
@@ -109,6 +114,9 @@ const char *scheme_param_value(const struct scheme_class *, const struct exp_poi
                                const char *name);
 uint64_t scheme_param_uint(const struct scheme_class *, const struct exp_point *,
                            const char *name);
+/* A VNF's own setting from its 'resiliency' map, else the scheme-wide parameter. */
+const char *scheme_vnf_param_value(const struct scheme_class *, const struct exp_point *,
+                                   size_t vnf, const char *name);
 
 /* `sfclab schemes`: every scheme (or only the deployable ones) as text, or as the Markdown
  * section of experiments/README.md. */

@@ -10,6 +10,7 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_none,
     &sim_scenario_voter,
     &sim_scenario_sequencer,
+    &sim_scenario_nham,
     &sim_scenario_fitsfc_f1,
     &sim_scenario_fitsfc_f2,
 };
@@ -21,6 +22,7 @@ sim_register_broken_cores(void)
     ft_core_class_register(&ft_voter_broken_class);
     ft_core_class_register(&ft_sequencer_broken_class);
     ft_core_class_register(&ft_seq_replica_broken_class);
+    ft_core_class_register(&ft_nham_sff_broken_class);
     ft_core_class_register(&ft_bft_voter_broken_class);
 }
 

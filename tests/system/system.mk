@@ -142,6 +142,11 @@ CHECK_PROGS += tests/readme/readme-claims.sh
 CHECK_DEPS  += build/tests/readme-schemes
 # --- end readme
 
+# --- udp-loss: the udp workload's numbered datagrams: lost/duplicate/reordered summaries on
+# every run; none loses nothing without faults and loses while a VNF's links are cut (root).
+CHECK_PROGS += tests/system/run-udp-loss.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end udp-loss
 # --- nmr-bft: FIT-SFC's bft_voter on real guests (nmr voter: bft, 3f+1 DNS replicas): no forged
 # answer under dns-spoof on one replica, halts on two; scheme none accepts forged ones (root).
 CHECK_PROGS += tests/system/run-nmr-bft.sh

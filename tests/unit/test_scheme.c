@@ -131,6 +131,111 @@ test_params_and_targets_checked(void **state)
     diag_uninit(&diag);
 }
 
+/* NHAM: a mechanism per VNF in its descriptor, checked where it is written; the scheme-wide
+ * default in params; replicas only for MR-AA; targets follow each VNF's mechanism. */
+static void
+test_nham_resiliency_checked(void **state)
+{
+    static const char bad[] =
+        "experiment: t\nscheme: nham\nparams: {mechanism: 2R}\n"
+        "chain:\n"
+        "  vnfs:\n"
+        "    - {fn: fwd, resiliency: {mechanism: 1R-XX, checkpoint: 0s}}\n"
+        "    - {fn: fwd, resiliency: {mechanism: 1R-AA, replicas: 3, colour: red}}\n"
+        "  rules: [udp]\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char *const expected[] = {
+        "t.yaml:3:21: nham: mechanism must be 0R / 1R-AS / 1R-AA / MR-AA, not 2R",
+        "t.yaml:6:41: nham: mechanism must be 0R / 1R-AS / 1R-AA / MR-AA, not 1R-XX",
+        "t.yaml:6:60: nham: checkpoint must be 1ms..60s, not 0s",
+        "t.yaml:7:48: nham: 'replicas' applies to mechanism MR-AA only (this VNF's is 1R-AA)",
+        "t.yaml:7:61: scheme 'nham' has no resiliency setting 'colour' (expected one of: "
+        "mechanism, checkpoint, replicas)",
+    };
+    static const char criu[] =
+        "experiment: t\nscheme: nham\nparams: {checkpoint_backend: criu}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char vm[] =
+        "experiment: t\nscheme: nham\nparams: {checkpoint_backend: vm}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char other[] =
+        "experiment: t\nscheme: nmr\n"
+        "chain: {vnfs: [{fn: fwd, resiliency: {mechanism: 0R}}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char good[] =
+        "experiment: t\nscheme: nham\nparams: {mechanism: 0R, replicas: 4}\n"
+        "chain:\n"
+        "  vnfs:\n"
+        "    - {fn: fwd}\n"
+        "    - {fn: fwd, resiliency: {mechanism: MR-AA, checkpoint: 100ms}}\n"
+        "    - {fn: fwd, resiliency: {mechanism: 1R-AS}}\n"
+        "  rules: [udp]\n"
+        "workload: {kind: udp, count: 10}\n"
+        "sweep: {mechanism: [0R, 1R-AA]}\n";
+    const struct scheme_class *nham = scheme_find("nham");
+    struct exp_point *pts = NULL;
+    struct experiment *e;
+    struct diag diag;
+    size_t n = 0;
+
+    e = load(bad, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, ARRAY_SIZE(expected));
+    for (size_t i = 0; i < diag.n; i++) {
+        assert_string_equal(diag.msgs[i], expected[i]);
+    }
+    diag_uninit(&diag);
+
+    /* The criu backend is probed (`criu check`), and refused with the reason when absent. */
+    setenv("SFCLAB_CRIU", "/nonexistent/criu", 1);
+    e = load(criu, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend criu is "
+                        "unavailable here: no CRIU >= 4.1 built here (run `make criu`; Debian "
+                        "12's criu 3.17 fails on this kernel with a vDSO error)");
+    diag_uninit(&diag);
+    e = load(vm, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend vm saves and "
+                        "restores kvm guests (libvirt); this point's provider is netns");
+    diag_uninit(&diag);
+
+    e = load(other, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_string_equal(diag.msgs[0], "t.yaml:3:26: scheme 'nmr' takes no per-VNF 'resiliency' "
+                        "(it is a setting of scheme nham)");
+    diag_uninit(&diag);
+
+    e = load(good, &diag);
+    assert_non_null(e);
+    assert_int_equal(experiment_points(e, &diag, &pts, &n), 0);
+    assert_int_equal(n, 2);
+    assert_false(scheme_deployable(nham));
+    /* Point 1: default 0R for vnf 0, MR-AA with 4 replicas for vnf 1, 1R-AS for vnf 2. */
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 0, "mechanism"), "0R");
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 1, "mechanism"), "MR-AA");
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 1, "checkpoint"), "100ms");
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 0, "checkpoint"), "250ms");
+    assert_true(nham->has_target(&pts[0], "vnf", 0, 0));
+    assert_false(nham->has_target(&pts[0], "vnf", 0, 1));
+    assert_true(nham->has_target(&pts[0], "vnf", 1, 3));
+    assert_false(nham->has_target(&pts[0], "vnf", 1, 4));
+    assert_true(nham->has_target(&pts[0], "vnf", 2, 1));
+    assert_false(nham->has_target(&pts[0], "vnf", 2, 2));
+    /* Point 2: the sweep's mechanism is the default of vnf 0 only. */
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[1], 0, "mechanism"), "1R-AA");
+    assert_true(nham->has_target(&pts[1], "vnf", 0, 1));
+    assert_string_equal(scheme_vnf_param_value(nham, &pts[1], 2, "mechanism"), "1R-AS");
+    exp_points_free(pts, n);
+    experiment_free(e);
+    diag_uninit(&diag);
+}
+
 static void
 test_markdown_lists_every_scheme(void **state)
 {
@@ -228,6 +333,7 @@ main(void)
         cmocka_unit_test(test_registry_complete),
         cmocka_unit_test(test_nmr_topology),
         cmocka_unit_test(test_params_and_targets_checked),
+        cmocka_unit_test(test_nham_resiliency_checked),
         cmocka_unit_test(test_markdown_lists_every_scheme),
         cmocka_unit_test(test_events_from_threads),
     };

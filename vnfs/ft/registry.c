@@ -7,6 +7,9 @@ extern const struct ft_core_class ft_none_class;
 extern const struct ft_core_class ft_voter_class;
 extern const struct ft_core_class ft_sequencer_class;
 extern const struct ft_core_class ft_seq_replica_class;
+extern const struct ft_core_class ft_nham_sff_class;
+extern const struct ft_core_class ft_nham_vnf_class;
+extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
@@ -14,6 +17,9 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_voter_class,
     &ft_sequencer_class,
     &ft_seq_replica_class,
+    &ft_nham_sff_class,
+    &ft_nham_vnf_class,
+    &ft_nham_vsm_class,
     &ft_bft_voter_class,
 };
 

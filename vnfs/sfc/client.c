@@ -6,6 +6,8 @@
  *   echo   the same over a UDP echo server (payload of --size bytes): the bare-path baseline.
  *   udp    throughput: datagrams of --size bytes at --rate (0: as fast as the socket takes
  *          them) for --duration to an echo server; sent and echoed pps and bit/s per interval.
+ *          Each datagram carries a magic and its sequence number (the first 16 bytes), so the
+ *          echoes tell what the chain lost, duplicated or reordered end to end.
  *   probe  one request (--proto dns|echo) every --interval for --duration; each success or
  *          failure is a sample, and the gaps give availability.
  *
@@ -13,6 +15,9 @@
  *   rtt_ns  <rtt or, for a timeout, the timeout>  req=N,outcome=OUTCOME
  *   probe   1 (answered right) or 0               seq=N,outcome=OUTCOME,rtt_ns=R
  *   tx_pps / rx_pps / tx_bps / rx_bps  <per --interval>  interval_ns=I
+ *   lost_packets / duplicate_packets / reordered_packets  <count, once at the end>  (no label)
+ *          (udp: numbered datagrams never echoed, echoed more than once, echoed after one
+ *          with a higher number)
  * and one summary line goes to stdout. OUTCOME says what came back for a request:
  *   ok         the answer the service gives (with --expect: the expected A record);
  *   forged     a well-formed answer with other content (another or no A record);
@@ -44,6 +49,8 @@ enum outcome { OUT_OK, OUT_TIMEOUT, OUT_FORGED, OUT_CORRUPTED, OUT_ERROR };
 static const char *const outcome_names[] = { "ok", "timeout", "forged", "corrupted", "error" };
 
 #define ECHO_MAGIC 0x5346434c41424543ull    /* "SFCLABEC" */
+#define UDP_MAGIC 0x5346434c41425544ull     /* "SFCLABUD": a numbered udp datagram */
+#define UDP_BATCH 32
 
 struct client {
     const char *workload;
@@ -316,6 +323,61 @@ print_request_summary(struct client *c)
            n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0, p50 / 1e3, p99 / 1e3);
 }
 
+static void
+put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = v >> (56 - 8 * i);
+    }
+}
+
+static uint64_t
+get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+/* What came back of the numbered datagrams: one bit per number sent. */
+struct udp_seen {
+    uint8_t *bits;
+    size_t cap;                 /* Bytes. */
+    uint64_t unique, dup, reordered, foreign;
+    uint64_t highest;           /* Highest number echoed + 1; 0: none yet. */
+};
+
+static void
+udp_seen_note(struct udp_seen *s, const uint8_t *p, size_t n, uint64_t tx)
+{
+    uint64_t seq;
+
+    if (n < 16 || get_be64(p) != UDP_MAGIC || (seq = get_be64(p + 8)) >= tx) {
+        s->foreign++;
+        return;
+    }
+    if (seq / 8 >= s->cap) {
+        size_t cap = MAX(s->cap * 2, (size_t) (seq / 8 + 1) + 4096);
+        s->bits = xrealloc(s->bits, cap);
+        memset(s->bits + s->cap, 0, cap - s->cap);
+        s->cap = cap;
+    }
+    if (s->bits[seq / 8] & (1u << (seq % 8))) {
+        s->dup++;
+        return;
+    }
+    s->bits[seq / 8] |= 1u << (seq % 8);
+    s->unique++;
+    if (seq + 1 < s->highest) {
+        s->reordered++;
+    } else {
+        s->highest = seq + 1;
+    }
+}
+
 /* Throughput: sends for 'duration' at 'rate' (0: flat out) and counts what comes back. */
 static int
 run_udp(struct client *c)
@@ -325,19 +387,23 @@ run_udp(struct client *c)
     uint64_t tick = start + c->interval_ns, tx = 0, rx = 0, tx_i = 0, rx_i = 0;
     uint64_t rx_start = 0, rx_first = 0;
     size_t len = MAX(c->size, (size_t) 16);
-    uint8_t *buf = xmalloc(len), rbuf[65536];
-    struct mmsghdr msgs[32];
-    struct iovec iov = { buf, len };
+    uint8_t *bufs = xmalloc(len * UDP_BATCH), rbuf[65536];
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iovs[UDP_BATCH];
+    struct udp_seen seen;
 
-    memset(buf, 0x5a, len);
+    memset(&seen, 0, sizeof seen);
+    memset(bufs, 0x5a, len * UDP_BATCH);
     memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < 32; i++) {
-        msgs[i].msg_hdr.msg_iov = &iov;
+    for (int i = 0; i < UDP_BATCH; i++) {
+        iovs[i] = (struct iovec) { bufs + i * len, len };
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        put_be64(bufs + i * len, UDP_MAGIC);
     }
     for (;;) {
         uint64_t now = time_mono_ns();
-        int burst = 32;
+        int burst = UDP_BATCH;
 
         if (now >= tick) {
             double secs = (now - tick + c->interval_ns) / 1e9;
@@ -357,10 +423,16 @@ run_udp(struct client *c)
         }
         if (now < end) {
             if (period) {
-                burst = now >= next_send ? (int) MIN((now - next_send) / period + 1, 32ull) : 0;
+                burst = now >= next_send ? (int) MIN((now - next_send) / period + 1,
+                                                     (uint64_t) UDP_BATCH) : 0;
             }
             if (burst) {
-                int n = sendmmsg(c->fd, msgs, burst, MSG_DONTWAIT);
+                int n;
+
+                for (int i = 0; i < burst; i++) {
+                    put_be64(bufs + i * len + 8, tx + i);
+                }
+                n = sendmmsg(c->fd, msgs, burst, MSG_DONTWAIT);
                 if (n > 0) {
                     tx += n;
                     tx_i += n;
@@ -373,6 +445,7 @@ run_udp(struct client *c)
             if (n < 0) {
                 break;
             }
+            udp_seen_note(&seen, rbuf, n, tx);
             if (!rx++) {
                 rx_first = time_mono_ns();
             }
@@ -386,12 +459,20 @@ run_udp(struct client *c)
     }
     double secs = c->duration_ns / 1e9;
     double rx_secs = rx > 1 ? (rx_start - rx_first) / 1e9 : secs;
-    printf("udp: size=%zu tx=%llu rx=%llu tx_pps=%.0f rx_pps=%.0f rx_bps=%.0f loss=%.4f\n", len,
+    uint64_t now = time_mono_ns();
+    printf("udp: size=%zu tx=%llu rx=%llu tx_pps=%.0f rx_pps=%.0f rx_bps=%.0f loss=%.4f "
+           "lost=%llu duplicate=%llu reordered=%llu\n", len,
            (unsigned long long) tx, (unsigned long long) rx, tx / secs,
            rx_secs > 0 ? rx / rx_secs : 0, rx_secs > 0 ? rx * len * 8 / rx_secs : 0,
-           tx ? 1.0 - (double) rx / tx : 0);
+           tx ? 1.0 - (double) rx / tx : 0, (unsigned long long) (tx - seen.unique),
+           (unsigned long long) seen.dup, (unsigned long long) seen.reordered);
+    /* Unlabelled: one series per run, which the runner summarises as it is. */
+    sample(c, now, "lost_packets", tx - seen.unique, "%s", "");
+    sample(c, now, "duplicate_packets", seen.dup, "%s", "");
+    sample(c, now, "reordered_packets", seen.reordered, "%s", "");
     c->n_sent = tx;
-    free(buf);
+    free(seen.bits);
+    free(bufs);
     return 0;
 }
 

@@ -1,0 +1,177 @@
+/* nham — NHAM (papers/001): a resiliency mechanism per VNF, chosen in its descriptor
+ * (`resiliency: {mechanism: MR-AA, checkpoint: 250ms, replicas: 3}` on a chain.vnfs entry) or
+ * for the whole chain in params (sweep key `mechanism`):
+ *   0R     no replica: a failed VNF is re-instantiated and restores its last checkpoint;
+ *   1R-AS  one standby replica, started on failure, imports the last checkpoint;
+ *   1R-AA  one running replica kept in sync: steering switches to it;
+ *   MR-AA  'replicas' running replicas in sync: steering switches to any of them.
+ * Hold/Release in the SFF makes the recovery lose and duplicate nothing: its protocol core is
+ * vnfs/ft/nham (nham_sff, nham_vnf, nham_vsm), checked in tests/sim (scenario nham).
+ *
+ * Not deployable yet (no topology/deploy): the FMS controller, the VSM's checkpoint backends
+ * on real guests and the SFF's Hold/Release stage on the NSH path are still to be built, so
+ * `sfclab run` refuses an nham experiment with exit 2 before creating anything. What is here:
+ * the parameters, the per-VNF settings checked with file:line:col, and the fault targets a
+ * point exposes (replica M of VNF N exists only if that VNF's mechanism has it). */
+#include <libfyaml.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testbed/model/experiment.h"
+#include "testbed/model/yaml.h"
+#include "testbed/schemes/nham_criu.h"
+#include "testbed/schemes/scheme.h"
+#include "vnfs/core/util.h"
+
+extern const struct scheme_class scheme_nham;
+
+#define NHAM_MAX_REPLICAS 16
+
+static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
+static const char *const nham_backends[] = { "app", "criu", "vm", NULL };
+
+static const struct scheme_param nham_params[] = {
+    { "mechanism", SCHEME_PARAM_STRING, "1R-AA", 0, 0, nham_mechanisms,
+      "resiliency mechanism of every VNF without its own (0R, 1R-AS, 1R-AA, MR-AA)" },
+    { "checkpoint", SCHEME_PARAM_DURATION, "250ms", 1000000, 60000000000ull, NULL,
+      "state checkpoint interval of every VNF without its own" },
+    { "replicas", SCHEME_PARAM_UINT, "3", 2, NHAM_MAX_REPLICAS, NULL,
+      "running replicas of an MR-AA VNF (the paper keeps 3)" },
+    { "checkpoint_backend", SCHEME_PARAM_STRING, "app", 0, 0, nham_backends,
+      "how the VSM checkpoints a VNF: app (its export/import state API), criu (libcriu, "
+      "needs CRIU >= 4.1), vm (libvirt save/restore, kvm guests)" },
+};
+
+/* The keys of a chain VNF's 'resiliency' map. */
+static const struct scheme_param nham_vnf_params[] = {
+    { "mechanism", SCHEME_PARAM_STRING, NULL, 0, 0, nham_mechanisms,
+      "this VNF's resiliency mechanism" },
+    { "checkpoint", SCHEME_PARAM_DURATION, NULL, 1000000, 60000000000ull, NULL,
+      "this VNF's checkpoint interval" },
+    { "replicas", SCHEME_PARAM_UINT, NULL, 2, NHAM_MAX_REPLICAS, NULL,
+      "this VNF's running replicas (MR-AA only)" },
+};
+
+static const struct scheme_target nham_targets[] = {
+    { "vnf[N].replica[M]", "copy M of the N-th VNF: 0 the active one; 1 the standby (1R-AS) "
+      "or the running replica (1R-AA); 1..replicas-1 (MR-AA)" },
+    { "classifier[0]", "the classifier" },
+    { "sff[0]", "the SFF and its Hold/Release buffers" },
+    { "client[0]", "the workload's client" },
+    { "server[0]", "the echo server at the chain's end" },
+};
+
+/* Copies of VNF 'i' (the active one included) its mechanism keeps. */
+static unsigned
+nham_copies(const struct exp_point *p, size_t i)
+{
+    const char *m = scheme_vnf_param_value(&scheme_nham, p, i, "mechanism");
+    const char *r;
+
+    if (!m || !strcmp(m, "0R")) {
+        return 1;
+    }
+    if (strcmp(m, "MR-AA")) {
+        return 2;
+    }
+    r = scheme_vnf_param_value(&scheme_nham, p, i, "replicas");
+    return r ? strtoul(r, NULL, 10) : 3;
+}
+
+/* 'replicas' belongs to MR-AA: elsewhere it would be silently ignored. */
+static void
+nham_check_replicas(struct yaml_doc *doc, struct fy_node *map, const char *mechanism)
+{
+    struct fy_node *key = map ? yaml_map_get_key(map, "replicas") : NULL;
+
+    if (key && mechanism && strcmp(mechanism, "MR-AA")) {
+        yaml_error(doc, key, "nham: 'replicas' applies to mechanism MR-AA only (this VNF's "
+                   "is %s)", mechanism);
+    }
+}
+
+static void
+nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
+           const struct exp_point *p)
+{
+    struct fy_node *chain = root ? yaml_map_get(root, "chain") : NULL;
+    struct fy_node *list = chain ? yaml_map_get(chain, "vnfs") : NULL;
+    const char *dflt = scheme_param_value(&scheme_nham, p, "mechanism");
+    struct fy_node *item = NULL;
+    size_t n_listed = 0, guests = 4;
+    void *iter;
+
+    if (list && fy_node_is_sequence(list)) {
+        n_listed = yaml_list_count(list);
+    }
+    /* The listed VNFs are the chain's tail (the fill VNFs come first). */
+    for (size_t i = 0; list && fy_node_is_sequence(list)
+                       && (item = yaml_list_next(list, item, &iter)) != NULL; i++) {
+        struct fy_node *map = fy_node_is_mapping(item) ? yaml_map_get(item, "resiliency")
+                                                       : NULL;
+        size_t at = p && p->n_vnfs >= n_listed ? p->n_vnfs - n_listed + i : SIZE_MAX;
+        const char *m = p && at < p->n_vnfs
+                        ? scheme_vnf_param_value(&scheme_nham, p, at, "mechanism") : dflt;
+
+        if (map && fy_node_is_mapping(map)) {
+            nham_check_replicas(doc, map, m);
+        }
+    }
+    if (chain && yaml_map_get(chain, "fill")) {
+        struct fy_node *fill = yaml_map_get(chain, "fill");
+        struct fy_node *map = fy_node_is_mapping(fill) ? yaml_map_get(fill, "resiliency")
+                                                       : NULL;
+        if (map && fy_node_is_mapping(map) && p && p->n_vnfs > n_listed) {
+            nham_check_replicas(doc, map, scheme_vnf_param_value(&scheme_nham, p, 0,
+                                                                  "mechanism"));
+        }
+    }
+    /* A checkpoint backend that cannot run here is refused before anything is created. */
+    {
+        const char *backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
+        struct fy_node *at = params ? yaml_map_get(params, "checkpoint_backend") : NULL;
+        const char *why = NULL;
+
+        if (backend && !strcmp(backend, "criu") && nham_criu_probe(NULL, &why)) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu is unavailable "
+                       "here: %s", why);
+        } else if (backend && !strcmp(backend, "vm") && p && strcmp(p->provider, "kvm")) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
+                       "kvm guests (libvirt); this point's provider is %s", p->provider);
+        }
+    }
+    /* Every copy is a guest with an address on the data bridge below the service address. */
+    for (size_t i = 0; p && i < p->n_vnfs; i++) {
+        guests += nham_copies(p, i);
+    }
+    if (guests >= 250) {
+        yaml_error(doc, params ? params : root, "nham: %zu guests (VNF copies included) need "
+                   "more than the 245 guest addresses of the data subnet", guests);
+    }
+}
+
+static bool
+nham_has_target(const struct exp_point *p, const char *role, int index, int replica)
+{
+    if (!strcmp(role, "vnf")) {
+        return replica >= 0 && scheme_chain_has_target(p, role, index)
+               && (!p->vnfs || (unsigned) replica < nham_copies(p, index));
+    }
+    return replica < 0 && scheme_chain_has_target(p, role, index);
+}
+
+const struct scheme_class scheme_nham = {
+    .name = "nham",
+    .summary = "NHAM: failure detection, checkpoints and Hold/Release; 0R, 1R-AS, 1R-AA or "
+               "MR-AA per VNF (not deployable yet: protocol core in the simulator)",
+    .guests = "client, classifier, SFF, server, and per VNF 1 (0R), 2 (1R-AS, 1R-AA) or "
+              "'replicas' (MR-AA) copies",
+    .params = nham_params,
+    .n_params = ARRAY_SIZE(nham_params),
+    .targets = nham_targets,
+    .n_targets = ARRAY_SIZE(nham_targets),
+    .vnf_params = nham_vnf_params,
+    .n_vnf_params = ARRAY_SIZE(nham_vnf_params),
+    .check = nham_check,
+    .has_target = nham_has_target,
+};

@@ -1,0 +1,341 @@
+/* NHAM's failure detector: pidfd death notices and adaptive heartbeat timeouts (nham_fms.h). */
+#include "testbed/schemes/nham_fms.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vnfs/core/util.h"
+
+void
+fms_estimator_init(struct fms_estimator *e)
+{
+    memset(e, 0, sizeof *e);
+}
+
+void
+fms_estimator_beat(struct fms_estimator *e, const struct fms_config *cfg, uint64_t now_ns)
+{
+    if (e->last_ns && now_ns > e->last_ns) {
+        double sample = now_ns - e->last_ns;
+
+        if (e->beats == 1) {
+            e->mean_ns = sample;
+            e->dev_ns = sample / 2;
+        } else {
+            double err = sample - e->mean_ns;
+            e->mean_ns += err / 8;
+            e->dev_ns += (fabs(err) - e->dev_ns) / 4;
+        }
+    }
+    /* A false suspicion's penalty fades over about a thousand beats. */
+    e->penalty_ns -= e->penalty_ns / 1024;
+    e->last_ns = now_ns;
+    e->beats++;
+    (void) cfg;
+}
+
+void
+fms_estimator_false_suspicion(struct fms_estimator *e, uint64_t gap_ns)
+{
+    e->false_suspicions++;
+    e->penalty_ns = MAX(2 * e->penalty_ns, (double) gap_ns);
+}
+
+uint64_t
+fms_estimator_timeout(const struct fms_estimator *e, const struct fms_config *cfg)
+{
+    double t = e->beats >= 2 ? e->mean_ns + cfg->k * e->dev_ns : cfg->max_timeout_ns;
+
+    t += e->penalty_ns;
+    if (t < cfg->min_timeout_ns) {
+        t = cfg->min_timeout_ns;
+    }
+    if (t > cfg->max_timeout_ns) {
+        t = cfg->max_timeout_ns;
+    }
+    return t;
+}
+
+const char *
+fms_event_kind_name(enum fms_event_kind k)
+{
+    switch (k) {
+    case FMS_EV_SUSPECTED:
+        return "suspected";
+    case FMS_EV_DEAD:
+        return "dead";
+    case FMS_EV_RECOVERED:
+        return "recovered";
+    }
+    return "?";
+}
+
+enum fms_state { FMS_ALIVE, FMS_SUSPECT, FMS_GONE };
+
+struct fms_target {
+    char *name;
+    int pidfd;                  /* -1: none, or closed after the death notice. */
+    int hb_fd;
+    enum fms_state state;
+    struct fms_estimator est;
+};
+
+struct fms {
+    struct fms_config cfg;
+    fms_event_cb *cb;
+    void *aux;
+    struct fms_target *targets;
+    size_t n_targets;
+    int epfd, stopfd;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mutex;      /* Guards the estimators against fms_get_estimator(). */
+};
+
+static uint64_t
+fms_now(void)
+{
+    return time_mono_ns();
+}
+
+int
+fms_create(const struct fms_config *cfg, fms_event_cb *cb, void *aux, struct fms **fmsp)
+{
+    struct fms *f = xzalloc(sizeof *f);
+    struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+    int error = 0;
+
+    f->cfg = *cfg;
+    f->cb = cb;
+    f->aux = aux;
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&f->mutex, NULL);
+    if (f->epfd < 0 || f->stopfd < 0 || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->stopfd, &ev)) {
+        error = errno;
+        fms_destroy(f);
+        goto out;
+    }
+    *fmsp = f;
+out:
+    return error;
+}
+
+/* Epoll data: target index * 2 + 0 for its pidfd, + 1 for its heartbeat fd. */
+int
+fms_add_target(struct fms *f, const char *name, pid_t pid, int hb_fd, size_t *idxp)
+{
+    struct fms_target *t;
+    size_t idx = f->n_targets;
+    struct epoll_event ev = { .events = EPOLLIN };
+    int error = 0;
+
+    if (f->started) {
+        return EBUSY;
+    }
+    f->targets = xrealloc(f->targets, (idx + 1) * sizeof *f->targets);
+    t = &f->targets[idx];
+    memset(t, 0, sizeof *t);
+    t->name = xstrdup(name);
+    t->pidfd = -1;
+    t->hb_fd = hb_fd;
+    fms_estimator_init(&t->est);
+    f->n_targets++;
+    if (pid > 0) {
+        t->pidfd = syscall(SYS_pidfd_open, pid, 0);
+        ev.data.u64 = idx * 2;
+        if (t->pidfd < 0 || epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->pidfd, &ev)) {
+            error = errno;
+            goto out;
+        }
+    }
+    if (hb_fd >= 0) {
+        ev.data.u64 = idx * 2 + 1;
+        if (fcntl(hb_fd, F_SETFL, fcntl(hb_fd, F_GETFL) | O_NONBLOCK)
+            || epoll_ctl(f->epfd, EPOLL_CTL_ADD, hb_fd, &ev)) {
+            error = errno;
+            goto out;
+        }
+    }
+    if (idxp) {
+        *idxp = idx;
+    }
+out:
+    return error;
+}
+
+static void
+fms_on_beats(struct fms *f, size_t i, uint64_t now)
+{
+    struct fms_target *t = &f->targets[i];
+    char buf[256];
+    bool any = false;
+    uint64_t gap;
+
+    for (;;) {
+        ssize_t n = read(t->hb_fd, buf, sizeof buf);
+        if (n > 0) {
+            any = true;
+        } else {
+            if (!n) {
+                /* The other end closed: no beat will come again, the deadline decides. */
+                epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
+            }
+            break;
+        }
+    }
+    if (!any || t->state == FMS_GONE) {
+        return;
+    }
+    pthread_mutex_lock(&f->mutex);
+    gap = t->est.last_ns ? now - t->est.last_ns : 0;
+    if (t->state == FMS_SUSPECT) {
+        fms_estimator_false_suspicion(&t->est, gap);
+    }
+    fms_estimator_beat(&t->est, &f->cfg, now);
+    pthread_mutex_unlock(&f->mutex);
+    if (t->state == FMS_SUSPECT) {
+        t->state = FMS_ALIVE;
+        f->cb(f->aux, i, t->name, FMS_EV_RECOVERED, now, gap);
+    }
+}
+
+static void
+fms_on_death(struct fms *f, size_t i, uint64_t now)
+{
+    struct fms_target *t = &f->targets[i];
+
+    epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
+    close(t->pidfd);
+    t->pidfd = -1;
+    if (t->hb_fd >= 0) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
+    }
+    if (t->state != FMS_GONE) {
+        uint64_t gap = t->est.last_ns ? now - t->est.last_ns : 0;
+        t->state = FMS_GONE;
+        f->cb(f->aux, i, t->name, FMS_EV_DEAD, now, gap);
+    }
+}
+
+/* Suspects whoever missed its deadline; returns the next deadline (UINT64_MAX: none). */
+static uint64_t
+fms_check_deadlines(struct fms *f, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+
+    for (size_t i = 0; i < f->n_targets; i++) {
+        struct fms_target *t = &f->targets[i];
+        uint64_t deadline;
+
+        if (t->hb_fd < 0 || t->state != FMS_ALIVE || !t->est.last_ns) {
+            continue;
+        }
+        pthread_mutex_lock(&f->mutex);
+        deadline = t->est.last_ns + fms_estimator_timeout(&t->est, &f->cfg);
+        pthread_mutex_unlock(&f->mutex);
+        if (now >= deadline) {
+            t->state = FMS_SUSPECT;
+            f->cb(f->aux, i, t->name, FMS_EV_SUSPECTED, now, now - t->est.last_ns);
+        } else {
+            next = MIN(next, deadline);
+        }
+    }
+    return next;
+}
+
+static void *
+fms_main(void *f_)
+{
+    struct fms *f = f_;
+    uint64_t next = UINT64_MAX;
+
+    for (;;) {
+        struct epoll_event evs[16];
+        struct timespec ts, *tsp = NULL;
+        uint64_t now = fms_now();
+        int n;
+
+        if (next != UINT64_MAX) {
+            uint64_t wait = next > now ? next - now : 0;
+            ts.tv_sec = wait / 1000000000ull;
+            ts.tv_nsec = wait % 1000000000ull;
+            tsp = &ts;
+        }
+        n = epoll_pwait2(f->epfd, evs, ARRAY_SIZE(evs), tsp, NULL);
+        if (n < 0 && errno != EINTR) {
+            break;
+        }
+        now = fms_now();
+        for (int i = 0; i < n; i++) {
+            uint64_t d = evs[i].data.u64;
+            if (d == UINT64_MAX) {
+                return NULL;
+            } else if (d % 2) {
+                fms_on_beats(f, d / 2, now);
+            } else {
+                fms_on_death(f, d / 2, now);
+            }
+        }
+        next = fms_check_deadlines(f, now);
+    }
+    return NULL;
+}
+
+int
+fms_start(struct fms *f)
+{
+    int error = pthread_create(&f->thread, NULL, fms_main, f);
+
+    f->started = !error;
+    return error;
+}
+
+void
+fms_destroy(struct fms *f)
+{
+    if (!f) {
+        return;
+    }
+    if (f->started) {
+        uint64_t one = 1;
+        if (write(f->stopfd, &one, sizeof one) != sizeof one) {
+            /* The thread would never stop: nothing sane is left to do. */
+            abort();
+        }
+        pthread_join(f->thread, NULL);
+    }
+    for (size_t i = 0; i < f->n_targets; i++) {
+        if (f->targets[i].pidfd >= 0) {
+            close(f->targets[i].pidfd);
+        }
+        free(f->targets[i].name);
+    }
+    free(f->targets);
+    if (f->epfd >= 0) {
+        close(f->epfd);
+    }
+    if (f->stopfd >= 0) {
+        close(f->stopfd);
+    }
+    pthread_mutex_destroy(&f->mutex);
+    free(f);
+}
+
+void
+fms_get_estimator(struct fms *f, size_t idx, struct fms_estimator *out)
+{
+    pthread_mutex_lock(&f->mutex);
+    *out = f->targets[idx].est;
+    pthread_mutex_unlock(&f->mutex);
+}

@@ -1,0 +1,91 @@
+/* Fuzz target for NHAM's wire format (vnfs/ft/nham/wire.c) and its cores: whatever the bytes,
+ * the DATA, control and image parsers stay in bounds; what DATA and control accept re-encodes
+ * to the same bytes; and the bytes, as a packet, a peer message and a state from every
+ * endpoint, go through fresh nham_sff, nham_vnf and nham_vsm cores, which must not fail. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/nham/nham.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Endpoints: 0 client, 1 sff, 2 vsm, 3 egress, 4-5 vnfs. */
+static struct ft_core *
+fuzz_core(const char *name)
+{
+    static const uint32_t vnfs[2] = { 4, 5 }, sff_peers[2] = { 2, 3 }, vnf_peers[2] = { 1, 2 };
+    static const uint32_t vsm_peers[1] = { 1 };
+    static const struct ft_param small[] = { { "state_bytes", "16" } };
+    struct ft_config cfg = { .self = 1 };
+    struct ft_core *core = NULL;
+
+    if (!strcmp(name, "nham_sff")) {
+        cfg.next = vnfs, cfg.n_next = 2, cfg.peers = sff_peers, cfg.n_peers = 2;
+    } else if (!strcmp(name, "nham_vnf")) {
+        cfg.self = 4, cfg.peers = vnf_peers, cfg.n_peers = 2, cfg.params = small, cfg.n_params = 1;
+    } else {
+        cfg.self = 2, cfg.group = vnfs, cfg.n_group = 2, cfg.peers = vsm_peers, cfg.n_peers = 1;
+    }
+    ft_rng_init(&cfg.rng, 1);
+    if (ft_core_create(ft_core_class_find(name), &cfg, &core, NULL)) {
+        abort();
+    }
+    return core;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const names[] = { "nham_sff", "nham_vnf", "nham_vsm" };
+    static const enum ft_event_kind kinds[] = { FT_EV_PACKET, FT_EV_PEER_MSG, FT_EV_STATE };
+    struct buf b = BUF_INITIALIZER;
+    struct nham_data d;
+    struct nham_ctl c;
+    struct nham_image im;
+
+    if (nham_data_parse(data, size, &d)) {
+        nham_data_put(&b, &d);
+        if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    buf_clear(&b);
+    if (nham_ctl_parse(data, size, &c)) {
+        nham_ctl_put(&b, &c);
+        if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    buf_uninit(&b);
+    if (nham_image_parse(data, size, &im) && 32 + (size_t) im.state_len != size) {
+        abort();
+    }
+
+    for (size_t n = 0; n < 3; n++) {
+        struct ft_core *core = fuzz_core(names[n]);
+        struct ft_actions actions;
+        struct ft_event start = { .kind = FT_EV_START, .incarnation = size & 1 };
+
+        ft_actions_init(&actions);
+        if (ft_core_step(core, &start, &actions)) {
+            abort();
+        }
+        for (uint32_t from = 0; from < 6; from++) {
+            for (size_t k = 0; k < 3; k++) {
+                struct ft_event ev = { .kind = kinds[k], .now_ns = 1000, .from = from,
+                                       .data = size ? data : NULL, .len = size };
+                ft_actions_clear(&actions);
+                if (ft_core_step(core, &ev, &actions)) {
+                    abort();
+                }
+            }
+        }
+        ft_core_import_state(core, data, size);
+        ft_actions_uninit(&actions);
+        ft_core_destroy(core);
+    }
+    return 0;
+}

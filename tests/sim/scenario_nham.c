@@ -1,0 +1,221 @@
+/* Scenario "nham": Hold/Release (vnfs/ft/nham) in a stateful chain of 1-6 nham_vnf, an SFF
+ * and the VSM checkpointing every 1-20 ms. VNFs fail in 1-4 rounds; in each a random subset of
+ * them (one up to all) crashes at the same instant, often while a checkpoint is in flight
+ * (just after the VSM's tick), sometimes again while still recovering; each restarts after
+ * the failure notice (the FMS's detection) plus a recovery delay, empty, and restores its last
+ * checkpoint from the VSM. Links are FIFO and lossless, as the veth pairs through the switch
+ * are; what a crash loses is what the dead VNF held.
+ *
+ * At the end of the chain a checker (this file's test-only core) reads each packet's stamps:
+ * the count every VNF's state had reached after processing it. In a chain where no state lost
+ * or repeated a packet, every stamp equals the SFF's counter id; if not, the checker hands
+ * the client a corrupted reply. Invariants at the client: every reply is one a correct chain
+ * gives (states consistent), nothing is lost, nothing arrives twice. */
+#include "tests/sim/scenario.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/util.h"
+#include "vnfs/ft/nham/nham.h"
+
+#define NHAM_SIM_MAX_VNFS 6
+
+/* The checker: next = [client]; parameter 'vnfs'. */
+struct nham_check {
+    struct ft_core up;
+    uint32_t client;
+    uint64_t n_vnfs;
+};
+
+static int
+nham_check_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct nham_check *c;
+    uint64_t n;
+    int error = ft_config_u64(cfg, "vnfs", 1, &n, errp);
+
+    if (error) {
+        return error;
+    }
+    if (cfg->n_next != 1) {
+        return EINVAL;
+    }
+    c = xzalloc(sizeof *c);
+    c->client = cfg->next[0];
+    c->n_vnfs = n;
+    *corep = &c->up;
+    return 0;
+}
+
+static void
+nham_check_destroy(struct ft_core *core)
+{
+    free(core);
+}
+
+static int
+nham_check_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_check *c = (struct nham_check *) core;
+    struct nham_data d;
+    bool ok;
+
+    if (ev->kind != FT_EV_PACKET) {
+        return 0;
+    }
+    if (!nham_data_parse(ev->data, ev->len, &d) || !d.payload_len) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return 0;
+    }
+    ok = d.n_stamps == c->n_vnfs;
+    for (size_t i = 0; ok && i < d.n_stamps; i++) {
+        ok = d.stamps[i] == d.counter;
+    }
+    if (ok) {
+        ft_emit_forward(out, c->client, d.payload, d.payload_len);
+    } else {
+        uint8_t *bad = xmalloc(d.payload_len);
+
+        memcpy(bad, d.payload, d.payload_len);
+        bad[d.payload_len - 1] ^= 0xff;
+        ft_emit_note(out, "packet %"PRIu64": a VNF's state lost or repeated a packet "
+                     "(stamps disagree with the counter)", d.counter);
+        ft_emit_forward(out, c->client, bad, d.payload_len);
+        free(bad);
+    }
+    return 0;
+}
+
+static const struct ft_core_class nham_check_class = {
+    .name = "nham-check",
+    .summary = "test: end-of-chain checker of NHAM's per-VNF stamps",
+    .create = nham_check_create,
+    .destroy = nham_check_destroy,
+    .step = nham_check_step,
+};
+
+static uint64_t
+nham_setup(struct sim *sim, bool broken)
+{
+    struct ft_rng *rng = sim_rng(sim);
+    struct sim_net_config net = *sim_net(sim);
+    size_t n = ft_rng_range(rng, 1, NHAM_SIM_MAX_VNFS), n_requests, n_rounds;
+    uint32_t client, sff, vsm, check, vnfs[NHAM_SIM_MAX_VNFS], order[NHAM_SIM_MAX_VNFS];
+    uint64_t interval = ft_rng_range(rng, 1, 20) * SIM_MS, t, end, last = 0;
+    char interval_s[32], n_s[8], state_s[16];
+    uint64_t busy_until[NHAM_SIM_MAX_VNFS] = { 0 };
+
+    /* FIFO and lossless: one fixed delay per message, no spike, no duplicate, no loss. */
+    net.delay_min_ns = net.delay_max_ns = ft_rng_range(rng, 10, 300) * SIM_US;
+    net.spike_prob = 0;
+    net.dup_prob = 0;
+    net.loss_prob = 0;
+    net.authenticated = true;
+    net.detect_ns = ft_rng_range(rng, 50, 10000) * SIM_US;
+    sim_set_net(sim, &net);
+
+    ft_core_class_register(&nham_check_class);
+    client = sim_add_endpoint(sim, "client");
+    sff = sim_add_endpoint(sim, "sff");
+    vsm = sim_add_endpoint(sim, "vsm");
+    check = sim_add_endpoint(sim, "egress");
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "vnf%zu", i);
+        vnfs[i] = sim_add_endpoint(sim, name);
+    }
+
+    snprintf(interval_s, sizeof interval_s, "%"PRIu64"us", (uint64_t) (interval / SIM_US));
+    snprintf(n_s, sizeof n_s, "%zu", n);
+    snprintf(state_s, sizeof state_s, "%"PRIu64, (uint64_t) ft_rng_below(rng, 257));
+    {
+        uint32_t sff_peers[2] = { vsm, check };
+        uint32_t vnf_peers[2] = { sff, vsm };
+        struct ft_param vsm_params[] = { { "checkpoint", interval_s } };
+        struct ft_param vnf_params[] = { { "state_bytes", state_s } };
+        struct ft_param check_params[] = { { "vnfs", n_s } };
+        struct sim_core_spec sff_spec = {
+            .class = ft_core_class_find(broken ? "nham_sff-broken" : "nham_sff"),
+            .next = vnfs, .n_next = n, .peers = sff_peers, .n_peers = 2,
+        };
+        struct sim_core_spec vsm_spec = {
+            .class = ft_core_class_find("nham_vsm"), .group = vnfs, .n_group = n,
+            .peers = &sff, .n_peers = 1, .params = vsm_params, .n_params = 1,
+        };
+        struct sim_core_spec check_spec = {
+            .class = &nham_check_class, .next = &client, .n_next = 1,
+            .params = check_params, .n_params = 1,
+        };
+
+        sim_make_core(sim, sff, &sff_spec);
+        sim_make_core(sim, vsm, &vsm_spec);
+        sim_make_core(sim, check, &check_spec);
+        for (size_t i = 0; i < n; i++) {
+            struct sim_core_spec vnf_spec = {
+                .class = ft_core_class_find("nham_vnf"), .peers = vnf_peers, .n_peers = 2,
+                .params = vnf_params, .n_params = 1,
+            };
+            sim_make_core(sim, vnfs[i], &vnf_spec);
+        }
+    }
+    sim_make_client(sim, client, &sff, 1);
+
+    n_requests = ft_rng_range(rng, 50, 400);
+    end = n_requests * 150 * SIM_US;
+
+    /* Rounds of simultaneous failures. */
+    n_rounds = ft_rng_range(rng, 1, 4);
+    t = ft_rng_below(rng, end / 2);
+    for (size_t r = 0; r < n_rounds; r++) {
+        size_t k = ft_rng_range(rng, 1, n);
+        uint64_t at = t;
+
+        if (ft_rng_chance(rng, 0.5)) {
+            /* During a checkpoint: just after a tick, before the image is back and saved. */
+            at = (t / interval + 1) * interval + ft_rng_below(rng, 4 * net.delay_min_ns + 1);
+        }
+        for (size_t i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        sim_scenario_shuffle(sim, order, n);
+        for (size_t i = 0; i < k; i++) {
+            size_t v = order[i];
+            uint64_t crash = MAX(at, busy_until[v]);
+            uint64_t restart = crash + net.detect_ns + ft_rng_below(rng, 10 * SIM_MS);
+
+            sim_crash_at(sim, vnfs[v], crash);
+            sim_restart_at(sim, vnfs[v], restart);
+            busy_until[v] = restart + 1;
+            last = MAX(last, restart);
+        }
+        /* The next round: sometimes while this one still recovers. */
+        t = ft_rng_chance(rng, 0.3) ? at + net.detect_ns + ft_rng_below(rng, 12 * SIM_MS)
+                                    : at + ft_rng_range(rng, 1, 40) * SIM_MS;
+    }
+
+    sim_scenario_requests(sim, client, n_requests, 48, 300 * SIM_US);
+    return MAX(end, last) + 200 * SIM_MS;
+}
+
+static bool
+nham_check(const struct sim *sim, struct buf *why)
+{
+    const struct sim_history *h = sim_history(sim);
+
+    return sim_check_valid(h, why) && sim_check_no_duplicates(h, why)
+           && sim_check_no_loss(h, why);
+}
+
+const struct sim_scenario sim_scenario_nham = {
+    .name = "nham",
+    .summary = "NHAM Hold/Release: stateful chain of 1-6 VNFs, simultaneous crashes (also "
+               "during checkpoints and recovery), restore from the VSM: no loss, no duplicate, "
+               "states consistent",
+    .broken = "the SFF releases buffer_rx when it asks for a checkpoint, before it is saved",
+    .setup = nham_setup,
+    .check = nham_check,
+};

@@ -1,0 +1,250 @@
+/* Tests of NHAM's failure detector (testbed/schemes/nham_fms.c): the adaptive estimator alone,
+ * then the monitor on real child processes that beat every millisecond over a socketpair:
+ * killed (the pidfd's death notice), silent but alive (a cut link: heartbeat timeout), and
+ * paused then resumed (a false suspicion, after which the timeout is longer). Detection times
+ * are printed, never asserted: the CPUs are shared. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "testbed/schemes/nham_fms.h"
+#include "vnfs/core/util.h"
+
+static void
+test_estimator(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct fms_estimator e;
+    uint64_t t = 1000000000ull, before, after;
+
+    fms_estimator_init(&e);
+    /* Before two beats nothing is known: the longest timeout. */
+    assert_int_equal(fms_estimator_timeout(&e, &cfg), cfg.max_timeout_ns);
+    for (int i = 0; i < 200; i++) {
+        t += 1000000 + (i % 3) * 100000;       /* 1.0-1.2 ms */
+        fms_estimator_beat(&e, &cfg, t);
+    }
+    before = fms_estimator_timeout(&e, &cfg);
+    /* About the mean plus 4 deviations, floored at the minimum. */
+    assert_true(before >= cfg.min_timeout_ns);
+    assert_true(before < 2 * cfg.min_timeout_ns);
+    fms_estimator_false_suspicion(&e, 80000000);
+    after = fms_estimator_timeout(&e, &cfg);
+    assert_true(after >= 80000000 && after > before);
+    assert_int_equal(e.false_suspicions, 1);
+    /* The penalty fades as beats keep coming. */
+    for (int i = 0; i < 5000; i++) {
+        t += 1000000;
+        fms_estimator_beat(&e, &cfg, t);
+    }
+    assert_true(fms_estimator_timeout(&e, &cfg) < after / 4);
+}
+
+struct seen {
+    pthread_mutex_t mutex;
+    enum fms_event_kind kinds[16];
+    uint64_t at[16], gap[16];
+    size_t n;
+};
+
+static void
+record(void *aux, size_t target, const char *name, enum fms_event_kind kind, uint64_t at,
+       uint64_t gap)
+{
+    struct seen *s = aux;
+
+    pthread_mutex_lock(&s->mutex);
+    if (s->n < 16) {
+        s->kinds[s->n] = kind;
+        s->at[s->n] = at;
+        s->gap[s->n] = gap;
+        s->n++;
+    }
+    pthread_mutex_unlock(&s->mutex);
+}
+
+/* Waits (at most 3 s) until 'n' events were seen. */
+static size_t
+wait_events(struct seen *s, size_t n)
+{
+    for (int i = 0; i < 3000; i++) {
+        size_t have;
+        pthread_mutex_lock(&s->mutex);
+        have = s->n;
+        pthread_mutex_unlock(&s->mutex);
+        if (have >= n) {
+            return have;
+        }
+        usleep(1000);
+    }
+    return s->n;
+}
+
+/* A child that beats every millisecond, for 'beats' beats (then stays silent but alive). */
+static pid_t
+beating_child(int *fdp, int beats)
+{
+    int sv[2];
+    pid_t pid;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (!pid) {
+        /* Never outlive the test, whatever assertion stops it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1) {
+            _exit(0);
+        }
+        close(sv[0]);
+        for (int i = 0; beats < 0 || i < beats; i++) {
+            if (send(sv[1], "b", 1, 0) < 0 && errno != EAGAIN && errno != ENOBUFS) {
+                _exit(1);
+            }
+            usleep(1000);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    close(sv[1]);
+    *fdp = sv[0];
+    return pid;
+}
+
+static void
+test_death_notice(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms *f;
+    uint64_t killed, dead = 0;
+    size_t first;
+    int fd;
+    pid_t pid = beating_child(&fd, -1);
+
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[0]", pid, fd, NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    usleep(100000);
+    pthread_mutex_lock(&s.mutex);
+    first = s.n;                /* On shared CPUs a late beat may have been suspected already. */
+    pthread_mutex_unlock(&s.mutex);
+    killed = time_mono_ns();
+    kill(pid, SIGKILL);
+    for (int i = 0; i < 3000 && !dead; i++) {
+        usleep(1000);
+        pthread_mutex_lock(&s.mutex);
+        for (size_t j = first; j < s.n; j++) {
+            if (s.kinds[j] == FMS_EV_DEAD) {
+                dead = s.at[j];
+            }
+        }
+        pthread_mutex_unlock(&s.mutex);
+    }
+    fms_destroy(f);
+    waitpid(pid, NULL, 0);
+    close(fd);
+    assert_true(dead >= killed);
+    print_message("fms: death notice %.3f ms after SIGKILL\n", (dead - killed) / 1e6);
+}
+
+static void
+test_heartbeat_timeout(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms_estimator e;
+    struct fms *f;
+    size_t last;
+    int fd;
+    pid_t pid = beating_child(&fd, 150);        /* ~150 ms of beats, then silence. */
+
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    /* No pid: only the heartbeats can tell (a cut link kills no process). */
+    assert_int_equal(fms_add_target(f, "vnf[1]", 0, fd, NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    assert_true(wait_events(&s, 1) >= 1);
+    usleep(400000);             /* Past the last beat: what is suspected now stays so. */
+    fms_get_estimator(f, 0, &e);
+    fms_destroy(f);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fd);
+    last = s.n - 1;
+    assert_int_equal(s.kinds[last], FMS_EV_SUSPECTED);
+    assert_true(s.gap[last] >= cfg.min_timeout_ns);
+    print_message("fms: suspected %.3f ms after the last beat (timeout %.3f ms, mean "
+                  "inter-arrival %.3f ms over %llu beats)\n", s.gap[last] / 1e6,
+                  fms_estimator_timeout(&e, &cfg) / 1e6, e.mean_ns / 1e6,
+                  (unsigned long long) e.beats);
+}
+
+static void
+test_pause_is_a_false_suspicion(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms_estimator e;
+    struct fms *f;
+    uint64_t t_before;
+    size_t pause = 0;
+    int fd;
+    pid_t pid = beating_child(&fd, -1);
+
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[2]", pid, fd, NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    usleep(100000);
+    fms_get_estimator(f, 0, &e);
+    t_before = fms_estimator_timeout(&e, &cfg);
+    kill(pid, SIGSTOP);
+    usleep(100000);
+    kill(pid, SIGCONT);
+    assert_true(wait_events(&s, 2) >= 2);
+    usleep(20000);
+    fms_get_estimator(f, 0, &e);
+    fms_destroy(f);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fd);
+    /* The longest gap is the pause: suspected, then beats again (earlier short ones may be
+     * false suspicions of a busy CPU, suspected and recovered the same way). */
+    for (size_t i = 1; i < s.n; i++) {
+        if (s.kinds[i] == FMS_EV_RECOVERED && s.gap[i] > s.gap[pause]) {
+            pause = i;
+        }
+    }
+    assert_int_equal(s.kinds[pause], FMS_EV_RECOVERED);
+    assert_int_equal(s.kinds[pause - 1], FMS_EV_SUSPECTED);
+    assert_true(e.false_suspicions >= 1);
+    assert_true(fms_estimator_timeout(&e, &cfg) > t_before);
+    print_message("fms: pause suspected after %.3f ms, beats back after %.3f ms; timeout "
+                  "%.3f -> %.3f ms\n", s.gap[pause - 1] / 1e6, s.gap[pause] / 1e6,
+                  t_before / 1e6,
+                  fms_estimator_timeout(&e, &cfg) / 1e6);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_estimator),
+        cmocka_unit_test(test_death_notice),
+        cmocka_unit_test(test_heartbeat_timeout),
+        cmocka_unit_test(test_pause_is_a_false_suspicion),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

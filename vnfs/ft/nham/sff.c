@@ -1,0 +1,368 @@
+/* nham_sff — Hold/Release in the SFF (NHAM, section 4.2 of the paper; nham.h).
+ *
+ * Per VNF i of the chain:
+ *   buffer_rx[i]  every packet sent (or to be sent) to VNF i that no saved checkpoint of VNF i
+ *                 includes yet: Hold. A CKPT_SAVED(i, c) from the VSM releases those <= c.
+ *   tx_last[i]    the last counter VNF i output (its buffer_tx, drained in the same step into
+ *                 buffer_rx[i+1] or to the egress): anything it outputs again at or below it,
+ *                 after a rollback, is a duplicate and goes no further.
+ * A checkpoint goes SFF -> VNF (state request) -> SFF (image, on the same FIFO link as the
+ * VNF's output, so every packet the image includes is already in buffer_tx) -> VSM (stored)
+ * -> SFF (saved: release). An image claiming a packet the SFF never saw come out is refused:
+ * releasing it would lose that packet's output for good.
+ *
+ * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
+ * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/nham/nham.h"
+
+#ifdef NHAM_BROKEN_RELEASE
+/* tests/sim/broken_nham.c: releases buffer_rx when a checkpoint is asked for, before it is
+ * saved: the bug Hold/Release exists to avoid. */
+#define NHAM_SFF_CLASS ft_nham_sff_broken_class
+#define NHAM_SFF_NAME "nham_sff-broken"
+#else
+#define NHAM_SFF_CLASS ft_nham_sff_class
+#define NHAM_SFF_NAME "nham_sff"
+#endif
+
+struct nham_held {
+    uint64_t counter;
+    uint8_t *frame;             /* The DATA frame, epoch field rewritten at each send. */
+    size_t len;
+};
+
+struct nham_hop {
+    uint32_t endpoint;
+    bool up;                    /* False from the failure notice until READY. */
+    uint32_t epoch;             /* The VNF's incarnation, from its READY. */
+    bool ckpt_pending;          /* A state request is out; its image is awaited. */
+    uint64_t sent_upto;         /* Highest counter sent to it in this epoch. */
+    uint64_t tx_last;           /* buffer_tx mark: highest counter it output. */
+    uint64_t released_upto;     /* Highest counter a saved checkpoint covers. */
+    struct nham_held *rx;       /* buffer_rx: rx[head..n) in counter order. */
+    size_t head, n, cap;
+    size_t rx_bytes;
+};
+
+struct nham_sff {
+    struct ft_core up;
+    uint32_t vsm, egress;
+    uint64_t counter;           /* Last counter stamped. */
+    uint64_t buffer_bytes;
+    struct nham_hop *hops;
+    size_t n_hops;
+    struct buf scratch;
+};
+
+static struct nham_sff *
+nham_sff_cast(const struct ft_core *core)
+{
+    return (struct nham_sff *) core;
+}
+
+static int
+nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct nham_sff *s;
+    uint64_t buffer_bytes;
+    int error;
+
+    if (!cfg->n_next || cfg->n_next > NHAM_MAX_STAMPS || cfg->n_peers != 2) {
+        if (errp) {
+            *errp = xasprintf("nham_sff: needs 1-%d VNFs as next hops (got %zu) and peers "
+                              "[vsm, egress] (got %zu)", NHAM_MAX_STAMPS, cfg->n_next,
+                              cfg->n_peers);
+        }
+        return EINVAL;
+    }
+    error = ft_config_u64(cfg, "buffer_bytes", 8 << 20, &buffer_bytes, errp);
+    if (error) {
+        return error;
+    }
+    s = xzalloc(sizeof *s);
+    s->vsm = cfg->peers[0];
+    s->egress = cfg->peers[1];
+    s->buffer_bytes = buffer_bytes;
+    s->n_hops = cfg->n_next;
+    s->hops = xcalloc(s->n_hops, sizeof *s->hops);
+    for (size_t i = 0; i < s->n_hops; i++) {
+        s->hops[i].endpoint = cfg->next[i];
+        s->hops[i].up = true;
+    }
+    *corep = &s->up;
+    return 0;
+}
+
+static void
+nham_sff_destroy(struct ft_core *core)
+{
+    struct nham_sff *s = nham_sff_cast(core);
+
+    for (size_t i = 0; i < s->n_hops; i++) {
+        struct nham_hop *h = &s->hops[i];
+        for (size_t j = h->head; j < h->n; j++) {
+            free(h->rx[j].frame);
+        }
+        free(h->rx);
+    }
+    free(s->hops);
+    buf_uninit(&s->scratch);
+    free(s);
+}
+
+static int
+nham_sff_hop_of(const struct nham_sff *s, uint32_t endpoint)
+{
+    for (size_t i = 0; i < s->n_hops; i++) {
+        if (s->hops[i].endpoint == endpoint) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Sends one held packet to its VNF, stamped with the VNF's current epoch. */
+static void
+nham_sff_send(struct nham_hop *h, struct nham_held *p, struct ft_actions *out)
+{
+    p->frame[1] = h->epoch >> 24;
+    p->frame[2] = h->epoch >> 16;
+    p->frame[3] = h->epoch >> 8;
+    p->frame[4] = h->epoch;
+    ft_emit_forward(out, h->endpoint, p->frame, p->len);
+    h->sent_upto = p->counter;
+}
+
+/* Hold: into buffer_rx of hop 'h', and on to the VNF unless it is recovering. */
+static void
+nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
+              struct ft_actions *out)
+{
+    struct nham_held *p;
+
+    buf_clear(&s->scratch);
+    nham_data_put(&s->scratch, d);
+    if (h->rx_bytes + s->scratch.len > s->buffer_bytes) {
+        ft_emit_drop(out, FT_DROP_OVERLOAD, s->scratch.data, s->scratch.len);
+        return;
+    }
+    if (h->head && h->head == h->n) {
+        h->head = h->n = 0;
+    }
+    if (h->n >= h->cap) {
+        if (h->head > h->cap / 2) {
+            memmove(h->rx, h->rx + h->head, (h->n - h->head) * sizeof *h->rx);
+            h->n -= h->head;
+            h->head = 0;
+        } else {
+            h->rx = x2nrealloc(h->rx, &h->cap, sizeof *h->rx);
+        }
+    }
+    p = &h->rx[h->n++];
+    p->counter = d->counter;
+    p->len = s->scratch.len;
+    p->frame = xmalloc(p->len);
+    memcpy(p->frame, s->scratch.data, p->len);
+    h->rx_bytes += p->len;
+    if (h->up) {
+        nham_sff_send(h, p, out);
+    }
+}
+
+/* Release: the VSM saved a checkpoint of this VNF that includes every packet up to 'upto'. */
+static void
+nham_sff_release(struct nham_hop *h, uint64_t upto)
+{
+    while (h->head < h->n && h->rx[h->head].counter <= upto) {
+        h->rx_bytes -= h->rx[h->head].len;
+        free(h->rx[h->head].frame);
+        h->head++;
+    }
+    if (upto > h->released_upto) {
+        h->released_upto = upto;
+    }
+}
+
+/* Output of VNF 'i' (its buffer_tx): on to the next VNF's buffer_rx, or out of the chain. */
+static void
+nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_actions *out)
+{
+    struct nham_hop *h = &s->hops[i];
+
+    if (d->counter <= h->tx_last) {
+        /* Output again after a rollback: already passed on. */
+        buf_clear(&s->scratch);
+        nham_data_put(&s->scratch, d);
+        ft_emit_drop(out, FT_DROP_DUPLICATE, s->scratch.data, s->scratch.len);
+        return;
+    }
+    h->tx_last = d->counter;
+    d->epoch = 0;
+    if (i + 1 < s->n_hops) {
+        nham_sff_hold(s, &s->hops[i + 1], d, out);
+    } else {
+        buf_clear(&s->scratch);
+        nham_data_put(&s->scratch, d);
+        ft_emit_forward(out, s->egress, s->scratch.data, s->scratch.len);
+    }
+}
+
+/* A packet entering the chain: encapsulated with the next counter id. */
+static void
+nham_sff_on_ingress(struct nham_sff *s, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_data d = {
+        .counter = ++s->counter, .payload = ev->data, .payload_len = ev->len,
+    };
+
+    nham_sff_hold(s, &s->hops[0], &d, out);
+}
+
+static void
+nham_sff_on_vsm(struct nham_sff *s, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_ctl c;
+    struct nham_hop *h;
+
+    if (!nham_ctl_parse(ev->data, ev->len, &c) || c.vnf >= s->n_hops
+        || (c.type != NHAM_CKPT_REQ && c.type != NHAM_CKPT_SAVED)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    h = &s->hops[c.vnf];
+    if (c.type == NHAM_CKPT_REQ) {
+        if (h->up && !h->ckpt_pending) {
+            h->ckpt_pending = true;
+            ft_emit_request_state(out, h->endpoint);
+#ifdef NHAM_BROKEN_RELEASE
+            nham_sff_release(h, h->sent_upto);
+#endif
+        }
+    } else {
+        nham_sff_release(h, c.counter);
+    }
+}
+
+/* The image of a checkpoint, back from VNF 'i': to the VSM to be stored. */
+static void
+nham_sff_on_image(struct nham_sff *s, size_t i, const struct ft_event *ev,
+                  struct ft_actions *out)
+{
+    struct nham_hop *h = &s->hops[i];
+    struct nham_image im;
+    struct nham_ctl c;
+
+    if (!nham_image_parse(ev->data, ev->len, &im)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    if (!h->ckpt_pending || !h->up || im.epoch != h->epoch) {
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        return;
+    }
+    h->ckpt_pending = false;
+    if (im.counter > h->tx_last) {
+        ft_emit_note(out, "nham: checkpoint of vnf %zu includes packet %"PRIu64" whose output "
+                     "never arrived (last %"PRIu64"): not stored", i, im.counter, h->tx_last);
+        return;
+    }
+    c = (struct nham_ctl) {
+        .type = NHAM_CKPT_STORE, .vnf = i, .epoch = im.epoch, .counter = im.counter,
+        .image = ev->data, .image_len = ev->len,
+    };
+    buf_clear(&s->scratch);
+    nham_ctl_put(&s->scratch, &c);
+    ft_emit_send(out, s->vsm, s->scratch.data, s->scratch.len);
+}
+
+/* VNF 'i' restored its last checkpoint (which includes packets up to c.counter): Release
+ * resumes with the replay of buffer_rx after it. */
+static void
+nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
+                  struct ft_actions *out)
+{
+    struct nham_hop *h = &s->hops[i];
+
+    if (c->epoch < h->epoch) {
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        return;
+    }
+    h->up = true;
+    h->epoch = c->epoch;
+    h->ckpt_pending = false;
+    h->sent_upto = c->counter;
+    if (h->head < h->n && h->rx[h->head].counter > c->counter + 1) {
+        ft_emit_note(out, "nham: vnf %zu restored at packet %"PRIu64" but buffer_rx starts at "
+                     "%"PRIu64": released too early", i, c->counter, h->rx[h->head].counter);
+    }
+    for (size_t j = h->head; j < h->n; j++) {
+        if (h->rx[j].counter > c->counter) {
+            nham_sff_send(h, &h->rx[j], out);
+        }
+    }
+}
+
+static int
+nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_sff *s = nham_sff_cast(core);
+    int i = nham_sff_hop_of(s, ev->from);
+    struct nham_data d;
+    struct nham_ctl c;
+
+    switch (ev->kind) {
+    case FT_EV_PACKET:
+        if (i < 0) {
+            nham_sff_on_ingress(s, ev, out);
+        } else if (nham_data_parse(ev->data, ev->len, &d)) {
+            nham_sff_on_output(s, i, &d, out);
+        } else {
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        }
+        break;
+    case FT_EV_PEER_MSG:
+        if (ev->from == s->vsm) {
+            nham_sff_on_vsm(s, ev, out);
+        } else if (i >= 0 && nham_ctl_parse(ev->data, ev->len, &c) && c.type == NHAM_READY) {
+            nham_sff_on_ready(s, i, &c, out);
+        } else {
+            ft_emit_drop(out, i < 0 ? FT_DROP_UNKNOWN_SENDER : FT_DROP_MALFORMED,
+                         ev->data, ev->len);
+        }
+        break;
+    case FT_EV_STATE:
+        if (i >= 0) {
+            nham_sff_on_image(s, i, ev, out);
+        }
+        break;
+    case FT_EV_PEER_DOWN:
+        /* Recovering: hold everything for it until its READY. */
+        if (i >= 0) {
+            s->hops[i].up = false;
+            s->hops[i].ckpt_pending = false;
+        }
+        break;
+    case FT_EV_START:
+    case FT_EV_TIMER:
+    case FT_EV_PEER_UP:
+    case FT_EV_STATE_REQUEST:
+    case FT_EV_N_KINDS:
+        break;
+    }
+    return 0;
+}
+
+const struct ft_core_class NHAM_SFF_CLASS = {
+    .name = NHAM_SFF_NAME,
+    .summary = "NHAM SFF: Hold/Release buffers per VNF, counter ids, replay, duplicate "
+               "suppression",
+    .create = nham_sff_create,
+    .destroy = nham_sff_destroy,
+    .step = nham_sff_step,
+};

@@ -1,0 +1,200 @@
+/* nham_vnf — the paper's VNF: a stateful packet forwarder (nham.h). Its state is a packet
+ * count, a digest of every payload in order and 'state_bytes' bytes (default 512K, as in the
+ * paper) of which each packet rewrites one byte, so a checkpoint carries a realistic image and
+ * a state that skipped or repeated a packet differs from the fault-free one. Each output packet
+ * carries the count as a stamp: in a chain that neither lost nor repeated anything, the stamp
+ * of every VNF equals the SFF's counter id.
+ *
+ * Parameters: state_bytes (default 524288). peers = [sff, vsm]. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/nham/nham.h"
+
+struct nham_vnf {
+    struct ft_core up;
+    uint32_t sff, vsm;
+    uint32_t epoch;             /* This incarnation. */
+    bool recovering;            /* Restarted, its checkpoint not imported yet. */
+    uint64_t counter;           /* Last SFF counter processed. */
+    uint64_t count;
+    uint64_t digest;
+    uint8_t *state;
+    uint32_t state_len;
+    struct buf scratch;
+};
+
+static struct nham_vnf *
+nham_vnf_cast(const struct ft_core *core)
+{
+    return (struct nham_vnf *) core;
+}
+
+static int
+nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct nham_vnf *v;
+    uint64_t state_bytes;
+    int error;
+
+    if (cfg->n_peers != 2) {
+        if (errp) {
+            *errp = xasprintf("nham_vnf: peers must be [sff, vsm] (got %zu)", cfg->n_peers);
+        }
+        return EINVAL;
+    }
+    error = ft_config_u64(cfg, "state_bytes", 512 << 10, &state_bytes, errp);
+    if (error) {
+        return error;
+    }
+    if (state_bytes > (64u << 20)) {
+        if (errp) {
+            *errp = xasprintf("nham_vnf: state_bytes at most 64M");
+        }
+        return EINVAL;
+    }
+    v = xzalloc(sizeof *v);
+    v->sff = cfg->peers[0];
+    v->vsm = cfg->peers[1];
+    v->state_len = state_bytes;
+    v->state = xzalloc(state_bytes ? state_bytes : 1);
+    *corep = &v->up;
+    return 0;
+}
+
+static void
+nham_vnf_destroy(struct ft_core *core)
+{
+    struct nham_vnf *v = nham_vnf_cast(core);
+
+    free(v->state);
+    buf_uninit(&v->scratch);
+    free(v);
+}
+
+static int
+nham_vnf_export_state(const struct ft_core *core, struct buf *b)
+{
+    const struct nham_vnf *v = nham_vnf_cast(core);
+
+    buf_put_be32(b, v->epoch);
+    buf_put_be64(b, v->counter);
+    buf_put_be64(b, v->count);
+    buf_put_be64(b, v->digest);
+    buf_put_be32(b, v->state_len);
+    buf_put(b, v->state, v->state_len);
+    return 0;
+}
+
+static int
+nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
+{
+    struct nham_vnf *v = nham_vnf_cast(core);
+    struct nham_image im;
+
+    if (!nham_image_parse(data, len, &im) || im.state_len != v->state_len) {
+        return EINVAL;
+    }
+    /* The epoch stays this incarnation's: the image's is the one that took it. */
+    v->counter = im.counter;
+    v->count = im.count;
+    v->digest = im.digest;
+    memcpy(v->state, im.state, im.state_len);
+    return 0;
+}
+
+static void
+nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_data d;
+
+    if (!nham_data_parse(ev->data, ev->len, &d) || d.n_stamps >= NHAM_MAX_STAMPS) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    if (v->recovering || d.epoch != v->epoch) {
+        /* Sent to an earlier incarnation: the SFF replays it after our READY. */
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        return;
+    }
+    v->count++;
+    v->counter = d.counter;
+    v->digest = ft_hash_bytes(d.payload, d.payload_len, v->digest ^ v->count);
+    if (v->state_len) {
+        v->state[(v->digest % v->state_len)] ^= (uint8_t) v->count;
+    }
+    d.stamps[d.n_stamps++] = v->count;
+    buf_clear(&v->scratch);
+    nham_data_put(&v->scratch, &d);
+    ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
+}
+
+static int
+nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct nham_vnf *v = nham_vnf_cast(core);
+    struct nham_ctl c;
+
+    switch (ev->kind) {
+    case FT_EV_START:
+        v->epoch = ev->incarnation;
+        if (ev->incarnation) {
+            /* Restarted empty: ask the state database for the last checkpoint. */
+            v->recovering = true;
+            c = (struct nham_ctl) { .type = NHAM_RESTORE_REQ, .epoch = v->epoch };
+            buf_clear(&v->scratch);
+            nham_ctl_put(&v->scratch, &c);
+            ft_emit_send(out, v->vsm, v->scratch.data, v->scratch.len);
+        }
+        break;
+    case FT_EV_PACKET:
+        if (ev->from == v->sff) {
+            nham_vnf_process(v, ev, out);
+        } else {
+            ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, ev->data, ev->len);
+        }
+        break;
+    case FT_EV_STATE_REQUEST:
+        if (!v->recovering) {
+            buf_clear(&v->scratch);
+            nham_vnf_export_state(core, &v->scratch);
+            ft_emit_state(out, ev->from, v->scratch.data, v->scratch.len);
+        }
+        break;
+    case FT_EV_STATE:
+        if (ev->from != v->vsm || !v->recovering) {
+            ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+            break;
+        }
+        /* An empty answer: no checkpoint yet, the initial state is the right one. */
+        if (ev->len && nham_vnf_import_state(core, ev->data, ev->len)) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+            break;
+        }
+        v->recovering = false;
+        c = (struct nham_ctl) { .type = NHAM_READY, .epoch = v->epoch, .counter = v->counter };
+        buf_clear(&v->scratch);
+        nham_ctl_put(&v->scratch, &c);
+        ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
+        break;
+    case FT_EV_PEER_MSG:
+    case FT_EV_TIMER:
+    case FT_EV_PEER_DOWN:
+    case FT_EV_PEER_UP:
+    case FT_EV_N_KINDS:
+        break;
+    }
+    return 0;
+}
+
+const struct ft_core_class ft_nham_vnf_class = {
+    .name = "nham_vnf",
+    .summary = "NHAM's VNF: stateful forwarder (count, digest, state_bytes), checkpointable",
+    .create = nham_vnf_create,
+    .destroy = nham_vnf_destroy,
+    .step = nham_vnf_step,
+    .export_state = nham_vnf_export_state,
+    .import_state = nham_vnf_import_state,
+};

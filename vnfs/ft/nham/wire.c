@@ -1,0 +1,154 @@
+/* NHAM's wire format (nham.h): encoders and strict parsers. Every length is checked before it
+ * is read; a message with trailing bytes where none belong is rejected. */
+#include "vnfs/ft/nham/nham.h"
+
+#include <string.h>
+
+static uint32_t
+nham_get32(const uint8_t *p)
+{
+    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static uint64_t
+nham_get64(const uint8_t *p)
+{
+    return (uint64_t) nham_get32(p) << 32 | nham_get32(p + 4);
+}
+
+bool
+nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)
+{
+    size_t need = 1 + 4 + 8 + 1;
+
+    if (len < need || p[0] != NHAM_DATA) {
+        return false;
+    }
+    d->epoch = nham_get32(p + 1);
+    d->counter = nham_get64(p + 5);
+    d->n_stamps = p[13];
+    if (d->n_stamps > NHAM_MAX_STAMPS || len - need < (size_t) d->n_stamps * 8) {
+        return false;
+    }
+    for (size_t i = 0; i < d->n_stamps; i++) {
+        d->stamps[i] = nham_get64(p + need + 8 * i);
+    }
+    need += (size_t) d->n_stamps * 8;
+    d->payload = p + need;
+    d->payload_len = len - need;
+    return true;
+}
+
+void
+nham_data_put(struct buf *b, const struct nham_data *d)
+{
+    buf_put_u8(b, NHAM_DATA);
+    buf_put_be32(b, d->epoch);
+    buf_put_be64(b, d->counter);
+    buf_put_u8(b, d->n_stamps);
+    for (size_t i = 0; i < d->n_stamps; i++) {
+        buf_put_be64(b, d->stamps[i]);
+    }
+    buf_put(b, d->payload, d->payload_len);
+}
+
+bool
+nham_ctl_parse(const uint8_t *p, size_t len, struct nham_ctl *c)
+{
+    memset(c, 0, sizeof *c);
+    if (len < 1) {
+        return false;
+    }
+    c->type = p[0];
+    p++, len--;
+    switch (c->type) {
+    case NHAM_CKPT_REQ:
+        if (len != 4) {
+            return false;
+        }
+        c->vnf = nham_get32(p);
+        return true;
+    case NHAM_CKPT_STORE:
+        if (len < 16) {
+            return false;
+        }
+        c->vnf = nham_get32(p);
+        c->epoch = nham_get32(p + 4);
+        c->counter = nham_get64(p + 8);
+        c->image = p + 16;
+        c->image_len = len - 16;
+        return true;
+    case NHAM_CKPT_SAVED:
+        if (len != 12) {
+            return false;
+        }
+        c->vnf = nham_get32(p);
+        c->counter = nham_get64(p + 4);
+        return true;
+    case NHAM_READY:
+        if (len != 12) {
+            return false;
+        }
+        c->epoch = nham_get32(p);
+        c->counter = nham_get64(p + 4);
+        return true;
+    case NHAM_RESTORE_REQ:
+        if (len != 4) {
+            return false;
+        }
+        c->epoch = nham_get32(p);
+        return true;
+    case NHAM_DATA:
+    default:
+        return false;
+    }
+}
+
+void
+nham_ctl_put(struct buf *b, const struct nham_ctl *c)
+{
+    buf_put_u8(b, c->type);
+    switch (c->type) {
+    case NHAM_CKPT_REQ:
+        buf_put_be32(b, c->vnf);
+        break;
+    case NHAM_CKPT_STORE:
+        buf_put_be32(b, c->vnf);
+        buf_put_be32(b, c->epoch);
+        buf_put_be64(b, c->counter);
+        buf_put(b, c->image, c->image_len);
+        break;
+    case NHAM_CKPT_SAVED:
+        buf_put_be32(b, c->vnf);
+        buf_put_be64(b, c->counter);
+        break;
+    case NHAM_READY:
+        buf_put_be32(b, c->epoch);
+        buf_put_be64(b, c->counter);
+        break;
+    case NHAM_RESTORE_REQ:
+        buf_put_be32(b, c->epoch);
+        break;
+    case NHAM_DATA:
+    default:
+        break;
+    }
+}
+
+bool
+nham_image_parse(const uint8_t *p, size_t len, struct nham_image *im)
+{
+    if (len < 32) {
+        return false;
+    }
+    im->epoch = nham_get32(p);
+    im->counter = nham_get64(p + 4);
+    im->count = nham_get64(p + 12);
+    im->digest = nham_get64(p + 20);
+    im->state_len = nham_get32(p + 28);
+    if (len - 32 != im->state_len) {
+        return false;
+    }
+    im->state = p + 32;
+    return true;
+}

@@ -1281,6 +1281,9 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
     json_array_foreach(bridges, i, g) {
         inst->bridges[inst->n_bridges++] = xstrdup(json_string_value(g) ?: "");
     }
+    if (instance_load_key(inst)) {
+        log_warn("%s/key: unreadable: the agents will refuse us", inst->dir);
+    }
     guests = json_object_get(root, "guests");
     /* As instance_up() gave it: providers find the instance's other state beside it. */
     guests_dir = xasprintf("%s/guests", inst->dir);
@@ -1298,11 +1301,18 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         };
         char *agent_dir = xasprintf("%s/guests/%s", inst->dir, cfg.name ?: "");
         char *staging = xasprintf("%s/root", inst->dir);
+        uint8_t agent_key[INSTANCE_KEY_BYTES];
         size_t j;
 
         /* Confined: what `exec` starts there gets no more than the guest's init. */
         cfg.private_dir = agent_dir;
         cfg.staging_dir = staging;
+        /* Its agent's key: a provider that reaches the guest only through its agent (kvm's
+         * exec) must authenticate like the orchestrator. */
+        if (inst->has_key && cfg.name) {
+            instance_guest_key(inst, cfg.name, agent_key);
+            cfg.init_secret = agent_key;
+        }
 
         ig->name = xstrdup(cfg.name ?: "");
         ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: "netns");
@@ -1324,6 +1334,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
                              json_string_value(json_object_get(g, "handle")), &ig->guest);
         free(agent_dir);
         free(staging);
+        sodium_memzero(agent_key, sizeof agent_key);
         if (error == ESRCH) {
             /* Destroyed since (a crash injected on purpose): the rest still works. */
             ig->guest = NULL;
@@ -1332,9 +1343,6 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             log_err("%s: cannot find guest %s again (%s)", path, ig->name, strerror(error));
             goto out;
         }
-    }
-    if (instance_load_key(inst)) {
-        log_warn("%s/key: unreadable: the agents will refuse us", inst->dir);
     }
     error = manifest_open(inst->dir, &inst->manifest);
     if (!error) {

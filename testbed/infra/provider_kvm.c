@@ -580,8 +580,9 @@ kvm_destroy(struct guest *g)
 /* The helper process of exec: asks the agent to run argv, relays its output and exits with
  * its exit code. */
 static int
-exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
+exec_helper(struct guest *g, char *const argv[], int out_fd, int err_fd)
 {
+    struct kvm_guest *kg = kg_of(g);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(KVM_AGENT_PORT),
                                .sin_addr = kg->mgmt_addr };
     json_t *params = json_object(), *jargv = json_array(), *result = NULL;
@@ -595,6 +596,10 @@ exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
     error = netns_socket(kg->netns_path, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, &fd);
     if (!error && connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
         error = errno;
+    }
+    if (!error && g->has_init_secret) {
+        /* The agent serves only callers that hold its key. */
+        error = rpc_client_auth(fd, g->init_secret, 5000);
     }
     if (!error) {
         error = rpc_call(fd, "exec", params, &result, 600000);
@@ -613,6 +618,7 @@ exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
     }
 out:
     if (fd >= 0) {
+        rpc_client_forget(fd);
         close(fd);
     }
     json_decref(params);
@@ -640,7 +646,7 @@ kvm_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
         return errno;
     }
     if (!pid) {
-        _exit(exec_helper(kg, argv, opts ? opts->stdout_fd : -1, opts ? opts->stderr_fd : -1));
+        _exit(exec_helper(g, argv, opts ? opts->stdout_fd : -1, opts ? opts->stderr_fd : -1));
     }
     *pidp = pid;
     return 0;

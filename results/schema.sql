@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs (experiment, id);
 
 -- Fault events and phases. Kinds in use: fault-injected, healed, suspected, recovered,
--- phase-start, phase-end; others may be added, testbed/stats ignores what it does not know.
+-- phase-start, phase-end, agent-restarted, agent-down (a guest's agent died during the run);
+-- others may be added, testbed/stats ignores what it does not know.
 CREATE TABLE IF NOT EXISTS events (
     id      INTEGER PRIMARY KEY,
     run     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,

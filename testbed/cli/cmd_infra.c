@@ -1,4 +1,4 @@
-/* The infrastructure commands: up, down, status, exec, clean. */
+/* The infrastructure commands: up, down, status, exec, clean, agent. */
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -15,6 +15,7 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/topology.h"
+#include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 
 static struct instance_opts
@@ -158,8 +159,8 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
     for (size_t i = 0; i < inst->n_bridges; i++) {
         printf(" %s", inst->bridges[i]);
     }
-    printf("\n%-16s %-16s %-8s %10s %10s  %s\n", "GUEST", "HANDLE", "STATE", "CPU(ms)",
-           "MEM(MiB)", "INTERFACES");
+    printf("\n%-16s %-16s %-8s %-14s %10s %10s  %s\n", "GUEST", "HANDLE", "STATE", "AGENT",
+           "CPU(ms)", "MEM(MiB)", "INTERFACES");
     for (size_t i = 0; i < inst->n_guests; i++) {
         struct instance_guest *ig = &inst->guests[i];
         uint64_t cpu_ns = 0, mem = 0;
@@ -168,10 +169,25 @@ cmd_status(struct cli_ctx *ctx, int argc, char *argv[])
             printf("%-16s %-16s %-8s\n", ig->name, "-", "gone");
             continue;
         }
+        enum guest_state state = guest_state(ig->guest);
         char *handle = guest_handle(ig->guest);
+        char agent[32] = "-";
+        int restarts = 0;
+
+        /* The agent's own word: a guest can run while its agent is dead (or restarted). */
+        if (state == GUEST_RUNNING && inst->agents) {
+            if (instance_agent_ping(inst, ig, 1000, &restarts)) {
+                snprintf(agent, sizeof agent, "down");
+            } else if (restarts) {
+                snprintf(agent, sizeof agent, "up (%d restart%s)", restarts,
+                         restarts == 1 ? "" : "s");
+            } else {
+                snprintf(agent, sizeof agent, "up");
+            }
+        }
         guest_read_stats(ig->guest, &cpu_ns, &mem);
-        printf("%-16s %-16s %-8s %10.1f %10.1f ", ig->name, handle ? handle : "-",
-               guest_state_name(guest_state(ig->guest)), cpu_ns / 1e6, mem / 1048576.0);
+        printf("%-16s %-16s %-8s %-14s %10.1f %10.1f ", ig->name, handle ? handle : "-",
+               guest_state_name(state), agent, cpu_ns / 1e6, mem / 1048576.0);
         free(handle);
         for (size_t j = 0; j < ig->n_ifaces; j++) {
             struct instance_iface *f = &ig->ifaces[j];
@@ -216,6 +232,63 @@ cmd_exec(struct cli_ctx *ctx, int argc, char *argv[])
     return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
+/* `sfclab agent GUEST METHOD [PARAMS]`: one authenticated call to a guest's agent, as the
+ * orchestrator makes them; prints the result as JSON. */
+int
+cmd_agent(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct instance_opts opts = opts_from_ctx(ctx);
+    struct instance_guest *ig;
+    struct instance *inst;
+    json_t *params = NULL, *result = NULL;
+    json_error_t jerr;
+    char *errmsg = NULL, *text;
+    int fd = -1, rc = 1, error;
+
+    if (argc > 2) {
+        params = json_loads(argv[2], 0, &jerr);
+        if (!params) {
+            fprintf(stderr, "sfclab agent: params:%d:%d: %s\n", jerr.line, jerr.column,
+                    jerr.text);
+            return 2;
+        }
+    }
+    if (instance_open(&opts, &inst)) {
+        json_decref(params);
+        return 1;
+    }
+    ig = instance_find_guest(inst, argv[0]);
+    if (!ig) {
+        fprintf(stderr, "sfclab agent: no guest '%s' in instance '%s'\n", argv[0], inst->name);
+        rc = 2;
+        goto out;
+    }
+    error = instance_mgmt_connect(inst, ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000, &fd);
+    if (error) {
+        fprintf(stderr, "sfclab agent: %s: %s\n", argv[0], strerror(error));
+        goto out;
+    }
+    error = rpc_call_err(fd, argv[1], params, &result, 30000, &errmsg);
+    if (error) {
+        fprintf(stderr, "sfclab agent: %s %s: %s\n", argv[0], argv[1],
+                errmsg ? errmsg : strerror(error));
+        goto out;
+    }
+    text = json_dumps(result, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    printf("%s\n", text ? text : "null");
+    free(text);
+    rc = 0;
+out:
+    if (fd >= 0) {
+        rpc_client_forget(fd);
+        close(fd);
+    }
+    free(errmsg);
+    json_decref(result);
+    json_decref(params);
+    instance_close(inst);
+    return rc;
+}
 /* "data" or "data=10.0.0.9/24". */
 static bool
 parse_link(char *s, struct instance_link_spec *l)

@@ -22,6 +22,7 @@ CLI_HANDLER(cmd_up);
 CLI_HANDLER(cmd_down);
 CLI_HANDLER(cmd_status);
 CLI_HANDLER(cmd_exec);
+CLI_HANDLER(cmd_agent);
 CLI_HANDLER(cmd_clean);
 CLI_HANDLER(cmd_add_guest);
 CLI_HANDLER(cmd_remove_guest);

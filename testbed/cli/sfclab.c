@@ -27,6 +27,8 @@ static const struct cli_command commands[] = {
     { "down", 0, 0, "", "tear the instance down (what its manifest lists)", cmd_down },
     { "status", 0, 0, "", "show the instance's guests, bridges and processes", cmd_status },
     { "exec", 2, -1, "GUEST CMD [ARG...]", "run a command inside a guest", cmd_exec },
+    { "agent", 2, 3, "GUEST METHOD [PARAMS-JSON]", "call a guest's agent (authenticated)",
+      cmd_agent },
     { "clean", 0, 0, "", "undo whatever a crashed or killed instance left behind", cmd_clean },
     { "add-guest", 1, -1, "NAME [--provider P] [--cpus N] [--memory SIZE] "
       "[--link BRIDGE[=ADDR/LEN]]...", "add a guest to the running instance", cmd_add_guest },

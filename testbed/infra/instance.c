@@ -10,8 +10,10 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,10 +26,13 @@
 #include "testbed/infra/provider.h"
 #include "testbed/infra/shaper.h"
 #include "testbed/model/topology.h"
+#include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 
 #define MGMT_BRIDGE "mgmt"
 
+/* The tmpfs of STATE/NAME/guests: at most this much, and each guest within its memory limit. */
+#define INSTANCE_GUESTS_SIZE "1g"
 /* The instance's switch: where the host ends of guests' interfaces go. A backend behind a small
  * struct of function pointers, as the providers are:
  *   ovs     a network namespace of the instance's own and a private Open vSwitch in it;
@@ -104,6 +109,101 @@ instance_name_ok(const char *name)
         }
     }
     return true;
+}
+
+/* The instance's key: made at `up`, kept in STATE/NAME/key (0600; no guest sees STATE). Each
+ * guest's agent key is derived from it and the guest's name, so that a guest that reads its
+ * own key from its agent's memory holds no other guest's. */
+static int
+instance_load_key(struct instance *inst)
+{
+    char *path = xasprintf("%s/key", inst->dir);
+    char *text = NULL;
+    size_t len = 0;
+    int error = read_file(path, &text, &len);
+
+    if (!error && len != sizeof inst->key) {
+        error = EINVAL;
+    }
+    if (!error) {
+        memcpy(inst->key, text, sizeof inst->key);
+        inst->has_key = true;
+    }
+    if (text) {
+        sodium_memzero(text, len);
+    }
+    free(text);
+    free(path);
+    return error;
+}
+
+static int
+instance_make_key(struct instance *inst)
+{
+    char *path = xasprintf("%s/key", inst->dir);
+    int error = manifest_record_file(inst->manifest, path);
+    int fd = -1;
+
+    if (!error) {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        error = fd < 0 ? errno : 0;
+    }
+    if (!error) {
+        randombytes_buf(inst->key, sizeof inst->key);
+        error = write_fully(fd, inst->key, sizeof inst->key);
+        inst->has_key = !error;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(path);
+    return error;
+}
+
+void
+instance_guest_key(const struct instance *inst, const char *guest,
+                   uint8_t key[INSTANCE_KEY_BYTES])
+{
+    crypto_generichash(key, INSTANCE_KEY_BYTES, (const uint8_t *) guest, strlen(guest),
+                       inst->key, sizeof inst->key);
+}
+
+/* The instance's lock: a POSIX record lock on STATE/NAME/lock, held by the `up` that makes
+ * the instance. Unlike flock(), a record lock belongs to the process, not to the descriptor:
+ * the processes `up` starts never hold it, so it goes with the sfclab that took it (a guest
+ * still between clone and exec must not make `clean` believe an `up` is running). EBUSY if
+ * another process holds it. */
+static int
+instance_lock(const char *dir, bool create, int *fdp)
+{
+    char *path = xasprintf("%s/lock", dir);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    int error = 0;
+
+    if (fd < 0) {
+        error = errno;
+    } else if (fcntl(fd, F_SETLK, &fl)) {
+        error = errno == EACCES || errno == EAGAIN ? EBUSY : errno;
+        close(fd);
+        fd = -1;
+    }
+    *fdp = fd;
+    free(path);
+    return error;
+}
+
+/* Removes the lock file (ours, or nobody's) and lets go of 'fd' (-1: not held). */
+static void
+instance_unlock_remove(const char *dir, int fd)
+{
+    char *path = xasprintf("%s/lock", dir);
+
+    unlink(path);
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(path);
 }
 
 /* bin/sfcd beside the running bin/sfclab. */
@@ -321,6 +421,55 @@ ovs_switch_host_ns(struct instance *inst, struct link_ns **nsp)
     return 0;
 }
 
+/* The management bridge carries the orchestrator's talk with each agent and nothing else: a
+ * guest's frames go to the orchestrator's port only (and only with the guest's own MAC and
+ * address: no spoofing another guest), the orchestrator's go to the one guest they are for
+ * (ARP requests too, by target address: no guest learns of another), and everything else is
+ * dropped. No NORMAL action, so nothing floods and nothing is learned. */
+static int
+instance_isolate_mgmt_except(struct instance *inst, const struct instance_guest *except)
+{
+    struct buf flows = BUF_INITIALIZER;
+    char orch[INET_ADDRSTRLEN];
+    int error;
+
+    inet_ntop(AF_INET, &inst->orchestrator_addr, orch, sizeof orch);
+    buf_printf(&flows, "priority=0,actions=drop\n");
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        const struct instance_guest *ig = &inst->guests[i];
+        const struct instance_iface *f = ig->n_ifaces ? &ig->ifaces[0] : NULL;
+        char addr[INET_ADDRSTRLEN], mac[18];
+
+        if (ig == except || !f || strcmp(f->bridge, MGMT_BRIDGE) || f->ofport <= 0) {
+            continue;
+        }
+        inet_ntop(AF_INET, &ig->mgmt_addr, addr, sizeof addr);
+        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x",
+                 f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5]);
+        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,arp,arp_spa=%s,"
+                   "actions=output:LOCAL\n", f->ofport, mac, addr);
+        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,ip,nw_src=%s,nw_dst=%s,"
+                   "actions=output:LOCAL\n", f->ofport, mac, addr, orch);
+        buf_printf(&flows, "priority=100,in_port=LOCAL,dl_dst=%s,actions=output:%d\n",
+                   mac, f->ofport);
+        buf_printf(&flows, "priority=100,in_port=LOCAL,arp,arp_tpa=%s,actions=output:%d\n",
+                   addr, f->ofport);
+    }
+    buf_put_u8(&flows, '\0');
+    error = ovs_flows_del(inst->ovs, MGMT_BRIDGE, NULL);
+    if (!error) {
+        error = ovs_flows_add(inst->ovs, MGMT_BRIDGE, (const char *) flows.data);
+    }
+    buf_uninit(&flows);
+    return error;
+}
+
+static int
+instance_isolate_mgmt(struct instance *inst)
+{
+    return instance_isolate_mgmt_except(inst, NULL);
+}
+
 /* Data ports are AF_PACKET sockets served by vswitchd's main loop, or, with 'afxdp', AF_XDP
  * sockets busy-polled by a PMD thread on a CPU of their own: measured here, a UDP echo through
  * the switch takes 45 us p50 instead of 90 (same CPU) or 154 (across CPUs). The management
@@ -373,21 +522,34 @@ ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
     return error;
 }
 
+/* A guest added at run time gets its management flows like the others (the whole table is
+ * rewritten: it is one bridge's few lines per guest). */
 static int
 ovs_switch_add_ports(struct instance *inst, size_t first)
 {
-    return ovs_switch_wire(inst, first, false);
+    int error = ovs_switch_wire(inst, first, false);
+
+    if (!error) {
+        error = instance_isolate_mgmt(inst);
+    }
+    return error;
 }
 
+/* 'ig' is still in inst->guests: its flows go with the rewrite below, which leaves it out. */
 static int
 ovs_switch_del_ports(struct instance *inst, const struct instance_guest *ig)
 {
     struct ovs_txn *txn = ovs_txn_create(inst->ovs);
+    int error;
 
     for (size_t j = 0; j < ig->n_ifaces; j++) {
         ovs_txn_del_port(txn, ig->ifaces[j].bridge, ig->ifaces[j].port);
     }
-    return ovs_txn_commit(txn);
+    error = ovs_txn_commit(txn);
+    if (!error) {
+        error = instance_isolate_mgmt_except(inst, ig);
+    }
+    return error;
 }
 
 /* The orchestrator's own address on the management bridge: its local (internal) port. */
@@ -446,6 +608,12 @@ ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
     log_debug("ovs ports: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (!error) {
         error = ovs_switch_setup_mgmt_port(inst);
+    }
+    if (!error) {
+        error = instance_isolate_mgmt(inst);
+        if (error) {
+            log_err("cannot install the management bridge's flows (%s)", strerror(error));
+        }
     }
 out:
     free(ovs_dir);
@@ -653,9 +821,12 @@ static int
 instance_make_guest(struct instance *inst, struct instance_guest *ig,
                     const struct instance_guest_spec *spec, size_t idx, struct link_ns *host)
 {
-    char agent_listen[32];
+    char agent_listen[48];
     char *agent_dir = xasprintf("%s/guests/%s", inst->dir, spec->name);
-    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir, NULL };
+    char *staging = xasprintf("%s/root", inst->dir);
+    char *init_args[] = { "agent", "--listen", agent_listen, "--dir", agent_dir,
+                          "--key-fd", "3", NULL };
+    uint8_t key[INSTANCE_KEY_BYTES];
     struct guest_config cfg = {
         .name = spec->name,
         .cpus = spec->cpus,
@@ -663,13 +834,22 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
         .instance = inst->name,
         .sfcd = inst->sfcd,
         .init_args = inst->agents ? init_args : NULL,
+        /* A dead agent comes back (with its key), and says how often it did. */
+        .init_restart = inst->agents,
+        .init_secret = key,
+        .private_dir = agent_dir,
+        .staging_dir = staging,
     };
     char *log_dir = xasprintf("%s/guests", inst->dir);
     struct link_ns *gns = NULL;
     uint64_t t = time_mono_ns();
     int error;
 
-    snprintf(agent_listen, sizeof agent_listen, "0.0.0.0:%d", INSTANCE_AGENT_PORT);
+    /* The management address only, bound to the management interface (eth0): the agent
+     * answers nothing that comes from the data network. */
+    snprintf(agent_listen, sizeof agent_listen, "%s%%eth0:%d", inet_ntoa(spec->mgmt_addr),
+             INSTANCE_AGENT_PORT);
+    instance_guest_key(inst, spec->name, key);
     cfg.run_dir = log_dir;
     ig->name = xstrdup(spec->name);
     ig->provider = xstrdup(spec->provider ? spec->provider : "netns");
@@ -741,9 +921,11 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     }
     up_phase_end(UP_PLUG, &t);
 out:
+    sodium_memzero(key, sizeof key);
     link_ns_close(gns);
     free(log_dir);
     free(agent_dir);
+    free(staging);
     return error;
 }
 
@@ -805,6 +987,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
 {
     uint64_t t0 = time_mono_ns();
     struct instance *inst = xzalloc(sizeof *inst);
+    int lock_fd = -1;
     char *path = NULL, *log_dir = NULL;
     char *yaml = NULL;
     int error;
@@ -831,13 +1014,6 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         error = ENOENT;
         goto out_free;
     }
-    path = xasprintf("%s/manifest", inst->dir);
-    if (!access(path, F_OK)) {
-        log_err("instance '%s' already exists (sfclab down, or sfclab clean if it crashed)",
-                inst->name);
-        error = EEXIST;
-        goto out_free;
-    }
     if (opts->state_dir && mkdir(opts->state_dir, 0755) && errno != EEXIST) {
         error = errno;
         log_err("%s: %s", opts->state_dir, strerror(error));
@@ -846,10 +1022,50 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     if (!opts->state_dir) {
         mkdir("/run/sfclab", 0755);
     }
+    /* The instance is whoever makes its directory: mkdir is atomic, so of two `up` at once
+     * exactly one goes on, and the other touches nothing (not even the winner's manifest). The
+     * winner then holds the instance's lock until it is done, which `clean` and `down`
+     * respect. */
+    if (mkdir(inst->dir, 0755)) {
+        error = errno;
+        if (error == EEXIST) {
+            log_err("instance '%s' already exists or is being brought up (sfclab down, or "
+                    "sfclab clean if it crashed)", inst->name);
+        } else {
+            log_err("%s: %s", inst->dir, strerror(error));
+        }
+        goto out_free;
+    }
+    error = instance_lock(inst->dir, true, &lock_fd);
+    if (error) {
+        log_err("%s: cannot lock (%s)", inst->dir, strerror(error));
+        instance_unlock_remove(inst->dir, lock_fd);
+        lock_fd = -1;
+        rmdir(inst->dir);
+        goto out_free;
+    }
     error = manifest_open(inst->dir, &inst->manifest);
+    if (!error) {
+        /* manifest_open() found the directory there: it is ours to remove all the same. */
+        error = manifest_record_dir(inst->manifest, inst->dir);
+    }
+    if (!error) {
+        char *lock = xasprintf("%s/lock", inst->dir);
+        error = manifest_record_file(inst->manifest, lock);
+        free(lock);
+    }
     if (error) {
         log_err("%s: cannot create the instance's manifest (%s)", inst->dir, strerror(error));
+        if (inst->manifest) {
+            goto out_undo;
+        }
+        rmdir(inst->dir);
         goto out_free;
+    }
+    error = instance_make_key(inst);
+    if (error) {
+        log_err("%s: cannot make the instance's key (%s)", inst->dir, strerror(error));
+        goto out_undo;
     }
 
     /* From here on, every failure undoes the manifest. */
@@ -869,6 +1085,22 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     }
     if (!error && mkdir(log_dir, 0755)) {
         error = errno;
+    }
+    /* Guests write there (their agent directories, their logs): a tmpfs, whose pages are
+     * charged to the memory cgroup of the guest that writes them, so that no guest can fill
+     * the host's disk, and from which nothing can be executed. */
+    if (!error) {
+        error = manifest_record_mount(inst->manifest, log_dir);
+    }
+    if (!error && mount("sfclab-guests", log_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        "size=" INSTANCE_GUESTS_SIZE ",mode=0755")) {
+        error = errno;
+    }
+    if (!error) {
+        /* Where each confined guest builds its root (in its own mount namespace): empty. */
+        char *staging = xasprintf("%s/root", inst->dir);
+        error = manifest_make_tree(inst->manifest, staging);
+        free(staging);
     }
     if (error) {
         goto out_undo;
@@ -978,6 +1210,9 @@ out_undo:
         log_err("could not undo everything: run `sfclab clean -i %s`", inst->name);
     }
 out_free:
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
     instance_close(inst);
     free(path);
     free(log_dir);
@@ -1046,6 +1281,9 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
     json_array_foreach(bridges, i, g) {
         inst->bridges[inst->n_bridges++] = xstrdup(json_string_value(g) ?: "");
     }
+    if (instance_load_key(inst)) {
+        log_warn("%s/key: unreadable: the agents will refuse us", inst->dir);
+    }
     guests = json_object_get(root, "guests");
     /* As instance_up() gave it: providers find the instance's other state beside it. */
     guests_dir = xasprintf("%s/guests", inst->dir);
@@ -1061,7 +1299,20 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
             .sfcd = inst->sfcd,
             .run_dir = guests_dir,
         };
+        char *agent_dir = xasprintf("%s/guests/%s", inst->dir, cfg.name ?: "");
+        char *staging = xasprintf("%s/root", inst->dir);
+        uint8_t agent_key[INSTANCE_KEY_BYTES];
         size_t j;
+
+        /* Confined: what `exec` starts there gets no more than the guest's init. */
+        cfg.private_dir = agent_dir;
+        cfg.staging_dir = staging;
+        /* Its agent's key: a provider that reaches the guest only through its agent (kvm's
+         * exec) must authenticate like the orchestrator. */
+        if (inst->has_key && cfg.name) {
+            instance_guest_key(inst, cfg.name, agent_key);
+            cfg.init_secret = agent_key;
+        }
 
         ig->name = xstrdup(cfg.name ?: "");
         ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: "netns");
@@ -1081,6 +1332,9 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         }
         error = guest_attach(ig->provider, &cfg,
                              json_string_value(json_object_get(g, "handle")), &ig->guest);
+        free(agent_dir);
+        free(staging);
+        sodium_memzero(agent_key, sizeof agent_key);
         if (error == ESRCH) {
             /* Destroyed since (a crash injected on purpose): the rest still works. */
             ig->guest = NULL;
@@ -1293,8 +1547,40 @@ int
 instance_clean(const char *state_dir, const char *name, bool verbose)
 {
     char *dir = instance_dir(state_dir, name);
-    int error = manifest_undo(dir, verbose);
+    char *netns = xasprintf("/run/netns/sfclab-%s", name);
+    int lock_fd = -1;
+    int error;
 
+    /* An `up` in progress holds the lock: leave it be. No lock file: an instance that never
+     * got that far, or none. */
+    error = instance_lock(dir, false, &lock_fd);
+    if (error == EBUSY) {
+        log_err("instance '%s' is being brought up by another sfclab", name);
+        goto out;
+    }
+    /* Ours now, or nobody's: the file goes first, so that the directory can go with the
+     * manifest even if the lock was made before the manifest knew of it. */
+    instance_unlock_remove(dir, -1);
+    error = manifest_undo(dir, verbose);
+    /* A directory left without a manifest (an `up` killed before it wrote one). */
+    rmdir(dir);
+    /* A namespace no manifest lists (left by an older sfclab that lost a race of two `up`):
+     * ours by its name, and no instance of that name exists any more. */
+    if (!error && access(dir, F_OK) && !access(netns, F_OK)) {
+        if (verbose) {
+            log_info("removing stray namespace %s", netns);
+        }
+        if (umount2(netns, MNT_DETACH) && errno != EINVAL) {
+            error = errno;
+        } else if (unlink(netns)) {
+            error = errno;
+        }
+    }
+out:
+    if (lock_fd >= 0) {
+        close(lock_fd);
+    }
+    free(netns);
     free(dir);
     return error;
 }
@@ -1331,6 +1617,31 @@ instance_exec(struct instance *inst, const char *name, char *const argv[], int *
     return guest_exec_wait(ig->guest, argv, &io, statusp);
 }
 
+/* Proves to the agent at 'addr' that we hold its key; rpc_call() on 'fd' then signs. */
+static int
+instance_mgmt_auth(struct instance *inst, struct in_addr addr, int fd, uint64_t deadline)
+{
+    uint8_t key[INSTANCE_KEY_BYTES];
+    uint64_t now = time_mono_ns();
+    int error = ENOENT;
+
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        if (inst->guests[i].mgmt_addr.s_addr == addr.s_addr) {
+            if (!inst->has_key) {
+                return EACCES;
+            }
+            instance_guest_key(inst, inst->guests[i].name, key);
+            /* At least a second: a busy agent greets late, and the greeting is the first
+             * thing it writes. */
+            error = rpc_client_auth(fd, key, (int) MAX((int64_t) (deadline - MIN(now, deadline))
+                                                        / 1000000, 1000));
+            sodium_memzero(key, sizeof key);
+            break;
+        }
+    }
+    return error;
+}
+
 int
 instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
                       int timeout_ms, int *fdp)
@@ -1351,6 +1662,11 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
             return error;
         }
         if (!connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
+            error = instance_mgmt_auth(inst, addr, fd, deadline);
+            if (error) {
+                close(fd);
+                return error;
+            }
             *fdp = fd;
             return 0;
         }
@@ -1362,4 +1678,37 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         }
         poll(NULL, 0, 10);
     }
+}
+
+bool
+instance_exists(const char *state_dir, const char *name)
+{
+    char *dir = instance_dir(state_dir, name);
+    bool exists = !access(dir, F_OK);
+
+    free(dir);
+    return exists;
+}
+
+int
+instance_agent_ping(struct instance *inst, const struct instance_guest *ig, int timeout_ms,
+                    int *restartsp)
+{
+    json_t *result = NULL;
+    int fd = -1;
+    int error;
+
+    error = instance_mgmt_connect(inst, ig->mgmt_addr, INSTANCE_AGENT_PORT, timeout_ms, &fd);
+    if (!error) {
+        error = rpc_call(fd, "ping", NULL, &result, timeout_ms);
+    }
+    if (!error) {
+        *restartsp = json_integer_value(json_object_get(result, "restarts"));
+    }
+    if (fd >= 0) {
+        rpc_client_forget(fd);
+        close(fd);
+    }
+    json_decref(result);
+    return error;
 }

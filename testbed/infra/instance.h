@@ -19,10 +19,14 @@
  *
  * Layout, for an instance NAME under STATE (default /run/sfclab):
  *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
+ *   STATE/NAME/key             the instance's secret (0600): the agents' keys derive from it
+ *   STATE/NAME/root            empty: where each confined guest builds its root
+ *   STATE/NAME/guests/GUEST/   the guest's agent directory: the one host directory it sees
+ *                              and may write (bound at the same path in the guest)
  *   STATE/NAME/instance.json   guests, pids, interfaces, addresses: what instance_open reads
  *   STATE/NAME/topology.yaml   the topology it was built from
  *   STATE/NAME/ovs/            the private OVS's database, sockets and logs
- *   STATE/NAME/guests/         guests' logs
+ *   STATE/NAME/guests/         guests' logs and agent directories, on a tmpfs (noexec)
  *   /run/netns/sfclab-NAME     the host-side network namespace
  * Main types: struct instance, struct instance_guest. */
 #ifndef SFC_INSTANCE_H
@@ -92,7 +96,11 @@ struct instance {
     char **bridges;             /* Data bridges, then "mgmt". */
     size_t n_bridges;
     double up_ms;               /* How long instance_up() took. */
+    bool has_key;
+    uint8_t key[32];            /* STATE/NAME/key: the agents' keys derive from it. */
 };
+
+#define INSTANCE_KEY_BYTES 32   /* RPC_KEY_BYTES */
 
 #define INSTANCE_AGENT_PORT 7070
 
@@ -137,9 +145,20 @@ struct instance_guest *instance_find_guest(struct instance *, const char *name);
 const char *instance_switch_name(const struct instance *);
 /* Runs argv inside guest 'name' with our standard streams and waits; *statusp as waitpid's. */
 int instance_exec(struct instance *, const char *guest, char *const argv[], int *statusp);
-/* A TCP connection from the orchestrator to 'addr':'port' on the management network. */
+/* The key of guest 'guest''s agent (a keyed hash of its name under the instance's key). */
+void instance_guest_key(const struct instance *, const char *guest,
+                        uint8_t key[INSTANCE_KEY_BYTES]);
+/* A TCP connection from the orchestrator to 'addr':'port' on the management network,
+ * authenticated to the agent of the guest that has 'addr' (rpc_client_auth()): rpc_call() on
+ * it signs every request. */
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
+
+/* Whether instance 'name' exists (up, being brought up, or left by a crash). */
+bool instance_exists(const char *state_dir, const char *name);
+/* Pings the agent of 'ig'; on an answer, '*restarts' is how often its init restarted it. */
+int instance_agent_ping(struct instance *, const struct instance_guest *, int timeout_ms,
+                        int *restarts);
 
 /* Asks to stop at the next step: set from a SIGINT/SIGTERM handler. */
 void instance_interrupt(void);

@@ -135,6 +135,15 @@ guest_init_common(struct guest *g, const struct guest_provider *provider,
             g->init_args[i] = xstrdup(cfg->init_args[i]);
         }
     }
+    g->init_restart = cfg->init_restart;
+    if (cfg->init_secret) {
+        memcpy(g->init_secret, cfg->init_secret, GUEST_SECRET_BYTES);
+        g->has_init_secret = true;
+    }
+    if (cfg->private_dir && cfg->staging_dir) {
+        g->private_dir = xstrdup(cfg->private_dir);
+        g->staging_dir = xstrdup(cfg->staging_dir);
+    }
     g->manifest = manifest;
     g->exit_status = -1;
     return 0;
@@ -148,6 +157,9 @@ guest_free_common(struct guest *g)
     free(g->instance);
     free(g->sfcd);
     free(g->run_dir);
+    free(g->private_dir);
+    free(g->staging_dir);
+    memset(g->init_secret, 0, sizeof g->init_secret);
     if (g->init_args) {
         for (size_t i = 0; g->init_args[i]; i++) {
             free(g->init_args[i]);

@@ -50,7 +50,15 @@ struct guest_config {
                                  * init inherits our stdout and stderr. */
     char *const *init_args;     /* NULL, or arguments given to `sfcd init -- ...` (e.g. the
                                  * agent's role and options). */
+    bool init_restart;          /* init restarts that program when it dies. */
+    const uint8_t *init_secret; /* NULL, or GUEST_SECRET_BYTES that init gets on a pipe and
+                                 * hands to its program on fd 3: never in a file. */
+    const char *private_dir;    /* Non-NULL: the guest is confined (testbed/infra/confine.h), */
+    const char *staging_dir;    /* this host directory its only writable one, its root built
+                                 * on the empty directory 'staging_dir'. */
 };
+
+#define GUEST_SECRET_BYTES 32
 
 /* Standard streams of a process started in a guest; -1 inherits the caller's. */
 struct guest_exec_opts {
@@ -69,6 +77,11 @@ struct guest {
     char *sfcd;
     char *run_dir;
     char **init_args;
+    bool init_restart;
+    bool has_init_secret;
+    uint8_t init_secret[GUEST_SECRET_BYTES];
+    char *private_dir;          /* Confined when not NULL. */
+    char *staging_dir;
     struct manifest *manifest;
     uint64_t started_ns;        /* time_mono_ns() when it started. */
     int exit_status;            /* init's wait status once stopped or destroyed; -1 before (or

@@ -35,6 +35,7 @@
 
 #include <jansson.h>
 #include <libvirt/libvirt.h>
+#include <sodium.h>
 
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
@@ -326,7 +327,8 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
                 break;
             }
             if (r.error) {
-                log_debug("kvm: '%.*s' -> error %d", (int) strcspn(request, "\n"), request,
+                /* The command word only: a key's line must not reach a log. */
+                log_debug("kvm: '%.*s' -> error %d", (int) strcspn(request, " \n"), request,
                           r.error);
             } else if (reply) {
                 *reply = r;
@@ -378,6 +380,32 @@ wait_booted(struct guest *g)
     }
 }
 
+/* The agent's key, to vminit over the control channel (a host socket only root can open, and
+ * in the guest a port its own root opens): vminit accepts one key and passes it to init on a
+ * pipe. */
+_Static_assert(GUEST_SECRET_BYTES == VMCHAN_KEY_BYTES, "the agent's key is the channel's");
+
+static int
+kvm_send_key(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    char line[8 + 2 * GUEST_SECRET_BYTES];
+    size_t n = 0;
+    int error;
+
+    n += snprintf(line, sizeof line, "key ");
+    for (size_t i = 0; i < GUEST_SECRET_BYTES; i++) {
+        n += snprintf(line + n, sizeof line - n, "%02x", g->init_secret[i]);
+    }
+    snprintf(line + n, sizeof line - n, "\n");
+    error = ctl_request(kg, line, 5000, NULL);
+    if (error) {
+        log_err("guest %s: cannot hand its agent's key over: %s", g->name, strerror(error));
+    }
+    sodium_memzero(line, sizeof line);
+    return error;
+}
+
 static int
 kvm_start(struct guest *g)
 {
@@ -406,6 +434,14 @@ kvm_start(struct guest *g)
             goto out;
         }
         buf_printf(&cmdline, "%s%s", i ? "," : " sfc.init=", g->init_args[i]);
+    }
+    /* Only that a key will come: the key itself goes over the control channel (kvm_send_key),
+     * never on a command line the guest or the host's `ps` can read. */
+    if (g->has_init_secret) {
+        buf_printf(&cmdline, " sfc.key=1");
+    }
+    if (g->init_restart) {
+        buf_printf(&cmdline, " sfc.restart=1");
     }
     buf_put_u8(&cmdline, '\0');
     /* The agent's directory (its roles' logs and outputs, which the runner reads on the host)
@@ -450,6 +486,9 @@ kvm_start(struct guest *g)
     }
     kg->shared = share != NULL;
     error = wait_booted(g);
+    if (!error && g->has_init_secret) {
+        error = kvm_send_key(g);
+    }
     if (error) {
         virDomainDestroy(kg->dom);
         virDomainFree(kg->dom);
@@ -542,8 +581,9 @@ kvm_destroy(struct guest *g)
 /* The helper process of exec: asks the agent to run argv, relays its output and exits with
  * its exit code. */
 static int
-exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
+exec_helper(struct guest *g, char *const argv[], int out_fd, int err_fd)
 {
+    struct kvm_guest *kg = kg_of(g);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(KVM_AGENT_PORT),
                                .sin_addr = kg->mgmt_addr };
     json_t *params = json_object(), *jargv = json_array(), *result = NULL;
@@ -557,6 +597,10 @@ exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
     error = netns_socket(kg->netns_path, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0, &fd);
     if (!error && connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
         error = errno;
+    }
+    if (!error && g->has_init_secret) {
+        /* The agent serves only callers that hold its key. */
+        error = rpc_client_auth(fd, g->init_secret, 5000);
     }
     if (!error) {
         error = rpc_call(fd, "exec", params, &result, 600000);
@@ -575,6 +619,7 @@ exec_helper(struct kvm_guest *kg, char *const argv[], int out_fd, int err_fd)
     }
 out:
     if (fd >= 0) {
+        rpc_client_forget(fd);
         close(fd);
     }
     json_decref(params);
@@ -602,7 +647,7 @@ kvm_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
         return errno;
     }
     if (!pid) {
-        _exit(exec_helper(kg, argv, opts ? opts->stdout_fd : -1, opts ? opts->stderr_fd : -1));
+        _exit(exec_helper(g, argv, opts ? opts->stdout_fd : -1, opts ? opts->stderr_fd : -1));
     }
     *pidp = pid;
     return 0;

@@ -202,6 +202,64 @@ wait_init_known(struct lxc_guest *lg)
     }
 }
 
+/* `sfcd init --hostname H --log L [--key-fd 3] [--restart] -- PROGRAM...`: the options of
+ * domxml_lxc_init_args(), then those of the instance (the agent's key on fd 3, restarts). */
+static char **
+lxc_init_args(const struct guest *g, const char *log)
+{
+    char **base = domxml_lxc_init_args(g->hostname, log, NULL);
+    size_t n = 0, n_base = 0, n_prog = 0;
+    char **args;
+
+    while (base[n_base]) {
+        n_base++;
+    }
+    while (g->init_args && g->init_args[n_prog]) {
+        n_prog++;
+    }
+    args = xcalloc(n_base + n_prog + 8, sizeof *args);
+    for (size_t i = 0; i < n_base; i++) {
+        args[n++] = base[i];
+    }
+    if (g->has_init_secret) {
+        args[n++] = "--key-fd";
+        args[n++] = "3";
+    }
+    if (g->init_restart) {
+        args[n++] = "--restart";
+    }
+    if (n_prog) {
+        args[n++] = "--";
+        for (size_t i = 0; i < n_prog; i++) {
+            args[n++] = g->init_args[i];
+        }
+    }
+    free(base);
+    return args;
+}
+
+/* A pipe holding 'secret'; its read end in '*fdp' (the write end closed: init reads to EOF). */
+static int
+lxc_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
+{
+    int p[2];
+    int error = 0;
+
+    if (pipe2(p, O_CLOEXEC)) {
+        return errno;
+    }
+    if (write(p[1], secret, GUEST_SECRET_BYTES) != GUEST_SECRET_BYTES) {
+        error = errno ? errno : EIO;
+    }
+    close(p[1]);
+    if (error) {
+        close(p[0]);
+        return error;
+    }
+    *fdp = p[0];
+    return 0;
+}
+
 static int
 lxc_start(struct guest *g)
 {
@@ -209,13 +267,21 @@ lxc_start(struct guest *g)
     char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
     char **args;
     struct buf xml;
+    int secret_fd = -1;
     int error;
 
+    buf_init(&xml);
     if (lg->dom) {
         return EBUSY;
     }
-    args = domxml_lxc_init_args(g->hostname, log, g->init_args);
-    buf_init(&xml);
+    args = lxc_init_args(g, log);
+    if (g->has_init_secret) {
+        error = lxc_secret_pipe(g->init_secret, &secret_fd);
+        if (error) {
+            log_err("guest %s: cannot make the pipe of its key: %s", g->name, strerror(error));
+            goto out;
+        }
+    }
     {
         char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
         struct domxml_guest dg = {
@@ -233,7 +299,12 @@ lxc_start(struct guest *g)
     if (error) {
         goto out;
     }
-    lg->dom = virDomainCreateXML(lg->conn, (const char *) xml.data, 0);
+    /* The key's pipe becomes the container init's fd 3 (libvirt hands the files it is given to
+     * init from fd 3 on): never in the domain's XML or init's command line, which libvirt keeps
+     * in files of its own and any process of the guest can read in /proc/1/cmdline. */
+    lg->dom = secret_fd >= 0
+              ? virDomainCreateXMLWithFiles(lg->conn, (const char *) xml.data, 1, &secret_fd, 0)
+              : virDomainCreateXML(lg->conn, (const char *) xml.data, 0);
     if (!lg->dom) {
         log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->dom_name,
                 libvirtd_last_error());
@@ -267,6 +338,9 @@ lxc_start(struct guest *g)
     g->started_ns = time_mono_ns();
     lg->stopped_state = GUEST_STOPPED;
 out:
+    if (secret_fd >= 0) {
+        close(secret_fd);
+    }
     buf_uninit(&xml);
     free(args);
     free(log);

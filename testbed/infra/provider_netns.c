@@ -4,7 +4,9 @@
  * last process the network namespace and every interface in it. Its init's pid and start time
  * and its cgroups stay in its private data (struct netns_guest); its handle for another sfclab
  * process is "PID STARTTIME". Interfaces are veth pairs made straight into the guest's
- * namespace through a netlink socket opened there once per guest. */
+ * namespace through a netlink socket opened there once per guest. A guest given a private
+ * directory is confined (testbed/infra/confine.h): its own root, fewer capabilities, a seccomp
+ * filter, for init and for everything exec() starts in it; its init gets its secret on fd 3. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/cgroup.h"
+#include "testbed/infra/confine.h"
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
@@ -69,6 +72,9 @@ enum {
     REPORT_SETNS,
     REPORT_FORK,
     REPORT_EXEC,
+    REPORT_CONFINE,
+    REPORT_CAPS,
+    REPORT_SECRET,
 };
 
 static const char *
@@ -84,6 +90,9 @@ report_step(int32_t kind)
     case REPORT_SETNS: return "enter namespaces";
     case REPORT_FORK: return "fork";
     case REPORT_EXEC: return "exec";
+    case REPORT_CONFINE: return "build its root filesystem";
+    case REPORT_CAPS: return "drop capabilities";
+    case REPORT_SECRET: return "hand its key over";
     }
     return "start";
 }
@@ -106,7 +115,11 @@ struct init_ctx {
     const char *sfcd;
     char **argv;
     const char *log_path;       /* NULL: inherit stdout and stderr. */
+    const struct confine_plan *confine;     /* NULL: the host's filesystem, all capabilities. */
+    int secret_fd;              /* -1, or the pipe init reads its key from, as fd 3. */
 };
+
+#define INIT_SECRET_FD 3
 
 static int
 loopback_up(void)
@@ -169,12 +182,27 @@ init_child(void *ctx_)
         child_report(fd, REPORT_CGROUP, error);
         return 127;
     }
+    /* A session of its own: a Ctrl-C at the terminal is the orchestrator's to act on (it
+     * undoes what it made, guests included), not a signal to every guest behind its back. */
+    setsid();
     /* Otherwise our /proc mount would propagate back into the host's mount namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
         child_report(fd, REPORT_MOUNT_PRIVATE, errno);
         return 127;
     }
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+    /* Before the root changes: the log is the host's file. */
+    error = redirect_stdio(ctx->log_path);
+    if (error) {
+        child_report(fd, REPORT_STDIO, error);
+        return 127;
+    }
+    if (ctx->confine) {
+        error = confine_apply(ctx->confine);
+        if (error) {
+            child_report(fd, REPORT_CONFINE, error);
+            return 127;
+        }
+    } else if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
         child_report(fd, REPORT_MOUNT_PROC, errno);
         return 127;
     }
@@ -187,10 +215,18 @@ init_child(void *ctx_)
         child_report(fd, REPORT_LOOPBACK, error);
         return 127;
     }
-    error = redirect_stdio(ctx->log_path);
-    if (error) {
-        child_report(fd, REPORT_STDIO, error);
+    /* Nothing of ours leaks into the guest but its key, on fd 3. */
+    close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+    if (ctx->secret_fd >= 0 && dup2(ctx->secret_fd, INIT_SECRET_FD) < 0) {
+        child_report(fd, REPORT_SECRET, errno);
         return 127;
+    }
+    if (ctx->confine) {
+        error = confine_caps(confine_default_caps());
+        if (error) {
+            child_report(fd, REPORT_CAPS, error);
+            return 127;
+        }
     }
     execv(ctx->sfcd, ctx->argv);
     child_report(fd, REPORT_EXEC, errno);
@@ -312,9 +348,53 @@ is_running(struct guest *g)
     return ng(g)->init_pid > 0 && proc_is(ng(g)->init_pid, ng(g)->init_start);
 }
 
+/* Moves '*fdp' to a number above INIT_SECRET_FD (keeping O_CLOEXEC). */
+static int
+fd_above(int *fdp)
+{
+    int fd;
+
+    if (*fdp > INIT_SECRET_FD) {
+        return 0;
+    }
+    fd = fcntl(*fdp, F_DUPFD_CLOEXEC, INIT_SECRET_FD + 1);
+    if (fd < 0) {
+        return errno;
+    }
+    close(*fdp);
+    *fdp = fd;
+    return 0;
+}
+
+/* A pipe holding 'secret', its read end in '*fdp' (above fd 3): what init reads its key from. */
+static int
+secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
+{
+    int p[2];
+    int error = 0;
+
+    if (pipe2(p, O_CLOEXEC)) {
+        return errno;
+    }
+    if (write(p[1], secret, GUEST_SECRET_BYTES) != GUEST_SECRET_BYTES) {
+        error = errno ? errno : EIO;
+    }
+    close(p[1]);
+    if (!error) {
+        error = fd_above(&p[0]);
+    }
+    if (error) {
+        close(p[0]);
+        return error;
+    }
+    *fdp = p[0];
+    return 0;
+}
+
 static int
 netns_start(struct guest *g)
 {
+    struct confine_plan *plan = NULL;
     struct init_ctx ctx;
     int report[2] = { -1, -1 };
     size_t n_args = 0, i = 0;
@@ -332,9 +412,17 @@ netns_start(struct guest *g)
     while (g->init_args && g->init_args[n_args]) {
         n_args++;
     }
-    ctx.argv = xcalloc(n_args + 4, sizeof *ctx.argv);
+    ctx.argv = xcalloc(n_args + 8, sizeof *ctx.argv);
     ctx.argv[i++] = g->sfcd;
     ctx.argv[i++] = "init";
+    ctx.secret_fd = -1;
+    if (g->has_init_secret) {
+        ctx.argv[i++] = "--key-fd";
+        ctx.argv[i++] = "3";
+    }
+    if (g->init_restart) {
+        ctx.argv[i++] = "--restart";
+    }
     if (n_args) {
         ctx.argv[i++] = "--";
         for (size_t j = 0; j < n_args; j++) {
@@ -350,8 +438,30 @@ netns_start(struct guest *g)
         log_err("guest %s: cannot open its cgroups: %s", g->name, strerror(error));
         goto out;
     }
+    if (g->private_dir) {
+        error = confine_plan_create(g->staging_dir, g->sfcd, g->private_dir, &plan);
+        if (error) {
+            log_err("guest %s: cannot plan its confinement: %s", g->name, strerror(error));
+            goto out;
+        }
+        ctx.confine = plan;
+    }
+    if (g->has_init_secret) {
+        error = secret_pipe(g->init_secret, &ctx.secret_fd);
+        if (error) {
+            goto out;
+        }
+    }
     if (pipe2(report, O_CLOEXEC)) {
         error = errno;
+        goto out;
+    }
+    /* Above fd 3, which the child overwrites with the key. */
+    error = fd_above(&report[0]);
+    if (!error) {
+        error = fd_above(&report[1]);
+    }
+    if (error) {
         goto out;
     }
     ctx.report_fd = report[1];
@@ -383,6 +493,10 @@ out:
     if (report[1] >= 0) {
         close(report[1]);
     }
+    if (ctx.secret_fd >= 0) {
+        close(ctx.secret_fd);
+    }
+    confine_plan_free(plan);
     free(ctx.argv);
     free((char *) ctx.log_path);
     return error;
@@ -481,6 +595,7 @@ netns_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *op
     int stdio[3] = { -1, -1, -1 };
     int report[2] = { -1, -1 };
     pid_t middle, pid = 0;
+    uint64_t caps = 0;
     int32_t step = 0;
     int error = 0;
     bool paused;
@@ -514,6 +629,13 @@ netns_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *op
         goto out;
     }
     paused = cgroup_is_frozen(ng(g)->cgroup);
+    /* What runs in a confined guest has no more capabilities than its init. */
+    if (g->private_dir) {
+        error = confine_read_bounding(ng(g)->init_pid, &caps);
+        if (error) {
+            goto out;
+        }
+    }
 
     middle = fork();
     if (middle < 0) {
@@ -549,6 +671,12 @@ netns_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *op
                 child_report(report[1], REPORT_STDIO, errno);
                 _exit(127);
             }
+        }
+        /* Our own descriptors (the manifest, OVSDB...) do not follow into the guest. */
+        close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+        if (g->private_dir && (e = confine_caps(caps))) {
+            child_report(report[1], REPORT_CAPS, e);
+            _exit(127);
         }
         sigset_t none;
         sigemptyset(&none);

@@ -1,6 +1,7 @@
 #include "testbed/run/runner.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <math.h>
@@ -212,11 +213,26 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
 {
     char *line = NULL;
     size_t cap = 0, n = 0;
-    FILE *f = fopen(path, "r");
+    /* The file is in a guest's directory: a symlink planted there must not make us read a
+     * host file into the history. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
     int error = 0;
 
+    /* ...nor a FIFO or a device hang us: a regular file or nothing. */
+    if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
+    f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
-        return errno;
+        error = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return error;
     }
     while (getline(&line, &cap, f) > 0) {
         char metric[64], labels[512] = "";
@@ -1067,6 +1083,31 @@ report_point(struct run_ctx *rc)
     free(ok);
 }
 
+/* An agent that died during the run (its init restarts it) is part of the history. */
+static void
+note_agent_restarts(struct run_ctx *rc)
+{
+    for (size_t i = 0; i < rc->inst->n_guests; i++) {
+        struct instance_guest *ig = &rc->inst->guests[i];
+        int restarts = 0;
+
+        if (!ig->guest || guest_state(ig->guest) != GUEST_RUNNING) {
+            continue;
+        }
+        if (instance_agent_ping(rc->inst, ig, 1000, &restarts)) {
+            char *detail = xasprintf("the agent of %s does not answer", ig->name);
+            event(rc, "agent-down", ig->name, detail);
+            free(detail);
+        } else if (restarts) {
+            char *detail = xasprintf("restarted %d time%s", restarts, restarts == 1 ? "" : "s");
+            event(rc, "agent-restarted", ig->name, detail);
+            log_warn("the agent of %s was restarted %d time%s", ig->name, restarts,
+                     restarts == 1 ? "" : "s");
+            free(detail);
+        }
+    }
+}
+
 static int
 run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
                const char *git_rev)
@@ -1119,6 +1160,17 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         free(errmsg);
         goto out;
     }
+    /* Refused before anything is recorded: a run row says a run was attempted. */
+    if (instance_exists(rc->opts->state_dir, rc->opts->instance)) {
+        log_err("instance '%s' is already up (sfclab down -i %s, or run with another -i)",
+                rc->opts->instance, rc->opts->instance);
+        error = EEXIST;
+        goto out;
+    }
+    if (instance_interrupted()) {
+        error = EINTR;
+        goto out;
+    }
     error = store_run_begin(rc->store, &info, &rc->run);
     if (error) {
         goto out;
@@ -1135,16 +1187,27 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     record_shaping(rc);
     event(rc, "phase-start", NULL, "deploy");
     error = rc->scheme->deploy(rc->inst, rc->point, rc->inst->dir, &rc->dep);
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     if (error) {
         goto end;
     }
     error = run_workload_captured(rc);
     store_flush(rc->store);
+    note_agent_restarts(rc);
+    /* A Ctrl-C at any moment up to here makes the run interrupted, not complete. */
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     if (!error) {
         report_point(rc);
     }
 
 end:
+    if (!error && instance_interrupted()) {
+        error = EINTR;
+    }
     run_events_drain(rc->events, rc->store, rc->run);
     store_flush(rc->store);
     store_run_end(rc->store, rc->run,

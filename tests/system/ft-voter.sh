@@ -72,7 +72,10 @@ YAML
 # Endpoint ids: client 0, r0..r2 1..3, voter 4; every core listens on port 7000.
 peers=(--peer 0=10.0.0.1:7000 --peer 1=10.0.0.2:7000 --peer 2=10.0.0.3:7000
        --peer 3=10.0.0.4:7000 --peer 4=10.0.0.5:7000)
-out=$tmp/voter.out
+# Guests see only their own directory of the instance (at the same path as on the host): the
+# voter delivers there, its endpoint table goes there, control sockets are made there.
+gdir() { echo "/run/sfclab/$inst/guests/$1"; }
+out=$(gdir voter)/voter.out
 # The voter reads the same table from a file (--endpoints), the replicas from --peer.
 printf '# id=address:port\n0=10.0.0.1:7000\n1=10.0.0.2:7000  # r0\n2=10.0.0.3:7000\n3=10.0.0.4:7000\n4=10.0.0.5:7000\n' \
     >"$tmp/endpoints"
@@ -81,12 +84,12 @@ printf '# id=address:port\n0=10.0.0.1:7000\n1=10.0.0.2:7000  # r0\n2=10.0.0.3:70
 # (bounded) until the socket answers.
 start() {
     local g=$1; shift
-    rm -f "$tmp/$g.ctl"
-    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$tmp/$g.ctl" "$@" \
+    rm -f "$(gdir "$g")/ft.ctl"
+    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$(gdir "$g")/ft.ctl" "$@" \
         >>"$tmp/$g.log" 2>&1 &
     pids[$g]=$!
     for ((k = 0; k < 100; k++)); do
-        [ -S "$tmp/$g.ctl" ] && return 0
+        [ -S "$(gdir "$g")/ft.ctl" ] && return 0
         kill -0 "${pids[$g]}" 2>/dev/null || break
         sleep 0.05
     done
@@ -106,7 +109,7 @@ stop() {
 
 # counter GUEST NAME: a counter from the control socket's stats ('pid': the process's).
 counter() {
-    python3 - "$tmp/$1.ctl" "$2" <<'PY'
+    python3 - "$(gdir "$1")/ft.ctl" "$2" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(5)
@@ -123,8 +126,14 @@ print(r['pid'] if sys.argv[2] == 'pid' else r['counters'][sys.argv[2]])
 PY
 }
 
+# The test's client runs in the client guest's network namespace only: it reads what the
+# voter delivered, which no guest may read from another.
 client() {
-    "$sfclab" -i "$inst" exec client python3 "$top/tests/system/ft-client.py" "$@" \
+    local pid
+    # A netns guest's handle is "PID STARTTIME": its init's pid first.
+    pid=$(python3 -c 'import json,sys; print([g for g in json.load(open(sys.argv[1]))["guests"]
+        if g["name"] == "client"][0]["handle"].split()[0])' "/run/sfclab/$inst/instance.json")
+    nsenter -t "$pid" -n python3 "$top/tests/system/ft-client.py" "$@" \
         --out "$out" --bind 10.0.0.1:7000 --self 0 \
         --to 1=10.0.0.2:7000 --to 2=10.0.0.3:7000 --to 3=10.0.0.4:7000
 }
@@ -134,7 +143,8 @@ must "$sfclab" -i "$inst" up "$tmp/ft5.yaml"
 save_manifest "$inst" "$tmp/manifest"
 
 replica() { start "r$1" --core none --self $(($1 + 1)) --next 4 "${peers[@]}" "${@:2}"; }
-must start voter --endpoints "$tmp/endpoints" --core voter --self 4 --f 1 --group 1,2,3 --param timeout=300ms --deliver "$out"
+cp "$tmp/endpoints" "$(gdir voter)/endpoints"
+must start voter --endpoints "$(gdir voter)/endpoints" --core voter --self 4 --f 1 --group 1,2,3 --param timeout=300ms --deliver "$out"
 for r in 0 1 2; do must replica $r; done
 
 # --- all correct

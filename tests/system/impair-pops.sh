@@ -72,9 +72,9 @@ check "between PoPs: WAN delay (RTT minus intra-PoP RTT)" \
     "$(python3 -c "print(round($inter - $intra, 3))")" 20 ms
 
 stream() {  # stream FROM TO_ADDR RECEIVER -> counts
-    sl exec "$3" python3 "$udp" recv 9000 20 > "$tmp/counts" & local r=$!
+    sl exec "$3" python3 - recv 9000 20 <"$udp" > "$tmp/counts" & local r=$!
     sleep 0.5
-    sl exec "$1" python3 "$udp" send "$2" 9000 2000 200
+    sl exec "$1" python3 - send "$2" 9000 2000 200 <"$udp"
     wait $r
     sed -n 's/.*unique=\([0-9]*\).*/\1/p' "$tmp/counts"
 }

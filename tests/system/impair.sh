@@ -119,9 +119,9 @@ check "jitter (stage, p90 - p10 of RTT)" "$spread" 12.8 ms
 
 # --- loss, duplication, reordering: 10,000 numbered packets
 stream() {  # stream FROM TO_ADDR RECEIVER INTERVAL_US -> counts
-    sl exec "$3" python3 "$udp" recv 9000 30 > "$tmp/counts" & local r=$!
+    sl exec "$3" python3 - recv 9000 30 <"$udp" > "$tmp/counts" & local r=$!
     sleep 0.5
-    sl exec "$1" python3 "$udp" send "$2" 9000 10000 "$4"
+    sl exec "$1" python3 - send "$2" 9000 10000 "$4" <"$udp"
     wait $r
     cat "$tmp/counts"
 }

@@ -49,7 +49,8 @@ sl "$a" exec h1 ping -c 2 -i 0.2 -W 2 10.0.0.9 >/dev/null 2>&1 && ok "h1 pings s
 mgmt=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print([g for g in d["guests"] if g["name"]=="spare"][0]["mgmt"])' "$state_dir/$a/instance.json" 2>/dev/null)
 for ((k = 0; k < 50; k++)); do
-    r=$(ip netns exec "sfclab-$a" python3 tests/system/inject-helper.py agent "$mgmt:7070" roles 2>/dev/null) && break
+    # Through `sfclab agent`: the agent answers only callers that hold its key.
+    r=$(sl "$a" agent spare roles 2>/dev/null | tr -d ' \n') && break
     sleep 0.1
 done
 [ -n "$mgmt" ] && [ "$r" = "[]" ] && ok "spare's agent answers at $mgmt" ||

@@ -29,6 +29,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
+# in_guest GUEST ARGS...: the helper in a guest. Guests do not see the repository: the script
+# goes in on standard input.
+in_guest() { local g=$1; shift; sl exec "$g" python3 - "$@" <"$helper"; }
 ok() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # Each ping is one packet waiting at most 1 s: bounded whatever the fault.
@@ -79,7 +82,7 @@ out=$(sl inject h2 pause --heal 2>&1); rc=$?
 # kernel still answers pings, so ping cannot see a pause).
 sl exec h2 "$PWD/bin/sfcd" echo >/dev/null 2>&1 &
 sleep 0.3
-echo_ok() { [ "$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>/dev/null)" = same ]; }
+echo_ok() { [ "$(in_guest h1 udp-echo-ask 10.0.0.2 2>/dev/null)" = same ]; }
 echo_ok && ok "echo answers before faults" || fail "echo does not answer before faults"
 check_kind() {          # KIND MODE [ARGS...]: h1 -> h2 echo fails during, works after heal
     local kind=$1 mode=$2; shift 2
@@ -107,30 +110,30 @@ got=$(pings 20)
 [ "$got" = 20 ] && ok "omission 0.5 healed: 20/20" || fail "after omission heal: ${got:-?}/20"
 
 # mitm flip on h2's UDP echo replies.
-[ "$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2)" = same ] &&
+[ "$(in_guest h1 udp-echo-ask 10.0.0.2)" = same ] &&
     ok "echo intact before mitm" || fail "echo broken before mitm"
 sl inject h2 mitm flip >/dev/null || fail "mitm flip: apply"
-r=$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+r=$(in_guest h1 udp-echo-ask 10.0.0.2 2>&1)
 [ "$r" = altered ] && ok "mitm flip: reply altered" || fail "mitm flip: reply $r"
 sl inject h2 mitm --heal >/dev/null || fail "mitm flip: heal"
 for _ in 1 2 3 4 5; do reach && break; done
-r=$(sl exec h1 python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+r=$(in_guest h1 udp-echo-ask 10.0.0.2 2>&1)
 [ "$r" = same ] && ok "mitm flip healed: reply intact" || fail "after mitm heal: $r"
 
 # mitm replay: every reply forwarded, plus an old one re-sent: h1 gets more answers than it
 # asked for, the extra ones answers to earlier requests.
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${2:-}" = 20 ] && [ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "before replay: $r" ||
     fail "before replay: $r"
 sl inject h2 mitm replay >/dev/null || fail "mitm replay: apply"
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${4:-0}" -ge 35 ] && [ "${6:-0}" -ge 15 ] && ok "mitm replay: $r (old answers re-sent)" ||
     fail "mitm replay: $r (expected >= 35 received, >= 15 stale)"
 sl inject h2 mitm --heal >/dev/null || fail "mitm replay: heal"
 for _ in 1 2 3 4 5; do reach && break; done
-r=$(sl exec h1 python3 "$helper" udp-echo-series 10.0.0.2 20 2>&1)
+r=$(in_guest h1 udp-echo-series 10.0.0.2 20 2>&1)
 set -- $r
 [ "${4:-0}" = 20 ] && [ "${6:-0}" = 0 ] && ok "replay healed: $r" || fail "after replay heal: $r"
 
@@ -157,7 +160,7 @@ sl inject h2 mitm equivocate >/dev/null || fail "mitm equivocate: apply"
 for h in h1 h3; do
     eval "odd=\$${h}_odd"
     want=$([ "$odd" = 1 ] && echo altered || echo same)
-    r=$(sl exec $h python3 "$helper" udp-echo-ask 10.0.0.2 2>&1)
+    r=$(in_guest $h udp-echo-ask 10.0.0.2 2>&1)
     [ "$r" = "$want" ] && ok "mitm equivocate: $h (MAC parity $odd) got $r" ||
         fail "mitm equivocate: $h (MAC parity $odd) got $r, expected $want"
 done
@@ -165,13 +168,13 @@ sl inject h2 mitm --heal >/dev/null || fail "mitm equivocate: heal"
 for _ in 1 2 3 4 5; do reach && break; done
 
 # mitm dns-spoof on a DNS server's answers.
-sl exec h2 python3 "$helper" dns-server 10.9.9.9 >/dev/null 2>&1 &
+in_guest h2 dns-server 10.9.9.9 >/dev/null 2>&1 &
 dns_pid=$!
 sleep 0.5
-r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+r=$(in_guest h1 dns-ask 10.0.0.2 www.example.com 2>&1)
 [ "$r" = 10.9.9.9 ] && ok "dns answer true before mitm" || fail "dns before mitm: $r"
 sl inject h2 mitm dns-spoof --spoof-ip 6.6.6.6 >/dev/null || fail "dns-spoof: apply"
-r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+r=$(in_guest h1 dns-ask 10.0.0.2 www.example.com 2>&1)
 [ "$r" = 6.6.6.6 ] && ok "mitm dns-spoof: client got the forged A record" ||
     fail "dns-spoof: got $r"
 if command -v dig >/dev/null; then
@@ -182,17 +185,16 @@ else
 fi
 sl inject h2 mitm --heal >/dev/null || fail "dns-spoof: heal"
 for _ in 1 2 3 4 5; do reach && break; done
-r=$(sl exec h1 python3 "$helper" dns-ask 10.0.0.2 www.example.com 2>&1)
+r=$(in_guest h1 dns-ask 10.0.0.2 www.example.com 2>&1)
 [ "$r" = 10.9.9.9 ] && ok "dns-spoof healed: true answer" || fail "after dns-spoof heal: $r"
 
 # crash kill: a role started through h2's agent is SIGKILLed.
 mgmt=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print([g for g in d["guests"]
     if g["name"]=="h2"][0]["mgmt"])' "$state/$name/instance.json" 2>/dev/null)
 if [ -n "$mgmt" ]; then
-    ip netns exec "sfclab-$name" python3 "$helper" agent "$mgmt:7070" start_role \
-        '{"role": "echo", "args": ["--port", "9"]}' >/dev/null
+    sl agent h2 start_role '{"role": "echo", "args": ["--port", "9"]}' >/dev/null
     sl inject h2 crash kill >/dev/null && ok "crash kill applied" || fail "crash kill"
-    r=$(ip netns exec "sfclab-$name" python3 "$helper" agent "$mgmt:7070" roles)
+    r=$(sl agent h2 roles)
     grep -q '"running": false' <<<"$r" && grep -q '"exit_code": 137' <<<"$r" &&
         ok "crash kill: role died of SIGKILL" || fail "crash kill: roles $r"
 else

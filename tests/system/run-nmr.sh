@@ -40,7 +40,12 @@ mode=$(stat -c %a "$key" 2>/dev/null)
 [ "$mode" = 600 ] && ok "the instance key is readable by its owner only ($key, mode $mode)" \
     || fail "instance key mode '$mode'"
 sff_mac=$(bin/sfclab -i "$inst" exec sff ip -br link show eth1 2>/dev/null | awk '{print $3}')
-bin/sfclab -i "$inst" exec client python3 "$PWD/tests/system/ft-peer.py" eth1 "$sff_mac" "$key" 0x1ff 0x100 \
+# From the client guest's network namespace only: guests see neither the repository nor
+# another guest's key, which this test, playing the instance's own sender, must read. A netns
+# guest's handle is "PID STARTTIME".
+client_pid=$(python3 -c 'import json,sys; print([g for g in json.load(open(sys.argv[1]))["guests"]
+    if g["name"] == "client"][0]["handle"].split()[0])' "$dir/instance.json")
+nsenter -t "$client_pid" -n python3 "$PWD/tests/system/ft-peer.py" eth1 "$sff_mac" "$key" 0x1ff 0x100 \
     || fail "could not send peer messages"
 sleep 0.3
 sock=$(ls "$dir"/guests/sff/role-*.sock 2>/dev/null | head -1)

@@ -111,6 +111,12 @@ CHECK_PROGS += tests/system/run-nmr.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr
 
+# --- isolation: every attack of issue 11 replayed from an attacker guest and a VNF guest must
+# fail (agents' RPC, host files, /etc/shadow, results, OVS sockets, namespaces, memory flood,
+# stalls, role table), and rounds of two simultaneous `up` of one instance (root).
+CHECK_PROGS += tests/system/isolation.sh tests/system/up-race.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end isolation
 # --- lxc: guests on libvirt's LXC driver (issue 16): line3 up/traffic/exec/pause/down with the
 # instance's own libvirtd, baseline-dns --quick on lxc, SIGKILL + clean beside a foreign domain
 # (root and libvirt's LXC driver; skips otherwise).

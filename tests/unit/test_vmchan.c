@@ -50,6 +50,12 @@ test_requests(void **state)
     assert_int_equal(r.cmd, VMCHAN_STATS);
     assert_int_equal(req("halt", &r), 0);
     assert_int_equal(r.cmd, VMCHAN_HALT);
+    assert_int_equal(req("key 000102030405060708090a0b0c0d0e0f"
+                         "101112131415161718191a1b1c1d1e1f", &r), 0);
+    assert_int_equal(r.cmd, VMCHAN_KEY);
+    for (int i = 0; i < VMCHAN_KEY_BYTES; i++) {
+        assert_int_equal(r.key[i], i);
+    }
 }
 
 static void
@@ -63,7 +69,12 @@ test_bad_requests(void **state)
         "iface 02:5f:00:ab:cd:01 eth0 10.0.0.256/24", "iface 02:5f:00:ab:cd:01 eth0 10.0.0.1/",
         "iface 02:5f:00:ab:cd:01 a-name-of-16-chr -", "iface 02:5f:00:ab:cd:01 eth/0 -",
         "iface 02:5f:00:ab:cd:01  eth0 -", "neigh eth1 10.0.0.3", "neigh eth1 ::1 02:5f:00:ab:cd:01",
-        "stats\n", "link eth1 up\r",
+        "stats\n", "link eth1 up\r", "key", "key 00",
+        "key 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1",
+        "key 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f00",
+        "key 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
+        "key 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g",
+        "key 000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f",
     };
     struct vmchan_request r;
 

@@ -1,6 +1,7 @@
 #include "vnfs/core/vmchan.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +149,22 @@ vmchan_parse_request(const char *line, size_t len, struct vmchan_request *req)
         return 0;
     } else if (!strcmp(w[0], "halt") && n == 1) {
         req->cmd = VMCHAN_HALT;
+        return 0;
+    } else if (!strcmp(w[0], "key") && n == 2) {
+        req->cmd = VMCHAN_KEY;
+        if (strlen(w[1]) != 2 * VMCHAN_KEY_BYTES) {
+            return EINVAL;
+        }
+        for (size_t i = 0; i < VMCHAN_KEY_BYTES; i++) {
+            int hi = hex(w[1][2 * i]), lo = hex(w[1][2 * i + 1]);
+            /* Lowercase only: one spelling per key. */
+            if (hi < 0 || lo < 0 || isupper((unsigned char) w[1][2 * i])
+                || isupper((unsigned char) w[1][2 * i + 1])) {
+                memset(req->key, 0, sizeof req->key);
+                return EINVAL;
+            }
+            req->key[i] = (uint8_t) (hi << 4 | lo);
+        }
         return 0;
     }
     return EINVAL;

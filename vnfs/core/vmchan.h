@@ -7,6 +7,8 @@
  *   neigh IFNAME IPV4 MAC
  *   stats
  *   halt
+ *   key HEX                        the agent's key (VMCHAN_KEY_BYTES, 64 lowercase hex digits),
+ *                                  once, at boot: vminit hands it to init on a pipe
  * Replies (guest -> host): "ok", "ok N N" (stats: CPU ns, memory bytes) or "err ERRNO TEXT".
  * The host treats every reply as untrusted input (the guest may be anything): a reply that is
  * not one of these is an error, never a value. Pure parsing: no I/O. Main types: struct
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #define VMCHAN_MAX_LINE 255
+#define VMCHAN_KEY_BYTES 32
 
 enum vmchan_cmd {
     VMCHAN_IFACE,
@@ -27,6 +30,7 @@ enum vmchan_cmd {
     VMCHAN_NEIGH,
     VMCHAN_STATS,
     VMCHAN_HALT,
+    VMCHAN_KEY,
 };
 
 struct vmchan_request {
@@ -37,6 +41,7 @@ struct vmchan_request {
     struct in_addr addr;        /* iface (with prefix_len), neigh. */
     int prefix_len;
     bool up;                    /* link. */
+    uint8_t key[VMCHAN_KEY_BYTES];  /* key. */
 };
 
 struct vmchan_reply {

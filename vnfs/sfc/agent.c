@@ -17,12 +17,23 @@
  * Roles' stdout/stderr go to DIR/role-ID.log and their control sockets are DIR/role-ID.sock
  * (SOCKDIR/role-ID.sock with --sock-dir: a kvm guest's DIR is shared with the host over 9p,
  * where a unix socket cannot be bound).
- * The agent signals only the processes it started, and stops them all when it exits. */
+ * The agent signals only the processes it started, and stops them all when it exits.
+ *
+ * Nobody but the orchestrator may drive it, and nobody can stall it: with --key-fd it reads
+ * its key (RPC_KEY_BYTES, handed over a pipe by init, never from a file) and serves only
+ * connections that hold it (vnfs/core/rpc.h); it listens where it is told (the instance gives
+ * it its management address, bound to the management interface). The methods that wait
+ * (start_role until the role's socket is up, stop_role, wait_role) answer later, from the loop,
+ * and block no other caller; wait_role's timeout is capped at AGENT_MAX_WAIT_MS. At most
+ * AGENT_MAX_ROLES roles are kept: a role that failed to start frees its slot at once, ended
+ * roles make room for new ones, oldest first. Paths given to roles (--stats, --out, --trace,
+ * --deliver, --ctl) must lie in DIR (or SOCKDIR). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +48,21 @@
 #include "vnfs/sfc/roles.h"
 
 #define AGENT_MAX_ROLES 256
+#define AGENT_MAX_WAIT_MS 3600000       /* One hour: longer than any experiment's phase. */
+#define AGENT_START_WAIT_NS 3000000000ull
+#define AGENT_STOP_GRACE_NS 2000000000ull
+#define AGENT_PENDING_TICK_NS 2000000ull
+
+/* A request that answers later (rpc_defer()). */
+enum agent_pending_kind { PENDING_START, PENDING_STOP, PENDING_WAIT };
+
+struct agent_pending {
+    enum agent_pending_kind kind;
+    struct rpc_deferred *reply;
+    int role_id;
+    uint64_t deadline;
+    bool killed;                    /* PENDING_STOP: SIGKILL sent. */
+};
 
 struct agent_role {
     int id;
@@ -55,9 +81,16 @@ struct agent {
     char *sock_dir;                 /* NULL: dir. */
     char *exe;
     uint64_t started_ns;
+    int restarts;                   /* How many times init restarted us (SFCD_RESTARTS). */
     struct agent_role roles[AGENT_MAX_ROLES];
-    int n_roles;
+    int n_roles;                    /* Slots in use: [0, n_roles). */
+    int next_id;
+    struct agent_pending *pending;
+    size_t n_pending, allocated_pending;
+    uint64_t pending_timer;
 };
+
+static void agent_pending_tick(struct loop *, uint64_t timer, void *a_);
 
 static struct agent_role *
 find_role(struct agent *a, json_t *params, char **errmsg)
@@ -75,6 +108,82 @@ find_role(struct agent *a, json_t *params, char **errmsg)
     }
     *errmsg = xasprintf("no role with id %lld", (long long) json_integer_value(id));
     return NULL;
+}
+
+static struct agent_role *
+role_by_id(struct agent *a, int id)
+{
+    for (int i = 0; i < a->n_roles; i++) {
+        if (a->roles[i].id == id) {
+            return &a->roles[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+role_free(struct agent_role *r)
+{
+    free(r->role);
+    free(r->ctl);
+    free(r->log);
+    memset(r, 0, sizeof *r);
+}
+
+/* Frees slot 'r' (its role has ended or never started), keeping the others in start order. */
+static void
+role_release(struct agent *a, struct agent_role *r)
+{
+    int i = r - a->roles;
+
+    if (r->log) {
+        unlink(r->log);
+    }
+    if (r->ctl) {
+        unlink(r->ctl);
+    }
+    role_free(r);
+    memmove(&a->roles[i], &a->roles[i + 1], (a->n_roles - i - 1) * sizeof *r);
+    a->n_roles--;
+}
+
+/* A slot for a new role: a free one, or the oldest ended role's. NULL if every role runs or
+ * is awaited. */
+static struct agent_role *
+role_slot(struct agent *a)
+{
+    if (a->n_roles < AGENT_MAX_ROLES) {
+        return &a->roles[a->n_roles++];
+    }
+    for (int i = 0; i < a->n_roles; i++) {
+        struct agent_role *r = &a->roles[i];
+        bool awaited = false;
+
+        for (size_t j = 0; j < a->n_pending; j++) {
+            awaited |= a->pending[j].role_id == r->id;
+        }
+        if (!r->running && !awaited) {
+            role_release(a, r);
+            return &a->roles[a->n_roles++];
+        }
+    }
+    return NULL;
+}
+
+static void
+pending_add(struct agent *a, enum agent_pending_kind kind, struct rpc_deferred *reply,
+            int role_id, uint64_t deadline)
+{
+    if (a->n_pending >= a->allocated_pending) {
+        a->pending = x2nrealloc(a->pending, &a->allocated_pending, sizeof *a->pending);
+    }
+    a->pending[a->n_pending++] = (struct agent_pending) {
+        .kind = kind, .reply = reply, .role_id = role_id, .deadline = deadline,
+    };
+    if (!a->pending_timer) {
+        a->pending_timer = loop_add_timer(a->loop, AGENT_PENDING_TICK_NS, AGENT_PENDING_TICK_NS,
+                                          agent_pending_tick, a);
+    }
 }
 
 static void
@@ -130,10 +239,88 @@ agent_ping(void *a_, json_t *params, json_t **result, char **errmsg)
     for (int i = 0; i < a->n_roles; i++) {
         running += a->roles[i].running;
     }
-    *result = json_pack("{s:I, s:i, s:i, s:i}",
+    struct rpc_server_stats st;
+
+    rpc_server_get_stats(a->server, &st);
+    *result = json_pack("{s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:I}",
                         "uptime_ns", (json_int_t) (time_mono_ns() - a->started_ns),
-                        "pid", (int) getpid(), "roles", a->n_roles, "running", running);
+                        "pid", (int) getpid(), "roles", a->n_roles, "running", running,
+                        "restarts", a->restarts, "conns", (int) st.conns,
+                        "refused_conns", (json_int_t) st.refused_conns,
+                        "refused_memory", (json_int_t) st.refused_memory,
+                        "refused_auth", (json_int_t) st.refused_auth);
     return 0;
+}
+
+/* Options whose value is a file a role writes or binds: confined to the agent's directory, so
+ * that no caller can make a role write outside the guest's own space. */
+static const char *const path_options[] = { "stats", "out", "trace", "deliver", "ctl" };
+
+static bool
+is_path_option(const char *name, size_t len)
+{
+    /* getopt_long() takes any unambiguous prefix of a long option. */
+    for (size_t i = 0; len && i < ARRAY_SIZE(path_options); i++) {
+        if (len <= strlen(path_options[i]) && !strncmp(name, path_options[i], len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+path_in_dir(const char *dir, const char *path)
+{
+    size_t n = strlen(dir);
+
+    if (strncmp(path, dir, n) || path[n] != '/' || !path[n + 1]) {
+        return false;
+    }
+    for (const char *p = path + n; (p = strstr(p, "/..")); p += 3) {
+        if (p[3] == '/' || !p[3]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Checks the path options of 'args'; sets '*errmsg' on the first one outside a->dir (and
+ * a->sock_dir, a kvm guest's own directory for sockets). */
+static bool
+args_confined(const struct agent *a, json_t *args, char **errmsg)
+{
+    size_t n = args ? json_array_size(args) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *arg = json_string_value(json_array_get(args, i));
+        const char *eq, *value;
+
+        if (!strcmp(arg, "--")) {
+            break;
+        }
+        if (strncmp(arg, "--", 2)) {
+            continue;
+        }
+        eq = strchr(arg, '=');
+        if (!is_path_option(arg + 2, eq ? (size_t) (eq - arg - 2) : strlen(arg + 2))) {
+            continue;
+        }
+        value = eq ? eq + 1 : i + 1 < n ? json_string_value(json_array_get(args, i + 1)) : "";
+        if (!path_in_dir(a->dir, value) && !(a->sock_dir && path_in_dir(a->sock_dir, value))) {
+            *errmsg = xasprintf("start_role: %.*s: '%s' is outside the guest's directory %s",
+                                eq ? (int) (eq - arg) : (int) strlen(arg), arg, value, a->dir);
+            return false;
+        }
+        i += !eq;
+    }
+    return true;
+}
+
+static json_t *
+start_result(const struct agent_role *r)
+{
+    return json_pack("{s:i, s:i, s:s, s:s?}", "id", r->id, "pid", (int) r->pid, "log", r->log,
+                     "ctl", r->ctl);
 }
 
 static int
@@ -143,6 +330,7 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     const char *role = json_string_value(json_object_get(params, "role"));
     json_t *args = json_object_get(params, "args");
     json_t *cpu = json_object_get(params, "cpu");
+    struct rpc_deferred *reply;
     struct agent_role *r;
     char **argv;
     size_t n_args, argc = 0;
@@ -165,13 +353,16 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
             return EINVAL;
         }
     }
-    if (a->n_roles >= AGENT_MAX_ROLES) {
-        *errmsg = xstrdup("start_role: too many roles");
+    if (!args_confined(a, args, errmsg)) {
+        return EPERM;
+    }
+    r = role_slot(a);
+    if (!r) {
+        *errmsg = xasprintf("start_role: %d roles are running or awaited", AGENT_MAX_ROLES);
         return ENOSPC;
     }
-    r = &a->roles[a->n_roles];
     memset(r, 0, sizeof *r);
-    r->id = a->n_roles + 1;
+    r->id = ++a->next_id;
     r->role = xstrdup(role);
     r->log = xasprintf("%s/role-%d.log", a->dir, r->id);
     /* The client is a run-to-completion program without an event loop or control socket. */
@@ -202,9 +393,7 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     if (pid < 0) {
         int error = errno;
         free(argv);
-        free(r->role);
-        free(r->log);
-        free(r->ctl);
+        role_release(a, r);
         return error;
     }
     if (!pid) {
@@ -222,28 +411,50 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     free(argv);
     r->pid = pid;
     r->running = true;
-    a->n_roles++;
 
-    /* Answer once the role can be reached, so the orchestrator's next call finds it. */
-    uint64_t deadline = time_mono_ns() + 3000000000ull;
-    while (has_ctl && time_mono_ns() < deadline) {
-        struct stat st;
-        reap(a);
-        if (!r->running || !stat(r->ctl, &st)) {
-            break;
-        }
-        usleep(1000);
+    /* Answer once the role can be reached, so the orchestrator's next call finds it; the
+     * loop goes on serving others meanwhile. */
+    reply = has_ctl ? rpc_defer() : NULL;
+    if (reply) {
+        pending_add(a, PENDING_START, reply, r->id, time_mono_ns() + AGENT_START_WAIT_NS);
+        return 0;
     }
-    reap(a);
-    if (!r->running && has_ctl) {
-        char *tail = log_tail(r->log, 2000);
-        *errmsg = xasprintf("role %s exited with code %d: %s", role, r->exit_code, tail);
-        free(tail);
-        return EIO;
-    }
-    *result = json_pack("{s:i, s:i, s:s, s:s?}", "id", r->id, "pid", (int) pid, "log", r->log,
-                        "ctl", r->ctl);
+    *result = start_result(r);
     return 0;
+}
+
+/* Answers a pending start_role if its role is up, gone or out of time. */
+static bool
+pending_start_done(struct agent *a, struct agent_pending *p, uint64_t now)
+{
+    struct agent_role *r = role_by_id(a, p->role_id);
+    struct stat st;
+
+    if (r && r->running && stat(r->ctl, &st) && now < p->deadline) {
+        return false;
+    }
+    if (!r || !r->running) {
+        char *tail = r ? log_tail(r->log, 2000) : xstrdup("");
+        char *msg = xasprintf("role %s exited with code %d: %s", r ? r->role : "?",
+                              r ? r->exit_code : -1, tail);
+        rpc_deferred_reply(p->reply, EIO, NULL, msg);
+        free(msg);
+        free(tail);
+        if (r) {
+            /* It never ran: its slot is free again. */
+            role_release(a, r);
+        }
+    } else {
+        rpc_deferred_reply(p->reply, 0, start_result(r), NULL);
+    }
+    return true;
+}
+
+static json_t *
+stop_result(const struct agent_role *r)
+{
+    return json_pack("{s:i, s:i, s:b}", "id", r->id, "exit_code", r->exit_code,
+                     "running", r->running);
 }
 
 static int
@@ -251,6 +462,7 @@ agent_stop_role(void *a_, json_t *params, json_t **result, char **errmsg)
 {
     struct agent *a = a_;
     struct agent_role *r = find_role(a, params, errmsg);
+    struct rpc_deferred *reply;
 
     if (!r) {
         return EINVAL;
@@ -258,15 +470,46 @@ agent_stop_role(void *a_, json_t *params, json_t **result, char **errmsg)
     reap(a);
     if (r->running) {
         kill(r->pid, SIGTERM);
-        wait_exit(a, r, time_mono_ns() + 2000000000ull);
-        if (r->running) {
-            kill(r->pid, SIGKILL);
-            wait_exit(a, r, time_mono_ns() + 2000000000ull);
+        reply = rpc_defer();
+        if (reply) {
+            pending_add(a, PENDING_STOP, reply, r->id, time_mono_ns() + AGENT_STOP_GRACE_NS);
+            return 0;
         }
     }
-    *result = json_pack("{s:i, s:i, s:b}", "id", r->id, "exit_code", r->exit_code,
-                        "running", r->running);
+    *result = stop_result(r);
     return 0;
+}
+
+static bool
+pending_stop_done(struct agent *a, struct agent_pending *p, uint64_t now)
+{
+    struct agent_role *r = role_by_id(a, p->role_id);
+
+    if (r && r->running && now >= p->deadline && !p->killed) {
+        kill(r->pid, SIGKILL);
+        p->killed = true;
+        p->deadline = now + AGENT_STOP_GRACE_NS;
+        return false;
+    }
+    if (r && r->running && now < p->deadline) {
+        return false;
+    }
+    if (r) {
+        rpc_deferred_reply(p->reply, 0, stop_result(r), NULL);
+    } else {
+        rpc_deferred_reply(p->reply, ESRCH, NULL, "the role is gone");
+    }
+    return true;
+}
+
+static json_t *
+wait_result(const struct agent_role *r)
+{
+    char *tail = log_tail(r->log, 4096);
+    json_t *result = json_pack("{s:i, s:b, s:i, s:s}", "id", r->id, "running", r->running,
+                               "exit_code", r->exit_code, "output", tail);
+    free(tail);
+    return result;
 }
 
 static int
@@ -275,18 +518,73 @@ agent_wait_role(void *a_, json_t *params, json_t **result, char **errmsg)
     struct agent *a = a_;
     struct agent_role *r = find_role(a, params, errmsg);
     json_t *timeout = json_object_get(params, "timeout_ms");
-    char *tail;
+    json_int_t ms = json_is_integer(timeout) ? json_integer_value(timeout) : 0;
+    struct rpc_deferred *reply;
 
     if (!r) {
         return EINVAL;
     }
-    wait_exit(a, r, time_mono_ns()
-              + (uint64_t) (json_is_integer(timeout) ? json_integer_value(timeout) : 0) * 1000000);
-    tail = log_tail(r->log, 4096);
-    *result = json_pack("{s:i, s:b, s:i, s:s}", "id", r->id, "running", r->running,
-                        "exit_code", r->exit_code, "output", tail);
-    free(tail);
+    if (ms < 0 || ms > AGENT_MAX_WAIT_MS) {
+        *errmsg = xasprintf("wait_role: timeout_ms must be 0 to %d", AGENT_MAX_WAIT_MS);
+        return EINVAL;
+    }
+    reap(a);
+    if (r->running && ms > 0 && (reply = rpc_defer())) {
+        pending_add(a, PENDING_WAIT, reply, r->id, time_mono_ns() + (uint64_t) ms * 1000000);
+        return 0;
+    }
+    *result = wait_result(r);
     return 0;
+}
+
+static bool
+pending_wait_done(struct agent *a, struct agent_pending *p, uint64_t now)
+{
+    struct agent_role *r = role_by_id(a, p->role_id);
+
+    if (r && r->running && now < p->deadline) {
+        return false;
+    }
+    if (r) {
+        rpc_deferred_reply(p->reply, 0, wait_result(r), NULL);
+    } else {
+        rpc_deferred_reply(p->reply, ESRCH, NULL, "the role is gone");
+    }
+    return true;
+}
+
+/* Answers every pending request that can be answered now. */
+static void
+pending_run(struct agent *a)
+{
+    uint64_t now = time_mono_ns();
+
+    reap(a);
+    for (size_t i = 0; i < a->n_pending; ) {
+        struct agent_pending *p = &a->pending[i];
+        bool done = false;
+
+        switch (p->kind) {
+        case PENDING_START: done = pending_start_done(a, p, now); break;
+        case PENDING_STOP: done = pending_stop_done(a, p, now); break;
+        case PENDING_WAIT: done = pending_wait_done(a, p, now); break;
+        }
+        if (done) {
+            a->pending[i] = a->pending[--a->n_pending];
+        } else {
+            i++;
+        }
+    }
+    if (!a->n_pending && a->pending_timer) {
+        loop_cancel_timer(a->loop, a->pending_timer);
+        a->pending_timer = 0;
+    }
+}
+
+static void
+agent_pending_tick(struct loop *loop, uint64_t timer, void *a)
+{
+    pending_run(a);
 }
 
 static int
@@ -307,13 +605,90 @@ agent_roles(void *a_, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
-/* Forwards 'method' to the role's control socket. */
+/* A call forwarded to a role's control socket, answered from the loop when the role answers
+ * (or after AGENT_FORWARD_TIMEOUT_NS): a slow role holds up only its own caller. */
+struct agent_forward {
+    struct agent *a;
+    struct rpc_deferred *reply;
+    int fd;
+    int role_id;
+    struct buf in;
+    uint64_t timer;
+};
+
+#define AGENT_FORWARD_TIMEOUT_NS 10000000000ull
+
+static void
+forward_finish(struct agent_forward *f, int error, json_t *result, const char *errmsg)
+{
+    rpc_deferred_reply(f->reply, error, result, errmsg);
+    loop_del_fd(f->a->loop, f->fd);
+    close(f->fd);
+    if (f->timer) {
+        loop_cancel_timer(f->a->loop, f->timer);
+    }
+    buf_uninit(&f->in);
+    free(f);
+}
+
+static void
+forward_timeout(struct loop *loop, uint64_t timer, void *f_)
+{
+    struct agent_forward *f = f_;
+    char *msg = xasprintf("role %d did not answer in %llu s", f->role_id,
+                          (unsigned long long) (AGENT_FORWARD_TIMEOUT_NS / 1000000000));
+
+    f->timer = 0;
+    forward_finish(f, ETIMEDOUT, NULL, msg);
+    free(msg);
+}
+
+static void
+forward_readable(struct loop *loop, int fd, uint32_t events, void *f_)
+{
+    struct agent_forward *f = f_;
+    json_t *resp, *error_obj;
+    size_t len;
+    ssize_t n;
+
+    buf_reserve(&f->in, 65536);
+    n = read(fd, f->in.data + f->in.len, f->in.cap - f->in.len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0) {
+        forward_finish(f, EPROTO, NULL, "the role closed its control socket");
+        return;
+    }
+    f->in.len += n;
+    if (!rpc_next_line(&f->in, &len)) {
+        if (f->in.len > RPC_MAX_LINE) {
+            forward_finish(f, EPROTO, NULL, "the role's answer is too long");
+        }
+        return;
+    }
+    resp = json_loadb((const char *) f->in.data, len, 0, NULL);
+    error_obj = json_object_get(resp, "error");
+    if (!json_is_object(resp) || (!error_obj && !json_object_get(resp, "result"))) {
+        forward_finish(f, EPROTO, NULL, "the role's answer is not JSON-RPC");
+    } else if (error_obj) {
+        const char *msg = json_string_value(json_object_get(error_obj, "message"));
+        forward_finish(f, EREMOTEIO, NULL, msg ? msg : "(no message)");
+    } else {
+        forward_finish(f, 0, json_incref(json_object_get(resp, "result")), NULL);
+    }
+    json_decref(resp);
+}
+
+/* Forwards 'method' to the role's control socket; the answer comes later (rpc_defer()). */
 static int
 forward_to_role(struct agent *a, json_t *params, const char *method, json_t *fwd_params,
                 json_t **result, char **errmsg)
 {
     struct agent_role *r = find_role(a, params, errmsg);
-    char *address;
+    struct agent_forward *f;
+    json_t *req;
+    char *address, *line;
     int fd, error;
 
     if (!r) {
@@ -331,9 +706,41 @@ forward_to_role(struct agent *a, json_t *params, const char *method, json_t *fwd
         *errmsg = xasprintf("role %d control socket: %s", r->id, strerror(error));
         return error;
     }
-    error = rpc_call_err(fd, method, fwd_params, result, 10000, errmsg);
-    close(fd);
-    return error;
+    req = json_pack("{s:s, s:s, s:i}", "jsonrpc", "2.0", "method", method, "id", 1);
+    if (fwd_params) {
+        json_object_set(req, "params", fwd_params);
+    }
+    line = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    /* The request is small, or a state the role reads as it comes: written whole now. */
+    error = line ? write_fully(fd, line, strlen(line)) : ENOMEM;
+    if (!error) {
+        error = write_fully(fd, "\n", 1);
+    }
+    free(line);
+    if (error) {
+        close(fd);
+        *errmsg = xasprintf("role %d control socket: %s", r->id, strerror(error));
+        return error;
+    }
+    f = xzalloc(sizeof *f);
+    f->a = a;
+    f->fd = fd;
+    f->role_id = r->id;
+    buf_init(&f->in);
+    f->reply = rpc_defer();
+    if (!f->reply || loop_add_fd(a->loop, fd, EPOLLIN, forward_readable, f)) {
+        /* Not from a server's request (or no room in the loop): nobody to answer later. */
+        if (f->reply) {
+            rpc_deferred_reply(f->reply, EIO, NULL, "cannot watch the role's socket");
+        }
+        buf_uninit(&f->in);
+        free(f);
+        close(fd);
+        return EIO;
+    }
+    f->timer = loop_add_timer(a->loop, AGENT_FORWARD_TIMEOUT_NS, 0, forward_timeout, f);
+    return 0;
 }
 
 static int
@@ -539,7 +946,7 @@ static void
 agent_signal(struct loop *loop, int signo, void *a)
 {
     if (signo == SIGCHLD) {
-        reap(a);
+        pending_run(a);
     } else {
         loop_stop(loop);
     }
@@ -562,11 +969,35 @@ stop_all(struct agent *a)
     }
 }
 
+/* Reads the key from 'fd' (a pipe from init) and closes it: the key is never in a file. */
+static int
+read_key(int fd, uint8_t key[RPC_KEY_BYTES])
+{
+    size_t got = 0;
+
+    while (got < RPC_KEY_BYTES) {
+        ssize_t n = read(fd, key + got, RPC_KEY_BYTES - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            close(fd);
+            return EIO;
+        }
+        got += n;
+    }
+    close(fd);
+    return 0;
+}
+
 static void
 usage(void)
 {
-    printf("usage: sfcd agent --listen ADDR:PORT [--dir DIR] [--sock-dir DIR] [--sfcd PATH]\n"
-           "  --listen ADDR:PORT  JSON-RPC endpoint on the management network (or unix:PATH)\n"
+    printf("usage: sfcd agent --listen ADDR[%%DEV]:PORT [--dir DIR] [--sock-dir DIR]\n"
+           "                  [--sfcd PATH] [--key-fd N]\n"
+           "  --listen ADDR:PORT  JSON-RPC endpoint on the management network (or unix:PATH);\n"
+           "                      %%DEV binds it to that interface only\n"
+           "  --key-fd N          read the RPC key from fd N: serve only callers that hold it\n"
            "  --dir DIR           role logs and control sockets (default /tmp/sfcd-agent-PID)\n"
            "  --sock-dir DIR      control sockets there instead\n"
            "  --sfcd PATH         the sfcd binary roles run (default: this one)\n");
@@ -580,11 +1011,15 @@ role_agent(int argc, char *argv[])
         { "dir", required_argument, NULL, 'd' },
         { "sock-dir", required_argument, NULL, 'S' },
         { "sfcd", required_argument, NULL, 's' },
+        { "key-fd", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     static const int signals[] = { SIGTERM, SIGINT, SIGCHLD, SIGHUP };
     const char *listen = NULL;
+    uint8_t key[RPC_KEY_BYTES];
+    bool keyed = false;
+    int key_fd = -1;
     struct agent a;
     char exe[4096];
     int opt, error, rc = 2;
@@ -598,6 +1033,14 @@ role_agent(int argc, char *argv[])
         case 'd': free(a.dir); a.dir = xstrdup(optarg); break;
         case 'S': free(a.sock_dir); a.sock_dir = xstrdup(optarg); break;
         case 's': free(a.exe); a.exe = xstrdup(optarg); break;
+        case 'k':
+            key_fd = atoi(optarg);
+            if (key_fd < 0 || read_key(key_fd, key)) {
+                log_err("--key-fd %s: cannot read %d key bytes", optarg, RPC_KEY_BYTES);
+                goto out;
+            }
+            keyed = true;
+            break;
         case 'h': usage(); rc = 0; goto out;
         default: usage(); goto out;
         }
@@ -633,25 +1076,42 @@ role_agent(int argc, char *argv[])
     if (!error) {
         error = loop_add_signals(a.loop, signals, ARRAY_SIZE(signals), agent_signal, &a);
     }
-    if (!error) {
+    /* The guest starts before its interfaces are plugged: until the management interface and
+     * its address are there (a few ms on netns, longer through libvirt), wait for them rather
+     * than die and be counted as a restart. */
+    for (uint64_t deadline = time_mono_ns() + 30000000000ull; !error;) {
         error = rpc_server_create(a.loop, listen, agent_methods, ARRAY_SIZE(agent_methods), &a,
                                   &a.server);
+        if ((error != ENODEV && error != EADDRNOTAVAIL) || time_mono_ns() >= deadline) {
+            break;
+        }
+        error = 0;
+        usleep(20000);
     }
     if (error) {
         log_err("cannot listen on %s: %s", listen, strerror(error));
         goto out;
     }
+    if (keyed) {
+        rpc_server_set_key(a.server, key);
+    }
+    if (getenv("SFCD_RESTARTS")) {
+        a.restarts = atoi(getenv("SFCD_RESTARTS"));
+    }
     log_info("listening on %s", listen);
     rc = loop_run(a.loop) ? 1 : 0;
     stop_all(&a);
 out:
+    for (size_t i = 0; i < a.n_pending; i++) {
+        rpc_deferred_reply(a.pending[i].reply, ESHUTDOWN, NULL, "the agent is stopping");
+    }
+    free(a.pending);
     rpc_server_destroy(a.server);
     loop_destroy(a.loop);
     for (int i = 0; i < a.n_roles; i++) {
-        free(a.roles[i].role);
-        free(a.roles[i].ctl);
-        free(a.roles[i].log);
+        role_free(&a.roles[i]);
     }
+    sodium_memzero(key, sizeof key);
     free(a.dir);
     free(a.sock_dir);
     free(a.exe);

@@ -1,19 +1,26 @@
 /* `sfcd init` — PID 1 of a guest.
  *
- *   sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [-- ROLE|PROGRAM [ARG...]]
+ *   sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]
+ *             [-- ROLE|PROGRAM [ARG...]]
  *
  * --hostname and --log are for guests whose init is started by someone else (libvirt's LXC
  * driver names the container after the domain and gives init a console for its output); the
  * netns provider does both itself before init runs.
- * Reaps every orphan of the guest, optionally starts one program (a bare word is an sfcd role,
- * run as this same binary: `-- agent --listen ...`; a path is run as given) and restarts
- * nothing. On SIGTERM, SIGINT or SIGHUP it sends SIGTERM to every process of the guest, waits
+ * Reaps every orphan of the guest and optionally starts one program (a bare word is an sfcd
+ * role, run as this same binary: `-- agent --listen ...`; a path is run as given). With
+ * --restart, a program that dies is started again (after 100 ms, doubling up to 5 s while it
+ * keeps dying young), with SFCD_RESTARTS=<count> in its environment so that it can say so.
+ * With --key-fd, init reads a secret (RPC_KEY_BYTES) from fd N, closes N, and hands the secret
+ * to each start of the program on a fresh pipe as its fd 3: the secret lives only in memory and
+ * pipes, never in a file a guest could read. Init keeps no other fd open past stdio.
+ * On SIGTERM, SIGINT or SIGHUP it sends SIGTERM to every process of the guest, waits
  * up to the grace period (default 1 s) for its children, SIGKILLs what is left and exits.
  * The kernel gives PID 1 no default signal actions: without this, a polite stop would be
  * ignored and every teardown would wait for SIGKILL. */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 #include "vnfs/sfc/roles.h"
 
 #define INIT_USAGE \
-    "sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [-- ROLE|PROGRAM [ARG...]]"
+    "sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]\n" \
+    "          [-- ROLE|PROGRAM [ARG...]]"
 
 /* Reaps every child that has exited; returns false once there are no children at all. */
 static bool
@@ -48,16 +57,53 @@ reap_children(pid_t watched, int *watched_status)
     }
 }
 
-static pid_t
-start_program(char *argv[], const sigset_t *old_mask)
-{
-    pid_t pid = fork();
+#define INIT_KEY_FD 3
 
+static uint8_t init_key[RPC_KEY_BYTES];
+static bool init_has_key;
+
+static pid_t
+start_program(char *argv[], const sigset_t *old_mask, int restarts)
+{
+    int key_pipe[2] = { -1, -1 };
+    pid_t pid;
+
+    if (init_has_key) {
+        /* A pipe holds the key until the program reads it: 32 bytes never block. */
+        if (pipe2(key_pipe, O_CLOEXEC)
+            || write(key_pipe[1], init_key, sizeof init_key) != sizeof init_key) {
+            log_err("cannot hand the key over: %s", strerror(errno));
+            return -1;
+        }
+        close(key_pipe[1]);
+    }
+    pid = fork();
     if (pid < 0) {
         log_err("cannot fork: %s", strerror(errno));
+        if (key_pipe[0] >= 0) {
+            close(key_pipe[0]);
+        }
         return -1;
     }
+    if (pid > 0) {
+        if (key_pipe[0] >= 0) {
+            close(key_pipe[0]);
+        }
+        return pid;
+    }
     if (pid == 0) {
+        sodium_memzero(init_key, sizeof init_key);
+        if (key_pipe[0] == INIT_KEY_FD) {
+            /* dup2() onto itself would keep O_CLOEXEC. */
+            fcntl(INIT_KEY_FD, F_SETFD, 0);
+        } else if (key_pipe[0] >= 0 && dup2(key_pipe[0], INIT_KEY_FD) < 0) {
+            _exit(127);
+        }
+        if (restarts) {
+            char n[16];
+            snprintf(n, sizeof n, "%d", restarts);
+            setenv("SFCD_RESTARTS", n, 1);
+        }
         sigprocmask(SIG_SETMASK, old_mask, NULL);
         if (!strchr(argv[0], '/')) {
             /* A role of this same binary: argv becomes `sfcd ROLE ARG...`. */
@@ -107,10 +153,13 @@ int
 role_init(int argc, char *argv[])
 {
     uint64_t grace_ns = 1000000000ULL;
+    uint64_t backoff_ns = 0, restart_at = 0, program_started = 0;
     const char *hostname = NULL, *log_path = NULL;
     char **program = NULL;
     sigset_t mask, old_mask;
     pid_t program_pid = -1;
+    bool restart = false;
+    int restarts = 0;
     int i;
 
     for (i = 1; i < argc; i++) {
@@ -124,6 +173,21 @@ role_init(int argc, char *argv[])
                 fprintf(stderr, "sfcd init: bad --grace '%s' (e.g. 500ms, 2s)\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--key-fd") && i + 1 < argc) {
+            int fd = atoi(argv[++i]);
+            size_t got = 0;
+            while (got < sizeof init_key) {
+                ssize_t n = read(fd, init_key + got, sizeof init_key - got);
+                if (n <= 0 && !(n < 0 && errno == EINTR)) {
+                    fprintf(stderr, "sfcd init: --key-fd %s: cannot read the key\n", argv[i]);
+                    return 2;
+                }
+                got += n > 0 ? n : 0;
+            }
+            close(fd);
+            init_has_key = true;
+        } else if (!strcmp(argv[i], "--restart")) {
+            restart = true;
         } else if (!strcmp(argv[i], "--hostname") && i + 1 < argc) {
             hostname = argv[++i];
         } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
@@ -161,22 +225,49 @@ role_init(int argc, char *argv[])
     sigprocmask(SIG_BLOCK, &mask, &old_mask);
 
     if (program) {
-        program_pid = start_program(program, &old_mask);
+        program_pid = start_program(program, &old_mask, 0);
+        program_started = time_mono_ns();
     }
     for (;;) {
         siginfo_t info;
         int status = -1;
-        int sig = sigwaitinfo(&mask, &info);
+        int sig;
 
+        if (restart_at) {
+            uint64_t now = time_mono_ns();
+            if (now >= restart_at) {
+                restarts++;
+                log_warn("restarting %s (restart %d)", program[0], restarts);
+                program_pid = start_program(program, &old_mask, restarts);
+                program_started = now;
+                restart_at = program_pid > 0 ? 0 : now + backoff_ns;
+                continue;
+            }
+            struct timespec ts = { (time_t) ((restart_at - now) / 1000000000),
+                                   (long) ((restart_at - now) % 1000000000) };
+            sig = sigtimedwait(&mask, &info, &ts);
+        } else {
+            sig = sigwaitinfo(&mask, &info);
+        }
         if (sig < 0) {
             continue;
         }
         if (sig == SIGCHLD) {
             reap_children(program_pid, &status);
             if (status != -1) {
-                log_info("%s exited with status %d; not restarting it", program[0],
-                         WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
                 program_pid = -1;
+                if (!restart) {
+                    log_info("%s exited with status %d; not restarting it", program[0], code);
+                    continue;
+                }
+                /* Dying young again and again backs off; a long life resets the pace. */
+                uint64_t lived = time_mono_ns() - program_started;
+                backoff_ns = lived > 10000000000ull || !backoff_ns ? 100000000ull
+                             : MIN(backoff_ns * 2, 5000000000ull);
+                log_warn("%s exited with status %d; restarting it in %llu ms", program[0],
+                         code, (unsigned long long) (backoff_ns / 1000000));
+                restart_at = time_mono_ns() + backoff_ns;
             }
             continue;
         }

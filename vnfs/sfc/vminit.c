@@ -18,6 +18,10 @@
  *   stats                          "ok CPU_NS MEM_BYTES" of the whole guest
  *   halt                           SIGTERM to init: the guest stops (its kernel then panics
  *                                  and reboots, which libvirt turns into the domain's end)
+ *   key HEX                        with sfc.key=1: the agent's key, accepted once, written to
+ *                                  the pipe init reads it from (`init --key-fd 3`); init
+ *                                  waits for it before it starts its program
+ * sfc.restart=1 makes it `init --restart` (a dead agent comes back).
  * It never runs outside a VM: as anything but PID 1 it refuses to start. */
 
 #include <arpa/inet.h>
@@ -270,6 +274,10 @@ guest_usage(uint64_t *cpu_ns, uint64_t *mem)
     return error;
 }
 
+/* The write end of the pipe init reads the agent's key from (sfc.key=1), until the host has
+ * sent it; -1 otherwise. Only the channel's process holds it. */
+static int key_fd = -1;
+
 static void
 serve_request(int port, int sock, const char *line)
 {
@@ -303,7 +311,18 @@ serve_request(int port, int sock, const char *line)
         case VMCHAN_HALT:
             error = kill(1, SIGTERM) ? errno : 0;
             break;
+        case VMCHAN_KEY:
+            /* Once: a key cannot be replaced by whoever else opens the port later. */
+            if (key_fd < 0) {
+                error = EALREADY;
+            } else {
+                error = write_fully(key_fd, req.key, sizeof req.key);
+                close(key_fd);
+                key_fd = -1;
+            }
+            break;
         }
+        memset(req.key, 0, sizeof req.key);
     }
     if (error) {
         snprintf(reply, sizeof reply, "err %d %s\n", error, strerror(error));
@@ -390,7 +409,9 @@ serve_channel(void)
 int
 role_vminit(int argc, char *argv[])
 {
-    char *cmdline = NULL, *hostname, *init;
+    char *cmdline = NULL, *hostname, *init, *v;
+    int key_pipe[2] = { -1, -1 };
+    bool want_key, restart;
     char **args;
     size_t n = 0, program = 0;
     bool shared = false;
@@ -409,6 +430,16 @@ role_vminit(int argc, char *argv[])
     }
     hostname = cmdline_get(cmdline, "sfc.hostname");
     init = cmdline_get(cmdline, "sfc.init");
+    want_key = (v = cmdline_get(cmdline, "sfc.key")) && !strcmp(v, "1");
+    restart = (v = cmdline_get(cmdline, "sfc.restart")) && !strcmp(v, "1");
+    /* The agent's key never goes on the kernel's command line (any process of the guest reads
+     * /proc/cmdline, and the host's QEMU command line shows it): the host sends it over the
+     * control channel once the guest serves it, and init reads it from this pipe, as fd 3,
+     * blocking until it comes. */
+    if (want_key && pipe2(key_pipe, O_CLOEXEC)) {
+        log_err("cannot make the key's pipe: %s", strerror(errno));
+        want_key = false;
+    }
     {
         int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (sock >= 0) {
@@ -418,15 +449,34 @@ role_vminit(int argc, char *argv[])
     }
     pid = fork();
     if (pid == 0) {
+        if (want_key) {
+            close(key_pipe[0]);
+            key_fd = key_pipe[1];
+        }
         serve_channel();
         _exit(0);
     }
-    args = xcalloc(10 + (init ? strlen(init) : 0), sizeof *args);
+    args = xcalloc(14 + (init ? strlen(init) : 0), sizeof *args);
     args[n++] = "sfcd";
     args[n++] = "init";
     if (hostname) {
         args[n++] = "--hostname";
         args[n++] = hostname;
+    }
+    if (want_key) {
+        close(key_pipe[1]);
+        if (key_pipe[0] == 3) {
+            fcntl(3, F_SETFD, 0);       /* dup2() onto itself would keep O_CLOEXEC. */
+        } else if (dup2(key_pipe[0], 3) < 0) {
+            log_err("cannot hand the key's pipe to init: %s", strerror(errno));
+        } else {
+            close(key_pipe[0]);
+        }
+        args[n++] = "--key-fd";
+        args[n++] = "3";
+    }
+    if (restart) {
+        args[n++] = "--restart";
     }
     if (init && *init) {
         args[n++] = "--";

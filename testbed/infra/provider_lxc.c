@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -195,7 +196,7 @@ wait_init_known(struct lxc_guest *lg)
             free(fds);
             return 0;
         }
-        if (time_mono_ns() >= deadline || virDomainIsActive(lg->dom) != 1) {
+        if (time_mono_ns() >= deadline || !virDomainIsActive(lg->dom)) {
             return ESRCH;
         }
         usleep(2000);
@@ -260,6 +261,8 @@ lxc_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
     return 0;
 }
 
+static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 static int
 lxc_start(struct guest *g)
 {
@@ -302,10 +305,15 @@ lxc_start(struct guest *g)
     /* The key's pipe becomes the container init's fd 3 (libvirt hands the files it is given to
      * init from fd 3 on): never in the domain's XML or init's command line, which libvirt keeps
      * in files of its own and any process of the guest can read in /proc/1/cmdline. */
+    /* One container starts at a time: `up` makes guests from several threads, and starts
+     * that overlapped in libvirt's LXC driver now and then lost a container before libvirtd
+     * learnt its init ("Init pid is not yet available"). */
+    pthread_mutex_lock(&start_mutex);
     lg->dom = secret_fd >= 0
               ? virDomainCreateXMLWithFiles(lg->conn, (const char *) xml.data, 1, &secret_fd, 0)
               : virDomainCreateXML(lg->conn, (const char *) xml.data, 0);
     if (!lg->dom) {
+        pthread_mutex_unlock(&start_mutex);
         log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->dom_name,
                 libvirtd_last_error());
         error = EIO;
@@ -315,6 +323,7 @@ lxc_start(struct guest *g)
      * refuses to attach interfaces or open namespaces until then: wait for it here, so that
      * a started guest is one that can be wired. */
     error = wait_init_known(lg);
+    pthread_mutex_unlock(&start_mutex);
     if (error) {
         log_err("guest %s: libvirt never learnt the init of %s: %s", g->name, lg->dom_name,
                 libvirtd_last_error());

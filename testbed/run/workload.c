@@ -358,7 +358,9 @@ workload_drive(struct run_ctx *rc)
         }
         fault_plan_run_due(rc, &plan, start, now);
         if (fault_plan_next(&plan, start, &next_step)) {
-            uint64_t wait_ns = next_step - time_mono_ns();
+            /* A step may have fallen due while the ones before it ran (an injection takes
+             * milliseconds): then look again at once, not after a whole tick. */
+            uint64_t t = time_mono_ns(), wait_ns = next_step > t ? next_step - t : 0;
             tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
         }
         sample_resources(rc);

@@ -319,6 +319,26 @@ guest_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const ui
 }
 
 int
+guest_link_ns_open(struct guest *g, struct link_ns **cache, struct link_ns **nsp)
+{
+    int fd, error;
+
+    if (!*cache) {
+        error = g->provider->netns_fd(g, &fd);
+        if (error) {
+            return error;
+        }
+        error = link_ns_open(fd, cache);
+        close(fd);
+        if (error) {
+            return error;
+        }
+    }
+    *nsp = *cache;
+    return 0;
+}
+
+int
 guest_iface_up(struct link_ns *gns, struct link_ns *host, const struct guest_iface *f)
 {
     char cidr[32];

@@ -214,6 +214,9 @@ int guest_init_common(struct guest *, const struct guest_provider *, const struc
 void guest_free_common(struct guest *);
 /* Pins every thread of process 'pid' to 'cpu' (< 0: every CPU). */
 int guest_pin_process(pid_t, int cpu);
+/* For providers with netns_fd: netlink in the guest's network namespace, opened the first time
+ * into '*cache' (the provider closes it with the guest) and returned in '*nsp'. */
+int guest_link_ns_open(struct guest *, struct link_ns **cache, struct link_ns **nsp);
 /* The end of plug_iface, once both ends exist: in 'gns' (NULL: done inside the guest some
  * other way) the guest end f->ifname gets TX checksum offload off (or its TCP and UDP
  * checksums arrive broken), its address if any, and goes up; in 'host' the host end f->port

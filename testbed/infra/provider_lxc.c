@@ -649,22 +649,7 @@ lxc_attach(const struct guest_config *cfg, const char *handle, struct guest **gp
 static int
 lxc_link_ns(struct guest *g, struct link_ns **nsp)
 {
-    struct lxc_guest *lg = lxc_priv(g);
-    int fd, error;
-
-    if (!lg->ns) {
-        error = lxc_netns_fd(g, &fd);
-        if (error) {
-            return error;
-        }
-        error = link_ns_open(fd, &lg->ns);
-        close(fd);
-        if (error) {
-            return error;
-        }
-    }
-    *nsp = lg->ns;
-    return 0;
+    return guest_link_ns_open(g, &lxc_priv(g)->ns, nsp);
 }
 
 /* An <interface type='ethernet'> attached to the running container: libvirt makes the veth,

@@ -829,21 +829,7 @@ netns_handle(const struct guest *g)
 static int
 netns_link_ns(struct guest *g, struct link_ns **nsp)
 {
-    int fd, error;
-
-    if (!ng(g)->ns) {
-        error = netns_netns_fd(g, &fd);
-        if (error) {
-            return error;
-        }
-        error = link_ns_open(fd, &ng(g)->ns);
-        close(fd);
-        if (error) {
-            return error;
-        }
-    }
-    *nsp = ng(g)->ns;
-    return 0;
+    return guest_link_ns_open(g, &ng(g)->ns, nsp);
 }
 
 /* A veth pair: the guest's end made directly in its namespace, the host end in 'host'. */

@@ -32,6 +32,7 @@
  * stateful VNFs (`lb`); a chain must end in a function that answers (dns), since the replies
  * come back through the replicas and nothing else returns through them yet. Voters exchange no
  * peer messages (bft_voter sends none), so no instance key is handed out. */
+#include <libfyaml.h>
 #include <string.h>
 
 #include "testbed/deploy/deploy.h"
@@ -84,7 +85,12 @@ fitsfc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
                    "(f <= 5)", (unsigned long long) n);
     }
     if (p->vnfs && (!p->n_vnfs || strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns"))) {
-        yaml_error(doc, root, "fitsfc: the chain must end in a function that answers (dns): "
+        struct fy_node *chain = root && fy_node_is_mapping(root) ? yaml_map_get(root, "chain")
+                                                                 : NULL;
+        struct fy_node *vnfs = chain && fy_node_is_mapping(chain) ? yaml_map_get(chain, "vnfs")
+                                                                  : NULL;
+
+        yaml_error(doc, vnfs ? vnfs : chain ? chain : root, "fitsfc: the chain must end in a function that answers (dns): "
                    "replies come back through the replicas, and nothing else returns through "
                    "them yet");
     }

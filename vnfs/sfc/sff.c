@@ -428,7 +428,7 @@ vote_stage_create(struct sff *s, struct sff_vote *v, size_t n)
     }
     s->n_votes++;
     ftstage_start(v->stage, time_mono_ns());
-    if (role->n_counters + 6 <= ROLE_MAX_COUNTERS) {
+    if (role->n_counters + 7 <= ROLE_MAX_COUNTERS) {
         /* Names live as long as the process. */
         const struct ftstage_stats *st = ftstage_stats(v->stage);
         char *what = v->path ? xasprintf("hop%zu", k) : xstrdup("entry");
@@ -436,6 +436,7 @@ vote_stage_create(struct sff *s, struct sff_vote *v, size_t n)
         role_add_counter(role, xasprintf("%s_no_quorum", what), &st->drops[FT_DROP_NO_QUORUM]);
         /* Copies a bounded voter had no room for (bft_voter's per-sender share). */
         role_add_counter(role, xasprintf("%s_overload", what), &st->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, xasprintf("%s_outvoted", what), &st->drops[FT_DROP_OUTVOTED]);
         role_add_counter(role, xasprintf("%s_late_copies", what),
                          &st->drops[FT_DROP_DUPLICATE]);
         role_add_counter(role, xasprintf("%s_peer_ok", what), &st->peer_rx);

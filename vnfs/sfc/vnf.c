@@ -214,6 +214,7 @@ vote_create(struct role *role)
     const struct ftstage_stats *st = ftstage_stats(v->stage);
     role_add_counter(role, "vote_no_quorum", &st->drops[FT_DROP_NO_QUORUM]);
     role_add_counter(role, "vote_overload", &st->drops[FT_DROP_OVERLOAD]);
+    role_add_counter(role, "vote_outvoted", &st->drops[FT_DROP_OUTVOTED]);
     role_add_counter(role, "vote_late_copies", &st->drops[FT_DROP_DUPLICATE]);
     return 0;
 }

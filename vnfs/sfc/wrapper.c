@@ -234,6 +234,7 @@ on_start(struct role *role)
     role_add_counter(role, "vote_no_quorum", &st->drops[FT_DROP_NO_QUORUM]);
     role_add_counter(role, "vote_late_copies", &st->drops[FT_DROP_DUPLICATE]);
     role_add_counter(role, "vote_overload", &st->drops[FT_DROP_OVERLOAD]);
+    role_add_counter(role, "vote_outvoted", &st->drops[FT_DROP_OUTVOTED]);
     return loop_add_fd(role->loop, w->fd, EPOLLIN, on_socket, w);
 }
 

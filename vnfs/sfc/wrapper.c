@@ -5,8 +5,8 @@
  * It owns the service address: --listen IP:PORT is added to --iface as a /32 of its own (so the
  * guest's kernel delivers what a client sends there to us, even from a socket bound to that
  * interface) and bound as a UDP socket. Each datagram a local client sends becomes the frame
- * the client would have sent (Ethernet/IPv4/UDP from the interface's address and the client's
- * port to the service), named by this client's id (--client-id) and a counter, and goes to
+ * the client would have sent (Ethernet/IPv4/UDP from the client's address and port, as its
+ * socket sees them, so that a per-flow token it computed still matches, to the service), named by this client's id (--client-id) and a counter, and goes to
  * every classifier replica (--classifiers MAC+MAC+...) inside the wrap header of
  * vnfs/sfc/wrap.h. What comes back are NSH frames from the SFF replicas (--sffs MAC+MAC+...,
  * which end the path toward us with --egress-nsh): each is one vote, made by vnfs/sfc/nshvote.h
@@ -51,7 +51,6 @@ struct wrapper {
     struct role role;
     int fd;                                 /* The UDP socket of the service address. */
     struct sockaddr_in listen;
-    uint32_t src_ip;                        /* The interface's own address (network order). */
     uint8_t service_mac[6];
     uint32_t client;
     uint64_t counter;
@@ -83,7 +82,7 @@ on_request(struct wrapper *w, const uint8_t *payload, size_t len,
 
     w->n_requests++;
     if (packet_build_udp(w->frame + hdr, sizeof w->frame - hdr, own, w->service_mac,
-                         ntohl(w->src_ip), ntohl(w->listen.sin_addr.s_addr),
+                         ntohl(peer->sin_addr.s_addr), ntohl(w->listen.sin_addr.s_addr),
                          ntohs(peer->sin_port), ntohs(w->listen.sin_port), payload, len,
                          &inner_len)) {
         w->n_too_big++;
@@ -239,7 +238,7 @@ on_start(struct role *role)
 }
 
 /* The service address as a /32 of its own on the interface ("IF:fs"), unless the guest has
- * it already; and the interface's own address, the source of the requests we build. */
+ * it already. */
 static int
 own_addresses(struct wrapper *w)
 {
@@ -250,14 +249,6 @@ own_addresses(struct wrapper *w)
     if (s < 0) {
         return errno;
     }
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", w->role.iface);
-    if (ioctl(s, SIOCGIFADDR, &ifr)) {
-        error = errno;
-        log_err("%s has no IPv4 address (%s)", w->role.iface, strerror(error));
-        goto out;
-    }
-    w->src_ip = sin->sin_addr.s_addr;
     memset(&ifr, 0, sizeof ifr);
     snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%.10s:fs", w->role.iface);
     sin->sin_family = AF_INET;

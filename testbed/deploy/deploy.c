@@ -351,12 +351,52 @@ args_free(struct args *a)
  * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
  * can never teach the switch a wrong port. Over the bridge's persistent OpenFlow connection,
  * one barrier for the batch. */
+/* FIT-SFC's voters count each sender once by its source MAC: a replica that could send as
+ * another would vote twice. So every data port may send only with its own MAC, to any other
+ * guest's (priority 60), and nothing else (55: not even broadcasts; nothing on the chain needs
+ * them). The attacker guest is the injectors' agent: it re-injects what it intercepts as the
+ * target sent it, so its port may carry any source. The mitm and omission steering (300)
+ * still comes first. */
+static int
+install_anti_spoofing(struct deployment *d, struct of_conn *of)
+{
+    int error = 0;
+
+    for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
+        struct instance_guest *from = &d->inst->guests[i];
+        struct instance_iface *f = data_iface(from);
+        bool attacker = !strcmp(from->name, "attacker");
+
+        for (size_t j = 0; f && !error && j < d->inst->n_guests; j++) {
+            struct instance_iface *t = data_iface(&d->inst->guests[j]);
+            struct of_flow flow = { .priority = 60 };
+
+            if (!t || i == j) {
+                continue;
+            }
+            of_match_in_port(&flow.match, f->ofport);
+            if (!attacker) {
+                of_match_eth_src(&flow.match, f->mac);
+            }
+            of_match_eth_dst(&flow.match, t->mac);
+            of_actions_output(&flow.actions, t->ofport);
+            error = of_flow_add(of, &flow);
+        }
+        if (f && !error && !attacker) {
+            struct of_flow flow = { .priority = 55 };
+            of_match_in_port(&flow.match, f->ofport);
+            error = of_flow_add(of, &flow);     /* No action: drop. */
+        }
+    }
+    return error;
+}
+
 static int
 install_steering(struct deployment *d, struct instance_iface *client,
                  struct instance_iface *classifier)
 {
     /* FIT-SFC (no classifier given): the client's wrapper sends to each classifier replica's
-     * MAC itself; only the static L2 flows. */
+     * MAC itself; the static L2 flows, and no port may send as another. */
     struct of_conn *of;
     int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
 
@@ -371,6 +411,9 @@ install_steering(struct deployment *d, struct instance_iface *client,
             of_actions_output(&flow.actions, f->ofport);
             error = of_flow_add(of, &flow);
         }
+    }
+    if (!error && !classifier) {
+        error = install_anti_spoofing(d, of);
     }
     if (!error && classifier) {
         struct of_flow flow = { .priority = 200 };

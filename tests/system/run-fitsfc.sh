@@ -6,7 +6,8 @@
 # Every query must be answered and none wrongly; the stored counters must show the spoofed and
 # flipped copies reached the voters and lost (outvoted); scheme none under the same spoof on its
 # only SFF must accept forged answers. Then dig, unmodified, asks through the wrapper of a chain
-# kept up. Verdicts from the stored results, never from timings.
+# kept up, and a replica that sends frames with another replica's MAC finds them dropped by the
+# switch. Verdicts from the stored results and counters, never from timings.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -101,6 +102,26 @@ if run "$tmp/dig.log" "$tmp/dig.yaml" --keep; then
     answer=$(bin/sfclab -i "$inst" exec client dig +short +tries=2 +time=2 @10.0.0.250 www.example.com 2>&1)
     [ "$answer" = 10.0.0.80 ] && ok "dig through the wrapper: www.example.com is $answer" \
         || fail "dig through the wrapper answered '$answer'"
+    # A replica cannot send as another (the voters count senders by MAC): frames from sffr3
+    # claiming sffr0's MAC never reach the client; with its own MAC they do. The wrapper counts
+    # what reaches it that is not NSH as 'ignored'.
+    mac() { python3 -c "import json, sys; d = json.load(open('/run/sfclab/$inst/instance.json')); print([f['mac'] for g in d['guests'] if g['name'] == sys.argv[1] for f in g['ifaces'] if f['bridge'] == 'data'][0])" "$1"; }
+    ignored() { bin/sfclab -i "$inst" agent client stats '{"id":1}' | python3 -c "import json, sys; print(json.load(sys.stdin)['counters']['ignored'])"; }
+    send_as() { # GUEST SRC-MAC: 20 frames to the client
+        bin/sfclab -i "$inst" exec "$1" python3 - "$2" "$(mac client)" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth1", 0))
+frame = bytes.fromhex(sys.argv[2].replace(':', '')) + bytes.fromhex(sys.argv[1].replace(':', '')) + b'\x12\x34' + b'x' * 46
+for _ in range(20):
+    s.send(frame)
+PY
+    }
+    i0=$(ignored); send_as sffr3 "$(mac sffr0)"; sleep 1; i1=$(ignored)
+    send_as sffr3 "$(mac sffr3)"; sleep 1; i2=$(ignored)
+    [ -n "$i0" ] && [ "$i1" = "$i0" ] && [ "$((i2 - i1))" -ge 20 ] \
+        && ok "a replica sending as another is dropped by the switch (ignored $i0 -> $i1), as itself delivered (-> $i2)" \
+        || fail "anti-spoofing: ignored '$i0' -> '$i1' (forged source) -> '$i2' (own source)"
 else
     fail "kept run for dig: $(tail -5 "$tmp/dig.log")"
 fi

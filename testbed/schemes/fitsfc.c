@@ -49,7 +49,7 @@ static const struct scheme_param fitsfc_params[] = {
     { "timeout", SCHEME_PARAM_DURATION, "1s", 1000000, 60000000000ull, NULL,
       "a voter halts a packet that has no 2f+1 identical copies by then" },
     { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
-      "PBFT view change timeout (globally stateful VNFs)" },
+      "PBFT's view change timeout (globally stateful VNFs; PBFT is not built yet: no effect)" },
 };
 
 static const struct scheme_target fitsfc_targets[] = {

@@ -14,6 +14,8 @@
 #define MGR_TIMER_PERIOD 1
 #define MGR_BATCH_BYTES 6000    /* Per REPLAY / DELETE message. */
 #define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent. */
+#define MGR_RETRY_PERIODS 20    /* A poll, TAKEOVER or ROUTE unanswered this long is redone. */
+#define MGR_MAX_LIVE 16         /* Packets resent to a master per round: no burst to drown it. */
 
 enum mgr_logger { MGR_PLOG, MGR_DPLOG, MGR_PROGLOG, MGR_N_LOGGERS };
 
@@ -28,6 +30,7 @@ enum mgr_stage_state {
 
 struct mgr_rec {
     struct ftvnf_dp dp;
+    uint64_t seen_ns;           /* When the manager first read it. */
     bool deleted;
 };
 
@@ -39,7 +42,9 @@ struct mgr_stage {
     struct u64map rec_idx;      /* base -> index + 1 */
     struct u64map progress;     /* base -> 1: the slave finished it. */
     struct u64map air;          /* base -> time sent to the slave. */
+    struct u64map live_air;     /* base -> time resent to the master. */
     uint64_t failed_at;
+    uint64_t asked_at;          /* When TAKEOVER or ROUTE was last sent. */
 };
 
 struct ftvnf_manager {
@@ -47,13 +52,15 @@ struct ftvnf_manager {
     size_t n_stages;
     uint64_t period;
     uint64_t retain;            /* How long a finished packet is kept before it is deleted. */
+    uint64_t resend;            /* A packet that reached no log of a stage this long is resent. */
+    uint64_t poll_at;
     uint32_t sequencer;
     uint32_t loggers[MGR_N_LOGGERS];
     uint64_t cursor[MGR_N_LOGGERS];
     bool waiting[MGR_N_LOGGERS];
     bool polling, poll_again;
     uint64_t now;
-    struct u64map pkts;         /* base -> 1: in the packet logger. */
+    struct u64map pkts;         /* base -> when first read from the packet logger. */
     struct u64map done_since;   /* base -> when it was first seen finished. */
     struct mgr_stage stages[FTVNF_MAX_STAGES];
 };
@@ -62,12 +69,13 @@ static int
 mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftvnf_manager *m;
-    uint64_t n, period, retain;
+    uint64_t n, period, retain, resend;
     int error;
 
     if ((error = ft_config_u64(cfg, "stages", 1, &n, errp))
         || (error = ft_config_duration(cfg, "manager_period", 1000000, &period, errp))
-        || (error = ft_config_duration(cfg, "retain", 50000000, &retain, errp))) {
+        || (error = ft_config_duration(cfg, "retain", 50000000, &retain, errp))
+        || (error = ft_config_duration(cfg, "resend", 100000000, &resend, errp))) {
         return error;
     }
     if (!n || n > FTVNF_MAX_STAGES || !period || cfg->n_group != 1 + 2 * n
@@ -83,6 +91,7 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     m->n_stages = n;
     m->period = period;
     m->retain = retain;
+    m->resend = resend;
     m->sequencer = cfg->group[0];
     for (size_t i = 0; i < MGR_N_LOGGERS; i++) {
         m->loggers[i] = cfg->peers[i];
@@ -96,6 +105,7 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         u64map_init(&s->rec_idx);
         u64map_init(&s->progress);
         u64map_init(&s->air);
+        u64map_init(&s->live_air);
     }
     *corep = &m->up;
     return 0;
@@ -115,6 +125,7 @@ mgr_destroy(struct ft_core *core)
         u64map_destroy(&s->rec_idx);
         u64map_destroy(&s->progress);
         u64map_destroy(&s->air);
+        u64map_destroy(&s->live_air);
     }
     u64map_destroy(&m->pkts);
     u64map_destroy(&m->done_since);
@@ -137,6 +148,7 @@ mgr_poll(struct ftvnf_manager *m, struct ft_actions *out)
         return;
     }
     m->polling = true;
+    m->poll_at = m->now;
     for (size_t i = 0; i < MGR_N_LOGGERS; i++) {
         uint8_t msg[9] = { FTVNF_LIST_REQ };
 
@@ -247,41 +259,46 @@ mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
     ft_emit_note(out, "stage %zu: master failed; slave replays M\\S = %zu packets and takes "
                  "over", i, n);
     s->state = STAGE_CATCHUP;
+    s->asked_at = m->now;
     buf_uninit(&msg);
 }
 
-/* After the upstream was rerouted: what reached stage i's input but never its log. */
+/* Packets that reached stage i's input (the packet logger for stage 0, stage i-1's log
+ * otherwise) but not stage i's log for 'age' or longer are (re)sent to stage i's master from
+ * the packet logger, at most MGR_MAX_LIVE per round, oldest first by id. After a takeover
+ * (age 0) these are the packets the dead master had received but never logged; in normal
+ * operation, packets lost on the way (UDP may lose anything). Masters drop copies by id. */
 static void
-mgr_inflight(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
+mgr_repair(struct ftvnf_manager *m, size_t i, uint64_t age, struct ft_actions *out)
 {
     struct mgr_stage *s = &m->stages[i];
-    uint64_t *ids = NULL;
+    uint64_t *ids = NULL, sent;
     size_t n = 0, cap = 0;
 
+#define MGR_CANDIDATE(BASE, ID, SEEN)                                               \
+    if (!mgr_rec(s, BASE) && m->now - (SEEN) >= age                               \
+        && !(u64map_get(&s->live_air, BASE, &sent) && m->now - sent < m->resend)) { \
+        if (n >= cap) {                                                             \
+            ids = x2nrealloc(ids, &cap, sizeof *ids);                               \
+        }                                                                           \
+        ids[n++] = (ID);                                                            \
+    }
     if (i == 0) {
         const struct u64map_slot *slot;
         size_t pos = 0;
         while (u64map_next(&m->pkts, &pos, &slot)) {
-            if (!mgr_rec(s, slot->key)) {
-                if (n >= cap) {
-                    ids = x2nrealloc(ids, &cap, sizeof *ids);
-                }
-                ids[n++] = slot->key;
-            }
+            MGR_CANDIDATE(slot->key, slot->key, slot->value);
         }
     } else {
         const struct mgr_stage *up = &m->stages[i - 1];
         for (size_t k = 0; k < up->n_recs; k++) {
             const struct mgr_rec *r = &up->recs[k];
-            if (!r->deleted && r->dp.verdict == FTVNF_FORWARD
-                && !mgr_rec(s, ftvnf_id_base(r->dp.id_in))) {
-                if (n >= cap) {
-                    ids = x2nrealloc(ids, &cap, sizeof *ids);
-                }
-                ids[n++] = r->dp.id_out;
+            if (!r->deleted && r->dp.verdict == FTVNF_FORWARD) {
+                MGR_CANDIDATE(ftvnf_id_base(r->dp.id_in), r->dp.id_out, r->seen_ns);
             }
         }
     }
+#undef MGR_CANDIDATE
     /* Sequence order, so a flow's packets keep their order (ids grow per sequencer). */
     for (size_t a = 1; a < n; a++) {
         for (size_t b = a; b > 0 && ids[b - 1] > ids[b]; b--) {
@@ -290,11 +307,14 @@ mgr_inflight(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
             ids[b - 1] = t;
         }
     }
-    mgr_replay(m, NULL, i, s->master, FTVNF_F_LIVE, ids, NULL, n, out);
-    if (n) {
-        ft_emit_note(out, "stage %zu: %zu packets in flight to the dead master resent", i, n);
+    n = MIN(n, MGR_MAX_LIVE);
+    for (size_t k = 0; k < n; k++) {
+        u64map_put(&s->live_air, ftvnf_id_base(ids[k]), m->now);
     }
-    s->state = STAGE_ALONE;
+    mgr_replay(m, NULL, i, s->master, FTVNF_F_LIVE, ids, NULL, n, out);
+    if (n && !age) {
+        ft_emit_note(out, "stage %zu: resending packets in flight to the dead master", i);
+    }
     free(ids);
 }
 
@@ -353,6 +373,7 @@ mgr_cleanup(struct ftvnf_manager *m, struct ft_actions *out)
             }
             u64map_remove(&s->progress, del[k], NULL);
             u64map_remove(&s->air, del[k], NULL);
+            u64map_remove(&s->live_air, del[k], NULL);
         }
     }
     for (size_t i = 0; i < m->n_stages; i++) {
@@ -400,12 +421,17 @@ mgr_act(struct ftvnf_manager *m, struct ft_actions *out)
         switch (s->state) {
         case STAGE_NORMAL:
             mgr_feed_slave(m, i, false, out);
+            mgr_repair(m, i, m->resend, out);
             break;
         case STAGE_FAILING:
             mgr_takeover(m, i, out);
             break;
         case STAGE_INFLIGHT:
-            mgr_inflight(m, i, out);
+            mgr_repair(m, i, 0, out);
+            s->state = STAGE_ALONE;
+            break;
+        case STAGE_ALONE:
+            mgr_repair(m, i, m->resend, out);
             break;
         default:
             break;
@@ -436,8 +462,8 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
     for (size_t k = 0; k < n && !rd->bad; k++) {
         if (l == MGR_PLOG) {
             uint64_t base = ftvnf_rd_uint(rd, 8);
-            if (!rd->bad) {
-                u64map_put(&m->pkts, ftvnf_id_base(base), 1);
+            if (!rd->bad && !u64map_get(&m->pkts, ftvnf_id_base(base), NULL)) {
+                u64map_put(&m->pkts, ftvnf_id_base(base), m->now);
             }
         } else if (l == MGR_PROGLOG) {
             uint8_t stage = ftvnf_rd_uint(rd, 1);
@@ -462,7 +488,7 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
             if (s->n_recs >= s->cap_recs) {
                 s->recs = x2nrealloc(s->recs, &s->cap_recs, sizeof *s->recs);
             }
-            s->recs[s->n_recs] = (struct mgr_rec) { .dp = dp };
+            s->recs[s->n_recs] = (struct mgr_rec) { .dp = dp, .seen_ns = m->now };
             u64map_put(&s->rec_idx, ftvnf_id_base(dp.id_in), ++s->n_recs);
         }
     }
@@ -492,6 +518,37 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
     }
 }
 
+/* Points stage i's upstream (the sequencer, or stage i-1's master) at stage i's master. */
+static void
+mgr_route(struct ftvnf_manager *m, uint8_t i, struct ft_actions *out)
+{
+    struct mgr_stage *s = &m->stages[i];
+    uint8_t msg[6] = { FTVNF_ROUTE, i, s->master >> 24, s->master >> 16, s->master >> 8,
+                       s->master };
+
+    s->asked_at = m->now;
+    ft_emit_send(out, i ? m->stages[i - 1].master : m->sequencer, msg, sizeof msg);
+}
+
+/* Whatever went unanswered for MGR_RETRY_PERIODS is asked again (datagrams get lost). */
+static void
+mgr_retry(struct ftvnf_manager *m, struct ft_actions *out)
+{
+    uint64_t late = MGR_RETRY_PERIODS * m->period;
+
+    if (m->polling && m->now - m->poll_at >= late) {
+        m->polling = false;
+    }
+    for (size_t i = 0; i < m->n_stages; i++) {
+        struct mgr_stage *s = &m->stages[i];
+        if (s->state == STAGE_CATCHUP && m->now - s->asked_at >= late) {
+            s->state = STAGE_FAILING;   /* the next round sends M\S and TAKEOVER again */
+        } else if (s->state == STAGE_ROUTING && m->now - s->asked_at >= late) {
+            mgr_route(m, i, out);
+        }
+    }
+}
+
 static int
 mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -509,6 +566,7 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     case FT_EV_TIMER:
         ft_emit_timer(out, MGR_TIMER_PERIOD, ev->now_ns + m->period);
+        mgr_retry(m, out);
         mgr_poll(m, out);
         break;
     case FT_EV_PEER_DOWN:
@@ -539,9 +597,7 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             s->state = STAGE_ROUTING;
             ft_emit_note(out, "stage %u: recovered: slave is master %"PRIu64" us after the "
                          "failure notice", i, (ev->now_ns - s->failed_at) / 1000);
-            uint8_t msg[6] = { FTVNF_ROUTE, i, s->master >> 24, s->master >> 16,
-                               s->master >> 8, s->master };
-            ft_emit_send(out, i ? m->stages[i - 1].master : m->sequencer, msg, sizeof msg);
+            mgr_route(m, i, out);
             break;
         }
         case FTVNF_ROUTED: {

@@ -18,16 +18,33 @@ struct ftvnf_seq {
     uint32_t first_master;      /* Where tagged packets go (rerouted by the manager). */
     uint32_t plog, manager;
     struct u64map pending;      /* id -> struct buf * waiting for the logger's ack. */
+    struct u64map sent;         /* id -> when its LOG_PKT was last sent. */
+    uint64_t log_retry;
 };
+
+#define SEQ_TIMER_RETRY 1
+
+static void
+seq_log(struct ftvnf_seq *s, uint64_t id, const struct buf *held, struct ft_actions *out)
+{
+    struct buf msg = BUF_INITIALIZER;
+
+    buf_put_u8(&msg, FTVNF_LOG_PKT);
+    buf_put_be64(&msg, id);
+    buf_put_u8(&msg, 0);
+    buf_put(&msg, held->data + 8, held->len - 8);
+    ft_emit_send(out, s->plog, msg.data, msg.len);
+    buf_uninit(&msg);
+}
 
 static int
 seq_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftvnf_seq *s;
-    uint64_t sid;
+    uint64_t sid, retry;
     int error = ft_config_u64(cfg, "sequencer_id", 0, &sid, errp);
 
-    if (error) {
+    if (error || (error = ft_config_duration(cfg, "log_retry", 50000000, &retry, errp))) {
         return error;
     }
     if (sid > 7 || cfg->n_next != 1 || cfg->n_peers != 2) {
@@ -45,6 +62,8 @@ seq_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     s->plog = cfg->peers[0];
     s->manager = cfg->peers[1];
     u64map_init(&s->pending);
+    u64map_init(&s->sent);
+    s->log_retry = retry ? retry : 1;
     *corep = &s->up;
     return 0;
 }
@@ -62,6 +81,7 @@ seq_destroy(struct ft_core *core)
         free(b);
     }
     u64map_destroy(&s->pending);
+    u64map_destroy(&s->sent);
     free(s);
 }
 
@@ -94,7 +114,23 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         if (ev->incarnation) {
             ft_emit_note(out, "sequencer restarted as sequencer id %u", s->sequencer);
         }
+        ft_emit_timer(out, SEQ_TIMER_RETRY, ev->now_ns + s->log_retry);
         break;
+    case FT_EV_TIMER: {
+        const struct u64map_slot *slot;
+        size_t pos = 0;
+        while (u64map_next(&s->pending, &pos, &slot)) {
+            uint64_t at = 0;
+            u64map_get(&s->sent, slot->key, &at);
+            if (ev->now_ns - at >= s->log_retry) {
+                /* Unacknowledged: the record or its ack was lost. */
+                u64map_put(&s->sent, slot->key, ev->now_ns);
+                seq_log(s, slot->key, (struct buf *) (uintptr_t) slot->value, out);
+            }
+        }
+        ft_emit_timer(out, SEQ_TIMER_RETRY, ev->now_ns + s->log_retry);
+        break;
+    }
     case FT_EV_PACKET: {
         struct buf *held = xmalloc(sizeof *held);
 
@@ -103,11 +139,8 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         buf_put_be64(held, id);
         buf_put(held, ev->data, ev->len);
         u64map_put(&s->pending, id, (uintptr_t) held);
-        buf_put_u8(&msg, FTVNF_LOG_PKT);
-        buf_put_be64(&msg, id);
-        buf_put_u8(&msg, 0);
-        buf_put(&msg, ev->data, ev->len);
-        ft_emit_send(out, s->plog, msg.data, msg.len);
+        u64map_put(&s->sent, id, ev->now_ns);
+        seq_log(s, id, held, out);
         break;
     }
     case FT_EV_PEER_MSG:
@@ -121,6 +154,7 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             }
             /* Stored: only now may the packet enter the chain. */
             struct buf *held = (struct buf *) (uintptr_t) v;
+            u64map_remove(&s->sent, id, NULL);
             ft_emit_forward(out, s->first_master, held->data, held->len);
             buf_uninit(held);
             free(held);

@@ -20,8 +20,17 @@
 /* A master's packet waiting for its loggers. */
 struct vnf_pending {
     struct buf out;             /* id_out(8) payload, or empty if dropped. */
+    struct buf log_dp, log_pkt; /* What was sent to the loggers, to send again. */
+    uint64_t sent_ns;
     bool need_pkt, need_dp;
 };
+
+#define VNF_TIMER_RETRY 1
+#define VNF_TIMER_DRAIN 2
+/* Re-forwarding after a takeover is paced: a burst of hundreds of datagrams would be lost in
+ * the switch's queues, and these are exactly the packets nobody else can send again. */
+#define VNF_DRAIN_BATCH 16
+#define VNF_DRAIN_NS 1000000
 
 struct ftvnf_vnf {
     struct ft_core up;
@@ -32,6 +41,7 @@ struct ftvnf_vnf {
     struct nf *nf;
     uint32_t next, plog, dplog, proglog, manager;
     uint32_t report;            /* FT_ENDPOINT_NONE, or who gets a digest per packet (tests). */
+    uint64_t log_retry;         /* Unacknowledged log records are sent again after this. */
     struct u64map seen;         /* base id -> 1: processed (either role). */
     struct u64map pending;      /* Master: id_in -> struct vnf_pending *. */
     /* Slave: outputs of recent replays (ring), base id -> ring index + 1. */
@@ -43,6 +53,8 @@ struct ftvnf_vnf {
     bool taking_over;
     struct u64map takeover;
     struct u64map takeover_fwd; /* base ids whose output to forward on promotion. */
+    struct buf *drain;          /* Outputs still to re-forward after the takeover. */
+    size_t n_drain, drain_pos;
     uint64_t n_diverged;
 };
 
@@ -52,7 +64,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken;
+    uint64_t stage, ofs, report, broken, log_retry;
     struct ftvnf_vnf *v;
     struct nf *nf;
     char *nf_err = NULL;
@@ -61,7 +73,8 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     if ((error = ft_config_u64(cfg, "stage", 0, &stage, errp))
         || (error = ft_config_u64(cfg, "frame_offset", 0, &ofs, errp))
         || (error = ft_config_u64(cfg, "report", FT_ENDPOINT_NONE, &report, errp))
-        || (error = ft_config_u64(cfg, "broken", 0, &broken, errp))) {
+        || (error = ft_config_u64(cfg, "broken", 0, &broken, errp))
+        || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))) {
         return error;
     }
     if (!role || (strcmp(role, "master") && strcmp(role, "slave")) || !fn
@@ -104,6 +117,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     v->proglog = cfg->peers[2];
     v->manager = cfg->peers[3];
     v->report = report;
+    v->log_retry = log_retry ? log_retry : 1;
     u64map_init(&v->seen);
     u64map_init(&v->pending);
     u64map_init(&v->output_idx);
@@ -123,6 +137,8 @@ vnf_destroy(struct ft_core *core)
     while (u64map_next(&v->pending, &pos, &slot)) {
         struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
         buf_uninit(&p->out);
+        buf_uninit(&p->log_dp);
+        buf_uninit(&p->log_pkt);
         free(p);
     }
     for (size_t i = 0; i < FTVNF_KEEP_OUTPUTS; i++) {
@@ -133,6 +149,10 @@ vnf_destroy(struct ft_core *core)
     u64map_destroy(&v->output_idx);
     u64map_destroy(&v->takeover);
     u64map_destroy(&v->takeover_fwd);
+    for (size_t i = 0; i < v->n_drain; i++) {
+        buf_uninit(&v->drain[i]);
+    }
+    free(v->drain);
     nf_destroy(v->nf);
     free(v);
 }
@@ -204,6 +224,9 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     u64map_put(&v->seen, ftvnf_id_base(id_in), 1);
     p = xzalloc(sizeof *p);
     buf_init(&p->out);
+    buf_init(&p->log_dp);
+    buf_init(&p->log_pkt);
+    p->sent_ns = now;
     nf_det_begin(&v->nf->det, NULL, 0);
     struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in };
     dp.verdict = vnf_run(v, id_in, payload, len, now, &p->out, &dp.id_out);
@@ -211,18 +234,17 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     dp.n_pads = v->nf->det.n_log;
     vnf_report(v, id_in, out);
 
-    buf_put_u8(&msg, FTVNF_LOG_DP);
-    ftvnf_dp_put(&msg, &dp);
-    ft_emit_send(out, v->dplog, msg.data, msg.len);
+    buf_put_u8(&p->log_dp, FTVNF_LOG_DP);
+    ftvnf_dp_put(&p->log_dp, &dp);
+    ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
     p->need_dp = true;
     if (dp.id_out != id_in && p->out.len >= 8) {
         /* A new version: its delta from the one received. */
-        buf_clear(&msg);
-        buf_put_u8(&msg, FTVNF_LOG_PKT);
-        buf_put_be64(&msg, dp.id_out);
-        buf_put_u8(&msg, 1);
-        ftvnf_delta_make(&msg, payload, len, p->out.data + 8, p->out.len - 8);
-        ft_emit_send(out, v->plog, msg.data, msg.len);
+        buf_put_u8(&p->log_pkt, FTVNF_LOG_PKT);
+        buf_put_be64(&p->log_pkt, dp.id_out);
+        buf_put_u8(&p->log_pkt, 1);
+        ftvnf_delta_make(&p->log_pkt, payload, len, p->out.data + 8, p->out.len - 8);
+        ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
         p->need_pkt = true;
     }
     u64map_put(&v->pending, dp.id_out != id_in ? dp.id_out : id_in, (uintptr_t) p);
@@ -254,11 +276,55 @@ vnf_release(struct ftvnf_vnf *v, uint64_t key, bool pkt_ack, struct ft_actions *
     }
     u64map_remove(&v->pending, key, NULL);
     buf_uninit(&p->out);
+    buf_uninit(&p->log_dp);
+    buf_uninit(&p->log_pkt);
     free(p);
 }
 
+/* Log records whose acknowledgement did not come (a datagram lost either way) go again; the
+ * loggers store a record once and acknowledge every copy. */
 static void
-vnf_promote_if_ready(struct ftvnf_vnf *v, struct ft_actions *out)
+vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
+{
+    const struct u64map_slot *slot;
+    size_t pos = 0;
+
+    while (u64map_next(&v->pending, &pos, &slot)) {
+        struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
+
+        if (now - p->sent_ns < v->log_retry) {
+            continue;
+        }
+        p->sent_ns = now;
+        if (p->need_dp) {
+            ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
+        }
+        if (p->need_pkt) {
+            ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
+        }
+    }
+    ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
+}
+
+static void
+vnf_drain(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
+{
+    for (size_t k = 0; k < VNF_DRAIN_BATCH && v->drain_pos < v->n_drain; k++) {
+        struct buf *b = &v->drain[v->drain_pos++];
+        ft_emit_forward(out, v->next, b->data, b->len);
+        buf_uninit(b);
+    }
+    if (v->drain_pos < v->n_drain) {
+        ft_emit_timer(out, VNF_TIMER_DRAIN, now + VNF_DRAIN_NS);
+    } else {
+        free(v->drain);
+        v->drain = NULL;
+        v->n_drain = v->drain_pos = 0;
+    }
+}
+
+static void
+vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
 {
     const struct u64map_slot *slot;
     size_t pos = 0;
@@ -272,12 +338,16 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, struct ft_actions *out)
     v->master = true;
     nf_det_set_mode(&v->nf->det, NF_DET_RECORD);
     /* What the dead master logged but may not have forwarded: downstream drops copies. */
+    v->drain = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain);
     while (u64map_next(&v->takeover_fwd, &pos, &slot)) {
         if (u64map_get(&v->output_idx, slot->key, &idx) && v->outputs[idx - 1].len) {
-            ft_emit_forward(out, v->next, v->outputs[idx - 1].data, v->outputs[idx - 1].len);
+            buf_init(&v->drain[v->n_drain]);
+            buf_put(&v->drain[v->n_drain++], v->outputs[idx - 1].data,
+                    v->outputs[idx - 1].len);
         }
     }
     u64map_clear(&v->takeover_fwd);
+    vnf_drain(v, now, out);
     ft_emit_note(out, "stage %u: slave caught up and took over as master", v->stage);
     buf_put_u8(&msg, FTVNF_PROMOTED);
     buf_put_u8(&msg, v->stage);
@@ -323,7 +393,7 @@ progress:
     ft_emit_send(out, v->proglog, msg.data, msg.len);
     buf_uninit(&msg);
     u64map_remove(&v->takeover, base, NULL);
-    vnf_promote_if_ready(v, out);
+    vnf_promote_if_ready(v, now, out);
 }
 
 static void
@@ -370,6 +440,11 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
                              out);
         }
         free(pads);
+    } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && v->master
+               && !v->taking_over) {
+        /* Already promoted: our PROMOTED was lost. */
+        uint8_t msg[2] = { FTVNF_PROMOTED, v->stage };
+        ft_emit_send(out, v->manager, msg, sizeof msg);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
         uint8_t stage = ftvnf_rd_uint(&rd, 1);
         size_t n = ftvnf_rd_uint(&rd, 2);
@@ -389,7 +464,7 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
                 u64map_put(&v->takeover, base, 1);
             }
         }
-        vnf_promote_if_ready(v, out);
+        vnf_promote_if_ready(v, ev->now_ns, out);
     } else if (type == FTVNF_ROUTE && ev->from == v->manager) {
         uint8_t stage = ftvnf_rd_uint(&rd, 1);
         uint32_t to = ftvnf_rd_uint(&rd, 4);
@@ -416,6 +491,16 @@ vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
     struct ftvnf_vnf *v = (struct ftvnf_vnf *) core;
 
     switch (ev->kind) {
+    case FT_EV_START:
+        vnf_retry(v, ev->now_ns, out);
+        break;
+    case FT_EV_TIMER:
+        if (ev->timer == VNF_TIMER_DRAIN) {
+            vnf_drain(v, ev->now_ns, out);
+        } else {
+            vnf_retry(v, ev->now_ns, out);
+        }
+        break;
     case FT_EV_PACKET:
         if (ev->len < 8 || (ev->data[0] & 0xf0)) {
             ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);

@@ -33,11 +33,11 @@ def frame(flow, seq):
     return eth + ip + udp
 
 
-def parse(data):
+def parse(data, id_len):
     """(seq, flow, 'ip:port') from an egress datagram, or None."""
-    if len(data) < 12 + 8 + 14 + 20 + 8 + 8 or data[0] != FT_WIRE_VERSION or data[1] != FT_EV_PACKET:
+    if len(data) < 12 + id_len + 14 + 20 + 8 + 8 or data[0] != FT_WIRE_VERSION or data[1] != FT_EV_PACKET:
         return None
-    f = data[12 + 8:]
+    f = data[12 + id_len:]
     if f[12:14] != b'\x08\x00':
         return None
     ihl = (f[14] & 0xf) * 4
@@ -58,6 +58,8 @@ def main():
     ap.add_argument('--rate', type=float, default=500)
     ap.add_argument('--wait', type=float, default=5, help='seconds to wait for stragglers')
     ap.add_argument('--out', required=True)
+    ap.add_argument('--no-id', action='store_true',
+                    help='the chain adds no packet id (a baseline of `none` cores)')
     a = ap.parse_args()
     ip, port = a.bind.split(':')
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -66,6 +68,7 @@ def main():
     tip, tport = a.to.split(':')
     dst = (tip, int(tport))
     got, dups, order = {}, 0, []
+    sent_at, lat = {}, []
     flows = {}
 
     def receive(timeout):
@@ -73,13 +76,16 @@ def main():
         r, _, _ = select.select([s], [], [], timeout)
         while r:
             data = s.recv(65536)
-            p = parse(data)
+            now = time.monotonic()
+            p = parse(data, 0 if a.no_id else 8)
             if p:
                 seq, flow, src = p
                 if seq in got:
                     dups += 1
                 else:
                     got[seq] = src
+                    if seq in sent_at:
+                        lat.append((now - sent_at[seq]) * 1e6)
                     order.append(seq)
                     seen = flows.setdefault(str(flow), [])
                     if not seen or seen[-1] != src:
@@ -90,6 +96,7 @@ def main():
     for seq in range(1, a.count + 1):
         f = frame((seq - 1) % a.flows, seq)
         hdr = struct.pack('!BBHII', FT_WIRE_VERSION, FT_EV_PACKET, 0, a.self, len(f))
+        sent_at[seq] = time.monotonic()
         s.sendto(hdr + f, dst)
         due = start + seq / a.rate
         while True:
@@ -101,13 +108,16 @@ def main():
     while len(got) < a.count and time.monotonic() < deadline:
         receive(0.05)
     reordered = sum(1 for i in range(1, len(order)) if order[i] < order[i - 1])
+    lat.sort()
+    pct = lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
     out = {'sent': a.count, 'received': len(got), 'lost': a.count - len(got),
            'duplicates': dups, 'reordered': reordered, 'flows': flows,
-           'lost_first': [q for q in range(1, a.count + 1) if q not in got][:20]}
+           'lost_first': [q for q in range(1, a.count + 1) if q not in got][:20],
+           'p50_us': pct(0.5), 'p99_us': pct(0.99)}
     with open(a.out, 'w') as fp:
         json.dump(out, fp)
-    print('sent %d received %d lost %d duplicates %d reordered %d%s' %
-          (a.count, len(got), a.count - len(got), dups, reordered,
+    print('sent %d received %d lost %d duplicates %d reordered %d, one-way p50 %s us p99 %s us%s' %
+          (a.count, len(got), a.count - len(got), dups, reordered, out['p50_us'], out['p99_us'],
            ' (lost: %s)' % out['lost_first'] if out['lost_first'] else ''))
     return 0
 

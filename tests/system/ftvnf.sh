@@ -7,7 +7,9 @@
 # is the failure detector); the slave catches up from the loggers and takes over. Checks:
 # nothing lost, every flow keeps its translated source (the slave has the master's mappings),
 # the slave forwarded after the crash, and a logger rebuilt from its journal holds what it
-# held. Exit 0 pass, 77 skip, anything else fail.
+# held. Before all that, the same client through two `none` cores (the same two extra hops,
+# no logging) gives the baseline the failure-free latency is set beside (printed, never
+# asserted). FTVNF_PERIOD sets the manager's period (5ms). Exit 0 pass, 77 skip, else fail.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$(pwd)
@@ -93,12 +95,30 @@ client() {
     pid=$(python3 -c 'import json,sys; print([g for g in json.load(open(sys.argv[1]))["guests"]
         if g["name"] == "client"][0]["handle"].split()[0])' "/run/sfclab/$inst/instance.json")
     nsenter -t "$pid" -n python3 "$top/tests/system/ftvnf-client.py" --bind 10.0.0.1:7000 \
-        --self 0 --to 10.0.0.2:7000 "$@"
+        --self 0 --to "10.0.0.2:${to_port:-7000}" "$@"
 }
 
 root_links >"$tmp/links-before"
 must "$sfclab" -i "$inst" up "$tmp/ftvnf8.yaml"
 save_manifest "$inst" "$tmp/manifest"
+period=${FTVNF_PERIOD:-5ms}
+
+# --- baseline: client -> none (seq's guest) -> none (master's guest) -> client, port 7001
+bpeers=(--peer 0=10.0.0.1:7000 --peer 1=10.0.0.2:7001 --peer 2=10.0.0.7:7001)
+"$sfclab" -i "$inst" exec seq "$sfcd" ft --ctl "$(gdir seq)/none.ctl" "${bpeers[@]}" --core none \
+    --self 1 --next 2 >>"$tmp/none1.log" 2>&1 &
+pids[none1]=$!
+"$sfclab" -i "$inst" exec master "$sfcd" ft --ctl "$(gdir master)/none.ctl" "${bpeers[@]}" \
+    --core none --self 2 --next 0 >>"$tmp/none2.log" 2>&1 &
+pids[none2]=$!
+for ((k = 0; k < 200; k++)); do
+    [ -S "$(gdir seq)/none.ctl" ] && [ -S "$(gdir master)/none.ctl" ] && break
+    sleep 0.05
+done
+to_port=7001 client --count 300 --rate 300 --wait 3 --no-id --out "$tmp/base.json" \
+    | sed 's/^/  baseline (none, none): /' \
+    || true
+for g in none1 none2; do kill "${pids[$g]}" 2>/dev/null; wait "${pids[$g]}" 2>/dev/null; unset "pids[$g]"; done
 
 writers=1,6,7
 nat=(--param fn=nat --param fn.external=192.0.2.1 --param fn.alloc=random --param fn.timeout=60s)
@@ -115,11 +135,11 @@ must start slave --core ftvnf_vnf --self 7 --next 0 --peers 2,3,4,5 --param role
 # Finished packets stay 2 s: longer than this test's failure detection (the kill, then a
 # peer_down through a control socket, on a loaded machine).
 must start manager --core ftvnf_manager --self 5 --group 1,6,7 --peers 2,3,4 \
-    --param stages=1 --param manager_period=5ms --param retain=2s
+    --param stages=1 --param manager_period="$period" --param retain=2s
 must start seq --core ftvnf_sequencer --self 1 --next 6 --peers 2,5 --param sequencer_id=1
 
 # --- failure-free: every packet through, the slave follows its master
-client --count 300 --rate 300 --wait 5 --out "$tmp/free.json" | sed 's/^/  /'
+client --count 300 --rate 300 --wait 5 --out "$tmp/free.json" | sed 's/^/  ftvnf: /'
 lost=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lost"])' "$tmp/free.json")
 [ "$lost" = 0 ] && ok "failure-free: 300 packets through the sequencer, loggers and master, none lost" \
     || fail "failure-free: $lost lost"

@@ -15,7 +15,9 @@
 #define MGR_BATCH_BYTES 6000    /* Per REPLAY / DELETE message. */
 #define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent. */
 #define MGR_RETRY_PERIODS 20    /* A poll, TAKEOVER or ROUTE unanswered this long is redone. */
-#define MGR_MAX_LIVE 16         /* Packets resent to a master per round: no burst to drown it. */
+/* Packets resent to a master per second, spread over the rounds: a burst would be lost in
+ * the switch's queues on the way back out, where nobody can resend it. */
+#define MGR_LIVE_PER_SEC 4000
 
 enum mgr_logger { MGR_PLOG, MGR_DPLOG, MGR_PROGLOG, MGR_N_LOGGERS };
 
@@ -265,7 +267,7 @@ mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
 
 /* Packets that reached stage i's input (the packet logger for stage 0, stage i-1's log
  * otherwise) but not stage i's log for 'age' or longer are (re)sent to stage i's master from
- * the packet logger, at most MGR_MAX_LIVE per round, oldest first by id. After a takeover
+ * the packet logger, at most MGR_LIVE_PER_SEC (spread over the rounds), oldest first by id. After a takeover
  * (age 0) these are the packets the dead master had received but never logged; in normal
  * operation, packets lost on the way (UDP may lose anything). Masters drop copies by id. */
 static void
@@ -307,7 +309,7 @@ mgr_repair(struct ftvnf_manager *m, size_t i, uint64_t age, struct ft_actions *o
             ids[b - 1] = t;
         }
     }
-    n = MIN(n, MGR_MAX_LIVE);
+    n = MIN(n, MAX(1, MGR_LIVE_PER_SEC * m->period / 1000000000));
     for (size_t k = 0; k < n; k++) {
         u64map_put(&s->live_air, ftvnf_id_base(ids[k]), m->now);
     }

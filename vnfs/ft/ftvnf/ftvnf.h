@@ -22,22 +22,32 @@
  *    packets the packet logger sends it with their PADs, forwards nothing, and reports each to
  *    the progress logger. On TAKEOVER it becomes master once it processed every packet its
  *    master finished (M\S), re-forwarding what it was told to.
- *    next = [next master or egress]; peers = [packet logger, D&P logger, progress logger,
- *    manager]. Params: role, stage, fn, and fn.KEY=VALUE for the function, broken (test).
+ *    Unacknowledged log records are sent again every log_retry (50ms); re-forwarding after a
+ *    takeover is paced (4 per ms). next = [next master or egress]; peers = [packet logger,
+ *    D&P logger, progress logger, manager]. Params: role, stage, fn, fn.KEY=VALUE for the
+ *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
+ *    report (tests: who gets the state digest after each packet), broken (tests).
  *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
  *    logger send each slave what its master finished (tracking what is in the air), deletes
  *    packets every master and slave finished. On a master's failure notice: the slave
  *    catches up on M\S and takes over; the upstream hop is rerouted to it; packets the dead
  *    master had received but not logged are resent to the new master from the packet logger.
- *    Stateless: a restarted manager rebuilds everything from the loggers.
+ *    Datagrams get lost, so: a packet that reached a stage's input (the packet logger, or the
+ *    previous stage's log) but not its log for 'resend' (100ms) is sent to the stage's master
+ *    again from the packet logger (4000/s at most; masters drop copies by id); polls, TAKEOVER
+ *    and ROUTE unanswered for 20 periods are redone. Stateless: a restarted manager rebuilds
+ *    everything from the loggers.
  *    group = [sequencer, master 0..n-1, slave 0..n-1]; peers = [packet logger, D&P logger,
  *    progress logger]. Params: stages, manager_period, retain (how long a finished packet
  *    stays, so a takeover can re-forward what a dead last master logged but never sent).
  *
- * What is not here: creating a new slave after a takeover (the stage runs without one until
- * then), recovery from a slave's failure or from both copies', heartbeats (failure notices
- * are FT_EV_PEER_DOWN, from the driver's detector). Loggers are assumed not to fail (the
- * paper's assumption); their persistence is the driver's (sfcd) business.
+ * What is not here: creating a new slave after a takeover (the stage runs without one), so
+ * recovery from a slave's failure or from both copies'; heartbeats (failure notices are
+ * FT_EV_PEER_DOWN, from the driver's detector); the paper's shortcut for VNFs without PADs
+ * (every master logs a D&P record per packet: it is also the packet's progress). After the
+ * last stage nothing is logged, so a takeover of the last stage re-forwards every record not
+ * yet deleted and the egress drops copies by id. Loggers are assumed not to fail (the
+ * paper's assumption); their persistence is the driver's (sfcd ft --journal).
  *
  * Wire format, big-endian. A data packet between stages: id(8) payload. Peer messages start
  * with their type (enum ftvnf_msg_type). The parsers take untrusted bytes. */

@@ -259,6 +259,8 @@ ftvnf_setup(struct sim *sim, bool broken)
     }
     struct ft_param mparams[] = {
         { "stages", stages_s }, { "manager_period", period_s }, { "retain", "20ms" },
+        /* Detection (<= 5 ms) plus a period (<= 10 ms) is at most 15 ms. */
+        { "reforward", "16ms" },
     };
     spec = (struct sim_core_spec) {
         .class = ft_core_class_find("ftvnf_manager"),

@@ -156,9 +156,9 @@ cpid=$!
 sleep 1.2
 mpid=$(counter master pid)
 "$sfclab" -i "$inst" exec master kill -KILL "$mpid"
+call manager peer_down '{"peer": 6}' >/dev/null
 wait "${pids[master]}" 2>/dev/null
 unset "pids[master]"
-call manager peer_down '{"peer": 6}' >/dev/null
 wait $cpid
 sed 's/^/  /' "$tmp/crash.out"
 read -r lost dups resets <<<"$(python3 -c '
@@ -173,7 +173,12 @@ promoted=$(grep -c "took over as master" "$tmp/slave.log")
 [ "$promoted" = 1 ] && ok "the slave took over (its log says so)" || fail "slave took over $promoted times"
 grep "recovered" "$tmp/manager.log" | sed 's/^/  /'
 
-# --- a logger rebuilt from its journal holds what it held
+# --- a logger rebuilt from its journal holds what it held. The manager goes first: its
+# deletions would otherwise land between the two looks.
+"$sfclab" -i "$inst" exec manager kill -KILL "$(counter manager pid)"
+wait "${pids[manager]}" 2>/dev/null
+unset "pids[manager]"
+sleep 0.2
 before=$(call plog export_state | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
 ppid=$(counter plog pid)
 "$sfclab" -i "$inst" exec plog kill -KILL "$ppid"

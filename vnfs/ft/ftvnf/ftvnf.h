@@ -23,7 +23,7 @@
  *    the progress logger. On TAKEOVER it becomes master once it processed every packet its
  *    master finished (M\S), re-forwarding what it was told to.
  *    Unacknowledged log records are sent again every log_retry (50ms); re-forwarding after a
- *    takeover is paced (4 per ms). next = [next master or egress]; peers = [packet logger,
+ *    takeover is paced (1 per ms). next = [next master or egress]; peers = [packet logger,
  *    D&P logger, progress logger, manager]. Params: role, stage, fn, fn.KEY=VALUE for the
  *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
  *    report (tests: who gets the state digest after each packet), broken (tests).
@@ -34,12 +34,14 @@
  *    master had received but not logged are resent to the new master from the packet logger.
  *    Datagrams get lost, so: a packet that reached a stage's input (the packet logger, or the
  *    previous stage's log) but not its log for 'resend' (100ms) is sent to the stage's master
- *    again from the packet logger (4000/s at most; masters drop copies by id); polls, TAKEOVER
+ *    again from the packet logger (2000/s at most; masters drop copies by id); polls, TAKEOVER
  *    and ROUTE unanswered for 20 periods are redone. Stateless: a restarted manager rebuilds
  *    everything from the loggers.
  *    group = [sequencer, master 0..n-1, slave 0..n-1]; peers = [packet logger, D&P logger,
  *    progress logger]. Params: stages, manager_period, retain (how long a finished packet
- *    stays, so a takeover can re-forward what a dead last master logged but never sent).
+ *    stays, so a takeover can re-forward what a dead last master logged but never sent),
+ *    reforward (1s: a takeover re-forwards records read that long before the failure notice
+ *    or later; must exceed detection plus a period), resend (100ms).
  *
  * What is not here: creating a new slave after a takeover (the stage runs without one), so
  * recovery from a slave's failure or from both copies'; heartbeats (failure notices are

@@ -17,7 +17,7 @@
 #define MGR_RETRY_PERIODS 20    /* A poll, TAKEOVER or ROUTE unanswered this long is redone. */
 /* Packets resent to a master per second, spread over the rounds: a burst would be lost in
  * the switch's queues on the way back out, where nobody can resend it. */
-#define MGR_LIVE_PER_SEC 4000
+#define MGR_LIVE_PER_SEC 2000
 
 enum mgr_logger { MGR_PLOG, MGR_DPLOG, MGR_PROGLOG, MGR_N_LOGGERS };
 
@@ -55,6 +55,8 @@ struct ftvnf_manager {
     uint64_t period;
     uint64_t retain;            /* How long a finished packet is kept before it is deleted. */
     uint64_t resend;            /* A packet that reached no log of a stage this long is resent. */
+    uint64_t reforward;         /* Takeover re-forwards what was read this long before the
+                                 * failure notice or later. */
     uint64_t poll_at;
     uint32_t sequencer;
     uint32_t loggers[MGR_N_LOGGERS];
@@ -71,13 +73,14 @@ static int
 mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftvnf_manager *m;
-    uint64_t n, period, retain, resend;
+    uint64_t n, period, retain, resend, reforward;
     int error;
 
     if ((error = ft_config_u64(cfg, "stages", 1, &n, errp))
         || (error = ft_config_duration(cfg, "manager_period", 1000000, &period, errp))
         || (error = ft_config_duration(cfg, "retain", 50000000, &retain, errp))
-        || (error = ft_config_duration(cfg, "resend", 100000000, &resend, errp))) {
+        || (error = ft_config_duration(cfg, "resend", 100000000, &resend, errp))
+        || (error = ft_config_duration(cfg, "reforward", 1000000000, &reforward, errp))) {
         return error;
     }
     if (!n || n > FTVNF_MAX_STAGES || !period || cfg->n_group != 1 + 2 * n
@@ -94,6 +97,7 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     m->period = period;
     m->retain = retain;
     m->resend = resend;
+    m->reforward = reforward;
     m->sequencer = cfg->group[0];
     for (size_t i = 0; i < MGR_N_LOGGERS; i++) {
         m->loggers[i] = cfg->peers[i];
@@ -245,8 +249,12 @@ mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
         uint64_t base = ftvnf_id_base(r->dp.id_in);
 
         /* Re-forward what may not have left the dead master: not yet seen downstream
-         * (after the last stage nothing is logged: the egress drops copies by id). */
+         * (after the last stage nothing is logged: the egress drops copies by id). A master
+         * forwards as soon as both loggers acknowledged, so only records logged just before
+         * the crash are at risk: those read after failed_at - reforward (which must exceed
+         * the failure detection time plus a period). */
         bool fwd = r->dp.verdict == FTVNF_FORWARD
+                   && r->seen_ns + m->reforward >= s->failed_at
                    && (i + 1 >= m->n_stages || !mgr_rec(&m->stages[i + 1], base));
         if (r->deleted || (u64map_get(&s->progress, base, NULL) && !fwd)) {
             continue;

@@ -29,7 +29,7 @@ struct vnf_pending {
 #define VNF_TIMER_DRAIN 2
 /* Re-forwarding after a takeover is paced: a burst of hundreds of datagrams would be lost in
  * the switch's queues, and these are exactly the packets nobody else can send again. */
-#define VNF_DRAIN_BATCH 4
+#define VNF_DRAIN_BATCH 1
 #define VNF_DRAIN_NS 1000000
 
 struct ftvnf_vnf {

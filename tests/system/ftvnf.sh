@@ -132,10 +132,11 @@ must start master --core ftvnf_vnf --self 6 --next 0 --peers 2,3,4,5 --param rol
     --param stage=0 "${nat[@]}"
 must start slave --core ftvnf_vnf --self 7 --next 0 --peers 2,3,4,5 --param role=slave \
     --param stage=0 "${nat[@]}"
-# Finished packets stay 2 s: longer than this test's failure detection (the kill, then a
+# Finished packets stay 3 s and a takeover re-forwards what was read within 3 s of the
+# failure notice: longer than this test's failure detection (the kill, then a
 # peer_down through a control socket, on a loaded machine).
 must start manager --core ftvnf_manager --self 5 --group 1,6,7 --peers 2,3,4 \
-    --param stages=1 --param manager_period="$period" --param retain=2s
+    --param stages=1 --param manager_period="$period" --param retain=3s --param reforward=3s
 must start seq --core ftvnf_sequencer --self 1 --next 6 --peers 2,5 --param sequencer_id=1
 
 # --- failure-free: every packet through, the slave follows its master

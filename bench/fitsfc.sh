@@ -64,7 +64,7 @@ max_rate() { # SCHEME-FILE
 }
 if command -v dnsperf >/dev/null; then
     n=$(max_rate none); f=$(max_rate f1)
-    awk -v n="$n" -v f="$f" 'BEGIN { printf "dnsperf, < 1%% loss: none %.0f q/s, fitsfc f=1 %.0f q/s, ratio %.3f\n", n, f, (n > 0 ? f / n : 0) }'
+    awk -v n="$n" -v f="$f" 'BEGIN { r = n ? f / n : 0; printf "dnsperf, < 1%% loss: none %.0f q/s, fitsfc f=1 %.0f q/s, ratio %.3f\n", n, f, r }'
 else
     echo "dnsperf not installed (make deps): rate skipped"
 fi

@@ -11,6 +11,12 @@ extern const struct ft_core_class ft_nham_sff_class;
 extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
+extern const struct ft_core_class ft_ftvnf_sequencer_class;
+extern const struct ft_core_class ft_ftvnf_packet_logger_class;
+extern const struct ft_core_class ft_ftvnf_dp_logger_class;
+extern const struct ft_core_class ft_ftvnf_progress_logger_class;
+extern const struct ft_core_class ft_ftvnf_vnf_class;
+extern const struct ft_core_class ft_ftvnf_manager_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
@@ -21,6 +27,12 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_vnf_class,
     &ft_nham_vsm_class,
     &ft_bft_voter_class,
+    &ft_ftvnf_sequencer_class,
+    &ft_ftvnf_packet_logger_class,
+    &ft_ftvnf_dp_logger_class,
+    &ft_ftvnf_progress_logger_class,
+    &ft_ftvnf_vnf_class,
+    &ft_ftvnf_manager_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */

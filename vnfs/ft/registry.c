@@ -11,6 +11,9 @@ extern const struct ft_core_class ft_nham_sff_class;
 extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
+extern const struct ft_core_class ft_ftc_forwarder_class;
+extern const struct ft_core_class ft_ftc_replica_class;
+extern const struct ft_core_class ft_ftc_buffer_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
@@ -21,6 +24,9 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_vnf_class,
     &ft_nham_vsm_class,
     &ft_bft_voter_class,
+    &ft_ftc_forwarder_class,
+    &ft_ftc_replica_class,
+    &ft_ftc_buffer_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */

@@ -206,7 +206,7 @@ ftc_setup(struct sim *sim, bool broken)
     size_t n_requests = ft_rng_range(rng, 100, 300);
     uint64_t traffic_end = n_requests * 150 * SIM_US, t, last = 0, probes;
     uint32_t client, in, fwd, buffer, check, ring[FTC_SIM_MAX_RING], order[FTC_SIM_MAX_RING];
-    char n_s[8], p_s[8], tick_s[32], keys_s[16];
+    char n_s[8], p_s[8], tick_s[32], keys_s[16], msg_s[16];
     size_t n_rounds;
 
     net.delay_min_ns = ft_rng_range(rng, 10, 50) * SIM_US;
@@ -237,22 +237,26 @@ ftc_setup(struct sim *sim, bool broken)
     snprintf(p_s, sizeof p_s, "%u", P);
     snprintf(tick_s, sizeof tick_s, "%"PRIu64"us", (uint64_t) (tick / SIM_US));
     snprintf(keys_s, sizeof keys_s, "keys=%u", keys);
+    /* Sometimes messages as small as a guest's MTU allows: retransmissions, state images and
+     * the forwarder's attachments then come in parts. */
+    snprintf(msg_s, sizeof msg_s, "%"PRIu64,
+             ft_rng_chance(rng, 0.5) ? ft_rng_range(rng, 512, 1400) : (uint64_t) 60000);
     {
         struct ft_param rparams[] = {
             { "n", n_s }, { "partitions", p_s }, { "tick", tick_s }, { "mbox", "stamp" },
-            { "mbox_params", keys_s },
+            { "mbox_params", keys_s }, { "max_msg", msg_s },
         };
-        struct ft_param eparams[] = { { "tick", tick_s } };
+        struct ft_param eparams[] = { { "tick", tick_s }, { "max_msg", msg_s } };
         struct ft_param cparams[] = { { "n", n_s } };
         struct sim_core_spec in_spec = { .class = &ftc_in_class, .next = &fwd, .n_next = 1 };
         struct sim_core_spec fwd_spec = {
             .class = ft_core_class_find("ftc_forwarder"), .next = &ring[0], .n_next = 1,
-            .peers = &buffer, .n_peers = 1, .params = eparams, .n_params = 1,
+            .peers = &buffer, .n_peers = 1, .params = eparams, .n_params = 2,
         };
         struct sim_core_spec buf_spec = {
             .class = ft_core_class_find(broken ? "ftc_buffer-broken" : "ftc_buffer"),
             .next = &check, .n_next = 1, .peers = &fwd, .n_peers = 1, .params = eparams,
-            .n_params = 1,
+            .n_params = 2,
         };
         struct sim_core_spec check_spec = {
             .class = &ftc_check_class, .next = &client, .n_next = 1, .params = cparams,

@@ -30,7 +30,7 @@ static const struct ft_core_class *const ft_core_classes[] = {
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */
-static const struct ft_core_class *ft_core_extra[8];
+static const struct ft_core_class *ft_core_extra[32];
 static size_t ft_core_n_extra;
 
 void

@@ -18,10 +18,17 @@
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+#include "vnfs/sfc/ftstage.h"
+#include "vnfs/sfc/vnf_ftc.h"
 
 struct vnf {
     struct role role;
     struct nf *nf;
+    struct vnf_ftc *ftc;            /* --ftc-*: the function runs behind FTC's head. */
+    struct vnf_ftc_config ftc_cfg;
+    bool ftc_on;
+    uint8_t key[FTSTAGE_KEY_LEN];
+    struct buf ftc_mbox;
     uint64_t n_forwarded, n_replies, n_dropped, n_malformed, n_ignored, n_si_exhausted;
     uint64_t n_stamp_full, n_imports;
 };
@@ -37,6 +44,12 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     struct nsh_hdr hdr;
     bool stamp;
 
+    if (v->ftc) {
+        if (!vnf_ftc_frame(v->ftc, pkt, t_in)) {
+            v->n_ignored++;
+        }
+        return;
+    }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
         v->n_ignored++;
         return;
@@ -131,12 +144,65 @@ out:
     return error;
 }
 
+static int
+ctl_ftc_state(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct vnf *v = ((struct role *) role_)->aux;
+
+    if (!v->ftc) {
+        *errmsg = xstrdup("ftc_state: this VNF runs without FTC");
+        return EINVAL;
+    }
+    *result = vnf_ftc_state(v->ftc);
+    return 0;
+}
+
+/* role->on_start: the loop exists, the stages can put their timers on it. */
+static int
+ftc_start(struct role *role)
+{
+    struct vnf *v = role->aux;
+    char *errmsg = NULL;
+    int error = vnf_ftc_create(&v->ftc_cfg, role, &v->ftc, &errmsg);
+
+    if (error) {
+        log_err("vnf: %s", errmsg);
+        free(errmsg);
+        return error;
+    }
+    vnf_ftc_register(v->ftc, role);
+    return 0;
+}
+
+static bool
+parse_ring(const char *s, struct vnf_ftc_config *c)
+{
+    char *copy = xstrdup(s), *save = NULL;
+    bool ok = true;
+
+    c->n = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && ok; t = strtok_r(NULL, ",", &save)) {
+        ok = c->n < VNF_FTC_MAX_RING && pktio_parse_mac(t, c->ring[c->n]);
+        c->n++;
+    }
+    free(copy);
+    return ok && c->n;
+}
+
 static void
 usage(void)
 {
-    printf("usage: sfcd vnf --iface IF --fn NAME [--param KEY=VALUE ...]\n"
+    printf("usage: sfcd vnf --iface IF --fn NAME [--param KEY=VALUE ...] [FTC options]\n"
            "  --fn NAME          one of: %s\n"
            "  --param KEY=VALUE  the function's parameters (see vnfs/fn/)\n"
+           "FTC (the function runs behind FTC's head replica, vnfs/sfc/vnf_ftc.h):\n"
+           "  --ftc-ring MAC,... data MACs of the chain's VNF guests, in order\n"
+           "  --ftc-index N      this VNF's position in the ring\n"
+           "  --ftc-f F          failures tolerated (groups of f+1)\n"
+           "  --ftc-partitions P state partitions (default 1)\n"
+           "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
+           "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
+           "  --key FILE         per-instance key of the peer messages (mode 0600)\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -146,6 +212,13 @@ role_vnf(int argc, char *argv[])
     static const struct option options[] = {
         { "fn", required_argument, NULL, 'f' },
         { "param", required_argument, NULL, 'p' },
+        { "ftc-ring", required_argument, NULL, 'R' },
+        { "ftc-index", required_argument, NULL, 'I' },
+        { "ftc-f", required_argument, NULL, 'F' },
+        { "ftc-partitions", required_argument, NULL, 'P' },
+        { "ftc-tick", required_argument, NULL, 'T' },
+        { "ftc-incarnation", required_argument, NULL, 'N' },
+        { "key", required_argument, NULL, 'k' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -158,6 +231,9 @@ role_vnf(int argc, char *argv[])
     int opt, rc = 2;
 
     memset(&v, 0, sizeof v);
+    v.ftc_cfg.tick_ns = 2000000;
+    v.ftc_cfg.partitions = 1;
+    buf_init(&v.ftc_mbox);
     role_init_common(&v.role, "vnf");
     v.role.aux = &v;
     optind = 1;
@@ -175,6 +251,51 @@ role_vnf(int argc, char *argv[])
             }
             n_params++;
             break;
+        case 'R':
+            if (!parse_ring(optarg, &v.ftc_cfg)) {
+                fprintf(stderr, "sfcd vnf: --ftc-ring: '%s' is not a list of up to %d MACs\n",
+                        optarg, VNF_FTC_MAX_RING);
+                goto out;
+            }
+            v.ftc_on = true;
+            break;
+        case 'I':
+        case 'F':
+        case 'P':
+        case 'N': {
+            unsigned long long x;
+            char *end;
+
+            errno = 0;
+            x = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || errno || x > 1000000) {
+                fprintf(stderr, "sfcd vnf: '%s' is not a count\n", optarg);
+                goto out;
+            }
+            if (opt == 'I') {
+                v.ftc_cfg.index = x;
+            } else if (opt == 'F') {
+                v.ftc_cfg.f = x;
+            } else if (opt == 'P') {
+                v.ftc_cfg.partitions = x;
+            } else {
+                v.ftc_cfg.incarnation = x;
+            }
+            break;
+        }
+        case 'T':
+            if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {
+                fprintf(stderr, "sfcd vnf: --ftc-tick: '%s' is not a duration\n", optarg);
+                goto out;
+            }
+            break;
+        case 'k':
+            if (ftstage_key_load(optarg, v.key, &errmsg)) {
+                fprintf(stderr, "sfcd vnf: --key: %s\n", errmsg);
+                goto out;
+            }
+            v.ftc_cfg.key = v.key;
+            break;
         default:
             if (role_parse_option(&v.role, opt, optarg, usage, &rc)) {
                 goto out;
@@ -188,6 +309,21 @@ role_vnf(int argc, char *argv[])
     if (nf_create(fn, params, n_params, &v.nf, &errmsg)) {
         fprintf(stderr, "sfcd vnf: %s\n", errmsg);
         goto out;
+    }
+    if (v.ftc_on) {
+        if (!v.ftc_cfg.key) {
+            fprintf(stderr, "sfcd vnf: FTC needs --key\n");
+            goto out;
+        }
+        /* The middlebox behind the head: the same function and parameters. */
+        buf_printf(&v.ftc_mbox, "%s", fn);
+        for (size_t i = 0; i < n_params; i++) {
+            buf_printf(&v.ftc_mbox, " %s=%s", params[i].key, params[i].value);
+        }
+        buf_put_u8(&v.ftc_mbox, 0);
+        v.ftc_cfg.mbox_params = (const char *) v.ftc_mbox.data;
+        v.role.on_start = ftc_start;
+        role_add_method(&v.role, "ftc_state", ctl_ftc_state);
     }
     rc = 1;
     if (role_open_pktio(&v.role, false)) {
@@ -206,8 +342,10 @@ role_vnf(int argc, char *argv[])
     role_add_method(&v.role, "import_state", ctl_import_state);
     rc = role_serve_pktio(&v.role, process, NULL);
 out:
+    vnf_ftc_destroy(v.ftc);
     role_finish(&v.role);
     nf_destroy(v.nf);
+    buf_uninit(&v.ftc_mbox);
     free(params);
     free(errmsg);
     return rc;

@@ -96,6 +96,7 @@ struct ftc_forwarder {
     struct ft_core up;
     uint32_t next, buffer;
     uint64_t tick_ns, last_ns;
+    uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
     struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
     size_t n_pending;
     struct ftc_commits commits;
@@ -108,10 +109,10 @@ static int
 ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_forwarder *w;
-    uint64_t tick;
+    uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    if (error) {
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
         return error;
     }
     if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
@@ -125,6 +126,7 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     w->next = cfg->next[0];
     w->buffer = cfg->peers[0];
     w->tick_ns = tick;
+    w->max_logs_bytes = MAX(max_msg, 256);
     for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
         buf_init(&w->pending[i]);
     }
@@ -153,11 +155,14 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
 {
     struct ftc_message *m = w->m;
 
+    size_t taken = 0, bytes = 0;
+
     m->n_logs = 0;
-    for (size_t i = 0; i < w->n_pending; i++) {
+    for (; taken < w->n_pending && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
         struct ftc_reader r;
 
-        ftc_reader_init(&r, w->pending[i].data, w->pending[i].len);
+        bytes += w->pending[taken].len;
+        ftc_reader_init(&r, w->pending[taken].data, w->pending[taken].len);
         if (ftc_log_read(&r, &m->logs[m->n_logs])) {
             m->n_logs++;
         }
@@ -166,7 +171,14 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
     buf_clear(&w->pkt);
     ftc_packet_put(&w->pkt, type, m, inner, len);
     ft_emit_forward(out, w->next, w->pkt.data, w->pkt.len);
-    w->n_pending = 0;
+    /* What did not fit goes on the next packets. */
+    for (size_t i = 0; i < taken; i++) {
+        struct buf first = w->pending[0];
+
+        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
+        w->pending[w->n_pending - 1] = first;
+        w->n_pending--;
+    }
     w->commits_dirty = false;
     w->last_ns = now;
 }
@@ -262,6 +274,7 @@ struct ftc_buffer {
     struct ft_core up;
     uint32_t next, forwarder;
     uint64_t tick_ns;
+    uint64_t max_msg;
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
     size_t n_held, cap_held;
@@ -274,10 +287,10 @@ static int
 ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_buffer *b;
-    uint64_t tick;
+    uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    if (error) {
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
         return error;
     }
     if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
@@ -291,6 +304,7 @@ ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **er
     b->next = cfg->next[0];
     b->forwarder = cfg->peers[0];
     b->tick_ns = tick;
+    b->max_msg = MAX(max_msg, 512);
     b->m = xzalloc(sizeof *b->m);
     b->s = xzalloc(sizeof *b->s);
     buf_init(&b->msg);
@@ -455,8 +469,11 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
     struct ftc_message *acc = b->s;
     bool any = false;
 
+    size_t bytes = 0;
+
     acc->n_logs = 0;
-    for (size_t i = 0; i < b->n_held && acc->n_logs < FTC_MAX_LOGS; i++) {
+    for (size_t i = 0; i < b->n_held && acc->n_logs < FTC_MAX_LOGS && bytes < b->max_msg / 2;
+         i++) {
         struct ftc_held_pkt *h = &b->held[i];
         enum ftc_packet_type type;
         const uint8_t *inner;
@@ -467,8 +484,17 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
             || acc->n_logs + b->m->n_logs > FTC_MAX_LOGS) {
             continue;
         }
+        size_t add = 0;
+
+        for (size_t k = 0; k < b->m->n_logs; k++) {
+            add += ftc_log_wire_len(&b->m->logs[k]);
+        }
+        if (acc->n_logs && bytes + add > b->max_msg / 2) {
+            break;
+        }
         memcpy(&acc->logs[acc->n_logs], b->m->logs, b->m->n_logs * sizeof *acc->logs);
         acc->n_logs += b->m->n_logs;
+        bytes += add;
         h->resent_ns = ev->now_ns;
         any = true;
     }

@@ -87,13 +87,16 @@ enum ftc_msg_type {
     FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: message. */
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
                                  * MAX. Send me the logs of 'group' I lack. */
-    FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | history | u8 n_logs | logs */
+    FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
+                                 * history | u8 n_logs | logs */
     FTC_MSG_STATE_REQ = 13,     /* recovering replica -> member: u8 group | u32 epoch (the new
                                  * head's incarnation; 0 when the asker is not the head). */
     FTC_MSG_STATE = 14,         /* member -> recovering: u8 group | u8 ready | (ready:) image:
                                  * history | u8 n | n x u64 MAX | u32 len | full store export |
                                  * u16 n_logs | logs */
 };
+/* The predecessor no longer has the logs asked for: take its state (STATE_REQ, epoch 0). */
+#define FTC_RETX_GAP 1
 /* history: u8 n_epochs | n_epochs x { u32 epoch | u8 n | n x u64 start } */
 
 struct ftc_entry {
@@ -143,6 +146,7 @@ const uint8_t *ftc_get_bytes(struct ftc_reader *, size_t);
 
 bool ftc_log_read(struct ftc_reader *, struct ftc_log *);
 void ftc_log_put(struct buf *, const struct ftc_log *);
+size_t ftc_log_wire_len(const struct ftc_log *);
 bool ftc_commit_read(struct ftc_reader *, struct ftc_commit *);
 void ftc_commit_put(struct buf *, const struct ftc_commit *);
 bool ftc_message_read(struct ftc_reader *, struct ftc_message *);
@@ -196,6 +200,14 @@ struct ftc_mbox_class {
 };
 
 const struct ftc_mbox_class *ftc_mbox_find(const char *name);
+
+/* Read-only views of an ftc_replica core (for its host's control socket): the store of
+ * 'group' and its MAX vector, or NULL when this replica is not in the group or has not
+ * recovered it; and whether every group is recovered. */
+struct ft_core;
+const struct nf_state *ftc_replica_store(const struct ft_core *, unsigned group,
+                                         uint64_t max[FTC_MAX_PARTS], uint32_t *epoch);
+bool ftc_replica_ready(const struct ft_core *);
 
 /* The 'stamp' middlebox (a Monitor whose counters can be audited from the packets alone): key
  * k = body[0] % keys of the demo message's body; a packet increments counter k and extends its

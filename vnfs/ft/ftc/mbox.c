@@ -9,6 +9,7 @@
 
 #include "vnfs/core/state.h"
 #include "vnfs/core/util.h"
+#include "vnfs/fn/nf.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/rng.h"
 
@@ -182,6 +183,7 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     const uint8_t *v;
     size_t vlen;
     uint8_t *p;
+    bool filter;
 
     if (!ftc_stamps_parse(pkt->data, pkt->len, &demo_len, stamps, ARRAY_SIZE(stamps), &n)
         || n >= ARRAY_SIZE(stamps) || !demo_msg_parse(pkt->data, demo_len, &m)
@@ -208,6 +210,8 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
         }
         ftc_tx_put(tx, key, sizeof key, val, sizeof val);
     }
+    /* Decide before the trailer grows: 'm' points into the packet's bytes. */
+    filter = (m.body[2] + s->index) % 13 == 0;
     /* Rewrite the trailer: one more stamp. */
     pkt->len -= 1;
     buf_put_u8(pkt, st.mbox);
@@ -218,7 +222,7 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     buf_put_be64(pkt, st.after);
     p = buf_put_uninit(pkt, 1);
     *p = n + 1;
-    return (m.body[2] + s->index) % 13 == 0 ? FTC_FILTER : FTC_FORWARD;
+    return filter ? FTC_FILTER : FTC_FORWARD;
 }
 
 static const struct ftc_mbox_class ftc_mbox_stamp = {
@@ -229,8 +233,96 @@ static const struct ftc_mbox_class ftc_mbox_stamp = {
     .process = stamp_process,
 };
 
+
+/* The 'nf' middlebox: a network function of vnfs/fn (monitor, nat, firewall, gen, ...) run on
+ * the group's store. Its parameters: "FN [KEY=VALUE ...]". A function does not say what it
+ * reads, so every transaction depends on all partitions (ftc_tx_read_all). */
+struct nf_mbox {
+    struct nf *nf;
+    struct nf_state *own;       /* The function's own store, swapped out while it runs. */
+};
+
+static int
+nf_mbox_create(unsigned index, const char *params, void **privp, char **errp)
+{
+    struct nf_param list[16];
+    size_t n = 0;
+    char *copy = xstrdup(params ? params : ""), *save = NULL, *fn;
+    struct nf_mbox *m = xzalloc(sizeof *m);
+    int error = EINVAL;
+
+    fn = strtok_r(copy, " ", &save);
+    for (char *t; fn && (t = strtok_r(NULL, " ", &save)) != NULL;) {
+        if (n >= ARRAY_SIZE(list) || !nf_param_parse(t, &list[n])) {
+            if (errp) {
+                *errp = xasprintf("nf middlebox: bad parameter '%s'", t);
+            }
+            goto out;
+        }
+        n++;
+    }
+    if (!fn) {
+        if (errp) {
+            *errp = xstrdup("nf middlebox: parameters must name the function");
+        }
+        goto out;
+    }
+    error = nf_create(fn, list, n, &m->nf, errp);
+    if (!error) {
+        m->own = m->nf->state;
+        *privp = m;
+    }
+out:
+    free(copy);
+    if (error) {
+        free(m);
+    }
+    (void) index;
+    return error;
+}
+
+static void
+nf_mbox_destroy(void *priv)
+{
+    struct nf_mbox *m = priv;
+
+    m->nf->state = m->own;
+    nf_destroy(m->nf);
+    free(m);
+}
+
+static enum ftc_verdict
+nf_mbox_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
+{
+    struct nf_mbox *m = priv;
+    struct nf_packet np;
+    enum nf_verdict v;
+
+    buf_reserve(pkt, 64);           /* Room for a function that grows the frame. */
+    np.data = pkt->data;
+    np.len = pkt->len;
+    np.cap = pkt->cap;
+    np.now_ns = 0;                  /* Deterministic: no function here keys on time. */
+    np.flow_hash = 0;
+    ftc_tx_read_all(tx);
+    m->nf->state = tx->store;
+    v = nf_process(m->nf, &np);
+    m->nf->state = m->own;
+    pkt->len = np.len;
+    return v == NF_DROP ? FTC_FILTER : FTC_FORWARD;
+}
+
+static const struct ftc_mbox_class ftc_mbox_nf = {
+    .name = "nf",
+    .summary = "a vnfs/fn network function (\"FN KEY=VALUE ...\") on the group's store",
+    .create = nf_mbox_create,
+    .destroy = nf_mbox_destroy,
+    .process = nf_mbox_process,
+};
+
 static const struct ftc_mbox_class *const ftc_mboxes[] = {
     &ftc_mbox_stamp,
+    &ftc_mbox_nf,
 };
 
 const struct ftc_mbox_class *

@@ -22,7 +22,6 @@
 
 #define FTC_MAX_HELD 512
 #define FTC_MAX_RETAINED 8192
-#define FTC_RETX_BYTES 7000     /* A retransmission fits one peer message (ftstage: 9000). */
 
 struct ftc_logbuf {
     uint8_t *data;
@@ -41,6 +40,8 @@ struct ftc_group {
     struct ftc_logbuf *logs;    /* Retained, in the order applied. */
     size_t n_logs, cap_logs;
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
+    bool resync;                /* Asked the predecessor for its image: it no longer has the
+                                 * logs we lack (a recovered member's image is bounded). */
 };
 
 struct ftc_held {
@@ -56,6 +57,7 @@ struct ftc_replica {
     bool down[FTC_MAX_GROUPS];
     uint32_t next;
     uint64_t tick_ns;
+    uint64_t max_msg;           /* Bytes a peer message may take (the link's MTU). */
     uint32_t incarnation;
     bool all_ready;
     struct ftc_group groups[FTC_MAX_GROUPS];
@@ -118,14 +120,15 @@ static int
 ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_replica *r;
-    uint64_t n, parts, tick;
+    uint64_t n, parts, tick, max_msg;
     const char *mbox = ft_config_param(cfg, "mbox");
     const char *mbox_params = ft_config_param(cfg, "mbox_params");
     int error;
 
     if ((error = ft_config_u64(cfg, "n", 1, &n, errp))
         || (error = ft_config_u64(cfg, "partitions", 1, &parts, errp))
-        || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))) {
+        || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))
+        || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
         return error;
     }
     if (cfg->n_group < 1 || cfg->n_group > FTC_MAX_GROUPS || cfg->n_next != 1
@@ -149,6 +152,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     r->f = cfg->f;
     r->P = parts;
     r->tick_ns = tick;
+    r->max_msg = MAX(max_msg, 512);
     memcpy(r->ring, cfg->group, r->R * sizeof *r->ring);
     r->x = ftc_ring_index(r, cfg->self);
     r->next = cfg->next[0];
@@ -700,9 +704,19 @@ ftc_replica_on_state_req(struct ftc_replica *r, uint32_t from, struct ftc_reader
         r->msg.data[ofs + 2] = n >> 8;
         r->msg.data[ofs + 3] = n;
     }
-    buf_put_be16(&r->msg, gr->n_logs);
-    for (size_t i = 0; i < gr->n_logs; i++) {
-        buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
+    {
+        /* The newest logs that fit: a successor lags by the last few, never by the oldest
+         * (which the tail's commits prune). */
+        size_t first = gr->n_logs, room = r->msg.len + 2 < r->max_msg
+                                          ? r->max_msg - r->msg.len - 2 : 0;
+
+        while (first > 0 && gr->logs[first - 1].len <= room) {
+            room -= gr->logs[--first].len;
+        }
+        buf_put_be16(&r->msg, gr->n_logs - first);
+        for (size_t i = first; i < gr->n_logs; i++) {
+            buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
+        }
     }
     ft_emit_send(out, from, r->msg.data, r->msg.len);
 }
@@ -726,10 +740,14 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
-    if (gr->ready || r->ring[ftc_candidate(r, gr, gr->cand % ftc_n_candidates(r, gr))] != from) {
-        return;                 /* Late or from a candidate we moved past. */
+    if (gr->ready ? !gr->resync || from != r->ring[(r->x + r->R - 1) % r->R]
+                  : r->ring[ftc_candidate(r, gr, gr->cand % ftc_n_candidates(r, gr))] != from) {
+        return;                 /* Late, or from a candidate we moved past. */
     }
     if (!ready) {
+        if (gr->ready) {
+            return;             /* Resync: the predecessor recovers itself; ask again later. */
+        }
         if (gr->pos == 0) {
             /* A successor that recovers itself has nothing for us: the next one may. */
             gr->cand = (gr->cand + 1) % ftc_n_candidates(r, gr);
@@ -754,6 +772,19 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
+    if (gr->ready) {
+        /* A resync must never take us back: logs may have reached us by another way (the
+         * buffer and the forwarder) since the predecessor took this image. */
+        bool behind = hist[n_hist - 1].epoch < gr->epoch;
+
+        for (unsigned p = 0; p < r->P; p++) {
+            behind |= max[p] < gr->max[p];
+        }
+        if (behind) {
+            gr->resync = false;     /* The next gap asks again. */
+            return;
+        }
+    }
     ftc_group_reset(r, gr);
     state_import(gr->store, store, store_len);
     memcpy(gr->hist, hist, n_hist * sizeof *hist);
@@ -766,6 +797,13 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd
         ftc_log_read(&logs, &l);
         ftc_group_retain(gr, &l);
         n++;
+    }
+    if (gr->ready) {
+        /* A resync: the predecessor's image replaces what we had (it has at least as much). */
+        gr->resync = false;
+        ft_emit_note(out, "ftc: r%u resynced group %u from its predecessor", r->x, g);
+        ftc_replica_drain(r, out);
+        return;
     }
     if (gr->pos == 0 && gr->epoch != r->incarnation) {
         /* The source opened our epoch on our request; if it has not (an answer to an older
@@ -787,7 +825,8 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader 
     unsigned P = ftc_get8(rd);
     uint64_t max[FTC_MAX_PARTS] = { 0 };
     struct ftc_group *gr = ftc_group_find(r, g);
-    size_t n_ofs, n = 0;
+    size_t n_ofs, flags_ofs, n = 0;
+    bool ready = false, ahead = false;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = ftc_get64(rd);
@@ -799,28 +838,58 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader 
     if (!gr->ready || epoch > gr->epoch) {
         return;
     }
+    ahead = epoch < gr->epoch;
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_RETX);
     buf_put_u8(&r->msg, g);
+    flags_ofs = r->msg.len;
+    buf_put_u8(&r->msg, 0);
     ftc_hist_put(&r->msg, gr, r->P);
     n_ofs = r->msg.len;
     buf_put_u8(&r->msg, 0);
-    for (size_t i = 0; i < gr->n_logs && n < FTC_MAX_LOGS; i++) {
-        struct ftc_reader lr;
-        struct ftc_log l;
-        enum ftc_class cls;
-
-        ftc_reader_init(&lr, gr->logs[i].data, gr->logs[i].len);
-        ftc_log_read(&lr, &l);
-        cls = ftc_log_classify(gr->hist, gr->n_hist, epoch, max, &l);
-        if (cls == FTC_LOG_READY || cls == FTC_LOG_FUTURE) {
-            if (r->msg.len + gr->logs[i].len > FTC_RETX_BYTES && n) {
-                break;
-            }
-            buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-            n++;
-        }
+    for (unsigned p = 0; p < r->P; p++) {
+        ahead |= gr->max[p] > max[p];
     }
+    /* The logs it can apply, in an order it can apply them (ours may differ: independent
+     * logs apply in any order), as many as fit: it adopts our epochs first. */
+    {
+        bool *sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent), progress = true;
+        bool full = false;
+
+        while (progress && !full) {
+            progress = false;
+            for (size_t i = 0; i < gr->n_logs && !full; i++) {
+                struct ftc_reader lr;
+                struct ftc_log l;
+
+                if (sent[i]) {
+                    continue;
+                }
+                ftc_reader_init(&lr, gr->logs[i].data, gr->logs[i].len);
+                ftc_log_read(&lr, &l);
+                if (ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l)
+                    != FTC_LOG_READY) {
+                    continue;
+                }
+                if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
+                    full = true;
+                    break;
+                }
+                buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
+                sent[i] = progress = ready = true;
+                n++;
+                for (size_t k = 0; k < l.n_ent; k++) {
+                    if (l.ent[k].write) {
+                        max[l.ent[k].part] = l.ent[k].seq + 1;
+                    }
+                }
+            }
+        }
+        free(sent);
+    }
+    /* We are ahead but hold nothing that applies next for it: what it lacks is older than
+     * what we kept. It must take our image. */
+    r->msg.data[flags_ofs] = ahead && !ready ? FTC_RETX_GAP : 0;
     r->msg.data[n_ofs] = n;
     ft_emit_send(out, from, r->msg.data, r->msg.len);
 }
@@ -835,7 +904,9 @@ ftc_replica_on_retx(struct ftc_replica *r, struct ftc_reader *rd, struct ft_acti
     struct ftc_message *m = r->tmp;
     bool progress = true;
 
-    if (!rd->ok || !gr || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
+    uint8_t flags = ftc_get8(rd);
+
+    if (!rd->ok || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -851,6 +922,15 @@ ftc_replica_on_retx(struct ftc_replica *r, struct ftc_reader *rd, struct ft_acti
         }
     }
     if (rd->n || !gr->ready || gr->pos == 0) {
+        return;
+    }
+    if (flags & FTC_RETX_GAP) {
+        gr->resync = true;
+        buf_clear(&r->msg);
+        buf_put_u8(&r->msg, FTC_MSG_STATE_REQ);
+        buf_put_u8(&r->msg, gr->g);
+        buf_put_be32(&r->msg, 0);
+        ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
         return;
     }
     ftc_group_adopt_hist(gr, hist, n_hist);
@@ -987,3 +1067,24 @@ const struct ft_core_class ft_ftc_replica_class = {
     .destroy = ftc_replica_destroy,
     .step = ftc_replica_step,
 };
+
+const struct nf_state *
+ftc_replica_store(const struct ft_core *core, unsigned g, uint64_t max[FTC_MAX_PARTS],
+                  uint32_t *epoch)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+    const struct ftc_group *gr = ftc_group_find(r, g);
+
+    if (!gr || !gr->ready) {
+        return NULL;
+    }
+    memcpy(max, gr->max, sizeof gr->max);
+    *epoch = gr->epoch;
+    return gr->store;
+}
+
+bool
+ftc_replica_ready(const struct ft_core *core)
+{
+    return ftc_replica_cast(core)->all_ready;
+}

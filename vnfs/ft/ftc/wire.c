@@ -100,6 +100,12 @@ ftc_log_put(struct buf *b, const struct ftc_log *l)
     buf_put(b, l->upd, l->upd_len);
 }
 
+size_t
+ftc_log_wire_len(const struct ftc_log *l)
+{
+    return 1 + 4 + 1 + (size_t) l->n_ent * 11 + 4 + l->upd_len;
+}
+
 bool
 ftc_commit_read(struct ftc_reader *r, struct ftc_commit *c)
 {

@@ -158,7 +158,8 @@ vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t le
     memcpy(f + HOP_ETH_LEN, v->nsh, v->nsh_len);
     f[HOP_ETH_LEN + 3] = np;
     memcpy(f + HOP_ETH_LEN + v->nsh_len, payload, len);
-    pktio_queue(v->role->io, f, HOP_ETH_LEN + v->nsh_len + len);
+    /* Sent now: the frame is built in one scratch buffer (pktio_queue keeps pointers). */
+    pktio_send(v->role->io, f, HOP_ETH_LEN + v->nsh_len + len);
 }
 
 static void
@@ -211,7 +212,7 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
     f[12] = FTSTAGE_ETHERTYPE >> 8;
     f[13] = FTSTAGE_ETHERTYPE & 0xff;
     memcpy(f + HOP_ETH_LEN, msg, len);
-    pktio_queue(v->role->io, f, HOP_ETH_LEN + len);
+    pktio_send(v->role->io, f, HOP_ETH_LEN + len);
     v->n_peer_out++;
     return true;
 }
@@ -428,4 +429,9 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_held_stale", &st->drops[FT_DROP_STALE]);
     role_add_counter(role, "ftc_overload", &st->drops[FT_DROP_OVERLOAD]);
     role_add_counter(role, "ftc_peer_forged", &st->peer_forged);
+    role_add_counter(role, "ftc_peer_replayed", &st->peer_replayed);
+    role_add_counter(role, "ftc_peer_ok", &st->peer_rx);
+    role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
+    role_add_counter(role, "ftc_send_errors", &st->send_errors);
+    role_add_counter(role, "ftc_too_big", &v->n_too_big);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/instance.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/run/events.h"
@@ -107,6 +108,8 @@ struct ftc_controller {
     bool stop;
     pthread_mutex_t mutex;
     uint32_t incarnation[FTC_MAX_VNFS];
+    int fd[FTC_MAX_VNFS];       /* Our own agent connections: the runner samples on the
+                                 * deployment's, and one connection carries one call at a time. */
 };
 
 static bool
@@ -122,11 +125,11 @@ ftc_controller_stopping(struct ftc_controller *c)
 
 /* Waits until the replacement says every group is fetched (its 'ftc_state'). */
 static bool
-ftc_wait_ready(struct ftc_controller *c, struct deploy_component *vc)
+ftc_wait_ready(struct ftc_controller *c, int fd, int role_id)
 {
     for (int i = 0; i < 500 && !ftc_controller_stopping(c); i++) {
-        json_t *params = json_pack("{s:i}", "id", vc->role_id), *result = NULL;
-        int error = rpc_call(vc->agent_fd, "ftc_state", params, &result, 2000);
+        json_t *params = json_pack("{s:i}", "id", role_id), *result = NULL;
+        int error = rpc_call(fd, "ftc_state", params, &result, 2000);
         bool ready = !error && json_is_true(json_object_get(result, "ready"));
 
         json_decref(params);
@@ -139,6 +142,26 @@ ftc_wait_ready(struct ftc_controller *c, struct deploy_component *vc)
     return false;
 }
 
+/* Whether role 'id' still runs on the agent behind 'fd' (its "roles" answer). */
+static bool
+ftc_role_running(int fd, int id)
+{
+    json_t *result = NULL, *r;
+    bool running = true;
+    size_t i;
+
+    if (rpc_call(fd, "roles", NULL, &result, 2000)) {
+        return true;            /* Cannot tell: the agent is busy or slow; ask again later. */
+    }
+    json_array_foreach (result, i, r) {
+        if (json_integer_value(json_object_get(r, "id")) == id) {
+            running = json_is_true(json_object_get(r, "running"));
+        }
+    }
+    json_decref(result);
+    return running;
+}
+
 static void *
 ftc_controller_main(void *c_)
 {
@@ -147,29 +170,27 @@ ftc_controller_main(void *c_)
 
     while (!ftc_controller_stopping(c)) {
         for (size_t i = 0; i < d->n_comps; i++) {
-            struct deploy_component *vc = &d->comps[i];
-            json_t *counters = NULL;
+            struct deploy_component *vc = &d->comps[i], tmp;
             char detail[96];
             int error;
 
-            if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS) {
-                continue;
-            }
-            error = deploy_role_counters(vc, &counters);
-            json_decref(counters);
-            if (error != ESRCH && error != ECONNRESET && error != EPIPE) {
+            if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS || c->fd[vc->index] < 0
+                || ftc_role_running(c->fd[vc->index], vc->role_id)) {
                 continue;
             }
             run_events_add(c->ctx.events, 0, "suspected", vc->name, "ftc: role gone");
             snprintf(detail, sizeof detail, "ftc: incarnation %"PRIu32" started",
                      c->incarnation[vc->index] + 1);
-            error = deploy_start_ftc_vnf(d, vc, ++c->incarnation[vc->index]);
+            tmp = *vc;
+            tmp.agent_fd = c->fd[vc->index];
+            error = deploy_start_ftc_vnf(d, &tmp, ++c->incarnation[vc->index]);
             if (error) {
                 log_err("ftc: %s: no replacement (%s)", vc->name, strerror(error));
                 continue;
             }
+            vc->role_id = tmp.role_id;
             run_events_add(c->ctx.events, 0, "initialized", vc->name, detail);
-            if (ftc_wait_ready(c, vc)) {
+            if (ftc_wait_ready(c, c->fd[vc->index], tmp.role_id)) {
                 run_events_add(c->ctx.events, 0, "recovered", vc->name,
                                "ftc: every group's state fetched");
             }
@@ -186,6 +207,18 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
     int error;
 
     c->ctx = *ctx;
+    for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+        c->fd[i] = -1;
+    }
+    for (size_t i = 0; i < ctx->dep->n_comps; i++) {
+        struct deploy_component *vc = &ctx->dep->comps[i];
+
+        if (!strcmp(vc->role, "vnf") && vc->index < FTC_MAX_VNFS
+            && instance_mgmt_connect(ctx->inst, vc->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                     &c->fd[vc->index])) {
+            log_err("ftc: %s: no agent connection: crashes will not be recovered", vc->name);
+        }
+    }
     pthread_mutex_init(&c->mutex, NULL);
     error = pthread_create(&c->thread, NULL, ftc_controller_main, c);
     if (error) {
@@ -207,6 +240,11 @@ ftc_controller_stop(void *c_)
     pthread_mutex_unlock(&c->mutex);
     pthread_join(c->thread, NULL);
     pthread_mutex_destroy(&c->mutex);
+    for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+        if (c->fd[i] >= 0) {
+            close(c->fd[i]);
+        }
+    }
     free(c);
 }
 

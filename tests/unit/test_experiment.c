@@ -209,7 +209,7 @@ static const char sweep_text[] =
     "faults: [{kind: crash, target: \"vnf[0]\", at: 1s}, {kind: pause, target: \"sff[0]\", at: 2s}]\n"
     "sweep:\n"
     "  chain_len: [1, 2, 4]\n"
-    "  scheme: [none, ftc]\n"
+    "  scheme: [none, ftvnf]\n"
     "quick:\n"
     "  sweep: {chain_len: [2]}\n"
     "  workload: {count: 10}\n";
@@ -219,8 +219,8 @@ static void
 test_points_cross_product(void **state)
 {
     static const char *const labels[] = {
-        "chain_len=1,scheme=none", "chain_len=1,scheme=ftc", "chain_len=2,scheme=none",
-        "chain_len=2,scheme=ftc", "chain_len=4,scheme=none", "chain_len=4,scheme=ftc",
+        "chain_len=1,scheme=none", "chain_len=1,scheme=ftvnf", "chain_len=2,scheme=none",
+        "chain_len=2,scheme=ftvnf", "chain_len=4,scheme=none", "chain_len=4,scheme=ftvnf",
     };
     struct experiment *e = load_text(sweep_text);
     struct exp_point *pts;
@@ -234,7 +234,7 @@ test_points_cross_product(void **state)
         assert_int_equal(pts[i].n_axes, 2);
         assert_string_equal(pts[i].axes[0].key, "chain_len");
         assert_string_equal(pts[i].axes[1].key, "scheme");
-        assert_string_equal(pts[i].scheme, i % 2 ? "ftc" : "none");
+        assert_string_equal(pts[i].scheme, i % 2 ? "ftvnf" : "none");
     }
     assert_int_equal(pts[4].n_vnfs, 4);
     for (size_t i = 0; i < 3; i++) {
@@ -261,7 +261,7 @@ test_set(void **state)
     /* A list makes a new axis, after the file's. */
     assert_int_equal(experiment_set(e, "workload.size=64,128", &diag), 0);
     /* The alias's path replaces the alias's axis. */
-    assert_int_equal(experiment_set(e, "scheme=ftc", &diag), 0);
+    assert_int_equal(experiment_set(e, "scheme=ftvnf", &diag), 0);
     assert_int_equal(experiment_set(e, "mtbf=1m,5m,10m", &diag), 0);
     assert_int_equal(experiment_set(e, "f=1", &diag), 0);
     assert_false(diag_has_errors(&diag));
@@ -270,7 +270,7 @@ test_set(void **state)
     assert_string_equal(pts[0].label, "workload.size=64,mtbf=1m");
     assert_string_equal(pts[5].label, "workload.size=128,mtbf=10m");
     assert_int_equal(pts[5].workload.size, 128);
-    assert_string_equal(pts[5].scheme, "ftc");
+    assert_string_equal(pts[5].scheme, "ftvnf");
     assert_int_equal(pts[5].n_vnfs, 3);
     assert_int_equal(pts[5].n_faults, 2);
     assert_int_equal(pts[5].faults[0].mtbf_ns, 600000000000ull);
@@ -313,7 +313,7 @@ test_set(void **state)
     }
     points_ok(e, &pts, &n);
     assert_int_equal(n, 6);
-    assert_string_equal(pts[0].scheme, "ftc");
+    assert_string_equal(pts[0].scheme, "ftvnf");
     exp_points_free(pts, n);
     diag_uninit(&diag);
     experiment_free(e);
@@ -333,7 +333,7 @@ test_quick(void **state)
     points_ok(e, &pts, &n);
     assert_int_equal(n, 2);                     /* chain_len replaced, scheme kept. */
     assert_string_equal(pts[0].label, "chain_len=2,scheme=none");
-    assert_string_equal(pts[1].label, "chain_len=2,scheme=ftc");
+    assert_string_equal(pts[1].label, "chain_len=2,scheme=ftvnf");
     assert_int_equal(pts[1].workload.count, 10);
     assert_int_equal(pts[1].workload.size, 512);
     assert_int_equal(pts[1].n_faults, 2);

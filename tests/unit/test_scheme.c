@@ -44,12 +44,13 @@ test_registry_complete(void **state)
             n_deployable++;
         }
     }
-    assert_int_equal(n_deployable, 2);
+    assert_int_equal(n_deployable, 3);
     assert_true(scheme_deployable(scheme_find("none")));
     assert_true(scheme_deployable(scheme_find("nmr")));
+    assert_true(scheme_deployable(scheme_find("ftc")));
     assert_false(scheme_deployable(scheme_find("fitsfc")));
     assert_null(scheme_find("pbft"));
-    assert_string_equal(scheme_deployable_names(), "none, nmr");
+    assert_string_equal(scheme_deployable_names(), "none, nmr, ftc");
     assert_true(scheme_role_known("vnf"));
     assert_true(scheme_role_known("packet-logger"));
     assert_false(scheme_role_known("router"));

@@ -55,7 +55,8 @@ extern const struct guest_provider guest_provider_kvm;
 #define KVM_AGENT_PORT 7070
 /* Boot to a serving control channel: ≈10 s under TCG here, far more on a loaded host. */
 #define KVM_BOOT_TIMEOUT_MS 180000
-#define KVM_CHANNEL_TIMEOUT_MS 20000
+/* Above vminit.c's wait for a hot-plugged NIC, so that its answer is the one heard. */
+#define KVM_CHANNEL_TIMEOUT_MS 75000
 #define KVM_GONE_TIMEOUT_MS 10000
 
 struct kvm_guest {

@@ -181,10 +181,12 @@ find_init(virDomainPtr dom)
     return pid;
 }
 
+/* Waits for libvirtd to learn the container's init: ESRCH if the domain stopped, ETIMEDOUT
+ * if it runs and libvirtd still does not know its init after 'timeout_ms'. */
 static int
-wait_init_known(struct lxc_guest *lg)
+wait_init_known(struct lxc_guest *lg, int timeout_ms)
 {
-    uint64_t deadline = time_mono_ns() + (uint64_t) LXC_GONE_TIMEOUT_MS * 1000000;
+    uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
 
     for (;;) {
         int *fds = NULL;
@@ -196,8 +198,11 @@ wait_init_known(struct lxc_guest *lg)
             free(fds);
             return 0;
         }
-        if (time_mono_ns() >= deadline || !virDomainIsActive(lg->dom)) {
+        if (!virDomainIsActive(lg->dom)) {
             return ESRCH;
+        }
+        if (time_mono_ns() >= deadline) {
+            return ETIMEDOUT;
         }
         usleep(2000);
     }
@@ -261,7 +266,95 @@ lxc_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
     return 0;
 }
 
+/* Why a container died before it could be wired: the last lines of libvirt's log of it (its
+ * controller's errors) and of init's own log, into ours. */
+static void
+log_start_failure(const struct guest *g)
+{
+    const struct lxc_guest *lg = lxc_priv(g);
+    char *inst = g->run_dir ? xstrdup(g->run_dir) : NULL;
+    char *paths[3] = { NULL, NULL, NULL };
+
+    if (inst) {
+        bool own = strstr(lg->uri, "?socket=");
+        char *top = own ? xasprintf("%s/libvirt/log", dirname(inst)) : xstrdup("/var/log/libvirt");
+
+        paths[0] = xasprintf("%s/lxc/%s.log", top, lg->dom_name);
+        paths[1] = xasprintf("%s/%s.log", g->run_dir, g->name);
+        paths[2] = own ? xasprintf("%s/libvirtd.log", top) : NULL;
+        free(top);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(paths) && paths[i]; i++) {
+        char *text = NULL;
+        size_t len = 0;
+
+        if (!read_file(paths[i], &text, &len) && len) {
+            const char *tail = text + len;
+            for (int lines = 0; tail > text && lines < 9; ) {
+                tail--;
+                lines += *tail == '\n';
+            }
+            log_err("guest %s: %s ends with:\n%s", g->name, paths[i], tail);
+        }
+        free(text);
+        free(paths[i]);
+    }
+    free(inst);
+}
+
 static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* How long a started container may run before libvirtd knows its init (70 ms here when
+ * idle), and how many times a start is tried. */
+#define LXC_INIT_TIMEOUT_MS 5000
+#define LXC_START_TRIES 3
+
+/* One try at starting the container from 'xml', up to the point where libvirtd knows its
+ * init. */
+static int
+start_once(struct guest *g, const char *xml)
+{
+    struct lxc_guest *lg = lxc_priv(g);
+    int secret_fd = -1;
+    int error = 0;
+
+    if (g->has_init_secret) {
+        error = lxc_secret_pipe(g->init_secret, &secret_fd);
+        if (error) {
+            log_err("guest %s: cannot make the pipe of its key: %s", g->name, strerror(error));
+            return error;
+        }
+    }
+    /* The key's pipe becomes the container init's fd 3 (libvirt hands the files it is given
+     * to init from fd 3 on): never in the domain's XML or init's command line, which libvirt
+     * keeps in files of its own and any process of the guest can read in /proc/1/cmdline. */
+    /* One container starts at a time: `up` makes guests from several threads, and starts
+     * that overlapped in libvirt's LXC driver now and then lost a container. */
+    pthread_mutex_lock(&start_mutex);
+    lg->dom = secret_fd >= 0
+              ? virDomainCreateXMLWithFiles(lg->conn, xml, 1, &secret_fd, 0)
+              : virDomainCreateXML(lg->conn, xml, 0);
+    if (!lg->dom) {
+        log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->dom_name,
+                libvirtd_last_error());
+        error = EIO;
+    } else {
+        /* libvirtd learns init's pid from the controller a moment after the domain starts,
+         * and refuses to attach interfaces or open namespaces until then: wait for it here,
+         * so that a started guest is one that can be wired. */
+        error = wait_init_known(lg, LXC_INIT_TIMEOUT_MS);
+    }
+    pthread_mutex_unlock(&start_mutex);
+    if (secret_fd >= 0) {
+        close(secret_fd);
+    }
+    if (error && lg->dom) {
+        virDomainDestroy(lg->dom);
+        virDomainFree(lg->dom);
+        lg->dom = NULL;
+    }
+    return error;
+}
 
 static int
 lxc_start(struct guest *g)
@@ -270,21 +363,14 @@ lxc_start(struct guest *g)
     char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
     char **args;
     struct buf xml;
-    int secret_fd = -1;
     int error;
 
     buf_init(&xml);
     if (lg->dom) {
+        free(log);
         return EBUSY;
     }
     args = lxc_init_args(g, log);
-    if (g->has_init_secret) {
-        error = lxc_secret_pipe(g->init_secret, &secret_fd);
-        if (error) {
-            log_err("guest %s: cannot make the pipe of its key: %s", g->name, strerror(error));
-            goto out;
-        }
-    }
     {
         char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
         struct domxml_guest dg = {
@@ -302,34 +388,24 @@ lxc_start(struct guest *g)
     if (error) {
         goto out;
     }
-    /* The key's pipe becomes the container init's fd 3 (libvirt hands the files it is given to
-     * init from fd 3 on): never in the domain's XML or init's command line, which libvirt keeps
-     * in files of its own and any process of the guest can read in /proc/1/cmdline. */
-    /* One container starts at a time: `up` makes guests from several threads, and starts
-     * that overlapped in libvirt's LXC driver now and then lost a container before libvirtd
-     * learnt its init ("Init pid is not yet available"). */
-    pthread_mutex_lock(&start_mutex);
-    lg->dom = secret_fd >= 0
-              ? virDomainCreateXMLWithFiles(lg->conn, (const char *) xml.data, 1, &secret_fd, 0)
-              : virDomainCreateXML(lg->conn, (const char *) xml.data, 0);
-    if (!lg->dom) {
-        pthread_mutex_unlock(&start_mutex);
-        log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->dom_name,
-                libvirtd_last_error());
-        error = EIO;
-        goto out;
+    /* libvirt 9's LXC driver can lose the controller's one "init started" event: its monitor
+     * client starts reading the socket before it registers the program the event belongs to,
+     * drops the connection on the unknown message, and never learns the init (the
+     * controller's log says "End of file while reading data"). The container runs, but
+     * cannot be wired: such a start is undone and tried again. */
+    for (int try = 1; ; try++) {
+        error = start_once(g, (const char *) xml.data);
+        if (error != ETIMEDOUT || try == LXC_START_TRIES) {
+            break;
+        }
+        log_warn("guest %s: libvirt lost the init of %s (try %d of %d); starting it again",
+                 g->name, lg->dom_name, try, LXC_START_TRIES);
     }
-    /* libvirtd learns init's pid from the controller a moment after the domain starts, and
-     * refuses to attach interfaces or open namespaces until then: wait for it here, so that
-     * a started guest is one that can be wired. */
-    error = wait_init_known(lg);
-    pthread_mutex_unlock(&start_mutex);
     if (error) {
         log_err("guest %s: libvirt never learnt the init of %s: %s", g->name, lg->dom_name,
-                libvirtd_last_error());
-        virDomainDestroy(lg->dom);
-        virDomainFree(lg->dom);
-        lg->dom = NULL;
+                error == ETIMEDOUT ? "it runs, but libvirtd lost its start event"
+                                   : "the container stopped");
+        log_start_failure(g);
         goto out;
     }
     lg->init_pid = find_init(lg->dom);
@@ -347,9 +423,6 @@ lxc_start(struct guest *g)
     g->started_ns = time_mono_ns();
     lg->stopped_state = GUEST_STOPPED;
 out:
-    if (secret_fd >= 0) {
-        close(secret_fd);
-    }
     buf_uninit(&xml);
     free(args);
     free(log);

@@ -274,14 +274,16 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", "nf" },
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
         };
-        struct ft_param eparams[] = { { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS } };
+        struct ft_param eparams[] = {
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "256" },
+        };
         struct ft_config rc = {
             .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,
             .params = rparams, .n_params = ARRAY_SIZE(rparams),
         };
         struct ft_config fc = {
             .next = &r0, .n_next = 1, .peers = &buf, .n_peers = 1, .params = eparams,
-            .n_params = 2,
+            .n_params = ARRAY_SIZE(eparams),
         };
         struct ft_config bc = {
             .next = &outside, .n_next = 1, .peers = &fwd, .n_peers = 1, .params = eparams,

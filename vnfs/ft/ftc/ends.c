@@ -97,6 +97,8 @@ struct ftc_forwarder {
     uint32_t next, buffer;
     uint64_t tick_ns, last_ns;
     uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
+    uint64_t max_backlog;       /* Shed new packets while the buffer holds more (0: never). */
+    uint32_t backlog;           /* Packets the buffer last said it holds. */
     struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
     size_t n_pending;
     struct ftc_commits commits;
@@ -112,7 +114,10 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
+    uint64_t max_backlog;
+
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
+        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))) {
         return error;
     }
     if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
@@ -127,6 +132,7 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     w->buffer = cfg->peers[0];
     w->tick_ns = tick;
     w->max_logs_bytes = MAX(max_msg, 256);
+    w->max_backlog = max_backlog;
     for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
         buf_init(&w->pending[i]);
     }
@@ -188,8 +194,10 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
                            struct ft_actions *out)
 {
     struct ftc_reader r;
+    uint32_t backlog;
 
     ftc_reader_init(&r, data + 1, len - 1);
+    backlog = ftc_get32(&r);
     if (!ftc_message_read(&r, w->m) || r.n) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return;
@@ -218,6 +226,7 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
         buf_uninit(&b);
     }
     w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
+    w->backlog = backlog;
 }
 
 static int
@@ -230,6 +239,14 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
         break;
     case FT_EV_PACKET:
+        if (w->max_backlog && w->backlog > w->max_backlog) {
+            /* Admission control: the chain cannot release what it already holds. A packet
+             * dropped here wrote no state; one lost further on leaves a gap every replica
+             * after it must repair before it forwards anything (the collapse of an
+             * overloaded chain). */
+            ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
+            break;
+        }
         ftc_forwarder_send(w, FTC_PKT_DATA, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
@@ -275,6 +292,7 @@ struct ftc_buffer {
     uint32_t next, forwarder;
     uint64_t tick_ns;
     uint64_t max_msg;
+    uint32_t reported;          /* The backlog the forwarder was last told. */
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
     size_t n_held, cap_held;
@@ -425,6 +443,8 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     ftc_commits_put(&b->commits, m);
     buf_clear(&b->msg);
     buf_put_u8(&b->msg, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b->msg, b->n_held);
+    b->reported = b->n_held;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
 }
@@ -498,7 +518,7 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
         h->resent_ns = ev->now_ns;
         any = true;
     }
-    if (any) {
+    if (any || b->reported != b->n_held) {
         /* 'acc' points into the held packets' bytes, which stay put during the send. */
         ftc_buffer_to_forwarder(b, acc, out);
     }

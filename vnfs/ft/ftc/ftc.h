@@ -84,7 +84,7 @@ enum ftc_packet_type {
 };
 
 enum ftc_msg_type {
-    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: message. */
+    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | message. */
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
                                  * MAX. Send me the logs of 'group' I lack. */
     FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |

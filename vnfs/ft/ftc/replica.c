@@ -20,7 +20,7 @@
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/ftc/ftc-private.h"
 
-#define FTC_MAX_HELD 512
+#define FTC_MAX_HELD 4096
 #define FTC_MAX_RETAINED 8192
 
 struct ftc_logbuf {
@@ -42,6 +42,8 @@ struct ftc_group {
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
     bool resync;                /* Asked the predecessor for its image: it no longer has the
                                  * logs we lack (a recovered member's image is bounded). */
+    uint64_t retx_ns;           /* When we last asked the predecessor for logs. */
+    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX then: asked again at once only after it moved. */
 };
 
 struct ftc_held {
@@ -59,12 +61,13 @@ struct ftc_replica {
     uint64_t tick_ns;
     uint64_t max_msg;           /* Bytes a peer message may take (the link's MTU). */
     uint32_t incarnation;
+    uint64_t now_ns;            /* Of the event being handled. */
     bool all_ready;
     struct ftc_group groups[FTC_MAX_GROUPS];
     size_t n_groups;
     const struct ftc_mbox_class *mbox;
     void *mbox_priv;
-    struct ftc_held held[FTC_MAX_HELD];
+    struct ftc_held *held;            /* FTC_MAX_HELD of them. */
     size_t n_held;
     struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
     struct buf pkt, upd, msg;
@@ -192,6 +195,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
         }
     }
     r->all_ready = true;
+    r->held = xcalloc(FTC_MAX_HELD, sizeof *r->held);
     r->in = xzalloc(sizeof *r->in);
     r->out = xzalloc(sizeof *r->out);
     r->tmp = xzalloc(sizeof *r->tmp);
@@ -219,6 +223,7 @@ ftc_replica_destroy(struct ft_core *core)
     for (size_t i = 0; i < r->n_held; i++) {
         free(r->held[i].data);
     }
+    free(r->held);
     if (r->mbox) {
         r->mbox->destroy(r->mbox_priv);
     }
@@ -370,8 +375,16 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
 }
 
 static void
-ftc_send_retx_req(struct ftc_replica *r, const struct ftc_group *gr, struct ft_actions *out)
+ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
 {
+    /* One request per gap: again only when the answer moved us on, or a tick later (a request
+     * or its answer may be lost). A storm of them on an overloaded path only loses more. */
+    if (r->now_ns < gr->retx_ns + r->tick_ns / 2
+        && !memcmp(gr->retx_max, gr->max, sizeof gr->max)) {
+        return;
+    }
+    gr->retx_ns = r->now_ns;
+    memcpy(gr->retx_max, gr->max, sizeof gr->max);
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_RETX_REQ);
     buf_put_u8(&r->msg, gr->g);
@@ -988,6 +1001,7 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
     unsigned from = ftc_ring_index(r, ev->from);
     struct ftc_reader rd;
 
+    r->now_ns = ev->now_ns;
     switch (ev->kind) {
     case FT_EV_START:
         r->incarnation = ev->incarnation;

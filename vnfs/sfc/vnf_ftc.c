@@ -26,7 +26,7 @@
  * behind the Ethernet header, must fit. A data packet also carries the NSH header and the inner
  * frame: the forwarder attaches at most this much of the buffer's logs to one. */
 #define VNF_FTC_MAX_MSG "1380"
-#define VNF_FTC_MAX_LOGS "600"
+#define VNF_FTC_MAX_LOGS "900"
 
 enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
 

@@ -501,6 +501,24 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return FTC_DONE;
     }
+    /* Apply what applies, again and again: one packet may carry several logs of one group
+     * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (size_t i = 0; i < in->n_logs; i++) {
+            const struct ftc_log *l = &in->logs[i];
+            struct ftc_group *gr = ftc_group_find(r, l->group);
+
+            if (gr && gr->pos && ftc_group_classify(gr, l) == FTC_LOG_READY) {
+                if (!ftc_group_apply(gr, l)) {
+                    ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
+                    return FTC_DONE;
+                }
+                progress = true;
+            }
+        }
+    }
+    /* Then every log of ours must be in: dead ones decide, missing ones hold the packet. */
     for (size_t i = 0; i < in->n_logs; i++) {
         const struct ftc_log *l = &in->logs[i];
         struct ftc_group *gr = ftc_group_find(r, l->group);
@@ -522,17 +540,6 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
                 ftc_send_retx_req(r, gr, out);
             }
             return FTC_HELD;
-        }
-    }
-    /* Every log of ours applies now, at most one per group and in any order. */
-    for (size_t i = 0; i < in->n_logs; i++) {
-        const struct ftc_log *l = &in->logs[i];
-        struct ftc_group *gr = ftc_group_find(r, l->group);
-
-        if (gr && gr->pos && !strip[i] && ftc_group_classify(gr, l) == FTC_LOG_READY
-            && !ftc_group_apply(gr, l)) {
-            ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
-            return FTC_DONE;
         }
     }
 

@@ -12,22 +12,9 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-ftc-$$
-tmp=$(mktemp -d /tmp/sfct-ftc-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
-run() {
-    local log=$1; shift
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
-    grep -q "did not apply configuration" "$log" || return 1
-    echo "note: the switch missed its start-up deadline; once more"
-    bin/sfclab -i "$inst" clean >/dev/null 2>&1
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1
-}
+. tests/system/infra-lib.sh
+run_test_init ftc
+run() { run_experiment "$@"; }
 dir=/run/sfclab/$inst
 # The newest role socket of a guest (a replacement is the next role id).
 sock() { ls -t "$dir/guests/$1"/role-*.sock 2>/dev/null | head -1; }

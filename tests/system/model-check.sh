@@ -118,8 +118,9 @@ while IFS='|' read -r _ name _; do
     name=$(echo "$name" | tr -d ' `')
     case "$name" in ''|scheme|---) continue ;; esac
     all="$all${all:+, }$name"
-    # Two VNFs: ftc needs f+1 (2) of them.
-    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: fwd}, {fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
+    # A chain of two that answers (dns): every deployable scheme takes it (fitsfc needs the
+    # answer, ftc f+1 = 2 VNFs).
+    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: fwd}, {fn: dns}], rules: ["udp"]}\nworkload: {kind: dns, count: 1}\n' \
         "$name" >"$tmp/s.yaml"
     "$sfclab" check "$tmp/s.yaml" >"$tmp/out" 2>&1
     if sed -n '/^Known but not deployable/,$p' "$tmp/readme-schemes" | grep -q "| \`$name\` |"; then

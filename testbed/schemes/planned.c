@@ -8,14 +8,21 @@
 #include "testbed/schemes/scheme.h"
 #include "vnfs/core/util.h"
 
+/* FTvNF's cores (vnfs/ft/ftvnf) run on guests through `sfcd ft` (tests/system/ftvnf.sh); what
+ * is missing for `sfclab run` is the chain's ingress and egress on the NSH path (the sequencer
+ * in front of the first master, the last master's output back into the SFF) and the
+ * controller that turns a crash into the manager's failure notice. */
 static const struct scheme_param ftvnf_params[] = {
-    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "slave copies per VNF" },
+    { "manager_period", SCHEME_PARAM_DURATION, "5ms", 100000, 10000000000ull, NULL,
+      "how often the manager feeds the slaves and cleans the loggers (bounds M\\S, so the "
+      "recovery time)" },
 };
 static const struct scheme_target ftvnf_targets[] = {
-    { "vnf[N].replica[M]", "master (0) or slave copies of the N-th VNF" },
+    { "vnf[N].replica[M]", "the N-th VNF's master (M = 0) or slave (M = 1)" },
     { "sequencer[0]", "the ID sequencer" },
     { "packet-logger[0]", "the packet logger" },
     { "dp-logger[0]", "the D&P logger" },
+    { "progress-logger[0]", "the slaves' progress logger" },
     { "manager[0]", "the manager" },
 };
 

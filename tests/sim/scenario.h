@@ -74,6 +74,7 @@ extern const struct sim_scenario sim_scenario_nham;
 extern const struct sim_scenario sim_scenario_fitsfc_f1;
 extern const struct sim_scenario sim_scenario_fitsfc_f2;
 extern const struct sim_scenario sim_scenario_ftc;
+extern const struct sim_scenario sim_scenario_ftvnf;
 
 /* The test-only broken cores (tests/sim/broken_*.c). */
 extern const struct ft_core_class ft_voter_broken_class;

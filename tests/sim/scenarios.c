@@ -14,6 +14,7 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_fitsfc_f1,
     &sim_scenario_fitsfc_f2,
     &sim_scenario_ftc,
+    &sim_scenario_ftvnf,
 };
 const size_t sim_n_scenarios = ARRAY_SIZE(sim_scenarios);
 

@@ -261,7 +261,7 @@ test_set(void **state)
     /* A list makes a new axis, after the file's. */
     assert_int_equal(experiment_set(e, "workload.size=64,128", &diag), 0);
     /* The alias's path replaces the alias's axis. */
-    assert_int_equal(experiment_set(e, "scheme=ftvnf", &diag), 0);
+    assert_int_equal(experiment_set(e, "scheme=ftc", &diag), 0);
     assert_int_equal(experiment_set(e, "mtbf=1m,5m,10m", &diag), 0);
     assert_int_equal(experiment_set(e, "f=1", &diag), 0);
     assert_false(diag_has_errors(&diag));
@@ -270,7 +270,7 @@ test_set(void **state)
     assert_string_equal(pts[0].label, "workload.size=64,mtbf=1m");
     assert_string_equal(pts[5].label, "workload.size=128,mtbf=10m");
     assert_int_equal(pts[5].workload.size, 128);
-    assert_string_equal(pts[5].scheme, "ftvnf");
+    assert_string_equal(pts[5].scheme, "ftc");
     assert_int_equal(pts[5].n_vnfs, 3);
     assert_int_equal(pts[5].n_faults, 2);
     assert_int_equal(pts[5].faults[0].mtbf_ns, 600000000000ull);
@@ -291,7 +291,14 @@ test_set(void **state)
     {
         static const char *const expected[] = {
             "--set chain_len=x: 'length' must be a non-negative integer, not 'x'",
+            /* The point's scheme is ftc (set above): it checks its chain has f+1 VNFs. */
+            "--set chain_len=x: ftc: f=1 needs a chain of at least 2 VNFs (it has 0): each "
+            "VNF's group is f+1 VNF guests",
             "--set chain_len=0,1: chain length must be 1 to 64, not 0",
+            "--set chain_len=0,1: ftc: f=1 needs a chain of at least 2 VNFs (it has 0): each "
+            "VNF's group is f+1 VNF guests",
+            "--set chain_len=0,1: ftc: f=1 needs a chain of at least 2 VNFs (it has 1): each "
+            "VNF's group is f+1 VNF guests",
             "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
             "ftc, nham, ftvnf)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
@@ -313,7 +320,7 @@ test_set(void **state)
     }
     points_ok(e, &pts, &n);
     assert_int_equal(n, 6);
-    assert_string_equal(pts[0].scheme, "ftvnf");
+    assert_string_equal(pts[0].scheme, "ftc");
     exp_points_free(pts, n);
     diag_uninit(&diag);
     experiment_free(e);

@@ -14,6 +14,12 @@ extern const struct ft_core_class ft_bft_voter_class;
 extern const struct ft_core_class ft_ftc_forwarder_class;
 extern const struct ft_core_class ft_ftc_replica_class;
 extern const struct ft_core_class ft_ftc_buffer_class;
+extern const struct ft_core_class ft_ftvnf_sequencer_class;
+extern const struct ft_core_class ft_ftvnf_packet_logger_class;
+extern const struct ft_core_class ft_ftvnf_dp_logger_class;
+extern const struct ft_core_class ft_ftvnf_progress_logger_class;
+extern const struct ft_core_class ft_ftvnf_vnf_class;
+extern const struct ft_core_class ft_ftvnf_manager_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
@@ -27,6 +33,12 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_ftc_forwarder_class,
     &ft_ftc_replica_class,
     &ft_ftc_buffer_class,
+    &ft_ftvnf_sequencer_class,
+    &ft_ftvnf_packet_logger_class,
+    &ft_ftvnf_dp_logger_class,
+    &ft_ftvnf_progress_logger_class,
+    &ft_ftvnf_vnf_class,
+    &ft_ftvnf_manager_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */

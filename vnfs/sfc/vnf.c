@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "vnfs/core/loop.h"
 #include "vnfs/core/nsh.h"
@@ -546,6 +548,12 @@ role_vnf(int argc, char *argv[])
         v.role.on_start = ftc_start;
         role_add_method(&v.role, "ftc_state", ctl_ftc_state);
     }
+    /* The function's random draws (lb choice=random, nat alloc=random) are real here. */
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = time_mono_ns() ^ ((uint64_t) getpid() << 32);
+    }
+    ft_rng_init(&v.nf->det.rng, seed);
     rc = 1;
     if (role_open_pktio(&v.role, false)) {
         goto out;

@@ -1,5 +1,6 @@
-/* planned — the schemes of the papers that are known but not deployable yet: FTvNF and FTC
- * (FIT-SFC and NHAM have their own files, fitsfc.c and nham.c; no deploy either). Their
+/* planned — the schemes of the papers that are known but not deployable yet: FTvNF
+ * (FIT-SFC and NHAM have their own files, fitsfc.c and nham.c; no deploy either; FTC has
+ * ftc.c). Their
  * protocol cores are written against vnfs/ft/core.h and checked in tests/sim; on the host side each is a class with its parameters and fault targets and no
  * deploy(), so an experiment naming one is validated like any other and refused by `sfclab run`
  * (exit 2) before anything is created, never run as another scheme. Each moves to a file of its
@@ -25,14 +26,6 @@ static const struct scheme_target ftvnf_targets[] = {
     { "manager[0]", "the manager" },
 };
 
-static const struct scheme_param ftc_params[] = {
-    { "f", SCHEME_PARAM_UINT, "1", 0, 8, NULL, "failures tolerated: replication groups of f+1" },
-};
-static const struct scheme_target ftc_targets[] = {
-    { "vnf[N]", "the N-th VNF (its state is replicated along the chain)" },
-    { "forwarder[0]", "the forwarder" },
-    { "buffer[0]", "the buffer" },
-};
 
 #define PLANNED(NAME, SUMMARY, PARAMS, TARGETS)                         \
     const struct scheme_class scheme_##NAME = {                         \
@@ -43,5 +36,3 @@ static const struct scheme_target ftc_targets[] = {
 
 PLANNED(ftvnf, "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",
         ftvnf_params, ftvnf_targets);
-PLANNED(ftc, "FTC: replication groups along the chain, piggyback logs in NSH",
-        ftc_params, ftc_targets);

@@ -115,6 +115,7 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
 # each VNF with every answer right; scheme none under the same faults does not (root).
 CHECK_PROGS += tests/system/run-nmr.sh
+CHECK_PROGS += tests/system/run-ftc.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr
 

@@ -373,6 +373,9 @@ wait_gone(pid_t pid, uint64_t start, int timeout_ms)
     for (int waited = 0; ; waited += 10) {
         reap(pid);
         if (!proc_is(pid, start)) {
+            /* It may have become a zombie after the reap above: a zombie is gone to
+             * proc_is(), but a child of ours must not be left one. */
+            reap(pid);
             return true;
         }
         if (waited >= timeout_ms) {

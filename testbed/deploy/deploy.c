@@ -32,6 +32,9 @@
 #define DEPLOY_ID_SFF 2
 #define DEPLOY_ID_VNF0 10
 
+static struct instance_iface *data_iface(struct instance_guest *);
+static int write_key(struct deployment *, const struct deploy_component *, char **pathp);
+
 /* The guests of a chain, in the order they get data addresses 10.0.0.1, .2, ... */
 static const char *const fixed_guests[] = { "client", "sc", "sff", "server" };
 
@@ -54,10 +57,16 @@ needs_attacker(const struct exp_point *p)
 }
 
 /* The guest of VNF 'i' (replica 'r' of a replicated chain). */
+static unsigned
+vnf_copies(const struct deploy_chain_opts *o, size_t i)
+{
+    return o->copies ? MAX(o->copies[i], 1u) : MAX(o->replicas, 1u);
+}
+
 static void
 vnf_guest_name(const struct deploy_chain_opts *o, size_t i, unsigned r, char name[32])
 {
-    if (o->replicas > 1) {
+    if (o->replicas > 1 || o->copies) {
         snprintf(name, 32, "v%zur%u", i % 1000, r % 100);
     } else {
         snprintf(name, 32, "v%zu", i);
@@ -100,7 +109,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         topology_add_link(topo, g, bridge, addr, 24);
     }
     for (size_t i = 0; i < p->n_vnfs; i++) {
-        for (unsigned r = 0; r < MAX(o->replicas, 1u); r++) {
+        for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             vnf_guest_name(o, i, r, name);
             size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
             /* Past .249 the addresses would meet the service address: only MACs matter on the
@@ -129,6 +138,12 @@ mac_string(const uint8_t mac[6], char s[18])
     snprintf(s, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
              mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     return s;
+}
+
+struct instance_iface *
+deploy_data_iface(struct instance_guest *ig)
+{
+    return data_iface(ig);
 }
 
 /* The guest's interface on the data bridge. */
@@ -277,6 +292,9 @@ deploy_stop(struct deployment *d)
     }
     free(d->comps);
     free(d->work_dir);
+    if (d->scheme_data_free) {
+        d->scheme_data_free(d->scheme_data);
+    }
     free(d);
 }
 
@@ -417,8 +435,29 @@ save_map(struct deployment *d)
 
 /* The instance's key for the protocol cores' peer messages, for the guest of 'c': fresh random
  * bytes in a file only its owner reads, recorded in the manifest before it exists. */
+static int write_key_bytes(struct deployment *, const struct deploy_component *,
+                           uint8_t key[crypto_auth_KEYBYTES], char **pathp);
+
+int
+deploy_write_key(struct deployment *d, const struct deploy_component *c,
+                 const uint8_t key[32], char **pathp)
+{
+    uint8_t copy[crypto_auth_KEYBYTES];
+
+    memcpy(copy, key, sizeof copy);
+    return write_key_bytes(d, c, copy, pathp);
+}
+
 static int
 write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
+{
+    return write_key_bytes(d, c, NULL, pathp);
+}
+
+/* 'given' (NULL: fresh random bytes) is wiped before returning. */
+static int
+write_key_bytes(struct deployment *d, const struct deploy_component *c,
+                uint8_t given[crypto_auth_KEYBYTES], char **pathp)
 {
     uint8_t key[crypto_auth_KEYBYTES];
     char *path = xasprintf("%s/guests/%s/ft.key", d->inst->dir, c->guest);
@@ -433,7 +472,12 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
         free(path);
         return EIO;
     }
-    randombytes_buf(key, sizeof key);
+    if (given) {
+        memcpy(key, given, sizeof key);
+        sodium_memzero(given, sizeof key);
+    } else {
+        randombytes_buf(key, sizeof key);
+    }
     unlink(path);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -476,14 +520,14 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     add_component(d, "sff", 0, "sff")->id = DEPLOY_ID_SFF;
     add_component(d, "server", 0, "server");
     for (size_t i = 0; i < p->n_vnfs; i++) {
-        for (unsigned r = 0; r < replicas; r++) {
+        for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             char guest[32];
             struct deploy_component *c;
 
             vnf_guest_name(o, i, r, guest);
             c = add_component(d, "vnf", i, guest);
             c->fn = xstrdup(p->vnfs[i].fn);
-            if (replicas > 1) {
+            if (replicas > 1 || o->copies) {
                 c->replica = r;
                 free(c->name);
                 c->name = xasprintf("vnf[%zu].replica[%u]", i, r);
@@ -535,6 +579,10 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     args_add(&a, "7");
     error = deploy_start_role(server, "echo", a.v);
     args_free(&a);
+    if (!error && o->start_middle) {
+        error = o->start_middle(d, o);
+        goto classifier;
+    }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
         const struct exp_vnf *v;
@@ -592,6 +640,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     }
     error = deploy_start_role(sff, "sff", a.v);
     args_free(&a);
+classifier:
     if (error) {
         goto out;
     }

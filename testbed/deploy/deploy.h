@@ -49,6 +49,8 @@ struct deployment {
     struct in_addr service_addr;    /* Where the client sends: virtual, or the server's. */
     uint8_t service_mac[6];
     char *work_dir;                 /* The caller's, for its own files. */
+    void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
+    void (*scheme_data_free)(void *);
 };
 
 /* How a scheme wants its chain placed. */
@@ -57,7 +59,23 @@ struct deploy_chain_opts {
     const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
     unsigned f;                 /* The core's fault bound. */
     const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
+    /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
+     * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. */
+    const unsigned *copies;
+    /* A scheme that runs its own SFF and VNF roles: called instead of starting `vnf` and
+     * `sff` (after the server, before the classifier, which sends to the SFF's data MAC).
+     * NULL: the chain of `sff` and `vnf` roles (voting when replicas > 1). */
+    int (*start_middle)(struct deployment *, const struct deploy_chain_opts *);
+    void *aux;                  /* For start_middle. */
 };
+
+/* The guest's interface on the data bridge (NULL: none). */
+struct instance_iface *deploy_data_iface(struct instance_guest *);
+/* 'key' (32 bytes: the protocol cores' peer messages, shared by the components that talk)
+ * written for the guest of 'c', a file of mode 0600 in its agent directory recorded in the
+ * manifest first; '*pathp' gets its path. */
+int deploy_write_key(struct deployment *, const struct deploy_component *,
+                     const uint8_t key[32], char **pathp);
 
 /* The topology of a point's chain: client, classifier, SFF, server, each VNF (replica), and
  * an attacker guest when a fault needs one, on the data bridge. */

@@ -237,7 +237,10 @@ nham_sff_on_vsm(struct nham_sff *s, const struct ft_event *ev, struct ft_actions
     }
     h = &s->hops[c.vnf];
     if (c.type == NHAM_CKPT_REQ) {
-        if (h->up && !h->ckpt_pending) {
+        /* Asked again even while an image is awaited: on real links an image can be lost,
+         * and the hop would never be checkpointed again. The first image that arrives is
+         * taken; a later one finds nothing pending and is stale. */
+        if (h->up) {
             h->ckpt_pending = true;
             ft_emit_request_state(out, h->endpoint);
 #ifdef NHAM_BROKEN_RELEASE

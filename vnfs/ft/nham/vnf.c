@@ -5,7 +5,8 @@
  * carries the count as a stamp: in a chain that neither lost nor repeated anything, the stamp
  * of every VNF equals the SFF's counter id.
  *
- * Parameters: state_bytes (default 524288). peers = [sff, vsm]. */
+ * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
+ * the VSM again for its checkpoint until one arrives). peers = [sff, vsm]. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,11 @@ struct nham_vnf {
     uint64_t digest;
     uint8_t *state;
     uint32_t state_len;
+    uint64_t restore_retry_ns;
     struct buf scratch;
 };
+
+#define NHAM_VNF_RESTORE_TIMER 1
 
 static struct nham_vnf *
 nham_vnf_cast(const struct ft_core *core)
@@ -36,7 +40,7 @@ static int
 nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct nham_vnf *v;
-    uint64_t state_bytes;
+    uint64_t state_bytes, retry;
     int error;
 
     if (cfg->n_peers != 2) {
@@ -55,7 +59,12 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         }
         return EINVAL;
     }
+    error = ft_config_duration(cfg, "restore_retry", 100 * 1000 * 1000ull, &retry, errp);
+    if (error) {
+        return error;
+    }
     v = xzalloc(sizeof *v);
+    v->restore_retry_ns = retry ? retry : 1;
     v->sff = cfg->peers[0];
     v->vsm = cfg->peers[1];
     v->state_len = state_bytes;
@@ -131,6 +140,17 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
 }
 
+static void
+nham_vnf_ask_restore(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out)
+{
+    struct nham_ctl c = { .type = NHAM_RESTORE_REQ, .epoch = v->epoch };
+
+    buf_clear(&v->scratch);
+    nham_ctl_put(&v->scratch, &c);
+    ft_emit_send(out, v->vsm, v->scratch.data, v->scratch.len);
+    ft_emit_timer(out, NHAM_VNF_RESTORE_TIMER, now_ns + v->restore_retry_ns);
+}
+
 static int
 nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -143,10 +163,14 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         if (ev->incarnation) {
             /* Restarted empty: ask the state database for the last checkpoint. */
             v->recovering = true;
-            c = (struct nham_ctl) { .type = NHAM_RESTORE_REQ, .epoch = v->epoch };
-            buf_clear(&v->scratch);
-            nham_ctl_put(&v->scratch, &c);
-            ft_emit_send(out, v->vsm, v->scratch.data, v->scratch.len);
+            nham_vnf_ask_restore(v, ev->now_ns, out);
+        }
+        break;
+    case FT_EV_TIMER:
+        /* The answer (or the request) was lost on a real link: ask again. A second answer
+         * finds us no longer recovering and is dropped. */
+        if (ev->timer == NHAM_VNF_RESTORE_TIMER && v->recovering) {
+            nham_vnf_ask_restore(v, ev->now_ns, out);
         }
         break;
     case FT_EV_PACKET:
@@ -168,19 +192,25 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
             ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
             break;
         }
-        /* An empty answer: no checkpoint yet, the initial state is the right one. */
-        if (ev->len && nham_vnf_import_state(core, ev->data, ev->len)) {
+        /* epoch(4) image: an answer to another incarnation's request is stale. */
+        if (ev->len < 4 || ((uint32_t) ev->data[0] << 24 | (uint32_t) ev->data[1] << 16
+                            | (uint32_t) ev->data[2] << 8 | ev->data[3]) != v->epoch) {
+            ft_emit_drop(out, ev->len < 4 ? FT_DROP_MALFORMED : FT_DROP_STALE, NULL, 0);
+            break;
+        }
+        /* No image: no checkpoint yet, the initial state is the right one. */
+        if (ev->len > 4 && nham_vnf_import_state(core, ev->data + 4, ev->len - 4)) {
             ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
             break;
         }
         v->recovering = false;
+        ft_emit_cancel(out, NHAM_VNF_RESTORE_TIMER);
         c = (struct nham_ctl) { .type = NHAM_READY, .epoch = v->epoch, .counter = v->counter };
         buf_clear(&v->scratch);
         nham_ctl_put(&v->scratch, &c);
         ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
         break;
     case FT_EV_PEER_MSG:
-    case FT_EV_TIMER:
     case FT_EV_PEER_DOWN:
     case FT_EV_PEER_UP:
     case FT_EV_N_KINDS:

@@ -654,44 +654,63 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns)
     /* 1. The SFF holds the hop's packets from now until READY. */
     error = nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_down",
                            json_pack("{s:i}", "vnf", (int) v->index), NULL);
-    /* 2. The replacement, per mechanism. */
-    if (m == NHAM_1R_AS || m == NHAM_1R_AA || m == NHAM_MR_AA) {
-        for (size_t k = 1; k < v->n_copies; k++) {
-            size_t c = (a + k) % v->n_copies;
-            bool running = v->copies[c].role_id >= 0;
-            if (!v->copies[c].needs_rearm && (m == NHAM_1R_AS ? !running : running)) {
-                b = c;
-                break;
+    /* 2-4. The replacement per mechanism, steered to, then started, restarted or activated:
+     * it restores the last checkpoint and says READY. A standby that cannot take over (it
+     * died unnoticed, its guest is frozen) is set aside for the next; with none left, the
+     * failed copy restarts in place, as 0R does. */
+    for (;;) {
+        b = a;
+        if (!error && m != NHAM_0R) {
+            for (size_t k = 1; k < v->n_copies; k++) {
+                size_t c = (a + k) % v->n_copies;
+                bool running = v->copies[c].role_id >= 0;
+                if (!v->copies[c].needs_rearm && (m == NHAM_1R_AS ? !running : running)) {
+                    b = c;
+                    break;
+                }
+            }
+            if (b == a) {
+                log_err("nham: %s: no standby left: restarting it in place", old->name);
             }
         }
+        nw = &v->copies[b];
+        ag = ctl->agents[v->index][b];
+        if (!error && b != a && !old->needs_rearm) {
+            error = nham_fence(ctl, old, true);
+            old->needs_rearm = true;
+        }
+        if (!error) {
+            nham_steer_flow(v, nw, &f);
+            error = nham_of(ctl, &f, NULL);
+        }
+        if (error) {
+            break;
+        }
         if (b == a) {
-            log_err("nham: %s: no standby left: restarting it in place", old->name);
+            if (old->role_id >= 0) {
+                nham_stop_role(ctl, ag, old->role_id);
+                old->role_id = -1;
+            }
+            if (old->needs_rearm) {
+                nham_fence(ctl, old, false);
+                old->needs_rearm = false;
+            }
+            error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+            break;
         }
-    }
-    nw = &v->copies[b];
-    ag = ctl->agents[v->index][b];
-    /* 3. Fence the failed copy (when it is replaced by another), steer to the new one. */
-    if (!error && b != a) {
-        error = nham_fence(ctl, old, true);
-        old->needs_rearm = true;
-    }
-    if (!error) {
-        nham_steer_flow(v, nw, &f);
-        error = nham_of(ctl, &f, NULL);
-    }
-    /* 4. Start, restart or activate: it restores the last checkpoint and says READY. */
-    if (!error && b == a) {
-        if (old->role_id >= 0) {
-            nham_stop_role(ctl, ag, old->role_id);
-            old->role_id = -1;
+        if (m == NHAM_1R_AS) {
+            error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+        } else {
+            ready0 = 0;
+            nham_counter(ctl, ag, nw->role_id, "ready", &ready0);
+            error = nham_call_role(ctl, ag, nw->role_id, "nham_activate",
+                                   json_pack("{s:i}", "incarnation", (int) inc), NULL);
         }
-        error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
-    } else if (!error && m == NHAM_1R_AS) {
-        error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
-    } else if (!error) {
-        nham_counter(ctl, ag, nw->role_id, "ready", &ready0);
-        error = nham_call_role(ctl, ag, nw->role_id, "nham_activate",
-                               json_pack("{s:i}", "incarnation", (int) inc), NULL);
+        if (!error || ctl->stopping) {
+            break;
+        }
+        nw->needs_rearm = true;     /* Try the next one. */
+        error = 0;
     }
     pthread_mutex_lock(&ctl->mutex);
     v->active = b;
@@ -794,7 +813,15 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         pthread_mutex_lock(&ctl->mutex);
         job.kind = NHAM_JOB_FALSE;
         queue = true;
-    } else if (c == v->active && !w->recovering) {
+    } else if (c != v->active) {
+        /* A standby died or fell silent: it is made a standby again before it is chosen. */
+        pthread_mutex_unlock(&ctl->mutex);
+        nham_event(ctl, at_ns, "standby-failed", name, "%s",
+                   kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout");
+        pthread_mutex_lock(&ctl->mutex);
+        job.kind = NHAM_JOB_FALSE;
+        queue = true;
+    } else {
         bool pending = false;
         for (size_t j = 0; j < w->n_jobs; j++) {
             pending |= w->jobs[j].kind == NHAM_JOB_FAIL && w->jobs[j].copy == c;

@@ -58,6 +58,8 @@ struct nham_copy {
     pid_t nspid;                /* Its process, in its guest's PID namespace. */
     size_t fms_idx;
     bool needs_rearm;           /* Failed and not yet a standby again. */
+    bool silent;                /* Replaced on a heartbeat timeout, not known dead: retired
+                                 * only once its beats come back (a false suspicion). */
 };
 
 struct nham_vnf {
@@ -370,6 +372,7 @@ struct nham_job {
     enum nham_job_kind kind;
     size_t copy;
     uint64_t at_ns;
+    bool dead;                  /* FAIL: its process died (else: it fell silent). */
 };
 
 struct nham_worker {
@@ -622,6 +625,8 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     if (error) {
         return error;
     }
+    /* Its old process's death is not news: forget it before it dies. */
+    fms_reset_target(ctl->fms, cp->fms_idx, 0);
     if (cp->role_id >= 0) {
         nham_stop_role(ctl, a, cp->role_id);
         cp->role_id = -1;
@@ -640,7 +645,7 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
 
 /* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). */
 static void
-nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns)
+nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns, bool dead)
 {
     struct nham_copy *old = &v->copies[a], *nw;
     enum nham_mechanism m = v->conf.mechanism;
@@ -678,6 +683,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns)
         if (!error && b != a && !old->needs_rearm) {
             error = nham_fence(ctl, old, true);
             old->needs_rearm = true;
+            old->silent = !dead;
         }
         if (!error) {
             nham_steer_flow(v, nw, &f);
@@ -687,6 +693,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns)
             break;
         }
         if (b == a) {
+            fms_reset_target(ctl->fms, old->fms_idx, 0);
             if (old->role_id >= 0) {
                 nham_stop_role(ctl, ag, old->role_id);
                 old->role_id = -1;
@@ -748,14 +755,14 @@ nham_worker_main(void *w_)
         bool rearm = false;
 
         for (size_t c = 0; c < v->n_copies; c++) {
-            rearm |= v->copies[c].needs_rearm;
+            rearm |= v->copies[c].needs_rearm && !v->copies[c].silent;
         }
         if (!w->n_jobs) {
             if (rearm) {
                 /* Failed copies become standbys again when their guests answer. */
                 pthread_mutex_unlock(&ctl->mutex);
                 for (size_t c = 0; c < v->n_copies; c++) {
-                    if (v->copies[c].needs_rearm && c != v->active) {
+                    if (v->copies[c].needs_rearm && !v->copies[c].silent && c != v->active) {
                         nham_rearm(ctl, v, c);
                     }
                 }
@@ -780,11 +787,12 @@ nham_worker_main(void *w_)
         if (job.kind == NHAM_JOB_FAIL && job.copy == v->active) {
             w->recovering = true;
             pthread_mutex_unlock(&ctl->mutex);
-            nham_recover(ctl, v, job.copy, job.at_ns);
+            nham_recover(ctl, v, job.copy, job.at_ns, job.dead);
             pthread_mutex_lock(&ctl->mutex);
             w->recovering = false;
         } else if (job.kind == NHAM_JOB_FALSE && job.copy != v->active) {
             v->copies[job.copy].needs_rearm = true;
+            v->copies[job.copy].silent = false;
         }
     }
     pthread_mutex_unlock(&ctl->mutex);
@@ -833,6 +841,7 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
                        gap_ns / 1e6);
             pthread_mutex_lock(&ctl->mutex);
             job.kind = NHAM_JOB_FAIL;
+            job.dead = kind == FMS_EV_DEAD;
             queue = true;
         }
     }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -101,7 +102,9 @@ struct fms {
     int epfd, stopfd, wakefd;
     pthread_t thread;
     bool started;
+    bool stopping;              /* Under the mutex: no reset will be applied any more. */
     pthread_mutex_t mutex;      /* Guards the estimators against fms_get_estimator(). */
+    pthread_cond_t applied;     /* Signalled when resets were applied. */
 };
 
 static uint64_t
@@ -124,6 +127,7 @@ fms_create(const struct fms_config *cfg, fms_event_cb *cb, void *aux, struct fms
     f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     f->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&f->mutex, NULL);
+    pthread_cond_init(&f->applied, NULL);
     if (f->epfd < 0 || f->stopfd < 0 || f->wakefd < 0
         || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->stopfd, &ev)
         || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wakefd,
@@ -220,7 +224,12 @@ static void
 fms_on_death(struct fms *f, size_t i, uint64_t now)
 {
     struct fms_target *t = &f->targets[i];
+    struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
 
+    /* An event of a pidfd a reset replaced in the same wake-up: the new one says nothing. */
+    if (t->pidfd < 0 || poll(&p, 1, 0) <= 0) {
+        return;
+    }
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
     close(t->pidfd);
     t->pidfd = -1;
@@ -269,6 +278,7 @@ fms_apply_resets(struct fms *f)
         t->state = FMS_ALIVE;
         fms_estimator_init(&t->est);
     }
+    pthread_cond_broadcast(&f->applied);
     pthread_mutex_unlock(&f->mutex);
 }
 
@@ -357,6 +367,10 @@ fms_destroy(struct fms *f)
     if (!f) {
         return;
     }
+    pthread_mutex_lock(&f->mutex);
+    f->stopping = true;
+    pthread_cond_broadcast(&f->applied);
+    pthread_mutex_unlock(&f->mutex);
     if (f->started) {
         uint64_t one = 1;
         if (write(f->stopfd, &one, sizeof one) != sizeof one) {
@@ -382,6 +396,7 @@ fms_destroy(struct fms *f)
         close(f->wakefd);
     }
     pthread_mutex_destroy(&f->mutex);
+    pthread_cond_destroy(&f->applied);
     free(f);
 }
 
@@ -398,9 +413,18 @@ fms_reset_target(struct fms *f, size_t idx, pid_t pid)
     pthread_mutex_unlock(&f->mutex);
     if (!f->started) {
         fms_apply_resets(f);
-    } else if (write(f->wakefd, &one, sizeof one) != sizeof one) {
+        return;
+    }
+    if (write(f->wakefd, &one, sizeof one) != sizeof one) {
         /* The counter is full: a wake-up is pending anyway. */
     }
+    /* Applied by the monitor before it looks at any event again: once this returns, the old
+     * process's death is no news. */
+    pthread_mutex_lock(&f->mutex);
+    while (idx < f->n_targets && f->targets[idx].reset && !f->stopping) {
+        pthread_cond_wait(&f->applied, &f->mutex);
+    }
+    pthread_mutex_unlock(&f->mutex);
 }
 
 void

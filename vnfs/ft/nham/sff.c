@@ -11,8 +11,15 @@
  * -> SFF (saved: release). An image claiming a packet the SFF never saw come out is refused:
  * releasing it would lose that packet's output for good.
  *
+ * Links may lose frames (a loaded guest's socket overflows): every hop sees every counter id
+ * in order, so a hop takes only the next one, and whatever it has not output 'retransmit'
+ * after the last progress is sent again (go-back-N from buffer_rx, which still holds it: no
+ * checkpoint includes a packet whose output has not come back). An output that skips a
+ * counter waits for the one it skipped; one already passed on is a duplicate.
+ *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
- * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss). */
+ * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss);
+ * retransmit (default 50ms). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,6 +38,8 @@
 #define NHAM_SFF_NAME "nham_sff"
 #endif
 
+#define NHAM_SFF_RETRANSMIT_TIMER 1
+
 struct nham_held {
     uint64_t counter;
     uint8_t *frame;             /* The DATA frame, epoch field rewritten at each send. */
@@ -45,6 +54,7 @@ struct nham_hop {
     uint64_t sent_upto;         /* Highest counter sent to it in this epoch. */
     uint64_t tx_last;           /* buffer_tx mark: highest counter it output. */
     uint64_t released_upto;     /* Highest counter a saved checkpoint covers. */
+    uint64_t tx_seen;           /* tx_last at the last retransmission tick. */
     struct nham_held *rx;       /* buffer_rx: rx[head..n) in counter order. */
     size_t head, n, cap;
     size_t rx_bytes;
@@ -55,6 +65,7 @@ struct nham_sff {
     uint32_t vsm, egress;
     uint64_t counter;           /* Last counter stamped. */
     uint64_t buffer_bytes;
+    uint64_t retransmit_ns;
     struct nham_hop *hops;
     size_t n_hops;
     struct buf scratch;
@@ -70,7 +81,7 @@ static int
 nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct nham_sff *s;
-    uint64_t buffer_bytes;
+    uint64_t buffer_bytes, retransmit;
     int error;
 
     if (!cfg->n_next || cfg->n_next > NHAM_MAX_STAMPS || cfg->n_peers != 2) {
@@ -82,6 +93,9 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         return EINVAL;
     }
     error = ft_config_u64(cfg, "buffer_bytes", 8 << 20, &buffer_bytes, errp);
+    if (!error) {
+        error = ft_config_duration(cfg, "retransmit", 50 * 1000 * 1000ull, &retransmit, errp);
+    }
     if (error) {
         return error;
     }
@@ -89,6 +103,7 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     s->vsm = cfg->peers[0];
     s->egress = cfg->peers[1];
     s->buffer_bytes = buffer_bytes;
+    s->retransmit_ns = retransmit ? retransmit : 1;
     s->n_hops = cfg->n_next;
     s->hops = xcalloc(s->n_hops, sizeof *s->hops);
     for (size_t i = 0; i < s->n_hops; i++) {
@@ -196,10 +211,15 @@ nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_
     struct nham_hop *h = &s->hops[i];
 
     if (d->counter <= h->tx_last) {
-        /* Output again after a rollback: already passed on. */
+        /* Output again after a rollback or a retransmission: already passed on. */
         buf_clear(&s->scratch);
         nham_data_put(&s->scratch, d);
         ft_emit_drop(out, FT_DROP_DUPLICATE, s->scratch.data, s->scratch.len);
+        return;
+    }
+    if (d->counter != h->tx_last + 1) {
+        /* The output before it was lost on the way: it comes again after a retransmission. */
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
     h->tx_last = d->counter;
@@ -311,6 +331,26 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     }
 }
 
+/* Go-back-N: a hop that output nothing since the last tick while packets sent to it are
+ * still due gets them again, from the first it has not output. */
+static void
+nham_sff_retransmit(struct nham_sff *s, struct ft_actions *out)
+{
+    for (size_t i = 0; i < s->n_hops; i++) {
+        struct nham_hop *h = &s->hops[i];
+
+        if (h->up && h->sent_upto > h->tx_last && h->tx_seen == h->tx_last) {
+            uint64_t upto = h->sent_upto;
+            for (size_t j = h->head; j < h->n && h->rx[j].counter <= upto; j++) {
+                if (h->rx[j].counter > h->tx_last) {
+                    nham_sff_send(h, &h->rx[j], out);
+                }
+            }
+        }
+        h->tx_seen = h->tx_last;
+    }
+}
+
 static int
 nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -352,7 +392,14 @@ nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         }
         break;
     case FT_EV_START:
+        ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+        break;
     case FT_EV_TIMER:
+        if (ev->timer == NHAM_SFF_RETRANSMIT_TIMER) {
+            nham_sff_retransmit(s, out);
+            ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+        }
+        break;
     case FT_EV_PEER_UP:
     case FT_EV_STATE_REQUEST:
     case FT_EV_N_KINDS:

@@ -25,10 +25,20 @@ struct nham_vnf {
     uint8_t *state;
     uint32_t state_len;
     uint64_t restore_retry_ns;
+    struct nham_out *log;       /* Recent outputs by counter % n_log, to answer a retransmission
+                                 * of a packet already processed (its output was lost). */
+    size_t n_log;
     struct buf scratch;
 };
 
 #define NHAM_VNF_RESTORE_TIMER 1
+#define NHAM_VNF_LOG 2048
+
+struct nham_out {
+    uint64_t counter;           /* 0: empty. */
+    uint8_t *data;
+    size_t len;
+};
 
 static struct nham_vnf *
 nham_vnf_cast(const struct ft_core *core)
@@ -69,6 +79,8 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     v->vsm = cfg->peers[1];
     v->state_len = state_bytes;
     v->state = xzalloc(state_bytes ? state_bytes : 1);
+    v->n_log = NHAM_VNF_LOG;
+    v->log = xcalloc(v->n_log, sizeof *v->log);
     *corep = &v->up;
     return 0;
 }
@@ -79,6 +91,10 @@ nham_vnf_destroy(struct ft_core *core)
     struct nham_vnf *v = nham_vnf_cast(core);
 
     free(v->state);
+    for (size_t i = 0; i < v->n_log; i++) {
+        free(v->log[i].data);
+    }
+    free(v->log);
     buf_uninit(&v->scratch);
     free(v);
 }
@@ -128,6 +144,21 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
+    if (d.counter <= v->counter) {
+        /* Sent again: its output was lost on the way back, or the SFF was early. */
+        struct nham_out *o = &v->log[d.counter % v->n_log];
+        if (o->counter == d.counter) {
+            ft_emit_forward(out, v->sff, o->data, o->len);
+        } else {
+            ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        }
+        return;
+    }
+    if (d.counter != v->counter + 1) {
+        /* One before it was lost on the link: it comes again (go-back-N), in order. */
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        return;
+    }
     v->count++;
     v->counter = d.counter;
     v->digest = ft_hash_bytes(d.payload, d.payload_len, v->digest ^ v->count);
@@ -138,6 +169,13 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     buf_clear(&v->scratch);
     nham_data_put(&v->scratch, &d);
     ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
+    {
+        struct nham_out *o = &v->log[d.counter % v->n_log];
+        o->data = xrealloc(o->data, v->scratch.len);
+        memcpy(o->data, v->scratch.data, v->scratch.len);
+        o->len = v->scratch.len;
+        o->counter = d.counter;
+    }
 }
 
 static void

@@ -140,6 +140,17 @@ mac_string(const uint8_t mac[6], char s[18])
     return s;
 }
 
+void
+deploy_set_guest(struct deployment *d, struct deploy_component *c, const char *guest)
+{
+    struct instance_guest *ig = instance_find_guest(d->inst, guest);
+
+    d->old_names = xrealloc(d->old_names, (d->n_old_names + 1) * sizeof *d->old_names);
+    d->old_names[d->n_old_names++] = c->guest;
+    __atomic_store_n(&c->ig, ig, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->guest, xstrdup(guest), __ATOMIC_RELEASE);
+}
+
 struct instance_iface *
 deploy_data_iface(struct instance_guest *ig)
 {
@@ -292,6 +303,10 @@ deploy_stop(struct deployment *d)
     }
     free(d->comps);
     free(d->work_dir);
+    for (size_t i = 0; i < d->n_old_names; i++) {
+        free(d->old_names[i]);
+    }
+    free(d->old_names);
     if (d->scheme_data_free) {
         d->scheme_data_free(d->scheme_data);
     }
@@ -536,6 +551,14 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
                 c->id = DEPLOY_ID_VNF0 + i;
             }
         }
+    }
+    /* A scheme that moves a VNF between its copies (NHAM) also names the VNF itself,
+     * "vnf[i]": the copy active now, which the scheme keeps pointing at (its guest). */
+    for (size_t i = 0; o->copies && o->start_middle && i < p->n_vnfs; i++) {
+        char guest[32];
+
+        vnf_guest_name(o, i, 0, guest);
+        add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
     }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];

@@ -50,6 +50,8 @@ struct deployment {
     uint8_t service_mac[6];
     char *work_dir;                 /* The caller's, for its own files. */
     void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
+    char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
+    size_t n_old_names;
     void (*scheme_data_free)(void *);
 };
 
@@ -60,7 +62,9 @@ struct deploy_chain_opts {
     unsigned f;                 /* The core's fault bound. */
     const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
     /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
-     * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. */
+     * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. With start_middle too, a component
+     * "vnf[i]" (no role of its own) names the copy the scheme says is active: its guest and
+     * ig are the scheme's to move (deploy_set_guest()). */
     const unsigned *copies;
     /* A scheme that runs its own SFF and VNF roles: called instead of starting `vnf` and
      * `sff` (after the server, before the classifier, which sends to the SFF's data MAC).
@@ -68,6 +72,10 @@ struct deploy_chain_opts {
     int (*start_middle)(struct deployment *, const struct deploy_chain_opts *);
     void *aux;                  /* For start_middle. */
 };
+
+/* Points component 'c' at guest 'guest' (another thread may be reading it: the old name
+ * stays allocated until the deployment is freed). */
+void deploy_set_guest(struct deployment *, struct deploy_component *c, const char *guest);
 
 /* The guest's interface on the data bridge (NULL: none). */
 struct instance_iface *deploy_data_iface(struct instance_guest *);

@@ -1549,6 +1549,8 @@ static const struct stored_metric stored_metrics[] = {
     { "tx_pps", WL_UDP, false, false, false },
     { "rx_bps", WL_UDP, false, false, false },
     { "recovery_total_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "recovery_detect_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "recovery_repair_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "hop_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "link_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "cpu_pct", WL_DNS | WL_UDP | WL_PROBE, true, false, false },

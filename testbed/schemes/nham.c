@@ -64,6 +64,8 @@ static const struct scheme_param nham_vnf_params[] = {
 };
 
 static const struct scheme_target nham_targets[] = {
+    { "vnf[N]", "the copy of the N-th VNF that is active when the fault comes (after a "
+      "recovery, the one that took over)" },
     { "vnf[N].replica[M]", "copy M of the N-th VNF: 0 the active one; 1 the standby (1R-AS) "
       "or the running replica (1R-AA); 1..replicas-1 (MR-AA)" },
     { "classifier[0]", "the classifier" },
@@ -169,8 +171,8 @@ static bool
 nham_has_target(const struct exp_point *p, const char *role, int index, int replica)
 {
     if (!strcmp(role, "vnf")) {
-        return replica >= 0 && scheme_chain_has_target(p, role, index)
-               && (!p->vnfs || (unsigned) replica < nham_copies(p, index));
+        return scheme_chain_has_target(p, role, index)
+               && (replica < 0 || !p->vnfs || (unsigned) replica < nham_copies(p, index));
     }
     return replica < 0 && scheme_chain_has_target(p, role, index);
 }

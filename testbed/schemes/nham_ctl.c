@@ -64,6 +64,7 @@ struct nham_copy {
 
 struct nham_vnf {
     size_t index;
+    char name[32];              /* "vnf[i]" */
     struct nham_vnf_conf conf;
     uint8_t vmac[6];
     struct nham_copy *copies;
@@ -249,13 +250,14 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         struct nham_vnf *v = &nd->vnfs[i];
 
         v->index = i;
+        snprintf(v->name, sizeof v->name, "vnf[%zu]", i);
         v->conf = conf->vnfs[i];
         memcpy(v->vmac, (uint8_t[6]) { 0x02, 0x4e, 0x48, 0, i >> 8, i & 0xff }, 6);
         for (size_t k = 0; k < d->n_comps; k++) {
             struct deploy_component *c = &d->comps[k];
             struct nham_copy *cp;
 
-            if (strcmp(c->role, "vnf") || c->index != (int) i) {
+            if (strcmp(c->role, "vnf") || c->index != (int) i || c->replica < 0) {
                 continue;
             }
             v->copies = xrealloc(v->copies, (v->n_copies + 1) * sizeof *v->copies);
@@ -733,9 +735,16 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns,
         poll(NULL, 0, 1);
     }
     if (!error && ready > ready0 && ready_ns) {
-        nham_event(ctl, ready_ns, "recovered", old->name, "%s: %s took over as incarnation %u "
-                   "(%.3f ms after detection)", nham_mechanism_name(m), nw->name, inc,
-                   ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0);
+        struct deploy_component *alias = deploy_find(ctl->dep, v->name, NULL);
+
+        if (alias && strcmp(alias->guest, nw->guest)) {
+            deploy_set_guest(ctl->dep, alias, nw->guest);
+        }
+        for (int k = 0; k < 2; k++) {
+            nham_event(ctl, ready_ns, "recovered", k ? v->name : old->name, "%s: %s took over "
+                       "as incarnation %u (%.3f ms after detection)", nham_mechanism_name(m),
+                       nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0);
+        }
     } else {
         nham_event(ctl, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
                    error ? strerror(error) : "no READY in time");
@@ -836,9 +845,13 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         }
         if (!pending) {
             pthread_mutex_unlock(&ctl->mutex);
-            nham_event(ctl, at_ns, "suspected", name, "%s (%.3f ms since its last beat)",
-                       kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout",
-                       gap_ns / 1e6);
+            /* Also as the VNF's own ("vnf[i]": a fault may name the active copy so). */
+            for (int k = 0; k < 2; k++) {
+                nham_event(ctl, at_ns, "suspected", k ? v->name : name,
+                           "%s (%.3f ms since its last beat)",
+                           kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout",
+                           gap_ns / 1e6);
+            }
             pthread_mutex_lock(&ctl->mutex);
             job.kind = NHAM_JOB_FAIL;
             job.dead = kind == FMS_EV_DEAD;

@@ -67,8 +67,15 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause}; do
     [ -n "$run" ] || { fail "$name: no complete run"; continue; }
     lost=$(q "select cast(mean as integer) from summaries where run=$run and metric='lost_packets'")
     dup=$(q "select cast(mean as integer) from summaries where run=$run and metric='duplicate_packets'")
-    [ "$lost" = 0 ] && [ "$dup" = 0 ] && ok "$name: nothing lost, nothing duplicated" \
-        || fail "$name: $lost lost, $dup duplicated"
+    # Hold/Release promises the chain (SFF ingress to egress) loses nothing; what a loaded
+    # machine drops before the SFF or on the echo's way back is outside it, and is counted.
+    ingress=$(counter "$run" 'sff[0]' ingress)
+    egress=$(counter "$run" 'sff[0]' egress)
+    classified=$(counter "$run" 'classifier[0]' classified)
+    echoed=$(counter "$run" 'server[0]' echoed)
+    [ -n "$ingress" ] && [ "$ingress" = "$egress" ] && [ "$dup" = 0 ] \
+        && ok "$name: the chain lost and duplicated nothing ($ingress in, $egress out; client: $lost lost, $dup duplicated; outside the chain: $((classified - ingress)) before the SFF, $((egress - echoed)) to the server)" \
+        || fail "$name: chain $ingress in, $egress out; client $lost lost, $dup duplicated"
     faults=$(q "select count(*) from events where run=$run and kind='fault-injected'")
     failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
     [ "$failed" = 0 ] && ok "$name: no recovery failed" || fail "$name: $failed recoveries failed"

@@ -117,6 +117,45 @@ nham_frame(uint8_t *out, const uint8_t dst[6], const uint8_t src[6], uint16_t et
     return HOP_ETH_LEN + len;
 }
 
+/* Frames built while a batch is handled are queued (one sendmmsg per batch, as the other
+ * roles send) from slots that stay put until the queue is flushed: pktio_queue() keeps the
+ * pointer. A frame too long for a slot, or one built outside a batch, goes at once. */
+#define NHAM_TX_SLOTS 256
+#define NHAM_TX_SLOT 2048
+
+struct nham_tx {
+    uint8_t slots[NHAM_TX_SLOTS][NHAM_TX_SLOT];
+    size_t used;
+    bool in_batch;
+};
+
+/* Sends 'frame' ('len' bytes; 0: it could not be built). False on an error. */
+static bool
+nham_tx_out(struct pktio *io, struct nham_tx *tx, const uint8_t *frame, size_t len)
+{
+    if (!len) {
+        return false;
+    }
+    if (!tx->in_batch || len > NHAM_TX_SLOT) {
+        return !pktio_send(io, frame, len);
+    }
+    if (tx->used == NHAM_TX_SLOTS) {
+        pktio_flush(io);
+        tx->used = 0;
+    }
+    memcpy(tx->slots[tx->used], frame, len);
+    pktio_queue(io, tx->slots[tx->used++], len);
+    return true;
+}
+
+/* The role flushed its queue after the wake-up's batches (role_serve_pktio()'s 'done'). */
+static void
+nham_tx_done(struct pktio *io, struct nham_tx *tx)
+{
+    pktio_flush(io);
+    tx->used = 0;
+}
+
 static uint64_t
 nham_get_be(const uint8_t *p, int n)
 {
@@ -140,14 +179,15 @@ nham_put_be(uint8_t *p, uint64_t v, int n)
 /* Sends a sealed peer message to 'dst', in one frame or in fragments. What was queued goes
  * first: an image must arrive behind the output it includes. Returns false on a send error. */
 static bool
-nham_send_msg(struct pktio *io, struct nham_frags *fr, uint8_t *frame, const uint8_t dst[6],
-              const uint8_t *msg, size_t len)
+nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8_t *frame,
+              const uint8_t dst[6], const uint8_t *msg, size_t len)
 {
     const uint8_t *src = pktio_mac(io);
     uint64_t id = ++fr->next_id;
     bool ok = true;
 
     pktio_flush(io);
+    tx->used = 0;
     if (len <= NHAM_SINGLE_MAX) {
         return !pktio_send(io, frame, nham_frame(frame, dst, src, FTSTAGE_ETHERTYPE, msg, len));
     }
@@ -257,7 +297,7 @@ struct nham_sff_role {
     struct nham_local_msg *local;
     size_t n_local, cap_local;
     bool draining;
-    bool in_batch;
+    struct nham_tx tx;
     struct nham_frags frags;
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
@@ -267,8 +307,7 @@ struct nham_sff_role {
 static void
 nham_sff_out(struct nham_sff_role *s, size_t len)
 {
-    /* Sent at once: pktio_queue() keeps a pointer, and s->frame is built again next. */
-    if (!len || pktio_send(s->role.io, s->frame, len)) {
+    if (!nham_tx_out(s->role.io, &s->tx, s->frame, len)) {
         s->n_send_errors++;
     }
 }
@@ -344,8 +383,8 @@ nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
     if (to < NHAM_ID_VNF(0) || to >= NHAM_ID_VNF(s->n_hops)) {
         return false;
     }
-    if (!nham_send_msg(s->role.io, &s->frags, s->frame, s->hops[to - NHAM_ID_VNF(0)].vmac,
-                       msg, len)) {
+    if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame,
+                       s->hops[to - NHAM_ID_VNF(0)].vmac, msg, len)) {
         s->n_send_errors++;
     }
     return true;
@@ -405,7 +444,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
         s->n_ignored++;
         return;
     }
-    s->in_batch = true;
+    s->tx.in_batch = true;
     type = hop_ethertype(pkt->data);
     if (type == NSH_ETHERTYPE) {
         struct nsh_hdr hdr;
@@ -446,7 +485,15 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
     }
 done:
     nham_sff_drain(s);
-    s->in_batch = false;
+}
+
+static void
+nham_sff_frames_done(void *s_)
+{
+    struct nham_sff_role *s = s_;
+
+    nham_tx_done(s->role.io, &s->tx);
+    s->tx.in_batch = false;
 }
 
 static int
@@ -632,7 +679,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
     role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
     s.role.on_start = nham_sff_on_start;
-    rc = role_serve_pktio(&s.role, nham_sff_frame, NULL);
+    rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
 out:
     ftstage_destroy(s.sff);
     ftstage_destroy(s.vsm);
@@ -656,7 +703,7 @@ struct nham_vnf_role {
     uint32_t incarnation;
     struct nham_params params;
     struct ftstage *stage;          /* NULL while a standby waits. */
-    bool in_batch;
+    struct nham_tx tx;
     int beat_fd;
     int ioctl_fd;
     struct nham_frags frags;
@@ -669,7 +716,7 @@ struct nham_vnf_role {
 static void
 nham_vnf_out(struct nham_vnf_role *v, size_t len)
 {
-    if (!len || pktio_send(v->role.io, v->frame, len)) {
+    if (!nham_tx_out(v->role.io, &v->tx, v->frame, len)) {
         v->n_send_errors++;
     }
 }
@@ -700,7 +747,7 @@ nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
         v->ready_ns = time_mono_ns();
         v->ready_counter = c.counter;
     }
-    if (!nham_send_msg(v->role.io, &v->frags, v->frame, v->sff_mac, msg, len)) {
+    if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, msg, len)) {
         v->n_send_errors++;
     }
     return true;
@@ -769,14 +816,22 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         v->n_standby_drops++;
         return;
     }
-    v->in_batch = true;
+    v->tx.in_batch = true;
     if (type == NHAM_ETHERTYPE) {
         ftstage_packet(v->stage, NHAM_ID_SFF, body, len, t_in);
     } else {
         v->n_peer++;
         ftstage_peer_message(v->stage, body, len, t_in);
     }
-    v->in_batch = false;
+}
+
+static void
+nham_vnf_frames_done(void *v_)
+{
+    struct nham_vnf_role *v = v_;
+
+    nham_tx_done(v->role.io, &v->tx);
+    v->tx.in_batch = false;
 }
 
 static int
@@ -995,7 +1050,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "messages_lost", &v.frags.n_lost);
     role_add_method(&v.role, "nham_activate", nham_vnf_ctl_activate);
     v.role.on_start = nham_vnf_on_start;
-    rc = role_serve_pktio(&v.role, nham_vnf_frame, NULL);
+    rc = role_serve_pktio(&v.role, nham_vnf_frame, nham_vnf_frames_done);
 out:
     ftstage_destroy(v.stage);
     if (v.beat_fd >= 0) {

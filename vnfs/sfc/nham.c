@@ -43,6 +43,7 @@
 #include "vnfs/core/util.h"
 #include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/ftstage.h"
+#include "vnfs/sfc/nhamfrag.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
@@ -58,30 +59,6 @@
 #define NHAM_MAX_PARAMS 16
 #define NHAM_FRAME_MAX 9216
 #define NHAM_BEAT_PORT 7071
-/* Peer messages longer than a frame (a checkpoint image: 512 KB in the paper) travel as
- * fragments of ethertype NHAM_FRAG_ETHERTYPE: id(8) total(4) offset(4) then bytes, in order on
- * the FIFO path between two guests. The sealed message is checked whole once reassembled; a
- * lost fragment loses the message (the cores ask again). */
-#define NHAM_FRAG_ETHERTYPE 0x88B7
-#define NHAM_FRAG_HDR 16
-#define NHAM_FRAG_CHUNK 1400
-#define NHAM_MAX_MESSAGE (65u << 20)
-#define NHAM_SINGLE_MAX 1500            /* Ethernet payload of one frame at MTU 1500. */
-
-struct nham_reasm {
-    uint8_t mac[6];
-    uint64_t id;
-    uint32_t total, got;
-    uint8_t *buf;
-};
-
-struct nham_frags {
-    uint64_t next_id;
-    struct nham_reasm *r;
-    size_t n;
-    uint64_t n_lost;            /* Messages abandoned for a missing fragment. */
-};
-
 struct nham_params {
     struct ft_param v[NHAM_MAX_PARAMS];
     size_t n;
@@ -156,26 +133,6 @@ nham_tx_done(struct pktio *io, struct nham_tx *tx)
     tx->used = 0;
 }
 
-static uint64_t
-nham_get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-static void
-nham_put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--) {
-        p[i] = v;
-        v >>= 8;
-    }
-}
-
 /* Sends a sealed peer message to 'dst', in one frame or in fragments. What was queued goes
  * first: an image must arrive behind the output it includes. Returns false on a send error. */
 static bool
@@ -197,77 +154,11 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
         hop_set_macs(frame, dst, src);
         frame[12] = NHAM_FRAG_ETHERTYPE >> 8;
         frame[13] = NHAM_FRAG_ETHERTYPE & 0xff;
-        nham_put_be(frame + HOP_ETH_LEN, id, 8);
-        nham_put_be(frame + HOP_ETH_LEN + 8, len, 4);
-        nham_put_be(frame + HOP_ETH_LEN + 12, off, 4);
+        nham_frag_header(frame + HOP_ETH_LEN, id, len, off);
         memcpy(frame + HOP_ETH_LEN + NHAM_FRAG_HDR, msg + off, n);
         ok &= !pktio_send(io, frame, HOP_ETH_LEN + NHAM_FRAG_HDR + n);
     }
     return ok;
-}
-
-/* A fragment from 'src': returns the whole message (valid until the next call for the same
- * sender) once its last fragment arrived, else NULL. */
-static const uint8_t *
-nham_reassemble(struct nham_frags *fr, const uint8_t src[6], const uint8_t *body, size_t len,
-                size_t *msg_len)
-{
-    struct nham_reasm *r = NULL;
-    uint64_t id;
-    uint32_t total, off;
-
-    if (len < NHAM_FRAG_HDR) {
-        return NULL;
-    }
-    id = nham_get_be(body, 8);
-    total = nham_get_be(body + 8, 4);
-    off = nham_get_be(body + 12, 4);
-    body += NHAM_FRAG_HDR;
-    len -= NHAM_FRAG_HDR;
-    for (size_t i = 0; i < fr->n; i++) {
-        if (!memcmp(fr->r[i].mac, src, 6)) {
-            r = &fr->r[i];
-        }
-    }
-    if (!r) {
-        fr->r = xrealloc(fr->r, (fr->n + 1) * sizeof *fr->r);
-        r = &fr->r[fr->n++];
-        memset(r, 0, sizeof *r);
-        memcpy(r->mac, src, 6);
-    }
-    if (total > NHAM_MAX_MESSAGE || (uint64_t) off + len > total) {
-        return NULL;
-    }
-    if (r->id != id || r->total != total) {
-        if (r->got && r->got < r->total) {
-            fr->n_lost++;
-        }
-        free(r->buf);
-        r->buf = xmalloc(total ? total : 1);
-        r->id = id;
-        r->total = total;
-        r->got = 0;
-    }
-    if (off != r->got) {
-        r->got = r->total + 1;      /* A fragment went missing: wait for the next message. */
-        return NULL;
-    }
-    memcpy(r->buf + off, body, len);
-    r->got += len;
-    if (r->got != r->total) {
-        return NULL;
-    }
-    *msg_len = r->total;
-    return r->buf;
-}
-
-static void
-nham_frags_free(struct nham_frags *fr)
-{
-    for (size_t i = 0; i < fr->n; i++) {
-        free(fr->r[i].buf);
-    }
-    free(fr->r);
 }
 
 /* ---- nham-sff ---- */
@@ -469,7 +360,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
         uint32_t to;
 
         if (type == NHAM_FRAG_ETHERTYPE) {
-            body = nham_reassemble(&s->frags, pkt->data + 6, body, len, &len);
+            body = nham_frag_add(&s->frags, pkt->data + 6, body, len, &len);
             if (!body) {
                 goto done;
             }
@@ -806,7 +697,7 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     }
     if (type == NHAM_FRAG_ETHERTYPE) {
         /* Reassembled even by a standby: an activation's image may be on its way. */
-        body = nham_reassemble(&v->frags, pkt->data + 6, body, len, &len);
+        body = nham_frag_add(&v->frags, pkt->data + 6, body, len, &len);
         if (!body) {
             return;
         }

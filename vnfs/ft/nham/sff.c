@@ -19,7 +19,7 @@
  *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
  * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss);
- * retransmit (default 1s: a guest that did not run for a while is no loss); window (default 128 packets in flight to a hop beyond what
+ * retransmit (default 200ms without progress; at most a window is sent again); window (default 128 packets in flight to a hop beyond what
  * it has output). */
 #include <errno.h>
 #include <inttypes.h>
@@ -97,7 +97,7 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     }
     error = ft_config_u64(cfg, "buffer_bytes", 8 << 20, &buffer_bytes, errp);
     if (!error) {
-        error = ft_config_duration(cfg, "retransmit", 1000 * 1000 * 1000ull, &retransmit, errp);
+        error = ft_config_duration(cfg, "retransmit", 200 * 1000 * 1000ull, &retransmit, errp);
     }
     if (!error) {
         error = ft_config_u64(cfg, "window", 128, &window, errp);
@@ -239,7 +239,10 @@ nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_
 {
     struct nham_hop *h = &s->hops[i];
 
-    if (d->counter > h->progress && d->counter <= h->sent_upto) {
+    /* Progress is what came back in order (a replay's duplicates included): an output past
+     * a lost one is no progress, so that the lost one is sent again. */
+    if (d->counter > h->progress && d->counter <= h->sent_upto
+        && d->counter <= h->tx_last + 1) {
         h->progress = d->counter;
         nham_sff_fill(s, h, out);
     }

@@ -87,11 +87,11 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause}; do
     else
         # Each crash is an episode: suspected then recovered, stored as recovery samples.
         rec=$(q "select count(*) from samples s join series se on s.series = se.id
-                 where se.run=$run and se.metric='recovery_total_ms'")
+                 where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''")
         det=$(q "select count(*) from samples s join series se on s.series = se.id
-                 where se.run=$run and se.metric='recovery_detect_ms'")
+                 where se.run=$run and se.metric='recovery_detect_ms' and se.labels != ''")
         [ "$faults" = 3 ] && [ "$rec" = 3 ] && [ "$det" = 3 ] \
-            && ok "$name: 3 crashes, 3 detected, 3 recovered ($(q "select group_concat(printf('%.1f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_total_ms'") ms)" \
+            && ok "$name: 3 crashes, 3 detected, 3 recovered ($(q "select group_concat(printf('%.1f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''") ms)" \
             || fail "$name: $faults crashes, $det detected, $rec recovered"
         dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
         [ "${dups:-0}" -gt 0 ] && ok "$name: the replay's duplicates were suppressed ($dups)" \

@@ -6,7 +6,8 @@
  * of every VNF equals the SFF's counter id.
  *
  * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
- * the VSM again for its checkpoint until one arrives). peers = [sff, vsm]. */
+ * the VSM again for its checkpoint until one arrives, and says READY again until the SFF
+ * sends it a packet). peers = [sff, vsm]. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,9 @@ struct nham_vnf {
     uint32_t sff, vsm;
     uint32_t epoch;             /* This incarnation. */
     bool recovering;            /* Restarted, its checkpoint not imported yet. */
+    bool ready_pending;         /* READY sent, no packet of this epoch yet: it may be lost. */
+    unsigned ready_retries;
+    uint64_t ready_counter;     /* What READY said (the imported image's counter). */
     uint64_t counter;           /* Last SFF counter processed. */
     uint64_t count;
     uint64_t digest;
@@ -32,6 +36,7 @@ struct nham_vnf {
 };
 
 #define NHAM_VNF_RESTORE_TIMER 1
+#define NHAM_VNF_READY_TIMER 2
 #define NHAM_VNF_LOG 2048
 
 struct nham_out {
@@ -139,6 +144,9 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
         return;
     }
+    if (!v->recovering && d.epoch == v->epoch) {
+        v->ready_pending = false;       /* The SFF has our READY. */
+    }
     if (v->recovering || d.epoch != v->epoch) {
         /* Sent to an earlier incarnation: the SFF replays it after our READY. */
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
@@ -189,11 +197,21 @@ nham_vnf_ask_restore(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out
     ft_emit_timer(out, NHAM_VNF_RESTORE_TIMER, now_ns + v->restore_retry_ns);
 }
 
+static void
+nham_vnf_send_ready(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out)
+{
+    struct nham_ctl c = { .type = NHAM_READY, .epoch = v->epoch, .counter = v->ready_counter };
+
+    buf_clear(&v->scratch);
+    nham_ctl_put(&v->scratch, &c);
+    ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
+    ft_emit_timer(out, NHAM_VNF_READY_TIMER, now_ns + v->restore_retry_ns);
+}
+
 static int
 nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct nham_vnf *v = nham_vnf_cast(core);
-    struct nham_ctl c;
 
     switch (ev->kind) {
     case FT_EV_START:
@@ -209,6 +227,12 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
          * finds us no longer recovering and is dropped. */
         if (ev->timer == NHAM_VNF_RESTORE_TIMER && v->recovering) {
             nham_vnf_ask_restore(v, ev->now_ns, out);
+        } else if (ev->timer == NHAM_VNF_READY_TIMER && v->ready_pending
+                   && ++v->ready_retries <= 50) {
+            /* The SFF sent nothing since: READY was lost. The same READY again is harmless
+             * (the SFF replays after the same counter; what was processed since is answered
+             * from the output log). */
+            nham_vnf_send_ready(v, ev->now_ns, out);
         }
         break;
     case FT_EV_PACKET:
@@ -243,10 +267,9 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         }
         v->recovering = false;
         ft_emit_cancel(out, NHAM_VNF_RESTORE_TIMER);
-        c = (struct nham_ctl) { .type = NHAM_READY, .epoch = v->epoch, .counter = v->counter };
-        buf_clear(&v->scratch);
-        nham_ctl_put(&v->scratch, &c);
-        ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
+        v->ready_pending = true;
+        v->ready_counter = v->counter;
+        nham_vnf_send_ready(v, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
     case FT_EV_PEER_DOWN:

@@ -48,7 +48,9 @@
 #include "vnfs/sfc/roles.h"
 
 #define VMINIT_PORT_NAME "org.sfclab.ctl"
-#define VMINIT_WAIT_MS 10000
+/* How long a hot-plugged NIC may take to appear: a second when idle, but a TCG guest on a
+ * loaded host gets a sliver of a CPU and its PCI hotplug then took over 10 s in CI. */
+#define VMINIT_WAIT_MS 60000
 
 static void
 mount_basics(void)

@@ -8,11 +8,13 @@
  * Hold/Release in the SFF makes the recovery lose and duplicate nothing: its protocol core is
  * vnfs/ft/nham (nham_sff, nham_vnf, nham_vsm), checked in tests/sim (scenario nham).
  *
- * Not deployable yet (no topology/deploy): the FMS controller, the VSM's checkpoint backends
- * on real guests and the SFF's Hold/Release stage on the NSH path are still to be built, so
- * `sfclab run` refuses an nham experiment with exit 2 before creating anything. What is here:
- * the parameters, the per-VNF settings checked with file:line:col, and the fault targets a
- * point exposes (replica M of VNF N exists only if that VNF's mechanism has it). */
+ * Deployed on netns guests by nham_ctl.c: `sfcd nham-sff` (the nham_sff and nham_vsm cores)
+ * and per VNF its copies (`sfcd nham-vnf`), with the FMS as the scheme's controller during the
+ * workload. Checkpoints use the VNF's own export (backend app); `criu` is probed (`criu check`
+ * passes with build/criu) but dumping a confined guest's process is not built (its masked
+ * /proc files and /dev bind mounts stop `criu dump`), `vm` needs kvm guests: both are refused
+ * by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
+ * vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
 #include <stdlib.h>
 #include <string.h>

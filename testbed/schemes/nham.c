@@ -11,9 +11,11 @@
  * Deployed on netns guests by nham_ctl.c: `sfcd nham-sff` (the nham_sff and nham_vsm cores)
  * and per VNF its copies (`sfcd nham-vnf`), with the FMS as the scheme's controller during the
  * workload. Checkpoints use the VNF's own export (backend app); `criu` is probed (`criu check`
- * passes with build/criu) but dumping a confined guest's process is not built (its masked
- * /proc files and /dev bind mounts stop `criu dump`), `vm` needs kvm guests: both are refused
- * by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
+ * passes with build/criu) but not built: measured here (kernel 6.18, CRIU 4.1.1), `criu dump`
+ * of a VNF fails on its sockets ("Can't get 1:16 opt: Operation not supported": the kernel
+ * answers SO_PASSCRED only for unix and netlink sockets since 6.16), and in a confined guest
+ * already on its masked /proc files and /dev bind mounts. `vm` needs kvm guests. Both are
+ * refused by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
  * vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
 #include <stdlib.h>
@@ -153,7 +155,9 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         } else if (backend && !strcmp(backend, "criu")) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu: `criu check` "
                        "passes here, but dumping a guest's VNF through libcriu is not built "
-                       "yet (use app)");
+                       "(CRIU 4.1.1 cannot dump a process with a packet or inet socket on "
+                       "kernels >= 6.16: SO_PASSCRED reads fail; a confined guest's masked "
+                       "/proc and /dev bind mounts fail before that): use app");
         } else if (backend && !strcmp(backend, "vm") && p && strcmp(p->provider, "kvm")) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
                        "kvm guests (libvirt); this point's provider is %s", p->provider);

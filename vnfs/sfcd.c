@@ -25,6 +25,7 @@ static const struct sfcd_role roles[] = {
     { "nham-vnf", role_nham_vnf, "NHAM's VNF: a checkpointable stateful forwarder copy" },
     { "vnf", role_vnf, "runs a network function on NSH frames (--fn NAME)" },
     { "client", role_client, "workloads: dns, echo, udp, probe" },
+    { "wrapper", role_wrapper, "FIT-SFC's client wrapper: a local proxy to the replicated chain" },
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
     { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },

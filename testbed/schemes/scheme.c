@@ -17,8 +17,8 @@ extern const struct scheme_class scheme_fitsfc, scheme_nham, scheme_ftvnf, schem
 static const struct scheme_class *const schemes[] = {
     &scheme_none,
     &scheme_nmr,
-    &scheme_nham,
     &scheme_fitsfc,
+    &scheme_nham,
     &scheme_ftvnf,
     &scheme_ftc,
 };

@@ -97,7 +97,7 @@ const struct scheme_class *scheme_find(const char *name);
 size_t scheme_count(void);
 const struct scheme_class *scheme_at(size_t i);
 bool scheme_deployable(const struct scheme_class *);
-/* "none, nmr, nham, ..." (static). */
+/* "none, nmr, fitsfc, ..." (static). */
 const char *scheme_names(void);
 /* "none, nmr" (static). */
 const char *scheme_deployable_names(void);

@@ -152,6 +152,13 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-nmr-bft.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr-bft
+# --- fitsfc: scheme fitsfc (f=1) on real guests: a crash of a DNS replica, dns-spoof on an SFF
+# replica and flips on a classifier replica at once, under load: every answer right and the
+# lies outvoted in the stored counters; none under the same spoof accepts forged answers; dig
+# through the client's wrapper (root).
+CHECK_PROGS += tests/system/run-fitsfc.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end fitsfc
 # --- nham: scheme nham on real guests: every mechanism recovers three VNF crashes under
 # numbered UDP load (simultaneous and repeated) losing and duplicating nothing; a pause is a
 # false suspicion handled without loss (root).

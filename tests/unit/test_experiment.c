@@ -292,8 +292,8 @@ test_set(void **state)
         static const char *const expected[] = {
             "--set chain_len=x: 'length' must be a non-negative integer, not 'x'",
             "--set chain_len=0,1: chain length must be 1 to 64, not 0",
-            "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, nham, "
-            "fitsfc, ftvnf, ftc)",
+            "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
+            "nham, ftvnf, ftc)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
             "resources, chain, network, workload, faults, warmup, repetitions, seed",
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",

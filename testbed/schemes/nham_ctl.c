@@ -952,6 +952,9 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         goto out;
     }
     fc.min_timeout_ns = nd->conf.suspect_min_ns;
+    /* The cap must not undercut the floor: a copy with too few beats for an estimate gets
+     * the cap, and a 2 s scheduling stall of this machine is no failure when 5 s is asked. */
+    fc.max_timeout_ns = MAX(fc.max_timeout_ns, 2 * fc.min_timeout_ns);
     error = fms_create(&fc, nham_on_fms, ctl, &ctl->fms);
     if (error) {
         goto out;

@@ -401,12 +401,19 @@ time_now(struct inject_time *t)
 int
 inject_apply(struct inject_fault *f, struct inject_time *t)
 {
-    int error = f->kind->apply(f);
+    struct inject_time start;
+    int error;
 
+    /* The fault's time is when its injection began: a crash through an exec in the guest
+     * kills the process before apply() returns, and a detector may see it first. */
+    time_now(&start);
+    error = f->kind->apply(f);
     if (error) {
         return error;
     }
-    time_now(t);
+    if (t) {
+        *t = start;
+    }
     f->active = true;
     return save_record(f);
 }

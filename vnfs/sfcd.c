@@ -21,6 +21,8 @@ static const struct sfcd_role roles[] = {
     { "agent", role_agent, "JSON-RPC agent: starts/stops roles, stats, VNF state" },
     { "classifier", role_classifier, "matches flows, encapsulates them in NSH to the SFF" },
     { "sff", role_sff, "forwards NSH frames along their service path" },
+    { "nham-sff", role_nham_sff, "NHAM's SFF: Hold/Release and the State Synchronizer" },
+    { "nham-vnf", role_nham_vnf, "NHAM's VNF: a checkpointable stateful forwarder copy" },
     { "vnf", role_vnf, "runs a network function on NSH frames (--fn NAME)" },
     { "client", role_client, "workloads: dns, echo, udp, probe" },
     { "wrapper", role_wrapper, "FIT-SFC's client wrapper: a local proxy to the replicated chain" },

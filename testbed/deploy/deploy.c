@@ -33,6 +33,9 @@
 #define DEPLOY_ID_SFF 2
 #define DEPLOY_ID_VNF0 10
 
+static struct instance_iface *data_iface(struct instance_guest *);
+static int write_key(struct deployment *, const struct deploy_component *, char **pathp);
+
 /* The guests of a chain, in the order they get data addresses 10.0.0.1, .2, ... */
 static const char *const fixed_guests[] = { "client", "sc", "sff", "server" };
 
@@ -55,10 +58,16 @@ needs_attacker(const struct exp_point *p)
 }
 
 /* The guest of VNF 'i' (replica 'r' of a replicated chain). */
+static unsigned
+vnf_copies(const struct deploy_chain_opts *o, size_t i)
+{
+    return o->copies ? MAX(o->copies[i], 1u) : MAX(o->replicas, 1u);
+}
+
 static void
 vnf_guest_name(const struct deploy_chain_opts *o, size_t i, unsigned r, char name[32])
 {
-    if (o->replicas > 1) {
+    if (o->replicas > 1 || o->copies) {
         snprintf(name, 32, "v%zur%u", i % 1000, r % 100);
     } else {
         snprintf(name, 32, "v%zu", i);
@@ -101,7 +110,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         topology_add_link(topo, g, bridge, addr, 24);
     }
     for (size_t i = 0; i < p->n_vnfs; i++) {
-        for (unsigned r = 0; r < MAX(o->replicas, 1u); r++) {
+        for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             vnf_guest_name(o, i, r, name);
             size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
             /* Past .249 the addresses would meet the service address: only MACs matter on the
@@ -130,6 +139,23 @@ mac_string(const uint8_t mac[6], char s[18])
     snprintf(s, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
              mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
     return s;
+}
+
+void
+deploy_set_guest(struct deployment *d, struct deploy_component *c, const char *guest)
+{
+    struct instance_guest *ig = instance_find_guest(d->inst, guest);
+
+    d->old_names = xrealloc(d->old_names, (d->n_old_names + 1) * sizeof *d->old_names);
+    d->old_names[d->n_old_names++] = c->guest;
+    __atomic_store_n(&c->ig, ig, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->guest, xstrdup(guest), __ATOMIC_RELEASE);
+}
+
+struct instance_iface *
+deploy_data_iface(struct instance_guest *ig)
+{
+    return data_iface(ig);
 }
 
 /* The guest's interface on the data bridge. */
@@ -280,6 +306,13 @@ deploy_stop(struct deployment *d)
     free(d->work_dir);
     free(d->ftc_key);
     free(d->ftc_ring);
+    for (size_t i = 0; i < d->n_old_names; i++) {
+        free(d->old_names[i]);
+    }
+    free(d->old_names);
+    if (d->scheme_data_free) {
+        d->scheme_data_free(d->scheme_data);
+    }
     free(d);
 }
 
@@ -463,31 +496,9 @@ save_map(struct deployment *d)
     return error;
 }
 
-/* The instance's key for the protocol cores' peer messages, for the guest of 'c': fresh random
- * bytes in a file only its owner reads, recorded in the manifest before it exists. */
-static int
-write_key_bytes(struct deployment *d, const struct deploy_component *c,
-                const uint8_t key[crypto_auth_KEYBYTES], char **pathp);
-
-static int
-write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
-{
-    uint8_t key[crypto_auth_KEYBYTES];
-    int error;
-
-    if (sodium_init() < 0) {
-        return EIO;
-    }
-    randombytes_buf(key, sizeof key);
-    error = write_key_bytes(d, c, key, pathp);
-    sodium_memzero(key, sizeof key);
-    return error;
-}
-
-/* The same key in the file of 'c''s guest. */
-static int
-write_key_bytes(struct deployment *d, const struct deploy_component *c,
-                const uint8_t key[crypto_auth_KEYBYTES], char **pathp)
+int
+deploy_write_key(struct deployment *d, const struct deploy_component *c,
+                 const uint8_t key[crypto_auth_KEYBYTES], char **pathp)
 {
     char *path = xasprintf("%s/guests/%s/ft.key", d->inst->dir, c->guest);
     int fd, error;
@@ -512,6 +523,23 @@ write_key_bytes(struct deployment *d, const struct deploy_component *c,
     }
     *pathp = path;
     return 0;
+}
+
+/* The instance's key for the protocol cores' peer messages, for the guest of 'c': fresh random
+ * bytes in a file only its owner reads, recorded in the manifest before it exists. */
+static int
+write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
+{
+    uint8_t key[crypto_auth_KEYBYTES];
+    int error;
+
+    if (sodium_init() < 0) {
+        return EIO;
+    }
+    randombytes_buf(key, sizeof key);
+    error = deploy_write_key(d, c, key, pathp);
+    sodium_memzero(key, sizeof key);
+    return error;
 }
 
 /* The arguments of VNF component 'c' (its function, and FTC's when the chain has it). */
@@ -591,14 +619,14 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     add_component(d, "sff", 0, "sff")->id = DEPLOY_ID_SFF;
     add_component(d, "server", 0, "server");
     for (size_t i = 0; i < p->n_vnfs; i++) {
-        for (unsigned r = 0; r < replicas; r++) {
+        for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             char guest[32];
             struct deploy_component *c;
 
             vnf_guest_name(o, i, r, guest);
             c = add_component(d, "vnf", i, guest);
             c->fn = xstrdup(p->vnfs[i].fn);
-            if (replicas > 1) {
+            if (replicas > 1 || o->copies) {
                 c->replica = r;
                 free(c->name);
                 c->name = xasprintf("vnf[%zu].replica[%u]", i, r);
@@ -607,6 +635,14 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
                 c->id = DEPLOY_ID_VNF0 + i;
             }
         }
+    }
+    /* A scheme that moves a VNF between its copies (NHAM) also names the VNF itself,
+     * "vnf[i]": the copy active now, which the scheme keeps pointing at (its guest). */
+    for (size_t i = 0; o->copies && o->start_middle && i < p->n_vnfs; i++) {
+        char guest[32];
+
+        vnf_guest_name(o, i, 0, guest);
+        add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
     }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
@@ -668,13 +704,17 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
                 continue;
             }
             buf_printf(&ring, "%s%s", ring.len ? "," : "", mac_string(data_iface(c->ig)->mac, mac));
-            error = write_key_bytes(d, c, key, &kp);
+            error = deploy_write_key(d, c, key, &kp);
             free(d->ftc_key);
             d->ftc_key = kp;
         }
         sodium_memzero(key, sizeof key);
         buf_put_u8(&ring, 0);
         d->ftc_ring = (char *) buf_steal(&ring, NULL);
+    }
+    if (!error && o->start_middle) {
+        error = o->start_middle(d, o);
+        goto classifier;
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -722,6 +762,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     }
     error = deploy_start_role(sff, "sff", a.v);
     args_free(&a);
+classifier:
     if (error) {
         goto out;
     }

@@ -40,6 +40,8 @@ struct deploy_component {
     uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
 };
 
+struct deployment;
+
 /* How a scheme wants its chain placed. */
 struct deploy_chain_opts {
     unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
@@ -51,6 +53,16 @@ struct deploy_chain_opts {
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
     const char *ftc_tick;       /* NULL: the VNF's default. */
+    /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
+     * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. With start_middle too, a component
+     * "vnf[i]" (no role of its own) names the copy the scheme says is active: its guest and
+     * ig are the scheme's to move (deploy_set_guest()). */
+    const unsigned *copies;
+    /* A scheme that runs its own SFF and VNF roles: called instead of starting `vnf` and
+     * `sff` (after the server, before the classifier, which sends to the SFF's data MAC).
+     * NULL: the chain of `sff` and `vnf` roles (voting when replicas > 1). */
+    int (*start_middle)(struct deployment *, const struct deploy_chain_opts *);
+    void *aux;                  /* For start_middle. */
 };
 
 struct deployment {
@@ -65,8 +77,23 @@ struct deployment {
     struct deploy_chain_opts opts;  /* As deployed (strings borrowed from the point). */
     char *ftc_key;                  /* FTC's key file (one for every VNF guest). */
     char *ftc_ring;                 /* "MAC,MAC,..." of the VNF guests, in chain order. */
+    void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
+    char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
+    size_t n_old_names;
+    void (*scheme_data_free)(void *);
 };
 
+/* Points component 'c' at guest 'guest' (another thread may be reading it: the old name
+ * stays allocated until the deployment is freed). */
+void deploy_set_guest(struct deployment *, struct deploy_component *c, const char *guest);
+
+/* The guest's interface on the data bridge (NULL: none). */
+struct instance_iface *deploy_data_iface(struct instance_guest *);
+/* 'key' (32 bytes: the protocol cores' peer messages, shared by the components that talk)
+ * written for the guest of 'c', a file of mode 0600 in its agent directory recorded in the
+ * manifest first; '*pathp' gets its path. */
+int deploy_write_key(struct deployment *, const struct deploy_component *,
+                     const uint8_t key[32], char **pathp);
 
 /* The topology of a point's chain: client, classifier, SFF, server, each VNF (replica), and
  * an attacker guest when a fault needs one, on the data bridge. */

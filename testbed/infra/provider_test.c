@@ -9,6 +9,7 @@
  * guest_attach() only drop and take a handle to them, as for a real guest. */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,14 @@
 /* Registered in provider.c. */
 extern const struct guest_provider guest_provider_test;
 
+/* Every test guest of the process. `up` creates guests from several threads: the list is
+ * guarded by 'guests_mutex'. */
+static pthread_mutex_t guests_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct test_guest **guests;
 static size_t n_guests;
 
-struct test_guest *
-provider_test_find(const char *instance, const char *name)
+static struct test_guest *
+find_locked(const char *instance, const char *name)
 {
     for (size_t i = 0; i < n_guests; i++) {
         if (!strcmp(guests[i]->instance, instance) && !strcmp(guests[i]->name, name)) {
@@ -37,10 +41,26 @@ provider_test_find(const char *instance, const char *name)
     return NULL;
 }
 
+struct test_guest *
+provider_test_find(const char *instance, const char *name)
+{
+    struct test_guest *t;
+
+    pthread_mutex_lock(&guests_mutex);
+    t = find_locked(instance, name);
+    pthread_mutex_unlock(&guests_mutex);
+    return t;
+}
+
 size_t
 provider_test_count(void)
 {
-    return n_guests;
+    size_t n;
+
+    pthread_mutex_lock(&guests_mutex);
+    n = n_guests;
+    pthread_mutex_unlock(&guests_mutex);
+    return n;
 }
 
 void
@@ -87,7 +107,9 @@ test_create(const struct guest_config *cfg, struct manifest *manifest, struct gu
         free(g);
         return error;
     }
-    if (provider_test_find(cfg->instance, cfg->name)) {
+    pthread_mutex_lock(&guests_mutex);
+    if (find_locked(cfg->instance, cfg->name)) {
+        pthread_mutex_unlock(&guests_mutex);
         log_err("guest %s: a test guest of that name exists in instance %s", cfg->name,
                 cfg->instance);
         guest_free_common(g);
@@ -102,6 +124,7 @@ test_create(const struct guest_config *cfg, struct manifest *manifest, struct gu
     t->cpu = -1;
     guests = xrealloc(guests, (n_guests + 1) * sizeof *guests);
     guests[n_guests++] = t;
+    pthread_mutex_unlock(&guests_mutex);
     g->priv = t;
     *gp = g;
     return 0;
@@ -188,12 +211,14 @@ test_destroy(struct guest *g)
 {
     struct test_guest *t = tg(g);
 
+    pthread_mutex_lock(&guests_mutex);
     for (size_t i = 0; i < n_guests; i++) {
         if (guests[i] == t) {
             guests[i] = guests[--n_guests];
             break;
         }
     }
+    pthread_mutex_unlock(&guests_mutex);
     test_guest_free(t);
     guest_free_common(g);
     free(g);

@@ -8,18 +8,24 @@
  * Hold/Release in the SFF makes the recovery lose and duplicate nothing: its protocol core is
  * vnfs/ft/nham (nham_sff, nham_vnf, nham_vsm), checked in tests/sim (scenario nham).
  *
- * Not deployable yet (no topology/deploy): the FMS controller, the VSM's checkpoint backends
- * on real guests and the SFF's Hold/Release stage on the NSH path are still to be built, so
- * `sfclab run` refuses an nham experiment with exit 2 before creating anything. What is here:
- * the parameters, the per-VNF settings checked with file:line:col, and the fault targets a
- * point exposes (replica M of VNF N exists only if that VNF's mechanism has it). */
+ * Deployed on netns guests by nham_ctl.c: `sfcd nham-sff` (the nham_sff and nham_vsm cores)
+ * and per VNF its copies (`sfcd nham-vnf`), with the FMS as the scheme's controller during the
+ * workload. Checkpoints use the VNF's own export (backend app); `criu` is probed (`criu check`
+ * passes with build/criu) but not built: measured here (kernel 6.18, CRIU 4.1.1), `criu dump`
+ * of a VNF fails on its sockets ("Can't get 1:16 opt: Operation not supported": the kernel
+ * answers SO_PASSCRED only for unix and netlink sockets since 6.16), and in a confined guest
+ * already on its masked /proc files and /dev bind mounts. `vm` needs kvm guests. Both are
+ * refused by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
+ * vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testbed/deploy/deploy.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/nham_criu.h"
+#include "testbed/schemes/nham_ctl.h"
 #include "testbed/schemes/scheme.h"
 #include "vnfs/core/util.h"
 
@@ -40,6 +46,15 @@ static const struct scheme_param nham_params[] = {
     { "checkpoint_backend", SCHEME_PARAM_STRING, "app", 0, 0, nham_backends,
       "how the VSM checkpoints a VNF: app (its export/import state API), criu (libcriu, "
       "needs CRIU >= 4.1), vm (libvirt save/restore, kvm guests)" },
+    { "heartbeat", SCHEME_PARAM_DURATION, "1ms", 100000, 1000000000, NULL,
+      "interval of the beats from each VNF copy to the FMS" },
+    { "suspect_min", SCHEME_PARAM_DURATION, "500ms", 1000000, 10000000000ull, NULL,
+      "the failure detector's least timeout after a beat (the adaptive one may be longer); "
+      "a crashed process is known at once from its pidfd, whatever this says" },
+    { "state_bytes", SCHEME_PARAM_UINT, "524288", 0, 64u << 20, NULL,
+      "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
+    { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,
+      "room of each buffer_rx in the SFF: one checkpoint interval of traffic must fit" },
 };
 
 /* The keys of a chain VNF's 'resiliency' map. */
@@ -53,6 +68,8 @@ static const struct scheme_param nham_vnf_params[] = {
 };
 
 static const struct scheme_target nham_targets[] = {
+    { "vnf[N]", "the copy of the N-th VNF that is active when the fault comes (after a "
+      "recovery, the one that took over)" },
     { "vnf[N].replica[M]", "copy M of the N-th VNF: 0 the active one; 1 the standby (1R-AS) "
       "or the running replica (1R-AA); 1..replicas-1 (MR-AA)" },
     { "classifier[0]", "the classifier" },
@@ -135,6 +152,12 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         if (backend && !strcmp(backend, "criu") && nham_criu_probe(NULL, &why)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu is unavailable "
                        "here: %s", why);
+        } else if (backend && !strcmp(backend, "criu")) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu: `criu check` "
+                       "passes here, but dumping a guest's VNF through libcriu is not built "
+                       "(CRIU 4.1.1 cannot dump a process with a packet or inet socket on "
+                       "kernels >= 6.16: SO_PASSCRED reads fail; a confined guest's masked "
+                       "/proc and /dev bind mounts fail before that): use app");
         } else if (backend && !strcmp(backend, "vm") && p && strcmp(p->provider, "kvm")) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
                        "kvm guests (libvirt); this point's provider is %s", p->provider);
@@ -154,16 +177,90 @@ static bool
 nham_has_target(const struct exp_point *p, const char *role, int index, int replica)
 {
     if (!strcmp(role, "vnf")) {
-        return replica >= 0 && scheme_chain_has_target(p, role, index)
-               && (!p->vnfs || (unsigned) replica < nham_copies(p, index));
+        return scheme_chain_has_target(p, role, index)
+               && (replica < 0 || !p->vnfs || (unsigned) replica < nham_copies(p, index));
     }
     return replica < 0 && scheme_chain_has_target(p, role, index);
+}
+
+static uint64_t
+nham_duration(const struct exp_point *p, const char *name)
+{
+    uint64_t ns = 0;
+
+    parse_duration(scheme_param_value(&scheme_nham, p, name), &ns);
+    return ns;
+}
+
+static enum nham_mechanism
+nham_mechanism_of(const char *m)
+{
+    return !m || !strcmp(m, "0R") ? NHAM_0R : !strcmp(m, "1R-AS") ? NHAM_1R_AS
+           : !strcmp(m, "1R-AA") ? NHAM_1R_AA : NHAM_MR_AA;
+}
+
+/* The point's settings; 'copies' (p->n_vnfs) too. Free conf->vnfs. */
+static void
+nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies)
+{
+    memset(conf, 0, sizeof *conf);
+    conf->n_vnfs = p->n_vnfs;
+    conf->vnfs = xcalloc(MAX(p->n_vnfs, 1), sizeof *conf->vnfs);
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        conf->vnfs[i].mechanism = nham_mechanism_of(scheme_vnf_param_value(&scheme_nham, p, i,
+                                                                           "mechanism"));
+        conf->vnfs[i].copies = nham_copies(p, i);
+        conf->vnfs[i].checkpoint = scheme_vnf_param_value(&scheme_nham, p, i, "checkpoint");
+        if (copies) {
+            copies[i] = conf->vnfs[i].copies;
+        }
+    }
+    conf->beat_ns = nham_duration(p, "heartbeat");
+    conf->suspect_min_ns = nham_duration(p, "suspect_min");
+    conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
+    conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
+    conf->backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
+}
+
+static int
+nham_topology(const struct exp_point *p, struct topology **topop, char **errp)
+{
+    unsigned *copies = xcalloc(MAX(p->n_vnfs, 1), sizeof *copies);
+    struct nham_conf conf;
+    struct deploy_chain_opts o;
+    int error;
+
+    nham_conf_of(p, &conf, copies);
+    o = (struct deploy_chain_opts) { .replicas = 1, .copies = copies };
+    error = deploy_chain_topology(p, &o, topop, errp);
+    free(conf.vnfs);
+    free(copies);
+    return error;
+}
+
+static int
+nham_deploy(struct instance *inst, const struct exp_point *p, const char *work_dir,
+            struct deployment **dp)
+{
+    unsigned *copies = xcalloc(MAX(p->n_vnfs, 1), sizeof *copies);
+    struct nham_conf conf;
+    struct deploy_chain_opts o;
+    int error;
+
+    nham_conf_of(p, &conf, copies);
+    o = (struct deploy_chain_opts) {
+        .replicas = 1, .copies = copies, .start_middle = nham_start_middle, .aux = &conf,
+    };
+    error = deploy_chain(inst, p, &o, work_dir, dp);
+    free(conf.vnfs);
+    free(copies);
+    return error;
 }
 
 const struct scheme_class scheme_nham = {
     .name = "nham",
     .summary = "NHAM: failure detection, checkpoints and Hold/Release; 0R, 1R-AS, 1R-AA or "
-               "MR-AA per VNF (not deployable yet: protocol core in the simulator)",
+               "MR-AA per VNF",
     .guests = "client, classifier, SFF, server, and per VNF 1 (0R), 2 (1R-AS, 1R-AA) or "
               "'replicas' (MR-AA) copies",
     .params = nham_params,
@@ -174,4 +271,9 @@ const struct scheme_class scheme_nham = {
     .n_vnf_params = ARRAY_SIZE(nham_vnf_params),
     .check = nham_check,
     .has_target = nham_has_target,
+    .topology = nham_topology,
+    .deploy = nham_deploy,
+    .stop = deploy_stop,
+    .controller_start = nham_ctl_start,
+    .controller_stop = nham_ctl_stop,
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ struct fms_target {
     int hb_fd;
     enum fms_state state;
     struct fms_estimator est;
+    bool reset;                 /* fms_reset_target() asked; under the mutex. */
+    pid_t reset_pid;            /* Its new process (0: none). */
 };
 
 struct fms {
@@ -96,10 +99,12 @@ struct fms {
     void *aux;
     struct fms_target *targets;
     size_t n_targets;
-    int epfd, stopfd;
+    int epfd, stopfd, wakefd;
     pthread_t thread;
     bool started;
+    bool stopping;              /* Under the mutex: no reset will be applied any more. */
     pthread_mutex_t mutex;      /* Guards the estimators against fms_get_estimator(). */
+    pthread_cond_t applied;     /* Signalled when resets were applied. */
 };
 
 static uint64_t
@@ -120,8 +125,13 @@ fms_create(const struct fms_config *cfg, fms_event_cb *cb, void *aux, struct fms
     f->aux = aux;
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     f->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    f->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&f->mutex, NULL);
-    if (f->epfd < 0 || f->stopfd < 0 || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->stopfd, &ev)) {
+    pthread_cond_init(&f->applied, NULL);
+    if (f->epfd < 0 || f->stopfd < 0 || f->wakefd < 0
+        || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->stopfd, &ev)
+        || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wakefd,
+                     &(struct epoll_event) { .events = EPOLLIN, .data.u64 = UINT64_MAX - 1 })) {
         error = errno;
         fms_destroy(f);
         goto out;
@@ -214,7 +224,12 @@ static void
 fms_on_death(struct fms *f, size_t i, uint64_t now)
 {
     struct fms_target *t = &f->targets[i];
+    struct pollfd p = { .fd = t->pidfd, .events = POLLIN };
 
+    /* An event of a pidfd a reset replaced in the same wake-up: the new one says nothing. */
+    if (t->pidfd < 0 || poll(&p, 1, 0) <= 0) {
+        return;
+    }
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
     close(t->pidfd);
     t->pidfd = -1;
@@ -226,6 +241,45 @@ fms_on_death(struct fms *f, size_t i, uint64_t now)
         t->state = FMS_GONE;
         f->cb(f->aux, i, t->name, FMS_EV_DEAD, now, gap);
     }
+}
+
+/* Targets whose copy was restarted start over: no beat yet, nothing suspected, and the
+ * silence of the restart is no false suspicion. */
+static void
+fms_apply_resets(struct fms *f)
+{
+    pthread_mutex_lock(&f->mutex);
+    for (size_t i = 0; i < f->n_targets; i++) {
+        struct fms_target *t = &f->targets[i];
+
+        if (!t->reset) {
+            continue;
+        }
+        t->reset = false;
+        if (t->state == FMS_GONE && t->hb_fd >= 0) {
+            epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->hb_fd,
+                      &(struct epoll_event) { .events = EPOLLIN, .data.u64 = i * 2 + 1 });
+        }
+        if (t->pidfd >= 0) {
+            epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
+            close(t->pidfd);
+            t->pidfd = -1;
+        }
+        if (t->reset_pid > 0) {
+            t->pidfd = syscall(SYS_pidfd_open, t->reset_pid, 0);
+            if (t->pidfd >= 0
+                && epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->pidfd,
+                             &(struct epoll_event) { .events = EPOLLIN,
+                                                     .data.u64 = i * 2 })) {
+                close(t->pidfd);
+                t->pidfd = -1;
+            }
+        }
+        t->state = FMS_ALIVE;
+        fms_estimator_init(&t->est);
+    }
+    pthread_cond_broadcast(&f->applied);
+    pthread_mutex_unlock(&f->mutex);
 }
 
 /* Suspects whoever missed its deadline; returns the next deadline (UINT64_MAX: none). */
@@ -277,10 +331,16 @@ fms_main(void *f_)
             break;
         }
         now = fms_now();
+        fms_apply_resets(f);
         for (int i = 0; i < n; i++) {
             uint64_t d = evs[i].data.u64;
             if (d == UINT64_MAX) {
                 return NULL;
+            } else if (d == UINT64_MAX - 1) {
+                uint64_t v;
+                if (read(f->wakefd, &v, sizeof v) < 0) {
+                    /* Nothing to read: another wake-up took it. */
+                }
             } else if (d % 2) {
                 fms_on_beats(f, d / 2, now);
             } else {
@@ -307,6 +367,10 @@ fms_destroy(struct fms *f)
     if (!f) {
         return;
     }
+    pthread_mutex_lock(&f->mutex);
+    f->stopping = true;
+    pthread_cond_broadcast(&f->applied);
+    pthread_mutex_unlock(&f->mutex);
     if (f->started) {
         uint64_t one = 1;
         if (write(f->stopfd, &one, sizeof one) != sizeof one) {
@@ -328,8 +392,39 @@ fms_destroy(struct fms *f)
     if (f->stopfd >= 0) {
         close(f->stopfd);
     }
+    if (f->wakefd >= 0) {
+        close(f->wakefd);
+    }
     pthread_mutex_destroy(&f->mutex);
+    pthread_cond_destroy(&f->applied);
     free(f);
+}
+
+void
+fms_reset_target(struct fms *f, size_t idx, pid_t pid)
+{
+    uint64_t one = 1;
+
+    pthread_mutex_lock(&f->mutex);
+    if (idx < f->n_targets) {
+        f->targets[idx].reset = true;
+        f->targets[idx].reset_pid = pid;
+    }
+    pthread_mutex_unlock(&f->mutex);
+    if (!f->started) {
+        fms_apply_resets(f);
+        return;
+    }
+    if (write(f->wakefd, &one, sizeof one) != sizeof one) {
+        /* The counter is full: a wake-up is pending anyway. */
+    }
+    /* Applied by the monitor before it looks at any event again: once this returns, the old
+     * process's death is no news. */
+    pthread_mutex_lock(&f->mutex);
+    while (idx < f->n_targets && f->targets[idx].reset && !f->stopping) {
+        pthread_cond_wait(&f->applied, &f->mutex);
+    }
+    pthread_mutex_unlock(&f->mutex);
 }
 
 void

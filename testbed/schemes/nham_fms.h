@@ -69,6 +69,10 @@ int fms_add_target(struct fms *, const char *name, pid_t pid, int hb_fd, size_t 
 int fms_start(struct fms *);
 /* Stops the thread (if started) and frees. */
 void fms_destroy(struct fms *);
+/* Target 'idx' was restarted (a new process beats on the same channel): forget its beats and
+ * its suspicion, without counting a false one, and watch 'pid' (0: no death notice) instead
+ * of its old process. Thread-safe. */
+void fms_reset_target(struct fms *, size_t idx, pid_t pid);
 /* A copy of target 'idx''s estimator (thread-safe). */
 void fms_get_estimator(struct fms *, size_t idx, struct fms_estimator *);
 

@@ -167,3 +167,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-fitsfc.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end fitsfc
+# --- nham: scheme nham on real guests: every mechanism recovers three VNF crashes under
+# numbered UDP load (simultaneous and repeated) losing and duplicating nothing; a pause is a
+# false suspicion handled without loss (root).
+CHECK_PROGS += tests/system/run-nham.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end nham

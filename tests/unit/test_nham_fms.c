@@ -237,6 +237,54 @@ test_pause_is_a_false_suspicion(void **state)
                   fms_estimator_timeout(&e, &cfg) / 1e6);
 }
 
+/* A restarted copy: after fms_reset_target() the old process's death is no news, the new
+ * one's is, and the silence of the restart is no false suspicion. */
+static void
+test_reset_watches_the_new_process(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms_estimator e;
+    struct fms *f;
+    size_t before, dead = 0;
+    int fd_old, fd_new;
+    pid_t old = beating_child(&fd_old, -1), nw = beating_child(&fd_new, -1);
+
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[3]", old, fd_old, NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    usleep(50000);
+    fms_reset_target(f, 0, nw);
+    pthread_mutex_lock(&s.mutex);
+    before = s.n;
+    pthread_mutex_unlock(&s.mutex);
+    kill(old, SIGKILL);
+    waitpid(old, NULL, 0);
+    usleep(100000);
+    pthread_mutex_lock(&s.mutex);
+    for (size_t i = before; i < s.n; i++) {
+        dead += s.kinds[i] == FMS_EV_DEAD;
+    }
+    pthread_mutex_unlock(&s.mutex);
+    assert_int_equal(dead, 0);
+    kill(nw, SIGKILL);
+    for (int i = 0; i < 3000 && !dead; i++) {
+        usleep(1000);
+        pthread_mutex_lock(&s.mutex);
+        for (size_t j = before; j < s.n; j++) {
+            dead += s.kinds[j] == FMS_EV_DEAD;
+        }
+        pthread_mutex_unlock(&s.mutex);
+    }
+    fms_get_estimator(f, 0, &e);
+    fms_destroy(f);
+    waitpid(nw, NULL, 0);
+    close(fd_old);
+    close(fd_new);
+    assert_int_equal(dead, 1);
+    assert_int_equal(e.false_suspicions, 0);
+}
+
 int
 main(void)
 {
@@ -245,6 +293,7 @@ main(void)
         cmocka_unit_test(test_death_notice),
         cmocka_unit_test(test_heartbeat_timeout),
         cmocka_unit_test(test_pause_is_a_false_suspicion),
+        cmocka_unit_test(test_reset_watches_the_new_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,14 +44,14 @@ test_registry_complete(void **state)
             n_deployable++;
         }
     }
-    assert_int_equal(n_deployable, 4);
+    assert_int_equal(n_deployable, 5);
     assert_true(scheme_deployable(scheme_find("none")));
     assert_true(scheme_deployable(scheme_find("nmr")));
     assert_true(scheme_deployable(scheme_find("fitsfc")));
     assert_true(scheme_deployable(scheme_find("ftc")));
-    assert_false(scheme_deployable(scheme_find("nham")));
+    assert_true(scheme_deployable(scheme_find("nham")));
     assert_null(scheme_find("pbft"));
-    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc");
+    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc, nham");
     assert_true(scheme_role_known("vnf"));
     assert_true(scheme_role_known("packet-logger"));
     assert_false(scheme_role_known("router"));
@@ -217,13 +217,14 @@ test_nham_resiliency_checked(void **state)
     assert_non_null(e);
     assert_int_equal(experiment_points(e, &diag, &pts, &n), 0);
     assert_int_equal(n, 2);
-    assert_false(scheme_deployable(nham));
+    assert_true(scheme_deployable(nham));
     /* Point 1: default 0R for vnf 0, MR-AA with 4 replicas for vnf 1, 1R-AS for vnf 2. */
     assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 0, "mechanism"), "0R");
     assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 1, "mechanism"), "MR-AA");
     assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 1, "checkpoint"), "100ms");
     assert_string_equal(scheme_vnf_param_value(nham, &pts[0], 0, "checkpoint"), "250ms");
     assert_true(nham->has_target(&pts[0], "vnf", 0, 0));
+    assert_true(nham->has_target(&pts[0], "vnf", 0, -1));      /* Its active copy. */
     assert_false(nham->has_target(&pts[0], "vnf", 0, 1));
     assert_true(nham->has_target(&pts[0], "vnf", 1, 3));
     assert_false(nham->has_target(&pts[0], "vnf", 1, 4));
@@ -251,7 +252,7 @@ test_markdown_lists_every_scheme(void **state)
         assert_non_null(strstr((char *) b.data, needle));
     }
     /* The not-deployable ones come after the heading that says so. */
-    assert_true(strstr((char *) b.data, "| `nham` |")
+    assert_true(strstr((char *) b.data, "| `ftvnf` |")
                 > strstr((char *) b.data, "not deployable yet"));
     assert_true(strstr((char *) b.data, "| `ftc` |")
                 < strstr((char *) b.data, "not deployable yet"));

@@ -10,6 +10,7 @@
  *   stats {id}                    the role's counters (its control socket's `stats`)
  *   export_vnf_state {id}         {fn, state (base64), bytes, entries, digest}
  *   import_vnf_state {id, state}  {entries}
+ *   call_role {id, method, params}  the role's own control method, e.g. nham_down
  *   exec {argv, stdin, timeout_ms} runs argv (PATH looked up, no shell) to its end and answers
  *                                 {exit_code, stdout, stderr}, the streams base64 and at most
  *                                 1 MiB each: `sfclab exec` into guests the host cannot enter
@@ -779,6 +780,22 @@ agent_import(void *a, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* A role's own control method (e.g. NHAM's `nham_down` on its SFF, `nham_activate` on a
+ * standby VNF): the role decides what it answers; the agent only carries the call. */
+static int
+agent_call_role(void *a, json_t *params, json_t **result, char **errmsg)
+{
+    const char *method = json_string_value(json_object_get(params, "method"));
+    json_t *args = json_object_get(params, "params");
+
+    if (!method || !*method || strlen(method) > 64 || (args && !json_is_object(args))) {
+        *errmsg = xstrdup("call_role: params need \"id\", \"method\" (a name) and "
+                          "optionally \"params\" (an object)");
+        return EINVAL;
+    }
+    return forward_to_role(a, params, method, args, result, errmsg);
+}
+
 #define AGENT_EXEC_MAX_OUTPUT (1 << 20)
 
 /* Runs argv with its stdin from 'in' and collects stdout and stderr until it exits or the
@@ -948,6 +965,7 @@ static const struct rpc_method agent_methods[] = {
     { "export_vnf_state", agent_export },
     { "import_vnf_state", agent_import },
     { "ftc_state", agent_ftc_state },
+    { "call_role", agent_call_role },
 };
 
 static void

@@ -36,6 +36,8 @@ struct ftstage {
     bool has_key;
     uint8_t key[FTSTAGE_KEY_LEN];
     uint64_t next_seq;
+    uint32_t incarnation;
+    size_t max_payload;
     struct ftstage_window *windows;
     size_t n_windows;
     struct ftstage_timer *timers;
@@ -76,6 +78,13 @@ int
 ftstage_msg_open(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
                  struct ftstage_msg *m)
 {
+    return ftstage_msg_open_max(data, len, key, FTSTAGE_MAX_PAYLOAD, m);
+}
+
+int
+ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
+                     size_t max_payload, struct ftstage_msg *m)
+{
     size_t body;
     uint32_t plen;
 
@@ -85,7 +94,7 @@ ftstage_msg_open(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_
     }
     plen = get_be32(data + 24);
     body = len - FTSTAGE_TAG_LEN;
-    if (plen > FTSTAGE_MAX_PAYLOAD || plen != body - FTSTAGE_MSG_HDR_LEN) {
+    if (plen > max_payload || plen != body - FTSTAGE_MSG_HDR_LEN) {
         return EINVAL;
     }
     if (crypto_auth_verify(data + body, data, body, key)) {
@@ -251,7 +260,7 @@ send_peer(struct ftstage *st, enum ft_event_kind kind, uint32_t to, const uint8_
 {
     struct ftstage_msg m = { st->self, to, ++st->next_seq, kind, data, len };
 
-    if (!st->has_key || len > FTSTAGE_MAX_PAYLOAD) {
+    if (!st->has_key || len > st->max_payload) {
         st->stats.send_errors++;
         return;
     }
@@ -351,6 +360,9 @@ ftstage_create(const struct ftstage_config *cfg, const struct ftstage_ops *ops, 
     st->ops = *ops;
     st->aux = aux;
     st->loop = cfg->loop;
+    st->incarnation = cfg->incarnation;
+    st->max_payload = cfg->max_payload ? cfg->max_payload : FTSTAGE_MAX_PAYLOAD;
+    st->next_seq = cfg->seq_base;
     if (cfg->key) {
         st->has_key = true;
         memcpy(st->key, cfg->key, FTSTAGE_KEY_LEN);
@@ -382,7 +394,7 @@ ftstage_destroy(struct ftstage *st)
 int
 ftstage_start(struct ftstage *st, uint64_t now_ns)
 {
-    return ftstage_start_incarnation(st, now_ns, 0);
+    return ftstage_start_incarnation(st, now_ns, st->incarnation);
 }
 
 int
@@ -390,6 +402,14 @@ ftstage_start_incarnation(struct ftstage *st, uint64_t now_ns, uint32_t incarnat
 {
     struct ft_event ev = { .kind = FT_EV_START, .now_ns = now_ns, .from = FT_ENDPOINT_NONE,
                            .incarnation = incarnation };
+
+    return run_step(st, &ev);
+}
+
+int
+ftstage_peer_down(struct ftstage *st, uint32_t from, uint64_t now_ns)
+{
+    struct ft_event ev = { .kind = FT_EV_PEER_DOWN, .now_ns = now_ns, .from = from };
 
     return run_step(st, &ev);
 }
@@ -416,7 +436,7 @@ ftstage_peer_message(struct ftstage *st, const uint8_t *data, size_t len, uint64
         st->stats.peer_forged++;
         return 0;
     }
-    error = ftstage_msg_open(data, len, st->key, &m);
+    error = ftstage_msg_open_max(data, len, st->key, st->max_payload, &m);
     if (error == EBADMSG) {
         st->stats.peer_forged++;
         return 0;

@@ -56,6 +56,10 @@ void ftstage_msg_seal(struct buf *b, const uint8_t key[FTSTAGE_KEY_LEN],
  * '*m' is set only on 0. */
 int ftstage_msg_open(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
                      struct ftstage_msg *m);
+/* The same with another bound on the payload (a role that carries large messages in several
+ * frames, e.g. NHAM's checkpoint images). */
+int ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
+                         size_t max_payload, struct ftstage_msg *m);
 
 /* Reads a key file: exactly FTSTAGE_KEY_LEN bytes, owned by us, readable by nobody else.
  * Returns 0, EPERM (group or world may read it) or an errno; '*errp' says why. */
@@ -77,6 +81,16 @@ struct ftstage_config {
     struct ft_config core;
     const uint8_t *key;                 /* FTSTAGE_KEY_LEN bytes; NULL: no peer messages. */
     struct loop *loop;
+    /* FT_EV_START's incarnation: 0 the first time, n after the core's n-th restart. */
+    uint32_t incarnation;
+    /* The first sequence number of this stage's peer messages, minus one. A restarted core
+     * keeps its endpoint id, and its peers' replay windows remember the last incarnation's
+     * numbers: a restart must start above them (time_mono_ns() at start does, since no stage
+     * sends a message per nanosecond). */
+    uint64_t seq_base;
+    /* The largest payload of a peer message, sent or accepted; 0: FTSTAGE_MAX_PAYLOAD (one
+     * jumbo frame). A role that fragments its messages may allow more. */
+    size_t max_payload;
 };
 
 struct ftstage_stats {
@@ -93,6 +107,8 @@ void ftstage_destroy(struct ftstage *);
 int ftstage_start(struct ftstage *, uint64_t now_ns);
 /* The same for a restarted component: 'incarnation' > 0 (the core then fetches its state). */
 int ftstage_start_incarnation(struct ftstage *, uint64_t now_ns, uint32_t incarnation);
+/* A failure notice about endpoint 'from' (FT_EV_PEER_DOWN), from whoever detects failures. */
+int ftstage_peer_down(struct ftstage *, uint32_t from, uint64_t now_ns);
 /* A data-plane packet from endpoint 'from'. */
 int ftstage_packet(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A sealed peer message as it arrived (after the Ethernet header). Forged, replayed and

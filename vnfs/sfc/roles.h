@@ -7,6 +7,8 @@ int role_init(int argc, char *argv[]);
 int role_agent(int argc, char *argv[]);
 int role_classifier(int argc, char *argv[]);
 int role_sff(int argc, char *argv[]);
+int role_nham_sff(int argc, char *argv[]);
+int role_nham_vnf(int argc, char *argv[]);
 int role_vnf(int argc, char *argv[]);
 int role_client(int argc, char *argv[]);
 int role_wrapper(int argc, char *argv[]);

@@ -48,7 +48,9 @@ enum nham_msg_type {
     NHAM_CKPT_STORE = 3,    /* SFF -> VSM: vnf(4) epoch(4) counter(8) image. */
     NHAM_CKPT_SAVED = 4,    /* VSM -> SFF: vnf(4) counter(8). Stored: release up to counter. */
     NHAM_READY = 5,         /* VNF -> SFF: epoch(4) counter(8). Restored; replay after counter. */
-    NHAM_RESTORE_REQ = 6,   /* VNF -> VSM: epoch(4). Send me my last checkpoint. */
+    NHAM_RESTORE_REQ = 6,   /* VNF -> VSM: epoch(4). Send me my last checkpoint; the answer
+                             * is a state message: epoch(4) of the request, then the image
+                             * (none: no checkpoint yet). */
 };
 
 #define NHAM_MAX_STAMPS 64

@@ -11,8 +11,16 @@
  * -> SFF (saved: release). An image claiming a packet the SFF never saw come out is refused:
  * releasing it would lose that packet's output for good.
  *
+ * Links may lose frames (a loaded guest's socket overflows): every hop sees every counter id
+ * in order, so a hop takes only the next one, and whatever it has not output 'retransmit'
+ * after the last progress is sent again (go-back-N from buffer_rx, which still holds it: no
+ * checkpoint includes a packet whose output has not come back). An output that skips a
+ * counter waits for the one it skipped; one already passed on is a duplicate.
+ *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
- * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss). */
+ * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss);
+ * retransmit (default 200ms without progress; at most a window is sent again); window (default 128 packets in flight to a hop beyond what
+ * it has output). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,6 +39,8 @@
 #define NHAM_SFF_NAME "nham_sff"
 #endif
 
+#define NHAM_SFF_RETRANSMIT_TIMER 1
+
 struct nham_held {
     uint64_t counter;
     uint8_t *frame;             /* The DATA frame, epoch field rewritten at each send. */
@@ -45,6 +55,8 @@ struct nham_hop {
     uint64_t sent_upto;         /* Highest counter sent to it in this epoch. */
     uint64_t tx_last;           /* buffer_tx mark: highest counter it output. */
     uint64_t released_upto;     /* Highest counter a saved checkpoint covers. */
+    uint64_t progress;          /* Highest counter it output in this epoch (duplicates too). */
+    uint64_t seen;              /* 'progress' at the last retransmission tick. */
     struct nham_held *rx;       /* buffer_rx: rx[head..n) in counter order. */
     size_t head, n, cap;
     size_t rx_bytes;
@@ -55,6 +67,8 @@ struct nham_sff {
     uint32_t vsm, egress;
     uint64_t counter;           /* Last counter stamped. */
     uint64_t buffer_bytes;
+    uint64_t retransmit_ns;
+    uint64_t window;            /* Packets sent to a hop beyond its progress. */
     struct nham_hop *hops;
     size_t n_hops;
     struct buf scratch;
@@ -70,7 +84,7 @@ static int
 nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct nham_sff *s;
-    uint64_t buffer_bytes;
+    uint64_t buffer_bytes, retransmit, window;
     int error;
 
     if (!cfg->n_next || cfg->n_next > NHAM_MAX_STAMPS || cfg->n_peers != 2) {
@@ -82,6 +96,12 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         return EINVAL;
     }
     error = ft_config_u64(cfg, "buffer_bytes", 8 << 20, &buffer_bytes, errp);
+    if (!error) {
+        error = ft_config_duration(cfg, "retransmit", 200 * 1000 * 1000ull, &retransmit, errp);
+    }
+    if (!error) {
+        error = ft_config_u64(cfg, "window", 128, &window, errp);
+    }
     if (error) {
         return error;
     }
@@ -89,6 +109,8 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     s->vsm = cfg->peers[0];
     s->egress = cfg->peers[1];
     s->buffer_bytes = buffer_bytes;
+    s->retransmit_ns = retransmit ? retransmit : 1;
+    s->window = window ? window : 1;
     s->n_hops = cfg->n_next;
     s->hops = xcalloc(s->n_hops, sizeof *s->hops);
     for (size_t i = 0; i < s->n_hops; i++) {
@@ -139,6 +161,30 @@ nham_sff_send(struct nham_hop *h, struct nham_held *p, struct ft_actions *out)
     h->sent_upto = p->counter;
 }
 
+/* Sends what buffer_rx holds beyond what was sent, up to 'window' packets past what the hop
+ * has output: a burst larger than a guest's socket can take (a replay after a recovery, a
+ * backlog) would be dropped there and sent again and again. */
+static void
+nham_sff_fill(struct nham_sff *s, struct nham_hop *h, struct ft_actions *out)
+{
+    size_t j;
+
+    if (!h->up || h->head >= h->n) {
+        return;
+    }
+    /* Counters in buffer_rx are consecutive unless an overflow dropped some: guess, check. */
+    j = h->head + (h->sent_upto >= h->rx[h->head].counter
+                   ? h->sent_upto + 1 - h->rx[h->head].counter : 0);
+    if (j >= h->n || (j > h->head && h->rx[j - 1].counter != h->sent_upto)) {
+        for (j = h->head; j < h->n && h->rx[j].counter <= h->sent_upto; j++) {
+            continue;
+        }
+    }
+    for (; j < h->n && h->rx[j].counter <= h->progress + s->window; j++) {
+        nham_sff_send(h, &h->rx[j], out);
+    }
+}
+
 /* Hold: into buffer_rx of hop 'h', and on to the VNF unless it is recovering. */
 static void
 nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
@@ -170,9 +216,7 @@ nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
     p->frame = xmalloc(p->len);
     memcpy(p->frame, s->scratch.data, p->len);
     h->rx_bytes += p->len;
-    if (h->up) {
-        nham_sff_send(h, p, out);
-    }
+    nham_sff_fill(s, h, out);
 }
 
 /* Release: the VSM saved a checkpoint of this VNF that includes every packet up to 'upto'. */
@@ -195,11 +239,23 @@ nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_
 {
     struct nham_hop *h = &s->hops[i];
 
+    /* Progress is what came back in order (a replay's duplicates included): an output past
+     * a lost one is no progress, so that the lost one is sent again. */
+    if (d->counter > h->progress && d->counter <= h->sent_upto
+        && d->counter <= h->tx_last + 1) {
+        h->progress = d->counter;
+        nham_sff_fill(s, h, out);
+    }
     if (d->counter <= h->tx_last) {
-        /* Output again after a rollback: already passed on. */
+        /* Output again after a rollback or a retransmission: already passed on. */
         buf_clear(&s->scratch);
         nham_data_put(&s->scratch, d);
         ft_emit_drop(out, FT_DROP_DUPLICATE, s->scratch.data, s->scratch.len);
+        return;
+    }
+    if (d->counter != h->tx_last + 1) {
+        /* The output before it was lost on the way: it comes again after a retransmission. */
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
     h->tx_last = d->counter;
@@ -237,7 +293,10 @@ nham_sff_on_vsm(struct nham_sff *s, const struct ft_event *ev, struct ft_actions
     }
     h = &s->hops[c.vnf];
     if (c.type == NHAM_CKPT_REQ) {
-        if (h->up && !h->ckpt_pending) {
+        /* Asked again even while an image is awaited: on real links an image can be lost,
+         * and the hop would never be checkpointed again. The first image that arrives is
+         * taken; a later one finds nothing pending and is stale. */
+        if (h->up) {
             h->ckpt_pending = true;
             ft_emit_request_state(out, h->endpoint);
 #ifdef NHAM_BROKEN_RELEASE
@@ -297,14 +356,32 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     h->epoch = c->epoch;
     h->ckpt_pending = false;
     h->sent_upto = c->counter;
+    h->progress = c->counter;
+    h->seen = c->counter;
     if (h->head < h->n && h->rx[h->head].counter > c->counter + 1) {
         ft_emit_note(out, "nham: vnf %zu restored at packet %"PRIu64" but buffer_rx starts at "
                      "%"PRIu64": released too early", i, c->counter, h->rx[h->head].counter);
     }
-    for (size_t j = h->head; j < h->n; j++) {
-        if (h->rx[j].counter > c->counter) {
-            nham_sff_send(h, &h->rx[j], out);
+    nham_sff_fill(s, h, out);
+}
+
+/* Go-back-N: a hop that output nothing since the last tick while packets sent to it are
+ * still due gets them again, from the first it has not output. */
+static void
+nham_sff_retransmit(struct nham_sff *s, struct ft_actions *out)
+{
+    for (size_t i = 0; i < s->n_hops; i++) {
+        struct nham_hop *h = &s->hops[i];
+
+        if (h->up && h->sent_upto > h->progress && h->seen == h->progress) {
+            uint64_t upto = h->sent_upto;
+            for (size_t j = h->head; j < h->n && h->rx[j].counter <= upto; j++) {
+                if (h->rx[j].counter > h->progress) {
+                    nham_sff_send(h, &h->rx[j], out);
+                }
+            }
         }
+        h->seen = h->progress;
     }
 }
 
@@ -349,7 +426,14 @@ nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         }
         break;
     case FT_EV_START:
+        ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+        break;
     case FT_EV_TIMER:
+        if (ev->timer == NHAM_SFF_RETRANSMIT_TIMER) {
+            nham_sff_retransmit(s, out);
+            ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+        }
+        break;
     case FT_EV_PEER_UP:
     case FT_EV_STATE_REQUEST:
     case FT_EV_N_KINDS:

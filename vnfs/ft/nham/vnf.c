@@ -5,7 +5,9 @@
  * carries the count as a stamp: in a chain that neither lost nor repeated anything, the stamp
  * of every VNF equals the SFF's counter id.
  *
- * Parameters: state_bytes (default 524288). peers = [sff, vsm]. */
+ * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
+ * the VSM again for its checkpoint until one arrives, and says READY again until the SFF
+ * sends it a packet). peers = [sff, vsm]. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,29 @@ struct nham_vnf {
     uint32_t sff, vsm;
     uint32_t epoch;             /* This incarnation. */
     bool recovering;            /* Restarted, its checkpoint not imported yet. */
+    bool ready_pending;         /* READY sent, no packet of this epoch yet: it may be lost. */
+    unsigned ready_retries;
+    uint64_t ready_counter;     /* What READY said (the imported image's counter). */
     uint64_t counter;           /* Last SFF counter processed. */
     uint64_t count;
     uint64_t digest;
     uint8_t *state;
     uint32_t state_len;
+    uint64_t restore_retry_ns;
+    struct nham_out *log;       /* Recent outputs by counter % n_log, to answer a retransmission
+                                 * of a packet already processed (its output was lost). */
+    size_t n_log;
     struct buf scratch;
+};
+
+#define NHAM_VNF_RESTORE_TIMER 1
+#define NHAM_VNF_READY_TIMER 2
+#define NHAM_VNF_LOG 2048
+
+struct nham_out {
+    uint64_t counter;           /* 0: empty. */
+    uint8_t *data;
+    size_t len;
 };
 
 static struct nham_vnf *
@@ -36,7 +55,7 @@ static int
 nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct nham_vnf *v;
-    uint64_t state_bytes;
+    uint64_t state_bytes, retry;
     int error;
 
     if (cfg->n_peers != 2) {
@@ -55,11 +74,18 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         }
         return EINVAL;
     }
+    error = ft_config_duration(cfg, "restore_retry", 100 * 1000 * 1000ull, &retry, errp);
+    if (error) {
+        return error;
+    }
     v = xzalloc(sizeof *v);
+    v->restore_retry_ns = retry ? retry : 1;
     v->sff = cfg->peers[0];
     v->vsm = cfg->peers[1];
     v->state_len = state_bytes;
     v->state = xzalloc(state_bytes ? state_bytes : 1);
+    v->n_log = NHAM_VNF_LOG;
+    v->log = xcalloc(v->n_log, sizeof *v->log);
     *corep = &v->up;
     return 0;
 }
@@ -70,6 +96,10 @@ nham_vnf_destroy(struct ft_core *core)
     struct nham_vnf *v = nham_vnf_cast(core);
 
     free(v->state);
+    for (size_t i = 0; i < v->n_log; i++) {
+        free(v->log[i].data);
+    }
+    free(v->log);
     buf_uninit(&v->scratch);
     free(v);
 }
@@ -114,8 +144,26 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
         return;
     }
+    if (!v->recovering && d.epoch == v->epoch) {
+        v->ready_pending = false;       /* The SFF has our READY. */
+    }
     if (v->recovering || d.epoch != v->epoch) {
         /* Sent to an earlier incarnation: the SFF replays it after our READY. */
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        return;
+    }
+    if (d.counter <= v->counter) {
+        /* Sent again: its output was lost on the way back, or the SFF was early. */
+        struct nham_out *o = &v->log[d.counter % v->n_log];
+        if (o->counter == d.counter) {
+            ft_emit_forward(out, v->sff, o->data, o->len);
+        } else {
+            ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        }
+        return;
+    }
+    if (d.counter != v->counter + 1) {
+        /* One before it was lost on the link: it comes again (go-back-N), in order. */
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
@@ -129,13 +177,41 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     buf_clear(&v->scratch);
     nham_data_put(&v->scratch, &d);
     ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
+    {
+        struct nham_out *o = &v->log[d.counter % v->n_log];
+        o->data = xrealloc(o->data, v->scratch.len);
+        memcpy(o->data, v->scratch.data, v->scratch.len);
+        o->len = v->scratch.len;
+        o->counter = d.counter;
+    }
+}
+
+static void
+nham_vnf_ask_restore(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out)
+{
+    struct nham_ctl c = { .type = NHAM_RESTORE_REQ, .epoch = v->epoch };
+
+    buf_clear(&v->scratch);
+    nham_ctl_put(&v->scratch, &c);
+    ft_emit_send(out, v->vsm, v->scratch.data, v->scratch.len);
+    ft_emit_timer(out, NHAM_VNF_RESTORE_TIMER, now_ns + v->restore_retry_ns);
+}
+
+static void
+nham_vnf_send_ready(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out)
+{
+    struct nham_ctl c = { .type = NHAM_READY, .epoch = v->epoch, .counter = v->ready_counter };
+
+    buf_clear(&v->scratch);
+    nham_ctl_put(&v->scratch, &c);
+    ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
+    ft_emit_timer(out, NHAM_VNF_READY_TIMER, now_ns + v->restore_retry_ns);
 }
 
 static int
 nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct nham_vnf *v = nham_vnf_cast(core);
-    struct nham_ctl c;
 
     switch (ev->kind) {
     case FT_EV_START:
@@ -143,10 +219,20 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         if (ev->incarnation) {
             /* Restarted empty: ask the state database for the last checkpoint. */
             v->recovering = true;
-            c = (struct nham_ctl) { .type = NHAM_RESTORE_REQ, .epoch = v->epoch };
-            buf_clear(&v->scratch);
-            nham_ctl_put(&v->scratch, &c);
-            ft_emit_send(out, v->vsm, v->scratch.data, v->scratch.len);
+            nham_vnf_ask_restore(v, ev->now_ns, out);
+        }
+        break;
+    case FT_EV_TIMER:
+        /* The answer (or the request) was lost on a real link: ask again. A second answer
+         * finds us no longer recovering and is dropped. */
+        if (ev->timer == NHAM_VNF_RESTORE_TIMER && v->recovering) {
+            nham_vnf_ask_restore(v, ev->now_ns, out);
+        } else if (ev->timer == NHAM_VNF_READY_TIMER && v->ready_pending
+                   && ++v->ready_retries <= 50) {
+            /* The SFF sent nothing since: READY was lost. The same READY again is harmless
+             * (the SFF replays after the same counter; what was processed since is answered
+             * from the output log). */
+            nham_vnf_send_ready(v, ev->now_ns, out);
         }
         break;
     case FT_EV_PACKET:
@@ -168,19 +254,24 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
             ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
             break;
         }
-        /* An empty answer: no checkpoint yet, the initial state is the right one. */
-        if (ev->len && nham_vnf_import_state(core, ev->data, ev->len)) {
+        /* epoch(4) image: an answer to another incarnation's request is stale. */
+        if (ev->len < 4 || ((uint32_t) ev->data[0] << 24 | (uint32_t) ev->data[1] << 16
+                            | (uint32_t) ev->data[2] << 8 | ev->data[3]) != v->epoch) {
+            ft_emit_drop(out, ev->len < 4 ? FT_DROP_MALFORMED : FT_DROP_STALE, NULL, 0);
+            break;
+        }
+        /* No image: no checkpoint yet, the initial state is the right one. */
+        if (ev->len > 4 && nham_vnf_import_state(core, ev->data + 4, ev->len - 4)) {
             ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
             break;
         }
         v->recovering = false;
-        c = (struct nham_ctl) { .type = NHAM_READY, .epoch = v->epoch, .counter = v->counter };
-        buf_clear(&v->scratch);
-        nham_ctl_put(&v->scratch, &c);
-        ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
+        ft_emit_cancel(out, NHAM_VNF_RESTORE_TIMER);
+        v->ready_pending = true;
+        v->ready_counter = v->counter;
+        nham_vnf_send_ready(v, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
-    case FT_EV_TIMER:
     case FT_EV_PEER_DOWN:
     case FT_EV_PEER_UP:
     case FT_EV_N_KINDS:

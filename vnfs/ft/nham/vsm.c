@@ -172,8 +172,14 @@ nham_vsm_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
             if (c.epoch > s->floor) {
                 s->floor = c.epoch;
             }
-            ft_emit_state(out, ev->from, s->stored ? s->image.data : NULL,
-                          s->stored ? s->image.len : 0);
+            /* The answer names the incarnation it is for: on real links an answer to an
+             * earlier incarnation's request can reach the copy that replaced it. */
+            buf_clear(&m->scratch);
+            buf_put_be32(&m->scratch, c.epoch);
+            if (s->stored) {
+                buf_put(&m->scratch, s->image.data, s->image.len);
+            }
+            ft_emit_state(out, ev->from, m->scratch.data, m->scratch.len);
         } else {
             ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, ev->data, ev->len);
         }

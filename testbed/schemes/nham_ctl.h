@@ -1,0 +1,63 @@
+/* nham_ctl — NHAM on an instance's guests: the deployment of the chain (`sfcd nham-sff` with
+ * the VSM beside it, and per VNF the copies its mechanism keeps, `sfcd nham-vnf`) and the FMS
+ * that runs beside the workload as the scheme's host-side controller.
+ *
+ * Deploy: per VNF i, a virtual MAC the SFF sends to and one OpenFlow rule (eth_dst=VMAC_i ->
+ * eth_dst=MAC of the active copy, output to its port) that says which copy that is; the copies
+ * start per mechanism: 0R one copy; 1R-AS an active copy and a standby guest with no process;
+ * 1R-AA and MR-AA an active copy and running standbys whose core waits (`--standby`). Every
+ * running copy beats to its own UDP socket of the orchestrator (connected to the copy's
+ * management address: another guest cannot beat for it).
+ *
+ * Controller (the FMS): the failure detector of nham_fms.h watches the active copies; on a
+ * death or a suspicion of VNF i's active copy it records `suspected` and, on a thread of that
+ * VNF's own (several VNFs recover in parallel), recovers: the SFF's failure notice (it holds
+ * hop i's packets), the old copy fenced off the switch (a falsely suspected copy that wakes up
+ * can send nothing), the rule re-pointed at the new copy over the controller's own persistent
+ * OpenFlow connection, then per mechanism: 0R restarts the VNF's process on its guest, 1R-AS
+ * starts it on the standby guest, 1R-AA and MR-AA activate a running standby; the new copy
+ * restores the VSM's last checkpoint and sends READY, and the SFF replays what it held since.
+ * `recovered` is recorded at the READY's time (the copy's CLOCK_MONOTONIC, the host's too).
+ * Afterwards the failed copy's slot becomes a standby again (restarted when its guest answers),
+ * so a VNF survives failure after failure. A suspicion whose beats come back (a pause) was
+ * false: recorded as `false-suspicion`, the copy already replaced is retired to standby.
+ *
+ * Must not: touch the runner's agent connections or its OpenFlow connection (it has its own),
+ * or judge packets (the cores do). Main types: struct nham_ctl, struct nham_dep. */
+#ifndef SFC_NHAM_CTL_H
+#define SFC_NHAM_CTL_H 1
+
+#include "testbed/deploy/deploy.h"
+
+struct scheme_controller_ctx;
+
+enum nham_mechanism { NHAM_0R, NHAM_1R_AS, NHAM_1R_AA, NHAM_MR_AA };
+
+/* What one VNF of a point takes, from the scheme's parameters. */
+struct nham_vnf_conf {
+    enum nham_mechanism mechanism;
+    unsigned copies;
+    const char *checkpoint;     /* "250ms" */
+};
+
+/* The point's settings (the scheme's parameters, resolved). */
+struct nham_conf {
+    struct nham_vnf_conf *vnfs;
+    size_t n_vnfs;
+    uint64_t beat_ns;           /* Heartbeat interval of the copies. */
+    uint64_t suspect_min_ns;    /* The detector's least timeout. */
+    uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
+    uint64_t buffer_bytes;      /* Of each buffer_rx. */
+    const char *backend;        /* Checkpoint backend: "app". */
+};
+
+/* Starts the SFF and every VNF copy (deploy_chain_opts.start_middle; 'o->aux' is a
+ * struct nham_conf, copied). */
+int nham_start_middle(struct deployment *, const struct deploy_chain_opts *);
+
+int nham_ctl_start(const struct scheme_controller_ctx *, void **statep);
+void nham_ctl_stop(void *state);
+
+const char *nham_mechanism_name(enum nham_mechanism);
+
+#endif

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# NHAM on netns guests (issue 13): for each mechanism (0R, 1R-AS, 1R-AA, MR-AA) a chain of two
+# stateful VNFs under numbered UDP load loses its VNFs' processes three times (both VNFs at
+# once, then the copy that took over), and the FMS recovers each one. From the stored results:
+# every injected crash was suspected and recovered (recovery time stored), nothing lost and
+# nothing duplicated end to end (Hold/Release's promise), every VNF stamp at the egress equal
+# to the SFF's counter id (no state skipped or repeated a packet), checkpoints were taken and
+# a replay's duplicates were suppressed. A pause (the guest frozen past the heartbeat timeout)
+# is a false suspicion: the copy is replaced, then found alive and retired; still nothing lost.
+# No timing is asserted: the machine is shared. A loaded machine drains what the SFF held during
+# a recovery slowly: the client waits 5 s for late answers, and a late one is not a lost one.
+# 500 datagrams a second and 128 KB of state per VNF keep a chain of two within what this
+# shared machine carries (correctness is the point here; experiments/nham-*.yaml measure).
+set -u
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+cd "$(dirname "$0")/../.."
+
+inst=sfct-nh-$$
+tmp=$(mktemp -d /tmp/sfct-nh-XXXXXX)
+db=$tmp/results.db
+failures=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+q() { sqlite3 "$db" "$1"; }
+
+write() {   # name, mechanism, params, faults[, duration]
+    cat >"$tmp/$1.yaml" <<EOY
+experiment: $1
+provider: netns
+scheme: nham
+params: {mechanism: $2, state_bytes: 131072$3}
+chain:
+  length: 2
+  fill: {fn: fwd}
+  vnfs: []
+  rules: ["udp"]
+workload: {kind: udp, size: 1024, duration: ${5:-8s}, rate: 500, timeout: 5s}
+repetitions: 1
+seed: 1
+faults:
+$4
+EOY
+}
+
+# The crashes are caught by the copies' pidfds; a long heartbeat timeout keeps a loaded
+# machine's scheduling stalls from adding false suspicions to the count.
+for m in 0R 1R-AS 1R-AA MR-AA; do
+    name=nham-$(echo "$m" | tr A-Z a-z)
+    second='vnf[0].replica[1]'
+    [ "$m" = 0R ] && second='vnf[0].replica[0]'
+    write "$name" "$m" ", suspect_min: 5s" "  - {kind: crash, target: \"vnf[0].replica[0]\", mode: kill, at: 1500ms}
+  - {kind: crash, target: \"vnf[1].replica[0]\", mode: kill, at: 1500ms}
+  - {kind: crash, target: \"$second\", mode: kill, at: 3500ms}"
+done
+# The runner's counter sampling waits out a frozen guest's agent (seconds), so the thaw may
+# come late: the workload lasts long enough for the beats to come back within it.
+write nham-pause 1R-AA ", suspect_min: 300ms" '  - {kind: pause, target: "vnf[1].replica[0]", at: 1500ms, heal_after: 1s}' 16s
+
+counter() { # run, component, counter: its largest sample
+    q "select cast(max(s.value) as integer) from samples s join series se on s.series = se.id
+       where se.run = $1 and se.metric = 'role_counter'
+       and se.labels = '{\"component\":\"$2\",\"counter\":\"$3\"}'"
+}
+
+for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause}; do
+    bin/sfclab -i "$inst" --db "$db" run "$tmp/$name.yaml" >"$tmp/$name.log" 2>&1 \
+        || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
+    run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
+    [ -n "$run" ] || { fail "$name: no complete run"; continue; }
+    lost=$(q "select cast(mean as integer) from summaries where run=$run and metric='lost_packets'")
+    dup=$(q "select cast(mean as integer) from summaries where run=$run and metric='duplicate_packets'")
+    # Hold/Release promises the chain (SFF ingress to egress) loses nothing; what a loaded
+    # machine drops before the SFF or on the echo's way back is outside it, and is counted.
+    ingress=$(counter "$run" 'sff[0]' ingress)
+    egress=$(counter "$run" 'sff[0]' egress)
+    classified=$(counter "$run" 'classifier[0]' classified)
+    echoed=$(counter "$run" 'server[0]' echoed)
+    [ -n "$ingress" ] && [ "$ingress" = "$egress" ] && [ "$dup" = 0 ] \
+        && ok "$name: the chain lost and duplicated nothing ($ingress in, $egress out; client: $lost lost, $dup duplicated; outside the chain: $((classified - ingress)) before the SFF, $((egress - echoed)) to the server)" \
+        || fail "$name: chain $ingress in, $egress out; client $lost lost, $dup duplicated"
+    faults=$(q "select count(*) from events where run=$run and kind='fault-injected'")
+    failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
+    [ "$failed" = 0 ] && ok "$name: no recovery failed" || fail "$name: $failed recoveries failed"
+    if [ "$name" = nham-pause ]; then
+        sus=$(q "select count(*) from events where run=$run and kind='suspected' and target='vnf[1].replica[0]'")
+        fls=$(q "select count(*) from events where run=$run and kind='false-suspicion' and target='vnf[1].replica[0]'")
+        [ "$sus" -ge 1 ] && [ "$fls" -ge 1 ] && ok "$name: the frozen copy was suspected, replaced and found alive" \
+            || fail "$name: suspected $sus, false suspicions $fls"
+    else
+        # Each crash is an episode: suspected then recovered, stored as recovery samples.
+        rec=$(q "select count(*) from samples s join series se on s.series = se.id
+                 where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''")
+        det=$(q "select count(*) from samples s join series se on s.series = se.id
+                 where se.run=$run and se.metric='recovery_detect_ms' and se.labels != ''")
+        [ "$faults" = 3 ] && [ "$rec" = 3 ] && [ "$det" = 3 ] \
+            && ok "$name: 3 crashes, 3 detected, 3 recovered ($(q "select group_concat(printf('%.1f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''") ms)" \
+            || fail "$name: $faults crashes, $det detected, $rec recovered"
+        dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
+        [ "${dups:-0}" -gt 0 ] && ok "$name: the replay's duplicates were suppressed ($dups)" \
+            || fail "$name: no duplicate suppressed after $faults rollbacks"
+    fi
+    mism=$(counter "$run" 'sff[0]' stamp_mismatch)
+    ckpt=$(counter "$run" 'sff[0]' checkpoints_saved)
+    [ "$mism" = 0 ] && ok "$name: every VNF state saw every packet once" \
+        || fail "$name: $mism packets left the chain with a VNF count unequal to their id"
+    [ "${ckpt:-0}" -gt 0 ] && ok "$name: $ckpt checkpoints stored" || fail "$name: no checkpoint"
+    backend=$(q "select detail from events where run=$run and kind='checkpoint-backend'")
+    [ "$backend" = app ] && ok "$name: checkpoint backend recorded ($backend)" \
+        || fail "$name: checkpoint backend '$backend'"
+done
+
+echo "run-nham: $failures failure(s)"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,957 @@
+/* nham — NHAM's protocol cores (vnfs/ft/nham) on real guests, as two sfcd roles. The cores are
+ * the ones tests/sim checks; these roles only carry their events and actions over Ethernet
+ * (through ftstage, vnfs/sfc/ftstage.h), so nothing of Hold/Release is written twice.
+ *
+ * `sfcd nham-sff` hosts the SFF's Hold/Release core (nham_sff) and the State Synchronizer with
+ * its state database (nham_vsm) in one process on the SFF's guest: the VSM must see every
+ * image before the SFF releases, and keeping it beside the SFF makes that a function call
+ * instead of a network hop that could fail alone (the paper's VSM is one service too). An NSH
+ * frame from the classifier enters the chain: the core stamps its counter id and holds it in
+ * the first VNF's buffer_rx; DATA frames (ethertype NHAM_ETHERTYPE) go to each VNF hop's
+ * *virtual* MAC, which the orchestrator's OpenFlow rule maps to the port of the copy that is
+ * active now (the FMS re-points it on a failure: the SFF never learns which copy it talks to).
+ * What comes back from any copy of hop i (known by its source MAC) is hop i's output. At the
+ * end of the chain the DATA's payload, the NSH frame, is decapsulated toward --egress-mac.
+ * Control methods: nham_down {vnf} (the FMS's failure notice: hold everything for that hop
+ * until its READY) and nham_status (per hop: held packets).
+ *
+ * `sfcd nham-vnf` is one copy of the paper's VNF (the nham_vnf core: a stateful forwarder with
+ * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
+ * the VSM for its last checkpoint, imports it and tells the SFF READY) or as a warm standby
+ * (--standby: the process runs, the core does not until nham_activate {incarnation}). It
+ * beats every --beat-interval to the FMS (one UDP datagram from port 7071 of its management
+ * address) while its data interface is up: a killed, frozen or cut-off VNF falls silent.
+ * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
+ * READY: the end of a recovery.
+ *
+ * Must not: decide anything the cores decide, or parse a DATA frame beyond what routing needs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/core/loop.h"
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/pktio.h"
+#include "vnfs/core/util.h"
+#include "vnfs/ft/nham/nham.h"
+#include "vnfs/sfc/ftstage.h"
+#include "vnfs/sfc/nhamfrag.h"
+#include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/role.h"
+#include "vnfs/sfc/roles.h"
+
+#define NHAM_ETHERTYPE 0x88B6           /* IEEE 802 local experimental ethertype 2. */
+#define NHAM_ID_SFF 1
+#define NHAM_ID_VSM 2
+#define NHAM_ID_EGRESS 3
+#define NHAM_ID_INGRESS 4
+#define NHAM_ID_VNF(I) (100u + (uint32_t) (I))
+#define NHAM_MAX_HOPS 64
+#define NHAM_MAX_COPIES 16
+#define NHAM_MAX_PARAMS 16
+#define NHAM_FRAME_MAX 9216
+#define NHAM_BEAT_PORT 7071
+struct nham_params {
+    struct ft_param v[NHAM_MAX_PARAMS];
+    size_t n;
+};
+
+static int
+nham_param_add(struct nham_params *p, char *arg, const char *who)
+{
+    char *eq = strchr(arg, '=');
+
+    if (!eq || eq == arg || p->n >= NHAM_MAX_PARAMS) {
+        fprintf(stderr, "sfcd %s: --param: '%s' is not KEY=VALUE (at most %d)\n", who, arg,
+                NHAM_MAX_PARAMS);
+        return EINVAL;
+    }
+    *eq = '\0';                 /* argv outlives the role. */
+    p->v[p->n++] = (struct ft_param) { arg, eq + 1 };
+    return 0;
+}
+
+/* Builds a frame to 'dst' of 'ethertype' carrying 'data' into 'out' (NHAM_FRAME_MAX). */
+static size_t
+nham_frame(uint8_t *out, const uint8_t dst[6], const uint8_t src[6], uint16_t ethertype,
+           const uint8_t *data, size_t len)
+{
+    if (HOP_ETH_LEN + len > NHAM_FRAME_MAX) {
+        return 0;
+    }
+    hop_set_macs(out, dst, src);
+    out[12] = ethertype >> 8;
+    out[13] = ethertype & 0xff;
+    memcpy(out + HOP_ETH_LEN, data, len);
+    return HOP_ETH_LEN + len;
+}
+
+/* Frames built while a batch is handled are queued (one sendmmsg per batch, as the other
+ * roles send) from slots that stay put until the queue is flushed: pktio_queue() keeps the
+ * pointer. A frame too long for a slot, or one built outside a batch, goes at once. */
+#define NHAM_TX_SLOTS 256
+#define NHAM_TX_SLOT 2048
+
+struct nham_tx {
+    uint8_t slots[NHAM_TX_SLOTS][NHAM_TX_SLOT];
+    size_t used;
+    bool in_batch;
+};
+
+/* Sends 'frame' ('len' bytes; 0: it could not be built). False on an error. */
+static bool
+nham_tx_out(struct pktio *io, struct nham_tx *tx, const uint8_t *frame, size_t len)
+{
+    if (!len) {
+        return false;
+    }
+    if (!tx->in_batch || len > NHAM_TX_SLOT) {
+        return !pktio_send(io, frame, len);
+    }
+    if (tx->used == NHAM_TX_SLOTS) {
+        pktio_flush(io);
+        tx->used = 0;
+    }
+    memcpy(tx->slots[tx->used], frame, len);
+    pktio_queue(io, tx->slots[tx->used++], len);
+    return true;
+}
+
+/* The role flushed its queue after the wake-up's batches (role_serve_pktio()'s 'done'). */
+static void
+nham_tx_done(struct pktio *io, struct nham_tx *tx)
+{
+    pktio_flush(io);
+    tx->used = 0;
+}
+
+/* Sends a sealed peer message to 'dst', in one frame or in fragments. What was queued goes
+ * first: an image must arrive behind the output it includes. Returns false on a send error. */
+static bool
+nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8_t *frame,
+              const uint8_t dst[6], const uint8_t *msg, size_t len)
+{
+    const uint8_t *src = pktio_mac(io);
+    uint64_t id = ++fr->next_id;
+    bool ok = true;
+
+    pktio_flush(io);
+    tx->used = 0;
+    if (len <= NHAM_SINGLE_MAX) {
+        return !pktio_send(io, frame, nham_frame(frame, dst, src, FTSTAGE_ETHERTYPE, msg, len));
+    }
+    for (size_t off = 0; off < len; off += NHAM_FRAG_CHUNK) {
+        size_t n = MIN((size_t) NHAM_FRAG_CHUNK, len - off);
+
+        hop_set_macs(frame, dst, src);
+        frame[12] = NHAM_FRAG_ETHERTYPE >> 8;
+        frame[13] = NHAM_FRAG_ETHERTYPE & 0xff;
+        nham_frag_header(frame + HOP_ETH_LEN, id, len, off);
+        memcpy(frame + HOP_ETH_LEN + NHAM_FRAG_HDR, msg + off, n);
+        ok &= !pktio_send(io, frame, HOP_ETH_LEN + NHAM_FRAG_HDR + n);
+    }
+    return ok;
+}
+
+/* ---- nham-sff ---- */
+
+struct nham_hop_macs {
+    uint8_t vmac[6];                    /* Where the SFF sends: OpenFlow picks the copy. */
+    uint8_t copies[NHAM_MAX_COPIES][6]; /* Whose output is this hop's. */
+    size_t n_copies;
+};
+
+/* A peer message between the two local stages, handed over after the step that made it (a
+ * stage must not be re-entered while it runs its actions). */
+struct nham_local_msg {
+    uint32_t to;
+    uint8_t *data;
+    size_t len;
+};
+
+struct nham_sff_role {
+    struct role role;
+    struct nham_hop_macs hops[NHAM_MAX_HOPS];
+    size_t n_hops;
+    uint8_t egress_mac[6];
+    uint8_t key[FTSTAGE_KEY_LEN];
+    struct nham_params params;
+    struct ftstage *sff, *vsm;
+    struct nham_local_msg *local;
+    size_t n_local, cap_local;
+    bool draining;
+    struct nham_tx tx;
+    struct nham_frags frags;
+    uint8_t frame[NHAM_FRAME_MAX];
+    uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
+    uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse;
+};
+
+static void
+nham_sff_out(struct nham_sff_role *s, size_t len)
+{
+    if (!nham_tx_out(s->role.io, &s->tx, s->frame, len)) {
+        s->n_send_errors++;
+    }
+}
+
+/* The end of the chain: the NSH frame the DATA carries, decapsulated toward the egress. */
+static void
+nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
+{
+    struct nham_data d;
+    struct nsh_hdr hdr;
+    size_t inner_len;
+
+    if (!nham_data_parse(data, len, &d)
+        || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+        || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len + HOP_ETH_LEN) {
+        s->n_malformed++;
+        return;
+    }
+    /* Every VNF stamps its packet count: in a chain that lost and repeated nothing, each
+     * equals the counter id (a state that skipped or replayed a packet shows here). */
+    for (size_t i = 0; i < d.n_stamps; i++) {
+        if (d.stamps[i] != d.counter) {
+            s->n_stamp_mismatch++;
+            break;
+        }
+    }
+    inner_len = d.payload_len - hdr.len;
+    if (inner_len > NHAM_FRAME_MAX) {
+        s->n_malformed++;
+        return;
+    }
+    memcpy(s->frame, d.payload + hdr.len, inner_len);
+    hop_set_macs(s->frame, s->egress_mac, pktio_mac(s->role.io));
+    s->n_egress++;
+    nham_sff_out(s, inner_len);
+}
+
+static void
+nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct nham_sff_role *s = s_;
+
+    if (to == NHAM_ID_EGRESS) {
+        nham_sff_egress(s, data, len);
+    } else if (to >= NHAM_ID_VNF(0) && to < NHAM_ID_VNF(s->n_hops)) {
+        nham_sff_out(s, nham_frame(s->frame, s->hops[to - NHAM_ID_VNF(0)].vmac,
+                                   pktio_mac(s->role.io), NHAM_ETHERTYPE, data, len));
+    } else {
+        s->n_send_errors++;
+    }
+}
+
+static void nham_sff_drain(struct nham_sff_role *);
+
+static bool
+nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct nham_sff_role *s = s_;
+
+    if (to == NHAM_ID_SFF || to == NHAM_ID_VSM) {
+        struct nham_local_msg *m;
+
+        if (s->n_local >= s->cap_local) {
+            s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+        }
+        m = &s->local[s->n_local++];
+        m->to = to;
+        m->data = xmalloc(len ? len : 1);
+        memcpy(m->data, msg, len);
+        m->len = len;
+        return true;
+    }
+    if (to < NHAM_ID_VNF(0) || to >= NHAM_ID_VNF(s->n_hops)) {
+        return false;
+    }
+    if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame,
+                       s->hops[to - NHAM_ID_VNF(0)].vmac, msg, len)) {
+        s->n_send_errors++;
+    }
+    return true;
+}
+
+static void
+nham_sff_note(void *s_, const char *text)
+{
+    log_info("nham-sff: %s", text);
+}
+
+/* Hands the local messages over, oldest first, until none is left. */
+static void
+nham_sff_drain(struct nham_sff_role *s)
+{
+    size_t i = 0;
+
+    if (s->draining) {
+        return;
+    }
+    s->draining = true;
+    for (i = 0; i < s->n_local; i++) {
+        struct nham_local_msg m = s->local[i];
+        struct ftstage *st = m.to == NHAM_ID_SFF ? s->sff : s->vsm;
+
+        ftstage_peer_message(st, m.data, m.len, time_mono_ns());
+        free(m.data);
+    }
+    s->n_local = 0;
+    s->draining = false;
+}
+
+static int
+nham_sff_hop_of_src(const struct nham_sff_role *s, const uint8_t *src)
+{
+    for (size_t i = 0; i < s->n_hops; i++) {
+        for (size_t c = 0; c < s->hops[i].n_copies; c++) {
+            if (!memcmp(s->hops[i].copies[c], src, 6)) {
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+static void
+nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    struct nham_sff_role *s = s_;
+    const uint8_t *own = pktio_mac(s->role.io);
+    const uint8_t *body = pkt->data + HOP_ETH_LEN;
+    size_t len = pkt->len - HOP_ETH_LEN;
+    uint16_t type;
+    int hop;
+
+    if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, own, 6)) {
+        s->n_ignored++;
+        return;
+    }
+    s->tx.in_batch = true;
+    type = hop_ethertype(pkt->data);
+    if (type == NSH_ETHERTYPE) {
+        struct nsh_hdr hdr;
+
+        if (nsh_decode(body, len, &hdr, NULL)) {
+            s->n_malformed++;
+        } else if (hdr.spi & NSH_SPI_REVERSE) {
+            s->n_reverse++;         /* Nothing of this chain answers on the reverse path. */
+        } else {
+            s->n_ingress++;
+            ftstage_packet(s->sff, NHAM_ID_INGRESS, body, len, t_in);
+        }
+    } else if (type == NHAM_ETHERTYPE) {
+        hop = nham_sff_hop_of_src(s, pkt->data + 6);
+        if (hop < 0) {
+            s->n_unknown_src++;
+        } else {
+            s->n_from_vnfs++;
+            ftstage_packet(s->sff, NHAM_ID_VNF(hop), body, len, t_in);
+        }
+    } else if (type == FTSTAGE_ETHERTYPE || type == NHAM_FRAG_ETHERTYPE) {
+        uint32_t to;
+
+        if (type == NHAM_FRAG_ETHERTYPE) {
+            body = nham_frag_add(&s->frags, pkt->data + 6, body, len, &len);
+            if (!body) {
+                goto done;
+            }
+        }
+        s->n_peer++;
+        if (!ftstage_msg_peek_to(body, len, &to)) {
+            s->n_malformed++;
+        } else {
+            ftstage_peer_message(to == NHAM_ID_VSM ? s->vsm : s->sff, body, len, t_in);
+        }
+    } else {
+        s->n_ignored++;
+    }
+done:
+    nham_sff_drain(s);
+}
+
+static void
+nham_sff_frames_done(void *s_)
+{
+    struct nham_sff_role *s = s_;
+
+    nham_tx_done(s->role.io, &s->tx);
+    s->tx.in_batch = false;
+}
+
+static int
+nham_sff_ctl_down(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_sff_role *s = ((struct role *) role_)->aux;
+    json_t *vnf = json_object_get(params, "vnf");
+
+    if (!json_is_integer(vnf) || json_integer_value(vnf) < 0
+        || (size_t) json_integer_value(vnf) >= s->n_hops) {
+        *errmsg = xasprintf("nham_down: params need \"vnf\" in 0..%zu", s->n_hops - 1);
+        return EINVAL;
+    }
+    s->n_downs++;
+    ftstage_peer_down(s->sff, NHAM_ID_VNF(json_integer_value(vnf)), time_mono_ns());
+    nham_sff_drain(s);
+    *result = json_pack("{s:b}", "ok", 1);
+    return 0;
+}
+
+/* The stages exist once the loop does (their timers live on it). */
+static int
+nham_sff_on_start(struct role *role)
+{
+    static const struct ftstage_ops ops = {
+        .forward = nham_sff_forward, .send = nham_sff_send, .note = nham_sff_note,
+    };
+    struct nham_sff_role *s = role->aux;
+    uint32_t next[NHAM_MAX_HOPS], peers[2] = { NHAM_ID_VSM, NHAM_ID_EGRESS }, sff = NHAM_ID_SFF;
+    uint64_t base = time_mono_ns();
+    char *errmsg = NULL;
+    int error;
+
+    for (size_t i = 0; i < s->n_hops; i++) {
+        next[i] = NHAM_ID_VNF(i);
+    }
+    struct ftstage_config c_sff = {
+        .class = ft_core_class_find("nham_sff"),
+        .core = { .self = NHAM_ID_SFF, .next = next, .n_next = s->n_hops, .peers = peers,
+                  .n_peers = 2, .params = s->params.v, .n_params = s->params.n },
+        .key = s->key, .loop = role->loop, .seq_base = base, .max_payload = NHAM_MAX_MESSAGE,
+    };
+    struct ftstage_config c_vsm = {
+        .class = ft_core_class_find("nham_vsm"),
+        .core = { .self = NHAM_ID_VSM, .group = next, .n_group = s->n_hops, .peers = &sff,
+                  .n_peers = 1, .params = s->params.v, .n_params = s->params.n },
+        .key = s->key, .loop = role->loop, .seq_base = base, .max_payload = NHAM_MAX_MESSAGE,
+    };
+    error = ftstage_create(&c_sff, &ops, s, &s->sff, &errmsg);
+    if (!error) {
+        error = ftstage_create(&c_vsm, &ops, s, &s->vsm, &errmsg);
+    }
+    if (error) {
+        log_err("nham-sff: %s", errmsg ? errmsg : strerror(error));
+        free(errmsg);
+        return error;
+    }
+    ftstage_start(s->sff, base);
+    ftstage_start(s->vsm, base);
+    nham_sff_drain(s);
+    /* Names live as long as the process. */
+    const struct ftstage_stats *st = ftstage_stats(s->sff);
+    role_add_counter(role, "held_overflow", &st->drops[FT_DROP_OVERLOAD]);
+    role_add_counter(role, "duplicates_suppressed", &st->drops[FT_DROP_DUPLICATE]);
+    role_add_counter(role, "stale", &st->drops[FT_DROP_STALE]);
+    role_add_counter(role, "peer_forged", &st->peer_forged);
+    role_add_counter(role, "notes", &st->notes);
+    role_add_counter(role, "checkpoints_saved", &ftstage_stats(s->vsm)->sent);
+    return 0;
+}
+
+/* "VMAC=MAC+MAC+..." */
+static bool
+nham_parse_hop(char *arg, struct nham_hop_macs *h)
+{
+    char *eq = strchr(arg, '='), *save = NULL, *tok;
+
+    if (!eq) {
+        return false;
+    }
+    *eq = '\0';
+    if (!pktio_parse_mac(arg, h->vmac)) {
+        return false;
+    }
+    for (tok = strtok_r(eq + 1, "+", &save); tok; tok = strtok_r(NULL, "+", &save)) {
+        if (h->n_copies >= NHAM_MAX_COPIES || !pktio_parse_mac(tok, h->copies[h->n_copies])) {
+            return false;
+        }
+        h->n_copies++;
+    }
+    return h->n_copies > 0;
+}
+
+static void
+nham_sff_usage(void)
+{
+    printf("usage: sfcd nham-sff --iface IF --key FILE --hop VMAC=MAC+MAC... [--hop ...]\n"
+           "                     --egress-mac MAC [--param K=V...]\n"
+           "  --hop VMAC=MACS  a VNF of the chain, in order: the virtual MAC the SFF sends to\n"
+           "                   and the MACs of its copies (whose output is this hop's)\n"
+           "  --egress-mac MAC destination of decapsulated frames at the chain's end\n"
+           "  --key FILE       the instance's key for peer messages (mode 0600)\n"
+           "  --param K=V      a parameter of nham_sff and nham_vsm (buffer_bytes,\n"
+           "                   checkpoint, checkpoint.<i>)\n"
+           ROLE_COMMON_USAGE);
+}
+
+int
+role_nham_sff(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "hop", required_argument, NULL, 'H' },
+        { "egress-mac", required_argument, NULL, 'e' },
+        { "key", required_argument, NULL, 'K' },
+        { "param", required_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    static struct nham_sff_role s;     /* Large: not on the stack. */
+    bool have_key = false, have_egress = false;
+    char *errmsg = NULL;
+    int opt, rc = 2;
+
+    memset(&s, 0, sizeof s);
+    role_init_common(&s.role, "nham-sff");
+    s.role.aux = &s;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'H':
+            if (s.n_hops >= NHAM_MAX_HOPS || !nham_parse_hop(optarg, &s.hops[s.n_hops])) {
+                fprintf(stderr, "sfcd nham-sff: --hop: not VMAC=MAC+MAC... (at most %d hops "
+                        "of %d copies)\n", NHAM_MAX_HOPS, NHAM_MAX_COPIES);
+                goto out;
+            }
+            s.n_hops++;
+            break;
+        case 'e':
+            if (!pktio_parse_mac(optarg, s.egress_mac)) {
+                fprintf(stderr, "sfcd nham-sff: --egress-mac: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            have_egress = true;
+            break;
+        case 'K':
+            if (ftstage_key_load(optarg, s.key, &errmsg)) {
+                fprintf(stderr, "sfcd nham-sff: --key: %s\n", errmsg);
+                goto out;
+            }
+            have_key = true;
+            break;
+        case 'P':
+            if (nham_param_add(&s.params, optarg, "nham-sff")) {
+                goto out;
+            }
+            break;
+        default:
+            if (role_parse_option(&s.role, opt, optarg, nham_sff_usage, &rc)) {
+                goto out;
+            }
+        }
+    }
+    if (!s.role.iface || !s.n_hops || !have_key || !have_egress || optind != argc) {
+        fprintf(stderr, "sfcd nham-sff: --iface, --key, --egress-mac and at least one --hop "
+                "are required\n");
+        goto out;
+    }
+    rc = 1;
+    if (role_open_pktio(&s.role, false)) {
+        goto out;
+    }
+    role_add_counter(&s.role, "ingress", &s.n_ingress);
+    role_add_counter(&s.role, "egress", &s.n_egress);
+    role_add_counter(&s.role, "from_vnfs", &s.n_from_vnfs);
+    role_add_counter(&s.role, "peer_frames", &s.n_peer);
+    role_add_counter(&s.role, "malformed", &s.n_malformed);
+    role_add_counter(&s.role, "ignored", &s.n_ignored);
+    role_add_counter(&s.role, "unknown_source", &s.n_unknown_src);
+    role_add_counter(&s.role, "stamp_mismatch", &s.n_stamp_mismatch);
+    role_add_counter(&s.role, "send_errors", &s.n_send_errors);
+    role_add_counter(&s.role, "failure_notices", &s.n_downs);
+    role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
+    role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
+    s.role.on_start = nham_sff_on_start;
+    rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
+out:
+    ftstage_destroy(s.sff);
+    ftstage_destroy(s.vsm);
+    for (size_t i = 0; i < s.n_local; i++) {
+        free(s.local[i].data);
+    }
+    free(s.local);
+    nham_frags_free(&s.frags);
+    role_finish(&s.role);
+    free(errmsg);
+    return rc;
+}
+
+/* ---- nham-vnf ---- */
+
+struct nham_vnf_role {
+    struct role role;
+    uint8_t sff_mac[6];
+    uint8_t key[FTSTAGE_KEY_LEN];
+    uint32_t hop;
+    uint32_t incarnation;
+    struct nham_params params;
+    struct ftstage *stage;          /* NULL while a standby waits. */
+    struct nham_tx tx;
+    int beat_fd;
+    int ioctl_fd;
+    struct nham_frags frags;
+    uint64_t beat_interval_ns;
+    uint8_t frame[NHAM_FRAME_MAX];
+    uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
+    uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
+};
+
+static void
+nham_vnf_out(struct nham_vnf_role *v, size_t len)
+{
+    if (!nham_tx_out(v->role.io, &v->tx, v->frame, len)) {
+        v->n_send_errors++;
+    }
+}
+
+static void
+nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct nham_vnf_role *v = v_;
+
+    v->n_processed++;
+    nham_vnf_out(v, nham_frame(v->frame, v->sff_mac, pktio_mac(v->role.io), NHAM_ETHERTYPE,
+                               data, len));
+}
+
+/* Both peers (SFF and VSM) live behind the SFF's MAC. A READY is the end of a recovery: its
+ * time is what the FMS records. */
+static bool
+nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct nham_vnf_role *v = v_;
+    struct ftstage_msg m;
+    struct nham_ctl c;
+
+    if (!ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)
+        && m.kind == FT_EV_PEER_MSG
+        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
+        v->n_ready++;
+        v->ready_ns = time_mono_ns();
+        v->ready_counter = c.counter;
+    }
+    if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, msg, len)) {
+        v->n_send_errors++;
+    }
+    return true;
+}
+
+static void
+nham_vnf_note(void *v_, const char *text)
+{
+    log_info("nham-vnf: %s", text);
+}
+
+static int
+nham_vnf_start_core(struct nham_vnf_role *v)
+{
+    static const struct ftstage_ops ops = {
+        .forward = nham_vnf_forward, .send = nham_vnf_send, .note = nham_vnf_note,
+    };
+    uint32_t peers[2] = { NHAM_ID_SFF, NHAM_ID_VSM };
+    uint64_t now = time_mono_ns();
+    char *errmsg = NULL;
+    struct ftstage_config c = {
+        .class = ft_core_class_find("nham_vnf"),
+        .core = { .self = NHAM_ID_VNF(v->hop), .peers = peers, .n_peers = 2,
+                  .params = v->params.v, .n_params = v->params.n },
+        .key = v->key, .loop = v->role.loop, .incarnation = v->incarnation, .seq_base = now,
+        .max_payload = NHAM_MAX_MESSAGE,
+    };
+    int error = ftstage_create(&c, &ops, v, &v->stage, &errmsg);
+
+    if (error) {
+        log_err("nham-vnf: %s", errmsg ? errmsg : strerror(error));
+        free(errmsg);
+        return error;
+    }
+    v->n_activations++;
+    return ftstage_start(v->stage, now);
+}
+
+static void
+nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    struct nham_vnf_role *v = v_;
+    const uint8_t *body = pkt->data + HOP_ETH_LEN;
+    size_t len = pkt->len - HOP_ETH_LEN;
+    uint16_t type;
+
+    if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, pktio_mac(v->role.io), 6)
+        || memcmp(pkt->data + 6, v->sff_mac, 6)) {
+        v->n_ignored++;
+        return;
+    }
+    type = hop_ethertype(pkt->data);
+    if (type != NHAM_ETHERTYPE && type != FTSTAGE_ETHERTYPE && type != NHAM_FRAG_ETHERTYPE) {
+        v->n_ignored++;
+        return;
+    }
+    if (type == NHAM_FRAG_ETHERTYPE) {
+        /* Reassembled even by a standby: an activation's image may be on its way. */
+        body = nham_frag_add(&v->frags, pkt->data + 6, body, len, &len);
+        if (!body) {
+            return;
+        }
+        type = FTSTAGE_ETHERTYPE;
+    }
+    if (!v->stage) {
+        v->n_standby_drops++;
+        return;
+    }
+    v->tx.in_batch = true;
+    if (type == NHAM_ETHERTYPE) {
+        ftstage_packet(v->stage, NHAM_ID_SFF, body, len, t_in);
+    } else {
+        v->n_peer++;
+        ftstage_peer_message(v->stage, body, len, t_in);
+    }
+}
+
+static void
+nham_vnf_frames_done(void *v_)
+{
+    struct nham_vnf_role *v = v_;
+
+    nham_tx_done(v->role.io, &v->tx);
+    v->tx.in_batch = false;
+}
+
+static int
+nham_vnf_ctl_activate(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_vnf_role *v = ((struct role *) role_)->aux;
+    json_t *inc = json_object_get(params, "incarnation");
+    int error;
+
+    if (!json_is_integer(inc) || json_integer_value(inc) < 1
+        || json_integer_value(inc) > UINT32_MAX) {
+        *errmsg = xstrdup("nham_activate: params need \"incarnation\" >= 1");
+        return EINVAL;
+    }
+    if (v->stage) {
+        *errmsg = xstrdup("nham_activate: this copy is active already");
+        return EBUSY;
+    }
+    v->incarnation = json_integer_value(inc);
+    error = nham_vnf_start_core(v);
+    if (error) {
+        *errmsg = xasprintf("nham_activate: %s", strerror(error));
+        return error;
+    }
+    *result = json_pack("{s:b}", "ok", 1);
+    return 0;
+}
+
+/* One datagram per interval while the data interface is up and running. */
+static void
+nham_vnf_beat(struct loop *loop, uint64_t timer, void *v_)
+{
+    struct nham_vnf_role *v = v_;
+    struct ifreq ifr;
+
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", v->role.iface);
+    if (ioctl(v->ioctl_fd, SIOCGIFFLAGS, &ifr)
+        || (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) != (IFF_UP | IFF_RUNNING)) {
+        return;
+    }
+    if (send(v->beat_fd, "b", 1, MSG_DONTWAIT) == 1) {
+        v->n_beats++;
+    }
+}
+
+static int
+nham_vnf_on_start(struct role *role)
+{
+    struct nham_vnf_role *v = role->aux;
+
+    if (v->beat_fd >= 0) {
+        loop_add_timer(role->loop, 0, v->beat_interval_ns, nham_vnf_beat, v);
+    }
+    return v->stage || v->incarnation == UINT32_MAX ? 0 : nham_vnf_start_core(v);
+}
+
+/* A UDP socket from port NHAM_BEAT_PORT connected to 'arg' (IP:PORT). */
+static int
+nham_beat_open(const char *arg, int *fdp)
+{
+    struct sockaddr_in to = { .sin_family = AF_INET }, from = { .sin_family = AF_INET };
+    char ip[INET_ADDRSTRLEN + 1];
+    unsigned port;
+    int fd, one = 1;
+
+    if (sscanf(arg, "%16[0-9.]:%u", ip, &port) != 2 || port < 1 || port > 65535
+        || !inet_aton(ip, &to.sin_addr)) {
+        return EINVAL;
+    }
+    to.sin_port = htons(port);
+    from.sin_port = htons(NHAM_BEAT_PORT);
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *) &from, sizeof from)
+        || connect(fd, (struct sockaddr *) &to, sizeof to)) {
+        int error = errno;
+        close(fd);
+        return error;
+    }
+    *fdp = fd;
+    return 0;
+}
+
+static void
+nham_vnf_usage(void)
+{
+    printf("usage: sfcd nham-vnf --iface IF --key FILE --sff-mac MAC --hop I [OPTION...]\n"
+           "  --hop I            its place in the chain (0-based)\n"
+           "  --sff-mac MAC      the SFF (and the VSM beside it)\n"
+           "  --key FILE         the instance's key for peer messages (mode 0600)\n"
+           "  --incarnation N    a restart: ask the VSM for the last checkpoint first\n"
+           "  --standby          run warm, the core idle until nham_activate {incarnation}\n"
+           "  --heartbeat IP:PORT  beat to the FMS from UDP port 7071\n"
+           "  --beat-interval NS   between beats (default 1000000)\n"
+           "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
+           ROLE_COMMON_USAGE);
+}
+
+int
+role_nham_vnf(int argc, char *argv[])
+{
+    static const struct option options[] = {
+        { "hop", required_argument, NULL, 'H' },
+        { "sff-mac", required_argument, NULL, 'S' },
+        { "key", required_argument, NULL, 'K' },
+        { "incarnation", required_argument, NULL, 'I' },
+        { "standby", no_argument, NULL, 's' },
+        { "heartbeat", required_argument, NULL, 'B' },
+        { "beat-interval", required_argument, NULL, 'b' },
+        { "param", required_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    static struct nham_vnf_role v;
+    bool have_key = false, have_sff = false, have_hop = false;
+    char *errmsg = NULL, *end;
+    unsigned long long u;
+    int opt, rc = 2, error;
+
+    memset(&v, 0, sizeof v);
+    v.beat_fd = v.ioctl_fd = -1;
+    v.beat_interval_ns = 1000000;
+    role_init_common(&v.role, "nham-vnf");
+    v.role.aux = &v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'H':
+            u = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || u >= NHAM_MAX_HOPS) {
+                fprintf(stderr, "sfcd nham-vnf: --hop: '%s' is not 0..%d\n", optarg,
+                        NHAM_MAX_HOPS - 1);
+                goto out;
+            }
+            v.hop = u;
+            have_hop = true;
+            break;
+        case 'S':
+            if (!pktio_parse_mac(optarg, v.sff_mac)) {
+                fprintf(stderr, "sfcd nham-vnf: --sff-mac: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            have_sff = true;
+            break;
+        case 'K':
+            if (ftstage_key_load(optarg, v.key, &errmsg)) {
+                fprintf(stderr, "sfcd nham-vnf: --key: %s\n", errmsg);
+                goto out;
+            }
+            have_key = true;
+            break;
+        case 'I':
+            u = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || u >= UINT32_MAX) {
+                fprintf(stderr, "sfcd nham-vnf: --incarnation: '%s' is not a number\n",
+                        optarg);
+                goto out;
+            }
+            v.incarnation = u;
+            break;
+        case 's':
+            v.incarnation = UINT32_MAX;     /* Set by nham_activate. */
+            break;
+        case 'B':
+            error = nham_beat_open(optarg, &v.beat_fd);
+            if (error) {
+                fprintf(stderr, "sfcd nham-vnf: --heartbeat %s: %s\n", optarg,
+                        error == EINVAL ? "not IP:PORT" : strerror(error));
+                goto out;
+            }
+            break;
+        case 'b':
+            u = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || u < 100000 || u > 10000000000ull) {
+                fprintf(stderr, "sfcd nham-vnf: --beat-interval: '%s' is not 100000.."
+                        "10000000000 ns\n", optarg);
+                goto out;
+            }
+            v.beat_interval_ns = u;
+            break;
+        case 'P':
+            if (nham_param_add(&v.params, optarg, "nham-vnf")) {
+                goto out;
+            }
+            break;
+        default:
+            if (role_parse_option(&v.role, opt, optarg, nham_vnf_usage, &rc)) {
+                goto out;
+            }
+        }
+    }
+    if (!v.role.iface || !have_key || !have_sff || !have_hop || optind != argc) {
+        fprintf(stderr, "sfcd nham-vnf: --iface, --key, --sff-mac and --hop are required\n");
+        goto out;
+    }
+    rc = 1;
+    v.ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (v.ioctl_fd < 0 || role_open_pktio(&v.role, false)) {
+        goto out;
+    }
+    role_add_counter(&v.role, "processed", &v.n_processed);
+    role_add_counter(&v.role, "peer_frames", &v.n_peer);
+    role_add_counter(&v.role, "ignored", &v.n_ignored);
+    role_add_counter(&v.role, "standby_drops", &v.n_standby_drops);
+    role_add_counter(&v.role, "send_errors", &v.n_send_errors);
+    role_add_counter(&v.role, "beats", &v.n_beats);
+    role_add_counter(&v.role, "ready", &v.n_ready);
+    role_add_counter(&v.role, "ready_ns", &v.ready_ns);
+    role_add_counter(&v.role, "ready_counter", &v.ready_counter);
+    role_add_counter(&v.role, "activations", &v.n_activations);
+    role_add_counter(&v.role, "messages_lost", &v.frags.n_lost);
+    role_add_method(&v.role, "nham_activate", nham_vnf_ctl_activate);
+    v.role.on_start = nham_vnf_on_start;
+    rc = role_serve_pktio(&v.role, nham_vnf_frame, nham_vnf_frames_done);
+out:
+    ftstage_destroy(v.stage);
+    if (v.beat_fd >= 0) {
+        close(v.beat_fd);
+    }
+    if (v.ioctl_fd >= 0) {
+        close(v.ioctl_fd);
+    }
+    nham_frags_free(&v.frags);
+    role_finish(&v.role);
+    free(errmsg);
+    return rc;
+}

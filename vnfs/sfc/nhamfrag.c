@@ -1,0 +1,114 @@
+/* NHAM's fragments (nhamfrag.h). */
+#include "vnfs/sfc/nhamfrag.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/util.h"
+
+static uint64_t
+get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+static void
+put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = v;
+        v >>= 8;
+    }
+}
+
+void
+nham_frag_header(uint8_t *out, uint64_t id, uint32_t total, uint32_t offset)
+{
+    put_be(out, id, 8);
+    put_be(out + 8, total, 4);
+    put_be(out + 12, offset, 4);
+}
+
+const uint8_t *
+nham_frag_add(struct nham_frags *fr, const uint8_t src[6], const uint8_t *body, size_t len,
+              size_t *msg_len)
+{
+    struct nham_reasm *r = NULL;
+    uint64_t id;
+    uint32_t total, off;
+
+    if (len < NHAM_FRAG_HDR) {
+        fr->n_malformed++;
+        return NULL;
+    }
+    id = get_be(body, 8);
+    total = get_be(body + 8, 4);
+    off = get_be(body + 12, 4);
+    body += NHAM_FRAG_HDR;
+    len -= NHAM_FRAG_HDR;
+    if (!total || total > NHAM_MAX_MESSAGE || (uint64_t) off + len > total || !len) {
+        fr->n_malformed++;
+        return NULL;
+    }
+    for (size_t i = 0; i < fr->n; i++) {
+        if (!memcmp(fr->r[i].mac, src, 6)) {
+            r = &fr->r[i];
+        }
+    }
+    if (!r) {
+        if (fr->n >= NHAM_FRAG_MAX_SENDERS) {
+            fr->n_malformed++;
+            return NULL;
+        }
+        fr->r = xrealloc(fr->r, (fr->n + 1) * sizeof *fr->r);
+        r = &fr->r[fr->n++];
+        memset(r, 0, sizeof *r);
+        memcpy(r->mac, src, 6);
+    }
+    if (r->id != id || r->total != total || !r->buf) {
+        if (r->buf && r->got < r->total) {
+            fr->n_lost++;
+        }
+        /* A message only starts at its first byte: no memory for a stray fragment. */
+        free(r->buf);
+        r->buf = NULL;
+        r->id = id;
+        r->total = total;
+        r->got = 0;
+        if (off) {
+            r->got = total;         /* Nothing to wait for until the next message starts. */
+            fr->n_lost++;
+            return NULL;
+        }
+        r->buf = xmalloc(total);
+    }
+    if (off != r->got) {
+        if (r->got < r->total) {
+            fr->n_lost++;
+        }
+        r->got = r->total;          /* A fragment went missing: wait for the next message. */
+        return NULL;
+    }
+    memcpy(r->buf + off, body, len);
+    r->got += len;
+    if (r->got != r->total) {
+        return NULL;
+    }
+    *msg_len = r->total;
+    return r->buf;
+}
+
+void
+nham_frags_free(struct nham_frags *fr)
+{
+    for (size_t i = 0; i < fr->n; i++) {
+        free(fr->r[i].buf);
+    }
+    free(fr->r);
+    memset(fr, 0, sizeof *fr);
+}

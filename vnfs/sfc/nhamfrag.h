@@ -1,0 +1,50 @@
+/* nhamfrag — NHAM's peer messages longer than a frame (a checkpoint image: 512 KB in the
+ * paper) cut into fragments and put together again. A fragment is an Ethernet frame of
+ * ethertype NHAM_FRAG_ETHERTYPE whose payload is id(8) total(4) offset(4) then bytes
+ * (big-endian); a sender's fragments travel in order on the FIFO path between two guests. The
+ * reassembled bytes are a sealed ftstage message, checked whole by its receiver: this layer
+ * authenticates nothing. A fragment that does not follow the last one of its message (one was
+ * lost) abandons the message (the cores ask again).
+ *
+ * Parses untrusted bytes (tests/fuzz/fuzz_nham_frag.c); never allocates more than
+ * NHAM_MAX_MESSAGE per sender; never does I/O. Main types: struct nham_frags (per receiver:
+ * one message in progress per sender MAC; and the sender's message ids). */
+#ifndef SFC_NHAMFRAG_H
+#define SFC_NHAMFRAG_H 1
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NHAM_FRAG_ETHERTYPE 0x88B7      /* IEEE 802a OUI-extended: unused on our bridges. */
+#define NHAM_FRAG_HDR 16
+#define NHAM_FRAG_CHUNK 1400
+#define NHAM_MAX_MESSAGE (65u << 20)
+#define NHAM_SINGLE_MAX 1500            /* Ethernet payload of one frame at MTU 1500. */
+#define NHAM_FRAG_MAX_SENDERS 256
+
+struct nham_reasm {
+    uint8_t mac[6];
+    uint64_t id;
+    uint32_t total, got;
+    uint8_t *buf;
+};
+
+struct nham_frags {
+    uint64_t next_id;
+    struct nham_reasm *r;
+    size_t n;
+    uint64_t n_lost;            /* Messages abandoned for a missing fragment. */
+    uint64_t n_malformed;       /* Fragments that could be no part of a message. */
+};
+
+/* The header of the fragment of message 'id' ('total' bytes) at 'offset': NHAM_FRAG_HDR bytes
+ * into 'out'. */
+void nham_frag_header(uint8_t *out, uint64_t id, uint32_t total, uint32_t offset);
+/* A fragment's payload (after its Ethernet header) from sender 'src': returns the whole
+ * message (valid until the next call for the same sender) once its last fragment arrived,
+ * else NULL. */
+const uint8_t *nham_frag_add(struct nham_frags *, const uint8_t src[6], const uint8_t *body,
+                             size_t len, size_t *msg_len);
+void nham_frags_free(struct nham_frags *);
+
+#endif

@@ -27,6 +27,7 @@
 #include <libvirt/libvirt-lxc.h>
 #include <libvirt/libvirt.h>
 
+#include "testbed/infra/confine.h"
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
 #include "testbed/infra/link.h"
@@ -233,6 +234,13 @@ lxc_init_args(const struct guest *g, const char *log)
     }
     if (g->init_restart) {
         args[n++] = "--restart";
+    }
+    /* libvirt starts the container on the host's root filesystem: init confines it to what a
+     * netns guest sees before it starts anything (vnfs/sfc/init.c). */
+    if (g->private_dir && g->staging_dir) {
+        args[n++] = "--confine";
+        args[n++] = g->staging_dir;
+        args[n++] = g->private_dir;
     }
     if (n_prog) {
         args[n++] = "--";
@@ -519,6 +527,7 @@ struct exec_ctx {
     int stdio[3];
     char *const *argv;
     int report_fd;
+    bool confined;              /* The guest's init confined it: exec likewise. */
 };
 
 /* What the middle child reports: a pid (kind 0) or a failing step's errno. */
@@ -585,6 +594,12 @@ exec_middle(struct exec_ctx *ctx)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    /* Into a confined guest with no more than its init has (libvirt's helpers gave us every
+     * capability of the host's root). */
+    if (ctx->confined && (errno = confine_caps(confine_default_caps()))) {
+        exec_report(fd, 5, errno);
+        _exit(127);
+    }
     execvp(ctx->argv[0], ctx->argv);
     exec_report(fd, 5, errno);
     _exit(127);
@@ -594,7 +609,8 @@ static int
 lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts, pid_t *pidp)
 {
     struct lxc_guest *lg = lxc_priv(g);
-    struct exec_ctx ctx = { .dom = lg->dom, .argv = argv, .stdio = { -1, -1, -1 } };
+    struct exec_ctx ctx = { .dom = lg->dom, .argv = argv, .stdio = { -1, -1, -1 },
+                            .confined = g->private_dir != NULL };
     int report[2] = { -1, -1 };
     struct exec_report r;
     bool paused = false;

@@ -48,7 +48,11 @@
 #include "vnfs/sfc/roles.h"
 
 #define VMINIT_PORT_NAME "org.sfclab.ctl"
-#define VMINIT_WAIT_MS 10000
+/* How long a hot-plugged NIC may take to appear: under TCG with four VMs booting on a loaded
+ * 2-core host, ACPI hot-plug and virtio-net's probe took over 10 s (kvm.sh's baseline-dns
+ * failed with ENODEV). Below the host's 20 s channel timeout (KVM_CHANNEL_TIMEOUT_MS), so the
+ * host hears why. */
+#define VMINIT_WAIT_MS 18000
 
 static void
 mount_basics(void)

@@ -1,7 +1,9 @@
 /* The `lxc` provider: a guest is a container of libvirt's LXC driver (lxc:///), made through
- * the libvirt C API as a transient domain named sfclab-INSTANCE-GUEST. Its init is `sfcd init`
- * on the host's root filesystem, in its own PID, mount, UTS, IPC and network namespaces and its
- * own cgroups under /machine (libvirt's). The instance's own libvirtd (or the host's) is found
+ * the libvirt C API as a transient domain named sfclab-INSTANCE-GUEST. Its init is `sfcd init`,
+ * started on the host's root filesystem, in its own PID, mount, UTS, IPC and network namespaces
+ * and its own cgroups under /machine (libvirt's); a confined guest's init (`--confine`, when
+ * the instance gives the guest a private directory) builds a netns guest's root and pivots into
+ * it before it starts anything (testbed/infra/confine.h). The instance's own libvirtd (or the host's) is found
  * or started by libvirtd.c; the domain is recorded in the manifest before it is created.
  *
  * Measured here (libvirt 9.0, 2 shared cores): virDomainCreateXML returns in ≈60-90 ms with

@@ -423,6 +423,31 @@ kvm_send_key(struct guest *g)
     return error;
 }
 
+/* The guest's CPU quota, left out of its XML so that it boots at full speed (domxml.h). */
+static int
+set_vcpu_quota(struct guest *g)
+{
+    struct kvm_guest *kg = kg_of(g);
+    virTypedParameter params[2];
+    unsigned long long period;
+    long long quota;
+
+    domxml_vcpu_quota(g->cpus, &period, &quota);
+    memset(params, 0, sizeof params);
+    snprintf(params[0].field, sizeof params[0].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_PERIOD);
+    params[0].type = VIR_TYPED_PARAM_ULLONG;
+    params[0].value.ul = period;
+    snprintf(params[1].field, sizeof params[1].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_QUOTA);
+    params[1].type = VIR_TYPED_PARAM_LLONG;
+    params[1].value.l = quota;
+    if (virDomainSetSchedulerParametersFlags(kg->dom, params, 2, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        log_err("guest %s: cannot set its CPU quota (%.2f cores): %s", g->name, g->cpus,
+                libvirtd_last_error());
+        return EIO;
+    }
+    return 0;
+}
+
 static int
 kvm_start(struct guest *g)
 {
@@ -484,6 +509,7 @@ kvm_start(struct guest *g)
             .kvm = libvirtd_kvm_accel(&why), .emulator = KVM_EMULATOR, .kernel = kernel,
             .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
             .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,
+            .quota_after_boot = true,
         };
         error = domxml_kvm(&dg, &xml);
     }
@@ -507,6 +533,9 @@ kvm_start(struct guest *g)
     error = wait_booted(g);
     if (!error && g->has_init_secret) {
         error = kvm_send_key(g);
+    }
+    if (!error && g->cpus > 0) {
+        error = set_vcpu_quota(g);
     }
     if (error) {
         virDomainDestroy(kg->dom);

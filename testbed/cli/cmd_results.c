@@ -2,17 +2,14 @@
  *
  * They read only the database (ctx->db_path), so any past run can be listed, exported, redrawn
  * or compared later, on another machine. What a report and a chart show, and how repetitions
- * are pooled, is testbed/report/results.h and testbed/plot/figures.h: this file only parses the
- * command line and picks the output directory. */
+ * are pooled, is testbed/report/results.h and testbed/plot/figures.h (which also says where the
+ * charts go): this file only parses the command line. */
 
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "testbed/cli/commands.h"
@@ -55,19 +52,6 @@ parse_run_id(const char *s, int64_t *id)
     return true;
 }
 
-static void
-format_wall(int64_t ns, char *buf, size_t size)
-{
-    time_t secs = ns / 1000000000;
-    struct tm tm;
-
-    if (!ns || !localtime_r(&secs, &tm)) {
-        snprintf(buf, size, "-");
-    } else {
-        strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
-    }
-}
-
 int
 cmd_runs(struct cli_ctx *ctx, int argc, char *argv[])
 {
@@ -86,17 +70,7 @@ cmd_runs(struct cli_ctx *ctx, int argc, char *argv[])
     if (!n) {
         printf(argc ? "no runs of '%s'\n" : "no runs yet\n", argc ? argv[0] : "");
     } else {
-        printf("%5s  %-20s %-14s %-28s %3s  %-11s %-19s %9s\n", "id", "experiment", "scheme",
-               "point", "rep", "status", "started", "samples");
-    }
-    for (size_t i = 0; i < n; i++) {
-        char started[32];
-
-        format_wall(runs[i].started_ns, started, sizeof started);
-        printf("%5" PRId64 "  %-20.20s %-14.14s %-28.28s %3d  %-11s %-19s %9" PRId64 "\n",
-               runs[i].id, runs[i].experiment, runs[i].scheme, runs[i].point,
-               runs[i].repetition, store_status_to_string(runs[i].status), started,
-               runs[i].n_samples);
+        results_list_runs(stdout, runs, n);
     }
     store_runs_free(runs, n);
     store_close(s);
@@ -171,73 +145,18 @@ cmd_export(struct cli_ctx *ctx, int argc, char *argv[])
     return rc;
 }
 
-static char *
-file_safe(const char *s)
-{
-    char *out = xstrdup(s);
-
-    for (char *p = out; *p; p++) {
-        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9')
-            && *p != '-' && *p != '_' && *p != '.') {
-            *p = '_';
-        }
-    }
-    return out;
-}
-
-static int
-mkdir_p(const char *path)
-{
-    char *copy = xstrdup(path);
-    int error = 0;
-
-    for (char *p = copy + 1; ; p++) {
-        if (*p == '/' || !*p) {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(copy, 0755) && errno != EEXIST) {
-                error = errno;
-                fprintf(stderr, "sfclab: %s: %s\n", copy, strerror(error));
-                break;
-            }
-            *p = c;
-            if (!c) {
-                break;
-            }
-        }
-    }
-    free(copy);
-    return error;
-}
-
-/* results/plots/<experiment>, beside the database. */
-static char *
-plots_dir(const struct cli_ctx *ctx, const char *experiment)
-{
-    char *db = xstrdup(ctx->db_path);
-    char *safe = file_safe(experiment);
-    char *dir = xasprintf("%s/plots/%s", dirname(db), safe);
-
-    free(db);
-    free(safe);
-    return dir;
-}
-
 static int
 plot_experiment(const struct cli_ctx *ctx, struct store *s, const char *experiment)
 {
-    char *dir = plots_dir(ctx, experiment);
+    char *dir = figures_dir(ctx->db_path, experiment);
     size_t n_drawn = 0;
-    int error = mkdir_p(dir);
+    /* Exactly the charts the experiment's `plots:` asks for (figures.h). */
+    int error = figures_draw(stdout, s, experiment, dir, &n_drawn);
 
-    if (!error) {
-        /* Exactly the charts the experiment's `plots:` asks for (figures.h). */
-        error = figures_draw(stdout, s, experiment, dir, &n_drawn);
-        if (error == ENOENT) {
-            printf("no plots for '%s': no complete run, or its file asks for none (plots:)\n",
-                   experiment);
-            error = 0;
-        }
+    if (error == ENOENT) {
+        printf("no plots for '%s': no complete run, or its file asks for none (plots:)\n",
+               experiment);
+        error = 0;
     }
     free(dir);
     return error ? 1 : 0;
@@ -259,9 +178,9 @@ cmd_plot(struct cli_ctx *ctx, int argc, char *argv[])
             fprintf(stderr, "sfclab: no run %" PRId64 " in %s\n", id, ctx->db_path);
             rc = 2;
         } else {
-            char *dir = plots_dir(ctx, run.experiment);
+            char *dir = figures_dir(ctx->db_path, run.experiment);
 
-            rc = mkdir_p(dir) || figures_draw_run(stdout, s, &run, dir) ? 1 : 0;
+            rc = figures_draw_run(stdout, s, &run, dir) ? 1 : 0;
             free(dir);
             store_run_uninit(&run);
         }

@@ -20,7 +20,10 @@
 
 #include <libvirt/virterror.h>
 
+#include "testbed/infra/domxml.h"
+#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
+#include "vnfs/core/buf.h"
 #include "vnfs/core/util.h"
 
 #define LIBVIRTD_PROGRAM "/usr/sbin/libvirtd"
@@ -651,4 +654,235 @@ libvirtd_usable(const char *driver, char **whyp)
     }
     free(module);
     return ok;
+}
+
+int
+libvirtd_domain_open(struct libvirtd_domain *d, const char *driver,
+                     const struct guest_config *cfg, struct manifest *manifest,
+                     bool start_daemon)
+{
+    char *copy = NULL, *netns_path = NULL;
+    int error = 0;
+
+    memset(d, 0, sizeof *d);
+    d->guest = xstrdup(cfg->name);
+    if (!cfg->run_dir) {
+        log_err("guest %s: a libvirt guest needs the instance's run directory", cfg->name);
+        error = EINVAL;
+        goto out;
+    }
+    copy = xstrdup(cfg->run_dir);
+    d->inst_dir = xstrdup(dirname(copy));
+    if (start_daemon) {
+        netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
+        error = libvirtd_ensure(manifest, d->inst_dir, netns_path);
+        if (error) {
+            goto out;
+        }
+    }
+    d->uri = libvirtd_uri(driver, d->inst_dir);
+    d->name = libvirtd_domain_name(cfg->instance, cfg->name);
+    d->conn = libvirtd_connect(d->uri);
+    if (!d->conn) {
+        error = ENOTCONN;
+    }
+out:
+    if (error) {
+        libvirtd_domain_close(d);
+    }
+    free(copy);
+    free(netns_path);
+    return error;
+}
+
+void
+libvirtd_domain_close(struct libvirtd_domain *d)
+{
+    libvirtd_domain_forget(d);
+    free(d->guest);
+    free(d->inst_dir);
+    free(d->uri);
+    free(d->name);
+    memset(d, 0, sizeof *d);
+}
+
+int
+libvirtd_domain_unused(const struct libvirtd_domain *d, const char *instance)
+{
+    virDomainPtr dom = virDomainLookupByName(d->conn, d->name);
+
+    if (!dom) {
+        return 0;
+    }
+    log_err("guest %s: libvirt domain %s already exists (sfclab clean -i %s removes what an "
+            "earlier run left)", d->guest, d->name, instance);
+    virDomainFree(dom);
+    return EEXIST;
+}
+
+int
+libvirtd_domain_lookup(struct libvirtd_domain *d)
+{
+    libvirtd_domain_forget(d);
+    d->dom = virDomainLookupByName(d->conn, d->name);
+    return libvirtd_domain_active(d) ? 0 : ESRCH;
+}
+
+void
+libvirtd_domain_forget(struct libvirtd_domain *d)
+{
+    if (d->dom) {
+        virDomainFree(d->dom);
+        d->dom = NULL;
+    }
+}
+
+bool
+libvirtd_domain_active(const struct libvirtd_domain *d)
+{
+    return d->dom && virDomainIsActive(d->dom) == 1;
+}
+
+bool
+libvirtd_domain_wait_inactive(const struct libvirtd_domain *d, uint64_t timeout_ns)
+{
+    uint64_t deadline = time_mono_ns() + timeout_ns;
+
+    while (libvirtd_domain_active(d)) {
+        if (time_mono_ns() >= deadline) {
+            return false;
+        }
+        usleep(5000);
+    }
+    return true;
+}
+
+int
+libvirtd_domain_destroy(struct libvirtd_domain *d)
+{
+    if (libvirtd_domain_active(d) && virDomainDestroy(d->dom) < 0
+        && libvirtd_domain_active(d)) {
+        log_warn("guest %s: cannot destroy %s: %s", d->guest, d->name, libvirtd_last_error());
+        return EBUSY;
+    }
+    return 0;
+}
+
+int
+libvirtd_domain_stop(struct libvirtd_domain *d, int (*shutdown)(void *aux), void *aux,
+                     uint64_t grace_ns, uint64_t gone_ns)
+{
+    if (!d->dom) {
+        return 0;
+    }
+    if (libvirtd_domain_active(d)) {
+        virDomainState st;
+        int reason;
+
+        if (!virDomainGetState(d->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
+            virDomainResume(d->dom);
+        }
+        if (shutdown(aux) || !libvirtd_domain_wait_inactive(d, grace_ns)) {
+            int error = libvirtd_domain_destroy(d);
+            if (error) {
+                return error;
+            }
+        }
+    }
+    if (!libvirtd_domain_wait_inactive(d, gone_ns)) {
+        return ETIMEDOUT;
+    }
+    libvirtd_domain_forget(d);
+    return 0;
+}
+
+int
+libvirtd_domain_pause(struct libvirtd_domain *d)
+{
+    if (!libvirtd_domain_active(d)) {
+        return ESRCH;
+    }
+    if (virDomainSuspend(d->dom) < 0) {
+        log_err("guest %s: cannot suspend: %s", d->guest, libvirtd_last_error());
+        return EIO;
+    }
+    return 0;
+}
+
+int
+libvirtd_domain_resume(struct libvirtd_domain *d)
+{
+    if (!libvirtd_domain_active(d)) {
+        return ESRCH;
+    }
+    if (virDomainResume(d->dom) < 0) {
+        log_err("guest %s: cannot resume: %s", d->guest, libvirtd_last_error());
+        return EIO;
+    }
+    return 0;
+}
+
+int
+libvirtd_domain_state(const struct libvirtd_domain *d, enum guest_state *statep)
+{
+    virDomainState st;
+    int reason;
+
+    if (!d->dom || virDomainGetState(d->dom, (int *) &st, &reason, 0) < 0) {
+        return ESRCH;
+    }
+    switch (st) {
+    case VIR_DOMAIN_RUNNING:
+    case VIR_DOMAIN_BLOCKED:
+        *statep = GUEST_RUNNING;
+        break;
+    case VIR_DOMAIN_PAUSED:
+        *statep = GUEST_PAUSED;
+        break;
+    default:
+        *statep = GUEST_GONE;
+        break;
+    }
+    return 0;
+}
+
+int
+libvirtd_domain_plug(struct libvirtd_domain *d, struct link_ns *host,
+                     const struct guest_iface *f, bool vm)
+{
+    struct domxml_iface di = { .port = f->port, .guest_dev = vm ? NULL : f->ifname,
+                               .mac = f->mac };
+    struct buf xml = BUF_INITIALIZER;
+    struct link_ns *here = NULL;
+    int error = 0;
+
+    if (!host || !f->mac) {
+        return EINVAL;
+    }
+    if (!libvirtd_domain_active(d)) {
+        return ESRCH;
+    }
+    domxml_iface(&di, vm, &xml);
+    buf_put_u8(&xml, '\0');
+    if (virDomainAttachDeviceFlags(d->dom, (const char *) xml.data,
+                                   VIR_DOMAIN_AFFECT_LIVE) < 0) {
+        log_err("guest %s: libvirt cannot attach %s: %s", d->guest, f->ifname,
+                libvirtd_last_error());
+        error = EIO;
+        goto out;
+    }
+    if (!link_exists(host, f->port)) {
+        error = link_ns_open(-1, &here);
+        if (!error) {
+            error = link_move(here, f->port, host);
+        }
+        if (error) {
+            log_err("guest %s: cannot move %s to the instance's namespace: %s", d->guest,
+                    f->port, strerror(error));
+        }
+    }
+out:
+    link_ns_close(here);
+    buf_uninit(&xml);
+    return error;
 }

@@ -22,8 +22,13 @@
  *   - its socket in DIR/libvirt/sock/, reached with "DRIVER:///system?socket=...".
  * `clean` after the daemon itself was killed still finds its domains, from the pid files it
  * left in DIR/libvirt/run/. This module never touches a domain it was not asked about by
- * name. Main type: virConnectPtr
- * (libvirt's own). */
+ * name.
+ *
+ * The second half is what the lxc and kvm providers share of a guest's domain (struct
+ * libvirtd_domain): opening the connection, pause, resume, state, stop, destroy, and
+ * attaching an <interface type='ethernet'> whose host end lands in the instance's namespace.
+ * What differs (a container's init, a VM's control channel) stays in each provider.
+ * Main types: virConnectPtr (libvirt's own), struct libvirtd_domain. */
 #ifndef SFC_LIBVIRTD_H
 #define SFC_LIBVIRTD_H 1
 
@@ -31,6 +36,9 @@
 
 #include <libvirt/libvirt.h>
 
+#include "testbed/infra/provider.h"
+
+struct link_ns;
 struct manifest;
 
 /* The host's own daemon's socket. */
@@ -72,5 +80,56 @@ bool libvirtd_kvm_accel(const char **whyp);
 
 /* The message of libvirt's last error in this thread ("unknown error" if none). */
 const char *libvirtd_last_error(void);
+
+/* A guest's libvirt domain, as the lxc and kvm providers hold it. */
+struct libvirtd_domain {
+    char *guest;                /* The guest's name, for messages. */
+    char *inst_dir;             /* The instance's directory (the guest's run_dir's parent). */
+    char *uri;                  /* The driver's URI on the daemon the instance uses. */
+    char *name;                 /* The domain's: sfclab-INSTANCE-GUEST. */
+    virConnectPtr conn;         /* Shared; see libvirtd_connect(). */
+    virDomainPtr dom;           /* NULL while it does not run. */
+};
+
+/* Fills 'd' for the guest 'cfg' on 'driver' ("lxc", "qemu"): with 'start_daemon' the daemon
+ * is made sure of first (libvirtd_ensure(), recorded in 'manifest'). Looks no domain up. On
+ * failure 'd' is left closed. */
+int libvirtd_domain_open(struct libvirtd_domain *, const char *driver,
+                         const struct guest_config *, struct manifest *, bool start_daemon);
+void libvirtd_domain_close(struct libvirtd_domain *);
+/* EEXIST, said with what to do, if libvirt has a domain of that name already: an earlier
+ * run's, which is `sfclab clean`'s to remove, not ours to take. */
+int libvirtd_domain_unused(const struct libvirtd_domain *, const char *instance);
+/* Finds the running domain by name (attach, restore): ESRCH if it does not run. */
+int libvirtd_domain_lookup(struct libvirtd_domain *);
+/* Drops our reference to the domain (it has ended, or was saved). */
+void libvirtd_domain_forget(struct libvirtd_domain *);
+
+/* True while libvirt has the domain running or paused. A transient domain that stopped no
+ * longer exists: libvirt then answers with an error. */
+bool libvirtd_domain_active(const struct libvirtd_domain *);
+/* Waits up to 'timeout_ns' for the domain to end; false if it still runs. */
+bool libvirtd_domain_wait_inactive(const struct libvirtd_domain *, uint64_t timeout_ns);
+/* Resumes a paused domain (a frozen init cannot act on a request to stop), calls
+ * 'shutdown(aux)' and waits 'grace_ns' for the domain to end, destroys it past that or if
+ * 'shutdown' fails, then waits up to 'gone_ns' for libvirt to report it gone, and forgets it.
+ * 0, EBUSY (cannot destroy: logged) or ETIMEDOUT. */
+int libvirtd_domain_stop(struct libvirtd_domain *, int (*shutdown)(void *aux), void *aux,
+                         uint64_t grace_ns, uint64_t gone_ns);
+/* Destroys the domain if it runs: 0, or EBUSY (logged). */
+int libvirtd_domain_destroy(struct libvirtd_domain *);
+/* The freezer for a container, a stopped vCPU for a VM: ESRCH if it does not run, EIO
+ * (logged) if libvirt refuses. */
+int libvirtd_domain_pause(struct libvirtd_domain *);
+int libvirtd_domain_resume(struct libvirtd_domain *);
+/* libvirt's state as a guest's, or ESRCH once libvirt knows the domain no more (a transient
+ * domain whose init died, which nobody stopped). */
+int libvirtd_domain_state(const struct libvirtd_domain *, enum guest_state *);
+/* Attaches an <interface type='ethernet'> for 'f' to the running domain (a virtio NIC if
+ * 'vm', else a veth whose guest end libvirt moves into the container) and makes sure its host
+ * end f->port is in 'host': the host's own libvirtd makes it in the root namespace, where we
+ * are. The host end is neither configured nor up yet (guest_iface_up()). */
+int libvirtd_domain_plug(struct libvirtd_domain *, struct link_ns *host,
+                         const struct guest_iface *f, bool vm);
 
 #endif

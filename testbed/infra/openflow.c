@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vnfs/core/buf.h"
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/util.h"
 
 #define OF_HEADER_LEN 8
@@ -42,25 +43,6 @@ enum { OFPIT_APPLY_ACTIONS = 4 };
 #define ETH_TYPE_IP 0x0800
 #define ETH_TYPE_NSH 0x894f
 #define IP_PROTO_UDP 17
-
-/* Bytes, in network order, without alignment assumptions. */
-static uint16_t
-get_be16(const uint8_t *p)
-{
-    return (uint16_t) (p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    return (uint64_t) get_be32(p) << 32 | get_be32(p + 4);
-}
 
 static void
 put_be16_at(struct buf *b, size_t ofs, uint16_t v)

@@ -1,5 +1,6 @@
 #include "testbed/infra/provider.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <sched.h>
@@ -289,13 +290,77 @@ guest_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface
 int
 guest_set_link(struct guest *g, const char *ifname, bool up)
 {
-    return g->provider->set_link(g, ifname, up);
+    struct link_ns *gns;
+    int error;
+
+    if (g->provider->set_link) {
+        return g->provider->set_link(g, ifname, up);
+    }
+    error = g->provider->link_ns(g, &gns);
+    return error ? error : link_set_up(gns, ifname, up);
 }
 
 int
 guest_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
 {
-    return g->provider->neigh_add(g, ifname, ip, mac);
+    char addr[INET_ADDRSTRLEN];
+    struct link_ns *gns;
+    int error;
+
+    if (g->provider->neigh_add) {
+        return g->provider->neigh_add(g, ifname, ip, mac);
+    }
+    error = g->provider->link_ns(g, &gns);
+    if (!error) {
+        inet_ntop(AF_INET, &ip, addr, sizeof addr);
+        error = link_neigh_add(gns, ifname, addr, mac);
+    }
+    return error;
+}
+
+int
+guest_link_ns_open(struct guest *g, struct link_ns **cache, struct link_ns **nsp)
+{
+    int fd, error;
+
+    if (!*cache) {
+        error = g->provider->netns_fd(g, &fd);
+        if (error) {
+            return error;
+        }
+        error = link_ns_open(fd, cache);
+        close(fd);
+        if (error) {
+            return error;
+        }
+    }
+    *nsp = *cache;
+    return 0;
+}
+
+int
+guest_iface_up(struct link_ns *gns, struct link_ns *host, const struct guest_iface *f)
+{
+    char cidr[32];
+    int error = 0;
+
+    if (gns) {
+        error = link_offload_off(gns, f->ifname);
+        if (!error && f->has_addr) {
+            snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
+            error = link_addr_add(gns, f->ifname, cidr);
+        }
+        if (!error) {
+            error = link_set_up(gns, f->ifname, true);
+        }
+    }
+    if (!error) {
+        error = link_offload_off(host, f->port);
+    }
+    if (!error) {
+        error = link_set_up(host, f->port, true);
+    }
+    return error;
 }
 
 int

@@ -139,11 +139,16 @@ struct guest_provider {
     /* Makes interface 'iface' in the running guest, with its address, and its host end
      * iface->port in the namespace of 'host' (NULL for in-memory providers), both up. */
     int (*plug_iface)(struct guest *, struct link_ns *host, const struct guest_iface *);
-    /* Sets the guest's interface 'ifname' up or down (a cut link). */
+    /* Sets the guest's interface 'ifname' up or down (a cut link). NULL: through link_ns. */
     int (*set_link)(struct guest *, const char *ifname, bool up);
-    /* A permanent neighbour entry ip -> mac on the guest's 'ifname' (static ARP). */
+    /* A permanent neighbour entry ip -> mac on the guest's 'ifname' (static ARP). NULL:
+     * through link_ns. */
     int (*neigh_add)(struct guest *, const char *ifname, struct in_addr ip,
                      const uint8_t mac[6]);
+    /* For guests whose network namespace netlink reaches from here (netns, lxc): netlink in
+     * it, kept by the guest (the caller does not close it). Required where set_link or
+     * neigh_add is NULL. */
+    int (*link_ns)(struct guest *, struct link_ns **);
     /* Runs everything in the guest, now and later, on CPU 'cpu' only; cpu < 0: on every CPU. */
     int (*pin)(struct guest *, int cpu);
     int (*stats)(const struct guest *, struct guest_stats *);
@@ -209,5 +214,13 @@ int guest_init_common(struct guest *, const struct guest_provider *, const struc
 void guest_free_common(struct guest *);
 /* Pins every thread of process 'pid' to 'cpu' (< 0: every CPU). */
 int guest_pin_process(pid_t, int cpu);
+/* For providers with netns_fd: netlink in the guest's network namespace, opened the first time
+ * into '*cache' (the provider closes it with the guest) and returned in '*nsp'. */
+int guest_link_ns_open(struct guest *, struct link_ns **cache, struct link_ns **nsp);
+/* The end of plug_iface, once both ends exist: in 'gns' (NULL: done inside the guest some
+ * other way) the guest end f->ifname gets TX checksum offload off (or its TCP and UDP
+ * checksums arrive broken), its address if any, and goes up; in 'host' the host end f->port
+ * gets offload off and goes up. */
+int guest_iface_up(struct link_ns *gns, struct link_ns *host, const struct guest_iface *f);
 
 #endif

@@ -55,16 +55,13 @@ extern const struct guest_provider guest_provider_kvm;
 #define KVM_AGENT_PORT 7070
 /* Boot to a serving control channel: ≈10 s under TCG here, far more on a loaded host. */
 #define KVM_BOOT_TIMEOUT_MS 180000
-#define KVM_CHANNEL_TIMEOUT_MS 20000
+/* Above vminit.c's wait for a hot-plugged NIC, so that its answer is the one heard. */
+#define KVM_CHANNEL_TIMEOUT_MS 75000
 #define KVM_GONE_TIMEOUT_MS 10000
 
 struct kvm_guest {
-    char *uri;
-    char *dom_name;
-    char *inst_dir;
+    struct libvirtd_domain d;
     char *netns_path;           /* The instance's host namespace: where the agents answer. */
-    virConnectPtr conn;
-    virDomainPtr dom;           /* NULL while it does not run. */
     int ctl_fd;                 /* The control channel, -1 until connected. */
     bool has_mgmt;              /* The first interface plugged with an address: the agent's. */
     bool shared;                /* The agent's directory is a 9p export. */
@@ -111,12 +108,7 @@ kvm_free(struct guest *g)
 
     if (kg) {
         ctl_close(kg);
-        if (kg->dom) {
-            virDomainFree(kg->dom);
-        }
-        free(kg->uri);
-        free(kg->dom_name);
-        free(kg->inst_dir);
+        libvirtd_domain_close(&kg->d);
         free(kg->netns_path);
         free(kg);
     }
@@ -130,7 +122,6 @@ kvm_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
 {
     struct guest *g = xzalloc(sizeof *g);
     struct kvm_guest *kg;
-    char *copy;
     int error;
 
     error = guest_init_common(g, &guest_provider_kvm, cfg, manifest);
@@ -141,28 +132,8 @@ kvm_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
     kg = g->priv = xzalloc(sizeof *kg);
     kg->ctl_fd = -1;
     kg->stopped_state = GUEST_STOPPED;
-    if (!cfg->run_dir) {
-        log_err("guest %s: a kvm guest needs the instance's run directory", cfg->name);
-        error = EINVAL;
-        goto out;
-    }
-    copy = xstrdup(cfg->run_dir);
-    kg->inst_dir = xstrdup(dirname(copy));
-    free(copy);
     kg->netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
-    if (start_daemon) {
-        error = libvirtd_ensure(manifest, kg->inst_dir, kg->netns_path);
-        if (error) {
-            goto out;
-        }
-    }
-    kg->uri = libvirtd_uri("qemu", kg->inst_dir);
-    kg->dom_name = libvirtd_domain_name(cfg->instance, cfg->name);
-    kg->conn = libvirtd_connect(kg->uri);
-    if (!kg->conn) {
-        error = ENOTCONN;
-    }
-out:
+    error = libvirtd_domain_open(&kg->d, "qemu", cfg, manifest, start_daemon);
     if (error) {
         kvm_free(g);
     } else {
@@ -193,7 +164,6 @@ kvm_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
 {
     const char *images[] = { "vmlinuz", "initrd.img" };
     struct guest *g;
-    virDomainPtr dom;
     int error;
 
     for (size_t i = 0; cfg->sfcd && i < ARRAY_SIZE(images); i++) {
@@ -216,13 +186,10 @@ kvm_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
     if (error) {
         return error;
     }
-    dom = virDomainLookupByName(kg_of(g)->conn, kg_of(g)->dom_name);
-    if (dom) {
-        log_err("guest %s: libvirt domain %s already exists (sfclab clean -i %s removes "
-                "what an earlier run left)", cfg->name, kg_of(g)->dom_name, cfg->instance);
-        virDomainFree(dom);
+    error = libvirtd_domain_unused(&kg_of(g)->d, cfg->instance);
+    if (error) {
         kvm_free(g);
-        return EEXIST;
+        return error;
     }
     *gp = g;
     return 0;
@@ -233,7 +200,7 @@ kvm_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
 static char *
 channel_path(struct kvm_guest *kg)
 {
-    char *xml = virDomainGetXMLDesc(kg->dom, 0);
+    char *xml = virDomainGetXMLDesc(kg->d.dom, 0);
     char *path = NULL, *p, *end;
     const char *key = "path='";
 
@@ -250,8 +217,8 @@ channel_path(struct kvm_guest *kg)
         }
     }
     free(xml);
-    if (path && strstr(kg->uri, "?socket=") && !strncmp(path, "/var/lib/libvirt/", 17)) {
-        char *host = xasprintf("%s/libvirt/lib/%s", kg->inst_dir, path + 17);
+    if (path && strstr(kg->d.uri, "?socket=") && !strncmp(path, "/var/lib/libvirt/", 17)) {
+        char *host = xasprintf("%s/libvirt/lib/%s", kg->d.inst_dir, path + 17);
         free(path);
         path = host;
     }
@@ -361,12 +328,6 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
     return error;
 }
 
-static bool
-dom_active(struct kvm_guest *kg)
-{
-    return kg->dom && virDomainIsActive(kg->dom) == 1;
-}
-
 /* Until vminit serves the channel: the guest has booted and can be wired. */
 static int
 wait_booted(struct guest *g)
@@ -381,7 +342,7 @@ wait_booted(struct guest *g)
         if (!error) {
             return 0;
         }
-        if (!dom_active(kg)) {
+        if (!libvirtd_domain_active(&kg->d)) {
             log_err("guest %s: the VM stopped while booting (see %s/%s.log)", g->name,
                     g->run_dir ? g->run_dir : ".", g->name);
             return ESRCH;
@@ -440,7 +401,7 @@ set_vcpu_quota(struct guest *g)
     snprintf(params[1].field, sizeof params[1].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_QUOTA);
     params[1].type = VIR_TYPED_PARAM_LLONG;
     params[1].value.l = quota;
-    if (virDomainSetSchedulerParametersFlags(kg->dom, params, 2, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (virDomainSetSchedulerParametersFlags(kg->d.dom, params, 2, VIR_DOMAIN_AFFECT_LIVE) < 0) {
         log_err("guest %s: cannot set its CPU quota (%.2f cores): %s", g->name, g->cpus,
                 libvirtd_last_error());
         return EIO;
@@ -460,7 +421,7 @@ kvm_start(struct guest *g)
     const char *why, *share = NULL;
     int error = 0;
 
-    if (kg->dom) {
+    if (kg->d.dom) {
         error = EBUSY;
         goto out;
     }
@@ -505,7 +466,7 @@ kvm_start(struct guest *g)
     }
     {
         struct domxml_guest dg = {
-            .name = kg->dom_name, .title = title, .cpus = g->cpus, .memory = g->memory,
+            .name = kg->d.name, .title = title, .cpus = g->cpus, .memory = g->memory,
             .kvm = libvirtd_kvm_accel(&why), .emulator = KVM_EMULATOR, .kernel = kernel,
             .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
             .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,
@@ -518,13 +479,13 @@ kvm_start(struct guest *g)
     }
     buf_put_u8(&xml, '\0');
     log_debug("guest %s: %s", g->name, why);
-    error = manifest_record_domain(g->manifest, kg->uri, kg->dom_name);
+    error = manifest_record_domain(g->manifest, kg->d.uri, kg->d.name);
     if (error) {
         goto out;
     }
-    kg->dom = virDomainCreateXML(kg->conn, (const char *) xml.data, 0);
-    if (!kg->dom) {
-        log_err("guest %s: libvirt cannot start %s: %s", g->name, kg->dom_name,
+    kg->d.dom = virDomainCreateXML(kg->d.conn, (const char *) xml.data, 0);
+    if (!kg->d.dom) {
+        log_err("guest %s: libvirt cannot start %s: %s", g->name, kg->d.name,
                 libvirtd_last_error());
         error = EIO;
         goto out;
@@ -538,9 +499,8 @@ kvm_start(struct guest *g)
         error = set_vcpu_quota(g);
     }
     if (error) {
-        virDomainDestroy(kg->dom);
-        virDomainFree(kg->dom);
-        kg->dom = NULL;
+        virDomainDestroy(kg->d.dom);
+        libvirtd_domain_forget(&kg->d);
         goto out;
     }
     g->exit_status = -1;
@@ -556,72 +516,43 @@ out:
     return error;
 }
 
-static bool
-wait_inactive(struct kvm_guest *kg, uint64_t timeout_ns)
-{
-    uint64_t deadline = time_mono_ns() + timeout_ns;
-
-    while (dom_active(kg)) {
-        if (time_mono_ns() >= deadline) {
-            return false;
-        }
-        usleep(5000);
-    }
-    return true;
-}
-
 static void
 forget_domain(struct kvm_guest *kg, enum guest_state state)
 {
     ctl_close(kg);
-    if (kg->dom) {
-        virDomainFree(kg->dom);
-        kg->dom = NULL;
-    }
+    libvirtd_domain_forget(&kg->d);
     kg->stopped_state = state;
+}
+
+/* init stops every process, then the kernel reboots and libvirt ends the domain. */
+static int
+kvm_shutdown(void *kg)
+{
+    return ctl_request(kg, "halt\n", 1000, NULL);
 }
 
 static int
 kvm_stop(struct guest *g, uint64_t grace_ns)
 {
     struct kvm_guest *kg = kg_of(g);
+    int error;
 
-    if (!kg->dom) {
+    if (!kg->d.dom) {
         return 0;
     }
-    if (dom_active(kg)) {
-        virDomainState st;
-        int reason;
-        if (!virDomainGetState(kg->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
-            virDomainResume(kg->dom);
-        }
-        /* init stops every process, then the kernel reboots and libvirt ends the domain. */
-        if (ctl_request(kg, "halt\n", 1000, NULL) || !wait_inactive(kg, grace_ns)) {
-            if (dom_active(kg) && virDomainDestroy(kg->dom) < 0 && dom_active(kg)) {
-                log_warn("guest %s: cannot destroy %s: %s", g->name, kg->dom_name,
-                         libvirtd_last_error());
-                return EBUSY;
-            }
-        }
+    error = libvirtd_domain_stop(&kg->d, kvm_shutdown, kg, grace_ns,
+                                 (uint64_t) KVM_GONE_TIMEOUT_MS * 1000000);
+    if (!error) {
+        forget_domain(kg, GUEST_STOPPED);
     }
-    if (!wait_inactive(kg, (uint64_t) KVM_GONE_TIMEOUT_MS * 1000000)) {
-        return ETIMEDOUT;
-    }
-    forget_domain(kg, GUEST_STOPPED);
-    return 0;
+    return error;
 }
 
 static int
 kvm_destroy(struct guest *g)
 {
-    struct kvm_guest *kg = kg_of(g);
-    int error = 0;
+    int error = libvirtd_domain_destroy(&kg_of(g)->d);
 
-    if (dom_active(kg) && virDomainDestroy(kg->dom) < 0 && dom_active(kg)) {
-        log_warn("guest %s: cannot destroy %s: %s", g->name, kg->dom_name,
-                 libvirtd_last_error());
-        error = EBUSY;
-    }
     kvm_free(g);
     return error;
 }
@@ -683,7 +614,7 @@ kvm_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
     struct kvm_guest *kg = kg_of(g);
     pid_t pid;
 
-    if (!dom_active(kg)) {
+    if (!libvirtd_domain_active(&kg->d)) {
         return ESRCH;
     }
     if (!kg->has_mgmt) {
@@ -704,100 +635,46 @@ kvm_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
 static int
 kvm_pause(struct guest *g)
 {
-    struct kvm_guest *kg = kg_of(g);
-
-    if (!dom_active(kg)) {
-        return ESRCH;
-    }
-    if (virDomainSuspend(kg->dom) < 0) {
-        log_err("guest %s: cannot suspend: %s", g->name, libvirtd_last_error());
-        return EIO;
-    }
-    return 0;
+    return libvirtd_domain_pause(&kg_of(g)->d);
 }
 
 static int
 kvm_resume(struct guest *g)
 {
-    struct kvm_guest *kg = kg_of(g);
-
-    if (!dom_active(kg)) {
-        return ESRCH;
-    }
-    if (virDomainResume(kg->dom) < 0) {
-        log_err("guest %s: cannot resume: %s", g->name, libvirtd_last_error());
-        return EIO;
-    }
-    return 0;
+    return libvirtd_domain_resume(&kg_of(g)->d);
 }
 
 static enum guest_state
 kvm_state(struct guest *g)
 {
     struct kvm_guest *kg = kg_of(g);
-    virDomainState st;
-    int reason;
+    enum guest_state state;
 
-    if (!kg->dom) {
+    if (!kg->d.dom) {
         return kg->stopped_state;
     }
-    if (virDomainGetState(kg->dom, (int *) &st, &reason, 0) < 0) {
+    if (libvirtd_domain_state(&kg->d, &state)) {
         forget_domain(kg, GUEST_GONE);
         return GUEST_GONE;
     }
-    switch (st) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-        return GUEST_RUNNING;
-    case VIR_DOMAIN_PAUSED:
-        return GUEST_PAUSED;
-    default:
-        return GUEST_GONE;
-    }
+    return state;
 }
 
+/* A virtio NIC whose tap (f->port) is the host end; vminit names and addresses the guest's
+ * end, found by MAC, on a request over the control channel. */
 static int
 kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
 {
     struct kvm_guest *kg = kg_of(g);
-    struct domxml_iface di = { .port = f->port, .mac = f->mac };
-    struct buf xml = BUF_INITIALIZER;
-    struct link_ns *here = NULL;
     char request[128], cidr[32] = "-";
     int error;
 
-    if (!host || !f->mac) {
-        return EINVAL;
-    }
-    if (!dom_active(kg)) {
-        return ESRCH;
-    }
-    domxml_iface(&di, true, &xml);
-    buf_put_u8(&xml, '\0');
-    if (virDomainAttachDeviceFlags(kg->dom, (const char *) xml.data,
-                                   VIR_DOMAIN_AFFECT_LIVE) < 0) {
-        log_err("guest %s: libvirt cannot attach %s: %s", g->name, f->ifname,
-                libvirtd_last_error());
-        error = EIO;
-        goto out;
-    }
-    if (!link_exists(host, f->port)) {
-        error = link_ns_open(-1, &here);
-        if (!error) {
-            error = link_move(here, f->port, host);
-        }
-        if (error) {
-            log_err("guest %s: cannot move %s to the instance's namespace: %s", g->name,
-                    f->port, strerror(error));
-            goto out;
-        }
-    }
-    error = link_offload_off(host, f->port);
+    error = libvirtd_domain_plug(&kg->d, host, f, true);
     if (!error) {
-        error = link_set_up(host, f->port, true);
+        error = guest_iface_up(NULL, host, f);
     }
     if (error) {
-        goto out;
+        return error;
     }
     if (f->has_addr) {
         snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
@@ -809,16 +686,13 @@ kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *
     if (error) {
         log_err("guest %s: cannot configure %s inside: %s", g->name, f->ifname,
                 strerror(error));
-        goto out;
+        return error;
     }
     if (!kg->has_mgmt && f->has_addr) {
         kg->has_mgmt = true;
         kg->mgmt_addr = f->addr;
     }
-out:
-    link_ns_close(here);
-    buf_uninit(&xml);
-    return error;
+    return 0;
 }
 
 static int
@@ -845,13 +719,13 @@ static int
 kvm_pin(struct guest *g, int cpu)
 {
     struct kvm_guest *kg = kg_of(g);
-    int n_cpus = virNodeGetCPUMap(kg->conn, NULL, NULL, 0);
+    int n_cpus = virNodeGetCPUMap(kg->d.conn, NULL, NULL, 0);
     int maplen = VIR_CPU_MAPLEN(n_cpus > 0 ? n_cpus : 1);
     unsigned char *map = xzalloc(maplen);
     virDomainInfo info;
     int error = 0;
 
-    if (!dom_active(kg) || virDomainGetInfo(kg->dom, &info) < 0) {
+    if (!libvirtd_domain_active(&kg->d) || virDomainGetInfo(kg->d.dom, &info) < 0) {
         free(map);
         return ESRCH;
     }
@@ -861,11 +735,11 @@ kvm_pin(struct guest *g, int cpu)
         }
     }
     for (unsigned int v = 0; v < info.nrVirtCpu; v++) {
-        if (virDomainPinVcpu(kg->dom, v, map, maplen) < 0) {
+        if (virDomainPinVcpu(kg->d.dom, v, map, maplen) < 0) {
             error = EIO;
         }
     }
-    if (virDomainPinEmulator(kg->dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (virDomainPinEmulator(kg->d.dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE) < 0) {
         error = EIO;
     }
     if (error) {
@@ -899,10 +773,10 @@ kvm_handle(const struct guest *g)
 {
     struct kvm_guest *kg = kg_of(g);
 
-    if (!kg->dom) {
+    if (!kg->d.dom) {
         return NULL;
     }
-    return xasprintf("%s %s", kg->dom_name, kg->has_mgmt ? inet_ntoa(kg->mgmt_addr) : "-");
+    return xasprintf("%s %s", kg->d.name, kg->has_mgmt ? inet_ntoa(kg->mgmt_addr) : "-");
 }
 
 static int
@@ -923,15 +797,14 @@ kvm_attach(const struct guest_config *cfg, const char *handle, struct guest **gp
         return error;
     }
     kg = kg_of(g);
-    if (strcmp(dom_name, kg->dom_name)) {
+    if (strcmp(dom_name, kg->d.name)) {
         log_err("guest %s: handle names domain %s, expected %s", cfg->name, dom_name,
-                kg->dom_name);
+                kg->d.name);
         kvm_free(g);
         return EINVAL;
     }
     kg->has_mgmt = inet_aton(mgmt, &kg->mgmt_addr);
-    kg->dom = virDomainLookupByName(kg->conn, kg->dom_name);
-    if (!kg->dom || !dom_active(kg)) {
+    if (libvirtd_domain_lookup(&kg->d)) {
         kvm_free(g);
         return ESRCH;
     }
@@ -953,11 +826,11 @@ kvm_save(struct guest *g, const char *path)
 {
     struct kvm_guest *kg = kg_of(g);
 
-    if (!dom_active(kg)) {
+    if (!libvirtd_domain_active(&kg->d)) {
         return ESRCH;
     }
     ctl_close(kg);
-    if (virDomainSave(kg->dom, path) < 0) {
+    if (virDomainSave(kg->d.dom, path) < 0) {
         log_err("guest %s: cannot save to %s: %s%s", g->name, path, libvirtd_last_error(),
                 kg->shared ? " (a VM with the agent's directory shared over 9p cannot be "
                 "saved: start it with SFCLAB_KVM_SHARE=0)" : "");
@@ -971,20 +844,18 @@ static int
 kvm_restore(struct guest *g, const char *path)
 {
     struct kvm_guest *kg = kg_of(g);
+    int error;
 
-    if (dom_active(kg)) {
+    if (libvirtd_domain_active(&kg->d)) {
         return EBUSY;
     }
-    if (virDomainRestore(kg->conn, path) < 0) {
+    if (virDomainRestore(kg->d.conn, path) < 0) {
         log_err("guest %s: cannot restore from %s: %s", g->name, path, libvirtd_last_error());
         return EIO;
     }
-    if (kg->dom) {
-        virDomainFree(kg->dom);
-    }
-    kg->dom = virDomainLookupByName(kg->conn, kg->dom_name);
-    if (!kg->dom) {
-        return ESRCH;
+    error = libvirtd_domain_lookup(&kg->d);
+    if (error) {
+        return error;
     }
     g->started_ns = time_mono_ns();
     return 0;

@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <limits.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -44,10 +43,7 @@ extern const struct guest_provider guest_provider_lxc;
 #define LXC_GONE_TIMEOUT_MS 30000
 
 struct lxc_guest {
-    char *uri;
-    char *dom_name;
-    virConnectPtr conn;         /* Shared; see libvirtd_connect(). */
-    virDomainPtr dom;           /* NULL while it does not run. */
+    struct libvirtd_domain d;
     pid_t init_pid;             /* The container's init, in our PID namespace; 0: none. */
     uint64_t init_start;        /* Its start time, for proc_is(). */
     enum guest_state stopped_state;   /* What state() says once the domain is gone. */
@@ -60,33 +56,14 @@ lxc_priv(const struct guest *g)
     return g->priv;
 }
 
-/* The instance's directory: guests' logs go to INSTANCE_DIR/guests. */
-static char *
-instance_dir_of(const struct guest_config *cfg)
-{
-    char *copy, *dir;
-
-    if (!cfg->run_dir) {
-        return NULL;
-    }
-    copy = xstrdup(cfg->run_dir);
-    dir = xstrdup(dirname(copy));
-    free(copy);
-    return dir;
-}
-
 static void
 lxc_free(struct guest *g)
 {
     struct lxc_guest *lg = lxc_priv(g);
 
     if (lg) {
-        if (lg->dom) {
-            virDomainFree(lg->dom);
-        }
+        libvirtd_domain_close(&lg->d);
         link_ns_close(lg->ns);
-        free(lg->uri);
-        free(lg->dom_name);
         free(lg);
     }
     guest_free_common(g);
@@ -99,8 +76,6 @@ lxc_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
         struct guest **gp)
 {
     struct guest *g = xzalloc(sizeof *g);
-    struct lxc_guest *lg;
-    char *inst_dir = NULL, *netns_path = NULL;
     int error;
 
     error = guest_init_common(g, &guest_provider_lxc, cfg, manifest);
@@ -108,43 +83,20 @@ lxc_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
         free(g);
         return error;
     }
-    lg = g->priv = xzalloc(sizeof *lg);
-    inst_dir = instance_dir_of(cfg);
-    if (!inst_dir) {
-        log_err("guest %s: an lxc guest needs the instance's run directory", cfg->name);
-        error = EINVAL;
-        goto out;
-    }
-    if (start_daemon) {
-        netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
-        error = libvirtd_ensure(manifest, inst_dir, netns_path);
-        if (error) {
-            goto out;
-        }
-    }
-    lg->uri = libvirtd_uri("lxc", inst_dir);
-    lg->dom_name = libvirtd_domain_name(cfg->instance, cfg->name);
-    lg->conn = libvirtd_connect(lg->uri);
-    if (!lg->conn) {
-        error = ENOTCONN;
-        goto out;
-    }
-out:
+    g->priv = xzalloc(sizeof(struct lxc_guest));
+    error = libvirtd_domain_open(&lxc_priv(g)->d, "lxc", cfg, manifest, start_daemon);
     if (error) {
         lxc_free(g);
-    } else {
-        *gp = g;
+        return error;
     }
-    free(inst_dir);
-    free(netns_path);
-    return error;
+    *gp = g;
+    return 0;
 }
 
 static int
 lxc_create(const struct guest_config *cfg, struct manifest *manifest, struct guest **gp)
 {
     struct guest *g;
-    virDomainPtr dom;
     int error;
 
     error = lxc_new(cfg, manifest, true, &g);
@@ -152,13 +104,10 @@ lxc_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
         return error;
     }
     /* Ours only if nobody has it: a leftover of a killed run is `sfclab clean`'s. */
-    dom = virDomainLookupByName(lxc_priv(g)->conn, lxc_priv(g)->dom_name);
-    if (dom) {
-        log_err("guest %s: libvirt domain %s already exists (sfclab clean -i %s removes "
-                "what an earlier run left)", cfg->name, lxc_priv(g)->dom_name, cfg->instance);
-        virDomainFree(dom);
+    error = libvirtd_domain_unused(&lxc_priv(g)->d, cfg->instance);
+    if (error) {
         lxc_free(g);
-        return EEXIST;
+        return error;
     }
     *gp = g;
     return 0;
@@ -193,7 +142,7 @@ wait_init_known(struct lxc_guest *lg, int timeout_ms)
 
     for (;;) {
         int *fds = NULL;
-        int n = virDomainLxcOpenNamespace(lg->dom, &fds, 0);
+        int n = virDomainLxcOpenNamespace(lg->d.dom, &fds, 0);
         if (n >= 0) {
             for (int i = 0; i < n; i++) {
                 close(fds[i]);
@@ -201,7 +150,7 @@ wait_init_known(struct lxc_guest *lg, int timeout_ms)
             free(fds);
             return 0;
         }
-        if (!virDomainIsActive(lg->dom)) {
+        if (!virDomainIsActive(lg->d.dom)) {
             return ESRCH;
         }
         if (time_mono_ns() >= deadline) {
@@ -282,14 +231,14 @@ static void
 log_start_failure(const struct guest *g)
 {
     const struct lxc_guest *lg = lxc_priv(g);
-    char *inst = g->run_dir ? xstrdup(g->run_dir) : NULL;
     char *paths[3] = { NULL, NULL, NULL };
 
-    if (inst) {
-        bool own = strstr(lg->uri, "?socket=");
-        char *top = own ? xasprintf("%s/libvirt/log", dirname(inst)) : xstrdup("/var/log/libvirt");
+    if (g->run_dir) {
+        bool own = strstr(lg->d.uri, "?socket=");
+        char *top = own ? xasprintf("%s/libvirt/log", lg->d.inst_dir)
+                        : xstrdup("/var/log/libvirt");
 
-        paths[0] = xasprintf("%s/lxc/%s.log", top, lg->dom_name);
+        paths[0] = xasprintf("%s/lxc/%s.log", top, lg->d.name);
         paths[1] = xasprintf("%s/%s.log", g->run_dir, g->name);
         paths[2] = own ? xasprintf("%s/libvirtd.log", top) : NULL;
         free(top);
@@ -309,7 +258,6 @@ log_start_failure(const struct guest *g)
         free(text);
         free(paths[i]);
     }
-    free(inst);
 }
 
 static pthread_mutex_t start_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -341,11 +289,11 @@ start_once(struct guest *g, const char *xml)
     /* One container starts at a time: `up` makes guests from several threads, and starts
      * that overlapped in libvirt's LXC driver now and then lost a container. */
     pthread_mutex_lock(&start_mutex);
-    lg->dom = secret_fd >= 0
-              ? virDomainCreateXMLWithFiles(lg->conn, xml, 1, &secret_fd, 0)
-              : virDomainCreateXML(lg->conn, xml, 0);
-    if (!lg->dom) {
-        log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->dom_name,
+    lg->d.dom = secret_fd >= 0
+                ? virDomainCreateXMLWithFiles(lg->d.conn, xml, 1, &secret_fd, 0)
+                : virDomainCreateXML(lg->d.conn, xml, 0);
+    if (!lg->d.dom) {
+        log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->d.name,
                 libvirtd_last_error());
         error = EIO;
     } else {
@@ -358,10 +306,9 @@ start_once(struct guest *g, const char *xml)
     if (secret_fd >= 0) {
         close(secret_fd);
     }
-    if (error && lg->dom) {
-        virDomainDestroy(lg->dom);
-        virDomainFree(lg->dom);
-        lg->dom = NULL;
+    if (error && lg->d.dom) {
+        virDomainDestroy(lg->d.dom);
+        libvirtd_domain_forget(&lg->d);
     }
     return error;
 }
@@ -376,7 +323,7 @@ lxc_start(struct guest *g)
     int error;
 
     buf_init(&xml);
-    if (lg->dom) {
+    if (lg->d.dom) {
         free(log);
         return EBUSY;
     }
@@ -384,7 +331,7 @@ lxc_start(struct guest *g)
     {
         char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
         struct domxml_guest dg = {
-            .name = lg->dom_name, .title = title, .cpus = g->cpus, .memory = g->memory,
+            .name = lg->d.name, .title = title, .cpus = g->cpus, .memory = g->memory,
             .init = g->sfcd, .init_args = args,
         };
         error = domxml_lxc(&dg, &xml);
@@ -394,7 +341,7 @@ lxc_start(struct guest *g)
         goto out;
     }
     buf_put_u8(&xml, '\0');
-    error = manifest_record_domain(g->manifest, lg->uri, lg->dom_name);
+    error = manifest_record_domain(g->manifest, lg->d.uri, lg->d.name);
     if (error) {
         goto out;
     }
@@ -409,22 +356,21 @@ lxc_start(struct guest *g)
             break;
         }
         log_warn("guest %s: libvirt lost the init of %s (try %d of %d); starting it again",
-                 g->name, lg->dom_name, try, LXC_START_TRIES);
+                 g->name, lg->d.name, try, LXC_START_TRIES);
     }
     if (error) {
-        log_err("guest %s: libvirt never learnt the init of %s: %s", g->name, lg->dom_name,
+        log_err("guest %s: libvirt never learnt the init of %s: %s", g->name, lg->d.name,
                 error == ETIMEDOUT ? "it runs, but libvirtd lost its start event"
                                    : "the container stopped");
         log_start_failure(g);
         goto out;
     }
-    lg->init_pid = find_init(lg->dom);
+    lg->init_pid = find_init(lg->d.dom);
     lg->init_start = lg->init_pid ? proc_starttime(lg->init_pid) : 0;
     if (!lg->init_start) {
-        log_err("guest %s: cannot find the init of %s", g->name, lg->dom_name);
-        virDomainDestroy(lg->dom);
-        virDomainFree(lg->dom);
-        lg->dom = NULL;
+        log_err("guest %s: cannot find the init of %s", g->name, lg->d.name);
+        virDomainDestroy(lg->d.dom);
+        libvirtd_domain_forget(&lg->d);
         lg->init_pid = 0;
         error = ESRCH;
         goto out;
@@ -439,84 +385,48 @@ out:
     return error;
 }
 
-/* True while libvirt still has the domain running or paused. A transient domain that stopped
- * no longer exists: libvirt then answers with an error. */
-static bool
-dom_active(struct lxc_guest *lg)
-{
-    return lg->dom && virDomainIsActive(lg->dom) == 1;
-}
-
-static bool
-wait_inactive(struct lxc_guest *lg, uint64_t timeout_ns)
-{
-    uint64_t deadline = time_mono_ns() + timeout_ns;
-
-    while (dom_active(lg)) {
-        if (time_mono_ns() >= deadline) {
-            return false;
-        }
-        usleep(5000);
-    }
-    return true;
-}
-
 static void
 forget_domain(struct guest *g, enum guest_state state)
 {
     struct lxc_guest *lg = lxc_priv(g);
 
-    if (lg->dom) {
-        virDomainFree(lg->dom);
-        lg->dom = NULL;
-    }
+    libvirtd_domain_forget(&lg->d);
     lg->init_pid = 0;
     lg->init_start = 0;
     lg->stopped_state = state;
+}
+
+/* SIGTERM to the container's init. */
+static int
+lxc_shutdown(void *lg_)
+{
+    struct lxc_guest *lg = lg_;
+
+    return virDomainShutdownFlags(lg->d.dom, VIR_DOMAIN_SHUTDOWN_SIGNAL) < 0 ? EIO : 0;
 }
 
 static int
 lxc_stop(struct guest *g, uint64_t grace_ns)
 {
     struct lxc_guest *lg = lxc_priv(g);
+    int error;
 
-    if (!lg->dom) {
+    if (!lg->d.dom) {
         return 0;
     }
-    if (dom_active(lg)) {
-        virDomainState st;
-        int reason;
-        /* A frozen init cannot act on SIGTERM. */
-        if (!virDomainGetState(lg->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
-            virDomainResume(lg->dom);
-        }
-        if (virDomainShutdownFlags(lg->dom, VIR_DOMAIN_SHUTDOWN_SIGNAL) < 0
-            || !wait_inactive(lg, grace_ns)) {
-            if (dom_active(lg) && virDomainDestroy(lg->dom) < 0 && dom_active(lg)) {
-                log_warn("guest %s: cannot destroy %s: %s", g->name, lg->dom_name,
-                         libvirtd_last_error());
-                return EBUSY;
-            }
-        }
+    error = libvirtd_domain_stop(&lg->d, lxc_shutdown, lg, grace_ns,
+                                 (uint64_t) LXC_GONE_TIMEOUT_MS * 1000000);
+    if (!error) {
+        forget_domain(g, GUEST_STOPPED);
     }
-    if (!wait_inactive(lg, (uint64_t) LXC_GONE_TIMEOUT_MS * 1000000)) {
-        return ETIMEDOUT;
-    }
-    forget_domain(g, GUEST_STOPPED);
-    return 0;
+    return error;
 }
 
 static int
 lxc_destroy(struct guest *g)
 {
-    struct lxc_guest *lg = lxc_priv(g);
-    int error = 0;
+    int error = libvirtd_domain_destroy(&lxc_priv(g)->d);
 
-    if (dom_active(lg) && virDomainDestroy(lg->dom) < 0 && dom_active(lg)) {
-        log_warn("guest %s: cannot destroy %s: %s", g->name, lg->dom_name,
-                 libvirtd_last_error());
-        error = EBUSY;
-    }
     /* On failure the manifest still has the domain for `clean`; our memory goes either way. */
     lxc_free(g);
     return error;
@@ -611,7 +521,7 @@ static int
 lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts, pid_t *pidp)
 {
     struct lxc_guest *lg = lxc_priv(g);
-    struct exec_ctx ctx = { .dom = lg->dom, .argv = argv, .stdio = { -1, -1, -1 },
+    struct exec_ctx ctx = { .dom = lg->d.dom, .argv = argv, .stdio = { -1, -1, -1 },
                             .confined = g->private_dir != NULL };
     int report[2] = { -1, -1 };
     struct exec_report r;
@@ -619,7 +529,7 @@ lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
     pid_t middle, pid = 0;
     int n, error = 0;
 
-    if (!dom_active(lg)) {
+    if (!libvirtd_domain_active(&lg->d)) {
         return ESRCH;
     }
     if (opts) {
@@ -630,12 +540,12 @@ lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
     {
         virDomainState st;
         int reason;
-        paused = !virDomainGetState(lg->dom, (int *) &st, &reason, 0)
+        paused = !virDomainGetState(lg->d.dom, (int *) &st, &reason, 0)
                  && st == VIR_DOMAIN_PAUSED;
     }
-    n = virDomainLxcOpenNamespace(lg->dom, &ctx.ns_fds, 0);
+    n = virDomainLxcOpenNamespace(lg->d.dom, &ctx.ns_fds, 0);
     if (n < 0) {
-        log_err("guest %s: cannot open the namespaces of %s: %s", g->name, lg->dom_name,
+        log_err("guest %s: cannot open the namespaces of %s: %s", g->name, lg->d.name,
                 libvirtd_last_error());
         return ESRCH;
     }
@@ -708,57 +618,30 @@ out:
 static int
 lxc_pause(struct guest *g)
 {
-    struct lxc_guest *lg = lxc_priv(g);
-
-    if (!dom_active(lg)) {
-        return ESRCH;
-    }
-    if (virDomainSuspend(lg->dom) < 0) {
-        log_err("guest %s: cannot suspend: %s", g->name, libvirtd_last_error());
-        return EIO;
-    }
-    return 0;
+    return libvirtd_domain_pause(&lxc_priv(g)->d);
 }
 
 static int
 lxc_resume(struct guest *g)
 {
-    struct lxc_guest *lg = lxc_priv(g);
-
-    if (!dom_active(lg)) {
-        return ESRCH;
-    }
-    if (virDomainResume(lg->dom) < 0) {
-        log_err("guest %s: cannot resume: %s", g->name, libvirtd_last_error());
-        return EIO;
-    }
-    return 0;
+    return libvirtd_domain_resume(&lxc_priv(g)->d);
 }
 
 static enum guest_state
 lxc_state(struct guest *g)
 {
     struct lxc_guest *lg = lxc_priv(g);
-    virDomainState st;
-    int reason;
+    enum guest_state state;
 
-    if (!lg->dom) {
+    if (!lg->d.dom) {
         return lg->stopped_state;
     }
-    if (virDomainGetState(lg->dom, (int *) &st, &reason, 0) < 0) {
+    if (libvirtd_domain_state(&lg->d, &state)) {
         /* A transient domain that nobody stopped is gone: its init died. */
         forget_domain(g, GUEST_GONE);
         return GUEST_GONE;
     }
-    switch (st) {
-    case VIR_DOMAIN_RUNNING:
-    case VIR_DOMAIN_BLOCKED:
-        return GUEST_RUNNING;
-    case VIR_DOMAIN_PAUSED:
-        return GUEST_PAUSED;
-    default:
-        return GUEST_GONE;
-    }
+    return state;
 }
 
 static int
@@ -790,7 +673,7 @@ lxc_stats(const struct guest *g, struct guest_stats *st)
     struct lxc_guest *lg = lxc_priv(g);
     virDomainInfo info;
 
-    if (!lg->dom || virDomainGetInfo(lg->dom, &info) < 0) {
+    if (!lg->d.dom || virDomainGetInfo(lg->d.dom, &info) < 0) {
         return ESRCH;
     }
     st->cpu_ns = info.cpuTime;
@@ -805,10 +688,10 @@ lxc_handle(const struct guest *g)
 {
     struct lxc_guest *lg = lxc_priv(g);
 
-    if (!lg->dom || !lg->init_pid) {
+    if (!lg->d.dom || !lg->init_pid) {
         return NULL;
     }
-    return xasprintf("%s %ld %llu", lg->dom_name, (long) lg->init_pid,
+    return xasprintf("%s %ld %llu", lg->d.name, (long) lg->init_pid,
                      (unsigned long long) lg->init_start);
 }
 
@@ -833,14 +716,13 @@ lxc_attach(const struct guest_config *cfg, const char *handle, struct guest **gp
         return error;
     }
     lg = lxc_priv(g);
-    if (strcmp(dom_name, lg->dom_name)) {
+    if (strcmp(dom_name, lg->d.name)) {
         log_err("guest %s: handle names domain %s, expected %s", cfg->name, dom_name,
-                lg->dom_name);
+                lg->d.name);
         lxc_free(g);
         return EINVAL;
     }
-    lg->dom = virDomainLookupByName(lg->conn, lg->dom_name);
-    if (!lg->dom || !dom_active(lg) || !proc_is(pid, start)) {
+    if (libvirtd_domain_lookup(&lg->d) || !proc_is(pid, start)) {
         lxc_free(g);
         return ESRCH;
     }
@@ -856,116 +738,33 @@ lxc_attach(const struct guest_config *cfg, const char *handle, struct guest **gp
 static int
 lxc_link_ns(struct guest *g, struct link_ns **nsp)
 {
-    struct lxc_guest *lg = lxc_priv(g);
-    int fd, error;
-
-    if (!lg->ns) {
-        error = lxc_netns_fd(g, &fd);
-        if (error) {
-            return error;
-        }
-        error = link_ns_open(fd, &lg->ns);
-        close(fd);
-        if (error) {
-            return error;
-        }
-    }
-    *nsp = lg->ns;
-    return 0;
+    return guest_link_ns_open(g, &lxc_priv(g)->ns, nsp);
 }
 
 /* An <interface type='ethernet'> attached to the running container: libvirt makes the veth,
  * its host end named f->port in libvirtd's namespace (the instance's, when the daemon is the
- * instance's own; else we move it there), and moves the other end into the container under a
- * name of its own (it renames only interfaces present at start), which we find by MAC. */
+ * instance's own; else libvirtd_domain_plug() moves it there), and moves the other end into the
+ * container under a name of its own (it renames only interfaces present at start), which we
+ * find by MAC. */
 static int
 lxc_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
 {
     struct lxc_guest *lg = lxc_priv(g);
-    struct domxml_iface di = { .port = f->port, .guest_dev = f->ifname, .mac = f->mac };
-    struct link_ns *gns = NULL, *here = NULL;
-    struct buf xml = BUF_INITIALIZER;
+    struct link_ns *gns = NULL;
     char name[16];
-    char cidr[32];
     int error;
 
-    if (!host || !f->mac) {
-        return EINVAL;
+    error = libvirtd_domain_plug(&lg->d, host, f, false);
+    if (!error) {
+        error = lxc_link_ns(g, &gns);
     }
-    if (!dom_active(lg)) {
-        return ESRCH;
-    }
-    domxml_iface(&di, false, &xml);
-    buf_put_u8(&xml, '\0');
-    if (virDomainAttachDeviceFlags(lg->dom, (const char *) xml.data,
-                                   VIR_DOMAIN_AFFECT_LIVE) < 0) {
-        log_err("guest %s: libvirt cannot attach %s: %s", g->name, f->ifname,
-                libvirtd_last_error());
-        error = EIO;
-        goto out;
-    }
-    if (!link_exists(host, f->port)) {
-        /* The host's libvirtd made it in the root namespace, where we are. */
-        error = link_ns_open(-1, &here);
-        if (!error) {
-            error = link_move(here, f->port, host);
-        }
-        if (error) {
-            log_err("guest %s: cannot move %s to the instance's namespace: %s", g->name,
-                    f->port, strerror(error));
-            goto out;
-        }
-    }
-    error = lxc_link_ns(g, &gns);
     if (!error) {
         error = link_find_by_mac(gns, f->mac, name);
     }
     if (!error && strcmp(name, f->ifname)) {
         error = link_rename(gns, name, f->ifname);
     }
-    if (!error) {
-        error = link_offload_off(gns, f->ifname);
-    }
-    if (!error) {
-        error = link_offload_off(host, f->port);
-    }
-    if (!error && f->has_addr) {
-        snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
-        error = link_addr_add(gns, f->ifname, cidr);
-    }
-    if (!error) {
-        error = link_set_up(gns, f->ifname, true);
-    }
-    if (!error) {
-        error = link_set_up(host, f->port, true);
-    }
-out:
-    link_ns_close(here);
-    buf_uninit(&xml);
-    return error;
-}
-
-static int
-lxc_set_link(struct guest *g, const char *ifname, bool up)
-{
-    struct link_ns *gns;
-    int error = lxc_link_ns(g, &gns);
-
-    return error ? error : link_set_up(gns, ifname, up);
-}
-
-static int
-lxc_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
-{
-    char addr[INET_ADDRSTRLEN];
-    struct link_ns *gns;
-    int error = lxc_link_ns(g, &gns);
-
-    if (!error) {
-        inet_ntop(AF_INET, &ip, addr, sizeof addr);
-        error = link_neigh_add(gns, ifname, addr, mac);
-    }
-    return error;
+    return error ? error : guest_iface_up(gns, host, f);
 }
 
 /* Every process of the container (libvirt's cgroup for it, found from its init): what starts
@@ -1052,8 +851,7 @@ const struct guest_provider guest_provider_lxc = {
     .resume = lxc_resume,
     .state = lxc_state,
     .plug_iface = lxc_plug_iface,
-    .set_link = lxc_set_link,
-    .neigh_add = lxc_neigh_add,
+    .link_ns = lxc_link_ns,
     .pin = lxc_pin,
     .stats = lxc_stats,
     .netns_fd = lxc_netns_fd,

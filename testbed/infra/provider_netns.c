@@ -829,21 +829,7 @@ netns_handle(const struct guest *g)
 static int
 netns_link_ns(struct guest *g, struct link_ns **nsp)
 {
-    int fd, error;
-
-    if (!ng(g)->ns) {
-        error = netns_netns_fd(g, &fd);
-        if (error) {
-            return error;
-        }
-        error = link_ns_open(fd, &ng(g)->ns);
-        close(fd);
-        if (error) {
-            return error;
-        }
-    }
-    *nsp = ng(g)->ns;
-    return 0;
+    return guest_link_ns_open(g, &ng(g)->ns, nsp);
 }
 
 /* A veth pair: the guest's end made directly in its namespace, the host end in 'host'. */
@@ -852,7 +838,6 @@ netns_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface
 {
     struct link_veth veth = { .name = f->port, .peer_name = f->ifname, .peer_mac = f->mac };
     struct link_ns *gns;
-    char cidr[32];
     int error;
 
     if (!host) {
@@ -862,46 +847,7 @@ netns_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface
     if (!error) {
         error = link_veth_add(host, gns, &veth);
     }
-    if (!error) {
-        error = link_offload_off(gns, f->ifname);
-    }
-    if (!error) {
-        error = link_offload_off(host, f->port);
-    }
-    if (!error && f->has_addr) {
-        snprintf(cidr, sizeof cidr, "%s/%d", inet_ntoa(f->addr), f->prefix_len);
-        error = link_addr_add(gns, f->ifname, cidr);
-    }
-    if (!error) {
-        error = link_set_up(gns, f->ifname, true);
-    }
-    if (!error) {
-        error = link_set_up(host, f->port, true);
-    }
-    return error;
-}
-
-static int
-netns_set_link(struct guest *g, const char *ifname, bool up)
-{
-    struct link_ns *gns;
-    int error = netns_link_ns(g, &gns);
-
-    return error ? error : link_set_up(gns, ifname, up);
-}
-
-static int
-netns_neigh_add(struct guest *g, const char *ifname, struct in_addr ip, const uint8_t mac[6])
-{
-    char addr[INET_ADDRSTRLEN];
-    struct link_ns *gns;
-    int error = netns_link_ns(g, &gns);
-
-    if (!error) {
-        inet_ntop(AF_INET, &ip, addr, sizeof addr);
-        error = link_neigh_add(gns, ifname, addr, mac);
-    }
-    return error;
+    return error ? error : guest_iface_up(gns, host, f);
 }
 
 /* Every process of the guest's cgroup (init, the agent, roles, exec'd tools): what a process
@@ -970,8 +916,7 @@ const struct guest_provider guest_provider_netns = {
     .resume = netns_resume,
     .state = netns_state,
     .plug_iface = netns_plug_iface,
-    .set_link = netns_set_link,
-    .neigh_add = netns_neigh_add,
+    .link_ns = netns_link_ns,
     .pin = netns_pin,
     .stats = netns_stats,
     .netns_fd = netns_netns_fd,

@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "testbed/model/diag.h"
 #include "testbed/model/experiment.h"
@@ -357,6 +359,44 @@ file_safe(const char *s)
     return out;
 }
 
+/* mkdir -p: every missing directory of 'path', said on stderr when one cannot be made. */
+static int
+mkdir_p(const char *path)
+{
+    char *copy = xstrdup(path);
+    int error = 0;
+
+    for (char *p = copy + 1; ; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(copy, 0755) && errno != EEXIST) {
+                error = errno;
+                fprintf(stderr, "sfclab: %s: %s\n", copy, strerror(error));
+                break;
+            }
+            *p = c;
+            if (!c) {
+                break;
+            }
+        }
+    }
+    free(copy);
+    return error;
+}
+
+char *
+figures_dir(const char *db_path, const char *experiment)
+{
+    char *db = xstrdup(db_path);
+    char *safe = file_safe(experiment);
+    char *dir = xasprintf("%s/plots/%s", dirname(db), safe);
+
+    free(db);
+    free(safe);
+    return dir;
+}
+
 /* Fault windows: each fault's injection to its recovery (or the end of the history). */
 static void
 fault_windows(const struct store_event *events, size_t n, double t_end_s,
@@ -406,6 +446,10 @@ figures_draw_run(FILE *log, struct store *s, const struct store_run *run, const 
     size_t n_names, n_events;
     int error = 0;
 
+    error = mkdir_p(dir);
+    if (error) {
+        return error;
+    }
     if (store_series_list(s, run->id, false, &names, &n_names)) {
         return EIO;
     }
@@ -489,6 +533,10 @@ figures_draw(FILE *log, struct store *s, const char *experiment, const char *dir
     int error;
 
     *n_drawn = 0;
+    error = mkdir_p(dir);
+    if (error) {
+        return error;
+    }
     error = results_runs_load(s, experiment, NULL, &rr);
     if (error) {
         return error;

@@ -7,7 +7,8 @@
  * are those results.h shows (one variant; repetitions pooled by its one rule). A plot's y is a
  * metric a run stores, or one of the names the files use: rtt (rtt_us), throughput (rx_pps),
  * availability (availability_ratio), rtt.split (hop_us). Reads the database, writes PNG and SVG
- * files under 'dir' and one line per chart to 'log'. Main function: figures_draw(). */
+ * files under 'dir' (made when missing) and one line per chart to 'log'. Main function:
+ * figures_draw(). */
 #ifndef SFC_FIGURES_H
 #define SFC_FIGURES_H 1
 
@@ -16,6 +17,10 @@
 
 struct store;
 struct store_run;
+
+/* Where an experiment's charts go: DB_DIR/plots/EXPERIMENT (the name made file-safe), beside
+ * the database 'db_path'. The caller frees it. */
+char *figures_dir(const char *db_path, const char *experiment);
 
 /* The metric a plot's y names. */
 const char *figures_metric(const char *y);

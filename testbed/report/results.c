@@ -415,6 +415,22 @@ format_wall(int64_t ns, char *buf, size_t size)
 }
 
 void
+results_list_runs(FILE *f, const struct store_run *runs, size_t n)
+{
+    fprintf(f, "%5s  %-20s %-14s %-28s %3s  %-11s %-19s %9s\n", "id", "experiment", "scheme",
+            "point", "rep", "status", "started", "samples");
+    for (size_t i = 0; i < n; i++) {
+        char started[32];
+
+        format_wall(runs[i].started_ns, started, sizeof started);
+        fprintf(f, "%5" PRId64 "  %-20.20s %-14.14s %-28.28s %3d  %-11s %-19s %9" PRId64 "\n",
+                runs[i].id, runs[i].experiment, runs[i].scheme, runs[i].point,
+                runs[i].repetition, store_status_to_string(runs[i].status), started,
+                runs[i].n_samples);
+    }
+}
+
+void
 results_report_run(FILE *f, struct store *s, const struct store_run *run)
 {
     struct store_series_name *names;

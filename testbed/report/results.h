@@ -60,6 +60,10 @@ bool results_pool_runs(struct store *, const struct results_runs *, const char *
  * Returns 0, or ENOENT when the experiment has no complete run. */
 int results_report(FILE *, struct store *, const char *experiment);
 
+/* One line per run of 'runs' (`sfclab runs`): id, experiment, scheme, point, repetition,
+ * status, when it started (local time) and how many samples it holds, under a header. */
+void results_list_runs(FILE *, const struct store_run *runs, size_t n);
+
 /* The Markdown report of one run: what it was, every summary, its fault episodes and the
  * availability of its probe stream. */
 void results_report_run(FILE *, struct store *, const struct store_run *);

@@ -9,6 +9,10 @@
  * 'fresh'. Progress and an ETA are printed between runs and every 10 s of a workload; no
  * workload is cut short by a limit of the runner's own. SIGINT/SIGTERM stop
  * at the next step: the current run is marked interrupted and the instance is torn down.
+ *
+ * runner.c holds the sweep and one repetition's life (infrastructure, deploy, teardown); the
+ * workload with its sampling and ingest is workload.h, the fault schedule fault_plan.h, the
+ * summaries summaries.h, all sharing struct run_ctx (run_ctx.h, private to testbed/run).
  * Main type: struct runner_opts. */
 #ifndef SFC_RUNNER_H
 #define SFC_RUNNER_H 1

@@ -4,29 +4,16 @@
 # crosses it once per direction, measured end to end within +-20%: ping RTT a1 -> b1 is 20 ms
 # above the bare RTT; a1 -> a2 is not delayed; 20% of 2,000 UDP packets from b1 to a1 are lost
 # and none from a2 to a1.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-for p in ovsdb-server ovs-vswitchd ping python3; do
-    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
-done
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 udp=$PWD/tests/system/impair-udp.py
-[ -x "$sfclab" ] && [ -x bin/sfcd ] || { echo "FAIL: bin/sfclab, bin/sfcd not built"; exit 1; }
+. tests/system/infra-lib.sh
+infra_require_root ping python3
+[ -x bin/sfcd ] || { echo "FAIL: bin/sfcd not built"; exit 1; }
+infra_instance_init imp
 
-name=sfct-imp-$$
-tmp=$(mktemp -d /tmp/sfct-imp-XXXXXX)
-state=$tmp/state
-fails=0
-trap '"$sfclab" -i "$name" --state-dir "$state" down >/dev/null 2>&1 ||
-      "$sfclab" -i "$name" --state-dir "$state" clean >/dev/null 2>&1; rm -rf -- "$tmp"' EXIT
-trap 'exit 130' INT TERM
-
-sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() {   # check WHAT VALUE EXPECTED UNIT
     if python3 -c "import sys; v, e = float(sys.argv[1]), float(sys.argv[2]); \
 sys.exit(0 if abs(v - e) <= 0.2 * e else 1)" "$2" "$3"; then ok "$1: $2 $4 (asked $3)"
@@ -84,5 +71,5 @@ got=$(stream a2 10.0.0.1 a1)
 [ "${got:-0}" -ge 1980 ] && ok "no loss inside a PoP ($got of 2,000)" ||
     fail "inside a PoP: $got of 2,000 arrived"
 
-echo "impair-pops: $fails failed"
-[ "$fails" = 0 ]
+echo "impair-pops: $failures failed"
+[ "$failures" = 0 ]

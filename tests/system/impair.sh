@@ -15,35 +15,17 @@
 # link is the bare veth it always was (no stage). Short durations: about 40 s in all.
 # On a loaded host the stage keeps its timing because it runs at real-time priority
 # (vnfs/sfc/link.c): that, not a wide tolerance, is what makes +-10% hold.
-# Exit 0 pass, 77 skip (not root, no Open vSwitch or iperf3), anything else fail.
+# Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-for p in ovsdb-server ovs-vswitchd iperf3 ping python3; do
-    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "skip: $p not installed"; exit 77; }
-done
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 udp=$PWD/tests/system/impair-udp.py
 rttfit=$PWD/tests/system/impair-rtt.py
-[ -x "$sfclab" ] && [ -x bin/sfcd ] || { echo "FAIL: bin/sfclab, bin/sfcd not built"; exit 1; }
+. tests/system/infra-lib.sh
+infra_require_root iperf3 ping python3
+[ -x bin/sfcd ] || { echo "FAIL: bin/sfcd not built"; exit 1; }
+infra_instance_init im
 
-name=sfct-im-$$
-tmp=$(mktemp -d /tmp/sfct-im-XXXXXX)
-state=$tmp/state
-fails=0
-
-cleanup() {
-    "$sfclab" -i "$name" --state-dir "$state" down >/dev/null 2>&1 ||
-        "$sfclab" -i "$name" --state-dir "$state" clean >/dev/null 2>&1
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # within VALUE EXPECTED: true if VALUE is within +-10% of EXPECTED.
 within() { python3 -c "import sys; v, e = float(sys.argv[1]), float(sys.argv[2]); \
 sys.exit(0 if abs(v - e) <= 0.1 * e else 1)" "$1" "$2"; }
@@ -191,5 +173,5 @@ else
     fail "sfclab inject dl degrade congested"
 fi
 
-echo "impair: $fails failed"
-[ "$fails" = 0 ]
+echo "impair: $failures failed"
+[ "$failures" = 0 ]

@@ -6,34 +6,16 @@
 # Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-for p in ovsdb-server ovs-vswitchd ovs-ofctl python3; do
-    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$p" >/dev/null 2>&1 || { echo "FAIL: $p not installed (make deps installs it)"; exit 1; }
-done
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 helper=$PWD/tests/system/inject-helper.py
-[ -x "$sfclab" ] && [ -x bin/sfcd ] || { echo "FAIL: bin/sfclab, bin/sfcd not built"; exit 1; }
+. tests/system/infra-lib.sh
+infra_require_root ovs-ofctl python3
+[ -x bin/sfcd ] || { echo "FAIL: bin/sfcd not built"; exit 1; }
+infra_instance_init inj
 
-name=sfct-inj-$$
-tmp=$(mktemp -d /tmp/sfct-inj-XXXXXX)
-state=$tmp/state
-fails=0
-
-cleanup() {
-    "$sfclab" -i "$name" --state-dir "$state" down >/dev/null 2>&1 ||
-        "$sfclab" -i "$name" --state-dir "$state" clean >/dev/null 2>&1
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
 # in_guest GUEST ARGS...: the helper in a guest. Guests do not see the repository: the script
 # goes in on standard input.
 in_guest() { local g=$1; shift; sl exec "$g" python3 - "$@" <"$helper"; }
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 # Each ping is one packet waiting at most 1 s: bounded whatever the fault.
 pings() { sl exec h1 ping -n -q -c "$1" -i 0.05 -W 1 10.0.0.2 2>/dev/null |
           sed -n 's/.* \([0-9]*\) received.*/\1/p'; }
@@ -210,5 +192,5 @@ sl inject h3 crash destroy >/dev/null && ok "crash destroy applied" || fail "cra
 [ -n "$pid3" ] && { [ ! -d "/proc/$pid3" ] || grep -q '^State:.*Z' "/proc/$pid3/status"; } && ok "crash destroy: h3's init $pid3 is gone" ||
     fail "after destroy h3's init $pid3 still runs"
 
-echo "inject system test: $fails failure(s)"
-[ $fails = 0 ]
+echo "inject system test: $failures failure(s)"
+[ "$failures" = 0 ]

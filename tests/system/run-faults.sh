@@ -8,14 +8,8 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-faults-$$
-tmp=$(mktemp -d /tmp/sfct-faults-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
+. tests/system/infra-lib.sh
+run_test_init faults
 . tests/system/report-lib.sh
 
 # Half the answers spoofed while the attacker is in the path: the count must follow the fraction.

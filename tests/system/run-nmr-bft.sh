@@ -8,42 +8,27 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-nb-$$
-tmp=$(mktemp -d /tmp/sfct-nb-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
-run() {
-    local log=$1; shift
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
-    grep -q "did not apply configuration" "$log" || return 1
-    echo "note: the switch missed its start-up deadline; once more"
-    bin/sfclab -i "$inst" clean >/dev/null 2>&1
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1
-}
-summary() { q "select mean from summaries where run=$1 and metric='$2' and (labels is null or labels='')"; }
+. tests/system/infra-lib.sh
+run_test_init nb
 zero() { awk -v x="${1:-x}" 'BEGIN { exit !(x == "0" || x == "0.0") }'; }
 positive() { awk -v x="${1:-0}" 'BEGIN { exit !(x + 0 > 0) }'; }
 point_run() { q "select max(id) from runs where experiment='$1' and status='complete' and json_extract(point, '$.scenario')='$2'"; }
 
-run "$tmp/bft.log" experiments/nmr-bft-dns.yaml --quick || fail "bft run: $(tail -5 "$tmp/bft.log")"
+run_experiment "$tmp/bft.log" experiments/nmr-bft-dns.yaml --quick || fail "bft run: $(tail -5 "$tmp/bft.log")"
 one=$(point_run nmr-bft-dns one)
 two=$(point_run nmr-bft-dns two)
 if [ -z "$one" ] || [ -z "$two" ]; then
     fail "runs of scenarios one and two: '$one' '$two'"; tail -20 "$tmp/bft.log"
 else
     n=$(q "select n from summaries where run=$one and metric='wrong_answer_ratio'")
-    w=$(summary "$one" wrong_answer_ratio); l=$(summary "$one" timeout_ratio)
+    w=$(run_summary "$one" wrong_answer_ratio); l=$(run_summary "$one" timeout_ratio)
     zero "$w" && zero "$l" && ok "one replica spoofing: $n queries, wrong-answer ratio $w, timeout ratio $l" \
         || fail "one replica spoofing: wrong-answer ratio '$w', timeout ratio '$l'"
     replicas=$(q "select count(distinct labels) from samples_view where run=$one and metric='hop_us' and labels like '%replica%'")
     [ "$replicas" = 4 ] && ok "4 replicas (3f+1) answered, labelled vnf[0].replica[M]" \
         || fail "replica hop labels: $replicas"
     injected=$(q "select count(*) from events where run=$two and kind='fault-injected'")
-    w=$(summary "$two" wrong_answer_ratio); l=$(summary "$two" timeout_ratio)
+    w=$(run_summary "$two" wrong_answer_ratio); l=$(run_summary "$two" timeout_ratio)
     [ "$injected" = 2 ] && zero "$w" && positive "$l" \
         && ok "two replicas spoofing (> f): no wrong answer ($w), halted queries time out ($l)" \
         || fail "two replicas spoofing: $injected faults, wrong-answer ratio '$w', timeout ratio '$l'"
@@ -57,10 +42,10 @@ fi
 # --- none, the same chain, workload and spoof on its only DNS
 sed -e 's/^experiment: nmr-bft-dns/experiment: nmr-bft-dns-none/' -e 's/^scheme: nmr/scheme: none/' \
     -e '/^params:/d' -e 's/\.replica\[[0-9]\]//g' experiments/nmr-bft-dns.yaml >"$tmp/none.yaml"
-run "$tmp/none.log" "$tmp/none.yaml" --quick --set scenario=one \
+run_experiment "$tmp/none.log" "$tmp/none.yaml" --quick --set scenario=one \
     || fail "none run: $(tail -5 "$tmp/none.log")"
 run=$(q "select max(id) from runs where experiment='nmr-bft-dns-none' and status='complete'")
-w=$(summary "${run:-0}" wrong_answer_ratio)
+w=$(run_summary "${run:-0}" wrong_answer_ratio)
 positive "$w" && ok "none under the same spoof accepts forged answers (wrong-answer ratio $w)" \
     || fail "none under the spoof: wrong-answer ratio '$w' (run '$run')"
 

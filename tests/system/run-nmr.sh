@@ -8,28 +8,11 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-nmr-$$
-tmp=$(mktemp -d /tmp/sfct-nmr-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
-# `sfclab run` once more when the private switch did not come up in time (the machine is shared:
-# under heavy load ovs-vswitchd can miss its 10 s start-up deadline). Anything else fails.
-run() {
-    local log=$1; shift
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
-    grep -q "did not apply configuration" "$log" || return 1
-    echo "note: the switch missed its start-up deadline; once more"
-    bin/sfclab -i "$inst" clean >/dev/null 2>&1
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1
-}
-summary() { q "select mean from summaries where run=$1 and metric='$2' and (labels is null or labels='')"; }
+. tests/system/infra-lib.sh
+run_test_init nmr
 
 # --- nmr, f=1
-run "$tmp/nmr.log" experiments/nmr-dns.yaml --quick --keep \
+run_experiment "$tmp/nmr.log" experiments/nmr-dns.yaml --quick --keep \
     || fail "nmr run: $(tail -5 "$tmp/nmr.log")"
 
 # Peer messages on the real bridge: one sealed with the instance's key is taken, the same again
@@ -66,8 +49,8 @@ else
                   and t_ns < (select t_ns from events where run=$run and kind='phase-end')")
     [ "$injected" = 4 ] && ok "4 faults injected during the workload (2 flips, 2 crashes)" \
         || fail "faults injected during the workload: $injected"
-    wrong=$(summary "$run" wrong_answer_ratio)
-    lost=$(summary "$run" timeout_ratio)
+    wrong=$(run_summary "$run" wrong_answer_ratio)
+    lost=$(run_summary "$run" timeout_ratio)
     n=$(q "select n from summaries where run=$run and metric='wrong_answer_ratio'")
     [ "$wrong" = 0 ] || [ "$wrong" = 0.0 ] && ok "nmr: wrong-answer ratio 0 over $n queries" \
         || fail "nmr: wrong-answer ratio '$wrong'"
@@ -91,14 +74,14 @@ fi
 # --- none, the same chain, workload and faults on its only replica of each VNF
 sed -e 's/^experiment: nmr-dns/experiment: nmr-dns-none/' -e 's/^scheme: nmr/scheme: none/' \
     -e '/^params:/d' -e 's/\.replica\[[0-9]\]//g' experiments/nmr-dns.yaml >"$tmp/none.yaml"
-run "$tmp/none.log" "$tmp/none.yaml" --quick \
+run_experiment "$tmp/none.log" "$tmp/none.yaml" --quick \
     || fail "none run: $(tail -5 "$tmp/none.log")"
 run=$(q "select max(id) from runs where experiment='nmr-dns-none' and status='complete'")
 if [ -z "$run" ]; then
     fail "no complete run of scheme none"; cat "$tmp/none.log"
 else
-    wrong=$(summary "$run" wrong_answer_ratio)
-    lost=$(summary "$run" timeout_ratio)
+    wrong=$(run_summary "$run" wrong_answer_ratio)
+    lost=$(run_summary "$run" timeout_ratio)
     awk -v w="${wrong:-0}" -v l="${lost:-0}" 'BEGIN { exit !(w + l > 0) }' \
         && ok "none under the same faults: wrong-answer ratio $wrong, timeout ratio $lost" \
         || fail "none under the same faults answered everything right ($wrong, $lost)"

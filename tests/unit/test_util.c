@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "vnfs/core/buf.h"
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/util.h"
 
 static void
@@ -67,6 +68,33 @@ test_buf(void **state)
     buf_uninit(&b);
 }
 
+/* byteorder.h at odd offsets, against buf.h's appenders: the same bytes both ways, and the
+ * top bit of each width survives (no sign extension through int promotion). */
+static void
+test_byteorder(void **state)
+{
+    struct buf b = BUF_INITIALIZER;
+    uint8_t raw[1 + 2 + 4 + 8];
+
+    buf_put_u8(&b, 0xaa);
+    buf_put_be16(&b, 0x8f01);
+    buf_put_be32(&b, 0xfedcba98u);
+    buf_put_be64(&b, 0x8123456789abcdefull);
+    assert_int_equal(b.len, sizeof raw);
+    assert_int_equal(get_be16(b.data + 1), 0x8f01);
+    assert_int_equal(get_be32(b.data + 3), 0xfedcba98u);
+    assert_true(get_be64(b.data + 7) == 0x8123456789abcdefull);
+
+    raw[0] = 0xaa;
+    put_be16(raw + 1, 0x8f01);
+    put_be32(raw + 3, 0xfedcba98u);
+    put_be64(raw + 7, 0x8123456789abcdefull);
+    assert_memory_equal(raw, b.data, sizeof raw);
+    assert_int_equal(raw[7], 0x81);
+    assert_int_equal(raw[14], 0xef);
+    buf_uninit(&b);
+}
+
 int
 main(void)
 {
@@ -75,6 +103,7 @@ main(void)
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_rate),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_byteorder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

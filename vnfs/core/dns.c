@@ -4,37 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/util.h"
 
 /* Compression pointers may be chained, each strictly backwards, so a chain is at most as long
  * as the message; this bounds the work per name anyway (128 labels fill 255 bytes). */
 #define MAX_POINTERS 128
-
-static uint16_t
-get16(const uint8_t *p)
-{
-    return (p[0] << 8) | p[1];
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-    return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16) | (p[2] << 8) | p[3];
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-    put16(p, v >> 16);
-    put16(p + 2, v);
-}
 
 /* Reads the name at '*ofsp', following compression pointers, into 'out' (wire form, may be
  * NULL to only check it) and advances '*ofsp' past the name as it appears in place. */
@@ -95,10 +70,10 @@ parse_opt(const uint8_t *msg, size_t len, size_t *ofsp, struct dns_query *q)
     if (len - ofs < 10) {
         return EINVAL;
     }
-    uint16_t udp_size = get16(msg + ofs + 2);
+    uint16_t udp_size = get_be16(msg + ofs + 2);
     uint8_t version = msg[ofs + 5];
     bool dnssec_ok = msg[ofs + 6] & 0x80;
-    size_t rdlen = get16(msg + ofs + 8);
+    size_t rdlen = get_be16(msg + ofs + 8);
     ofs += 10;
     if (len - ofs < rdlen) {
         return EINVAL;
@@ -112,8 +87,8 @@ parse_opt(const uint8_t *msg, size_t len, size_t *ofsp, struct dns_query *q)
         if (end - ofs < 4) {
             return EINVAL;
         }
-        uint16_t code = get16(msg + ofs);
-        uint16_t olen = get16(msg + ofs + 2);
+        uint16_t code = get_be16(msg + ofs);
+        uint16_t olen = get_be16(msg + ofs + 2);
         ofs += 4;
         if (end - ofs < olen) {
             return EINVAL;
@@ -160,10 +135,10 @@ dns_parse_query(const uint8_t *msg, size_t len, struct dns_query *qp)
         return EINVAL;
     }
     memset(&q, 0, sizeof q);
-    q.id = get16(msg);
-    q.flags = get16(msg + 2);
-    if ((q.flags & DNS_FLAG_QR) || get16(msg + 4) != 1 || get16(msg + 6) || get16(msg + 8)
-        || get16(msg + 10) > 1) {
+    q.id = get_be16(msg);
+    q.flags = get_be16(msg + 2);
+    if ((q.flags & DNS_FLAG_QR) || get_be16(msg + 4) != 1 || get_be16(msg + 6) || get_be16(msg + 8)
+        || get_be16(msg + 10) > 1) {
         return EINVAL;
     }
 
@@ -171,14 +146,14 @@ dns_parse_query(const uint8_t *msg, size_t len, struct dns_query *qp)
         return EINVAL;
     }
     q.qname_len = name_len;
-    q.qtype = get16(msg + ofs);
-    q.qclass = get16(msg + ofs + 2);
+    q.qtype = get_be16(msg + ofs);
+    q.qclass = get_be16(msg + ofs + 2);
     ofs += 4;
 
-    if (get16(msg + 10)) {
+    if (get_be16(msg + 10)) {
         /* The only additional record a query may carry is OPT, owned by the root. */
         if (ofs >= len || msg[ofs] != 0 || len - ofs < 3
-            || get16(msg + ofs + 1) != DNS_TYPE_OPT) {
+            || get_be16(msg + ofs + 1) != DNS_TYPE_OPT) {
             return EINVAL;
         }
         ofs++;
@@ -204,34 +179,34 @@ dns_build_answer(const struct dns_query *q, uint8_t rcode, const uint32_t *addrs
     }
     uint16_t flags = DNS_FLAG_QR | DNS_FLAG_AA | (q->flags & (0x7800 | DNS_FLAG_RD))
                      | (rcode & 0xf);
-    put16(out, q->id);
-    put16(out + 2, flags);
-    put16(out + 4, 1);
-    put16(out + 6, n_addrs);
-    put16(out + 8, 0);
-    put16(out + 10, q->edns ? 1 : 0);
+    put_be16(out, q->id);
+    put_be16(out + 2, flags);
+    put_be16(out + 4, 1);
+    put_be16(out + 6, n_addrs);
+    put_be16(out + 8, 0);
+    put_be16(out + 10, q->edns ? 1 : 0);
 
     uint8_t *p = out + DNS_HEADER_LEN;
     memcpy(p, q->qname, q->qname_len);
     p += q->qname_len;
-    put16(p, q->qtype);
-    put16(p + 2, q->qclass);
+    put_be16(p, q->qtype);
+    put_be16(p + 2, q->qclass);
     p += 4;
     for (size_t i = 0; i < n_addrs; i++) {
-        put16(p, 0xc000 | DNS_HEADER_LEN);
-        put16(p + 2, DNS_TYPE_A);
-        put16(p + 4, DNS_CLASS_IN);
-        put32(p + 6, ttl);
-        put16(p + 10, 4);
+        put_be16(p, 0xc000 | DNS_HEADER_LEN);
+        put_be16(p + 2, DNS_TYPE_A);
+        put_be16(p + 4, DNS_CLASS_IN);
+        put_be32(p + 6, ttl);
+        put_be16(p + 10, 4);
         memcpy(p + 12, &addrs[i], 4);
         p += 16;
     }
     if (q->edns) {
         p[0] = 0;
-        put16(p + 1, DNS_TYPE_OPT);
-        put16(p + 3, DNS_EDNS_UDP_SIZE);
-        put32(p + 5, q->edns_do ? 0x8000 : 0);
-        put16(p + 9, 0);
+        put_be16(p + 1, DNS_TYPE_OPT);
+        put_be16(p + 3, DNS_EDNS_UDP_SIZE);
+        put_be32(p + 5, q->edns_do ? 0x8000 : 0);
+        put_be16(p + 9, 0);
         p += 11;
     }
     *lenp = p - out;
@@ -378,36 +353,36 @@ dns_build_query(const struct dns_query_spec *spec, uint8_t *out, size_t cap, siz
         return ENOSPC;
     }
 
-    put16(out, spec->id);
-    put16(out + 2, spec->rd ? DNS_FLAG_RD : 0);
-    put16(out + 4, 1);
-    put16(out + 6, 0);
-    put16(out + 8, 0);
-    put16(out + 10, edns ? 1 : 0);
+    put_be16(out, spec->id);
+    put_be16(out + 2, spec->rd ? DNS_FLAG_RD : 0);
+    put_be16(out + 4, 1);
+    put_be16(out + 6, 0);
+    put_be16(out + 8, 0);
+    put_be16(out + 10, edns ? 1 : 0);
     uint8_t *p = out + DNS_HEADER_LEN;
     memcpy(p, name, name_len);
     p += name_len;
-    put16(p, spec->qtype);
-    put16(p + 2, DNS_CLASS_IN);
+    put_be16(p, spec->qtype);
+    put_be16(p + 2, DNS_CLASS_IN);
     p += 4;
     if (edns) {
         size_t rdlen = total - (p - out) - DNS_OPT_LEN;
         p[0] = 0;
-        put16(p + 1, DNS_TYPE_OPT);
-        put16(p + 3, DNS_EDNS_UDP_SIZE);
-        put32(p + 5, 0);
-        put16(p + 9, rdlen);
+        put_be16(p + 1, DNS_TYPE_OPT);
+        put_be16(p + 3, DNS_EDNS_UDP_SIZE);
+        put_be32(p + 5, 0);
+        put_be16(p + 9, rdlen);
         p += DNS_OPT_LEN;
         if (spec->token) {
-            put16(p, DNS_EDNS_TOKEN);
-            put16(p + 2, spec->token_len);
+            put_be16(p, DNS_EDNS_TOKEN);
+            put_be16(p + 2, spec->token_len);
             memcpy(p + 4, spec->token, spec->token_len);
             p += 4 + spec->token_len;
         }
         if (spec->size) {
             size_t pad = total - (p - out) - 4;
-            put16(p, DNS_EDNS_PADDING);
-            put16(p + 2, pad);
+            put_be16(p, DNS_EDNS_PADDING);
+            put_be16(p + 2, pad);
             memset(p + 4, 0, pad);
             p += 4 + pad;
         }
@@ -427,13 +402,13 @@ dns_parse_response(const uint8_t *msg, size_t len, struct dns_response *rp)
         return EINVAL;
     }
     memset(&r, 0, sizeof r);
-    r.id = get16(msg);
-    r.flags = get16(msg + 2);
+    r.id = get_be16(msg);
+    r.flags = get_be16(msg + 2);
     r.rcode = r.flags & 0xf;
-    uint16_t qdcount = get16(msg + 4);
-    r.ancount = get16(msg + 6);
-    uint16_t nscount = get16(msg + 8);
-    uint16_t arcount = get16(msg + 10);
+    uint16_t qdcount = get_be16(msg + 4);
+    r.ancount = get_be16(msg + 6);
+    uint16_t nscount = get_be16(msg + 8);
+    uint16_t arcount = get_be16(msg + 10);
     if (!(r.flags & DNS_FLAG_QR) || qdcount > 1) {
         return EINVAL;
     }
@@ -442,7 +417,7 @@ dns_parse_response(const uint8_t *msg, size_t len, struct dns_response *rp)
             return EINVAL;
         }
         r.qname_len = name_len;
-        r.qtype = get16(msg + ofs);
+        r.qtype = get_be16(msg + ofs);
         ofs += 4;
     }
 
@@ -455,10 +430,10 @@ dns_parse_response(const uint8_t *msg, size_t len, struct dns_response *rp)
         if (read_name(msg, len, &ofs, NULL, &name_len) || len - ofs < 10) {
             return EINVAL;
         }
-        uint16_t type = get16(msg + ofs);
-        uint16_t class = get16(msg + ofs + 2);
-        uint32_t ttl = get32(msg + ofs + 4);
-        size_t rdlen = get16(msg + ofs + 8);
+        uint16_t type = get_be16(msg + ofs);
+        uint16_t class = get_be16(msg + ofs + 2);
+        uint32_t ttl = get_be32(msg + ofs + 4);
+        size_t rdlen = get_be16(msg + ofs + 8);
         ofs += 10;
         if (len - ofs < rdlen) {
             return EINVAL;

@@ -6,18 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static uint16_t
-get16(const uint8_t *p)
-{
-    return (p[0] << 8) | p[1];
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-    p[0] = v >> 8;
-    p[1] = v;
-}
+#include "vnfs/core/byteorder.h"
 
 int
 packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)
@@ -28,12 +17,12 @@ packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)
     if (len < PACKET_ETH_HLEN) {
         return EINVAL;
     }
-    uint16_t type = get16(frame + 12);
+    uint16_t type = get_be16(frame + 12);
     if (type == PACKET_ETHTYPE_VLAN) {
         if (len < PACKET_ETH_HLEN + 4) {
             return EINVAL;
         }
-        type = get16(frame + 16);
+        type = get_be16(frame + 16);
         ofs += 4;
     }
     if (type != PACKET_ETHTYPE_IPV4) {
@@ -46,7 +35,7 @@ packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)
         return EINVAL;
     }
     size_t ihl = (ip[0] & 0xf) * 4;
-    size_t ip_len = get16(ip + 2);
+    size_t ip_len = get_be16(ip + 2);
     if (ihl < 20 || ip_len < ihl || ip_len > len - ofs
         || packet_csum_fold(packet_csum_add(0, ip, ihl)) != 0xffff) {
         return EINVAL;
@@ -57,7 +46,7 @@ packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)
     memcpy(&pi.flow.src_ip, ip + 12, 4);
     memcpy(&pi.flow.dst_ip, ip + 16, 4);
 
-    uint16_t frag = get16(ip + 6);
+    uint16_t frag = get_be16(ip + 6);
     pi.fragment = (frag & 0x2000) || (frag & 0x1fff);
     pi.l4_ofs = ofs + ihl;
     if (frag & 0x1fff) {
@@ -70,7 +59,7 @@ packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)
 
     const uint8_t *l4 = frame + pi.l4_ofs;
     if (pi.flow.proto == IPPROTO_UDP) {
-        if (pi.l4_len < 8 || get16(l4 + 4) != pi.l4_len) {
+        if (pi.l4_len < 8 || get_be16(l4 + 4) != pi.l4_len) {
             return EINVAL;
         }
         pi.l7_ofs = pi.l4_ofs + 8;
@@ -197,7 +186,7 @@ packet_l4_csum_ok(const uint8_t *frame, const struct packet_info *info)
         return true;
     }
     const uint8_t *l4 = frame + info->l4_ofs;
-    if (info->flow.proto == IPPROTO_UDP && !get16(l4 + 6)) {
+    if (info->flow.proto == IPPROTO_UDP && !get_be16(l4 + 6)) {
         return true;
     }
     uint32_t sum = pseudo_header_sum(frame + info->l3_ofs, info->flow.proto, info->l4_len);
@@ -210,20 +199,20 @@ packet_fix_csums(uint8_t *frame, const struct packet_info *info)
     uint8_t *ip = frame + info->l3_ofs;
     size_t ihl = (ip[0] & 0xf) * 4;
 
-    put16(ip + 10, 0);
-    put16(ip + 10, ~packet_csum_fold(packet_csum_add(0, ip, ihl)));
+    put_be16(ip + 10, 0);
+    put_be16(ip + 10, ~packet_csum_fold(packet_csum_add(0, ip, ihl)));
     if (!info->has_ports) {
         return;
     }
     uint8_t *l4 = frame + info->l4_ofs;
     uint8_t *csum = l4 + l4_csum_ofs(info->flow.proto);
-    put16(csum, 0);
+    put_be16(csum, 0);
     uint32_t sum = pseudo_header_sum(ip, info->flow.proto, info->l4_len);
     uint16_t c = ~packet_csum_fold(packet_csum_add(sum, l4, info->l4_len));
     if (!c && info->flow.proto == IPPROTO_UDP) {
         c = 0xffff;             /* 0 would mean "no checksum" (RFC 768). */
     }
-    put16(csum, c);
+    put_be16(csum, c);
 }
 
 static void
@@ -327,8 +316,8 @@ packet_set_udp_payload_len(uint8_t *frame, size_t cap, struct packet_info *info,
     info->l7_len = l7_len;
     info->l4_len = l7_len + 8;
     info->ip_len = info->l4_len + ihl;
-    put16(ip + 2, info->ip_len);
-    put16(frame + info->l4_ofs + 4, info->l4_len);
+    put_be16(ip + 2, info->ip_len);
+    put_be16(frame + info->l4_ofs + 4, info->l4_len);
     packet_fix_csums(frame, info);
     *frame_lenp = info->l7_ofs + l7_len;
     return 0;
@@ -348,11 +337,11 @@ packet_build_udp(uint8_t *out, size_t cap,
     memset(out, 0, PACKET_UDP_HLEN);
     memcpy(out, dst_mac, ETH_ADDR_LEN);
     memcpy(out + 6, src_mac, ETH_ADDR_LEN);
-    put16(out + 12, PACKET_ETHTYPE_IPV4);
+    put_be16(out + 12, PACKET_ETHTYPE_IPV4);
 
     uint8_t *ip = out + PACKET_ETH_HLEN;
     ip[0] = 0x45;
-    put16(ip + 6, 0x4000);      /* DF */
+    put_be16(ip + 6, 0x4000);      /* DF */
     ip[8] = 64;
     ip[9] = IPPROTO_UDP;
     uint32_t s = htonl(src_ip), d = htonl(dst_ip);
@@ -360,8 +349,8 @@ packet_build_udp(uint8_t *out, size_t cap,
     memcpy(ip + 16, &d, 4);
 
     uint8_t *udp = ip + 20;
-    put16(udp, src_port);
-    put16(udp + 2, dst_port);
+    put_be16(udp, src_port);
+    put_be16(udp + 2, dst_port);
     if (payload_len) {
         memcpy(udp + 8, payload, payload_len);
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/util.h"
 
 struct state_entry {
@@ -274,25 +275,6 @@ state_clear(struct nf_state *st)
     }
 }
 
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-static void
-set_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--) {
-        p[i] = v;
-        v >>= 8;
-    }
-}
-
 uint64_t
 state_counter_get(const struct nf_state *st, const void *key, size_t key_len)
 {
@@ -313,7 +295,7 @@ state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t
     } else if (entry_prepare(st, key, key_len, 8, &e)) {
         return old;
     }
-    set_be64(e->value, old + delta);
+    put_be64(e->value, old + delta);
     return old + delta;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/packet.h"
 #include "vnfs/core/state.h"
 #include "vnfs/core/util.h"
@@ -53,15 +54,7 @@ monitor_destroy(struct nf *nf)
 static void
 add_be64(uint8_t *p, uint64_t delta)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    v += delta;
-    for (int i = 7; i >= 0; i--) {
-        p[i] = v;
-        v >>= 8;
-    }
+    put_be64(p, get_be64(p) + delta);
 }
 
 static enum nf_verdict

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/loop.h"
 #include "vnfs/core/util.h"
 #include "vnfs/ft/u64map.h"
@@ -57,12 +58,6 @@ struct ft_adapter {
 
 static void ft_adapter_readable(struct loop *, int fd, uint32_t events, void *aux);
 static void ft_adapter_timer_cb(struct loop *, uint64_t timer_id, void *aux);
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
 
 bool
 ft_wire_kind_valid(enum ft_event_kind kind)

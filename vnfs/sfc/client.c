@@ -37,6 +37,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/dns.h"
 #include "vnfs/core/packet.h"
 #include "vnfs/core/pktio.h"
@@ -321,25 +322,6 @@ print_request_summary(struct client *c)
            (unsigned long long) (c->n_forged + c->n_corrupted), (unsigned long long) c->n_forged,
            (unsigned long long) c->n_corrupted, (unsigned long long) c->n_error, mean / 1e3,
            n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0, p50 / 1e3, p99 / 1e3);
-}
-
-static void
-put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = v >> (56 - 8 * i);
-    }
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
 }
 
 /* What came back of the numbered datagrams: one bit per number sent. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/loop.h"
 #include "vnfs/core/util.h"
 
@@ -45,18 +46,6 @@ struct ftstage {
     struct buf msg;
     struct ftstage_stats stats;
 };
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    return (uint64_t) get_be32(p) << 32 | get_be32(p + 4);
-}
 
 static bool
 msg_kind_valid(enum ft_event_kind kind)

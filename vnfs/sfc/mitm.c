@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/core/dns.h"
 #include "vnfs/core/loop.h"
 #include "vnfs/core/nsh.h"
@@ -100,8 +101,8 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
         return ENOENT;
     }
     /* The message parsed strictly; the walk below still checks every bound. */
-    qd = msg[4] << 8 | msg[5];
-    an = msg[6] << 8 | msg[7];
+    qd = get_be16(msg + 4);
+    an = get_be16(msg + 6);
     for (unsigned int i = 0; i < qd; i++) {
         if (!skip_name(msg, msg_len, &ofs) || (ofs += 4) > msg_len) {
             return EINVAL;
@@ -113,9 +114,9 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
         if (!skip_name(msg, msg_len, &ofs) || ofs + 10 > msg_len) {
             return EINVAL;
         }
-        type = msg[ofs] << 8 | msg[ofs + 1];
-        class = msg[ofs + 2] << 8 | msg[ofs + 3];
-        rdlen = msg[ofs + 8] << 8 | msg[ofs + 9];
+        type = get_be16(msg + ofs);
+        class = get_be16(msg + ofs + 2);
+        rdlen = get_be16(msg + ofs + 8);
         ofs += 10;
         if (ofs + rdlen > msg_len) {
             return EINVAL;

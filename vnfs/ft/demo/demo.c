@@ -3,21 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
-static uint64_t
-get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
+#include "vnfs/core/byteorder.h"
 
 bool
 demo_msg_parse(const uint8_t *data, size_t len, struct demo_msg *m)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/ft/core.h"
 
 struct none {
@@ -76,15 +77,10 @@ none_export_state(const struct ft_core *core, struct buf *b)
 static int
 none_import_state(struct ft_core *core, const uint8_t *data, size_t len)
 {
-    uint64_t v = 0;
-
     if (len != 8) {
         return EINVAL;
     }
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | data[i];
-    }
-    none_cast(core)->n_forwarded = v;
+    none_cast(core)->n_forwarded = get_be64(data);
     return 0;
 }
 

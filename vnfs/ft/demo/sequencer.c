@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
@@ -39,31 +40,13 @@ enum { SEQ_TIMER_RETRANSMIT = 1, SEQ_TIMER_STATE = 2 };
 #define SEQ_MAX_AHEAD 65536     /* A replica buffers at most this far past what it applied. */
 
 static void
-seq_put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = v >> (56 - 8 * i);
-    }
-}
-
-static uint64_t
-seq_get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
-static void
 seq_send_order(struct ft_actions *out, uint32_t to, uint64_t seq, const uint8_t *msg,
                size_t len)
 {
     uint8_t *m = xmalloc(9 + len);
 
     m[0] = SEQ_ORDER;
-    seq_put_be64(m + 1, seq);
+    put_be64(m + 1, seq);
     memcpy(m + 9, msg, len);
     ft_emit_send(out, to, m, 9 + len);
     free(m);
@@ -235,7 +218,7 @@ sequencer_step(struct ft_core *core, const struct ft_event *ev, struct ft_action
             break;
         }
         /* The latest word of the replica: after a restart it may go down, not only up. */
-        s->acked[r] = MIN(seq_get_be64(ev->data + 1), s->n_log);
+        s->acked[r] = MIN(get_be64(ev->data + 1), s->n_log);
         if (s->acked[r] < s->n_log) {
             sequencer_arm(s, ev->now_ns, out);
         }
@@ -283,14 +266,14 @@ sequencer_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     if (len < 8) {
         return EINVAL;
     }
-    n = seq_get_be64(data);
+    n = get_be64(data);
     /* Validate everything before touching the state. */
     for (uint64_t i = 0; i < n; i++) {
         size_t l;
         if (len - pos < 4) {
             return EINVAL;
         }
-        l = (size_t) data[pos] << 24 | data[pos + 1] << 16 | data[pos + 2] << 8 | data[pos + 3];
+        l = get_be32(data + pos);
         if (l < DEMO_HDR_LEN || len - pos - 4 < l) {
             return EINVAL;
         }
@@ -306,8 +289,7 @@ sequencer_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     s->n_log = 0;
     u64map_clear(&s->numbered);
     for (pos = 8; s->n_log < n_entries;) {
-        size_t l = (size_t) data[pos] << 24 | data[pos + 1] << 16 | data[pos + 2] << 8
-                   | data[pos + 3];
+        size_t l = get_be32(data + pos);
         if (s->n_log >= s->cap_log) {
             s->log = x2nrealloc(s->log, &s->cap_log, sizeof *s->log);
         }
@@ -457,7 +439,7 @@ seq_replica_ack(struct seq_replica *r, struct ft_actions *out)
     uint8_t ack[9];
 
     ack[0] = SEQ_ACK;
-    seq_put_be64(ack + 1, r->applied);
+    put_be64(ack + 1, r->applied);
     ft_emit_send(out, r->sequencer, ack, sizeof ack);
 }
 
@@ -472,7 +454,7 @@ seq_replica_on_order(struct seq_replica *r, const struct ft_event *ev, struct ft
         return;
     }
     if (ev->len < 9 || ev->data[0] != SEQ_ORDER || !demo_msg_parse(ev->data + 9, ev->len - 9, &m)
-        || !(n = seq_get_be64(ev->data + 1))) {
+        || !(n = get_be64(ev->data + 1))) {
         ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
         return;
     }
@@ -519,8 +501,8 @@ seq_replica_import(struct seq_replica *r, const uint8_t *data, size_t len)
     if (len != 16) {
         return EINVAL;
     }
-    n = seq_get_be64(data);
-    chain = seq_get_be64(data + 8);
+    n = get_be64(data);
+    chain = get_be64(data + 8);
     if (n > r->applied) {
         /* Walk the buffer, not the numbers: an image may claim any n. */
         uint64_t *stale = xmalloc((u64map_count(&r->ahead) + 1) * sizeof *stale);
@@ -559,8 +541,8 @@ seq_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
         seq_replica_on_order(r, ev, out);
         break;
     case FT_EV_STATE_REQUEST:
-        seq_put_be64(image, r->applied);
-        seq_put_be64(image + 8, r->chain);
+        put_be64(image, r->applied);
+        put_be64(image + 8, r->chain);
         ft_emit_state(out, ev->from, image, sizeof image);
         break;
     case FT_EV_STATE:

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
@@ -284,38 +285,28 @@ voter_export_state(const struct ft_core *core, struct buf *b)
     return 0;
 }
 
-static uint64_t
-voter_get_be(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < bytes; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 static int
 voter_import_state(struct ft_core *core, const uint8_t *data, size_t len)
 {
     struct voter *v = voter_cast(core);
     uint64_t n;
 
-    if (len < 12 || voter_get_be(data, 4) != VOTER_MAGIC) {
+    if (len < 12 || get_be32(data) != VOTER_MAGIC) {
         return EINVAL;
     }
-    n = voter_get_be(data + 4, 8);
+    n = get_be64(data + 4);
     if (n > (len - 12) / 8 || len - 12 != n * 8) {
         return EINVAL;
     }
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t w = voter_get_be(data + 12 + 8 * i, 8);
+        uint64_t w = get_be64(data + 12 + 8 * i);
         if ((w & 3) != VOTER_DECIDED && (w & 3) != VOTER_HALTED) {
             return EINVAL;
         }
     }
     u64map_clear(&v->finished);
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t w = voter_get_be(data + 12 + 8 * i, 8);
+        uint64_t w = get_be64(data + 12 + 8 * i);
         u64map_put(&v->finished, w >> 2, w & 3);
     }
     return 0;

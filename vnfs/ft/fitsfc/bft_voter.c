@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/core/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
@@ -374,27 +375,16 @@ bft_voter_export_state(const struct ft_core *core, struct buf *b)
     return 0;
 }
 
-static uint64_t
-bft_voter_get_be(const uint8_t *p, int bytes)
-{
-    uint64_t x = 0;
-
-    for (int i = 0; i < bytes; i++) {
-        x = (x << 8) | p[i];
-    }
-    return x;
-}
-
 static int
 bft_voter_import_state(struct ft_core *core, const uint8_t *data, size_t len)
 {
     struct bft_voter *v = bft_voter_cast(core);
     uint64_t n;
 
-    if (len < 12 || bft_voter_get_be(data, 4) != BFT_VOTER_MAGIC) {
+    if (len < 12 || get_be32(data) != BFT_VOTER_MAGIC) {
         return EINVAL;
     }
-    n = bft_voter_get_be(data + 4, 8);
+    n = get_be64(data + 4);
     if (n > (len - 12) / 9 || len - 12 != n * 9) {
         return EINVAL;
     }
@@ -408,7 +398,7 @@ bft_voter_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     v->ring_head = v->ring_n = 0;
     for (uint64_t i = 0; i < n; i++) {
         const uint8_t *rec = data + 12 + 9 * i;
-        bft_voter_remember(v, bft_voter_get_be(rec, 8), rec[8]);
+        bft_voter_remember(v, get_be64(rec), rec[8]);
     }
     /* A vote in progress on a name the image says is finished must not decide it again. Its
      * timer, if it fires, finds nothing pending. */

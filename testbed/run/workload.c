@@ -1,0 +1,433 @@
+#include "testbed/run/workload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testbed/deploy/deploy.h"
+#include "testbed/infra/capture.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/experiment.h"
+#include "testbed/run/events.h"
+#include "testbed/run/fault_plan.h"
+#include "testbed/run/run_ctx.h"
+#include "testbed/run/runner.h"
+#include "testbed/schemes/scheme.h"
+#include "testbed/store/store.h"
+#include "vnfs/core/util.h"
+
+/* How often the runner looks up from waiting on the workload: to sample the guests' cgroups
+ * and to notice Ctrl-C. */
+#define WORKLOAD_TICK_MS 500
+#define WORKLOAD_PROGRESS_NS (10ull * 1000000000ull)     /* A progress line this often. */
+
+/* "req=3,outcome=ok,component=10" -> {"outcome":"ok", ...}, without the keys that name one
+ * request or one interval: those would make a series per request. */
+static char *
+labels_from_tsv(const char *text, const struct deployment *d)
+{
+    static const char *const per_sample[] = { "req", "seq", "rtt_ns", "interval_ns", "hop" };
+    json_t *o = json_object();
+    char *copy = xstrdup(text), *save = NULL;
+
+    for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        bool skip = false;
+
+        if (!eq) {
+            continue;
+        }
+        *eq = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(per_sample); i++) {
+            skip |= !strcmp(kv, per_sample[i]);
+        }
+        if (skip) {
+            continue;
+        }
+        if (!strcmp(kv, "component")) {
+            /* Timestamp ids back to component names: "vnf[0].replica[2]". */
+            const struct deploy_component *c = deploy_find_id(d, strtoul(eq + 1, NULL, 10));
+            json_object_set_new(o, kv, json_string(c ? c->name : eq + 1));
+        } else {
+            json_object_set_new(o, kv, json_string(eq + 1));
+        }
+    }
+    free(copy);
+    return run_ctx_labels(o);
+}
+
+/* Ingests a role's TSV samples ("t_ns metric value labels", t_ns monotonic) into the run.
+ * Nanosecond metrics become microseconds, the unit the store's metrics use. */
+static int
+ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
+{
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    /* The file is in a guest's directory: a symlink planted there must not make us read a
+     * host file into the history. */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
+    int error = 0;
+
+    /* ...nor a FIFO or a device hang us: a regular file or nothing. */
+    if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = EINVAL;
+    }
+    f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        error = errno;
+        if (fd >= 0) {
+            close(fd);
+        }
+        return error;
+    }
+    while (getline(&line, &cap, f) > 0) {
+        char metric[64], labels[512] = "";
+        unsigned long long t;
+        double value;
+        char *labels_js;
+
+        if (sscanf(line, "%llu\t%63s\t%lf\t%511[^\n]", &t, metric, &value, labels) < 3) {
+            continue;
+        }
+        size_t len = strlen(metric);
+        if (len > 3 && !strcmp(metric + len - 3, "_ns")) {
+            strcpy(metric + len - 3, "_us");
+            value /= 1000.0;
+        }
+        if (!strcmp(metric, "probe")) {
+            strcpy(metric, "probe_ok");
+        }
+        /* A probe's value is its outcome: one series, whatever the outcome label says. */
+        labels_js = strcmp(metric, "probe_ok") ? labels_from_tsv(labels, rc->dep) : NULL;
+        error = store_sample_add(rc->store, rc->run, metric, labels_js, run_ctx_time(rc, t), value);
+        const char *outcome = strstr(labels, "outcome=");
+        if (!error && !strcmp(metric, "probe_ok") && outcome && strncmp(outcome, "outcome=ok", 10)) {
+            /* A failed probe is one of several things (client.c): keep which, as a series
+             * of its own (answer_forged, answer_corrupted, answer_error, answer_timeout). */
+            char what[48];
+            if (sscanf(outcome, "outcome=%31[a-z]", what + 7) == 1) {
+                memcpy(what, "answer_", 7);
+                error = store_sample_add(rc->store, rc->run, what, NULL, run_ctx_time(rc, t), 1);
+            }
+        }
+        free(labels_js);
+        if (error) {
+            break;
+        }
+        n++;
+    }
+    free(line);
+    fclose(f);
+    if (np) {
+        *np = n;
+    }
+    return error;
+}
+
+static void
+sample_resources(struct run_ctx *rc)
+{
+    int64_t t = run_ctx_time(rc, time_mono_ns());
+
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        uint64_t cpu_ns, mem;
+        char *labels;
+
+        if (!c->ig || guest_read_stats(c->ig->guest, &cpu_ns, &mem)) {
+            continue;
+        }
+        labels = run_ctx_labels(json_pack("{s:s}", "component", c->name));
+        store_sample_add(rc->store, rc->run, "cpu_usage_usec", labels, t, cpu_ns / 1000.0);
+        store_sample_add(rc->store, rc->run, "memory_current", labels, t, mem);
+        free(labels);
+    }
+}
+
+/* The running roles' own counters (forwarded, voted, no quorum, ...) as samples of metric
+ * "role_counter", labelled by component and counter: what each component did, in the history
+ * beside what the client saw. A component that runs no more (crashed) is skipped. */
+static void
+sample_counters(struct run_ctx *rc)
+{
+    int64_t t = run_ctx_time(rc, time_mono_ns());
+
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        struct deploy_component *c = &rc->dep->comps[i];
+        json_t *counters = NULL, *value;
+        const char *name;
+
+        if (!strcmp(c->role, "client") || deploy_role_counters(c, &counters)) {
+            continue;
+        }
+        json_object_foreach(counters, name, value) {
+            char *labels = run_ctx_labels(json_pack("{s:s, s:s}", "component", c->name,
+                                                 "counter", name));
+            if (json_is_integer(value)) {
+                store_sample_add(rc->store, rc->run, "role_counter", labels, t,
+                                 json_integer_value(value));
+            }
+            free(labels);
+        }
+        json_decref(counters);
+    }
+}
+
+static void
+client_args(const struct run_ctx *rc, const char *out, char ***argvp)
+{
+    static const char *const kinds[] = { "dns", "udp", "probe" };
+    const struct exp_workload *w = &rc->point->workload;
+    char **argv = xcalloc(48, sizeof *argv);
+    size_t n = 0;
+
+    bool dns_service = rc->point->n_vnfs
+                       && !strcmp(rc->point->vnfs[rc->point->n_vnfs - 1].fn, "dns");
+
+    /* Without a dns VNF at its end, the chain leads to the echo server. */
+    argv[n++] = xstrdup("--workload");
+    argv[n++] = xstrdup(w->kind == EXP_WL_DNS && !dns_service ? "echo" : kinds[w->kind]);
+    if (w->kind == EXP_WL_PROBE) {
+        argv[n++] = xstrdup("--proto");
+        argv[n++] = xstrdup(dns_service ? "dns" : "echo");
+    }
+    for (size_t i = 0; i < rc->point->n_vnfs; i++) {
+        /* An auth VNF in the chain lets through only queries carrying the flow's token. */
+        const struct exp_vnf *v = &rc->point->vnfs[i];
+        for (size_t j = 0; !strcmp(v->fn, "auth") && j < v->n_params; j++) {
+            if (!strcmp(v->params[j].key, "key")) {
+                argv[n++] = xstrdup("--auth-key");
+                argv[n++] = xstrdup(v->params[j].value);
+            }
+        }
+    }
+    if (dns_service) {
+        /* Ask for the zone's first name and count any other answer as wrong: that is how a
+         * spoofed A record shows in the history. */
+        const struct exp_vnf *dns = &rc->point->vnfs[rc->point->n_vnfs - 1];
+        for (size_t i = 0; i < dns->n_params; i++) {
+            char name[256], ip[64];
+            if (!strcmp(dns->params[i].key, "zone")
+                && sscanf(dns->params[i].value, "%255[^=]=%63[0-9.]", name, ip) == 2) {
+                argv[n++] = xstrdup("--name");
+                argv[n++] = xstrdup(name);
+                argv[n++] = xstrdup("--expect");
+                argv[n++] = xstrdup(ip);
+                break;
+            }
+        }
+    }
+    argv[n++] = xstrdup("--dst");
+    argv[n++] = xstrdup(inet_ntoa(rc->dep->service_addr));
+    argv[n++] = xstrdup("--iface");
+    argv[n++] = xstrdup("eth1");
+    if (w->count) {
+        argv[n++] = xstrdup("--count");
+        argv[n++] = xasprintf("%llu", (unsigned long long) (w->count + rc->point->warmup));
+    }
+    argv[n++] = xstrdup("--size");
+    argv[n++] = xasprintf("%llu", (unsigned long long) w->size);
+    argv[n++] = xstrdup("--timeout");
+    argv[n++] = xasprintf("%lluus", (unsigned long long) (w->timeout_ns / 1000));
+    if (w->rate) {
+        argv[n++] = xstrdup("--rate");
+        argv[n++] = xasprintf("%llu", (unsigned long long) w->rate);
+    }
+    if (w->duration_ns) {
+        argv[n++] = xstrdup("--duration");
+        argv[n++] = xasprintf("%lluus", (unsigned long long) (w->duration_ns / 1000));
+    }
+    if (w->interval_ns) {
+        argv[n++] = xstrdup("--interval");
+        argv[n++] = xasprintf("%lluus", (unsigned long long) (w->interval_ns / 1000));
+    }
+    argv[n++] = xstrdup("--out");
+    argv[n++] = xstrdup(out);
+    argv[n] = NULL;
+    *argvp = argv;
+}
+
+static void
+free_argv(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++) {
+        free(argv[i]);
+    }
+    free(argv);
+}
+
+/* How far a running workload is: by the clock for a duration, by the requests answered or
+ * timed out (lines of the client's samples file, read as it grows) for a count. */
+struct workload_progress {
+    off_t offset;
+    uint64_t lines;
+};
+
+static void
+workload_progress_show(const struct run_ctx *rc, struct workload_progress *wp, const char *out,
+                       uint64_t elapsed_ns)
+{
+    const struct exp_workload *w = &rc->point->workload;
+    double done = 0;
+    FILE *f;
+
+    if (w->duration_ns) {
+        done = (double) elapsed_ns / w->duration_ns;
+    } else if ((f = fopen(out, "r")) != NULL) {
+        int c;
+
+        fseeko(f, wp->offset, SEEK_SET);
+        while ((c = getc(f)) != EOF) {
+            wp->lines += c == '\n';
+            wp->offset++;
+        }
+        fclose(f);
+        done = (double) wp->lines / (w->count + rc->point->warmup);
+    }
+    done = MIN(done, 1.0);
+    printf("    workload: %.0f%% after %.0f s", done * 100, elapsed_ns / 1e9);
+    if (done > 0.001) {
+        printf(", ETA %.0f s", elapsed_ns / 1e9 * (1 - done) / done);
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+/* Drives the workload to its end, applying the fault schedule and sampling resources. */
+static int
+workload_drive(struct run_ctx *rc)
+{
+    const struct exp_workload *w = &rc->point->workload;
+    struct deploy_component *client = deploy_find(rc->dep, "client[0]", NULL);
+    char *out = xasprintf("%s/guests/%s/samples.tsv", rc->inst->dir, client->guest);
+    uint64_t budget_ns, deadline, start, next_progress;
+    struct workload_progress progress = { 0 };
+    struct fault_plan plan;
+    char **argv = NULL;
+    void *controller = NULL;
+    int exit_code = -1;
+    int error;
+
+    /* Every request may time out, and a duration bounds the rest: never wait longer. No cap
+     * of our own: NHAM's Table 2 needs 3 h per point. */
+    budget_ns = w->duration_ns + (w->count + rc->point->warmup) * w->timeout_ns
+                + 10ull * 1000000000ull;
+    error = fault_plan_build(rc, w->duration_ns ? w->duration_ns : budget_ns, &plan);
+    if (error) {
+        free(out);
+        return error;
+    }
+    client_args(rc, out, &argv);
+    if (rc->scheme->controller_start) {
+        struct scheme_controller_ctx ctx = {
+            .inst = rc->inst, .dep = rc->dep, .point = rc->point, .events = rc->events,
+        };
+        error = rc->scheme->controller_start(&ctx, &controller);
+        if (error) {
+            log_err("%s: the scheme's controller did not start (%s)", rc->scheme->name,
+                    strerror(error));
+            free_argv(argv);
+            free(out);
+            fault_plan_finish(rc, &plan);
+            return error;
+        }
+    }
+    run_ctx_event(rc, "phase-start", "client[0]", "workload");
+    start = time_mono_ns();
+    deadline = start + budget_ns;
+    next_progress = start + WORKLOAD_PROGRESS_NS;
+    error = deploy_start_role(client, "client", argv);
+    while (!error) {
+        uint64_t now = time_mono_ns(), next_step;
+        int tick = WORKLOAD_TICK_MS;
+
+        if (instance_interrupted()) {
+            error = EINTR;
+            break;
+        }
+        fault_plan_run_due(rc, &plan, start, now);
+        if (fault_plan_next(&plan, start, &next_step)) {
+            /* A step may have fallen due while the ones before it ran (an injection takes
+             * milliseconds): then look again at once, not after a whole tick. */
+            uint64_t t = time_mono_ns(), wait_ns = next_step > t ? next_step - t : 0;
+            tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
+        }
+        sample_resources(rc);
+        sample_counters(rc);
+        run_events_drain(rc->events, rc->store, rc->run);
+        if (now >= next_progress) {
+            workload_progress_show(rc, &progress, out, now - start);
+            next_progress = now + WORKLOAD_PROGRESS_NS;
+        }
+        error = deploy_wait_role(client, tick, &exit_code);
+        if (error == ETIMEDOUT) {
+            error = time_mono_ns() > deadline ? ETIMEDOUT : 0;
+            continue;
+        }
+        break;
+    }
+    sample_counters(rc);
+    fault_plan_finish(rc, &plan);
+    if (rc->scheme->controller_stop && controller) {
+        rc->scheme->controller_stop(controller);
+    }
+    run_ctx_event(rc, "phase-end", "client[0]", "workload");
+    if (!error && exit_code) {
+        log_err("the client exited with status %d (its log: %s/guests/%s/)", exit_code,
+                rc->inst->dir, client->guest);
+        error = EIO;
+    }
+    if (!error || error == EINTR) {
+        size_t n = 0;
+        int e2 = ingest_tsv(rc, out, &n);
+        if (e2) {
+            log_err("%s: %s", out, strerror(e2));
+            error = error ? error : e2;
+        }
+        /* Every component may trace hops (the SFF writes its replicas' too); a guest's file
+         * is absent when it traced nothing. */
+        for (size_t i = 0; i < rc->dep->n_comps; i++) {
+            const struct deploy_component *c = &rc->dep->comps[i];
+            bool seen = false;
+            for (size_t j = 0; j < i; j++) {
+                seen |= !strcmp(rc->dep->comps[j].guest, c->guest);
+            }
+            if (!seen) {
+                char *hops = xasprintf("%s/guests/%s/hops.tsv", rc->inst->dir, c->guest);
+                ingest_tsv(rc, hops, NULL);
+                free(hops);
+            }
+        }
+    }
+    free_argv(argv);
+    free(out);
+    return error;
+}
+
+/* The workload, with a pcap of the data bridge kept beside the database when the experiment
+ * asks for one (`capture: true`). */
+int
+workload_run(struct run_ctx *rc)
+{
+    struct capture *cap = NULL;
+    int error = 0, error2;
+
+    if (rc->exp->capture) {
+        error = capture_start_run(rc->inst, rc->opts->db_path, rc->exp->name, rc->run, &cap);
+        run_ctx_event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
+    }
+    error = error ? error : workload_drive(rc);
+    error2 = cap ? capture_stop(cap, NULL) : 0;
+    return error ? error : error2;
+}

@@ -12,7 +12,7 @@
 CC       ?= gcc
 PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns libvirt libvirt-lxc
 DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
-            openvswitch-switch iproute2 iputils-ping iperf3 bind9-dnsutils tcpdump sqlite3 python3 \
+            openvswitch-switch iproute2 iputils-ping iperf3 bind9-dnsutils dnsperf tcpdump sqlite3 python3 \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
             libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev \
             libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \

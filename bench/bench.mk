@@ -83,3 +83,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 BENCH_PROGS += bench/providers.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt
+# --- fitsfc: DNS through FIT-SFC f=0 and f=1 beside nmr f=1 and none (p50, mean, ratios), and
+# the highest dnsperf rate under 1% loss through the wrapper against none (root).
+BENCH_PROGS += bench/fitsfc.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end fitsfc

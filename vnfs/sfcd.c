@@ -23,6 +23,7 @@ static const struct sfcd_role roles[] = {
     { "sff", role_sff, "forwards NSH frames along their service path" },
     { "vnf", role_vnf, "runs a network function on NSH frames (--fn NAME)" },
     { "client", role_client, "workloads: dns, echo, udp, probe" },
+    { "wrapper", role_wrapper, "FIT-SFC's client wrapper: a local proxy to the replicated chain" },
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
     { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },

@@ -351,10 +351,52 @@ args_free(struct args *a)
  * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
  * can never teach the switch a wrong port. Over the bridge's persistent OpenFlow connection,
  * one barrier for the batch. */
+/* FIT-SFC's voters count each sender once by its source MAC: a replica that could send as
+ * another would vote twice. So every data port may send only with its own MAC, to any other
+ * guest's (priority 60), and nothing else (55: not even broadcasts; nothing on the chain needs
+ * them). The attacker guest is the injectors' agent: it re-injects what it intercepts as the
+ * target sent it, so its port may carry any source. The mitm and omission steering (300)
+ * still comes first. */
+static int
+install_anti_spoofing(struct deployment *d, struct of_conn *of)
+{
+    int error = 0;
+
+    for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
+        struct instance_guest *from = &d->inst->guests[i];
+        struct instance_iface *f = data_iface(from);
+        bool attacker = !strcmp(from->name, "attacker");
+
+        for (size_t j = 0; f && !error && j < d->inst->n_guests; j++) {
+            struct instance_iface *t = data_iface(&d->inst->guests[j]);
+            struct of_flow flow = { .priority = 60 };
+
+            if (!t || i == j) {
+                continue;
+            }
+            of_match_in_port(&flow.match, f->ofport);
+            if (!attacker) {
+                of_match_eth_src(&flow.match, f->mac);
+            }
+            of_match_eth_dst(&flow.match, t->mac);
+            of_actions_output(&flow.actions, t->ofport);
+            error = of_flow_add(of, &flow);
+        }
+        if (f && !error && !attacker) {
+            struct of_flow flow = { .priority = 55 };
+            of_match_in_port(&flow.match, f->ofport);
+            error = of_flow_add(of, &flow);     /* No action: drop. */
+        }
+    }
+    return error;
+}
+
 static int
 install_steering(struct deployment *d, struct instance_iface *client,
                  struct instance_iface *classifier)
 {
+    /* FIT-SFC (no classifier given): the client's wrapper sends to each classifier replica's
+     * MAC itself; the static L2 flows, and no port may send as another. */
     struct of_conn *of;
     int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
 
@@ -370,7 +412,10 @@ install_steering(struct deployment *d, struct instance_iface *client,
             error = of_flow_add(of, &flow);
         }
     }
-    if (!error) {
+    if (!error && !classifier) {
+        error = install_anti_spoofing(d, of);
+    }
+    if (!error && classifier) {
         struct of_flow flow = { .priority = 200 };
         of_match_in_port(&flow.match, client->ofport);
         of_match_ipv4_dst(&flow.match, d->service_addr.s_addr, 32);
@@ -624,6 +669,279 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
 out:
     buf_uninit(&path);
     free(key_path);
+    if (error) {
+        deploy_stop(d);
+    } else {
+        *dp = d;
+    }
+    return error;
+}
+
+/* FIT-SFC: component ids in NSH timestamps. */
+#define DEPLOY_ID_FITSFC_CLASSIFIER(R) (2000 + (R))
+#define DEPLOY_ID_FITSFC_SFF(R) (3000 + (R))
+#define DEPLOY_ID_FITSFC_WRAPPER 4000
+
+int
+deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **topop,
+                       char **errp)
+{
+    struct topology *topo = topology_new("fitsfc", p->provider);
+    size_t bridge = topology_add_bridge(topo, DATA_BRIDGE), n_addr = 0, g;
+    unsigned n = 3 * f + 1;
+    char addr[INET_ADDRSTRLEN], name[32];
+    int error;
+
+    g = topology_add_guest(topo, "client", p->cpus, p->memory);
+    snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
+    topology_add_link(topo, g, bridge, addr, 24);
+    for (size_t k = 0; k < 2 + p->n_vnfs; k++) {
+        for (unsigned r = 0; r < n; r++) {
+            if (k == 0) {
+                snprintf(name, sizeof name, "scr%u", r);
+            } else if (k == 1) {
+                snprintf(name, sizeof name, "sffr%u", r);
+            } else {
+                snprintf(name, sizeof name, "v%zur%u", (k - 2) % 1000, r % 100);
+            }
+            g = topology_add_guest(topo, name, p->cpus, p->memory);
+            snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
+            topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
+        }
+    }
+    chain_network(p, topo);
+    if (needs_attacker(p)) {
+        g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
+        topology_add_link(topo, g, bridge, "10.0.0.254", 24);
+    }
+    error = topology_finish(topo, errp);
+    if (error) {
+        topology_free(topo);
+    } else {
+        *topop = topo;
+    }
+    return error;
+}
+
+/* "MAC+MAC+..." of the replicas of 'role' (index 'index'). */
+static void
+group_macs(const struct deployment *d, const char *role, int index, struct buf *b)
+{
+    char mac[18];
+
+    b->len = 0;
+    for (size_t i = 0; i < d->n_comps; i++) {
+        const struct deploy_component *c = &d->comps[i];
+        if (!strcmp(c->role, role) && c->index == index) {
+            buf_printf(b, "%s%s", b->len ? "+" : "", mac_string(data_iface(c->ig)->mac, mac));
+        }
+    }
+    buf_put_u8(b, '\0');
+    b->len--;
+}
+
+static struct deploy_component *
+add_replica(struct deployment *d, const char *role, int index, unsigned r, const char *guest,
+            uint32_t id)
+{
+    struct deploy_component *c = add_component(d, role, index, guest);
+
+    c->replica = r;
+    free(c->name);
+    c->name = xasprintf("%s[%d].replica[%u]", role, index, r);
+    c->id = id;
+    return c;
+}
+
+int
+deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
+              const char *vote_timeout, const char *work_dir, struct deployment **dp)
+{
+    struct deployment *d = xzalloc(sizeof *d);
+    struct deploy_component *client, *wrapper;
+    struct buf cls = BUF_INITIALIZER, sffs = BUF_INITIALIZER, vnfs = BUF_INITIALIZER;
+    struct buf path = BUF_INITIALIZER;
+    struct args a = { 0 };
+    unsigned n = 3 * f + 1;
+    char mac[18], guest[32];
+    int error = 0;
+
+    d->inst = inst;
+    d->point = p;
+    d->spi = DEPLOY_SPI;
+    d->work_dir = xstrdup(work_dir);
+    add_component(d, "client", 0, "client");
+    add_component(d, "wrapper", 0, "client")->id = DEPLOY_ID_FITSFC_WRAPPER;
+    for (unsigned r = 0; r < n; r++) {
+        snprintf(guest, sizeof guest, "scr%u", r);
+        add_replica(d, "classifier", 0, r, guest, DEPLOY_ID_FITSFC_CLASSIFIER(r));
+    }
+    for (unsigned r = 0; r < n; r++) {
+        snprintf(guest, sizeof guest, "sffr%u", r);
+        add_replica(d, "sff", 0, r, guest, DEPLOY_ID_FITSFC_SFF(r));
+    }
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        for (unsigned r = 0; r < n; r++) {
+            snprintf(guest, sizeof guest, "v%zur%u", i % 1000, r % 100);
+            add_replica(d, "vnf", i, r, guest, DEPLOY_ID_REPLICA(i, r))->fn
+                = xstrdup(p->vnfs[i].fn);
+        }
+    }
+    /* Only now: the array moves as it grows. */
+    client = &d->comps[0];
+    wrapper = &d->comps[1];
+    for (size_t i = 0; i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        if (!c->ig || !data_iface(c->ig)) {
+            log_err("deploy: guest %s is missing from the instance", c->guest);
+            error = ENOENT;
+            goto out;
+        }
+        error = instance_mgmt_connect(inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                      &c->agent_fd);
+        if (error) {
+            log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
+            goto out;
+        }
+    }
+    /* The chain answers (the scheme's check: its last function replies): the client asks a
+     * virtual address, which its wrapper owns. */
+    inet_aton("10.0.0.250", &d->service_addr);
+    memcpy(d->service_mac, (uint8_t[6]) { 0x02, 0x5f, 0, 0, 0, 0xfa }, 6);
+    group_macs(d, "classifier", 0, &cls);
+    group_macs(d, "sff", 0, &sffs);
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        group_macs(d, "vnf", i, &vnfs);
+        buf_printf(&path, "%s%s", i ? "," : "", (char *) vnfs.data);
+    }
+    buf_put_u8(&path, '\0');
+
+    /* Server side first, so that nothing the classifiers send finds a hole. */
+    for (size_t i = 0; !error && i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        const struct exp_vnf *v;
+
+        if (strcmp(c->role, "vnf")) {
+            continue;
+        }
+        v = &p->vnfs[c->index];
+        args_add(&a, "--iface");
+        args_add(&a, "%s", data_iface(c->ig)->ifname);
+        args_add(&a, "--fn");
+        args_add(&a, "%s", v->fn);
+        args_add(&a, "--id");
+        args_add(&a, "%u", c->id);
+        for (size_t j = 0; j < v->n_params; j++) {
+            args_add(&a, "--param");
+            args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
+        }
+        args_add(&a, "--vote");
+        args_add(&a, "bft_voter");
+        args_add(&a, "--f");
+        args_add(&a, "%u", f);
+        args_add(&a, "--from");
+        args_add(&a, "%s", (char *) sffs.data);
+        if (vote_timeout) {
+            args_add(&a, "--vote-param");
+            args_add(&a, "timeout=%s", vote_timeout);
+        }
+        args_add(&a, "--timestamps");
+        args_add(&a, "--trace");
+        args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, c->guest);
+        error = deploy_start_role(c, "vnf", a.v);
+        args_free(&a);
+    }
+    for (size_t i = 0; !error && i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+
+        if (strcmp(c->role, "sff")) {
+            continue;
+        }
+        args_add(&a, "--iface");
+        args_add(&a, "%s", data_iface(c->ig)->ifname);
+        args_add(&a, "--id");
+        args_add(&a, "%u", c->id);
+        args_add(&a, "--path");
+        args_add(&a, "%u:%s", d->spi, (char *) path.data);
+        args_add(&a, "--entry");
+        args_add(&a, "%s", (char *) cls.data);
+        args_add(&a, "--egress-nsh");
+        args_add(&a, "%s", mac_string(data_iface(client->ig)->mac, mac));
+        args_add(&a, "--vote");
+        args_add(&a, "bft_voter");
+        args_add(&a, "--f");
+        args_add(&a, "%u", f);
+        if (vote_timeout) {
+            args_add(&a, "--vote-param");
+            args_add(&a, "timeout=%s", vote_timeout);
+        }
+        args_add(&a, "--timestamps");
+        args_add(&a, "--trace");
+        args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, c->guest);
+        error = deploy_start_role(c, "sff", a.v);
+        args_free(&a);
+    }
+    for (size_t i = 0; !error && i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+
+        if (strcmp(c->role, "classifier")) {
+            continue;
+        }
+        args_add(&a, "--iface");
+        args_add(&a, "%s", data_iface(c->ig)->ifname);
+        args_add(&a, "--id");
+        args_add(&a, "%u", c->id);
+        args_add(&a, "--sff-mac");
+        args_add(&a, "%s", (char *) sffs.data);
+        args_add(&a, "--spi");
+        args_add(&a, "%u", d->spi);
+        args_add(&a, "--wrapped");
+        args_add(&a, "--timestamps");
+        for (size_t j = 0; j < p->n_rules; j++) {
+            args_add(&a, "--rule");
+            args_add(&a, "%s", p->rules[j]);
+        }
+        error = deploy_start_role(c, "classifier", a.v);
+        args_free(&a);
+    }
+    if (error) {
+        goto out;
+    }
+    args_add(&a, "--iface");
+    args_add(&a, "%s", data_iface(client->ig)->ifname);
+    args_add(&a, "--id");
+    args_add(&a, "%u", wrapper->id);
+    args_add(&a, "--listen");
+    args_add(&a, "%s:53", inet_ntoa(d->service_addr));
+    args_add(&a, "--classifiers");
+    args_add(&a, "%s", (char *) cls.data);
+    args_add(&a, "--sffs");
+    args_add(&a, "%s", (char *) sffs.data);
+    args_add(&a, "--service-mac");
+    args_add(&a, "%s", mac_string(d->service_mac, mac));
+    args_add(&a, "--client-id");
+    args_add(&a, "1");
+    args_add(&a, "--f");
+    args_add(&a, "%u", f);
+    if (vote_timeout) {
+        args_add(&a, "--vote-param");
+        args_add(&a, "timeout=%s", vote_timeout);
+    }
+    args_add(&a, "--trace");
+    args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, client->guest);
+    error = deploy_start_role(wrapper, "wrapper", a.v);
+    args_free(&a);
+    if (!error) {
+        error = install_steering(d, data_iface(client->ig), NULL);
+    }
+    if (!error) {
+        error = save_map(d);
+    }
+out:
+    buf_uninit(&cls);
+    buf_uninit(&sffs);
+    buf_uninit(&vnfs);
+    buf_uninit(&path);
     if (error) {
         deploy_stop(d);
     } else {

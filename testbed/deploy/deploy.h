@@ -69,6 +69,16 @@ int deploy_chain_topology(const struct exp_point *, const struct deploy_chain_op
  * started. */
 int deploy_chain(struct instance *, const struct exp_point *, const struct deploy_chain_opts *,
                  const char *work_dir, struct deployment **);
+/* FIT-SFC (testbed/schemes/fitsfc.c): the client's guest (the workload and FIT-SFC's wrapper,
+ * component "wrapper[0]", which owns the service address), and 3f+1 guests each for the
+ * classifier ("classifier[0].replica[M]"), the SFF ("sff[0].replica[M]") and every VNF
+ * ("vnf[N].replica[M]"), every arrow between stages all-to-all, a `bft_voter` in every SFF
+ * (entry and return votes) and VNF replica and in the wrapper (f+1). The point's chain must
+ * end in a function that replies (dns): the replies come back through the replicas. */
+int deploy_fitsfc_topology(const struct exp_point *, unsigned f, struct topology **,
+                           char **errp);
+int deploy_fitsfc(struct instance *, const struct exp_point *, unsigned f,
+                  const char *vote_timeout, const char *work_dir, struct deployment **);
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 

@@ -1553,6 +1553,9 @@ static const struct stored_metric stored_metrics[] = {
     { "link_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "cpu_pct", WL_DNS | WL_UDP | WL_PROBE, true, false, false },
     { "memory_bytes", WL_DNS | WL_UDP | WL_PROBE, true, false, false },
+    /* Per component, replicas pooled (classifier[0], sff[0], vnf[N]): the latency split. */
+    { "component_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
+    { "component_share_pct", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
 };
 
 /* Whether 'name' is a component a run of 'p' has (deploy's names: classifier[0], sff[0],

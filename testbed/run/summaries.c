@@ -282,6 +282,89 @@ report_answers(struct run_ctx *rc, size_t counts[N_ANSWER_KINDS])
            counts[ANSWER_CORRUPTED], counts[ANSWER_ERROR], counts[ANSWER_TIMEOUT]);
 }
 
+/* The mean of every sample of 'metric' over the replicas of component ROLE[INDEX] (or the one
+ * component of that name), added to '*sum' and '*n'. */
+static void
+pool_component(struct run_ctx *rc, const char *role, int index, const char *metric,
+               double *sum, size_t *n)
+{
+    for (size_t i = 0; i < rc->dep->n_comps; i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        struct store_point *pts = NULL;
+        size_t k = 0;
+        char *labels;
+
+        if (strcmp(c->role, role) || c->index != index) {
+            continue;
+        }
+        labels = run_ctx_labels(json_pack("{s:s}", "component", c->name));
+        if (!store_samples_read(rc->store, rc->run, metric, labels, &pts, &k)) {
+            for (size_t j = 0; j < k; j++) {
+                *sum += pts[j].value;
+            }
+            *n += k;
+        }
+        free(pts);
+        free(labels);
+    }
+}
+
+/* The latency split per component, its replicas pooled (FIT-SFC's Figures 5-7): the mean time
+ * in a component and on its way to the next (hop_us + link_us, every replica's samples
+ * together), as `component_us` and as a share of their sum, `component_share_pct`, labelled
+ * {"component": "classifier[0]"} (sff[0], vnf[N]) whatever the replication. */
+static void
+report_component_split(struct run_ctx *rc)
+{
+    struct { char name[32]; const char *role; int index; double us; } comps[66];
+    size_t n_comps = 0;
+    double total = 0;
+
+    for (size_t i = 0; i < rc->dep->n_comps && n_comps < ARRAY_SIZE(comps); i++) {
+        const struct deploy_component *c = &rc->dep->comps[i];
+        bool seen = false;
+
+        if (strcmp(c->role, "classifier") && strcmp(c->role, "sff") && strcmp(c->role, "vnf")) {
+            continue;
+        }
+        for (size_t k = 0; k < n_comps; k++) {
+            seen |= !strcmp(comps[k].role, c->role) && comps[k].index == c->index;
+        }
+        if (!seen) {
+            snprintf(comps[n_comps].name, sizeof comps[n_comps].name, "%s[%d]", c->role,
+                     c->index);
+            comps[n_comps].role = c->role;
+            comps[n_comps].index = c->index;
+            n_comps++;
+        }
+    }
+    for (size_t k = 0; k < n_comps; k++) {
+        double hop = 0, link = 0;
+        size_t n_hop = 0, n_link = 0;
+
+        pool_component(rc, comps[k].role, comps[k].index, "hop_us", &hop, &n_hop);
+        pool_component(rc, comps[k].role, comps[k].index, "link_us", &link, &n_link);
+        comps[k].us = (n_hop ? hop / n_hop : 0) + (n_link ? link / n_link : 0);
+        total += comps[k].us;
+        if (n_hop || n_link) {
+            char *labels = run_ctx_labels(json_pack("{s:s}", "component", comps[k].name));
+            put_single(rc, "component_us", labels, n_hop + n_link, comps[k].us);
+            free(labels);
+        }
+    }
+    if (total <= 0) {
+        return;
+    }
+    printf("    split:");
+    for (size_t k = 0; k < n_comps; k++) {
+        char *labels = run_ctx_labels(json_pack("{s:s}", "component", comps[k].name));
+        put_single(rc, "component_share_pct", labels, 1, 100 * comps[k].us / total);
+        printf(" %s %.1f us (%.1f%%)", comps[k].name, comps[k].us, 100 * comps[k].us / total);
+        free(labels);
+    }
+    printf("\n");
+}
+
 void
 summaries_write(struct run_ctx *rc)
 {
@@ -319,5 +402,6 @@ summaries_write(struct run_ctx *rc)
         summarize(rc, "link_us", labels, 0, labels, &s);
         free(labels);
     }
+    report_component_split(rc);
     free(ok);
 }

@@ -1,15 +1,16 @@
 /* fitsfc — FIT-SFC (papers/000): every component of the IETF SFC architecture replicated 3f+1
  * times on distinct guests, a `bft_voter` (vnfs/ft/fitsfc/bft_voter.c) in front of every SFF,
  * VNF and client input that decides on 2f+1 identical copies from distinct replicas of the
- * stage before, and PBFT ordering for globally stateful VNFs.
+ * stage before (the client: f+1), deployed by deploy_fitsfc() (testbed/deploy/deploy.h):
  *
- * What this class is today: the parameters, the fault targets of every replica
- * (classifier[0].replica[M], sff[0].replica[M], vnf[N].replica[M], M in 0..3f) and their checks,
- * so experiments are validated (`sfclab check`) with their targets resolved. It has no deploy()
- * yet: `sfclab run` refuses it (exit 2) before creating anything. The protocol core is done and
- * proved in tests/sim (scenarios fitsfc-f1 and fitsfc-f2); the guest side is not.
+ *   client --(wrapper: every request to every classifier)--> classifier[3f+1]
+ *     --all to all--> sff[3f+1] (entry vote) --all to all--> vnf[N][3f+1] (vote, function)
+ *     --all to all--> sff[3f+1] (return vote) --all to all--> wrapper (f+1) --> client
  *
- * Decisions fixed here for the deploy that follows:
+ * The same voter core runs in tests/sim (scenarios fitsfc-f1, fitsfc-f2), which proves the
+ * rules below over 1,000 seeds each with up to f faulty replicas per component.
+ *
+ * Decisions:
  *  - The client wrapper's acceptance rule is f+1 identical replies from distinct SFF replicas
  *    (bft_voter quorum=f+1, own_only=1). Each correct SFF replica sends the final destination
  *    only what its own 2f+1 vote decided, so f+1 identical replies include a correct one; the
@@ -17,14 +18,24 @@
  *    (Figure 2), and the client has no next stage. Proved by the fitsfc-f1/f2 scenarios (with f
  *    colluding liars); with quorum f the client accepts forged replies (measured: fitsfc-f1
  *    seed 8, fitsfc-f2 seed 33).
- *  - The counter's carrier is an NSH TLV (NSH_TLV_REQUEST_ID) holding (client id << 32 |
- *    counter), written by the classifier replicas from a tag the wrapper puts in front of the
- *    UDP payload it sends each classifier, and stripped by them: the inner packet then reaches
- *    the VNFs unchanged (dig's and dnsperf's DNS ids are theirs, 16 bits and reused, so they
- *    cannot name a request), and every correct classifier names a request the same way, which
- *    is what lets the SFF voters compare copies from different classifiers. */
+ *  - The counter's carrier (vnfs/sfc/wrap.h): the wrapper sends each classifier replica the
+ *    client's own frame behind a wrap header (client id, counter); the classifiers put
+ *    (client id << 32 | counter) in NSH_TLV_REQUEST_ID and strip the header, so the inner
+ *    packet reaches the VNFs unchanged (dig's and dnsperf's DNS ids are theirs, 16 bits and
+ *    reused, so they cannot name a request), and every correct classifier names a request the
+ *    same way, which is what lets the SFF voters compare copies from different classifiers.
+ *  - Copies are compared on everything but the sender's own timestamp (vnfs/sfc/nshvote.h).
+ *  - f = 0 deploys the same chain with one replica each and quorum-1 voters: FIT-SFC's code
+ *    path without replication, Figure 5's baseline.
+ *
+ * Not yet: per-flow ordering by the counter (the stateful `auth` service) and PBFT for globally
+ * stateful VNFs (`lb`); a chain must end in a function that answers (dns), since the replies
+ * come back through the replicas and nothing else returns through them yet. Voters exchange no
+ * peer messages (bft_voter sends none), so no instance key is handed out. */
+#include <libfyaml.h>
 #include <string.h>
 
+#include "testbed/deploy/deploy.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
@@ -38,7 +49,7 @@ static const struct scheme_param fitsfc_params[] = {
     { "timeout", SCHEME_PARAM_DURATION, "1s", 1000000, 60000000000ull, NULL,
       "a voter halts a packet that has no 2f+1 identical copies by then" },
     { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
-      "PBFT view change timeout (globally stateful VNFs)" },
+      "PBFT's view change timeout (globally stateful VNFs; PBFT is not built yet: no effect)" },
 };
 
 static const struct scheme_target fitsfc_targets[] = {
@@ -46,7 +57,6 @@ static const struct scheme_target fitsfc_targets[] = {
     { "sff[0].replica[M]", "replica M (0..3f) of the SFF and its voters" },
     { "vnf[N].replica[M]", "replica M (0..3f) of the N-th VNF and its voter" },
     { "client[0]", "the workload's client (and its wrapper)" },
-    { "server[0]", "the echo server at the chain's end" },
 };
 
 static unsigned
@@ -70,6 +80,20 @@ fitsfc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
                    "every component need more than the 245 guest addresses of the data subnet",
                    p->n_vnfs, (unsigned long long) n);
     }
+    if (n > 17) {
+        yaml_error(doc, params ? params : root, "fitsfc: 3f+1 = %llu replicas, at most 17 "
+                   "(f <= 5)", (unsigned long long) n);
+    }
+    if (p->vnfs && (!p->n_vnfs || strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns"))) {
+        struct fy_node *chain = root && fy_node_is_mapping(root) ? yaml_map_get(root, "chain")
+                                                                 : NULL;
+        struct fy_node *vnfs = chain && fy_node_is_mapping(chain) ? yaml_map_get(chain, "vnfs")
+                                                                  : NULL;
+
+        yaml_error(doc, vnfs ? vnfs : chain ? chain : root, "fitsfc: the chain must end in a function that answers (dns): "
+                   "replies come back through the replicas, and nothing else returns through "
+                   "them yet");
+    }
 }
 
 static bool
@@ -80,18 +104,38 @@ fitsfc_has_target(const struct exp_point *p, const char *role, int index, int re
     if (!strcmp(role, "classifier") || !strcmp(role, "sff") || !strcmp(role, "vnf")) {
         return replica >= 0 && replica < n && scheme_chain_has_target(p, role, index);
     }
-    return replica < 0 && scheme_chain_has_target(p, role, index);
+    return replica < 0 && !strcmp(role, "client") && index == 0;
+}
+
+static int
+fitsfc_topology(const struct exp_point *p, struct topology **topop, char **errp)
+{
+    return deploy_fitsfc_topology(p, fitsfc_f(p), topop, errp);
+}
+
+static int
+fitsfc_deploy(struct instance *inst, const struct exp_point *p, const char *work_dir,
+              struct deployment **dp)
+{
+    extern const struct scheme_class scheme_fitsfc;
+
+    return deploy_fitsfc(inst, p, fitsfc_f(p), scheme_param_value(&scheme_fitsfc, p, "timeout"),
+                         work_dir, dp);
 }
 
 const struct scheme_class scheme_fitsfc = {
     .name = "fitsfc",
-    .summary = "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, 2f+1 voters, PBFT "
-               "ordering (validated; not deployable yet)",
-    .guests = "client (and its wrapper), server, 3f+1 each of classifier, SFF and every VNF",
+    .summary = "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, 2f+1 voters, a client "
+               "wrapper accepting f+1 identical replies (PBFT ordering: not yet)",
+    .guests = "client (and its wrapper), 3f+1 each of classifier, SFF and every VNF (and an "
+              "attacker for mitm faults)",
     .params = fitsfc_params,
     .n_params = ARRAY_SIZE(fitsfc_params),
     .targets = fitsfc_targets,
     .n_targets = ARRAY_SIZE(fitsfc_targets),
     .check = fitsfc_check,
     .has_target = fitsfc_has_target,
+    .topology = fitsfc_topology,
+    .deploy = fitsfc_deploy,
+    .stop = deploy_stop,
 };

@@ -118,7 +118,8 @@ while IFS='|' read -r _ name _; do
     name=$(echo "$name" | tr -d ' `')
     case "$name" in ''|scheme|---) continue ;; esac
     all="$all${all:+, }$name"
-    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
+    # A chain that answers (dns): every deployable scheme takes it (fitsfc takes only those).
+    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: dns}], rules: ["udp"]}\nworkload: {kind: dns, count: 1}\n' \
         "$name" >"$tmp/s.yaml"
     "$sfclab" check "$tmp/s.yaml" >"$tmp/out" 2>&1
     if sed -n '/^Known but not deployable/,$p' "$tmp/readme-schemes" | grep -q "| \`$name\` |"; then

@@ -152,3 +152,10 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-nmr-bft.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr-bft
+# --- fitsfc: scheme fitsfc (f=1) on real guests: a crash of a DNS replica, dns-spoof on an SFF
+# replica and flips on a classifier replica at once, under load: every answer right and the
+# lies outvoted in the stored counters; none under the same spoof accepts forged answers; dig
+# through the client's wrapper (root).
+CHECK_PROGS += tests/system/run-fitsfc.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end fitsfc

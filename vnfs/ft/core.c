@@ -267,6 +267,7 @@ ft_drop_reason_name(enum ft_drop_reason reason)
         [FT_DROP_MALFORMED] = "malformed", [FT_DROP_UNKNOWN_SENDER] = "unknown-sender",
         [FT_DROP_DUPLICATE] = "duplicate", [FT_DROP_NO_QUORUM] = "no-quorum",
         [FT_DROP_STALE] = "stale", [FT_DROP_OVERLOAD] = "overload",
+        [FT_DROP_OUTVOTED] = "outvoted",
     };
     return (unsigned) reason < FT_DROP_N_REASONS ? names[reason] : "?";
 }

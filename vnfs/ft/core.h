@@ -74,6 +74,7 @@ enum ft_drop_reason {
     FT_DROP_NO_QUORUM,      /* Voting gave up: no value reached its quorum. */
     FT_DROP_STALE,          /* From an old view, epoch or version. */
     FT_DROP_OVERLOAD,       /* A bounded buffer was full. */
+    FT_DROP_OUTVOTED,       /* A copy that lost a vote: its content differs from the decided. */
     FT_DROP_N_REASONS
 };
 

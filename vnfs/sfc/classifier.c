@@ -1,6 +1,11 @@
 /* classifier — the chain's entry: matches client frames against 5-tuple rules and sends each
  * match to the SFF inside NSH (MD type 2: SPI of the rule, SI 255, a request-id TLV and, with
- * --timestamps, this hop's timestamp TLV). Frames that match no rule are dropped and counted. */
+ * --timestamps, this hop's timestamp TLV). Frames that match no rule are dropped and counted.
+ *
+ * FIT-SFC (--wrapped): the classifier is one of 3f+1 replicas. It takes only requests its
+ * client's wrapper sent it (vnfs/sfc/wrap.h), names each by the wrapper's (client, counter)
+ * rather than a counter of its own, so that every correct replica names it alike, and sends a
+ * copy to every SFF replica (--sff-mac MAC+MAC+...). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +19,15 @@
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+#include "vnfs/sfc/path.h"
 #include "vnfs/sfc/rule.h"
+#include "vnfs/sfc/wrap.h"
 
 struct classifier {
     struct role role;
-    uint8_t sff_mac[6];
+    uint8_t sff_macs[PATH_MAX_REPLICAS][6];
+    size_t n_sffs;
+    bool wrapped;
     uint32_t spi;
     uint8_t ttl;
     bool promisc;
@@ -26,7 +35,7 @@ struct classifier {
     struct rule *rules;
     size_t n_rules;
     uint64_t next_request;
-    uint64_t n_classified, n_unmatched, n_not_ip, n_ignored, n_errors;
+    uint64_t n_classified, n_unmatched, n_not_ip, n_ignored, n_errors, n_unwrapped;
 };
 
 static void
@@ -40,14 +49,35 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
     struct nsh_tlv tlv = { NSH_CLASS_SFCLAB, NSH_TLV_REQUEST_ID, 8, rid };
     struct buf b = { hdr + HOP_ETH_LEN, 0, sizeof hdr - HOP_ETH_LEN };
     uint32_t spi = 0;
+    uint64_t request_id;
 
-    if (pkt->len < HOP_ETH_LEN || hop_ethertype(pkt->data) == NSH_ETHERTYPE
-        || (!c->promisc && memcmp(pkt->data, own, 6))
-        || !memcmp(pkt->data + 6, c->sff_mac, 6)) {
+    if (c->wrapped) {
+        struct wrap_hdr w;
+        size_t strip = HOP_ETH_LEN + WRAP_HDR_LEN;
+
+        if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, own, 6)) {
+            c->n_ignored++;
+            return;
+        }
+        if (!wrap_parse(pkt->data, pkt->len, &w)) {
+            c->n_unwrapped++;
+            return;
+        }
+        /* The inner frame is the request; the outer and wrap headers become headroom. */
+        pkt->data += strip;
+        pkt->len -= strip;
+        pkt->room += strip;
+        pkt->cap -= strip;
+        request_id = wrap_request_id(&w);
+    } else if (pkt->len < HOP_ETH_LEN || hop_ethertype(pkt->data) == NSH_ETHERTYPE
+               || (!c->promisc && memcmp(pkt->data, own, 6))
+               || !memcmp(pkt->data + 6, c->sff_macs[0], 6)) {
         /* The last test keeps a promiscuous classifier from classifying again what the SFF
          * decapsulated toward the destination. */
         c->n_ignored++;
         return;
+    } else {
+        request_id = (uint64_t) c->role.id << 40 | ++c->next_request;
     }
     if (packet_parse(pkt->data, pkt->len, &info)) {
         c->n_not_ip++;
@@ -63,7 +93,7 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
         c->n_unmatched++;
         return;
     }
-    nsh_request_id_put(rid, (uint64_t) c->role.id << 40 | ++c->next_request);
+    nsh_request_id_put(rid, request_id);
     /* 'b' is a view on the stack array, large enough: nsh_encode never reallocates it. */
     if (nsh_encode(&b, spi, NSH_SI_START, c->ttl, NSH_NP_ETHERNET, &tlv, 1)
         || HOP_ETH_LEN + b.len > pkt->room) {
@@ -73,7 +103,7 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
     pkt->data -= HOP_ETH_LEN + b.len;
     pkt->room -= HOP_ETH_LEN + b.len;
     pkt->len += HOP_ETH_LEN + b.len;
-    hop_set_macs(hdr, c->sff_mac, own);
+    hop_set_macs(hdr, c->sff_macs[0], own);
     hdr[12] = NSH_ETHERTYPE >> 8;
     hdr[13] = NSH_ETHERTYPE & 0xff;
     memcpy(pkt->data, hdr, HOP_ETH_LEN + b.len);
@@ -81,14 +111,26 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
         c->n_errors++;
     }
     c->n_classified++;
-    pktio_queue(c->role.io, pkt->data, pkt->len);
+    if (c->n_sffs == 1) {
+        pktio_queue(c->role.io, pkt->data, pkt->len);
+        return;
+    }
+    /* A copy to every SFF replica, identical but for the destination. */
+    for (size_t i = 0; i < c->n_sffs; i++) {
+        memcpy(pkt->data, c->sff_macs[i], 6);
+        if (pktio_send(c->role.io, pkt->data, pkt->len)) {
+            c->n_errors++;
+        }
+    }
 }
 
 static void
 usage(void)
 {
     printf("usage: sfcd classifier --iface IF --sff-mac MAC --spi N --rule RULE [--rule ...]\n"
-           "  --sff-mac MAC   the SFF that receives classified frames\n"
+           "  --sff-mac MAC   the SFF that receives classified frames (MAC+MAC+...: a copy to\n"
+           "                  each SFF replica)\n"
+           "  --wrapped       FIT-SFC: take only requests of a client's wrapper, named by it\n"
            "  --spi N         service path of matching flows (1..%u)\n"
            "  --rule RULE     e.g. 'udp,dport=53' (see vnfs/sfc/rule.h); first match wins\n"
            "  --promisc       classify frames sent to any MAC, not only ours\n"
@@ -107,6 +149,7 @@ role_classifier(int argc, char *argv[])
         { "promisc", no_argument, NULL, 'p' },
         { "timestamps", no_argument, NULL, 't' },
         { "ttl", required_argument, NULL, 'T' },
+        { "wrapped", no_argument, NULL, 'W' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -127,8 +170,8 @@ role_classifier(int argc, char *argv[])
 
         switch (opt) {
         case 'm':
-            if (!pktio_parse_mac(optarg, c.sff_mac)) {
-                fprintf(stderr, "sfcd classifier: --sff-mac: '%s' is not a MAC address\n", optarg);
+            if (path_parse_group(optarg, c.sff_macs, PATH_MAX_REPLICAS, &c.n_sffs, &errmsg)) {
+                fprintf(stderr, "sfcd classifier: --sff-mac: %s\n", errmsg);
                 goto out;
             }
             have_mac = true;
@@ -152,6 +195,9 @@ role_classifier(int argc, char *argv[])
             break;
         case 'p':
             c.promisc = true;
+            break;
+        case 'W':
+            c.wrapped = true;
             break;
         case 't':
             c.timestamps = true;
@@ -191,6 +237,9 @@ role_classifier(int argc, char *argv[])
     role_add_counter(&c.role, "not_ip", &c.n_not_ip);
     role_add_counter(&c.role, "ignored", &c.n_ignored);
     role_add_counter(&c.role, "errors", &c.n_errors);
+    if (c.wrapped) {
+        role_add_counter(&c.role, "unwrapped", &c.n_unwrapped);
+    }
     rc = role_serve_pktio(&c.role, classify, NULL);
 out:
     role_finish(&c.role);

@@ -154,7 +154,7 @@ add_counters(struct ftcore *fc)
     const struct ft_adapter_stats *s = ft_adapter_stats(fc->adapter);
     static const char *const drop_names[FT_DROP_N_REASONS] = {
         "drop_malformed", "drop_unknown_sender", "drop_duplicate", "drop_no_quorum",
-        "drop_stale", "drop_overload",
+        "drop_stale", "drop_overload", "drop_outvoted",
     };
 
     role_add_counter(&fc->role, "rx", &s->rx);

@@ -22,11 +22,13 @@
 #include "vnfs/sfc/mitm.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+#include "vnfs/sfc/wrap.h"
 
 #define MITM_SNAPLEN 65535
 #define MITM_REPLAY_RING 16
 
-/* The innermost Ethernet frame: after the NSH header for NSH frames. */
+/* The innermost Ethernet frame: after the NSH header for NSH frames, after the wrap header for
+ * a FIT-SFC wrapper's requests (vnfs/sfc/wrap.h). */
 static int
 inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
 {
@@ -42,6 +44,17 @@ inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
         }
         *innerp = frame + PACKET_ETH_HLEN + hdr.len;
         *lenp = len - PACKET_ETH_HLEN - hdr.len;
+        return 0;
+    }
+    if (frame[12] == WRAP_ETHERTYPE >> 8 && frame[13] == (WRAP_ETHERTYPE & 0xff)) {
+        /* A FIT-SFC client wrapper's request to a classifier replica. */
+        struct wrap_hdr w;
+
+        if (!wrap_parse(frame, len, &w)) {
+            return EINVAL;
+        }
+        *innerp = frame + (w.inner - frame);
+        *lenp = w.inner_len;
         return 0;
     }
     *innerp = frame;

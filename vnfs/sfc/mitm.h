@@ -1,8 +1,8 @@
 /* mitm — the attacker's rewrites, as pure functions on one captured frame, for the `sfcd mitm`
  * role (vnfs/sfc/mitm.c) and its unit test.
  *
- * A frame is plain Ethernet/IPv4 or an NSH frame (ethertype 0x894F) carrying an inner Ethernet
- * frame; the rewrites act on the innermost UDP (or TCP) packet and leave every checksum right
+ * A frame is plain Ethernet/IPv4, an NSH frame (ethertype 0x894F) carrying an inner Ethernet
+ * frame, or a FIT-SFC wrapper's request (ethertype 0x88B6, vnfs/sfc/wrap.h) carrying one; the rewrites act on the innermost UDP (or TCP) packet and leave every checksum right
  * (IPv4 header and UDP/TCP), so the receiver cannot tell the frame was touched. Frames are
  * untrusted: nothing is written unless the whole frame parsed strictly (packet_parse, nsh_decode,
  * dns_parse_response); a frame that does not parse is left as it was. Never allocates, never

@@ -65,6 +65,55 @@ out:
 }
 
 int
+path_parse_group(const char *text, uint8_t macs[][6], size_t max, size_t *np, char **errp)
+{
+    char *copy = xstrdup(text), *save = NULL;
+    size_t n = 0;
+    int error = 0;
+
+    for (char *r = strtok_r(copy, "+", &save); r; r = strtok_r(NULL, "+", &save)) {
+        if (n >= max) {
+            *errp = xasprintf("group '%s': more than %zu replicas", text, max);
+            error = EINVAL;
+            goto out;
+        }
+        if (!pktio_parse_mac(r, macs[n])) {
+            *errp = xasprintf("group '%s': '%s' is not a MAC address", text, r);
+            error = EINVAL;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!memcmp(macs[i], macs[n], 6)) {
+                *errp = xasprintf("group '%s': '%s' is there twice", text, r);
+                error = EINVAL;
+                goto out;
+            }
+        }
+        n++;
+    }
+    if (!n) {
+        *errp = xasprintf("group '%s': no MAC address", text);
+        error = EINVAL;
+        goto out;
+    }
+    *np = n;
+out:
+    free(copy);
+    return error;
+}
+
+int
+path_group_find(const uint8_t macs[][6], size_t n, const uint8_t mac[6])
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!memcmp(macs[i], mac, 6)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int
 path_table_add(struct path_table *t, const struct path *p)
 {
     if (path_table_find(t, p->spi)) {

@@ -41,6 +41,12 @@ enum path_action {
 
 /* Returns 0, or EINVAL with a malloc'd message in '*errp'. */
 int path_parse(const char *, struct path *, char **errp);
+/* A group of replicas written "MACa+MACb+MACc" (FIT-SFC's --sff-mac, --entry, --from):
+ * up to 'max' MACs into 'macs', their number in '*np'. Returns 0, or EINVAL with a malloc'd
+ * message in '*errp'. */
+int path_parse_group(const char *, uint8_t macs[][6], size_t max, size_t *np, char **errp);
+/* The index of 'mac' in a group, or -1. */
+int path_group_find(const uint8_t macs[][6], size_t n, const uint8_t mac[6]);
 /* Adds a copy of 'path'. Returns 0 or EEXIST if its SPI is there already. */
 int path_table_add(struct path_table *, const struct path *);
 void path_table_destroy(struct path_table *);

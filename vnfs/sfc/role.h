@@ -21,7 +21,7 @@
 struct pktio;
 struct pktio_pkt;
 
-#define ROLE_MAX_COUNTERS 32
+#define ROLE_MAX_COUNTERS 48
 #define ROLE_MAX_METHODS 8
 
 /* getopt_long values of the common options; roles use values below 0x100 for theirs. */

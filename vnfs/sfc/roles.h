@@ -9,6 +9,7 @@ int role_classifier(int argc, char *argv[]);
 int role_sff(int argc, char *argv[]);
 int role_vnf(int argc, char *argv[]);
 int role_client(int argc, char *argv[]);
+int role_wrapper(int argc, char *argv[]);
 int role_echo(int argc, char *argv[]);
 int role_mitm(int argc, char *argv[]);
 int role_ft(int argc, char *argv[]);

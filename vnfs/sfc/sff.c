@@ -15,7 +15,16 @@
  * the NSH header (without the replica's own timestamp, which differs) and the inner frame. What
  * it delivers continues on the path as if one VNF had sent it. A frame from a replicated hop's
  * position on the path that comes from no replica of it is dropped (counted): nothing bypasses
- * the vote. Each replica's own timestamp goes to --trace at once, labelled with its id. */
+ * the vote. Each replica's own timestamp goes to --trace at once, labelled with its id.
+ *
+ * FIT-SFC (--entry, --egress-nsh): the SFF is one of 3f+1 replicas. What the classifier
+ * replicas (--entry MAC+MAC+...) send goes through an entry vote (FIT-SFC's `bft_voter`: 2f+1
+ * identical copies from distinct classifiers) before the path starts; a frame at a path's
+ * entry from anyone else is dropped. At the end of the path the frame is not decapsulated but
+ * sent, NSH and all, to the client's wrapper (--egress-nsh MAC), which votes on the replies of
+ * the SFF replicas by their request id. Copies are turned into votes by vnfs/sfc/nshvote.h,
+ * shared with the VNF replicas and the wrapper. --timestamps stamps every frame we send on
+ * (a vote strips the sender's stamp, so nothing else would carry one on). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +37,7 @@
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/nshvote.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
@@ -58,12 +68,21 @@ struct sff {
     uint8_t key[FTSTAGE_KEY_LEN];
     struct sff_vote *votes;
     size_t n_votes;
+    uint8_t entry[PATH_MAX_REPLICAS][6];    /* FIT-SFC: the classifier replicas. */
+    size_t n_entry;
+    struct sff_vote *entry_vote;
+    uint8_t egress_nsh[6];                  /* FIT-SFC: the client's wrapper. */
+    bool have_egress_nsh;
+    bool timestamps;
     uint8_t scratch[SFF_SCRATCH];
     struct buf copy;
     uint64_t n_forwarded, n_decap, n_replies, n_malformed, n_ttl_expired;
     uint64_t n_unknown_spi, n_bad_si, n_ignored, n_stamp_full;
-    uint64_t n_copies_out, n_copies_in, n_unvoted, n_voted, n_vote_errors;
+    uint64_t n_copies_out, n_copies_in, n_unvoted, n_voted, n_vote_errors, n_egress_nsh;
 };
+
+/* The hop number of the entry vote's endpoints (classifier replicas). */
+#define SFF_ENTRY_HOP 0xfe
 
 /* Endpoint ids on a voting stage: replica r of hop k, and the stage itself. */
 #define SFF_REPLICA_ID(HOP, R) ((uint32_t) ((HOP) + 1) << 8 | (uint32_t) (R))
@@ -125,7 +144,7 @@ route(struct sff *s, struct pktio_pkt *pkt, struct nsh_hdr hdr, uint64_t t_in, b
     switch (path_lookup_hop(&s->paths, hdr.spi, hdr.si, &p, &k)) {
     case PATH_FORWARD:
         hop_set_macs(pkt->data, p->hops[k], own);
-        if (nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP)
+        if ((s->timestamps || nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP))
             && hop_stamp(pkt, s->role.id, t_in)) {
             s->n_stamp_full++;
         }
@@ -139,6 +158,23 @@ route(struct sff *s, struct pktio_pkt *pkt, struct nsh_hdr hdr, uint64_t t_in, b
         }
         return;
     case PATH_END:
+        if (s->have_egress_nsh) {
+            /* FIT-SFC: the wrapper votes on what the SFF replicas send, by request id. */
+            if (s->trace) {
+                trace_timestamps(s, &hdr, t_in);
+            }
+            hop_set_macs(pkt->data, s->egress_nsh, own);
+            if (s->timestamps && hop_stamp(pkt, s->role.id, t_in)) {
+                s->n_stamp_full++;
+            }
+            s->n_egress_nsh++;
+            if (queue) {
+                pktio_queue(s->role.io, pkt->data, pkt->len);
+            } else {
+                pktio_send(s->role.io, pkt->data, pkt->len);
+            }
+            return;
+        }
         break;
     case PATH_UNKNOWN_SPI:
         s->n_unknown_spi++;
@@ -181,46 +217,25 @@ find_vote(struct sff *s, const struct path *p, size_t k)
     return NULL;
 }
 
-/* A copy back from replica 'r' of hop 'k': its own timestamp (the last TLV, when it is the
- * replica's) goes to the trace and out of the header, and the rest to the hop's core. */
+/* A copy from replica 'r' of hop 'k' (or of the entry group): its own timestamp goes to the
+ * trace and out of the copy (nshvote.h), the rest to the hop's core. */
 static void
 vote_copy(struct sff *s, struct sff_vote *v, size_t r, struct pktio_pkt *pkt,
           const struct nsh_hdr *hdr, uint64_t t_in)
 {
-    const uint8_t *nsh = pkt->data + HOP_ETH_LEN;
-    size_t hlen = hdr->len, inner_len = pkt->len - HOP_ETH_LEN - hdr->len;
-    struct nsh_timestamp ts[16];
-    size_t n_ts = MIN(nsh_timestamps_get(hdr, ts, ARRAY_SIZE(ts)), ARRAY_SIZE(ts));
-    struct demo_msg m = { .origin = r, .body = (const uint8_t *) "" };
-    uint8_t *body;
+    struct nsh_timestamp ts;
+    bool has_ts;
+    uint64_t rid = 0;
 
-    if (!nsh_request_id_get(hdr, &m.req_id)) {
+    s->copy.len = 0;
+    if (nshvote_copy(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, hdr, r, &s->copy, &ts,
+                     &has_ts)) {
         s->n_malformed++;
         return;
     }
-    if (n_ts && hlen >= NSH_BASE_LEN + nsh_tlv_wire_len(NSH_TIMESTAMP_LEN)) {
-        /* The replica stamped last: its TLV ends the header. */
-        struct nsh_timestamp *own_ts = &ts[n_ts - 1];
-        hlen -= nsh_tlv_wire_len(NSH_TIMESTAMP_LEN);
-        if (s->trace) {
-            fprintf(s->trace, "%llu\thop_ns\t%llu\treq=%llu,component=%u\n",
-                    (unsigned long long) own_ts->t_in,
-                    (unsigned long long) (own_ts->t_out - own_ts->t_in),
-                    (unsigned long long) m.req_id, own_ts->component);
-            fprintf(s->trace, "%llu\tlink_ns\t%llu\treq=%llu,component=%u\n",
-                    (unsigned long long) own_ts->t_out,
-                    (unsigned long long) (t_in - own_ts->t_out), (unsigned long long) m.req_id,
-                    own_ts->component);
-        }
-    }
-    s->copy.len = 0;
-    demo_msg_put(&s->copy, &m);
-    body = buf_put_uninit(&s->copy, hlen + inner_len);
-    memcpy(body, nsh, hlen);
-    memcpy(body + hlen, nsh + hdr->len, inner_len);
-    if (hlen != hdr->len) {
-        /* The header's length field, in words, without the replica's timestamp. */
-        body[1] = (body[1] & ~0x3f) | (uint8_t) (hlen / 4);
+    nsh_request_id_get(hdr, &rid);
+    if (has_ts) {
+        nshvote_trace(s->trace, &ts, rid, t_in);
     }
     s->n_copies_in++;
     v->t_in = t_in;
@@ -235,25 +250,13 @@ vote_deliver(void *v_, const uint8_t *data, size_t len)
 {
     struct sff_vote *v = v_;
     struct sff *s = v->sff;
-    struct demo_msg m;
     struct pktio_pkt pkt;
     struct nsh_hdr hdr;
-    size_t room = NSH_MAX_LEN;
 
-    if (!demo_msg_parse(data, len, &m) || room + HOP_ETH_LEN + m.body_len > sizeof s->scratch
-        || nsh_decode(m.body, m.body_len, &hdr, NULL)) {
+    if (nshvote_frame(data, len, s->scratch, sizeof s->scratch, &pkt, &hdr)) {
         s->n_vote_errors++;
         return;
     }
-    pkt.data = s->scratch + room;
-    pkt.len = HOP_ETH_LEN + m.body_len;
-    pkt.room = room;
-    pkt.cap = sizeof s->scratch - room;
-    memset(pkt.data, 0, 12);
-    pkt.data[12] = NSH_ETHERTYPE >> 8;
-    pkt.data[13] = NSH_ETHERTYPE & 0xff;
-    memcpy(pkt.data + HOP_ETH_LEN, m.body, m.body_len);
-    nsh_decode(pkt.data + HOP_ETH_LEN, m.body_len, &hdr, NULL);
     s->n_voted++;
     route(s, &pkt, hdr, v->t_in, false);
 }
@@ -295,7 +298,7 @@ vote_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
     size_t r = to & 0xff;
     struct demo_msg m;
 
-    if (to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
+    if (!v->path || to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
         || !demo_msg_parse(data, len, &m) || HOP_ETH_LEN + m.body_len > sizeof s->scratch) {
         s->n_vote_errors++;
         return;
@@ -317,7 +320,7 @@ vote_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
     struct sff *s = v->sff;
     size_t r = to & 0xff;
 
-    if (to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
+    if (!v->path || to >> 8 != v->hop + 1 || r >= v->path->n_replicas[v->hop]
         || HOP_ETH_LEN + len > sizeof s->scratch) {
         return false;
     }
@@ -366,6 +369,17 @@ forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
             s->n_unvoted++;
             return;
         }
+        if (!known && s->entry_vote) {
+            /* FIT-SFC: a path's entry only through the vote on the classifier replicas. */
+            int e = path_group_find((const uint8_t (*)[6]) s->entry, s->n_entry,
+                                    pkt->data + 6);
+            if (e < 0) {
+                s->n_unvoted++;
+                return;
+            }
+            vote_copy(s, s->entry_vote, e, pkt, &hdr, t_in);
+            return;
+        }
         if (known && p->n_replicas[k] > 1) {
             struct sff_vote *v = find_vote(s, p, k);
             if (!v) {
@@ -379,12 +393,68 @@ forward(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
     route(s, pkt, hdr, t_in, true);
 }
 
-/* One voting stage per replicated hop of every path (role->on_start: the loop exists). */
+/* The voting stage 'v' (its path and hop set) over a group of 'n' senders. */
+static int
+vote_stage_create(struct sff *s, struct sff_vote *v, size_t n)
+{
+    static const struct ftstage_ops ops = {
+        .forward = vote_forward, .deliver = vote_deliver, .send = vote_send, .note = vote_note,
+    };
+    uint32_t group[PATH_MAX_REPLICAS];
+    struct role *role = &s->role;
+    size_t k = v->hop;
+    char *errmsg = NULL;
+    int error;
+
+    for (size_t r = 0; r < n; r++) {
+        group[r] = SFF_REPLICA_ID(k, r);
+    }
+    struct ftstage_config cfg = {
+        .class = s->vote_class,
+        .core = {
+            .self = SFF_VOTER_ID(k), .f = s->f, .group = group, .n_group = n,
+            .params = s->params, .n_params = s->n_params,
+        },
+        .key = s->has_key ? s->key : NULL,
+        .loop = s->role.loop,
+    };
+    ft_rng_init(&cfg.core.rng, (uint64_t) (v->path ? v->path->spi : 0) << 8 | k);
+    v->sff = s;
+    error = ftstage_create(&cfg, &ops, v, &v->stage, &errmsg);
+    if (error) {
+        log_err("sff: %s%zu: %s", v->path ? "hop " : "entry ", k, errmsg);
+        free(errmsg);
+        return error;
+    }
+    s->n_votes++;
+    ftstage_start(v->stage, time_mono_ns());
+    if (role->n_counters + 7 <= ROLE_MAX_COUNTERS) {
+        /* Names live as long as the process. */
+        const struct ftstage_stats *st = ftstage_stats(v->stage);
+        char *what = v->path ? xasprintf("hop%zu", k) : xstrdup("entry");
+
+        role_add_counter(role, xasprintf("%s_no_quorum", what), &st->drops[FT_DROP_NO_QUORUM]);
+        /* Copies a bounded voter had no room for (bft_voter's per-sender share). */
+        role_add_counter(role, xasprintf("%s_overload", what), &st->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, xasprintf("%s_outvoted", what), &st->drops[FT_DROP_OUTVOTED]);
+        role_add_counter(role, xasprintf("%s_late_copies", what),
+                         &st->drops[FT_DROP_DUPLICATE]);
+        role_add_counter(role, xasprintf("%s_peer_ok", what), &st->peer_rx);
+        role_add_counter(role, xasprintf("%s_peer_forged", what), &st->peer_forged);
+        role_add_counter(role, xasprintf("%s_peer_replayed", what), &st->peer_replayed);
+        free(what);
+    }
+    return 0;
+}
+
+/* One voting stage per replicated hop of every path, and the entry vote of FIT-SFC
+ * (role->on_start: the loop exists). */
 static int
 votes_create(struct role *role)
 {
     struct sff *s = role->aux;
-    size_t n = 0;
+    size_t n = s->n_entry ? 1 : 0;
+    int error;
 
     for (size_t i = 0; i < s->paths.n; i++) {
         for (size_t k = 0; k < s->paths.paths[i].n_hops; k++) {
@@ -392,61 +462,27 @@ votes_create(struct role *role)
         }
     }
     s->votes = xcalloc(n ? n : 1, sizeof *s->votes);
+    if (s->n_entry) {
+        s->entry_vote = &s->votes[0];
+        s->entry_vote->hop = SFF_ENTRY_HOP;
+        error = vote_stage_create(s, s->entry_vote, s->n_entry);
+        if (error) {
+            return error;
+        }
+    }
     for (size_t i = 0; i < s->paths.n; i++) {
         const struct path *p = &s->paths.paths[i];
         for (size_t k = 0; k < p->n_hops; k++) {
-            static const struct ftstage_ops ops = {
-                .forward = vote_forward, .deliver = vote_deliver, .send = vote_send,
-                .note = vote_note,
-            };
-            uint32_t group[PATH_MAX_REPLICAS];
-            struct sff_vote *v;
-            char *errmsg = NULL;
-            int error;
+            struct sff_vote *v = &s->votes[s->n_votes];
 
             if (p->n_replicas[k] < 2) {
                 continue;
             }
-            for (size_t r = 0; r < p->n_replicas[k]; r++) {
-                group[r] = SFF_REPLICA_ID(k, r);
-            }
-            struct ftstage_config cfg = {
-                .class = s->vote_class,
-                .core = {
-                    .self = SFF_VOTER_ID(k), .f = s->f, .group = group,
-                    .n_group = p->n_replicas[k], .params = s->params,
-                    .n_params = s->n_params,
-                },
-                .key = s->has_key ? s->key : NULL,
-                .loop = s->role.loop,
-            };
-            ft_rng_init(&cfg.core.rng, (uint64_t) p->spi << 8 | k);
-            v = &s->votes[s->n_votes];
-            v->sff = s;
             v->path = p;
             v->hop = k;
-            error = ftstage_create(&cfg, &ops, v, &v->stage, &errmsg);
+            error = vote_stage_create(s, v, p->n_replicas[k]);
             if (error) {
-                log_err("sff: path %u hop %zu: %s", p->spi, k, errmsg);
-                free(errmsg);
                 return error;
-            }
-            s->n_votes++;
-            ftstage_start(v->stage, time_mono_ns());
-            if (role->n_counters + 6 <= ROLE_MAX_COUNTERS) {
-                /* Names live as long as the process. */
-                const struct ftstage_stats *st = ftstage_stats(v->stage);
-                role_add_counter(role, xasprintf("hop%zu_no_quorum", k),
-                                 &st->drops[FT_DROP_NO_QUORUM]);
-                /* Copies a bounded voter had no room for (bft_voter's per-sender share). */
-                role_add_counter(role, xasprintf("hop%zu_overload", k),
-                                 &st->drops[FT_DROP_OVERLOAD]);
-                role_add_counter(role, xasprintf("hop%zu_late_copies", k),
-                                 &st->drops[FT_DROP_DUPLICATE]);
-                role_add_counter(role, xasprintf("hop%zu_peer_ok", k), &st->peer_rx);
-                role_add_counter(role, xasprintf("hop%zu_peer_forged", k), &st->peer_forged);
-                role_add_counter(role, xasprintf("hop%zu_peer_replayed", k),
-                                 &st->peer_replayed);
             }
         }
     }
@@ -458,9 +494,10 @@ print_vote_stats(const struct sff *s)
 {
     for (size_t i = 0; i < s->n_votes; i++) {
         const struct ftstage_stats *st = ftstage_stats(s->votes[i].stage);
-        fprintf(stderr, "sff: hop %zu (%s): %llu copies, %llu decided, %llu without quorum, "
+        fprintf(stderr, "sff: %s %zu (%s): %llu copies, %llu decided, %llu without quorum, "
                 "%llu late or duplicate, peer messages %llu ok %llu forged %llu replayed\n",
-                s->votes[i].hop, s->vote_class->name, (unsigned long long) st->packets,
+                s->votes[i].path ? "hop" : "entry", s->votes[i].hop, s->vote_class->name,
+                (unsigned long long) st->packets,
                 (unsigned long long) st->delivered,
                 (unsigned long long) st->drops[FT_DROP_NO_QUORUM],
                 (unsigned long long) st->drops[FT_DROP_DUPLICATE],
@@ -499,6 +536,11 @@ usage(void)
            "  --f N            the core's fault bound (default 1)\n"
            "  --vote-param K=V a parameter of the core (repeat)\n"
            "  --key FILE       the instance's key for peer messages (mode 0600)\n"
+           "  --entry MAC+MAC  FIT-SFC: the classifier replicas; a path starts only on a vote\n"
+           "                   of --vote over their copies\n"
+           "  --egress-nsh MAC FIT-SFC: at a path's end send the NSH frame to this MAC (the\n"
+           "                   client's wrapper) instead of decapsulating\n"
+           "  --timestamps     stamp every frame sent on (not only those that carry stamps)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -513,6 +555,9 @@ role_sff(int argc, char *argv[])
         { "f", required_argument, NULL, 'F' },
         { "vote-param", required_argument, NULL, 'P' },
         { "key", required_argument, NULL, 'K' },
+        { "entry", required_argument, NULL, 'E' },
+        { "egress-nsh", required_argument, NULL, 'N' },
+        { "timestamps", no_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -556,6 +601,22 @@ role_sff(int argc, char *argv[])
             }
             *eq = '\0';    /* argv outlives the role. */
             s.params[s.n_params++] = (struct ft_param) { optarg, eq + 1 };
+            break;
+        case 'E':
+            if (path_parse_group(optarg, s.entry, PATH_MAX_REPLICAS, &s.n_entry, &errmsg)) {
+                fprintf(stderr, "sfcd sff: --entry: %s\n", errmsg);
+                goto out;
+            }
+            break;
+        case 'N':
+            if (!pktio_parse_mac(optarg, s.egress_nsh)) {
+                fprintf(stderr, "sfcd sff: --egress-nsh: '%s' is not a MAC address\n", optarg);
+                goto out;
+            }
+            s.have_egress_nsh = true;
+            break;
+        case 'T':
+            s.timestamps = true;
             break;
         case 'K':
             if (ftstage_key_load(optarg, s.key, &errmsg)) {
@@ -601,6 +662,10 @@ role_sff(int argc, char *argv[])
         fprintf(stderr, "sfcd sff: --iface and at least one --path are required\n");
         goto out;
     }
+    if (s.n_entry && !s.vote_class) {
+        fprintf(stderr, "sfcd sff: --entry needs --vote\n");
+        goto out;
+    }
     rc = 1;
     if (role_open_pktio(&s.role, false)) {
         goto out;
@@ -621,6 +686,9 @@ role_sff(int argc, char *argv[])
         role_add_counter(&s.role, "voted", &s.n_voted);
         role_add_counter(&s.role, "unvoted", &s.n_unvoted);
         role_add_counter(&s.role, "vote_errors", &s.n_vote_errors);
+    }
+    if (s.have_egress_nsh) {
+        role_add_counter(&s.role, "egress_nsh", &s.n_egress_nsh);
     }
     rc = role_serve_pktio(&s.role, forward, s.trace ? flush_trace : NULL);
 out:

@@ -2,7 +2,14 @@
  * (vnfs/fn/nf.h) on the inner frame, decrements SI and returns the frame to the SFF that sent
  * it. A reply (NF_REPLY, e.g. dns) goes back on the reverse path (SPI | NSH_SPI_REVERSE, SI 255,
  * see nsh.h); NF_DROP drops. The control socket adds export_state / import_state (the state
- * store's binary export, base64) for the schemes and NHAM's app-level checkpoints. */
+ * store's binary export, base64) for the schemes and NHAM's app-level checkpoints.
+ *
+ * FIT-SFC (--vote CORE --from MAC+MAC+...): the VNF is one of 3f+1 replicas, and what the SFF
+ * replicas send it goes through a voter first (vnfs/ft/fitsfc/bft_voter.c: 2f+1 identical
+ * copies from distinct SFF replicas, on the stage of vnfs/sfc/ftstage.h, copies made by
+ * vnfs/sfc/nshvote.h, the SFF's code). Only a decided frame reaches the function, once; what
+ * it gives goes to every SFF replica. A frame from anyone outside the group is dropped. The
+ * sender's timestamp, stripped for the vote, goes to --trace. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,16 +22,41 @@
 #include "vnfs/core/state.h"
 #include "vnfs/core/util.h"
 #include "vnfs/fn/nf.h"
+#include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/nshvote.h"
+#include "vnfs/sfc/path.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+
+#define VNF_MAX_PARAMS 8
+#define VNF_SCRATCH 9216
+#define VNF_VOTER_ID 0xffff
 
 struct vnf {
     struct role role;
     struct nf *nf;
+    /* FIT-SFC: the voter over the SFF replicas ('from'), NULL without --vote. */
+    const struct ft_core_class *vote_class;
+    uint32_t f;
+    struct ft_param params[VNF_MAX_PARAMS];
+    size_t n_params;
+    bool has_key;
+    uint8_t key[FTSTAGE_KEY_LEN];
+    uint8_t from[PATH_MAX_REPLICAS][6];
+    size_t n_from;
+    struct ftstage *stage;
+    uint64_t vote_t_in;
+    bool timestamps;
+    FILE *trace;
+    struct buf copy;
+    uint8_t scratch[VNF_SCRATCH];
     uint64_t n_forwarded, n_replies, n_dropped, n_malformed, n_ignored, n_si_exhausted;
-    uint64_t n_stamp_full, n_imports;
+    uint64_t n_stamp_full, n_imports, n_unvoted, n_copies_in, n_voted, n_vote_errors;
 };
+
+static void serve(struct vnf *, struct pktio_pkt *, const struct nsh_hdr *, uint64_t t_in,
+                  bool queue);
 
 static void
 process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
@@ -32,10 +64,7 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     struct vnf *v = v_;
     const uint8_t *own = pktio_mac(v->role.io);
     uint8_t *nsh = pkt->data + HOP_ETH_LEN;
-    struct packet_info info;
-    struct nf_packet np;
     struct nsh_hdr hdr;
-    bool stamp;
 
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
         v->n_ignored++;
@@ -46,7 +75,72 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         v->n_malformed++;
         return;
     }
-    stamp = nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
+    if (v->stage) {
+        int r = path_group_find((const uint8_t (*)[6]) v->from, v->n_from, pkt->data + 6);
+        struct nsh_timestamp ts;
+        bool has_ts;
+        uint64_t rid = 0;
+
+        v->copy.len = 0;
+        if (r < 0) {
+            v->n_unvoted++;
+            return;
+        }
+        if (nshvote_copy(nsh, pkt->len - HOP_ETH_LEN, &hdr, r, &v->copy, &ts, &has_ts)) {
+            v->n_malformed++;
+            return;
+        }
+        nsh_request_id_get(&hdr, &rid);
+        if (has_ts) {
+            nshvote_trace(v->trace, &ts, rid, t_in);
+        }
+        v->n_copies_in++;
+        v->vote_t_in = t_in;
+        if (ftstage_packet(v->stage, r + 1, v->copy.data, v->copy.len, t_in)) {
+            v->n_vote_errors++;
+        }
+        return;
+    }
+    serve(v, pkt, &hdr, t_in, true);
+}
+
+/* What the voter decided: a frame as if one SFF had sent it. */
+static void
+vote_deliver(void *v_, const uint8_t *data, size_t len)
+{
+    struct vnf *v = v_;
+    struct pktio_pkt pkt;
+    struct nsh_hdr hdr;
+
+    if (nshvote_frame(data, len, v->scratch, sizeof v->scratch, &pkt, &hdr)
+        || hdr.next_proto != NSH_NP_ETHERNET) {
+        v->n_vote_errors++;
+        return;
+    }
+    v->n_voted++;
+    serve(v, &pkt, &hdr, v->vote_t_in, false);
+}
+
+static void
+vote_note(void *v_, const char *text)
+{
+    log_info("vnf: %s", text);
+}
+
+/* The function on a frame; what it gives goes back to the SFF that sent it, or to every SFF
+ * replica of the group. 'queue': the frame's bytes live until the batch is flushed. */
+static void
+serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t t_in,
+      bool queue)
+{
+    const uint8_t *own = pktio_mac(v->role.io);
+    uint8_t *nsh = pkt->data + HOP_ETH_LEN;
+    struct nsh_hdr hdr = *hdrp;
+    struct packet_info info;
+    struct nf_packet np;
+    bool stamp;
+
+    stamp = v->timestamps || nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
     np.data = nsh + hdr.len;
     np.len = pkt->len - HOP_ETH_LEN - hdr.len;
     np.cap = pkt->cap - HOP_ETH_LEN - hdr.len;
@@ -70,12 +164,67 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         return;
     }
     pkt->len = HOP_ETH_LEN + hdr.len + np.len;
-    /* Back to the SFF that sent it. */
-    hop_set_macs(pkt->data, pkt->data + 6, own);
+    /* Back to the SFF that sent it (a decided frame: to every SFF replica). */
+    hop_set_macs(pkt->data, v->stage ? v->from[0] : pkt->data + 6, own);
     if (stamp && hop_stamp(pkt, v->role.id, t_in)) {
         v->n_stamp_full++;
     }
-    pktio_queue(v->role.io, pkt->data, pkt->len);
+    if (!v->stage && queue) {
+        pktio_queue(v->role.io, pkt->data, pkt->len);
+        return;
+    }
+    for (size_t i = 0; i < (v->stage ? v->n_from : 1); i++) {
+        if (v->stage) {
+            memcpy(pkt->data, v->from[i], 6);
+        }
+        pktio_send(v->role.io, pkt->data, pkt->len);
+    }
+}
+
+/* The voter over the SFF replicas (role->on_start: the loop exists). */
+static int
+vote_create(struct role *role)
+{
+    static const struct ftstage_ops ops = { .deliver = vote_deliver, .note = vote_note };
+    struct vnf *v = role->aux;
+    uint32_t group[PATH_MAX_REPLICAS];
+    char *errmsg = NULL;
+    int error;
+
+    for (size_t i = 0; i < v->n_from; i++) {
+        group[i] = i + 1;
+    }
+    struct ftstage_config cfg = {
+        .class = v->vote_class,
+        .core = {
+            .self = VNF_VOTER_ID, .f = v->f, .group = group, .n_group = v->n_from,
+            .params = v->params, .n_params = v->n_params,
+        },
+        .key = v->has_key ? v->key : NULL,
+        .loop = role->loop,
+    };
+    ft_rng_init(&cfg.core.rng, role->id);
+    error = ftstage_create(&cfg, &ops, v, &v->stage, &errmsg);
+    if (error) {
+        log_err("vnf: --vote: %s", errmsg);
+        free(errmsg);
+        return error;
+    }
+    ftstage_start(v->stage, time_mono_ns());
+    const struct ftstage_stats *st = ftstage_stats(v->stage);
+    role_add_counter(role, "vote_no_quorum", &st->drops[FT_DROP_NO_QUORUM]);
+    role_add_counter(role, "vote_overload", &st->drops[FT_DROP_OVERLOAD]);
+    role_add_counter(role, "vote_outvoted", &st->drops[FT_DROP_OUTVOTED]);
+    role_add_counter(role, "vote_late_copies", &st->drops[FT_DROP_DUPLICATE]);
+    return 0;
+}
+
+static void
+flush_trace(void *v_)
+{
+    struct vnf *v = v_;
+
+    fflush(v->trace);
 }
 
 static int
@@ -137,6 +286,14 @@ usage(void)
     printf("usage: sfcd vnf --iface IF --fn NAME [--param KEY=VALUE ...]\n"
            "  --fn NAME          one of: %s\n"
            "  --param KEY=VALUE  the function's parameters (see vnfs/fn/)\n"
+           "  --vote CORE        FIT-SFC: vote on the copies of the SFF replicas (--from) with\n"
+           "                     this protocol core (vnfs/ft: bft_voter) before the function\n"
+           "  --from MAC+MAC     the SFF replicas: senders of the vote, receivers of the output\n"
+           "  --f N              the core's fault bound (default 1)\n"
+           "  --vote-param K=V   a parameter of the core (repeat)\n"
+           "  --key FILE         the instance's key for peer messages (mode 0600)\n"
+           "  --timestamps       stamp every frame sent on\n"
+           "  --trace FILE       the senders' timestamps of voted copies (TSV)\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -146,6 +303,13 @@ role_vnf(int argc, char *argv[])
     static const struct option options[] = {
         { "fn", required_argument, NULL, 'f' },
         { "param", required_argument, NULL, 'p' },
+        { "vote", required_argument, NULL, 'V' },
+        { "from", required_argument, NULL, 'F' },
+        { "f", required_argument, NULL, 'N' },
+        { "vote-param", required_argument, NULL, 'P' },
+        { "key", required_argument, NULL, 'K' },
+        { "timestamps", no_argument, NULL, 'T' },
+        { "trace", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -153,11 +317,13 @@ role_vnf(int argc, char *argv[])
     struct nf_param *params = NULL;
     size_t n_params = 0;
     const char *fn = NULL;
-    char *errmsg = NULL;
-    struct vnf v;
+    char *errmsg = NULL, *eq;
+    static struct vnf v;        /* Large (scratch): not on the stack. */
+    uint64_t u;
     int opt, rc = 2;
 
     memset(&v, 0, sizeof v);
+    v.f = 1;
     role_init_common(&v.role, "vnf");
     v.role.aux = &v;
     optind = 1;
@@ -175,6 +341,57 @@ role_vnf(int argc, char *argv[])
             }
             n_params++;
             break;
+        case 'V':
+            v.vote_class = ft_core_class_find(optarg);
+            if (!v.vote_class) {
+                fprintf(stderr, "sfcd vnf: --vote: no protocol core '%s'\n", optarg);
+                goto out;
+            }
+            break;
+        case 'F':
+            if (path_parse_group(optarg, v.from, PATH_MAX_REPLICAS, &v.n_from, &errmsg)) {
+                fprintf(stderr, "sfcd vnf: --from: %s\n", errmsg);
+                goto out;
+            }
+            break;
+        case 'N':
+            u = strtoull(optarg, &eq, 10);
+            if (!*optarg || *eq || u > 8) {
+                fprintf(stderr, "sfcd vnf: --f: '%s' is not 0..8\n", optarg);
+                goto out;
+            }
+            v.f = u;
+            break;
+        case 'P':
+            eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || v.n_params >= VNF_MAX_PARAMS) {
+                fprintf(stderr, "sfcd vnf: --vote-param: '%s' is not KEY=VALUE (at most %d)\n",
+                        optarg, VNF_MAX_PARAMS);
+                goto out;
+            }
+            *eq = '\0';    /* argv outlives the role. */
+            v.params[v.n_params++] = (struct ft_param) { optarg, eq + 1 };
+            break;
+        case 'K':
+            if (ftstage_key_load(optarg, v.key, &errmsg)) {
+                fprintf(stderr, "sfcd vnf: --key: %s\n", errmsg);
+                goto out;
+            }
+            v.has_key = true;
+            break;
+        case 'T':
+            v.timestamps = true;
+            break;
+        case 't':
+            if (v.trace) {
+                fclose(v.trace);
+            }
+            v.trace = fopen(optarg, "w");
+            if (!v.trace) {
+                fprintf(stderr, "sfcd vnf: %s: %s\n", optarg, strerror(errno));
+                goto out;
+            }
+            break;
         default:
             if (role_parse_option(&v.role, opt, optarg, usage, &rc)) {
                 goto out;
@@ -183,6 +400,10 @@ role_vnf(int argc, char *argv[])
     }
     if (!v.role.iface || !fn || optind != argc) {
         fprintf(stderr, "sfcd vnf: --iface and --fn are required\n");
+        goto out;
+    }
+    if (!v.vote_class != !v.n_from) {
+        fprintf(stderr, "sfcd vnf: --vote and --from go together\n");
         goto out;
     }
     if (nf_create(fn, params, n_params, &v.nf, &errmsg)) {
@@ -204,8 +425,20 @@ role_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "state_imports", &v.n_imports);
     role_add_method(&v.role, "export_state", ctl_export_state);
     role_add_method(&v.role, "import_state", ctl_import_state);
-    rc = role_serve_pktio(&v.role, process, NULL);
+    if (v.vote_class) {
+        v.role.on_start = vote_create;
+        role_add_counter(&v.role, "copies_in", &v.n_copies_in);
+        role_add_counter(&v.role, "voted", &v.n_voted);
+        role_add_counter(&v.role, "unvoted", &v.n_unvoted);
+        role_add_counter(&v.role, "vote_errors", &v.n_vote_errors);
+    }
+    rc = role_serve_pktio(&v.role, process, v.trace ? flush_trace : NULL);
 out:
+    ftstage_destroy(v.stage);
+    buf_uninit(&v.copy);
+    if (v.trace) {
+        fclose(v.trace);
+    }
     role_finish(&v.role);
     nf_destroy(v.nf);
     free(params);

@@ -17,6 +17,9 @@
  * reply only after its own 2f+1 vote; f+1 identical replies from distinct SFF replicas include
  * one from a correct replica, which is the correct reply.
  *
+ * Copies in a decided vote that disagree with the decision are counted (FT_DROP_OUTVOTED);
+ * copies that arrive after it are duplicates, not compared.
+ *
  * A packet is named by (client, req_id): the client's identity and its per-client counter. It
  * is delivered at most once; later copies are dropped as duplicates. If no value can reach the
  * quorum any more (too many distinct values among the copies heard), or none has by 'timeout'
@@ -306,6 +309,12 @@ bft_voter_on_copy(struct bft_voter *v, const struct ft_event *ev, struct ft_acti
 
     bft_voter_tally(p, &best, &winner);
     if (best >= v->quorum) {
+        /* The copies that disagree with the decision: what a faulty replica tried. */
+        for (size_t i = 0; i < p->n_votes; i++) {
+            if (memcmp(p->votes[i].digest, winner->digest, 16)) {
+                ft_emit_drop(out, FT_DROP_OUTVOTED, NULL, 0);
+            }
+        }
         ft_emit_deliver(out, winner->msg, winner->len);
         ft_emit_cancel(out, name);
         bft_voter_finish(v, p, BFT_DECIDED);

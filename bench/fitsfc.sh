@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# FIT-SFC's cost in one run (issue 12's bench): DNS through the replicated chain with f=0 and
+# f=1 (scheme fitsfc: the same code with one or four replicas of the classifier, the SFF and the
+# DNS VNF), beside nmr f=1 (2f+1 DNS replicas, one classifier and SFF) and none: p50 and mean
+# RTT of closed-loop queries, and the ratios f=1/f=0 and f=1/none. Then the highest rate
+# dnsperf keeps under 1% loss through the client's wrapper (f=1) and through none, stepping the
+# offered rate up, and their ratio. Numbers from the stored summaries; root only.
+set -u
+[ "$(id -u)" = 0 ] || { echo "bench/fitsfc.sh: needs root, skipped"; exit 0; }
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-3000}
+inst=sfct-bf-$$
+tmp=$(mktemp -d /tmp/sfct-bf-XXXXXX)
+db=$tmp/bench.db
+trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+q() { sqlite3 "$db" "$1"; }
+
+point() { # NAME SCHEME PARAMS -> experiment file
+    cat >"$tmp/$1.yaml" <<YAML
+experiment: bench-$1
+provider: netns
+scheme: $2
+params: $3
+chain:
+  vnfs:
+    - {fn: dns, params: {zone: "www.example.com=10.0.0.80"}}
+  rules: ["udp,dport=53"]
+workload: {kind: dns, count: $COUNT, size: 512, timeout: 1s}
+warmup: 100
+repetitions: 1
+seed: 1
+YAML
+    sed -i '/^params: {}$/d' "$tmp/$1.yaml"
+}
+point none none '{}'
+point f0 fitsfc '{f: 0}'
+point f1 fitsfc '{f: 1}'
+point nmr1 nmr '{f: 1}'
+for p in none f0 f1 nmr1; do
+    bin/sfclab -i "$inst" --db "$db" run "$tmp/$p.yaml" >"$tmp/$p.log" 2>&1 \
+        || { echo "bench/fitsfc.sh: $p failed: $(tail -3 "$tmp/$p.log")"; exit 1; }
+done
+stat() { q "select printf('%.1f', $2) from summaries s join runs r on r.id = s.run where r.experiment='bench-$1' and s.metric='rtt_us' and (s.labels is null or s.labels = '')"; }
+printf '%-28s %10s %10s\n' "DNS, 512 B, closed loop" "p50 us" "mean us"
+for p in none f0 f1 nmr1; do
+    printf '%-28s %10s %10s\n' "$p" "$(stat $p p50)" "$(stat $p mean)"
+done
+awk -v a="$(stat f1 p50)" -v b="$(stat f0 p50)" -v c="$(stat none p50)" -v d="$(stat nmr1 p50)" \
+    'BEGIN { printf "p50 ratios: fitsfc f=1 / f=0 %.2fx, f=1 / none %.2fx, f=1 / nmr f=1 %.2fx\n", a / b, a / c, a / d }'
+
+# The highest offered rate with under 1% loss, through a kept chain, 4 s per step.
+max_rate() { # SCHEME-FILE
+    local best=0 rate out lost
+    bin/sfclab -i "$inst" --db "$db" run "$tmp/$1.yaml" --keep --fresh >/dev/null 2>&1 || { echo 0; return; }
+    for rate in 250 500 1000 2000 4000 8000 16000 32000 64000; do
+        out=$(bin/sfclab -i "$inst" exec client sh -c "printf 'www.example.com A\n' > /tmp/q; \
+              dnsperf -s 10.0.0.250 -d /tmp/q -c 8 -q 1000 -Q $rate -l 4 -t 1" 2>&1)
+        lost=$(echo "$out" | sed -n 's/.*Queries lost: *[0-9]* (\([0-9.]*\)%).*/\1/p')
+        awk -v l="${lost:-100}" 'BEGIN { exit !(l < 1) }' || break
+        best=$(echo "$out" | sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p')
+    done
+    bin/sfclab -i "$inst" down >/dev/null 2>&1
+    echo "${best:-0}"
+}
+if command -v dnsperf >/dev/null; then
+    n=$(max_rate none); f=$(max_rate f1)
+    awk -v n="$n" -v f="$f" 'BEGIN { r = n ? f / n : 0; printf "dnsperf, < 1%% loss: none %.0f q/s, fitsfc f=1 %.0f q/s, ratio %.3f\n", n, f, r }'
+else
+    echo "dnsperf not installed (make deps): rate skipped"
+fi

@@ -328,6 +328,27 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
     return error;
 }
 
+/* The end of a guest's console log, logged: a run's directory (and the log) is gone by the
+ * time anyone reads why a CI run failed. */
+static void
+log_console_tail(const struct guest *g)
+{
+    char *path = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
+    char tail[1025];
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+
+    if (fd >= 0) {
+        off_t end = lseek(fd, 0, SEEK_END);
+        ssize_t n = pread(fd, tail, sizeof tail - 1, end > 1024 ? end - 1024 : 0);
+        if (n > 0) {
+            tail[n] = '\0';
+            log_err("guest %s: the end of its console:\n%s", g->name, tail);
+        }
+        close(fd);
+    }
+    free(path);
+}
+
 /* Until vminit serves the channel: the guest has booted and can be wired. */
 static int
 wait_booted(struct guest *g)
@@ -345,6 +366,7 @@ wait_booted(struct guest *g)
         if (!libvirtd_domain_active(&kg->d)) {
             log_err("guest %s: the VM stopped while booting (see %s/%s.log)", g->name,
                     g->run_dir ? g->run_dir : ".", g->name);
+            log_console_tail(g);
             return ESRCH;
         }
         if (time_mono_ns() >= deadline) {

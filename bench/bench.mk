@@ -66,6 +66,12 @@ build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 # --- end bench
 
+# --- ftvnf: FTvNF's cores on eight netns guests: failure-free one-way latency beside two `none`
+# cores on the same hops, and master recovery time, for manager periods 1, 5, 20 ms.
+BENCH_PROGS += bench/ftvnf.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end ftvnf
+
 # --- infratest: star32 up and down (total, per guest), median of 5, against the same guests
 # made with one `ip` process per step.
 BENCH_PROGS += bench/bench_infra.sh

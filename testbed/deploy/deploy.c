@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -277,6 +278,8 @@ deploy_stop(struct deployment *d)
     }
     free(d->comps);
     free(d->work_dir);
+    free(d->ftc_key);
+    free(d->ftc_ring);
     free(d);
 }
 
@@ -463,9 +466,29 @@ save_map(struct deployment *d)
 /* The instance's key for the protocol cores' peer messages, for the guest of 'c': fresh random
  * bytes in a file only its owner reads, recorded in the manifest before it exists. */
 static int
+write_key_bytes(struct deployment *d, const struct deploy_component *c,
+                const uint8_t key[crypto_auth_KEYBYTES], char **pathp);
+
+static int
 write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
 {
     uint8_t key[crypto_auth_KEYBYTES];
+    int error;
+
+    if (sodium_init() < 0) {
+        return EIO;
+    }
+    randombytes_buf(key, sizeof key);
+    error = write_key_bytes(d, c, key, pathp);
+    sodium_memzero(key, sizeof key);
+    return error;
+}
+
+/* The same key in the file of 'c''s guest. */
+static int
+write_key_bytes(struct deployment *d, const struct deploy_component *c,
+                const uint8_t key[crypto_auth_KEYBYTES], char **pathp)
+{
     char *path = xasprintf("%s/guests/%s/ft.key", d->inst->dir, c->guest);
     int fd, error;
 
@@ -474,20 +497,14 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
         free(path);
         return error;
     }
-    if (sodium_init() < 0) {
-        free(path);
-        return EIO;
-    }
-    randombytes_buf(key, sizeof key);
     unlink(path);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         error = errno;
     } else {
-        error = write_fully(fd, key, sizeof key);
+        error = write_fully(fd, key, crypto_auth_KEYBYTES);
         close(fd);
     }
-    sodium_memzero(key, sizeof key);
     if (error) {
         log_err("%s: %s", path, strerror(error));
         free(path);
@@ -495,6 +512,58 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
     }
     *pathp = path;
     return 0;
+}
+
+/* The arguments of VNF component 'c' (its function, and FTC's when the chain has it). */
+static void
+vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarnation,
+         struct args *a)
+{
+    const struct exp_vnf *v = &d->point->vnfs[c->index];
+
+    args_add(a, "--iface");
+    args_add(a, "%s", data_iface(c->ig)->ifname);
+    args_add(a, "--fn");
+    args_add(a, "%s", v->fn);
+    args_add(a, "--id");
+    args_add(a, "%u", c->id);
+    for (size_t j = 0; j < v->n_params; j++) {
+        args_add(a, "--param");
+        args_add(a, "%s=%s", v->params[j].key, v->params[j].value);
+    }
+    if (d->opts.ftc) {
+        args_add(a, "--ftc-ring");
+        args_add(a, "%s", d->ftc_ring);
+        args_add(a, "--ftc-index");
+        args_add(a, "%d", c->index);
+        args_add(a, "--ftc-f");
+        args_add(a, "%u", d->opts.f);
+        args_add(a, "--ftc-incarnation");
+        args_add(a, "%"PRIu32, incarnation);
+        /* The same key, in the guest's own directory (the only one it sees). */
+        args_add(a, "--key");
+        args_add(a, "%s/guests/%s/ft.key", d->inst->dir, c->guest);
+        if (d->opts.ftc_partitions) {
+            args_add(a, "--ftc-partitions");
+            args_add(a, "%u", d->opts.ftc_partitions);
+        }
+        if (d->opts.ftc_tick) {
+            args_add(a, "--ftc-tick");
+            args_add(a, "%s", d->opts.ftc_tick);
+        }
+    }
+}
+
+int
+deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t incarnation)
+{
+    struct args a = { 0 };
+    int error;
+
+    vnf_args(d, c, incarnation, &a);
+    error = deploy_start_role(c, "vnf", a.v);
+    args_free(&a);
+    return error;
 }
 
 int
@@ -516,6 +585,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     d->point = p;
     d->spi = DEPLOY_SPI;
     d->work_dir = xstrdup(work_dir);
+    d->opts = *o;
     add_component(d, "client", 0, "client");
     add_component(d, "classifier", 0, "sc")->id = DEPLOY_ID_CLASSIFIER;
     add_component(d, "sff", 0, "sff")->id = DEPLOY_ID_SFF;
@@ -580,24 +650,39 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     args_add(&a, "7");
     error = deploy_start_role(server, "echo", a.v);
     args_free(&a);
+    if (!error && o->ftc) {
+        /* One key for the whole ring (its members seal messages to each other), and the
+         * ring's addresses, before any member starts. */
+        uint8_t key[crypto_auth_KEYBYTES];
+        struct buf ring = BUF_INITIALIZER;
+
+        if (sodium_init() < 0) {
+            error = EIO;
+        }
+        randombytes_buf(key, sizeof key);
+        for (size_t i = 0; !error && i < d->n_comps; i++) {
+            struct deploy_component *c = &d->comps[i];
+            char *kp = NULL;
+
+            if (strcmp(c->role, "vnf")) {
+                continue;
+            }
+            buf_printf(&ring, "%s%s", ring.len ? "," : "", mac_string(data_iface(c->ig)->mac, mac));
+            error = write_key_bytes(d, c, key, &kp);
+            free(d->ftc_key);
+            d->ftc_key = kp;
+        }
+        sodium_memzero(key, sizeof key);
+        buf_put_u8(&ring, 0);
+        d->ftc_ring = (char *) buf_steal(&ring, NULL);
+    }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
-        const struct exp_vnf *v;
 
         if (strcmp(c->role, "vnf")) {
             continue;
         }
-        v = &p->vnfs[c->index];
-        args_add(&a, "--iface");
-        args_add(&a, "%s", data_iface(c->ig)->ifname);
-        args_add(&a, "--fn");
-        args_add(&a, "%s", v->fn);
-        args_add(&a, "--id");
-        args_add(&a, "%u", c->id);
-        for (size_t j = 0; j < v->n_params; j++) {
-            args_add(&a, "--param");
-            args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
-        }
+        vnf_args(d, c, 0, &a);
         error = deploy_start_role(c, "vnf", a.v);
         args_free(&a);
         /* Replicas of one VNF are one hop: "MAC+MAC+MAC". */

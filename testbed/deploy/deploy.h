@@ -40,6 +40,19 @@ struct deploy_component {
     uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
 };
 
+/* How a scheme wants its chain placed. */
+struct deploy_chain_opts {
+    unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
+    const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
+    unsigned f;                 /* The core's fault bound. */
+    const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
+    /* FTC (testbed/schemes/ftc.c): every VNF runs its function behind FTC's ring member
+     * (vnfs/sfc/vnf_ftc.h), all under one per-instance key; 'f' is FTC's. */
+    bool ftc;
+    unsigned ftc_partitions;    /* 0: the VNF's default (1). */
+    const char *ftc_tick;       /* NULL: the VNF's default. */
+};
+
 struct deployment {
     struct instance *inst;
     const struct exp_point *point;
@@ -49,15 +62,11 @@ struct deployment {
     struct in_addr service_addr;    /* Where the client sends: virtual, or the server's. */
     uint8_t service_mac[6];
     char *work_dir;                 /* The caller's, for its own files. */
+    struct deploy_chain_opts opts;  /* As deployed (strings borrowed from the point). */
+    char *ftc_key;                  /* FTC's key file (one for every VNF guest). */
+    char *ftc_ring;                 /* "MAC,MAC,..." of the VNF guests, in chain order. */
 };
 
-/* How a scheme wants its chain placed. */
-struct deploy_chain_opts {
-    unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
-    const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
-    unsigned f;                 /* The core's fault bound. */
-    const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
-};
 
 /* The topology of a point's chain: client, classifier, SFF, server, each VNF (replica), and
  * an attacker guest when a fault needs one, on the data bridge. */
@@ -69,6 +78,9 @@ int deploy_chain_topology(const struct exp_point *, const struct deploy_chain_op
  * started. */
 int deploy_chain(struct instance *, const struct exp_point *, const struct deploy_chain_opts *,
                  const char *work_dir, struct deployment **);
+/* (Re)starts VNF component 'c' of an FTC chain as incarnation 'incarnation' (> 0: a
+ * replacement that fetches its groups' state from the survivors). */
+int deploy_start_ftc_vnf(struct deployment *, struct deploy_component *c, uint32_t incarnation);
 /* FIT-SFC (testbed/schemes/fitsfc.c): the client's guest (the workload and FIT-SFC's wrapper,
  * component "wrapper[0]", which owns the service address), and 3f+1 guests each for the
  * classifier ("classifier[0].replica[M]"), the SFF ("sff[0].replica[M]") and every VNF

@@ -18,9 +18,9 @@ static const struct scheme_class *const schemes[] = {
     &scheme_none,
     &scheme_nmr,
     &scheme_fitsfc,
+    &scheme_ftc,
     &scheme_nham,
     &scheme_ftvnf,
-    &scheme_ftc,
 };
 
 const struct scheme_class *

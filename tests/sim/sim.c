@@ -893,8 +893,24 @@ sim_on_restart(struct sim *sim, const struct sim_item *it)
     ev.incarnation = ++e->incarnation;
     sim_notify(sim, e->id, FT_EV_PEER_UP);
     if (e->role == SIM_EP_CORE) {
+        int error;
+
         sim_core_start(sim, e);
-        return sim_step(sim, e, &ev);
+        error = sim_step(sim, e, &ev);
+        for (size_t i = 0; !error && sim->net.tell_restarted && i < sim->n_eps; i++) {
+            const struct sim_endpoint *w = &sim->eps[i];
+
+            if (w->id != e->id && !w->up
+                && (sim_ids_contain(e->group, e->n_group, w->id)
+                    || sim_ids_contain(e->next, e->n_next, w->id)
+                    || sim_ids_contain(e->peers, e->n_peers, w->id))) {
+                struct ft_event down = { .kind = FT_EV_PEER_DOWN, .now_ns = sim->now,
+                                         .from = w->id };
+
+                error = sim_step(sim, e, &down);
+            }
+        }
+        return error;
     }
     return 0;
 }

@@ -47,6 +47,9 @@ struct sim_net_config {
                                  * partitions keep their own windows. */
     bool authenticated;         /* Forged senders are dropped on arrival, as a MAC check would. */
     uint64_t detect_ns;         /* Crash -> failure notice to the endpoints that know it. */
+    bool tell_restarted;        /* A restarted core gets, right after its START, a failure
+                                 * notice for each endpoint it knows that is still down (what
+                                 * an orchestrator tells a replacement, e.g. FTC's). */
 };
 
 /* A service's reply to one request: writes the reply into 'reply' (left empty: no reply). */

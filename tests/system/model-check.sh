@@ -50,7 +50,7 @@ $tmp/exp.yaml:1:1: missing required key 'workload'"
 # Experiments: the summary, a value wrong at one sweep point only, and the points dump.
 check experiments 0 experiments/baseline-dns.yaml tests/fixtures/experiment/valid-quick-merge.yaml
 expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
-tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc (not deployable yet), 3 VNFs at the first point)"
+tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc, 3 VNFs at the first point)"
 check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
 expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
 "$sfclab" -v check tests/fixtures/experiment/valid-utf8.yaml >"$tmp/out" 2>&1
@@ -118,8 +118,9 @@ while IFS='|' read -r _ name _; do
     name=$(echo "$name" | tr -d ' `')
     case "$name" in ''|scheme|---) continue ;; esac
     all="$all${all:+, }$name"
-    # A chain that answers (dns): every deployable scheme takes it (fitsfc takes only those).
-    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: dns}], rules: ["udp"]}\nworkload: {kind: dns, count: 1}\n' \
+    # A chain of two that answers (dns): every deployable scheme takes it (fitsfc needs the
+    # answer, ftc f+1 = 2 VNFs).
+    printf 'experiment: s\nscheme: %s\nchain: {vnfs: [{fn: fwd}, {fn: dns}], rules: ["udp"]}\nworkload: {kind: dns, count: 1}\n' \
         "$name" >"$tmp/s.yaml"
     "$sfclab" check "$tmp/s.yaml" >"$tmp/out" 2>&1
     if sed -n '/^Known but not deployable/,$p' "$tmp/readme-schemes" | grep -q "| \`$name\` |"; then

@@ -142,7 +142,9 @@ PY
     }
     i0=$(ignored); send_as sffr3 "$(mac sffr0)"; sleep 1; i1=$(ignored)
     send_as sffr3 "$(mac sffr3)"; sleep 1; i2=$(ignored)
-    [ -n "$i0" ] && [ "$i1" = "$i0" ] && [ "$((i2 - i1))" -ge 20 ] \
+    # Fewer than 5 of the 20 forged frames: the wrapper also ignores the odd ARP or IPv6
+    # frame of the guests' own stacks, which may land in either window.
+    [ -n "$i0" ] && [ "$((i1 - i0))" -lt 5 ] && [ "$((i2 - i1))" -ge 20 ] \
         && ok "a replica sending as another is dropped by the switch (ignored $i0 -> $i1), as itself delivered (-> $i2)" \
         || fail "anti-spoofing: ignored '$i0' -> '$i1' (forged source) -> '$i2' (own source)"
 else

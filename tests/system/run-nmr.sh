@@ -91,13 +91,13 @@ else
 fi
 
 # --- refused before anything is created
-printf 'experiment: planned\nscheme: ftc\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
+printf 'experiment: planned\nscheme: nham\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
     >"$tmp/planned.yaml"
 bin/sfclab -i "$inst" --db "$tmp/planned.db" run "$tmp/planned.yaml" >"$tmp/planned.log" 2>&1
 rc=$?
 [ "$rc" = 2 ] && grep -q "cannot be deployed yet" "$tmp/planned.log" && [ ! -e "$tmp/planned.db" ] \
-    && ok "ftc (not deployable) refused with exit 2 before anything was created" \
-    || fail "ftc: exit $rc: $(cat "$tmp/planned.log")"
+    && ok "nham (not deployable) refused with exit 2 before anything was created" \
+    || fail "nham: exit $rc: $(cat "$tmp/planned.log")"
 
 echo "run-nmr: $failures failure(s)"
 [ "$failures" -eq 0 ]

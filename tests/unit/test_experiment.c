@@ -209,7 +209,7 @@ static const char sweep_text[] =
     "faults: [{kind: crash, target: \"vnf[0]\", at: 1s}, {kind: pause, target: \"sff[0]\", at: 2s}]\n"
     "sweep:\n"
     "  chain_len: [1, 2, 4]\n"
-    "  scheme: [none, ftc]\n"
+    "  scheme: [none, ftvnf]\n"
     "quick:\n"
     "  sweep: {chain_len: [2]}\n"
     "  workload: {count: 10}\n";
@@ -219,8 +219,8 @@ static void
 test_points_cross_product(void **state)
 {
     static const char *const labels[] = {
-        "chain_len=1,scheme=none", "chain_len=1,scheme=ftc", "chain_len=2,scheme=none",
-        "chain_len=2,scheme=ftc", "chain_len=4,scheme=none", "chain_len=4,scheme=ftc",
+        "chain_len=1,scheme=none", "chain_len=1,scheme=ftvnf", "chain_len=2,scheme=none",
+        "chain_len=2,scheme=ftvnf", "chain_len=4,scheme=none", "chain_len=4,scheme=ftvnf",
     };
     struct experiment *e = load_text(sweep_text);
     struct exp_point *pts;
@@ -234,7 +234,7 @@ test_points_cross_product(void **state)
         assert_int_equal(pts[i].n_axes, 2);
         assert_string_equal(pts[i].axes[0].key, "chain_len");
         assert_string_equal(pts[i].axes[1].key, "scheme");
-        assert_string_equal(pts[i].scheme, i % 2 ? "ftc" : "none");
+        assert_string_equal(pts[i].scheme, i % 2 ? "ftvnf" : "none");
     }
     assert_int_equal(pts[4].n_vnfs, 4);
     for (size_t i = 0; i < 3; i++) {
@@ -291,9 +291,16 @@ test_set(void **state)
     {
         static const char *const expected[] = {
             "--set chain_len=x: 'length' must be a non-negative integer, not 'x'",
+            /* The point's scheme is ftc (set above): it checks its chain has f+1 VNFs. */
+            "--set chain_len=x: ftc: f=1 needs a chain of at least 2 VNFs (it has 0): each "
+            "VNF's group is f+1 VNF guests",
             "--set chain_len=0,1: chain length must be 1 to 64, not 0",
+            "--set chain_len=0,1: ftc: f=1 needs a chain of at least 2 VNFs (it has 0): each "
+            "VNF's group is f+1 VNF guests",
+            "--set chain_len=0,1: ftc: f=1 needs a chain of at least 2 VNFs (it has 1): each "
+            "VNF's group is f+1 VNF guests",
             "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
-            "nham, ftvnf, ftc)",
+            "ftc, nham, ftvnf)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
             "resources, chain, network, workload, faults, warmup, repetitions, seed",
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",
@@ -333,7 +340,7 @@ test_quick(void **state)
     points_ok(e, &pts, &n);
     assert_int_equal(n, 2);                     /* chain_len replaced, scheme kept. */
     assert_string_equal(pts[0].label, "chain_len=2,scheme=none");
-    assert_string_equal(pts[1].label, "chain_len=2,scheme=ftc");
+    assert_string_equal(pts[1].label, "chain_len=2,scheme=ftvnf");
     assert_int_equal(pts[1].workload.count, 10);
     assert_int_equal(pts[1].workload.size, 512);
     assert_int_equal(pts[1].n_faults, 2);

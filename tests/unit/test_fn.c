@@ -18,6 +18,7 @@
 #include "vnfs/fn/auth.h"
 #include "vnfs/fn/nf-provider.h"
 #include "vnfs/fn/nf.h"
+#include "vnfs/fn/det.h"
 
 #define CLIENT_IP 0x0a000001    /* 10.0.0.1 */
 #define SERVER_IP 0x0a000035    /* 10.0.0.53 */
@@ -474,6 +475,139 @@ test_replica_digest_equality(void **state)
     nf_destroy(c);
 }
 
+static enum nf_verdict
+run_at(struct nf *nf, struct frame *f, uint64_t now)
+{
+    struct nf_packet pkt = { .data = f->data, .len = f->len, .cap = sizeof f->data,
+                             .now_ns = now };
+    enum nf_verdict v = nf_process(nf, &pkt);
+
+    f->len = pkt.len;
+    return v;
+}
+
+/* nat with a timeout: an idle mapping expires and the flow gets another port (random
+ * allocation); the clock is read through the determinant interface. */
+static void
+test_nat_expiry_and_random_ports(void **state)
+{
+    static const char *const args[] = { "external=192.0.2.1", "ports=30000-39999",
+                                        "alloc=random", "timeout=1s", NULL };
+    struct nf *nf = make("nat", args);
+    struct frame f;
+
+    ft_rng_init(&nf->det.rng, 42);
+    udp_frame(&f, CLIENT_IP, 5555, SERVER_IP, 53, "q", 1);
+    assert_int_equal(run_at(nf, &f, 1000000000), NF_FORWARD);
+    uint16_t ext = ntohs(check_frame(&f).flow.src_port);
+    udp_frame(&f, CLIENT_IP, 5555, SERVER_IP, 53, "q", 1);
+    assert_int_equal(run_at(nf, &f, 1500000000), NF_FORWARD);
+    assert_int_equal(ntohs(check_frame(&f).flow.src_port), ext);
+    /* Idle 3 s: the reply to the old port is dropped, the flow gets a new port. */
+    udp_frame(&f, SERVER_IP, 53, 0xc0000201, ext, "r", 1);
+    assert_int_equal(run_at(nf, &f, 4500000000ull), NF_DROP);
+    udp_frame(&f, CLIENT_IP, 5555, SERVER_IP, 53, "q", 1);
+    assert_int_equal(run_at(nf, &f, 4600000000ull), NF_FORWARD);
+    assert_int_not_equal(ntohs(check_frame(&f).flow.src_port), ext);
+    nf_destroy(nf);
+}
+
+/* FTvNF's contract: a slave replaying its master's determinants reaches the master's state
+ * whatever its own clock and generator; without them (the broken slave) it does not. */
+static void
+det_master_slave(const char *fn, const char *const *args)
+{
+    struct nf *master = make(fn, args), *slave = make(fn, args), *broken = make(fn, args);
+    uint8_t dm[STATE_DIGEST_LEN], ds[STATE_DIGEST_LEN], db[STATE_DIGEST_LEN];
+
+    ft_rng_init(&master->det.rng, 1);
+    ft_rng_init(&slave->det.rng, 2);
+    ft_rng_init(&broken->det.rng, 3);
+    nf_det_set_mode(&master->det, NF_DET_RECORD);
+    nf_det_set_mode(&slave->det, NF_DET_REPLAY);
+    for (int i = 0; i < 50; i++) {
+        struct frame f, g, h;
+        struct buf wire = BUF_INITIALIZER;
+        struct nf_pad *pads;
+        size_t n_pads;
+
+        udp_frame(&f, CLIENT_IP + i % 7, 4000 + i % 3, SERVER_IP, 53, "q", 1);
+        g = f;
+        h = f;
+        nf_det_begin(&master->det, NULL, 0);
+        run_at(master, &f, 1000000 * (uint64_t) i);
+        /* The PADs cross the wire, as they do to the D&P logger. */
+        nf_pads_put(&wire, master->det.log, master->det.n_log);
+        assert_int_equal(nf_pads_parse(wire.data, wire.len, &pads, &n_pads), wire.len);
+        nf_det_begin(&slave->det, pads, n_pads);
+        run_at(slave, &g, 7777 + 3 * (uint64_t) i);
+        assert_true(nf_det_end_ok(&slave->det));
+        assert_memory_equal(f.data, g.data, f.len);
+        run_at(broken, &h, 7777 + 3 * (uint64_t) i);
+        free(pads);
+        buf_uninit(&wire);
+    }
+    state_digest(master->state, dm);
+    state_digest(slave->state, ds);
+    state_digest(broken->state, db);
+    assert_memory_equal(dm, ds, sizeof dm);
+    assert_memory_not_equal(dm, db, sizeof dm);
+    nf_destroy(master);
+    nf_destroy(slave);
+    nf_destroy(broken);
+}
+
+static void
+test_det_replay_nat(void **state)
+{
+    static const char *const args[] = { "external=192.0.2.1", "alloc=random", "timeout=60s",
+                                        NULL };
+    det_master_slave("nat", args);
+}
+
+static void
+test_det_replay_lb(void **state)
+{
+    static const char *const args[] = {
+        "backends=198.51.100.1@02:00:00:00:01:01,198.51.100.2@02:00:00:00:01:02,"
+        "198.51.100.3@02:00:00:00:01:03", "choice=random", NULL };
+    det_master_slave("lb", args);
+}
+
+/* A setter is applied once: a packet replayed twice does not update a shared variable twice,
+ * and a getter returns the master's value, not the slave's. */
+static void
+test_det_setter_once(void **state)
+{
+    static const char *const args[] = { "external=192.0.2.1", NULL };
+    struct nf *master = make("nat", args), *slave = make("nat", args);
+    struct nf_pad pads[2];
+
+    nf_det_set_mode(&master->det, NF_DET_RECORD);
+    nf_det_begin(&master->det, NULL, 0);
+    assert_int_equal(nf_det_get(master, 9, 41), 41);
+    assert_true(nf_det_set(master, 9));
+    assert_int_equal(master->det.n_log, 2);
+    memcpy(pads, master->det.log, sizeof pads);
+    assert_int_equal(pads[0].kind, NF_PAD_GET);
+    assert_int_equal(pads[1].kind, NF_PAD_SET);
+    assert_true(pads[1].seq > pads[0].seq);
+
+    nf_det_set_mode(&slave->det, NF_DET_REPLAY);
+    for (int round = 0; round < 2; round++) {
+        nf_det_begin(&slave->det, pads, 2);
+        assert_int_equal(nf_det_get(slave, 9, 7), 41);
+        assert_true(nf_det_set(slave, 9) == (round == 0));
+        assert_true(nf_det_end_ok(&slave->det));
+    }
+    /* A read the master did not make: the replay diverged. */
+    nf_det_begin(&slave->det, pads, 2);
+    nf_det_clock(slave, &(struct nf_packet) { .now_ns = 5 });
+    assert_false(nf_det_end_ok(&slave->det));
+    nf_destroy(master);
+    nf_destroy(slave);
+}
+
 int
 main(void)
 {
@@ -489,6 +623,10 @@ main(void)
         cmocka_unit_test(test_gen_writes_n_bytes),
         cmocka_unit_test(test_fwd),
         cmocka_unit_test(test_replica_digest_equality),
+        cmocka_unit_test(test_nat_expiry_and_random_ports),
+        cmocka_unit_test(test_det_replay_nat),
+        cmocka_unit_test(test_det_replay_lb),
+        cmocka_unit_test(test_det_setter_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

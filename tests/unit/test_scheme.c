@@ -44,12 +44,14 @@ test_registry_complete(void **state)
             n_deployable++;
         }
     }
-    assert_int_equal(n_deployable, 3);
+    assert_int_equal(n_deployable, 4);
     assert_true(scheme_deployable(scheme_find("none")));
     assert_true(scheme_deployable(scheme_find("nmr")));
     assert_true(scheme_deployable(scheme_find("fitsfc")));
+    assert_true(scheme_deployable(scheme_find("ftc")));
+    assert_false(scheme_deployable(scheme_find("nham")));
     assert_null(scheme_find("pbft"));
-    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc");
+    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc");
     assert_true(scheme_role_known("vnf"));
     assert_true(scheme_role_known("packet-logger"));
     assert_false(scheme_role_known("router"));
@@ -249,8 +251,10 @@ test_markdown_lists_every_scheme(void **state)
         assert_non_null(strstr((char *) b.data, needle));
     }
     /* The not-deployable ones come after the heading that says so. */
-    assert_true(strstr((char *) b.data, "| `ftc` |")
+    assert_true(strstr((char *) b.data, "| `nham` |")
                 > strstr((char *) b.data, "not deployable yet"));
+    assert_true(strstr((char *) b.data, "| `ftc` |")
+                < strstr((char *) b.data, "not deployable yet"));
     assert_true(strstr((char *) b.data, "| `fitsfc` |")
                 < strstr((char *) b.data, "not deployable yet"));
     assert_true(strstr((char *) b.data, "| `nmr` |")

@@ -57,6 +57,9 @@ enum nsh_next_proto {
     NSH_NP_ETHERNET = 3,
     NSH_NP_NSH = 4,
     NSH_NP_MPLS = 5,
+    NSH_NP_EXPERIMENT1 = 0xFE,          /* RFC 8300 9.1: for experimentation. sfclab: an
+                                         * FTC packet (vnfs/ft/ftc/ftc.h) whose piggyback
+                                         * message precedes the inner Ethernet frame. */
 };
 
 enum nsh_md_type {

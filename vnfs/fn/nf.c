@@ -111,6 +111,7 @@ nf_alloc(const struct nf_class *class, void *priv)
     nf->class = class;
     nf->state = state_create();
     nf->priv = priv;
+    nf_det_init(&nf->det, 0);
     return nf;
 }
 
@@ -118,6 +119,7 @@ void
 nf_free(struct nf *nf)
 {
     state_destroy(nf->state);
+    nf_det_uninit(&nf->det);
     free(nf);
 }
 

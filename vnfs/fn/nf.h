@@ -2,10 +2,12 @@
  *
  * A function sees one inner packet at a time (the Ethernet frame the chain carries, NSH already
  * stripped by the caller) and answers with a verdict. Functions never do I/O and never read a
- * clock or a random source on their own: the caller passes the time, so the schemes' protocol
- * cores and the simulator can replay them. All state a function keeps lives in its struct
+ * clock or a random source on their own: they read them through their determinant interface
+ * (nf->det, vnfs/fn/det.h), fed by the caller (the packet's time, a generator the caller
+ * seeds), so FTvNF's masters can log the reads and its slaves replay them, and the simulator
+ * can replay any run. All state a function keeps lives in its struct
  * nf_state (vnfs/core/state.h), which the schemes read, write, export and import; a function is
- * deterministic given its state and its input.
+ * deterministic given its state, its input and its determinants.
  *
  * Main types: struct nf_class, struct nf, struct nf_packet, enum nf_verdict. */
 #ifndef SFC_NF_H
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #include "vnfs/core/buf.h"
+#include "vnfs/fn/det.h"
 
 struct nf_state;                /* vnfs/core/state.h */
 
@@ -44,6 +47,8 @@ struct nf {
     const struct nf_class *class;
     struct nf_state *state;
     void *priv;                 /* The class's own configuration. */
+    struct nf_det det;          /* Clocks, random draws, shared variables (vnfs/fn/det.h):
+                                 * LIVE unless a scheme records or replays them. */
     uint64_t n_in, n_forward, n_reply, n_drop;
 };
 

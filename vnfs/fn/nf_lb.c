@@ -1,9 +1,12 @@
-/* lb — round-robin load balancer over backends.
+/* lb — load balancer over backends, round-robin or random choice.
  *
- * Params: backends=IP@MAC[,IP@MAC...] (required). Every IPv4 packet goes to the next backend:
- * destination IP and MAC rewritten (checksums updated incrementally). The position is one
- * global counter in the state ("lb.next"), so replicas that share the state share the
- * rotation; per-backend packet counters "lb.backend.<i>". Non-IPv4 frames are forwarded
+ * Params: backends=IP@MAC[,IP@MAC...] (required), choice=roundrobin|random (roundrobin).
+ * Every IPv4 packet goes to the next backend, or to one drawn at random: destination IP and
+ * MAC rewritten (checksums updated incrementally). The round-robin position is one global
+ * counter in the state ("lb.next"), a variable every packet shares, so replicas that share the
+ * state share the rotation; per-backend packet counters "lb.backend.<i>". Both the random
+ * draw and the shared position are read through the determinant interface (vnfs/fn/det.h):
+ * FTvNF's slaves replay exactly the choices their master made. Non-IPv4 frames are forwarded
  * unchanged; malformed IPv4 is dropped. */
 #include <errno.h>
 #include <stdio.h>
@@ -23,12 +26,19 @@ struct lb_backend {
 struct lb_conf {
     struct lb_backend *backends;
     size_t n_backends;
+    bool random;                /* choice=random */
+};
+
+/* Determinant variable ids. */
+enum {
+    LB_VAR_NEXT = 1,
+    LB_VAR_RANDOM = 2,
 };
 
 static int
 lb_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
 {
-    static const char *const known[] = { "backends", NULL };
+    static const char *const known[] = { "backends", "choice", NULL };
     struct lb_conf *c = xzalloc(sizeof *c);
     char *copy = NULL, *save = NULL;
     size_t allocated = 0;
@@ -43,6 +53,13 @@ lb_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
         error = EINVAL;
         goto out;
     }
+    const char *choice = nf_param_find(params, n, "choice");
+    if (choice && strcmp(choice, "roundrobin") && strcmp(choice, "random")) {
+        *errp = xasprintf("choice: '%s' (expected roundrobin or random)", choice);
+        error = EINVAL;
+        goto out;
+    }
+    c->random = choice && !strcmp(choice, "random");
     copy = xstrdup(value);
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *at = strchr(item, '@');
@@ -99,8 +116,17 @@ lb_process(struct nf *nf, struct nf_packet *pkt)
     } else if (error) {
         return NF_DROP;
     }
-    uint64_t turn = state_counter_add(nf->state, "lb.next", 7, 1) - 1;
-    size_t i = turn % c->n_backends;
+    size_t i;
+    if (c->random) {
+        i = nf_det_random(nf, LB_VAR_RANDOM, c->n_backends);
+    } else {
+        uint64_t live = state_counter_get(nf->state, "lb.next", 7);
+        uint64_t turn = nf_det_get(nf, LB_VAR_NEXT, live);
+        if (nf_det_set(nf, LB_VAR_NEXT)) {
+            state_counter_add(nf->state, "lb.next", 7, turn + 1 - live);
+        }
+        i = turn % c->n_backends;
+    }
     char key[32];
     int key_len = snprintf(key, sizeof key, "lb.backend.%zu", i);
     state_counter_add(nf->state, key, key_len, 1);

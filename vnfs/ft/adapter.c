@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@ struct ft_adapter {
     FILE *deliver_file;
     uint32_t incarnation;
     bool corrupt;
+    int journal_fd;             /* -1: none. */
+    bool journal_sync;
     struct ft_actions actions;
     struct buf tx;
     uint8_t *rxbuf;
@@ -409,6 +412,84 @@ ft_adapter_timer_cb(struct loop *loop, uint64_t timer_id, void *a_)
     ft_adapter_reschedule(a);
 }
 
+/* Appends one received datagram (as it came: wire header and payload) to the journal and,
+ * with journal_sync, makes it durable before the core sees it, so nothing the core
+ * acknowledges can be lost by a crash of the process (without sync) or of the host (with). */
+static int
+ft_adapter_journal(struct ft_adapter *a, const uint8_t *data, size_t len)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = write(a->journal_fd, data + done, len - done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            a->stats.journal_errors++;
+            log_err("ft: journal write: %s", n < 0 ? strerror(errno) : "short write");
+            return n < 0 ? errno : EIO;
+        }
+        done += n;
+    }
+    if (a->journal_sync && fdatasync(a->journal_fd)) {
+        a->stats.journal_errors++;
+        log_err("ft: journal fdatasync: %s", strerror(errno));
+        return errno;
+    }
+    a->stats.journal_records++;
+    return 0;
+}
+
+/* Rebuilds the core from its journal: every record is stepped again, its actions discarded
+ * (the peers already had them, or will ask again). A torn last record (the process died
+ * mid-write) is cut off. */
+static int
+ft_adapter_journal_replay(struct ft_adapter *a)
+{
+    struct buf all = BUF_INITIALIZER;
+    size_t ofs = 0;
+    int error = 0;
+
+    for (;;) {
+        uint8_t *p = buf_put_uninit(&all, 65536);
+        ssize_t n = pread(a->journal_fd, p, 65536, all.len - 65536);
+        if (n < 0 && errno == EINTR) {
+            all.len -= 65536;
+            continue;
+        }
+        all.len -= 65536 - (n > 0 ? n : 0);
+        if (n <= 0) {
+            error = n < 0 ? errno : 0;
+            break;
+        }
+    }
+    while (!error && all.len - ofs >= FT_WIRE_HDR_LEN) {
+        size_t len = FT_WIRE_HDR_LEN + get_be32(all.data + ofs + 8);
+        const uint8_t *payload;
+        struct ft_wire_hdr hdr;
+
+        if (len > all.len - ofs || ft_wire_decode(all.data + ofs, len, &hdr, &payload)) {
+            break;
+        }
+        struct ft_event ev = { .kind = hdr.kind, .from = hdr.from, .now_ns = time_mono_ns(),
+                               .data = hdr.len ? payload : NULL, .len = hdr.len };
+        ft_actions_clear(&a->actions);
+        ft_core_step(a->core, &ev, &a->actions);
+        ft_actions_clear(&a->actions);
+        a->stats.journal_replayed++;
+        ofs += len;
+    }
+    if (!error && ofs < all.len) {
+        log_warn("ft: journal: cutting a torn tail of %zu bytes", all.len - ofs);
+        if (ftruncate(a->journal_fd, ofs)) {
+            error = errno;
+        }
+    }
+    buf_uninit(&all);
+    return error;
+}
+
 static void
 ft_adapter_readable(struct loop *loop, int fd, uint32_t events, void *a_)
 {
@@ -447,6 +528,10 @@ ft_adapter_readable(struct loop *loop, int fd, uint32_t events, void *a_)
         ev.data = hdr.len ? payload : NULL;
         ev.len = hdr.len;
         a->stats.rx++;
+        if (a->journal_fd >= 0 && hdr.kind != FT_EV_STATE_REQUEST
+            && ft_adapter_journal(a, a->rxbuf, len)) {
+            continue;           /* Not durable: the core never sees it, nothing is acked. */
+        }
         ft_adapter_step(a, &ev);
     }
 }
@@ -493,6 +578,8 @@ ft_adapter_create(struct loop *loop, const struct ft_adapter_config *cfg,
     a->deliver_addr = cfg->deliver_addr;
     a->incarnation = cfg->incarnation;
     a->corrupt = cfg->byzantine_corrupt;
+    a->journal_fd = -1;
+    a->journal_sync = cfg->journal_sync;
     a->rxbuf = xmalloc(65536);
     ft_actions_init(&a->actions);
     u64map_init(&a->armed);
@@ -502,6 +589,14 @@ ft_adapter_create(struct loop *loop, const struct ft_adapter_config *cfg,
         if (!a->deliver_file) {
             error = errno;
             err = xasprintf("%s: %s", cfg->deliver_path, strerror(error));
+            goto out;
+        }
+    }
+    if (cfg->journal_path) {
+        a->journal_fd = open(cfg->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (a->journal_fd < 0) {
+            error = errno;
+            err = xasprintf("%s: %s", cfg->journal_path, strerror(error));
             goto out;
         }
     }
@@ -554,6 +649,16 @@ ft_adapter_start(struct ft_adapter *a)
     struct ft_event ev = { .kind = FT_EV_START, .from = a->self,
                            .incarnation = a->incarnation };
 
+    if (a->journal_fd >= 0) {
+        int error = ft_adapter_journal_replay(a);
+        if (error) {
+            log_err("ft: journal replay: %s", strerror(error));
+            return error;
+        }
+        if (a->stats.journal_replayed) {
+            log_info("ft: rebuilt from %"PRIu64" journal records", a->stats.journal_replayed);
+        }
+    }
     return ft_adapter_step(a, &ev);
 }
 
@@ -582,6 +687,9 @@ ft_adapter_destroy(struct ft_adapter *a)
     }
     if (a->loop_timer) {
         loop_cancel_timer(a->loop, a->loop_timer);
+    }
+    if (a->journal_fd >= 0) {
+        close(a->journal_fd);
     }
     if (a->fd >= 0) {
         if (a->watched) {

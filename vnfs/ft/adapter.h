@@ -37,6 +37,13 @@
  *    has no GST: loss under overload (full socket buffers) can go on as long as the overload.
  *  - Send errors (no route, full buffer) are counted and otherwise ignored, as a loss.
  *  - Restarts: the incarnation of FT_EV_START comes from the caller (sfcd ft --incarnation).
+ *  - Persistence (FTvNF's loggers): with a journal, every datagram handed to the core is first
+ *    appended to an append-only file (as received: header and payload) and, with journal_sync,
+ *    fdatasync'ed, so whatever the core acknowledges is on stable storage before the
+ *    acknowledgement leaves; a restarted adapter steps the core through the journal first
+ *    (actions discarded), cutting a torn last record. Without sync a crash of the process
+ *    loses nothing (the page cache has it), a crash of the host may lose the tail. The
+ *    journal is never compacted here: it grows with the run.
  *
  * Must not: block (the socket is non-blocking), own the loop, or interpret payloads (except the
  * optional Byzantine corruption knob, which flips one byte of outgoing data for fault tests).
@@ -102,6 +109,8 @@ struct ft_adapter_config {
     uint32_t incarnation;               /* Of FT_EV_START. */
     bool byzantine_corrupt;             /* Fault injection: xor the last byte of every outgoing
                                          * FORWARD/SEND payload with a value derived from self. */
+    const char *journal_path;           /* NULL: no journal. */
+    bool journal_sync;                  /* fdatasync each record before the core sees it. */
 };
 
 struct ft_adapter_stats {
@@ -120,6 +129,7 @@ struct ft_adapter_stats {
     uint64_t steps;
     uint64_t step_errors;               /* A core's step() returned an errno (a bug). */
     uint64_t drops[FT_DROP_N_REASONS];
+    uint64_t journal_records, journal_replayed, journal_errors;
 };
 
 /* Creates the core and binds its socket, watched on 'loop'. Returns 0 or an errno; on error

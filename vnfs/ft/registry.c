@@ -11,6 +11,15 @@ extern const struct ft_core_class ft_nham_sff_class;
 extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
+extern const struct ft_core_class ft_ftc_forwarder_class;
+extern const struct ft_core_class ft_ftc_replica_class;
+extern const struct ft_core_class ft_ftc_buffer_class;
+extern const struct ft_core_class ft_ftvnf_sequencer_class;
+extern const struct ft_core_class ft_ftvnf_packet_logger_class;
+extern const struct ft_core_class ft_ftvnf_dp_logger_class;
+extern const struct ft_core_class ft_ftvnf_progress_logger_class;
+extern const struct ft_core_class ft_ftvnf_vnf_class;
+extern const struct ft_core_class ft_ftvnf_manager_class;
 
 static const struct ft_core_class *const ft_core_classes[] = {
     &ft_none_class,
@@ -21,10 +30,19 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_vnf_class,
     &ft_nham_vsm_class,
     &ft_bft_voter_class,
+    &ft_ftc_forwarder_class,
+    &ft_ftc_replica_class,
+    &ft_ftc_buffer_class,
+    &ft_ftvnf_sequencer_class,
+    &ft_ftvnf_packet_logger_class,
+    &ft_ftvnf_dp_logger_class,
+    &ft_ftvnf_progress_logger_class,
+    &ft_ftvnf_vnf_class,
+    &ft_ftvnf_manager_class,
 };
 
 /* Test binaries add their deliberately broken variants here; never the guest. */
-static const struct ft_core_class *ft_core_extra[8];
+static const struct ft_core_class *ft_core_extra[32];
 static size_t ft_core_n_extra;
 
 void

@@ -755,6 +755,13 @@ agent_export(void *a, json_t *params, json_t **result, char **errmsg)
     return forward_to_role(a, params, "export_state", NULL, result, errmsg);
 }
 
+/* FTC's view of a VNF's replicated groups (vnfs/sfc/vnf_ftc.h). */
+static int
+agent_ftc_state(void *a, json_t *params, json_t **result, char **errmsg)
+{
+    return forward_to_role(a, params, "ftc_state", NULL, result, errmsg);
+}
+
 static int
 agent_import(void *a, json_t *params, json_t **result, char **errmsg)
 {
@@ -940,6 +947,7 @@ static const struct rpc_method agent_methods[] = {
     { "stats", agent_stats },
     { "export_vnf_state", agent_export },
     { "import_vnf_state", agent_import },
+    { "ftc_state", agent_ftc_state },
 };
 
 static void

@@ -47,6 +47,9 @@ usage(void)
            "  --seed N            seed of the core's generator (default: from the clock)\n"
            "  --incarnation N     restarts so far (FT_EV_START)\n"
            "  --byzantine corrupt flip one byte of every outgoing packet (fault tests)\n"
+           "  --journal FILE      append every datagram to FILE before the core sees it, and\n"
+           "                      rebuild the core from FILE at start (FTvNF's loggers)\n"
+           "  --journal-sync always|none  fdatasync each record first (default always)\n"
            "  --list              list core classes\n"
            "The adapter trusts the source address of each datagram as its sender's identity.\n"
            ROLE_COMMON_USAGE);
@@ -171,6 +174,9 @@ add_counters(struct ftcore *fc)
     role_add_counter(&fc->role, "notes", &s->notes);
     role_add_counter(&fc->role, "steps", &s->steps);
     role_add_counter(&fc->role, "step_errors", &s->step_errors);
+    role_add_counter(&fc->role, "journal_records", &s->journal_records);
+    role_add_counter(&fc->role, "journal_replayed", &s->journal_replayed);
+    role_add_counter(&fc->role, "journal_errors", &s->journal_errors);
     for (size_t i = 0; i < FT_DROP_N_REASONS; i++) {
         role_add_counter(&fc->role, drop_names[i], &s->drops[i]);
     }
@@ -259,7 +265,7 @@ role_ft(int argc, char *argv[])
 {
     enum { OPT_CORE = 1, OPT_SELF, OPT_PEER, OPT_GROUP, OPT_NEXT, OPT_PEERS, OPT_F, OPT_PARAM,
            OPT_DELIVER, OPT_SEED, OPT_INCARNATION, OPT_BYZANTINE, OPT_LIST,
-           OPT_ENDPOINTS };
+           OPT_ENDPOINTS, OPT_JOURNAL, OPT_JOURNAL_SYNC };
     static const struct option options[] = {
         { "core", required_argument, NULL, OPT_CORE },
         { "self", required_argument, NULL, OPT_SELF },
@@ -275,6 +281,8 @@ role_ft(int argc, char *argv[])
         { "byzantine", required_argument, NULL, OPT_BYZANTINE },
         { "list", no_argument, NULL, OPT_LIST },
         { "endpoints", required_argument, NULL, OPT_ENDPOINTS },
+        { "journal", required_argument, NULL, OPT_JOURNAL },
+        { "journal-sync", required_argument, NULL, OPT_JOURNAL_SYNC },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -285,7 +293,7 @@ role_ft(int argc, char *argv[])
     struct ft_param *params = NULL;
     size_t n_eps = 0, n_params = 0;
     const char *core_name = NULL;
-    bool self_set = false;
+    bool self_set = false, journal_sync_none = false;
     uint64_t seed = time_mono_ns() ^ ((uint64_t) getpid() << 32);
     int opt, error, rc = 2;
     struct ftcore fc;
@@ -368,6 +376,18 @@ role_ft(int argc, char *argv[])
                 goto out;
             }
             break;
+        case OPT_JOURNAL:
+            cfg.journal_path = optarg;
+            cfg.journal_sync = true;
+            break;
+        case OPT_JOURNAL_SYNC:
+            if (strcmp(optarg, "always") && strcmp(optarg, "none")) {
+                fprintf(stderr, "sfcd ft: --journal-sync: '%s' (expected: always or none)\n",
+                        optarg);
+                goto out;
+            }
+            journal_sync_none = !strcmp(optarg, "none");
+            break;
         case OPT_BYZANTINE:
             if (strcmp(optarg, "corrupt")) {
                 fprintf(stderr, "sfcd ft: --byzantine: '%s' (expected: corrupt)\n", optarg);
@@ -423,6 +443,9 @@ role_ft(int argc, char *argv[])
     if (error) {
         log_err("cannot start: %s", strerror(error));
         goto out;
+    }
+    if (journal_sync_none) {
+        cfg.journal_sync = false;
     }
     error = ft_adapter_create(fc.role.loop, &cfg, &fc.adapter, &err);
     if (error) {

@@ -382,7 +382,14 @@ ftstage_destroy(struct ftstage *st)
 int
 ftstage_start(struct ftstage *st, uint64_t now_ns)
 {
-    struct ft_event ev = { .kind = FT_EV_START, .now_ns = now_ns, .from = FT_ENDPOINT_NONE };
+    return ftstage_start_incarnation(st, now_ns, 0);
+}
+
+int
+ftstage_start_incarnation(struct ftstage *st, uint64_t now_ns, uint32_t incarnation)
+{
+    struct ft_event ev = { .kind = FT_EV_START, .now_ns = now_ns, .from = FT_ENDPOINT_NONE,
+                           .incarnation = incarnation };
 
     return run_step(st, &ev);
 }
@@ -441,4 +448,10 @@ uint32_t
 ftstage_self(const struct ftstage *st)
 {
     return st->self;
+}
+
+struct ft_core *
+ftstage_core(const struct ftstage *st)
+{
+    return st->core;
 }

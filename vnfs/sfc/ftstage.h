@@ -91,6 +91,8 @@ int ftstage_create(const struct ftstage_config *, const struct ftstage_ops *, vo
 void ftstage_destroy(struct ftstage *);
 /* Hands FT_EV_START to the core. */
 int ftstage_start(struct ftstage *, uint64_t now_ns);
+/* The same for a restarted component: 'incarnation' > 0 (the core then fetches its state). */
+int ftstage_start_incarnation(struct ftstage *, uint64_t now_ns, uint32_t incarnation);
 /* A data-plane packet from endpoint 'from'. */
 int ftstage_packet(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A sealed peer message as it arrived (after the Ethernet header). Forged, replayed and
@@ -102,5 +104,7 @@ bool ftstage_msg_peek_to(const uint8_t *, size_t, uint32_t *to);
 
 const struct ftstage_stats *ftstage_stats(const struct ftstage *);
 uint32_t ftstage_self(const struct ftstage *);
+/* The core it runs (for a role's own read-only queries, e.g. FTC's group stores). */
+struct ft_core *ftstage_core(const struct ftstage *);
 
 #endif

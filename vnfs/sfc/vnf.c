@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "vnfs/core/loop.h"
 #include "vnfs/core/nsh.h"
@@ -28,14 +30,29 @@
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
+#include "vnfs/sfc/vnf_ftc.h"
 
 #define VNF_MAX_PARAMS 8
 #define VNF_SCRATCH 9216
 #define VNF_VOTER_ID 0xffff
 
+/* FTC's long options (no short form). */
+enum {
+    VNF_OPT_FTC_RING = 1000,
+    VNF_OPT_FTC_INDEX,
+    VNF_OPT_FTC_F,
+    VNF_OPT_FTC_PARTITIONS,
+    VNF_OPT_FTC_TICK,
+    VNF_OPT_FTC_INCARNATION,
+};
+
 struct vnf {
     struct role role;
     struct nf *nf;
+    struct vnf_ftc *ftc;            /* --ftc-*: the function runs behind FTC's head. */
+    struct vnf_ftc_config ftc_cfg;
+    bool ftc_on;
+    struct buf ftc_mbox;
     /* FIT-SFC: the voter over the SFF replicas ('from'), NULL without --vote. */
     const struct ft_core_class *vote_class;
     uint32_t f;
@@ -66,6 +83,12 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     uint8_t *nsh = pkt->data + HOP_ETH_LEN;
     struct nsh_hdr hdr;
 
+    if (v->ftc) {
+        if (!vnf_ftc_frame(v->ftc, pkt, t_in)) {
+            v->n_ignored++;
+        }
+        return;
+    }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
         v->n_ignored++;
         return;
@@ -280,10 +303,55 @@ out:
     return error;
 }
 
+static int
+ctl_ftc_state(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct vnf *v = ((struct role *) role_)->aux;
+
+    if (!v->ftc) {
+        *errmsg = xstrdup("ftc_state: this VNF runs without FTC");
+        return EINVAL;
+    }
+    *result = vnf_ftc_state(v->ftc);
+    return 0;
+}
+
+/* role->on_start: the loop exists, the stages can put their timers on it. */
+static int
+ftc_start(struct role *role)
+{
+    struct vnf *v = role->aux;
+    char *errmsg = NULL;
+    int error = vnf_ftc_create(&v->ftc_cfg, role, &v->ftc, &errmsg);
+
+    if (error) {
+        log_err("vnf: %s", errmsg);
+        free(errmsg);
+        return error;
+    }
+    vnf_ftc_register(v->ftc, role);
+    return 0;
+}
+
+static bool
+parse_ring(const char *s, struct vnf_ftc_config *c)
+{
+    char *copy = xstrdup(s), *save = NULL;
+    bool ok = true;
+
+    c->n = 0;
+    for (char *t = strtok_r(copy, ",", &save); t && ok; t = strtok_r(NULL, ",", &save)) {
+        ok = c->n < VNF_FTC_MAX_RING && pktio_parse_mac(t, c->ring[c->n]);
+        c->n++;
+    }
+    free(copy);
+    return ok && c->n;
+}
+
 static void
 usage(void)
 {
-    printf("usage: sfcd vnf --iface IF --fn NAME [--param KEY=VALUE ...]\n"
+    printf("usage: sfcd vnf --iface IF --fn NAME [--param KEY=VALUE ...] [FTC options]\n"
            "  --fn NAME          one of: %s\n"
            "  --param KEY=VALUE  the function's parameters (see vnfs/fn/)\n"
            "  --vote CORE        FIT-SFC: vote on the copies of the SFF replicas (--from) with\n"
@@ -294,6 +362,13 @@ usage(void)
            "  --key FILE         the instance's key for peer messages (mode 0600)\n"
            "  --timestamps       stamp every frame sent on\n"
            "  --trace FILE       the senders' timestamps of voted copies (TSV)\n"
+           "FTC (the function runs behind FTC's head replica, vnfs/sfc/vnf_ftc.h):\n"
+           "  --ftc-ring MAC,... data MACs of the chain's VNF guests, in order\n"
+           "  --ftc-index N      this VNF's position in the ring\n"
+           "  --ftc-f F          failures tolerated (groups of f+1)\n"
+           "  --ftc-partitions P state partitions (default 1)\n"
+           "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
+           "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -310,6 +385,12 @@ role_vnf(int argc, char *argv[])
         { "key", required_argument, NULL, 'K' },
         { "timestamps", no_argument, NULL, 'T' },
         { "trace", required_argument, NULL, 't' },
+        { "ftc-ring", required_argument, NULL, VNF_OPT_FTC_RING },
+        { "ftc-index", required_argument, NULL, VNF_OPT_FTC_INDEX },
+        { "ftc-f", required_argument, NULL, VNF_OPT_FTC_F },
+        { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
+        { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
+        { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -323,6 +404,9 @@ role_vnf(int argc, char *argv[])
     int opt, rc = 2;
 
     memset(&v, 0, sizeof v);
+    v.ftc_cfg.tick_ns = 2000000;
+    v.ftc_cfg.partitions = 1;
+    buf_init(&v.ftc_mbox);
     v.f = 1;
     role_init_common(&v.role, "vnf");
     v.role.aux = &v;
@@ -340,6 +424,44 @@ role_vnf(int argc, char *argv[])
                 goto out;
             }
             n_params++;
+            break;
+        case VNF_OPT_FTC_RING:
+            if (!parse_ring(optarg, &v.ftc_cfg)) {
+                fprintf(stderr, "sfcd vnf: --ftc-ring: '%s' is not a list of up to %d MACs\n",
+                        optarg, VNF_FTC_MAX_RING);
+                goto out;
+            }
+            v.ftc_on = true;
+            break;
+        case VNF_OPT_FTC_INDEX:
+        case VNF_OPT_FTC_F:
+        case VNF_OPT_FTC_PARTITIONS:
+        case VNF_OPT_FTC_INCARNATION: {
+            unsigned long long x;
+            char *end;
+
+            errno = 0;
+            x = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || errno || x > 1000000) {
+                fprintf(stderr, "sfcd vnf: '%s' is not a count\n", optarg);
+                goto out;
+            }
+            if (opt == VNF_OPT_FTC_INDEX) {
+                v.ftc_cfg.index = x;
+            } else if (opt == VNF_OPT_FTC_F) {
+                v.ftc_cfg.f = x;
+            } else if (opt == VNF_OPT_FTC_PARTITIONS) {
+                v.ftc_cfg.partitions = x;
+            } else {
+                v.ftc_cfg.incarnation = x;
+            }
+            break;
+        }
+        case VNF_OPT_FTC_TICK:
+            if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {
+                fprintf(stderr, "sfcd vnf: --ftc-tick: '%s' is not a duration\n", optarg);
+                goto out;
+            }
             break;
         case 'V':
             v.vote_class = ft_core_class_find(optarg);
@@ -377,6 +499,7 @@ role_vnf(int argc, char *argv[])
                 fprintf(stderr, "sfcd vnf: --key: %s\n", errmsg);
                 goto out;
             }
+            v.ftc_cfg.key = v.key;
             v.has_key = true;
             break;
         case 'T':
@@ -410,6 +533,27 @@ role_vnf(int argc, char *argv[])
         fprintf(stderr, "sfcd vnf: %s\n", errmsg);
         goto out;
     }
+    if (v.ftc_on) {
+        if (!v.ftc_cfg.key) {
+            fprintf(stderr, "sfcd vnf: FTC needs --key\n");
+            goto out;
+        }
+        /* The middlebox behind the head: the same function and parameters. */
+        buf_printf(&v.ftc_mbox, "%s", fn);
+        for (size_t i = 0; i < n_params; i++) {
+            buf_printf(&v.ftc_mbox, " %s=%s", params[i].key, params[i].value);
+        }
+        buf_put_u8(&v.ftc_mbox, 0);
+        v.ftc_cfg.mbox_params = (const char *) v.ftc_mbox.data;
+        v.role.on_start = ftc_start;
+        role_add_method(&v.role, "ftc_state", ctl_ftc_state);
+    }
+    /* The function's random draws (lb choice=random, nat alloc=random) are real here. */
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = time_mono_ns() ^ ((uint64_t) getpid() << 32);
+    }
+    ft_rng_init(&v.nf->det.rng, seed);
     rc = 1;
     if (role_open_pktio(&v.role, false)) {
         goto out;
@@ -434,6 +578,7 @@ role_vnf(int argc, char *argv[])
     }
     rc = role_serve_pktio(&v.role, process, v.trace ? flush_trace : NULL);
 out:
+    vnf_ftc_destroy(v.ftc);
     ftstage_destroy(v.stage);
     buf_uninit(&v.copy);
     if (v.trace) {
@@ -441,6 +586,7 @@ out:
     }
     role_finish(&v.role);
     nf_destroy(v.nf);
+    buf_uninit(&v.ftc_mbox);
     free(params);
     free(errmsg);
     return rc;

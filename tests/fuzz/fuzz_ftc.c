@@ -1,0 +1,90 @@
+/* Fuzz target for FTC's wire format (vnfs/ft/ftc/wire.c) and its cores: whatever the bytes,
+ * the packet parser stays in bounds and what it accepts re-encodes to the same bytes; and the
+ * bytes, as a packet and as a peer message from every endpoint (ring members, forwarder,
+ * buffer), go through fresh ftc_forwarder, ftc_replica (head, middle, tail; recovering or not)
+ * and ftc_buffer cores, which must not fail. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/ftc/ftc.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Endpoints: 0 outside, 1 forwarder, 2-4 ring, 5 buffer. */
+static struct ft_core *
+fuzz_core(const char *name, uint32_t self)
+{
+    static const uint32_t ring[3] = { 2, 3, 4 }, fwd = 1, buffer = 5, outside = 0;
+    static const struct ft_param rparams[] = {
+        { "n", "3" }, { "partitions", "3" }, { "mbox", "stamp" }, { "mbox_params", "keys=3" },
+    };
+    struct ft_config cfg = { .self = self, .f = 1 };
+    struct ft_core *core = NULL;
+    uint32_t next = self == 4 ? buffer : self + 1;
+
+    if (!strcmp(name, "ftc_forwarder")) {
+        cfg.next = &ring[0], cfg.n_next = 1, cfg.peers = &buffer, cfg.n_peers = 1;
+    } else if (!strcmp(name, "ftc_buffer")) {
+        cfg.next = &outside, cfg.n_next = 1, cfg.peers = &fwd, cfg.n_peers = 1;
+    } else {
+        cfg.group = ring, cfg.n_group = 3, cfg.next = &next, cfg.n_next = 1;
+        cfg.params = rparams, cfg.n_params = 4;
+    }
+    ft_rng_init(&cfg.rng, 1);
+    if (ft_core_create(ft_core_class_find(name), &cfg, &core, NULL)) {
+        abort();
+    }
+    return core;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const struct { const char *name; uint32_t self; } cores[] = {
+        { "ftc_forwarder", 1 }, { "ftc_replica", 2 }, { "ftc_replica", 3 },
+        { "ftc_replica", 4 }, { "ftc_buffer", 5 },
+    };
+    static const enum ft_event_kind kinds[] = { FT_EV_PACKET, FT_EV_PEER_MSG };
+    static struct ftc_message m;
+    struct buf b = BUF_INITIALIZER;
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len;
+
+    if (ftc_packet_parse(data, size, &type, &m, &inner, &inner_len)) {
+        ftc_packet_put(&b, type, &m, inner, inner_len);
+        if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    buf_uninit(&b);
+
+    for (size_t n = 0; n < sizeof cores / sizeof *cores; n++) {
+        for (uint32_t incarnation = 0; incarnation < 2; incarnation++) {
+            struct ft_core *core = fuzz_core(cores[n].name, cores[n].self);
+            struct ft_actions actions;
+            struct ft_event start = { .kind = FT_EV_START, .incarnation = incarnation };
+
+            ft_actions_init(&actions);
+            if (ft_core_step(core, &start, &actions)) {
+                abort();
+            }
+            for (uint32_t from = 0; from < 6; from++) {
+                for (size_t k = 0; k < 2; k++) {
+                    struct ft_event ev = { .kind = kinds[k], .now_ns = 1000, .from = from,
+                                           .data = size ? data : NULL, .len = size };
+                    ft_actions_clear(&actions);
+                    if (ft_core_step(core, &ev, &actions)) {
+                        abort();
+                    }
+                }
+            }
+            ft_actions_uninit(&actions);
+            ft_core_destroy(core);
+        }
+    }
+    return 0;
+}

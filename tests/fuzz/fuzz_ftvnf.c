@@ -1,0 +1,114 @@
+/* Fuzz target for FTvNF's wire formats (vnfs/ft/ftvnf/wire.c, vnfs/fn/nf_det.c) and its cores:
+ * whatever the bytes, the PAD list, D&P record and delta parsers stay in bounds, what the PAD
+ * and D&P parsers accept re-encodes to the same bytes, a delta applies within its declared
+ * length or changes nothing; and the bytes, as a packet and as a peer message from every
+ * endpoint, go through fresh sequencer, logger, manager and master/slave cores, which must
+ * not fail. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/fn/det.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/ftvnf/ftvnf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Endpoints: 0 client, 1 sequencer, 2-4 loggers, 5 manager, 6 master, 7 slave. */
+static struct ft_core *
+fuzz_core(const char *name, const char *role)
+{
+    static const uint32_t writers[3] = { 1, 6, 7 }, mgr = 5, loggers[3] = { 2, 3, 4 };
+    static const uint32_t vnf_peers[4] = { 2, 3, 4, 5 }, seq_peers[2] = { 2, 5 };
+    static const uint32_t first = 6, egress = 0, mgr_group[3] = { 1, 6, 7 };
+    struct ft_param p[6] = {
+        { "stage", "0" }, { "fn", "nat" }, { "fn.external", "192.0.2.1" },
+        { "fn.alloc", "random" }, { "fn.timeout", "1s" }, { "role", role },
+    };
+    struct ft_config cfg = { .self = 1 };
+    struct ft_core *core = NULL;
+
+    if (!strcmp(name, "ftvnf_sequencer")) {
+        cfg.next = &first, cfg.n_next = 1, cfg.peers = seq_peers, cfg.n_peers = 2;
+    } else if (!strcmp(name, "ftvnf_manager")) {
+        cfg.self = 5, cfg.group = mgr_group, cfg.n_group = 3;
+        cfg.peers = loggers, cfg.n_peers = 3;
+    } else if (!strcmp(name, "ftvnf_vnf")) {
+        cfg.self = 6, cfg.next = &egress, cfg.n_next = 1, cfg.peers = vnf_peers;
+        cfg.n_peers = 4, cfg.params = p, cfg.n_params = 6;
+    } else {
+        cfg.self = 2, cfg.group = writers, cfg.n_group = 3, cfg.peers = &mgr, cfg.n_peers = 1;
+    }
+    ft_rng_init(&cfg.rng, 1);
+    if (ft_core_create(ft_core_class_find(name), &cfg, &core, NULL)) {
+        abort();
+    }
+    return core;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *const names[] = {
+        "ftvnf_sequencer", "ftvnf_packet_logger", "ftvnf_dp_logger", "ftvnf_progress_logger",
+        "ftvnf_manager", "ftvnf_vnf", "ftvnf_vnf",
+    };
+    struct buf b = BUF_INITIALIZER;
+    struct nf_pad *pads;
+    struct ftvnf_dp dp;
+    size_t n_pads, used;
+
+    used = nf_pads_parse(data, size, &pads, &n_pads);
+    if (used) {
+        nf_pads_put(&b, pads, n_pads);
+        if (b.len != used || memcmp(b.data, data, used)) {
+            abort();
+        }
+        free(pads);
+    }
+    buf_clear(&b);
+    used = ftvnf_dp_parse(data, size, &dp);
+    if (used) {
+        ftvnf_dp_put(&b, &dp);
+        if (b.len != used || memcmp(b.data, data, used)) {
+            abort();
+        }
+        free(dp.pads);
+    }
+    buf_clear(&b);
+    buf_put(&b, "base packet bytes", 17);
+    if (!ftvnf_delta_apply(&b, data, size)) {
+        if (size < 4 || b.len != ((size_t) data[0] << 24 | data[1] << 16 | data[2] << 8 | data[3])) {
+            abort();
+        }
+    } else if (b.len != 17 || memcmp(b.data, "base packet bytes", 17)) {
+        abort();
+    }
+    buf_uninit(&b);
+
+    for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
+        struct ft_core *core = fuzz_core(names[n], n == 6 ? "slave" : "master");
+        struct ft_actions actions;
+        struct ft_event start = { .kind = FT_EV_START };
+
+        ft_actions_init(&actions);
+        if (ft_core_step(core, &start, &actions)) {
+            abort();
+        }
+        for (uint32_t from = 0; from < 8; from++) {
+            for (int k = 0; k < 2; k++) {
+                struct ft_event ev = { .kind = k ? FT_EV_PEER_MSG : FT_EV_PACKET,
+                                       .now_ns = 1000, .from = from,
+                                       .data = size ? data : NULL, .len = size };
+                ft_actions_clear(&actions);
+                if (ft_core_step(core, &ev, &actions)) {
+                    abort();
+                }
+            }
+        }
+        ft_actions_uninit(&actions);
+        ft_core_destroy(core);
+    }
+    return 0;
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Reads a role's control socket: `stats` counters, or FTC's `ftc_state` with each group's
+store decoded (vnfs/core/state.h export format) into the Monitor's counters. Prints JSON."""
+import base64, json, socket, struct, sys
+
+def call(sock, method):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(json.dumps({"jsonrpc": "2.0", "id": 1, "method": method}).encode() + b"\n")
+    return json.loads(s.makefile().readline())["result"]
+
+def records(b):
+    if b[:4] != b"SFST":
+        raise ValueError("not a state export")
+    n = struct.unpack(">I", b[24:28])[0]
+    o, out = 28, {}
+    for _ in range(n):
+        op, _, kl, vl = struct.unpack(">BBHI", b[o:o + 8])
+        o += 8
+        k, v = b[o:o + kl], b[o + kl:o + kl + vl]
+        o += kl + vl
+        if op == 1:
+            out[k] = v
+    return out
+
+sock, what = sys.argv[1], sys.argv[2]
+if what == "stats":
+    print(json.dumps(call(sock, "stats")["counters"]))
+else:
+    r = call(sock, "ftc_state")
+    groups = []
+    for g in r["groups"]:
+        rec = records(base64.b64decode(g["state"]))
+        u64 = lambda k: struct.unpack(">Q", rec[k])[0] if k in rec else 0
+        flows = [list(struct.unpack(">QQ", v)) for k, v in rec.items() if k.startswith(b"Mf")]
+        groups.append({"group": g["group"], "epoch": g["epoch"], "digest": g["digest"],
+                       "packets": u64(b"mon.packets"), "bytes": u64(b"mon.bytes"),
+                       "flows": flows})
+    print(json.dumps({"ready": r["ready"], "groups": groups}))

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Scheme ftc (f=1) on real guests through `sfclab run`: Ch-Rec (Firewall -> Monitor ->
+# SimpleNAT) under a 256-byte UDP stream, the Monitor's process killed in the middle of it
+# (experiments/ftc-c13.yaml with only its vnf[1] fault). The scheme's controller starts the next
+# incarnation, which fetches the Monitor's state from its successor and the firewall's from its
+# predecessor. After the stream, the recovered Monitor's counters must be exactly those a
+# fault-free Monitor has over the packets the buffer released (every released packet counted,
+# once; nothing counted that was not released), its copy on the successor (the group's tail)
+# must be identical, and a fault-free run of the same chain must show the same relation.
+# The verdicts come from the roles' own control sockets and the events stored in SQLite.
+set -u
+[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
+cd "$(dirname "$0")/../.."
+
+. tests/system/infra-lib.sh
+run_test_init ftc
+run() { run_experiment "$@"; }
+dir=/run/sfclab/$inst
+# The newest role socket of a guest (a replacement is the next role id).
+sock() { ls -t "$dir/guests/$1"/role-*.sock 2>/dev/null | head -1; }
+js() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# One run (its yaml, its name): leaves the instance up; prints nothing, sets globals.
+check_run() {
+    local yaml=$1 name=$2 faulty=$3
+    run "$tmp/$name.log" "$yaml" --quick --keep || { fail "$name run: $(tail -5 "$tmp/$name.log")"; return; }
+    # The stream has ended; the forwarder's propagating packets release what the buffer holds.
+    sleep 0.5
+    local mon tail_state released stats
+    mon=$(python3 tests/system/ftc-state.py "$(sock v1)" ftc_state) || { fail "$name: no ftc_state from vnf[1]"; return; }
+    tail_state=$(python3 tests/system/ftc-state.py "$(sock v2)" ftc_state) || { fail "$name: no ftc_state from vnf[2]"; return; }
+    stats=$(python3 tests/system/ftc-state.py "$(sock v2)" stats)
+    released=$(echo "$stats" | js 'd.get("ftc_released", 0)')
+    local head_g tail_g packets bytes flows epoch
+    head_g=$(echo "$mon" | js '[g for g in d["groups"] if g["group"] == 1][0]["digest"]')
+    tail_g=$(echo "$tail_state" | js '[g for g in d["groups"] if g["group"] == 1][0]["digest"]')
+    packets=$(echo "$mon" | js '[g for g in d["groups"] if g["group"] == 1][0]["packets"]')
+    bytes=$(echo "$mon" | js '[g for g in d["groups"] if g["group"] == 1][0]["bytes"]')
+    flows=$(echo "$mon" | js 'sum(f[0] for f in [g for g in d["groups"] if g["group"] == 1][0]["flows"])')
+    epoch=$(echo "$mon" | js '[g for g in d["groups"] if g["group"] == 1][0]["epoch"]')
+    [ "$(echo "$mon" | js 'd["ready"]')" = True ] && ok "$name: vnf[1] holds all its groups" \
+        || fail "$name: vnf[1] not ready: $mon"
+    if [ "$faulty" = 1 ]; then
+        [ "$epoch" -ge 1 ] && ok "$name: the Monitor's group is in epoch $epoch (a new head took over)" \
+            || fail "$name: the Monitor's group is still in epoch $epoch: no recovery happened"
+    fi
+    [ -n "$released" ] && [ "$released" -gt 1000 ] && ok "$name: the buffer released $released packets" \
+        || fail "$name: the buffer released '$released' packets"
+    [ "$packets" = "$released" ] && [ "$flows" = "$released" ] \
+        && ok "$name: the Monitor counted exactly the $released released packets (total and per flow)" \
+        || fail "$name: the Monitor counted $packets (flows $flows), the buffer released $released"
+    # Every packet is one 256-byte datagram: bytes are released x one frame's length.
+    [ "$released" -gt 0 ] && [ $((bytes % released)) = 0 ] \
+        && ok "$name: $bytes bytes = $released x $((bytes / released))" \
+        || fail "$name: $bytes bytes over $released packets"
+    [ -n "$head_g" ] && [ "$head_g" = "$tail_g" ] \
+        && ok "$name: the Monitor's state at its head and at its tail (vnf[2]) are identical" \
+        || fail "$name: digest at the head $head_g, at the tail $tail_g"
+    eval "${name}_frame=\$((bytes / (released ? released : 1)))"
+    bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "$name: down after --keep"
+}
+
+# --- the Monitor killed mid-stream
+sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-monitor/' \
+    -e '/target: "vnf\[0\]"/d' -e '/target: "vnf\[2\]"/d' experiments/ftc-c13.yaml >"$tmp/faulty.yaml"
+grep -q 'target: "vnf\[1\]"' "$tmp/faulty.yaml" || fail "no vnf[1] fault in the derived file"
+check_run "$tmp/faulty.yaml" faulty 1
+run_id=$(q "select max(id) from runs where experiment='ftc-c13-monitor'")
+if [ -n "$run_id" ]; then
+    for k in fault-injected suspected initialized recovered; do
+        n=$(q "select count(*) from events where run=$run_id and kind='$k' and target='vnf[1]'")
+        [ "$n" -ge 1 ] && ok "event $k for vnf[1]" || fail "no $k event for vnf[1] in run $run_id"
+    done
+    ms=$(q "select round(value, 1) from samples_view where run=$run_id and metric='recovery_total_ms'")
+    [ -n "$ms" ] && ok "recovery of the Monitor took $ms ms (fault to every group fetched)" \
+        || fail "no recovery_total_ms sample"
+fi
+
+# --- the same chain and stream without a fault
+sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-nofault/' -e '/kind: crash/d' \
+    -e '/^faults:/d' experiments/ftc-c13.yaml | awk '/^quick:/{q=1} q && /^  faults:/{skip=1; next} skip && /^    -/{next} {skip=0; print}' \
+    >"$tmp/clean.yaml"
+bin/sfclab check "$tmp/clean.yaml" >/dev/null || fail "the fault-free file does not check: $(bin/sfclab check "$tmp/clean.yaml" 2>&1)"
+check_run "$tmp/clean.yaml" clean 0
+[ "${faulty_frame:-x}" = "${clean_frame:-y}" ] \
+    && ok "the recovered Monitor counts the same bytes per packet as the fault-free one ($clean_frame)" \
+    || fail "bytes per packet: faulty ${faulty_frame:-?}, fault-free ${clean_frame:-?}"
+
+echo "run-ftc: $failures failure(s)"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,555 @@
+/* ftc_forwarder and ftc_buffer — the ingress and egress of an FTC chain (ftc.h). Both hold only
+ * soft state: a new one restores the chain (packets the buffer held are lost, never released).
+ *
+ * The buffer's release rule, for each log a held packet still carries (its group's tail is
+ * after the buffer on the ring, so only a later packet's commit vector can say it is replicated
+ * f+1 times), against the latest commit vector of that group:
+ *   same epoch:              released once MAX covers it;
+ *   the epoch before:        released once covered if it lies before the commit's start,
+ *                            dropped otherwise (it died with the head);
+ *   older, unknown:          dropped (it cannot be told from a dead log);
+ *   newer than the commit:   wait. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/util.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/ftc/ftc.h"
+#include "vnfs/ft/ftc/ftc-private.h"
+
+#ifdef FTC_BROKEN_BUFFER
+/* tests/sim/broken_ftc.c: releases every packet as it arrives, before its state is replicated
+ * f+1 times: the bug the buffer exists to avoid. */
+#define FTC_BUFFER_CLASS ft_ftc_buffer_broken_class
+#define FTC_BUFFER_NAME "ftc_buffer-broken"
+#else
+#define FTC_BUFFER_CLASS ft_ftc_buffer_class
+#define FTC_BUFFER_NAME "ftc_buffer"
+#endif
+
+#ifdef FTC_BROKEN_BUFFER
+#define FTC_UNUSED_IF_BROKEN __attribute__((unused))
+#else
+#define FTC_UNUSED_IF_BROKEN
+#endif
+
+#define FTC_FWD_MAX_PENDING FTC_MAX_LOGS
+#define FTC_BUF_MAX_HELD 4096
+
+/* The newer of two commit vectors of one group. */
+static bool
+ftc_commit_newer(const struct ftc_commit *a, const struct ftc_commit *b)
+{
+    uint64_t sa = 0, sb = 0;
+
+    if (a->epoch != b->epoch) {
+        return a->epoch > b->epoch;
+    }
+    for (size_t p = 0; p < a->n_parts && p < b->n_parts; p++) {
+        sa += a->max[p];
+        sb += b->max[p];
+    }
+    return sa > sb;
+}
+
+struct ftc_commits {
+    bool have[FTC_MAX_GROUPS];
+    struct ftc_commit c[FTC_MAX_GROUPS];
+};
+
+/* Merges; true if something changed. */
+static bool
+ftc_commits_merge(struct ftc_commits *cs, const struct ftc_message *m)
+{
+    bool changed = false;
+
+    for (size_t i = 0; i < m->n_commits; i++) {
+        const struct ftc_commit *c = &m->commits[i];
+
+        if (c->group < FTC_MAX_GROUPS
+            && (!cs->have[c->group] || ftc_commit_newer(c, &cs->c[c->group]))) {
+            cs->have[c->group] = true;
+            cs->c[c->group] = *c;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+static void
+ftc_commits_put(const struct ftc_commits *cs, struct ftc_message *m)
+{
+    m->n_commits = 0;
+    for (size_t g = 0; g < FTC_MAX_GROUPS; g++) {
+        if (cs->have[g]) {
+            m->commits[m->n_commits++] = cs->c[g];
+        }
+    }
+}
+
+/* The forwarder (once: the broken buffer's build of this file leaves it out). */
+#ifndef FTC_BROKEN_BUFFER
+
+struct ftc_forwarder {
+    struct ft_core up;
+    uint32_t next, buffer;
+    uint64_t tick_ns, last_ns;
+    uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
+    uint64_t max_backlog;       /* Shed new packets while the buffer holds more (0: never). */
+    uint32_t backlog;           /* Packets the buffer last said it holds. */
+    struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
+    size_t n_pending;
+    struct ftc_commits commits;
+    bool commits_dirty;
+    struct ftc_message *m;
+    struct buf pkt;
+};
+
+static int
+ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct ftc_forwarder *w;
+    uint64_t tick, max_msg;
+    int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
+
+    uint64_t max_backlog;
+
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
+        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))) {
+        return error;
+    }
+    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
+        if (errp) {
+            *errp = xasprintf("ftc_forwarder: needs next [r_0] and peers [buffer] (got %zu, "
+                              "%zu) and a tick > 0", cfg->n_next, cfg->n_peers);
+        }
+        return EINVAL;
+    }
+    w = xzalloc(sizeof *w);
+    w->next = cfg->next[0];
+    w->buffer = cfg->peers[0];
+    w->tick_ns = tick;
+    w->max_logs_bytes = MAX(max_msg, 256);
+    w->max_backlog = max_backlog;
+    for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
+        buf_init(&w->pending[i]);
+    }
+    w->m = xzalloc(sizeof *w->m);
+    buf_init(&w->pkt);
+    *corep = &w->up;
+    return 0;
+}
+
+static void
+ftc_forwarder_destroy(struct ft_core *core)
+{
+    struct ftc_forwarder *w = (struct ftc_forwarder *) core;
+
+    for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
+        buf_uninit(&w->pending[i]);
+    }
+    free(w->m);
+    buf_uninit(&w->pkt);
+    free(w);
+}
+
+static void
+ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uint8_t *inner,
+                   size_t len, uint64_t now, struct ft_actions *out)
+{
+    struct ftc_message *m = w->m;
+
+    size_t taken = 0, bytes = 0;
+
+    m->n_logs = 0;
+    for (; taken < w->n_pending && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
+        struct ftc_reader r;
+
+        bytes += w->pending[taken].len;
+        ftc_reader_init(&r, w->pending[taken].data, w->pending[taken].len);
+        if (ftc_log_read(&r, &m->logs[m->n_logs])) {
+            m->n_logs++;
+        }
+    }
+    ftc_commits_put(&w->commits, m);
+    buf_clear(&w->pkt);
+    ftc_packet_put(&w->pkt, type, m, inner, len);
+    ft_emit_forward(out, w->next, w->pkt.data, w->pkt.len);
+    /* What did not fit goes on the next packets. */
+    for (size_t i = 0; i < taken; i++) {
+        struct buf first = w->pending[0];
+
+        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
+        w->pending[w->n_pending - 1] = first;
+        w->n_pending--;
+    }
+    w->commits_dirty = false;
+    w->last_ns = now;
+}
+
+static void
+ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t len,
+                           struct ft_actions *out)
+{
+    struct ftc_reader r;
+    uint32_t backlog;
+
+    ftc_reader_init(&r, data + 1, len - 1);
+    backlog = ftc_get32(&r);
+    if (!ftc_message_read(&r, w->m) || r.n) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
+        return;
+    }
+    for (size_t i = 0; i < w->m->n_logs; i++) {
+        struct buf b;
+        bool dup = false;
+
+        buf_init(&b);
+        ftc_log_put(&b, &w->m->logs[i]);
+        for (size_t k = 0; k < w->n_pending && !dup; k++) {
+            dup = w->pending[k].len == b.len && !memcmp(w->pending[k].data, b.data, b.len);
+        }
+        if (!dup) {
+            if (w->n_pending == FTC_FWD_MAX_PENDING) {
+                /* Oldest first out: the buffer resends what is still held. */
+                struct buf first = w->pending[0];
+
+                memmove(w->pending, w->pending + 1, (--w->n_pending) * sizeof *w->pending);
+                w->pending[w->n_pending] = first;
+            }
+            buf_clear(&w->pending[w->n_pending]);
+            buf_put(&w->pending[w->n_pending], b.data, b.len);
+            w->n_pending++;
+        }
+        buf_uninit(&b);
+    }
+    w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
+    w->backlog = backlog;
+}
+
+static int
+ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftc_forwarder *w = (struct ftc_forwarder *) core;
+
+    switch (ev->kind) {
+    case FT_EV_START:
+        ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
+        break;
+    case FT_EV_PACKET:
+        if (w->max_backlog && w->backlog > w->max_backlog) {
+            /* Admission control: the chain cannot release what it already holds. A packet
+             * dropped here wrote no state; one lost further on leaves a gap every replica
+             * after it must repair before it forwards anything (the collapse of an
+             * overloaded chain). */
+            ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
+            break;
+        }
+        ftc_forwarder_send(w, FTC_PKT_DATA, ev->data, ev->len, ev->now_ns, out);
+        break;
+    case FT_EV_PEER_MSG:
+        if (ev->from != w->buffer || !ev->len || ev->data[0] != FTC_MSG_PIGGYBACK) {
+            ft_emit_drop(out, ev->from != w->buffer ? FT_DROP_UNKNOWN_SENDER
+                                                    : FT_DROP_MALFORMED, ev->data, ev->len);
+            break;
+        }
+        ftc_forwarder_on_piggyback(w, ev->data, ev->len, out);
+        break;
+    case FT_EV_TIMER:
+        /* No traffic for a tick: a propagating packet carries the state on. */
+        if ((w->n_pending || w->commits_dirty) && ev->now_ns - w->last_ns >= w->tick_ns) {
+            ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
+        }
+        ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct ft_core_class ft_ftc_forwarder_class = {
+    .name = "ftc_forwarder",
+    .summary = "FTC: ingress, adds the buffer's piggyback message to incoming packets",
+    .create = ftc_forwarder_create,
+    .destroy = ftc_forwarder_destroy,
+    .step = ftc_forwarder_step,
+};
+#endif
+
+/* The buffer. */
+
+struct ftc_held_pkt {
+    uint8_t *data;              /* The whole FTC packet as it arrived. */
+    size_t len;
+    uint64_t since_ns, resent_ns;
+};
+
+struct ftc_buffer {
+    struct ft_core up;
+    uint32_t next, forwarder;
+    uint64_t tick_ns;
+    uint64_t max_msg;
+    uint32_t reported;          /* The backlog the forwarder was last told. */
+    struct ftc_commits commits;
+    struct ftc_held_pkt *held;
+    size_t n_held, cap_held;
+    struct ftc_message *m, *s;
+    struct buf msg;
+    uint64_t released, dropped;
+};
+
+static int
+ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct ftc_buffer *b;
+    uint64_t tick, max_msg;
+    int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
+
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
+        return error;
+    }
+    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
+        if (errp) {
+            *errp = xasprintf("ftc_buffer: needs next [outside] and peers [forwarder] (got "
+                              "%zu, %zu) and a tick > 0", cfg->n_next, cfg->n_peers);
+        }
+        return EINVAL;
+    }
+    b = xzalloc(sizeof *b);
+    b->next = cfg->next[0];
+    b->forwarder = cfg->peers[0];
+    b->tick_ns = tick;
+    b->max_msg = MAX(max_msg, 512);
+    b->m = xzalloc(sizeof *b->m);
+    b->s = xzalloc(sizeof *b->s);
+    buf_init(&b->msg);
+    *corep = &b->up;
+    return 0;
+}
+
+static void
+ftc_buffer_destroy(struct ft_core *core)
+{
+    struct ftc_buffer *b = (struct ftc_buffer *) core;
+
+    for (size_t i = 0; i < b->n_held; i++) {
+        free(b->held[i].data);
+    }
+    free(b->held);
+    free(b->m);
+    free(b->s);
+    buf_uninit(&b->msg);
+    free(b);
+}
+
+enum ftc_release { FTC_WAIT, FTC_RELEASE, FTC_DROP };
+
+static enum ftc_release FTC_UNUSED_IF_BROKEN
+ftc_buffer_judge_log(const struct ftc_buffer *b, const struct ftc_log *l)
+{
+    const struct ftc_commit *c;
+    struct ftc_epoch hist[2];
+    size_t n_hist = 0;
+    enum ftc_class cls;
+
+    if (l->group >= FTC_MAX_GROUPS || !b->commits.have[l->group]) {
+        return FTC_WAIT;
+    }
+    c = &b->commits.c[l->group];
+    if (l->epoch > c->epoch) {
+        return FTC_WAIT;
+    }
+    if (l->epoch < c->epoch) {
+        if (l->epoch != c->prev_epoch) {
+            return FTC_DROP;
+        }
+        hist[n_hist].epoch = c->prev_epoch;
+        memset(hist[n_hist].start, 0, sizeof hist[n_hist].start);
+        n_hist++;
+    }
+    hist[n_hist].epoch = c->epoch;
+    memcpy(hist[n_hist].start, c->start, sizeof c->start);
+    n_hist++;
+    cls = ftc_log_classify(hist, n_hist, c->epoch, c->max, l);
+    return cls == FTC_LOG_APPLIED ? FTC_RELEASE : cls == FTC_LOG_DEAD ? FTC_DROP : FTC_WAIT;
+}
+
+static enum ftc_release
+ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const uint8_t **inner,
+                 size_t *inner_len)
+{
+    enum ftc_packet_type type;
+    enum ftc_release verdict = FTC_RELEASE;
+
+    if (!ftc_packet_parse(data, len, &type, b->s, inner, inner_len)) {
+        return FTC_DROP;
+    }
+#ifndef FTC_BROKEN_BUFFER
+    for (size_t i = 0; i < b->s->n_logs; i++) {
+        enum ftc_release v = ftc_buffer_judge_log(b, &b->s->logs[i]);
+
+        if (v == FTC_DROP) {
+            return FTC_DROP;
+        }
+        if (v == FTC_WAIT) {
+            verdict = FTC_WAIT;
+        }
+    }
+#endif
+    return verdict;
+}
+
+static void
+ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < b->n_held; i++) {
+        const uint8_t *inner;
+        size_t inner_len;
+        enum ftc_release v = ftc_buffer_judge(b, b->held[i].data, b->held[i].len, &inner,
+                                              &inner_len);
+
+        if (v == FTC_RELEASE) {
+            ft_emit_forward(out, b->next, inner, inner_len);
+            b->released++;
+        } else if (v == FTC_DROP) {
+            ft_emit_drop(out, FT_DROP_STALE, b->held[i].data, b->held[i].len);
+            b->dropped++;
+        } else {
+            b->held[k++] = b->held[i];
+            continue;
+        }
+        free(b->held[i].data);
+    }
+    b->n_held = k;
+}
+
+/* Sends the forwarder the logs in 'm' (may be NULL) and every commit vector known. */
+static void
+ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
+                        struct ft_actions *out)
+{
+    struct ftc_message *m = b->m;
+
+    m->n_logs = 0;
+    if (logs) {
+        memcpy(m->logs, logs->logs, logs->n_logs * sizeof *m->logs);
+        m->n_logs = logs->n_logs;
+    }
+    ftc_commits_put(&b->commits, m);
+    buf_clear(&b->msg);
+    buf_put_u8(&b->msg, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b->msg, b->n_held);
+    b->reported = b->n_held;
+    ftc_message_put(&b->msg, m);
+    ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
+}
+
+static void
+ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
+{
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len;
+
+    if (!ftc_packet_parse(ev->data, ev->len, &type, b->s, &inner, &inner_len)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    ftc_commits_merge(&b->commits, b->s);
+    /* The logs it still carries go around to their tails at the front of the chain. */
+    ftc_buffer_to_forwarder(b, b->s, out);
+    if (type == FTC_PKT_DATA) {
+        if (b->n_held >= FTC_BUF_MAX_HELD) {
+            ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
+        } else {
+            if (b->n_held >= b->cap_held) {
+                b->held = x2nrealloc(b->held, &b->cap_held, sizeof *b->held);
+            }
+            b->held[b->n_held] = (struct ftc_held_pkt) {
+                .data = xmalloc(ev->len), .len = ev->len,
+                .since_ns = ev->now_ns, .resent_ns = ev->now_ns,
+            };
+            memcpy(b->held[b->n_held].data, ev->data, ev->len);
+            b->n_held++;
+        }
+    }
+    ftc_buffer_release_ready(b, out);
+}
+
+/* Resends the logs of packets held for a tick (their message to the forwarder, or a packet
+ * carrying them, may have been lost). */
+static void
+ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftc_message *acc = b->s;
+    bool any = false;
+
+    size_t bytes = 0;
+
+    acc->n_logs = 0;
+    for (size_t i = 0; i < b->n_held && acc->n_logs < FTC_MAX_LOGS && bytes < b->max_msg / 2;
+         i++) {
+        struct ftc_held_pkt *h = &b->held[i];
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (ev->now_ns - h->resent_ns < b->tick_ns
+            || !ftc_packet_parse(h->data, h->len, &type, b->m, &inner, &inner_len)
+            || acc->n_logs + b->m->n_logs > FTC_MAX_LOGS) {
+            continue;
+        }
+        size_t add = 0;
+
+        for (size_t k = 0; k < b->m->n_logs; k++) {
+            add += ftc_log_wire_len(&b->m->logs[k]);
+        }
+        if (acc->n_logs && bytes + add > b->max_msg / 2) {
+            break;
+        }
+        memcpy(&acc->logs[acc->n_logs], b->m->logs, b->m->n_logs * sizeof *acc->logs);
+        acc->n_logs += b->m->n_logs;
+        bytes += add;
+        h->resent_ns = ev->now_ns;
+        any = true;
+    }
+    if (any || b->reported != b->n_held) {
+        /* 'acc' points into the held packets' bytes, which stay put during the send. */
+        ftc_buffer_to_forwarder(b, acc, out);
+    }
+    ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
+}
+
+static int
+ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftc_buffer *b = (struct ftc_buffer *) core;
+
+    switch (ev->kind) {
+    case FT_EV_START:
+        ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
+        break;
+    case FT_EV_PACKET:
+        ftc_buffer_on_packet(b, ev, out);
+        break;
+    case FT_EV_TIMER:
+        ftc_buffer_on_tick(b, ev, out);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct ft_core_class FTC_BUFFER_CLASS = {
+    .name = FTC_BUFFER_NAME,
+    .summary = "FTC: egress, holds packets until their state is replicated f+1 times",
+    .create = ftc_buffer_create,
+    .destroy = ftc_buffer_destroy,
+    .step = ftc_buffer_step,
+};

@@ -1,0 +1,228 @@
+/* ftc — FTC's protocol cores (SIGCOMM'20, papers/003): in-chain replication of middlebox state
+ * carried on the packets themselves.
+ *
+ * The chain's replicas r_0 .. r_{R-1} form a logical ring (R = max(n, f+1): extra replicas that
+ * host no middlebox are added when the chain has fewer than f+1 middleboxes). Middlebox m_i is
+ * co-located with r_i, its head; its replication group is r_i and the f replicas after it on the
+ * ring, the last of which is the tail. Three core classes (vnfs/ft/registry.c):
+ *  - ftc_forwarder: at the ingress. Wraps each packet from outside as an FTC packet carrying the
+ *                   latest piggyback message the buffer sent it (the logs of the groups that wrap
+ *                   around the ring, and every group's last commit vector); when no packet came
+ *                   for a while it sends a propagating packet with that message alone.
+ *                   next = [r_0]; peers = [buffer].
+ *  - ftc_replica:   one ring member. Applies the piggyback logs of the groups it replicates in
+ *                   dependency order (holding a packet whose logs are out of order and asking its
+ *                   predecessor to retransmit), runs its middlebox's packet transaction over the
+ *                   partitioned state store and appends the transaction's log, strips the logs of
+ *                   the groups it is the tail of and attaches their commit vectors, prunes logs
+ *                   that commits cover. After a restart (incarnation > 0) it fetches each group's
+ *                   state: its own group from the first live successor (opening a new epoch of the
+ *                   group there), the others from the nearest live predecessor.
+ *                   group = the ring in order; next = [next replica or the buffer].
+ *                   Parameters: n (middleboxes), partitions, mbox (the middlebox: ftc_mbox_find),
+ *                   tick (retransmission / recovery retry period).
+ *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
+ *                   logs belong to show them replicated f+1 times, releases it to next, drops it
+ *                   if its log died with a failed head; sends the piggyback message to the
+ *                   forwarder (and resends held logs on its tick, so a lost message costs only
+ *                   time). next = [outside]; peers = [forwarder]. Parameters: n, tick.
+ *
+ * Packet transactions and dependency vectors. The store of a group is split into 'partitions'
+ * by the hash of the key. The head keeps one sequence number per partition. A transaction that
+ * wrote increments the number of every partition it read or wrote; its log names each such
+ * partition with the number before the increment, and carries the written records (a delta in
+ * vnfs/core/state.h's export format). A read-only transaction changes no number; its log names
+ * the partitions it read with their current numbers, so a replica forwards and the buffer
+ * releases the packet only once every write it read is replicated. A replica applies a log when
+ * its MAX vector equals the log's numbers on every partition the log wrote ("don't care" on the
+ * others), so independent transactions may be applied in another order than the head's.
+ *
+ * Epochs. Sequence numbers restart from the successor's MAX when a head is replaced, so a log of
+ * the dead head that never reached the successor must never be mistaken for the new head's log
+ * with the same numbers. Each group's numbers live in an epoch (the head's incarnation); the
+ * member that serves a new head's state request opens the new epoch with start = its MAX, and a
+ * log of an older epoch counts only if it lies before the start of the epoch that followed it.
+ * Commit vectors carry their epoch, the previous epoch and its start, so the buffer can tell.
+ *
+ * What the cores do not do: detect failures (a failure notice is FT_EV_PEER_DOWN; the driver
+ * tells a restarted replica which peers are still down, as the paper's orchestrator does), start
+ * replacement guests, or reroute. Middleboxes are single-threaded here: a transaction runs to
+ * completion inside one step, so the partition locks of the paper's multi-threaded head (strict
+ * two-phase locking, wound-wait) are not implemented; the dependency vectors are, and replicas
+ * apply independent logs out of the head's order.
+ *
+ * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c):
+ *   packet:  u8 type (1 data, 2 propagating) | message | inner packet (data only)
+ *   message: u8 n_logs | n_logs x log | u8 n_commits | n_commits x commit
+ *   log:     u8 group | u32 epoch | u8 n | n x { u16 partition | u8 write | u64 seq }
+ *            | u32 len | len bytes of state delta (0 for read-only)
+ *   commit:  u8 group | u32 epoch | u32 prev_epoch | u8 n_parts | n_parts x u64 start
+ *            | n_parts x u64 max
+ * Peer messages: u8 type (FTC_MSG_*) then as described at enum ftc_msg_type.
+ *
+ * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_mbox_class,
+ * struct ftc_tx. */
+#ifndef SFC_FT_FTC_H
+#define SFC_FT_FTC_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vnfs/core/buf.h"
+
+struct nf_state;
+
+#define FTC_MAX_PARTS 16
+#define FTC_MAX_GROUPS 32
+#define FTC_MAX_LOGS 64
+#define FTC_MAX_COMMITS FTC_MAX_GROUPS
+
+enum ftc_packet_type {
+    FTC_PKT_DATA = 1,
+    FTC_PKT_PROPAGATE = 2,
+};
+
+enum ftc_msg_type {
+    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | message. */
+    FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
+                                 * MAX. Send me the logs of 'group' I lack. */
+    FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
+                                 * history | u8 n_logs | logs */
+    FTC_MSG_STATE_REQ = 13,     /* recovering replica -> member: u8 group | u32 epoch (the new
+                                 * head's incarnation; 0 when the asker is not the head). */
+    FTC_MSG_STATE = 14,         /* member -> recovering: u8 group | u8 ready | (ready:) image:
+                                 * history | u8 n | n x u64 MAX | u32 len | full store export |
+                                 * u16 n_logs | logs */
+};
+/* The predecessor no longer has the logs asked for: take its state (STATE_REQ, epoch 0). */
+#define FTC_RETX_GAP 1
+/* history: u8 n_epochs | n_epochs x { u32 epoch | u8 n | n x u64 start } */
+
+struct ftc_entry {
+    uint16_t part;
+    bool write;
+    uint64_t seq;               /* The partition's number before the transaction. */
+};
+
+struct ftc_log {
+    uint8_t group;
+    uint32_t epoch;
+    uint8_t n_ent;
+    struct ftc_entry ent[FTC_MAX_PARTS];
+    const uint8_t *upd;         /* State delta (vnfs/core/state.h); into the parsed bytes. */
+    uint32_t upd_len;
+};
+
+struct ftc_commit {
+    uint8_t group;
+    uint32_t epoch, prev_epoch;
+    uint8_t n_parts;
+    uint64_t start[FTC_MAX_PARTS];  /* Where 'epoch' began (after prev_epoch's logs). */
+    uint64_t max[FTC_MAX_PARTS];    /* The tail's MAX: logs below it are replicated f+1 times. */
+};
+
+struct ftc_message {
+    size_t n_logs;
+    struct ftc_log logs[FTC_MAX_LOGS];
+    size_t n_commits;
+    struct ftc_commit commits[FTC_MAX_COMMITS];
+};
+
+/* A little-endian-free reader over untrusted bytes: every get checks the length first and
+ * sets 'ok' false (returning 0) past the end. */
+struct ftc_reader {
+    const uint8_t *p;
+    size_t n;
+    bool ok;
+};
+
+void ftc_reader_init(struct ftc_reader *, const uint8_t *, size_t);
+uint8_t ftc_get8(struct ftc_reader *);
+uint16_t ftc_get16(struct ftc_reader *);
+uint32_t ftc_get32(struct ftc_reader *);
+uint64_t ftc_get64(struct ftc_reader *);
+const uint8_t *ftc_get_bytes(struct ftc_reader *, size_t);
+
+bool ftc_log_read(struct ftc_reader *, struct ftc_log *);
+void ftc_log_put(struct buf *, const struct ftc_log *);
+size_t ftc_log_wire_len(const struct ftc_log *);
+bool ftc_commit_read(struct ftc_reader *, struct ftc_commit *);
+void ftc_commit_put(struct buf *, const struct ftc_commit *);
+bool ftc_message_read(struct ftc_reader *, struct ftc_message *);
+void ftc_message_put(struct buf *, const struct ftc_message *);
+
+/* A whole packet: type, message, inner (points into 'data'). False if malformed. */
+bool ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *,
+                      struct ftc_message *, const uint8_t **inner, size_t *inner_len);
+void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message *,
+                    const uint8_t *inner, size_t inner_len);
+
+/* A packet transaction over one group's store, as the head runs it: which partitions it read
+ * and wrote, and the store's change mark when it began (the delta is what changed since). */
+struct ftc_tx {
+    struct nf_state *store;
+    unsigned n_parts;
+    uint32_t read_mask, write_mask;
+    uint64_t mark;
+};
+
+unsigned ftc_partition_of(const void *key, size_t key_len, unsigned n_parts);
+void ftc_tx_begin(struct ftc_tx *, struct nf_state *, unsigned n_parts);
+/* Reads 'key' (NULL value and false if absent); marks its partition read. */
+bool ftc_tx_get(struct ftc_tx *, const void *key, size_t key_len, const uint8_t **valuep,
+                size_t *value_lenp);
+int ftc_tx_put(struct ftc_tx *, const void *key, size_t key_len, const void *value,
+               size_t value_len);
+/* For middleboxes that do not say what they read (a vnfs/fn function on its nf_state): every
+ * partition read, so the log depends on everything before it (conservative, still correct). */
+void ftc_tx_read_all(struct ftc_tx *);
+/* Ends the transaction: fills 'log' (group, epoch set by the caller) from the head's vector
+ * 'v' (incremented when the transaction wrote) and appends the delta to 'upd' (the log points
+ * into it). False if the transaction touched nothing (no log). */
+bool ftc_tx_commit(struct ftc_tx *, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
+                   struct ftc_log *log);
+
+/* A middlebox behind the FTC head: processes the inner packet in a transaction. */
+enum ftc_verdict {
+    FTC_FORWARD,
+    FTC_FILTER,                 /* Dropped by the middlebox: its logs still propagate. */
+};
+
+struct ftc_mbox_class {
+    const char *name;
+    const char *summary;
+    /* 'index' is the middlebox's position in the chain. */
+    int (*create)(unsigned index, const char *params, void **privp, char **errp);
+    void (*destroy)(void *priv);
+    /* May rewrite 'pkt' (a buf holding the inner packet). */
+    enum ftc_verdict (*process)(void *priv, struct ftc_tx *, struct buf *pkt);
+};
+
+const struct ftc_mbox_class *ftc_mbox_find(const char *name);
+
+/* Read-only views of an ftc_replica core (for its host's control socket): the store of
+ * 'group' and its MAX vector, or NULL when this replica is not in the group or has not
+ * recovered it; and whether every group is recovered. */
+struct ft_core;
+const struct nf_state *ftc_replica_store(const struct ft_core *, unsigned group,
+                                         uint64_t max[FTC_MAX_PARTS], uint32_t *epoch);
+bool ftc_replica_ready(const struct ft_core *);
+
+/* The 'stamp' middlebox (a Monitor whose counters can be audited from the packets alone): key
+ * k = body[0] % keys of the demo message's body; a packet increments counter k and extends its
+ * digest chain with the request id (read-only when body[1] % 8 == 0), filters when
+ * (body[2] + index) % 13 == 0, and appends a stamp (index, k, write, count, digest before,
+ * digest after) to the packet: inner = demo message | stamps | u8 n_stamps. */
+#define FTC_STAMP_LEN 27
+struct ftc_stamp {
+    uint8_t mbox, key;
+    bool write;
+    uint64_t count, before, after;
+};
+/* Splits an inner packet of the stamp middlebox: false if malformed. */
+bool ftc_stamps_parse(const uint8_t *inner, size_t len, size_t *demo_len,
+                      struct ftc_stamp *stamps, size_t max, size_t *n);
+uint64_t ftc_stamp_chain(uint64_t before, uint64_t req_id);
+
+#endif

@@ -1,0 +1,1111 @@
+/* ftc_replica — one member of FTC's ring (ftc.h): head of its middlebox's replication group,
+ * replica of the f groups before it, tail of the f-th one before it.
+ *
+ * Per group it belongs to it keeps the group's store, its MAX vector (the head's dependency
+ * vector when it is the head), the epochs the group went through (epoch, start vector), and the
+ * logs it applied that no commit vector covers yet (for retransmission and for a recovering
+ * member). A packet whose logs are not all applicable yet is held (up to FTC_MAX_HELD) and
+ * re-examined whenever a log is applied; the predecessor is asked for the missing logs on the
+ * spot and again every tick while something is held. A restarted replica drops data until it
+ * has fetched every group it belongs to. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/state.h"
+#include "vnfs/core/util.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/ftc/ftc.h"
+#include "vnfs/ft/ftc/ftc-private.h"
+
+#define FTC_MAX_HELD 4096
+#define FTC_MAX_RETAINED 8192
+
+struct ftc_logbuf {
+    uint8_t *data;
+    size_t len;
+};
+
+struct ftc_group {
+    unsigned g;                 /* The middlebox (= its head's ring index). */
+    unsigned pos;               /* 0 head .. f tail. */
+    bool ready;
+    uint32_t epoch;
+    struct ftc_epoch hist[FTC_MAX_EPOCHS];
+    size_t n_hist;
+    uint64_t max[FTC_MAX_PARTS];
+    struct nf_state *store;
+    struct ftc_logbuf *logs;    /* Retained, in the order applied. */
+    size_t n_logs, cap_logs;
+    unsigned cand;              /* Recovering: which candidate (index into candidates). */
+    bool resync;                /* Asked the predecessor for its image: it no longer has the
+                                 * logs we lack (a recovered member's image is bounded). */
+    uint64_t retx_ns;           /* When we last asked the predecessor for logs. */
+    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX then: asked again at once only after it moved. */
+};
+
+struct ftc_held {
+    uint8_t *data;
+    size_t len;
+};
+
+struct ftc_replica {
+    struct ft_core up;
+    uint32_t self;
+    unsigned x, R, n, f, P;
+    uint32_t ring[FTC_MAX_GROUPS];
+    bool down[FTC_MAX_GROUPS];
+    uint32_t next;
+    uint64_t tick_ns;
+    uint64_t max_msg;           /* Bytes a peer message may take (the link's MTU). */
+    uint32_t incarnation;
+    uint64_t now_ns;            /* Of the event being handled. */
+    bool all_ready;
+    struct ftc_group groups[FTC_MAX_GROUPS];
+    size_t n_groups;
+    const struct ftc_mbox_class *mbox;
+    void *mbox_priv;
+    struct ftc_held *held;            /* FTC_MAX_HELD of them. */
+    size_t n_held;
+    struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
+    struct buf pkt, upd, msg;
+};
+
+static struct ftc_replica *
+ftc_replica_cast(const struct ft_core *core)
+{
+    return (struct ftc_replica *) core;
+}
+
+static struct ftc_group *
+ftc_group_find(struct ftc_replica *r, unsigned g)
+{
+    for (size_t i = 0; i < r->n_groups; i++) {
+        if (r->groups[i].g == g) {
+            return &r->groups[i];
+        }
+    }
+    return NULL;
+}
+
+static unsigned
+ftc_ring_index(const struct ftc_replica *r, uint32_t endpoint)
+{
+    for (unsigned i = 0; i < r->R; i++) {
+        if (r->ring[i] == endpoint) {
+            return i;
+        }
+    }
+    return UINT32_MAX;
+}
+
+static void
+ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
+{
+    for (size_t i = 0; i < gr->n_logs; i++) {
+        free(gr->logs[i].data);
+    }
+    gr->n_logs = 0;
+    if (gr->store) {
+        state_destroy(gr->store);
+    }
+    gr->store = state_create();
+    memset(gr->max, 0, sizeof gr->max);
+    gr->epoch = 0;
+    gr->n_hist = 1;
+    memset(&gr->hist[0], 0, sizeof gr->hist[0]);
+    (void) r;
+}
+
+static int
+ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct ftc_replica *r;
+    uint64_t n, parts, tick, max_msg;
+    const char *mbox = ft_config_param(cfg, "mbox");
+    const char *mbox_params = ft_config_param(cfg, "mbox_params");
+    int error;
+
+    if ((error = ft_config_u64(cfg, "n", 1, &n, errp))
+        || (error = ft_config_u64(cfg, "partitions", 1, &parts, errp))
+        || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))
+        || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
+        return error;
+    }
+    if (cfg->n_group < 1 || cfg->n_group > FTC_MAX_GROUPS || cfg->n_next != 1
+        || !n || n > cfg->n_group || cfg->f + 1 > cfg->n_group || !parts
+        || parts > FTC_MAX_PARTS || !tick
+        || (cfg->n_group > n && cfg->n_group != cfg->f + 1)) {
+        if (errp) {
+            *errp = xasprintf("ftc_replica: needs the ring as group (1-%d, n <= R, f+1 <= R; "
+                              "R > n only as f+1), one next hop, partitions 1-%d, tick > 0 "
+                              "(got R %zu, n %"PRIu64", f %"PRIu32", next %zu, partitions "
+                              "%"PRIu64")", FTC_MAX_GROUPS, FTC_MAX_PARTS, cfg->n_group, n,
+                              cfg->f, cfg->n_next, parts);
+        }
+        return EINVAL;
+    }
+    r = xzalloc(sizeof *r);
+    r->up.class = NULL;
+    r->self = cfg->self;
+    r->R = cfg->n_group;
+    r->n = n;
+    r->f = cfg->f;
+    r->P = parts;
+    r->tick_ns = tick;
+    r->max_msg = MAX(max_msg, 512);
+    memcpy(r->ring, cfg->group, r->R * sizeof *r->ring);
+    r->x = ftc_ring_index(r, cfg->self);
+    r->next = cfg->next[0];
+    if (r->x == UINT32_MAX) {
+        if (errp) {
+            *errp = xasprintf("ftc_replica: self %"PRIu32" is not in the ring", cfg->self);
+        }
+        free(r);
+        return EINVAL;
+    }
+    if (r->x < r->n) {
+        r->mbox = ftc_mbox_find(mbox ? mbox : "stamp");
+        if (!r->mbox) {
+            if (errp) {
+                *errp = xasprintf("ftc_replica: unknown middlebox '%s'", mbox);
+            }
+            free(r);
+            return EINVAL;
+        }
+        error = r->mbox->create(r->x, mbox_params, &r->mbox_priv, errp);
+        if (error) {
+            free(r);
+            return error;
+        }
+    }
+    /* Groups: g = x - d for d = 0..f, when g is a middlebox. */
+    for (unsigned d = 0; d <= r->f; d++) {
+        unsigned g = (r->x + r->R - d) % r->R;
+
+        if (g < r->n) {
+            struct ftc_group *gr = &r->groups[r->n_groups++];
+
+            gr->g = g;
+            gr->pos = d;
+            gr->ready = true;
+            ftc_group_reset(r, gr);
+        }
+    }
+    r->all_ready = true;
+    r->held = xcalloc(FTC_MAX_HELD, sizeof *r->held);
+    r->in = xzalloc(sizeof *r->in);
+    r->out = xzalloc(sizeof *r->out);
+    r->tmp = xzalloc(sizeof *r->tmp);
+    buf_init(&r->pkt);
+    buf_init(&r->upd);
+    buf_init(&r->msg);
+    *corep = &r->up;
+    return 0;
+}
+
+static void
+ftc_replica_destroy(struct ft_core *core)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        for (size_t k = 0; k < gr->n_logs; k++) {
+            free(gr->logs[k].data);
+        }
+        free(gr->logs);
+        state_destroy(gr->store);
+    }
+    for (size_t i = 0; i < r->n_held; i++) {
+        free(r->held[i].data);
+    }
+    free(r->held);
+    if (r->mbox) {
+        r->mbox->destroy(r->mbox_priv);
+    }
+    free(r->in);
+    free(r->out);
+    free(r->tmp);
+    buf_uninit(&r->pkt);
+    buf_uninit(&r->upd);
+    buf_uninit(&r->msg);
+    free(r);
+}
+
+/* The epoch a log of 'epoch' was followed by, in 'hist'; NULL if none. */
+static const struct ftc_epoch *
+ftc_epoch_after(const struct ftc_epoch *hist, size_t n_hist, uint32_t epoch)
+{
+    for (size_t i = 0; i < n_hist; i++) {
+        if (hist[i].epoch > epoch) {
+            return &hist[i];
+        }
+    }
+    return NULL;
+}
+
+enum ftc_class
+ftc_log_classify(const struct ftc_epoch *hist, size_t n_hist, uint32_t epoch,
+                 const uint64_t *max, const struct ftc_log *l)
+{
+    bool any_write = false, applied = true, ready = true, reads = true;
+
+    if (l->epoch > epoch) {
+        return FTC_LOG_FUTURE;
+    }
+    if (l->epoch < epoch) {
+        const struct ftc_epoch *next = ftc_epoch_after(hist, n_hist, l->epoch);
+
+        if (!next || !ftc_log_before(l, next->start)) {
+            return FTC_LOG_DEAD;
+        }
+    }
+    for (size_t i = 0; i < l->n_ent; i++) {
+        const struct ftc_entry *e = &l->ent[i];
+        uint64_t m = max[e->part];
+
+        if (e->write) {
+            any_write = true;
+            applied &= m > e->seq;
+            ready &= m == e->seq;
+        } else {
+            reads &= m >= e->seq;
+        }
+    }
+    if (!any_write) {
+        return reads ? FTC_LOG_APPLIED : FTC_LOG_FUTURE;
+    }
+    return applied ? FTC_LOG_APPLIED : ready && reads ? FTC_LOG_READY : FTC_LOG_FUTURE;
+}
+
+bool
+ftc_log_before(const struct ftc_log *l, const uint64_t *start)
+{
+    for (size_t i = 0; i < l->n_ent; i++) {
+        const struct ftc_entry *e = &l->ent[i];
+
+        if (e->write ? e->seq >= start[e->part] : e->seq > start[e->part]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum ftc_class
+ftc_group_classify(const struct ftc_group *gr, const struct ftc_log *l)
+{
+    return ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, gr->max, l);
+}
+
+static void
+ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
+{
+    struct buf b;
+
+    if (gr->n_logs >= FTC_MAX_RETAINED) {
+        /* Commits stopped coming: forget the oldest (a lagging successor then needs a state
+         * fetch, as after a failure). */
+        free(gr->logs[0].data);
+        memmove(gr->logs, gr->logs + 1, --gr->n_logs * sizeof *gr->logs);
+    }
+    if (gr->n_logs >= gr->cap_logs) {
+        gr->logs = x2nrealloc(gr->logs, &gr->cap_logs, sizeof *gr->logs);
+    }
+    buf_init(&b);
+    ftc_log_put(&b, l);
+    gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
+    gr->n_logs++;
+}
+
+/* Applies a READY log. False (state unchanged) if its delta is malformed. */
+static bool
+ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
+{
+    if (l->upd_len && state_import(gr->store, l->upd, l->upd_len)) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n_ent; i++) {
+        if (l->ent[i].write) {
+            gr->max[l->ent[i].part] = l->ent[i].seq + 1;
+        }
+    }
+    ftc_group_retain(gr, l);
+    return true;
+}
+
+static void
+ftc_group_commit(const struct ftc_replica *r, const struct ftc_group *gr, struct ftc_commit *c)
+{
+    c->group = gr->g;
+    c->epoch = gr->epoch;
+    c->prev_epoch = gr->n_hist >= 2 ? gr->hist[gr->n_hist - 2].epoch : gr->epoch;
+    c->n_parts = r->P;
+    memcpy(c->start, gr->hist[gr->n_hist - 1].start, sizeof c->start);
+    memcpy(c->max, gr->max, sizeof c->max);
+}
+
+/* Drops retained logs that commit 'c' shows applied by the tail (or dead). */
+static void
+ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
+{
+    size_t k = 0;
+
+    if (c->epoch > gr->epoch) {
+        return;
+    }
+    for (size_t i = 0; i < gr->n_logs; i++) {
+        struct ftc_reader rd;
+        struct ftc_log l;
+        enum ftc_class cls;
+
+        ftc_reader_init(&rd, gr->logs[i].data, gr->logs[i].len);
+        ftc_log_read(&rd, &l);
+        cls = ftc_log_classify(gr->hist, gr->n_hist, c->epoch, c->max, &l);
+        if (cls == FTC_LOG_APPLIED || cls == FTC_LOG_DEAD) {
+            free(gr->logs[i].data);
+        } else {
+            gr->logs[k++] = gr->logs[i];
+        }
+    }
+    gr->n_logs = k;
+}
+
+static void
+ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
+{
+    /* One request per gap: again only when the answer moved us on, or a tick later (a request
+     * or its answer may be lost). A storm of them on an overloaded path only loses more. */
+    if (r->now_ns < gr->retx_ns + r->tick_ns / 2
+        && !memcmp(gr->retx_max, gr->max, sizeof gr->max)) {
+        return;
+    }
+    gr->retx_ns = r->now_ns;
+    memcpy(gr->retx_max, gr->max, sizeof gr->max);
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_RETX_REQ);
+    buf_put_u8(&r->msg, gr->g);
+    buf_put_be32(&r->msg, gr->epoch);
+    buf_put_u8(&r->msg, r->P);
+    for (unsigned p = 0; p < r->P; p++) {
+        buf_put_be64(&r->msg, gr->max[p]);
+    }
+    ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
+}
+
+static void
+ftc_hist_put(struct buf *b, const struct ftc_group *gr, unsigned P)
+{
+    buf_put_u8(b, gr->n_hist);
+    for (size_t i = 0; i < gr->n_hist; i++) {
+        buf_put_be32(b, gr->hist[i].epoch);
+        buf_put_u8(b, P);
+        for (unsigned p = 0; p < P; p++) {
+            buf_put_be64(b, gr->hist[i].start[p]);
+        }
+    }
+}
+
+static bool
+ftc_hist_read(struct ftc_reader *rd, struct ftc_epoch *hist, size_t *n_hist, unsigned P)
+{
+    size_t n = ftc_get8(rd);
+
+    if (!rd->ok || !n || n > FTC_MAX_EPOCHS) {
+        return rd->ok = false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hist[i].epoch = ftc_get32(rd);
+        if (ftc_get8(rd) != P || (i && hist[i].epoch <= hist[i - 1].epoch)) {
+            return rd->ok = false;
+        }
+        memset(hist[i].start, 0, sizeof hist[i].start);
+        for (unsigned p = 0; p < P; p++) {
+            hist[i].start[p] = ftc_get64(rd);
+        }
+    }
+    *n_hist = n;
+    return rd->ok;
+}
+
+/* Opens a new epoch of 'gr' starting at its MAX (this member serves the new head's state). */
+static void
+ftc_group_open_epoch(struct ftc_group *gr, uint32_t epoch)
+{
+    if (gr->n_hist >= FTC_MAX_EPOCHS) {
+        /* Forget the oldest epoch: a log of it now classifies as dead (dropped, never
+         * misapplied). */
+        memmove(gr->hist, gr->hist + 1, --gr->n_hist * sizeof *gr->hist);
+    }
+    gr->hist[gr->n_hist].epoch = epoch;
+    memcpy(gr->hist[gr->n_hist].start, gr->max, sizeof gr->max);
+    gr->n_hist++;
+    gr->epoch = epoch;
+}
+
+/* Adopts epochs newer than ours from 'hist' (a retransmission from the predecessor). */
+static void
+ftc_group_adopt_hist(struct ftc_group *gr, const struct ftc_epoch *hist, size_t n_hist)
+{
+    for (size_t i = 0; i < n_hist; i++) {
+        if (hist[i].epoch > gr->epoch) {
+            if (gr->n_hist >= FTC_MAX_EPOCHS) {
+                memmove(gr->hist, gr->hist + 1, --gr->n_hist * sizeof *gr->hist);
+            }
+            gr->hist[gr->n_hist++] = hist[i];
+            gr->epoch = hist[i].epoch;
+        }
+    }
+}
+
+static bool
+ftc_log_is_own(const struct ftc_replica *r, const struct ftc_log *l)
+{
+    /* Data passes r_0 .. r_{R-1}: a log whose head is at or before us was added on this pass;
+     * one whose head is after us came around through the buffer and the forwarder. */
+    return l->group <= r->x;
+}
+
+static void
+ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actions *out)
+{
+    if (r->n_held >= FTC_MAX_HELD) {
+        ft_emit_drop(out, FT_DROP_OVERLOAD, data, len);
+        return;
+    }
+    r->held[r->n_held].data = xmalloc(len);
+    memcpy(r->held[r->n_held].data, data, len);
+    r->held[r->n_held].len = len;
+    r->n_held++;
+}
+
+enum ftc_verdict_internal { FTC_DONE, FTC_HELD };
+
+/* Processes one packet; FTC_HELD if some log of ours is not applicable yet (the caller keeps
+ * it). 'retx' asks the predecessor at once for the missing logs. */
+static enum ftc_verdict_internal
+ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
+                   struct ft_actions *out)
+{
+    struct ftc_message *in = r->in, *o = r->out;
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len;
+    bool strip[FTC_MAX_LOGS] = { false };
+    enum ftc_verdict verdict = FTC_FORWARD;
+
+    if (!ftc_packet_parse(data, len, &type, in, &inner, &inner_len)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
+        return FTC_DONE;
+    }
+    /* Apply what applies, again and again: one packet may carry several logs of one group
+     * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
+    for (bool progress = true; progress;) {
+        progress = false;
+        for (size_t i = 0; i < in->n_logs; i++) {
+            const struct ftc_log *l = &in->logs[i];
+            struct ftc_group *gr = ftc_group_find(r, l->group);
+
+            if (gr && gr->pos && ftc_group_classify(gr, l) == FTC_LOG_READY) {
+                if (!ftc_group_apply(gr, l)) {
+                    ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
+                    return FTC_DONE;
+                }
+                progress = true;
+            }
+        }
+    }
+    /* Then every log of ours must be in: dead ones decide, missing ones hold the packet. */
+    for (size_t i = 0; i < in->n_logs; i++) {
+        const struct ftc_log *l = &in->logs[i];
+        struct ftc_group *gr = ftc_group_find(r, l->group);
+        enum ftc_class cls;
+
+        if (!gr || gr->pos == 0) {
+            continue;
+        }
+        cls = ftc_group_classify(gr, l);
+        if (cls == FTC_LOG_DEAD) {
+            if (ftc_log_is_own(r, l)) {
+                /* Its effects died with a head: never to be released. */
+                ft_emit_drop(out, FT_DROP_STALE, data, len);
+                return FTC_DONE;
+            }
+            strip[i] = true;
+        } else if (cls == FTC_LOG_FUTURE) {
+            if (retx) {
+                ftc_send_retx_req(r, gr, out);
+            }
+            return FTC_HELD;
+        }
+    }
+
+    /* The middlebox's transaction. */
+    buf_clear(&r->upd);
+    o->n_logs = 0;
+    for (size_t i = 0; i < in->n_logs; i++) {
+        struct ftc_group *gr = ftc_group_find(r, in->logs[i].group);
+
+        if (!strip[i] && !(gr && gr->pos == r->f)) {
+            o->logs[o->n_logs++] = in->logs[i];
+        }
+    }
+    if (type == FTC_PKT_DATA && r->mbox) {
+        struct ftc_group *gr = ftc_group_find(r, r->x);
+        struct ftc_tx tx;
+        struct ftc_log l;
+
+        buf_clear(&r->pkt);
+        buf_put(&r->pkt, inner, inner_len);
+        ftc_tx_begin(&tx, gr->store, r->P);
+        buf_reserve(&r->upd, 4096);
+        verdict = r->mbox->process(r->mbox_priv, &tx, &r->pkt);
+        if (ftc_tx_commit(&tx, gr->max, &r->upd, &l)) {
+            l.group = r->x;
+            l.epoch = gr->epoch;
+            ftc_group_retain(gr, &l);
+            if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
+                o->logs[o->n_logs++] = l;
+            }
+        }
+        inner = r->pkt.data;
+        inner_len = r->pkt.len;
+    }
+
+    /* Commits: ours as tails replace what the packet carried; every one prunes. */
+    o->n_commits = 0;
+    for (size_t i = 0; i < in->n_commits; i++) {
+        struct ftc_group *gr = ftc_group_find(r, in->commits[i].group);
+
+        if (gr && gr->pos == r->f) {
+            continue;
+        }
+        if (gr && gr->ready) {
+            ftc_group_prune(gr, &in->commits[i]);
+        }
+        o->commits[o->n_commits++] = in->commits[i];
+    }
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        if (gr->pos == r->f && o->n_commits < FTC_MAX_COMMITS) {
+            struct ftc_commit *c = &o->commits[o->n_commits++];
+
+            ftc_group_commit(r, gr, c);
+            ftc_group_prune(gr, c);
+        }
+    }
+
+    if (verdict == FTC_FILTER) {
+        /* The middlebox dropped the packet; its piggyback message goes on alone. */
+        type = FTC_PKT_PROPAGATE;
+    }
+    buf_clear(&r->msg);
+    ftc_packet_put(&r->msg, type, o, inner, inner_len);
+    ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
+    return FTC_DONE;
+}
+
+/* Re-examines held packets until none moves. */
+static void
+ftc_replica_drain(struct ftc_replica *r, struct ft_actions *out)
+{
+    bool progress = true;
+
+    while (progress && r->n_held) {
+        progress = false;
+        for (size_t i = 0; i < r->n_held;) {
+            struct ftc_held h = r->held[i];
+
+            if (ftc_replica_packet(r, h.data, h.len, false, out) == FTC_DONE) {
+                free(h.data);
+                memmove(&r->held[i], &r->held[i + 1], (--r->n_held - i) * sizeof *r->held);
+                progress = true;
+            } else {
+                i++;
+            }
+        }
+    }
+}
+
+static void
+ftc_send_state_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out);
+
+/* Candidates for a recovering group: the head's own from its successors, the others from the
+ * nearest predecessor first (the log propagation invariant: a successor never has more). */
+static unsigned
+ftc_candidate(const struct ftc_replica *r, const struct ftc_group *gr, unsigned k)
+{
+    return gr->pos == 0 ? (r->x + 1 + k) % r->R : (r->x + r->R - 1 - k) % r->R;
+}
+
+static unsigned
+ftc_n_candidates(const struct ftc_replica *r, const struct ftc_group *gr)
+{
+    return gr->pos == 0 ? r->f : gr->pos;
+}
+
+static void
+ftc_send_state_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
+{
+    unsigned n = ftc_n_candidates(r, gr);
+
+    /* Skip candidates known to be down. */
+    for (unsigned k = 0; k < n && r->down[ftc_candidate(r, gr, gr->cand % n)]; k++) {
+        gr->cand = (gr->cand + 1) % n;
+    }
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_STATE_REQ);
+    buf_put_u8(&r->msg, gr->g);
+    buf_put_be32(&r->msg, gr->pos == 0 ? r->incarnation : 0);
+    ft_emit_send(out, r->ring[ftc_candidate(r, gr, gr->cand % n)], r->msg.data, r->msg.len);
+}
+
+static void
+ftc_replica_update_ready(struct ftc_replica *r, struct ft_actions *out)
+{
+    bool all = true;
+
+    for (size_t i = 0; i < r->n_groups; i++) {
+        all &= r->groups[i].ready;
+    }
+    if (all && !r->all_ready) {
+        r->all_ready = true;
+        ft_emit_note(out, "ftc: r%u recovered (incarnation %"PRIu32")", r->x, r->incarnation);
+    }
+}
+
+static void
+ftc_replica_on_state_req(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+                         struct ft_actions *out)
+{
+    unsigned g = ftc_get8(rd);
+    uint32_t epoch = ftc_get32(rd);
+    struct ftc_group *gr = ftc_group_find(r, g);
+
+    if (!rd->ok || rd->n || !gr) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_STATE);
+    buf_put_u8(&r->msg, g);
+    if (!gr->ready) {
+        buf_put_u8(&r->msg, 0);
+        ft_emit_send(out, from, r->msg.data, r->msg.len);
+        return;
+    }
+    if (epoch > gr->epoch) {
+        /* A new head: from now on a log of the old head that we did not apply is dead. */
+        ftc_group_open_epoch(gr, epoch);
+        ft_emit_note(out, "ftc: r%u opens epoch %"PRIu32" of group %u", r->x, epoch, g);
+        ftc_replica_drain(r, out);
+        buf_clear(&r->msg);
+        buf_put_u8(&r->msg, FTC_MSG_STATE);
+        buf_put_u8(&r->msg, g);
+    }
+    buf_put_u8(&r->msg, 1);
+    ftc_hist_put(&r->msg, gr, r->P);
+    buf_put_u8(&r->msg, r->P);
+    for (unsigned p = 0; p < r->P; p++) {
+        buf_put_be64(&r->msg, gr->max[p]);
+    }
+    {
+        size_t ofs = r->msg.len;
+
+        buf_put_be32(&r->msg, 0);
+        state_export(gr->store, &r->msg);
+        uint32_t n = r->msg.len - ofs - 4;
+        r->msg.data[ofs] = n >> 24;
+        r->msg.data[ofs + 1] = n >> 16;
+        r->msg.data[ofs + 2] = n >> 8;
+        r->msg.data[ofs + 3] = n;
+    }
+    {
+        /* The newest logs that fit: a successor lags by the last few, never by the oldest
+         * (which the tail's commits prune). */
+        size_t first = gr->n_logs, room = r->msg.len + 2 < r->max_msg
+                                          ? r->max_msg - r->msg.len - 2 : 0;
+
+        while (first > 0 && gr->logs[first - 1].len <= room) {
+            room -= gr->logs[--first].len;
+        }
+        buf_put_be16(&r->msg, gr->n_logs - first);
+        for (size_t i = first; i < gr->n_logs; i++) {
+            buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
+        }
+    }
+    ft_emit_send(out, from, r->msg.data, r->msg.len);
+}
+
+static void
+ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+                     struct ft_actions *out)
+{
+    unsigned g = ftc_get8(rd);
+    bool ready = ftc_get8(rd);
+    struct ftc_group *gr = ftc_group_find(r, g);
+    struct ftc_epoch hist[FTC_MAX_EPOCHS];
+    size_t n_hist, n_logs;
+    uint64_t max[FTC_MAX_PARTS] = { 0 };
+    const uint8_t *store;
+    uint32_t store_len;
+    struct ftc_reader logs;
+    unsigned n = 0;
+
+    if (!rd->ok || !gr) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    if (gr->ready ? !gr->resync || from != r->ring[(r->x + r->R - 1) % r->R]
+                  : r->ring[ftc_candidate(r, gr, gr->cand % ftc_n_candidates(r, gr))] != from) {
+        return;                 /* Late, or from a candidate we moved past. */
+    }
+    if (!ready) {
+        if (gr->ready) {
+            return;             /* Resync: the predecessor recovers itself; ask again later. */
+        }
+        if (gr->pos == 0) {
+            /* A successor that recovers itself has nothing for us: the next one may. */
+            gr->cand = (gr->cand + 1) % ftc_n_candidates(r, gr);
+        }
+        return;
+    }
+    if (!ftc_hist_read(rd, hist, &n_hist, r->P) || ftc_get8(rd) != r->P) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    for (unsigned p = 0; p < r->P; p++) {
+        max[p] = ftc_get64(rd);
+    }
+    store_len = ftc_get32(rd);
+    store = ftc_get_bytes(rd, store_len);
+    n_logs = ftc_get16(rd);
+    logs = *rd;
+    for (size_t i = 0; rd->ok && i < n_logs; i++) {
+        ftc_log_read(rd, &r->tmp->logs[0]);
+    }
+    if (!rd->ok || rd->n || state_validate(store, store_len)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    if (gr->ready) {
+        /* A resync must never take us back: logs may have reached us by another way (the
+         * buffer and the forwarder) since the predecessor took this image. */
+        bool behind = hist[n_hist - 1].epoch < gr->epoch;
+
+        for (unsigned p = 0; p < r->P; p++) {
+            behind |= max[p] < gr->max[p];
+        }
+        if (behind) {
+            gr->resync = false;     /* The next gap asks again. */
+            return;
+        }
+    }
+    ftc_group_reset(r, gr);
+    state_import(gr->store, store, store_len);
+    memcpy(gr->hist, hist, n_hist * sizeof *hist);
+    gr->n_hist = n_hist;
+    gr->epoch = hist[n_hist - 1].epoch;
+    memcpy(gr->max, max, sizeof max);
+    for (size_t i = 0; i < n_logs; i++) {
+        struct ftc_log l;
+
+        ftc_log_read(&logs, &l);
+        ftc_group_retain(gr, &l);
+        n++;
+    }
+    if (gr->ready) {
+        /* A resync: the predecessor's image replaces what we had (it has at least as much). */
+        gr->resync = false;
+        ft_emit_note(out, "ftc: r%u resynced group %u from its predecessor", r->x, g);
+        ftc_replica_drain(r, out);
+        return;
+    }
+    if (gr->pos == 0 && gr->epoch != r->incarnation) {
+        /* The source opened our epoch on our request; if it has not (an answer to an older
+         * request), open it here: same start, its MAX. */
+        ftc_group_open_epoch(gr, MAX(r->incarnation, gr->epoch + 1));
+    }
+    gr->ready = true;
+    ft_emit_note(out, "ftc: r%u fetched group %u from r%u (epoch %"PRIu32", %u logs)", r->x,
+                 g, ftc_ring_index(r, from), gr->epoch, n);
+    ftc_replica_update_ready(r, out);
+}
+
+static void
+ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+                        struct ft_actions *out)
+{
+    unsigned g = ftc_get8(rd);
+    uint32_t epoch = ftc_get32(rd);
+    unsigned P = ftc_get8(rd);
+    uint64_t max[FTC_MAX_PARTS] = { 0 };
+    struct ftc_group *gr = ftc_group_find(r, g);
+    size_t n_ofs, flags_ofs, n = 0;
+    bool ready = false, ahead = false;
+
+    for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
+        max[p] = ftc_get64(rd);
+    }
+    if (!rd->ok || rd->n || P != r->P || !gr) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    if (!gr->ready || epoch > gr->epoch) {
+        return;
+    }
+    ahead = epoch < gr->epoch;
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_RETX);
+    buf_put_u8(&r->msg, g);
+    flags_ofs = r->msg.len;
+    buf_put_u8(&r->msg, 0);
+    ftc_hist_put(&r->msg, gr, r->P);
+    n_ofs = r->msg.len;
+    buf_put_u8(&r->msg, 0);
+    for (unsigned p = 0; p < r->P; p++) {
+        ahead |= gr->max[p] > max[p];
+    }
+    /* The logs it can apply, in an order it can apply them (ours may differ: independent
+     * logs apply in any order), as many as fit: it adopts our epochs first. */
+    {
+        bool *sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent), progress = true;
+        bool full = false;
+
+        while (progress && !full) {
+            progress = false;
+            for (size_t i = 0; i < gr->n_logs && !full; i++) {
+                struct ftc_reader lr;
+                struct ftc_log l;
+
+                if (sent[i]) {
+                    continue;
+                }
+                ftc_reader_init(&lr, gr->logs[i].data, gr->logs[i].len);
+                ftc_log_read(&lr, &l);
+                if (ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l)
+                    != FTC_LOG_READY) {
+                    continue;
+                }
+                if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
+                    full = true;
+                    break;
+                }
+                buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
+                sent[i] = progress = ready = true;
+                n++;
+                for (size_t k = 0; k < l.n_ent; k++) {
+                    if (l.ent[k].write) {
+                        max[l.ent[k].part] = l.ent[k].seq + 1;
+                    }
+                }
+            }
+        }
+        free(sent);
+    }
+    /* We are ahead but hold nothing that applies next for it: what it lacks is older than
+     * what we kept. It must take our image. */
+    r->msg.data[flags_ofs] = ahead && !ready ? FTC_RETX_GAP : 0;
+    r->msg.data[n_ofs] = n;
+    ft_emit_send(out, from, r->msg.data, r->msg.len);
+}
+
+static void
+ftc_replica_on_retx(struct ftc_replica *r, struct ftc_reader *rd, struct ft_actions *out)
+{
+    unsigned g = ftc_get8(rd);
+    struct ftc_group *gr = ftc_group_find(r, g);
+    struct ftc_epoch hist[FTC_MAX_EPOCHS];
+    size_t n_hist, n_logs;
+    struct ftc_message *m = r->tmp;
+    bool progress = true;
+
+    uint8_t flags = ftc_get8(rd);
+
+    if (!rd->ok || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    n_logs = ftc_get8(rd);
+    if (!rd->ok || n_logs > FTC_MAX_LOGS) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    for (size_t i = 0; i < n_logs; i++) {
+        if (!ftc_log_read(rd, &m->logs[i]) || m->logs[i].group != g) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+            return;
+        }
+    }
+    if (rd->n || !gr->ready || gr->pos == 0) {
+        return;
+    }
+    if (flags & FTC_RETX_GAP) {
+        gr->resync = true;
+        buf_clear(&r->msg);
+        buf_put_u8(&r->msg, FTC_MSG_STATE_REQ);
+        buf_put_u8(&r->msg, gr->g);
+        buf_put_be32(&r->msg, 0);
+        ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
+        return;
+    }
+    ftc_group_adopt_hist(gr, hist, n_hist);
+    while (progress) {
+        progress = false;
+        for (size_t i = 0; i < n_logs; i++) {
+            if (ftc_group_classify(gr, &m->logs[i]) == FTC_LOG_READY
+                && ftc_group_apply(gr, &m->logs[i])) {
+                progress = true;
+            }
+        }
+    }
+    ftc_replica_drain(r, out);
+}
+
+static void
+ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_actions *out)
+{
+    bool asked[FTC_MAX_GROUPS] = { false };
+
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        if (!gr->ready) {
+            ftc_send_state_req(r, gr, out);
+        }
+    }
+    /* Ask again for what held packets wait on (a request or its answer may be lost). */
+    for (size_t h = 0; h < r->n_held; h++) {
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (!ftc_packet_parse(r->held[h].data, r->held[h].len, &type, r->in, &inner,
+                              &inner_len)) {
+            continue;
+        }
+        for (size_t i = 0; i < r->in->n_logs; i++) {
+            struct ftc_group *gr = ftc_group_find(r, r->in->logs[i].group);
+
+            if (gr && gr->pos && !asked[gr - r->groups]
+                && ftc_group_classify(gr, &r->in->logs[i]) == FTC_LOG_FUTURE) {
+                asked[gr - r->groups] = true;
+                ftc_send_retx_req(r, gr, out);
+            }
+        }
+    }
+    ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
+}
+
+static int
+ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+    unsigned from = ftc_ring_index(r, ev->from);
+    struct ftc_reader rd;
+
+    r->now_ns = ev->now_ns;
+    switch (ev->kind) {
+    case FT_EV_START:
+        r->incarnation = ev->incarnation;
+        if (ev->incarnation) {
+            r->all_ready = false;
+            for (size_t i = 0; i < r->n_groups; i++) {
+                r->groups[i].ready = false;
+                r->groups[i].cand = 0;
+            }
+            for (size_t i = 0; i < r->n_groups; i++) {
+                ftc_send_state_req(r, &r->groups[i], out);
+            }
+        }
+        ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
+        break;
+    case FT_EV_TIMER:
+        ftc_replica_on_tick(r, ev, out);
+        break;
+    case FT_EV_PEER_DOWN:
+    case FT_EV_PEER_UP:
+        if (from < r->R) {
+            r->down[from] = ev->kind == FT_EV_PEER_DOWN;
+            for (size_t i = 0; ev->kind == FT_EV_PEER_DOWN && i < r->n_groups; i++) {
+                struct ftc_group *gr = &r->groups[i];
+                unsigned n = ftc_n_candidates(r, gr);
+
+                if (!gr->ready && ftc_candidate(r, gr, gr->cand % n) == from) {
+                    ftc_send_state_req(r, gr, out);
+                }
+            }
+        }
+        break;
+    case FT_EV_PACKET:
+        if (!r->all_ready) {
+            /* Not routed here until recovered (the orchestrator reroutes after recovery). */
+            ft_emit_drop(out, FT_DROP_STALE, ev->data, ev->len);
+        } else if (ftc_replica_packet(r, ev->data, ev->len, true, out) == FTC_HELD) {
+            ftc_hold(r, ev->data, ev->len, out);
+        } else {
+            /* The logs it carried may be what held packets wait for. */
+            ftc_replica_drain(r, out);
+        }
+        break;
+    case FT_EV_PEER_MSG:
+        if (from >= r->R) {
+            ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, ev->data, ev->len);
+            break;
+        }
+        ftc_reader_init(&rd, ev->data, ev->len);
+        switch (ftc_get8(&rd)) {
+        case FTC_MSG_STATE_REQ:
+            ftc_replica_on_state_req(r, ev->from, &rd, out);
+            break;
+        case FTC_MSG_STATE:
+            ftc_replica_on_state(r, ev->from, &rd, out);
+            break;
+        case FTC_MSG_RETX_REQ:
+            ftc_replica_on_retx_req(r, ev->from, &rd, out);
+            break;
+        case FTC_MSG_RETX:
+            ftc_replica_on_retx(r, &rd, out);
+            break;
+        default:
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+const struct ft_core_class ft_ftc_replica_class = {
+    .name = "ftc_replica",
+    .summary = "FTC: a ring member (head, replicas and tail of piggybacked state)",
+    .create = ftc_replica_create,
+    .destroy = ftc_replica_destroy,
+    .step = ftc_replica_step,
+};
+
+const struct nf_state *
+ftc_replica_store(const struct ft_core *core, unsigned g, uint64_t max[FTC_MAX_PARTS],
+                  uint32_t *epoch)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+    const struct ftc_group *gr = ftc_group_find(r, g);
+
+    if (!gr || !gr->ready) {
+        return NULL;
+    }
+    memcpy(max, gr->max, sizeof gr->max);
+    *epoch = gr->epoch;
+    return gr->store;
+}
+
+bool
+ftc_replica_ready(const struct ft_core *core)
+{
+    return ftc_replica_cast(core)->all_ready;
+}

@@ -1,0 +1,148 @@
+/* ftvnf — FTvNF's protocol cores (Harchol, Hay, Orenstein, ANCS'18): an ID sequencer at the
+ * chain's ingress, a packet logger, a determinant-and-progress (D&P) logger, a slaves'
+ * progress logger, master and slave copies of every VNF, and the manager.
+ *
+ * Classes (vnfs/ft/registry.c; named ftvnf_* so they never clash with the demo `sequencer`):
+ *  - ftvnf_sequencer: tags each packet from the client with a fresh 36-bit id (sequencer id 3
+ *    bits | sequence 28 bits | version 5 bits; no 12-bit third is 0 or 4095, the VLAN
+ *    reserved values the paper avoided), stores it in the packet logger and forwards it to the
+ *    first master only once the logger acknowledged. A restarted sequencer (incarnation n)
+ *    takes sequencer id base+n, so its ids never collide with the ones it gave before.
+ *    next = [first master]; peers = [packet logger]. Params: sequencer_id.
+ *  - ftvnf_packet_logger: base packets (version 0) and per-version deltas; acknowledges each;
+ *    on the manager's order sends a stage's slave a packet at the version that stage received,
+ *    with the PADs the manager took from the D&P logger; deletes what the manager says.
+ *  - ftvnf_dp_logger: each master's record per packet: stage, id in, id out (version), the
+ *    verdict and its PADs (vnfs/fn/det.h), in arrival order, which is also the packets'
+ *    progress along the chain; acknowledges each; lists them; deletes what the manager says.
+ *  - ftvnf_progress_logger: which packets each slave finished.
+ *  - ftvnf_vnf: one copy of a VNF (a struct nf: nat, lb, fwd, ...), param role=master|slave.
+ *    A master records its function's determinants, logs them (and the packet's delta if it
+ *    changed the packet) and forwards only when both loggers acknowledged. A slave replays the
+ *    packets the packet logger sends it with their PADs, forwards nothing, and reports each to
+ *    the progress logger. On TAKEOVER it becomes master once it processed every packet its
+ *    master finished (M\S), re-forwarding what it was told to.
+ *    Unacknowledged log records are sent again every log_retry (50ms); re-forwarding after a
+ *    takeover is paced (1 per ms). next = [next master or egress]; peers = [packet logger,
+ *    D&P logger, progress logger, manager]. Params: role, stage, fn, fn.KEY=VALUE for the
+ *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
+ *    report (tests: who gets the state digest after each packet), broken (tests).
+ *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
+ *    logger send each slave what its master finished (tracking what is in the air), deletes
+ *    packets every master and slave finished. On a master's failure notice: the slave
+ *    catches up on M\S and takes over; the upstream hop is rerouted to it; packets the dead
+ *    master had received but not logged are resent to the new master from the packet logger.
+ *    Datagrams get lost, so: a packet that reached a stage's input (the packet logger, or the
+ *    previous stage's log) but not its log for 'resend' (100ms) is sent to the stage's master
+ *    again from the packet logger (2000/s at most; masters drop copies by id); polls, TAKEOVER
+ *    and ROUTE unanswered for 20 periods are redone. Stateless: a restarted manager rebuilds
+ *    everything from the loggers.
+ *    group = [sequencer, master 0..n-1, slave 0..n-1]; peers = [packet logger, D&P logger,
+ *    progress logger]. Params: stages, manager_period, retain (how long a finished packet
+ *    stays, so a takeover can re-forward what a dead last master logged but never sent),
+ *    reforward (1s: a takeover re-forwards records read that long before the failure notice
+ *    or later; must exceed detection plus a period), resend (100ms).
+ *
+ * What is not here: creating a new slave after a takeover (the stage runs without one), so
+ * recovery from a slave's failure or from both copies'; heartbeats (failure notices are
+ * FT_EV_PEER_DOWN, from the driver's detector); the paper's shortcut for VNFs without PADs
+ * (every master logs a D&P record per packet: it is also the packet's progress). After the
+ * last stage nothing is logged, so a takeover of the last stage re-forwards every record not
+ * yet deleted and the egress drops copies by id. Loggers are assumed not to fail (the
+ * paper's assumption); their persistence is the driver's (sfcd ft --journal).
+ *
+ * Wire format, big-endian. A data packet between stages: id(8) payload. Peer messages start
+ * with their type (enum ftvnf_msg_type). The parsers take untrusted bytes. */
+#ifndef SFC_FT_FTVNF_H
+#define SFC_FT_FTVNF_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vnfs/core/buf.h"
+#include "vnfs/fn/det.h"
+
+/* The 36-bit packet id. */
+#define FTVNF_SEQUENCER_BITS 3
+#define FTVNF_SEQUENCE_BITS 28
+#define FTVNF_VERSION_BITS 5
+#define FTVNF_ID_BITS 36
+#define FTVNF_MAX_VERSION ((1u << FTVNF_VERSION_BITS) - 1)
+#define FTVNF_MAX_STAGES 16
+
+static inline uint64_t
+ftvnf_id_make(unsigned sequencer, uint32_t sequence, unsigned version)
+{
+    return ((uint64_t) (sequencer & 7) << 33) | ((uint64_t) (sequence & 0xfffffff) << 5)
+           | (version & 31);
+}
+static inline unsigned ftvnf_id_sequencer(uint64_t id) { return (id >> 33) & 7; }
+static inline uint32_t ftvnf_id_sequence(uint64_t id) { return (id >> 5) & 0xfffffff; }
+static inline unsigned ftvnf_id_version(uint64_t id) { return id & 31; }
+static inline uint64_t ftvnf_id_base(uint64_t id) { return id & ~(uint64_t) 31; }
+/* Whether every 12-bit third (the paper's three VLAN ids) avoids 0 and 4095 at 'version'. */
+bool ftvnf_id_vlan_ok(uint64_t id);
+
+enum ftvnf_verdict {
+    FTVNF_FORWARD = 0,
+    FTVNF_DROPPED = 1,
+};
+
+enum ftvnf_msg_type {
+    FTVNF_LOG_PKT = 1,      /* -> packet logger: id(8) delta(1: 0 base, 1 delta) bytes. */
+    FTVNF_ACK_PKT = 2,      /* packet logger ->: id(8). */
+    FTVNF_LOG_DP = 3,       /* master -> D&P logger: record (see ftvnf_dp_put). */
+    FTVNF_ACK_DP = 4,       /* D&P logger -> master: stage(1) id_in(8). */
+    FTVNF_PROGRESS = 5,     /* slave -> progress logger: stage(1) id_in(8). */
+    FTVNF_LIST_REQ = 6,     /* manager -> logger: cursor(8). */
+    FTVNF_LIST = 7,         /* logger -> manager: cursor(8) next(8) more(1) n(2) records. */
+    FTVNF_REPLAY = 8,       /* manager -> packet logger: to(4) stage(1) flags(1) n(2)
+                             * n x { id_in(8) pads }. */
+    FTVNF_SLAVE_PKT = 9,    /* packet logger -> slave: stage(1) flags(1) id_in(8) pads bytes. */
+    FTVNF_DELETE = 10,      /* manager -> loggers: n(2) n x base id(8). */
+    FTVNF_TAKEOVER = 11,    /* manager -> slave: stage(1) n(2) n x { id_in(8) forward(1) }. */
+    FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1). */
+    FTVNF_ROUTE = 13,       /* manager -> upstream: stage(1) endpoint(4). */
+    FTVNF_ROUTED = 14,      /* upstream -> manager: stage(1) endpoint(4). */
+};
+
+/* FTVNF_REPLAY / FTVNF_SLAVE_PKT flags. */
+#define FTVNF_F_LIVE 1      /* Process as master (a packet in flight to a dead master). */
+
+/* Records of a list, by logger. */
+enum ftvnf_list_kind {
+    FTVNF_LIST_PKT = 1,     /* base id(8) */
+    FTVNF_LIST_DP = 2,      /* a D&P record */
+    FTVNF_LIST_PROGRESS = 3,/* stage(1) id_in(8) */
+};
+
+struct ftvnf_dp {
+    uint8_t stage;
+    uint64_t id_in, id_out;
+    uint8_t verdict;
+    struct nf_pad *pads;    /* Owned (malloc) when parsed. */
+    size_t n_pads;
+};
+
+void ftvnf_dp_put(struct buf *, const struct ftvnf_dp *);
+/* Bytes consumed, 0 if malformed. */
+size_t ftvnf_dp_parse(const uint8_t *, size_t, struct ftvnf_dp *);
+
+/* Deltas between versions of a packet: newlen(4) n(2) n x { ofs(4) len(2) bytes }. */
+void ftvnf_delta_make(struct buf *, const uint8_t *old, size_t old_len, const uint8_t *new_,
+                      size_t new_len);
+/* Applies 'delta' to 'b' in place. EINVAL if malformed or out of bounds. */
+int ftvnf_delta_apply(struct buf *b, const uint8_t *delta, size_t len);
+
+/* A cursor on untrusted bytes: reads fail (and stay failed) past the end. */
+struct ftvnf_rd {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+};
+void ftvnf_rd_init(struct ftvnf_rd *, const uint8_t *, size_t);
+uint64_t ftvnf_rd_uint(struct ftvnf_rd *, size_t bytes);
+const uint8_t *ftvnf_rd_bytes(struct ftvnf_rd *, size_t n);
+
+#endif

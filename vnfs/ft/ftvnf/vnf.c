@@ -1,0 +1,547 @@
+/* ftvnf_vnf — one copy of a VNF under FTvNF, master or slave (ftvnf.h). */
+#include "vnfs/ft/ftvnf/ftvnf.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/state.h"
+#include "vnfs/core/util.h"
+#include "vnfs/fn/nf.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/u64map.h"
+
+/* A slave keeps the outputs of its last replays, so that on takeover it can re-forward the
+ * ones its dead master may have logged without forwarding. */
+#define FTVNF_KEEP_OUTPUTS 4096
+#define FTVNF_MAX_FN_PARAMS 16
+
+/* A master's packet waiting for its loggers. */
+struct vnf_pending {
+    struct buf out;             /* id_out(8) payload, or empty if dropped. */
+    struct buf log_dp, log_pkt; /* What was sent to the loggers, to send again. */
+    uint64_t sent_ns;
+    bool need_pkt, need_dp;
+};
+
+#define VNF_TIMER_RETRY 1
+#define VNF_TIMER_DRAIN 2
+/* Re-forwarding after a takeover is paced: a burst of hundreds of datagrams would be lost in
+ * the switch's queues, and these are exactly the packets nobody else can send again. */
+#define VNF_DRAIN_BATCH 1
+#define VNF_DRAIN_NS 1000000
+
+struct ftvnf_vnf {
+    struct ft_core up;
+    bool master;
+    bool broken;                /* Test: a slave that replays without its determinants. */
+    uint8_t stage;
+    size_t frame_ofs;           /* Where the Ethernet frame starts in the payload. */
+    struct nf *nf;
+    uint32_t next, plog, dplog, proglog, manager;
+    uint32_t report;            /* FT_ENDPOINT_NONE, or who gets a digest per packet (tests). */
+    uint64_t log_retry;         /* Unacknowledged log records are sent again after this. */
+    struct u64map seen;         /* base id -> 1: processed (either role). */
+    struct u64map pending;      /* Master: id_in -> struct vnf_pending *. */
+    /* Slave: outputs of recent replays (ring), base id -> ring index + 1. */
+    struct buf outputs[FTVNF_KEEP_OUTPUTS];
+    uint64_t output_ids[FTVNF_KEEP_OUTPUTS];
+    size_t output_pos;
+    struct u64map output_idx;
+    /* Takeover: base id -> forward flag, for ids still to replay. */
+    bool taking_over;
+    struct u64map takeover;
+    struct u64map takeover_fwd; /* base ids whose output to forward on promotion. */
+    struct buf *drain;          /* Outputs still to re-forward after the takeover. */
+    size_t n_drain, drain_pos;
+    uint64_t n_diverged;
+};
+
+static int
+vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
+{
+    struct nf_param fp[FTVNF_MAX_FN_PARAMS];
+    size_t n_fp = 0;
+    const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
+    uint64_t stage, ofs, report, broken, log_retry;
+    struct ftvnf_vnf *v;
+    struct nf *nf;
+    char *nf_err = NULL;
+    int error;
+
+    if ((error = ft_config_u64(cfg, "stage", 0, &stage, errp))
+        || (error = ft_config_u64(cfg, "frame_offset", 0, &ofs, errp))
+        || (error = ft_config_u64(cfg, "report", FT_ENDPOINT_NONE, &report, errp))
+        || (error = ft_config_u64(cfg, "broken", 0, &broken, errp))
+        || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))) {
+        return error;
+    }
+    if (!role || (strcmp(role, "master") && strcmp(role, "slave")) || !fn
+        || stage >= FTVNF_MAX_STAGES || cfg->n_next != 1 || cfg->n_peers != 4) {
+        if (errp) {
+            *errp = xasprintf("ftvnf_vnf: role=master|slave, fn=NAME, stage < %d, next = "
+                              "[downstream], peers = [packet logger, D&P logger, progress "
+                              "logger, manager]", FTVNF_MAX_STAGES);
+        }
+        return EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_params; i++) {
+        if (!strncmp(cfg->params[i].key, "fn.", 3) && n_fp < FTVNF_MAX_FN_PARAMS) {
+            fp[n_fp].key = cfg->params[i].key + 3;
+            fp[n_fp++].value = cfg->params[i].value;
+        }
+    }
+    error = nf_create(fn, fp, n_fp, &nf, &nf_err);
+    if (error) {
+        if (errp) {
+            *errp = xasprintf("ftvnf_vnf: fn %s: %s", fn, nf_err ? nf_err : strerror(error));
+        }
+        free(nf_err);
+        return error;
+    }
+    v = xzalloc(sizeof *v);
+    v->master = !strcmp(role, "master");
+    v->broken = broken;
+    v->stage = stage;
+    v->frame_ofs = ofs;
+    v->nf = nf;
+    /* The function's random draws come from the core's seeded generator. */
+    struct ft_rng rng = cfg->rng;
+    ft_rng_init(&nf->det.rng, ft_rng_u64(&rng));
+    nf_det_set_mode(&nf->det, v->master ? NF_DET_RECORD
+                              : broken ? NF_DET_LIVE : NF_DET_REPLAY);
+    v->next = cfg->next[0];
+    v->plog = cfg->peers[0];
+    v->dplog = cfg->peers[1];
+    v->proglog = cfg->peers[2];
+    v->manager = cfg->peers[3];
+    v->report = report;
+    v->log_retry = log_retry ? log_retry : 1;
+    u64map_init(&v->seen);
+    u64map_init(&v->pending);
+    u64map_init(&v->output_idx);
+    u64map_init(&v->takeover);
+    u64map_init(&v->takeover_fwd);
+    *corep = &v->up;
+    return 0;
+}
+
+static void
+vnf_destroy(struct ft_core *core)
+{
+    struct ftvnf_vnf *v = (struct ftvnf_vnf *) core;
+    const struct u64map_slot *slot;
+    size_t pos = 0;
+
+    while (u64map_next(&v->pending, &pos, &slot)) {
+        struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
+        buf_uninit(&p->out);
+        buf_uninit(&p->log_dp);
+        buf_uninit(&p->log_pkt);
+        free(p);
+    }
+    for (size_t i = 0; i < FTVNF_KEEP_OUTPUTS; i++) {
+        buf_uninit(&v->outputs[i]);
+    }
+    u64map_destroy(&v->seen);
+    u64map_destroy(&v->pending);
+    u64map_destroy(&v->output_idx);
+    u64map_destroy(&v->takeover);
+    u64map_destroy(&v->takeover_fwd);
+    for (size_t i = 0; i < v->n_drain; i++) {
+        buf_uninit(&v->drain[i]);
+    }
+    free(v->drain);
+    nf_destroy(v->nf);
+    free(v);
+}
+
+/* Runs the function on 'payload'. Returns the verdict; 'out' gets id_out and the processed
+ * payload when it is forwarded. */
+static enum ftvnf_verdict
+vnf_run(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, size_t len,
+        uint64_t now, struct buf *out, uint64_t *id_outp)
+{
+    struct buf pkt = BUF_INITIALIZER;
+    enum nf_verdict verdict = NF_FORWARD;
+    uint64_t id_out = id_in;
+
+    buf_reserve(&pkt, len + 64);
+    buf_put(&pkt, payload, len);
+    if (len > v->frame_ofs) {
+        struct nf_packet p = {
+            .data = pkt.data + v->frame_ofs, .len = len - v->frame_ofs,
+            .cap = pkt.cap - v->frame_ofs, .now_ns = now,
+        };
+        verdict = nf_process(v->nf, &p);
+        pkt.len = v->frame_ofs + p.len;
+    }
+    bool changed = pkt.len != len || memcmp(pkt.data, payload, len);
+    if (changed && verdict != NF_DROP && ftvnf_id_version(id_in) < FTVNF_MAX_VERSION) {
+        id_out = id_in + 1;
+    }
+    *id_outp = id_out;
+    if (verdict != NF_DROP) {
+        buf_put_be64(out, id_out);
+        buf_put(out, pkt.data, pkt.len);
+    }
+    buf_uninit(&pkt);
+    return verdict == NF_DROP ? FTVNF_DROPPED : FTVNF_FORWARD;
+}
+
+/* Tests: the state's digest after this packet, to whoever checks masters against slaves. */
+static void
+vnf_report(struct ftvnf_vnf *v, uint64_t id_in, struct ft_actions *out)
+{
+    uint8_t digest[STATE_DIGEST_LEN];
+    struct buf msg = BUF_INITIALIZER;
+
+    if (v->report == FT_ENDPOINT_NONE) {
+        return;
+    }
+    state_digest(v->nf->state, digest);
+    buf_put_u8(&msg, v->master ? 'M' : 'S');
+    buf_put_u8(&msg, v->stage);
+    buf_put_be64(&msg, ftvnf_id_base(id_in));
+    buf_put(&msg, digest, sizeof digest);
+    ft_emit_send(out, v->report, msg.data, msg.len);
+    buf_uninit(&msg);
+}
+
+/* A master's packet: record determinants, log, hold until both loggers acknowledged. */
+static void
+vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, size_t len,
+                  uint64_t now, struct ft_actions *out)
+{
+    struct vnf_pending *p;
+    struct buf msg = BUF_INITIALIZER;
+
+    if (u64map_get(&v->seen, ftvnf_id_base(id_in), NULL)) {
+        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        return;
+    }
+    u64map_put(&v->seen, ftvnf_id_base(id_in), 1);
+    p = xzalloc(sizeof *p);
+    buf_init(&p->out);
+    buf_init(&p->log_dp);
+    buf_init(&p->log_pkt);
+    p->sent_ns = now;
+    nf_det_begin(&v->nf->det, NULL, 0);
+    struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in };
+    dp.verdict = vnf_run(v, id_in, payload, len, now, &p->out, &dp.id_out);
+    dp.pads = v->nf->det.log;
+    dp.n_pads = v->nf->det.n_log;
+    vnf_report(v, id_in, out);
+
+    buf_put_u8(&p->log_dp, FTVNF_LOG_DP);
+    ftvnf_dp_put(&p->log_dp, &dp);
+    ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
+    p->need_dp = true;
+    if (dp.id_out != id_in && p->out.len >= 8) {
+        /* A new version: its delta from the one received. */
+        buf_put_u8(&p->log_pkt, FTVNF_LOG_PKT);
+        buf_put_be64(&p->log_pkt, dp.id_out);
+        buf_put_u8(&p->log_pkt, 1);
+        ftvnf_delta_make(&p->log_pkt, payload, len, p->out.data + 8, p->out.len - 8);
+        ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
+        p->need_pkt = true;
+    }
+    u64map_put(&v->pending, dp.id_out != id_in ? dp.id_out : id_in, (uintptr_t) p);
+    buf_uninit(&msg);
+}
+
+static void
+vnf_release(struct ftvnf_vnf *v, uint64_t key, bool pkt_ack, struct ft_actions *out)
+{
+    uint64_t val;
+    struct vnf_pending *p;
+
+    if (!u64map_get(&v->pending, key, &val)) {
+        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        return;
+    }
+    p = (struct vnf_pending *) (uintptr_t) val;
+    if (pkt_ack) {
+        p->need_pkt = false;
+    } else {
+        p->need_dp = false;
+    }
+    if (p->need_pkt || p->need_dp) {
+        return;
+    }
+    /* Both loggers have it: only now does the packet go on. */
+    if (p->out.len) {
+        ft_emit_forward(out, v->next, p->out.data, p->out.len);
+    }
+    u64map_remove(&v->pending, key, NULL);
+    buf_uninit(&p->out);
+    buf_uninit(&p->log_dp);
+    buf_uninit(&p->log_pkt);
+    free(p);
+}
+
+/* Log records whose acknowledgement did not come (a datagram lost either way) go again; the
+ * loggers store a record once and acknowledge every copy. */
+static void
+vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
+{
+    const struct u64map_slot *slot;
+    size_t pos = 0;
+
+    while (u64map_next(&v->pending, &pos, &slot)) {
+        struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
+
+        if (now - p->sent_ns < v->log_retry) {
+            continue;
+        }
+        p->sent_ns = now;
+        if (p->need_dp) {
+            ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
+        }
+        if (p->need_pkt) {
+            ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
+        }
+    }
+    ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
+}
+
+static void
+vnf_drain(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
+{
+    for (size_t k = 0; k < VNF_DRAIN_BATCH && v->drain_pos < v->n_drain; k++) {
+        struct buf *b = &v->drain[v->drain_pos++];
+        ft_emit_forward(out, v->next, b->data, b->len);
+        buf_uninit(b);
+    }
+    if (v->drain_pos < v->n_drain) {
+        ft_emit_timer(out, VNF_TIMER_DRAIN, now + VNF_DRAIN_NS);
+    } else {
+        free(v->drain);
+        v->drain = NULL;
+        v->n_drain = v->drain_pos = 0;
+    }
+}
+
+static void
+vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
+{
+    const struct u64map_slot *slot;
+    size_t pos = 0;
+    uint64_t idx;
+    struct buf msg = BUF_INITIALIZER;
+
+    if (!v->taking_over || u64map_count(&v->takeover)) {
+        return;
+    }
+    v->taking_over = false;
+    v->master = true;
+    nf_det_set_mode(&v->nf->det, NF_DET_RECORD);
+    /* What the dead master logged but may not have forwarded: downstream drops copies. */
+    v->drain = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain);
+    while (u64map_next(&v->takeover_fwd, &pos, &slot)) {
+        if (u64map_get(&v->output_idx, slot->key, &idx) && v->outputs[idx - 1].len) {
+            buf_init(&v->drain[v->n_drain]);
+            buf_put(&v->drain[v->n_drain++], v->outputs[idx - 1].data,
+                    v->outputs[idx - 1].len);
+        }
+    }
+    u64map_clear(&v->takeover_fwd);
+    vnf_drain(v, now, out);
+    ft_emit_note(out, "stage %u: slave caught up and took over as master", v->stage);
+    buf_put_u8(&msg, FTVNF_PROMOTED);
+    buf_put_u8(&msg, v->stage);
+    ft_emit_send(out, v->manager, msg.data, msg.len);
+    buf_uninit(&msg);
+}
+
+/* A slave's replay: the function runs on its master's determinants. */
+static void
+vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, const struct nf_pad *pads, size_t n_pads,
+                 const uint8_t *payload, size_t len, uint64_t now, struct ft_actions *out)
+{
+    uint64_t base = ftvnf_id_base(id_in), old;
+    struct buf msg = BUF_INITIALIZER;
+    size_t slot = v->output_pos;
+    uint64_t id_out;
+
+    if (u64map_get(&v->seen, base, NULL)) {
+        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        goto progress;
+    }
+    u64map_put(&v->seen, base, 1);
+    nf_det_begin(&v->nf->det, pads, n_pads);
+    if (u64map_get(&v->output_idx, v->output_ids[slot], &old) && old == slot + 1) {
+        u64map_remove(&v->output_idx, v->output_ids[slot], NULL);
+    }
+    buf_clear(&v->outputs[slot]);
+    vnf_run(v, id_in, payload, len, now, &v->outputs[slot], &id_out);
+    v->output_ids[slot] = base;
+    u64map_put(&v->output_idx, base, slot + 1);
+    v->output_pos = (slot + 1) % FTVNF_KEEP_OUTPUTS;
+    if (!nf_det_end_ok(&v->nf->det)) {
+        v->n_diverged++;
+        ft_emit_note(out, "stage %u: replay of %#"PRIx64" diverged from its determinants",
+                     v->stage, id_in);
+    }
+    vnf_report(v, id_in, out);
+
+progress:
+    buf_put_u8(&msg, FTVNF_PROGRESS);
+    buf_put_u8(&msg, v->stage);
+    buf_put_be64(&msg, id_in);
+    ft_emit_send(out, v->proglog, msg.data, msg.len);
+    buf_uninit(&msg);
+    u64map_remove(&v->takeover, base, NULL);
+    vnf_promote_if_ready(v, now, out);
+}
+
+static void
+vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftvnf_rd rd;
+    uint8_t type;
+
+    ftvnf_rd_init(&rd, ev->data, ev->len);
+    type = ftvnf_rd_uint(&rd, 1);
+    if (type == FTVNF_ACK_PKT && ev->from == v->plog) {
+        uint64_t id = ftvnf_rd_uint(&rd, 8);
+        if (!rd.bad) {
+            vnf_release(v, id, true, out);
+        }
+    } else if (type == FTVNF_ACK_DP && ev->from == v->dplog) {
+        uint8_t stage = ftvnf_rd_uint(&rd, 1);
+        uint64_t id_in = ftvnf_rd_uint(&rd, 8), key = id_in, val;
+        /* Pending entries are keyed by the id they leave with. */
+        if (!rd.bad && stage == v->stage) {
+            if (!u64map_get(&v->pending, key, &val)) {
+                key = id_in + 1;
+            }
+            vnf_release(v, key, false, out);
+        }
+    } else if (type == FTVNF_SLAVE_PKT && ev->from == v->plog) {
+        uint8_t stage = ftvnf_rd_uint(&rd, 1), flags = ftvnf_rd_uint(&rd, 1);
+        uint64_t id_in = ftvnf_rd_uint(&rd, 8);
+        struct nf_pad *pads = NULL;
+        size_t n_pads = 0, used = rd.bad ? 0 : nf_pads_parse(rd.p, rd.left, &pads, &n_pads);
+
+        if (!used || stage != v->stage || id_in >> FTVNF_ID_BITS) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else if (flags & FTVNF_F_LIVE) {
+            if (v->master) {
+                vnf_master_packet(v, id_in, rd.p + used, rd.left - used, ev->now_ns, out);
+            } else {
+                ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+            }
+        } else if (v->master && !v->taking_over) {
+            ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        } else {
+            vnf_slave_packet(v, id_in, pads, n_pads, rd.p + used, rd.left - used, ev->now_ns,
+                             out);
+        }
+        free(pads);
+    } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && v->master
+               && !v->taking_over) {
+        /* Already promoted: our PROMOTED was lost. */
+        uint8_t msg[2] = { FTVNF_PROMOTED, v->stage };
+        ft_emit_send(out, v->manager, msg, sizeof msg);
+    } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
+        uint8_t stage = ftvnf_rd_uint(&rd, 1);
+        size_t n = ftvnf_rd_uint(&rd, 2);
+
+        if (rd.bad || stage != v->stage) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+            return;
+        }
+        v->taking_over = true;
+        for (size_t i = 0; i < n && !rd.bad; i++) {
+            uint64_t base = ftvnf_id_base(ftvnf_rd_uint(&rd, 8));
+            uint8_t fwd = ftvnf_rd_uint(&rd, 1);
+            if (!rd.bad && fwd) {
+                u64map_put(&v->takeover_fwd, base, 1);
+            }
+            if (!rd.bad && !u64map_get(&v->seen, base, NULL)) {
+                u64map_put(&v->takeover, base, 1);
+            }
+        }
+        vnf_promote_if_ready(v, ev->now_ns, out);
+    } else if (type == FTVNF_ROUTE && ev->from == v->manager) {
+        uint8_t stage = ftvnf_rd_uint(&rd, 1);
+        uint32_t to = ftvnf_rd_uint(&rd, 4);
+        struct buf msg = BUF_INITIALIZER;
+
+        if (rd.bad || stage != v->stage + 1) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+            return;
+        }
+        v->next = to;
+        buf_put_u8(&msg, FTVNF_ROUTED);
+        buf_put_u8(&msg, stage);
+        buf_put_be32(&msg, to);
+        ft_emit_send(out, v->manager, msg.data, msg.len);
+        buf_uninit(&msg);
+    } else {
+        ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, NULL, 0);
+    }
+}
+
+static int
+vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftvnf_vnf *v = (struct ftvnf_vnf *) core;
+
+    switch (ev->kind) {
+    case FT_EV_START:
+        vnf_retry(v, ev->now_ns, out);
+        break;
+    case FT_EV_TIMER:
+        if (ev->timer == VNF_TIMER_DRAIN) {
+            vnf_drain(v, ev->now_ns, out);
+        } else {
+            vnf_retry(v, ev->now_ns, out);
+        }
+        break;
+    case FT_EV_PACKET:
+        if (ev->len < 8 || (ev->data[0] & 0xf0)) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        } else if (!v->master) {
+            ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+        } else {
+            uint64_t id = 0;
+            for (int i = 0; i < 8; i++) {
+                id = id << 8 | ev->data[i];
+            }
+            if (id >> FTVNF_ID_BITS) {
+                ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+            } else {
+                vnf_master_packet(v, id, ev->data + 8, ev->len - 8, ev->now_ns, out);
+            }
+        }
+        break;
+    case FT_EV_PEER_MSG:
+        vnf_peer(v, ev, out);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+/* The function's state (FTvNF compares a slave's with its master's). */
+static int
+vnf_export(const struct ft_core *core, struct buf *b)
+{
+    const struct ftvnf_vnf *v = (const struct ftvnf_vnf *) core;
+
+    state_export(v->nf->state, b);
+    return 0;
+}
+
+const struct ft_core_class ft_ftvnf_vnf_class = {
+    .name = "ftvnf_vnf",
+    .summary = "FTvNF master or slave copy of a VNF (determinants logged or replayed)",
+    .create = vnf_create,
+    .destroy = vnf_destroy,
+    .step = vnf_step,
+    .export_state = vnf_export,
+};

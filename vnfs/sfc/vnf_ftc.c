@@ -1,0 +1,439 @@
+/* vnf_ftc — FTC's stages in a VNF guest (vnf_ftc.h). */
+#include "vnfs/sfc/vnf_ftc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vnfs/core/loop.h"
+#include "vnfs/core/nsh.h"
+#include "vnfs/core/rpc.h"
+#include "vnfs/core/state.h"
+#include "vnfs/core/util.h"
+#include "vnfs/ft/ftc/ftc.h"
+#include "vnfs/sfc/ftstage.h"
+#include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/role.h"
+
+#define VNF_FTC_OUTSIDE 0
+#define VNF_FTC_RING(i) (1 + (i))
+#define VNF_FTC_FORWARDER 100
+#define VNF_FTC_BUFFER 101
+#define VNF_FTC_FRAME_MAX 9216
+/* A peer message rides one frame of a 1500-byte MTU: its payload, sealed (60 bytes more) and
+ * behind the Ethernet header, must fit. A data packet also carries the NSH header and the inner
+ * frame: the forwarder attaches at most this much of the buffer's logs to one. */
+#define VNF_FTC_MAX_MSG "1380"
+#define VNF_FTC_MAX_LOGS "900"
+
+enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
+
+struct vnf_ftc_local {
+    int stage;                  /* Where it goes. */
+    bool peer;                  /* A sealed peer message, else a packet. */
+    uint32_t from;
+    uint8_t *data;
+    size_t len;
+};
+
+struct vnf_ftc_hook {
+    struct vnf_ftc *v;
+    enum vnf_ftc_stage kind;
+    uint32_t self;
+};
+
+struct vnf_ftc {
+    struct role *role;
+    struct vnf_ftc_config cfg;
+    struct ftstage *stages[VNF_FTC_N_STAGES];
+    struct vnf_ftc_hook hooks[VNF_FTC_N_STAGES];
+    /* The NSH header of the path (from the last frame in), to send on with SI - 1. */
+    uint8_t nsh[NSH_MAX_LEN];
+    size_t nsh_len;
+    uint8_t sff_mac[6];
+    bool have_path;
+    struct vnf_ftc_local *queue;
+    size_t n_queue, cap_queue;
+    uint64_t drain_timer;
+    uint8_t frame[VNF_FTC_FRAME_MAX];
+    uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
+    uint64_t n_unknown_to;
+};
+
+static const uint8_t *
+vnf_ftc_mac_of(const struct vnf_ftc *v, uint32_t endpoint)
+{
+    if (endpoint == VNF_FTC_FORWARDER) {
+        return v->cfg.ring[0];
+    }
+    if (endpoint == VNF_FTC_BUFFER) {
+        return v->cfg.ring[v->cfg.n - 1];
+    }
+    if (endpoint >= 1 && endpoint <= v->cfg.n) {
+        return v->cfg.ring[endpoint - 1];
+    }
+    return NULL;
+}
+
+static int
+vnf_ftc_local_stage(const struct vnf_ftc *v, uint32_t endpoint)
+{
+    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
+        if (v->stages[k] && v->hooks[k].self == endpoint) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+static void vnf_ftc_drain(struct vnf_ftc *);
+
+static void
+vnf_ftc_drain_cb(struct loop *loop, uint64_t id, void *v_)
+{
+    struct vnf_ftc *v = v_;
+
+    v->drain_timer = 0;
+    vnf_ftc_drain(v);
+    pktio_flush(v->role->io);
+    (void) loop;
+    (void) id;
+}
+
+static void
+vnf_ftc_enqueue(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const uint8_t *data,
+                size_t len)
+{
+    if (v->n_queue >= v->cap_queue) {
+        v->queue = x2nrealloc(v->queue, &v->cap_queue, sizeof *v->queue);
+    }
+    v->queue[v->n_queue] = (struct vnf_ftc_local) {
+        .stage = stage, .peer = peer, .from = from, .data = xmalloc(len ? len : 1), .len = len,
+    };
+    memcpy(v->queue[v->n_queue].data, data, len);
+    v->n_queue++;
+    if (!v->drain_timer) {
+        v->drain_timer = loop_add_timer(v->role->loop, 0, 0, vnf_ftc_drain_cb, v);
+    }
+}
+
+/* Runs what stages of this guest handed each other, oldest first, until none is left. */
+static void
+vnf_ftc_drain(struct vnf_ftc *v)
+{
+    for (size_t i = 0; i < v->n_queue; i++) {
+        struct vnf_ftc_local l = v->queue[i];
+        uint64_t now = time_mono_ns();
+
+        if (l.peer) {
+            ftstage_peer_message(v->stages[l.stage], l.data, l.len, now);
+        } else {
+            ftstage_packet(v->stages[l.stage], l.from, l.data, l.len, now);
+        }
+        free(l.data);
+    }
+    v->n_queue = 0;
+}
+
+/* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF. */
+static void
+vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t len)
+{
+    uint8_t *f = v->frame;
+
+    if (!v->have_path) {
+        v->n_no_path++;
+        return;
+    }
+    if (HOP_ETH_LEN + v->nsh_len + len > sizeof v->frame) {
+        v->n_too_big++;
+        return;
+    }
+    memcpy(f, v->sff_mac, 6);
+    memcpy(f + 6, pktio_mac(v->role->io), 6);
+    f[12] = NSH_ETHERTYPE >> 8;
+    f[13] = NSH_ETHERTYPE & 0xff;
+    memcpy(f + HOP_ETH_LEN, v->nsh, v->nsh_len);
+    f[HOP_ETH_LEN + 3] = np;
+    memcpy(f + HOP_ETH_LEN + v->nsh_len, payload, len);
+    /* Sent now: the frame is built in one scratch buffer (pktio_queue keeps pointers). */
+    pktio_send(v->role->io, f, HOP_ETH_LEN + v->nsh_len + len);
+}
+
+static void
+vnf_ftc_forward(void *h_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct vnf_ftc_hook *h = h_;
+    struct vnf_ftc *v = h->v;
+    int local = vnf_ftc_local_stage(v, to);
+
+    if (local >= 0) {
+        vnf_ftc_enqueue(v, local, false, h->self, data, len);
+    } else if (to == VNF_FTC_OUTSIDE) {
+        /* The buffer releases: the inner frame continues to the SFF's decapsulation. */
+        v->n_released++;
+        vnf_ftc_send_on(v, NSH_NP_ETHERNET, data, len);
+    } else if (vnf_ftc_mac_of(v, to)) {
+        v->n_carried_out++;
+        vnf_ftc_send_on(v, NSH_NP_EXPERIMENT1, data, len);
+    } else {
+        v->n_unknown_to++;
+    }
+}
+
+static void
+vnf_ftc_deliver(void *h_, const uint8_t *data, size_t len)
+{
+    (void) h_;
+    (void) data;
+    (void) len;
+}
+
+static bool
+vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct vnf_ftc_hook *h = h_;
+    struct vnf_ftc *v = h->v;
+    int local = vnf_ftc_local_stage(v, to);
+    const uint8_t *mac = vnf_ftc_mac_of(v, to);
+    uint8_t *f = v->frame;
+
+    if (local >= 0) {
+        vnf_ftc_enqueue(v, local, true, h->self, msg, len);
+        return true;
+    }
+    if (!mac || HOP_ETH_LEN + len > sizeof v->frame) {
+        return false;
+    }
+    memcpy(f, mac, 6);
+    memcpy(f + 6, pktio_mac(v->role->io), 6);
+    f[12] = FTSTAGE_ETHERTYPE >> 8;
+    f[13] = FTSTAGE_ETHERTYPE & 0xff;
+    memcpy(f + HOP_ETH_LEN, msg, len);
+    pktio_send(v->role->io, f, HOP_ETH_LEN + len);
+    v->n_peer_out++;
+    return true;
+}
+
+static void
+vnf_ftc_note(void *h_, const char *text)
+{
+    log_info("ftc: %s", text);
+    (void) h_;
+}
+
+static int
+vnf_ftc_make_stage(struct vnf_ftc *v, enum vnf_ftc_stage kind, const char *class,
+                   uint32_t self, const struct ft_config *core, char **errp)
+{
+    static const struct ftstage_ops ops = {
+        .forward = vnf_ftc_forward, .deliver = vnf_ftc_deliver, .send = vnf_ftc_send,
+        .note = vnf_ftc_note,
+    };
+    struct ftstage_config cfg = {
+        .class = ft_core_class_find(class), .core = *core, .key = v->cfg.key,
+        .loop = v->role->loop,
+    };
+
+    cfg.core.self = self;
+    ft_rng_init(&cfg.core.rng, self);
+    v->hooks[kind] = (struct vnf_ftc_hook) { .v = v, .kind = kind, .self = self };
+    return ftstage_create(&cfg, &ops, &v->hooks[kind], &v->stages[kind], errp);
+}
+
+int
+vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_ftc **vp,
+               char **errp)
+{
+    struct vnf_ftc *v;
+    uint32_t ring[VNF_FTC_MAX_RING], next, outside = VNF_FTC_OUTSIDE;
+    uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
+    char parts[16], tick[32];
+    int error;
+
+    if (!cfg->n || cfg->n > VNF_FTC_MAX_RING || cfg->index >= cfg->n || cfg->f + 1 > cfg->n) {
+        *errp = xasprintf("ftc: index %u of %u VNFs with f %u (needs f+1 <= VNFs <= %d)",
+                          cfg->index, cfg->n, cfg->f, VNF_FTC_MAX_RING);
+        return EINVAL;
+    }
+    v = xzalloc(sizeof *v);
+    v->role = role;
+    v->cfg = *cfg;
+    for (unsigned i = 0; i < cfg->n; i++) {
+        ring[i] = VNF_FTC_RING(i);
+    }
+    next = cfg->index + 1 < cfg->n ? VNF_FTC_RING(cfg->index + 1) : VNF_FTC_BUFFER;
+    snprintf(parts, sizeof parts, "%u", cfg->partitions ? cfg->partitions : 1);
+    snprintf(tick, sizeof tick, "%"PRIu64"us", cfg->tick_ns / 1000);
+    {
+        char n_s[16];
+        snprintf(n_s, sizeof n_s, "%u", cfg->n);
+        struct ft_param rparams[] = {
+            { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", "nf" },
+            { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
+        };
+        struct ft_param eparams[] = {
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "256" },
+        };
+        struct ft_config rc = {
+            .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,
+            .params = rparams, .n_params = ARRAY_SIZE(rparams),
+        };
+        struct ft_config fc = {
+            .next = &r0, .n_next = 1, .peers = &buf, .n_peers = 1, .params = eparams,
+            .n_params = ARRAY_SIZE(eparams),
+        };
+        struct ft_config bc = {
+            .next = &outside, .n_next = 1, .peers = &fwd, .n_peers = 1, .params = eparams,
+            .n_params = 2,
+        };
+
+        error = vnf_ftc_make_stage(v, VNF_FTC_REPLICA, "ftc_replica", VNF_FTC_RING(cfg->index),
+                                   &rc, errp);
+        if (!error && cfg->index == 0) {
+            error = vnf_ftc_make_stage(v, VNF_FTC_FWD, "ftc_forwarder", VNF_FTC_FORWARDER, &fc,
+                                       errp);
+        }
+        if (!error && cfg->index == cfg->n - 1) {
+            error = vnf_ftc_make_stage(v, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER, &bc, errp);
+        }
+    }
+    if (error) {
+        vnf_ftc_destroy(v);
+        return error;
+    }
+    /* The replica first: a replacement asks for its state at once. */
+    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
+        if (v->stages[k]) {
+            ftstage_start_incarnation(v->stages[k], time_mono_ns(),
+                                      k == VNF_FTC_REPLICA ? cfg->incarnation : 0);
+        }
+    }
+    pktio_flush(role->io);
+    *vp = v;
+    return 0;
+}
+
+void
+vnf_ftc_destroy(struct vnf_ftc *v)
+{
+    if (!v) {
+        return;
+    }
+    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
+        if (v->stages[k]) {
+            ftstage_destroy(v->stages[k]);
+        }
+    }
+    for (size_t i = 0; i < v->n_queue; i++) {
+        free(v->queue[i].data);
+    }
+    free(v->queue);
+    if (v->drain_timer) {
+        loop_cancel_timer(v->role->loop, v->drain_timer);
+    }
+    free(v);
+}
+
+bool
+vnf_ftc_frame(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    const uint8_t *own = pktio_mac(v->role->io);
+    uint8_t *nsh = pkt->data + HOP_ETH_LEN;
+    struct nsh_hdr hdr;
+    uint32_t to;
+    int stage;
+
+    if (pkt->len >= HOP_ETH_LEN && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE
+        && !memcmp(pkt->data, own, 6)) {
+        v->n_peer_in++;
+        if (ftstage_msg_peek_to(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &to)
+            && (stage = vnf_ftc_local_stage(v, to)) >= 0) {
+            ftstage_peer_message(v->stages[stage], pkt->data + HOP_ETH_LEN,
+                                 pkt->len - HOP_ETH_LEN, t_in);
+        }
+        vnf_ftc_drain(v);
+        return true;
+    }
+    if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
+        return false;
+    }
+    if (nsh_decode(nsh, pkt->len - HOP_ETH_LEN, &hdr, NULL)) {
+        return false;
+    }
+    /* The path's header, SI already one down for what we send on. */
+    memcpy(v->nsh, nsh, hdr.len);
+    v->nsh_len = hdr.len;
+    memcpy(v->sff_mac, pkt->data + 6, 6);
+    v->have_path = nsh_dec_si(v->nsh);
+    v->n_in++;
+    if (hdr.next_proto == NSH_NP_ETHERNET && v->stages[VNF_FTC_FWD]) {
+        ftstage_packet(v->stages[VNF_FTC_FWD], VNF_FTC_OUTSIDE, nsh + hdr.len,
+                       pkt->len - HOP_ETH_LEN - hdr.len, t_in);
+    } else if (hdr.next_proto == NSH_NP_EXPERIMENT1) {
+        uint32_t from = v->cfg.index ? VNF_FTC_RING(v->cfg.index - 1) : VNF_FTC_FORWARDER;
+
+        ftstage_packet(v->stages[VNF_FTC_REPLICA], from, nsh + hdr.len,
+                       pkt->len - HOP_ETH_LEN - hdr.len, t_in);
+    }
+    vnf_ftc_drain(v);
+    return true;
+}
+
+json_t *
+vnf_ftc_state(const struct vnf_ftc *v)
+{
+    const struct ft_core *core = ftstage_core(v->stages[VNF_FTC_REPLICA]);
+    json_t *groups = json_array();
+
+    for (unsigned d = 0; d <= v->cfg.f; d++) {
+        unsigned g = (v->cfg.index + v->cfg.n - d) % v->cfg.n;
+        uint64_t max[FTC_MAX_PARTS];
+        uint32_t epoch;
+        const struct nf_state *st = ftc_replica_store(core, g, max, &epoch);
+        uint8_t digest[STATE_DIGEST_LEN];
+        struct buf b = BUF_INITIALIZER;
+        char hex[2 * STATE_DIGEST_LEN + 1];
+        char *state;
+
+        if (!st) {
+            continue;
+        }
+        state_digest(st, digest);
+        for (size_t i = 0; i < sizeof digest; i++) {
+            sprintf(hex + 2 * i, "%02x", digest[i]);
+        }
+        state_export(st, &b);
+        state = rpc_base64_encode(b.data, b.len);
+        json_array_append_new(groups, json_pack("{s:i, s:i, s:I, s:I, s:s, s:s}", "group", g,
+                                                "epoch", (int) epoch, "max", (json_int_t) max[0],
+                                                "entries", (json_int_t) state_count(st),
+                                                "digest", hex, "state", state));
+        free(state);
+        buf_uninit(&b);
+    }
+    return json_pack("{s:b, s:o}", "ready", ftc_replica_ready(core), "groups", groups);
+}
+
+void
+vnf_ftc_register(struct vnf_ftc *v, struct role *role)
+{
+    const struct ftstage_stats *st = ftstage_stats(v->stages[VNF_FTC_REPLICA]);
+
+    role_add_counter(role, "ftc_in", &v->n_in);
+    role_add_counter(role, "ftc_carried_out", &v->n_carried_out);
+    role_add_counter(role, "ftc_released", &v->n_released);
+    role_add_counter(role, "ftc_peer_in", &v->n_peer_in);
+    role_add_counter(role, "ftc_peer_out", &v->n_peer_out);
+    role_add_counter(role, "ftc_no_path", &v->n_no_path);
+    role_add_counter(role, "ftc_held_stale", &st->drops[FT_DROP_STALE]);
+    role_add_counter(role, "ftc_overload", &st->drops[FT_DROP_OVERLOAD]);
+    role_add_counter(role, "ftc_peer_forged", &st->peer_forged);
+    role_add_counter(role, "ftc_peer_replayed", &st->peer_replayed);
+    role_add_counter(role, "ftc_peer_ok", &st->peer_rx);
+    role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
+    role_add_counter(role, "ftc_send_errors", &st->send_errors);
+    role_add_counter(role, "ftc_too_big", &v->n_too_big);
+}

@@ -1,0 +1,55 @@
+/* vnf_ftc — FTC (vnfs/ft/ftc) inside a VNF guest: the ring member co-located with its
+ * middlebox, plus the forwarder on the chain's first VNF and the buffer on its last, each on the
+ * stage of vnfs/sfc/ftstage.h (the same cores tests/sim runs).
+ *
+ * Carrier on the wire. An FTC packet rides the NSH path between VNFs (through the SFF, which
+ * forwards by SPI and SI as for any frame) with next protocol NSH_NP_EXPERIMENT1 (0xFE): the NSH
+ * header, then the FTC packet (type, piggyback message, inner Ethernet frame). The piggyback
+ * message is self-delimiting (counts and lengths) and may be larger than the 248 bytes of
+ * context NSH's own header could hold (NSH_TLV_PIGGYBACK_LOG / NSH_TLV_COMMIT_VECTOR would
+ * cap a log at 127 bytes). The first VNF receives plain NSH/Ethernet from the classifier, the
+ * buffer on the last one releases NSH/Ethernet toward the SFF's decapsulation. Peer messages
+ * (the buffer's piggyback message to the forwarder, retransmissions, state fetches) go straight
+ * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE).
+ *
+ * Endpoints: 0 outside, 1+i the ring member of VNF i, 100 the forwarder, 101 the buffer.
+ * Actions between stages of one guest are queued and run from the loop (never re-entering a
+ * stage from its own action). Never blocks. Main types: struct vnf_ftc, struct vnf_ftc_config. */
+#ifndef SFC_VNF_FTC_H
+#define SFC_VNF_FTC_H 1
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "vnfs/core/pktio.h"
+
+struct role;
+struct vnf_ftc;
+
+#define VNF_FTC_MAX_RING 16
+
+struct vnf_ftc_config {
+    unsigned index;                     /* This VNF's position. */
+    unsigned n;                         /* VNFs in the chain (the ring). */
+    unsigned f;
+    uint8_t ring[VNF_FTC_MAX_RING][6];  /* Data MAC of each VNF's guest. */
+    unsigned partitions;
+    uint64_t tick_ns;
+    uint32_t incarnation;               /* > 0: a replacement, fetches its groups' state. */
+    const char *mbox_params;            /* "FN KEY=VALUE ..." for the nf middlebox. */
+    const uint8_t *key;                 /* FTSTAGE_KEY_LEN bytes. */
+};
+
+int vnf_ftc_create(const struct vnf_ftc_config *, struct role *, struct vnf_ftc **,
+                   char **errp);
+void vnf_ftc_destroy(struct vnf_ftc *);
+/* A frame for us (NSH to our MAC or an ftstage message); false if it is neither. */
+bool vnf_ftc_frame(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
+/* Adds its counters to the role. */
+void vnf_ftc_register(struct vnf_ftc *, struct role *);
+/* For the control socket's ftc_state: {"ready": bool, "groups": [{"group", "epoch", "max",
+ * "entries", "digest", "state" (base64 export)}]}, one per group this member has. */
+json_t *vnf_ftc_state(const struct vnf_ftc *);
+
+#endif

@@ -16,7 +16,7 @@ DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
             libpcap-dev libsodium-dev libldns-dev libplot-dev libcmocka-dev \
             libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \
-            libvirt-daemon-driver-qemu qemu-system-x86 cpio
+            libvirt-daemon-driver-qemu qemu-system-x86 cpio xz-utils
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lplot -lm -lpthread
@@ -26,8 +26,12 @@ CFLAGS   ?= -O2 -g
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -I. $(PKG_CFLAGS) -MMD -MP
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-GUEST_SRC := $(sort $(wildcard vnfs/core/*.c vnfs/sfc/*.c vnfs/fn/*.c vnfs/ft/*.c vnfs/ft/*/*.c))
-HOST_SRC  := $(sort $(filter-out testbed/cli/%,$(wildcard testbed/*/*.c)) $(wildcard injectors/*.c))
+# confine.c is in both worlds: the netns provider confines a guest from the host, and an LXC
+# guest's init (vnfs/sfc/init.c) confines itself.
+GUEST_SRC := $(sort $(wildcard vnfs/core/*.c vnfs/sfc/*.c vnfs/fn/*.c vnfs/ft/*.c vnfs/ft/*/*.c) \
+                    testbed/infra/confine.c)
+HOST_SRC  := $(sort $(filter-out testbed/cli/% testbed/infra/confine.c,$(wildcard testbed/*/*.c)) \
+                    $(wildcard injectors/*.c))
 CLI_SRC   := $(sort $(wildcard testbed/cli/*.c))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 

@@ -64,13 +64,22 @@ put_head(struct buf *b, const struct domxml_guest *g, const char *type, uint64_t
     buf_printf(b, "  <memory unit='KiB'>%llu</memory>\n",
                (unsigned long long) ((memory + 1023) / 1024));
     buf_printf(b, "  <vcpu>%u</vcpu>\n", vcpus);
-    if (g->cpus > 0) {
+    if (g->cpus > 0 && !(g->quota_after_boot && strcmp(type, "lxc"))) {
         /* Cores are a CFS quota, as the netns provider's cgroup sets it. libvirt applies it
          * to a container's whole cgroup but to each of a VM's vCPU threads. */
         double share = strcmp(type, "lxc") ? g->cpus / vcpus : g->cpus;
         buf_printf(b, "  <cputune>\n    <period>%d</period>\n    <quota>%lld</quota>\n"
                    "  </cputune>\n", CPU_PERIOD_US, (long long) llround(share * CPU_PERIOD_US));
     }
+}
+
+void
+domxml_vcpu_quota(double cpus, unsigned long long *period_us, long long *quota_us)
+{
+    unsigned int vcpus = cpus > 0 ? (unsigned int) ceil(cpus) : 1;
+
+    *period_us = CPU_PERIOD_US;
+    *quota_us = llround(cpus / vcpus * CPU_PERIOD_US);
 }
 
 /* A guest that stops is gone: sfclab, not libvirt, decides whether it comes back. */

@@ -55,7 +55,16 @@ struct domxml_guest {
 
     const struct domxml_iface *ifaces;   /* Interfaces present from the start. */
     size_t n_ifaces;
+
+    /* QEMU: no <cputune> quota in the XML; the provider sets it once the guest has booted
+     * (domxml_vcpu_quota()): under TCG a 0.5-core quota doubled a boot that is emulation
+     * overhead, not the guest's work. */
+    bool quota_after_boot;
 };
+
+/* The per-vCPU CFS period and quota (microseconds) that give a VM 'cpus' cores in all over
+ * ceil(cpus) vCPUs: what <cputune> says, for virDomainSetSchedulerParameters. */
+void domxml_vcpu_quota(double cpus, unsigned long long *period_us, long long *quota_us);
 
 /* Appends the XML of a container or a machine to 'b'. EINVAL (with a message) if a required
  * field is missing. */

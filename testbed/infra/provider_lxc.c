@@ -1,7 +1,9 @@
 /* The `lxc` provider: a guest is a container of libvirt's LXC driver (lxc:///), made through
- * the libvirt C API as a transient domain named sfclab-INSTANCE-GUEST. Its init is `sfcd init`
- * on the host's root filesystem, in its own PID, mount, UTS, IPC and network namespaces and its
- * own cgroups under /machine (libvirt's). The instance's own libvirtd (or the host's) is found
+ * the libvirt C API as a transient domain named sfclab-INSTANCE-GUEST. Its init is `sfcd init`,
+ * started on the host's root filesystem, in its own PID, mount, UTS, IPC and network namespaces
+ * and its own cgroups under /machine (libvirt's); a confined guest's init (`--confine`, when
+ * the instance gives the guest a private directory) builds a netns guest's root and pivots into
+ * it before it starts anything (testbed/infra/confine.h). The instance's own libvirtd (or the host's) is found
  * or started by libvirtd.c; the domain is recorded in the manifest before it is created.
  *
  * Measured here (libvirt 9.0, 2 shared cores): virDomainCreateXML returns in ≈60-90 ms with
@@ -26,6 +28,7 @@
 #include <libvirt/libvirt-lxc.h>
 #include <libvirt/libvirt.h>
 
+#include "testbed/infra/confine.h"
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
 #include "testbed/infra/link.h"
@@ -182,6 +185,13 @@ lxc_init_args(const struct guest *g, const char *log)
     }
     if (g->init_restart) {
         args[n++] = "--restart";
+    }
+    /* libvirt starts the container on the host's root filesystem: init confines it to what a
+     * netns guest sees before it starts anything (vnfs/sfc/init.c). */
+    if (g->private_dir && g->staging_dir) {
+        args[n++] = "--confine";
+        args[n++] = g->staging_dir;
+        args[n++] = g->private_dir;
     }
     if (n_prog) {
         args[n++] = "--";
@@ -429,6 +439,7 @@ struct exec_ctx {
     int stdio[3];
     char *const *argv;
     int report_fd;
+    bool confined;              /* The guest's init confined it: exec likewise. */
 };
 
 /* What the middle child reports: a pid (kind 0) or a failing step's errno. */
@@ -495,6 +506,12 @@ exec_middle(struct exec_ctx *ctx)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
+    /* Into a confined guest with no more than its init has (libvirt's helpers gave us every
+     * capability of the host's root). */
+    if (ctx->confined && (errno = confine_caps(confine_default_caps()))) {
+        exec_report(fd, 5, errno);
+        _exit(127);
+    }
     execvp(ctx->argv[0], ctx->argv);
     exec_report(fd, 5, errno);
     _exit(127);
@@ -504,7 +521,8 @@ static int
 lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts, pid_t *pidp)
 {
     struct lxc_guest *lg = lxc_priv(g);
-    struct exec_ctx ctx = { .dom = lg->d.dom, .argv = argv, .stdio = { -1, -1, -1 } };
+    struct exec_ctx ctx = { .dom = lg->d.dom, .argv = argv, .stdio = { -1, -1, -1 },
+                            .confined = g->private_dir != NULL };
     int report[2] = { -1, -1 };
     struct exec_report r;
     bool paused = false;

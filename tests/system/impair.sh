@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
 # Self-test of link impairments (testbed/infra/shaper.h): one instance whose guests each carry
 # one impairment on their link to the bridge, a bare guest h0 to measure against, and every
-# impairment measured end to end and required within +-20% of what the topology asks:
-#   rate       iperf3 (TCP) both directions, 20mbit
-#   delay      ping RTT minus the bare RTT, 2 x 10ms
-#   jitter     the 10th-90th percentile spread of those RTTs (egress jitter 8ms, uniform)
+# impairment measured end to end and required within +-10% of what the topology asks:
+#   rate       iperf3 (TCP) both directions, 20mbit: the goodput after a 1 s warm-up (slow
+#              start) against the shaped rate x MSS / frame size (tbf counts Ethernet frames)
+#   delay      2 x 10ms, and jitter (egress, 8ms uniform): 1,000 pings through the link and
+#              1,000 over a bare one at the same time; delay and jitter are fitted to the
+#              10th, 50th and 90th percentiles with the bare RTTs as the noise the host adds
+#              (tests/system/impair-rtt.py), so that a loaded host's tail is not read as jitter
 #   loss       10,000 numbered UDP packets, 20%, both directions (eBPF on clsact both hooks)
 #   duplicate  10,000 packets, 10% (stage, egress)
 #   reorder    10,000 packets, 25% overtakers (stage, ingress)
 # It also checks which mechanism the instance recorded for each link, and that an unimpaired
-# link is the bare veth it always was (no stage). Short durations: about 25 s in all.
+# link is the bare veth it always was (no stage). Short durations: about 40 s in all.
+# On a loaded host the stage keeps its timing because it runs at real-time priority
+# (vnfs/sfc/link.c): that, not a wide tolerance, is what makes +-10% hold.
 # Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
 
 sfclab=${SFCLAB:-$PWD/bin/sfclab}
 udp=$PWD/tests/system/impair-udp.py
+rttfit=$PWD/tests/system/impair-rtt.py
 . tests/system/infra-lib.sh
 infra_require_root iperf3 ping python3
 [ -x bin/sfcd ] || { echo "FAIL: bin/sfcd not built"; exit 1; }
 infra_instance_init im
 
-# within VALUE EXPECTED: true if VALUE is within +-20% of EXPECTED.
+# within VALUE EXPECTED: true if VALUE is within +-10% of EXPECTED.
 within() { python3 -c "import sys; v, e = float(sys.argv[1]), float(sys.argv[2]); \
-sys.exit(0 if abs(v - e) <= 0.2 * e else 1)" "$1" "$2"; }
+sys.exit(0 if abs(v - e) <= 0.1 * e else 1)" "$1" "$2"; }
 check() {   # check WHAT VALUE EXPECTED UNIT
-    if within "$2" "$3"; then ok "$1: $2 $4 (asked $3)"; else fail "$1: $2 $4, asked $3 (+-20%)"; fi
+    if within "$2" "$3"; then ok "$1: $2 $4 (asked $3)"; else fail "$1: $2 $4, asked $3 (+-10%)"; fi
 }
 
 cat > "$tmp/topo.yaml" <<YAML
@@ -69,35 +75,35 @@ ports=$(ip -n "sfclab-$name" -o link show | grep -c ': st[0-9]*[gs]@')
 [ "$ports" = 8 ] && ok "stages only on links that need one (4)" ||
     fail "$ports stage interfaces, expected 8 (4 stages)"
 
-# --- rate
+# --- rate: goodput after a 1 s warm-up (-O 1: slow start left out), against what 20 Mbit/s of
+# Ethernet frames carries of TCP payload: MSS / (MSS + 66), 66 = TCP with timestamps 32, IP 20,
+# Ethernet 14 (1448 / 1514 x 20 = 19.13 Mbit/s).
+goodput() { python3 -c 'import json,sys; j = json.load(sys.stdin); m = j["start"]["tcp_mss_default"]
+print(round(j["end"]["sum_received"]["bits_per_second"] / 1e6, 2), round(20 * m / (m + 66), 2))'; }
 sl exec h0 iperf3 -s -1 -p 5201 >/dev/null 2>&1 & srv=$!
 sleep 0.5
-bps=$(sl exec rt iperf3 -c 10.0.0.100 -p 5201 -t 3 -J 2>/dev/null |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+read -r mbps want <<<"$(sl exec rt iperf3 -c 10.0.0.100 -p 5201 -t 4 -O 1 -J 2>/dev/null | goodput)"
 wait $srv
-check "rate egress (tbf)" "$(python3 -c "print(round(${bps:-0} / 1e6, 2))")" 20 mbit/s
+check "rate egress (tbf), TCP goodput" "${mbps:-0}" "${want:-19.13}" "mbit/s"
 sl exec h0 iperf3 -s -1 -p 5202 >/dev/null 2>&1 & srv=$!
 sleep 0.5
-bps=$(sl exec rt iperf3 -c 10.0.0.100 -p 5202 -t 3 -R -J 2>/dev/null |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')
+read -r mbps want <<<"$(sl exec rt iperf3 -c 10.0.0.100 -p 5202 -t 4 -O 1 -R -J 2>/dev/null | goodput)"
 wait $srv
-check "rate ingress (stage + tbf)" "$(python3 -c "print(round(${bps:-0} / 1e6, 2))")" 20 mbit/s
+check "rate ingress (stage + tbf), TCP goodput" "${mbps:-0}" "${want:-19.13}" "mbit/s"
 
-# --- delay and jitter: 300 pings 20 ms apart, against the bare path's RTT
-rtts() { sl exec h0 ping -n -c 300 -i 0.02 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p'; }
-rtts 10.0.0.101 > "$tmp/bare"
-rtts 10.0.0.2 > "$tmp/delayed"
-read -r delay spread <<<"$(python3 - "$tmp/bare" "$tmp/delayed" <<'PY'
-import statistics, sys
-bare = [float(x) for x in open(sys.argv[1])]
-d = sorted(float(x) for x in open(sys.argv[2]))
-q = lambda p: d[int(p * (len(d) - 1))]
-print(round(statistics.median(d) - statistics.median(bare), 3), round(q(0.9) - q(0.1), 3))
-PY
-)"
-check "delay (stage, RTT minus bare RTT)" "$delay" 20 ms
-# Uniform +-8ms: the 10th to 90th percentile spread is 0.8 x 16 ms.
-check "jitter (stage, p90 - p10 of RTT)" "$spread" 12.8 ms
+# --- delay and jitter: 1,000 pings 10 ms apart through the link, and as many at the same time
+# over the bare link (the noise the host adds to both)
+rtts() { sl exec h0 ping -n -c 1000 -i 0.01 "$1" 2>/dev/null | sed -n 's/.*time=\([0-9.]*\) ms/\1/p'; }
+pair() {    # pair OUT: bare and delayed RTTs at the same time -> "DELAY JITTER SPREAD"
+    rtts 10.0.0.101 > "$tmp/bare" & local b=$!
+    rtts 10.0.0.2 > "$tmp/$1"
+    wait $b
+    python3 "$rttfit" "$tmp/bare" "$tmp/$1"
+}
+read -r delay jitter spread <<<"$(pair delayed)"
+check "delay (stage, from RTT percentiles)" "${delay:-0}" 20 ms
+check "jitter (stage, half-width from RTT percentiles; raw p90 - p10 ${spread:-?} ms)" \
+    "${jitter:-0}" 8 ms
 
 # --- loss, duplication, reordering: 10,000 numbered packets
 stream() {  # stream FROM TO_ADDR RECEIVER INTERVAL_US -> counts
@@ -137,9 +143,8 @@ check "reorder ingress (stage)" "$(per10k "$(field overtakers "$c")" "$(field re
 
 # --- at run time: `sfclab link GUEST set`
 if sl link dl set delay=20ms egress.jitter=0ms >/dev/null; then
-    rtts 10.0.0.2 > "$tmp/delayed2"
-    d2=$(python3 -c "import statistics,sys; print(round(statistics.median(float(x) for x in open(sys.argv[1])) - statistics.median(float(x) for x in open(sys.argv[2])), 3))" "$tmp/delayed2" "$tmp/bare")
-    check "delay changed at run time (stage re-reads its spec)" "$d2" 40 ms
+    read -r d2 _ <<<"$(pair delayed2)"
+    check "delay changed at run time (stage re-reads its spec)" "${d2:-0}" 40 ms
 else
     fail "sfclab link dl set delay=20ms"
 fi

@@ -7,6 +7,8 @@
 #     traffic between guests through the instance's switch, exec, hostname, status (stats through
 #     libvirt), pause/resume through the freezer, then `down` leaves nothing: no domain, no
 #     libvirtd of ours, no namespace, no state directory.
+#     Confinement as a netns guest's (init confines the container itself): no repository,
+#     results, host /tmp, instance key or OVS socket, read-only /usr, no CAP_SYS_ADMIN.
 #  2. `sfclab run experiments/baseline-dns.yaml --quick --set provider=lxc`: the same chain as
 #     netns, the run complete in its own database with provider lxc recorded; then the crash
 #     and DNS-spoofing experiments and the nmr scheme's on lxc guests, faults injected.
@@ -78,6 +80,32 @@ init=$("$sfclab" -i "$name" exec h2 cat /proc/1/cmdline | tr '\0' ' ')
 case $init in *"sfcd init"*) ok "h2's PID 1 is sfcd init";; *) fail "h2's PID 1: $init";; esac
 "$sfclab" -i "$name" exec h3 sh -c 'exit 7'; [ $? = 7 ] && ok "exec passes the exit status" \
     || fail "exec lost the exit status"
+# --- 1b. confined like a netns guest (testbed/infra/confine.h; init confines the container):
+# no repository, results, host /tmp, instance key or OVS socket; its own agent directory its
+# only view of the instance; no CAP_SYS_ADMIN for init or for what exec starts.
+echo marker >"$tmp/host-tmp-marker"
+ex() { "$sfclab" -i "$name" exec h2 "$@"; }
+ex test -e "$PWD/Makefile" && fail "h2 sees the repository" || ok "h2: no repository"
+ex test -e "$PWD/results" && fail "h2 sees results/" || ok "h2: no results/"
+ex test -e "$tmp/host-tmp-marker" && fail "h2 sees the host's /tmp" || ok "h2: its own /tmp"
+ex test -e "$state_dir/$name/key" && fail "h2 sees the instance key" || ok "h2: no instance key"
+ex test -e "$state_dir/$name/ovs/db.sock" && fail "h2 sees the OVSDB socket" ||
+    ok "h2: no OVS socket"
+ex test -e /run/openvswitch && fail "h2 sees the system's OVS" || ok "h2: no system OVS"
+r=$(ex cat /etc/shadow 2>/dev/null)
+grep -q '^root:' <<<"$r" && fail "h2 read /etc/shadow" || ok "h2: /etc/shadow is empty"
+r=$(ex ls "$state_dir/$name/guests" 2>&1)
+[ "$r" = h2 ] && ok "h2: sees its own agent directory only" ||
+    fail "h2 sees in $state_dir/$name/guests: $r"
+ex sh -c "echo x >$state_dir/$name/guests/h2/written" && [ -e "$state_dir/$name/guests/h2/written" ] &&
+    ok "h2: its agent directory is writable, at its host path" || fail "h2 cannot write its directory"
+ex sh -c "echo x >/usr/sfct-lx-$$" 2>/dev/null && fail "h2 wrote into /usr" || ok "h2: /usr read-only"
+ex mount -t tmpfs none /mnt 2>/dev/null && fail "h2 mounted" || ok "h2: cannot mount"
+for p in self 1; do
+    caps=$(ex sed -n 's/^CapBnd:\t//p' /proc/$p/status)
+    [ -n "$caps" ] && [ $(( 0x$caps & (1 << 21) )) = 0 ] &&
+        ok "h2 /proc/$p: no CAP_SYS_ADMIN (bounding $caps)" || fail "h2 /proc/$p bounding set '$caps'"
+done
 "$sfclab" -i "$name" status >"$tmp/status" 2>&1
 # GUEST HANDLE... STATE CPU MEM: an lxc handle is "DOMAIN PID STARTTIME".
 awk '$1 == "h1" { for (i = 2; i < NF; i++) if ($i == "running" && $(i + 2) > 0) found = 1 }

@@ -101,8 +101,8 @@ CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 
-# --- impair: every link impairment measured end to end within +-20% (rate by iperf3, delay
-# and jitter by ping, loss/duplication/reordering over 10,000 numbered packets) (root).
+# --- impair: every link impairment measured end to end within +-10% (rate by iperf3, delay
+# and jitter fitted to ping percentiles, loss/duplication/reordering over 10,000 numbered packets) (root).
 CHECK_PROGS += tests/system/impair.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end impair

@@ -1,7 +1,7 @@
 /* `sfcd init` — PID 1 of a guest.
  *
  *   sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]
- *             [-- ROLE|PROGRAM [ARG...]]
+ *             [--confine STAGING_DIR PRIVATE_DIR] [-- ROLE|PROGRAM [ARG...]]
  *
  * --hostname and --log are for guests whose init is started by someone else (libvirt's LXC
  * driver names the container after the domain and gives init a console for its output); the
@@ -16,7 +16,13 @@
  * On SIGTERM, SIGINT or SIGHUP it sends SIGTERM to every process of the guest, waits
  * up to the grace period (default 1 s) for its children, SIGKILLs what is left and exits.
  * The kernel gives PID 1 no default signal actions: without this, a polite stop would be
- * ignored and every teardown would wait for SIGKILL. */
+ * ignored and every teardown would wait for SIGKILL.
+ * With --confine, init confines its guest itself (testbed/infra/confine.h) before it starts
+ * anything: for an LXC container, which libvirt starts on the host's root filesystem with
+ * every capability libvirt keeps, it gets the netns guest's view (its own root on a tmpfs
+ * built on STAGING_DIR, PRIVATE_DIR its only writable host directory) and its capabilities,
+ * no_new_privs and seccomp filter. The log is opened first, at its host path; a guest that
+ * cannot be confined does not start. */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,13 +35,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/mount.h>
+
+#include "testbed/infra/confine.h"
 #include "vnfs/core/rpc.h"
 #include "vnfs/core/util.h"
 #include "vnfs/sfc/roles.h"
 
 #define INIT_USAGE \
     "sfcd init [--grace DURATION] [--hostname NAME] [--log FILE] [--key-fd N] [--restart]\n" \
-    "          [-- ROLE|PROGRAM [ARG...]]"
+    "          [--confine STAGING_DIR PRIVATE_DIR] [-- ROLE|PROGRAM [ARG...]]"
 
 /* Reaps every child that has exited; returns false once there are no children at all. */
 static bool
@@ -149,12 +158,46 @@ shut_down(uint64_t grace_ns, const sigset_t *mask)
     }
 }
 
+/* Confines this process (PID 1 of its PID namespace, in a mount namespace of its own) as the
+ * netns provider confines a guest between clone and exec. */
+static int
+confine_self(const char *staging, const char *private_dir)
+{
+    struct confine_plan *plan = NULL;
+    char *self = realpath("/proc/self/exe", NULL);
+    int error;
+
+    if (!self) {
+        error = errno;
+        goto out;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+        error = errno;
+        goto out;
+    }
+    error = confine_plan_create(staging, self, private_dir, &plan);
+    if (!error) {
+        error = confine_apply(plan);
+    }
+    if (!error) {
+        error = confine_caps(confine_default_caps());
+    }
+out:
+    if (error) {
+        log_err("cannot confine the guest (root on %s, writable %s): %s", staging,
+                private_dir ? private_dir : "-", strerror(error));
+    }
+    confine_plan_free(plan);
+    free(self);
+    return error;
+}
+
 int
 role_init(int argc, char *argv[])
 {
     uint64_t grace_ns = 1000000000ULL;
     uint64_t backoff_ns = 0, restart_at = 0, program_started = 0;
-    const char *hostname = NULL, *log_path = NULL;
+    const char *hostname = NULL, *log_path = NULL, *staging = NULL, *private_dir = NULL;
     char **program = NULL;
     sigset_t mask, old_mask;
     pid_t program_pid = -1;
@@ -192,6 +235,9 @@ role_init(int argc, char *argv[])
             hostname = argv[++i];
         } else if (!strcmp(argv[i], "--log") && i + 1 < argc) {
             log_path = argv[++i];
+        } else if (!strcmp(argv[i], "--confine") && i + 2 < argc) {
+            staging = argv[++i];
+            private_dir = argv[++i];
         } else if (!strcmp(argv[i], "--help")) {
             printf("usage: %s\n", INIT_USAGE);
             return 0;
@@ -214,6 +260,9 @@ role_init(int argc, char *argv[])
     }
     if (getpid() != 1) {
         log_warn("not PID 1 of a namespace: only our own children will be stopped");
+    }
+    if (staging && confine_self(staging, private_dir)) {
+        return 1;
     }
 
     /* Signals are taken synchronously: no handler runs at an awkward moment. */

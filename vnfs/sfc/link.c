@@ -14,6 +14,7 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,10 +344,16 @@ role_link(int argc, char *argv[])
         }
     }
     prctl(PR_SET_TIMERSLACK, 1UL);
-
-
-
-
+    /* A frame leaves when this process wakes: on a busy host an ordinary task wakes
+     * milliseconds late (measured: 0.36 ms on average, 17 ms at most, under a load of 10 on
+     * 2 cores), which adds to every delay and widens every jitter. netem runs in softirq,
+     * ahead of any task; the lowest real-time priority is the nearest a process gets. The
+     * stage sleeps in ppoll() between frames, and the kernel's real-time throttling keeps 5%
+     * of a CPU for others. Without the privilege it runs as an ordinary task. */
+    if (sched_setscheduler(0, SCHED_FIFO, &(struct sched_param) { .sched_priority = 1 })) {
+        log_info("no real-time priority (%s): delays will be late on a busy host",
+                 strerror(errno));
+    }
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGHUP, control ? on_hup : SIG_IGN);
@@ -419,10 +426,6 @@ out:
         print_stats("egress by destination", classes[i].dir, 0);
     }
     classes_free(classes, n_classes);
-    printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
-           (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
-           late_max_ns / 1e3);
-    fflush(stdout);
     printf("sent %llu frames late by %.1f us on average, %.1f us at most\n",
            (unsigned long long) late_n, late_n ? late_sum_ns / 1e3 / late_n : 0.0,
            late_max_ns / 1e3);

@@ -95,16 +95,16 @@ ftvnf_check_fail(struct ftvnf_check *c, struct ft_actions *out)
 static void
 ftvnf_check_report(struct ftvnf_check *c, const struct ft_event *ev, struct ft_actions *out)
 {
-    struct ftvnf_rd rd;
+    struct cursor rd;
     uint8_t who, stage;
     uint64_t base, digest, other;
 
-    ftvnf_rd_init(&rd, ev->data, ev->len);
-    who = ftvnf_rd_uint(&rd, 1);
-    stage = ftvnf_rd_uint(&rd, 1);
-    base = ftvnf_rd_uint(&rd, 8);
-    digest = ftvnf_rd_uint(&rd, 8);
-    if (rd.bad) {
+    cursor_init(&rd, ev->data, ev->len);
+    who = cursor_u8(&rd);
+    stage = cursor_u8(&rd);
+    base = cursor_be64(&rd);
+    digest = cursor_be64(&rd);
+    if (!cursor_ok(&rd)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }

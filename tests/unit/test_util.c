@@ -6,6 +6,7 @@
 
 #include "vnfs/core/buf.h"
 #include "vnfs/core/byteorder.h"
+#include "vnfs/core/cursor.h"
 #include "vnfs/core/util.h"
 
 static void
@@ -95,6 +96,71 @@ test_byteorder(void **state)
     buf_uninit(&b);
 }
 
+/* cursor.h reads what buf.h wrote, in order, and ends done: nothing left, nothing short. */
+static void
+test_cursor_read(void **state)
+{
+    struct buf b = BUF_INITIALIZER;
+    struct cursor c;
+    const uint8_t *p;
+
+    buf_put_u8(&b, 0xaa);
+    buf_put_be16(&b, 0x8f01);
+    buf_put_be32(&b, 0xfedcba98u);
+    buf_put_be64(&b, 0x8123456789abcdefull);
+    buf_put(&b, "xyz", 3);
+    cursor_init(&c, b.data, b.len);
+    assert_int_equal(cursor_u8(&c), 0xaa);
+    assert_int_equal(cursor_be16(&c), 0x8f01);
+    assert_int_equal(cursor_be32(&c), 0xfedcba98u);
+    assert_true(cursor_be64(&c) == 0x8123456789abcdefull);
+    assert_false(cursor_done(&c));
+    p = cursor_bytes(&c, 3);
+    assert_ptr_equal(p, b.data + 15);
+    assert_true(cursor_ok(&c));
+    assert_true(cursor_done(&c));
+    /* Zero bytes at the end is a read that fits. */
+    assert_non_null(cursor_bytes(&c, 0));
+    assert_true(cursor_done(&c));
+    buf_uninit(&b);
+}
+
+/* A short read poisons the cursor: it consumes nothing, returns 0, and every later read fails
+ * even one that would have fitted. cursor_fail() poisons it the same way. */
+static void
+test_cursor_short(void **state)
+{
+    static const uint8_t raw[] = { 1, 2, 3, 4, 5, 6, 7 };
+    struct cursor c;
+
+    cursor_init(&c, raw, sizeof raw);
+    assert_int_equal(cursor_be16(&c), 0x0102);
+    assert_true(cursor_be64(&c) == 0);  /* 5 left: short. */
+    assert_false(cursor_ok(&c));
+    assert_int_equal(c.left, 5);
+    assert_int_equal(cursor_u8(&c), 0);
+    assert_int_equal(cursor_be32(&c), 0);
+    assert_null(cursor_bytes(&c, 1));
+    assert_false(cursor_done(&c));
+
+    cursor_init(&c, raw, 2);
+    assert_int_equal(cursor_be16(&c), 0x0102);
+    assert_true(cursor_done(&c));
+    assert_int_equal(cursor_u8(&c), 0);
+    assert_false(cursor_ok(&c));
+    assert_false(cursor_done(&c));      /* Nothing left, but a read fell short. */
+
+    cursor_init(&c, raw, sizeof raw);
+    assert_false(cursor_fail(&c));
+    assert_int_equal(cursor_u8(&c), 0);
+    assert_int_equal(c.left, sizeof raw);
+
+    cursor_init(&c, NULL, 0);
+    assert_true(cursor_done(&c));
+    assert_null(cursor_bytes(&c, 1));
+    assert_false(cursor_ok(&c));
+}
+
 int
 main(void)
 {
@@ -104,6 +170,8 @@ main(void)
         cmocka_unit_test(test_parse_rate),
         cmocka_unit_test(test_buf),
         cmocka_unit_test(test_byteorder),
+        cmocka_unit_test(test_cursor_read),
+        cmocka_unit_test(test_cursor_short),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

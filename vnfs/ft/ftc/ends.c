@@ -165,10 +165,10 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
 
     m->n_logs = 0;
     for (; taken < w->n_pending && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
-        struct ftc_reader r;
+        struct cursor r;
 
         bytes += w->pending[taken].len;
-        ftc_reader_init(&r, w->pending[taken].data, w->pending[taken].len);
+        cursor_init(&r, w->pending[taken].data, w->pending[taken].len);
         if (ftc_log_read(&r, &m->logs[m->n_logs])) {
             m->n_logs++;
         }
@@ -193,12 +193,12 @@ static void
 ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t len,
                            struct ft_actions *out)
 {
-    struct ftc_reader r;
+    struct cursor r;
     uint32_t backlog;
 
-    ftc_reader_init(&r, data + 1, len - 1);
-    backlog = ftc_get32(&r);
-    if (!ftc_message_read(&r, w->m) || r.n) {
+    cursor_init(&r, data + 1, len - 1);
+    backlog = cursor_be32(&r);
+    if (!ftc_message_read(&r, w->m) || r.left) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return;
     }

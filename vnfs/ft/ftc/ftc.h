@@ -70,6 +70,7 @@
 #include <stdint.h>
 
 #include "vnfs/core/buf.h"
+#include "vnfs/core/cursor.h"
 
 struct nf_state;
 
@@ -129,27 +130,14 @@ struct ftc_message {
     struct ftc_commit commits[FTC_MAX_COMMITS];
 };
 
-/* A little-endian-free reader over untrusted bytes: every get checks the length first and
- * sets 'ok' false (returning 0) past the end. */
-struct ftc_reader {
-    const uint8_t *p;
-    size_t n;
-    bool ok;
-};
-
-void ftc_reader_init(struct ftc_reader *, const uint8_t *, size_t);
-uint8_t ftc_get8(struct ftc_reader *);
-uint16_t ftc_get16(struct ftc_reader *);
-uint32_t ftc_get32(struct ftc_reader *);
-uint64_t ftc_get64(struct ftc_reader *);
-const uint8_t *ftc_get_bytes(struct ftc_reader *, size_t);
-
-bool ftc_log_read(struct ftc_reader *, struct ftc_log *);
+/* Parsers of untrusted bytes read with a struct cursor (vnfs/core/cursor.h): each returns
+ * false, the cursor bad, on a short read or a field out of range. */
+bool ftc_log_read(struct cursor *, struct ftc_log *);
 void ftc_log_put(struct buf *, const struct ftc_log *);
 size_t ftc_log_wire_len(const struct ftc_log *);
-bool ftc_commit_read(struct ftc_reader *, struct ftc_commit *);
+bool ftc_commit_read(struct cursor *, struct ftc_commit *);
 void ftc_commit_put(struct buf *, const struct ftc_commit *);
-bool ftc_message_read(struct ftc_reader *, struct ftc_message *);
+bool ftc_message_read(struct cursor *, struct ftc_message *);
 void ftc_message_put(struct buf *, const struct ftc_message *);
 
 /* A whole packet: type, message, inner (points into 'data'). False if malformed. */

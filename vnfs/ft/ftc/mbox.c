@@ -118,7 +118,7 @@ ftc_stamps_parse(const uint8_t *inner, size_t len, size_t *demo_len, struct ftc_
                  size_t max, size_t *n)
 {
     size_t k, need;
-    struct ftc_reader r;
+    struct cursor r;
 
     if (!len) {
         return false;
@@ -129,17 +129,17 @@ ftc_stamps_parse(const uint8_t *inner, size_t len, size_t *demo_len, struct ftc_
         return false;
     }
     *demo_len = len - need;
-    ftc_reader_init(&r, inner + *demo_len, k * FTC_STAMP_LEN);
+    cursor_init(&r, inner + *demo_len, k * FTC_STAMP_LEN);
     for (size_t i = 0; i < k; i++) {
-        stamps[i].mbox = ftc_get8(&r);
-        stamps[i].key = ftc_get8(&r);
-        stamps[i].write = ftc_get8(&r);
-        stamps[i].count = ftc_get64(&r);
-        stamps[i].before = ftc_get64(&r);
-        stamps[i].after = ftc_get64(&r);
+        stamps[i].mbox = cursor_u8(&r);
+        stamps[i].key = cursor_u8(&r);
+        stamps[i].write = cursor_u8(&r);
+        stamps[i].count = cursor_be64(&r);
+        stamps[i].before = cursor_be64(&r);
+        stamps[i].after = cursor_be64(&r);
     }
     *n = k;
-    return r.ok;
+    return cursor_ok(&r);
 }
 
 struct stamp_mbox {
@@ -193,11 +193,11 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     key[1] = m.body[0] % s->keys;
     st = (struct ftc_stamp) { .mbox = s->index, .key = key[1] };
     if (ftc_tx_get(tx, key, sizeof key, &v, &vlen) && vlen == 16) {
-        struct ftc_reader r;
+        struct cursor r;
 
-        ftc_reader_init(&r, v, vlen);
-        st.count = ftc_get64(&r);
-        st.before = ftc_get64(&r);
+        cursor_init(&r, v, vlen);
+        st.count = cursor_be64(&r);
+        st.before = cursor_be64(&r);
     }
     st.after = st.before;
     st.write = m.body[1] % 8 != 0;

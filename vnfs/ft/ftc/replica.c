@@ -358,11 +358,11 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
         return;
     }
     for (size_t i = 0; i < gr->n_logs; i++) {
-        struct ftc_reader rd;
+        struct cursor rd;
         struct ftc_log l;
         enum ftc_class cls;
 
-        ftc_reader_init(&rd, gr->logs[i].data, gr->logs[i].len);
+        cursor_init(&rd, gr->logs[i].data, gr->logs[i].len);
         ftc_log_read(&rd, &l);
         cls = ftc_log_classify(gr->hist, gr->n_hist, c->epoch, c->max, &l);
         if (cls == FTC_LOG_APPLIED || cls == FTC_LOG_DEAD) {
@@ -410,25 +410,25 @@ ftc_hist_put(struct buf *b, const struct ftc_group *gr, unsigned P)
 }
 
 static bool
-ftc_hist_read(struct ftc_reader *rd, struct ftc_epoch *hist, size_t *n_hist, unsigned P)
+ftc_hist_read(struct cursor *rd, struct ftc_epoch *hist, size_t *n_hist, unsigned P)
 {
-    size_t n = ftc_get8(rd);
+    size_t n = cursor_u8(rd);
 
-    if (!rd->ok || !n || n > FTC_MAX_EPOCHS) {
-        return rd->ok = false;
+    if (!cursor_ok(rd) || !n || n > FTC_MAX_EPOCHS) {
+        return cursor_fail(rd);
     }
     for (size_t i = 0; i < n; i++) {
-        hist[i].epoch = ftc_get32(rd);
-        if (ftc_get8(rd) != P || (i && hist[i].epoch <= hist[i - 1].epoch)) {
-            return rd->ok = false;
+        hist[i].epoch = cursor_be32(rd);
+        if (cursor_u8(rd) != P || (i && hist[i].epoch <= hist[i - 1].epoch)) {
+            return cursor_fail(rd);
         }
         memset(hist[i].start, 0, sizeof hist[i].start);
         for (unsigned p = 0; p < P; p++) {
-            hist[i].start[p] = ftc_get64(rd);
+            hist[i].start[p] = cursor_be64(rd);
         }
     }
     *n_hist = n;
-    return rd->ok;
+    return cursor_ok(rd);
 }
 
 /* Opens a new epoch of 'gr' starting at its MAX (this member serves the new head's state). */
@@ -679,14 +679,14 @@ ftc_replica_update_ready(struct ftc_replica *r, struct ft_actions *out)
 }
 
 static void
-ftc_replica_on_state_req(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+ftc_replica_on_state_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                          struct ft_actions *out)
 {
-    unsigned g = ftc_get8(rd);
-    uint32_t epoch = ftc_get32(rd);
+    unsigned g = cursor_u8(rd);
+    uint32_t epoch = cursor_be32(rd);
     struct ftc_group *gr = ftc_group_find(r, g);
 
-    if (!rd->ok || rd->n || !gr) {
+    if (!cursor_done(rd) || !gr) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -742,21 +742,21 @@ ftc_replica_on_state_req(struct ftc_replica *r, uint32_t from, struct ftc_reader
 }
 
 static void
-ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                      struct ft_actions *out)
 {
-    unsigned g = ftc_get8(rd);
-    bool ready = ftc_get8(rd);
+    unsigned g = cursor_u8(rd);
+    bool ready = cursor_u8(rd);
     struct ftc_group *gr = ftc_group_find(r, g);
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
     size_t n_hist, n_logs;
     uint64_t max[FTC_MAX_PARTS] = { 0 };
     const uint8_t *store;
     uint32_t store_len;
-    struct ftc_reader logs;
+    struct cursor logs;
     unsigned n = 0;
 
-    if (!rd->ok || !gr) {
+    if (!cursor_ok(rd) || !gr) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -774,21 +774,21 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd
         }
         return;
     }
-    if (!ftc_hist_read(rd, hist, &n_hist, r->P) || ftc_get8(rd) != r->P) {
+    if (!ftc_hist_read(rd, hist, &n_hist, r->P) || cursor_u8(rd) != r->P) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
     for (unsigned p = 0; p < r->P; p++) {
-        max[p] = ftc_get64(rd);
+        max[p] = cursor_be64(rd);
     }
-    store_len = ftc_get32(rd);
-    store = ftc_get_bytes(rd, store_len);
-    n_logs = ftc_get16(rd);
+    store_len = cursor_be32(rd);
+    store = cursor_bytes(rd, store_len);
+    n_logs = cursor_be16(rd);
     logs = *rd;
-    for (size_t i = 0; rd->ok && i < n_logs; i++) {
+    for (size_t i = 0; cursor_ok(rd) && i < n_logs; i++) {
         ftc_log_read(rd, &r->tmp->logs[0]);
     }
-    if (!rd->ok || rd->n || state_validate(store, store_len)) {
+    if (!cursor_done(rd) || state_validate(store, store_len)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -837,21 +837,21 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd
 }
 
 static void
-ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader *rd,
+ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                         struct ft_actions *out)
 {
-    unsigned g = ftc_get8(rd);
-    uint32_t epoch = ftc_get32(rd);
-    unsigned P = ftc_get8(rd);
+    unsigned g = cursor_u8(rd);
+    uint32_t epoch = cursor_be32(rd);
+    unsigned P = cursor_u8(rd);
     uint64_t max[FTC_MAX_PARTS] = { 0 };
     struct ftc_group *gr = ftc_group_find(r, g);
     size_t n_ofs, flags_ofs, n = 0;
     bool ready = false, ahead = false;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
-        max[p] = ftc_get64(rd);
+        max[p] = cursor_be64(rd);
     }
-    if (!rd->ok || rd->n || P != r->P || !gr) {
+    if (!cursor_done(rd) || P != r->P || !gr) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -879,13 +879,13 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader 
         while (progress && !full) {
             progress = false;
             for (size_t i = 0; i < gr->n_logs && !full; i++) {
-                struct ftc_reader lr;
+                struct cursor lr;
                 struct ftc_log l;
 
                 if (sent[i]) {
                     continue;
                 }
-                ftc_reader_init(&lr, gr->logs[i].data, gr->logs[i].len);
+                cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
                 ftc_log_read(&lr, &l);
                 if (ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l)
                     != FTC_LOG_READY) {
@@ -915,23 +915,23 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct ftc_reader 
 }
 
 static void
-ftc_replica_on_retx(struct ftc_replica *r, struct ftc_reader *rd, struct ft_actions *out)
+ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions *out)
 {
-    unsigned g = ftc_get8(rd);
+    unsigned g = cursor_u8(rd);
     struct ftc_group *gr = ftc_group_find(r, g);
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
     size_t n_hist, n_logs;
     struct ftc_message *m = r->tmp;
     bool progress = true;
 
-    uint8_t flags = ftc_get8(rd);
+    uint8_t flags = cursor_u8(rd);
 
-    if (!rd->ok || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
+    if (!cursor_ok(rd) || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
-    n_logs = ftc_get8(rd);
-    if (!rd->ok || n_logs > FTC_MAX_LOGS) {
+    n_logs = cursor_u8(rd);
+    if (!cursor_ok(rd) || n_logs > FTC_MAX_LOGS) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -941,7 +941,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct ftc_reader *rd, struct ft_acti
             return;
         }
     }
-    if (rd->n || !gr->ready || gr->pos == 0) {
+    if (rd->left || !gr->ready || gr->pos == 0) {
         return;
     }
     if (flags & FTC_RETX_GAP) {
@@ -1006,7 +1006,7 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
 {
     struct ftc_replica *r = ftc_replica_cast(core);
     unsigned from = ftc_ring_index(r, ev->from);
-    struct ftc_reader rd;
+    struct cursor rd;
 
     r->now_ns = ev->now_ns;
     switch (ev->kind) {
@@ -1057,8 +1057,8 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
             ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, ev->data, ev->len);
             break;
         }
-        ftc_reader_init(&rd, ev->data, ev->len);
-        switch (ftc_get8(&rd)) {
+        cursor_init(&rd, ev->data, ev->len);
+        switch (cursor_u8(&rd)) {
         case FTC_MSG_STATE_REQ:
             ftc_replica_on_state_req(r, ev->from, &rd, out);
             break;

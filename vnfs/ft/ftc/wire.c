@@ -4,85 +4,30 @@
 
 #include <string.h>
 
-void
-ftc_reader_init(struct ftc_reader *r, const uint8_t *p, size_t n)
-{
-    r->p = p;
-    r->n = n;
-    r->ok = true;
-}
-
-const uint8_t *
-ftc_get_bytes(struct ftc_reader *r, size_t n)
-{
-    const uint8_t *p;
-
-    if (!r->ok || r->n < n) {
-        r->ok = false;
-        return NULL;
-    }
-    p = r->p;
-    r->p += n;
-    r->n -= n;
-    return p;
-}
-
-uint8_t
-ftc_get8(struct ftc_reader *r)
-{
-    const uint8_t *p = ftc_get_bytes(r, 1);
-
-    return p ? p[0] : 0;
-}
-
-uint16_t
-ftc_get16(struct ftc_reader *r)
-{
-    const uint8_t *p = ftc_get_bytes(r, 2);
-
-    return p ? (uint16_t) (p[0] << 8 | p[1]) : 0;
-}
-
-uint32_t
-ftc_get32(struct ftc_reader *r)
-{
-    const uint8_t *p = ftc_get_bytes(r, 4);
-
-    return p ? (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3] : 0;
-}
-
-uint64_t
-ftc_get64(struct ftc_reader *r)
-{
-    uint64_t hi = ftc_get32(r);
-
-    return hi << 32 | ftc_get32(r);
-}
-
 bool
-ftc_log_read(struct ftc_reader *r, struct ftc_log *l)
+ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
-    l->group = ftc_get8(r);
-    l->epoch = ftc_get32(r);
-    l->n_ent = ftc_get8(r);
-    if (!r->ok || l->n_ent > FTC_MAX_PARTS) {
-        return r->ok = false;
+    l->group = cursor_u8(r);
+    l->epoch = cursor_be32(r);
+    l->n_ent = cursor_u8(r);
+    if (!cursor_ok(r) || l->n_ent > FTC_MAX_PARTS) {
+        return cursor_fail(r);
     }
     for (size_t i = 0; i < l->n_ent; i++) {
         uint8_t w;
 
-        l->ent[i].part = ftc_get16(r);
-        w = ftc_get8(r);
-        l->ent[i].seq = ftc_get64(r);
-        if (!r->ok || l->ent[i].part >= FTC_MAX_PARTS || w > 1
+        l->ent[i].part = cursor_be16(r);
+        w = cursor_u8(r);
+        l->ent[i].seq = cursor_be64(r);
+        if (!cursor_ok(r) || l->ent[i].part >= FTC_MAX_PARTS || w > 1
             || (i && l->ent[i].part <= l->ent[i - 1].part)) {
-            return r->ok = false;
+            return cursor_fail(r);
         }
         l->ent[i].write = w;
     }
-    l->upd_len = ftc_get32(r);
-    l->upd = ftc_get_bytes(r, l->upd_len);
-    return r->ok;
+    l->upd_len = cursor_be32(r);
+    l->upd = cursor_bytes(r, l->upd_len);
+    return cursor_ok(r);
 }
 
 void
@@ -107,22 +52,22 @@ ftc_log_wire_len(const struct ftc_log *l)
 }
 
 bool
-ftc_commit_read(struct ftc_reader *r, struct ftc_commit *c)
+ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
-    c->group = ftc_get8(r);
-    c->epoch = ftc_get32(r);
-    c->prev_epoch = ftc_get32(r);
-    c->n_parts = ftc_get8(r);
-    if (!r->ok || !c->n_parts || c->n_parts > FTC_MAX_PARTS) {
-        return r->ok = false;
+    c->group = cursor_u8(r);
+    c->epoch = cursor_be32(r);
+    c->prev_epoch = cursor_be32(r);
+    c->n_parts = cursor_u8(r);
+    if (!cursor_ok(r) || !c->n_parts || c->n_parts > FTC_MAX_PARTS) {
+        return cursor_fail(r);
     }
     for (size_t i = 0; i < c->n_parts; i++) {
-        c->start[i] = ftc_get64(r);
+        c->start[i] = cursor_be64(r);
     }
     for (size_t i = 0; i < c->n_parts; i++) {
-        c->max[i] = ftc_get64(r);
+        c->max[i] = cursor_be64(r);
     }
-    return r->ok;
+    return cursor_ok(r);
 }
 
 void
@@ -141,20 +86,20 @@ ftc_commit_put(struct buf *b, const struct ftc_commit *c)
 }
 
 bool
-ftc_message_read(struct ftc_reader *r, struct ftc_message *m)
+ftc_message_read(struct cursor *r, struct ftc_message *m)
 {
-    m->n_logs = ftc_get8(r);
-    if (!r->ok || m->n_logs > FTC_MAX_LOGS) {
-        return r->ok = false;
+    m->n_logs = cursor_u8(r);
+    if (!cursor_ok(r) || m->n_logs > FTC_MAX_LOGS) {
+        return cursor_fail(r);
     }
     for (size_t i = 0; i < m->n_logs; i++) {
         if (!ftc_log_read(r, &m->logs[i])) {
             return false;
         }
     }
-    m->n_commits = ftc_get8(r);
-    if (!r->ok || m->n_commits > FTC_MAX_COMMITS) {
-        return r->ok = false;
+    m->n_commits = cursor_u8(r);
+    if (!cursor_ok(r) || m->n_commits > FTC_MAX_COMMITS) {
+        return cursor_fail(r);
     }
     for (size_t i = 0; i < m->n_commits; i++) {
         if (!ftc_commit_read(r, &m->commits[i])) {
@@ -181,20 +126,21 @@ bool
 ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
                  struct ftc_message *m, const uint8_t **inner, size_t *inner_len)
 {
-    struct ftc_reader r;
+    struct cursor r;
     uint8_t t;
 
-    ftc_reader_init(&r, data, len);
-    t = ftc_get8(&r);
-    if (!r.ok || (t != FTC_PKT_DATA && t != FTC_PKT_PROPAGATE) || !ftc_message_read(&r, m)) {
+    cursor_init(&r, data, len);
+    t = cursor_u8(&r);
+    if (!cursor_ok(&r) || (t != FTC_PKT_DATA && t != FTC_PKT_PROPAGATE)
+        || !ftc_message_read(&r, m)) {
         return false;
     }
-    if (t == FTC_PKT_PROPAGATE && r.n) {
+    if (t == FTC_PKT_PROPAGATE && r.left) {
         return false;
     }
     *type = t;
     *inner = r.p;
-    *inner_len = r.n;
+    *inner_len = r.left;
     return true;
 }
 

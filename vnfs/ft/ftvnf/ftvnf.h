@@ -61,6 +61,7 @@
 #include <stdint.h>
 
 #include "vnfs/core/buf.h"
+#include "vnfs/core/cursor.h"
 #include "vnfs/fn/det.h"
 
 /* The 36-bit packet id. */
@@ -134,15 +135,5 @@ void ftvnf_delta_make(struct buf *, const uint8_t *old, size_t old_len, const ui
                       size_t new_len);
 /* Applies 'delta' to 'b' in place. EINVAL if malformed or out of bounds. */
 int ftvnf_delta_apply(struct buf *b, const uint8_t *delta, size_t len);
-
-/* A cursor on untrusted bytes: reads fail (and stay failed) past the end. */
-struct ftvnf_rd {
-    const uint8_t *p;
-    size_t left;
-    bool bad;
-};
-void ftvnf_rd_init(struct ftvnf_rd *, const uint8_t *, size_t);
-uint64_t ftvnf_rd_uint(struct ftvnf_rd *, size_t bytes);
-const uint8_t *ftvnf_rd_bytes(struct ftvnf_rd *, size_t n);
 
 #endif

@@ -313,24 +313,24 @@ plog_store(struct ftvnf_logger *l, uint64_t id, const uint8_t *bytes, size_t len
 }
 
 static void
-plog_replay(struct ftvnf_logger *l, struct ftvnf_rd *rd, struct ft_actions *out)
+plog_replay(struct ftvnf_logger *l, struct cursor *rd, struct ft_actions *out)
 {
-    uint32_t to = ftvnf_rd_uint(rd, 4);
-    uint8_t stage = ftvnf_rd_uint(rd, 1), flags = ftvnf_rd_uint(rd, 1);
-    size_t n = ftvnf_rd_uint(rd, 2);
+    uint32_t to = cursor_be32(rd);
+    uint8_t stage = cursor_u8(rd), flags = cursor_u8(rd);
+    size_t n = cursor_be16(rd);
     struct buf msg = BUF_INITIALIZER;
 
-    for (size_t i = 0; i < n && !rd->bad; i++) {
-        uint64_t id = ftvnf_rd_uint(rd, 8);
+    for (size_t i = 0; i < n && cursor_ok(rd); i++) {
+        uint64_t id = cursor_be64(rd);
         const uint8_t *pads = rd->p;
         struct nf_pad *parsed;
         size_t n_pads, used = nf_pads_parse(rd->p, rd->left, &parsed, &n_pads);
 
-        if (!used || rd->bad) {
+        if (!used || !cursor_ok(rd)) {
             break;
         }
         free(parsed);
-        ftvnf_rd_bytes(rd, used);
+        cursor_bytes(rd, used);
         buf_clear(&msg);
         buf_put_u8(&msg, FTVNF_SLAVE_PKT);
         buf_put_u8(&msg, stage);
@@ -350,23 +350,23 @@ static int
 logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct ftvnf_logger *l = (struct ftvnf_logger *) core;
-    struct ftvnf_rd rd;
+    struct cursor rd;
     struct buf ack = BUF_INITIALIZER;
     uint8_t type;
 
     if (ev->kind != FT_EV_PEER_MSG) {
         return 0;
     }
-    ftvnf_rd_init(&rd, ev->data, ev->len);
-    type = ftvnf_rd_uint(&rd, 1);
+    cursor_init(&rd, ev->data, ev->len);
+    type = cursor_u8(&rd);
     bool from_manager = ev->from == l->manager;
     bool from_writer = logger_writer(l, ev->from);
 
     if (type == FTVNF_LOG_PKT && l->kind == LOGGER_PKT && from_writer) {
-        uint64_t id = ftvnf_rd_uint(&rd, 8);
-        uint8_t delta = ftvnf_rd_uint(&rd, 1);
+        uint64_t id = cursor_be64(&rd);
+        uint8_t delta = cursor_u8(&rd);
 
-        if (rd.bad || id >> FTVNF_ID_BITS || (delta != 0) != (ftvnf_id_version(id) != 0)) {
+        if (!cursor_ok(&rd) || id >> FTVNF_ID_BITS || (delta != 0) != (ftvnf_id_version(id) != 0)) {
             goto malformed;
         }
         plog_store(l, id, rd.p, rd.left);
@@ -386,28 +386,28 @@ logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *
         buf_put_be64(&ack, dp.id_in);
         ft_emit_send(out, ev->from, ack.data, ack.len);
     } else if (type == FTVNF_PROGRESS && l->kind == LOGGER_PROGRESS && from_writer) {
-        uint8_t stage = ftvnf_rd_uint(&rd, 1);
-        uint64_t id = ftvnf_rd_uint(&rd, 8);
+        uint8_t stage = cursor_u8(&rd);
+        uint64_t id = cursor_be64(&rd);
 
-        if (rd.bad || rd.left || stage >= FTVNF_MAX_STAGES) {
+        if (!cursor_done(&rd) || stage >= FTVNF_MAX_STAGES) {
             goto malformed;
         }
         logger_append(l, ftvnf_id_base(id), stage, ev->data + 1, 9);
     } else if (type == FTVNF_LIST_REQ && from_manager) {
-        uint64_t cursor = ftvnf_rd_uint(&rd, 8);
+        uint64_t cursor = cursor_be64(&rd);
 
-        if (rd.bad) {
+        if (!cursor_ok(&rd)) {
             goto malformed;
         }
         logger_list(l, cursor, out);
     } else if (type == FTVNF_REPLAY && l->kind == LOGGER_PKT && from_manager) {
         plog_replay(l, &rd, out);
     } else if (type == FTVNF_DELETE && from_manager) {
-        size_t n = ftvnf_rd_uint(&rd, 2);
+        size_t n = cursor_be16(&rd);
 
-        for (size_t i = 0; i < n && !rd.bad; i++) {
-            uint64_t base = ftvnf_rd_uint(&rd, 8);
-            if (!rd.bad) {
+        for (size_t i = 0; i < n && cursor_ok(&rd); i++) {
+            uint64_t base = cursor_be64(&rd);
+            if (cursor_ok(&rd)) {
                 logger_delete(l, ftvnf_id_base(base));
             }
         }

@@ -451,7 +451,7 @@ mgr_act(struct ftvnf_manager *m, struct ft_actions *out)
 }
 
 static void
-mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_actions *out)
+mgr_list(struct ftvnf_manager *m, uint32_t from, struct cursor *rd, struct ft_actions *out)
 {
     size_t l;
     uint64_t cursor, next;
@@ -461,24 +461,24 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
     for (l = 0; l < MGR_N_LOGGERS && m->loggers[l] != from; l++) {
         continue;
     }
-    cursor = ftvnf_rd_uint(rd, 8);
-    next = ftvnf_rd_uint(rd, 8);
-    more = ftvnf_rd_uint(rd, 1);
-    n = ftvnf_rd_uint(rd, 2);
-    if (l == MGR_N_LOGGERS || rd->bad || !m->waiting[l] || cursor != m->cursor[l]) {
+    cursor = cursor_be64(rd);
+    next = cursor_be64(rd);
+    more = cursor_u8(rd);
+    n = cursor_be16(rd);
+    if (l == MGR_N_LOGGERS || !cursor_ok(rd) || !m->waiting[l] || cursor != m->cursor[l]) {
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
-    for (size_t k = 0; k < n && !rd->bad; k++) {
+    for (size_t k = 0; k < n && cursor_ok(rd); k++) {
         if (l == MGR_PLOG) {
-            uint64_t base = ftvnf_rd_uint(rd, 8);
-            if (!rd->bad && !u64map_get(&m->pkts, ftvnf_id_base(base), NULL)) {
+            uint64_t base = cursor_be64(rd);
+            if (cursor_ok(rd) && !u64map_get(&m->pkts, ftvnf_id_base(base), NULL)) {
                 u64map_put(&m->pkts, ftvnf_id_base(base), m->now);
             }
         } else if (l == MGR_PROGLOG) {
-            uint8_t stage = ftvnf_rd_uint(rd, 1);
-            uint64_t id = ftvnf_rd_uint(rd, 8);
-            if (!rd->bad && stage < m->n_stages) {
+            uint8_t stage = cursor_u8(rd);
+            uint64_t id = cursor_be64(rd);
+            if (cursor_ok(rd) && stage < m->n_stages) {
                 u64map_put(&m->stages[stage].progress, ftvnf_id_base(id), 1);
                 u64map_remove(&m->stages[stage].air, ftvnf_id_base(id), NULL);
             }
@@ -486,10 +486,10 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
             struct ftvnf_dp dp;
             size_t used = ftvnf_dp_parse(rd->p, rd->left, &dp);
             if (!used) {
-                rd->bad = true;
+                cursor_fail(rd);
                 break;
             }
-            ftvnf_rd_bytes(rd, used);
+            cursor_bytes(rd, used);
             struct mgr_stage *s = dp.stage < m->n_stages ? &m->stages[dp.stage] : NULL;
             if (!s || mgr_rec(s, ftvnf_id_base(dp.id_in))) {
                 free(dp.pads);
@@ -502,7 +502,7 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct ftvnf_rd *rd, struct ft_
             u64map_put(&s->rec_idx, ftvnf_id_base(dp.id_in), ++s->n_recs);
         }
     }
-    if (rd->bad) {
+    if (!cursor_ok(rd)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
     }
     m->cursor[l] = next;
@@ -563,7 +563,7 @@ static int
 mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct ftvnf_manager *m = (struct ftvnf_manager *) core;
-    struct ftvnf_rd rd;
+    struct cursor rd;
 
     m->now = ev->now_ns;
     switch (ev->kind) {
@@ -590,15 +590,15 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         }
         break;
     case FT_EV_PEER_MSG:
-        ftvnf_rd_init(&rd, ev->data, ev->len);
-        switch (ftvnf_rd_uint(&rd, 1)) {
+        cursor_init(&rd, ev->data, ev->len);
+        switch (cursor_u8(&rd)) {
         case FTVNF_LIST:
             mgr_list(m, ev->from, &rd, out);
             break;
         case FTVNF_PROMOTED: {
-            uint8_t i = ftvnf_rd_uint(&rd, 1);
+            uint8_t i = cursor_u8(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
-            if (rd.bad || !s || s->state != STAGE_CATCHUP || ev->from != s->slave) {
+            if (!cursor_ok(&rd) || !s || s->state != STAGE_CATCHUP || ev->from != s->slave) {
                 ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
                 break;
             }
@@ -611,9 +611,9 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             break;
         }
         case FTVNF_ROUTED: {
-            uint8_t i = ftvnf_rd_uint(&rd, 1);
+            uint8_t i = cursor_u8(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
-            if (rd.bad || !s || s->state != STAGE_ROUTING) {
+            if (!cursor_ok(&rd) || !s || s->state != STAGE_ROUTING) {
                 ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
                 break;
             }

@@ -103,7 +103,7 @@ static int
 seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct ftvnf_seq *s = (struct ftvnf_seq *) core;
-    struct ftvnf_rd rd;
+    struct cursor rd;
     uint64_t id, v;
     struct buf msg = BUF_INITIALIZER;
 
@@ -144,11 +144,11 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     }
     case FT_EV_PEER_MSG:
-        ftvnf_rd_init(&rd, ev->data, ev->len);
-        switch (ftvnf_rd_uint(&rd, 1)) {
+        cursor_init(&rd, ev->data, ev->len);
+        switch (cursor_u8(&rd)) {
         case FTVNF_ACK_PKT:
-            id = ftvnf_rd_uint(&rd, 8);
-            if (ev->from != s->plog || rd.bad || !u64map_remove(&s->pending, id, &v)) {
+            id = cursor_be64(&rd);
+            if (ev->from != s->plog || !cursor_ok(&rd) || !u64map_remove(&s->pending, id, &v)) {
                 ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
                 break;
             }
@@ -160,10 +160,10 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             free(held);
             break;
         case FTVNF_ROUTE: {
-            uint8_t stage = ftvnf_rd_uint(&rd, 1);
-            uint32_t to = ftvnf_rd_uint(&rd, 4);
+            uint8_t stage = cursor_u8(&rd);
+            uint32_t to = cursor_be32(&rd);
 
-            if (ev->from != s->manager || rd.bad || stage != 0) {
+            if (ev->from != s->manager || !cursor_ok(&rd) || stage != 0) {
                 ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, NULL, 0);
                 break;
             }

@@ -399,31 +399,31 @@ progress:
 static void
 vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
 {
-    struct ftvnf_rd rd;
+    struct cursor rd;
     uint8_t type;
 
-    ftvnf_rd_init(&rd, ev->data, ev->len);
-    type = ftvnf_rd_uint(&rd, 1);
+    cursor_init(&rd, ev->data, ev->len);
+    type = cursor_u8(&rd);
     if (type == FTVNF_ACK_PKT && ev->from == v->plog) {
-        uint64_t id = ftvnf_rd_uint(&rd, 8);
-        if (!rd.bad) {
+        uint64_t id = cursor_be64(&rd);
+        if (cursor_ok(&rd)) {
             vnf_release(v, id, true, out);
         }
     } else if (type == FTVNF_ACK_DP && ev->from == v->dplog) {
-        uint8_t stage = ftvnf_rd_uint(&rd, 1);
-        uint64_t id_in = ftvnf_rd_uint(&rd, 8), key = id_in, val;
+        uint8_t stage = cursor_u8(&rd);
+        uint64_t id_in = cursor_be64(&rd), key = id_in, val;
         /* Pending entries are keyed by the id they leave with. */
-        if (!rd.bad && stage == v->stage) {
+        if (cursor_ok(&rd) && stage == v->stage) {
             if (!u64map_get(&v->pending, key, &val)) {
                 key = id_in + 1;
             }
             vnf_release(v, key, false, out);
         }
     } else if (type == FTVNF_SLAVE_PKT && ev->from == v->plog) {
-        uint8_t stage = ftvnf_rd_uint(&rd, 1), flags = ftvnf_rd_uint(&rd, 1);
-        uint64_t id_in = ftvnf_rd_uint(&rd, 8);
+        uint8_t stage = cursor_u8(&rd), flags = cursor_u8(&rd);
+        uint64_t id_in = cursor_be64(&rd);
         struct nf_pad *pads = NULL;
-        size_t n_pads = 0, used = rd.bad ? 0 : nf_pads_parse(rd.p, rd.left, &pads, &n_pads);
+        size_t n_pads = 0, used = cursor_ok(&rd) ? nf_pads_parse(rd.p, rd.left, &pads, &n_pads) : 0;
 
         if (!used || stage != v->stage || id_in >> FTVNF_ID_BITS) {
             ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
@@ -446,31 +446,31 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
         uint8_t msg[2] = { FTVNF_PROMOTED, v->stage };
         ft_emit_send(out, v->manager, msg, sizeof msg);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
-        uint8_t stage = ftvnf_rd_uint(&rd, 1);
-        size_t n = ftvnf_rd_uint(&rd, 2);
+        uint8_t stage = cursor_u8(&rd);
+        size_t n = cursor_be16(&rd);
 
-        if (rd.bad || stage != v->stage) {
+        if (!cursor_ok(&rd) || stage != v->stage) {
             ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
             return;
         }
         v->taking_over = true;
-        for (size_t i = 0; i < n && !rd.bad; i++) {
-            uint64_t base = ftvnf_id_base(ftvnf_rd_uint(&rd, 8));
-            uint8_t fwd = ftvnf_rd_uint(&rd, 1);
-            if (!rd.bad && fwd) {
+        for (size_t i = 0; i < n && cursor_ok(&rd); i++) {
+            uint64_t base = ftvnf_id_base(cursor_be64(&rd));
+            uint8_t fwd = cursor_u8(&rd);
+            if (cursor_ok(&rd) && fwd) {
                 u64map_put(&v->takeover_fwd, base, 1);
             }
-            if (!rd.bad && !u64map_get(&v->seen, base, NULL)) {
+            if (cursor_ok(&rd) && !u64map_get(&v->seen, base, NULL)) {
                 u64map_put(&v->takeover, base, 1);
             }
         }
         vnf_promote_if_ready(v, ev->now_ns, out);
     } else if (type == FTVNF_ROUTE && ev->from == v->manager) {
-        uint8_t stage = ftvnf_rd_uint(&rd, 1);
-        uint32_t to = ftvnf_rd_uint(&rd, 4);
+        uint8_t stage = cursor_u8(&rd);
+        uint32_t to = cursor_be32(&rd);
         struct buf msg = BUF_INITIALIZER;
 
-        if (rd.bad || stage != v->stage + 1) {
+        if (!cursor_ok(&rd) || stage != v->stage + 1) {
             ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
             return;
         }

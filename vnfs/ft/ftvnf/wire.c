@@ -21,41 +21,6 @@ ftvnf_id_vlan_ok(uint64_t id)
 }
 
 void
-ftvnf_rd_init(struct ftvnf_rd *rd, const uint8_t *p, size_t len)
-{
-    rd->p = p;
-    rd->left = len;
-    rd->bad = false;
-}
-
-const uint8_t *
-ftvnf_rd_bytes(struct ftvnf_rd *rd, size_t n)
-{
-    const uint8_t *p;
-
-    if (rd->bad || rd->left < n) {
-        rd->bad = true;
-        return NULL;
-    }
-    p = rd->p;
-    rd->p += n;
-    rd->left -= n;
-    return p;
-}
-
-uint64_t
-ftvnf_rd_uint(struct ftvnf_rd *rd, size_t bytes)
-{
-    const uint8_t *p = ftvnf_rd_bytes(rd, bytes);
-    uint64_t v = 0;
-
-    for (size_t i = 0; p && i < bytes; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-void
 ftvnf_dp_put(struct buf *b, const struct ftvnf_dp *dp)
 {
     buf_put_u8(b, dp->stage);
@@ -68,16 +33,16 @@ ftvnf_dp_put(struct buf *b, const struct ftvnf_dp *dp)
 size_t
 ftvnf_dp_parse(const uint8_t *data, size_t len, struct ftvnf_dp *dp)
 {
-    struct ftvnf_rd rd;
+    struct cursor rd;
     struct ftvnf_dp d;
     size_t used;
 
-    ftvnf_rd_init(&rd, data, len);
-    d.stage = ftvnf_rd_uint(&rd, 1);
-    d.id_in = ftvnf_rd_uint(&rd, 8);
-    d.id_out = ftvnf_rd_uint(&rd, 8);
-    d.verdict = ftvnf_rd_uint(&rd, 1);
-    if (rd.bad || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_DROPPED
+    cursor_init(&rd, data, len);
+    d.stage = cursor_u8(&rd);
+    d.id_in = cursor_be64(&rd);
+    d.id_out = cursor_be64(&rd);
+    d.verdict = cursor_u8(&rd);
+    if (!cursor_ok(&rd) || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_DROPPED
         || d.id_in >> FTVNF_ID_BITS || d.id_out >> FTVNF_ID_BITS) {
         return 0;
     }
@@ -124,24 +89,24 @@ ftvnf_delta_make(struct buf *b, const uint8_t *old, size_t old_len, const uint8_
 int
 ftvnf_delta_apply(struct buf *b, const uint8_t *delta, size_t len)
 {
-    struct ftvnf_rd rd;
+    struct cursor rd;
     size_t new_len, n;
 
-    ftvnf_rd_init(&rd, delta, len);
-    new_len = ftvnf_rd_uint(&rd, 4);
-    n = ftvnf_rd_uint(&rd, 2);
-    if (rd.bad || new_len > 65536) {
+    cursor_init(&rd, delta, len);
+    new_len = cursor_be32(&rd);
+    n = cursor_be16(&rd);
+    if (!cursor_ok(&rd) || new_len > 65536) {
         return EINVAL;
     }
     /* Check every range before touching the packet. */
-    struct ftvnf_rd chk = rd;
+    struct cursor chk = rd;
     for (size_t i = 0; i < n; i++) {
-        size_t ofs = ftvnf_rd_uint(&chk, 4), rlen = ftvnf_rd_uint(&chk, 2);
-        if (!ftvnf_rd_bytes(&chk, rlen) || ofs + rlen > new_len) {
+        size_t ofs = cursor_be32(&chk), rlen = cursor_be16(&chk);
+        if (!cursor_bytes(&chk, rlen) || ofs + rlen > new_len) {
             return EINVAL;
         }
     }
-    if (chk.bad || chk.left) {
+    if (!cursor_done(&chk)) {
         return EINVAL;
     }
     if (new_len > b->len) {
@@ -149,8 +114,8 @@ ftvnf_delta_apply(struct buf *b, const uint8_t *delta, size_t len)
     }
     b->len = new_len;
     for (size_t i = 0; i < n; i++) {
-        size_t ofs = ftvnf_rd_uint(&rd, 4), rlen = ftvnf_rd_uint(&rd, 2);
-        memcpy(b->data + ofs, ftvnf_rd_bytes(&rd, rlen), rlen);
+        size_t ofs = cursor_be32(&rd), rlen = cursor_be16(&rd);
+        memcpy(b->data + ofs, cursor_bytes(&rd, rlen), rlen);
     }
     return 0;
 }

@@ -4,17 +4,7 @@
 
 #include <string.h>
 
-static uint32_t
-nham_get32(const uint8_t *p)
-{
-    return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t
-nham_get64(const uint8_t *p)
-{
-    return (uint64_t) nham_get32(p) << 32 | nham_get32(p + 4);
-}
+#include "vnfs/core/byteorder.h"
 
 bool
 nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)
@@ -24,14 +14,14 @@ nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)
     if (len < need || p[0] != NHAM_DATA) {
         return false;
     }
-    d->epoch = nham_get32(p + 1);
-    d->counter = nham_get64(p + 5);
+    d->epoch = get_be32(p + 1);
+    d->counter = get_be64(p + 5);
     d->n_stamps = p[13];
     if (d->n_stamps > NHAM_MAX_STAMPS || len - need < (size_t) d->n_stamps * 8) {
         return false;
     }
     for (size_t i = 0; i < d->n_stamps; i++) {
-        d->stamps[i] = nham_get64(p + need + 8 * i);
+        d->stamps[i] = get_be64(p + need + 8 * i);
     }
     need += (size_t) d->n_stamps * 8;
     d->payload = p + need;
@@ -66,15 +56,15 @@ nham_ctl_parse(const uint8_t *p, size_t len, struct nham_ctl *c)
         if (len != 4) {
             return false;
         }
-        c->vnf = nham_get32(p);
+        c->vnf = get_be32(p);
         return true;
     case NHAM_CKPT_STORE:
         if (len < 16) {
             return false;
         }
-        c->vnf = nham_get32(p);
-        c->epoch = nham_get32(p + 4);
-        c->counter = nham_get64(p + 8);
+        c->vnf = get_be32(p);
+        c->epoch = get_be32(p + 4);
+        c->counter = get_be64(p + 8);
         c->image = p + 16;
         c->image_len = len - 16;
         return true;
@@ -82,21 +72,21 @@ nham_ctl_parse(const uint8_t *p, size_t len, struct nham_ctl *c)
         if (len != 12) {
             return false;
         }
-        c->vnf = nham_get32(p);
-        c->counter = nham_get64(p + 4);
+        c->vnf = get_be32(p);
+        c->counter = get_be64(p + 4);
         return true;
     case NHAM_READY:
         if (len != 12) {
             return false;
         }
-        c->epoch = nham_get32(p);
-        c->counter = nham_get64(p + 4);
+        c->epoch = get_be32(p);
+        c->counter = get_be64(p + 4);
         return true;
     case NHAM_RESTORE_REQ:
         if (len != 4) {
             return false;
         }
-        c->epoch = nham_get32(p);
+        c->epoch = get_be32(p);
         return true;
     case NHAM_DATA:
     default:
@@ -141,11 +131,11 @@ nham_image_parse(const uint8_t *p, size_t len, struct nham_image *im)
     if (len < 32) {
         return false;
     }
-    im->epoch = nham_get32(p);
-    im->counter = nham_get64(p + 4);
-    im->count = nham_get64(p + 12);
-    im->digest = nham_get64(p + 20);
-    im->state_len = nham_get32(p + 28);
+    im->epoch = get_be32(p);
+    im->counter = get_be64(p + 4);
+    im->count = get_be64(p + 12);
+    im->digest = get_be64(p + 20);
+    im->state_len = get_be32(p + 28);
     if (len - 32 != im->state_len) {
         return false;
     }

@@ -879,6 +879,48 @@ add_replica(struct deployment *d, const char *role, int index, unsigned r, const
     return c;
 }
 
+/* What every FIT-SFC role on a replica's guest is told first: its data interface and its id. */
+static void
+fitsfc_role_args(struct args *a, const struct deploy_component *c)
+{
+    args_add(a, "--iface");
+    args_add(a, "%s", data_iface(c->ig)->ifname);
+    args_add(a, "--id");
+    args_add(a, "%u", c->id);
+}
+
+/* A FIT-SFC voter's arguments: its vote (none for the wrapper, whose vote is fixed), f and,
+ * when the experiment sets one, the vote's timeout. */
+static void
+fitsfc_vote_args(struct args *a, const char *vote, unsigned f, const char *vote_timeout)
+{
+    if (vote) {
+        args_add(a, "--vote");
+        args_add(a, "%s", vote);
+    }
+    args_add(a, "--f");
+    args_add(a, "%u", f);
+    if (vote_timeout) {
+        args_add(a, "--vote-param");
+        args_add(a, "timeout=%s", vote_timeout);
+    }
+}
+
+/* Starts 'role' on 'c' with 'a', its hops traced into the guest 'trace_guest''s hops.tsv;
+ * frees 'a' for the next role. */
+static int
+fitsfc_start_role(const struct instance *inst, struct deploy_component *c, const char *role,
+                  const char *trace_guest, struct args *a)
+{
+    int error;
+
+    args_add(a, "--trace");
+    args_add(a, "%s/guests/%s/hops.tsv", inst->dir, trace_guest);
+    error = deploy_start_role(c, role, a->v);
+    args_free(a);
+    return error;
+}
+
 int
 deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
               const char *vote_timeout, const char *work_dir, struct deployment **dp)
@@ -951,31 +993,18 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
             continue;
         }
         v = &p->vnfs[c->index];
-        args_add(&a, "--iface");
-        args_add(&a, "%s", data_iface(c->ig)->ifname);
+        fitsfc_role_args(&a, c);
         args_add(&a, "--fn");
         args_add(&a, "%s", v->fn);
-        args_add(&a, "--id");
-        args_add(&a, "%u", c->id);
         for (size_t j = 0; j < v->n_params; j++) {
             args_add(&a, "--param");
             args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
         }
-        args_add(&a, "--vote");
-        args_add(&a, "bft_voter");
-        args_add(&a, "--f");
-        args_add(&a, "%u", f);
         args_add(&a, "--from");
         args_add(&a, "%s", (char *) sffs.data);
-        if (vote_timeout) {
-            args_add(&a, "--vote-param");
-            args_add(&a, "timeout=%s", vote_timeout);
-        }
+        fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         args_add(&a, "--timestamps");
-        args_add(&a, "--trace");
-        args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, c->guest);
-        error = deploy_start_role(c, "vnf", a.v);
-        args_free(&a);
+        error = fitsfc_start_role(inst, c, "vnf", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -983,29 +1012,16 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
         if (strcmp(c->role, "sff")) {
             continue;
         }
-        args_add(&a, "--iface");
-        args_add(&a, "%s", data_iface(c->ig)->ifname);
-        args_add(&a, "--id");
-        args_add(&a, "%u", c->id);
+        fitsfc_role_args(&a, c);
         args_add(&a, "--path");
         args_add(&a, "%u:%s", d->spi, (char *) path.data);
         args_add(&a, "--entry");
         args_add(&a, "%s", (char *) cls.data);
         args_add(&a, "--egress-nsh");
         args_add(&a, "%s", mac_string(data_iface(client->ig)->mac, mac));
-        args_add(&a, "--vote");
-        args_add(&a, "bft_voter");
-        args_add(&a, "--f");
-        args_add(&a, "%u", f);
-        if (vote_timeout) {
-            args_add(&a, "--vote-param");
-            args_add(&a, "timeout=%s", vote_timeout);
-        }
+        fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         args_add(&a, "--timestamps");
-        args_add(&a, "--trace");
-        args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, c->guest);
-        error = deploy_start_role(c, "sff", a.v);
-        args_free(&a);
+        error = fitsfc_start_role(inst, c, "sff", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -1013,10 +1029,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
         if (strcmp(c->role, "classifier")) {
             continue;
         }
-        args_add(&a, "--iface");
-        args_add(&a, "%s", data_iface(c->ig)->ifname);
-        args_add(&a, "--id");
-        args_add(&a, "%u", c->id);
+        fitsfc_role_args(&a, c);
         args_add(&a, "--sff-mac");
         args_add(&a, "%s", (char *) sffs.data);
         args_add(&a, "--spi");
@@ -1047,16 +1060,8 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     args_add(&a, "%s", mac_string(d->service_mac, mac));
     args_add(&a, "--client-id");
     args_add(&a, "1");
-    args_add(&a, "--f");
-    args_add(&a, "%u", f);
-    if (vote_timeout) {
-        args_add(&a, "--vote-param");
-        args_add(&a, "timeout=%s", vote_timeout);
-    }
-    args_add(&a, "--trace");
-    args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, client->guest);
-    error = deploy_start_role(wrapper, "wrapper", a.v);
-    args_free(&a);
+    fitsfc_vote_args(&a, NULL, f, vote_timeout);
+    error = fitsfc_start_role(inst, wrapper, "wrapper", client->guest, &a);
     if (!error) {
         error = install_steering(d, data_iface(client->ig), NULL);
     }

@@ -65,6 +65,14 @@ void sim_scenario_requests(struct sim *, uint32_t client, size_t n, size_t max_l
                            uint64_t gap_below_ns);
 /* Shuffles 'ids' (Fisher-Yates): the first k are then k distinct ones, e.g. those to fail. */
 void sim_scenario_shuffle(struct sim *, uint32_t *ids, size_t n);
+/* Sets 'order' to 0..n-1 shuffled (sim_scenario_shuffle): the first k are k distinct indexes. */
+void sim_scenario_order(struct sim *, uint32_t *order, size_t n);
+/* Adds 'n' endpoints named PREFIX0 .. PREFIX<n-1>, in that order, their ids into 'ids'. */
+void sim_scenario_add_endpoints(struct sim *, const char *prefix, uint32_t *ids, size_t n);
+/* Forwards to 'to' a copy of 'data' with its last byte flipped: what a checker at the end of a
+ * chain sends when it found a fault, so that the client's check of the reply catches it. */
+void sim_scenario_forward_spoiled(struct ft_actions *, uint32_t to, const uint8_t *data,
+                                  size_t len);
 
 /* The scenarios (one file each). */
 extern const struct sim_scenario sim_scenario_none;

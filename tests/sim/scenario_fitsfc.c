@@ -228,10 +228,7 @@ fitsfc_setup(struct sim *sim, uint32_t f, bool broken)
          * quorum (the client's f+1 included). */
         bool collude = ft_rng_chance(rng, 0.25);
 
-        for (size_t i = 0; i < c.n; i++) {
-            order[i] = i;
-        }
-        sim_scenario_shuffle(sim, order, c.n);
+        sim_scenario_order(sim, order, c.n);
         for (size_t i = 0; i < n_faulty; i++) {
             uint32_t ids[2] = { comp[k].ids[order[i]] };
             size_t n_ids = 1;

@@ -175,13 +175,8 @@ ftc_check_step(struct ft_core *core, const struct ft_event *ev, struct ft_action
     if (!bad) {
         ft_emit_forward(out, c->client, ev->data, demo_len);
     } else {
-        uint8_t *p = xmalloc(demo_len);
-
-        memcpy(p, ev->data, demo_len);
-        p[demo_len - 1] ^= 0xff;
         ft_emit_note(out, "request %"PRIu64": %s", m.req_id, bad);
-        ft_emit_forward(out, c->client, p, demo_len);
-        free(p);
+        sim_scenario_forward_spoiled(out, c->client, ev->data, demo_len);
     }
     return 0;
 }
@@ -224,12 +219,7 @@ ftc_setup(struct sim *sim, bool broken)
     client = sim_add_endpoint(sim, "client");
     in = sim_add_endpoint(sim, "in");
     fwd = sim_add_endpoint(sim, "forwarder");
-    for (unsigned i = 0; i < R; i++) {
-        char name[16];
-
-        snprintf(name, sizeof name, "r%u", i);
-        ring[i] = sim_add_endpoint(sim, name);
-    }
+    sim_scenario_add_endpoints(sim, "r", ring, R);
     buffer = sim_add_endpoint(sim, "buffer");
     check = sim_add_endpoint(sim, "check");
 
@@ -285,10 +275,7 @@ ftc_setup(struct sim *sim, bool broken)
         unsigned k = ft_rng_range(rng, 1, f);
         uint64_t round_last = t;
 
-        for (unsigned i = 0; i < R; i++) {
-            order[i] = i;
-        }
-        sim_scenario_shuffle(sim, order, R);
+        sim_scenario_order(sim, order, R);
         if (ft_rng_chance(rng, 0.5)) {
             /* The last middlebox: its group wraps around the ring. */
             for (unsigned i = 0; i < R; i++) {

@@ -78,14 +78,9 @@ nham_check_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     if (ok) {
         ft_emit_forward(out, c->client, d.payload, d.payload_len);
     } else {
-        uint8_t *bad = xmalloc(d.payload_len);
-
-        memcpy(bad, d.payload, d.payload_len);
-        bad[d.payload_len - 1] ^= 0xff;
         ft_emit_note(out, "packet %"PRIu64": a VNF's state lost or repeated a packet "
                      "(stamps disagree with the counter)", d.counter);
-        ft_emit_forward(out, c->client, bad, d.payload_len);
-        free(bad);
+        sim_scenario_forward_spoiled(out, c->client, d.payload, d.payload_len);
     }
     return 0;
 }
@@ -123,11 +118,7 @@ nham_setup(struct sim *sim, bool broken)
     sff = sim_add_endpoint(sim, "sff");
     vsm = sim_add_endpoint(sim, "vsm");
     check = sim_add_endpoint(sim, "egress");
-    for (size_t i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "vnf%zu", i);
-        vnfs[i] = sim_add_endpoint(sim, name);
-    }
+    sim_scenario_add_endpoints(sim, "vnf", vnfs, n);
 
     snprintf(interval_s, sizeof interval_s, "%"PRIu64"us", (uint64_t) (interval / SIM_US));
     snprintf(n_s, sizeof n_s, "%zu", n);
@@ -178,10 +169,7 @@ nham_setup(struct sim *sim, bool broken)
             /* During a checkpoint: just after a tick, before the image is back and saved. */
             at = (t / interval + 1) * interval + ft_rng_below(rng, 4 * net.delay_min_ns + 1);
         }
-        for (size_t i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        sim_scenario_shuffle(sim, order, n);
+        sim_scenario_order(sim, order, n);
         for (size_t i = 0; i < k; i++) {
             size_t v = order[i];
             uint64_t crash = MAX(at, busy_until[v]);

@@ -2,6 +2,8 @@
 #include "tests/sim/scenario.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vnfs/core/util.h"
@@ -140,4 +142,35 @@ sim_scenario_shuffle(struct sim *sim, uint32_t *ids, size_t n)
         ids[i] = ids[j];
         ids[j] = tmp;
     }
+}
+
+void
+sim_scenario_order(struct sim *sim, uint32_t *order, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    sim_scenario_shuffle(sim, order, n);
+}
+
+void
+sim_scenario_add_endpoints(struct sim *sim, const char *prefix, uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char name[48];
+
+        snprintf(name, sizeof name, "%s%zu", prefix, i);
+        ids[i] = sim_add_endpoint(sim, name);
+    }
+}
+
+void
+sim_scenario_forward_spoiled(struct ft_actions *out, uint32_t to, const uint8_t *data, size_t len)
+{
+    uint8_t *p = xmalloc(len);
+
+    memcpy(p, data, len);
+    p[len - 1] ^= 0xff;
+    ft_emit_forward(out, to, p, len);
+    free(p);
 }

@@ -16,18 +16,7 @@ state_dir=${SFCLAB_STATE_DIR:-/run/sfclab}
 infra_require_root python3
 [ -x "$sfcd" ] || { echo "FAIL: $sfcd not built"; exit 1; }
 
-inst=sfct-ft-$$
-tmp=$(mktemp -d /tmp/sfct-ft-XXXXXX)
-declare -A pids=()
-cleanup() {
-    for g in "${!pids[@]}"; do
-        kill "${pids[$g]}" 2>/dev/null
-    done
-    "$sfclab" -i "$inst" clean >/dev/null 2>&1
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+guest_test_init ft
 
 cat >"$tmp/ft5.yaml" <<'YAML'
 # The adapter's system test: a client, three replicas and a voter on one bridge.
@@ -74,28 +63,13 @@ peers=(--peer 0=10.0.0.1:7000 --peer 1=10.0.0.2:7000 --peer 2=10.0.0.3:7000
        --peer 3=10.0.0.4:7000 --peer 4=10.0.0.5:7000)
 # Guests see only their own directory of the instance (at the same path as on the host): the
 # voter delivers there, its endpoint table goes there, control sockets are made there.
-gdir() { echo "/run/sfclab/$inst/guests/$1"; }
 out=$(gdir voter)/voter.out
 # The voter reads the same table from a file (--endpoints), the replicas from --peer.
 printf '# id=address:port\n0=10.0.0.1:7000\n1=10.0.0.2:7000  # r0\n2=10.0.0.3:7000\n3=10.0.0.4:7000\n4=10.0.0.5:7000\n' \
     >"$tmp/endpoints"
 
-# start GUEST ARGS...: sfcd ft in GUEST, in the background, its control socket in $tmp; waits
-# (bounded) until the socket answers.
-start() {
-    local g=$1; shift
-    rm -f "$(gdir "$g")/ft.ctl"
-    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$(gdir "$g")/ft.ctl" "$@" \
-        >>"$tmp/$g.log" 2>&1 &
-    pids[$g]=$!
-    for ((k = 0; k < 100; k++)); do
-        [ -S "$(gdir "$g")/ft.ctl" ] && return 0
-        kill -0 "${pids[$g]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    fail "sfcd ft in $g did not start"; cat "$tmp/$g.log"
-    return 1
-}
+# start GUEST ARGS...: guest_ft_start (infra-lib.sh).
+start() { guest_ft_start "$@"; }
 
 # stop GUEST: SIGTERM, inside the guest, to the pid our sfcd there reports on its control
 # socket (the guest's own pid namespace, if it has one), then waits for our `sfclab exec`.

@@ -20,18 +20,7 @@ state_dir=${SFCLAB_STATE_DIR:-/run/sfclab}
 infra_require_root python3
 [ -x "$sfcd" ] || { echo "FAIL: $sfcd not built"; exit 1; }
 
-inst=sfct-fv-$$
-tmp=$(mktemp -d /tmp/sfct-fv-XXXXXX)
-declare -A pids=()
-cleanup() {
-    for g in "${!pids[@]}"; do
-        kill "${pids[$g]}" 2>/dev/null
-    done
-    "$sfclab" -i "$inst" clean >/dev/null 2>&1
-    [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+guest_test_init fv
 
 # Endpoint ids and addresses: client 0 (.1), sequencer 1, packet logger 2, D&P logger 3,
 # progress logger 4, manager 5, master 6, slave 7 (.2 ... .8); every core on port 7000.
@@ -51,22 +40,8 @@ names=(client seq plog dplog proglog manager master slave)
 peers=()
 for i in "${!names[@]}"; do peers+=(--peer "$i=10.0.0.$((i + 1)):7000"); done
 
-gdir() { echo "/run/sfclab/$inst/guests/$1"; }
-
-start() {
-    local g=$1; shift
-    rm -f "$(gdir "$g")/ft.ctl"
-    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$(gdir "$g")/ft.ctl" "${peers[@]}" "$@" \
-        >>"$tmp/$g.log" 2>&1 &
-    pids[$g]=$!
-    for ((k = 0; k < 200; k++)); do
-        [ -S "$(gdir "$g")/ft.ctl" ] && return 0
-        kill -0 "${pids[$g]}" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "FAIL: sfcd ft in $g did not start"; cat "$tmp/$g.log"
-    return 1
-}
+# start GUEST ARGS...: guest_ft_start (infra-lib.sh), with every endpoint's address.
+start() { guest_ft_start "$1" "${peers[@]}" "${@:2}"; }
 
 # call GUEST METHOD [JSON-PARAMS]: the result of one call on the core's control socket.
 call() {

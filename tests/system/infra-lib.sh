@@ -104,6 +104,45 @@ infra_instance_cleanup() {
 }
 sl() { "$sfclab" -i "$name" --state-dir "$state" "$@"; }
 
+# --- Tests that start `sfcd` roles on guests themselves (ftvnf.sh, ft-voter.sh), from the
+# repository's top directory: guest_test_init PREFIX names the instance $inst=sfct-PREFIX-$$,
+# makes $tmp and the map $pids (guest -> pid of what the test started there); at exit those
+# are killed, the instance `clean`ed and $tmp removed (KEEP=1 keeps it and says where).
+guest_test_init() {
+    inst=sfct-$1-$$
+    tmp=$(mktemp -d "/tmp/sfct-$1-XXXXXX")
+    declare -gA pids=()
+    trap guest_test_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+guest_test_cleanup() {
+    local g
+    for g in "${!pids[@]}"; do
+        kill "${pids[$g]}" 2>/dev/null
+    done
+    "$sfclab" -i "$inst" clean >/dev/null 2>&1
+    [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf -- "$tmp"
+}
+# gdir GUEST: the guest's directory in the instance's state (where its ft.ctl socket is).
+gdir() { echo "/run/sfclab/$inst/guests/$1"; }
+# guest_ft_start GUEST ARGS...: `sfcd ft ARGS` in GUEST, in the background (its pid in
+# $pids[GUEST], its output in $tmp/GUEST.log), its control socket $(gdir GUEST)/ft.ctl; waits
+# (bounded) until the socket is there.
+guest_ft_start() {
+    local g=$1 k; shift
+    rm -f "$(gdir "$g")/ft.ctl"
+    "$sfclab" -i "$inst" exec "$g" "$sfcd" ft --ctl "$(gdir "$g")/ft.ctl" "$@" \
+        >>"$tmp/$g.log" 2>&1 &
+    pids[$g]=$!
+    for ((k = 0; k < 200; k++)); do
+        [ -S "$(gdir "$g")/ft.ctl" ] && return 0
+        kill -0 "${pids[$g]}" 2>/dev/null || break
+        sleep 0.05
+    done
+    fail "sfcd ft in $g did not start"; cat "$tmp/$g.log"
+    return 1
+}
+
 # --- Tests of `sfclab run` (run-*.sh), from the repository's top directory: run_test_init PREFIX
 # names the instance $inst=sfct-PREFIX-$$ and makes $tmp with the results database $db; at exit
 # the instance is `clean`ed and $tmp removed (KEEP=1 keeps it and says where).
@@ -115,16 +154,18 @@ run_test_init() {
 }
 # q SQL: one query of the results database.
 q() { sqlite3 "$db" "$1"; }
-# run_experiment LOG ARGS...: `sfclab run ARGS` into LOG, once more when the private switch did
-# not come up in time (the machine is shared: under heavy load ovs-vswitchd can miss its 10 s
+# run_experiment LOG ARGS...: `sfclab run ARGS` into LOG, up to 3 tries when the private switch
+# did not come up in time (the machine is shared: under heavy load ovs-vswitchd can miss its 10 s
 # start-up deadline). Anything else fails.
 run_experiment() {
-    local log=$1; shift
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
-    grep -q "did not apply configuration" "$log" || return 1
-    echo "note: the switch missed its start-up deadline; once more"
-    bin/sfclab -i "$inst" clean >/dev/null 2>&1
-    bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1
+    local log=$1 try; shift
+    for try in 1 2 3; do
+        bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
+        grep -q "did not apply configuration" "$log" || return 1
+        echo "note: the switch missed its start-up deadline (try $try)"
+        bin/sfclab -i "$inst" clean >/dev/null 2>&1
+    done
+    return 1
 }
 # run_summary RUN METRIC: the mean of the run's unlabelled summary of METRIC.
 run_summary() {

@@ -13,25 +13,10 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-fs-$$
-tmp=$(mktemp -d /tmp/sfct-fs-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; [ -n "${KEEP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
-run() { # A loaded host may make the switch miss its start-up deadline: up to 3 tries.
-    local log=$1 try; shift
-    for try in 1 2 3; do
-        bin/sfclab -i "$inst" --db "$db" run "$@" >"$log" 2>&1 && return 0
-        grep -q "did not apply configuration" "$log" || return 1
-        echo "note: the switch missed its start-up deadline (try $try)"
-        bin/sfclab -i "$inst" clean >/dev/null 2>&1
-    done
-    return 1
-}
-summary() { q "select mean from summaries where run=$1 and metric='$2' and (labels is null or labels='')"; }
+. tests/system/infra-lib.sh
+run_test_init fs
+run() { run_experiment "$@"; }
+summary() { run_summary "$@"; }
 zero() { awk -v x="${1:-x}" 'BEGIN { exit !(x == "0" || x == "0.0") }'; }
 positive() { awk -v x="${1:-0}" 'BEGIN { exit !(x + 0 > 0) }'; }
 counter() {

@@ -15,14 +15,8 @@ set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
 
-inst=sfct-nh-$$
-tmp=$(mktemp -d /tmp/sfct-nh-XXXXXX)
-db=$tmp/results.db
-failures=0
-ok() { echo "ok: $*"; }
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
-q() { sqlite3 "$db" "$1"; }
+. tests/system/infra-lib.sh
+run_test_init nh
 
 write() {   # name, mechanism, params, faults[, duration]
     cat >"$tmp/$1.yaml" <<EOY

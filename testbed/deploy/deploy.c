@@ -594,6 +594,29 @@ deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t 
     return error;
 }
 
+/* Connects to the agent of every component's guest, each of which must be on the data
+ * bridge. */
+static int
+connect_agents(struct deployment *d)
+{
+    for (size_t i = 0; i < d->n_comps; i++) {
+        struct deploy_component *c = &d->comps[i];
+        int error;
+
+        if (!c->ig || !data_iface(c->ig)) {
+            log_err("deploy: guest %s is missing from the instance", c->guest);
+            return ENOENT;
+        }
+        error = instance_mgmt_connect(d->inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                      &c->agent_fd);
+        if (error) {
+            log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
+            return error;
+        }
+    }
+    return 0;
+}
+
 int
 deploy_chain(struct instance *inst, const struct exp_point *p,
              const struct deploy_chain_opts *o, const char *work_dir, struct deployment **dp)
@@ -649,19 +672,9 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     sc = &d->comps[1];
     sff = &d->comps[2];
     server = &d->comps[3];
-    for (size_t i = 0; i < d->n_comps; i++) {
-        struct deploy_component *c = &d->comps[i];
-        if (!c->ig || !data_iface(c->ig)) {
-            log_err("deploy: guest %s is missing from the instance", c->guest);
-            error = ENOENT;
-            goto out;
-        }
-        error = instance_mgmt_connect(inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
-                                      &c->agent_fd);
-        if (error) {
-            log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
-            goto out;
-        }
+    error = connect_agents(d);
+    if (error) {
+        goto out;
     }
     f_client = data_iface(client->ig);
     f_sc = data_iface(sc->ig);
@@ -958,19 +971,9 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
     wrapper = &d->comps[1];
-    for (size_t i = 0; i < d->n_comps; i++) {
-        struct deploy_component *c = &d->comps[i];
-        if (!c->ig || !data_iface(c->ig)) {
-            log_err("deploy: guest %s is missing from the instance", c->guest);
-            error = ENOENT;
-            goto out;
-        }
-        error = instance_mgmt_connect(inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
-                                      &c->agent_fd);
-        if (error) {
-            log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
-            goto out;
-        }
+    error = connect_agents(d);
+    if (error) {
+        goto out;
     }
     /* The chain answers (the scheme's check: its last function replies): the client asks a
      * virtual address, which its wrapper owns. */

@@ -74,6 +74,11 @@ struct ft_core;
 #define FTVNF_ID_BITS 36
 #define FTVNF_MAX_VERSION ((1u << FTVNF_VERSION_BITS) - 1)
 #define FTVNF_MAX_STAGES 16
+/* Unacknowledged log records sent again per retry tick, at most: a stall (a guest that did
+ * not run for a while) must not turn every record in flight into a retry each tick, which
+ * would swamp the loggers and lose more acknowledgements still. The rest go on later ticks
+ * (each tick goes on where the last one stopped). */
+#define FTVNF_RETRY_BATCH 64
 
 static inline uint64_t
 ftvnf_id_make(unsigned sequencer, uint32_t sequence, unsigned version)

@@ -15,7 +15,9 @@
 /* Per REPLAY / DELETE message: with its seal and Ethernet header within a 1500-byte MTU
  * (sfcd ftvnf carries peer messages in single frames). */
 #define MGR_BATCH_BYTES 1200
-#define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent. */
+#define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent, */
+#define MGR_AIR_MIN_NS 250000000ull /* and not sooner: a slave that did not run for a while
+                                     * must not be sent everything it owes again each round. */
 #define MGR_RETRY_PERIODS 20    /* A poll, TAKEOVER or ROUTE unanswered this long is redone. */
 /* Packets resent to a master per second, spread over the rounds: a burst would be lost in
  * the switch's queues on the way back out, where nobody can resend it. */
@@ -51,6 +53,7 @@ struct mgr_stage {
     uint64_t promoted_at;
     uint64_t catchup;
     uint64_t asked_at;          /* When TAKEOVER or ROUTE was last sent. */
+    uint64_t progress_at;       /* When the slave last reported a packet done. */
 };
 
 struct ftvnf_manager {
@@ -224,7 +227,7 @@ mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_ac
             continue;
         }
         if (!include_air && u64map_get(&s->air, base, &sent)
-            && m->now - sent < MGR_AIR_PERIODS * m->period) {
+            && m->now - sent < MAX(MGR_AIR_PERIODS * m->period, MGR_AIR_MIN_NS)) {
             continue;
         }
         ids[n] = r->dp.id_in;
@@ -514,6 +517,7 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct cursor *rd, struct ft_ac
             uint8_t stage = cursor_u8(rd);
             uint64_t id = cursor_be64(rd);
             if (cursor_ok(rd) && stage < m->n_stages) {
+                m->stages[stage].progress_at = m->now;
                 u64map_put(&m->stages[stage].progress, ftvnf_id_base(id), 1);
                 u64map_remove(&m->stages[stage].air, ftvnf_id_base(id), NULL);
             }
@@ -586,7 +590,10 @@ mgr_retry(struct ftvnf_manager *m, struct ft_actions *out)
     }
     for (size_t i = 0; i < m->n_stages; i++) {
         struct mgr_stage *s = &m->stages[i];
-        if (s->state == STAGE_CATCHUP && m->now - s->asked_at >= late) {
+        /* A slave that replays a long M\S on a loaded host takes its time: the TAKEOVER is
+         * redone only when it also stopped reporting progress. */
+        if (s->state == STAGE_CATCHUP && m->now - s->asked_at >= late
+            && m->now - s->progress_at >= late) {
             s->state = STAGE_FAILING;   /* the next round sends M\S and TAKEOVER again */
         } else if (s->state == STAGE_ROUTING && m->now - s->asked_at >= late) {
             mgr_route(m, i, out);

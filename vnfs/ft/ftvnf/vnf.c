@@ -44,6 +44,7 @@ struct ftvnf_vnf {
     uint32_t reply_to;          /* Where replies (FTVNF_REPLY) go. */
     uint32_t report;            /* FT_ENDPOINT_NONE, or who gets a digest per packet (tests). */
     uint64_t log_retry;         /* Unacknowledged log records are sent again after this. */
+    size_t retry_pos;           /* Where the last retry tick stopped in 'pending'. */
     struct u64map seen;         /* base id -> 1: processed (either role). */
     struct u64map pending;      /* Master: id_in -> struct vnf_pending *. */
     /* Slave: outputs of recent replays (ring), base id -> ring index + 1. */
@@ -300,14 +301,28 @@ static void
 vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
 {
     const struct u64map_slot *slot;
-    size_t pos = 0;
+    size_t pos = v->retry_pos, n = 0;
+    bool wrapped = false;
 
-    while (u64map_next(&v->pending, &pos, &slot)) {
+    while (n < FTVNF_RETRY_BATCH) {
+        if (!u64map_next(&v->pending, &pos, &slot)) {
+            if (wrapped || !v->retry_pos) {
+                pos = 0;
+                break;
+            }
+            wrapped = true;
+            pos = 0;
+            continue;
+        }
+        if (wrapped && pos > v->retry_pos) {
+            break;
+        }
         struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
 
         if (now - p->sent_ns < v->log_retry) {
             continue;
         }
+        n++;
         p->sent_ns = now;
         if (p->need_dp) {
             ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
@@ -316,6 +331,7 @@ vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
             ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
         }
     }
+    v->retry_pos = pos;
     ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
 }
 

@@ -17,7 +17,7 @@
 #include "testbed/infra/instance.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/mitm.h"
 
 

@@ -9,7 +9,7 @@
 #include "testbed/infra/instance.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char *const omission_modes[] = { "drop", NULL };
 

@@ -19,9 +19,9 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 #define DEPLOY_RPC_TIMEOUT_MS 5000

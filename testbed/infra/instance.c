@@ -26,8 +26,8 @@
 #include "testbed/infra/provider.h"
 #include "testbed/infra/shaper.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define MGMT_BRIDGE "mgmt"
 

@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/util.h"
 
 #define OF_HEADER_LEN 8
 #define OF_NO_BUFFER 0xffffffffu

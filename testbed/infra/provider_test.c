@@ -18,8 +18,8 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "testbed/infra/provider_test.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* Registered in provider.c. */
 extern const struct guest_provider guest_provider_test;

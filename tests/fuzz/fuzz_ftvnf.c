@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/fn/det.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"

@@ -25,7 +25,7 @@
 #include "testbed/infra/provider_test.h"
 #include "testbed/model/diag.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char line3[] =
     "name: line3\n"

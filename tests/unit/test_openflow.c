@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "testbed/infra/openflow.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const uint8_t mac1[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac9[6] = { 0x02, 0, 0, 0, 0, 0x09 };

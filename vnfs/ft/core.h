@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 #define FT_ENDPOINT_NONE UINT32_MAX

@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"

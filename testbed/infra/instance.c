@@ -22,6 +22,7 @@
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/netns.h"
+#include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
 #include "testbed/infra/shaper.h"
@@ -55,6 +56,10 @@ struct instance_switch {
     int (*del_ports)(struct instance *, const struct instance_guest *);
     /* `down`, before the guests stop and the manifest is undone. Consumes inst->ovs. */
     void (*stop)(struct instance *);
+    /* Steering: queues a FLOW_MOD (OF_FC_ADD, OF_FC_DELETE, OF_FC_DELETE_STRICT), and sends
+     * what is queued and waits for the switch (instance_flow_barrier()). */
+    int (*flow_mod)(struct instance *, const char *bridge, const struct of_flow *, int command);
+    int (*barrier)(struct instance *, const char *bridge);
 };
 
 static int remove_guest(struct instance *, struct instance_guest *, bool ports);
@@ -286,6 +291,11 @@ instance_close(struct instance *inst)
     if (inst->ovs) {
         ovs_close(inst->ovs);
     }
+    for (size_t i = 0; i < inst->n_flows; i++) {
+        free(inst->flows[i].bridge);
+        free(inst->flows[i].flow);
+    }
+    free(inst->flows);
     link_ns_close(inst->host);
     manifest_close(inst->manifest);
     free(inst->name);
@@ -642,6 +652,35 @@ ovs_switch_stop(struct instance *inst)
     inst->ovs = NULL;
 }
 
+static int
+ovs_switch_flow_mod(struct instance *inst, const char *bridge, const struct of_flow *flow,
+                    int command)
+{
+    struct of_conn *of;
+    int error = ovs_openflow(inst->ovs, bridge, &of);
+
+    if (error) {
+        return error;
+    }
+    return (command == OF_FC_ADD ? of_flow_add(of, flow)
+            : of_flow_delete(of, flow, command == OF_FC_DELETE_STRICT));
+}
+
+static int
+ovs_switch_barrier(struct instance *inst, const char *bridge)
+{
+    struct of_conn *of;
+    int error = ovs_openflow(inst->ovs, bridge, &of);
+
+    if (!error) {
+        error = of_barrier(of);
+        if (error) {
+            log_err("%s: OpenFlow: %s", bridge, of_conn_error(of));
+        }
+    }
+    return error;
+}
+
 static const struct instance_switch switch_ovs = {
     .name = "ovs",
     .create = ovs_switch_create,
@@ -652,6 +691,8 @@ static const struct instance_switch switch_ovs = {
     .add_ports = ovs_switch_add_ports,
     .del_ports = ovs_switch_del_ports,
     .stop = ovs_switch_stop,
+    .flow_mod = ovs_switch_flow_mod,
+    .barrier = ovs_switch_barrier,
 };
 
 static int
@@ -707,6 +748,86 @@ memory_switch_stop(struct instance *inst)
 {
 }
 
+/* Whether every field 'm' matches on, 'f' matches on too, with the same value: the flows a
+ * non-strict delete of 'm' removes (OpenFlow 1.3 §6.4). */
+static bool
+memory_match_covers(const struct of_match *m, const struct of_match *f)
+{
+    uint32_t fields = m->fields & ~m->implied;
+
+    return ((f->fields & fields) == fields
+            && (!(fields & OF_F_IN_PORT) || m->in_port == f->in_port)
+            && (!(fields & OF_F_ETH_DST) || !memcmp(m->eth_dst, f->eth_dst, 6))
+            && (!(fields & OF_F_ETH_SRC) || !memcmp(m->eth_src, f->eth_src, 6))
+            && (!(fields & OF_F_ETH_TYPE) || m->eth_type == f->eth_type)
+            && (!(fields & OF_F_IP_PROTO) || m->ip_proto == f->ip_proto)
+            && (!(fields & OF_F_IPV4_SRC) || ((f->ipv4_src & m->ipv4_src_mask) == m->ipv4_src
+                                              && (f->ipv4_src_mask & m->ipv4_src_mask)
+                                                 == m->ipv4_src_mask))
+            && (!(fields & OF_F_IPV4_DST) || ((f->ipv4_dst & m->ipv4_dst_mask) == m->ipv4_dst
+                                              && (f->ipv4_dst_mask & m->ipv4_dst_mask)
+                                                 == m->ipv4_dst_mask))
+            && (!(fields & OF_F_UDP_SRC) || m->udp_src == f->udp_src)
+            && (!(fields & OF_F_UDP_DST) || m->udp_dst == f->udp_dst)
+            && (!(fields & OF_F_NSH_SPI) || m->nsh_spi == f->nsh_spi)
+            && (!(fields & OF_F_NSH_SI) || m->nsh_si == f->nsh_si));
+}
+
+static bool
+memory_match_equal(const struct of_match *a, const struct of_match *b)
+{
+    return memory_match_covers(a, b) && memory_match_covers(b, a);
+}
+
+/* As the switch's tables: an add replaces the flow of the same table, priority and match; a
+ * delete removes what it covers (strict: the same priority and match). */
+static int
+memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct of_flow *flow,
+                       int command)
+{
+    bool strict = command != OF_FC_DELETE;
+    size_t i, n = 0;
+
+    for (i = 0; i < inst->n_bridges && strcmp(inst->bridges[i], bridge); i++) {
+        continue;
+    }
+    if (i == inst->n_bridges) {
+        log_err("%s: no such bridge", bridge);
+        return ENOENT;
+    }
+    for (i = 0; i < inst->n_flows; i++) {
+        struct instance_flow *f = &inst->flows[i];
+        bool hit = (!strcmp(f->bridge, bridge)
+                    && (flow->table_id == OF_TABLE_ALL || f->flow->table_id == flow->table_id)
+                    && (!strict || f->flow->priority == flow->priority)
+                    && (command == OF_FC_ADD || !flow->cookie_mask
+                        || !((f->flow->cookie ^ flow->cookie) & flow->cookie_mask))
+                    && (strict ? memory_match_equal(&flow->match, &f->flow->match)
+                        : memory_match_covers(&flow->match, &f->flow->match)));
+        if (hit) {
+            free(f->bridge);
+            free(f->flow);
+        } else {
+            inst->flows[n++] = *f;
+        }
+    }
+    inst->n_flows = n;
+    if (command == OF_FC_ADD) {
+        inst->flows = xrealloc(inst->flows, (n + 1) * sizeof *inst->flows);
+        inst->flows[n].bridge = xstrdup(bridge);
+        inst->flows[n].flow = xmalloc(sizeof *flow);
+        *inst->flows[n].flow = *flow;
+        inst->n_flows++;
+    }
+    return 0;
+}
+
+static int
+memory_switch_barrier(struct instance *inst, const char *bridge)
+{
+    return 0;
+}
+
 static const struct instance_switch switch_memory = {
     .name = "memory",
     .create = memory_switch_create,
@@ -717,6 +838,8 @@ static const struct instance_switch switch_memory = {
     .add_ports = memory_switch_add_ports,
     .del_ports = memory_switch_del_ports,
     .stop = memory_switch_stop,
+    .flow_mod = memory_switch_flow_mod,
+    .barrier = memory_switch_barrier,
 };
 
 static const struct instance_switch *const switches[] = { &switch_ovs, &switch_memory };
@@ -1655,7 +1778,16 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         int fd;
 
         if (!inst->netns_path) {
-            return ENETUNREACH;     /* The memory switch carries no packets. */
+            /* The memory switch carries no packets: an in-memory guest's agent is reached
+             * through its provider. */
+            for (size_t i = 0; i < inst->n_guests; i++) {
+                if (inst->guests[i].mgmt_addr.s_addr == addr.s_addr && inst->guests[i].guest
+                    && port == INSTANCE_AGENT_PORT) {
+                    error = guest_agent_connect(inst->guests[i].guest, fdp);
+                    return error == ENOTSUP ? ENETUNREACH : error;
+                }
+            }
+            return ENETUNREACH;
         }
         error = netns_socket(inst->netns_path, AF_INET, SOCK_STREAM, 0, &fd);
         if (error) {
@@ -1678,6 +1810,32 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         }
         poll(NULL, 0, 10);
     }
+}
+
+int
+instance_flow_add(struct instance *inst, const char *bridge, const struct of_flow *flow)
+{
+    return inst->sw->flow_mod(inst, bridge, flow, OF_FC_ADD);
+}
+
+int
+instance_flow_delete(struct instance *inst, const char *bridge, const struct of_flow *flow,
+                     bool strict)
+{
+    return inst->sw->flow_mod(inst, bridge, flow, strict ? OF_FC_DELETE_STRICT : OF_FC_DELETE);
+}
+
+int
+instance_flow_barrier(struct instance *inst, const char *bridge)
+{
+    return inst->sw->barrier(inst, bridge);
+}
+
+const struct instance_flow *
+instance_memory_flows(const struct instance *inst, size_t *n)
+{
+    *n = inst->n_flows;
+    return inst->flows;
 }
 
 bool

@@ -401,6 +401,12 @@ guest_can_save(const struct guest *g)
 }
 
 int
+guest_agent_connect(struct guest *g, int *fdp)
+{
+    return g->provider->agent_connect ? g->provider->agent_connect(g, fdp) : ENOTSUP;
+}
+
+int
 guest_save(struct guest *g, const char *path)
 {
     return g->provider->save ? g->provider->save(g, path) : ENOTSUP;

@@ -436,42 +436,68 @@ ovs_switch_host_ns(struct instance *inst, struct link_ns **nsp)
  * address: no spoofing another guest), the orchestrator's go to the one guest they are for
  * (ARP requests too, by target address: no guest learns of another), and everything else is
  * dropped. No NORMAL action, so nothing floods and nothing is learned. */
+/* Over the bridge's persistent OpenFlow connection, one barrier for the whole table: two
+ * `ovs-ofctl` forks cost 0.9 s of a star32 `up` at load 13. */
 static int
 instance_isolate_mgmt_except(struct instance *inst, const struct instance_guest *except)
 {
-    struct buf flows = BUF_INITIALIZER;
-    char orch[INET_ADDRSTRLEN];
-    int error;
+    struct of_flow *flow = xzalloc(sizeof *flow);  /* 3 kB of actions: not on the stack. */
+    struct of_conn *of;
+    int error, error2;
 
-    inet_ntop(AF_INET, &inst->orchestrator_addr, orch, sizeof orch);
-    buf_printf(&flows, "priority=0,actions=drop\n");
-    for (size_t i = 0; i < inst->n_guests; i++) {
+    error = ovs_openflow(inst->ovs, MGMT_BRIDGE, &of);
+    if (error) {
+        free(flow);
+        return error;
+    }
+    flow->table_id = OF_TABLE_ALL;
+    error = of_flow_delete(of, flow, false);
+    memset(flow, 0, sizeof *flow);
+    if (!error) {
+        error = of_flow_add(of, flow);                  /* priority=0, no action: drop. */
+    }
+    for (size_t i = 0; !error && i < inst->n_guests; i++) {
         const struct instance_guest *ig = &inst->guests[i];
         const struct instance_iface *f = ig->n_ifaces ? &ig->ifaces[0] : NULL;
-        char addr[INET_ADDRSTRLEN], mac[18];
 
         if (ig == except || !f || strcmp(f->bridge, MGMT_BRIDGE) || f->ofport <= 0) {
             continue;
         }
-        inet_ntop(AF_INET, &ig->mgmt_addr, addr, sizeof addr);
-        snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x",
-                 f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5]);
-        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,arp,arp_spa=%s,"
-                   "actions=output:LOCAL\n", f->ofport, mac, addr);
-        buf_printf(&flows, "priority=100,in_port=%d,dl_src=%s,ip,nw_src=%s,nw_dst=%s,"
-                   "actions=output:LOCAL\n", f->ofport, mac, addr, orch);
-        buf_printf(&flows, "priority=100,in_port=LOCAL,dl_dst=%s,actions=output:%d\n",
-                   mac, f->ofport);
-        buf_printf(&flows, "priority=100,in_port=LOCAL,arp,arp_tpa=%s,actions=output:%d\n",
-                   addr, f->ofport);
+        /* From the guest, with its own MAC and address: ARP, and IP to the orchestrator. */
+        memset(flow, 0, sizeof *flow);
+        flow->priority = 100;
+        of_match_in_port(&flow->match, f->ofport);
+        of_match_eth_src(&flow->match, f->mac);
+        of_match_arp_spa(&flow->match, ig->mgmt_addr.s_addr);
+        of_actions_output(&flow->actions, OF_PORT_LOCAL);
+        error = of_flow_add(of, flow);
+
+        memset(&flow->match, 0, sizeof flow->match);
+        of_match_in_port(&flow->match, f->ofport);
+        of_match_eth_src(&flow->match, f->mac);
+        of_match_ipv4_src(&flow->match, ig->mgmt_addr.s_addr, 32);
+        of_match_ipv4_dst(&flow->match, inst->orchestrator_addr.s_addr, 32);
+        error = error ? error : of_flow_add(of, flow);
+
+        /* From the orchestrator, to this guest only: by MAC, and ARP by target address. */
+        memset(flow, 0, sizeof *flow);
+        flow->priority = 100;
+        of_match_in_port(&flow->match, OF_PORT_LOCAL);
+        of_match_eth_dst(&flow->match, f->mac);
+        of_actions_output(&flow->actions, f->ofport);
+        error = error ? error : of_flow_add(of, flow);
+
+        memset(&flow->match, 0, sizeof flow->match);
+        of_match_in_port(&flow->match, OF_PORT_LOCAL);
+        of_match_arp_tpa(&flow->match, ig->mgmt_addr.s_addr);
+        error = error ? error : of_flow_add(of, flow);
     }
-    buf_put_u8(&flows, '\0');
-    error = ovs_flows_del(inst->ovs, MGMT_BRIDGE, NULL);
-    if (!error) {
-        error = ovs_flows_add(inst->ovs, MGMT_BRIDGE, (const char *) flows.data);
+    error2 = of_barrier(of);            /* Also after a refusal: what was queued goes now. */
+    if (error || error2) {
+        log_err("%s: OpenFlow: %s", MGMT_BRIDGE, of_conn_error(of));
     }
-    buf_uninit(&flows);
-    return error;
+    free(flow);
+    return error ? error : error2;
 }
 
 static int
@@ -619,6 +645,7 @@ ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
     if (!error) {
         error = ovs_switch_setup_mgmt_port(inst);
     }
+    log_debug("ovs management port: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (!error) {
         error = instance_isolate_mgmt(inst);
         if (error) {
@@ -770,7 +797,9 @@ memory_match_covers(const struct of_match *m, const struct of_match *f)
             && (!(fields & OF_F_UDP_SRC) || m->udp_src == f->udp_src)
             && (!(fields & OF_F_UDP_DST) || m->udp_dst == f->udp_dst)
             && (!(fields & OF_F_NSH_SPI) || m->nsh_spi == f->nsh_spi)
-            && (!(fields & OF_F_NSH_SI) || m->nsh_si == f->nsh_si));
+            && (!(fields & OF_F_NSH_SI) || m->nsh_si == f->nsh_si)
+            && (!(fields & OF_F_ARP_SPA) || m->arp_spa == f->arp_spa)
+            && (!(fields & OF_F_ARP_TPA) || m->arp_tpa == f->arp_tpa));
 }
 
 static bool
@@ -1229,7 +1258,9 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         goto out_undo;
     }
 
+    log_debug("state directory: %.1f ms", (time_mono_ns() - t0) / 1e6);
     error = inst->sw->create(inst);
+    log_debug("switch created: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (error) {
         goto out_undo;
     }
@@ -1282,6 +1313,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         log_debug("  %-24s %8.1f ms", up_phase_names[p], up_phase_ns[p] / 1e6);
     }
     error = inst->sw->start(inst, opts);
+    log_debug("switch started: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (!error) {
         char *json = xasprintf("%s/instance.json", inst->dir);
         char *tmp = xasprintf("%s.tmp", json);

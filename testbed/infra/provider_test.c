@@ -553,25 +553,10 @@ agent_start_role(void *conn, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* stop_role, and wait_role: a role ends when asked to wait for it, as a client does by
+ * itself. Both answer as the real agent's wait_role does (stop_role's fields and 'output'). */
 static int
-agent_stop_role(void *conn, json_t *params, json_t **result, char **errmsg)
-{
-    struct test_guest *t;
-    struct test_role *r;
-    int error = agent_lookup(conn, params, &t, &r, errmsg);
-
-    if (!error) {
-        r->running = false;
-        *result = json_pack("{s:i, s:i, s:b}", "id", r->id, "exit_code", t->role_exit_code,
-                            "running", false);
-        pthread_mutex_unlock(&guests_mutex);
-    }
-    return error;
-}
-
-/* A role ends when asked to wait for it: what a client does by itself. */
-static int
-agent_wait_role(void *conn, json_t *params, json_t **result, char **errmsg)
+agent_end_role(void *conn, json_t *params, json_t **result, char **errmsg)
 {
     struct test_guest *t;
     struct test_role *r;
@@ -634,8 +619,8 @@ agent_roles(void *conn, json_t *params, json_t **result, char **errmsg)
 static const struct rpc_method agent_methods[] = {
     { "ping", agent_ping },
     { "start_role", agent_start_role },
-    { "stop_role", agent_stop_role },
-    { "wait_role", agent_wait_role },
+    { "stop_role", agent_end_role },
+    { "wait_role", agent_end_role },
     { "roles", agent_roles },
     { "stats", agent_stats },
 };

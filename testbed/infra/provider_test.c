@@ -458,6 +458,18 @@ provider_test_find_role(struct test_guest *t, const char *prefix)
     return r;
 }
 
+void
+provider_test_end_role(struct test_guest *t, int id)
+{
+    pthread_mutex_lock(&guests_mutex);
+    for (size_t i = 0; i < t->n_roles; i++) {
+        if (t->roles[i].id == id) {
+            t->roles[i].running = false;
+        }
+    }
+    pthread_mutex_unlock(&guests_mutex);
+}
+
 /* The running guest of 'conn' and its role 'params.id' (NULL: none asked), with
  * 'guests_mutex' held on success. */
 static int
@@ -571,8 +583,10 @@ agent_end_role(void *conn, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* A running role's own answer 'answer' (forwarded to the role by the real agent). */
 static int
-agent_stats(void *conn, json_t *params, json_t **result, char **errmsg)
+agent_role_answer(void *conn, json_t *params, json_t **result, char **errmsg,
+                  const char *answer)
 {
     struct test_guest *t;
     struct test_role *r;
@@ -586,9 +600,22 @@ agent_stats(void *conn, json_t *params, json_t **result, char **errmsg)
             *errmsg = xstrdup("the role is gone");
             return ESRCH;
         }
-        *result = json_pack("{s:{}}", "counters");
+        *result = json_loads(answer, 0, NULL);
     }
     return error;
+}
+
+static int
+agent_stats(void *conn, json_t *params, json_t **result, char **errmsg)
+{
+    return agent_role_answer(conn, params, result, errmsg, "{\"counters\": {}}");
+}
+
+/* FTC's VNF: every group's state fetched. */
+static int
+agent_ftc_state(void *conn, json_t *params, json_t **result, char **errmsg)
+{
+    return agent_role_answer(conn, params, result, errmsg, "{\"ready\": true}");
 }
 
 static int
@@ -623,6 +650,7 @@ static const struct rpc_method agent_methods[] = {
     { "wait_role", agent_end_role },
     { "roles", agent_roles },
     { "stats", agent_stats },
+    { "ftc_state", agent_ftc_state },
 };
 
 /* Answers request lines until the orchestrator closes its end. */

@@ -52,7 +52,8 @@ struct test_guest {
     uint64_t n_starts;
     char *saved_to;             /* guest_save()'s last path. */
     /* Its agent (guest_agent_connect()): the roles started through it, in order, and the
-     * exit code wait_role reports for each. */
+     * exit code wait_role reports for each. What a role answers itself through the agent
+     * (stats, ftc_state) is that of a role that is idle and ready. */
     struct test_role *roles;
     size_t n_roles;
     size_t n_agent_calls;       /* Every request it answered. */
@@ -68,6 +69,9 @@ void provider_test_crash(struct test_guest *);
 /* The first role of guest 't' whose argv starts with 'prefix' ("sff ", "vnf --iface"), or
  * NULL. */
 const struct test_role *provider_test_find_role(struct test_guest *t, const char *prefix);
+/* Makes role 'id' of guest 't' end by itself (as a crashed role: its agent says it no longer
+ * runs). */
+void provider_test_end_role(struct test_guest *t, int id);
 /* How many test guests exist in this process. */
 size_t provider_test_count(void);
 

@@ -27,6 +27,7 @@
 #include "testbed/model/diag.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
+#include "testbed/run/events.h"
 #include "testbed/schemes/scheme.h"
 #include "vnfs/lib/util.h"
 
@@ -410,6 +411,42 @@ test_deploy_ftc(void **state)
     fixture_down(&fx);
 }
 
+/* FTC's controller: a VNF whose role ends is started again on its guest, as the next
+ * incarnation (which fetches its state from the ring); the other VNF is left alone. */
+static void
+test_ftc_controller_recovers(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    struct scheme_controller_ctx ctx;
+    struct test_guest *v0;
+    void *ctl = NULL;
+    struct fixture fx;
+
+    fixture_up(&fx, yaml);
+    assert_int_equal(fixture_deploy(&fx), 0);
+    ctx = (struct scheme_controller_ctx) {
+        .inst = fx.inst, .dep = fx.dep, .point = &fx.pts[0],
+        .events = run_events_create(time_mono_ns()),
+    };
+    assert_int_equal(fx.scheme->controller_start(&ctx, &ctl), 0);
+    v0 = guest_of(&fx, "v0");
+    provider_test_end_role(v0, role_of(&fx, "v0", "vnf ")->id);
+    /* Bounded, not timed: the controller looks every 20 ms. */
+    for (int i = 0; i < 1000 && v0->n_roles < 2; i++) {
+        usleep(10000);
+    }
+    fx.scheme->controller_stop(ctl);
+    assert_int_equal(v0->n_roles, 2);
+    assert_true(v0->roles[1].running);
+    assert_contains(v0->roles[1].argv, "--ftc-index 0 --ftc-f 1 --ftc-incarnation 1 --key ");
+    assert_int_equal(guest_of(&fx, "v1")->n_roles, 1);
+    run_events_destroy(ctx.events);
+    fixture_down(&fx);
+}
+
 /* A deploy that fails half-way stops what it started: no role is left running. And one
  * whose guest's agent does not answer starts nothing. */
 static void
@@ -483,6 +520,7 @@ main(void)
         cmocka_unit_test(test_deploy_nmr),
         cmocka_unit_test(test_deploy_fitsfc),
         cmocka_unit_test(test_deploy_ftc),
+        cmocka_unit_test(test_ftc_controller_recovers),
         cmocka_unit_test(test_deploy_fails_cleanly),
         cmocka_unit_test(test_memory_switch_flows),
     };

@@ -33,6 +33,8 @@
 
 static char state_dir[64];
 static int counter;
+static char current[32];        /* The instance of the test in progress: a failed assertion
+                                 * leaves it up, and the test's teardown cleans it. */
 
 /* One scheme's point, up and deployed on the test provider. */
 struct fixture {
@@ -59,6 +61,16 @@ teardown_state(void **state)
     return rmdir(state_dir) ? -1 : 0;
 }
 
+static int
+teardown_test(void **state)
+{
+    if (current[0]) {
+        instance_clean(state_dir, current, false);
+        current[0] = '\0';
+    }
+    return 0;
+}
+
 /* Loads 'yaml' (provider: test), builds its scheme's topology and brings it up. */
 static void
 fixture_up(struct fixture *fx, const char *yaml)
@@ -81,6 +93,7 @@ fixture_up(struct fixture *fx, const char *yaml)
     assert_int_equal(fx->scheme->topology(&fx->pts[0], &fx->topo, &err), 0);
     snprintf(fx->name, sizeof fx->name, "d%d", counter++);
     opts.name = fx->name;
+    snprintf(current, sizeof current, "%s", fx->name);
     assert_int_equal(instance_up(&opts, fx->topo, &fx->inst), 0);
     assert_string_equal(instance_switch_name(fx->inst), "memory");
 }
@@ -108,6 +121,7 @@ fixture_down(struct fixture *fx)
         names[i] = xstrdup(fx->inst->guests[i].name);
     }
     assert_int_equal(instance_down(fx->inst), 0);
+    current[0] = '\0';
     for (size_t i = 0; i < n; i++) {
         assert_null(provider_test_find(fx->name, names[i]));
         free(names[i]);
@@ -516,13 +530,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_deploy_none),
-        cmocka_unit_test(test_deploy_nmr),
-        cmocka_unit_test(test_deploy_fitsfc),
-        cmocka_unit_test(test_deploy_ftc),
-        cmocka_unit_test(test_ftc_controller_recovers),
-        cmocka_unit_test(test_deploy_fails_cleanly),
-        cmocka_unit_test(test_memory_switch_flows),
+        cmocka_unit_test_teardown(test_deploy_none, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_nmr, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
+        cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_fails_cleanly, teardown_test),
+        cmocka_unit_test_teardown(test_memory_switch_flows, teardown_test),
     };
 
     return cmocka_run_group_tests(tests, setup_state, teardown_state);

@@ -60,6 +60,8 @@ struct instance_switch {
      * what is queued and waits for the switch (instance_flow_barrier()). */
     int (*flow_mod)(struct instance *, const char *bridge, const struct of_flow *, int command);
     int (*barrier)(struct instance *, const char *bridge);
+    /* Forgets the MAC addresses the bridge learned. */
+    int (*fdb_flush)(struct instance *, const char *bridge);
 };
 
 static int remove_guest(struct instance *, struct instance_guest *, bool ports);
@@ -708,6 +710,12 @@ ovs_switch_barrier(struct instance *inst, const char *bridge)
     return error;
 }
 
+static int
+ovs_switch_fdb_flush(struct instance *inst, const char *bridge)
+{
+    return ovs_fdb_flush(inst->ovs, bridge);
+}
+
 static const struct instance_switch switch_ovs = {
     .name = "ovs",
     .create = ovs_switch_create,
@@ -720,6 +728,7 @@ static const struct instance_switch switch_ovs = {
     .stop = ovs_switch_stop,
     .flow_mod = ovs_switch_flow_mod,
     .barrier = ovs_switch_barrier,
+    .fdb_flush = ovs_switch_fdb_flush,
 };
 
 static int
@@ -857,6 +866,13 @@ memory_switch_barrier(struct instance *inst, const char *bridge)
     return 0;
 }
 
+/* It carries no packets: it learns nothing. */
+static int
+memory_switch_fdb_flush(struct instance *inst, const char *bridge)
+{
+    return 0;
+}
+
 static const struct instance_switch switch_memory = {
     .name = "memory",
     .create = memory_switch_create,
@@ -869,6 +885,7 @@ static const struct instance_switch switch_memory = {
     .stop = memory_switch_stop,
     .flow_mod = memory_switch_flow_mod,
     .barrier = memory_switch_barrier,
+    .fdb_flush = memory_switch_fdb_flush,
 };
 
 static const struct instance_switch *const switches[] = { &switch_ovs, &switch_memory };
@@ -1861,6 +1878,12 @@ int
 instance_flow_barrier(struct instance *inst, const char *bridge)
 {
     return inst->sw->barrier(inst, bridge);
+}
+
+int
+instance_fdb_flush(struct instance *inst, const char *bridge)
+{
+    return inst->sw->fdb_flush(inst, bridge);
 }
 
 const struct instance_flow *

@@ -173,6 +173,8 @@ int instance_flow_add(struct instance *, const char *bridge, const struct of_flo
 int instance_flow_delete(struct instance *, const char *bridge, const struct of_flow *,
                          bool strict);
 int instance_flow_barrier(struct instance *, const char *bridge);
+/* Forgets the MAC addresses 'bridge' learned (its NORMAL path's table). */
+int instance_fdb_flush(struct instance *, const char *bridge);
 /* The `memory` switch's flows, in the order they were added (none on the `ovs` switch). */
 const struct instance_flow *instance_memory_flows(const struct instance *, size_t *n);
 

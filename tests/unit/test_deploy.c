@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "injectors/inject.h"
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/openflow.h"
@@ -461,6 +462,68 @@ test_ftc_controller_recovers(void **state)
     fixture_down(&fx);
 }
 
+/* The injectors on a deployed chain: a mitm on vnf[0] starts `sfcd mitm` on the attacker and
+ * steers vnf[0]'s frames to it (and the attacker's, as vnf[0]'s, to every other guest); heal
+ * stops it and takes exactly those flows away. A whole omission is one drop flow. */
+static void
+test_inject_on_chain(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: none\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n"
+        "faults: [{kind: mitm, target: \"vnf[0]\", mode: flip, at: 1s}]\n";
+    struct inject_params p = { .mode = "flip", .role_id = -1, .fraction = 1 };
+    const struct instance_flow *flows;
+    const struct test_role *mitm;
+    struct inject_fault *f = NULL;
+    size_t n_before, n, n_guests;
+    struct fixture fx;
+
+    fixture_up(&fx, yaml);
+    n_guests = fx.inst->n_guests;       /* client, sc, sff, server, v0, attacker */
+    assert_non_null(instance_find_guest(fx.inst, "attacker"));
+    assert_int_equal(fixture_deploy(&fx), 0);
+    instance_memory_flows(fx.inst, &n_before);
+
+    assert_int_equal(inject_fault_create(fx.inst, "vnf[0]", "mitm", &p, NULL, &f), 0);
+    assert_int_equal(inject_apply(f, NULL), 0);
+    mitm = role_of(&fx, "attacker", "mitm --iface eth1 --victim-mac ");
+    assert_true(mitm->running);
+    assert_contains(mitm->argv, "--mode flip");
+    /* To the attacker; from it as v0 to each of the other 4 guests; the rest dropped. */
+    assert_int_equal(count_flows(&fx, INJECT_PRIORITY), 1);
+    assert_int_equal(count_flows(&fx, INJECT_PRIORITY - 10), n_guests - 2);
+    assert_int_equal(count_flows(&fx, INJECT_PRIORITY - 20), 1);
+    flows = instance_memory_flows(fx.inst, &n);
+    for (size_t i = 0; i < n; i++) {
+        const struct of_flow *fl = flows[i].flow;
+        if (fl->priority == INJECT_PRIORITY) {
+            assert_int_equal(fl->match.in_port, data_ofport(&fx, "v0"));
+            assert_int_equal(fl->actions.a[0].arg, data_ofport(&fx, "attacker"));
+        }
+    }
+    assert_int_equal(inject_heal(f, NULL), 0);
+    assert_false(mitm->running);
+    instance_memory_flows(fx.inst, &n);
+    assert_int_equal(n, n_before);
+    inject_fault_free(f);
+
+    p.mode = NULL;
+    assert_int_equal(inject_fault_create(fx.inst, "vnf[0]", "omission", &p, NULL, &f), 0);
+    assert_int_equal(inject_apply(f, NULL), 0);
+    assert_int_equal(count_flows(&fx, INJECT_PRIORITY), 1);
+    flows = instance_memory_flows(fx.inst, &n);
+    assert_int_equal(n, n_before + 1);
+    assert_int_equal(flows[n - 1].flow->actions.n, 0);
+    assert_int_equal(flows[n - 1].flow->match.in_port, data_ofport(&fx, "v0"));
+    assert_int_equal(inject_heal(f, NULL), 0);
+    instance_memory_flows(fx.inst, &n);
+    assert_int_equal(n, n_before);
+    inject_fault_free(f);
+    fixture_down(&fx);
+}
+
 /* A deploy that fails half-way stops what it started: no role is left running. And one
  * whose guest's agent does not answer starts nothing. */
 static void
@@ -535,6 +598,7 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
+        cmocka_unit_test_teardown(test_inject_on_chain, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fails_cleanly, teardown_test),
         cmocka_unit_test_teardown(test_memory_switch_flows, teardown_test),
     };

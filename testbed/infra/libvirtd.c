@@ -108,6 +108,11 @@ quiet_errors(void *aux, virErrorPtr err)
     log_debug("libvirt: %s", err && err->message ? err->message : "?");
 }
 
+static void
+on_sigpipe(int sig)
+{
+}
+
 virConnectPtr
 libvirtd_connect(const char *uri)
 {
@@ -129,6 +134,12 @@ libvirtd_connect(const char *uri)
             break;
         }
     }
+    /* libvirt's client write()s its socket: a daemon that has closed the connection raises
+     * SIGPIPE, and libvirt leaves handling it to its callers. Seen once: `sfclab run` of
+     * fitsfc-fig5-dns on lxc died with status 141 between two points, at load 20. A handler,
+     * not SIG_IGN, so that every program we exec starts with the default again. */
+    sigaction(SIGPIPE, &(struct sigaction) { .sa_handler = on_sigpipe, .sa_flags = SA_RESTART },
+              NULL);
     virSetErrorFunc(NULL, quiet_errors);
     conn = virConnectOpen(uri);
     if (!conn) {

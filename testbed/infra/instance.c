@@ -847,9 +847,9 @@ next_guest_index(const struct instance *inst)
 }
 
 /* Impairments of a link just plugged (testbed/infra/shaper.h): tbf and filters in the guest's
- * network namespace, the `sfcd link` stage in the instance's. So a provider whose guests have
- * no Linux network namespace the host can enter (ENOTSUP) carries no impairments yet; nor do
- * in-memory guests, which carry no packets. 'gns' is opened on first use, for the caller to
+ * network namespace, the `sfcd link` stage in the instance's. A guest with no Linux network
+ * namespace the host can enter (ENOTSUP: a kvm VM) is shaped from its tap, the host end; an
+ * in-memory guest carries no packets and no impairments. 'gns' is opened on first use, for the caller to
  * close. The shaper is not made for threads: one link at a time. */
 static int
 instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns *host,
@@ -874,6 +874,8 @@ instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns 
         if (!error) {
             error = link_ns_open(fd, gns);
             close(fd);
+        } else if (error == ENOTSUP) {
+            error = 0;          /* A VM: shaped from its tap, the host end (shaper.c). */
         }
         if (error) {
             log_err("%s: %s: cannot impair the link (%s)", ig->name, f->ifname,

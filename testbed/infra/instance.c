@@ -1,12 +1,14 @@
 #include "testbed/infra/instance.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -326,6 +328,11 @@ instance_save(const struct instance *inst)
     json_object_set_new(root, "agents", json_boolean(inst->agents));
     json_object_set_new(root, "pin_cpu", json_integer(inst->pin_cpu));
     json_object_set_new(root, "afxdp", json_boolean(inst->afxdp));
+    if (inst->afxdp) {
+        json_object_set_new(root, "pmd_sleep_us", json_integer(inst->pmd_sleep_us));
+        json_object_set_new(root, "pmd_sched", json_string(inst->pmd_realtime ? "fifo"
+                                                                               : "other"));
+    }
     for (size_t i = 0; i < inst->n_bridges; i++) {
         json_array_append_new(bridges, json_string(inst->bridges[i]));
     }
@@ -614,6 +621,63 @@ ovs_switch_setup_mgmt_port(struct instance *inst)
     return error;
 }
 
+/* Puts vswitchd's PMD thread(s) at the lowest real-time priority, as the link stage is
+ * (vnfs/sfc/link.c). Why: every instance's PMD shares 'pmd_cpu' with other instances' PMDs and
+ * whatever else runs there. A busy-polling thread never sleeps, so the scheduler never treats
+ * it as woken: a frame that arrives while it is descheduled waits for its next slice.
+ * Measured at load 14 with four PMDs on CPU 1, tcpdump on both sides of the switch: 4.7 ms per
+ * traversal on average (19 ms at most), against 70 us with this and pmd-maxsleep 100 (0.17 ms
+ * at most). A nice of -20 or a 100 us EEVDF slice left a mean of 0.4-1 ms. It costs an idle
+ * PMD about 15% of its CPU (wake-ups every 100 us) instead of all of its share; a PMD that
+ * gets 16 or more frames per poll stops sleeping, and the kernel's real-time throttling keeps
+ * 5% of that CPU for others. The threads exist once the first port is added: wait for them
+ * briefly. Without the privilege the PMD stays an ordinary thread (logged, not an error). */
+static void
+ovs_switch_pmd_realtime(struct instance *inst)
+{
+    pid_t pids[2];
+    char path[64];
+    int found = 0;
+
+    ovs_daemon_pids(inst->ovs, pids);
+    if (!pids[1]) {
+        return;
+    }
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pids[1]);
+    for (int tries = 0; tries < 100 && !found; tries++) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+
+        while (d && (de = readdir(d)) != NULL) {
+            char comm_path[sizeof path + 300], *comm = NULL;
+            pid_t tid = atoi(de->d_name);
+
+            snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
+            if (tid <= 0 || read_file(comm_path, &comm, NULL) || strncmp(comm, "pmd", 3)) {
+                free(comm);
+                continue;
+            }
+            free(comm);
+            found++;
+            if (sched_setscheduler(tid, SCHED_FIFO, &(struct sched_param) { .sched_priority = 1 })) {
+                log_info("PMD thread %d: no real-time priority (%s): frames will wait for its "
+                         "time slices on a busy host", (int) tid, strerror(errno));
+            } else {
+                inst->pmd_realtime = true;
+            }
+        }
+        if (d) {
+            closedir(d);
+        }
+        if (!found) {
+            usleep(10000);
+        }
+    }
+    if (!found) {
+        log_info("vswitchd %d has no PMD thread after 1 s: left as it is", (int) pids[1]);
+    }
+}
+
 /* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
 static int
 ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
@@ -639,9 +703,17 @@ ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
         char mask[32];
         snprintf(mask, sizeof mask, "0x%llx", 1ull << opts->pmd_cpu);
         error = ovs_set_other_config(inst->ovs, "pmd-cpu-mask", mask);
+        if (!error && opts->pmd_sleep_us) {
+            char us[16];
+            snprintf(us, sizeof us, "%u", opts->pmd_sleep_us);
+            error = ovs_set_other_config(inst->ovs, "pmd-maxsleep", us);
+        }
     }
     if (!error) {
         error = ovs_switch_wire(inst, 0, true);
+    }
+    if (!error && opts->afxdp && opts->pmd_sleep_us) {
+        ovs_switch_pmd_realtime(inst);
     }
     log_debug("ovs ports: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (!error) {
@@ -944,9 +1016,9 @@ next_guest_index(const struct instance *inst)
 }
 
 /* Impairments of a link just plugged (testbed/infra/shaper.h): tbf and filters in the guest's
- * network namespace, the `sfcd link` stage in the instance's. So a provider whose guests have
- * no Linux network namespace the host can enter (ENOTSUP) carries no impairments yet; nor do
- * in-memory guests, which carry no packets. 'gns' is opened on first use, for the caller to
+ * network namespace, the `sfcd link` stage in the instance's. A guest with no Linux network
+ * namespace the host can enter (ENOTSUP: a kvm VM) is shaped from its tap, the host end; an
+ * in-memory guest carries no packets and no impairments. 'gns' is opened on first use, for the caller to
  * close. The shaper is not made for threads: one link at a time. */
 static int
 instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns *host,
@@ -971,6 +1043,8 @@ instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns 
         if (!error) {
             error = link_ns_open(fd, gns);
             close(fd);
+        } else if (error == ENOTSUP) {
+            error = 0;          /* A VM: shaped from its tap, the host end (shaper.c). */
         }
         if (error) {
             log_err("%s: %s: cannot impair the link (%s)", ig->name, f->ifname,
@@ -1169,6 +1243,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     inst->agents = opts->agents;
     inst->pin_cpu = opts->pin ? opts->pin_cpu : -1;
     inst->afxdp = opts->afxdp;
+    inst->pmd_sleep_us = opts->pmd_sleep_us;
     if (!instance_name_ok(opts->name)) {
         log_err("instance name '%s' must be 1 to 32 of [a-z0-9_-]", opts->name);
         error = EINVAL;
@@ -1448,6 +1523,9 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
     inst->pin_cpu = json_object_get(root, "pin_cpu")
                     ? json_integer_value(json_object_get(root, "pin_cpu")) : -1;
     inst->afxdp = json_is_true(json_object_get(root, "afxdp"));
+    inst->pmd_sleep_us = json_integer_value(json_object_get(root, "pmd_sleep_us"));
+    inst->pmd_realtime = !strcmp(json_string_value(json_object_get(root, "pmd_sched")) ?: "",
+                                 "fifo");
     bridges = json_object_get(root, "bridges");
     inst->bridges = xcalloc(json_array_size(bridges) + 1, sizeof *inst->bridges);
     json_array_foreach(bridges, i, g) {

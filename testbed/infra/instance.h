@@ -57,6 +57,11 @@ struct instance_opts {
     int pin_cpu;                /* this one CPU only. */
     bool afxdp;                 /* Data ports as AF_XDP, polled by a PMD thread on 'pmd_cpu' */
     int pmd_cpu;                /* (busy: that CPU is the switch's); else AF_PACKET ports. */
+    /* 0: the PMD busy-polls at normal priority. Else it sleeps up to this many microseconds
+     * when idle (OVS's pmd-maxsleep) and runs at the lowest real-time priority: on a CPU
+     * shared with other busy threads a frame then waits for the next poll (< this), not for
+     * the PMD's next scheduler slice (milliseconds). See ovs_switch_pmd_realtime(). */
+    unsigned int pmd_sleep_us;
     bool verbose;
 };
 
@@ -89,6 +94,8 @@ struct instance {
     bool agents;                /* Guests run `sfcd agent` (instance_opts.agents). */
     int pin_cpu;                /* -1: guests are not pinned. */
     bool afxdp;
+    unsigned int pmd_sleep_us;  /* instance_opts.pmd_sleep_us. */
+    bool pmd_realtime;          /* The PMD thread got SCHED_FIFO. */
     int mgmt_prefix_len;
     char *sfcd;
     struct in_addr orchestrator_addr;

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct buf;
 struct exp_point;

@@ -51,8 +51,8 @@
 #include "testbed/run/events.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define FTVNF_MAX_VNFS 16               /* FTVNF_MAX_STAGES */
 #define FTVNF_EP_SEQ 1

@@ -29,10 +29,10 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"

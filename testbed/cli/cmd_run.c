@@ -16,7 +16,7 @@
 #include "testbed/report/results.h"
 #include "testbed/run/runner.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* The defaults of a measurement: guests and the switch's main thread on CPU 0 and, where there
  * is a second CPU, AF_XDP data ports busy-polled there (see instance_wire_ovs()). */

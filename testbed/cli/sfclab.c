@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "testbed/cli/commands.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct cli_command {
     const char *name;

@@ -15,7 +15,9 @@
  * The instance never looks inside a guest: it goes through the provider's guest_*() hooks. Its
  * switch is a small backend of its own: `ovs` (a host network namespace and a private Open
  * vSwitch in it) for real guests, or `memory` when every guest is in-memory (the test
- * provider), which needs no root and makes nothing on the host but the state directory.
+ * provider), which needs no root and makes nothing on the host but the state directory; its
+ * agents are reached through the provider (guest_agent_connect()) and its flows are kept in
+ * memory for tests to read (instance_memory_flows()).
  *
  * Layout, for an instance NAME under STATE (default /run/sfclab):
  *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
@@ -42,6 +44,7 @@ struct impair;
 struct instance_switch;
 struct link_ns;
 struct manifest;
+struct of_flow;
 struct ovs;
 struct topology;
 
@@ -105,6 +108,14 @@ struct instance {
     double up_ms;               /* How long instance_up() took. */
     bool has_key;
     uint8_t key[32];            /* STATE/NAME/key: the agents' keys derive from it. */
+    struct instance_flow *flows;    /* The `memory` switch's flow tables. */
+    size_t n_flows;
+};
+
+/* A flow in the `memory` switch's tables (instance_memory_flows()). */
+struct instance_flow {
+    char *bridge;
+    struct of_flow *flow;
 };
 
 #define INSTANCE_KEY_BYTES 32   /* RPC_KEY_BYTES */
@@ -160,6 +171,19 @@ void instance_guest_key(const struct instance *, const char *guest,
  * it signs every request. */
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
+
+/* Steering on the instance's switch, through its backend: the `ovs` switch sends each change
+ * over the bridge's persistent OpenFlow connection (ovs_openflow(), testbed/infra/openflow.h),
+ * the `memory` switch keeps it in tables a test reads. Changes are queued; the barrier sends
+ * them and returns 0 or the first refusal since the last barrier (as of_barrier()). */
+int instance_flow_add(struct instance *, const char *bridge, const struct of_flow *);
+int instance_flow_delete(struct instance *, const char *bridge, const struct of_flow *,
+                         bool strict);
+int instance_flow_barrier(struct instance *, const char *bridge);
+/* Forgets the MAC addresses 'bridge' learned (its NORMAL path's table). */
+int instance_fdb_flush(struct instance *, const char *bridge);
+/* The `memory` switch's flows, in the order they were added (none on the `ovs` switch). */
+const struct instance_flow *instance_memory_flows(const struct instance *, size_t *n);
 
 /* Whether instance 'name' exists (up, being brought up, or left by a crash). */
 bool instance_exists(const char *state_dir, const char *name);

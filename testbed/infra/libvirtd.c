@@ -23,8 +23,8 @@
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 #define LIBVIRTD_PROGRAM "/usr/sbin/libvirtd"
 /* Measured here: the daemon answers ≈0.3 s after exec with the LXC and QEMU drivers (the

@@ -21,8 +21,8 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovsdb.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 #define OVS_SCHEMA "/usr/share/openvswitch/vswitch.ovsschema"
 #define OVS_DB_NAME "Open_vSwitch"

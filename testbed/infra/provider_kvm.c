@@ -43,10 +43,10 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/netns.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
-#include "vnfs/core/vmchan.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
+#include "vnfs/lib/vmchan.h"
 
 extern const struct guest_provider guest_provider_kvm;
 

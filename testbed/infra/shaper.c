@@ -20,8 +20,8 @@
 #include "testbed/model/impair.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 #define SHAPER_FRAME 1514       /* Bytes a queued packet is counted as in a tbf limit. */
 

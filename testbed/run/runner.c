@@ -21,7 +21,7 @@
 #include "testbed/run/workload.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 char *
 run_ctx_labels(json_t *obj)

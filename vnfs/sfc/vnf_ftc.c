@@ -27,6 +27,16 @@
  * frame: the forwarder attaches at most this much of the buffer's logs to one. */
 #define VNF_FTC_MAX_MSG "1380"
 #define VNF_FTC_MAX_LOGS "900"
+/* The forwarder's window: data packets on the way from it to the buffer. Bounds what the
+ * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
+ * ingress, before any state is written, rather than between replicas. */
+#define VNF_FTC_WINDOW "512"
+/* The guest's receive queue, in bytes: a few hundred frames. FTC's own messages (the buffer's
+ * logs for the forwarder, retransmissions) share this queue with the traffic; behind the 4 MB
+ * default an overloaded ingress makes them wait most of a second, and every packet the buffer
+ * holds waits that long (bufferbloat). A short queue drops the excess traffic instead, at the
+ * same rate, and the messages wait milliseconds. */
+#define VNF_FTC_RCVBUF (256 << 10)
 
 enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
 
@@ -275,7 +285,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
         };
         struct ft_param eparams[] = {
-            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "256" },
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "512" },
+            { "window", VNF_FTC_WINDOW },
         };
         struct ft_config rc = {
             .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,
@@ -303,6 +314,9 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     if (error) {
         vnf_ftc_destroy(v);
         return error;
+    }
+    if (pktio_set_rcvbuf(role->io, VNF_FTC_RCVBUF)) {
+        log_warn("ftc: cannot shorten the receive queue: %s", strerror(errno));
     }
     /* The replica first: a replacement asks for its state at once. */
     for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
@@ -436,4 +450,32 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
     role_add_counter(role, "ftc_send_errors", &st->send_errors);
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
+    {
+        const struct ftc_replica_stats *rs
+            = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));
+
+        role_add_counter(role, "ftc_held", &rs->held);
+        role_add_counter(role, "ftc_held_dropped", &rs->held_dropped);
+        role_add_counter(role, "ftc_retx_asked", &rs->retx_asked);
+        role_add_counter(role, "ftc_retx_answered", &rs->retx_answered);
+        role_add_counter(role, "ftc_retx_got", &rs->retx_got);
+        role_add_counter(role, "ftc_resyncs", &rs->resyncs);
+        role_add_counter(role, "ftc_held_us", &rs->held_us);
+        role_add_counter(role, "ftc_held_us_max", &rs->held_us_max);
+        role_add_counter(role, "ftc_ticks", &rs->ticks);
+        role_add_counter(role, "ftc_retx_limited", &rs->retx_limited);
+    }
+    if (v->stages[VNF_FTC_FWD]) {
+        const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);
+
+        /* Packets the forwarder shed at admission (they wrote no state). */
+        role_add_counter(role, "ftc_fwd_shed", &fs->drops[FT_DROP_OVERLOAD]);
+    }
+    if (v->stages[VNF_FTC_BUF]) {
+        const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);
+
+        role_add_counter(role, "ftc_buf_overload", &bs->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, "ftc_buf_stale", &bs->drops[FT_DROP_STALE]);
+        role_add_counter(role, "ftc_buf_in", &bs->packets);
+    }
 }

@@ -35,7 +35,20 @@
 #define FTC_UNUSED_IF_BROKEN
 #endif
 
-#define FTC_FWD_MAX_PENDING FTC_MAX_LOGS
+/* Logs the forwarder keeps for the next packets. Generous: a log thrown out here leaves a gap
+ * at its tail that only a retransmission (or the buffer's resend a tick later) repairs, and
+ * every packet behind it waits; so under load the forwarder sends propagating packets rather
+ * than let this fill. */
+#define FTC_FWD_MAX_PENDING 1024
+/* Propagating packets one piggyback message may trigger while admission is closed. */
+#define FTC_FWD_MAX_PROPAGATE 4
+/* The forwarder's window: data packets sent that the buffer has not said arrived. One lost on
+ * the way never arrives: a packet sent this many ticks ago no longer counts. */
+#define FTC_FWD_MAX_WINDOW 4096
+#define FTC_FWD_LOST_TICKS 16
+/* Held packets (besides the one arriving) whose logs the buffer sends the forwarder again with
+ * each message: a lost message then costs no retransmission round (the forwarder drops copies). */
+#define FTC_BUF_REDUNDANCY 2
 #define FTC_BUF_MAX_HELD 4096
 
 /* The newer of two commit vectors of one group. */
@@ -99,8 +112,14 @@ struct ftc_forwarder {
     uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
     uint64_t max_backlog;       /* Shed new packets while the buffer holds more (0: never). */
     uint32_t backlog;           /* Packets the buffer last said it holds. */
+    uint64_t window;            /* Shed new packets while this many are on the way (0: never). */
+    uint32_t sent, arrived;     /* Data packets sent; the buffer's count of those arrived. */
+    uint32_t aged;              /* Packets sent more than FTC_FWD_LOST_TICKS ago. */
+    uint32_t lost;              /* Counted lost (sent long ago, never arrived). */
+    uint64_t *sent_ns;          /* When packet k (mod FTC_FWD_MAX_WINDOW) was sent. */
     struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
-    size_t n_pending;
+    uint64_t pending_hash[FTC_FWD_MAX_PENDING]; /* Of each one's bytes (duplicate check). */
+    size_t n_pending, pending_bytes;
     struct ftc_commits commits;
     bool commits_dirty;
     struct ftc_message *m;
@@ -114,16 +133,18 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    uint64_t max_backlog;
+    uint64_t max_backlog, window;
 
     if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
-        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))) {
+        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))
+        || (error = ft_config_u64(cfg, "window", 0, &window, errp))) {
         return error;
     }
-    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
+    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick || window > FTC_FWD_MAX_WINDOW) {
         if (errp) {
             *errp = xasprintf("ftc_forwarder: needs next [r_0] and peers [buffer] (got %zu, "
-                              "%zu) and a tick > 0", cfg->n_next, cfg->n_peers);
+                              "%zu), a tick > 0 and a window of at most %d", cfg->n_next,
+                              cfg->n_peers, FTC_FWD_MAX_WINDOW);
         }
         return EINVAL;
     }
@@ -133,6 +154,8 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     w->tick_ns = tick;
     w->max_logs_bytes = MAX(max_msg, 256);
     w->max_backlog = max_backlog;
+    w->window = window;
+    w->sent_ns = xcalloc(FTC_FWD_MAX_WINDOW, sizeof *w->sent_ns);
     for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
         buf_init(&w->pending[i]);
     }
@@ -151,8 +174,39 @@ ftc_forwarder_destroy(struct ft_core *core)
         buf_uninit(&w->pending[i]);
     }
     free(w->m);
+    free(w->sent_ns);
     buf_uninit(&w->pkt);
     free(w);
+}
+
+static uint64_t
+ftc_hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Drops the first 'k' pending logs, keeping their bufs (at the end) for reuse. */
+static void
+ftc_forwarder_shift(struct ftc_forwarder *w, size_t k)
+{
+    struct buf spare[FTC_FWD_MAX_PENDING];
+
+    if (!k) {
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        w->pending_bytes -= w->pending[i].len;
+    }
+    memcpy(spare, w->pending, k * sizeof *spare);
+    memmove(w->pending, w->pending + k, (w->n_pending - k) * sizeof *w->pending);
+    memmove(w->pending_hash, w->pending_hash + k, (w->n_pending - k) * sizeof *w->pending_hash);
+    memcpy(w->pending + w->n_pending - k, spare, k * sizeof *spare);
+    w->n_pending -= k;
 }
 
 static void
@@ -163,8 +217,14 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
 
     size_t taken = 0, bytes = 0;
 
+    while (w->n_pending && w->pending[0].len > w->max_logs_bytes) {
+        /* No packet can carry it (a log larger than the MTU allows): its tail repairs the gap
+         * from its predecessor's retransmission. */
+        ftc_forwarder_shift(w, 1);
+    }
     m->n_logs = 0;
-    for (; taken < w->n_pending && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
+    for (; taken < w->n_pending && m->n_logs < FTC_MAX_LOGS
+           && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
         struct cursor r;
 
         bytes += w->pending[taken].len;
@@ -178,26 +238,55 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
     ftc_packet_put(&w->pkt, type, m, inner, len);
     ft_emit_forward(out, w->next, w->pkt.data, w->pkt.len);
     /* What did not fit goes on the next packets. */
-    for (size_t i = 0; i < taken; i++) {
-        struct buf first = w->pending[0];
-
-        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
-        w->pending[w->n_pending - 1] = first;
-        w->n_pending--;
-    }
+    ftc_forwarder_shift(w, taken);
     w->commits_dirty = false;
     w->last_ns = now;
 }
 
+/* Packets on the way: sent, not arrived at the buffer. The buffer counts arrivals; a packet
+ * lost on the way never arrives, so once the packets sent a few ticks ago are more than those
+ * arrived, the difference counts as lost from then on ('lost'). */
+static uint32_t
+ftc_forwarder_in_flight(struct ftc_forwarder *w, uint64_t now)
+{
+    uint32_t done;
+
+    if (w->sent - w->aged > FTC_FWD_MAX_WINDOW) {
+        w->aged = w->sent - FTC_FWD_MAX_WINDOW;
+    }
+    while (w->aged != w->sent
+           && now - w->sent_ns[w->aged % FTC_FWD_MAX_WINDOW] > FTC_FWD_LOST_TICKS * w->tick_ns) {
+        w->aged++;
+    }
+    done = w->arrived + w->lost;
+    if ((int32_t) (w->aged - done) > 0) {
+        w->lost += w->aged - done;
+    } else if ((int32_t) (done - w->sent) > 0) {
+        w->lost = w->sent - w->arrived;     /* Counted lost, arrived after all. */
+    }
+    return w->sent - w->arrived - w->lost;
+}
+
+/* Admission control: the chain holds as much as it may. A packet dropped here wrote no state;
+ * one lost further on leaves a gap that every replica after it must repair before it forwards
+ * anything, so the chain is kept from queueing more than it releases. */
+static bool
+ftc_forwarder_closed(struct ftc_forwarder *w, uint64_t now)
+{
+    return (w->max_backlog && w->backlog > w->max_backlog)
+           || (w->window && ftc_forwarder_in_flight(w, now) >= w->window);
+}
+
 static void
 ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t len,
-                           struct ft_actions *out)
+                           uint64_t now, struct ft_actions *out)
 {
     struct cursor r;
-    uint32_t backlog;
+    uint32_t backlog, arrived;
 
     cursor_init(&r, data + 1, len - 1);
     backlog = cursor_be32(&r);
+    arrived = cursor_be32(&r);
     if (!ftc_message_read(&r, w->m) || r.left) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return;
@@ -205,28 +294,41 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     for (size_t i = 0; i < w->m->n_logs; i++) {
         struct buf b;
         bool dup = false;
+        uint64_t h;
 
         buf_init(&b);
         ftc_log_put(&b, &w->m->logs[i]);
+        h = ftc_hash_bytes(b.data, b.len);
         for (size_t k = 0; k < w->n_pending && !dup; k++) {
-            dup = w->pending[k].len == b.len && !memcmp(w->pending[k].data, b.data, b.len);
+            dup = w->pending_hash[k] == h && w->pending[k].len == b.len
+                  && !memcmp(w->pending[k].data, b.data, b.len);
         }
         if (!dup) {
             if (w->n_pending == FTC_FWD_MAX_PENDING) {
                 /* Oldest first out: the buffer resends what is still held. */
-                struct buf first = w->pending[0];
-
-                memmove(w->pending, w->pending + 1, (--w->n_pending) * sizeof *w->pending);
-                w->pending[w->n_pending] = first;
+                ftc_forwarder_shift(w, 1);
             }
             buf_clear(&w->pending[w->n_pending]);
             buf_put(&w->pending[w->n_pending], b.data, b.len);
+            w->pending_hash[w->n_pending] = h;
+            w->pending_bytes += b.len;
             w->n_pending++;
         }
         buf_uninit(&b);
     }
     w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
     w->backlog = backlog;
+    if ((int32_t) (arrived - w->arrived) > 0) {
+        w->arrived = arrived;
+    }
+    /* Admission is closed: no data packet will carry these logs soon, and the packets the
+     * buffer holds wait for exactly them (their tails are at the front of the chain). Carry
+     * them now rather than a tick later. Open: carry them at once only when they are more than
+     * the next packet takes, so the logs never pile up behind a fast stream either. */
+    for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->n_pending
+                    && (ftc_forwarder_closed(w, now) || w->pending_bytes > w->max_logs_bytes); k++) {
+        ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
+    }
 }
 
 static int
@@ -239,14 +341,12 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
         break;
     case FT_EV_PACKET:
-        if (w->max_backlog && w->backlog > w->max_backlog) {
-            /* Admission control: the chain cannot release what it already holds. A packet
-             * dropped here wrote no state; one lost further on leaves a gap every replica
-             * after it must repair before it forwards anything (the collapse of an
-             * overloaded chain). */
+        if (ftc_forwarder_closed(w, ev->now_ns)) {
             ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
             break;
         }
+        w->sent_ns[w->sent % FTC_FWD_MAX_WINDOW] = ev->now_ns;
+        w->sent++;
         ftc_forwarder_send(w, FTC_PKT_DATA, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
@@ -255,7 +355,7 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
                                                     : FT_DROP_MALFORMED, ev->data, ev->len);
             break;
         }
-        ftc_forwarder_on_piggyback(w, ev->data, ev->len, out);
+        ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
         /* No traffic for a tick: a propagating packet carries the state on. */
@@ -293,6 +393,7 @@ struct ftc_buffer {
     uint64_t tick_ns;
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
+    uint32_t arrived;           /* Data packets received (the forwarder's window). */
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
     size_t n_held, cap_held;
@@ -444,9 +545,42 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     buf_clear(&b->msg);
     buf_put_u8(&b->msg, FTC_MSG_PIGGYBACK);
     buf_put_be32(&b->msg, b->n_held);
+    buf_put_be32(&b->msg, b->arrived);
     b->reported = b->n_held;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
+}
+
+static void
+ftc_buffer_add_recent(struct ftc_buffer *b, struct ftc_message *m)
+{
+    size_t bytes = 0;
+
+    for (size_t i = 0; i < m->n_logs; i++) {
+        bytes += ftc_log_wire_len(&m->logs[i]);
+    }
+    for (size_t k = 0; k < FTC_BUF_REDUNDANCY && k < b->n_held; k++) {
+        const struct ftc_held_pkt *h = &b->held[b->n_held - 1 - k];
+        struct cursor r;
+        size_t add = 0;
+
+        /* Only the message of a held packet: skip its type byte, stop before its inner. */
+        cursor_init(&r, h->data + 1, h->len - 1);
+        if (!h->len || !ftc_message_read(&r, b->m)
+            || m->n_logs + b->m->n_logs > FTC_MAX_LOGS) {
+            break;
+        }
+        for (size_t i = 0; i < b->m->n_logs; i++) {
+            add += ftc_log_wire_len(&b->m->logs[i]);
+        }
+        if (bytes + add > b->max_msg / 2) {
+            break;
+        }
+        /* The logs point into the held packet's bytes, which stay put during the send. */
+        memcpy(&m->logs[m->n_logs], b->m->logs, b->m->n_logs * sizeof *m->logs);
+        m->n_logs += b->m->n_logs;
+        bytes += add;
+    }
 }
 
 static void
@@ -461,7 +595,12 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
         return;
     }
     ftc_commits_merge(&b->commits, b->s);
-    /* The logs it still carries go around to their tails at the front of the chain. */
+    if (type == FTC_PKT_DATA) {
+        b->arrived++;
+    }
+    /* The logs it still carries go around to their tails at the front of the chain, with
+     * those of the last packets held (a lost message is then no gap at the tails). */
+    ftc_buffer_add_recent(b, b->s);
     ftc_buffer_to_forwarder(b, b->s, out);
     if (type == FTC_PKT_DATA) {
         if (b->n_held >= FTC_BUF_MAX_HELD) {

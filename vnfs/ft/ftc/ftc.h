@@ -85,7 +85,8 @@ enum ftc_packet_type {
 };
 
 enum ftc_msg_type {
-    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | message. */
+    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | u32 arrived
+                                 * (data packets received, wrapping) | message. */
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
                                  * MAX. Send me the logs of 'group' I lack. */
     FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
@@ -196,6 +197,15 @@ struct ft_core;
 const struct nf_state *ftc_replica_store(const struct ft_core *, unsigned group,
                                          uint64_t max[FTC_MAX_PARTS], uint32_t *epoch);
 bool ftc_replica_ready(const struct ft_core *);
+/* What a replica did (for its host's counters): packets held behind a missing log, held now,
+ * dropped because too many were held, retransmissions asked and answered, state images taken
+ * to fill a gap its predecessor no longer had the logs for. */
+struct ftc_replica_stats {
+    uint64_t held, held_now, held_dropped, retx_asked, retx_answered, retx_got, resyncs;
+    uint64_t held_us, held_us_max;      /* Time held, total and longest, of those released. */
+    uint64_t ticks, retx_limited;
+};
+const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
 
 /* The 'stamp' middlebox (a Monitor whose counters can be audited from the packets alone): key
  * k = body[0] % keys of the demo message's body; a packet increments counter k and extends its

@@ -49,6 +49,7 @@ struct ftc_group {
 struct ftc_held {
     uint8_t *data;
     size_t len;
+    uint64_t since_ns;
 };
 
 struct ftc_replica {
@@ -69,6 +70,7 @@ struct ftc_replica {
     void *mbox_priv;
     struct ftc_held *held;            /* FTC_MAX_HELD of them. */
     size_t n_held;
+    struct ftc_replica_stats stats;
     struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
     struct buf pkt, upd, msg;
 };
@@ -381,10 +383,12 @@ ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions
      * or its answer may be lost). A storm of them on an overloaded path only loses more. */
     if (r->now_ns < gr->retx_ns + r->tick_ns / 2
         && !memcmp(gr->retx_max, gr->max, sizeof gr->max)) {
+        r->stats.retx_limited++;
         return;
     }
     gr->retx_ns = r->now_ns;
     memcpy(gr->retx_max, gr->max, sizeof gr->max);
+    r->stats.retx_asked++;
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_RETX_REQ);
     buf_put_u8(&r->msg, gr->g);
@@ -473,12 +477,15 @@ static void
 ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actions *out)
 {
     if (r->n_held >= FTC_MAX_HELD) {
+        r->stats.held_dropped++;
         ft_emit_drop(out, FT_DROP_OVERLOAD, data, len);
         return;
     }
+    r->stats.held++;
     r->held[r->n_held].data = xmalloc(len);
     memcpy(r->held[r->n_held].data, data, len);
     r->held[r->n_held].len = len;
+    r->held[r->n_held].since_ns = r->now_ns;
     r->n_held++;
 }
 
@@ -621,6 +628,10 @@ ftc_replica_drain(struct ftc_replica *r, struct ft_actions *out)
             struct ftc_held h = r->held[i];
 
             if (ftc_replica_packet(r, h.data, h.len, false, out) == FTC_DONE) {
+                uint64_t us = (r->now_ns - h.since_ns) / 1000;
+
+                r->stats.held_us += us;
+                r->stats.held_us_max = MAX(r->stats.held_us_max, us);
                 free(h.data);
                 memmove(&r->held[i], &r->held[i + 1], (--r->n_held - i) * sizeof *r->held);
                 progress = true;
@@ -836,6 +847,10 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     ftc_replica_update_ready(r, out);
 }
 
+/* Retransmission messages one request may be answered with: a successor that lost a burst
+ * catches up in one round trip, not one per message. */
+#define FTC_RETX_MAX_MSGS 16
+
 static void
 ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                         struct ft_actions *out)
@@ -845,8 +860,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     unsigned P = cursor_u8(rd);
     uint64_t max[FTC_MAX_PARTS] = { 0 };
     struct ftc_group *gr = ftc_group_find(r, g);
-    size_t n_ofs, flags_ofs, n = 0;
-    bool ready = false, ahead = false;
+    bool ahead = false, any = false, *sent;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = cursor_be64(rd);
@@ -859,23 +873,25 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         return;
     }
     ahead = epoch < gr->epoch;
-    buf_clear(&r->msg);
-    buf_put_u8(&r->msg, FTC_MSG_RETX);
-    buf_put_u8(&r->msg, g);
-    flags_ofs = r->msg.len;
-    buf_put_u8(&r->msg, 0);
-    ftc_hist_put(&r->msg, gr, r->P);
-    n_ofs = r->msg.len;
-    buf_put_u8(&r->msg, 0);
     for (unsigned p = 0; p < r->P; p++) {
         ahead |= gr->max[p] > max[p];
     }
     /* The logs it can apply, in an order it can apply them (ours may differ: independent
-     * logs apply in any order), as many as fit: it adopts our epochs first. */
-    {
-        bool *sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent), progress = true;
-        bool full = false;
+     * logs apply in any order), in as many messages as it takes (up to FTC_RETX_MAX_MSGS):
+     * it adopts our epochs first. */
+    sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent);
+    for (int k = 0; k < FTC_RETX_MAX_MSGS; k++) {
+        size_t n_ofs, flags_ofs, n = 0;
+        bool progress = true, full = false;
 
+        buf_clear(&r->msg);
+        buf_put_u8(&r->msg, FTC_MSG_RETX);
+        buf_put_u8(&r->msg, g);
+        flags_ofs = r->msg.len;
+        buf_put_u8(&r->msg, 0);
+        ftc_hist_put(&r->msg, gr, r->P);
+        n_ofs = r->msg.len;
+        buf_put_u8(&r->msg, 0);
         while (progress && !full) {
             progress = false;
             for (size_t i = 0; i < gr->n_logs && !full; i++) {
@@ -896,22 +912,52 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                     break;
                 }
                 buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-                sent[i] = progress = ready = true;
+                sent[i] = progress = any = true;
                 n++;
-                for (size_t k = 0; k < l.n_ent; k++) {
-                    if (l.ent[k].write) {
-                        max[l.ent[k].part] = l.ent[k].seq + 1;
+                for (size_t e = 0; e < l.n_ent; e++) {
+                    if (l.ent[e].write) {
+                        max[l.ent[e].part] = l.ent[e].seq + 1;
                     }
                 }
             }
         }
-        free(sent);
+        if (k && !n) {
+            break;
+        }
+        /* We are ahead but hold nothing that applies next for it: what it lacks is older
+         * than what we kept. It must take our image. */
+        r->msg.data[flags_ofs] = ahead && !any ? FTC_RETX_GAP : 0;
+        r->msg.data[n_ofs] = n;
+        ft_emit_send(out, from, r->msg.data, r->msg.len);
+        r->stats.retx_answered++;
+        if (!full) {
+            break;
+        }
     }
-    /* We are ahead but hold nothing that applies next for it: what it lacks is older than
-     * what we kept. It must take our image. */
-    r->msg.data[flags_ofs] = ahead && !ready ? FTC_RETX_GAP : 0;
-    r->msg.data[n_ofs] = n;
-    ft_emit_send(out, from, r->msg.data, r->msg.len);
+    free(sent);
+}
+
+/* Asks the predecessor for the logs of 'gr' a held packet still waits for, if one does. */
+static void
+ftc_replica_ask_held(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
+{
+    for (size_t h = 0; h < r->n_held; h++) {
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (!ftc_packet_parse(r->held[h].data, r->held[h].len, &type, r->in, &inner,
+                              &inner_len)) {
+            continue;
+        }
+        for (size_t i = 0; i < r->in->n_logs; i++) {
+            if (r->in->logs[i].group == gr->g
+                && ftc_group_classify(gr, &r->in->logs[i]) == FTC_LOG_FUTURE) {
+                ftc_send_retx_req(r, gr, out);
+                return;
+            }
+        }
+    }
 }
 
 static void
@@ -922,7 +968,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
     size_t n_hist, n_logs;
     struct ftc_message *m = r->tmp;
-    bool progress = true;
+    bool progress = true, applied = false;
 
     uint8_t flags = cursor_u8(rd);
 
@@ -944,7 +990,9 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     if (rd->left || !gr->ready || gr->pos == 0) {
         return;
     }
+    r->stats.retx_got++;
     if (flags & FTC_RETX_GAP) {
+        r->stats.resyncs++;
         gr->resync = true;
         buf_clear(&r->msg);
         buf_put_u8(&r->msg, FTC_MSG_STATE_REQ);
@@ -959,11 +1007,16 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         for (size_t i = 0; i < n_logs; i++) {
             if (ftc_group_classify(gr, &m->logs[i]) == FTC_LOG_READY
                 && ftc_group_apply(gr, &m->logs[i])) {
-                progress = true;
+                progress = applied = true;
             }
         }
     }
     ftc_replica_drain(r, out);
+    if (applied) {
+        /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on
+         * the next tick or the next packet, which an overloaded host may be slow to bring. */
+        ftc_replica_ask_held(r, gr, out);
+    }
 }
 
 static void
@@ -971,6 +1024,7 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
 {
     bool asked[FTC_MAX_GROUPS] = { false };
 
+    r->stats.ticks++;
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
 
@@ -1108,4 +1162,13 @@ bool
 ftc_replica_ready(const struct ft_core *core)
 {
     return ftc_replica_cast(core)->all_ready;
+}
+
+const struct ftc_replica_stats *
+ftc_replica_stats(const struct ft_core *core)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+
+    r->stats.held_now = r->n_held;
+    return &r->stats;
 }

@@ -30,13 +30,13 @@
 /* The forwarder's window: data packets on the way from it to the buffer. Bounds what the
  * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
  * ingress, before any state is written, rather than between replicas. */
-#define VNF_FTC_WINDOW "512"
+#define VNF_FTC_WINDOW "2048"
 /* The guest's receive queue, in bytes: a few hundred frames. FTC's own messages (the buffer's
  * logs for the forwarder, retransmissions) share this queue with the traffic; behind the 4 MB
  * default an overloaded ingress makes them wait most of a second, and every packet the buffer
  * holds waits that long (bufferbloat). A short queue drops the excess traffic instead, at the
  * same rate, and the messages wait milliseconds. */
-#define VNF_FTC_RCVBUF (256 << 10)
+#define VNF_FTC_RCVBUF (4 << 20)
 
 enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
 
@@ -285,7 +285,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
         };
         struct ft_param eparams[] = {
-            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "512" },
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "3072" },
             { "window", VNF_FTC_WINDOW },
         };
         struct ft_config rc = {
@@ -464,12 +464,20 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_held_us_max", &rs->held_us_max);
         role_add_counter(role, "ftc_ticks", &rs->ticks);
         role_add_counter(role, "ftc_retx_limited", &rs->retx_limited);
+        role_add_counter(role, "ftc_stashed", &rs->stashed);
+        role_add_counter(role, "ftc_stash_dropped", &rs->stash_dropped);
     }
     if (v->stages[VNF_FTC_FWD]) {
         const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);
 
         /* Packets the forwarder shed at admission (they wrote no state). */
+        const struct ftc_forwarder_stats *ws
+            = ftc_forwarder_stats(ftstage_core(v->stages[VNF_FTC_FWD]));
+
         role_add_counter(role, "ftc_fwd_shed", &fs->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, "ftc_fwd_closed_backlog", &ws->closed_backlog);
+        role_add_counter(role, "ftc_fwd_closed_window", &ws->closed_window);
+        role_add_counter(role, "ftc_fwd_propagated", &ws->propagated);
     }
     if (v->stages[VNF_FTC_BUF]) {
         const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);
@@ -477,5 +485,12 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_buf_overload", &bs->drops[FT_DROP_OVERLOAD]);
         role_add_counter(role, "ftc_buf_stale", &bs->drops[FT_DROP_STALE]);
         role_add_counter(role, "ftc_buf_in", &bs->packets);
+        {
+            const struct ftc_buffer_stats *hs
+                = ftc_buffer_stats(ftstage_core(v->stages[VNF_FTC_BUF]));
+
+            role_add_counter(role, "ftc_buf_held_us", &hs->held_us);
+            role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
+        }
     }
 }

@@ -42,13 +42,11 @@
 #define FTC_FWD_MAX_PENDING 1024
 /* Propagating packets one piggyback message may trigger while admission is closed. */
 #define FTC_FWD_MAX_PROPAGATE 4
+#define FTC_FWD_RECENT 256
 /* The forwarder's window: data packets sent that the buffer has not said arrived. One lost on
  * the way never arrives: a packet sent this many ticks ago no longer counts. */
 #define FTC_FWD_MAX_WINDOW 4096
 #define FTC_FWD_LOST_TICKS 16
-/* Held packets (besides the one arriving) whose logs the buffer sends the forwarder again with
- * each message: a lost message then costs no retransmission round (the forwarder drops copies). */
-#define FTC_BUF_REDUNDANCY 2
 #define FTC_BUF_MAX_HELD 4096
 
 /* The newer of two commit vectors of one group. */
@@ -117,8 +115,12 @@ struct ftc_forwarder {
     uint32_t aged;              /* Packets sent more than FTC_FWD_LOST_TICKS ago. */
     uint32_t lost;              /* Counted lost (sent long ago, never arrived). */
     uint64_t *sent_ns;          /* When packet k (mod FTC_FWD_MAX_WINDOW) was sent. */
+    struct ftc_forwarder_stats stats;
     struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
     uint64_t pending_hash[FTC_FWD_MAX_PENDING]; /* Of each one's bytes (duplicate check). */
+    uint64_t sent_hash[FTC_FWD_RECENT];         /* Logs sent lately, and when: the buffer's */
+    uint64_t sent_hash_ns[FTC_FWD_RECENT];      /* repeats of them are not sent again within */
+    size_t sent_hash_next;                      /* a tick (its resends after a tick are). */
     size_t n_pending, pending_bytes;
     struct ftc_commits commits;
     bool commits_dirty;
@@ -228,6 +230,9 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
         struct cursor r;
 
         bytes += w->pending[taken].len;
+        w->sent_hash[w->sent_hash_next] = w->pending_hash[taken];
+        w->sent_hash_ns[w->sent_hash_next] = now;
+        w->sent_hash_next = (w->sent_hash_next + 1) % FTC_FWD_RECENT;
         cursor_init(&r, w->pending[taken].data, w->pending[taken].len);
         if (ftc_log_read(&r, &m->logs[m->n_logs])) {
             m->n_logs++;
@@ -273,8 +278,15 @@ ftc_forwarder_in_flight(struct ftc_forwarder *w, uint64_t now)
 static bool
 ftc_forwarder_closed(struct ftc_forwarder *w, uint64_t now)
 {
-    return (w->max_backlog && w->backlog > w->max_backlog)
-           || (w->window && ftc_forwarder_in_flight(w, now) >= w->window);
+    if (w->max_backlog && w->backlog > w->max_backlog) {
+        w->stats.closed_backlog++;
+        return true;
+    }
+    if (w->window && ftc_forwarder_in_flight(w, now) >= w->window) {
+        w->stats.closed_window++;
+        return true;
+    }
+    return false;
 }
 
 static void
@@ -299,6 +311,10 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
         buf_init(&b);
         ftc_log_put(&b, &w->m->logs[i]);
         h = ftc_hash_bytes(b.data, b.len);
+        for (size_t k = 0; k < FTC_FWD_RECENT && !dup; k++) {
+            dup = w->sent_hash[k] == h && w->sent_hash_ns[k]
+                  && now - w->sent_hash_ns[k] < 8 * w->tick_ns;
+        }
         for (size_t k = 0; k < w->n_pending && !dup; k++) {
             dup = w->pending_hash[k] == h && w->pending[k].len == b.len
                   && !memcmp(w->pending[k].data, b.data, b.len);
@@ -326,8 +342,9 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * them now rather than a tick later. Open: carry them at once only when they are more than
      * the next packet takes, so the logs never pile up behind a fast stream either. */
     for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->n_pending
-                    && (ftc_forwarder_closed(w, now) || w->pending_bytes > w->max_logs_bytes); k++) {
+                    && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
+        w->stats.propagated++;
     }
 }
 
@@ -370,6 +387,12 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
     return 0;
 }
 
+const struct ftc_forwarder_stats *
+ftc_forwarder_stats(const struct ft_core *core)
+{
+    return &((const struct ftc_forwarder *) core)->stats;
+}
+
 const struct ft_core_class ft_ftc_forwarder_class = {
     .name = "ftc_forwarder",
     .summary = "FTC: ingress, adds the buffer's piggyback message to incoming packets",
@@ -400,6 +423,8 @@ struct ftc_buffer {
     struct ftc_message *m, *s;
     struct buf msg;
     uint64_t released, dropped;
+    uint64_t now_ns;
+    struct ftc_buffer_stats stats;
 };
 
 static int
@@ -503,30 +528,37 @@ ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const ui
     return verdict;
 }
 
+/* Releases (or drops) held packets in the order they came, up to the first that must wait:
+ * commits advance in that order, so a later one is rarely ready before, and judging only the
+ * front keeps a long backlog from costing a pass over all of it per packet. */
 static void
 ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
 {
     size_t k = 0;
 
-    for (size_t i = 0; i < b->n_held; i++) {
+    for (; k < b->n_held; k++) {
         const uint8_t *inner;
         size_t inner_len;
-        enum ftc_release v = ftc_buffer_judge(b, b->held[i].data, b->held[i].len, &inner,
+        enum ftc_release v = ftc_buffer_judge(b, b->held[k].data, b->held[k].len, &inner,
                                               &inner_len);
 
         if (v == FTC_RELEASE) {
+            uint64_t us = (b->now_ns - b->held[k].since_ns) / 1000;
+
             ft_emit_forward(out, b->next, inner, inner_len);
             b->released++;
+            b->stats.held_us += us;
+            b->stats.held_us_max = MAX(b->stats.held_us_max, us);
         } else if (v == FTC_DROP) {
-            ft_emit_drop(out, FT_DROP_STALE, b->held[i].data, b->held[i].len);
+            ft_emit_drop(out, FT_DROP_STALE, b->held[k].data, b->held[k].len);
             b->dropped++;
         } else {
-            b->held[k++] = b->held[i];
-            continue;
+            break;
         }
-        free(b->held[i].data);
+        free(b->held[k].data);
     }
-    b->n_held = k;
+    memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
+    b->n_held -= k;
 }
 
 /* Sends the forwarder the logs in 'm' (may be NULL) and every commit vector known. */
@@ -552,38 +584,6 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
 }
 
 static void
-ftc_buffer_add_recent(struct ftc_buffer *b, struct ftc_message *m)
-{
-    size_t bytes = 0;
-
-    for (size_t i = 0; i < m->n_logs; i++) {
-        bytes += ftc_log_wire_len(&m->logs[i]);
-    }
-    for (size_t k = 0; k < FTC_BUF_REDUNDANCY && k < b->n_held; k++) {
-        const struct ftc_held_pkt *h = &b->held[b->n_held - 1 - k];
-        struct cursor r;
-        size_t add = 0;
-
-        /* Only the message of a held packet: skip its type byte, stop before its inner. */
-        cursor_init(&r, h->data + 1, h->len - 1);
-        if (!h->len || !ftc_message_read(&r, b->m)
-            || m->n_logs + b->m->n_logs > FTC_MAX_LOGS) {
-            break;
-        }
-        for (size_t i = 0; i < b->m->n_logs; i++) {
-            add += ftc_log_wire_len(&b->m->logs[i]);
-        }
-        if (bytes + add > b->max_msg / 2) {
-            break;
-        }
-        /* The logs point into the held packet's bytes, which stay put during the send. */
-        memcpy(&m->logs[m->n_logs], b->m->logs, b->m->n_logs * sizeof *m->logs);
-        m->n_logs += b->m->n_logs;
-        bytes += add;
-    }
-}
-
-static void
 ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
 {
     enum ftc_packet_type type;
@@ -598,9 +598,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
     if (type == FTC_PKT_DATA) {
         b->arrived++;
     }
-    /* The logs it still carries go around to their tails at the front of the chain, with
-     * those of the last packets held (a lost message is then no gap at the tails). */
-    ftc_buffer_add_recent(b, b->s);
+    /* The logs it still carries go around to their tails at the front of the chain. */
     ftc_buffer_to_forwarder(b, b->s, out);
     if (type == FTC_PKT_DATA) {
         if (b->n_held >= FTC_BUF_MAX_HELD) {
@@ -611,7 +609,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
             }
             b->held[b->n_held] = (struct ftc_held_pkt) {
                 .data = xmalloc(ev->len), .len = ev->len,
-                .since_ns = ev->now_ns, .resent_ns = ev->now_ns,
+                .since_ns = b->now_ns, .resent_ns = ev->now_ns,
             };
             memcpy(b->held[b->n_held].data, ev->data, ev->len);
             b->n_held++;
@@ -669,6 +667,9 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
 {
     struct ftc_buffer *b = (struct ftc_buffer *) core;
 
+    if (ev->now_ns > b->now_ns) {
+        b->now_ns = ev->now_ns;
+    }
     switch (ev->kind) {
     case FT_EV_START:
         ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
@@ -684,6 +685,14 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     }
     return 0;
 }
+
+#ifndef FTC_BROKEN_BUFFER
+const struct ftc_buffer_stats *
+ftc_buffer_stats(const struct ft_core *core)
+{
+    return &((const struct ftc_buffer *) core)->stats;
+}
+#endif
 
 const struct ft_core_class FTC_BUFFER_CLASS = {
     .name = FTC_BUFFER_NAME,

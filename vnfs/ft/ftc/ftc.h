@@ -88,7 +88,8 @@ enum ftc_msg_type {
     FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | u32 arrived
                                  * (data packets received, wrapping) | message. */
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
-                                 * MAX. Send me the logs of 'group' I lack. */
+                                 * MAX [| n x u64 UPTO]. Send me the logs of 'group' I lack
+                                 * (only those writing below UPTO: a tail has the rest). */
     FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
                                  * history | u8 n_logs | logs */
     FTC_MSG_STATE_REQ = 13,     /* recovering replica -> member: u8 group | u32 epoch (the new
@@ -204,8 +205,20 @@ struct ftc_replica_stats {
     uint64_t held, held_now, held_dropped, retx_asked, retx_answered, retx_got, resyncs;
     uint64_t held_us, held_us_max;      /* Time held, total and longest, of those released. */
     uint64_t ticks, retx_limited;
+    uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
 };
 const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
+/* A forwarder's admission: new packets shed because the buffer held too many, or too many
+ * were on the way; propagating packets sent at once for the buffer's logs. */
+struct ftc_forwarder_stats {
+    uint64_t closed_backlog, closed_window, propagated;
+};
+const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
+/* How long the buffer held the packets it released, in total and at most. */
+struct ftc_buffer_stats {
+    uint64_t held_us, held_us_max;
+};
+const struct ftc_buffer_stats *ftc_buffer_stats(const struct ft_core *);
 
 /* The 'stamp' middlebox (a Monitor whose counters can be audited from the packets alone): key
  * k = body[0] % keys of the demo message's body; a packet increments counter k and extends its

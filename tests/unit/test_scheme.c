@@ -44,14 +44,15 @@ test_registry_complete(void **state)
             n_deployable++;
         }
     }
-    assert_int_equal(n_deployable, 5);
+    assert_int_equal(n_deployable, 6);
     assert_true(scheme_deployable(scheme_find("none")));
     assert_true(scheme_deployable(scheme_find("nmr")));
     assert_true(scheme_deployable(scheme_find("fitsfc")));
     assert_true(scheme_deployable(scheme_find("ftc")));
+    assert_true(scheme_deployable(scheme_find("ftmb")));
     assert_true(scheme_deployable(scheme_find("nham")));
     assert_null(scheme_find("pbft"));
-    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc, nham");
+    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc, ftmb, nham");
     assert_true(scheme_role_known("vnf"));
     assert_true(scheme_role_known("packet-logger"));
     assert_false(scheme_role_known("router"));
@@ -255,6 +256,8 @@ test_markdown_lists_every_scheme(void **state)
     assert_true(strstr((char *) b.data, "| `ftvnf` |")
                 > strstr((char *) b.data, "not deployable yet"));
     assert_true(strstr((char *) b.data, "| `ftc` |")
+                < strstr((char *) b.data, "not deployable yet"));
+    assert_true(strstr((char *) b.data, "| `ftmb` |")
                 < strstr((char *) b.data, "not deployable yet"));
     assert_true(strstr((char *) b.data, "| `fitsfc` |")
                 < strstr((char *) b.data, "not deployable yet"));

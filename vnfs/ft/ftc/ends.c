@@ -341,6 +341,12 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * buffer holds wait for exactly them (their tails are at the front of the chain). Carry
      * them now rather than a tick later. Open: carry them at once only when they are more than
      * the next packet takes, so the logs never pile up behind a fast stream either. */
+    /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
+     * tick's propagating packet; a closed-loop client's every request would. */
+    if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
+        ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
+        w->stats.propagated++;
+    }
     for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->n_pending
                     && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);

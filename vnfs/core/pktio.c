@@ -195,12 +195,6 @@ pktio_close(struct pktio *p)
 }
 
 int
-pktio_set_rcvbuf(struct pktio *p, int bytes)
-{
-    return setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0 ? errno : 0;
-}
-
-int
 pktio_fd(const struct pktio *p)
 {
     return p->fd;

@@ -41,9 +41,6 @@ int pktio_open(const char *ifname, bool promisc, struct pktio **);
 void pktio_close(struct pktio *);
 
 int pktio_fd(const struct pktio *);
-/* Sets the receive queue's size in bytes (the kernel doubles it for its bookkeeping); 0 or a
- * positive errno. */
-int pktio_set_rcvbuf(struct pktio *, int bytes);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);
 const struct pktio_stats *pktio_stats(const struct pktio *);

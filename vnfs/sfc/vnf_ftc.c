@@ -31,12 +31,6 @@
  * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
  * ingress, before any state is written, rather than between replicas. */
 #define VNF_FTC_WINDOW "2048"
-/* The guest's receive queue, in bytes: a few hundred frames. FTC's own messages (the buffer's
- * logs for the forwarder, retransmissions) share this queue with the traffic; behind the 4 MB
- * default an overloaded ingress makes them wait most of a second, and every packet the buffer
- * holds waits that long (bufferbloat). A short queue drops the excess traffic instead, at the
- * same rate, and the messages wait milliseconds. */
-#define VNF_FTC_RCVBUF (4 << 20)
 
 enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
 
@@ -314,9 +308,6 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     if (error) {
         vnf_ftc_destroy(v);
         return error;
-    }
-    if (pktio_set_rcvbuf(role->io, VNF_FTC_RCVBUF)) {
-        log_warn("ftc: cannot shorten the receive queue: %s", strerror(errno));
     }
     /* The replica first: a replacement asks for its state at once. */
     for (int k = 0; k < VNF_FTC_N_STAGES; k++) {

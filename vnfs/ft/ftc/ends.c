@@ -339,15 +339,17 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     }
     /* Admission is closed: no data packet will carry these logs soon, and the packets the
      * buffer holds wait for exactly them (their tails are at the front of the chain). Carry
-     * them now rather than a tick later. Open: carry them at once only when they are more than
-     * the next packet takes, so the logs never pile up behind a fast stream either. */
+     * them now, a full packet's worth at a time (one each would double the chain's traffic
+     * when it can least take it; the tick carries the rest). Open: carry them at once only
+     * when they are more than the next packets take, so they never pile up behind a fast
+     * stream either. */
     /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
      * tick's propagating packet; a closed-loop client's every request would. */
     if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
     }
-    for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->n_pending
+    for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->pending_bytes >= w->max_logs_bytes
                     && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
@@ -382,7 +384,8 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         break;
     case FT_EV_TIMER:
         /* No traffic for a tick: a propagating packet carries the state on. */
-        if ((w->n_pending || w->commits_dirty) && ev->now_ns - w->last_ns >= w->tick_ns) {
+        if ((w->n_pending || w->commits_dirty)
+            && (ev->now_ns - w->last_ns >= w->tick_ns || ftc_forwarder_closed(w, ev->now_ns))) {
             ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
         }
         ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
@@ -563,8 +566,10 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
         }
         free(b->held[k].data);
     }
-    memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
-    b->n_held -= k;
+    if (k) {
+        memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
+        b->n_held -= k;
+    }
 }
 
 /* Sends the forwarder the logs in 'm' (may be NULL) and every commit vector known. */

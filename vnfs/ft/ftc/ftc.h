@@ -9,9 +9,13 @@
  *                   latest piggyback message the buffer sent it (the logs of the groups that wrap
  *                   around the ring, and every group's last commit vector); when no packet came
  *                   for a while it sends a propagating packet with that message alone.
- *                   next = [r_0]; peers = [buffer].
+ *                   Admission control (parameters window, max_backlog; 0: none): it sheds new
+ *                   packets, before they write any state, while 'window' are on the way to the
+ *                   buffer or the buffer holds more than 'max_backlog', and then carries the
+ *                   buffer's logs on propagating packets. next = [r_0]; peers = [buffer].
  *  - ftc_replica:   one ring member. Applies the piggyback logs of the groups it replicates in
- *                   dependency order (holding a packet whose logs are out of order and asking its
+ *                   dependency order (a middle replica holds a packet whose logs are out of
+ *                   order, a tail keeps such logs aside and lets the packet go on; both ask the
  *                   predecessor to retransmit), runs its middlebox's packet transaction over the
  *                   partitioned state store and appends the transaction's log, strips the logs of
  *                   the groups it is the tail of and attaches their commit vectors, prunes logs
@@ -23,7 +27,8 @@
  *                   tick (retransmission / recovery retry period).
  *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
  *                   logs belong to show them replicated f+1 times, releases it to next, drops it
- *                   if its log died with a failed head; sends the piggyback message to the
+ *                   if its log died with a failed head (in arrival order: the first that must
+ *                   wait stops the ones behind it); sends the piggyback message to the
  *                   forwarder (and resends held logs on its tick, so a lost message costs only
  *                   time). next = [outside]; peers = [forwarder]. Parameters: n, tick.
  *

@@ -4,10 +4,15 @@
  * Per group it belongs to it keeps the group's store, its MAX vector (the head's dependency
  * vector when it is the head), the epochs the group went through (epoch, start vector), and the
  * logs it applied that no commit vector covers yet (for retransmission and for a recovering
- * member). A packet whose logs are not all applicable yet is held (up to FTC_MAX_HELD) and
- * re-examined whenever a log is applied; the predecessor is asked for the missing logs on the
- * spot and again every tick while something is held. A restarted replica drops data until it
- * has fetched every group it belongs to. */
+ * member). A middle replica (0 < position < f) holds a packet whose logs are not all
+ * applicable yet (up to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
+ * successors must get the logs in order. A tail keeps such a log in its stash instead, leaves
+ * it on the packet (the buffer then waits for this group's commit to cover it) and forwards the
+ * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
+ * holds). Either way the predecessor is asked for the missing logs on the spot (a tail names
+ * where its stash begins, so only the gap comes back, in up to FTC_RETX_MAX_MSGS messages),
+ * again as soon as an answer repaired part of it, and every tick while something waits. A
+ * restarted replica drops data until it has fetched every group it belongs to. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>

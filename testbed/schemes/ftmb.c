@@ -11,7 +11,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const struct scheme_param ftmb_params[] = {
     { "snapshot", SCHEME_PARAM_DURATION, "50ms", 0, 10000000000ull, NULL,

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/cursor.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/cursor.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"

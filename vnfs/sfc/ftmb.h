@@ -1,6 +1,6 @@
 /* ftmb — FTMB (SIGCOMM'15), the baseline of FTC's evaluation, on the NSH path: each VNF sends
  * every packet it processes, with the packet access log (PAL: the state its function wrote,
- * a vnfs/core/state.h delta) to a logger guest, and holds the packet's output until the logger
+ * a vnfs/lib/state.h delta) to a logger guest, and holds the packet's output until the logger
  * says it has logged it (the input logger and the output logger's rule in one process: output
  * leaves only once what produced it is stable). A VNF also stalls every --ftmb-snapshot period
  * for --ftmb-stall (the paper's simulated snapshot: 6 ms every 50 ms), during which it reads

@@ -96,3 +96,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 BENCH_PROGS += bench/fitsfc.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end fitsfc
+# --- ftc: FTC f=1 beside none and ftmb on Monitor chains of length 2-5: flat-out goodput and
+# closed-loop echo p50, ratios FTC/none and FTC/ftmb, FTC's drop with length (root).
+BENCH_PROGS += bench/ftc.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end ftc

@@ -7,7 +7,9 @@
 #     every request, and the correct replicas must end with the same rotation (state digest);
 #  2. a man-in-the-middle flips bytes in what lb replica 1 sends: its answers lose the SFF
 #     replicas' votes, every request is answered right.
-# Verdicts from the stored results, counters and state digests, never from timings.
+# A modest open loop (50/s): f=1 with PBFT per request is slow on a loaded 2-core host, and
+# what is checked is answers, not speed. Verdicts from the stored results, counters and state
+# digests, never from timings.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -21,7 +23,7 @@ counter() {
 }
 # digest R: the state digest of lb replica R of the kept instance (its rotation and counters).
 digest() {
-    bin/sfclab -i "$inst" agent "v0r$1" export_vnf_state "{\"id\":$((1000 + $1))}" 2>/dev/null \
+    bin/sfclab -i "$inst" agent "v0r$1" export_vnf_state '{"id":1}' 2>/dev/null \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["digest"])' 2>/dev/null
 }
 
@@ -29,15 +31,15 @@ cat >"$tmp/lb.yaml" <<'YAML'
 experiment: fitsfc-lb-crash
 provider: netns
 scheme: fitsfc
-params: {f: 1, view_change_timeout: 100ms}
+params: {f: 1}
 chain:
   vnfs:
     - fn: lb
       params: {backends: "10.0.0.81@02:00:00:00:00:51,10.0.0.82@02:00:00:00:00:52,10.0.0.83@02:00:00:00:00:53", answer: "1"}
   rules: ["udp,dport=7"]
-workload: {kind: dns, count: 800, size: 1024, rate: 200, timeout: 3s}
+workload: {kind: dns, count: 400, size: 1024, rate: 50, timeout: 3s}
 faults:
-  - {kind: crash, target: "vnf[0].replica[0]", at: 1s}
+  - {kind: crash, target: "vnf[0].replica[0]", at: 2s}
 warmup: 50
 repetitions: 1
 seed: 1
@@ -47,7 +49,7 @@ if run_experiment "$tmp/crash.log" "$tmp/lb.yaml" --keep; then
     r=$(q "select max(id) from runs where experiment='fitsfc-lb-crash' and status='complete'")
     n=$(q "select n from summaries where run=$r and metric='wrong_answer_ratio'")
     w=$(run_summary "$r" wrong_answer_ratio); l=$(run_summary "$r" timeout_ratio)
-    [ "${n:-0}" -ge 800 ] && zero "$w" && zero "$l" \
+    [ "${n:-0}" -ge 400 ] && zero "$w" && zero "$l" \
         && ok "lb primary crashed: $n requests, wrong-answer ratio $w, timeout ratio $l" \
         || fail "lb primary crashed: n '$n', wrong-answer ratio '$w', timeout ratio '$l'"
     ordered=$(counter "$r" "vnf[0].replica[1]" ordered)
@@ -66,13 +68,13 @@ fi
 bin/sfclab -i "$inst" down >/dev/null 2>&1
 
 sed -e 's/^experiment: fitsfc-lb-crash/experiment: fitsfc-lb-flip/' \
-    -e 's/{kind: crash, target: "vnf\[0\].replica\[0\]", at: 1s}/{kind: mitm, mode: flip, target: "vnf[0].replica[1]", at: 300ms}/' \
+    -e 's/{kind: crash, target: "vnf\[0\].replica\[0\]", at: 2s}/{kind: mitm, mode: flip, target: "vnf[0].replica[1]", at: 300ms}/' \
     "$tmp/lb.yaml" >"$tmp/flip.yaml"
 if run_experiment "$tmp/flip.log" "$tmp/flip.yaml"; then
     r=$(q "select max(id) from runs where experiment='fitsfc-lb-flip' and status='complete'")
     n=$(q "select n from summaries where run=$r and metric='wrong_answer_ratio'")
     w=$(run_summary "$r" wrong_answer_ratio); l=$(run_summary "$r" timeout_ratio)
-    [ "${n:-0}" -ge 800 ] && zero "$w" && zero "$l" \
+    [ "${n:-0}" -ge 400 ] && zero "$w" && zero "$l" \
         && ok "lb replica 1 lying: $n requests, wrong-answer ratio $w, timeout ratio $l" \
         || fail "lb replica 1 lying: n '$n', wrong-answer ratio '$w', timeout ratio '$l'"
     outvoted=0

@@ -12,6 +12,7 @@ extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
 extern const struct ft_core_class ft_pbft_class;
+extern const struct ft_core_class ft_flow_order_class;
 extern const struct ft_core_class ft_ftc_forwarder_class;
 extern const struct ft_core_class ft_ftc_replica_class;
 extern const struct ft_core_class ft_ftc_buffer_class;
@@ -32,6 +33,7 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_vsm_class,
     &ft_bft_voter_class,
     &ft_pbft_class,
+    &ft_flow_order_class,
     &ft_ftc_forwarder_class,
     &ft_ftc_replica_class,
     &ft_ftc_buffer_class,

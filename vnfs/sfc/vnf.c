@@ -17,7 +17,9 @@
  * decided requests go through PBFT among the replicas first (vnfs/ft/fitsfc/pbft.c, on a second
  * stage: peer messages sealed with the instance's --key, ethertype FTSTAGE_ETHERTYPE, a long one
  * such as a VIEW_CHANGE in nhamfrag.h's fragments), and the function sees them in the agreed
- * order. --order pbft|none overrides what the function's consistency asks for. */
+ * order. A per-flow stateful function (NF_PER_FLOW: auth) gets each client's requests in the
+ * order of the wrapper's counter instead (vnfs/ft/fitsfc/flow_order.c, each replica alone).
+ * --order pbft|flow_order|none overrides what the function's consistency asks for. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,7 @@ struct vnf {
     struct ft_param order_params[VNF_MAX_PARAMS];
     size_t n_order_params;
     struct ftstage *order;
+    bool order_peers;                           /* The core talks to the other replicas. */
     struct nham_frags frags;
     uint8_t tx[NHAM_SINGLE_MAX + HOP_ETH_LEN];
     uint64_t n_ordered, n_order_peer, n_order_unknown;
@@ -112,7 +115,7 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         }
         return;
     }
-    if (v->order && pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
+    if (v->order_peers && pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
         && (hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE
             || hop_ethertype(pkt->data) == NHAM_FRAG_ETHERTYPE)) {
         const uint8_t *body = pkt->data + HOP_ETH_LEN;
@@ -349,10 +352,10 @@ vote_create(struct role *role)
             .class = v->order_class,
             .core = {
                 .self = VNF_ORDER_ID(v->order_index), .f = v->f, .group = ogroup,
-                .n_group = v->n_order, .params = v->order_params,
+                .n_group = v->order_peers ? v->n_order : 0, .params = v->order_params,
                 .n_params = v->n_order_params,
             },
-            .key = v->key,
+            .key = v->order_peers ? v->key : NULL,
             .loop = role->loop,
             /* Above what a previous incarnation's peers remember. */
             .seq_base = time_mono_ns(),
@@ -503,8 +506,8 @@ usage(void)
            "  --order-group MAC+MAC  the replicas of this VNF, in index order (FIT-SFC: a\n"
            "                     globally stateful function orders its requests among them)\n"
            "  --order-index I    this replica's index in --order-group\n"
-           "  --order CORE       pbft, or none; default: pbft if the function is globally\n"
-           "                     stateful (lb, nat), none otherwise\n"
+           "  --order CORE       pbft, flow_order or none; default: pbft if the function is\n"
+           "                     globally stateful (lb, nat), flow_order if per-flow (auth)\n"
            "  --order-param K=V  a parameter of the ordering core (repeat)\n"
            "  --timestamps       stamp every frame sent on\n"
            "  --trace FILE       the senders' timestamps of voted copies (TSV)\n"
@@ -712,22 +715,27 @@ role_vnf(int argc, char *argv[])
         fprintf(stderr, "sfcd vnf: %s\n", errmsg);
         goto out;
     }
-    if (v.n_order && (!v.order_name || strcmp(v.order_name, "none"))) {
+    if (v.vote_class && (!v.order_name || strcmp(v.order_name, "none"))) {
+        /* By the function's consistency: one order for all (PBFT among the replicas, which
+         * needs them), or each flow in its counter's order (each replica alone). */
+        enum nf_consistency cons = v.nf->class->consistency;
         const char *name = v.order_name ? v.order_name
-                           : v.nf->class->consistency == NF_GLOBAL ? "pbft" : NULL;
+                           : cons == NF_GLOBAL && v.n_order ? "pbft"
+                           : cons == NF_PER_FLOW ? "flow_order" : NULL;
 
         v.order_class = name ? ft_core_class_find(name) : NULL;
         if (name && !v.order_class) {
             fprintf(stderr, "sfcd vnf: --order: no protocol core '%s'\n", name);
             goto out;
         }
-        if (v.order_class && (!v.vote_class || !v.has_key || v.order_index >= v.n_order)) {
-            fprintf(stderr, "sfcd vnf: ordering needs --vote, --key and an --order-index "
-                    "inside --order-group\n");
+        v.order_peers = v.order_class && strcmp(v.order_class->name, "flow_order");
+        if (v.order_peers && (!v.has_key || v.order_index >= v.n_order)) {
+            fprintf(stderr, "sfcd vnf: --order %s needs --key and an --order-index inside "
+                    "--order-group\n", v.order_class->name);
             goto out;
         }
     } else if (v.order_name && strcmp(v.order_name, "none")) {
-        fprintf(stderr, "sfcd vnf: --order needs --order-group\n");
+        fprintf(stderr, "sfcd vnf: --order needs --vote\n");
         goto out;
     }
     if (v.ftc_on) {

@@ -35,8 +35,8 @@
  *    view_change_timeout is PBFT's request/view-change timeout.
  *  - A chain must end in a function that answers: dns, or lb with answer=1 (the lb answers
  *    the request itself, naming the backend it chose): replies come back through the replicas.
- *
- * Not yet: per-flow ordering by the counter (the stateful `auth` service). */
+ *    A per-flow stateful VNF (auth) hands its function each client's requests in counter
+ *    order (vnfs/ft/fitsfc/flow_order.c, each replica on its own, behind its voter). */
 #include <libfyaml.h>
 #include <string.h>
 

@@ -6,7 +6,9 @@
 #  1. the primary of view 0 (lb replica 0) crashes: the others must change view and answer
 #     every request, and the correct replicas must end with the same rotation (state digest);
 #  2. a man-in-the-middle flips bytes in what lb replica 1 sends: its answers lose the SFF
-#     replicas' votes, every request is answered right.
+#     replicas' votes, every request is answered right;
+#  3. omissions, one per component at once: lb replica 2 loses half of what it sends (its PBFT
+#     messages and its answers), SFF replica 1 all of it: every request answered right.
 # A modest open loop (50/s): f=1 with PBFT per request is slow on a loaded 2-core host, and
 # what is checked is answers, not speed. Verdicts from the stored results, counters and state
 # digests, never from timings.
@@ -86,6 +88,21 @@ if run_experiment "$tmp/flip.log" "$tmp/flip.yaml"; then
         || fail "flipped answers outvoted by the SFFs: $outvoted"
 else
     fail "lb flip run: $(tail -5 "$tmp/flip.log")"
+fi
+
+sed -e 's/^experiment: fitsfc-lb-crash/experiment: fitsfc-lb-omission/' -e '/^faults:/,/^warmup/{/^warmup/!d}' \
+    -e 's/^warmup: .*/warmup: 50\nfaults:\n  - {kind: omission, target: "vnf[0].replica[2]", fraction: 0.5, at: 300ms}\n  - {kind: omission, target: "sff[0].replica[1]", at: 300ms}/' \
+    "$tmp/lb.yaml" >"$tmp/omit.yaml"
+if run_experiment "$tmp/omit.log" "$tmp/omit.yaml"; then
+    r=$(q "select max(id) from runs where experiment='fitsfc-lb-omission' and status='complete'")
+    n=$(q "select n from summaries where run=$r and metric='wrong_answer_ratio'")
+    w=$(run_summary "$r" wrong_answer_ratio); l=$(run_summary "$r" timeout_ratio)
+    injected=$(q "select count(distinct target) from events where run=$r and kind='fault-injected'")
+    [ "${n:-0}" -ge 400 ] && zero "$w" && zero "$l" && [ "$injected" = 2 ] \
+        && ok "omissions on lb replica 2 (half) and SFF replica 1 (all): $n requests, wrong-answer ratio $w, timeout ratio $l" \
+        || fail "omissions: n '$n', wrong-answer ratio '$w', timeout ratio '$l', faults injected '$injected'"
+else
+    fail "lb omission run: $(tail -5 "$tmp/omit.log")"
 fi
 
 echo "run-fitsfc-lb: $failures failure(s)"

@@ -46,7 +46,7 @@
  * signed: requests come from the replica's own voter, and the replies are voted on downstream.
  *
  * Parameters: timeout (duration, default 50ms), checkpoint (default 16), window (default 64,
- * a multiple of checkpoint), keep (executed seqs kept below the stable checkpoint, default 256),
+ * a multiple of checkpoint), keep (executed seqs kept below the stable checkpoint, default 64),
  * max_pending (requests waiting, default 4096), history (executed (client, counter) names
  * remembered, default 65536). Config: f and group (exactly 3f+1 replicas, self among them, at
  * most 64). No state image: a restarted replica catches up through FETCH. */
@@ -282,7 +282,7 @@ pbft_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     error = ft_config_duration(cfg, "timeout", 50 * 1000 * 1000, &timeout, errp);
     error = error ? error : ft_config_u64(cfg, "checkpoint", 16, &interval, errp);
     error = error ? error : ft_config_u64(cfg, "window", 4 * interval, &window, errp);
-    error = error ? error : ft_config_u64(cfg, "keep", 256, &keep, errp);
+    error = error ? error : ft_config_u64(cfg, "keep", 64, &keep, errp);
     error = error ? error : ft_config_u64(cfg, "max_pending", 4096, &max_pending, errp);
     error = error ? error : ft_config_u64(cfg, "history", 65536, &history, errp);
     if (!error && (!timeout || !interval || window < interval || window % interval

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/fitsfc/pbft.h"

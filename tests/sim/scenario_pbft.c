@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/fitsfc/pbft.h"
 

@@ -57,8 +57,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/cursor.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/cursor.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/cursor.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/cursor.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 
 void

@@ -1024,7 +1024,8 @@ fitsfc_start_role(const struct instance *inst, struct deploy_component *c, const
 
 int
 deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
-              const char *vote_timeout, const char *work_dir, struct deployment **dp)
+              const char *vote_timeout, const char *order_timeout, const char *work_dir,
+              struct deployment **dp)
 {
     struct deployment *d = xzalloc(sizeof *d);
     struct deploy_component *client, *wrapper;
@@ -1075,16 +1076,49 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     }
     buf_put_u8(&path, '\0');
 
-    /* Server side first, so that nothing the classifiers send finds a hole. */
+    /* Server side first, so that nothing the classifiers send finds a hole. Each VNF's
+     * replicas share a key for their peer messages: a globally stateful function (lb, nat)
+     * orders its requests by PBFT among them (the guest decides, by the function's
+     * consistency; vnfs/sfc/vnf.c). */
+    uint8_t order_key[crypto_auth_KEYBYTES];
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
+        struct buf replicas = BUF_INITIALIZER;
+        uint8_t key[crypto_auth_KEYBYTES];
+        char *kp = NULL;
 
         if (strcmp(c->role, "vnf")) {
             continue;
         }
+        if (c->replica == 0) {
+            if (sodium_init() < 0) {
+                error = EIO;
+                break;
+            }
+            randombytes_buf(order_key, sizeof order_key);
+        }
+        memcpy(key, order_key, sizeof key);
+        error = deploy_write_key(d, c, key, &kp);
+        sodium_memzero(key, sizeof key);
+        if (error) {
+            break;
+        }
         vnf_args(d, c, 0, &a);
         deploy_args_add(&a, "--from");
         deploy_args_add(&a, "%s", (char *) sffs.data);
+        group_macs(d, "vnf", c->index, &replicas);
+        deploy_args_add(&a, "--order-group");
+        deploy_args_add(&a, "%s", (char *) replicas.data);
+        deploy_args_add(&a, "--order-index");
+        deploy_args_add(&a, "%u", c->replica);
+        deploy_args_add(&a, "--key");
+        deploy_args_add(&a, "%s", kp);
+        if (order_timeout) {
+            deploy_args_add(&a, "--order-param");
+            deploy_args_add(&a, "timeout=%s", order_timeout);
+        }
+        buf_uninit(&replicas);
+        free(kp);
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         deploy_args_add(&a, "--timestamps");
         error = fitsfc_start_role(inst, c, "vnf", c->guest, &a);
@@ -1126,6 +1160,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
         error = deploy_start_role(c, "classifier", a.v);
         deploy_args_free(&a);
     }
+    sodium_memzero(order_key, sizeof order_key);
     if (error) {
         goto out;
     }
@@ -1134,7 +1169,9 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     deploy_args_add(&a, "--id");
     deploy_args_add(&a, "%u", wrapper->id);
     deploy_args_add(&a, "--listen");
-    deploy_args_add(&a, "%s:53", inet_ntoa(d->service_addr));
+    /* A DNS chain answers on 53; any other (lb answer=1) echoes on 7, as the client asks. */
+    deploy_args_add(&a, "%s:%d", inet_ntoa(d->service_addr),
+                    p->n_vnfs && !strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns") ? 53 : 7);
     deploy_args_add(&a, "--classifiers");
     deploy_args_add(&a, "%s", (char *) cls.data);
     deploy_args_add(&a, "--sffs");

@@ -130,12 +130,16 @@ int deploy_start_ftc_vnf(struct deployment *, struct deploy_component *c, uint32
  * component "wrapper[0]", which owns the service address), and 3f+1 guests each for the
  * classifier ("classifier[0].replica[M]"), the SFF ("sff[0].replica[M]") and every VNF
  * ("vnf[N].replica[M]"), every arrow between stages all-to-all, a `bft_voter` in every SFF
- * (entry and return votes) and VNF replica and in the wrapper (f+1). The point's chain must
- * end in a function that replies (dns): the replies come back through the replicas. */
+ * (entry and return votes) and VNF replica and in the wrapper (f+1). The replicas of each VNF
+ * share a key: a globally stateful function orders its requests by PBFT among them
+ * ('order_timeout': PBFT's view change timeout, NULL: the core's default). The point's chain
+ * must end in a function that replies (dns, or lb with answer=1): the replies come back
+ * through the replicas. */
 int deploy_fitsfc_topology(const struct exp_point *, unsigned f, struct topology **,
                            char **errp);
 int deploy_fitsfc(struct instance *, const struct exp_point *, unsigned f,
-                  const char *vote_timeout, const char *work_dir, struct deployment **);
+                  const char *vote_timeout,
+                  const char *order_timeout, const char *work_dir, struct deployment **);
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 

@@ -94,3 +94,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 BENCH_PROGS += bench/fitsfc.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end fitsfc
+# --- nham: recovery per mechanism split into detection and repair (10 crashes each), and the
+# fault-free throughput of a chain of 4 against none, as ratios (root).
+BENCH_PROGS += bench/nham.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end nham

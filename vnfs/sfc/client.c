@@ -7,7 +7,8 @@
  *   udp    throughput: datagrams of --size bytes at --rate (0: as fast as the socket takes
  *          them) for --duration to an echo server; sent and echoed pps and bit/s per interval.
  *          Each datagram carries a magic and its sequence number (the first 16 bytes), so the
- *          echoes tell what the chain lost, duplicated or reordered end to end.
+ *          echoes tell what the chain lost, duplicated or reordered end to end; after the
+ *          last send it waits up to --timeout for the missing ones (late is not lost).
  *   probe  one request (--proto dns|echo) every --interval for --duration; each success or
  *          failure is a sample, and the gaps give availability.
  *
@@ -387,7 +388,7 @@ run_udp(struct client *c)
         uint64_t now = time_mono_ns();
         int burst = UDP_BATCH;
 
-        if (now >= tick) {
+        if (now >= tick && now < end + c->interval_ns / 2) {
             double secs = (now - tick + c->interval_ns) / 1e9;
             sample(c, now, "tx_pps", tx_i / secs, "interval_ns=%llu",
                    (unsigned long long) c->interval_ns);
@@ -400,7 +401,11 @@ run_udp(struct client *c)
             tx_i = rx_i = 0;
             tick = now + c->interval_ns;
         }
-        if (now >= end + 200000000ull) {
+        /* After the last send, stragglers have the answer timeout to come back (a chain
+         * that holds packets through a recovery sends them late, not never), and the wait
+         * ends as soon as every datagram sent came back. */
+        if (now >= end + MAX(c->timeout_ns, 200000000ull)
+            || (now >= end + 200000000ull && seen.unique >= tx)) {
             break;
         }
         if (now < end) {

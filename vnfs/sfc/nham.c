@@ -19,8 +19,9 @@
  * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
  * the VSM for its last checkpoint, imports it and tells the SFF READY) or as a warm standby
  * (--standby: the process runs, the core does not until nham_activate {incarnation}). It
- * beats every --beat-interval to the FMS (one UDP datagram from port 7071 of its management
- * address) while its data interface is up: a killed, frozen or cut-off VNF falls silent.
+ * beats every --beat-interval to the FMS (one datagram to the FMS's socket in its guest's own
+ * directory, or one UDP datagram from port 7071 of its management address) while its data
+ * interface is up: a killed, frozen or cut-off VNF falls silent.
  * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
  * READY: the end of a recovery.
  *
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vnfs/core/buf.h"
@@ -780,7 +782,9 @@ nham_vnf_on_start(struct role *role)
     return v->stage || v->incarnation == UINT32_MAX ? 0 : nham_vnf_start_core(v);
 }
 
-/* A UDP socket from port NHAM_BEAT_PORT connected to 'arg' (IP:PORT). */
+/* The beat socket for 'arg': "unix:PATH", a datagram socket connected to the FMS's socket in
+ * this guest's own directory (a guest that shares the host's kernel: the beats do not depend
+ * on the management network), or "IP:PORT", a UDP socket from port NHAM_BEAT_PORT. */
 static int
 nham_beat_open(const char *arg, int *fdp)
 {
@@ -789,6 +793,25 @@ nham_beat_open(const char *arg, int *fdp)
     unsigned port;
     int fd, one = 1;
 
+    if (!strncmp(arg, "unix:", 5)) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+        if (!arg[5] || strlen(arg + 5) >= sizeof sun.sun_path) {
+            return EINVAL;
+        }
+        strcpy(sun.sun_path, arg + 5);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            return errno;
+        }
+        if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+            int error = errno;
+            close(fd);
+            return error;
+        }
+        *fdp = fd;
+        return 0;
+    }
     if (sscanf(arg, "%16[0-9.]:%u", ip, &port) != 2 || port < 1 || port > 65535
         || !inet_aton(ip, &to.sin_addr)) {
         return EINVAL;
@@ -819,7 +842,7 @@ nham_vnf_usage(void)
            "  --key FILE         the instance's key for peer messages (mode 0600)\n"
            "  --incarnation N    a restart: ask the VSM for the last checkpoint first\n"
            "  --standby          run warm, the core idle until nham_activate {incarnation}\n"
-           "  --heartbeat IP:PORT  beat to the FMS from UDP port 7071\n"
+           "  --heartbeat unix:PATH|IP:PORT  beat to the FMS's socket, or from UDP port 7071\n"
            "  --beat-interval NS   between beats (default 1000000)\n"
            "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
            ROLE_COMMON_USAGE);
@@ -895,7 +918,7 @@ role_nham_vnf(int argc, char *argv[])
             error = nham_beat_open(optarg, &v.beat_fd);
             if (error) {
                 fprintf(stderr, "sfcd nham-vnf: --heartbeat %s: %s\n", optarg,
-                        error == EINVAL ? "not IP:PORT" : strerror(error));
+                        error == EINVAL ? "not unix:PATH or IP:PORT" : strerror(error));
                 goto out;
             }
             break;

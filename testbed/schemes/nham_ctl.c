@@ -57,6 +57,7 @@ struct nham_copy {
     int hb_fd;                  /* The orchestrator's end of its heartbeats. */
     uint16_t hb_port;           /* UDP: its port; */
     char *hb_path;              /* or a datagram socket in the guest's own directory. */
+    char *ctl_path;             /* Its process's control socket (NULL: agent calls only). */
     int role_id;                /* -1: no process. */
     pid_t nspid;                /* Its process, in its guest's PID namespace. */
     size_t fms_idx;
@@ -86,6 +87,7 @@ struct nham_dep {
     struct in_addr sff_mgmt;
     uint8_t sff_mac[6];
     int sff_role_id;
+    char *sff_ctl_path;         /* The SFF's control socket (NULL: agent calls only). */
 };
 
 static void
@@ -106,6 +108,7 @@ nham_dep_free(void *nd_)
                 unlink(cp->hb_path);
                 free(cp->hb_path);
             }
+            free(cp->ctl_path);
             free(cp->name);
             free(cp->guest);
         }
@@ -114,6 +117,7 @@ nham_dep_free(void *nd_)
     free(nd->vnfs);
     free(nd->conf.vnfs);
     free(nd->sff_guest);
+    free(nd->sff_ctl_path);
     free(nd);
 }
 
@@ -160,7 +164,7 @@ nham_beat_socket(struct instance *inst, struct in_addr guest, int *fdp, uint16_t
  * loaded machine they were held up for seconds, every copy at once, while every copy ran and
  * beat (their counters said so), and the FMS suspected them all. */
 static int
-nham_beat_unix(struct instance *inst, const char *path, int *fdp)
+nham_unix_bind(struct instance *inst, const char *path, int *fdp)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     int fd, error;
@@ -186,6 +190,20 @@ nham_beat_unix(struct instance *inst, const char *path, int *fdp)
     }
     *fdp = fd;
     return 0;
+}
+
+/* "<instance>/guests/<guest>/<what>-<id>.sock" if it fits a socket address (else NULL). */
+static char *
+nham_local_path(const struct instance *inst, const char *guest, const char *what, unsigned id)
+{
+    char *path = xasprintf("%s/guests/%s/%s-%u.sock", inst->dir, guest, what, id);
+
+    if (strlen(path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path
+        || manifest_record_file(inst->manifest, path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
 }
 
 /* The arguments of copy 'cp' of 'v': 'incarnation' 0 first start, n a restart, UINT32_MAX
@@ -220,6 +238,10 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
+    if (cp->ctl_path) {
+        json_array_append_new(a, json_string("--control"));
+        json_array_append_new(a, json_string(cp->ctl_path));
+    }
     if (incarnation == UINT32_MAX) {
         json_array_append_new(a, json_string("--standby"));
     } else if (incarnation) {
@@ -326,7 +348,7 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             if (!error && !strcmp(c->ig->guest->provider->name, "netns")) {
                 cp->hb_path = xasprintf("%s/guests/%s/nham-beat-%u.sock", d->inst->dir,
                                         c->guest, c->id);
-                error = nham_beat_unix(d->inst, cp->hb_path, &cp->hb_fd);
+                error = nham_unix_bind(d->inst, cp->hb_path, &cp->hb_fd);
                 if (error == ENAMETOOLONG) {
                     free(cp->hb_path);
                     cp->hb_path = NULL;
@@ -335,6 +357,10 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             }
             if (!error && cp->hb_fd < 0) {
                 error = nham_beat_socket(d->inst, cp->mgmt, &cp->hb_fd, &cp->hb_port);
+            }
+            if (!error && cp->hb_path) {
+                /* The same guests take the FMS's commands on a socket of their own. */
+                cp->ctl_path = nham_local_path(d->inst, c->guest, "nham-ctl", c->id);
             }
             if (error) {
                 log_err("nham: %s: %s", c->name, strerror(error));
@@ -392,6 +418,13 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     json_array_append_new(sff_args, json_string("--param"));
     json_array_append_new(sff_args, json_sprintf("buffer_bytes=%" PRIu64,
                                                  conf->buffer_bytes));
+    if (!strcmp(sff->ig->guest->provider->name, "netns")) {
+        nd->sff_ctl_path = nham_local_path(d->inst, sff->guest, "nham-ctl", sff->id);
+    }
+    if (nd->sff_ctl_path) {
+        json_array_append_new(sff_args, json_string("--control"));
+        json_array_append_new(sff_args, json_string(nd->sff_ctl_path));
+    }
     error = nham_start_role(sff->agent_fd, sff->guest, "nham-sff", sff_args, &sff->role_id,
                             NULL);
     sff_args = NULL;
@@ -452,6 +485,9 @@ struct nham_worker {
                                  * failure before READY interrupts the recovery. */
     bool interrupted;
     unsigned failures;          /* Recoveries in a row that failed: retried, up to a bound. */
+    int hold_fd;                /* Its socket for the SFF's answers (-1: agent calls). */
+    char *hold_path;
+    unsigned long long seq;
 };
 
 #define NHAM_RETRIES 20
@@ -469,6 +505,7 @@ struct nham_ctl {
     struct nham_agent ***agents;    /* [vnf][copy] */
     struct nham_worker *workers;
     struct { size_t vnf, copy; } *targets;  /* By FMS index. */
+    int cmd_fd;                     /* Unbound: commands that need no answer. */
     pthread_mutex_t mutex;          /* Jobs, 'active', 'stopping'. */
     pthread_cond_t cond;
     bool stopping;
@@ -695,6 +732,86 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     return error;
 }
 
+#define NHAM_COMMAND_MS 1000
+
+/* Sends 'cmd' to the control socket at 'path' from 'fd'; with 'reply_ms' > 0, waits that long
+ * for the answer to this very command ("ok CMD"). 0 when done; EREMOTEIO if the role refused;
+ * another errno when it could not be asked (the caller asks through the agent instead). */
+static int
+nham_command(int fd, const char *path, const char *cmd, int reply_ms)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    uint64_t deadline = time_mono_ns() + reply_ms * 1000000ull;
+    char buf[320];
+
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    while (reply_ms && recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+        continue;               /* An answer that came after its wait ended. */
+    }
+    if (sendto(fd, cmd, strlen(cmd), MSG_DONTWAIT, (struct sockaddr *) &sun, sizeof sun) < 0) {
+        return errno;
+    }
+    while (reply_ms) {
+        uint64_t now = time_mono_ns();
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        if (now >= deadline) {
+            return ETIMEDOUT;
+        }
+        if (poll(&p, 1, (deadline - now + 999999) / 1000000) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        if (n <= 0) {
+            continue;
+        }
+        buf[n] = '\0';
+        if (!strncmp(buf, "ok ", 3) && !strcmp(buf + 3, cmd)) {
+            return 0;
+        }
+        if (!strncmp(buf, "error ", 6) && !strncmp(buf + 6, cmd, strlen(cmd))) {
+            log_err("nham: %s: %s", path, buf);
+            return EREMOTEIO;
+        }
+    }
+    return 0;
+}
+
+/* 1. of a recovery: the SFF holds hop 'v''s packets from now until its READY. */
+static int
+nham_hold(struct nham_ctl *ctl, struct nham_worker *w, const struct nham_vnf *v)
+{
+    if (w->hold_fd >= 0) {
+        char cmd[64];
+
+        snprintf(cmd, sizeof cmd, "down %zu %llu", v->index, ++w->seq);
+        if (!nham_command(w->hold_fd, ctl->nd->sff_ctl_path, cmd, NHAM_COMMAND_MS)) {
+            return 0;
+        }
+        log_err("nham: %s: the SFF's control socket did not answer: through its agent",
+                v->name);
+    }
+    return nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_down",
+                          json_pack("{s:i}", "vnf", (int) v->index), NULL);
+}
+
+/* A running standby 'cp' takes over as incarnation 'inc'. */
+static int
+nham_activate(struct nham_ctl *ctl, struct nham_agent *ag, struct nham_copy *cp, uint32_t inc)
+{
+    if (ctl->cmd_fd >= 0 && cp->ctl_path) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof cmd, "activate %u", inc);
+        if (!nham_command(ctl->cmd_fd, cp->ctl_path, cmd, 0)) {
+            return 0;
+        }
+    }
+    return nham_call_role(ctl, ag, cp->role_id, "nham_activate",
+                          json_pack("{s:i}", "incarnation", (int) inc), NULL);
+}
+
 /* Records that the active copy 'c' of 'v' failed and queues its recovery, unless one is queued
  * already. Under the controller's mutex. */
 static void
@@ -761,8 +878,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     int error;
 
     /* 1. The SFF holds the hop's packets from now until READY. */
-    error = nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_down",
-                           json_pack("{s:i}", "vnf", (int) v->index), NULL);
+    error = nham_hold(ctl, w, v);
     t_hold = time_mono_ns();
     /* 2-4. The replacement per mechanism, steered to, then started, restarted or activated:
      * it restores the last checkpoint and says READY. A standby that cannot take over (it
@@ -824,8 +940,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         } else {
             /* A standby is a process that never was active (a failed copy is restarted
              * before it is a standby again): its 'ready' counter is 0. */
-            error = nham_call_role(ctl, ag, nw->role_id, "nham_activate",
-                                   json_pack("{s:i}", "incarnation", (int) inc), NULL);
+            error = nham_activate(ctl, ag, nw, inc);
         }
         t_start = time_mono_ns();
         if (!error || ctl->stopping) {
@@ -1031,6 +1146,14 @@ nham_ctl_stop(void *ctl_)
             pthread_join(ctl->workers[i].thread, NULL);
         }
         free(ctl->workers[i].jobs);
+        if (ctl->workers[i].hold_fd >= 0) {
+            close(ctl->workers[i].hold_fd);
+            unlink(ctl->workers[i].hold_path);
+        }
+        free(ctl->workers[i].hold_path);
+    }
+    if (ctl->cmd_fd >= 0) {
+        close(ctl->cmd_fd);
     }
     /* Roles this controller started are not the deployment's: stop them here. */
     for (size_t i = 0; ctl->agents && i < ctl->nd->n_vnfs; i++) {
@@ -1083,6 +1206,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
 
     ctl->inst = ctx->inst;
     ctl->dep = ctx->dep;
+    ctl->cmd_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ctl->events = ctx->events;
     ctl->nd = nd;
     pthread_mutex_init(&ctl->mutex, NULL);
@@ -1108,6 +1232,9 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     }
     ctl->agents = xcalloc(nd->n_vnfs, sizeof *ctl->agents);
     ctl->workers = xcalloc(nd->n_vnfs, sizeof *ctl->workers);
+    for (size_t i = 0; i < nd->n_vnfs; i++) {
+        ctl->workers[i].hold_fd = -1;
+    }
     for (size_t i = 0; !error && i < nd->n_vnfs; i++) {
         struct nham_vnf *v = &nd->vnfs[i];
 
@@ -1129,7 +1256,17 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
             ctl->targets[n_targets++].copy = c;
         }
         ctl->workers[i] = (struct nham_worker) { .ctl = ctl, .vnf = i, .failing = SIZE_MAX,
-                                                 .taking_over = SIZE_MAX };
+                                                 .taking_over = SIZE_MAX, .hold_fd = -1 };
+        if (nd->sff_ctl_path) {
+            /* Its own socket for the SFF's answers, where the SFF's guest can send. */
+            struct nham_worker *w = &ctl->workers[i];
+
+            w->hold_path = xasprintf("%s/guests/%s/nham-fms-%zu.sock", ctl->inst->dir,
+                                     nd->sff_guest, i);
+            if (nham_unix_bind(ctl->inst, w->hold_path, &w->hold_fd)) {
+                w->hold_fd = -1;
+            }
+        }
     }
     if (error) {
         goto out;

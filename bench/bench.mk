@@ -75,6 +75,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- infratest: star32 up and down (total, per guest), median of 5, against the same guests
 # made with one `ip` process per step.
 BENCH_PROGS += bench/bench_infra.sh
+# star32 up+down against Mininet's single,32 (lxbr), side by side, same CPUs (skipped without mn).
+BENCH_PROGS += bench/bench_mininet.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
 

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/roles.h"
 
 struct sfcd_role {

@@ -19,9 +19,9 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 #define DEPLOY_RPC_TIMEOUT_MS 5000
@@ -385,8 +385,8 @@ args_free(struct args *a)
 
 /* Static L2 flows for every data MAC, and the steering that sends the client's requests for the
  * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
- * can never teach the switch a wrong port. Over the bridge's persistent OpenFlow connection,
- * one barrier for the batch. */
+ * can never teach the switch a wrong port. Through the instance's switch (over the bridge's
+ * persistent OpenFlow connection), one barrier for the batch. */
 /* FIT-SFC's voters count each sender once by its source MAC: a replica that could send as
  * another would vote twice. So every data port may send only with its own MAC, to any other
  * guest's (priority 60), and nothing else (55: not even broadcasts; nothing on the chain needs
@@ -394,7 +394,7 @@ args_free(struct args *a)
  * target sent it, so its port may carry any source. The mitm and omission steering (300)
  * still comes first. */
 static int
-install_anti_spoofing(struct deployment *d, struct of_conn *of)
+install_anti_spoofing(struct deployment *d)
 {
     int error = 0;
 
@@ -416,12 +416,12 @@ install_anti_spoofing(struct deployment *d, struct of_conn *of)
             }
             of_match_eth_dst(&flow.match, t->mac);
             of_actions_output(&flow.actions, t->ofport);
-            error = of_flow_add(of, &flow);
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
         }
         if (f && !error && !attacker) {
             struct of_flow flow = { .priority = 55 };
             of_match_in_port(&flow.match, f->ofport);
-            error = of_flow_add(of, &flow);     /* No action: drop. */
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);    /* No action: drop. */
         }
     }
     return error;
@@ -433,32 +433,29 @@ install_steering(struct deployment *d, struct instance_iface *client,
 {
     /* FIT-SFC (no classifier given): the client's wrapper sends to each classifier replica's
      * MAC itself; the static L2 flows, and no port may send as another. */
-    struct of_conn *of;
-    int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
+    int error = 0, error2;
 
-    if (error) {
-        return error;
-    }
     for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
         struct instance_iface *f = data_iface(&d->inst->guests[i]);
         if (f) {
             struct of_flow flow = { .priority = 50 };
             of_match_eth_dst(&flow.match, f->mac);
             of_actions_output(&flow.actions, f->ofport);
-            error = of_flow_add(of, &flow);
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
         }
     }
     if (!error && !classifier) {
-        error = install_anti_spoofing(d, of);
+        error = install_anti_spoofing(d);
     }
     if (!error && classifier) {
         struct of_flow flow = { .priority = 200 };
         of_match_in_port(&flow.match, client->ofport);
         of_match_ipv4_dst(&flow.match, d->service_addr.s_addr, 32);
         of_actions_output(&flow.actions, classifier->ofport);
-        error = of_flow_add(of, &flow);
+        error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
     }
-    error2 = of_barrier(of);            /* Also after a refusal: what was queued goes now. */
+    /* Also after a refusal: what was queued goes now. */
+    error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
     return error ? error : error2;
 }
 
@@ -990,19 +987,11 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     /* Server side first, so that nothing the classifiers send finds a hole. */
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
-        const struct exp_vnf *v;
 
         if (strcmp(c->role, "vnf")) {
             continue;
         }
-        v = &p->vnfs[c->index];
-        fitsfc_role_args(&a, c);
-        args_add(&a, "--fn");
-        args_add(&a, "%s", v->fn);
-        for (size_t j = 0; j < v->n_params; j++) {
-            args_add(&a, "--param");
-            args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
-        }
+        vnf_args(d, c, 0, &a);
         args_add(&a, "--from");
         args_add(&a, "%s", (char *) sffs.data);
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);

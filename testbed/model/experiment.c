@@ -10,8 +10,8 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/sfc/rule.h"
 

@@ -33,6 +33,7 @@ struct runner_opts {
     int pin_cpu;
     bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
     int pmd_cpu;
+    unsigned int pmd_sleep_us;  /* See instance.h (0: busy-polling). */
     bool verbose;
     /* What the command line changed, recorded with every run (params.variant) and compared
      * on resume: "full" (NULL), "quick", and " --set K=V" for each single-value --set. */

@@ -29,8 +29,8 @@
 #include "testbed/run/events.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define NHAM_BEAT_PORT 7071             /* The copies' source port (vnfs/sfc/nham.c). */
 #define NHAM_RPC_MS 5000

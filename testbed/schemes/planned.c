@@ -6,7 +6,7 @@
  * (exit 2) before anything is created, never run as another scheme. Each moves to a file of its
  * own when it gets a deploy(). */
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* FTvNF's cores (vnfs/ft/ftvnf) run on guests through `sfcd ft` (tests/system/ftvnf.sh); what
  * is missing for `sfclab run` is the chain's ingress and egress on the NSH path (the sequencer

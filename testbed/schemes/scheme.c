@@ -8,8 +8,8 @@
 
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 extern const struct scheme_class scheme_none, scheme_nmr;
 extern const struct scheme_class scheme_fitsfc, scheme_nham, scheme_ftvnf, scheme_ftc;

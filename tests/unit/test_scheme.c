@@ -19,8 +19,8 @@
 #include "testbed/run/events.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static void
 test_registry_complete(void **state)

@@ -38,12 +38,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/dns.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/pktio.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/pktio.h"
 #include "vnfs/fn/auth.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 

@@ -30,10 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"

@@ -60,8 +60,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/cursor.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/cursor.h"
 #include "vnfs/fn/det.h"
 
 /* The 36-bit packet id. */

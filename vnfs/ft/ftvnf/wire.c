@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 bool
 ftvnf_id_vlan_ok(uint64_t id)

@@ -919,9 +919,10 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         }
         nham_follow(ctl, v, nw);
         if (b == a) {
-            /* From here on, what the FMS says of this copy is about its new process. */
+            /* Its old process's death is no news; what the FMS says of this copy once its
+             * new process is watched is about the copy taking over (the old process's last
+             * beats, before that, are not). */
             fms_reset_target(ctl->fms, old->fms_idx, 0, false);
-            nham_taking_over(ctl, w, b);
             if (old->role_id >= 0) {
                 nham_stop_role(ctl, ag, old->role_id);
                 old->role_id = -1;
@@ -931,6 +932,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                 old->needs_rearm = false;
             }
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+            nham_taking_over(ctl, w, b);
             t_start = time_mono_ns();
             break;
         }

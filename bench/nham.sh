@@ -21,6 +21,7 @@ tmp=$(mktemp -d /tmp/sfct-bn-XXXXXX)
 db=$tmp/bench.db
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
+lc() { echo "$1" | tr 'A-Z' 'a-z'; }
 mechs="0R 1R-AS 1R-AA MR-AA"
 
 run() { # NAME: runs $tmp/NAME.yaml, up to 3 tries when the switch missed its start-up deadline
@@ -36,7 +37,7 @@ run() { # NAME: runs $tmp/NAME.yaml, up to 3 tries when the switch missed its st
 
 for m in $mechs; do
     cat >"$tmp/rec-$m.yaml" <<YAML
-experiment: bench-nham-rec-$m
+experiment: bench-nham-rec-$(lc $m)
 provider: netns
 scheme: nham
 params: {mechanism: $m, checkpoint: 250ms, state_bytes: 131072, suspect_min: 2s}
@@ -54,7 +55,7 @@ for s in none $mechs; do
     scheme=nham
     [ "$s" = none ] && { params="{}"; scheme=none; }
     cat >"$tmp/tp-$s.yaml" <<YAML
-experiment: bench-nham-tp-$s
+experiment: bench-nham-tp-$(lc $s)
 provider: netns
 scheme: $scheme
 params: $params
@@ -75,7 +76,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-7s %7s %12s %12s %12s %12s %6s %6s\n' "mech" "crashes" "detect mean" "detect p50" \
     "repair mean" "repair p50" "lost" "dup"
 for m in $mechs; do
-    e=bench-nham-rec-$m
+    e=bench-nham-rec-$(lc $m)
     n=$(q "select count(*) from samples s join series se on s.series = se.id join runs r
            on r.id = se.run where r.experiment='$e' and se.metric='recovery_repair_ms'
            and se.labels != ''")
@@ -89,7 +90,7 @@ base=$(sum bench-nham-tp-none rx_bps mean)
 printf 'fault-free, chain of %s fwd, sender flat out: none %.1f Mbit/s\n' "$FWD_LEN" \
     "$(awk -v b="$base" 'BEGIN { print b / 1e6 }')"
 for m in $mechs; do
-    awk -v m="$m" -v r="$(sum "bench-nham-tp-$m" rx_bps mean)" -v b="$base" 'BEGIN {
+    awk -v m="$m" -v r="$(sum "bench-nham-tp-$(lc $m)" rx_bps mean)" -v b="$base" 'BEGIN {
         printf "  %-6s %8.1f Mbit/s  ratio to none %.3f (overhead %.1f%%)\n", m, r / 1e6,
                b ? r / b : 0, b ? 100 * (1 - r / b) : 0 }'
 done

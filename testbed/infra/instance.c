@@ -659,7 +659,9 @@ ovs_switch_pmd_realtime(struct instance *inst)
             }
             free(comm);
             found++;
-            if (sched_setscheduler(tid, SCHED_FIFO, &(struct sched_param) { .sched_priority = 1 })) {
+            struct sched_param sp = { .sched_priority = 1 };
+
+            if (sched_setscheduler(tid, SCHED_FIFO, &sp)) {
                 log_info("PMD thread %d: no real-time priority (%s): frames will wait for its "
                          "time slices on a busy host", (int) tid, strerror(errno));
             } else {
@@ -1018,8 +1020,8 @@ next_guest_index(const struct instance *inst)
 /* Impairments of a link just plugged (testbed/infra/shaper.h): tbf and filters in the guest's
  * network namespace, the `sfcd link` stage in the instance's. A guest with no Linux network
  * namespace the host can enter (ENOTSUP: a kvm VM) is shaped from its tap, the host end; an
- * in-memory guest carries no packets and no impairments. 'gns' is opened on first use, for the caller to
- * close. The shaper is not made for threads: one link at a time. */
+ * in-memory guest carries no packets and no impairments. 'gns' is opened on first use, for the
+ * caller to close. The shaper is not made for threads: one link at a time. */
 static int
 instance_shape(struct instance *inst, struct instance_guest *ig, struct link_ns *host,
                struct link_ns **gns, const struct instance_iface *f,

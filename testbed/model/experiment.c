@@ -563,7 +563,10 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     if (*s++ != '[' || !parse_index(&s, &index) || *s++ != ']') {
         goto syntax;
     }
-    if (*s) {
+    if (!strcmp(s, ".master") || !strcmp(s, ".slave")) {
+        /* A master/slave scheme's copies (FTvNF) by their names: copy 0 and copy 1. */
+        replica = !strcmp(s, ".slave");
+    } else if (*s) {
         if (strncmp(s, ".replica[", 9)) {
             goto syntax;
         }
@@ -594,8 +597,8 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     return;
 
 syntax:
-    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M] or random(ROLE)",
-               target);
+    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M], ROLE[N].master, "
+               "ROLE[N].slave or random(ROLE)", target);
 }
 
 /* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed

@@ -2,7 +2,6 @@
 #include "testbed/schemes/nham_ctl.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -557,20 +556,6 @@ nham_call_role(struct nham_ctl *ctl, struct nham_agent *a, int role_id, const ch
     return error;
 }
 
-/* The host's pid of process 'nspid' of guest 'guest' (0: not found, e.g. in a VM). Its pidfd
- * is the provider's notice of its death, at once, whatever the heartbeats say. */
-static pid_t
-nham_host_pid(struct instance *inst, const char *guest, pid_t nspid)
-{
-    struct instance_guest *ig = instance_find_guest(inst, guest);
-    pid_t pid = 0;
-
-    if (!ig || !ig->guest || guest_host_pid(ig->guest, nspid, &pid)) {
-        return 0;
-    }
-    return pid;
-}
-
 /* start_role of `nham-vnf` for copy 'cp' of 'v' on its own agent connection. */
 static int
 nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nham_vnf *v,
@@ -594,8 +579,8 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     pthread_mutex_unlock(&a->mutex);
     if (!error) {
-        fms_reset_target(ctl->fms, cp->fms_idx, nham_host_pid(ctl->inst, cp->guest, cp->nspid),
-                         true);
+        fms_reset_target(ctl->fms, cp->fms_idx,
+                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid), true);
     }
     return error;
 }
@@ -1250,7 +1235,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
             pthread_mutex_init(&a->mutex, NULL);
             ctl->agents[i][c] = a;
             error = fms_add_target(ctl->fms, cp->name,
-                                   cp->role_id >= 0 ? nham_host_pid(ctl->inst, cp->guest,
+                                   cp->role_id >= 0 ? deploy_host_pid(ctl->inst, cp->guest,
                                                                     cp->nspid) : 0,
                                    cp->hb_fd, &cp->fms_idx);
             ctl->targets = xrealloc(ctl->targets, (n_targets + 1) * sizeof *ctl->targets);

@@ -96,6 +96,13 @@ CHECK_PROGS += tests/system/ftvnf.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end ftvnf
 
+# --- run-ftvnf: scheme ftvnf through `sfclab run`: a random-port nat's master killed by the
+# fault plan under numbered UDP echo; stored lost_packets = 0 and a recovery time, the new
+# master holds the dead one's mappings port for port (root).
+CHECK_PROGS += tests/system/run-ftvnf.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end run-ftvnf
+
 # --- experiments: every experiments/*.yaml runs end to end with --quick (root).
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd

@@ -401,9 +401,8 @@ run_udp(struct client *c)
             tx_i = rx_i = 0;
             tick = now + c->interval_ns;
         }
-        /* After the last send, stragglers have the answer timeout to come back (a chain
-         * that holds packets through a recovery sends them late, not never), and the wait
-         * ends as soon as every datagram sent came back. */
+        /* Late answers (a scheme that repairs a loss resends it) count until the timeout
+         * after the last send; a run that got everything back ends at once. */
         if (now >= end + MAX(c->timeout_ns, 200000000ull)
             || (now >= end + 200000000ull && seen.unique >= tx)) {
             break;

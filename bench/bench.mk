@@ -101,3 +101,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 BENCH_PROGS += bench/nham.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end nham
+# --- ftc: FTC f=1 beside none and ftmb on Monitor chains of length 2-5: flat-out goodput and
+# closed-loop echo p50, ratios FTC/none and FTC/ftmb, FTC's drop with length (root).
+BENCH_PROGS += bench/ftc.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end ftc

@@ -34,6 +34,7 @@
 #define DEPLOY_ID_CLASSIFIER 1
 #define DEPLOY_ID_SFF 2
 #define DEPLOY_ID_VNF0 10
+#define DEPLOY_ID_FTMB_LOGGER 5000
 
 static struct instance_iface *data_iface(struct instance_guest *);
 static int write_key(struct deployment *, const struct deploy_component *, char **pathp);
@@ -130,6 +131,10 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     if (needs_attacker(p)) {
         size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);
+    }
+    if (o->ftmb) {
+        size_t g = topology_add_guest(topo, "logger", p->cpus, p->memory);
+        topology_add_link(topo, g, bridge, "10.0.0.253", 24);
     }
     error = topology_finish(topo, errp);
     if (error) {
@@ -326,6 +331,7 @@ deploy_stop(struct deployment *d)
     free(d->work_dir);
     free(d->ftc_key);
     free(d->ftc_ring);
+    free(d->ftmb_logger);
     for (size_t i = 0; i < d->n_old_names; i++) {
         free(d->old_names[i]);
     }
@@ -593,6 +599,18 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "%s", d->opts.ftc_tick);
         }
     }
+    if (d->opts.ftmb) {
+        deploy_args_add(a, "--ftmb-logger");
+        deploy_args_add(a, "%s", d->ftmb_logger);
+        if (d->opts.ftmb_snapshot) {
+            deploy_args_add(a, "--ftmb-snapshot");
+            deploy_args_add(a, "%s", d->opts.ftmb_snapshot);
+        }
+        if (d->opts.ftmb_stall) {
+            deploy_args_add(a, "--ftmb-stall");
+            deploy_args_add(a, "%s", d->opts.ftmb_stall);
+        }
+    }
 }
 
 int
@@ -683,6 +701,9 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     for (size_t i = 0; i < o->n_extra; i++) {
         add_component(d, o->extra[i].role, 0, o->extra[i].guest);
     }
+    if (o->ftmb) {
+        add_component(d, "logger", 0, "logger")->id = DEPLOY_ID_FTMB_LOGGER;
+    }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
     sc = &d->comps[1];
@@ -740,6 +761,18 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         sodium_memzero(key, sizeof key);
         buf_put_u8(&ring, 0);
         d->ftc_ring = (char *) buf_steal(&ring, NULL);
+    }
+    if (!error && o->ftmb) {
+        /* FTMB's logger before the VNFs, which send it their records from the first packet. */
+        struct deploy_component *lg = &d->comps[d->n_comps - 1];
+
+        d->ftmb_logger = xstrdup(deploy_mac_string(data_iface(lg->ig)->mac, mac));
+        deploy_args_add(&a, "--iface");
+        deploy_args_add(&a, "%s", data_iface(lg->ig)->ifname);
+        deploy_args_add(&a, "--id");
+        deploy_args_add(&a, "%d", DEPLOY_ID_FTMB_LOGGER);
+        error = deploy_start_role(lg, "ftmb-logger", a.v);
+        deploy_args_free(&a);
     }
     if (!error && o->start_middle) {
         error = o->start_middle(d, o);

@@ -63,6 +63,11 @@ struct deploy_chain_opts {
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
     const char *ftc_tick;       /* NULL: the VNF's default. */
+    /* FTMB (testbed/schemes/ftmb.c): a "logger" guest runs FTMB's logger (vnfs/sfc/ftmb.h),
+     * every VNF logs each packet and its access log there and holds its output until logged,
+     * and stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). */
+    bool ftmb;
+    const char *ftmb_snapshot, *ftmb_stall;
     /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
      * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. With start_middle too, a component
      * "vnf[i]" (no role of its own) names the copy the scheme says is active: its guest and
@@ -89,6 +94,7 @@ struct deployment {
     struct deploy_chain_opts opts;  /* As deployed (strings borrowed from the point). */
     char *ftc_key;                  /* FTC's key file (one for every VNF guest). */
     char *ftc_ring;                 /* "MAC,MAC,..." of the VNF guests, in chain order. */
+    char *ftmb_logger;              /* FTMB's logger's data MAC. */
     void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
     char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
     size_t n_old_names;

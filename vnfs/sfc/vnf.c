@@ -24,6 +24,7 @@
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
+#include "vnfs/sfc/ftmb.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/nshvote.h"
@@ -44,6 +45,9 @@ enum {
     VNF_OPT_FTC_PARTITIONS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
+    VNF_OPT_FTMB_LOGGER,
+    VNF_OPT_FTMB_SNAPSHOT,
+    VNF_OPT_FTMB_STALL,
 };
 
 struct vnf {
@@ -53,6 +57,10 @@ struct vnf {
     struct vnf_ftc_config ftc_cfg;
     bool ftc_on;
     struct buf ftc_mbox;
+    struct ftmb_vnf *ftmb;          /* --ftmb-logger: FTMB's logging and output commit. */
+    struct ftmb_vnf_config ftmb_cfg;
+    bool ftmb_on;
+    uint8_t ftmb_in[VNF_SCRATCH];   /* The input packet, for its record. */
     /* FIT-SFC: the voter over the SFF replicas ('from'), NULL without --vote. */
     const struct ft_core_class *vote_class;
     uint32_t f;
@@ -87,6 +95,9 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         if (!vnf_ftc_frame(v->ftc, pkt, t_in)) {
             v->n_ignored++;
         }
+        return;
+    }
+    if (v->ftmb && ftmb_vnf_frame(v->ftmb, pkt)) {
         return;
     }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
@@ -161,6 +172,8 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     struct nsh_hdr hdr = *hdrp;
     struct packet_info info;
     struct nf_packet np;
+    uint64_t mark = 0;
+    size_t in_len = 0;
     bool stamp;
 
     stamp = v->timestamps || nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
@@ -169,6 +182,12 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     np.cap = pkt->cap - HOP_ETH_LEN - hdr.len;
     np.now_ns = t_in;
     np.flow_hash = packet_parse(np.data, np.len, &info) ? 0 : packet_flow_hash(&info.flow);
+    if (v->ftmb) {
+        /* FTMB's input log: the packet as it came, with what the function wrote (its PAL). */
+        mark = ftmb_vnf_begin(v->ftmb, v->nf->state);
+        in_len = MIN(np.len, sizeof v->ftmb_in);
+        memcpy(v->ftmb_in, np.data, in_len);
+    }
     switch (nf_process(v->nf, &np)) {
     case NF_FORWARD:
         if (!nsh_dec_si(nsh)) {
@@ -191,6 +210,11 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     hop_set_macs(pkt->data, v->stage ? v->from[0] : pkt->data + 6, own);
     if (stamp && hop_stamp(pkt, v->role.id, t_in)) {
         v->n_stamp_full++;
+    }
+    if (v->ftmb) {
+        /* Output commit: held until the logger has the record. */
+        ftmb_vnf_output(v->ftmb, v->nf->state, mark, v->ftmb_in, in_len, pkt->data, pkt->len);
+        return;
     }
     if (!v->stage && queue) {
         pktio_queue(v->role.io, pkt->data, pkt->len);
@@ -316,6 +340,19 @@ ctl_ftc_state(void *role_, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
+/* role->on_start for FTMB: its snapshot timer goes on the loop. */
+static int
+ftmb_start(struct role *role)
+{
+    struct vnf *v = role->aux;
+    int error = ftmb_vnf_create(&v->ftmb_cfg, role, &v->ftmb);
+
+    if (!error) {
+        ftmb_vnf_register(v->ftmb, role);
+    }
+    return error;
+}
+
 /* role->on_start: the loop exists, the stages can put their timers on it. */
 static int
 ftc_start(struct role *role)
@@ -369,6 +406,11 @@ usage(void)
            "  --ftc-partitions P state partitions (default 1)\n"
            "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
            "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
+           "FTMB (vnfs/sfc/ftmb.h: each packet and its access log to a logger, output held\n"
+           "until it is logged, and a simulated snapshot):\n"
+           "  --ftmb-logger MAC  the logger guest's data MAC\n"
+           "  --ftmb-snapshot DUR  stall every DUR (default 50ms; 0: never)\n"
+           "  --ftmb-stall DUR   for this long (default 6ms)\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -391,6 +433,9 @@ role_vnf(int argc, char *argv[])
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
+        { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
+        { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
+        { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -406,6 +451,8 @@ role_vnf(int argc, char *argv[])
     memset(&v, 0, sizeof v);
     v.ftc_cfg.tick_ns = 2000000;
     v.ftc_cfg.partitions = 1;
+    v.ftmb_cfg.snapshot_ns = 50000000;
+    v.ftmb_cfg.stall_ns = 6000000;
     buf_init(&v.ftc_mbox);
     v.f = 1;
     role_init_common(&v.role, "vnf");
@@ -457,6 +504,21 @@ role_vnf(int argc, char *argv[])
             }
             break;
         }
+        case VNF_OPT_FTMB_LOGGER:
+            if (!pktio_parse_mac(optarg, v.ftmb_cfg.logger)) {
+                fprintf(stderr, "sfcd vnf: --ftmb-logger: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            v.ftmb_on = true;
+            break;
+        case VNF_OPT_FTMB_SNAPSHOT:
+        case VNF_OPT_FTMB_STALL:
+            if (!parse_duration(optarg, opt == VNF_OPT_FTMB_STALL ? &v.ftmb_cfg.stall_ns
+                                                                    : &v.ftmb_cfg.snapshot_ns)) {
+                fprintf(stderr, "sfcd vnf: '%s' is not a duration\n", optarg);
+                goto out;
+            }
+            break;
         case VNF_OPT_FTC_TICK:
             if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {
                 fprintf(stderr, "sfcd vnf: --ftc-tick: '%s' is not a duration\n", optarg);
@@ -548,6 +610,18 @@ role_vnf(int argc, char *argv[])
         v.role.on_start = ftc_start;
         role_add_method(&v.role, "ftc_state", ctl_ftc_state);
     }
+    if (v.ftmb_on) {
+        if (v.ftc_on || v.vote_class) {
+            fprintf(stderr, "sfcd vnf: FTMB goes with neither FTC nor a vote\n");
+            goto out;
+        }
+        if (v.ftmb_cfg.stall_ns >= v.ftmb_cfg.snapshot_ns && v.ftmb_cfg.snapshot_ns) {
+            fprintf(stderr, "sfcd vnf: --ftmb-stall must be shorter than --ftmb-snapshot\n");
+            goto out;
+        }
+        v.ftmb_cfg.vnf = v.role.id_set ? v.role.id : 0;
+        v.role.on_start = ftmb_start;
+    }
     /* The function's random draws (lb choice=random, nat alloc=random) are real here. */
     uint64_t seed;
     if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
@@ -579,6 +653,7 @@ role_vnf(int argc, char *argv[])
     rc = role_serve_pktio(&v.role, process, v.trace ? flush_trace : NULL);
 out:
     vnf_ftc_destroy(v.ftc);
+    ftmb_vnf_destroy(v.ftmb);
     ftstage_destroy(v.stage);
     buf_uninit(&v.copy);
     if (v.trace) {

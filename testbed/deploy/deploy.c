@@ -264,51 +264,12 @@ int
 deploy_host_pid(struct instance *inst, const char *guest, int nspid)
 {
     struct instance_guest *ig = instance_find_guest(inst, guest);
-    struct stat want, st;
-    struct dirent *de;
-    pid_t found = 0;
-    DIR *dir;
-    int fd;
+    pid_t pid = 0;
 
-    if (!ig || !ig->guest || nspid <= 0 || guest_netns_fd(ig->guest, &fd)) {
+    if (!ig || !ig->guest || guest_host_pid(ig->guest, nspid, &pid)) {
         return 0;
     }
-    if (fstat(fd, &want)) {
-        close(fd);
-        return 0;
-    }
-    close(fd);
-    dir = opendir("/proc");
-    while (dir && !found && (de = readdir(dir)) != NULL) {
-        char path[300], line[256];
-        FILE *f;
-
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
-        if (stat(path, &st) || st.st_ino != want.st_ino || st.st_dev != want.st_dev) {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
-        f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "NSpid:", 6)) {
-                char *last = strrchr(line, '\t');
-                if (last && atoi(last + 1) == nspid) {
-                    found = atoi(de->d_name);
-                }
-                break;
-            }
-        }
-        if (f) {
-            fclose(f);
-        }
-    }
-    if (dir) {
-        closedir(dir);
-    }
-    return found;
+    return pid;
 }
 
 int

@@ -18,26 +18,9 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 . tests/system/report-lib.sh
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
-# Known to fail now and then, skipped by name with the reason until the bug is found (the
-# closing note of the session that added this says so): NHAM's quick runs of these two once
-# lost a recovery on a quiet CI host (the client's wait timed out; a 0R run stored no
-# recovery), which issue 13 still has to explain. run-nham.sh still crashes every mechanism.
-known_flaky="nham-failures nham-n10"
-
 for f in experiments/*.yaml; do
     name=$(sed -n 's/^experiment: *//p' "$f")
     start=$(date +%s)
-    case " $known_flaky " in
-    *" $name "*)
-        if bin/sfclab check "$f" >/dev/null 2>&1; then
-            echo "skip: $f: validated; its quick run is known to fail now and then (issue 13)"
-            skipped=$((skipped + 1))
-        else
-            fail "$f: $(bin/sfclab check "$f" 2>&1 | head -3)"
-        fi
-        continue
-        ;;
-    esac
     if bin/sfclab check "$f" 2>&1 | grep -q "not deployable yet"; then
         if bin/sfclab check "$f" >/dev/null 2>&1; then
             echo "skip: $f: validated; its scheme is not deployable yet"
@@ -78,5 +61,5 @@ for f in experiments/*.yaml; do
         failures=$((failures + 1))
     fi
 done
-echo "experiments-quick: $failures failure(s), $skipped skipped (scheme not deployable yet, or known to fail now and then)"
+echo "experiments-quick: $failures failure(s), $skipped skipped (scheme not deployable yet)"
 [ "$failures" -eq 0 ]

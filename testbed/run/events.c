@@ -1,6 +1,7 @@
 #include "testbed/run/events.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,20 @@ run_events_add(struct run_events *e, uint64_t mono_ns, const char *kind, const c
     }
     e->v[e->n++] = ev;
     pthread_mutex_unlock(&e->mutex);
+}
+
+void
+run_events_addf(struct run_events *e, uint64_t mono_ns, const char *kind, const char *target,
+                const char *fmt, ...)
+{
+    va_list ap;
+    char *detail;
+
+    va_start(ap, fmt);
+    detail = xvasprintf(fmt, ap);
+    va_end(ap);
+    run_events_add(e, mono_ns, kind, target, detail);
+    free(detail);
 }
 
 size_t

@@ -21,6 +21,10 @@ void run_events_destroy(struct run_events *);
  * resolution on the run's clock. 'target' and 'detail' may be NULL. Thread-safe. */
 void run_events_add(struct run_events *, uint64_t mono_ns, const char *kind,
                     const char *target, const char *detail);
+/* The same, with the detail formatted from 'fmt'. */
+void run_events_addf(struct run_events *, uint64_t mono_ns, const char *kind,
+                     const char *target, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Microseconds since the run's time 0 for a monotonic time (0: now). */
 int64_t run_events_time_us(const struct run_events *, uint64_t mono_ns);
 

@@ -519,24 +519,6 @@ struct ftvnf_ctl {
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
 };
 
-static void
-ftvnf_event(struct ftvnf_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
-            const char *fmt, ...) PRINTF_FORMAT(5, 6);
-
-static void
-ftvnf_event(struct ftvnf_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
-            const char *fmt, ...)
-{
-    va_list ap;
-    char *detail;
-
-    va_start(ap, fmt);
-    detail = xvasprintf(fmt, ap);
-    va_end(ap);
-    run_events_add(ctl->ctx.events, at_ns, kind, target, detail);
-    free(detail);
-}
-
 /* A call on the agent of 'c' over our connection '*fdp' (opened on first use). */
 static int
 ftvnf_agent_call(struct ftvnf_ctl *ctl, const struct deploy_component *c, int *fdp,
@@ -604,7 +586,8 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
 
     snprintf(alias, sizeof alias, "vnf[%zu]", t->vnf);
     for (int k = 0; k < 2; k++) {
-        ftvnf_event(ctl, at_ns, "suspected", k ? alias : t->c->name, "its process died");
+        run_events_addf(ctl->ctx.events, at_ns, "suspected", k ? alias : t->c->name,
+                        "its process died");
     }
     /* Nothing the dead copy's port might still send enters the chain; what upstream sends
      * to master i goes to the slave. */
@@ -631,17 +614,18 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                 deploy_set_guest(ctl->ctx.dep, a, slave->guest);
             }
             for (int k = 0; k < 2; k++) {
-                ftvnf_event(ctl, at, "recovered", k ? alias : t->c->name, "%s took over after "
-                            "replaying M\\S (%lld packets listed) %.3f ms after detection",
-                            slave->name, (long long) n, at > at_ns ? (at - at_ns) / 1e6 : 0.0);
+                run_events_addf(ctl->ctx.events, at, "recovered", k ? alias : t->c->name,
+                                "%s took over after replaying M\\S (%lld packets listed) %.3f ms "
+                                "after detection", slave->name, (long long) n,
+                                at > at_ns ? (at - at_ns) / 1e6 : 0.0);
             }
             return;
         }
         json_decref(res);
         poll(NULL, 0, 1);
     }
-    ftvnf_event(ctl, 0, "recovery-failed", t->c->name, "%s", error ? strerror(error)
-                                                            : "the slave never took over");
+    run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s",
+                    error ? strerror(error) : "the slave never took over");
 }
 
 /* The sequencer or the manager died: restarted on its guest (the sequencer as its next
@@ -655,7 +639,7 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
     int *fdp = &ctl->fds[t - ctl->targets];
     int error;
 
-    ftvnf_event(ctl, at_ns, "suspected", t->c->name, "its process died");
+    run_events_addf(ctl->ctx.events, at_ns, "suspected", t->c->name, "its process died");
     for (size_t i = 0; i < a->n; i++) {
         json_array_append_new(json_object_get(params, "args"), json_string(a->v[i]));
     }
@@ -670,10 +654,10 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
         t->c->role_id = json_integer_value(json_object_get(res, "id"));
         fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, t->c->guest,
                                                                nspid), true);
-        ftvnf_event(ctl, 0, "recovered", t->c->name, "restarted as incarnation %u",
-                    ctl->incarnation[e]);
+        run_events_addf(ctl->ctx.events, 0, "recovered", t->c->name, "restarted as incarnation %u",
+                        ctl->incarnation[e]);
     } else {
-        ftvnf_event(ctl, 0, "recovery-failed", t->c->name, "%s", strerror(error));
+        run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s", strerror(error));
     }
     json_decref(res);
 }
@@ -701,8 +685,8 @@ ftvnf_ctl_main(void *ctl_)
             ftvnf_recover_master(ctl, t, job.at_ns);
             break;
         case W_SLAVE:
-            ftvnf_event(ctl, job.at_ns, "suspected", t->c->name, "its process died (no new "
-                        "slave is made: the stage runs on without one)");
+            run_events_addf(ctl->ctx.events, job.at_ns, "suspected", t->c->name, "its process died "
+                            "(no new slave is made: the stage runs on without one)");
             break;
         case W_SEQ:
         case W_MANAGER:

@@ -664,24 +664,6 @@ nham_fence(struct nham_ctl *ctl, const struct nham_copy *cp, bool on)
     return on ? nham_of(ctl, &f, NULL) : nham_of(ctl, NULL, &f);
 }
 
-static void
-nham_event(struct nham_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
-           const char *fmt, ...) PRINTF_FORMAT(5, 6);
-
-static void
-nham_event(struct nham_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
-           const char *fmt, ...)
-{
-    va_list ap;
-    char *detail;
-
-    va_start(ap, fmt);
-    detail = xvasprintf(fmt, ap);
-    va_end(ap);
-    run_events_add(ctl->events, at_ns, kind, target, detail);
-    free(detail);
-}
-
 /* Makes copy 'c' of 'v' a standby again after its failure (its process killed if it still
  * runs, its fence lifted). 0 when done; an errno to try again later (its guest is frozen). */
 static int
@@ -711,8 +693,8 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     }
     if (!error) {
         cp->needs_rearm = false;
-        nham_event(ctl, 0, "standby-restored", cp->name, "%s: a standby again",
-                   nham_mechanism_name(v->conf.mechanism));
+        run_events_addf(ctl->events, 0, "standby-restored", cp->name, "%s: a standby again",
+                        nham_mechanism_name(v->conf.mechanism));
     }
     return error;
 }
@@ -812,8 +794,8 @@ nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t 
     }
     /* Also as the VNF's own ("vnf[i]": a fault may name the active copy so). */
     for (int k = 0; k < 2; k++) {
-        nham_event(ctl, at_ns, "suspected", k ? v->name : v->copies[c].name,
-                   "%s (%.3f ms since its last beat)", why, gap_ns / 1e6);
+        run_events_addf(ctl->events, at_ns, "suspected", k ? v->name : v->copies[c].name,
+                        "%s (%.3f ms since its last beat)", why, gap_ns / 1e6);
     }
     w->jobs = xrealloc(w->jobs, (w->n_jobs + 1) * sizeof *w->jobs);
     w->jobs[w->n_jobs++] = (struct nham_job) { .kind = NHAM_JOB_FAIL, .copy = c,
@@ -968,23 +950,23 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     }
     pthread_mutex_unlock(&ctl->mutex);
     if (interrupted) {
-        nham_event(ctl, 0, "recovery-interrupted", old->name, "%s: %s failed before it was "
-                   "ready: recovering again", nham_mechanism_name(m), nw->name);
+        run_events_addf(ctl->events, 0, "recovery-interrupted", old->name, "%s: %s failed before "
+                        "it was ready: recovering again", nham_mechanism_name(m), nw->name);
         return EINTR;
     }
     if (!error && ready > ready0 && ready_ns) {
         for (int k = 0; k < 2; k++) {
-            nham_event(ctl, ready_ns, "recovered", k ? v->name : old->name, "%s: %s took over "
-                       "as incarnation %u (%.3f ms after detection: held %.3f, steered %.3f, "
-                       "started %.3f, ready %.3f)", nham_mechanism_name(m), nw->name, inc,
-                       ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
-                       (t_hold - at_ns) / 1e6, (t_steer - at_ns) / 1e6,
-                       (t_start - at_ns) / 1e6, (ready_ns - at_ns) / 1e6);
+            run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
+                            "%s: %s took over as incarnation %u (%.3f ms after detection: held "
+                            "%.3f, steered %.3f, started %.3f, ready %.3f)", nham_mechanism_name(m),
+                            nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
+                            (t_hold - at_ns) / 1e6, (t_steer - at_ns) / 1e6,
+                            (t_start - at_ns) / 1e6, (ready_ns - at_ns) / 1e6);
         }
         return 0;
     }
-    nham_event(ctl, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
-               error ? strerror(error) : "no READY in time");
+    run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
+                    error ? strerror(error) : "no READY in time");
     return error ? error : ETIMEDOUT;
 }
 
@@ -1084,8 +1066,8 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
 
     if (kind == FMS_EV_RECOVERED) {
         fms_get_estimator(ctl->fms, idx, &est);
-        nham_event(ctl, at_ns, "false-suspicion", name, "beats again after %.3f ms; timeout "
-                   "now %.3f ms", gap_ns / 1e6, (est.penalty_ns + est.mean_ns) / 1e6);
+        run_events_addf(ctl->events, at_ns, "false-suspicion", name, "beats again after %.3f ms; "
+                        "timeout now %.3f ms", gap_ns / 1e6, (est.penalty_ns + est.mean_ns) / 1e6);
     }
     pthread_mutex_lock(&ctl->mutex);
     if (kind == FMS_EV_RECOVERED) {
@@ -1101,7 +1083,7 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         queue_false = kind == FMS_EV_DEAD;
     } else if (c != v->active) {
         /* A standby died or fell silent: it is made a standby again before it is chosen. */
-        nham_event(ctl, at_ns, "standby-failed", name, "%s", why);
+        run_events_addf(ctl->events, at_ns, "standby-failed", name, "%s", why);
         queue_false = true;
     } else {
         nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);

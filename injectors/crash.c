@@ -11,6 +11,7 @@
 #include "vnfs/core/util.h"
 
 static const char *const crash_modes[] = { "kill", "links", "destroy", NULL };
+static const char *const crash_lasting_modes[] = { "kill", "destroy", NULL };
 
 static int
 crash_check(struct inject_fault *f)
@@ -131,4 +132,5 @@ const struct inject_kind inject_crash = {
     .check = crash_check,
     .apply = crash_apply,
     .heal = crash_heal,
+    .lasting_modes = crash_lasting_modes,
 };

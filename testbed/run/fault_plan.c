@@ -164,7 +164,8 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         if (l->line == st->line && l->fault == st->fault && l->slot == st->slot) {
             error = inject_heal(l->f, &t);
             if (!error) {
-                fault_event(rc, "healed", l->f, &t);
+                /* A lasting fault's end restored nothing: not a recovery of the target. */
+                fault_event(rc, inject_heal_restores(l->f) ? "healed" : "fault-ended", l->f, &t);
             }
             inject_fault_free(l->f);
             *l = plan->live[--plan->n_live];
@@ -180,7 +181,8 @@ fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
     for (size_t i = 0; i < plan->n_live; i++) {
         struct inject_time t;
         if (!inject_heal(plan->live[i].f, &t)) {
-            fault_event(rc, "healed", plan->live[i].f, &t);
+            fault_event(rc, inject_heal_restores(plan->live[i].f) ? "healed" : "fault-ended",
+                        plan->live[i].f, &t);
         }
         inject_fault_free(plan->live[i].f);
     }

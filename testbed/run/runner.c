@@ -376,6 +376,9 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
             error = ENOTSUP;
             goto out;
         }
+        if (!scheme_deployable(scheme_find(points[i].scheme)) && opts->keep_going) {
+            continue;           /* Said when the point's turn comes. */
+        }
         if (!scheme_deployable(scheme_find(points[i].scheme))) {
             /* Running the bare chain under another scheme's name would record a lie. */
             log_err("%s: scheme '%s' cannot be deployed yet (deployable: %s; `sfclab schemes "
@@ -415,6 +418,11 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
                 printf(" (elapsed %.0f s, ETA %.0f s)", elapsed,
                        elapsed / (done - 1) * (total - done + 1));
             }
+            if (!scheme_deployable(scheme_find(points[i].scheme))) {
+                /* keep_going only (refused above otherwise): no run row, as nothing ran. */
+                printf(": not run: scheme '%s' cannot be deployed yet\n", points[i].scheme);
+                continue;
+            }
             if (!opts->fresh
                 && already_done(store, exp->name, point_js, rep, opts->variant)) {
                 printf(": already complete, skipped (--fresh re-runs it)\n");
@@ -432,6 +440,11 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
                 printf("interrupted: run marked interrupted, infrastructure removed\n");
             } else if (error) {
                 printf("    failed: %s\n", strerror(error));
+            }
+            if (error && error != EINTR && opts->keep_going && rc.run) {
+                /* Recorded as failed; the comparison shows it. An error before the run row
+                 * (the instance is up, a bad topology) still stops the sweep. */
+                error = 0;
             }
         }
         free(point_js);

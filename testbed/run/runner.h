@@ -34,6 +34,10 @@ struct runner_opts {
     bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
     int pmd_cpu;
     bool verbose;
+    /* A comparison (`sfclab compare`): a point whose scheme cannot be deployed yet is left out
+     * (said, and shown as such by the comparison), and a failed run does not stop the sweep:
+     * what a scheme does under a fault model, failing included, is the result. */
+    bool keep_going;
     /* What the command line changed, recorded with every run (params.variant) and compared
      * on resume: "full" (NULL), "quick", and " --set K=V" for each single-value --set. */
     const char *variant;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -259,22 +260,34 @@ compare_table_build(struct store *s, const struct experiment *exp_, const char *
         int64_t *ids = xcalloc(n_runs + 1, sizeof *ids);
         size_t n_ids = 0;
 
+        /* One count per repetition: a repetition failed when none of its runs completed (a
+         * run whose infrastructure did not come up is tried again, see runner.h). */
+        bool *seen = xcalloc(points[p].repetitions + 1, sizeof *seen);
+        bool *done = xcalloc(points[p].repetitions + 1, sizeof *done);
         for (size_t i = 0; i < n_runs; i++) {
             char *v = store_run_variant(&runs[i]);
             bool mine = !strcmp(v, variant) && runs[i].status != STORE_RUNNING
                         && run_matches(&runs[i], &points[p]);
+            size_t rep = runs[i].repetition >= 0
+                         && (uint64_t) runs[i].repetition < points[p].repetitions
+                         ? (size_t) runs[i].repetition : points[p].repetitions;
 
             free(v);
             if (!mine) {
                 continue;
             }
-            e->runs++;
-            if (runs[i].status != STORE_COMPLETE) {
-                e->failed++;
-            } else {
+            seen[rep] = true;
+            if (runs[i].status == STORE_COMPLETE && !done[rep]) {
+                done[rep] = true;
                 ids[n_ids++] = runs[i].id;
             }
         }
+        for (size_t k = 0; k <= points[p].repetitions; k++) {
+            e->runs += seen[k];
+            e->failed += seen[k] && !done[k];
+        }
+        free(seen);
+        free(done);
         for (size_t m = 0; m < compare_n_metrics; m++) {
             pool_cell(s, ids, n_ids, &compare_metrics[m], &e->cells[m]);
         }

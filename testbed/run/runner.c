@@ -244,6 +244,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     run_ctx_event(rc, "phase-start", NULL, "infrastructure");
     error = instance_up(&iopts, topo, &rc->inst);
     if (error) {
+        rc->infra_failed = true;
         goto end;
     }
     record_shaping(rc);
@@ -431,6 +432,20 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
             printf("\n");
             fflush(stdout);
             error = run_repetition(&rc, point_js, params_js, git_rev);
+            if (error && error != EINTR && rc.infra_failed && opts->keep_going) {
+                /* Nothing of the scheme ran: once more, so that a loaded host's slow switch is
+                 * not taken for the scheme's failure (the failed row stays, marked failed). */
+                printf("    the infrastructure did not come up (%s): once more\n",
+                       strerror(error));
+                if (rc.run) {
+                    opts->run_ids = xrealloc(opts->run_ids,
+                                             (opts->n_run_ids + 1) * sizeof *opts->run_ids);
+                    opts->run_ids[opts->n_run_ids++] = rc.run;
+                }
+                rc.run = 0;
+                rc.infra_failed = false;
+                error = run_repetition(&rc, point_js, params_js, git_rev);
+            }
             if (rc.run) {
                 opts->run_ids = xrealloc(opts->run_ids,
                                          (opts->n_run_ids + 1) * sizeof *opts->run_ids);

@@ -162,6 +162,24 @@ column_value(const struct exp_point *p, const char *axis)
     return p->scheme;
 }
 
+/* Whether a run got as far as deploying its scheme (its "phase-start deploy" event). */
+static bool
+run_reached_deploy(struct store *s, int64_t run)
+{
+    struct store_event *events = NULL;
+    size_t n = 0;
+    bool reached = false;
+
+    if (!store_events_read(s, run, &events, &n)) {
+        for (size_t i = 0; i < n && !reached; i++) {
+            reached = !strcmp(events[i].kind, "phase-start") && events[i].detail
+                      && !strcmp(events[i].detail, "deploy");
+        }
+    }
+    store_events_free(events, n);
+    return reached;
+}
+
 /* Pools one metric of one cell over the runs that stored it, as results.h pools: the mean of
  * the repetitions' values, the CI over them when there are two or more. */
 static void
@@ -264,6 +282,7 @@ compare_table_build(struct store *s, const struct experiment *exp_, const char *
          * run whose infrastructure did not come up is tried again, see runner.h). */
         bool *seen = xcalloc(points[p].repetitions + 1, sizeof *seen);
         bool *done = xcalloc(points[p].repetitions + 1, sizeof *done);
+        bool *deployed = xcalloc(points[p].repetitions + 1, sizeof *deployed);
         for (size_t i = 0; i < n_runs; i++) {
             char *v = store_run_variant(&runs[i]);
             bool mine = !strcmp(v, variant) && runs[i].status != STORE_RUNNING
@@ -277,6 +296,7 @@ compare_table_build(struct store *s, const struct experiment *exp_, const char *
                 continue;
             }
             seen[rep] = true;
+            deployed[rep] |= run_reached_deploy(s, runs[i].id);
             if (runs[i].status == STORE_COMPLETE && !done[rep]) {
                 done[rep] = true;
                 ids[n_ids++] = runs[i].id;
@@ -285,9 +305,11 @@ compare_table_build(struct store *s, const struct experiment *exp_, const char *
         for (size_t k = 0; k <= points[p].repetitions; k++) {
             e->runs += seen[k];
             e->failed += seen[k] && !done[k];
+            e->infra_failed += seen[k] && !done[k] && !deployed[k];
         }
         free(seen);
         free(done);
+        free(deployed);
         for (size_t m = 0; m < compare_n_metrics; m++) {
             pool_cell(s, ids, n_ids, &compare_metrics[m], &e->cells[m]);
         }
@@ -329,7 +351,7 @@ compare_table_write(FILE *f, const struct compare_table *t)
         fprintf(f, "column\t%s\t%s\t%s\n", t->columns[c], t->schemes[c],
                 t->notes[c] ? t->notes[c] : "-");
     }
-    fprintf(f, "# row\tcolumn\truns\tfailed\tmetric\tmean\tci95\treps\n");
+    fprintf(f, "# row\tcolumn\truns\tfailed\tinfra_failed\tmetric\tmean\tci95\treps\n");
     for (size_t r = 0; r < t->n_rows; r++) {
         for (size_t c = 0; c < t->n_columns; c++) {
             const struct compare_entry *e = entry(t, r, c);
@@ -340,16 +362,17 @@ compare_table_write(FILE *f, const struct compare_table *t)
                 if (!cell->have) {
                     continue;
                 }
-                fprintf(f, "cell\t%s\t%s\t%zu\t%zu\t%s", t->rows[r][0] ? t->rows[r] : "-",
-                        t->columns[c], e->runs, e->failed, compare_metrics[m].key);
+                fprintf(f, "cell\t%s\t%s\t%zu\t%zu\t%zu\t%s", t->rows[r][0] ? t->rows[r] : "-",
+                        t->columns[c], e->runs, e->failed, e->infra_failed,
+                        compare_metrics[m].key);
                 tsv_number(f, cell->mean);
                 tsv_number(f, cell->ci95);
                 fprintf(f, "\t%zu\n", cell->reps);
             }
             if (!e->cells[0].have || e->runs == 0) {
                 /* The entry itself, so runs and failures without any metric are kept. */
-                fprintf(f, "entry\t%s\t%s\t%zu\t%zu\n", t->rows[r][0] ? t->rows[r] : "-",
-                        t->columns[c], e->runs, e->failed);
+                fprintf(f, "entry\t%s\t%s\t%zu\t%zu\t%zu\n", t->rows[r][0] ? t->rows[r] : "-",
+                        t->columns[c], e->runs, e->failed, e->infra_failed);
             }
         }
     }
@@ -405,7 +428,7 @@ compare_table_read(FILE *f, const char *name, FILE *err, struct compare_table *t
 {
     struct lines {
         char *row, *column, *metric;
-        size_t runs, failed, reps;
+        size_t runs, failed, infra_failed, reps;
         double mean, ci95;
     } *cells = NULL;
     size_t n_cells = 0, lineno = 0;
@@ -416,7 +439,7 @@ compare_table_read(FILE *f, const char *name, FILE *err, struct compare_table *t
 
     memset(t, 0, sizeof *t);
     while (getline(&line, &cap, f) > 0) {
-        char *fld[10];
+        char *fld[11];
         size_t n;
 
         lineno++;
@@ -447,24 +470,26 @@ compare_table_read(FILE *f, const char *name, FILE *err, struct compare_table *t
             t->notes = xrealloc(t->notes, t->n_columns * sizeof *t->notes);
             t->schemes[c] = xstrdup(fld[2]);
             t->notes[c] = strcmp(fld[3], "-") ? xstrdup(fld[3]) : NULL;
-        } else if ((!strcmp(fld[0], "cell") && n == 9) || (!strcmp(fld[0], "entry") && n == 5)) {
+        } else if ((!strcmp(fld[0], "cell") && n == 10) || (!strcmp(fld[0], "entry") && n == 6)) {
             struct lines l = { .mean = NAN, .ci95 = NAN };
             bool is_cell = !strcmp(fld[0], "cell");
-            bool ok = parse_count(fld[3], &l.runs) && parse_count(fld[4], &l.failed);
+            bool ok = parse_count(fld[3], &l.runs) && parse_count(fld[4], &l.failed)
+                      && parse_count(fld[5], &l.infra_failed)
+                      && l.infra_failed <= l.failed && l.failed <= l.runs;
 
             if (ok && is_cell) {
-                ok = metric_index(fld[5]) != SIZE_MAX && parse_number(fld[6], &l.mean)
-                     && parse_number(fld[7], &l.ci95) && parse_count(fld[8], &l.reps);
+                ok = metric_index(fld[6]) != SIZE_MAX && parse_number(fld[7], &l.mean)
+                     && parse_number(fld[8], &l.ci95) && parse_count(fld[9], &l.reps);
             }
             if (!ok) {
-                fprintf(err, "%s:%zu: a bad %s line (an unknown metric, or a count or number "
-                        "that is not one)\n", name, lineno, fld[0]);
+                fprintf(err, "%s:%zu: a bad %s line (an unknown metric, a count or number that "
+                        "is not one, or more failed runs than runs)\n", name, lineno, fld[0]);
                 error = EINVAL;
                 break;
             }
             l.row = xstrdup(strcmp(fld[1], "-") ? fld[1] : "");
             l.column = xstrdup(fld[2]);
-            l.metric = is_cell ? xstrdup(fld[5]) : NULL;
+            l.metric = is_cell ? xstrdup(fld[6]) : NULL;
             cells = xrealloc(cells, (n_cells + 1) * sizeof *cells);
             cells[n_cells++] = l;
             intern(&t->rows, &t->n_rows, l.row);
@@ -497,6 +522,7 @@ compare_table_read(FILE *f, const char *name, FILE *err, struct compare_table *t
             e = entry(t, r, c);
             e->runs = cells[i].runs;
             e->failed = cells[i].failed;
+            e->infra_failed = cells[i].infra_failed;
             if (cells[i].metric) {
                 struct compare_cell *cell = &e->cells[metric_index(cells[i].metric)];
                 cell->have = true;
@@ -560,6 +586,8 @@ format_cell(const struct compare_table *t, size_t r, size_t c, size_t m, struct 
             buf_printf(b, "%s", m ? "·" : t->notes[c]);
         } else if (!e->runs) {
             buf_printf(b, "%s", m ? "·" : "not run");
+        } else if (e->failed == e->runs && e->infra_failed == e->failed) {
+            buf_printf(b, "%s", m ? "·" : "infrastructure did not come up");
         } else if (e->failed == e->runs) {
             buf_printf(b, "%s", m ? "·" : "run failed");
         } else {
@@ -567,7 +595,12 @@ format_cell(const struct compare_table *t, size_t r, size_t c, size_t m, struct 
         }
         return;
     }
-    format_value(v, sizeof v, cell->mean);
+    if (!strcmp(compare_metrics[m].key, "availability") && isfinite(cell->mean)) {
+        /* 99.95 is not 100: the digits that decide against 99.9% are kept. */
+        snprintf(v, sizeof v, "%.5g", cell->mean);
+    } else {
+        format_value(v, sizeof v, cell->mean);
+    }
     buf_printf(b, "%s", v);
     if (isfinite(cell->ci95)) {
         format_value(ci, sizeof ci, cell->ci95);
@@ -581,7 +614,8 @@ format_cell(const struct compare_table *t, size_t r, size_t c, size_t m, struct 
         }
     }
     if (m == 0 && e->failed) {
-        buf_printf(b, " (%zu of %zu runs failed)", e->failed, e->runs);
+        buf_printf(b, " (%zu of %zu runs failed%s)", e->failed, e->runs,
+                   e->infra_failed ? ", some before deploying" : "");
     }
 }
 
@@ -694,6 +728,8 @@ compare_render_summary(FILE *f, const struct compare_table *t)
                     const struct compare_entry *e = entry(t, r, c);
                     fprintf(f, "%s`%s` (%s)", first ? "" : ", ", t->columns[c],
                             t->notes[c] ? t->notes[c] : !e->runs ? "not run"
+                            : e->infra_failed == e->failed && e->failed
+                              ? "the infrastructure did not come up"
                             : e->failed ? "its runs failed" : "no availability stored");
                     first = false;
                 }

@@ -42,7 +42,10 @@ struct compare_cell {
 
 /* One (row, column): its runs and one cell per metric of compare_metrics[]. */
 struct compare_entry {
-    size_t runs, failed;        /* Runs of the variant shown: all, and those that failed. */
+    size_t runs, failed;        /* Repetitions of the variant shown: all, and those that
+                                 * failed (no run of theirs completed)... */
+    size_t infra_failed;        /* ...of which before the scheme was deployed: the host's
+                                 * infrastructure did not come up (not the scheme's doing). */
     struct compare_cell *cells;
 };
 

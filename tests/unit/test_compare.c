@@ -120,6 +120,10 @@ add_run(struct store *s, const char *setup, const char *scheme, const char *mtbf
     int64_t run;
 
     assert_int_equal(store_run_begin(s, &info, &run), 0);
+    if (avail >= 0) {
+        /* It got as far as deploying its scheme (a negative 'avail': its host did not). */
+        assert_int_equal(store_event_add(s, run, 1000, "phase-start", NULL, "deploy"), 0);
+    }
     if (status == STORE_COMPLETE) {
         assert_int_equal(store_summary_put(s, run, "availability_ratio", "", &a), 0);
         assert_int_equal(store_summary_put(s, run, "rtt_us", "", &rtt), 0);
@@ -154,7 +158,7 @@ test_build_from_database(void **state)
     add_run(s, "voted", "nmr", "5s", 0, STORE_COMPLETE, 0.999, 4000);
     add_run(s, "voted", "nmr", "5s", 1, STORE_FAILED, 0, 0);
     /* Its infrastructure did not come up, then the repetition ran again: not a failure. */
-    add_run(s, "plain", "none", "20s", 0, STORE_FAILED, 0, 0);
+    add_run(s, "plain", "none", "20s", 0, STORE_FAILED, -1, 0);
     add_run(s, "plain", "none", "20s", 0, STORE_COMPLETE, 0.9, 3000);
 
     assert_int_equal(compare_table_build(s, exp, "quick", &t), 0);
@@ -179,8 +183,15 @@ test_build_from_database(void **state)
     assert_true(isnan(t.entries[1].cells[0].ci95));
     assert_int_equal(t.entries[3 + 0].runs, 1);
     assert_int_equal(t.entries[3 + 0].failed, 0);
-    /* voted at 20s: not run at all; later: never. */
-    assert_int_equal(t.entries[3 + 1].runs, 0);
+    assert_int_equal(t.entries[1].infra_failed, 0);
+    /* voted at 20s: its host never brought the switch up. */
+    add_run(s, "voted", "nmr", "20s", 0, STORE_FAILED, -1, 0);
+    compare_table_uninit(&t);
+    assert_int_equal(compare_table_build(s, exp, "quick", &t), 0);
+    assert_int_equal(t.entries[3 + 1].runs, 1);
+    assert_int_equal(t.entries[3 + 1].infra_failed, 1);
+    /* later: never run. */
+    assert_int_equal(t.entries[3 + 2].runs, 0);
 
     /* Written and read back, it renders the same. */
     f = open_memstream(&tsv, &len);
@@ -201,7 +212,7 @@ test_build_from_database(void **state)
     assert_non_null(strstr(one, "| availability (%) | 60 ± "));
     assert_non_null(strstr(one, " 99.9 (1 of 2 runs failed) |"));
     assert_non_null(strstr(one, " not deployable yet |"));
-    assert_non_null(strstr(one, " not run |"));
+    assert_non_null(strstr(one, " infrastructure did not come up |"));
 
     free(one);
     free(two);

@@ -564,8 +564,16 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
         return;
     }
     if (random) {
-        if (strcmp(s, ")")) {
+        /* random(ROLE) or random(ROLE[N]): one of ROLE's components (of index N). */
+        if (!strcmp(s, ")")) {
+            return;
+        }
+        if (*s++ != '[' || !parse_index(&s, &index) || strcmp(s, "])")) {
             goto syntax;
+        }
+        if (!strcmp(role, "vnf") && pt->vnfs && index >= pt->n_vnfs) {
+            yaml_error(doc, node, "target '%s' is past the end of the chain (%zu VNFs)",
+                       target, pt->n_vnfs);
         }
         return;
     }
@@ -603,8 +611,8 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     return;
 
 syntax:
-    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M] or random(ROLE)",
-               target);
+    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M], random(ROLE) or "
+               "random(ROLE[N])", target);
 }
 
 /* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed

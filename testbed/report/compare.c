@@ -27,7 +27,7 @@ const struct compare_metric compare_metrics[] = {
     { "lost", "lost: unanswered (%)", "timeout_ratio", COMPARE_MEAN, 100 },
     { "duplicated", "duplicated answers", "duplicate_answers", COMPARE_MEAN, 1 },
     { "wrong", "wrong answers (%)", "wrong_answer_ratio", COMPARE_MEAN, 100 },
-    { "recovery", "recovery (ms)", "recovery_total_ms", COMPARE_MEAN, 1 },
+    { "recovery", "recovery by the scheme (ms)", "recovery_scheme_ms", COMPARE_MEAN, 1 },
     { "guests", "price: guests", "guests_total", COMPARE_MEAN, 1 },
     { "cpu", "price: CPU (% of a core)", "cpu_pct_total", COMPARE_MEAN, 1 },
     { "memory", "price: memory (MiB)", "memory_bytes_total", COMPARE_MEAN, 1.0 / 1048576 },

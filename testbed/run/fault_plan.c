@@ -76,16 +76,19 @@ pick_target(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step
     size_t n_free = 0, n_role = 0;
     char role[32];
 
-    if (sscanf(ef->target, "random(%31[a-z-])", role) != 1) {
+    int index = -1;
+
+    if (sscanf(ef->target, "random(%31[a-z-]", role) != 1) {
         *targetp = xstrdup(ef->target);
         return 0;
     }
+    sscanf(ef->target + 7 + strlen(role), "[%d]", &index);     /* random(ROLE[N]) */
     free_comps = xcalloc(rc->dep->n_comps + 1, sizeof *free_comps);
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
         bool taken = false;
 
-        if (strcmp(c->role, role)) {
+        if (strcmp(c->role, role) || (index >= 0 && c->index != index)) {
             continue;
         }
         n_role++;

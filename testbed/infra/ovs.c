@@ -1390,7 +1390,10 @@ ovs_txn_commit(struct ovs_txn *txn)
     }
     ovsdb_column_int(json_array_get(ovsdb_result_rows(result, select), 0), "next_cfg",
                      &next_cfg);
-    error = wait_applied(ovs, next_cfg, OVS_APPLY_TIMEOUT_MS);
+    /* A commit of many ports takes vswitchd longer (each AF_XDP port sets up its sockets):
+     * on a loaded host FIT-SFC's 18 guests took more than 10 s; a wedged daemon is still
+     * caught. */
+    error = wait_applied(ovs, next_cfg, OVS_APPLY_TIMEOUT_MS + 500 * (int) MIN(txn->ops.n, 200));
     for (size_t i = 0; !error && i < txn->n_new_bridges; i++) {
         error = wait_bridge_mgmt(ovs, txn->new_bridges[i]);
     }

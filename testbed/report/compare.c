@@ -17,8 +17,8 @@
 #include "vnfs/core/util.h"
 
 /* What a reader asks of a scheme under a fault model, in the order the scorecard shows it. Lost
- * requests are those never answered in time (the probe's timeout is its interval); capacity is
- * not here: a probe stream offers one fixed rate (see experiments/README.md). */
+ * requests are those never answered in time (a probe's timeout is its interval). Capacity is
+ * not a cell: over a `workload.rate` axis the summary derives it from the lost cells. */
 const struct compare_metric compare_metrics[] = {
     { "availability", "availability (%)", "availability_ratio", COMPARE_MEAN, 100 },
     { "longest_outage", "longest outage (ms)", "longest_outage_ms", COMPARE_MEAN, 1 },
@@ -669,6 +669,68 @@ list_columns(FILE *f, const struct compare_table *t, const bool *which)
     }
 }
 
+/* The offered rate of a row "workload.rate=N" (requests per second); false otherwise. */
+static bool
+row_rate(const char *row, double *rate)
+{
+    char *end;
+
+    if (strncmp(row, "workload.rate=", 14) || strchr(row, ',')) {
+        return false;
+    }
+    *rate = strtod(row + 14, &end);
+    return end != row + 14 && !*end && *rate > 0;
+}
+
+/* Over a rate axis: each column's capacity, the highest offered rate at which it lost less
+ * than 1% of its requests (and answered none wrong), every lower rate passing too. */
+static void
+compare_render_capacity(FILE *f, const struct compare_table *t)
+{
+    double rate;
+
+    for (size_t r = 0; r < t->n_rows; r++) {
+        if (!row_rate(t->rows[r], &rate)) {
+            return;
+        }
+    }
+    if (!t->n_rows) {
+        return;
+    }
+    fprintf(f, "\nCapacity (the highest offered rate with < 1%% of requests lost and none "
+            "wrong, every lower rate passing too; offered: ");
+    for (size_t r = 0; r < t->n_rows; r++) {
+        fprintf(f, "%s%s", r ? ", " : "", t->rows[r] + 14);
+    }
+    fprintf(f, " requests/s):");
+    for (size_t c = 0; c < t->n_columns; c++) {
+        double best = -1;
+        bool ran = false;
+
+        for (size_t r = 0; r < t->n_rows; r++) {
+            const struct compare_cell *l = cell_of(t, r, c, "lost");
+            const struct compare_cell *w = cell_of(t, r, c, "wrong");
+
+            ran |= l != NULL;
+            if (!l || !w || l->mean >= 1 || w->mean > 0) {
+                break;
+            }
+            row_rate(t->rows[r], &best);
+        }
+        fprintf(f, "%s `%s` ", c ? ";" : "", t->columns[c]);
+        if (t->notes[c]) {
+            fprintf(f, "%s", t->notes[c]);
+        } else if (!ran) {
+            fprintf(f, "no numbers");
+        } else if (best < 0) {
+            fprintf(f, "below the lowest");
+        } else {
+            fprintf(f, "%g/s", best);
+        }
+    }
+    fprintf(f, ".\n");
+}
+
 void
 compare_render_summary(FILE *f, const struct compare_table *t)
 {
@@ -682,21 +744,28 @@ compare_render_summary(FILE *f, const struct compare_table *t)
             "Price: guests, CPU and memory in total against `none` at the same point.\n\n",
             COMPARE_AVAILABLE_PCT);
     for (size_t r = 0; r < t->n_rows; r++) {
-        bool any_missing = false;
+        bool any_missing = false, any_availability = false;
 
+        for (size_t c = 0; c < t->n_columns; c++) {
+            any_availability |= cell_of(t, r, c, "availability") != NULL;
+        }
         for (size_t c = 0; c < t->n_columns; c++) {
             const struct compare_cell *w = cell_of(t, r, c, "wrong");
             const struct compare_cell *a = cell_of(t, r, c, "availability");
+            const struct compare_cell *l = cell_of(t, r, c, "lost");
 
             /* Correct is more than silent: no wrong answer, and some right ones. */
-            correct[c] = w && w->mean == 0 && a && a->mean > 0;
+            correct[c] = w && w->mean == 0 && (any_availability ? a && a->mean > 0
+                                                                 : l && l->mean < 100);
             available[c] = a && a->mean >= COMPARE_AVAILABLE_PCT;
-            any_missing |= !a;
+            any_missing |= any_availability ? !a : !w;
         }
         fprintf(f, "- **%s**: correct: ", t->rows[r][0] ? t->rows[r] : "every point");
         list_columns(f, t, correct);
-        fprintf(f, "; available: ");
-        list_columns(f, t, available);
+        if (any_availability) {
+            fprintf(f, "; available: ");
+            list_columns(f, t, available);
+        }
         fprintf(f, ".");
         for (size_t c = 0; c < t->n_columns; c++) {
             const struct compare_cell *g = cell_of(t, r, c, "guests");
@@ -707,11 +776,11 @@ compare_render_summary(FILE *f, const struct compare_table *t)
             const struct compare_cell *bmem = base != SIZE_MAX ? cell_of(t, r, base, "memory")
                                                                : NULL;
 
-            if (!(correct[c] && available[c]) || c == base || !g || !bg) {
+            if (!(correct[c] && (available[c] || !any_availability)) || c == base || !g || !bg) {
                 continue;
             }
-            fprintf(f, " `%s` is both, at %.0f guests against %.0f", t->columns[c], g->mean,
-                    bg->mean);
+            fprintf(f, " `%s` is %s, at %.0f guests against %.0f", t->columns[c],
+                    any_availability ? "both" : "correct", g->mean, bg->mean);
             if (cpu && bcpu && bcpu->mean > 0) {
                 fprintf(f, ", %.1f× the CPU", cpu->mean / bcpu->mean);
             }
@@ -724,7 +793,7 @@ compare_render_summary(FILE *f, const struct compare_table *t)
             fprintf(f, " No numbers: ");
             bool first = true;
             for (size_t c = 0; c < t->n_columns; c++) {
-                if (!cell_of(t, r, c, "availability")) {
+                if (!cell_of(t, r, c, any_availability ? "availability" : "wrong")) {
                     const struct compare_entry *e = entry(t, r, c);
                     fprintf(f, "%s`%s` (%s)", first ? "" : ", ", t->columns[c],
                             t->notes[c] ? t->notes[c] : !e->runs ? "not run"
@@ -738,6 +807,7 @@ compare_render_summary(FILE *f, const struct compare_table *t)
         }
         fprintf(f, "\n");
     }
+    compare_render_capacity(f, t);
     free(correct);
     free(available);
 }

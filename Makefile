@@ -1,7 +1,7 @@
 # sfclab — one Makefile for the host CLI, the guest binary, tests and benchmarks.
 #
 # Sources are found by directory, so adding a module is adding a file:
-#   vnfs/{core,sfc,fn,ft,ft/*}/*.c      -> build/libsfcd.a   (guest side, also linked by the host)
+#   vnfs/{lib,sfc,fn,ft,ft/*}/*.c      -> build/libsfcd.a   (guest side, also linked by the host)
 #   testbed/*/*.c (but cli), injectors/ -> build/libsfclab.a (host side)
 #   testbed/cli/*.c                     -> bin/sfclab
 #   vnfs/sfcd.c                         -> bin/sfcd
@@ -28,7 +28,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 # confine.c is in both worlds: the netns provider confines a guest from the host, and an LXC
 # guest's init (vnfs/sfc/init.c) confines itself.
-GUEST_SRC := $(sort $(wildcard vnfs/core/*.c vnfs/sfc/*.c vnfs/fn/*.c vnfs/ft/*.c vnfs/ft/*/*.c) \
+GUEST_SRC := $(sort $(wildcard vnfs/lib/*.c vnfs/sfc/*.c vnfs/fn/*.c vnfs/ft/*.c vnfs/ft/*/*.c) \
                     testbed/infra/confine.c)
 HOST_SRC  := $(sort $(filter-out testbed/cli/% testbed/infra/confine.c,$(wildcard testbed/*/*.c)) \
                     $(wildcard injectors/*.c))

@@ -66,8 +66,8 @@ build/bench/bench_chain: build/obj/bench/bench_chain.o $(LIBSFCLAB) $(LIBSFCD)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 # --- end bench
 
-# --- ftvnf: FTvNF's cores on eight netns guests: failure-free one-way latency beside two `none`
-# cores on the same hops, and master recovery time, for manager periods 1, 5, 20 ms.
+# --- ftvnf: scheme ftvnf through `sfclab run`: DNS p50 RTT against none per chain length (Table
+# 1's 95 us VNFs) as ratios, and a nat master's recovery time at the default manager period.
 BENCH_PROGS += bench/ftvnf.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end ftvnf
@@ -75,6 +75,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- infratest: star32 up and down (total, per guest), median of 5, against the same guests
 # made with one `ip` process per step.
 BENCH_PROGS += bench/bench_infra.sh
+# star32 up+down against Mininet's single,32 (lxbr), side by side, same CPUs (skipped without mn).
+BENCH_PROGS += bench/bench_mininet.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end infratest
 

@@ -51,9 +51,9 @@
 #include "testbed/model/diag.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define DATA_BRIDGE "data"
 #define BYPASS_COOKIE "0x5fcbe"

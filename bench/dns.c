@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/dns.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/util.h"
 
 #define RUNS 5
 #define N 200000

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define N_SAMPLES 500000
 #define ROUNDS 5

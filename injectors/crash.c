@@ -8,7 +8,7 @@
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char *const crash_modes[] = { "kill", "links", "destroy", NULL };
 static const char *const crash_lasting_modes[] = { "kill", "destroy", NULL };

@@ -13,8 +13,8 @@
 #include "testbed/infra/instance.h"
 #include "testbed/infra/shaper.h"
 #include "testbed/model/impair.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const char *const degrade_modes[] = { IMPAIR_BUILTIN_NAMES, NULL };
 

@@ -9,9 +9,9 @@
 
 #include "testbed/infra/instance.h"
 #include "testbed/infra/manifest.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 static const struct inject_kind *const kinds[] = {

@@ -16,8 +16,7 @@
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/openflow.h"
-#include "testbed/infra/ovs.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/mitm.h"
 
 
@@ -34,20 +33,16 @@ inject_flows_del(struct inject_fault *f)
 {
     struct instance_iface *t = inject_data_iface(f->ig);
     struct of_flow del = { .table_id = OF_TABLE_ALL, .cookie_mask = UINT64_MAX };
-    struct of_conn *of;
-    int error;
+    int error, error2;
 
     if (!t) {
         return 0;
     }
     del.cookie = inject_cookie(f);
-    error = ovs_openflow(f->inst->ovs, t->bridge, &of);
-    if (!error) {
-        error = of_flow_delete(of, &del, false);
-        int error2 = of_barrier(of);    /* Also after a refusal: what was queued goes now. */
-        error = error ? error : error2;
-    }
-    return error;
+    error = instance_flow_delete(f->inst, t->bridge, &del, false);
+    /* Also after a refusal: what was queued goes now. */
+    error2 = instance_flow_barrier(f->inst, t->bridge);
+    return error ? error : error2;
 }
 
 static struct instance_iface *
@@ -99,22 +94,18 @@ inject_steer_check(struct inject_fault *f)
     return 0;
 }
 
-/* The rules of the file's comment, over the bridge's persistent OpenFlow connection: a
- * steering change at run time, confirmed by one barrier. */
+/* The rules of the file's comment, through the instance's switch (over the bridge's
+ * persistent OpenFlow connection): a steering change at run time, confirmed by one barrier. */
 static int
 steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance_iface *a)
 {
     struct of_flow steer = { .priority = INJECT_PRIORITY, .cookie = inject_cookie(f) };
     struct of_flow rest = { .priority = INJECT_PRIORITY - 20, .cookie = inject_cookie(f) };
-    struct of_conn *of;
-    int error = ovs_openflow(f->inst->ovs, t->bridge, &of), error2;
+    int error, error2;
 
-    if (error) {
-        return error;
-    }
     of_match_in_port(&steer.match, t->ofport);
     of_actions_output(&steer.actions, a->ofport);
-    error = of_flow_add(of, &steer);
+    error = instance_flow_add(f->inst, t->bridge, &steer);
     of_match_in_port(&rest.match, a->ofport);
     of_match_eth_src(&rest.match, t->mac);
     for (size_t i = 0; !error && i < f->inst->n_guests; i++) {
@@ -129,7 +120,7 @@ steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance
         of_match_eth_src(&one.match, t->mac);
         of_match_eth_dst(&one.match, gi->mac);
         of_actions_output(&one.actions, gi->ofport);
-        error = of_flow_add(of, &one);
+        error = instance_flow_add(f->inst, t->bridge, &one);
         if (of_actions_full(&rest.actions)) {
             log_err("%s: more than %d guests on bridge %s to re-send broadcasts to", f->target,
                     OF_MAX_ACTIONS, t->bridge);
@@ -139,9 +130,10 @@ steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance
         }
     }
     if (!error) {
-        error = of_flow_add(of, &rest);     /* No other guest: no actions, a drop. */
+        error = instance_flow_add(f->inst, t->bridge, &rest);  /* No other guest: a drop. */
     }
-    error2 = of_barrier(of);                /* Also after a refusal: what was queued goes now. */
+    /* Also after a refusal: what was queued goes now. */
+    error2 = instance_flow_barrier(f->inst, t->bridge);
     return error ? error : error2;
 }
 
@@ -194,7 +186,7 @@ inject_steer_stop(struct inject_fault *f)
     }
     error = inject_flows_del(f);
     if (!error) {
-        error = ovs_fdb_flush(f->inst->ovs, inject_data_iface(f->ig)->bridge);
+        error = instance_fdb_flush(f->inst, inject_data_iface(f->ig)->bridge);
     }
     return error ? error : error2;
 }

@@ -8,8 +8,7 @@
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/openflow.h"
-#include "testbed/infra/ovs.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char *const omission_modes[] = { "drop", NULL };
 
@@ -31,21 +30,17 @@ omission_apply(struct inject_fault *f)
 {
     struct instance_iface *t = inject_data_iface(f->ig);
     struct of_flow drop = { .priority = INJECT_PRIORITY };   /* No actions: a drop. */
-    struct of_conn *of;
-    int error;
+    int error, error2;
 
     if (f->fraction < 1) {
         return inject_steer_start(f, "drop");
     }
     drop.cookie = inject_cookie(f);
     of_match_in_port(&drop.match, t->ofport);
-    error = ovs_openflow(f->inst->ovs, t->bridge, &of);
-    if (!error) {
-        error = of_flow_add(of, &drop);
-        int error2 = of_barrier(of);    /* Also after a refusal: what was queued goes now. */
-        error = error ? error : error2;
-    }
-    return error;
+    error = instance_flow_add(f->inst, t->bridge, &drop);
+    /* Also after a refusal: what was queued goes now. */
+    error2 = instance_flow_barrier(f->inst, t->bridge);
+    return error ? error : error2;
 }
 
 static int

@@ -6,7 +6,7 @@
 #include "injectors/inject.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char *const pause_modes[] = { "freeze", NULL };
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "testbed/model/experiment.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 const char *

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/roles.h"
 
 struct sfcd_role {
@@ -29,6 +29,7 @@ static const struct sfcd_role roles[] = {
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
     { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },
+    { "ftvnf", role_ftvnf, "runs one of FTvNF's cores on the NSH path (--core NAME)" },
     { "link", role_link, "impaired link stage: delay, jitter, duplicate, reorder (host side)" },
     { "vminit", role_vminit, "first process of a kvm guest: mounts, modules, control channel" },
 };

@@ -11,7 +11,7 @@
 #include "testbed/cli/commands.h"
 #include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* The guests a deployed component runs on, from the deployment's map: "vnf[0].replica[1]" is
  * one, "vnf[0]" every replica of vnf[0] (or vnf[0] itself), a bare role its first: "sff" is

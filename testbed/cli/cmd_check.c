@@ -15,7 +15,7 @@
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 struct descriptor_checker {
     const char *key;            /* Top-level key that marks the kind; NULL: the fallback. */

@@ -15,8 +15,8 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 static struct instance_opts
 opts_from_ctx(const struct cli_ctx *ctx)

@@ -12,7 +12,7 @@
 #include "injectors/inject.h"
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static void
 inject_usage(void)

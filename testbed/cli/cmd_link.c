@@ -9,8 +9,8 @@
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/shaper.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* GUEST[:IFACE]: the interface, or the guest's first data interface. */
 static struct instance_iface *

@@ -16,7 +16,7 @@
 #include "testbed/plot/figures.h"
 #include "testbed/report/results.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* Opens the database for reading; a missing one is a usage error, never created here. Opened
  * writable when it can be, so runs whose writer died get marked interrupted. */

@@ -7,7 +7,7 @@
 
 #include "testbed/cli/commands.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 int
 cmd_schemes(struct cli_ctx *ctx, int argc, char *argv[])

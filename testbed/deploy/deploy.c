@@ -1,6 +1,7 @@
 #include "testbed/deploy/deploy.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
@@ -19,9 +21,9 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 #define DEPLOY_RPC_TIMEOUT_MS 5000
@@ -119,6 +121,11 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
             topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
         }
     }
+    for (size_t i = 0; i < o->n_extra; i++) {
+        size_t g = topology_add_guest(topo, o->extra[i].guest, p->cpus, p->memory);
+        snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
+        topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
+    }
     chain_network(p, topo);
     if (needs_attacker(p)) {
         size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
@@ -133,8 +140,8 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     return error;
 }
 
-static const char *
-mac_string(const uint8_t mac[6], char s[18])
+const char *
+deploy_mac_string(const uint8_t mac[6], char s[18])
 {
     snprintf(s, 18, "%02x:%02x:%02x:%02x:%02x:%02x",
              mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
@@ -215,6 +222,7 @@ deploy_start_role(struct deploy_component *c, const char *role, char *const args
                          &errmsg);
     if (!error) {
         c->role_id = json_integer_value(json_object_get(result, "id"));
+        c->nspid = json_integer_value(json_object_get(result, "pid"));
     } else {
         log_err("%s: cannot start %s on %s: %s", c->name, role, c->guest,
                 errmsg ? errmsg : strerror(error));
@@ -245,6 +253,57 @@ deploy_role_counters(struct deploy_component *c, json_t **countersp)
     json_decref(params);
     json_decref(result);
     return error;
+}
+
+int
+deploy_host_pid(struct instance *inst, const char *guest, int nspid)
+{
+    struct instance_guest *ig = instance_find_guest(inst, guest);
+    struct stat want, st;
+    struct dirent *de;
+    pid_t found = 0;
+    DIR *dir;
+    int fd;
+
+    if (!ig || !ig->guest || nspid <= 0 || guest_netns_fd(ig->guest, &fd)) {
+        return 0;
+    }
+    if (fstat(fd, &want)) {
+        close(fd);
+        return 0;
+    }
+    close(fd);
+    dir = opendir("/proc");
+    while (dir && !found && (de = readdir(dir)) != NULL) {
+        char path[300], line[256];
+        FILE *f;
+
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
+        if (stat(path, &st) || st.st_ino != want.st_ino || st.st_dev != want.st_dev) {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
+        f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "NSpid:", 6)) {
+                char *last = strrchr(line, '\t');
+                if (last && atoi(last + 1) == nspid) {
+                    found = atoi(de->d_name);
+                }
+                break;
+            }
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    if (dir) {
+        closedir(dir);
+    }
+    return found;
 }
 
 int
@@ -348,6 +407,11 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
         }
         return NULL;
     }
+    for (size_t i = 0; i < d->n_comps; i++) {
+        if (!strcmp(d->comps[i].name, target)) {
+            return &d->comps[i];
+        }
+    }
     if (sscanf(target, "%31[a-z_-][%d].replica[%d]", role, &index, &replica) < 2) {
         return NULL;
     }
@@ -360,17 +424,8 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
     return NULL;
 }
 
-/* Argument vectors grow as they are built; freed with free_args(). */
-struct args {
-    char **v;
-    size_t n, cap;
-};
-
-static void
-args_add(struct args *a, const char *fmt, ...) PRINTF_FORMAT(2, 3);
-
-static void
-args_add(struct args *a, const char *fmt, ...)
+void
+deploy_args_add(struct deploy_args *a, const char *fmt, ...)
 {
     va_list ap;
 
@@ -383,8 +438,8 @@ args_add(struct args *a, const char *fmt, ...)
     a->v[a->n] = NULL;
 }
 
-static void
-args_free(struct args *a)
+void
+deploy_args_free(struct deploy_args *a)
 {
     for (size_t i = 0; i < a->n; i++) {
         free(a->v[i]);
@@ -395,8 +450,8 @@ args_free(struct args *a)
 
 /* Static L2 flows for every data MAC, and the steering that sends the client's requests for the
  * service address to the classifier. With the MAC table fixed, a frame an attacker re-injects
- * can never teach the switch a wrong port. Over the bridge's persistent OpenFlow connection,
- * one barrier for the batch. */
+ * can never teach the switch a wrong port. Through the instance's switch (over the bridge's
+ * persistent OpenFlow connection), one barrier for the batch. */
 /* FIT-SFC's voters count each sender once by its source MAC: a replica that could send as
  * another would vote twice. So every data port may send only with its own MAC, to any other
  * guest's (priority 60), and nothing else (55: not even broadcasts; nothing on the chain needs
@@ -404,7 +459,7 @@ args_free(struct args *a)
  * target sent it, so its port may carry any source. The mitm and omission steering (300)
  * still comes first. */
 static int
-install_anti_spoofing(struct deployment *d, struct of_conn *of)
+install_anti_spoofing(struct deployment *d)
 {
     int error = 0;
 
@@ -426,12 +481,12 @@ install_anti_spoofing(struct deployment *d, struct of_conn *of)
             }
             of_match_eth_dst(&flow.match, t->mac);
             of_actions_output(&flow.actions, t->ofport);
-            error = of_flow_add(of, &flow);
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
         }
         if (f && !error && !attacker) {
             struct of_flow flow = { .priority = 55 };
             of_match_in_port(&flow.match, f->ofport);
-            error = of_flow_add(of, &flow);     /* No action: drop. */
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);    /* No action: drop. */
         }
     }
     return error;
@@ -443,32 +498,29 @@ install_steering(struct deployment *d, struct instance_iface *client,
 {
     /* FIT-SFC (no classifier given): the client's wrapper sends to each classifier replica's
      * MAC itself; the static L2 flows, and no port may send as another. */
-    struct of_conn *of;
-    int error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of), error2;
+    int error = 0, error2;
 
-    if (error) {
-        return error;
-    }
     for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
         struct instance_iface *f = data_iface(&d->inst->guests[i]);
         if (f) {
             struct of_flow flow = { .priority = 50 };
             of_match_eth_dst(&flow.match, f->mac);
             of_actions_output(&flow.actions, f->ofport);
-            error = of_flow_add(of, &flow);
+            error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
         }
     }
     if (!error && !classifier) {
-        error = install_anti_spoofing(d, of);
+        error = install_anti_spoofing(d);
     }
     if (!error && classifier) {
         struct of_flow flow = { .priority = 200 };
         of_match_in_port(&flow.match, client->ofport);
         of_match_ipv4_dst(&flow.match, d->service_addr.s_addr, 32);
         of_actions_output(&flow.actions, classifier->ofport);
-        error = of_flow_add(of, &flow);
+        error = instance_flow_add(d->inst, DATA_BRIDGE, &flow);
     }
-    error2 = of_barrier(of);            /* Also after a refusal: what was queued goes now. */
+    /* Also after a refusal: what was queued goes now. */
+    error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
     return error ? error : error2;
 }
 
@@ -555,39 +607,39 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
 /* The arguments of VNF component 'c' (its function, and FTC's when the chain has it). */
 static void
 vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarnation,
-         struct args *a)
+         struct deploy_args *a)
 {
     const struct exp_vnf *v = &d->point->vnfs[c->index];
 
-    args_add(a, "--iface");
-    args_add(a, "%s", data_iface(c->ig)->ifname);
-    args_add(a, "--fn");
-    args_add(a, "%s", v->fn);
-    args_add(a, "--id");
-    args_add(a, "%u", c->id);
+    deploy_args_add(a, "--iface");
+    deploy_args_add(a, "%s", data_iface(c->ig)->ifname);
+    deploy_args_add(a, "--fn");
+    deploy_args_add(a, "%s", v->fn);
+    deploy_args_add(a, "--id");
+    deploy_args_add(a, "%u", c->id);
     for (size_t j = 0; j < v->n_params; j++) {
-        args_add(a, "--param");
-        args_add(a, "%s=%s", v->params[j].key, v->params[j].value);
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "%s=%s", v->params[j].key, v->params[j].value);
     }
     if (d->opts.ftc) {
-        args_add(a, "--ftc-ring");
-        args_add(a, "%s", d->ftc_ring);
-        args_add(a, "--ftc-index");
-        args_add(a, "%d", c->index);
-        args_add(a, "--ftc-f");
-        args_add(a, "%u", d->opts.f);
-        args_add(a, "--ftc-incarnation");
-        args_add(a, "%"PRIu32, incarnation);
+        deploy_args_add(a, "--ftc-ring");
+        deploy_args_add(a, "%s", d->ftc_ring);
+        deploy_args_add(a, "--ftc-index");
+        deploy_args_add(a, "%d", c->index);
+        deploy_args_add(a, "--ftc-f");
+        deploy_args_add(a, "%u", d->opts.f);
+        deploy_args_add(a, "--ftc-incarnation");
+        deploy_args_add(a, "%"PRIu32, incarnation);
         /* The same key, in the guest's own directory (the only one it sees). */
-        args_add(a, "--key");
-        args_add(a, "%s/guests/%s/ft.key", d->inst->dir, c->guest);
+        deploy_args_add(a, "--key");
+        deploy_args_add(a, "%s/guests/%s/ft.key", d->inst->dir, c->guest);
         if (d->opts.ftc_partitions) {
-            args_add(a, "--ftc-partitions");
-            args_add(a, "%u", d->opts.ftc_partitions);
+            deploy_args_add(a, "--ftc-partitions");
+            deploy_args_add(a, "%u", d->opts.ftc_partitions);
         }
         if (d->opts.ftc_tick) {
-            args_add(a, "--ftc-tick");
-            args_add(a, "%s", d->opts.ftc_tick);
+            deploy_args_add(a, "--ftc-tick");
+            deploy_args_add(a, "%s", d->opts.ftc_tick);
         }
     }
 }
@@ -595,12 +647,12 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
 int
 deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t incarnation)
 {
-    struct args a = { 0 };
+    struct deploy_args a = { 0 };
     int error;
 
     vnf_args(d, c, incarnation, &a);
     error = deploy_start_role(c, "vnf", a.v);
-    args_free(&a);
+    deploy_args_free(&a);
     return error;
 }
 
@@ -636,7 +688,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     struct deployment *d = xzalloc(sizeof *d);
     struct deploy_component *sc, *sff, *client, *server;
     struct instance_iface *f_sc, *f_sff, *f_client, *f_server;
-    struct args a = { 0 };
+    struct deploy_args a = { 0 };
     struct buf path = BUF_INITIALIZER;
     char mac[18];
     bool terminal;
@@ -677,6 +729,9 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         vnf_guest_name(o, i, 0, guest);
         add_component(d, "vnf", i, guest)->fn = xstrdup(p->vnfs[i].fn);
     }
+    for (size_t i = 0; i < o->n_extra; i++) {
+        add_component(d, o->extra[i].role, 0, o->extra[i].guest);
+    }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
     sc = &d->comps[1];
@@ -703,12 +758,12 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     }
 
     /* Server side first, so that nothing the classifier sends finds a hole. */
-    args_add(&a, "--iface");
-    args_add(&a, "%s", f_server->ifname);
-    args_add(&a, "--port");
-    args_add(&a, "7");
+    deploy_args_add(&a, "--iface");
+    deploy_args_add(&a, "%s", f_server->ifname);
+    deploy_args_add(&a, "--port");
+    deploy_args_add(&a, "7");
     error = deploy_start_role(server, "echo", a.v);
-    args_free(&a);
+    deploy_args_free(&a);
     if (!error && o->ftc) {
         /* One key for the whole ring (its members seal messages to each other), and the
          * ring's addresses, before any member starts. */
@@ -726,7 +781,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
             if (strcmp(c->role, "vnf")) {
                 continue;
             }
-            buf_printf(&ring, "%s%s", ring.len ? "," : "", mac_string(data_iface(c->ig)->mac, mac));
+            buf_printf(&ring, "%s%s", ring.len ? "," : "", deploy_mac_string(data_iface(c->ig)->mac, mac));
             error = deploy_write_key(d, c, key, &kp);
             free(d->ftc_key);
             d->ftc_key = kp;
@@ -747,65 +802,65 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         }
         vnf_args(d, c, 0, &a);
         error = deploy_start_role(c, "vnf", a.v);
-        args_free(&a);
+        deploy_args_free(&a);
         /* Replicas of one VNF are one hop: "MAC+MAC+MAC". */
         buf_printf(&path, "%s%s", !path.len ? "" : c->replica > 0 ? "+" : ",",
-                   mac_string(data_iface(c->ig)->mac, mac));
+                   deploy_mac_string(data_iface(c->ig)->mac, mac));
     }
     if (error) {
         goto out;
     }
 
-    args_add(&a, "--iface");
-    args_add(&a, "%s", f_sff->ifname);
-    args_add(&a, "--id");
-    args_add(&a, "%d", DEPLOY_ID_SFF);
-    args_add(&a, "--path");
-    args_add(&a, "%u:%.*s", d->spi, (int) path.len, path.len ? (char *) path.data : "");
-    args_add(&a, "--egress-mac");
-    args_add(&a, "%s", mac_string(f_server->mac, mac));
-    args_add(&a, "--trace");
-    args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, sff->guest);
+    deploy_args_add(&a, "--iface");
+    deploy_args_add(&a, "%s", f_sff->ifname);
+    deploy_args_add(&a, "--id");
+    deploy_args_add(&a, "%d", DEPLOY_ID_SFF);
+    deploy_args_add(&a, "--path");
+    deploy_args_add(&a, "%u:%.*s", d->spi, (int) path.len, path.len ? (char *) path.data : "");
+    deploy_args_add(&a, "--egress-mac");
+    deploy_args_add(&a, "%s", deploy_mac_string(f_server->mac, mac));
+    deploy_args_add(&a, "--trace");
+    deploy_args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, sff->guest);
     if (replicas > 1) {
         error = write_key(d, sff, &key_path);
         if (error) {
-            args_free(&a);
+            deploy_args_free(&a);
             goto out;
         }
-        args_add(&a, "--vote");
-        args_add(&a, "%s", o->vote_core);
-        args_add(&a, "--f");
-        args_add(&a, "%u", o->f);
+        deploy_args_add(&a, "--vote");
+        deploy_args_add(&a, "%s", o->vote_core);
+        deploy_args_add(&a, "--f");
+        deploy_args_add(&a, "%u", o->f);
         if (o->vote_timeout) {
-            args_add(&a, "--vote-param");
-            args_add(&a, "timeout=%s", o->vote_timeout);
+            deploy_args_add(&a, "--vote-param");
+            deploy_args_add(&a, "timeout=%s", o->vote_timeout);
         }
-        args_add(&a, "--key");
-        args_add(&a, "%s", key_path);
+        deploy_args_add(&a, "--key");
+        deploy_args_add(&a, "%s", key_path);
     }
     error = deploy_start_role(sff, "sff", a.v);
-    args_free(&a);
+    deploy_args_free(&a);
 classifier:
     if (error) {
         goto out;
     }
 
-    args_add(&a, "--iface");
-    args_add(&a, "%s", f_sc->ifname);
-    args_add(&a, "--id");
-    args_add(&a, "%d", DEPLOY_ID_CLASSIFIER);
-    args_add(&a, "--sff-mac");
-    args_add(&a, "%s", mac_string(f_sff->mac, mac));
-    args_add(&a, "--spi");
-    args_add(&a, "%u", d->spi);
-    args_add(&a, "--promisc");
-    args_add(&a, "--timestamps");
+    deploy_args_add(&a, "--iface");
+    deploy_args_add(&a, "%s", f_sc->ifname);
+    deploy_args_add(&a, "--id");
+    deploy_args_add(&a, "%d", DEPLOY_ID_CLASSIFIER);
+    deploy_args_add(&a, "--sff-mac");
+    deploy_args_add(&a, "%s", deploy_mac_string(f_sff->mac, mac));
+    deploy_args_add(&a, "--spi");
+    deploy_args_add(&a, "%u", d->spi);
+    deploy_args_add(&a, "--promisc");
+    deploy_args_add(&a, "--timestamps");
     for (size_t i = 0; i < p->n_rules; i++) {
-        args_add(&a, "--rule");
-        args_add(&a, "%s", p->rules[i]);
+        deploy_args_add(&a, "--rule");
+        deploy_args_add(&a, "%s", p->rules[i]);
     }
     error = deploy_start_role(sc, "classifier", a.v);
-    args_free(&a);
+    deploy_args_free(&a);
     if (!error && terminal) {
         error = client_neighbour(d, client->ig);
     }
@@ -882,7 +937,7 @@ group_macs(const struct deployment *d, const char *role, int index, struct buf *
     for (size_t i = 0; i < d->n_comps; i++) {
         const struct deploy_component *c = &d->comps[i];
         if (!strcmp(c->role, role) && c->index == index) {
-            buf_printf(b, "%s%s", b->len ? "+" : "", mac_string(data_iface(c->ig)->mac, mac));
+            buf_printf(b, "%s%s", b->len ? "+" : "", deploy_mac_string(data_iface(c->ig)->mac, mac));
         }
     }
     buf_put_u8(b, '\0');
@@ -904,28 +959,28 @@ add_replica(struct deployment *d, const char *role, int index, unsigned r, const
 
 /* What every FIT-SFC role on a replica's guest is told first: its data interface and its id. */
 static void
-fitsfc_role_args(struct args *a, const struct deploy_component *c)
+fitsfc_role_args(struct deploy_args *a, const struct deploy_component *c)
 {
-    args_add(a, "--iface");
-    args_add(a, "%s", data_iface(c->ig)->ifname);
-    args_add(a, "--id");
-    args_add(a, "%u", c->id);
+    deploy_args_add(a, "--iface");
+    deploy_args_add(a, "%s", data_iface(c->ig)->ifname);
+    deploy_args_add(a, "--id");
+    deploy_args_add(a, "%u", c->id);
 }
 
 /* A FIT-SFC voter's arguments: its vote (none for the wrapper, whose vote is fixed), f and,
  * when the experiment sets one, the vote's timeout. */
 static void
-fitsfc_vote_args(struct args *a, const char *vote, unsigned f, const char *vote_timeout)
+fitsfc_vote_args(struct deploy_args *a, const char *vote, unsigned f, const char *vote_timeout)
 {
     if (vote) {
-        args_add(a, "--vote");
-        args_add(a, "%s", vote);
+        deploy_args_add(a, "--vote");
+        deploy_args_add(a, "%s", vote);
     }
-    args_add(a, "--f");
-    args_add(a, "%u", f);
+    deploy_args_add(a, "--f");
+    deploy_args_add(a, "%u", f);
     if (vote_timeout) {
-        args_add(a, "--vote-param");
-        args_add(a, "timeout=%s", vote_timeout);
+        deploy_args_add(a, "--vote-param");
+        deploy_args_add(a, "timeout=%s", vote_timeout);
     }
 }
 
@@ -933,14 +988,14 @@ fitsfc_vote_args(struct args *a, const char *vote, unsigned f, const char *vote_
  * frees 'a' for the next role. */
 static int
 fitsfc_start_role(const struct instance *inst, struct deploy_component *c, const char *role,
-                  const char *trace_guest, struct args *a)
+                  const char *trace_guest, struct deploy_args *a)
 {
     int error;
 
-    args_add(a, "--trace");
-    args_add(a, "%s/guests/%s/hops.tsv", inst->dir, trace_guest);
+    deploy_args_add(a, "--trace");
+    deploy_args_add(a, "%s/guests/%s/hops.tsv", inst->dir, trace_guest);
     error = deploy_start_role(c, role, a->v);
-    args_free(a);
+    deploy_args_free(a);
     return error;
 }
 
@@ -952,7 +1007,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     struct deploy_component *client, *wrapper;
     struct buf cls = BUF_INITIALIZER, sffs = BUF_INITIALIZER, vnfs = BUF_INITIALIZER;
     struct buf path = BUF_INITIALIZER;
-    struct args a = { 0 };
+    struct deploy_args a = { 0 };
     unsigned n = 3 * f + 1;
     char mac[18], guest[32];
     int error = 0;
@@ -1000,23 +1055,15 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     /* Server side first, so that nothing the classifiers send finds a hole. */
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
-        const struct exp_vnf *v;
 
         if (strcmp(c->role, "vnf")) {
             continue;
         }
-        v = &p->vnfs[c->index];
-        fitsfc_role_args(&a, c);
-        args_add(&a, "--fn");
-        args_add(&a, "%s", v->fn);
-        for (size_t j = 0; j < v->n_params; j++) {
-            args_add(&a, "--param");
-            args_add(&a, "%s=%s", v->params[j].key, v->params[j].value);
-        }
-        args_add(&a, "--from");
-        args_add(&a, "%s", (char *) sffs.data);
+        vnf_args(d, c, 0, &a);
+        deploy_args_add(&a, "--from");
+        deploy_args_add(&a, "%s", (char *) sffs.data);
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
-        args_add(&a, "--timestamps");
+        deploy_args_add(&a, "--timestamps");
         error = fitsfc_start_role(inst, c, "vnf", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
@@ -1026,14 +1073,14 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
             continue;
         }
         fitsfc_role_args(&a, c);
-        args_add(&a, "--path");
-        args_add(&a, "%u:%s", d->spi, (char *) path.data);
-        args_add(&a, "--entry");
-        args_add(&a, "%s", (char *) cls.data);
-        args_add(&a, "--egress-nsh");
-        args_add(&a, "%s", mac_string(data_iface(client->ig)->mac, mac));
+        deploy_args_add(&a, "--path");
+        deploy_args_add(&a, "%u:%s", d->spi, (char *) path.data);
+        deploy_args_add(&a, "--entry");
+        deploy_args_add(&a, "%s", (char *) cls.data);
+        deploy_args_add(&a, "--egress-nsh");
+        deploy_args_add(&a, "%s", deploy_mac_string(data_iface(client->ig)->mac, mac));
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
-        args_add(&a, "--timestamps");
+        deploy_args_add(&a, "--timestamps");
         error = fitsfc_start_role(inst, c, "sff", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
@@ -1043,36 +1090,36 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
             continue;
         }
         fitsfc_role_args(&a, c);
-        args_add(&a, "--sff-mac");
-        args_add(&a, "%s", (char *) sffs.data);
-        args_add(&a, "--spi");
-        args_add(&a, "%u", d->spi);
-        args_add(&a, "--wrapped");
-        args_add(&a, "--timestamps");
+        deploy_args_add(&a, "--sff-mac");
+        deploy_args_add(&a, "%s", (char *) sffs.data);
+        deploy_args_add(&a, "--spi");
+        deploy_args_add(&a, "%u", d->spi);
+        deploy_args_add(&a, "--wrapped");
+        deploy_args_add(&a, "--timestamps");
         for (size_t j = 0; j < p->n_rules; j++) {
-            args_add(&a, "--rule");
-            args_add(&a, "%s", p->rules[j]);
+            deploy_args_add(&a, "--rule");
+            deploy_args_add(&a, "%s", p->rules[j]);
         }
         error = deploy_start_role(c, "classifier", a.v);
-        args_free(&a);
+        deploy_args_free(&a);
     }
     if (error) {
         goto out;
     }
-    args_add(&a, "--iface");
-    args_add(&a, "%s", data_iface(client->ig)->ifname);
-    args_add(&a, "--id");
-    args_add(&a, "%u", wrapper->id);
-    args_add(&a, "--listen");
-    args_add(&a, "%s:53", inet_ntoa(d->service_addr));
-    args_add(&a, "--classifiers");
-    args_add(&a, "%s", (char *) cls.data);
-    args_add(&a, "--sffs");
-    args_add(&a, "%s", (char *) sffs.data);
-    args_add(&a, "--service-mac");
-    args_add(&a, "%s", mac_string(d->service_mac, mac));
-    args_add(&a, "--client-id");
-    args_add(&a, "1");
+    deploy_args_add(&a, "--iface");
+    deploy_args_add(&a, "%s", data_iface(client->ig)->ifname);
+    deploy_args_add(&a, "--id");
+    deploy_args_add(&a, "%u", wrapper->id);
+    deploy_args_add(&a, "--listen");
+    deploy_args_add(&a, "%s:53", inet_ntoa(d->service_addr));
+    deploy_args_add(&a, "--classifiers");
+    deploy_args_add(&a, "%s", (char *) cls.data);
+    deploy_args_add(&a, "--sffs");
+    deploy_args_add(&a, "%s", (char *) sffs.data);
+    deploy_args_add(&a, "--service-mac");
+    deploy_args_add(&a, "%s", deploy_mac_string(d->service_mac, mac));
+    deploy_args_add(&a, "--client-id");
+    deploy_args_add(&a, "1");
     fitsfc_vote_args(&a, NULL, f, vote_timeout);
     error = fitsfc_start_role(inst, wrapper, "wrapper", client->guest, &a);
     if (!error) {

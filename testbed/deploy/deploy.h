@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vnfs/lib/util.h"
+
 struct buf;
 struct exp_point;
 struct instance;
@@ -38,6 +40,14 @@ struct deploy_component {
     int role_id;                /* The agent's id of the running role; -1 when not started. */
     char *fn;                   /* vnf: its network function. */
     uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
+    int nspid;                  /* Its role's pid in its guest (0: unknown). */
+};
+
+/* A guest of a scheme's own beside the chain's (FTvNF's sequencer, loggers, manager): on the
+ * data bridge, and a component "ROLE[0]" with no role started by deploy_chain(). */
+struct deploy_extra {
+    const char *role;           /* "sequencer" */
+    const char *guest;          /* "seq" */
 };
 
 struct deployment;
@@ -63,6 +73,8 @@ struct deploy_chain_opts {
      * NULL: the chain of `sff` and `vnf` roles (voting when replicas > 1). */
     int (*start_middle)(struct deployment *, const struct deploy_chain_opts *);
     void *aux;                  /* For start_middle. */
+    const struct deploy_extra *extra;   /* The scheme's own guests (start_middle starts them). */
+    size_t n_extra;
 };
 
 struct deployment {
@@ -121,16 +133,31 @@ int deploy_fitsfc(struct instance *, const struct exp_point *, unsigned f,
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 
-/* "vnf[1]", "sff[0]", "vnf[2].replica[3]", "random(vnf)" (seeded by *rng) -> component. */
+/* "vnf[1]", "sff[0]", "vnf[2].replica[3]", "random(vnf)" (seeded by *rng), or a component's
+ * own name ("vnf[0].master": a scheme may name its copies so) -> component. */
 struct deploy_component *deploy_find(struct deployment *, const char *target, uint64_t *rng);
 /* The component whose NSH timestamps carry 'id', or NULL. */
 const struct deploy_component *deploy_find_id(const struct deployment *, uint32_t id);
 
-/* Starts the role of 'c' with 'args' on its guest's agent; sets c->role_id. */
+/* An argument vector built as it grows (NULL-terminated 'v'). */
+struct deploy_args {
+    char **v;
+    size_t n, cap;
+};
+void deploy_args_add(struct deploy_args *, const char *fmt, ...) PRINTF_FORMAT(2, 3);
+void deploy_args_free(struct deploy_args *);
+
+/* Starts the role of 'c' with 'args' on its guest's agent; sets c->role_id and c->nspid. */
 int deploy_start_role(struct deploy_component *c, const char *role, char *const args[]);
 /* The counters of the running role of 'c' (a new JSON object, name -> integer), through its
  * guest's agent. ESRCH when it runs no more. */
 int deploy_role_counters(struct deploy_component *c, json_t **countersp);
+/* "02:00:..." of 'mac' in 's'; returns 's'. */
+const char *deploy_mac_string(const uint8_t mac[6], char s[18]);
+/* The host's pid of process 'nspid' of guest 'guest' (0: not found, e.g. in a VM): the process
+ * in the guest's network namespace whose innermost pid is 'nspid'. Its pidfd is the provider's
+ * notice of its death, at once (the schemes' controllers watch it). */
+int deploy_host_pid(struct instance *, const char *guest, int nspid);
 /* Waits for a role that ends by itself (a client) for at most 'timeout_ms'. */
 int deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep);
 

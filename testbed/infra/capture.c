@@ -16,7 +16,7 @@
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define CAPTURE_DEFAULT_BRIDGE "data"
 #define CAPTURE_SNAPLEN 65535

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/manifest.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270

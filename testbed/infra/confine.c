@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* What packet I/O and the roles need: raw sockets (AF_PACKET, ping, tcpdump), their own
  * network namespace's configuration (promiscuous mode, routes, qdiscs, net sysctls), DNS on

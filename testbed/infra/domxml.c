@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* The CFS period libvirt's <cputune> quota is expressed in. */
 #define CPU_PERIOD_US 100000

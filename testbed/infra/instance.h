@@ -15,7 +15,9 @@
  * The instance never looks inside a guest: it goes through the provider's guest_*() hooks. Its
  * switch is a small backend of its own: `ovs` (a host network namespace and a private Open
  * vSwitch in it) for real guests, or `memory` when every guest is in-memory (the test
- * provider), which needs no root and makes nothing on the host but the state directory.
+ * provider), which needs no root and makes nothing on the host but the state directory; its
+ * agents are reached through the provider (guest_agent_connect()) and its flows are kept in
+ * memory for tests to read (instance_memory_flows()).
  *
  * Layout, for an instance NAME under STATE (default /run/sfclab):
  *   STATE/NAME/manifest        the ledger (testbed/infra/manifest.h)
@@ -42,6 +44,7 @@ struct impair;
 struct instance_switch;
 struct link_ns;
 struct manifest;
+struct of_flow;
 struct ovs;
 struct topology;
 
@@ -54,6 +57,11 @@ struct instance_opts {
     int pin_cpu;                /* this one CPU only. */
     bool afxdp;                 /* Data ports as AF_XDP, polled by a PMD thread on 'pmd_cpu' */
     int pmd_cpu;                /* (busy: that CPU is the switch's); else AF_PACKET ports. */
+    /* 0: the PMD busy-polls at normal priority. Else it sleeps up to this many microseconds
+     * when idle (OVS's pmd-maxsleep) and runs at the lowest real-time priority: on a CPU
+     * shared with other busy threads a frame then waits for the next poll (< this), not for
+     * the PMD's next scheduler slice (milliseconds). See ovs_switch_pmd_realtime(). */
+    unsigned int pmd_sleep_us;
     bool verbose;
 };
 
@@ -86,6 +94,8 @@ struct instance {
     bool agents;                /* Guests run `sfcd agent` (instance_opts.agents). */
     int pin_cpu;                /* -1: guests are not pinned. */
     bool afxdp;
+    unsigned int pmd_sleep_us;  /* instance_opts.pmd_sleep_us. */
+    bool pmd_realtime;          /* The PMD thread got SCHED_FIFO. */
     int mgmt_prefix_len;
     char *sfcd;
     struct in_addr orchestrator_addr;
@@ -98,6 +108,14 @@ struct instance {
     double up_ms;               /* How long instance_up() took. */
     bool has_key;
     uint8_t key[32];            /* STATE/NAME/key: the agents' keys derive from it. */
+    struct instance_flow *flows;    /* The `memory` switch's flow tables. */
+    size_t n_flows;
+};
+
+/* A flow in the `memory` switch's tables (instance_memory_flows()). */
+struct instance_flow {
+    char *bridge;
+    struct of_flow *flow;
 };
 
 #define INSTANCE_KEY_BYTES 32   /* RPC_KEY_BYTES */
@@ -153,6 +171,19 @@ void instance_guest_key(const struct instance *, const char *guest,
  * it signs every request. */
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
+
+/* Steering on the instance's switch, through its backend: the `ovs` switch sends each change
+ * over the bridge's persistent OpenFlow connection (ovs_openflow(), testbed/infra/openflow.h),
+ * the `memory` switch keeps it in tables a test reads. Changes are queued; the barrier sends
+ * them and returns 0 or the first refusal since the last barrier (as of_barrier()). */
+int instance_flow_add(struct instance *, const char *bridge, const struct of_flow *);
+int instance_flow_delete(struct instance *, const char *bridge, const struct of_flow *,
+                         bool strict);
+int instance_flow_barrier(struct instance *, const char *bridge);
+/* Forgets the MAC addresses 'bridge' learned (its NORMAL path's table). */
+int instance_fdb_flush(struct instance *, const char *bridge);
+/* The `memory` switch's flows, in the order they were added (none on the `ovs` switch). */
+const struct instance_flow *instance_memory_flows(const struct instance *, size_t *n);
 
 /* Whether instance 'name' exists (up, being brought up, or left by a crash). */
 bool instance_exists(const char *state_dir, const char *name);

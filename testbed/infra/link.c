@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/netns.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct link_ns {
     int netns_fd;               /* Ours (a dup), for moving veth peers here. */

@@ -19,7 +19,7 @@
 
 #include "testbed/infra/ovs.h"
 #include "testbed/infra/libvirtd.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct manifest {
     char *dir;

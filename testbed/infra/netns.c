@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/manifest.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define NETNS_RUN_DIR "/run/netns"
 

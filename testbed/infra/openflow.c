@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/util.h"
 
 #define OF_HEADER_LEN 8
 #define OF_NO_BUFFER 0xffffffffu
@@ -29,6 +29,7 @@
 enum {
     OFB_IN_PORT = 0, OFB_ETH_DST = 3, OFB_ETH_SRC = 4, OFB_ETH_TYPE = 5, OFB_IP_PROTO = 10,
     OFB_IPV4_SRC = 11, OFB_IPV4_DST = 12, OFB_UDP_SRC = 15, OFB_UDP_DST = 16,
+    OFB_ARP_SPA = 22, OFB_ARP_TPA = 23,
 };
 enum { NXOXM_NSH_SPI = 4, NXOXM_NSH_SI = 5 };
 
@@ -42,6 +43,7 @@ enum { OFPIT_APPLY_ACTIONS = 4 };
 
 #define ETH_TYPE_IP 0x0800
 #define ETH_TYPE_NSH 0x894f
+#define ETH_TYPE_ARP 0x0806
 #define IP_PROTO_UDP 17
 
 static void
@@ -186,6 +188,22 @@ of_match_nsh_spi(struct of_match *m, uint32_t spi)
     imply_eth_type(m, ETH_TYPE_NSH);
     match_set(m, OF_F_NSH_SPI);
     m->nsh_spi = spi;
+}
+
+void
+of_match_arp_spa(struct of_match *m, uint32_t addr)
+{
+    imply_eth_type(m, ETH_TYPE_ARP);
+    match_set(m, OF_F_ARP_SPA);
+    m->arp_spa = addr;
+}
+
+void
+of_match_arp_tpa(struct of_match *m, uint32_t addr)
+{
+    imply_eth_type(m, ETH_TYPE_ARP);
+    match_set(m, OF_F_ARP_TPA);
+    m->arp_tpa = addr;
 }
 
 void
@@ -365,6 +383,12 @@ put_oxms(struct buf *b, const struct of_match *m, uint32_t which)
         bool masked = m->ipv4_dst_mask != 0xffffffffu;
         put_oxm(b, OFB_IPV4_DST, masked, &m->ipv4_dst, &m->ipv4_dst_mask, 4);
     }
+    if (which & OF_F_ARP_SPA) {
+        put_oxm(b, OFB_ARP_SPA, false, &m->arp_spa, NULL, 4);
+    }
+    if (which & OF_F_ARP_TPA) {
+        put_oxm(b, OFB_ARP_TPA, false, &m->arp_tpa, NULL, 4);
+    }
     if (which & OF_F_UDP_SRC) {
         uint16_t v = htons(m->udp_src);
         put_oxm(b, OFB_UDP_SRC, false, &v, NULL, 2);
@@ -390,6 +414,11 @@ check_match(const struct of_match *m, const char **whyp)
 
     if (m->fields & (OF_F_IP_PROTO | OF_F_IPV4_SRC | OF_F_IPV4_DST) && !ip) {
         *whyp = "an IPv4 field needs eth_type 0x0800";
+        return EINVAL;
+    }
+    if (m->fields & (OF_F_ARP_SPA | OF_F_ARP_TPA)
+        && (!(m->fields & OF_F_ETH_TYPE) || m->eth_type != ETH_TYPE_ARP)) {
+        *whyp = "an ARP field needs eth_type 0x0806";
         return EINVAL;
     }
     if (m->fields & (OF_F_UDP_SRC | OF_F_UDP_DST)

@@ -81,6 +81,8 @@ enum of_field_bit {
     OF_F_UDP_DST   = 1 << 8,
     OF_F_NSH_SPI   = 1 << 9,            /* Nicira's NXOXM_NSH experimenter class (OVS >= 2.8). */
     OF_F_NSH_SI    = 1 << 10,
+    OF_F_ARP_SPA   = 1 << 11,           /* ARP's sender and target protocol addresses. */
+    OF_F_ARP_TPA   = 1 << 12,
 };
 
 struct of_match {
@@ -95,6 +97,7 @@ struct of_match {
     uint16_t udp_src, udp_dst;
     uint32_t nsh_spi;                   /* 24 bits. */
     uint8_t nsh_si;
+    uint32_t arp_spa, arp_tpa;          /* Network byte order; exact. */
 };
 
 void of_match_in_port(struct of_match *, uint32_t port);
@@ -109,6 +112,9 @@ void of_match_udp_src(struct of_match *, uint16_t port);
 void of_match_udp_dst(struct of_match *, uint16_t port);
 void of_match_nsh_spi(struct of_match *, uint32_t spi);
 void of_match_nsh_si(struct of_match *, uint8_t si);
+/* 'addr' in network byte order; eth_type 0x0806 is implied. */
+void of_match_arp_spa(struct of_match *, uint32_t addr);
+void of_match_arp_tpa(struct of_match *, uint32_t addr);
 
 enum of_action_type {
     OF_ACTION_OUTPUT,                   /* 'arg': a port number or OF_PORT_*. */

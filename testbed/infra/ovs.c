@@ -21,8 +21,8 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovsdb.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 #define OVS_SCHEMA "/usr/share/openvswitch/vswitch.ovsschema"
 #define OVS_DB_NAME "Open_vSwitch"
@@ -31,6 +31,10 @@
  * ms; these leave room for a loaded CI host without letting a wedged daemon hang a run. */
 #define OVS_START_TIMEOUT_MS 15000
 #define OVS_APPLY_TIMEOUT_MS 10000
+/* vswitchd sets AF_XDP ports up one after the other in its main thread, each loading an XDP
+ * program: measured 0.55-0.9 s per port at load 21 (13 ports of nmr-dns on lxc: 7.6 s, and
+ * past 10 s at times, which failed `up`). A commit's deadline grows by this much per port. */
+#define OVS_AFXDP_PORT_MS 2000
 #define OVS_OFPORT_TIMEOUT_MS 5000
 #define OVS_TOOL_TIMEOUT_MS 30000
 #define OVS_EXIT_TIMEOUT_MS 5000
@@ -1040,6 +1044,7 @@ struct ovs_txn {
     char **new_bridges;
     size_t n_new_bridges, cap_new_bridges;
     int n_names;                /* For unique uuid-names. */
+    int n_afxdp;                /* AF_XDP ports added: slow to apply (OVS_AFXDP_PORT_MS). */
     int error;                  /* First problem found while building. */
     char *error_msg;
 };
@@ -1220,6 +1225,7 @@ ovs_txn_add_port_ext(struct ovs_txn *txn, const char *bridge, const char *port,
         options_j = parse_options(txn, options);
     }
     port_id = txn_insert_port(txn, port, type ? type : "", ofport_request, options_j);
+    txn->n_afxdp += type && !strcmp(type, "afxdp");
     /* Count 1: the bridge exists (a wrong name would "succeed" with count 0). */
     ovsdb_ops_add(&txn->ops,
                   ovsdb_op_mutate("Bridge", ovsdb_where_eq("name", json_string(bridge)),
@@ -1390,10 +1396,8 @@ ovs_txn_commit(struct ovs_txn *txn)
     }
     ovsdb_column_int(json_array_get(ovsdb_result_rows(result, select), 0), "next_cfg",
                      &next_cfg);
-    /* A commit of many ports takes vswitchd longer (each AF_XDP port sets up its sockets):
-     * on a loaded host FIT-SFC's 18 guests took more than 10 s; a wedged daemon is still
-     * caught. */
-    error = wait_applied(ovs, next_cfg, OVS_APPLY_TIMEOUT_MS + 500 * (int) MIN(txn->ops.n, 200));
+    error = wait_applied(ovs, next_cfg,
+                         OVS_APPLY_TIMEOUT_MS + txn->n_afxdp * OVS_AFXDP_PORT_MS);
     for (size_t i = 0; !error && i < txn->n_new_bridges; i++) {
         error = wait_bridge_mgmt(ovs, txn->new_bridges[i]);
     }

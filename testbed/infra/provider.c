@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/link.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* The registry. Adding a provider is adding its file (provider_NAME.c, which defines
  * guest_provider_NAME) and its name here, in the declaration and in the table; nothing else
@@ -398,6 +398,12 @@ bool
 guest_can_save(const struct guest *g)
 {
     return g->provider->save && g->provider->restore;
+}
+
+int
+guest_agent_connect(struct guest *g, int *fdp)
+{
+    return g->provider->agent_connect ? g->provider->agent_connect(g, fdp) : ENOTSUP;
 }
 
 int

@@ -160,6 +160,11 @@ struct guest_provider {
      * `vm` backend: virDomainSave/Restore). */
     int (*save)(struct guest *, const char *path);
     int (*restore)(struct guest *, const char *path);
+    /* For in-memory providers (the test provider), which have no management network: a
+     * stream connected to the guest's agent, which the caller closes (the agent speaks
+     * vnfs/lib/rpc.h, unkeyed: nothing leaves the process). NULL: the agent is reached over
+     * the instance's management network. */
+    int (*agent_connect)(struct guest *, int *fdp);
     /* Whether this host can run the provider's guests (kernel features, daemons), without
      * touching anything; false with why in '*whyp' (caller frees). NULL: always. */
     bool (*usable)(char **whyp);
@@ -203,6 +208,8 @@ int guest_netns_fd(const struct guest *, int *fdp);
 int guest_save(struct guest *, const char *path);
 int guest_restore(struct guest *, const char *path);
 bool guest_can_save(const struct guest *);
+/* ENOTSUP when the provider's agents are reached over the management network. */
+int guest_agent_connect(struct guest *, int *fdp);
 /* Calls fn(aux) with the calling thread inside the guest's network namespace only, and
  * returns what it returns (or an errno if the namespace cannot be entered): sockets and
  * netlink sockets made by 'fn' stay bound to the guest's namespace. */

@@ -34,8 +34,8 @@
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 extern const struct guest_provider guest_provider_lxc;
 

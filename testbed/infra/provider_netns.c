@@ -30,7 +30,7 @@
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* Registered in provider.c. */
 extern const struct guest_provider guest_provider_netns;

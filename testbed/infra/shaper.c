@@ -20,8 +20,8 @@
 #include "testbed/model/impair.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 #define SHAPER_FRAME 1514       /* Bytes a queued packet is counted as in a tbf limit. */
 
@@ -417,8 +417,58 @@ tbf_limit(const struct impair_dir *d)
     return d->queue ? d->queue * SHAPER_FRAME : 0;
 }
 
+/* A guest with no network namespace the host can enter (a kvm VM: its interface is inside
+ * the VM, its host end a tap in 'host'): everything goes on the host side, mirrored. Egress
+ * (the guest sends) is the tap's ingress: loss on its clsact ingress hook, the rate a tbf on
+ * the stage's switch side (after the delay line); ingress is the tap's egress: loss on its
+ * egress hook, the rate on the stage's guest side as for every guest. So an egress rate needs
+ * the stage here. */
+static int
+shape_host_end(struct link_ns *host, const struct shaper_port *p,
+               const struct shaper_state *st, const struct impair *old,
+               const struct impair *new, struct buf how[2])
+{
+    const struct impair_dir *eg = &new->egress, *in = &new->ingress;
+    const char *tap = st->stage ? st->gside : p->port;
+    int error = 0;
+
+    if (eg->rate_bps != old->egress.rate_bps || eg->queue != old->egress.queue) {
+        if (!st->stage) {
+            error = eg->rate_bps ? ENOTSUP : 0;
+        } else {
+            error = eg->rate_bps ? link_set_tbf(host, st->sside, eg->rate_bps, tbf_limit(eg))
+                                 : link_set_rate(host, st->sside, 0);
+        }
+    }
+    if (eg->rate_bps) {
+        buf_printf(&how[0], " rate=tbf(host)");
+    }
+    if (!error && eg->loss != old->egress.loss) {
+        error = set_loss(host, tap, true, eg->loss);
+    }
+    if (eg->loss) {
+        buf_printf(&how[0], " loss=bpf(host)");
+    }
+    if (!error && in->loss != old->ingress.loss) {
+        error = set_loss(host, tap, false, in->loss);
+    }
+    if (in->loss) {
+        buf_printf(&how[1], " loss=bpf(host)");
+    }
+    if (!error && st->stage
+        && (in->rate_bps != old->ingress.rate_bps || in->queue != old->ingress.queue)) {
+        error = in->rate_bps ? link_set_tbf(host, st->gside, in->rate_bps, tbf_limit(in))
+                             : link_set_rate(host, st->gside, 0);
+    }
+    if (in->rate_bps) {
+        buf_printf(&how[1], " rate=tbf");
+    }
+    return error;
+}
+
 /* Brings the kernel's part of a link (tbf, loss filters, netem) from 'old' to 'new', and says
- * what shapes each direction in 'how[0]' (egress) and 'how[1]' (ingress). */
+ * what shapes each direction in 'how[0]' (egress) and 'how[1]' (ingress). 'gns' NULL: the
+ * guest's end is in 'host' (shape_host_end()). */
 static int
 shape(struct link_ns *host, struct link_ns *gns, const struct shaper_port *p,
       const struct shaper_state *st, const struct impair *old, const struct impair *new,
@@ -427,6 +477,9 @@ shape(struct link_ns *host, struct link_ns *gns, const struct shaper_port *p,
     const struct impair_dir *eg = &new->egress, *in = &new->ingress;
     int error = 0;
 
+    if (!gns) {
+        return shape_host_end(host, p, st, old, new, how);
+    }
     if (st->netem) {
         struct link_netem nm = { eg->rate_bps, eg->delay_ns, eg->jitter_ns, eg->loss,
                                  eg->duplicate, eg->reorder, eg->queue };
@@ -504,14 +557,15 @@ shaper_apply(const struct shaper_env *env, struct link_ns *host, struct link_ns 
 
     /* netem where the host has it, for what only it or the stage can do. */
     st.netem = (eg->delay_ns || eg->duplicate || eg->reorder)
-               && shaper_has_netem(gns, p->ifname);
+               && gns && shaper_has_netem(gns, p->ifname);
     snprintf(st.gside, sizeof st.gside, "st%ug", p->id);
     snprintf(st.sside, sizeof st.sside, "st%us", p->id);
     /* An ingress rate needs the stage too: a switch sending with AF_XDP bypasses every qdisc
      * on its own port, so the tbf sits on the stage's guest side. An explicit queue asks for
      * the stage as well, so that its delay can be changed at run time. */
     st.stage = (!st.netem && impair_dir_needs_stage(eg)) || impair_dir_needs_stage(in)
-               || in->rate_bps || (!st.netem && eg->queue) || in->queue || p->by_destination;
+               || in->rate_bps || (!st.netem && eg->queue) || in->queue || p->by_destination
+               || (!gns && eg->rate_bps);
     error = st.stage ? insert_stage(host, p, st.gside, st.sside) : 0;
     if (!error) {
         error = shape(host, gns, p, &st, &zero, imp, how);
@@ -571,7 +625,8 @@ shaper_update(const struct shaper_env *env, struct link_ns *host, struct link_ns
     buf_clear(&how[0]);
     buf_clear(&how[1]);
     if (!st.stage && ((!st.netem && impair_dir_needs_stage(&st.imp.egress))
-                      || impair_dir_needs_stage(&st.imp.ingress) || st.imp.ingress.rate_bps)) {
+                      || impair_dir_needs_stage(&st.imp.ingress) || st.imp.ingress.rate_bps
+                      || (!gns && st.imp.egress.rate_bps))) {
         log_err("%s:%s has no stage: delay, jitter, duplicate, reorder and an ingress rate can "
                 "change at run time only on links that had one from the start (give the link "
                 "`queue: N` in its topology to have one with nothing else)", p->guest,
@@ -628,6 +683,8 @@ shaper_update_instance(struct instance *inst, const char *guest, const char *ifn
     error = guest_netns_fd(ig->guest, &netns_fd);
     if (!error) {
         error = link_ns_open(netns_fd, &gns);
+    } else if (error == ENOTSUP) {
+        error = 0;              /* A VM: its link is shaped from the host end. */
     }
     if (!error) {
         fd = open(inst->netns_path, O_RDONLY | O_CLOEXEC);

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct loc {
     const char *file;           /* Not owned. */

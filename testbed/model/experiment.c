@@ -10,8 +10,8 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/sfc/rule.h"
 
@@ -580,7 +580,10 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     if (*s++ != '[' || !parse_index(&s, &index) || *s++ != ']') {
         goto syntax;
     }
-    if (*s) {
+    if (!strcmp(s, ".master") || !strcmp(s, ".slave")) {
+        /* A master/slave scheme's copies (FTvNF) by their names: copy 0 and copy 1. */
+        replica = !strcmp(s, ".slave");
+    } else if (*s) {
         if (strncmp(s, ".replica[", 9)) {
             goto syntax;
         }
@@ -611,8 +614,8 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
     return;
 
 syntax:
-    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M], random(ROLE) or "
-               "random(ROLE[N])", target);
+    yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M], ROLE[N].master, "
+               "ROLE[N].slave, random(ROLE) or random(ROLE[N])", target);
 }
 
 /* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed

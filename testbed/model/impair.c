@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const char *const dir_keys[] = { IMPAIR_DIR_KEYS, NULL };
 

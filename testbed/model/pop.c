@@ -11,8 +11,8 @@
 
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const char *const pop_keys[] = { "name", "guests", NULL };
 static const char *const wan_keys[] = { "between", IMPAIR_MAP_KEYS, NULL };

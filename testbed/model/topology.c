@@ -9,7 +9,7 @@
 
 #include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 #define TOPO_DEFAULT_PROVIDER "netns"
 #define TOPO_DEFAULT_MGMT "10.254.0.0/16"

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 /* libfyaml 0.7 exports no node start mark, but its diagnostics know where a node starts: asking
  * a collecting fy_diag to "report" the node and reading back the collected entry is the public

@@ -16,8 +16,8 @@
 #include "testbed/report/results.h"
 #include "testbed/stats/metrics.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const char *const aliases[][2] = {
     { "rtt", "rtt_us" }, { "throughput", "rx_pps" }, { "availability", "availability_ratio" },

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* Colours told apart by most readers, including most colour-blind ones (Tableau 10). */
 static const unsigned palette[] = {

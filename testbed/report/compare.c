@@ -13,8 +13,8 @@
 #include "testbed/report/results.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* What a reader asks of a scheme under a fault model, in the order the scorecard shows it. Lost
  * requests are those never answered in time (a probe's timeout is its interval). Capacity is

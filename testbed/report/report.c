@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct unit {
     const char *name;

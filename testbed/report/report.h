@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 struct report_row {
     const char *label;          /* "nham-1r-aa, chain_len=4". */

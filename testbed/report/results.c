@@ -14,7 +14,7 @@
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 bool
 results_pool(const struct store_summary *sums, size_t n, struct results_pooled *p)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct run_event {
     int64_t t_us;

@@ -10,7 +10,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/run/run_ctx.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 static int

@@ -21,7 +21,7 @@
 #include "testbed/run/workload.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 char *
 run_ctx_labels(json_t *obj)
@@ -89,6 +89,9 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     json_object_set_new(o, "warmup", json_integer(p->warmup));
     json_object_set_new(o, "pin_cpu", opts->pin ? json_integer(opts->pin_cpu) : json_null());
     json_object_set_new(o, "datapath", json_string(opts->afxdp ? "afxdp" : "system"));
+    if (opts->afxdp) {
+        json_object_set_new(o, "pmd_sleep_us", json_integer(opts->pmd_sleep_us));
+    }
     /* What the command line changed: a quick run is never the full point (store.h). */
     json_object_set_new(o, "variant", json_string(opts->variant ? opts->variant : "full"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -183,6 +186,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .pin_cpu = rc->opts->pin_cpu,
         .afxdp = rc->opts->afxdp,
         .pmd_cpu = rc->opts->pmd_cpu,
+        .pmd_sleep_us = rc->opts->pmd_sleep_us,
     };
     struct store_run_info info = {
         .experiment = rc->exp->name,

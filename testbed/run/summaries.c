@@ -13,7 +13,7 @@
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* Summarises one series of the stored history, skipping its first 'skip' samples, and stores
  * the summary under 'summary_labels'. */

@@ -21,7 +21,7 @@
 #include "testbed/run/runner.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* How often the runner looks up from waiting on the workload: to sample the guests' cgroups
  * and to notice Ctrl-C. */

@@ -39,7 +39,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define FITSFC_MAX_F 8
 

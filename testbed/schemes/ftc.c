@@ -24,8 +24,8 @@
 #include "testbed/model/yaml.h"
 #include "testbed/run/events.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define FTC_MAX_VNFS 16
 

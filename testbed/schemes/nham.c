@@ -27,7 +27,7 @@
 #include "testbed/schemes/nham_criu.h"
 #include "testbed/schemes/nham_ctl.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 extern const struct scheme_class scheme_nham;
 

@@ -2,7 +2,6 @@
 #include "testbed/schemes/nham_ctl.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -27,8 +26,8 @@
 #include "testbed/run/events.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 #define NHAM_BEAT_PORT 7071             /* The copies' source port (vnfs/sfc/nham.c). */
 #define NHAM_RPC_MS 5000
@@ -450,60 +449,6 @@ nham_call_role(struct nham_ctl *ctl, struct nham_agent *a, int role_id, const ch
     return error;
 }
 
-/* The host's pid of process 'nspid' of guest 'guest' (0: not found, e.g. in a VM): the
- * process in the guest's network namespace whose innermost pid is 'nspid'. Its pidfd is the
- * provider's notice of its death, at once, whatever the heartbeats say. */
-static pid_t
-nham_host_pid(struct instance *inst, const char *guest, pid_t nspid)
-{
-    struct instance_guest *ig = instance_find_guest(inst, guest);
-    struct stat want, st;
-    struct dirent *de;
-    pid_t found = 0;
-    DIR *dir;
-    int fd;
-
-    if (!ig || !ig->guest || nspid <= 0 || guest_netns_fd(ig->guest, &fd)) {
-        return 0;
-    }
-    if (fstat(fd, &want)) {
-        close(fd);
-        return 0;
-    }
-    close(fd);
-    dir = opendir("/proc");
-    while (dir && !found && (de = readdir(dir)) != NULL) {
-        char path[300], line[256];
-        FILE *f;
-
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
-        if (stat(path, &st) || st.st_ino != want.st_ino || st.st_dev != want.st_dev) {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
-        f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "NSpid:", 6)) {
-                char *last = strrchr(line, '\t');
-                if (last && atoi(last + 1) == nspid) {
-                    found = atoi(de->d_name);
-                }
-                break;
-            }
-        }
-        if (f) {
-            fclose(f);
-        }
-    }
-    if (dir) {
-        closedir(dir);
-    }
-    return found;
-}
-
 /* start_role of `nham-vnf` for copy 'cp' of 'v' on its own agent connection. */
 static int
 nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nham_vnf *v,
@@ -527,7 +472,8 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     pthread_mutex_unlock(&a->mutex);
     if (!error) {
-        fms_reset_target(ctl->fms, cp->fms_idx, nham_host_pid(ctl->inst, cp->guest, cp->nspid));
+        fms_reset_target(ctl->fms, cp->fms_idx,
+                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid));
     }
     return error;
 }
@@ -974,7 +920,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
             pthread_mutex_init(&a->mutex, NULL);
             ctl->agents[i][c] = a;
             error = fms_add_target(ctl->fms, cp->name,
-                                   cp->role_id >= 0 ? nham_host_pid(ctl->inst, cp->guest,
+                                   cp->role_id >= 0 ? deploy_host_pid(ctl->inst, cp->guest,
                                                                     cp->nspid) : 0,
                                    cp->hb_fd, &cp->fms_idx);
             ctl->targets = xrealloc(ctl->targets, (n_targets + 1) * sizeof *ctl->targets);

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 void
 fms_estimator_init(struct fms_estimator *e)

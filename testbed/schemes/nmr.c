@@ -10,7 +10,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define NMR_MAX_F 8             /* 2f+1 guests per VNF: 17 at most, as the SFF's path allows. */
 

@@ -5,7 +5,7 @@
 
 #include "testbed/deploy/deploy.h"
 #include "testbed/schemes/scheme.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const struct deploy_chain_opts none_opts = { .replicas = 1 };
 

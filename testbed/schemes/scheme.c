@@ -8,8 +8,8 @@
 
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 extern const struct scheme_class scheme_none, scheme_nmr;
 extern const struct scheme_class scheme_fitsfc, scheme_nham, scheme_ftvnf, scheme_ftc;
@@ -435,7 +435,12 @@ scheme_format_markdown(struct buf *b)
 {
     buf_printf(b, "| scheme | what | parameters (default; range) | fault targets |\n"
                "|---|---|---|---|\n");
-    for (int pass = 0; pass < 2; pass++) {
+    size_t n_planned = 0;
+
+    for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
+        n_planned += !scheme_deployable(schemes[i]);
+    }
+    for (int pass = 0; pass < (n_planned ? 2 : 1); pass++) {
         if (pass) {
             buf_printf(b, "\nKnown but not deployable yet (`sfclab run` refuses them with exit 2 "
                        "before anything is created; `sfclab check` validates them):\n\n"

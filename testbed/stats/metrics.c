@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 int
 metrics_throughput(const struct metrics_point *pts, size_t n, int64_t t0, int64_t t1,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* t(0.975, df) for df = 1..30. */
 static const double t95_table[] = {

@@ -10,7 +10,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* results/schema.sql, NUL-terminated. .incbin keeps the .sql the one readable source with no
  * generator step; bench/bench.mk makes store.o depend on it, since -MMD cannot see .incbin. */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/adapter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

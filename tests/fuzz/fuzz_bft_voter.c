@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 

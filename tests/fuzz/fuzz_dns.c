@@ -1,4 +1,4 @@
-/* Fuzz target: the DNS codec (vnfs/core/dns.h) on untrusted messages.
+/* Fuzz target: the DNS codec (vnfs/lib/dns.h) on untrusted messages.
  *
  * Every input goes through both parsers. A query that parses must yield an answer that our
  * own response parser accepts with the same id and question: the dns function and the dns
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/dns.h"
+#include "vnfs/lib/dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

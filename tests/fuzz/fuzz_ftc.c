@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftc/ftc.h"
+#include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,24 +66,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t n = 0; n < sizeof cores / sizeof *cores; n++) {
         for (uint32_t incarnation = 0; incarnation < 2; incarnation++) {
             struct ft_core *core = fuzz_core(cores[n].name, cores[n].self);
-            struct ft_actions actions;
-            struct ft_event start = { .kind = FT_EV_START, .incarnation = incarnation };
 
-            ft_actions_init(&actions);
-            if (ft_core_step(core, &start, &actions)) {
-                abort();
-            }
-            for (uint32_t from = 0; from < 6; from++) {
-                for (size_t k = 0; k < 2; k++) {
-                    struct ft_event ev = { .kind = kinds[k], .now_ns = 1000, .from = from,
-                                           .data = size ? data : NULL, .len = size };
-                    ft_actions_clear(&actions);
-                    if (ft_core_step(core, &ev, &actions)) {
-                        abort();
-                    }
-                }
-            }
-            ft_actions_uninit(&actions);
+            fuzz_core_feed(core, incarnation, 6, kinds, 2, data, size);
             ft_core_destroy(core);
         }
     }

@@ -8,10 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/fn/det.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
+#include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +55,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         "ftvnf_sequencer", "ftvnf_packet_logger", "ftvnf_dp_logger", "ftvnf_progress_logger",
         "ftvnf_manager", "ftvnf_vnf", "ftvnf_vnf",
     };
+    static const enum ft_event_kind kinds[] = { FT_EV_PACKET, FT_EV_PEER_MSG };
     struct buf b = BUF_INITIALIZER;
     struct nf_pad *pads;
     struct ftvnf_dp dp;
@@ -89,25 +91,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (size_t n = 0; n < sizeof names / sizeof *names; n++) {
         struct ft_core *core = fuzz_core(names[n], n == 6 ? "slave" : "master");
-        struct ft_actions actions;
-        struct ft_event start = { .kind = FT_EV_START };
 
-        ft_actions_init(&actions);
-        if (ft_core_step(core, &start, &actions)) {
-            abort();
-        }
-        for (uint32_t from = 0; from < 8; from++) {
-            for (int k = 0; k < 2; k++) {
-                struct ft_event ev = { .kind = k ? FT_EV_PEER_MSG : FT_EV_PACKET,
-                                       .now_ns = 1000, .from = from,
-                                       .data = size ? data : NULL, .len = size };
-                ft_actions_clear(&actions);
-                if (ft_core_step(core, &ev, &actions)) {
-                    abort();
-                }
-            }
-        }
-        ft_actions_uninit(&actions);
+        fuzz_core_feed(core, 0, 8, kinds, 2, data, size);
         ft_core_destroy(core);
     }
     return 0;

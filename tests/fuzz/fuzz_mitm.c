@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/dns.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/sfc/mitm.h"
 

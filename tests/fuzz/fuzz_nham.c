@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/nham/nham.h"
+#include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,25 +67,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (size_t n = 0; n < 3; n++) {
         struct ft_core *core = fuzz_core(names[n]);
-        struct ft_actions actions;
-        struct ft_event start = { .kind = FT_EV_START, .incarnation = size & 1 };
 
-        ft_actions_init(&actions);
-        if (ft_core_step(core, &start, &actions)) {
-            abort();
-        }
-        for (uint32_t from = 0; from < 6; from++) {
-            for (size_t k = 0; k < 3; k++) {
-                struct ft_event ev = { .kind = kinds[k], .now_ns = 1000, .from = from,
-                                       .data = size ? data : NULL, .len = size };
-                ft_actions_clear(&actions);
-                if (ft_core_step(core, &ev, &actions)) {
-                    abort();
-                }
-            }
-        }
+        fuzz_core_feed(core, size & 1, 6, kinds, 3, data, size);
         ft_core_import_state(core, data, size);
-        ft_actions_uninit(&actions);
         ft_core_destroy(core);
     }
     return 0;

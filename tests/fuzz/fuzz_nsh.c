@@ -1,12 +1,12 @@
-/* Fuzz target for the NSH decoder (vnfs/core/nsh.c): whatever the bytes, decoding must stay in
+/* Fuzz target for the NSH decoder (vnfs/lib/nsh.c): whatever the bytes, decoding must stay in
  * bounds, and a header it accepts must survive re-encoding its context headers unchanged, and
  * growing by one TLV in place. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/nsh.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/nsh.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/nsh.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/nsh.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/nshvote.h"
 #include "vnfs/sfc/wrap.h"

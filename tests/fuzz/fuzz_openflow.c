@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/openflow.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

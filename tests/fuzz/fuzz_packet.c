@@ -1,4 +1,4 @@
-/* Fuzz target: packet_parse() (vnfs/core/packet.h) and every network function (vnfs/fn/) on
+/* Fuzz target: packet_parse() (vnfs/lib/packet.h) and every network function (vnfs/fn/) on
  * untrusted frames.
  *
  * Each function gets its own copy of the frame. Whatever a function forwards or replies must
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
 #include "vnfs/fn/nf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /* Fuzz target for the JSON-RPC request handling every agent and role control socket runs on
- * whatever the management network delivers (vnfs/core/rpc.c): any line must get exactly one
+ * whatever the management network delivers (vnfs/lib/rpc.c): any line must get exactly one
  * well-formed JSON reply line (or none, for a notification), and splitting a byte stream into
  * lines must stay in bounds. The keyed servers' MAC check takes the same lines: it must stay in
  * bounds, and accept a line signed for its counter and direction and nothing else. */
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/rpc.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Fuzz target: state_import() (vnfs/core/state.h) on untrusted exports.
+/* Fuzz target: state_import() (vnfs/lib/state.h) on untrusted exports.
  *
  * An input is imported both into an empty store and, as a delta would be, onto a populated
  * one. A failed import must leave the store exactly as it was (same digest); a successful one,
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/state.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

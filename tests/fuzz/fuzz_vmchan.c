@@ -1,4 +1,4 @@
-/* Fuzz target for the kvm control channel's line protocol (vnfs/core/vmchan.c): the host
+/* Fuzz target for the kvm control channel's line protocol (vnfs/lib/vmchan.c): the host
  * parses what a guest (anything at all) replies; the guest parses the host's requests. Every
  * input is tried as both, whole and line by line. A request accepted must carry a valid
  * interface name and prefix; a reply accepted is either an error code > 0 or "ok" with 0 or 2
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/vmchan.h"
+#include "vnfs/lib/vmchan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

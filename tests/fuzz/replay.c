@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #ifndef FUZZ_NAME
 #error "FUZZ_NAME must name the target"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "tests/sim/scenario.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define BENCH_SEEDS 4000
 #define BENCH_REPS 3

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "tests/sim/sim.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 
 void

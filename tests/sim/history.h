@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 struct sim_op {
     uint64_t req_id;            /* 1-based, equal to its index + 1. */

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "tests/sim/scenario.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static void
 usage(FILE *out)

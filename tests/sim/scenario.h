@@ -17,7 +17,7 @@
 
 #include "tests/sim/byzantine.h"
 #include "tests/sim/sim.h"
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 /* Where `make` puts the optimised simulator: what replay lines name. */
 #define SIM_PROGRAM "build/sim/sim"

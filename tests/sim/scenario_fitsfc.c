@@ -32,7 +32,7 @@
 
 #include <stdio.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 
 #define FITSFC_MAX_N 7          /* 3f+1 for f = 2. */

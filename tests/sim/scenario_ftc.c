@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/u64map.h"

@@ -27,9 +27,9 @@
 #include <string.h>
 #include <arpa/inet.h>
 
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
 #include "vnfs/ft/u64map.h"

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/nham/nham.h"
 
 #define NHAM_SIM_MAX_VNFS 6

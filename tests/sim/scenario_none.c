@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static uint64_t
 none_setup(struct sim *sim, bool broken)

@@ -10,7 +10,7 @@
 
 #include <stdio.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static uint64_t
 sequencer_setup(struct sim *sim, bool broken)

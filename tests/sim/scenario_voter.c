@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 
 /* What each correct replica computes: a function of the body alone. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_none,

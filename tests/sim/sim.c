@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "tests/sim/byzantine.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
 

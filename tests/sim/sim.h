@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "tests/sim/history.h"
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/rng.h"
 

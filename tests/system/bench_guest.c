@@ -14,7 +14,7 @@
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/netns.h"
 #include "testbed/infra/provider.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define N_GUESTS 32
 #define N_ROUNDS 3

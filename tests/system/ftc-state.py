@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads a role's control socket: `stats` counters, or FTC's `ftc_state` with each group's
-store decoded (vnfs/core/state.h export format) into the Monitor's counters. Prints JSON."""
+store decoded (vnfs/lib/state.h export format) into the Monitor's counters. Prints JSON."""
 import base64, json, socket, struct, sys
 
 def call(sock, method):

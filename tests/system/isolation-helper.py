@@ -4,7 +4,7 @@
 Run inside the orchestrator's namespace (`ip netns exec sfclab-NAME`) or a guest. Each mode
 prints one word (or a number) for the shell to check; it never decides pass or fail itself.
 
-The keyed-RPC modes speak the protocol of vnfs/core/rpc.h with the standard library: the
+The keyed-RPC modes speak the protocol of vnfs/lib/rpc.h with the standard library: the
 guest's key is BLAKE2b-256 of its name keyed by the instance's key (crypto_generichash), MACs
 are HMAC-SHA-512 truncated to 32 bytes (crypto_auth_hmacsha512256).
 """

@@ -58,6 +58,7 @@ links:
   - guest: vm1
     bridge: data
     address: 10.0.0.2/24
+    delay: 2ms
 YAML
 name=sfct-kv-$$
 names+=("$name")
@@ -70,6 +71,20 @@ fi
 save_manifest "$name" "$tmp/$name.manifest"
 "$sfclab" -i "$name" exec h1 ping -c 3 -i 0.2 -W 2 10.0.0.2 >"$tmp/ping" 2>&1 \
     && ok "netns h1 pings kvm vm1 through the switch" || { fail "h1 -> vm1"; cat "$tmp/ping"; }
+# vm1's link is delayed 2 ms each way from its tap, the host end (a VM has no namespace the
+# host can enter): the stage sits between the tap and the switch. The least of 20 RTTs is the
+# 4 ms plus what the VM takes to answer under TCG.
+grep -q '^vm1 eth1 egress delay=2ms: delay=2ms=stage$' "$state_dir/$name/shaping" \
+    && ok "vm1's link delayed by the stage on its tap" \
+    || { fail "vm1's link shaping:"; cat "$state_dir/$name/shaping"; }
+min=$("$sfclab" -i "$name" exec h1 ping -n -q -c 20 -i 0.05 -W 2 10.0.0.2 2>&1 |
+      sed -n 's|.* = \([0-9.]*\)/.*|\1|p')
+python3 -c "import sys; sys.exit(0 if 4.0 <= float(sys.argv[1]) <= 6.0 else 1)" "${min:-0}" \
+    && ok "h1 -> vm1 least RTT $min ms (4 ms of delay)" || fail "h1 -> vm1 least RTT '$min' ms, expected 4-6"
+"$sfclab" -i "$name" link vm1 set egress.rate=2mbit ingress.loss=1% >/dev/null 2>&1 &&
+    grep -q '^vm1 eth1 egress rate=2mbit delay=2ms: rate=tbf(host) delay=2ms=stage (changed at run time)$' \
+        "$state_dir/$name/shaping" && ok "vm1's link rate and loss changed at run time from the host end" ||
+    { fail "link set on vm1:"; tail -2 "$state_dir/$name/shaping"; }
 v=$("$sfclab" -i "$name" exec vm1 cat /proc/version 2>&1)
 case $v in Linux*) ok "exec in vm1 through its agent: ${v:0:40}...";; *) fail "exec in vm1: $v";; esac
 [ "$("$sfclab" -i "$name" exec vm1 hostname 2>&1)" = vm1 ] && ok "vm1's hostname" \

@@ -11,7 +11,8 @@
 #     results, host /tmp, instance key or OVS socket, read-only /usr, no CAP_SYS_ADMIN.
 #  2. `sfclab run experiments/baseline-dns.yaml --quick --set provider=lxc`: the same chain as
 #     netns, the run complete in its own database with provider lxc recorded; then the crash
-#     and DNS-spoofing experiments and the nmr scheme's on lxc guests, faults injected.
+#     and DNS-spoofing experiments and the nmr scheme's on lxc guests, faults injected; and
+#     fitsfc-fig5-dns (f=0 and f=1 in one sweep: a second point's libvirtd is a new daemon).
 #  3. SIGKILL of `up` after it finished, a foreign domain (not named after the instance) on the
 #     same daemon, then `clean`: the instance's domains are gone and the foreign one survives.
 #  4. SIGKILL of the instance's own libvirtd, then `clean`: no container, cgroup or state left.
@@ -170,6 +171,25 @@ for e in baseline-crash-availability baseline-dns-spoof nmr-dns; do
         fail "$e on lxc"; tail -20 "$tmp/$e.out"
     fi
 done
+
+# A scheme other than nmr, and a sweep of two points in one process: fitsfc f=0 and f=1
+# (13 containers). The second point's `up` must not use the first point's libvirtd connection
+# (that daemon is gone: it used to die of SIGPIPE, then crash).
+e=fitsfc-fig5-dns
+if "$sfclab" -i "$name" --db "$tmp/runs.db" run "experiments/$e.yaml" --quick \
+        --set provider=lxc --set workload.count=300 >"$tmp/$e.out" 2>&1; then
+    row=$(sqlite3 "$tmp/runs.db" "select group_concat(r.status || '|' ||
+            json_extract(r.params, '\$.provider') || '|' || json_extract(r.point, '\$.f') || '|' ||
+            (select s.n from summaries s where s.run = r.id and s.metric = 'rtt_us'
+             and (s.labels is null or s.labels = '')), ' ')
+          from runs r where r.experiment = '$e'" 2>&1)
+    [ "$row" = "complete|lxc|0|300 complete|lxc|1|300" ] &&
+        ok "$e --quick on lxc: f=0 and f=1 complete, 300 answers each" ||
+        fail "$e on lxc recorded as '$row'"
+else
+    fail "$e on lxc"; tail -20 "$tmp/$e.out"
+fi
+[ -e "$state_dir/$name" ] && fail "$e left $state_dir/$name"
 
 # --- 3. SIGKILL of up, a foreign domain, clean.
 name=sfct-lk-$$

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/openflow.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 extern char **environ;
 

@@ -12,8 +12,8 @@
 
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/ovs.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static int
 fail(const char *what, int error)

@@ -90,14 +90,15 @@ else
         || fail "none: timeout ratio $lost after a crash of its only VNFs"
 fi
 
-# --- refused before anything is created
-printf 'experiment: planned\nscheme: ftvnf\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
-    >"$tmp/planned.yaml"
-bin/sfclab -i "$inst" --db "$tmp/planned.db" run "$tmp/planned.yaml" >"$tmp/planned.log" 2>&1
+# --- refused before anything is created: every known scheme deploys now, so a name the
+# registry does not know (pbft is FIT-SFC's ordering protocol, not a scheme)
+printf 'experiment: unknown\nscheme: pbft\nchain: {vnfs: [{fn: fwd}], rules: ["udp"]}\nworkload: {kind: udp, count: 1}\n' \
+    >"$tmp/unknown.yaml"
+bin/sfclab -i "$inst" --db "$tmp/unknown.db" run "$tmp/unknown.yaml" >"$tmp/unknown.log" 2>&1
 rc=$?
-[ "$rc" = 2 ] && grep -q "cannot be deployed yet" "$tmp/planned.log" && [ ! -e "$tmp/planned.db" ] \
-    && ok "ftvnf (not deployable) refused with exit 2 before anything was created" \
-    || fail "ftvnf: exit $rc: $(cat "$tmp/planned.log")"
+[ "$rc" = 2 ] && grep -q "unknown scheme 'pbft'" "$tmp/unknown.log" && [ ! -e "$tmp/unknown.db" ] \
+    && ok "an unknown scheme refused with exit 2 before anything was created" \
+    || fail "pbft: exit $rc: $(cat "$tmp/unknown.log")"
 
 echo "run-nmr: $failures failure(s)"
 [ "$failures" -eq 0 ]

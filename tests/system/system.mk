@@ -96,6 +96,13 @@ CHECK_PROGS += tests/system/ftvnf.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end ftvnf
 
+# --- run-ftvnf: scheme ftvnf through `sfclab run`: a random-port nat's master killed by the
+# fault plan under numbered UDP echo; stored lost_packets = 0 and a recovery time, the new
+# master holds the dead one's mappings port for port (root).
+CHECK_PROGS += tests/system/run-ftvnf.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end run-ftvnf
+
 # --- experiments: every experiments/*.yaml runs end to end with --quick (root).
 CHECK_PROGS += tests/system/experiments-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
@@ -112,6 +119,12 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/impair-pops.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end impair-pops
+
+# --- link-sweep: experiments/link-sweep.yaml at 0, 1 and 5 ms per link: each point's p50 RTT
+# exceeds the undelayed one by the 10 delayed links a query crosses, within 10% (root).
+CHECK_PROGS += tests/system/link-sweep.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end link-sweep
 # --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
 # each VNF with every answer right; scheme none under the same faults does not (root).
 CHECK_PROGS += tests/system/run-nmr.sh

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* What fixture 'path' produces, as a string the caller frees; '*validp' says whether it loaded.
  * It may fail the test itself (cmocka asserts) when the loader breaks its contract. */

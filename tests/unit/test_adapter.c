@@ -16,9 +16,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/adapter.h"
 #include "vnfs/ft/demo/demo.h"
 

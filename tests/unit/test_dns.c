@@ -9,7 +9,7 @@
 #include <ldns/ldns.h>
 #include <string.h>
 
-#include "vnfs/core/dns.h"
+#include "vnfs/lib/dns.h"
 
 /* A query dig 9.18 sent for "www.example.com" (EDNS0 with a cookie option). */
 static const uint8_t dig_query[] = {

@@ -13,8 +13,8 @@
 #include "testbed/infra/domxml.h"
 #include "testbed/model/diag.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "tests/unit/golden.h"
 
 #define FIXTURES "tests/fixtures/domain"

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "testbed/model/experiment.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "tests/unit/golden.h"
 
 #define FIXTURES "tests/fixtures/experiment"

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/nsh.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/nsh.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/nshvote.h"

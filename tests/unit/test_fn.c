@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/dns.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
 #include "vnfs/fn/auth.h"
 #include "vnfs/fn/nf-provider.h"
 #include "vnfs/fn/nf.h"

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/path.h"

@@ -20,7 +20,7 @@
 
 #include "testbed/infra/shaper.h"
 #include "testbed/model/impair.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/linkstage.h"
 
 #define MS 1000000ull

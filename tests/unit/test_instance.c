@@ -25,7 +25,7 @@
 #include "testbed/infra/provider_test.h"
 #include "testbed/model/diag.h"
 #include "testbed/model/topology.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static const char line3[] =
     "name: line3\n"
@@ -157,10 +157,16 @@ test_up_open_down(void **state)
         assert_int_equal(again->guests[i].ifaces[1].ofport, (int) i + 1);
     }
     assert_string_equal(again->guests[2].ifaces[1].bridge, "data");
-    /* No management network to reach an agent on. */
-    int fd;
-    assert_int_equal(instance_mgmt_connect(again, again->guests[0].mgmt_addr, 7070, 10, &fd),
+    /* No management network: the agent is reached through the provider, and nothing else. */
+    int fd, restarts = -1;
+    assert_int_equal(instance_mgmt_connect(again, again->guests[0].mgmt_addr, 7071, 10, &fd),
                      ENETUNREACH);
+    assert_int_equal(instance_agent_ping(again, &again->guests[0], 1000, &restarts), 0);
+    assert_int_equal(restarts, 0);
+    assert_int_equal(guest_pause(again->guests[1].guest), 0);
+    assert_int_equal(instance_agent_ping(again, &again->guests[1], 1000, &restarts),
+                     EREMOTEIO);
+    assert_int_equal(guest_resume(again->guests[1].guest), 0);
 
     assert_int_equal(instance_down(again), 0);
     assert_int_equal(provider_test_count(), 0);

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/manifest.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static char *
 make_tmpdir(void)

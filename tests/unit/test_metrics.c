@@ -20,8 +20,8 @@
 
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 struct series {
     char *metric;

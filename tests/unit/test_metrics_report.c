@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "testbed/report/report.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static char *
 notes_of(const struct report_table *t, struct report_shape *shape)

@@ -12,10 +12,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/dns.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/sfc/mitm.h"
 

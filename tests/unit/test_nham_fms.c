@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "testbed/schemes/nham_fms.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static void
 test_estimator(void **state)

@@ -1,4 +1,4 @@
-/* Unit tests of vnfs/core/nsh: round trips, in-place edits, and every malformed field. */
+/* Unit tests of vnfs/lib/nsh: round trips, in-place edits, and every malformed field. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/nsh.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/nsh.h"
 
 /* A valid MD2 header with one request-id TLV: 20 bytes. */
 static void

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "testbed/infra/openflow.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 static const uint8_t mac1[6] = { 0x02, 0, 0, 0, 0, 0x01 };
 static const uint8_t mac9[6] = { 0x02, 0, 0, 0, 0, 0x09 };
@@ -81,6 +81,35 @@ test_flow_mod_steering(void **state)
     assert_int_equal(b.len % 8, 0);
     expect_printed(&b, "OFPT_FLOW_MOD (OF1.3) (xid=0x7): ADD priority=200,ip,in_port=1,"
                        "nw_dst=10.0.0.250 cookie:0xbe actions=output:2\n");
+    buf_uninit(&b);
+}
+
+/* The management bridge's isolation: ARP by sender and by target address, to LOCAL. */
+static void
+test_flow_mod_arp(void **state)
+{
+    static const uint8_t mac[6] = { 2, 7, 0, 0, 0, 1 };
+    struct of_flow f = { .priority = 100 };
+    struct buf b = BUF_INITIALIZER;
+
+    of_match_in_port(&f.match, 31);
+    of_match_eth_src(&f.match, mac);
+    of_match_arp_spa(&f.match, htonl(0x0afe0001));
+    of_actions_output(&f.actions, OF_PORT_LOCAL);
+    assert_int_equal(of_encode_flow_mod(&b, 1, &f, OF_FC_ADD), 0);
+    expect_printed(&b, "OFPT_FLOW_MOD (OF1.3) (xid=0x1): ADD priority=100,arp,in_port=31,"
+                       "dl_src=02:07:00:00:00:01,arp_spa=10.254.0.1 actions=LOCAL\n");
+    buf_clear(&b);
+    memset(&f.match, 0, sizeof f.match);
+    of_match_in_port(&f.match, OF_PORT_LOCAL);
+    of_match_arp_tpa(&f.match, htonl(0x0afe0002));
+    assert_int_equal(of_encode_flow_mod(&b, 2, &f, OF_FC_ADD), 0);
+    expect_printed(&b, "OFPT_FLOW_MOD (OF1.3) (xid=0x2): ADD priority=100,arp,in_port=LOCAL,"
+                       "arp_tpa=10.254.0.2 actions=LOCAL\n");
+    /* An ARP field on IP is refused here. */
+    buf_clear(&b);
+    of_match_eth_type(&f.match, 0x0800);
+    assert_int_equal(of_encode_flow_mod(&b, 3, &f, OF_FC_ADD), EINVAL);
     buf_uninit(&b);
 }
 
@@ -662,6 +691,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_mod_steering),
+        cmocka_unit_test(test_flow_mod_arp),
         cmocka_unit_test(test_flow_mod_every_match_and_action),
         cmocka_unit_test(test_flow_mod_modify_delete),
         cmocka_unit_test(test_group_mod),

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "testbed/infra/ovsdb.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 
 /* Framing. */
 

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "testbed/plot/plot.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 static char dir[64];
 

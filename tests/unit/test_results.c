@@ -18,7 +18,7 @@
 #include "testbed/plot/figures.h"
 #include "testbed/report/results.h"
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 /* libplot's PNG driver keeps a few blocks per plot past pl_deletepl_r() (see test_plot.c). */
 const char *__lsan_default_suppressions(void);

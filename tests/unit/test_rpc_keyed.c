@@ -1,4 +1,4 @@
-/* Unit tests of the keyed JSON-RPC server and client (vnfs/core/rpc.h) over a real unix
+/* Unit tests of the keyed JSON-RPC server and client (vnfs/lib/rpc.h) over a real unix
  * socket, the server's loop on a thread of its own: only holders of the key are served, a
  * replayed or unsigned line drops the connection, strangers cannot fill the connection table
  * or the memory, and a deferred answer blocks no other caller. */
@@ -17,9 +17,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 
 struct server_ctx {
     struct loop *loop;

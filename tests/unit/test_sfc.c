@@ -11,9 +11,9 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/rpc.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/rpc.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/rule.h"
 

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/state.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/state.h"
 
 static void
 test_put_get_delete(void **state)

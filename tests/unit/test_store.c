@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "testbed/store/store.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct fixture {
     char dir[64];

@@ -16,8 +16,8 @@
 
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "tests/unit/golden.h"
 
 #define FIXTURES "tests/fixtures/topology"

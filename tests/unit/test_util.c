@@ -4,10 +4,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/cursor.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/cursor.h"
+#include "vnfs/lib/util.h"
 
 static void
 test_parse_size(void **state)

@@ -1,4 +1,4 @@
-/* Tests of the kvm control channel's line protocol (vnfs/core/vmchan.c): every request form,
+/* Tests of the kvm control channel's line protocol (vnfs/lib/vmchan.c): every request form,
  * the replies, and the malformed lines both sides must refuse. */
 #include <errno.h>
 #include <setjmp.h>
@@ -9,7 +9,7 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "vnfs/core/vmchan.h"
+#include "vnfs/lib/vmchan.h"
 
 static int
 req(const char *line, struct vmchan_request *r)

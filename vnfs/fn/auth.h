@@ -3,7 +3,7 @@
  *
  * A flow's token is the first AUTH_TOKEN_LEN bytes of HMAC-SHA-256 (libsodium) under a shared
  * key of the flow's 5-tuple as the client sends it (struct packet_flow, network byte order,
- * client → server). DNS queries carry it in an EDNS0 option (DNS_EDNS_TOKEN, vnfs/core/dns.h).
+ * client → server). DNS queries carry it in an EDNS0 option (DNS_EDNS_TOKEN, vnfs/lib/dns.h).
  * The key comes from the chain descriptor as `key=PASSPHRASE` (hashed to 32 bytes with
  * generichash) or `key=hex:<64 hex digits>`. Never does I/O.
  *

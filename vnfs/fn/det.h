@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/ft/u64map.h"
 

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 static const struct nf_class *const nf_classes[] = {

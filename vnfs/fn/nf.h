@@ -6,7 +6,7 @@
  * (nf->det, vnfs/fn/det.h), fed by the caller (the packet's time, a generator the caller
  * seeds), so FTvNF's masters can log the reads and its slaves replay them, and the simulator
  * can replay any run. All state a function keeps lives in its struct
- * nf_state (vnfs/core/state.h), which the schemes read, write, export and import; a function is
+ * nf_state (vnfs/lib/state.h), which the schemes read, write, export and import; a function is
  * deterministic given its state, its input and its determinants.
  *
  * Main types: struct nf_class, struct nf, struct nf_packet, enum nf_verdict. */
@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/fn/det.h"
 
-struct nf_state;                /* vnfs/core/state.h */
+struct nf_state;                /* vnfs/lib/state.h */
 
 enum nf_verdict {
     NF_FORWARD,                 /* Continue along the chain (packet possibly rewritten). */

@@ -14,10 +14,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "vnfs/core/dns.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 struct zone_record {

@@ -12,8 +12,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "vnfs/core/packet.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 struct fw_rule {

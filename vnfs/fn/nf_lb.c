@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 struct lb_backend {

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 #define MONITOR_BUCKETS 4096

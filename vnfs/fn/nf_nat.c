@@ -26,9 +26,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include "vnfs/core/packet.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
 
 /* An allocation gives up after this many taken ports, so a full table costs bounded work. */

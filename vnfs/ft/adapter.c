@@ -11,9 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/u64map.h"
 
 /* A core that keeps re-arming timers in the past must not starve the socket. */

@@ -60,6 +60,28 @@ ft_core_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     return core->class->import_state ? core->class->import_state(core, data, len) : EOPNOTSUPP;
 }
 
+bool
+ft_core_state_event(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct buf image = BUF_INITIALIZER;
+
+    switch (ev->kind) {
+    case FT_EV_STATE_REQUEST:
+        if (!ft_core_export_state(core, &image)) {
+            ft_emit_state(out, ev->from, image.data, image.len);
+        }
+        buf_uninit(&image);
+        return true;
+    case FT_EV_STATE:
+        if (ft_core_import_state(core, ev->data, ev->len)) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
 void
 ft_actions_init(struct ft_actions *out)
 {

@@ -31,8 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
 #define FT_ENDPOINT_NONE UINT32_MAX
@@ -179,6 +179,12 @@ void ft_emit_state(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_request_state(struct ft_actions *, uint32_t to);
 void ft_emit_suspect(struct ft_actions *, uint32_t peer);
 void ft_emit_note(struct ft_actions *, const char *fmt, ...) PRINTF_FORMAT(2, 3);
+
+/* State transfer as most cores do it, for their step(): FT_EV_STATE_REQUEST is answered with
+ * the core's export_state() image, sent to the asker; FT_EV_STATE is imported whole with
+ * import_state(), or dropped as malformed. Returns false (and does nothing) for any other
+ * event. Cores whose transfer has conditions (a stale answer, a recovery epoch) do their own. */
+bool ft_core_state_event(struct ft_core *, const struct ft_event *, struct ft_actions *);
 
 /* Config helpers. */
 const char *ft_config_param(const struct ft_config *, const char *key);

@@ -1,5 +1,5 @@
 /* agent — runs in every guest and lets the orchestrator drive it over the management network
- * (JSON-RPC 2.0, newline-delimited, over TCP; see vnfs/core/rpc.h). Methods:
+ * (JSON-RPC 2.0, newline-delimited, over TCP; see vnfs/lib/rpc.h). Methods:
  *   ping                          {uptime_ns, pid, roles}: the heartbeat
  *   start_role {role, args, cpu}  forks and execs `sfcd ROLE ARGS... --ctl SOCK [--cpu N]`;
  *                                 answers {id, pid, ctl, log} once the role's control socket is
@@ -22,7 +22,7 @@
  *
  * Nobody but the orchestrator may drive it, and nobody can stall it: with --key-fd it reads
  * its key (RPC_KEY_BYTES, handed over a pipe by init, never from a file) and serves only
- * connections that hold it (vnfs/core/rpc.h); it listens where it is told (the instance gives
+ * connections that hold it (vnfs/lib/rpc.h); it listens where it is told (the instance gives
  * it its management address, bound to the management interface). The methods that wait
  * (start_role until the role's socket is up, stop_role, wait_role) answer later, from the loop,
  * and block no other caller; wait_role's timeout is capped at AGENT_MAX_WAIT_MS. At most
@@ -42,10 +42,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/roles.h"
 
 #define AGENT_MAX_ROLES 256

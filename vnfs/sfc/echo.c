@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 

@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/util.h"
 
 #define FTSTAGE_REPLAY_WINDOW 64
 

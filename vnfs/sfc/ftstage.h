@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 
 struct loop;

@@ -1,6 +1,6 @@
 #include "vnfs/sfc/hop.h"
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 int
 hop_stamp(struct pktio_pkt *pkt, uint32_t id, uint64_t t_in)

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
 
 #define HOP_ETH_LEN 14
 

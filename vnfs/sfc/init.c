@@ -38,8 +38,8 @@
 #include <sys/mount.h>
 
 #include "testbed/infra/confine.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/roles.h"
 
 #define INIT_USAGE \

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/linkstage.h"
 #include "vnfs/sfc/roles.h"
 

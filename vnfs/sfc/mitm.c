@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/dns.h"
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/dns.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/sfc/mitm.h"
 #include "vnfs/sfc/role.h"

@@ -21,9 +21,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
 
 /* Appends to 'out' the copy of the NSH frame 'nsh' (its bytes after the outer Ethernet header,
  * 'len' of them, decoded as 'hdr') sent by the group's member 'origin'. '*own_ts' gets the

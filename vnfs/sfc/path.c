@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 
 int
 path_parse(const char *text, struct path *out, char **errp)

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/hop.h"
 
 void

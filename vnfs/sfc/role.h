@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/rpc.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/rpc.h"
 
 struct pktio;
 struct pktio_pkt;

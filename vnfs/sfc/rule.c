@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/util.h"
 
 static bool
 parse_u32(const char *s, uint32_t max, uint32_t *out)

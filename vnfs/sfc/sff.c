@@ -30,11 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/demo/demo.h"
+#include "vnfs/ft/u64map.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/nshvote.h"
@@ -79,6 +80,13 @@ struct sff {
     uint64_t n_forwarded, n_decap, n_replies, n_malformed, n_ttl_expired;
     uint64_t n_unknown_spi, n_bad_si, n_ignored, n_stamp_full;
     uint64_t n_copies_out, n_copies_in, n_unvoted, n_voted, n_vote_errors, n_egress_nsh;
+    /* --drop-copies N: the packet ids (NSH_TLV_PACKET_ID) of the last N frames that left
+     * the chain, and the ring that forgets the oldest. */
+    size_t drop_window;
+    struct u64map left_ids;
+    uint64_t *left_ring;
+    size_t left_pos;
+    uint64_t n_copies_dropped;
 };
 
 /* The hop number of the entry vote's endpoints (classifier replicas). */
@@ -123,6 +131,35 @@ fan_out(struct sff *s, struct pktio_pkt *pkt, const struct path *p, size_t k)
             s->n_copies_out++;
         }
     }
+}
+
+/* FTvNF: a master that takes over re-forwards what its dead predecessor may not have sent;
+ * the copies are dropped here, at the chain's end, by their packet id. Whether 'hdr''s id
+ * left the chain among the last drop_window frames (and it is remembered if not). */
+static bool
+seen_before(struct sff *s, const struct nsh_hdr *hdr)
+{
+    struct nsh_tlv tlv;
+    uint64_t id = 0;
+
+    if (!nsh_tlv_find(hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv) || tlv.len != 8) {
+        return false;
+    }
+    for (size_t i = 0; i < 8; i++) {
+        id = id << 8 | tlv.value[i];
+    }
+    /* A reply and the packet it answers are told apart by direction. */
+    id ^= (uint64_t) !!(hdr->spi & NSH_SPI_REVERSE) << 63;
+    if (u64map_get(&s->left_ids, id, NULL)) {
+        return true;
+    }
+    if (u64map_count(&s->left_ids) >= s->drop_window) {
+        u64map_remove(&s->left_ids, s->left_ring[s->left_pos], NULL);
+    }
+    s->left_ring[s->left_pos] = id;
+    s->left_pos = (s->left_pos + 1) % s->drop_window;
+    u64map_put(&s->left_ids, id, 1);
+    return false;
 }
 
 /* Takes a frame for us whose NSH header decoded as 'hdr' along its path. 'queue': the frame's
@@ -187,6 +224,10 @@ route(struct sff *s, struct pktio_pkt *pkt, struct nsh_hdr hdr, uint64_t t_in, b
     inner_len = pkt->len - HOP_ETH_LEN - hdr.len;
     if (hdr.next_proto != NSH_NP_ETHERNET || inner_len < HOP_ETH_LEN) {
         s->n_malformed++;
+        return;
+    }
+    if (s->drop_window && seen_before(s, &hdr)) {
+        s->n_copies_dropped++;
         return;
     }
     if (s->trace) {
@@ -541,6 +582,8 @@ usage(void)
            "  --egress-nsh MAC FIT-SFC: at a path's end send the NSH frame to this MAC (the\n"
            "                   client's wrapper) instead of decapsulating\n"
            "  --timestamps     stamp every frame sent on (not only those that carry stamps)\n"
+           "  --drop-copies N  at a path's end, drop a frame whose packet id (FTvNF's) was\n"
+           "                   among the last N to leave\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -558,6 +601,7 @@ role_sff(int argc, char *argv[])
         { "entry", required_argument, NULL, 'E' },
         { "egress-nsh", required_argument, NULL, 'N' },
         { "timestamps", no_argument, NULL, 'T' },
+        { "drop-copies", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -568,6 +612,7 @@ role_sff(int argc, char *argv[])
     int opt, rc = 2;
 
     memset(&s, 0, sizeof s);
+    u64map_init(&s.left_ids);
     s.f = 1;
     role_init_common(&s.role, "sff");
     s.role.aux = &s;
@@ -642,6 +687,16 @@ role_sff(int argc, char *argv[])
             }
             s.have_egress = true;
             break;
+        case 'D': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || !n || n > (1u << 24)) {
+                fprintf(stderr, "sfcd sff: --drop-copies: '%s' is not 1..16777216\n", optarg);
+                goto out;
+            }
+            s.drop_window = n;
+            break;
+        }
         case 't':
             if (s.trace) {
                 fclose(s.trace);
@@ -690,12 +745,18 @@ role_sff(int argc, char *argv[])
     if (s.have_egress_nsh) {
         role_add_counter(&s.role, "egress_nsh", &s.n_egress_nsh);
     }
+    if (s.drop_window) {
+        s.left_ring = xcalloc(s.drop_window, sizeof *s.left_ring);
+        role_add_counter(&s.role, "copies_dropped", &s.n_copies_dropped);
+    }
     rc = role_serve_pktio(&s.role, forward, s.trace ? flush_trace : NULL);
 out:
     if (s.vote_class) {
         print_vote_stats(&s);
     }
     votes_destroy(&s);
+    u64map_destroy(&s.left_ids);
+    free(s.left_ring);
     buf_uninit(&s.copy);
     role_finish(&s.role);
     path_table_destroy(&s.paths);

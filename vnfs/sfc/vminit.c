@@ -9,7 +9,7 @@
  * hot-plugged (the management network cannot carry that: it is one of them). Then it becomes
  * `sfcd init --hostname NAME -- A B ...`, the same PID 1 as in every other guest.
  *
- * The channel speaks lines (vnfs/core/vmchan.h); each request gets one reply line, "ok" or
+ * The channel speaks lines (vnfs/lib/vmchan.h); each request gets one reply line, "ok" or
  * "err ERRNO TEXT":
  *   iface MAC IFNAME ADDR/LEN|-    find the NIC by MAC (waiting for a hot-plug to land), name
  *                                  it, turn TX offloads off, set the address, bring it up
@@ -43,8 +43,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
-#include "vnfs/core/vmchan.h"
+#include "vnfs/lib/util.h"
+#include "vnfs/lib/vmchan.h"
 #include "vnfs/sfc/roles.h"
 
 #define VMINIT_PORT_NAME "org.sfclab.ctl"

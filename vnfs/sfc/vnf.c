@@ -17,12 +17,12 @@
 #include <unistd.h>
 #include <sys/random.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"

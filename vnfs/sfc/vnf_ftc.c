@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"

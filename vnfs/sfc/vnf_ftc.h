@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "vnfs/core/pktio.h"
+#include "vnfs/lib/pktio.h"
 
 struct role;
 struct vnf_ftc;

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/sfc/hop.h"
 
 bool

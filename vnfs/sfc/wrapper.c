@@ -31,11 +31,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/nsh.h"
-#include "vnfs/core/packet.h"
-#include "vnfs/core/pktio.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/nshvote.h"

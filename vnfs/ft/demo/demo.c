@@ -3,7 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 
 bool
 demo_msg_parse(const uint8_t *data, size_t len, struct demo_msg *m)

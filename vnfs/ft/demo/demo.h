@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 #define DEMO_HDR_LEN 16
 #define DEMO_ORIGIN_OFS 12

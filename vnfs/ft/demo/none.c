@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 
 struct none {

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
@@ -224,7 +224,6 @@ static int
 voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct voter *v = voter_cast(core);
-    struct buf image = BUF_INITIALIZER;
     uint64_t value;
 
     switch (ev->kind) {
@@ -241,14 +240,8 @@ voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *o
         }
         break;
     case FT_EV_STATE_REQUEST:
-        core->class->export_state(core, &image);
-        ft_emit_state(out, ev->from, image.data, image.len);
-        buf_uninit(&image);
-        break;
     case FT_EV_STATE:
-        if (core->class->import_state(core, ev->data, ev->len)) {
-            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
-        }
+        ft_core_state_event(core, ev, out);
         break;
     default:
         break;

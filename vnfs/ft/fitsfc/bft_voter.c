@@ -40,7 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/u64map.h"
@@ -333,7 +333,6 @@ static int
 bft_voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
     struct bft_voter *v = bft_voter_cast(core);
-    struct buf image = BUF_INITIALIZER;
     uint64_t value;
 
     switch (ev->kind) {
@@ -350,14 +349,8 @@ bft_voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_action
         }
         break;
     case FT_EV_STATE_REQUEST:
-        core->class->export_state(core, &image);
-        ft_emit_state(out, ev->from, image.data, image.len);
-        buf_uninit(&image);
-        break;
     case FT_EV_STATE:
-        if (core->class->import_state(core, ev->data, ev->len)) {
-            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
-        }
+        ft_core_state_event(core, ev, out);
         break;
     default:
         break;

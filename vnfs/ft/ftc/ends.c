@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/ftc/ftc-private.h"

@@ -31,7 +31,7 @@
  * by the hash of the key. The head keeps one sequence number per partition. A transaction that
  * wrote increments the number of every partition it read or wrote; its log names each such
  * partition with the number before the increment, and carries the written records (a delta in
- * vnfs/core/state.h's export format). A read-only transaction changes no number; its log names
+ * vnfs/lib/state.h's export format). A read-only transaction changes no number; its log names
  * the partitions it read with their current numbers, so a replica forwards and the buffer
  * releases the packet only once every write it read is replicated. A replica applies a log when
  * its MAX vector equals the log's numbers on every partition the log wrote ("don't care" on the
@@ -69,8 +69,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/cursor.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/cursor.h"
 
 struct nf_state;
 
@@ -111,7 +111,7 @@ struct ftc_log {
     uint32_t epoch;
     uint8_t n_ent;
     struct ftc_entry ent[FTC_MAX_PARTS];
-    const uint8_t *upd;         /* State delta (vnfs/core/state.h); into the parsed bytes. */
+    const uint8_t *upd;         /* State delta (vnfs/lib/state.h); into the parsed bytes. */
     uint32_t upd_len;
 };
 
@@ -130,7 +130,7 @@ struct ftc_message {
     struct ftc_commit commits[FTC_MAX_COMMITS];
 };
 
-/* Parsers of untrusted bytes read with a struct cursor (vnfs/core/cursor.h): each returns
+/* Parsers of untrusted bytes read with a struct cursor (vnfs/lib/cursor.h): each returns
  * false, the cursor bad, on a short read or a field out of range. */
 bool ftc_log_read(struct cursor *, struct ftc_log *);
 void ftc_log_put(struct buf *, const struct ftc_log *);

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/ftc/ftc-private.h"

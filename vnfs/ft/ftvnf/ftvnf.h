@@ -26,7 +26,8 @@
  *    takeover is paced (1 per ms). next = [next master or egress]; peers = [packet logger,
  *    D&P logger, progress logger, manager]. Params: role, stage, fn, fn.KEY=VALUE for the
  *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
- *    report (tests: who gets the state digest after each packet), broken (tests).
+ *    report (tests: who gets the state digest after each packet), broken (tests), reply
+ *    (where a reply goes, e.g. the SFF's reverse path; default: next).
  *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
  *    logger send each slave what its master finished (tracking what is in the air), deletes
  *    packets every master and slave finished. On a master's failure notice: the slave
@@ -60,9 +61,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
-#include "vnfs/core/cursor.h"
+#include "vnfs/lib/buf.h"
+#include "vnfs/lib/cursor.h"
 #include "vnfs/fn/det.h"
+
+struct ft_core;
 
 /* The 36-bit packet id. */
 #define FTVNF_SEQUENCER_BITS 3
@@ -71,6 +74,11 @@
 #define FTVNF_ID_BITS 36
 #define FTVNF_MAX_VERSION ((1u << FTVNF_VERSION_BITS) - 1)
 #define FTVNF_MAX_STAGES 16
+/* Unacknowledged log records sent again per retry tick, at most: a stall (a guest that did
+ * not run for a while) must not turn every record in flight into a retry each tick, which
+ * would swamp the loggers and lose more acknowledgements still. The rest go on later ticks
+ * (each tick goes on where the last one stopped). */
+#define FTVNF_RETRY_BATCH 64
 
 static inline uint64_t
 ftvnf_id_make(unsigned sequencer, uint32_t sequence, unsigned version)
@@ -88,6 +96,7 @@ bool ftvnf_id_vlan_ok(uint64_t id);
 enum ftvnf_verdict {
     FTVNF_FORWARD = 0,
     FTVNF_DROPPED = 1,
+    FTVNF_REPLY = 2,        /* Turned into a reply to its sender (dns): leaves to 'reply'. */
 };
 
 enum ftvnf_msg_type {
@@ -102,7 +111,10 @@ enum ftvnf_msg_type {
                              * n x { id_in(8) pads }. */
     FTVNF_SLAVE_PKT = 9,    /* packet logger -> slave: stage(1) flags(1) id_in(8) pads bytes. */
     FTVNF_DELETE = 10,      /* manager -> loggers: n(2) n x base id(8). */
-    FTVNF_TAKEOVER = 11,    /* manager -> slave: stage(1) n(2) n x { id_in(8) forward(1) }. */
+    FTVNF_TAKEOVER = 11,    /* manager -> slave: stage(1) part(2) parts(2) n(2)
+                             * n x { id_in(8) forward(1) }: one takeover in 'parts'
+                             * messages (each within a frame); the slave takes over once it
+                             * has every part and replayed what they list. */
     FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1). */
     FTVNF_ROUTE = 13,       /* manager -> upstream: stage(1) endpoint(4). */
     FTVNF_ROUTED = 14,      /* upstream -> manager: stage(1) endpoint(4). */
@@ -129,6 +141,18 @@ struct ftvnf_dp {
 void ftvnf_dp_put(struct buf *, const struct ftvnf_dp *);
 /* Bytes consumed, 0 if malformed. */
 size_t ftvnf_dp_parse(const uint8_t *, size_t, struct ftvnf_dp *);
+
+/* The manager's view of one stage, for the driver's controller (sfcd ftvnf's status). */
+struct ftvnf_stage_info {
+    const char *state;      /* "normal", "failing", "catchup", "routing", "inflight", "alone". */
+    uint32_t master, slave; /* Endpoint ids (slave FT_ENDPOINT_NONE once promoted). */
+    uint64_t failed_ns;     /* The failure notice's time (0: none). */
+    uint64_t promoted_ns;   /* When the slave said it caught up and took over (0: not yet). */
+    uint64_t catchup;       /* Packets in its last TAKEOVER (M\S and re-forwards). */
+    uint64_t records;       /* D&P records the manager holds for it (its M). */
+};
+/* False if 'core' is no ftvnf_manager or has no stage 'i'. */
+bool ftvnf_manager_stage(const struct ft_core *core, size_t i, struct ftvnf_stage_info *);
 
 /* Deltas between versions of a packet: newlen(4) n(2) n x { ofs(4) len(2) bytes }. */
 void ftvnf_delta_make(struct buf *, const uint8_t *old, size_t old_len, const uint8_t *new_,

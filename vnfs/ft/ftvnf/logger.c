@@ -11,12 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/u64map.h"
 
-/* Bytes of records per LIST answer: well under one peer message (FTSTAGE_MAX_PAYLOAD). */
-#define FTVNF_LIST_BUDGET 6000
+/* Bytes of records per LIST answer: one peer message in one frame of a 1500-byte MTU (sfcd
+ * ftvnf), with its seal and Ethernet header. */
+#define FTVNF_LIST_BUDGET 1200
 
 enum ftvnf_logger_kind { LOGGER_PKT, LOGGER_DP, LOGGER_PROGRESS };
 

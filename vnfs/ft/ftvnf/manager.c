@@ -7,13 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/u64map.h"
 
 #define MGR_TIMER_PERIOD 1
-#define MGR_BATCH_BYTES 6000    /* Per REPLAY / DELETE message. */
-#define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent. */
+/* Per REPLAY / DELETE message: with its seal and Ethernet header within a 1500-byte MTU
+ * (sfcd ftvnf carries peer messages in single frames). */
+#define MGR_BATCH_BYTES 1200
+#define MGR_AIR_PERIODS 8       /* A replay not reported after this many periods is resent, */
+#define MGR_AIR_MIN_NS 250000000ull /* and not sooner: a slave that did not run for a while
+                                     * must not be sent everything it owes again each round. */
 #define MGR_RETRY_PERIODS 20    /* A poll, TAKEOVER or ROUTE unanswered this long is redone. */
 /* Packets resent to a master per second, spread over the rounds: a burst would be lost in
  * the switch's queues on the way back out, where nobody can resend it. */
@@ -46,7 +50,10 @@ struct mgr_stage {
     struct u64map air;          /* base -> time sent to the slave. */
     struct u64map live_air;     /* base -> time resent to the master. */
     uint64_t failed_at;
+    uint64_t promoted_at;
+    uint64_t catchup;
     uint64_t asked_at;          /* When TAKEOVER or ROUTE was last sent. */
+    uint64_t progress_at;       /* When the slave last reported a packet done. */
 };
 
 struct ftvnf_manager {
@@ -220,7 +227,7 @@ mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_ac
             continue;
         }
         if (!include_air && u64map_get(&s->air, base, &sent)
-            && m->now - sent < MGR_AIR_PERIODS * m->period) {
+            && m->now - sent < MAX(MGR_AIR_PERIODS * m->period, MGR_AIR_MIN_NS)) {
             continue;
         }
         ids[n] = r->dp.id_in;
@@ -231,46 +238,77 @@ mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_ac
     free(dps);
 }
 
-/* The master of stage i failed: its slave catches up on M\S, then takes over. */
+/* The master of stage i failed: its slave catches up on M\S, then takes over. The list
+ * goes in parts of MGR_BATCH_BYTES, each numbered, so every message fits in a frame. */
 static void
 mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
 {
     struct mgr_stage *s = &m->stages[i];
-    struct buf msg = BUF_INITIALIZER;
-    size_t n_ofs, n = 0;
+    struct buf *parts = NULL;
+    size_t n_parts = 0, cap_parts = 0, n = 0, n_ofs = 0, k_part = 0;
 
     mgr_feed_slave(m, i, false, out);
-    buf_put_u8(&msg, FTVNF_TAKEOVER);
-    buf_put_u8(&msg, i);
-    n_ofs = msg.len;
-    buf_put_be16(&msg, 0);
-    for (size_t k = 0; k < s->n_recs && n < UINT16_MAX; k++) {
-        const struct mgr_rec *r = &s->recs[k];
-        uint64_t base = ftvnf_id_base(r->dp.id_in);
+    for (size_t k = 0; k <= s->n_recs; k++) {
+        const struct mgr_rec *r = k < s->n_recs ? &s->recs[k] : NULL;
+        uint64_t base = r ? ftvnf_id_base(r->dp.id_in) : 0;
+        struct buf *b;
+        bool fwd = false;
 
-        /* Re-forward what may not have left the dead master: not yet seen downstream
-         * (after the last stage nothing is logged: the egress drops copies by id). A master
-         * forwards as soon as both loggers acknowledged, so only records logged just before
-         * the crash are at risk: those read after failed_at - reforward (which must exceed
-         * the failure detection time plus a period). */
-        bool fwd = r->dp.verdict == FTVNF_FORWARD
-                   && r->seen_ns + m->reforward >= s->failed_at
-                   && (i + 1 >= m->n_stages || !mgr_rec(&m->stages[i + 1], base));
-        if (r->deleted || (u64map_get(&s->progress, base, NULL) && !fwd)) {
-            continue;
+        if (r) {
+            /* Re-forward what may not have left the dead master: not yet seen downstream
+             * (after the last stage nothing is logged: the egress drops copies by id). A
+             * master forwards as soon as both loggers acknowledged, so only records logged
+             * just before the crash are at risk: those read after failed_at - reforward
+             * (which must exceed the failure detection time plus a period). */
+            fwd = r->dp.verdict != FTVNF_DROPPED
+                  && r->seen_ns + m->reforward >= s->failed_at
+                  && (i + 1 >= m->n_stages || !mgr_rec(&m->stages[i + 1], base));
+            if (r->deleted || (u64map_get(&s->progress, base, NULL) && !fwd)) {
+                continue;
+            }
         }
-        buf_put_be64(&msg, r->dp.id_in);
-        buf_put_u8(&msg, fwd);
+        if (!n_parts || (r && parts[n_parts - 1].len >= MGR_BATCH_BYTES)) {
+            if (n_parts) {
+                b = &parts[n_parts - 1];
+                b->data[n_ofs] = k_part >> 8;
+                b->data[n_ofs + 1] = k_part;
+            }
+            if (n_parts >= cap_parts) {
+                parts = x2nrealloc(parts, &cap_parts, sizeof *parts);
+            }
+            b = &parts[n_parts++];
+            buf_init(b);
+            buf_put_u8(b, FTVNF_TAKEOVER);
+            buf_put_u8(b, i);
+            buf_put_be16(b, n_parts - 1);
+            buf_put_be16(b, 0);             /* parts: below */
+            n_ofs = b->len;
+            buf_put_be16(b, 0);
+            k_part = 0;
+        }
+        b = &parts[n_parts - 1];
+        if (!r) {
+            b->data[n_ofs] = k_part >> 8;
+            b->data[n_ofs + 1] = k_part;
+            break;
+        }
+        buf_put_be64(b, r->dp.id_in);
+        buf_put_u8(b, fwd);
+        k_part++;
         n++;
     }
-    msg.data[n_ofs] = n >> 8;
-    msg.data[n_ofs + 1] = n;
-    ft_emit_send(out, s->slave, msg.data, msg.len);
+    for (size_t p = 0; p < n_parts; p++) {
+        parts[p].data[4] = n_parts >> 8;
+        parts[p].data[5] = n_parts;
+        ft_emit_send(out, s->slave, parts[p].data, parts[p].len);
+        buf_uninit(&parts[p]);
+    }
+    free(parts);
+    s->catchup = n;
     ft_emit_note(out, "stage %zu: master failed; slave replays M\\S = %zu packets and takes "
                  "over", i, n);
     s->state = STAGE_CATCHUP;
     s->asked_at = m->now;
-    buf_uninit(&msg);
 }
 
 /* Packets that reached stage i's input (the packet logger for stage 0, stage i-1's log
@@ -351,8 +389,8 @@ mgr_cleanup(struct ftvnf_manager *m, struct ft_actions *out)
 
             done = dp && (s->state == STAGE_ALONE
                           || u64map_get(&s->progress, slot->key, NULL));
-            if (done && dp->verdict == FTVNF_DROPPED) {
-                break;          /* Later stages never see it. */
+            if (done && dp->verdict != FTVNF_FORWARD) {
+                break;          /* Dropped or answered: later stages never see it. */
             }
         }
         /* A last master may have logged a packet and died before forwarding it: keep a
@@ -479,6 +517,7 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct cursor *rd, struct ft_ac
             uint8_t stage = cursor_u8(rd);
             uint64_t id = cursor_be64(rd);
             if (cursor_ok(rd) && stage < m->n_stages) {
+                m->stages[stage].progress_at = m->now;
                 u64map_put(&m->stages[stage].progress, ftvnf_id_base(id), 1);
                 u64map_remove(&m->stages[stage].air, ftvnf_id_base(id), NULL);
             }
@@ -551,7 +590,10 @@ mgr_retry(struct ftvnf_manager *m, struct ft_actions *out)
     }
     for (size_t i = 0; i < m->n_stages; i++) {
         struct mgr_stage *s = &m->stages[i];
-        if (s->state == STAGE_CATCHUP && m->now - s->asked_at >= late) {
+        /* A slave that replays a long M\S on a loaded host takes its time: the TAKEOVER is
+         * redone only when it also stopped reporting progress. */
+        if (s->state == STAGE_CATCHUP && m->now - s->asked_at >= late
+            && m->now - s->progress_at >= late) {
             s->state = STAGE_FAILING;   /* the next round sends M\S and TAKEOVER again */
         } else if (s->state == STAGE_ROUTING && m->now - s->asked_at >= late) {
             mgr_route(m, i, out);
@@ -604,6 +646,7 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             }
             s->master = s->slave;
             s->slave = FT_ENDPOINT_NONE;
+            s->promoted_at = ev->now_ns;
             s->state = STAGE_ROUTING;
             ft_emit_note(out, "stage %u: recovered: slave is master %"PRIu64" us after the "
                          "failure notice", i, (ev->now_ns - s->failed_at) / 1000);
@@ -630,6 +673,30 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     }
     return 0;
+}
+
+extern const struct ft_core_class ft_ftvnf_manager_class;
+
+bool
+ftvnf_manager_stage(const struct ft_core *core, size_t i, struct ftvnf_stage_info *info)
+{
+    static const char *const names[] = {
+        [STAGE_NORMAL] = "normal", [STAGE_FAILING] = "failing", [STAGE_CATCHUP] = "catchup",
+        [STAGE_ROUTING] = "routing", [STAGE_INFLIGHT] = "inflight", [STAGE_ALONE] = "alone",
+    };
+    const struct ftvnf_manager *m = (const struct ftvnf_manager *) core;
+    const struct mgr_stage *s;
+
+    if (!core || core->class != &ft_ftvnf_manager_class || i >= m->n_stages) {
+        return false;
+    }
+    s = &m->stages[i];
+    *info = (struct ftvnf_stage_info) {
+        .state = names[s->state], .master = s->master, .slave = s->slave,
+        .failed_ns = s->failed_at, .promoted_ns = s->promoted_at, .catchup = s->catchup,
+        .records = s->n_recs,
+    };
+    return true;
 }
 
 const struct ft_core_class ft_ftvnf_manager_class = {

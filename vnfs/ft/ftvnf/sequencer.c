@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/u64map.h"
 
@@ -20,6 +20,7 @@ struct ftvnf_seq {
     struct u64map pending;      /* id -> struct buf * waiting for the logger's ack. */
     struct u64map sent;         /* id -> when its LOG_PKT was last sent. */
     uint64_t log_retry;
+    size_t retry_pos;           /* Where the last retry tick stopped in 'pending'. */
 };
 
 #define SEQ_TIMER_RETRY 1
@@ -118,16 +119,32 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     case FT_EV_TIMER: {
         const struct u64map_slot *slot;
-        size_t pos = 0;
-        while (u64map_next(&s->pending, &pos, &slot)) {
+        size_t pos = s->retry_pos, n = 0;
+        bool wrapped = false;
+
+        while (n < FTVNF_RETRY_BATCH) {
+            if (!u64map_next(&s->pending, &pos, &slot)) {
+                if (wrapped || !s->retry_pos) {
+                    pos = 0;
+                    break;
+                }
+                wrapped = true;
+                pos = 0;
+                continue;
+            }
+            if (wrapped && pos > s->retry_pos) {
+                break;
+            }
             uint64_t at = 0;
             u64map_get(&s->sent, slot->key, &at);
             if (ev->now_ns - at >= s->log_retry) {
                 /* Unacknowledged: the record or its ack was lost. */
                 u64map_put(&s->sent, slot->key, ev->now_ns);
                 seq_log(s, slot->key, (struct buf *) (uintptr_t) slot->value, out);
+                n++;
             }
         }
+        s->retry_pos = pos;
         ft_emit_timer(out, SEQ_TIMER_RETRY, ev->now_ns + s->log_retry);
         break;
     }

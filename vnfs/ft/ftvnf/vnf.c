@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/state.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/u64map.h"
@@ -20,6 +20,7 @@
 /* A master's packet waiting for its loggers. */
 struct vnf_pending {
     struct buf out;             /* id_out(8) payload, or empty if dropped. */
+    bool reply;                 /* 'out' is a reply: it leaves to 'reply_to'. */
     struct buf log_dp, log_pkt; /* What was sent to the loggers, to send again. */
     uint64_t sent_ns;
     bool need_pkt, need_dp;
@@ -40,20 +41,26 @@ struct ftvnf_vnf {
     size_t frame_ofs;           /* Where the Ethernet frame starts in the payload. */
     struct nf *nf;
     uint32_t next, plog, dplog, proglog, manager;
+    uint32_t reply_to;          /* Where replies (FTVNF_REPLY) go. */
     uint32_t report;            /* FT_ENDPOINT_NONE, or who gets a digest per packet (tests). */
     uint64_t log_retry;         /* Unacknowledged log records are sent again after this. */
+    size_t retry_pos;           /* Where the last retry tick stopped in 'pending'. */
     struct u64map seen;         /* base id -> 1: processed (either role). */
     struct u64map pending;      /* Master: id_in -> struct vnf_pending *. */
     /* Slave: outputs of recent replays (ring), base id -> ring index + 1. */
     struct buf outputs[FTVNF_KEEP_OUTPUTS];
     uint64_t output_ids[FTVNF_KEEP_OUTPUTS];
+    bool output_reply[FTVNF_KEEP_OUTPUTS];
     size_t output_pos;
     struct u64map output_idx;
     /* Takeover: base id -> forward flag, for ids still to replay. */
     bool taking_over;
     struct u64map takeover;
+    struct u64map takeover_parts;   /* Parts of the TAKEOVER list received. */
+    uint64_t takeover_n_parts;
     struct u64map takeover_fwd; /* base ids whose output to forward on promotion. */
     struct buf *drain;          /* Outputs still to re-forward after the takeover. */
+    bool *drain_reply;
     size_t n_drain, drain_pos;
     uint64_t n_diverged;
 };
@@ -64,7 +71,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken, log_retry;
+    uint64_t stage, ofs, report, broken, log_retry, reply;
     struct ftvnf_vnf *v;
     struct nf *nf;
     char *nf_err = NULL;
@@ -74,6 +81,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_u64(cfg, "frame_offset", 0, &ofs, errp))
         || (error = ft_config_u64(cfg, "report", FT_ENDPOINT_NONE, &report, errp))
         || (error = ft_config_u64(cfg, "broken", 0, &broken, errp))
+        || (error = ft_config_u64(cfg, "reply", cfg->n_next ? cfg->next[0] : 0, &reply, errp))
         || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))) {
         return error;
     }
@@ -112,6 +120,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     nf_det_set_mode(&nf->det, v->master ? NF_DET_RECORD
                               : broken ? NF_DET_LIVE : NF_DET_REPLAY);
     v->next = cfg->next[0];
+    v->reply_to = reply;
     v->plog = cfg->peers[0];
     v->dplog = cfg->peers[1];
     v->proglog = cfg->peers[2];
@@ -123,6 +132,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     u64map_init(&v->output_idx);
     u64map_init(&v->takeover);
     u64map_init(&v->takeover_fwd);
+    u64map_init(&v->takeover_parts);
     *corep = &v->up;
     return 0;
 }
@@ -149,10 +159,12 @@ vnf_destroy(struct ft_core *core)
     u64map_destroy(&v->output_idx);
     u64map_destroy(&v->takeover);
     u64map_destroy(&v->takeover_fwd);
+    u64map_destroy(&v->takeover_parts);
     for (size_t i = 0; i < v->n_drain; i++) {
         buf_uninit(&v->drain[i]);
     }
     free(v->drain);
+    free(v->drain_reply);
     nf_destroy(v->nf);
     free(v);
 }
@@ -187,7 +199,8 @@ vnf_run(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, size_t len,
         buf_put(out, pkt.data, pkt.len);
     }
     buf_uninit(&pkt);
-    return verdict == NF_DROP ? FTVNF_DROPPED : FTVNF_FORWARD;
+    return verdict == NF_DROP ? FTVNF_DROPPED : verdict == NF_REPLY ? FTVNF_REPLY
+                                                                    : FTVNF_FORWARD;
 }
 
 /* Tests: the state's digest after this packet, to whoever checks masters against slaves. */
@@ -230,6 +243,7 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     nf_det_begin(&v->nf->det, NULL, 0);
     struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in };
     dp.verdict = vnf_run(v, id_in, payload, len, now, &p->out, &dp.id_out);
+    p->reply = dp.verdict == FTVNF_REPLY;
     dp.pads = v->nf->det.log;
     dp.n_pads = v->nf->det.n_log;
     vnf_report(v, id_in, out);
@@ -272,7 +286,7 @@ vnf_release(struct ftvnf_vnf *v, uint64_t key, bool pkt_ack, struct ft_actions *
     }
     /* Both loggers have it: only now does the packet go on. */
     if (p->out.len) {
-        ft_emit_forward(out, v->next, p->out.data, p->out.len);
+        ft_emit_forward(out, p->reply ? v->reply_to : v->next, p->out.data, p->out.len);
     }
     u64map_remove(&v->pending, key, NULL);
     buf_uninit(&p->out);
@@ -287,14 +301,28 @@ static void
 vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
 {
     const struct u64map_slot *slot;
-    size_t pos = 0;
+    size_t pos = v->retry_pos, n = 0;
+    bool wrapped = false;
 
-    while (u64map_next(&v->pending, &pos, &slot)) {
+    while (n < FTVNF_RETRY_BATCH) {
+        if (!u64map_next(&v->pending, &pos, &slot)) {
+            if (wrapped || !v->retry_pos) {
+                pos = 0;
+                break;
+            }
+            wrapped = true;
+            pos = 0;
+            continue;
+        }
+        if (wrapped && pos > v->retry_pos) {
+            break;
+        }
         struct vnf_pending *p = (struct vnf_pending *) (uintptr_t) slot->value;
 
         if (now - p->sent_ns < v->log_retry) {
             continue;
         }
+        n++;
         p->sent_ns = now;
         if (p->need_dp) {
             ft_emit_send(out, v->dplog, p->log_dp.data, p->log_dp.len);
@@ -303,6 +331,7 @@ vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
             ft_emit_send(out, v->plog, p->log_pkt.data, p->log_pkt.len);
         }
     }
+    v->retry_pos = pos;
     ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
 }
 
@@ -310,15 +339,18 @@ static void
 vnf_drain(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
 {
     for (size_t k = 0; k < VNF_DRAIN_BATCH && v->drain_pos < v->n_drain; k++) {
+        bool reply = v->drain_reply[v->drain_pos];
         struct buf *b = &v->drain[v->drain_pos++];
-        ft_emit_forward(out, v->next, b->data, b->len);
+        ft_emit_forward(out, reply ? v->reply_to : v->next, b->data, b->len);
         buf_uninit(b);
     }
     if (v->drain_pos < v->n_drain) {
         ft_emit_timer(out, VNF_TIMER_DRAIN, now + VNF_DRAIN_NS);
     } else {
         free(v->drain);
+        free(v->drain_reply);
         v->drain = NULL;
+        v->drain_reply = NULL;
         v->n_drain = v->drain_pos = 0;
     }
 }
@@ -331,7 +363,8 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     uint64_t idx;
     struct buf msg = BUF_INITIALIZER;
 
-    if (!v->taking_over || u64map_count(&v->takeover)) {
+    if (!v->taking_over || u64map_count(&v->takeover)
+        || u64map_count(&v->takeover_parts) < v->takeover_n_parts) {
         return;
     }
     v->taking_over = false;
@@ -339,8 +372,10 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     nf_det_set_mode(&v->nf->det, NF_DET_RECORD);
     /* What the dead master logged but may not have forwarded: downstream drops copies. */
     v->drain = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain);
+    v->drain_reply = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain_reply);
     while (u64map_next(&v->takeover_fwd, &pos, &slot)) {
         if (u64map_get(&v->output_idx, slot->key, &idx) && v->outputs[idx - 1].len) {
+            v->drain_reply[v->n_drain] = v->output_reply[idx - 1];
             buf_init(&v->drain[v->n_drain]);
             buf_put(&v->drain[v->n_drain++], v->outputs[idx - 1].data,
                     v->outputs[idx - 1].len);
@@ -375,7 +410,8 @@ vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, const struct nf_pad *pads,
         u64map_remove(&v->output_idx, v->output_ids[slot], NULL);
     }
     buf_clear(&v->outputs[slot]);
-    vnf_run(v, id_in, payload, len, now, &v->outputs[slot], &id_out);
+    v->output_reply[slot] = vnf_run(v, id_in, payload, len, now, &v->outputs[slot], &id_out)
+                            == FTVNF_REPLY;
     v->output_ids[slot] = base;
     u64map_put(&v->output_idx, base, slot + 1);
     v->output_pos = (slot + 1) % FTVNF_KEEP_OUTPUTS;
@@ -447,12 +483,19 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
         ft_emit_send(out, v->manager, msg, sizeof msg);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
         uint8_t stage = cursor_u8(&rd);
+        size_t part = cursor_be16(&rd), parts = cursor_be16(&rd);
         size_t n = cursor_be16(&rd);
 
-        if (!cursor_ok(&rd) || stage != v->stage) {
+        if (!cursor_ok(&rd) || stage != v->stage || part >= parts) {
             ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
             return;
         }
+        if (!v->taking_over || parts != v->takeover_n_parts) {
+            /* A new list (or the manager's retry, cut otherwise): count its parts anew. */
+            u64map_clear(&v->takeover_parts);
+            v->takeover_n_parts = parts;
+        }
+        u64map_put(&v->takeover_parts, part, 1);
         v->taking_over = true;
         for (size_t i = 0; i < n && cursor_ok(&rd); i++) {
             uint64_t base = ftvnf_id_base(cursor_be64(&rd));

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 bool
 ftvnf_id_vlan_ok(uint64_t id)
@@ -42,7 +42,7 @@ ftvnf_dp_parse(const uint8_t *data, size_t len, struct ftvnf_dp *dp)
     d.id_in = cursor_be64(&rd);
     d.id_out = cursor_be64(&rd);
     d.verdict = cursor_u8(&rd);
-    if (!cursor_ok(&rd) || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_DROPPED
+    if (!cursor_ok(&rd) || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_REPLY
         || d.id_in >> FTVNF_ID_BITS || d.id_out >> FTVNF_ID_BITS) {
         return 0;
     }

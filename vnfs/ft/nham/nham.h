@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 enum nham_msg_type {
     NHAM_DATA = 1,          /* SFF <-> VNF, SFF -> egress: epoch(4) counter(8) n(1) stamps(8n)

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 
 bool
 nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)

@@ -1,12 +1,12 @@
-#include "vnfs/core/state.h"
+#include "vnfs/lib/state.h"
 
 #include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/util.h"
 
 struct state_entry {
     struct state_entry *next;   /* In its bucket. */

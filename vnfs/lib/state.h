@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 #define STATE_DIGEST_LEN 32
 #define STATE_MAX_KEY 65535

@@ -1,4 +1,4 @@
-#include "vnfs/core/packet.h"
+#include "vnfs/lib/packet.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 
 int
 packet_parse(const uint8_t *frame, size_t len, struct packet_info *info)

@@ -1,4 +1,4 @@
-#include "vnfs/core/rpc.h"
+#include "vnfs/lib/rpc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,8 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/util.h"
 
 /* One client connection of a server. */
 struct rpc_conn {

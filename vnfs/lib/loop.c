@@ -1,4 +1,4 @@
-#include "vnfs/core/loop.h"
+#include "vnfs/lib/loop.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -7,7 +7,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 struct loop_fd {
     loop_fd_cb *cb;

@@ -1,4 +1,4 @@
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

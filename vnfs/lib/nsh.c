@@ -1,9 +1,9 @@
-#include "vnfs/core/nsh.h"
+#include "vnfs/lib/nsh.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
+#include "vnfs/lib/byteorder.h"
 
 const char *
 nsh_field_name(enum nsh_field field)

@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 struct loop;
 

@@ -1,5 +1,6 @@
-/* ft — runs one protocol core of a fault-tolerance scheme (vnfs/ft/core.h) through the adapter
- * (vnfs/ft/adapter.h): `sfcd ft --core voter --self 4 --peer 1=10.0.1.2:7000 ... --group 1,2,3`.
+/* ftudp — the `sfcd ft` role: runs one protocol core of a fault-tolerance scheme
+ * (vnfs/ft/core.h) over the adapter's own UDP header (vnfs/ft/adapter.h), where ftstage.c runs
+ * one on the NSH path: `sfcd ft --core voter --self 4 --peer 1=10.0.1.2:7000 ... --group 1,2,3`.
  * The control socket adds peer_down/peer_up (failure notices from a manager or a test, since
  * the adapter has no failure detector) and export_state (base64) to the common stats. */
 #include <errno.h>
@@ -10,22 +11,22 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "vnfs/core/loop.h"
-#include "vnfs/core/rpc.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/loop.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/ft/adapter.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 
-#define FTCORE_MAX_IDS 64
+#define FTUDP_MAX_IDS 64
 
-struct ftcore {
+struct ftudp {
     struct role role;
     struct ft_adapter *adapter;
 };
 
-struct ftcore_ids {
-    uint32_t v[FTCORE_MAX_IDS];
+struct ftudp_ids {
+    uint32_t v[FTUDP_MAX_IDS];
     size_t n;
 };
 
@@ -77,14 +78,14 @@ parse_u32(const char *s, uint32_t max, uint32_t *out)
 }
 
 static int
-parse_ids(const char *opt, const char *s, struct ftcore_ids *ids)
+parse_ids(const char *opt, const char *s, struct ftudp_ids *ids)
 {
     char *copy = xstrdup(s), *save = NULL;
     int error = 0;
 
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (ids->n >= FTCORE_MAX_IDS) {
-            fprintf(stderr, "sfcd ft: %s: at most %d ids\n", opt, FTCORE_MAX_IDS);
+        if (ids->n >= FTUDP_MAX_IDS) {
+            fprintf(stderr, "sfcd ft: %s: at most %d ids\n", opt, FTUDP_MAX_IDS);
             error = EINVAL;
             goto out;
         }
@@ -104,7 +105,7 @@ static int
 ctl_notify(void *role_, json_t *params, json_t **result, char **errmsg,
            enum ft_event_kind kind)
 {
-    struct ftcore *fc = ((struct role *) role_)->aux;
+    struct ftudp *fc = ((struct role *) role_)->aux;
     json_t *peer = params ? json_object_get(params, "peer") : NULL;
     json_int_t v;
     int error;
@@ -136,7 +137,7 @@ ctl_peer_up(void *role, json_t *params, json_t **result, char **errmsg)
 static int
 ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
 {
-    struct ftcore *fc = ((struct role *) role_)->aux;
+    struct ftudp *fc = ((struct role *) role_)->aux;
     struct buf image = BUF_INITIALIZER;
     char *b64;
     int error;
@@ -152,7 +153,7 @@ ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
 }
 
 static void
-add_counters(struct ftcore *fc)
+add_counters(struct ftudp *fc)
 {
     const struct ft_adapter_stats *s = ft_adapter_stats(fc->adapter);
     static const char *const drop_names[FT_DROP_N_REASONS] = {
@@ -288,7 +289,7 @@ role_ft(int argc, char *argv[])
         { NULL, 0, NULL, 0 },
     };
     struct ft_adapter_config cfg;
-    struct ftcore_ids group = { .n = 0 }, next = { .n = 0 }, peers = { .n = 0 };
+    struct ftudp_ids group = { .n = 0 }, next = { .n = 0 }, peers = { .n = 0 };
     struct ft_endpoint_addr *eps = NULL;
     struct ft_param *params = NULL;
     size_t n_eps = 0, n_params = 0;
@@ -296,7 +297,7 @@ role_ft(int argc, char *argv[])
     bool self_set = false, journal_sync_none = false;
     uint64_t seed = time_mono_ns() ^ ((uint64_t) getpid() << 32);
     int opt, error, rc = 2;
-    struct ftcore fc;
+    struct ftudp fc;
     char *err = NULL, *end;
 
     memset(&fc, 0, sizeof fc);

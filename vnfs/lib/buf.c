@@ -1,11 +1,11 @@
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 void
 buf_init(struct buf *b)

@@ -1,4 +1,4 @@
-#include "vnfs/core/vmchan.h"
+#include "vnfs/lib/vmchan.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

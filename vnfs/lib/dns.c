@@ -1,11 +1,11 @@
-#include "vnfs/core/dns.h"
+#include "vnfs/lib/dns.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "vnfs/core/byteorder.h"
-#include "vnfs/core/util.h"
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/util.h"
 
 /* Compression pointers may be chained, each strictly backwards, so a chain is at most as long
  * as the message; this bounds the work per name anyway (128 labels fill 255 bytes). */

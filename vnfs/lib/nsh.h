@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vnfs/core/buf.h"
+#include "vnfs/lib/buf.h"
 
 #define NSH_ETHERTYPE       0x894F
 #define NSH_BASE_LEN        8           /* Base header + service path header. */

@@ -1,4 +1,4 @@
-#include "vnfs/core/pktio.h"
+#include "vnfs/lib/pktio.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "vnfs/core/util.h"
+#include "vnfs/lib/util.h"
 
 #define SLOT_SIZE (PKTIO_HEADROOM + PKTIO_FRAME_MAX)
 

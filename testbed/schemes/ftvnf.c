@@ -1,0 +1,851 @@
+/* ftvnf — FTvNF (Harchol, Hay, Orenstein, ANCS'18) on an instance's guests: the cores of
+ * vnfs/ft/ftvnf, each on its own guest through `sfcd ftvnf` (the NSH path, vnfs/sfc/ftvnf.c).
+ *
+ * Placement. The chain's client, classifier, SFF and server as for every scheme; per VNF a
+ * master ("vnf[N].master", guest vNr0) and a slave ("vnf[N].slave", vNr1); and five guests of
+ * the scheme's own: the ID sequencer (seq), the packet logger (plog), the D&P logger (dplog),
+ * the slaves' progress logger (proglog) and the manager (mgr). The SFF's path has one hop, the
+ * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID), has the packet logger
+ * store it, and only after the logger's acknowledgement sends it to master 0; each master logs
+ * its determinants (and the packet's delta if it changed it) and forwards only once both
+ * loggers acknowledged, straight to the next master; the last master sends the packet back to
+ * the SFF at the end of the path (decapsulated toward the server), or, if its function
+ * answered (dns), on the SFF's reverse path toward the client. The manager feeds each slave
+ * from the packet logger every 'manager_period', with its master's determinants.
+ *
+ * Endpoint ids (the same table on every guest): 1 sequencer, 2 packet logger, 3 D&P logger,
+ * 4 progress logger, 5 manager, 6 the SFF's egress, 7 the SFF's reverse path, 10+N master N,
+ * 30+N slave N. Master N is reached at a virtual MAC that one OpenFlow rule maps to the copy
+ * that is its master now (so what an upstream sends before the manager reroutes it reaches
+ * the new master).
+ *
+ * Controller: the masters', slaves', sequencer's and manager's processes are watched through
+ * their pidfds (nham_fms.h, without heartbeats). A master's death: `suspected`, its port fenced
+ * and its virtual MAC re-pointed at the slave over the controller's own persistent OpenFlow
+ * connection, the manager's failure notice (peer_down), then the manager has the slave catch
+ * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
+ * clock, the host's too), with the number of packets it replayed. A dead sequencer or manager
+ * is restarted on its guest (a sequencer as its next incarnation, with a fresh sequencer id; a
+ * manager rebuilds from the loggers). A slave's death is recorded; no new slave is made (the
+ * stage runs on without one), nor after a takeover. Loggers keep their records in memory here
+ * (the paper assumes they do not fail; `sfcd ft --journal` is the persistent variant). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testbed/deploy/deploy.h"
+#include "testbed/infra/instance.h"
+#include "testbed/infra/openflow.h"
+#include "testbed/infra/ovs.h"
+#include "testbed/infra/provider.h"
+#include "testbed/model/experiment.h"
+#include "testbed/model/yaml.h"
+#include "testbed/run/events.h"
+#include "testbed/schemes/nham_fms.h"
+#include "testbed/schemes/scheme.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
+
+#define FTVNF_MAX_VNFS 16               /* FTVNF_MAX_STAGES */
+#define FTVNF_EP_SEQ 1
+#define FTVNF_EP_PLOG 2
+#define FTVNF_EP_DPLOG 3
+#define FTVNF_EP_PROGLOG 4
+#define FTVNF_EP_MANAGER 5
+#define FTVNF_EP_EGRESS 6
+#define FTVNF_EP_REPLY 7
+#define FTVNF_EP_MASTER(N) (10 + (N))
+#define FTVNF_EP_SLAVE(N) (30 + (N))
+#define FTVNF_PRIO_STEER 100
+#define FTVNF_PRIO_FENCE 300
+#define FTVNF_RPC_MS 5000
+#define FTVNF_RECOVER_TIMEOUT_NS (30ull * 1000000000ull)
+#define DATA_BRIDGE "data"
+
+extern const struct scheme_class scheme_ftvnf;
+
+static const struct scheme_param ftvnf_params[] = {
+    { "manager_period", SCHEME_PARAM_DURATION, "5ms", 100000, 10000000000ull, NULL,
+      "how often the manager feeds the slaves and cleans the loggers (bounds M\\S, so the "
+      "recovery time)" },
+};
+
+static const struct scheme_target ftvnf_targets[] = {
+    { "vnf[N].master", "the N-th VNF's master copy (logs its determinants)" },
+    { "vnf[N].slave", "the N-th VNF's slave copy (replays them)" },
+    { "vnf[N]", "the copy that is the N-th VNF's master when the fault comes" },
+    { "sequencer[0]", "the ID sequencer at the chain's ingress (restarted with a fresh id)" },
+    { "packet-logger[0]", "the packet logger" },
+    { "dp-logger[0]", "the determinant and progress (D&P) logger" },
+    { "progress-logger[0]", "the slaves' progress logger" },
+    { "manager[0]", "the manager (stateless: restarted, it rebuilds from the loggers)" },
+    { "classifier[0]", "the classifier" },
+    { "sff[0]", "the service function forwarder" },
+    { "client[0]", "the workload's client" },
+    { "server[0]", "the echo server at the chain's end" },
+};
+
+/* The scheme's own guests, in the order of their endpoint ids 1..5. */
+static const struct deploy_extra ftvnf_extra[] = {
+    { "sequencer", "seq" }, { "packet-logger", "plog" }, { "dp-logger", "dplog" },
+    { "progress-logger", "proglog" }, { "manager", "mgr" },
+};
+static const char *const ftvnf_cores[] = {
+    "ftvnf_sequencer", "ftvnf_packet_logger", "ftvnf_dp_logger", "ftvnf_progress_logger",
+    "ftvnf_manager",
+};
+
+static const unsigned ftvnf_two[FTVNF_MAX_VNFS] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+static void
+ftvnf_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
+            const struct exp_point *p)
+{
+    if (p->n_vnfs > FTVNF_MAX_VNFS || !p->n_vnfs) {
+        yaml_error(doc, params ? params : root, "ftvnf: 1 to %d VNFs (it has %zu)",
+                   FTVNF_MAX_VNFS, p->n_vnfs);
+    }
+    for (size_t i = 0; i + 1 < p->n_vnfs; i++) {
+        if (!strcmp(p->vnfs[i].fn, "dns")) {
+            yaml_error(doc, params ? params : root, "ftvnf: a function that answers (dns) "
+                       "must be the chain's last (vnf[%zu] is dns)", i);
+        }
+    }
+}
+
+static bool
+ftvnf_has_target(const struct exp_point *p, const char *role, int index, int replica)
+{
+    if (!strcmp(role, "vnf")) {
+        return scheme_chain_has_target(p, role, index) && replica <= 1;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(ftvnf_extra); i++) {
+        if (!strcmp(role, ftvnf_extra[i].role)) {
+            return index == 0 && replica < 0;
+        }
+    }
+    return replica < 0 && scheme_chain_has_target(p, role, index);
+}
+
+/* What deploy leaves for the controller (deployment.scheme_data). */
+struct ftvnf_dep {
+    size_t n_vnfs;
+    uint8_t vmac[FTVNF_MAX_VNFS][6];
+    struct deploy_args args[ARRAY_SIZE(ftvnf_extra)];   /* To restart seq and manager. */
+};
+
+static void
+ftvnf_dep_free(void *fd_)
+{
+    struct ftvnf_dep *fd = fd_;
+
+    for (size_t i = 0; fd && i < ARRAY_SIZE(fd->args); i++) {
+        deploy_args_free(&fd->args[i]);
+    }
+    free(fd);
+}
+
+/* The steering rule of master N's virtual MAC to the copy 'c'. */
+static void
+ftvnf_steer_flow(const uint8_t vmac[6], const struct deploy_component *c, struct of_flow *f)
+{
+    struct instance_iface *iface = deploy_data_iface(c->ig);
+
+    memset(f, 0, sizeof *f);
+    f->priority = FTVNF_PRIO_STEER;
+    of_match_eth_dst(&f->match, vmac);
+    of_match_eth_dst(of_actions_set_field(&f->actions), iface->mac);
+    of_actions_output(&f->actions, iface->ofport);
+}
+
+static struct deploy_component *
+ftvnf_copy(struct deployment *d, size_t i, bool slave)
+{
+    char name[48];
+
+    snprintf(name, sizeof name, "vnf[%zu].%s", i, slave ? "slave" : "master");
+    return deploy_find(d, name, NULL);
+}
+
+/* Every role's common arguments: its interface, key, and the endpoint table. */
+static void
+ftvnf_common_args(struct deployment *d, const struct ftvnf_dep *fd,
+                  const struct deploy_component *c, struct deploy_args *a)
+{
+    struct deploy_component *sff = deploy_find(d, "sff[0]", NULL);
+    char mac[18];
+
+    deploy_args_add(a, "--iface");
+    deploy_args_add(a, "%s", deploy_data_iface(c->ig)->ifname);
+    deploy_args_add(a, "--key");
+    deploy_args_add(a, "%s/guests/%s/ft.key", d->inst->dir, c->guest);
+    for (size_t k = 0; k < ARRAY_SIZE(ftvnf_extra); k++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s[0]", ftvnf_extra[k].role);
+        deploy_args_add(a, "--endpoint");
+        deploy_args_add(a, "%zu=%s", k + 1, deploy_mac_string(
+                            deploy_data_iface(deploy_find(d, name, NULL)->ig)->mac, mac));
+    }
+    for (size_t i = 0; i < fd->n_vnfs; i++) {
+        deploy_args_add(a, "--endpoint");
+        deploy_args_add(a, "%d=%s", FTVNF_EP_MASTER((int) i),
+                        deploy_mac_string(fd->vmac[i], mac));
+        deploy_args_add(a, "--endpoint");
+        deploy_args_add(a, "%d=%s", FTVNF_EP_SLAVE((int) i), deploy_mac_string(
+                            deploy_data_iface(ftvnf_copy(d, i, true)->ig)->mac, mac));
+    }
+    deploy_mac_string(deploy_data_iface(sff->ig)->mac, mac);
+    deploy_args_add(a, "--egress");
+    deploy_args_add(a, "%d=%s", FTVNF_EP_EGRESS, mac);
+    deploy_args_add(a, "--reply");
+    deploy_args_add(a, "%d=%s", FTVNF_EP_REPLY, mac);
+    deploy_args_add(a, "--spi");
+    deploy_args_add(a, "%u", d->spi);
+    deploy_args_add(a, "--self");
+}
+
+/* "1,10,11,30,31": who writes to the loggers, and the manager's group. */
+static void
+ftvnf_writers(const struct ftvnf_dep *fd, struct deploy_args *a)
+{
+    struct buf b = BUF_INITIALIZER;
+
+    buf_printf(&b, "%d", FTVNF_EP_SEQ);
+    for (size_t i = 0; i < fd->n_vnfs; i++) {
+        buf_printf(&b, ",%d", FTVNF_EP_MASTER((int) i));
+    }
+    for (size_t i = 0; i < fd->n_vnfs; i++) {
+        buf_printf(&b, ",%d", FTVNF_EP_SLAVE((int) i));
+    }
+    buf_put_u8(&b, 0);
+    deploy_args_add(a, "%s", (char *) b.data);
+    buf_uninit(&b);
+}
+
+/* The arguments of the copy of VNF 'i' ('slave' or its master). */
+static void
+ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool slave,
+               const struct deploy_component *c, struct deploy_args *a)
+{
+    const struct exp_vnf *v = &d->point->vnfs[i];
+
+    ftvnf_common_args(d, fd, c, a);
+    deploy_args_add(a, "%d", slave ? FTVNF_EP_SLAVE((int) i) : FTVNF_EP_MASTER((int) i));
+    deploy_args_add(a, "--core");
+    deploy_args_add(a, "ftvnf_vnf");
+    deploy_args_add(a, "--next");
+    deploy_args_add(a, "%d", i + 1 < fd->n_vnfs ? FTVNF_EP_MASTER((int) i + 1)
+                                                : FTVNF_EP_EGRESS);
+    deploy_args_add(a, "--peers");
+    deploy_args_add(a, "%d,%d,%d,%d", FTVNF_EP_PLOG, FTVNF_EP_DPLOG, FTVNF_EP_PROGLOG,
+                    FTVNF_EP_MANAGER);
+    deploy_args_add(a, "--param");
+    deploy_args_add(a, "role=%s", slave ? "slave" : "master");
+    deploy_args_add(a, "--param");
+    deploy_args_add(a, "stage=%zu", i);
+    deploy_args_add(a, "--param");
+    deploy_args_add(a, "fn=%s", v->fn);
+    deploy_args_add(a, "--param");
+    deploy_args_add(a, "reply=%d", FTVNF_EP_REPLY);
+    for (size_t j = 0; j < v->n_params; j++) {
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "fn.%s=%s", v->params[j].key, v->params[j].value);
+    }
+}
+
+/* The arguments of the scheme's own guest k (0 sequencer ... 4 manager). */
+static void
+ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
+                 const struct deploy_component *c, struct deploy_args *a)
+{
+    const char *period = scheme_param_value(&scheme_ftvnf, d->point, "manager_period");
+
+    ftvnf_common_args(d, fd, c, a);
+    deploy_args_add(a, "%zu", k + 1);
+    deploy_args_add(a, "--core");
+    deploy_args_add(a, "%s", ftvnf_cores[k]);
+    switch (k) {
+    case 0:
+        deploy_args_add(a, "--next");
+        deploy_args_add(a, "%d", FTVNF_EP_MASTER(0));
+        deploy_args_add(a, "--peers");
+        deploy_args_add(a, "%d,%d", FTVNF_EP_PLOG, FTVNF_EP_MANAGER);
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "sequencer_id=1");
+        break;
+    case 1: case 2: case 3:
+        deploy_args_add(a, "--group");
+        ftvnf_writers(fd, a);
+        deploy_args_add(a, "--peers");
+        deploy_args_add(a, "%d", FTVNF_EP_MANAGER);
+        break;
+    default:
+        deploy_args_add(a, "--group");
+        ftvnf_writers(fd, a);
+        deploy_args_add(a, "--peers");
+        deploy_args_add(a, "%d,%d,%d", FTVNF_EP_PLOG, FTVNF_EP_DPLOG, FTVNF_EP_PROGLOG);
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "stages=%zu", fd->n_vnfs);
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "manager_period=%s", period);
+        /* Finished packets stay, and a takeover re-forwards what was read, for longer than
+         * a loaded machine takes to notice a death and act on it. */
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "retain=2s");
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "reforward=500ms");
+        break;
+    }
+}
+
+/* A nat's external address is where the server answers: nobody owns it, so the server has a
+ * neighbour entry for it (the client's MAC, which the answer needs once translated back) and
+ * the switch steers what the server sends there into the chain (the classifier), where the
+ * nat's master translates it back like every packet, logged and replayable. */
+static int
+ftvnf_return_path(struct deployment *d, struct of_conn **ofp)
+{
+    struct deploy_component *server = deploy_find(d, "server[0]", NULL);
+    struct deploy_component *client = deploy_find(d, "client[0]", NULL);
+    struct deploy_component *sc = deploy_find(d, "classifier[0]", NULL);
+    struct instance_iface *f_server = deploy_data_iface(server->ig);
+    int error = 0;
+
+    for (size_t i = 0; !error && i < d->point->n_vnfs; i++) {
+        const struct exp_vnf *v = &d->point->vnfs[i];
+        struct in_addr ext;
+
+        for (size_t j = 0; !error && j < v->n_params; j++) {
+            struct of_flow f = { .priority = 200 };
+
+            if (strcmp(v->fn, "nat") || strcmp(v->params[j].key, "external")
+                || !inet_aton(v->params[j].value, &ext)) {
+                continue;
+            }
+            error = guest_neigh_add(server->ig->guest, f_server->ifname, ext,
+                                    deploy_data_iface(client->ig)->mac);
+            if (!error && !*ofp) {
+                error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, ofp);
+            }
+            if (!error) {
+                of_match_in_port(&f.match, f_server->ofport);
+                of_match_ipv4_dst(&f.match, ext.s_addr, 32);
+                of_actions_output(&f.actions, deploy_data_iface(sc->ig)->ofport);
+                error = of_flow_add(*ofp, &f);
+            }
+        }
+    }
+    return error;
+}
+
+/* deploy_chain_opts.start_middle: the loggers and the manager, the slaves, the masters, the
+ * sequencer, the SFF (a path of one hop: the sequencer), and the masters' steering. */
+static int
+ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
+{
+    struct ftvnf_dep *fd = xzalloc(sizeof *fd);
+    struct deploy_component *sff = deploy_find(d, "sff[0]", NULL);
+    struct deploy_args a = { 0 };
+    uint8_t key[crypto_auth_KEYBYTES];
+    struct of_conn *of = NULL;
+    char mac[18], *path = NULL;
+    int error = 0;
+
+    d->scheme_data = fd;
+    d->scheme_data_free = ftvnf_dep_free;
+    fd->n_vnfs = d->point->n_vnfs;
+    /* The copies by their names: "vnf[N].master" and "vnf[N].slave". */
+    for (size_t k = 0; k < d->n_comps; k++) {
+        struct deploy_component *c = &d->comps[k];
+        if (!strcmp(c->role, "vnf") && c->replica >= 0) {
+            free(c->name);
+            c->name = xasprintf("vnf[%d].%s", c->index, c->replica ? "slave" : "master");
+        }
+    }
+    for (size_t i = 0; i < fd->n_vnfs; i++) {
+        memcpy(fd->vmac[i], (uint8_t[6]) { 0x02, 0x46, 0x56, 0, 0, i }, 6);
+    }
+    /* One key for every core of the scheme: they seal their messages to each other. */
+    if (sodium_init() < 0) {
+        return EIO;
+    }
+    randombytes_buf(key, sizeof key);
+    for (size_t k = 0; !error && k < d->n_comps; k++) {
+        struct deploy_component *c = &d->comps[k];
+        bool ours = !strcmp(c->role, "vnf") && c->replica >= 0;
+
+        for (size_t e = 0; e < ARRAY_SIZE(ftvnf_extra); e++) {
+            ours |= !strcmp(c->role, ftvnf_extra[e].role);
+        }
+        if (ours) {
+            error = deploy_write_key(d, c, key, &path);
+            free(path);
+        }
+    }
+    sodium_memzero(key, sizeof key);
+    /* Loggers and the manager first, then slaves and masters, the sequencer last. */
+    for (size_t k = 1; !error && k <= ARRAY_SIZE(ftvnf_extra); k++) {
+        size_t e = k % ARRAY_SIZE(ftvnf_extra);
+        char name[48];
+        struct deploy_component *c;
+
+        if (e == 0) {
+            for (size_t i = 0; !error && i < 2 * fd->n_vnfs; i++) {
+                bool slave = i < fd->n_vnfs;
+                c = ftvnf_copy(d, i % fd->n_vnfs, slave);
+                ftvnf_vnf_args(d, fd, i % fd->n_vnfs, slave, c, &a);
+                error = deploy_start_role(c, "ftvnf", a.v);
+                deploy_args_free(&a);
+            }
+        }
+        snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
+        c = deploy_find(d, name, NULL);
+        if (!error) {
+            ftvnf_extra_args(d, fd, e, c, &fd->args[e]);
+            error = deploy_start_role(c, "ftvnf", fd->args[e].v);
+        }
+    }
+    if (error) {
+        return error;
+    }
+    deploy_args_add(&a, "--iface");
+    deploy_args_add(&a, "%s", deploy_data_iface(sff->ig)->ifname);
+    deploy_args_add(&a, "--id");
+    deploy_args_add(&a, "%u", sff->id);
+    deploy_args_add(&a, "--path");
+    deploy_args_add(&a, "%u:%s", d->spi, deploy_mac_string(
+                        deploy_data_iface(deploy_find(d, "sequencer[0]", NULL)->ig)->mac, mac));
+    /* No --egress-mac: a decapsulated frame keeps its inner destination, the server's for
+     * the client's requests and the client's for what comes back through a nat (below).
+     * What a new master re-forwards after a takeover leaves only once, by packet id. */
+    deploy_args_add(&a, "--drop-copies");
+    deploy_args_add(&a, "65536");
+    error = deploy_start_role(sff, "sff", a.v);
+    deploy_args_free(&a);
+    if (!error) {
+        error = ftvnf_return_path(d, &of);
+    }
+
+    /* Each master's virtual MAC goes to its master copy. */
+    if (!error) {
+        error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of);
+    }
+    for (size_t i = 0; !error && i < fd->n_vnfs; i++) {
+        struct of_flow f;
+        ftvnf_steer_flow(fd->vmac[i], ftvnf_copy(d, i, false), &f);
+        error = of_flow_add(of, &f);
+    }
+    if (of) {
+        int e2 = of_barrier(of);
+        error = error ? error : e2;
+        if (error) {
+            log_err("ftvnf: steering: %s", of_conn_error(of));
+        }
+    }
+    (void) o;
+    return error;
+}
+
+static void
+ftvnf_opts(const struct exp_point *p, struct deploy_chain_opts *o)
+{
+    *o = (struct deploy_chain_opts) {
+        .replicas = 1, .copies = ftvnf_two, .start_middle = ftvnf_start_middle,
+        .extra = ftvnf_extra, .n_extra = ARRAY_SIZE(ftvnf_extra),
+    };
+}
+
+static int
+ftvnf_topology(const struct exp_point *p, struct topology **topop, char **errp)
+{
+    struct deploy_chain_opts o;
+
+    ftvnf_opts(p, &o);
+    return deploy_chain_topology(p, &o, topop, errp);
+}
+
+static int
+ftvnf_deploy(struct instance *inst, const struct exp_point *p, const char *work_dir,
+             struct deployment **dp)
+{
+    struct deploy_chain_opts o;
+
+    ftvnf_opts(p, &o);
+    return deploy_chain(inst, p, &o, work_dir, dp);
+}
+
+/* ---- The controller ---- */
+
+enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER };
+
+struct ftvnf_target {
+    enum ftvnf_watch kind;
+    size_t vnf;
+    struct deploy_component *c;
+    size_t fms_idx;
+};
+
+struct ftvnf_job {
+    size_t target;
+    uint64_t at_ns;
+};
+
+struct ftvnf_ctl {
+    struct scheme_controller_ctx ctx;
+    struct ftvnf_dep *fd;
+    struct fms *fms;
+    struct of_conn *of;
+    struct ftvnf_target *targets;
+    size_t n_targets;
+    int *fds;                   /* Our own agent connection per target (-1: none yet). */
+    int mgr_fd;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    struct ftvnf_job *jobs;
+    size_t n_jobs;
+    bool stopping;
+    uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
+};
+
+static void
+ftvnf_event(struct ftvnf_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
+            const char *fmt, ...) PRINTF_FORMAT(5, 6);
+
+static void
+ftvnf_event(struct ftvnf_ctl *ctl, uint64_t at_ns, const char *kind, const char *target,
+            const char *fmt, ...)
+{
+    va_list ap;
+    char *detail;
+
+    va_start(ap, fmt);
+    detail = xvasprintf(fmt, ap);
+    va_end(ap);
+    run_events_add(ctl->ctx.events, at_ns, kind, target, detail);
+    free(detail);
+}
+
+/* A call on the agent of 'c' over our connection '*fdp' (opened on first use). */
+static int
+ftvnf_agent_call(struct ftvnf_ctl *ctl, const struct deploy_component *c, int *fdp,
+                 const char *method, json_t *params, json_t **result)
+{
+    json_t *res = NULL;
+    char *errmsg = NULL;
+    int error = 0;
+
+    if (*fdp < 0) {
+        error = instance_mgmt_connect(ctl->ctx.inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
+                                      FTVNF_RPC_MS, fdp);
+    }
+    if (!error) {
+        error = rpc_call_err(*fdp, method, params, &res, FTVNF_RPC_MS, &errmsg);
+        if (error && error != EREMOTEIO) {
+            close(*fdp);
+            *fdp = -1;
+        }
+    }
+    if (error) {
+        log_err("ftvnf: %s on %s: %s", method, c->name, errmsg ? errmsg : strerror(error));
+    }
+    free(errmsg);
+    json_decref(params);
+    if (result) {
+        *result = res;
+    } else {
+        json_decref(res);
+    }
+    return error;
+}
+
+static int
+ftvnf_manager_call(struct ftvnf_ctl *ctl, const char *method, json_t *args, json_t **result)
+{
+    struct deploy_component *m = deploy_find(ctl->ctx.dep, "manager[0]", NULL);
+
+    return ftvnf_agent_call(ctl, m, &ctl->mgr_fd, "call_role",
+                            json_pack("{s:i, s:s, s:o}", "id", m->role_id, "method", method,
+                                      "params", args ? args : json_object()), result);
+}
+
+static int
+ftvnf_of(struct ftvnf_ctl *ctl, const struct of_flow *f)
+{
+    int error = of_flow_add(ctl->of, f), e2 = of_barrier(ctl->of);
+
+    error = error ? error : e2;
+    if (error) {
+        log_err("ftvnf: OpenFlow: %s", of_conn_error(ctl->of));
+    }
+    return error;
+}
+
+/* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
+static void
+ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
+{
+    struct deploy_component *slave = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
+    struct of_flow fence = { .priority = FTVNF_PRIO_FENCE }, steer;
+    uint64_t deadline = time_mono_ns() + FTVNF_RECOVER_TIMEOUT_NS;
+    char alias[32];
+    int error;
+
+    snprintf(alias, sizeof alias, "vnf[%zu]", t->vnf);
+    for (int k = 0; k < 2; k++) {
+        ftvnf_event(ctl, at_ns, "suspected", k ? alias : t->c->name, "its process died");
+    }
+    /* Nothing the dead copy's port might still send enters the chain; what upstream sends
+     * to master i goes to the slave. */
+    of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
+    ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
+    error = ftvnf_of(ctl, &fence);
+    error = error ? error : ftvnf_of(ctl, &steer);
+    error = error ? error : ftvnf_manager_call(ctl, "peer_down",
+                                               json_pack("{s:i}", "peer",
+                                                         FTVNF_EP_MASTER((int) t->vnf)),
+                                               NULL);
+    while (!error && !ctl->stopping && time_mono_ns() < deadline) {
+        json_t *res = NULL, *st;
+
+        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
+            && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
+            && json_integer_value(json_object_get(st, "promoted_ns")) > 0) {
+            uint64_t at = json_integer_value(json_object_get(st, "promoted_ns"));
+            json_int_t n = json_integer_value(json_object_get(st, "catchup"));
+            struct deploy_component *a = deploy_find(ctl->ctx.dep, alias, NULL);
+
+            json_decref(res);
+            if (a) {
+                deploy_set_guest(ctl->ctx.dep, a, slave->guest);
+            }
+            for (int k = 0; k < 2; k++) {
+                ftvnf_event(ctl, at, "recovered", k ? alias : t->c->name, "%s took over after "
+                            "replaying M\\S (%lld packets listed) %.3f ms after detection",
+                            slave->name, (long long) n, at > at_ns ? (at - at_ns) / 1e6 : 0.0);
+            }
+            return;
+        }
+        json_decref(res);
+        poll(NULL, 0, 1);
+    }
+    ftvnf_event(ctl, 0, "recovery-failed", t->c->name, "%s", error ? strerror(error)
+                                                            : "the slave never took over");
+}
+
+/* The sequencer or the manager died: restarted on its guest (the sequencer as its next
+ * incarnation: a fresh sequencer id; the manager rebuilds from the loggers). */
+static void
+ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
+{
+    size_t e = t->kind == W_SEQ ? 0 : 4;
+    struct deploy_args *a = &ctl->fd->args[e];
+    json_t *params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args"), *res = NULL;
+    int *fdp = &ctl->fds[t - ctl->targets];
+    int error;
+
+    ftvnf_event(ctl, at_ns, "suspected", t->c->name, "its process died");
+    for (size_t i = 0; i < a->n; i++) {
+        json_array_append_new(json_object_get(params, "args"), json_string(a->v[i]));
+    }
+    json_array_append_new(json_object_get(params, "args"), json_string("--incarnation"));
+    json_array_append_new(json_object_get(params, "args"),
+                          json_sprintf("%u", ++ctl->incarnation[e]));
+    error = ftvnf_agent_call(ctl, t->c, fdp, "start_role", params, &res);
+    if (!error) {
+        int nspid = json_integer_value(json_object_get(res, "pid"));
+        /* The component is the new role now: its counters, the manager's calls and the
+         * deployment's stop take it. */
+        t->c->role_id = json_integer_value(json_object_get(res, "id"));
+        fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, t->c->guest,
+                                                               nspid));
+        ftvnf_event(ctl, 0, "recovered", t->c->name, "restarted as incarnation %u",
+                    ctl->incarnation[e]);
+    } else {
+        ftvnf_event(ctl, 0, "recovery-failed", t->c->name, "%s", strerror(error));
+    }
+    json_decref(res);
+}
+
+static void *
+ftvnf_ctl_main(void *ctl_)
+{
+    struct ftvnf_ctl *ctl = ctl_;
+
+    pthread_mutex_lock(&ctl->mutex);
+    while (!ctl->stopping) {
+        struct ftvnf_job job;
+        struct ftvnf_target *t;
+
+        if (!ctl->n_jobs) {
+            pthread_cond_wait(&ctl->cond, &ctl->mutex);
+            continue;
+        }
+        job = ctl->jobs[0];
+        memmove(ctl->jobs, ctl->jobs + 1, --ctl->n_jobs * sizeof *ctl->jobs);
+        pthread_mutex_unlock(&ctl->mutex);
+        t = &ctl->targets[job.target];
+        switch (t->kind) {
+        case W_MASTER:
+            ftvnf_recover_master(ctl, t, job.at_ns);
+            break;
+        case W_SLAVE:
+            ftvnf_event(ctl, job.at_ns, "suspected", t->c->name, "its process died (no new "
+                        "slave is made: the stage runs on without one)");
+            break;
+        case W_SEQ:
+        case W_MANAGER:
+            ftvnf_restart(ctl, t, job.at_ns);
+            break;
+        }
+        pthread_mutex_lock(&ctl->mutex);
+    }
+    pthread_mutex_unlock(&ctl->mutex);
+    return NULL;
+}
+
+/* From the FMS's thread: only deaths (no heartbeats here). */
+static void
+ftvnf_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind,
+             uint64_t at_ns, uint64_t gap_ns)
+{
+    struct ftvnf_ctl *ctl = ctl_;
+
+    if (kind != FMS_EV_DEAD) {
+        return;
+    }
+    pthread_mutex_lock(&ctl->mutex);
+    ctl->jobs = xrealloc(ctl->jobs, (ctl->n_jobs + 1) * sizeof *ctl->jobs);
+    ctl->jobs[ctl->n_jobs++] = (struct ftvnf_job) { .target = idx, .at_ns = at_ns };
+    pthread_cond_broadcast(&ctl->cond);
+    pthread_mutex_unlock(&ctl->mutex);
+}
+
+static void
+ftvnf_ctl_stop(void *ctl_)
+{
+    struct ftvnf_ctl *ctl = ctl_;
+
+    if (!ctl) {
+        return;
+    }
+    pthread_mutex_lock(&ctl->mutex);
+    ctl->stopping = true;
+    pthread_cond_broadcast(&ctl->cond);
+    pthread_mutex_unlock(&ctl->mutex);
+    fms_destroy(ctl->fms);          /* No callback after this. */
+    if (ctl->started) {
+        pthread_join(ctl->thread, NULL);
+    }
+    for (size_t i = 0; i < ctl->n_targets; i++) {
+        if (ctl->fds[i] >= 0) {
+            close(ctl->fds[i]);
+        }
+    }
+    if (ctl->mgr_fd >= 0) {
+        close(ctl->mgr_fd);
+    }
+    if (ctl->of) {
+        of_conn_close(ctl->of);
+    }
+    free(ctl->fds);
+    free(ctl->targets);
+    free(ctl->jobs);
+    pthread_mutex_destroy(&ctl->mutex);
+    pthread_cond_destroy(&ctl->cond);
+    free(ctl);
+}
+
+static void
+ftvnf_ctl_watch(struct ftvnf_ctl *ctl, enum ftvnf_watch kind, size_t vnf,
+                struct deploy_component *c)
+{
+    struct ftvnf_target *t;
+
+    ctl->targets = xrealloc(ctl->targets, (ctl->n_targets + 1) * sizeof *ctl->targets);
+    ctl->fds = xrealloc(ctl->fds, (ctl->n_targets + 1) * sizeof *ctl->fds);
+    ctl->fds[ctl->n_targets] = -1;
+    t = &ctl->targets[ctl->n_targets++];
+    *t = (struct ftvnf_target) { .kind = kind, .vnf = vnf, .c = c };
+}
+
+static int
+ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
+{
+    struct ftvnf_ctl *ctl = xzalloc(sizeof *ctl);
+    struct fms_config fc = FMS_CONFIG_DEFAULT;
+    char *path;
+    int error;
+
+    ctl->ctx = *ctx;
+    ctl->fd = ctx->dep->scheme_data;
+    ctl->mgr_fd = -1;
+    pthread_mutex_init(&ctl->mutex, NULL);
+    pthread_cond_init(&ctl->cond, NULL);
+    path = xasprintf("%s/%s.mgmt", ovs_run_dir(ctx->inst->ovs), DATA_BRIDGE);
+    error = of_conn_open(path, FTVNF_RPC_MS, &ctl->of);
+    free(path);
+    if (error) {
+        log_err("ftvnf: no OpenFlow connection to the data bridge (%s)", strerror(error));
+        goto out;
+    }
+    error = fms_create(&fc, ftvnf_on_fms, ctl, &ctl->fms);
+    if (error) {
+        goto out;
+    }
+    for (size_t i = 0; i < ctl->fd->n_vnfs; i++) {
+        ftvnf_ctl_watch(ctl, W_MASTER, i, ftvnf_copy(ctx->dep, i, false));
+        ftvnf_ctl_watch(ctl, W_SLAVE, i, ftvnf_copy(ctx->dep, i, true));
+    }
+    ftvnf_ctl_watch(ctl, W_SEQ, 0, deploy_find(ctx->dep, "sequencer[0]", NULL));
+    ftvnf_ctl_watch(ctl, W_MANAGER, 0, deploy_find(ctx->dep, "manager[0]", NULL));
+    for (size_t i = 0; !error && i < ctl->n_targets; i++) {
+        struct ftvnf_target *t = &ctl->targets[i];
+        error = fms_add_target(ctl->fms, t->c->name,
+                               deploy_host_pid(ctx->inst, t->c->guest, t->c->nspid), -1,
+                               &t->fms_idx);
+    }
+    if (!error) {
+        error = pthread_create(&ctl->thread, NULL, ftvnf_ctl_main, ctl);
+        ctl->started = !error;
+    }
+    if (!error) {
+        error = fms_start(ctl->fms);
+    }
+out:
+    if (error) {
+        ftvnf_ctl_stop(ctl);
+    } else {
+        *statep = ctl;
+    }
+    return error;
+}
+
+const struct scheme_class scheme_ftvnf = {
+    .name = "ftvnf",
+    .summary = "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",
+    .guests = "client, classifier, SFF, server, per VNF a master and a slave, and the "
+              "sequencer, packet logger, D&P logger, progress logger and manager",
+    .params = ftvnf_params,
+    .n_params = ARRAY_SIZE(ftvnf_params),
+    .targets = ftvnf_targets,
+    .n_targets = ARRAY_SIZE(ftvnf_targets),
+    .check = ftvnf_check,
+    .has_target = ftvnf_has_target,
+    .topology = ftvnf_topology,
+    .deploy = ftvnf_deploy,
+    .stop = deploy_stop,
+    .controller_start = ftvnf_ctl_start,
+    .controller_stop = ftvnf_ctl_stop,
+};

@@ -1,0 +1,534 @@
+/* ftvnf — one of FTvNF's cores (vnfs/ft/ftvnf: sequencer, loggers, master or slave VNF,
+ * manager) on the NSH path of a guest, through the stage of vnfs/sfc/ftstage.h: the same core
+ * code tests/sim runs.
+ *
+ *   sfcd ftvnf --iface IF --core ftvnf_vnf --self 10 --endpoint 2=MAC ... --next 11
+ *              --peers 2,3,4,5 --param role=master --key FILE --spi 1
+ *
+ * Carrier. A data packet between FTvNF's stages (sequencer -> master 0 -> ... -> last master)
+ * is an NSH frame (MD type 2, next protocol Ethernet) sent straight to the next stage's MAC,
+ * the packet id in NSH_TLV_PACKET_ID (8 bytes, big-endian: the core's 36-bit id) and the
+ * inner frame after it. The sequencer is the only hop of the SFF's path: it receives the
+ * classifier's frames (no packet id) from the SFF. Data for an --egress endpoint (the SFF)
+ * leaves as NSH at SI 254, the end of that one-hop path, so the SFF decapsulates it toward the
+ * server; data for a --reply endpoint (the SFF again) leaves on the reverse path (SPI |
+ * NSH_SPI_REVERSE, SI 255), so a dns master's answer goes back to the client. Peer messages
+ * (log records, acknowledgements, the manager's orders, the packet logger's replays to a
+ * slave) are sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE, one frame each) under the
+ * instance's key. An --endpoint MAC may be a virtual one the switch maps to whichever copy is
+ * the stage's master (the scheme's controller re-points it at a takeover).
+ *
+ * The control socket adds export_state (base64 of the core's export: a VNF's function state),
+ * peer_down {peer} (the failure notice the scheme's controller gives the manager) and
+ * ftvnf_stages (the manager's view of every stage). Never blocks; single-threaded. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "vnfs/lib/nsh.h"
+#include "vnfs/lib/pktio.h"
+#include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
+#include "vnfs/ft/ftvnf/ftvnf.h"
+#include "vnfs/sfc/ftstage.h"
+#include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/role.h"
+#include "vnfs/sfc/roles.h"
+
+#define FTVNF_ROLE_MAX_IDS 64
+#define FTVNF_ROLE_MAX_PARAMS 32
+#define FTVNF_ROLE_FRAME 1514           /* One frame of the data network's MTU. */
+#define FTVNF_SI_END (NSH_SI_START - 1) /* After the SFF path's only hop (the sequencer). */
+
+enum ftvnf_ep_kind { EP_CORE, EP_EGRESS, EP_REPLY };
+
+struct ftvnf_ep {
+    uint32_t id;
+    uint8_t mac[6];
+    enum ftvnf_ep_kind kind;
+};
+
+struct ftvnf_ids {
+    uint32_t v[FTVNF_ROLE_MAX_IDS];
+    size_t n;
+};
+
+struct ftvnf_role {
+    struct role role;
+    struct ftstage *stage;
+    struct ftstage_config cfg;
+    struct ftvnf_ep eps[FTVNF_ROLE_MAX_IDS];
+    size_t n_eps;
+    uint32_t spi;
+    uint8_t key[FTSTAGE_KEY_LEN];
+    uint8_t frame[FTVNF_ROLE_FRAME];
+    struct buf nsh;
+    uint64_t n_rx_nsh, n_rx_peer, n_tx_data, n_tx_egress, n_tx_reply, n_tx_peer;
+    uint64_t n_no_endpoint, n_too_big, n_malformed, n_ignored, n_misaddressed;
+};
+
+static const struct ftvnf_ep *
+ftvnf_ep_find(const struct ftvnf_role *r, uint32_t id)
+{
+    for (size_t i = 0; i < r->n_eps; i++) {
+        if (r->eps[i].id == id) {
+            return &r->eps[i];
+        }
+    }
+    return NULL;
+}
+
+/* Sends 'len' bytes after an Ethernet header to 'mac' with 'ethertype'. */
+static bool
+ftvnf_send_frame(struct ftvnf_role *r, const uint8_t mac[6], uint16_t ethertype,
+                 const uint8_t *hdr, size_t hdr_len, const uint8_t *body, size_t len)
+{
+    uint8_t *f = r->frame;
+
+    if (HOP_ETH_LEN + hdr_len + len > sizeof r->frame) {
+        r->n_too_big++;
+        return false;
+    }
+    memcpy(f, mac, 6);
+    memcpy(f + 6, pktio_mac(r->role.io), 6);
+    f[12] = ethertype >> 8;
+    f[13] = ethertype & 0xff;
+    memcpy(f + HOP_ETH_LEN, hdr, hdr_len);
+    memcpy(f + HOP_ETH_LEN + hdr_len, body, len);
+    /* At once: the frame is built in one scratch buffer (pktio_queue keeps pointers). */
+    return !pktio_send(r->role.io, f, HOP_ETH_LEN + hdr_len + len);
+}
+
+/* FT_ACT_FORWARD: 'data' is id(8) and the inner frame. */
+static void
+ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
+{
+    struct ftvnf_role *r = r_;
+    const struct ftvnf_ep *ep = ftvnf_ep_find(r, to);
+    struct nsh_tlv tlv = {
+        .md_class = NSH_CLASS_SFCLAB, .type = NSH_TLV_PACKET_ID, .len = 8, .value = data,
+    };
+    uint32_t spi = r->spi;
+    uint8_t si = FTVNF_SI_END;
+
+    if (!ep) {
+        r->n_no_endpoint++;
+        return;
+    }
+    if (len < 8 + HOP_ETH_LEN) {
+        r->n_malformed++;
+        return;
+    }
+    if (ep->kind == EP_REPLY) {
+        spi |= NSH_SPI_REVERSE;
+        si = NSH_SI_START;
+    }
+    buf_clear(&r->nsh);
+    if (nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, &tlv, 1)) {
+        r->n_malformed++;
+        return;
+    }
+    if (ftvnf_send_frame(r, ep->mac, NSH_ETHERTYPE, r->nsh.data, r->nsh.len, data + 8,
+                         len - 8)) {
+        (*(ep->kind == EP_EGRESS ? &r->n_tx_egress : ep->kind == EP_REPLY ? &r->n_tx_reply
+                                                                          : &r->n_tx_data))++;
+    }
+}
+
+static void
+ftvnf_deliver(void *r_, const uint8_t *data, size_t len)
+{
+}
+
+static bool
+ftvnf_send(void *r_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct ftvnf_role *r = r_;
+    const struct ftvnf_ep *ep = ftvnf_ep_find(r, to);
+
+    if (!ep || ep->kind != EP_CORE) {
+        return false;
+    }
+    if (ftvnf_send_frame(r, ep->mac, FTSTAGE_ETHERTYPE, NULL, 0, msg, len)) {
+        r->n_tx_peer++;
+    }
+    return true;
+}
+
+static void
+ftvnf_note(void *r_, const char *text)
+{
+    log_info("%s", text);
+}
+
+static void
+ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    struct ftvnf_role *r = r_;
+    const uint8_t *own = pktio_mac(r->role.io);
+    struct nsh_hdr hdr;
+    struct nsh_tlv tlv;
+    uint32_t to;
+
+    if (pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
+        && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE) {
+        if (!ftstage_msg_peek_to(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &to)
+            || to != ftstage_self(r->stage)) {
+            r->n_misaddressed++;    /* E.g. the dead master's, steered to its slave. */
+            return;
+        }
+        r->n_rx_peer++;
+        ftstage_peer_message(r->stage, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, t_in);
+        return;
+    }
+    if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
+        r->n_ignored++;
+        return;
+    }
+    if (nsh_decode(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &hdr, NULL)
+        || hdr.next_proto != NSH_NP_ETHERNET) {
+        r->n_malformed++;
+        return;
+    }
+    r->n_rx_nsh++;
+    uint8_t *inner = pkt->data + HOP_ETH_LEN + hdr.len;
+    size_t inner_len = pkt->len - HOP_ETH_LEN - hdr.len;
+    if (nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv)) {
+        if (tlv.len != 8) {
+            r->n_malformed++;
+            return;
+        }
+        /* The core takes id(8) and the frame: the id goes just before the frame (the NSH
+         * header's own bytes, no longer needed). */
+        memmove(inner - 8, tlv.value, 8);
+        ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner - 8, inner_len + 8, t_in);
+    } else {
+        /* The chain's ingress: the sequencer gives it an id. */
+        ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner, inner_len, t_in);
+    }
+}
+
+static int
+ctl_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    json_t *peer = params ? json_object_get(params, "peer") : NULL;
+    int error;
+
+    if (!json_is_integer(peer) || json_integer_value(peer) < 0
+        || json_integer_value(peer) >= FT_ENDPOINT_NONE) {
+        *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
+        return EINVAL;
+    }
+    error = ftstage_peer_down(r->stage, json_integer_value(peer), time_mono_ns());
+    if (!error) {
+        *result = json_true();
+    }
+    return error;
+}
+
+static int
+ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    struct buf image = BUF_INITIALIZER;
+    int error = ft_core_export_state(ftstage_core(r->stage), &image);
+
+    if (!error) {
+        char *b64 = rpc_base64_encode(image.data, image.len);
+        *result = json_pack("{s:s}", "state", b64);
+        free(b64);
+    } else {
+        *errmsg = xstrdup("this core exports no state");
+    }
+    buf_uninit(&image);
+    return error;
+}
+
+static int
+ctl_stages(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    const struct ft_core *core = ftstage_core(r->stage);
+    struct ftvnf_stage_info info;
+    json_t *stages = json_array();
+
+    for (size_t i = 0; ftvnf_manager_stage(core, i, &info); i++) {
+        json_array_append_new(stages, json_pack(
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "state", info.state,
+            "master", (json_int_t) info.master,
+            "slave", (json_int_t) (info.slave == FT_ENDPOINT_NONE ? -1 : (json_int_t) info.slave),
+            "failed_ns", (json_int_t) info.failed_ns, "promoted_ns", (json_int_t) info.promoted_ns,
+            "catchup", (json_int_t) info.catchup, "records", (json_int_t) info.records));
+    }
+    if (!json_array_size(stages)) {
+        json_decref(stages);
+        *errmsg = xstrdup("not a manager");
+        return EINVAL;
+    }
+    *result = json_pack("{s:o}", "stages", stages);
+    return 0;
+}
+
+/* role->on_start: the loop exists, the stage can put its timers on it. */
+static int
+ftvnf_start(struct role *role)
+{
+    static const struct ftstage_ops ops = {
+        .forward = ftvnf_forward, .deliver = ftvnf_deliver, .send = ftvnf_send,
+        .note = ftvnf_note,
+    };
+    struct ftvnf_role *r = role->aux;
+    const struct ftstage_stats *st;
+    char *errmsg = NULL;
+    int error;
+
+    r->cfg.loop = role->loop;
+    r->cfg.key = r->key;
+    r->cfg.seq_base = time_mono_ns();
+    r->cfg.max_payload = FTVNF_ROLE_FRAME - HOP_ETH_LEN - FTSTAGE_MSG_HDR_LEN - FTSTAGE_TAG_LEN;
+    error = ftstage_create(&r->cfg, &ops, r, &r->stage, &errmsg);
+    if (error) {
+        log_err("ftvnf: %s", errmsg ? errmsg : strerror(error));
+        free(errmsg);
+        return error;
+    }
+    st = ftstage_stats(r->stage);
+    role_add_counter(role, "packets", &st->packets);
+    role_add_counter(role, "peer_ok", &st->peer_rx);
+    role_add_counter(role, "peer_forged", &st->peer_forged);
+    role_add_counter(role, "peer_replayed", &st->peer_replayed);
+    role_add_counter(role, "send_errors", &st->send_errors);
+    role_add_counter(role, "notes", &st->notes);
+    role_add_counter(role, "drop_malformed", &st->drops[FT_DROP_MALFORMED]);
+    role_add_counter(role, "drop_duplicate", &st->drops[FT_DROP_DUPLICATE]);
+    role_add_counter(role, "drop_stale", &st->drops[FT_DROP_STALE]);
+    role_add_counter(role, "drop_unknown_sender", &st->drops[FT_DROP_UNKNOWN_SENDER]);
+    return ftstage_start_incarnation(r->stage, time_mono_ns(), r->cfg.incarnation);
+}
+
+static void
+usage(void)
+{
+    printf("usage: sfcd ftvnf --iface IF --core NAME --self ID --endpoint ID=MAC... "
+           "--key FILE [OPTION...]\n"
+           "  --core NAME         ftvnf_sequencer, ftvnf_packet_logger, ftvnf_dp_logger,\n"
+           "                      ftvnf_progress_logger, ftvnf_vnf or ftvnf_manager\n"
+           "  --self ID           this core's endpoint id\n"
+           "  --endpoint ID=MAC   another core (repeat): NSH data and sealed peer messages\n"
+           "  --egress ID=MAC     data for ID leaves as NSH at the end of the SFF's path\n"
+           "  --reply ID=MAC      data for ID leaves on the SFF's reverse path (answers)\n"
+           "  --group/--next/--peers ID,...  the core's endpoints (see vnfs/ft/ftvnf)\n"
+           "  --param KEY=VALUE   core parameter (repeat)\n"
+           "  --key FILE          the instance's key for peer messages (mode 0600)\n"
+           "  --spi N             the chain's service path (default 1)\n"
+           "  --incarnation N     restarts so far (a sequencer takes a fresh id)\n"
+           "  --seed N            the core's generator (default: random)\n"
+           ROLE_COMMON_USAGE);
+}
+
+static bool
+ftvnf_parse_ids(const char *s, struct ftvnf_ids *ids)
+{
+    const char *p = s;
+
+    ids->n = 0;
+    while (*p) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+
+        if (end == p || v >= FT_ENDPOINT_NONE || ids->n >= FTVNF_ROLE_MAX_IDS
+            || (*end && *end != ',')) {
+            return false;
+        }
+        ids->v[ids->n++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return ids->n > 0;
+}
+
+static bool
+ftvnf_parse_ep(struct ftvnf_role *r, const char *s, enum ftvnf_ep_kind kind)
+{
+    struct ftvnf_ep *ep = &r->eps[r->n_eps];
+    const char *eq = strchr(s, '=');
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+
+    if (r->n_eps >= FTVNF_ROLE_MAX_IDS || !eq || end != eq || end == s
+        || v >= FT_ENDPOINT_NONE || !pktio_parse_mac(eq + 1, ep->mac)) {
+        return false;
+    }
+    ep->id = v;
+    ep->kind = kind;
+    r->n_eps++;
+    return true;
+}
+
+int
+role_ftvnf(int argc, char *argv[])
+{
+    enum { OPT_CORE = 1, OPT_SELF, OPT_ENDPOINT, OPT_EGRESS, OPT_REPLY, OPT_GROUP, OPT_NEXT,
+           OPT_PEERS, OPT_PARAM, OPT_KEY, OPT_SPI, OPT_INCARNATION, OPT_SEED };
+    static const struct option options[] = {
+        { "core", required_argument, NULL, OPT_CORE },
+        { "self", required_argument, NULL, OPT_SELF },
+        { "endpoint", required_argument, NULL, OPT_ENDPOINT },
+        { "egress", required_argument, NULL, OPT_EGRESS },
+        { "reply", required_argument, NULL, OPT_REPLY },
+        { "group", required_argument, NULL, OPT_GROUP },
+        { "next", required_argument, NULL, OPT_NEXT },
+        { "peers", required_argument, NULL, OPT_PEERS },
+        { "param", required_argument, NULL, OPT_PARAM },
+        { "key", required_argument, NULL, OPT_KEY },
+        { "spi", required_argument, NULL, OPT_SPI },
+        { "incarnation", required_argument, NULL, OPT_INCARNATION },
+        { "seed", required_argument, NULL, OPT_SEED },
+        { "help", no_argument, NULL, 'h' },
+        ROLE_COMMON_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    struct ftvnf_role r;
+    struct ftvnf_ids group = { .n = 0 }, next = { .n = 0 }, peers = { .n = 0 };
+    struct ft_param params[FTVNF_ROLE_MAX_PARAMS];
+    size_t n_params = 0;
+    bool self_set = false, key_set = false;
+    uint64_t seed = 0;
+    int opt, rc = 2;
+    char *errmsg = NULL, *end;
+
+    memset(&r, 0, sizeof r);
+    buf_init(&r.nsh);
+    r.spi = 1;
+    role_init_common(&r.role, "ftvnf");
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed) {
+        seed = time_mono_ns() ^ ((uint64_t) getpid() << 32);
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_CORE:
+            r.cfg.class = ft_core_class_find(optarg);
+            if (!r.cfg.class || strncmp(optarg, "ftvnf_", 6)) {
+                fprintf(stderr, "sfcd ftvnf: --core: '%s' is not one of FTvNF's cores\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        case OPT_SELF: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v >= FT_ENDPOINT_NONE) {
+                fprintf(stderr, "sfcd ftvnf: --self: '%s' is not an endpoint id\n", optarg);
+                goto out;
+            }
+            r.cfg.core.self = v;
+            self_set = true;
+            break;
+        }
+        case OPT_ENDPOINT:
+        case OPT_EGRESS:
+        case OPT_REPLY:
+            if (!ftvnf_parse_ep(&r, optarg, opt == OPT_ENDPOINT ? EP_CORE
+                                           : opt == OPT_EGRESS ? EP_EGRESS : EP_REPLY)) {
+                fprintf(stderr, "sfcd ftvnf: '%s' is not ID=MAC\n", optarg);
+                goto out;
+            }
+            break;
+        case OPT_GROUP:
+        case OPT_NEXT:
+        case OPT_PEERS:
+            if (!ftvnf_parse_ids(optarg, opt == OPT_GROUP ? &group
+                                         : opt == OPT_NEXT ? &next : &peers)) {
+                fprintf(stderr, "sfcd ftvnf: '%s' is not a list of endpoint ids\n", optarg);
+                goto out;
+            }
+            break;
+        case OPT_PARAM: {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || n_params >= FTVNF_ROLE_MAX_PARAMS) {
+                fprintf(stderr, "sfcd ftvnf: --param: '%s' is not KEY=VALUE\n", optarg);
+                goto out;
+            }
+            *eq = '\0';
+            params[n_params++] = (struct ft_param) { optarg, eq + 1 };
+            break;
+        }
+        case OPT_KEY:
+            if (ftstage_key_load(optarg, r.key, &errmsg)) {
+                fprintf(stderr, "sfcd ftvnf: --key: %s\n", errmsg);
+                goto out;
+            }
+            key_set = true;
+            break;
+        case OPT_SPI:
+            r.spi = strtoul(optarg, &end, 0);
+            if (!*optarg || *end || !r.spi || r.spi >= NSH_SPI_REVERSE) {
+                fprintf(stderr, "sfcd ftvnf: --spi: '%s' is not a service path\n", optarg);
+                goto out;
+            }
+            break;
+        case OPT_INCARNATION:
+            r.cfg.incarnation = strtoul(optarg, &end, 10);
+            if (!*optarg || *end) {
+                fprintf(stderr, "sfcd ftvnf: --incarnation: '%s' is not a number\n", optarg);
+                goto out;
+            }
+            break;
+        case OPT_SEED:
+            seed = strtoull(optarg, &end, 0);
+            if (!*optarg || *end) {
+                fprintf(stderr, "sfcd ftvnf: --seed: '%s' is not a number\n", optarg);
+                goto out;
+            }
+            break;
+        default:
+            if (role_parse_option(&r.role, opt, optarg, usage, &rc)) {
+                goto out;
+            }
+        }
+    }
+    if (optind != argc || !r.cfg.class || !self_set || !key_set) {
+        fprintf(stderr, "sfcd ftvnf: --core, --self and --key are required (see --help)\n");
+        goto out;
+    }
+    r.cfg.core.group = group.v;
+    r.cfg.core.n_group = group.n;
+    r.cfg.core.next = next.v;
+    r.cfg.core.n_next = next.n;
+    r.cfg.core.peers = peers.v;
+    r.cfg.core.n_peers = peers.n;
+    r.cfg.core.params = params;
+    r.cfg.core.n_params = n_params;
+    ft_rng_init(&r.cfg.core.rng, seed);
+
+    rc = 1;
+    r.role.aux = &r;
+    if (role_open_pktio(&r.role, false)) {
+        goto out;
+    }
+    r.role.on_start = ftvnf_start;
+    role_add_counter(&r.role, "rx_nsh", &r.n_rx_nsh);
+    role_add_counter(&r.role, "rx_peer", &r.n_rx_peer);
+    role_add_counter(&r.role, "tx_data", &r.n_tx_data);
+    role_add_counter(&r.role, "tx_egress", &r.n_tx_egress);
+    role_add_counter(&r.role, "tx_reply", &r.n_tx_reply);
+    role_add_counter(&r.role, "tx_peer", &r.n_tx_peer);
+    role_add_counter(&r.role, "no_endpoint", &r.n_no_endpoint);
+    role_add_counter(&r.role, "too_big", &r.n_too_big);
+    role_add_counter(&r.role, "malformed", &r.n_malformed);
+    role_add_counter(&r.role, "misaddressed", &r.n_misaddressed);
+    role_add_method(&r.role, "peer_down", ctl_peer_down);
+    role_add_method(&r.role, "export_state", ctl_export_state);
+    role_add_method(&r.role, "ftvnf_stages", ctl_stages);
+    rc = role_serve_pktio(&r.role, ftvnf_frame, NULL);
+out:
+    ftstage_destroy(r.stage);
+    role_finish(&r.role);
+    buf_uninit(&r.nsh);
+    free(errmsg);
+    return rc;
+}

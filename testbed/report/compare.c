@@ -843,6 +843,13 @@ compare_draw(FILE *log, const struct compare_table *t, const char *dir)
     bool lines = t->n_rows > 1;
     int error = 0;
 
+    /* DB_DIR/plots/EXPERIMENT: the parent too, on a database's first charts. */
+    char *parent = xstrdup(dir), *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        mkdir(parent, 0755);
+    }
+    free(parent);
     if (mkdir(dir, 0755) && errno != EEXIST) {
         error = errno;
         goto out;

@@ -96,3 +96,13 @@ BENCH_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 BENCH_PROGS += bench/fitsfc.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end fitsfc
+# --- nham: recovery per mechanism split into detection and repair (10 crashes each), and the
+# fault-free throughput of a chain of 4 against none, as ratios (root).
+BENCH_PROGS += bench/nham.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end nham
+# --- ftc: FTC f=1 beside none and ftmb on Monitor chains of length 2-5: flat-out goodput and
+# closed-loop echo p50, ratios FTC/none and FTC/ftmb, FTC's drop with length (root).
+BENCH_PROGS += bench/ftc.sh
+BENCH_DEPS  += bin/sfclab bin/sfcd
+# --- end ftc

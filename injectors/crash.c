@@ -1,8 +1,10 @@
 /* crash — a component stops: its processes SIGKILLed, its links cut, or its guest destroyed. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "injectors/inject.h"
@@ -43,11 +45,27 @@ kill_in_guest(struct inject_fault *f, long long pid)
     return error;
 }
 
+/* The guest's process 'nspid' as a pidfd of the host (-1: it cannot be had, a VM's). */
+static int
+host_pidfd(struct inject_fault *f, long long nspid)
+{
+    pid_t pid;
+
+    if (guest_host_pid(f->ig->guest, nspid, &pid)) {
+        return -1;
+    }
+    return syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* SIGKILL to the roles: from the host through pidfds when the guest shares its kernel (the
+ * time of the fault is that of the signal, not of the look-ups before it), from inside the
+ * guest otherwise. */
 static int
 crash_kill(struct inject_fault *f)
 {
     json_t *roles = NULL, *r, *killed = json_array();
-    size_t i;
+    int pidfds[64];
+    size_t i, n = 0;
     int error;
 
     error = inject_agent_call(f, f->ig, "roles", NULL, &roles);
@@ -56,12 +74,19 @@ crash_kill(struct inject_fault *f)
     }
     json_array_foreach (roles, i, r) {
         int id = json_integer_value(json_object_get(r, "id"));
+        long long nspid = json_integer_value(json_object_get(r, "pid"));
+        int fd;
 
         if (!json_is_true(json_object_get(r, "running"))
             || (f->role_id >= 0 && id != f->role_id)) {
             continue;
         }
-        error = kill_in_guest(f, json_integer_value(json_object_get(r, "pid")));
+        fd = n < ARRAY_SIZE(pidfds) ? host_pidfd(f, nspid) : -1;
+        if (fd >= 0) {
+            pidfds[n++] = fd;
+        } else {
+            error = kill_in_guest(f, nspid);
+        }
         if (error) {
             log_err("%s: cannot kill role %d on %s (%s)", f->target, id, f->guest,
                     strerror(error));
@@ -69,14 +94,32 @@ crash_kill(struct inject_fault *f)
         }
         json_array_append_new(killed, json_integer(id));
     }
+    if (n && n == json_array_size(killed)) {
+        f->at.mono_ns = time_mono_ns();
+        f->at.wall_ns = time_wall_ns();
+        f->has_at = true;
+    }
+    for (i = 0; i < n; i++) {
+        if (syscall(SYS_pidfd_send_signal, pidfds[i], SIGKILL, NULL, 0) && errno != ESRCH
+            && !error) {
+            error = errno;
+            log_err("%s: cannot kill a role on %s (%s)", f->target, f->guest,
+                    strerror(error));
+        }
+    }
     if (!json_array_size(killed)) {
         log_err("%s: no %s runs on guest %s to kill", f->target,
                 f->role_id >= 0 ? "such role" : "role", f->guest);
         error = ESRCH;
         goto out;
     }
-    json_object_set(f->saved, "killed", killed);
+    if (!error) {
+        json_object_set(f->saved, "killed", killed);
+    }
 out:
+    for (i = 0; i < n; i++) {
+        close(pidfds[i]);
+    }
     json_decref(killed);
     json_decref(roles);
     return error;

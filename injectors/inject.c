@@ -404,15 +404,17 @@ inject_apply(struct inject_fault *f, struct inject_time *t)
     struct inject_time start;
     int error;
 
-    /* The fault's time is when its injection began: a crash through an exec in the guest
-     * kills the process before apply() returns, and a detector may see it first. */
+    /* The fault's time is when its injection began (a crash through an exec in the guest
+     * kills the process before apply() returns, and a detector may see it first), or the
+     * time the kind took just before its decisive action. */
     time_now(&start);
+    f->has_at = false;
     error = f->kind->apply(f);
     if (error) {
         return error;
     }
     if (t) {
-        *t = start;
+        *t = f->has_at ? f->at : start;
     }
     f->active = true;
     return save_record(f);

@@ -75,6 +75,8 @@ struct inject_fault {
     char *spoof_ip;
     int role_id;
     bool active;                /* Applied and not healed. */
+    bool has_at;                /* apply() took the time of the action that made the fault */
+    struct inject_time at;      /* real ('at'), past its preparations (a crash's look-ups). */
     json_t *saved;              /* What heal needs (the kind's keys), saved with the record. */
 };
 

@@ -28,6 +28,7 @@ static const struct sfcd_role roles[] = {
     { "wrapper", role_wrapper, "FIT-SFC's client wrapper: a local proxy to the replicated chain" },
     { "echo", role_echo, "UDP echo server (the bare-path baseline)" },
     { "mitm", role_mitm, "attacker: rewrites steered frames with libpcap (--mode)" },
+    { "ftmb-logger", role_ftmb_logger, "FTMB's input/output logger: logs VNFs' records, acks" },
     { "ft", role_ft, "runs a fault-tolerance protocol core over UDP (--core NAME)" },
     { "ftvnf", role_ftvnf, "runs one of FTvNF's cores on the NSH path (--core NAME)" },
     { "link", role_link, "impaired link stage: delay, jitter, duplicate, reorder (host side)" },

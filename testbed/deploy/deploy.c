@@ -34,6 +34,7 @@
 #define DEPLOY_ID_CLASSIFIER 1
 #define DEPLOY_ID_SFF 2
 #define DEPLOY_ID_VNF0 10
+#define DEPLOY_ID_FTMB_LOGGER 5000
 
 static struct instance_iface *data_iface(struct instance_guest *);
 static int write_key(struct deployment *, const struct deploy_component *, char **pathp);
@@ -130,6 +131,10 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     if (needs_attacker(p)) {
         size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);
+    }
+    if (o->ftmb) {
+        size_t g = topology_add_guest(topo, "logger", p->cpus, p->memory);
+        topology_add_link(topo, g, bridge, "10.0.0.253", 24);
     }
     error = topology_finish(topo, errp);
     if (error) {
@@ -259,51 +264,12 @@ int
 deploy_host_pid(struct instance *inst, const char *guest, int nspid)
 {
     struct instance_guest *ig = instance_find_guest(inst, guest);
-    struct stat want, st;
-    struct dirent *de;
-    pid_t found = 0;
-    DIR *dir;
-    int fd;
+    pid_t pid = 0;
 
-    if (!ig || !ig->guest || nspid <= 0 || guest_netns_fd(ig->guest, &fd)) {
+    if (!ig || !ig->guest || guest_host_pid(ig->guest, nspid, &pid)) {
         return 0;
     }
-    if (fstat(fd, &want)) {
-        close(fd);
-        return 0;
-    }
-    close(fd);
-    dir = opendir("/proc");
-    while (dir && !found && (de = readdir(dir)) != NULL) {
-        char path[300], line[256];
-        FILE *f;
-
-        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
-        if (stat(path, &st) || st.st_ino != want.st_ino || st.st_dev != want.st_dev) {
-            continue;
-        }
-        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
-        f = fopen(path, "r");
-        while (f && fgets(line, sizeof line, f)) {
-            if (!strncmp(line, "NSpid:", 6)) {
-                char *last = strrchr(line, '\t');
-                if (last && atoi(last + 1) == nspid) {
-                    found = atoi(de->d_name);
-                }
-                break;
-            }
-        }
-        if (f) {
-            fclose(f);
-        }
-    }
-    if (dir) {
-        closedir(dir);
-    }
-    return found;
+    return pid;
 }
 
 int
@@ -365,6 +331,7 @@ deploy_stop(struct deployment *d)
     free(d->work_dir);
     free(d->ftc_key);
     free(d->ftc_ring);
+    free(d->ftmb_logger);
     for (size_t i = 0; i < d->n_old_names; i++) {
         free(d->old_names[i]);
     }
@@ -642,6 +609,18 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "%s", d->opts.ftc_tick);
         }
     }
+    if (d->opts.ftmb) {
+        deploy_args_add(a, "--ftmb-logger");
+        deploy_args_add(a, "%s", d->ftmb_logger);
+        if (d->opts.ftmb_snapshot) {
+            deploy_args_add(a, "--ftmb-snapshot");
+            deploy_args_add(a, "%s", d->opts.ftmb_snapshot);
+        }
+        if (d->opts.ftmb_stall) {
+            deploy_args_add(a, "--ftmb-stall");
+            deploy_args_add(a, "%s", d->opts.ftmb_stall);
+        }
+    }
 }
 
 int
@@ -669,7 +648,10 @@ connect_agents(struct deployment *d)
             log_err("deploy: guest %s is missing from the instance", c->guest);
             return ENOENT;
         }
-        error = instance_mgmt_connect(d->inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+        /* The deadline is reached only when something is wrong, and a kvm guest's agent
+         * under TCG on a loaded host (load 30) missed 5 s: no agent answered on client. */
+        error = instance_mgmt_connect(d->inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
+                                      strcmp(c->ig->provider, "kvm") ? 5000 : 30000,
                                       &c->agent_fd);
         if (error) {
             log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
@@ -732,6 +714,9 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     for (size_t i = 0; i < o->n_extra; i++) {
         add_component(d, o->extra[i].role, 0, o->extra[i].guest);
     }
+    if (o->ftmb) {
+        add_component(d, "logger", 0, "logger")->id = DEPLOY_ID_FTMB_LOGGER;
+    }
     /* Only now: the array moves as it grows. */
     client = &d->comps[0];
     sc = &d->comps[1];
@@ -789,6 +774,18 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         sodium_memzero(key, sizeof key);
         buf_put_u8(&ring, 0);
         d->ftc_ring = (char *) buf_steal(&ring, NULL);
+    }
+    if (!error && o->ftmb) {
+        /* FTMB's logger before the VNFs, which send it their records from the first packet. */
+        struct deploy_component *lg = &d->comps[d->n_comps - 1];
+
+        d->ftmb_logger = xstrdup(deploy_mac_string(data_iface(lg->ig)->mac, mac));
+        deploy_args_add(&a, "--iface");
+        deploy_args_add(&a, "%s", data_iface(lg->ig)->ifname);
+        deploy_args_add(&a, "--id");
+        deploy_args_add(&a, "%d", DEPLOY_ID_FTMB_LOGGER);
+        error = deploy_start_role(lg, "ftmb-logger", a.v);
+        deploy_args_free(&a);
     }
     if (!error && o->start_middle) {
         error = o->start_middle(d, o);
@@ -1001,7 +998,8 @@ fitsfc_start_role(const struct instance *inst, struct deploy_component *c, const
 
 int
 deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
-              const char *vote_timeout, const char *work_dir, struct deployment **dp)
+              const char *vote_timeout, const char *order_timeout, const char *work_dir,
+              struct deployment **dp)
 {
     struct deployment *d = xzalloc(sizeof *d);
     struct deploy_component *client, *wrapper;
@@ -1052,16 +1050,49 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     }
     buf_put_u8(&path, '\0');
 
-    /* Server side first, so that nothing the classifiers send finds a hole. */
+    /* Server side first, so that nothing the classifiers send finds a hole. Each VNF's
+     * replicas share a key for their peer messages: a globally stateful function (lb, nat)
+     * orders its requests by PBFT among them (the guest decides, by the function's
+     * consistency; vnfs/sfc/vnf.c). */
+    uint8_t order_key[crypto_auth_KEYBYTES];
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
+        struct buf replicas = BUF_INITIALIZER;
+        uint8_t key[crypto_auth_KEYBYTES];
+        char *kp = NULL;
 
         if (strcmp(c->role, "vnf")) {
             continue;
         }
+        if (c->replica == 0) {
+            if (sodium_init() < 0) {
+                error = EIO;
+                break;
+            }
+            randombytes_buf(order_key, sizeof order_key);
+        }
+        memcpy(key, order_key, sizeof key);
+        error = deploy_write_key(d, c, key, &kp);
+        sodium_memzero(key, sizeof key);
+        if (error) {
+            break;
+        }
         vnf_args(d, c, 0, &a);
         deploy_args_add(&a, "--from");
         deploy_args_add(&a, "%s", (char *) sffs.data);
+        group_macs(d, "vnf", c->index, &replicas);
+        deploy_args_add(&a, "--order-group");
+        deploy_args_add(&a, "%s", (char *) replicas.data);
+        deploy_args_add(&a, "--order-index");
+        deploy_args_add(&a, "%u", c->replica);
+        deploy_args_add(&a, "--key");
+        deploy_args_add(&a, "%s", kp);
+        if (order_timeout) {
+            deploy_args_add(&a, "--order-param");
+            deploy_args_add(&a, "timeout=%s", order_timeout);
+        }
+        buf_uninit(&replicas);
+        free(kp);
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         deploy_args_add(&a, "--timestamps");
         error = fitsfc_start_role(inst, c, "vnf", c->guest, &a);
@@ -1103,6 +1134,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
         error = deploy_start_role(c, "classifier", a.v);
         deploy_args_free(&a);
     }
+    sodium_memzero(order_key, sizeof order_key);
     if (error) {
         goto out;
     }
@@ -1111,7 +1143,9 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     deploy_args_add(&a, "--id");
     deploy_args_add(&a, "%u", wrapper->id);
     deploy_args_add(&a, "--listen");
-    deploy_args_add(&a, "%s:53", inet_ntoa(d->service_addr));
+    /* A DNS chain answers on 53; any other (lb answer=1) echoes on 7, as the client asks. */
+    deploy_args_add(&a, "%s:%d", inet_ntoa(d->service_addr),
+                    p->n_vnfs && !strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns") ? 53 : 7);
     deploy_args_add(&a, "--classifiers");
     deploy_args_add(&a, "%s", (char *) cls.data);
     deploy_args_add(&a, "--sffs");

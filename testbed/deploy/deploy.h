@@ -63,6 +63,11 @@ struct deploy_chain_opts {
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
     const char *ftc_tick;       /* NULL: the VNF's default. */
+    /* FTMB (testbed/schemes/ftmb.c): a "logger" guest runs FTMB's logger (vnfs/sfc/ftmb.h),
+     * every VNF logs each packet and its access log there and holds its output until logged,
+     * and stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). */
+    bool ftmb;
+    const char *ftmb_snapshot, *ftmb_stall;
     /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
      * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. With start_middle too, a component
      * "vnf[i]" (no role of its own) names the copy the scheme says is active: its guest and
@@ -89,6 +94,7 @@ struct deployment {
     struct deploy_chain_opts opts;  /* As deployed (strings borrowed from the point). */
     char *ftc_key;                  /* FTC's key file (one for every VNF guest). */
     char *ftc_ring;                 /* "MAC,MAC,..." of the VNF guests, in chain order. */
+    char *ftmb_logger;              /* FTMB's logger's data MAC. */
     void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
     char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
     size_t n_old_names;
@@ -124,12 +130,16 @@ int deploy_start_ftc_vnf(struct deployment *, struct deploy_component *c, uint32
  * component "wrapper[0]", which owns the service address), and 3f+1 guests each for the
  * classifier ("classifier[0].replica[M]"), the SFF ("sff[0].replica[M]") and every VNF
  * ("vnf[N].replica[M]"), every arrow between stages all-to-all, a `bft_voter` in every SFF
- * (entry and return votes) and VNF replica and in the wrapper (f+1). The point's chain must
- * end in a function that replies (dns): the replies come back through the replicas. */
+ * (entry and return votes) and VNF replica and in the wrapper (f+1). The replicas of each VNF
+ * share a key: a globally stateful function orders its requests by PBFT among them
+ * ('order_timeout': PBFT's view change timeout, NULL: the core's default). The point's chain
+ * must end in a function that replies (dns, or lb with answer=1): the replies come back
+ * through the replicas. */
 int deploy_fitsfc_topology(const struct exp_point *, unsigned f, struct topology **,
                            char **errp);
 int deploy_fitsfc(struct instance *, const struct exp_point *, unsigned f,
-                  const char *vote_timeout, const char *work_dir, struct deployment **);
+                  const char *vote_timeout,
+                  const char *order_timeout, const char *work_dir, struct deployment **);
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 

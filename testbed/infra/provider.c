@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -392,6 +393,65 @@ int
 guest_netns_fd(const struct guest *g, int *fdp)
 {
     return g->provider->netns_fd ? g->provider->netns_fd(g, fdp) : ENOTSUP;
+}
+
+int
+guest_host_pid(const struct guest *g, pid_t nspid, pid_t *pidp)
+{
+    struct stat want, st;
+    struct dirent *de;
+    pid_t found = 0;
+    DIR *dir;
+    int fd, error;
+
+    if (nspid <= 0) {
+        return ESRCH;
+    }
+    error = guest_netns_fd(g, &fd);
+    if (error) {
+        return error;
+    }
+    if (fstat(fd, &want)) {
+        error = errno;
+        close(fd);
+        return error;
+    }
+    close(fd);
+    dir = opendir("/proc");
+    while (dir && !found && (de = readdir(dir)) != NULL) {
+        char path[300], line[256];
+        FILE *f;
+
+        if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/ns/net", de->d_name);
+        if (stat(path, &st) || st.st_ino != want.st_ino || st.st_dev != want.st_dev) {
+            continue;
+        }
+        snprintf(path, sizeof path, "/proc/%s/status", de->d_name);
+        f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            if (!strncmp(line, "NSpid:", 6)) {
+                char *last = strrchr(line, '\t');
+                if (last && atoi(last + 1) == nspid) {
+                    found = atoi(de->d_name);
+                }
+                break;
+            }
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    if (dir) {
+        closedir(dir);
+    }
+    if (!found) {
+        return ESRCH;
+    }
+    *pidp = found;
+    return 0;
 }
 
 bool

@@ -205,6 +205,10 @@ int guest_stats(const struct guest *, struct guest_stats *);
 int guest_read_stats(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
 /* ENOTSUP when the provider has no such hook. */
 int guest_netns_fd(const struct guest *, int *fdp);
+/* The host's pid of process 'nspid' of the guest's PID namespace (as its agent reports it),
+ * for a guest that shares the host's kernel: the process in the guest's network namespace
+ * whose innermost pid is 'nspid'. ESRCH if there is none (gone), ENOTSUP for a VM. */
+int guest_host_pid(const struct guest *, pid_t nspid, pid_t *pidp);
 int guest_save(struct guest *, const char *path);
 int guest_restore(struct guest *, const char *path);
 bool guest_can_save(const struct guest *);

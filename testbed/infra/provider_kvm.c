@@ -450,14 +450,9 @@ kvm_start(struct guest *g)
     /* quiet: under TCG every console line costs; panic=-1: when init ends, the kernel reboots
      * and libvirt (on_reboot destroy) ends the domain; cryptomgr.notests: the crypto self-tests
      * were the two slowest initcalls (2.4 s of 12 under TCG, initcall_debug), testing
-     * algorithms this guest does not use. The rest skips work a VM of ours never needs: no
-     * PS/2 devices to probe, one serial port, no speculation mitigations to patch in, no TSC
-     * watchdog. Measured under TCG at load 25, booting to an init that exits: 3.34 CPU-s of
-     * QEMU without them, 3.18 with them (the boot is CPU-bound; its wall time is that divided
-     * by the share of a CPU QEMU gets, about 10% at that load). */
-    buf_printf(&cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off "
-               "i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 tsc=reliable "
-               "no_timer_check nowatchdog rdinit=/sfcd vminit sfc.hostname=%s", g->hostname);
+     * algorithms this guest does not use. */
+    buf_printf(&cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests rdinit=/sfcd vminit "
+               "sfc.hostname=%s", g->hostname);
     for (size_t i = 0; g->init_args && g->init_args[i]; i++) {
         if (strpbrk(g->init_args[i], " ,\"'\n") || !*g->init_args[i]) {
             log_err("guest %s: init argument '%s' cannot go on a kernel command line", g->name,

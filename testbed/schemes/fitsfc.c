@@ -28,10 +28,15 @@
  *  - f = 0 deploys the same chain with one replica each and quorum-1 voters: FIT-SFC's code
  *    path without replication, Figure 5's baseline.
  *
- * Not yet: per-flow ordering by the counter (the stateful `auth` service) and PBFT for globally
- * stateful VNFs (`lb`); a chain must end in a function that answers (dns), since the replies
- * come back through the replicas and nothing else returns through them yet. Voters exchange no
- * peer messages (bft_voter sends none), so no instance key is handed out. */
+ *  - Consistency by service type, chosen by the function (nf_class.consistency): a globally
+ *    stateful VNF (lb, nat) orders what its replicas' voters decided by PBFT among its 3f+1
+ *    replicas (vnfs/ft/fitsfc/pbft.c; tests/sim scenarios pbft-f1/f2) before the function
+ *    runs; each VNF's replicas get one instance key for those messages (crypto_auth).
+ *    view_change_timeout is PBFT's request/view-change timeout.
+ *  - A chain must end in a function that answers: dns, or lb with answer=1 (the lb answers
+ *    the request itself, naming the backend it chose): replies come back through the replicas.
+ *    A per-flow stateful VNF (auth) hands its function each client's requests in counter
+ *    order (vnfs/ft/fitsfc/flow_order.c, each replica on its own, behind its voter). */
 #include <libfyaml.h>
 #include <string.h>
 
@@ -49,7 +54,7 @@ static const struct scheme_param fitsfc_params[] = {
     { "timeout", SCHEME_PARAM_DURATION, "1s", 1000000, 60000000000ull, NULL,
       "a voter halts a packet that has no 2f+1 identical copies by then" },
     { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
-      "PBFT's view change timeout (globally stateful VNFs; PBFT is not built yet: no effect)" },
+      "PBFT's view change timeout (the replicas of globally stateful VNFs: lb, nat)" },
 };
 
 static const struct scheme_target fitsfc_targets[] = {
@@ -65,6 +70,21 @@ fitsfc_f(const struct exp_point *p)
     extern const struct scheme_class scheme_fitsfc;
 
     return scheme_param_uint(&scheme_fitsfc, p, "f");
+}
+
+/* Whether the chain's last function turns requests into answers. */
+static bool
+fitsfc_answers(const struct exp_vnf *v)
+{
+    if (!strcmp(v->fn, "dns")) {
+        return true;
+    }
+    for (size_t i = 0; !strcmp(v->fn, "lb") && i < v->n_params; i++) {
+        if (!strcmp(v->params[i].key, "answer") && !strcmp(v->params[i].value, "1")) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void
@@ -84,15 +104,15 @@ fitsfc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         yaml_error(doc, params ? params : root, "fitsfc: 3f+1 = %llu replicas, at most 17 "
                    "(f <= 5)", (unsigned long long) n);
     }
-    if (p->vnfs && (!p->n_vnfs || strcmp(p->vnfs[p->n_vnfs - 1].fn, "dns"))) {
+    if (p->vnfs && (!p->n_vnfs || !fitsfc_answers(&p->vnfs[p->n_vnfs - 1]))) {
         struct fy_node *chain = root && fy_node_is_mapping(root) ? yaml_map_get(root, "chain")
                                                                  : NULL;
         struct fy_node *vnfs = chain && fy_node_is_mapping(chain) ? yaml_map_get(chain, "vnfs")
                                                                   : NULL;
 
-        yaml_error(doc, vnfs ? vnfs : chain ? chain : root, "fitsfc: the chain must end in a function that answers (dns): "
-                   "replies come back through the replicas, and nothing else returns through "
-                   "them yet");
+        yaml_error(doc, vnfs ? vnfs : chain ? chain : root, "fitsfc: the chain must end in a "
+                   "function that answers (dns, or lb with answer=1): replies come back "
+                   "through the replicas");
     }
 }
 
@@ -120,13 +140,15 @@ fitsfc_deploy(struct instance *inst, const struct exp_point *p, const char *work
     extern const struct scheme_class scheme_fitsfc;
 
     return deploy_fitsfc(inst, p, fitsfc_f(p), scheme_param_value(&scheme_fitsfc, p, "timeout"),
+                         scheme_param_value(&scheme_fitsfc, p, "view_change_timeout"),
                          work_dir, dp);
 }
 
 const struct scheme_class scheme_fitsfc = {
     .name = "fitsfc",
     .summary = "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, 2f+1 voters, a client "
-               "wrapper accepting f+1 identical replies (PBFT ordering: not yet)",
+               "wrapper accepting f+1 identical replies, PBFT among the replicas of globally "
+               "stateful VNFs",
     .guests = "client (and its wrapper), 3f+1 each of classifier, SFF and every VNF (and an "
               "attacker for mitm faults)",
     .params = fitsfc_params,

@@ -669,7 +669,7 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
          * deployment's stop take it. */
         t->c->role_id = json_integer_value(json_object_get(res, "id"));
         fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, t->c->guest,
-                                                               nspid));
+                                                               nspid), true);
         ftvnf_event(ctl, 0, "recovered", t->c->name, "restarted as incarnation %u",
                     ctl->incarnation[e]);
     } else {

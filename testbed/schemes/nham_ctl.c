@@ -15,9 +15,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
+#include "testbed/infra/manifest.h"
 #include "testbed/infra/netns.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/provider.h"
@@ -52,7 +54,9 @@ struct nham_copy {
     uint32_t ofport;
     uint32_t id;                /* Its NSH component id. */
     int hb_fd;                  /* The orchestrator's end of its heartbeats. */
-    uint16_t hb_port;
+    uint16_t hb_port;           /* UDP: its port; */
+    char *hb_path;              /* or a datagram socket in the guest's own directory. */
+    char *ctl_path;             /* Its process's control socket (NULL: agent calls only). */
     int role_id;                /* -1: no process. */
     pid_t nspid;                /* Its process, in its guest's PID namespace. */
     size_t fms_idx;
@@ -82,6 +86,7 @@ struct nham_dep {
     struct in_addr sff_mgmt;
     uint8_t sff_mac[6];
     int sff_role_id;
+    char *sff_ctl_path;         /* The SFF's control socket (NULL: agent calls only). */
 };
 
 static void
@@ -98,6 +103,11 @@ nham_dep_free(void *nd_)
             if (cp->hb_fd >= 0) {
                 close(cp->hb_fd);
             }
+            if (cp->hb_path) {
+                unlink(cp->hb_path);
+                free(cp->hb_path);
+            }
+            free(cp->ctl_path);
             free(cp->name);
             free(cp->guest);
         }
@@ -106,6 +116,7 @@ nham_dep_free(void *nd_)
     free(nd->vnfs);
     free(nd->conf.vnfs);
     free(nd->sff_guest);
+    free(nd->sff_ctl_path);
     free(nd);
 }
 
@@ -145,6 +156,55 @@ nham_beat_socket(struct instance *inst, struct in_addr guest, int *fdp, uint16_t
     return 0;
 }
 
+/* A datagram socket of the orchestrator at 'path' (in the directory of the copy's guest, which
+ * the guest sees at the same path and no other guest sees): the beats go from the copy's
+ * process to the FMS's socket directly, without the management network. Beats over the
+ * network share the switch and the orchestrator's network stack with everything else: on a
+ * loaded machine they were held up for seconds, every copy at once, while every copy ran and
+ * beat (their counters said so), and the FMS suspected them all. */
+static int
+nham_unix_bind(struct instance *inst, const char *path, int *fdp)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd, error;
+
+    if (strlen(path) >= sizeof sun.sun_path) {
+        return ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, path);
+    error = manifest_record_file(inst->manifest, path);
+    if (error) {
+        return error;
+    }
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    if (bind(fd, (struct sockaddr *) &sun, sizeof sun) || chmod(path, 0600)) {
+        error = errno;
+        close(fd);
+        unlink(path);
+        return error;
+    }
+    *fdp = fd;
+    return 0;
+}
+
+/* "<instance>/guests/<guest>/<what>-<id>.sock" if it fits a socket address (else NULL). */
+static char *
+nham_local_path(const struct instance *inst, const char *guest, const char *what, unsigned id)
+{
+    char *path = xasprintf("%s/guests/%s/%s-%u.sock", inst->dir, guest, what, id);
+
+    if (strlen(path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path
+        || manifest_record_file(inst->manifest, path)) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
 /* The arguments of copy 'cp' of 'v': 'incarnation' 0 first start, n a restart, UINT32_MAX
  * a warm standby. */
 static json_t *
@@ -166,12 +226,21 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_string("--id"));
     json_array_append_new(a, json_sprintf("%u", cp->id));
     json_array_append_new(a, json_string("--heartbeat"));
-    json_array_append_new(a, json_sprintf("%s:%u", inet_ntoa(nd->inst->orchestrator_addr),
-                                          cp->hb_port));
+    if (cp->hb_path) {
+        json_array_append_new(a, json_sprintf("unix:%s", cp->hb_path));
+    } else {
+        json_array_append_new(a, json_sprintf("%s:%u",
+                                              inet_ntoa(nd->inst->orchestrator_addr),
+                                              cp->hb_port));
+    }
     json_array_append_new(a, json_string("--beat-interval"));
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
+    if (cp->ctl_path) {
+        json_array_append_new(a, json_string("--control"));
+        json_array_append_new(a, json_string(cp->ctl_path));
+    }
     if (incarnation == UINT32_MAX) {
         json_array_append_new(a, json_string("--standby"));
     } else if (incarnation) {
@@ -272,8 +341,25 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             cp->hb_fd = -1;
             error = deploy_write_key(d, c, key, &path);
             free(path);
-            if (!error) {
+            /* A guest of the netns provider shares the host's kernel and sees its own
+             * directory at its host path: its beats take a local socket. Elsewhere (a VM)
+             * they take the management network. */
+            if (!error && !strcmp(c->ig->guest->provider->name, "netns")) {
+                cp->hb_path = xasprintf("%s/guests/%s/nham-beat-%u.sock", d->inst->dir,
+                                        c->guest, c->id);
+                error = nham_unix_bind(d->inst, cp->hb_path, &cp->hb_fd);
+                if (error == ENAMETOOLONG) {
+                    free(cp->hb_path);
+                    cp->hb_path = NULL;
+                    error = 0;
+                }
+            }
+            if (!error && cp->hb_fd < 0) {
                 error = nham_beat_socket(d->inst, cp->mgmt, &cp->hb_fd, &cp->hb_port);
+            }
+            if (!error && cp->hb_path) {
+                /* The same guests take the FMS's commands on a socket of their own. */
+                cp->ctl_path = nham_local_path(d->inst, c->guest, "nham-ctl", c->id);
             }
             if (error) {
                 log_err("nham: %s: %s", c->name, strerror(error));
@@ -331,6 +417,13 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     json_array_append_new(sff_args, json_string("--param"));
     json_array_append_new(sff_args, json_sprintf("buffer_bytes=%" PRIu64,
                                                  conf->buffer_bytes));
+    if (!strcmp(sff->ig->guest->provider->name, "netns")) {
+        nd->sff_ctl_path = nham_local_path(d->inst, sff->guest, "nham-ctl", sff->id);
+    }
+    if (nd->sff_ctl_path) {
+        json_array_append_new(sff_args, json_string("--control"));
+        json_array_append_new(sff_args, json_string(nd->sff_ctl_path));
+    }
     error = nham_start_role(sff->agent_fd, sff->guest, "nham-sff", sff_args, &sff->role_id,
                             NULL);
     sff_args = NULL;
@@ -383,8 +476,21 @@ struct nham_worker {
     bool started;
     struct nham_job *jobs;
     size_t n_jobs;
+    /* Under the controller's mutex, during a recovery: */
     bool recovering;
+    size_t failing;             /* The copy it recovers from: a second notice of its failure
+                                 * (silent, then dead) is nothing new. */
+    size_t taking_over;         /* The copy that takes over (SIZE_MAX: not chosen yet): its
+                                 * failure before READY interrupts the recovery. */
+    bool interrupted;
+    unsigned failures;          /* Recoveries in a row that failed: retried, up to a bound. */
+    int hold_fd;                /* Its socket for the SFF's answers (-1: agent calls). */
+    char *hold_path;
+    unsigned long long seq;
 };
+
+#define NHAM_RETRIES 20
+#define NHAM_RETRY_NS (100ull * 1000000)
 
 struct nham_ctl {
     struct instance *inst;
@@ -398,6 +504,7 @@ struct nham_ctl {
     struct nham_agent ***agents;    /* [vnf][copy] */
     struct nham_worker *workers;
     struct { size_t vnf, copy; } *targets;  /* By FMS index. */
+    int cmd_fd;                     /* Unbound: commands that need no answer. */
     pthread_mutex_t mutex;          /* Jobs, 'active', 'stopping'. */
     pthread_cond_t cond;
     bool stopping;
@@ -473,7 +580,7 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     pthread_mutex_unlock(&a->mutex);
     if (!error) {
         fms_reset_target(ctl->fms, cp->fms_idx,
-                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid));
+                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid), true);
     }
     return error;
 }
@@ -511,14 +618,19 @@ nham_counter(struct nham_ctl *ctl, struct nham_agent *a, int role_id, const char
     return error;
 }
 
-/* Over the controller's own OpenFlow connection, one barrier per change. */
+/* Over the controller's own OpenFlow connection, one barrier per change; 'add2' (may be NULL)
+ * goes in the same change, after 'add'. */
 static int
-nham_of(struct nham_ctl *ctl, const struct of_flow *add, const struct of_flow *del)
+nham_of2(struct nham_ctl *ctl, const struct of_flow *add, const struct of_flow *add2,
+         const struct of_flow *del)
 {
     int error, e2;
 
     pthread_mutex_lock(&ctl->of_mutex);
     error = add ? of_flow_add(ctl->of, add) : of_flow_delete(ctl->of, del, true);
+    if (!error && add2) {
+        error = of_flow_add(ctl->of, add2);
+    }
     e2 = of_barrier(ctl->of);
     error = error ? error : e2;
     if (error) {
@@ -528,13 +640,27 @@ nham_of(struct nham_ctl *ctl, const struct of_flow *add, const struct of_flow *d
     return error;
 }
 
+static int
+nham_of(struct nham_ctl *ctl, const struct of_flow *add, const struct of_flow *del)
+{
+    return nham_of2(ctl, add, NULL, del);
+}
+
+static void
+nham_fence_flow(const struct nham_copy *cp, struct of_flow *f)
+{
+    memset(f, 0, sizeof *f);
+    f->priority = NHAM_PRIO_FENCE;
+    of_match_in_port(&f->match, cp->ofport);
+}
+
 /* A falsely suspected copy must not send into the chain once it is replaced. */
 static int
 nham_fence(struct nham_ctl *ctl, const struct nham_copy *cp, bool on)
 {
-    struct of_flow f = { .priority = NHAM_PRIO_FENCE };
+    struct of_flow f;
 
-    of_match_in_port(&f.match, cp->ofport);
+    nham_fence_flow(cp, &f);
     return on ? nham_of(ctl, &f, NULL) : nham_of(ctl, NULL, &f);
 }
 
@@ -574,7 +700,7 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
         return error;
     }
     /* Its old process's death is not news: forget it before it dies. */
-    fms_reset_target(ctl->fms, cp->fms_idx, 0);
+    fms_reset_target(ctl->fms, cp->fms_idx, 0, false);
     if (cp->role_id >= 0) {
         nham_stop_role(ctl, a, cp->role_id);
         cp->role_id = -1;
@@ -591,22 +717,154 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     return error;
 }
 
-/* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). */
-static void
-nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns, bool dead)
+#define NHAM_COMMAND_MS 1000
+
+/* Sends 'cmd' to the control socket at 'path' from 'fd'; with 'reply_ms' > 0, waits that long
+ * for the answer to this very command ("ok CMD"). 0 when done; EREMOTEIO if the role refused;
+ * another errno when it could not be asked (the caller asks through the agent instead). */
+static int
+nham_command(int fd, const char *path, const char *cmd, int reply_ms)
 {
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    uint64_t deadline = time_mono_ns() + reply_ms * 1000000ull;
+    char buf[320];
+
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    while (reply_ms && recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+        continue;               /* An answer that came after its wait ended. */
+    }
+    if (sendto(fd, cmd, strlen(cmd), MSG_DONTWAIT, (struct sockaddr *) &sun, sizeof sun) < 0) {
+        return errno;
+    }
+    while (reply_ms) {
+        uint64_t now = time_mono_ns();
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        ssize_t n;
+
+        if (now >= deadline) {
+            return ETIMEDOUT;
+        }
+        if (poll(&p, 1, (deadline - now + 999999) / 1000000) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        if (n <= 0) {
+            continue;
+        }
+        buf[n] = '\0';
+        if (!strncmp(buf, "ok ", 3) && !strcmp(buf + 3, cmd)) {
+            return 0;
+        }
+        if (!strncmp(buf, "error ", 6) && !strncmp(buf + 6, cmd, strlen(cmd))) {
+            log_err("nham: %s: %s", path, buf);
+            return EREMOTEIO;
+        }
+    }
+    return 0;
+}
+
+/* 1. of a recovery: the SFF holds hop 'v''s packets from now until its READY. */
+static int
+nham_hold(struct nham_ctl *ctl, struct nham_worker *w, const struct nham_vnf *v)
+{
+    if (w->hold_fd >= 0) {
+        char cmd[64];
+
+        snprintf(cmd, sizeof cmd, "down %zu %llu", v->index, ++w->seq);
+        if (!nham_command(w->hold_fd, ctl->nd->sff_ctl_path, cmd, NHAM_COMMAND_MS)) {
+            return 0;
+        }
+        log_err("nham: %s: the SFF's control socket did not answer: through its agent",
+                v->name);
+    }
+    return nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_down",
+                          json_pack("{s:i}", "vnf", (int) v->index), NULL);
+}
+
+/* A running standby 'cp' takes over as incarnation 'inc'. */
+static int
+nham_activate(struct nham_ctl *ctl, struct nham_agent *ag, struct nham_copy *cp, uint32_t inc)
+{
+    if (ctl->cmd_fd >= 0 && cp->ctl_path) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof cmd, "activate %u", inc);
+        if (!nham_command(ctl->cmd_fd, cp->ctl_path, cmd, 0)) {
+            return 0;
+        }
+    }
+    return nham_call_role(ctl, ag, cp->role_id, "nham_activate",
+                          json_pack("{s:i}", "incarnation", (int) inc), NULL);
+}
+
+/* Records that the active copy 'c' of 'v' failed and queues its recovery, unless one is queued
+ * already. Under the controller's mutex. */
+static void
+nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t at_ns,
+                bool dead, const char *why, uint64_t gap_ns)
+{
+    struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
+
+    for (size_t j = 0; j < w->n_jobs; j++) {
+        if (w->jobs[j].kind == NHAM_JOB_FAIL && w->jobs[j].copy == c) {
+            return;
+        }
+    }
+    /* Also as the VNF's own ("vnf[i]": a fault may name the active copy so). */
+    for (int k = 0; k < 2; k++) {
+        nham_event(ctl, at_ns, "suspected", k ? v->name : v->copies[c].name,
+                   "%s (%.3f ms since its last beat)", why, gap_ns / 1e6);
+    }
+    w->jobs = xrealloc(w->jobs, (w->n_jobs + 1) * sizeof *w->jobs);
+    w->jobs[w->n_jobs++] = (struct nham_job) { .kind = NHAM_JOB_FAIL, .copy = c,
+                                               .at_ns = at_ns, .dead = dead };
+    pthread_cond_broadcast(&ctl->cond);
+}
+
+/* The runner's fault injector finds the VNF's copy by its name "vnf[i]": it names the copy
+ * the switch sends to from the moment the rule points at it. */
+static void
+nham_follow(struct nham_ctl *ctl, struct nham_vnf *v, const struct nham_copy *cp)
+{
+    struct deploy_component *alias = deploy_find(ctl->dep, v->name, NULL);
+
+    pthread_mutex_lock(&ctl->mutex);    /* Workers of several VNFs may move theirs at once. */
+    if (alias && strcmp(alias->guest, cp->guest)) {
+        deploy_set_guest(ctl->dep, alias, cp->guest);
+    }
+    pthread_mutex_unlock(&ctl->mutex);
+}
+
+static void
+nham_taking_over(struct nham_ctl *ctl, struct nham_worker *w, size_t c)
+{
+    pthread_mutex_lock(&ctl->mutex);
+    w->taking_over = c;
+    w->interrupted = false;
+    pthread_mutex_unlock(&ctl->mutex);
+}
+
+/* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). Returns 0 when
+ * a copy said READY, EINTR when the copy taking over failed before it did (its own recovery
+ * is queued), or an errno. */
+static int
+nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_ns, bool dead)
+{
+    struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
     struct nham_copy *old = &v->copies[a], *nw;
     enum nham_mechanism m = v->conf.mechanism;
     uint32_t inc = v->incarnation + 1;
     size_t b = a;
     uint64_t ready0 = 0, ready = 0, ready_ns = 0, deadline;
+    uint64_t t_hold, t_steer = 0, t_start = 0;
     struct nham_agent *ag;
-    struct of_flow f;
+    struct of_flow f, fence;
+    bool interrupted = false;
     int error;
 
     /* 1. The SFF holds the hop's packets from now until READY. */
-    error = nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_down",
-                           json_pack("{s:i}", "vnf", (int) v->index), NULL);
+    error = nham_hold(ctl, w, v);
+    t_hold = time_mono_ns();
     /* 2-4. The replacement per mechanism, steered to, then started, restarted or activated:
      * it restores the last checkpoint and says READY. A standby that cannot take over (it
      * died unnoticed, its guest is frozen) is set aside for the next; with none left, the
@@ -628,20 +886,28 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns,
         }
         nw = &v->copies[b];
         ag = ctl->agents[v->index][b];
-        if (!error && b != a && !old->needs_rearm) {
-            error = nham_fence(ctl, old, true);
-            old->needs_rearm = true;
-            old->silent = !dead;
-        }
         if (!error) {
+            /* The old copy fenced and the hop steered to the new one: one change. */
+            bool fencing = b != a && !old->needs_rearm;
+
+            nham_fence_flow(old, &fence);
             nham_steer_flow(v, nw, &f);
-            error = nham_of(ctl, &f, NULL);
+            error = fencing ? nham_of2(ctl, &fence, &f, NULL) : nham_of(ctl, &f, NULL);
+            if (fencing) {
+                old->needs_rearm = true;
+                old->silent = !dead;
+            }
+            t_steer = time_mono_ns();
         }
         if (error) {
             break;
         }
+        nham_follow(ctl, v, nw);
         if (b == a) {
-            fms_reset_target(ctl->fms, old->fms_idx, 0);
+            /* Its old process's death is no news; what the FMS says of this copy once its
+             * new process is watched is about the copy taking over (the old process's last
+             * beats, before that, are not). */
+            fms_reset_target(ctl->fms, old->fms_idx, 0, false);
             if (old->role_id >= 0) {
                 nham_stop_role(ctl, ag, old->role_id);
                 old->role_id = -1;
@@ -651,16 +917,19 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns,
                 old->needs_rearm = false;
             }
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+            nham_taking_over(ctl, w, b);
+            t_start = time_mono_ns();
             break;
         }
+        nham_taking_over(ctl, w, b);
         if (m == NHAM_1R_AS) {
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
         } else {
-            ready0 = 0;
-            nham_counter(ctl, ag, nw->role_id, "ready", &ready0);
-            error = nham_call_role(ctl, ag, nw->role_id, "nham_activate",
-                                   json_pack("{s:i}", "incarnation", (int) inc), NULL);
+            /* A standby is a process that never was active (a failed copy is restarted
+             * before it is a standby again): its 'ready' counter is 0. */
+            error = nham_activate(ctl, ag, nw, inc);
         }
+        t_start = time_mono_ns();
         if (!error || ctl->stopping) {
             break;
         }
@@ -671,30 +940,52 @@ nham_recover(struct nham_ctl *ctl, struct nham_vnf *v, size_t a, uint64_t at_ns,
     v->active = b;
     v->incarnation = inc;
     pthread_mutex_unlock(&ctl->mutex);
-    /* 5. Recovered when the new copy says READY (its own clock, the host's monotonic one). */
+    /* 5. Recovered when the new copy says READY (its own clock, the host's monotonic one);
+     * not if it fails first (the FMS says so, or its agent says it no longer runs). */
     deadline = time_mono_ns() + NHAM_READY_TIMEOUT_NS;
     while (!error && !ctl->stopping && time_mono_ns() < deadline) {
-        if (!nham_counter(ctl, ag, nw->role_id, "ready", &ready) && ready > ready0
-            && !nham_counter(ctl, ag, nw->role_id, "ready_ns", &ready_ns)) {
+        int e = nham_counter(ctl, ag, nw->role_id, "ready", &ready);
+
+        pthread_mutex_lock(&ctl->mutex);
+        interrupted = w->interrupted;
+        pthread_mutex_unlock(&ctl->mutex);
+        if (interrupted || e == EREMOTEIO) {
+            interrupted = true;
+            break;
+        }
+        if (!e && ready > ready0 && !nham_counter(ctl, ag, nw->role_id, "ready_ns", &ready_ns)) {
             break;
         }
         poll(NULL, 0, 1);
     }
+    pthread_mutex_lock(&ctl->mutex);
+    w->taking_over = SIZE_MAX;
+    w->interrupted = false;
+    if (interrupted && !ctl->stopping) {
+        /* The FMS may not have seen it (no pidfd, no beat yet): its recovery comes next. */
+        nham_queue_fail(ctl, w, b, time_mono_ns(), true,
+                        "it failed before it was ready", 0);
+    }
+    pthread_mutex_unlock(&ctl->mutex);
+    if (interrupted) {
+        nham_event(ctl, 0, "recovery-interrupted", old->name, "%s: %s failed before it was "
+                   "ready: recovering again", nham_mechanism_name(m), nw->name);
+        return EINTR;
+    }
     if (!error && ready > ready0 && ready_ns) {
-        struct deploy_component *alias = deploy_find(ctl->dep, v->name, NULL);
-
-        if (alias && strcmp(alias->guest, nw->guest)) {
-            deploy_set_guest(ctl->dep, alias, nw->guest);
-        }
         for (int k = 0; k < 2; k++) {
             nham_event(ctl, ready_ns, "recovered", k ? v->name : old->name, "%s: %s took over "
-                       "as incarnation %u (%.3f ms after detection)", nham_mechanism_name(m),
-                       nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0);
+                       "as incarnation %u (%.3f ms after detection: held %.3f, steered %.3f, "
+                       "started %.3f, ready %.3f)", nham_mechanism_name(m), nw->name, inc,
+                       ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
+                       (t_hold - at_ns) / 1e6, (t_steer - at_ns) / 1e6,
+                       (t_start - at_ns) / 1e6, (ready_ns - at_ns) / 1e6);
         }
-    } else {
-        nham_event(ctl, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
-                   error ? strerror(error) : "no READY in time");
+        return 0;
     }
+    nham_event(ctl, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
+               error ? strerror(error) : "no READY in time");
+    return error ? error : ETIMEDOUT;
 }
 
 static void *
@@ -740,11 +1031,35 @@ nham_worker_main(void *w_)
         job = w->jobs[0];
         memmove(w->jobs, w->jobs + 1, --w->n_jobs * sizeof *w->jobs);
         if (job.kind == NHAM_JOB_FAIL && job.copy == v->active) {
+            int error;
+
             w->recovering = true;
+            w->failing = job.copy;
+            w->taking_over = SIZE_MAX;
+            w->interrupted = false;
             pthread_mutex_unlock(&ctl->mutex);
-            nham_recover(ctl, v, job.copy, job.at_ns, job.dead);
+            error = nham_recover(ctl, w, job.copy, job.at_ns, job.dead);
             pthread_mutex_lock(&ctl->mutex);
             w->recovering = false;
+            w->failing = SIZE_MAX;
+            if (!error || error == EINTR) {
+                w->failures = 0;
+            } else if (!ctl->stopping && ++w->failures <= NHAM_RETRIES) {
+                /* A VNF must not stay down: try again a little later (its agent or the
+                 * SFF's did not answer in time on a loaded machine). */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += NHAM_RETRY_NS;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&ctl->cond, &ctl->mutex, &ts);
+                if (!ctl->stopping) {
+                    nham_queue_fail(ctl, w, v->active, time_mono_ns(), job.dead,
+                                    "its recovery failed: once more", 0);
+                }
+            }
         } else if (job.kind == NHAM_JOB_FALSE && job.copy != v->active) {
             v->copies[job.copy].needs_rearm = true;
             v->copies[job.copy].silent = false;
@@ -763,50 +1078,38 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
     size_t vi = ctl->targets[idx].vnf, c = ctl->targets[idx].copy;
     struct nham_worker *w = &ctl->workers[vi];
     struct nham_vnf *v = &ctl->nd->vnfs[vi];
-    struct nham_job job = { .copy = c, .at_ns = at_ns };
+    const char *why = kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout";
     struct fms_estimator est;
-    bool queue = false;
+    bool queue_false = false;
 
-    pthread_mutex_lock(&ctl->mutex);
     if (kind == FMS_EV_RECOVERED) {
-        pthread_mutex_unlock(&ctl->mutex);
         fms_get_estimator(ctl->fms, idx, &est);
         nham_event(ctl, at_ns, "false-suspicion", name, "beats again after %.3f ms; timeout "
                    "now %.3f ms", gap_ns / 1e6, (est.penalty_ns + est.mean_ns) / 1e6);
-        pthread_mutex_lock(&ctl->mutex);
-        job.kind = NHAM_JOB_FALSE;
-        queue = true;
+    }
+    pthread_mutex_lock(&ctl->mutex);
+    if (kind == FMS_EV_RECOVERED) {
+        queue_false = true;
+    } else if (w->recovering && c == w->taking_over) {
+        /* The copy taking over failed before it was ready: that recovery stops, this one
+         * comes next. */
+        w->interrupted = true;
+        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
+    } else if (w->recovering && c == w->failing) {
+        /* The copy under recovery, again (silent, then dead): nothing new, but a dead
+         * copy is no longer one that may wake up. */
+        queue_false = kind == FMS_EV_DEAD;
     } else if (c != v->active) {
         /* A standby died or fell silent: it is made a standby again before it is chosen. */
-        pthread_mutex_unlock(&ctl->mutex);
-        nham_event(ctl, at_ns, "standby-failed", name, "%s",
-                   kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout");
-        pthread_mutex_lock(&ctl->mutex);
-        job.kind = NHAM_JOB_FALSE;
-        queue = true;
+        nham_event(ctl, at_ns, "standby-failed", name, "%s", why);
+        queue_false = true;
     } else {
-        bool pending = false;
-        for (size_t j = 0; j < w->n_jobs; j++) {
-            pending |= w->jobs[j].kind == NHAM_JOB_FAIL && w->jobs[j].copy == c;
-        }
-        if (!pending) {
-            pthread_mutex_unlock(&ctl->mutex);
-            /* Also as the VNF's own ("vnf[i]": a fault may name the active copy so). */
-            for (int k = 0; k < 2; k++) {
-                nham_event(ctl, at_ns, "suspected", k ? v->name : name,
-                           "%s (%.3f ms since its last beat)",
-                           kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout",
-                           gap_ns / 1e6);
-            }
-            pthread_mutex_lock(&ctl->mutex);
-            job.kind = NHAM_JOB_FAIL;
-            job.dead = kind == FMS_EV_DEAD;
-            queue = true;
-        }
+        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
     }
-    if (queue) {
+    if (queue_false) {
         w->jobs = xrealloc(w->jobs, (w->n_jobs + 1) * sizeof *w->jobs);
-        w->jobs[w->n_jobs++] = job;
+        w->jobs[w->n_jobs++] = (struct nham_job) { .kind = NHAM_JOB_FALSE, .copy = c,
+                                                   .at_ns = at_ns };
         pthread_cond_broadcast(&ctl->cond);
     }
     pthread_mutex_unlock(&ctl->mutex);
@@ -830,6 +1133,14 @@ nham_ctl_stop(void *ctl_)
             pthread_join(ctl->workers[i].thread, NULL);
         }
         free(ctl->workers[i].jobs);
+        if (ctl->workers[i].hold_fd >= 0) {
+            close(ctl->workers[i].hold_fd);
+            unlink(ctl->workers[i].hold_path);
+        }
+        free(ctl->workers[i].hold_path);
+    }
+    if (ctl->cmd_fd >= 0) {
+        close(ctl->cmd_fd);
     }
     /* Roles this controller started are not the deployment's: stop them here. */
     for (size_t i = 0; ctl->agents && i < ctl->nd->n_vnfs; i++) {
@@ -882,6 +1193,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
 
     ctl->inst = ctx->inst;
     ctl->dep = ctx->dep;
+    ctl->cmd_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ctl->events = ctx->events;
     ctl->nd = nd;
     pthread_mutex_init(&ctl->mutex, NULL);
@@ -907,6 +1219,9 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     }
     ctl->agents = xcalloc(nd->n_vnfs, sizeof *ctl->agents);
     ctl->workers = xcalloc(nd->n_vnfs, sizeof *ctl->workers);
+    for (size_t i = 0; i < nd->n_vnfs; i++) {
+        ctl->workers[i].hold_fd = -1;
+    }
     for (size_t i = 0; !error && i < nd->n_vnfs; i++) {
         struct nham_vnf *v = &nd->vnfs[i];
 
@@ -927,7 +1242,18 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
             ctl->targets[n_targets].vnf = i;
             ctl->targets[n_targets++].copy = c;
         }
-        ctl->workers[i] = (struct nham_worker) { .ctl = ctl, .vnf = i };
+        ctl->workers[i] = (struct nham_worker) { .ctl = ctl, .vnf = i, .failing = SIZE_MAX,
+                                                 .taking_over = SIZE_MAX, .hold_fd = -1 };
+        if (nd->sff_ctl_path) {
+            /* Its own socket for the SFF's answers, where the SFF's guest can send. */
+            struct nham_worker *w = &ctl->workers[i];
+
+            w->hold_path = xasprintf("%s/guests/%s/nham-fms-%zu.sock", ctl->inst->dir,
+                                     nd->sff_guest, i);
+            if (nham_unix_bind(ctl->inst, w->hold_path, &w->hold_fd)) {
+                w->hold_fd = -1;
+            }
+        }
     }
     if (error) {
         goto out;

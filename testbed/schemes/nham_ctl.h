@@ -6,8 +6,10 @@
  * eth_dst=MAC of the active copy, output to its port) that says which copy that is; the copies
  * start per mechanism: 0R one copy; 1R-AS an active copy and a standby guest with no process;
  * 1R-AA and MR-AA an active copy and running standbys whose core waits (`--standby`). Every
- * running copy beats to its own UDP socket of the orchestrator (connected to the copy's
- * management address: another guest cannot beat for it).
+ * running copy beats to its own socket of the orchestrator: on netns guests a datagram socket
+ * in the guest's own directory (no other guest sees it; the beats do not cross the management
+ * network, whose stalls on a loaded machine silenced every copy at once), elsewhere a UDP
+ * socket connected to the copy's management address (another guest cannot beat for it).
  *
  * Controller (the FMS): the failure detector of nham_fms.h watches the active copies; on a
  * death or a suspicion of VNF i's active copy it records `suspected` and, on a thread of that
@@ -18,6 +20,9 @@
  * starts it on the standby guest, 1R-AA and MR-AA activate a running standby; the new copy
  * restores the VSM's last checkpoint and sends READY, and the SFF replays what it held since.
  * `recovered` is recorded at the READY's time (the copy's CLOCK_MONOTONIC, the host's too).
+ * The VNF's name ("vnf[i]", which faults target) follows the steering at once. A copy that
+ * fails while it takes over interrupts that recovery (`recovery-interrupted`) and is
+ * recovered in turn; a recovery that fails (an agent did not answer) is tried again.
  * Afterwards the failed copy's slot becomes a standby again (restarted when its guest answers),
  * so a VNF survives failure after failure. A suspicion whose beats come back (a pause) was
  * false: recorded as `false-suspicion`, the copy already replaced is retired to standby.

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,9 @@ struct fms_target {
     struct fms_estimator est;
     bool reset;                 /* fms_reset_target() asked; under the mutex. */
     pid_t reset_pid;            /* Its new process (0: none). */
+    bool reset_expect;
+    uint64_t armed_ns;          /* A process was started then and has not beaten yet (0: none
+                                 * expected). */
 };
 
 struct fms {
@@ -160,6 +164,7 @@ fms_add_target(struct fms *f, const char *name, pid_t pid, int hb_fd, size_t *id
     t->pidfd = -1;
     t->hb_fd = hb_fd;
     fms_estimator_init(&t->est);
+    t->armed_ns = pid > 0 && hb_fd >= 0 ? fms_now() : 0;
     f->n_targets++;
     if (pid > 0) {
         t->pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -209,6 +214,7 @@ fms_on_beats(struct fms *f, size_t i, uint64_t now)
     }
     pthread_mutex_lock(&f->mutex);
     gap = t->est.last_ns ? now - t->est.last_ns : 0;
+    t->armed_ns = 0;
     if (t->state == FMS_SUSPECT) {
         fms_estimator_false_suspicion(&t->est, gap);
     }
@@ -276,6 +282,7 @@ fms_apply_resets(struct fms *f)
             }
         }
         t->state = FMS_ALIVE;
+        t->armed_ns = t->reset_expect && t->hb_fd >= 0 ? fms_now() : 0;
         fms_estimator_init(&t->est);
     }
     pthread_cond_broadcast(&f->applied);
@@ -292,15 +299,20 @@ fms_check_deadlines(struct fms *f, uint64_t now)
         struct fms_target *t = &f->targets[i];
         uint64_t deadline;
 
-        if (t->hb_fd < 0 || t->state != FMS_ALIVE || !t->est.last_ns) {
+        if (t->hb_fd < 0 || t->state != FMS_ALIVE || (!t->est.last_ns && !t->armed_ns)) {
             continue;
         }
         pthread_mutex_lock(&f->mutex);
-        deadline = t->est.last_ns + fms_estimator_timeout(&t->est, &f->cfg);
+        /* Never beaten since it started: the largest timeout (a start takes a while). */
+        deadline = t->est.last_ns ? t->est.last_ns + fms_estimator_timeout(&t->est, &f->cfg)
+                                  : t->armed_ns + f->cfg.max_timeout_ns;
         pthread_mutex_unlock(&f->mutex);
         if (now >= deadline) {
+            uint64_t since = t->est.last_ns ? t->est.last_ns : t->armed_ns;
+
             t->state = FMS_SUSPECT;
-            f->cb(f->aux, i, t->name, FMS_EV_SUSPECTED, now, now - t->est.last_ns);
+            t->armed_ns = 0;
+            f->cb(f->aux, i, t->name, FMS_EV_SUSPECTED, now, now - since);
         } else {
             next = MIN(next, deadline);
         }
@@ -355,8 +367,22 @@ fms_main(void *f_)
 int
 fms_start(struct fms *f)
 {
-    int error = pthread_create(&f->thread, NULL, fms_main, f);
+    struct sched_param sp = { .sched_priority = 1 };
+    pthread_attr_t attr;
+    int error;
 
+    /* The monitor sleeps in epoll and runs for microseconds per event: at the lowest
+     * real-time priority it takes no CPU from anyone for long, and a death is seen at once
+     * however loaded the machine is. Without the privilege, a normal thread. */
+    pthread_attr_init(&attr);
+    pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+    pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+    pthread_attr_setschedparam(&attr, &sp);
+    error = pthread_create(&f->thread, &attr, fms_main, f);
+    if (error == EPERM) {
+        error = pthread_create(&f->thread, NULL, fms_main, f);
+    }
+    pthread_attr_destroy(&attr);
     f->started = !error;
     return error;
 }
@@ -401,7 +427,7 @@ fms_destroy(struct fms *f)
 }
 
 void
-fms_reset_target(struct fms *f, size_t idx, pid_t pid)
+fms_reset_target(struct fms *f, size_t idx, pid_t pid, bool expect_beats)
 {
     uint64_t one = 1;
 
@@ -409,6 +435,7 @@ fms_reset_target(struct fms *f, size_t idx, pid_t pid)
     if (idx < f->n_targets) {
         f->targets[idx].reset = true;
         f->targets[idx].reset_pid = pid;
+        f->targets[idx].reset_expect = expect_beats;
     }
     pthread_mutex_unlock(&f->mutex);
     if (!f->started) {

@@ -66,13 +66,19 @@ int fms_create(const struct fms_config *, fms_event_cb *, void *aux, struct fms 
 /* Before fms_start(): watch 'pid' (0: no death notice) and heartbeats read from 'hb_fd'
  * (a datagram socket or pipe, -1: none; made nonblocking; the monitor does not close it). */
 int fms_add_target(struct fms *, const char *name, pid_t pid, int hb_fd, size_t *idxp);
+/* Starts the monitor's thread, at a real-time priority when the system allows it (a crash is
+ * known through a pidfd the moment the process dies: only the monitor's wake-up may delay it,
+ * and a loaded machine delays a normal thread by tens of milliseconds). */
 int fms_start(struct fms *);
 /* Stops the thread (if started) and frees. */
 void fms_destroy(struct fms *);
 /* Target 'idx' was restarted (a new process beats on the same channel): forget its beats and
  * its suspicion, without counting a false one, and watch 'pid' (0: no death notice) instead
- * of its old process. Thread-safe. */
-void fms_reset_target(struct fms *, size_t idx, pid_t pid);
+ * of its old process. With 'expect_beats', a process was started: if it never beats within
+ * the largest timeout (it died before its pid could be watched, or hangs at start), it is
+ * suspected like one that fell silent; without, nothing runs there until the next reset.
+ * Thread-safe; once it returns, no event about the old process is delivered any more. */
+void fms_reset_target(struct fms *, size_t idx, pid_t pid, bool expect_beats);
 /* A copy of target 'idx''s estimator (thread-safe). */
 void fms_get_estimator(struct fms *, size_t idx, struct fms_estimator *);
 

@@ -13,12 +13,14 @@
 
 extern const struct scheme_class scheme_none, scheme_nmr;
 extern const struct scheme_class scheme_fitsfc, scheme_nham, scheme_ftvnf, scheme_ftc;
+extern const struct scheme_class scheme_ftmb;
 
 static const struct scheme_class *const schemes[] = {
     &scheme_none,
     &scheme_nmr,
     &scheme_fitsfc,
     &scheme_ftc,
+    &scheme_ftmb,
     &scheme_nham,
     &scheme_ftvnf,
 };

@@ -81,6 +81,8 @@ extern const struct sim_scenario sim_scenario_sequencer;
 extern const struct sim_scenario sim_scenario_nham;
 extern const struct sim_scenario sim_scenario_fitsfc_f1;
 extern const struct sim_scenario sim_scenario_fitsfc_f2;
+extern const struct sim_scenario sim_scenario_pbft_f1;
+extern const struct sim_scenario sim_scenario_pbft_f2;
 extern const struct sim_scenario sim_scenario_ftc;
 extern const struct sim_scenario sim_scenario_ftvnf;
 
@@ -90,6 +92,7 @@ extern const struct ft_core_class ft_sequencer_broken_class;
 extern const struct ft_core_class ft_seq_replica_broken_class;
 extern const struct ft_core_class ft_nham_sff_broken_class;
 extern const struct ft_core_class ft_bft_voter_broken_class;
+extern const struct ft_core_class ft_pbft_broken_class;
 extern const struct ft_core_class ft_ftc_buffer_broken_class;
 /* Registers them, so scenarios find them by name. */
 void sim_register_broken_cores(void);

@@ -15,6 +15,8 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_nham,
     &sim_scenario_fitsfc_f1,
     &sim_scenario_fitsfc_f2,
+    &sim_scenario_pbft_f1,
+    &sim_scenario_pbft_f2,
     &sim_scenario_ftc,
     &sim_scenario_ftvnf,
 };
@@ -28,6 +30,7 @@ sim_register_broken_cores(void)
     ft_core_class_register(&ft_seq_replica_broken_class);
     ft_core_class_register(&ft_nham_sff_broken_class);
     ft_core_class_register(&ft_bft_voter_broken_class);
+    ft_core_class_register(&ft_pbft_broken_class);
     ft_core_class_register(&ft_ftc_buffer_broken_class);
 }
 

@@ -18,12 +18,6 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 . tests/system/report-lib.sh
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
-# Known to fail now and then, skipped by name with the reason until the bug is found (the
-# closing note of the session that added this says so): NHAM's quick runs of these two once
-# lost a recovery on a quiet CI host (the client's wait timed out; a 0R run stored no
-# recovery), which issue 13 still has to explain. run-nham.sh still crashes every mechanism.
-known_flaky="nham-failures nham-n10"
-
 compare_check() {
     local f=$1 name=$2 db=$tmp/$2.db log=$tmp/$2.log setups tables s start=$(date +%s)
     bin/sfclab -i "$inst" --db "$db" compare "$f" --quick >"$log" 2>&1; rc=$?
@@ -54,17 +48,6 @@ compare_check() {
 for f in ${XQ_FILES:-experiments/*.yaml}; do
     name=$(sed -n 's/^experiment: *//p' "$f")
     start=$(date +%s)
-    case " $known_flaky " in
-    *" $name "*)
-        if bin/sfclab check "$f" >/dev/null 2>&1; then
-            echo "skip: $f: validated; its quick run is known to fail now and then (issue 13)"
-            skipped=$((skipped + 1))
-        else
-            fail "$f: $(bin/sfclab check "$f" 2>&1 | head -3)"
-        fi
-        continue
-        ;;
-    esac
     if grep -q '^setups:' "$f"; then
         # A comparison of schemes (issue 18): `sfclab compare` runs every set-up it can deploy
         # and shows the others as such; every set-up of the quick sweep must be a column of
@@ -112,5 +95,5 @@ for f in ${XQ_FILES:-experiments/*.yaml}; do
         failures=$((failures + 1))
     fi
 done
-echo "experiments-quick: $failures failure(s), $skipped skipped (scheme not deployable yet, or known to fail now and then)"
+echo "experiments-quick: $failures failure(s), $skipped skipped (scheme not deployable yet)"
 [ "$failures" -eq 0 ]

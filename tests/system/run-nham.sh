@@ -58,7 +58,7 @@ counter() { # run, component, counter: its largest sample
 }
 
 for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause}; do
-    bin/sfclab -i "$inst" --db "$db" run "$tmp/$name.yaml" >"$tmp/$name.log" 2>&1 \
+    run_experiment "$tmp/$name.log" "$tmp/$name.yaml" \
         || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
     run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
     [ -n "$run" ] || { fail "$name: no complete run"; continue; }

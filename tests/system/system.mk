@@ -184,6 +184,7 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 # lies outvoted in the stored counters; none under the same spoof accepts forged answers; dig
 # through the client's wrapper (root).
 CHECK_PROGS += tests/system/run-fitsfc.sh
+CHECK_PROGS += tests/system/run-fitsfc-lb.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end fitsfc
 # --- nham: scheme nham on real guests: every mechanism recovers three VNF crashes under

@@ -254,7 +254,7 @@ test_reset_watches_the_new_process(void **state)
     assert_int_equal(fms_add_target(f, "vnf[3]", old, fd_old, NULL), 0);
     assert_int_equal(fms_start(f), 0);
     usleep(50000);
-    fms_reset_target(f, 0, nw);
+    fms_reset_target(f, 0, nw, true);
     pthread_mutex_lock(&s.mutex);
     before = s.n;
     pthread_mutex_unlock(&s.mutex);
@@ -285,6 +285,36 @@ test_reset_watches_the_new_process(void **state)
     assert_int_equal(e.false_suspicions, 0);
 }
 
+/* A copy started but never heard from (it died before its pid could be watched, or hangs at
+ * start) is suspected after the largest timeout; a slot with nothing started is not. */
+static void
+test_started_but_silent(void **state)
+{
+    const struct fms_config cfg = { 3000000, 200000000, 4.0 };
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms *f;
+    int sv[2], sv2[2];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv2), 0);
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[4]", 0, sv[0], NULL), 0);
+    assert_int_equal(fms_add_target(f, "vnf[5]", 0, sv2[0], NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    fms_reset_target(f, 0, 0, true);
+    fms_reset_target(f, 1, 0, false);
+    assert_true(wait_events(&s, 1) >= 1);
+    usleep(300000);
+    fms_destroy(f);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.kinds[0], FMS_EV_SUSPECTED);
+    assert_true(s.gap[0] >= cfg.max_timeout_ns);
+    close(sv[0]);
+    close(sv[1]);
+    close(sv2[0]);
+    close(sv2[1]);
+}
+
 int
 main(void)
 {
@@ -294,6 +324,7 @@ main(void)
         cmocka_unit_test(test_heartbeat_timeout),
         cmocka_unit_test(test_pause_is_a_false_suspicion),
         cmocka_unit_test(test_reset_watches_the_new_process),
+        cmocka_unit_test(test_started_but_silent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

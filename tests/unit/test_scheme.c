@@ -44,15 +44,16 @@ test_registry_complete(void **state)
             n_deployable++;
         }
     }
-    assert_int_equal(n_deployable, 6);
+    assert_int_equal(n_deployable, 7);
     assert_true(scheme_deployable(scheme_find("none")));
     assert_true(scheme_deployable(scheme_find("nmr")));
     assert_true(scheme_deployable(scheme_find("fitsfc")));
     assert_true(scheme_deployable(scheme_find("ftc")));
+    assert_true(scheme_deployable(scheme_find("ftmb")));
     assert_true(scheme_deployable(scheme_find("nham")));
     assert_true(scheme_deployable(scheme_find("ftvnf")));
     assert_null(scheme_find("pbft"));
-    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc, nham, ftvnf");
+    assert_string_equal(scheme_deployable_names(), "none, nmr, fitsfc, ftc, ftmb, nham, ftvnf");
     assert_true(scheme_role_known("vnf"));
     assert_true(scheme_role_known("packet-logger"));
     assert_false(scheme_role_known("router"));

@@ -197,3 +197,17 @@ nf_param_size(const struct nf_param *params, size_t n, const char *key, uint64_t
     *valuep = v;
     return 0;
 }
+
+const char *
+nf_consistency_name(enum nf_consistency c)
+{
+    switch (c) {
+    case NF_STATELESS:
+        return "stateless";
+    case NF_PER_FLOW:
+        return "per-flow";
+    case NF_GLOBAL:
+        return "global";
+    }
+    return "?";
+}

@@ -52,8 +52,18 @@ struct nf {
     uint64_t n_in, n_forward, n_reply, n_drop;
 };
 
+/* What a replicated copy of the function needs to stay consistent with the others (FIT-SFC
+ * §III-C): nothing (its output depends on the packet alone), a flow's packets in the client's
+ * order, or one order of all packets of all flows (PBFT among the replicas). */
+enum nf_consistency {
+    NF_STATELESS,
+    NF_PER_FLOW,                /* auth: a flow's token; its packets in counter order. */
+    NF_GLOBAL,                  /* lb's rotation, nat's port allocator: one order for all. */
+};
+
 struct nf_class {
     const char *name;           /* "dns", "auth", "lb", "nat", "monitor", "firewall", "gen", "fwd" */
+    enum nf_consistency consistency;
     /* Parses parameters; on error returns EINVAL and writes a message naming the bad key. */
     int (*create)(const struct nf_param *, size_t n_params, struct nf **, char **errp);
     void (*destroy)(struct nf *);
@@ -75,5 +85,6 @@ bool nf_param_parse(char *arg, struct nf_param *);
 /* The names of all classes, for usage messages: "dns, auth, ..." (static storage). */
 const char *nf_class_names(void);
 const char *nf_verdict_name(enum nf_verdict);
+const char *nf_consistency_name(enum nf_consistency);
 
 #endif

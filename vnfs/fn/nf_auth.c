@@ -148,6 +148,7 @@ deny:
 
 const struct nf_class nf_auth_class = {
     .name = "auth",
+    .consistency = NF_PER_FLOW,
     .create = auth_create,
     .destroy = auth_destroy,
     .process = auth_process,

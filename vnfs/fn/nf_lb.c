@@ -1,6 +1,11 @@
 /* lb — load balancer over backends, round-robin or random choice.
  *
- * Params: backends=IP@MAC[,IP@MAC...] (required), choice=roundrobin|random (roundrobin).
+ * Params: backends=IP@MAC[,IP@MAC...] (required), choice=roundrobin|random (roundrobin),
+ * answer=0|1 (0). With answer=1 the function ends the chain itself: it picks the backend as
+ * usual, then turns the UDP/TCP packet around (NF_REPLY, payload untouched) with the chosen
+ * backend as its source address, so the answer says which backend a request got. That is how
+ * FIT-SFC's Figure 7 chain (one lb VNF) answers its client through the replicated return path:
+ * replicas that disagree on the rotation disagree on the answer, and are outvoted.
  * Every IPv4 packet goes to the next backend, or to one drawn at random: destination IP and
  * MAC rewritten (checksums updated incrementally). The round-robin position is one global
  * counter in the state ("lb.next"), a variable every packet shares, so replicas that share the
@@ -27,6 +32,7 @@ struct lb_conf {
     struct lb_backend *backends;
     size_t n_backends;
     bool random;                /* choice=random */
+    bool answer;                /* answer=1 */
 };
 
 /* Determinant variable ids. */
@@ -38,7 +44,7 @@ enum {
 static int
 lb_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
 {
-    static const char *const known[] = { "backends", "choice", NULL };
+    static const char *const known[] = { "backends", "choice", "answer", NULL };
     struct lb_conf *c = xzalloc(sizeof *c);
     char *copy = NULL, *save = NULL;
     size_t allocated = 0;
@@ -60,6 +66,13 @@ lb_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
         goto out;
     }
     c->random = choice && !strcmp(choice, "random");
+    const char *answer = nf_param_find(params, n, "answer");
+    if (answer && strcmp(answer, "0") && strcmp(answer, "1")) {
+        *errp = xasprintf("answer: '%s' (expected 0 or 1)", answer);
+        error = EINVAL;
+        goto out;
+    }
+    c->answer = answer && !strcmp(answer, "1");
     copy = xstrdup(value);
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *at = strchr(item, '@');
@@ -131,6 +144,12 @@ lb_process(struct nf *nf, struct nf_packet *pkt)
     int key_len = snprintf(key, sizeof key, "lb.backend.%zu", i);
     state_counter_add(nf->state, key, key_len, 1);
 
+    if (c->answer && info.has_ports) {
+        packet_swap_endpoints(pkt->data, &info);
+        packet_set_ipv4(pkt->data, &info, false, c->backends[i].ip);
+        packet_set_eth(pkt->data, false, c->backends[i].mac);
+        return NF_REPLY;
+    }
     packet_set_ipv4(pkt->data, &info, true, c->backends[i].ip);
     packet_set_eth(pkt->data, true, c->backends[i].mac);
     return NF_FORWARD;
@@ -138,6 +157,7 @@ lb_process(struct nf *nf, struct nf_packet *pkt)
 
 const struct nf_class nf_lb_class = {
     .name = "lb",
+    .consistency = NF_GLOBAL,
     .create = lb_create,
     .destroy = lb_destroy,
     .process = lb_process,

@@ -277,6 +277,7 @@ nat_process(struct nf *nf, struct nf_packet *pkt)
 
 const struct nf_class nf_nat_class = {
     .name = "nat",
+    .consistency = NF_GLOBAL,
     .create = nat_create,
     .destroy = nat_destroy,
     .process = nat_process,

@@ -11,6 +11,8 @@ extern const struct ft_core_class ft_nham_sff_class;
 extern const struct ft_core_class ft_nham_vnf_class;
 extern const struct ft_core_class ft_nham_vsm_class;
 extern const struct ft_core_class ft_bft_voter_class;
+extern const struct ft_core_class ft_pbft_class;
+extern const struct ft_core_class ft_flow_order_class;
 extern const struct ft_core_class ft_ftc_forwarder_class;
 extern const struct ft_core_class ft_ftc_replica_class;
 extern const struct ft_core_class ft_ftc_buffer_class;
@@ -30,6 +32,8 @@ static const struct ft_core_class *const ft_core_classes[] = {
     &ft_nham_vnf_class,
     &ft_nham_vsm_class,
     &ft_bft_voter_class,
+    &ft_pbft_class,
+    &ft_flow_order_class,
     &ft_ftc_forwarder_class,
     &ft_ftc_replica_class,
     &ft_ftc_buffer_class,

@@ -19,8 +19,9 @@
  * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
  * the VSM for its last checkpoint, imports it and tells the SFF READY) or as a warm standby
  * (--standby: the process runs, the core does not until nham_activate {incarnation}). It
- * beats every --beat-interval to the FMS (one UDP datagram from port 7071 of its management
- * address) while its data interface is up: a killed, frozen or cut-off VNF falls silent.
+ * beats every --beat-interval to the FMS (one datagram to the FMS's socket in its guest's own
+ * directory, or one UDP datagram from port 7071 of its management address) while its data
+ * interface is up: a killed, frozen or cut-off VNF falls silent.
  * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
  * READY: the end of a recovery.
  *
@@ -32,8 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "vnfs/lib/buf.h"
@@ -161,6 +164,95 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
     return ok;
 }
 
+/* The FMS's fast control path: a datagram socket bound at --control PATH (in the guest's own
+ * directory, which only this guest and the host see), read by the role's loop. The host's
+ * controller sends one-line commands there ("down I" to the SFF, "activate N" to a standby)
+ * instead of a call through the agent over the management network: a recovery waits for no
+ * TCP round trip and no third process. A command may carry more words (a sequence number);
+ * the answer, "ok REQUEST" or "error REQUEST: why", goes back to the sender's address when it
+ * has one. The agent's methods stay (the same handlers). */
+typedef int nham_control_cb(void *aux, const char *cmd, long long arg, char **errmsg);
+
+struct nham_control {
+    int fd;
+    nham_control_cb *cb;
+    void *aux;
+    char *path;
+};
+
+static void
+nham_control_readable(struct loop *loop, int fd, uint32_t events, void *c_)
+{
+    struct nham_control *c = c_;
+
+    for (int i = 0; i < 16; i++) {
+        struct sockaddr_un from;
+        socklen_t flen = sizeof from;
+        char buf[128], cmd[32], reply[320];
+        long long arg;
+        char *errmsg = NULL;
+        ssize_t n = recvfrom(fd, buf, sizeof buf - 1, MSG_DONTWAIT, (struct sockaddr *) &from,
+                             &flen);
+        int error;
+
+        if (n < 0) {
+            break;
+        }
+        buf[n] = '\0';
+        if (sscanf(buf, "%31s %lld", cmd, &arg) != 2) {
+            error = EINVAL;
+            errmsg = xstrdup("not COMMAND NUMBER");
+        } else {
+            error = c->cb(c->aux, cmd, arg, &errmsg);
+        }
+        /* The request comes back in the answer: a late answer is not taken for the next. */
+        if (error) {
+            snprintf(reply, sizeof reply, "error %s: %s", buf, errmsg ? errmsg : strerror(error));
+        } else {
+            snprintf(reply, sizeof reply, "ok %s", buf);
+        }
+        free(errmsg);
+        if (flen > sizeof(sa_family_t)) {
+            sendto(fd, reply, strlen(reply), MSG_DONTWAIT, (struct sockaddr *) &from, flen);
+        }
+    }
+}
+
+static int
+nham_control_open(struct role *role, struct nham_control *c)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+    if (!c->path) {
+        return 0;
+    }
+    if (strlen(c->path) >= sizeof sun.sun_path) {
+        log_err("%s: --control %s: path too long", role->name, c->path);
+        return ENAMETOOLONG;
+    }
+    strcpy(sun.sun_path, c->path);
+    unlink(c->path);
+    c->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (c->fd < 0 || bind(c->fd, (struct sockaddr *) &sun, sizeof sun)
+        || loop_add_fd(role->loop, c->fd, EPOLLIN, nham_control_readable, c)) {
+        int error = errno;
+        log_err("%s: --control %s: %s", role->name, c->path, strerror(error));
+        return error;
+    }
+    return 0;
+}
+
+static void
+nham_control_close(struct nham_control *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+        if (c->path) {
+            unlink(c->path);
+        }
+    }
+}
+
 /* ---- nham-sff ---- */
 
 struct nham_hop_macs {
@@ -190,6 +282,7 @@ struct nham_sff_role {
     bool draining;
     struct nham_tx tx;
     struct nham_frags frags;
+    struct nham_control control;
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse;
@@ -387,22 +480,42 @@ nham_sff_frames_done(void *s_)
     s->tx.in_batch = false;
 }
 
+/* The FMS's failure notice for hop 'vnf': hold everything for it until its READY. */
+static int
+nham_sff_down(struct nham_sff_role *s, long long vnf, char **errmsg)
+{
+    if (vnf < 0 || (size_t) vnf >= s->n_hops) {
+        *errmsg = xasprintf("nham_down: params need \"vnf\" in 0..%zu", s->n_hops - 1);
+        return EINVAL;
+    }
+    s->n_downs++;
+    ftstage_peer_down(s->sff, NHAM_ID_VNF(vnf), time_mono_ns());
+    nham_sff_drain(s);
+    return 0;
+}
+
 static int
 nham_sff_ctl_down(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct nham_sff_role *s = ((struct role *) role_)->aux;
     json_t *vnf = json_object_get(params, "vnf");
+    int error;
 
-    if (!json_is_integer(vnf) || json_integer_value(vnf) < 0
-        || (size_t) json_integer_value(vnf) >= s->n_hops) {
-        *errmsg = xasprintf("nham_down: params need \"vnf\" in 0..%zu", s->n_hops - 1);
+    error = nham_sff_down(s, json_is_integer(vnf) ? json_integer_value(vnf) : -1, errmsg);
+    if (!error) {
+        *result = json_pack("{s:b}", "ok", 1);
+    }
+    return error;
+}
+
+static int
+nham_sff_control(void *s_, const char *cmd, long long arg, char **errmsg)
+{
+    if (strcmp(cmd, "down")) {
+        *errmsg = xasprintf("unknown command '%s'", cmd);
         return EINVAL;
     }
-    s->n_downs++;
-    ftstage_peer_down(s->sff, NHAM_ID_VNF(json_integer_value(vnf)), time_mono_ns());
-    nham_sff_drain(s);
-    *result = json_pack("{s:b}", "ok", 1);
-    return 0;
+    return nham_sff_down(s_, arg, errmsg);
 }
 
 /* The stages exist once the loop does (their timers live on it). */
@@ -445,6 +558,10 @@ nham_sff_on_start(struct role *role)
     ftstage_start(s->sff, base);
     ftstage_start(s->vsm, base);
     nham_sff_drain(s);
+    error = nham_control_open(role, &s->control);
+    if (error) {
+        return error;
+    }
     /* Names live as long as the process. */
     const struct ftstage_stats *st = ftstage_stats(s->sff);
     role_add_counter(role, "held_overflow", &st->drops[FT_DROP_OVERLOAD]);
@@ -489,6 +606,7 @@ nham_sff_usage(void)
            "  --key FILE       the instance's key for peer messages (mode 0600)\n"
            "  --param K=V      a parameter of nham_sff and nham_vsm (buffer_bytes,\n"
            "                   checkpoint, checkpoint.<i>)\n"
+           "  --control PATH   the FMS's fast path: a datagram socket for \"down I\"\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -500,6 +618,7 @@ role_nham_sff(int argc, char *argv[])
         { "egress-mac", required_argument, NULL, 'e' },
         { "key", required_argument, NULL, 'K' },
         { "param", required_argument, NULL, 'P' },
+        { "control", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -512,6 +631,7 @@ role_nham_sff(int argc, char *argv[])
     memset(&s, 0, sizeof s);
     role_init_common(&s.role, "nham-sff");
     s.role.aux = &s;
+    s.control = (struct nham_control) { .fd = -1, .cb = nham_sff_control, .aux = &s };
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -541,6 +661,9 @@ role_nham_sff(int argc, char *argv[])
             if (nham_param_add(&s.params, optarg, "nham-sff")) {
                 goto out;
             }
+            break;
+        case 'C':
+            s.control.path = optarg;
             break;
         default:
             if (role_parse_option(&s.role, opt, optarg, nham_sff_usage, &rc)) {
@@ -572,6 +695,7 @@ role_nham_sff(int argc, char *argv[])
     s.role.on_start = nham_sff_on_start;
     rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
 out:
+    nham_control_close(&s.control);
     ftstage_destroy(s.sff);
     ftstage_destroy(s.vsm);
     for (size_t i = 0; i < s.n_local; i++) {
@@ -598,6 +722,7 @@ struct nham_vnf_role {
     int beat_fd;
     int ioctl_fd;
     struct nham_frags frags;
+    struct nham_control control;
     uint64_t beat_interval_ns;
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
@@ -725,15 +850,14 @@ nham_vnf_frames_done(void *v_)
     v->tx.in_batch = false;
 }
 
+/* A standby becomes the active copy as incarnation 'inc': its core starts, restores the last
+ * checkpoint and says READY. */
 static int
-nham_vnf_ctl_activate(void *role_, json_t *params, json_t **result, char **errmsg)
+nham_vnf_activate(struct nham_vnf_role *v, long long inc, char **errmsg)
 {
-    struct nham_vnf_role *v = ((struct role *) role_)->aux;
-    json_t *inc = json_object_get(params, "incarnation");
     int error;
 
-    if (!json_is_integer(inc) || json_integer_value(inc) < 1
-        || json_integer_value(inc) > UINT32_MAX) {
+    if (inc < 1 || inc >= UINT32_MAX) {
         *errmsg = xstrdup("nham_activate: params need \"incarnation\" >= 1");
         return EINVAL;
     }
@@ -741,14 +865,36 @@ nham_vnf_ctl_activate(void *role_, json_t *params, json_t **result, char **errms
         *errmsg = xstrdup("nham_activate: this copy is active already");
         return EBUSY;
     }
-    v->incarnation = json_integer_value(inc);
+    v->incarnation = inc;
     error = nham_vnf_start_core(v);
     if (error) {
         *errmsg = xasprintf("nham_activate: %s", strerror(error));
-        return error;
     }
-    *result = json_pack("{s:b}", "ok", 1);
-    return 0;
+    return error;
+}
+
+static int
+nham_vnf_ctl_activate(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_vnf_role *v = ((struct role *) role_)->aux;
+    json_t *inc = json_object_get(params, "incarnation");
+    int error;
+
+    error = nham_vnf_activate(v, json_is_integer(inc) ? json_integer_value(inc) : -1, errmsg);
+    if (!error) {
+        *result = json_pack("{s:b}", "ok", 1);
+    }
+    return error;
+}
+
+static int
+nham_vnf_control(void *v_, const char *cmd, long long arg, char **errmsg)
+{
+    if (strcmp(cmd, "activate")) {
+        *errmsg = xasprintf("unknown command '%s'", cmd);
+        return EINVAL;
+    }
+    return nham_vnf_activate(v_, arg, errmsg);
 }
 
 /* One datagram per interval while the data interface is up and running. */
@@ -774,13 +920,20 @@ nham_vnf_on_start(struct role *role)
 {
     struct nham_vnf_role *v = role->aux;
 
+    int error = nham_control_open(role, &v->control);
+
+    if (error) {
+        return error;
+    }
     if (v->beat_fd >= 0) {
         loop_add_timer(role->loop, 0, v->beat_interval_ns, nham_vnf_beat, v);
     }
     return v->stage || v->incarnation == UINT32_MAX ? 0 : nham_vnf_start_core(v);
 }
 
-/* A UDP socket from port NHAM_BEAT_PORT connected to 'arg' (IP:PORT). */
+/* The beat socket for 'arg': "unix:PATH", a datagram socket connected to the FMS's socket in
+ * this guest's own directory (a guest that shares the host's kernel: the beats do not depend
+ * on the management network), or "IP:PORT", a UDP socket from port NHAM_BEAT_PORT. */
 static int
 nham_beat_open(const char *arg, int *fdp)
 {
@@ -789,6 +942,25 @@ nham_beat_open(const char *arg, int *fdp)
     unsigned port;
     int fd, one = 1;
 
+    if (!strncmp(arg, "unix:", 5)) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+        if (!arg[5] || strlen(arg + 5) >= sizeof sun.sun_path) {
+            return EINVAL;
+        }
+        strcpy(sun.sun_path, arg + 5);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            return errno;
+        }
+        if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+            int error = errno;
+            close(fd);
+            return error;
+        }
+        *fdp = fd;
+        return 0;
+    }
     if (sscanf(arg, "%16[0-9.]:%u", ip, &port) != 2 || port < 1 || port > 65535
         || !inet_aton(ip, &to.sin_addr)) {
         return EINVAL;
@@ -819,9 +991,10 @@ nham_vnf_usage(void)
            "  --key FILE         the instance's key for peer messages (mode 0600)\n"
            "  --incarnation N    a restart: ask the VSM for the last checkpoint first\n"
            "  --standby          run warm, the core idle until nham_activate {incarnation}\n"
-           "  --heartbeat IP:PORT  beat to the FMS from UDP port 7071\n"
+           "  --heartbeat unix:PATH|IP:PORT  beat to the FMS's socket, or from UDP port 7071\n"
            "  --beat-interval NS   between beats (default 1000000)\n"
            "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
+           "  --control PATH     the FMS's fast path: a datagram socket for \"activate N\"\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -837,6 +1010,7 @@ role_nham_vnf(int argc, char *argv[])
         { "heartbeat", required_argument, NULL, 'B' },
         { "beat-interval", required_argument, NULL, 'b' },
         { "param", required_argument, NULL, 'P' },
+        { "control", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -849,6 +1023,7 @@ role_nham_vnf(int argc, char *argv[])
 
     memset(&v, 0, sizeof v);
     v.beat_fd = v.ioctl_fd = -1;
+    v.control = (struct nham_control) { .fd = -1, .cb = nham_vnf_control, .aux = &v };
     v.beat_interval_ns = 1000000;
     role_init_common(&v.role, "nham-vnf");
     v.role.aux = &v;
@@ -895,7 +1070,7 @@ role_nham_vnf(int argc, char *argv[])
             error = nham_beat_open(optarg, &v.beat_fd);
             if (error) {
                 fprintf(stderr, "sfcd nham-vnf: --heartbeat %s: %s\n", optarg,
-                        error == EINVAL ? "not IP:PORT" : strerror(error));
+                        error == EINVAL ? "not unix:PATH or IP:PORT" : strerror(error));
                 goto out;
             }
             break;
@@ -912,6 +1087,9 @@ role_nham_vnf(int argc, char *argv[])
             if (nham_param_add(&v.params, optarg, "nham-vnf")) {
                 goto out;
             }
+            break;
+        case 'C':
+            v.control.path = optarg;
             break;
         default:
             if (role_parse_option(&v.role, opt, optarg, nham_vnf_usage, &rc)) {
@@ -943,6 +1121,7 @@ role_nham_vnf(int argc, char *argv[])
     v.role.on_start = nham_vnf_on_start;
     rc = role_serve_pktio(&v.role, nham_vnf_frame, nham_vnf_frames_done);
 out:
+    nham_control_close(&v.control);
     ftstage_destroy(v.stage);
     if (v.beat_fd >= 0) {
         close(v.beat_fd);

@@ -15,6 +15,7 @@ int role_wrapper(int argc, char *argv[]);
 int role_echo(int argc, char *argv[]);
 int role_mitm(int argc, char *argv[]);
 int role_ft(int argc, char *argv[]);
+int role_ftmb_logger(int argc, char *argv[]);
 int role_ftvnf(int argc, char *argv[]);
 int role_link(int argc, char *argv[]);
 int role_vminit(int argc, char *argv[]);

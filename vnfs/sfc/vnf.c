@@ -9,7 +9,17 @@
  * copies from distinct SFF replicas, on the stage of vnfs/sfc/ftstage.h, copies made by
  * vnfs/sfc/nshvote.h, the SFF's code). Only a decided frame reaches the function, once; what
  * it gives goes to every SFF replica. A frame from anyone outside the group is dropped. The
- * sender's timestamp, stripped for the vote, goes to --trace. */
+ * sender's timestamp, stripped for the vote, goes to --trace.
+ *
+ * A globally stateful function (nf_class consistency NF_GLOBAL: lb, nat) needs more: replicas
+ * whose voters decided two requests in different orders would answer differently. With
+ * --order-group MAC+MAC+... (the replicas of this VNF, in index order) and --order-index, the
+ * decided requests go through PBFT among the replicas first (vnfs/ft/fitsfc/pbft.c, on a second
+ * stage: peer messages sealed with the instance's --key, ethertype FTSTAGE_ETHERTYPE, a long one
+ * such as a VIEW_CHANGE in nhamfrag.h's fragments), and the function sees them in the agreed
+ * order. A per-flow stateful function (NF_PER_FLOW: auth) gets each client's requests in the
+ * order of the wrapper's counter instead (vnfs/ft/fitsfc/flow_order.c, each replica alone).
+ * --order pbft|flow_order|none overrides what the function's consistency asks for. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +34,10 @@
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
+#include "vnfs/sfc/ftmb.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
+#include "vnfs/sfc/nhamfrag.h"
 #include "vnfs/sfc/nshvote.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/role.h"
@@ -35,6 +47,8 @@
 #define VNF_MAX_PARAMS 8
 #define VNF_SCRATCH 9216
 #define VNF_VOTER_ID 0xffff
+#define VNF_ORDER_ID(I) (0x10000 + (I))     /* PBFT replica I of this VNF. */
+#define VNF_ORDER_INPUT 0xfffe              /* What the voter decided, into PBFT. */
 
 /* FTC's long options (no short form). */
 enum {
@@ -44,6 +58,9 @@ enum {
     VNF_OPT_FTC_PARTITIONS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
+    VNF_OPT_FTMB_LOGGER,
+    VNF_OPT_FTMB_SNAPSHOT,
+    VNF_OPT_FTMB_STALL,
 };
 
 struct vnf {
@@ -53,6 +70,10 @@ struct vnf {
     struct vnf_ftc_config ftc_cfg;
     bool ftc_on;
     struct buf ftc_mbox;
+    struct ftmb_vnf *ftmb;          /* --ftmb-logger: FTMB's logging and output commit. */
+    struct ftmb_vnf_config ftmb_cfg;
+    bool ftmb_on;
+    uint8_t ftmb_in[VNF_SCRATCH];   /* The input packet, for its record. */
     /* FIT-SFC: the voter over the SFF replicas ('from'), NULL without --vote. */
     const struct ft_core_class *vote_class;
     uint32_t f;
@@ -64,6 +85,19 @@ struct vnf {
     size_t n_from;
     struct ftstage *stage;
     uint64_t vote_t_in;
+    /* Ordering among the replicas (globally stateful functions), NULL if none. */
+    const char *order_name;                     /* --order: NULL = by consistency. */
+    const struct ft_core_class *order_class;
+    uint8_t order_group[PATH_MAX_REPLICAS][6];
+    size_t n_order;
+    size_t order_index;
+    struct ft_param order_params[VNF_MAX_PARAMS];
+    size_t n_order_params;
+    struct ftstage *order;
+    bool order_peers;                           /* The core talks to the other replicas. */
+    struct nham_frags frags;
+    uint8_t tx[NHAM_SINGLE_MAX + HOP_ETH_LEN];
+    uint64_t n_ordered, n_order_peer, n_order_unknown;
     bool timestamps;
     FILE *trace;
     struct buf copy;
@@ -87,6 +121,30 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         if (!vnf_ftc_frame(v->ftc, pkt, t_in)) {
             v->n_ignored++;
         }
+        return;
+    }
+    if (v->ftmb && ftmb_vnf_frame(v->ftmb, pkt)) {
+        return;
+    }
+    if (v->order_peers && pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
+        && (hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE
+            || hop_ethertype(pkt->data) == NHAM_FRAG_ETHERTYPE)) {
+        const uint8_t *body = pkt->data + HOP_ETH_LEN;
+        size_t len = pkt->len - HOP_ETH_LEN;
+
+        if (path_group_find((const uint8_t (*)[6]) v->order_group, v->n_order,
+                            pkt->data + 6) < 0) {
+            v->n_order_unknown++;
+            return;
+        }
+        if (hop_ethertype(pkt->data) == NHAM_FRAG_ETHERTYPE) {
+            body = nham_frag_add(&v->frags, pkt->data + 6, body, len, &len);
+            if (!body) {
+                return;
+            }
+        }
+        v->n_order_peer++;
+        ftstage_peer_message(v->order, body, len, t_in);
         return;
     }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
@@ -135,6 +193,14 @@ vote_deliver(void *v_, const uint8_t *data, size_t len)
     struct pktio_pkt pkt;
     struct nsh_hdr hdr;
 
+    if (v->order) {
+        /* Decided here; the function sees it once the replicas agreed on its place. */
+        v->n_voted++;
+        if (ftstage_packet(v->order, VNF_ORDER_INPUT, data, len, v->vote_t_in)) {
+            v->n_vote_errors++;
+        }
+        return;
+    }
     if (nshvote_frame(data, len, v->scratch, sizeof v->scratch, &pkt, &hdr)
         || hdr.next_proto != NSH_NP_ETHERNET) {
         v->n_vote_errors++;
@@ -142,6 +208,56 @@ vote_deliver(void *v_, const uint8_t *data, size_t len)
     }
     v->n_voted++;
     serve(v, &pkt, &hdr, v->vote_t_in, false);
+}
+
+/* What PBFT ordered: the decided copy, in the place every correct replica gives it. */
+static void
+order_deliver(void *v_, const uint8_t *data, size_t len)
+{
+    struct vnf *v = v_;
+    struct pktio_pkt pkt;
+    struct nsh_hdr hdr;
+
+    if (nshvote_frame(data, len, v->scratch, sizeof v->scratch, &pkt, &hdr)
+        || hdr.next_proto != NSH_NP_ETHERNET) {
+        v->n_vote_errors++;
+        return;
+    }
+    v->n_ordered++;
+    serve(v, &pkt, &hdr, v->vote_t_in, false);
+}
+
+/* A sealed PBFT message to replica 'to': one frame, or nhamfrag's fragments when longer. */
+static bool
+order_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct vnf *v = v_;
+    const uint8_t *own = pktio_mac(v->role.io);
+    size_t i = to - VNF_ORDER_ID(0);
+    bool ok = true;
+
+    if (to < VNF_ORDER_ID(0) || i >= v->n_order) {
+        return false;
+    }
+    if (len <= NHAM_SINGLE_MAX) {
+        hop_set_macs(v->tx, v->order_group[i], own);
+        v->tx[12] = FTSTAGE_ETHERTYPE >> 8;
+        v->tx[13] = FTSTAGE_ETHERTYPE & 0xff;
+        memcpy(v->tx + HOP_ETH_LEN, msg, len);
+        return !pktio_send(v->role.io, v->tx, HOP_ETH_LEN + len);
+    }
+    uint64_t id = ++v->frags.next_id;
+    for (size_t off = 0; off < len; off += NHAM_FRAG_CHUNK) {
+        size_t n = MIN((size_t) NHAM_FRAG_CHUNK, len - off);
+
+        hop_set_macs(v->tx, v->order_group[i], own);
+        v->tx[12] = NHAM_FRAG_ETHERTYPE >> 8;
+        v->tx[13] = NHAM_FRAG_ETHERTYPE & 0xff;
+        nham_frag_header(v->tx + HOP_ETH_LEN, id, len, off);
+        memcpy(v->tx + HOP_ETH_LEN + NHAM_FRAG_HDR, msg + off, n);
+        ok &= !pktio_send(v->role.io, v->tx, HOP_ETH_LEN + NHAM_FRAG_HDR + n);
+    }
+    return ok;
 }
 
 static void
@@ -161,6 +277,8 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     struct nsh_hdr hdr = *hdrp;
     struct packet_info info;
     struct nf_packet np;
+    uint64_t mark = 0;
+    size_t in_len = 0;
     bool stamp;
 
     stamp = v->timestamps || nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
@@ -169,6 +287,12 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     np.cap = pkt->cap - HOP_ETH_LEN - hdr.len;
     np.now_ns = t_in;
     np.flow_hash = packet_parse(np.data, np.len, &info) ? 0 : packet_flow_hash(&info.flow);
+    if (v->ftmb) {
+        /* FTMB's input log: the packet as it came, with what the function wrote (its PAL). */
+        mark = ftmb_vnf_begin(v->ftmb, v->nf->state);
+        in_len = MIN(np.len, sizeof v->ftmb_in);
+        memcpy(v->ftmb_in, np.data, in_len);
+    }
     switch (nf_process(v->nf, &np)) {
     case NF_FORWARD:
         if (!nsh_dec_si(nsh)) {
@@ -191,6 +315,11 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
     hop_set_macs(pkt->data, v->stage ? v->from[0] : pkt->data + 6, own);
     if (stamp && hop_stamp(pkt, v->role.id, t_in)) {
         v->n_stamp_full++;
+    }
+    if (v->ftmb) {
+        /* Output commit: held until the logger has the record. */
+        ftmb_vnf_output(v->ftmb, v->nf->state, mark, v->ftmb_in, in_len, pkt->data, pkt->len);
+        return;
     }
     if (!v->stage && queue) {
         pktio_queue(v->role.io, pkt->data, pkt->len);
@@ -234,6 +363,44 @@ vote_create(struct role *role)
         return error;
     }
     ftstage_start(v->stage, time_mono_ns());
+    if (v->order_class) {
+        static const struct ftstage_ops order_ops = {
+            .deliver = order_deliver, .send = order_send, .note = vote_note,
+        };
+        uint32_t ogroup[PATH_MAX_REPLICAS];
+
+        for (size_t i = 0; i < v->n_order; i++) {
+            ogroup[i] = VNF_ORDER_ID(i);
+        }
+        struct ftstage_config ocfg = {
+            .class = v->order_class,
+            .core = {
+                .self = VNF_ORDER_ID(v->order_index), .f = v->f, .group = ogroup,
+                .n_group = v->order_peers ? v->n_order : 0, .params = v->order_params,
+                .n_params = v->n_order_params,
+            },
+            .key = v->order_peers ? v->key : NULL,
+            .loop = role->loop,
+            /* Above what a previous incarnation's peers remember. */
+            .seq_base = time_mono_ns(),
+            .max_payload = 1u << 20,
+        };
+        ft_rng_init(&ocfg.core.rng, role->id ^ 0x6f72646572ull);
+        error = ftstage_create(&ocfg, &order_ops, v, &v->order, &errmsg);
+        if (error) {
+            log_err("vnf: --order %s: %s", v->order_class->name, errmsg);
+            free(errmsg);
+            return error;
+        }
+        ftstage_start(v->order, time_mono_ns());
+        const struct ftstage_stats *ost = ftstage_stats(v->order);
+        role_add_counter(role, "order_forged", &ost->peer_forged);
+        role_add_counter(role, "order_replayed", &ost->peer_replayed);
+        role_add_counter(role, "order_notes", &ost->notes);
+        log_info("vnf: %s consistency: requests ordered by %s among %zu replicas (index %zu)",
+                 nf_consistency_name(v->nf->class->consistency), v->order_class->name,
+                 v->n_order, v->order_index);
+    }
     const struct ftstage_stats *st = ftstage_stats(v->stage);
     role_add_counter(role, "vote_no_quorum", &st->drops[FT_DROP_NO_QUORUM]);
     role_add_counter(role, "vote_overload", &st->drops[FT_DROP_OVERLOAD]);
@@ -316,6 +483,19 @@ ctl_ftc_state(void *role_, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
+/* role->on_start for FTMB: its snapshot timer goes on the loop. */
+static int
+ftmb_start(struct role *role)
+{
+    struct vnf *v = role->aux;
+    int error = ftmb_vnf_create(&v->ftmb_cfg, role, &v->ftmb);
+
+    if (!error) {
+        ftmb_vnf_register(v->ftmb, role);
+    }
+    return error;
+}
+
 /* role->on_start: the loop exists, the stages can put their timers on it. */
 static int
 ftc_start(struct role *role)
@@ -360,6 +540,12 @@ usage(void)
            "  --f N              the core's fault bound (default 1)\n"
            "  --vote-param K=V   a parameter of the core (repeat)\n"
            "  --key FILE         the instance's key for peer messages (mode 0600)\n"
+           "  --order-group MAC+MAC  the replicas of this VNF, in index order (FIT-SFC: a\n"
+           "                     globally stateful function orders its requests among them)\n"
+           "  --order-index I    this replica's index in --order-group\n"
+           "  --order CORE       pbft, flow_order or none; default: pbft if the function is\n"
+           "                     globally stateful (lb, nat), flow_order if per-flow (auth)\n"
+           "  --order-param K=V  a parameter of the ordering core (repeat)\n"
            "  --timestamps       stamp every frame sent on\n"
            "  --trace FILE       the senders' timestamps of voted copies (TSV)\n"
            "FTC (the function runs behind FTC's head replica, vnfs/sfc/vnf_ftc.h):\n"
@@ -369,6 +555,11 @@ usage(void)
            "  --ftc-partitions P state partitions (default 1)\n"
            "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
            "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
+           "FTMB (vnfs/sfc/ftmb.h: each packet and its access log to a logger, output held\n"
+           "until it is logged, and a simulated snapshot):\n"
+           "  --ftmb-logger MAC  the logger guest's data MAC\n"
+           "  --ftmb-snapshot DUR  stall every DUR (default 50ms; 0: never)\n"
+           "  --ftmb-stall DUR   for this long (default 6ms)\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -385,12 +576,19 @@ role_vnf(int argc, char *argv[])
         { "key", required_argument, NULL, 'K' },
         { "timestamps", no_argument, NULL, 'T' },
         { "trace", required_argument, NULL, 't' },
+        { "order", required_argument, NULL, 'O' },
+        { "order-group", required_argument, NULL, 'G' },
+        { "order-index", required_argument, NULL, 'I' },
+        { "order-param", required_argument, NULL, 'Q' },
         { "ftc-ring", required_argument, NULL, VNF_OPT_FTC_RING },
         { "ftc-index", required_argument, NULL, VNF_OPT_FTC_INDEX },
         { "ftc-f", required_argument, NULL, VNF_OPT_FTC_F },
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
+        { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
+        { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
+        { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -406,6 +604,8 @@ role_vnf(int argc, char *argv[])
     memset(&v, 0, sizeof v);
     v.ftc_cfg.tick_ns = 2000000;
     v.ftc_cfg.partitions = 1;
+    v.ftmb_cfg.snapshot_ns = 50000000;
+    v.ftmb_cfg.stall_ns = 6000000;
     buf_init(&v.ftc_mbox);
     v.f = 1;
     role_init_common(&v.role, "vnf");
@@ -457,6 +657,21 @@ role_vnf(int argc, char *argv[])
             }
             break;
         }
+        case VNF_OPT_FTMB_LOGGER:
+            if (!pktio_parse_mac(optarg, v.ftmb_cfg.logger)) {
+                fprintf(stderr, "sfcd vnf: --ftmb-logger: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            v.ftmb_on = true;
+            break;
+        case VNF_OPT_FTMB_SNAPSHOT:
+        case VNF_OPT_FTMB_STALL:
+            if (!parse_duration(optarg, opt == VNF_OPT_FTMB_STALL ? &v.ftmb_cfg.stall_ns
+                                                                    : &v.ftmb_cfg.snapshot_ns)) {
+                fprintf(stderr, "sfcd vnf: '%s' is not a duration\n", optarg);
+                goto out;
+            }
+            break;
         case VNF_OPT_FTC_TICK:
             if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {
                 fprintf(stderr, "sfcd vnf: --ftc-tick: '%s' is not a duration\n", optarg);
@@ -505,6 +720,35 @@ role_vnf(int argc, char *argv[])
         case 'T':
             v.timestamps = true;
             break;
+        case 'O':
+            v.order_name = optarg;
+            break;
+        case 'G':
+            if (path_parse_group(optarg, v.order_group, PATH_MAX_REPLICAS, &v.n_order,
+                                 &errmsg)) {
+                fprintf(stderr, "sfcd vnf: --order-group: %s\n", errmsg);
+                goto out;
+            }
+            break;
+        case 'I':
+            u = strtoull(optarg, &eq, 10);
+            if (!*optarg || *eq || u >= PATH_MAX_REPLICAS) {
+                fprintf(stderr, "sfcd vnf: --order-index: '%s' is not 0..%d\n", optarg,
+                        PATH_MAX_REPLICAS - 1);
+                goto out;
+            }
+            v.order_index = u;
+            break;
+        case 'Q':
+            eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || v.n_order_params >= VNF_MAX_PARAMS) {
+                fprintf(stderr, "sfcd vnf: --order-param: '%s' is not KEY=VALUE (at most %d)\n",
+                        optarg, VNF_MAX_PARAMS);
+                goto out;
+            }
+            *eq = '\0';
+            v.order_params[v.n_order_params++] = (struct ft_param) { optarg, eq + 1 };
+            break;
         case 't':
             if (v.trace) {
                 fclose(v.trace);
@@ -533,6 +777,29 @@ role_vnf(int argc, char *argv[])
         fprintf(stderr, "sfcd vnf: %s\n", errmsg);
         goto out;
     }
+    if (v.vote_class && (!v.order_name || strcmp(v.order_name, "none"))) {
+        /* By the function's consistency: one order for all (PBFT among the replicas, which
+         * needs them), or each flow in its counter's order (each replica alone). */
+        enum nf_consistency cons = v.nf->class->consistency;
+        const char *name = v.order_name ? v.order_name
+                           : cons == NF_GLOBAL && v.n_order ? "pbft"
+                           : cons == NF_PER_FLOW ? "flow_order" : NULL;
+
+        v.order_class = name ? ft_core_class_find(name) : NULL;
+        if (name && !v.order_class) {
+            fprintf(stderr, "sfcd vnf: --order: no protocol core '%s'\n", name);
+            goto out;
+        }
+        v.order_peers = v.order_class && strcmp(v.order_class->name, "flow_order");
+        if (v.order_peers && (!v.has_key || v.order_index >= v.n_order)) {
+            fprintf(stderr, "sfcd vnf: --order %s needs --key and an --order-index inside "
+                    "--order-group\n", v.order_class->name);
+            goto out;
+        }
+    } else if (v.order_name && strcmp(v.order_name, "none")) {
+        fprintf(stderr, "sfcd vnf: --order needs --vote\n");
+        goto out;
+    }
     if (v.ftc_on) {
         if (!v.ftc_cfg.key) {
             fprintf(stderr, "sfcd vnf: FTC needs --key\n");
@@ -547,6 +814,18 @@ role_vnf(int argc, char *argv[])
         v.ftc_cfg.mbox_params = (const char *) v.ftc_mbox.data;
         v.role.on_start = ftc_start;
         role_add_method(&v.role, "ftc_state", ctl_ftc_state);
+    }
+    if (v.ftmb_on) {
+        if (v.ftc_on || v.vote_class) {
+            fprintf(stderr, "sfcd vnf: FTMB goes with neither FTC nor a vote\n");
+            goto out;
+        }
+        if (v.ftmb_cfg.stall_ns >= v.ftmb_cfg.snapshot_ns && v.ftmb_cfg.snapshot_ns) {
+            fprintf(stderr, "sfcd vnf: --ftmb-stall must be shorter than --ftmb-snapshot\n");
+            goto out;
+        }
+        v.ftmb_cfg.vnf = v.role.id_set ? v.role.id : 0;
+        v.role.on_start = ftmb_start;
     }
     /* The function's random draws (lb choice=random, nat alloc=random) are real here. */
     uint64_t seed;
@@ -576,10 +855,18 @@ role_vnf(int argc, char *argv[])
         role_add_counter(&v.role, "unvoted", &v.n_unvoted);
         role_add_counter(&v.role, "vote_errors", &v.n_vote_errors);
     }
+    if (v.order_class) {
+        role_add_counter(&v.role, "ordered", &v.n_ordered);
+        role_add_counter(&v.role, "order_peer", &v.n_order_peer);
+        role_add_counter(&v.role, "order_unknown", &v.n_order_unknown);
+    }
     rc = role_serve_pktio(&v.role, process, v.trace ? flush_trace : NULL);
 out:
     vnf_ftc_destroy(v.ftc);
+    ftmb_vnf_destroy(v.ftmb);
+    ftstage_destroy(v.order);
     ftstage_destroy(v.stage);
+    nham_frags_free(&v.frags);
     buf_uninit(&v.copy);
     if (v.trace) {
         fclose(v.trace);

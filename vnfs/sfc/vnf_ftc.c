@@ -27,6 +27,10 @@
  * frame: the forwarder attaches at most this much of the buffer's logs to one. */
 #define VNF_FTC_MAX_MSG "1380"
 #define VNF_FTC_MAX_LOGS "900"
+/* The forwarder's window: data packets on the way from it to the buffer. Bounds what the
+ * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
+ * ingress, before any state is written, rather than between replicas. */
+#define VNF_FTC_WINDOW "2048"
 
 enum vnf_ftc_stage { VNF_FTC_REPLICA, VNF_FTC_FWD, VNF_FTC_BUF, VNF_FTC_N_STAGES };
 
@@ -275,7 +279,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
         };
         struct ft_param eparams[] = {
-            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "256" },
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", "3072" },
+            { "window", VNF_FTC_WINDOW },
         };
         struct ft_config rc = {
             .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,
@@ -436,4 +441,47 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
     role_add_counter(role, "ftc_send_errors", &st->send_errors);
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
+    {
+        const struct ftc_replica_stats *rs
+            = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));
+
+        role_add_counter(role, "ftc_held", &rs->held);
+        role_add_counter(role, "ftc_held_dropped", &rs->held_dropped);
+        role_add_counter(role, "ftc_retx_asked", &rs->retx_asked);
+        role_add_counter(role, "ftc_retx_answered", &rs->retx_answered);
+        role_add_counter(role, "ftc_retx_got", &rs->retx_got);
+        role_add_counter(role, "ftc_resyncs", &rs->resyncs);
+        role_add_counter(role, "ftc_held_us", &rs->held_us);
+        role_add_counter(role, "ftc_held_us_max", &rs->held_us_max);
+        role_add_counter(role, "ftc_ticks", &rs->ticks);
+        role_add_counter(role, "ftc_retx_limited", &rs->retx_limited);
+        role_add_counter(role, "ftc_stashed", &rs->stashed);
+        role_add_counter(role, "ftc_stash_dropped", &rs->stash_dropped);
+    }
+    if (v->stages[VNF_FTC_FWD]) {
+        const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);
+
+        /* Packets the forwarder shed at admission (they wrote no state). */
+        const struct ftc_forwarder_stats *ws
+            = ftc_forwarder_stats(ftstage_core(v->stages[VNF_FTC_FWD]));
+
+        role_add_counter(role, "ftc_fwd_shed", &fs->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, "ftc_fwd_closed_backlog", &ws->closed_backlog);
+        role_add_counter(role, "ftc_fwd_closed_window", &ws->closed_window);
+        role_add_counter(role, "ftc_fwd_propagated", &ws->propagated);
+    }
+    if (v->stages[VNF_FTC_BUF]) {
+        const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);
+
+        role_add_counter(role, "ftc_buf_overload", &bs->drops[FT_DROP_OVERLOAD]);
+        role_add_counter(role, "ftc_buf_stale", &bs->drops[FT_DROP_STALE]);
+        role_add_counter(role, "ftc_buf_in", &bs->packets);
+        {
+            const struct ftc_buffer_stats *hs
+                = ftc_buffer_stats(ftstage_core(v->stages[VNF_FTC_BUF]));
+
+            role_add_counter(role, "ftc_buf_held_us", &hs->held_us);
+            role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
+        }
+    }
 }

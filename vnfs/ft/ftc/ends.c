@@ -35,7 +35,18 @@
 #define FTC_UNUSED_IF_BROKEN
 #endif
 
-#define FTC_FWD_MAX_PENDING FTC_MAX_LOGS
+/* Logs the forwarder keeps for the next packets. Generous: a log thrown out here leaves a gap
+ * at its tail that only a retransmission (or the buffer's resend a tick later) repairs, and
+ * every packet behind it waits; so under load the forwarder sends propagating packets rather
+ * than let this fill. */
+#define FTC_FWD_MAX_PENDING 1024
+/* Propagating packets one piggyback message may trigger while admission is closed. */
+#define FTC_FWD_MAX_PROPAGATE 4
+#define FTC_FWD_RECENT 256
+/* The forwarder's window: data packets sent that the buffer has not said arrived. One lost on
+ * the way never arrives: a packet sent this many ticks ago no longer counts. */
+#define FTC_FWD_MAX_WINDOW 4096
+#define FTC_FWD_LOST_TICKS 16
 #define FTC_BUF_MAX_HELD 4096
 
 /* The newer of two commit vectors of one group. */
@@ -99,8 +110,18 @@ struct ftc_forwarder {
     uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
     uint64_t max_backlog;       /* Shed new packets while the buffer holds more (0: never). */
     uint32_t backlog;           /* Packets the buffer last said it holds. */
+    uint64_t window;            /* Shed new packets while this many are on the way (0: never). */
+    uint32_t sent, arrived;     /* Data packets sent; the buffer's count of those arrived. */
+    uint32_t aged;              /* Packets sent more than FTC_FWD_LOST_TICKS ago. */
+    uint32_t lost;              /* Counted lost (sent long ago, never arrived). */
+    uint64_t *sent_ns;          /* When packet k (mod FTC_FWD_MAX_WINDOW) was sent. */
+    struct ftc_forwarder_stats stats;
     struct buf pending[FTC_FWD_MAX_PENDING];    /* Encoded logs from the buffer. */
-    size_t n_pending;
+    uint64_t pending_hash[FTC_FWD_MAX_PENDING]; /* Of each one's bytes (duplicate check). */
+    uint64_t sent_hash[FTC_FWD_RECENT];         /* Logs sent lately, and when: the buffer's */
+    uint64_t sent_hash_ns[FTC_FWD_RECENT];      /* repeats of them are not sent again within */
+    size_t sent_hash_next;                      /* a tick (its resends after a tick are). */
+    size_t n_pending, pending_bytes;
     struct ftc_commits commits;
     bool commits_dirty;
     struct ftc_message *m;
@@ -114,16 +135,18 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    uint64_t max_backlog;
+    uint64_t max_backlog, window;
 
     if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
-        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))) {
+        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))
+        || (error = ft_config_u64(cfg, "window", 0, &window, errp))) {
         return error;
     }
-    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
+    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick || window > FTC_FWD_MAX_WINDOW) {
         if (errp) {
             *errp = xasprintf("ftc_forwarder: needs next [r_0] and peers [buffer] (got %zu, "
-                              "%zu) and a tick > 0", cfg->n_next, cfg->n_peers);
+                              "%zu), a tick > 0 and a window of at most %d", cfg->n_next,
+                              cfg->n_peers, FTC_FWD_MAX_WINDOW);
         }
         return EINVAL;
     }
@@ -133,6 +156,8 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     w->tick_ns = tick;
     w->max_logs_bytes = MAX(max_msg, 256);
     w->max_backlog = max_backlog;
+    w->window = window;
+    w->sent_ns = xcalloc(FTC_FWD_MAX_WINDOW, sizeof *w->sent_ns);
     for (size_t i = 0; i < FTC_FWD_MAX_PENDING; i++) {
         buf_init(&w->pending[i]);
     }
@@ -151,8 +176,39 @@ ftc_forwarder_destroy(struct ft_core *core)
         buf_uninit(&w->pending[i]);
     }
     free(w->m);
+    free(w->sent_ns);
     buf_uninit(&w->pkt);
     free(w);
+}
+
+static uint64_t
+ftc_hash_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ p[i]) * 1099511628211ull;
+    }
+    return h;
+}
+
+/* Drops the first 'k' pending logs, keeping their bufs (at the end) for reuse. */
+static void
+ftc_forwarder_shift(struct ftc_forwarder *w, size_t k)
+{
+    struct buf spare[FTC_FWD_MAX_PENDING];
+
+    if (!k) {
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        w->pending_bytes -= w->pending[i].len;
+    }
+    memcpy(spare, w->pending, k * sizeof *spare);
+    memmove(w->pending, w->pending + k, (w->n_pending - k) * sizeof *w->pending);
+    memmove(w->pending_hash, w->pending_hash + k, (w->n_pending - k) * sizeof *w->pending_hash);
+    memcpy(w->pending + w->n_pending - k, spare, k * sizeof *spare);
+    w->n_pending -= k;
 }
 
 static void
@@ -163,11 +219,20 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
 
     size_t taken = 0, bytes = 0;
 
+    while (w->n_pending && w->pending[0].len > w->max_logs_bytes) {
+        /* No packet can carry it (a log larger than the MTU allows): its tail repairs the gap
+         * from its predecessor's retransmission. */
+        ftc_forwarder_shift(w, 1);
+    }
     m->n_logs = 0;
-    for (; taken < w->n_pending && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
+    for (; taken < w->n_pending && m->n_logs < FTC_MAX_LOGS
+           && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
         struct cursor r;
 
         bytes += w->pending[taken].len;
+        w->sent_hash[w->sent_hash_next] = w->pending_hash[taken];
+        w->sent_hash_ns[w->sent_hash_next] = now;
+        w->sent_hash_next = (w->sent_hash_next + 1) % FTC_FWD_RECENT;
         cursor_init(&r, w->pending[taken].data, w->pending[taken].len);
         if (ftc_log_read(&r, &m->logs[m->n_logs])) {
             m->n_logs++;
@@ -178,26 +243,62 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
     ftc_packet_put(&w->pkt, type, m, inner, len);
     ft_emit_forward(out, w->next, w->pkt.data, w->pkt.len);
     /* What did not fit goes on the next packets. */
-    for (size_t i = 0; i < taken; i++) {
-        struct buf first = w->pending[0];
-
-        memmove(w->pending, w->pending + 1, (w->n_pending - 1) * sizeof *w->pending);
-        w->pending[w->n_pending - 1] = first;
-        w->n_pending--;
-    }
+    ftc_forwarder_shift(w, taken);
     w->commits_dirty = false;
     w->last_ns = now;
 }
 
+/* Packets on the way: sent, not arrived at the buffer. The buffer counts arrivals; a packet
+ * lost on the way never arrives, so once the packets sent a few ticks ago are more than those
+ * arrived, the difference counts as lost from then on ('lost'). */
+static uint32_t
+ftc_forwarder_in_flight(struct ftc_forwarder *w, uint64_t now)
+{
+    uint32_t done;
+
+    if (w->sent - w->aged > FTC_FWD_MAX_WINDOW) {
+        w->aged = w->sent - FTC_FWD_MAX_WINDOW;
+    }
+    while (w->aged != w->sent
+           && now - w->sent_ns[w->aged % FTC_FWD_MAX_WINDOW] > FTC_FWD_LOST_TICKS * w->tick_ns) {
+        w->aged++;
+    }
+    done = w->arrived + w->lost;
+    if ((int32_t) (w->aged - done) > 0) {
+        w->lost += w->aged - done;
+    } else if ((int32_t) (done - w->sent) > 0) {
+        w->lost = w->sent - w->arrived;     /* Counted lost, arrived after all. */
+    }
+    return w->sent - w->arrived - w->lost;
+}
+
+/* Admission control: the chain holds as much as it may. A packet dropped here wrote no state;
+ * one lost further on leaves a gap that every replica after it must repair before it forwards
+ * anything, so the chain is kept from queueing more than it releases. */
+static bool
+ftc_forwarder_closed(struct ftc_forwarder *w, uint64_t now)
+{
+    if (w->max_backlog && w->backlog > w->max_backlog) {
+        w->stats.closed_backlog++;
+        return true;
+    }
+    if (w->window && ftc_forwarder_in_flight(w, now) >= w->window) {
+        w->stats.closed_window++;
+        return true;
+    }
+    return false;
+}
+
 static void
 ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t len,
-                           struct ft_actions *out)
+                           uint64_t now, struct ft_actions *out)
 {
     struct cursor r;
-    uint32_t backlog;
+    uint32_t backlog, arrived;
 
     cursor_init(&r, data + 1, len - 1);
     backlog = cursor_be32(&r);
+    arrived = cursor_be32(&r);
     if (!ftc_message_read(&r, w->m) || r.left) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return;
@@ -205,28 +306,54 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     for (size_t i = 0; i < w->m->n_logs; i++) {
         struct buf b;
         bool dup = false;
+        uint64_t h;
 
         buf_init(&b);
         ftc_log_put(&b, &w->m->logs[i]);
+        h = ftc_hash_bytes(b.data, b.len);
+        for (size_t k = 0; k < FTC_FWD_RECENT && !dup; k++) {
+            dup = w->sent_hash[k] == h && w->sent_hash_ns[k]
+                  && now - w->sent_hash_ns[k] < 8 * w->tick_ns;
+        }
         for (size_t k = 0; k < w->n_pending && !dup; k++) {
-            dup = w->pending[k].len == b.len && !memcmp(w->pending[k].data, b.data, b.len);
+            dup = w->pending_hash[k] == h && w->pending[k].len == b.len
+                  && !memcmp(w->pending[k].data, b.data, b.len);
         }
         if (!dup) {
             if (w->n_pending == FTC_FWD_MAX_PENDING) {
                 /* Oldest first out: the buffer resends what is still held. */
-                struct buf first = w->pending[0];
-
-                memmove(w->pending, w->pending + 1, (--w->n_pending) * sizeof *w->pending);
-                w->pending[w->n_pending] = first;
+                ftc_forwarder_shift(w, 1);
             }
             buf_clear(&w->pending[w->n_pending]);
             buf_put(&w->pending[w->n_pending], b.data, b.len);
+            w->pending_hash[w->n_pending] = h;
+            w->pending_bytes += b.len;
             w->n_pending++;
         }
         buf_uninit(&b);
     }
     w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
     w->backlog = backlog;
+    if ((int32_t) (arrived - w->arrived) > 0) {
+        w->arrived = arrived;
+    }
+    /* Admission is closed: no data packet will carry these logs soon, and the packets the
+     * buffer holds wait for exactly them (their tails are at the front of the chain). Carry
+     * them now, a full packet's worth at a time (one each would double the chain's traffic
+     * when it can least take it; the tick carries the rest). Open: carry them at once only
+     * when they are more than the next packets take, so they never pile up behind a fast
+     * stream either. */
+    /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
+     * tick's propagating packet; a closed-loop client's every request would. */
+    if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
+        ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
+        w->stats.propagated++;
+    }
+    for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->pending_bytes >= w->max_logs_bytes
+                    && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
+        ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
+        w->stats.propagated++;
+    }
 }
 
 static int
@@ -239,14 +366,12 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
         break;
     case FT_EV_PACKET:
-        if (w->max_backlog && w->backlog > w->max_backlog) {
-            /* Admission control: the chain cannot release what it already holds. A packet
-             * dropped here wrote no state; one lost further on leaves a gap every replica
-             * after it must repair before it forwards anything (the collapse of an
-             * overloaded chain). */
+        if (ftc_forwarder_closed(w, ev->now_ns)) {
             ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
             break;
         }
+        w->sent_ns[w->sent % FTC_FWD_MAX_WINDOW] = ev->now_ns;
+        w->sent++;
         ftc_forwarder_send(w, FTC_PKT_DATA, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
@@ -255,11 +380,12 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
                                                     : FT_DROP_MALFORMED, ev->data, ev->len);
             break;
         }
-        ftc_forwarder_on_piggyback(w, ev->data, ev->len, out);
+        ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
         /* No traffic for a tick: a propagating packet carries the state on. */
-        if ((w->n_pending || w->commits_dirty) && ev->now_ns - w->last_ns >= w->tick_ns) {
+        if ((w->n_pending || w->commits_dirty)
+            && (ev->now_ns - w->last_ns >= w->tick_ns || ftc_forwarder_closed(w, ev->now_ns))) {
             ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
         }
         ft_emit_timer(out, 1, ev->now_ns + w->tick_ns);
@@ -268,6 +394,12 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         break;
     }
     return 0;
+}
+
+const struct ftc_forwarder_stats *
+ftc_forwarder_stats(const struct ft_core *core)
+{
+    return &((const struct ftc_forwarder *) core)->stats;
 }
 
 const struct ft_core_class ft_ftc_forwarder_class = {
@@ -293,12 +425,15 @@ struct ftc_buffer {
     uint64_t tick_ns;
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
+    uint32_t arrived;           /* Data packets received (the forwarder's window). */
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
     size_t n_held, cap_held;
     struct ftc_message *m, *s;
     struct buf msg;
     uint64_t released, dropped;
+    uint64_t now_ns;
+    struct ftc_buffer_stats stats;
 };
 
 static int
@@ -402,30 +537,39 @@ ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const ui
     return verdict;
 }
 
+/* Releases (or drops) held packets in the order they came, up to the first that must wait:
+ * commits advance in that order, so a later one is rarely ready before, and judging only the
+ * front keeps a long backlog from costing a pass over all of it per packet. */
 static void
 ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
 {
     size_t k = 0;
 
-    for (size_t i = 0; i < b->n_held; i++) {
+    for (; k < b->n_held; k++) {
         const uint8_t *inner;
         size_t inner_len;
-        enum ftc_release v = ftc_buffer_judge(b, b->held[i].data, b->held[i].len, &inner,
+        enum ftc_release v = ftc_buffer_judge(b, b->held[k].data, b->held[k].len, &inner,
                                               &inner_len);
 
         if (v == FTC_RELEASE) {
+            uint64_t us = (b->now_ns - b->held[k].since_ns) / 1000;
+
             ft_emit_forward(out, b->next, inner, inner_len);
             b->released++;
+            b->stats.held_us += us;
+            b->stats.held_us_max = MAX(b->stats.held_us_max, us);
         } else if (v == FTC_DROP) {
-            ft_emit_drop(out, FT_DROP_STALE, b->held[i].data, b->held[i].len);
+            ft_emit_drop(out, FT_DROP_STALE, b->held[k].data, b->held[k].len);
             b->dropped++;
         } else {
-            b->held[k++] = b->held[i];
-            continue;
+            break;
         }
-        free(b->held[i].data);
+        free(b->held[k].data);
     }
-    b->n_held = k;
+    if (k) {
+        memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
+        b->n_held -= k;
+    }
 }
 
 /* Sends the forwarder the logs in 'm' (may be NULL) and every commit vector known. */
@@ -444,6 +588,7 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     buf_clear(&b->msg);
     buf_put_u8(&b->msg, FTC_MSG_PIGGYBACK);
     buf_put_be32(&b->msg, b->n_held);
+    buf_put_be32(&b->msg, b->arrived);
     b->reported = b->n_held;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
@@ -461,6 +606,9 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
         return;
     }
     ftc_commits_merge(&b->commits, b->s);
+    if (type == FTC_PKT_DATA) {
+        b->arrived++;
+    }
     /* The logs it still carries go around to their tails at the front of the chain. */
     ftc_buffer_to_forwarder(b, b->s, out);
     if (type == FTC_PKT_DATA) {
@@ -472,7 +620,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
             }
             b->held[b->n_held] = (struct ftc_held_pkt) {
                 .data = xmalloc(ev->len), .len = ev->len,
-                .since_ns = ev->now_ns, .resent_ns = ev->now_ns,
+                .since_ns = b->now_ns, .resent_ns = ev->now_ns,
             };
             memcpy(b->held[b->n_held].data, ev->data, ev->len);
             b->n_held++;
@@ -530,6 +678,9 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
 {
     struct ftc_buffer *b = (struct ftc_buffer *) core;
 
+    if (ev->now_ns > b->now_ns) {
+        b->now_ns = ev->now_ns;
+    }
     switch (ev->kind) {
     case FT_EV_START:
         ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
@@ -545,6 +696,14 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     }
     return 0;
 }
+
+#ifndef FTC_BROKEN_BUFFER
+const struct ftc_buffer_stats *
+ftc_buffer_stats(const struct ft_core *core)
+{
+    return &((const struct ftc_buffer *) core)->stats;
+}
+#endif
 
 const struct ft_core_class FTC_BUFFER_CLASS = {
     .name = FTC_BUFFER_NAME,

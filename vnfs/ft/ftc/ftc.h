@@ -9,9 +9,13 @@
  *                   latest piggyback message the buffer sent it (the logs of the groups that wrap
  *                   around the ring, and every group's last commit vector); when no packet came
  *                   for a while it sends a propagating packet with that message alone.
- *                   next = [r_0]; peers = [buffer].
+ *                   Admission control (parameters window, max_backlog; 0: none): it sheds new
+ *                   packets, before they write any state, while 'window' are on the way to the
+ *                   buffer or the buffer holds more than 'max_backlog', and then carries the
+ *                   buffer's logs on propagating packets. next = [r_0]; peers = [buffer].
  *  - ftc_replica:   one ring member. Applies the piggyback logs of the groups it replicates in
- *                   dependency order (holding a packet whose logs are out of order and asking its
+ *                   dependency order (a middle replica holds a packet whose logs are out of
+ *                   order, a tail keeps such logs aside and lets the packet go on; both ask the
  *                   predecessor to retransmit), runs its middlebox's packet transaction over the
  *                   partitioned state store and appends the transaction's log, strips the logs of
  *                   the groups it is the tail of and attaches their commit vectors, prunes logs
@@ -23,7 +27,8 @@
  *                   tick (retransmission / recovery retry period).
  *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
  *                   logs belong to show them replicated f+1 times, releases it to next, drops it
- *                   if its log died with a failed head; sends the piggyback message to the
+ *                   if its log died with a failed head (in arrival order: the first that must
+ *                   wait stops the ones behind it); sends the piggyback message to the
  *                   forwarder (and resends held logs on its tick, so a lost message costs only
  *                   time). next = [outside]; peers = [forwarder]. Parameters: n, tick.
  *
@@ -85,9 +90,11 @@ enum ftc_packet_type {
 };
 
 enum ftc_msg_type {
-    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | message. */
+    FTC_MSG_PIGGYBACK = 10,     /* buffer -> forwarder: u32 backlog (packets held) | u32 arrived
+                                 * (data packets received, wrapping) | message. */
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
-                                 * MAX. Send me the logs of 'group' I lack. */
+                                 * MAX [| n x u64 UPTO]. Send me the logs of 'group' I lack
+                                 * (only those writing below UPTO: a tail has the rest). */
     FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
                                  * history | u8 n_logs | logs */
     FTC_MSG_STATE_REQ = 13,     /* recovering replica -> member: u8 group | u32 epoch (the new
@@ -196,6 +203,27 @@ struct ft_core;
 const struct nf_state *ftc_replica_store(const struct ft_core *, unsigned group,
                                          uint64_t max[FTC_MAX_PARTS], uint32_t *epoch);
 bool ftc_replica_ready(const struct ft_core *);
+/* What a replica did (for its host's counters): packets held behind a missing log, held now,
+ * dropped because too many were held, retransmissions asked and answered, state images taken
+ * to fill a gap its predecessor no longer had the logs for. */
+struct ftc_replica_stats {
+    uint64_t held, held_now, held_dropped, retx_asked, retx_answered, retx_got, resyncs;
+    uint64_t held_us, held_us_max;      /* Time held, total and longest, of those released. */
+    uint64_t ticks, retx_limited;
+    uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
+};
+const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
+/* A forwarder's admission: new packets shed because the buffer held too many, or too many
+ * were on the way; propagating packets sent at once for the buffer's logs. */
+struct ftc_forwarder_stats {
+    uint64_t closed_backlog, closed_window, propagated;
+};
+const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
+/* How long the buffer held the packets it released, in total and at most. */
+struct ftc_buffer_stats {
+    uint64_t held_us, held_us_max;
+};
+const struct ftc_buffer_stats *ftc_buffer_stats(const struct ft_core *);
 
 /* The 'stamp' middlebox (a Monitor whose counters can be audited from the packets alone): key
  * k = body[0] % keys of the demo message's body; a packet increments counter k and extends its

@@ -4,10 +4,15 @@
  * Per group it belongs to it keeps the group's store, its MAX vector (the head's dependency
  * vector when it is the head), the epochs the group went through (epoch, start vector), and the
  * logs it applied that no commit vector covers yet (for retransmission and for a recovering
- * member). A packet whose logs are not all applicable yet is held (up to FTC_MAX_HELD) and
- * re-examined whenever a log is applied; the predecessor is asked for the missing logs on the
- * spot and again every tick while something is held. A restarted replica drops data until it
- * has fetched every group it belongs to. */
+ * member). A middle replica (0 < position < f) holds a packet whose logs are not all
+ * applicable yet (up to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
+ * successors must get the logs in order. A tail keeps such a log in its stash instead, leaves
+ * it on the packet (the buffer then waits for this group's commit to cover it) and forwards the
+ * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
+ * holds). Either way the predecessor is asked for the missing logs on the spot (a tail names
+ * where its stash begins, so only the gap comes back, in up to FTC_RETX_MAX_MSGS messages),
+ * again as soon as an answer repaired part of it, and every tick while something waits. A
+ * restarted replica drops data until it has fetched every group it belongs to. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,6 +27,8 @@
 
 #define FTC_MAX_HELD 4096
 #define FTC_MAX_RETAINED 8192
+/* Out-of-order logs a tail keeps per group while it asks for the ones before them. */
+#define FTC_MAX_STASH 4096
 
 struct ftc_logbuf {
     uint8_t *data;
@@ -39,6 +46,8 @@ struct ftc_group {
     struct nf_state *store;
     struct ftc_logbuf *logs;    /* Retained, in the order applied. */
     size_t n_logs, cap_logs;
+    struct ftc_logbuf *stash;   /* Tail only: logs that do not apply yet (FUTURE). */
+    size_t n_stash, cap_stash;
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
     bool resync;                /* Asked the predecessor for its image: it no longer has the
                                  * logs we lack (a recovered member's image is bounded). */
@@ -49,6 +58,7 @@ struct ftc_group {
 struct ftc_held {
     uint8_t *data;
     size_t len;
+    uint64_t since_ns;
 };
 
 struct ftc_replica {
@@ -69,6 +79,7 @@ struct ftc_replica {
     void *mbox_priv;
     struct ftc_held *held;            /* FTC_MAX_HELD of them. */
     size_t n_held;
+    struct ftc_replica_stats stats;
     struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
     struct buf pkt, upd, msg;
 };
@@ -108,6 +119,10 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
         free(gr->logs[i].data);
     }
     gr->n_logs = 0;
+    for (size_t i = 0; i < gr->n_stash; i++) {
+        free(gr->stash[i].data);
+    }
+    gr->n_stash = 0;
     if (gr->store) {
         state_destroy(gr->store);
     }
@@ -218,6 +233,10 @@ ftc_replica_destroy(struct ft_core *core)
             free(gr->logs[k].data);
         }
         free(gr->logs);
+        for (size_t k = 0; k < gr->n_stash; k++) {
+            free(gr->stash[k].data);
+        }
+        free(gr->stash);
         state_destroy(gr->store);
     }
     for (size_t i = 0; i < r->n_held; i++) {
@@ -337,6 +356,89 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
     return true;
 }
 
+/* A tail keeps a log that does not apply yet instead of holding the packet that carried it:
+ * the packet goes on with the log still on it (so the buffer waits for this group's commit to
+ * cover it), and the log applies here once the ones before it came. */
+static void
+ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_log *l)
+{
+    struct buf b;
+
+    buf_init(&b);
+    ftc_log_put(&b, l);
+    for (size_t i = 0; i < gr->n_stash; i++) {
+        if (gr->stash[i].len == b.len && !memcmp(gr->stash[i].data, b.data, b.len)) {
+            buf_uninit(&b);
+            return;
+        }
+    }
+    if (gr->n_stash >= FTC_MAX_STASH) {
+        /* Asked for again when it comes around again (the buffer resends what it holds). */
+        r->stats.stash_dropped++;
+        buf_uninit(&b);
+        return;
+    }
+    if (gr->n_stash >= gr->cap_stash) {
+        gr->stash = x2nrealloc(gr->stash, &gr->cap_stash, sizeof *gr->stash);
+    }
+    gr->stash[gr->n_stash].data = buf_steal(&b, &gr->stash[gr->n_stash].len);
+    gr->n_stash++;
+    r->stats.stashed++;
+}
+
+/* Per partition, the lowest number a stashed log writes (UINT64_MAX if none). */
+static void
+ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
+{
+    for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
+        upto[p] = UINT64_MAX;
+    }
+    for (size_t i = 0; i < gr->n_stash; i++) {
+        struct cursor rd;
+        struct ftc_log l;
+
+        cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
+        ftc_log_read(&rd, &l);
+        for (size_t e = 0; e < l.n_ent; e++) {
+            if (l.ent[e].write) {
+                upto[l.ent[e].part] = MIN(upto[l.ent[e].part], l.ent[e].seq);
+            }
+        }
+    }
+}
+
+/* Applies what the stash of 'gr' now allows, drops what is applied or dead; true if a log
+ * applied. */
+static bool
+ftc_group_unstash(struct ftc_group *gr)
+{
+    bool any = false;
+
+    for (bool progress = gr->n_stash > 0; progress;) {
+        size_t k = 0;
+
+        progress = false;
+        for (size_t i = 0; i < gr->n_stash; i++) {
+            struct cursor rd;
+            struct ftc_log l;
+            enum ftc_class cls;
+
+            cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
+            ftc_log_read(&rd, &l);
+            cls = ftc_group_classify(gr, &l);
+            if (cls == FTC_LOG_READY && ftc_group_apply(gr, &l)) {
+                progress = any = true;
+            } else if (cls == FTC_LOG_FUTURE) {
+                gr->stash[k++] = gr->stash[i];
+                continue;
+            }
+            free(gr->stash[i].data);
+        }
+        gr->n_stash = k;
+    }
+    return any;
+}
+
 static void
 ftc_group_commit(const struct ftc_replica *r, const struct ftc_group *gr, struct ftc_commit *c)
 {
@@ -348,7 +450,11 @@ ftc_group_commit(const struct ftc_replica *r, const struct ftc_group *gr, struct
     memcpy(c->max, gr->max, sizeof c->max);
 }
 
-/* Drops retained logs that commit 'c' shows applied by the tail (or dead). */
+/* Drops retained logs that commit 'c' shows applied by the tail (or dead): the oldest ones, up
+ * to the first it does not cover. Logs are retained in the order applied, which is the order
+ * commits cover them but for independent logs of other partitions; those wait for a later
+ * commit. Judging only the front keeps a long retention (a successor slow to commit) from
+ * costing a pass over all of it per packet. */
 static void
 ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
 {
@@ -357,21 +463,23 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
     if (c->epoch > gr->epoch) {
         return;
     }
-    for (size_t i = 0; i < gr->n_logs; i++) {
+    for (; k < gr->n_logs; k++) {
         struct cursor rd;
         struct ftc_log l;
         enum ftc_class cls;
 
-        cursor_init(&rd, gr->logs[i].data, gr->logs[i].len);
+        cursor_init(&rd, gr->logs[k].data, gr->logs[k].len);
         ftc_log_read(&rd, &l);
         cls = ftc_log_classify(gr->hist, gr->n_hist, c->epoch, c->max, &l);
-        if (cls == FTC_LOG_APPLIED || cls == FTC_LOG_DEAD) {
-            free(gr->logs[i].data);
-        } else {
-            gr->logs[k++] = gr->logs[i];
+        if (cls != FTC_LOG_APPLIED && cls != FTC_LOG_DEAD) {
+            break;
         }
+        free(gr->logs[k].data);
     }
-    gr->n_logs = k;
+    if (k) {
+        memmove(gr->logs, gr->logs + k, (gr->n_logs - k) * sizeof *gr->logs);
+        gr->n_logs -= k;
+    }
 }
 
 static void
@@ -381,10 +489,12 @@ ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions
      * or its answer may be lost). A storm of them on an overloaded path only loses more. */
     if (r->now_ns < gr->retx_ns + r->tick_ns / 2
         && !memcmp(gr->retx_max, gr->max, sizeof gr->max)) {
+        r->stats.retx_limited++;
         return;
     }
     gr->retx_ns = r->now_ns;
     memcpy(gr->retx_max, gr->max, sizeof gr->max);
+    r->stats.retx_asked++;
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_RETX_REQ);
     buf_put_u8(&r->msg, gr->g);
@@ -392,6 +502,15 @@ ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions
     buf_put_u8(&r->msg, r->P);
     for (unsigned p = 0; p < r->P; p++) {
         buf_put_be64(&r->msg, gr->max[p]);
+    }
+    if (gr->n_stash) {
+        /* Where the gap ends: the stash has the logs from there on. */
+        uint64_t upto[FTC_MAX_PARTS];
+
+        ftc_group_stash_floor(gr, upto);
+        for (unsigned p = 0; p < r->P; p++) {
+            buf_put_be64(&r->msg, upto[p]);
+        }
     }
     ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
 }
@@ -473,12 +592,15 @@ static void
 ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actions *out)
 {
     if (r->n_held >= FTC_MAX_HELD) {
+        r->stats.held_dropped++;
         ft_emit_drop(out, FT_DROP_OVERLOAD, data, len);
         return;
     }
+    r->stats.held++;
     r->held[r->n_held].data = xmalloc(len);
     memcpy(r->held[r->n_held].data, data, len);
     r->held[r->n_held].len = len;
+    r->held[r->n_held].since_ns = r->now_ns;
     r->n_held++;
 }
 
@@ -494,7 +616,8 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     enum ftc_packet_type type;
     const uint8_t *inner;
     size_t inner_len;
-    bool strip[FTC_MAX_LOGS] = { false };
+    bool strip[FTC_MAX_LOGS] = { false }, keep[FTC_MAX_LOGS] = { false };
+    bool applied = false;
     enum ftc_verdict verdict = FTC_FORWARD;
 
     if (!ftc_packet_parse(data, len, &type, in, &inner, &inner_len)) {
@@ -514,8 +637,13 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
                     ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
                     return FTC_DONE;
                 }
-                progress = true;
+                progress = applied = true;
             }
+        }
+    }
+    if (applied) {
+        for (size_t i = 0; i < r->n_groups; i++) {
+            ftc_group_unstash(&r->groups[i]);
         }
     }
     /* Then every log of ours must be in: dead ones decide, missing ones hold the packet. */
@@ -535,6 +663,13 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
                 return FTC_DONE;
             }
             strip[i] = true;
+        } else if (cls == FTC_LOG_FUTURE && gr->pos == r->f) {
+            /* The tail: no replica after us needs it in order, so the packet need not wait. */
+            ftc_group_stash(r, gr, l);
+            if (retx) {
+                ftc_send_retx_req(r, gr, out);
+            }
+            keep[i] = true;
         } else if (cls == FTC_LOG_FUTURE) {
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
@@ -549,7 +684,7 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     for (size_t i = 0; i < in->n_logs; i++) {
         struct ftc_group *gr = ftc_group_find(r, in->logs[i].group);
 
-        if (!strip[i] && !(gr && gr->pos == r->f)) {
+        if (!strip[i] && (keep[i] || !(gr && gr->pos == r->f))) {
             o->logs[o->n_logs++] = in->logs[i];
         }
     }
@@ -621,6 +756,10 @@ ftc_replica_drain(struct ftc_replica *r, struct ft_actions *out)
             struct ftc_held h = r->held[i];
 
             if (ftc_replica_packet(r, h.data, h.len, false, out) == FTC_DONE) {
+                uint64_t us = (r->now_ns - h.since_ns) / 1000;
+
+                r->stats.held_us += us;
+                r->stats.held_us_max = MAX(r->stats.held_us_max, us);
                 free(h.data);
                 memmove(&r->held[i], &r->held[i + 1], (--r->n_held - i) * sizeof *r->held);
                 progress = true;
@@ -836,6 +975,22 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     ftc_replica_update_ready(r, out);
 }
 
+/* Whether every write of 'l' is below 'upto' (in the asker's gap, not in its stash). */
+static bool
+ftc_log_below(const struct ftc_log *l, const uint64_t *upto)
+{
+    for (size_t i = 0; i < l->n_ent; i++) {
+        if (l->ent[i].write && l->ent[i].seq >= upto[l->ent[i].part]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Retransmission messages one request may be answered with: a successor that lost a burst
+ * catches up in one round trip, not one per message. */
+#define FTC_RETX_MAX_MSGS 16
+
 static void
 ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                         struct ft_actions *out)
@@ -843,13 +998,21 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     unsigned g = cursor_u8(rd);
     uint32_t epoch = cursor_be32(rd);
     unsigned P = cursor_u8(rd);
-    uint64_t max[FTC_MAX_PARTS] = { 0 };
+    uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS];
     struct ftc_group *gr = ftc_group_find(r, g);
-    size_t n_ofs, flags_ofs, n = 0;
-    bool ready = false, ahead = false;
+    bool ahead = false, any = false, *sent;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = cursor_be64(rd);
+    }
+    for (unsigned p = 0; p < FTC_MAX_PARTS; p++) {
+        upto[p] = UINT64_MAX;
+    }
+    if (cursor_ok(rd) && rd->left && P <= FTC_MAX_PARTS) {
+        /* A tail's stash: it has the logs from 'upto' on. */
+        for (unsigned p = 0; p < P; p++) {
+            upto[p] = cursor_be64(rd);
+        }
     }
     if (!cursor_done(rd) || P != r->P || !gr) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
@@ -859,23 +1022,25 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         return;
     }
     ahead = epoch < gr->epoch;
-    buf_clear(&r->msg);
-    buf_put_u8(&r->msg, FTC_MSG_RETX);
-    buf_put_u8(&r->msg, g);
-    flags_ofs = r->msg.len;
-    buf_put_u8(&r->msg, 0);
-    ftc_hist_put(&r->msg, gr, r->P);
-    n_ofs = r->msg.len;
-    buf_put_u8(&r->msg, 0);
     for (unsigned p = 0; p < r->P; p++) {
         ahead |= gr->max[p] > max[p];
     }
     /* The logs it can apply, in an order it can apply them (ours may differ: independent
-     * logs apply in any order), as many as fit: it adopts our epochs first. */
-    {
-        bool *sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent), progress = true;
-        bool full = false;
+     * logs apply in any order), in as many messages as it takes (up to FTC_RETX_MAX_MSGS):
+     * it adopts our epochs first. */
+    sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent);
+    for (int k = 0; k < FTC_RETX_MAX_MSGS; k++) {
+        size_t n_ofs, flags_ofs, n = 0;
+        bool progress = true, full = false;
 
+        buf_clear(&r->msg);
+        buf_put_u8(&r->msg, FTC_MSG_RETX);
+        buf_put_u8(&r->msg, g);
+        flags_ofs = r->msg.len;
+        buf_put_u8(&r->msg, 0);
+        ftc_hist_put(&r->msg, gr, r->P);
+        n_ofs = r->msg.len;
+        buf_put_u8(&r->msg, 0);
         while (progress && !full) {
             progress = false;
             for (size_t i = 0; i < gr->n_logs && !full; i++) {
@@ -888,7 +1053,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
                 ftc_log_read(&lr, &l);
                 if (ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l)
-                    != FTC_LOG_READY) {
+                    != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
                     continue;
                 }
                 if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
@@ -896,22 +1061,57 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                     break;
                 }
                 buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-                sent[i] = progress = ready = true;
+                sent[i] = progress = any = true;
                 n++;
-                for (size_t k = 0; k < l.n_ent; k++) {
-                    if (l.ent[k].write) {
-                        max[l.ent[k].part] = l.ent[k].seq + 1;
+                for (size_t e = 0; e < l.n_ent; e++) {
+                    if (l.ent[e].write) {
+                        max[l.ent[e].part] = l.ent[e].seq + 1;
                     }
                 }
             }
         }
-        free(sent);
+        if (k && !n) {
+            break;
+        }
+        /* We are ahead but hold nothing that applies next for it: what it lacks is older
+         * than what we kept. It must take our image. */
+        r->msg.data[flags_ofs] = ahead && !any ? FTC_RETX_GAP : 0;
+        r->msg.data[n_ofs] = n;
+        ft_emit_send(out, from, r->msg.data, r->msg.len);
+        r->stats.retx_answered++;
+        if (!full) {
+            break;
+        }
     }
-    /* We are ahead but hold nothing that applies next for it: what it lacks is older than
-     * what we kept. It must take our image. */
-    r->msg.data[flags_ofs] = ahead && !ready ? FTC_RETX_GAP : 0;
-    r->msg.data[n_ofs] = n;
-    ft_emit_send(out, from, r->msg.data, r->msg.len);
+    free(sent);
+}
+
+/* Asks the predecessor for the logs of 'gr' a held packet or the stash still waits for, if
+ * one does. */
+static void
+ftc_replica_ask_held(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
+{
+    if (gr->n_stash) {
+        ftc_send_retx_req(r, gr, out);
+        return;
+    }
+    for (size_t h = 0; h < r->n_held; h++) {
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (!ftc_packet_parse(r->held[h].data, r->held[h].len, &type, r->in, &inner,
+                              &inner_len)) {
+            continue;
+        }
+        for (size_t i = 0; i < r->in->n_logs; i++) {
+            if (r->in->logs[i].group == gr->g
+                && ftc_group_classify(gr, &r->in->logs[i]) == FTC_LOG_FUTURE) {
+                ftc_send_retx_req(r, gr, out);
+                return;
+            }
+        }
+    }
 }
 
 static void
@@ -922,7 +1122,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
     size_t n_hist, n_logs;
     struct ftc_message *m = r->tmp;
-    bool progress = true;
+    bool progress = true, applied = false;
 
     uint8_t flags = cursor_u8(rd);
 
@@ -944,7 +1144,9 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     if (rd->left || !gr->ready || gr->pos == 0) {
         return;
     }
+    r->stats.retx_got++;
     if (flags & FTC_RETX_GAP) {
+        r->stats.resyncs++;
         gr->resync = true;
         buf_clear(&r->msg);
         buf_put_u8(&r->msg, FTC_MSG_STATE_REQ);
@@ -959,11 +1161,17 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         for (size_t i = 0; i < n_logs; i++) {
             if (ftc_group_classify(gr, &m->logs[i]) == FTC_LOG_READY
                 && ftc_group_apply(gr, &m->logs[i])) {
-                progress = true;
+                progress = applied = true;
             }
         }
     }
+    applied |= ftc_group_unstash(gr);
     ftc_replica_drain(r, out);
+    if (applied) {
+        /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on
+         * the next tick or the next packet, which an overloaded host may be slow to bring. */
+        ftc_replica_ask_held(r, gr, out);
+    }
 }
 
 static void
@@ -971,6 +1179,7 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
 {
     bool asked[FTC_MAX_GROUPS] = { false };
 
+    r->stats.ticks++;
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
 
@@ -978,7 +1187,16 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
             ftc_send_state_req(r, gr, out);
         }
     }
-    /* Ask again for what held packets wait on (a request or its answer may be lost). */
+    /* Ask again for what stashes and held packets wait on (a request or its answer may be
+     * lost). */
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        if (gr->ready && gr->n_stash) {
+            asked[i] = true;
+            ftc_send_retx_req(r, gr, out);
+        }
+    }
     for (size_t h = 0; h < r->n_held; h++) {
         enum ftc_packet_type type;
         const uint8_t *inner;
@@ -1108,4 +1326,13 @@ bool
 ftc_replica_ready(const struct ft_core *core)
 {
     return ftc_replica_cast(core)->all_ready;
+}
+
+const struct ftc_replica_stats *
+ftc_replica_stats(const struct ft_core *core)
+{
+    struct ftc_replica *r = ftc_replica_cast(core);
+
+    r->stats.held_now = r->n_held;
+    return &r->stats;
 }

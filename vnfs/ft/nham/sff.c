@@ -18,7 +18,8 @@
  * counter waits for the one it skipped; one already passed on is a duplicate.
  *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
- * must fit, 250 ms at the paper's rate; overflow is an FT_DROP_OVERLOAD, a counted loss);
+ * must fit, 250 ms at the paper's rate; a packet that would overflow any of them is dropped at
+ * the ingress, before it has a counter id: an FT_DROP_OVERLOAD, a counted loss);
  * retransmit (default 200ms without progress; at most a window is sent again); window (default 128 packets in flight to a hop beyond what
  * it has output). */
 #include <errno.h>
@@ -185,7 +186,10 @@ nham_sff_fill(struct nham_sff *s, struct nham_hop *h, struct ft_actions *out)
     }
 }
 
-/* Hold: into buffer_rx of hop 'h', and on to the VNF unless it is recovering. */
+/* Hold: into buffer_rx of hop 'h', and on to the VNF unless it is recovering. Never refused
+ * here: a packet with a counter id must reach every hop (a hop takes only the next counter, and
+ * one dropped here would stall it for good); the ingress admits only what every buffer_rx has
+ * room for, which bounds them all (past it, a hop gets at most what was in flight upstream). */
 static void
 nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
               struct ft_actions *out)
@@ -194,10 +198,6 @@ nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
 
     buf_clear(&s->scratch);
     nham_data_put(&s->scratch, d);
-    if (h->rx_bytes + s->scratch.len > s->buffer_bytes) {
-        ft_emit_drop(out, FT_DROP_OVERLOAD, s->scratch.data, s->scratch.len);
-        return;
-    }
     if (h->head && h->head == h->n) {
         h->head = h->n = 0;
     }
@@ -269,14 +269,26 @@ nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_
     }
 }
 
-/* A packet entering the chain: encapsulated with the next counter id. */
+/* A packet entering the chain: encapsulated with the next counter id, if every buffer_rx has
+ * room for it; else dropped before it has a counter id (an overload is a loss at the chain's
+ * door, counted, never a gap in the counters that a hop would wait for). */
 static void
 nham_sff_on_ingress(struct nham_sff *s, const struct ft_event *ev, struct ft_actions *out)
 {
     struct nham_data d = {
-        .counter = ++s->counter, .payload = ev->data, .payload_len = ev->len,
+        .counter = s->counter + 1, .payload = ev->data, .payload_len = ev->len,
     };
 
+    buf_clear(&s->scratch);
+    nham_data_put(&s->scratch, &d);
+    for (size_t i = 0; i < s->n_hops; i++) {
+        /* Each hop adds a stamp of 8 bytes. */
+        if (s->hops[i].rx_bytes + s->scratch.len + 8 * i > s->buffer_bytes) {
+            ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
+            return;
+        }
+    }
+    s->counter++;
     nham_sff_hold(s, &s->hops[0], &d, out);
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# FTC's cost in one run (issue 14's bench): for Monitor chains of LENGTHS (default 2 3 4 5),
+# FTC f=1 beside none (the paper's NF) and ftmb (FTMB with its simulated snapshots):
+#  - throughput: the goodput (mean rx_pps at the server) of a 256-byte UDP stream offered at
+#    RATE datagrams/s (default 0: flat out) for DURATION;
+#  - latency: p50 round trip of closed-loop 256-byte echo requests (COUNT of them) through the
+#    same chain, right after, on the same guests;
+# and the ratios FTC/none and FTC/ftmb per length, the drop of FTC's throughput from the
+# shortest to the longest chain, and FTC's added p50 per middlebox beyond none. Numbers from
+# the stored summaries and the client's own report; root only. The paper's targets: FTC within
+# 10% of none, dropping under 3% from length 2 to 5, at least 2x ftmb at length 5.
+set -u
+[ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
+cd "$(dirname "$0")/.."
+LENGTHS=${LENGTHS:-2 3 4 5}
+RATE=${RATE:-0}
+DURATION=${DURATION:-5s}
+COUNT=${COUNT:-2000}
+inst=sfct-bftc-$$
+tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
+db=$tmp/bench.db
+trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+q() { sqlite3 "$db" "$1"; }
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+point() { # SCHEME LENGTH -> experiment file
+    cat >"$tmp/$1-$2.yaml" <<YAML
+experiment: bench-ftc-$1-$2
+provider: netns
+scheme: $1
+resources: {cpus: 1, memory: 256M}
+chain:
+  length: $2
+  fill: {fn: monitor, params: {sharing: 1}}
+  vnfs: []
+  rules: ["udp"]
+workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
+warmup: 0
+repetitions: 1
+seed: 1
+YAML
+}
+declare -A tput p50
+for n in $LENGTHS; do
+    for s in none ftc ftmb; do
+        point "$s" "$n"
+        # Once more when the private switch missed its start-up deadline (a loaded machine).
+        for try in 1 2; do
+            bin/sfclab -i "$inst" --db "$db" run "$tmp/$s-$n.yaml" --keep --fresh \
+                >"$tmp/$s-$n.log" 2>&1 && break
+            grep -q "did not apply configuration" "$tmp/$s-$n.log" && [ "$try" = 1 ] \
+                || { echo "bench/ftc.sh: $s, length $n failed: $(tail -3 "$tmp/$s-$n.log")"; exit 1; }
+            bin/sfclab -i "$inst" clean >/dev/null 2>&1
+        done
+        tput[$s-$n]=$(q "select printf('%.0f', mean) from summaries s join runs r on r.id = s.run
+                         where r.experiment='bench-ftc-$s-$n' and s.metric='rx_pps'
+                         and (s.labels is null or s.labels = '')")
+        dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
+              | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+        out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
+              --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
+        p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
+        bin/sfclab -i "$inst" down >/dev/null 2>&1
+    done
+done
+printf '%-8s %10s %10s %10s %9s %9s %10s %10s %10s\n' length "none pps" "ftc pps" "ftmb pps" \
+    ftc/none ftc/ftmb "none p50" "ftc p50" "ftmb p50"
+for n in $LENGTHS; do
+    awk -v n="$n" -v a="${tput[none-$n]:-0}" -v b="${tput[ftc-$n]:-0}" -v c="${tput[ftmb-$n]:-0}" \
+        -v x="${p50[none-$n]:-0}" -v y="${p50[ftc-$n]:-0}" -v z="${p50[ftmb-$n]:-0}" \
+        'BEGIN { printf "%-8s %10.0f %10.0f %10.0f %9.3f %9.3f %10.1f %10.1f %10.1f\n", n, a, b, c,
+                 a ? b / a : 0, c ? b / c : 0, x, y, z }'
+done
+first=${LENGTHS%% *}; last=${LENGTHS##* }
+awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none-$first]:-0}" \
+    -v tf="${p50[ftc-$first]:-0}" -v nl="${p50[none-$last]:-0}" -v tl="${p50[ftc-$last]:-0}" \
+    -v a="$first" -v b="$last" \
+    'BEGIN { printf "ftc throughput drop, length %s to %s: %.1f%%\n", a, b, f ? 100 * (f - l) / f : 0;
+             printf "ftc p50 added per middlebox beyond none: %.1f us (length %s), %.1f us (length %s)\n",
+                    (tf - nf) / a, a, (tl - nl) / b, b }'
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# NHAM's costs in one run (issue 13's bench), root only:
+#  1. Recovery per mechanism (0R, 1R-AS, 1R-AA, MR-AA), split into detection (the crash to the
+#     FMS's suspicion: recovery_detect_ms) and repair (suspicion to the new copy's READY:
+#     recovery_repair_ms): a chain of one stateful forwarder (128 KB of state, checkpoint
+#     every 250 ms) under 500 numbered 1024-byte datagrams a second, its active copy killed
+#     every second (CRASHES of them); mean and p50 of each, with lost and duplicated datagrams.
+#  2. Fault-free throughput against `none`: the same chain of FWD_LEN forwarders with the
+#     sender flat out (as experiments/nham-n14.yaml measures capacity), received bit rate of
+#     each mechanism and its ratio to none's (1 - ratio is the overhead).
+# Numbers come from the stored summaries; the load average is printed beside them (the machine
+# is shared: compare ratios of one run, not runs).
+set -u
+[ "$(id -u)" = 0 ] || { echo "bench/nham.sh: needs root, skipped"; exit 0; }
+cd "$(dirname "$0")/.."
+CRASHES=${CRASHES:-10}
+FWD_LEN=${FWD_LEN:-4}
+THROUGHPUT_S=${THROUGHPUT_S:-5}
+inst=sfct-bn-$$
+tmp=$(mktemp -d /tmp/sfct-bn-XXXXXX)
+db=$tmp/bench.db
+trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+q() { sqlite3 "$db" "$1"; }
+lc() { echo "$1" | tr 'A-Z' 'a-z'; }
+mechs="0R 1R-AS 1R-AA MR-AA"
+
+run() { # NAME: runs $tmp/NAME.yaml, up to 3 tries when the switch missed its start-up deadline
+    local try
+    for try in 1 2 3; do
+        bin/sfclab -i "$inst" --db "$db" run "$tmp/$1.yaml" >"$tmp/$1.log" 2>&1 && return 0
+        grep -q "did not apply configuration" "$tmp/$1.log" || break
+        bin/sfclab -i "$inst" clean >/dev/null 2>&1
+    done
+    echo "bench/nham.sh: $1 failed: $(grep -v 'not running' "$tmp/$1.log" | tail -3)"
+    exit 1
+}
+
+for m in $mechs; do
+    cat >"$tmp/rec-$m.yaml" <<YAML
+experiment: bench-nham-rec-$(lc $m)
+provider: netns
+scheme: nham
+params: {mechanism: $m, checkpoint: 250ms, state_bytes: 131072, suspect_min: 2s}
+chain: {length: 1, fill: {fn: fwd}, vnfs: [], rules: ["udp"]}
+workload: {kind: udp, size: 1024, duration: $((CRASHES + 2))s, rate: 500, timeout: 5s}
+faults:
+  - {kind: crash, target: "vnf[0]", mode: kill, every: 1s}
+repetitions: 1
+seed: 1
+YAML
+    run "rec-$m"
+done
+for s in none $mechs; do
+    params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288}"
+    scheme=nham
+    [ "$s" = none ] && { params="{}"; scheme=none; }
+    cat >"$tmp/tp-$s.yaml" <<YAML
+experiment: bench-nham-tp-$(lc $s)
+provider: netns
+scheme: $scheme
+params: $params
+chain: {length: $FWD_LEN, fill: {fn: fwd}, vnfs: [], rules: ["udp"]}
+workload: {kind: udp, size: 1024, duration: ${THROUGHPUT_S}s, rate: 0, timeout: 1s}
+repetitions: 1
+seed: 1
+YAML
+    sed -i '/^params: {}$/d' "$tmp/tp-$s.yaml"
+    run "tp-$s"
+done
+
+sum() { # EXPERIMENT METRIC COLUMN
+    q "select printf('%.3f', s.$3) from summaries s join runs r on r.id = s.run
+       where r.experiment='$1' and s.metric='$2' and (s.labels is null or s.labels = '')"
+}
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-7s %7s %12s %12s %12s %12s %6s %6s\n' "mech" "crashes" "detect mean" "detect p50" \
+    "repair mean" "repair p50" "lost" "dup"
+for m in $mechs; do
+    e=bench-nham-rec-$(lc $m)
+    n=$(q "select count(*) from samples s join series se on s.series = se.id join runs r
+           on r.id = se.run where r.experiment='$e' and se.metric='recovery_repair_ms'
+           and se.labels != ''")
+    printf '%-7s %7s %12s %12s %12s %12s %6s %6s\n' "$m" "$n" "$(sum "$e" recovery_detect_ms mean)" \
+        "$(sum "$e" recovery_detect_ms p50)" "$(sum "$e" recovery_repair_ms mean)" \
+        "$(sum "$e" recovery_repair_ms p50)" "$(sum "$e" lost_packets mean | cut -d. -f1)" \
+        "$(sum "$e" duplicate_packets mean | cut -d. -f1)"
+done
+echo "(ms; targets: detection < 10, repair 0R < 500, 1R-AS < 200, 1R-AA < 5, MR-AA < 0.2)"
+base=$(sum bench-nham-tp-none rx_bps mean)
+printf 'fault-free, chain of %s fwd, sender flat out: none %.1f Mbit/s\n' "$FWD_LEN" \
+    "$(awk -v b="$base" 'BEGIN { print b / 1e6 }')"
+for m in $mechs; do
+    awk -v m="$m" -v r="$(sum "bench-nham-tp-$(lc $m)" rx_bps mean)" -v b="$base" 'BEGIN {
+        printf "  %-6s %8.1f Mbit/s  ratio to none %.3f (overhead %.1f%%)\n", m, r / 1e6,
+               b ? r / b : 0, b ? 100 * (1 - r / b) : 0 }'
+done
+echo "(paper's overhead: 0R and 1R-AS 11.5%, 1R-AA 4.7%, MR-AA 14.1%; target: at most half)"

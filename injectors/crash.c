@@ -13,6 +13,7 @@
 #include "vnfs/lib/util.h"
 
 static const char *const crash_modes[] = { "kill", "links", "destroy", NULL };
+static const char *const crash_lasting_modes[] = { "kill", "destroy", NULL };
 
 static int
 crash_check(struct inject_fault *f)
@@ -174,4 +175,5 @@ const struct inject_kind inject_crash = {
     .check = crash_check,
     .apply = crash_apply,
     .heal = crash_heal,
+    .lasting_modes = crash_lasting_modes,
 };

@@ -420,6 +420,17 @@ inject_apply(struct inject_fault *f, struct inject_time *t)
     return save_record(f);
 }
 
+bool
+inject_heal_restores(const struct inject_fault *f)
+{
+    for (size_t i = 0; f->kind->lasting_modes && f->kind->lasting_modes[i]; i++) {
+        if (f->mode && !strcmp(f->mode, f->kind->lasting_modes[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int
 inject_heal(struct inject_fault *f, struct inject_time *t)
 {

@@ -88,6 +88,9 @@ struct inject_kind {
     int (*check)(struct inject_fault *);
     int (*apply)(struct inject_fault *);
     int (*heal)(struct inject_fault *);
+    /* Modes whose heal restores nothing (a killed process stays dead: recovering it is the
+     * scheme's job), NULL-terminated; NULL: every mode's heal restores. */
+    const char *const *lasting_modes;
 };
 
 extern const struct inject_kind inject_crash;
@@ -118,6 +121,9 @@ void inject_fault_free(struct inject_fault *);
 
 int inject_apply(struct inject_fault *, struct inject_time *);
 int inject_heal(struct inject_fault *, struct inject_time *);
+/* Whether healing 'f' restores the target (false for a lasting mode such as crash kill): only
+ * then is its end a recovery in the run's history. */
+bool inject_heal_restores(const struct inject_fault *);
 
 /* The fault of 'kind' applied to 'target' by an earlier process, from its record; ENOENT if
  * there is none. */

@@ -12,8 +12,8 @@
 #include "testbed/cli/commands.h"
 #include "testbed/infra/instance.h"
 #include "testbed/model/experiment.h"
-#include "testbed/plot/plot.h"
-#include "testbed/report/results.h"
+#include "testbed/plot/figures.h"
+#include "testbed/report/compare.h"
 #include "testbed/run/runner.h"
 #include "testbed/store/store.h"
 #include "vnfs/lib/util.h"
@@ -36,11 +36,19 @@ default_placement(struct runner_opts *ro)
 
 /* Parses EXPERIMENT [--set K=V]... [--quick] [--fresh] [--keep]; loads and adjusts the
  * experiment. Returns an exit code, 0 with '*expp' set on success. */
+/* What `sfclab compare` takes beyond the run options. */
+struct compare_opts {
+    bool no_run;                /* --no-run: the table of the runs already in the database. */
+    const char *tsv;            /* --tsv FILE: the table written there too. */
+};
+
 static int
 load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts *ro,
-                struct experiment **expp)
+                struct compare_opts *co, struct experiment **expp)
 {
     static const struct option options[] = {
+        { "no-run", no_argument, NULL, 'n' },
+        { "tsv", required_argument, NULL, 't' },
         { "set", required_argument, NULL, 's' },
         { "quick", no_argument, NULL, 'q' },
         { "fresh", no_argument, NULL, 'f' },
@@ -95,6 +103,20 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
                 return 2;
             }
             ro->afxdp = !strcmp(optarg, "afxdp");
+            break;
+        case 'n':
+        case 't':
+            if (!co) {
+                fprintf(stderr, "sfclab: --%s is an option of `sfclab compare`\n",
+                        c == 'n' ? "no-run" : "tsv");
+                free(sets);
+                return 2;
+            }
+            if (c == 'n') {
+                co->no_run = true;
+            } else {
+                co->tsv = optarg;
+            }
             break;
         case 'S': {
             char *end;
@@ -199,7 +221,7 @@ run_then(struct cli_ctx *ctx, int argc, char *argv[],
     };
     struct experiment *exp;
     char *name;
-    int rc = load_experiment(ctx, argc, argv, &ro, &exp);
+    int rc = load_experiment(ctx, argc, argv, &ro, NULL, &exp);
 
     if (rc) {
         return rc;
@@ -227,138 +249,141 @@ cmd_run(struct cli_ctx *ctx, int argc, char *argv[])
     return run_then(ctx, argc, argv, report_after_run);
 }
 
-/* The headline metrics of a comparison: a run's summaries without labels. */
-static const char *const compare_metrics[] = {
-    "rtt_us", "availability_ratio", "wrong_answer_ratio", "timeout_ratio", "rx_pps",
-    "recovery_total_ms",
-};
-
-static size_t
-intern(char ***names, size_t *n, const char *name)
-{
-    for (size_t i = 0; i < *n; i++) {
-        if (!strcmp((*names)[i], name)) {
-            return i;
-        }
-    }
-    *names = xrealloc(*names, (*n + 1) * sizeof **names);
-    (*names)[*n] = xstrdup(name);
-    return (*n)++;
-}
-
-/* One Markdown table per metric, a row per sweep point (without its scheme) and a column per
- * scheme, repetitions pooled as the report pools them (results.h), runs of one variant only;
- * and a bar chart per metric of the first point. */
+/* Prints the comparison of 'table' and draws its charts beside the database. */
 static int
-compare_table(struct cli_ctx *ctx, const char *experiment, const char *plot_dir)
+compare_print(struct cli_ctx *ctx, const struct compare_table *t, bool draw)
 {
-    struct store *store = NULL;
-    struct results_runs rr = { 0 };
-    char **schemes = NULL, **points = NULL;
-    size_t n_schemes = 0, n_points = 0;
-    int error;
+    int rc = 0;
 
-    error = store_open(ctx->db_path, true, &store);
-    if (!error) {
-        error = results_runs_load(store, experiment, NULL, &rr);
-    }
-    if (error) {
-        store_close(store);
-        return 1;
-    }
-    results_runs_describe(stdout, &rr);
-    for (size_t i = 0; i < rr.n; i++) {
-        intern(&schemes, &n_schemes, rr.runs[i].scheme);
-        intern(&points, &n_points, rr.runs[i].point);
-    }
-    for (size_t m = 0; m < ARRAY_SIZE(compare_metrics); m++) {
-        struct results_pooled *cells = xcalloc(n_schemes * n_points + 1, sizeof *cells);
-        bool *have = xcalloc(n_schemes * n_points + 1, sizeof *have);
-        bool any = false;
+    printf("# %s: schemes side by side (variant %s)\n", t->experiment, t->variant);
+    compare_render_scorecards(stdout, t);
+    compare_render_summary(stdout, t);
+    if (draw) {
+        char *dir = figures_dir(ctx->db_path, t->experiment);
 
-        for (size_t p = 0; p < n_points; p++) {
-            for (size_t j = 0; j < n_schemes; j++) {
-                have[p * n_schemes + j] = results_pool_runs(store, &rr, compare_metrics[m], NULL,
-                                                            schemes[j], points[p],
-                                                            &cells[p * n_schemes + j]);
-                any |= have[p * n_schemes + j];
-            }
+        printf("\n");
+        if (compare_draw(stdout, t, dir)) {
+            fprintf(stderr, "sfclab: cannot draw the comparison's charts in %s\n", dir);
+            rc = 1;
         }
-        if (any) {
-            struct plot_bar *bars = xcalloc(n_schemes, sizeof *bars);
-            printf("\n### %s\n\n| point |", compare_metrics[m]);
-            for (size_t j = 0; j < n_schemes; j++) {
-                printf(" %s |", schemes[j]);
-            }
-            printf("\n|---|");
-            for (size_t j = 0; j < n_schemes; j++) {
-                printf("---:|");
-            }
-            printf("\n");
-            for (size_t p = 0; p < n_points; p++) {
-                printf("| %s |", points[p]);
-                for (size_t j = 0; j < n_schemes; j++) {
-                    const struct results_pooled *c = &cells[p * n_schemes + j];
-                    bool h = have[p * n_schemes + j];
-                    if (!h) {
-                        printf(" — |");
-                    } else if (isfinite(c->ci95)) {
-                        printf(" %.4g ± %.2g |", c->mean, c->ci95);
-                    } else {
-                        printf(" %.4g |", c->mean);
-                    }
-                    if (!p) {
-                        bars[j] = (struct plot_bar) {
-                            schemes[j], h ? c->mean : NAN, h ? c->ci95 : NAN,
-                        };
-                    }
-                }
-                printf("\n");
-            }
-            char *path = xasprintf("%s/compare-%s.png", plot_dir, compare_metrics[m]);
-            struct plot_frame frame = {
-                .title = experiment, .xlabel = "scheme", .ylabel = compare_metrics[m],
-            };
-            if (!plot_bars(path, &frame, bars, n_schemes)) {
-                printf("\n(plot: %s)\n", path);
-            }
-            free(path);
-            free(bars);
-        }
-        free(have);
-        free(cells);
+        free(dir);
     }
-    for (size_t i = 0; i < n_schemes; i++) {
-        free(schemes[i]);
-    }
-    for (size_t i = 0; i < n_points; i++) {
-        free(points[i]);
-    }
-    free(schemes);
-    free(points);
-    results_runs_uninit(&rr);
-    store_close(store);
-    return 0;
-}
-
-static int
-compare_after_run(struct cli_ctx *ctx, const char *experiment)
-{
-    char *dir = xstrdup(ctx->db_path), *slash = strrchr(dir, '/');
-    char *plot_dir = xasprintf("%s/plots/%s", slash ? (*slash = '\0', dir) : ".", experiment);
-    int rc;
-
-    printf("# %s: schemes side by side\n", experiment);
-    rc = compare_table(ctx, experiment, plot_dir);
-    free(plot_dir);
-    free(dir);
     return rc;
 }
 
-/* The same workload over several schemes (the file's or --set's `scheme` axis) on the same
- * infrastructure shape, then one table with a column per scheme from the database. */
+static int
+compare_write_tsv(const struct compare_table *t, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    int error;
+
+    if (!f) {
+        fprintf(stderr, "sfclab: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    error = compare_table_write(f, t);
+    if (fclose(f) || error) {
+        fprintf(stderr, "sfclab: %s: cannot write\n", path);
+        return 1;
+    }
+    printf("\n(table: %s)\n", path);
+    return 0;
+}
+
+/* `sfclab compare --from FILE.tsv [--no-plots]`: a table written before, rendered again
+ * without a database (the README's section is made so). */
+static int
+compare_from(struct cli_ctx *ctx, int argc, char *argv[])
+{
+    struct compare_table t;
+    bool draw = true;
+    const char *path = NULL;
+    FILE *f;
+    int rc;
+
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--from") && i + 1 < argc && !path) {
+            path = argv[++i];
+        } else if (!strcmp(argv[i], "--no-plots")) {
+            draw = false;
+        } else {
+            fprintf(stderr, "usage: sfclab compare --from FILE.tsv [--no-plots]\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: sfclab compare --from FILE.tsv [--no-plots]\n");
+        return 2;
+    }
+    f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "sfclab: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    rc = compare_table_read(f, path, stderr, &t) ? 2 : 0;
+    fclose(f);
+    if (!rc) {
+        rc = compare_print(ctx, &t, draw);
+        compare_table_uninit(&t);
+    }
+    return rc;
+}
+
+/* The same workload over several schemes (the file's `setup` or `scheme` axis) on the same
+ * infrastructure shape: every point is run (a failed run is a result, a scheme that cannot be
+ * deployed yet is said and shown), then a scorecard per fault-model point, a summary and
+ * charts from the database (compare.h). */
 int
 cmd_compare(struct cli_ctx *ctx, int argc, char *argv[])
 {
-    return run_then(ctx, argc, argv, compare_after_run);
+    struct runner_opts ro = {
+        .instance = ctx->instance, .state_dir = ctx->state_dir, .db_path = ctx->db_path,
+        .verbose = ctx->verbose, .keep_going = true,
+    };
+    struct compare_opts co = { 0 };
+    struct compare_table table;
+    struct experiment *exp = NULL;
+    struct store *store = NULL;
+    int rc, error;
+
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--from")) {
+            return compare_from(ctx, argc, argv);
+        }
+    }
+    rc = load_experiment(ctx, argc, argv, &ro, &co, &exp);
+    if (rc) {
+        return rc;
+    }
+    if (!co.no_run) {
+        instance_catch_interrupts();
+        error = runner_run(&ro, exp);
+        rc = error == EINTR ? 130 : error == ENOTSUP ? 2 : error ? 1 : 0;
+    } else if (access(ctx->db_path, F_OK)) {
+        fprintf(stderr, "sfclab: no results database at %s\n", ctx->db_path);
+        rc = 2;
+    }
+    if (!rc) {
+        error = store_open(ctx->db_path, true, &store);
+        if (!error) {
+            error = compare_table_build(store, exp, co.no_run ? NULL : ro.variant, &table);
+        }
+        if (error == ENOENT) {
+            fprintf(stderr, "sfclab: no run of '%s' to compare\n", exp->name);
+            rc = 1;
+        } else if (error) {
+            rc = 1;
+        } else {
+            rc = compare_print(ctx, &table, true);
+            if (!rc && co.tsv) {
+                rc = compare_write_tsv(&table, co.tsv);
+            }
+            compare_table_uninit(&table);
+        }
+        store_close(store);
+    }
+    free(ro.run_ids);
+    free((char *) ro.variant);
+    experiment_free(exp);
+    return rc;
 }

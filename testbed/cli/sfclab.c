@@ -36,8 +36,9 @@ static const struct cli_command commands[] = {
     { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"
       " [--datapath afxdp|system] [--pmd-sleep US]",
       "run an experiment", cmd_run },
-    { "compare", 1, -1, "EXPERIMENT [RUN OPTIONS]", "run one workload over several schemes",
-      cmd_compare },
+    { "compare", 1, -1, "EXPERIMENT [RUN OPTIONS] [--no-run] [--tsv FILE] | --from FILE.tsv "
+      "[--no-plots]", "run every scheme of a file, then a scorecard per fault model, a summary "
+      "and charts", cmd_compare },
     { "inject", 2, -1, "TARGET KIND [MODE] [--heal] [--fraction F] [--attacker GUEST] "
       "[--spoof-ip IP] [--role-id N] [--seed N]", "inject or heal a fault in a running instance",
       cmd_inject },

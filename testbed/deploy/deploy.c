@@ -349,16 +349,26 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
     int index = -1, replica = -1;
     size_t n_match = 0;
 
-    if (sscanf(target, "random(%31[a-z_-])", role) == 1) {
+    if (sscanf(target, "random(%31[a-z_-]", role) == 1) {
+        /* random(ROLE), or random(ROLE[N]): one of the components of ROLE (index N), a
+         * replica or the component itself, whatever the scheme made of it. */
+        const char *rest = target + 7 + strlen(role);
+        int n = 0;
+
+        if (strcmp(rest, ")") && (sscanf(rest, "[%d])%n", &index, &n) != 1 || rest[n])) {
+            return NULL;
+        }
         for (size_t i = 0; i < d->n_comps; i++) {
-            n_match += !strcmp(d->comps[i].role, role);
+            n_match += !strcmp(d->comps[i].role, role)
+                       && (index < 0 || d->comps[i].index == index);
         }
         if (!n_match || !rng) {
             return NULL;
         }
         size_t pick = ft_splitmix64(rng) % n_match;
         for (size_t i = 0; i < d->n_comps; i++) {
-            if (!strcmp(d->comps[i].role, role) && !pick--) {
+            if (!strcmp(d->comps[i].role, role) && (index < 0 || d->comps[i].index == index)
+                && !pick--) {
                 return &d->comps[i];
             }
         }

@@ -29,7 +29,7 @@
 static const char *const top_keys[] = {
     "experiment", "title", "reproduces", "provider", "scheme", "params", "resources", "chain",
     "network", "workload", "faults", "warmup", "repetitions", "seed", "sweep", "quick", "plots",
-    "reference", "capture", "scenarios", NULL
+    "reference", "capture", "scenarios", "setups", NULL
 };
 /* What a sweep axis may set (first component of a dotted path). */
 static const char *const point_keys[] = {
@@ -46,7 +46,7 @@ static const char *const vnf_keys[] = { "fn", "params", "resiliency", NULL };
 /* Impairments of every data link of the chain (testbed/model/impair.h). */
 static const char *const network_keys[] = { IMPAIR_DIR_KEYS, "egress", "ingress", NULL };
 static const char *const workload_keys[] = {
-    "kind", "count", "size", "rate", "duration", "timeout", "interval", NULL
+    "kind", "count", "size", "rate", "duration", "timeout", "interval", "source_port", NULL
 };
 static const char *const fault_keys[] = {
     "kind", "target", "mode", "at", "every", "mtbf", "count", "heal_after", "fraction", NULL
@@ -77,6 +77,9 @@ static const struct axis_alias axis_aliases[] = {
     { "link.queue", "network.queue" },
     /* Named fault sets: the point's 'faults' become 'scenarios.NAME' (Figure 4's A-D). */
     { "scenario", "scenario" },
+    /* Named scheme set-ups: the point's keys in 'setups.NAME' (scheme, params, ...) replace
+     * its own, so one axis compares schemes with their own parameters (issue 18). */
+    { "setup", "setup" },
 };
 
 static char *
@@ -499,6 +502,12 @@ parse_workload(struct yaml_doc *doc, struct fy_node *root, struct exp_workload *
                && node && !wl->interval_ns) {
         yaml_error(doc, node, "interval must be greater than 0");
     }
+    node = yaml_map_get(map, "source_port");
+    if (!yaml_get_uint(doc, map, "source_port", YAML_OPTIONAL, &wl->source_port) && node
+        && (wl->source_port < 1024 || wl->source_port > 65535)) {
+        yaml_error(doc, node, "source_port must be 1024 to 65535, not %llu",
+                   (unsigned long long) wl->source_port);
+    }
     if (!wl->count && !wl->duration_ns
         && !(yaml_map_get(map, "count") || yaml_map_get(map, "duration"))) {
         yaml_error(doc, map, "a workload needs a 'count' or a 'duration'");
@@ -555,8 +564,16 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
         return;
     }
     if (random) {
-        if (strcmp(s, ")")) {
+        /* random(ROLE) or random(ROLE[N]): one of ROLE's components (of index N). */
+        if (!strcmp(s, ")")) {
+            return;
+        }
+        if (*s++ != '[' || !parse_index(&s, &index) || strcmp(s, "])")) {
             goto syntax;
+        }
+        if (!strcmp(role, "vnf") && pt->vnfs && index >= pt->n_vnfs) {
+            yaml_error(doc, node, "target '%s' is past the end of the chain (%zu VNFs)",
+                       target, pt->n_vnfs);
         }
         return;
     }
@@ -598,7 +615,7 @@ check_target(struct yaml_doc *doc, struct fy_node *node, const char *target,
 
 syntax:
     yaml_error(doc, node, "target '%s' must be ROLE[N], ROLE[N].replica[M], ROLE[N].master, "
-               "ROLE[N].slave or random(ROLE)", target);
+               "ROLE[N].slave, random(ROLE) or random(ROLE[N])", target);
 }
 
 /* 'count' simultaneous targets are N distinct components: that needs random(ROLE) (a fixed
@@ -862,8 +879,8 @@ axis_path(const char *key, char **errp)
         size_t n = strspn(c, "abcdefghijklmnopqrstuvwxyz0123456789_");
 
         if (!n || (c[n] && c[n] != '.')) {
-            *errp = xasprintf("sweep key '%s' must be chain_len, scheme, f, mtbf, scenario "
-                              "or a dotted path such as workload.size", key);
+            *errp = xasprintf("sweep key '%s' must be chain_len, scheme, f, mtbf, scenario, "
+                              "setup or a dotted path such as workload.size", key);
             return NULL;
         }
         if (!c[n]) {
@@ -997,6 +1014,53 @@ set_path(struct experiment *e, struct fy_document *fyd, struct fy_node *root, co
             goto out;
         }
         map_put(e, fyd, root, "faults", fy_node_copy(fyd, faults));
+        goto out;
+    }
+    if (!strcmp(path, "setup")) {       /* The alias: a named scheme set-up. */
+        struct fy_node *sets = yaml_map_get(root, "setups"), *setup;
+        const char *name = fy_node_is_scalar(value) ? fy_node_get_scalar0(value) : NULL;
+        struct fy_node_pair *pair;
+        void *iter = NULL;
+
+        if (!sets || !fy_node_is_mapping(sets)) {
+            err = xstrdup("'setup' names a set-up of 'setups', but there is no 'setups' map");
+            goto out;
+        }
+        setup = name ? yaml_map_get(sets, name) : NULL;
+        if (!setup) {
+            struct buf names = BUF_INITIALIZER;
+
+            while ((pair = fy_node_mapping_iterate(sets, &iter)) != NULL) {
+                const char *k = fy_node_get_scalar0(fy_node_pair_key(pair));
+                buf_printf(&names, "%s%s", names.len ? ", " : "", k ? k : "?");
+            }
+            buf_put_u8(&names, '\0');
+            err = xasprintf("setup '%s' is not one of 'setups': %s", name ? name : "?",
+                            (char *) names.data);
+            buf_uninit(&names);
+            goto out;
+        }
+        if (!fy_node_is_mapping(setup)) {
+            err = xasprintf("setups.%s must be a mapping of point keys such as scheme and "
+                            "params (%s)", name, yaml_node_kind(setup));
+            goto out;
+        }
+        /* Checked before anything is set: a set-up is applied whole or not at all. */
+        while ((pair = fy_node_mapping_iterate(setup, &iter)) != NULL) {
+            const char *k = fy_node_get_scalar0(fy_node_pair_key(pair));
+            if (!k || !in_list(point_keys, k)) {
+                char *expected = join_list(point_keys);
+                err = xasprintf("setups.%s: key '%s' is not a point key (expected one of: %s)",
+                                name, k ? k : "?", expected);
+                free(expected);
+                goto out;
+            }
+        }
+        iter = NULL;
+        while ((pair = fy_node_mapping_iterate(setup, &iter)) != NULL) {
+            map_put(e, fyd, root, fy_node_get_scalar0(fy_node_pair_key(pair)),
+                    fy_node_copy(fyd, fy_node_pair_value(pair)));
+        }
         goto out;
     }
     if (!strcmp(path, "mtbf")) {        /* The alias: every fault's. */
@@ -2064,6 +2128,9 @@ format_point(struct buf *b, const struct exp_point *pt)
     if (wl->kind == EXP_WL_PROBE) {
         buf_printf(b, ", interval: ");
         yaml_format_duration(b, wl->interval_ns);
+    }
+    if (wl->source_port) {
+        buf_printf(b, ", source_port: %llu", (unsigned long long) wl->source_port);
     }
     buf_printf(b, "}\n    faults:%s\n", pt->n_faults ? "" : " []");
     for (size_t i = 0; i < pt->n_faults; i++) {

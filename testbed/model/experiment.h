@@ -61,6 +61,9 @@ struct exp_workload {
     uint64_t duration_ns;       /* 0: by count. */
     uint64_t timeout_ns;
     uint64_t interval_ns;       /* probe: time between probes. */
+    uint64_t source_port;       /* The client's own UDP port; 0: the kernel's choice. A NAT
+                                 * whose port range is this one port maps the flow onto itself,
+                                 * so answers reach the client without a reverse path. */
 };
 
 struct exp_fault {              /* One schedule line: see injectors/. */

@@ -403,6 +403,60 @@ plot_bars(const char *path, const struct plot_frame *frame, const struct plot_ba
 }
 
 int
+plot_grouped_bars(const char *path, const struct plot_frame *frame,
+                  const char *const *groups, size_t n_groups,
+                  const char *const *series, size_t n_series,
+                  const double *values, const double *ci95)
+{
+    struct legend_entry *legend;
+    struct canvas c;
+    double lo = 0, hi = 0, slot;
+    int error;
+
+    if (!n_groups || !n_series) {
+        return EINVAL;
+    }
+    for (size_t i = 0; i < n_groups * n_series; i++) {
+        double ci = ci95 && isfinite(ci95[i]) ? ci95[i] : 0;
+        if (isfinite(values[i])) {
+            lo = MIN(lo, values[i] - ci);
+            hi = MAX(hi, values[i] + ci);
+        }
+    }
+    error = canvas_open(&c, path, frame);
+    if (error) {
+        return error;
+    }
+    legend = xmalloc(n_series * sizeof *legend);
+    for (size_t j = 0; j < n_series; j++) {
+        legend[j] = (struct legend_entry) { series[j], palette[j % ARRAY_SIZE(palette)], 0 };
+    }
+    nice_ticks(lo, hi > 0 ? hi * 1.08 : 1, true, &c.y);
+    canvas_layout(&c, legend, n_series);
+    draw_frame(&c, frame, true);
+    draw_legend(&c, legend, n_series);
+    slot = (c.ax1 - c.ax0) / n_groups;
+    for (size_t g = 0; g < n_groups; g++) {
+        /* The group's bars share 80% of its slot, side by side in series order. */
+        double w = slot * 0.8 / n_series, x0 = c.ax0 + slot * g + slot * 0.1;
+
+        for (size_t j = 0; j < n_series; j++) {
+            double v = values[g * n_series + j], x = x0 + w * (j + 0.5);
+
+            if (!isfinite(v)) {
+                continue;
+            }
+            filled_box(&c, x - w * 0.4, cy(&c, 0), x + w * 0.4, cy(&c, v),
+                       palette[j % ARRAY_SIZE(palette)]);
+            whisker(&c, x, v, ci95 ? ci95[g * n_series + j] : NAN, 0x000000);
+        }
+    }
+    draw_categories(&c, groups, n_groups);
+    free(legend);
+    return canvas_close(&c, path);
+}
+
+int
 plot_stacked_bars(const char *path, const struct plot_frame *frame,
                   const char *const *components, size_t n_components,
                   const struct plot_stack *stacks, size_t n)

@@ -1,8 +1,9 @@
 /* plot — the charts of sfclab, drawn with GNU libplot into PNG or SVG files.
  *
- * Four kinds, each readable without explanation (title, axis labels with units, tick labels,
- * legend): bars with 95% CI whiskers (one bar per scheme or scenario), stacked bars (latency
- * split per component, shares written inside), lines over an x axis (chain length, MTBF, f) with
+ * Five kinds, each readable without explanation (title, axis labels with units, tick labels,
+ * legend): bars with 95% CI whiskers (one bar per scheme or scenario), grouped bars (a group
+ * per point, a bar per scheme), stacked bars (latency split per component, shares written
+ * inside), lines over an x axis (chain length, MTBF, f) with
  * one line per scheme and CI whiskers, and time series with fault windows shaded.
  *
  * The format follows the file name: ".png" or ".svg" (EINVAL otherwise). Functions only draw
@@ -28,6 +29,13 @@ struct plot_bar {
 };
 
 int plot_bars(const char *path, const struct plot_frame *, const struct plot_bar *, size_t n);
+
+/* Bars in groups: n_groups groups (labelled under the axis) of n_series bars each (one colour
+ * per series, named in the legend); values[g * n_series + s], ci95 alike (may be NULL). */
+int plot_grouped_bars(const char *path, const struct plot_frame *,
+                      const char *const *groups, size_t n_groups,
+                      const char *const *series, size_t n_series,
+                      const double *values, const double *ci95);
 
 /* One bar made of n_components parts, bottom to top in the order of 'components'. */
 struct plot_stack {

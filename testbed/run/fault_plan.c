@@ -76,16 +76,19 @@ pick_target(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step
     size_t n_free = 0, n_role = 0;
     char role[32];
 
-    if (sscanf(ef->target, "random(%31[a-z-])", role) != 1) {
+    int index = -1;
+
+    if (sscanf(ef->target, "random(%31[a-z-]", role) != 1) {
         *targetp = xstrdup(ef->target);
         return 0;
     }
+    sscanf(ef->target + 7 + strlen(role), "[%d]", &index);     /* random(ROLE[N]) */
     free_comps = xcalloc(rc->dep->n_comps + 1, sizeof *free_comps);
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
         bool taken = false;
 
-        if (strcmp(c->role, role)) {
+        if (strcmp(c->role, role) || (index >= 0 && c->index != index)) {
             continue;
         }
         n_role++;
@@ -164,7 +167,8 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         if (l->line == st->line && l->fault == st->fault && l->slot == st->slot) {
             error = inject_heal(l->f, &t);
             if (!error) {
-                fault_event(rc, "healed", l->f, &t);
+                /* A lasting fault's end restored nothing: not a recovery of the target. */
+                fault_event(rc, inject_heal_restores(l->f) ? "healed" : "fault-ended", l->f, &t);
             }
             inject_fault_free(l->f);
             *l = plan->live[--plan->n_live];
@@ -180,7 +184,8 @@ fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
     for (size_t i = 0; i < plan->n_live; i++) {
         struct inject_time t;
         if (!inject_heal(plan->live[i].f, &t)) {
-            fault_event(rc, "healed", plan->live[i].f, &t);
+            fault_event(rc, inject_heal_restores(plan->live[i].f) ? "healed" : "fault-ended",
+                        plan->live[i].f, &t);
         }
         inject_fault_free(plan->live[i].f);
     }

@@ -10,6 +10,7 @@
 #define SFC_RUN_CTX_H 1
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct deployment;
@@ -33,6 +34,8 @@ struct run_ctx {
     struct deployment *dep;
     const struct scheme_class *scheme;
     struct run_events *events;  /* The event API: the runner's and the controller's events. */
+    bool infra_failed;          /* The run failed bringing up its infrastructure, before any
+                                 * scheme ran (the switch missed its deadline on a loaded host). */
 };
 
 /* A monotonic time (time_mono_ns()) on the run's clock. */

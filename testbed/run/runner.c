@@ -248,6 +248,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     run_ctx_event(rc, "phase-start", NULL, "infrastructure");
     error = instance_up(&iopts, topo, &rc->inst);
     if (error) {
+        rc->infra_failed = true;
         goto end;
     }
     record_shaping(rc);
@@ -380,6 +381,9 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
             error = ENOTSUP;
             goto out;
         }
+        if (!scheme_deployable(scheme_find(points[i].scheme)) && opts->keep_going) {
+            continue;           /* Said when the point's turn comes. */
+        }
         if (!scheme_deployable(scheme_find(points[i].scheme))) {
             /* Running the bare chain under another scheme's name would record a lie. */
             log_err("%s: scheme '%s' cannot be deployed yet (deployable: %s; `sfclab schemes "
@@ -419,6 +423,11 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
                 printf(" (elapsed %.0f s, ETA %.0f s)", elapsed,
                        elapsed / (done - 1) * (total - done + 1));
             }
+            if (!scheme_deployable(scheme_find(points[i].scheme))) {
+                /* keep_going only (refused above otherwise): no run row, as nothing ran. */
+                printf(": not run: scheme '%s' cannot be deployed yet\n", points[i].scheme);
+                continue;
+            }
             if (!opts->fresh
                 && already_done(store, exp->name, point_js, rep, opts->variant)) {
                 printf(": already complete, skipped (--fresh re-runs it)\n");
@@ -427,6 +436,20 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
             printf("\n");
             fflush(stdout);
             error = run_repetition(&rc, point_js, params_js, git_rev);
+            if (error && error != EINTR && rc.infra_failed && opts->keep_going) {
+                /* Nothing of the scheme ran: once more, so that a loaded host's slow switch is
+                 * not taken for the scheme's failure (the failed row stays, marked failed). */
+                printf("    the infrastructure did not come up (%s): once more\n",
+                       strerror(error));
+                if (rc.run) {
+                    opts->run_ids = xrealloc(opts->run_ids,
+                                             (opts->n_run_ids + 1) * sizeof *opts->run_ids);
+                    opts->run_ids[opts->n_run_ids++] = rc.run;
+                }
+                rc.run = 0;
+                rc.infra_failed = false;
+                error = run_repetition(&rc, point_js, params_js, git_rev);
+            }
             if (rc.run) {
                 opts->run_ids = xrealloc(opts->run_ids,
                                          (opts->n_run_ids + 1) * sizeof *opts->run_ids);
@@ -436,6 +459,11 @@ runner_run(struct runner_opts *opts, struct experiment *exp)
                 printf("interrupted: run marked interrupted, infrastructure removed\n");
             } else if (error) {
                 printf("    failed: %s\n", strerror(error));
+            }
+            if (error && error != EINTR && opts->keep_going && rc.run) {
+                /* Recorded as failed; the comparison shows it. An error before the run row
+                 * (the instance is up, a bad topology) still stops the sweep. */
+                error = 0;
             }
         }
         free(point_js);

@@ -35,6 +35,10 @@ struct runner_opts {
     int pmd_cpu;
     unsigned int pmd_sleep_us;  /* See instance.h (0: busy-polling). */
     bool verbose;
+    /* A comparison (`sfclab compare`): a point whose scheme cannot be deployed yet is left out
+     * (said, and shown as such by the comparison), and a failed run does not stop the sweep:
+     * what a scheme does under a fault model, failing included, is the result. */
+    bool keep_going;
     /* What the command line changed, recorded with every run (params.variant) and compared
      * on resume: "full" (NULL), "quick", and " --set K=V" for each single-value --set. */
     const char *variant;

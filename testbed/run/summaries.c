@@ -111,10 +111,16 @@ to_metrics_points(const struct store_point *p, size_t n)
     return m;
 }
 
-/* CPU and memory of every component from its cgroup samples (metrics_resource()). */
+/* CPU and memory of every component from its cgroup samples (metrics_resource()), and the
+ * price of the whole deployment: guests, and their CPU and memory in total (each guest once:
+ * components that share a guest, such as NHAM's active copy and its replica, read the same
+ * cgroup). */
 static void
 report_resources(struct run_ctx *rc)
 {
+    double cpu_total = 0, mem_total = 0;
+    size_t n_guests = 0, n_measured = 0;
+
     printf("    cpu/memory:");
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
@@ -130,6 +136,16 @@ report_resources(struct run_ctx *rc)
         int error = metrics_resource(mcpu, n_cpu, mmem, n_mem, &r);
         free(mcpu);
         free(mmem);
+        bool first = true;
+        for (size_t j = 0; j < i; j++) {
+            first &= strcmp(rc->dep->comps[j].guest, c->guest) != 0;
+        }
+        n_guests += first;
+        if (!error && first) {
+            cpu_total += isnan(r.mean_cpu_pct) ? 0 : r.mean_cpu_pct;
+            mem_total += r.mean_mem_bytes;
+            n_measured++;
+        }
         if (!error) {
             put_single(rc, "cpu_pct", labels, n_cpu, r.mean_cpu_pct);
             put_single(rc, "memory_bytes", labels, n_mem, r.mean_mem_bytes);
@@ -141,6 +157,13 @@ report_resources(struct run_ctx *rc)
         free(labels);
     }
     printf("\n");
+    if (n_measured) {
+        put_single(rc, "guests_total", NULL, n_guests, n_guests);
+        put_single(rc, "cpu_pct_total", NULL, n_measured, cpu_total);
+        put_single(rc, "memory_bytes_total", NULL, n_measured, mem_total);
+        printf("    price: %zu guests, %.0f%% CPU and %.1f MiB in total\n", n_guests, cpu_total,
+               mem_total / 1048576.0);
+    }
 }
 
 /* Fault injected -> suspected -> recovered, from the events a scheme reported. */
@@ -188,11 +211,33 @@ report_recovery(struct run_ctx *rc)
             free(labels);
         }
         store_flush(rc->store);
+        /* The recoveries the scheme itself reported ('recovered'), without the faults the
+         * testbed healed: what a comparison of schemes calls recovery time. */
+        struct metrics_event *own = xcalloc(n, sizeof *own);
+        struct metrics_recovery *own_eps = NULL;
+        size_t n_own = 0, n_own_eps = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(mev[i].kind, "healed")) {
+                own[n_own++] = mev[i];
+            }
+        }
+        if (!metrics_recovery(own, n_own, &own_eps, &n_own_eps)) {
+            for (size_t i = 0; i < n_own_eps; i++) {
+                if (own_eps[i].recovered_ns >= 0) {
+                    store_sample_add(rc->store, rc->run, "recovery_scheme_ms", NULL,
+                                     own_eps[i].injected_ns, own_eps[i].total_ns / 1e6);
+                }
+            }
+            store_flush(rc->store);
+        }
+        free(own_eps);
+        free(own);
         /* One summary of each over every recovery of the run, from the unlabelled series. */
         struct stats_summary s;
         summarize(rc, "recovery_total_ms", NULL, 0, NULL, &s);
         summarize(rc, "recovery_detect_ms", NULL, 0, NULL, &s);
         summarize(rc, "recovery_repair_ms", NULL, 0, NULL, &s);
+        summarize(rc, "recovery_scheme_ms", NULL, 0, NULL, &s);
     }
     free(eps);
     free(mev);
@@ -283,6 +328,8 @@ report_answers(struct run_ctx *rc, size_t counts[N_ANSWER_KINDS])
     if (!total) {
         return;
     }
+    /* A request answered twice (the client's answer_duplicate samples): a count, 0 included. */
+    put_single(rc, "duplicate_answers", NULL, total, count_samples(rc, "answer_duplicate", NULL));
     for (size_t i = 0; i < ARRAY_SIZE(ratios); i++) {
         size_t n = 0;
         for (int k = 0; k < N_ANSWER_KINDS; k++) {
@@ -386,11 +433,13 @@ summaries_write(struct run_ctx *rc)
     size_t counts[N_ANSWER_KINDS];
 
     report_answers(rc, counts);
-    /* The RTT of a run is that of its answered requests: its summary carries no label. */
-    if (rc->point->workload.kind != EXP_WL_DNS) {
-        /* A probe's RTT is not a request's (its outcome goes to availability), and a
-         * throughput workload has no requests. */
-    } else if (!summarize(rc, "rtt_us", ok, rc->point->warmup, NULL, &s)) {
+    /* The RTT of a run is that of its answered requests (or probes: availability says how
+     * many failed, the RTT how fast the others were): its summary carries no label. */
+    if (rc->point->workload.kind == EXP_WL_UDP) {
+        /* A throughput workload has no requests. */
+    } else if (!summarize(rc, "rtt_us", ok,
+                          rc->point->workload.kind == EXP_WL_DNS ? rc->point->warmup : 0,
+                          NULL, &s)) {
         printf("    rtt: mean %.1f us ± %.1f (95%% CI), p50 %.1f us, p99 %.1f us, n=%zu\n",
                s.mean, isnan(s.ci95) ? 0.0 : s.ci95, s.p50, s.p99, s.n);
     } else {

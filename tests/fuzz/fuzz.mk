@@ -56,6 +56,14 @@ build/san/fuzz/replay_descriptor: build/san/tests/fuzz/fuzz_descriptor.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
 
+# compare reads the comparison's TSV tables, on the host side as well.
+build/fuzz/fuzz_compare: build/fuzz/obj/tests/fuzz/fuzz_compare.o $(FUZZ_HOST_LIB) $(FUZZ_LIB)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+build/san/fuzz/replay_compare: build/san/tests/fuzz/fuzz_compare.o \
+                               build/san/fuzz/replay_compare.o $(LIBSFCLAB_SAN) $(LIBSFCD_SAN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN_FLAGS) -o $@ $^ $(PKG_LIBS)
+
 .PHONY: fuzz fuzz-merge
 fuzz: $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@set -e; for n in $(FUZZ_TARGETS); do \

@@ -18,9 +18,43 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 . tests/system/report-lib.sh
 trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 
-for f in experiments/*.yaml; do
+compare_check() {
+    local f=$1 name=$2 db=$tmp/$2.db log=$tmp/$2.log setups tables s start=$(date +%s)
+    bin/sfclab -i "$inst" --db "$db" compare "$f" --quick >"$log" 2>&1; rc=$?
+    if [ "$rc" != 0 ]; then
+        fail "$f: sfclab compare exited $rc: $(grep -E 'error|failed' "$log" | head -3)"
+        return
+    fi
+    setups=$(sed -n '/^quick:/,$p' "$f" | sed -n 's/^ *setup: *\[\(.*\)\]/\1/p' | head -1 | tr -d ' ' | tr ',' ' ')
+    tables=$(grep -c '^| metric |' "$log")
+    [ -n "$setups" ] && [ "$tables" -ge 1 ] || { fail "$f: no scorecard, or no setup axis in quick:"; return; }
+    for s in $setups; do
+        n=$(grep '^| metric |' "$log" | grep -c "| $s |")
+        [ "$n" = "$tables" ] || fail "$f: set-up $s is a column of $n of $tables scorecards"
+    done
+    if grep '^| availability (%) |' "$log" | grep -q ' not run |'; then
+        fail "$f: a deployable set-up did not run: $(grep '^| availability (%) |' "$log" | head -2)"
+    fi
+    grep -q '^### Summary' "$log" || fail "$f: no summary"
+    good=$(sqlite3 "$db" "select count(*) from runs where experiment='$name' and status='complete'")
+    [ "$good" -gt 0 ] || fail "$f: no complete run"
+    if [ -e "/run/netns/sfclab-$inst" ] || [ -d "/run/sfclab/$inst" ]; then
+        fail "$f left its instance behind"
+    fi
+    ok "$f: $tables scorecard(s), every set-up ($setups) in each, $good run(s) complete, in $(( $(date +%s) - start )) s"
+}
+
+# XQ_FILES="experiments/a.yaml ..." limits the run to those files (by hand; make check runs all).
+for f in ${XQ_FILES:-experiments/*.yaml}; do
     name=$(sed -n 's/^experiment: *//p' "$f")
     start=$(date +%s)
+    if grep -q '^setups:' "$f"; then
+        # A comparison of schemes (issue 18): `sfclab compare` runs every set-up it can deploy
+        # and shows the others as such; every set-up of the quick sweep must be a column of
+        # every scorecard, and every deployable one must have run.
+        compare_check "$f" "$name"
+        continue
+    fi
     if bin/sfclab check "$f" 2>&1 | grep -q "not deployable yet"; then
         if bin/sfclab check "$f" >/dev/null 2>&1; then
             echo "skip: $f: validated; its scheme is not deployable yet"

@@ -163,6 +163,12 @@ CHECK_PROGS += tests/readme/readme-claims.sh
 CHECK_DEPS  += build/tests/readme-schemes
 # --- end readme
 
+# --- compare-readme: the README's "Which scheme for which fault?" is generated from the
+# committed results/compare-*.tsv by `sfclab compare --from` (no root needed).
+CHECK_PROGS += tests/readme/compare-claims.sh
+CHECK_DEPS  += bin/sfclab
+# --- end compare-readme
+
 # --- udp-loss: the udp workload's numbered datagrams: lost/duplicate/reordered summaries on
 # every run; none loses nothing without faults and loses while a VNF's links are cut (root).
 CHECK_PROGS += tests/system/run-udp-loss.sh

@@ -300,13 +300,13 @@ test_set(void **state)
             "--set chain_len=0,1: ftc: f=1 needs a chain of at least 2 VNFs (it has 1): each "
             "VNF's group is f+1 VNF guests",
             "--set scheme=pbft: unknown scheme 'pbft' (expected one of: none, nmr, fitsfc, "
-            "ftc, nham, ftvnf)",
+            "ftc, ftmb, nham, ftvnf)",
             "--set bogus=1: sweep key 'bogus' must start with one of: provider, scheme, params, "
             "resources, chain, network, workload, faults, warmup, repetitions, seed",
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",
             "--set workload.kind.x=1: 'workload.kind.x': cannot set 'x' inside a string",
             "--set workload.sise=1: unknown key 'sise' (expected one of: kind, count, size, "
-            "rate, duration, timeout, interval)",
+            "rate, duration, timeout, interval, source_port)",
         };
         char *all = diag_to_string(&diag);
 

@@ -83,6 +83,26 @@ test_bars(void **state)
     }
 }
 
+/* A group per fault-model point, a bar per scheme; a missing value leaves a gap. */
+static void
+test_grouped_bars(void **state)
+{
+    const char *groups[] = { "mtbf=5s", "mtbf=60s" };
+    const char *series[] = { "none", "nmr", "fitsfc" };
+    const double values[] = { 41.2, 88.4, NAN, 93.0, 99.96, 99.97 };
+    const double ci[] = { 9.5, 3.1, NAN, 4.1, NAN, 0.01 };
+    const char *names[] = { "grouped.png", "grouped.svg" };
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        char *path = out_path(names[i]);
+        assert_int_equal(plot_grouped_bars(path, &frame, groups, 2, series, 3, values, ci), 0);
+        check_file(path);
+        free(path);
+    }
+    assert_int_equal(plot_grouped_bars("x.png", &frame, groups, 0, series, 3, values, ci),
+                     EINVAL);
+}
+
 static void
 test_stacked(void **state)
 {
@@ -191,6 +211,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bars),
+        cmocka_unit_test(test_grouped_bars),
         cmocka_unit_test(test_stacked),
         cmocka_unit_test(test_lines),
         cmocka_unit_test(test_timeseries),

@@ -26,7 +26,9 @@
  *              length or payload differs);
  *   error      a DNS error rcode: what the service said, which is not a wrong answer;
  *   timeout    nothing came back in time.
- * "wrong" (in the summary line) is forged + corrupted. */
+ * Exit status: 0, 1 (it could not run), 2 (bad usage), 3 (it ran and sent, but not one request
+ * was answered right). "wrong" (in the summary line) is forged + corrupted. A second answer to a request already
+ * answered is a duplicate: a sample "answer_duplicate 1 seq=N" (dns, echo, probe). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -75,7 +77,9 @@ struct client {
     uint64_t *sent_at;              /* Per request; 0: not sent yet. */
     bool *done;
     uint64_t *rtts;                 /* Of answered requests. */
-    uint64_t n_sent, n_ok, n_timeout, n_forged, n_corrupted, n_error;
+    bool *answered;                 /* Per request: an answer came (a second one is a
+                                     * duplicate). */
+    uint64_t n_sent, n_ok, n_timeout, n_forged, n_corrupted, n_error, n_duplicate;
 };
 
 static void
@@ -192,6 +196,7 @@ finish_request(struct client *c, uint64_t seq, enum outcome outcome, uint64_t no
     uint64_t rtt = outcome == OUT_TIMEOUT ? c->timeout_ns : now - c->sent_at[seq];
 
     c->done[seq] = true;
+    c->answered[seq] = outcome != OUT_TIMEOUT;
     switch (outcome) {
     case OUT_OK:
         c->rtts[c->n_ok++] = rtt;
@@ -230,6 +235,7 @@ run_requests(struct client *c)
     c->sent_at = xcalloc(c->count, sizeof *c->sent_at);
     c->done = xcalloc(c->count, sizeof *c->done);
     c->rtts = xcalloc(c->count, sizeof *c->rtts);
+    c->answered = xcalloc(c->count, sizeof *c->answered);
     for (;;) {
         uint64_t now = time_mono_ns(), wake = UINT64_MAX;
         bool sending = next < c->count && (!c->duration_ns || now - start < c->duration_ns);
@@ -280,9 +286,15 @@ run_requests(struct client *c)
                 if (n < 0) {
                     break;
                 }
-                if (next && match_response(c, next - 1, buf, n, &seq, &outcome)
-                    && seq >= oldest && !c->done[seq]) {
+                if (!next || !match_response(c, next - 1, buf, n, &seq, &outcome)) {
+                    continue;
+                }
+                if (seq >= oldest && !c->done[seq]) {
                     finish_request(c, seq, outcome, t);
+                } else if (c->answered[seq]) {
+                    /* Answered already: the chain delivered this request twice. */
+                    c->n_duplicate++;
+                    sample(c, t, "answer_duplicate", 1, "seq=%llu", (unsigned long long) seq);
                 }
             }
         }
@@ -317,11 +329,12 @@ print_request_summary(struct client *c)
         p99 = c->rtts[(uint64_t) ((n - 1) * 0.99)];
     }
     printf("%s: sent=%llu ok=%llu timeout=%llu wrong=%llu forged=%llu corrupted=%llu error=%llu "
-           "rtt_us mean=%.1f ci95=%.1f p50=%.1f p99=%.1f\n", c->workload,
+           "duplicate=%llu rtt_us mean=%.1f ci95=%.1f p50=%.1f p99=%.1f\n", c->workload,
            (unsigned long long) c->n_sent, (unsigned long long) c->n_ok,
            (unsigned long long) c->n_timeout,
            (unsigned long long) (c->n_forged + c->n_corrupted), (unsigned long long) c->n_forged,
-           (unsigned long long) c->n_corrupted, (unsigned long long) c->n_error, mean / 1e3,
+           (unsigned long long) c->n_corrupted, (unsigned long long) c->n_error,
+           (unsigned long long) c->n_duplicate, mean / 1e3,
            n > 1 ? 1.96 * sd / sqrt(n) / 1e3 : 0, p50 / 1e3, p99 / 1e3);
 }
 
@@ -478,6 +491,7 @@ usage(void)
            "  --expect IP      dns: an answer without this A record is wrong\n"
            "  --auth-key KEY   dns: carry the auth VNF's token for our flow (key as its param)\n"
            "  --proto dns|echo probe: what to send (default dns)\n"
+           "  --sport P        send from UDP port P (default: the kernel's choice)\n"
            "  --out FILE       samples, TSV: t_ns metric value labels\n"
            ROLE_COMMON_USAGE);
 }
@@ -543,6 +557,7 @@ role_client(int argc, char *argv[])
         { "expect", required_argument, NULL, 'e' },
         { "auth-key", required_argument, NULL, 'A' },
         { "proto", required_argument, NULL, 'p' },
+        { "sport", required_argument, NULL, 'S' },
         { "out", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
@@ -551,7 +566,7 @@ role_client(int argc, char *argv[])
     struct client c;
     struct role role;
     const char *dst = NULL, *proto = "dns", *out_path = NULL;
-    uint64_t port = 0, v;
+    uint64_t port = 0, sport = 0, v;
     bool have_duration = false, have_interval = false, have_count = false;
     int opt, error, rc = 2, bufsize = 4 << 20;
 
@@ -572,6 +587,7 @@ role_client(int argc, char *argv[])
         case 'A': c.auth_key = optarg; break;
         case 'd': dst = optarg; break;
         case 'P': ok = parse_count(optarg, 65535, &port) && port; break;
+        case 'S': ok = parse_count(optarg, 65535, &sport) && sport; break;
         case 'n': ok = parse_count(optarg, 100000000, &c.count); have_count = true; break;
         case 's': ok = parse_size(optarg, &v) && v <= 65000; c.size = v; break;
         case 'r': c.rate = strtod(optarg, &end); ok = !*end && c.rate >= 0; break;
@@ -676,6 +692,18 @@ role_client(int argc, char *argv[])
             goto out;
         }
     }
+    if (sport) {
+        /* A fixed source port: a NAT on the chain whose range is this port maps the flow onto
+         * itself, so its answers reach us without a reverse path through it. */
+        struct sockaddr_in self = { .sin_family = AF_INET, .sin_port = htons(sport) };
+        int one = 1;
+
+        setsockopt(c.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(c.fd, (struct sockaddr *) &self, sizeof self) < 0) {
+            log_err("bind to port %llu: %s", (unsigned long long) sport, strerror(errno));
+            goto out;
+        }
+    }
     /* connect() makes the kernel drop datagrams from anyone but the server. */
     if (connect(c.fd, (struct sockaddr *) &c.dst, sizeof c.dst) < 0) {
         log_err("connect %s: %s", dst, strerror(errno));
@@ -692,7 +720,8 @@ role_client(int argc, char *argv[])
             print_request_summary(&c);
         }
     }
-    rc = error ? 1 : c.n_sent && (c.n_ok || !strcmp(c.workload, "udp")) ? 0 : 1;
+    /* 3: it ran, but nothing was answered (a measurement, not a broken client). */
+    rc = error ? 1 : c.n_sent && (c.n_ok || !strcmp(c.workload, "udp")) ? 0 : c.n_sent ? 3 : 1;
 out:
     if (c.out && fclose(c.out)) {
         log_err("%s: %s", out_path, strerror(errno));
@@ -704,6 +733,7 @@ out:
     free(c.sent_at);
     free(c.done);
     free(c.rtts);
+    free(c.answered);
     role_finish(&role);
     return rc;
 }

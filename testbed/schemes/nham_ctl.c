@@ -74,6 +74,7 @@ struct nham_vnf {
     size_t n_copies;
     size_t active;
     uint32_t incarnation;
+    json_t *fn_args;            /* --fn and --fn-param of its copies: the chain's function. */
 };
 
 /* What deploy leaves for the controller (deployment.scheme_data). */
@@ -112,6 +113,7 @@ nham_dep_free(void *nd_)
             free(cp->guest);
         }
         free(nd->vnfs[i].copies);
+        json_decref(nd->vnfs[i].fn_args);
     }
     free(nd->vnfs);
     free(nd->conf.vnfs);
@@ -237,6 +239,9 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
+    if (v->fn_args) {
+        json_array_extend(a, v->fn_args);
+    }
     if (cp->ctl_path) {
         json_array_append_new(a, json_string("--control"));
         json_array_append_new(a, json_string(cp->ctl_path));
@@ -320,6 +325,19 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         v->index = i;
         snprintf(v->name, sizeof v->name, "vnf[%zu]", i);
         v->conf = conf->vnfs[i];
+        if (i < d->point->n_vnfs) {
+            /* Each copy runs the chain's function itself: a dns answers in place. */
+            const struct exp_vnf *ev = &d->point->vnfs[i];
+
+            v->fn_args = json_array();
+            json_array_append_new(v->fn_args, json_string("--fn"));
+            json_array_append_new(v->fn_args, json_string(ev->fn));
+            for (size_t j = 0; j < ev->n_params; j++) {
+                json_array_append_new(v->fn_args, json_string("--fn-param"));
+                json_array_append_new(v->fn_args, json_sprintf("%s=%s", ev->params[j].key,
+                                                               ev->params[j].value));
+            }
+        }
         memcpy(v->vmac, (uint8_t[6]) { 0x02, 0x4e, 0x48, 0, i >> 8, i & 0xff }, 6);
         for (size_t k = 0; k < d->n_comps; k++) {
             struct deploy_component *c = &d->comps[k];

@@ -11,7 +11,10 @@
  * *virtual* MAC, which the orchestrator's OpenFlow rule maps to the port of the copy that is
  * active now (the FMS re-points it on a failure: the SFF never learns which copy it talks to).
  * What comes back from any copy of hop i (known by its source MAC) is hop i's output. At the
- * end of the chain the DATA's payload, the NSH frame, is decapsulated toward --egress-mac.
+ * end of the chain the DATA's payload, the NSH frame, is decapsulated toward --egress-mac; an
+ * in-place reply (reverse path, NSH_SPI_REVERSE, see nsh.h: the last VNF answered, e.g. dns)
+ * is decapsulated back toward its own destination, the client, as the plain SFF does, and a
+ * frame its function dropped (SI 0, below) is released but not sent.
  * Control methods: nham_down {vnf} (the FMS's failure notice: hold everything for that hop
  * until its READY) and nham_status (per hop: held packets).
  *
@@ -23,7 +26,11 @@
  * directory, or one UDP datagram from port 7071 of its management address) while its data
  * interface is up: a killed, frozen or cut-off VNF falls silent.
  * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
- * READY: the end of a recovery.
+ * READY: the end of a recovery. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
+ * the inner frame of each output of its core: a reply (NF_REPLY) goes back on the reverse path
+ * (SPI | NSH_SPI_REVERSE, SI 255), a drop keeps its DATA (the SFF must see the hop's output
+ * to release it) with SI 0. A replayed output runs the function again (deterministic ones,
+ * dns, give the same frame).
  *
  * Must not: decide anything the cores decide, or parse a DATA frame beyond what routing needs. */
 #include <arpa/inet.h>
@@ -42,8 +49,10 @@
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/lib/util.h"
+#include "vnfs/fn/nf.h"
 #include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/nhamfrag.h"
@@ -285,7 +294,7 @@ struct nham_sff_role {
     struct nham_control control;
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
-    uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse;
+    uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
 };
 
 static void
@@ -323,9 +332,19 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
         s->n_malformed++;
         return;
     }
+    if (hdr.si == 0) {
+        s->n_fn_drops++;            /* The VNF's function dropped it (nham-vnf --fn). */
+        return;
+    }
     memcpy(s->frame, d.payload + hdr.len, inner_len);
-    hop_set_macs(s->frame, s->egress_mac, pktio_mac(s->role.io));
-    s->n_egress++;
+    if (hdr.spi & NSH_SPI_REVERSE) {
+        /* An in-place reply: its function turned the addresses around, back to the client. */
+        hop_set_macs(s->frame, s->frame, pktio_mac(s->role.io));
+        s->n_replies++;
+    } else {
+        hop_set_macs(s->frame, s->egress_mac, pktio_mac(s->role.io));
+        s->n_egress++;
+    }
     nham_sff_out(s, inner_len);
 }
 
@@ -682,6 +701,8 @@ role_nham_sff(int argc, char *argv[])
     }
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);
+    role_add_counter(&s.role, "replies", &s.n_replies);
+    role_add_counter(&s.role, "fn_drops", &s.n_fn_drops);
     role_add_counter(&s.role, "from_vnfs", &s.n_from_vnfs);
     role_add_counter(&s.role, "peer_frames", &s.n_peer);
     role_add_counter(&s.role, "malformed", &s.n_malformed);
@@ -727,6 +748,10 @@ struct nham_vnf_role {
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
     uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
+    struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
+    struct buf fn_out;
+    uint8_t fn_frame[NHAM_FRAME_MAX];
+    uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
 
 static void
@@ -737,12 +762,61 @@ nham_vnf_out(struct nham_vnf_role *v, size_t len)
     }
 }
 
+/* Runs the function on the inner frame of the core's output 'data': the DATA to send
+ * instead, in 'v->fn_out', or false to send 'data' as it is (not an NSH frame we can run). */
+static bool
+nham_vnf_run_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
+{
+    struct packet_info info;
+    struct nham_data d;
+    struct nsh_hdr hdr;
+    struct nf_packet np;
+    uint8_t *nsh = v->fn_frame;
+
+    if (!nham_data_parse(data, len, &d)
+        || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+        || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len + HOP_ETH_LEN
+        || d.payload_len > sizeof v->fn_frame) {
+        v->n_fn_errors++;
+        return false;
+    }
+    memcpy(nsh, d.payload, d.payload_len);
+    np.data = nsh + hdr.len;
+    np.len = d.payload_len - hdr.len;
+    np.cap = sizeof v->fn_frame - hdr.len;
+    np.now_ns = time_mono_ns();
+    np.flow_hash = packet_parse(np.data, np.len, &info) ? 0 : packet_flow_hash(&info.flow);
+    switch (nf_process(v->nf, &np)) {
+    case NF_FORWARD:
+        v->n_fn_forward++;
+        break;
+    case NF_REPLY:
+        nsh_set_spi_si(nsh, hdr.spi | NSH_SPI_REVERSE, NSH_SI_START);
+        v->n_fn_replies++;
+        break;
+    case NF_DROP:
+    default:
+        nsh_set_spi_si(nsh, hdr.spi, 0);
+        v->n_fn_drops++;
+        break;
+    }
+    d.payload = nsh;
+    d.payload_len = hdr.len + np.len;
+    buf_clear(&v->fn_out);
+    nham_data_put(&v->fn_out, &d);
+    return true;
+}
+
 static void
 nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct nham_vnf_role *v = v_;
 
     v->n_processed++;
+    if (v->nf && nham_vnf_run_fn(v, data, len)) {
+        data = v->fn_out.data;
+        len = v->fn_out.len;
+    }
     nham_vnf_out(v, nham_frame(v->frame, v->sff_mac, pktio_mac(v->role.io), NHAM_ETHERTYPE,
                                data, len));
 }
@@ -994,8 +1068,10 @@ nham_vnf_usage(void)
            "  --heartbeat unix:PATH|IP:PORT  beat to the FMS's socket, or from UDP port 7071\n"
            "  --beat-interval NS   between beats (default 1000000)\n"
            "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
+           "  --fn NAME          also run the chain's function on each output (one of: %s)\n"
+           "  --fn-param K=V     a parameter of that function\n"
            "  --control PATH     the FMS's fast path: a datagram socket for \"activate N\"\n"
-           ROLE_COMMON_USAGE);
+           ROLE_COMMON_USAGE, nf_class_names());
 }
 
 int
@@ -1011,11 +1087,16 @@ role_nham_vnf(int argc, char *argv[])
         { "beat-interval", required_argument, NULL, 'b' },
         { "param", required_argument, NULL, 'P' },
         { "control", required_argument, NULL, 'C' },
+        { "fn", required_argument, NULL, 'F' },
+        { "fn-param", required_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     static struct nham_vnf_role v;
+    struct nf_param *fn_params = NULL;
+    size_t n_fn_params = 0;
+    const char *fn = NULL;
     bool have_key = false, have_sff = false, have_hop = false;
     char *errmsg = NULL, *end;
     unsigned long long u;
@@ -1091,6 +1172,18 @@ role_nham_vnf(int argc, char *argv[])
         case 'C':
             v.control.path = optarg;
             break;
+        case 'F':
+            fn = optarg;
+            break;
+        case 'Q':
+            fn_params = xrealloc(fn_params, (n_fn_params + 1) * sizeof *fn_params);
+            /* nf_param_parse() points into optarg, which lives as long as argv. */
+            if (!nf_param_parse(optarg, &fn_params[n_fn_params])) {
+                fprintf(stderr, "sfcd nham-vnf: --fn-param: '%s' is not KEY=VALUE\n", optarg);
+                goto out;
+            }
+            n_fn_params++;
+            break;
         default:
             if (role_parse_option(&v.role, opt, optarg, nham_vnf_usage, &rc)) {
                 goto out;
@@ -1099,6 +1192,11 @@ role_nham_vnf(int argc, char *argv[])
     }
     if (!v.role.iface || !have_key || !have_sff || !have_hop || optind != argc) {
         fprintf(stderr, "sfcd nham-vnf: --iface, --key, --sff-mac and --hop are required\n");
+        goto out;
+    }
+    buf_init(&v.fn_out);
+    if (fn && nf_create(fn, fn_params, n_fn_params, &v.nf, &errmsg)) {
+        fprintf(stderr, "sfcd nham-vnf: --fn %s: %s\n", fn, errmsg);
         goto out;
     }
     rc = 1;
@@ -1116,6 +1214,10 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "ready_ns", &v.ready_ns);
     role_add_counter(&v.role, "ready_counter", &v.ready_counter);
     role_add_counter(&v.role, "activations", &v.n_activations);
+    role_add_counter(&v.role, "fn_forward", &v.n_fn_forward);
+    role_add_counter(&v.role, "fn_replies", &v.n_fn_replies);
+    role_add_counter(&v.role, "fn_drops", &v.n_fn_drops);
+    role_add_counter(&v.role, "fn_errors", &v.n_fn_errors);
     role_add_counter(&v.role, "messages_lost", &v.frags.n_lost);
     role_add_method(&v.role, "nham_activate", nham_vnf_ctl_activate);
     v.role.on_start = nham_vnf_on_start;
@@ -1130,6 +1232,11 @@ out:
         close(v.ioctl_fd);
     }
     nham_frags_free(&v.frags);
+    if (v.nf) {
+        nf_destroy(v.nf);
+    }
+    buf_uninit(&v.fn_out);
+    free(fn_params);
     role_finish(&v.role);
     free(errmsg);
     return rc;

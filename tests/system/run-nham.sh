@@ -7,6 +7,8 @@
 # to the SFF's counter id (no state skipped or repeated a packet), checkpoints were taken and
 # a replay's duplicates were suppressed. A pause (the guest frozen past the heartbeat timeout)
 # is a false suspicion: the copy is replaced, then found alive and retired; still nothing lost.
+# nham-dns: a dns at the chain's end answers in place (its copy runs the function, the SFF sends
+# the reply back to the client), through the crash of its active copy: every query answered.
 # No timing is asserted: the machine is shared. A loaded machine drains what the SFF held during
 # a recovery slowly: the client waits 5 s for late answers, and a late one is not a lost one.
 # 500 datagrams a second and 128 KB of state per VNF keep a chain of two within what this
@@ -57,11 +59,46 @@ counter() { # run, component, counter: its largest sample
        and se.labels = '{\"component\":\"$2\",\"counter\":\"$3\"}'"
 }
 
-for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause}; do
+cat >"$tmp/nham-dns.yaml" <<EOY
+experiment: nham-dns
+provider: netns
+scheme: nham
+params: {mechanism: 1R-AA, state_bytes: 131072, suspect_min: 5s}
+chain:
+  length: 1
+  vnfs:
+    - fn: dns
+      params: {zone: "www.example.com=10.0.0.80"}
+  rules: ["udp,dport=53"]
+workload: {kind: dns, count: 600, size: 512, rate: 200, timeout: 5s}
+repetitions: 1
+seed: 1
+faults:
+  - {kind: crash, target: "vnf[0].replica[0]", mode: kill, at: 1500ms}
+EOY
+
+for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-dns}; do
     run_experiment "$tmp/$name.log" "$tmp/$name.yaml" \
         || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
     run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
     [ -n "$run" ] || { fail "$name: no complete run"; continue; }
+    if [ "$name" = nham-dns ]; then
+        unanswered=$(q "select mean from summaries where run=$run and metric='timeout_ratio'")
+        wrong=$(q "select mean from summaries where run=$run and metric='wrong_answer_ratio'")
+        replies=$(counter "$run" 'sff[0]' replies)
+        ingress=$(counter "$run" 'sff[0]' ingress)
+        [ -n "$unanswered" ] && [ -n "$wrong" ] \
+            && awk "BEGIN { exit !($unanswered == 0 && $wrong == 0) }" \
+            && [ -n "$ingress" ] && [ "$ingress" -gt 0 ] && [ "$ingress" = "$replies" ] \
+            && ok "$name: every query answered in place ($ingress in, $replies replies back to the client; unanswered $unanswered, wrong $wrong)" \
+            || fail "$name: $ingress in, $replies replies; unanswered ratio $unanswered, wrong $wrong"
+        failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
+        rec=$(q "select count(*) from samples s join series se on s.series = se.id
+                 where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''")
+        [ "$failed" = 0 ] && [ "$rec" = 1 ] && ok "$name: the crash was recovered, none failed" \
+            || fail "$name: $rec recovered, $failed recoveries failed"
+        continue
+    fi
     lost=$(q "select cast(mean as integer) from summaries where run=$run and metric='lost_packets'")
     dup=$(q "select cast(mean as integer) from summaries where run=$run and metric='duplicate_packets'")
     # Hold/Release promises the chain (SFF ingress to egress) loses nothing; what a loaded

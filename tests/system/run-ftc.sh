@@ -8,6 +8,7 @@
 # once; nothing counted that was not released), its copy on the successor (the group's tail)
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
+# Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -85,6 +86,25 @@ check_run "$tmp/clean.yaml" clean 0
 [ "${faulty_frame:-x}" = "${clean_frame:-y}" ] \
     && ok "the recovered Monitor counts the same bytes per packet as the fault-free one ($clean_frame)" \
     || fail "bytes per packet: faulty ${faulty_frame:-?}, fault-free ${clean_frame:-?}"
+
+# --- a chain ending in dns (it answers in place): the buffer releases each reply, once its
+# logs are replicated, back on the reverse path to the client (issue 18: it went to the server).
+sed -e 's/^experiment: baseline-dns/experiment: ftc-dns/' -e 's/^scheme: none/scheme: ftc/' \
+    -e 's/^params: {}/params: {f: 1}/' -e 's/^  length: 1/  length: 2/' \
+    -e 's/^    - fn: dns/    - fn: fwd\n    - fn: dns/' -e 's/chain_len: \[1\]/chain_len: [2]/' \
+    -e 's/chain_len: 1}/chain_len: 2}/' experiments/baseline-dns.yaml >"$tmp/dns.yaml"
+if run "$tmp/dns.log" "$tmp/dns.yaml" --quick; then
+    run_id=$(q "select max(id) from runs where experiment='ftc-dns'")
+    timeouts=$(run_summary "$run_id" timeout_ratio)
+    wrong=$(run_summary "$run_id" wrong_answer_ratio)
+    replies=$(q "select max(value) from samples_view where run=$run_id and metric='role_counter' and labels='{\"component\":\"vnf[1]\",\"counter\":\"ftc_replies\"}'")
+    [ "$timeouts" = 0.0 ] && [ "$wrong" = 0.0 ] && ok "dns under ftc: every query answered right" \
+        || fail "dns under ftc: timeout ratio '$timeouts', wrong answers '$wrong'"
+    [ -n "$replies" ] && [ "${replies%.*}" -gt 0 ] && ok "dns under ftc: the buffer released ${replies%.*} replies on the reverse path" \
+        || fail "dns under ftc: the buffer released '$replies' replies"
+else
+    fail "ftc-dns run: $(tail -5 "$tmp/dns.log")"
+fi
 
 echo "run-ftc: $failures failure(s)"
 [ "$failures" -eq 0 ]

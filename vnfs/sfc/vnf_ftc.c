@@ -21,6 +21,7 @@
 #define VNF_FTC_RING(i) (1 + (i))
 #define VNF_FTC_FORWARDER 100
 #define VNF_FTC_BUFFER 101
+#define VNF_FTC_REVERSE 102     /* The buffer's second next: a reply, back toward the client. */
 #define VNF_FTC_FRAME_MAX 9216
 /* A peer message rides one frame of a 1500-byte MTU: its payload, sealed (60 bytes more) and
  * behind the Ethernet header, must fit. A data packet also carries the NSH header and the inner
@@ -57,13 +58,14 @@ struct vnf_ftc {
     uint8_t nsh[NSH_MAX_LEN];
     size_t nsh_len;
     uint8_t sff_mac[6];
+    uint32_t spi;               /* The path's (forward) SPI. */
     bool have_path;
     struct vnf_ftc_local *queue;
     size_t n_queue, cap_queue;
     uint64_t drain_timer;
     uint8_t frame[VNF_FTC_FRAME_MAX];
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
-    uint64_t n_unknown_to;
+    uint64_t n_unknown_to, n_replies;
 };
 
 static const uint8_t *
@@ -141,9 +143,10 @@ vnf_ftc_drain(struct vnf_ftc *v)
     v->n_queue = 0;
 }
 
-/* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF. */
+/* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
+ * 'reply', back on the reverse path (SPI | NSH_SPI_REVERSE, SI 255: nsh.h). */
 static void
-vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t len)
+vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t len, bool reply)
 {
     uint8_t *f = v->frame;
 
@@ -161,6 +164,9 @@ vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t le
     f[13] = NSH_ETHERTYPE & 0xff;
     memcpy(f + HOP_ETH_LEN, v->nsh, v->nsh_len);
     f[HOP_ETH_LEN + 3] = np;
+    if (reply) {
+        nsh_set_spi_si(f + HOP_ETH_LEN, v->spi | NSH_SPI_REVERSE, NSH_SI_START);
+    }
     memcpy(f + HOP_ETH_LEN + v->nsh_len, payload, len);
     /* Sent now: the frame is built in one scratch buffer (pktio_queue keeps pointers). */
     pktio_send(v->role->io, f, HOP_ETH_LEN + v->nsh_len + len);
@@ -178,10 +184,16 @@ vnf_ftc_forward(void *h_, uint32_t to, const uint8_t *data, size_t len)
     } else if (to == VNF_FTC_OUTSIDE) {
         /* The buffer releases: the inner frame continues to the SFF's decapsulation. */
         v->n_released++;
-        vnf_ftc_send_on(v, NSH_NP_ETHERNET, data, len);
+        vnf_ftc_send_on(v, NSH_NP_ETHERNET, data, len, false);
+    } else if (to == VNF_FTC_REVERSE) {
+        /* The buffer releases a middlebox's in-place reply (dns): back on the reverse path,
+         * as vnf.c sends an NF_REPLY, which the SFF decapsulates toward the client. */
+        v->n_released++;
+        v->n_replies++;
+        vnf_ftc_send_on(v, NSH_NP_ETHERNET, data, len, true);
     } else if (vnf_ftc_mac_of(v, to)) {
         v->n_carried_out++;
-        vnf_ftc_send_on(v, NSH_NP_EXPERIMENT1, data, len);
+        vnf_ftc_send_on(v, NSH_NP_EXPERIMENT1, data, len, false);
     } else {
         v->n_unknown_to++;
     }
@@ -252,8 +264,9 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
                char **errp)
 {
     struct vnf_ftc *v;
-    uint32_t ring[VNF_FTC_MAX_RING], next, outside = VNF_FTC_OUTSIDE;
+    uint32_t ring[VNF_FTC_MAX_RING], next;
     uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
+    uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
     char parts[16], tick[32];
     int error;
 
@@ -291,7 +304,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             .n_params = ARRAY_SIZE(eparams),
         };
         struct ft_config bc = {
-            .next = &outside, .n_next = 1, .peers = &fwd, .n_peers = 1, .params = eparams,
+            .next = outs, .n_next = 2, .peers = &fwd, .n_peers = 1, .params = eparams,
             .n_params = 2,
         };
 
@@ -372,6 +385,7 @@ vnf_ftc_frame(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
     memcpy(v->nsh, nsh, hdr.len);
     v->nsh_len = hdr.len;
     memcpy(v->sff_mac, pkt->data + 6, 6);
+    v->spi = hdr.spi & ~NSH_SPI_REVERSE;
     v->have_path = nsh_dec_si(v->nsh);
     v->n_in++;
     if (hdr.next_proto == NSH_NP_ETHERNET && v->stages[VNF_FTC_FWD]) {
@@ -430,6 +444,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_in", &v->n_in);
     role_add_counter(role, "ftc_carried_out", &v->n_carried_out);
     role_add_counter(role, "ftc_released", &v->n_released);
+    role_add_counter(role, "ftc_replies", &v->n_replies);
     role_add_counter(role, "ftc_peer_in", &v->n_peer_in);
     role_add_counter(role, "ftc_peer_out", &v->n_peer_out);
     role_add_counter(role, "ftc_no_path", &v->n_no_path);

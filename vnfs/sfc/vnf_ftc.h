@@ -8,7 +8,9 @@
  * message is self-delimiting (counts and lengths) and may be larger than the 248 bytes of
  * context NSH's own header could hold (NSH_TLV_PIGGYBACK_LOG / NSH_TLV_COMMIT_VECTOR would
  * cap a log at 127 bytes). The first VNF receives plain NSH/Ethernet from the classifier, the
- * buffer on the last one releases NSH/Ethernet toward the SFF's decapsulation. Peer messages
+ * buffer on the last one releases NSH/Ethernet toward the SFF's decapsulation, or, for a reply a
+ * middlebox made in place (dns; FTC_PKT_REPLY), on the reverse path (SPI | NSH_SPI_REVERSE, SI
+ * 255, as vnf.c sends an NF_REPLY) back toward the client. Peer messages
  * (the buffer's piggyback message to the forwarder, retransmissions, state fetches) go straight
  * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE).
  *

@@ -422,6 +422,7 @@ struct ftc_held_pkt {
 struct ftc_buffer {
     struct ft_core up;
     uint32_t next, forwarder;
+    uint32_t reverse;           /* Where replies go (FTC_PKT_REPLY): next[1], else 'next'. */
     uint64_t tick_ns;
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
@@ -446,15 +447,17 @@ ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **er
     if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
         return error;
     }
-    if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick) {
+    if (cfg->n_next < 1 || cfg->n_next > 2 || cfg->n_peers != 1 || !tick) {
         if (errp) {
-            *errp = xasprintf("ftc_buffer: needs next [outside] and peers [forwarder] (got "
-                              "%zu, %zu) and a tick > 0", cfg->n_next, cfg->n_peers);
+            *errp = xasprintf("ftc_buffer: needs next [outside] or [outside, reverse] and "
+                              "peers [forwarder] (got %zu, %zu) and a tick > 0", cfg->n_next,
+                              cfg->n_peers);
         }
         return EINVAL;
     }
     b = xzalloc(sizeof *b);
     b->next = cfg->next[0];
+    b->reverse = cfg->next[cfg->n_next - 1];
     b->forwarder = cfg->peers[0];
     b->tick_ns = tick;
     b->max_msg = MAX(max_msg, 512);
@@ -514,12 +517,11 @@ ftc_buffer_judge_log(const struct ftc_buffer *b, const struct ftc_log *l)
 
 static enum ftc_release
 ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const uint8_t **inner,
-                 size_t *inner_len)
+                 size_t *inner_len, enum ftc_packet_type *type)
 {
-    enum ftc_packet_type type;
     enum ftc_release verdict = FTC_RELEASE;
 
-    if (!ftc_packet_parse(data, len, &type, b->s, inner, inner_len)) {
+    if (!ftc_packet_parse(data, len, type, b->s, inner, inner_len)) {
         return FTC_DROP;
     }
 #ifndef FTC_BROKEN_BUFFER
@@ -548,13 +550,16 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
     for (; k < b->n_held; k++) {
         const uint8_t *inner;
         size_t inner_len;
+        enum ftc_packet_type type;
         enum ftc_release v = ftc_buffer_judge(b, b->held[k].data, b->held[k].len, &inner,
-                                              &inner_len);
+                                              &inner_len, &type);
 
         if (v == FTC_RELEASE) {
             uint64_t us = (b->now_ns - b->held[k].since_ns) / 1000;
 
-            ft_emit_forward(out, b->next, inner, inner_len);
+            /* A reply goes back toward its sender, released under the same rule. */
+            ft_emit_forward(out, type == FTC_PKT_REPLY ? b->reverse : b->next, inner,
+                            inner_len);
             b->released++;
             b->stats.held_us += us;
             b->stats.held_us_max = MAX(b->stats.held_us_max, us);
@@ -606,12 +611,12 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
         return;
     }
     ftc_commits_merge(&b->commits, b->s);
-    if (type == FTC_PKT_DATA) {
+    if (type != FTC_PKT_PROPAGATE) {
         b->arrived++;
     }
     /* The logs it still carries go around to their tails at the front of the chain. */
     ftc_buffer_to_forwarder(b, b->s, out);
-    if (type == FTC_PKT_DATA) {
+    if (type != FTC_PKT_PROPAGATE) {
         if (b->n_held >= FTC_BUF_MAX_HELD) {
             ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
         } else {

@@ -30,7 +30,9 @@
  *                   if its log died with a failed head (in arrival order: the first that must
  *                   wait stops the ones behind it); sends the piggyback message to the
  *                   forwarder (and resends held logs on its tick, so a lost message costs only
- *                   time). next = [outside]; peers = [forwarder]. Parameters: n, tick.
+ *                   time). next = [outside] or [outside, reverse] (where a middlebox's reply,
+ *                   FTC_PKT_REPLY, is released: back toward the client); peers = [forwarder].
+ *                   Parameters: n, tick.
  *
  * Packet transactions and dependency vectors. The store of a group is split into 'partitions'
  * by the hash of the key. The head keeps one sequence number per partition. A transaction that
@@ -87,6 +89,11 @@ struct nf_state;
 enum ftc_packet_type {
     FTC_PKT_DATA = 1,
     FTC_PKT_PROPAGATE = 2,
+    /* A data packet a middlebox turned into a reply to its sender (e.g. dns): later
+     * middleboxes pass it on unprocessed (their functions are for the request's direction), and
+     * the buffer releases it, once its logs are replicated as any packet's, to its reverse
+     * endpoint (back toward the client) instead of on toward the chain's egress. */
+    FTC_PKT_REPLY = 3,
 };
 
 enum ftc_msg_type {
@@ -182,6 +189,7 @@ bool ftc_tx_commit(struct ftc_tx *, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
 enum ftc_verdict {
     FTC_FORWARD,
     FTC_FILTER,                 /* Dropped by the middlebox: its logs still propagate. */
+    FTC_REPLY,                  /* Turned into a reply to its sender (FTC_PKT_REPLY). */
 };
 
 struct ftc_mbox_class {

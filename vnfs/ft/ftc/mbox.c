@@ -309,7 +309,7 @@ nf_mbox_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     v = nf_process(m->nf, &np);
     m->nf->state = m->own;
     pkt->len = np.len;
-    return v == NF_DROP ? FTC_FILTER : FTC_FORWARD;
+    return v == NF_DROP ? FTC_FILTER : v == NF_REPLY ? FTC_REPLY : FTC_FORWARD;
 }
 
 static const struct ftc_mbox_class ftc_mbox_nf = {

@@ -737,6 +737,9 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     if (verdict == FTC_FILTER) {
         /* The middlebox dropped the packet; its piggyback message goes on alone. */
         type = FTC_PKT_PROPAGATE;
+    } else if (verdict == FTC_REPLY) {
+        /* Back toward the sender: the buffer releases it on the reverse path. */
+        type = FTC_PKT_REPLY;
     }
     buf_clear(&r->msg);
     ftc_packet_put(&r->msg, type, o, inner, inner_len);

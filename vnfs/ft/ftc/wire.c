@@ -131,7 +131,7 @@ ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
 
     cursor_init(&r, data, len);
     t = cursor_u8(&r);
-    if (!cursor_ok(&r) || (t != FTC_PKT_DATA && t != FTC_PKT_PROPAGATE)
+    if (!cursor_ok(&r) || (t != FTC_PKT_DATA && t != FTC_PKT_PROPAGATE && t != FTC_PKT_REPLY)
         || !ftc_message_read(&r, m)) {
         return false;
     }
@@ -150,7 +150,7 @@ ftc_packet_put(struct buf *b, enum ftc_packet_type type, const struct ftc_messag
 {
     buf_put_u8(b, type);
     ftc_message_put(b, m);
-    if (type == FTC_PKT_DATA) {
+    if (type != FTC_PKT_PROPAGATE) {
         buf_put(b, inner, inner_len);
     }
 }

@@ -103,8 +103,9 @@ CHECK_PROGS += tests/system/run-ftvnf.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end run-ftvnf
 
-# --- experiments: every experiments/*.yaml runs end to end with --quick (root).
-CHECK_PROGS += tests/system/experiments-quick.sh
+# --- experiments: every experiments/*.yaml runs end to end with --quick (root); the
+# comparisons (setups:) in a test of their own.
+CHECK_PROGS += tests/system/experiments-quick.sh tests/system/compare-quick.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end experiments
 

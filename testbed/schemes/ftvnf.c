@@ -33,7 +33,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +47,7 @@
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
+#include "testbed/run/ctl_workers.h"
 #include "testbed/run/events.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
@@ -509,13 +509,7 @@ struct ftvnf_ctl {
     size_t n_targets;
     int *fds;                   /* Our own agent connection per target (-1: none yet). */
     int mgr_fd;
-    pthread_t thread;
-    bool started;
-    pthread_mutex_t mutex;
-    pthread_cond_t cond;
-    struct ftvnf_job *jobs;
-    size_t n_jobs;
-    bool stopping;
+    struct ctl_workers *workers;    /* One: recoveries one at a time. */
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
 };
 
@@ -599,7 +593,7 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                                                json_pack("{s:i}", "peer",
                                                          FTVNF_EP_MASTER((int) t->vnf)),
                                                NULL);
-    while (!error && !ctl->stopping && time_mono_ns() < deadline) {
+    while (!error && !ctl_workers_stopping(ctl->workers) && time_mono_ns() < deadline) {
         json_t *res = NULL, *st;
 
         if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
@@ -662,41 +656,29 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
     json_decref(res);
 }
 
-static void *
-ftvnf_ctl_main(void *ctl_)
+/* A worker's job, with the workers' lock held. */
+static void
+ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
 {
     struct ftvnf_ctl *ctl = ctl_;
+    struct ftvnf_job *job = job_;
+    struct ftvnf_target *t = &ctl->targets[job->target];
 
-    pthread_mutex_lock(&ctl->mutex);
-    while (!ctl->stopping) {
-        struct ftvnf_job job;
-        struct ftvnf_target *t;
-
-        if (!ctl->n_jobs) {
-            pthread_cond_wait(&ctl->cond, &ctl->mutex);
-            continue;
-        }
-        job = ctl->jobs[0];
-        memmove(ctl->jobs, ctl->jobs + 1, --ctl->n_jobs * sizeof *ctl->jobs);
-        pthread_mutex_unlock(&ctl->mutex);
-        t = &ctl->targets[job.target];
-        switch (t->kind) {
-        case W_MASTER:
-            ftvnf_recover_master(ctl, t, job.at_ns);
-            break;
-        case W_SLAVE:
-            run_events_addf(ctl->ctx.events, job.at_ns, "suspected", t->c->name, "its process died "
-                            "(no new slave is made: the stage runs on without one)");
-            break;
-        case W_SEQ:
-        case W_MANAGER:
-            ftvnf_restart(ctl, t, job.at_ns);
-            break;
-        }
-        pthread_mutex_lock(&ctl->mutex);
+    ctl_workers_unlock(ctl->workers);
+    switch (t->kind) {
+    case W_MASTER:
+        ftvnf_recover_master(ctl, t, job->at_ns);
+        break;
+    case W_SLAVE:
+        run_events_addf(ctl->ctx.events, job->at_ns, "suspected", t->c->name, "its process died "
+                        "(no new slave is made: the stage runs on without one)");
+        break;
+    case W_SEQ:
+    case W_MANAGER:
+        ftvnf_restart(ctl, t, job->at_ns);
+        break;
     }
-    pthread_mutex_unlock(&ctl->mutex);
-    return NULL;
+    ctl_workers_lock(ctl->workers);
 }
 
 /* From the FMS's thread: only deaths (no heartbeats here). */
@@ -709,11 +691,9 @@ ftvnf_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind,
     if (kind != FMS_EV_DEAD) {
         return;
     }
-    pthread_mutex_lock(&ctl->mutex);
-    ctl->jobs = xrealloc(ctl->jobs, (ctl->n_jobs + 1) * sizeof *ctl->jobs);
-    ctl->jobs[ctl->n_jobs++] = (struct ftvnf_job) { .target = idx, .at_ns = at_ns };
-    pthread_cond_broadcast(&ctl->cond);
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_lock(ctl->workers);
+    ctl_workers_push(ctl->workers, 0, &(struct ftvnf_job) { .target = idx, .at_ns = at_ns });
+    ctl_workers_unlock(ctl->workers);
 }
 
 static void
@@ -724,14 +704,9 @@ ftvnf_ctl_stop(void *ctl_)
     if (!ctl) {
         return;
     }
-    pthread_mutex_lock(&ctl->mutex);
-    ctl->stopping = true;
-    pthread_cond_broadcast(&ctl->cond);
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_stop(ctl->workers);
     fms_destroy(ctl->fms);          /* No callback after this. */
-    if (ctl->started) {
-        pthread_join(ctl->thread, NULL);
-    }
+    ctl_workers_destroy(ctl->workers);
     for (size_t i = 0; i < ctl->n_targets; i++) {
         if (ctl->fds[i] >= 0) {
             close(ctl->fds[i]);
@@ -745,9 +720,6 @@ ftvnf_ctl_stop(void *ctl_)
     }
     free(ctl->fds);
     free(ctl->targets);
-    free(ctl->jobs);
-    pthread_mutex_destroy(&ctl->mutex);
-    pthread_cond_destroy(&ctl->cond);
     free(ctl);
 }
 
@@ -775,8 +747,7 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     ctl->ctx = *ctx;
     ctl->fd = ctx->dep->scheme_data;
     ctl->mgr_fd = -1;
-    pthread_mutex_init(&ctl->mutex, NULL);
-    pthread_cond_init(&ctl->cond, NULL);
+    ctl->workers = ctl_workers_create(1, sizeof(struct ftvnf_job), ftvnf_ctl_job, NULL, ctl);
     path = xasprintf("%s/%s.mgmt", ovs_run_dir(ctx->inst->ovs), DATA_BRIDGE);
     error = of_conn_open(path, FTVNF_RPC_MS, &ctl->of);
     free(path);
@@ -801,8 +772,7 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
                                &t->fms_idx);
     }
     if (!error) {
-        error = pthread_create(&ctl->thread, NULL, ftvnf_ctl_main, ctl);
-        ctl->started = !error;
+        error = ctl_workers_start(ctl->workers);
     }
     if (!error) {
         error = fms_start(ctl->fms);

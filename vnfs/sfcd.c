@@ -44,13 +44,10 @@ usage(FILE *stream)
     }
 }
 
-int
-main(int argc, char *argv[])
+/* `sfcd ROLE ARG...`: argv[0] is sfcd, argv[1] the role. */
+static int
+run_role(int argc, char *argv[])
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
-    }
     for (size_t i = 0; i < ARRAY_SIZE(roles); i++) {
         if (!strcmp(roles[i].name, argv[1])) {
             char *name = xasprintf("sfcd-%s", roles[i].name);
@@ -61,4 +58,15 @@ main(int argc, char *argv[])
     fprintf(stderr, "sfcd: unknown role '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int
+main(int argc, char *argv[])
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    sfcd_role_main = run_role;
+    return run_role(argc, argv);
 }

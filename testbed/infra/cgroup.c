@@ -128,6 +128,53 @@ own_group(const char *controller, char **pathp)
     return error;
 }
 
+/* Where each hierarchy is mounted and our own group in it, read once per process: `up` makes
+ * the cgroups of 32 guests one at a time (cgroup_create()), and read /proc/self/mounts and
+ * /proc/self/cgroup eight times for each. Neither changes while we run. */
+static struct {
+    pthread_mutex_t mutex;
+    bool done[CGROUP_N_CONTROLLERS + 1];    /* [CGROUP_N_CONTROLLERS]: v2. */
+    int error[CGROUP_N_CONTROLLERS + 1];
+    char *mount[CGROUP_N_CONTROLLERS + 1];
+    char *own[CGROUP_N_CONTROLLERS + 1];
+} where = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+
+/* The mount point and our own group of controller 'c' (CGROUP_N_CONTROLLERS: the v2
+ * hierarchy), copies for the caller to free. */
+static int
+cgroup_where(int c, char **mountp, char **ownp)
+{
+    int error;
+
+    pthread_mutex_lock(&where.mutex);
+    if (!where.done[c]) {
+        if (c == CGROUP_N_CONTROLLERS) {
+            where.mount[c] = xstrdup(CGROUP_ROOT);
+            where.error[c] = own_group(NULL, &where.own[c]);
+        } else {
+            where.error[c] = v1_mount_point(controller_names[c], &where.mount[c]);
+            if (where.error[c]) {
+                log_err("cgroup: no v1 hierarchy with controller %s is mounted",
+                        controller_names[c]);
+            } else {
+                where.error[c] = own_group(controller_names[c], &where.own[c]);
+            }
+        }
+        if (where.error[c] && where.mount[c]) {
+            log_err("cgroup: cannot find our own %s group in /proc/self/cgroup",
+                    c == CGROUP_N_CONTROLLERS ? "v2" : controller_names[c]);
+        }
+        where.done[c] = true;
+    }
+    error = where.error[c];
+    if (!error) {
+        *mountp = xstrdup(where.mount[c]);
+        *ownp = xstrdup(where.own[c]);
+    }
+    pthread_mutex_unlock(&where.mutex);
+    return error;
+}
+
 /* Writes 'value' into DIR/FILE. */
 static int
 write_knob(const char *dir, const char *file, const char *value)
@@ -318,26 +365,13 @@ cgroup_setup(struct manifest *manifest, const char *parent, const char *name,
         free(mount);
         free(own);
         mount = own = NULL;
-        if (cg->version == CGROUP_V2) {
-            if (c > 0) {
-                cg->dirs[c] = xstrdup(cg->dirs[0]);
-                cg->parents[c] = xstrdup(cg->parents[0]);
-                continue;
-            }
-            mount = xstrdup(CGROUP_ROOT);
-            error = own_group(NULL, &own);
-        } else {
-            error = v1_mount_point(controller_names[c], &mount);
-            if (error) {
-                log_err("cgroup: no v1 hierarchy with controller %s is mounted",
-                        controller_names[c]);
-                goto out;
-            }
-            error = own_group(controller_names[c], &own);
+        if (cg->version == CGROUP_V2 && c > 0) {
+            cg->dirs[c] = xstrdup(cg->dirs[0]);
+            cg->parents[c] = xstrdup(cg->parents[0]);
+            continue;
         }
+        error = cgroup_where(cg->version == CGROUP_V2 ? CGROUP_N_CONTROLLERS : c, &mount, &own);
         if (error) {
-            log_err("cgroup: cannot find our own %s group in /proc/self/cgroup",
-                    cg->version == CGROUP_V2 ? "v2" : controller_names[c]);
             goto out;
         }
         const char *sep = own[strlen(own) - 1] == '/' ? "" : "/";

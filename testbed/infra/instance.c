@@ -396,6 +396,55 @@ up_phase_end(enum up_phase phase, uint64_t *t)
     *t = now;
 }
 
+/* `up` starts the switch's daemons on a thread of their own while the guests are made (their
+ * start is mostly waiting: exec, the database, vswitchd's first run), and joins it before the
+ * ports are added. vswitchd has no bridge then: each veth appearing in its namespace wakes it
+ * for an empty reconfiguration, not a port to chase. */
+struct instance_switch_start {
+    pthread_t thread;
+    int error;
+};
+
+static void *
+ovs_switch_daemons(void *inst_)
+{
+    struct instance *inst = inst_;
+    char *ovs_dir = xasprintf("%s/ovs", inst->dir);
+    uint64_t t0 = time_mono_ns();
+    int error;
+
+    error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
+    if (!error && inst->pin_cpu >= 0) {
+        pid_t pids[2];
+        ovs_daemon_pids(inst->ovs, pids);
+        for (int i = 0; i < 2 && !error; i++) {
+            error = pids[i] ? guest_pin_process(pids[i], inst->pin_cpu) : 0;
+        }
+    }
+    if (error) {
+        log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
+    }
+    log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    free(ovs_dir);
+    inst->sw_start->error = error;
+    return NULL;
+}
+
+/* Waits for the daemons' thread, if any; its error. */
+static int
+ovs_switch_join(struct instance *inst)
+{
+    int error = 0;
+
+    if (inst->sw_start) {
+        pthread_join(inst->sw_start->thread, NULL);
+        error = inst->sw_start->error;
+        free(inst->sw_start);
+        inst->sw_start = NULL;
+    }
+    return error;
+}
+
 static int
 ovs_switch_create(struct instance *inst)
 {
@@ -405,6 +454,12 @@ ovs_switch_create(struct instance *inst)
     error = netns_create(inst->manifest, netns_name, &inst->netns_path);
     if (error) {
         log_err("cannot create network namespace %s (%s)", netns_name, strerror(error));
+    } else {
+        inst->sw_start = xzalloc(sizeof *inst->sw_start);
+        if (pthread_create(&inst->sw_start->thread, NULL, ovs_switch_daemons, inst)) {
+            free(inst->sw_start);       /* Started in ovs_switch_start() then. */
+            inst->sw_start = NULL;
+        }
     }
     free(netns_name);
     return error;
@@ -680,27 +735,28 @@ ovs_switch_pmd_realtime(struct instance *inst)
     }
 }
 
-/* OVS starts after the guests: a running vswitchd would chase every veth as it appears. */
+/* Once the guests are made: their ports go on the bridges in one transaction (the daemons
+ * started beside the guests, ovs_switch_create()). */
 static int
 ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
 {
-    char *ovs_dir = xasprintf("%s/ovs", inst->dir);
     uint64_t t0 = time_mono_ns();
     int error;
 
-    error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
-    if (!error && opts->pin) {
-        pid_t pids[2];
-        ovs_daemon_pids(inst->ovs, pids);
-        for (int i = 0; i < 2 && !error; i++) {
-            error = pids[i] ? guest_pin_process(pids[i], opts->pin_cpu) : 0;
-        }
+    if (inst->sw_start) {
+        error = ovs_switch_join(inst);
+    } else {
+        struct instance_switch_start start;     /* No thread could be had: here, then. */
+
+        inst->sw_start = &start;
+        ovs_switch_daemons(inst);
+        error = start.error;
+        inst->sw_start = NULL;
     }
     if (error) {
-        log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
         goto out;
     }
-    log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    log_debug("ovs joined: %.1f ms", (time_mono_ns() - t0) / 1e6);
     if (opts->afxdp) {
         char mask[32];
         snprintf(mask, sizeof mask, "0x%llx", 1ull << opts->pmd_cpu);
@@ -729,7 +785,6 @@ ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
         }
     }
 out:
-    free(ovs_dir);
     return error;
 }
 
@@ -1174,7 +1229,7 @@ out:
     return error;
 }
 
-#define UP_THREADS 4
+#define UP_THREADS 8
 
 struct up_ctx {
     struct instance *inst;
@@ -1439,6 +1494,7 @@ out_undo:
     if (error == EINTR) {
         log_err("interrupted: undoing what was made");
     }
+    ovs_switch_join(inst);
     if (inst->ovs) {
         ovs_close(inst->ovs);
         inst->ovs = NULL;
@@ -1731,11 +1787,11 @@ instance_remove_guest(struct instance *inst, const char *name)
 
 /* Teardown: the switch first, killed outright (ovs_stop_now: a graceful exit --cleanup closes
  * its ports one at a time, 0.9 s for star32's 64), and only then the guests, a few threads
- * over them, each SIGTERM-and-wait. In that order because a vswitchd killed while the guests'
+ * over them, each killed outright. In that order because a vswitchd killed while the guests'
  * namespaces (and so the veths its sockets are bound to) are being torn down takes up to 0.6 s
  * to exit instead of 4 ms: both wait on the kernel's device teardown. Each thread touches only
  * its own guests; nothing here records into the manifest. */
-#define DOWN_STOP_THREADS 8
+#define DOWN_STOP_THREADS 32
 
 struct down_ctx {
     struct instance *inst;
@@ -1754,8 +1810,8 @@ down_stop_guests(void *ctx_)
             return NULL;
         }
         if (ctx->inst->guests[i].guest) {
-            /* Polite first (init ends its roles), then whatever is left of it goes. */
-            guest_stop(ctx->inst->guests[i].guest, 200 * 1000 * 1000);
+            /* Killed outright, as the switch: the instance goes with all it holds, so nothing
+             * a role would write on a polite stop outlives it. */
             guest_destroy(ctx->inst->guests[i].guest);
             ctx->inst->guests[i].guest = NULL;
         }

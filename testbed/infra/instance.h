@@ -101,6 +101,7 @@ struct instance {
     struct in_addr orchestrator_addr;
     struct manifest *manifest;
     struct ovs *ovs;
+    struct instance_switch_start *sw_start;    /* `up`: the switch starting beside the guests. */
     struct instance_guest *guests;
     size_t n_guests;
     char **bridges;             /* Data bridges, then "mgmt". */

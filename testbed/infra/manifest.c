@@ -42,10 +42,11 @@ manifest_append(struct manifest *m, const char *fmt, ...)
     va_start(args, fmt);
     line = xvasprintf(fmt, args);
     va_end(args);
+    /* No fsync: what undo must find is what a later process reads, and a write() is that
+     * once it returns, SIGKILL or not. Only a reboot would lose it, and a reboot takes every
+     * process, namespace, cgroup and mount recorded here with it. An fsync per line cost a
+     * star32 `up` (some 330 lines) about 0.4 ms each on this host's ext4 /run. */
     error = write_fully(m->fd, line, strlen(line));
-    if (!error && fsync(m->fd)) {
-        error = errno;
-    }
     free(line);
     return error;
 }

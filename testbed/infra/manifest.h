@@ -2,8 +2,9 @@
  * `clean` and a crashed run undo exactly that and nothing else.
  *
  * The rule every creator follows: record first, then create. manifest_record() appends one line
- * and fsync()s it before returning, so a SIGKILL between the two leaves at worst an entry whose
- * object does not exist, which undo treats as already gone. Processes are recorded with their
+ * (written, not fsync()ed: a reboot takes the recorded objects with it) before returning, so a
+ * SIGKILL between the two leaves at worst an entry whose object does not exist, which undo
+ * treats as already gone. Processes are recorded with their
  * start time (field 22 of /proc/PID/stat), so a recycled pid is never signalled.
  *
  * Line format (space-separated, one object per line, undone in reverse order):

@@ -68,6 +68,8 @@ reap_children(pid_t watched, int *watched_status)
 
 #define INIT_KEY_FD 3
 
+int (*sfcd_role_main)(int argc, char *argv[]);
+
 static uint8_t init_key[RPC_KEY_BYTES];
 static bool init_has_key;
 
@@ -86,6 +88,7 @@ start_program(char *argv[], const sigset_t *old_mask, int restarts)
         }
         close(key_pipe[1]);
     }
+    fflush(NULL);               /* The child may run a role here: nothing printed twice. */
     pid = fork();
     if (pid < 0) {
         log_err("cannot fork: %s", strerror(errno));
@@ -123,6 +126,9 @@ start_program(char *argv[], const sigset_t *old_mask, int restarts)
             char **full = xcalloc(argc + 2, sizeof *full);
             full[0] = "sfcd";
             memcpy(full + 1, argv, argc * sizeof *argv);
+            if (sfcd_role_main) {
+                _exit(sfcd_role_main(argc + 1, full));
+            }
             execv("/proc/self/exe", full);
             log_err("cannot run sfcd %s: %s", argv[0], strerror(errno));
         } else {

@@ -20,4 +20,10 @@ int role_ftvnf(int argc, char *argv[]);
 int role_link(int argc, char *argv[]);
 int role_vminit(int argc, char *argv[]);
 
+/* Runs `sfcd ROLE ARG...` (argv[0] is "sfcd") in this process and returns its exit code; set
+ * by sfcd's main. init starts a role of this binary through it in its forked child instead of
+ * exec'ing /proc/self/exe again: an exec and the loading of sfcd's libraries per guest, 32 of
+ * them in a star32 `up`. NULL (another program linking these roles): init execs. */
+extern int (*sfcd_role_main)(int argc, char *argv[]);
+
 #endif

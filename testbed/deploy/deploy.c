@@ -648,11 +648,11 @@ connect_agents(struct deployment *d)
             log_err("deploy: guest %s is missing from the instance", c->guest);
             return ENOENT;
         }
-        /* The deadline is reached only when something is wrong, and a kvm guest's agent
-         * under TCG on a loaded host (load 30) missed 5 s: no agent answered on client. */
+        /* The deadline is reached only when something is wrong; the provider says how slow
+         * its agents may be. */
+        int timeout_ms = c->ig->guest->provider->agent_timeout_ms;
         error = instance_mgmt_connect(d->inst, c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
-                                      strcmp(c->ig->provider, "kvm") ? 5000 : 30000,
-                                      &c->agent_fd);
+                                      timeout_ms ? timeout_ms : 5000, &c->agent_fd);
         if (error) {
             log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
             return error;

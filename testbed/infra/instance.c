@@ -1152,7 +1152,7 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     instance_guest_key(inst, spec->name, key);
     cfg.run_dir = log_dir;
     ig->name = xstrdup(spec->name);
-    ig->provider = xstrdup(spec->provider ? spec->provider : "netns");
+    ig->provider = xstrdup(spec->provider ? spec->provider : GUEST_PROVIDER_DEFAULT);
     ig->mgmt_addr = spec->mgmt_addr;
     ig->ifaces = xcalloc(1 + spec->n_links, sizeof *ig->ifaces);
     /* The agent keeps its roles' logs, sockets and outputs there. */
@@ -1623,7 +1623,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         }
 
         ig->name = xstrdup(cfg.name ?: "");
-        ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: "netns");
+        ig->provider = xstrdup(json_string_value(json_object_get(g, "provider")) ?: GUEST_PROVIDER_DEFAULT);
         inet_aton(json_string_value(json_object_get(g, "mgmt")) ?: "0.0.0.0", &ig->mgmt_addr);
         ig->ifaces = xcalloc(json_array_size(ifaces) + 1, sizeof *ig->ifaces);
         json_array_foreach(ifaces, j, jf) {
@@ -1699,10 +1699,10 @@ instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec
         log_err("instance '%s' already has a guest '%s'", inst->name, spec.name);
         return EEXIST;
     }
-    p = guest_provider_find(spec.provider ? spec.provider : "netns");
+    p = guest_provider_find(spec.provider ? spec.provider : GUEST_PROVIDER_DEFAULT);
     if (!p || p->in_memory != (inst->sw == &switch_memory)) {
         log_err("guest %s: provider '%s' cannot join instance '%s' (switch %s)", spec.name,
-                spec.provider ? spec.provider : "netns", inst->name, inst->sw->name);
+                spec.provider ? spec.provider : GUEST_PROVIDER_DEFAULT, inst->name, inst->sw->name);
         return EINVAL;
     }
     for (size_t i = 0; i < spec.n_links; i++) {

@@ -50,6 +50,27 @@ guest_provider_usable(const char *name, char **whyp)
     return !p->usable || p->usable(whyp);
 }
 
+bool
+guest_provider_can_save(const char *name)
+{
+    const struct guest_provider *p = guest_provider_find(name);
+
+    return p && p->save && p->restore;
+}
+
+bool
+guest_provider_host_fact(const char *name, const char **keyp, const char **valuep)
+{
+    const struct guest_provider *p = guest_provider_find(name);
+
+    if (!p || !p->host_fact) {
+        return false;
+    }
+    *keyp = p->host_fact_name;
+    *valuep = p->host_fact();
+    return true;
+}
+
 const char *
 guest_provider_names(void)
 {

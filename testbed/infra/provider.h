@@ -109,6 +109,14 @@ struct guest_provider {
     /* True if guests exist only inside this process (the test provider): an instance of such
      * guests needs no host namespace and no switch, and no root. */
     bool in_memory;
+    /* True if a guest shares the host's kernel and sees its directory (the instance's
+     * guests/NAME) at its host path: a Unix socket bound there by the orchestrator is one the
+     * guest can reach (netns). Else what a guest sends the host goes over the management
+     * network. */
+    bool local_sockets;
+    /* How long its agent may take to answer at deploy, in ms (0: 5000). A VM under TCG on a
+     * loaded host (load 30) missed 5 s. */
+    int agent_timeout_ms;
 
     /* Makes a guest that does not run yet. 'manifest' outlives the guest. */
     int (*create)(const struct guest_config *, struct manifest *, struct guest **);
@@ -168,13 +176,24 @@ struct guest_provider {
     /* Whether this host can run the provider's guests (kernel features, daemons), without
      * touching anything; false with why in '*whyp' (caller frees). NULL: always. */
     bool (*usable)(char **whyp);
+    /* Optional: a fact of this host that changes every number its guests give (kvm: KVM or
+     * TCG, and why), recorded with each run's host facts under 'host_fact_name'. */
+    const char *host_fact_name;
+    const char *(*host_fact)(void);
 };
+
+/* The provider of a guest that names none (topologies, experiments, instance.json). */
+#define GUEST_PROVIDER_DEFAULT "netns"
 
 /* The provider called 'name', or NULL. */
 const struct guest_provider *guest_provider_find(const char *name);
 /* Whether provider 'name' is built into this sfclab and this host can run it; false with why
  * in '*whyp' (caller frees). What `sfclab check` and the runner ask before any run row. */
 bool guest_provider_usable(const char *name, char **whyp);
+/* Whether provider 'name' saves and restores whole guests (guest_can_save() of its guests). */
+bool guest_provider_can_save(const char *name);
+/* Provider 'name''s host fact (see struct guest_provider): false if it has none. */
+bool guest_provider_host_fact(const char *name, const char **keyp, const char **valuep);
 /* Writes the names of all providers, comma-separated, for error messages. */
 const char *guest_provider_names(void);
 

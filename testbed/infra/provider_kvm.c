@@ -917,9 +917,22 @@ kvm_usable(char **whyp)
     return ok;
 }
 
+/* KVM or TCG changes every number a VM gives: each run says which, and why. */
+static const char *
+kvm_host_fact(void)
+{
+    const char *why;
+
+    libvirtd_kvm_accel(&why);
+    return why;
+}
+
 const struct guest_provider guest_provider_kvm = {
     .usable = kvm_usable,
     .name = "kvm",
+    .agent_timeout_ms = 30000,
+    .host_fact_name = "kvm_accel",
+    .host_fact = kvm_host_fact,
     .create = kvm_create,
     .handle = kvm_handle,
     .attach = kvm_attach,

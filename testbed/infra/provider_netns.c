@@ -904,6 +904,7 @@ netns_usable(char **whyp)
 const struct guest_provider guest_provider_netns = {
     .usable = netns_usable,
     .name = "netns",
+    .local_sockets = true,
     .create = netns_create,
     .handle = netns_handle,
     .attach = netns_attach,

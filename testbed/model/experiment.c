@@ -15,7 +15,7 @@
 #include "vnfs/fn/nf.h"
 #include "vnfs/sfc/rule.h"
 
-#define EXP_DEFAULT_PROVIDER "netns"
+#define EXP_DEFAULT_PROVIDER GUEST_PROVIDER_DEFAULT
 #define EXP_DEFAULT_SCHEME "none"
 #define EXP_DEFAULT_CPUS 1.0
 #define EXP_DEFAULT_MEMORY (256ull << 20)

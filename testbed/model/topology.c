@@ -11,7 +11,7 @@
 #include "testbed/model/yaml.h"
 #include "vnfs/lib/buf.h"
 
-#define TOPO_DEFAULT_PROVIDER "netns"
+#define TOPO_DEFAULT_PROVIDER GUEST_PROVIDER_DEFAULT
 #define TOPO_DEFAULT_MGMT "10.254.0.0/16"
 #define TOPO_DEFAULT_CPUS 1.0
 #define TOPO_DEFAULT_MEMORY (256ull << 20)

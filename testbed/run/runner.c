@@ -11,7 +11,6 @@
 
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/instance.h"
-#include "testbed/infra/libvirtd.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/topology.h"
@@ -205,13 +204,12 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
     int64_t now;
     int error;
 
-    if (!strcmp(rc->point->provider, "kvm")) {
-        /* KVM or TCG changes every number a VM gives: the run says which, and why. */
+    const char *fact_name, *fact;
+    if (guest_provider_host_fact(rc->point->provider, &fact_name, &fact)) {
+        /* A fact of this host that changes every number the provider's guests give. */
         json_t *facts = json_loads(host, 0, NULL);
-        const char *why;
         if (facts) {
-            libvirtd_kvm_accel(&why);
-            json_object_set_new(facts, "kvm_accel", json_string(why));
+            json_object_set_new(facts, fact_name, json_string(fact));
             free(host);
             host = json_dumps(facts, JSON_COMPACT | JSON_SORT_KEYS);
             json_decref(facts);

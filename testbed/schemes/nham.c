@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/nham_criu.h"
@@ -158,9 +159,10 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
                        "(CRIU 4.1.1 cannot dump a process with a packet or inet socket on "
                        "kernels >= 6.16: SO_PASSCRED reads fail; a confined guest's masked "
                        "/proc and /dev bind mounts fail before that): use app");
-        } else if (backend && !strcmp(backend, "vm") && p && strcmp(p->provider, "kvm")) {
+        } else if (backend && !strcmp(backend, "vm") && p
+                   && !guest_provider_can_save(p->provider)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
-                       "kvm guests (libvirt); this point's provider is %s", p->provider);
+                       "whole guests; this point's provider, %s, cannot", p->provider);
         }
     }
     /* Every copy is a guest with an address on the data bridge below the service address. */

@@ -360,10 +360,10 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             cp->hb_fd = -1;
             error = deploy_write_key(d, c, key, &path);
             free(path);
-            /* A guest of the netns provider shares the host's kernel and sees its own
-             * directory at its host path: its beats take a local socket. Elsewhere (a VM)
+            /* A guest that shares the host's kernel and sees its own directory at its host
+             * path (provider local_sockets) takes a local socket for its beats. Elsewhere (a VM)
              * they take the management network. */
-            if (!error && !strcmp(c->ig->guest->provider->name, "netns")) {
+            if (!error && c->ig->guest->provider->local_sockets) {
                 cp->hb_path = xasprintf("%s/guests/%s/nham-beat-%u.sock", d->inst->dir,
                                         c->guest, c->id);
                 error = nham_unix_bind(d->inst, cp->hb_path, &cp->hb_fd);
@@ -436,7 +436,7 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     json_array_append_new(sff_args, json_string("--param"));
     json_array_append_new(sff_args, json_sprintf("buffer_bytes=%" PRIu64,
                                                  conf->buffer_bytes));
-    if (!strcmp(sff->ig->guest->provider->name, "netns")) {
+    if (sff->ig->guest->provider->local_sockets) {
         nd->sff_ctl_path = nham_local_path(d->inst, sff->guest, "nham-ctl", sff->id);
     }
     if (nd->sff_ctl_path) {

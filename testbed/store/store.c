@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "testbed/infra/provider.h"
 #include "vnfs/lib/util.h"
 
 /* results/schema.sql, NUL-terminated. .incbin keeps the .sql the one readable source with no
@@ -439,7 +440,7 @@ store_run_begin(struct store *s, const struct store_run_info *info, int64_t *run
     read_boot_id(boot, sizeof boot);
     read_proc_start(getpid(), &start, &state);
     if (!info->host) {
-        host = store_host_facts("netns");
+        host = store_host_facts(GUEST_PROVIDER_DEFAULT);
     }
     error = prepare(s, "INSERT INTO runs (experiment, title, scheme, point, repetition, params, "
                     "experiment_file, host, git_rev, seed, status, writer_pid, writer_start, "

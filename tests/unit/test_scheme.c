@@ -205,7 +205,7 @@ test_nham_resiliency_checked(void **state)
     assert_null(e);
     assert_int_equal(diag.n, 1);
     assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend vm saves and "
-                        "restores kvm guests (libvirt); this point's provider is netns");
+                        "restores whole guests; this point's provider, netns, cannot");
     diag_uninit(&diag);
 
     e = load(other, &diag);

@@ -723,6 +723,9 @@ test_agent_connect(struct guest *g, int *fdp)
 const struct guest_provider guest_provider_test = {
     .name = "test",
     .in_memory = true,
+    /* Its guests are in this process: what a scheme binds in a guest's directory for it
+     * (NHAM's beat and SFF sockets) is where its roles would look. */
+    .local_sockets = true,
     .create = test_create,
     .handle = test_handle,
     .attach = test_attach,

@@ -313,7 +313,7 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
  * the switch steers what the server sends there into the chain (the classifier), where the
  * nat's master translates it back like every packet, logged and replayable. */
 static int
-ftvnf_return_path(struct deployment *d, struct of_conn **ofp)
+ftvnf_return_path(struct deployment *d)
 {
     struct deploy_component *server = deploy_find(d, "server[0]", NULL);
     struct deploy_component *client = deploy_find(d, "client[0]", NULL);
@@ -334,14 +334,11 @@ ftvnf_return_path(struct deployment *d, struct of_conn **ofp)
             }
             error = guest_neigh_add(server->ig->guest, f_server->ifname, ext,
                                     deploy_data_iface(client->ig)->mac);
-            if (!error && !*ofp) {
-                error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, ofp);
-            }
             if (!error) {
                 of_match_in_port(&f.match, f_server->ofport);
                 of_match_ipv4_dst(&f.match, ext.s_addr, 32);
                 of_actions_output(&f.actions, deploy_data_iface(sc->ig)->ofport);
-                error = of_flow_add(*ofp, &f);
+                error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
             }
         }
     }
@@ -357,7 +354,6 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     struct deploy_component *sff = deploy_find(d, "sff[0]", NULL);
     struct deploy_args a = { 0 };
     uint8_t key[crypto_auth_KEYBYTES];
-    struct of_conn *of = NULL;
     char mac[18], *path = NULL;
     int error = 0;
 
@@ -433,24 +429,21 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     error = deploy_start_role(sff, "sff", a.v);
     deploy_args_free(&a);
     if (!error) {
-        error = ftvnf_return_path(d, &of);
+        error = ftvnf_return_path(d);
     }
 
-    /* Each master's virtual MAC goes to its master copy. */
-    if (!error) {
-        error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of);
-    }
+    /* Each master's virtual MAC goes to its master copy (through the instance's switch, as
+     * deploy's own steering). */
     for (size_t i = 0; !error && i < fd->n_vnfs; i++) {
         struct of_flow f;
         ftvnf_steer_flow(fd->vmac[i], ftvnf_copy(d, i, false), &f);
-        error = of_flow_add(of, &f);
+        error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
     }
-    if (of) {
-        int e2 = of_barrier(of);
-        error = error ? error : e2;
-        if (error) {
-            log_err("ftvnf: steering: %s", of_conn_error(of));
-        }
+    if (!error) {
+        error = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    }
+    if (error) {
+        log_err("ftvnf: steering: %s", strerror(error));
     }
     (void) o;
     return error;

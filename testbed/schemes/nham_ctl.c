@@ -301,7 +301,6 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     struct deploy_component *server = deploy_find(d, "server[0]", NULL);
     uint8_t key[crypto_auth_KEYBYTES];
     json_t *sff_args = json_array();
-    struct of_conn *of = NULL;
     char *path = NULL, mac[18];
     int error = 0;
 
@@ -451,19 +450,18 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         goto out;
     }
 
-    /* Each hop's virtual MAC goes to its active copy. */
-    error = ovs_openflow(d->inst->ovs, DATA_BRIDGE, &of);
+    /* Each hop's virtual MAC goes to its active copy (through the instance's switch, as
+     * deploy's own steering). */
     for (size_t i = 0; !error && i < nd->n_vnfs; i++) {
         struct of_flow f;
         nham_steer_flow(&nd->vnfs[i], &nd->vnfs[i].copies[0], &f);
-        error = of_flow_add(of, &f);
+        error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
     }
-    if (of) {
-        int e2 = of_barrier(of);
-        error = error ? error : e2;
-        if (error) {
-            log_err("nham: steering: %s", of_conn_error(of));
-        }
+    if (!error) {
+        error = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    }
+    if (error) {
+        log_err("nham: steering: %s", strerror(error));
     }
 out:
     json_decref(sff_args);

@@ -5,7 +5,8 @@
  * deploys, and checks the guests, the roles each agent was asked to start (with their main
  * arguments, in the order that leaves no hole in the chain), the steering flows and the keys;
  * then that deploy_stop() stops every role, and that a deploy that fails half-way stops what
- * it started. */
+ * it started. test_deploy_every_scheme() deploys each scheme of the registry, so a new one is
+ * covered without a test of its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -426,6 +427,83 @@ test_deploy_ftc(void **state)
     fixture_down(&fx);
 }
 
+/* NHAM, 1R-AS: each VNF an active copy and a standby guest that runs nothing yet, the SFF
+ * NHAM's with Hold/Release, every copy beating into a Unix socket the orchestrator bound in
+ * its guest's directory (the FMS's end), and steering to the active copies. */
+static void
+test_deploy_nham(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: nham\nparams: {mechanism: 1R-AS}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    char mac0[18], mac1[18], want[128];
+    const struct test_role *sff;
+    struct fixture fx;
+    struct stat st;
+
+    fixture_up(&fx, yaml);
+    assert_int_equal(fixture_deploy(&fx), 0);
+    data_mac(&fx, "v0r0", mac0);
+    data_mac(&fx, "v0r1", mac1);
+    snprintf(want, sizeof want, "=%s+%s --param checkpoint.0=", mac0, mac1);
+    sff = role_of(&fx, "sff", "nham-sff --hop 02:4e:48:00:00:00=");
+    assert_contains(sff->argv, want);
+    assert_contains(sff->argv, "--hop 02:4e:48:00:00:01=");
+    assert_contains(sff->argv, " --control ");
+    for (int i = 0; i < 2; i++) {
+        char guest[8], prefix[64];
+        const struct test_role *r;
+
+        snprintf(guest, sizeof guest, "v%dr0", i);
+        snprintf(prefix, sizeof prefix, "nham-vnf --iface eth1 --hop %d ", i);
+        r = role_of(&fx, guest, prefix);
+        assert_contains(r->argv, "--fn monitor");
+        assert_key_file(&fx, guest);
+        /* Its beats go to a socket of ours in its guest's directory. */
+        char *beat = strstr(r->argv, "--heartbeat unix:");
+        assert_non_null(beat);
+        char *path = xstrdup(beat + strlen("--heartbeat unix:"));
+        *strchr(path, ' ') = '\0';
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        free(path);
+        /* The standby guest runs nothing until it takes over. */
+        snprintf(guest, sizeof guest, "v%dr1", i);
+        assert_int_equal(guest_of(&fx, guest)->n_roles, 0);
+    }
+    assert_int_equal(count_flows(&fx, 100), 2);     /* Each hop's MAC to its active copy. */
+    fx.scheme->stop(fx.dep);
+    fx.dep = NULL;
+    assert_all_roles_stopped(&fx);
+    fixture_down(&fx);
+}
+
+/* Every scheme of the registry deploys a two-VNF chain that answers (a monitor, then a DNS
+ * server: what every scheme takes) on the test provider with its default parameters, starts roles, and stops every one of them: a new scheme is covered here without
+ * a line of its own (the tests above check what each one starts). */
+static void
+test_deploy_every_scheme(void **state)
+{
+    for (size_t i = 0; i < scheme_count(); i++) {
+        char *yaml = xasprintf("experiment: t\nprovider: test\nscheme: %s\n"
+                               "chain: {vnfs: [{fn: monitor}, {fn: dns, params: {zone: "
+                               "\"a=10.0.0.1\"}}], rules: [udp]}\n"
+                               "workload: {kind: dns, count: 10}\n", scheme_at(i)->name);
+        struct fixture fx;
+
+        print_message("%s\n", scheme_at(i)->name);
+        fixture_up(&fx, yaml);
+        assert_int_equal(fixture_deploy(&fx), 0);
+        assert_true(count_roles(&fx) >= 4);     /* Client, classifier, SFF, server at least. */
+        fx.scheme->stop(fx.dep);
+        fx.dep = NULL;
+        assert_all_roles_stopped(&fx);
+        fixture_down(&fx);
+        free(yaml);
+    }
+}
+
 /* FTC's controller: a VNF whose role ends is started again on its guest, as the next
  * incarnation (which fetches its state from the ring); the other VNF is left alone. */
 static void
@@ -598,6 +676,8 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_nham, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_every_scheme, teardown_test),
         cmocka_unit_test_teardown(test_inject_on_chain, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fails_cleanly, teardown_test),
         cmocka_unit_test_teardown(test_memory_switch_flows, teardown_test),

@@ -103,24 +103,6 @@ compare_table_uninit(struct compare_table *t)
 
 /* Building from the database. */
 
-/* Whether a run's point JSON holds axis 'key' with the value written 'value'. */
-static bool
-point_has(json_t *point, const char *key, const char *value)
-{
-    json_t *v = json_object_get(point, key);
-    char *end;
-    double d;
-
-    if (json_is_string(v)) {
-        return !strcmp(json_string_value(v), value);
-    }
-    if (json_is_number(v)) {
-        d = strtod(value, &end);
-        return *value && !*end && d == json_number_value(v);
-    }
-    return false;
-}
-
 static bool
 run_matches(const struct store_run *r, const struct exp_point *p)
 {
@@ -128,7 +110,7 @@ run_matches(const struct store_run *r, const struct exp_point *p)
     bool ok = point != NULL;
 
     for (size_t i = 0; ok && i < p->n_axes; i++) {
-        ok = point_has(point, p->axes[i].key, p->axes[i].value);
+        ok = results_point_has(point, p->axes[i].key, p->axes[i].value);
     }
     /* A run of another sweep (more axes) is not this point's. */
     ok = ok && json_object_size(point) == p->n_axes;

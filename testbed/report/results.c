@@ -157,9 +157,8 @@ results_pool_runs(struct store *s, const struct results_runs *rr, const char *me
     return ok;
 }
 
-/* Whether a run's point JSON holds axis 'key' with the value written 'value'. */
-static bool
-point_has(json_t *point, const char *key, const char *value)
+bool
+results_point_has(json_t *point, const char *key, const char *value)
 {
     json_t *v = json_object_get(point, key);
     char *end;
@@ -186,7 +185,7 @@ reference_matches_run(const struct exp_reference *r, const struct store_run *run
     }
     point = json_loads(run->point, 0, NULL);
     for (size_t i = 0; i < r->n_where && ok; i++) {
-        ok = point_has(point, r->where[i].key, r->where[i].value);
+        ok = results_point_has(point, r->where[i].key, r->where[i].value);
     }
     json_decref(point);
     return ok;

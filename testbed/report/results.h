@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct json_t;
 struct store;
 struct store_run;
 struct store_summary;
@@ -67,5 +68,10 @@ void results_list_runs(FILE *, const struct store_run *runs, size_t n);
 /* The Markdown report of one run: what it was, every summary, its fault episodes and the
  * availability of its probe stream. */
 void results_report_run(FILE *, struct store *, const struct store_run *);
+
+/* Whether a run's point (its JSON object) holds axis 'key' with the value written 'value' (a
+ * number matches its value written any way: "1" and "1.0"). What report and compare match
+ * runs to a point or a published value with. */
+bool results_point_has(struct json_t *point, const char *key, const char *value);
 
 #endif

@@ -12,6 +12,7 @@
 #include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
+#include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,35 +44,28 @@ fuzz_support(const struct fuzz_copy *copies, size_t n, const struct demo_msg *m,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint32_t group[4] = { 0, 1, 2, 3 };
     static const struct ft_param params[] = { { "max_pending", "4" }, { "history", "8" } };
-    struct ft_config cfg = {
-        .self = 9, .f = 1, .group = group, .n_group = 4, .params = params,
-        .n_params = sizeof params / sizeof params[0],
-    };
     struct fuzz_copy *copies = calloc(FUZZ_MAX_COPIES, sizeof *copies);
     struct buf before = BUF_INITIALIZER, after = BUF_INITIALIZER;
-    struct ft_core *core = NULL;
+    struct ft_core *core = fuzz_core_create("bft_voter", 9, params,
+                                            sizeof params / sizeof params[0]);
+    struct fuzz_record r;
     struct ft_actions out;
     uint64_t now = 0, last_timer = 0;
     size_t n_copies = 0;
 
-    ft_rng_init(&cfg.rng, 1);
-    if (!copies || ft_core_create(ft_core_class_find("bft_voter"), &cfg, &core, NULL)) {
+    if (!copies) {
         abort();
     }
     ft_actions_init(&out);
-    while (size >= 3) {
-        uint8_t op = data[0] % 4, sender = data[1] % 5;
-        size_t len = data[2] < size - 3 ? data[2] : size - 3;
-        const uint8_t *bytes = data + 3;
+    while (fuzz_record_next(&data, &size, 4, 5, &r)) {
+        const uint8_t *bytes = r.bytes;
+        size_t len = r.len;
+        uint8_t sender = r.sender;
         struct ft_event ev = { .now_ns = now += 1000, .from = sender, .data = bytes,
                                .len = len };
 
-        data += 3 + len;
-        size -= 3 + len;
-        ft_actions_clear(&out);
-        if (op <= 1) {
+        if (r.op <= 1) {
             struct demo_msg m;
 
             ev.kind = FT_EV_PACKET;
@@ -82,7 +76,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 c->client = m.client;
                 demo_msg_digest(bytes, len, c->digest);
             }
-        } else if (op == 2) {
+        } else if (r.op == 2) {
             buf_clear(&before);
             buf_clear(&after);
             ft_core_export_state(core, &before);
@@ -102,9 +96,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ev.kind = FT_EV_TIMER;
             ev.timer = last_timer;
         }
-        if (ft_core_step(core, &ev, &out)) {
-            abort();
-        }
+        fuzz_core_step(core, &ev, &out);
         for (size_t i = 0; i < out.n; i++) {
             const struct ft_action *a = &out.v[i];
             struct demo_msg m;

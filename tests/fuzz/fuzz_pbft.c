@@ -16,6 +16,7 @@
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/fitsfc/pbft.h"
+#include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,50 +78,38 @@ fuzz_parsers(const uint8_t *bytes, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const uint32_t group[4] = { 0, 1, 2, 3 };
     static const struct ft_param params[] = {
         { "checkpoint", "4" }, { "window", "16" }, { "keep", "8" }, { "max_pending", "8" },
         { "history", "16" }, { "timeout", "1ms" },
     };
-    struct ft_config cfg = {
-        .self = 1, .f = 1, .group = group, .n_group = 4, .params = params,
-        .n_params = sizeof params / sizeof params[0],
-    };
     uint64_t *delivered = calloc(FUZZ_MAX_DELIVERED, sizeof *delivered);
-    struct ft_core *core = NULL;
+    struct ft_core *core = fuzz_core_create("pbft", 1, params,
+                                            sizeof params / sizeof params[0]);
+    struct fuzz_record r;
     struct ft_actions out;
     uint64_t now = 0;
     size_t n_delivered = 0;
 
-    ft_rng_init(&cfg.rng, 1);
-    if (!delivered || ft_core_create(ft_core_class_find("pbft"), &cfg, &core, NULL)) {
+    if (!delivered) {
         abort();
     }
     ft_actions_init(&out);
-    while (size >= 3) {
-        uint8_t op = data[0] % 4, sender = data[1] % 5;
-        size_t len = data[2] < size - 3 ? data[2] : size - 3;
-        const uint8_t *bytes = data + 3;
-        struct ft_event ev = { .now_ns = now += 1000000, .from = sender, .data = bytes,
-                               .len = len };
+    while (fuzz_record_next(&data, &size, 4, 5, &r)) {
+        struct ft_event ev = { .now_ns = now += 1000000, .from = r.sender, .data = r.bytes,
+                               .len = r.len };
 
-        data += 3 + len;
-        size -= 3 + len;
-        ft_actions_clear(&out);
-        if (op == 0) {
+        if (r.op == 0) {
             ev.kind = FT_EV_PEER_MSG;
-        } else if (op == 1) {
+        } else if (r.op == 1) {
             ev.kind = FT_EV_PACKET;
-        } else if (op == 2) {
-            fuzz_parsers(bytes, len);
+        } else if (r.op == 2) {
+            fuzz_parsers(r.bytes, r.len);
             continue;
         } else {
             ev.kind = FT_EV_TIMER;
-            ev.timer = 1 + sender % 2;
+            ev.timer = 1 + r.sender % 2;
         }
-        if (ft_core_step(core, &ev, &out)) {
-            abort();
-        }
+        fuzz_core_step(core, &ev, &out);
         for (size_t i = 0; i < out.n; i++) {
             const struct ft_action *a = &out.v[i];
             struct demo_msg m;

@@ -35,6 +35,34 @@ golden_buf_string(struct buf *b)
     return (char *) buf_steal(b, NULL);
 }
 
+/* Compares 'actual', what fixture 'path' produced, with the file 'expected_path'; with
+ * REGENERATE=1 in the environment rewrites that file instead. Reports a difference or a
+ * missing file and returns false. */
+static inline bool
+golden_check(const char *path, const char *expected_path, const char *actual)
+{
+    const char *regenerate = getenv("REGENERATE");
+    char *expected = NULL;
+    bool ok = true;
+
+    if (regenerate && !strcmp(regenerate, "1")) {
+        FILE *f = fopen(expected_path, "w");
+
+        assert_non_null(f);
+        fputs(actual, f);
+        assert_int_equal(fclose(f), 0);
+    } else if (read_file(expected_path, &expected, NULL)) {
+        print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
+        ok = false;
+    } else if (strcmp(expected, actual)) {
+        print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
+                    actual);
+        ok = false;
+    }
+    free(expected);
+    return ok;
+}
+
 /* Runs 'output' on every .yaml file of 'dir' (sorted), compares each with its .expected and fails the
  * test after reporting every difference. With 'named', a fixture's name also says what it is:
  * valid ones are named valid-NAME.yaml, and one that loads otherwise fails. Stores how many were valid and
@@ -43,7 +71,6 @@ static inline void
 golden_run(const char *dir, golden_output_fn *output, bool named, size_t *n_validp,
            size_t *n_invalidp)
 {
-    const char *regenerate = getenv("REGENERATE");
     size_t n_valid = 0, n_invalid = 0, n_failed = 0;
     char *pattern = xasprintf("%s/*.yaml", dir);
     char *valid_prefix = xasprintf("%s/valid-", dir);
@@ -53,7 +80,6 @@ golden_run(const char *dir, golden_output_fn *output, bool named, size_t *n_vali
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char *path = g.gl_pathv[i];
         char *expected_path = xasprintf("%.*s.expected", (int) (strlen(path) - 5), path);
-        char *expected = NULL;
         bool valid;
         char *actual = output(path, &valid);
 
@@ -66,21 +92,7 @@ golden_run(const char *dir, golden_output_fn *output, bool named, size_t *n_vali
             print_error("%s: %s\n%s", path, valid ? "unexpectedly valid" : "invalid", actual);
             n_failed++;
         }
-        if (regenerate && !strcmp(regenerate, "1")) {
-            FILE *f = fopen(expected_path, "w");
-
-            assert_non_null(f);
-            fputs(actual, f);
-            assert_int_equal(fclose(f), 0);
-        } else if (read_file(expected_path, &expected, NULL)) {
-            print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
-            n_failed++;
-        } else if (strcmp(expected, actual)) {
-            print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
-                        actual);
-            n_failed++;
-        }
-        free(expected);
+        n_failed += !golden_check(path, expected_path, actual);
         free(actual);
         free(expected_path);
     }

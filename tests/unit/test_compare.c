@@ -21,6 +21,7 @@
 #include "testbed/report/compare.h"
 #include "testbed/schemes/scheme.h"
 #include "testbed/store/store.h"
+#include "tests/unit/golden.h"
 #include "vnfs/lib/util.h"
 
 #define FIXTURES "tests/fixtures/compare"
@@ -49,7 +50,6 @@ render_file(const char *path)
 static void
 test_fixtures(void **state)
 {
-    const char *regenerate = getenv("REGENERATE");
     size_t n_failed = 0;
     glob_t g;
 
@@ -58,22 +58,9 @@ test_fixtures(void **state)
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char *path = g.gl_pathv[i];
         char *expected_path = xasprintf("%.*s.expected", (int) (strlen(path) - 4), path);
-        char *actual = render_file(path), *expected = NULL;
+        char *actual = render_file(path);
 
-        if (regenerate && !strcmp(regenerate, "1")) {
-            FILE *f = fopen(expected_path, "w");
-            assert_non_null(f);
-            fputs(actual, f);
-            assert_int_equal(fclose(f), 0);
-        } else if (read_file(expected_path, &expected, NULL)) {
-            print_error("%s: missing (run with REGENERATE=1 and review)\n", expected_path);
-            n_failed++;
-        } else if (strcmp(expected, actual)) {
-            print_error("%s: output differs\n--- expected\n%s--- actual\n%s", path, expected,
-                        actual);
-            n_failed++;
-        }
-        free(expected);
+        n_failed += !golden_check(path, expected_path, actual);
         free(actual);
         free(expected_path);
     }

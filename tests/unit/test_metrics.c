@@ -20,6 +20,7 @@
 
 #include "testbed/stats/metrics.h"
 #include "testbed/stats/stats.h"
+#include "tests/unit/golden.h"
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/util.h"
 
@@ -234,21 +235,11 @@ run_golden(const char *name)
     char *expected_path = xasprintf("%s/metrics/%s.expected", dir, name);
     struct buf out = BUF_INITIALIZER;
     struct history h;
-    char *expected;
-    size_t len;
 
     history_parse(hist, &h);
     history_compute(&h, &out);
     buf_put_u8(&out, 0);
-    if (getenv("REGENERATE")) {
-        FILE *f = fopen(expected_path, "w");
-        assert_non_null(f);
-        fputs((char *) out.data, f);
-        fclose(f);
-    }
-    assert_int_equal(read_file(expected_path, &expected, &len), 0);
-    assert_string_equal((char *) out.data, expected);
-    free(expected);
+    assert_true(golden_check(hist, expected_path, (char *) out.data));
     buf_uninit(&out);
     history_free(&h);
     free(hist);

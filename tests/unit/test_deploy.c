@@ -176,6 +176,18 @@ data_mac(struct fixture *fx, const char *name, char s[18])
              f->mac[0], f->mac[1], f->mac[2], f->mac[3], f->mac[4], f->mac[5]);
 }
 
+/* PRE, the data MAC of guest 'g0', SEP, that of 'g1', POST: into 'want'. */
+static void
+two_macs(struct fixture *fx, const char *g0, const char *g1, const char *pre, const char *sep,
+         const char *post, char want[128])
+{
+    char mac0[18], mac1[18];
+
+    data_mac(fx, g0, mac0);
+    data_mac(fx, g1, mac1);
+    snprintf(want, 128, "%s%s%s%s%s", pre, mac0, sep, mac1, post);
+}
+
 static int
 data_ofport(struct fixture *fx, const char *name)
 {
@@ -245,7 +257,7 @@ test_deploy_none(void **state)
     static const char *const guests[] = { "client", "sc", "sff", "server", "v0", "v1" };
     const struct test_role *echo, *v0, *v1, *sff, *sc;
     const struct instance_flow *flows;
-    char mac0[18], mac1[18], want[128];
+    char want[128];
     struct fixture fx;
     size_t n;
 
@@ -263,9 +275,7 @@ test_deploy_none(void **state)
     sc = role_of(&fx, "sc", "classifier --iface eth1 --id 1 --sff-mac ");
     assert_true(echo->seq < v0->seq && v0->seq < v1->seq && v1->seq < sff->seq
                 && sff->seq < sc->seq);
-    data_mac(&fx, "v0", mac0);
-    data_mac(&fx, "v1", mac1);
-    snprintf(want, sizeof want, "--path 1:%s,%s ", mac0, mac1);
+    two_macs(&fx, "v0", "v1", "--path 1:", ",", " ", want);
     assert_contains(sff->argv, want);
     assert_null(strstr(sff->argv, "--vote"));
     assert_contains(sc->argv, "--rule udp");
@@ -406,15 +416,13 @@ test_deploy_ftc(void **state)
         "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
         "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
-    char mac0[18], mac1[18], want[128];
+    char want[128];
     const struct test_role *v0, *v1;
     struct fixture fx;
 
     fixture_up(&fx, yaml);
     assert_int_equal(fixture_deploy(&fx), 0);
-    data_mac(&fx, "v0", mac0);
-    data_mac(&fx, "v1", mac1);
-    snprintf(want, sizeof want, "--ftc-ring %s,%s --ftc-index ", mac0, mac1);
+    two_macs(&fx, "v0", "v1", "--ftc-ring ", ",", " --ftc-index ", want);
     v0 = role_of(&fx, "v0", "vnf --iface eth1 --fn monitor --id 10");
     v1 = role_of(&fx, "v1", "vnf --iface eth1 --fn monitor --id 11");
     assert_contains(v0->argv, want);
@@ -437,16 +445,14 @@ test_deploy_nham(void **state)
         "experiment: t\nprovider: test\nscheme: nham\nparams: {mechanism: 1R-AS}\n"
         "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
-    char mac0[18], mac1[18], want[128];
+    char want[128];
     const struct test_role *sff;
     struct fixture fx;
     struct stat st;
 
     fixture_up(&fx, yaml);
     assert_int_equal(fixture_deploy(&fx), 0);
-    data_mac(&fx, "v0r0", mac0);
-    data_mac(&fx, "v0r1", mac1);
-    snprintf(want, sizeof want, "=%s+%s --param checkpoint.0=", mac0, mac1);
+    two_macs(&fx, "v0r0", "v0r1", "=", "+", " --param checkpoint.0=", want);
     sff = role_of(&fx, "sff", "nham-sff --hop 02:4e:48:00:00:00=");
     assert_contains(sff->argv, want);
     assert_contains(sff->argv, "--hop 02:4e:48:00:00:01=");

@@ -1229,7 +1229,7 @@ out:
     return error;
 }
 
-#define UP_THREADS 8
+#define UP_THREADS 4
 
 struct up_ctx {
     struct instance *inst;

@@ -45,6 +45,10 @@ struct instance_switch {
     const char *name;
     /* Before the guests: where their host ends will go. */
     int (*create)(struct instance *);
+    /* Optional: `up` is about to make the guests (inst->guests and inst->bridges are set),
+     * and made guest 'i'. The switch may start beside them. */
+    void (*launch)(struct instance *);
+    void (*guest_made)(struct instance *, size_t i);
     /* After the guests: the switch, its bridges, and the ports of every guest so far. */
     int (*start)(struct instance *, const struct instance_opts *);
     /* instance_open(): finds the running switch again. */
@@ -396,21 +400,59 @@ up_phase_end(enum up_phase phase, uint64_t *t)
     *t = now;
 }
 
-/* `up` starts the switch's daemons on a thread of their own while the guests are made (their
- * start is mostly waiting: exec, the database, vswitchd's first run), and joins it before the
- * ports are added. vswitchd has no bridge then: each veth appearing in its namespace wakes it
- * for an empty reconfiguration, not a port to chase. */
+/* `up` starts the switch on a thread of its own while the guests are made: its daemons (their
+ * start is mostly waiting: exec, the database, vswitchd's first run), then the ports of the
+ * guests made so far, a few guests to a transaction, so that vswitchd opens them (AF_XDP
+ * sockets: its slowest work in `up`) while later guests are still being made. Before its
+ * bridges exist, each veth appearing in vswitchd's namespace wakes it for an empty
+ * reconfiguration; after, only its own ports concern it. */
+#define UP_WIRE_BATCH 8
+
 struct instance_switch_start {
     pthread_t thread;
+    bool threaded;              /* Else it all ran in ovs_switch_launch(). */
     int error;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    bool *made;                 /* Per guest: made, its ports may go on the bridges. */
+    bool guests_done;           /* No more will be made (all made, or `up` failed). */
+    size_t wired;               /* Guests [0, wired) have their ports. */
 };
+
+static int ovs_switch_wire(struct instance *, size_t first, size_t end, bool bridges);
+
+/* The next guests whose ports may be added: [wired, *endp), waiting for a batch of them (or
+ * the last). False once there will be none. */
+static bool
+ovs_switch_next_batch(struct instance *inst, size_t *endp)
+{
+    struct instance_switch_start *s = inst->sw_start;
+    size_t end;
+
+    pthread_mutex_lock(&s->mutex);
+    for (;;) {
+        end = s->wired;
+        while (end < inst->n_guests && s->made[end]) {
+            end++;
+        }
+        if (s->guests_done || end == inst->n_guests || end >= s->wired + UP_WIRE_BATCH) {
+            break;
+        }
+        pthread_cond_wait(&s->cond, &s->mutex);
+    }
+    pthread_mutex_unlock(&s->mutex);
+    *endp = end;
+    return end > s->wired;
+}
 
 static void *
 ovs_switch_daemons(void *inst_)
 {
     struct instance *inst = inst_;
+    struct instance_switch_start *s = inst->sw_start;
     char *ovs_dir = xasprintf("%s/ovs", inst->dir);
     uint64_t t0 = time_mono_ns();
+    size_t end;
     int error;
 
     error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
@@ -423,26 +465,99 @@ ovs_switch_daemons(void *inst_)
     }
     if (error) {
         log_err("cannot start Open vSwitch (%s); its logs are in %s", strerror(error), ovs_dir);
+        goto out;
     }
     log_debug("ovs started: %.1f ms", (time_mono_ns() - t0) / 1e6);
+    if (inst->afxdp) {
+        char mask[32];
+        snprintf(mask, sizeof mask, "0x%llx", 1ull << inst->pmd_cpu);
+        error = ovs_set_other_config(inst->ovs, "pmd-cpu-mask", mask);
+        if (!error && inst->pmd_sleep_us) {
+            char us[16];
+            snprintf(us, sizeof us, "%u", inst->pmd_sleep_us);
+            error = ovs_set_other_config(inst->ovs, "pmd-maxsleep", us);
+        }
+    }
+    while (!error && ovs_switch_next_batch(inst, &end)) {
+        error = ovs_switch_wire(inst, s->wired, end, !s->wired);
+        log_debug("ovs: ports of guests %zu to %zu: %.1f ms", s->wired, end - 1,
+                  (time_mono_ns() - t0) / 1e6);
+        s->wired = end;
+    }
+out:
     free(ovs_dir);
-    inst->sw_start->error = error;
+    s->error = error;
     return NULL;
 }
 
-/* Waits for the daemons' thread, if any; its error. */
-static int
-ovs_switch_join(struct instance *inst)
+/* `up` made guest 'i': its ports may go on the bridges. */
+static void
+ovs_switch_guest_made(struct instance *inst, size_t i)
 {
+    struct instance_switch_start *s = inst->sw_start;
+
+    if (s) {
+        pthread_mutex_lock(&s->mutex);
+        s->made[i] = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mutex);
+    }
+}
+
+/* No more guests will be made: waits for the switch's thread, if any; its error, and in
+ * '*wiredp' (if not NULL) how many guests have their ports. */
+static int
+ovs_switch_join(struct instance *inst, size_t *wiredp)
+{
+    struct instance_switch_start *s = inst->sw_start;
     int error = 0;
 
-    if (inst->sw_start) {
-        pthread_join(inst->sw_start->thread, NULL);
-        error = inst->sw_start->error;
-        free(inst->sw_start);
+    if (s) {
+        pthread_mutex_lock(&s->mutex);
+        s->guests_done = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mutex);
+        if (s->threaded) {
+            pthread_join(s->thread, NULL);
+        }
+        error = s->error;
+        if (wiredp) {
+            *wiredp = s->wired;
+        }
+        pthread_mutex_destroy(&s->mutex);
+        pthread_cond_destroy(&s->cond);
+        free(s->made);
+        free(s);
         inst->sw_start = NULL;
     }
     return error;
+}
+
+/* Starts the switch's thread, once inst->guests and inst->bridges are set. With 'inline_'
+ * (the guests are made already), or if no thread can be had, does its work here. */
+static void
+ovs_switch_launch(struct instance *inst, bool inline_)
+{
+    struct instance_switch_start *s = xzalloc(sizeof *s);
+
+    pthread_mutex_init(&s->mutex, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->made = xcalloc(inst->n_guests + 1, sizeof *s->made);
+    inst->sw_start = s;
+    s->threaded = !inline_ && !pthread_create(&s->thread, NULL, ovs_switch_daemons, inst);
+    if (!s->threaded) {
+        for (size_t i = 0; i < inst->n_guests; i++) {
+            s->made[i] = true;
+        }
+        s->guests_done = true;
+        ovs_switch_daemons(inst);
+    }
+}
+
+static void
+ovs_switch_launch_thread(struct instance *inst)
+{
+    ovs_switch_launch(inst, false);
 }
 
 static int
@@ -454,12 +569,6 @@ ovs_switch_create(struct instance *inst)
     error = netns_create(inst->manifest, netns_name, &inst->netns_path);
     if (error) {
         log_err("cannot create network namespace %s (%s)", netns_name, strerror(error));
-    } else {
-        inst->sw_start = xzalloc(sizeof *inst->sw_start);
-        if (pthread_create(&inst->sw_start->thread, NULL, ovs_switch_daemons, inst)) {
-            free(inst->sw_start);       /* Started in ovs_switch_start() then. */
-            inst->sw_start = NULL;
-        }
     }
     free(netns_name);
     return error;
@@ -576,7 +685,7 @@ instance_isolate_mgmt(struct instance *inst)
  * bridge stays on AF_PACKET: it carries no measured traffic. With 'bridges', the bridges go in
  * the same transaction (one round trip for all of `up`). */
 static int
-ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
+ovs_switch_wire(struct instance *inst, size_t first, size_t end, bool bridges)
 {
     struct ovs_txn *txn;
     const char **names = NULL;
@@ -588,13 +697,13 @@ ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
     for (size_t i = 0; bridges && i < inst->n_bridges; i++) {
         ovs_txn_add_bridge(txn, inst->bridges[i], OVS_FAIL_STANDALONE);
     }
-    for (size_t i = first; i < inst->n_guests; i++) {
+    for (size_t i = first; i < end; i++) {
         n += inst->guests[i].n_ifaces;
     }
     names = xcalloc(n ? n : 1, sizeof *names);
     ofports = xcalloc(n ? n : 1, sizeof *ofports);
     n = 0;
-    for (size_t i = first; i < inst->n_guests; i++) {
+    for (size_t i = first; i < end; i++) {
         for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
             struct instance_iface *f = &inst->guests[i].ifaces[j];
             if (inst->afxdp && strcmp(f->bridge, MGMT_BRIDGE)) {
@@ -611,7 +720,7 @@ ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
     }
     if (!error) {
         n = 0;
-        for (size_t i = first; i < inst->n_guests; i++) {
+        for (size_t i = first; i < end; i++) {
             for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
                 inst->guests[i].ifaces[j].ofport = ofports[n++];
             }
@@ -627,7 +736,7 @@ ovs_switch_wire(struct instance *inst, size_t first, bool bridges)
 static int
 ovs_switch_add_ports(struct instance *inst, size_t first)
 {
-    int error = ovs_switch_wire(inst, first, false);
+    int error = ovs_switch_wire(inst, first, inst->n_guests, false);
 
     if (!error) {
         error = instance_isolate_mgmt(inst);
@@ -743,33 +852,19 @@ ovs_switch_start(struct instance *inst, const struct instance_opts *opts)
     uint64_t t0 = time_mono_ns();
     int error;
 
-    if (inst->sw_start) {
-        error = ovs_switch_join(inst);
-    } else {
-        struct instance_switch_start start;     /* No thread could be had: here, then. */
+    size_t wired = 0;
 
-        inst->sw_start = &start;
-        ovs_switch_daemons(inst);
-        error = start.error;
-        inst->sw_start = NULL;
+    if (!inst->sw_start) {
+        ovs_switch_launch(inst, true);
+    }
+    error = ovs_switch_join(inst, &wired);
+    if (!error && (wired < inst->n_guests || !wired)) {    /* !wired: no bridges yet. */
+        error = ovs_switch_wire(inst, wired, inst->n_guests, !wired);
     }
     if (error) {
         goto out;
     }
     log_debug("ovs joined: %.1f ms", (time_mono_ns() - t0) / 1e6);
-    if (opts->afxdp) {
-        char mask[32];
-        snprintf(mask, sizeof mask, "0x%llx", 1ull << opts->pmd_cpu);
-        error = ovs_set_other_config(inst->ovs, "pmd-cpu-mask", mask);
-        if (!error && opts->pmd_sleep_us) {
-            char us[16];
-            snprintf(us, sizeof us, "%u", opts->pmd_sleep_us);
-            error = ovs_set_other_config(inst->ovs, "pmd-maxsleep", us);
-        }
-    }
-    if (!error) {
-        error = ovs_switch_wire(inst, 0, true);
-    }
     if (!error && opts->afxdp && opts->pmd_sleep_us) {
         ovs_switch_pmd_realtime(inst);
     }
@@ -848,6 +943,8 @@ ovs_switch_fdb_flush(struct instance *inst, const char *bridge)
 static const struct instance_switch switch_ovs = {
     .name = "ovs",
     .create = ovs_switch_create,
+    .launch = ovs_switch_launch_thread,
+    .guest_made = ovs_switch_guest_made,
     .start = ovs_switch_start,
     .open = ovs_switch_open,
     .host_ns = ovs_switch_host_ns,
@@ -1271,6 +1368,9 @@ up_make_guests(void *ctx_)
             }
         }
         error = instance_make_guest(inst, &inst->guests[i], &spec, i, host);
+        if (!error && inst->sw->guest_made) {
+            inst->sw->guest_made(inst, i);
+        }
     }
     if (error) {
         int none = 0;
@@ -1301,6 +1401,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     inst->pin_cpu = opts->pin ? opts->pin_cpu : -1;
     inst->afxdp = opts->afxdp;
     inst->pmd_sleep_us = opts->pmd_sleep_us;
+    inst->pmd_cpu = opts->pmd_cpu;
     if (!instance_name_ok(opts->name)) {
         log_err("instance name '%s' must be 1 to 32 of [a-z0-9_-]", opts->name);
         error = EINVAL;
@@ -1435,6 +1536,9 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
 
         atomic_init(&ctx.next, 0);
         atomic_init(&ctx.error, 0);
+        if (inst->sw->launch) {
+            inst->sw->launch(inst);
+        }
         while (n_threads < UP_THREADS && (n_threads + 1) * 2 < topo->n_guests
                && !pthread_create(&threads[n_threads], NULL, up_make_guests, &ctx)) {
             n_threads++;
@@ -1494,7 +1598,7 @@ out_undo:
     if (error == EINTR) {
         log_err("interrupted: undoing what was made");
     }
-    ovs_switch_join(inst);
+    ovs_switch_join(inst, NULL);
     if (inst->ovs) {
         ovs_close(inst->ovs);
         inst->ovs = NULL;

@@ -95,6 +95,7 @@ struct instance {
     int pin_cpu;                /* -1: guests are not pinned. */
     bool afxdp;
     unsigned int pmd_sleep_us;  /* instance_opts.pmd_sleep_us. */
+    int pmd_cpu;                /* instance_opts.pmd_cpu. */
     bool pmd_realtime;          /* The PMD thread got SCHED_FIFO. */
     int mgmt_prefix_len;
     char *sfcd;

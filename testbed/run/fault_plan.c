@@ -148,6 +148,14 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         }
         if (!error) {
             error = inject_apply(f, &t);
+            if (error == EALREADY) {
+                /* The target is down already (its scheme still recovers it from the last
+                 * fault): nothing was injected, and no episode of recovery starts here. */
+                t = (struct inject_time) { time_wall_ns(), time_mono_ns() };
+                fault_event(rc, "fault-skipped", f, &t);
+                inject_fault_free(f);
+                return 0;
+            }
             if (error) {
                 inject_fault_free(f);
             }

@@ -574,12 +574,31 @@ nham_call_role(struct nham_ctl *ctl, struct nham_agent *a, int role_id, const ch
     return error;
 }
 
+/* Copy 'cp' now runs role 'role_id' (-1: none; 'nspid' its pid in its guest). Its deploy
+ * component says so too, at once: the runner samples its counters and stops it at the end
+ * through it, and a fault aimed at the copy finds the process that runs now, not one this
+ * controller replaced. (The VNF's own name, "vnf[i]", keeps no role id: its agent connection
+ * is to its first guest; it follows the active copy by guest, nham_follow().) */
+static void
+nham_set_role(struct nham_ctl *ctl, struct nham_copy *cp, int role_id, pid_t nspid)
+{
+    struct deploy_component *comp = deploy_find(ctl->dep, cp->name, NULL);
+
+    cp->role_id = role_id;
+    cp->nspid = role_id >= 0 ? nspid : 0;
+    if (comp) {
+        __atomic_store_n(&comp->nspid, cp->nspid, __ATOMIC_RELEASE);
+        __atomic_store_n(&comp->role_id, role_id, __ATOMIC_RELEASE);
+    }
+}
+
 /* start_role of `nham-vnf` for copy 'cp' of 'v' on its own agent connection. */
 static int
 nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nham_vnf *v,
                      struct nham_copy *cp, uint32_t incarnation)
 {
-    int error = 0;
+    pid_t nspid = 0;
+    int error = 0, id = -1;
 
     pthread_mutex_lock(&a->mutex);
     if (a->fd < 0) {
@@ -588,8 +607,7 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     if (!error) {
         error = nham_start_role(a->fd, cp->guest, "nham-vnf",
-                                nham_vnf_args(ctl->nd, v, cp, incarnation), &cp->role_id,
-                                &cp->nspid);
+                                nham_vnf_args(ctl->nd, v, cp, incarnation), &id, &nspid);
         if (error && error != EREMOTEIO) {
             close(a->fd);
             a->fd = -1;
@@ -597,8 +615,16 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     pthread_mutex_unlock(&a->mutex);
     if (!error) {
-        fms_reset_target(ctl->fms, cp->fms_idx,
-                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid), true);
+        pid_t pid = deploy_host_pid(ctl->inst, cp->guest, nspid);
+
+        if (!pid) {
+            /* No death notice for it then: its heartbeats alone tell (a process gone before
+             * it could be found, or a guest whose pids the host cannot see). */
+            log_err("nham: %s: its process (pid %d in its guest) is not to be watched",
+                    cp->name, (int) nspid);
+        }
+        nham_set_role(ctl, cp, id, nspid);
+        fms_reset_target(ctl->fms, cp->fms_idx, pid, true);
     }
     return error;
 }
@@ -703,7 +729,7 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     fms_reset_target(ctl->fms, cp->fms_idx, 0, false);
     if (cp->role_id >= 0) {
         nham_stop_role(ctl, a, cp->role_id);
-        cp->role_id = -1;
+        nham_set_role(ctl, cp, -1, 0);
     }
     error = nham_fence(ctl, cp, false);
     if (!error && v->conf.mechanism != NHAM_1R_AS && v->conf.mechanism != NHAM_0R) {
@@ -902,7 +928,12 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         if (error) {
             break;
         }
-        nham_follow(ctl, v, nw);
+        if (m != NHAM_1R_AS || b == a) {
+            /* A running standby is the VNF from now on: a crash aimed at the VNF hits it
+             * (and interrupts this recovery). A cold one (1R-AS) only once its process is
+             * started: until then a crash finds the VNF down already (no new failure). */
+            nham_follow(ctl, v, nw);
+        }
         if (b == a) {
             /* Its old process's death is no news; what the FMS says of this copy once its
              * new process is watched is about the copy taking over (the old process's last
@@ -910,7 +941,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
             fms_reset_target(ctl->fms, old->fms_idx, 0, false);
             if (old->role_id >= 0) {
                 nham_stop_role(ctl, ag, old->role_id);
-                old->role_id = -1;
+                nham_set_role(ctl, old, -1, 0);
             }
             if (old->needs_rearm) {
                 nham_fence(ctl, old, false);
@@ -924,6 +955,9 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         nham_taking_over(ctl, w, b);
         if (m == NHAM_1R_AS) {
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+            if (!error) {
+                nham_follow(ctl, v, nw);
+            }
         } else {
             /* A standby is a process that never was active (a failed copy is restarted
              * before it is a standby again): its 'ready' counter is 0. */
@@ -1142,7 +1176,8 @@ nham_ctl_stop(void *ctl_)
     if (ctl->cmd_fd >= 0) {
         close(ctl->cmd_fd);
     }
-    /* Roles this controller started are not the deployment's: stop them here. */
+    /* Roles this controller started are the deployment's (nham_set_role()), which stops
+     * them; one it does not know of (none, normally) is stopped here. */
     for (size_t i = 0; ctl->agents && i < ctl->nd->n_vnfs; i++) {
         for (size_t c = 0; c < ctl->nd->vnfs[i].n_copies; c++) {
             struct nham_agent *a = ctl->agents[i][c];

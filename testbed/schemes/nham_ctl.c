@@ -55,7 +55,7 @@ struct nham_copy {
     uint32_t id;                /* Its NSH component id. */
     int hb_fd;                  /* The orchestrator's end of its heartbeats. */
     uint16_t hb_port;           /* UDP: its port; */
-    char *hb_path;              /* or a datagram socket in the guest's own directory. */
+    char *hb_path;              /* or a listening stream socket in the guest's own directory. */
     char *ctl_path;             /* Its process's control socket (NULL: agent calls only). */
     int role_id;                /* -1: no process. */
     pid_t nspid;                /* Its process, in its guest's PID namespace. */
@@ -158,14 +158,16 @@ nham_beat_socket(struct instance *inst, struct in_addr guest, int *fdp, uint16_t
     return 0;
 }
 
-/* A datagram socket of the orchestrator at 'path' (in the directory of the copy's guest, which
- * the guest sees at the same path and no other guest sees): the beats go from the copy's
- * process to the FMS's socket directly, without the management network. Beats over the
- * network share the switch and the orchestrator's network stack with everything else: on a
- * loaded machine they were held up for seconds, every copy at once, while every copy ran and
- * beat (their counters said so), and the FMS suspected them all. */
+/* A socket of the orchestrator at 'path' (in the directory of the copy's guest, which the
+ * guest sees at the same path and no other guest sees), of 'type': SOCK_DGRAM, or
+ * SOCK_SEQPACKET listening. The beats go from the copy's process to the FMS's socket
+ * directly, without the management network. Beats over the network share the switch and the
+ * orchestrator's network stack with everything else: on a loaded machine they were held up
+ * for seconds, every copy at once, while every copy ran and beat (their counters said so),
+ * and the FMS suspected them all. They come on a stream (SOCK_SEQPACKET): its end tells the
+ * FMS of the copy's death first (nham_fms.h). */
 static int
-nham_unix_bind(struct instance *inst, const char *path, int *fdp)
+nham_unix_bind(struct instance *inst, const char *path, int type, int *fdp)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     int fd, error;
@@ -179,11 +181,12 @@ nham_unix_bind(struct instance *inst, const char *path, int *fdp)
         return error;
     }
     unlink(path);
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return errno;
     }
-    if (bind(fd, (struct sockaddr *) &sun, sizeof sun) || chmod(path, 0600)) {
+    if (bind(fd, (struct sockaddr *) &sun, sizeof sun) || chmod(path, 0600)
+        || (type == SOCK_SEQPACKET && listen(fd, 8))) {
         error = errno;
         close(fd);
         unlink(path);
@@ -239,6 +242,10 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
+    /* A restore's answer (an image of hundreds of frames) can lose a frame at a switch port's
+     * socket on a loaded machine: ask again soon, not after the core's default 100 ms. */
+    json_array_append_new(a, json_string("--param"));
+    json_array_append_new(a, json_string("restore_retry=20ms"));
     if (v->fn_args) {
         json_array_extend(a, v->fn_args);
     }
@@ -365,7 +372,7 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             if (!error && !strcmp(c->ig->guest->provider->name, "netns")) {
                 cp->hb_path = xasprintf("%s/guests/%s/nham-beat-%u.sock", d->inst->dir,
                                         c->guest, c->id);
-                error = nham_unix_bind(d->inst, cp->hb_path, &cp->hb_fd);
+                error = nham_unix_bind(d->inst, cp->hb_path, SOCK_SEQPACKET, &cp->hb_fd);
                 if (error == ENAMETOOLONG) {
                     free(cp->hb_path);
                     cp->hb_path = NULL;
@@ -413,6 +420,11 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         }
         json_array_append_new(sff_args, json_stringn((char *) b.data, b.len));
         buf_uninit(&b);
+        if (v->conf.mechanism == NHAM_1R_AA || v->conf.mechanism == NHAM_MR_AA) {
+            /* Its standbys run: they get every stored image (a failover sends none). */
+            json_array_append_new(sff_args, json_string("--warm"));
+            json_array_append_new(sff_args, json_sprintf("%zu", i));
+        }
         if (v->conf.checkpoint) {
             json_array_append_new(sff_args, json_string("--param"));
             json_array_append_new(sff_args, json_sprintf("checkpoint.%zu=%s", i,
@@ -1285,7 +1297,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
 
             w->hold_path = xasprintf("%s/guests/%s/nham-fms-%zu.sock", ctl->inst->dir,
                                      nd->sff_guest, i);
-            if (nham_unix_bind(ctl->inst, w->hold_path, &w->hold_fd)) {
+            if (nham_unix_bind(ctl->inst, w->hold_path, SOCK_DGRAM, &w->hold_fd)) {
                 w->hold_fd = -1;
             }
         }

@@ -89,16 +89,11 @@ crash_kill(struct inject_fault *f)
             pidfds[n++] = fd;
         } else {
             error = kill_in_guest(f, nspid);
-            if (error == ESRCH) {
-                /* It ended since the agent listed it (a scheme's own recovery may stop a
-                 * copy it suspects): not ours to kill. */
-                error = 0;
-                continue;
-            }
         }
         if (error == ESRCH) {
-            /* It died between the agent's list and the signal (the agent had not reaped it
-             * yet): dead is what a crash wants, nothing to kill. */
+            /* It ended since the agent listed it (the agent had not reaped it yet, or a
+             * scheme's own recovery stopped a copy it suspects): dead is what a crash wants,
+             * nothing to kill. */
             error = 0;
             n_gone++;
             continue;

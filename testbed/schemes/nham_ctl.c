@@ -740,8 +740,10 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     /* Its old process's death is not news: forget it before it dies. */
     fms_reset_target(ctl->fms, cp->fms_idx, 0, false);
     if (cp->role_id >= 0) {
-        nham_stop_role(ctl, a, cp->role_id);
-        nham_set_role(ctl, cp, -1, 0);
+        int id = cp->role_id;
+
+        nham_set_role(ctl, cp, -1, 0);      /* Nobody samples it while it stops. */
+        nham_stop_role(ctl, a, id);
     }
     error = nham_fence(ctl, cp, false);
     if (!error && v->conf.mechanism != NHAM_1R_AS && v->conf.mechanism != NHAM_0R) {
@@ -952,8 +954,10 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
              * beats, before that, are not). */
             fms_reset_target(ctl->fms, old->fms_idx, 0, false);
             if (old->role_id >= 0) {
-                nham_stop_role(ctl, ag, old->role_id);
+                int id = old->role_id;
+
                 nham_set_role(ctl, old, -1, 0);
+                nham_stop_role(ctl, ag, id);
             }
             if (old->needs_rearm) {
                 nham_fence(ctl, old, false);

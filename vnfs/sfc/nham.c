@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,8 +188,16 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * again and the role then sends the image itself. Both messages are sealed with the
  * instance's key (ftstage), from the VSM to the hop:
  *   WARM: "NHAMWARM" then the image, as the VSM stored it;
+ *   DELTA: "NHAMDLTA" then the first NHAM_IMAGE_ID bytes of the image it applies to, the new
+ *         image's length(4) and BLAKE2b-256 hash(32), then runs (nham_delta_encode(): a
+ *         packet changes a few bytes of a VNF's state, and a whole image per standby per
+ *         checkpoint was the largest cost of MR-AA); a standby without that image, or whose
+ *         result does not hash right, drops what it held;
  *   HIT:  "NHAMHIT!" seq(8) epoch(4) then the image's first NHAM_IMAGE_ID bytes (epoch,
  *         counter, count, digest: they name the state) and its length(4). */
+#define NHAM_DELTA_MAGIC "NHAMDLTA"
+#define NHAM_WARM_FULL_EVERY 8          /* Every 8th image whole: a standby that missed one
+                                         * catches up (2 s at the paper's 250 ms). */
 #define NHAM_WARM_MAGIC "NHAMWARM"
 #define NHAM_HIT_MAGIC "NHAMHIT!"
 #define NHAM_MAGIC_LEN 8
@@ -316,6 +325,8 @@ struct nham_hop_macs {
     bool has_stored;
     struct buf warmed;                  /* and the one the standbys were given. */
     bool has_warmed;
+    unsigned n_deltas;                  /* Deltas since the last whole image. */
+    size_t warm_active;                 /* The active copy then. */
     uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none). */
     size_t asker;                       /* The copy whose request the VSM answers. */
     bool has_asker;
@@ -346,7 +357,7 @@ struct nham_sff_role {
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
-    uint64_t n_warm_sent, n_hits, n_misses;
+    uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses;
     struct buf warm_msg;
     bool any_warm;
 };
@@ -454,12 +465,36 @@ nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
     } else if (c.type == NHAM_CKPT_SAVED && h->has_stored && c.counter == h->stored_counter) {
         struct buf b = BUF_INITIALIZER;
 
+        bool delta = false;
+
+        /* A failover since the last image: the failed copy comes back as a standby with
+         * nothing; it gets a whole one. */
+        if (h->has_warmed && h->warmed.len == h->stored.len && h->stored.len >= NHAM_IMAGE_ID
+            && h->n_deltas + 1 < NHAM_WARM_FULL_EVERY && h->warm_active == h->active) {
+            uint8_t hash[crypto_generichash_BYTES];
+
+            crypto_generichash(hash, sizeof hash, h->stored.data, h->stored.len, NULL, 0);
+            buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
+            buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
+            buf_put_be32(&b, h->stored.len);
+            buf_put(&b, hash, sizeof hash);
+            delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
+                                      h->stored.len / 4, &b) > 0;
+        }
+        if (delta) {
+            h->n_deltas++;
+            s->n_warm_deltas++;
+        } else {
+            buf_clear(&b);
+            buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
+            buf_put(&b, h->stored.data, h->stored.len);
+            h->n_deltas = 0;
+        }
         buf_clear(&h->warmed);
         buf_put(&h->warmed, h->stored.data, h->stored.len);
+        h->warm_active = h->active;
         h->has_warmed = true;
         h->has_stored = false;
-        buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
-        buf_put(&b, h->warmed.data, h->warmed.len);
         nham_sff_seal(s, c.vnf, 0, FT_EV_PEER_MSG, b.data, b.len);
         buf_uninit(&b);
         for (size_t k = 0; k < h->n_copies; k++) {
@@ -919,6 +954,7 @@ role_nham_sff(int argc, char *argv[])
         goto out;
     }
     role_add_counter(&s.role, "warm_images_sent", &s.n_warm_sent);
+    role_add_counter(&s.role, "warm_deltas", &s.n_warm_deltas);
     role_add_counter(&s.role, "warm_hits", &s.n_hits);
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
@@ -981,7 +1017,7 @@ struct nham_vnf_role {
     struct buf fn_out;
     struct buf warm;                /* The last image the SFF gave this standby (WARM). */
     struct buf warm_msg;
-    uint64_t n_warm, n_hits, n_hit_misses;
+    uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses;
     uint8_t fn_frame[NHAM_FRAME_MAX];
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
@@ -1126,6 +1162,25 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         buf_clear(&v->warm);
         buf_put(&v->warm, p, m.len - NHAM_MAGIC_LEN);
         v->n_warm++;
+        return true;
+    }
+    if (!memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
+        const size_t hdr = NHAM_IMAGE_ID + 4 + crypto_generichash_BYTES;
+        uint8_t hash[crypto_generichash_BYTES];
+
+        if (m.len - NHAM_MAGIC_LEN < hdr || v->warm.len < NHAM_IMAGE_ID
+            || nham_get_be(p + NHAM_IMAGE_ID, 4) != v->warm.len
+            || memcmp(p, v->warm.data, NHAM_IMAGE_ID)
+            || !nham_delta_apply(v->warm.data, v->warm.len, p + hdr,
+                                 m.len - NHAM_MAGIC_LEN - hdr)
+            || (crypto_generichash(hash, sizeof hash, v->warm.data, v->warm.len, NULL, 0),
+                memcmp(hash, p + NHAM_IMAGE_ID + 4, sizeof hash))) {
+            /* Not the image it applies to (one was missed): hold none until a whole one. */
+            buf_clear(&v->warm);
+            v->n_delta_misses++;
+        } else {
+            v->n_warm++;
+        }
         return true;
     }
     if (memcmp(m.payload, NHAM_HIT_MAGIC, NHAM_MAGIC_LEN)) {
@@ -1527,6 +1582,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_images", &v.n_warm);
     role_add_counter(&v.role, "warm_hits", &v.n_hits);
     role_add_counter(&v.role, "warm_hit_misses", &v.n_hit_misses);
+    role_add_counter(&v.role, "warm_delta_misses", &v.n_delta_misses);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);
     role_add_counter(&v.role, "beats", &v.n_beats);
     role_add_counter(&v.role, "ready", &v.n_ready);

@@ -39,7 +39,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,12 +188,29 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * instance's key (ftstage), from the VSM to the hop:
  *   WARM: "NHAMWARM" then the image, as the VSM stored it;
  *   DELTA: "NHAMDLTA" then the first NHAM_IMAGE_ID bytes of the image it applies to, the new
- *         image's length(4) and BLAKE2b-256 hash(32), then runs (nham_delta_encode(): a
+ *         image's length(4) and first NHAM_IMAGE_ID bytes, then runs (nham_delta_encode(): a
  *         packet changes a few bytes of a VNF's state, and a whole image per standby per
  *         checkpoint was the largest cost of MR-AA); a standby without that image, or whose
- *         result does not hash right, drops what it held;
+ *         result does not begin with the new one's id, drops what it held. (The id names the
+ *         state: nham_vnf's digest covers every packet it absorbed, in order, and its state
+ *         bytes follow from them; a hash of each image cost more CPU than the images saved.);
  *   HIT:  "NHAMHIT!" seq(8) epoch(4) then the image's first NHAM_IMAGE_ID bytes (epoch,
- *         counter, count, digest: they name the state) and its length(4). */
+ *         counter, count, digest: they name the state) and its length(4).
+ * Checkpoints themselves travel the same way (incremental checkpoints): a copy's role sends
+ * its core's image as CKDL, the changes since its last one, and the SFF's role rebuilds the
+ * core's very message (sealed as the copy sealed it, with its sequence number) from the image
+ * it got before; whole every NHAM_CKPT_FULL_EVERY, and whenever the copy has none before.
+ * Images of the paper's 512 KB, whole, of every VNF at 4 Hz, were what the chain's packets
+ * queued behind (probes past a 50 ms deadline with no fault at all). One the SFF cannot
+ * rebuild (its base was lost) is dropped: that checkpoint is lost, and Hold/Release keeps
+ * holding until the next.
+ *   CKDL: "NHAMCKDL" seq(8) of the core's message, then as DELTA.
+ * A standby with no image (just started, or a DELTA it could not apply) asks for a whole one:
+ *   WANT: "NHAMWANT", from the hop to the SFF. */
+#define NHAM_WANT_MAGIC "NHAMWANT"
+#define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
+#define NHAM_CKPT_FULL_EVERY 4          /* Every 4th checkpoint whole (1 s at 250 ms): an SFF
+                                         * that missed one gets its base back. */
 #define NHAM_DELTA_MAGIC "NHAMDLTA"
 #define NHAM_WARM_FULL_EVERY 8          /* Every 8th image whole: a standby that missed one
                                          * catches up (2 s at the paper's 250 ms). */
@@ -327,7 +343,11 @@ struct nham_hop_macs {
     bool has_warmed;
     unsigned n_deltas;                  /* Deltas since the last whole image. */
     size_t warm_active;                 /* The active copy then. */
-    uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none). */
+    uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none), */
+    unsigned n_hit_tries;               /* this many times. */
+    struct buf vnf_last;                /* The last checkpoint image from the hop (CKDL's base). */
+    size_t src;                         /* The copy the message being handled came from. */
+    bool has_src;
     size_t asker;                       /* The copy whose request the VSM answers. */
     bool has_asker;
 };
@@ -357,7 +377,7 @@ struct nham_sff_role {
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
-    uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses;
+    uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     struct buf warm_msg;
     bool any_warm;
 };
@@ -451,18 +471,23 @@ nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    if (!s->any_warm || ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
-        || m.kind != FT_EV_PEER_MSG || !nham_ctl_parse(m.payload, m.len, &c)
+    /* Only the VSM's small messages are opened: the image it saved is the hop's last one
+     * (nham_sff_ckpt() keeps it), when its counter is the one saved. */
+    if (!s->any_warm || len > NHAM_SINGLE_MAX
+        || ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+        || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
+        || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
         || c.vnf >= s->n_hops || !s->hops[c.vnf].warm) {
         return;
     }
     h = &s->hops[c.vnf];
-    if (c.type == NHAM_CKPT_STORE) {
+    if (h->vnf_last.len >= 12 && nham_get_be(h->vnf_last.data + 4, 8) == c.counter) {
         buf_clear(&h->stored);
-        buf_put(&h->stored, c.image, c.image_len);
-        h->stored_counter = c.counter;
+        buf_put(&h->stored, h->vnf_last.data, h->vnf_last.len);
         h->has_stored = true;
-    } else if (c.type == NHAM_CKPT_SAVED && h->has_stored && c.counter == h->stored_counter) {
+        h->stored_counter = c.counter;
+    }
+    if (h->has_stored && c.counter == h->stored_counter) {
         struct buf b = BUF_INITIALIZER;
 
         bool delta = false;
@@ -471,13 +496,10 @@ nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
          * nothing; it gets a whole one. */
         if (h->has_warmed && h->warmed.len == h->stored.len && h->stored.len >= NHAM_IMAGE_ID
             && h->n_deltas + 1 < NHAM_WARM_FULL_EVERY && h->warm_active == h->active) {
-            uint8_t hash[crypto_generichash_BYTES];
-
-            crypto_generichash(hash, sizeof hash, h->stored.data, h->stored.len, NULL, 0);
             buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
             buf_put_be32(&b, h->stored.len);
-            buf_put(&b, hash, sizeof hash);
+            buf_put(&b, h->stored.data, NHAM_IMAGE_ID);
             delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
                                       h->stored.len / 4, &b) > 0;
         }
@@ -519,7 +541,7 @@ nham_sff_asker(const struct nham_hop_macs *h)
     return h->has_asker ? h->copies[h->asker] : h->vmac;
 }
 
-/* The VSM's answer to hop 'i''s restore request: a HIT instead, once per incarnation, when
+/* The VSM's answer to hop 'i''s restore request: a HIT instead, up to twice per incarnation, when
  * the image is the one its standbys were given. True when sent so. */
 static bool
 nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
@@ -535,12 +557,14 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
         return false;
     }
     epoch = nham_get_be(m.payload, 4);
-    if (epoch == h->hit_epoch || m.len - 4 != h->warmed.len
+    if ((epoch == h->hit_epoch && h->n_hit_tries >= 2) || m.len - 4 != h->warmed.len
         || memcmp(m.payload + 4, h->warmed.data, h->warmed.len)) {
-        /* Asked again after a HIT (the standby lacked the image), or another image. */
+        /* Asked a third time after HITs (the standby lacks the image: its request is retried
+         * every 20 ms, and on a loaded machine one HIT may come late), or another image. */
         s->n_misses += epoch == h->hit_epoch;
         return false;
     }
+    h->n_hit_tries = epoch == h->hit_epoch ? h->n_hit_tries + 1 : 1;
     h->hit_epoch = epoch;
     memcpy(hit, NHAM_HIT_MAGIC, NHAM_MAGIC_LEN);
     nham_put_be(hit + NHAM_MAGIC_LEN, m.seq, 8);
@@ -610,6 +634,87 @@ static void
 nham_sff_note(void *s_, const char *text)
 {
     log_info("nham-sff: %s", text);
+}
+
+/* A message of hop 'i' to the SFF: a whole checkpoint image is kept (the base of the next
+ * CKDL) and goes on (false); a CKDL is rebuilt into the copy's image message and handed to the
+ * SFF's stage, or dropped when its base is not the one kept (true). */
+static bool
+nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len, uint64_t t_in)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+    const size_t hdr = 8 + NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
+    struct ftstage_msg m;
+    const uint8_t *p;
+
+    if (ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+        || m.from != NHAM_ID_VNF(i)) {
+        return false;
+    }
+    if (m.kind == FT_EV_STATE) {
+        buf_clear(&h->vnf_last);
+        buf_put(&h->vnf_last, m.payload, m.len);
+        return false;
+    }
+    if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
+        && !memcmp(m.payload, NHAM_WANT_MAGIC, NHAM_MAGIC_LEN)) {
+        /* A standby without an image: the last one it should hold, whole, to it alone. */
+        if (h->warm && h->has_warmed && h->has_src) {
+            struct buf b = BUF_INITIALIZER;
+
+            buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
+            buf_put(&b, h->warmed.data, h->warmed.len);
+            nham_sff_seal(s, i, 0, FT_EV_PEER_MSG, b.data, b.len);
+            buf_uninit(&b);
+            s->n_warm_sent++;
+            if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame, h->copies[h->src],
+                               s->warm_msg.data, s->warm_msg.len)) {
+                s->n_send_errors++;
+            }
+        }
+        return true;
+    }
+    if (m.kind != FT_EV_PEER_MSG || m.len < NHAM_MAGIC_LEN
+        || memcmp(m.payload, NHAM_CKPT_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
+        return false;
+    }
+    p = m.payload + NHAM_MAGIC_LEN;
+    if (m.len - NHAM_MAGIC_LEN >= hdr && h->has_warmed && h->warmed.len >= NHAM_IMAGE_ID
+        && (h->vnf_last.len < NHAM_IMAGE_ID
+            || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID))
+        && !memcmp(p + 8, h->warmed.data, NHAM_IMAGE_ID)) {
+        /* A standby that took over: its first checkpoint is the change since the image it
+         * was given (and restored), not since the failed copy's last. */
+        buf_clear(&h->vnf_last);
+        buf_put(&h->vnf_last, h->warmed.data, h->warmed.len);
+    }
+    if (m.len - NHAM_MAGIC_LEN < hdr || h->vnf_last.len < NHAM_IMAGE_ID
+        || nham_get_be(p + 8 + NHAM_IMAGE_ID, 4) != h->vnf_last.len
+        || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID)) {
+        /* Not the base it applies to (a whole one was lost): this checkpoint is lost. */
+        s->n_ckpt_delta_misses++;
+        return true;
+    }
+    if (!nham_delta_apply(h->vnf_last.data, h->vnf_last.len, p + hdr,
+                          m.len - NHAM_MAGIC_LEN - hdr)
+        || memcmp(h->vnf_last.data, p + 8 + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
+        /* It did not rebuild the image it claims: the base is spoiled, and so is this. */
+        buf_clear(&h->vnf_last);
+        s->n_ckpt_delta_misses++;
+        return true;
+    }
+    struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = nham_get_be(p, 8),
+                              .kind = FT_EV_STATE, .payload = h->vnf_last.data,
+                              .len = h->vnf_last.len };
+    buf_clear(&s->warm_msg);
+    ftstage_msg_seal(&s->warm_msg, s->key, &im);
+    s->n_ckpt_deltas++;
+    /* Sealed anew into a buffer of our own: the stage's step may send WARMs through it. */
+    struct buf sealed = BUF_INITIALIZER;
+    buf_put(&sealed, s->warm_msg.data, s->warm_msg.len);
+    ftstage_peer_message(s->sff, sealed.data, sealed.len, t_in);
+    buf_uninit(&sealed);
+    return true;
 }
 
 /* Hands the local messages over, oldest first, until none is left. */
@@ -707,6 +812,13 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
                 /* A restore request: the answer goes back to this copy. */
                 s->hops[from_hop].asker = copy;
                 s->hops[from_hop].has_asker = true;
+            }
+            if (to == NHAM_ID_SFF && from_hop >= 0) {
+                s->hops[from_hop].src = copy;
+                s->hops[from_hop].has_src = true;
+                if (nham_sff_ckpt(s, from_hop, body, len, t_in)) {
+                    goto done;
+                }
             }
             ftstage_peer_message(to == NHAM_ID_VSM ? s->vsm : s->sff, body, len, t_in);
         }
@@ -955,6 +1067,8 @@ role_nham_sff(int argc, char *argv[])
     }
     role_add_counter(&s.role, "warm_images_sent", &s.n_warm_sent);
     role_add_counter(&s.role, "warm_deltas", &s.n_warm_deltas);
+    role_add_counter(&s.role, "checkpoint_deltas", &s.n_ckpt_deltas);
+    role_add_counter(&s.role, "checkpoint_delta_misses", &s.n_ckpt_delta_misses);
     role_add_counter(&s.role, "warm_hits", &s.n_hits);
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
@@ -984,6 +1098,7 @@ out:
     for (size_t i = 0; i < s.n_hops; i++) {
         buf_uninit(&s.hops[i].stored);
         buf_uninit(&s.hops[i].warmed);
+        buf_uninit(&s.hops[i].vnf_last);
     }
     buf_uninit(&s.warm_msg);
     nham_frags_free(&s.frags);
@@ -1016,6 +1131,10 @@ struct nham_vnf_role {
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
     struct buf fn_out;
     struct buf warm;                /* The last image the SFF gave this standby (WARM). */
+    struct buf last_export;         /* The core's last checkpoint image, sent. */
+    struct buf ckdl_msg;
+    unsigned n_ckpt_deltas;
+    uint64_t n_ckpt_delta_sent;
     struct buf warm_msg;
     uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses;
     uint8_t fn_frame[NHAM_FRAME_MAX];
@@ -1089,6 +1208,40 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
                                data, len));
 }
 
+/* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
+ * its changes since the last one (true), or nothing (false: send it whole). */
+static bool
+nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
+{
+    bool delta = false;
+
+    if (v->last_export.len == m->len && v->n_ckpt_deltas + 1 < NHAM_CKPT_FULL_EVERY) {
+        uint8_t seq[8];
+        struct buf b = BUF_INITIALIZER;
+        struct ftstage_msg dm = { .from = m->from, .to = m->to, .kind = FT_EV_PEER_MSG };
+
+        nham_put_be(seq, m->seq, 8);
+        buf_put(&b, NHAM_CKPT_DELTA_MAGIC, NHAM_MAGIC_LEN);
+        buf_put(&b, seq, 8);
+        buf_put(&b, v->last_export.data, NHAM_IMAGE_ID);
+        buf_put_be32(&b, m->len);
+        buf_put(&b, m->payload, NHAM_IMAGE_ID);
+        delta = nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4, &b) > 0;
+        if (delta) {
+            dm.payload = b.data;
+            dm.len = b.len;
+            buf_clear(&v->ckdl_msg);
+            ftstage_msg_seal(&v->ckdl_msg, v->key, &dm);
+        }
+        buf_uninit(&b);
+    }
+    v->n_ckpt_deltas = delta ? v->n_ckpt_deltas + 1 : 0;
+    v->n_ckpt_delta_sent += delta;
+    buf_clear(&v->last_export);
+    buf_put(&v->last_export, m->payload, m->len);
+    return delta;
+}
+
 /* Both peers (SFF and VSM) live behind the SFF's MAC. A READY is the end of a recovery: its
  * time is what the FMS records. */
 static bool
@@ -1098,12 +1251,19 @@ nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
     struct ftstage_msg m;
     struct nham_ctl c;
 
-    if (!ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)
-        && m.kind == FT_EV_PEER_MSG
+    if (ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)) {
+        m.kind = FT_EV_N_KINDS;
+    }
+    if (m.kind == FT_EV_PEER_MSG
         && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
         v->n_ready++;
         v->ready_ns = time_mono_ns();
         v->ready_counter = c.counter;
+    }
+    if (m.kind == FT_EV_STATE && m.to == NHAM_ID_SFF && m.len >= NHAM_IMAGE_ID
+        && nham_vnf_ckpt_delta(v, &m)) {
+        msg = v->ckdl_msg.data;     /* Its changes only. */
+        len = v->ckdl_msg.len;
     }
     if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, msg, len)) {
         v->n_send_errors++;
@@ -1144,6 +1304,22 @@ nham_vnf_start_core(struct nham_vnf_role *v)
     return ftstage_start(v->stage, now);
 }
 
+/* Asks the SFF for a whole image of the hop's last checkpoint (a standby that holds none). */
+static void
+nham_vnf_want(struct nham_vnf_role *v)
+{
+    struct ftstage_msg m = { .from = NHAM_ID_VNF(v->hop), .to = NHAM_ID_SFF,
+                             .kind = FT_EV_PEER_MSG, .payload = (const uint8_t *) NHAM_WANT_MAGIC,
+                             .len = NHAM_MAGIC_LEN };
+    struct buf b = BUF_INITIALIZER;
+
+    ftstage_msg_seal(&b, v->key, &m);
+    if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, b.data, b.len)) {
+        v->n_send_errors++;
+    }
+    buf_uninit(&b);
+}
+
 /* The SFF's WARM (an image to keep) and HIT (take the one kept: the VSM's answer rebuilt,
  * sealed as the VSM sealed it, handed to the core). True when 'msg' was one of them. */
 static bool
@@ -1165,19 +1341,18 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return true;
     }
     if (!memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
-        const size_t hdr = NHAM_IMAGE_ID + 4 + crypto_generichash_BYTES;
-        uint8_t hash[crypto_generichash_BYTES];
+        const size_t hdr = NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
 
         if (m.len - NHAM_MAGIC_LEN < hdr || v->warm.len < NHAM_IMAGE_ID
             || nham_get_be(p + NHAM_IMAGE_ID, 4) != v->warm.len
             || memcmp(p, v->warm.data, NHAM_IMAGE_ID)
             || !nham_delta_apply(v->warm.data, v->warm.len, p + hdr,
                                  m.len - NHAM_MAGIC_LEN - hdr)
-            || (crypto_generichash(hash, sizeof hash, v->warm.data, v->warm.len, NULL, 0),
-                memcmp(hash, p + NHAM_IMAGE_ID + 4, sizeof hash))) {
-            /* Not the image it applies to (one was missed): hold none until a whole one. */
+            || memcmp(v->warm.data, p + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
+            /* Not the image it applies to (one was missed): a whole one, please. */
             buf_clear(&v->warm);
             v->n_delta_misses++;
+            nham_vnf_want(v);
         } else {
             v->n_warm++;
         }
@@ -1198,6 +1373,10 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         buf_put(&b, v->warm.data, v->warm.len);
         ans.payload = b.data;
         ans.len = b.len;
+        /* The base of its first checkpoint: the SFF holds this image too. */
+        buf_clear(&v->last_export);
+        buf_put(&v->last_export, v->warm.data, v->warm.len);
+        v->n_ckpt_deltas = 0;
         buf_clear(&v->warm_msg);
         ftstage_msg_seal(&v->warm_msg, v->key, &ans);
         buf_uninit(&b);
@@ -1366,7 +1545,11 @@ nham_vnf_on_start(struct role *role)
         }
         loop_add_timer(role->loop, 0, v->beat_interval_ns, nham_vnf_beat, v);
     }
-    return v->stage || v->incarnation == UINT32_MAX ? 0 : nham_vnf_start_core(v);
+    if (!v->stage && v->incarnation == UINT32_MAX) {
+        nham_vnf_want(v);           /* A standby: the image its SFF holds, at once. */
+        return 0;
+    }
+    return v->stage ? 0 : nham_vnf_start_core(v);
 }
 
 /* The beat socket for 'arg': "unix:PATH", a datagram socket connected to the FMS's socket in
@@ -1583,6 +1766,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_hits", &v.n_hits);
     role_add_counter(&v.role, "warm_hit_misses", &v.n_hit_misses);
     role_add_counter(&v.role, "warm_delta_misses", &v.n_delta_misses);
+    role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);
     role_add_counter(&v.role, "beats", &v.n_beats);
     role_add_counter(&v.role, "ready", &v.n_ready);
@@ -1612,6 +1796,8 @@ out:
     }
     buf_uninit(&v.fn_out);
     buf_uninit(&v.warm);
+    buf_uninit(&v.last_export);
+    buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);
     free(fn_params);
     role_finish(&v.role);

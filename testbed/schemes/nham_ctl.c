@@ -242,10 +242,6 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
-    /* A restore's answer (an image of hundreds of frames) can lose a frame at a switch port's
-     * socket on a loaded machine: ask again soon, not after the core's default 100 ms. */
-    json_array_append_new(a, json_string("--param"));
-    json_array_append_new(a, json_string("restore_retry=20ms"));
     if (v->fn_args) {
         json_array_extend(a, v->fn_args);
     }

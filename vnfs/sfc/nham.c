@@ -559,8 +559,8 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     epoch = nham_get_be(m.payload, 4);
     if ((epoch == h->hit_epoch && h->n_hit_tries >= 2) || m.len - 4 != h->warmed.len
         || memcmp(m.payload + 4, h->warmed.data, h->warmed.len)) {
-        /* Asked a third time after HITs (the standby lacks the image: its request is retried
-         * every 20 ms, and on a loaded machine one HIT may come late), or another image. */
+        /* Asked a third time after HITs (the standby lacks the image; one HIT may be lost or
+         * late on a loaded machine), or another image. */
         s->n_misses += epoch == h->hit_epoch;
         return false;
     }

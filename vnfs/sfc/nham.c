@@ -33,6 +33,11 @@
  * to release it) with SI 0. A replayed output runs the function again (deterministic ones,
  * dns, give the same frame).
  *
+ * Between the roles, below the cores (they do not see it): checkpoints travel as the changes
+ * since the last image (CKDL), a hop's running standbys (--warm) get every stored image (WARM,
+ * DELTA), and a restore they ask for is answered by a HIT instead of the image (see "Warm
+ * standbys" below).
+ *
  * Must not: decide anything the cores decide, or parse a DATA frame beyond what routing needs. */
 #include <arpa/inet.h>
 #include <errno.h>

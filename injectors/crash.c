@@ -65,7 +65,7 @@ crash_kill(struct inject_fault *f)
 {
     json_t *roles = NULL, *r, *killed = json_array();
     int pidfds[64];
-    size_t i, n = 0;
+    size_t i, n = 0, n_gone = 0;
     int error;
 
     error = inject_agent_call(f, f->ig, "roles", NULL, &roles);
@@ -77,8 +77,11 @@ crash_kill(struct inject_fault *f)
         long long nspid = json_integer_value(json_object_get(r, "pid"));
         int fd;
 
-        if (!json_is_true(json_object_get(r, "running"))
-            || (f->role_id >= 0 && id != f->role_id)) {
+        if (f->role_id >= 0 && id != f->role_id) {
+            continue;
+        }
+        if (!json_is_true(json_object_get(r, "running"))) {
+            n_gone++;
             continue;
         }
         fd = n < ARRAY_SIZE(pidfds) ? host_pidfd(f, nspid) : -1;
@@ -86,12 +89,14 @@ crash_kill(struct inject_fault *f)
             pidfds[n++] = fd;
         } else {
             error = kill_in_guest(f, nspid);
-            if (error == ESRCH) {
-                /* It ended since the agent listed it (a scheme's own recovery may stop a
-                 * copy it suspects): not ours to kill. */
-                error = 0;
-                continue;
-            }
+        }
+        if (error == ESRCH) {
+            /* It ended since the agent listed it (the agent had not reaped it yet, or a
+             * scheme's own recovery stopped a copy it suspects): dead is what a crash wants,
+             * nothing to kill. */
+            error = 0;
+            n_gone++;
+            continue;
         }
         if (error) {
             log_err("%s: cannot kill role %d on %s (%s)", f->target, id, f->guest,
@@ -112,6 +117,14 @@ crash_kill(struct inject_fault *f)
             log_err("%s: cannot kill a role on %s (%s)", f->target, f->guest,
                     strerror(error));
         }
+    }
+    if (!json_array_size(killed) && n_gone) {
+        /* Every role it had (or the one named) is dead already: a crash of a target that is
+         * down, a scheme still recovering it from the last one. Not an error of the run: the
+         * caller records it and goes on. A guest where nothing ever ran is an error. */
+        log_info("%s: already down on %s: nothing to kill", f->target, f->guest);
+        error = EALREADY;
+        goto out;
     }
     if (!json_array_size(killed)) {
         log_err("%s: no %s runs on guest %s to kill", f->target,

@@ -133,7 +133,8 @@ cmd_inject(struct cli_ctx *ctx, int argc, char *argv[])
     error = heal ? inject_heal(f, &t) : inject_apply(f, &t);
     if (error) {
         fprintf(stderr, "sfclab inject: %s %s on %s failed: %s\n", heal ? "healing" : "applying",
-                f->kind->name, f->target, strerror(error));
+                f->kind->name, f->target,
+                error == EALREADY ? "the target is down already" : strerror(error));
         rc = 1;
         goto out;
     }

@@ -148,6 +148,18 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         }
         if (!error) {
             error = inject_apply(f, &t);
+            if (error == EALREADY) {
+                /* The target is down already (its scheme still recovers it from the last
+                 * fault): nothing was injected, no episode of recovery starts here, and the
+                 * run goes on. */
+                char *detail = xasprintf("%s %s: the target is down already", f->kind->name,
+                                         f->mode ? f->mode : "");
+
+                run_ctx_event(rc, "fault-not-injected", f->target, detail);
+                free(detail);
+                inject_fault_free(f);
+                return 0;
+            }
             if (error) {
                 inject_fault_free(f);
             }

@@ -47,8 +47,9 @@ static const struct scheme_param nham_params[] = {
     { "checkpoint_backend", SCHEME_PARAM_STRING, "app", 0, 0, nham_backends,
       "how the VSM checkpoints a VNF: app (its export/import state API), criu (libcriu, "
       "needs CRIU >= 4.1), vm (libvirt save/restore, kvm guests)" },
-    { "heartbeat", SCHEME_PARAM_DURATION, "1ms", 100000, 1000000000, NULL,
-      "interval of the beats from each VNF copy to the FMS" },
+    { "heartbeat", SCHEME_PARAM_DURATION, "5ms", 100000, 1000000000, NULL,
+      "interval of the beats from each VNF copy to the FMS (a crash is known from the end of "
+      "its beat stream or its pidfd, not from missing beats: these catch a hang)" },
     { "suspect_min", SCHEME_PARAM_DURATION, "500ms", 1000000, 10000000000ull, NULL,
       "the failure detector's least timeout after a beat (the adaptive one may be longer); "
       "a crashed process is known at once from its pidfd, whatever this says" },

@@ -56,7 +56,7 @@ struct nham_copy {
     uint32_t id;                /* Its NSH component id. */
     int hb_fd;                  /* The orchestrator's end of its heartbeats. */
     uint16_t hb_port;           /* UDP: its port; */
-    char *hb_path;              /* or a datagram socket in the guest's own directory. */
+    char *hb_path;              /* or a listening stream socket in the guest's own directory. */
     char *ctl_path;             /* Its process's control socket (NULL: agent calls only). */
     int role_id;                /* -1: no process. */
     pid_t nspid;                /* Its process, in its guest's PID namespace. */
@@ -159,14 +159,16 @@ nham_beat_socket(struct instance *inst, struct in_addr guest, int *fdp, uint16_t
     return 0;
 }
 
-/* A datagram socket of the orchestrator at 'path' (in the directory of the copy's guest, which
- * the guest sees at the same path and no other guest sees): the beats go from the copy's
- * process to the FMS's socket directly, without the management network. Beats over the
- * network share the switch and the orchestrator's network stack with everything else: on a
- * loaded machine they were held up for seconds, every copy at once, while every copy ran and
- * beat (their counters said so), and the FMS suspected them all. */
+/* A socket of the orchestrator at 'path' (in the directory of the copy's guest, which the
+ * guest sees at the same path and no other guest sees), of 'type': SOCK_DGRAM, or
+ * SOCK_SEQPACKET listening. The beats go from the copy's process to the FMS's socket
+ * directly, without the management network. Beats over the network share the switch and the
+ * orchestrator's network stack with everything else: on a loaded machine they were held up
+ * for seconds, every copy at once, while every copy ran and beat (their counters said so),
+ * and the FMS suspected them all. They come on a stream (SOCK_SEQPACKET): its end tells the
+ * FMS of the copy's death first (nham_fms.h). */
 static int
-nham_unix_bind(struct instance *inst, const char *path, int *fdp)
+nham_unix_bind(struct instance *inst, const char *path, int type, int *fdp)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
     int fd, error;
@@ -180,11 +182,12 @@ nham_unix_bind(struct instance *inst, const char *path, int *fdp)
         return error;
     }
     unlink(path);
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return errno;
     }
-    if (bind(fd, (struct sockaddr *) &sun, sizeof sun) || chmod(path, 0600)) {
+    if (bind(fd, (struct sockaddr *) &sun, sizeof sun) || chmod(path, 0600)
+        || (type == SOCK_SEQPACKET && listen(fd, 8))) {
         error = errno;
         close(fd);
         unlink(path);
@@ -365,7 +368,7 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             if (!error && c->ig->guest->provider->local_sockets) {
                 cp->hb_path = xasprintf("%s/guests/%s/nham-beat-%u.sock", d->inst->dir,
                                         c->guest, c->id);
-                error = nham_unix_bind(d->inst, cp->hb_path, &cp->hb_fd);
+                error = nham_unix_bind(d->inst, cp->hb_path, SOCK_SEQPACKET, &cp->hb_fd);
                 if (error == ENAMETOOLONG) {
                     free(cp->hb_path);
                     cp->hb_path = NULL;
@@ -413,6 +416,11 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         }
         json_array_append_new(sff_args, json_stringn((char *) b.data, b.len));
         buf_uninit(&b);
+        if (v->conf.mechanism == NHAM_1R_AA || v->conf.mechanism == NHAM_MR_AA) {
+            /* Its standbys run: they get every stored image (a failover sends none). */
+            json_array_append_new(sff_args, json_string("--warm"));
+            json_array_append_new(sff_args, json_sprintf("%zu", i));
+        }
         if (v->conf.checkpoint) {
             json_array_append_new(sff_args, json_string("--param"));
             json_array_append_new(sff_args, json_sprintf("checkpoint.%zu=%s", i,
@@ -567,12 +575,31 @@ nham_call_role(struct nham_ctl *ctl, struct nham_agent *a, int role_id, const ch
     return error;
 }
 
+/* Copy 'cp' now runs role 'role_id' (-1: none; 'nspid' its pid in its guest). Its deploy
+ * component says so too, at once: the runner samples its counters and stops it at the end
+ * through it, and a fault aimed at the copy finds the process that runs now, not one this
+ * controller replaced. (The VNF's own name, "vnf[i]", keeps no role id: its agent connection
+ * is to its first guest; it follows the active copy by guest, nham_follow().) */
+static void
+nham_set_role(struct nham_ctl *ctl, struct nham_copy *cp, int role_id, pid_t nspid)
+{
+    struct deploy_component *comp = deploy_find(ctl->dep, cp->name, NULL);
+
+    cp->role_id = role_id;
+    cp->nspid = role_id >= 0 ? nspid : 0;
+    if (comp) {
+        __atomic_store_n(&comp->nspid, cp->nspid, __ATOMIC_RELEASE);
+        __atomic_store_n(&comp->role_id, role_id, __ATOMIC_RELEASE);
+    }
+}
+
 /* start_role of `nham-vnf` for copy 'cp' of 'v' on its own agent connection. */
 static int
 nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nham_vnf *v,
                      struct nham_copy *cp, uint32_t incarnation)
 {
-    int error = 0;
+    pid_t nspid = 0;
+    int error = 0, id = -1;
 
     pthread_mutex_lock(&a->mutex);
     if (a->fd < 0) {
@@ -581,8 +608,7 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     if (!error) {
         error = nham_start_role(a->fd, cp->guest, "nham-vnf",
-                                nham_vnf_args(ctl->nd, v, cp, incarnation), &cp->role_id,
-                                &cp->nspid);
+                                nham_vnf_args(ctl->nd, v, cp, incarnation), &id, &nspid);
         if (error && error != EREMOTEIO) {
             close(a->fd);
             a->fd = -1;
@@ -590,8 +616,16 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
     }
     pthread_mutex_unlock(&a->mutex);
     if (!error) {
-        fms_reset_target(ctl->fms, cp->fms_idx,
-                         deploy_host_pid(ctl->inst, cp->guest, cp->nspid), true);
+        pid_t pid = deploy_host_pid(ctl->inst, cp->guest, nspid);
+
+        if (!pid) {
+            /* No death notice for it then: its heartbeats alone tell (a process gone before
+             * it could be found, or a guest whose pids the host cannot see). */
+            log_err("nham: %s: its process (pid %d in its guest) is not to be watched",
+                    cp->name, (int) nspid);
+        }
+        nham_set_role(ctl, cp, id, nspid);
+        fms_reset_target(ctl->fms, cp->fms_idx, pid, true);
     }
     return error;
 }
@@ -695,8 +729,10 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
     /* Its old process's death is not news: forget it before it dies. */
     fms_reset_target(ctl->fms, cp->fms_idx, 0, false);
     if (cp->role_id >= 0) {
-        nham_stop_role(ctl, a, cp->role_id);
-        cp->role_id = -1;
+        int id = cp->role_id;
+
+        nham_set_role(ctl, cp, -1, 0);      /* Nobody samples it while it stops. */
+        nham_stop_role(ctl, a, id);
     }
     error = nham_fence(ctl, cp, false);
     if (!error && v->conf.mechanism != NHAM_1R_AS && v->conf.mechanism != NHAM_0R) {
@@ -896,15 +932,22 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         if (error) {
             break;
         }
-        nham_follow(ctl, v, nw);
+        if (m != NHAM_1R_AS || b == a) {
+            /* A running standby is the VNF from now on: a crash aimed at the VNF hits it
+             * (and interrupts this recovery). A cold one (1R-AS) only once its process is
+             * started: until then a crash finds the VNF down already (no new failure). */
+            nham_follow(ctl, v, nw);
+        }
         if (b == a) {
             /* Its old process's death is no news; what the FMS says of this copy once its
              * new process is watched is about the copy taking over (the old process's last
              * beats, before that, are not). */
             fms_reset_target(ctl->fms, old->fms_idx, 0, false);
             if (old->role_id >= 0) {
-                nham_stop_role(ctl, ag, old->role_id);
-                old->role_id = -1;
+                int id = old->role_id;
+
+                nham_set_role(ctl, old, -1, 0);
+                nham_stop_role(ctl, ag, id);
             }
             if (old->needs_rearm) {
                 nham_fence(ctl, old, false);
@@ -918,6 +961,9 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         nham_taking_over(ctl, w, b);
         if (m == NHAM_1R_AS) {
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
+            if (!error) {
+                nham_follow(ctl, v, nw);
+            }
         } else {
             /* A standby is a process that never was active (a failed copy is restarted
              * before it is a standby again): its 'ready' counter is 0. */
@@ -1110,7 +1156,8 @@ nham_ctl_stop(void *ctl_)
     if (ctl->cmd_fd >= 0) {
         close(ctl->cmd_fd);
     }
-    /* Roles this controller started are not the deployment's: stop them here. */
+    /* Roles this controller started are the deployment's (nham_set_role()), which stops
+     * them; one it does not know of (none, normally) is stopped here. */
     for (size_t i = 0; ctl->agents && i < ctl->nd->n_vnfs; i++) {
         for (size_t c = 0; c < ctl->nd->vnfs[i].n_copies; c++) {
             struct nham_agent *a = ctl->agents[i][c];
@@ -1216,7 +1263,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
 
             w->hold_path = xasprintf("%s/guests/%s/nham-fms-%zu.sock", ctl->inst->dir,
                                      nd->sff_guest, i);
-            if (nham_unix_bind(ctl->inst, w->hold_path, &w->hold_fd)) {
+            if (nham_unix_bind(ctl->inst, w->hold_path, SOCK_DGRAM, &w->hold_fd)) {
                 w->hold_fd = -1;
             }
         }

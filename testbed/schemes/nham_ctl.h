@@ -5,11 +5,13 @@
  * Deploy: per VNF i, a virtual MAC the SFF sends to and one OpenFlow rule (eth_dst=VMAC_i ->
  * eth_dst=MAC of the active copy, output to its port) that says which copy that is; the copies
  * start per mechanism: 0R one copy; 1R-AS an active copy and a standby guest with no process;
- * 1R-AA and MR-AA an active copy and running standbys whose core waits (`--standby`). Every
- * running copy beats to its own socket of the orchestrator: on netns guests a datagram socket
- * in the guest's own directory (no other guest sees it; the beats do not cross the management
- * network, whose stalls on a loaded machine silenced every copy at once), elsewhere a UDP
- * socket connected to the copy's management address (another guest cannot beat for it).
+ * 1R-AA and MR-AA an active copy and running standbys whose core waits (`--standby`), which
+ * the SFF gives every stored checkpoint (`--warm`: a failover transfers no image). Every
+ * running copy beats to its own socket of the orchestrator: on netns guests a stream socket
+ * (SOCK_SEQPACKET) in the guest's own directory (no other guest sees it; the beats do not
+ * cross the management network, whose stalls on a loaded machine silenced every copy at once;
+ * the stream's end is the first death notice), elsewhere a UDP socket connected to the copy's
+ * management address (another guest cannot beat for it).
  *
  * Controller (the FMS): the failure detector of nham_fms.h watches the active copies; on a
  * death or a suspicion of VNF i's active copy it records `suspected` and, on a thread of that

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -87,7 +88,11 @@ enum fms_state { FMS_ALIVE, FMS_SUSPECT, FMS_GONE };
 struct fms_target {
     char *name;
     int pidfd;                  /* -1: none, or closed after the death notice. */
+    pid_t pid;                  /* The process watched (0: none known). */
     int hb_fd;
+    bool listening;             /* 'hb_fd' listens for the copy's stream (SOCK_SEQPACKET). */
+    int conn_fd;                /* That stream, accepted (-1: none). */
+    pid_t conn_pid;             /* Its peer's process (SO_PEERCRED), 0 unknown. */
     enum fms_state state;
     struct fms_estimator est;
     bool reset;                 /* fms_reset_target() asked; under the mutex. */
@@ -145,7 +150,11 @@ out:
     return error;
 }
 
-/* Epoll data: target index * 2 + 0 for its pidfd, + 1 for its heartbeat fd. */
+/* Epoll data: target index * 4 + 0 for its pidfd, + 1 for its heartbeat fd (a datagram
+ * socket or pipe, or a listening stream socket), + 2 for the stream accepted on it. */
+#define FMS_EV_PIDFD 0
+#define FMS_EV_HB 1
+#define FMS_EV_CONN 2
 int
 fms_add_target(struct fms *f, const char *name, pid_t pid, int hb_fd, size_t *idxp)
 {
@@ -162,20 +171,27 @@ fms_add_target(struct fms *f, const char *name, pid_t pid, int hb_fd, size_t *id
     memset(t, 0, sizeof *t);
     t->name = xstrdup(name);
     t->pidfd = -1;
+    t->pid = pid > 0 ? pid : 0;
     t->hb_fd = hb_fd;
+    t->conn_fd = -1;
+    if (hb_fd >= 0) {
+        int on = 0;
+        socklen_t len = sizeof on;
+        t->listening = !getsockopt(hb_fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) && on;
+    }
     fms_estimator_init(&t->est);
     t->armed_ns = pid > 0 && hb_fd >= 0 ? fms_now() : 0;
     f->n_targets++;
     if (pid > 0) {
         t->pidfd = syscall(SYS_pidfd_open, pid, 0);
-        ev.data.u64 = idx * 2;
+        ev.data.u64 = idx * 4 + FMS_EV_PIDFD;
         if (t->pidfd < 0 || epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->pidfd, &ev)) {
             error = errno;
             goto out;
         }
     }
     if (hb_fd >= 0) {
-        ev.data.u64 = idx * 2 + 1;
+        ev.data.u64 = idx * 4 + FMS_EV_HB;
         if (fcntl(hb_fd, F_SETFL, fcntl(hb_fd, F_GETFL) | O_NONBLOCK)
             || epoll_ctl(f->epfd, EPOLL_CTL_ADD, hb_fd, &ev)) {
             error = errno;
@@ -189,24 +205,78 @@ out:
     return error;
 }
 
+static void fms_gone(struct fms *, size_t i, uint64_t now);
+
 static void
-fms_on_beats(struct fms *f, size_t i, uint64_t now)
+fms_close_conn(struct fms *f, struct fms_target *t)
+{
+    if (t->conn_fd >= 0) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->conn_fd, NULL);
+        close(t->conn_fd);
+        t->conn_fd = -1;
+        t->conn_pid = 0;
+    }
+}
+
+/* A copy connected its beat stream: the newest connection is the one that counts. */
+static void
+fms_on_accept(struct fms *f, size_t i)
+{
+    struct fms_target *t = &f->targets[i];
+
+    for (;;) {
+        int fd = accept4(t->hb_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct ucred cred = { 0 };
+        socklen_t len = sizeof cred;
+
+        if (fd < 0) {
+            break;
+        }
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+        fms_close_conn(f, t);
+        t->conn_fd = fd;
+        t->conn_pid = cred.pid;
+        if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd,
+                      &(struct epoll_event) { .events = EPOLLIN | EPOLLRDHUP,
+                                              .data.u64 = i * 4 + FMS_EV_CONN })) {
+            fms_close_conn(f, t);
+        }
+    }
+}
+
+/* Beats readable on 'fd' (the datagram socket, or the accepted stream). */
+static void
+fms_on_beats(struct fms *f, size_t i, int fd, uint64_t now)
 {
     struct fms_target *t = &f->targets[i];
     char buf[256];
-    bool any = false;
+    bool any = false, closed = false;
     uint64_t gap;
 
     for (;;) {
-        ssize_t n = read(t->hb_fd, buf, sizeof buf);
+        ssize_t n = read(fd, buf, sizeof buf);
         if (n > 0) {
             any = true;
         } else {
-            if (!n) {
-                /* The other end closed: no beat will come again, the deadline decides. */
-                epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
+            if (!n || (errno != EAGAIN && errno != EINTR)) {
+                /* The other end closed: no beat will come again. On a stream, the copy's
+                 * process is gone: its socket closes as it exits, before the rest of its
+                 * exit (a packet socket's release waits for an RCU grace period, 10 ms on a
+                 * loaded machine, and its pidfd with it). */
+                epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL);
+                closed = true;
             }
             break;
+        }
+    }
+    if (closed && fd == t->conn_fd) {
+        /* Only the stream of the process watched (or of one unknown) tells of a death. */
+        bool ours = !t->pid || !t->conn_pid || t->conn_pid == t->pid;
+
+        fms_close_conn(f, t);
+        if (ours) {
+            fms_gone(f, i, now);
+            return;
         }
     }
     if (!any || t->state == FMS_GONE) {
@@ -226,6 +296,23 @@ fms_on_beats(struct fms *f, size_t i, uint64_t now)
     }
 }
 
+/* Target 'i''s process is gone (its pidfd, or its beat stream closed): one notice. */
+static void
+fms_gone(struct fms *f, size_t i, uint64_t now)
+{
+    struct fms_target *t = &f->targets[i];
+
+    if (t->hb_fd >= 0) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
+    }
+    fms_close_conn(f, t);
+    if (t->state != FMS_GONE) {
+        uint64_t gap = t->est.last_ns ? now - t->est.last_ns : 0;
+        t->state = FMS_GONE;
+        f->cb(f->aux, i, t->name, FMS_EV_DEAD, now, gap);
+    }
+}
+
 static void
 fms_on_death(struct fms *f, size_t i, uint64_t now)
 {
@@ -239,14 +326,7 @@ fms_on_death(struct fms *f, size_t i, uint64_t now)
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
     close(t->pidfd);
     t->pidfd = -1;
-    if (t->hb_fd >= 0) {
-        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
-    }
-    if (t->state != FMS_GONE) {
-        uint64_t gap = t->est.last_ns ? now - t->est.last_ns : 0;
-        t->state = FMS_GONE;
-        f->cb(f->aux, i, t->name, FMS_EV_DEAD, now, gap);
-    }
+    fms_gone(f, i, now);
 }
 
 /* Targets whose copy was restarted start over: no beat yet, nothing suspected, and the
@@ -264,7 +344,14 @@ fms_apply_resets(struct fms *f)
         t->reset = false;
         if (t->state == FMS_GONE && t->hb_fd >= 0) {
             epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->hb_fd,
-                      &(struct epoll_event) { .events = EPOLLIN, .data.u64 = i * 2 + 1 });
+                      &(struct epoll_event) { .events = EPOLLIN,
+                                              .data.u64 = i * 4 + FMS_EV_HB });
+        }
+        t->pid = t->reset_pid > 0 ? t->reset_pid : 0;
+        if (t->conn_fd >= 0 && (!t->pid || (t->conn_pid && t->conn_pid != t->pid))) {
+            /* The old process's stream: its end (it is being stopped) is no news. The new
+             * process's, accepted already, stays. */
+            fms_close_conn(f, t);
         }
         if (t->pidfd >= 0) {
             epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
@@ -276,7 +363,7 @@ fms_apply_resets(struct fms *f)
             if (t->pidfd >= 0
                 && epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->pidfd,
                              &(struct epoll_event) { .events = EPOLLIN,
-                                                     .data.u64 = i * 2 })) {
+                                                     .data.u64 = i * 4 + FMS_EV_PIDFD })) {
                 close(t->pidfd);
                 t->pidfd = -1;
             }
@@ -353,10 +440,19 @@ fms_main(void *f_)
                 if (read(f->wakefd, &v, sizeof v) < 0) {
                     /* Nothing to read: another wake-up took it. */
                 }
-            } else if (d % 2) {
-                fms_on_beats(f, d / 2, now);
+            } else if (d % 4 == FMS_EV_HB) {
+                struct fms_target *t = &f->targets[d / 4];
+                if (t->listening) {
+                    fms_on_accept(f, d / 4);
+                } else {
+                    fms_on_beats(f, d / 4, t->hb_fd, now);
+                }
+            } else if (d % 4 == FMS_EV_CONN) {
+                if (f->targets[d / 4].conn_fd >= 0) {
+                    fms_on_beats(f, d / 4, f->targets[d / 4].conn_fd, now);
+                }
             } else {
-                fms_on_death(f, d / 2, now);
+                fms_on_death(f, d / 4, now);
             }
         }
         next = fms_check_deadlines(f, now);
@@ -408,6 +504,9 @@ fms_destroy(struct fms *f)
     for (size_t i = 0; i < f->n_targets; i++) {
         if (f->targets[i].pidfd >= 0) {
             close(f->targets[i].pidfd);
+        }
+        if (f->targets[i].conn_fd >= 0) {
+            close(f->targets[i].conn_fd);
         }
         free(f->targets[i].name);
     }

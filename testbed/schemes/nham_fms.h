@@ -3,7 +3,9 @@
  * It watches targets (a VNF copy: the pid of its guest and a heartbeat channel from its agent)
  * and combines two sources, as NHAM's FMS combines the infrastructure's view with its own:
  *  - the provider's death notice: a pidfd becomes readable the moment the guest's process dies,
- *    so a crash is known without waiting for any timeout (FMS_EV_DEAD);
+ *    so a crash is known without waiting for any timeout (FMS_EV_DEAD); sooner still, the
+ *    end of the copy's beat stream, when its beats come on one (its socket closes early in
+ *    its exit);
  *  - heartbeats at millisecond intervals with an adaptive timeout (Jacobson's estimator of
  *    the inter-arrival mean and deviation, plus a penalty that grows on each false suspicion
  *    and decays with every beat), for what kills no process: cut links, a hung or paused
@@ -64,7 +66,11 @@ struct fms;
 
 int fms_create(const struct fms_config *, fms_event_cb *, void *aux, struct fms **);
 /* Before fms_start(): watch 'pid' (0: no death notice) and heartbeats read from 'hb_fd'
- * (a datagram socket or pipe, -1: none; made nonblocking; the monitor does not close it). */
+ * (a datagram socket or pipe, -1: none; made nonblocking; the monitor does not close it).
+ * 'hb_fd' may also be a listening SOCK_SEQPACKET socket: the copy connects and beats on its
+ * stream, and the stream's end is a death notice too, the earliest one (the socket closes
+ * as the process exits, before its pidfd says so). Only the stream of the process watched
+ * (SO_PEERCRED) counts; a reset drops the old process's. */
 int fms_add_target(struct fms *, const char *name, pid_t pid, int hb_fd, size_t *idxp);
 /* Starts the monitor's thread, at a real-time priority when the system allows it (a crash is
  * known through a pidfd the moment the process dies: only the monitor's wake-up may delay it,

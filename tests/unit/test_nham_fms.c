@@ -1,7 +1,8 @@
 /* Tests of NHAM's failure detector (testbed/schemes/nham_fms.c): the adaptive estimator alone,
  * then the monitor on real child processes that beat every millisecond over a socketpair:
  * killed (the pidfd's death notice), silent but alive (a cut link: heartbeat timeout), and
- * paused then resumed (a false suspicion, after which the timeout is longer). Detection times
+ * paused then resumed (a false suspicion, after which the timeout is longer); and a copy that
+ * beats on a stream, whose end is a death notice. Detection times
  * are printed, never asserted: the CPUs are shared. */
 #include <errno.h>
 #include <pthread.h>
@@ -10,10 +11,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,6 +288,110 @@ test_reset_watches_the_new_process(void **state)
     assert_int_equal(e.false_suspicions, 0);
 }
 
+/* A child that connects to the listening stream socket at 'path' and beats on it every
+ * millisecond, as nham-vnf does where the FMS listens. */
+static pid_t
+streaming_child(const char *path)
+{
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (!pid) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        strcpy(sun.sun_path, path);
+        if (getppid() == 1 || connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+            _exit(1);
+        }
+        for (;;) {
+            send(fd, "b", 1, MSG_NOSIGNAL);
+            usleep(1000);
+        }
+    }
+    return pid;
+}
+
+/* The end of a copy's beat stream is a death notice by itself (no pidfd here), given once
+ * even where the pidfd says it too; a reset drops the old process's stream, whose end is then
+ * no news. */
+static void
+test_stream_end_is_a_death_notice(void **state)
+{
+    const struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    struct fms *f;
+    size_t before, dead = 0;
+    uint64_t killed;
+    int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    pid_t a, b;
+
+    snprintf(sun.sun_path, sizeof sun.sun_path, "/tmp/sfct-fms-%d.sock", (int) getpid());
+    unlink(sun.sun_path);
+    assert_int_equal(bind(lfd, (struct sockaddr *) &sun, sizeof sun), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    a = streaming_child(sun.sun_path);
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[4]", 0, lfd, NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    usleep(100000);
+    pthread_mutex_lock(&s.mutex);
+    before = s.n;
+    pthread_mutex_unlock(&s.mutex);
+    killed = time_mono_ns();
+    kill(a, SIGKILL);
+    assert_true(wait_events(&s, before + 1) > before);
+    pthread_mutex_lock(&s.mutex);
+    for (size_t i = before; i < s.n; i++) {
+        if (s.kinds[i] == FMS_EV_DEAD) {
+            dead++;
+            print_message("fms: stream end %.3f ms after SIGKILL\n", (s.at[i] - killed) / 1e6);
+        }
+    }
+    pthread_mutex_unlock(&s.mutex);
+    waitpid(a, NULL, 0);
+    assert_int_equal(dead, 1);
+
+    /* A new process, watched by its pid too: one notice for its death, not two. */
+    b = streaming_child(sun.sun_path);
+    fms_reset_target(f, 0, b, true);
+    usleep(100000);
+    pthread_mutex_lock(&s.mutex);
+    before = s.n;
+    pthread_mutex_unlock(&s.mutex);
+    kill(b, SIGKILL);
+    waitpid(b, NULL, 0);
+    usleep(200000);
+    dead = 0;
+    pthread_mutex_lock(&s.mutex);
+    for (size_t i = before; i < s.n; i++) {
+        dead += s.kinds[i] == FMS_EV_DEAD;
+    }
+    pthread_mutex_unlock(&s.mutex);
+    assert_int_equal(dead, 1);
+
+    /* Forgotten (a reset with no process) before it stops: its stream's end says nothing. */
+    a = streaming_child(sun.sun_path);
+    fms_reset_target(f, 0, a, true);
+    usleep(100000);
+    fms_reset_target(f, 0, 0, false);
+    pthread_mutex_lock(&s.mutex);
+    before = s.n;
+    pthread_mutex_unlock(&s.mutex);
+    kill(a, SIGKILL);
+    waitpid(a, NULL, 0);
+    usleep(200000);
+    pthread_mutex_lock(&s.mutex);
+    dead = s.n - before;
+    pthread_mutex_unlock(&s.mutex);
+    fms_destroy(f);
+    close(lfd);
+    unlink(sun.sun_path);
+    assert_int_equal(dead, 0);
+}
+
 /* A copy started but never heard from (it died before its pid could be watched, or hangs at
  * start) is suspected after the largest timeout; a slot with nothing started is not. */
 static void
@@ -325,6 +432,7 @@ main(void)
         cmocka_unit_test(test_pause_is_a_false_suspicion),
         cmocka_unit_test(test_reset_watches_the_new_process),
         cmocka_unit_test(test_started_but_silent),
+        cmocka_unit_test(test_stream_end_is_a_death_notice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,3 +112,68 @@ nham_frags_free(struct nham_frags *fr)
     free(fr->r);
     memset(fr, 0, sizeof *fr);
 }
+
+/* Changed bytes closer than this are sent as one run (a run's header costs 6 bytes). */
+#define NHAM_DELTA_GAP 16
+#define NHAM_DELTA_RUN_MAX 65535
+
+size_t
+nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
+                  struct buf *out)
+{
+    size_t start = out->len, i = 0;
+
+    while (i < len) {
+        size_t j, end, same;
+
+        if (old[i] == new[i]) {
+            i++;
+            continue;
+        }
+        /* A run from i to the first stretch of NHAM_DELTA_GAP equal bytes. */
+        for (end = j = i + 1, same = 0; j < len && same < NHAM_DELTA_GAP
+             && j - i < NHAM_DELTA_RUN_MAX; j++) {
+            if (old[j] == new[j]) {
+                same++;
+            } else {
+                same = 0;
+                end = j + 1;
+            }
+        }
+        if (out->len - start + 6 + (end - i) > max || i > UINT32_MAX) {
+            out->len = start;
+            return 0;
+        }
+        buf_put_be32(out, i);
+        buf_put_be16(out, end - i);
+        buf_put(out, new + i, end - i);
+        i = end;
+    }
+    if (out->len == start && max >= 6) {
+        /* Nothing changed: one empty run, so that a delta is never empty. */
+        buf_put_be32(out, 0);
+        buf_put_be16(out, 0);
+    }
+    return out->len - start;
+}
+
+bool
+nham_delta_apply(uint8_t *img, size_t len, const uint8_t *runs, size_t n)
+{
+    while (n) {
+        size_t off, rl;
+
+        if (n < 6) {
+            return false;
+        }
+        off = get_be(runs, 4);
+        rl = get_be(runs + 4, 2);
+        if (n - 6 < rl || off > len || len - off < rl) {
+            return false;
+        }
+        memcpy(img + off, runs + 6, rl);
+        runs += 6 + rl;
+        n -= 6 + rl;
+    }
+    return true;
+}

@@ -8,12 +8,16 @@
  *
  * Parses untrusted bytes (tests/fuzz/fuzz_nham_frag.c); never allocates more than
  * NHAM_MAX_MESSAGE per sender; never does I/O. Main types: struct nham_frags (per receiver:
- * one message in progress per sender MAC; and the sender's message ids). */
+ * one message in progress per sender MAC; and the sender's message ids). Also the deltas
+ * between two images that keep warm standbys in sync cheaply (nham_delta_*). */
 #ifndef SFC_NHAMFRAG_H
 #define SFC_NHAMFRAG_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vnfs/lib/buf.h"
 
 #define NHAM_FRAG_ETHERTYPE 0x88B7      /* IEEE 802a OUI-extended: unused on our bridges. */
 #define NHAM_FRAG_HDR 16
@@ -46,5 +50,16 @@ void nham_frag_header(uint8_t *out, uint64_t id, uint32_t total, uint32_t offset
 const uint8_t *nham_frag_add(struct nham_frags *, const uint8_t src[6], const uint8_t *body,
                              size_t len, size_t *msg_len);
 void nham_frags_free(struct nham_frags *);
+
+/* Deltas between two images of one length: what a standby already holding the older one needs
+ * to have the newer. Runs of changed bytes, each off(4) len(2) bytes (big-endian), in order.
+ * nham_delta_encode() appends the runs turning 'old' into 'new' to 'out' and returns their
+ * size, or 0 when they would be longer than 'max' (send the image whole then).
+ * nham_delta_apply() applies runs to 'img' ('len' bytes); false (and 'img' partly changed)
+ * when they do not fit it. It parses bytes from the network (after their seal is checked):
+ * tests/fuzz/fuzz_nham_frag.c. */
+size_t nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
+                         struct buf *out);
+bool nham_delta_apply(uint8_t *img, size_t len, const uint8_t *runs, size_t n);
 
 #endif

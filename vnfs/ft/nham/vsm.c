@@ -151,8 +151,13 @@ nham_vsm_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
 
     switch (ev->kind) {
     case FT_EV_START:
+        /* Spread over the interval: VNF j's first checkpoint at (j + 1) / n of its own.
+         * Taken together, the images of a chain (512 KB each in the paper) crossed the
+         * switch in one burst that every packet of the chain queued behind, interval after
+         * interval (measured: a 50 ms probe deadline missed by 38% of probes, no fault). */
         for (size_t j = 0; j < m->n_slots; j++) {
-            ft_emit_timer(out, j + 1, ev->now_ns + m->slots[j].interval_ns);
+            ft_emit_timer(out, j + 1,
+                          ev->now_ns + m->slots[j].interval_ns / m->n_slots * (j + 1));
         }
         break;
     case FT_EV_TIMER:

@@ -257,6 +257,11 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     deploy_args_add(a, "fn=%s", v->fn);
     deploy_args_add(a, "--param");
     deploy_args_add(a, "reply=%d", FTVNF_EP_REPLY);
+    if (!slave) {
+        /* Logged on the path, and the slave fed by the last logger at once. */
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "sync=%d", FTVNF_EP_SLAVE((int) i));
+    }
     for (size_t j = 0; j < v->n_params; j++) {
         deploy_args_add(a, "--param");
         deploy_args_add(a, "fn.%s=%s", v->params[j].key, v->params[j].value);
@@ -298,12 +303,16 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         deploy_args_add(a, "stages=%zu", fd->n_vnfs);
         deploy_args_add(a, "--param");
         deploy_args_add(a, "manager_period=%s", period);
-        /* Finished packets stay, and a takeover re-forwards what was read, for longer than
-         * a loaded machine takes to notice a death and act on it. */
+        /* The masters log on the path: their loggers send on whatever was logged, so a
+         * takeover re-forwards nothing and a finished packet need not stay. The loggers feed
+         * the slaves at once; the manager feeds what is still unfinished 20 ms after it read
+         * it (a loss on the way, or a slave that did not run). */
         deploy_args_add(a, "--param");
-        deploy_args_add(a, "retain=2s");
+        deploy_args_add(a, "retain=50ms");
         deploy_args_add(a, "--param");
-        deploy_args_add(a, "reforward=500ms");
+        deploy_args_add(a, "reforward=0");
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "feed_after=20ms");
         break;
     }
 }
@@ -589,16 +598,17 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
         run_events_addf(ctl->ctx.events, at_ns, "suspected", k ? alias : t->c->name,
                         "its process died");
     }
-    /* Nothing the dead copy's port might still send enters the chain; what upstream sends
-     * to master i goes to the slave. */
+    /* The manager first: the takeover needs nothing from the switch (the slave is promoted,
+     * then its upstream is rerouted to the slave's own address). The switch's flow table
+     * changes take tens of ms under load, so they run meanwhile: nothing the dead copy's port
+     * might still send enters the chain, and what upstream sends to master i's virtual MAC
+     * goes to the slave. */
+    error = ftvnf_manager_call(ctl, "peer_down",
+                               json_pack("{s:i}", "peer", FTVNF_EP_MASTER((int) t->vnf)), NULL);
     of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
     ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
-    error = ftvnf_of(ctl, &fence);
+    error = error ? error : ftvnf_of(ctl, &fence);
     error = error ? error : ftvnf_of(ctl, &steer);
-    error = error ? error : ftvnf_manager_call(ctl, "peer_down",
-                                               json_pack("{s:i}", "peer",
-                                                         FTVNF_EP_MASTER((int) t->vnf)),
-                                               NULL);
     while (!error && !ctl->stopping && time_mono_ns() < deadline) {
         json_t *res = NULL, *st;
 
@@ -622,7 +632,9 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
             return;
         }
         json_decref(res);
-        poll(NULL, 0, 1);
+        /* The promotion's time is the manager's own clock: asking more often would only
+         * take the manager's CPU from the recovery it times. */
+        poll(NULL, 0, 10);
     }
     run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s",
                     error ? strerror(error) : "the slave never took over");
@@ -801,6 +813,12 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
                                &t->fms_idx);
     }
     if (!error) {
+        /* Connected now, not at the first failure: a connection made then costs a TCP
+         * handshake with a guest's agent on a loaded host, inside the recovery time. */
+        json_t *res = NULL;
+        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)) {
+            json_decref(res);
+        }
         error = pthread_create(&ctl->thread, NULL, ftvnf_ctl_main, ctl);
         ctl->started = !error;
     }

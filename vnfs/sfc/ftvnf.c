@@ -9,7 +9,9 @@
  * is an NSH frame (MD type 2, next protocol Ethernet) sent straight to the next stage's MAC,
  * the packet id in NSH_TLV_PACKET_ID (8 bytes, big-endian: the core's 36-bit id) and the
  * inner frame after it. The sequencer is the only hop of the SFF's path: it receives the
- * classifier's frames (no packet id) from the SFF. Data for an --egress endpoint (the SFF)
+ * classifier's frames (no packet id) from the SFF. A log carrier (a packet on its way
+ * through the loggers with its log records, vnfs/ft/ftvnf/ftvnf.h) has the carrier flag in
+ * that TLV and next protocol NSH_NP_EXPERIMENT2. Data for an --egress endpoint (the SFF)
  * leaves as NSH at SI 254, the end of that one-hop path, so the SFF decapsulates it toward the
  * server; data for a --reply endpoint (the SFF again) leaves on the reverse path (SPI |
  * NSH_SPI_REVERSE, SI 255), so a dns master's answer goes back to the client. Peer messages
@@ -132,6 +134,10 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
         r->n_malformed++;
         return;
     }
+    if (data[0]) {
+        /* A log carrier (ftvnf.h): its records precede the inner frame. */
+        r->nsh.data[3] = NSH_NP_EXPERIMENT2;
+    }
     if (ftvnf_send_frame(r, ep->mac, NSH_ETHERTYPE, r->nsh.data, r->nsh.len, data + 8,
                          len - 8)) {
         (*(ep->kind == EP_EGRESS ? &r->n_tx_egress : ep->kind == EP_REPLY ? &r->n_tx_reply
@@ -190,7 +196,7 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
         return;
     }
     if (nsh_decode(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &hdr, NULL)
-        || hdr.next_proto != NSH_NP_ETHERNET) {
+        || (hdr.next_proto != NSH_NP_ETHERNET && hdr.next_proto != NSH_NP_EXPERIMENT2)) {
         r->n_malformed++;
         return;
     }

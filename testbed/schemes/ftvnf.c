@@ -262,6 +262,10 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
         deploy_args_add(a, "--param");
         deploy_args_add(a, "sync=%d", FTVNF_EP_SLAVE((int) i));
     }
+    if (i + 1 == fd->n_vnfs) {
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "last=1");
+    }
     for (size_t j = 0; j < v->n_params; j++) {
         deploy_args_add(a, "--param");
         deploy_args_add(a, "fn.%s=%s", v->params[j].key, v->params[j].value);

@@ -1,8 +1,9 @@
 /* Scenario "ftvnf": FTvNF (vnfs/ft/ftvnf) protecting a chain of 1-3 stateful VNFs whose
  * functions read a clock, draw random numbers and share variables: `nat` with random ports
  * and flow timestamps, `nat` with its shared sequential allocator and timestamps, `lb` with
- * random choice. The client's UDP flows enter through the ID sequencer; the manager feeds the
- * slaves every 1-10 ms. One master crashes under load (never restarted); sometimes the
+ * random choice; and `fwd`, stateless (work alone) or writing state with no PADs. The
+ * client's UDP flows enter through the ID sequencer; the manager feeds the slaves every
+ * 1-10 ms. One master crashes under load (never restarted); sometimes the
  * manager crashes and restarts before that. Links are FIFO and lossless (veth pairs through
  * the switch); the failure notice comes 0.5-5 ms after the crash.
  *
@@ -291,7 +292,18 @@ ftvnf_setup(struct sim *sim, bool broken)
         p[np++] = (struct ft_param) { "stage", stage_s };
         p[np++] = (struct ft_param) { "frame_offset", "16" };
         p[np++] = (struct ft_param) { "report", check_s };
-        switch (ft_rng_below(rng, 3)) {
+        switch (ft_rng_below(rng, 5)) {
+        case 3:
+            /* Work alone: no state, no PADs: the master forwards at once (on the path). */
+            p[np++] = (struct ft_param) { "fn", "fwd" };
+            p[np++] = (struct ft_param) { "fn.iterations", "64" };
+            break;
+        case 4:
+            /* State written per packet with no PADs: replayed in the master's order. */
+            p[np++] = (struct ft_param) { "fn", "fwd" };
+            p[np++] = (struct ft_param) { "fn.state_size", "8" };
+            p[np++] = (struct ft_param) { "fn.iterations", "16" };
+            break;
         case 0:
             p[np++] = (struct ft_param) { "fn", "nat" };
             p[np++] = (struct ft_param) { "fn.external", ext };
@@ -321,6 +333,9 @@ ftvnf_setup(struct sim *sim, bool broken)
             rp[nrp++] = (struct ft_param) { "log", log };
             if (on_path && !role) {
                 rp[nrp++] = (struct ft_param) { "sync", sync_s };
+            }
+            if (i + 1 == n) {
+                rp[nrp++] = (struct ft_param) { "last", "1" };
             }
             if (role && broken) {
                 rp[nrp++] = (struct ft_param) { "broken", "1" };

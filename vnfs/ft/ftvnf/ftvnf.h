@@ -23,6 +23,13 @@
  * messages is the paper's round trip (LOG_PKT / LOG_DP, ACK_PKT / ACK_DP); a packet whose
  * carrier would exceed 'carry_max' bytes goes that way too.
  *
+ * Packets that touch no state. A master whose function read nothing non-deterministic,
+ * wrote no state and left the packet as it was (the paper: "if no PADs were generated, the VNF
+ * can forward the packet immediately") forwards it at once and logs its D&P record off the
+ * path, as a message it sends again until acknowledged: the record is the packet's progress
+ * (the manager's cleanup and resends need it), marked stateless, without an order number; a
+ * slave needs nothing from it.
+ *
  * Order numbers. Each D&P record has the master's order number (1, 2, ... per stage, kept by
  * a slave that takes over): a slave replays in that order whatever way each packet reached
  * it (fed on the path by either logger, or by the manager), holding what comes early. At a
@@ -47,7 +54,8 @@
  *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
  *    report (tests: who gets the state digest after each packet), broken (tests), reply
  *    (where a reply goes, e.g. the SFF's reverse path; default: next), log (path|messages),
- *    sync (the slave the last logger feeds at once; none by default), carry_max.
+ *    sync (the slave the last logger feeds at once; none by default), carry_max, last (1:
+ *    the chain's last stage).
  *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
  *    logger send each slave what its master finished (tracking what is in the air), deletes
  *    packets every master and slave finished. On a master's failure notice: the slave
@@ -79,9 +87,13 @@
  * word FTVNF_CARRY | id(8), to(4) (where the last logger sends the packet; FT_ENDPOINT_NONE
  * for a dropped one), sync(4) (the slave the last logger feeds, or FT_ENDPOINT_NONE), n(1),
  * n x { logger(4) type(1) len(2) body } (LOG_BASE: id(8), the carried packet is the base;
- * LOG_PKT and LOG_DP as the messages' bodies), then id(8) payload: the data packet the last
- * logger sends on as it is. Each logger stores the records for it (consecutive) and sends the
- * whole carrier to the next record's logger. Peer messages start with their type (enum
+ * LOG_PKT and LOG_DP as the messages' bodies), then id(8) payload: the packet as the master
+ * received it (what its slave replays). Each logger stores the records for it (consecutive)
+ * and sends the whole carrier to the next record's logger. The last sends on id(8) payload as
+ * it is, or, with a LOG_PKT record, the payload with its delta applied at its id. A LOG_PKT
+ * record for logger FT_ENDPOINT_NONE is applied, not stored: a version that leaves the chain
+ * (a reply, or the last stage's output) is never replayed to anyone, so a master does not
+ * wait for the packet logger to store it. Peer messages start with their type (enum
  * ftvnf_msg_type). The parsers take untrusted bytes. */
 #ifndef SFC_FT_FTVNF_H
 #define SFC_FT_FTVNF_H 1
@@ -189,14 +201,18 @@ enum ftvnf_list_kind {
     FTVNF_LIST_PROGRESS = 3,/* stage(1) id_in(8) */
 };
 
-/* A D&P record: stage(1) id_in(8) id_out(8) verdict(1) order(8) pads. */
+/* A D&P record: stage(1) id_in(8) id_out(8) verdict(1) order(8) pads. The verdict's top bit
+ * says the packet touched no state (FTVNF_DP_STATELESS). */
 #define FTVNF_DP_HDR_LEN 26
+#define FTVNF_DP_STATELESS 0x80
 
 struct ftvnf_dp {
     uint8_t stage;
     uint64_t id_in, id_out;
     uint8_t verdict;
     uint64_t order;         /* The master's order number for the stage (0: none). */
+    bool stateless;         /* No PADs, no state written, the packet left as it came: the
+                             * master forwarded it at once and its slave never replays it. */
     struct nf_pad *pads;    /* Owned (malloc) when parsed. */
     size_t n_pads;
 };

@@ -388,11 +388,10 @@ dplog_store_rec(struct ftvnf_logger *l, const uint8_t *body, size_t len, struct 
     return true;
 }
 
-/* The last logger of a carrier feeds the master's slave at once: the packet at the version
- * the master received (the carried one if the master left it as it was; else the packet
- * logger builds it from what it stores) with the master's PADs and order number. */
+/* The last logger of a carrier feeds the master's slave at once: the carried packet (the
+ * version the master received) with the master's PADs and order number. */
 static void
-logger_sync(struct ftvnf_logger *l, const struct ftvnf_carry *c, struct ft_actions *out)
+logger_sync(const struct ftvnf_carry *c, struct ft_actions *out)
 {
     const struct ftvnf_carry_rec *rec = NULL;
     struct buf msg = BUF_INITIALIZER;
@@ -405,25 +404,57 @@ logger_sync(struct ftvnf_logger *l, const struct ftvnf_carry *c, struct ft_actio
         return;
     }
     free(dp.pads);
-    buf_put_u8(&msg, FTVNF_SLAVE_PKT);
-    buf_put_u8(&msg, dp.stage);
-    buf_put_u8(&msg, 0);
-    buf_put_be64(&msg, dp.id_in);
-    buf_put_be64(&msg, dp.order);
-    buf_put(&msg, rec->body + FTVNF_DP_HDR_LEN, rec->len - FTVNF_DP_HDR_LEN);
     if (dp.id_in == c->id) {
+        buf_put_u8(&msg, FTVNF_SLAVE_PKT);
+        buf_put_u8(&msg, dp.stage);
+        buf_put_u8(&msg, 0);
+        buf_put_be64(&msg, dp.id_in);
+        buf_put_be64(&msg, dp.order);
+        buf_put(&msg, rec->body + FTVNF_DP_HDR_LEN, rec->len - FTVNF_DP_HDR_LEN);
         buf_put(&msg, c->payload, c->len);
-    } else if (l->kind != LOGGER_PKT || !plog_build(l, dp.id_in, &msg)) {
-        goto out;           /* The manager feeds it later. */
+        ft_emit_send(out, c->sync, msg.data, msg.len);
     }
-    ft_emit_send(out, c->sync, msg.data, msg.len);
-out:
     buf_uninit(&msg);
+}
+
+/* The packet a carrier's last logger sends on: the carried one as it is (no copy), or, if the
+ * master changed it, with the LOG_PKT record's delta applied, at that record's id. */
+static void
+logger_send_on(const struct ftvnf_carry *c, const uint8_t *data, size_t len,
+               struct ft_actions *out)
+{
+    const struct ftvnf_carry_rec *rec = NULL;
+    struct buf pkt = BUF_INITIALIZER, body = BUF_INITIALIZER;
+    struct cursor rd;
+    uint64_t id;
+
+    for (size_t i = 0; i < c->n_recs && !rec; i++) {
+        rec = c->recs[i].type == FTVNF_LOG_PKT ? &c->recs[i] : NULL;
+    }
+    if (!rec) {
+        ft_emit_forward(out, c->to, data + c->plain_ofs, len - c->plain_ofs);
+        return;
+    }
+    cursor_init(&rd, rec->body, rec->len);
+    id = cursor_be64(&rd);
+    cursor_u8(&rd);
+    buf_put(&body, c->payload, c->len);
+    if (!cursor_ok(&rd) || ftvnf_delta_apply(&body, rd.p, rd.left)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+    } else {
+        buf_put_be64(&pkt, id);
+        buf_put(&pkt, body.data, body.len);
+        ft_emit_forward(out, c->to, pkt.data, pkt.len);
+    }
+    buf_uninit(&body);
+    buf_uninit(&pkt);
 }
 
 /* A log carrier on the data path: the records for us are stored, then the carrier goes to
  * the next record's logger, or (we are the last) the packet goes on and the slave is fed.
- * Idempotent like every store: a carrier sent twice is stored once and sent on twice. */
+ * A record for no logger (FT_ENDPOINT_NONE) is not stored: the delta of a version nobody
+ * will replay (the chain's last stage's output), which the last logger applies. Idempotent
+ * like every store: a carrier sent twice is stored once and sent on twice. */
 static void
 logger_carry(struct ftvnf_logger *l, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -441,13 +472,16 @@ logger_carry(struct ftvnf_logger *l, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, NULL, 0);
         return;
     }
-    for (next = k; next < c.n_recs && c.recs[next].logger == l->self; next++) {
+    for (next = k; next < c.n_recs && (c.recs[next].logger == l->self
+                                       || c.recs[next].logger == FT_ENDPOINT_NONE); next++) {
         const struct ftvnf_carry_rec *r = &c.recs[next];
         struct ftvnf_dp dp;
         uint64_t id;
         bool ok;
 
-        if (r->type == FTVNF_LOG_BASE && l->kind == LOGGER_PKT) {
+        if (r->logger == FT_ENDPOINT_NONE) {
+            ok = r->type == FTVNF_LOG_PKT;
+        } else if (r->type == FTVNF_LOG_BASE && l->kind == LOGGER_PKT) {
             struct cursor rd;
             cursor_init(&rd, r->body, r->len);
             id = cursor_be64(&rd);
@@ -471,9 +505,9 @@ logger_carry(struct ftvnf_logger *l, const struct ft_event *ev, struct ft_action
         ft_emit_forward(out, c.recs[next].logger, ev->data, ev->len);
         return;
     }
-    logger_sync(l, &c, out);
+    logger_sync(&c, out);
     if (c.to != FT_ENDPOINT_NONE) {
-        ft_emit_forward(out, c.to, ev->data + c.plain_ofs, ev->len - c.plain_ofs);
+        logger_send_on(&c, ev->data, ev->len, out);
     }
 }
 

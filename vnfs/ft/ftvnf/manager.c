@@ -229,7 +229,7 @@ mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_ac
         const struct mgr_rec *r = &s->recs[k];
         uint64_t base = ftvnf_id_base(r->dp.id_in), sent;
 
-        if (r->deleted || u64map_get(&s->progress, base, NULL)
+        if (r->deleted || r->dp.stateless || u64map_get(&s->progress, base, NULL)
             || (!include_air && s->state == STAGE_NORMAL
                 && m->now - r->seen_ns < m->feed_after)) {
             continue;
@@ -271,7 +271,8 @@ mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
             fwd = r->dp.verdict != FTVNF_DROPPED && m->reforward
                   && r->seen_ns + m->reforward >= s->failed_at
                   && (i + 1 >= m->n_stages || !mgr_rec(&m->stages[i + 1], base));
-            if (r->deleted || (u64map_get(&s->progress, base, NULL) && !fwd)) {
+            if (r->deleted
+                || ((r->dp.stateless || u64map_get(&s->progress, base, NULL)) && !fwd)) {
                 continue;
             }
         }
@@ -395,7 +396,7 @@ mgr_cleanup(struct ftvnf_manager *m, struct ft_actions *out)
             const struct mgr_stage *s = &m->stages[i];
             const struct ftvnf_dp *dp = mgr_rec(s, slot->key);
 
-            done = dp && (s->state == STAGE_ALONE
+            done = dp && (s->state == STAGE_ALONE || dp->stateless
                           || u64map_get(&s->progress, slot->key, NULL));
             if (done && dp->verdict != FTVNF_FORWARD) {
                 break;          /* Dropped or answered: later stages never see it. */

@@ -76,6 +76,7 @@ struct ftvnf_vnf {
     uint64_t n_diverged;
     bool on_path;               /* log=path: the output goes on through the loggers. */
     uint32_t sync;              /* The slave the last logger feeds (FT_ENDPOINT_NONE: none). */
+    bool last;                  /* The chain's last stage: its outputs leave the chain. */
     uint64_t carry_max;
     uint64_t order;             /* Master: the last order number given; slave: replayed. */
     bool output_carrier[FTVNF_KEEP_OUTPUTS];    /* outputs[i] is a master's carrier. */
@@ -90,7 +91,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max;
+    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last;
     const char *log = ft_config_param(cfg, "log");
     struct ftvnf_vnf *v;
     struct nf *nf;
@@ -104,6 +105,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_u64(cfg, "reply", cfg->n_next ? cfg->next[0] : 0, &reply, errp))
         || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))
         || (error = ft_config_u64(cfg, "sync", FT_ENDPOINT_NONE, &sync, errp))
+        || (error = ft_config_u64(cfg, "last", 0, &last, errp))
         || (error = ft_config_u64(cfg, "carry_max", FTVNF_CARRY_MAX_DEFAULT, &carry_max,
                                   errp))) {
         return error;
@@ -154,6 +156,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     v->log_retry = log_retry ? log_retry : 1;
     v->on_path = !log || !strcmp(log, "path");
     v->sync = sync;
+    v->last = last;
     v->carry_max = carry_max;
     u64map_init(&v->held_ids);
     u64map_init(&v->seen);
@@ -277,8 +280,9 @@ vnf_keep(struct ftvnf_vnf *v, uint64_t base, bool carrier)
 
 /* A master's output goes on through its loggers (ftvnf.h, "Logging on the path"): the D&P
  * logger first, so that its log has the stage's packets in the order the master processed
- * them, then the packet logger with the delta if the packet changed (it can then build the
- * version the slave replays). False if the carrier would be too big: logged by messages. */
+ * them, then the packet logger with the delta if the packet changed. The carrier holds the
+ * packet as it came (what the slave replays); the last logger applies the delta. False if the
+ * carrier would be too big: logged by messages. */
 static bool
 vnf_carry(struct ftvnf_vnf *v, const struct ftvnf_dp *dp, const uint8_t *in, size_t in_len,
           const struct vnf_pending *p, struct ft_actions *out)
@@ -296,20 +300,19 @@ vnf_carry(struct ftvnf_vnf *v, const struct ftvnf_dp *dp, const uint8_t *in, siz
     c.recs[c.n_recs++] = (struct ftvnf_carry_rec) {
         .logger = v->dplog, .type = FTVNF_LOG_DP, .body = dpb.data, .len = dpb.len,
     };
-    if (dp->verdict == FTVNF_DROPPED || p->out.len < 8) {
-        c.payload = in;         /* The slave replays it. */
-        c.len = in_len;
-        c.id = dp->id_in;
-    } else {
-        c.payload = p->out.data + 8;
-        c.len = p->out.len - 8;
-    }
-    if (c.id != dp->id_in) {
-        buf_put_be64(&delta, c.id);
+    /* The packet as it came, which the slave replays; the last logger applies the delta. */
+    c.id = dp->id_in;
+    c.payload = in;
+    c.len = in_len;
+    if (dp->id_out != dp->id_in && p->out.len >= 8) {
+        /* A version nobody replays (it leaves the chain) is not stored. */
+        bool leaves = dp->verdict == FTVNF_REPLY || v->last;
+        buf_put_be64(&delta, dp->id_out);
         buf_put_u8(&delta, 1);
-        ftvnf_delta_make(&delta, in, in_len, c.payload, c.len);
+        ftvnf_delta_make(&delta, in, in_len, p->out.data + 8, p->out.len - 8);
         c.recs[c.n_recs++] = (struct ftvnf_carry_rec) {
-            .logger = v->plog, .type = FTVNF_LOG_PKT, .body = delta.data, .len = delta.len,
+            .logger = leaves ? FT_ENDPOINT_NONE : v->plog, .type = FTVNF_LOG_PKT,
+            .body = delta.data, .len = delta.len,
         };
     }
     if (dpb.len + delta.len + c.len + 64 <= v->carry_max && dpb.len <= UINT16_MAX
@@ -368,13 +371,24 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     buf_init(&p->log_pkt);
     p->sent_ns = now;
     nf_det_begin(&v->nf->det, NULL, 0);
-    struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in, .order = ++v->order };
+    uint64_t mark = state_mark(v->nf->state);
+    struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in };
     dp.verdict = vnf_run(v, id_in, payload, len, now, &p->out, &dp.id_out);
     p->reply = dp.verdict == FTVNF_REPLY;
     dp.pads = v->nf->det.log;
     dp.n_pads = v->nf->det.n_log;
+    dp.stateless = v->on_path && !dp.n_pads && !state_changes_since(v->nf->state, mark)
+                   && dp.id_out == id_in && dp.verdict != FTVNF_REPLY;
+    dp.order = dp.stateless ? 0 : ++v->order;
     vnf_report(v, id_in, out);
-    if (v->on_path && vnf_carry(v, &dp, payload, len, p, out)) {
+    if (dp.stateless) {
+        /* Nothing to log before it goes on (ftvnf.h): forwarded now, its progress logged
+         * off the path (below, as a message, sent again until acknowledged). */
+        if (p->out.len) {
+            ft_emit_forward(out, v->next, p->out.data, p->out.len);
+        }
+        buf_clear(&p->out);
+    } else if (v->on_path && vnf_carry(v, &dp, payload, len, p, out)) {
         buf_uninit(&p->out);
         buf_uninit(&p->log_dp);
         buf_uninit(&p->log_pkt);

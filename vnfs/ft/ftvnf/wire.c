@@ -26,7 +26,7 @@ ftvnf_dp_put(struct buf *b, const struct ftvnf_dp *dp)
     buf_put_u8(b, dp->stage);
     buf_put_be64(b, dp->id_in);
     buf_put_be64(b, dp->id_out);
-    buf_put_u8(b, dp->verdict);
+    buf_put_u8(b, dp->verdict | (dp->stateless ? FTVNF_DP_STATELESS : 0));
     buf_put_be64(b, dp->order);
     nf_pads_put(b, dp->pads, dp->n_pads);
 }
@@ -43,6 +43,8 @@ ftvnf_dp_parse(const uint8_t *data, size_t len, struct ftvnf_dp *dp)
     d.id_in = cursor_be64(&rd);
     d.id_out = cursor_be64(&rd);
     d.verdict = cursor_u8(&rd);
+    d.stateless = d.verdict & FTVNF_DP_STATELESS;
+    d.verdict &= ~FTVNF_DP_STATELESS;
     d.order = cursor_be64(&rd);
     if (!cursor_ok(&rd) || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_REPLY
         || d.id_in >> FTVNF_ID_BITS || d.id_out >> FTVNF_ID_BITS) {

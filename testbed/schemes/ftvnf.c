@@ -26,9 +26,9 @@
  * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
  * clock, the host's too), with the number of packets it replayed. A dead sequencer or manager
  * is restarted on its guest (a sequencer as its next incarnation, with a fresh sequencer id; a
- * manager rebuilds from the loggers). A slave's death is recorded; no new slave is made (the
- * stage runs on without one), nor after a takeover. Loggers keep their records in memory here
- * (the paper assumes they do not fail; `sfcd ft --journal` is the persistent variant). */
+ * manager rebuilds from the loggers), and so is a dead logger (it rebuilds from its journal:
+ * every record it took was appended there before it acted on it). A slave's death is
+ * recorded; no new slave is made (the stage runs on without one), nor after a takeover. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -297,6 +297,10 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         ftvnf_writers(fd, a);
         deploy_args_add(a, "--peers");
         deploy_args_add(a, "%d", FTVNF_EP_MANAGER);
+        /* Persistent: what a logger took is in its journal first; restarted, it rebuilds
+         * from it (sfcd ftvnf --journal: write(2) before the core, fdatasync every 10 ms). */
+        deploy_args_add(a, "--journal");
+        deploy_args_add(a, "%s/guests/%s/%s.journal", d->inst->dir, c->guest, ftvnf_cores[k]);
         break;
     default:
         deploy_args_add(a, "--group");
@@ -499,7 +503,7 @@ ftvnf_deploy(struct instance *inst, const struct exp_point *p, const char *work_
 
 /* ---- The controller ---- */
 
-enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER };
+enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER, W_LOGGER };
 
 struct ftvnf_target {
     enum ftvnf_watch kind;
@@ -644,12 +648,13 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                     error ? strerror(error) : "the slave never took over");
 }
 
-/* The sequencer or the manager died: restarted on its guest (the sequencer as its next
- * incarnation: a fresh sequencer id; the manager rebuilds from the loggers). */
+/* The sequencer, the manager or a logger died: restarted on its guest (the sequencer as its
+ * next incarnation: a fresh sequencer id; the manager rebuilds from the loggers; a logger
+ * from its journal). */
 static void
 ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
-    size_t e = t->kind == W_SEQ ? 0 : 4;
+    size_t e = t->kind == W_SEQ ? 0 : t->kind == W_MANAGER ? 4 : t->vnf;
     struct deploy_args *a = &ctl->fd->args[e];
     json_t *params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args"), *res = NULL;
     int *fdp = &ctl->fds[t - ctl->targets];
@@ -706,6 +711,7 @@ ftvnf_ctl_main(void *ctl_)
             break;
         case W_SEQ:
         case W_MANAGER:
+        case W_LOGGER:
             ftvnf_restart(ctl, t, job.at_ns);
             break;
         }
@@ -810,6 +816,11 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     }
     ftvnf_ctl_watch(ctl, W_SEQ, 0, deploy_find(ctx->dep, "sequencer[0]", NULL));
     ftvnf_ctl_watch(ctl, W_MANAGER, 0, deploy_find(ctx->dep, "manager[0]", NULL));
+    for (size_t e = 1; e <= 3; e++) {       /* A logger rebuilds from its journal. */
+        char name[48];
+        snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
+        ftvnf_ctl_watch(ctl, W_LOGGER, e, deploy_find(ctx->dep, name, NULL));
+    }
     for (size_t i = 0; !error && i < ctl->n_targets; i++) {
         struct ftvnf_target *t = &ctl->targets[i];
         error = fms_add_target(ctl->fms, t->c->name,

@@ -1,5 +1,6 @@
 /* FTvNF's wire formats and the sequencer's ids (vnfs/ft/ftvnf): the 36-bit layout, the VLAN
- * reserved values avoided, a fresh sequencer id after a restart, deltas between versions. */
+ * reserved values avoided, a fresh sequencer id after a restart, deltas between versions, log
+ * carriers, and a slave replaying in its master's order whatever order its packets come in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "vnfs/lib/buf.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
 
@@ -196,12 +198,75 @@ test_carry_roundtrip(void **state)
     buf_uninit(&b);
 }
 
+/* A slave fed packets by order number 3, 1, 2 (fed on the path by either logger, they may
+ * come in any order) replays them 1, 2, 3: its reports (one per replay) say so. */
+static void
+test_slave_replays_in_order(void **state)
+{
+    static const uint32_t next = 9, peers[4] = { 2, 3, 4, 5 };
+    struct ft_param p[5] = {
+        { "role", "slave" }, { "fn", "fwd" }, { "fn.state_size", "8" }, { "report", "8" },
+        { "stage", "0" },
+    };
+    struct ft_config cfg = { .self = 31, .next = &next, .n_next = 1, .peers = peers,
+                             .n_peers = 4, .params = p, .n_params = 5 };
+    static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+    static const uint64_t orders[3] = { 3, 1, 2 };
+    struct ft_core *core;
+    struct ft_actions out;
+    uint8_t frame[128];
+    size_t flen;
+    uint64_t reported[3];
+    size_t n_reported = 0;
+
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftvnf_vnf"), &cfg, &core, NULL), 0);
+    ft_actions_init(&out);
+    assert_int_equal(packet_build_udp(frame, sizeof frame, mac, mac, 0x0a000001, 0x0a000002,
+                                      1000, 53, (const uint8_t *) "q", 1, &flen), 0);
+    for (size_t k = 0; k < 3; k++) {
+        struct buf msg = BUF_INITIALIZER;
+        uint64_t id = ftvnf_id_make(1, 10 + orders[k], 0);
+
+        buf_put_u8(&msg, FTVNF_SLAVE_PKT);
+        buf_put_u8(&msg, 0);
+        buf_put_u8(&msg, 0);
+        buf_put_be64(&msg, id);
+        buf_put_be64(&msg, orders[k]);
+        buf_put_be16(&msg, 0);                  /* no PADs */
+        buf_put(&msg, frame, flen);
+        struct ft_event ev = { .kind = FT_EV_PEER_MSG, .from = k % 2 ? 2 : 3,
+                               .data = msg.data, .len = msg.len };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &ev, &out), 0);
+        for (size_t i = 0; i < out.n; i++) {
+            if (out.v[i].kind == FT_ACT_SEND && out.v[i].to == 8) {
+                assert_true(n_reported < 3);
+                reported[n_reported] = 0;
+                for (int b = 2; b < 10; b++) {
+                    reported[n_reported] = reported[n_reported] << 8 | out.v[i].data[b];
+                }
+                n_reported++;
+            }
+        }
+        /* Order 3 waits for 1 and 2. */
+        assert_int_equal(n_reported, k == 0 ? 0 : k == 1 ? 1 : 3);
+        buf_uninit(&msg);
+    }
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(reported[k], ftvnf_id_make(1, 11 + k, 0));
+    }
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_layout),
         cmocka_unit_test(test_carry_roundtrip),
+        cmocka_unit_test(test_slave_replays_in_order),
         cmocka_unit_test(test_sequencer_fresh_id_after_restart),
         cmocka_unit_test(test_delta_roundtrip),
         cmocka_unit_test(test_dp_roundtrip),

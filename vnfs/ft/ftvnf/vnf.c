@@ -32,8 +32,8 @@ struct vnf_pending {
  * the switch's queues, and these are exactly the packets nobody else can send again. */
 #define VNF_DRAIN_BATCH 1
 #define VNF_DRAIN_NS 1000000
-/* Packets a slave holds that came before their turn (their order number is ahead). Past
- * this, an early one is dropped unreported: the manager feeds it again. */
+/* Packets a slave holds that came before their turn (their order number is ahead). When
+ * this many wait, the gap before them is skipped. */
 #define VNF_HOLD_MAX 512
 
 /* A slave's packet waiting for its turn. */
@@ -632,7 +632,18 @@ vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, uint64_t order, const stru
     } else if (u64map_get(&v->held_ids, base, NULL)) {
         ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
     } else if (order > v->order + 1) {
-        if (v->n_held < VNF_HOLD_MAX) {
+        if (v->n_held == VNF_HOLD_MAX) {
+            /* A gap nothing filled for VNF_HOLD_MAX packets (a record lost for good): past
+             * it, in order, rather than stall the slave. */
+            ft_emit_note(out, "stage %u: slave skips a gap after order %"PRIu64, v->stage,
+                         v->order);
+            vnf_replay_held(v, true, now, out);
+        }
+        if (order <= v->order + 1) {
+            vnf_replay(v, id_in, order, pads, n_pads, payload, len, now, out);
+            vnf_progress(v, id_in, out);
+            vnf_replay_held(v, false, now, out);
+        } else {
             struct vnf_held *h = &v->held[v->n_held++];
             h->id_in = id_in;
             h->order = order;
@@ -644,8 +655,6 @@ vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, uint64_t order, const stru
             buf_init(&h->payload);
             buf_put(&h->payload, payload, len);
             u64map_put(&v->held_ids, base, 1);
-        } else {
-            ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         }
     } else {
         vnf_replay(v, id_in, order, pads, n_pads, payload, len, now, out);

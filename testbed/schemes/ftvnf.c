@@ -72,10 +72,15 @@
 
 extern const struct scheme_class scheme_ftvnf;
 
+static const char *const ftvnf_feeds[] = { "path", "manager", NULL };
+
 static const struct scheme_param ftvnf_params[] = {
     { "manager_period", SCHEME_PARAM_DURATION, "5ms", 100000, 10000000000ull, NULL,
-      "how often the manager feeds the slaves and cleans the loggers (bounds M\\S, so the "
-      "recovery time)" },
+      "how often the manager feeds the slaves and cleans the loggers (with slave_feed=manager "
+      "it bounds M\\S, so the recovery time)" },
+    { "slave_feed", SCHEME_PARAM_STRING, "path", 0, 0, ftvnf_feeds,
+      "path: the last logger of each packet feeds the slave at once (a hop behind its "
+      "master); manager: only the manager's rounds do (the paper's)" },
 };
 
 static const struct scheme_target ftvnf_targets[] = {
@@ -232,6 +237,12 @@ ftvnf_writers(const struct ftvnf_dep *fd, struct deploy_args *a)
     buf_uninit(&b);
 }
 
+static bool
+ftvnf_feed_on_path(const struct deployment *d)
+{
+    return !strcmp(scheme_param_value(&scheme_ftvnf, d->point, "slave_feed"), "path");
+}
+
 /* The arguments of the copy of VNF 'i' ('slave' or its master). */
 static void
 ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool slave,
@@ -257,8 +268,8 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     deploy_args_add(a, "fn=%s", v->fn);
     deploy_args_add(a, "--param");
     deploy_args_add(a, "reply=%d", FTVNF_EP_REPLY);
-    if (!slave) {
-        /* Logged on the path, and the slave fed by the last logger at once. */
+    if (!slave && ftvnf_feed_on_path(d)) {
+        /* The slave fed by the last logger at once. */
         deploy_args_add(a, "--param");
         deploy_args_add(a, "sync=%d", FTVNF_EP_SLAVE((int) i));
     }
@@ -312,15 +323,15 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         deploy_args_add(a, "--param");
         deploy_args_add(a, "manager_period=%s", period);
         /* The masters log on the path: their loggers send on whatever was logged, so a
-         * takeover re-forwards nothing and a finished packet need not stay. The loggers feed
-         * the slaves at once; the manager feeds what is still unfinished 20 ms after it read
-         * it (a loss on the way, or a slave that did not run). */
+         * takeover re-forwards nothing and a finished packet need not stay. With
+         * slave_feed=path the loggers feed the slaves at once, and the manager what is still
+         * unfinished 20 ms after it read it (a loss on the way, or a slave that did not run). */
         deploy_args_add(a, "--param");
         deploy_args_add(a, "retain=50ms");
         deploy_args_add(a, "--param");
         deploy_args_add(a, "reforward=0");
         deploy_args_add(a, "--param");
-        deploy_args_add(a, "feed_after=20ms");
+        deploy_args_add(a, "feed_after=%s", ftvnf_feed_on_path(d) ? "20ms" : "0");
         break;
     }
 }

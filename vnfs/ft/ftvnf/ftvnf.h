@@ -157,7 +157,7 @@ enum ftvnf_msg_type {
                              * n x { id_in(8) forward(1) }: one takeover in 'parts'
                              * messages (each within a frame); the slave takes over once it
                              * has every part and replayed what they list. */
-    FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1). */
+    FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1) when(8, ns): it took over. */
     FTVNF_ROUTE = 13,       /* manager -> upstream: stage(1) endpoint(4). */
     FTVNF_ROUTED = 14,      /* upstream -> manager: stage(1) endpoint(4). */
     FTVNF_LOG_BASE = 15,    /* Carrier record only: id(8); the carried packet is its base. */

@@ -648,6 +648,7 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             break;
         case FTVNF_PROMOTED: {
             uint8_t i = cursor_u8(&rd);
+            uint64_t at = cursor_be64(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
             if (!cursor_ok(&rd) || !s || s->state != STAGE_CATCHUP || ev->from != s->slave) {
                 ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
@@ -655,10 +656,12 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             }
             s->master = s->slave;
             s->slave = FT_ENDPOINT_NONE;
-            s->promoted_at = ev->now_ns;
+            /* The slave's own time of its takeover (every guest reads the host's monotonic
+             * clock), not this message's arrival a hop later; bounded by both ends. */
+            s->promoted_at = at >= s->failed_at && at <= ev->now_ns ? at : ev->now_ns;
             s->state = STAGE_ROUTING;
             ft_emit_note(out, "stage %u: recovered: slave is master %"PRIu64" us after the "
-                         "failure notice", i, (ev->now_ns - s->failed_at) / 1000);
+                         "failure notice", i, (s->promoted_at - s->failed_at) / 1000);
             mgr_route(m, i, out);
             break;
         }

@@ -77,6 +77,7 @@ struct ftvnf_vnf {
     bool on_path;               /* log=path: the output goes on through the loggers. */
     uint32_t sync;              /* The slave the last logger feeds (FT_ENDPOINT_NONE: none). */
     bool last;                  /* The chain's last stage: its outputs leave the chain. */
+    uint64_t promoted_ns;       /* When this slave took over (its PROMOTED says). */
     uint64_t carry_max;
     uint64_t order;             /* Master: the last order number given; slave: replayed. */
     bool output_carrier[FTVNF_KEEP_OUTPUTS];    /* outputs[i] is a master's carrier. */
@@ -611,8 +612,10 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     u64map_clear(&v->takeover_fwd);
     vnf_drain(v, now, out);
     ft_emit_note(out, "stage %u: slave caught up and took over as master", v->stage);
+    v->promoted_ns = now;
     buf_put_u8(&msg, FTVNF_PROMOTED);
     buf_put_u8(&msg, v->stage);
+    buf_put_be64(&msg, v->promoted_ns);
     ft_emit_send(out, v->manager, msg.data, msg.len);
     buf_uninit(&msg);
 }
@@ -711,8 +714,12 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && v->master
                && !v->taking_over) {
         /* Already promoted: our PROMOTED was lost. */
-        uint8_t msg[2] = { FTVNF_PROMOTED, v->stage };
-        ft_emit_send(out, v->manager, msg, sizeof msg);
+        struct buf msg = BUF_INITIALIZER;
+        buf_put_u8(&msg, FTVNF_PROMOTED);
+        buf_put_u8(&msg, v->stage);
+        buf_put_be64(&msg, v->promoted_ns);
+        ft_emit_send(out, v->manager, msg.data, msg.len);
+        buf_uninit(&msg);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
         uint8_t stage = cursor_u8(&rd);
         size_t part = cursor_be16(&rd), parts = cursor_be16(&rd);

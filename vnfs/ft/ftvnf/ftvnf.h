@@ -34,6 +34,12 @@
  * a slave that takes over): a slave replays in that order whatever way each packet reached
  * it (fed on the path by either logger, or by the manager), holding what comes early. At a
  * takeover, gaps no record will fill (a record lost with its master) are skipped.
+ *
+ * Quick takeover. At a master's failure notice the manager, beside its round (poll the
+ * loggers, send M\S and TAKEOVER), asks the D&P logger to tell the slave the highest order
+ * number it logged for the stage (UPTO). A slave fed on the path that has replayed that far
+ * (nothing held) takes over at once, a round trip sooner; otherwise the TAKEOVER decides.
+ * Only with reforward 0 (masters logging on the path, whose loggers sent on all they logged).
  *  - ftvnf_packet_logger: base packets (version 0) and per-version deltas; acknowledges each;
  *    on the manager's order sends a stage's slave a packet at the version that stage received,
  *    with the PADs the manager took from the D&P logger; deletes what the manager says.
@@ -161,6 +167,9 @@ enum ftvnf_msg_type {
     FTVNF_ROUTE = 13,       /* manager -> upstream: stage(1) endpoint(4). */
     FTVNF_ROUTED = 14,      /* upstream -> manager: stage(1) endpoint(4). */
     FTVNF_LOG_BASE = 15,    /* Carrier record only: id(8); the carried packet is its base. */
+    FTVNF_UPTO_REQ = 16,    /* manager -> D&P logger: stage(1) slave(4). */
+    FTVNF_UPTO = 17,        /* D&P logger -> slave: stage(1) order(8): the highest order
+                             * number it logged for the stage. */
 };
 
 /* The log carrier (see the wire format above). */

@@ -47,6 +47,7 @@ struct ftvnf_logger {
     struct u64map pkts;         /* Packet logger: base id -> struct logger_pkt *. */
     /* D&P logger: each variable's last value, saved from the PADs of deleted records:
      * (stage << 32 | var) -> index into 'last'. */
+    uint64_t max_order[FTVNF_MAX_STAGES];  /* D&P logger: the highest order logged. */
     struct u64map last_idx;
     struct nf_pad *last;
     size_t n_last, cap_last;
@@ -383,7 +384,7 @@ dplog_store_rec(struct ftvnf_logger *l, const uint8_t *body, size_t len, struct 
     if (used != len) {
         return false;
     }
-    dp->pads = NULL;
+    l->max_order[dp->stage] = MAX(l->max_order[dp->stage], dp->order);
     logger_append(l, ftvnf_id_base(dp->id_in), dp->stage, body, len);
     return true;
 }
@@ -565,6 +566,17 @@ logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *
             goto malformed;
         }
         logger_list(l, cursor, out);
+    } else if (type == FTVNF_UPTO_REQ && l->kind == LOGGER_DP && from_manager) {
+        uint8_t stage = cursor_u8(&rd);
+        uint32_t slave = cursor_be32(&rd);
+
+        if (!cursor_done(&rd) || stage >= FTVNF_MAX_STAGES || slave == FT_ENDPOINT_NONE) {
+            goto malformed;
+        }
+        buf_put_u8(&ack, FTVNF_UPTO);
+        buf_put_u8(&ack, stage);
+        buf_put_be64(&ack, l->max_order[stage]);
+        ft_emit_send(out, slave, ack.data, ack.len);
     } else if (type == FTVNF_REPLAY && l->kind == LOGGER_PKT && from_manager) {
         plog_replay(l, &rd, out);
     } else if (type == FTVNF_DELETE && from_manager) {

@@ -634,8 +634,18 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         for (size_t i = 0; i < m->n_stages; i++) {
             struct mgr_stage *s = &m->stages[i];
             if (ev->from == s->master && s->state == STAGE_NORMAL) {
+                uint8_t msg[6] = { FTVNF_UPTO_REQ, i, s->slave >> 24, s->slave >> 16,
+                                   s->slave >> 8, s->slave };
+
                 s->state = STAGE_FAILING;
                 s->failed_at = ev->now_ns;
+                /* The quick takeover (ftvnf.h): a slave a hop behind its master needs only
+                 * the D&P log's last order number for the stage. Not when a takeover must
+                 * re-forward (masters logging by messages may die between the loggers'
+                 * acknowledgements and their own forwarding): the TAKEOVER lists what. */
+                if (!m->reforward) {
+                    ft_emit_send(out, m->loggers[MGR_DPLOG], msg, sizeof msg);
+                }
                 mgr_poll(m, out);
             }
         }
@@ -650,7 +660,8 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             uint8_t i = cursor_u8(&rd);
             uint64_t at = cursor_be64(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
-            if (!cursor_ok(&rd) || !s || s->state != STAGE_CATCHUP || ev->from != s->slave) {
+            if (!cursor_ok(&rd) || !s || (s->state != STAGE_CATCHUP && s->state != STAGE_FAILING)
+                || ev->from != s->slave) {
                 ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
                 break;
             }

@@ -78,6 +78,8 @@ struct ftvnf_vnf {
     uint32_t sync;              /* The slave the last logger feeds (FT_ENDPOINT_NONE: none). */
     bool last;                  /* The chain's last stage: its outputs leave the chain. */
     uint64_t promoted_ns;       /* When this slave took over (its PROMOTED says). */
+    bool upto_set;              /* The quick takeover: take over once replayed up to 'upto'. */
+    uint64_t upto;
     uint64_t carry_max;
     uint64_t order;             /* Master: the last order number given; slave: replayed. */
     bool output_carrier[FTVNF_KEEP_OUTPUTS];    /* outputs[i] is a master's carrier. */
@@ -579,19 +581,27 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     uint64_t idx;
     struct buf msg = BUF_INITIALIZER;
 
-    if (!v->taking_over || u64map_count(&v->takeover_parts) < v->takeover_n_parts) {
+    if (v->master) {
         return;
     }
-    /* Every packet the list names is replayed, or held behind a gap that only a record lost
-     * with the master would fill: those go now, in order. */
-    while (u64map_next(&v->takeover, &pos, &slot)) {
-        if (!u64map_get(&v->held_ids, slot->key, NULL)) {
+    if (v->upto_set && v->order >= v->upto && !v->n_held) {
+        /* The quick takeover: every order the D&P log has for the stage is replayed. What a
+         * TAKEOVER may list too is, then, replayed or stateless. */
+        u64map_clear(&v->takeover);
+    } else if (!v->taking_over || u64map_count(&v->takeover_parts) < v->takeover_n_parts) {
+        return;
+    } else {
+        /* Every packet the list names is replayed, or held behind a gap that only a record
+         * lost with the master would fill: those go now, in order. */
+        while (u64map_next(&v->takeover, &pos, &slot)) {
+            if (!u64map_get(&v->held_ids, slot->key, NULL)) {
+                return;
+            }
+        }
+        vnf_replay_held(v, true, now, out);
+        if (u64map_count(&v->takeover)) {
             return;
         }
-    }
-    vnf_replay_held(v, true, now, out);
-    if (u64map_count(&v->takeover)) {
-        return;
     }
     pos = 0;
     v->taking_over = false;
@@ -747,6 +757,17 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
             }
         }
         vnf_promote_if_ready(v, ev->now_ns, out);
+    } else if (type == FTVNF_UPTO && ev->from == v->dplog) {
+        uint8_t stage = cursor_u8(&rd);
+        uint64_t order = cursor_be64(&rd);
+
+        if (!cursor_done(&rd) || stage != v->stage) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else if (!v->master) {
+            v->upto_set = true;
+            v->upto = order;
+            vnf_promote_if_ready(v, ev->now_ns, out);
+        }
     } else if (type == FTVNF_ROUTE && ev->from == v->manager) {
         uint8_t stage = cursor_u8(&rd);
         uint32_t to = cursor_be32(&rd);

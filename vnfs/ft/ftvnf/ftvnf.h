@@ -83,11 +83,12 @@
  *
  * What is not here: creating a new slave after a takeover (the stage runs without one), so
  * recovery from a slave's failure or from both copies'; heartbeats (failure notices are
- * FT_EV_PEER_DOWN, from the driver's detector); the paper's shortcut for VNFs without PADs
- * (every master logs a D&P record per packet: it is also the packet's progress). After the
- * last stage nothing is logged, so a takeover of the last stage re-forwards every record not
- * yet deleted and the egress drops copies by id. Loggers are assumed not to fail (the
- * paper's assumption); their persistence is the driver's (sfcd ft --journal).
+ * FT_EV_PEER_DOWN, from the driver's detector). A packet that touches no state still gets a
+ * D&P record, off its path (it is the packet's progress). With masters logging by messages,
+ * nothing is logged after the last stage, so a takeover of the last stage re-forwards every
+ * record not yet deleted and the egress drops copies by id. Loggers are assumed not to fail
+ * (the paper's assumption); their persistence is the driver's (sfcd ftvnf --journal, sfcd
+ * ft --journal): restarted, a logger rebuilds its core from its journal.
  *
  * Wire format, big-endian. A data packet between stages: id(8) payload. A log carrier: the
  * word FTVNF_CARRY | id(8), to(4) (where the last logger sends the packet; FT_ENDPOINT_NONE

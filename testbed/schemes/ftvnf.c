@@ -5,13 +5,17 @@
  * master ("vnf[N].master", guest vNr0) and a slave ("vnf[N].slave", vNr1); and five guests of
  * the scheme's own: the ID sequencer (seq), the packet logger (plog), the D&P logger (dplog),
  * the slaves' progress logger (proglog) and the manager (mgr). The SFF's path has one hop, the
- * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID), has the packet logger
- * store it, and only after the logger's acknowledgement sends it to master 0; each master logs
- * its determinants (and the packet's delta if it changed it) and forwards only once both
- * loggers acknowledged, straight to the next master; the last master sends the packet back to
- * the SFF at the end of the path (decapsulated toward the server), or, if its function
- * answered (dns), on the SFF's reverse path toward the client. The manager feeds each slave
- * from the packet logger every 'manager_period', with its master's determinants.
+ * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID) and sends it through
+ * the packet logger, which stores it and sends it on to master 0 (storing is the
+ * acknowledgement: vnfs/ft/ftvnf/ftvnf.h, "Logging on the path"); each master sends its output
+ * through the D&P logger with its determinants (and through the packet logger with the delta
+ * if it changed the packet and the version is replayed later), and the last logger sends it
+ * on, straight to the next master, and feeds the master's slave (slave_feed=path); a packet
+ * that touched no state goes straight on. The last stage's output goes back to the SFF at the
+ * end of the path (decapsulated toward the server), or, if its function answered (dns), on the
+ * SFF's reverse path toward the client. The manager feeds each slave what is still unfinished
+ * (with slave_feed=manager, everything) from the packet logger every 'manager_period', with
+ * its master's determinants. The loggers journal what they take (--journal).
  *
  * Endpoint ids (the same table on every guest): 1 sequencer, 2 packet logger, 3 D&P logger,
  * 4 progress logger, 5 manager, 6 the SFF's egress, 7 the SFF's reverse path, 10+N master N,

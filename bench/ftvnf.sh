@@ -7,23 +7,28 @@
 #    default manager period (5 ms): kill -> slave promoted and detection -> promoted, in ms,
 #    and the second as a multiple of the period; lost datagrams.
 # Numbers from the stored summaries, with the load average before and after (the machine is
-# shared: never asserted). COUNT=N queries per point (1000), LENS="2 3 4". Root only.
+# shared: never asserted): each point runs REPS times (3), none and ftvnf alternating, and the
+# median of the repetitions' p50s (and of their recovery times) is reported. COUNT=N queries
+# per point (1000), LENS="2 3 4", REPS=3. SFCLAB=path of another build's sfclab (to compare
+# builds on the same load). Root only.
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftvnf.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-1000}
+REPS=${REPS:-3}
+SFCLAB=${SFCLAB:-bin/sfclab}
 inst=sfct-bv-$$
 tmp=$(mktemp -d /tmp/sfct-bv-XXXXXX)
 db=$tmp/bench.db
-trap 'bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap '$SFCLAB -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
 # run FILE: `sfclab run`, once more when the private switch missed its start-up deadline.
 run() {
     local try
     for try in 1 2 3; do
-        bin/sfclab -i "$inst" --db "$db" run "$1" >"$1.log" 2>&1 && return 0
+        $SFCLAB -i "$inst" --db "$db" run "$1" >"$1.log" 2>&1 && return 0
         grep -q "did not apply configuration" "$1.log" || break
-        bin/sfclab -i "$inst" clean >/dev/null 2>&1
+        $SFCLAB -i "$inst" clean >/dev/null 2>&1
     done
     echo "bench/ftvnf.sh: $1 failed: $(tail -3 "$1.log")"
     exit 1
@@ -42,16 +47,18 @@ chain:
   rules: ["udp,dport=53"]
 workload: {kind: dns, count: $COUNT, size: 512, timeout: 1s}
 warmup: 100
-repetitions: 1
+repetitions: $REPS
 seed: 1
 sweep:
   chain_len: [$(echo ${LENS:-2 3 4} | sed 's/ /, /g')]
   scheme: [none, ftvnf]
 YAML
 run "$tmp/v1.yaml"
+# median of the lines of stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 p50() { q "select printf('%.1f', s.p50) from summaries s join runs r on r.id = s.run
            where r.experiment='bench-ftvnf-v1' and r.scheme='$1' and r.point like '%\"chain_len\":$2,%'
-           and s.metric='rtt_us' and (s.labels is null or s.labels = '')" | head -1; }
+           and s.metric='rtt_us' and (s.labels is null or s.labels = '')" | median; }
 printf '%-10s %12s %12s %8s %10s\n' chain_len none_p50_us ftvnf_p50_us ratio overhead
 for n in ${LENS:-2 3 4}; do
     a=$(p50 none "$n"); b=$(p50 ftvnf "$n")
@@ -71,15 +78,16 @@ chain:
     - {fn: nat, params: {external: "10.0.0.200", alloc: random, timeout: 60s}}
   rules: ["udp"]
 workload: {kind: udp, size: 256, rate: 500, duration: 4s, timeout: 5s}
-repetitions: 1
+repetitions: REPS_HERE
 seed: 1
 faults:
   - {kind: crash, target: "vnf[0].master", mode: kill, at: 2s}
 YAML
+sed -i "s/REPS_HERE/$REPS/" "$tmp/v3.yaml"
 run "$tmp/v3.yaml"
 sum() { q "select printf('%.3f', s.mean) from summaries s join runs r on r.id = s.run
            where r.experiment='bench-ftvnf-recovery' and s.metric='$1'
-           and (s.labels is null or s.labels = '')" | head -1; }
+           and (s.labels is null or s.labels = '')" | median; }
 total=$(sum recovery_total_ms); repair=$(sum recovery_repair_ms); lost=$(sum lost_packets)
 awk -v t="${total:-0}" -v r="${repair:-0}" -v l="${lost:-?}" 'BEGIN {
     printf "master recovery (period 5 ms, 500/s): kill -> promoted %.3f ms, detection -> promoted %.3f ms (%.1f periods), lost %s\n", t, r, r / 5, l }'

@@ -5,13 +5,17 @@
  * master ("vnf[N].master", guest vNr0) and a slave ("vnf[N].slave", vNr1); and five guests of
  * the scheme's own: the ID sequencer (seq), the packet logger (plog), the D&P logger (dplog),
  * the slaves' progress logger (proglog) and the manager (mgr). The SFF's path has one hop, the
- * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID), has the packet logger
- * store it, and only after the logger's acknowledgement sends it to master 0; each master logs
- * its determinants (and the packet's delta if it changed it) and forwards only once both
- * loggers acknowledged, straight to the next master; the last master sends the packet back to
- * the SFF at the end of the path (decapsulated toward the server), or, if its function
- * answered (dns), on the SFF's reverse path toward the client. The manager feeds each slave
- * from the packet logger every 'manager_period', with its master's determinants.
+ * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID) and sends it through
+ * the packet logger, which stores it and sends it on to master 0 (storing is the
+ * acknowledgement: vnfs/ft/ftvnf/ftvnf.h, "Logging on the path"); each master sends its output
+ * through the D&P logger with its determinants (and through the packet logger with the delta
+ * if it changed the packet and the version is replayed later), and the last logger sends it
+ * on, straight to the next master, and feeds the master's slave (slave_feed=path); a packet
+ * that touched no state goes straight on. The last stage's output goes back to the SFF at the
+ * end of the path (decapsulated toward the server), or, if its function answered (dns), on the
+ * SFF's reverse path toward the client. The manager feeds each slave what is still unfinished
+ * (with slave_feed=manager, everything) from the packet logger every 'manager_period', with
+ * its master's determinants. The loggers journal what they take (--journal).
  *
  * Endpoint ids (the same table on every guest): 1 sequencer, 2 packet logger, 3 D&P logger,
  * 4 progress logger, 5 manager, 6 the SFF's egress, 7 the SFF's reverse path, 10+N master N,
@@ -26,9 +30,9 @@
  * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
  * clock, the host's too), with the number of packets it replayed. A dead sequencer or manager
  * is restarted on its guest (a sequencer as its next incarnation, with a fresh sequencer id; a
- * manager rebuilds from the loggers). A slave's death is recorded; no new slave is made (the
- * stage runs on without one), nor after a takeover. Loggers keep their records in memory here
- * (the paper assumes they do not fail; `sfcd ft --journal` is the persistent variant). */
+ * manager rebuilds from the loggers), and so is a dead logger (it rebuilds from its journal:
+ * every record it took was appended there before it acted on it). A slave's death is
+ * recorded; no new slave is made (the stage runs on without one), nor after a takeover. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -72,10 +76,15 @@
 
 extern const struct scheme_class scheme_ftvnf;
 
+static const char *const ftvnf_feeds[] = { "path", "manager", NULL };
+
 static const struct scheme_param ftvnf_params[] = {
     { "manager_period", SCHEME_PARAM_DURATION, "5ms", 100000, 10000000000ull, NULL,
-      "how often the manager feeds the slaves and cleans the loggers (bounds M\\S, so the "
-      "recovery time)" },
+      "how often the manager feeds the slaves and cleans the loggers (with slave_feed=manager "
+      "it bounds M\\S, so the recovery time)" },
+    { "slave_feed", SCHEME_PARAM_STRING, "path", 0, 0, ftvnf_feeds,
+      "path: the last logger of each packet feeds the slave at once (a hop behind its "
+      "master); manager: only the manager's rounds do (the paper's)" },
 };
 
 static const struct scheme_target ftvnf_targets[] = {
@@ -232,6 +241,12 @@ ftvnf_writers(const struct ftvnf_dep *fd, struct deploy_args *a)
     buf_uninit(&b);
 }
 
+static bool
+ftvnf_feed_on_path(const struct deployment *d)
+{
+    return !strcmp(scheme_param_value(&scheme_ftvnf, d->point, "slave_feed"), "path");
+}
+
 /* The arguments of the copy of VNF 'i' ('slave' or its master). */
 static void
 ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool slave,
@@ -257,6 +272,15 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     deploy_args_add(a, "fn=%s", v->fn);
     deploy_args_add(a, "--param");
     deploy_args_add(a, "reply=%d", FTVNF_EP_REPLY);
+    if (!slave && ftvnf_feed_on_path(d)) {
+        /* The slave fed by the last logger at once. */
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "sync=%d", FTVNF_EP_SLAVE((int) i));
+    }
+    if (i + 1 == fd->n_vnfs) {
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "last=1");
+    }
     for (size_t j = 0; j < v->n_params; j++) {
         deploy_args_add(a, "--param");
         deploy_args_add(a, "fn.%s=%s", v->params[j].key, v->params[j].value);
@@ -288,6 +312,10 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         ftvnf_writers(fd, a);
         deploy_args_add(a, "--peers");
         deploy_args_add(a, "%d", FTVNF_EP_MANAGER);
+        /* Persistent: what a logger took is in its journal first; restarted, it rebuilds
+         * from it (sfcd ftvnf --journal: write(2) before the core, fdatasync every 10 ms). */
+        deploy_args_add(a, "--journal");
+        deploy_args_add(a, "%s/guests/%s/%s.journal", d->inst->dir, c->guest, ftvnf_cores[k]);
         break;
     default:
         deploy_args_add(a, "--group");
@@ -298,12 +326,16 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         deploy_args_add(a, "stages=%zu", fd->n_vnfs);
         deploy_args_add(a, "--param");
         deploy_args_add(a, "manager_period=%s", period);
-        /* Finished packets stay, and a takeover re-forwards what was read, for longer than
-         * a loaded machine takes to notice a death and act on it. */
+        /* The masters log on the path: their loggers send on whatever was logged, so a
+         * takeover re-forwards nothing and a finished packet need not stay. With
+         * slave_feed=path the loggers feed the slaves at once, and the manager what is still
+         * unfinished 20 ms after it read it (a loss on the way, or a slave that did not run). */
         deploy_args_add(a, "--param");
-        deploy_args_add(a, "retain=2s");
+        deploy_args_add(a, "retain=50ms");
         deploy_args_add(a, "--param");
-        deploy_args_add(a, "reforward=500ms");
+        deploy_args_add(a, "reforward=0");
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "feed_after=%s", ftvnf_feed_on_path(d) ? "20ms" : "0");
         break;
     }
 }
@@ -479,7 +511,7 @@ ftvnf_deploy(struct instance *inst, const struct exp_point *p, const char *work_
 
 /* ---- The controller ---- */
 
-enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER };
+enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER, W_LOGGER };
 
 struct ftvnf_target {
     enum ftvnf_watch kind;
@@ -576,16 +608,17 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
         run_events_addf(ctl->ctx.events, at_ns, "suspected", k ? alias : t->c->name,
                         "its process died");
     }
-    /* Nothing the dead copy's port might still send enters the chain; what upstream sends
-     * to master i goes to the slave. */
+    /* The manager first: the takeover needs nothing from the switch (the slave is promoted,
+     * then its upstream is rerouted to the slave's own address). The switch's flow table
+     * changes take tens of ms under load, so they run meanwhile: nothing the dead copy's port
+     * might still send enters the chain, and what upstream sends to master i's virtual MAC
+     * goes to the slave. */
+    error = ftvnf_manager_call(ctl, "peer_down",
+                               json_pack("{s:i}", "peer", FTVNF_EP_MASTER((int) t->vnf)), NULL);
     of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
     ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
-    error = ftvnf_of(ctl, &fence);
+    error = error ? error : ftvnf_of(ctl, &fence);
     error = error ? error : ftvnf_of(ctl, &steer);
-    error = error ? error : ftvnf_manager_call(ctl, "peer_down",
-                                               json_pack("{s:i}", "peer",
-                                                         FTVNF_EP_MASTER((int) t->vnf)),
-                                               NULL);
     while (!error && !ctl_workers_stopping(ctl->workers) && time_mono_ns() < deadline) {
         json_t *res = NULL, *st;
 
@@ -609,18 +642,21 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
             return;
         }
         json_decref(res);
-        poll(NULL, 0, 1);
+        /* The promotion's time is the manager's own clock: asking more often would only
+         * take the manager's CPU from the recovery it times. */
+        poll(NULL, 0, 10);
     }
     run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s",
                     error ? strerror(error) : "the slave never took over");
 }
 
-/* The sequencer or the manager died: restarted on its guest (the sequencer as its next
- * incarnation: a fresh sequencer id; the manager rebuilds from the loggers). */
+/* The sequencer, the manager or a logger died: restarted on its guest (the sequencer as its
+ * next incarnation: a fresh sequencer id; the manager rebuilds from the loggers; a logger
+ * from its journal). */
 static void
 ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
-    size_t e = t->kind == W_SEQ ? 0 : 4;
+    size_t e = t->kind == W_SEQ ? 0 : t->kind == W_MANAGER ? 4 : t->vnf;
     struct deploy_args *a = &ctl->fd->args[e];
     json_t *params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args"), *res = NULL;
     int *fdp = &ctl->fds[t - ctl->targets];
@@ -668,6 +704,7 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
         break;
     case W_SEQ:
     case W_MANAGER:
+    case W_LOGGER:
         ftvnf_restart(ctl, t, job->at_ns);
         break;
     }
@@ -758,6 +795,11 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     }
     ftvnf_ctl_watch(ctl, W_SEQ, 0, deploy_find(ctx->dep, "sequencer[0]", NULL));
     ftvnf_ctl_watch(ctl, W_MANAGER, 0, deploy_find(ctx->dep, "manager[0]", NULL));
+    for (size_t e = 1; e <= 3; e++) {       /* A logger rebuilds from its journal. */
+        char name[48];
+        snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
+        ftvnf_ctl_watch(ctl, W_LOGGER, e, deploy_find(ctx->dep, name, NULL));
+    }
     for (size_t i = 0; !error && i < ctl->n_targets; i++) {
         struct ftvnf_target *t = &ctl->targets[i];
         error = fms_add_target(ctl->fms, t->c->name,
@@ -765,6 +807,12 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
                                &t->fms_idx);
     }
     if (!error) {
+        /* Connected now, not at the first failure: a connection made then costs a TCP
+         * handshake with a guest's agent on a loaded host, inside the recovery time. */
+        json_t *res = NULL;
+        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)) {
+            json_decref(res);
+        }
         error = ctl_workers_start(ctl->workers);
     }
     if (!error) {

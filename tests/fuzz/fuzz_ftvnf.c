@@ -1,7 +1,8 @@
 /* Fuzz target for FTvNF's wire formats (vnfs/ft/ftvnf/wire.c, vnfs/fn/nf_det.c) and its cores:
  * whatever the bytes, the PAD list, D&P record and delta parsers stay in bounds, what the PAD
  * and D&P parsers accept re-encodes to the same bytes, a delta applies within its declared
- * length or changes nothing; and the bytes, as a packet and as a peer message from every
+ * length or changes nothing, a log carrier the parser accepts re-encodes to the same bytes;
+ * and the bytes, as a packet and as a peer message from every
  * endpoint, go through fresh sequencer, logger, manager and master/slave cores, which must
  * not fail. */
 #include <stdint.h>
@@ -68,6 +69,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         free(pads);
+    }
+    buf_clear(&b);
+    struct ftvnf_carry c;
+    if (ftvnf_carry_parse(data, size, &c)) {
+        /* What the carrier parser accepts re-encodes to the same bytes. */
+        ftvnf_carry_put(&b, &c);
+        if (b.len != size || memcmp(b.data, data, size) || c.plain_ofs + 8 + c.len != size) {
+            abort();
+        }
     }
     buf_clear(&b);
     used = ftvnf_dp_parse(data, size, &dp);

@@ -1,8 +1,9 @@
 /* Scenario "ftvnf": FTvNF (vnfs/ft/ftvnf) protecting a chain of 1-3 stateful VNFs whose
  * functions read a clock, draw random numbers and share variables: `nat` with random ports
  * and flow timestamps, `nat` with its shared sequential allocator and timestamps, `lb` with
- * random choice. The client's UDP flows enter through the ID sequencer; the manager feeds the
- * slaves every 1-10 ms. One master crashes under load (never restarted); sometimes the
+ * random choice; and `fwd`, stateless (work alone) or writing state with no PADs. The
+ * client's UDP flows enter through the ID sequencer; the manager feeds the slaves every
+ * 1-10 ms. One master crashes under load (never restarted); sometimes the
  * manager crashes and restarts before that. Links are FIFO and lossless (veth pairs through
  * the switch); the failure notice comes 0.5-5 ms after the crash.
  *
@@ -16,8 +17,9 @@
  *    reset by the takeover.
  * Either broken, the checker sends the client a corrupted reply. Invariants at the client:
  * every reply is right (sim_check_valid), none twice, none lost (the takeover resent what
- * the dead master never logged). Broken variant: slaves replay without determinants (their
- * own clock and random draws). */
+ * the dead master never logged). Half the seeds log on the path (the loggers store a packet's
+ * records as it goes through them and feed the slaves at once; ftvnf.h), half by messages.
+ * Broken variant: slaves replay without determinants (their own clock and random draws). */
 #include "tests/sim/scenario.h"
 
 #include <errno.h>
@@ -200,6 +202,10 @@ ftvnf_setup(struct sim *sim, bool broken)
     size_t n_requests = ft_rng_range(rng, 40, 200);
     uint64_t gap = ft_rng_range(rng, 50, 400) * SIM_US;
     uint64_t period_ms = ft_rng_range(rng, 1, 10);
+    /* Half the seeds log on the path (slaves fed by the loggers at once), half by messages
+     * (the paper's round trips; slaves fed by the manager alone). */
+    bool on_path = ft_rng_chance(rng, 0.5);
+    const char *log = on_path ? "path" : "messages";
     uint32_t client, seq, plog, dplog, proglog, manager, check;
     uint32_t masters[FTVNF_SIM_MAX_STAGES], slaves[FTVNF_SIM_MAX_STAGES];
     uint32_t group[1 + 2 * FTVNF_SIM_MAX_STAGES], writers[1 + 2 * FTVNF_SIM_MAX_STAGES];
@@ -239,10 +245,12 @@ ftvnf_setup(struct sim *sim, bool broken)
         writers[1 + i] = masters[i];
         writers[1 + n + i] = slaves[i];
     }
+    struct ft_param seq_params[] = { { "log", log } };
     struct sim_core_spec spec = {
         .class = ft_core_class_find("ftvnf_sequencer"),
         .next = &masters[0], .n_next = 1,
         .peers = (uint32_t[]) { plog, manager }, .n_peers = 2,
+        .params = seq_params, .n_params = 1,
     };
     sim_make_core(sim, seq, &spec);
     static const char *const logger_classes[] = {
@@ -259,8 +267,10 @@ ftvnf_setup(struct sim *sim, bool broken)
     }
     struct ft_param mparams[] = {
         { "stages", stages_s }, { "manager_period", period_s }, { "retain", "20ms" },
-        /* Detection (<= 5 ms) plus a period (<= 10 ms) is at most 15 ms. */
-        { "reforward", "16ms" },
+        /* Detection (<= 5 ms) plus a period (<= 10 ms) is at most 15 ms. On the path, the
+         * loggers send on whatever they logged: nothing to re-forward. */
+        { "reforward", on_path ? "0" : "16ms" },
+        { "feed_after", on_path ? "3ms" : "0" },
     };
     spec = (struct sim_core_spec) {
         .class = ft_core_class_find("ftvnf_manager"),
@@ -274,13 +284,26 @@ ftvnf_setup(struct sim *sim, bool broken)
         struct ft_param p[12];
         size_t np = 0;
         uint32_t next = i + 1 < n ? masters[i + 1] : check;
+        char sync_s[16];
 
         snprintf(stage_s, sizeof stage_s, "%zu", i);
+        snprintf(sync_s, sizeof sync_s, "%"PRIu32, slaves[i]);
         snprintf(ext, sizeof ext, "192.0.2.%zu", 10 + i);
         p[np++] = (struct ft_param) { "stage", stage_s };
         p[np++] = (struct ft_param) { "frame_offset", "16" };
         p[np++] = (struct ft_param) { "report", check_s };
-        switch (ft_rng_below(rng, 3)) {
+        switch (ft_rng_below(rng, 5)) {
+        case 3:
+            /* Work alone: no state, no PADs: the master forwards at once (on the path). */
+            p[np++] = (struct ft_param) { "fn", "fwd" };
+            p[np++] = (struct ft_param) { "fn.iterations", "64" };
+            break;
+        case 4:
+            /* State written per packet with no PADs: replayed in the master's order. */
+            p[np++] = (struct ft_param) { "fn", "fwd" };
+            p[np++] = (struct ft_param) { "fn.state_size", "8" };
+            p[np++] = (struct ft_param) { "fn.iterations", "16" };
+            break;
         case 0:
             p[np++] = (struct ft_param) { "fn", "nat" };
             p[np++] = (struct ft_param) { "fn.external", ext };
@@ -303,10 +326,17 @@ ftvnf_setup(struct sim *sim, bool broken)
         }
         uint32_t peers[4] = { plog, dplog, proglog, manager };
         for (int role = 0; role < 2; role++) {
-            struct ft_param rp[14];
+            struct ft_param rp[16];
             size_t nrp = np;
             memcpy(rp, p, np * sizeof *p);
             rp[nrp++] = (struct ft_param) { "role", role ? "slave" : "master" };
+            rp[nrp++] = (struct ft_param) { "log", log };
+            if (on_path && !role) {
+                rp[nrp++] = (struct ft_param) { "sync", sync_s };
+            }
+            if (i + 1 == n) {
+                rp[nrp++] = (struct ft_param) { "last", "1" };
+            }
             if (role && broken) {
                 rp[nrp++] = (struct ft_param) { "broken", "1" };
             }

@@ -1,5 +1,6 @@
 /* FTvNF's wire formats and the sequencer's ids (vnfs/ft/ftvnf): the 36-bit layout, the VLAN
- * reserved values avoided, a fresh sequencer id after a restart, deltas between versions. */
+ * reserved values avoided, a fresh sequencer id after a restart, deltas between versions, log
+ * carriers, and a slave replaying in its master's order whatever order its packets come in. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "vnfs/lib/buf.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
 
@@ -35,8 +37,10 @@ static void
 sequencer_ids(uint32_t inc, uint64_t *ids, size_t n)
 {
     static const uint32_t next = 6, peers[2] = { 2, 5 };
+    /* Odd incarnations log by messages, even ones on the path. */
+    struct ft_param log = { "log", inc % 2 ? "messages" : "path" };
     struct ft_config cfg = { .self = 1, .next = &next, .n_next = 1, .peers = peers,
-                             .n_peers = 2 };
+                             .n_peers = 2, .params = &log, .n_params = 1 };
     struct ft_core *core;
     struct ft_actions out;
     struct ft_event start = { .kind = FT_EV_START, .incarnation = inc };
@@ -51,14 +55,28 @@ sequencer_ids(uint32_t inc, uint64_t *ids, size_t n)
                                .len = 1 };
         ft_actions_clear(&out);
         assert_int_equal(ft_core_step(core, &ev, &out), 0);
-        /* One LOG_PKT to the packet logger, nothing forwarded before its ack. */
         assert_int_equal(out.n, 1);
-        assert_int_equal(out.v[0].kind, FT_ACT_SEND);
         assert_int_equal(out.v[0].to, 2);
-        assert_int_equal(out.v[0].data[0], FTVNF_LOG_PKT);
-        ids[i] = 0;
-        for (int k = 1; k <= 8; k++) {
-            ids[i] = ids[i] << 8 | out.v[0].data[k];
+        if (inc % 2) {
+            /* One LOG_PKT to the packet logger, nothing forwarded before its ack. */
+            assert_int_equal(out.v[0].kind, FT_ACT_SEND);
+            assert_int_equal(out.v[0].data[0], FTVNF_LOG_PKT);
+            ids[i] = 0;
+            for (int k = 1; k <= 8; k++) {
+                ids[i] = ids[i] << 8 | out.v[0].data[k];
+            }
+        } else {
+            /* On the path: through the packet logger, which stores its base and sends it on
+             * to the first master. */
+            struct ftvnf_carry c;
+            assert_int_equal(out.v[0].kind, FT_ACT_FORWARD);
+            assert_true(ftvnf_carry_parse(out.v[0].data, out.v[0].len, &c));
+            assert_int_equal(c.to, 6);
+            assert_int_equal(c.n_recs, 1);
+            assert_int_equal(c.recs[0].logger, 2);
+            assert_int_equal(c.recs[0].type, FTVNF_LOG_BASE);
+            assert_int_equal(c.len, 1);
+            ids[i] = c.id;
         }
         assert_true(ftvnf_id_vlan_ok(ids[i]));
     }
@@ -124,13 +142,15 @@ test_dp_roundtrip(void **state)
     struct nf_pad pads[2] = { { NF_PAD_CLOCK, 0, 1, 123456789 }, { NF_PAD_SET, 7, 9, 0 } };
     struct ftvnf_dp dp = { .stage = 2, .id_in = ftvnf_id_make(1, 5, 1),
                            .id_out = ftvnf_id_make(1, 5, 2), .verdict = FTVNF_FORWARD,
-                           .pads = pads, .n_pads = 2 }, back;
+                           .order = 0x0102030405060708ull, .pads = pads, .n_pads = 2 }, back;
     struct buf b = BUF_INITIALIZER;
 
     ftvnf_dp_put(&b, &dp);
     assert_int_equal(ftvnf_dp_parse(b.data, b.len, &back), b.len);
     assert_int_equal(back.stage, 2);
     assert_int_equal(back.id_out, dp.id_out);
+    assert_int_equal(back.order, dp.order);
+    assert_int_equal(b.len, FTVNF_DP_HDR_LEN + 2 + 2 * NF_PAD_WIRE_LEN);
     assert_int_equal(back.n_pads, 2);
     assert_int_equal(back.pads[0].value, 123456789);
     assert_int_equal(back.pads[1].var, 7);
@@ -142,11 +162,111 @@ test_dp_roundtrip(void **state)
     buf_uninit(&b);
 }
 
+/* A log carrier: what is put is parsed back, the last logger's plain packet (id, payload)
+ * starts at plain_ofs, and every truncation or a foreign record type is refused. */
+static void
+test_carry_roundtrip(void **state)
+{
+    static const uint8_t dp[5] = { 1, 2, 3, 4, 5 }, delta[3] = { 9, 8, 7 }, pl[6] = "frame";
+    uint64_t id = ftvnf_id_make(2, 77, 3);
+    struct ftvnf_carry c = {
+        .id = id, .to = 11, .sync = 31, .n_recs = 2,
+        .recs = { { 3, FTVNF_LOG_DP, dp, sizeof dp }, { 2, FTVNF_LOG_PKT, delta, sizeof delta } },
+        .payload = pl, .len = sizeof pl,
+    }, back;
+    struct buf b = BUF_INITIALIZER;
+
+    ftvnf_carry_put(&b, &c);
+    assert_int_equal(b.data[0], 1);             /* FTVNF_CARRY: never a plain id. */
+    assert_true(ftvnf_carry_parse(b.data, b.len, &back));
+    assert_int_equal(back.id, id);
+    assert_int_equal(back.to, 11);
+    assert_int_equal(back.sync, 31);
+    assert_int_equal(back.n_recs, 2);
+    assert_int_equal(back.recs[0].logger, 3);
+    assert_int_equal(back.recs[1].type, FTVNF_LOG_PKT);
+    assert_memory_equal(back.recs[1].body, delta, sizeof delta);
+    assert_int_equal(back.len, sizeof pl);
+    assert_memory_equal(back.payload, pl, sizeof pl);
+    assert_int_equal(b.len - back.plain_ofs, 8 + sizeof pl);
+    assert_int_equal(b.data[back.plain_ofs + 7], id & 0xff);
+    for (size_t n = 0; n < back.plain_ofs + 8; n++) {
+        assert_false(ftvnf_carry_parse(b.data, n, &back));
+    }
+    b.data[8 + 4 + 4 + 1 + 4] = FTVNF_ACK_DP;  /* The first record's type. */
+    assert_false(ftvnf_carry_parse(b.data, b.len, &back));
+    buf_uninit(&b);
+}
+
+/* A slave fed packets by order number 3, 1, 2 (fed on the path by either logger, they may
+ * come in any order) replays them 1, 2, 3: its reports (one per replay) say so. */
+static void
+test_slave_replays_in_order(void **state)
+{
+    static const uint32_t next = 9, peers[4] = { 2, 3, 4, 5 };
+    struct ft_param p[5] = {
+        { "role", "slave" }, { "fn", "fwd" }, { "fn.state_size", "8" }, { "report", "8" },
+        { "stage", "0" },
+    };
+    struct ft_config cfg = { .self = 31, .next = &next, .n_next = 1, .peers = peers,
+                             .n_peers = 4, .params = p, .n_params = 5 };
+    static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+    static const uint64_t orders[3] = { 3, 1, 2 };
+    struct ft_core *core;
+    struct ft_actions out;
+    uint8_t frame[128];
+    size_t flen;
+    uint64_t reported[3];
+    size_t n_reported = 0;
+
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftvnf_vnf"), &cfg, &core, NULL), 0);
+    ft_actions_init(&out);
+    assert_int_equal(packet_build_udp(frame, sizeof frame, mac, mac, 0x0a000001, 0x0a000002,
+                                      1000, 53, (const uint8_t *) "q", 1, &flen), 0);
+    for (size_t k = 0; k < 3; k++) {
+        struct buf msg = BUF_INITIALIZER;
+        uint64_t id = ftvnf_id_make(1, 10 + orders[k], 0);
+
+        buf_put_u8(&msg, FTVNF_SLAVE_PKT);
+        buf_put_u8(&msg, 0);
+        buf_put_u8(&msg, 0);
+        buf_put_be64(&msg, id);
+        buf_put_be64(&msg, orders[k]);
+        buf_put_be16(&msg, 0);                  /* no PADs */
+        buf_put(&msg, frame, flen);
+        struct ft_event ev = { .kind = FT_EV_PEER_MSG, .from = k % 2 ? 2 : 3,
+                               .data = msg.data, .len = msg.len };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &ev, &out), 0);
+        for (size_t i = 0; i < out.n; i++) {
+            if (out.v[i].kind == FT_ACT_SEND && out.v[i].to == 8) {
+                assert_true(n_reported < 3);
+                reported[n_reported] = 0;
+                for (int b = 2; b < 10; b++) {
+                    reported[n_reported] = reported[n_reported] << 8 | out.v[i].data[b];
+                }
+                n_reported++;
+            }
+        }
+        /* Order 3 waits for 1 and 2. */
+        assert_int_equal(n_reported, k == 0 ? 0 : k == 1 ? 1 : 3);
+        buf_uninit(&msg);
+    }
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(reported[k], ftvnf_id_make(1, 11 + k, 0));
+    }
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_layout),
+        cmocka_unit_test(test_carry_roundtrip),
+        cmocka_unit_test(test_slave_replays_in_order),
         cmocka_unit_test(test_sequencer_fresh_id_after_restart),
         cmocka_unit_test(test_delta_roundtrip),
         cmocka_unit_test(test_dp_roundtrip),

@@ -6,9 +6,11 @@
  * packet, a deterministic spin computing a hash over the packet's bytes K times. 'work' is
  * converted to iterations once, at create, by timing the spin (the only clock this function
  * reads, and never per packet), so processing stays deterministic given the parameters and a
- * replay does the same work; 'iterations' fixes K exactly. The hash's last value is kept in
- * the state as "fwd.digest" when work is asked, so the spin cannot be optimised away and a
- * replica's work can be checked. */
+ * replay does the same work; 'iterations' fixes K exactly. The hash's last value is kept, so
+ * the spin cannot be optimised away: in the state as "fwd.digest" when the function keeps
+ * state (state_size > 0), so a replica's work can be checked; otherwise in the function's own
+ * configuration, so that work alone leaves it stateless (FTvNF's masters then forward at once,
+ * the paper's rule for packets that touch no state). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 struct fwd_conf {
     size_t state_size;
     uint64_t iterations;
+    uint64_t last_digest;       /* The spin's last hash when there is no state to keep it. */
 };
 
 /* FNV-1a-like mixing over the packet, 'iterations' bytes in total (wrapping over it). Not
@@ -112,7 +115,7 @@ fwd_destroy(struct nf *nf)
 static enum nf_verdict
 fwd_process(struct nf *nf, struct nf_packet *pkt)
 {
-    const struct fwd_conf *c = nf->priv;
+    struct fwd_conf *c = nf->priv;
     uint8_t *v;
 
     if (c->state_size && !state_write(nf->state, "fwd", 3, c->state_size, &v)) {
@@ -122,7 +125,9 @@ fwd_process(struct nf *nf, struct nf_packet *pkt)
     }
     if (c->iterations) {
         uint64_t h = spin(pkt->data, pkt->len, c->iterations, 0xcbf29ce484222325ull);
-        if (!state_write(nf->state, "fwd.digest", 10, 8, &v)) {
+        if (!c->state_size) {
+            c->last_digest = h;
+        } else if (!state_write(nf->state, "fwd.digest", 10, 8, &v)) {
             memcpy(v, &h, 8);
         }
     }

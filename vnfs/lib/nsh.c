@@ -66,7 +66,8 @@ check_header(const uint8_t *p, size_t len)
         return NSH_FIELD_TTL;
     }
     np = p[3];
-    if ((np < NSH_NP_IPV4 || np > NSH_NP_MPLS) && np != NSH_NP_EXPERIMENT1) {
+    if ((np < NSH_NP_IPV4 || np > NSH_NP_MPLS) && np != NSH_NP_EXPERIMENT1
+        && np != NSH_NP_EXPERIMENT2) {
         return NSH_FIELD_NEXT_PROTO;
     }
     if (md_type == NSH_MD_TYPE_2) {

@@ -60,6 +60,9 @@ enum nsh_next_proto {
     NSH_NP_EXPERIMENT1 = 0xFE,          /* RFC 8300 9.1: for experimentation. sfclab: an
                                          * FTC packet (vnfs/ft/ftc/ftc.h) whose piggyback
                                          * message precedes the inner Ethernet frame. */
+    NSH_NP_EXPERIMENT2 = 0xFF,          /* sfclab: an FTvNF log carrier (vnfs/ft/ftvnf/
+                                         * ftvnf.h): the log records a packet goes through
+                                         * the loggers with, then the inner frame. */
 };
 
 enum nsh_md_type {

@@ -47,6 +47,7 @@ struct ftstage {
     struct ft_actions actions;
     struct buf msg;
     struct ftstage_stats stats;
+    bool quiet;                     /* ftstage_set_quiet(). */
 };
 
 static bool
@@ -287,6 +288,11 @@ run_step(struct ftstage *st, const struct ft_event *ev)
     for (size_t i = 0; i < st->actions.n; i++) {
         const struct ft_action *a = &st->actions.v[i];
 
+        if (st->quiet && (a->kind == FT_ACT_FORWARD || a->kind == FT_ACT_DELIVER
+                          || a->kind == FT_ACT_SEND || a->kind == FT_ACT_STATE
+                          || a->kind == FT_ACT_REQUEST_STATE)) {
+            continue;
+        }
         switch (a->kind) {
         case FT_ACT_FORWARD:
             st->stats.forwarded++;
@@ -456,6 +462,12 @@ ftstage_peer_message(struct ftstage *st, const uint8_t *data, size_t len, uint64
     ev = (struct ft_event) { .kind = m.kind, .now_ns = now_ns, .from = m.from,
                              .data = m.payload, .len = m.len };
     return run_step(st, &ev);
+}
+
+void
+ftstage_set_quiet(struct ftstage *st, bool quiet)
+{
+    st->quiet = quiet;
 }
 
 const struct ftstage_stats *

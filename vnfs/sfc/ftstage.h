@@ -118,6 +118,10 @@ int ftstage_peer_message(struct ftstage *, const uint8_t *, size_t, uint64_t now
  * false if it is too short to say. */
 bool ftstage_msg_peek_to(const uint8_t *, size_t, uint32_t *to);
 
+/* Quiet: the core's steps act on nothing outside it (no frame, no peer message; its timers
+ * and counters still run), for a role rebuilding a core from its own journal. */
+void ftstage_set_quiet(struct ftstage *, bool quiet);
+
 const struct ftstage_stats *ftstage_stats(const struct ftstage *);
 uint32_t ftstage_self(const struct ftstage *);
 /* The core it runs (for a role's own read-only queries, e.g. FTC's group stores). */

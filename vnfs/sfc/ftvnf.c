@@ -9,7 +9,9 @@
  * is an NSH frame (MD type 2, next protocol Ethernet) sent straight to the next stage's MAC,
  * the packet id in NSH_TLV_PACKET_ID (8 bytes, big-endian: the core's 36-bit id) and the
  * inner frame after it. The sequencer is the only hop of the SFF's path: it receives the
- * classifier's frames (no packet id) from the SFF. Data for an --egress endpoint (the SFF)
+ * classifier's frames (no packet id) from the SFF. A log carrier (a packet on its way
+ * through the loggers with its log records, vnfs/ft/ftvnf/ftvnf.h) has the carrier flag in
+ * that TLV and next protocol NSH_NP_EXPERIMENT2. Data for an --egress endpoint (the SFF)
  * leaves as NSH at SI 254, the end of that one-hop path, so the SFF decapsulates it toward the
  * server; data for a --reply endpoint (the SFF again) leaves on the reverse path (SPI |
  * NSH_SPI_REVERSE, SI 255), so a dns master's answer goes back to the client. Peer messages
@@ -17,6 +19,16 @@
  * slave) are sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE, one frame each) under the
  * instance's key. An --endpoint MAC may be a virtual one the switch maps to whichever copy is
  * the stage's master (the scheme's controller re-points it at a takeover).
+ *
+ * Persistence (--journal FILE, for the loggers): every packet and every peer message is
+ * appended to FILE, as it came, before the core sees it, so nothing the core acknowledges or
+ * sends on is lost when the process dies: a restarted logger steps its core through the
+ * journal (quietly: nothing is sent again) before it takes new frames. A torn last record is
+ * cut off. --journal-sync: "periodic" (default) fdatasyncs every 10 ms, so a host crash loses
+ * at most that, a process crash nothing (the page cache has every record write(2) took);
+ * "always" fdatasyncs each record before the core sees it; "none" leaves it to the kernel.
+ * The journal is never compacted: it grows with the run (instance directories live on tmpfs
+ * here, so a host crash takes them anyway).
  *
  * The control socket adds export_state (base64 of the core's export: a VNF's function state),
  * peer_down {peer} (the failure notice the scheme's controller gives the manager) and
@@ -26,7 +38,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "vnfs/lib/nsh.h"
@@ -43,6 +57,9 @@
 #define FTVNF_ROLE_MAX_PARAMS 32
 #define FTVNF_ROLE_FRAME 1514           /* One frame of the data network's MTU. */
 #define FTVNF_SI_END (NSH_SI_START - 1) /* After the SFF path's only hop (the sequencer). */
+#define FTVNF_JOURNAL_SYNC_NS 10000000ull   /* --journal-sync periodic. */
+
+enum ftvnf_journal_sync { JOURNAL_PERIODIC, JOURNAL_ALWAYS, JOURNAL_NONE };
 
 enum ftvnf_ep_kind { EP_CORE, EP_EGRESS, EP_REPLY };
 
@@ -69,6 +86,11 @@ struct ftvnf_role {
     struct buf nsh;
     uint64_t n_rx_nsh, n_rx_peer, n_tx_data, n_tx_egress, n_tx_reply, n_tx_peer;
     uint64_t n_no_endpoint, n_too_big, n_malformed, n_ignored, n_misaddressed;
+    const char *journal_path;
+    int journal_fd;                 /* -1: no journal. */
+    enum ftvnf_journal_sync journal_sync;
+    bool journal_dirty;             /* Written since the last fdatasync. */
+    uint64_t n_journal, n_journal_replayed, n_journal_errors;
 };
 
 static const struct ftvnf_ep *
@@ -132,6 +154,10 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
         r->n_malformed++;
         return;
     }
+    if (data[0]) {
+        /* A log carrier (ftvnf.h): its records precede the inner frame. */
+        r->nsh.data[3] = NSH_NP_EXPERIMENT2;
+    }
     if (ftvnf_send_frame(r, ep->mac, NSH_ETHERTYPE, r->nsh.data, r->nsh.len, data + 8,
                          len - 8)) {
         (*(ep->kind == EP_EGRESS ? &r->n_tx_egress : ep->kind == EP_REPLY ? &r->n_tx_reply
@@ -165,6 +191,93 @@ ftvnf_note(void *r_, const char *text)
     log_info("%s", text);
 }
 
+/* Appends one record, kind 'P' (a packet as the core takes it) or 'M' (a sealed peer
+ * message): kind(1) len(4) bytes, before the core sees it. */
+static void
+ftvnf_journal(struct ftvnf_role *r, uint8_t kind, const uint8_t *data, size_t len)
+{
+    uint8_t hdr[5] = { kind, len >> 24, len >> 16, len >> 8, len };
+    struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *) data, len } };
+    ssize_t n;
+
+    if (r->journal_fd < 0) {
+        return;
+    }
+    n = writev(r->journal_fd, iov, 2);
+    if (n != (ssize_t) (sizeof hdr + len)
+        || (r->journal_sync == JOURNAL_ALWAYS && fdatasync(r->journal_fd))) {
+        r->n_journal_errors++;
+        log_err("ftvnf: journal %s: %s", r->journal_path, n < 0 ? strerror(errno) : "short");
+        return;
+    }
+    r->journal_dirty = true;
+    r->n_journal++;
+}
+
+static void
+ftvnf_journal_flush(struct loop *loop, uint64_t id, void *r_)
+{
+    struct ftvnf_role *r = r_;
+
+    if (r->journal_dirty && fdatasync(r->journal_fd)) {
+        r->n_journal_errors++;
+    }
+    r->journal_dirty = false;
+}
+
+/* A restarted logger rebuilds its core from the journal, quietly (its peers had whatever it
+ * sent then). A torn tail (the process died mid-write) is cut off. */
+static int
+ftvnf_journal_replay(struct ftvnf_role *r)
+{
+    struct buf all = BUF_INITIALIZER;
+    size_t ofs = 0;
+    int error = 0;
+
+    for (;;) {
+        uint8_t *p = buf_put_uninit(&all, 65536);
+        ssize_t n = pread(r->journal_fd, p, 65536, all.len - 65536);
+
+        all.len -= 65536 - (n > 0 ? n : 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            error = n < 0 ? errno : 0;
+            break;
+        }
+    }
+    ftstage_set_quiet(r->stage, true);
+    while (!error && all.len - ofs >= 5) {
+        const uint8_t *p = all.data + ofs;
+        size_t len = (size_t) p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4];
+
+        if (len > all.len - ofs - 5 || (p[0] != 'P' && p[0] != 'M')) {
+            break;
+        }
+        if (p[0] == 'P') {
+            ftstage_packet(r->stage, FT_ENDPOINT_NONE, p + 5, len, time_mono_ns());
+        } else {
+            ftstage_peer_message(r->stage, p + 5, len, time_mono_ns());
+        }
+        r->n_journal_replayed++;
+        ofs += 5 + len;
+    }
+    ftstage_set_quiet(r->stage, false);
+    if (!error && ofs < all.len) {
+        log_warn("ftvnf: journal %s: cutting a torn tail of %zu bytes", r->journal_path,
+                 all.len - ofs);
+        if (ftruncate(r->journal_fd, ofs)) {
+            error = errno;
+        }
+    }
+    if (r->n_journal_replayed) {
+        log_info("ftvnf: rebuilt from %"PRIu64" journal records", r->n_journal_replayed);
+    }
+    buf_uninit(&all);
+    return error;
+}
+
 static void
 ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
 {
@@ -182,6 +295,7 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
             return;
         }
         r->n_rx_peer++;
+        ftvnf_journal(r, 'M', pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN);
         ftstage_peer_message(r->stage, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, t_in);
         return;
     }
@@ -190,7 +304,7 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
         return;
     }
     if (nsh_decode(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &hdr, NULL)
-        || hdr.next_proto != NSH_NP_ETHERNET) {
+        || (hdr.next_proto != NSH_NP_ETHERNET && hdr.next_proto != NSH_NP_EXPERIMENT2)) {
         r->n_malformed++;
         return;
     }
@@ -205,9 +319,11 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
         /* The core takes id(8) and the frame: the id goes just before the frame (the NSH
          * header's own bytes, no longer needed). */
         memmove(inner - 8, tlv.value, 8);
+        ftvnf_journal(r, 'P', inner - 8, inner_len + 8);
         ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner - 8, inner_len + 8, t_in);
     } else {
         /* The chain's ingress: the sequencer gives it an id. */
+        ftvnf_journal(r, 'P', inner, inner_len);
         ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner, inner_len, t_in);
     }
 }
@@ -308,6 +424,22 @@ ftvnf_start(struct role *role)
     role_add_counter(role, "drop_duplicate", &st->drops[FT_DROP_DUPLICATE]);
     role_add_counter(role, "drop_stale", &st->drops[FT_DROP_STALE]);
     role_add_counter(role, "drop_unknown_sender", &st->drops[FT_DROP_UNKNOWN_SENDER]);
+    if (r->journal_path) {
+        r->journal_fd = open(r->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (r->journal_fd < 0) {
+            log_err("ftvnf: --journal %s: %s", r->journal_path, strerror(errno));
+            return errno;
+        }
+        error = ftvnf_journal_replay(r);
+        if (error) {
+            log_err("ftvnf: journal %s: %s", r->journal_path, strerror(error));
+            return error;
+        }
+        if (r->journal_sync == JOURNAL_PERIODIC) {
+            loop_add_timer(role->loop, FTVNF_JOURNAL_SYNC_NS, FTVNF_JOURNAL_SYNC_NS,
+                           ftvnf_journal_flush, r);
+        }
+    }
     return ftstage_start_incarnation(r->stage, time_mono_ns(), r->cfg.incarnation);
 }
 
@@ -328,6 +460,9 @@ usage(void)
            "  --spi N             the chain's service path (default 1)\n"
            "  --incarnation N     restarts so far (a sequencer takes a fresh id)\n"
            "  --seed N            the core's generator (default: random)\n"
+           "  --journal FILE      append what the core takes to FILE first; rebuild from it\n"
+           "                      at start (the loggers)\n"
+           "  --journal-sync MODE periodic (every 10 ms, default), always or none\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -373,7 +508,8 @@ int
 role_ftvnf(int argc, char *argv[])
 {
     enum { OPT_CORE = 1, OPT_SELF, OPT_ENDPOINT, OPT_EGRESS, OPT_REPLY, OPT_GROUP, OPT_NEXT,
-           OPT_PEERS, OPT_PARAM, OPT_KEY, OPT_SPI, OPT_INCARNATION, OPT_SEED };
+           OPT_PEERS, OPT_PARAM, OPT_KEY, OPT_SPI, OPT_INCARNATION, OPT_SEED, OPT_JOURNAL,
+           OPT_JOURNAL_SYNC };
     static const struct option options[] = {
         { "core", required_argument, NULL, OPT_CORE },
         { "self", required_argument, NULL, OPT_SELF },
@@ -388,6 +524,8 @@ role_ftvnf(int argc, char *argv[])
         { "spi", required_argument, NULL, OPT_SPI },
         { "incarnation", required_argument, NULL, OPT_INCARNATION },
         { "seed", required_argument, NULL, OPT_SEED },
+        { "journal", required_argument, NULL, OPT_JOURNAL },
+        { "journal-sync", required_argument, NULL, OPT_JOURNAL_SYNC },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -402,6 +540,7 @@ role_ftvnf(int argc, char *argv[])
     char *errmsg = NULL, *end;
 
     memset(&r, 0, sizeof r);
+    r.journal_fd = -1;
     buf_init(&r.nsh);
     r.spi = 1;
     role_init_common(&r.role, "ftvnf");
@@ -478,6 +617,22 @@ role_ftvnf(int argc, char *argv[])
                 goto out;
             }
             break;
+        case OPT_JOURNAL:
+            r.journal_path = optarg;
+            break;
+        case OPT_JOURNAL_SYNC:
+            if (!strcmp(optarg, "periodic")) {
+                r.journal_sync = JOURNAL_PERIODIC;
+            } else if (!strcmp(optarg, "always")) {
+                r.journal_sync = JOURNAL_ALWAYS;
+            } else if (!strcmp(optarg, "none")) {
+                r.journal_sync = JOURNAL_NONE;
+            } else {
+                fprintf(stderr, "sfcd ftvnf: --journal-sync: '%s' (expected periodic, always "
+                        "or none)\n", optarg);
+                goto out;
+            }
+            break;
         case OPT_SEED:
             seed = strtoull(optarg, &end, 0);
             if (!*optarg || *end) {
@@ -521,11 +676,20 @@ role_ftvnf(int argc, char *argv[])
     role_add_counter(&r.role, "too_big", &r.n_too_big);
     role_add_counter(&r.role, "malformed", &r.n_malformed);
     role_add_counter(&r.role, "misaddressed", &r.n_misaddressed);
+    role_add_counter(&r.role, "journal_records", &r.n_journal);
+    role_add_counter(&r.role, "journal_replayed", &r.n_journal_replayed);
+    role_add_counter(&r.role, "journal_errors", &r.n_journal_errors);
     role_add_method(&r.role, "peer_down", ctl_peer_down);
     role_add_method(&r.role, "export_state", ctl_export_state);
     role_add_method(&r.role, "ftvnf_stages", ctl_stages);
     rc = role_serve_pktio(&r.role, ftvnf_frame, NULL);
 out:
+    if (r.journal_fd >= 0) {
+        if (r.journal_dirty) {
+            fdatasync(r.journal_fd);
+        }
+        close(r.journal_fd);
+    }
     ftstage_destroy(r.stage);
     role_finish(&r.role);
     buf_uninit(&r.nsh);

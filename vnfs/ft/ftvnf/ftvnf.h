@@ -8,13 +8,45 @@
  *    reserved values the paper avoided), stores it in the packet logger and forwards it to the
  *    first master only once the logger acknowledged. A restarted sequencer (incarnation n)
  *    takes sequencer id base+n, so its ids never collide with the ones it gave before.
- *    next = [first master]; peers = [packet logger]. Params: sequencer_id.
+ *    next = [first master]; peers = [packet logger]. Params: sequencer_id, log.
+ *
+ * Logging on the path (param log=path, the default of the sequencer and the masters). What
+ * must be logged before a packet goes on travels with the packet, through the loggers, as a
+ * log carrier (below): the sequencer sends the packet to the packet logger, which stores it
+ * and sends it on to the first master; a master sends its output to the D&P logger with its
+ * D&P record (and, if it changed the packet, to the packet logger after it with the delta),
+ * and the last logger sends it on to the next master. Storing is the acknowledgement: the
+ * paper's rule (nothing goes on before the loggers have it) holds with one logger hop
+ * instead of a round trip and a second wake-up of the sender. The last logger also feeds the
+ * master's slave at once (param sync of the master): the slave replays within a hop of its
+ * master, so M\S at a failure is what was in flight, whatever the manager's period. log=
+ * messages is the paper's round trip (LOG_PKT / LOG_DP, ACK_PKT / ACK_DP); a packet whose
+ * carrier would exceed 'carry_max' bytes goes that way too.
+ *
+ * Packets that touch no state. A master whose function read nothing non-deterministic,
+ * wrote no state and left the packet as it was (the paper: "if no PADs were generated, the VNF
+ * can forward the packet immediately") forwards it at once and logs its D&P record off the
+ * path, as a message it sends again until acknowledged: the record is the packet's progress
+ * (the manager's cleanup and resends need it), marked stateless, without an order number; a
+ * slave needs nothing from it.
+ *
+ * Order numbers. Each D&P record has the master's order number (1, 2, ... per stage, kept by
+ * a slave that takes over): a slave replays in that order whatever way each packet reached
+ * it (fed on the path by either logger, or by the manager), holding what comes early. At a
+ * takeover, gaps no record will fill (a record lost with its master) are skipped.
+ *
+ * Quick takeover. At a master's failure notice the manager, beside its round (poll the
+ * loggers, send M\S and TAKEOVER), asks the D&P logger to tell the slave the highest order
+ * number it logged for the stage (UPTO). A slave fed on the path that has replayed that far
+ * (nothing held) takes over at once, a round trip sooner; otherwise the TAKEOVER decides.
+ * Only with reforward 0 (masters logging on the path, whose loggers sent on all they logged).
  *  - ftvnf_packet_logger: base packets (version 0) and per-version deltas; acknowledges each;
  *    on the manager's order sends a stage's slave a packet at the version that stage received,
  *    with the PADs the manager took from the D&P logger; deletes what the manager says.
  *  - ftvnf_dp_logger: each master's record per packet: stage, id in, id out (version), the
- *    verdict and its PADs (vnfs/fn/det.h), in arrival order, which is also the packets'
- *    progress along the chain; acknowledges each; lists them; deletes what the manager says.
+ *    verdict, the order number and its PADs (vnfs/fn/det.h), in arrival order, which is also
+ *    the packets' progress along the chain; acknowledges each; lists them; deletes what the
+ *    manager says.
  *  - ftvnf_progress_logger: which packets each slave finished.
  *  - ftvnf_vnf: one copy of a VNF (a struct nf: nat, lb, fwd, ...), param role=master|slave.
  *    A master records its function's determinants, logs them (and the packet's delta if it
@@ -27,7 +59,9 @@
  *    D&P logger, progress logger, manager]. Params: role, stage, fn, fn.KEY=VALUE for the
  *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
  *    report (tests: who gets the state digest after each packet), broken (tests), reply
- *    (where a reply goes, e.g. the SFF's reverse path; default: next).
+ *    (where a reply goes, e.g. the SFF's reverse path; default: next), log (path|messages),
+ *    sync (the slave the last logger feeds at once; none by default), carry_max, last (1:
+ *    the chain's last stage).
  *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
  *    logger send each slave what its master finished (tracking what is in the air), deletes
  *    packets every master and slave finished. On a master's failure notice: the slave
@@ -42,18 +76,32 @@
  *    progress logger]. Params: stages, manager_period, retain (how long a finished packet
  *    stays, so a takeover can re-forward what a dead last master logged but never sent),
  *    reforward (1s: a takeover re-forwards records read that long before the failure notice
- *    or later; must exceed detection plus a period), resend (100ms).
+ *    or later; must exceed detection plus a period; 0: none, for masters that log on the
+ *    path, whose loggers send on everything logged), resend (100ms), feed_after (0: a record
+ *    is fed to the slave from the first round that reads it; with slaves fed on the path,
+ *    only one that is still unfinished this long after it was read).
  *
  * What is not here: creating a new slave after a takeover (the stage runs without one), so
  * recovery from a slave's failure or from both copies'; heartbeats (failure notices are
- * FT_EV_PEER_DOWN, from the driver's detector); the paper's shortcut for VNFs without PADs
- * (every master logs a D&P record per packet: it is also the packet's progress). After the
- * last stage nothing is logged, so a takeover of the last stage re-forwards every record not
- * yet deleted and the egress drops copies by id. Loggers are assumed not to fail (the
- * paper's assumption); their persistence is the driver's (sfcd ft --journal).
+ * FT_EV_PEER_DOWN, from the driver's detector). A packet that touches no state still gets a
+ * D&P record, off its path (it is the packet's progress). With masters logging by messages,
+ * nothing is logged after the last stage, so a takeover of the last stage re-forwards every
+ * record not yet deleted and the egress drops copies by id. Loggers are assumed not to fail
+ * (the paper's assumption); their persistence is the driver's (sfcd ftvnf --journal, sfcd
+ * ft --journal): restarted, a logger rebuilds its core from its journal.
  *
- * Wire format, big-endian. A data packet between stages: id(8) payload. Peer messages start
- * with their type (enum ftvnf_msg_type). The parsers take untrusted bytes. */
+ * Wire format, big-endian. A data packet between stages: id(8) payload. A log carrier: the
+ * word FTVNF_CARRY | id(8), to(4) (where the last logger sends the packet; FT_ENDPOINT_NONE
+ * for a dropped one), sync(4) (the slave the last logger feeds, or FT_ENDPOINT_NONE), n(1),
+ * n x { logger(4) type(1) len(2) body } (LOG_BASE: id(8), the carried packet is the base;
+ * LOG_PKT and LOG_DP as the messages' bodies), then id(8) payload: the packet as the master
+ * received it (what its slave replays). Each logger stores the records for it (consecutive)
+ * and sends the whole carrier to the next record's logger. The last sends on id(8) payload as
+ * it is, or, with a LOG_PKT record, the payload with its delta applied at its id. A LOG_PKT
+ * record for logger FT_ENDPOINT_NONE is applied, not stored: a version that leaves the chain
+ * (a reply, or the last stage's output) is never replayed to anyone, so a master does not
+ * wait for the packet logger to store it. Peer messages start with their type (enum
+ * ftvnf_msg_type). The parsers take untrusted bytes. */
 #ifndef SFC_FT_FTVNF_H
 #define SFC_FT_FTVNF_H 1
 
@@ -108,17 +156,50 @@ enum ftvnf_msg_type {
     FTVNF_LIST_REQ = 6,     /* manager -> logger: cursor(8). */
     FTVNF_LIST = 7,         /* logger -> manager: cursor(8) next(8) more(1) n(2) records. */
     FTVNF_REPLAY = 8,       /* manager -> packet logger: to(4) stage(1) flags(1) n(2)
-                             * n x { id_in(8) pads }. */
-    FTVNF_SLAVE_PKT = 9,    /* packet logger -> slave: stage(1) flags(1) id_in(8) pads bytes. */
+                             * n x { id_in(8) order(8) pads }. */
+    FTVNF_SLAVE_PKT = 9,    /* logger -> slave: stage(1) flags(1) id_in(8) order(8) pads
+                             * bytes. */
     FTVNF_DELETE = 10,      /* manager -> loggers: n(2) n x base id(8). */
     FTVNF_TAKEOVER = 11,    /* manager -> slave: stage(1) part(2) parts(2) n(2)
                              * n x { id_in(8) forward(1) }: one takeover in 'parts'
                              * messages (each within a frame); the slave takes over once it
                              * has every part and replayed what they list. */
-    FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1). */
+    FTVNF_PROMOTED = 12,    /* slave -> manager: stage(1) when(8, ns): it took over. */
     FTVNF_ROUTE = 13,       /* manager -> upstream: stage(1) endpoint(4). */
     FTVNF_ROUTED = 14,      /* upstream -> manager: stage(1) endpoint(4). */
+    FTVNF_LOG_BASE = 15,    /* Carrier record only: id(8); the carried packet is its base. */
+    FTVNF_UPTO_REQ = 16,    /* manager -> D&P logger: stage(1) slave(4). */
+    FTVNF_UPTO = 17,        /* D&P logger -> slave: stage(1) order(8): the highest order
+                             * number it logged for the stage. */
 };
+
+/* The log carrier (see the wire format above). */
+#define FTVNF_CARRY (1ull << 56)
+#define FTVNF_CARRY_MAX_RECS 4
+/* A carrier's largest size by default: within one frame of a 1500-byte MTU with its NSH
+ * header (sfcd ftvnf). Larger packets are logged by messages. */
+#define FTVNF_CARRY_MAX_DEFAULT 1450
+
+struct ftvnf_carry_rec {
+    uint32_t logger;
+    uint8_t type;           /* FTVNF_LOG_BASE, FTVNF_LOG_PKT or FTVNF_LOG_DP. */
+    const uint8_t *body;    /* Points into the carrier. */
+    size_t len;
+};
+
+struct ftvnf_carry {
+    uint64_t id;            /* The packet's (without FTVNF_CARRY). */
+    uint32_t to, sync;
+    struct ftvnf_carry_rec recs[FTVNF_CARRY_MAX_RECS];
+    size_t n_recs;
+    const uint8_t *payload; /* Parsed: points into the carrier. */
+    size_t len;
+    size_t plain_ofs;       /* Parsed: where id(8) payload starts. */
+};
+
+void ftvnf_carry_put(struct buf *, const struct ftvnf_carry *);
+/* False if malformed. */
+bool ftvnf_carry_parse(const uint8_t *, size_t, struct ftvnf_carry *);
 
 /* FTVNF_REPLAY / FTVNF_SLAVE_PKT flags. */
 #define FTVNF_F_LIVE 1      /* Process as master (a packet in flight to a dead master). */
@@ -130,10 +211,18 @@ enum ftvnf_list_kind {
     FTVNF_LIST_PROGRESS = 3,/* stage(1) id_in(8) */
 };
 
+/* A D&P record: stage(1) id_in(8) id_out(8) verdict(1) order(8) pads. The verdict's top bit
+ * says the packet touched no state (FTVNF_DP_STATELESS). */
+#define FTVNF_DP_HDR_LEN 26
+#define FTVNF_DP_STATELESS 0x80
+
 struct ftvnf_dp {
     uint8_t stage;
     uint64_t id_in, id_out;
     uint8_t verdict;
+    uint64_t order;         /* The master's order number for the stage (0: none). */
+    bool stateless;         /* No PADs, no state written, the packet left as it came: the
+                             * master forwarded it at once and its slave never replays it. */
     struct nf_pad *pads;    /* Owned (malloc) when parsed. */
     size_t n_pads;
 };

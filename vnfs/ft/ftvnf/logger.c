@@ -36,6 +36,7 @@ struct logger_pkt {
 struct ftvnf_logger {
     struct ft_core up;
     enum ftvnf_logger_kind kind;
+    uint32_t self;
     uint32_t manager;
     uint32_t *writers;          /* Who may log: the config's group. */
     size_t n_writers;
@@ -46,6 +47,7 @@ struct ftvnf_logger {
     struct u64map pkts;         /* Packet logger: base id -> struct logger_pkt *. */
     /* D&P logger: each variable's last value, saved from the PADs of deleted records:
      * (stage << 32 | var) -> index into 'last'. */
+    uint64_t max_order[FTVNF_MAX_STAGES];  /* D&P logger: the highest order logged. */
     struct u64map last_idx;
     struct nf_pad *last;
     size_t n_last, cap_last;
@@ -65,6 +67,7 @@ logger_create(const struct ft_config *cfg, struct ft_core **corep, char **errp,
     }
     l = xzalloc(sizeof *l);
     l->kind = kind;
+    l->self = cfg->self;
     l->manager = cfg->peers[0];
     l->writers = xmalloc(cfg->n_group * sizeof *cfg->group);
     memcpy(l->writers, cfg->group, cfg->n_group * sizeof *cfg->group);
@@ -322,7 +325,7 @@ plog_replay(struct ftvnf_logger *l, struct cursor *rd, struct ft_actions *out)
     struct buf msg = BUF_INITIALIZER;
 
     for (size_t i = 0; i < n && cursor_ok(rd); i++) {
-        uint64_t id = cursor_be64(rd);
+        uint64_t id = cursor_be64(rd), order = cursor_be64(rd);
         const uint8_t *pads = rd->p;
         struct nf_pad *parsed;
         size_t n_pads, used = nf_pads_parse(rd->p, rd->left, &parsed, &n_pads);
@@ -337,6 +340,7 @@ plog_replay(struct ftvnf_logger *l, struct cursor *rd, struct ft_actions *out)
         buf_put_u8(&msg, stage);
         buf_put_u8(&msg, flags);
         buf_put_be64(&msg, id);
+        buf_put_be64(&msg, order);
         buf_put(&msg, pads, used);
         if (plog_build(l, id, &msg)) {
             ft_emit_send(out, to, msg.data, msg.len);
@@ -347,6 +351,167 @@ plog_replay(struct ftvnf_logger *l, struct cursor *rd, struct ft_actions *out)
     buf_uninit(&msg);
 }
 
+/* A LOG_PKT body, id(8) delta(1) bytes: stored (a version above 0 is a delta). */
+static bool
+plog_store_rec(struct ftvnf_logger *l, const uint8_t *body, size_t len, uint64_t *idp)
+{
+    struct cursor rd;
+    uint64_t id;
+    uint8_t delta;
+
+    cursor_init(&rd, body, len);
+    id = cursor_be64(&rd);
+    delta = cursor_u8(&rd);
+    if (!cursor_ok(&rd) || id >> FTVNF_ID_BITS
+        || (delta != 0) != (ftvnf_id_version(id) != 0)) {
+        return false;
+    }
+    plog_store(l, id, rd.p, rd.left);
+    *idp = id;
+    return true;
+}
+
+/* A D&P record: stored once; '*dp' gets its header (no PADs). */
+static bool
+dplog_store_rec(struct ftvnf_logger *l, const uint8_t *body, size_t len, struct ftvnf_dp *dp)
+{
+    size_t used = ftvnf_dp_parse(body, len, dp);
+
+    if (used) {
+        free(dp->pads);
+        dp->pads = NULL;
+    }
+    if (used != len) {
+        return false;
+    }
+    l->max_order[dp->stage] = MAX(l->max_order[dp->stage], dp->order);
+    logger_append(l, ftvnf_id_base(dp->id_in), dp->stage, body, len);
+    return true;
+}
+
+/* The last logger of a carrier feeds the master's slave at once: the carried packet (the
+ * version the master received) with the master's PADs and order number. */
+static void
+logger_sync(const struct ftvnf_carry *c, struct ft_actions *out)
+{
+    const struct ftvnf_carry_rec *rec = NULL;
+    struct buf msg = BUF_INITIALIZER;
+    struct ftvnf_dp dp;
+
+    for (size_t i = 0; i < c->n_recs && !rec; i++) {
+        rec = c->recs[i].type == FTVNF_LOG_DP ? &c->recs[i] : NULL;
+    }
+    if (c->sync == FT_ENDPOINT_NONE || !rec || !ftvnf_dp_parse(rec->body, rec->len, &dp)) {
+        return;
+    }
+    free(dp.pads);
+    if (dp.id_in == c->id) {
+        buf_put_u8(&msg, FTVNF_SLAVE_PKT);
+        buf_put_u8(&msg, dp.stage);
+        buf_put_u8(&msg, 0);
+        buf_put_be64(&msg, dp.id_in);
+        buf_put_be64(&msg, dp.order);
+        buf_put(&msg, rec->body + FTVNF_DP_HDR_LEN, rec->len - FTVNF_DP_HDR_LEN);
+        buf_put(&msg, c->payload, c->len);
+        ft_emit_send(out, c->sync, msg.data, msg.len);
+    }
+    buf_uninit(&msg);
+}
+
+/* The packet a carrier's last logger sends on: the carried one as it is (no copy), or, if the
+ * master changed it, with the LOG_PKT record's delta applied, at that record's id. */
+static void
+logger_send_on(const struct ftvnf_carry *c, const uint8_t *data, size_t len,
+               struct ft_actions *out)
+{
+    const struct ftvnf_carry_rec *rec = NULL;
+    struct buf pkt = BUF_INITIALIZER, body = BUF_INITIALIZER;
+    struct cursor rd;
+    uint64_t id;
+
+    for (size_t i = 0; i < c->n_recs && !rec; i++) {
+        rec = c->recs[i].type == FTVNF_LOG_PKT ? &c->recs[i] : NULL;
+    }
+    if (!rec) {
+        ft_emit_forward(out, c->to, data + c->plain_ofs, len - c->plain_ofs);
+        return;
+    }
+    cursor_init(&rd, rec->body, rec->len);
+    id = cursor_be64(&rd);
+    cursor_u8(&rd);
+    buf_put(&body, c->payload, c->len);
+    if (!cursor_ok(&rd) || ftvnf_delta_apply(&body, rd.p, rd.left)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+    } else {
+        buf_put_be64(&pkt, id);
+        buf_put(&pkt, body.data, body.len);
+        ft_emit_forward(out, c->to, pkt.data, pkt.len);
+    }
+    buf_uninit(&body);
+    buf_uninit(&pkt);
+}
+
+/* A log carrier on the data path: the records for us are stored, then the carrier goes to
+ * the next record's logger, or (we are the last) the packet goes on and the slave is fed.
+ * A record for no logger (FT_ENDPOINT_NONE) is not stored: the delta of a version nobody
+ * will replay (the chain's last stage's output), which the last logger applies. Idempotent
+ * like every store: a carrier sent twice is stored once and sent on twice. */
+static void
+logger_carry(struct ftvnf_logger *l, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct ftvnf_carry c;
+    size_t k = 0, next;
+
+    if (!ftvnf_carry_parse(ev->data, ev->len, &c)) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        return;
+    }
+    while (k < c.n_recs && c.recs[k].logger != l->self) {
+        k++;
+    }
+    if (k == c.n_recs) {
+        ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, NULL, 0);
+        return;
+    }
+    for (next = k; next < c.n_recs && (c.recs[next].logger == l->self
+                                       || c.recs[next].logger == FT_ENDPOINT_NONE); next++) {
+        const struct ftvnf_carry_rec *r = &c.recs[next];
+        struct ftvnf_dp dp;
+        uint64_t id;
+        bool ok;
+
+        if (r->logger == FT_ENDPOINT_NONE) {
+            ok = r->type == FTVNF_LOG_PKT;
+        } else if (r->type == FTVNF_LOG_BASE && l->kind == LOGGER_PKT) {
+            struct cursor rd;
+            cursor_init(&rd, r->body, r->len);
+            id = cursor_be64(&rd);
+            ok = cursor_done(&rd) && id == c.id && !ftvnf_id_version(id);
+            if (ok) {
+                plog_store(l, id, c.payload, c.len);
+            }
+        } else if (r->type == FTVNF_LOG_PKT && l->kind == LOGGER_PKT) {
+            ok = plog_store_rec(l, r->body, r->len, &id);
+        } else if (r->type == FTVNF_LOG_DP && l->kind == LOGGER_DP) {
+            ok = dplog_store_rec(l, r->body, r->len, &dp);
+        } else {
+            ok = false;
+        }
+        if (!ok) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+            return;
+        }
+    }
+    if (next < c.n_recs) {
+        ft_emit_forward(out, c.recs[next].logger, ev->data, ev->len);
+        return;
+    }
+    logger_sync(&c, out);
+    if (c.to != FT_ENDPOINT_NONE) {
+        logger_send_on(&c, ev->data, ev->len, out);
+    }
+}
+
 static int
 logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -355,7 +520,7 @@ logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *
     struct buf ack = BUF_INITIALIZER;
     uint8_t type;
 
-    if (ev->kind != FT_EV_PEER_MSG) {
+    if (ev->kind != FT_EV_PEER_MSG && ev->kind != FT_EV_PACKET) {
         return 0;
     }
     cursor_init(&rd, ev->data, ev->len);
@@ -363,25 +528,25 @@ logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *
     bool from_manager = ev->from == l->manager;
     bool from_writer = logger_writer(l, ev->from);
 
+    if (ev->kind == FT_EV_PACKET) {
+        logger_carry(l, ev, out);
+        return 0;
+    }
     if (type == FTVNF_LOG_PKT && l->kind == LOGGER_PKT && from_writer) {
-        uint64_t id = cursor_be64(&rd);
-        uint8_t delta = cursor_u8(&rd);
+        uint64_t id;
 
-        if (!cursor_ok(&rd) || id >> FTVNF_ID_BITS || (delta != 0) != (ftvnf_id_version(id) != 0)) {
+        if (!plog_store_rec(l, rd.p, rd.left, &id)) {
             goto malformed;
         }
-        plog_store(l, id, rd.p, rd.left);
         buf_put_u8(&ack, FTVNF_ACK_PKT);
         buf_put_be64(&ack, id);
         ft_emit_send(out, ev->from, ack.data, ack.len);
     } else if (type == FTVNF_LOG_DP && l->kind == LOGGER_DP && from_writer) {
         struct ftvnf_dp dp;
 
-        if (ftvnf_dp_parse(rd.p, rd.left, &dp) != rd.left) {
+        if (!dplog_store_rec(l, rd.p, rd.left, &dp)) {
             goto malformed;
         }
-        free(dp.pads);
-        logger_append(l, ftvnf_id_base(dp.id_in), dp.stage, rd.p, rd.left);
         buf_put_u8(&ack, FTVNF_ACK_DP);
         buf_put_u8(&ack, dp.stage);
         buf_put_be64(&ack, dp.id_in);
@@ -401,6 +566,17 @@ logger_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *
             goto malformed;
         }
         logger_list(l, cursor, out);
+    } else if (type == FTVNF_UPTO_REQ && l->kind == LOGGER_DP && from_manager) {
+        uint8_t stage = cursor_u8(&rd);
+        uint32_t slave = cursor_be32(&rd);
+
+        if (!cursor_done(&rd) || stage >= FTVNF_MAX_STAGES || slave == FT_ENDPOINT_NONE) {
+            goto malformed;
+        }
+        buf_put_u8(&ack, FTVNF_UPTO);
+        buf_put_u8(&ack, stage);
+        buf_put_be64(&ack, l->max_order[stage]);
+        ft_emit_send(out, slave, ack.data, ack.len);
     } else if (type == FTVNF_REPLAY && l->kind == LOGGER_PKT && from_manager) {
         plog_replay(l, &rd, out);
     } else if (type == FTVNF_DELETE && from_manager) {

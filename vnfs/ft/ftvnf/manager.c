@@ -63,7 +63,8 @@ struct ftvnf_manager {
     uint64_t retain;            /* How long a finished packet is kept before it is deleted. */
     uint64_t resend;            /* A packet that reached no log of a stage this long is resent. */
     uint64_t reforward;         /* Takeover re-forwards what was read this long before the
-                                 * failure notice or later. */
+                                 * failure notice or later (0: nothing). */
+    uint64_t feed_after;        /* A record is fed to the slave once read this long ago. */
     uint64_t poll_at;
     uint32_t sequencer;
     uint32_t loggers[MGR_N_LOGGERS];
@@ -80,14 +81,15 @@ static int
 mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftvnf_manager *m;
-    uint64_t n, period, retain, resend, reforward;
+    uint64_t n, period, retain, resend, reforward, feed_after;
     int error;
 
     if ((error = ft_config_u64(cfg, "stages", 1, &n, errp))
         || (error = ft_config_duration(cfg, "manager_period", 1000000, &period, errp))
         || (error = ft_config_duration(cfg, "retain", 50000000, &retain, errp))
         || (error = ft_config_duration(cfg, "resend", 100000000, &resend, errp))
-        || (error = ft_config_duration(cfg, "reforward", 1000000000, &reforward, errp))) {
+        || (error = ft_config_duration(cfg, "reforward", 1000000000, &reforward, errp))
+        || (error = ft_config_duration(cfg, "feed_after", 0, &feed_after, errp))) {
         return error;
     }
     if (!n || n > FTVNF_MAX_STAGES || !period || cfg->n_group != 1 + 2 * n
@@ -105,6 +107,7 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     m->retain = retain;
     m->resend = resend;
     m->reforward = reforward;
+    m->feed_after = feed_after;
     m->sequencer = cfg->group[0];
     for (size_t i = 0; i < MGR_N_LOGGERS; i++) {
         m->loggers[i] = cfg->peers[i];
@@ -194,6 +197,7 @@ mgr_replay(struct ftvnf_manager *m, struct mgr_stage *s, uint8_t stage, uint32_t
         buf_put_be16(&msg, 0);
         for (; i < n && (k == 0 || msg.len < MGR_BATCH_BYTES); i++, k++) {
             buf_put_be64(&msg, ids[i]);
+            buf_put_be64(&msg, dps && dps[i] ? dps[i]->order : 0);
             if (dps && dps[i]) {
                 nf_pads_put(&msg, dps[i]->pads, dps[i]->n_pads);
             } else {
@@ -210,7 +214,9 @@ mgr_replay(struct ftvnf_manager *m, struct mgr_stage *s, uint8_t stage, uint32_t
     buf_uninit(&msg);
 }
 
-/* What the slave of 's' has not finished and is not in the air: M\S, in the master's order. */
+/* What the slave of 's' has not finished and is not in the air: M\S, in the master's order.
+ * In normal operation ('fresh' false) only records read 'feed_after' ago or more: the loggers
+ * feed slaves on the path, and what they fed is done by then. */
 static void
 mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_actions *out)
 {
@@ -223,7 +229,9 @@ mgr_feed_slave(struct ftvnf_manager *m, size_t i, bool include_air, struct ft_ac
         const struct mgr_rec *r = &s->recs[k];
         uint64_t base = ftvnf_id_base(r->dp.id_in), sent;
 
-        if (r->deleted || u64map_get(&s->progress, base, NULL)) {
+        if (r->deleted || r->dp.stateless || u64map_get(&s->progress, base, NULL)
+            || (!include_air && s->state == STAGE_NORMAL
+                && m->now - r->seen_ns < m->feed_after)) {
             continue;
         }
         if (!include_air && u64map_get(&s->air, base, &sent)
@@ -260,10 +268,11 @@ mgr_takeover(struct ftvnf_manager *m, size_t i, struct ft_actions *out)
              * master forwards as soon as both loggers acknowledged, so only records logged
              * just before the crash are at risk: those read after failed_at - reforward
              * (which must exceed the failure detection time plus a period). */
-            fwd = r->dp.verdict != FTVNF_DROPPED
+            fwd = r->dp.verdict != FTVNF_DROPPED && m->reforward
                   && r->seen_ns + m->reforward >= s->failed_at
                   && (i + 1 >= m->n_stages || !mgr_rec(&m->stages[i + 1], base));
-            if (r->deleted || (u64map_get(&s->progress, base, NULL) && !fwd)) {
+            if (r->deleted
+                || ((r->dp.stateless || u64map_get(&s->progress, base, NULL)) && !fwd)) {
                 continue;
             }
         }
@@ -387,7 +396,7 @@ mgr_cleanup(struct ftvnf_manager *m, struct ft_actions *out)
             const struct mgr_stage *s = &m->stages[i];
             const struct ftvnf_dp *dp = mgr_rec(s, slot->key);
 
-            done = dp && (s->state == STAGE_ALONE
+            done = dp && (s->state == STAGE_ALONE || dp->stateless
                           || u64map_get(&s->progress, slot->key, NULL));
             if (done && dp->verdict != FTVNF_FORWARD) {
                 break;          /* Dropped or answered: later stages never see it. */
@@ -625,8 +634,18 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         for (size_t i = 0; i < m->n_stages; i++) {
             struct mgr_stage *s = &m->stages[i];
             if (ev->from == s->master && s->state == STAGE_NORMAL) {
+                uint8_t msg[6] = { FTVNF_UPTO_REQ, i, s->slave >> 24, s->slave >> 16,
+                                   s->slave >> 8, s->slave };
+
                 s->state = STAGE_FAILING;
                 s->failed_at = ev->now_ns;
+                /* The quick takeover (ftvnf.h): a slave a hop behind its master needs only
+                 * the D&P log's last order number for the stage. Not when a takeover must
+                 * re-forward (masters logging by messages may die between the loggers'
+                 * acknowledgements and their own forwarding): the TAKEOVER lists what. */
+                if (!m->reforward) {
+                    ft_emit_send(out, m->loggers[MGR_DPLOG], msg, sizeof msg);
+                }
                 mgr_poll(m, out);
             }
         }
@@ -639,17 +658,21 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             break;
         case FTVNF_PROMOTED: {
             uint8_t i = cursor_u8(&rd);
+            uint64_t at = cursor_be64(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
-            if (!cursor_ok(&rd) || !s || s->state != STAGE_CATCHUP || ev->from != s->slave) {
+            if (!cursor_ok(&rd) || !s || (s->state != STAGE_CATCHUP && s->state != STAGE_FAILING)
+                || ev->from != s->slave) {
                 ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
                 break;
             }
             s->master = s->slave;
             s->slave = FT_ENDPOINT_NONE;
-            s->promoted_at = ev->now_ns;
+            /* The slave's own time of its takeover (every guest reads the host's monotonic
+             * clock), not this message's arrival a hop later; bounded by both ends. */
+            s->promoted_at = at >= s->failed_at && at <= ev->now_ns ? at : ev->now_ns;
             s->state = STAGE_ROUTING;
             ft_emit_note(out, "stage %u: recovered: slave is master %"PRIu64" us after the "
-                         "failure notice", i, (ev->now_ns - s->failed_at) / 1000);
+                         "failure notice", i, (s->promoted_at - s->failed_at) / 1000);
             mgr_route(m, i, out);
             break;
         }

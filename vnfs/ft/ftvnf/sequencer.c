@@ -21,6 +21,9 @@ struct ftvnf_seq {
     struct u64map sent;         /* id -> when its LOG_PKT was last sent. */
     uint64_t log_retry;
     size_t retry_pos;           /* Where the last retry tick stopped in 'pending'. */
+    bool on_path;               /* log=path: the packet goes through the packet logger. */
+    uint64_t carry_max;
+    struct buf carrier;
 };
 
 #define SEQ_TIMER_RETRY 1
@@ -45,13 +48,19 @@ seq_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     uint64_t sid, retry;
     int error = ft_config_u64(cfg, "sequencer_id", 0, &sid, errp);
 
-    if (error || (error = ft_config_duration(cfg, "log_retry", 50000000, &retry, errp))) {
+    const char *log = ft_config_param(cfg, "log");
+    uint64_t carry_max;
+
+    if (error || (error = ft_config_duration(cfg, "log_retry", 50000000, &retry, errp))
+        || (error = ft_config_u64(cfg, "carry_max", FTVNF_CARRY_MAX_DEFAULT, &carry_max,
+                                  errp))) {
         return error;
     }
-    if (sid > 7 || cfg->n_next != 1 || cfg->n_peers != 2) {
+    if (sid > 7 || cfg->n_next != 1 || cfg->n_peers != 2
+        || (log && strcmp(log, "path") && strcmp(log, "messages"))) {
         if (errp) {
-            *errp = xasprintf("ftvnf_sequencer: sequencer_id 0-7, next = [first master], "
-                              "peers = [packet logger, manager]");
+            *errp = xasprintf("ftvnf_sequencer: sequencer_id 0-7, log=path|messages, next = "
+                              "[first master], peers = [packet logger, manager]");
         }
         return EINVAL;
     }
@@ -65,6 +74,9 @@ seq_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     u64map_init(&s->pending);
     u64map_init(&s->sent);
     s->log_retry = retry ? retry : 1;
+    s->on_path = !log || !strcmp(log, "path");
+    s->carry_max = carry_max;
+    buf_init(&s->carrier);
     *corep = &s->up;
     return 0;
 }
@@ -83,6 +95,7 @@ seq_destroy(struct ft_core *core)
     }
     u64map_destroy(&s->pending);
     u64map_destroy(&s->sent);
+    buf_uninit(&s->carrier);
     free(s);
 }
 
@@ -149,9 +162,27 @@ seq_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     }
     case FT_EV_PACKET: {
-        struct buf *held = xmalloc(sizeof *held);
+        struct buf *held;
+        uint8_t body[8];
 
         id = seq_next_id(s);
+        if (s->on_path && ev->len + 64 <= s->carry_max) {
+            /* Stored by the packet logger, which sends it on to the first master. */
+            struct ftvnf_carry c = {
+                .id = id, .to = s->first_master, .sync = FT_ENDPOINT_NONE, .n_recs = 1,
+                .recs = { { .logger = s->plog, .type = FTVNF_LOG_BASE, .body = body,
+                            .len = 8 } },
+                .payload = ev->data, .len = ev->len,
+            };
+            for (int k = 0; k < 8; k++) {
+                body[k] = id >> (56 - 8 * k);
+            }
+            buf_clear(&s->carrier);
+            ftvnf_carry_put(&s->carrier, &c);
+            ft_emit_forward(out, s->plog, s->carrier.data, s->carrier.len);
+            break;
+        }
+        held = xmalloc(sizeof *held);
         buf_init(held);
         buf_put_be64(held, id);
         buf_put(held, ev->data, ev->len);

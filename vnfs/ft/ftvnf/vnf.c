@@ -32,6 +32,17 @@ struct vnf_pending {
  * the switch's queues, and these are exactly the packets nobody else can send again. */
 #define VNF_DRAIN_BATCH 1
 #define VNF_DRAIN_NS 1000000
+/* Packets a slave holds that came before their turn (their order number is ahead). When
+ * this many wait, the gap before them is skipped. */
+#define VNF_HOLD_MAX 512
+
+/* A slave's packet waiting for its turn. */
+struct vnf_held {
+    uint64_t id_in, order;
+    struct nf_pad *pads;
+    size_t n_pads;
+    struct buf payload;
+};
 
 struct ftvnf_vnf {
     struct ft_core up;
@@ -63,6 +74,18 @@ struct ftvnf_vnf {
     bool *drain_reply;
     size_t n_drain, drain_pos;
     uint64_t n_diverged;
+    bool on_path;               /* log=path: the output goes on through the loggers. */
+    uint32_t sync;              /* The slave the last logger feeds (FT_ENDPOINT_NONE: none). */
+    bool last;                  /* The chain's last stage: its outputs leave the chain. */
+    uint64_t promoted_ns;       /* When this slave took over (its PROMOTED says). */
+    bool upto_set;              /* The quick takeover: take over once replayed up to 'upto'. */
+    uint64_t upto;
+    uint64_t carry_max;
+    uint64_t order;             /* Master: the last order number given; slave: replayed. */
+    bool output_carrier[FTVNF_KEEP_OUTPUTS];    /* outputs[i] is a master's carrier. */
+    struct vnf_held held[VNF_HOLD_MAX];
+    size_t n_held;
+    struct u64map held_ids;     /* base id -> 1 for what 'held' has. */
 };
 
 static int
@@ -71,7 +94,8 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken, log_retry, reply;
+    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last;
+    const char *log = ft_config_param(cfg, "log");
     struct ftvnf_vnf *v;
     struct nf *nf;
     char *nf_err = NULL;
@@ -82,13 +106,19 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_u64(cfg, "report", FT_ENDPOINT_NONE, &report, errp))
         || (error = ft_config_u64(cfg, "broken", 0, &broken, errp))
         || (error = ft_config_u64(cfg, "reply", cfg->n_next ? cfg->next[0] : 0, &reply, errp))
-        || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))) {
+        || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))
+        || (error = ft_config_u64(cfg, "sync", FT_ENDPOINT_NONE, &sync, errp))
+        || (error = ft_config_u64(cfg, "last", 0, &last, errp))
+        || (error = ft_config_u64(cfg, "carry_max", FTVNF_CARRY_MAX_DEFAULT, &carry_max,
+                                  errp))) {
         return error;
     }
     if (!role || (strcmp(role, "master") && strcmp(role, "slave")) || !fn
+        || (log && strcmp(log, "path") && strcmp(log, "messages")) || sync > FT_ENDPOINT_NONE
         || stage >= FTVNF_MAX_STAGES || cfg->n_next != 1 || cfg->n_peers != 4) {
         if (errp) {
-            *errp = xasprintf("ftvnf_vnf: role=master|slave, fn=NAME, stage < %d, next = "
+            *errp = xasprintf("ftvnf_vnf: role=master|slave, fn=NAME, log=path|messages, "
+                              "stage < %d, next = "
                               "[downstream], peers = [packet logger, D&P logger, progress "
                               "logger, manager]", FTVNF_MAX_STAGES);
         }
@@ -127,6 +157,11 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     v->manager = cfg->peers[3];
     v->report = report;
     v->log_retry = log_retry ? log_retry : 1;
+    v->on_path = !log || !strcmp(log, "path");
+    v->sync = sync;
+    v->last = last;
+    v->carry_max = carry_max;
+    u64map_init(&v->held_ids);
     u64map_init(&v->seen);
     u64map_init(&v->pending);
     u64map_init(&v->output_idx);
@@ -165,6 +200,11 @@ vnf_destroy(struct ft_core *core)
     }
     free(v->drain);
     free(v->drain_reply);
+    for (size_t i = 0; i < v->n_held; i++) {
+        free(v->held[i].pads);
+        buf_uninit(&v->held[i].payload);
+    }
+    u64map_destroy(&v->held_ids);
     nf_destroy(v->nf);
     free(v);
 }
@@ -222,6 +262,97 @@ vnf_report(struct ftvnf_vnf *v, uint64_t id_in, struct ft_actions *out)
     buf_uninit(&msg);
 }
 
+/* Keeps 'b' as the output of 'base' in the ring (a carrier, or a replay's output). */
+static size_t
+vnf_keep(struct ftvnf_vnf *v, uint64_t base, bool carrier)
+{
+    size_t slot = v->output_pos;
+    uint64_t old;
+
+    if (u64map_get(&v->output_idx, v->output_ids[slot], &old) && old == slot + 1) {
+        u64map_remove(&v->output_idx, v->output_ids[slot], NULL);
+    }
+    buf_clear(&v->outputs[slot]);
+    v->output_ids[slot] = base;
+    v->output_carrier[slot] = carrier;
+    v->output_reply[slot] = false;
+    u64map_put(&v->output_idx, base, slot + 1);
+    v->output_pos = (slot + 1) % FTVNF_KEEP_OUTPUTS;
+    return slot;
+}
+
+/* A master's output goes on through its loggers (ftvnf.h, "Logging on the path"): the D&P
+ * logger first, so that its log has the stage's packets in the order the master processed
+ * them, then the packet logger with the delta if the packet changed. The carrier holds the
+ * packet as it came (what the slave replays); the last logger applies the delta. False if the
+ * carrier would be too big: logged by messages. */
+static bool
+vnf_carry(struct ftvnf_vnf *v, const struct ftvnf_dp *dp, const uint8_t *in, size_t in_len,
+          const struct vnf_pending *p, struct ft_actions *out)
+{
+    struct buf dpb = BUF_INITIALIZER, delta = BUF_INITIALIZER;
+    struct ftvnf_carry c = {
+        .id = dp->id_out, .sync = v->sync,
+        .to = dp->verdict == FTVNF_DROPPED ? FT_ENDPOINT_NONE
+              : dp->verdict == FTVNF_REPLY ? v->reply_to : v->next,
+    };
+    bool ok = false;
+    size_t slot;
+
+    ftvnf_dp_put(&dpb, dp);
+    c.recs[c.n_recs++] = (struct ftvnf_carry_rec) {
+        .logger = v->dplog, .type = FTVNF_LOG_DP, .body = dpb.data, .len = dpb.len,
+    };
+    /* The packet as it came, which the slave replays; the last logger applies the delta. */
+    c.id = dp->id_in;
+    c.payload = in;
+    c.len = in_len;
+    if (dp->id_out != dp->id_in && p->out.len >= 8) {
+        /* A version nobody replays (it leaves the chain) is not stored. */
+        bool leaves = dp->verdict == FTVNF_REPLY || v->last;
+        buf_put_be64(&delta, dp->id_out);
+        buf_put_u8(&delta, 1);
+        ftvnf_delta_make(&delta, in, in_len, p->out.data + 8, p->out.len - 8);
+        c.recs[c.n_recs++] = (struct ftvnf_carry_rec) {
+            .logger = leaves ? FT_ENDPOINT_NONE : v->plog, .type = FTVNF_LOG_PKT,
+            .body = delta.data, .len = delta.len,
+        };
+    }
+    if (dpb.len + delta.len + c.len + 64 <= v->carry_max && dpb.len <= UINT16_MAX
+        && delta.len <= UINT16_MAX) {
+        slot = vnf_keep(v, ftvnf_id_base(dp->id_in), true);
+        ftvnf_carry_put(&v->outputs[slot], &c);
+        ft_emit_forward(out, v->dplog, v->outputs[slot].data, v->outputs[slot].len);
+        ok = true;
+    }
+    buf_uninit(&dpb);
+    buf_uninit(&delta);
+    return ok;
+}
+
+/* A copy of a packet this copy already processed (the manager's resend, after a loss on the
+ * way to or from the loggers): what it sent for it goes again, a carrier to its first logger
+ * (who store once) or a replay's output downstream (who drop copies by id). */
+static bool
+vnf_resend(struct ftvnf_vnf *v, uint64_t base, struct ft_actions *out)
+{
+    struct ftvnf_carry c;
+    uint64_t idx;
+
+    if (!u64map_get(&v->output_idx, base, &idx) || !v->outputs[idx - 1].len) {
+        return false;
+    }
+    const struct buf *b = &v->outputs[idx - 1];
+    if (!v->output_carrier[idx - 1]) {
+        ft_emit_forward(out, v->output_reply[idx - 1] ? v->reply_to : v->next, b->data, b->len);
+    } else if (ftvnf_carry_parse(b->data, b->len, &c) && c.n_recs) {
+        ft_emit_forward(out, c.recs[0].logger, b->data, b->len);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* A master's packet: record determinants, log, hold until both loggers acknowledged. */
 static void
 vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, size_t len,
@@ -231,7 +362,9 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     struct buf msg = BUF_INITIALIZER;
 
     if (u64map_get(&v->seen, ftvnf_id_base(id_in), NULL)) {
-        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        if (!v->on_path || !vnf_resend(v, ftvnf_id_base(id_in), out)) {
+            ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        }
         return;
     }
     u64map_put(&v->seen, ftvnf_id_base(id_in), 1);
@@ -241,12 +374,30 @@ vnf_master_packet(struct ftvnf_vnf *v, uint64_t id_in, const uint8_t *payload, s
     buf_init(&p->log_pkt);
     p->sent_ns = now;
     nf_det_begin(&v->nf->det, NULL, 0);
+    uint64_t mark = state_mark(v->nf->state);
     struct ftvnf_dp dp = { .stage = v->stage, .id_in = id_in };
     dp.verdict = vnf_run(v, id_in, payload, len, now, &p->out, &dp.id_out);
     p->reply = dp.verdict == FTVNF_REPLY;
     dp.pads = v->nf->det.log;
     dp.n_pads = v->nf->det.n_log;
+    dp.stateless = v->on_path && !dp.n_pads && !state_changes_since(v->nf->state, mark)
+                   && dp.id_out == id_in && dp.verdict != FTVNF_REPLY;
+    dp.order = dp.stateless ? 0 : ++v->order;
     vnf_report(v, id_in, out);
+    if (dp.stateless) {
+        /* Nothing to log before it goes on (ftvnf.h): forwarded now, its progress logged
+         * off the path (below, as a message, sent again until acknowledged). */
+        if (p->out.len) {
+            ft_emit_forward(out, v->next, p->out.data, p->out.len);
+        }
+        buf_clear(&p->out);
+    } else if (v->on_path && vnf_carry(v, &dp, payload, len, p, out)) {
+        buf_uninit(&p->out);
+        buf_uninit(&p->log_dp);
+        buf_uninit(&p->log_pkt);
+        free(p);
+        return;
+    }
 
     buf_put_u8(&p->log_dp, FTVNF_LOG_DP);
     ftvnf_dp_put(&p->log_dp, &dp);
@@ -355,6 +506,73 @@ vnf_drain(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     }
 }
 
+/* A slave's replay: the function runs on its master's determinants. */
+static void
+vnf_replay(struct ftvnf_vnf *v, uint64_t id_in, uint64_t order, const struct nf_pad *pads,
+           size_t n_pads, const uint8_t *payload, size_t len, uint64_t now,
+           struct ft_actions *out)
+{
+    uint64_t base = ftvnf_id_base(id_in), id_out;
+    size_t slot;
+
+    u64map_put(&v->seen, base, 1);
+    nf_det_begin(&v->nf->det, pads, n_pads);
+    slot = vnf_keep(v, base, false);
+    v->output_reply[slot] = vnf_run(v, id_in, payload, len, now, &v->outputs[slot], &id_out)
+                            == FTVNF_REPLY;
+    if (order > v->order) {
+        v->order = order;
+    }
+    if (!nf_det_end_ok(&v->nf->det)) {
+        v->n_diverged++;
+        ft_emit_note(out, "stage %u: replay of %#"PRIx64" diverged from its determinants",
+                     v->stage, id_in);
+    }
+    vnf_report(v, id_in, out);
+}
+
+static void
+vnf_progress(struct ftvnf_vnf *v, uint64_t id_in, struct ft_actions *out)
+{
+    uint8_t msg[10] = { FTVNF_PROGRESS, v->stage };
+
+    for (int k = 0; k < 8; k++) {
+        msg[2 + k] = id_in >> (56 - 8 * k);
+    }
+    ft_emit_send(out, v->proglog, msg, sizeof msg);
+    u64map_remove(&v->takeover, ftvnf_id_base(id_in), NULL);
+}
+
+/* Replays held packets while the next one in order is there; with 'skip_gaps' (a takeover
+ * whose list is all here), every held one, in order, over gaps no record will fill. */
+static void
+vnf_replay_held(struct ftvnf_vnf *v, bool skip_gaps, uint64_t now, struct ft_actions *out)
+{
+    for (;;) {
+        size_t best = v->n_held;
+
+        for (size_t i = 0; i < v->n_held; i++) {
+            if ((skip_gaps || v->held[i].order == v->order + 1)
+                && (best == v->n_held || v->held[i].order < v->held[best].order)) {
+                best = i;
+            }
+        }
+        if (best == v->n_held) {
+            return;
+        }
+        struct vnf_held h = v->held[best];
+        v->held[best] = v->held[--v->n_held];
+        u64map_remove(&v->held_ids, ftvnf_id_base(h.id_in), NULL);
+        if (!u64map_get(&v->seen, ftvnf_id_base(h.id_in), NULL)) {
+            vnf_replay(v, h.id_in, h.order, h.pads, h.n_pads, h.payload.data, h.payload.len,
+                       now, out);
+        }
+        vnf_progress(v, h.id_in, out);
+        free(h.pads);
+        buf_uninit(&h.payload);
+    }
+}
+
 static void
 vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
 {
@@ -363,10 +581,29 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     uint64_t idx;
     struct buf msg = BUF_INITIALIZER;
 
-    if (!v->taking_over || u64map_count(&v->takeover)
-        || u64map_count(&v->takeover_parts) < v->takeover_n_parts) {
+    if (v->master) {
         return;
     }
+    if (v->upto_set && v->order >= v->upto && !v->n_held) {
+        /* The quick takeover: every order the D&P log has for the stage is replayed. What a
+         * TAKEOVER may list too is, then, replayed or stateless. */
+        u64map_clear(&v->takeover);
+    } else if (!v->taking_over || u64map_count(&v->takeover_parts) < v->takeover_n_parts) {
+        return;
+    } else {
+        /* Every packet the list names is replayed, or held behind a gap that only a record
+         * lost with the master would fill: those go now, in order. */
+        while (u64map_next(&v->takeover, &pos, &slot)) {
+            if (!u64map_get(&v->held_ids, slot->key, NULL)) {
+                return;
+            }
+        }
+        vnf_replay_held(v, true, now, out);
+        if (u64map_count(&v->takeover)) {
+            return;
+        }
+    }
+    pos = 0;
     v->taking_over = false;
     v->master = true;
     nf_det_set_mode(&v->nf->det, NF_DET_RECORD);
@@ -374,7 +611,8 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     v->drain = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain);
     v->drain_reply = xcalloc(u64map_count(&v->takeover_fwd) + 1, sizeof *v->drain_reply);
     while (u64map_next(&v->takeover_fwd, &pos, &slot)) {
-        if (u64map_get(&v->output_idx, slot->key, &idx) && v->outputs[idx - 1].len) {
+        if (u64map_get(&v->output_idx, slot->key, &idx) && v->outputs[idx - 1].len
+            && !v->output_carrier[idx - 1]) {
             v->drain_reply[v->n_drain] = v->output_reply[idx - 1];
             buf_init(&v->drain[v->n_drain]);
             buf_put(&v->drain[v->n_drain++], v->outputs[idx - 1].data,
@@ -384,51 +622,58 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     u64map_clear(&v->takeover_fwd);
     vnf_drain(v, now, out);
     ft_emit_note(out, "stage %u: slave caught up and took over as master", v->stage);
+    v->promoted_ns = now;
     buf_put_u8(&msg, FTVNF_PROMOTED);
     buf_put_u8(&msg, v->stage);
+    buf_put_be64(&msg, v->promoted_ns);
     ft_emit_send(out, v->manager, msg.data, msg.len);
     buf_uninit(&msg);
 }
 
-/* A slave's replay: the function runs on its master's determinants. */
+/* A packet for the slave (fed by a logger): replayed in its master's order; one that comes
+ * before its turn waits for the ones before it. */
 static void
-vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, const struct nf_pad *pads, size_t n_pads,
-                 const uint8_t *payload, size_t len, uint64_t now, struct ft_actions *out)
+vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, uint64_t order, const struct nf_pad *pads,
+                 size_t n_pads, const uint8_t *payload, size_t len, uint64_t now,
+                 struct ft_actions *out)
 {
-    uint64_t base = ftvnf_id_base(id_in), old;
-    struct buf msg = BUF_INITIALIZER;
-    size_t slot = v->output_pos;
-    uint64_t id_out;
+    uint64_t base = ftvnf_id_base(id_in);
 
     if (u64map_get(&v->seen, base, NULL)) {
         ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
-        goto progress;
+        vnf_progress(v, id_in, out);
+    } else if (u64map_get(&v->held_ids, base, NULL)) {
+        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+    } else if (order > v->order + 1) {
+        if (v->n_held == VNF_HOLD_MAX) {
+            /* A gap nothing filled for VNF_HOLD_MAX packets (a record lost for good): past
+             * it, in order, rather than stall the slave. */
+            ft_emit_note(out, "stage %u: slave skips a gap after order %"PRIu64, v->stage,
+                         v->order);
+            vnf_replay_held(v, true, now, out);
+        }
+        if (order <= v->order + 1) {
+            vnf_replay(v, id_in, order, pads, n_pads, payload, len, now, out);
+            vnf_progress(v, id_in, out);
+            vnf_replay_held(v, false, now, out);
+        } else {
+            struct vnf_held *h = &v->held[v->n_held++];
+            h->id_in = id_in;
+            h->order = order;
+            h->pads = n_pads ? xmalloc(n_pads * sizeof *pads) : NULL;
+            if (n_pads) {
+                memcpy(h->pads, pads, n_pads * sizeof *pads);
+            }
+            h->n_pads = n_pads;
+            buf_init(&h->payload);
+            buf_put(&h->payload, payload, len);
+            u64map_put(&v->held_ids, base, 1);
+        }
+    } else {
+        vnf_replay(v, id_in, order, pads, n_pads, payload, len, now, out);
+        vnf_progress(v, id_in, out);
+        vnf_replay_held(v, false, now, out);
     }
-    u64map_put(&v->seen, base, 1);
-    nf_det_begin(&v->nf->det, pads, n_pads);
-    if (u64map_get(&v->output_idx, v->output_ids[slot], &old) && old == slot + 1) {
-        u64map_remove(&v->output_idx, v->output_ids[slot], NULL);
-    }
-    buf_clear(&v->outputs[slot]);
-    v->output_reply[slot] = vnf_run(v, id_in, payload, len, now, &v->outputs[slot], &id_out)
-                            == FTVNF_REPLY;
-    v->output_ids[slot] = base;
-    u64map_put(&v->output_idx, base, slot + 1);
-    v->output_pos = (slot + 1) % FTVNF_KEEP_OUTPUTS;
-    if (!nf_det_end_ok(&v->nf->det)) {
-        v->n_diverged++;
-        ft_emit_note(out, "stage %u: replay of %#"PRIx64" diverged from its determinants",
-                     v->stage, id_in);
-    }
-    vnf_report(v, id_in, out);
-
-progress:
-    buf_put_u8(&msg, FTVNF_PROGRESS);
-    buf_put_u8(&msg, v->stage);
-    buf_put_be64(&msg, id_in);
-    ft_emit_send(out, v->proglog, msg.data, msg.len);
-    buf_uninit(&msg);
-    u64map_remove(&v->takeover, base, NULL);
     vnf_promote_if_ready(v, now, out);
 }
 
@@ -455,9 +700,9 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
             }
             vnf_release(v, key, false, out);
         }
-    } else if (type == FTVNF_SLAVE_PKT && ev->from == v->plog) {
+    } else if (type == FTVNF_SLAVE_PKT && (ev->from == v->plog || ev->from == v->dplog)) {
         uint8_t stage = cursor_u8(&rd), flags = cursor_u8(&rd);
-        uint64_t id_in = cursor_be64(&rd);
+        uint64_t id_in = cursor_be64(&rd), order = cursor_be64(&rd);
         struct nf_pad *pads = NULL;
         size_t n_pads = 0, used = cursor_ok(&rd) ? nf_pads_parse(rd.p, rd.left, &pads, &n_pads) : 0;
 
@@ -472,15 +717,19 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
         } else if (v->master && !v->taking_over) {
             ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         } else {
-            vnf_slave_packet(v, id_in, pads, n_pads, rd.p + used, rd.left - used, ev->now_ns,
-                             out);
+            vnf_slave_packet(v, id_in, order, pads, n_pads, rd.p + used, rd.left - used,
+                             ev->now_ns, out);
         }
         free(pads);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && v->master
                && !v->taking_over) {
         /* Already promoted: our PROMOTED was lost. */
-        uint8_t msg[2] = { FTVNF_PROMOTED, v->stage };
-        ft_emit_send(out, v->manager, msg, sizeof msg);
+        struct buf msg = BUF_INITIALIZER;
+        buf_put_u8(&msg, FTVNF_PROMOTED);
+        buf_put_u8(&msg, v->stage);
+        buf_put_be64(&msg, v->promoted_ns);
+        ft_emit_send(out, v->manager, msg.data, msg.len);
+        buf_uninit(&msg);
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
         uint8_t stage = cursor_u8(&rd);
         size_t part = cursor_be16(&rd), parts = cursor_be16(&rd);
@@ -508,6 +757,17 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
             }
         }
         vnf_promote_if_ready(v, ev->now_ns, out);
+    } else if (type == FTVNF_UPTO && ev->from == v->dplog) {
+        uint8_t stage = cursor_u8(&rd);
+        uint64_t order = cursor_be64(&rd);
+
+        if (!cursor_done(&rd) || stage != v->stage) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else if (!v->master) {
+            v->upto_set = true;
+            v->upto = order;
+            vnf_promote_if_ready(v, ev->now_ns, out);
+        }
     } else if (type == FTVNF_ROUTE && ev->from == v->manager) {
         uint8_t stage = cursor_u8(&rd);
         uint32_t to = cursor_be32(&rd);

@@ -26,7 +26,8 @@ ftvnf_dp_put(struct buf *b, const struct ftvnf_dp *dp)
     buf_put_u8(b, dp->stage);
     buf_put_be64(b, dp->id_in);
     buf_put_be64(b, dp->id_out);
-    buf_put_u8(b, dp->verdict);
+    buf_put_u8(b, dp->verdict | (dp->stateless ? FTVNF_DP_STATELESS : 0));
+    buf_put_be64(b, dp->order);
     nf_pads_put(b, dp->pads, dp->n_pads);
 }
 
@@ -42,6 +43,9 @@ ftvnf_dp_parse(const uint8_t *data, size_t len, struct ftvnf_dp *dp)
     d.id_in = cursor_be64(&rd);
     d.id_out = cursor_be64(&rd);
     d.verdict = cursor_u8(&rd);
+    d.stateless = d.verdict & FTVNF_DP_STATELESS;
+    d.verdict &= ~FTVNF_DP_STATELESS;
+    d.order = cursor_be64(&rd);
     if (!cursor_ok(&rd) || d.stage >= FTVNF_MAX_STAGES || d.verdict > FTVNF_REPLY
         || d.id_in >> FTVNF_ID_BITS || d.id_out >> FTVNF_ID_BITS) {
         return 0;
@@ -118,4 +122,60 @@ ftvnf_delta_apply(struct buf *b, const uint8_t *delta, size_t len)
         memcpy(b->data + ofs, cursor_bytes(&rd, rlen), rlen);
     }
     return 0;
+}
+
+void
+ftvnf_carry_put(struct buf *b, const struct ftvnf_carry *c)
+{
+    buf_put_be64(b, FTVNF_CARRY | c->id);
+    buf_put_be32(b, c->to);
+    buf_put_be32(b, c->sync);
+    buf_put_u8(b, c->n_recs);
+    for (size_t i = 0; i < c->n_recs; i++) {
+        buf_put_be32(b, c->recs[i].logger);
+        buf_put_u8(b, c->recs[i].type);
+        buf_put_be16(b, c->recs[i].len);
+        buf_put(b, c->recs[i].body, c->recs[i].len);
+    }
+    buf_put_be64(b, c->id);
+    buf_put(b, c->payload, c->len);
+}
+
+bool
+ftvnf_carry_parse(const uint8_t *data, size_t len, struct ftvnf_carry *cp)
+{
+    struct ftvnf_carry c;
+    struct cursor rd;
+    uint64_t word;
+
+    cursor_init(&rd, data, len);
+    word = cursor_be64(&rd);
+    c.id = word & ~FTVNF_CARRY;
+    c.to = cursor_be32(&rd);
+    c.sync = cursor_be32(&rd);
+    c.n_recs = cursor_u8(&rd);
+    if (!cursor_ok(&rd) || !(word & FTVNF_CARRY) || c.id >> FTVNF_ID_BITS
+        || c.n_recs > FTVNF_CARRY_MAX_RECS) {
+        return false;
+    }
+    for (size_t i = 0; i < c.n_recs; i++) {
+        struct ftvnf_carry_rec *r = &c.recs[i];
+
+        r->logger = cursor_be32(&rd);
+        r->type = cursor_u8(&rd);
+        r->len = cursor_be16(&rd);
+        r->body = cursor_bytes(&rd, r->len);
+        if (!r->body || (r->type != FTVNF_LOG_BASE && r->type != FTVNF_LOG_PKT
+                         && r->type != FTVNF_LOG_DP)) {
+            return false;
+        }
+    }
+    c.plain_ofs = len - rd.left;
+    if (cursor_be64(&rd) != c.id || !cursor_ok(&rd)) {
+        return false;
+    }
+    c.payload = rd.p;
+    c.len = rd.left;
+    *cp = c;
+    return true;
 }

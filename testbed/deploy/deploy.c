@@ -635,8 +635,21 @@ deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t 
     return error;
 }
 
+/* Whether a component before 'i' is on the same guest (its agent was niced already). */
+static bool
+niced_before(const struct deployment *d, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (!strcmp(d->comps[j].guest, d->comps[i].guest)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Connects to the agent of every component's guest, each of which must be on the data
- * bridge. */
+ * bridge; with a role niceness set for the instance, has each guest's agent take it first, so
+ * that every role it starts (restarts by a scheme's controller too) inherits it. */
 static int
 connect_agents(struct deployment *d)
 {
@@ -656,6 +669,18 @@ connect_agents(struct deployment *d)
         if (error) {
             log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
             return error;
+        }
+        if (d->inst->role_nice_set && !niced_before(d, i)) {
+            json_t *params = json_pack("{s:i}", "nice", d->inst->role_nice), *result = NULL;
+
+            error = rpc_call(c->agent_fd, "nice", params, &result, DEPLOY_RPC_TIMEOUT_MS);
+            json_decref(params);
+            json_decref(result);
+            if (error) {
+                log_err("deploy: cannot set the niceness of %s's roles to %d (%s)", c->guest,
+                        d->inst->role_nice, strerror(error));
+                return error;
+            }
         }
     }
     return 0;

@@ -183,6 +183,13 @@ struct pbft {
     uint64_t fetched_to;        /* Highest seq asked for after seeing f+1 checkpoints. */
     uint64_t fetch_mark;        /* last_exec + 1 when a timeout last fetched. */
     bool req_timer;
+    /* A restarted replica catching up: it fetches window after window until answers stop,
+     * and learns the view from the COMMITTED answers (view_seen: per replica, the highest
+     * view a COMMITTED of it was prepared in). */
+    bool catching_up;
+    bool mute_primary;          /* Restarted: proposes nothing before it installs a view. */
+    uint64_t catchup_to;
+    uint64_t view_seen[PBFT_MAX_GROUP];
 
     struct u64map log;          /* seq -> struct pbft_entry *. */
     struct u64map ckpts;        /* seq -> struct pbft_ckpt *. */
@@ -705,7 +712,17 @@ pbft_can_prepare(const struct pbft *p, const struct pbft_entry *e)
         return true;
     }
     r = pbft_pending_find(p, name, NULL);
-    return r && !memcmp(r->digest, e->pp_digest, PBFT_DIGEST_LEN);
+    if (r && !memcmp(r->digest, e->pp_digest, PBFT_DIGEST_LEN)) {
+        return true;
+    }
+    /* Or f+1 replicas hold it: the primary, which pre-prepared it, and f backups that
+     * prepared it. One of them is correct, so a voter passed it. A replica that was down
+     * when the request came (restarted: its voter never saw it) needs this, or a request
+     * that reached only the replicas up at the time could lose its quorum to one later
+     * crash: two faults, one at a time. */
+    return (pbft_vote_count(e, PBFT_PREPARE, p->view, e->pp_digest,
+                            pbft_primary(p, p->view))
+            >= p->f);
 }
 
 static void
@@ -729,6 +746,7 @@ pbft_check_progress(struct pbft *p, struct pbft_entry *e, struct ft_actions *out
     if (!e->has_pp || e->pp_view != p->view || p->in_vc) {
         return;
     }
+    pbft_try_prepare(p, e, out);
     if (!e->prepared_now
         && pbft_vote_count(e, PBFT_PREPARE, p->view, e->pp_digest, pbft_primary(p, p->view))
            >= PBFT_PREPARE_QUORUM(p->f)) {
@@ -756,7 +774,9 @@ pbft_check_progress(struct pbft *p, struct pbft_entry *e, struct ft_actions *out
 static void
 pbft_propose_pending(struct pbft *p, struct ft_actions *out)
 {
-    if (p->in_vc || p->me != pbft_primary(p, p->view)) {
+    /* A restarted primary does not know which numbers it gave before its crash: it would
+     * give them again to other requests. The backups change the view away from it. */
+    if (p->in_vc || p->me != pbft_primary(p, p->view) || p->mute_primary) {
         return;
     }
     for (size_t i = 0; i < p->n_pending; i++) {
@@ -956,6 +976,47 @@ pbft_on_fetch(struct pbft *p, size_t idx, const struct pbft_msg *m, struct ft_ac
     }
 }
 
+static uint64_t pbft_u64_desc_nth(uint64_t *v, size_t n, size_t k);
+static void pbft_vc_prune(struct pbft *);
+
+/* A restarted replica took entries on f+1 identical COMMITTED answers (each a prefix some
+ * correct replica executed):
+ *  - its checkpoints up to there are stable (it will hear no CHECKPOINT of them again, and
+ *    without a stable checkpoint near the others' it would refuse their new pre-prepares as
+ *    out of its window, and their checkpoints as too far ahead);
+ *  - the view: f+1 replicas answered with entries prepared in views >= v, so a correct replica
+ *    prepared in v, which some correct replicas installed. It joins v as a backup (as primary
+ *    it would not know the next number: it waits for the others' view change instead). Its
+ *    empty log takes v's pre-prepares as they come; any it prepares still needs 2f matching
+ *    PREPAREs, so it cannot make a conflicting value prepared.
+ *  - once it executed all it asked for, it asks for the next window; when the answers stop,
+ *    it has caught up, and takes part like the others. */
+static void
+pbft_catch_up(struct pbft *p, struct ft_actions *out)
+{
+    uint64_t views[PBFT_MAX_GROUP], v, c = p->last_exec - p->last_exec % p->interval;
+
+    if (c > p->stable) {
+        p->stable = c;
+        p->base = MAX(p->base, c);
+        pbft_collect(p);
+    }
+    memcpy(views, p->view_seen, p->n * sizeof *views);
+    v = pbft_u64_desc_nth(views, p->n, p->f);
+    if (v > p->view && pbft_primary(p, v) != p->me) {
+        p->view = v;
+        p->in_vc = false;
+        p->vc_round = 0;
+        ft_emit_cancel(out, PBFT_TIMER_VIEW);
+        pbft_vc_prune(p);
+        ft_emit_note(out, "pbft: caught up in view %llu", (unsigned long long) v);
+    }
+    if (p->last_exec >= p->catchup_to) {
+        p->catchup_to = p->last_exec + p->window;
+        pbft_send_fetch(p, p->last_exec + 1, p->catchup_to, out);
+    }
+}
+
 static void
 pbft_on_committed(struct pbft *p, size_t idx, const struct pbft_msg *m, struct ft_actions *out)
 {
@@ -975,6 +1036,7 @@ pbft_on_committed(struct pbft *p, size_t idx, const struct pbft_msg *m, struct f
         ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         return;
     }
+    p->view_seen[idx] = MAX(p->view_seen[idx], m->view);
     /* f+1 identical answers: one is from a correct replica, which committed it. */
     if (pbft_vote_count(e, PBFT_COMMITTED, 0, m->digest, -1) >= p->f + 1) {
         if (!e->has_prep || memcmp(e->prep_digest, m->digest, PBFT_DIGEST_LEN)) {
@@ -982,6 +1044,9 @@ pbft_on_committed(struct pbft *p, size_t idx, const struct pbft_msg *m, struct f
         }
         e->committed = true;
         pbft_execute(p, out);
+        if (p->catching_up) {
+            pbft_catch_up(p, out);
+        }
     }
 }
 
@@ -1124,6 +1189,16 @@ struct pbft_decision {
     uint64_t h, max_s;
     const struct pbft_vc_entry **pick;  /* [s - h - 1]; NULL: the null request. */
 };
+
+static int pbft_u64_desc(const void *a_, const void *b_);
+
+/* The (k+1)-th largest of v[0..n) (v is sorted in place). */
+static uint64_t
+pbft_u64_desc_nth(uint64_t *v, size_t n, size_t k)
+{
+    qsort(v, n, sizeof *v, pbft_u64_desc);
+    return k < n ? v[k] : 0;
+}
 
 static int
 pbft_u64_desc(const void *a_, const void *b_)
@@ -1274,6 +1349,7 @@ pbft_install(struct pbft *p, uint64_t view, const struct pbft_decision *d, uint6
 
     p->view = view;
     p->in_vc = false;
+    p->mute_primary = false;
     ft_emit_cancel(out, PBFT_TIMER_VIEW);
     pbft_vc_prune(p);
     for (size_t pos = 0; u64map_next(&p->log, &pos, &slot);) {
@@ -1632,7 +1708,13 @@ pbft_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *ou
         break;
     case FT_EV_START:
         if (ev->incarnation) {
-            /* Restarted empty: learn what was committed from the others. */
+            /* Restarted empty: learn what was committed from the others, window after
+             * window (pbft_catch_up()). Only what the others still keep can be had: a
+             * replica restarted after 'keep' executions past the oldest entry stays behind
+             * (no state image is transferred). */
+            p->catching_up = true;
+            p->mute_primary = true;
+            p->catchup_to = p->window;
             pbft_send_fetch(p, 1, p->window, out);
         }
         break;

@@ -32,12 +32,6 @@ default_placement(struct runner_opts *ro)
     /* The PMD sleeps when idle and wakes at real-time priority (instance.h): on a host whose
      * CPUs are shared, a busy-polling PMD adds milliseconds per switch traversal. */
     ro->pmd_sleep_us = 100;
-    /* The roles run above the host's ordinary work, as the PMD does: on this shared host the
-     * wait for a CPU slice, not the protocol, was most of a replicated chain's latency
-     * (FIT-SFC f=1 at load 8: p50 3.6 ms with sfclab under `nice -n 10`, 2.1 ms at 0, 1.7 ms
-     * at -15). */
-    ro->role_nice_set = true;
-    ro->role_nice = -10;
 }
 
 /* Parses EXPERIMENT [--set K=V]... [--quick] [--fresh] [--keep]; loads and adjusts the
@@ -63,7 +57,6 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
         { "no-pin", no_argument, NULL, 'P' },
         { "datapath", required_argument, NULL, 'd' },
         { "pmd-sleep", required_argument, NULL, 'S' },
-        { "role-nice", required_argument, NULL, 'N' },
         { NULL, 0, NULL, 0 },
     };
     struct experiment *exp = NULL;
@@ -136,24 +129,6 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
                 return 2;
             }
             ro->pmd_sleep_us = us;
-            break;
-        }
-        case 'N': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-
-            if (!strcmp(optarg, "keep")) {
-                ro->role_nice_set = false;
-                break;
-            }
-            if (end == optarg || *end || n < -20 || n > 19) {
-                fprintf(stderr, "sfclab: --role-nice %s: expected a niceness, -20 to 19, or "
-                        "'keep' (the roles inherit sfclab's)\n", optarg);
-                free(sets);
-                return 2;
-            }
-            ro->role_nice_set = true;
-            ro->role_nice = n;
             break;
         }
         default:

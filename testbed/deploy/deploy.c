@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -636,60 +635,8 @@ deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t 
     return error;
 }
 
-/* Whether a component before 'i' is on the same guest (its agent was niced already). */
-static bool
-niced_before(const struct deployment *d, size_t i)
-{
-    for (size_t j = 0; j < i; j++) {
-        if (!strcmp(d->comps[j].guest, d->comps[i].guest)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Sets the niceness of the agent of 'c''s guest, which its roles inherit. The guest's own
- * processes may not raise their priority (confined: no CAP_SYS_NICE), so the host sets it
- * where it sees the agent's process (netns, lxc); a VM's agent sets its own. A failure is
- * only warned about: the roles then run at the agent's niceness. */
-static int
-nice_agent(struct deployment *d, const struct deploy_component *c)
-{
-    json_t *result = NULL, *params = NULL;
-    char *errmsg = NULL;
-    pid_t pid = 0;
-    int error;
-
-    error = rpc_call(c->agent_fd, "ping", NULL, &result, DEPLOY_RPC_TIMEOUT_MS);
-    if (!error && json_is_integer(json_object_get(result, "pid"))) {
-        pid = deploy_host_pid(d->inst, c->guest, json_integer_value(json_object_get(result,
-                                                                                 "pid")));
-    }
-    json_decref(result);
-    result = NULL;
-    if (error) {
-        goto out;
-    }
-    if (pid > 0) {
-        error = setpriority(PRIO_PROCESS, pid, d->inst->role_nice) ? errno : 0;
-        goto out;
-    }
-    params = json_pack("{s:i}", "nice", d->inst->role_nice);
-    error = rpc_call_err(c->agent_fd, "nice", params, &result, DEPLOY_RPC_TIMEOUT_MS, &errmsg);
-out:
-    if (error) {
-        log_warn("deploy: cannot set the niceness of %s's roles to %d (%s): they keep the "
-                 "agent's", c->guest, d->inst->role_nice, errmsg ? errmsg : strerror(error));
-    }
-    free(errmsg);
-    json_decref(params);
-    json_decref(result);
-    return error;
-}
-
 /* Connects to the agent of every component's guest, each of which must be on the data
- * bridge; with a role niceness set for the instance, has each guest's agent take it first, so
- * that every role it starts (restarts by a scheme's controller too) inherits it. */
+ * bridge. */
 static int
 connect_agents(struct deployment *d)
 {
@@ -709,9 +656,6 @@ connect_agents(struct deployment *d)
         if (error) {
             log_err("deploy: no agent answers on %s (%s)", c->guest, strerror(error));
             return error;
-        }
-        if (d->inst->role_nice_set && !niced_before(d, i)) {
-            nice_agent(d, c);
         }
     }
     return 0;

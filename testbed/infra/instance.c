@@ -333,9 +333,6 @@ instance_save(const struct instance *inst)
         json_object_set_new(root, "pmd_sched", json_string(inst->pmd_realtime ? "fifo"
                                                                                : "other"));
     }
-    if (inst->role_nice_set) {
-        json_object_set_new(root, "role_nice", json_integer(inst->role_nice));
-    }
     for (size_t i = 0; i < inst->n_bridges; i++) {
         json_array_append_new(bridges, json_string(inst->bridges[i]));
     }
@@ -1249,8 +1246,6 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
     inst->pin_cpu = opts->pin ? opts->pin_cpu : -1;
     inst->afxdp = opts->afxdp;
     inst->pmd_sleep_us = opts->pmd_sleep_us;
-    inst->role_nice_set = opts->role_nice_set;
-    inst->role_nice = opts->role_nice;
     if (!instance_name_ok(opts->name)) {
         log_err("instance name '%s' must be 1 to 32 of [a-z0-9_-]", opts->name);
         error = EINVAL;
@@ -1531,8 +1526,6 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
                     ? json_integer_value(json_object_get(root, "pin_cpu")) : -1;
     inst->afxdp = json_is_true(json_object_get(root, "afxdp"));
     inst->pmd_sleep_us = json_integer_value(json_object_get(root, "pmd_sleep_us"));
-    inst->role_nice_set = json_is_integer(json_object_get(root, "role_nice"));
-    inst->role_nice = json_integer_value(json_object_get(root, "role_nice"));
     inst->pmd_realtime = !strcmp(json_string_value(json_object_get(root, "pmd_sched")) ?: "",
                                  "fifo");
     bridges = json_object_get(root, "bridges");

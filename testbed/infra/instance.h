@@ -62,12 +62,6 @@ struct instance_opts {
      * shared with other busy threads a frame then waits for the next poll (< this), not for
      * the PMD's next scheduler slice (milliseconds). See ovs_switch_pmd_realtime(). */
     unsigned int pmd_sleep_us;
-    /* With 'role_nice_set': every guest's agent, and so every role it starts, runs at nice
-     * 'role_nice' (deploy asks each agent once, before the first role). The data path's
-     * priority is then the run's choice, not the caller's: under `nice -n 10`, FIT-SFC f=1
-     * (21 guests on one CPU) measured 3.6 ms p50 against 1.7 ms at -15, load 8-10. */
-    bool role_nice_set;
-    int role_nice;
     bool verbose;
 };
 
@@ -101,8 +95,6 @@ struct instance {
     int pin_cpu;                /* -1: guests are not pinned. */
     bool afxdp;
     unsigned int pmd_sleep_us;  /* instance_opts.pmd_sleep_us. */
-    bool role_nice_set;         /* instance_opts.role_nice_set and role_nice. */
-    int role_nice;
     bool pmd_realtime;          /* The PMD thread got SCHED_FIFO. */
     int mgmt_prefix_len;
     char *sfcd;

@@ -507,28 +507,6 @@ agent_lookup(struct test_agent_conn *conn, json_t *params, struct test_guest **t
     return 0;
 }
 
-/* The niceness is recorded, not applied: the test agent's roles are not processes. */
-static int
-agent_nice(void *conn, json_t *params, json_t **result, char **errmsg)
-{
-    json_t *nice = json_object_get(params, "nice");
-    struct test_guest *t;
-    int error;
-
-    if (!json_is_integer(nice)) {
-        *errmsg = xstrdup("nice: params are {nice: -20..19}");
-        return EINVAL;
-    }
-    error = agent_lookup(conn, params, &t, NULL, errmsg);
-    if (!error) {
-        t->niced = true;
-        t->nice = json_integer_value(nice);
-        pthread_mutex_unlock(&guests_mutex);
-        *result = json_pack("{s:I}", "nice", json_integer_value(nice));
-    }
-    return error;
-}
-
 static int
 agent_ping(void *conn, json_t *params, json_t **result, char **errmsg)
 {
@@ -667,7 +645,6 @@ agent_roles(void *conn, json_t *params, json_t **result, char **errmsg)
 
 static const struct rpc_method agent_methods[] = {
     { "ping", agent_ping },
-    { "nice", agent_nice },
     { "start_role", agent_start_role },
     { "stop_role", agent_end_role },
     { "wait_role", agent_end_role },

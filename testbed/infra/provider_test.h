@@ -58,8 +58,6 @@ struct test_guest {
     size_t n_roles;
     size_t n_agent_calls;       /* Every request it answered. */
     int role_exit_code;
-    bool niced;                 /* Its agent was asked to set its niceness (the "nice" call), */
-    int nice;                   /* to this. */
     bool refuse_roles;          /* Its agent refuses start_role (as it refuses a role that
                                  * fails to start). */
 };

@@ -92,9 +92,6 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     if (opts->afxdp) {
         json_object_set_new(o, "pmd_sleep_us", json_integer(opts->pmd_sleep_us));
     }
-    if (opts->role_nice_set) {
-        json_object_set_new(o, "role_nice", json_integer(opts->role_nice));
-    }
     /* What the command line changed: a quick run is never the full point (store.h). */
     json_object_set_new(o, "variant", json_string(opts->variant ? opts->variant : "full"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -190,8 +187,6 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .afxdp = rc->opts->afxdp,
         .pmd_cpu = rc->opts->pmd_cpu,
         .pmd_sleep_us = rc->opts->pmd_sleep_us,
-        .role_nice_set = rc->opts->role_nice_set,
-        .role_nice = rc->opts->role_nice,
     };
     struct store_run_info info = {
         .experiment = rc->exp->name,

@@ -34,8 +34,6 @@ struct runner_opts {
     bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
     int pmd_cpu;
     unsigned int pmd_sleep_us;  /* See instance.h (0: busy-polling). */
-    bool role_nice_set;         /* See instance.h: the roles' niceness. */
-    int role_nice;
     bool verbose;
     /* A comparison (`sfclab compare`): a point whose scheme cannot be deployed yet is left out
      * (said, and shown as such by the comparison), and a failed run does not stop the sweep:

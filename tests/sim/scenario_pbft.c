@@ -189,9 +189,9 @@ pbft_setup(struct sim *sim, uint32_t f, bool broken, enum pbft_faults faults)
 
     n_requests = f == 1 ? ft_rng_range(rng, 20, 120) : ft_rng_range(rng, 15, 50);
     if (faults == PBFT_FAULTS_ROLLING) {
-        /* Long enough for the log to be collected past a restarted replica's reach of old
-         * (keep was 64) and for every replica to fail once. */
-        n_requests = ft_rng_range(rng, 150, 300);
+        /* Long enough for the log to be collected past what a restarted replica's first
+         * fetch reaches, and for more than f replicas to fail, one after the other. */
+        n_requests = ft_rng_range(rng, 60, 120);
     }
     end = n_requests * 300 * SIM_US;
     if (faults == PBFT_FAULTS_ROLLING) {
@@ -252,7 +252,7 @@ pbft_setup(struct sim *sim, uint32_t f, bool broken, enum pbft_faults faults)
 
 /* Every replica crashes once, in a random order, one at a time: each is restarted empty
  * 1-30 ms later (unless 'restart' is false: the broken variant, replicas never replaced) and
- * the next crash comes 60-150 ms after that restart. More replicas fail over the run than f,
+ * the next crash comes 40-100 ms after that restart. More replicas fail over the run than f,
  * never more than one at once: only replicas that recover (catch up on the log and the view)
  * keep 2f+1 of them working. */
 static void
@@ -270,7 +270,7 @@ pbft_rolling_crashes(struct sim *sim, const uint32_t *ids, size_t n, uint64_t en
         if (restart) {
             sim_restart_at(sim, ids[order[i]], back);
         }
-        at = back + ft_rng_range(rng, 60, 150) * SIM_MS;
+        at = back + ft_rng_range(rng, 40, 100) * SIM_MS;
     }
 }
 

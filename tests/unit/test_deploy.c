@@ -72,22 +72,15 @@ teardown_test(void **state)
     return 0;
 }
 
-/* The next fixture_up()'s role niceness (instance_opts.role_nice), once. */
-static bool fixture_role_nice_set;
-static int fixture_role_nice;
-
 /* Loads 'yaml' (provider: test), builds its scheme's topology and brings it up. */
 static void
 fixture_up(struct fixture *fx, const char *yaml)
 {
-    struct instance_opts opts = { .state_dir = state_dir, .agents = true,
-                                  .role_nice_set = fixture_role_nice_set,
-                                  .role_nice = fixture_role_nice };
+    struct instance_opts opts = { .state_dir = state_dir, .agents = true };
     struct diag diag;
     char *err = NULL;
 
     memset(fx, 0, sizeof *fx);
-    fixture_role_nice_set = false;
     diag_init(&diag);
     experiment_load_string("t.yaml", yaml, strlen(yaml), &diag, &fx->e);
     for (size_t i = 0; i < diag.n; i++) {
@@ -403,33 +396,6 @@ test_deploy_fitsfc(void **state)
     fixture_down(&fx);
 }
 
-/* `sfclab run --role-nice`: every guest's agent is told the niceness once, before its roles
- * start (so they inherit it); without it, no agent is asked. */
-static void
-test_deploy_role_nice(void **state)
-{
-    static const char yaml[] =
-        "experiment: t\nprovider: test\nscheme: fitsfc\nparams: {f: 1}\n"
-        "chain: {vnfs: [{fn: dns, params: {zone: \"a=10.0.0.1\"}}], rules: [udp]}\n"
-        "workload: {kind: dns, count: 10}\n";
-    struct fixture fx;
-
-    (void) state;
-    for (int k = 0; k < 2; k++) {
-        fixture_role_nice_set = k == 1;
-        fixture_role_nice = -7;
-        fixture_up(&fx, yaml);
-        assert_int_equal(fixture_deploy(&fx), 0);
-        for (size_t i = 0; i < fx.dep->n_comps; i++) {
-            struct test_guest *t = guest_of(&fx, fx.dep->comps[i].guest);
-
-            assert_int_equal(t->niced, k == 1);
-            assert_int_equal(t->nice, k == 1 ? -7 : 0);
-        }
-        fixture_down(&fx);
-    }
-}
-
 /* FTC, f=1: every VNF runs its function behind FTC's ring member, the ring the VNFs' MACs in
  * chain order, under one key written into each VNF guest. */
 static void
@@ -630,7 +596,6 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_none, teardown_test),
         cmocka_unit_test_teardown(test_deploy_nmr, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
-        cmocka_unit_test_teardown(test_deploy_role_nice, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
         cmocka_unit_test_teardown(test_inject_on_chain, teardown_test),

@@ -1,12 +1,6 @@
 /* agent — runs in every guest and lets the orchestrator drive it over the management network
  * (JSON-RPC 2.0, newline-delimited, over TCP; see vnfs/lib/rpc.h). Methods:
  *   ping                          {uptime_ns, pid, roles}: the heartbeat
- *   nice {nice}                   sets the agent's niceness, which every role it starts
- *                                 afterwards inherits; {nice}. The orchestrator sets it first
- *                                 (`sfclab run --role-nice`), so that the data path's
- *                                 priority is the run's choice, not that of whoever started
- *                                 sfclab (under `nice -n 10`, 3f+1 replicas a stage waited
- *                                 that much longer for their CPU slices)
  *   start_role {role, args, cpu}  forks and execs `sfcd ROLE ARGS... --ctl SOCK [--cpu N]`;
  *                                 answers {id, pid, ctl, log} once the role's control socket is
  *                                 up (or its early exit, as an error with the log's tail)
@@ -44,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -257,27 +250,6 @@ agent_ping(void *a_, json_t *params, json_t **result, char **errmsg)
                         "refused_conns", (json_int_t) st.refused_conns,
                         "refused_memory", (json_int_t) st.refused_memory,
                         "refused_auth", (json_int_t) st.refused_auth);
-    return 0;
-}
-
-static int
-agent_nice(void *a_, json_t *params, json_t **result, char **errmsg)
-{
-    json_t *nice = json_object_get(params, "nice");
-    int error = 0;
-
-    (void) a_;
-    if (!json_is_integer(nice) || json_integer_value(nice) < -20
-        || json_integer_value(nice) > 19) {
-        *errmsg = xstrdup("nice: params are {nice: -20..19}");
-        return EINVAL;
-    }
-    if (setpriority(PRIO_PROCESS, 0, json_integer_value(nice))) {
-        error = errno;
-        *errmsg = xasprintf("nice: %s", strerror(error));
-        return error;
-    }
-    *result = json_pack("{s:i}", "nice", getpriority(PRIO_PROCESS, 0));
     return 0;
 }
 
@@ -985,7 +957,6 @@ out:
 static const struct rpc_method agent_methods[] = {
     { "exec", agent_exec },
     { "ping", agent_ping },
-    { "nice", agent_nice },
     { "start_role", agent_start_role },
     { "stop_role", agent_stop_role },
     { "wait_role", agent_wait_role },

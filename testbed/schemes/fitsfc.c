@@ -42,7 +42,9 @@
  *    is still one of the f the chain can mask, and crashes accumulate over a run. The
  *    controller watches every replica's role through its pidfd (nham_fms.h, no heartbeats)
  *    and starts a dead one again on its guest, with the arguments it was deployed with
- *    (`suspected`, then `recovered` once the agent answers). A stateless replica (classifier,
+ *    (`suspected`, then `recovered` once the agent answers). A dead VNF replica's siblings
+ *    are told first (order_peer_down): if it was PBFT's primary, they change the view at
+ *    once rather than after view_change_timeout. A stateless replica (classifier,
  *    SFF, dns) is whole at once; a replica of a globally stateful VNF starts as the next
  *    incarnation of its PBFT core, which fetches what the others ordered meanwhile, window
  *    after window, and learns the view from their answers (Castro and Liskov's recovery by
@@ -193,6 +195,51 @@ struct fitsfc_ctl {
     bool stopping;
 };
 
+/* A call of 't''s agent over our own connection (opened on first use). */
+static int
+fitsfc_agent_call(struct fitsfc_ctl *ctl, struct fitsfc_target *t, const char *method,
+                  json_t *params, json_t **res, char **errmsg)
+{
+    int error = 0;
+
+    if (t->fd < 0) {
+        error = instance_mgmt_connect(ctl->ctx.inst, t->c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
+                                      FITSFC_RPC_MS, &t->fd);
+    }
+    if (!error) {
+        error = rpc_call_err(t->fd, method, params, res, FITSFC_RPC_MS, errmsg);
+        if (error && error != EREMOTEIO) {
+            rpc_client_forget(t->fd);
+            close(t->fd);
+            t->fd = -1;
+        }
+    }
+    return error;
+}
+
+/* VNF replica 'dead' died: its siblings' ordering cores are told (PBFT changes a dead
+ * primary at once instead of after view_change_timeout). A function that orders nothing
+ * answers ENOENT, which is fine. */
+static void
+fitsfc_tell_siblings(struct fitsfc_ctl *ctl, const struct fitsfc_target *dead)
+{
+    for (size_t i = 0; i < ctl->n_targets; i++) {
+        struct fitsfc_target *t = &ctl->targets[i];
+        json_t *params, *res = NULL;
+        char *errmsg = NULL;
+
+        if (t == dead || strcmp(t->c->role, "vnf") || t->c->index != dead->c->index) {
+            continue;
+        }
+        params = json_pack("{s:i, s:s, s:{s:i}}", "id", t->c->role_id,
+                           "method", "order_peer_down", "params", "index", dead->c->replica);
+        fitsfc_agent_call(ctl, t, "call_role", params, &res, &errmsg);
+        free(errmsg);
+        json_decref(params);
+        json_decref(res);
+    }
+}
+
 /* Starts target 't''s role again, as its next incarnation. */
 static void
 fitsfc_restart(struct fitsfc_ctl *ctl, struct fitsfc_target *t, uint64_t at_ns)
@@ -216,20 +263,11 @@ fitsfc_restart(struct fitsfc_ctl *ctl, struct fitsfc_target *t, uint64_t at_ns)
     }
     t->incarnation++;
     if (!strcmp(role, "vnf")) {
+        fitsfc_tell_siblings(ctl, t);
         json_array_append_new(args, json_string("--order-incarnation"));
         json_array_append_new(args, json_sprintf("%u", t->incarnation));
     }
-    if (t->fd < 0) {
-        error = instance_mgmt_connect(ctl->ctx.inst, t->c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
-                                      FITSFC_RPC_MS, &t->fd);
-    }
-    if (!error) {
-        error = rpc_call_err(t->fd, "start_role", params, &res, FITSFC_RPC_MS, &errmsg);
-        if (error && error != EREMOTEIO) {
-            close(t->fd);
-            t->fd = -1;
-        }
-    }
+    error = fitsfc_agent_call(ctl, t, "start_role", params, &res, &errmsg);
     if (!error) {
         int nspid = json_integer_value(json_object_get(res, "pid"));
 

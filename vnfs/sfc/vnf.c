@@ -420,6 +420,33 @@ flush_trace(void *v_)
     fflush(v->trace);
 }
 
+/* order_peer_down {index}: the scheme's controller saw replica 'index' of this VNF die (its
+ * process): the ordering core takes it as a failure notice (PBFT: a dead primary is changed at
+ * once, not after its timeout). */
+static int
+ctl_order_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct vnf *v = ((struct role *) role_)->aux;
+    json_t *index = params ? json_object_get(params, "index") : NULL;
+    int error;
+
+    if (!v->order) {
+        *errmsg = xstrdup("this VNF orders nothing among replicas");
+        return ENOENT;
+    }
+    if (!json_is_integer(index) || json_integer_value(index) < 0
+        || (size_t) json_integer_value(index) >= v->n_order) {
+        *errmsg = xstrdup("expected {\"index\": REPLICA} within --order-group");
+        return EINVAL;
+    }
+    error = ftstage_peer_down(v->order, VNF_ORDER_ID(json_integer_value(index)),
+                              time_mono_ns());
+    if (!error) {
+        *result = json_true();
+    }
+    return error;
+}
+
 static int
 ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
 {
@@ -856,6 +883,7 @@ role_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "stamp_full", &v.n_stamp_full);
     role_add_counter(&v.role, "state_imports", &v.n_imports);
     role_add_method(&v.role, "export_state", ctl_export_state);
+    role_add_method(&v.role, "order_peer_down", ctl_order_peer_down);
     role_add_method(&v.role, "import_state", ctl_import_state);
     if (v.vote_class) {
         v.role.on_start = vote_create;

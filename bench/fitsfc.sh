@@ -8,9 +8,10 @@
 #
 # Placement: every point runs with --no-pin (RUN_OPTS), its guests free to use both CPUs. Pinned
 # (sfclab run's default: every guest on CPU 0, which every instance on this host shares), f=1's
-# 3f+1 replicas of a stage wait for one another's turn on that one CPU: fig5-dns --quick, three
-# alternations at load 13-16, f=1 p50 2.5-3.4 ms pinned (2.6-2.9x f=0) against 1.20-1.25 ms
-# unpinned (1.35-1.56x f=0). f=0 and none, one process per stage, barely change. RUN_OPTS=
+# 3f+1 replicas of a stage wait for one another's turn on that one loaded CPU: fig5-dns --quick
+# at load 13-16, f=1 p50 2.5-3.4 ms pinned (2.6-2.9x f=0, three runs); this bench unpinned at
+# load 12-13: f=1 1.06 ms, 1.42x f=0. On a quiet host (load 1-3) both placements give f=1
+# 1.06-1.11 ms (1.17-1.46x f=0). f=0 and none, one process per stage, barely change. RUN_OPTS=
 # (empty) measures the pinned placement.
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/fitsfc.sh: needs root, skipped"; exit 0; }

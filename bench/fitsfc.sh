@@ -5,10 +5,19 @@
 # RTT of closed-loop queries, and the ratios f=1/f=0 and f=1/none. Then the highest rate
 # dnsperf keeps under 1% loss through the client's wrapper (f=1) and through none, stepping the
 # offered rate up, and their ratio. Numbers from the stored summaries; root only.
+#
+# Placement: every point runs with --no-pin (RUN_OPTS), its guests free to use both CPUs. Pinned
+# (sfclab run's default: every guest on CPU 0, which every instance on this host shares), f=1's
+# 3f+1 replicas of a stage wait for one another's turn on that one loaded CPU: fig5-dns --quick
+# at load 13-16, f=1 p50 2.5-3.4 ms pinned (2.6-2.9x f=0, three runs); this bench unpinned at
+# load 12-13: f=1 1.06 ms, 1.42x f=0. On a quiet host (load 1-3) both placements give f=1
+# 1.06-1.11 ms (1.17-1.46x f=0). f=0 and none, one process per stage, barely change. RUN_OPTS=
+# (empty) measures the pinned placement.
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/fitsfc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-3000}
+RUN_OPTS=${RUN_OPTS---no-pin}
 inst=sfct-bf-$$
 tmp=$(mktemp -d /tmp/sfct-bf-XXXXXX)
 db=$tmp/bench.db
@@ -37,7 +46,7 @@ point f0 fitsfc '{f: 0}'
 point f1 fitsfc '{f: 1}'
 point nmr1 nmr '{f: 1}'
 for p in none f0 f1 nmr1; do
-    bin/sfclab -i "$inst" --db "$db" run "$tmp/$p.yaml" >"$tmp/$p.log" 2>&1 \
+    bin/sfclab -i "$inst" --db "$db" run $RUN_OPTS "$tmp/$p.yaml" >"$tmp/$p.log" 2>&1 \
         || { echo "bench/fitsfc.sh: $p failed: $(tail -3 "$tmp/$p.log")"; exit 1; }
 done
 stat() { q "select printf('%.1f', $2) from summaries s join runs r on r.id = s.run where r.experiment='bench-$1' and s.metric='rtt_us' and (s.labels is null or s.labels = '')"; }
@@ -51,7 +60,7 @@ awk -v a="$(stat f1 p50)" -v b="$(stat f0 p50)" -v c="$(stat none p50)" -v d="$(
 # The highest offered rate with under 1% loss, through a kept chain, 4 s per step.
 max_rate() { # SCHEME-FILE
     local best=0 rate out lost
-    bin/sfclab -i "$inst" --db "$db" run "$tmp/$1.yaml" --keep --fresh >/dev/null 2>&1 || { echo 0; return; }
+    bin/sfclab -i "$inst" --db "$db" run $RUN_OPTS "$tmp/$1.yaml" --keep --fresh >/dev/null 2>&1 || { echo 0; return; }
     for rate in 250 500 1000 2000 4000 8000 16000 32000 64000; do
         out=$(bin/sfclab -i "$inst" exec client sh -c "printf 'www.example.com A\n' > /tmp/q; \
               dnsperf -s 10.0.0.250 -d /tmp/q -c 8 -q 1000 -Q $rate -l 4 -t 1" 2>&1)

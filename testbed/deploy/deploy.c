@@ -879,6 +879,7 @@ out:
 }
 
 /* FIT-SFC: component ids in NSH timestamps. */
+#define DEPLOY_FITSFC_PBFT_KEEP 16384
 #define DEPLOY_ID_FITSFC_CLASSIFIER(R) (2000 + (R))
 #define DEPLOY_ID_FITSFC_SFF(R) (3000 + (R))
 #define DEPLOY_ID_FITSFC_WRAPPER 4000
@@ -981,14 +982,81 @@ fitsfc_vote_args(struct deploy_args *a, const char *vote, unsigned f, const char
     }
 }
 
+/* How each replica's role was started (index: the component's), for the scheme's controller
+ * to start it again. */
+struct fitsfc_roles {
+    char **role;
+    struct deploy_args *args;
+    size_t n;
+};
+
+static void
+fitsfc_roles_free(void *roles_)
+{
+    struct fitsfc_roles *roles = roles_;
+
+    for (size_t i = 0; roles && i < roles->n; i++) {
+        free(roles->role[i]);
+        deploy_args_free(&roles->args[i]);
+    }
+    if (roles) {
+        free(roles->role);
+        free(roles->args);
+        free(roles);
+    }
+}
+
+/* Keeps 'role' and 'a' (as they are now) for component 'c'. */
+static void
+fitsfc_record(struct deployment *d, const struct deploy_component *c, const char *role,
+              const struct deploy_args *a)
+{
+    struct fitsfc_roles *roles = d->scheme_data;
+    size_t i = c - d->comps;
+
+    if (!roles) {
+        roles = xzalloc(sizeof *roles);
+        roles->n = d->n_comps;
+        roles->role = xcalloc(roles->n, sizeof *roles->role);
+        roles->args = xcalloc(roles->n, sizeof *roles->args);
+        d->scheme_data = roles;
+        d->scheme_data_free = fitsfc_roles_free;
+    }
+    free(roles->role[i]);
+    deploy_args_free(&roles->args[i]);
+    roles->role[i] = xstrdup(role);
+    for (size_t k = 0; k < a->n; k++) {
+        deploy_args_add(&roles->args[i], "%s", a->v[k]);
+    }
+}
+
+bool
+deploy_fitsfc_role_args(const struct deployment *d, const struct deploy_component *c,
+                        const char **rolep, char *const **argvp)
+{
+    const struct fitsfc_roles *roles = d->scheme_data_free == fitsfc_roles_free
+                                       ? d->scheme_data : NULL;
+    size_t i = c - d->comps;
+
+    if (!roles || i >= roles->n || !roles->role[i]) {
+        return false;
+    }
+    *rolep = roles->role[i];
+    *argvp = roles->args[i].v;
+    return true;
+}
+
 /* Starts 'role' on 'c' with 'a', its hops traced into the guest 'trace_guest''s hops.tsv;
- * frees 'a' for the next role. */
+ * frees 'a' for the next role. What a restart needs is kept, without the trace (a restarted
+ * role would truncate the file that the run reads at its end). */
 static int
-fitsfc_start_role(const struct instance *inst, struct deploy_component *c, const char *role,
+fitsfc_start_role(struct deployment *d, struct deploy_component *c, const char *role,
                   const char *trace_guest, struct deploy_args *a)
 {
+    const struct instance *inst = d->inst;
     int error;
 
+    fitsfc_record(d, c, role, a);
     deploy_args_add(a, "--trace");
     deploy_args_add(a, "%s/guests/%s/hops.tsv", inst->dir, trace_guest);
     error = deploy_start_role(c, role, a->v);
@@ -1091,11 +1159,15 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
             deploy_args_add(&a, "--order-param");
             deploy_args_add(&a, "timeout=%s", order_timeout);
         }
+        /* PBFT keeps this many executed entries below its stable checkpoint: a replica the
+         * scheme's controller restarts replays them all (FETCH), so a run's whole log. */
+        deploy_args_add(&a, "--order-param");
+        deploy_args_add(&a, "keep=%u", DEPLOY_FITSFC_PBFT_KEEP);
         buf_uninit(&replicas);
         free(kp);
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         deploy_args_add(&a, "--timestamps");
-        error = fitsfc_start_role(inst, c, "vnf", c->guest, &a);
+        error = fitsfc_start_role(d, c, "vnf", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -1112,7 +1184,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
         deploy_args_add(&a, "%s", deploy_mac_string(data_iface(client->ig)->mac, mac));
         fitsfc_vote_args(&a, "bft_voter", f, vote_timeout);
         deploy_args_add(&a, "--timestamps");
-        error = fitsfc_start_role(inst, c, "sff", c->guest, &a);
+        error = fitsfc_start_role(d, c, "sff", c->guest, &a);
     }
     for (size_t i = 0; !error && i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -1131,6 +1203,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
             deploy_args_add(&a, "--rule");
             deploy_args_add(&a, "%s", p->rules[j]);
         }
+        fitsfc_record(d, c, "classifier", &a);
         error = deploy_start_role(c, "classifier", a.v);
         deploy_args_free(&a);
     }
@@ -1155,7 +1228,7 @@ deploy_fitsfc(struct instance *inst, const struct exp_point *p, unsigned f,
     deploy_args_add(&a, "--client-id");
     deploy_args_add(&a, "1");
     fitsfc_vote_args(&a, NULL, f, vote_timeout);
-    error = fitsfc_start_role(inst, wrapper, "wrapper", client->guest, &a);
+    error = fitsfc_start_role(d, wrapper, "wrapper", client->guest, &a);
     if (!error) {
         error = install_steering(d, data_iface(client->ig), NULL);
     }

@@ -140,6 +140,11 @@ int deploy_fitsfc_topology(const struct exp_point *, unsigned f, struct topology
 int deploy_fitsfc(struct instance *, const struct exp_point *, unsigned f,
                   const char *vote_timeout,
                   const char *order_timeout, const char *work_dir, struct deployment **);
+/* How deploy_fitsfc() started replica 'c' (classifier, SFF or VNF): its role and arguments,
+ * without the trace file (so that a restart leaves the trace the run reads alone). False for
+ * any other component or deployment. Valid while 'd' is. */
+bool deploy_fitsfc_role_args(const struct deployment *, const struct deploy_component *c,
+                             const char **role, char *const **argv);
 /* Stops every component (reverse order) and frees 'd'. */
 void deploy_stop(struct deployment *);
 

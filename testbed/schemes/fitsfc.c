@@ -36,14 +36,36 @@
  *  - A chain must end in a function that answers: dns, or lb with answer=1 (the lb answers
  *    the request itself, naming the backend it chose): replies come back through the replicas.
  *    A per-flow stateful VNF (auth) hands its function each client's requests in counter
- *    order (vnfs/ft/fitsfc/flow_order.c, each replica on its own, behind its voter). */
+ *    order (vnfs/ft/fitsfc/flow_order.c, each replica on its own, behind its voter).
+ *
+ *  - Recovery (the controller, with `recover: 1`, the default): a replica that masks a fault
+ *    is still one of the f the chain can mask, and crashes accumulate over a run. The
+ *    controller watches every replica's role through its pidfd (nham_fms.h, no heartbeats)
+ *    and starts a dead one again on its guest, with the arguments it was deployed with
+ *    (`suspected`, then `recovered` once the agent answers). A dead VNF replica's siblings
+ *    are told first (order_peer_down): if it was PBFT's primary, they change the view at
+ *    once rather than after view_change_timeout. A stateless replica (classifier,
+ *    SFF, dns) is whole at once; a replica of a globally stateful VNF starts as the next
+ *    incarnation of its PBFT core, which fetches what the others ordered meanwhile, window
+ *    after window, and learns the view from their answers (Castro and Liskov's recovery by
+ *    state transfer, here as a replay of the log the others keep: deploy_fitsfc() has them
+ *    keep DEPLOY_FITSFC_PBFT_KEEP entries; no image of the function's state is sent). A
+ *    per-flow stateful replica (auth) restarts with an empty flow table. The wrapper (the
+ *    client's guest) is not restarted. */
+#include <errno.h>
 #include <libfyaml.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testbed/deploy/deploy.h"
+#include "testbed/infra/instance.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
+#include "testbed/run/events.h"
+#include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
+#include "vnfs/lib/rpc.h"
 #include "vnfs/lib/util.h"
 
 #define FITSFC_MAX_F 8
@@ -55,6 +77,9 @@ static const struct scheme_param fitsfc_params[] = {
       "a voter halts a packet that has no 2f+1 identical copies by then" },
     { "view_change_timeout", SCHEME_PARAM_DURATION, "500ms", 1000000, 60000000000ull, NULL,
       "PBFT's view change timeout (the replicas of globally stateful VNFs: lb, nat)" },
+    { "recover", SCHEME_PARAM_UINT, "1", 0, 1, NULL,
+      "1: a crashed replica is started again on its guest (PBFT replicas catch up); 0: "
+      "crashes accumulate" },
 };
 
 static const struct scheme_target fitsfc_targets[] = {
@@ -144,6 +169,251 @@ fitsfc_deploy(struct instance *inst, const struct exp_point *p, const char *work
                          work_dir, dp);
 }
 
+/* ---- The controller: crashed replicas are started again. ---- */
+
+#define FITSFC_RPC_MS 5000
+
+struct fitsfc_target {
+    struct deploy_component *c;
+    size_t fms_idx;
+    int fd;                     /* Our own connection to its agent (-1: none yet). */
+    uint32_t incarnation;
+};
+
+struct fitsfc_ctl {
+    struct scheme_controller_ctx ctx;
+    struct fms *fms;
+    struct fitsfc_target *targets;
+    size_t n_targets;
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    size_t *jobs;               /* Targets whose role died, in order. */
+    uint64_t *job_at;
+    size_t n_jobs;
+    bool stopping;
+};
+
+/* A call of 't''s agent over our own connection (opened on first use). */
+static int
+fitsfc_agent_call(struct fitsfc_ctl *ctl, struct fitsfc_target *t, const char *method,
+                  json_t *params, json_t **res, char **errmsg)
+{
+    int error = 0;
+
+    if (t->fd < 0) {
+        error = instance_mgmt_connect(ctl->ctx.inst, t->c->ig->mgmt_addr, INSTANCE_AGENT_PORT,
+                                      FITSFC_RPC_MS, &t->fd);
+    }
+    if (!error) {
+        error = rpc_call_err(t->fd, method, params, res, FITSFC_RPC_MS, errmsg);
+        if (error && error != EREMOTEIO) {
+            rpc_client_forget(t->fd);
+            close(t->fd);
+            t->fd = -1;
+        }
+    }
+    return error;
+}
+
+/* VNF replica 'dead' died: its siblings' ordering cores are told (PBFT changes a dead
+ * primary at once instead of after view_change_timeout). A function that orders nothing
+ * answers ENOENT, which is fine. */
+static void
+fitsfc_tell_siblings(struct fitsfc_ctl *ctl, const struct fitsfc_target *dead)
+{
+    for (size_t i = 0; i < ctl->n_targets; i++) {
+        struct fitsfc_target *t = &ctl->targets[i];
+        json_t *params, *res = NULL;
+        char *errmsg = NULL;
+
+        if (t == dead || strcmp(t->c->role, "vnf") || t->c->index != dead->c->index) {
+            continue;
+        }
+        params = json_pack("{s:i, s:s, s:{s:i}}", "id", t->c->role_id,
+                           "method", "order_peer_down", "params", "index", dead->c->replica);
+        fitsfc_agent_call(ctl, t, "call_role", params, &res, &errmsg);
+        free(errmsg);
+        json_decref(params);
+        json_decref(res);
+    }
+}
+
+/* Starts target 't''s role again, as its next incarnation. */
+static void
+fitsfc_restart(struct fitsfc_ctl *ctl, struct fitsfc_target *t, uint64_t at_ns)
+{
+    json_t *params = json_pack("{s:[]}", "args"), *res = NULL, *args;
+    uint64_t t0 = time_mono_ns();
+    char *const *argv;
+    const char *role;
+    char *errmsg = NULL;
+    int error = 0;
+
+    run_events_addf(ctl->ctx.events, at_ns, "suspected", t->c->name, "its process died");
+    if (!deploy_fitsfc_role_args(ctl->ctx.dep, t->c, &role, &argv)) {
+        error = ENOENT;
+        goto out;
+    }
+    json_object_set_new(params, "role", json_string(role));
+    args = json_object_get(params, "args");
+    for (size_t i = 0; argv[i]; i++) {
+        json_array_append_new(args, json_string(argv[i]));
+    }
+    t->incarnation++;
+    if (!strcmp(role, "vnf")) {
+        fitsfc_tell_siblings(ctl, t);
+        json_array_append_new(args, json_string("--order-incarnation"));
+        json_array_append_new(args, json_sprintf("%u", t->incarnation));
+    }
+    error = fitsfc_agent_call(ctl, t, "start_role", params, &res, &errmsg);
+    if (!error) {
+        int nspid = json_integer_value(json_object_get(res, "pid"));
+
+        /* The component is the new role now: the run's counters and the deployment's stop
+         * take it. */
+        t->c->role_id = json_integer_value(json_object_get(res, "id"));
+        t->c->nspid = nspid;
+        fms_reset_target(ctl->fms, t->fms_idx,
+                         deploy_host_pid(ctl->ctx.inst, t->c->guest, nspid), true);
+        run_events_addf(ctl->ctx.events, 0, "recovered", t->c->name,
+                        "started again as incarnation %u, %.1f ms after the notice",
+                        t->incarnation, (time_mono_ns() - t0) / 1e6);
+    }
+out:
+    if (error) {
+        run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s",
+                        errmsg ? errmsg : strerror(error));
+    }
+    free(errmsg);
+    json_decref(params);
+    json_decref(res);
+}
+
+static void *
+fitsfc_ctl_main(void *ctl_)
+{
+    struct fitsfc_ctl *ctl = ctl_;
+
+    pthread_mutex_lock(&ctl->mutex);
+    while (!ctl->stopping) {
+        size_t target;
+        uint64_t at;
+
+        if (!ctl->n_jobs) {
+            pthread_cond_wait(&ctl->cond, &ctl->mutex);
+            continue;
+        }
+        target = ctl->jobs[0];
+        at = ctl->job_at[0];
+        ctl->n_jobs--;
+        memmove(ctl->jobs, ctl->jobs + 1, ctl->n_jobs * sizeof *ctl->jobs);
+        memmove(ctl->job_at, ctl->job_at + 1, ctl->n_jobs * sizeof *ctl->job_at);
+        pthread_mutex_unlock(&ctl->mutex);
+        fitsfc_restart(ctl, &ctl->targets[target], at);
+        pthread_mutex_lock(&ctl->mutex);
+    }
+    pthread_mutex_unlock(&ctl->mutex);
+    return NULL;
+}
+
+/* From the monitor's thread: only deaths (no heartbeats). */
+static void
+fitsfc_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind,
+              uint64_t at_ns, uint64_t gap_ns)
+{
+    struct fitsfc_ctl *ctl = ctl_;
+
+    if (kind != FMS_EV_DEAD) {
+        return;
+    }
+    pthread_mutex_lock(&ctl->mutex);
+    ctl->jobs = xrealloc(ctl->jobs, (ctl->n_jobs + 1) * sizeof *ctl->jobs);
+    ctl->job_at = xrealloc(ctl->job_at, (ctl->n_jobs + 1) * sizeof *ctl->job_at);
+    ctl->jobs[ctl->n_jobs] = idx;
+    ctl->job_at[ctl->n_jobs++] = at_ns;
+    pthread_cond_broadcast(&ctl->cond);
+    pthread_mutex_unlock(&ctl->mutex);
+}
+
+static void
+fitsfc_ctl_stop(void *ctl_)
+{
+    struct fitsfc_ctl *ctl = ctl_;
+
+    if (!ctl) {
+        return;
+    }
+    pthread_mutex_lock(&ctl->mutex);
+    ctl->stopping = true;
+    pthread_cond_broadcast(&ctl->cond);
+    pthread_mutex_unlock(&ctl->mutex);
+    fms_destroy(ctl->fms);          /* No callback after this. */
+    if (ctl->started) {
+        pthread_join(ctl->thread, NULL);
+    }
+    for (size_t i = 0; i < ctl->n_targets; i++) {
+        if (ctl->targets[i].fd >= 0) {
+            rpc_client_forget(ctl->targets[i].fd);
+            close(ctl->targets[i].fd);
+        }
+    }
+    free(ctl->targets);
+    free(ctl->jobs);
+    free(ctl->job_at);
+    pthread_mutex_destroy(&ctl->mutex);
+    pthread_cond_destroy(&ctl->cond);
+    free(ctl);
+}
+
+static int
+fitsfc_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
+{
+    extern const struct scheme_class scheme_fitsfc;
+    struct fms_config fc = FMS_CONFIG_DEFAULT;
+    struct fitsfc_ctl *ctl;
+    int error;
+
+    *statep = NULL;
+    if (!scheme_param_uint(&scheme_fitsfc, ctx->point, "recover")) {
+        return 0;
+    }
+    ctl = xzalloc(sizeof *ctl);
+    ctl->ctx = *ctx;
+    pthread_mutex_init(&ctl->mutex, NULL);
+    pthread_cond_init(&ctl->cond, NULL);
+    error = fms_create(&fc, fitsfc_on_fms, ctl, &ctl->fms);
+    for (size_t i = 0; !error && i < ctx->dep->n_comps; i++) {
+        struct deploy_component *c = &ctx->dep->comps[i];
+        struct fitsfc_target *t;
+        const char *role;
+        char *const *argv;
+
+        if (!deploy_fitsfc_role_args(ctx->dep, c, &role, &argv) || c->replica < 0) {
+            continue;
+        }
+        ctl->targets = xrealloc(ctl->targets, (ctl->n_targets + 1) * sizeof *ctl->targets);
+        t = &ctl->targets[ctl->n_targets++];
+        *t = (struct fitsfc_target) { .c = c, .fd = -1 };
+        error = fms_add_target(ctl->fms, c->name, deploy_host_pid(ctx->inst, c->guest, c->nspid),
+                               -1, &t->fms_idx);
+    }
+    if (!error) {
+        error = pthread_create(&ctl->thread, NULL, fitsfc_ctl_main, ctl);
+        ctl->started = !error;
+    }
+    if (!error) {
+        error = fms_start(ctl->fms);
+    }
+    if (error) {
+        fitsfc_ctl_stop(ctl);
+    } else {
+        *statep = ctl;
+    }
+    return error;
+}
+
 const struct scheme_class scheme_fitsfc = {
     .name = "fitsfc",
     .summary = "FIT-SFC: 3f+1 replicas of classifier, SFF and VNFs, 2f+1 voters, a client "
@@ -160,4 +430,6 @@ const struct scheme_class scheme_fitsfc = {
     .topology = fitsfc_topology,
     .deploy = fitsfc_deploy,
     .stop = deploy_stop,
+    .controller_start = fitsfc_ctl_start,
+    .controller_stop = fitsfc_ctl_stop,
 };

@@ -83,6 +83,8 @@ extern const struct sim_scenario sim_scenario_fitsfc_f1;
 extern const struct sim_scenario sim_scenario_fitsfc_f2;
 extern const struct sim_scenario sim_scenario_pbft_f1;
 extern const struct sim_scenario sim_scenario_pbft_f2;
+extern const struct sim_scenario sim_scenario_pbft_recover_f1;
+extern const struct sim_scenario sim_scenario_pbft_recover_f2;
 extern const struct sim_scenario sim_scenario_ftc;
 extern const struct sim_scenario sim_scenario_ftvnf;
 

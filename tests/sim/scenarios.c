@@ -17,6 +17,8 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_fitsfc_f2,
     &sim_scenario_pbft_f1,
     &sim_scenario_pbft_f2,
+    &sim_scenario_pbft_recover_f1,
+    &sim_scenario_pbft_recover_f2,
     &sim_scenario_ftc,
     &sim_scenario_ftvnf,
 };

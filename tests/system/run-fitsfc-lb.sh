@@ -5,6 +5,8 @@
 # decided by PBFT among themselves (vnfs/ft/fitsfc/pbft.c). Two runs under an open loop:
 #  1. the primary of view 0 (lb replica 0) crashes: the others must change view and answer
 #     every request, and the correct replicas must end with the same rotation (state digest);
+#     the scheme's controller starts replica 0 again, which catches up on PBFT's log and the
+#     view, and must end with that rotation too;
 #  2. a man-in-the-middle flips bytes in what lb replica 1 sends: its answers lose the SFF
 #     replicas' votes, every request is answered right;
 #  3. omissions, one per component at once: lb replica 2 loses half of what it sends (its PBFT
@@ -23,9 +25,10 @@ positive() { awk -v x="${1:-0}" 'BEGIN { exit !(x + 0 > 0) }'; }
 counter() {
     q "select max(value) from samples_view where run=$1 and metric='role_counter' and labels='{\"component\":\"$2\",\"counter\":\"$3\"}'"
 }
-# digest R: the state digest of lb replica R of the kept instance (its rotation and counters).
+# digest R [ROLE-ID]: the state digest of lb replica R of the kept instance (its rotation and
+# counters), of the agent's role ROLE-ID (1: the first started there).
 digest() {
-    bin/sfclab -i "$inst" agent "v0r$1" export_vnf_state '{"id":1}' 2>/dev/null \
+    bin/sfclab -i "$inst" agent "v0r$1" export_vnf_state "{\"id\":${2:-1}}" 2>/dev/null \
         | python3 -c 'import json, sys; print(json.load(sys.stdin)["digest"])' 2>/dev/null
 }
 
@@ -61,6 +64,17 @@ if run_experiment "$tmp/crash.log" "$tmp/lb.yaml" --keep; then
     [ -n "$d1" ] && [ "$d1" = "$d2" ] && [ "$d2" = "$d3" ] \
         && ok "the 3 correct lb replicas hold the same rotation (state digest ${d1:0:16}...)" \
         || fail "lb replica state digests differ: '$d1' '$d2' '$d3'"
+    rec=$(q "select count(*) from events where run=$r and kind='recovered' and target='vnf[0].replica[0]'")
+    # The restarted replica is its agent's second role. It converges on its own (it fetches
+    # what it lacks when its requests wait): its digest is read until it matches, 10 s at most.
+    for _ in $(seq 20); do
+        d0=$(digest 0 2)
+        [ -n "$d0" ] && [ "$d0" = "$d1" ] && break
+        sleep 0.5
+    done
+    [ "$rec" = 1 ] && [ -n "$d0" ] && [ "$d0" = "$d1" ] \
+        && ok "lb replica 0 was started again and caught up: the same rotation" \
+        || fail "lb replica 0 after its restart: recovered events '$rec', digest '$d0' (others '$d1')"
     notes=$(counter "$r" "vnf[0].replica[1]" order_notes)
     positive "$notes" && ok "lb replica 1 changed view (${notes%.*} PBFT notes)" \
         || fail "no view change noted by lb replica 1: '$notes'"

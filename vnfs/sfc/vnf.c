@@ -58,6 +58,7 @@ enum {
     VNF_OPT_FTC_PARTITIONS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
+    VNF_OPT_ORDER_INCARNATION,
     VNF_OPT_FTMB_LOGGER,
     VNF_OPT_FTMB_SNAPSHOT,
     VNF_OPT_FTMB_STALL,
@@ -94,6 +95,7 @@ struct vnf {
     struct ft_param order_params[VNF_MAX_PARAMS];
     size_t n_order_params;
     struct ftstage *order;
+    uint32_t order_incarnation;                 /* > 0: restarted, catches up first. */
     bool order_peers;                           /* The core talks to the other replicas. */
     struct nham_frags frags;
     uint8_t tx[NHAM_SINGLE_MAX + HOP_ETH_LEN];
@@ -384,6 +386,7 @@ vote_create(struct role *role)
             /* Above what a previous incarnation's peers remember. */
             .seq_base = time_mono_ns(),
             .max_payload = 1u << 20,
+            .incarnation = v->order_incarnation,
         };
         ft_rng_init(&ocfg.core.rng, role->id ^ 0x6f72646572ull);
         error = ftstage_create(&ocfg, &order_ops, v, &v->order, &errmsg);
@@ -415,6 +418,33 @@ flush_trace(void *v_)
     struct vnf *v = v_;
 
     fflush(v->trace);
+}
+
+/* order_peer_down {index}: the scheme's controller saw replica 'index' of this VNF die (its
+ * process): the ordering core takes it as a failure notice (PBFT: a dead primary is changed at
+ * once, not after its timeout). */
+static int
+ctl_order_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct vnf *v = ((struct role *) role_)->aux;
+    json_t *index = params ? json_object_get(params, "index") : NULL;
+    int error;
+
+    if (!v->order) {
+        *errmsg = xstrdup("this VNF orders nothing among replicas");
+        return ENOENT;
+    }
+    if (!json_is_integer(index) || json_integer_value(index) < 0
+        || (size_t) json_integer_value(index) >= v->n_order) {
+        *errmsg = xstrdup("expected {\"index\": REPLICA} within --order-group");
+        return EINVAL;
+    }
+    error = ftstage_peer_down(v->order, VNF_ORDER_ID(json_integer_value(index)),
+                              time_mono_ns());
+    if (!error) {
+        *result = json_true();
+    }
+    return error;
 }
 
 static int
@@ -546,6 +576,8 @@ usage(void)
            "  --order CORE       pbft, flow_order or none; default: pbft if the function is\n"
            "                     globally stateful (lb, nat), flow_order if per-flow (auth)\n"
            "  --order-param K=V  a parameter of the ordering core (repeat)\n"
+           "  --order-incarnation N  > 0: a restarted replica; its ordering core catches up\n"
+           "                     on what the others ordered meanwhile (PBFT: FETCH)\n"
            "  --timestamps       stamp every frame sent on\n"
            "  --trace FILE       the senders' timestamps of voted copies (TSV)\n"
            "FTC (the function runs behind FTC's head replica, vnfs/sfc/vnf_ftc.h):\n"
@@ -586,6 +618,7 @@ role_vnf(int argc, char *argv[])
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
+        { "order-incarnation", required_argument, NULL, VNF_OPT_ORDER_INCARNATION },
         { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
         { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
         { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
@@ -636,7 +669,8 @@ role_vnf(int argc, char *argv[])
         case VNF_OPT_FTC_INDEX:
         case VNF_OPT_FTC_F:
         case VNF_OPT_FTC_PARTITIONS:
-        case VNF_OPT_FTC_INCARNATION: {
+        case VNF_OPT_FTC_INCARNATION:
+        case VNF_OPT_ORDER_INCARNATION: {
             unsigned long long x;
             char *end;
 
@@ -652,6 +686,8 @@ role_vnf(int argc, char *argv[])
                 v.ftc_cfg.f = x;
             } else if (opt == VNF_OPT_FTC_PARTITIONS) {
                 v.ftc_cfg.partitions = x;
+            } else if (opt == VNF_OPT_ORDER_INCARNATION) {
+                v.order_incarnation = x;
             } else {
                 v.ftc_cfg.incarnation = x;
             }
@@ -847,6 +883,7 @@ role_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "stamp_full", &v.n_stamp_full);
     role_add_counter(&v.role, "state_imports", &v.n_imports);
     role_add_method(&v.role, "export_state", ctl_export_state);
+    role_add_method(&v.role, "order_peer_down", ctl_order_peer_down);
     role_add_method(&v.role, "import_state", ctl_import_state);
     if (v.vote_class) {
         v.role.on_start = vote_create;

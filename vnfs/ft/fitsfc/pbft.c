@@ -49,7 +49,16 @@
  * a multiple of checkpoint), keep (executed seqs kept below the stable checkpoint, default 64),
  * max_pending (requests waiting, default 4096), history (executed (client, counter) names
  * remembered, default 65536). Config: f and group (exactly 3f+1 replicas, self among them, at
- * most 64). No state image: a restarted replica catches up through FETCH. */
+ * most 64).
+ *
+ * Recovery (FT_EV_START with an incarnation: the replica was restarted empty, e.g. by FIT-SFC's
+ * controller): it fetches the committed log from 1, window after window, taking each entry on
+ * f+1 identical COMMITTED answers, and counts the checkpoints it so executed as stable; each
+ * answer names its sender's last installed view, and the (f+1)-th highest of those (one correct
+ * replica installed it) becomes its view. Until then it proposes nothing as primary and starts
+ * no view change of its own. No state image is transferred: what the others collected (older
+ * than 'keep' below their stable checkpoint) cannot be had, and such a replica stays behind
+ * (tests/sim pbft-recover-f1/f2). */
 #include "vnfs/ft/fitsfc/pbft.h"
 
 #include <errno.h>
@@ -173,6 +182,7 @@ struct pbft {
     uint64_t timeout_ns, interval, window, keep, max_pending, n_history;
 
     uint64_t view;
+    uint64_t installed;         /* The last view installed (or learnt, recovering). */
     bool in_vc;
     unsigned vc_round;          /* View changes in a row without progress: timeout doubles. */
     uint64_t stable;            /* Stable checkpoint. */
@@ -183,6 +193,17 @@ struct pbft {
     uint64_t fetched_to;        /* Highest seq asked for after seeing f+1 checkpoints. */
     uint64_t fetch_mark;        /* last_exec + 1 when a timeout last fetched. */
     bool req_timer;
+    /* A restarted replica catching up: it fetches window after window until answers stop,
+     * and learns the view from the COMMITTED answers (view_seen: per replica, the highest
+     * installed view its answers named). */
+    bool catching_up;
+    /* Restarted, and no view installed or learnt since: it proposes nothing as primary (it
+     * does not know the numbers it gave before) and starts no view change of its own (it
+     * missed the messages of any view change under way, and alone it would only climb
+     * views the others never join); it still joins one that f+1 others started. */
+    bool recovering;
+    uint64_t catchup_to;
+    uint64_t view_seen[PBFT_MAX_GROUP];
 
     struct u64map log;          /* seq -> struct pbft_entry *. */
     struct u64map ckpts;        /* seq -> struct pbft_ckpt *. */
@@ -756,7 +777,9 @@ pbft_check_progress(struct pbft *p, struct pbft_entry *e, struct ft_actions *out
 static void
 pbft_propose_pending(struct pbft *p, struct ft_actions *out)
 {
-    if (p->in_vc || p->me != pbft_primary(p, p->view)) {
+    /* A restarted primary does not know which numbers it gave before its crash: it would
+     * give them again to other requests. The backups change the view away from it. */
+    if (p->in_vc || p->me != pbft_primary(p, p->view) || p->recovering) {
         return;
     }
     for (size_t i = 0; i < p->n_pending; i++) {
@@ -948,11 +971,54 @@ pbft_on_fetch(struct pbft *p, size_t idx, const struct pbft_msg *m, struct ft_ac
 
         if (e && e->executed) {
             buf_clear(&p->msg);
-            pbft_put_hdr(&p->msg, PBFT_COMMITTED, e->prep_view, s);
+            pbft_put_hdr(&p->msg, PBFT_COMMITTED, p->installed, s);
             buf_put(&p->msg, e->prep_digest, PBFT_DIGEST_LEN);
             buf_put(&p->msg, e->prep_req, e->prep_len);
             ft_emit_send(out, p->group[idx], p->msg.data, p->msg.len);
         }
+    }
+}
+
+static uint64_t pbft_u64_desc_nth(uint64_t *v, size_t n, size_t k);
+static void pbft_vc_prune(struct pbft *);
+
+/* A restarted replica took entries on f+1 identical COMMITTED answers (each a prefix some
+ * correct replica executed):
+ *  - its checkpoints up to there are stable (it will hear no CHECKPOINT of them again, and
+ *    without a stable checkpoint near the others' it would refuse their new pre-prepares as
+ *    out of its window, and their checkpoints as too far ahead);
+ *  - the view: each answer carries its sender's last installed view; f+1 replicas answered
+ *    with views >= v, so a correct replica installed v. It joins v as a backup (as primary
+ *    it would not know the next number: it waits for the others' view change instead). Its
+ *    empty log takes v's pre-prepares as they come; any it prepares still needs 2f matching
+ *    PREPAREs, so it cannot make a conflicting value prepared.
+ *  - once it executed all it asked for, it asks for the next window; when the answers stop,
+ *    it has caught up, and takes part like the others. */
+static void
+pbft_catch_up(struct pbft *p, struct ft_actions *out)
+{
+    uint64_t views[PBFT_MAX_GROUP], v, c = p->last_exec - p->last_exec % p->interval;
+
+    if (c > p->stable) {
+        p->stable = c;
+        p->base = MAX(p->base, c);
+        pbft_collect(p);
+    }
+    memcpy(views, p->view_seen, p->n * sizeof *views);
+    v = pbft_u64_desc_nth(views, p->n, p->f);
+    if (p->recovering && v >= p->view && pbft_primary(p, v) != p->me) {
+        p->recovering = false;
+        p->view = v;
+        p->installed = v;
+        p->in_vc = false;
+        p->vc_round = 0;
+        ft_emit_cancel(out, PBFT_TIMER_VIEW);
+        pbft_vc_prune(p);
+        ft_emit_note(out, "pbft: caught up in view %llu", (unsigned long long) v);
+    }
+    if (p->last_exec >= p->catchup_to) {
+        p->catchup_to = p->last_exec + p->window;
+        pbft_send_fetch(p, p->last_exec + 1, p->catchup_to, out);
     }
 }
 
@@ -975,6 +1041,7 @@ pbft_on_committed(struct pbft *p, size_t idx, const struct pbft_msg *m, struct f
         ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         return;
     }
+    p->view_seen[idx] = MAX(p->view_seen[idx], m->view);
     /* f+1 identical answers: one is from a correct replica, which committed it. */
     if (pbft_vote_count(e, PBFT_COMMITTED, 0, m->digest, -1) >= p->f + 1) {
         if (!e->has_prep || memcmp(e->prep_digest, m->digest, PBFT_DIGEST_LEN)) {
@@ -982,6 +1049,9 @@ pbft_on_committed(struct pbft *p, size_t idx, const struct pbft_msg *m, struct f
         }
         e->committed = true;
         pbft_execute(p, out);
+        if (p->catching_up) {
+            pbft_catch_up(p, out);
+        }
     }
 }
 
@@ -1124,6 +1194,16 @@ struct pbft_decision {
     uint64_t h, max_s;
     const struct pbft_vc_entry **pick;  /* [s - h - 1]; NULL: the null request. */
 };
+
+static int pbft_u64_desc(const void *a_, const void *b_);
+
+/* The (k+1)-th largest of v[0..n) (v is sorted in place). */
+static uint64_t
+pbft_u64_desc_nth(uint64_t *v, size_t n, size_t k)
+{
+    qsort(v, n, sizeof *v, pbft_u64_desc);
+    return k < n ? v[k] : 0;
+}
 
 static int
 pbft_u64_desc(const void *a_, const void *b_)
@@ -1273,7 +1353,9 @@ pbft_install(struct pbft *p, uint64_t view, const struct pbft_decision *d, uint6
     bool primary = p->me == pbft_primary(p, view);
 
     p->view = view;
+    p->installed = view;
     p->in_vc = false;
+    p->recovering = false;
     ft_emit_cancel(out, PBFT_TIMER_VIEW);
     pbft_vc_prune(p);
     for (size_t pos = 0; u64map_next(&p->log, &pos, &slot);) {
@@ -1598,7 +1680,7 @@ pbft_on_request_timer(struct pbft *p, uint64_t now, struct ft_actions *out)
     /* Maybe only we lag (a liar withheld our commits, or the others decided while we were
      * away): ask each time, and accuse the primary only when a fetch brought nothing. */
     pbft_send_fetch(p, p->last_exec + 1, p->last_exec + p->window, out);
-    if (!p->in_vc && p->fetch_mark == p->last_exec + 1) {
+    if (!p->in_vc && p->fetch_mark == p->last_exec + 1 && !p->recovering) {
         pbft_start_view_change(p, p->view + 1, now, out);
     }
     p->fetch_mark = p->last_exec + 1;
@@ -1620,19 +1702,25 @@ pbft_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *ou
     case FT_EV_TIMER:
         if (ev->timer == PBFT_TIMER_REQUEST) {
             pbft_on_request_timer(p, ev->now_ns, out);
-        } else if (ev->timer == PBFT_TIMER_VIEW && p->in_vc) {
+        } else if (ev->timer == PBFT_TIMER_VIEW && p->in_vc && !p->recovering) {
             pbft_start_view_change(p, p->view + 1, ev->now_ns, out);
         }
         break;
     case FT_EV_PEER_DOWN:
         if (!p->in_vc && ev->from == p->group[pbft_primary(p, p->view)]
-            && ev->from != p->self) {
+            && ev->from != p->self && !p->recovering) {
             pbft_start_view_change(p, p->view + 1, ev->now_ns, out);
         }
         break;
     case FT_EV_START:
         if (ev->incarnation) {
-            /* Restarted empty: learn what was committed from the others. */
+            /* Restarted empty: learn what was committed from the others, window after
+             * window (pbft_catch_up()). Only what the others still keep can be had: a
+             * replica restarted after 'keep' executions past the oldest entry stays behind
+             * (no state image is transferred). */
+            p->catching_up = true;
+            p->recovering = true;
+            p->catchup_to = p->window;
             pbft_send_fetch(p, 1, p->window, out);
         }
         break;

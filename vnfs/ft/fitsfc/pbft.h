@@ -12,7 +12,8 @@
  *   PRE_PREPARE  digest (16) | request (the rest; empty for the null request, digest zero)
  *   PREPARE, COMMIT, CHECKPOINT   digest (16)
  *   FETCH        last (u64): the replica asks for committed seq .. last
- *   COMMITTED    digest (16) | request: seq was committed (view: the view it was prepared in)
+ *   COMMITTED    digest (16) | request: seq was committed (view: the sender's last installed
+ *                view, which a restarted replica learns its view from)
  *   VIEW_CHANGE  (view: the new view, seq: the stable checkpoint h) low (u64) | nP (u32) |
  *                nP x { seq u64, view u64, digest 16, len u32, request } | nQ (u32) |
  *                nQ x { seq u64, view u64, digest 16 }: prepared (P) and pre-prepared (Q)

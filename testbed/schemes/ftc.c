@@ -288,67 +288,66 @@ ftc_controller_main(void *c_)
 {
     struct ftc_controller *c = c_;
     struct deployment *d = c->ctx.dep;
+    /* Recoveries under way, by VNF index: each is waited for without holding up the others,
+     * so a failure during another's recovery is seen at once (the first may need the second's
+     * replacement to fetch from). */
+    struct ftc_recovery rec[FTC_MAX_VNFS] = { { 0 } };
 
     while (!ftc_controller_stopping(c)) {
-        struct ftc_recovery rec[FTC_MAX_VNFS];
+        struct deploy_component *failed[FTC_MAX_VNFS];
+        bool gone[FTC_MAX_VNFS];
         struct pollfd pfds[FTC_MAX_VNFS];
-        size_t n_rec = 0, n_pfds = 0;
+        size_t n_failed = 0, n_pfds = 0;
+        bool waiting = false;
 
+        /* Every failure first (simultaneous ones are suspected together), then every
+         * replacement starts before any is waited for, as the paper's orchestrator waits for
+         * all of them. */
         for (size_t i = 0; i < d->n_comps; i++) {
             struct deploy_component *vc = &d->comps[i];
-            bool gone;
 
             if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS || c->fd[vc->index] < 0) {
                 continue;
             }
-            gone = ftc_guest_gone(c, vc);
-            if (!gone && ftc_role_running(c->fd[vc->index], vc->role_id)) {
+            gone[n_failed] = ftc_guest_gone(c, vc);
+            if (!gone[n_failed] && ftc_role_running(c->fd[vc->index], vc->role_id)) {
                 continue;
             }
-            rec[n_rec++] = (struct ftc_recovery) { .vc = vc, .t0 = time_mono_ns() };
             run_events_add(c->ctx.events, 0, "suspected", vc->name,
-                           gone ? "ftc: guest gone" : "ftc: role gone");
-            /* Simultaneous failures: every replacement starts before any is waited for
-             * (one's state may come from another's group), as the paper's orchestrator
-             * waits for all of them. */
-            if (ftc_recovery_start(c, &rec[n_rec - 1], gone)) {
-                n_rec--;
+                           gone[n_failed] ? "ftc: guest gone" : "ftc: role gone");
+            rec[vc->index] = (struct ftc_recovery) { .vc = vc, .t0 = time_mono_ns() };
+            failed[n_failed++] = vc;
+        }
+        for (size_t j = 0; j < n_failed; j++) {
+            ftc_recovery_start(c, &rec[failed[j]->index], gone[j]);
+        }
+        /* Each replacement says when every group it is in is fetched. */
+        for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+            struct deploy_component *vc = rec[i].vc;
+
+            if (!vc || !rec[i].started || c->fd[i] < 0) {
+                continue;
+            }
+            if (ftc_ready(c->fd[i], vc->role_id)) {
+                uint64_t now = time_mono_ns();
+
+                run_events_addf(c->ctx.events, 0, "recovered", vc->name,
+                                "ftc: every group's state fetched in %.1f ms (%.1f ms from "
+                                "the suspicion)", (now - rec[i].t_started) / 1e6,
+                                (now - rec[i].t0) / 1e6);
+                rec[i].started = false;
+            } else {
+                waiting = true;
             }
         }
-        /* Phase two: each replacement says when every group it is in is fetched. */
-        for (int k = 0; n_rec && k < 500 && !ftc_controller_stopping(c); k++) {
-            size_t left = 0;
-
-            for (size_t j = 0; j < n_rec; j++) {
-                struct deploy_component *vc = rec[j].vc;
-
-                if (!rec[j].started) {
-                    continue;
-                }
-                if (ftc_ready(c->fd[vc->index], vc->role_id)) {
-                    uint64_t now = time_mono_ns();
-
-                    run_events_addf(c->ctx.events, 0, "recovered", vc->name,
-                                    "ftc: every group's state fetched in %.1f ms (%.1f ms "
-                                    "from the suspicion)", (now - rec[j].t_started) / 1e6,
-                                    (now - rec[j].t0) / 1e6);
-                    rec[j].started = false;
-                } else {
-                    left++;
-                }
-            }
-            if (!left) {
-                break;
-            }
-            usleep(5000);
-        }
-        /* Sleep until a guest dies, or 20 ms (a role's death is seen by asking). */
+        /* Sleep until a guest dies, or 20 ms (5 while a replacement fetches; a role's death
+         * is seen by asking). */
         for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
             if (c->pidfd[i] >= 0) {
                 pfds[n_pfds++] = (struct pollfd) { .fd = c->pidfd[i], .events = POLLIN };
             }
         }
-        if (poll(pfds, n_pfds, 20) < 0 && errno != EINTR) {
+        if (poll(pfds, n_pfds, waiting ? 5 : 20) < 0 && errno != EINTR) {
             usleep(20000);
         }
     }

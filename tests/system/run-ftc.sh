@@ -8,6 +8,7 @@
 # once; nothing counted that was not released), its copy on the successor (the group's tail)
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
+# Then simultaneous failures: f=2, the firewall's and the Monitor's guests destroyed at once.
 # Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
@@ -92,6 +93,39 @@ check_run "$tmp/clean.yaml" clean 0
 [ "${faulty_frame:-x}" = "${clean_frame:-y}" ] \
     && ok "the recovered Monitor counts the same bytes per packet as the fault-free one ($clean_frame)" \
     || fail "bytes per packet: faulty ${faulty_frame:-?}, fault-free ${clean_frame:-?}"
+
+# --- simultaneous failures (f=2): the firewall's and the Monitor's guests destroyed at once;
+# both come back in new guests, and the Monitor's state is again exactly what was released.
+cat >"$tmp/simul.yaml" <<'YAML'
+experiment: ftc-simultaneous
+provider: netns
+scheme: ftc
+params: {f: 2}
+resources: {cpus: 1, memory: 256M}
+chain:
+  vnfs:
+    - fn: firewall
+      params: {rule: ["allow,proto=udp"], default: deny}
+    - fn: monitor
+      params: {sharing: 1}
+    - fn: nat
+      params: {external: "10.0.0.200"}
+  rules: ["udp"]
+workload: {kind: udp, size: 256, duration: 5s, rate: 1000}
+faults:
+  - {kind: crash, target: "vnf[0]", mode: destroy, at: 1500ms}
+  - {kind: crash, target: "vnf[1]", mode: destroy, at: 1500ms}
+warmup: 0
+repetitions: 1
+seed: 1
+YAML
+check_run "$tmp/simul.yaml" simul 1
+run_id=$(q "select max(id) from runs where experiment='ftc-simultaneous'")
+for t in "vnf[0]" "vnf[1]"; do
+    n=$(q "select count(*) from events where run=${run_id:-0} and kind='recovered' and target='$t'")
+    [ "${n:-0}" -ge 1 ] && ok "simul: $t recovered into a new guest" \
+        || fail "simul: no recovery of $t: $(q "select kind, detail from events where run=${run_id:-0} and target='$t'")"
+done
 
 # --- a chain ending in dns (it answers in place): the buffer releases each reply, once its
 # logs are replicated, back on the reverse path to the client (issue 18: it went to the server).

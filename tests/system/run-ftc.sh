@@ -3,8 +3,9 @@
 # SimpleNAT) under a 256-byte UDP stream, the Monitor's guest destroyed in the middle of it
 # (experiments/ftc-c13.yaml with only its vnf[1] fault). The scheme's controller spawns a new
 # guest at the failed position and starts the next incarnation there, which fetches the
-# Monitor's state from its successor and the firewall's from its predecessor. After the stream, the recovered Monitor's counters must be exactly those a
-# fault-free Monitor has over the packets the buffer released (every released packet counted,
+# Monitor's state from its successor and the firewall's from its predecessor. After the
+# stream, the recovered Monitor's counters must be exactly those a fault-free Monitor has over
+# the packets the buffer released (every released packet counted,
 # once; nothing counted that was not released), its copy on the successor (the group's tail)
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.

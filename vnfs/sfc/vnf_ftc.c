@@ -350,8 +350,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
         };
         struct ft_param eparams[] = {
-            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS }, { "max_backlog", VNF_FTC_MAX_BACKLOG },
-            { "window", VNF_FTC_WINDOW },
+            { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS },
+            { "max_backlog", VNF_FTC_MAX_BACKLOG }, { "window", VNF_FTC_WINDOW },
         };
         struct ft_config rc = {
             .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,

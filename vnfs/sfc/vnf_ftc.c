@@ -309,9 +309,10 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     uint32_t ring[VNF_FTC_MAX_RING], next;
     uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
     uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
-    char parts[16], tick[32];
+    char parts[16], tick[32], commit_to[16];
     int error;
 
+    snprintf(commit_to, sizeof commit_to, "%d", VNF_FTC_BUFFER);
     if (!cfg->n || cfg->n > VNF_FTC_MAX_RING || cfg->index >= cfg->n || cfg->f + 1 > cfg->n) {
         *errp = xasprintf("ftc: index %u of %u VNFs with f %u (needs f+1 <= VNFs <= %d)",
                           cfg->index, cfg->n, cfg->f, VNF_FTC_MAX_RING);
@@ -348,6 +349,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
         struct ft_param rparams[] = {
             { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", "nf" },
             { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
+            { "commit_to", commit_to },
         };
         struct ft_param eparams[] = {
             { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS },
@@ -600,6 +602,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
 
             role_add_counter(role, "ftc_buf_held_us", &hs->held_us);
             role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
+            role_add_counter(role, "ftc_buf_commits_in", &hs->commits_in);
         }
     }
 }

@@ -727,6 +727,27 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
     ft_emit_timer(out, FTC_BUF_TIMER_TICK, ev->now_ns + b->tick_ns);
 }
 
+/* A tail's commit vectors, straight (FTC_MSG_COMMIT): what held packets may wait for. */
+static void
+ftc_buffer_on_commit(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct cursor r;
+
+    if (!ev->len || ev->data[0] != FTC_MSG_COMMIT) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    cursor_init(&r, ev->data + 1, ev->len - 1);
+    if (!ftc_message_read(&r, b->m) || r.left || b->m->n_logs) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    b->stats.commits_in++;
+    if (ftc_commits_merge(&b->commits, b->m)) {
+        ftc_buffer_release_ready(b, out);
+    }
+}
+
 static int
 ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -741,6 +762,9 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
         break;
     case FT_EV_PACKET:
         ftc_buffer_on_packet(b, ev, out);
+        break;
+    case FT_EV_PEER_MSG:
+        ftc_buffer_on_commit(b, ev, out);
         break;
     case FT_EV_TIMER:
         if (ev->timer == FTC_BUF_TIMER_FLUSH) {

@@ -48,6 +48,11 @@
 #define FTC_FWD_MAX_WINDOW 4096
 #define FTC_FWD_LOST_TICKS 16
 #define FTC_BUF_MAX_HELD 4096
+/* The forwarder's timers: its tick, and the wait for a data packet to carry the buffer's logs
+ * (a tick / FTC_FWD_CARRY_DIV) before a propagating packet does. */
+#define FTC_FWD_TIMER_TICK 1
+#define FTC_FWD_TIMER_CARRY 2
+#define FTC_FWD_CARRY_DIV 16
 
 /* The newer of two commit vectors of one group. */
 static bool
@@ -124,6 +129,7 @@ struct ftc_forwarder {
     size_t n_pending, pending_bytes;
     struct ftc_commits commits;
     bool commits_dirty;
+    bool carry_armed;           /* FTC_FWD_TIMER_CARRY is armed. */
     struct ftc_message *m;
     struct buf pkt;
 };
@@ -344,10 +350,16 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * when they are more than the next packets take, so they never pile up behind a fast
      * stream either. */
     /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
-     * tick's propagating packet; a closed-loop client's every request would. */
+     * tick's propagating packet; a closed-loop client's every request would. Else a data
+     * packet may come to carry them soon: if none has in FTC_FWD_CARRY_DIV of a tick (the
+     * packet that just went by may have been the last, a closed-loop client's), a
+     * propagating packet does. */
     if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
+    } else if (w->n_pending && !w->carry_armed) {
+        ft_emit_timer(out, FTC_FWD_TIMER_CARRY, now + w->tick_ns / FTC_FWD_CARRY_DIV);
+        w->carry_armed = true;
     }
     for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->pending_bytes >= w->max_logs_bytes
                     && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
@@ -383,6 +395,14 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
+        if (ev->timer == FTC_FWD_TIMER_CARRY) {
+            w->carry_armed = false;
+            if (w->n_pending && ev->now_ns - w->last_ns >= w->tick_ns / FTC_FWD_CARRY_DIV) {
+                ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
+                w->stats.propagated++;
+            }
+            break;
+        }
         /* No traffic for a tick: a propagating packet carries the state on. */
         if ((w->n_pending || w->commits_dirty)
             && (ev->now_ns - w->last_ns >= w->tick_ns || ftc_forwarder_closed(w, ev->now_ns))) {

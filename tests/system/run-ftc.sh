@@ -112,7 +112,7 @@ chain:
     - fn: nat
       params: {external: "10.0.0.200"}
   rules: ["udp"]
-workload: {kind: udp, size: 256, duration: 5s, rate: 1000}
+workload: {kind: udp, size: 256, duration: 8s, rate: 1000}
 faults:
   - {kind: crash, target: "vnf[0]", mode: destroy, at: 1500ms}
   - {kind: crash, target: "vnf[1]", mode: destroy, at: 1500ms}

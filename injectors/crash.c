@@ -170,12 +170,13 @@ crash_apply(struct inject_fault *f)
         return set_links(f, false);
     }
     error = guest_destroy(f->ig->guest);
+    /* Its memory is gone either way; a scheme's controller (another thread) waits for the
+     * entry to be let go of before it puts a new guest there. */
+    __atomic_store_n(&f->ig->guest, NULL, __ATOMIC_RELEASE);
     if (error) {
         log_err("%s: cannot destroy guest %s (%s)", f->target, f->guest, strerror(error));
-        return error;
     }
-    f->ig->guest = NULL;
-    return 0;
+    return error;
 }
 
 static int

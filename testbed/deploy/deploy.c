@@ -635,6 +635,80 @@ deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t 
     return error;
 }
 
+int
+deploy_replace_guest(struct deployment *d, struct deploy_component *c, const char *new_guest,
+                     int *old_fdp)
+{
+    struct instance_guest *ig = c->ig;
+    uint8_t key[crypto_auth_KEYBYTES];
+    bool has_key = false;
+    char *kp = NULL;
+    int fd = -1, error, error2;
+
+    /* The chain's key first, from a survivor's file (the dead guest's directory may be
+     * gone with it). */
+    if (d->ftc_key) {
+        int kfd = open(d->ftc_key, O_RDONLY | O_CLOEXEC);
+
+        has_key = kfd >= 0 && read(kfd, key, sizeof key) == (ssize_t) sizeof key;
+        if (kfd >= 0) {
+            close(kfd);
+        }
+        if (!has_key) {
+            log_err("%s: cannot read the chain's key %s", c->name, d->ftc_key);
+            return EIO;
+        }
+    }
+    uint64_t t0 = time_mono_ns();
+    error = instance_replace_guest(d->inst, c->guest, new_guest, d->point->cpus,
+                                   d->point->memory);
+    log_debug("%s: new guest %s made in %.1f ms", c->name, new_guest,
+              (time_mono_ns() - t0) / 1e6);
+    if (error) {
+        goto out;
+    }
+    deploy_set_guest(d, c, new_guest);
+    if (!data_iface(ig)) {
+        error = ENOENT;
+        goto out;
+    }
+    error = instance_mgmt_connect(d->inst, ig->mgmt_addr, INSTANCE_AGENT_PORT,
+                                  strcmp(ig->provider, "kvm") ? 5000 : 30000, &fd);
+    if (error) {
+        log_err("%s: no agent answers on the new guest %s (%s)", c->name, new_guest,
+                strerror(error));
+        goto out;
+    }
+    log_debug("%s: its agent answers after %.1f ms", c->name, (time_mono_ns() - t0) / 1e6);
+    /* Someone may be in a call on the old connection (the runner's sampling): it is the
+     * caller's to close once nobody can be. */
+    *old_fdp = __atomic_exchange_n(&c->agent_fd, fd, __ATOMIC_ACQ_REL);
+    c->role_id = -1;
+    /* Rerouting: the MAC the chain knows now leads to the new port. */
+    for (size_t i = 1; i < ig->n_ifaces; i++) {
+        struct of_flow flow = { .priority = 50 };
+
+        of_match_eth_dst(&flow.match, ig->ifaces[i].mac);
+        of_actions_output(&flow.actions, ig->ifaces[i].ofport);
+        error = error ? error : instance_flow_add(d->inst, ig->ifaces[i].bridge, &flow);
+    }
+    error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    error = error ? error : error2;
+    if (!error && has_key) {
+        error = deploy_write_key(d, c, key, &kp);
+        if (!error) {
+            free(d->ftc_key);
+            d->ftc_key = kp;
+        }
+    }
+    if (!error) {
+        error = save_map(d);
+    }
+out:
+    sodium_memzero(key, sizeof key);
+    return error;
+}
+
 /* Connects to the agent of every component's guest, each of which must be on the data
  * bridge. */
 static int

@@ -126,6 +126,15 @@ int deploy_chain(struct instance *, const struct exp_point *, const struct deplo
 /* (Re)starts VNF component 'c' of an FTC chain as incarnation 'incarnation' (> 0: a
  * replacement that fetches its groups' state from the survivors). */
 int deploy_start_ftc_vnf(struct deployment *, struct deploy_component *c, uint32_t incarnation);
+/* Recovery into a new guest: component 'c''s guest (dead, or what is left of it destroyed)
+ * is replaced by a new guest 'new_guest' in its place (instance_replace_guest(): the same MACs
+ * and addresses, so peers that know it by MAC need no news), 'c' points at it with a fresh
+ * agent connection (the old one goes to '*old_fdp', for the caller to close when nobody can
+ * be in a call on it), the chain's key (FTC) is written for it, and the switch's L2 flows
+ * for its MACs lead to its new ports (the rerouting). No role is started. A classifier's or
+ * client's own steering (by port) is not redone. */
+int deploy_replace_guest(struct deployment *, struct deploy_component *c,
+                         const char *new_guest, int *old_fdp);
 /* FIT-SFC (testbed/schemes/fitsfc.c): the client's guest (the workload and FIT-SFC's wrapper,
  * component "wrapper[0]", which owns the service address), and 3f+1 guests each for the
  * classifier ("classifier[0].replica[M]"), the SFF ("sff[0].replica[M]") and every VNF

@@ -57,8 +57,8 @@ struct instance_switch {
      * main thread), or one of the caller's own that it closes (for the threads of `up`). */
     int (*host_ns)(struct instance *, struct link_ns **);
     int (*open_host_ns)(struct instance *, struct link_ns **);
-    /* Puts the ports of guests [first, n_guests) on their bridges and learns their numbers. */
-    int (*add_ports)(struct instance *, size_t first);
+    /* Puts the ports of guests [first, last) on their bridges and learns their numbers. */
+    int (*add_ports)(struct instance *, size_t first, size_t last);
     int (*del_ports)(struct instance *, const struct instance_guest *);
     /* `down`, before the guests stop and the manifest is undone. Consumes inst->ovs. */
     void (*stop)(struct instance *);
@@ -292,6 +292,10 @@ instance_close(struct instance *inst)
         guest_uninit(&inst->guests[i]);
     }
     free(inst->guests);
+    for (size_t i = 0; i < inst->n_replaced; i++) {
+        guest_uninit(&inst->replaced[i]);
+    }
+    free(inst->replaced);
     for (size_t i = 0; i < inst->n_bridges; i++) {
         free(inst->bridges[i]);
     }
@@ -734,9 +738,9 @@ ovs_switch_wire(struct instance *inst, size_t first, size_t end, bool bridges)
 /* A guest added at run time gets its management flows like the others (the whole table is
  * rewritten: it is one bridge's few lines per guest). */
 static int
-ovs_switch_add_ports(struct instance *inst, size_t first)
+ovs_switch_add_ports(struct instance *inst, size_t first, size_t last)
 {
-    int error = ovs_switch_wire(inst, first, inst->n_guests, false);
+    int error = ovs_switch_wire(inst, first, last, false);
 
     if (!error) {
         error = instance_isolate_mgmt(inst);
@@ -972,9 +976,9 @@ memory_switch_host_ns(struct instance *inst, struct link_ns **nsp)
 
 /* Port numbers as OVS gives them: per bridge, from 1, never reused while the switch runs. */
 static int
-memory_switch_add_ports(struct instance *inst, size_t first)
+memory_switch_add_ports(struct instance *inst, size_t first, size_t last)
 {
-    for (size_t i = first; i < inst->n_guests; i++) {
+    for (size_t i = first; i < last; i++) {
         for (size_t j = 0; j < inst->guests[i].n_ifaces; j++) {
             struct instance_iface *f = &inst->guests[i].ifaces[j];
             int max = 0;
@@ -996,7 +1000,7 @@ memory_switch_add_ports(struct instance *inst, size_t first)
 static int
 memory_switch_start(struct instance *inst, const struct instance_opts *opts)
 {
-    return memory_switch_add_ports(inst, 0);
+    return memory_switch_add_ports(inst, 0, inst->n_guests);
 }
 
 static int
@@ -1833,7 +1837,7 @@ instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec
     memset(ig, 0, sizeof *ig);
     error = instance_make_guest(inst, ig, &spec, idx, NULL);
     if (!error) {
-        error = inst->sw->add_ports(inst, inst->n_guests - 1);
+        error = inst->sw->add_ports(inst, inst->n_guests - 1, inst->n_guests);
         ports = !error;
     }
     if (!error) {
@@ -1887,6 +1891,98 @@ instance_remove_guest(struct instance *inst, const char *name)
     error = remove_guest(inst, ig, true);
     error2 = instance_save(inst);
     return error ? error : error2;
+}
+
+/* The guest's index among the instance's: what its MACs and port names carry. */
+static size_t
+guest_index(const struct instance_guest *ig)
+{
+    const uint8_t *mac = ig->n_ifaces ? ig->ifaces[0].mac : NULL;
+
+    return mac ? (size_t) mac[2] << 8 | mac[3] : 0;
+}
+
+int
+instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
+                       double cpus, uint64_t memory)
+{
+    struct instance_guest *ig = instance_find_guest(inst, name), fresh, old;
+    struct instance_link_spec *links = NULL;
+    struct instance_guest_spec spec;
+    size_t slot, idx;
+    int error;
+
+    if (!ig) {
+        log_err("instance '%s' has no guest '%s'", inst->name, name);
+        return ENOENT;
+    }
+    if (instance_find_guest(inst, new_name)) {
+        log_err("instance '%s' already has a guest '%s'", inst->name, new_name);
+        return EEXIST;
+    }
+    slot = ig - inst->guests;
+    idx = guest_index(ig);
+    links = xcalloc(ig->n_ifaces ? ig->n_ifaces : 1, sizeof *links);
+    spec = (struct instance_guest_spec) {
+        .name = new_name, .provider = ig->provider, .cpus = cpus, .memory = memory,
+        .mgmt_addr = ig->mgmt_addr, .links = links,
+    };
+    for (size_t j = 1; j < ig->n_ifaces; j++) {
+        links[spec.n_links++] = (struct instance_link_spec) {
+            .bridge = ig->ifaces[j].bridge, .has_addr = ig->ifaces[j].has_addr,
+            .addr = ig->ifaces[j].addr, .prefix_len = ig->ifaces[j].prefix_len,
+        };
+    }
+    /* Fenced first: whatever is left of the old one must not answer on its addresses. */
+    if (ig->guest) {
+        guest_stop(ig->guest, 200 * 1000 * 1000);
+        guest_destroy(ig->guest);
+        __atomic_store_n(&ig->guest, NULL, __ATOMIC_RELEASE);
+    }
+    uint64_t phases[UP_N_PHASES];
+    memcpy(phases, up_phase_ns, sizeof phases);
+    memset(&fresh, 0, sizeof fresh);
+    error = instance_make_guest(inst, &fresh, &spec, idx, NULL);
+    for (int p = 0; p < UP_N_PHASES; p++) {
+        log_debug("%s: %-24s %8.1f ms", new_name, up_phase_names[p],
+                  (up_phase_ns[p] - phases[p]) / 1e6);
+    }
+    if (error) {
+        guest_destroy(fresh.guest);
+        fresh.guest = NULL;
+        guest_uninit(&fresh);
+        goto out;
+    }
+    /* Into the old one's place, field by field: other threads hold 'ig' (deployments,
+     * injectors) and may read it now. What the old one owned stays allocated until the
+     * instance is closed. */
+    old = *ig;
+    __atomic_store_n(&ig->ifaces, fresh.ifaces, __ATOMIC_RELEASE);
+    __atomic_store_n(&ig->n_ifaces, fresh.n_ifaces, __ATOMIC_RELEASE);
+    __atomic_store_n(&ig->provider, fresh.provider, __ATOMIC_RELEASE);
+    __atomic_store_n(&ig->guest, fresh.guest, __ATOMIC_RELEASE);
+    __atomic_store_n(&ig->name, fresh.name, __ATOMIC_RELEASE);
+    old.guest = NULL;
+    inst->replaced = xrealloc(inst->replaced, (inst->n_replaced + 1) * sizeof *inst->replaced);
+    inst->replaced[inst->n_replaced++] = old;
+    uint64_t t = time_mono_ns();
+    error = inst->sw->add_ports(inst, slot, slot + 1);
+    log_debug("%s: ports on the switch in %.1f ms", new_name, (time_mono_ns() - t) / 1e6);
+    /* The old ports (other names) only now: the new guest's are what recovery waits for. */
+    if (!error) {
+        t = time_mono_ns();
+        error = inst->sw->del_ports(inst, &inst->replaced[inst->n_replaced - 1]);
+        log_debug("%s: old ports off the switch in %.1f ms", name, (time_mono_ns() - t) / 1e6);
+    }
+    if (!error) {
+        error = instance_save(inst);
+    }
+    if (error) {
+        log_err("%s: the new guest %s is not wired (%s)", name, new_name, strerror(error));
+    }
+out:
+    free(links);
+    return error;
 }
 
 /* Teardown: the switch first, killed outright (ovs_stop_now: a graceful exit --cleanup closes
@@ -2054,6 +2150,37 @@ instance_mgmt_auth(struct instance *inst, struct in_addr addr, int fd, uint64_t 
     return error;
 }
 
+/* connect() that gives up at 'deadline' (ETIMEDOUT in errno): a guest's port that has just
+ * joined the switch may lose the first SYN, and the kernel would send the next one only a
+ * second later. Leaves 'fd' blocking. */
+static int
+connect_within(int fd, const struct sockaddr_in *sin, uint64_t deadline)
+{
+    int flags = fcntl(fd, F_GETFL), error = 0;
+    socklen_t len = sizeof error;
+
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, (const struct sockaddr *) sin, sizeof *sin)) {
+        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+        uint64_t now = time_mono_ns();
+        int ms = now < deadline ? (int) ((deadline - now + 999999) / 1000000) : 0;
+
+        if (errno != EINPROGRESS) {
+            return -1;
+        }
+        if (poll(&pfd, 1, ms) != 1) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) || error) {
+            errno = error ? error : errno;
+            return -1;
+        }
+    }
+    fcntl(fd, F_SETFL, flags);
+    return 0;
+}
+
 int
 instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
                       int timeout_ms, int *fdp)
@@ -2062,8 +2189,10 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
     uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
     int error;
 
+    uint64_t try_ns = 100 * 1000000ull;
+
     /* The agent may not be listening yet right after `up`: retry until the deadline. */
-    for (;;) {
+    for (;; try_ns = MIN(2 * try_ns, 1000 * 1000000ull)) {
         int fd;
 
         if (!inst->netns_path) {
@@ -2082,7 +2211,9 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         if (error) {
             return error;
         }
-        if (!connect(fd, (struct sockaddr *) &sin, sizeof sin)) {
+        /* 100 ms for a first try, doubling up to a second: a slow guest (a VM under TCG)
+         * still gets the time it needs. */
+        if (!connect_within(fd, &sin, MIN(deadline, time_mono_ns() + try_ns))) {
             error = instance_mgmt_auth(inst, addr, fd, deadline);
             if (error) {
                 close(fd);
@@ -2094,7 +2225,7 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
         error = errno;
         close(fd);
         if (time_mono_ns() >= deadline || (error != ECONNREFUSED && error != EHOSTUNREACH
-                                           && error != ENETUNREACH)) {
+                                           && error != ENETUNREACH && error != ETIMEDOUT)) {
             return error;
         }
         poll(NULL, 0, 10);

@@ -105,6 +105,8 @@ struct instance {
     struct instance_switch_start *sw_start;    /* `up`: the switch starting beside the guests. */
     struct instance_guest *guests;
     size_t n_guests;
+    struct instance_guest *replaced;    /* What instance_replace_guest() took out of their */
+    size_t n_replaced;                  /* places: others may still read it. */
     char **bridges;             /* Data bridges, then "mgmt". */
     size_t n_bridges;
     double up_ms;               /* How long instance_up() took. */
@@ -153,6 +155,15 @@ int instance_add_guest(struct instance *, const struct instance_guest_spec *);
 /* Destroys guest 'name' (whatever its state, also a guest destroyed by a crash injection) and
  * takes its ports off the switch. ENOENT if there is no such guest. */
 int instance_remove_guest(struct instance *, const char *name);
+/* Replaces guest 'name' (dead or alive: what is left of it is destroyed first) by a new guest
+ * 'new_name' in its place: the same entry of inst->guests (pointers to it stay valid, and it
+ * never moves, so another thread may keep reading it), the same index and so the same MACs,
+ * the same provider, management address, bridges and data addresses, on new switch ports;
+ * with 'cpus' and 'memory' (0: unlimited) and an agent like every guest's. The old links'
+ * impairments are not made again. Steering that named the old ports (flows with their
+ * numbers) is the caller's to redo. ENOENT: no such guest; EEXIST: 'new_name' is taken. */
+int instance_replace_guest(struct instance *, const char *name, const char *new_name,
+                           double cpus, uint64_t memory);
 int instance_open(const struct instance_opts *, struct instance **);
 /* Stops the guests and OVS gracefully, then undoes the manifest. Frees 'inst'. */
 int instance_down(struct instance *);

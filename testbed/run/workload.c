@@ -159,10 +159,13 @@ sample_resources(struct run_ctx *rc)
 
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
+        struct instance_guest *ig = __atomic_load_n(&c->ig, __ATOMIC_ACQUIRE);
+        /* NULL once a crash destroyed it (until a scheme puts a new guest in its place). */
+        struct guest *g = ig ? __atomic_load_n(&ig->guest, __ATOMIC_ACQUIRE) : NULL;
         uint64_t cpu_ns, mem;
         char *labels;
 
-        if (!c->ig || guest_read_stats(c->ig->guest, &cpu_ns, &mem)) {
+        if (!g || guest_read_stats(g, &cpu_ns, &mem)) {
             continue;
         }
         labels = run_ctx_labels(json_pack("{s:s}", "component", c->name));

@@ -5,21 +5,28 @@
  * extra guest: the chain needs at least f+1 VNFs (the paper's extra replicas for shorter
  * chains are not deployed here; the simulator runs them).
  *
- * The controller is the paper's orchestrator for crashes: it watches every VNF's role through
- * its guest's agent and, when one is gone, starts a replacement in the same guest as the next
- * incarnation, which fetches each of its groups' state (its own from the successor, the others
- * from the predecessor) before it takes traffic; the events 'suspected' and 'recovered' go to
- * the run. A replacement in a new guest (with a new address on the ring) is not done. */
+ * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
+ * on its init: a destroyed guest is seen at once) and its role (through the guest's agent).
+ * When a guest is gone it spawns a new guest at the failed position (deploy_replace_guest():
+ * the same MACs and addresses, so the ring and the SFF's path stay as they are, on new switch
+ * ports the L2 flows are rerouted to); when only the role is gone, the same guest is kept. Either
+ * way the next incarnation of the role starts there and fetches each of its groups' state (its
+ * own from the successor, the others from the predecessors) before it takes traffic. Every
+ * failed VNF's replacement starts before any is waited for (simultaneous failures). Events:
+ * 'suspected', 'initialized' (new guest; role started), 'recovered' (every group fetched). */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/model/yaml.h"
 #include "testbed/run/events.h"
@@ -110,6 +117,21 @@ struct ftc_controller {
     uint32_t incarnation[FTC_MAX_VNFS];
     int fd[FTC_MAX_VNFS];       /* Our own agent connections: the runner samples on the
                                  * deployment's, and one connection carries one call at a time. */
+    int pidfd[FTC_MAX_VNFS];    /* The init of each VNF's guest: readable once it is gone.
+                                 * -1: the provider cannot say (a VM): its guest is known dead
+                                 * once destroyed. */
+    char *base[FTC_MAX_VNFS];   /* The first guest's name: replacements are BASE-N. */
+    unsigned n_guests[FTC_MAX_VNFS];    /* Replacement guests made so far. */
+    int old_fds[2 * 64];        /* Connections to dead guests, closed at the end (the runner */
+    size_t n_old_fds;           /* may still have been in a call on one). */
+};
+
+/* One VNF's recovery in progress, between its two phases. */
+struct ftc_recovery {
+    struct deploy_component *vc;
+    uint64_t t0;                /* When it was suspected. */
+    uint64_t t_started;         /* When its replacement role was started. */
+    bool started;
 };
 
 static bool
@@ -123,23 +145,17 @@ ftc_controller_stopping(struct ftc_controller *c)
     return stop;
 }
 
-/* Waits until the replacement says every group is fetched (its 'ftc_state'). */
+/* Whether the replacement says every group is fetched (its 'ftc_state'). */
 static bool
-ftc_wait_ready(struct ftc_controller *c, int fd, int role_id)
+ftc_ready(int fd, int role_id)
 {
-    for (int i = 0; i < 500 && !ftc_controller_stopping(c); i++) {
-        json_t *params = json_pack("{s:i}", "id", role_id), *result = NULL;
-        int error = rpc_call(fd, "ftc_state", params, &result, 2000);
-        bool ready = !error && json_is_true(json_object_get(result, "ready"));
+    json_t *params = json_pack("{s:i}", "id", role_id), *result = NULL;
+    int error = rpc_call(fd, "ftc_state", params, &result, 2000);
+    bool ready = !error && json_is_true(json_object_get(result, "ready"));
 
-        json_decref(params);
-        json_decref(result);
-        if (ready) {
-            return true;
-        }
-        usleep(10000);
-    }
-    return false;
+    json_decref(params);
+    json_decref(result);
+    return ready;
 }
 
 /* Whether role 'id' still runs on the agent behind 'fd' (its "roles" answer). */
@@ -162,40 +178,178 @@ ftc_role_running(int fd, int id)
     return running;
 }
 
+/* A pidfd on the init of the guest of 'vc', or -1 when the provider cannot give one. */
+static int
+ftc_guest_pidfd(struct deploy_component *vc)
+{
+    struct guest *g = __atomic_load_n(&vc->ig->guest, __ATOMIC_ACQUIRE);
+    pid_t pid;
+
+    if (!g || guest_host_pid(g, 1, &pid)) {
+        return -1;
+    }
+    return syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* Whether the guest of VNF 'i' is gone: its init exited (or, with no pidfd, the guest was
+ * destroyed). */
+static bool
+ftc_guest_gone(struct ftc_controller *c, struct deploy_component *vc)
+{
+    struct pollfd pfd = { .fd = c->pidfd[vc->index], .events = POLLIN };
+
+    if (pfd.fd < 0) {
+        return !__atomic_load_n(&vc->ig->guest, __ATOMIC_ACQUIRE);
+    }
+    return poll(&pfd, 1, 0) == 1;
+}
+
+/* Phase one for a VNF whose guest died: a new guest in its place (the same MACs: the ring,
+ * the SFF's path and the peers know it by them), the switch rerouted to it, and the next
+ * incarnation of its role started there, which fetches its groups' state. */
+static int
+ftc_replace_guest(struct ftc_controller *c, struct deploy_component *vc)
+{
+    struct deployment *d = c->ctx.dep;
+    unsigned i = vc->index;
+    char name[64];
+    uint64_t t0 = time_mono_ns();
+    int old_fd = -1, error;
+
+    /* The injector that destroyed it may still be finishing (its cgroup): the guest's
+     * entry is ours only once it let go of it. */
+    for (int k = 0; k < 300 && __atomic_load_n(&vc->ig->guest, __ATOMIC_ACQUIRE); k++) {
+        usleep(10000);
+    }
+    log_debug("ftc: %s: its guest let go of after %.1f ms", vc->name,
+              (time_mono_ns() - t0) / 1e6);
+    snprintf(name, sizeof name, "%s-%u", c->base[i], ++c->n_guests[i]);
+    error = deploy_replace_guest(d, vc, name, &old_fd);
+    if (old_fd >= 0 && c->n_old_fds < ARRAY_SIZE(c->old_fds)) {
+        c->old_fds[c->n_old_fds++] = old_fd;
+    }
+    if (error) {
+        return error;
+    }
+    if (c->fd[i] >= 0 && c->n_old_fds < ARRAY_SIZE(c->old_fds)) {
+        c->old_fds[c->n_old_fds++] = c->fd[i];
+    }
+    c->fd[i] = -1;
+    error = instance_mgmt_connect(c->ctx.inst, vc->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                  &c->fd[i]);
+    if (error) {
+        return error;
+    }
+    if (c->pidfd[i] >= 0) {
+        close(c->pidfd[i]);
+    }
+    c->pidfd[i] = ftc_guest_pidfd(vc);
+    run_events_addf(c->ctx.events, 0, "initialized", vc->name,
+                    "ftc: new guest %s in %.1f ms (same MACs and addresses, rerouted)", name,
+                    (time_mono_ns() - t0) / 1e6);
+    return 0;
+}
+
+/* Phase one of a recovery: the replacement started (in a new guest when the old one is gone,
+ * else in the same guest as the next incarnation). */
+static int
+ftc_recovery_start(struct ftc_controller *c, struct ftc_recovery *r, bool guest_gone)
+{
+    struct deploy_component *vc = r->vc, tmp;
+    unsigned i = vc->index;
+    int error;
+
+    if (guest_gone) {
+        error = ftc_replace_guest(c, vc);
+        if (error) {
+            log_err("ftc: %s: no new guest (%s)", vc->name, strerror(error));
+            return error;
+        }
+    }
+    tmp = *vc;
+    tmp.agent_fd = c->fd[i];
+    error = deploy_start_ftc_vnf(c->ctx.dep, &tmp, ++c->incarnation[i]);
+    if (error) {
+        log_err("ftc: %s: no replacement (%s)", vc->name, strerror(error));
+        return error;
+    }
+    vc->role_id = tmp.role_id;
+    vc->nspid = tmp.nspid;
+    r->t_started = time_mono_ns();
+    r->started = true;
+    run_events_addf(c->ctx.events, 0, "initialized", vc->name,
+                    "ftc: incarnation %"PRIu32" started on %s, %.1f ms after the suspicion",
+                    c->incarnation[i], vc->guest, (r->t_started - r->t0) / 1e6);
+    return 0;
+}
+
 static void *
 ftc_controller_main(void *c_)
 {
     struct ftc_controller *c = c_;
     struct deployment *d = c->ctx.dep;
+    /* Recoveries under way, by VNF index: each is waited for without holding up the others,
+     * so a failure during another's recovery is seen at once (the first may need the second's
+     * replacement to fetch from). */
+    struct ftc_recovery rec[FTC_MAX_VNFS] = { { 0 } };
 
     while (!ftc_controller_stopping(c)) {
-        for (size_t i = 0; i < d->n_comps; i++) {
-            struct deploy_component *vc = &d->comps[i], tmp;
-            char detail[96];
-            int error;
+        struct deploy_component *failed[FTC_MAX_VNFS];
+        bool gone[FTC_MAX_VNFS];
+        struct pollfd pfds[FTC_MAX_VNFS];
+        size_t n_failed = 0, n_pfds = 0;
+        bool waiting = false;
 
-            if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS || c->fd[vc->index] < 0
-                || ftc_role_running(c->fd[vc->index], vc->role_id)) {
+        /* Every failure first (simultaneous ones are suspected together), then every
+         * replacement starts before any is waited for, as the paper's orchestrator waits for
+         * all of them. */
+        for (size_t i = 0; i < d->n_comps; i++) {
+            struct deploy_component *vc = &d->comps[i];
+
+            if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS || c->fd[vc->index] < 0) {
                 continue;
             }
-            run_events_add(c->ctx.events, 0, "suspected", vc->name, "ftc: role gone");
-            snprintf(detail, sizeof detail, "ftc: incarnation %"PRIu32" started",
-                     c->incarnation[vc->index] + 1);
-            tmp = *vc;
-            tmp.agent_fd = c->fd[vc->index];
-            error = deploy_start_ftc_vnf(d, &tmp, ++c->incarnation[vc->index]);
-            if (error) {
-                log_err("ftc: %s: no replacement (%s)", vc->name, strerror(error));
+            gone[n_failed] = ftc_guest_gone(c, vc);
+            if (!gone[n_failed] && ftc_role_running(c->fd[vc->index], vc->role_id)) {
                 continue;
             }
-            vc->role_id = tmp.role_id;
-            run_events_add(c->ctx.events, 0, "initialized", vc->name, detail);
-            if (ftc_wait_ready(c, c->fd[vc->index], tmp.role_id)) {
-                run_events_add(c->ctx.events, 0, "recovered", vc->name,
-                               "ftc: every group's state fetched");
+            run_events_add(c->ctx.events, 0, "suspected", vc->name,
+                           gone[n_failed] ? "ftc: guest gone" : "ftc: role gone");
+            rec[vc->index] = (struct ftc_recovery) { .vc = vc, .t0 = time_mono_ns() };
+            failed[n_failed++] = vc;
+        }
+        for (size_t j = 0; j < n_failed; j++) {
+            ftc_recovery_start(c, &rec[failed[j]->index], gone[j]);
+        }
+        /* Each replacement says when every group it is in is fetched. */
+        for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+            struct deploy_component *vc = rec[i].vc;
+
+            if (!vc || !rec[i].started || c->fd[i] < 0) {
+                continue;
+            }
+            if (ftc_ready(c->fd[i], vc->role_id)) {
+                uint64_t now = time_mono_ns();
+
+                run_events_addf(c->ctx.events, 0, "recovered", vc->name,
+                                "ftc: every group's state fetched in %.1f ms (%.1f ms from "
+                                "the suspicion)", (now - rec[i].t_started) / 1e6,
+                                (now - rec[i].t0) / 1e6);
+                rec[i].started = false;
+            } else {
+                waiting = true;
             }
         }
-        usleep(20000);
+        /* Sleep until a guest dies, or 20 ms (5 while a replacement fetches; a role's death
+         * is seen by asking). */
+        for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+            if (c->pidfd[i] >= 0) {
+                pfds[n_pfds++] = (struct pollfd) { .fd = c->pidfd[i], .events = POLLIN };
+            }
+        }
+        if (poll(pfds, n_pfds, waiting ? 5 : 20) < 0 && errno != EINTR) {
+            usleep(20000);
+        }
     }
     return NULL;
 }
@@ -209,13 +363,18 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
     c->ctx = *ctx;
     for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
         c->fd[i] = -1;
+        c->pidfd[i] = -1;
     }
     for (size_t i = 0; i < ctx->dep->n_comps; i++) {
         struct deploy_component *vc = &ctx->dep->comps[i];
 
-        if (!strcmp(vc->role, "vnf") && vc->index < FTC_MAX_VNFS
-            && instance_mgmt_connect(ctx->inst, vc->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
-                                     &c->fd[vc->index])) {
+        if (strcmp(vc->role, "vnf") || vc->index >= FTC_MAX_VNFS) {
+            continue;
+        }
+        c->base[vc->index] = xstrdup(vc->guest);
+        c->pidfd[vc->index] = ftc_guest_pidfd(vc);
+        if (instance_mgmt_connect(ctx->inst, vc->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
+                                  &c->fd[vc->index])) {
             log_err("ftc: %s: no agent connection: crashes will not be recovered", vc->name);
         }
     }
@@ -223,6 +382,9 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
     error = pthread_create(&c->thread, NULL, ftc_controller_main, c);
     if (error) {
         pthread_mutex_destroy(&c->mutex);
+        for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+            free(c->base[i]);
+        }
         free(c);
         return error;
     }
@@ -244,6 +406,13 @@ ftc_controller_stop(void *c_)
         if (c->fd[i] >= 0) {
             close(c->fd[i]);
         }
+        if (c->pidfd[i] >= 0) {
+            close(c->pidfd[i]);
+        }
+        free(c->base[i]);
+    }
+    for (size_t i = 0; i < c->n_old_fds; i++) {
+        close(c->old_fds[i]);
     }
     free(c);
 }

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Scheme ftc (f=1) on real guests through `sfclab run`: Ch-Rec (Firewall -> Monitor ->
-# SimpleNAT) under a 256-byte UDP stream, the Monitor's process killed in the middle of it
-# (experiments/ftc-c13.yaml with only its vnf[1] fault). The scheme's controller starts the next
-# incarnation, which fetches the Monitor's state from its successor and the firewall's from its
-# predecessor. After the stream, the recovered Monitor's counters must be exactly those a
-# fault-free Monitor has over the packets the buffer released (every released packet counted,
+# SimpleNAT) under a 256-byte UDP stream, the Monitor's guest destroyed in the middle of it
+# (experiments/ftc-c13.yaml with only its vnf[1] fault). The scheme's controller spawns a new
+# guest at the failed position and starts the next incarnation there, which fetches the
+# Monitor's state from its successor and the firewall's from its predecessor. After the
+# stream, the recovered Monitor's counters must be exactly those a fault-free Monitor has over
+# the packets the buffer released (every released packet counted,
 # once; nothing counted that was not released), its copy on the successor (the group's tail)
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
+# Then simultaneous failures: f=2, the firewall's and the Monitor's guests destroyed at once.
 # Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
@@ -17,8 +19,9 @@ cd "$(dirname "$0")/../.."
 run_test_init ftc
 run() { run_experiment "$@"; }
 dir=/run/sfclab/$inst
-# The newest role socket of a guest (a replacement is the next role id).
-sock() { ls -t "$dir/guests/$1"/role-*.sock 2>/dev/null | head -1; }
+# The newest role socket of a VNF's guest: a replacement is the next role id, in the same guest
+# or in a new guest NAME-N in its place.
+sock() { ls -t "$dir/guests/$1"/role-*.sock "$dir/guests/$1"-*/role-*.sock 2>/dev/null | head -1; }
 js() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # One run (its yaml, its name): leaves the instance up; prints nothing, sets globals.
@@ -72,9 +75,14 @@ if [ -n "$run_id" ]; then
         n=$(q "select count(*) from events where run=$run_id and kind='$k' and target='vnf[1]'")
         [ "$n" -ge 1 ] && ok "event $k for vnf[1]" || fail "no $k event for vnf[1] in run $run_id"
     done
-    ms=$(q "select round(value, 1) from samples_view where run=$run_id and metric='recovery_total_ms'")
+    ms=$(q "select round(value, 1) from samples_view where run=$run_id and metric='recovery_total_ms' and (labels is null or labels='')")
     [ -n "$ms" ] && ok "recovery of the Monitor took $ms ms (fault to every group fetched)" \
         || fail "no recovery_total_ms sample"
+    # Into a new guest: the old one was destroyed, its replacement v1-1 took its place.
+    new=$(q "select detail from events where run=$run_id and kind='initialized' and target='vnf[1]' and detail like '%new guest v1-1%'")
+    [ -n "$new" ] && ok "vnf[1] recovered into a new guest: $new" \
+        || fail "no new guest for vnf[1]: $(q "select kind, detail from events where run=$run_id and target='vnf[1]'")"
+    q "select detail from events where run=$run_id and kind='recovered' and target='vnf[1]'" | sed 's/^/    /'
 fi
 
 # --- the same chain and stream without a fault
@@ -86,6 +94,39 @@ check_run "$tmp/clean.yaml" clean 0
 [ "${faulty_frame:-x}" = "${clean_frame:-y}" ] \
     && ok "the recovered Monitor counts the same bytes per packet as the fault-free one ($clean_frame)" \
     || fail "bytes per packet: faulty ${faulty_frame:-?}, fault-free ${clean_frame:-?}"
+
+# --- simultaneous failures (f=2): the firewall's and the Monitor's guests destroyed at once;
+# both come back in new guests, and the Monitor's state is again exactly what was released.
+cat >"$tmp/simul.yaml" <<'YAML'
+experiment: ftc-simultaneous
+provider: netns
+scheme: ftc
+params: {f: 2}
+resources: {cpus: 1, memory: 256M}
+chain:
+  vnfs:
+    - fn: firewall
+      params: {rule: ["allow,proto=udp"], default: deny}
+    - fn: monitor
+      params: {sharing: 1}
+    - fn: nat
+      params: {external: "10.0.0.200"}
+  rules: ["udp"]
+workload: {kind: udp, size: 256, duration: 8s, rate: 1000}
+faults:
+  - {kind: crash, target: "vnf[0]", mode: destroy, at: 1500ms}
+  - {kind: crash, target: "vnf[1]", mode: destroy, at: 1500ms}
+warmup: 0
+repetitions: 1
+seed: 1
+YAML
+check_run "$tmp/simul.yaml" simul 1
+run_id=$(q "select max(id) from runs where experiment='ftc-simultaneous'")
+for t in "vnf[0]" "vnf[1]"; do
+    n=$(q "select count(*) from events where run=${run_id:-0} and kind='recovered' and target='$t'")
+    [ "${n:-0}" -ge 1 ] && ok "simul: $t recovered into a new guest" \
+        || fail "simul: no recovery of $t: $(q "select kind, detail from events where run=${run_id:-0} and target='$t'")"
+done
 
 # --- a chain ending in dns (it answers in place): the buffer releases each reply, once its
 # logs are replicated, back on the reverse path to the client (issue 18: it went to the server).

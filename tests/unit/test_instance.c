@@ -291,6 +291,60 @@ test_add_remove_guest(void **state)
     topology_free(topo);
 }
 
+/* A recovery's new guest in a dead one's place: same entry, same MACs and addresses, a new
+ * name and new ports; the old one is gone, and `down` undoes the new one too. */
+static void
+test_replace_guest(void **state)
+{
+    struct topology *topo = load(line3);
+    struct instance_opts opts;
+    struct instance *inst = NULL;
+    struct instance_guest *ig, before;
+    struct instance_iface data_before;
+    char name[32];
+
+    opts = opts_for(next_name(name));
+    assert_int_equal(instance_up(&opts, topo, &inst), 0);
+    ig = instance_find_guest(inst, "h2");
+    assert_non_null(ig);
+    before = *ig;
+    data_before = ig->ifaces[1];
+    assert_int_equal(instance_replace_guest(inst, "h2", "h2-1", 1, 64 << 20), 0);
+    /* The same entry, now the new guest, running, with the old one's identity. */
+    assert_ptr_equal(instance_find_guest(inst, "h2-1"), ig);
+    assert_null(instance_find_guest(inst, "h2"));
+    assert_int_equal(inst->n_guests, 3);
+    assert_string_equal(ig->name, "h2-1");
+    assert_int_equal(guest_state(ig->guest), GUEST_RUNNING);
+    assert_ptr_not_equal(ig->guest, before.guest);
+    assert_null(provider_test_find(name, "h2"));
+    assert_non_null(provider_test_find(name, "h2-1"));
+    assert_int_equal(ig->n_ifaces, 2);
+    assert_memory_equal(ig->ifaces[1].mac, data_before.mac, 6);
+    assert_memory_equal(ig->ifaces[0].mac, before.ifaces[0].mac, 6);
+    assert_int_equal(ig->mgmt_addr.s_addr, before.mgmt_addr.s_addr);
+    assert_int_equal(ig->ifaces[1].addr.s_addr, data_before.addr.s_addr);
+    assert_string_equal(ig->ifaces[1].bridge, "data");
+    assert_string_not_equal(ig->ifaces[1].port, data_before.port);
+    assert_true(ig->ifaces[1].ofport > 0);
+    assert_true(exists_under(name, "guests/h2-1"));
+    /* Unknown and taken names are refused, and nothing changes. */
+    assert_int_equal(instance_replace_guest(inst, "h2", "h2-2", 1, 0), ENOENT);
+    assert_int_equal(instance_replace_guest(inst, "h2-1", "h3", 1, 0), EEXIST);
+    assert_int_equal(provider_test_count(), 3);
+    instance_close(inst);
+
+    /* Recorded: another process finds the new guest in the old one's place. */
+    assert_int_equal(instance_open(&opts, &inst), 0);
+    assert_int_equal(inst->n_guests, 3);
+    assert_string_equal(inst->guests[1].name, "h2-1");
+    assert_memory_equal(inst->guests[1].ifaces[1].mac, data_before.mac, 6);
+    assert_int_equal(instance_down(inst), 0);
+    assert_int_equal(provider_test_count(), 0);
+    assert_false(exists_in_state(name));
+    topology_free(topo);
+}
+
 static void
 test_guest_lifecycle(void **state)
 {
@@ -477,6 +531,7 @@ main(void)
         cmocka_unit_test(test_up_failure_undoes),
         cmocka_unit_test(test_mixed_providers_refused),
         cmocka_unit_test(test_add_remove_guest),
+        cmocka_unit_test(test_replace_guest),
         cmocka_unit_test(test_inject_targets),
     };
 

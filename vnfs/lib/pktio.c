@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/ethtool.h>
 #include <linux/if_packet.h>
 #include <linux/sockios.h>
@@ -107,6 +108,12 @@ pktio_format_mac(const uint8_t mac[6], char out[18])
 int
 pktio_open(const char *ifname, bool promisc, struct pktio **pp)
 {
+    return pktio_open_ethertype(ifname, promisc, ETH_P_ALL, pp);
+}
+
+int
+pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype, struct pktio **pp)
+{
     struct sockaddr_ll sll;
     struct pktio *p = NULL;
     int one = 1, bufsize = 4 << 20;
@@ -115,7 +122,7 @@ pktio_open(const char *ifname, bool promisc, struct pktio **pp)
     if (strlen(ifname) >= IF_NAMESIZE) {
         return ENAMETOOLONG;
     }
-    fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+    fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ethertype));
     if (fd < 0) {
         return errno;
     }
@@ -133,7 +140,7 @@ pktio_open(const char *ifname, bool promisc, struct pktio **pp)
     }
     memset(&sll, 0, sizeof sll);
     sll.sll_family = AF_PACKET;
-    sll.sll_protocol = htons(ETH_P_ALL);
+    sll.sll_protocol = htons(ethertype);
     sll.sll_ifindex = p->ifindex;
     if (bind(fd, (struct sockaddr *) &sll, sizeof sll) < 0) {
         error = errno;
@@ -192,6 +199,20 @@ pktio_close(struct pktio *p)
         free(p->slots);
         free(p);
     }
+}
+
+int
+pktio_drop_ethertype(struct pktio *p, uint16_t ethertype)
+{
+    struct sock_filter code[] = {
+        { BPF_LD | BPF_H | BPF_ABS, 0, 0, 12 },             /* The Ethernet type: */
+        { BPF_JMP | BPF_JEQ | BPF_K, 0, 1, ethertype },     /* this one */
+        { BPF_RET | BPF_K, 0, 0, 0 },                       /* is dropped, */
+        { BPF_RET | BPF_K, 0, 0, 0xffffffff },              /* the rest kept whole. */
+    };
+    struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
+
+    return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
 }
 
 int

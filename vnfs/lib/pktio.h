@@ -38,9 +38,16 @@ struct pktio_stats {
 /* Opens 'ifname' in the current network namespace; 'promisc' also receives frames addressed to
  * other MACs. Returns 0 or an errno (ENODEV if there is no such interface). */
 int pktio_open(const char *ifname, bool promisc, struct pktio **);
+/* The same, receiving only frames of Ethernet type 'ethertype' (for example a protocol's
+ * control messages, on a queue of their own beside the data's). */
+int pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype,
+                         struct pktio **);
 void pktio_close(struct pktio *);
 
 int pktio_fd(const struct pktio *);
+/* Has the kernel drop frames of Ethernet type 'ethertype' before they reach this socket's
+ * queue (a classic BPF filter). Returns 0 or an errno. */
+int pktio_drop_ethertype(struct pktio *, uint16_t ethertype);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);
 const struct pktio_stats *pktio_stats(const struct pktio *);

@@ -48,6 +48,11 @@
 #define FTC_FWD_MAX_WINDOW 4096
 #define FTC_FWD_LOST_TICKS 16
 #define FTC_BUF_MAX_HELD 4096
+/* The forwarder's timers: its tick, and the wait for a data packet to carry the buffer's logs
+ * (a tick / FTC_FWD_CARRY_DIV) before a propagating packet does. */
+#define FTC_FWD_TIMER_TICK 1
+#define FTC_FWD_TIMER_CARRY 2
+#define FTC_FWD_CARRY_DIV 16
 
 /* The newer of two commit vectors of one group. */
 static bool
@@ -124,6 +129,7 @@ struct ftc_forwarder {
     size_t n_pending, pending_bytes;
     struct ftc_commits commits;
     bool commits_dirty;
+    bool carry_armed;           /* FTC_FWD_TIMER_CARRY is armed. */
     struct ftc_message *m;
     struct buf pkt;
 };
@@ -344,10 +350,16 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * when they are more than the next packets take, so they never pile up behind a fast
      * stream either. */
     /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
-     * tick's propagating packet; a closed-loop client's every request would. */
+     * tick's propagating packet; a closed-loop client's every request would. Else a data
+     * packet may come to carry them soon: if none has in FTC_FWD_CARRY_DIV of a tick (the
+     * packet that just went by may have been the last, a closed-loop client's), a
+     * propagating packet does. */
     if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
+    } else if (w->n_pending && !w->carry_armed) {
+        ft_emit_timer(out, FTC_FWD_TIMER_CARRY, now + w->tick_ns / FTC_FWD_CARRY_DIV);
+        w->carry_armed = true;
     }
     for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->pending_bytes >= w->max_logs_bytes
                     && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
@@ -383,6 +395,14 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
+        if (ev->timer == FTC_FWD_TIMER_CARRY) {
+            w->carry_armed = false;
+            if (w->n_pending && ev->now_ns - w->last_ns >= w->tick_ns / FTC_FWD_CARRY_DIV) {
+                ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
+                w->stats.propagated++;
+            }
+            break;
+        }
         /* No traffic for a tick: a propagating packet carries the state on. */
         if ((w->n_pending || w->commits_dirty)
             && (ev->now_ns - w->last_ns >= w->tick_ns || ftc_forwarder_closed(w, ev->now_ns))) {
@@ -432,10 +452,19 @@ struct ftc_buffer {
     size_t n_held, cap_held;
     struct ftc_message *m, *s;
     struct buf msg;
+    /* Logs for the forwarder not sent yet: the packets of one receive batch share a message
+     * (the flush timer, armed at "now", fires once the batch is handled), or one goes as soon
+     * as half of 'max_msg' is waiting. One message per packet cost as much as the packet. */
+    struct buf pending;
+    size_t n_pending;
+    bool flush_armed;
     uint64_t released, dropped;
     uint64_t now_ns;
     struct ftc_buffer_stats stats;
 };
+
+#define FTC_BUF_TIMER_TICK 1
+#define FTC_BUF_TIMER_FLUSH 2
 
 static int
 ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
@@ -464,6 +493,7 @@ ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **er
     b->m = xzalloc(sizeof *b->m);
     b->s = xzalloc(sizeof *b->s);
     buf_init(&b->msg);
+    buf_init(&b->pending);
     *corep = &b->up;
     return 0;
 }
@@ -473,6 +503,7 @@ ftc_buffer_destroy(struct ft_core *core)
 {
     struct ftc_buffer *b = (struct ftc_buffer *) core;
 
+    buf_uninit(&b->pending);
     for (size_t i = 0; i < b->n_held; i++) {
         free(b->held[i].data);
     }
@@ -584,8 +615,10 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
 {
     struct ftc_message *m = b->m;
 
-    m->n_logs = 0;
-    if (logs) {
+    if (logs != m) {
+        m->n_logs = 0;
+    }
+    if (logs && logs != m) {
         memcpy(m->logs, logs->logs, logs->n_logs * sizeof *m->logs);
         m->n_logs = logs->n_logs;
     }
@@ -597,6 +630,43 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     b->reported = b->n_held;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
+}
+
+/* Sends what is pending (and the commits, the backlog and the arrivals) to the forwarder. */
+static void
+ftc_buffer_flush(struct ftc_buffer *b, struct ft_actions *out)
+{
+    struct cursor r;
+
+    cursor_init(&r, b->pending.data, b->pending.len);
+    b->m->n_logs = 0;
+    while (b->m->n_logs < b->n_pending && ftc_log_read(&r, &b->m->logs[b->m->n_logs])) {
+        b->m->n_logs++;
+    }
+    ftc_buffer_to_forwarder(b, b->m, out);
+    buf_clear(&b->pending);
+    b->n_pending = 0;
+}
+
+/* The logs a packet still carries go around to their tails at the front of the chain: with
+ * the batch's others, or at once when half a message is waiting. */
+static void
+ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_t now,
+                      struct ft_actions *out)
+{
+    for (size_t i = 0; i < s->n_logs; i++) {
+        if (b->n_pending == FTC_MAX_LOGS) {
+            ftc_buffer_flush(b, out);
+        }
+        ftc_log_put(&b->pending, &s->logs[i]);
+        b->n_pending++;
+    }
+    if (b->pending.len >= b->max_msg / 2) {
+        ftc_buffer_flush(b, out);
+    } else if (!b->flush_armed) {
+        ft_emit_timer(out, FTC_BUF_TIMER_FLUSH, now);
+        b->flush_armed = true;
+    }
 }
 
 static void
@@ -614,8 +684,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
     if (type != FTC_PKT_PROPAGATE) {
         b->arrived++;
     }
-    /* The logs it still carries go around to their tails at the front of the chain. */
-    ftc_buffer_to_forwarder(b, b->s, out);
+    ftc_buffer_queue_logs(b, b->s, ev->now_ns, out);
     if (type != FTC_PKT_PROPAGATE) {
         if (b->n_held >= FTC_BUF_MAX_HELD) {
             ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
@@ -675,7 +744,28 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
         /* 'acc' points into the held packets' bytes, which stay put during the send. */
         ftc_buffer_to_forwarder(b, acc, out);
     }
-    ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
+    ft_emit_timer(out, FTC_BUF_TIMER_TICK, ev->now_ns + b->tick_ns);
+}
+
+/* A tail's commit vectors, straight (FTC_MSG_COMMIT): what held packets may wait for. */
+static void
+ftc_buffer_on_commit(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
+{
+    struct cursor r;
+
+    if (!ev->len || ev->data[0] != FTC_MSG_COMMIT) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    cursor_init(&r, ev->data + 1, ev->len - 1);
+    if (!ftc_message_read(&r, b->m) || r.left || b->m->n_logs) {
+        ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        return;
+    }
+    b->stats.commits_in++;
+    if (ftc_commits_merge(&b->commits, b->m)) {
+        ftc_buffer_release_ready(b, out);
+    }
 }
 
 static int
@@ -688,13 +778,21 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     }
     switch (ev->kind) {
     case FT_EV_START:
-        ft_emit_timer(out, 1, ev->now_ns + b->tick_ns);
+        ft_emit_timer(out, FTC_BUF_TIMER_TICK, ev->now_ns + b->tick_ns);
         break;
     case FT_EV_PACKET:
         ftc_buffer_on_packet(b, ev, out);
         break;
+    case FT_EV_PEER_MSG:
+        ftc_buffer_on_commit(b, ev, out);
+        break;
     case FT_EV_TIMER:
-        ftc_buffer_on_tick(b, ev, out);
+        if (ev->timer == FTC_BUF_TIMER_FLUSH) {
+            b->flush_armed = false;
+            ftc_buffer_flush(b, out);
+        } else {
+            ftc_buffer_on_tick(b, ev, out);
+        }
         break;
     default:
         break;

@@ -109,6 +109,10 @@ enum ftc_msg_type {
     FTC_MSG_STATE = 14,         /* member -> recovering: u8 group | u8 ready | (ready:) image:
                                  * history | u8 n | n x u64 MAX | u32 len | full store export |
                                  * u16 n_logs | logs */
+    FTC_MSG_COMMIT = 15,        /* tail -> buffer: message (no logs; the commit vectors of the
+                                 * groups whose head comes after this tail in the chain). A
+                                 * packet-borne commit of such a group reaches the buffer only
+                                 * on a later packet, behind whatever queues the chain has. */
 };
 /* The predecessor no longer has the logs asked for: take its state (STATE_REQ, epoch 0). */
 #define FTC_RETX_GAP 1
@@ -230,6 +234,7 @@ const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
 /* How long the buffer held the packets it released, in total and at most. */
 struct ftc_buffer_stats {
     uint64_t held_us, held_us_max;
+    uint64_t commits_in;        /* FTC_MSG_COMMIT messages from tails. */
 };
 const struct ftc_buffer_stats *ftc_buffer_stats(const struct ft_core *);
 

@@ -82,7 +82,16 @@ struct ftc_replica {
     struct ftc_replica_stats stats;
     struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
     struct buf pkt, upd, msg;
+    /* FTC_MSG_COMMIT: where (0: not sent), whether one is due (a timer at "now": once the
+     * batch of packets in hand is done), and what was last sent, per group. */
+    uint32_t commit_to;
+    bool commit_armed;
+    uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
+    uint32_t commit_sent_epoch[FTC_MAX_GROUPS];
 };
+
+#define FTC_REPLICA_TIMER_TICK 1
+#define FTC_REPLICA_TIMER_COMMIT 2
 
 static struct ftc_replica *
 ftc_replica_cast(const struct ft_core *core)
@@ -138,7 +147,7 @@ static int
 ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_replica *r;
-    uint64_t n, parts, tick, max_msg;
+    uint64_t n, parts, tick, max_msg, commit_to;
     const char *mbox = ft_config_param(cfg, "mbox");
     const char *mbox_params = ft_config_param(cfg, "mbox_params");
     int error;
@@ -146,7 +155,8 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     if ((error = ft_config_u64(cfg, "n", 1, &n, errp))
         || (error = ft_config_u64(cfg, "partitions", 1, &parts, errp))
         || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))
-        || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
+        || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
+        || (error = ft_config_u64(cfg, "commit_to", 0, &commit_to, errp))) {
         return error;
     }
     if (cfg->n_group < 1 || cfg->n_group > FTC_MAX_GROUPS || cfg->n_next != 1
@@ -171,6 +181,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     r->P = parts;
     r->tick_ns = tick;
     r->max_msg = MAX(max_msg, 512);
+    r->commit_to = commit_to;
     memcpy(r->ring, cfg->group, r->R * sizeof *r->ring);
     r->x = ftc_ring_index(r, cfg->self);
     r->next = cfg->next[0];
@@ -1222,6 +1233,45 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
     ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
 }
 
+/* The groups this member is the tail of whose head comes later in the chain (their logs came
+ * around the ring): their commit vectors straight to the buffer, when they moved. */
+static void
+ftc_replica_send_commits(struct ftc_replica *r, struct ft_actions *out)
+{
+    struct ftc_message *m = r->tmp;
+
+    m->n_logs = 0;
+    m->n_commits = 0;
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        if (gr->pos != r->f || gr->g <= r->x || !gr->ready || m->n_commits >= FTC_MAX_COMMITS
+            || (gr->epoch == r->commit_sent_epoch[gr->g]
+                && !memcmp(gr->max, r->commit_sent[gr->g], sizeof gr->max))) {
+            continue;
+        }
+        ftc_group_commit(r, gr, &m->commits[m->n_commits++]);
+        memcpy(r->commit_sent[gr->g], gr->max, sizeof gr->max);
+        r->commit_sent_epoch[gr->g] = gr->epoch;
+    }
+    if (!m->n_commits) {
+        return;
+    }
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_COMMIT);
+    ftc_message_put(&r->msg, m);
+    ft_emit_send(out, r->commit_to, r->msg.data, r->msg.len);
+}
+
+static void
+ftc_replica_arm_commits(struct ftc_replica *r, uint64_t now, struct ft_actions *out)
+{
+    if (r->commit_to && !r->commit_armed) {
+        ft_emit_timer(out, FTC_REPLICA_TIMER_COMMIT, now);
+        r->commit_armed = true;
+    }
+}
+
 static int
 ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -1243,10 +1293,15 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
                 ftc_send_state_req(r, &r->groups[i], out);
             }
         }
-        ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
+        ft_emit_timer(out, FTC_REPLICA_TIMER_TICK, ev->now_ns + r->tick_ns);
         break;
     case FT_EV_TIMER:
-        ftc_replica_on_tick(r, ev, out);
+        if (ev->timer == FTC_REPLICA_TIMER_COMMIT) {
+            r->commit_armed = false;
+            ftc_replica_send_commits(r, out);
+        } else {
+            ftc_replica_on_tick(r, ev, out);
+        }
         break;
     case FT_EV_PEER_DOWN:
     case FT_EV_PEER_UP:
@@ -1272,6 +1327,7 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
             /* The logs it carried may be what held packets wait for. */
             ftc_replica_drain(r, out);
         }
+        ftc_replica_arm_commits(r, ev->now_ns, out);
         break;
     case FT_EV_PEER_MSG:
         if (from >= r->R) {
@@ -1295,6 +1351,7 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
         default:
             ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
         }
+        ftc_replica_arm_commits(r, ev->now_ns, out);
         break;
     default:
         break;

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct guest_iface;
 struct link_ns;
 struct manifest;
 
@@ -56,6 +57,12 @@ struct guest_config {
     const char *private_dir;    /* Non-NULL: the guest is confined (testbed/infra/confine.h), */
     const char *staging_dir;    /* this host directory its only writable one, its root built
                                  * on the empty directory 'staging_dir'. */
+    /* The interfaces guest_plug_iface() will be asked for after start, in that order, when
+     * the caller knows them at create (NULL: unknown). A provider may make them at start: a
+     * VM then boots with its NICs (no PCI hot-plug, which cost seconds each under TCG) and
+     * plug_iface only configures them. Copied: the array need not outlive create. */
+    const struct guest_iface *ifaces;
+    size_t n_ifaces;
 };
 
 #define GUEST_SECRET_BYTES 32

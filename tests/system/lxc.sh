@@ -33,7 +33,7 @@ names=()
 # controller and the container's init (both by pid, checked against their command lines).
 foreign= foreign_uri= foreign_pid= foreign_init=
 # A pid that is still the process we mean: its command line holds 'want'.
-still() { [ -n "$1" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$2"; }
+still() { [ -n "$1" ] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$2"; }
 # Removes the foreign domain, and only it, whether `clean` stopped its daemon or not: the
 # daemon destroys it while it runs; otherwise its init is killed (the container's PID
 # namespace dies with it), then its controller if it lingers, then the cgroups libvirt made

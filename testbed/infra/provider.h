@@ -164,7 +164,9 @@ struct guest_provider {
     /* Opens the guest's Linux network namespace (O_CLOEXEC); the caller closes the fd. */
     int (*netns_fd)(const struct guest *, int *fdp);
     /* Checkpoints the whole guest to 'path' and stops it / starts it again from 'path' (NHAM's
-     * `vm` backend: virDomainSave/Restore). */
+     * `vm` backend: virDomainSave/Restore). After restore the host ends of its interfaces are
+     * back in the host namespace and up, but as new devices: the caller adds them to its
+     * switch again. */
     int (*save)(struct guest *, const char *path);
     int (*restore)(struct guest *, const char *path);
     /* For in-memory providers (the test provider), which have no management network: a

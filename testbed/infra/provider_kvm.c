@@ -59,7 +59,8 @@ extern const struct guest_provider guest_provider_kvm;
 #define KVM_CHANNEL_TIMEOUT_MS 75000
 #define KVM_GONE_TIMEOUT_MS 10000
 
-/* A NIC the caller named at create (guest_config.ifaces): the domain boots with it. */
+/* A NIC the caller named at create (guest_config.ifaces): the domain boots with it. Those
+ * hot-plugged later are added: a restore makes every tap again. */
 struct kvm_nic {
     char *port;                 /* The tap, its host end. */
     uint8_t mac[6];
@@ -774,9 +775,14 @@ kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *
                 strerror(error));
         return error;
     }
-    if (nic) {
-        nic->configured = true;
+    if (!nic) {
+        kg->nics = xrealloc(kg->nics, (kg->n_nics + 1) * sizeof *kg->nics);
+        nic = &kg->nics[kg->n_nics++];
+        memset(nic, 0, sizeof *nic);
+        nic->port = xstrdup(f->port);
+        memcpy(nic->mac, f->mac, 6);
     }
+    nic->configured = true;
     if (!kg->has_mgmt && f->has_addr) {
         kg->has_mgmt = true;
         kg->mgmt_addr = f->addr;
@@ -947,7 +953,32 @@ kvm_restore(struct guest *g, const char *path)
         return error;
     }
     g->started_ns = time_mono_ns();
-    return 0;
+    /* QEMU came back with new taps under the old names (the guest's side of each NIC, its
+     * name and address, came back with its memory): each host end goes where plug_iface put
+     * it, up and without offloads. They are new devices: whoever had them in a switch adds
+     * them again. */
+    if (kg->n_nics) {
+        struct link_ns *host = NULL;
+        int fd = open(kg->netns_path, O_RDONLY | O_CLOEXEC);
+
+        error = fd < 0 ? errno : link_ns_open(fd, &host);
+        for (size_t i = 0; !error && i < kg->n_nics; i++) {
+            struct guest_iface f = { .port = kg->nics[i].port, .mac = kg->nics[i].mac };
+            error = libvirtd_domain_adopt_tap(&kg->d, host, f.port);
+            if (!error) {
+                error = guest_iface_up(NULL, host, &f);
+            }
+        }
+        if (error) {
+            log_err("guest %s: restored, but its taps are not back in %s: %s", g->name,
+                    kg->netns_path, strerror(error));
+        }
+        link_ns_close(host);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    return error;
 }
 
 /* Besides libvirt's QEMU driver, a kvm guest boots sfclab's own kernel and initramfs: without

@@ -86,6 +86,12 @@ crash_kill(struct inject_fault *f)
             pidfds[n++] = fd;
         } else {
             error = kill_in_guest(f, nspid);
+            if (error == ESRCH) {
+                /* It ended since the agent listed it (a scheme's own recovery may stop a
+                 * copy it suspects): not ours to kill. */
+                error = 0;
+                continue;
+            }
         }
         if (error) {
             log_err("%s: cannot kill role %d on %s (%s)", f->target, id, f->guest,

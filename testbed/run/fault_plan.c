@@ -153,8 +153,15 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
             }
         }
         if (error) {
+            char *detail = xasprintf("%s %s: %s", ef->kind, ef->mode ? ef->mode : "",
+                                     strerror(error));
+
             log_err("fault %s %s on %s: %s", ef->kind, ef->mode ? ef->mode : "", ef->target,
                     strerror(error));
+            /* A step not taken is part of the run (e.g. its target was already dead): said
+             * in the history, never silently dropped. */
+            run_ctx_event(rc, "fault-not-injected", ef->target, detail);
+            free(detail);
             return error;
         }
         fault_event(rc, "fault-injected", f, &t);

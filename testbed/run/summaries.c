@@ -119,7 +119,7 @@ static void
 report_resources(struct run_ctx *rc)
 {
     double cpu_total = 0, mem_total = 0;
-    size_t n_guests = 0, n_measured = 0;
+    size_t n_guests = 0, n_measured = 0, n_cpu_measured = 0;
 
     printf("    cpu/memory:");
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
@@ -142,7 +142,10 @@ report_resources(struct run_ctx *rc)
         }
         n_guests += first;
         if (!error && first) {
-            cpu_total += isnan(r.mean_cpu_pct) ? 0 : r.mean_cpu_pct;
+            if (!isnan(r.mean_cpu_pct)) {
+                cpu_total += r.mean_cpu_pct;
+                n_cpu_measured++;
+            }
             mem_total += r.mean_mem_bytes;
             n_measured++;
         }
@@ -159,9 +162,14 @@ report_resources(struct run_ctx *rc)
     printf("\n");
     if (n_measured) {
         put_single(rc, "guests_total", NULL, n_guests, n_guests);
-        put_single(rc, "cpu_pct_total", NULL, n_measured, cpu_total);
+        /* A total of the guests measured: one without a CPU figure (fewer than two samples)
+         * would make it a low one, so then there is none. */
+        if (n_cpu_measured == n_measured) {
+            put_single(rc, "cpu_pct_total", NULL, n_measured, cpu_total);
+        }
         put_single(rc, "memory_bytes_total", NULL, n_measured, mem_total);
-        printf("    price: %zu guests, %.0f%% CPU and %.1f MiB in total\n", n_guests, cpu_total,
+        printf("    price: %zu guests, %.0f%% CPU%s and %.1f MiB in total\n", n_guests,
+               cpu_total, n_cpu_measured == n_measured ? "" : " (not every guest measured)",
                mem_total / 1048576.0);
     }
 }

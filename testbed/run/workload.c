@@ -340,10 +340,11 @@ workload_drive(struct run_ctx *rc)
     int exit_code = -1;
     int error;
 
-    /* Every request may time out, and a duration bounds the rest: never wait longer. No cap
-     * of our own: NHAM's Table 2 needs 3 h per point. */
-    budget_ns = w->duration_ns + (w->count + rc->point->warmup) * w->timeout_ns
-                + 10ull * 1000000000ull;
+    /* Every request may time out, and a duration bounds the rest, after which the client
+     * waits one timeout for the stragglers: never wait longer. No cap of our own: NHAM's
+     * Table 2 needs 3 h per point. */
+    budget_ns = w->duration_ns + (w->duration_ns ? w->timeout_ns : 0)
+                + (w->count + rc->point->warmup) * w->timeout_ns + 10ull * 1000000000ull;
     error = fault_plan_build(rc, w->duration_ns ? w->duration_ns : budget_ns, &plan);
     if (error) {
         free(out);
@@ -408,6 +409,9 @@ workload_drive(struct run_ctx *rc)
         }
         break;
     }
+    /* A last sample: a run shorter than a tick would otherwise have one sample per
+     * component, and no CPU time to show (a mean needs two). */
+    sample_resources(rc);
     sample_counters(rc);
     fault_plan_finish(rc, &plan);
     if (rc->scheme->controller_stop && controller) {

@@ -79,7 +79,10 @@ for f in ${XQ_FILES:-$(grep -L '^setups:' experiments/*.yaml)}; do
         bin/sfclab -i "$inst" --db "$db" run "$f" --quick >"$tmp/$name.log" 2>&1; rc=$?
     fi
     if [ "$rc" != 0 ]; then
-        echo "FAIL: $f: $(grep -E 'error|failed' "$tmp/$name.log" | head -3)"
+        # The first errors and the last: a run's fatal error is often not its first.
+        echo "FAIL: $f: $(grep -E 'error|failed' "$tmp/$name.log" | sed -n '1,3p;$p' | uniq)"
+        mkdir -p build/test-logs && cp "$tmp/$name.log" "build/test-logs/xq-$name.log"
+        echo "    (its whole log: build/test-logs/xq-$name.log)"
         failures=$((failures + 1))
         continue
     fi

@@ -1,7 +1,8 @@
 /* Unit tests of the keyed JSON-RPC server and client (vnfs/lib/rpc.h) over a real unix
  * socket, the server's loop on a thread of its own: only holders of the key are served, a
  * replayed or unsigned line drops the connection, strangers cannot fill the connection table
- * or the memory, and a deferred answer blocks no other caller. */
+ * or the memory, a deferred answer blocks no other caller, and an answer that came too late
+ * is not taken for the next call's. */
 #include <errno.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -325,6 +326,28 @@ test_deferred_blocks_nobody(void **state)
     assert_true(echoed_ns < lc.done_ns);
 }
 
+static void
+test_late_answer_skipped(void **state)
+{
+    struct server_ctx *ctx = ctx_of(state);
+    json_t *params = json_pack("{s:i}", "a", 9), *result = NULL;
+    int fd;
+
+    /* "later" answers after 300 ms: the call gives up first. The echo that follows is
+     * answered before the late answer arrives; the one after that, behind it. */
+    assert_int_equal(connect_keyed(ctx, key, &fd), 0);
+    assert_int_equal(rpc_call(fd, "later", NULL, &result, 50), ETIMEDOUT);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(rpc_call(fd, "echo", params, &result, 2000), 0);
+        assert_int_equal(json_integer_value(json_object_get(result, "a")), 9);
+        json_decref(result);
+        usleep(500000);
+    }
+    rpc_client_forget(fd);
+    close(fd);
+    json_decref(params);
+}
+
 int
 main(void)
 {
@@ -334,6 +357,7 @@ main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_strangers_bounded),
         cmocka_unit_test(test_deferred_blocks_nobody),
+        cmocka_unit_test(test_late_answer_skipped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

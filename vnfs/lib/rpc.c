@@ -962,13 +962,39 @@ client_key_take(int fd, struct rpc_client_key *copy)
     return k != NULL;
 }
 
+/* True if the line of 'len' bytes at the head of 'in' answers a call before 'id': a call on
+ * this connection that timed out, answered late. Its signature (made with that call's counter)
+ * is not checked: the line is only dropped. */
+static bool
+late_answer(const struct buf *in, size_t len, bool keyed, json_int_t id)
+{
+    const char *body = (const char *) in->data;
+    json_t *resp;
+    bool late;
+
+    if (keyed) {
+        if (len < RPC_MAC_HEX + 1 || body[RPC_MAC_HEX] != ' ') {
+            return false;
+        }
+        body += RPC_MAC_HEX + 1;
+        len -= RPC_MAC_HEX + 1;
+    }
+    resp = json_loadb(body, len, 0, NULL);
+    late = json_is_integer(json_object_get(resp, "id"))
+           && json_integer_value(json_object_get(resp, "id")) < id;
+    json_decref(resp);
+    return late;
+}
+
 int
 rpc_call_err(int fd, const char *method, json_t *params, json_t **resultp, int timeout_ms,
              char **errmsgp)
 {
+    /* Ids grow across the process and its threads: an answer with a smaller id than the
+     * call's is a late one (late_answer()). */
     static json_int_t next_id = 1;
     uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
-    json_int_t id = next_id++;
+    json_int_t id = __atomic_fetch_add(&next_id, 1, __ATOMIC_RELAXED);
     struct buf in = BUF_INITIALIZER;
     json_t *req, *resp = NULL, *error_obj;
     struct rpc_client_key k;
@@ -1003,8 +1029,17 @@ rpc_call_err(int fd, const char *method, json_t *params, json_t **resultp, int t
     if (error) {
         goto out;
     }
-    while (!rpc_next_line(&in, &len)) {
+    /* A call that timed out on this connection may still be answered: skip that answer. */
+    for (;;) {
         ssize_t n;
+
+        if (rpc_next_line(&in, &len)) {
+            if (!late_answer(&in, len, keyed, id)) {
+                break;
+            }
+            rpc_consume_line(&in, len);
+            continue;
+        }
         error = wait_fd(fd, POLLIN, deadline);
         if (error) {
             goto out;

@@ -113,7 +113,8 @@ int rpc_client_auth(int fd, const uint8_t key[RPC_KEY_BYTES], int timeout_ms);
 void rpc_client_forget(int fd);
 /* Calls 'method' with 'params' (borrowed, may be NULL) and waits up to 'timeout_ms' for the
  * answer. Returns 0 with '*result' a new reference, ETIMEDOUT, EPROTO for a malformed answer,
- * EREMOTEIO if the server answered with an error (logged), or a socket errno. */
+ * EREMOTEIO if the server answered with an error (logged), or a socket errno. After
+ * ETIMEDOUT the connection stays usable: the late answer is skipped by the next call. */
 int rpc_call(int fd, const char *method, json_t *params, json_t **result, int timeout_ms);
 /* As rpc_call(), but on EREMOTEIO gives the server's message in '*errmsg' (malloc'd). */
 int rpc_call_err(int fd, const char *method, json_t *params, json_t **result, int timeout_ms,

@@ -2,8 +2,9 @@
 # Bench (issue 16): per guest provider, in one run on the same host,
 #  - `sfclab up` and `down` of line3 (3 guests, agents running), median of 3 (kvm: 1), per guest;
 #  - the guest's own start and destroy through the provider API (lxc, kvm: test_libvirt);
-#  - the 1-VNF DNS chain's p50 RTT (`sfclab run experiments/baseline-dns.yaml --quick`),
-# with ratios to netns. kvm runs only when `make images` was done (SFCLAB_BENCH_KVM=0 skips it);
+#  - the 1-VNF DNS chain's p50 RTT (`sfclab run experiments/baseline-dns.yaml --quick`), every
+#    provider's run in the same database, each run with its provider recorded,
+# with ratios to netns, and the load average at each row. kvm runs only when `make images` was done (SFCLAB_BENCH_KVM=0 skips it);
 # under TCG it takes minutes. Root only.
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -19,8 +20,9 @@ trap 'for i in "${names[@]}"; do $sfclab -i "$i" clean >/dev/null 2>&1; done; rm
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf "%-6s %12s %12s %12s %12s %12s\n" provider "up/guest ms" "down/guest" "start ms" \
-    "destroy ms" "dns p50 us"
+db=$tmp/providers.db
+printf "%-6s %12s %12s %12s %12s %12s  %s\n" provider "up/guest ms" "down/guest" "start ms" \
+    "destroy ms" "dns p50 us" "load"
 for p in $providers; do
     reps=3; [ "$p" = kvm ] && reps=1
     : >"$tmp/up" ; : >"$tmp/down"
@@ -44,14 +46,17 @@ for p in $providers; do
     name=sfct-bp-$$-$p-run
     names+=("$name")
     p50=-
-    if $sfclab -i "$name" --db "$tmp/$p.db" run experiments/baseline-dns.yaml --quick \
+    if $sfclab -i "$name" --db "$db" run experiments/baseline-dns.yaml --quick \
             --set provider="$p" >"$tmp/run" 2>&1; then
-        p50=$(sqlite3 "$tmp/$p.db" "select round(p50, 1) from summaries where metric = 'rtt_us' and labels = ''")
+        p50=$(sqlite3 "$db" "select round(s.p50, 1) from summaries s join runs r on r.id = s.run
+            where s.metric = 'rtt_us' and s.labels = '' and r.status = 'complete'
+            and json_extract(r.params, '\$.provider') = '$p'")
     else
         echo "$p: baseline-dns failed"; tail -5 "$tmp/run"
     fi
     up=$(median <"$tmp/up"); down=$(median <"$tmp/down")
-    printf "%-6s %12s %12s %12s %12s %12s\n" "$p" "$up" "$down" "$start" "$destroy" "$p50"
+    printf "%-6s %12s %12s %12s %12s %12s  %s\n" "$p" "$up" "$down" "$start" "$destroy" "$p50" \
+        "$(cut -d' ' -f1-3 /proc/loadavg)"
     eval "up_$p=\$up p50_$p=\$p50"
 done
 for p in $providers; do
@@ -62,4 +67,6 @@ for p in $providers; do
             (u > 0 && un > 0) ? sprintf("%.2fx", u / un) : "-",
             (r > 0 && rn > 0) ? sprintf("%.2fx", r / rn) : "-" }'
 done
+echo "runs in $db: $(sqlite3 "$db" "select group_concat(json_extract(params, '\$.provider')
+    || ':' || status || coalesce(':' || json_extract(host, '\$.kvm_accel'), ''), ' ') from runs")"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -231,8 +231,16 @@ domxml_kvm(const struct domxml_guest *g, struct buf *b)
         put_escaped(b, g->channel);
         buf_printf(b, "'/>\n    </channel>\n");
     }
-    /* Nothing the guest does not use: each device is boot time under TCG. */
-    buf_printf(b, "    <memballoon model='none'/>\n"
+    /* Entropy from the host: without it the guest kernel's random pool is seeded by timer
+     * jitter, a busy loop that under TCG took seconds of CPU before sfcd's first getrandom()
+     * (libsodium's) returned, and the agent with it. */
+    buf_printf(b, "    <rng model='virtio'>\n"
+               "      <backend model='random'>/dev/urandom</backend>\n"
+               "    </rng>\n");
+    /* Nothing the guest does not use: each device is boot time under TCG (libvirt would
+     * add a USB controller, which the kernel then enumerates). */
+    buf_printf(b, "    <controller type='usb' model='none'/>\n"
+               "    <memballoon model='none'/>\n"
                "  </devices>\n"
                "</domain>\n");
     return 0;

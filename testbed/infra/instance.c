@@ -1242,6 +1242,8 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
         .staging_dir = staging,
     };
     char *log_dir = xasprintf("%s/guests", inst->dir);
+    size_t n_planned = 1 + spec->n_links;
+    struct guest_iface *planned = xcalloc(n_planned, sizeof *planned);
     struct link_ns *gns = NULL;
     uint64_t t = time_mono_ns();
     int error;
@@ -1255,7 +1257,29 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     ig->name = xstrdup(spec->name);
     ig->provider = xstrdup(spec->provider ? spec->provider : GUEST_PROVIDER_DEFAULT);
     ig->mgmt_addr = spec->mgmt_addr;
-    ig->ifaces = xcalloc(1 + spec->n_links, sizeof *ig->ifaces);
+    ig->ifaces = xcalloc(n_planned, sizeof *ig->ifaces);
+    /* Its interfaces, management first, then its data links in order: known before it is
+     * created, so that a provider can make them at start (cfg.ifaces). ig->n_ifaces counts
+     * those plugged. */
+    for (size_t k = 0; k < n_planned; k++) {
+        const struct instance_link_spec *l = k ? &spec->links[k - 1] : NULL;
+        struct instance_iface *f = &ig->ifaces[k];
+
+        f->ifname = xasprintf("eth%zu", k);
+        f->port = host_port_name(spec->name, idx, f->ifname);
+        f->bridge = xstrdup(l ? l->bridge : MGMT_BRIDGE);
+        make_mac(f->mac, inst->name, idx, k);
+        f->has_addr = l ? l->has_addr : true;
+        f->addr = l ? l->addr : spec->mgmt_addr;
+        f->prefix_len = l ? l->prefix_len : inst->mgmt_prefix_len;
+        f->ofport = -1;
+        planned[k] = (struct guest_iface) {
+            .ifname = f->ifname, .port = f->port, .mac = f->mac, .has_addr = f->has_addr,
+            .addr = f->addr, .prefix_len = f->prefix_len,
+        };
+    }
+    cfg.ifaces = planned;
+    cfg.n_ifaces = n_planned;
     /* The agent keeps its roles' logs, sockets and outputs there. */
     error = manifest_make_tree(inst->manifest, agent_dir);
     if (error) {
@@ -1295,23 +1319,8 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     for (size_t li = SIZE_MAX; li == SIZE_MAX || li < spec->n_links; li++) {
         const struct instance_link_spec *l = li == SIZE_MAX ? NULL : &spec->links[li];
         struct instance_iface *f = &ig->ifaces[ig->n_ifaces];
-        struct guest_iface gi;
 
-        f->ifname = xasprintf("eth%zu", ig->n_ifaces);
-        f->port = host_port_name(spec->name, idx, f->ifname);
-        f->bridge = xstrdup(l ? l->bridge : MGMT_BRIDGE);
-        make_mac(f->mac, inst->name, idx, ig->n_ifaces);
-        f->has_addr = l ? l->has_addr : true;
-        f->addr = l ? l->addr : spec->mgmt_addr;
-        f->prefix_len = l ? l->prefix_len : inst->mgmt_prefix_len;
-        f->ofport = -1;
-        ig->n_ifaces++;
-
-        gi = (struct guest_iface) {
-            .ifname = f->ifname, .port = f->port, .mac = f->mac, .has_addr = f->has_addr,
-            .addr = f->addr, .prefix_len = f->prefix_len,
-        };
-        error = guest_plug_iface(ig->guest, host, &gi);
+        error = guest_plug_iface(ig->guest, host, &planned[ig->n_ifaces++]);
         if (!error && l && ((l->impair && !impair_is_zero(l->impair)) || l->pop_wan)) {
             error = instance_shape(inst, ig, host, &gns, f, l, idx * 16 + li);
         }
@@ -1322,6 +1331,15 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     }
     up_phase_end(UP_PLUG, &t);
 out:
+    /* What was planned but never plugged is not the guest's. */
+    for (size_t k = ig->n_ifaces; ig->ifaces && k < n_planned; k++) {
+        struct instance_iface *f = &ig->ifaces[k];
+        free(f->ifname);
+        free(f->port);
+        free(f->bridge);
+        memset(f, 0, sizeof *f);
+    }
+    free(planned);
     sodium_memzero(key, sizeof key);
     link_ns_close(gns);
     free(log_dir);

@@ -880,7 +880,6 @@ libvirtd_domain_plug(struct libvirtd_domain *d, struct link_ns *host,
     struct domxml_iface di = { .port = f->port, .guest_dev = vm ? NULL : f->ifname,
                                .mac = f->mac };
     struct buf xml = BUF_INITIALIZER;
-    struct link_ns *here = NULL;
     int error = 0;
 
     if (!host || !f->mac) {
@@ -898,18 +897,28 @@ libvirtd_domain_plug(struct libvirtd_domain *d, struct link_ns *host,
         error = EIO;
         goto out;
     }
-    if (!link_exists(host, f->port)) {
+    error = libvirtd_domain_adopt_tap(d, host, f->port);
+out:
+    buf_uninit(&xml);
+    return error;
+}
+
+int
+libvirtd_domain_adopt_tap(struct libvirtd_domain *d, struct link_ns *host, const char *port)
+{
+    struct link_ns *here = NULL;
+    int error = 0;
+
+    if (!link_exists(host, port)) {
         error = link_ns_open(-1, &here);
         if (!error) {
-            error = link_move(here, f->port, host);
+            error = link_move(here, port, host);
         }
         if (error) {
             log_err("guest %s: cannot move %s to the instance's namespace: %s", d->guest,
-                    f->port, strerror(error));
+                    port, strerror(error));
         }
     }
-out:
     link_ns_close(here);
-    buf_uninit(&xml);
     return error;
 }

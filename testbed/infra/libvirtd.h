@@ -131,5 +131,8 @@ int libvirtd_domain_state(const struct libvirtd_domain *, enum guest_state *);
  * are. The host end is neither configured nor up yet (guest_iface_up()). */
 int libvirtd_domain_plug(struct libvirtd_domain *, struct link_ns *host,
                          const struct guest_iface *f, bool vm);
+/* For an interface the domain was created with: makes sure its host end 'port' is in 'host'
+ * (moved there from our namespace when the host's libvirtd made it). */
+int libvirtd_domain_adopt_tap(struct libvirtd_domain *, struct link_ns *host, const char *port);
 
 #endif

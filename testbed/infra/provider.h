@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct guest_iface;
 struct link_ns;
 struct manifest;
 
@@ -56,6 +57,12 @@ struct guest_config {
     const char *private_dir;    /* Non-NULL: the guest is confined (testbed/infra/confine.h), */
     const char *staging_dir;    /* this host directory its only writable one, its root built
                                  * on the empty directory 'staging_dir'. */
+    /* The interfaces guest_plug_iface() will be asked for after start, in that order, when
+     * the caller knows them at create (NULL: unknown). A provider may make them at start: a
+     * VM then boots with its NICs (no PCI hot-plug, which cost seconds each under TCG) and
+     * plug_iface only configures them. Copied: the array need not outlive create. */
+    const struct guest_iface *ifaces;
+    size_t n_ifaces;
 };
 
 #define GUEST_SECRET_BYTES 32
@@ -165,7 +172,9 @@ struct guest_provider {
     /* Opens the guest's Linux network namespace (O_CLOEXEC); the caller closes the fd. */
     int (*netns_fd)(const struct guest *, int *fdp);
     /* Checkpoints the whole guest to 'path' and stops it / starts it again from 'path' (NHAM's
-     * `vm` backend: virDomainSave/Restore). */
+     * `vm` backend: virDomainSave/Restore). After restore the host ends of its interfaces are
+     * back in the host namespace and up, but as new devices: the caller adds them to its
+     * switch again. */
     int (*save)(struct guest *, const char *path);
     int (*restore)(struct guest *, const char *path);
     /* For in-memory providers (the test provider), which have no management network: a

@@ -13,8 +13,16 @@
  * to the agent over the management network; stats come through the channel; save/restore are
  * virDomainSave/virDomainRestore (NHAM's `vm` checkpoint backend).
  *
- * Measured here (TCG, 2 shared cores, load from other builds): booting vmlinux through PVH,
- * the kernel reaches vminit in ≈6-9 s under a load of 15; hot-plugging a NIC and configuring it ≈0.3 s; destroy ≈0.1 s. */
+ * The NICs the caller names at create (guest_config.ifaces) are in the domain's XML: the VM
+ * boots with them, and plug_iface only moves the tap where it belongs and configures the NIC
+ * inside. A NIC plugged later is hot-plugged (ACPI PCI hot-plug: 1-5 s under TCG on a loaded
+ * host, against 0.05-0.4 s for one the VM booted with).
+ *
+ * Measured here (TCG, 2 shared cores, load from other builds): `up` of one guest to an
+ * answered exec 6.2-8.7 s at load 4-5 (it was 8.4-10.2 s before the NICs were cold-plugged
+ * and the boot trimmed, same run), 20-32 s at load 13-16, where the host's load, not the
+ * guest, sets the time: QEMU's CPU for a boot itself grows from 2.5 s on a free core to 5-7 s
+ * on a busy one. libvirt takes 0.7-3.7 s of it to start QEMU; destroy ≈0.1 s. */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,8 +67,18 @@ extern const struct guest_provider guest_provider_kvm;
 #define KVM_CHANNEL_TIMEOUT_MS 75000
 #define KVM_GONE_TIMEOUT_MS 10000
 
+/* A NIC the caller named at create (guest_config.ifaces): the domain boots with it. Those
+ * hot-plugged later are added: a restore makes every tap again. */
+struct kvm_nic {
+    char *port;                 /* The tap, its host end. */
+    uint8_t mac[6];
+    bool configured;            /* plug_iface has named and addressed it inside. */
+};
+
 struct kvm_guest {
     struct libvirtd_domain d;
+    struct kvm_nic *nics;       /* Cold-plugged at start, in the domain's XML. */
+    size_t n_nics;
     char *netns_path;           /* The instance's host namespace: where the agents answer. */
     int ctl_fd;                 /* The control channel, -1 until connected. */
     bool has_mgmt;              /* The first interface plugged with an address: the agent's. */
@@ -109,6 +127,10 @@ kvm_free(struct guest *g)
     if (kg) {
         ctl_close(kg);
         libvirtd_domain_close(&kg->d);
+        for (size_t i = 0; i < kg->n_nics; i++) {
+            free(kg->nics[i].port);
+        }
+        free(kg->nics);
         free(kg->netns_path);
         free(kg);
     }
@@ -133,6 +155,17 @@ kvm_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
     kg->ctl_fd = -1;
     kg->stopped_state = GUEST_STOPPED;
     kg->netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
+    if (cfg->n_ifaces) {
+        kg->nics = xcalloc(cfg->n_ifaces, sizeof *kg->nics);
+    }
+    for (size_t i = 0; i < cfg->n_ifaces; i++) {
+        const struct guest_iface *f = &cfg->ifaces[i];
+        if (f->port && f->mac) {
+            struct kvm_nic *n = &kg->nics[kg->n_nics++];
+            n->port = xstrdup(f->port);
+            memcpy(n->mac, f->mac, 6);
+        }
+    }
     error = libvirtd_domain_open(&kg->d, "qemu", cfg, manifest, start_daemon);
     if (error) {
         kvm_free(g);
@@ -440,19 +473,37 @@ kvm_start(struct guest *g)
     char *log = g->run_dir ? xasprintf("%s/%s.log", g->run_dir, g->name) : NULL;
     char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
     struct buf cmdline = BUF_INITIALIZER, xml = BUF_INITIALIZER;
+    struct domxml_iface *nics = xcalloc(kg->n_nics + 1, sizeof *nics);
     const char *why, *share = NULL;
+    bool accel = libvirtd_kvm_accel(&why);
+    uint64_t t0, t1;
     int error = 0;
 
     if (kg->d.dom) {
         error = EBUSY;
         goto out;
     }
+    for (size_t i = 0; i < kg->n_nics; i++) {
+        nics[i] = (struct domxml_iface) { .port = kg->nics[i].port, .mac = kg->nics[i].mac };
+        kg->nics[i].configured = false;
+    }
     /* quiet: under TCG every console line costs; panic=-1: when init ends, the kernel reboots
      * and libvirt (on_reboot destroy) ends the domain; cryptomgr.notests: the crypto self-tests
      * were the two slowest initcalls (2.4 s of 12 under TCG, initcall_debug), testing
-     * algorithms this guest does not use. */
-    buf_printf(&cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests rdinit=/sfcd vminit "
+     * algorithms this guest does not use. Counted in guest instructions to a serving channel
+     * (-icount): rodata=off skips write-protecting the kernel and checking every mapping for
+     * W+X (0.13 G of 0.94 G); kdf108's self-test (keyctl's DH KDF) and kprobe events, which
+     * nothing here uses, were 0.13 G and 0.45 s. */
+    buf_printf(&cmdline, "console=ttyS0 quiet panic=-1 cryptomgr.notests rodata=off "
+               "initcall_blacklist=crypto_kdf108_init,init_kprobe_trace rdinit=/sfcd vminit "
                "sfc.hostname=%s", g->hostname);
+    /* An emulated CPU does not speculate: under TCG the guest's Spectre-class mitigations
+     * only cost, first in patching every return and indirect call site at boot (0.5-1 s of
+     * wall time on a loaded host, where self-modifying code is dear to the emulator), then
+     * at every kernel entry. Under KVM the CPU is real, and so are they. */
+    if (!accel) {
+        buf_printf(&cmdline, " mitigations=off");
+    }
     for (size_t i = 0; g->init_args && g->init_args[i]; i++) {
         if (strpbrk(g->init_args[i], " ,\"'\n") || !*g->init_args[i]) {
             log_err("guest %s: init argument '%s' cannot go on a kernel command line", g->name,
@@ -489,10 +540,10 @@ kvm_start(struct guest *g)
     {
         struct domxml_guest dg = {
             .name = kg->d.name, .title = title, .cpus = g->cpus, .memory = g->memory,
-            .kvm = libvirtd_kvm_accel(&why), .emulator = KVM_EMULATOR, .kernel = kernel,
+            .kvm = accel, .emulator = KVM_EMULATOR, .kernel = kernel,
             .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
             .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,
-            .quota_after_boot = true,
+            .ifaces = nics, .n_ifaces = kg->n_nics, .quota_after_boot = true,
         };
         error = domxml_kvm(&dg, &xml);
     }
@@ -505,6 +556,7 @@ kvm_start(struct guest *g)
     if (error) {
         goto out;
     }
+    t0 = time_mono_ns();
     kg->d.dom = virDomainCreateXML(kg->d.conn, (const char *) xml.data, 0);
     if (!kg->d.dom) {
         log_err("guest %s: libvirt cannot start %s: %s", g->name, kg->d.name,
@@ -512,8 +564,17 @@ kvm_start(struct guest *g)
         error = EIO;
         goto out;
     }
+    t1 = time_mono_ns();
     kg->shared = share != NULL;
     error = wait_booted(g);
+    {
+        /* What a boot costs, which the host's load does not change much: QEMU's CPU time. */
+        virDomainInfo info;
+        double cpu_ms = virDomainGetInfo(kg->d.dom, &info) ? -1 : info.cpuTime / 1e6;
+        log_debug("guest %s: libvirt started QEMU in %.0f ms, the guest served its channel "
+                  "%.0f ms later; QEMU used %.0f ms of CPU", g->name, (t1 - t0) / 1e6,
+                  (time_mono_ns() - t1) / 1e6, cpu_ms);
+    }
     if (!error && g->has_init_secret) {
         error = kvm_send_key(g);
     }
@@ -531,6 +592,7 @@ kvm_start(struct guest *g)
 out:
     buf_uninit(&cmdline);
     buf_uninit(&xml);
+    free(nics);
     free(kernel);
     free(initrd);
     free(log);
@@ -688,10 +750,21 @@ static int
 kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *f)
 {
     struct kvm_guest *kg = kg_of(g);
+    struct kvm_nic *nic = NULL;
     char request[128], cidr[32] = "-";
     int error;
 
-    error = libvirtd_domain_plug(&kg->d, host, f, true);
+    for (size_t i = 0; f->mac && f->port && i < kg->n_nics; i++) {
+        if (!kg->nics[i].configured && !strcmp(kg->nics[i].port, f->port)
+            && !memcmp(kg->nics[i].mac, f->mac, 6)) {
+            nic = &kg->nics[i];
+            break;
+        }
+    }
+    /* A NIC the domain booted with needs only its host end in the instance's namespace (the
+     * host's libvirtd made it in its own); any other is hot-plugged. */
+    error = nic ? libvirtd_domain_adopt_tap(&kg->d, host, f->port)
+                : libvirtd_domain_plug(&kg->d, host, f, true);
     if (!error) {
         error = guest_iface_up(NULL, host, f);
     }
@@ -710,6 +783,14 @@ kvm_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface *
                 strerror(error));
         return error;
     }
+    if (!nic) {
+        kg->nics = xrealloc(kg->nics, (kg->n_nics + 1) * sizeof *kg->nics);
+        nic = &kg->nics[kg->n_nics++];
+        memset(nic, 0, sizeof *nic);
+        nic->port = xstrdup(f->port);
+        memcpy(nic->mac, f->mac, 6);
+    }
+    nic->configured = true;
     if (!kg->has_mgmt && f->has_addr) {
         kg->has_mgmt = true;
         kg->mgmt_addr = f->addr;
@@ -880,7 +961,32 @@ kvm_restore(struct guest *g, const char *path)
         return error;
     }
     g->started_ns = time_mono_ns();
-    return 0;
+    /* QEMU came back with new taps under the old names (the guest's side of each NIC, its
+     * name and address, came back with its memory): each host end goes where plug_iface put
+     * it, up and without offloads. They are new devices: whoever had them in a switch adds
+     * them again. */
+    if (kg->n_nics) {
+        struct link_ns *host = NULL;
+        int fd = open(kg->netns_path, O_RDONLY | O_CLOEXEC);
+
+        error = fd < 0 ? errno : link_ns_open(fd, &host);
+        for (size_t i = 0; !error && i < kg->n_nics; i++) {
+            struct guest_iface f = { .port = kg->nics[i].port, .mac = kg->nics[i].mac };
+            error = libvirtd_domain_adopt_tap(&kg->d, host, f.port);
+            if (!error) {
+                error = guest_iface_up(NULL, host, &f);
+            }
+        }
+        if (error) {
+            log_err("guest %s: restored, but its taps are not back in %s: %s", g->name,
+                    kg->netns_path, strerror(error));
+        }
+        link_ns_close(host);
+        if (fd >= 0) {
+            close(fd);
+        }
+    }
+    return error;
 }
 
 /* Besides libvirt's QEMU driver, a kvm guest boots sfclab's own kernel and initramfs: without

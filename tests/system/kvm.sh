@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The `kvm` provider end to end (issue 16), on libvirt's QEMU driver (make check-slow: each VM
-# boots in 10-30 s under TCG on a shared 2-core host):
+# boots in 5-30 s under TCG on a shared 2-core host, as loaded as it is; 80 s in all at load 8-11):
 #  0. the provider API (build/tests/system/test_libvirt kvm): one VM created, booted, given a
 #     hot-plugged virtio NIC on a type='ethernet' tap, pinged through it, exec'd into through
 #     its agent, paused, resumed, saved and restored (virDomainSave/Restore), stopped, destroyed;

@@ -29,13 +29,41 @@ ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so >/dev/null 2>&1 ||
 
 tmp=$(mktemp -d /tmp/sfct-lxc-XXXXXX)
 names=()
-foreign_pid=
+# The foreign domain of part 3: its name, the daemon it was made on, its libvirt_lxc
+# controller and the container's init (both by pid, checked against their command lines).
+foreign= foreign_uri= foreign_pid= foreign_init=
+# A pid that is still the process we mean: its command line holds 'want'.
+still() { [ -n "$1" ] && { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -qF -- "$2"; }
+# Removes the foreign domain, and only it, whether `clean` stopped its daemon or not: the
+# daemon destroys it while it runs; otherwise its init is killed (the container's PID
+# namespace dies with it), then its controller if it lingers, then the cgroups libvirt made
+# for it. Each run used to leave the container's `sh` behind, and its cgroups.
+foreign_destroy() {
+    [ -n "$foreign" ] || return 0
+    if [ -n "$foreign_uri" ] && virsh -c "$foreign_uri" domstate "$foreign" >/dev/null 2>&1; then
+        virsh -c "$foreign_uri" destroy "$foreign" >/dev/null 2>&1
+    fi
+    still "$foreign_init" "$foreign" && kill -KILL "$foreign_init" 2>/dev/null
+    for _ in $(seq 50); do still "$foreign_pid" "--name $foreign " || break; sleep 0.1; done
+    if still "$foreign_pid" "--name $foreign "; then
+        kill -TERM "$foreign_pid" 2>/dev/null; sleep 1
+        still "$foreign_pid" "--name $foreign " && kill -KILL "$foreign_pid" 2>/dev/null
+    fi
+    for _ in $(seq 20); do
+        left=0
+        for d in /sys/fs/cgroup/*/machine/lxc-*-"$foreign".libvirt-lxc; do
+            [ -d "$d" ] && { rmdir "$d" 2>/dev/null || left=1; }
+        done
+        [ "$left" = 0 ] && break
+        sleep 0.1
+    done
+    foreign=
+}
 cleanup() {
     for i in "${names[@]}"; do
         "$sfclab" -i "$i" clean >/dev/null 2>&1
     done
-    # The foreign container's controller outlives the daemon it was made on: ours to stop.
-    [ -n "$foreign_pid" ] && kill "$foreign_pid" 2>/dev/null
+    foreign_destroy
     rm -rf -- "$tmp"
 }
 trap cleanup EXIT
@@ -206,13 +234,17 @@ cat >"$tmp/foreign.xml" <<EOF
   <name>$foreign</name>
   <memory unit='MiB'>64</memory>
   <os><type>exe</type><init>/bin/sh</init><initarg>-c</initarg>
-    <initarg>trap 'exit 0' TERM; while :; do sleep 1; done</initarg></os>
+    <initarg>trap 'exit 0' TERM; while :; do sleep 1; done; : $foreign</initarg></os>
   <devices><console type='pty'/></devices>
 </domain>
 EOF
+foreign_uri=$uri
 if virsh -c "$uri" create "$tmp/foreign.xml" >/dev/null 2>&1; then
     foreign_pid=$(virsh -c "$uri" domid "$foreign" 2>/dev/null | head -1)
-    ok "foreign domain $foreign (controller $foreign_pid) beside the instance's"
+    for c in $(cat /proc/"$foreign_pid"/task/*/children 2>/dev/null); do
+        still "$c" "$foreign" && foreign_init=$c
+    done
+    ok "foreign domain $foreign (controller $foreign_pid, init $foreign_init) beside the instance's"
 else
     fail "cannot make a foreign domain on $uri"
 fi
@@ -227,11 +259,18 @@ for d in /proc/[0-9]*/cmdline; do
     c=$( { tr '\0' ' ' <"$d"; } 2>/dev/null) || continue
     case $c in *libvirt_lxc*"--name sfclab-$name-"*) fail "container left: $c";; esac
 done
-if [ -n "$foreign_pid" ] && [ -d /proc/"$foreign_pid" ] \
-        && tr '\0' ' ' </proc/"$foreign_pid"/cmdline | grep -q -- "--name $foreign "; then
-    ok "the foreign domain survives clean"
+if still "$foreign_pid" "--name $foreign " && still "$foreign_init" "$foreign"; then
+    ok "the foreign domain survives clean (controller and init)"
 else
     fail "the foreign domain is gone"
+fi
+# Ours all the same: removed now, by pid, and checked.
+f=$foreign; foreign_destroy
+if still "$foreign_pid" "--name $f " || still "$foreign_init" "$f" \
+        || ls -d /sys/fs/cgroup/*/machine/lxc-*-"$f".libvirt-lxc >/dev/null 2>&1; then
+    fail "the foreign domain $f outlived its removal"
+else
+    ok "the foreign domain $f removed: no controller, init or cgroup left"
 fi
 
 # --- 4. SIGKILL of the instance's own libvirtd too: clean finds its containers from the pid

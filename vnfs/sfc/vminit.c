@@ -201,6 +201,15 @@ cmd_iface(int fd, const struct vmchan_request *req)
     snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", req->mac[0], req->mac[1],
              req->mac[2], req->mac[3], req->mac[4], req->mac[5]);
     error = find_by_mac(mac, cur);
+    if (!error && strcmp(cur, ifname) && if_nametoindex(ifname)) {
+        /* NICs the VM booted with got the kernel's names in PCI order: the name asked for may
+         * be another of them, which moves aside until it is asked for in turn. */
+        memset(&ifr, 0, sizeof ifr);
+        snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", ifname);
+        snprintf(ifr.ifr_newname, sizeof ifr.ifr_newname, "nic%u", if_nametoindex(ifname));
+        set_flags(fd, ifname, false);
+        error = ifreq_ioctl(fd, SIOCSIFNAME, &ifr);
+    }
     if (!error && strcmp(cur, ifname)) {
         set_flags(fd, cur, false);
         memset(&ifr, 0, sizeof ifr);

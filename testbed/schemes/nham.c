@@ -14,7 +14,8 @@
  * passes with build/criu) but not built: measured here (kernel 6.18, CRIU 4.1.1), `criu dump`
  * of a VNF fails on its sockets ("Can't get 1:16 opt: Operation not supported": the kernel
  * answers SO_PASSCRED only for unix and netlink sockets since 6.16), and in a confined guest
- * already on its masked /proc files and /dev bind mounts. `vm` needs kvm guests. Both are
+ * already on its masked /proc files and /dev bind mounts. `vm` needs kvm guests, and the VSM
+ * does not checkpoint through their save/restore (not built). Both are
  * refused by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
  * vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
@@ -164,6 +165,12 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
                    && !guest_provider_can_save(p->provider)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
                        "whole guests; this point's provider, %s, cannot", p->provider);
+        } else if (backend && !strcmp(backend, "vm")) {
+            /* Refused rather than run with app and recorded as vm. */
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm: the provider saves "
+                       "and restores guests, but the VSM does not checkpoint through it (not "
+                       "built; a save stops a TCG guest about 2 s, longer than a checkpoint "
+                       "interval): use app");
         }
     }
     /* Every copy is a guest with an address on the data bridge below the service address. */

@@ -169,6 +169,10 @@ test_nham_resiliency_checked(void **state)
         "experiment: t\nscheme: nham\nparams: {checkpoint_backend: vm}\n"
         "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
+    static const char vm_kvm[] =
+        "experiment: t\nscheme: nham\nprovider: kvm\nparams: {checkpoint_backend: vm}\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
     static const char other[] =
         "experiment: t\nscheme: nmr\n"
         "chain: {vnfs: [{fn: fwd, resiliency: {mechanism: 0R}}], rules: [udp]}\n"
@@ -211,6 +215,14 @@ test_nham_resiliency_checked(void **state)
     assert_int_equal(diag.n, 1);
     assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend vm saves and "
                         "restores whole guests; this point's provider, netns, cannot");
+    diag_uninit(&diag);
+    /* On kvm too: the VSM does not checkpoint through a guest's save (not built), and a run
+     * must not record vm while it checkpoints with app. */
+    e = load(vm_kvm, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_non_null(strstr(diag.msgs[0], "t.yaml:4:30: nham: checkpoint_backend vm: the "
+                           "provider saves and restores guests, but the VSM does not"));
     diag_uninit(&diag);
 
     e = load(other, &diag);

@@ -25,6 +25,7 @@
 #include "testbed/infra/provider.h"
 #include "testbed/infra/ovs.h"
 #include "testbed/model/experiment.h"
+#include "testbed/run/ctl_workers.h"
 #include "testbed/run/events.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
@@ -496,10 +497,6 @@ struct nham_job {
 struct nham_worker {
     struct nham_ctl *ctl;
     size_t vnf;
-    pthread_t thread;
-    bool started;
-    struct nham_job *jobs;
-    size_t n_jobs;
     /* Under the controller's mutex, during a recovery: */
     bool recovering;
     size_t failing;             /* The copy it recovers from: a second notice of its failure
@@ -529,9 +526,7 @@ struct nham_ctl {
     struct nham_worker *workers;
     struct { size_t vnf, copy; } *targets;  /* By FMS index. */
     int cmd_fd;                     /* Unbound: commands that need no answer. */
-    pthread_mutex_t mutex;          /* Jobs, 'active', 'stopping'. */
-    pthread_cond_t cond;
-    bool stopping;
+    struct ctl_workers *threads;    /* One per VNF; their lock guards the jobs and 'active'. */
 };
 
 static int
@@ -839,8 +834,11 @@ nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t 
 {
     struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
 
-    for (size_t j = 0; j < w->n_jobs; j++) {
-        if (w->jobs[j].kind == NHAM_JOB_FAIL && w->jobs[j].copy == c) {
+    size_t n_jobs;
+    struct nham_job *jobs = ctl_workers_jobs(ctl->threads, w->vnf, &n_jobs);
+
+    for (size_t j = 0; j < n_jobs; j++) {
+        if (jobs[j].kind == NHAM_JOB_FAIL && jobs[j].copy == c) {
             return;
         }
     }
@@ -849,10 +847,8 @@ nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t 
         run_events_addf(ctl->events, at_ns, "suspected", k ? v->name : v->copies[c].name,
                         "%s (%.3f ms since its last beat)", why, gap_ns / 1e6);
     }
-    w->jobs = xrealloc(w->jobs, (w->n_jobs + 1) * sizeof *w->jobs);
-    w->jobs[w->n_jobs++] = (struct nham_job) { .kind = NHAM_JOB_FAIL, .copy = c,
-                                               .at_ns = at_ns, .dead = dead };
-    pthread_cond_broadcast(&ctl->cond);
+    ctl_workers_push(ctl->threads, w->vnf, &(struct nham_job) { .kind = NHAM_JOB_FAIL, .copy = c,
+                                                                .at_ns = at_ns, .dead = dead });
 }
 
 /* The runner's fault injector finds the VNF's copy by its name "vnf[i]": it names the copy
@@ -862,20 +858,20 @@ nham_follow(struct nham_ctl *ctl, struct nham_vnf *v, const struct nham_copy *cp
 {
     struct deploy_component *alias = deploy_find(ctl->dep, v->name, NULL);
 
-    pthread_mutex_lock(&ctl->mutex);    /* Workers of several VNFs may move theirs at once. */
+    ctl_workers_lock(ctl->threads);    /* Workers of several VNFs may move theirs at once. */
     if (alias && strcmp(alias->guest, cp->guest)) {
         deploy_set_guest(ctl->dep, alias, cp->guest);
     }
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_unlock(ctl->threads);
 }
 
 static void
 nham_taking_over(struct nham_ctl *ctl, struct nham_worker *w, size_t c)
 {
-    pthread_mutex_lock(&ctl->mutex);
+    ctl_workers_lock(ctl->threads);
     w->taking_over = c;
     w->interrupted = false;
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_unlock(ctl->threads);
 }
 
 /* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). Returns 0 when
@@ -974,25 +970,25 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
             error = nham_activate(ctl, ag, nw, inc);
         }
         t_start = time_mono_ns();
-        if (!error || ctl->stopping) {
+        if (!error || ctl_workers_stopping(ctl->threads)) {
             break;
         }
         nw->needs_rearm = true;     /* Try the next one. */
         error = 0;
     }
-    pthread_mutex_lock(&ctl->mutex);
+    ctl_workers_lock(ctl->threads);
     v->active = b;
     v->incarnation = inc;
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_unlock(ctl->threads);
     /* 5. Recovered when the new copy says READY (its own clock, the host's monotonic one);
      * not if it fails first (the FMS says so, or its agent says it no longer runs). */
     deadline = time_mono_ns() + NHAM_READY_TIMEOUT_NS;
-    while (!error && !ctl->stopping && time_mono_ns() < deadline) {
+    while (!error && !ctl_workers_stopping(ctl->threads) && time_mono_ns() < deadline) {
         int e = nham_counter(ctl, ag, nw->role_id, "ready", &ready);
 
-        pthread_mutex_lock(&ctl->mutex);
+        ctl_workers_lock(ctl->threads);
         interrupted = w->interrupted;
-        pthread_mutex_unlock(&ctl->mutex);
+        ctl_workers_unlock(ctl->threads);
         if (interrupted || e == EREMOTEIO) {
             interrupted = true;
             break;
@@ -1002,15 +998,15 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         }
         poll(NULL, 0, 1);
     }
-    pthread_mutex_lock(&ctl->mutex);
+    ctl_workers_lock(ctl->threads);
     w->taking_over = SIZE_MAX;
     w->interrupted = false;
-    if (interrupted && !ctl->stopping) {
+    if (interrupted && !ctl_workers_stopping(ctl->threads)) {
         /* The FMS may not have seen it (no pidfd, no beat yet): its recovery comes next. */
         nham_queue_fail(ctl, w, b, time_mono_ns(), true,
                         "it failed before it was ready", 0);
     }
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_unlock(ctl->threads);
     if (interrupted) {
         run_events_addf(ctl->events, 0, "recovery-interrupted", old->name, "%s: %s failed before "
                         "it was ready: recovering again", nham_mechanism_name(m), nw->name);
@@ -1032,85 +1028,67 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     return error ? error : ETIMEDOUT;
 }
 
-static void *
-nham_worker_main(void *w_)
+/* With no job: failed copies become standbys again when their guests answer. Under the
+ * workers' lock. */
+static uint64_t
+nham_worker_idle(void *ctl_, size_t vi)
 {
-    struct nham_worker *w = w_;
-    struct nham_ctl *ctl = w->ctl;
-    struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
+    struct nham_ctl *ctl = ctl_;
+    struct nham_vnf *v = &ctl->nd->vnfs[vi];
+    bool rearm = false;
 
-    pthread_mutex_lock(&ctl->mutex);
-    while (!ctl->stopping) {
-        struct nham_job job;
-        bool rearm = false;
-
-        for (size_t c = 0; c < v->n_copies; c++) {
-            rearm |= v->copies[c].needs_rearm && !v->copies[c].silent;
-        }
-        if (!w->n_jobs) {
-            if (rearm) {
-                /* Failed copies become standbys again when their guests answer. */
-                pthread_mutex_unlock(&ctl->mutex);
-                for (size_t c = 0; c < v->n_copies; c++) {
-                    if (v->copies[c].needs_rearm && !v->copies[c].silent && c != v->active) {
-                        nham_rearm(ctl, v, c);
-                    }
-                }
-                pthread_mutex_lock(&ctl->mutex);
-                if (!w->n_jobs && !ctl->stopping) {
-                    struct timespec ts;
-                    clock_gettime(CLOCK_REALTIME, &ts);
-                    ts.tv_nsec += 50 * 1000000;
-                    if (ts.tv_nsec >= 1000000000) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000;
-                    }
-                    pthread_cond_timedwait(&ctl->cond, &ctl->mutex, &ts);
-                }
-            } else {
-                pthread_cond_wait(&ctl->cond, &ctl->mutex);
-            }
-            continue;
-        }
-        job = w->jobs[0];
-        memmove(w->jobs, w->jobs + 1, --w->n_jobs * sizeof *w->jobs);
-        if (job.kind == NHAM_JOB_FAIL && job.copy == v->active) {
-            int error;
-
-            w->recovering = true;
-            w->failing = job.copy;
-            w->taking_over = SIZE_MAX;
-            w->interrupted = false;
-            pthread_mutex_unlock(&ctl->mutex);
-            error = nham_recover(ctl, w, job.copy, job.at_ns, job.dead);
-            pthread_mutex_lock(&ctl->mutex);
-            w->recovering = false;
-            w->failing = SIZE_MAX;
-            if (!error || error == EINTR) {
-                w->failures = 0;
-            } else if (!ctl->stopping && ++w->failures <= NHAM_RETRIES) {
-                /* A VNF must not stay down: try again a little later (its agent or the
-                 * SFF's did not answer in time on a loaded machine). */
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += NHAM_RETRY_NS;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
-                pthread_cond_timedwait(&ctl->cond, &ctl->mutex, &ts);
-                if (!ctl->stopping) {
-                    nham_queue_fail(ctl, w, v->active, time_mono_ns(), job.dead,
-                                    "its recovery failed: once more", 0);
-                }
-            }
-        } else if (job.kind == NHAM_JOB_FALSE && job.copy != v->active) {
-            v->copies[job.copy].needs_rearm = true;
-            v->copies[job.copy].silent = false;
+    for (size_t c = 0; c < v->n_copies; c++) {
+        rearm |= v->copies[c].needs_rearm && !v->copies[c].silent;
+    }
+    if (!rearm) {
+        return 0;
+    }
+    ctl_workers_unlock(ctl->threads);
+    for (size_t c = 0; c < v->n_copies; c++) {
+        if (v->copies[c].needs_rearm && !v->copies[c].silent && c != v->active) {
+            nham_rearm(ctl, v, c);
         }
     }
-    pthread_mutex_unlock(&ctl->mutex);
-    return NULL;
+    ctl_workers_lock(ctl->threads);
+    return 50 * 1000000;
+}
+
+/* A job of VNF 'vi''s worker, under the workers' lock. */
+static void
+nham_worker_job(void *ctl_, size_t vi, void *job_)
+{
+    struct nham_ctl *ctl = ctl_;
+    struct nham_worker *w = &ctl->workers[vi];
+    struct nham_vnf *v = &ctl->nd->vnfs[vi];
+    struct nham_job *job = job_;
+
+    if (job->kind == NHAM_JOB_FAIL && job->copy == v->active) {
+        int error;
+
+        w->recovering = true;
+        w->failing = job->copy;
+        w->taking_over = SIZE_MAX;
+        w->interrupted = false;
+        ctl_workers_unlock(ctl->threads);
+        error = nham_recover(ctl, w, job->copy, job->at_ns, job->dead);
+        ctl_workers_lock(ctl->threads);
+        w->recovering = false;
+        w->failing = SIZE_MAX;
+        if (!error || error == EINTR) {
+            w->failures = 0;
+        } else if (!ctl_workers_stopping(ctl->threads) && ++w->failures <= NHAM_RETRIES) {
+            /* A VNF must not stay down: try again a little later (its agent or the
+             * SFF's did not answer in time on a loaded machine). */
+            ctl_workers_wait(ctl->threads, NHAM_RETRY_NS);
+            if (!ctl_workers_stopping(ctl->threads)) {
+                nham_queue_fail(ctl, w, v->active, time_mono_ns(), job->dead,
+                                "its recovery failed: once more", 0);
+            }
+        }
+    } else if (job->kind == NHAM_JOB_FALSE && job->copy != v->active) {
+        v->copies[job->copy].needs_rearm = true;
+        v->copies[job->copy].silent = false;
+    }
 }
 
 /* From the FMS's thread. */
@@ -1131,7 +1109,7 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         run_events_addf(ctl->events, at_ns, "false-suspicion", name, "beats again after %.3f ms; "
                         "timeout now %.3f ms", gap_ns / 1e6, (est.penalty_ns + est.mean_ns) / 1e6);
     }
-    pthread_mutex_lock(&ctl->mutex);
+    ctl_workers_lock(ctl->threads);
     if (kind == FMS_EV_RECOVERED) {
         queue_false = true;
     } else if (w->recovering && c == w->taking_over) {
@@ -1151,12 +1129,10 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
     }
     if (queue_false) {
-        w->jobs = xrealloc(w->jobs, (w->n_jobs + 1) * sizeof *w->jobs);
-        w->jobs[w->n_jobs++] = (struct nham_job) { .kind = NHAM_JOB_FALSE, .copy = c,
-                                                   .at_ns = at_ns };
-        pthread_cond_broadcast(&ctl->cond);
+        ctl_workers_push(ctl->threads, vi, &(struct nham_job) { .kind = NHAM_JOB_FALSE,
+                                                                .copy = c, .at_ns = at_ns });
     }
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_unlock(ctl->threads);
 }
 
 void
@@ -1167,16 +1143,10 @@ nham_ctl_stop(void *ctl_)
     if (!ctl) {
         return;
     }
-    pthread_mutex_lock(&ctl->mutex);
-    ctl->stopping = true;
-    pthread_cond_broadcast(&ctl->cond);
-    pthread_mutex_unlock(&ctl->mutex);
+    ctl_workers_stop(ctl->threads);
     fms_destroy(ctl->fms);          /* No callback after this. */
+    ctl_workers_destroy(ctl->threads);
     for (size_t i = 0; ctl->workers && i < ctl->nd->n_vnfs; i++) {
-        if (ctl->workers[i].started) {
-            pthread_join(ctl->workers[i].thread, NULL);
-        }
-        free(ctl->workers[i].jobs);
         if (ctl->workers[i].hold_fd >= 0) {
             close(ctl->workers[i].hold_fd);
             unlink(ctl->workers[i].hold_path);
@@ -1221,8 +1191,6 @@ nham_ctl_stop(void *ctl_)
     free(ctl->workers);
     free(ctl->targets);
     pthread_mutex_destroy(&ctl->of_mutex);
-    pthread_mutex_destroy(&ctl->mutex);
-    pthread_cond_destroy(&ctl->cond);
     free(ctl);
 }
 
@@ -1241,9 +1209,9 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     ctl->cmd_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     ctl->events = ctx->events;
     ctl->nd = nd;
-    pthread_mutex_init(&ctl->mutex, NULL);
+    ctl->threads = ctl_workers_create(nd->n_vnfs, sizeof(struct nham_job), nham_worker_job,
+                                      nham_worker_idle, ctl);
     pthread_mutex_init(&ctl->of_mutex, NULL);
-    pthread_cond_init(&ctl->cond, NULL);
     ctl->sff = (struct nham_agent) { .guest = xstrdup(nd->sff_guest), .addr = nd->sff_mgmt,
                                      .fd = -1 };
     pthread_mutex_init(&ctl->sff.mutex, NULL);
@@ -1304,11 +1272,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         goto out;
     }
     run_events_add(ctl->events, 0, "checkpoint-backend", "vsm", nd->conf.backend);
-    for (size_t i = 0; !error && i < nd->n_vnfs; i++) {
-        error = pthread_create(&ctl->workers[i].thread, NULL, nham_worker_main,
-                               &ctl->workers[i]);
-        ctl->workers[i].started = !error;
-    }
+    error = ctl_workers_start(ctl->threads);
     if (!error) {
         error = fms_start(ctl->fms);
     }

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "vnfs/lib/buf.h"
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
@@ -223,25 +224,6 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
 #define NHAM_HIT_MAGIC "NHAMHIT!"
 #define NHAM_MAGIC_LEN 8
 #define NHAM_IMAGE_ID 28
-
-static void
-nham_put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = n - 1; i >= 0; i--, v >>= 8) {
-        p[i] = v & 0xff;
-    }
-}
-
-static uint64_t
-nham_get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
 
 /* The FMS's fast control path: a datagram socket bound at --control PATH (in the guest's own
  * directory, which only this guest and the host see), read by the role's loop. The host's
@@ -486,7 +468,7 @@ nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
         return;
     }
     h = &s->hops[c.vnf];
-    if (h->vnf_last.len >= 12 && nham_get_be(h->vnf_last.data + 4, 8) == c.counter) {
+    if (h->vnf_last.len >= 12 && get_be64(h->vnf_last.data + 4) == c.counter) {
         buf_clear(&h->stored);
         buf_put(&h->stored, h->vnf_last.data, h->vnf_last.len);
         h->has_stored = true;
@@ -561,7 +543,7 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
         || m.kind != FT_EV_STATE || m.from != NHAM_ID_VSM || m.len < 4 + NHAM_IMAGE_ID) {
         return false;
     }
-    epoch = nham_get_be(m.payload, 4);
+    epoch = get_be32(m.payload);
     if ((epoch == h->hit_epoch && h->n_hit_tries >= 2) || m.len - 4 != h->warmed.len
         || memcmp(m.payload + 4, h->warmed.data, h->warmed.len)) {
         /* Asked a third time after HITs (the standby lacks the image; one HIT may be lost or
@@ -572,10 +554,10 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     h->n_hit_tries = epoch == h->hit_epoch ? h->n_hit_tries + 1 : 1;
     h->hit_epoch = epoch;
     memcpy(hit, NHAM_HIT_MAGIC, NHAM_MAGIC_LEN);
-    nham_put_be(hit + NHAM_MAGIC_LEN, m.seq, 8);
-    nham_put_be(hit + NHAM_MAGIC_LEN + 8, epoch, 4);
+    put_be64(hit + NHAM_MAGIC_LEN, m.seq);
+    put_be32(hit + NHAM_MAGIC_LEN + 8, epoch);
     memcpy(hit + NHAM_MAGIC_LEN + 12, m.payload + 4, NHAM_IMAGE_ID);
-    nham_put_be(hit + NHAM_MAGIC_LEN + 12 + NHAM_IMAGE_ID, h->warmed.len, 4);
+    put_be32(hit + NHAM_MAGIC_LEN + 12 + NHAM_IMAGE_ID, h->warmed.len);
     nham_sff_seal(s, i, 0, FT_EV_PEER_MSG, hit, sizeof hit);
     s->n_hits++;
     if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame, nham_sff_asker(h),
@@ -694,7 +676,7 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         buf_put(&h->vnf_last, h->warmed.data, h->warmed.len);
     }
     if (m.len - NHAM_MAGIC_LEN < hdr || h->vnf_last.len < NHAM_IMAGE_ID
-        || nham_get_be(p + 8 + NHAM_IMAGE_ID, 4) != h->vnf_last.len
+        || get_be32(p + 8 + NHAM_IMAGE_ID) != h->vnf_last.len
         || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID)) {
         /* Not the base it applies to (a whole one was lost): this checkpoint is lost. */
         s->n_ckpt_delta_misses++;
@@ -708,7 +690,7 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         s->n_ckpt_delta_misses++;
         return true;
     }
-    struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = nham_get_be(p, 8),
+    struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = get_be64(p),
                               .kind = FT_EV_STATE, .payload = h->vnf_last.data,
                               .len = h->vnf_last.len };
     buf_clear(&s->warm_msg);
@@ -1225,7 +1207,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         struct buf b = BUF_INITIALIZER;
         struct ftstage_msg dm = { .from = m->from, .to = m->to, .kind = FT_EV_PEER_MSG };
 
-        nham_put_be(seq, m->seq, 8);
+        put_be64(seq, m->seq);
         buf_put(&b, NHAM_CKPT_DELTA_MAGIC, NHAM_MAGIC_LEN);
         buf_put(&b, seq, 8);
         buf_put(&b, v->last_export.data, NHAM_IMAGE_ID);
@@ -1349,7 +1331,7 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         const size_t hdr = NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
 
         if (m.len - NHAM_MAGIC_LEN < hdr || v->warm.len < NHAM_IMAGE_ID
-            || nham_get_be(p + NHAM_IMAGE_ID, 4) != v->warm.len
+            || get_be32(p + NHAM_IMAGE_ID) != v->warm.len
             || memcmp(p, v->warm.data, NHAM_IMAGE_ID)
             || !nham_delta_apply(v->warm.data, v->warm.len, p + hdr,
                                  m.len - NHAM_MAGIC_LEN - hdr)
@@ -1368,10 +1350,10 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
     }
     if (m.len == NHAM_MAGIC_LEN + 12 + NHAM_IMAGE_ID + 4 && v->stage
         && v->warm.len >= NHAM_IMAGE_ID
-        && nham_get_be(p + 12 + NHAM_IMAGE_ID, 4) == v->warm.len
+        && get_be32(p + 12 + NHAM_IMAGE_ID) == v->warm.len
         && !memcmp(p + 12, v->warm.data, NHAM_IMAGE_ID)) {
         struct ftstage_msg ans = { .from = NHAM_ID_VSM, .to = NHAM_ID_VNF(v->hop),
-                                   .seq = nham_get_be(p, 8), .kind = FT_EV_STATE };
+                                   .seq = get_be64(p), .kind = FT_EV_STATE };
         struct buf b = BUF_INITIALIZER;
 
         buf_put(&b, p + 8, 4);                  /* The epoch it answers. */

@@ -148,33 +148,26 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
         }
         if (!error) {
             error = inject_apply(f, &t);
-            if (error == EALREADY) {
-                /* The target is down already (its scheme still recovers it from the last
-                 * fault): nothing was injected, no episode of recovery starts here, and the
-                 * run goes on. */
-                char *detail = xasprintf("%s %s: the target is down already", f->kind->name,
-                                         f->mode ? f->mode : "");
-
-                run_ctx_event(rc, "fault-not-injected", f->target, detail);
-                free(detail);
-                inject_fault_free(f);
-                return 0;
-            }
             if (error) {
                 inject_fault_free(f);
             }
         }
         if (error) {
+            /* A step not taken is part of the run, said in the history, never silently
+             * dropped. EALREADY: the target is down already (its scheme still recovers it
+             * from the last fault): no episode of recovery starts here, and the run goes
+             * on. */
+            bool down = error == EALREADY;
             char *detail = xasprintf("%s %s: %s", ef->kind, ef->mode ? ef->mode : "",
-                                     strerror(error));
+                                     down ? "the target is down already" : strerror(error));
 
-            log_err("fault %s %s on %s: %s", ef->kind, ef->mode ? ef->mode : "", ef->target,
-                    strerror(error));
-            /* A step not taken is part of the run (e.g. its target was already dead): said
-             * in the history, never silently dropped. */
-            run_ctx_event(rc, "fault-not-injected", ef->target, detail);
+            if (!down) {
+                log_err("fault %s %s on %s: %s", ef->kind, ef->mode ? ef->mode : "",
+                        ef->target, strerror(error));
+            }
+            run_ctx_event(rc, "fault-not-injected", c ? c->name : ef->target, detail);
             free(detail);
-            return error;
+            return down ? 0 : error;
         }
         fault_event(rc, "fault-injected", f, &t);
         plan->live = xrealloc(plan->live, (plan->n_live + 1) * sizeof *plan->live);

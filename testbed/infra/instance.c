@@ -460,7 +460,12 @@ ovs_switch_daemons(void *inst_)
     int error;
 
     error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
-    if (!error && inst->pin_cpu >= 0) {
+    /* With AF_XDP ports the data path is the PMD thread's, on its own CPU (below): the
+     * daemons' own threads carry the management network and the slow path. Pinned beside
+     * the guests, on a CPU the guests keep busy, vswitchd's main thread went without a time
+     * slice for seconds and every agent with it (run-nham's faults found no agent to reach);
+     * left to the scheduler, it takes whichever CPU is free. */
+    if (!error && inst->pin_cpu >= 0 && !inst->afxdp) {
         pid_t pids[2];
         ovs_daemon_pids(inst->ovs, pids);
         for (int i = 0; i < 2 && !error; i++) {

@@ -151,7 +151,7 @@ CHECK_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 CHECK_DEPS  += build/tests/system/test_libvirt
 build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lvirt
 CHECK_SLOW_PROGS += tests/system/kvm.sh
 CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt

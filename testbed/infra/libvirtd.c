@@ -807,7 +807,8 @@ libvirtd_domain_stop(struct libvirtd_domain *d, int (*shutdown)(void *aux), void
         virDomainState st;
         int reason;
 
-        if (!dl_virt.virDomainGetState(d->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
+        if (!dl_virt.virDomainGetState(d->dom, (int *) &st, &reason, 0)
+            && st == VIR_DOMAIN_PAUSED) {
             dl_virt.virDomainResume(d->dom);
         }
         if (shutdown(aux) || !libvirtd_domain_wait_inactive(d, grace_ns)) {

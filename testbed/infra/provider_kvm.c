@@ -456,7 +456,8 @@ set_vcpu_quota(struct guest *g)
     snprintf(params[1].field, sizeof params[1].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_QUOTA);
     params[1].type = VIR_TYPED_PARAM_LLONG;
     params[1].value.l = quota;
-    if (dl_virt.virDomainSetSchedulerParametersFlags(kg->d.dom, params, 2, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (dl_virt.virDomainSetSchedulerParametersFlags(kg->d.dom, params, 2,
+                                                     VIR_DOMAIN_AFFECT_LIVE) < 0) {
         log_err("guest %s: cannot set its CPU quota (%.2f cores): %s", g->name, g->cpus,
                 libvirtd_last_error());
         return EIO;

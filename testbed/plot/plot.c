@@ -708,7 +708,8 @@ draw_xy(const char *path, const struct plot_frame *frame, const struct plot_seri
             }
             if (with_markers) {
                 set_pen(&c, color);
-                dl_plot.pl_fmarker_r(c.pl, cx(&c, x), cy(&c, y), markers[i % ARRAY_SIZE(markers)], 9);
+                dl_plot.pl_fmarker_r(c.pl, cx(&c, x), cy(&c, y),
+                                     markers[i % ARRAY_SIZE(markers)], 9);
             }
         }
     }

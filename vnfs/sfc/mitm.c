@@ -291,7 +291,8 @@ open_pcap(struct mitm *m, const char *victim_mac)
         goto out;
     }
     /* Outbound frames are our own injections: never capture them again. */
-    if (dl_pcap.pcap_setdirection(m->pcap, PCAP_D_IN) || dl_pcap.pcap_setnonblock(m->pcap, 1, errbuf)) {
+    if (dl_pcap.pcap_setdirection(m->pcap, PCAP_D_IN)
+        || dl_pcap.pcap_setnonblock(m->pcap, 1, errbuf)) {
         log_err("%s: %s", m->role.iface, *errbuf ? errbuf : dl_pcap.pcap_geterr(m->pcap));
         goto out;
     }

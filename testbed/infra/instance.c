@@ -66,6 +66,9 @@ struct instance_switch {
      * what is queued and waits for the switch (instance_flow_barrier()). */
     int (*flow_mod)(struct instance *, const char *bridge, const struct of_flow *, int command);
     int (*barrier)(struct instance *, const char *bridge);
+    /* Queues a GROUP_MOD (OF_GC_ADD, OF_GC_MODIFY, OF_GC_DELETE of g->group_id). */
+    int (*group_mod)(struct instance *, const char *bridge, const struct of_group *,
+                     int command);
     /* Forgets the MAC addresses the bridge learned. */
     int (*fdb_flush)(struct instance *, const char *bridge);
 };
@@ -308,6 +311,11 @@ instance_close(struct instance *inst)
         free(inst->flows[i].flow);
     }
     free(inst->flows);
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        free(inst->groups[i].bridge);
+        free(inst->groups[i].group);
+    }
+    free(inst->groups);
     link_ns_close(inst->host);
     manifest_close(inst->manifest);
     free(inst->name);
@@ -944,6 +952,21 @@ ovs_switch_barrier(struct instance *inst, const char *bridge)
 }
 
 static int
+ovs_switch_group_mod(struct instance *inst, const char *bridge, const struct of_group *g,
+                     int command)
+{
+    struct of_conn *of;
+    int error = ovs_openflow(inst->ovs, bridge, &of);
+
+    if (error) {
+        return error;
+    }
+    return (command == OF_GC_ADD ? of_group_add(of, g)
+            : command == OF_GC_MODIFY ? of_group_modify(of, g)
+            : of_group_delete(of, g->group_id));
+}
+
+static int
 ovs_switch_fdb_flush(struct instance *inst, const char *bridge)
 {
     return ovs_fdb_flush(inst->ovs, bridge);
@@ -963,6 +986,7 @@ static const struct instance_switch switch_ovs = {
     .stop = ovs_switch_stop,
     .flow_mod = ovs_switch_flow_mod,
     .barrier = ovs_switch_barrier,
+    .group_mod = ovs_switch_group_mod,
     .fdb_flush = ovs_switch_fdb_flush,
 };
 
@@ -1052,8 +1076,49 @@ memory_match_equal(const struct of_match *a, const struct of_match *b)
     return memory_match_covers(a, b) && memory_match_covers(b, a);
 }
 
+static bool
+memory_has_bridge(const struct instance *inst, const char *bridge)
+{
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        if (!strcmp(inst->bridges[i], bridge)) {
+            return true;
+        }
+    }
+    log_err("%s: no such bridge", bridge);
+    return false;
+}
+
+static struct instance_group *
+memory_find_group(struct instance *inst, const char *bridge, uint32_t group_id)
+{
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        if (!strcmp(inst->groups[i].bridge, bridge)
+            && inst->groups[i].group->group_id == group_id) {
+            return &inst->groups[i];
+        }
+    }
+    return NULL;
+}
+
+/* With 'missing': whether 'acts' outputs to a group that 'bridge' does not have (the switch's
+ * OFPBAC_BAD_OUT_GROUP). Else: whether it outputs to group 'group_id' (OF_GROUP_ALL: any). */
+static bool
+memory_actions_reach_group(struct instance *inst, const char *bridge,
+                           const struct of_actions *acts, uint32_t group_id, bool missing)
+{
+    for (size_t i = 0; i < acts->n; i++) {
+        if (acts->a[i].type == OF_ACTION_GROUP
+            && (missing ? !memory_find_group(inst, bridge, acts->a[i].arg)
+                : group_id == OF_GROUP_ALL || acts->a[i].arg == group_id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* As the switch's tables: an add replaces the flow of the same table, priority and match; a
- * delete removes what it covers (strict: the same priority and match). */
+ * delete removes what it covers (strict: the same priority and match). A flow that outputs to
+ * a group the bridge does not have is refused, as the switch refuses it. */
 static int
 memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct of_flow *flow,
                        int command)
@@ -1061,11 +1126,12 @@ memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct o
     bool strict = command != OF_FC_DELETE;
     size_t i, n = 0;
 
-    for (i = 0; i < inst->n_bridges && strcmp(inst->bridges[i], bridge); i++) {
-        continue;
+    if (!memory_has_bridge(inst, bridge)) {
+        return ENOENT;
     }
-    if (i == inst->n_bridges) {
-        log_err("%s: no such bridge", bridge);
+    if (command == OF_FC_ADD
+        && memory_actions_reach_group(inst, bridge, &flow->actions, OF_GROUP_ANY, true)) {
+        log_err("%s: output to a group that does not exist", bridge);
         return ENOENT;
     }
     for (i = 0; i < inst->n_flows; i++) {
@@ -1095,6 +1161,64 @@ memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct o
     return 0;
 }
 
+/* As the switch's group table: an add of an id in use is refused, as is a modify of one not
+ * in use; a delete also takes the flows that output to the group (OF_GROUP_ALL: every group
+ * of the bridge). */
+static int
+memory_switch_group_mod(struct instance *inst, const char *bridge, const struct of_group *g,
+                        int command)
+{
+    struct instance_group *found;
+    size_t n = 0;
+
+    if (!memory_has_bridge(inst, bridge)) {
+        return ENOENT;
+    }
+    found = g->group_id == OF_GROUP_ALL ? NULL : memory_find_group(inst, bridge, g->group_id);
+    if (command == OF_GC_ADD) {
+        if (found) {
+            return EEXIST;
+        }
+        inst->groups = xrealloc(inst->groups, (inst->n_groups + 1) * sizeof *inst->groups);
+        inst->groups[inst->n_groups].bridge = xstrdup(bridge);
+        inst->groups[inst->n_groups].group = xmalloc(sizeof *g);
+        *inst->groups[inst->n_groups].group = *g;
+        inst->n_groups++;
+        return 0;
+    }
+    if (command == OF_GC_MODIFY) {
+        if (!found) {
+            return ENOENT;
+        }
+        *found->group = *g;
+        return 0;
+    }
+    for (size_t i = 0; i < inst->n_flows; i++) {
+        struct instance_flow *f = &inst->flows[i];
+        if (!strcmp(f->bridge, bridge)
+            && memory_actions_reach_group(inst, bridge, &f->flow->actions, g->group_id, false)) {
+            free(f->bridge);
+            free(f->flow);
+        } else {
+            inst->flows[n++] = *f;
+        }
+    }
+    inst->n_flows = n;
+    n = 0;
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        struct instance_group *ig = &inst->groups[i];
+        if (!strcmp(ig->bridge, bridge)
+            && (g->group_id == OF_GROUP_ALL || ig->group->group_id == g->group_id)) {
+            free(ig->bridge);
+            free(ig->group);
+        } else {
+            inst->groups[n++] = *ig;
+        }
+    }
+    inst->n_groups = n;
+    return 0;
+}
+
 static int
 memory_switch_barrier(struct instance *inst, const char *bridge)
 {
@@ -1120,6 +1244,7 @@ static const struct instance_switch switch_memory = {
     .stop = memory_switch_stop,
     .flow_mod = memory_switch_flow_mod,
     .barrier = memory_switch_barrier,
+    .group_mod = memory_switch_group_mod,
     .fdb_flush = memory_switch_fdb_flush,
 };
 
@@ -2272,6 +2397,55 @@ int
 instance_flow_barrier(struct instance *inst, const char *bridge)
 {
     return inst->sw->barrier(inst, bridge);
+}
+
+int
+instance_group_add(struct instance *inst, const char *bridge, const struct of_group *g)
+{
+    return inst->sw->group_mod(inst, bridge, g, OF_GC_ADD);
+}
+
+int
+instance_group_modify(struct instance *inst, const char *bridge, const struct of_group *g)
+{
+    return inst->sw->group_mod(inst, bridge, g, OF_GC_MODIFY);
+}
+
+int
+instance_group_delete(struct instance *inst, const char *bridge, uint32_t group_id)
+{
+    /* Only the id travels in a delete: no 66 kB of buckets on the stack. */
+    struct of_group *g = xzalloc(sizeof *g);
+    int error;
+
+    g->group_id = group_id;
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_DELETE);
+    free(g);
+    return error;
+}
+
+uint32_t
+instance_ofport(const struct instance *inst, const char *guest, const char *bridge)
+{
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        const struct instance_guest *ig = &inst->guests[i];
+        if (strcmp(ig->name, guest)) {
+            continue;
+        }
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            if (!strcmp(ig->ifaces[j].bridge, bridge) && ig->ifaces[j].ofport > 0) {
+                return ig->ifaces[j].ofport;
+            }
+        }
+    }
+    return 0;
+}
+
+const struct instance_group *
+instance_memory_groups(const struct instance *inst, size_t *n)
+{
+    *n = inst->n_groups;
+    return inst->groups;
 }
 
 int

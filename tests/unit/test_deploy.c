@@ -673,6 +673,72 @@ test_memory_switch_flows(void **state)
     fixture_down(&fx);
 }
 
+/* The memory switch's groups behave as OpenFlow's: an id in use is refused, a flow may output
+ * only to a group that exists, a modify replaces the buckets, and a delete takes the flows
+ * that output to the group; the ports come from the instance (instance_ofport()). */
+static void
+test_memory_switch_groups(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: none\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    struct of_group *g = xzalloc(sizeof *g);
+    struct of_flow to_group = { .priority = 400 }, other = { .priority = 401 };
+    const struct instance_group *groups;
+    uint32_t ports[2];
+    struct fixture fx;
+    size_t n;
+
+    fixture_up(&fx, yaml);
+    ports[0] = instance_ofport(fx.inst, fx.inst->guests[0].name, "data");
+    ports[1] = instance_ofport(fx.inst, fx.inst->guests[1].name, "data");
+    assert_true(ports[0] > 0 && ports[1] > 0 && ports[0] != ports[1]);
+    assert_int_equal(instance_ofport(fx.inst, "nosuch", "data"), 0);
+    assert_int_equal(instance_ofport(fx.inst, fx.inst->guests[0].name, "nosuch"), 0);
+
+    of_match_in_port(&to_group.match, 3);
+    of_actions_group(&to_group.actions, 7);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &to_group), ENOENT);
+
+    of_group_fast_failover(g, 7, ports, 2);
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    assert_int_equal(instance_group_add(fx.inst, "data", g), EEXIST);
+    assert_int_equal(instance_group_add(fx.inst, "nosuch", g), ENOENT);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &to_group), 0);
+    of_match_in_port(&other.match, 4);
+    of_actions_output(&other.actions, ports[0]);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &other), 0);
+    assert_int_equal(instance_flow_barrier(fx.inst, "data"), 0);
+    groups = instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(groups[0].group->type, OF_GROUP_TYPE_FAST_FAILOVER);
+    assert_int_equal(groups[0].group->n_buckets, 2);
+    assert_int_equal(groups[0].group->buckets[0].watch_port, ports[0]);
+    assert_int_equal(groups[0].group->buckets[1].watch_port, ports[1]);
+
+    of_group_select(g, 7, ports, 2);
+    assert_int_equal(instance_group_modify(fx.inst, "data", g), 0);
+    assert_int_equal(instance_memory_groups(fx.inst, &n)[0].group->type, OF_GROUP_TYPE_SELECT);
+    g->group_id = 8;
+    assert_int_equal(instance_group_modify(fx.inst, "data", g), ENOENT);
+
+    assert_int_equal(instance_group_delete(fx.inst, "data", 7), 0);
+    instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(count_flows(&fx, 400), 0);     /* It went with its group. */
+    assert_int_equal(count_flows(&fx, 401), 1);     /* Not this one. */
+
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    g->group_id = 9;
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    assert_int_equal(instance_group_delete(fx.inst, "data", OF_GROUP_ALL), 0);
+    instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 0);
+    free(g);
+    fixture_down(&fx);
+}
+
 int
 main(void)
 {
@@ -687,6 +753,7 @@ main(void)
         cmocka_unit_test_teardown(test_inject_on_chain, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fails_cleanly, teardown_test),
         cmocka_unit_test_teardown(test_memory_switch_flows, teardown_test),
+        cmocka_unit_test_teardown(test_memory_switch_groups, teardown_test),
     };
 
     return cmocka_run_group_tests(tests, setup_state, teardown_state);

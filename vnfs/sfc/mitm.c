@@ -7,12 +7,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/dl_pcap.h"
 #include "vnfs/lib/dns.h"
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
@@ -196,7 +196,7 @@ struct mitm {
 static void
 send_frame(struct mitm *m, const uint8_t *frame, size_t len)
 {
-    if (pcap_inject(m->pcap, frame, len) == (int) len) {
+    if (dl_pcap.pcap_inject(m->pcap, frame, len) == (int) len) {
         m->n_forwarded++;
     } else {
         m->n_errors++;
@@ -262,8 +262,8 @@ mitm_readable(struct loop *loop, int fd, uint32_t events, void *m_)
 {
     struct mitm *m = m_;
 
-    if (pcap_dispatch(m->pcap, 256, on_frame, (u_char *) m) < 0) {
-        log_err("pcap: %s", pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_dispatch(m->pcap, 256, on_frame, (u_char *) m) < 0) {
+        log_err("pcap: %s", dl_pcap.pcap_geterr(m->pcap));
         loop_stop(loop);
     }
 }
@@ -274,31 +274,36 @@ open_pcap(struct mitm *m, const char *victim_mac)
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     struct bpf_program prog;
     char *filter = NULL;
-    int error = EIO;
+    int error = dl_pcap_load();
 
-    m->pcap = pcap_create(m->role.iface, errbuf);
+    if (error) {
+        return error;
+    }
+    error = EIO;
+    m->pcap = dl_pcap.pcap_create(m->role.iface, errbuf);
     if (!m->pcap) {
         log_err("%s: %s", m->role.iface, errbuf);
         return ENODEV;
     }
-    if (pcap_set_promisc(m->pcap, 1) || pcap_set_snaplen(m->pcap, MITM_SNAPLEN)
-        || pcap_set_immediate_mode(m->pcap, 1) || pcap_activate(m->pcap) < 0) {
-        log_err("%s: %s", m->role.iface, pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_set_promisc(m->pcap, 1) || dl_pcap.pcap_set_snaplen(m->pcap, MITM_SNAPLEN)
+        || dl_pcap.pcap_set_immediate_mode(m->pcap, 1) || dl_pcap.pcap_activate(m->pcap) < 0) {
+        log_err("%s: %s", m->role.iface, dl_pcap.pcap_geterr(m->pcap));
         goto out;
     }
     /* Outbound frames are our own injections: never capture them again. */
-    if (pcap_setdirection(m->pcap, PCAP_D_IN) || pcap_setnonblock(m->pcap, 1, errbuf)) {
-        log_err("%s: %s", m->role.iface, *errbuf ? errbuf : pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_setdirection(m->pcap, PCAP_D_IN)
+        || dl_pcap.pcap_setnonblock(m->pcap, 1, errbuf)) {
+        log_err("%s: %s", m->role.iface, *errbuf ? errbuf : dl_pcap.pcap_geterr(m->pcap));
         goto out;
     }
     if (victim_mac) {
         filter = xasprintf("ether src %s", victim_mac);
-        if (pcap_compile(m->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN)
-            || pcap_setfilter(m->pcap, &prog)) {
-            log_err("filter '%s': %s", filter, pcap_geterr(m->pcap));
+        if (dl_pcap.pcap_compile(m->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN)
+            || dl_pcap.pcap_setfilter(m->pcap, &prog)) {
+            log_err("filter '%s': %s", filter, dl_pcap.pcap_geterr(m->pcap));
             goto out;
         }
-        pcap_freecode(&prog);
+        dl_pcap.pcap_freecode(&prog);
     }
     error = 0;
 out:
@@ -419,11 +424,11 @@ role_mitm(int argc, char *argv[])
     role_add_counter(&m->role, "replayed", &m->n_replayed);
     role_add_counter(&m->role, "dropped", &m->n_dropped);
     role_add_counter(&m->role, "errors", &m->n_errors);
-    rc = role_serve_fd(&m->role, pcap_get_selectable_fd(m->pcap), mitm_readable);
+    rc = role_serve_fd(&m->role, dl_pcap.pcap_get_selectable_fd(m->pcap), mitm_readable);
 out:
     role_finish(&m->role);
     if (m->pcap) {
-        pcap_close(m->pcap);
+        dl_pcap.pcap_close(m->pcap);
     }
     for (size_t i = 0; i < MITM_REPLAY_RING; i++) {
         free(m->ring[i]);

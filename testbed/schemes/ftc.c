@@ -60,7 +60,8 @@ static void
 ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
 {
     *o = (struct deploy_chain_opts) {
-        .replicas = 1, .ftc = true, .f = scheme_param_uint(&scheme_ftc, p, "f"),
+        .replicas = 1, .ftc = true, .sff_window = DEPLOY_SFF_WINDOW,
+        .f = scheme_param_uint(&scheme_ftc, p, "f"),
         .ftc_partitions = scheme_param_uint(&scheme_ftc, p, "partitions"),
         .ftc_tick = scheme_param_value(&scheme_ftc, p, "tick"),
     };

@@ -7,7 +7,9 @@
 #include "testbed/schemes/scheme.h"
 #include "vnfs/lib/util.h"
 
-static const struct deploy_chain_opts none_opts = { .replicas = 1 };
+static const struct deploy_chain_opts none_opts = {
+    .replicas = 1, .sff_window = DEPLOY_SFF_WINDOW,
+};
 
 static const struct scheme_target none_targets[] = {
     { "classifier[0]", "the classifier" },

@@ -45,7 +45,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs
+declare -A tput p50 runs eff
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
     if (!NR) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
     else { printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'; }
@@ -64,6 +64,13 @@ for n in $LENGTHS; do
             runs[$s-$n]+=" $(q "select printf('%.0f', s.mean) from summaries s join runs r on r.id = s.run
                              where r.experiment='bench-ftc-$s-$n' and s.metric='rx_pps'
                              and (s.labels is null or s.labels = '') order by r.id desc limit 1")"
+            # Goodput per CPU second of the instance's guests: what the scheme costs, whatever
+            # share of the shared CPU the run got.
+            eff[$s-$n]+=" $(q "select printf('%.0f', p.mean * 100 / c.mean) from summaries p
+                            join summaries c on c.run = p.run join runs r on r.id = p.run
+                            where r.experiment='bench-ftc-$s-$n' and p.metric='rx_pps'
+                            and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
+                            and c.mean > 0 order by r.id desc limit 1")"
             if [ "$rep" = 1 ]; then
                 dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
                       | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
@@ -83,6 +90,11 @@ for n in $LENGTHS; do
               <(echo "${runs[none-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
             | awk -v n="$n" '$2 > 0 { r = r sprintf(" %.3f", $1 / $2) }
                              END { print "length " n ", ftc/none per repetition:" r }'
+        echo "length $n, rx packets per guest CPU second: none${eff[none-$n]:-} / ftc${eff[ftc-$n]:-}"
+        paste <(echo "${eff[ftc-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+              <(echo "${eff[none-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+            | awk -v n="$n" '$2 > 0 { r = r sprintf(" %.3f", $1 / $2) }
+                             END { print "length " n ", ftc/none per CPU second:" r }'
     fi
 done
 printf '%-8s %10s %10s %10s %9s %9s %10s %10s %10s\n' length "none pps" "ftc pps" "ftmb pps" \

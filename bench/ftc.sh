@@ -12,6 +12,7 @@
 # REPS (default 1): throughput runs per point, the schemes alternating within each repetition
 # (so that a change in the machine's load falls on all of them); the median is reported, with
 # the per-repetition ratios FTC/none. SCHEMES (default "none ftc ftmb"): the schemes to run.
+# SFF_WINDOW: none's and ftc's sff_window parameter (the SFF's admission; 0: off).
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -39,6 +40,7 @@ chain:
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
+$( [ "$1" != ftmb ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
 warmup: 0
 repetitions: 1

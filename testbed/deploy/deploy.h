@@ -57,6 +57,15 @@ struct deployment;
  * there wasted the hops before them); well under a guest socket's queue, and the size of
  * FTC's own forwarder window (vnfs/sfc/vnf_ftc.c). */
 #define DEPLOY_SFF_WINDOW 256
+#define DEPLOY_SFF_WINDOW_MIN 64    /* sfcd sff --window's least. */
+
+/* A scheme's sff_window parameter as deployed: 0 stays (no admission), else at least
+ * DEPLOY_SFF_WINDOW_MIN. */
+static inline unsigned
+deploy_sff_window(uint64_t w)
+{
+    return !w ? 0 : w < DEPLOY_SFF_WINDOW_MIN ? DEPLOY_SFF_WINDOW_MIN : w > 65536 ? 65536 : w;
+}
 
 struct deploy_chain_opts {
     unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */

@@ -99,7 +99,7 @@ test_mtmon(void **state)
 {
     static const unsigned sharing[] = { 1, 2, 8 };
     static const unsigned parts[] = { 1, 4 };
-    const unsigned threads = 8, packets = 300;
+    const unsigned threads = 8, packets = 120;
 
     for (size_t s = 0; s < sizeof sharing / sizeof *sharing; s++) {
         for (size_t p = 0; p < sizeof parts / sizeof *parts; p++) {

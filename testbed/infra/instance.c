@@ -285,6 +285,21 @@ guest_uninit(struct instance_guest *ig)
     free(ig->provider);
 }
 
+/* A zeroed instance with its lock (recursive: a locked sequence calls the locking
+ * functions). */
+static struct instance *
+instance_alloc(void)
+{
+    struct instance *inst = xzalloc(sizeof *inst);
+    pthread_mutexattr_t attr;
+
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&inst->changes, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return inst;
+}
+
 void
 instance_close(struct instance *inst)
 {
@@ -322,6 +337,7 @@ instance_close(struct instance *inst)
     free(inst->dir);
     free(inst->netns_path);
     free(inst->sfcd);
+    pthread_mutex_destroy(&inst->changes);
     free(inst);
 }
 
@@ -1116,6 +1132,24 @@ memory_actions_reach_group(struct instance *inst, const char *bridge,
     return false;
 }
 
+/* The changes since the last barrier form one batch, as on the `ovs` switch's OpenFlow
+ * connection, where a barrier answers for whatever was queued before it. Counted as
+ * unserialized: a change or a barrier from another thread than the one whose batch is open
+ * (two writers' batches mixed), and a batch still open when the outermost holder of
+ * instance_changes_lock() lets go of it (a caller did not hold it across its steps, so another
+ * thread's change could have come in between). */
+static void
+memory_switch_batch(struct instance *inst, bool barrier)
+{
+    pthread_t self = pthread_self();
+
+    if (inst->batch_open && !pthread_equal(inst->batch_owner, self)) {
+        inst->n_interleaved++;
+    }
+    inst->batch_open = !barrier;
+    inst->batch_owner = self;
+}
+
 /* As the switch's tables: an add replaces the flow of the same table, priority and match; a
  * delete removes what it covers (strict: the same priority and match). A flow that outputs to
  * a group the bridge does not have is refused, as the switch refuses it. */
@@ -1126,6 +1160,7 @@ memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct o
     bool strict = command != OF_FC_DELETE;
     size_t i, n = 0;
 
+    memory_switch_batch(inst, false);
     if (!memory_has_bridge(inst, bridge)) {
         return ENOENT;
     }
@@ -1171,6 +1206,7 @@ memory_switch_group_mod(struct instance *inst, const char *bridge, const struct 
     struct instance_group *found;
     size_t n = 0;
 
+    memory_switch_batch(inst, false);
     if (!memory_has_bridge(inst, bridge)) {
         return ENOENT;
     }
@@ -1222,6 +1258,7 @@ memory_switch_group_mod(struct instance *inst, const char *bridge, const struct 
 static int
 memory_switch_barrier(struct instance *inst, const char *bridge)
 {
+    memory_switch_batch(inst, true);
     return 0;
 }
 
@@ -1538,7 +1575,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
             struct instance **instp)
 {
     uint64_t t0 = time_mono_ns();
-    struct instance *inst = xzalloc(sizeof *inst);
+    struct instance *inst = instance_alloc();
     int lock_fd = -1;
     char *path = NULL, *log_dir = NULL;
     char *yaml = NULL;
@@ -1798,7 +1835,7 @@ parse_mac(const char *s, uint8_t mac[6])
 int
 instance_open(const struct instance_opts *opts, struct instance **instp)
 {
-    struct instance *inst = xzalloc(sizeof *inst);
+    struct instance *inst = instance_alloc();
     char *path = NULL, *guests_dir = NULL;
     json_error_t jerr;
     json_t *root = NULL, *guests, *bridges, *g;
@@ -1941,8 +1978,8 @@ next_mgmt_addr(const struct instance *inst, struct in_addr *addrp)
     return 0;
 }
 
-int
-instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec_)
+static int
+add_guest(struct instance *inst, const struct instance_guest_spec *spec_)
 {
     struct instance_guest_spec spec = *spec_;
     struct instance_guest *ig;
@@ -2026,8 +2063,8 @@ remove_guest(struct instance *inst, struct instance_guest *ig, bool ports)
     return error;
 }
 
-int
-instance_remove_guest(struct instance *inst, const char *name)
+static int
+remove_guest_named(struct instance *inst, const char *name)
 {
     struct instance_guest *ig = instance_find_guest(inst, name);
     int error, error2;
@@ -2050,9 +2087,9 @@ guest_index(const struct instance_guest *ig)
     return mac ? (size_t) mac[2] << 8 | mac[3] : 0;
 }
 
-int
-instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
-                       double cpus, uint64_t memory)
+static int
+replace_guest(struct instance *inst, const char *name, const char *new_name, double cpus,
+              uint64_t memory)
 {
     struct instance_guest *ig = instance_find_guest(inst, name), fresh, old;
     struct instance_link_spec *links = NULL;
@@ -2380,35 +2417,113 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
     }
 }
 
+void
+instance_changes_lock(struct instance *inst)
+{
+    pthread_mutex_lock(&inst->changes);
+    inst->changes_depth++;
+}
+
+void
+instance_changes_unlock(struct instance *inst)
+{
+    /* The outermost holder lets go: its change must be whole by then (see
+     * memory_switch_batch()). */
+    if (!--inst->changes_depth && inst->batch_open) {
+        inst->n_interleaved++;
+        inst->batch_open = false;
+    }
+    pthread_mutex_unlock(&inst->changes);
+}
+
+int
+instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = add_guest(inst, spec);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_remove_guest(struct instance *inst, const char *name)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = remove_guest_named(inst, name);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
+                       double cpus, uint64_t memory)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = replace_guest(inst, name, new_name, cpus, memory);
+    instance_changes_unlock(inst);
+    return error;
+}
+
 int
 instance_flow_add(struct instance *inst, const char *bridge, const struct of_flow *flow)
 {
-    return inst->sw->flow_mod(inst, bridge, flow, OF_FC_ADD);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->flow_mod(inst, bridge, flow, OF_FC_ADD);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_flow_delete(struct instance *inst, const char *bridge, const struct of_flow *flow,
                      bool strict)
 {
-    return inst->sw->flow_mod(inst, bridge, flow, strict ? OF_FC_DELETE_STRICT : OF_FC_DELETE);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->flow_mod(inst, bridge, flow, strict ? OF_FC_DELETE_STRICT : OF_FC_DELETE);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_flow_barrier(struct instance *inst, const char *bridge)
 {
-    return inst->sw->barrier(inst, bridge);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->barrier(inst, bridge);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_group_add(struct instance *inst, const char *bridge, const struct of_group *g)
 {
-    return inst->sw->group_mod(inst, bridge, g, OF_GC_ADD);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_ADD);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_group_modify(struct instance *inst, const char *bridge, const struct of_group *g)
 {
-    return inst->sw->group_mod(inst, bridge, g, OF_GC_MODIFY);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_MODIFY);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
@@ -2419,7 +2534,9 @@ instance_group_delete(struct instance *inst, const char *bridge, uint32_t group_
     int error;
 
     g->group_id = group_id;
+    instance_changes_lock(inst);
     error = inst->sw->group_mod(inst, bridge, g, OF_GC_DELETE);
+    instance_changes_unlock(inst);
     free(g);
     return error;
 }
@@ -2451,7 +2568,18 @@ instance_memory_groups(const struct instance *inst, size_t *n)
 int
 instance_fdb_flush(struct instance *inst, const char *bridge)
 {
-    return inst->sw->fdb_flush(inst, bridge);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->fdb_flush(inst, bridge);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+uint64_t
+instance_memory_unserialized(const struct instance *inst)
+{
+    return inst->n_interleaved;
 }
 
 const struct instance_flow *

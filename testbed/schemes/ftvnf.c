@@ -460,6 +460,7 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     deploy_args_add(&a, "65536");
     error = deploy_start_role(sff, "sff", a.v);
     deploy_args_free(&a);
+    instance_changes_lock(d->inst);
     if (!error) {
         error = ftvnf_return_path(d);
     }
@@ -471,9 +472,10 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         ftvnf_steer_flow(fd->vmac[i], ftvnf_copy(d, i, false), &f);
         error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
     }
-    if (!error) {
-        error = instance_flow_barrier(d->inst, DATA_BRIDGE);
-    }
+    /* Also after a refusal: what was queued goes now. */
+    int error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    error = error ? error : error2;
+    instance_changes_unlock(d->inst);
     if (error) {
         log_err("ftvnf: steering: %s", strerror(error));
     }

@@ -32,6 +32,7 @@ struct pktio {
     struct sockaddr_ll tx_addr;
     size_t n_tx;
     struct pktio_stats stats;
+    uint64_t rx_calls;                  /* recvmmsg calls, to read the kernel's drops now and then. */
 };
 
 static int
@@ -216,6 +217,26 @@ pktio_drop_ethertype(struct pktio *p, uint16_t ethertype)
 }
 
 int
+pktio_filter_nsh_entries(struct pktio *p, bool entries)
+{
+    /* NSH base header at 14: SPI in bytes 18-20 (the reverse bit is 18's top bit), SI at 21. */
+    uint32_t in = entries ? 0xffffffff : 0, out = entries ? 0 : 0xffffffff;
+    struct sock_filter code[] = {
+        { BPF_LD | BPF_H | BPF_ABS, 0, 0, 12 },
+        { BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0x894f },        /* Not NSH: no entry. */
+        { BPF_LD | BPF_B | BPF_ABS, 0, 0, 21 },
+        { BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0xff },          /* SI below 255: on a path. */
+        { BPF_LD | BPF_B | BPF_ABS, 0, 0, 18 },
+        { BPF_JMP | BPF_JSET | BPF_K, 0, 1, 0x80 },         /* Reverse: a reply, on a path. */
+        { BPF_RET | BPF_K, 0, 0, out },
+        { BPF_RET | BPF_K, 0, 0, in },
+    };
+    struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
+
+    return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
+}
+
+int
 pktio_fd(const struct pktio *p)
 {
     return p->fd;
@@ -250,6 +271,18 @@ pktio_recv_batch(struct pktio *p, struct pktio_pkt *pkts, size_t max, size_t *np
         p->rx_msgs[i].msg_hdr.msg_flags = 0;
     }
     n = recvmmsg(p->fd, p->rx_msgs, max, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n < 0 || !(++p->rx_calls % 64)) {
+        /* When dry, or every 64 batches of a queue that never runs dry: the kernel's drops
+         * (reading them resets its count). */
+        struct tpacket_stats st;
+        socklen_t len = sizeof st;
+        int saved = errno;
+
+        if (!getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len)) {
+            p->stats.rx_dropped += st.tp_drops;
+        }
+        errno = saved;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             *np = 0;

@@ -92,10 +92,14 @@
  * (the image has it), replays the rest in order, and says JOINED to the manager (again every
  * log_retry until it is fed). The manager then feeds it like any slave and tells the master
  * (SYNC, param sync of the manager) to have its last logger feed it on the path. A second
- * failure of the master is then survived like the first. Not covered: a failure of the
- * master before the new slave joined (the stage has no slave then), or of both copies at
- * once. Heartbeats (failure notices are
- * FT_EV_PEER_DOWN, from the driver's detector). A packet that touches no state still gets a
+ * failure of the master is then survived like the first. The paper has the manager save each
+ * variable's last value as it deletes packets and set them in the new slave; the master's
+ * image stands for that here (one export at a packet boundary, once per new slave, off the
+ * packets' path). Not covered: a failure of the master before the new slave joined (the
+ * stage has no slave then), or of both copies at once.
+ *
+ * What is not here: heartbeats (failure notices are FT_EV_PEER_DOWN, from the driver's
+ * detector). A packet that touches no state still gets a
  * D&P record, off its path (it is the packet's progress). With masters logging by messages,
  * nothing is logged after the last stage, so a takeover of the last stage re-forwards every
  * record not yet deleted and the egress drops copies by id. Loggers are assumed not to fail

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -747,6 +748,13 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
     while (!error && !ctl_workers_stopping(ctl->workers) && time_mono_ns() < deadline) {
         json_t *st;
 
+        int pid = deploy_host_pid(ctl->ctx.inst, s->guest, s->nspid);
+
+        if (pid > 0 && kill(pid, 0) && errno == ESRCH) {
+            /* Dead before it joined: its death is the next job (a new one again). */
+            error = ESRCH;
+            break;
+        }
         if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
             && (st = json_array_get(json_object_get(res, "stages"), i))
             && !strcmp(json_string_value(json_object_get(st, "state")) ?: "", "normal")
@@ -765,7 +773,8 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
     }
     free(image);
     run_events_addf(ctl->ctx.events, 0, "recovery-failed", s->name, "no new slave: %s",
-                    error ? strerror(error) : "it never joined");
+                    error == ESRCH ? "it died before it joined"
+                    : error ? strerror(error) : "it never joined");
 }
 
 /* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */

@@ -90,7 +90,7 @@ rec=$(q "select count(*) from events where run=$run and kind='recovered' and tar
 total=$(run_summary "$run" recovery_total_ms)
 repair=$(run_summary "$run" recovery_repair_ms)
 [ "$sent" = 2 ] && [ "$sus" = 2 ] && [ "$rec" = 2 ] && [ -n "$total" ] && [ -n "$repair" ] \
-    && ok "both crashes were suspected and recovered; recovery stored: ${total} ms from the kill, ${repair} ms from detection to the slave's takeover" \
+    && ok "both crashes of the master were suspected and recovered; recovery stored (mean over the 3 faults, the slave's replacement among them): ${total} ms from the kill, ${repair} ms from detection" \
     || fail "events: $sent injected, $sus suspected, $rec recovered; recovery_total_ms '$total'"
 q "select detail from events where run=$run and kind='recovered' and target='vnf[0].master'" | sed 's/^/  /'
 # The second kill of the master was survived only if a new slave had joined before it (the

@@ -658,8 +658,10 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
     case FT_EV_PEER_DOWN:
         for (size_t i = 0; i < m->n_stages; i++) {
             struct mgr_stage *s = &m->stages[i];
-            if (ev->from == s->slave && s->state == STAGE_NORMAL) {
-                /* The slave died: the stage runs alone until a new one joins. */
+            if (ev->from == s->slave
+                && (s->state == STAGE_NORMAL || s->state == STAGE_JOINING)) {
+                /* The slave died (or a new one before it joined): the stage runs alone
+                 * until a new one joins. */
                 uint8_t msg[6] = { FTVNF_SYNC, i, 0xff, 0xff, 0xff, 0xff };
 
                 s->slave = FT_ENDPOINT_NONE;

@@ -777,13 +777,24 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
                     : error ? strerror(error) : "it never joined");
 }
 
+/* Whether stage 'st' (of ftvnf_stages) had a failure notice at 't_notice' or later and its
+ * slave took over after it: the stage may have had takeovers before (a new slave each time). */
+static bool
+ftvnf_promoted_after(const json_t *st, uint64_t t_notice)
+{
+    uint64_t failed = json_integer_value(json_object_get(st, "failed_ns"));
+    uint64_t promoted = json_integer_value(json_object_get(st, "promoted_ns"));
+
+    return failed >= t_notice && promoted >= failed;
+}
+
 /* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
 static void
 ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
     struct deploy_component *slave = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
     struct of_flow fence = { .priority = FTVNF_PRIO_FENCE }, steer;
-    uint64_t deadline = time_mono_ns() + FTVNF_RECOVER_TIMEOUT_NS;
+    uint64_t t_notice = time_mono_ns(), deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS;
     char alias[32];
     int error;
 
@@ -809,7 +820,7 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
 
         if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
             && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
-            && json_integer_value(json_object_get(st, "promoted_ns")) > 0) {
+            && ftvnf_promoted_after(st, t_notice)) {
             uint64_t at = json_integer_value(json_object_get(st, "promoted_ns"));
             json_int_t n = json_integer_value(json_object_get(st, "catchup"));
             struct deploy_component *a = deploy_find(ctl->ctx.dep, alias, NULL);

@@ -109,6 +109,10 @@ int ftstage_start(struct ftstage *, uint64_t now_ns);
 int ftstage_start_incarnation(struct ftstage *, uint64_t now_ns, uint32_t incarnation);
 /* A failure notice about endpoint 'from' (FT_EV_PEER_DOWN), from whoever detects failures. */
 int ftstage_peer_down(struct ftstage *, uint32_t from, uint64_t now_ns);
+/* FT_EV_PEER_UP: 'from' is back (a new process in its place). */
+int ftstage_peer_up(struct ftstage *, uint32_t from, uint64_t now_ns);
+/* FT_EV_STATE: state for the core (e.g. a new FTvNF slave's image), from 'from'. */
+int ftstage_state(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A data-plane packet from endpoint 'from'. */
 int ftstage_packet(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A sealed peer message as it arrived (after the Ethernet header). Forged, replayed and

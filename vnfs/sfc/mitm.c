@@ -1,7 +1,9 @@
 /* mitm — the attacker guest's role: captures the frames the injector steers to its interface
  * with libpcap (promiscuous, inbound only, filtered on the victim's MAC), rewrites them and
- * re-injects them with pcap_inject. Modes: dns-spoof (forged A records), flip (one payload byte
- * inverted), replay (every frame forwarded, plus an old one re-sent), drop (lost), equivocate
+ * re-injects them with pcap_inject. FTvNF's log carriers (NSH next protocol 0xFF) are
+ * understood: the packet inside, the one that goes on, is what gets rewritten. Modes:
+ * dns-spoof (forged A records), flip (one payload byte inverted), replay (every frame
+ * forwarded, plus an old one re-sent: a carrier too, whole), drop (lost), equivocate
  * (receivers with an odd MAC get flipped copies, the others the truth). --fraction says which
  * share of frames is attacked, drawn per frame from a seeded generator. */
 #include <arpa/inet.h>
@@ -19,6 +21,7 @@
 #include "vnfs/lib/packet.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
+#include "vnfs/ft/ftvnf/ftvnf.h"
 #include "vnfs/sfc/mitm.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
@@ -62,6 +65,146 @@ inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
     return 0;
 }
 
+int
+mitm_carrier_parse(const uint8_t *frame, size_t len, struct buf *bytes,
+                   struct mitm_carrier *mc)
+{
+    struct nsh_hdr hdr;
+    struct nsh_tlv tlv;
+    struct mitm_carrier m;
+
+    if (len < PACKET_ETH_HLEN || frame[12] != NSH_ETHERTYPE >> 8
+        || frame[13] != (NSH_ETHERTYPE & 0xff)
+        || nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)
+        || hdr.next_proto != NSH_NP_EXPERIMENT2) {
+        return ENOENT;
+    }
+    if (!nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv) || tlv.len != 8) {
+        return EINVAL;
+    }
+    /* What ftvnf_carry_parse takes: the carrier's first word (in the TLV) and the rest. */
+    m.rest_ofs = PACKET_ETH_HLEN + hdr.len;
+    buf_clear(bytes);
+    buf_put(bytes, tlv.value, 8);
+    buf_put(bytes, frame + m.rest_ofs, len - m.rest_ofs);
+    if (!ftvnf_carry_parse(bytes->data, bytes->len, &m.c)) {
+        return EINVAL;
+    }
+    m.delta = NULL;
+    for (size_t i = 0; i < m.c.n_recs && !m.delta; i++) {
+        m.delta = m.c.recs[i].type == FTVNF_LOG_PKT ? &m.c.recs[i] : NULL;
+    }
+    /* A LOG_PKT record is id(8) flag(1) delta (vnfs/ft/ftvnf/ftvnf.h). */
+    if (m.delta && m.delta->len < 9) {
+        return EINVAL;
+    }
+    m.payload_ofs = m.rest_ofs + (m.c.payload - bytes->data) - 8;
+    *mc = m;
+    if (m.delta) {
+        mc->delta = &mc->c.recs[m.delta - m.c.recs];
+    }
+    return 0;
+}
+
+int
+mitm_carrier_output(const uint8_t *frame, size_t len, struct buf *out)
+{
+    struct buf bytes = BUF_INITIALIZER;
+    struct mitm_carrier mc;
+    int error;
+
+    error = mitm_carrier_parse(frame, len, &bytes, &mc);
+    if (!error) {
+        buf_clear(out);
+        buf_put(out, mc.c.payload, mc.c.len);
+        if (mc.delta && ftvnf_delta_apply(out, mc.delta->body + 9, mc.delta->len - 9)) {
+            error = EINVAL;
+        }
+    }
+    buf_uninit(&bytes);
+    return error;
+}
+
+/* A rewrite of one Ethernet frame in place (the innermost one). */
+typedef int mitm_rewrite_fn(uint8_t *inner, size_t len, void *aux);
+
+/* Rewrites the packet an FTvNF log carrier's last logger sends on (ENOENT if 'frame' is no
+ * carrier). Without a LOG_PKT record that is the carried packet, rewritten in place, as in a
+ * plain NSH frame (the loggers store it as it now is, and the slave replays it). With one, it
+ * is the carried packet with the record's delta applied: the attacker rebuilds it, rewrites
+ * it and puts its delta from the carried packet in the record, which leaves the carried
+ * packet (what the slave replays) as it was and changes what goes on, exactly as a master
+ * whose output was forged would. The frame may grow or shrink; E2BIG if it would exceed
+ * 'cap'. '*lenp' and the frame are untouched unless the result is 0. */
+static int
+carrier_rewrite(uint8_t *frame, size_t *lenp, size_t cap, mitm_rewrite_fn *fn, void *aux)
+{
+    struct buf bytes = BUF_INITIALIZER, out = BUF_INITIALIZER, rec = BUF_INITIALIZER;
+    struct buf carrier = BUF_INITIALIZER;
+    struct mitm_carrier mc;
+    int error;
+
+    error = mitm_carrier_parse(frame, *lenp, &bytes, &mc);
+    if (error) {
+        goto out;
+    }
+    buf_put(&out, mc.c.payload, mc.c.len);
+    if (!mc.delta) {
+        error = fn(out.data, out.len, aux);
+        if (!error) {
+            memcpy(frame + mc.payload_ofs, out.data, out.len);
+        }
+        goto out;
+    }
+    if (ftvnf_delta_apply(&out, mc.delta->body + 9, mc.delta->len - 9)) {
+        error = EINVAL;
+        goto out;
+    }
+    error = fn(out.data, out.len, aux);
+    if (error) {
+        goto out;
+    }
+    buf_put(&rec, mc.delta->body, 9);
+    ftvnf_delta_make(&rec, mc.c.payload, mc.c.len, out.data, out.len);
+    if (rec.len > UINT16_MAX) {
+        error = E2BIG;
+        goto out;
+    }
+    struct ftvnf_carry_rec *r = &mc.c.recs[mc.delta - mc.c.recs];
+    r->body = rec.data;
+    r->len = rec.len;
+    ftvnf_carry_put(&carrier, &mc.c);
+    if (mc.rest_ofs + carrier.len - 8 > cap) {
+        error = E2BIG;
+        goto out;
+    }
+    memcpy(frame + mc.rest_ofs, carrier.data + 8, carrier.len - 8);
+    *lenp = mc.rest_ofs + carrier.len - 8;
+out:
+    buf_uninit(&bytes);
+    buf_uninit(&out);
+    buf_uninit(&rec);
+    buf_uninit(&carrier);
+    return error;
+}
+
+/* Applies 'fn' to the innermost frame of 'frame': an FTvNF carrier's packet, or NSH's, or a
+ * wrapper's, or the frame itself. */
+static int
+rewrite(uint8_t *frame, size_t *lenp, size_t cap, mitm_rewrite_fn *fn, void *aux)
+{
+    uint8_t *inner;
+    size_t inner_len;
+    int error;
+
+    error = carrier_rewrite(frame, lenp, cap, fn, aux);
+    if (error != ENOENT) {
+        return error;
+    }
+    error = inner_frame(frame, *lenp, &inner, &inner_len);
+    return error ? error : fn(inner, inner_len, aux);
+}
+
 /* Skips a (possibly compressed) name at msg[*ofs]; false if it runs past 'len'. */
 static bool
 skip_name(const uint8_t *msg, size_t len, size_t *ofs)
@@ -84,20 +227,22 @@ skip_name(const uint8_t *msg, size_t len, size_t *ofs)
     return false;
 }
 
-int
-mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
+struct spoof_aux {
+    uint32_t ip_be;
+    size_t n;
+};
+
+static int
+dns_spoof_inner(uint8_t *inner, size_t inner_len, void *aux_)
 {
+    struct spoof_aux *aux = aux_;
     struct packet_info pi;
     struct dns_response resp;
-    uint8_t *inner, *msg;
-    size_t inner_len, msg_len, ofs = DNS_HEADER_LEN, n = 0;
+    uint8_t *msg;
+    size_t msg_len, ofs = DNS_HEADER_LEN, n = 0;
     unsigned int qd, an;
     int error;
 
-    error = inner_frame(frame, len, &inner, &inner_len);
-    if (error) {
-        return error;
-    }
     error = packet_parse(inner, inner_len, &pi);
     if (error) {
         return error == EPROTONOSUPPORT ? ENOENT : error;
@@ -135,7 +280,7 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
             return EINVAL;
         }
         if (type == DNS_TYPE_A && class == DNS_CLASS_IN && rdlen == 4) {
-            memcpy(msg + ofs, &spoof_ip_be, 4);
+            memcpy(msg + ofs, &aux->ip_be, 4);
             n++;
         }
         ofs += rdlen;
@@ -144,24 +289,28 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
         return ENOENT;
     }
     packet_fix_csums(inner, &pi);
-    if (np) {
-        *np = n;
-    }
+    aux->n = n;
     return 0;
 }
 
 int
-mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
+mitm_dns_spoof(uint8_t *frame, size_t *lenp, size_t cap, uint32_t spoof_ip_be, size_t *np)
+{
+    struct spoof_aux aux = { .ip_be = spoof_ip_be };
+    int error = rewrite(frame, lenp, cap, dns_spoof_inner, &aux);
+
+    if (!error && np) {
+        *np = aux.n;
+    }
+    return error;
+}
+
+static int
+flip_inner(uint8_t *inner, size_t inner_len, void *rng)
 {
     struct packet_info pi;
-    uint8_t *inner;
-    size_t inner_len;
     int error;
 
-    error = inner_frame(frame, len, &inner, &inner_len);
-    if (error) {
-        return error;
-    }
     error = packet_parse(inner, inner_len, &pi);
     if (error) {
         return error == EPROTONOSUPPORT ? ENOENT : error;
@@ -172,6 +321,12 @@ mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
     inner[pi.l7_ofs + ft_rng_below(rng, pi.l7_len)] ^= 0xff;
     packet_fix_csums(inner, &pi);
     return 0;
+}
+
+int
+mitm_flip(uint8_t *frame, size_t *lenp, size_t cap, struct ft_rng *rng)
+{
+    return rewrite(frame, lenp, cap, flip_inner, rng);
 }
 
 enum mitm_mode { MITM_DNS_SPOOF, MITM_FLIP, MITM_REPLAY, MITM_DROP, MITM_EQUIVOCATE };
@@ -230,13 +385,15 @@ on_frame(u_char *m_, const struct pcap_pkthdr *h, const u_char *bytes)
     attack = ft_rng_chance(&m->rng, m->fraction);
     switch (m->mode) {
     case MITM_DNS_SPOOF:
-        m->n_spoofed += attack && !mitm_dns_spoof(m->frame, len, m->spoof_ip, NULL);
+        m->n_spoofed += attack && !mitm_dns_spoof(m->frame, &len, sizeof m->frame, m->spoof_ip,
+                                                  NULL);
         break;
     case MITM_FLIP:
-        m->n_flipped += attack && !mitm_flip(m->frame, len, &m->rng);
+        m->n_flipped += attack && !mitm_flip(m->frame, &len, sizeof m->frame, &m->rng);
         break;
     case MITM_EQUIVOCATE:
-        m->n_flipped += attack && (m->frame[5] & 1) && !mitm_flip(m->frame, len, &m->rng);
+        m->n_flipped += attack && (m->frame[5] & 1)
+                        && !mitm_flip(m->frame, &len, sizeof m->frame, &m->rng);
         break;
     case MITM_DROP:
         if (attack) {

@@ -332,8 +332,9 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
         if (v->stage) {
             memcpy(pkt->data, v->from[i], 6);
         }
-        pktio_send(v->role.io, pkt->data, pkt->len);
+        pktio_queue_copy(v->role.io, pkt->data, pkt->len);
     }
+    pktio_flush(v->role.io);       /* The copies to every SFF replica in one sendmmsg(). */
 }
 
 /* The voter over the SFF replicas (role->on_start: the loop exists). */

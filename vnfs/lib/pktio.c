@@ -31,6 +31,8 @@ struct pktio {
     struct iovec tx_iov[PKTIO_BATCH];
     struct sockaddr_ll tx_addr;
     size_t n_tx;
+    uint8_t *tx_copies;                 /* PKTIO_BATCH copies of PKTIO_FRAME_MAX bytes, made on
+                                         * the first pktio_queue_copy(). */
     struct pktio_stats stats;
     uint64_t rx_calls;                  /* recvmmsg calls, to read the kernel's drops now and then. */
 };
@@ -198,6 +200,7 @@ pktio_close(struct pktio *p)
         pktio_flush(p);
         close(p->fd);
         free(p->slots);
+        free(p->tx_copies);
         free(p);
     }
 }
@@ -342,6 +345,26 @@ pktio_queue(struct pktio *p, const void *frame, size_t len)
     p->tx_iov[p->n_tx].iov_base = (void *) frame;
     p->tx_iov[p->n_tx].iov_len = len;
     p->n_tx++;
+}
+
+void
+pktio_queue_copy(struct pktio *p, const void *frame, size_t len)
+{
+    uint8_t *copy;
+
+    if (len > PKTIO_FRAME_MAX) {
+        pktio_send(p, frame, len);      /* The kernel refuses it and it is counted there. */
+        return;
+    }
+    if (p->n_tx >= PKTIO_BATCH) {
+        pktio_flush(p);
+    }
+    if (!p->tx_copies) {
+        p->tx_copies = xmalloc((size_t) PKTIO_BATCH * PKTIO_FRAME_MAX);
+    }
+    copy = p->tx_copies + p->n_tx * PKTIO_FRAME_MAX;
+    memcpy(copy, frame, len);
+    pktio_queue(p, copy, len);
 }
 
 int

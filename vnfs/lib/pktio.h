@@ -66,6 +66,10 @@ int pktio_recv_batch(struct pktio *, struct pktio_pkt *pkts, size_t max, size_t 
 /* Queues one frame for transmission; the bytes must stay valid until pktio_flush(). A full
  * queue is flushed first. */
 void pktio_queue(struct pktio *, const void *frame, size_t len);
+/* The same for bytes the caller reuses at once: they are copied into one of the socket's own
+ * PKTIO_BATCH slots. For fan-outs, where one buffer becomes n frames that differ in their
+ * destination: n frames go in one sendmmsg() instead of n sendto() calls. */
+void pktio_queue_copy(struct pktio *, const void *frame, size_t len);
 /* Sends what is queued. Frames the kernel refuses are counted in tx_errors and dropped. */
 void pktio_flush(struct pktio *);
 /* Sends one frame now. Returns 0 or an errno. */

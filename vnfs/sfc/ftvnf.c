@@ -369,23 +369,32 @@ ctl_peer_up(void *role_, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* The answer of a method that exports bytes: {KEY: base64}, or 'refusal' when there are none.
+ * Frees 'image'. */
+static int
+reply_base64(int error, struct buf *image, const char *key, const char *refusal,
+             json_t **result, char **errmsg)
+{
+    if (!error) {
+        char *b64 = rpc_base64_encode(image->data, image->len);
+        *result = json_pack("{s:s}", key, b64);
+        free(b64);
+    } else {
+        *errmsg = xstrdup(refusal);
+    }
+    buf_uninit(image);
+    return error;
+}
+
 /* ftvnf_image: a master's image for a new slave (base64 of ftvnf_vnf_image). */
 static int
 ctl_image(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     struct buf image = BUF_INITIALIZER;
-    int error = ftvnf_vnf_image(ftstage_core(r->stage), &image);
 
-    if (!error) {
-        char *b64 = rpc_base64_encode(image.data, image.len);
-        *result = json_pack("{s:s}", "image", b64);
-        free(b64);
-    } else {
-        *errmsg = xstrdup("not an FTvNF master");
-    }
-    buf_uninit(&image);
-    return error;
+    return reply_base64(ftvnf_vnf_image(ftstage_core(r->stage), &image), &image, "image",
+                        "not an FTvNF master", result, errmsg);
 }
 
 /* ftvnf_join {image}: a new slave (param join=1) takes its master's image. */
@@ -422,17 +431,9 @@ ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     struct buf image = BUF_INITIALIZER;
-    int error = ft_core_export_state(ftstage_core(r->stage), &image);
 
-    if (!error) {
-        char *b64 = rpc_base64_encode(image.data, image.len);
-        *result = json_pack("{s:s}", "state", b64);
-        free(b64);
-    } else {
-        *errmsg = xstrdup("this core exports no state");
-    }
-    buf_uninit(&image);
-    return error;
+    return reply_base64(ft_core_export_state(ftstage_core(r->stage), &image), &image, "state",
+                        "this core exports no state", result, errmsg);
 }
 
 static int

@@ -454,14 +454,17 @@ vnf_release(struct ftvnf_vnf *v, uint64_t key, bool pkt_ack, struct ft_actions *
     free(p);
 }
 
+/* A message to the manager about this stage: 'type', the stage, 'value' (JOINED: the order
+ * number joined at; PROMOTED: when). */
 static void
-vnf_joined(struct ftvnf_vnf *v, struct ft_actions *out)
+vnf_tell_manager(const struct ftvnf_vnf *v, uint8_t type, uint64_t value,
+                 struct ft_actions *out)
 {
     struct buf msg = BUF_INITIALIZER;
 
-    buf_put_u8(&msg, FTVNF_JOINED);
+    buf_put_u8(&msg, type);
     buf_put_u8(&msg, v->stage);
-    buf_put_be64(&msg, v->joined_order);
+    buf_put_be64(&msg, value);
     ft_emit_send(out, v->manager, msg.data, msg.len);
     buf_uninit(&msg);
 }
@@ -504,7 +507,7 @@ vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     }
     v->retry_pos = pos;
     if (v->joined && !v->join_fed && !v->master) {
-        vnf_joined(v, out);
+        vnf_tell_manager(v, FTVNF_JOINED, v->joined_order, out);
     }
     ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
 }
@@ -602,7 +605,6 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     const struct u64map_slot *slot;
     size_t pos = 0;
     uint64_t idx;
-    struct buf msg = BUF_INITIALIZER;
 
     if (v->master) {
         return;
@@ -646,11 +648,7 @@ vnf_promote_if_ready(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
     vnf_drain(v, now, out);
     ft_emit_note(out, "stage %u: slave caught up and took over as master", v->stage);
     v->promoted_ns = now;
-    buf_put_u8(&msg, FTVNF_PROMOTED);
-    buf_put_u8(&msg, v->stage);
-    buf_put_be64(&msg, v->promoted_ns);
-    ft_emit_send(out, v->manager, msg.data, msg.len);
-    buf_uninit(&msg);
+    vnf_tell_manager(v, FTVNF_PROMOTED, v->promoted_ns, out);
 }
 
 /* A packet for the slave (fed by a logger): replayed in its master's order; one that comes
@@ -755,12 +753,7 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && v->master
                && !v->taking_over) {
         /* Already promoted: our PROMOTED was lost. */
-        struct buf msg = BUF_INITIALIZER;
-        buf_put_u8(&msg, FTVNF_PROMOTED);
-        buf_put_u8(&msg, v->stage);
-        buf_put_be64(&msg, v->promoted_ns);
-        ft_emit_send(out, v->manager, msg.data, msg.len);
-        buf_uninit(&msg);
+        vnf_tell_manager(v, FTVNF_PROMOTED, v->promoted_ns, out);
     } else if ((type == FTVNF_TAKEOVER || type == FTVNF_UPTO) && v->joining) {
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);         /* Nothing to take over with. */
     } else if (type == FTVNF_SYNC && ev->from == v->manager) {
@@ -939,7 +932,7 @@ vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         } else {
             ft_emit_note(out, "stage %u: new slave imported its master's image at order %"PRIu64,
                          v->stage, v->joined_order);
-            vnf_joined(v, out);
+            vnf_tell_manager(v, FTVNF_JOINED, v->joined_order, out);
         }
         break;
     default:

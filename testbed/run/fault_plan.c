@@ -1,6 +1,7 @@
 #include "testbed/run/fault_plan.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,8 @@
 #include "injectors/inject.h"
 #include "testbed/deploy/deploy.h"
 #include "testbed/model/experiment.h"
+#include "testbed/run/events.h"
 #include "testbed/run/run_ctx.h"
-#include "testbed/store/store.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 
@@ -29,7 +30,14 @@ fault_plan_build(const struct run_ctx *rc, uint64_t duration_ns, struct fault_pl
 {
     uint64_t seed = rc->point->seed + rc->repetition;
 
+    pthread_condattr_t attr;
+
     memset(plan, 0, sizeof *plan);
+    pthread_mutex_init(&plan->mutex, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&plan->cond, &attr);
+    pthread_condattr_destroy(&attr);
     plan->rng = seed ^ 0x5fc1ab5ull;
     for (size_t i = 0; i < rc->point->n_faults; i++) {
         struct sched_event *ev = NULL;
@@ -37,7 +45,7 @@ fault_plan_build(const struct run_ctx *rc, uint64_t duration_ns, struct fault_pl
         int error = schedule_build(&rc->point->faults[i], schedule_fault_seed(seed, i),
                                    duration_ns, &ev, &n);
         if (error) {
-            free(plan->steps);
+            fault_plan_finish((struct run_ctx *) rc, plan);
             return error;
         }
         plan->steps = xrealloc(plan->steps, (plan->n + n + 1) * sizeof *plan->steps);
@@ -58,10 +66,8 @@ static void
 fault_event(struct run_ctx *rc, const char *kind, const struct inject_fault *f,
             const struct inject_time *t)
 {
-    char *detail = xasprintf("%s %s", f->kind->name, f->mode ? f->mode : "");
-
-    store_event_add(rc->store, rc->run, run_ctx_time(rc, t->mono_ns), kind, f->target, detail);
-    free(detail);
+    run_events_addf(rc->events, t->mono_ns ? t->mono_ns : time_mono_ns(), kind, f->target,
+                    "%s %s", f->kind->name, f->mode ? f->mode : "");
 }
 
 /* The component a fault step hits. random(ROLE) picks among the deployed components of that
@@ -190,9 +196,54 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
     return error;
 }
 
+static void *
+fault_plan_main(void *plan_)
+{
+    struct fault_plan *plan = plan_;
+
+    pthread_mutex_lock(&plan->mutex);
+    while (!plan->stop && plan->next < plan->n) {
+        uint64_t at = plan->start_ns + plan->steps[plan->next].at_ns;
+
+        if (time_mono_ns() < at) {
+            struct timespec ts = { .tv_sec = at / 1000000000ull, .tv_nsec = at % 1000000000ull };
+            pthread_cond_timedwait(&plan->cond, &plan->mutex, &ts);
+            continue;
+        }
+        const struct fault_step *st = &plan->steps[plan->next++];
+        pthread_mutex_unlock(&plan->mutex);
+        fault_step_run(plan->rc, plan, st);
+        pthread_mutex_lock(&plan->mutex);
+    }
+    pthread_mutex_unlock(&plan->mutex);
+    return NULL;
+}
+
+int
+fault_plan_start(struct run_ctx *rc, struct fault_plan *plan, uint64_t start_ns)
+{
+    int error;
+
+    plan->rc = rc;
+    plan->start_ns = start_ns;
+    if (!plan->n) {
+        return 0;
+    }
+    error = pthread_create(&plan->thread, NULL, fault_plan_main, plan);
+    plan->started = !error;
+    return error;
+}
+
 void
 fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
 {
+    if (plan->started) {
+        pthread_mutex_lock(&plan->mutex);
+        plan->stop = true;
+        pthread_cond_signal(&plan->cond);
+        pthread_mutex_unlock(&plan->mutex);
+        pthread_join(plan->thread, NULL);
+    }
     for (size_t i = 0; i < plan->n_live; i++) {
         struct inject_time t;
         if (!inject_heal(plan->live[i].f, &t)) {
@@ -203,24 +254,7 @@ fault_plan_finish(struct run_ctx *rc, struct fault_plan *plan)
     }
     free(plan->live);
     free(plan->steps);
+    pthread_mutex_destroy(&plan->mutex);
+    pthread_cond_destroy(&plan->cond);
     memset(plan, 0, sizeof *plan);
-}
-
-void
-fault_plan_run_due(struct run_ctx *rc, struct fault_plan *plan, uint64_t start_ns,
-                   uint64_t now_ns)
-{
-    while (plan->next < plan->n && start_ns + plan->steps[plan->next].at_ns <= now_ns) {
-        fault_step_run(rc, plan, &plan->steps[plan->next++]);
-    }
-}
-
-bool
-fault_plan_next(const struct fault_plan *plan, uint64_t start_ns, uint64_t *at_ns)
-{
-    if (plan->next >= plan->n) {
-        return false;
-    }
-    *at_ns = start_ns + plan->steps[plan->next].at_ns;
-    return true;
 }

@@ -26,7 +26,6 @@
 /* How often the runner looks up from waiting on the workload: to sample the guests' cgroups
  * and to notice Ctrl-C. */
 #define WORKLOAD_TICK_MS 500
-#define WORKLOAD_SAMPLE_GUARD_NS 1000000000ull   /* No sampling this close to a fault. */
 #define WORKLOAD_PROGRESS_NS (10ull * 1000000000ull)     /* A progress line this often. */
 
 /* "req=3,outcome=ok,component=10" -> {"outcome":"ok", ...}, without the keys that name one
@@ -335,7 +334,7 @@ workload_drive(struct run_ctx *rc)
     const struct exp_workload *w = &rc->point->workload;
     struct deploy_component *client = deploy_find(rc->dep, "client[0]", NULL);
     char *out = xasprintf("%s/guests/%s/samples.tsv", rc->inst->dir, client->guest);
-    uint64_t budget_ns, deadline, start, next_progress, last_sample;
+    uint64_t budget_ns, deadline, start, next_progress;
     struct workload_progress progress = { 0 };
     struct fault_plan plan;
     char **argv = NULL;
@@ -369,43 +368,28 @@ workload_drive(struct run_ctx *rc)
         }
     }
     run_ctx_event(rc, "phase-start", "client[0]", "workload");
-    start = last_sample = time_mono_ns();
+    start = time_mono_ns();
     deadline = start + budget_ns;
     next_progress = start + WORKLOAD_PROGRESS_NS;
-    error = deploy_start_role(client, "client", argv);
+    error = fault_plan_start(rc, &plan, start);
+    error = error ? error : deploy_start_role(client, "client", argv);
     while (!error) {
-        uint64_t now = time_mono_ns(), next_step;
-        int tick = WORKLOAD_TICK_MS;
+        uint64_t now = time_mono_ns();
 
         if (instance_interrupted()) {
             error = EINTR;
             break;
         }
-        fault_plan_run_due(rc, &plan, start, now);
-        /* Sampling asks every agent, and a loaded host can stall that for seconds: not when
-         * a fault step falls due within a second (the stall would make it late, or never
-         * taken if the client ended meanwhile), unless faults that dense left no sample for
-         * two seconds. */
-        if (!fault_plan_next(&plan, start, &next_step)
-            || next_step > time_mono_ns() + WORKLOAD_SAMPLE_GUARD_NS
-            || now >= last_sample + 2 * WORKLOAD_SAMPLE_GUARD_NS) {
-            sample_resources(rc);
-            sample_counters(rc);
-            last_sample = now;
-        }
-        fault_plan_run_due(rc, &plan, start, time_mono_ns());
-        if (fault_plan_next(&plan, start, &next_step)) {
-            /* A step may have fallen due while the ones before it ran (an injection takes
-             * milliseconds): then look again at once, not after a whole tick. */
-            uint64_t t = time_mono_ns(), wait_ns = next_step > t ? next_step - t : 0;
-            tick = MAX(1, MIN((uint64_t) tick, wait_ns / 1000000));
-        }
+        /* Asking every agent can stall for seconds on a loaded host: the fault plan has its
+         * own thread, so that no fault waits for it. */
+        sample_resources(rc);
+        sample_counters(rc);
         run_events_drain(rc->events, rc->store, rc->run);
         if (now >= next_progress) {
             workload_progress_show(rc, &progress, out, now - start);
             next_progress = now + WORKLOAD_PROGRESS_NS;
         }
-        error = deploy_wait_role(client, tick, &exit_code);
+        error = deploy_wait_role(client, WORKLOAD_TICK_MS, &exit_code);
         if (error == ETIMEDOUT) {
             error = time_mono_ns() > deadline ? ETIMEDOUT : 0;
             continue;

@@ -876,7 +876,8 @@ nham_taking_over(struct nham_ctl *ctl, struct nham_worker *w, size_t c)
 
 /* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). Returns 0 when
  * a copy said READY, EINTR when the copy taking over failed before it did (its own recovery
- * is queued), or an errno. */
+ * is queued), ECHILD when the process started in its place ended as it started (the caller
+ * queues the next recovery, a bounded number of times), or an errno. */
 static int
 nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_ns, bool dead)
 {
@@ -889,7 +890,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     uint64_t t_hold, t_steer = 0, t_start = 0;
     struct nham_agent *ag;
     struct of_flow f, fence;
-    bool interrupted = false;
+    bool interrupted = false, died_starting = false;
     int error;
 
     /* 1. The SFF holds the hop's packets from now until READY. */
@@ -956,6 +957,12 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
             error = nham_agent_start_vnf(ctl, ag, v, nw, inc);
             nham_taking_over(ctl, w, b);
             t_start = time_mono_ns();
+            if (error == EREMOTEIO) {
+                /* Its new process ended as it started (a crash aimed at the copy found it
+                 * starting): the copy taking over failed, not this recovery. */
+                died_starting = interrupted = true;
+                error = 0;
+            }
             break;
         }
         nham_taking_over(ctl, w, b);
@@ -983,7 +990,8 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     /* 5. Recovered when the new copy says READY (its own clock, the host's monotonic one);
      * not if it fails first (the FMS says so, or its agent says it no longer runs). */
     deadline = time_mono_ns() + NHAM_READY_TIMEOUT_NS;
-    while (!error && !ctl_workers_stopping(ctl->threads) && time_mono_ns() < deadline) {
+    while (!error && !interrupted && !ctl_workers_stopping(ctl->threads)
+           && time_mono_ns() < deadline) {
         int e = nham_counter(ctl, ag, nw->role_id, "ready", &ready);
 
         ctl_workers_lock(ctl->threads);
@@ -1001,7 +1009,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     ctl_workers_lock(ctl->threads);
     w->taking_over = SIZE_MAX;
     w->interrupted = false;
-    if (interrupted && !ctl_workers_stopping(ctl->threads)) {
+    if (interrupted && !died_starting && !ctl_workers_stopping(ctl->threads)) {
         /* The FMS may not have seen it (no pidfd, no beat yet): its recovery comes next. */
         nham_queue_fail(ctl, w, b, time_mono_ns(), true,
                         "it failed before it was ready", 0);
@@ -1010,7 +1018,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (interrupted) {
         run_events_addf(ctl->events, 0, "recovery-interrupted", old->name, "%s: %s failed before "
                         "it was ready: recovering again", nham_mechanism_name(m), nw->name);
-        return EINTR;
+        return died_starting ? ECHILD : EINTR;
     }
     if (!error && ready > ready0 && ready_ns) {
         for (int k = 0; k < 2; k++) {
@@ -1076,6 +1084,13 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
         w->failing = SIZE_MAX;
         if (!error || error == EINTR) {
             w->failures = 0;
+        } else if (error == ECHILD) {
+            /* A new failure, not this recovery's: at once, as long as starts that die at
+             * once (a process that cannot start at all) are not endless. */
+            if (!ctl_workers_stopping(ctl->threads) && ++w->failures <= NHAM_RETRIES) {
+                nham_queue_fail(ctl, w, v->active, time_mono_ns(), true,
+                                "it ended as it started", 0);
+            }
         } else if (!ctl_workers_stopping(ctl->threads) && ++w->failures <= NHAM_RETRIES) {
             /* A VNF must not stay down: try again a little later (its agent or the
              * SFF's did not answer in time on a loaded machine). */

@@ -10,7 +10,9 @@
 # tests/system/system.mk, bench/bench.mk.
 
 CC       ?= gcc
-PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libpcap libsodium ldns libvirt libvirt-lxc
+PKGS     := libfyaml jansson sqlite3 libnl-3.0 libnl-route-3.0 libsodium ldns
+# Loaded with dlopen where they are used, not linked (vnfs/lib/dynlib.h): their headers only.
+PKGS_DL  := libpcap libvirt libvirt-lxc
 DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             openvswitch-switch iproute2 iputils-ping iperf3 bind9-dnsutils dnsperf tcpdump sqlite3 python3 \
             libfyaml-dev libjansson-dev libsqlite3-dev libnl-3-dev libnl-route-3-dev \
@@ -18,8 +20,8 @@ DEPS_DEB := build-essential pkg-config clang libclang-rt-14-dev \
             libvirt-dev libvirt-clients libvirt-daemon libvirt-daemon-driver-lxc \
             libvirt-daemon-driver-qemu qemu-system-x86 cpio xz-utils
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lplot -lm -lpthread
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(PKGS_DL) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2
 CFLAGS   ?= -O2 -g

@@ -606,9 +606,9 @@ add_bypass(struct deployment *d, bool add)
 
 static struct exp_kv dns_zone[] = { { "zone", "www.example.com=10.0.0.80" } };
 static struct exp_vnf fwd_vnfs[MAX_CHAIN] = {
-    { "fwd", NULL, 0 }, { "fwd", NULL, 0 }, { "fwd", NULL, 0 }, { "fwd", NULL, 0 },
+    { .fn = "fwd" }, { .fn = "fwd" }, { .fn = "fwd" }, { .fn = "fwd" },
 };
-static struct exp_vnf dns_vnfs[] = { { "dns", dns_zone, 1 } };
+static struct exp_vnf dns_vnfs[] = { { .fn = "dns", .params = dns_zone, .n_params = 1 } };
 static char *echo_rules[] = { "udp,dport=7" };
 static char *dns_rules[] = { "udp,dport=53" };
 
@@ -627,6 +627,9 @@ make_point(enum path_id p, struct exp_point *pt)
     pt->n_rules = 1;
 }
 
+/* The chain as scheme `none` places it: one guest per component. */
+static const struct deploy_chain_opts chain_opts = { .replicas = 1 };
+
 /* One repetition of one chain (and of the bare path with the 1-VNF chain deployed). */
 static int
 measure_chain(struct bench *b, enum path_id p, int rep)
@@ -636,7 +639,7 @@ measure_chain(struct bench *b, enum path_id p, int rep)
     int error;
 
     make_point(p, &pt);
-    error = deploy_chain(b->inst, &pt, b->inst->dir, &d);
+    error = deploy_chain(b->inst, &pt, &chain_opts, b->inst->dir, &d);
     if (error) {
         return error;
     }
@@ -921,10 +924,9 @@ main(int argc, char *argv[])
                       .rate_search = true, .modes = { true, true, true } };
     struct bench b = { .o = &o };
     struct mode_summary sums[N_MODES];
-    struct buf yaml = BUF_INITIALIZER;
+    char *why = NULL;
     struct topology *topo = NULL;
     struct exp_point pt;
-    struct diag diag;
     char sfcd[PATH_MAX];
     int opt, error = 0;
 
@@ -977,11 +979,9 @@ main(int argc, char *argv[])
     printf("bench_chain: load average %.2f before starting (1-minute: above ~1, the machine was "
            "busy lately and the numbers may not be clean)\n", load_average());
     make_point(P_BARE, &pt);
-    deploy_topology(&pt, &yaml);
-    diag_init(&diag);
-    error = topology_load_string("<bench chain>", (char *) yaml.data, yaml.len, &diag, &topo);
+    error = deploy_chain_topology(&pt, &chain_opts, &topo, &why);
     if (error) {
-        diag_print(&diag, stderr);
+        fprintf(stderr, "bench_chain: %s\n", why ? why : strerror(error));
         goto out;
     }
     if (o.modes[M_AFXDP]) {
@@ -1010,7 +1010,6 @@ main(int argc, char *argv[])
     }
 out:
     topology_free(topo);
-    diag_uninit(&diag);
-    buf_uninit(&yaml);
+    free(why);
     return error ? 1 : 0;
 }

@@ -9,6 +9,10 @@
 # shortest to the longest chain, and FTC's added p50 per middlebox beyond none. Numbers from
 # the stored summaries and the client's own report; root only. The paper's targets: FTC within
 # 10% of none, dropping under 3% from length 2 to 5, at least 2x ftmb at length 5.
+# REPS (default 1): throughput runs per point, the schemes alternating within each repetition
+# (so that a change in the machine's load falls on all of them); the median is reported, with
+# the per-repetition ratios FTC/none. SCHEMES (default "none ftc ftmb"): the schemes to run.
+# SFF_WINDOW: none's and ftc's sff_window parameter (the SFF's admission; 0: off).
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -16,6 +20,8 @@ LENGTHS=${LENGTHS:-2 3 4 5}
 RATE=${RATE:-0}
 DURATION=${DURATION:-5s}
 COUNT=${COUNT:-2000}
+REPS=${REPS:-1}
+SCHEMES=${SCHEMES:-none ftc ftmb}
 inst=sfct-bftc-$$
 tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
@@ -34,34 +40,64 @@ chain:
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
+$( [ "$1" != ftmb ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
 warmup: 0
 repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50
+declare -A tput p50 runs eff
+median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
+    if (!NR) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
+    else { printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'; }
 for n in $LENGTHS; do
-    for s in none ftc ftmb; do
-        point "$s" "$n"
-        # Once more when the private switch missed its start-up deadline (a loaded machine).
-        for try in 1 2; do
-            bin/sfclab -i "$inst" --db "$db" run "$tmp/$s-$n.yaml" --keep --fresh \
-                >"$tmp/$s-$n.log" 2>&1 && break
-            grep -q "did not apply configuration" "$tmp/$s-$n.log" && [ "$try" = 1 ] \
-                || { echo "bench/ftc.sh: $s, length $n failed: $(tail -3 "$tmp/$s-$n.log")"; exit 1; }
-            bin/sfclab -i "$inst" clean >/dev/null 2>&1
+    for rep in $(seq "$REPS"); do
+        for s in $SCHEMES; do
+            point "$s" "$n"
+            # Once more when the private switch missed its start-up deadline (a loaded machine).
+            for try in 1 2; do
+                bin/sfclab -i "$inst" --db "$db" run "$tmp/$s-$n.yaml" --keep --fresh \
+                    >"$tmp/$s-$n.log" 2>&1 && break
+                grep -q "did not apply configuration" "$tmp/$s-$n.log" && [ "$try" = 1 ] \
+                    || { echo "bench/ftc.sh: $s, length $n failed: $(tail -3 "$tmp/$s-$n.log")"; exit 1; }
+                bin/sfclab -i "$inst" clean >/dev/null 2>&1
+            done
+            runs[$s-$n]+=" $(q "select printf('%.0f', s.mean) from summaries s join runs r on r.id = s.run
+                             where r.experiment='bench-ftc-$s-$n' and s.metric='rx_pps'
+                             and (s.labels is null or s.labels = '') order by r.id desc limit 1")"
+            # Goodput per CPU second of the instance's guests: what the scheme costs, whatever
+            # share of the shared CPU the run got.
+            eff[$s-$n]+=" $(q "select printf('%.0f', p.mean * 100 / c.mean) from summaries p
+                            join summaries c on c.run = p.run join runs r on r.id = p.run
+                            where r.experiment='bench-ftc-$s-$n' and p.metric='rx_pps'
+                            and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
+                            and c.mean > 0 order by r.id desc limit 1")"
+            if [ "$rep" = 1 ]; then
+                dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
+                      | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+                out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
+                      --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
+                p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
+            fi
+            bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
-        tput[$s-$n]=$(q "select printf('%.0f', mean) from summaries s join runs r on r.id = s.run
-                         where r.experiment='bench-ftc-$s-$n' and s.metric='rx_pps'
-                         and (s.labels is null or s.labels = '')")
-        dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
-              | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
-        out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
-              --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
-        p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
-        bin/sfclab -i "$inst" down >/dev/null 2>&1
     done
+    for s in $SCHEMES; do
+        tput[$s-$n]=$(echo "${runs[$s-$n]}" | median)
+    done
+    if [ "$REPS" -gt 1 ]; then
+        echo "length $n, rx_pps per repetition: none${runs[none-$n]:-} / ftc${runs[ftc-$n]:-}"
+        paste <(echo "${runs[ftc-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+              <(echo "${runs[none-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+            | awk -v n="$n" '$2 > 0 { r = r sprintf(" %.3f", $1 / $2) }
+                             END { print "length " n ", ftc/none per repetition:" r }'
+        echo "length $n, rx packets per guest CPU second: none${eff[none-$n]:-} / ftc${eff[ftc-$n]:-}"
+        paste <(echo "${eff[ftc-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+              <(echo "${eff[none-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+            | awk -v n="$n" '$2 > 0 { r = r sprintf(" %.3f", $1 / $2) }
+                             END { print "length " n ", ftc/none per CPU second:" r }'
+    fi
 done
 printf '%-8s %10s %10s %10s %9s %9s %10s %10s %10s\n' length "none pps" "ftc pps" "ftmb pps" \
     ftc/none ftc/ftmb "none p50" "ftc p50" "ftmb p50"

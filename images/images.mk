@@ -69,7 +69,12 @@ $(IMAGES_DIR)/vmlinux: $(IMAGES_DIR)/vmlinuz
 	mv $@.tmp $@
 	@echo "images: $@ (PVH ELF, $$(($$(stat -c %s $@) / 1048576)) MiB)"
 
-$(IMAGES_DIR)/sfcd: $(call obj,vnfs/sfcd.c images/nosystemd.c) $(LIBSFCD)
+# A static binary cannot dlopen: its libpcap table holds the linked functions (DYNLIB_STATIC),
+# an object linked before the archive, whose dynamic dl_pcap.o is then not pulled in.
+build/obj/images/dl_pcap_static.o: vnfs/lib/dl_pcap.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DDYNLIB_STATIC -c $< -o $@
+$(IMAGES_DIR)/sfcd: $(call obj,vnfs/sfcd.c images/nosystemd.c) build/obj/images/dl_pcap_static.o $(LIBSFCD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $^ $(STATIC_LIBS) 2>&1 | \
 	    { grep -v "Using 'get.*' in statically linked\|in function" || true; }

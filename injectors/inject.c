@@ -278,7 +278,10 @@ inject_fault_create(struct instance *inst, const char *target, const char *kind_
         log_err("unknown fault kind '%s' (kinds: %s)", kind_name, inject_kind_names());
         return EINVAL;
     }
+    /* deploy.json and the guests as of one moment: a controller's replacement changes both. */
+    instance_changes_lock(inst);
     error = resolve_target(inst, target, rng, &name, &guest);
+    instance_changes_unlock(inst);
     if (!error) {
         error = fill_fault(inst, name, guest, kind, p, fp);
     }
@@ -409,7 +412,11 @@ inject_apply(struct inject_fault *f, struct inject_time *t)
      * time the kind took just before its decisive action. */
     time_now(&start);
     f->has_at = false;
+    /* A fault's steering (flows, then their barrier) is one change of the instance, never
+     * mixed with a controller's recovery (testbed/infra/instance.h). */
+    instance_changes_lock(f->inst);
     error = f->kind->apply(f);
+    instance_changes_unlock(f->inst);
     if (error) {
         return error;
     }
@@ -441,7 +448,9 @@ inject_heal(struct inject_fault *f, struct inject_time *t)
         log_err("%s: no %s fault to heal", f->target, f->kind->name);
         return ENOENT;
     }
+    instance_changes_lock(f->inst);
     error = f->kind->heal(f);
+    instance_changes_unlock(f->inst);
     if (error) {
         return error;
     }

@@ -467,6 +467,7 @@ install_steering(struct deployment *d, struct instance_iface *client,
      * MAC itself; the static L2 flows, and no port may send as another. */
     int error = 0, error2;
 
+    instance_changes_lock(d->inst);
     for (size_t i = 0; !error && i < d->inst->n_guests; i++) {
         struct instance_iface *f = data_iface(&d->inst->guests[i]);
         if (f) {
@@ -488,6 +489,7 @@ install_steering(struct deployment *d, struct instance_iface *client,
     }
     /* Also after a refusal: what was queued goes now. */
     error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    instance_changes_unlock(d->inst);
     return error ? error : error2;
 }
 
@@ -505,8 +507,16 @@ static int
 save_map(struct deployment *d)
 {
     char *path = xasprintf("%s/deploy.json", d->inst->dir);
+    char *tmp = xasprintf("%s.tmp", path);
     json_t *root = json_object(), *comps = json_array();
-    int error = manifest_record_file(d->inst->manifest, path);
+    int error;
+
+    /* Readers (an injector resolving a target) see the old map or the new, whole. */
+    instance_changes_lock(d->inst);
+    error = manifest_record_file(d->inst->manifest, path);
+    if (!error) {
+        error = manifest_record_file(d->inst->manifest, tmp);
+    }
 
     for (size_t i = 0; i < d->n_comps; i++) {
         struct deploy_component *c = &d->comps[i];
@@ -517,10 +527,15 @@ save_map(struct deployment *d)
     }
     json_object_set_new(root, "components", comps);
     json_object_set_new(root, "service", json_string(inet_ntoa(d->service_addr)));
-    if (!error && json_dump_file(root, path, JSON_INDENT(2))) {
+    if (!error && json_dump_file(root, tmp, JSON_INDENT(2))) {
         error = EIO;
     }
+    if (!error && rename(tmp, path)) {
+        error = errno;
+    }
+    instance_changes_unlock(d->inst);
     json_decref(root);
+    free(tmp);
     free(path);
     return error;
 }
@@ -636,7 +651,7 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
 {
     struct instance_guest *ig = c->ig;
     uint8_t key[crypto_auth_KEYBYTES];
-    bool has_key = false;
+    bool has_key = false, locked = false;
     char *kp = NULL;
     int fd = -1, error, error2;
 
@@ -655,6 +670,10 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
         }
     }
     uint64_t t0 = time_mono_ns();
+    /* The replacement and the flows to its new ports are one change of the instance: a fault
+     * injected meanwhile (a mitm's steering) lands before or after it, never in between. */
+    instance_changes_lock(d->inst);
+    locked = true;
     error = instance_replace_guest(d->inst, c->guest, new_guest, d->point->cpus,
                                    d->point->memory);
     log_debug("%s: new guest %s made in %.1f ms", c->name, new_guest,
@@ -665,6 +684,25 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
     deploy_set_guest(d, c, new_guest);
     if (!data_iface(ig)) {
         error = ENOENT;
+        goto out;
+    }
+    /* Rerouting: the MAC the chain knows now leads to the new port. */
+    for (size_t i = 1; i < ig->n_ifaces; i++) {
+        struct of_flow flow = { .priority = 50 };
+
+        of_match_eth_dst(&flow.match, ig->ifaces[i].mac);
+        of_actions_output(&flow.actions, ig->ifaces[i].ofport);
+        error = error ? error : instance_flow_add(d->inst, ig->ifaces[i].bridge, &flow);
+    }
+    error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    error = error ? error : error2;
+    c->role_id = -1;
+    if (!error) {
+        error = save_map(d);        /* The component's new guest, with the guest itself. */
+    }
+    instance_changes_unlock(d->inst);
+    locked = false;
+    if (error) {
         goto out;
     }
     error = instance_mgmt_connect(d->inst, ig->mgmt_addr, INSTANCE_AGENT_PORT,
@@ -678,17 +716,6 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
     /* Someone may be in a call on the old connection (the runner's sampling): it is the
      * caller's to close once nobody can be. */
     *old_fdp = __atomic_exchange_n(&c->agent_fd, fd, __ATOMIC_ACQ_REL);
-    c->role_id = -1;
-    /* Rerouting: the MAC the chain knows now leads to the new port. */
-    for (size_t i = 1; i < ig->n_ifaces; i++) {
-        struct of_flow flow = { .priority = 50 };
-
-        of_match_eth_dst(&flow.match, ig->ifaces[i].mac);
-        of_actions_output(&flow.actions, ig->ifaces[i].ofport);
-        error = error ? error : instance_flow_add(d->inst, ig->ifaces[i].bridge, &flow);
-    }
-    error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
-    error = error ? error : error2;
     if (!error && has_key) {
         error = deploy_write_key(d, c, key, &kp);
         if (!error) {
@@ -696,10 +723,10 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
             d->ftc_key = kp;
         }
     }
-    if (!error) {
-        error = save_map(d);
-    }
 out:
+    if (locked) {
+        instance_changes_unlock(d->inst);
+    }
     sodium_memzero(key, sizeof key);
     return error;
 }
@@ -887,6 +914,10 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     deploy_args_add(&a, "%s", deploy_mac_string(f_server->mac, mac));
     deploy_args_add(&a, "--trace");
     deploy_args_add(&a, "%s/guests/%s/hops.tsv", inst->dir, sff->guest);
+    if (o->sff_window) {
+        deploy_args_add(&a, "--window");
+        deploy_args_add(&a, "%u", o->sff_window);
+    }
     if (replicas > 1) {
         error = write_key(d, sff, &key_path);
         if (error) {

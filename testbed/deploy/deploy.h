@@ -53,11 +53,29 @@ struct deploy_extra {
 struct deployment;
 
 /* How a scheme wants its chain placed. */
+/* A flat-out client on one shared CPU otherwise fills the queues between VNFs (frames lost
+ * there wasted the hops before them); well under a guest socket's queue, and the size of
+ * FTC's own forwarder window (vnfs/sfc/vnf_ftc.c). */
+#define DEPLOY_SFF_WINDOW 256
+#define DEPLOY_SFF_WINDOW_MIN 64    /* sfcd sff --window's least. */
+
+/* A scheme's sff_window parameter as deployed: 0 stays (no admission), else at least
+ * DEPLOY_SFF_WINDOW_MIN. */
+static inline unsigned
+deploy_sff_window(uint64_t w)
+{
+    return !w ? 0 : w < DEPLOY_SFF_WINDOW_MIN ? DEPLOY_SFF_WINDOW_MIN : w > 65536 ? 65536 : w;
+}
+
 struct deploy_chain_opts {
     unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
     const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
     unsigned f;                 /* The core's fault bound. */
     const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
+    /* The SFF's admission (sfcd sff --window): new frames only while fewer than this many are
+     * in the chain, and after the frames already on the path; 0: none. The schemes of issue
+     * 14's bench (none, ftc, ftmb) use DEPLOY_SFF_WINDOW, so that they compare on one SFF. */
+    unsigned sff_window;
     /* FTC (testbed/schemes/ftc.c): every VNF runs its function behind FTC's ring member
      * (vnfs/sfc/vnf_ftc.h), all under one per-instance key; 'f' is FTC's. */
     bool ftc;

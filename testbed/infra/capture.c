@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pcap/pcap.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -16,6 +15,7 @@
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/ovs.h"
+#include "vnfs/lib/dl_pcap.h"
 #include "vnfs/lib/util.h"
 
 #define CAPTURE_DEFAULT_BRIDGE "data"
@@ -107,7 +107,7 @@ on_frame(u_char *cap_, const struct pcap_pkthdr *h, const u_char *bytes)
     if (cap->max_packets && atomic_load(&cap->n_packets) >= cap->max_packets) {
         return;
     }
-    pcap_dump((u_char *) cap->dumper, h, bytes);
+    dl_pcap.pcap_dump((u_char *) cap->dumper, h, bytes);
     if (atomic_fetch_add(&cap->n_packets, 1) + 1 == cap->max_packets) {
         atomic_store(&cap->done, true);
     }
@@ -148,38 +148,43 @@ reader_main(void *arg_)
         signal_ready(arg->sync, error);
         return NULL;
     }
-    cap->pcap = pcap_create(cap->name, errbuf);
+    error = dl_pcap_load();
+    if (error) {
+        signal_ready(arg->sync, error);
+        return NULL;
+    }
+    cap->pcap = dl_pcap.pcap_create(cap->name, errbuf);
     if (!cap->pcap
-        || pcap_set_snaplen(cap->pcap, CAPTURE_SNAPLEN)
-        || pcap_set_immediate_mode(cap->pcap, 1)
-        || pcap_set_timeout(cap->pcap, CAPTURE_POLL_MS)
-        || pcap_activate(cap->pcap) < 0
-        || pcap_setdirection(cap->pcap, PCAP_D_IN)) {
+        || dl_pcap.pcap_set_snaplen(cap->pcap, CAPTURE_SNAPLEN)
+        || dl_pcap.pcap_set_immediate_mode(cap->pcap, 1)
+        || dl_pcap.pcap_set_timeout(cap->pcap, CAPTURE_POLL_MS)
+        || dl_pcap.pcap_activate(cap->pcap) < 0
+        || dl_pcap.pcap_setdirection(cap->pcap, PCAP_D_IN)) {
         log_err("capture: cannot open %s: %s", cap->name,
-                cap->pcap ? pcap_geterr(cap->pcap) : errbuf);
+                cap->pcap ? dl_pcap.pcap_geterr(cap->pcap) : errbuf);
         signal_ready(arg->sync, EIO);
         return NULL;
     }
-    cap->dumper = pcap_dump_open(cap->pcap, cap->path);
+    cap->dumper = dl_pcap.pcap_dump_open(cap->pcap, cap->path);
     if (!cap->dumper) {
-        log_err("capture: cannot write %s: %s", cap->path, pcap_geterr(cap->pcap));
+        log_err("capture: cannot write %s: %s", cap->path, dl_pcap.pcap_geterr(cap->pcap));
         signal_ready(arg->sync, EIO);
         return NULL;
     }
     signal_ready(arg->sync, 0);         /* 'arg' is gone after this. */
 
     while (!atomic_load(&cap->stop) && !atomic_load(&cap->done)) {
-        int n = pcap_dispatch(cap->pcap, -1, on_frame, (u_char *) cap);
+        int n = dl_pcap.pcap_dispatch(cap->pcap, -1, on_frame, (u_char *) cap);
         if (n == PCAP_ERROR_BREAK) {
             break;                      /* capture_stop() */
         }
         if (n < 0) {
-            log_err("capture: reading %s: %s", cap->name, pcap_geterr(cap->pcap));
+            log_err("capture: reading %s: %s", cap->name, dl_pcap.pcap_geterr(cap->pcap));
             cap->error = EIO;
             atomic_store(&cap->done, true);
             break;
         }
-        pcap_dump_flush(cap->dumper);
+        dl_pcap.pcap_dump_flush(cap->dumper);
     }
     return NULL;
 }
@@ -190,10 +195,10 @@ capture_free(struct capture *cap)
     int error = 0;
 
     if (cap->dumper) {
-        pcap_dump_close(cap->dumper);
+        dl_pcap.pcap_dump_close(cap->dumper);
     }
     if (cap->pcap) {
-        pcap_close(cap->pcap);
+        dl_pcap.pcap_close(cap->pcap);
     }
     if (*cap->name) {
         error = ovs_mirror_del(cap->inst->ovs, cap->bridge, cap->name, cap->name);
@@ -269,7 +274,7 @@ capture_stop(struct capture *cap, uint64_t *n_packetsp)
     int error, error2;
 
     atomic_store(&cap->stop, true);
-    pcap_breakloop(cap->pcap);
+    dl_pcap.pcap_breakloop(cap->pcap);
     pthread_join(cap->thread, NULL);
     if (n_packetsp) {
         *n_packetsp = atomic_load(&cap->n_packets);

@@ -66,6 +66,9 @@ struct instance_switch {
      * what is queued and waits for the switch (instance_flow_barrier()). */
     int (*flow_mod)(struct instance *, const char *bridge, const struct of_flow *, int command);
     int (*barrier)(struct instance *, const char *bridge);
+    /* Queues a GROUP_MOD (OF_GC_ADD, OF_GC_MODIFY, OF_GC_DELETE of g->group_id). */
+    int (*group_mod)(struct instance *, const char *bridge, const struct of_group *,
+                     int command);
     /* Forgets the MAC addresses the bridge learned. */
     int (*fdb_flush)(struct instance *, const char *bridge);
 };
@@ -282,6 +285,21 @@ guest_uninit(struct instance_guest *ig)
     free(ig->provider);
 }
 
+/* A zeroed instance with its lock (recursive: a locked sequence calls the locking
+ * functions). */
+static struct instance *
+instance_alloc(void)
+{
+    struct instance *inst = xzalloc(sizeof *inst);
+    pthread_mutexattr_t attr;
+
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&inst->changes, &attr);
+    pthread_mutexattr_destroy(&attr);
+    return inst;
+}
+
 void
 instance_close(struct instance *inst)
 {
@@ -308,12 +326,18 @@ instance_close(struct instance *inst)
         free(inst->flows[i].flow);
     }
     free(inst->flows);
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        free(inst->groups[i].bridge);
+        free(inst->groups[i].group);
+    }
+    free(inst->groups);
     link_ns_close(inst->host);
     manifest_close(inst->manifest);
     free(inst->name);
     free(inst->dir);
     free(inst->netns_path);
     free(inst->sfcd);
+    pthread_mutex_destroy(&inst->changes);
     free(inst);
 }
 
@@ -460,7 +484,12 @@ ovs_switch_daemons(void *inst_)
     int error;
 
     error = ovs_start(ovs_dir, inst->netns_path, inst->manifest, &inst->ovs);
-    if (!error && inst->pin_cpu >= 0) {
+    /* With AF_XDP ports the data path is the PMD thread's, on its own CPU (below): the
+     * daemons' own threads carry the management network and the slow path. Pinned beside
+     * the guests, on a CPU the guests keep busy, vswitchd's main thread went without a time
+     * slice for seconds and every agent with it (run-nham's faults found no agent to reach);
+     * left to the scheduler, it takes whichever CPU is free. */
+    if (!error && inst->pin_cpu >= 0 && !inst->afxdp) {
         pid_t pids[2];
         ovs_daemon_pids(inst->ovs, pids);
         for (int i = 0; i < 2 && !error; i++) {
@@ -939,6 +968,21 @@ ovs_switch_barrier(struct instance *inst, const char *bridge)
 }
 
 static int
+ovs_switch_group_mod(struct instance *inst, const char *bridge, const struct of_group *g,
+                     int command)
+{
+    struct of_conn *of;
+    int error = ovs_openflow(inst->ovs, bridge, &of);
+
+    if (error) {
+        return error;
+    }
+    return (command == OF_GC_ADD ? of_group_add(of, g)
+            : command == OF_GC_MODIFY ? of_group_modify(of, g)
+            : of_group_delete(of, g->group_id));
+}
+
+static int
 ovs_switch_fdb_flush(struct instance *inst, const char *bridge)
 {
     return ovs_fdb_flush(inst->ovs, bridge);
@@ -958,6 +1002,7 @@ static const struct instance_switch switch_ovs = {
     .stop = ovs_switch_stop,
     .flow_mod = ovs_switch_flow_mod,
     .barrier = ovs_switch_barrier,
+    .group_mod = ovs_switch_group_mod,
     .fdb_flush = ovs_switch_fdb_flush,
 };
 
@@ -1047,8 +1092,67 @@ memory_match_equal(const struct of_match *a, const struct of_match *b)
     return memory_match_covers(a, b) && memory_match_covers(b, a);
 }
 
+static bool
+memory_has_bridge(const struct instance *inst, const char *bridge)
+{
+    for (size_t i = 0; i < inst->n_bridges; i++) {
+        if (!strcmp(inst->bridges[i], bridge)) {
+            return true;
+        }
+    }
+    log_err("%s: no such bridge", bridge);
+    return false;
+}
+
+static struct instance_group *
+memory_find_group(struct instance *inst, const char *bridge, uint32_t group_id)
+{
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        if (!strcmp(inst->groups[i].bridge, bridge)
+            && inst->groups[i].group->group_id == group_id) {
+            return &inst->groups[i];
+        }
+    }
+    return NULL;
+}
+
+/* With 'missing': whether 'acts' outputs to a group that 'bridge' does not have (the switch's
+ * OFPBAC_BAD_OUT_GROUP). Else: whether it outputs to group 'group_id' (OF_GROUP_ALL: any). */
+static bool
+memory_actions_reach_group(struct instance *inst, const char *bridge,
+                           const struct of_actions *acts, uint32_t group_id, bool missing)
+{
+    for (size_t i = 0; i < acts->n; i++) {
+        if (acts->a[i].type == OF_ACTION_GROUP
+            && (missing ? !memory_find_group(inst, bridge, acts->a[i].arg)
+                : group_id == OF_GROUP_ALL || acts->a[i].arg == group_id)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The changes since the last barrier form one batch, as on the `ovs` switch's OpenFlow
+ * connection, where a barrier answers for whatever was queued before it. Counted as
+ * unserialized: a change or a barrier from another thread than the one whose batch is open
+ * (two writers' batches mixed), and a batch still open when the outermost holder of
+ * instance_changes_lock() lets go of it (a caller did not hold it across its steps, so another
+ * thread's change could have come in between). */
+static void
+memory_switch_batch(struct instance *inst, bool barrier)
+{
+    pthread_t self = pthread_self();
+
+    if (inst->batch_open && !pthread_equal(inst->batch_owner, self)) {
+        inst->n_interleaved++;
+    }
+    inst->batch_open = !barrier;
+    inst->batch_owner = self;
+}
+
 /* As the switch's tables: an add replaces the flow of the same table, priority and match; a
- * delete removes what it covers (strict: the same priority and match). */
+ * delete removes what it covers (strict: the same priority and match). A flow that outputs to
+ * a group the bridge does not have is refused, as the switch refuses it. */
 static int
 memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct of_flow *flow,
                        int command)
@@ -1056,11 +1160,13 @@ memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct o
     bool strict = command != OF_FC_DELETE;
     size_t i, n = 0;
 
-    for (i = 0; i < inst->n_bridges && strcmp(inst->bridges[i], bridge); i++) {
-        continue;
+    memory_switch_batch(inst, false);
+    if (!memory_has_bridge(inst, bridge)) {
+        return ENOENT;
     }
-    if (i == inst->n_bridges) {
-        log_err("%s: no such bridge", bridge);
+    if (command == OF_FC_ADD
+        && memory_actions_reach_group(inst, bridge, &flow->actions, OF_GROUP_ANY, true)) {
+        log_err("%s: output to a group that does not exist", bridge);
         return ENOENT;
     }
     for (i = 0; i < inst->n_flows; i++) {
@@ -1090,9 +1196,69 @@ memory_switch_flow_mod(struct instance *inst, const char *bridge, const struct o
     return 0;
 }
 
+/* As the switch's group table: an add of an id in use is refused, as is a modify of one not
+ * in use; a delete also takes the flows that output to the group (OF_GROUP_ALL: every group
+ * of the bridge). */
+static int
+memory_switch_group_mod(struct instance *inst, const char *bridge, const struct of_group *g,
+                        int command)
+{
+    struct instance_group *found;
+    size_t n = 0;
+
+    memory_switch_batch(inst, false);
+    if (!memory_has_bridge(inst, bridge)) {
+        return ENOENT;
+    }
+    found = g->group_id == OF_GROUP_ALL ? NULL : memory_find_group(inst, bridge, g->group_id);
+    if (command == OF_GC_ADD) {
+        if (found) {
+            return EEXIST;
+        }
+        inst->groups = xrealloc(inst->groups, (inst->n_groups + 1) * sizeof *inst->groups);
+        inst->groups[inst->n_groups].bridge = xstrdup(bridge);
+        inst->groups[inst->n_groups].group = xmalloc(sizeof *g);
+        *inst->groups[inst->n_groups].group = *g;
+        inst->n_groups++;
+        return 0;
+    }
+    if (command == OF_GC_MODIFY) {
+        if (!found) {
+            return ENOENT;
+        }
+        *found->group = *g;
+        return 0;
+    }
+    for (size_t i = 0; i < inst->n_flows; i++) {
+        struct instance_flow *f = &inst->flows[i];
+        if (!strcmp(f->bridge, bridge)
+            && memory_actions_reach_group(inst, bridge, &f->flow->actions, g->group_id, false)) {
+            free(f->bridge);
+            free(f->flow);
+        } else {
+            inst->flows[n++] = *f;
+        }
+    }
+    inst->n_flows = n;
+    n = 0;
+    for (size_t i = 0; i < inst->n_groups; i++) {
+        struct instance_group *ig = &inst->groups[i];
+        if (!strcmp(ig->bridge, bridge)
+            && (g->group_id == OF_GROUP_ALL || ig->group->group_id == g->group_id)) {
+            free(ig->bridge);
+            free(ig->group);
+        } else {
+            inst->groups[n++] = *ig;
+        }
+    }
+    inst->n_groups = n;
+    return 0;
+}
+
 static int
 memory_switch_barrier(struct instance *inst, const char *bridge)
 {
+    memory_switch_batch(inst, true);
     return 0;
 }
 
@@ -1115,6 +1281,7 @@ static const struct instance_switch switch_memory = {
     .stop = memory_switch_stop,
     .flow_mod = memory_switch_flow_mod,
     .barrier = memory_switch_barrier,
+    .group_mod = memory_switch_group_mod,
     .fdb_flush = memory_switch_fdb_flush,
 };
 
@@ -1408,7 +1575,7 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
             struct instance **instp)
 {
     uint64_t t0 = time_mono_ns();
-    struct instance *inst = xzalloc(sizeof *inst);
+    struct instance *inst = instance_alloc();
     int lock_fd = -1;
     char *path = NULL, *log_dir = NULL;
     char *yaml = NULL;
@@ -1668,7 +1835,7 @@ parse_mac(const char *s, uint8_t mac[6])
 int
 instance_open(const struct instance_opts *opts, struct instance **instp)
 {
-    struct instance *inst = xzalloc(sizeof *inst);
+    struct instance *inst = instance_alloc();
     char *path = NULL, *guests_dir = NULL;
     json_error_t jerr;
     json_t *root = NULL, *guests, *bridges, *g;
@@ -1811,8 +1978,8 @@ next_mgmt_addr(const struct instance *inst, struct in_addr *addrp)
     return 0;
 }
 
-int
-instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec_)
+static int
+add_guest(struct instance *inst, const struct instance_guest_spec *spec_)
 {
     struct instance_guest_spec spec = *spec_;
     struct instance_guest *ig;
@@ -1896,8 +2063,8 @@ remove_guest(struct instance *inst, struct instance_guest *ig, bool ports)
     return error;
 }
 
-int
-instance_remove_guest(struct instance *inst, const char *name)
+static int
+remove_guest_named(struct instance *inst, const char *name)
 {
     struct instance_guest *ig = instance_find_guest(inst, name);
     int error, error2;
@@ -1920,9 +2087,9 @@ guest_index(const struct instance_guest *ig)
     return mac ? (size_t) mac[2] << 8 | mac[3] : 0;
 }
 
-int
-instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
-                       double cpus, uint64_t memory)
+static int
+replace_guest(struct instance *inst, const char *name, const char *new_name, double cpus,
+              uint64_t memory)
 {
     struct instance_guest *ig = instance_find_guest(inst, name), fresh, old;
     struct instance_link_spec *links = NULL;
@@ -2250,29 +2417,169 @@ instance_mgmt_connect(struct instance *inst, struct in_addr addr, uint16_t port,
     }
 }
 
+void
+instance_changes_lock(struct instance *inst)
+{
+    pthread_mutex_lock(&inst->changes);
+    inst->changes_depth++;
+}
+
+void
+instance_changes_unlock(struct instance *inst)
+{
+    /* The outermost holder lets go: its change must be whole by then (see
+     * memory_switch_batch()). */
+    if (!--inst->changes_depth && inst->batch_open) {
+        inst->n_interleaved++;
+        inst->batch_open = false;
+    }
+    pthread_mutex_unlock(&inst->changes);
+}
+
+int
+instance_add_guest(struct instance *inst, const struct instance_guest_spec *spec)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = add_guest(inst, spec);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_remove_guest(struct instance *inst, const char *name)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = remove_guest_named(inst, name);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
+                       double cpus, uint64_t memory)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = replace_guest(inst, name, new_name, cpus, memory);
+    instance_changes_unlock(inst);
+    return error;
+}
+
 int
 instance_flow_add(struct instance *inst, const char *bridge, const struct of_flow *flow)
 {
-    return inst->sw->flow_mod(inst, bridge, flow, OF_FC_ADD);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->flow_mod(inst, bridge, flow, OF_FC_ADD);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_flow_delete(struct instance *inst, const char *bridge, const struct of_flow *flow,
                      bool strict)
 {
-    return inst->sw->flow_mod(inst, bridge, flow, strict ? OF_FC_DELETE_STRICT : OF_FC_DELETE);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->flow_mod(inst, bridge, flow, strict ? OF_FC_DELETE_STRICT : OF_FC_DELETE);
+    instance_changes_unlock(inst);
+    return error;
 }
 
 int
 instance_flow_barrier(struct instance *inst, const char *bridge)
 {
-    return inst->sw->barrier(inst, bridge);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->barrier(inst, bridge);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_group_add(struct instance *inst, const char *bridge, const struct of_group *g)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_ADD);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_group_modify(struct instance *inst, const char *bridge, const struct of_group *g)
+{
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_MODIFY);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_group_delete(struct instance *inst, const char *bridge, uint32_t group_id)
+{
+    /* Only the id travels in a delete: no 66 kB of buckets on the stack. */
+    struct of_group *g = xzalloc(sizeof *g);
+    int error;
+
+    g->group_id = group_id;
+    instance_changes_lock(inst);
+    error = inst->sw->group_mod(inst, bridge, g, OF_GC_DELETE);
+    instance_changes_unlock(inst);
+    free(g);
+    return error;
+}
+
+uint32_t
+instance_ofport(const struct instance *inst, const char *guest, const char *bridge)
+{
+    for (size_t i = 0; i < inst->n_guests; i++) {
+        const struct instance_guest *ig = &inst->guests[i];
+        if (strcmp(ig->name, guest)) {
+            continue;
+        }
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            if (!strcmp(ig->ifaces[j].bridge, bridge) && ig->ifaces[j].ofport > 0) {
+                return ig->ifaces[j].ofport;
+            }
+        }
+    }
+    return 0;
+}
+
+const struct instance_group *
+instance_memory_groups(const struct instance *inst, size_t *n)
+{
+    *n = inst->n_groups;
+    return inst->groups;
 }
 
 int
 instance_fdb_flush(struct instance *inst, const char *bridge)
 {
-    return inst->sw->fdb_flush(inst, bridge);
+    int error;
+
+    instance_changes_lock(inst);
+    error = inst->sw->fdb_flush(inst, bridge);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+uint64_t
+instance_memory_unserialized(const struct instance *inst)
+{
+    return inst->n_interleaved;
 }
 
 const struct instance_flow *

@@ -35,6 +35,7 @@
 #define SFC_INSTANCE_H 1
 
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -114,12 +115,25 @@ struct instance {
     uint8_t key[32];            /* STATE/NAME/key: the agents' keys derive from it. */
     struct instance_flow *flows;    /* The `memory` switch's flow tables. */
     size_t n_flows;
+    struct instance_group *groups;  /* The `memory` switch's group tables. */
+    size_t n_groups;
+    bool batch_open;                /* The `memory` switch: changes since the last barrier, */
+    pthread_t batch_owner;          /* from this thread; */
+    uint64_t n_interleaved;         /* instance_memory_unserialized(). */
+    pthread_mutex_t changes;        /* instance_changes_lock(), */
+    unsigned changes_depth;         /* held this many times (by its holder). */
 };
 
 /* A flow in the `memory` switch's tables (instance_memory_flows()). */
 struct instance_flow {
     char *bridge;
     struct of_flow *flow;
+};
+
+/* A group in the `memory` switch's tables (instance_memory_groups()). */
+struct instance_group {
+    char *bridge;
+    struct of_group *group;
 };
 
 #define INSTANCE_KEY_BYTES 32   /* RPC_KEY_BYTES */
@@ -185,6 +199,17 @@ void instance_guest_key(const struct instance *, const char *guest,
 int instance_mgmt_connect(struct instance *, struct in_addr addr, uint16_t port,
                           int timeout_ms, int *fdp);
 
+/* Changes to a running instance come from more than one thread: a scheme's controller replaces
+ * a guest and reroutes to it (OVSDB ports, OpenFlow, the manifest, instance.json) while the
+ * runner's fault plan injects (a mitm's steering flows). Every function here that changes the
+ * instance (guests added, removed or replaced; flows, barriers, the fdb) takes this lock; a
+ * caller whose change has several steps (flows and their barrier; a guest replaced and the
+ * flows to its new ports) holds it across them, so that no other change lands in between
+ * (on the `ovs` switch a barrier answers for everything queued on the bridge's connection).
+ * Recursive. Readers of inst->guests are not serialized by it. */
+void instance_changes_lock(struct instance *);
+void instance_changes_unlock(struct instance *);
+
 /* Steering on the instance's switch, through its backend: the `ovs` switch sends each change
  * over the bridge's persistent OpenFlow connection (ovs_openflow(), testbed/infra/openflow.h),
  * the `memory` switch keeps it in tables a test reads. Changes are queued; the barrier sends
@@ -193,10 +218,30 @@ int instance_flow_add(struct instance *, const char *bridge, const struct of_flo
 int instance_flow_delete(struct instance *, const char *bridge, const struct of_flow *,
                          bool strict);
 int instance_flow_barrier(struct instance *, const char *bridge);
+/* Groups, where the switch picks the bucket for each packet by itself: a fast-failover group
+ * (of_group_fast_failover()) sends to the first bucket whose watched port's link is up, so
+ * traffic moves to a backup the moment a primary's link goes down, with no message from us; a
+ * select group spreads flows over its buckets. A flow reaches one with of_actions_group().
+ * Queued like flows (instance_flow_barrier() sends them and says whether the switch took
+ * them: EEXIST for an id in use, ENOENT to modify a group that does not exist). Deleting a
+ * group deletes the flows that output to it, as OpenFlow does; OF_GROUP_ALL deletes every
+ * group of the bridge. Groups live on the bridge: they go with the instance at `down`. */
+int instance_group_add(struct instance *, const char *bridge, const struct of_group *);
+int instance_group_modify(struct instance *, const char *bridge, const struct of_group *);
+int instance_group_delete(struct instance *, const char *bridge, uint32_t group_id);
+/* The OpenFlow port of guest 'guest''s interface on 'bridge', for a flow or a bucket: 0 if
+ * the guest has none there. */
+uint32_t instance_ofport(const struct instance *, const char *guest, const char *bridge);
 /* Forgets the MAC addresses 'bridge' learned (its NORMAL path's table). */
 int instance_fdb_flush(struct instance *, const char *bridge);
+/* The `memory` switch: how often a change was not one: a change or barrier of one thread landed
+ * in another thread's open batch (changes since its last barrier), or a batch was still open
+ * when instance_changes_lock() was let go of (its caller did not hold it across its steps). */
+uint64_t instance_memory_unserialized(const struct instance *);
 /* The `memory` switch's flows, in the order they were added (none on the `ovs` switch). */
 const struct instance_flow *instance_memory_flows(const struct instance *, size_t *n);
+/* The `memory` switch's groups, in the order they were added. */
+const struct instance_group *instance_memory_groups(const struct instance *, size_t *n);
 
 /* Whether instance 'name' exists (up, being brought up, or left by a crash). */
 bool instance_exists(const char *state_dir, const char *name);

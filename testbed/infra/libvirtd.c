@@ -18,8 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libvirt/virterror.h>
-
+#include "testbed/infra/dl_virt.h"
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
@@ -95,7 +94,7 @@ libvirtd_domain_name(const char *instance, const char *guest)
 const char *
 libvirtd_last_error(void)
 {
-    virErrorPtr err = virGetLastError();
+    virErrorPtr err = dl_virt_loaded() ? dl_virt.virGetLastError() : NULL;
 
     return err && err->message ? err->message : "unknown error";
 }
@@ -132,15 +131,18 @@ libvirtd_connect(const char *uri)
     virConnectPtr conn = NULL;
 
     pthread_mutex_lock(&mutex);
+    if (dl_virt_load()) {
+        goto out;
+    }
     for (size_t i = 0; i < n_conns; i++) {
         if (!strcmp(conns[i].uri, uri)) {
             if (conns[i].generation == __atomic_load_n(&daemon_generation, __ATOMIC_SEQ_CST)
-                && virConnectIsAlive(conns[i].conn) == 1) {
+                && dl_virt.virConnectIsAlive(conns[i].conn) == 1) {
                 conn = conns[i].conn;
                 goto out;
             }
             /* The daemon went away (a `down` here or in another process): open a new one. */
-            virConnectClose(conns[i].conn);
+            dl_virt.virConnectClose(conns[i].conn);
             free(conns[i].uri);
             conns[i] = conns[--n_conns];
             break;
@@ -152,8 +154,8 @@ libvirtd_connect(const char *uri)
      * not SIG_IGN, so that every program we exec starts with the default again. */
     sigaction(SIGPIPE, &(struct sigaction) { .sa_handler = on_sigpipe, .sa_flags = SA_RESTART },
               NULL);
-    virSetErrorFunc(NULL, quiet_errors);
-    conn = virConnectOpen(uri);
+    dl_virt.virSetErrorFunc(NULL, quiet_errors);
+    conn = dl_virt.virConnectOpen(uri);
     if (!conn) {
         log_err("libvirt: cannot connect to %s: %s", uri, libvirtd_last_error());
         goto out;
@@ -300,24 +302,23 @@ libvirtd_undo_domain(const char *uri, const char *name)
         /* The instance's own daemon is gone (killed): its domains outlive it. */
         return kill_orphan_domain(uri, sock + strlen("?socket="), name);
     }
-    virSetErrorFunc(NULL, quiet_errors);
     conn = libvirtd_connect(uri);
     if (!conn) {
         return ENOTCONN;
     }
-    dom = virDomainLookupByName(conn, name);
+    dom = dl_virt.virDomainLookupByName(conn, name);
     if (!dom) {
         return 0;
     }
-    if (virDomainIsActive(dom) == 1 && virDomainDestroy(dom) < 0) {
+    if (dl_virt.virDomainIsActive(dom) == 1 && dl_virt.virDomainDestroy(dom) < 0) {
         log_warn("libvirt: cannot destroy %s: %s", name, libvirtd_last_error());
         error = EBUSY;
     }
-    if (!error && virDomainIsPersistent(dom) == 1 && virDomainUndefine(dom) < 0) {
+    if (!error && dl_virt.virDomainIsPersistent(dom) == 1 && dl_virt.virDomainUndefine(dom) < 0) {
         log_warn("libvirt: cannot undefine %s: %s", name, libvirtd_last_error());
         error = EBUSY;
     }
-    virDomainFree(dom);
+    dl_virt.virDomainFree(dom);
     return error;
 }
 
@@ -736,14 +737,14 @@ libvirtd_domain_close(struct libvirtd_domain *d)
 int
 libvirtd_domain_unused(const struct libvirtd_domain *d, const char *instance)
 {
-    virDomainPtr dom = virDomainLookupByName(d->conn, d->name);
+    virDomainPtr dom = dl_virt.virDomainLookupByName(d->conn, d->name);
 
     if (!dom) {
         return 0;
     }
     log_err("guest %s: libvirt domain %s already exists (sfclab clean -i %s removes what an "
             "earlier run left)", d->guest, d->name, instance);
-    virDomainFree(dom);
+    dl_virt.virDomainFree(dom);
     return EEXIST;
 }
 
@@ -751,7 +752,7 @@ int
 libvirtd_domain_lookup(struct libvirtd_domain *d)
 {
     libvirtd_domain_forget(d);
-    d->dom = virDomainLookupByName(d->conn, d->name);
+    d->dom = dl_virt.virDomainLookupByName(d->conn, d->name);
     return libvirtd_domain_active(d) ? 0 : ESRCH;
 }
 
@@ -759,7 +760,7 @@ void
 libvirtd_domain_forget(struct libvirtd_domain *d)
 {
     if (d->dom) {
-        virDomainFree(d->dom);
+        dl_virt.virDomainFree(d->dom);
         d->dom = NULL;
     }
 }
@@ -767,7 +768,7 @@ libvirtd_domain_forget(struct libvirtd_domain *d)
 bool
 libvirtd_domain_active(const struct libvirtd_domain *d)
 {
-    return d->dom && virDomainIsActive(d->dom) == 1;
+    return d->dom && dl_virt.virDomainIsActive(d->dom) == 1;
 }
 
 bool
@@ -787,7 +788,7 @@ libvirtd_domain_wait_inactive(const struct libvirtd_domain *d, uint64_t timeout_
 int
 libvirtd_domain_destroy(struct libvirtd_domain *d)
 {
-    if (libvirtd_domain_active(d) && virDomainDestroy(d->dom) < 0
+    if (libvirtd_domain_active(d) && dl_virt.virDomainDestroy(d->dom) < 0
         && libvirtd_domain_active(d)) {
         log_warn("guest %s: cannot destroy %s: %s", d->guest, d->name, libvirtd_last_error());
         return EBUSY;
@@ -806,8 +807,9 @@ libvirtd_domain_stop(struct libvirtd_domain *d, int (*shutdown)(void *aux), void
         virDomainState st;
         int reason;
 
-        if (!virDomainGetState(d->dom, (int *) &st, &reason, 0) && st == VIR_DOMAIN_PAUSED) {
-            virDomainResume(d->dom);
+        if (!dl_virt.virDomainGetState(d->dom, (int *) &st, &reason, 0)
+            && st == VIR_DOMAIN_PAUSED) {
+            dl_virt.virDomainResume(d->dom);
         }
         if (shutdown(aux) || !libvirtd_domain_wait_inactive(d, grace_ns)) {
             int error = libvirtd_domain_destroy(d);
@@ -829,7 +831,7 @@ libvirtd_domain_pause(struct libvirtd_domain *d)
     if (!libvirtd_domain_active(d)) {
         return ESRCH;
     }
-    if (virDomainSuspend(d->dom) < 0) {
+    if (dl_virt.virDomainSuspend(d->dom) < 0) {
         log_err("guest %s: cannot suspend: %s", d->guest, libvirtd_last_error());
         return EIO;
     }
@@ -842,7 +844,7 @@ libvirtd_domain_resume(struct libvirtd_domain *d)
     if (!libvirtd_domain_active(d)) {
         return ESRCH;
     }
-    if (virDomainResume(d->dom) < 0) {
+    if (dl_virt.virDomainResume(d->dom) < 0) {
         log_err("guest %s: cannot resume: %s", d->guest, libvirtd_last_error());
         return EIO;
     }
@@ -855,7 +857,7 @@ libvirtd_domain_state(const struct libvirtd_domain *d, enum guest_state *statep)
     virDomainState st;
     int reason;
 
-    if (!d->dom || virDomainGetState(d->dom, (int *) &st, &reason, 0) < 0) {
+    if (!d->dom || dl_virt.virDomainGetState(d->dom, (int *) &st, &reason, 0) < 0) {
         return ESRCH;
     }
     switch (st) {
@@ -890,7 +892,7 @@ libvirtd_domain_plug(struct libvirtd_domain *d, struct link_ns *host,
     }
     domxml_iface(&di, vm, &xml);
     buf_put_u8(&xml, '\0');
-    if (virDomainAttachDeviceFlags(d->dom, (const char *) xml.data,
+    if (dl_virt.virDomainAttachDeviceFlags(d->dom, (const char *) xml.data,
                                    VIR_DOMAIN_AFFECT_LIVE) < 0) {
         log_err("guest %s: libvirt cannot attach %s: %s", d->guest, f->ifname,
                 libvirtd_last_error());

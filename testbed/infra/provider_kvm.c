@@ -42,9 +42,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <libvirt/libvirt.h>
 #include <sodium.h>
 
+#include "testbed/infra/dl_virt.h"
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
 #include "testbed/infra/link.h"
@@ -233,7 +233,7 @@ kvm_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
 static char *
 channel_path(struct kvm_guest *kg)
 {
-    char *xml = virDomainGetXMLDesc(kg->d.dom, 0);
+    char *xml = dl_virt.virDomainGetXMLDesc(kg->d.dom, 0);
     char *path = NULL, *p, *end;
     const char *key = "path='";
 
@@ -490,7 +490,8 @@ set_vcpu_quota(struct guest *g)
     snprintf(params[1].field, sizeof params[1].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_QUOTA);
     params[1].type = VIR_TYPED_PARAM_LLONG;
     params[1].value.l = quota;
-    if (virDomainSetSchedulerParametersFlags(kg->d.dom, params, 2, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (dl_virt.virDomainSetSchedulerParametersFlags(kg->d.dom, params, 2,
+                                                     VIR_DOMAIN_AFFECT_LIVE) < 0) {
         log_err("guest %s: cannot set its CPU quota (%.2f cores): %s", g->name, g->cpus,
                 libvirtd_last_error());
         return EIO;
@@ -599,7 +600,7 @@ kvm_start(struct guest *g)
         goto out;
     }
     t0 = time_mono_ns();
-    kg->d.dom = virDomainCreateXML(kg->d.conn, (const char *) xml.data, 0);
+    kg->d.dom = dl_virt.virDomainCreateXML(kg->d.conn, (const char *) xml.data, 0);
     if (!kg->d.dom) {
         log_err("guest %s: libvirt cannot start %s: %s", g->name, kg->d.name,
                 libvirtd_last_error());
@@ -612,7 +613,7 @@ kvm_start(struct guest *g)
     {
         /* What a boot costs, which the host's load does not change much: QEMU's CPU time. */
         virDomainInfo info;
-        double cpu_ms = virDomainGetInfo(kg->d.dom, &info) ? -1 : info.cpuTime / 1e6;
+        double cpu_ms = dl_virt.virDomainGetInfo(kg->d.dom, &info) ? -1 : info.cpuTime / 1e6;
         log_debug("guest %s: libvirt started QEMU in %.0f ms, the guest served its channel "
                   "%.0f ms later; QEMU used %.0f ms of CPU", g->name, (t1 - t0) / 1e6,
                   (time_mono_ns() - t1) / 1e6, cpu_ms);
@@ -624,7 +625,7 @@ kvm_start(struct guest *g)
         error = set_vcpu_quota(g);
     }
     if (error) {
-        virDomainDestroy(kg->d.dom);
+        dl_virt.virDomainDestroy(kg->d.dom);
         libvirtd_domain_forget(&kg->d);
         goto out;
     }
@@ -864,13 +865,13 @@ static int
 kvm_pin(struct guest *g, int cpu)
 {
     struct kvm_guest *kg = kg_of(g);
-    int n_cpus = virNodeGetCPUMap(kg->d.conn, NULL, NULL, 0);
+    int n_cpus = dl_virt.virNodeGetCPUMap(kg->d.conn, NULL, NULL, 0);
     int maplen = VIR_CPU_MAPLEN(n_cpus > 0 ? n_cpus : 1);
     unsigned char *map = xzalloc(maplen);
     virDomainInfo info;
     int error = 0;
 
-    if (!libvirtd_domain_active(&kg->d) || virDomainGetInfo(kg->d.dom, &info) < 0) {
+    if (!libvirtd_domain_active(&kg->d) || dl_virt.virDomainGetInfo(kg->d.dom, &info) < 0) {
         free(map);
         return ESRCH;
     }
@@ -880,11 +881,11 @@ kvm_pin(struct guest *g, int cpu)
         }
     }
     for (unsigned int v = 0; v < info.nrVirtCpu; v++) {
-        if (virDomainPinVcpu(kg->d.dom, v, map, maplen) < 0) {
+        if (dl_virt.virDomainPinVcpu(kg->d.dom, v, map, maplen) < 0) {
             error = EIO;
         }
     }
-    if (virDomainPinEmulator(kg->d.dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE) < 0) {
+    if (dl_virt.virDomainPinEmulator(kg->d.dom, map, maplen, VIR_DOMAIN_AFFECT_LIVE) < 0) {
         error = EIO;
     }
     if (error) {
@@ -975,7 +976,7 @@ kvm_save(struct guest *g, const char *path)
         return ESRCH;
     }
     ctl_close(kg);
-    if (virDomainSave(kg->d.dom, path) < 0) {
+    if (dl_virt.virDomainSave(kg->d.dom, path) < 0) {
         log_err("guest %s: cannot save to %s: %s%s", g->name, path, libvirtd_last_error(),
                 kg->shared ? " (a VM with the agent's directory shared over 9p cannot be "
                 "saved: start it with SFCLAB_KVM_SHARE=0)" : "");
@@ -994,7 +995,7 @@ kvm_restore(struct guest *g, const char *path)
     if (libvirtd_domain_active(&kg->d)) {
         return EBUSY;
     }
-    if (virDomainRestore(kg->d.conn, path) < 0) {
+    if (dl_virt.virDomainRestore(kg->d.conn, path) < 0) {
         log_err("guest %s: cannot restore from %s: %s", g->name, path, libvirtd_last_error());
         return EIO;
     }

@@ -25,10 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <libvirt/libvirt-lxc.h>
-#include <libvirt/libvirt.h>
-
 #include "testbed/infra/confine.h"
+#include "testbed/infra/dl_virt.h"
 #include "testbed/infra/domxml.h"
 #include "testbed/infra/libvirtd.h"
 #include "testbed/infra/link.h"
@@ -118,7 +116,7 @@ lxc_create(const struct guest_config *cfg, struct manifest *manifest, struct gue
 static pid_t
 find_init(virDomainPtr dom)
 {
-    unsigned int ctrl = virDomainGetID(dom);
+    unsigned int ctrl = dl_virt.virDomainGetID(dom);
     char path[64], *text = NULL;
     pid_t pid = 0;
 
@@ -142,7 +140,7 @@ wait_init_known(struct lxc_guest *lg, int timeout_ms)
 
     for (;;) {
         int *fds = NULL;
-        int n = virDomainLxcOpenNamespace(lg->d.dom, &fds, 0);
+        int n = dl_virt.virDomainLxcOpenNamespace(lg->d.dom, &fds, 0);
         if (n >= 0) {
             for (int i = 0; i < n; i++) {
                 close(fds[i]);
@@ -150,7 +148,7 @@ wait_init_known(struct lxc_guest *lg, int timeout_ms)
             free(fds);
             return 0;
         }
-        if (!virDomainIsActive(lg->d.dom)) {
+        if (!dl_virt.virDomainIsActive(lg->d.dom)) {
             return ESRCH;
         }
         if (time_mono_ns() >= deadline) {
@@ -290,8 +288,8 @@ start_once(struct guest *g, const char *xml)
      * that overlapped in libvirt's LXC driver now and then lost a container. */
     pthread_mutex_lock(&start_mutex);
     lg->d.dom = secret_fd >= 0
-                ? virDomainCreateXMLWithFiles(lg->d.conn, xml, 1, &secret_fd, 0)
-                : virDomainCreateXML(lg->d.conn, xml, 0);
+                ? dl_virt.virDomainCreateXMLWithFiles(lg->d.conn, xml, 1, &secret_fd, 0)
+                : dl_virt.virDomainCreateXML(lg->d.conn, xml, 0);
     if (!lg->d.dom) {
         log_err("guest %s: libvirt cannot start %s: %s", g->name, lg->d.name,
                 libvirtd_last_error());
@@ -307,7 +305,7 @@ start_once(struct guest *g, const char *xml)
         close(secret_fd);
     }
     if (error && lg->d.dom) {
-        virDomainDestroy(lg->d.dom);
+        dl_virt.virDomainDestroy(lg->d.dom);
         libvirtd_domain_forget(&lg->d);
     }
     return error;
@@ -369,7 +367,7 @@ lxc_start(struct guest *g)
     lg->init_start = lg->init_pid ? proc_starttime(lg->init_pid) : 0;
     if (!lg->init_start) {
         log_err("guest %s: cannot find the init of %s", g->name, lg->d.name);
-        virDomainDestroy(lg->d.dom);
+        dl_virt.virDomainDestroy(lg->d.dom);
         libvirtd_domain_forget(&lg->d);
         lg->init_pid = 0;
         error = ESRCH;
@@ -402,7 +400,7 @@ lxc_shutdown(void *lg_)
 {
     struct lxc_guest *lg = lg_;
 
-    return virDomainShutdownFlags(lg->d.dom, VIR_DOMAIN_SHUTDOWN_SIGNAL) < 0 ? EIO : 0;
+    return dl_virt.virDomainShutdownFlags(lg->d.dom, VIR_DOMAIN_SHUTDOWN_SIGNAL) < 0 ? EIO : 0;
 }
 
 static int
@@ -476,11 +474,11 @@ exec_middle(struct exec_ctx *ctx)
     int fd = ctx->report_fd;
 
     /* Cgroups first: their paths are the host's, which the container's mounts hide. */
-    if (virDomainLxcEnterCGroup(ctx->dom, 0) < 0) {
+    if (dl_virt.virDomainLxcEnterCGroup(ctx->dom, 0) < 0) {
         exec_report(fd, 1, EPERM);
         _exit(127);
     }
-    if (virDomainLxcEnterNamespace(ctx->dom, ctx->n_ns, ctx->ns_fds, NULL, NULL, 0) < 0) {
+    if (dl_virt.virDomainLxcEnterNamespace(ctx->dom, ctx->n_ns, ctx->ns_fds, NULL, NULL, 0) < 0) {
         exec_report(fd, 2, EPERM);
         _exit(127);
     }
@@ -540,10 +538,10 @@ lxc_exec(struct guest *g, char *const argv[], const struct guest_exec_opts *opts
     {
         virDomainState st;
         int reason;
-        paused = !virDomainGetState(lg->d.dom, (int *) &st, &reason, 0)
+        paused = !dl_virt.virDomainGetState(lg->d.dom, (int *) &st, &reason, 0)
                  && st == VIR_DOMAIN_PAUSED;
     }
-    n = virDomainLxcOpenNamespace(lg->d.dom, &ctx.ns_fds, 0);
+    n = dl_virt.virDomainLxcOpenNamespace(lg->d.dom, &ctx.ns_fds, 0);
     if (n < 0) {
         log_err("guest %s: cannot open the namespaces of %s: %s", g->name, lg->d.name,
                 libvirtd_last_error());
@@ -673,7 +671,7 @@ lxc_stats(const struct guest *g, struct guest_stats *st)
     struct lxc_guest *lg = lxc_priv(g);
     virDomainInfo info;
 
-    if (!lg->d.dom || virDomainGetInfo(lg->d.dom, &info) < 0) {
+    if (!lg->d.dom || dl_virt.virDomainGetInfo(lg->d.dom, &info) < 0) {
         return ESRCH;
     }
     st->cpu_ns = info.cpuTime;

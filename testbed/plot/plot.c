@@ -8,7 +8,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/lib/dynlib.h"
 #include "vnfs/lib/util.h"
+
+/* libplot, loaded the first time a plot is drawn (vnfs/lib/dynlib.h): it brings about 20
+ * libraries (X11's) into a process that links it, and most runs of sfclab draw nothing. */
+#define DL_PLOT_FUNCS(F) \
+    F(pl_alabel_r) F(pl_closepl_r) F(pl_deletepl_r) F(pl_deleteplparams) F(pl_endpath_r) \
+    F(pl_erase_r) F(pl_fbox_r) F(pl_fcont_r) F(pl_ffontsize_r) F(pl_fillcolor_r) \
+    F(pl_filltype_r) F(pl_flabelwidth_r) F(pl_fline_r) F(pl_flinewidth_r) F(pl_fmarker_r) \
+    F(pl_fmove_r) F(pl_fontname_r) F(pl_fspace_r) F(pl_ftextangle_r) F(pl_newpl_r) \
+    F(pl_newplparams) F(pl_openpl_r) F(pl_pencolor_r) F(pl_setplparam)
+
+static struct dl_plot {
+    DL_PLOT_FUNCS(DYNLIB_MEMBER)
+} dl_plot;
+
+static int
+dl_plot_resolve(struct dynlib *lib, void *handle, void *table_)
+{
+    struct dl_plot *table = table_;
+    int error = 0;
+
+    DL_PLOT_FUNCS(DYNLIB_RESOLVE)
+    return error;
+}
+
+static int
+dl_plot_load(void)
+{
+    static struct dynlib lib = DYNLIB_INIT("libplot.so.2", "libplot2c2");
+
+    return dynlib_load(&lib, dl_plot_resolve, &dl_plot);
+}
 
 /* Colours told apart by most readers, including most colour-blind ones (Tableau 10). */
 static const unsigned palette[] = {
@@ -49,29 +81,29 @@ struct legend_entry {
 static void
 set_pen(struct canvas *c, unsigned rgb)
 {
-    pl_pencolor_r(c->pl, ((rgb >> 16) & 0xff) * 257, ((rgb >> 8) & 0xff) * 257,
+    dl_plot.pl_pencolor_r(c->pl, ((rgb >> 16) & 0xff) * 257, ((rgb >> 8) & 0xff) * 257,
                   (rgb & 0xff) * 257);
 }
 
 static void
 set_fill(struct canvas *c, unsigned rgb)
 {
-    pl_fillcolor_r(c->pl, ((rgb >> 16) & 0xff) * 257, ((rgb >> 8) & 0xff) * 257,
+    dl_plot.pl_fillcolor_r(c->pl, ((rgb >> 16) & 0xff) * 257, ((rgb >> 8) & 0xff) * 257,
                    (rgb & 0xff) * 257);
 }
 
 static void
 font(struct canvas *c, double size)
 {
-    pl_fontname_r(c->pl, c->svg ? "Helvetica" : "HersheySans");
-    pl_ffontsize_r(c->pl, size);
+    dl_plot.pl_fontname_r(c->pl, c->svg ? "Helvetica" : "HersheySans");
+    dl_plot.pl_ffontsize_r(c->pl, size);
 }
 
 static void
 text(struct canvas *c, double x, double y, int hjust, int vjust, const char *s)
 {
-    pl_fmove_r(c->pl, x, y);
-    pl_alabel_r(c->pl, hjust, vjust, s);
+    dl_plot.pl_fmove_r(c->pl, x, y);
+    dl_plot.pl_alabel_r(c->pl, hjust, vjust, s);
 }
 
 static void
@@ -79,9 +111,9 @@ filled_box(struct canvas *c, double x0, double y0, double x1, double y1, unsigne
 {
     set_pen(c, rgb);
     set_fill(c, rgb);
-    pl_filltype_r(c->pl, 1);
-    pl_fbox_r(c->pl, x0, y0, x1, y1);
-    pl_filltype_r(c->pl, 0);
+    dl_plot.pl_filltype_r(c->pl, 1);
+    dl_plot.pl_fbox_r(c->pl, x0, y0, x1, y1);
+    dl_plot.pl_filltype_r(c->pl, 0);
 }
 
 /* 1, 2, 2.5 or 5 times a power of ten, about five steps over [lo, hi]. */
@@ -152,39 +184,43 @@ canvas_open(struct canvas *c, const char *path, const struct plot_frame *frame)
         log_err("%s: plots are written as .png or .svg", path);
         return EINVAL;
     }
+    error = dl_plot_load();
+    if (error) {
+        return error;
+    }
     c->fp = fopen(path, "w");
     if (!c->fp) {
         error = errno;
         log_err("%s: %s", path, strerror(error));
         return error;
     }
-    c->params = pl_newplparams();
+    c->params = dl_plot.pl_newplparams();
     if (c->svg) {
         /* SVG sizes are physical; at 96 dpi the drawing matches the PNG's pixels. */
         snprintf(size, sizeof size, "letter,xsize=%.3fin,ysize=%.3fin", c->w / 96, c->h / 96);
-        pl_setplparam(c->params, "PAGESIZE", size);
+        dl_plot.pl_setplparam(c->params, "PAGESIZE", size);
     } else {
         snprintf(size, sizeof size, "%dx%d", (int) c->w, (int) c->h);
-        pl_setplparam(c->params, "BITMAPSIZE", size);
+        dl_plot.pl_setplparam(c->params, "BITMAPSIZE", size);
     }
-    pl_setplparam(c->params, "BG_COLOR", "white");
-    c->pl = pl_newpl_r(c->svg ? "svg" : "png", NULL, c->fp, stderr, c->params);
-    if (!c->pl || pl_openpl_r(c->pl) < 0) {
+    dl_plot.pl_setplparam(c->params, "BG_COLOR", "white");
+    c->pl = dl_plot.pl_newpl_r(c->svg ? "svg" : "png", NULL, c->fp, stderr, c->params);
+    if (!c->pl || dl_plot.pl_openpl_r(c->pl) < 0) {
         log_err("%s: libplot could not open a plotter", path);
         error = EIO;
         goto out;
     }
-    pl_fspace_r(c->pl, 0, 0, c->w, c->h);
-    pl_erase_r(c->pl);
-    pl_flinewidth_r(c->pl, 1);
-    pl_filltype_r(c->pl, 0);
+    dl_plot.pl_fspace_r(c->pl, 0, 0, c->w, c->h);
+    dl_plot.pl_erase_r(c->pl);
+    dl_plot.pl_flinewidth_r(c->pl, 1);
+    dl_plot.pl_filltype_r(c->pl, 0);
 
 out:
     if (error) {
         if (c->pl) {
-            pl_deletepl_r(c->pl);
+            dl_plot.pl_deletepl_r(c->pl);
         }
-        pl_deleteplparams(c->params);
+        dl_plot.pl_deleteplparams(c->params);
         fclose(c->fp);
         remove(path);
     }
@@ -196,11 +232,11 @@ canvas_close(struct canvas *c, const char *path)
 {
     int error = 0;
 
-    if (pl_closepl_r(c->pl) < 0) {
+    if (dl_plot.pl_closepl_r(c->pl) < 0) {
         error = EIO;
     }
-    pl_deletepl_r(c->pl);
-    pl_deleteplparams(c->params);
+    dl_plot.pl_deletepl_r(c->pl);
+    dl_plot.pl_deleteplparams(c->params);
     if (fclose(c->fp) && !error) {
         error = errno;
     }
@@ -221,10 +257,10 @@ canvas_layout(struct canvas *c, const struct legend_entry *legend, size_t n_lege
     font(c, FONT_TICK);
     for (double v = c->y.lo; v <= c->y.hi + c->y.step / 2; v += c->y.step) {
         format_tick(v, c->y.decimals, buf, sizeof buf);
-        widest = MAX(widest, pl_flabelwidth_r(c->pl, buf));
+        widest = MAX(widest, dl_plot.pl_flabelwidth_r(c->pl, buf));
     }
     for (size_t i = 0; i < n_legend; i++) {
-        legend_w = MAX(legend_w, pl_flabelwidth_r(c->pl, legend[i].label) + 44);
+        legend_w = MAX(legend_w, dl_plot.pl_flabelwidth_r(c->pl, legend[i].label) + 44);
     }
     c->ax0 = 40 + widest + 10;
     c->ax1 = c->w - 24 - (n_legend ? legend_w + 12 : 0);
@@ -242,25 +278,25 @@ draw_frame(struct canvas *c, const struct plot_frame *frame, bool y_grid)
     text(c, (c->ax0 + c->ax1) / 2, c->h - 26, 'c', 'c', frame->title ? frame->title : "");
     font(c, FONT_LABEL);
     text(c, (c->ax0 + c->ax1) / 2, 18, 'c', 'c', frame->xlabel ? frame->xlabel : "");
-    pl_ftextangle_r(c->pl, 90);
+    dl_plot.pl_ftextangle_r(c->pl, 90);
     text(c, 18, (c->ay0 + c->ay1) / 2, 'c', 'c', frame->ylabel ? frame->ylabel : "");
-    pl_ftextangle_r(c->pl, 0);
+    dl_plot.pl_ftextangle_r(c->pl, 0);
 
     font(c, FONT_TICK);
     for (double v = c->y.lo; v <= c->y.hi + c->y.step / 2; v += c->y.step) {
         double y = cy(c, v);
         if (y_grid && v > c->y.lo + c->y.step / 2) {
             set_pen(c, GRID);
-            pl_fline_r(c->pl, c->ax0, y, c->ax1, y);
+            dl_plot.pl_fline_r(c->pl, c->ax0, y, c->ax1, y);
         }
         set_pen(c, 0x000000);
-        pl_fline_r(c->pl, c->ax0 - 5, y, c->ax0, y);
+        dl_plot.pl_fline_r(c->pl, c->ax0 - 5, y, c->ax0, y);
         format_tick(v, c->y.decimals, buf, sizeof buf);
         text(c, c->ax0 - 8, y, 'r', 'c', buf);
     }
     set_pen(c, 0x000000);
-    pl_fline_r(c->pl, c->ax0, c->ay0, c->ax0, c->ay1);
-    pl_fline_r(c->pl, c->ax0, c->ay0, c->ax1, c->ay0);
+    dl_plot.pl_fline_r(c->pl, c->ax0, c->ay0, c->ax0, c->ay1);
+    dl_plot.pl_fline_r(c->pl, c->ax0, c->ay0, c->ax1, c->ay0);
 }
 
 /* Numeric x ticks: at the data's own values when they are a few integers (chain lengths,
@@ -275,7 +311,7 @@ draw_x_ticks(struct canvas *c, const double *at, size_t n_at)
     if (at) {
         for (size_t i = 0; i < n_at; i++) {
             double x = cx(c, at[i]);
-            pl_fline_r(c->pl, x, c->ay0, x, c->ay0 - 5);
+            dl_plot.pl_fline_r(c->pl, x, c->ay0, x, c->ay0 - 5);
             format_tick(at[i], 0, buf, sizeof buf);
             text(c, x, c->ay0 - 8, 'c', 't', buf);
         }
@@ -283,7 +319,7 @@ draw_x_ticks(struct canvas *c, const double *at, size_t n_at)
     }
     for (double v = c->x.lo; v <= c->x.hi + c->x.step / 2; v += c->x.step) {
         double x = cx(c, v);
-        pl_fline_r(c->pl, x, c->ay0, x, c->ay0 - 5);
+        dl_plot.pl_fline_r(c->pl, x, c->ay0, x, c->ay0 - 5);
         format_tick(v, c->x.decimals, buf, sizeof buf);
         text(c, x, c->ay0 - 8, 'c', 't', buf);
     }
@@ -299,11 +335,11 @@ draw_legend(struct canvas *c, const struct legend_entry *legend, size_t n)
         if (legend[i].marker) {
             set_pen(c, legend[i].color);
             set_fill(c, legend[i].color);
-            pl_flinewidth_r(c->pl, 2);
-            pl_fline_r(c->pl, x, y, x + 28, y);
-            pl_flinewidth_r(c->pl, 1);
+            dl_plot.pl_flinewidth_r(c->pl, 2);
+            dl_plot.pl_fline_r(c->pl, x, y, x + 28, y);
+            dl_plot.pl_flinewidth_r(c->pl, 1);
             if (legend[i].marker > 0) {
-                pl_fmarker_r(c->pl, x + 14, y, legend[i].marker, 8);
+                dl_plot.pl_fmarker_r(c->pl, x + 14, y, legend[i].marker, 8);
             }
         } else {
             filled_box(c, x + 4, y - 6, x + 24, y + 6, legend[i].color);
@@ -324,9 +360,9 @@ whisker(struct canvas *c, double x, double y, double ci, unsigned rgb)
     lo = cy(c, y - ci);
     hi = cy(c, y + ci);
     set_pen(c, rgb);
-    pl_fline_r(c->pl, x, lo, x, hi);
-    pl_fline_r(c->pl, x - 5, lo, x + 5, lo);
-    pl_fline_r(c->pl, x - 5, hi, x + 5, hi);
+    dl_plot.pl_fline_r(c->pl, x, lo, x, hi);
+    dl_plot.pl_fline_r(c->pl, x - 5, lo, x + 5, lo);
+    dl_plot.pl_fline_r(c->pl, x - 5, hi, x + 5, hi);
 }
 
 /* Category labels under bars; turned when they would run into each other. */
@@ -338,16 +374,16 @@ draw_categories(struct canvas *c, const char *const *labels, size_t n)
 
     font(c, FONT_TICK);
     for (size_t i = 0; i < n; i++) {
-        widest = MAX(widest, pl_flabelwidth_r(c->pl, labels[i] ? labels[i] : ""));
+        widest = MAX(widest, dl_plot.pl_flabelwidth_r(c->pl, labels[i] ? labels[i] : ""));
     }
     turn = widest > slot * 0.95;
     set_pen(c, 0x000000);
-    pl_ftextangle_r(c->pl, turn ? 20 : 0);
+    dl_plot.pl_ftextangle_r(c->pl, turn ? 20 : 0);
     for (size_t i = 0; i < n; i++) {
         double x = c->ax0 + slot * (i + 0.5);
         text(c, x, c->ay0 - 8, turn ? 'r' : 'c', 't', labels[i] ? labels[i] : "");
     }
-    pl_ftextangle_r(c->pl, 0);
+    dl_plot.pl_ftextangle_r(c->pl, 0);
 }
 
 int
@@ -645,7 +681,7 @@ draw_xy(const char *path, const struct plot_frame *frame, const struct plot_seri
 
         set_pen(&c, color);
         set_fill(&c, color);
-        pl_flinewidth_r(c.pl, 2);
+        dl_plot.pl_flinewidth_r(c.pl, 2);
         for (size_t j = 0; j < series[i].n; j++) {
             double x = series[i].x[j], y = series[i].y[j];
             if (!isfinite(x) || !isfinite(y)) {
@@ -653,15 +689,15 @@ draw_xy(const char *path, const struct plot_frame *frame, const struct plot_seri
                 continue;
             }
             if (pen_down) {
-                pl_fcont_r(c.pl, cx(&c, x), cy(&c, y));
+                dl_plot.pl_fcont_r(c.pl, cx(&c, x), cy(&c, y));
             } else {
-                pl_endpath_r(c.pl);
-                pl_fmove_r(c.pl, cx(&c, x), cy(&c, y));
+                dl_plot.pl_endpath_r(c.pl);
+                dl_plot.pl_fmove_r(c.pl, cx(&c, x), cy(&c, y));
                 pen_down = true;
             }
         }
-        pl_endpath_r(c.pl);
-        pl_flinewidth_r(c.pl, 1);
+        dl_plot.pl_endpath_r(c.pl);
+        dl_plot.pl_flinewidth_r(c.pl, 1);
         for (size_t j = 0; j < series[i].n; j++) {
             double x = series[i].x[j], y = series[i].y[j];
             if (!isfinite(x) || !isfinite(y)) {
@@ -672,7 +708,8 @@ draw_xy(const char *path, const struct plot_frame *frame, const struct plot_seri
             }
             if (with_markers) {
                 set_pen(&c, color);
-                pl_fmarker_r(c.pl, cx(&c, x), cy(&c, y), markers[i % ARRAY_SIZE(markers)], 9);
+                dl_plot.pl_fmarker_r(c.pl, cx(&c, x), cy(&c, y),
+                                     markers[i % ARRAY_SIZE(markers)], 9);
             }
         }
     }

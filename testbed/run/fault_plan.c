@@ -171,7 +171,8 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
                 log_err("fault %s %s on %s: %s", ef->kind, ef->mode ? ef->mode : "",
                         ef->target, strerror(error));
             }
-            run_ctx_event(rc, "fault-not-injected", c ? c->name : ef->target, detail);
+            run_events_add(rc->events, 0, "fault-not-injected", c ? c->name : ef->target,
+                           detail);
             free(detail);
             return down ? 0 : error;
         }

@@ -44,6 +44,9 @@ static const struct scheme_param ftc_params[] = {
       "depend on all of them" },
     { "tick", SCHEME_PARAM_DURATION, "2ms", 100000, 1000000000ull, NULL,
       "retransmission, recovery retry and propagation period" },
+    { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
+      "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
+      "least 64), as none's" },
 };
 
 static const struct scheme_target ftc_targets[] = {
@@ -60,7 +63,9 @@ static void
 ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
 {
     *o = (struct deploy_chain_opts) {
-        .replicas = 1, .ftc = true, .f = scheme_param_uint(&scheme_ftc, p, "f"),
+        .replicas = 1, .ftc = true,
+        .sff_window = deploy_sff_window(scheme_param_uint(&scheme_ftc, p, "sff_window")),
+        .f = scheme_param_uint(&scheme_ftc, p, "f"),
         .ftc_partitions = scheme_param_uint(&scheme_ftc, p, "partitions"),
         .ftc_tick = scheme_param_value(&scheme_ftc, p, "tick"),
     };

@@ -34,7 +34,7 @@ static void
 ftmb_opts(const struct exp_point *p, struct deploy_chain_opts *o)
 {
     *o = (struct deploy_chain_opts) {
-        .replicas = 1, .ftmb = true,
+        .replicas = 1, .ftmb = true, .sff_window = DEPLOY_SFF_WINDOW,
         .ftmb_snapshot = scheme_param_value(&scheme_ftmb, p, "snapshot"),
         .ftmb_stall = scheme_param_value(&scheme_ftmb, p, "stall"),
     };

@@ -28,15 +28,19 @@
  * and its virtual MAC re-pointed at the slave over the controller's own persistent OpenFlow
  * connection, the manager's failure notice (peer_down), then the manager has the slave catch
  * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
- * clock, the host's too), with the number of packets it replayed. A dead sequencer or manager
+ * clock, the host's too), with the number of packets it replayed. Then the copies trade names
+ * ("vnf[N].master" is always the copy that is master, so a second failure of it is survived
+ * like the first) and a new slave is made on the dead copy's guest (ftvnf_new_slave; ftvnf.h,
+ * "A new slave"): `recovered` of vnf[N].slave once it joined. A dead sequencer or manager
  * is restarted on its guest (a sequencer as its next incarnation, with a fresh sequencer id; a
  * manager rebuilds from the loggers), and so is a dead logger (it rebuilds from its journal:
- * every record it took was appended there before it acted on it). A slave's death is
- * recorded; no new slave is made (the stage runs on without one), nor after a takeover. */
+ * every record it took was appended there before it acted on it). A slave's death: the
+ * manager is told (the master runs alone) and a new slave is made on its guest the same way. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -247,15 +251,20 @@ ftvnf_feed_on_path(const struct deployment *d)
     return !strcmp(scheme_param_value(&scheme_ftvnf, d->point, "slave_feed"), "path");
 }
 
-/* The arguments of the copy of VNF 'i' ('slave' or its master). */
+/* The arguments of the copy of VNF 'i' ('slave' or its master) at endpoint 'self'; 'join': a
+ * new slave, waiting for its master's image. */
 static void
 ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool slave,
-               const struct deploy_component *c, struct deploy_args *a)
+               int self, bool join, const struct deploy_component *c, struct deploy_args *a)
 {
     const struct exp_vnf *v = &d->point->vnfs[i];
 
     ftvnf_common_args(d, fd, c, a);
-    deploy_args_add(a, "%d", slave ? FTVNF_EP_SLAVE((int) i) : FTVNF_EP_MASTER((int) i));
+    deploy_args_add(a, "%d", self);
+    if (join) {
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "join=1");
+    }
     deploy_args_add(a, "--core");
     deploy_args_add(a, "ftvnf_vnf");
     deploy_args_add(a, "--next");
@@ -336,6 +345,8 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         deploy_args_add(a, "reforward=0");
         deploy_args_add(a, "--param");
         deploy_args_add(a, "feed_after=%s", ftvnf_feed_on_path(d) ? "20ms" : "0");
+        deploy_args_add(a, "--param");
+        deploy_args_add(a, "sync=%d", ftvnf_feed_on_path(d));
         break;
     }
 }
@@ -431,7 +442,9 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             for (size_t i = 0; !error && i < 2 * fd->n_vnfs; i++) {
                 bool slave = i < fd->n_vnfs;
                 c = ftvnf_copy(d, i % fd->n_vnfs, slave);
-                ftvnf_vnf_args(d, fd, i % fd->n_vnfs, slave, c, &a);
+                ftvnf_vnf_args(d, fd, i % fd->n_vnfs, slave,
+                               slave ? FTVNF_EP_SLAVE((int) (i % fd->n_vnfs))
+                                     : FTVNF_EP_MASTER((int) (i % fd->n_vnfs)), false, c, &a);
                 error = deploy_start_role(c, "ftvnf", a.v);
                 deploy_args_free(&a);
             }
@@ -460,6 +473,7 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     deploy_args_add(&a, "65536");
     error = deploy_start_role(sff, "sff", a.v);
     deploy_args_free(&a);
+    instance_changes_lock(d->inst);
     if (!error) {
         error = ftvnf_return_path(d);
     }
@@ -471,9 +485,10 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         ftvnf_steer_flow(fd->vmac[i], ftvnf_copy(d, i, false), &f);
         error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
     }
-    if (!error) {
-        error = instance_flow_barrier(d->inst, DATA_BRIDGE);
-    }
+    /* Also after a refusal: what was queued goes now. */
+    int error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    error = error ? error : error2;
+    instance_changes_unlock(d->inst);
     if (error) {
         log_err("ftvnf: steering: %s", strerror(error));
     }
@@ -535,6 +550,9 @@ struct ftvnf_ctl {
     int *fds;                   /* Our own agent connection per target (-1: none yet). */
     int mgr_fd;
     struct ctl_workers *workers;    /* One: recoveries one at a time. */
+    char **home;                /* Per VNF: the guest of its first master. A copy there is
+                                 * endpoint FTVNF_EP_MASTER (reached at the virtual MAC), a
+                                 * copy on the other guest FTVNF_EP_SLAVE (its own MAC). */
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
 };
 
@@ -593,13 +611,192 @@ ftvnf_of(struct ftvnf_ctl *ctl, const struct of_flow *f)
     return error;
 }
 
+/* The endpoint of VNF i's copy on 'guest' (ftvnf_ctl.home). */
+static int
+ftvnf_ep(const struct ftvnf_ctl *ctl, size_t i, const char *guest)
+{
+    return !strcmp(guest, ctl->home[i]) ? FTVNF_EP_MASTER((int) i) : FTVNF_EP_SLAVE((int) i);
+}
+
+static struct ftvnf_target *
+ftvnf_find_target(struct ftvnf_ctl *ctl, enum ftvnf_watch kind, size_t vnf)
+{
+    for (size_t k = 0; k < ctl->n_targets; k++) {
+        if (ctl->targets[k].kind == kind && ctl->targets[k].vnf == vnf) {
+            return &ctl->targets[k];
+        }
+    }
+    return NULL;
+}
+
+/* After a takeover: "vnf[i].master" and "vnf[i].slave" trade guests and roles (the fault
+ * plan's next "vnf[i].master" is the new master), and the failure monitor follows. */
+static void
+ftvnf_swap_copies(struct ftvnf_ctl *ctl, size_t i)
+{
+    struct deploy_component *m = ftvnf_copy(ctl->ctx.dep, i, false);
+    struct deploy_component *s = ftvnf_copy(ctl->ctx.dep, i, true);
+    char *mg = xstrdup(m->guest);
+    int role_id = s->role_id, nspid = s->nspid;
+
+    deploy_set_guest(ctl->ctx.dep, m, s->guest);
+    deploy_set_guest(ctl->ctx.dep, s, mg);
+    __atomic_store_n(&s->role_id, -1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->nspid, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->role_id, role_id, __ATOMIC_RELEASE);
+    __atomic_store_n(&m->nspid, nspid, __ATOMIC_RELEASE);
+    fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_MASTER, i)->fms_idx,
+                     deploy_host_pid(ctl->ctx.inst, m->guest, nspid), true);
+    fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx, 0, true);
+    free(mg);
+}
+
+/* A role call on 'c' over a connection of its own (the guests of the copies change). */
+static int
+ftvnf_role_call(struct ftvnf_ctl *ctl, const struct deploy_component *c, const char *method,
+                json_t *args, json_t **result)
+{
+    int fd = -1, error;
+
+    error = ftvnf_agent_call(ctl, c, &fd, "call_role",
+                             json_pack("{s:i, s:s, s:o}", "id", c->role_id, "method", method,
+                                       "params", args ? args : json_object()), result);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return error;
+}
+
+/* VNF i runs on its master alone (after a takeover, or its slave's death): a new slave on
+ * the other copy's guest (ftvnf.h, "A new slave"). Its endpoint is that guest's; the manager
+ * hears of it (it stops deleting), the slave gets the master's image, and joins once it took
+ * it: recorded as `recovered` of vnf[i].slave. */
+static void
+ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
+{
+    struct deploy_component *m = ftvnf_copy(ctl->ctx.dep, i, false);
+    struct deploy_component *s = ftvnf_copy(ctl->ctx.dep, i, true);
+    struct of_flow unfence = { .table_id = OF_TABLE_ALL, .priority = FTVNF_PRIO_FENCE }, steer;
+    uint64_t t0 = time_mono_ns(), deadline = t0 + FTVNF_RECOVER_TIMEOUT_NS;
+    int self = ftvnf_ep(ctl, i, s->guest), fd = -1, error;
+    struct deploy_args a = { 0 };
+    json_t *params, *res = NULL;
+    char *image = NULL;
+
+    /* The copy's port speaks again (its process is dead: nothing stale comes from it), now:
+     * the switch's cached datapath flows may follow the change a while after its barrier. */
+    of_match_in_port(&unfence.match, deploy_data_iface(s->ig)->ofport);
+    error = of_flow_delete(ctl->of, &unfence, true);
+    error = error ? error : of_barrier(ctl->of);
+    /* Once the stage runs alone: its upstream sends to the new master's own endpoint, and
+     * the master's in-flight packets are resent, so nothing for the master is on its way to
+     * the virtual MAC when that moves to a copy that may be the new slave. */
+    error = error ? error : ETIMEDOUT;
+    while (error == ETIMEDOUT && !ctl_workers_stopping(ctl->workers)
+           && time_mono_ns() < deadline) {
+        json_t *st;
+        bool alone = !ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
+                     && (st = json_array_get(json_object_get(res, "stages"), i))
+                     && !strcmp(json_string_value(json_object_get(st, "state")) ?: "", "alone");
+
+        json_decref(res);
+        res = NULL;
+        if (alone) {
+            error = 0;
+            break;
+        }
+        poll(NULL, 0, 10);
+    }
+    /* The virtual MAC reaches FTVNF_EP_MASTER's guest. */
+    if (!error && self == FTVNF_EP_MASTER((int) i)) {
+        ftvnf_steer_flow(ctl->fd->vmac[i], s, &steer);
+        error = ftvnf_of(ctl, &steer);
+    }
+    ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, i, true, self, true, s, &a);
+    params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args");
+    for (size_t k = 0; k < a.n; k++) {
+        json_array_append_new(json_object_get(params, "args"), json_string(a.v[k]));
+    }
+    deploy_args_free(&a);
+    if (!error) {
+        error = ftvnf_agent_call(ctl, s, &fd, "start_role", params, &res);
+    } else {
+        json_decref(params);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!error) {
+        int nspid = json_integer_value(json_object_get(res, "pid"));
+
+        __atomic_store_n(&s->role_id, (int) json_integer_value(json_object_get(res, "id")),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&s->nspid, nspid, __ATOMIC_RELEASE);
+        fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx,
+                         deploy_host_pid(ctl->ctx.inst, s->guest, nspid), true);
+        error = ftvnf_manager_call(ctl, "peer_up", json_pack("{s:i}", "peer", self), NULL);
+    }
+    json_decref(res);
+    res = NULL;
+    if (!error) {
+        error = ftvnf_role_call(ctl, m, "ftvnf_image", NULL, &res);
+        image = error ? NULL : xstrdup(json_string_value(json_object_get(res, "image")) ?: "");
+        json_decref(res);
+        res = NULL;
+    }
+    if (!error) {
+        error = ftvnf_role_call(ctl, s, "ftvnf_join", json_pack("{s:s}", "image", image), NULL);
+    }
+    while (!error && !ctl_workers_stopping(ctl->workers) && time_mono_ns() < deadline) {
+        json_t *st;
+
+        int pid = deploy_host_pid(ctl->ctx.inst, s->guest, s->nspid);
+
+        if (pid > 0 && kill(pid, 0) && errno == ESRCH) {
+            /* Dead before it joined: its death is the next job (a new one again). */
+            error = ESRCH;
+            break;
+        }
+        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
+            && (st = json_array_get(json_object_get(res, "stages"), i))
+            && !strcmp(json_string_value(json_object_get(st, "state")) ?: "", "normal")
+            && json_integer_value(json_object_get(st, "slave")) == self) {
+            json_decref(res);
+            run_events_addf(ctl->ctx.events, 0, "recovered", s->name,
+                            "a new slave (endpoint %d, on %s) took its master's image and "
+                            "joined %.3f ms after the stage was left alone", self, s->guest,
+                            (time_mono_ns() - t0) / 1e6);
+            free(image);
+            return;
+        }
+        json_decref(res);
+        res = NULL;
+        poll(NULL, 0, 10);
+    }
+    free(image);
+    run_events_addf(ctl->ctx.events, 0, "recovery-failed", s->name, "no new slave: %s",
+                    error == ESRCH ? "it died before it joined"
+                    : error ? strerror(error) : "it never joined");
+}
+
+/* Whether stage 'st' (of ftvnf_stages) had a failure notice at 't_notice' or later and its
+ * slave took over after it: the stage may have had takeovers before (a new slave each time). */
+static bool
+ftvnf_promoted_after(const json_t *st, uint64_t t_notice)
+{
+    uint64_t failed = json_integer_value(json_object_get(st, "failed_ns"));
+    uint64_t promoted = json_integer_value(json_object_get(st, "promoted_ns"));
+
+    return failed >= t_notice && promoted >= failed;
+}
+
 /* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
 static void
 ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
     struct deploy_component *slave = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
     struct of_flow fence = { .priority = FTVNF_PRIO_FENCE }, steer;
-    uint64_t deadline = time_mono_ns() + FTVNF_RECOVER_TIMEOUT_NS;
+    uint64_t t_notice = time_mono_ns(), deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS;
     char alias[32];
     int error;
 
@@ -614,7 +811,8 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
      * might still send enters the chain, and what upstream sends to master i's virtual MAC
      * goes to the slave. */
     error = ftvnf_manager_call(ctl, "peer_down",
-                               json_pack("{s:i}", "peer", FTVNF_EP_MASTER((int) t->vnf)), NULL);
+                               json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, t->c->guest)),
+                               NULL);
     of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
     ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
     error = error ? error : ftvnf_of(ctl, &fence);
@@ -624,7 +822,7 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
 
         if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
             && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
-            && json_integer_value(json_object_get(st, "promoted_ns")) > 0) {
+            && ftvnf_promoted_after(st, t_notice)) {
             uint64_t at = json_integer_value(json_object_get(st, "promoted_ns"));
             json_int_t n = json_integer_value(json_object_get(st, "catchup"));
             struct deploy_component *a = deploy_find(ctl->ctx.dep, alias, NULL);
@@ -639,6 +837,10 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                                 "after detection", slave->name, (long long) n,
                                 at > at_ns ? (at - at_ns) / 1e6 : 0.0);
             }
+            /* The names follow the roles: vnf[i].master is the new master's guest now, and
+             * vnf[i].slave the dead copy's, where the new slave goes. */
+            ftvnf_swap_copies(ctl, t->vnf);
+            ftvnf_new_slave(ctl, t->vnf);
             return;
         }
         json_decref(res);
@@ -699,8 +901,13 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
         ftvnf_recover_master(ctl, t, job->at_ns);
         break;
     case W_SLAVE:
-        run_events_addf(ctl->ctx.events, job->at_ns, "suspected", t->c->name, "its process died "
-                        "(no new slave is made: the stage runs on without one)");
+        run_events_addf(ctl->ctx.events, job->at_ns, "suspected", t->c->name,
+                        "its process died");
+        if (!ftvnf_manager_call(ctl, "peer_down",
+                                json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, t->c->guest)),
+                                NULL)) {
+            ftvnf_new_slave(ctl, t->vnf);
+        }
         break;
     case W_SEQ:
     case W_MANAGER:
@@ -748,6 +955,10 @@ ftvnf_ctl_stop(void *ctl_)
     if (ctl->of) {
         of_conn_close(ctl->of);
     }
+    for (size_t i = 0; ctl->home && i < ctl->fd->n_vnfs; i++) {
+        free(ctl->home[i]);
+    }
+    free(ctl->home);
     free(ctl->fds);
     free(ctl->targets);
     free(ctl);
@@ -789,7 +1000,9 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     if (error) {
         goto out;
     }
+    ctl->home = xcalloc(ctl->fd->n_vnfs, sizeof *ctl->home);
     for (size_t i = 0; i < ctl->fd->n_vnfs; i++) {
+        ctl->home[i] = xstrdup(ftvnf_copy(ctx->dep, i, false)->guest);
         ftvnf_ctl_watch(ctl, W_MASTER, i, ftvnf_copy(ctx->dep, i, false));
         ftvnf_ctl_watch(ctl, W_SLAVE, i, ftvnf_copy(ctx->dep, i, true));
     }

@@ -460,14 +460,16 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
 
     /* Each hop's virtual MAC goes to its active copy (through the instance's switch, as
      * deploy's own steering). */
+    instance_changes_lock(d->inst);
     for (size_t i = 0; !error && i < nd->n_vnfs; i++) {
         struct of_flow f;
         nham_steer_flow(&nd->vnfs[i], &nd->vnfs[i].copies[0], &f);
         error = instance_flow_add(d->inst, DATA_BRIDGE, &f);
     }
-    if (!error) {
-        error = instance_flow_barrier(d->inst, DATA_BRIDGE);
-    }
+    /* Also after a refusal: what was queued goes now. */
+    int error2 = instance_flow_barrier(d->inst, DATA_BRIDGE);
+    error = error ? error : error2;
+    instance_changes_unlock(d->inst);
     if (error) {
         log_err("nham: steering: %s", strerror(error));
     }

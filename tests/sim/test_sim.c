@@ -444,6 +444,61 @@ test_bft_voter_bounded(void **state)
     ft_core_destroy(core);
 }
 
+/* A copy that comes after the decision is still compared with it: a sender's first late copy
+ * that disagrees is outvoted, one that agrees a duplicate, a second copy of any sender heard a
+ * duplicate; a halted packet has nothing to compare with. The verdicts survive an export and
+ * import, and a name evicted from the history is forgotten. */
+static void
+test_bft_voter_late(void **state)
+{
+    struct ft_core *core = make_bft_voter(9, "2", "1024", "1");
+    struct ft_core *copy = make_bft_voter(9, "2", "1024", "1");
+    struct buf img = BUF_INITIALIZER;
+    struct ft_actions out;
+
+    ft_actions_init(&out);
+    assert_int_equal(vote(core, &out, 1, 5, "reply"), 0);
+    assert_int_equal(vote(core, &out, 2, 5, "reply"), 1);
+    assert_int_equal(count_drops(&out, FT_DROP_OUTVOTED), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "spoof"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_OUTVOTED), 1);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 0);
+    assert_int_equal(vote(core, &out, 3, 5, "spoof again"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    assert_int_equal(vote(core, &out, 4, 5, "reply"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    assert_int_equal(vote(core, &out, 1, 5, "spoof"), 0);      /* Heard already. */
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+
+    /* Request 6: decided by 1 and 2 before the export; 3's lie and 4's truth come to the import. */
+    assert_int_equal(vote(core, &out, 1, 6, "six"), 0);
+    assert_int_equal(vote(core, &out, 2, 6, "six"), 1);
+    assert_int_equal(ft_core_export_state(core, &img), 0);
+    assert_int_equal(ft_core_import_state(copy, img.data, img.len), 0);
+    assert_int_equal(vote(copy, &out, 3, 6, "not six"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_OUTVOTED), 1);
+    assert_int_equal(vote(copy, &out, 4, 6, "six"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    assert_int_equal(vote(copy, &out, 2, 6, "not six"), 0);    /* Heard before the export. */
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+
+    /* Halted by its timeout: no digest to compare with, late copies are duplicates. */
+    assert_int_equal(vote(core, &out, 1, 7, "a"), 0);
+    assert_int_equal(out.v[0].kind, FT_ACT_TIMER_ARM);
+    struct ft_event t = { .kind = FT_EV_TIMER, .now_ns = 1 << 30, .timer = out.v[0].timer };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &t, &out), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_NO_QUORUM), 1);
+    assert_int_equal(vote(core, &out, 2, 7, "b"), 0);
+    assert_int_equal(count_drops(&out, FT_DROP_DUPLICATE), 1);
+    assert_int_equal(count_drops(&out, FT_DROP_OUTVOTED), 0);
+
+    buf_uninit(&img);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+    ft_core_destroy(copy);
+}
+
 /* The client wrapper's voter: f+1 identical replies, its own requests only. */
 static void
 test_bft_voter_client(void **state)
@@ -810,6 +865,7 @@ main(void)
         cmocka_unit_test(test_bft_voter_rule),
         cmocka_unit_test(test_bft_voter_bounded),
         cmocka_unit_test(test_bft_voter_client),
+        cmocka_unit_test(test_bft_voter_late),
         cmocka_unit_test(test_bft_voter_state_and_config),
         cmocka_unit_test(test_flow_order),
         cmocka_unit_test(test_cores_robust),

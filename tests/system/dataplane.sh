@@ -57,7 +57,7 @@ run() { # NS LOG ARGS...: starts sfcd in a namespace, in the background
 }
 run echo echo echo --iface eth1 --port 7
 run sff sff sff --iface eth1 --path 1:$VNF --path 2:$DVNF --egress-mac $ECHO --ctl "$TMP/sff.sock" \
-    --trace "$TMP/trace.tsv"
+    --trace "$TMP/trace.tsv" --window 64
 run vnf vnf vnf --iface eth1 --fn fwd --ctl "$TMP/vnf.sock"
 run dvnf dvnf vnf --iface eth1 --fn dns --param zone=www.example.com=10.0.0.80 --ctl "$TMP/dvnf.sock"
 run cls cls classifier --iface eth1 --sff-mac $SFF --spi 1 --rule udp,dport=7 \
@@ -131,6 +131,12 @@ d=$(ctl "$TMP/dvnf.sock" stats); echo "dns vnf: $d"
 echo "$d" | grep -q '"replies":30[01]' || fail "dns vnf count"
 s=$(ctl "$TMP/sff.sock" stats); echo "sff: $s"
 echo "$s" | grep -q '"decapsulated":500' || fail "sff decapsulations"
+# --window: every frame the classifier sent entered through the entry socket (closed-loop
+# traffic never fills 64), and the other socket got the rest (the VNFs' frames): nothing twice.
+cn=$(echo "$c" | sed -n 's/.*"classified":\([0-9]*\).*/\1/p')
+echo "$s" | grep -q "\"admitted\":$cn[,}]" || fail "sff admitted != classified ($cn)"
+rx=$(echo "$s" | sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p')
+[ "$rx" -ge 800 ] && [ "$rx" -lt 1200 ] || fail "sff's path socket got $rx frames (800 from the VNFs)"
 x=$(ctl "$TMP/dvnf.sock" export_state); echo "export: ${x:0:160}..."
 echo "$x" | grep -q '"digest"' || fail "export_state"
 # Per-hop timestamps reached the SFF's trace: classifier, sff, vnf, sff for each echo.

@@ -24,6 +24,11 @@ expect() {                              # expect NAME FILE EXPECTED-TEXT ("" : e
     fi
 }
 
+# A golden file as `sfclab check` prints it: the unit tests keep the registries' lists as
+# placeholders there (tests/unit/golden.h); the schemes' list is the one `sfclab schemes` shows.
+schemes_list=$("$sfclab" schemes --all | grep -v '^ ' | paste -sd, | sed 's/,/, /g')
+golden() { sed "s/@SCHEMES@/$schemes_list/g" "$1"; }
+
 check valid 0 topologies/line3.yaml topologies/star32.yaml
 expect valid-stdout "$tmp/out" "topologies/line3.yaml: ok (3 guests, 1 bridges, 3 links)
 topologies/star32.yaml: ok (32 guests, 1 bridges, 32 links)"
@@ -37,7 +42,7 @@ expect invalid-stdout "$tmp/out" ""
 # A bad file does not hide a good one, and the result is still "bad input".
 check mixed 2 tests/fixtures/topology/duplicate-address.yaml topologies/line3.yaml
 expect mixed-stdout "$tmp/out" "topologies/line3.yaml: ok (3 guests, 1 bridges, 3 links)"
-expect mixed-stderr "$tmp/err" "$(cat tests/fixtures/topology/duplicate-address.expected)"
+expect mixed-stderr "$tmp/err" "$(golden tests/fixtures/topology/duplicate-address.expected)"
 
 check missing 2 "$tmp/no-such.yaml"
 expect missing-stderr "$tmp/err" "$tmp/no-such.yaml: cannot read: No such file or directory"
@@ -52,10 +57,10 @@ check experiments 0 experiments/baseline-dns.yaml tests/fixtures/experiment/vali
 expect experiments-stdout "$tmp/out" "experiments/baseline-dns.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
 tests/fixtures/experiment/valid-quick-merge.yaml: ok (2 points x 5 repetitions, schemes none, ftc, 3 VNFs at the first point)"
 check experiment-point 2 tests/fixtures/experiment/sweep-point-error.yaml
-expect experiment-point-stderr "$tmp/err" "$(cat tests/fixtures/experiment/sweep-point-error.expected)"
+expect experiment-point-stderr "$tmp/err" "$(golden tests/fixtures/experiment/sweep-point-error.expected)"
 "$sfclab" -v check tests/fixtures/experiment/valid-utf8.yaml >"$tmp/out" 2>&1
 expect experiment-dump "$tmp/out" "tests/fixtures/experiment/valid-utf8.yaml: ok (1 point x 1 repetition, scheme none, 1 VNF at the first point)
-$(cat tests/fixtures/experiment/valid-utf8.expected)"
+$(golden tests/fixtures/experiment/valid-utf8.expected)"
 
 # A provider this build does not have is refused by check where the file names it, and `run`
 # refuses it before any run row is written. (A provider that is built but that this host cannot run, e.g. without
@@ -101,7 +106,7 @@ fi
 check verbose-dump 0 tests/fixtures/topology/valid-minimal.yaml
 "$sfclab" -v check tests/fixtures/topology/valid-minimal.yaml >"$tmp/out" 2>&1
 expect verbose-dump "$tmp/out" "tests/fixtures/topology/valid-minimal.yaml: ok (1 guests, 0 bridges, 0 links)
-$(cat tests/fixtures/topology/valid-minimal.expected)"
+$(golden tests/fixtures/topology/valid-minimal.expected)"
 
 # The scheme registry, experiments/README.md and `sfclab check` agree: the README's section is
 # what `sfclab schemes --markdown` prints, every scheme it lists as deployable checks as such,

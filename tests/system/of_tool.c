@@ -7,10 +7,11 @@
  *       group-del ID|all                             actions=set_field:2->nsh_si,output:3")
  *       barrier                                     (also after the last line)
  *       sleep MS                                    (idle: the switch may drop us meanwhile)
- *   of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork]
+ *   of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork|group]
  *       the cost of one steering change (a flow re-pointed from PORT_A to PORT_B and back),
  *       confirmed by a barrier, over the persistent channel and by one `ovs-ofctl add-flow`
- *       fork; prints medians and the ratio (with a mode: that median and the opening time).
+ *       fork; prints medians and the ratio (with a mode: that median and the opening time);
+ *       group: a fast-failover group over the two ports, its preference swapped each time.
  *
  * The spec parser here is test code for trusted input; the library never parses text.
  * Exit status: 0 ok, 1 a request failed (the switch's words on stderr), 2 bad usage. */
@@ -32,7 +33,7 @@ static void NO_RETURN
 usage(void)
 {
     fprintf(stderr, "usage: of-tool apply RUN_DIR BRIDGE < requests\n"
-                    "       of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork]\n");
+                    "       of-tool bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork|group]\n");
     exit(2);
 }
 
@@ -472,8 +473,59 @@ bench(const char *run_dir, const char *bridge, int n, int n_fork, const uint32_t
     return error ? 1 : 0;
 }
 
-/* bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork] : with a mode, one number (the median, in
- * microseconds) and the connection's opening time, for scripts. */
+/* Median of 'n' group changes over one connection, in microseconds: a fast-failover group over
+ * the two ports whose order of preference is swapped (GROUP_MOD, modify) and confirmed by a
+ * barrier: what re-steering through a group costs, beside a flow's. The group is added first
+ * and deleted after, outside the timing. */
+static int
+bench_group(const char *run_dir, const char *bridge, int n, const uint32_t ports[2],
+            double *group_us, double *open_us)
+{
+    char *path = sock_path(run_dir, bridge);
+    double *us = xcalloc(n, sizeof *us);
+    struct of_group *g = xzalloc(sizeof *g);
+    struct of_conn *conn;
+    uint64_t t0;
+    int error;
+
+    t0 = time_mono_ns();
+    error = of_conn_open(path, 5000, &conn);
+    *open_us = (time_mono_ns() - t0) / 1e3;
+    free(path);
+    if (error) {
+        fprintf(stderr, "of-tool: cannot open the connection: %s\n", strerror(error));
+        free(us);
+        free(g);
+        return 1;
+    }
+    of_group_fast_failover(g, 0xbe, ports, 2);
+    error = of_group_delete(conn, 0xbe);
+    error = error ? error : of_group_add(conn, g);
+    error = error ? error : of_barrier(conn);
+    for (int i = 0; !error && i < n; i++) {
+        uint32_t order[2] = { ports[(i + 1) % 2], ports[i % 2] };
+        of_group_fast_failover(g, 0xbe, order, 2);
+        t0 = time_mono_ns();
+        error = of_group_modify(conn, g);
+        if (!error) {
+            error = of_barrier(conn);
+        }
+        us[i] = (time_mono_ns() - t0) / 1e3;
+    }
+    report(conn, "group change", error);
+    *group_us = error ? 0 : median(us, n);
+    if (!error) {
+        error = of_group_delete(conn, 0xbe);
+        error = error ? error : of_barrier(conn);
+    }
+    of_conn_close(conn);
+    free(us);
+    free(g);
+    return error ? 1 : 0;
+}
+
+/* bench RUN_DIR BRIDGE N PORT_A PORT_B [channel|fork|group] : with a mode, one number (the
+ * median, in microseconds) and the connection's opening time, for scripts. */
 static int
 cmd_bench(int argc, char *argv[])
 {
@@ -483,8 +535,18 @@ cmd_bench(int argc, char *argv[])
     double channel_us, fork_us, open_us;
     uint32_t ports[2];
 
-    if (n < 1 || !parse_u32(argv[5], &ports[0]) || !parse_u32(argv[6], &ports[1])
-        || (!channel && !fork) || (strcmp(mode, "both") && channel && fork)) {
+    if (n < 1 || !parse_u32(argv[5], &ports[0]) || !parse_u32(argv[6], &ports[1])) {
+        usage();
+    }
+    if (!strcmp(mode, "group")) {
+        double group_us;
+        if (bench_group(argv[2], argv[3], n, ports, &group_us, &open_us)) {
+            return 1;
+        }
+        printf("%.1f %.1f\n", group_us, open_us);
+        return 0;
+    }
+    if ((!channel && !fork) || (strcmp(mode, "both") && channel && fork)) {
         usage();
     }
     if (bench(argv[2], argv[3], channel ? n : 1, fork ? n : 0, ports, &channel_us, &fork_us,

@@ -6,7 +6,8 @@
 #  1. the primary of view 0 (lb replica 0) crashes: the others must change view and answer
 #     every request, and the correct replicas must end with the same rotation (state digest);
 #     the scheme's controller starts replica 0 again, which catches up on PBFT's log and the
-#     view, and must end with that rotation too;
+#     view, and must end with that rotation too; and lb replica 3 sealing PBFT messages as
+#     replica 0 (it holds the instance's key) is refused by replica 1;
 #  2. a man-in-the-middle flips bytes in what lb replica 1 sends: its answers lose the SFF
 #     replicas' votes, every request is answered right;
 #  3. omissions, one per component at once: lb replica 2 loses half of what it sends (its PBFT
@@ -78,6 +79,41 @@ if run_experiment "$tmp/crash.log" "$tmp/lb.yaml" --keep; then
     notes=$(counter "$r" "vnf[0].replica[1]" order_notes)
     positive "$notes" && ok "lb replica 1 changed view (${notes%.*} PBFT notes)" \
         || fail "no view change noted by lb replica 1: '$notes'"
+    # Every replica holds the instance's key, so lb replica 3 can seal a PBFT message as
+    # replica 0; the switch makes it send with its own MAC, and replica 1 must refuse a message
+    # whose sealed sender is not the frame's (order_impersonated), yet take one sealed as 3.
+    mac() { python3 -c "import json, sys; d = json.load(open('/run/sfclab/$inst/instance.json')); print([f['mac'] for g in d['guests'] if g['name'] == sys.argv[1] for f in g['ifaces'] if f['bridge'] == 'data'][0])" "$1"; }
+    stat1() { bin/sfclab -i "$inst" agent v0r1 stats '{"id":1}' | python3 -c "import json, sys; print(json.load(sys.stdin)['counters'].get(sys.argv[1], ''))" "$1"; }
+    seal_as() { # FROM-REPLICA: 5 messages from v0r3 to v0r1, sealed as order replica FROM
+        bin/sfclab -i "$inst" exec v0r3 python3 - "$1" "$(mac v0r1)" "$(mac v0r3)" "/run/sfclab/$inst/guests/v0r3/ft.key" <<'PY'
+import hashlib, hmac, socket, struct, sys, time
+frm, dst, src, keyfile = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+key = open(keyfile, 'rb').read()
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth1", 0))
+for i in range(5):
+    payload = b'not a PBFT message'
+    # ftstage's seal: "FTPM" from to seq kind(FT_EV_PEER_MSG = 2) 0 0 0 len payload tag
+    msg = struct.pack('>4sIIQB3xI', b'FTPM', 0x10000 + frm, 0x10001, (1 << 62) + time.time_ns() + i, 2,
+                      len(payload)) + payload
+    tag = hmac.new(key, msg, hashlib.sha512).digest()[:32]     # crypto_auth: HMAC-SHA-512-256
+    s.send(bytes.fromhex(dst.replace(':', '')) + bytes.fromhex(src.replace(':', '')) + b'\x88\xb5' + msg + tag)
+PY
+    }
+    # Sealed as itself first, then as replica 0: one sender's frames keep their order through
+    # the switch and the socket, so once the second five are counted the first five were
+    # handled, and they must not have been counted.
+    i0=$(stat1 order_impersonated); f0=$(stat1 order_forged)
+    seal_as 3; seal_as 0
+    for _ in $(seq 20); do
+        i1=$(stat1 order_impersonated)
+        [ -n "$i0" ] && [ -n "$i1" ] && [ "$((i1 - i0))" -ge 5 ] && break
+        sleep 0.5
+    done
+    f1=$(stat1 order_forged)
+    [ -n "$i0" ] && [ "$((i1 - i0))" = 5 ] && [ "$f1" = "$f0" ] \
+        && ok "lb replica 3 sealing PBFT messages as replica 0 is refused, as itself not (impersonated $i0 -> $i1 for 5 of each)" \
+        || fail "impersonation: impersonated '$i0' -> '$i1' (5 sealed as itself, 5 as replica 0), forged '$f0' -> '$f1'"
 else
     fail "lb crash run: $(tail -5 "$tmp/crash.log")"
 fi

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Scheme ftvnf on real guests through `sfclab run` (issue 15): a stateful nat (random external
 # ports, flow timestamps: both through the determinant interface) under numbered UDP echo at
-# 300/s, whose master is killed by the fault plan 2 s in. The scheme's controller sees the
-# death through the master's pidfd and tells the manager; the slave replays M\S with the
-# master's determinants and takes over. From the stored results: nothing lost and nothing
-# duplicated end to end (the echoes come back through the nat too), the crash suspected and
-# recovered with a recovery time stored; from the guests: the nat mappings the master had made
-# before its death are the new master's, port for port (no flow was reset), and the slave said
-# it took over. Timings are printed, never asserted (the machine is shared).
+# 300/s, whose master is killed by the fault plan 1.5 s in, then its (new) slave at 3.5 s, and
+# the master again (the other copy by then) at 5.5 s (a new slave joins within 0.1-1.7 s here). The scheme's controller sees each death through the master's pidfd
+# and tells the manager; the slave replays M\S with the master's determinants and takes over;
+# then a new slave is made on the dead copy's guest from the new master's image (its state and
+# determinant sequence numbers) and joins; a dead slave is replaced the same way. From the stored results: nothing lost and nothing
+# duplicated end to end (the echoes come back through the nat too), both crashes suspected and
+# recovered with a recovery time stored, a new slave joined; from the guests: the nat mappings
+# the first master had made before its death are the last master's, port for port (no flow
+# was reset across both failures), and each copy said it took over. Timings are printed, never asserted (the machine is shared). Then a man in the
+# middle on a dns master must forge the answers inside its log carriers.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -26,11 +29,13 @@ chain:
     - fn: nat
       params: {external: "10.0.0.200", alloc: random, timeout: 60s}
   rules: ["udp"]
-workload: {kind: udp, size: 256, rate: 300, duration: 5s, timeout: 10s}
+workload: {kind: udp, size: 256, rate: 300, duration: 8s, timeout: 10s}
 repetitions: 1
 seed: 1
 faults:
-  - {kind: crash, target: "vnf[0].master", mode: kill, at: 2s}
+  - {kind: crash, target: "vnf[0].master", mode: kill, at: 1500ms}
+  - {kind: crash, target: "vnf[0].slave", mode: kill, at: 3500ms}
+  - {kind: crash, target: "vnf[0].master", mode: kill, at: 5500ms}
 EOY
 
 # mappings SOCK: the nat's outbound mappings in the role's exported state, one "key=port" a
@@ -57,8 +62,8 @@ sock() { ls -t "$dir/guests/$1"/role-*.sock 2>/dev/null | head -1; }
 
 run_experiment "$tmp/run.log" "$tmp/nat.yaml" --keep &
 runner=$!
-# The master's mappings while it lives (the workload starts after the deploy; the crash is 2 s
-# into it): the last look before it dies is what the slave must hold.
+# The first master's mappings while it lives (the workload starts after the deploy; the crash is
+# 1.5 s into it): the last look before it dies is what the last master must hold.
 : >"$tmp/master.map"
 for ((k = 0; k < 600; k++)); do
     m=$(sock v0r0)
@@ -78,19 +83,29 @@ lost=$(q "select cast(mean as integer) from summaries where run=$run and metric=
 dup=$(q "select cast(mean as integer) from summaries where run=$run and metric='duplicate_packets'")
 sent=$(q "select count(*) from events where run=$run and kind='fault-injected' and target='vnf[0].master'")
 [ -n "$lost" ] && [ "$lost" = 0 ] && [ "$dup" = 0 ] \
-    && ok "master killed under 300/s numbered UDP: lost_packets=0, duplicate_packets=0 (stored summaries)" \
+    && ok "master killed twice under 300/s numbered UDP: lost_packets=0, duplicate_packets=0 (stored summaries)" \
     || fail "lost_packets='$lost', duplicate_packets='$dup'"
 sus=$(q "select count(*) from events where run=$run and kind='suspected' and target='vnf[0].master'")
 rec=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].master'")
 total=$(run_summary "$run" recovery_total_ms)
 repair=$(run_summary "$run" recovery_repair_ms)
-[ "$sent" = 1 ] && [ "$sus" = 1 ] && [ "$rec" = 1 ] && [ -n "$total" ] && [ -n "$repair" ] \
-    && ok "the crash was suspected and recovered; recovery stored: ${total} ms from the kill, ${repair} ms from detection to the slave's takeover" \
+[ "$sent" = 2 ] && [ "$sus" = 2 ] && [ "$rec" = 2 ] && [ -n "$total" ] && [ -n "$repair" ] \
+    && ok "both crashes of the master were suspected and recovered; recovery stored (mean over the 3 faults, the slave's replacement among them): ${total} ms from the kill, ${repair} ms from detection" \
     || fail "events: $sent injected, $sus suspected, $rec recovered; recovery_total_ms '$total'"
 q "select detail from events where run=$run and kind='recovered' and target='vnf[0].master'" | sed 's/^/  /'
+# The second kill of the master was survived only if a new slave had joined before it (the
+# first slave was the master then, and the second was killed): two joined at least, after the
+# first takeover and after the slave's death.
+joined=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].slave'")
+ssus=$(q "select count(*) from events where run=$run and kind='suspected' and target='vnf[0].slave'")
+[ "${joined:-0}" -ge 2 ] && [ "$ssus" = 1 ] \
+    && ok "the slave's death was suspected; $joined new slaves joined (after a takeover or a slave's death)" \
+    || fail "no new slave joined (events of vnf[0].slave: $(q "select kind || ': ' || detail from events where run=$run and target='vnf[0].slave'" | tr '\n' ';'))"
+q "select detail from events where run=$run and kind='recovered' and target='vnf[0].slave'" | sed 's/^/  /'
 
-# No flow reset: every mapping the master made is the new master's, with the same port.
-slave=$(sock v0r1)
+# No flow reset: every mapping the first master made is the last master's (the new slave made
+# on its guest, which took over at the second kill), with the same port.
+slave=$(sock v0r0)
 mappings "$slave" >"$tmp/slave.map" 2>/dev/null
 if [ -s "$tmp/master.map" ] && [ -s "$tmp/slave.map" ]; then
     missing=$(grep -vxFf "$tmp/slave.map" "$tmp/master.map" | wc -l)
@@ -102,7 +117,42 @@ else
 fi
 grep -q "took over as master" "$dir"/guests/v0r1/role-*.log \
     && ok "the slave says it caught up and took over" || fail "the slave's log says no takeover"
+grep -q "imported its master's image" "$dir"/guests/v0r0/role-*.log \
+    && grep -q "took over as master" "$dir"/guests/v0r0/role-*.log \
+    && ok "the new slave on the first master's guest took the image and, at the second kill, over" \
+    || fail "the first master's guest has no new slave that took over"
 
 bin/sfclab -i "$inst" down >/dev/null 2>&1 && ok "down" || fail "down after --keep"
+
+# A man in the middle on the dns master: its answers travel inside its log carriers (NSH next
+# protocol 0xFF), as a delta from the query, to the D&P logger that sends them on. An attacker
+# that passed carriers unchanged would leave every answer right; `sfcd mitm` must forge the A
+# record inside them, and FTvNF (crash-tolerant) must pass the forged answers on.
+cat >"$tmp/mitm.yaml" <<'EOY'
+experiment: ftvnf-mitm
+provider: netns
+scheme: ftvnf
+chain:
+  vnfs:
+    - fn: dns
+      params: {zone: "www.example.com=10.0.0.80"}
+  rules: ["udp,dport=53"]
+workload: {kind: dns, count: 600, rate: 200, timeout: 2s}
+faults:
+  - {kind: mitm, mode: dns-spoof, target: "vnf[0].master", at: 300ms}
+repetitions: 1
+seed: 1
+EOY
+if run_experiment "$tmp/mitm.log" "$tmp/mitm.yaml"; then
+    run=$(q "select max(id) from runs where experiment='ftvnf-mitm' and status='complete'")
+    w=$(run_summary "${run:-0}" wrong_answer_ratio)
+    n=$(q "select n from summaries where run=${run:-0} and metric='wrong_answer_ratio'")
+    inj=$(q "select count(*) from events where run=${run:-0} and kind='fault-injected' and target='vnf[0].master'")
+    [ "$inj" = 1 ] && awk -v x="${w:-0}" 'BEGIN { exit !(x + 0 > 0) }' \
+        && ok "dns-spoof on the dns master's log carriers: wrong-answer ratio $w of $n answers (the forged A records went on)" \
+        || fail "dns-spoof on the dns master: $inj fault(s) injected, wrong-answer ratio '$w' of '$n' (0: the attacker passed the carriers unchanged)"
+else
+    fail "mitm run: $(tail -5 "$tmp/mitm.log")"
+fi
 echo "run-ftvnf: $failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -18,6 +18,16 @@ CHECK_PROGS += tests/system/openflow.sh
 CHECK_DEPS  += build/tests/ovs-tool build/tests/of-tool
 # --- end openflow
 
+# --- ff-group: the instance's OpenFlow groups (instance_group_add()) on the real switch: a
+# fast-failover group moves a's traffic from p to s when p's link goes down, with no message
+# from us, and back; a control flow without the group loses it instead (root).
+build/tests/system/ff-group: build/obj/tests/system/ff_group.o $(LIBSFCLAB) $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+CHECK_PROGS += build/tests/system/ff-group
+CHECK_DEPS  += build/tests/system/ff-group bin/sfcd
+# --- end ff-group
+
 # --- cli: `sfclab COMMAND --help` and global options after the command, for every command of
 # the table (no root needed).
 CHECK_PROGS += tests/system/cli-help.sh
@@ -151,7 +161,7 @@ CHECK_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 CHECK_DEPS  += build/tests/system/test_libvirt
 build/tests/system/test_libvirt: build/obj/tests/system/test_libvirt.o $(LIBSFCLAB) $(LIBSFCD)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) -lvirt
 CHECK_SLOW_PROGS += tests/system/kvm.sh
 CHECK_SLOW_DEPS  += bin/sfclab bin/sfcd build/tests/system/test_libvirt
 # --- end libvirt

@@ -546,6 +546,77 @@ test_ftc_controller_recovers(void **state)
     fixture_down(&fx);
 }
 
+/* FTC's controller replacing a destroyed guest (a new guest, the flows to its new ports) while
+ * the fault plan's thread injects and heals a mitm on another VNF (its steering flows): each
+ * is one change of the instance (instance_changes_lock()), so neither's flows land in the
+ * other's batch, and the mitm's flows are whole every time. The memory switch counts a change
+ * of one thread between another's change and its barrier, and a batch of changes still open
+ * when the lock is let go of (fails, e.g., if inject_apply() did not hold it across a
+ * fault's steering). Three recoveries in a row. */
+static void
+test_ftc_recovery_beside_mitm(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n"
+        "faults: [{kind: mitm, target: \"vnf[2]\", mode: flip, at: 1s}]\n";
+    struct inject_params mp = { .mode = "flip", .role_id = -1, .fraction = 1 };
+    struct inject_params cp = { .mode = "destroy", .role_id = -1, .fraction = 1 };
+    struct scheme_controller_ctx ctx;
+    size_t n_before, n, n_guests, rounds = 0;
+    void *ctl = NULL;
+    struct fixture fx;
+
+    fixture_up(&fx, yaml);
+    n_guests = fx.inst->n_guests;
+    assert_int_equal(fixture_deploy(&fx), 0);
+    instance_memory_flows(fx.inst, &n_before);
+    ctx = (struct scheme_controller_ctx) {
+        .inst = fx.inst, .dep = fx.dep, .point = &fx.pts[0],
+        .events = run_events_create(time_mono_ns()),
+    };
+    assert_int_equal(fx.scheme->controller_start(&ctx, &ctl), 0);
+    for (int k = 1; k <= 3; k++) {
+        char name[16];
+        struct inject_fault *crash = NULL;
+        bool replaced = false;
+
+        snprintf(name, sizeof name, "v0-%d", k);
+        assert_int_equal(inject_fault_create(fx.inst, "vnf[0]", "crash", &cp, NULL, &crash), 0);
+        assert_int_equal(inject_apply(crash, NULL), 0);
+        inject_fault_free(crash);
+        /* Bounded, not timed: mitm after mitm until the controller has put v0 back. */
+        for (int i = 0; i < 20000 && !replaced; i++) {
+            struct inject_fault *f = NULL;
+
+            assert_int_equal(inject_fault_create(fx.inst, "vnf[2]", "mitm", &mp, NULL, &f), 0);
+            assert_int_equal(inject_apply(f, NULL), 0);
+            instance_changes_lock(fx.inst);
+            assert_int_equal(count_flows(&fx, INJECT_PRIORITY), 1);
+            assert_int_equal(count_flows(&fx, INJECT_PRIORITY - 10), n_guests - 2);
+            assert_int_equal(count_flows(&fx, INJECT_PRIORITY - 20), 1);
+            replaced = instance_find_guest(fx.inst, name)
+                       && provider_test_find(fx.name, name)
+                       && provider_test_find(fx.name, name)->n_roles > 0;
+            instance_changes_unlock(fx.inst);
+            assert_int_equal(inject_heal(f, NULL), 0);
+            inject_fault_free(f);
+            rounds++;
+            usleep(1000);       /* The bound is then at least 20 s, however fast a round. */
+        }
+        assert_true(replaced);
+    }
+    fx.scheme->controller_stop(ctl);
+    print_message("%zu mitm injections beside 3 recoveries\n", rounds);
+    assert_int_equal(count_flows(&fx, INJECT_PRIORITY), 0);
+    instance_memory_flows(fx.inst, &n);
+    assert_int_equal(n, n_before);      /* The reroutes replaced v0's flows; the mitm's gone. */
+    assert_int_equal(instance_memory_unserialized(fx.inst), 0);
+    run_events_destroy(ctx.events);
+    fixture_down(&fx);
+}
+
 /* The injectors on a deployed chain: a mitm on vnf[0] starts `sfcd mitm` on the attacker and
  * steers vnf[0]'s frames to it (and the attacker's, as vnf[0]'s, to every other guest); heal
  * stops it and takes exactly those flows away. A whole omission is one drop flow. */
@@ -673,6 +744,72 @@ test_memory_switch_flows(void **state)
     fixture_down(&fx);
 }
 
+/* The memory switch's groups behave as OpenFlow's: an id in use is refused, a flow may output
+ * only to a group that exists, a modify replaces the buckets, and a delete takes the flows
+ * that output to the group; the ports come from the instance (instance_ofport()). */
+static void
+test_memory_switch_groups(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: none\n"
+        "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    struct of_group *g = xzalloc(sizeof *g);
+    struct of_flow to_group = { .priority = 400 }, other = { .priority = 401 };
+    const struct instance_group *groups;
+    uint32_t ports[2];
+    struct fixture fx;
+    size_t n;
+
+    fixture_up(&fx, yaml);
+    ports[0] = instance_ofport(fx.inst, fx.inst->guests[0].name, "data");
+    ports[1] = instance_ofport(fx.inst, fx.inst->guests[1].name, "data");
+    assert_true(ports[0] > 0 && ports[1] > 0 && ports[0] != ports[1]);
+    assert_int_equal(instance_ofport(fx.inst, "nosuch", "data"), 0);
+    assert_int_equal(instance_ofport(fx.inst, fx.inst->guests[0].name, "nosuch"), 0);
+
+    of_match_in_port(&to_group.match, 3);
+    of_actions_group(&to_group.actions, 7);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &to_group), ENOENT);
+
+    of_group_fast_failover(g, 7, ports, 2);
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    assert_int_equal(instance_group_add(fx.inst, "data", g), EEXIST);
+    assert_int_equal(instance_group_add(fx.inst, "nosuch", g), ENOENT);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &to_group), 0);
+    of_match_in_port(&other.match, 4);
+    of_actions_output(&other.actions, ports[0]);
+    assert_int_equal(instance_flow_add(fx.inst, "data", &other), 0);
+    assert_int_equal(instance_flow_barrier(fx.inst, "data"), 0);
+    groups = instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(groups[0].group->type, OF_GROUP_TYPE_FAST_FAILOVER);
+    assert_int_equal(groups[0].group->n_buckets, 2);
+    assert_int_equal(groups[0].group->buckets[0].watch_port, ports[0]);
+    assert_int_equal(groups[0].group->buckets[1].watch_port, ports[1]);
+
+    of_group_select(g, 7, ports, 2);
+    assert_int_equal(instance_group_modify(fx.inst, "data", g), 0);
+    assert_int_equal(instance_memory_groups(fx.inst, &n)[0].group->type, OF_GROUP_TYPE_SELECT);
+    g->group_id = 8;
+    assert_int_equal(instance_group_modify(fx.inst, "data", g), ENOENT);
+
+    assert_int_equal(instance_group_delete(fx.inst, "data", 7), 0);
+    instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(count_flows(&fx, 400), 0);     /* It went with its group. */
+    assert_int_equal(count_flows(&fx, 401), 1);     /* Not this one. */
+
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    g->group_id = 9;
+    assert_int_equal(instance_group_add(fx.inst, "data", g), 0);
+    assert_int_equal(instance_group_delete(fx.inst, "data", OF_GROUP_ALL), 0);
+    instance_memory_groups(fx.inst, &n);
+    assert_int_equal(n, 0);
+    free(g);
+    fixture_down(&fx);
+}
+
 int
 main(void)
 {
@@ -682,11 +819,13 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
+        cmocka_unit_test_teardown(test_ftc_recovery_beside_mitm, teardown_test),
         cmocka_unit_test_teardown(test_deploy_nham, teardown_test),
         cmocka_unit_test_teardown(test_deploy_every_scheme, teardown_test),
         cmocka_unit_test_teardown(test_inject_on_chain, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fails_cleanly, teardown_test),
         cmocka_unit_test_teardown(test_memory_switch_flows, teardown_test),
+        cmocka_unit_test_teardown(test_memory_switch_groups, teardown_test),
     };
 
     return cmocka_run_group_tests(tests, setup_state, teardown_state);

@@ -215,12 +215,22 @@ test_peer_messages_counted(void **state)
     assert_int_equal(s->peer_misaddressed, 1);
     ftstage_peer_message(st, b.data, 7, 0);
     assert_int_equal(s->peer_malformed, 1);
+    /* The link says sender 2 sent it: sealed as 1 (any key holder can), it is not believed;
+     * sealed as 2, it is. */
+    seal(&b, key, 1, 9, 400, "as 1");
+    ftstage_peer_message_from(st, b.data, b.len, 2, 0);
+    assert_int_equal(s->peer_impersonated, 1);
+    assert_int_equal(s->peer_rx, 4);
+    seal(&b, key, 2, 9, 401, "as 2");
+    ftstage_peer_message_from(st, b.data, b.len, 2, 0);
+    assert_int_equal(s->peer_impersonated, 1);
+    assert_int_equal(s->peer_rx, 5);
     /* Without a key nothing is believed. */
     seal(&b, key, 1, 9, 300, "m6");
     ftstage_peer_message(nokey, b.data, b.len, 0);
     assert_int_equal(ftstage_stats(nokey)->peer_forged, 1);
     assert_int_equal(ftstage_stats(nokey)->peer_rx, 0);
-    assert_int_equal(s->peer_rx, 4);
+    assert_int_equal(s->peer_rx, 5);
     buf_uninit(&b);
     ftstage_destroy(st);
     ftstage_destroy(nokey);

@@ -1,6 +1,7 @@
 /* FTvNF's wire formats and the sequencer's ids (vnfs/ft/ftvnf): the 36-bit layout, the VLAN
  * reserved values avoided, a fresh sequencer id after a restart, deltas between versions, log
- * carriers, and a slave replaying in its master's order whatever order its packets come in. */
+ * carriers, a slave replaying in its master's order whatever order its packets come in, and a
+ * new slave joining from its master's image. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/packet.h"
+#include "vnfs/lib/state.h"
+#include "vnfs/fn/det.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
 
@@ -260,6 +263,163 @@ test_slave_replays_in_order(void **state)
     ft_core_destroy(core);
 }
 
+/* One step of 'core'; returns the actions (cleared first). */
+static struct ft_actions *
+step(struct ft_core *core, struct ft_actions *out, enum ft_event_kind kind, uint32_t from,
+     const uint8_t *data, size_t len, uint64_t now)
+{
+    struct ft_event ev = { .kind = kind, .from = from, .data = data, .len = len,
+                           .now_ns = now };
+
+    ft_actions_clear(out);
+    assert_int_equal(ft_core_step(core, &ev, out), 0);
+    return out;
+}
+
+static struct ft_core *
+nat_copy(const char *role, const char *join, uint64_t seed)
+{
+    static const uint32_t next = 9, peers[4] = { 2, 3, 4, 5 };
+    struct ft_param p[8] = {
+        { "role", role }, { "fn", "nat" }, { "fn.external", "192.0.2.1" },
+        { "fn.alloc", "random" }, { "fn.timeout", "60s" }, { "stage", "0" }, { "join", join },
+        { "sync", "31" },
+    };
+    struct ft_config cfg = { .self = 10, .next = &next, .n_next = 1, .peers = peers,
+                             .n_peers = 4, .params = p, .n_params = 8 };
+    struct ft_core *core;
+
+    ft_rng_init(&cfg.rng, seed);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftvnf_vnf"), &cfg, &core, NULL), 0);
+    return core;
+}
+
+/* Two state exports hold the same entries (in whatever order). */
+static void
+assert_state_equal(const struct buf *a, const struct buf *b)
+{
+    struct nf_state *sa = state_create(), *sb = state_create();
+    uint8_t da[STATE_DIGEST_LEN], db[STATE_DIGEST_LEN];
+
+    assert_int_equal(state_import(sa, a->data, a->len), 0);
+    assert_int_equal(state_import(sb, b->data, b->len), 0);
+    state_digest(sa, da);
+    state_digest(sb, db);
+    assert_memory_equal(da, db, sizeof da);
+    assert_true(state_count(sa) > 0);
+    state_destroy(sa);
+    state_destroy(sb);
+}
+
+/* A new slave (param join) takes its master's image in the middle of the traffic (the nat's
+ * mappings, random ports: the determinants' sequence numbers, the order number), then the
+ * manager's feed of every record, old and new: the ones the image holds are counted done and
+ * not replayed again (a second replay would diverge from its determinants: the mapping is
+ * there already), the rest are replayed in order, and its state is its master's, entry for
+ * entry. A copy without join refuses an image. */
+static void
+test_new_slave_joins(void **state)
+{
+    enum { N = 40, K = 25 };
+    static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+    struct ft_core *master = nat_copy("master", "0", 1), *slave = nat_copy("slave", "1", 2);
+    struct ft_core *plain = nat_copy("slave", "0", 3);
+    struct buf feed[N], image = BUF_INITIALIZER, a = BUF_INITIALIZER, b = BUF_INITIALIZER;
+    struct ft_actions out;
+    bool joined = false;
+
+    ft_actions_init(&out);
+    step(master, &out, FT_EV_START, FT_ENDPOINT_NONE, NULL, 0, 1);
+    step(slave, &out, FT_EV_START, FT_ENDPOINT_NONE, NULL, 0, 1);
+    for (size_t k = 0; k < N; k++) {
+        struct buf pkt = BUF_INITIALIZER;
+        uint64_t id = ftvnf_id_make(1, 100 + k, 0);
+        uint8_t frame[128];
+        size_t flen;
+
+        assert_int_equal(packet_build_udp(frame, sizeof frame, mac, mac, 0x0a000001,
+                                          0x0a000002, 2000 + k, 53, (const uint8_t *) "q", 1,
+                                          &flen), 0);
+        buf_put_be64(&pkt, id);
+        buf_put(&pkt, frame, flen);
+        step(master, &out, FT_EV_PACKET, FT_ENDPOINT_NONE, pkt.data, pkt.len, 1000 + k);
+        /* Its carrier to the D&P logger (3): what the manager would feed the slave. */
+        buf_init(&feed[k]);
+        for (size_t i = 0; i < out.n; i++) {
+            struct ftvnf_carry c;
+            struct ftvnf_dp dp;
+
+            if (out.v[i].kind != FT_ACT_FORWARD || out.v[i].to != 3) {
+                continue;
+            }
+            assert_true(ftvnf_carry_parse(out.v[i].data, out.v[i].len, &c));
+            assert_int_equal(c.recs[0].type, FTVNF_LOG_DP);
+            assert_int_equal(ftvnf_dp_parse(c.recs[0].body, c.recs[0].len, &dp),
+                             c.recs[0].len);
+            assert_int_equal(dp.order, k + 1);
+            assert_true(dp.n_pads > 0);
+            buf_put_u8(&feed[k], FTVNF_SLAVE_PKT);
+            buf_put_u8(&feed[k], 0);
+            buf_put_u8(&feed[k], 0);
+            buf_put_be64(&feed[k], dp.id_in);
+            buf_put_be64(&feed[k], dp.order);
+            nf_pads_put(&feed[k], dp.pads, dp.n_pads);
+            buf_put(&feed[k], c.payload, c.len);
+            free(dp.pads);
+        }
+        assert_true(feed[k].len > 0);
+        buf_uninit(&pkt);
+        if (k + 1 == K) {
+            assert_int_equal(ftvnf_vnf_image(master, &image), 0);
+        }
+    }
+    assert_int_not_equal(ftvnf_vnf_image(slave, &a), 0);    /* Not a master. */
+
+    step(plain, &out, FT_EV_STATE, FT_ENDPOINT_NONE, image.data, image.len, 2000);
+    assert_true(out.n == 1 && out.v[0].kind == FT_ACT_DROP);
+    /* A cut image is refused, whole. */
+    step(slave, &out, FT_EV_STATE, FT_ENDPOINT_NONE, image.data, image.len - 1, 2000);
+    assert_true(out.n == 1 && out.v[0].kind == FT_ACT_DROP);
+    step(slave, &out, FT_EV_STATE, FT_ENDPOINT_NONE, image.data, image.len, 2000);
+    for (size_t i = 0; i < out.n; i++) {
+        joined |= out.v[i].kind == FT_ACT_SEND && out.v[i].to == 5
+                  && out.v[i].data[0] == FTVNF_JOINED;
+    }
+    assert_true(joined);
+    /* The image's state is its master's at packet K: the records up to K change nothing. */
+    ft_core_export_state(slave, &a);
+    for (size_t k = 0; k < K; k++) {
+        step(slave, &out, FT_EV_PEER_MSG, 2, feed[k].data, feed[k].len, 3000 + k);
+        for (size_t i = 0; i < out.n; i++) {
+            assert_int_not_equal(out.v[i].kind, FT_ACT_NOTE);     /* Not replayed. */
+        }
+    }
+    ft_core_export_state(slave, &b);
+    assert_state_equal(&a, &b);
+    for (size_t k = N; k-- > K;) {          /* Backwards: held, then replayed in order. */
+        step(slave, &out, FT_EV_PEER_MSG, 3, feed[k].data, feed[k].len, 4000 + k);
+        for (size_t i = 0; i < out.n; i++) {
+            assert_int_not_equal(out.v[i].kind, FT_ACT_NOTE);     /* No divergence. */
+        }
+    }
+    buf_clear(&a);
+    buf_clear(&b);
+    ft_core_export_state(master, &a);
+    ft_core_export_state(slave, &b);
+    assert_state_equal(&a, &b);
+
+    for (size_t k = 0; k < N; k++) {
+        buf_uninit(&feed[k]);
+    }
+    buf_uninit(&image);
+    buf_uninit(&a);
+    buf_uninit(&b);
+    ft_actions_uninit(&out);
+    ft_core_destroy(master);
+    ft_core_destroy(slave);
+    ft_core_destroy(plain);
+}
+
 int
 main(void)
 {
@@ -270,6 +430,7 @@ main(void)
         cmocka_unit_test(test_sequencer_fresh_id_after_restart),
         cmocka_unit_test(test_delta_roundtrip),
         cmocka_unit_test(test_dp_roundtrip),
+        cmocka_unit_test(test_new_slave_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

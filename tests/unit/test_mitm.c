@@ -1,5 +1,6 @@
 /* Unit tests of the attacker's rewrites (vnfs/sfc/mitm.h) on frames built here: a DNS answer
- * plain and inside NSH gets forged A records with right checksums; frames that are not DNS
+ * plain, inside NSH and inside an FTvNF log carrier (as the answer's delta: checked through a
+ * real D&P logger core) gets forged A records with right checksums; frames that are not DNS
  * answers, or are malformed, are left exactly as they were. */
 
 #include <setjmp.h>
@@ -16,7 +17,9 @@
 #include "vnfs/lib/dns.h"
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
+#include "vnfs/ft/core.h"
 #include "vnfs/ft/rng.h"
+#include "vnfs/ft/ftvnf/ftvnf.h"
 #include "vnfs/sfc/mitm.h"
 
 static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 1 }, mac_b[6] = { 2, 0, 0, 0, 0, 2 };
@@ -38,6 +41,21 @@ dns_answer_frame(uint8_t *out, size_t cap, uint16_t sport)
                                       &alen), 0);
     assert_int_equal(packet_build_udp(out, cap, mac_b, mac_a, 0x0a000002, 0x0a000001, sport,
                                       40000, a, alen, &len), 0);
+    return len;
+}
+
+/* An Ethernet/IPv4/UDP DNS query for www.example.com to port 53. */
+static size_t
+dns_query_frame(uint8_t *out, size_t cap)
+{
+    struct dns_query_spec spec = { .id = 7, .name = "www.example.com", .qtype = DNS_TYPE_A,
+                                   .edns = true };
+    uint8_t q[512];
+    size_t qlen, len;
+
+    assert_int_equal(dns_build_query(&spec, q, sizeof q, &qlen), 0);
+    assert_int_equal(packet_build_udp(out, cap, mac_a, mac_b, 0x0a000001, 0x0a000002, 40000,
+                                      53, q, qlen, &len), 0);
     return len;
 }
 
@@ -63,7 +81,7 @@ test_dns_spoof_plain(void **state)
     uint32_t spoof;
 
     packet_parse_ipv4("6.6.6.6", &spoof);
-    assert_int_equal(mitm_dns_spoof(frame, len, spoof, &n), 0);
+    assert_int_equal(mitm_dns_spoof(frame, &len, sizeof frame, spoof, &n), 0);
     assert_int_equal(n, 2);
     assert_spoofed(frame, len, spoof);
 }
@@ -86,7 +104,7 @@ test_dns_spoof_in_nsh(void **state)
     nsh_len = b.len - sizeof eth;
     buf_put(&b, inner, inner_len);
     packet_parse_ipv4("6.6.6.6", &spoof);
-    assert_int_equal(mitm_dns_spoof(b.data, b.len, spoof, NULL), 0);
+    assert_int_equal(mitm_dns_spoof(b.data, &b.len, b.len, spoof, NULL), 0);
     assert_spoofed(b.data + sizeof eth + nsh_len, inner_len, spoof);
     buf_uninit(&b);
 }
@@ -101,21 +119,23 @@ test_not_dns_answers_untouched(void **state)
     /* Not from port 53. */
     len = dns_answer_frame(frame, sizeof frame, 5353);
     memcpy(copy, frame, len);
-    assert_int_equal(mitm_dns_spoof(frame, len, spoof, NULL), ENOENT);
+    assert_int_equal(mitm_dns_spoof(frame, &len, sizeof frame, spoof, NULL), ENOENT);
     assert_memory_equal(frame, copy, len);
 
     /* Truncated anywhere: refused, untouched. */
     len = dns_answer_frame(frame, sizeof frame, 53);
     memcpy(copy, frame, len);
     for (size_t cut = 0; cut < len; cut++) {
-        int error = mitm_dns_spoof(frame, cut, spoof, NULL);
+        size_t l = cut;
+        int error = mitm_dns_spoof(frame, &l, sizeof frame, spoof, NULL);
         assert_true(error == EINVAL || error == ENOENT);
+        assert_int_equal(l, cut);
         assert_memory_equal(frame, copy, len);
     }
     /* A query (QR clear) from port 53 is not an answer. */
     frame[PACKET_UDP_HLEN + 2] &= 0x7f;
     memcpy(copy, frame, len);
-    assert_int_not_equal(mitm_dns_spoof(frame, len, spoof, NULL), 0);
+    assert_int_not_equal(mitm_dns_spoof(frame, &len, sizeof frame, spoof, NULL), 0);
     assert_memory_equal(frame, copy, len);
 }
 
@@ -129,7 +149,7 @@ test_flip(void **state)
 
     ft_rng_init(&rng, 3);
     memcpy(copy, frame, len);
-    assert_int_equal(mitm_flip(frame, len, &rng), 0);
+    assert_int_equal(mitm_flip(frame, &len, sizeof frame, &rng), 0);
     assert_int_equal(packet_parse(frame, len, &pi), 0);
     assert_true(packet_l4_csum_ok(frame, &pi));
     for (size_t i = pi.l7_ofs; i < len; i++) {
@@ -146,7 +166,206 @@ test_flip(void **state)
     memset(frame, 0, 60);
     frame[12] = 0x08;
     frame[13] = 0x06;
-    assert_int_equal(mitm_flip(frame, 60, &rng), ENOENT);
+    len = 60;
+    assert_int_equal(mitm_flip(frame, &len, sizeof frame, &rng), ENOENT);
+}
+
+/* Endpoints of the carrier tests: the D&P logger, the master that wrote the carrier, the
+ * manager, the reverse path the answer leaves on. */
+enum { EP_DPLOG = 3, EP_MASTER = 10, EP_MANAGER = 5, EP_REPLY = 7 };
+
+/* The frame sfcd ftvnf sends for carrier 'c' (vnfs/sfc/ftvnf.c): NSH with the carrier's first
+ * word in NSH_TLV_PACKET_ID, next protocol NSH_NP_EXPERIMENT2, then the rest. */
+static void
+carrier_frame(struct buf *b, const struct ftvnf_carry *c)
+{
+    struct buf cb = BUF_INITIALIZER;
+    uint8_t eth[14];
+    struct nsh_tlv tlv = { .md_class = NSH_CLASS_SFCLAB, .type = NSH_TLV_PACKET_ID, .len = 8 };
+
+    ftvnf_carry_put(&cb, c);
+    tlv.value = cb.data;
+    memcpy(eth, mac_a, 6);
+    memcpy(eth + 6, mac_b, 6);
+    eth[12] = 0x89;
+    eth[13] = 0x4f;
+    buf_clear(b);
+    buf_put(b, eth, sizeof eth);
+    assert_int_equal(nsh_encode(b, 1, 254, 63, NSH_NP_ETHERNET, &tlv, 1), 0);
+    b->data[sizeof eth + 3] = NSH_NP_EXPERIMENT2;   /* As sfcd ftvnf does. */
+    buf_put(b, cb.data + 8, cb.len - 8);
+    buf_uninit(&cb);
+}
+
+/* A dns master's carrier as vnf.c makes it: the query it received (what its slave replays),
+ * its D&P record for the D&P logger, and the answer as a delta from the query for no logger
+ * (a version that leaves the chain, applied by the last logger). */
+static void
+dns_master_carrier(struct buf *frame, uint8_t *query, size_t *query_lenp)
+{
+    struct buf dpb = BUF_INITIALIZER, delta = BUF_INITIALIZER;
+    uint8_t answer[1500];
+    size_t alen = dns_answer_frame(answer, sizeof answer, 53);
+    uint64_t id = ftvnf_id_make(1, 77, 0);
+    struct ftvnf_dp dp = { .stage = 0, .id_in = id, .id_out = id + 1, .verdict = FTVNF_REPLY,
+                           .order = 1 };
+    struct ftvnf_carry c = { .id = id, .to = EP_REPLY, .sync = FT_ENDPOINT_NONE };
+
+    *query_lenp = dns_query_frame(query, 1500);
+    ftvnf_dp_put(&dpb, &dp);
+    buf_put_be64(&delta, id + 1);
+    buf_put_u8(&delta, 1);
+    ftvnf_delta_make(&delta, query, *query_lenp, answer, alen);
+    c.recs[0] = (struct ftvnf_carry_rec) { EP_DPLOG, FTVNF_LOG_DP, dpb.data, dpb.len };
+    c.recs[1] = (struct ftvnf_carry_rec) { FT_ENDPOINT_NONE, FTVNF_LOG_PKT, delta.data,
+                                           delta.len };
+    c.n_recs = 2;
+    c.payload = query;
+    c.len = *query_lenp;
+    carrier_frame(frame, &c);
+    buf_uninit(&dpb);
+    buf_uninit(&delta);
+}
+
+/* What a real D&P logger core (vnfs/ft/ftvnf/logger.c) sends on for the carrier in 'frame',
+ * as sfcd ftvnf hands it over: id(8) and the inner frame, into 'out'. */
+static void
+dp_logger_sends_on(const struct buf *frame, struct buf *out)
+{
+    static const uint32_t writers[1] = { EP_MASTER }, mgr = EP_MANAGER;
+    struct ft_config cfg = { .self = EP_DPLOG, .group = writers, .n_group = 1, .peers = &mgr,
+                             .n_peers = 1 };
+    struct buf bytes = BUF_INITIALIZER;
+    struct ft_actions acts;
+    struct mitm_carrier mc;
+    struct ft_core *core = NULL;
+    size_t n_forward = 0;
+
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftvnf_dp_logger"), &cfg, &core, NULL),
+                     0);
+    assert_int_equal(mitm_carrier_parse(frame->data, frame->len, &bytes, &mc), 0);
+    struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = 1, .from = FT_ENDPOINT_NONE,
+                           .data = bytes.data, .len = bytes.len };
+    ft_actions_init(&acts);
+    assert_int_equal(ft_core_step(core, &ev, &acts), 0);
+    for (size_t i = 0; i < acts.n; i++) {
+        if (acts.v[i].kind == FT_ACT_FORWARD) {
+            assert_int_equal(acts.v[i].to, EP_REPLY);
+            buf_clear(out);
+            buf_put(out, acts.v[i].data, acts.v[i].len);
+            n_forward++;
+        }
+    }
+    assert_int_equal(n_forward, 1);
+    ft_actions_uninit(&acts);
+    ft_core_destroy(core);
+    buf_uninit(&bytes);
+}
+
+/* A dns master's answer travels as a delta inside its log carrier: the attacker rewrites the
+ * delta, so the answer the real D&P logger sends on has the forged A records, while the
+ * carried query (what the slave replays) and the D&P record are as they were. */
+static void
+test_dns_spoof_in_carrier(void **state)
+{
+    struct buf frame = BUF_INITIALIZER, out = BUF_INITIALIZER, before = BUF_INITIALIZER;
+    struct buf bytes = BUF_INITIALIZER, bytes2 = BUF_INITIALIZER;
+    struct mitm_carrier mc, mc2;
+    uint8_t query[1500], buf[2048];
+    size_t qlen, len, n = 0;
+    uint32_t spoof;
+
+    packet_parse_ipv4("6.6.6.6", &spoof);
+    dns_master_carrier(&frame, query, &qlen);
+    dp_logger_sends_on(&frame, &before);
+    assert_int_equal(mitm_carrier_output(frame.data, frame.len, &out), 0);
+    assert_int_equal(out.len, before.len - 8);
+    assert_memory_equal(out.data, before.data + 8, out.len);
+
+    memcpy(buf, frame.data, frame.len);
+    len = frame.len;
+    /* No room to grow into: refused, untouched. */
+    size_t tight = len;
+    buf[len] = 0xaa;
+    int error = mitm_dns_spoof(buf, &tight, len - 1, spoof, &n);
+    assert_true(error == 0 || error == E2BIG);
+    if (error) {
+        assert_int_equal(tight, len);
+        assert_memory_equal(buf, frame.data, len);
+    }
+    memcpy(buf, frame.data, frame.len);
+    assert_int_equal(mitm_dns_spoof(buf, &len, sizeof buf, spoof, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(mitm_carrier_output(buf, len, &out), 0);
+    assert_spoofed(out.data, out.len, spoof);
+
+    struct buf spoofed = { .data = buf, .len = len };
+    dp_logger_sends_on(&spoofed, &out);
+    assert_int_equal(out.len, before.len);
+    assert_memory_equal(out.data, before.data, 8);      /* The answer's id. */
+    assert_spoofed(out.data + 8, out.len - 8, spoof);
+
+    assert_int_equal(mitm_carrier_parse(frame.data, frame.len, &bytes, &mc), 0);
+    assert_int_equal(mitm_carrier_parse(buf, len, &bytes2, &mc2), 0);
+    assert_int_equal(mc2.c.len, qlen);
+    assert_memory_equal(mc2.c.payload, query, qlen);
+    assert_int_equal(mc2.c.recs[0].len, mc.c.recs[0].len);
+    assert_memory_equal(mc2.c.recs[0].body, mc.c.recs[0].body, mc.c.recs[0].len);
+    assert_memory_equal(buf, frame.data, mc.rest_ofs);  /* Ethernet and NSH as they were. */
+    buf_uninit(&frame);
+    buf_uninit(&out);
+    buf_uninit(&before);
+    buf_uninit(&bytes);
+    buf_uninit(&bytes2);
+}
+
+/* A carrier without a delta (the master left the packet as it was): the carried packet is the
+ * one that goes on, flipped in place as in plain NSH; a malformed carrier is left alone. */
+static void
+test_flip_in_carrier(void **state)
+{
+    struct buf frame = BUF_INITIALIZER, out = BUF_INITIALIZER;
+    struct buf dpb = BUF_INITIALIZER;
+    uint8_t query[1500], buf[2048];
+    size_t qlen = dns_query_frame(query, sizeof query), len, diff = 0;
+    uint64_t id = ftvnf_id_make(1, 78, 0);
+    struct ftvnf_dp dp = { .stage = 0, .id_in = id, .id_out = id, .order = 2 };
+    struct ftvnf_carry c = { .id = id, .to = 11, .sync = FT_ENDPOINT_NONE };
+    struct packet_info pi;
+    struct ft_rng rng;
+
+    ftvnf_dp_put(&dpb, &dp);
+    c.recs[0] = (struct ftvnf_carry_rec) { EP_DPLOG, FTVNF_LOG_DP, dpb.data, dpb.len };
+    c.n_recs = 1;
+    c.payload = query;
+    c.len = qlen;
+    carrier_frame(&frame, &c);
+    memcpy(buf, frame.data, frame.len);
+    len = frame.len;
+    ft_rng_init(&rng, 5);
+    assert_int_equal(mitm_flip(buf, &len, sizeof buf, &rng), 0);
+    assert_int_equal(len, frame.len);
+    assert_int_equal(mitm_carrier_output(buf, len, &out), 0);
+    assert_int_equal(packet_parse(out.data, out.len, &pi), 0);
+    assert_true(packet_l4_csum_ok(out.data, &pi));
+    for (size_t i = pi.l7_ofs; i < out.len; i++) {
+        diff += out.data[i] != query[i];
+    }
+    assert_int_equal(diff, 1);
+
+    /* Cut anywhere in the carrier's records: refused, untouched. */
+    for (size_t cut = 14; cut < frame.len - qlen; cut++) {
+        size_t l = cut;
+        memcpy(buf, frame.data, frame.len);
+        int error = mitm_flip(buf, &l, sizeof buf, &rng);
+        assert_true(error == EINVAL || error == ENOENT);
+        assert_int_equal(l, cut);
+        assert_memory_equal(buf, frame.data, frame.len);
+    }
+    buf_uninit(&frame);
+    buf_uninit(&out);
+    buf_uninit(&dpb);
 }
 
 int
@@ -157,6 +376,8 @@ main(void)
         cmocka_unit_test(test_dns_spoof_in_nsh),
         cmocka_unit_test(test_not_dns_answers_untouched),
         cmocka_unit_test(test_flip),
+        cmocka_unit_test(test_dns_spoof_in_carrier),
+        cmocka_unit_test(test_flip_in_carrier),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

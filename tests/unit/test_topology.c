@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testbed/infra/provider.h"
 #include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/lib/buf.h"
@@ -56,9 +57,12 @@ fixture_output(const char *path, bool *validp)
 static void
 test_fixtures(void **state)
 {
+    const struct golden_list lists[] = { { "PROVIDERS", guest_provider_names() } };
     size_t n_valid, n_invalid;
 
+    golden_set_lists(lists, ARRAY_SIZE(lists));
     golden_run(FIXTURES, fixture_output, false, &n_valid, &n_invalid);
+    golden_set_lists(NULL, 0);
     assert_true(n_invalid >= 25);
     assert_true(n_valid >= 3);
 }

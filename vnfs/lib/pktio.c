@@ -31,7 +31,10 @@ struct pktio {
     struct iovec tx_iov[PKTIO_BATCH];
     struct sockaddr_ll tx_addr;
     size_t n_tx;
+    uint8_t *tx_copies;                 /* PKTIO_BATCH copies of PKTIO_FRAME_MAX bytes, made on
+                                         * the first pktio_queue_copy(). */
     struct pktio_stats stats;
+    uint64_t rx_calls;                  /* recvmmsg calls, to read the kernel's drops now and then. */
 };
 
 static int
@@ -197,6 +200,7 @@ pktio_close(struct pktio *p)
         pktio_flush(p);
         close(p->fd);
         free(p->slots);
+        free(p->tx_copies);
         free(p);
     }
 }
@@ -209,6 +213,26 @@ pktio_drop_ethertype(struct pktio *p, uint16_t ethertype)
         { BPF_JMP | BPF_JEQ | BPF_K, 0, 1, ethertype },     /* this one */
         { BPF_RET | BPF_K, 0, 0, 0 },                       /* is dropped, */
         { BPF_RET | BPF_K, 0, 0, 0xffffffff },              /* the rest kept whole. */
+    };
+    struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
+
+    return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
+}
+
+int
+pktio_filter_nsh_entries(struct pktio *p, bool entries)
+{
+    /* NSH base header at 14: SPI in bytes 18-20 (the reverse bit is 18's top bit), SI at 21. */
+    uint32_t in = entries ? 0xffffffff : 0, out = entries ? 0 : 0xffffffff;
+    struct sock_filter code[] = {
+        { BPF_LD | BPF_H | BPF_ABS, 0, 0, 12 },
+        { BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0x894f },        /* Not NSH: no entry. */
+        { BPF_LD | BPF_B | BPF_ABS, 0, 0, 21 },
+        { BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0xff },          /* SI below 255: on a path. */
+        { BPF_LD | BPF_B | BPF_ABS, 0, 0, 18 },
+        { BPF_JMP | BPF_JSET | BPF_K, 0, 1, 0x80 },         /* Reverse: a reply, on a path. */
+        { BPF_RET | BPF_K, 0, 0, out },
+        { BPF_RET | BPF_K, 0, 0, in },
     };
     struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
 
@@ -250,6 +274,18 @@ pktio_recv_batch(struct pktio *p, struct pktio_pkt *pkts, size_t max, size_t *np
         p->rx_msgs[i].msg_hdr.msg_flags = 0;
     }
     n = recvmmsg(p->fd, p->rx_msgs, max, MSG_DONTWAIT | MSG_TRUNC, NULL);
+    if (n < 0 || !(++p->rx_calls % 64)) {
+        /* When dry, or every 64 batches of a queue that never runs dry: the kernel's drops
+         * (reading them resets its count). */
+        struct tpacket_stats st;
+        socklen_t len = sizeof st;
+        int saved = errno;
+
+        if (!getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len)) {
+            p->stats.rx_dropped += st.tp_drops;
+        }
+        errno = saved;
+    }
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             *np = 0;
@@ -309,6 +345,26 @@ pktio_queue(struct pktio *p, const void *frame, size_t len)
     p->tx_iov[p->n_tx].iov_base = (void *) frame;
     p->tx_iov[p->n_tx].iov_len = len;
     p->n_tx++;
+}
+
+void
+pktio_queue_copy(struct pktio *p, const void *frame, size_t len)
+{
+    uint8_t *copy;
+
+    if (len > PKTIO_FRAME_MAX) {
+        pktio_send(p, frame, len);      /* The kernel refuses it and it is counted there. */
+        return;
+    }
+    if (p->n_tx >= PKTIO_BATCH) {
+        pktio_flush(p);
+    }
+    if (!p->tx_copies) {
+        p->tx_copies = xmalloc((size_t) PKTIO_BATCH * PKTIO_FRAME_MAX);
+    }
+    copy = p->tx_copies + p->n_tx * PKTIO_FRAME_MAX;
+    memcpy(copy, frame, len);
+    pktio_queue(p, copy, len);
 }
 
 int

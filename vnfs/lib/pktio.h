@@ -33,6 +33,8 @@ struct pktio_stats {
     uint64_t tx_packets, tx_bytes;
     uint64_t rx_truncated;          /* Frames longer than PKTIO_FRAME_MAX. */
     uint64_t tx_errors;             /* Frames the kernel refused (e.g. ENOBUFS). */
+    uint64_t rx_dropped;            /* Frames the kernel dropped on a full receive queue
+                                     * (PACKET_STATISTICS, read when the queue runs dry). */
 };
 
 /* Opens 'ifname' in the current network namespace; 'promisc' also receives frames addressed to
@@ -48,6 +50,11 @@ int pktio_fd(const struct pktio *);
 /* Has the kernel drop frames of Ethernet type 'ethertype' before they reach this socket's
  * queue (a classic BPF filter). Returns 0 or an errno. */
 int pktio_drop_ethertype(struct pktio *, uint16_t ethertype);
+/* Splits a path's entries from the frames already on a path (sfcd sff --window): an entry is
+ * an NSH frame (Ethernet type 0x894F) at service index 255 on a forward path (the reverse bit
+ * of the SPI clear), i.e. what a classifier sends. 'entries' true keeps only those on this
+ * socket, false keeps everything else. Returns 0 or an errno. */
+int pktio_filter_nsh_entries(struct pktio *, bool entries);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);
 const struct pktio_stats *pktio_stats(const struct pktio *);
@@ -59,6 +66,10 @@ int pktio_recv_batch(struct pktio *, struct pktio_pkt *pkts, size_t max, size_t 
 /* Queues one frame for transmission; the bytes must stay valid until pktio_flush(). A full
  * queue is flushed first. */
 void pktio_queue(struct pktio *, const void *frame, size_t len);
+/* The same for bytes the caller reuses at once: they are copied into one of the socket's own
+ * PKTIO_BATCH slots. For fan-outs, where one buffer becomes n frames that differ in their
+ * destination: n frames go in one sendmmsg() instead of n sendto() calls. */
+void pktio_queue_copy(struct pktio *, const void *frame, size_t len);
 /* Sends what is queued. Frames the kernel refuses are counted in tx_errors and dropped. */
 void pktio_flush(struct pktio *);
 /* Sends one frame now. Returns 0 or an errno. */

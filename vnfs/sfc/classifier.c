@@ -118,10 +118,9 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
     /* A copy to every SFF replica, identical but for the destination. */
     for (size_t i = 0; i < c->n_sffs; i++) {
         memcpy(pkt->data, c->sff_macs[i], 6);
-        if (pktio_send(c->role.io, pkt->data, pkt->len)) {
-            c->n_errors++;
-        }
+        pktio_queue_copy(c->role.io, pkt->data, pkt->len);      /* Refused: tx_errors. */
     }
+    pktio_flush(c->role.io);
 }
 
 static void

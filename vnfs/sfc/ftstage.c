@@ -421,6 +421,24 @@ ftstage_peer_down(struct ftstage *st, uint32_t from, uint64_t now_ns)
 }
 
 int
+ftstage_peer_up(struct ftstage *st, uint32_t from, uint64_t now_ns)
+{
+    struct ft_event ev = { .kind = FT_EV_PEER_UP, .now_ns = now_ns, .from = from };
+
+    return run_step(st, &ev);
+}
+
+int
+ftstage_state(struct ftstage *st, uint32_t from, const uint8_t *data, size_t len,
+              uint64_t now_ns)
+{
+    struct ft_event ev = { .kind = FT_EV_STATE, .now_ns = now_ns, .from = from,
+                           .data = data, .len = len };
+
+    return run_step(st, &ev);
+}
+
+int
 ftstage_packet(struct ftstage *st, uint32_t from, const uint8_t *data, size_t len,
                uint64_t now_ns)
 {
@@ -433,6 +451,13 @@ ftstage_packet(struct ftstage *st, uint32_t from, const uint8_t *data, size_t le
 
 int
 ftstage_peer_message(struct ftstage *st, const uint8_t *data, size_t len, uint64_t now_ns)
+{
+    return ftstage_peer_message_from(st, data, len, FT_ENDPOINT_NONE, now_ns);
+}
+
+int
+ftstage_peer_message_from(struct ftstage *st, const uint8_t *data, size_t len, uint32_t sender,
+                          uint64_t now_ns)
 {
     struct ftstage_msg m;
     struct ft_event ev;
@@ -452,6 +477,11 @@ ftstage_peer_message(struct ftstage *st, const uint8_t *data, size_t len, uint64
     }
     if (m.to != st->self) {
         st->stats.peer_misaddressed++;
+        return 0;
+    }
+    /* Every holder of the instance's key can seal any 'from': only the link says who sent. */
+    if (sender != FT_ENDPOINT_NONE && m.from != sender) {
+        st->stats.peer_impersonated++;
         return 0;
     }
     if (!window_accept(st, m.from, m.seq)) {

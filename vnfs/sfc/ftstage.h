@@ -97,6 +97,7 @@ struct ftstage_stats {
     uint64_t packets, steps, step_errors, forwarded, delivered, sent, send_errors;
     uint64_t notes, suspects, timers_fired;
     uint64_t peer_rx, peer_malformed, peer_forged, peer_replayed, peer_misaddressed;
+    uint64_t peer_impersonated;
     uint64_t drops[FT_DROP_N_REASONS];
 };
 
@@ -109,11 +110,21 @@ int ftstage_start(struct ftstage *, uint64_t now_ns);
 int ftstage_start_incarnation(struct ftstage *, uint64_t now_ns, uint32_t incarnation);
 /* A failure notice about endpoint 'from' (FT_EV_PEER_DOWN), from whoever detects failures. */
 int ftstage_peer_down(struct ftstage *, uint32_t from, uint64_t now_ns);
+/* FT_EV_PEER_UP: 'from' is back (a new process in its place). */
+int ftstage_peer_up(struct ftstage *, uint32_t from, uint64_t now_ns);
+/* FT_EV_STATE: state for the core (e.g. a new FTvNF slave's image), from 'from'. */
+int ftstage_state(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A data-plane packet from endpoint 'from'. */
 int ftstage_packet(struct ftstage *, uint32_t from, const uint8_t *, size_t, uint64_t now_ns);
 /* A sealed peer message as it arrived (after the Ethernet header). Forged, replayed and
  * malformed messages are counted and dropped (returns 0 then too: the network's fault). */
 int ftstage_peer_message(struct ftstage *, const uint8_t *, size_t, uint64_t now_ns);
+/* The same for a role whose link layer names the sender ('sender': the endpoint whose source
+ * address the frame carries, which the switch does not let one guest forge for another). The
+ * key is the instance's, so any replica holding it could seal a message as another replica;
+ * one whose sealed 'from' is not 'sender' is counted as impersonated and dropped. */
+int ftstage_peer_message_from(struct ftstage *, const uint8_t *, size_t, uint32_t sender,
+                              uint64_t now_ns);
 /* Which endpoint a sealed message is for, without checking it (to pick the stage);
  * false if it is too short to say. */
 bool ftstage_msg_peek_to(const uint8_t *, size_t, uint32_t *to);

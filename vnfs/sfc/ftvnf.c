@@ -31,8 +31,10 @@
  * here, so a host crash takes them anyway).
  *
  * The control socket adds export_state (base64 of the core's export: a VNF's function state),
- * peer_down {peer} (the failure notice the scheme's controller gives the manager) and
- * ftvnf_stages (the manager's view of every stage). Never blocks; single-threaded. */
+ * peer_down {peer} (the failure notice the scheme's controller gives the manager), peer_up
+ * {peer} (a new slave at endpoint 'peer', to the manager), ftvnf_image (a master's image for a
+ * new slave), ftvnf_join {image} (a new slave takes it) and ftvnf_stages (the manager's view
+ * of every stage). Never blocks; single-threaded. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -344,6 +346,74 @@ ctl_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
     if (!error) {
         *result = json_true();
     }
+    return error;
+}
+
+/* peer_up {peer}: a new process at endpoint 'peer' (the manager: a new slave joins). */
+static int
+ctl_peer_up(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    json_t *peer = params ? json_object_get(params, "peer") : NULL;
+    int error;
+
+    if (!json_is_integer(peer) || json_integer_value(peer) < 0
+        || json_integer_value(peer) >= FT_ENDPOINT_NONE) {
+        *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
+        return EINVAL;
+    }
+    error = ftstage_peer_up(r->stage, json_integer_value(peer), time_mono_ns());
+    if (!error) {
+        *result = json_true();
+    }
+    return error;
+}
+
+/* ftvnf_image: a master's image for a new slave (base64 of ftvnf_vnf_image). */
+static int
+ctl_image(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    struct buf image = BUF_INITIALIZER;
+    int error = ftvnf_vnf_image(ftstage_core(r->stage), &image);
+
+    if (!error) {
+        char *b64 = rpc_base64_encode(image.data, image.len);
+        *result = json_pack("{s:s}", "image", b64);
+        free(b64);
+    } else {
+        *errmsg = xstrdup("not an FTvNF master");
+    }
+    buf_uninit(&image);
+    return error;
+}
+
+/* ftvnf_join {image}: a new slave (param join=1) takes its master's image. */
+static int
+ctl_join(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct ftvnf_role *r = ((struct role *) role_)->aux;
+    const char *b64 = json_string_value(params ? json_object_get(params, "image") : NULL);
+    const struct ftstage_stats *st = ftstage_stats(r->stage);
+    struct buf image = BUF_INITIALIZER;
+    uint64_t malformed = st->drops[FT_DROP_MALFORMED];
+    int error;
+
+    if (!b64 || rpc_base64_decode(b64, &image)) {
+        *errmsg = xstrdup("expected {\"image\": BASE64}");
+        error = EINVAL;
+        goto out;
+    }
+    error = ftstage_state(r->stage, FT_ENDPOINT_NONE, image.data, image.len, time_mono_ns());
+    if (!error && st->drops[FT_DROP_MALFORMED] != malformed) {
+        *errmsg = xstrdup("image refused (no new slave, another stage, or malformed)");
+        error = EINVAL;
+    }
+    if (!error) {
+        *result = json_true();
+    }
+out:
+    buf_uninit(&image);
     return error;
 }
 
@@ -680,6 +750,9 @@ role_ftvnf(int argc, char *argv[])
     role_add_counter(&r.role, "journal_replayed", &r.n_journal_replayed);
     role_add_counter(&r.role, "journal_errors", &r.n_journal_errors);
     role_add_method(&r.role, "peer_down", ctl_peer_down);
+    role_add_method(&r.role, "peer_up", ctl_peer_up);
+    role_add_method(&r.role, "ftvnf_image", ctl_image);
+    role_add_method(&r.role, "ftvnf_join", ctl_join);
     role_add_method(&r.role, "export_state", ctl_export_state);
     role_add_method(&r.role, "ftvnf_stages", ctl_stages);
     rc = role_serve_pktio(&r.role, ftvnf_frame, NULL);

@@ -1,24 +1,27 @@
 /* mitm — the attacker guest's role: captures the frames the injector steers to its interface
  * with libpcap (promiscuous, inbound only, filtered on the victim's MAC), rewrites them and
- * re-injects them with pcap_inject. Modes: dns-spoof (forged A records), flip (one payload byte
- * inverted), replay (every frame forwarded, plus an old one re-sent), drop (lost), equivocate
+ * re-injects them with pcap_inject. FTvNF's log carriers (NSH next protocol 0xFF) are
+ * understood: the packet inside, the one that goes on, is what gets rewritten. Modes:
+ * dns-spoof (forged A records), flip (one payload byte inverted), replay (every frame
+ * forwarded, plus an old one re-sent: a carrier too, whole), drop (lost), equivocate
  * (receivers with an odd MAC get flipped copies, the others the truth). --fraction says which
  * share of frames is attacked, drawn per frame from a seeded generator. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/dl_pcap.h"
 #include "vnfs/lib/dns.h"
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
+#include "vnfs/ft/ftvnf/ftvnf.h"
 #include "vnfs/sfc/mitm.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
@@ -62,6 +65,146 @@ inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
     return 0;
 }
 
+int
+mitm_carrier_parse(const uint8_t *frame, size_t len, struct buf *bytes,
+                   struct mitm_carrier *mc)
+{
+    struct nsh_hdr hdr;
+    struct nsh_tlv tlv;
+    struct mitm_carrier m;
+
+    if (len < PACKET_ETH_HLEN || frame[12] != NSH_ETHERTYPE >> 8
+        || frame[13] != (NSH_ETHERTYPE & 0xff)
+        || nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)
+        || hdr.next_proto != NSH_NP_EXPERIMENT2) {
+        return ENOENT;
+    }
+    if (!nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv) || tlv.len != 8) {
+        return EINVAL;
+    }
+    /* What ftvnf_carry_parse takes: the carrier's first word (in the TLV) and the rest. */
+    m.rest_ofs = PACKET_ETH_HLEN + hdr.len;
+    buf_clear(bytes);
+    buf_put(bytes, tlv.value, 8);
+    buf_put(bytes, frame + m.rest_ofs, len - m.rest_ofs);
+    if (!ftvnf_carry_parse(bytes->data, bytes->len, &m.c)) {
+        return EINVAL;
+    }
+    m.delta = NULL;
+    for (size_t i = 0; i < m.c.n_recs && !m.delta; i++) {
+        m.delta = m.c.recs[i].type == FTVNF_LOG_PKT ? &m.c.recs[i] : NULL;
+    }
+    /* A LOG_PKT record is id(8) flag(1) delta (vnfs/ft/ftvnf/ftvnf.h). */
+    if (m.delta && m.delta->len < 9) {
+        return EINVAL;
+    }
+    m.payload_ofs = m.rest_ofs + (m.c.payload - bytes->data) - 8;
+    *mc = m;
+    if (m.delta) {
+        mc->delta = &mc->c.recs[m.delta - m.c.recs];
+    }
+    return 0;
+}
+
+int
+mitm_carrier_output(const uint8_t *frame, size_t len, struct buf *out)
+{
+    struct buf bytes = BUF_INITIALIZER;
+    struct mitm_carrier mc;
+    int error;
+
+    error = mitm_carrier_parse(frame, len, &bytes, &mc);
+    if (!error) {
+        buf_clear(out);
+        buf_put(out, mc.c.payload, mc.c.len);
+        if (mc.delta && ftvnf_delta_apply(out, mc.delta->body + 9, mc.delta->len - 9)) {
+            error = EINVAL;
+        }
+    }
+    buf_uninit(&bytes);
+    return error;
+}
+
+/* A rewrite of one Ethernet frame in place (the innermost one). */
+typedef int mitm_rewrite_fn(uint8_t *inner, size_t len, void *aux);
+
+/* Rewrites the packet an FTvNF log carrier's last logger sends on (ENOENT if 'frame' is no
+ * carrier). Without a LOG_PKT record that is the carried packet, rewritten in place, as in a
+ * plain NSH frame (the loggers store it as it now is, and the slave replays it). With one, it
+ * is the carried packet with the record's delta applied: the attacker rebuilds it, rewrites
+ * it and puts its delta from the carried packet in the record, which leaves the carried
+ * packet (what the slave replays) as it was and changes what goes on, exactly as a master
+ * whose output was forged would. The frame may grow or shrink; E2BIG if it would exceed
+ * 'cap'. '*lenp' and the frame are untouched unless the result is 0. */
+static int
+carrier_rewrite(uint8_t *frame, size_t *lenp, size_t cap, mitm_rewrite_fn *fn, void *aux)
+{
+    struct buf bytes = BUF_INITIALIZER, out = BUF_INITIALIZER, rec = BUF_INITIALIZER;
+    struct buf carrier = BUF_INITIALIZER;
+    struct mitm_carrier mc;
+    int error;
+
+    error = mitm_carrier_parse(frame, *lenp, &bytes, &mc);
+    if (error) {
+        goto out;
+    }
+    buf_put(&out, mc.c.payload, mc.c.len);
+    if (!mc.delta) {
+        error = fn(out.data, out.len, aux);
+        if (!error) {
+            memcpy(frame + mc.payload_ofs, out.data, out.len);
+        }
+        goto out;
+    }
+    if (ftvnf_delta_apply(&out, mc.delta->body + 9, mc.delta->len - 9)) {
+        error = EINVAL;
+        goto out;
+    }
+    error = fn(out.data, out.len, aux);
+    if (error) {
+        goto out;
+    }
+    buf_put(&rec, mc.delta->body, 9);
+    ftvnf_delta_make(&rec, mc.c.payload, mc.c.len, out.data, out.len);
+    if (rec.len > UINT16_MAX) {
+        error = E2BIG;
+        goto out;
+    }
+    struct ftvnf_carry_rec *r = &mc.c.recs[mc.delta - mc.c.recs];
+    r->body = rec.data;
+    r->len = rec.len;
+    ftvnf_carry_put(&carrier, &mc.c);
+    if (mc.rest_ofs + carrier.len - 8 > cap) {
+        error = E2BIG;
+        goto out;
+    }
+    memcpy(frame + mc.rest_ofs, carrier.data + 8, carrier.len - 8);
+    *lenp = mc.rest_ofs + carrier.len - 8;
+out:
+    buf_uninit(&bytes);
+    buf_uninit(&out);
+    buf_uninit(&rec);
+    buf_uninit(&carrier);
+    return error;
+}
+
+/* Applies 'fn' to the innermost frame of 'frame': an FTvNF carrier's packet, or NSH's, or a
+ * wrapper's, or the frame itself. */
+static int
+rewrite(uint8_t *frame, size_t *lenp, size_t cap, mitm_rewrite_fn *fn, void *aux)
+{
+    uint8_t *inner;
+    size_t inner_len;
+    int error;
+
+    error = carrier_rewrite(frame, lenp, cap, fn, aux);
+    if (error != ENOENT) {
+        return error;
+    }
+    error = inner_frame(frame, *lenp, &inner, &inner_len);
+    return error ? error : fn(inner, inner_len, aux);
+}
+
 /* Skips a (possibly compressed) name at msg[*ofs]; false if it runs past 'len'. */
 static bool
 skip_name(const uint8_t *msg, size_t len, size_t *ofs)
@@ -84,20 +227,22 @@ skip_name(const uint8_t *msg, size_t len, size_t *ofs)
     return false;
 }
 
-int
-mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
+struct spoof_aux {
+    uint32_t ip_be;
+    size_t n;
+};
+
+static int
+dns_spoof_inner(uint8_t *inner, size_t inner_len, void *aux_)
 {
+    struct spoof_aux *aux = aux_;
     struct packet_info pi;
     struct dns_response resp;
-    uint8_t *inner, *msg;
-    size_t inner_len, msg_len, ofs = DNS_HEADER_LEN, n = 0;
+    uint8_t *msg;
+    size_t msg_len, ofs = DNS_HEADER_LEN, n = 0;
     unsigned int qd, an;
     int error;
 
-    error = inner_frame(frame, len, &inner, &inner_len);
-    if (error) {
-        return error;
-    }
     error = packet_parse(inner, inner_len, &pi);
     if (error) {
         return error == EPROTONOSUPPORT ? ENOENT : error;
@@ -135,7 +280,7 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
             return EINVAL;
         }
         if (type == DNS_TYPE_A && class == DNS_CLASS_IN && rdlen == 4) {
-            memcpy(msg + ofs, &spoof_ip_be, 4);
+            memcpy(msg + ofs, &aux->ip_be, 4);
             n++;
         }
         ofs += rdlen;
@@ -144,24 +289,28 @@ mitm_dns_spoof(uint8_t *frame, size_t len, uint32_t spoof_ip_be, size_t *np)
         return ENOENT;
     }
     packet_fix_csums(inner, &pi);
-    if (np) {
-        *np = n;
-    }
+    aux->n = n;
     return 0;
 }
 
 int
-mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
+mitm_dns_spoof(uint8_t *frame, size_t *lenp, size_t cap, uint32_t spoof_ip_be, size_t *np)
+{
+    struct spoof_aux aux = { .ip_be = spoof_ip_be };
+    int error = rewrite(frame, lenp, cap, dns_spoof_inner, &aux);
+
+    if (!error && np) {
+        *np = aux.n;
+    }
+    return error;
+}
+
+static int
+flip_inner(uint8_t *inner, size_t inner_len, void *rng)
 {
     struct packet_info pi;
-    uint8_t *inner;
-    size_t inner_len;
     int error;
 
-    error = inner_frame(frame, len, &inner, &inner_len);
-    if (error) {
-        return error;
-    }
     error = packet_parse(inner, inner_len, &pi);
     if (error) {
         return error == EPROTONOSUPPORT ? ENOENT : error;
@@ -172,6 +321,12 @@ mitm_flip(uint8_t *frame, size_t len, struct ft_rng *rng)
     inner[pi.l7_ofs + ft_rng_below(rng, pi.l7_len)] ^= 0xff;
     packet_fix_csums(inner, &pi);
     return 0;
+}
+
+int
+mitm_flip(uint8_t *frame, size_t *lenp, size_t cap, struct ft_rng *rng)
+{
+    return rewrite(frame, lenp, cap, flip_inner, rng);
 }
 
 enum mitm_mode { MITM_DNS_SPOOF, MITM_FLIP, MITM_REPLAY, MITM_DROP, MITM_EQUIVOCATE };
@@ -196,7 +351,7 @@ struct mitm {
 static void
 send_frame(struct mitm *m, const uint8_t *frame, size_t len)
 {
-    if (pcap_inject(m->pcap, frame, len) == (int) len) {
+    if (dl_pcap.pcap_inject(m->pcap, frame, len) == (int) len) {
         m->n_forwarded++;
     } else {
         m->n_errors++;
@@ -230,13 +385,15 @@ on_frame(u_char *m_, const struct pcap_pkthdr *h, const u_char *bytes)
     attack = ft_rng_chance(&m->rng, m->fraction);
     switch (m->mode) {
     case MITM_DNS_SPOOF:
-        m->n_spoofed += attack && !mitm_dns_spoof(m->frame, len, m->spoof_ip, NULL);
+        m->n_spoofed += attack && !mitm_dns_spoof(m->frame, &len, sizeof m->frame, m->spoof_ip,
+                                                  NULL);
         break;
     case MITM_FLIP:
-        m->n_flipped += attack && !mitm_flip(m->frame, len, &m->rng);
+        m->n_flipped += attack && !mitm_flip(m->frame, &len, sizeof m->frame, &m->rng);
         break;
     case MITM_EQUIVOCATE:
-        m->n_flipped += attack && (m->frame[5] & 1) && !mitm_flip(m->frame, len, &m->rng);
+        m->n_flipped += attack && (m->frame[5] & 1)
+                        && !mitm_flip(m->frame, &len, sizeof m->frame, &m->rng);
         break;
     case MITM_DROP:
         if (attack) {
@@ -262,8 +419,8 @@ mitm_readable(struct loop *loop, int fd, uint32_t events, void *m_)
 {
     struct mitm *m = m_;
 
-    if (pcap_dispatch(m->pcap, 256, on_frame, (u_char *) m) < 0) {
-        log_err("pcap: %s", pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_dispatch(m->pcap, 256, on_frame, (u_char *) m) < 0) {
+        log_err("pcap: %s", dl_pcap.pcap_geterr(m->pcap));
         loop_stop(loop);
     }
 }
@@ -274,31 +431,36 @@ open_pcap(struct mitm *m, const char *victim_mac)
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     struct bpf_program prog;
     char *filter = NULL;
-    int error = EIO;
+    int error = dl_pcap_load();
 
-    m->pcap = pcap_create(m->role.iface, errbuf);
+    if (error) {
+        return error;
+    }
+    error = EIO;
+    m->pcap = dl_pcap.pcap_create(m->role.iface, errbuf);
     if (!m->pcap) {
         log_err("%s: %s", m->role.iface, errbuf);
         return ENODEV;
     }
-    if (pcap_set_promisc(m->pcap, 1) || pcap_set_snaplen(m->pcap, MITM_SNAPLEN)
-        || pcap_set_immediate_mode(m->pcap, 1) || pcap_activate(m->pcap) < 0) {
-        log_err("%s: %s", m->role.iface, pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_set_promisc(m->pcap, 1) || dl_pcap.pcap_set_snaplen(m->pcap, MITM_SNAPLEN)
+        || dl_pcap.pcap_set_immediate_mode(m->pcap, 1) || dl_pcap.pcap_activate(m->pcap) < 0) {
+        log_err("%s: %s", m->role.iface, dl_pcap.pcap_geterr(m->pcap));
         goto out;
     }
     /* Outbound frames are our own injections: never capture them again. */
-    if (pcap_setdirection(m->pcap, PCAP_D_IN) || pcap_setnonblock(m->pcap, 1, errbuf)) {
-        log_err("%s: %s", m->role.iface, *errbuf ? errbuf : pcap_geterr(m->pcap));
+    if (dl_pcap.pcap_setdirection(m->pcap, PCAP_D_IN)
+        || dl_pcap.pcap_setnonblock(m->pcap, 1, errbuf)) {
+        log_err("%s: %s", m->role.iface, *errbuf ? errbuf : dl_pcap.pcap_geterr(m->pcap));
         goto out;
     }
     if (victim_mac) {
         filter = xasprintf("ether src %s", victim_mac);
-        if (pcap_compile(m->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN)
-            || pcap_setfilter(m->pcap, &prog)) {
-            log_err("filter '%s': %s", filter, pcap_geterr(m->pcap));
+        if (dl_pcap.pcap_compile(m->pcap, &prog, filter, 1, PCAP_NETMASK_UNKNOWN)
+            || dl_pcap.pcap_setfilter(m->pcap, &prog)) {
+            log_err("filter '%s': %s", filter, dl_pcap.pcap_geterr(m->pcap));
             goto out;
         }
-        pcap_freecode(&prog);
+        dl_pcap.pcap_freecode(&prog);
     }
     error = 0;
 out:
@@ -419,11 +581,11 @@ role_mitm(int argc, char *argv[])
     role_add_counter(&m->role, "replayed", &m->n_replayed);
     role_add_counter(&m->role, "dropped", &m->n_dropped);
     role_add_counter(&m->role, "errors", &m->n_errors);
-    rc = role_serve_fd(&m->role, pcap_get_selectable_fd(m->pcap), mitm_readable);
+    rc = role_serve_fd(&m->role, dl_pcap.pcap_get_selectable_fd(m->pcap), mitm_readable);
 out:
     role_finish(&m->role);
     if (m->pcap) {
-        pcap_close(m->pcap);
+        dl_pcap.pcap_close(m->pcap);
     }
     for (size_t i = 0; i < MITM_REPLAY_RING; i++) {
         free(m->ring[i]);

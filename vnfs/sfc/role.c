@@ -274,16 +274,13 @@ role_serve_fd(struct role *role, int fd, loop_fd_cb *cb)
     return serve(role, fd, cb, role->aux);
 }
 
-/* At most 8 batches a wake-up, so that the control socket and signals get their turn under
- * load. */
-static void
-role_readable(struct loop *loop, int fd, uint32_t events, void *role_)
+size_t
+role_drain_pktio(struct role *role, int rounds)
 {
-    struct role *role = role_;
     struct pktio_pkt pkts[PKTIO_BATCH];
-    size_t n;
+    size_t n, total = 0;
 
-    for (int round = 0; round < 8; round++) {
+    for (int round = 0; round < rounds; round++) {
         if (pktio_recv_batch(role->io, pkts, PKTIO_BATCH, &n) || !n) {
             break;
         }
@@ -292,7 +289,19 @@ role_readable(struct loop *loop, int fd, uint32_t events, void *role_)
             role->frame_cb(role->aux, &pkts[i], t_in);
         }
         pktio_flush(role->io);
+        total += n;
     }
+    return total;
+}
+
+/* At most 8 batches a wake-up, so that the control socket and signals get their turn under
+ * load. */
+static void
+role_readable(struct loop *loop, int fd, uint32_t events, void *role_)
+{
+    struct role *role = role_;
+
+    role_drain_pktio(role, 8);
     if (role->frames_done) {
         role->frames_done(role->aux);
     }
@@ -304,6 +313,7 @@ role_serve_pktio(struct role *role, role_frame_cb *cb, void (*done)(void *aux))
     role_add_counter(role, "rx_packets", &pktio_stats(role->io)->rx_packets);
     role_add_counter(role, "tx_packets", &pktio_stats(role->io)->tx_packets);
     role_add_counter(role, "tx_errors", &pktio_stats(role->io)->tx_errors);
+    role_add_counter(role, "rx_dropped", &pktio_stats(role->io)->rx_dropped);
     role->frame_cb = cb;
     role->frames_done = done;
     return serve(role, pktio_fd(role->io), role_readable, role);

@@ -21,7 +21,7 @@
 struct pktio;
 struct pktio_pkt;
 
-#define ROLE_MAX_COUNTERS 48
+#define ROLE_MAX_COUNTERS 64
 #define ROLE_MAX_METHODS 8
 
 /* getopt_long values of the common options; roles use values below 0x100 for theirs. */
@@ -104,10 +104,14 @@ int role_open_pktio(struct role *, bool promisc);
 /* role_start(), then watches 'fd' with 'cb' (given role->aux) and runs until stopped. Returns
  * the exit code: 1 if the role could not start (logged), else role_run()'s. */
 int role_serve_fd(struct role *, int fd, loop_fd_cb *);
-/* role_serve_fd() on role->io, after registering its rx_packets, tx_packets and tx_errors
- * counters (behind the role's own). Each wake-up receives up to 8 batches, calls 'cb' on every
- * frame and flushes after each batch, then calls 'done' (if not NULL) once. */
+/* role_serve_fd() on role->io, after registering its rx_packets, tx_packets, tx_errors and
+ * rx_dropped counters (behind the role's own). Each wake-up receives up to 8 batches, calls
+ * 'cb' on every frame and flushes after each batch, then calls 'done' (if not NULL) once. */
 int role_serve_pktio(struct role *, role_frame_cb *cb, void (*done)(void *aux));
+/* What role_serve_pktio() does on a wake-up, up to 'rounds' batches from role->io, without
+ * 'done': for a role that serves a second socket and wants role->io's frames first. Returns
+ * the number of frames handled. */
+size_t role_drain_pktio(struct role *, int rounds);
 
 /* Counters as a JSON object (new reference). */
 json_t *role_counters_json(const struct role *);

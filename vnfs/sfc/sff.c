@@ -24,7 +24,16 @@
  * sent, NSH and all, to the client's wrapper (--egress-nsh MAC), which votes on the replies of
  * the SFF replicas by their request id. Copies are turned into votes by vnfs/sfc/nshvote.h,
  * shared with the VNF replicas and the wrapper. --timestamps stamps every frame we send on
- * (a vote strips the sender's stamp, so nothing else would carry one on). */
+ * (a vote strips the sender's stamp, so nothing else would carry one on).
+ *
+ * Admission (--window N): on one shared CPU a flat-out client fills every queue, and a frame
+ * lost between two VNFs wasted the work of the hops before it (for FTC, a lost piggyback log
+ * is also repair work for the replicas after it). So new frames (a path's entries: SI 255,
+ * forward, what the classifier sends) arrive on a socket of their own, and are read only when
+ * the frames already on a path are (their socket is drained first) and while fewer than N
+ * admitted frames have not yet left the chain. The excess waits, and is dropped, in the entry
+ * socket's queue, before any VNF worked on it. A frame that never leaves (a VNF filtered it,
+ * it was lost) stops counting after --window-timeout. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +96,20 @@ struct sff {
     uint64_t *left_ring;
     size_t left_pos;
     uint64_t n_copies_dropped;
+    /* --window: the entry socket, the admission times of the frames in the chain (a ring,
+     * oldest first), and whether the entry socket is read. */
+    size_t window;
+    uint64_t window_timeout_ns;
+    struct pktio *entry_io;
+    uint64_t *admitted;
+    size_t adm_head, adm_count;
+    bool entry_open;
+    uint64_t window_timer;
+    uint64_t n_admitted, n_window_expired, n_window_closed;
 };
+
+/* The window opens again when this many slots are free (not on every frame that leaves). */
+#define SFF_WINDOW_HYSTERESIS PKTIO_BATCH
 
 /* The hop number of the entry vote's endpoints (classifier replicas). */
 #define SFF_ENTRY_HOP 0xfe
@@ -121,16 +143,18 @@ trace_timestamps(struct sff *s, const struct nsh_hdr *nsh, uint64_t t_in)
     }
 }
 
-/* Sends the frame to every replica of hop 'k': stamped once, so the copies are identical. */
+/* Sends the frame to every replica of hop 'k': stamped once, so the copies are identical. They
+ * leave in one sendmmsg() (3f+1 sendto() calls before); a copy the kernel refuses is counted
+ * in the socket's tx_errors, not here. */
 static void
 fan_out(struct sff *s, struct pktio_pkt *pkt, const struct path *p, size_t k)
 {
     for (size_t r = 0; r < p->n_replicas[k]; r++) {
         memcpy(pkt->data, p->replicas[k][r], 6);
-        if (!pktio_send(s->role.io, pkt->data, pkt->len)) {
-            s->n_copies_out++;
-        }
+        pktio_queue_copy(s->role.io, pkt->data, pkt->len);    /* Refused: tx_errors. */
+        s->n_copies_out++;
     }
+    pktio_flush(s->role.io);
 }
 
 /* FTvNF: a master that takes over re-forwards what its dead predecessor may not have sent;
@@ -160,6 +184,54 @@ seen_before(struct sff *s, const struct nsh_hdr *hdr)
     s->left_pos = (s->left_pos + 1) % s->drop_window;
     u64map_put(&s->left_ids, id, 1);
     return false;
+}
+
+/* Reads the entry socket again, or stops reading it (its frames wait in its queue). */
+static void
+window_set_open(struct sff *s, bool open)
+{
+    if (s->entry_open != open
+        && !loop_mod_fd(s->role.loop, pktio_fd(s->entry_io), open ? EPOLLIN : 0)) {
+        s->entry_open = open;
+        s->n_window_closed += !open;
+    }
+}
+
+/* Forgets admissions older than the timeout (their frames left the chain unseen). */
+static void
+window_expire(struct sff *s, uint64_t now)
+{
+    while (s->adm_count && now - s->admitted[s->adm_head] > s->window_timeout_ns) {
+        s->adm_head = (s->adm_head + 1) % s->window;
+        s->adm_count--;
+        s->n_window_expired++;
+    }
+}
+
+/* A frame left the chain: the oldest admission is done (which frame it was does not matter
+ * to a count). */
+static void
+window_leave(struct sff *s)
+{
+    if (!s->window || !s->adm_count) {
+        return;
+    }
+    s->adm_head = (s->adm_head + 1) % s->window;
+    s->adm_count--;
+    if (!s->entry_open && s->adm_count + SFF_WINDOW_HYSTERESIS <= s->window) {
+        window_set_open(s, true);
+    }
+}
+
+static void
+window_tick(struct loop *loop, uint64_t id, void *s_)
+{
+    struct sff *s = s_;
+
+    window_expire(s, time_mono_ns());
+    if (!s->entry_open && s->adm_count + SFF_WINDOW_HYSTERESIS <= s->window) {
+        window_set_open(s, true);
+    }
 }
 
 /* Takes a frame for us whose NSH header decoded as 'hdr' along its path. 'queue': the frame's
@@ -239,6 +311,7 @@ route(struct sff *s, struct pktio_pkt *pkt, struct nsh_hdr hdr, uint64_t t_in, b
     } else {
         hop_set_macs(inner, s->have_egress ? s->egress_mac : inner, own);
         s->n_decap++;
+        window_leave(s);
     }
     if (queue) {
         pktio_queue(s->role.io, inner, inner_len);
@@ -530,6 +603,82 @@ votes_create(struct role *role)
     return 0;
 }
 
+/* The entry socket: the frames on a path first (role->io drained), then as many new ones as
+ * the window has room for, a batch at most. */
+static void
+entry_readable(struct loop *loop, int fd, uint32_t events, void *s_)
+{
+    struct sff *s = s_;
+    struct pktio_pkt pkts[PKTIO_BATCH];
+    uint64_t now;
+    size_t n;
+
+    role_drain_pktio(&s->role, 8);
+    now = time_mono_ns();
+    window_expire(s, now);
+    if (s->adm_count >= s->window) {
+        window_set_open(s, false);
+        return;
+    }
+    if (pktio_recv_batch(s->entry_io, pkts, MIN(s->window - s->adm_count, PKTIO_BATCH), &n)
+        || !n) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->admitted[(s->adm_head + s->adm_count++) % s->window] = now;
+        s->n_admitted++;
+        forward(s, &pkts[i], now);
+    }
+    pktio_flush(s->role.io);
+    if (s->adm_count >= s->window) {
+        window_set_open(s, false);
+    }
+}
+
+/* --window: the entry socket beside role->io, each keeping only its own frames. */
+static int
+window_create(struct sff *s)
+{
+    int error;
+
+    error = pktio_open(pktio_name(s->role.io), false, &s->entry_io);
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->entry_io, true);
+    }
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->role.io, false);
+    }
+    if (!error) {
+        error = loop_add_fd(s->role.loop, pktio_fd(s->entry_io), EPOLLIN, entry_readable, s);
+    }
+    if (error) {
+        log_err("sff: entry socket on %s: %s", pktio_name(s->role.io), strerror(error));
+        return error;
+    }
+    s->entry_open = true;
+    role_add_counter(&s->role, "entry_rx_dropped", &pktio_stats(s->entry_io)->rx_dropped);
+    s->admitted = xcalloc(s->window, sizeof *s->admitted);
+    s->window_timer = loop_add_timer(s->role.loop, s->window_timeout_ns / 4,
+                                     s->window_timeout_ns / 4, window_tick, s);
+    return 0;
+}
+
+/* role->on_start: the loop exists. */
+static int
+sff_start(struct role *role)
+{
+    struct sff *s = role->aux;
+    int error = 0;
+
+    if (s->vote_class) {
+        error = votes_create(role);
+    }
+    if (!error && s->window) {
+        error = window_create(s);
+    }
+    return error;
+}
+
 static void
 print_vote_stats(const struct sff *s)
 {
@@ -584,6 +733,11 @@ usage(void)
            "  --timestamps     stamp every frame sent on (not only those that carry stamps)\n"
            "  --drop-copies N  at a path's end, drop a frame whose packet id (FTvNF's) was\n"
            "                   among the last N to leave\n"
+           "  --window N       admit a new frame (a path's entry) only while fewer than N\n"
+           "                   admitted frames are in the chain, and only once the frames on\n"
+           "                   a path are handled (64..65536)\n"
+           "  --window-timeout DUR  an admitted frame not seen leaving stops counting after\n"
+           "                   DUR (default 20ms)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -602,6 +756,8 @@ role_sff(int argc, char *argv[])
         { "egress-nsh", required_argument, NULL, 'N' },
         { "timestamps", no_argument, NULL, 'T' },
         { "drop-copies", required_argument, NULL, 'D' },
+        { "window", required_argument, NULL, 'W' },
+        { "window-timeout", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -614,6 +770,7 @@ role_sff(int argc, char *argv[])
     memset(&s, 0, sizeof s);
     u64map_init(&s.left_ids);
     s.f = 1;
+    s.window_timeout_ns = 20000000;
     role_init_common(&s.role, "sff");
     s.role.aux = &s;
     optind = 1;
@@ -697,6 +854,24 @@ role_sff(int argc, char *argv[])
             s.drop_window = n;
             break;
         }
+        case 'W': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || n < 2 * SFF_WINDOW_HYSTERESIS || n > 65536) {
+                fprintf(stderr, "sfcd sff: --window: '%s' is not %d..65536\n", optarg,
+                        2 * SFF_WINDOW_HYSTERESIS);
+                goto out;
+            }
+            s.window = n;
+            break;
+        }
+        case 'w':
+            if (!parse_duration(optarg, &s.window_timeout_ns) || s.window_timeout_ns < 1000000) {
+                fprintf(stderr, "sfcd sff: --window-timeout: '%s' is not a duration of 1ms or "
+                        "more\n", optarg);
+                goto out;
+            }
+            break;
         case 't':
             if (s.trace) {
                 fclose(s.trace);
@@ -734,8 +909,13 @@ role_sff(int argc, char *argv[])
     role_add_counter(&s.role, "bad_si", &s.n_bad_si);
     role_add_counter(&s.role, "ignored", &s.n_ignored);
     role_add_counter(&s.role, "stamp_full", &s.n_stamp_full);
+    s.role.on_start = sff_start;
+    if (s.window) {
+        role_add_counter(&s.role, "admitted", &s.n_admitted);
+        role_add_counter(&s.role, "window_expired", &s.n_window_expired);
+        role_add_counter(&s.role, "window_closed", &s.n_window_closed);
+    }
     if (s.vote_class) {
-        s.role.on_start = votes_create;
         role_add_counter(&s.role, "copies_out", &s.n_copies_out);
         role_add_counter(&s.role, "copies_in", &s.n_copies_in);
         role_add_counter(&s.role, "voted", &s.n_voted);
@@ -755,6 +935,13 @@ out:
         print_vote_stats(&s);
     }
     votes_destroy(&s);
+    if (s.entry_io) {
+        if (s.role.loop) {
+            loop_del_fd(s.role.loop, pktio_fd(s.entry_io));
+        }
+        pktio_close(s.entry_io);
+    }
+    free(s.admitted);
     u64map_destroy(&s.left_ids);
     free(s.left_ring);
     buf_uninit(&s.copy);

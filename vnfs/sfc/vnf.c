@@ -134,8 +134,9 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         const uint8_t *body = pkt->data + HOP_ETH_LEN;
         size_t len = pkt->len - HOP_ETH_LEN;
 
-        if (path_group_find((const uint8_t (*)[6]) v->order_group, v->n_order,
-                            pkt->data + 6) < 0) {
+        long from = path_group_find((const uint8_t (*)[6]) v->order_group, v->n_order,
+                                    pkt->data + 6);
+        if (from < 0) {
             v->n_order_unknown++;
             return;
         }
@@ -146,7 +147,7 @@ process(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
             }
         }
         v->n_order_peer++;
-        ftstage_peer_message(v->order, body, len, t_in);
+        ftstage_peer_message_from(v->order, body, len, VNF_ORDER_ID(from), t_in);
         return;
     }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
@@ -331,8 +332,9 @@ serve(struct vnf *v, struct pktio_pkt *pkt, const struct nsh_hdr *hdrp, uint64_t
         if (v->stage) {
             memcpy(pkt->data, v->from[i], 6);
         }
-        pktio_send(v->role.io, pkt->data, pkt->len);
+        pktio_queue_copy(v->role.io, pkt->data, pkt->len);
     }
+    pktio_flush(v->role.io);       /* The copies to every SFF replica in one sendmmsg(). */
 }
 
 /* The voter over the SFF replicas (role->on_start: the loop exists). */
@@ -398,6 +400,7 @@ vote_create(struct role *role)
         ftstage_start(v->order, time_mono_ns());
         const struct ftstage_stats *ost = ftstage_stats(v->order);
         role_add_counter(role, "order_forged", &ost->peer_forged);
+        role_add_counter(role, "order_impersonated", &ost->peer_impersonated);
         role_add_counter(role, "order_replayed", &ost->peer_replayed);
         role_add_counter(role, "order_notes", &ost->notes);
         log_info("vnf: %s consistency: requests ordered by %s among %zu replicas (index %zu)",

@@ -17,8 +17,12 @@
  * reply only after its own 2f+1 vote; f+1 identical replies from distinct SFF replicas include
  * one from a correct replica, which is the correct reply.
  *
- * Copies in a decided vote that disagree with the decision are counted (FT_DROP_OUTVOTED);
- * copies that arrive after it are duplicates, not compared.
+ * Copies that disagree with the decision are counted (FT_DROP_OUTVOTED), whether they were in
+ * the vote or came after it: a finished packet keeps its decided digest and the set of senders
+ * heard for as long as its name stays in the history, so a faulty replica whose copy is slower
+ * than the quorum (a man in the middle's detour does that) is still seen lying. A sender's first
+ * late copy is compared; a late copy that agrees, any copy of a sender already heard, and every
+ * copy of a halted packet are duplicates.
  *
  * A packet is named by (client, req_id): the client's identity and its per-client counter. It
  * is delivered at most once; later copies are dropped as duplicates. If no value can reach the
@@ -57,7 +61,9 @@
 #define BFT_VOTER_DEFAULT_QUORUM(f) (2 * (f) + 1)
 #endif
 
-#define BFT_VOTER_MAGIC 0x42465631u  /* "BFV1" */
+#define BFT_VOTER_MAGIC 0x42465632u  /* "BFV2" */
+#define BFT_VOTER_MAX_GROUP 64          /* Senders heard are a 64-bit set. */
+#define BFT_VOTER_RECORD 33             /* Image record: name, how, heard, digest. */
 
 struct bft_vote {
     size_t sender;              /* Index in the group. */
@@ -74,6 +80,14 @@ struct bft_pending {
     struct bft_vote votes[];    /* At most one per sender: n_group. */
 };
 
+/* A finished packet: what late copies are compared with. */
+struct bft_done {
+    uint64_t name;
+    uint64_t heard;             /* Senders (bits by group index) whose copy came. */
+    uint8_t digest[16];         /* The decided digest (BFT_DECIDED only). */
+    uint8_t how;                /* BFT_DECIDED or BFT_HALTED. */
+};
+
 struct bft_voter {
     struct ft_core up;
     uint32_t self;
@@ -87,8 +101,8 @@ struct bft_voter {
     bool own_only;
     uint64_t *held;             /* Per sender: copies it holds in undecided packets. */
     struct u64map pending;      /* name -> struct bft_pending *. */
-    struct u64map finished;     /* name -> 1 decided, 2 halted. */
-    uint64_t *ring;             /* Finished names in the order they finished, for eviction. */
+    struct u64map finished;     /* name -> its index in 'ring'. */
+    struct bft_done *ring;      /* Finished packets in the order they finished, for eviction. */
     size_t ring_head, ring_n;
 };
 
@@ -124,10 +138,10 @@ bft_voter_create(const struct ft_config *cfg, struct ft_core **corep, char **err
     struct bft_voter *v;
     int error;
 
-    if (cfg->n_group != 3 * (size_t) cfg->f + 1) {
+    if (cfg->n_group != 3 * (size_t) cfg->f + 1 || cfg->n_group > BFT_VOTER_MAX_GROUP) {
         if (errp) {
-            *errp = xasprintf("bft_voter: needs 3f+1 = %u replicas in its group, got %zu",
-                              3 * cfg->f + 1, cfg->n_group);
+            *errp = xasprintf("bft_voter: needs 3f+1 = %u replicas in its group (at most %d), "
+                              "got %zu", 3 * cfg->f + 1, BFT_VOTER_MAX_GROUP, cfg->n_group);
         }
         return EINVAL;
     }
@@ -211,24 +225,64 @@ bft_voter_sender(const struct bft_voter *v, uint32_t from)
     return -1;
 }
 
+/* Appends 'd' to the history, evicting the oldest when it is full. */
 static void
-bft_voter_remember(struct bft_voter *v, uint64_t name, int how)
+bft_voter_remember(struct bft_voter *v, const struct bft_done *d)
 {
+    size_t slot;
+    uint64_t at;
+
     if (v->ring_n == v->n_history) {
-        u64map_remove(&v->finished, v->ring[v->ring_head], NULL);
+        /* An imported image may name a packet twice: only the newest entry owns the name. */
+        const struct bft_done *old = &v->ring[v->ring_head];
+        if (u64map_get(&v->finished, old->name, &at) && at == v->ring_head) {
+            u64map_remove(&v->finished, old->name, NULL);
+        }
         v->ring_head = (v->ring_head + 1) % v->n_history;
         v->ring_n--;
     }
-    v->ring[(v->ring_head + v->ring_n++) % v->n_history] = name;
-    u64map_put(&v->finished, name, how);
+    slot = (v->ring_head + v->ring_n++) % v->n_history;
+    v->ring[slot] = *d;
+    u64map_put(&v->finished, d->name, slot);
 }
 
+/* Ends the vote on 'p': decided with 'winner' (its digest kept for late copies), or halted
+ * when 'winner' is NULL. */
 static void
-bft_voter_finish(struct bft_voter *v, struct bft_pending *p, int how)
+bft_voter_finish(struct bft_voter *v, struct bft_pending *p, const struct bft_vote *winner)
 {
+    struct bft_done d = { .name = p->name, .how = winner ? BFT_DECIDED : BFT_HALTED };
+
+    for (size_t i = 0; i < p->n_votes; i++) {
+        d.heard |= UINT64_C(1) << p->votes[i].sender;
+    }
+    if (winner) {
+        memcpy(d.digest, winner->digest, 16);
+    }
     u64map_remove(&v->pending, p->name, NULL);
-    bft_voter_remember(v, p->name, how);
+    bft_voter_remember(v, &d);
     bft_pending_free(v, p);
+}
+
+/* A copy of a finished packet: a sender's first one that disagrees with the decided digest is
+ * outvoted, anything else a duplicate. */
+static void
+bft_voter_late(struct bft_voter *v, struct bft_done *d, size_t sender, const struct ft_event *ev,
+               struct ft_actions *out)
+{
+    uint64_t bit = UINT64_C(1) << sender;
+    uint8_t digest[16];
+
+    if (d->how == BFT_DECIDED && !(d->heard & bit)) {
+        demo_msg_digest(ev->data, ev->len, digest);
+        d->heard |= bit;
+        if (memcmp(digest, d->digest, 16)) {
+            ft_emit_drop(out, FT_DROP_OUTVOTED, ev->data, ev->len);
+            return;
+        }
+    }
+    d->heard |= bit;
+    ft_emit_drop(out, FT_DROP_DUPLICATE, ev->data, ev->len);
 }
 
 /* Counts the copies per digest: '*best' gets the largest count and '*winner' its first vote. */
@@ -256,7 +310,7 @@ bft_voter_on_copy(struct bft_voter *v, const struct ft_event *ev, struct ft_acti
     struct bft_pending *p;
     struct bft_vote *vote;
     struct demo_msg m;
-    uint64_t name, value;
+    uint64_t name, value, at;
     size_t best;
     long sender;
 
@@ -274,8 +328,8 @@ bft_voter_on_copy(struct bft_voter *v, const struct ft_event *ev, struct ft_acti
         return;
     }
     name = bft_voter_name(m.client, m.req_id);
-    if (u64map_get(&v->finished, name, NULL)) {
-        ft_emit_drop(out, FT_DROP_DUPLICATE, ev->data, ev->len);
+    if (u64map_get(&v->finished, name, &at)) {
+        bft_voter_late(v, &v->ring[at], sender, ev, out);
         return;
     }
     p = u64map_get(&v->pending, name, &value) ? (struct bft_pending *) (uintptr_t) value : NULL;
@@ -317,7 +371,7 @@ bft_voter_on_copy(struct bft_voter *v, const struct ft_event *ev, struct ft_acti
         }
         ft_emit_deliver(out, winner->msg, winner->len);
         ft_emit_cancel(out, name);
-        bft_voter_finish(v, p, BFT_DECIDED);
+        bft_voter_finish(v, p, winner);
     } else if (best + (v->n_group - p->n_votes) < v->quorum) {
         /* Even if every replica not heard yet agreed with the largest group, no quorum. */
         ft_emit_drop(out, FT_DROP_NO_QUORUM, NULL, 0);
@@ -325,7 +379,7 @@ bft_voter_on_copy(struct bft_voter *v, const struct ft_event *ev, struct ft_acti
                      "of %llu needed", p->client, (unsigned long long) p->req_id, p->n_votes,
                      best + (v->n_group - p->n_votes), (unsigned long long) v->quorum);
         ft_emit_cancel(out, name);
-        bft_voter_finish(v, p, BFT_HALTED);
+        bft_voter_finish(v, p, NULL);
     }
 }
 
@@ -345,7 +399,7 @@ bft_voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_action
             ft_emit_drop(out, FT_DROP_NO_QUORUM, NULL, 0);
             ft_emit_note(out, "halt client %u request %llu: timeout with %zu copies",
                          p->client, (unsigned long long) p->req_id, p->n_votes);
-            bft_voter_finish(v, p, BFT_HALTED);
+            bft_voter_finish(v, p, NULL);
         }
         break;
     case FT_EV_STATE_REQUEST:
@@ -358,8 +412,8 @@ bft_voter_step(struct ft_core *core, const struct ft_event *ev, struct ft_action
     return 0;
 }
 
-/* Image: magic, count, then (name, how) in the order they finished (oldest first), so the
- * eviction order survives an import. */
+/* Image: magic, count, then per finished packet (name, how, heard, digest) in the order they
+ * finished (oldest first), so the eviction order and the late-copy verdicts survive an import. */
 static int
 bft_voter_export_state(const struct ft_core *core, struct buf *b)
 {
@@ -368,11 +422,12 @@ bft_voter_export_state(const struct ft_core *core, struct buf *b)
     buf_put_be32(b, BFT_VOTER_MAGIC);
     buf_put_be64(b, v->ring_n);
     for (size_t i = 0; i < v->ring_n; i++) {
-        uint64_t name = v->ring[(v->ring_head + i) % v->n_history], how = 0;
+        const struct bft_done *d = &v->ring[(v->ring_head + i) % v->n_history];
 
-        u64map_get(&v->finished, name, &how);
-        buf_put_be64(b, name);
-        buf_put_u8(b, how);
+        buf_put_be64(b, d->name);
+        buf_put_u8(b, d->how);
+        buf_put_be64(b, d->heard);
+        buf_put(b, d->digest, 16);
     }
     return 0;
 }
@@ -381,26 +436,31 @@ static int
 bft_voter_import_state(struct ft_core *core, const uint8_t *data, size_t len)
 {
     struct bft_voter *v = bft_voter_cast(core);
+    uint64_t members = v->n_group == 64 ? UINT64_MAX : (UINT64_C(1) << v->n_group) - 1;
     uint64_t n;
 
     if (len < 12 || get_be32(data) != BFT_VOTER_MAGIC) {
         return EINVAL;
     }
     n = get_be64(data + 4);
-    if (n > (len - 12) / 9 || len - 12 != n * 9) {
+    if (n > (len - 12) / BFT_VOTER_RECORD || len - 12 != n * BFT_VOTER_RECORD) {
         return EINVAL;
     }
     for (uint64_t i = 0; i < n; i++) {
-        uint8_t how = data[12 + 9 * i + 8];
-        if (how != BFT_DECIDED && how != BFT_HALTED) {
+        const uint8_t *rec = data + 12 + BFT_VOTER_RECORD * i;
+
+        if ((rec[8] != BFT_DECIDED && rec[8] != BFT_HALTED) || (get_be64(rec + 9) & ~members)) {
             return EINVAL;
         }
     }
     u64map_clear(&v->finished);
     v->ring_head = v->ring_n = 0;
     for (uint64_t i = 0; i < n; i++) {
-        const uint8_t *rec = data + 12 + 9 * i;
-        bft_voter_remember(v, get_be64(rec), rec[8]);
+        const uint8_t *rec = data + 12 + BFT_VOTER_RECORD * i;
+        struct bft_done d = { .name = get_be64(rec), .how = rec[8], .heard = get_be64(rec + 9) };
+
+        memcpy(d.digest, rec + 17, 16);
+        bft_voter_remember(v, &d);
     }
     /* A vote in progress on a name the image says is finished must not decide it again. Its
      * timer, if it fires, finds nothing pending. */

@@ -53,10 +53,12 @@
  *
  * What the cores do not do: detect failures (a failure notice is FT_EV_PEER_DOWN; the driver
  * tells a restarted replica which peers are still down, as the paper's orchestrator does), start
- * replacement guests, or reroute. Middleboxes are single-threaded here: a transaction runs to
- * completion inside one step, so the partition locks of the paper's multi-threaded head (strict
- * two-phase locking, wound-wait) are not implemented; the dependency vectors are, and replicas
- * apply independent logs out of the head's order.
+ * replacement guests, or reroute. Middleboxes behind these cores are single-threaded: a
+ * transaction runs to completion inside one step, so they take no partition locks; the
+ * dependency vectors are implemented, and replicas apply independent logs out of the head's
+ * order. The paper's multithreaded head (strict two-phase locking over the partitions with
+ * wound-wait, and the multithreaded Monitor) is vnfs/ft/ftc/txlock.h, tested on its own; it
+ * is not yet behind the ring member on real guests.
  *
  * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c):
  *   packet:  u8 type (1 data, 2 propagating) | message | inner packet (data only)

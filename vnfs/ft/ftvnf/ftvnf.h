@@ -73,7 +73,8 @@
  *    and ROUTE unanswered for 20 periods are redone. Stateless: a restarted manager rebuilds
  *    everything from the loggers.
  *    group = [sequencer, master 0..n-1, slave 0..n-1]; peers = [packet logger, D&P logger,
- *    progress logger]. Params: stages, manager_period, retain (how long a finished packet
+ *    progress logger]. Params: stages, manager_period, sync (1: masters feed their slaves on the
+ *    path; a new slave is named to its master), retain (how long a finished packet
  *    stays, so a takeover can re-forward what a dead last master logged but never sent),
  *    reforward (1s: a takeover re-forwards records read that long before the failure notice
  *    or later; must exceed detection plus a period; 0: none, for masters that log on the
@@ -81,9 +82,24 @@
  *    is fed to the slave from the first round that reads it; with slaves fed on the path,
  *    only one that is still unfinished this long after it was read).
  *
- * What is not here: creating a new slave after a takeover (the stage runs without one), so
- * recovery from a slave's failure or from both copies'; heartbeats (failure notices are
- * FT_EV_PEER_DOWN, from the driver's detector). A packet that touches no state still gets a
+ * A new slave (after a takeover, or in place of a dead slave; the paper's "lazily, another
+ * slave VNF is launched"). The stage runs alone until the driver starts a copy with param
+ * join=1 at one of the stage's two endpoints and gives the manager FT_EV_PEER_UP from it: the
+ * manager stops deleting (so every record after the image stays) and feeds nobody. The driver
+ * takes the master's image (ftvnf_vnf_image: the function's state, the determinants' sequence
+ * numbers and the master's order number k, all at one packet boundary) and gives it to the
+ * new slave as FT_EV_STATE; the slave imports it, counts every record of order <= k as done
+ * (the image has it), replays the rest in order, and says JOINED to the manager (again every
+ * log_retry until it is fed). The manager then feeds it like any slave and tells the master
+ * (SYNC, param sync of the manager) to have its last logger feed it on the path. A second
+ * failure of the master is then survived like the first. The paper has the manager save each
+ * variable's last value as it deletes packets and set them in the new slave; the master's
+ * image stands for that here (one export at a packet boundary, once per new slave, off the
+ * packets' path). Not covered: a failure of the master before the new slave joined (the
+ * stage has no slave then), or of both copies at once.
+ *
+ * What is not here: heartbeats (failure notices are FT_EV_PEER_DOWN, from the driver's
+ * detector). A packet that touches no state still gets a
  * D&P record, off its path (it is the packet's progress). With masters logging by messages,
  * nothing is logged after the last stage, so a takeover of the last stage re-forwards every
  * record not yet deleted and the egress drops copies by id. Loggers are assumed not to fail
@@ -171,7 +187,19 @@ enum ftvnf_msg_type {
     FTVNF_UPTO_REQ = 16,    /* manager -> D&P logger: stage(1) slave(4). */
     FTVNF_UPTO = 17,        /* D&P logger -> slave: stage(1) order(8): the highest order
                              * number it logged for the stage. */
+    FTVNF_JOINED = 18,      /* new slave -> manager: stage(1) order(8): it imported its
+                             * master's image taken at that order number. */
+    FTVNF_SYNC = 19,        /* manager -> master: stage(1) slave(4): the slave its last
+                             * logger feeds from now on (param sync). */
 };
+
+/* A new slave's image (ftvnf_vnf_image): "FVIM" stage(1) order(8): the master's order number
+ * when it was taken, n(4) n x { var(8) seq(8) }: the determinants' last sequence number per
+ * variable, then the function's state (state_export). */
+#define FTVNF_IMAGE_MAGIC 0x4656494du
+/* The image of master 'core' for a new slave into 'b'. EINVAL if 'core' is no ftvnf_vnf
+ * master. */
+int ftvnf_vnf_image(const struct ft_core *core, struct buf *b);
 
 /* The log carrier (see the wire format above). */
 #define FTVNF_CARRY (1ull << 56)

@@ -31,7 +31,9 @@ enum mgr_stage_state {
     STAGE_CATCHUP,              /* Waiting for the slave's PROMOTED. */
     STAGE_ROUTING,              /* Waiting for the upstream's ROUTED. */
     STAGE_INFLIGHT,             /* Next round resends what the dead master never logged. */
-    STAGE_ALONE,                /* New master, no slave (a new one is not made here). */
+    STAGE_ALONE,                /* A master, no slave (until the driver makes a new one). */
+    STAGE_JOINING,              /* A new slave imports its master's image: nothing is deleted
+                                 * (every record after the image must stay), nobody fed. */
 };
 
 struct mgr_rec {
@@ -42,6 +44,7 @@ struct mgr_rec {
 
 struct mgr_stage {
     uint32_t master, slave;
+    uint32_t copies[2];         /* The stage's two endpoints (group): either may be either. */
     enum mgr_stage_state state;
     struct mgr_rec *recs;       /* D&P records in the master's order. */
     size_t n_recs, cap_recs;
@@ -65,6 +68,7 @@ struct ftvnf_manager {
     uint64_t reforward;         /* Takeover re-forwards what was read this long before the
                                  * failure notice or later (0: nothing). */
     uint64_t feed_after;        /* A record is fed to the slave once read this long ago. */
+    bool sync;                  /* Masters feed their slaves on the path: name a new one. */
     uint64_t poll_at;
     uint32_t sequencer;
     uint32_t loggers[MGR_N_LOGGERS];
@@ -81,7 +85,7 @@ static int
 mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftvnf_manager *m;
-    uint64_t n, period, retain, resend, reforward, feed_after;
+    uint64_t n, period, retain, resend, reforward, feed_after, sync;
     int error;
 
     if ((error = ft_config_u64(cfg, "stages", 1, &n, errp))
@@ -89,7 +93,8 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_duration(cfg, "retain", 50000000, &retain, errp))
         || (error = ft_config_duration(cfg, "resend", 100000000, &resend, errp))
         || (error = ft_config_duration(cfg, "reforward", 1000000000, &reforward, errp))
-        || (error = ft_config_duration(cfg, "feed_after", 0, &feed_after, errp))) {
+        || (error = ft_config_duration(cfg, "feed_after", 0, &feed_after, errp))
+        || (error = ft_config_u64(cfg, "sync", 0, &sync, errp))) {
         return error;
     }
     if (!n || n > FTVNF_MAX_STAGES || !period || cfg->n_group != 1 + 2 * n
@@ -108,6 +113,7 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     m->resend = resend;
     m->reforward = reforward;
     m->feed_after = feed_after;
+    m->sync = sync;
     m->sequencer = cfg->group[0];
     for (size_t i = 0; i < MGR_N_LOGGERS; i++) {
         m->loggers[i] = cfg->peers[i];
@@ -118,6 +124,8 @@ mgr_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         struct mgr_stage *s = &m->stages[i];
         s->master = cfg->group[1 + i];
         s->slave = cfg->group[1 + n + i];
+        s->copies[0] = s->master;
+        s->copies[1] = s->slave;
         u64map_init(&s->rec_idx);
         u64map_init(&s->progress);
         u64map_init(&s->air);
@@ -488,6 +496,7 @@ mgr_act(struct ftvnf_manager *m, struct ft_actions *out)
             s->state = STAGE_ALONE;
             break;
         case STAGE_ALONE:
+        case STAGE_JOINING:
             mgr_repair(m, i, m->resend, out);
             break;
         default:
@@ -630,9 +639,38 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         mgr_retry(m, out);
         mgr_poll(m, out);
         break;
+    case FT_EV_PEER_UP:
+        /* The driver made a new slave (ftvnf.h, "A new slave") at one of a stage's two
+         * endpoints, the one its master is not. */
+        for (size_t i = 0; i < m->n_stages; i++) {
+            struct mgr_stage *s = &m->stages[i];
+            if ((ev->from == s->copies[0] || ev->from == s->copies[1])
+                && ev->from != s->master
+                && (s->state == STAGE_ALONE || s->state == STAGE_JOINING)) {
+                s->slave = ev->from;
+                s->state = STAGE_JOINING;
+                u64map_clear(&s->progress);
+                u64map_clear(&s->air);
+                ft_emit_note(out, "stage %zu: new slave %"PRIu32" joining", i, s->slave);
+            }
+        }
+        break;
     case FT_EV_PEER_DOWN:
         for (size_t i = 0; i < m->n_stages; i++) {
             struct mgr_stage *s = &m->stages[i];
+            if (ev->from == s->slave
+                && (s->state == STAGE_NORMAL || s->state == STAGE_JOINING)) {
+                /* The slave died (or a new one before it joined): the stage runs alone
+                 * until a new one joins. */
+                uint8_t msg[6] = { FTVNF_SYNC, i, 0xff, 0xff, 0xff, 0xff };
+
+                s->slave = FT_ENDPOINT_NONE;
+                s->state = STAGE_ALONE;
+                if (m->sync) {
+                    ft_emit_send(out, s->master, msg, sizeof msg);
+                }
+                ft_emit_note(out, "stage %zu: slave failed; the master runs alone", i);
+            }
             if (ev->from == s->master && s->state == STAGE_NORMAL) {
                 uint8_t msg[6] = { FTVNF_UPTO_REQ, i, s->slave >> 24, s->slave >> 16,
                                    s->slave >> 8, s->slave };
@@ -676,6 +714,25 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
             mgr_route(m, i, out);
             break;
         }
+        case FTVNF_JOINED: {
+            uint8_t i = cursor_u8(&rd);
+            uint64_t order = cursor_be64(&rd);
+            struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
+            if (!cursor_done(&rd) || !s || s->state != STAGE_JOINING || ev->from != s->slave) {
+                ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
+                break;
+            }
+            s->state = STAGE_NORMAL;
+            if (m->sync) {
+                uint8_t msg[6] = { FTVNF_SYNC, i, s->slave >> 24, s->slave >> 16,
+                                   s->slave >> 8, s->slave };
+                ft_emit_send(out, s->master, msg, sizeof msg);
+            }
+            ft_emit_note(out, "stage %u: new slave %"PRIu32" joined at order %"PRIu64, i,
+                         s->slave, order);
+            mgr_poll(m, out);
+            break;
+        }
         case FTVNF_ROUTED: {
             uint8_t i = cursor_u8(&rd);
             struct mgr_stage *s = i < m->n_stages ? &m->stages[i] : NULL;
@@ -706,6 +763,7 @@ ftvnf_manager_stage(const struct ft_core *core, size_t i, struct ftvnf_stage_inf
     static const char *const names[] = {
         [STAGE_NORMAL] = "normal", [STAGE_FAILING] = "failing", [STAGE_CATCHUP] = "catchup",
         [STAGE_ROUTING] = "routing", [STAGE_INFLIGHT] = "inflight", [STAGE_ALONE] = "alone",
+        [STAGE_JOINING] = "joining",
     };
     const struct ftvnf_manager *m = (const struct ftvnf_manager *) core;
     const struct mgr_stage *s;

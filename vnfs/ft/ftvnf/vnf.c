@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/cursor.h"
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
@@ -86,6 +88,10 @@ struct ftvnf_vnf {
     struct vnf_held held[VNF_HOLD_MAX];
     size_t n_held;
     struct u64map held_ids;     /* base id -> 1 for what 'held' has. */
+    bool joining;               /* A new slave (param join) that has no image yet. */
+    bool join_fed;              /* Fed since it joined: its JOINED arrived. */
+    bool joined;
+    uint64_t joined_order;      /* The image's order number: records up to it are done. */
 };
 
 static int
@@ -94,7 +100,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last;
+    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last, join;
     const char *log = ft_config_param(cfg, "log");
     struct ftvnf_vnf *v;
     struct nf *nf;
@@ -109,6 +115,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_duration(cfg, "log_retry", 50000000, &log_retry, errp))
         || (error = ft_config_u64(cfg, "sync", FT_ENDPOINT_NONE, &sync, errp))
         || (error = ft_config_u64(cfg, "last", 0, &last, errp))
+        || (error = ft_config_u64(cfg, "join", 0, &join, errp))
         || (error = ft_config_u64(cfg, "carry_max", FTVNF_CARRY_MAX_DEFAULT, &carry_max,
                                   errp))) {
         return error;
@@ -161,6 +168,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     v->sync = sync;
     v->last = last;
     v->carry_max = carry_max;
+    v->joining = join && !v->master;
     u64map_init(&v->held_ids);
     u64map_init(&v->seen);
     u64map_init(&v->pending);
@@ -446,6 +454,18 @@ vnf_release(struct ftvnf_vnf *v, uint64_t key, bool pkt_ack, struct ft_actions *
     free(p);
 }
 
+static void
+vnf_joined(struct ftvnf_vnf *v, struct ft_actions *out)
+{
+    struct buf msg = BUF_INITIALIZER;
+
+    buf_put_u8(&msg, FTVNF_JOINED);
+    buf_put_u8(&msg, v->stage);
+    buf_put_be64(&msg, v->joined_order);
+    ft_emit_send(out, v->manager, msg.data, msg.len);
+    buf_uninit(&msg);
+}
+
 /* Log records whose acknowledgement did not come (a datagram lost either way) go again; the
  * loggers store a record once and acknowledge every copy. */
 static void
@@ -483,6 +503,9 @@ vnf_retry(struct ftvnf_vnf *v, uint64_t now, struct ft_actions *out)
         }
     }
     v->retry_pos = pos;
+    if (v->joined && !v->join_fed && !v->master) {
+        vnf_joined(v, out);
+    }
     ft_emit_timer(out, VNF_TIMER_RETRY, now + v->log_retry);
 }
 
@@ -639,7 +662,13 @@ vnf_slave_packet(struct ftvnf_vnf *v, uint64_t id_in, uint64_t order, const stru
 {
     uint64_t base = ftvnf_id_base(id_in);
 
+    v->join_fed = true;
     if (u64map_get(&v->seen, base, NULL)) {
+        ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
+        vnf_progress(v, id_in, out);
+    } else if (v->joined && order && order <= v->joined_order) {
+        /* A new slave's image holds this packet's effect already: done, not replayed. */
+        u64map_put(&v->seen, base, 1);
         ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         vnf_progress(v, id_in, out);
     } else if (u64map_get(&v->held_ids, base, NULL)) {
@@ -708,6 +737,8 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
 
         if (!used || stage != v->stage || id_in >> FTVNF_ID_BITS) {
             ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else if (v->joining) {
+            ft_emit_drop(out, FT_DROP_STALE, NULL, 0);     /* No image yet: fed again later. */
         } else if (flags & FTVNF_F_LIVE) {
             if (v->master) {
                 vnf_master_packet(v, id_in, rd.p + used, rd.left - used, ev->now_ns, out);
@@ -730,6 +761,17 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
         buf_put_be64(&msg, v->promoted_ns);
         ft_emit_send(out, v->manager, msg.data, msg.len);
         buf_uninit(&msg);
+    } else if ((type == FTVNF_TAKEOVER || type == FTVNF_UPTO) && v->joining) {
+        ft_emit_drop(out, FT_DROP_STALE, NULL, 0);         /* Nothing to take over with. */
+    } else if (type == FTVNF_SYNC && ev->from == v->manager) {
+        uint8_t stage = cursor_u8(&rd);
+        uint32_t slave = cursor_be32(&rd);
+
+        if (!cursor_done(&rd) || stage != v->stage) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else if (v->master) {
+            v->sync = slave;
+        }
     } else if (type == FTVNF_TAKEOVER && ev->from == v->manager && !v->master) {
         uint8_t stage = cursor_u8(&rd);
         size_t part = cursor_be16(&rd), parts = cursor_be16(&rd);
@@ -788,6 +830,73 @@ vnf_peer(struct ftvnf_vnf *v, const struct ft_event *ev, struct ft_actions *out)
     }
 }
 
+extern const struct ft_core_class ft_ftvnf_vnf_class;
+
+/* A new slave takes its master's image (ftvnf.h: FTVNF_IMAGE_MAGIC): untrusted bytes, checked
+ * whole before anything changes. */
+static int
+vnf_join(struct ftvnf_vnf *v, const uint8_t *data, size_t len)
+{
+    struct cursor rd, seqs;
+    uint64_t order;
+    size_t n;
+    int error;
+
+    cursor_init(&rd, data, len);
+    if (cursor_be32(&rd) != FTVNF_IMAGE_MAGIC || cursor_u8(&rd) != v->stage) {
+        return EINVAL;
+    }
+    order = cursor_be64(&rd);
+    n = cursor_be32(&rd);
+    seqs = rd;
+    if (!cursor_ok(&rd) || n > rd.left / 16 || !cursor_bytes(&rd, n * 16)) {
+        return EINVAL;
+    }
+    error = state_validate(rd.p, rd.left);
+    if (error) {
+        return error;
+    }
+    error = state_import(v->nf->state, rd.p, rd.left);
+    if (error) {
+        return error;
+    }
+    u64map_clear(&v->nf->det.seqs);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t var = cursor_be64(&seqs);
+        u64map_put(&v->nf->det.seqs, var, cursor_be64(&seqs));
+    }
+    v->order = v->joined_order = order;
+    v->joining = false;
+    v->joined = true;
+    return 0;
+}
+
+int
+ftvnf_vnf_image(const struct ft_core *core, struct buf *b)
+{
+    const struct ftvnf_vnf *v = (const struct ftvnf_vnf *) core;
+    const struct u64map_slot *slot;
+    size_t pos = 0, n_ofs;
+    uint32_t n = 0;
+
+    if (!core || core->class != &ft_ftvnf_vnf_class || !v->master || v->taking_over) {
+        return EINVAL;
+    }
+    buf_put_be32(b, FTVNF_IMAGE_MAGIC);
+    buf_put_u8(b, v->stage);
+    buf_put_be64(b, v->order);
+    n_ofs = b->len;
+    buf_put_be32(b, 0);
+    while (u64map_next(&v->nf->det.seqs, &pos, &slot)) {
+        buf_put_be64(b, slot->key);
+        buf_put_be64(b, slot->value);
+        n++;
+    }
+    put_be32(b->data + n_ofs, n);
+    state_export(v->nf->state, b);
+    return 0;
+}
+
 static int
 vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -823,6 +932,15 @@ vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
         break;
     case FT_EV_PEER_MSG:
         vnf_peer(v, ev, out);
+        break;
+    case FT_EV_STATE:
+        if (!v->joining || vnf_join(v, ev->data, ev->len)) {
+            ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
+        } else {
+            ft_emit_note(out, "stage %u: new slave imported its master's image at order %"PRIu64,
+                         v->stage, v->joined_order);
+            vnf_joined(v, out);
+        }
         break;
     default:
         break;

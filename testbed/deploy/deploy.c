@@ -545,21 +545,16 @@ deploy_write_key(struct deployment *d, const struct deploy_component *c,
                  const uint8_t key[crypto_auth_KEYBYTES], char **pathp)
 {
     char *path = xasprintf("%s/guests/%s/ft.key", d->inst->dir, c->guest);
-    int fd, error;
+    int error;
 
     error = manifest_record_file(d->inst->manifest, path);
     if (error) {
         free(path);
         return error;
     }
-    unlink(path);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        error = errno;
-    } else {
-        error = write_fully(fd, key, crypto_auth_KEYBYTES);
-        close(fd);
-    }
+    /* The guest's provider writes it where the guest's roles can read it: a VM reads its
+     * directory through its emulator's user, not root. */
+    error = guest_put_file(c->ig ? c->ig->guest : NULL, path, key, crypto_auth_KEYBYTES);
     if (error) {
         log_err("%s: %s", path, strerror(error));
         free(path);

@@ -53,7 +53,7 @@ static void
 put_head(struct buf *b, const struct domxml_guest *g, const char *type, uint64_t dflt_memory)
 {
     uint64_t memory = g->memory ? g->memory : dflt_memory;
-    unsigned int vcpus = g->cpus > 0 ? (unsigned int) ceil(g->cpus) : 1;
+    unsigned int vcpus = g->vcpus ? g->vcpus : g->cpus > 0 ? (unsigned int) ceil(g->cpus) : 1;
 
     buf_printf(b, "<domain type='%s'>\n", type);
     put_element(b, "  ", "name", g->name);
@@ -192,7 +192,9 @@ domxml_kvm(const struct domxml_guest *g, struct buf *b)
         return EINVAL;
     }
     put_head(b, g, g->kvm ? "kvm" : "qemu", DOMXML_KVM_DEFAULT_MEMORY);
-    buf_printf(b, "  <os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n");
+    buf_printf(b, "  <os>\n    <type arch='x86_64' machine='");
+    put_escaped(b, g->machine ? g->machine : "q35");
+    buf_printf(b, "'>hvm</type>\n");
     put_element(b, "    ", "kernel", g->kernel);
     put_element(b, "    ", "initrd", g->initrd);
     if (g->cmdline) {
@@ -209,6 +211,17 @@ domxml_kvm(const struct domxml_guest *g, struct buf *b)
     put_element(b, "    ", "emulator", g->emulator);
     for (size_t i = 0; i < g->n_ifaces; i++) {
         domxml_iface(&g->ifaces[i], true, b);
+    }
+    /* libvirt gives each PCIe device below a root port of its own, the first free one:
+     * the spare ports come after those (the NICs, 9p, virtio-serial and rng). */
+    if (g->spare_ports) {
+        unsigned int used = (unsigned int) g->n_ifaces + (g->share_dir && g->share_tag)
+                            + !!g->channel + 1;
+        buf_printf(b, "    <controller type='pci' index='0' model='pcie-root'/>\n");
+        for (unsigned int i = 1; i <= used + g->spare_ports; i++) {
+            buf_printf(b, "    <controller type='pci' index='%u' model='pcie-root-port'/>\n",
+                       i);
+        }
     }
     if (g->console_log) {
         buf_printf(b, "    <serial type='file'>\n      <source path='");

@@ -60,6 +60,12 @@ struct domxml_guest {
      * (domxml_vcpu_quota()): under TCG a 0.5-core quota doubled a boot that is emulation
      * overhead, not the guest's work. */
     bool quota_after_boot;
+    /* QEMU: the machine type (NULL: "q35"; see provider_kvm.c for why) and the vCPUs (0:
+     * ceil(cpus), at least 1). On q35 a hot-plugged NIC needs an empty PCIe root port:
+     * 'spare_ports' of them (each one is a device the guest's kernel probes at boot). */
+    const char *machine;
+    unsigned int vcpus;
+    unsigned int spare_ports;
 };
 
 /* The per-vCPU CFS period and quota (microseconds) that give a VM 'cpus' cores in all over

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,6 +486,32 @@ int
 guest_agent_connect(struct guest *g, int *fdp)
 {
     return g->provider->agent_connect ? g->provider->agent_connect(g, fdp) : ENOTSUP;
+}
+
+int
+guest_put_file(struct guest *g, const char *path, const void *data, size_t len)
+{
+    int fd, error;
+
+    if (len > GUEST_FILE_MAX_BYTES) {
+        return EFBIG;
+    }
+    if (g && g->provider->put_file) {
+        return g->provider->put_file(g, path, data, len);
+    }
+    unlink(path);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return errno;
+    }
+    error = write_fully(fd, data, len);
+    if (close(fd) && !error) {
+        error = errno;
+    }
+    if (error) {
+        unlink(path);
+    }
+    return error;
 }
 
 int

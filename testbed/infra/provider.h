@@ -66,6 +66,8 @@ struct guest_config {
 };
 
 #define GUEST_SECRET_BYTES 32
+/* The largest file guest_put_file() hands over (keys are 32 bytes). */
+#define GUEST_FILE_MAX_BYTES 64
 
 /* Standard streams of a process started in a guest; -1 inherits the caller's. */
 struct guest_exec_opts {
@@ -177,6 +179,12 @@ struct guest_provider {
      * switch again. */
     int (*save)(struct guest *, const char *path);
     int (*restore)(struct guest *, const char *path);
+    /* Writes 'len' bytes (at most GUEST_FILE_MAX_BYTES) as a new file 'path', in the guest's
+     * own directory (guest_config.private_dir), that the guest's roles read and nobody else
+     * (a key). For guests that do not see host files as root wrote them: a VM's directory is
+     * shared through its emulator's user, or not at all. NULL: the host writes it, mode 0600
+     * (the guest's root is the host's). */
+    int (*put_file)(struct guest *, const char *path, const void *data, size_t len);
     /* For in-memory providers (the test provider), which have no management network: a
      * stream connected to the guest's agent, which the caller closes (the agent speaks
      * vnfs/lib/rpc.h, unkeyed: nothing leaves the process). NULL: the agent is reached over
@@ -237,6 +245,10 @@ int guest_netns_fd(const struct guest *, int *fdp);
  * for a guest that shares the host's kernel: the process in the guest's network namespace
  * whose innermost pid is 'nspid'. ESRCH if there is none (gone), ENOTSUP for a VM. */
 int guest_host_pid(const struct guest *, pid_t nspid, pid_t *pidp);
+/* A new file 'path' (in the guest's directory) holding 'data', readable by the guest's
+ * roles and no other user: through the provider's put_file, else written here, mode 0600.
+ * 'g' NULL: written here. An existing file is replaced. */
+int guest_put_file(struct guest *, const char *path, const void *data, size_t len);
 int guest_save(struct guest *, const char *path);
 int guest_restore(struct guest *, const char *path);
 bool guest_can_save(const struct guest *);

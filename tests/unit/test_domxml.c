@@ -97,6 +97,47 @@ test_escaping(void **state)
     buf_uninit(&out);
 }
 
+static size_t
+count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)); p++) {
+        n++;
+    }
+    return n;
+}
+
+/* A VM that will have NICs hot-plugged: q35 with one root port per device libvirt places
+ * (a NIC, the channel's virtio-serial, rng) and the spare ones after them. Without spares,
+ * libvirt adds the ports itself and the XML names none. */
+static void
+test_spare_ports(void **state)
+{
+    static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
+    struct domxml_iface nic = { .port = "p0", .mac = mac };
+    struct domxml_guest dg = { .name = "vm", .emulator = "/usr/bin/qemu-system-x86_64",
+                               .kernel = "/k", .initrd = "/i", .channel = "org.sfclab.ctl",
+                               .ifaces = &nic, .n_ifaces = 1, .spare_ports = 2 };
+    struct buf out = BUF_INITIALIZER;
+
+    assert_int_equal(domxml_kvm(&dg, &out), 0);
+    buf_put_u8(&out, 0);
+    assert_non_null(strstr((char *) out.data, "machine='q35'"));
+    assert_int_equal(count((char *) out.data, "<controller type='pci' index='0' "
+                           "model='pcie-root'/>"), 1);
+    assert_int_equal(count((char *) out.data, "model='pcie-root-port'"), 5);
+    assert_non_null(strstr((char *) out.data, "index='5' model='pcie-root-port'"));
+    buf_uninit(&out);
+    dg.spare_ports = 0;
+    dg.machine = "pc";
+    assert_int_equal(domxml_kvm(&dg, &out), 0);
+    buf_put_u8(&out, 0);
+    assert_non_null(strstr((char *) out.data, "machine='pc'"));
+    assert_int_equal(count((char *) out.data, "model='pcie-root"), 0);
+    buf_uninit(&out);
+}
+
 static void
 test_refusals(void **state)
 {
@@ -122,6 +163,7 @@ main(void)
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_spare_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,24 @@ test_requests(void **state)
     for (int i = 0; i < VMCHAN_KEY_BYTES; i++) {
         assert_int_equal(r.key[i], i);
     }
+    assert_int_equal(req("file ft.key 00ff10", &r), 0);
+    assert_int_equal(r.cmd, VMCHAN_FILE);
+    assert_string_equal(r.file_name, "ft.key");
+    assert_int_equal(r.file_len, 3);
+    assert_int_equal(r.file_data[0], 0x00);
+    assert_int_equal(r.file_data[1], 0xff);
+    assert_int_equal(r.file_data[2], 0x10);
+    /* The largest file a line carries. */
+    {
+        char line[8 + 2 * VMCHAN_FILE_MAX_BYTES + 4] = "file k ";
+        for (int i = 0; i < 2 * VMCHAN_FILE_MAX_BYTES; i++) {
+            strcat(line, "a");
+        }
+        assert_int_equal(req(line, &r), 0);
+        assert_int_equal(r.file_len, VMCHAN_FILE_MAX_BYTES);
+        strcat(line, "aa");
+        assert_int_equal(req(line, &r), EINVAL);
+    }
 }
 
 static void
@@ -75,6 +93,9 @@ test_bad_requests(void **state)
         "key 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
         "key 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1g",
         "key 000102030405060708090a0b0c0d0e0f 101112131415161718191a1b1c1d1e1f",
+        "file", "file ft.key", "file ft.key 0", "file ft.key 0G", "file ft.key 0A",
+        "file ft.key ", "file ../ft.key 00", "file a/b 00", "file .. 00", "file . 00",
+        "file .hidden 00", "file ft.key 00 11", "file " "a-file-name-of-64-bytes-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx 00",
     };
     struct vmchan_request r;
 

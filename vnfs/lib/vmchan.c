@@ -65,6 +65,44 @@ hex(char c)
            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+/* 'n' bytes from exactly 2n lowercase hex digits (one spelling per value). */
+static bool
+parse_hex(const char *s, size_t n, uint8_t *out)
+{
+    if (strlen(s) != 2 * n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex(s[2 * i]), lo = hex(s[2 * i + 1]);
+        if (hi < 0 || lo < 0 || isupper((unsigned char) s[2 * i])
+            || isupper((unsigned char) s[2 * i + 1])) {
+            return false;
+        }
+        out[i] = (uint8_t) (hi << 4 | lo);
+    }
+    return true;
+}
+
+/* A file name that stays in its directory: no '/', no ".", "..", or hidden file. */
+static bool
+parse_file_name(const char *s, char name[64])
+{
+    size_t n = strlen(s);
+
+    if (!n || n > 63 || s[0] == '.') {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_' || c == '.')) {
+            return false;
+        }
+    }
+    memcpy(name, s, n + 1);
+    return true;
+}
+
 /* Exactly "xx:xx:xx:xx:xx:xx". */
 static bool
 parse_mac(const char *s, uint8_t mac[6])
@@ -152,19 +190,21 @@ vmchan_parse_request(const char *line, size_t len, struct vmchan_request *req)
         return 0;
     } else if (!strcmp(w[0], "key") && n == 2) {
         req->cmd = VMCHAN_KEY;
-        if (strlen(w[1]) != 2 * VMCHAN_KEY_BYTES) {
+        if (!parse_hex(w[1], VMCHAN_KEY_BYTES, req->key)) {
+            memset(req->key, 0, sizeof req->key);
             return EINVAL;
         }
-        for (size_t i = 0; i < VMCHAN_KEY_BYTES; i++) {
-            int hi = hex(w[1][2 * i]), lo = hex(w[1][2 * i + 1]);
-            /* Lowercase only: one spelling per key. */
-            if (hi < 0 || lo < 0 || isupper((unsigned char) w[1][2 * i])
-                || isupper((unsigned char) w[1][2 * i + 1])) {
-                memset(req->key, 0, sizeof req->key);
-                return EINVAL;
-            }
-            req->key[i] = (uint8_t) (hi << 4 | lo);
+        return 0;
+    } else if (!strcmp(w[0], "file") && n == 3) {
+        size_t hex_len = strlen(w[2]);
+        req->cmd = VMCHAN_FILE;
+        if (!parse_file_name(w[1], req->file_name) || !hex_len || hex_len % 2
+            || hex_len / 2 > VMCHAN_FILE_MAX_BYTES
+            || !parse_hex(w[2], hex_len / 2, req->file_data)) {
+            memset(req->file_data, 0, sizeof req->file_data);
+            return EINVAL;
         }
+        req->file_len = hex_len / 2;
         return 0;
     }
     return EINVAL;

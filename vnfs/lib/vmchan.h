@@ -9,6 +9,12 @@
  *   halt
  *   key HEX                        the agent's key (VMCHAN_KEY_BYTES, 64 lowercase hex digits),
  *                                  once, at boot: vminit hands it to init on a pipe
+ *   file NAME HEX                  a file for the guest's roles (a key): NAME, 1-63 bytes of
+ *                                  [A-Za-z0-9_.-] not starting with '.', in the agent's
+ *                                  directory; HEX its 1-VMCHAN_FILE_MAX_BYTES bytes, lowercase.
+ *                                  vminit writes it there, mode 0600, and on the host's 9p
+ *                                  export (where QEMU's user owns it) covers it with a copy
+ *                                  of the guest's root: the file is the guest's either way
  * Replies (guest -> host): "ok", "ok N N" (stats: CPU ns, memory bytes) or "err ERRNO TEXT".
  * The host treats every reply as untrusted input (the guest may be anything): a reply that is
  * not one of these is an error, never a value. Pure parsing: no I/O. Main types: struct
@@ -23,6 +29,7 @@
 
 #define VMCHAN_MAX_LINE 255
 #define VMCHAN_KEY_BYTES 32
+#define VMCHAN_FILE_MAX_BYTES 64
 
 enum vmchan_cmd {
     VMCHAN_IFACE,
@@ -31,6 +38,7 @@ enum vmchan_cmd {
     VMCHAN_STATS,
     VMCHAN_HALT,
     VMCHAN_KEY,
+    VMCHAN_FILE,
 };
 
 struct vmchan_request {
@@ -42,6 +50,9 @@ struct vmchan_request {
     int prefix_len;
     bool up;                    /* link. */
     uint8_t key[VMCHAN_KEY_BYTES];  /* key. */
+    char file_name[64];         /* file. */
+    uint8_t file_data[VMCHAN_FILE_MAX_BYTES];
+    size_t file_len;
 };
 
 struct vmchan_reply {

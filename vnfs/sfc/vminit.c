@@ -289,6 +289,76 @@ guest_usage(uint64_t *cpu_ns, uint64_t *mem)
  * sent it; -1 otherwise. Only the channel's process holds it. */
 static int key_fd = -1;
 
+/* The agent's directory (its `--dir`), where `file` requests write; NULL without one. */
+static char *file_dir;
+
+/* Writes 'req' to a new 'path', mode 0600: unlinked first, never written through a link. */
+static int
+write_new_file(const char *path, const struct vmchan_request *req)
+{
+    int fd, error;
+
+    unlink(path);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return errno;
+    }
+    error = write_fully(fd, req->file_data, req->file_len);
+    if (close(fd) && !error) {
+        error = errno;
+    }
+    if (error) {
+        unlink(path);
+    }
+    return error;
+}
+
+#define VMINIT_FILES_DIR "/run/sfcd-files"
+
+/* A file for the guest's roles in the agent's directory. On the host's 9p export the guest's
+ * root cannot own a file (QEMU, as libvirt-qemu, creates it, and the guest sees that owner:
+ * a role refuses a key that is not its own), so the file written there, which the host reads,
+ * is covered in the guest by a bind mount of a copy the guest's root owns, in its tmpfs. */
+static int
+cmd_file(const struct vmchan_request *req)
+{
+    char *path, *local = NULL;
+    struct stat st;
+    int error;
+
+    if (!file_dir) {
+        return ENOENT;
+    }
+    path = xasprintf("%s/%s", file_dir, req->file_name);
+    /* Written again: the old copy's mount goes first, or the name stays busy. */
+    if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) && errno != EINVAL && errno != ENOENT) {
+        error = errno;
+        goto out;
+    }
+    error = write_new_file(path, req);
+    /* What the roles check: a file that is not the guest's root's (9p's statfs reports the
+     * host's file system, so the owner is what tells). */
+    if (!error && lstat(path, &st)) {
+        error = errno;
+    }
+    if (error || st.st_uid == geteuid()) {
+        goto out;
+    }
+    if (mkdir(VMINIT_FILES_DIR, 0700) && errno != EEXIST) {
+        error = errno;
+        goto out;
+    }
+    local = xasprintf("%s/%s", VMINIT_FILES_DIR, req->file_name);
+    error = write_new_file(local, req);
+    if (!error && mount(local, path, NULL, MS_BIND, NULL)) {
+        error = errno;
+    }
+out:
+    free(path);
+    free(local);
+    return error;
+}
+
 static void
 serve_request(int port, int sock, const char *line)
 {
@@ -332,8 +402,12 @@ serve_request(int port, int sock, const char *line)
                 key_fd = -1;
             }
             break;
+        case VMCHAN_FILE:
+            error = cmd_file(&req);
+            break;
         }
         memset(req.key, 0, sizeof req.key);
+        memset(req.file_data, 0, sizeof req.file_data);
     }
     if (error) {
         snprintf(reply, sizeof reply, "err %d %s\n", error, strerror(error));
@@ -457,6 +531,11 @@ role_vminit(int argc, char *argv[])
             set_flags(sock, "lo", true);
             close(sock);
         }
+    }
+    /* The agent's directory, known to the channel's process before init mounts it below. */
+    for (char *p = init ? strstr(init, "--dir,") : NULL; p; p = NULL) {
+        p += strlen("--dir,");
+        file_dir = xasprintf("%.*s", (int) strcspn(p, ","), p);
     }
     pid = fork();
     if (pid == 0) {

@@ -623,8 +623,8 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
         if (!pid) {
             /* No death notice for it then: its heartbeats alone tell (a process gone before
              * it could be found, or a guest whose pids the host cannot see). */
-            log_err("nham: %s: its process (pid %d in its guest) is not to be watched",
-                    cp->name, (int) nspid);
+            log_info("nham: %s: its process (pid %d in its guest) is not to be watched",
+                     cp->name, (int) nspid);
         }
         nham_set_role(ctl, cp, id, nspid);
         fms_reset_target(ctl->fms, cp->fms_idx, pid, true);
@@ -1004,6 +1004,13 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
             break;
         }
         if (!e && ready > ready0 && !nham_counter(ctl, ag, nw->role_id, "ready_ns", &ready_ns)) {
+            uint64_t seen = time_mono_ns();
+
+            if (ready_ns < at_ns || ready_ns > seen) {
+                /* Not on the host's clock (a VM's monotonic clock is its own): READY
+                 * happened at the latest when it was seen. */
+                ready_ns = seen;
+            }
             break;
         }
         poll(NULL, 0, 1);

@@ -242,13 +242,16 @@ int
 deploy_role_counters(struct deploy_component *c, json_t **countersp)
 {
     json_t *params, *result = NULL, *counters;
+    char *errmsg = NULL;
     int error;
 
     if (c->role_id < 0 || c->agent_fd < 0) {
         return ESRCH;
     }
     params = json_pack("{s:i}", "id", c->role_id);
-    error = rpc_call(c->agent_fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS);
+    /* A role that runs no more (crashed: a fault's doing) has no counters: not a warning. */
+    error = rpc_call_err(c->agent_fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS, &errmsg);
+    free(errmsg);
     counters = json_object_get(result, "counters");
     if (!error && json_is_object(counters)) {
         *countersp = json_incref(counters);

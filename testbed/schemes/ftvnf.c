@@ -409,6 +409,9 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         if (!strcmp(c->role, "vnf") && c->replica >= 0) {
             free(c->name);
             c->name = xasprintf("vnf[%d].%s", c->index, c->replica ? "slave" : "master");
+            /* A slave's output goes nowhere: a man in the middle aimed at the VNF goes after
+             * its master (the names follow the roles at a takeover, ftvnf_swap_copies()). */
+            deploy_set_idle(c, c->replica != 0);
         }
     }
     for (size_t i = 0; i < fd->n_vnfs; i++) {

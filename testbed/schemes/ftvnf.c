@@ -872,13 +872,62 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     ftvnf_new_slave(ctl, t->vnf);
 }
 
+/* Whether VNF 'vnf''s slave is dead; tells the manager then. A process killed with its
+ * master may still be a zombie: that is dead too. */
+static bool
+ftvnf_tell_dead_slave(struct ftvnf_ctl *ctl, size_t vnf, struct deploy_component *slave)
+{
+    int spid = slave->role_id >= 0 ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid)
+                                   : 0;
+    char path[64], *stat = NULL, *state;
+    bool dead = false;
+
+    if (spid <= 0) {
+        return false;
+    }
+    snprintf(path, sizeof path, "/proc/%d/stat", spid);
+    if (read_file(path, &stat, NULL)) {
+        dead = errno == ENOENT || (kill(spid, 0) && errno == ESRCH);
+    } else if ((state = strrchr(stat, ')')) != NULL) {
+        dead = state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+    }
+    free(stat);
+    if (dead) {
+        ctl->slave_told_ns[vnf] = time_mono_ns();
+        ftvnf_manager_call(ctl, "peer_down",
+                           json_pack("{s:i}", "peer", ftvnf_ep(ctl, vnf, slave->guest)), NULL);
+        run_events_addf(ctl->ctx.events, 0, "suspected", slave->name,
+                        "its process died (found at its master's death)");
+    }
+    return dead;
+}
+
+/* Whether the manager found stage 'vnf' without a copy since 't_notice' (its master died with
+ * no slave to take over); '*last' its last order number then. */
+static bool
+ftvnf_stage_lost(struct ftvnf_ctl *ctl, size_t vnf, uint64_t t_notice, uint64_t *last)
+{
+    json_t *res = NULL, *st;
+    bool lost = false;
+
+    if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
+        && (st = json_array_get(json_object_get(res, "stages"), vnf))
+        && (uint64_t) json_integer_value(json_object_get(st, "lost_ns")) >= t_notice) {
+        *last = json_integer_value(json_object_get(st, "last_order"));
+        lost = true;
+    }
+    json_decref(res);
+    return lost;
+}
+
 /* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
 static void
 ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
     struct deploy_component *slave = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
     struct of_flow fence = { .priority = FTVNF_PRIO_FENCE }, steer;
-    uint64_t t_notice = time_mono_ns(), deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS;
+    uint64_t t_notice = time_mono_ns(), deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS, last;
+    bool slave_dead;
     char alias[32];
     int error;
 
@@ -890,16 +939,7 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     /* Both copies dead (the slave's death still queued behind this job, or not seen yet):
      * the manager hears of the slave's first, so that it does not wait for a takeover by a
      * dead slave; the slave's own job then has nothing left to do. */
-    int spid = slave->role_id >= 0 ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid)
-                                   : 0;
-    if (spid > 0 && kill(spid, 0) && errno == ESRCH) {
-        ctl->slave_told_ns[t->vnf] = time_mono_ns();
-        ftvnf_manager_call(ctl, "peer_down",
-                           json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, slave->guest)),
-                           NULL);
-        run_events_addf(ctl->ctx.events, 0, "suspected", slave->name,
-                        "its process died (found at its master's death)");
-    }
+    slave_dead = ftvnf_tell_dead_slave(ctl, t->vnf, slave);
     /* The manager first: the takeover needs nothing from the switch (the slave is promoted,
      * then its upstream is rerouted to the slave's own address). The switch's flow table
      * changes take tens of ms under load, so they run meanwhile: nothing the dead copy's port
@@ -908,20 +948,10 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     error = ftvnf_manager_call(ctl, "peer_down",
                                json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, t->c->guest)),
                                NULL);
-    if (!error) {
-        /* The manager decided at the notice whether a slave can take over. */
-        json_t *res = NULL, *st;
-
-        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
-            && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
-            && (uint64_t) json_integer_value(json_object_get(st, "lost_ns")) >= t_notice) {
-            uint64_t last = json_integer_value(json_object_get(st, "last_order"));
-
-            json_decref(res);
-            ftvnf_restart_master(ctl, t, at_ns, last, alias);
-            return;
-        }
-        json_decref(res);
+    /* The manager decided at the notice whether a slave can take over. */
+    if (!error && ftvnf_stage_lost(ctl, t->vnf, t_notice, &last)) {
+        ftvnf_restart_master(ctl, t, at_ns, last, alias);
+        return;
     }
     of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
     ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
@@ -954,6 +984,20 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
             return;
         }
         json_decref(res);
+        /* The slave died too, seen only now (killed with its master): no takeover comes.
+         * The master restarts where it was: its port unfenced, the hop steered back. */
+        if (!slave_dead && (slave_dead = ftvnf_tell_dead_slave(ctl, t->vnf, slave))
+            && ftvnf_stage_lost(ctl, t->vnf, t_notice, &last)) {
+            fence.table_id = OF_TABLE_ALL;
+            ftvnf_steer_flow(ctl->fd->vmac[t->vnf], t->c, &steer);
+            error = of_flow_delete(ctl->of, &fence, true);
+            error = error ? error : ftvnf_of(ctl, &steer);
+            if (!error) {
+                ftvnf_restart_master(ctl, t, at_ns, last, alias);
+                return;
+            }
+            break;
+        }
         /* The promotion's time is the manager's own clock: asking more often would only
          * take the manager's CPU from the recovery it times. */
         poll(NULL, 0, 10);

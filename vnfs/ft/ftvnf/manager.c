@@ -674,6 +674,19 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
                 }
                 ft_emit_note(out, "stage %zu: slave failed; the master runs alone", i);
             }
+            if (ev->from == s->slave
+                && (s->state == STAGE_FAILING || s->state == STAGE_CATCHUP)) {
+                /* The slave died while it was to take over (killed with its master): no
+                 * copy holds the stage's state, as below. */
+                s->slave = FT_ENDPOINT_NONE;
+                s->state = STAGE_ALONE;
+                s->lost_at = ev->now_ns;
+                u64map_clear(&s->progress);
+                u64map_clear(&s->air);
+                ft_emit_note(out, "stage %zu: slave failed while taking over: its state is "
+                             "lost", i);
+                continue;
+            }
             if (ev->from == s->master
                 && (s->state == STAGE_ALONE || s->state == STAGE_JOINING)) {
                 /* No slave holds the stage's state (ftvnf.h, "A master that dies with no

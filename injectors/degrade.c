@@ -141,6 +141,7 @@ degrade_heal(struct inject_fault *f)
 const struct inject_kind inject_degrade = {
     .name = "degrade",
     .modes = degrade_modes,
+    .on_traffic = true,
     .check = degrade_check,
     .apply = degrade_apply,
     .heal = degrade_heal,

@@ -84,6 +84,8 @@ struct inject_kind {
     const char *name;
     const char *const *modes;   /* NULL-terminated; [0] is the default. */
     bool has_fraction;          /* Takes a 'fraction' of the target's traffic. */
+    bool on_traffic;            /* Acts on the target's traffic, not its process: random(ROLE)
+                                 * passes over copies that carry none (deploy_find_busy()). */
     /* Checks what apply needs, logging what is wrong; touches nothing. */
     int (*check)(struct inject_fault *);
     int (*apply)(struct inject_fault *);

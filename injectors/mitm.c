@@ -201,6 +201,7 @@ const struct inject_kind inject_mitm = {
     .name = "mitm",
     .modes = mitm_mode_names,      /* sfcd mitm's own list (vnfs/sfc/mitm.h). */
     .has_fraction = true,
+    .on_traffic = true,
     .check = inject_steer_check,
     .apply = mitm_apply,
     .heal = inject_steer_stop,

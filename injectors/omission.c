@@ -53,6 +53,7 @@ const struct inject_kind inject_omission = {
     .name = "omission",
     .modes = omission_modes,
     .has_fraction = true,
+    .on_traffic = true,
     .check = omission_check,
     .apply = omission_apply,
     .heal = omission_heal,

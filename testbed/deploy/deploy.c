@@ -345,8 +345,35 @@ deploy_stop(struct deployment *d)
     free(d);
 }
 
+void
+deploy_set_idle(struct deploy_component *c, bool idle)
+{
+    __atomic_store_n(&c->idle, idle, __ATOMIC_RELEASE);
+}
+
+bool
+deploy_is_idle(const struct deploy_component *c)
+{
+    return __atomic_load_n(&c->idle, __ATOMIC_ACQUIRE);
+}
+
+/* Whether 'c' is one of random(ROLE[index])'s candidates. */
+static bool
+deploy_random_candidate(const struct deploy_component *c, const char *role, int index,
+                        bool busy_only)
+{
+    return !strcmp(c->role, role) && (index < 0 || c->index == index)
+           && !(busy_only && deploy_is_idle(c));
+}
+
 struct deploy_component *
 deploy_find(struct deployment *d, const char *target, uint64_t *rng)
+{
+    return deploy_find_busy(d, target, rng, false);
+}
+
+struct deploy_component *
+deploy_find_busy(struct deployment *d, const char *target, uint64_t *rng, bool busy_only)
 {
     char role[32];
     int index = -1, replica = -1;
@@ -362,16 +389,14 @@ deploy_find(struct deployment *d, const char *target, uint64_t *rng)
             return NULL;
         }
         for (size_t i = 0; i < d->n_comps; i++) {
-            n_match += !strcmp(d->comps[i].role, role)
-                       && (index < 0 || d->comps[i].index == index);
+            n_match += deploy_random_candidate(&d->comps[i], role, index, busy_only);
         }
         if (!n_match || !rng) {
             return NULL;
         }
         size_t pick = ft_splitmix64(rng) % n_match;
         for (size_t i = 0; i < d->n_comps; i++) {
-            if (!strcmp(d->comps[i].role, role) && (index < 0 || d->comps[i].index == index)
-                && !pick--) {
+            if (deploy_random_candidate(&d->comps[i], role, index, busy_only) && !pick--) {
                 return &d->comps[i];
             }
         }

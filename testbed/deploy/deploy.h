@@ -41,6 +41,9 @@ struct deploy_component {
     char *fn;                   /* vnf: its network function. */
     uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
     int nspid;                  /* Its role's pid in its guest (0: unknown). */
+    bool idle;                  /* A copy that carries no traffic now (a standby, a slave), as
+                                 * its scheme says; atomic: a controller changes it while faults
+                                 * are picked (deploy_set_idle()). */
 };
 
 /* A guest of a scheme's own beside the chain's (FTvNF's sequencer, loggers, manager): on the
@@ -178,6 +181,13 @@ void deploy_stop(struct deployment *);
 /* "vnf[1]", "sff[0]", "vnf[2].replica[3]", "random(vnf)" (seeded by *rng), or a component's
  * own name ("vnf[0].master": a scheme may name its copies so) -> component. */
 struct deploy_component *deploy_find(struct deployment *, const char *target, uint64_t *rng);
+/* The same, where random(ROLE) passes over idle copies when 'busy_only': a fault that acts on
+ * a component's traffic (a man in the middle) finds nothing to act on in a standby. */
+struct deploy_component *deploy_find_busy(struct deployment *, const char *target,
+                                          uint64_t *rng, bool busy_only);
+/* Copy 'c' carries no traffic now ('idle'), or does again (a standby that took over). */
+void deploy_set_idle(struct deploy_component *c, bool idle);
+bool deploy_is_idle(const struct deploy_component *c);
 /* The component whose NSH timestamps carry 'id', or NULL. */
 const struct deploy_component *deploy_find_id(const struct deployment *, uint32_t id);
 

@@ -303,6 +303,11 @@ libvirtd_undo_domain(const char *uri, const char *name)
         return kill_orphan_domain(uri, sock + strlen("?socket="), name);
     }
     conn = libvirtd_connect(uri);
+    if (!conn && sock && !libvirtd_answers(sock + strlen("?socket="))) {
+        /* It was dying when asked first: a killed daemon's socket takes connections until
+         * its process is gone. */
+        return kill_orphan_domain(uri, sock + strlen("?socket="), name);
+    }
     if (!conn) {
         return ENOTCONN;
     }

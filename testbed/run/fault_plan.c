@@ -70,6 +70,16 @@ fault_event(struct run_ctx *rc, const char *kind, const struct inject_fault *f,
                     "%s %s", f->kind->name, f->mode ? f->mode : "");
 }
 
+/* Whether the fault acts on its target's traffic: then a copy that carries none (a standby)
+ * is no target of random(ROLE). */
+static bool
+on_traffic(const struct exp_fault *ef)
+{
+    const struct inject_kind *k = inject_kind_find(ef->kind);
+
+    return k && k->on_traffic;
+}
+
 /* The component a fault step hits. random(ROLE) picks among the deployed components of that
  * role those not already hit by another slot of the same fault (count: N means N distinct
  * components), and refuses when none is left. */
@@ -94,7 +104,8 @@ pick_target(struct run_ctx *rc, struct fault_plan *plan, const struct fault_step
         const struct deploy_component *c = &rc->dep->comps[i];
         bool taken = false;
 
-        if (strcmp(c->role, role) || (index >= 0 && c->index != index)) {
+        if (strcmp(c->role, role) || (index >= 0 && c->index != index)
+            || (on_traffic(ef) && deploy_is_idle(c))) {
             continue;
         }
         n_role++;
@@ -140,7 +151,8 @@ fault_step_run(struct run_ctx *rc, struct fault_plan *plan, const struct fault_s
 
         error = ef->count > 1 ? pick_target(rc, plan, st, &target) : 0;
         if (!error) {
-            c = deploy_find(rc->dep, target ? target : ef->target, &plan->rng);
+            c = deploy_find_busy(rc->dep, target ? target : ef->target, &plan->rng,
+                                 on_traffic(ef));
             if (!c) {
                 log_err("fault %s: target '%s' is not deployed", ef->kind,
                         target ? target : ef->target);

@@ -281,8 +281,9 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     deploy_args_add(a, "fn=%s", v->fn);
     deploy_args_add(a, "--param");
     deploy_args_add(a, "reply=%d", FTVNF_EP_REPLY);
-    if (!slave && ftvnf_feed_on_path(d)) {
-        /* The slave fed by the last logger at once. */
+    if (!slave && self == FTVNF_EP_MASTER((int) i) && ftvnf_feed_on_path(d)) {
+        /* The slave fed by the last logger at once (at the other endpoint: a master started
+         * there later has its slave named by the manager's SYNC once one joins). */
         deploy_args_add(a, "--param");
         deploy_args_add(a, "sync=%d", FTVNF_EP_SLAVE((int) i));
     }
@@ -409,6 +410,9 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         if (!strcmp(c->role, "vnf") && c->replica >= 0) {
             free(c->name);
             c->name = xasprintf("vnf[%d].%s", c->index, c->replica ? "slave" : "master");
+            /* A slave's output goes nowhere: a man in the middle aimed at the VNF goes after
+             * its master (the names follow the roles at a takeover, ftvnf_swap_copies()). */
+            deploy_set_idle(c, c->replica != 0);
         }
     }
     for (size_t i = 0; i < fd->n_vnfs; i++) {
@@ -554,6 +558,8 @@ struct ftvnf_ctl {
                                  * endpoint FTVNF_EP_MASTER (reached at the virtual MAC), a
                                  * copy on the other guest FTVNF_EP_SLAVE (its own MAC). */
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
+    uint64_t slave_told_ns[FTVNF_MAX_VNFS];    /* A dead slave the master's recovery told the
+                                                 * manager of: its own job, if queued, is done. */
 };
 
 /* A call on the agent of 'c' over our connection '*fdp' (opened on first use). */
@@ -774,6 +780,12 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
         poll(NULL, 0, 10);
     }
     free(image);
+    int mpid = deploy_host_pid(ctl->ctx.inst, m->guest, m->nspid);
+    if (error && (mpid <= 0 || (kill(mpid, 0) && errno == ESRCH))) {
+        /* Its master died before it gave its image: the master's recovery (queued behind
+         * this job) restarts the stage and makes the next slave. */
+        return;
+    }
     run_events_addf(ctl->ctx.events, 0, "recovery-failed", s->name, "no new slave: %s",
                     error == ESRCH ? "it died before it joined"
                     : error ? strerror(error) : "it never joined");
@@ -788,6 +800,76 @@ ftvnf_promoted_after(const json_t *st, uint64_t t_notice)
     uint64_t promoted = json_integer_value(json_object_get(st, "promoted_ns"));
 
     return failed >= t_notice && promoted >= failed;
+}
+
+/* Master 'i' died at 'at_ns' with no slave to take over (the stage alone, or its new slave
+ * still joining; ftvnf.h, "A master that dies with no slave"): a master with empty state on
+ * the dead one's guest, at its endpoint, its order numbers after 'last_order', then a new
+ * slave. The function's state is lost, which the event says. */
+static void
+ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns,
+                     uint64_t last_order, const char *alias)
+{
+    struct deploy_component *m = t->c, *s = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
+    struct deploy_args a = { 0 };
+    json_t *params, *res = NULL;
+    int fd = -1, error = 0;
+
+    if (s->role_id >= 0) {
+        /* A new slave that waits for an image the dead master never gave: stopped, and
+         * unwatched first, so its end is no failure of its own. */
+        fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, t->vnf)->fms_idx, 0, true);
+        error = ftvnf_agent_call(ctl, s, &fd, "stop_role", json_pack("{s:i}", "id", s->role_id),
+                                 NULL);
+        if (fd >= 0) {
+            close(fd);
+            fd = -1;
+        }
+        __atomic_store_n(&s->role_id, -1, __ATOMIC_RELEASE);
+        __atomic_store_n(&s->nspid, 0, __ATOMIC_RELEASE);
+        error = error == EREMOTEIO ? 0 : error;     /* it had ended already */
+    }
+    ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, t->vnf, false, ftvnf_ep(ctl, t->vnf, m->guest), false,
+                   m, &a);
+    /* Past anything the dead master may have logged that the manager had not read yet. */
+    deploy_args_add(&a, "--param");
+    deploy_args_add(&a, "order=%llu", (unsigned long long) last_order + (1ull << 20));
+    params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args");
+    for (size_t k = 0; k < a.n; k++) {
+        json_array_append_new(json_object_get(params, "args"), json_string(a.v[k]));
+    }
+    deploy_args_free(&a);
+    if (!error) {
+        error = ftvnf_agent_call(ctl, m, &fd, "start_role", params, &res);
+    } else {
+        json_decref(params);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!error) {
+        int nspid = json_integer_value(json_object_get(res, "pid"));
+        uint64_t now = time_mono_ns();
+
+        __atomic_store_n(&m->role_id, (int) json_integer_value(json_object_get(res, "id")),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&m->nspid, nspid, __ATOMIC_RELEASE);
+        fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, m->guest, nspid),
+                         true);
+        for (int k = 0; k < 2; k++) {
+            run_events_addf(ctl->ctx.events, now, "recovered", k ? alias : m->name,
+                            "restarted with empty state %.3f ms after detection: it died with "
+                            "no slave, its function's state is lost",
+                            now > at_ns ? (now - at_ns) / 1e6 : 0.0);
+        }
+    }
+    json_decref(res);
+    if (error) {
+        run_events_addf(ctl->ctx.events, 0, "recovery-failed", m->name,
+                        "no master restarted: %s", strerror(error));
+        return;
+    }
+    ftvnf_new_slave(ctl, t->vnf);
 }
 
 /* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
@@ -805,6 +887,19 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
         run_events_addf(ctl->ctx.events, at_ns, "suspected", k ? alias : t->c->name,
                         "its process died");
     }
+    /* Both copies dead (the slave's death still queued behind this job, or not seen yet):
+     * the manager hears of the slave's first, so that it does not wait for a takeover by a
+     * dead slave; the slave's own job then has nothing left to do. */
+    int spid = slave->role_id >= 0 ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid)
+                                   : 0;
+    if (spid > 0 && kill(spid, 0) && errno == ESRCH) {
+        ctl->slave_told_ns[t->vnf] = time_mono_ns();
+        ftvnf_manager_call(ctl, "peer_down",
+                           json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, slave->guest)),
+                           NULL);
+        run_events_addf(ctl->ctx.events, 0, "suspected", slave->name,
+                        "its process died (found at its master's death)");
+    }
     /* The manager first: the takeover needs nothing from the switch (the slave is promoted,
      * then its upstream is rerouted to the slave's own address). The switch's flow table
      * changes take tens of ms under load, so they run meanwhile: nothing the dead copy's port
@@ -813,6 +908,21 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     error = ftvnf_manager_call(ctl, "peer_down",
                                json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, t->c->guest)),
                                NULL);
+    if (!error) {
+        /* The manager decided at the notice whether a slave can take over. */
+        json_t *res = NULL, *st;
+
+        if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)
+            && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
+            && (uint64_t) json_integer_value(json_object_get(st, "lost_ns")) >= t_notice) {
+            uint64_t last = json_integer_value(json_object_get(st, "last_order"));
+
+            json_decref(res);
+            ftvnf_restart_master(ctl, t, at_ns, last, alias);
+            return;
+        }
+        json_decref(res);
+    }
     of_match_in_port(&fence.match, deploy_data_iface(t->c->ig)->ofport);
     ftvnf_steer_flow(ctl->fd->vmac[t->vnf], slave, &steer);
     error = error ? error : ftvnf_of(ctl, &fence);
@@ -901,6 +1011,9 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
         ftvnf_recover_master(ctl, t, job->at_ns);
         break;
     case W_SLAVE:
+        if (job->at_ns <= ctl->slave_told_ns[t->vnf]) {
+            break;      /* Done by its master's recovery (ftvnf_recover_master). */
+        }
         run_events_addf(ctl->ctx.events, job->at_ns, "suspected", t->c->name,
                         "its process died");
         if (!ftvnf_manager_call(ctl, "peer_down",

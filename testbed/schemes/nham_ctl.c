@@ -401,6 +401,7 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             struct deploy_component *comp = deploy_find(d, cp->name, NULL);
             uint32_t inc = c == 0 ? 0 : UINT32_MAX;
 
+            deploy_set_idle(comp, c != v->active);
             if (c > 0 && v->conf.mechanism == NHAM_1R_AS) {
                 continue;           /* A cold standby: a guest, no process until needed. */
             }
@@ -989,6 +990,14 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     v->active = b;
     v->incarnation = inc;
     ctl_workers_unlock(ctl->threads);
+    /* A man in the middle aimed at the VNF's copies finds the one that carries its traffic. */
+    for (size_t c = 0; c < v->n_copies; c++) {
+        struct deploy_component *comp = deploy_find(ctl->dep, v->copies[c].name, NULL);
+
+        if (comp) {
+            deploy_set_idle(comp, c != b);
+        }
+    }
     /* 5. Recovered when the new copy says READY (its own clock, the host's monotonic one);
      * not if it fails first (the FMS says so, or its agent says it no longer runs). */
     deadline = time_mono_ns() + NHAM_READY_TIMEOUT_NS;

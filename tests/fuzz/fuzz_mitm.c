@@ -15,7 +15,9 @@
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
 #include "vnfs/ft/rng.h"
+#include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/mitm.h"
+#include "vnfs/sfc/nhamfrag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
 
-/* The innermost Ethernet frame's offset (after NSH), as mitm.c finds it; false if none. */
+/* The innermost Ethernet frame's offset (after NSH, or after NHAM's DATA header and its NSH
+ * header), as mitm.c finds it; false if none. */
 static bool
 inner_ofs(const uint8_t *frame, size_t len, size_t *ofs)
 {
@@ -33,6 +36,17 @@ inner_ofs(const uint8_t *frame, size_t len, size_t *ofs)
         return false;
     }
     *ofs = 0;
+    if (frame[12] == NHAM_ETHERTYPE >> 8 && frame[13] == (NHAM_ETHERTYPE & 0xff)) {
+        struct nham_data d;
+
+        if (!nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
+            || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+            || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len) {
+            return false;
+        }
+        *ofs = (size_t) (d.payload - frame) + hdr.len;
+        return true;
+    }
     if (frame[12] == NSH_ETHERTYPE >> 8 && frame[13] == (NSH_ETHERTYPE & 0xff)) {
         if (nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)
             || hdr.next_proto != NSH_NP_ETHERNET) {

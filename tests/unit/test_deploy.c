@@ -479,6 +479,19 @@ test_deploy_nham(void **state)
         assert_int_equal(guest_of(&fx, guest)->n_roles, 0);
     }
     assert_int_equal(count_flows(&fx, 100), 2);     /* Each hop's MAC to its active copy. */
+    /* A fault on the traffic (a man in the middle) aimed at random(vnf[1]) finds the active
+     * copy or the VNF's own name for it, never the standby; a crash may hit either. */
+    uint64_t rng = 1;
+    bool standby_hit = false;
+    for (int k = 0; k < 200; k++) {
+        const struct deploy_component *c = deploy_find_busy(fx.dep, "random(vnf[1])", &rng,
+                                                             true);
+        assert_non_null(c);
+        assert_string_not_equal(c->name, "vnf[1].replica[1]");
+        c = deploy_find_busy(fx.dep, "random(vnf[1])", &rng, false);
+        standby_hit |= !strcmp(c->name, "vnf[1].replica[1]");
+    }
+    assert_true(standby_hit);
     fx.scheme->stop(fx.dep);
     fx.dep = NULL;
     assert_all_roles_stopped(&fx);

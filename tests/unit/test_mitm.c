@@ -20,6 +20,7 @@
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
+#include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/mitm.h"
 
 static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 1 }, mac_b[6] = { 2, 0, 0, 0, 0, 2 };
@@ -106,6 +107,40 @@ test_dns_spoof_in_nsh(void **state)
     packet_parse_ipv4("6.6.6.6", &spoof);
     assert_int_equal(mitm_dns_spoof(b.data, &b.len, b.len, spoof, NULL), 0);
     assert_spoofed(b.data + sizeof eth + nsh_len, inner_len, spoof);
+    buf_uninit(&b);
+}
+
+/* NHAM's DATA frame between its SFF and a VNF copy carries the NSH packet after its own
+ * header (counter, stamps): the attacker rewrites the answer inside. */
+static void
+test_dns_spoof_in_nham_data(void **state)
+{
+    struct buf nsh = BUF_INITIALIZER, b = BUF_INITIALIZER;
+    struct nham_data d = { .epoch = 3, .counter = 41, .n_stamps = 2, .stamps = { 40, 41 } };
+    uint8_t inner[1500], eth[14];
+    size_t inner_len = dns_answer_frame(inner, sizeof inner, 53), hdr_len;
+    uint32_t spoof;
+
+    assert_int_equal(nsh_encode(&nsh, 5 | NSH_SPI_REVERSE, 255, 63, NSH_NP_ETHERNET, NULL, 0),
+                     0);
+    hdr_len = nsh.len;
+    buf_put(&nsh, inner, inner_len);
+    d.payload = nsh.data;
+    d.payload_len = nsh.len;
+    memcpy(eth, mac_a, 6);
+    memcpy(eth + 6, mac_b, 6);
+    eth[12] = 0x88;
+    eth[13] = 0xb6;
+    buf_put(&b, eth, sizeof eth);
+    nham_data_put(&b, &d);
+    packet_parse_ipv4("6.6.6.6", &spoof);
+    assert_int_equal(mitm_dns_spoof(b.data, &b.len, b.len, spoof, NULL), 0);
+    assert_spoofed(b.data + b.len - inner_len, inner_len, spoof);
+    /* The DATA header and the NSH header are as they were. */
+    assert_true(nham_data_parse(b.data + sizeof eth, b.len - sizeof eth, &d));
+    assert_int_equal(d.counter, 41);
+    assert_int_equal(d.payload_len, hdr_len + inner_len);
+    buf_uninit(&nsh);
     buf_uninit(&b);
 }
 
@@ -374,6 +409,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_spoof_plain),
         cmocka_unit_test(test_dns_spoof_in_nsh),
+        cmocka_unit_test(test_dns_spoof_in_nham_data),
         cmocka_unit_test(test_not_dns_answers_untouched),
         cmocka_unit_test(test_flip),
         cmocka_unit_test(test_dns_spoof_in_carrier),

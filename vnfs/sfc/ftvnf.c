@@ -446,11 +446,12 @@ ctl_stages(void *role_, json_t *params, json_t **result, char **errmsg)
 
     for (size_t i = 0; ftvnf_manager_stage(core, i, &info); i++) {
         json_array_append_new(stages, json_pack(
-            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "state", info.state,
+            "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "state", info.state,
             "master", (json_int_t) info.master,
             "slave", (json_int_t) (info.slave == FT_ENDPOINT_NONE ? -1 : (json_int_t) info.slave),
             "failed_ns", (json_int_t) info.failed_ns, "promoted_ns", (json_int_t) info.promoted_ns,
-            "catchup", (json_int_t) info.catchup, "records", (json_int_t) info.records));
+            "catchup", (json_int_t) info.catchup, "records", (json_int_t) info.records,
+            "last_order", (json_int_t) info.last_order, "lost_ns", (json_int_t) info.lost_ns));
     }
     if (!json_array_size(stages)) {
         json_decref(stages);

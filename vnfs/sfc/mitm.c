@@ -22,7 +22,9 @@
 #include "vnfs/lib/util.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/ft/ftvnf/ftvnf.h"
+#include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/mitm.h"
+#include "vnfs/sfc/nhamfrag.h"
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 #include "vnfs/sfc/wrap.h"
@@ -31,7 +33,8 @@
 #define MITM_REPLAY_RING 16
 
 /* The innermost Ethernet frame: after the NSH header for NSH frames, after the wrap header for
- * a FIT-SFC wrapper's requests (vnfs/sfc/wrap.h). */
+ * a FIT-SFC wrapper's requests (vnfs/sfc/wrap.h), after NHAM's DATA header and the NSH header
+ * it carries (the packet between NHAM's SFF and a VNF copy: no seal covers it). */
 static int
 inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
 {
@@ -39,6 +42,19 @@ inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
 
     if (len < PACKET_ETH_HLEN) {
         return EINVAL;
+    }
+    if (frame[12] == NHAM_ETHERTYPE >> 8 && frame[13] == (NHAM_ETHERTYPE & 0xff)) {
+        struct nham_data d;
+
+        if (!nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
+            || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+            || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len) {
+            return EINVAL;
+        }
+        /* The payload is the frame's own tail: rewritten in place. */
+        *innerp = frame + (d.payload - frame) + hdr.len;
+        *lenp = d.payload_len - hdr.len;
+        return 0;
     }
     if (frame[12] == NSH_ETHERTYPE >> 8 && frame[13] == (NSH_ETHERTYPE & 0xff)) {
         if (nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)

@@ -68,7 +68,6 @@
 #include "vnfs/sfc/role.h"
 #include "vnfs/sfc/roles.h"
 
-#define NHAM_ETHERTYPE 0x88B6           /* IEEE 802 local experimental ethertype 2. */
 #define NHAM_ID_SFF 1
 #define NHAM_ID_VSM 2
 #define NHAM_ID_EGRESS 3

@@ -19,6 +19,8 @@
 
 #include "vnfs/lib/buf.h"
 
+#define NHAM_ETHERTYPE 0x88B6           /* A DATA message (vnfs/ft/nham/nham.h) in one frame:
+                                         * IEEE 802 local experimental ethertype 2. */
 #define NHAM_FRAG_ETHERTYPE 0x88B7      /* IEEE 802a OUI-extended: unused on our bridges. */
 #define NHAM_FRAG_HDR 16
 #define NHAM_FRAG_CHUNK 1400

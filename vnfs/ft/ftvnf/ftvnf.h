@@ -60,7 +60,8 @@
  *    function, frame_offset (where the Ethernet frame starts in the payload), log_retry,
  *    report (tests: who gets the state digest after each packet), broken (tests), reply
  *    (where a reply goes, e.g. the SFF's reverse path; default: next), log (path|messages),
- *    sync (the slave the last logger feeds at once; none by default), carry_max, last (1:
+ *    sync (the slave the last logger feeds at once; none by default), order (a master's last
+ *    order number given so far: one started in place of a master that died alone), carry_max, last (1:
  *    the chain's last stage).
  *  - ftvnf_manager: every 'manager_period' reads the loggers' new records, has the packet
  *    logger send each slave what its master finished (tracking what is in the air), deletes
@@ -95,8 +96,16 @@
  * failure of the master is then survived like the first. The paper has the manager save each
  * variable's last value as it deletes packets and set them in the new slave; the master's
  * image stands for that here (one export at a packet boundary, once per new slave, off the
- * packets' path). Not covered: a failure of the master before the new slave joined (the
- * stage has no slave then), or of both copies at once.
+ * packets' path).
+ *
+ * A master that dies with no slave (the stage alone, or its new slave still joining): no copy
+ * holds the stage's state. The manager, told of it (FT_EV_PEER_DOWN from the master while
+ * alone or joining), drops the joining slave and keeps the stage alone at the same endpoint;
+ * the driver starts a master there with empty state (param order: the last order number the
+ * manager read for the stage, so a later new slave's image skips every older record), and a
+ * new slave after it. The function's state is lost (the paper saves each variable's last
+ * value in the manager for this; not done here); the service goes on, and the packets the
+ * dead master received but never logged are resent to the new one (the manager's repair).
  *
  * What is not here: heartbeats (failure notices are FT_EV_PEER_DOWN, from the driver's
  * detector). A packet that touches no state still gets a
@@ -267,6 +276,8 @@ struct ftvnf_stage_info {
     uint64_t promoted_ns;   /* When the slave said it caught up and took over (0: not yet). */
     uint64_t catchup;       /* Packets in its last TAKEOVER (M\S and re-forwards). */
     uint64_t records;       /* D&P records the manager holds for it (its M). */
+    uint64_t last_order;    /* The highest order number read from the stage's log. */
+    uint64_t lost_ns;       /* When its master last died with no slave (0: never). */
 };
 /* False if 'core' is no ftvnf_manager or has no stage 'i'. */
 bool ftvnf_manager_stage(const struct ft_core *core, size_t i, struct ftvnf_stage_info *);

@@ -57,6 +57,8 @@ struct mgr_stage {
     uint64_t catchup;
     uint64_t asked_at;          /* When TAKEOVER or ROUTE was last sent. */
     uint64_t progress_at;       /* When the slave last reported a packet done. */
+    uint64_t last_order;        /* The highest order number read from the stage's log. */
+    uint64_t lost_at;           /* When its master died with no slave (0: never). */
 };
 
 struct ftvnf_manager {
@@ -556,6 +558,7 @@ mgr_list(struct ftvnf_manager *m, uint32_t from, struct cursor *rd, struct ft_ac
                 s->recs = x2nrealloc(s->recs, &s->cap_recs, sizeof *s->recs);
             }
             s->recs[s->n_recs] = (struct mgr_rec) { .dp = dp, .seen_ns = m->now };
+            s->last_order = MAX(s->last_order, dp.order);
             u64map_put(&s->rec_idx, ftvnf_id_base(dp.id_in), ++s->n_recs);
         }
     }
@@ -671,7 +674,19 @@ mgr_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions *out
                 }
                 ft_emit_note(out, "stage %zu: slave failed; the master runs alone", i);
             }
-            if (ev->from == s->master && s->state == STAGE_NORMAL) {
+            if (ev->from == s->master
+                && (s->state == STAGE_ALONE || s->state == STAGE_JOINING)) {
+                /* No slave holds the stage's state (ftvnf.h, "A master that dies with no
+                 * slave"): the driver starts a master with empty state at the same
+                 * endpoint; a joining slave waits for an image that will never come. */
+                s->slave = FT_ENDPOINT_NONE;
+                s->state = STAGE_ALONE;
+                s->lost_at = ev->now_ns;
+                u64map_clear(&s->progress);
+                u64map_clear(&s->air);
+                ft_emit_note(out, "stage %zu: master failed with no slave: its state is lost",
+                             i);
+            } else if (ev->from == s->master && s->state == STAGE_NORMAL) {
                 uint8_t msg[6] = { FTVNF_UPTO_REQ, i, s->slave >> 24, s->slave >> 16,
                                    s->slave >> 8, s->slave };
 
@@ -775,7 +790,7 @@ ftvnf_manager_stage(const struct ft_core *core, size_t i, struct ftvnf_stage_inf
     *info = (struct ftvnf_stage_info) {
         .state = names[s->state], .master = s->master, .slave = s->slave,
         .failed_ns = s->failed_at, .promoted_ns = s->promoted_at, .catchup = s->catchup,
-        .records = s->n_recs,
+        .records = s->n_recs, .last_order = s->last_order, .lost_ns = s->lost_at,
     };
     return true;
 }

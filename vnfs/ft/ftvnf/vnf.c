@@ -100,7 +100,8 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     struct nf_param fp[FTVNF_MAX_FN_PARAMS];
     size_t n_fp = 0;
     const char *role = ft_config_param(cfg, "role"), *fn = ft_config_param(cfg, "fn");
-    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last, join;
+    uint64_t stage, ofs, report, broken, log_retry, reply, sync, carry_max, last, join,
+             order;
     const char *log = ft_config_param(cfg, "log");
     struct ftvnf_vnf *v;
     struct nf *nf;
@@ -116,6 +117,7 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
         || (error = ft_config_u64(cfg, "sync", FT_ENDPOINT_NONE, &sync, errp))
         || (error = ft_config_u64(cfg, "last", 0, &last, errp))
         || (error = ft_config_u64(cfg, "join", 0, &join, errp))
+        || (error = ft_config_u64(cfg, "order", 0, &order, errp))
         || (error = ft_config_u64(cfg, "carry_max", FTVNF_CARRY_MAX_DEFAULT, &carry_max,
                                   errp))) {
         return error;
@@ -169,6 +171,10 @@ vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
     v->last = last;
     v->carry_max = carry_max;
     v->joining = join && !v->master;
+    /* A master started in place of one that died with no slave: its order numbers go on
+     * after the dead one's, so that a new slave's image (order k) never counts a record of
+     * the dead master's as its own. */
+    v->order = v->master ? order : 0;
     u64map_init(&v->held_ids);
     u64map_init(&v->seen);
     u64map_init(&v->pending);

@@ -6,7 +6,9 @@
  * chains are not deployed here; the simulator runs them).
  *
  * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
- * on its init: a destroyed guest is seen at once) and its role (through the guest's agent).
+ * on its init: a destroyed guest is seen at once) and its role process (a pidfd on it, so a
+ * killed process is seen at once too; through the guest's agent where the host cannot see the
+ * guest's pids, a VM's).
  * When a guest is gone it spawns a new guest at the failed position (deploy_replace_guest():
  * the same MACs and addresses, so the ring and the SFF's path stay as they are, on new switch
  * ports the L2 flows are rerouted to); when only the role is gone, the same guest is kept. Either
@@ -125,6 +127,8 @@ struct ftc_controller {
     int pidfd[FTC_MAX_VNFS];    /* The init of each VNF's guest: readable once it is gone.
                                  * -1: the provider cannot say (a VM): its guest is known dead
                                  * once destroyed. */
+    int role_pidfd[FTC_MAX_VNFS];   /* Each VNF's role process: readable once it is gone.
+                                     * -1: the host cannot see it (a VM): its agent says. */
     char *base[FTC_MAX_VNFS];   /* The first guest's name: replacements are BASE-N. */
     unsigned n_guests[FTC_MAX_VNFS];    /* Replacement guests made so far. */
     int old_fds[2 * 64];        /* Connections to dead guests, closed at the end (the runner */
@@ -194,6 +198,42 @@ ftc_guest_pidfd(struct deploy_component *vc)
         return -1;
     }
     return syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* VNF 'vc' now runs role 'role_id' ('nspid' its pid in its guest). Its deploy component says so
+ * at once (the runner samples and stops the role through it, and a fault aimed at it finds the
+ * process that runs now), and the controller watches that process's death. */
+static void
+ftc_set_role(struct ftc_controller *c, struct deploy_component *vc, int role_id, int nspid)
+{
+    unsigned i = vc->index;
+    pid_t pid;
+
+    __atomic_store_n(&vc->nspid, nspid, __ATOMIC_RELEASE);
+    __atomic_store_n(&vc->role_id, role_id, __ATOMIC_RELEASE);
+    if (c->role_pidfd[i] >= 0) {
+        close(c->role_pidfd[i]);
+    }
+    pid = nspid > 0 ? deploy_host_pid(c->ctx.inst, vc->guest, nspid) : 0;
+    c->role_pidfd[i] = pid > 0 ? syscall(SYS_pidfd_open, pid, 0) : -1;
+    if (c->role_pidfd[i] < 0) {
+        /* Its agent's "roles" tell then, asked every round (a VM's pids are its own). */
+        log_debug("ftc: %s: its process (pid %d in its guest) is watched through its agent",
+                  vc->name, nspid);
+    }
+}
+
+/* Whether the role process of VNF 'vc' is gone: its pidfd readable, or (without one) its
+ * guest's agent says it no longer runs. */
+static bool
+ftc_role_gone(struct ftc_controller *c, struct deploy_component *vc)
+{
+    struct pollfd pfd = { .fd = c->role_pidfd[vc->index], .events = POLLIN };
+
+    if (pfd.fd < 0) {
+        return !ftc_role_running(c->fd[vc->index], vc->role_id);
+    }
+    return poll(&pfd, 1, 0) == 1;
 }
 
 /* Whether the guest of VNF 'i' is gone: its init exited (or, with no pidfd, the guest was
@@ -278,8 +318,7 @@ ftc_recovery_start(struct ftc_controller *c, struct ftc_recovery *r, bool guest_
         log_err("ftc: %s: no replacement (%s)", vc->name, strerror(error));
         return error;
     }
-    vc->role_id = tmp.role_id;
-    vc->nspid = tmp.nspid;
+    ftc_set_role(c, vc, tmp.role_id, tmp.nspid);
     r->t_started = time_mono_ns();
     r->started = true;
     run_events_addf(c->ctx.events, 0, "initialized", vc->name,
@@ -301,7 +340,7 @@ ftc_controller_main(void *c_)
     while (!ftc_controller_stopping(c)) {
         struct deploy_component *failed[FTC_MAX_VNFS];
         bool gone[FTC_MAX_VNFS];
-        struct pollfd pfds[FTC_MAX_VNFS];
+        struct pollfd pfds[2 * FTC_MAX_VNFS];
         size_t n_failed = 0, n_pfds = 0;
         bool waiting = false;
 
@@ -315,7 +354,7 @@ ftc_controller_main(void *c_)
                 continue;
             }
             gone[n_failed] = ftc_guest_gone(c, vc);
-            if (!gone[n_failed] && ftc_role_running(c->fd[vc->index], vc->role_id)) {
+            if (!gone[n_failed] && !ftc_role_gone(c, vc)) {
                 continue;
             }
             run_events_add(c->ctx.events, 0, "suspected", vc->name,
@@ -345,11 +384,14 @@ ftc_controller_main(void *c_)
                 waiting = true;
             }
         }
-        /* Sleep until a guest dies, or 20 ms (5 while a replacement fetches; a role's death
-         * is seen by asking). */
+        /* Sleep until a guest or a role process dies, or 20 ms (5 while a replacement
+         * fetches; without a pidfd a death is seen by asking). */
         for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
             if (c->pidfd[i] >= 0) {
                 pfds[n_pfds++] = (struct pollfd) { .fd = c->pidfd[i], .events = POLLIN };
+            }
+            if (c->role_pidfd[i] >= 0) {
+                pfds[n_pfds++] = (struct pollfd) { .fd = c->role_pidfd[i], .events = POLLIN };
             }
         }
         if (poll(pfds, n_pfds, waiting ? 5 : 20) < 0 && errno != EINTR) {
@@ -369,6 +411,7 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
     for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
         c->fd[i] = -1;
         c->pidfd[i] = -1;
+        c->role_pidfd[i] = -1;
     }
     for (size_t i = 0; i < ctx->dep->n_comps; i++) {
         struct deploy_component *vc = &ctx->dep->comps[i];
@@ -378,6 +421,7 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
         }
         c->base[vc->index] = xstrdup(vc->guest);
         c->pidfd[vc->index] = ftc_guest_pidfd(vc);
+        ftc_set_role(c, vc, vc->role_id, vc->nspid);
         if (instance_mgmt_connect(ctx->inst, vc->ig->mgmt_addr, INSTANCE_AGENT_PORT, 5000,
                                   &c->fd[vc->index])) {
             log_err("ftc: %s: no agent connection: crashes will not be recovered", vc->name);
@@ -388,6 +432,13 @@ ftc_controller_start(const struct scheme_controller_ctx *ctx, void **statep)
     if (error) {
         pthread_mutex_destroy(&c->mutex);
         for (size_t i = 0; i < FTC_MAX_VNFS; i++) {
+            int fds[] = { c->fd[i], c->pidfd[i], c->role_pidfd[i] };
+
+            for (size_t k = 0; k < ARRAY_SIZE(fds); k++) {
+                if (fds[k] >= 0) {
+                    close(fds[k]);
+                }
+            }
             free(c->base[i]);
         }
         free(c);
@@ -413,6 +464,9 @@ ftc_controller_stop(void *c_)
         }
         if (c->pidfd[i] >= 0) {
             close(c->pidfd[i]);
+        }
+        if (c->role_pidfd[i] >= 0) {
+            close(c->role_pidfd[i]);
         }
         free(c->base[i]);
     }

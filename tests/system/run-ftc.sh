@@ -9,6 +9,7 @@
 # once; nothing counted that was not released), its copy on the successor (the group's tail)
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
+# The same with the Monitor's process killed (mode kill): the next incarnation in the same guest.
 # Then simultaneous failures: f=2, the firewall's and the Monitor's guests destroyed at once.
 # Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
@@ -83,6 +84,27 @@ if [ -n "$run_id" ]; then
     [ -n "$new" ] && ok "vnf[1] recovered into a new guest: $new" \
         || fail "no new guest for vnf[1]: $(q "select kind, detail from events where run=$run_id and target='vnf[1]'")"
     q "select detail from events where run=$run_id and kind='recovered' and target='vnf[1]'" | sed 's/^/    /'
+fi
+
+# --- the Monitor's process killed mid-stream (mode kill: its guest stays): the controller sees
+# its role gone through the guest's agent and starts the next incarnation in the same guest,
+# which fetches the groups' state as a new guest's would; the same exact-state checks.
+sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-kill/' -e 's/mode: destroy/mode: kill/' \
+    -e '/target: "vnf\[0\]"/d' -e '/target: "vnf\[2\]"/d' experiments/ftc-c13.yaml >"$tmp/kill.yaml"
+grep -q 'target: "vnf\[1\]", mode: kill' "$tmp/kill.yaml" || fail "no vnf[1] kill in the derived file"
+check_run "$tmp/kill.yaml" kill 1
+run_id=$(q "select max(id) from runs where experiment='ftc-c13-kill'")
+if [ -n "$run_id" ]; then
+    for k in fault-injected suspected initialized recovered; do
+        n=$(q "select count(*) from events where run=$run_id and kind='$k' and target='vnf[1]'")
+        [ "$n" -ge 1 ] && ok "kill: event $k for vnf[1]" || fail "kill: no $k event for vnf[1] in run $run_id"
+    done
+    same=$(q "select detail from events where run=$run_id and kind='initialized' and target='vnf[1]' and detail like '%started on v1,%'")
+    newg=$(q "select count(*) from events where run=$run_id and target='vnf[1]' and detail like '%new guest%'")
+    [ -n "$same" ] && [ "$newg" = 0 ] && ok "kill: vnf[1] restarted in its own guest: $same" \
+        || fail "kill: vnf[1] not restarted in place: $(q "select kind, detail from events where run=$run_id and target='vnf[1]'")"
+    ms=$(q "select round(value, 1) from samples_view where run=$run_id and metric='recovery_total_ms' and (labels is null or labels='')")
+    [ -n "$ms" ] && ok "kill: recovery of the Monitor took $ms ms" || fail "kill: no recovery_total_ms sample"
 fi
 
 # --- the same chain and stream without a fault

@@ -39,13 +39,12 @@ inner_ofs(const uint8_t *frame, size_t len, size_t *ofs)
     if (frame[12] == NHAM_ETHERTYPE >> 8 && frame[13] == (NHAM_ETHERTYPE & 0xff)) {
         struct nham_data d;
 
-        if (!nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
-            || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
-            || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len) {
-            return false;
+        if (nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
+            && !nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+            && hdr.next_proto == NSH_NP_ETHERNET && d.payload_len >= hdr.len) {
+            *ofs = (size_t) (d.payload - frame) + hdr.len;
+            return true;
         }
-        *ofs = (size_t) (d.payload - frame) + hdr.len;
-        return true;
     }
     if (frame[12] == NSH_ETHERTYPE >> 8 && frame[13] == (NSH_ETHERTYPE & 0xff)) {
         if (nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)

@@ -44,17 +44,18 @@ inner_frame(uint8_t *frame, size_t len, uint8_t **innerp, size_t *lenp)
         return EINVAL;
     }
     if (frame[12] == NHAM_ETHERTYPE >> 8 && frame[13] == (NHAM_ETHERTYPE & 0xff)) {
+        /* The wrapper's frames share the ethertype (wrap.h): one that is no DATA message is
+         * looked at as the others below. */
         struct nham_data d;
 
-        if (!nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
-            || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
-            || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len) {
-            return EINVAL;
+        if (nham_data_parse(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &d)
+            && !nsh_decode(d.payload, d.payload_len, &hdr, NULL)
+            && hdr.next_proto == NSH_NP_ETHERNET && d.payload_len >= hdr.len) {
+            /* The payload is the frame's own tail: rewritten in place. */
+            *innerp = frame + (d.payload - frame) + hdr.len;
+            *lenp = d.payload_len - hdr.len;
+            return 0;
         }
-        /* The payload is the frame's own tail: rewritten in place. */
-        *innerp = frame + (d.payload - frame) + hdr.len;
-        *lenp = d.payload_len - hdr.len;
-        return 0;
     }
     if (frame[12] == NSH_ETHERTYPE >> 8 && frame[13] == (NSH_ETHERTYPE & 0xff)) {
         if (nsh_decode(frame + PACKET_ETH_HLEN, len - PACKET_ETH_HLEN, &hdr, NULL)

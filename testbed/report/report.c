@@ -96,8 +96,8 @@ note_why(struct buf *notes, struct report_shape *shape, const char *a, const cha
         b = NULL;
     }
     if (!a && !b) {
-        buf_printf(notes, "  - why: not explained (the experiment file gives no reason for "
-                   "this difference)\n");
+        buf_printf(notes, "  - why: not explained (the experiment file recorded with the "
+                   "runs gives no reason for this difference)\n");
         return;
     }
     shape->explained++;
@@ -109,11 +109,8 @@ note_why(struct buf *notes, struct report_shape *shape, const char *a, const cha
     }
 }
 
-static const char *
-unit_of(const struct report_row *r)
-{
-    return r->unit ? r->unit : "";
-}
+/* The two arguments of "%s%s" that put " ms" after a number, or nothing for a count. */
+#define UNIT(r) ((r)->unit && *(r)->unit ? " " : ""), ((r)->unit ? (r)->unit : "")
 
 void
 report_shape(const struct report_table *t, struct report_shape *shape, struct buf *notes)
@@ -156,25 +153,25 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             shape->values++;
             if (!c) {
                 buf_printf(notes, "- %s: ours is within %.0f%% of the published value (%.3g vs "
-                           "%.3g %s)\n", r->label, REPORT_FLAT * 100, r->measured, r->published,
-                           unit_of(r));
+                           "%.3g%s%s)\n", r->label, REPORT_FLAT * 100, r->measured, r->published,
+                           UNIT(r));
             } else {
                 shape->values_differ++;
-                buf_printf(notes, "- **%s: value differs**: ours %.3g %s, published %.3g %s\n",
-                           r->label, r->measured, unit_of(r), r->published, unit_of(r));
+                buf_printf(notes, "- **%s: value differs**: ours %.3g%s%s, published %.3g%s%s\n",
+                           r->label, r->measured, UNIT(r), r->published, UNIT(r));
                 note_why(notes, shape, r->why.value, NULL);
             }
         } else if (c && (c > 0) == t->higher_is_better) {
-            buf_printf(notes, "- ours beats the published %s for %s (%.3g vs %.3g %s)\n",
+            buf_printf(notes, "- ours beats the published %s for %s (%.3g vs %.3g%s%s)\n",
                        r->derived ? "(derived) value" : "value", r->label, r->measured,
-                       r->published, unit_of(r));
+                       r->published, UNIT(r));
         } else if (!c) {
             buf_printf(notes, "- %s: ours is within %.0f%% of the published value\n", r->label,
                        REPORT_FLAT * 100);
         } else {
-            buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g %s)\n", r->label,
+            buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g%s%s)\n", r->label,
                        t->higher_is_better ? "lower" : "higher", r->measured, r->published,
-                       unit_of(r));
+                       UNIT(r));
         }
     }
     shape->best_published = best_pub->label;
@@ -190,10 +187,10 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             buf_printf(notes, "- best (%s): published %s, ours %s, a tie within %.0f%% on one "
                        "side\n", word, best_pub->label, best_meas->label, REPORT_FLAT * 100);
         } else {
-            buf_printf(notes, "- **best differs**: published %s is %s (%.3g %s), ours is %s "
-                       "(%.3g %s)\n", word, best_pub->label, best_pub->published,
-                       unit_of(best_pub), best_meas->label, best_meas->measured,
-                       unit_of(best_meas));
+            buf_printf(notes, "- **best differs**: published %s is %s (%.3g%s%s), ours is %s "
+                       "(%.3g%s%s)\n", word, best_pub->label, best_pub->published,
+                       UNIT(best_pub), best_meas->label, best_meas->measured,
+                       UNIT(best_meas));
             note_why(notes, shape, best_pub->why.best, best_meas->why.best);
         }
     }
@@ -215,12 +212,12 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             if (p != m) {
                 shape->inversions++;
                 if (listed++ < 5) {
-                    buf_printf(notes, "- **order differs**: published %s %s %s (%.3g %s %.3g "
-                               "%s), ours %s %s %s (%.3g %s %.3g %s)\n",
+                    buf_printf(notes, "- **order differs**: published %s %s %s (%.3g %s "
+                               "%.3g%s%s), ours %s %s %s (%.3g %s %.3g%s%s)\n",
                                a->label, p < 0 ? "<" : ">", b->label, a->published,
-                               p < 0 ? "<" : ">", b->published, unit_of(a),
+                               p < 0 ? "<" : ">", b->published, UNIT(a),
                                a->label, m < 0 ? "<" : ">", b->label, a->measured,
-                               m < 0 ? "<" : ">", b->measured, unit_of(a));
+                               m < 0 ? "<" : ">", b->measured, UNIT(a));
                     note_why(notes, shape, a->why.order, b->why.order);
                 } else {
                     shape->failed++;

@@ -349,14 +349,17 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * when it can least take it; the tick carries the rest). Open: carry them at once only
      * when they are more than the next packets take, so they never pile up behind a fast
      * stream either. */
-    /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
-     * tick's propagating packet; a closed-loop client's every request would. Else a data
-     * packet may come to carry them soon: if none has in FTC_FWD_CARRY_DIV of a tick (the
-     * packet that just went by may have been the last, a closed-loop client's), a
-     * propagating packet does. */
-    if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
+    /* Idle (no data packet for a quarter tick) or empty (every data packet sent has reached
+     * the buffer): the held packets' commits would wait for a data packet that may never
+     * come (a closed-loop client's next request comes only once the buffer released its last
+     * one), and the chain has room for a propagating packet: it goes now. Else a data packet
+     * may come to carry them soon: if none has in FTC_FWD_CARRY_DIV of a tick, a propagating
+     * packet does. */
+    if (w->n_pending
+        && (now - w->last_ns >= w->tick_ns / 4 || !ftc_forwarder_in_flight(w, now))) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
+        w->stats.propagated_idle++;
     } else if (w->n_pending && !w->carry_armed) {
         ft_emit_timer(out, FTC_FWD_TIMER_CARRY, now + w->tick_ns / FTC_FWD_CARRY_DIV);
         w->carry_armed = true;
@@ -400,6 +403,7 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
             if (w->n_pending && ev->now_ns - w->last_ns >= w->tick_ns / FTC_FWD_CARRY_DIV) {
                 ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
                 w->stats.propagated++;
+                w->stats.propagated_carry++;
             }
             break;
         }

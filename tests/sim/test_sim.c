@@ -914,7 +914,14 @@ test_ftc_forwarder_empty_chain(void **state)
             assert_int_equal(ftc_t_count(&out, FT_ACT_TIMER_ARM), 1);
             continue;
         }
-        /* Both arrived: a propagating packet goes now, with the log (sent once). */
+        /* Both arrived: a propagating packet goes with the log (sent once) as soon as the
+         * batch in hand is done: a timer at "now". */
+        assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+        const struct ft_action *t = ftc_t_find(&out, FT_ACT_TIMER_ARM);
+        assert_int_equal(t->at_ns, 1100000);
+        struct ft_event tev = { .kind = FT_EV_TIMER, .now_ns = 1100000, .timer = t->timer };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &tev, &out), 0);
         assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 1);
         const struct ft_action *a = ftc_t_find(&out, FT_ACT_FORWARD);
         assert_int_equal(a->to, r0);
@@ -924,6 +931,32 @@ test_ftc_forwarder_empty_chain(void **state)
         assert_int_equal(m->logs[0].group, 1);
     }
     assert_int_equal(ftc_forwarder_stats(core)->propagated_idle, 1);
+    /* The same once a data packet came in the batch: it carried the log, nothing goes. */
+    ftc_t_log(m, 1);
+    buf_clear(&b);
+    buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b, 1);
+    buf_put_be32(&b, 2);
+    ftc_message_put(&b, m);
+    struct ft_event msg = {
+        .kind = FT_EV_PEER_MSG, .now_ns = 1200000, .from = FTC_T_BUF, .data = b.data,
+        .len = b.len,
+    };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &msg, &out), 0);
+    const struct ft_action *t = ftc_t_find(&out, FT_ACT_TIMER_ARM);
+    struct ft_event tev = { .kind = FT_EV_TIMER, .now_ns = 1200000, .timer = t->timer };
+    pkt.now_ns = 1200000;
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &pkt, &out), 0);
+    const struct ft_action *d = ftc_t_find(&out, FT_ACT_FORWARD);
+    assert_true(ftc_packet_parse(d->data, d->len, &type, m, &in, &in_len));
+    assert_int_equal(type, FTC_PKT_DATA);
+    assert_int_equal(m->n_logs, 1);
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &tev, &out), 0);
+    assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+    assert_int_equal(ftc_forwarder_stats(core)->propagated, 1);
     ft_core_destroy(core);
     ft_actions_uninit(&out);
     buf_uninit(&b);

@@ -34,7 +34,7 @@
 
 #define NHAM_BEAT_PORT 7071             /* The copies' source port (vnfs/sfc/nham.c). */
 #define NHAM_RPC_MS 5000
-#define NHAM_READY_RETRY "20ms"         /* The copies' core: READY again after this. */
+#define NHAM_READY_RETRY "10ms"         /* The copies' core: READY again after this. */
 #define NHAM_READY_TIMEOUT_NS (30ull * 1000000000ull)
 #define NHAM_PRIO_STEER 100
 #define NHAM_PRIO_FENCE 300
@@ -244,9 +244,11 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
-    /* A replay lost after READY (the switch still sent the hop's first packets to the failed
-     * copy: measured, 8-10 of 21 failovers at load 8-10 served again only 100-200 ms after
-     * READY, at the next retry or retransmission) is asked again after this. */
+    /* A replay lost after READY is asked again after this. The switch acknowledges the steer
+     * (its barrier) before its datapath's flows follow (OVS revalidates them on threads of its
+     * own, later): the replay's first packets often still went to the failed copy, and the hop
+     * served again only at the core's next READY or the SFF's next retransmission (16 of 21
+     * failovers 100-200 ms after READY at load 8-10; 20 ms: 0 of 21; 5 ms: a few ms). */
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_string("ready_retry=" NHAM_READY_RETRY));
     if (v->fn_args) {

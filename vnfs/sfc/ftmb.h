@@ -4,7 +4,7 @@
  * says it has logged it (the input logger and the output logger's rule in one process: output
  * leaves only once what produced it is stable). A VNF also stalls every --ftmb-snapshot period
  * for --ftmb-stall (the paper's simulated snapshot: 6 ms every 50 ms), during which it reads
- * nothing. The logger keeps the records in a bounded in-memory ring (a real FTMB replays them
+ * nothing and keeps its CPU busy (a snapshot's work; ftmb.c says why). The logger keeps the records in a bounded in-memory ring (a real FTMB replays them
  * on recovery; recovery is not built here) and acknowledges each VNF's highest record number
  * after every receive batch.
  *

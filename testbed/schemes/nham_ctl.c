@@ -522,8 +522,12 @@ struct nham_worker {
 };
 
 #define NHAM_RETRIES 20
-#define NHAM_RESUME_WAIT_NS (5000ull * 1000000)     /* A loaded machine's replay is slow; a
-                                                     * new failure ends the wait at once. */
+#define NHAM_RESUME_WAIT_NS (2000ull * 1000000)     /* Milliseconds normally; a new failure
+                                                     * ends the wait at once. Not longer: the
+                                                     * failed copy becomes a standby again only
+                                                     * after it (a hop with no traffic outputs
+                                                     * nothing), and a machine that stalls its
+                                                     * guests for seconds gets no sample. */
 #define NHAM_RETRY_NS (100ull * 1000000)
 
 struct nham_ctl {

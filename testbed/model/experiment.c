@@ -1757,6 +1757,8 @@ static const struct stored_metric stored_metrics[] = {
     { "recovery_total_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "recovery_detect_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "recovery_repair_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "recovery_steer_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "recovery_resume_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "hop_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "link_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "cpu_pct", WL_DNS | WL_UDP | WL_PROBE, true, false, false },

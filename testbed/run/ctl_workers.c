@@ -1,6 +1,8 @@
 #include "testbed/run/ctl_workers.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,7 @@ struct ctl_workers {
     void *aux;
     struct ctl_worker *w;
     size_t n_workers;
+    int rt_priority;            /* SCHED_FIFO priority of the threads; 0: normal ones. */
 };
 
 struct ctl_workers *
@@ -81,15 +84,34 @@ ctl_worker_main(void *w_)
     return NULL;
 }
 
+void
+ctl_workers_set_realtime(struct ctl_workers *p, int priority)
+{
+    p->rt_priority = priority;
+}
+
 int
 ctl_workers_start(struct ctl_workers *p)
 {
+    struct sched_param sp = { .sched_priority = p->rt_priority };
+    pthread_attr_t attr;
     int error = 0;
 
+    pthread_attr_init(&attr);
+    if (p->rt_priority > 0) {
+        pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+        pthread_attr_setschedparam(&attr, &sp);
+    }
     for (size_t i = 0; !error && i < p->n_workers; i++) {
-        error = pthread_create(&p->w[i].thread, NULL, ctl_worker_main, &p->w[i]);
+        error = pthread_create(&p->w[i].thread, &attr, ctl_worker_main, &p->w[i]);
+        if (error == EPERM && p->rt_priority > 0) {
+            /* Without the privilege: a normal thread. */
+            error = pthread_create(&p->w[i].thread, NULL, ctl_worker_main, &p->w[i]);
+        }
         p->w[i].started = !error;
     }
+    pthread_attr_destroy(&attr);
     return error;
 }
 

@@ -26,6 +26,11 @@ typedef uint64_t ctl_idle_fn(void *aux, size_t worker);
 
 struct ctl_workers *ctl_workers_create(size_t n_workers, size_t job_size, ctl_job_fn *,
                                        ctl_idle_fn *, void *aux);
+/* Before ctl_workers_start(): the threads run at SCHED_FIFO 'priority' (0, the default: normal
+ * threads; without the privilege they are normal ones too). A job then starts the moment it
+ * is queued, however loaded the machine: for handlers that block (calls, waits) and run for
+ * microseconds at a time, never for ones that compute. */
+void ctl_workers_set_realtime(struct ctl_workers *, int priority);
 /* Starts the threads. On failure, those started are stopped by ctl_workers_destroy(). */
 int ctl_workers_start(struct ctl_workers *);
 void ctl_workers_stop(struct ctl_workers *);

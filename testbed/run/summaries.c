@@ -213,6 +213,16 @@ report_recovery(struct run_ctx *rc)
                     store_sample_add(rc->store, rc->run, "recovery_repair_ms", l,
                                      eps[i].injected_ns, eps[i].repair_ns / 1e6);
                 }
+                /* Detection to the switch's update (the paper's MR-AA time), and to the
+                 * hop's first packet out of the copy that took over. */
+                if (eps[i].steer_ns >= 0) {
+                    store_sample_add(rc->store, rc->run, "recovery_steer_ms", l,
+                                     eps[i].injected_ns, eps[i].steer_ns / 1e6);
+                }
+                if (eps[i].resume_ns >= 0) {
+                    store_sample_add(rc->store, rc->run, "recovery_resume_ms", l,
+                                     eps[i].injected_ns, eps[i].resume_ns / 1e6);
+                }
             }
             printf("    recovery of %s: %.3f ms (detected after %.3f ms)\n", eps[i].target,
                    eps[i].total_ns / 1e6, eps[i].detect_ns / 1e6);
@@ -245,6 +255,8 @@ report_recovery(struct run_ctx *rc)
         summarize(rc, "recovery_total_ms", NULL, 0, NULL, &s);
         summarize(rc, "recovery_detect_ms", NULL, 0, NULL, &s);
         summarize(rc, "recovery_repair_ms", NULL, 0, NULL, &s);
+        summarize(rc, "recovery_steer_ms", NULL, 0, NULL, &s);
+        summarize(rc, "recovery_resume_ms", NULL, 0, NULL, &s);
         summarize(rc, "recovery_scheme_ms", NULL, 0, NULL, &s);
     }
     free(eps);

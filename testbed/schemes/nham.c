@@ -37,6 +37,7 @@ extern const struct scheme_class scheme_nham;
 
 static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
 static const char *const nham_backends[] = { "app", "criu", "vm", NULL };
+static const char *const nham_failovers[] = { "fast", "hold", NULL };
 
 static const struct scheme_param nham_params[] = {
     { "mechanism", SCHEME_PARAM_STRING, "1R-AA", 0, 0, nham_mechanisms,
@@ -54,6 +55,10 @@ static const struct scheme_param nham_params[] = {
     { "suspect_min", SCHEME_PARAM_DURATION, "500ms", 1000000, 10000000000ull, NULL,
       "the failure detector's least timeout after a beat (the adaptive one may be longer); "
       "a crashed process is known at once from its pidfd, whatever this says" },
+    { "failover", SCHEME_PARAM_STRING, "fast", 0, 0, nham_failovers,
+      "how a running standby (1R-AA, MR-AA) replaces a copy known dead: fast (steered to, "
+      "then activated; its READY tells the SFF), hold (the SFF holds the hop first, one more "
+      "round trip: what every other recovery does)" },
     { "state_bytes", SCHEME_PARAM_UINT, "524288", 0, 64u << 20, NULL,
       "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
     { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,
@@ -231,6 +236,7 @@ nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies
     conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
     conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
     conf->backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
+    conf->fast_failover = !strcmp(scheme_param_value(&scheme_nham, p, "failover"), "fast");
 }
 
 static int

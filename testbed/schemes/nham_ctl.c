@@ -34,6 +34,7 @@
 
 #define NHAM_BEAT_PORT 7071             /* The copies' source port (vnfs/sfc/nham.c). */
 #define NHAM_RPC_MS 5000
+#define NHAM_READY_RETRY "10ms"         /* The copies' core: READY again after this. */
 #define NHAM_READY_TIMEOUT_NS (30ull * 1000000000ull)
 #define NHAM_PRIO_STEER 100
 #define NHAM_PRIO_FENCE 300
@@ -243,6 +244,13 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
+    /* A replay lost after READY is asked again after this. The switch acknowledges the steer
+     * (its barrier) before its datapath's flows follow (OVS revalidates them on threads of its
+     * own, later): the replay's first packets often still went to the failed copy, and the hop
+     * served again only at the core's next READY or the SFF's next retransmission (16 of 21
+     * failovers 100-200 ms after READY at load 8-10; 20 ms: 0 of 21; 5 ms: a few ms). */
+    json_array_append_new(a, json_string("--param"));
+    json_array_append_new(a, json_string("ready_retry=" NHAM_READY_RETRY));
     if (v->fn_args) {
         json_array_extend(a, v->fn_args);
     }
@@ -514,6 +522,12 @@ struct nham_worker {
 };
 
 #define NHAM_RETRIES 20
+#define NHAM_RESUME_WAIT_NS (2000ull * 1000000)     /* Milliseconds normally; a new failure
+                                                     * ends the wait at once. Not longer: the
+                                                     * failed copy becomes a standby again only
+                                                     * after it (a hop with no traffic outputs
+                                                     * nothing), and a machine that stalls its
+                                                     * guests for seconds gets no sample. */
 #define NHAM_RETRY_NS (100ull * 1000000)
 
 struct nham_ctl {
@@ -877,6 +891,54 @@ nham_taking_over(struct nham_ctl *ctl, struct nham_worker *w, size_t c)
     ctl_workers_unlock(ctl->threads);
 }
 
+/* After copy 'nw' of 'v' took over from 'old' (its READY seen): records `steered` at
+ * 't_steer' (0: the failed copy restarted in place, the switch sends to the same port), when
+ * the switch acknowledged the change that sends the hop to 'nw' and no longer to the failed
+ * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"), and
+ * `resumed` when 'nw' output its first packet (the hop serves again: the outage the chain
+ * sees ends one hop later). Waits for that output at most NHAM_RESUME_WAIT_NS, and not once
+ * another job of this VNF (a new failure) waits. */
+static void
+nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nham_vnf *v,
+                    const struct nham_copy *old, const struct nham_copy *nw,
+                    struct nham_agent *ag, uint64_t t_steer, uint64_t at_ns)
+{
+    uint64_t deadline = time_mono_ns() + NHAM_RESUME_WAIT_NS;
+    uint64_t out_ns = 0, data_ns = 0;
+
+    for (int k = 0; t_steer && k < 2; k++) {
+        run_events_addf(ctl->events, t_steer, "steered", k ? v->name : old->name,
+                        "%s: the switch sends the hop to %s (%.3f ms after detection)",
+                        nham_mechanism_name(v->conf.mechanism), nw->name,
+                        t_steer > at_ns ? (t_steer - at_ns) / 1e6 : 0.0);
+    }
+    while (!ctl_workers_stopping(ctl->threads) && time_mono_ns() < deadline) {
+        size_t n_jobs;
+
+        if (!nham_counter(ctl, ag, nw->role_id, "out_first_ns", &out_ns) && out_ns) {
+            break;
+        }
+        ctl_workers_lock(ctl->threads);
+        ctl_workers_jobs(ctl->threads, w->vnf, &n_jobs);
+        ctl_workers_unlock(ctl->threads);
+        if (n_jobs) {
+            return;
+        }
+        poll(NULL, 0, 1);
+    }
+    if (!out_ns || nham_counter(ctl, ag, nw->role_id, "data_first_ns", &data_ns)
+        || out_ns < at_ns || out_ns > time_mono_ns()) {
+        return;                 /* None yet, or not on the host's clock (a VM's own). */
+    }
+    for (int k = 0; k < 2; k++) {
+        run_events_addf(ctl->events, out_ns, "resumed", k ? v->name : old->name,
+                        "%s: %s output its first packet %.3f ms after detection (the first "
+                        "reached it after %.3f ms)", nham_mechanism_name(v->conf.mechanism),
+                        nw->name, (out_ns - at_ns) / 1e6,
+                        data_ns >= at_ns ? (data_ns - at_ns) / 1e6 : 0.0);
+    }
+}
+
 /* The recovery of VNF 'v' whose active copy 'a' failed (detected at 'at_ns'). Returns 0 when
  * a copy said READY, EINTR when the copy taking over failed before it did (its own recovery
  * is queued), ECHILD when the process started in its place ended as it started (the caller
@@ -893,11 +955,19 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     uint64_t t_hold, t_steer = 0, t_start = 0;
     struct nham_agent *ag;
     struct of_flow f, fence;
-    bool interrupted = false, died_starting = false;
+    bool interrupted = false, died_starting = false, held;
     int error;
 
-    /* 1. The SFF holds the hop's packets from now until READY. */
-    error = nham_hold(ctl, w, v);
+    /* 1. The SFF holds the hop's packets from now until READY. Not when a running standby
+     * replaces a copy known dead (1R-AA, MR-AA): the copy's READY alone moves the SFF to its
+     * epoch and replays everything after its checkpoint (nham_sff_on_ready(); the simulator's
+     * silent crashes check it), and what the SFF sends meanwhile reaches a dead copy or one of
+     * another epoch, which drops it, and stays in buffer_rx. The hold's round trip to the SFF
+     * (0.1-1.9 ms at load) is then off the path to READY. A copy that only fell silent may
+     * wake up: it is held as before. A hold after the READY would stall the hop until the
+     * next one, so there is none later either. */
+    held = !(ctl->nd->conf.fast_failover && dead && (m == NHAM_1R_AA || m == NHAM_MR_AA));
+    error = held ? nham_hold(ctl, w, v) : 0;
     t_hold = time_mono_ns();
     /* 2-4. The replacement per mechanism, steered to, then started, restarted or activated:
      * it restores the last checkpoint and says READY. A standby that cannot take over (it
@@ -1041,12 +1111,14 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (!error && ready > ready0 && ready_ns) {
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
-                            "%s: %s took over as incarnation %u (%.3f ms after detection: held "
+                            "%s: %s took over as incarnation %u (%.3f ms after detection: %s "
                             "%.3f, steered %.3f, started %.3f, ready %.3f)", nham_mechanism_name(m),
                             nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
-                            (t_hold - at_ns) / 1e6, (t_steer - at_ns) / 1e6,
-                            (t_start - at_ns) / 1e6, (ready_ns - at_ns) / 1e6);
+                            held ? "held" : "not held", (t_hold - at_ns) / 1e6,
+                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6,
+                            (ready_ns - at_ns) / 1e6);
         }
+        nham_record_resumed(ctl, w, v, old, nw, ag, b != a ? t_steer : 0, at_ns);
         return 0;
     }
     run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
@@ -1305,6 +1377,11 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         goto out;
     }
     run_events_add(ctl->events, 0, "checkpoint-backend", "vsm", nd->conf.backend);
+    /* A recovery starts on its VNF's worker, queued by the FMS's real-time thread: a normal
+     * thread took 0-4 ms to wake up on a loaded machine (load 9-14), as long as everything
+     * else before READY. The workers block in calls and polls and run for microseconds at a
+     * time, as the FMS's thread does: the same priority, the lowest real-time one. */
+    ctl_workers_set_realtime(ctl->threads, 1);
     error = ctl_workers_start(ctl->threads);
     if (!error) {
         error = fms_start(ctl->fms);

@@ -21,7 +21,11 @@
  * OpenFlow connection, then per mechanism: 0R restarts the VNF's process on its guest, 1R-AS
  * starts it on the standby guest, 1R-AA and MR-AA activate a running standby; the new copy
  * restores the VSM's last checkpoint and sends READY, and the SFF replays what it held since.
- * `recovered` is recorded at the READY's time (the copy's CLOCK_MONOTONIC, the host's too).
+ * When a running standby replaces a copy known dead (failover: fast), the SFF is not told
+ * first: the READY alone moves it to the new incarnation (no round trip before the switch).
+ * `recovered` is recorded at the READY's time (the copy's CLOCK_MONOTONIC, the host's too),
+ * `steered` when the switch acknowledged the rule that no longer sends the hop to the failed
+ * copy (another copy took over), `resumed` at the new copy's first output.
  * The VNF's name ("vnf[i]", which faults target) follows the steering at once. A copy that
  * fails while it takes over interrupts that recovery (`recovery-interrupted`) and is
  * recovered in turn; a recovery that fails (an agent did not answer) is tried again.
@@ -56,6 +60,7 @@ struct nham_conf {
     uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
     uint64_t buffer_bytes;      /* Of each buffer_rx. */
     const char *backend;        /* Checkpoint backend: "app". */
+    bool fast_failover;         /* A running standby replaces a dead copy with no hold. */
 };
 
 /* Starts the SFF and every VNF copy (deploy_chain_opts.start_middle; 'o->aux' is a

@@ -159,6 +159,7 @@ metrics_recovery(const struct metrics_event *events, size_t n,
             .target = ev[i].target ? ev[i].target : "", .injected_ns = ev[i].t_ns,
             .suspected_ns = -1, .recovered_ns = -1,
             .detect_ns = -1, .repair_ns = -1, .total_ns = -1,
+            .steered_ns = -1, .resumed_ns = -1, .steer_ns = -1, .resume_ns = -1,
         };
         for (size_t j = 0; j < n; j++) {
             const char *target = ev[j].target ? ev[j].target : "";
@@ -177,7 +178,17 @@ metrics_recovery(const struct metrics_event *events, size_t n,
             } else if ((is_kind(&ev[j], "recovered") || is_kind(&ev[j], "healed"))
                        && r->recovered_ns < 0) {
                 r->recovered_ns = ev[j].t_ns;
+            } else if (is_kind(&ev[j], "steered") && r->steered_ns < 0) {
+                r->steered_ns = ev[j].t_ns;
+            } else if (is_kind(&ev[j], "resumed") && r->resumed_ns < 0) {
+                r->resumed_ns = ev[j].t_ns;
             }
+        }
+        if (r->suspected_ns >= 0 && r->steered_ns >= 0) {
+            r->steer_ns = MAX(r->steered_ns - r->suspected_ns, 0);
+        }
+        if (r->suspected_ns >= 0 && r->resumed_ns >= 0) {
+            r->resume_ns = MAX(r->resumed_ns - r->suspected_ns, 0);
         }
         if (r->suspected_ns >= 0) {
             r->detect_ns = r->suspected_ns - r->injected_ns;

@@ -62,8 +62,14 @@ int metrics_availability(const struct metrics_probe *, size_t n, int64_t t0, int
  * episode's detection is the first 'suspected' and its recovery the first 'recovered' (or
  * 'healed') event on the same target after it and before the target's next fault. Steps:
  * detect = suspected - injected, repair = recovered - suspected, total = recovered - injected;
- * a step whose end never came is -1. Events are taken in time order (input need not be sorted);
- * kinds other than these are ignored. '*episodes' is in fault order; caller frees it. */
+ * a step whose end never came is -1. Two optional steps a scheme may report between them,
+ * the first 'steered' (the switch no longer sends the target's traffic to the failed copy: the
+ * update of a group of replicas, what NHAM's paper times for MR-AA) and the first 'resumed'
+ * (the copy that took over output its first packet: the hop serves again): steer = steered -
+ * suspected and resume = resumed - suspected, each at least 0 (a step done before the
+ * suspicion took no time after it), -1 when absent. Events are taken in time order (input
+ * need not be sorted); kinds other than these are ignored. '*episodes' is in fault order;
+ * caller frees it. */
 struct metrics_event {
     int64_t t_ns;
     const char *kind;
@@ -78,6 +84,8 @@ struct metrics_recovery {
     int64_t detect_ns;          /* -1 when unknown. */
     int64_t repair_ns;
     int64_t total_ns;
+    int64_t steered_ns, resumed_ns;     /* -1: not reported. */
+    int64_t steer_ns, resume_ns;        /* From the suspicion; -1 when unknown. */
 };
 
 int metrics_recovery(const struct metrics_event *, size_t n,

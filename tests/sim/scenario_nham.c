@@ -3,7 +3,9 @@
  * them (one up to all) crashes at the same instant, often while a checkpoint is in flight
  * (just after the VSM's tick), sometimes again while still recovering; each restarts after
  * the failure notice (the FMS's detection) plus a recovery delay, empty, and restores its last
- * checkpoint from the VSM. Links are FIFO and lossless, as the veth pairs through the switch
+ * checkpoint from the VSM. Half the crashes are silent (no failure notice: the SFF keeps
+ * sending to the dead VNF and learns of its new incarnation only from its READY), as when the
+ * FMS replaces a dead copy by a running standby without a hold. Links are FIFO and lossless, as the veth pairs through the switch
  * are; what a crash loses is what the dead VNF held.
  *
  * At the end of the chain a checker (this file's test-only core) reads each packet's stamps:
@@ -175,7 +177,13 @@ nham_setup(struct sim *sim, bool broken)
             uint64_t crash = MAX(at, busy_until[v]);
             uint64_t restart = crash + net.detect_ns + ft_rng_below(rng, 10 * SIM_MS);
 
-            sim_crash_at(sim, vnfs[v], crash);
+            /* Half of them silent: the FMS sends the SFF no failure notice when a running
+             * standby replaces a dead copy (1R-AA, MR-AA); its READY alone must do. */
+            if (ft_rng_chance(rng, 0.5)) {
+                sim_crash_silent_at(sim, vnfs[v], crash);
+            } else {
+                sim_crash_at(sim, vnfs[v], crash);
+            }
             sim_restart_at(sim, vnfs[v], restart);
             busy_until[v] = restart + 1;
             last = MAX(last, restart);

@@ -34,7 +34,7 @@ struct sim_item {
     uint32_t epoch;             /* TIMER: the destination's epoch when armed. */
     uint32_t len;
     uint8_t *data;
-    uint64_t aux;               /* TIMER: timer id; REQUEST: request id. */
+    uint64_t aux;               /* TIMER: timer id; REQUEST: request id; CRASH: 1 silent. */
     uint64_t gen;               /* TIMER: generation, to ignore re-armed or cancelled timers. */
 };
 
@@ -476,6 +476,15 @@ sim_crash_at(struct sim *sim, uint32_t id, uint64_t at_ns)
 }
 
 void
+sim_crash_silent_at(struct sim *sim, uint32_t id, uint64_t at_ns)
+{
+    struct sim_item it = { .at = at_ns, .type = SIM_IT_CRASH, .dst = id, .aux = 1 };
+
+    sim_mark_faulty(sim, id);
+    sim_push(sim, &it);
+}
+
+void
 sim_restart_at(struct sim *sim, uint32_t id, uint64_t at_ns)
 {
     struct sim_item it = { .at = at_ns, .type = SIM_IT_RESTART, .dst = id };
@@ -875,7 +884,9 @@ sim_on_crash(struct sim *sim, const struct sim_item *it)
     ft_core_destroy(e->core);
     e->core = NULL;
     u64map_clear(&e->timers);
-    sim_notify(sim, e->id, FT_EV_PEER_DOWN);
+    if (!it->aux) {
+        sim_notify(sim, e->id, FT_EV_PEER_DOWN);
+    }
 }
 
 static int

@@ -111,6 +111,9 @@ void sim_make_client(struct sim *, uint32_t id, const uint32_t *targets, size_t 
 
 /* Faults. Each one marks the endpoint faulty (outside agreement), except link faults. */
 void sim_crash_at(struct sim *, uint32_t id, uint64_t at_ns);
+/* A crash nobody is told of (no failure notice): its peers learn of it only from what its
+ * replacement says (e.g. NHAM's SFF from a READY, when the FMS skips its hold). */
+void sim_crash_silent_at(struct sim *, uint32_t id, uint64_t at_ns);
 void sim_restart_at(struct sim *, uint32_t id, uint64_t at_ns);
 void sim_set_byzantine(struct sim *, uint32_t id, const struct sim_byzantine *);
 /* Directional loss on from -> to with probability 'p' until 'until_ns'. */

@@ -270,6 +270,36 @@ test_golden_recovery_events(void **state)
     run_golden("recovery-events");
 }
 
+/* 'steered' and 'resumed' are timed from the suspicion, never below 0 (a switch that moved
+ * the traffic before the suspicion took no time after it), and only within their episode. */
+static void
+test_recovery_steer_resume(void **state)
+{
+    (void) state;
+    const struct metrics_event ev[] = {
+        { 1000, "fault-injected", "vnf[0]" }, { 1400, "suspected", "vnf[0]" },
+        { 1650, "steered", "vnf[0]" }, { 3000, "recovered", "vnf[0]" },
+        { 4000, "resumed", "vnf[0]" }, { 5000, "steered", "vnf[0]" },
+        { 9000, "fault-injected", "vnf[0]" }, { 9100, "steered", "vnf[0]" },
+        { 9500, "suspected", "vnf[0]" }, { 9900, "recovered", "vnf[0]" },
+        { 9950, "resumed", "vnf[1]" },
+    };
+    struct metrics_recovery *eps;
+    size_t n;
+
+    assert_int_equal(metrics_recovery(ev, ARRAY_SIZE(ev), &eps, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(eps[0].repair_ns, 1600);
+    assert_int_equal(eps[0].steered_ns, 1650);
+    assert_int_equal(eps[0].steer_ns, 250);
+    assert_int_equal(eps[0].resume_ns, 2600);
+    assert_int_equal(eps[1].steered_ns, 9100);
+    assert_int_equal(eps[1].steer_ns, 0);
+    assert_int_equal(eps[1].resumed_ns, -1);     /* Another target's. */
+    assert_int_equal(eps[1].resume_ns, -1);
+    free(eps);
+}
+
 static void
 test_golden_throughput_resources(void **state)
 {
@@ -345,6 +375,7 @@ main(void)
         cmocka_unit_test(test_golden_availability_gaps),
         cmocka_unit_test(test_golden_availability_late_start),
         cmocka_unit_test(test_golden_recovery_events),
+        cmocka_unit_test(test_recovery_steer_resume),
         cmocka_unit_test(test_golden_throughput_resources),
         cmocka_unit_test(test_percentile_definition),
         cmocka_unit_test(test_t95),

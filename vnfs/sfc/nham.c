@@ -27,7 +27,9 @@
  * socket takes datagrams; or one UDP datagram from port 7071 of its management address) while
  * its data interface is up: a killed, frozen or cut-off VNF falls silent.
  * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
- * READY: the end of a recovery. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
+ * READY: the end of a recovery; `data_first_ns`, when the first DATA frame reached it (the
+ * switch sends the hop to it), and `out_first_ns`, when it output its first packet (the hop
+ * serves again): what the FMS records of a copy that took over. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
  * the inner frame of each output of its core: a reply (NF_REPLY) goes back on the reverse path
  * (SPI | NSH_SPI_REVERSE, SI 255), a drop keeps its DATA (the SFF must see the hop's output
  * to release it) with SI 0. A replayed output runs the function again (deterministic ones,
@@ -1114,6 +1116,9 @@ struct nham_vnf_role {
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
     uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
+    uint64_t data_first_ns;         /* The first DATA frame that reached this process (a
+                                     * standby's too: the switch sends the hop to it). */
+    uint64_t out_first_ns;          /* Its first output: the hop serves again. */
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
     struct buf fn_out;
     struct buf warm;                /* The last image the SFF gave this standby (WARM). */
@@ -1185,7 +1190,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct nham_vnf_role *v = v_;
 
-    v->n_processed++;
+    if (!v->n_processed++) {
+        v->out_first_ns = time_mono_ns();
+    }
     if (v->nf && nham_vnf_run_fn(v, data, len)) {
         data = v->fn_out.data;
         len = v->fn_out.len;
@@ -1403,6 +1410,9 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     }
     if (type == FTSTAGE_ETHERTYPE && nham_vnf_warm(v, body, len)) {
         return;
+    }
+    if (type == NHAM_ETHERTYPE && !v->data_first_ns) {
+        v->data_first_ns = time_mono_ns();
     }
     if (!v->stage) {
         v->n_standby_drops++;
@@ -1759,6 +1769,8 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "ready_ns", &v.ready_ns);
     role_add_counter(&v.role, "ready_counter", &v.ready_counter);
     role_add_counter(&v.role, "activations", &v.n_activations);
+    role_add_counter(&v.role, "data_first_ns", &v.data_first_ns);
+    role_add_counter(&v.role, "out_first_ns", &v.out_first_ns);
     role_add_counter(&v.role, "fn_forward", &v.n_fn_forward);
     role_add_counter(&v.role, "fn_replies", &v.n_fn_replies);
     role_add_counter(&v.role, "fn_drops", &v.n_fn_drops);

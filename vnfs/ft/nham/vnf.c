@@ -6,8 +6,11 @@
  * of every VNF equals the SFF's counter id.
  *
  * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
- * the VSM again for its checkpoint until one arrives, and says READY again until the SFF
- * sends it a packet). peers = [sff, vsm]. */
+ * the VSM again for its checkpoint until one arrives); ready_retry (default restore_retry: it
+ * says READY again until a packet of its incarnation comes that it can take, the next one or
+ * one it already answered; one that skips a counter is no answer: the replay's first packets
+ * were lost, e.g. the switch still sent them to the failed copy, and a READY again replays
+ * from the checkpoint at once instead of at the SFF's next retransmission). peers = [sff, vsm]. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,7 @@ struct nham_vnf {
     uint8_t *state;
     uint32_t state_len;
     uint64_t restore_retry_ns;
+    uint64_t ready_retry_ns;
     struct nham_out *log;       /* Recent outputs by counter % n_log, to answer a retransmission
                                  * of a packet already processed (its output was lost). */
     size_t n_log;
@@ -55,7 +59,7 @@ static int
 nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct nham_vnf *v;
-    uint64_t state_bytes, retry;
+    uint64_t state_bytes, retry, ready_retry;
     int error;
 
     if (cfg->n_peers != 2) {
@@ -75,11 +79,15 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         return EINVAL;
     }
     error = ft_config_duration(cfg, "restore_retry", 100 * 1000 * 1000ull, &retry, errp);
+    if (!error) {
+        error = ft_config_duration(cfg, "ready_retry", retry, &ready_retry, errp);
+    }
     if (error) {
         return error;
     }
     v = xzalloc(sizeof *v);
     v->restore_retry_ns = retry ? retry : 1;
+    v->ready_retry_ns = ready_retry ? ready_retry : 1;
     v->sff = cfg->peers[0];
     v->vsm = cfg->peers[1];
     v->state_len = state_bytes;
@@ -144,13 +152,13 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
         return;
     }
-    if (!v->recovering && d.epoch == v->epoch) {
-        v->ready_pending = false;       /* The SFF has our READY. */
-    }
     if (v->recovering || d.epoch != v->epoch) {
         /* Sent to an earlier incarnation: the SFF replays it after our READY. */
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
+    }
+    if (d.counter <= v->counter + 1) {
+        v->ready_pending = false;       /* The SFF has our READY. */
     }
     if (d.counter <= v->counter) {
         /* Sent again: its output was lost on the way back, or the SFF was early. */
@@ -205,7 +213,7 @@ nham_vnf_send_ready(struct nham_vnf *v, uint64_t now_ns, struct ft_actions *out)
     buf_clear(&v->scratch);
     nham_ctl_put(&v->scratch, &c);
     ft_emit_send(out, v->sff, v->scratch.data, v->scratch.len);
-    ft_emit_timer(out, NHAM_VNF_READY_TIMER, now_ns + v->restore_retry_ns);
+    ft_emit_timer(out, NHAM_VNF_READY_TIMER, now_ns + v->ready_retry_ns);
 }
 
 static int

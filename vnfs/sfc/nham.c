@@ -366,6 +366,11 @@ struct nham_sff_role {
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     struct buf warm_msg;
     bool any_warm;
+    /* Admission (--window): see nham_sff_entry_readable(). */
+    unsigned window;
+    struct pktio *entry_io;
+    bool entry_open;
+    uint64_t n_left, n_window_closed;
 };
 
 static void
@@ -419,13 +424,18 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
     nham_sff_out(s, inner_len);
 }
 
+static void nham_sff_window_update(struct nham_sff_role *);
+
 static void
 nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct nham_sff_role *s = s_;
 
     if (to == NHAM_ID_EGRESS) {
+        /* The core passes each counter id to the egress exactly once: it left the chain. */
+        s->n_left++;
         nham_sff_egress(s, data, len);
+        nham_sff_window_update(s);
     } else if (to >= NHAM_ID_VNF(0) && to < NHAM_ID_VNF(s->n_hops)) {
         nham_sff_out(s, nham_frame(s->frame, s->hops[to - NHAM_ID_VNF(0)].vmac,
                                    pktio_mac(s->role.io), NHAM_ETHERTYPE, data, len));
@@ -824,6 +834,101 @@ nham_sff_frames_done(void *s_)
     s->tx.in_batch = false;
 }
 
+/* Admission (--window N), as the plain SFF's (sfcd sff --window): with the sender flat out on
+ * one shared CPU, the client's flood and the chain's own frames (the VNFs' outputs, their
+ * checkpoint images) shared one socket queue, and its overflow dropped both alike. Each lost
+ * output stalled its hop until the go-back-N timer, each lost fragment lost a checkpoint (and
+ * buffer_rx stayed held until the next one), and buffer_rx filled up with new packets the
+ * chain had no time for. So new packets (NSH frames at a path's entry) arrive on a socket of
+ * their own, read after the chain's socket is drained and only while fewer than N packets
+ * are in the chain (given a counter id and not yet out of it). The excess waits, and is
+ * dropped, in that socket's queue: before it has a counter id, a loss at the chain's door
+ * like the core's own overload drop. Nothing Hold/Release does changes: an admitted packet
+ * is held and released as before. */
+#define NHAM_WINDOW_HYSTERESIS PKTIO_BATCH
+
+/* Packets with a counter id that have not left the chain. */
+static uint64_t
+nham_sff_in_chain(const struct nham_sff_role *s)
+{
+    uint64_t refused = s->sff ? ftstage_stats(s->sff)->drops[FT_DROP_OVERLOAD] : 0;
+    uint64_t admitted = s->n_ingress - refused;
+
+    return admitted > s->n_left ? admitted - s->n_left : 0;
+}
+
+static void
+nham_sff_window_set_open(struct nham_sff_role *s, bool open)
+{
+    if (s->entry_open != open
+        && !loop_mod_fd(s->role.loop, pktio_fd(s->entry_io), open ? EPOLLIN : 0)) {
+        s->entry_open = open;
+        s->n_window_closed += !open;
+    }
+}
+
+/* A packet left the chain: the entry socket is read again once there is room for a batch. */
+static void
+nham_sff_window_update(struct nham_sff_role *s)
+{
+    if (s->entry_io && !s->entry_open
+        && nham_sff_in_chain(s) + NHAM_WINDOW_HYSTERESIS <= s->window) {
+        nham_sff_window_set_open(s, true);
+    }
+}
+
+/* The entry socket: the chain's own frames first (role->io drained), then as many new ones
+ * as the window has room for, a batch at most. */
+static void
+nham_sff_entry_readable(struct loop *loop, int fd, uint32_t events, void *s_)
+{
+    struct nham_sff_role *s = s_;
+    struct pktio_pkt pkts[PKTIO_BATCH];
+    uint64_t in_chain;
+    size_t n = 0;
+
+    role_drain_pktio(&s->role, 8);
+    in_chain = nham_sff_in_chain(s);
+    if (in_chain < s->window
+        && !pktio_recv_batch(s->entry_io, pkts, MIN(s->window - in_chain, PKTIO_BATCH), &n)) {
+        uint64_t t_in = time_mono_ns();
+
+        for (size_t i = 0; i < n; i++) {
+            nham_sff_frame(s, &pkts[i], t_in);
+        }
+    }
+    nham_sff_frames_done(s);
+    if (nham_sff_in_chain(s) >= s->window) {
+        nham_sff_window_set_open(s, false);
+    }
+}
+
+static int
+nham_sff_window_create(struct nham_sff_role *s)
+{
+    int error;
+
+    error = pktio_open(pktio_name(s->role.io), false, &s->entry_io);
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->entry_io, true);
+    }
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->role.io, false);
+    }
+    if (!error) {
+        error = loop_add_fd(s->role.loop, pktio_fd(s->entry_io), EPOLLIN,
+                            nham_sff_entry_readable, s);
+    }
+    if (error) {
+        log_err("nham-sff: entry socket on %s: %s", pktio_name(s->role.io), strerror(error));
+        return error;
+    }
+    s->entry_open = true;
+    role_add_counter(&s->role, "entry_rx_dropped", &pktio_stats(s->entry_io)->rx_dropped);
+    role_add_counter(&s->role, "window_closed", &s->n_window_closed);
+    return 0;
+}
+
 /* The FMS's failure notice for hop 'vnf': hold everything for it until its READY. */
 static int
 nham_sff_down(struct nham_sff_role *s, long long vnf, char **errmsg)
@@ -906,6 +1011,9 @@ nham_sff_on_start(struct role *role)
     ftstage_start(s->vsm, base);
     nham_sff_drain(s);
     error = nham_control_open(role, &s->control);
+    if (!error && s->window) {
+        error = nham_sff_window_create(s);
+    }
     if (error) {
         return error;
     }
@@ -956,6 +1064,8 @@ nham_sff_usage(void)
            "  --control PATH   the FMS's fast path: a datagram socket for \"down I\"\n"
            "  --warm I         hop I's standbys run (1R-AA, MR-AA): give them each stored\n"
            "                   image, so that a failover needs no transfer of it\n"
+           "  --window N       admit new packets only while fewer than N are in the chain,\n"
+           "                   after the chain's own frames (0: no admission, the default)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -969,6 +1079,7 @@ role_nham_sff(int argc, char *argv[])
         { "param", required_argument, NULL, 'P' },
         { "control", required_argument, NULL, 'C' },
         { "warm", required_argument, NULL, 'W' },
+        { "window", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -1025,6 +1136,17 @@ role_nham_sff(int argc, char *argv[])
                 goto out;
             }
             warm[n_warm++] = i;
+            break;
+        }
+        case 'w': {
+            char *end;
+            unsigned long w = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || (w && w < NHAM_WINDOW_HYSTERESIS * 2) || w > 65536) {
+                fprintf(stderr, "sfcd nham-sff: --window: '%s' is not 0 or %d..65536\n",
+                        optarg, NHAM_WINDOW_HYSTERESIS * 2);
+                goto out;
+            }
+            s.window = w;
             break;
         }
         default:
@@ -1088,6 +1210,12 @@ out:
     }
     buf_uninit(&s.warm_msg);
     nham_frags_free(&s.frags);
+    if (s.entry_io) {
+        if (s.role.loop) {
+            loop_del_fd(s.role.loop, pktio_fd(s.entry_io));
+        }
+        pktio_close(s.entry_io);
+    }
     role_finish(&s.role);
     free(errmsg);
     return rc;

@@ -341,9 +341,7 @@ struct nham_hop_macs {
 /* A peer message between the two local stages, handed over after the step that made it (a
  * stage must not be re-entered while it runs its actions). */
 struct nham_local_msg {
-    uint32_t to;
-    uint8_t *data;
-    size_t len;
+    struct ftstage_msg m;       /* Unsealed: it never leaves the process. 'payload' is ours. */
 };
 
 struct nham_sff_role {
@@ -461,16 +459,15 @@ nham_sff_seal(struct nham_sff_role *s, size_t i, uint64_t seq, enum ft_event_kin
 /* A message between the local stages: an image on its way to the VSM is kept, and once the
  * VSM says it stored it, it goes to the hop's standbys. */
 static void
-nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
+nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
 {
-    struct ftstage_msg m;
+    struct ftstage_msg m = *mp;
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    /* Only the VSM's small messages are opened: the image it saved is the hop's last one
-     * (nham_sff_ckpt() keeps it), when its counter is the one saved. */
-    if (!s->any_warm || len > NHAM_SINGLE_MAX
-        || ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_ckpt()
+     * keeps it), when its counter is the one saved. */
+    if (!s->any_warm || m.len > NHAM_SINGLE_MAX
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
         || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
         || c.vnf >= s->n_hops || !s->hops[c.vnf].warm) {
@@ -576,24 +573,41 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     return true;
 }
 
+/* A message between the two local stages (SFF and VSM), unsealed: queued, handed over after
+ * the step that made it. Others are sealed and go on the wire. */
+static bool
+nham_sff_send_unsealed(void *s_, const struct ftstage_msg *msg)
+{
+    struct nham_sff_role *s = s_;
+    struct nham_local_msg *m;
+    uint8_t *copy;
+
+    if (msg->to != NHAM_ID_SFF && msg->to != NHAM_ID_VSM) {
+        return false;
+    }
+    nham_sff_watch(s, msg);
+    if (s->n_local >= s->cap_local) {
+        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    }
+    m = &s->local[s->n_local++];
+    copy = xmalloc(msg->len ? msg->len : 1);
+    memcpy(copy, msg->payload, msg->len);
+    m->m = *msg;
+    m->m.payload = copy;
+    return true;
+}
+
 static bool
 nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
 {
     struct nham_sff_role *s = s_;
 
     if (to == NHAM_ID_SFF || to == NHAM_ID_VSM) {
-        struct nham_local_msg *m;
+        /* Sealed although local (no send_unsealed): opened here once. */
+        struct ftstage_msg m;
 
-        nham_sff_watch(s, msg, len);
-        if (s->n_local >= s->cap_local) {
-            s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
-        }
-        m = &s->local[s->n_local++];
-        m->to = to;
-        m->data = xmalloc(len ? len : 1);
-        memcpy(m->data, msg, len);
-        m->len = len;
-        return true;
+        return !ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+               && nham_sff_send_unsealed(s, &m);
     }
     if (to < NHAM_ID_VNF(0) || to >= NHAM_ID_VNF(s->n_hops)) {
         return false;
@@ -648,9 +662,11 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         return false;
     }
     if (m.kind == FT_EV_STATE) {
+        /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
-        return false;
+        ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
+        return true;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
         && !memcmp(m.payload, NHAM_WANT_MAGIC, NHAM_MAGIC_LEN)) {
@@ -699,17 +715,14 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         s->n_ckpt_delta_misses++;
         return true;
     }
+    /* The copy's very message, rebuilt from what its authenticated CKDL says: handed to the
+     * stage as opened (sealing it only to check the seal again cost two HMAC passes over the
+     * whole image). The step does not touch vnf_last. */
     struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = get_be64(p),
                               .kind = FT_EV_STATE, .payload = h->vnf_last.data,
                               .len = h->vnf_last.len };
-    buf_clear(&s->warm_msg);
-    ftstage_msg_seal(&s->warm_msg, s->key, &im);
     s->n_ckpt_deltas++;
-    /* Sealed anew into a buffer of our own: the stage's step may send WARMs through it. */
-    struct buf sealed = BUF_INITIALIZER;
-    buf_put(&sealed, s->warm_msg.data, s->warm_msg.len);
-    ftstage_peer_message(s->sff, sealed.data, sealed.len, t_in);
-    buf_uninit(&sealed);
+    ftstage_peer_message_opened(s->sff, &im, FT_ENDPOINT_NONE, t_in);
     return true;
 }
 
@@ -725,10 +738,10 @@ nham_sff_drain(struct nham_sff_role *s)
     s->draining = true;
     for (i = 0; i < s->n_local; i++) {
         struct nham_local_msg m = s->local[i];
-        struct ftstage *st = m.to == NHAM_ID_SFF ? s->sff : s->vsm;
+        struct ftstage *st = m.m.to == NHAM_ID_SFF ? s->sff : s->vsm;
 
-        ftstage_peer_message(st, m.data, m.len, time_mono_ns());
-        free(m.data);
+        ftstage_peer_message_opened(st, &m.m, FT_ENDPOINT_NONE, time_mono_ns());
+        free((uint8_t *) m.m.payload);
     }
     s->n_local = 0;
     s->draining = false;
@@ -973,9 +986,11 @@ nham_sff_on_start(struct role *role)
 {
     static const struct ftstage_ops ops = {
         .forward = nham_sff_forward, .send = nham_sff_send, .note = nham_sff_note,
+        .send_unsealed = nham_sff_send_unsealed,
     };
     static const struct ftstage_ops vsm_ops = {
         .forward = nham_sff_forward, .send = nham_vsm_send, .note = nham_sff_note,
+        .send_unsealed = nham_sff_send_unsealed,
     };
     struct nham_sff_role *s = role->aux;
     uint32_t next[NHAM_MAX_HOPS], peers[2] = { NHAM_ID_VSM, NHAM_ID_EGRESS }, sff = NHAM_ID_SFF;
@@ -1200,7 +1215,7 @@ out:
     ftstage_destroy(s.sff);
     ftstage_destroy(s.vsm);
     for (size_t i = 0; i < s.n_local; i++) {
-        free(s.local[i].data);
+        free((uint8_t *) s.local[i].m.payload);
     }
     free(s.local);
     for (size_t i = 0; i < s.n_hops; i++) {
@@ -1356,29 +1371,39 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
     return delta;
 }
 
-/* Both peers (SFF and VSM) live behind the SFF's MAC. A READY is the end of a recovery: its
- * time is what the FMS records. */
+/* The core's messages before they are sealed (the stage seals what this returns false for,
+ * then nham_vnf_send() sends it). A READY is the end of a recovery: its time is what the FMS
+ * records. A checkpoint image goes as its changes (CKDL) when it can: sealed here, and the
+ * whole image is then neither sealed nor checked again (two HMAC passes over 512 KB). */
 static bool
-nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
 {
     struct nham_vnf_role *v = v_;
-    struct ftstage_msg m;
     struct nham_ctl c;
 
-    if (ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)) {
-        m.kind = FT_EV_N_KINDS;
-    }
-    if (m.kind == FT_EV_PEER_MSG
-        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
+    if (m->kind == FT_EV_PEER_MSG
+        && nham_ctl_parse(m->payload, m->len, &c) && c.type == NHAM_READY) {
         v->n_ready++;
         v->ready_ns = time_mono_ns();
         v->ready_counter = c.counter;
     }
-    if (m.kind == FT_EV_STATE && m.to == NHAM_ID_SFF && m.len >= NHAM_IMAGE_ID
-        && nham_vnf_ckpt_delta(v, &m)) {
-        msg = v->ckdl_msg.data;     /* Its changes only. */
-        len = v->ckdl_msg.len;
+    if (m->kind == FT_EV_STATE && m->to == NHAM_ID_SFF && m->len >= NHAM_IMAGE_ID
+        && nham_vnf_ckpt_delta(v, m)) {
+        if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac,
+                           v->ckdl_msg.data, v->ckdl_msg.len)) {
+            v->n_send_errors++;
+        }
+        return true;
     }
+    return false;
+}
+
+/* Both peers (SFF and VSM) live behind the SFF's MAC. */
+static bool
+nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct nham_vnf_role *v = v_;
+
     if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, msg, len)) {
         v->n_send_errors++;
     }
@@ -1396,6 +1421,7 @@ nham_vnf_start_core(struct nham_vnf_role *v)
 {
     static const struct ftstage_ops ops = {
         .forward = nham_vnf_forward, .send = nham_vnf_send, .note = nham_vnf_note,
+        .send_unsealed = nham_vnf_send_unsealed,
     };
     uint32_t peers[2] = { NHAM_ID_SFF, NHAM_ID_VSM };
     uint64_t now = time_mono_ns();

@@ -63,6 +63,9 @@ static const struct scheme_param nham_params[] = {
       "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
     { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,
       "room of each buffer_rx in the SFF: one checkpoint interval of traffic must fit" },
+    { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
+      "the SFF's admission: new packets only while fewer are in the chain, read after the "
+      "chain's own frames (0: none; else at least 64), as scheme none's SFF" },
 };
 
 /* The keys of a chain VNF's 'resiliency' map. */
@@ -235,6 +238,7 @@ nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies
     conf->suspect_min_ns = nham_duration(p, "suspect_min");
     conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
     conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
+    conf->sff_window = deploy_sff_window(scheme_param_uint(&scheme_nham, p, "sff_window"));
     conf->backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
     conf->fast_failover = !strcmp(scheme_param_value(&scheme_nham, p, "failover"), "fast");
 }

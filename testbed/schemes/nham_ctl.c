@@ -452,6 +452,10 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     json_array_append_new(sff_args, json_string("--param"));
     json_array_append_new(sff_args, json_sprintf("buffer_bytes=%" PRIu64,
                                                  conf->buffer_bytes));
+    if (conf->sff_window) {
+        json_array_append_new(sff_args, json_string("--window"));
+        json_array_append_new(sff_args, json_sprintf("%u", conf->sff_window));
+    }
     if (sff->ig->guest->provider->local_sockets) {
         nd->sff_ctl_path = nham_local_path(d->inst, sff->guest, "nham-ctl", sff->id);
     }

@@ -59,6 +59,7 @@ struct nham_conf {
     uint64_t suspect_min_ns;    /* The detector's least timeout. */
     uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
     uint64_t buffer_bytes;      /* Of each buffer_rx. */
+    unsigned sff_window;        /* The SFF's admission (sfcd nham-sff --window; 0: none). */
     const char *backend;        /* Checkpoint backend: "app". */
     bool fast_failover;         /* A running standby replaces a dead copy with no hold. */
 };

@@ -265,6 +265,10 @@ send_peer(struct ftstage *st, enum ft_event_kind kind, uint32_t to, const uint8_
         st->stats.send_errors++;
         return;
     }
+    if (st->ops.send_unsealed && st->ops.send_unsealed(st->aux, &m)) {
+        st->stats.sent++;
+        return;
+    }
     st->msg.len = 0;
     ftstage_msg_seal(&st->msg, st->key, &m);
     if (st->ops.send && st->ops.send(st->aux, to, st->msg.data, st->msg.len)) {
@@ -460,7 +464,6 @@ ftstage_peer_message_from(struct ftstage *st, const uint8_t *data, size_t len, u
                           uint64_t now_ns)
 {
     struct ftstage_msg m;
-    struct ft_event ev;
     int error;
 
     if (!st->has_key) {
@@ -473,6 +476,21 @@ ftstage_peer_message_from(struct ftstage *st, const uint8_t *data, size_t len, u
         return 0;
     } else if (error) {
         st->stats.peer_malformed++;
+        return 0;
+    }
+    return ftstage_peer_message_opened(st, &m, sender, now_ns);
+}
+
+int
+ftstage_peer_message_opened(struct ftstage *st, const struct ftstage_msg *mp, uint32_t sender,
+                            uint64_t now_ns)
+{
+    struct ftstage_msg m = *mp;
+    struct ft_event ev;
+
+    if (!st->has_key || m.len > st->max_payload) {
+        st->stats.peer_malformed += st->has_key;
+        st->stats.peer_forged += !st->has_key;
         return 0;
     }
     if (m.to != st->self) {

@@ -343,9 +343,7 @@ struct nham_hop_macs {
 /* A peer message between the two local stages, handed over after the step that made it (a
  * stage must not be re-entered while it runs its actions). */
 struct nham_local_msg {
-    uint32_t to;
-    uint8_t *data;
-    size_t len;
+    struct ftstage_msg m;       /* Unsealed: it never leaves the process. 'payload' is ours. */
 };
 
 struct nham_sff_role {
@@ -368,6 +366,11 @@ struct nham_sff_role {
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     struct buf warm_msg;
     bool any_warm;
+    /* Admission (--window): see nham_sff_entry_readable(). */
+    unsigned window;
+    struct pktio *entry_io;
+    bool entry_open;
+    uint64_t n_left, n_window_closed;
 };
 
 static void
@@ -421,13 +424,18 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
     nham_sff_out(s, inner_len);
 }
 
+static void nham_sff_window_update(struct nham_sff_role *);
+
 static void
 nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct nham_sff_role *s = s_;
 
     if (to == NHAM_ID_EGRESS) {
+        /* The core passes each counter id to the egress exactly once: it left the chain. */
+        s->n_left++;
         nham_sff_egress(s, data, len);
+        nham_sff_window_update(s);
     } else if (to >= NHAM_ID_VNF(0) && to < NHAM_ID_VNF(s->n_hops)) {
         nham_sff_out(s, nham_frame(s->frame, s->hops[to - NHAM_ID_VNF(0)].vmac,
                                    pktio_mac(s->role.io), NHAM_ETHERTYPE, data, len));
@@ -453,16 +461,15 @@ nham_sff_seal(struct nham_sff_role *s, size_t i, uint64_t seq, enum ft_event_kin
 /* A message between the local stages: an image on its way to the VSM is kept, and once the
  * VSM says it stored it, it goes to the hop's standbys. */
 static void
-nham_sff_watch(struct nham_sff_role *s, const uint8_t *msg, size_t len)
+nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
 {
-    struct ftstage_msg m;
+    struct ftstage_msg m = *mp;
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    /* Only the VSM's small messages are opened: the image it saved is the hop's last one
-     * (nham_sff_ckpt() keeps it), when its counter is the one saved. */
-    if (!s->any_warm || len > NHAM_SINGLE_MAX
-        || ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_ckpt()
+     * keeps it), when its counter is the one saved. */
+    if (!s->any_warm || m.len > NHAM_SINGLE_MAX
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
         || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
         || c.vnf >= s->n_hops || !s->hops[c.vnf].warm) {
@@ -568,24 +575,41 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     return true;
 }
 
+/* A message between the two local stages (SFF and VSM), unsealed: queued, handed over after
+ * the step that made it. Others are sealed and go on the wire. */
+static bool
+nham_sff_send_unsealed(void *s_, const struct ftstage_msg *msg)
+{
+    struct nham_sff_role *s = s_;
+    struct nham_local_msg *m;
+    uint8_t *copy;
+
+    if (msg->to != NHAM_ID_SFF && msg->to != NHAM_ID_VSM) {
+        return false;
+    }
+    nham_sff_watch(s, msg);
+    if (s->n_local >= s->cap_local) {
+        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    }
+    m = &s->local[s->n_local++];
+    copy = xmalloc(msg->len ? msg->len : 1);
+    memcpy(copy, msg->payload, msg->len);
+    m->m = *msg;
+    m->m.payload = copy;
+    return true;
+}
+
 static bool
 nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
 {
     struct nham_sff_role *s = s_;
 
     if (to == NHAM_ID_SFF || to == NHAM_ID_VSM) {
-        struct nham_local_msg *m;
+        /* Sealed although local (no send_unsealed): opened here once. */
+        struct ftstage_msg m;
 
-        nham_sff_watch(s, msg, len);
-        if (s->n_local >= s->cap_local) {
-            s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
-        }
-        m = &s->local[s->n_local++];
-        m->to = to;
-        m->data = xmalloc(len ? len : 1);
-        memcpy(m->data, msg, len);
-        m->len = len;
-        return true;
+        return !ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+               && nham_sff_send_unsealed(s, &m);
     }
     if (to < NHAM_ID_VNF(0) || to >= NHAM_ID_VNF(s->n_hops)) {
         return false;
@@ -640,9 +664,11 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         return false;
     }
     if (m.kind == FT_EV_STATE) {
+        /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
-        return false;
+        ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
+        return true;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
         && !memcmp(m.payload, NHAM_WANT_MAGIC, NHAM_MAGIC_LEN)) {
@@ -691,17 +717,14 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         s->n_ckpt_delta_misses++;
         return true;
     }
+    /* The copy's very message, rebuilt from what its authenticated CKDL says: handed to the
+     * stage as opened (sealing it only to check the seal again cost two HMAC passes over the
+     * whole image). The step does not touch vnf_last. */
     struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = get_be64(p),
                               .kind = FT_EV_STATE, .payload = h->vnf_last.data,
                               .len = h->vnf_last.len };
-    buf_clear(&s->warm_msg);
-    ftstage_msg_seal(&s->warm_msg, s->key, &im);
     s->n_ckpt_deltas++;
-    /* Sealed anew into a buffer of our own: the stage's step may send WARMs through it. */
-    struct buf sealed = BUF_INITIALIZER;
-    buf_put(&sealed, s->warm_msg.data, s->warm_msg.len);
-    ftstage_peer_message(s->sff, sealed.data, sealed.len, t_in);
-    buf_uninit(&sealed);
+    ftstage_peer_message_opened(s->sff, &im, FT_ENDPOINT_NONE, t_in);
     return true;
 }
 
@@ -717,10 +740,10 @@ nham_sff_drain(struct nham_sff_role *s)
     s->draining = true;
     for (i = 0; i < s->n_local; i++) {
         struct nham_local_msg m = s->local[i];
-        struct ftstage *st = m.to == NHAM_ID_SFF ? s->sff : s->vsm;
+        struct ftstage *st = m.m.to == NHAM_ID_SFF ? s->sff : s->vsm;
 
-        ftstage_peer_message(st, m.data, m.len, time_mono_ns());
-        free(m.data);
+        ftstage_peer_message_opened(st, &m.m, FT_ENDPOINT_NONE, time_mono_ns());
+        free((uint8_t *) m.m.payload);
     }
     s->n_local = 0;
     s->draining = false;
@@ -826,6 +849,101 @@ nham_sff_frames_done(void *s_)
     s->tx.in_batch = false;
 }
 
+/* Admission (--window N), as the plain SFF's (sfcd sff --window): with the sender flat out on
+ * one shared CPU, the client's flood and the chain's own frames (the VNFs' outputs, their
+ * checkpoint images) shared one socket queue, and its overflow dropped both alike. Each lost
+ * output stalled its hop until the go-back-N timer, each lost fragment lost a checkpoint (and
+ * buffer_rx stayed held until the next one), and buffer_rx filled up with new packets the
+ * chain had no time for. So new packets (NSH frames at a path's entry) arrive on a socket of
+ * their own, read after the chain's socket is drained and only while fewer than N packets
+ * are in the chain (given a counter id and not yet out of it). The excess waits, and is
+ * dropped, in that socket's queue: before it has a counter id, a loss at the chain's door
+ * like the core's own overload drop. Nothing Hold/Release does changes: an admitted packet
+ * is held and released as before. */
+#define NHAM_WINDOW_HYSTERESIS PKTIO_BATCH
+
+/* Packets with a counter id that have not left the chain. */
+static uint64_t
+nham_sff_in_chain(const struct nham_sff_role *s)
+{
+    uint64_t refused = s->sff ? ftstage_stats(s->sff)->drops[FT_DROP_OVERLOAD] : 0;
+    uint64_t admitted = s->n_ingress - refused;
+
+    return admitted > s->n_left ? admitted - s->n_left : 0;
+}
+
+static void
+nham_sff_window_set_open(struct nham_sff_role *s, bool open)
+{
+    if (s->entry_open != open
+        && !loop_mod_fd(s->role.loop, pktio_fd(s->entry_io), open ? EPOLLIN : 0)) {
+        s->entry_open = open;
+        s->n_window_closed += !open;
+    }
+}
+
+/* A packet left the chain: the entry socket is read again once there is room for a batch. */
+static void
+nham_sff_window_update(struct nham_sff_role *s)
+{
+    if (s->entry_io && !s->entry_open
+        && nham_sff_in_chain(s) + NHAM_WINDOW_HYSTERESIS <= s->window) {
+        nham_sff_window_set_open(s, true);
+    }
+}
+
+/* The entry socket: the chain's own frames first (role->io drained), then as many new ones
+ * as the window has room for, a batch at most. */
+static void
+nham_sff_entry_readable(struct loop *loop, int fd, uint32_t events, void *s_)
+{
+    struct nham_sff_role *s = s_;
+    struct pktio_pkt pkts[PKTIO_BATCH];
+    uint64_t in_chain;
+    size_t n = 0;
+
+    role_drain_pktio(&s->role, 8);
+    in_chain = nham_sff_in_chain(s);
+    if (in_chain < s->window
+        && !pktio_recv_batch(s->entry_io, pkts, MIN(s->window - in_chain, PKTIO_BATCH), &n)) {
+        uint64_t t_in = time_mono_ns();
+
+        for (size_t i = 0; i < n; i++) {
+            nham_sff_frame(s, &pkts[i], t_in);
+        }
+    }
+    nham_sff_frames_done(s);
+    if (nham_sff_in_chain(s) >= s->window) {
+        nham_sff_window_set_open(s, false);
+    }
+}
+
+static int
+nham_sff_window_create(struct nham_sff_role *s)
+{
+    int error;
+
+    error = pktio_open(pktio_name(s->role.io), false, &s->entry_io);
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->entry_io, true);
+    }
+    if (!error) {
+        error = pktio_filter_nsh_entries(s->role.io, false);
+    }
+    if (!error) {
+        error = loop_add_fd(s->role.loop, pktio_fd(s->entry_io), EPOLLIN,
+                            nham_sff_entry_readable, s);
+    }
+    if (error) {
+        log_err("nham-sff: entry socket on %s: %s", pktio_name(s->role.io), strerror(error));
+        return error;
+    }
+    s->entry_open = true;
+    role_add_counter(&s->role, "entry_rx_dropped", &pktio_stats(s->entry_io)->rx_dropped);
+    role_add_counter(&s->role, "window_closed", &s->n_window_closed);
+    return 0;
+}
+
 /* The FMS's failure notice for hop 'vnf': hold everything for it until its READY. */
 static int
 nham_sff_down(struct nham_sff_role *s, long long vnf, char **errmsg)
@@ -870,9 +988,11 @@ nham_sff_on_start(struct role *role)
 {
     static const struct ftstage_ops ops = {
         .forward = nham_sff_forward, .send = nham_sff_send, .note = nham_sff_note,
+        .send_unsealed = nham_sff_send_unsealed,
     };
     static const struct ftstage_ops vsm_ops = {
         .forward = nham_sff_forward, .send = nham_vsm_send, .note = nham_sff_note,
+        .send_unsealed = nham_sff_send_unsealed,
     };
     struct nham_sff_role *s = role->aux;
     uint32_t next[NHAM_MAX_HOPS], peers[2] = { NHAM_ID_VSM, NHAM_ID_EGRESS }, sff = NHAM_ID_SFF;
@@ -908,6 +1028,9 @@ nham_sff_on_start(struct role *role)
     ftstage_start(s->vsm, base);
     nham_sff_drain(s);
     error = nham_control_open(role, &s->control);
+    if (!error && s->window) {
+        error = nham_sff_window_create(s);
+    }
     if (error) {
         return error;
     }
@@ -958,6 +1081,8 @@ nham_sff_usage(void)
            "  --control PATH   the FMS's fast path: a datagram socket for \"down I\"\n"
            "  --warm I         hop I's standbys run (1R-AA, MR-AA): give them each stored\n"
            "                   image, so that a failover needs no transfer of it\n"
+           "  --window N       admit new packets only while fewer than N are in the chain,\n"
+           "                   after the chain's own frames (0: no admission, the default)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -971,6 +1096,7 @@ role_nham_sff(int argc, char *argv[])
         { "param", required_argument, NULL, 'P' },
         { "control", required_argument, NULL, 'C' },
         { "warm", required_argument, NULL, 'W' },
+        { "window", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -1029,6 +1155,17 @@ role_nham_sff(int argc, char *argv[])
             warm[n_warm++] = i;
             break;
         }
+        case 'w': {
+            char *end;
+            unsigned long w = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || (w && w < NHAM_WINDOW_HYSTERESIS * 2) || w > 65536) {
+                fprintf(stderr, "sfcd nham-sff: --window: '%s' is not 0 or %d..65536\n",
+                        optarg, NHAM_WINDOW_HYSTERESIS * 2);
+                goto out;
+            }
+            s.window = w;
+            break;
+        }
         default:
             if (role_parse_option(&s.role, opt, optarg, nham_sff_usage, &rc)) {
                 goto out;
@@ -1080,7 +1217,7 @@ out:
     ftstage_destroy(s.sff);
     ftstage_destroy(s.vsm);
     for (size_t i = 0; i < s.n_local; i++) {
-        free(s.local[i].data);
+        free((uint8_t *) s.local[i].m.payload);
     }
     free(s.local);
     for (size_t i = 0; i < s.n_hops; i++) {
@@ -1090,6 +1227,12 @@ out:
     }
     buf_uninit(&s.warm_msg);
     nham_frags_free(&s.frags);
+    if (s.entry_io) {
+        if (s.role.loop) {
+            loop_del_fd(s.role.loop, pktio_fd(s.entry_io));
+        }
+        pktio_close(s.entry_io);
+    }
     role_finish(&s.role);
     free(errmsg);
     return rc;
@@ -1235,29 +1378,39 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
     return delta;
 }
 
-/* Both peers (SFF and VSM) live behind the SFF's MAC. A READY is the end of a recovery: its
- * time is what the FMS records. */
+/* The core's messages before they are sealed (the stage seals what this returns false for,
+ * then nham_vnf_send() sends it). A READY is the end of a recovery: its time is what the FMS
+ * records. A checkpoint image goes as its changes (CKDL) when it can: sealed here, and the
+ * whole image is then neither sealed nor checked again (two HMAC passes over 512 KB). */
 static bool
-nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
 {
     struct nham_vnf_role *v = v_;
-    struct ftstage_msg m;
     struct nham_ctl c;
 
-    if (ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)) {
-        m.kind = FT_EV_N_KINDS;
-    }
-    if (m.kind == FT_EV_PEER_MSG
-        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
+    if (m->kind == FT_EV_PEER_MSG
+        && nham_ctl_parse(m->payload, m->len, &c) && c.type == NHAM_READY) {
         v->n_ready++;
         v->ready_ns = time_mono_ns();
         v->ready_counter = c.counter;
     }
-    if (m.kind == FT_EV_STATE && m.to == NHAM_ID_SFF && m.len >= NHAM_IMAGE_ID
-        && nham_vnf_ckpt_delta(v, &m)) {
-        msg = v->ckdl_msg.data;     /* Its changes only. */
-        len = v->ckdl_msg.len;
+    if (m->kind == FT_EV_STATE && m->to == NHAM_ID_SFF && m->len >= NHAM_IMAGE_ID
+        && nham_vnf_ckpt_delta(v, m)) {
+        if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac,
+                           v->ckdl_msg.data, v->ckdl_msg.len)) {
+            v->n_send_errors++;
+        }
+        return true;
     }
+    return false;
+}
+
+/* Both peers (SFF and VSM) live behind the SFF's MAC. */
+static bool
+nham_vnf_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
+{
+    struct nham_vnf_role *v = v_;
+
     if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, msg, len)) {
         v->n_send_errors++;
     }
@@ -1275,6 +1428,7 @@ nham_vnf_start_core(struct nham_vnf_role *v)
 {
     static const struct ftstage_ops ops = {
         .forward = nham_vnf_forward, .send = nham_vnf_send, .note = nham_vnf_note,
+        .send_unsealed = nham_vnf_send_unsealed,
     };
     uint32_t peers[2] = { NHAM_ID_SFF, NHAM_ID_VSM };
     uint64_t now = time_mono_ns();

@@ -1048,11 +1048,11 @@ nham_vm_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf *v,
         fms_reset_target(ctl->fms, cp->fms_idx, 0, true);
     }
     run_events_addf(ctl->events, 0, error ? "vm-restore-failed" : "vm-restore", cp->name,
-                    "%.1f ms: %s: its guest restored from its image of incarnation %u%s%s",
+                    "%.1f ms: %s: its guest restored from its image of incarnation %u%s%s%s",
                     (t1 - t0) / 1e6, nham_mechanism_name(v->conf.mechanism), w->vm_image_inc,
                     v->conf.mechanism == NHAM_1R_AS ? " in place (the image carries this "
                     "copy's MACs and addresses: the standby guest cannot take it)" : "",
-                    error ? strerror(error) : "");
+                    error ? ": " : "", error ? strerror(error) : "");
     return error;
 }
 

@@ -146,10 +146,10 @@ chain:
   fill: {fn: fwd}
   vnfs: []
   rules: ["udp"]
-workload: {kind: udp, size: 1024, duration: 34s, rate: 100, timeout: 30s}
+workload: {kind: udp, size: 1024, duration: 40s, rate: 100, timeout: 30s}
 faults:
-  - {kind: crash, target: "vnf[0]", mode: kill, at: 8s}
-  - {kind: crash, target: "vnf[0]", mode: kill, at: 26s}
+  - {kind: crash, target: "vnf[0]", mode: kill, at: 6s}
+  - {kind: crash, target: "vnf[0]", mode: kill, at: 20s}
 repetitions: 1
 seed: 1
 YAML

@@ -164,6 +164,17 @@ deploy_set_guest(struct deployment *d, struct deploy_component *c, const char *g
     __atomic_store_n(&c->guest, xstrdup(guest), __ATOMIC_RELEASE);
 }
 
+void
+deploy_replace_agent_fd(struct deployment *d, struct deploy_component *c, int fd)
+{
+    int old = __atomic_exchange_n(&c->agent_fd, fd, __ATOMIC_ACQ_REL);
+
+    if (old >= 0) {
+        d->old_fds = xrealloc(d->old_fds, (d->n_old_fds + 1) * sizeof *d->old_fds);
+        d->old_fds[d->n_old_fds++] = old;
+    }
+}
+
 struct instance_iface *
 deploy_data_iface(struct instance_guest *ig)
 {
@@ -339,6 +350,10 @@ deploy_stop(struct deployment *d)
         free(d->old_names[i]);
     }
     free(d->old_names);
+    for (size_t i = 0; i < d->n_old_fds; i++) {
+        close(d->old_fds[i]);
+    }
+    free(d->old_fds);
     if (d->scheme_data_free) {
         d->scheme_data_free(d->scheme_data);
     }

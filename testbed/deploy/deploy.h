@@ -119,12 +119,19 @@ struct deployment {
     void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
     char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
     size_t n_old_names;
+    int *old_fds;                   /* deploy_replace_agent_fd()'s, closed with it. */
+    size_t n_old_fds;
     void (*scheme_data_free)(void *);
 };
 
 /* Points component 'c' at guest 'guest' (another thread may be reading it: the old name
  * stays allocated until the deployment is freed). */
 void deploy_set_guest(struct deployment *, struct deploy_component *c, const char *guest);
+/* Component 'c''s agent is reached on 'fd' from now on (its guest was restored from an image:
+ * the old connection's TCP state is not the guest's any more). The old one is closed with the
+ * deployment: another thread may be in a call on it. The caller serializes calls, as for
+ * deploy_set_guest(). */
+void deploy_replace_agent_fd(struct deployment *, struct deploy_component *c, int fd);
 
 /* The guest's interface on the data bridge (NULL: none). */
 struct instance_iface *deploy_data_iface(struct instance_guest *);

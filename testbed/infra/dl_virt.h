@@ -22,6 +22,7 @@
     F(virDomainIsActive) F(virDomainIsPersistent) F(virDomainLookupByName) \
     F(virDomainPinEmulator) F(virDomainPinVcpu) F(virDomainRestore) F(virDomainResume) \
     F(virDomainSave) F(virDomainSetSchedulerParametersFlags) F(virDomainShutdownFlags) \
+    F(virDomainSnapshotCreateXML) F(virDomainSnapshotFree) \
     F(virDomainSuspend) F(virDomainUndefine) F(virGetLastError) F(virNodeGetCPUMap) \
     F(virSetErrorFunc)
 

@@ -60,6 +60,9 @@ struct instance_switch {
     /* Puts the ports of guests [first, last) on their bridges and learns their numbers. */
     int (*add_ports)(struct instance *, size_t first, size_t last);
     int (*del_ports)(struct instance *, const struct instance_guest *);
+    /* Optional: guest 'ig''s host ends are new devices under the old names (a restored VM):
+     * off the switch and on again, each under its old OpenFlow number. */
+    int (*replug_ports)(struct instance *, struct instance_guest *);
     /* `down`, before the guests stop and the manifest is undone. Consumes inst->ovs. */
     void (*stop)(struct instance *);
     /* Steering: queues a FLOW_MOD (OF_FC_ADD, OF_FC_DELETE, OF_FC_DELETE_STRICT), and sends
@@ -794,6 +797,52 @@ ovs_switch_del_ports(struct instance *inst, const struct instance_guest *ig)
     return error;
 }
 
+/* The switch's sockets are bound to the devices it opened: a tap QEMU made again under the
+ * same name is another device, so its port is deleted and added again. Each asks for its old
+ * OpenFlow number, free once the deletion is committed: every rule naming it holds. */
+static int
+ovs_switch_replug_ports(struct instance *inst, struct instance_guest *ig)
+{
+    const char **names = xcalloc(ig->n_ifaces + 1, sizeof *names);
+    int *ofports = xcalloc(ig->n_ifaces + 1, sizeof *ofports);
+    struct ovs_txn *txn = ovs_txn_create(inst->ovs);
+    int error;
+
+    for (size_t j = 0; j < ig->n_ifaces; j++) {
+        ovs_txn_del_port(txn, ig->ifaces[j].bridge, ig->ifaces[j].port);
+    }
+    error = ovs_txn_commit(txn);
+    if (!error) {
+        txn = ovs_txn_create(inst->ovs);
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            struct instance_iface *f = &ig->ifaces[j];
+            bool xdp = inst->afxdp && strcmp(f->bridge, MGMT_BRIDGE);
+
+            ovs_txn_add_port_ext(txn, f->bridge, f->port, xdp ? "afxdp" : "",
+                                 f->ofport > 0 ? f->ofport : 0,
+                                 xdp ? "xdp-mode=generic" : NULL);
+            names[j] = f->port;
+        }
+        error = ovs_txn_commit(txn);
+    }
+    if (!error) {
+        error = ovs_get_ofports(inst->ovs, names, ig->n_ifaces, ofports);
+    }
+    for (size_t j = 0; !error && j < ig->n_ifaces; j++) {
+        if (ofports[j] != ig->ifaces[j].ofport) {
+            log_err("%s: port %s came back as OpenFlow port %d, not %d", ig->name,
+                    ig->ifaces[j].port, ofports[j], ig->ifaces[j].ofport);
+            error = EADDRINUSE;
+        }
+    }
+    if (!error) {
+        error = instance_isolate_mgmt(inst);
+    }
+    free(names);
+    free(ofports);
+    return error;
+}
+
 /* The orchestrator's own address on the management bridge: its local (internal) port. */
 static int
 ovs_switch_setup_mgmt_port(struct instance *inst)
@@ -998,6 +1047,7 @@ static const struct instance_switch switch_ovs = {
     .host_ns = ovs_switch_host_ns,
     .open_host_ns = ovs_switch_open_host_ns,
     .add_ports = ovs_switch_add_ports,
+    .replug_ports = ovs_switch_replug_ports,
     .del_ports = ovs_switch_del_ports,
     .stop = ovs_switch_stop,
     .flow_mod = ovs_switch_flow_mod,
@@ -1407,6 +1457,7 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
         .init_secret = key,
         .private_dir = agent_dir,
         .staging_dir = staging,
+        .savable = spec->savable,
     };
     char *log_dir = xasprintf("%s/guests", inst->dir);
     size_t n_planned = 1 + spec->n_links;
@@ -1545,6 +1596,7 @@ up_make_guests(void *ctx_)
         spec = (struct instance_guest_spec) {
             .name = tg->name, .provider = tg->provider, .cpus = tg->cpus,
             .memory = tg->memory, .mgmt_addr = tg->mgmt_addr, .links = links,
+            .savable = tg->savable,
         };
         for (size_t li = 0; li < topo->n_links; li++) {
             const struct topo_link *tl = &topo->links[li];
@@ -2454,6 +2506,26 @@ instance_remove_guest(struct instance *inst, const char *name)
 
     instance_changes_lock(inst);
     error = remove_guest_named(inst, name);
+    instance_changes_unlock(inst);
+    return error;
+}
+
+int
+instance_restore_guest(struct instance *inst, const char *name, const char *path)
+{
+    struct instance_guest *ig;
+    int error;
+
+    instance_changes_lock(inst);
+    ig = instance_find_guest(inst, name);
+    if (!ig || !ig->guest) {
+        error = ENOENT;
+    } else {
+        error = guest_restore(ig->guest, path);
+        if (!error && inst->sw->replug_ports) {
+            error = inst->sw->replug_ports(inst, ig);
+        }
+    }
     instance_changes_unlock(inst);
     return error;
 }

@@ -160,6 +160,7 @@ struct instance_guest_spec {
     struct in_addr mgmt_addr;   /* 0.0.0.0: the next free address of the management subnet. */
     const struct instance_link_spec *links;
     size_t n_links;
+    bool savable;               /* guest_config.savable. */
 };
 
 /* Creates, starts and wires a guest on the running instance 'inst' (from instance_open() or
@@ -169,6 +170,10 @@ int instance_add_guest(struct instance *, const struct instance_guest_spec *);
 /* Destroys guest 'name' (whatever its state, also a guest destroyed by a crash injection) and
  * takes its ports off the switch. ENOENT if there is no such guest. */
 int instance_remove_guest(struct instance *, const char *name);
+/* Guest 'name' (running or not) replaced by its image at 'path' (guest_restore()), and its
+ * ports put on the switch again under the OpenFlow numbers they had, so that every rule that
+ * names them still holds. ENOENT if there is no such guest. */
+int instance_restore_guest(struct instance *, const char *name, const char *path);
 /* Replaces guest 'name' (dead or alive: what is left of it is destroyed first) by a new guest
  * 'new_name' in its place: the same entry of inst->guests (pointers to it stay valid, and it
  * never moves, so another thread may keep reading it), the same index and so the same MACs,

@@ -147,6 +147,7 @@ guest_init_common(struct guest *g, const struct guest_provider *provider,
     g->instance = xstrdup(cfg->instance);
     g->cpus = cfg->cpus;
     g->memory = cfg->memory;
+    g->savable = cfg->savable;
     g->sfcd = xstrdup(cfg->sfcd);
     g->run_dir = cfg->run_dir ? xstrdup(cfg->run_dir) : NULL;
     if (cfg->init_args) {
@@ -518,6 +519,12 @@ int
 guest_save(struct guest *g, const char *path)
 {
     return g->provider->save ? g->provider->save(g, path) : ENOTSUP;
+}
+
+int
+guest_checkpoint(struct guest *g, const char *path)
+{
+    return g->provider->checkpoint ? g->provider->checkpoint(g, path) : ENOTSUP;
 }
 
 int

@@ -63,6 +63,10 @@ struct guest_config {
      * plug_iface only configures them. Copied: the array need not outlive create. */
     const struct guest_iface *ifaces;
     size_t n_ifaces;
+    /* The guest will be saved whole (guest_checkpoint(), NHAM's `vm` backend): nothing of the
+     * host is shared into it that would stop a save (a VM's 9p export of its directory; its
+     * roles' files then stay inside, keys come through put_file). */
+    bool savable;
 };
 
 #define GUEST_SECRET_BYTES 32
@@ -89,6 +93,7 @@ struct guest {
     bool init_restart;
     bool has_init_secret;
     uint8_t init_secret[GUEST_SECRET_BYTES];
+    bool savable;               /* guest_config.savable. */
     char *private_dir;          /* Confined when not NULL. */
     char *staging_dir;
     struct manifest *manifest;
@@ -178,7 +183,11 @@ struct guest_provider {
      * back in the host namespace and up, but as new devices: the caller adds them to its
      * switch again. */
     int (*save)(struct guest *, const char *path);
+    /* A guest that still runs is destroyed first: its image replaces it (a recovery). */
     int (*restore)(struct guest *, const char *path);
+    /* Optional: writes the whole guest to a new file 'path', as save does, and the guest goes
+     * on running (kvm: a live external memory snapshot, whose file restore takes). */
+    int (*checkpoint)(struct guest *, const char *path);
     /* Writes 'len' bytes (at most GUEST_FILE_MAX_BYTES) as a new file 'path', in the guest's
      * own directory (guest_config.private_dir), that the guest's roles read and nobody else
      * (a key). For guests that do not see host files as root wrote them: a VM's directory is
@@ -250,6 +259,8 @@ int guest_host_pid(const struct guest *, pid_t nspid, pid_t *pidp);
  * 'g' NULL: written here. An existing file is replaced. */
 int guest_put_file(struct guest *, const char *path, const void *data, size_t len);
 int guest_save(struct guest *, const char *path);
+/* ENOTSUP when the provider cannot checkpoint a running guest. */
+int guest_checkpoint(struct guest *, const char *path);
 int guest_restore(struct guest *, const char *path);
 bool guest_can_save(const struct guest *);
 /* ENOTSUP when the provider's agents are reached over the management network. */

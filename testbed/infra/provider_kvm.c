@@ -11,7 +11,8 @@
  * inside through the guest's control channel (a virtio-serial port, see vnfs/sfc/vminit.c): the
  * management network is one of those NICs, so it cannot carry its own configuration. exec goes
  * to the agent over the management network; stats come through the channel; save/restore are
- * virDomainSave/virDomainRestore (NHAM's `vm` checkpoint backend).
+ * virDomainSave/virDomainRestore, and a checkpoint that lets the guest go on is a live external
+ * memory snapshot that restore takes back (NHAM's `vm` checkpoint backend).
  *
  * The NICs the caller names at create (guest_config.ifaces) are in the domain's XML: the VM
  * boots with them, and plug_iface only moves the tap where it belongs and configures the NIC
@@ -30,6 +31,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,6 +83,8 @@ struct kvm_guest {
     size_t n_nics;
     char *netns_path;           /* The instance's host namespace: where the agents answer. */
     int ctl_fd;                 /* The control channel, -1 until connected. */
+    pthread_mutex_t ctl_mutex;  /* Guards ctl_fd: the runner samples stats through it while
+                                 * NHAM's controller may restore the guest (which closes it). */
     bool has_mgmt;              /* The first interface plugged with an address: the agent's. */
     bool shared;                /* The agent's directory is a 9p export. */
     struct in_addr mgmt_addr;
@@ -111,12 +115,20 @@ image_path(const char *sfcd, const char *name)
 }
 
 static void
-ctl_close(struct kvm_guest *kg)
+ctl_close_locked(struct kvm_guest *kg)
 {
     if (kg->ctl_fd >= 0) {
         close(kg->ctl_fd);
         kg->ctl_fd = -1;
     }
+}
+
+static void
+ctl_close(struct kvm_guest *kg)
+{
+    pthread_mutex_lock(&kg->ctl_mutex);
+    ctl_close_locked(kg);
+    pthread_mutex_unlock(&kg->ctl_mutex);
 }
 
 static void
@@ -132,6 +144,7 @@ kvm_free(struct guest *g)
         }
         free(kg->nics);
         free(kg->netns_path);
+        pthread_mutex_destroy(&kg->ctl_mutex);
         free(kg);
     }
     guest_free_common(g);
@@ -153,6 +166,7 @@ kvm_new(const struct guest_config *cfg, struct manifest *manifest, bool start_da
     }
     kg = g->priv = xzalloc(sizeof *kg);
     kg->ctl_fd = -1;
+    pthread_mutex_init(&kg->ctl_mutex, NULL);
     kg->stopped_state = GUEST_STOPPED;
     kg->netns_path = xasprintf("/run/netns/sfclab-%s", cfg->instance);
     if (cfg->n_ifaces) {
@@ -306,8 +320,8 @@ out:
 /* One request over the control channel; 'reply' (may be NULL) gets the guest's answer,
  * which is parsed as the untrusted input it is. */
 static int
-ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
-            struct vmchan_reply *reply)
+ctl_request_locked(struct kvm_guest *kg, const char *request, int timeout_ms,
+                   struct vmchan_reply *reply)
 {
     uint64_t deadline = time_mono_ns() + (uint64_t) timeout_ms * 1000000;
     char line[VMCHAN_MAX_LINE + 2];
@@ -357,7 +371,19 @@ ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
         }
     }
     /* A torn exchange leaves the stream out of step: start again on a new connection. */
-    ctl_close(kg);
+    ctl_close_locked(kg);
+    return error;
+}
+
+static int
+ctl_request(struct kvm_guest *kg, const char *request, int timeout_ms,
+            struct vmchan_reply *reply)
+{
+    int error;
+
+    pthread_mutex_lock(&kg->ctl_mutex);
+    error = ctl_request_locked(kg, request, timeout_ms, reply);
+    pthread_mutex_unlock(&kg->ctl_mutex);
     return error;
 }
 
@@ -563,7 +589,7 @@ kvm_start(struct guest *g)
      * to save a VM with a 9p export mounted: SFCLAB_KVM_SHARE=0 starts guests without it,
      * for the `vm` checkpoint backend (their roles' outputs then stay inside). */
     const char *share_env = getenv("SFCLAB_KVM_SHARE");
-    bool want_share = !share_env || strcmp(share_env, "0");
+    bool want_share = (!share_env || strcmp(share_env, "0")) && !g->savable;
     for (size_t i = 0; want_share && g->init_args && g->init_args[i] && g->init_args[i + 1];
          i++) {
         struct passwd *pw = getpwnam("libvirt-qemu");
@@ -986,6 +1012,44 @@ kvm_save(struct guest *g, const char *path)
     return 0;
 }
 
+/* The whole machine to 'path' as kvm_save writes it, and the machine goes on: an external
+ * memory-only snapshot (the guest has no disk), taken live (QEMU copies the memory while the
+ * guest runs and pauses it only for what changed meanwhile) unless SFCLAB_KVM_SNAPSHOT_LIVE=0
+ * (paused for the whole copy). Without metadata: libvirt keeps no snapshot object for
+ * `clean` to find, the file is all there is, and kvm_restore() takes it as a saved image
+ * (the same format). A VM with the 9p export refuses, as for a save. */
+static int
+kvm_checkpoint(struct guest *g, const char *path)
+{
+    struct kvm_guest *kg = kg_of(g);
+    const char *live = getenv("SFCLAB_KVM_SNAPSHOT_LIVE");
+    unsigned flags = VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA;
+    virDomainSnapshotPtr snap;
+    char *xml;
+
+    if (!libvirtd_domain_active(&kg->d)) {
+        return ESRCH;
+    }
+    if (strpbrk(path, "<>&'\"")) {
+        return EINVAL;
+    }
+    if (!live || strcmp(live, "0")) {
+        flags |= VIR_DOMAIN_SNAPSHOT_CREATE_LIVE;
+    }
+    xml = xasprintf("<domainsnapshot><memory snapshot='external' file='%s'/>"
+                    "</domainsnapshot>", path);
+    snap = dl_virt.virDomainSnapshotCreateXML(kg->d.dom, xml, flags);
+    free(xml);
+    if (!snap) {
+        log_err("guest %s: cannot checkpoint to %s: %s%s", g->name, path,
+                libvirtd_last_error(), kg->shared ? " (a VM with the agent's directory shared "
+                "over 9p cannot be saved: guest_config.savable)" : "");
+        return EIO;
+    }
+    dl_virt.virDomainSnapshotFree(snap);
+    return 0;
+}
+
 static int
 kvm_restore(struct guest *g, const char *path)
 {
@@ -993,8 +1057,13 @@ kvm_restore(struct guest *g, const char *path)
     int error;
 
     if (libvirtd_domain_active(&kg->d)) {
-        return EBUSY;
+        /* Replaced by its image (a recovery): what runs now goes first. */
+        error = libvirtd_domain_destroy(&kg->d);
+        if (error) {
+            return error;
+        }
     }
+    forget_domain(kg, GUEST_STOPPED);
     if (dl_virt.virDomainRestore(kg->d.conn, path) < 0) {
         log_err("guest %s: cannot restore from %s: %s", g->name, path, libvirtd_last_error());
         return EIO;
@@ -1100,5 +1169,6 @@ const struct guest_provider guest_provider_kvm = {
     .stats = kvm_stats,
     .save = kvm_save,
     .restore = kvm_restore,
+    .checkpoint = kvm_checkpoint,
     .put_file = kvm_put_file,
 };

@@ -73,6 +73,8 @@ struct topo_guest {
     double cpus;                /* Cores; 0 < cpus <= 64. */
     uint64_t memory;            /* Bytes; >= 16 MiB. */
     struct in_addr mgmt_addr;   /* Assigned from the management subnet, in guest order. */
+    bool savable;               /* Saved whole at run time (guest_config.savable): set by a
+                                 * scheme, not in the YAML. */
     struct loc loc;
 };
 

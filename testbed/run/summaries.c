@@ -264,6 +264,50 @@ report_recovery(struct run_ctx *rc)
     store_events_free(events, n);
 }
 
+/* A scheme that checkpoints whole guests (NHAM's backend vm) reports each checkpoint and each
+ * restore as an event whose detail starts with its cost in ms: one series and summary each. */
+static void
+report_guest_images(struct run_ctx *rc)
+{
+    static const struct { const char *kind, *metric, *what; } series[] = {
+        { "vm-checkpoint", "vm_checkpoint_ms", "checkpoint (a live save of the guest)" },
+        { "vm-restore", "vm_restore_ms", "restore (the guest replaced by its image)" },
+    };
+    struct store_event *events = NULL;
+    size_t n = 0, found = 0;
+
+    if (store_events_read(rc->store, rc->run, &events, &n) || !n) {
+        store_events_free(events, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < ARRAY_SIZE(series); k++) {
+            char *end;
+            double ms = events[i].detail ? strtod(events[i].detail, &end) : 0;
+
+            if (!strcmp(events[i].kind, series[k].kind) && events[i].detail
+                && end != events[i].detail && ms >= 0) {
+                store_sample_add(rc->store, rc->run, series[k].metric, NULL, events[i].t_ns,
+                                 ms);
+                found++;
+            }
+        }
+    }
+    store_events_free(events, n);
+    if (!found) {
+        return;
+    }
+    store_flush(rc->store);
+    for (size_t k = 0; k < ARRAY_SIZE(series); k++) {
+        struct stats_summary sum;
+
+        if (!summarize(rc, series[k].metric, NULL, 0, NULL, &sum)) {
+            printf("    whole-guest %s: p50 %.1f ms, max %.1f ms, n=%zu\n", series[k].what,
+                   sum.p50, sum.max, sum.n);
+        }
+    }
+}
+
 static void
 report_throughput(struct run_ctx *rc)
 {
@@ -468,6 +512,7 @@ summaries_write(struct run_ctx *rc)
     report_availability(rc);
     report_throughput(rc);
     report_recovery(rc);
+    report_guest_images(rc);
     report_resources(rc);
     /* Per-component time of each hop, for the latency split. */
     for (size_t i = 0; i < rc->dep->n_comps; i++) {

@@ -10,21 +10,29 @@
  *
  * Deployed on netns guests by nham_ctl.c: `sfcd nham-sff` (the nham_sff and nham_vsm cores)
  * and per VNF its copies (`sfcd nham-vnf`), with the FMS as the scheme's controller during the
- * workload. Checkpoints use the VNF's own export (backend app); `criu` is probed (`criu check`
- * passes with build/criu) but not built: measured here (kernel 6.18, CRIU 4.1.1), `criu dump`
- * of a VNF fails on its sockets ("Can't get 1:16 opt: Operation not supported": the kernel
- * answers SO_PASSCRED only for unix and netlink sockets since 6.16), and in a confined guest
- * already on its masked /proc files and /dev bind mounts. `vm` needs kvm guests, and the VSM
- * does not checkpoint through their save/restore (not built). Both are
- * refused by `sfclab check`. The fault targets: replica M of VNF N (only if its mechanism has it), and
- * vnf[N], the copy active when the fault comes. */
+ * workload. Checkpoints use the VNF's own export (backend app) or, backend vm, the whole
+ * guest of the VNF's copy: the controller's worker of each VNF snapshots the running VM
+ * (guest_checkpoint(), a live external memory snapshot on kvm) every 'checkpoint', tells the
+ * VSM (through the SFF's role) what the image includes, and the SFF releases on the VSM's
+ * word as for app; a recovery restores the VM from its last image (nham_ctl.h). vm needs a
+ * provider that saves guests (kvm), mechanism 0R or 1R-AS (a restored image is the recovery;
+ * 1R-AA and MR-AA keep running replicas in sync with the VNF's own export, which a VM image
+ * does not feed) and an interval no shorter than NHAM_VM_MIN_CHECKPOINT (a save's cost here).
+ * `criu` is probed (`criu check` passes with build/criu) but not built: measured here (kernel
+ * 6.18, CRIU 4.1.1), `criu dump` of a VNF fails on its sockets ("Can't get 1:16 opt:
+ * Operation not supported": the kernel answers SO_PASSCRED only for unix and netlink sockets
+ * since 6.16), and in a confined guest already on its masked /proc files and /dev bind mounts;
+ * `sfclab check` refuses it. The fault targets: replica M of VNF N (only if its mechanism has
+ * it), and vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
+#include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/nham_criu.h"
 #include "testbed/schemes/nham_ctl.h"
@@ -34,6 +42,12 @@
 extern const struct scheme_class scheme_nham;
 
 #define NHAM_MAX_REPLICAS 16
+/* The shortest checkpoint interval of backend vm. A checkpoint of a 256 MB kvm guest under
+ * TCG costs about as much here: a live memory snapshot (72 MiB written) took 0.45 s of an idle
+ * guest and 1.5-2.9 s (p50 1.8 s) of a VNF's guest under 100 pps at load 11-13, where a
+ * virDomainSave took 2.3 s and a restore 2.8 s. An interval below the cost would only queue
+ * checkpoints behind checkpoints, and the VNF's buffer_rx in the SFF grows with the gap. */
+#define NHAM_VM_MIN_CHECKPOINT "2s"
 
 static const char *const nham_mechanisms[] = { "0R", "1R-AS", "1R-AA", "MR-AA", NULL };
 static const char *const nham_backends[] = { "app", "criu", "vm", NULL };
@@ -48,7 +62,9 @@ static const struct scheme_param nham_params[] = {
       "running replicas of an MR-AA VNF (the paper keeps 3)" },
     { "checkpoint_backend", SCHEME_PARAM_STRING, "app", 0, 0, nham_backends,
       "how the VSM checkpoints a VNF: app (its export/import state API), criu (libcriu, "
-      "needs CRIU >= 4.1), vm (libvirt save/restore, kvm guests)" },
+      "needs CRIU >= 4.1: refused, see `sfclab check`), vm (its whole guest: a live libvirt "
+      "snapshot of a kvm guest, restored on failure; 0R and 1R-AS, checkpoint >= "
+      NHAM_VM_MIN_CHECKPOINT ")" },
     { "heartbeat", SCHEME_PARAM_DURATION, "5ms", 100000, 1000000000, NULL,
       "interval of the beats from each VNF copy to the FMS (a crash is known from the end of "
       "its beat stream or its pidfd, not from missing beats: these catch a hang)" },
@@ -118,6 +134,68 @@ nham_check_replicas(struct yaml_doc *doc, struct fy_node *map, const char *mecha
     }
 }
 
+/* The node that set VNF 'i''s resiliency key 'key' (its own, the fill's or params'), for an
+ * error's position; NULL if none did. */
+static struct fy_node *
+nham_vnf_key_node(struct fy_node *root, struct fy_node *params, const struct exp_point *p,
+                  size_t i, const char *key)
+{
+    struct fy_node *chain = root ? yaml_map_get(root, "chain") : NULL;
+    struct fy_node *list = chain ? yaml_map_get(chain, "vnfs") : NULL;
+    size_t n_listed = list && fy_node_is_sequence(list) ? yaml_list_count(list) : 0;
+    struct fy_node *item = NULL, *map;
+
+    if (p->n_vnfs >= n_listed && i >= p->n_vnfs - n_listed) {
+        void *iter;
+        size_t k = p->n_vnfs - n_listed;
+        while ((item = yaml_list_next(list, item, &iter)) != NULL && k < i) {
+            k++;
+        }
+    } else if (chain) {
+        item = yaml_map_get(chain, "fill");
+    }
+    map = item && fy_node_is_mapping(item) ? yaml_map_get(item, "resiliency") : NULL;
+    if (map && fy_node_is_mapping(map) && yaml_map_get_key(map, key)) {
+        return yaml_map_get_key(map, key);
+    }
+    return params && fy_node_is_mapping(params) ? yaml_map_get_key(params, key) : NULL;
+}
+
+/* Backend vm restores a VNF's whole guest from its last image: that is the recovery of 0R and
+ * 1R-AS only, and an image costs seconds. */
+static void
+nham_check_vm(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
+              struct fy_node *at, const struct exp_point *p)
+{
+    uint64_t min_ns = 0;
+
+    parse_duration(NHAM_VM_MIN_CHECKPOINT, &min_ns);
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        const char *m = scheme_vnf_param_value(&scheme_nham, p, i, "mechanism");
+        const char *c = scheme_vnf_param_value(&scheme_nham, p, i, "checkpoint");
+        uint64_t ns = 0;
+        struct fy_node *n;
+
+        if (m && (!strcmp(m, "1R-AA") || !strcmp(m, "MR-AA"))) {
+            n = nham_vnf_key_node(root, params, p, i, "mechanism");
+            yaml_error(doc, n ? n : at ? at : root, "nham: vnf[%zu]: checkpoint_backend vm "
+                       "restores a VNF's whole guest from its last image, the recovery of 0R "
+                       "and 1R-AS; %s keeps running replicas in sync with the VNF's own state "
+                       "export (backend app), which a VM image does not feed: use 0R or "
+                       "1R-AS with vm, or app", i, m);
+            return;
+        }
+        if (c && parse_duration(c, &ns) && ns < min_ns) {
+            n = nham_vnf_key_node(root, params, p, i, "checkpoint");
+            yaml_error(doc, n ? n : at ? at : root, "nham: vnf[%zu]: checkpoint %s is shorter "
+                       "than a whole-guest checkpoint takes here (a live snapshot of a 256 MB "
+                       "kvm guest under TCG: 0.5-3 s): with checkpoint_backend vm use "
+                       "checkpoint >= %s", i, c, NHAM_VM_MIN_CHECKPOINT);
+            return;
+        }
+    }
+}
+
 static void
 nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
            const struct exp_point *p)
@@ -173,13 +251,8 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
                    && !guest_provider_can_save(p->provider)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
                        "whole guests; this point's provider, %s, cannot", p->provider);
-        } else if (backend && !strcmp(backend, "vm")) {
-            /* Refused rather than run with app and recorded as vm. */
-            yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm: the provider saves "
-                       "and restores guests, but the VSM does not checkpoint through it (not "
-                       "built: under TCG a save and the restore that lets the VNF go on stop "
-                       "a 256 MB guest 2.4-3.4 s, 10-14 checkpoint intervals of 250 ms): "
-                       "use app");
+        } else if (backend && !strcmp(backend, "vm") && p) {
+            nham_check_vm(doc, root, params, at, p);
         }
     }
     /* Every copy is a guest with an address on the data bridge below the service address. */
@@ -254,6 +327,20 @@ nham_topology(const struct exp_point *p, struct topology **topop, char **errp)
     nham_conf_of(p, &conf, copies);
     o = (struct deploy_chain_opts) { .replicas = 1, .copies = copies };
     error = deploy_chain_topology(p, &o, topop, errp);
+    /* Backend vm saves the VNFs' copies whole: they must be savable (a kvm guest then has no
+     * 9p share; its VNF's files stay inside, which the runner does not read). */
+    for (size_t g = 0; !error && conf.backend && !strcmp(conf.backend, "vm")
+                       && g < (*topop)->n_guests; g++) {
+        for (size_t i = 0; i < p->n_vnfs; i++) {
+            for (unsigned r = 0; r < copies[i]; r++) {
+                char name[32];
+                snprintf(name, sizeof name, "v%zur%u", i % 1000, r % 100);
+                if (!strcmp((*topop)->guests[g].name, name)) {
+                    (*topop)->guests[g].savable = true;
+                }
+            }
+        }
+    }
     free(conf.vnfs);
     free(copies);
     return error;

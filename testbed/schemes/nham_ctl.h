@@ -33,7 +33,17 @@
  * so a VNF survives failure after failure. A suspicion whose beats come back (a pause) was
  * false: recorded as `false-suspicion`, the copy already replaced is retired to standby.
  *
- * Must not: touch the runner's agent connections or its OpenFlow connection (it has its own),
+ * Backend vm (0R and 1R-AS on guests that save, kvm): the VSM asks no checkpoint of the VNF;
+ * the VNF's worker checkpoints its active copy's whole guest every interval (a live snapshot,
+ * guest_checkpoint()) and tells the VSM what the image includes, so that the SFF releases on
+ * the VSM's word as for app; a recovery restores the guest from its image in place and the
+ * restored process becomes the new incarnation (nham_ctl.c, "Backend vm"). Events
+ * `vm-checkpoint` and `vm-restore` carry each one's cost (summaries vm_checkpoint_ms and
+ * vm_restore_ms).
+ *
+ * Must not: touch the runner's agent connections (but replace a restored guest's with new
+ * ones, deploy_replace_agent_fd(): its TCP state is the image's) or its OpenFlow connection
+ * (it has its own),
  * or judge packets (the cores do). Main types: struct nham_ctl, struct nham_dep. */
 #ifndef SFC_NHAM_CTL_H
 #define SFC_NHAM_CTL_H 1
@@ -60,7 +70,7 @@ struct nham_conf {
     uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
     uint64_t buffer_bytes;      /* Of each buffer_rx. */
     unsigned sff_window;        /* The SFF's admission (sfcd nham-sff --window; 0: none). */
-    const char *backend;        /* Checkpoint backend: "app". */
+    const char *backend;        /* Checkpoint backend: "app" or "vm". */
     bool fast_failover;         /* A running standby replaces a dead copy with no hold. */
 };
 

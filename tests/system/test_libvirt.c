@@ -262,6 +262,27 @@ main(int argc, char *argv[])
             link_set_up(host, port, true);
             rc = run_in(g[i], ping);
             check(rc == 0, "%s pings %s after restore (exit %d)", name, ping_to, rc);
+            /* NHAM's vm backend: a checkpoint the guest runs on through (a live memory
+             * snapshot), then the running guest replaced by that image (a recovery). */
+            unlink(save);
+            t0 = time_mono_ns();
+            error = guest_checkpoint(g[i], save);
+            printf("timing: %s checkpoint (live snapshot) %.1f ms\n", provider, ms_since(t0));
+            check(!error && guest_state(g[i]) == GUEST_RUNNING && !access(save, R_OK),
+                  "%s checkpointed live to %s and runs on (%s)", name, save, strerror(error));
+            rc = error ? -1 : run_in(g[i], ping);
+            check(rc == 0, "%s pings %s after its checkpoint (exit %d)", name, ping_to, rc);
+            t0 = time_mono_ns();
+            error = error ? error : guest_restore(g[i], save);
+            printf("timing: %s restore of the running guest from its checkpoint %.1f ms\n",
+                   provider, ms_since(t0));
+            check(!error && guest_state(g[i]) == GUEST_RUNNING,
+                  "%s replaced by its checkpoint (%s)", name, strerror(error));
+            link_addr_add(host, port, cidr);
+            link_set_up(host, port, true);
+            rc = error ? -1 : run_in(g[i], ping);
+            check(rc == 0, "%s pings %s after the restore of its checkpoint (exit %d)", name,
+                  ping_to, rc);
             unlink(save);
             free(save);
         } else {

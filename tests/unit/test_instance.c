@@ -421,6 +421,10 @@ test_guest_lifecycle(void **state)
     assert_int_equal(guest_state(g), GUEST_STOPPED);
     assert_int_equal(guest_restore(g, path), 0);
     assert_int_equal(guest_state(g), GUEST_RUNNING);
+    /* A running guest is replaced by its image (a recovery from a checkpoint). */
+    assert_int_equal(guest_restore(g, path), 0);
+    assert_int_equal(guest_state(g), GUEST_RUNNING);
+    assert_int_equal(guest_checkpoint(g, path), ENOTSUP);
     unlink(path);
 
     /* A crash: the guest is gone, cannot be reattached, and stop/destroy still work. */

@@ -173,6 +173,16 @@ test_nham_resiliency_checked(void **state)
         "experiment: t\nscheme: nham\nprovider: kvm\nparams: {checkpoint_backend: vm}\n"
         "chain: {vnfs: [{fn: fwd}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
+    static const char vm_kvm_0r[] =
+        "experiment: t\nscheme: nham\nprovider: kvm\n"
+        "params: {checkpoint_backend: vm, mechanism: 0R}\n"
+        "chain: {vnfs: [{fn: fwd}, {fn: fwd, resiliency: {checkpoint: 3s}}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char vm_kvm_good[] =
+        "experiment: t\nscheme: nham\nprovider: kvm\n"
+        "params: {checkpoint_backend: vm, mechanism: 1R-AS, checkpoint: 2s}\n"
+        "chain: {vnfs: [{fn: fwd}, {fn: fwd, resiliency: {mechanism: 0R}}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
     static const char other[] =
         "experiment: t\nscheme: nmr\n"
         "chain: {vnfs: [{fn: fwd, resiliency: {mechanism: 0R}}], rules: [udp]}\n"
@@ -216,14 +226,26 @@ test_nham_resiliency_checked(void **state)
     assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend vm saves and "
                         "restores whole guests; this point's provider, netns, cannot");
     diag_uninit(&diag);
-    /* On kvm too: the VSM does not checkpoint through a guest's save (not built), and a run
-     * must not record vm while it checkpoints with app. */
+    /* On kvm: vm restores a whole guest, the recovery of 0R and 1R-AS only (the default
+     * mechanism is 1R-AA), and not more often than a save can be taken. */
     e = load(vm_kvm, &diag);
     assert_null(e);
     assert_int_equal(diag.n, 1);
-    assert_non_null(strstr(diag.msgs[0], "t.yaml:4:30: nham: checkpoint_backend vm: the "
-                           "provider saves and restores guests, but the VSM does not"));
+    assert_non_null(strstr(diag.msgs[0], "t.yaml:4:30: nham: vnf[0]: checkpoint_backend vm "
+                           "restores a VNF's whole guest from its last image, the recovery of "
+                           "0R and 1R-AS; 1R-AA keeps running replicas"));
     diag_uninit(&diag);
+    e = load(vm_kvm_0r, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_non_null(strstr(diag.msgs[0], "t.yaml:4:30: nham: vnf[0]: checkpoint 250ms is "
+                           "shorter than a whole-guest checkpoint takes here"));
+    diag_uninit(&diag);
+    e = load(vm_kvm_good, &diag);
+    assert_non_null(e);
+    assert_int_equal(diag.n, 0);
+    diag_uninit(&diag);
+    experiment_free(e);
 
     e = load(other, &diag);
     assert_null(e);

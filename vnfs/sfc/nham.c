@@ -16,12 +16,18 @@
  * is decapsulated back toward its own destination, the client, as the plain SFF does, and a
  * frame its function dropped (SI 0, below) is released but not sent.
  * Control methods: nham_down {vnf} (the FMS's failure notice: hold everything for that hop
- * until its READY) and nham_status (per hop: held packets).
+ * until its READY), nham_saved {vnf, epoch, counter} (backend vm: the host saved the hop's
+ * whole guest with every packet up to 'counter' output; the VSM stores that as its checkpoint
+ * and the SFF releases up to it) and nham_status (per hop: held packets).
  *
  * `sfcd nham-vnf` is one copy of the paper's VNF (the nham_vnf core: a stateful forwarder with
  * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
  * the VSM for its last checkpoint, imports it and tells the SFF READY) or as a warm standby
- * (--standby: the process runs, the core does not until nham_activate {incarnation}). It
+ * (--standby: the process runs, the core does not until nham_activate {incarnation}). With
+ * backend vm its guest is saved whole by the host and restored from that image: the process
+ * comes back as it was then and nham_restored {incarnation} makes it the new incarnation, its
+ * own state the checkpoint it restores (counter `last_counter`: what it has output, read by
+ * the host before a save). It
  * beats every --beat-interval to the FMS (one message on a stream to the FMS's socket in its
  * guest's own directory, whose end tells the FMS of its death first; a datagram there if the
  * socket takes datagrams; or one UDP datagram from port 7071 of its management address) while
@@ -972,6 +978,61 @@ nham_sff_ctl_down(void *role_, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* Backend vm: the host saved hop 'vnf''s whole guest when its VNF, incarnation 'epoch', had
+ * output every packet up to 'counter'. The VSM stores that as the hop's checkpoint (an image
+ * with no state: the state is the guest's, on the host) and says so to the SFF, which
+ * releases buffer_rx up to it, as for an image the VNF sent. */
+static int
+nham_sff_saved(struct nham_sff_role *s, long long vnf, long long epoch, long long counter,
+               char **errmsg)
+{
+    uint8_t image[32];
+    struct buf b = BUF_INITIALIZER;
+    uint64_t saved0 = ftstage_stats(s->vsm)->sent;
+    int error;
+
+    if (vnf < 0 || (size_t) vnf >= s->n_hops || epoch < 0 || epoch >= UINT32_MAX
+        || counter < 0) {
+        *errmsg = xasprintf("nham_saved: params need \"vnf\" in 0..%zu, \"epoch\" and "
+                            "\"counter\" >= 0", s->n_hops - 1);
+        return EINVAL;
+    }
+    memset(image, 0, sizeof image);
+    put_be32(image, epoch);
+    put_be64(image + 4, counter);
+    nham_ctl_put(&b, &(struct nham_ctl) { .type = NHAM_CKPT_STORE, .vnf = vnf, .epoch = epoch,
+                                          .counter = counter, .image = image,
+                                          .image_len = sizeof image });
+    error = ftstage_state(s->vsm, NHAM_ID_SFF, b.data, b.len, time_mono_ns());
+    buf_uninit(&b);
+    nham_sff_drain(s);
+    if (error) {
+        *errmsg = xasprintf("nham_saved: %s", strerror(error));
+    } else if (ftstage_stats(s->vsm)->sent == saved0) {
+        /* Refused as stale: an older incarnation's, or below what is stored. */
+        *errmsg = xasprintf("nham_saved: the VSM did not store it (stale)");
+        error = ESTALE;
+    }
+    return error;
+}
+
+static int
+nham_sff_ctl_saved(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_sff_role *s = ((struct role *) role_)->aux;
+    json_t *vnf = json_object_get(params, "vnf"), *epoch = json_object_get(params, "epoch");
+    json_t *counter = json_object_get(params, "counter");
+    int error;
+
+    error = nham_sff_saved(s, json_is_integer(vnf) ? json_integer_value(vnf) : -1,
+                           json_is_integer(epoch) ? json_integer_value(epoch) : -1,
+                           json_is_integer(counter) ? json_integer_value(counter) : -1, errmsg);
+    if (!error) {
+        *result = json_pack("{s:b}", "ok", 1);
+    }
+    return error;
+}
+
 static int
 nham_sff_control(void *s_, const char *cmd, long long arg, char **errmsg)
 {
@@ -1210,6 +1271,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "failure_notices", &s.n_downs);
     role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
     role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
+    role_add_method(&s.role, "nham_saved", nham_sff_ctl_saved);
     s.role.on_start = nham_sff_on_start;
     rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
 out:
@@ -1262,6 +1324,10 @@ struct nham_vnf_role {
     uint64_t data_first_ns;         /* The first DATA frame that reached this process (a
                                      * standby's too: the switch sends the hop to it). */
     uint64_t out_first_ns;          /* Its first output: the hop serves again. */
+    uint64_t last_counter;          /* The highest SFF counter it has output (backend vm: the
+                                     * host reads it before it saves the guest). */
+    uint64_t n_restored;            /* Times its guest was restored from an image (vm). */
+    struct buf restored;            /* nham_restored: the image its core restores, at once. */
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
     struct buf fn_out;
     struct buf warm;                /* The last image the SFF gave this standby (WARM). */
@@ -1336,6 +1402,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
     if (!v->n_processed++) {
         v->out_first_ns = time_mono_ns();
     }
+    if (len >= 13 && data[0] == NHAM_DATA && get_be64(data + 5) > v->last_counter) {
+        v->last_counter = get_be64(data + 5);
+    }
     if (v->nf && nham_vnf_run_fn(v, data, len)) {
         data = v->fn_out.data;
         len = v->fn_out.len;
@@ -1388,6 +1457,10 @@ nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
     struct nham_vnf_role *v = v_;
     struct nham_ctl c;
 
+    if (m->kind == FT_EV_PEER_MSG && v->restored.len
+        && nham_ctl_parse(m->payload, m->len, &c) && c.type == NHAM_RESTORE_REQ) {
+        return true;                /* nham_restored answers it from the guest's own image. */
+    }
     if (m->kind == FT_EV_PEER_MSG
         && nham_ctl_parse(m->payload, m->len, &c) && c.type == NHAM_READY) {
         v->n_ready++;
@@ -1440,7 +1513,16 @@ nham_vnf_start_core(struct nham_vnf_role *v)
         .key = v->key, .loop = v->role.loop, .incarnation = v->incarnation, .seq_base = now,
         .max_payload = NHAM_MAX_MESSAGE,
     };
-    int error = ftstage_create(&c, &ops, v, &v->stage, &errmsg);
+    int error;
+
+    if (v->restored.len) {
+        /* A guest restored from an image runs on the image's clock: restored twice from the
+         * same image, its second core's time-based numbers could fall below what the first
+         * one sent, and the SFF would take its READY for a replay. The incarnation, which
+         * only grows, goes above the time (2^48 ns: 3 days of a guest's uptime). */
+        c.seq_base = ((uint64_t) v->incarnation << 48) + (now & ((1ull << 48) - 1));
+    }
+    error = ftstage_create(&c, &ops, v, &v->stage, &errmsg);
 
     if (error) {
         log_err("nham-vnf: %s", errmsg ? errmsg : strerror(error));
@@ -1627,9 +1709,76 @@ nham_vnf_ctl_activate(void *role_, json_t *params, json_t **result, char **errms
     return error;
 }
 
+/* Backend vm: the host restored this copy's whole guest from the image it saved, so this
+ * process runs on with the state it had then (its core's epoch an earlier incarnation's). It
+ * becomes incarnation 'inc' as a restarted VNF does, with the state it holds as the image it
+ * restores: a new core starts as 'inc', its request for the last checkpoint is answered here
+ * with the old core's own export (the VSM holds no state of a VNF the host saves), and it
+ * says READY(inc, the last packet that state includes). The SFF replays what it held after
+ * that; what the restored process output again at or below it is suppressed there. */
+static int
+nham_vnf_restored(struct nham_vnf_role *v, long long inc, char **errmsg)
+{
+    struct ft_core *core;
+    uint8_t epoch[4];
+    int error;
+
+    if (inc < 1 || inc >= UINT32_MAX || (uint64_t) inc <= v->incarnation) {
+        *errmsg = xasprintf("nham_restored: \"incarnation\" must be above this copy's (%u)",
+                            v->incarnation);
+        return EINVAL;
+    }
+    if (!v->stage) {
+        *errmsg = xstrdup("nham_restored: a standby (no core) was not checkpointed");
+        return EBUSY;
+    }
+    core = ftstage_core(v->stage);
+    buf_clear(&v->restored);
+    put_be32(epoch, inc);
+    buf_put(&v->restored, epoch, 4);
+    error = ft_core_export_state(core, &v->restored);
+    if (error) {
+        *errmsg = xasprintf("nham_restored: export: %s", strerror(error));
+        buf_clear(&v->restored);
+        return error;
+    }
+    ftstage_destroy(v->stage);
+    v->stage = NULL;
+    v->incarnation = inc;
+    error = nham_vnf_start_core(v);         /* Its RESTORE_REQ stays here (nham_vnf_send). */
+    if (!error) {
+        error = ftstage_state(v->stage, NHAM_ID_VSM, v->restored.data, v->restored.len,
+                              time_mono_ns());
+    }
+    buf_clear(&v->restored);
+    if (error) {
+        *errmsg = xasprintf("nham_restored: %s", strerror(error));
+    } else {
+        v->n_restored++;
+    }
+    return error;
+}
+
+static int
+nham_vnf_ctl_restored(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_vnf_role *v = ((struct role *) role_)->aux;
+    json_t *inc = json_object_get(params, "incarnation");
+    int error;
+
+    error = nham_vnf_restored(v, json_is_integer(inc) ? json_integer_value(inc) : -1, errmsg);
+    if (!error) {
+        *result = json_pack("{s:b}", "ok", 1);
+    }
+    return error;
+}
+
 static int
 nham_vnf_control(void *v_, const char *cmd, long long arg, char **errmsg)
 {
+    if (!strcmp(cmd, "restored")) {
+        return nham_vnf_restored(v_, arg, errmsg);
+    }
     if (strcmp(cmd, "activate")) {
         *errmsg = xasprintf("unknown command '%s'", cmd);
         return EINVAL;
@@ -1922,6 +2071,8 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "ready", &v.n_ready);
     role_add_counter(&v.role, "ready_ns", &v.ready_ns);
     role_add_counter(&v.role, "ready_counter", &v.ready_counter);
+    role_add_counter(&v.role, "last_counter", &v.last_counter);
+    role_add_counter(&v.role, "restored", &v.n_restored);
     role_add_counter(&v.role, "activations", &v.n_activations);
     role_add_counter(&v.role, "data_first_ns", &v.data_first_ns);
     role_add_counter(&v.role, "out_first_ns", &v.out_first_ns);
@@ -1931,6 +2082,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "fn_errors", &v.n_fn_errors);
     role_add_counter(&v.role, "messages_lost", &v.frags.n_lost);
     role_add_method(&v.role, "nham_activate", nham_vnf_ctl_activate);
+    role_add_method(&v.role, "nham_restored", nham_vnf_ctl_restored);
     v.role.on_start = nham_vnf_on_start;
     rc = role_serve_pktio(&v.role, nham_vnf_frame, nham_vnf_frames_done);
 out:
@@ -1951,6 +2103,7 @@ out:
     buf_uninit(&v.last_export);
     buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);
+    buf_uninit(&v.restored);
     free(fn_params);
     role_finish(&v.role);
     free(errmsg);

@@ -316,7 +316,11 @@ nham_sff_on_vsm(struct nham_sff *s, const struct ft_event *ev, struct ft_actions
 #endif
         }
     } else {
-        nham_sff_release(h, c.counter);
+        /* Never past what the hop has output: a packet released before its output came back
+         * could not be sent again. An image the VNF sent is checked on arrival (below); a
+         * whole guest the host saved (backend vm) is known only by the counter the host read
+         * before the save, whose output may still be on its way. */
+        nham_sff_release(h, c.counter < h->tx_last ? c.counter : h->tx_last);
     }
 }
 

@@ -8,8 +8,13 @@
  * incarnation that arrives afterwards is refused, since the packets after the image the VNF
  * restored may already be replayed, and the SFF must not release them on an older word.
  *
- * Parameters: checkpoint (default 250ms), checkpoint.<i> for VNF i. group = the VNFs in chain
- * order; peers = [sff]. */
+ * Parameters: checkpoint (default 250ms), checkpoint.<i> for VNF i; 0 for a VNF whose
+ * checkpoints are not asked by the VSM: the host saves its whole guest (backend `vm`,
+ * testbed/schemes/nham_ctl.c) and tells the state database so through the SFF's role, as an
+ * FT_EV_STATE from the SFF's endpoint carrying a CKPT_STORE (vnf, epoch, counter, and an image
+ * with no state: the state is in the guest's image on the host). It is stored and answered
+ * with CKPT_SAVED as any image, so that the SFF releases on the VSM's word alone.
+ * group = the VNFs in chain order; peers = [sff]. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,13 +87,8 @@ nham_vsm_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
 
         snprintf(key, sizeof key, "checkpoint.%zu", i);
         m->slots[i].endpoint = cfg->group[i];
+        /* 0: checkpointed by the host (backend vm), never asked here. */
         error = ft_config_duration(cfg, key, dflt, &m->slots[i].interval_ns, errp);
-        if (!error && !m->slots[i].interval_ns) {
-            if (errp) {
-                *errp = xasprintf("nham_vsm: %s must be > 0", key);
-            }
-            error = EINVAL;
-        }
         if (error) {
             nham_vsm_destroy(&m->up);
             return error;
@@ -156,8 +156,10 @@ nham_vsm_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
          * switch in one burst that every packet of the chain queued behind, interval after
          * interval (measured: a 50 ms probe deadline missed by 38% of probes, no fault). */
         for (size_t j = 0; j < m->n_slots; j++) {
-            ft_emit_timer(out, j + 1,
-                          ev->now_ns + m->slots[j].interval_ns / m->n_slots * (j + 1));
+            if (m->slots[j].interval_ns) {
+                ft_emit_timer(out, j + 1,
+                              ev->now_ns + m->slots[j].interval_ns / m->n_slots * (j + 1));
+            }
         }
         break;
     case FT_EV_TIMER:
@@ -189,11 +191,20 @@ nham_vsm_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
             ft_emit_drop(out, FT_DROP_UNKNOWN_SENDER, ev->data, ev->len);
         }
         break;
+    case FT_EV_STATE:
+        /* A checkpoint the host took of a whole guest (backend vm), through the SFF's role:
+         * a CKPT_STORE whose image holds no state. */
+        if (ev->from == m->sff && nham_ctl_parse(ev->data, ev->len, &c)
+            && c.type == NHAM_CKPT_STORE && c.vnf < m->n_slots && !m->slots[c.vnf].interval_ns) {
+            nham_vsm_on_store(m, &c, out);
+        } else {
+            ft_emit_drop(out, FT_DROP_MALFORMED, ev->data, ev->len);
+        }
+        break;
     case FT_EV_PACKET:
     case FT_EV_PEER_DOWN:
     case FT_EV_PEER_UP:
     case FT_EV_STATE_REQUEST:
-    case FT_EV_STATE:
     case FT_EV_N_KINDS:
         break;
     }

@@ -184,9 +184,12 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
     }
     buf_clear(&r->nsh);
     error = nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, tlvs, n_tlvs);
-    if (error == EMSGSIZE) {
-        /* The header is full of timestamps: the packet goes on without them. */
+    if (n_tlvs > 1 && (error == EMSGSIZE || (!error && HOP_ETH_LEN + r->nsh.len + len - 8
+                                                       > sizeof r->frame))) {
+        /* The header is full of timestamps, or they would make the frame too big (a
+         * carrier near carry_max): the packet goes on without them. */
         r->n_stamp_full++;
+        buf_clear(&r->nsh);
         error = nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, tlvs, 1);
     }
     if (error) {

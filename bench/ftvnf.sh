@@ -73,6 +73,33 @@ for n in ${LENS:-2 3 4}; do
         printf "%-10s %12s %12s %8.3f %+9.1f%%\n", n, a, b, r, 100 * (r - 1) }'
 done
 echo "paper (Table 1): +12.67% at 1 VNF (chain_len 2), +11.78% at 2, +8.74% at 3"
+# Where the time goes, from the SFF's trace of each request's NSH timestamps (every run's
+# samples, the repetitions pooled): per scheme and length, each component that stamped a
+# request on its way (in the order of the path: by their samples' mean time), xN when it did so N times per request (the SFF of none), and the median
+# of its hop_us (in it) + link_us (on to the next stamp, or to the SFF at the end). Guest
+# visits of a request on its way = the sum of the N, + 1 (the SFF at the end).
+echo "per-hop split, p50 us in+to next (component xN: stamps per request):"
+split() {
+    q "select json_extract(s.labels, '\$.component'), s.metric, s.value,
+              avg(s.t_ns) over (partition by json_extract(s.labels, '\$.component'))
+       from samples_view s join runs r on r.id = s.run
+       where r.experiment='bench-ftvnf-v1' and r.scheme='$1'
+       and r.point like '%\"chain_len\":$2,%' and s.metric in ('hop_us', 'link_us')
+       order by 4, 2, 3" |
+    awk -F'|' -v head="  $1 len $2:" '
+        { k = $1; if (!(k in seen)) { seen[k] = 1; order[++m] = k }
+          v[k, $2, ++n[k, $2]] = $3 }
+        function med(k, w,   c) { c = n[k, w]; return c ? v[k, w, int((c + 1) / 2)] : 0 }
+        END { printf "%s", head; base = n["classifier[0]", "hop_us"]; visits = 1
+              for (i = 1; i <= m; i++) { k = order[i]; x = base ? n[k, "hop_us"] / base : 1
+                  visits += x; xs = ""; if (x > 1.5) xs = sprintf("x%.0f", x)
+                  printf " %s%s %.0f+%.0f", k, xs, med(k, "hop_us"), med(k, "link_us") }
+              printf " (%.0f visits)\n", visits }'
+}
+for n in ${LENS:-2 3 4}; do
+    split none "$n"
+    split ftvnf "$n"
+done
 
 cat >"$tmp/v3.yaml" <<'YAML'
 experiment: bench-ftvnf-recovery

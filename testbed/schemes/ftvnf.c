@@ -77,6 +77,7 @@
 #define FTVNF_RPC_MS 5000
 #define FTVNF_RECOVER_TIMEOUT_NS (30ull * 1000000000ull)
 #define DATA_BRIDGE "data"
+#define FTVNF_ID_EXTRA0 6000            /* Timestamp ids of the scheme's own guests. */
 
 extern const struct scheme_class scheme_ftvnf;
 
@@ -224,6 +225,9 @@ ftvnf_common_args(struct deployment *d, const struct ftvnf_dep *fd,
     deploy_args_add(a, "%d=%s", FTVNF_EP_REPLY, mac);
     deploy_args_add(a, "--spi");
     deploy_args_add(a, "%u", d->spi);
+    /* Its id in the timestamps it adds (the run's hop_us/link_us per component). */
+    deploy_args_add(a, "--id");
+    deploy_args_add(a, "%u", c->id);
     deploy_args_add(a, "--self");
 }
 
@@ -415,6 +419,16 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             deploy_set_idle(c, c->replica != 0);
         }
     }
+    /* The scheme's own guests stamp the frames they send on too (their ids name them in the
+     * run's hop_us/link_us): ids of their own, after the ones deploy gives. */
+    for (size_t e = 0; e < ARRAY_SIZE(ftvnf_extra); e++) {
+        char name[48];
+        snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
+        struct deploy_component *c = deploy_find(d, name, NULL);
+        if (c && !c->id) {
+            c->id = FTVNF_ID_EXTRA0 + e;
+        }
+    }
     for (size_t i = 0; i < fd->n_vnfs; i++) {
         memcpy(fd->vmac[i], (uint8_t[6]) { 0x02, 0x46, 0x56, 0, 0, i }, 6);
     }
@@ -475,6 +489,9 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
      * What a new master re-forwards after a takeover leaves only once, by packet id. */
     deploy_args_add(&a, "--drop-copies");
     deploy_args_add(&a, "65536");
+    /* The hops' timestamps (every FTvNF stage adds its own): hop_us/link_us per component. */
+    deploy_args_add(&a, "--trace");
+    deploy_args_add(&a, "%s/guests/%s/hops.tsv", d->inst->dir, sff->guest);
     error = deploy_start_role(sff, "sff", a.v);
     deploy_args_free(&a);
     instance_changes_lock(d->inst);

@@ -60,6 +60,7 @@
 #define FTVNF_ROLE_FRAME 1514           /* One frame of the data network's MTU. */
 #define FTVNF_SI_END (NSH_SI_START - 1) /* After the SFF path's only hop (the sequencer). */
 #define FTVNF_JOURNAL_SYNC_NS 10000000ull   /* --journal-sync periodic. */
+#define FTVNF_ROLE_MAX_STAMPS 12        /* Timestamps a frame takes on (NSH_MAX_LEN bounds it). */
 
 enum ftvnf_journal_sync { JOURNAL_PERIODIC, JOURNAL_ALWAYS, JOURNAL_NONE };
 
@@ -93,6 +94,17 @@ struct ftvnf_role {
     enum ftvnf_journal_sync journal_sync;
     bool journal_dirty;             /* Written since the last fdatasync. */
     uint64_t n_journal, n_journal_replayed, n_journal_errors;
+    /* The timestamps of the NSH frame the core is taking now (ftvnf_frame): what it forwards
+     * at once carries them on with our own, so the SFF at the path's end traces every FTvNF
+     * hop (hop_us/link_us per component) as it does the other schemes'. A packet forwarded
+     * later (after a logger's acknowledgement by message) goes unstamped. */
+    bool stamping;
+    uint64_t stamp_t_in;
+    bool stamp_has_rid;
+    uint8_t stamp_rid[8];
+    uint8_t stamps[FTVNF_ROLE_MAX_STAMPS][NSH_TIMESTAMP_LEN];
+    size_t n_stamps;
+    uint64_t n_stamp_full;
 };
 
 static const struct ftvnf_ep *
@@ -133,11 +145,14 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct ftvnf_role *r = r_;
     const struct ftvnf_ep *ep = ftvnf_ep_find(r, to);
-    struct nsh_tlv tlv = {
+    struct nsh_tlv tlvs[2 + FTVNF_ROLE_MAX_STAMPS + 1] = { {
         .md_class = NSH_CLASS_SFCLAB, .type = NSH_TLV_PACKET_ID, .len = 8, .value = data,
-    };
+    } };
+    uint8_t own[NSH_TIMESTAMP_LEN];
+    size_t n_tlvs = 1;
     uint32_t spi = r->spi;
     uint8_t si = FTVNF_SI_END;
+    int error;
 
     if (!ep) {
         r->n_no_endpoint++;
@@ -151,8 +166,33 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
         spi |= NSH_SPI_REVERSE;
         si = NSH_SI_START;
     }
+    if (r->stamping) {
+        struct nsh_timestamp ts = {
+            .component = r->role.id, .t_in = r->stamp_t_in, .t_out = time_mono_ns(),
+        };
+        if (r->stamp_has_rid) {
+            tlvs[n_tlvs++] = (struct nsh_tlv) { NSH_CLASS_SFCLAB, NSH_TLV_REQUEST_ID, 8,
+                                                r->stamp_rid };
+        }
+        for (size_t i = 0; i < r->n_stamps; i++) {
+            tlvs[n_tlvs++] = (struct nsh_tlv) { NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP,
+                                                NSH_TIMESTAMP_LEN, r->stamps[i] };
+        }
+        nsh_timestamp_put(own, &ts);
+        tlvs[n_tlvs++] = (struct nsh_tlv) { NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP,
+                                            NSH_TIMESTAMP_LEN, own };
+    }
     buf_clear(&r->nsh);
-    if (nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, &tlv, 1)) {
+    error = nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, tlvs, n_tlvs);
+    if (n_tlvs > 1 && (error == EMSGSIZE || (!error && HOP_ETH_LEN + r->nsh.len + len - 8
+                                                       > sizeof r->frame))) {
+        /* The header is full of timestamps, or they would make the frame too big (a
+         * carrier near carry_max): the packet goes on without them. */
+        r->n_stamp_full++;
+        buf_clear(&r->nsh);
+        error = nsh_encode(&r->nsh, spi, si, NSH_TTL_DEFAULT, NSH_NP_ETHERNET, tlvs, 1);
+    }
+    if (error) {
         r->n_malformed++;
         return;
     }
@@ -311,11 +351,30 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
         return;
     }
     r->n_rx_nsh++;
+    /* Copied out first: the packet id goes over the header's last bytes below. */
+    size_t ofs = 0;
+    r->n_stamps = 0;
+    r->stamp_has_rid = false;
+    while (nsh_tlv_next(&hdr, &ofs, &tlv)) {
+        if (tlv.md_class != NSH_CLASS_SFCLAB) {
+            continue;
+        }
+        if (tlv.type == NSH_TLV_TIMESTAMP && tlv.len == NSH_TIMESTAMP_LEN
+            && r->n_stamps < FTVNF_ROLE_MAX_STAMPS) {
+            memcpy(r->stamps[r->n_stamps++], tlv.value, NSH_TIMESTAMP_LEN);
+        } else if (tlv.type == NSH_TLV_REQUEST_ID && tlv.len == 8) {
+            memcpy(r->stamp_rid, tlv.value, 8);
+            r->stamp_has_rid = true;
+        }
+    }
+    r->stamping = r->n_stamps > 0;
+    r->stamp_t_in = t_in;
     uint8_t *inner = pkt->data + HOP_ETH_LEN + hdr.len;
     size_t inner_len = pkt->len - HOP_ETH_LEN - hdr.len;
     if (nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv)) {
         if (tlv.len != 8) {
             r->n_malformed++;
+            r->stamping = false;
             return;
         }
         /* The core takes id(8) and the frame: the id goes just before the frame (the NSH
@@ -328,6 +387,7 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
         ftvnf_journal(r, 'P', inner, inner_len);
         ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner, inner_len, t_in);
     }
+    r->stamping = false;
 }
 
 static int
@@ -751,6 +811,7 @@ role_ftvnf(int argc, char *argv[])
     role_add_counter(&r.role, "journal_records", &r.n_journal);
     role_add_counter(&r.role, "journal_replayed", &r.n_journal_replayed);
     role_add_counter(&r.role, "journal_errors", &r.n_journal_errors);
+    role_add_counter(&r.role, "stamp_full", &r.n_stamp_full);
     role_add_method(&r.role, "peer_down", ctl_peer_down);
     role_add_method(&r.role, "peer_up", ctl_peer_up);
     role_add_method(&r.role, "ftvnf_image", ctl_image);

@@ -506,10 +506,12 @@ logger_carry(struct ftvnf_logger *l, const struct ft_event *ev, struct ft_action
         ft_emit_forward(out, c.recs[next].logger, ev->data, ev->len);
         return;
     }
-    logger_sync(&c, out);
+    /* The packet first, then the slave's copy: the frame on the packet's path leaves (and is
+     * in the switch's queue) before we seal and send the one off it. */
     if (c.to != FT_ENDPOINT_NONE) {
         logger_send_on(&c, ev->data, ev->len, out);
     }
+    logger_sync(&c, out);
 }
 
 static int

@@ -1792,6 +1792,23 @@ point_has_component(const struct exp_point *p, const char *name, bool hops_only)
     return !hops_only && idx == 0 && (!strcmp(role, "client") || !strcmp(role, "server"));
 }
 
+const char *
+experiment_metric_names(void)
+{
+    static char *names;
+
+    if (!names) {
+        struct buf b = BUF_INITIALIZER;
+
+        for (size_t i = 0; i < ARRAY_SIZE(stored_metrics); i++) {
+            buf_printf(&b, "%s%s", i ? ", " : "", stored_metrics[i].name);
+        }
+        buf_put_u8(&b, '\0');
+        names = (char *) buf_steal(&b, NULL);
+    }
+    return names;
+}
+
 bool
 experiment_point_stores(const struct exp_point *p, const char *metric,
                         const struct exp_kv *labels, size_t n_labels, struct buf *why)
@@ -1805,11 +1822,8 @@ experiment_point_stores(const struct exp_point *p, const char *metric,
     }
     if (!m) {
         if (why) {
-            buf_printf(why, "no run stores a metric '%s' (summaries:", metric);
-            for (size_t i = 0; i < ARRAY_SIZE(stored_metrics); i++) {
-                buf_printf(why, "%s %s", i ? "," : "", stored_metrics[i].name);
-            }
-            buf_printf(why, ")");
+            buf_printf(why, "no run stores a metric '%s' (expected one of: %s)", metric,
+                       experiment_metric_names());
         }
         return false;
     }

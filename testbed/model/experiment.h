@@ -198,6 +198,8 @@ const char *experiment_reference_why(const struct exp_reference *r, const char *
 
 /* Whether a run of 'p' stores a summary of 'metric' with these labels (see the metrics in
  * experiments/README.md). False with the reason appended to 'why' (may be NULL). */
+/* The metrics a run stores as summaries, "a, b, c" (as an error message lists them). */
+const char *experiment_metric_names(void);
 bool experiment_point_stores(const struct exp_point *p, const char *metric,
                              const struct exp_kv *labels, size_t n_labels, struct buf *why);
 

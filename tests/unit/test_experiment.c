@@ -80,7 +80,7 @@ test_fixtures(void **state)
     const struct golden_list lists[] = {
         { "PROVIDERS", guest_provider_names() }, { "SCHEMES", scheme_names() },
         { "ROLES", scheme_role_names() }, { "FAULT_KINDS", inject_kind_names() },
-        { "NFS", nf_class_names() },
+        { "NFS", nf_class_names() }, { "METRICS", experiment_metric_names() },
     };
     size_t n_valid, n_invalid;
 

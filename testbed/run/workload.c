@@ -444,12 +444,40 @@ workload_drive(struct run_ctx *rc)
     return error;
 }
 
+/* The PMD's sleep while the workload runs (runner_opts.pmd_sleep_workload_us, cmd_run.c says
+ * why): shorter than the idle one, unless another instance's PMD polls on the same CPU.
+ * Returns whether it was changed (and must be set back). A value of 0 is never taken here: a
+ * busy-polling real-time PMD would starve every other one on its CPU. */
+static bool
+workload_pmd_sleep(struct run_ctx *rc)
+{
+    unsigned int idle = rc->opts->pmd_sleep_us, busy = rc->opts->pmd_sleep_workload_us;
+    char detail[96];
+
+    if (!rc->inst->afxdp || !idle || !busy || busy == idle) {
+        return false;
+    }
+    if (instance_pmd_cpu_shared(rc->inst)) {
+        snprintf(detail, sizeof detail, "%u us: another instance's PMD polls on CPU %d", idle,
+                 rc->inst->pmd_cpu);
+        run_ctx_event(rc, "pmd-sleep", NULL, detail);
+        return false;
+    }
+    if (instance_set_pmd_sleep(rc->inst, busy)) {
+        return false;
+    }
+    snprintf(detail, sizeof detail, "%u us while the workload runs (%u idle)", busy, idle);
+    run_ctx_event(rc, "pmd-sleep", NULL, detail);
+    return true;
+}
+
 /* The workload, with a pcap of the data bridge kept beside the database when the experiment
  * asks for one (`capture: true`). */
 int
 workload_run(struct run_ctx *rc)
 {
     struct capture *cap = NULL;
+    bool pmd_changed = workload_pmd_sleep(rc);
     int error = 0, error2;
 
     if (rc->exp->capture) {
@@ -457,6 +485,9 @@ workload_run(struct run_ctx *rc)
         run_ctx_event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
     }
     error = error ? error : workload_drive(rc);
+    if (pmd_changed) {
+        instance_set_pmd_sleep(rc->inst, rc->opts->pmd_sleep_us);
+    }
     error2 = cap ? capture_stop(cap, NULL) : 0;
     return error ? error : error2;
 }

@@ -673,6 +673,36 @@ ftvnf_role_call(struct ftvnf_ctl *ctl, const struct deploy_component *c, const c
     return error;
 }
 
+/* Starts the ftvnf role with arguments 'a' (freed) on copy 'c', and watches its process as
+ * FMS target 'fms_idx'. */
+static int
+ftvnf_start_copy(struct ftvnf_ctl *ctl, struct deploy_component *c, struct deploy_args *a,
+                 size_t fms_idx)
+{
+    json_t *params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args"), *res = NULL;
+    int fd = -1, error;
+
+    for (size_t k = 0; k < a->n; k++) {
+        json_array_append_new(json_object_get(params, "args"), json_string(a->v[k]));
+    }
+    deploy_args_free(a);
+    error = ftvnf_agent_call(ctl, c, &fd, "start_role", params, &res);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (!error) {
+        int nspid = json_integer_value(json_object_get(res, "pid"));
+
+        __atomic_store_n(&c->role_id, (int) json_integer_value(json_object_get(res, "id")),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&c->nspid, nspid, __ATOMIC_RELEASE);
+        fms_reset_target(ctl->fms, fms_idx, deploy_host_pid(ctl->ctx.inst, c->guest, nspid),
+                         true);
+    }
+    json_decref(res);
+    return error;
+}
+
 /* VNF i runs on its master alone (after a takeover, or its slave's death): a new slave on
  * the other copy's guest (ftvnf.h, "A new slave"). Its endpoint is that guest's; the manager
  * hears of it (it stops deleting), the slave gets the master's image, and joins once it took
@@ -684,9 +714,9 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
     struct deploy_component *s = ftvnf_copy(ctl->ctx.dep, i, true);
     struct of_flow unfence = { .table_id = OF_TABLE_ALL, .priority = FTVNF_PRIO_FENCE }, steer;
     uint64_t t0 = time_mono_ns(), deadline = t0 + FTVNF_RECOVER_TIMEOUT_NS;
-    int self = ftvnf_ep(ctl, i, s->guest), fd = -1, error;
+    int self = ftvnf_ep(ctl, i, s->guest), error;
     struct deploy_args a = { 0 };
-    json_t *params, *res = NULL;
+    json_t *res = NULL;
     char *image = NULL;
 
     /* The copy's port speaks again (its process is dead: nothing stale comes from it), now:
@@ -718,32 +748,13 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
         ftvnf_steer_flow(ctl->fd->vmac[i], s, &steer);
         error = ftvnf_of(ctl, &steer);
     }
-    ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, i, true, self, true, s, &a);
-    params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args");
-    for (size_t k = 0; k < a.n; k++) {
-        json_array_append_new(json_object_get(params, "args"), json_string(a.v[k]));
-    }
-    deploy_args_free(&a);
     if (!error) {
-        error = ftvnf_agent_call(ctl, s, &fd, "start_role", params, &res);
-    } else {
-        json_decref(params);
-    }
-    if (fd >= 0) {
-        close(fd);
+        ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, i, true, self, true, s, &a);
+        error = ftvnf_start_copy(ctl, s, &a, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx);
     }
     if (!error) {
-        int nspid = json_integer_value(json_object_get(res, "pid"));
-
-        __atomic_store_n(&s->role_id, (int) json_integer_value(json_object_get(res, "id")),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&s->nspid, nspid, __ATOMIC_RELEASE);
-        fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx,
-                         deploy_host_pid(ctl->ctx.inst, s->guest, nspid), true);
         error = ftvnf_manager_call(ctl, "peer_up", json_pack("{s:i}", "peer", self), NULL);
     }
-    json_decref(res);
-    res = NULL;
     if (!error) {
         error = ftvnf_role_call(ctl, m, "ftvnf_image", NULL, &res);
         image = error ? NULL : xstrdup(json_string_value(json_object_get(res, "image")) ?: "");
@@ -812,7 +823,6 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
 {
     struct deploy_component *m = t->c, *s = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
     struct deploy_args a = { 0 };
-    json_t *params, *res = NULL;
     int fd = -1, error = 0;
 
     if (s->role_id >= 0) {
@@ -834,28 +844,14 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     /* Past anything the dead master may have logged that the manager had not read yet. */
     deploy_args_add(&a, "--param");
     deploy_args_add(&a, "order=%llu", (unsigned long long) last_order + (1ull << 20));
-    params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args");
-    for (size_t k = 0; k < a.n; k++) {
-        json_array_append_new(json_object_get(params, "args"), json_string(a.v[k]));
-    }
-    deploy_args_free(&a);
     if (!error) {
-        error = ftvnf_agent_call(ctl, m, &fd, "start_role", params, &res);
+        error = ftvnf_start_copy(ctl, m, &a, t->fms_idx);
     } else {
-        json_decref(params);
-    }
-    if (fd >= 0) {
-        close(fd);
+        deploy_args_free(&a);
     }
     if (!error) {
-        int nspid = json_integer_value(json_object_get(res, "pid"));
         uint64_t now = time_mono_ns();
 
-        __atomic_store_n(&m->role_id, (int) json_integer_value(json_object_get(res, "id")),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&m->nspid, nspid, __ATOMIC_RELEASE);
-        fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, m->guest, nspid),
-                         true);
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->ctx.events, now, "recovered", k ? alias : m->name,
                             "restarted with empty state %.3f ms after detection: it died with "
@@ -863,7 +859,6 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                             now > at_ns ? (now - at_ns) / 1e6 : 0.0);
         }
     }
-    json_decref(res);
     if (error) {
         run_events_addf(ctl->ctx.events, 0, "recovery-failed", m->name,
                         "no master restarted: %s", strerror(error));

@@ -1,6 +1,6 @@
-/* Fuzz target: the attacker's rewrites (vnfs/sfc/mitm.h) on untrusted frames, plain or NSH.
- * What mitm.h promises, asserted on every input (abort() is a finding; FTvNF's log carriers are
- * fuzz_mitm_carrier's):
+/* Fuzz target: the attacker's rewrites (vnfs/sfc/mitm.h) on untrusted frames: plain, NSH, NHAM
+ * DATA or FIT-SFC wrapper frames. What mitm.h promises, asserted on every input (abort() is a
+ * finding; FTvNF's log carriers are fuzz_mitm_carrier's):
  *  - a frame a rewrite refuses is left exactly as it was;
  *  - a frame it accepts still parses, with right checksums if the input's were;
  *  - dns-spoof: the answer still parses as a DNS response, and every A record it holds is the
@@ -18,6 +18,7 @@
 #include "vnfs/ft/nham/nham.h"
 #include "vnfs/sfc/mitm.h"
 #include "vnfs/sfc/nhamfrag.h"
+#include "vnfs/sfc/wrap.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
 
-/* The innermost Ethernet frame's offset (after NSH, or after NHAM's DATA header and its NSH
- * header), as mitm.c finds it; false if none. */
+/* The innermost Ethernet frame's offset (after NSH, after NHAM's DATA header and its NSH
+ * header, or after a FIT-SFC wrapper's header), as mitm.c finds it; false if none. */
 static bool
 inner_ofs(const uint8_t *frame, size_t len, size_t *ofs)
 {
@@ -52,6 +53,15 @@ inner_ofs(const uint8_t *frame, size_t len, size_t *ofs)
             return false;
         }
         *ofs = PACKET_ETH_HLEN + hdr.len;
+        return true;
+    }
+    if (frame[12] == WRAP_ETHERTYPE >> 8 && frame[13] == (WRAP_ETHERTYPE & 0xff)) {
+        struct wrap_hdr w;
+
+        if (!wrap_parse(frame, len, &w)) {
+            return false;
+        }
+        *ofs = (size_t) (w.inner - frame);
     }
     return true;
 }

@@ -255,7 +255,7 @@ dns_spoof_inner(uint8_t *inner, size_t inner_len, void *aux_)
     struct spoof_aux *aux = aux_;
     struct packet_info pi;
     struct dns_response resp;
-    uint8_t *msg;
+    uint8_t *msg, *orig = NULL;
     size_t msg_len, ofs = DNS_HEADER_LEN, n = 0;
     unsigned int qd, an;
     int error;
@@ -275,26 +275,32 @@ dns_spoof_inner(uint8_t *inner, size_t inner_len, void *aux_)
     if (!resp.n_addrs) {
         return ENOENT;
     }
-    /* The message parsed strictly; the walk below still checks every bound. */
+    /* The message parsed strictly; the walk below still checks every bound. A name may point
+     * into an address about to be rewritten (legal compression, if perverse): the original is
+     * kept so that a rewrite that no longer parses, or parses to another address, is undone
+     * rather than sent as a packet no resolver would take as an answer. */
+    orig = xmalloc(msg_len);
+    memcpy(orig, msg, msg_len);
     qd = get_be16(msg + 4);
     an = get_be16(msg + 6);
+    error = EINVAL;
     for (unsigned int i = 0; i < qd; i++) {
         if (!skip_name(msg, msg_len, &ofs) || (ofs += 4) > msg_len) {
-            return EINVAL;
+            goto out;
         }
     }
     for (unsigned int i = 0; i < an; i++) {
         uint16_t type, class, rdlen;
 
         if (!skip_name(msg, msg_len, &ofs) || ofs + 10 > msg_len) {
-            return EINVAL;
+            goto out;
         }
         type = get_be16(msg + ofs);
         class = get_be16(msg + ofs + 2);
         rdlen = get_be16(msg + ofs + 8);
         ofs += 10;
         if (ofs + rdlen > msg_len) {
-            return EINVAL;
+            goto out;
         }
         if (type == DNS_TYPE_A && class == DNS_CLASS_IN && rdlen == 4) {
             memcpy(msg + ofs, &aux->ip_be, 4);
@@ -303,11 +309,27 @@ dns_spoof_inner(uint8_t *inner, size_t inner_len, void *aux_)
         ofs += rdlen;
     }
     if (!n) {
-        return ENOENT;
+        error = ENOENT;
+        goto out;
+    }
+    if (dns_parse_response(msg, msg_len, &resp) || !resp.n_addrs) {
+        goto out;
+    }
+    for (size_t i = 0; i < resp.n_addrs && i < DNS_MAX_ADDRS; i++) {
+        if (resp.addrs[i] != aux->ip_be) {
+            goto out;
+        }
     }
     packet_fix_csums(inner, &pi);
     aux->n = n;
-    return 0;
+    error = 0;
+
+out:
+    if (error && n) {
+        memcpy(msg, orig, msg_len);
+    }
+    free(orig);
+    return error;
 }
 
 int

@@ -15,12 +15,13 @@
 # (empty) measures the pinned placement.
 #
 # The switch: `sfclab run` lowers the PMD's sleep to 20 us while a workload runs (100 when idle,
-# and throughout when another instance's PMD shares its CPU: cmd_run.c says why). A closed
+# and throughout when its CPU has no time to spare: cmd_run.c says why). A closed
 # loop keeps in step with the PMD's wake-ups, so each switch traversal costs one whole sleep
 # plus ~30 us of wake-up: at 100 us, 5 traversals of ~160 us each made none's 859 us p50 on
 # the quiet host. The table says which sleep each point got; RUN_OPTS="--no-pin --pmd-sleep
 # 100" measures the old behaviour. Load 11, --pmd-sleep 100 against 20: none 820-901 ->
-# 394-484 us, f=1 1205 -> 840 us. The dnsperf steps run after the workload (the idle sleep),
+# 394-484 us, f=1 1205 -> 840 us; bench at load 12-13: none 771 -> 445, f=0 744 -> 445, nmr
+# 823 -> 492, but f=1 1138 -> 1445 (CPU-bound there). The dnsperf steps run after the workload (the idle sleep),
 # where the rate, not the wake-up, bounds them.
 #
 # Rate: f=1 is bounded by CPU. A query is 56 frames through the switch at f=1 (4 to the
@@ -67,7 +68,7 @@ for p in none f0 f1 nmr1; do
 done
 stat() { q "select printf('%.1f', $2) from summaries s join runs r on r.id = s.run where r.experiment='bench-$1' and s.metric='rtt_us' and (s.labels is null or s.labels = '')"; }
 printf '%-28s %10s %10s\n' "DNS, 512 B, closed loop" "p50 us" "mean us"
-pmd() { q "select group_concat(e.detail, '; ') from events e join runs r on r.id = e.run where r.experiment='bench-$1' and e.kind='pmd-sleep'"; }
+pmd() { q "select coalesce(group_concat(e.detail, '; '), 'as RUN_OPTS set it') from events e join runs r on r.id = e.run where r.experiment='bench-$1' and e.kind='pmd-sleep'"; }
 for p in none f0 f1 nmr1; do
     printf '%-28s %10s %10s   PMD sleep: %s\n' "$p" "$(stat $p p50)" "$(stat $p mean)" "$(pmd $p)"
 done

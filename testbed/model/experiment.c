@@ -53,8 +53,10 @@ static const char *const fault_keys[] = {
 };
 static const char *const plot_keys[] = { "kind", "x", "y", "title", NULL };
 static const char *const reference_keys[] = {
-    "label", "metric", "value", "unit", "source", "derived", "scheme", "labels", "where", NULL
+    "label", "metric", "value", "unit", "source", "derived", "scheme", "labels", "where", "why",
+    NULL
 };
+static const char *const why_checks[] = { EXP_WHY_CHECKS, NULL };
 static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
 static const char *const plot_kinds[] = { "bar", "stacked", "line", "timeseries", NULL };
 /* Sweep keys that are not dotted paths. */
@@ -1526,7 +1528,7 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
         struct exp_reference *ref = &e->refs[e->n_refs];
         const char *label = NULL, *metric = NULL, *unit = NULL, *source = NULL;
         const char *derived = NULL, *scheme = NULL;
-        struct fy_node *where = NULL, *labels = NULL;
+        struct fy_node *where = NULL, *labels = NULL, *why = NULL;
         char what[32];
 
         snprintf(what, sizeof what, "reference %zu", ++e->n_refs);
@@ -1569,6 +1571,140 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
             && parse_kv_map(doc, where, "'where'", false, &ref->where, &ref->n_where)
             && axes_known) {
             check_where(doc, where, axes, n_axes);
+        }
+        /* A map names the checks it explains; a string explains every check the reference
+         * has. Whether each exists is check_whys()'s: that needs every reference. */
+        why = yaml_map_get(item, "why");
+        if (why && fy_node_is_scalar(why)) {
+            const char *text = yaml_scalar(doc, why, "'why'");
+
+            if (text) {
+                ref->why = xcalloc(1, sizeof *ref->why);
+                ref->why[0].key = xstrdup("*");
+                ref->why[0].value = xstrdup(text);
+                ref->n_why = 1;
+            }
+        } else if (why && !fy_node_is_mapping(why)) {
+            yaml_error(doc, why, "'why' must be a string or a map of check: text, not %s",
+                       yaml_node_kind(why));
+        } else if (why) {
+            parse_kv_map(doc, why, "'why'", false, &ref->why, &ref->n_why);
+        }
+    }
+}
+
+bool
+experiment_reference_value_checked(const struct exp_reference *r)
+{
+    static const char *const shape_units[] = { "", "%", "pct", "ratio", NULL };
+
+    return r->unit && in_list(shape_units, r->unit);
+}
+
+/* Whether 'a' names every axis=value 'b' names, and no other. */
+static bool
+same_kvs(const struct exp_kv *a, size_t n_a, const struct exp_kv *b, size_t n_b)
+{
+    if (n_a != n_b) {
+        return false;
+    }
+    for (size_t i = 0; i < n_a; i++) {
+        bool found = false;
+
+        for (size_t j = 0; j < n_b && !found; j++) {
+            found = !strcmp(a[i].key, b[j].key) && !strcmp(a[i].value, b[j].value);
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool
+experiment_references_share_table(const struct exp_reference *a, const struct exp_reference *b)
+{
+    if (!a->metric || !b->metric || strcmp(a->metric, b->metric)) {
+        return false;
+    }
+    if (!a->n_labels && !b->n_labels) {
+        return true;
+    }
+    return (!a->scheme == !b->scheme && (!a->scheme || !strcmp(a->scheme, b->scheme))
+            && same_kvs(a->where, a->n_where, b->where, b->n_where));
+}
+
+const char *
+experiment_reference_why(const struct exp_reference *r, const char *check)
+{
+    for (size_t i = 0; i < r->n_why; i++) {
+        if (!strcmp(r->why[i].key, check) || !strcmp(r->why[i].key, "*")) {
+            return r->why[i].value;
+        }
+    }
+    return NULL;
+}
+
+/* Reports each 'why' that explains a check the report never makes for its reference: an
+ * unknown check, a 'value' of a time or a rate, an 'order' or 'best' of a reference alone in
+ * its table; and an empty explanation. */
+static void
+check_whys(struct yaml_doc *doc, struct fy_node *root, const struct experiment *e)
+{
+    struct fy_node *list = yaml_map_get(root, "reference"), *item = NULL;
+    size_t i = 0;
+    void *iter;
+
+    while (list && fy_node_is_sequence(list)
+           && (item = yaml_list_next(list, item, &iter)) != NULL && i < e->n_refs) {
+        const struct exp_reference *r = &e->refs[i++];
+        struct fy_node *why = fy_node_is_mapping(item) ? yaml_map_get(item, "why") : NULL;
+        const char *label = r->label ? r->label : "";
+        struct fy_node_pair *pair;
+        size_t others = 0;
+        void *it = NULL;
+
+        if (!r->n_why || !why) {
+            continue;
+        }
+        for (size_t j = 0; j < e->n_refs; j++) {
+            others += j != i - 1 && experiment_references_share_table(r, &e->refs[j]);
+        }
+        if (fy_node_is_scalar(why)) {
+            const char *v = r->why[0].value;
+
+            if (!*v || strspn(v, " \t\n") == strlen(v)) {
+                yaml_error(doc, why, "reference '%s': 'why' is empty: say why, or leave its "
+                           "checks unexplained", label);
+            } else if (r->metric && r->unit && !others && !experiment_reference_value_checked(r)) {
+                yaml_error(doc, why, "reference '%s': 'why' explains no check: its value in %s "
+                           "is not compared (times and rates come from other machines) and no "
+                           "other reference of %s is in its table", label, r->unit, r->metric);
+            }
+            continue;
+        }
+        if (!fy_node_is_mapping(why)) {
+            continue;
+        }
+        while ((pair = fy_node_mapping_iterate(why, &it)) != NULL) {
+            struct fy_node *key = fy_node_pair_key(pair), *value = fy_node_pair_value(pair);
+            const char *k = scalar_text(key), *v = scalar_text(value);
+
+            if (!check_one_of(doc, key, "shape check in 'why'", k, why_checks)) {
+                continue;
+            }
+            if (!*v || strspn(v, " \t\n") == strlen(v)) {
+                yaml_error(doc, value, "reference '%s': 'why' %s is empty: say why, or leave "
+                           "the check unexplained", label, k);
+            } else if (!strcmp(k, "value") && r->unit && !experiment_reference_value_checked(r)) {
+                yaml_error(doc, key, "reference '%s': no 'value' check to explain: a value in "
+                           "%s is shown beside ours but not compared (times and rates come from "
+                           "other machines; only %%, pct, ratio and counts are)", label, r->unit);
+            } else if (strcmp(k, "value") && r->metric && !others) {
+                yaml_error(doc, key, "reference '%s': no '%s' check to explain: no other "
+                           "reference of %s%s is in its table", label, k, r->metric,
+                           r->n_labels ? " at the same point and scheme" : "");
+            }
         }
     }
 }
@@ -1780,6 +1916,7 @@ experiment_free(struct experiment *e)
         free(e->refs[i].scheme);
         kv_free(e->refs[i].labels, e->refs[i].n_labels);
         kv_free(e->refs[i].where, e->refs[i].n_where);
+        kv_free(e->refs[i].why, e->refs[i].n_why);
     }
     free(e->refs);
     if (e->work) {
@@ -1841,6 +1978,7 @@ experiment_parse(struct yaml_doc **docp, struct experiment **expp)
     axes_ok = check_sweep(doc, yaml_map_get(root, "sweep"), &axes, &n_axes);
     parse_plots(doc, root, e, axes, n_axes, axes_ok);
     parse_references(doc, root, e, axes, n_axes, axes_ok);
+    check_whys(doc, root, e);
 
     /* The points, as written and as --quick makes them; a broken sweep was reported above. */
     if (axes_ok) {
@@ -2228,6 +2366,13 @@ experiment_format_points(const struct experiment *e, const struct exp_point *pts
         if (r->n_where) {
             buf_printf(b, ", where: ");
             format_kv(b, r->where, r->n_where);
+        }
+        if (r->n_why == 1 && !strcmp(r->why[0].key, "*")) {
+            buf_printf(b, ", why: ");
+            format_string(b, r->why[0].value);
+        } else if (r->n_why) {
+            buf_printf(b, ", why: ");
+            format_kv(b, r->why, r->n_why);
         }
         buf_printf(b, "}\n");
     }

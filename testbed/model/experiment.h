@@ -100,7 +100,19 @@ struct exp_reference {
     size_t n_labels;
     struct exp_kv *where;       /* Sweep point it belongs to (axis name = value). */
     size_t n_where;
+    struct exp_kv *why;         /* Why a shape check may differ from the paper: key = the check
+                                 * it explains (EXP_WHY_CHECKS), or "*" for every check of this
+                                 * reference (`why: TEXT`); value = the explanation. The report
+                                 * prints it only under that check when it fails. */
+    size_t n_why;
 };
+
+/* The shape checks of `sfclab report` (testbed/report/report.h) a reference's `why` can explain:
+ * 'value' (this row's number against the published one; only for a value that is itself shape,
+ * see experiment_reference_value_checked()), 'order' (this row against another of its table)
+ * and 'best' (which row of its table is best). */
+#define EXP_WHY_CHECKS "value", "order", "best"
+
 
 /* One point of the sweep with every value resolved. */
 struct exp_point {
@@ -172,6 +184,18 @@ void exp_points_free(struct exp_point *, size_t n);
 
 /* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
 bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);
+/* Whether the report compares 'r''s value itself with ours as a shape check: a share, a ratio
+ * or a count (unit %, pct, ratio or none), which do not depend on the machine's speed. A time
+ * or a rate is printed beside ours but is not a check: it comes from other hardware. */
+bool experiment_reference_value_checked(const struct exp_reference *r);
+/* Whether two references are rows of one table of the report, whose best and order are
+ * compared: one metric, and for a metric with labels (a component's share) also one scheme
+ * and one 'where' point, since components are compared within a point. */
+bool experiment_references_share_table(const struct exp_reference *a,
+                                       const struct exp_reference *b);
+/* The explanation 'r' gives for shape check 'check' ("value", "order", "best"), or NULL. */
+const char *experiment_reference_why(const struct exp_reference *r, const char *check);
+
 /* Whether a run of 'p' stores a summary of 'metric' with these labels (see the metrics in
  * experiments/README.md). False with the reason appended to 'why' (may be NULL). */
 bool experiment_point_stores(const struct exp_point *p, const char *metric,

@@ -86,6 +86,32 @@ trend_name(enum report_trend t)
     return t == REPORT_RISES ? "rises" : t == REPORT_FALLS ? "falls" : "stays flat";
 }
 
+/* Under a check that failed: the explanations its rows give (each text once), or a plain
+ * statement that there is none. Counts the failure either way. */
+static void
+note_why(struct buf *notes, struct report_shape *shape, const char *a, const char *b)
+{
+    shape->failed++;
+    if (b && a && !strcmp(a, b)) {
+        b = NULL;
+    }
+    if (!a && !b) {
+        buf_printf(notes, "  - why: not explained (the experiment file recorded with the "
+                   "runs gives no reason for this difference)\n");
+        return;
+    }
+    shape->explained++;
+    if (a) {
+        buf_printf(notes, "  - why (experiment file): %s\n", a);
+    }
+    if (b) {
+        buf_printf(notes, "  - why (experiment file): %s\n", b);
+    }
+}
+
+/* The two arguments of "%s%s" that put " ms" after a number, or nothing for a count. */
+#define UNIT(r) ((r)->unit && *(r)->unit ? " " : ""), ((r)->unit ? (r)->unit : "")
+
 void
 report_shape(const struct report_table *t, struct report_shape *shape, struct buf *notes)
 {
@@ -113,21 +139,39 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
                    "measured number\n");
         return;
     }
-    /* Where we beat the published figure, say so. */
+    /* Each row against its published value: a check where the value is itself shape, else
+     * only said (where we beat the published figure, say so). */
     for (size_t i = 0; i < t->n; i++) {
         const struct report_row *r = &t->rows[i];
-        if (both(r) && compare_values(r->measured, r->published)
-            && (compare_values(r->measured, r->published) > 0) == t->higher_is_better) {
-            buf_printf(notes, "- ours beats the published %s for %s (%.3g vs %.3g %s)\n",
+        int c;
+
+        if (!both(r)) {
+            continue;
+        }
+        c = compare_values(r->measured, r->published);
+        if (r->value_checked) {
+            shape->values++;
+            if (!c) {
+                buf_printf(notes, "- %s: ours is within %.0f%% of the published value (%.3g vs "
+                           "%.3g%s%s)\n", r->label, REPORT_FLAT * 100, r->measured, r->published,
+                           UNIT(r));
+            } else {
+                shape->values_differ++;
+                buf_printf(notes, "- **%s: value differs**: ours %.3g%s%s, published %.3g%s%s\n",
+                           r->label, r->measured, UNIT(r), r->published, UNIT(r));
+                note_why(notes, shape, r->why.value, NULL);
+            }
+        } else if (c && (c > 0) == t->higher_is_better) {
+            buf_printf(notes, "- ours beats the published %s for %s (%.3g vs %.3g%s%s)\n",
                        r->derived ? "(derived) value" : "value", r->label, r->measured,
-                       r->published, r->unit ? r->unit : "");
-        } else if (both(r) && !compare_values(r->measured, r->published)) {
+                       r->published, UNIT(r));
+        } else if (!c) {
             buf_printf(notes, "- %s: ours is within %.0f%% of the published value\n", r->label,
                        REPORT_FLAT * 100);
-        } else if (both(r)) {
-            buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g %s)\n", r->label,
+        } else {
+            buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g%s%s)\n", r->label,
                        t->higher_is_better ? "lower" : "higher", r->measured, r->published,
-                       r->unit ? r->unit : "");
+                       UNIT(r));
         }
     }
     shape->best_published = best_pub->label;
@@ -136,9 +180,18 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
         const char *word = t->higher_is_better ? "highest" : "lowest";
         if (best_pub == best_meas) {
             buf_printf(notes, "- best (%s) in both: %s\n", word, best_pub->label);
+        } else if (!compare_values(best_pub->published, best_meas->published)
+                   || !compare_values(best_pub->measured, best_meas->measured)) {
+            /* Two rows within REPORT_FLAT of each other on either side are a tie, as in the
+             * order below: which one is "best" then says nothing. */
+            buf_printf(notes, "- best (%s): published %s, ours %s, a tie within %.0f%% on one "
+                       "side\n", word, best_pub->label, best_meas->label, REPORT_FLAT * 100);
         } else {
-            buf_printf(notes, "- **best differs**: published %s is %s, ours is %s\n", word,
-                       best_pub->label, best_meas->label);
+            buf_printf(notes, "- **best differs**: published %s is %s (%.3g%s%s), ours is %s "
+                       "(%.3g%s%s)\n", word, best_pub->label, best_pub->published,
+                       UNIT(best_pub), best_meas->label, best_meas->measured,
+                       UNIT(best_meas));
+            note_why(notes, shape, best_pub->why.best, best_meas->why.best);
         }
     }
 
@@ -159,9 +212,16 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             if (p != m) {
                 shape->inversions++;
                 if (listed++ < 5) {
-                    buf_printf(notes, "- **order differs**: published %s %s %s, ours %s %s %s\n",
-                               a->label, p < 0 ? "<" : ">", b->label,
-                               a->label, m < 0 ? "<" : ">", b->label);
+                    buf_printf(notes, "- **order differs**: published %s %s %s (%.3g %s "
+                               "%.3g%s%s), ours %s %s %s (%.3g %s %.3g%s%s)\n",
+                               a->label, p < 0 ? "<" : ">", b->label, a->published,
+                               p < 0 ? "<" : ">", b->published, UNIT(a),
+                               a->label, m < 0 ? "<" : ">", b->label, a->measured,
+                               m < 0 ? "<" : ">", b->measured, UNIT(a));
+                    note_why(notes, shape, a->why.order, b->why.order);
+                } else {
+                    shape->failed++;
+                    shape->explained += a->why.order || b->why.order;
                 }
             }
         }
@@ -208,7 +268,17 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             shape->trends_differ++;
             buf_printf(notes, "- **%s: trend differs**: published %s, ours %s (from %s to %s)\n",
                        g, trend_name(tp), trend_name(tm), first->label, last->label);
+            note_why(notes, shape, first->why.trend, last->why.trend);
         }
+    }
+
+    shape->checks = shape->values + (shape->compared > 1) + shape->pairs + shape->groups;
+    if (shape->failed) {
+        buf_printf(notes, "- %zu of %zu shape checks differ from the paper: %zu explained by the "
+                   "experiment file, %zu not\n", shape->failed, shape->checks,
+                   shape->explained, shape->failed - shape->explained);
+    } else if (shape->checks) {
+        buf_printf(notes, "- all %zu shape checks match the paper\n", shape->checks);
     }
 }
 

@@ -5,7 +5,12 @@
  * the recorded experiment file's references beside the stored summaries). Absolute
  * numbers come from other machines, so what is checked is the shape: which row is best, whether
  * every pair of rows is ordered the same way, and whether each group's trend (first row to last,
- * e.g. over chain length) rises, falls or stays flat in both.
+ * e.g. over chain length) rises, falls or stays flat in both. A row whose value is itself shape
+ * (a share, a ratio, a count: 'value_checked') is also checked against the published value.
+ *
+ * Every check that fails is followed by the explanation its rows carry for it (the experiment
+ * file's `why`, results.h), or by a plain "not explained". An explanation is printed only under
+ * a failed check, after its numbers and verdict; it never changes a verdict.
  *
  * Writes only to the FILE it is given; computes no statistics of samples. Main types:
  * struct report_row, struct report_table, struct report_shape. */
@@ -18,6 +23,11 @@
 
 #include "vnfs/lib/buf.h"
 
+/* Why a check of a row may differ from the paper (NULL: not explained). */
+struct report_why {
+    const char *value, *order, *best, *trend;
+};
+
 struct report_row {
     const char *label;          /* "nham-1r-aa, chain_len=4". */
     const char *group;          /* Rows of one group form a trend (e.g. one scheme); NULL: none. */
@@ -26,6 +36,9 @@ struct report_row {
     double ci95;                /* Of 'measured'; NaN: unknown. */
     const char *unit;
     const char *derived;        /* NULL: the paper prints 'published'; else how it was derived. */
+    bool value_checked;         /* 'measured' against 'published' is a check (a share, a ratio,
+                                 * a count); else only shown (times and rates: other hardware). */
+    struct report_why why;
 };
 
 struct report_table {
@@ -48,9 +61,13 @@ struct report_shape {
     const char *best_measured;
     size_t pairs, inversions;   /* Pairs ordered differently (ties within REPORT_FLAT skipped). */
     size_t groups, trends_differ;
+    size_t values, values_differ; /* Rows with 'value_checked'. */
+    size_t checks, failed, explained; /* Every check; those that differ; of those, explained. */
 };
 
-/* Compares the shape and appends one line per finding ("- ...\n") to 'notes'. */
+/* Compares the shape and appends one line per finding ("- ...\n") to 'notes', each failed
+ * check followed by "  - why ...: TEXT" or "  - why: not explained ...", and a last line
+ * counting the checks that differ. */
 void report_shape(const struct report_table *, struct report_shape *, struct buf *notes);
 
 /* Writes every table: a Markdown table of published (marked printed or derived), ours, CI and

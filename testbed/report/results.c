@@ -206,10 +206,33 @@ reference_labels(const struct exp_reference *r)
     return s;
 }
 
+/* Which row of a table is "best". A share has no better direction: its "best" is the largest,
+ * the component that takes the most time (before, the smallest share was called best). */
 static bool
 higher_is_better(const char *metric)
 {
-    return strstr(metric, "availability") || strstr(metric, "rx_") || strstr(metric, "tx_");
+    return (strstr(metric, "availability") || strstr(metric, "rx_") || strstr(metric, "tx_")
+            || strstr(metric, "share"));
+}
+
+/* A table's heading: its metric, and the point and scheme of a table of components. */
+static char *
+table_figure(const struct exp_reference *r)
+{
+    struct buf b = BUF_INITIALIZER;
+
+    buf_printf(&b, "%s", r->metric);
+    if (r->n_labels && (r->n_where || r->scheme)) {
+        buf_printf(&b, " at ");
+        for (size_t i = 0; i < r->n_where; i++) {
+            buf_printf(&b, "%s%s=%s", i ? "," : "", r->where[i].key, r->where[i].value);
+        }
+        if (r->scheme) {
+            buf_printf(&b, "%sscheme %s", r->n_where ? ", " : "", r->scheme);
+        }
+    }
+    buf_put_u8(&b, 0);
+    return (char *) buf_steal(&b, NULL);
 }
 
 /* The published values of the recorded file beside ours: one table per metric. */
@@ -235,7 +258,7 @@ report_references(FILE *f, struct store *s, const struct results_runs *rr,
             double mean = NAN, ci = NAN;
             size_t m = 0;
 
-            if (done[j] || strcmp(r->metric, e->refs[i].metric)) {
+            if (done[j] || !experiment_references_share_table(r, &e->refs[i])) {
                 free(labels);
                 free(sums);
                 continue;
@@ -267,16 +290,24 @@ report_references(FILE *f, struct store *s, const struct results_runs *rr,
             rows[n_rows++] = (struct report_row) {
                 .label = r->label, .group = NULL, .published = r->value, .measured = mean,
                 .ci95 = ci, .unit = r->unit, .derived = r->derived,
+                .value_checked = experiment_reference_value_checked(r),
+                .why = {
+                    .value = experiment_reference_why(r, "value"),
+                    .order = experiment_reference_why(r, "order"),
+                    .best = experiment_reference_why(r, "best"),
+                },
             };
             free(labels);
             free(sums);
         }
+        char *figure = table_figure(&e->refs[i]);
         table = (struct report_table) {
-            .figure = e->refs[i].metric, .title = "published beside ours",
+            .figure = figure, .title = "published beside ours",
             .higher_is_better = higher_is_better(e->refs[i].metric), .rows = rows,
             .n = n_rows,
         };
         report_write_markdown(f, &table, 1);
+        free(figure);
     }
     fprintf(f, "Sources:\n");
     for (size_t i = 0; i < e->n_refs; i++) {

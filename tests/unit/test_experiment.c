@@ -164,6 +164,60 @@ test_shipped(void **state)
     assert_true(n_files >= 1);
 }
 
+/* A reference's `why`: the map form and the string form reach the report's checks; a `why`
+ * naming a check that does not exist for its reference is an error at that key. */
+static void
+test_reference_why(void **state)
+{
+    static const char head[] =
+        "experiment: t\nscheme: fitsfc\nchain: {vnfs: [{fn: dns}], rules: [\"udp\"]}\n"
+        "workload: {kind: dns, count: 100}\nsweep: {f: [0, 1]}\nreference:\n"
+        "  - {label: a, metric: rtt_us, value: 3, unit: ms, where: {f: 0}, source: s}\n";
+    char *good = xasprintf("%s  - {label: b, metric: rtt_us, value: 9, unit: ms, where: {f: 1},"
+                           " source: s, why: {order: slower}}\n"
+                           "  - {label: c, metric: component_share_pct, value: 65, unit: \"%%\","
+                           " labels: {component: \"sff[0]\"}, where: {f: 1}, source: s,"
+                           " why: one for all}\n", head);
+    char *bad = xasprintf("%s  - {label: b, metric: rtt_us, value: 9, unit: ms, where: {f: 1},"
+                          " source: s, why: {ordre: x, value: y}}\n", head);
+    struct experiment *e = NULL;
+    struct diag diag;
+
+    (void) state;
+    diag_init(&diag);
+    if (experiment_load_string("good.yaml", good, strlen(good), &diag, &e)) {
+        diag_print(&diag, stderr);
+        fail_msg("a valid why does not load");
+    }
+    assert_int_equal(e->n_refs, 3);
+    assert_null(experiment_reference_why(&e->refs[0], "order"));
+    assert_string_equal(experiment_reference_why(&e->refs[1], "order"), "slower");
+    assert_null(experiment_reference_why(&e->refs[1], "best"));
+    /* The string form explains every check of its reference. */
+    assert_string_equal(experiment_reference_why(&e->refs[2], "value"), "one for all");
+    assert_string_equal(experiment_reference_why(&e->refs[2], "best"), "one for all");
+    assert_false(experiment_reference_value_checked(&e->refs[0]));
+    assert_true(experiment_reference_value_checked(&e->refs[2]));
+    assert_true(experiment_references_share_table(&e->refs[0], &e->refs[1]));
+    assert_false(experiment_references_share_table(&e->refs[1], &e->refs[2]));
+    experiment_free(e);
+    diag_uninit(&diag);
+
+    diag_init(&diag);
+    e = NULL;
+    assert_int_equal(experiment_load_string("bad.yaml", bad, strlen(bad), &diag, &e), EINVAL);
+    assert_null(e);
+    assert_int_equal(diag.n, 2);
+    assert_string_equal(diag.msgs[0], "bad.yaml:8:84: unknown shape check in 'why' 'ordre' "
+                                      "(expected one of: value, order, best)");
+    assert_non_null(strstr(diag.msgs[1], "bad.yaml:8:94: reference 'b': no 'value' check to "
+                                         "explain: a value in ms is shown beside ours but not "
+                                         "compared"));
+    diag_uninit(&diag);
+    free(good);
+    free(bad);
+}
+
 static void
 test_baseline_dns(void **state)
 {
@@ -526,6 +580,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
+        cmocka_unit_test(test_reference_why),
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_baseline_dns),
         cmocka_unit_test(test_points_cross_product),

@@ -30,10 +30,10 @@ static void
 test_shape_matches(void **state)
 {
     const struct report_row rows[] = {
-        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s", NULL },
-        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s", NULL },
-        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s", NULL },
-        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s", NULL },
+        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s", NULL, false, { 0 } },
+        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s", NULL, false, { 0 } },
+        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s", NULL, false, { 0 } },
+        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s", NULL, false, { 0 } },
     };
     const struct report_table t = { "N10", "recovery", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -56,11 +56,11 @@ static void
 test_shape_differs(void **state)
 {
     const struct report_row rows[] = {
-        { "A, len=1", "A", 10, 30, NAN, "ms", NULL },
-        { "A, len=4", "A", 10.5, 60, NAN, "ms", NULL },
-        { "B, len=1", "B", 20, 15, NAN, "ms", NULL },
-        { "B, len=4", "B", 40, 28, NAN, "ms", NULL },
-        { "C", NULL, 5, NAN, NAN, "ms", NULL },
+        { "A, len=1", "A", 10, 30, NAN, "ms", NULL, false, { 0 } },
+        { "A, len=4", "A", 10.5, 60, NAN, "ms", NULL, false, { 0 } },
+        { "B, len=1", "B", 20, 15, NAN, "ms", NULL, false, { 0 } },
+        { "B, len=4", "B", 40, 28, NAN, "ms", NULL, false, { 0 } },
+        { "C", NULL, 5, NAN, NAN, "ms", NULL, false, { 0 } },
     };
     const struct report_table t = { "X1", "rtt", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -82,8 +82,8 @@ static void
 test_markdown(void **state)
 {
     const struct report_row rows[] = {
-        { "none", NULL, 977, 950, 12, "Mbps", NULL },
-        { "MR-AA", NULL, 841, NAN, NAN, "Mbps", "874 - 33" },
+        { "none", NULL, 977, 950, 12, "Mbps", NULL, false, { 0 } },
+        { "MR-AA", NULL, 841, NAN, NAN, "Mbps", "874 - 33", false, { 0 } },
     };
     const struct report_table t = { "N14", "throughput", true, rows, ARRAY_SIZE(rows) };
     char *text = NULL;
@@ -96,6 +96,54 @@ test_markdown(void **state)
     assert_non_null(strstr(text, "| none | 977 Mbps | printed | 950 Mbps | 12 | 0.97 |\n"));
     assert_non_null(strstr(text, "| MR-AA | 841 Mbps | derived | — | — | — |\n"));
     free(text);
+}
+
+/* FIT-SFC Fig. 4-like: a failed order check is followed by its why; a share's value that fails
+ * without one says so; a passing check's why is never printed, and no why changes a verdict. */
+static void
+test_shape_why(void **state)
+{
+    const struct report_row rows[] = {
+        { "A", NULL, 17.9, 1.17, NAN, "ms", NULL, false, { 0 } },
+        { "D", NULL, 15.9, 2.03, NAN, "ms", NULL, false,
+          { .order = "waits for the slowest copy", .best = "waits for the slowest copy",
+            .value = "NEVER: a time's value is no check" } },
+    };
+    const struct report_row shares[] = {
+        { "SC", NULL, 65, 32.3, NAN, "%", NULL, true, { .value = "C, not Python" } },
+        { "SFF", NULL, 17.5, 33.2, NAN, "%", NULL, true, { 0 } },
+        { "VNF", NULL, 34, 34.5, NAN, "%", NULL, true, { .value = "NEVER: it matches" } },
+    };
+    const struct report_table t = { "F4", "rtt", false, rows, ARRAY_SIZE(rows) };
+    const struct report_table ts = { "F5", "shares", true, shares, ARRAY_SIZE(shares) };
+    struct report_shape shape;
+    char *notes = notes_of(&t, &shape), *at;
+
+    (void) state;
+    assert_int_equal(shape.inversions, 1);
+    assert_int_equal(shape.failed, 2);          /* The best and the order. */
+    assert_int_equal(shape.explained, 2);
+    at = strstr(notes, "- **order differs**: published A > D (17.9 > 15.9 ms), ours A < D "
+                       "(1.17 < 2.03 ms)\n  - why (experiment file): waits for the slowest copy\n");
+    assert_non_null(at);
+    assert_non_null(strstr(notes, "- **best differs**: published lowest is D (15.9 ms), ours is "
+                                  "A (1.17 ms)\n  - why (experiment file): waits"));
+    assert_null(strstr(notes, "NEVER"));
+    assert_non_null(strstr(notes, "- 2 of 2 shape checks differ from the paper: 2 explained by "
+                                  "the experiment file, 0 not\n"));
+    free(notes);
+
+    notes = notes_of(&ts, &shape);
+    assert_int_equal(shape.values, 3);
+    assert_int_equal(shape.values_differ, 2);
+    assert_non_null(strstr(notes, "- **SC: value differs**: ours 32.3 %, published 65 %\n"
+                                  "  - why (experiment file): C, not Python\n"));
+    assert_non_null(strstr(notes, "- **SFF: value differs**: ours 33.2 %, published 17.5 %\n"
+                                  "  - why: not explained"));
+    assert_non_null(strstr(notes, "- VNF: ours is within 10% of the published value"));
+    assert_null(strstr(notes, "NEVER"));
+    assert_null(strstr(notes, "beats"));        /* A smaller share is not better. */
+    free(notes);
 }
 
 static void
@@ -127,6 +175,7 @@ main(void)
         cmocka_unit_test(test_shape_matches),
         cmocka_unit_test(test_shape_differs),
         cmocka_unit_test(test_markdown),
+        cmocka_unit_test(test_shape_why),
         cmocka_unit_test(test_units),
     };
 

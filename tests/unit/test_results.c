@@ -1,8 +1,9 @@
 /* Tests of what reads results back (testbed/report/results, testbed/plot/figures) on a
  * database made here: the report's "ours" is the pooled stored summary in the reference's
  * unit, a reference's labels and scheme pick its row, quick runs are never pooled with full
- * ones, every answer ratio shows as a number, and a stacked plot has one bar per point and
- * scheme. */
+ * ones, every answer ratio shows as a number, a stacked plot has one bar per point and
+ * scheme, and (golden fixtures of tests/fixtures/report/) a failed shape check is followed by
+ * the experiment file's `why` or by "not explained", a passing one never by its `why`. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,10 +16,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testbed/model/experiment.h"
 #include "testbed/plot/figures.h"
 #include "testbed/report/results.h"
 #include "testbed/store/store.h"
 #include "vnfs/lib/util.h"
+#include "tests/unit/golden.h"
+
+#define REPORT_FIXTURES "tests/fixtures/report"
 
 /* libplot's PNG driver keeps a few blocks per plot past pl_deletepl_r() (see test_plot.c). */
 const char *__lsan_default_suppressions(void);
@@ -187,6 +192,107 @@ test_stacked_one_bar_per_point_and_scheme(void **state)
     free(text);
 }
 
+/* Adds the runs of a fixture's NAME.runs to 's': one line per stored summary, "scheme TAB
+ * point TAB metric TAB labels TAB n TAB mean" ('#' starts a comment, "-" is no labels), one
+ * complete run (variant full) per distinct scheme and point, in order of first appearance. */
+static void
+add_fixture_runs(struct store *s, const char *runs_path, const char *name, const char *file)
+{
+    char *text = NULL, *save = NULL;
+    int64_t ids[64];
+    char *keys[64];
+    size_t n_runs = 0;
+
+    assert_int_equal(read_file(runs_path, &text, NULL), 0);
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *f[6], *fs = NULL, *key;
+        size_t nf = 0, r;
+
+        if (line[0] == '#' || !line[0]) {
+            continue;
+        }
+        for (char *x = strtok_r(line, "\t", &fs); x && nf < 6; x = strtok_r(NULL, "\t", &fs)) {
+            f[nf++] = x;
+        }
+        assert_int_equal(nf, 6);
+        key = xasprintf("%s %s", f[0], f[1]);
+        for (r = 0; r < n_runs && strcmp(keys[r], key); r++) {
+            continue;
+        }
+        if (r == n_runs) {
+            struct store_run_info info = {
+                .experiment = name, .scheme = f[0], .point = f[1], .repetition = 0,
+                .params = "{\"variant\":\"full\"}", .experiment_file = file, .host = "{}",
+                .seed = 1,
+            };
+            assert_true(n_runs < ARRAY_SIZE(ids));
+            assert_int_equal(store_run_begin(s, &info, &ids[n_runs]), 0);
+            keys[n_runs++] = key;
+        } else {
+            free(key);
+        }
+        summary(s, ids[r], f[2], strcmp(f[3], "-") ? f[3] : "", strtoull(f[4], NULL, 10),
+                strtod(f[5], NULL));
+    }
+    for (size_t r = 0; r < n_runs; r++) {
+        assert_int_equal(store_run_end(s, ids[r], STORE_COMPLETE), 0);
+        free(keys[r]);
+    }
+    free(text);
+}
+
+/* The report of fixture 'path' (an experiment file) over the runs of its .runs file. */
+static char *
+report_fixture_output(const char *path, bool *validp)
+{
+    char dir[] = "/tmp/sfct-report-XXXXXX";
+    char *file = NULL, *runs_path, *db, *text = NULL, *cmd;
+    struct experiment *e = NULL;
+    struct store *s = NULL;
+    struct diag diag;
+    size_t len;
+    FILE *out;
+
+    assert_int_equal(read_file(path, &file, NULL), 0);
+    diag_init(&diag);
+    /* The fixture must be a valid experiment file: the report reads it back as recorded. */
+    if (experiment_load_string(path, file, strlen(file), &diag, &e)) {
+        diag_print(&diag, stderr);
+        fail_msg("%s does not load", path);
+    }
+    diag_uninit(&diag);
+    assert_non_null(mkdtemp(dir));
+    db = xasprintf("%s/results.db", dir);
+    assert_int_equal(store_open(db, false, &s), 0);
+    runs_path = xasprintf("%.*s.runs", (int) (strlen(path) - 5), path);
+    add_fixture_runs(s, runs_path, e->name, file);
+    out = open_memstream(&text, &len);
+    *validp = !results_report(out, s, e->name);
+    fclose(out);
+    store_close(s);
+    cmd = xasprintf("rm -rf '%s'", dir);
+    if (system(cmd)) {
+        /* Left in /tmp: harmless. */
+    }
+    free(cmd);
+    free(runs_path);
+    free(db);
+    experiment_free(e);
+    free(file);
+    return text;
+}
+
+static void
+test_report_fixtures(void **state)
+{
+    size_t n_valid, n_invalid;
+
+    (void) state;
+    golden_run(REPORT_FIXTURES, report_fixture_output, false, &n_valid, &n_invalid);
+    assert_int_equal(n_invalid, 0);
+    assert_true(n_valid >= 3);
+}
+
 int
 main(void)
 {
@@ -195,6 +301,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_quick_never_pooled_with_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stacked_one_bar_per_point_and_scheme, setup,
                                         teardown),
+        cmocka_unit_test(test_report_fixtures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

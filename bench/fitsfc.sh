@@ -14,6 +14,16 @@
 # 1.06-1.11 ms (1.17-1.46x f=0). f=0 and none, one process per stage, barely change. RUN_OPTS=
 # (empty) measures the pinned placement.
 #
+# The switch: `sfclab run` lowers the PMD's sleep to 20 us while a workload runs (100 when idle,
+# and throughout when its CPU has no time to spare: cmd_run.c says why). A closed
+# loop keeps in step with the PMD's wake-ups, so each switch traversal costs one whole sleep
+# plus ~30 us of wake-up: at 100 us, 5 traversals of ~160 us each made none's 859 us p50 on
+# the quiet host. The table says which sleep each point got; RUN_OPTS="--no-pin --pmd-sleep
+# 100" measures the old behaviour. Load 11, --pmd-sleep 100 against 20: none 820-901 ->
+# 394-484 us, f=1 1205 -> 840 us; bench at load 12-13: none 771 -> 445, f=0 744 -> 445, nmr
+# 823 -> 492, but f=1 1138 -> 1445 (CPU-bound there). The dnsperf steps run after the workload (the idle sleep),
+# where the rate, not the wake-up, bounds them.
+#
 # Rate: f=1 is bounded by CPU. A query is 56 frames through the switch at f=1 (4 to the
 # classifiers, 16 to the SFFs, 16 to the VNFs, 16 back, 4 to the wrapper) against about 8 for
 # none. CPU per completed query from /proc of the instance's processes, load 9-14: f=1 at
@@ -58,8 +68,9 @@ for p in none f0 f1 nmr1; do
 done
 stat() { q "select printf('%.1f', $2) from summaries s join runs r on r.id = s.run where r.experiment='bench-$1' and s.metric='rtt_us' and (s.labels is null or s.labels = '')"; }
 printf '%-28s %10s %10s\n' "DNS, 512 B, closed loop" "p50 us" "mean us"
+pmd() { q "select coalesce(group_concat(e.detail, '; '), 'as RUN_OPTS set it') from events e join runs r on r.id = e.run where r.experiment='bench-$1' and e.kind='pmd-sleep'"; }
 for p in none f0 f1 nmr1; do
-    printf '%-28s %10s %10s\n' "$p" "$(stat $p p50)" "$(stat $p mean)"
+    printf '%-28s %10s %10s   PMD sleep: %s\n' "$p" "$(stat $p p50)" "$(stat $p mean)" "$(pmd $p)"
 done
 awk -v a="$(stat f1 p50)" -v b="$(stat f0 p50)" -v c="$(stat none p50)" -v d="$(stat nmr1 p50)" \
     'BEGIN { printf "p50 ratios: fitsfc f=1 / f=0 %.2fx, f=1 / none %.2fx, f=1 / nmr f=1 %.2fx\n", a / b, a / c, a / d }'

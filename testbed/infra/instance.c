@@ -926,6 +926,69 @@ ovs_switch_pmd_realtime(struct instance *inst)
     }
 }
 
+int
+instance_set_pmd_sleep(struct instance *inst, unsigned int us)
+{
+    char value[16];
+
+    if (!inst->afxdp || !inst->ovs) {
+        return ENOTSUP;
+    }
+    snprintf(value, sizeof value, "%u", us);
+    return ovs_set_other_config(inst->ovs, "pmd-maxsleep", value);
+}
+
+/* OVS names a PMD thread "pmd-cNN/id:M", NN its CPU. */
+bool
+instance_pmd_cpu_shared(const struct instance *inst)
+{
+    pid_t ours[2] = { 0, 0 };
+    char prefix[16];
+    DIR *proc;
+    struct dirent *de;
+    bool shared = false;
+
+    if (inst->ovs) {
+        ovs_daemon_pids(inst->ovs, ours);
+    }
+    snprintf(prefix, sizeof prefix, "pmd-c%02d/", inst->pmd_cpu);
+    proc = opendir("/proc");
+    while (proc && !shared && (de = readdir(proc))) {
+        pid_t pid = atoi(de->d_name);
+        char path[64], *comm = NULL;
+        DIR *tasks;
+        struct dirent *te;
+
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        if (pid <= 0 || pid == ours[1] || read_file(path, &comm, NULL)
+            || strcmp(comm, "ovs-vswitchd\n")) {
+            free(comm);
+            continue;
+        }
+        free(comm);
+        comm = NULL;
+        snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+        tasks = opendir(path);
+        while (tasks && !shared && (te = readdir(tasks))) {
+            char tpath[sizeof path + 300];
+
+            snprintf(tpath, sizeof tpath, "%s/%s/comm", path, te->d_name);
+            if (atoi(te->d_name) > 0 && !read_file(tpath, &comm, NULL)) {
+                shared = !strncmp(comm, prefix, strlen(prefix));
+            }
+            free(comm);
+            comm = NULL;
+        }
+        if (tasks) {
+            closedir(tasks);
+        }
+    }
+    if (proc) {
+        closedir(proc);
+    }
+    return shared;
+}
+
 /* Once the guests are made: their ports go on the bridges in one transaction (the daemons
  * started beside the guests, ovs_switch_create()). */
 static int

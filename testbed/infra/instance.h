@@ -219,6 +219,14 @@ void instance_changes_unlock(struct instance *);
  * over the bridge's persistent OpenFlow connection (ovs_openflow(), testbed/infra/openflow.h),
  * the `memory` switch keeps it in tables a test reads. Changes are queued; the barrier sends
  * them and returns 0 or the first refusal since the last barrier (as of_barrier()). */
+/* Sets the PMD's sleep (OVS's pmd-maxsleep, see instance_opts.pmd_sleep_us) to 'us' from now
+ * on; the instance keeps its own 'pmd_sleep_us' for what it was made with. Returns 0 or an
+ * errno (ENOTSUP without AF_XDP ports). */
+int instance_set_pmd_sleep(struct instance *, unsigned int us);
+/* Whether another Open vSwitch's PMD thread (another instance on this host) polls on this
+ * instance's PMD CPU. */
+bool instance_pmd_cpu_shared(const struct instance *);
+
 int instance_flow_add(struct instance *, const char *bridge, const struct of_flow *);
 int instance_flow_delete(struct instance *, const char *bridge, const struct of_flow *,
                          bool strict);

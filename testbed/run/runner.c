@@ -90,6 +90,11 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     json_object_set_new(o, "datapath", json_string(opts->afxdp ? "afxdp" : "system"));
     if (opts->afxdp) {
         json_object_set_new(o, "pmd_sleep_us", json_integer(opts->pmd_sleep_us));
+        if (opts->pmd_sleep_workload_us != opts->pmd_sleep_us) {
+            /* Asked for; the run's "pmd-sleep" event says what the workload got. */
+            json_object_set_new(o, "pmd_sleep_workload_us",
+                                json_integer(opts->pmd_sleep_workload_us));
+        }
     }
     /* What the command line changed: a quick run is never the full point (store.h). */
     json_object_set_new(o, "variant", json_string(opts->variant ? opts->variant : "full"));

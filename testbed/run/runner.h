@@ -34,6 +34,9 @@ struct runner_opts {
     bool afxdp;                 /* AF_XDP data ports polled on 'pmd_cpu' (see instance.h). */
     int pmd_cpu;
     unsigned int pmd_sleep_us;  /* See instance.h (0: busy-polling). */
+    /* The PMD's sleep while the workload runs (workload.c), when no other instance's PMD
+     * shares its CPU; == pmd_sleep_us: the same throughout. */
+    unsigned int pmd_sleep_workload_us;
     bool verbose;
     /* A comparison (`sfclab compare`): a point whose scheme cannot be deployed yet is left out
      * (said, and shown as such by the comparison), and a failed run does not stop the sweep:

@@ -444,12 +444,83 @@ workload_drive(struct run_ctx *rc)
     return error;
 }
 
+/* The share of 'ms' milliseconds that 'cpu' spent idle (/proc/stat); 0 if unreadable. */
+static double
+cpu_idle_share(int cpu, unsigned int ms)
+{
+    uint64_t total[2] = { 0, 0 }, idle[2] = { 0, 0 };
+    char name[16];
+
+    snprintf(name, sizeof name, "cpu%d ", cpu);
+    for (int i = 0; i < 2; i++) {
+        char *text = NULL, *line;
+
+        if (i) {
+            usleep(ms * 1000);
+        }
+        if (read_file("/proc/stat", &text, NULL)) {
+            return 0;
+        }
+        line = strstr(text, name);
+        if (line) {
+            unsigned long long v[8] = { 0 };
+            sscanf(line + strlen(name), "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+            for (int k = 0; k < 8; k++) {
+                total[i] += v[k];
+            }
+            idle[i] = v[3] + v[4];
+        }
+        free(text);
+    }
+    return total[1] > total[0] ? (double) (idle[1] - idle[0]) / (total[1] - total[0]) : 0;
+}
+
+/* The PMD's sleep while the workload runs (runner_opts.pmd_sleep_workload_us, cmd_run.c says
+ * why): shorter than the idle one when the PMD's CPU has time to spare: no other instance's
+ * PMD polls there, and it was at least half idle just before (its polls take CPU time that
+ * busy guests would otherwise get: fitsfc f=1 at load 12 was slower with them). Returns
+ * whether it was changed (and must be set back). A value of 0 is never taken here: a
+ * busy-polling real-time PMD would starve every other one on its CPU. */
+static bool
+workload_pmd_sleep(struct run_ctx *rc)
+{
+    unsigned int idle = rc->opts->pmd_sleep_us, busy = rc->opts->pmd_sleep_workload_us;
+    char detail[96];
+    double spare;
+
+    if (!rc->inst->afxdp || !idle || !busy || busy == idle) {
+        return false;
+    }
+    if (instance_pmd_cpu_shared(rc->inst)) {
+        snprintf(detail, sizeof detail, "%u us: another instance's PMD polls on CPU %d", idle,
+                 rc->inst->pmd_cpu);
+        run_ctx_event(rc, "pmd-sleep", NULL, detail);
+        return false;
+    }
+    spare = cpu_idle_share(rc->inst->pmd_cpu, 250);
+    if (spare < 0.5) {
+        snprintf(detail, sizeof detail, "%u us: CPU %d was %.0f%% idle", idle,
+                 rc->inst->pmd_cpu, spare * 100);
+        run_ctx_event(rc, "pmd-sleep", NULL, detail);
+        return false;
+    }
+    if (instance_set_pmd_sleep(rc->inst, busy)) {
+        return false;
+    }
+    snprintf(detail, sizeof detail, "%u us while the workload runs (%u idle; CPU %d %.0f%% idle)",
+             busy, idle, rc->inst->pmd_cpu, spare * 100);
+    run_ctx_event(rc, "pmd-sleep", NULL, detail);
+    return true;
+}
+
 /* The workload, with a pcap of the data bridge kept beside the database when the experiment
  * asks for one (`capture: true`). */
 int
 workload_run(struct run_ctx *rc)
 {
     struct capture *cap = NULL;
+    bool pmd_changed = workload_pmd_sleep(rc);
     int error = 0, error2;
 
     if (rc->exp->capture) {
@@ -457,6 +528,9 @@ workload_run(struct run_ctx *rc)
         run_ctx_event(rc, "capture", NULL, error ? strerror(error) : capture_path(cap));
     }
     error = error ? error : workload_drive(rc);
+    if (pmd_changed) {
+        instance_set_pmd_sleep(rc->inst, rc->opts->pmd_sleep_us);
+    }
     error2 = cap ? capture_stop(cap, NULL) : 0;
     return error ? error : error2;
 }

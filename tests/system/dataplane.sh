@@ -135,6 +135,10 @@ echo "$s" | grep -q '"decapsulated":500' || fail "sff decapsulations"
 # traffic never fills 64), and the other socket got the rest (the VNFs' frames): nothing twice.
 cn=$(echo "$c" | sed -n 's/.*"classified":\([0-9]*\).*/\1/p')
 echo "$s" | grep -q "\"admitted\":$cn[,}]" || fail "sff admitted != classified ($cn)"
+# An answer on the reverse path (the dns VNF's 301) leaves the window as a decapsulation does;
+# left to the 20 ms timeout, each held its slot and every one of them expired.
+ex=$(echo "$s" | sed -n 's/.*"window_expired":\([0-9]*\).*/\1/p')
+[ -n "$ex" ] && [ "$ex" -lt 100 ] || fail "sff: ${ex:-no} admissions expired (answers must leave the window)"
 rx=$(echo "$s" | sed -n 's/.*"rx_packets":\([0-9]*\).*/\1/p')
 [ "$rx" -ge 800 ] && [ "$rx" -lt 1200 ] || fail "sff's path socket got $rx frames (800 from the VNFs)"
 x=$(ctl "$TMP/dvnf.sock" export_state); echo "export: ${x:0:160}..."

@@ -381,3 +381,24 @@ pktio_send(struct pktio *p, const void *frame, size_t len)
     p->stats.tx_bytes += len;
     return 0;
 }
+
+int
+pktio_open_entries(struct pktio *io, struct pktio **entriesp)
+{
+    struct pktio *entries = NULL;
+    int error;
+
+    error = pktio_open(pktio_name(io), false, &entries);
+    if (!error) {
+        error = pktio_filter_nsh_entries(entries, true);
+    }
+    if (!error) {
+        error = pktio_filter_nsh_entries(io, false);
+    }
+    if (error && entries) {
+        pktio_close(entries);
+        entries = NULL;
+    }
+    *entriesp = entries;
+    return error;
+}

@@ -55,6 +55,10 @@ int pktio_drop_ethertype(struct pktio *, uint16_t ethertype);
  * of the SPI clear), i.e. what a classifier sends. 'entries' true keeps only those on this
  * socket, false keeps everything else. Returns 0 or an errno. */
 int pktio_filter_nsh_entries(struct pktio *, bool entries);
+/* Opens '*entriesp', a second socket on the interface of 'io' that keeps only the entries of
+ * paths, and leaves 'io' everything else (an SFF's admission window: the frames already in
+ * the chain are read first). Returns 0 or an errno; on error nothing is left open. */
+int pktio_open_entries(struct pktio *io, struct pktio **entriesp);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);
 const struct pktio_stats *pktio_stats(const struct pktio *);

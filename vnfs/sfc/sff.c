@@ -647,13 +647,7 @@ window_create(struct sff *s)
 {
     int error;
 
-    error = pktio_open(pktio_name(s->role.io), false, &s->entry_io);
-    if (!error) {
-        error = pktio_filter_nsh_entries(s->entry_io, true);
-    }
-    if (!error) {
-        error = pktio_filter_nsh_entries(s->role.io, false);
-    }
+    error = pktio_open_entries(s->role.io, &s->entry_io);
     if (!error) {
         error = loop_add_fd(s->role.loop, pktio_fd(s->entry_io), EPOLLIN, entry_readable, s);
     }

@@ -13,6 +13,8 @@
 # (so that a change in the machine's load falls on all of them); the median is reported, with
 # the per-repetition ratios FTC/none. SCHEMES (default "none ftc ftmb"): the schemes to run.
 # SFF_WINDOW: none's and ftc's sff_window parameter (the SFF's admission; 0: off).
+# Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
+# latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -47,7 +49,13 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff
+declare -A tput p50 runs eff hold
+# "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
+held() {
+    bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
+        | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
+                   END { print h + 0, r + 0 }'
+}
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
     if (!NR) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
     else { printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'; }
@@ -76,9 +84,15 @@ for n in $LENGTHS; do
             if [ "$rep" = 1 ]; then
                 dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
                       | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+                [ "$s" = ftc ] && h0=$(held "$n")
                 out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
                       --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
                 p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
+                if [ "$s" = ftc ]; then
+                    h1=$(held "$n")
+                    hold[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x); split(b, y);
+                        printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+                fi
             fi
             bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
@@ -114,4 +128,8 @@ awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none
     'BEGIN { printf "ftc throughput drop, length %s to %s: %.1f%%\n", a, b, f ? 100 * (f - l) / f : 0;
              printf "ftc p50 added per middlebox beyond none: %.1f us (length %s), %.1f us (length %s)\n",
                     (tf - nf) / a, a, (tl - nl) / b, b }'
+for n in $LENGTHS; do
+    [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
+        "on average (the commit round trip to the first VNF's guest and back)"
+done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

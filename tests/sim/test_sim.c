@@ -16,8 +16,10 @@
 #include "tests/sim/scenario.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
+#include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/rng.h"
 #include "vnfs/ft/u64map.h"
+#include "vnfs/lib/util.h"
 
 #define SIM_CHECK_SEEDS 3000
 
@@ -824,6 +826,237 @@ test_forge_needs_authentication(void **state)
 }
 
 /* Same seed: byte-identical traces. Another seed: a different one. */
+/* FTC's ends of a closed-loop request (vnfs/ft/ftc): endpoints as on guests (vnf_ftc.c). */
+#define FTC_T_FWD 100
+#define FTC_T_BUF 101
+
+/* A log of group 1 (the last middlebox of Ch-2, whose tail is r_0): partition 0 written at
+ * 'seq', no delta. */
+static void
+ftc_t_log(struct ftc_message *m, uint64_t seq)
+{
+    memset(m, 0, sizeof *m);
+    m->n_logs = 1;
+    m->logs[0].group = 1;
+    m->logs[0].n_ent = 1;
+    m->logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = seq };
+}
+
+static size_t
+ftc_t_count(const struct ft_actions *out, enum ft_action_kind kind)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < out->n; i++) {
+        n += out->v[i].kind == kind;
+    }
+    return n;
+}
+
+static const struct ft_action *
+ftc_t_find(const struct ft_actions *out, enum ft_action_kind kind)
+{
+    for (size_t i = 0; i < out->n; i++) {
+        if (out->v[i].kind == kind) {
+            return &out->v[i];
+        }
+    }
+    fail_msg("no action of kind %d", kind);
+    return NULL;
+}
+
+/* The buffer's logs go around at once when the chain is empty (a closed-loop client's next
+ * request waits for exactly them), and only after a wait for a data packet to carry them while
+ * one is on the way. */
+static void
+test_ftc_forwarder_empty_chain(void **state)
+{
+    static const uint32_t r0 = 1, buffer = FTC_T_BUF;
+    struct ft_param params[] = { { "tick", "2ms" } };
+    struct ft_config cfg = {
+        .self = FTC_T_FWD, .next = &r0, .n_next = 1, .peers = &buffer, .n_peers = 1,
+        .params = params, .n_params = 1,
+    };
+    struct ftc_message *m = xzalloc(sizeof *m);
+    struct ft_core *core = NULL;
+    struct ft_actions out;
+    struct buf b = BUF_INITIALIZER;
+    const uint8_t inner[] = "request";
+    enum ftc_packet_type type;
+    const uint8_t *in;
+    size_t in_len;
+
+    ft_actions_init(&out);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_forwarder"), &cfg, &core, NULL), 0);
+    struct ft_event pkt = {
+        .kind = FT_EV_PACKET, .now_ns = 1000000, .from = 0, .data = inner, .len = sizeof inner,
+    };
+    assert_int_equal(ft_core_step(core, &pkt, &out), 0);
+    assert_int_equal(ft_core_step(core, &pkt, &out), 0);
+    assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 2);
+
+    /* The buffer got one of the two (arrived 1): the other may still carry the log. */
+    for (uint32_t arrived = 1; arrived <= 2; arrived++) {
+        ftc_t_log(m, 0);
+        buf_clear(&b);
+        buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+        buf_put_be32(&b, 1);
+        buf_put_be32(&b, arrived);
+        ftc_message_put(&b, m);
+        struct ft_event msg = {
+            .kind = FT_EV_PEER_MSG, .now_ns = 1100000, .from = FTC_T_BUF, .data = b.data,
+            .len = b.len,
+        };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &msg, &out), 0);
+        if (arrived == 1) {
+            assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+            assert_int_equal(ftc_t_count(&out, FT_ACT_TIMER_ARM), 1);
+            continue;
+        }
+        /* Both arrived: a propagating packet goes with the log (sent once) as soon as the
+         * batch in hand is done: a timer at "now". */
+        assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+        const struct ft_action *t = ftc_t_find(&out, FT_ACT_TIMER_ARM);
+        assert_int_equal(t->at_ns, 1100000);
+        struct ft_event tev = { .kind = FT_EV_TIMER, .now_ns = 1100000, .timer = t->timer };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &tev, &out), 0);
+        assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 1);
+        const struct ft_action *a = ftc_t_find(&out, FT_ACT_FORWARD);
+        assert_int_equal(a->to, r0);
+        assert_true(ftc_packet_parse(a->data, a->len, &type, m, &in, &in_len));
+        assert_int_equal(type, FTC_PKT_PROPAGATE);
+        assert_int_equal(m->n_logs, 1);
+        assert_int_equal(m->logs[0].group, 1);
+    }
+    assert_int_equal(ftc_forwarder_stats(core)->propagated_idle, 1);
+    /* The same once a data packet came in the batch: it carried the log, nothing goes. */
+    ftc_t_log(m, 1);
+    buf_clear(&b);
+    buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b, 1);
+    buf_put_be32(&b, 2);
+    ftc_message_put(&b, m);
+    struct ft_event msg = {
+        .kind = FT_EV_PEER_MSG, .now_ns = 1200000, .from = FTC_T_BUF, .data = b.data,
+        .len = b.len,
+    };
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &msg, &out), 0);
+    const struct ft_action *t = ftc_t_find(&out, FT_ACT_TIMER_ARM);
+    struct ft_event tev = { .kind = FT_EV_TIMER, .now_ns = 1200000, .timer = t->timer };
+    pkt.now_ns = 1200000;
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &pkt, &out), 0);
+    const struct ft_action *d = ftc_t_find(&out, FT_ACT_FORWARD);
+    assert_true(ftc_packet_parse(d->data, d->len, &type, m, &in, &in_len));
+    assert_int_equal(type, FTC_PKT_DATA);
+    assert_int_equal(m->n_logs, 1);
+    ft_actions_clear(&out);
+    assert_int_equal(ft_core_step(core, &tev, &out), 0);
+    assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+    assert_int_equal(ftc_forwarder_stats(core)->propagated, 1);
+    ft_core_destroy(core);
+    ft_actions_uninit(&out);
+    buf_uninit(&b);
+    free(m);
+}
+
+static struct ft_core *
+ftc_t_replica(const char *commit_to)
+{
+    static const uint32_t ring[] = { 1, 2 };
+    static const uint32_t next = 2;
+    struct ft_param params[] = {
+        { "n", "2" }, { "tick", "2ms" }, { "mbox", "stamp" }, { "commit_to", commit_to },
+    };
+    struct ft_config cfg = {
+        .self = 1, .f = 1, .group = ring, .n_group = 2, .next = &next, .n_next = 1,
+        .params = params, .n_params = ARRAY_SIZE(params),
+    };
+    struct ft_core *core = NULL;
+
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &core, NULL), 0);
+    return core;
+}
+
+/* r_0 of Ch-2 (f=1) is the tail of the last middlebox's group: a propagating packet bringing
+ * that group's log has nothing left for r_1 once r_0 applied it. With commit_to it ends there,
+ * its commits sent to the buffer in one message (and not again on the commit timer); without,
+ * it goes on along the chain as the paper has it. */
+static void
+test_ftc_replica_ends_propagating(void **state)
+{
+    struct ftc_message *m = xzalloc(sizeof *m);
+    struct ft_actions out;
+    struct buf b = BUF_INITIALIZER;
+    enum ftc_packet_type type;
+    const uint8_t *in;
+    size_t in_len;
+
+    ft_actions_init(&out);
+    for (int with = 0; with < 2; with++) {
+        struct ft_core *core = ftc_t_replica(with ? "101" : "0");
+
+        ftc_t_log(m, 0);
+        buf_clear(&b);
+        ftc_packet_put(&b, FTC_PKT_PROPAGATE, m, NULL, 0);
+        struct ft_event pkt = {
+            .kind = FT_EV_PACKET, .now_ns = 1000000, .from = FTC_T_FWD, .data = b.data,
+            .len = b.len,
+        };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &pkt, &out), 0);
+        if (!with) {
+            assert_int_equal(ftc_t_count(&out, FT_ACT_SEND), 0);
+            const struct ft_action *a = ftc_t_find(&out, FT_ACT_FORWARD);
+            assert_int_equal(a->to, 2);
+            assert_true(ftc_packet_parse(a->data, a->len, &type, m, &in, &in_len));
+            assert_int_equal(type, FTC_PKT_PROPAGATE);
+            assert_int_equal(m->n_logs, 0);
+            ft_core_destroy(core);
+            continue;
+        }
+        assert_int_equal(ftc_t_count(&out, FT_ACT_FORWARD), 0);
+        const struct ft_action *a = ftc_t_find(&out, FT_ACT_SEND);
+        struct cursor r;
+        bool found = false;
+
+        assert_int_equal(a->to, FTC_T_BUF);
+        assert_true(a->len > 1 && a->data[0] == FTC_MSG_COMMIT);
+        cursor_init(&r, a->data + 1, a->len - 1);
+        assert_true(ftc_message_read(&r, m));
+        assert_int_equal(m->n_logs, 0);
+        for (size_t i = 0; i < m->n_commits; i++) {
+            if (m->commits[i].group == 1) {
+                assert_int_equal(m->commits[i].max[0], 1);  /* The log is replicated. */
+                found = true;
+            }
+        }
+        assert_true(found);
+        assert_int_equal(ftc_replica_stats(core)->propagate_ended, 1);
+        /* The commit timer it armed has nothing new to say. */
+        const struct ft_action *t = ftc_t_find(&out, FT_ACT_TIMER_ARM);
+        struct ft_event tev = { .kind = FT_EV_TIMER, .now_ns = 1000000, .timer = t->timer };
+        if (t->timer == 1) {
+            /* The tick came first in the list: find the other arm. */
+            for (size_t i = 0; i < out.n; i++) {
+                if (out.v[i].kind == FT_ACT_TIMER_ARM && out.v[i].timer != 1) {
+                    tev.timer = out.v[i].timer;
+                }
+            }
+        }
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &tev, &out), 0);
+        assert_int_equal(ftc_t_count(&out, FT_ACT_SEND), 0);
+        ft_core_destroy(core);
+    }
+    ft_actions_uninit(&out);
+    buf_uninit(&b);
+    free(m);
+}
+
 static void
 test_trace_deterministic(void **state)
 {
@@ -870,6 +1103,8 @@ main(void)
         cmocka_unit_test(test_flow_order),
         cmocka_unit_test(test_cores_robust),
         cmocka_unit_test(test_forge_needs_authentication),
+        cmocka_unit_test(test_ftc_forwarder_empty_chain),
+        cmocka_unit_test(test_ftc_replica_ends_propagating),
         cmocka_unit_test(test_trace_deterministic),
     };
     size_t n = ARRAY_SIZE(fixed) + 2 * sim_n_scenarios;

@@ -66,6 +66,12 @@ struct vnf_ftc {
     uint8_t sff_mac[6];
     uint32_t spi;               /* The path's (forward) SPI. */
     bool have_path;
+    /* The path's frames carry hop timestamps (the classifier's): what we send on gets ours,
+     * from when the last NSH frame came in (the packet itself for what a replica forwards;
+     * for what the buffer releases, the packet when nothing came in while it was held, as
+     * for a closed-loop client: the hold is then in our hop). */
+    bool stamp;
+    uint64_t t_in;
     struct vnf_ftc_local *queue;
     size_t n_queue, cap_queue;
     uint64_t drain_timer;
@@ -124,10 +130,11 @@ vnf_ftc_tx_buf(struct vnf_ftc *v, size_t len)
     return v->frame;
 }
 
+/* 'base': where vnf_ftc_tx_buf() said to build it ('f' may start a little after). */
 static void
-vnf_ftc_xmit(struct vnf_ftc *v, const uint8_t *f, size_t len)
+vnf_ftc_xmit(struct vnf_ftc *v, const uint8_t *base, const uint8_t *f, size_t len)
 {
-    if (f != v->frame) {
+    if (base != v->frame) {
         pktio_queue(v->role->io, f, len);
     } else {
         pktio_flush(v->role->io);       /* What is queued went first. */
@@ -189,17 +196,20 @@ vnf_ftc_drain(struct vnf_ftc *v)
 static void
 vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t len, bool reply)
 {
-    uint8_t *f;
+    size_t pad = v->stamp ? nsh_tlv_wire_len(NSH_TIMESTAMP_LEN) : 0;
+    uint8_t *base, *f;
 
     if (!v->have_path) {
         v->n_no_path++;
         return;
     }
-    if (HOP_ETH_LEN + v->nsh_len + len > sizeof v->frame) {
+    if (pad + HOP_ETH_LEN + v->nsh_len + len > sizeof v->frame) {
         v->n_too_big++;
         return;
     }
-    f = vnf_ftc_tx_buf(v, HOP_ETH_LEN + v->nsh_len + len);
+    /* Built 'pad' bytes in, so the timestamp can grow the header into them. */
+    base = vnf_ftc_tx_buf(v, pad + HOP_ETH_LEN + v->nsh_len + len);
+    f = base + pad;
     memcpy(f, v->sff_mac, 6);
     memcpy(f + 6, pktio_mac(v->role->io), 6);
     f[12] = NSH_ETHERTYPE >> 8;
@@ -210,7 +220,21 @@ vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t le
         nsh_set_spi_si(f + HOP_ETH_LEN, v->spi | NSH_SPI_REVERSE, NSH_SI_START);
     }
     memcpy(f + HOP_ETH_LEN + v->nsh_len, payload, len);
-    vnf_ftc_xmit(v, f, HOP_ETH_LEN + v->nsh_len + len);
+    len += HOP_ETH_LEN + v->nsh_len;
+    if (pad) {
+        struct nsh_timestamp ts = { .component = v->role->id, .t_in = v->t_in,
+                                    .t_out = time_mono_ns() };
+        uint8_t value[NSH_TIMESTAMP_LEN];
+        uint8_t *start = f;
+
+        nsh_timestamp_put(value, &ts);
+        if (!nsh_push_tlv(&start, HOP_ETH_LEN, pad, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP, value,
+                          sizeof value)) {
+            len += f - start;
+            f = start;
+        }
+    }
+    vnf_ftc_xmit(v, base, f, len);
 }
 
 static void
@@ -270,7 +294,7 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
     f[12] = FTSTAGE_ETHERTYPE >> 8;
     f[13] = FTSTAGE_ETHERTYPE & 0xff;
     memcpy(f + HOP_ETH_LEN, msg, len);
-    vnf_ftc_xmit(v, f, HOP_ETH_LEN + len);
+    vnf_ftc_xmit(v, f, f, HOP_ETH_LEN + len);
     v->n_peer_out++;
     return true;
 }
@@ -492,6 +516,8 @@ vnf_ftc_frame__(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
     memcpy(v->sff_mac, pkt->data + 6, 6);
     v->spi = hdr.spi & ~NSH_SPI_REVERSE;
     v->have_path = nsh_dec_si(v->nsh);
+    v->stamp = nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
+    v->t_in = t_in;
     v->n_in++;
     if (hdr.next_proto == NSH_NP_ETHERNET && v->stages[VNF_FTC_FWD]) {
         ftstage_packet(v->stages[VNF_FTC_FWD], VNF_FTC_OUTSIDE, nsh + hdr.len,
@@ -577,6 +603,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_retx_limited", &rs->retx_limited);
         role_add_counter(role, "ftc_stashed", &rs->stashed);
         role_add_counter(role, "ftc_stash_dropped", &rs->stash_dropped);
+        role_add_counter(role, "ftc_propagate_ended", &rs->propagate_ended);
     }
     if (v->stages[VNF_FTC_FWD]) {
         const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);
@@ -589,6 +616,8 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_fwd_closed_backlog", &ws->closed_backlog);
         role_add_counter(role, "ftc_fwd_closed_window", &ws->closed_window);
         role_add_counter(role, "ftc_fwd_propagated", &ws->propagated);
+        role_add_counter(role, "ftc_fwd_propagated_idle", &ws->propagated_idle);
+        role_add_counter(role, "ftc_fwd_propagated_carry", &ws->propagated_carry);
     }
     if (v->stages[VNF_FTC_BUF]) {
         const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);

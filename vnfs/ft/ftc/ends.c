@@ -52,6 +52,7 @@
  * (a tick / FTC_FWD_CARRY_DIV) before a propagating packet does. */
 #define FTC_FWD_TIMER_TICK 1
 #define FTC_FWD_TIMER_CARRY 2
+#define FTC_FWD_TIMER_EMPTY 3
 #define FTC_FWD_CARRY_DIV 16
 
 /* The newer of two commit vectors of one group. */
@@ -349,14 +350,20 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
      * when it can least take it; the tick carries the rest). Open: carry them at once only
      * when they are more than the next packets take, so they never pile up behind a fast
      * stream either. */
-    /* Idle (no data packet for a quarter tick): the held packets' commits would wait for the
-     * tick's propagating packet; a closed-loop client's every request would. Else a data
-     * packet may come to carry them soon: if none has in FTC_FWD_CARRY_DIV of a tick (the
-     * packet that just went by may have been the last, a closed-loop client's), a
-     * propagating packet does. */
+    /* Idle (no data packet for a quarter tick): the held packets' commits would wait for a
+     * data packet that may never come (a closed-loop client's next request comes only once
+     * the buffer released its last one): a propagating packet goes now. Empty (every data
+     * packet sent has reached the buffer): the same, once the data packets that came in with
+     * this message had their turn (FTC_FWD_TIMER_EMPTY, at "now": after the batch in hand):
+     * a chain whose ingress is its bottleneck is empty behind it, and propagating packets
+     * there would only add to the ingress's work. Else a data packet may come to carry them
+     * soon: if none has in FTC_FWD_CARRY_DIV of a tick, a propagating packet does. */
     if (w->n_pending && now - w->last_ns >= w->tick_ns / 4) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
+        w->stats.propagated_idle++;
+    } else if (w->n_pending && !ftc_forwarder_in_flight(w, now)) {
+        ft_emit_timer(out, FTC_FWD_TIMER_EMPTY, now);
     } else if (w->n_pending && !w->carry_armed) {
         ft_emit_timer(out, FTC_FWD_TIMER_CARRY, now + w->tick_ns / FTC_FWD_CARRY_DIV);
         w->carry_armed = true;
@@ -395,11 +402,24 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
+        if (ev->timer == FTC_FWD_TIMER_EMPTY) {
+            if (w->n_pending && !ftc_forwarder_in_flight(w, ev->now_ns)) {
+                ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
+                w->stats.propagated++;
+                w->stats.propagated_idle++;
+            } else if (w->n_pending && !w->carry_armed) {
+                ft_emit_timer(out, FTC_FWD_TIMER_CARRY,
+                              ev->now_ns + w->tick_ns / FTC_FWD_CARRY_DIV);
+                w->carry_armed = true;
+            }
+            break;
+        }
         if (ev->timer == FTC_FWD_TIMER_CARRY) {
             w->carry_armed = false;
             if (w->n_pending && ev->now_ns - w->last_ns >= w->tick_ns / FTC_FWD_CARRY_DIV) {
                 ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
                 w->stats.propagated++;
+                w->stats.propagated_carry++;
             }
             break;
         }

@@ -21,10 +21,13 @@
  *                   the groups it is the tail of and attaches their commit vectors, prunes logs
  *                   that commits cover. After a restart (incarnation > 0) it fetches each group's
  *                   state: its own group from the first live successor (opening a new epoch of the
- *                   group there), the others from the nearest live predecessor.
+ *                   group there), the others from the nearest live predecessor. With commit_to
+ *                   (the buffer), a tail sends the wrapped groups' commits there at once, and a
+ *                   propagating packet that carries no log any more ends where it is, its
+ *                   commit vectors sent there in its place.
  *                   group = the ring in order; next = [next replica or the buffer].
  *                   Parameters: n (middleboxes), partitions, mbox (the middlebox: ftc_mbox_find),
- *                   tick (retransmission / recovery retry period).
+ *                   tick (retransmission / recovery retry period), commit_to (0: none).
  *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
  *                   logs belong to show them replicated f+1 times, releases it to next, drops it
  *                   if its log died with a failed head (in arrival order: the first that must
@@ -114,7 +117,9 @@ enum ftc_msg_type {
     FTC_MSG_COMMIT = 15,        /* tail -> buffer: message (no logs; the commit vectors of the
                                  * groups whose head comes after this tail in the chain). A
                                  * packet-borne commit of such a group reaches the buffer only
-                                 * on a later packet, behind whatever queues the chain has. */
+                                 * on a later packet, behind whatever queues the chain has.
+                                 * Also where a propagating packet ends once it carries no log
+                                 * (with every commit it carried). */
 };
 /* The predecessor no longer has the logs asked for: take its state (STATE_REQ, epoch 0). */
 #define FTC_RETX_GAP 1
@@ -225,12 +230,15 @@ struct ftc_replica_stats {
     uint64_t held_us, held_us_max;      /* Time held, total and longest, of those released. */
     uint64_t ticks, retx_limited;
     uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
+    uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
 };
 const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
 /* A forwarder's admission: new packets shed because the buffer held too many, or too many
  * were on the way; propagating packets sent at once for the buffer's logs. */
 struct ftc_forwarder_stats {
     uint64_t closed_backlog, closed_window, propagated;
+    uint64_t propagated_idle;   /* Of those, at once for an idle or empty chain. */
+    uint64_t propagated_carry;  /* Of those, after waiting for a data packet in vain. */
 };
 const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
 /* How long the buffer held the packets it released, in total and at most. */

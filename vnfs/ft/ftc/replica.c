@@ -617,6 +617,38 @@ ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actio
 
 enum ftc_verdict_internal { FTC_DONE, FTC_HELD };
 
+/* A propagating packet that carries no log any more (every one reached its tail here or
+ * before) has nothing left for the replicas after us: the paper sends it on to the buffer for
+ * the commit vectors alone. With commit_to, they go straight there instead, in one peer
+ * message, and the rest of the chain is spared a pass that does no work (a closed-loop client
+ * paid one such pass per request, on the same CPUs as its next request). The buffer learns
+ * exactly what the packet would have told it; the replicas after us prune their retained logs
+ * on the next data packet's commits instead. False (the packet goes on) if the commits do not
+ * fit one message. */
+static bool
+ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
+                          struct ft_actions *out)
+{
+    buf_clear(&r->msg);
+    buf_put_u8(&r->msg, FTC_MSG_COMMIT);
+    ftc_message_put(&r->msg, o);
+    if (r->msg.len > r->max_msg) {
+        return false;
+    }
+    ft_emit_send(out, r->commit_to, r->msg.data, r->msg.len);
+    /* Our own commits went with it: the commit timer need not send them again. */
+    for (size_t i = 0; i < r->n_groups; i++) {
+        struct ftc_group *gr = &r->groups[i];
+
+        if (gr->pos == r->f && gr->ready) {
+            memcpy(r->commit_sent[gr->g], gr->max, sizeof gr->max);
+            r->commit_sent_epoch[gr->g] = gr->epoch;
+        }
+    }
+    r->stats.propagate_ended++;
+    return true;
+}
+
 /* Processes one packet; FTC_HELD if some log of ours is not applicable yet (the caller keeps
  * it). 'retx' asks the predecessor at once for the missing logs. */
 static enum ftc_verdict_internal
@@ -751,6 +783,10 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     } else if (verdict == FTC_REPLY) {
         /* Back toward the sender: the buffer releases it on the reverse path. */
         type = FTC_PKT_REPLY;
+    }
+    if (type == FTC_PKT_PROPAGATE && !o->n_logs && r->commit_to
+        && ftc_replica_end_propagate(r, o, out)) {
+        return FTC_DONE;
     }
     buf_clear(&r->msg);
     ftc_packet_put(&r->msg, type, o, inner, inner_len);

@@ -53,8 +53,8 @@ static const char *const fault_keys[] = {
 };
 static const char *const plot_keys[] = { "kind", "x", "y", "title", NULL };
 static const char *const reference_keys[] = {
-    "label", "metric", "value", "unit", "source", "derived", "scheme", "labels", "where", "why",
-    NULL
+    "label", "metric", "value", "unit", "source", "derived", "scheme", "labels", "where",
+    "ratio_to", "why", NULL
 };
 static const char *const why_checks[] = { EXP_WHY_CHECKS, NULL };
 static const char *const workload_kinds[] = { "dns", "udp", "probe", NULL };
@@ -1527,7 +1527,7 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
     while ((item = yaml_list_next(list, item, &iter)) != NULL) {
         struct exp_reference *ref = &e->refs[e->n_refs];
         const char *label = NULL, *metric = NULL, *unit = NULL, *source = NULL;
-        const char *derived = NULL, *scheme = NULL;
+        const char *derived = NULL, *scheme = NULL, *ratio_to = NULL;
         struct fy_node *where = NULL, *labels = NULL, *why = NULL;
         char what[32];
 
@@ -1571,6 +1571,10 @@ parse_references(struct yaml_doc *doc, struct fy_node *root, struct experiment *
             && parse_kv_map(doc, where, "'where'", false, &ref->where, &ref->n_where)
             && axes_known) {
             check_where(doc, where, axes, n_axes);
+        }
+        /* Whether it names a reference of its table is check_ratios()'s, once all are read. */
+        if (!yaml_get_string(doc, item, "ratio_to", YAML_OPTIONAL, &ratio_to) && ratio_to) {
+            ref->ratio_to = xstrdup(ratio_to);
         }
         /* A map names the checks it explains; a string explains every check the reference
          * has. Whether each exists is check_whys()'s: that needs every reference. */
@@ -1647,7 +1651,7 @@ experiment_reference_why(const struct exp_reference *r, const char *check)
 
 /* Reports each 'why' that explains a check the report never makes for its reference: an
  * unknown check, a 'value' of a time or a rate, an 'order' or 'best' of a reference alone in
- * its table; and an empty explanation. */
+ * its table, a 'ratio' without 'ratio_to'; and an empty explanation. */
 static void
 check_whys(struct yaml_doc *doc, struct fy_node *root, const struct experiment *e)
 {
@@ -1700,11 +1704,66 @@ check_whys(struct yaml_doc *doc, struct fy_node *root, const struct experiment *
                 yaml_error(doc, key, "reference '%s': no 'value' check to explain: a value in "
                            "%s is shown beside ours but not compared (times and rates come from "
                            "other machines; only %%, pct, ratio and counts are)", label, r->unit);
-            } else if (strcmp(k, "value") && r->metric && !others) {
-                yaml_error(doc, key, "reference '%s': no '%s' check to explain: no other "
-                           "reference of %s%s is in its table", label, k, r->metric,
-                           r->n_labels ? " at the same point and scheme" : "");
+            } else if (!strcmp(k, "ratio") && !r->ratio_to) {
+                yaml_error(doc, key, "reference '%s': no 'ratio' check to explain: it has no "
+                           "'ratio_to' naming the reference it is divided by", label);
+            } else if (!strcmp(k, "order") || !strcmp(k, "best")) {
+                if (r->metric && !others) {
+                    yaml_error(doc, key, "reference '%s': no '%s' check to explain: no other "
+                               "reference of %s%s is in its table", label, k, r->metric,
+                               r->n_labels ? " at the same point and scheme" : "");
+                }
             }
+        }
+    }
+}
+
+/* Reports each 'ratio_to' the report could not divide by: a label no reference has, the
+ * reference itself, one in another table or of another unit (a ratio of two rows of one
+ * table is unitless; of a share and a time it means nothing), or a published 0. */
+static void
+check_ratios(struct yaml_doc *doc, struct fy_node *root, const struct experiment *e)
+{
+    struct fy_node *list = yaml_map_get(root, "reference"), *item = NULL;
+    size_t i = 0;
+    void *iter;
+
+    while (list && fy_node_is_sequence(list)
+           && (item = yaml_list_next(list, item, &iter)) != NULL && i < e->n_refs) {
+        const struct exp_reference *r = &e->refs[i++], *to = NULL;
+        struct fy_node *node = fy_node_is_mapping(item) ? yaml_map_get(item, "ratio_to") : NULL;
+        const char *label = r->label ? r->label : "";
+
+        if (!r->ratio_to || !node) {
+            continue;
+        }
+        for (size_t j = 0; j < e->n_refs && !to; j++) {
+            if (e->refs[j].label && !strcmp(e->refs[j].label, r->ratio_to)) {
+                to = &e->refs[j];
+            }
+        }
+        if (!to) {
+            yaml_error(doc, node, "reference '%s': 'ratio_to' '%s' names no reference of this "
+                       "file", label, r->ratio_to);
+        } else if (to == r) {
+            yaml_error(doc, node, "reference '%s': 'ratio_to' names the reference itself",
+                       label);
+        } else if (r->metric && to->metric && !experiment_references_share_table(r, to)) {
+            if (strcmp(r->metric, to->metric)) {
+                yaml_error(doc, node, "reference '%s': 'ratio_to' '%s' is in another table (of "
+                           "%s, this one of %s): a ratio divides two rows of one table", label,
+                           r->ratio_to, to->metric, r->metric);
+            } else {
+                yaml_error(doc, node, "reference '%s': 'ratio_to' '%s' is in another table (%s "
+                           "is compared per point and scheme): a ratio divides two rows of one "
+                           "table", label, r->ratio_to, r->metric);
+            }
+        } else if (r->unit && to->unit && strcmp(r->unit, to->unit)) {
+            yaml_error(doc, node, "reference '%s': 'ratio_to' '%s' is in %s, this one in %s: "
+                       "give both in one unit", label, r->ratio_to, to->unit, r->unit);
+        } else if (to->value == 0) {
+            yaml_error(doc, node, "reference '%s': 'ratio_to' '%s' has a published value of 0: "
+                       "no ratio to compare", label, r->ratio_to);
         }
     }
 }
@@ -1935,6 +1994,7 @@ experiment_free(struct experiment *e)
         free(e->refs[i].scheme);
         kv_free(e->refs[i].labels, e->refs[i].n_labels);
         kv_free(e->refs[i].where, e->refs[i].n_where);
+        free(e->refs[i].ratio_to);
         kv_free(e->refs[i].why, e->refs[i].n_why);
     }
     free(e->refs);
@@ -1998,6 +2058,7 @@ experiment_parse(struct yaml_doc **docp, struct experiment **expp)
     parse_plots(doc, root, e, axes, n_axes, axes_ok);
     parse_references(doc, root, e, axes, n_axes, axes_ok);
     check_whys(doc, root, e);
+    check_ratios(doc, root, e);
 
     /* The points, as written and as --quick makes them; a broken sweep was reported above. */
     if (axes_ok) {
@@ -2385,6 +2446,10 @@ experiment_format_points(const struct experiment *e, const struct exp_point *pts
         if (r->n_where) {
             buf_printf(b, ", where: ");
             format_kv(b, r->where, r->n_where);
+        }
+        if (r->ratio_to) {
+            buf_printf(b, ", ratio_to: ");
+            format_string(b, r->ratio_to);
         }
         if (r->n_why == 1 && !strcmp(r->why[0].key, "*")) {
             buf_printf(b, ", why: ");

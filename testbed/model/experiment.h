@@ -100,6 +100,9 @@ struct exp_reference {
     size_t n_labels;
     struct exp_kv *where;       /* Sweep point it belongs to (axis name = value). */
     size_t n_where;
+    char *ratio_to;             /* NULL, or the label of another reference of its table (one
+                                 * metric and unit): the report checks this/that, ours against
+                                 * the published ratio (e.g. f=1 over f=0). */
     struct exp_kv *why;         /* Why a shape check may differ from the paper: key = the check
                                  * it explains (EXP_WHY_CHECKS), or "*" for every check of this
                                  * reference (`why: TEXT`); value = the explanation. The report
@@ -109,9 +112,10 @@ struct exp_reference {
 
 /* The shape checks of `sfclab report` (testbed/report/report.h) a reference's `why` can explain:
  * 'value' (this row's number against the published one; only for a value that is itself shape,
- * see experiment_reference_value_checked()), 'order' (this row against another of its table)
- * and 'best' (which row of its table is best). */
-#define EXP_WHY_CHECKS "value", "order", "best"
+ * see experiment_reference_value_checked()), 'order' (this row against another of its table),
+ * 'best' (which row of its table is best) and 'ratio' (this row over its 'ratio_to' row against
+ * the published ratio; only with 'ratio_to'). */
+#define EXP_WHY_CHECKS "value", "order", "best", "ratio"
 
 
 /* One point of the sweep with every value resolved. */
@@ -193,7 +197,8 @@ bool experiment_reference_value_checked(const struct exp_reference *r);
  * and one 'where' point, since components are compared within a point. */
 bool experiment_references_share_table(const struct exp_reference *a,
                                        const struct exp_reference *b);
-/* The explanation 'r' gives for shape check 'check' ("value", "order", "best"), or NULL. */
+/* The explanation 'r' gives for shape check 'check' ("value", "order", "best", "ratio"), or
+ * NULL. */
 const char *experiment_reference_why(const struct exp_reference *r, const char *check);
 
 /* Whether a run of 'p' stores a summary of 'metric' with these labels (see the metrics in

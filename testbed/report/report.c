@@ -112,6 +112,50 @@ note_why(struct buf *notes, struct report_shape *shape, const char *a, const cha
 /* The two arguments of "%s%s" that put " ms" after a number, or nothing for a count. */
 #define UNIT(r) ((r)->unit && *(r)->unit ? " " : ""), ((r)->unit ? (r)->unit : "")
 
+/* Row 'r' over the row it names ('ratio_to'): ours against the published ratio, a check of its
+ * own (e.g. f=1 over f=0, which the order check only sees as "f=0 is lower"). The named row
+ * missing from the table (no run of the variant shown at its point) or a side without a number
+ * is said, not counted. */
+static void
+check_ratio(const struct report_table *t, const struct report_row *r, struct report_shape *shape,
+            struct buf *notes)
+{
+    const struct report_row *to = NULL;
+    double to_pub = NAN, to_meas = NAN, pub, ours;
+
+    for (size_t i = 0; i < t->n && !to; i++) {
+        if (t->rows[i].label && !strcmp(t->rows[i].label, r->ratio_to)) {
+            to = &t->rows[i];
+        }
+    }
+    if (!to || to == r) {
+        buf_printf(notes, "- ratio %s / %s: not compared (%s)\n", r->label, r->ratio_to,
+                   to ? "a row over itself" : "no such row in the runs shown");
+        return;
+    }
+    if (!both(r) || !both(to)
+        || !report_convert(to->published, to->unit, r->unit, &to_pub)
+        || !report_convert(to->measured, to->unit, r->unit, &to_meas)
+        || to_pub == 0 || to_meas == 0) {
+        buf_printf(notes, "- ratio %s / %s: not compared (%s)\n", r->label, r->ratio_to,
+                   !both(r) || !both(to) ? "a row without both numbers"
+                   : isfinite(to_meas) ? "divided by 0" : "the rows' units differ");
+        return;
+    }
+    pub = r->published / to_pub;
+    ours = r->measured / to_meas;
+    shape->ratios++;
+    if (!compare_values(ours, pub)) {
+        buf_printf(notes, "- ratio %s / %s: ours is within %.0f%% of the published ratio "
+                   "(%.3gx vs %.3gx)\n", r->label, r->ratio_to, REPORT_FLAT * 100, ours, pub);
+    } else {
+        shape->ratios_differ++;
+        buf_printf(notes, "- **ratio differs**: %s / %s is %.3gx in ours, %.3gx published\n",
+                   r->label, r->ratio_to, ours, pub);
+        note_why(notes, shape, r->why.ratio, NULL);
+    }
+}
+
 void
 report_shape(const struct report_table *t, struct report_shape *shape, struct buf *notes)
 {
@@ -172,6 +216,11 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
             buf_printf(notes, "- %s: ours is %s than published (%.3g vs %.3g%s%s)\n", r->label,
                        t->higher_is_better ? "lower" : "higher", r->measured, r->published,
                        UNIT(r));
+        }
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->rows[i].ratio_to) {
+            check_ratio(t, &t->rows[i], shape, notes);
         }
     }
     shape->best_published = best_pub->label;
@@ -272,7 +321,8 @@ report_shape(const struct report_table *t, struct report_shape *shape, struct bu
         }
     }
 
-    shape->checks = shape->values + (shape->compared > 1) + shape->pairs + shape->groups;
+    shape->checks = (shape->values + shape->ratios + (shape->compared > 1) + shape->pairs
+                     + shape->groups);
     if (shape->failed) {
         buf_printf(notes, "- %zu of %zu shape checks differ from the paper: %zu explained by the "
                    "experiment file, %zu not\n", shape->failed, shape->checks,

@@ -6,7 +6,9 @@
  * numbers come from other machines, so what is checked is the shape: which row is best, whether
  * every pair of rows is ordered the same way, and whether each group's trend (first row to last,
  * e.g. over chain length) rises, falls or stays flat in both. A row whose value is itself shape
- * (a share, a ratio, a count: 'value_checked') is also checked against the published value.
+ * (a share, a ratio, a count: 'value_checked') is also checked against the published value. A
+ * row that names another of its table ('ratio_to', opt-in: e.g. f=1 over f=0) is checked as a
+ * ratio: ours this/that against the published this/that, within REPORT_FLAT of the larger.
  *
  * Every check that fails is followed by the explanation its rows carry for it (the experiment
  * file's `why`, results.h), or by a plain "not explained". An explanation is printed only under
@@ -25,7 +27,7 @@
 
 /* Why a check of a row may differ from the paper (NULL: not explained). */
 struct report_why {
-    const char *value, *order, *best, *trend;
+    const char *value, *order, *best, *trend, *ratio;
 };
 
 struct report_row {
@@ -39,6 +41,8 @@ struct report_row {
     bool value_checked;         /* 'measured' against 'published' is a check (a share, a ratio,
                                  * a count); else only shown (times and rates: other hardware). */
     struct report_why why;
+    const char *ratio_to;       /* NULL, or the label of another row of the table: this row
+                                 * over that one is a check (published against ours). */
 };
 
 struct report_table {
@@ -62,6 +66,7 @@ struct report_shape {
     size_t pairs, inversions;   /* Pairs ordered differently (ties within REPORT_FLAT skipped). */
     size_t groups, trends_differ;
     size_t values, values_differ; /* Rows with 'value_checked'. */
+    size_t ratios, ratios_differ; /* Rows with 'ratio_to' whose two rows have both numbers. */
     size_t checks, failed, explained; /* Every check; those that differ; of those, explained. */
 };
 

@@ -295,7 +295,9 @@ report_references(FILE *f, struct store *s, const struct results_runs *rr,
                     .value = experiment_reference_why(r, "value"),
                     .order = experiment_reference_why(r, "order"),
                     .best = experiment_reference_why(r, "best"),
+                    .ratio = experiment_reference_why(r, "ratio"),
                 },
+                .ratio_to = r->ratio_to,
             };
             free(labels);
             free(sums);

@@ -209,7 +209,7 @@ test_reference_why(void **state)
     assert_null(e);
     assert_int_equal(diag.n, 2);
     assert_string_equal(diag.msgs[0], "bad.yaml:8:84: unknown shape check in 'why' 'ordre' "
-                                      "(expected one of: value, order, best)");
+                                      "(expected one of: value, order, best, ratio)");
     assert_non_null(strstr(diag.msgs[1], "bad.yaml:8:94: reference 'b': no 'value' check to "
                                          "explain: a value in ms is shown beside ours but not "
                                          "compared"));

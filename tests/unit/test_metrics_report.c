@@ -30,10 +30,10 @@ static void
 test_shape_matches(void **state)
 {
     const struct report_row rows[] = {
-        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s", NULL, false, { 0 } },
-        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s", NULL, false, { 0 } },
-        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s", NULL, false, { 0 } },
-        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s", NULL, false, { 0 } },
+        { "0R, len=1", "0R", 3.6, 2.9, 0.1, "s", NULL, false, { 0 }, NULL },
+        { "0R, len=8", "0R", 3.6, 3.0, 0.1, "s", NULL, false, { 0 }, NULL },
+        { "1R-AA, len=1", "1R-AA", 0.05, 0.04, NAN, "s", NULL, false, { 0 }, NULL },
+        { "1R-AA, len=8", "1R-AA", 0.05, 0.041, NAN, "s", NULL, false, { 0 }, NULL },
     };
     const struct report_table t = { "N10", "recovery", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -56,11 +56,11 @@ static void
 test_shape_differs(void **state)
 {
     const struct report_row rows[] = {
-        { "A, len=1", "A", 10, 30, NAN, "ms", NULL, false, { 0 } },
-        { "A, len=4", "A", 10.5, 60, NAN, "ms", NULL, false, { 0 } },
-        { "B, len=1", "B", 20, 15, NAN, "ms", NULL, false, { 0 } },
-        { "B, len=4", "B", 40, 28, NAN, "ms", NULL, false, { 0 } },
-        { "C", NULL, 5, NAN, NAN, "ms", NULL, false, { 0 } },
+        { "A, len=1", "A", 10, 30, NAN, "ms", NULL, false, { 0 }, NULL },
+        { "A, len=4", "A", 10.5, 60, NAN, "ms", NULL, false, { 0 }, NULL },
+        { "B, len=1", "B", 20, 15, NAN, "ms", NULL, false, { 0 }, NULL },
+        { "B, len=4", "B", 40, 28, NAN, "ms", NULL, false, { 0 }, NULL },
+        { "C", NULL, 5, NAN, NAN, "ms", NULL, false, { 0 }, NULL },
     };
     const struct report_table t = { "X1", "rtt", false, rows, ARRAY_SIZE(rows) };
     struct report_shape shape;
@@ -82,8 +82,8 @@ static void
 test_markdown(void **state)
 {
     const struct report_row rows[] = {
-        { "none", NULL, 977, 950, 12, "Mbps", NULL, false, { 0 } },
-        { "MR-AA", NULL, 841, NAN, NAN, "Mbps", "874 - 33", false, { 0 } },
+        { "none", NULL, 977, 950, 12, "Mbps", NULL, false, { 0 }, NULL },
+        { "MR-AA", NULL, 841, NAN, NAN, "Mbps", "874 - 33", false, { 0 }, NULL },
     };
     const struct report_table t = { "N14", "throughput", true, rows, ARRAY_SIZE(rows) };
     char *text = NULL;
@@ -104,15 +104,15 @@ static void
 test_shape_why(void **state)
 {
     const struct report_row rows[] = {
-        { "A", NULL, 17.9, 1.17, NAN, "ms", NULL, false, { 0 } },
+        { "A", NULL, 17.9, 1.17, NAN, "ms", NULL, false, { 0 }, NULL },
         { "D", NULL, 15.9, 2.03, NAN, "ms", NULL, false,
           { .order = "waits for the slowest copy", .best = "waits for the slowest copy",
-            .value = "NEVER: a time's value is no check" } },
+            .value = "NEVER: a time's value is no check" }, NULL },
     };
     const struct report_row shares[] = {
-        { "SC", NULL, 65, 32.3, NAN, "%", NULL, true, { .value = "C, not Python" } },
-        { "SFF", NULL, 17.5, 33.2, NAN, "%", NULL, true, { 0 } },
-        { "VNF", NULL, 34, 34.5, NAN, "%", NULL, true, { .value = "NEVER: it matches" } },
+        { "SC", NULL, 65, 32.3, NAN, "%", NULL, true, { .value = "C, not Python" }, NULL },
+        { "SFF", NULL, 17.5, 33.2, NAN, "%", NULL, true, { 0 }, NULL },
+        { "VNF", NULL, 34, 34.5, NAN, "%", NULL, true, { .value = "NEVER: it matches" }, NULL },
     };
     const struct report_table t = { "F4", "rtt", false, rows, ARRAY_SIZE(rows) };
     const struct report_table ts = { "F5", "shares", true, shares, ARRAY_SIZE(shares) };
@@ -146,6 +146,47 @@ test_shape_why(void **state)
     free(notes);
 }
 
+/* FIT-SFC Fig. 5-like: a row's 'ratio_to' is a check of its own, ours this/that against the
+ * published this/that, within REPORT_FLAT; a failed ratio prints its why, a passing one never;
+ * a ratio whose rows lack a number or are not in the table is said and not counted. */
+static void
+test_shape_ratio(void **state)
+{
+    const struct report_row rows[] = {
+        { "f=0", NULL, 3.74, 0.91, NAN, "ms", NULL, false, { 0 }, NULL },
+        { "f=1", NULL, 17.9, 1.18, NAN, "ms", NULL, false,
+          { .ratio = "C, not Python", .order = "NEVER: the order matches" }, "f=0" },
+        { "f=2", NULL, 30, 1.98, NAN, "ms", NULL, false, { .ratio = "NEVER: it matches" },
+          "f=1" },
+        { "f=3", NULL, 40, NAN, NAN, "ms", NULL, false, { 0 }, "f=0" },
+        { "f=4", NULL, 50, NAN, NAN, "ms", NULL, false, { 0 }, "f=9" },
+    };
+    const struct report_table t = { "F5", "rtt", false, rows, ARRAY_SIZE(rows) };
+    struct report_shape shape;
+    char *notes = notes_of(&t, &shape);
+
+    (void) state;
+    assert_int_equal(shape.ratios, 2);
+    assert_int_equal(shape.ratios_differ, 1);
+    assert_int_equal(shape.pairs, 3);
+    assert_int_equal(shape.inversions, 0);
+    assert_int_equal(shape.checks, 6);          /* 2 ratios, the best, 3 pairs. */
+    assert_int_equal(shape.failed, 1);
+    assert_int_equal(shape.explained, 1);
+    assert_non_null(strstr(notes, "- **ratio differs**: f=1 / f=0 is 1.3x in ours, 4.79x "
+                                  "published\n  - why (experiment file): C, not Python\n"));
+    assert_non_null(strstr(notes, "- ratio f=2 / f=1: ours is within 10% of the published ratio "
+                                  "(1.68x vs 1.68x)\n"));
+    assert_non_null(strstr(notes, "- ratio f=3 / f=0: not compared (a row without both "
+                                  "numbers)\n"));
+    assert_non_null(strstr(notes, "- ratio f=4 / f=9: not compared (no such row in the runs "
+                                  "shown)\n"));
+    assert_non_null(strstr(notes, "- 1 of 6 shape checks differ from the paper: 1 explained by "
+                                  "the experiment file, 0 not\n"));
+    assert_null(strstr(notes, "NEVER"));
+    free(notes);
+}
+
 static void
 test_units(void **state)
 {
@@ -176,6 +217,7 @@ main(void)
         cmocka_unit_test(test_shape_differs),
         cmocka_unit_test(test_markdown),
         cmocka_unit_test(test_shape_why),
+        cmocka_unit_test(test_shape_ratio),
         cmocka_unit_test(test_units),
     };
 

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -14,6 +16,52 @@
 #include "vnfs/lib/util.h"
 
 #define NETNS_RUN_DIR "/run/netns"
+
+/* Makes NETNS_RUN_DIR a shared mount point of its own, as 'ip netns add' does, but only while
+ * nothing is mounted under it. 'ip netns add' run later (by a user or a test) finds it is one
+ * and only marks it shared; when it is not one, iproute2 bind-mounts the directory over itself
+ * and every namespace already mounted under it ends up hidden below: their unmount misses and
+ * their unlink fails with EBUSY, so `down` and `clean` cannot undo them (seen: two experiments
+ * stopped when a namespace was added by hand). A directory that already has mounts is left
+ * alone, since a new layer would hide those. Left in place on teardown, as iproute2 leaves
+ * it: others' namespaces may be under it by then. */
+static void
+netns_share_run_dir(void)
+{
+    bool is_mount = false, has_mounts = false;
+    size_t len = strlen(NETNS_RUN_DIR);
+    char *line = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    f = fopen("/proc/self/mountinfo", "re");
+    if (!f) {
+        return;
+    }
+    while (getline(&line, &size, f) > 0) {
+        char point[4096];
+
+        /* ID PARENT MAJ:MIN ROOT POINT ... (paths escape blanks, so %s reads them whole) */
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1
+            || strncmp(point, NETNS_RUN_DIR, len)) {
+            continue;
+        }
+        if (point[len] == '\0') {
+            is_mount = true;
+        } else if (point[len] == '/') {
+            has_mounts = true;
+        }
+    }
+    free(line);
+    fclose(f);
+    if (!is_mount && !has_mounts) {
+        is_mount = !mount(NETNS_RUN_DIR, NETNS_RUN_DIR, "none", MS_BIND | MS_REC, NULL);
+    }
+    if (is_mount) {
+        /* Unmounting a namespace then unmounts its copies in other mount namespaces too. */
+        mount("", NETNS_RUN_DIR, "none", MS_SHARED | MS_REC, NULL);
+    }
+}
 
 int
 netns_create(struct manifest *m, const char *name, char **pathp)
@@ -27,6 +75,7 @@ netns_create(struct manifest *m, const char *name, char **pathp)
         error = errno;
         goto out;
     }
+    netns_share_run_dir();
     if (!access(path, F_OK)) {
         error = EEXIST;
         goto out;

@@ -2,7 +2,7 @@
 # End-to-end test of the foundation (issue 2): `sfclab up topologies/line3.yaml`, ping and
 # iperf3 TCP/UDP between guests, exec's argv and exit codes, status, a refused second `up`, a
 # malformed file refused with exit 2 and nothing made, two instances with the same addresses side
-# by side, and after `down` nothing left: no namespace, no recorded process, no cgroup, no state
+# by side (and a namespace added by hand beside them), and after `down` nothing left: no namespace, no recorded process, no cgroup, no state
 # directory, and the root namespace's links as they were.
 # Exit 0 pass, 77 skip (not root), anything else fail (a missing tool too: make deps installs it).
 set -u
@@ -12,12 +12,13 @@ state_dir=${SFCLAB_STATE_DIR:-/run/sfclab}
 . tests/system/infra-lib.sh
 infra_require_root iperf3 ping
 
-a=sfct-it-ud-$$ b=sfct-it-ud2-$$ bad=sfct-it-bad-$$
+a=sfct-it-ud-$$ b=sfct-it-ud2-$$ bad=sfct-it-bad-$$ stray=sfct-it-stray-$$
 tmp=$(mktemp -d /tmp/sfct-it-ud-XXXXXX)
 cleanup() {
     for i in "$b" "$a" "$bad"; do
         "$sfclab" -i "$i" clean >/dev/null 2>&1
     done
+    ip netns del "$stray" 2>/dev/null
     rm -rf -- "$tmp"
 }
 trap cleanup EXIT
@@ -37,6 +38,11 @@ iperf_server() {
 }
 
 root_links >"$tmp/links-before"
+# Whether `up` can still make /run/netns a mount point of its own (nothing mounted under it
+# yet, or it is one already): then a namespace added by hand must not stop `down` (below).
+netns_dir_free=0
+mountpoint -q /run/netns || ! awk '$5 ~ "^/run/netns/" { f = 1 } END { exit !f }' \
+    /proc/self/mountinfo && netns_dir_free=1
 
 # --- up, ping, traffic
 must "$sfclab" -i "$a" up topologies/line3.yaml
@@ -146,9 +152,17 @@ sx "$a" h1 ping -c 1 -W 2 10.0.0.3 >/dev/null 2>&1
 sx "$a" h1 ip neigh show 10.0.0.3 | grep -q "$mac_a" && ok "$a's h1 resolves 10.0.0.3 to its own h3" ||
     fail "$a's h1 resolves 10.0.0.3 to '$(sx "$a" h1 ip neigh show 10.0.0.3)', not $mac_a"
 
+# `ip netns add` makes /run/netns a mount point when it is not one, over the namespaces
+# already mounted there: their unmount then misses and their unlink fails (EBUSY).
+if [ "$netns_dir_free" = 1 ]; then
+    ip netns add "$stray" || fail "ip netns add $stray"
+else
+    echo "note: /run/netns had namespaces mounted under it before this test: no stray added"
+fi
 "$sfclab" -i "$b" down >/dev/null || fail "down of $b failed"
 check_nothing_left "$b" "$tmp/manifest-b" "$tmp/links-before" && ok "nothing of $b left after down" ||
     fail "something of $b is left after down"
+ip netns del "$stray" 2>/dev/null
 sx "$a" h1 ping -c 2 -i 0.2 -W 2 10.0.0.3 >/dev/null 2>&1 && ok "$a still works after $b's down" ||
     fail "$a stopped working when $b went down"
 

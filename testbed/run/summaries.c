@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testbed/deploy/deploy.h"
 #include "testbed/model/experiment.h"
@@ -111,6 +112,30 @@ to_metrics_points(const struct store_point *p, size_t n)
     return m;
 }
 
+/* The host's load average while the workload ran (summary host_load: mean and max). */
+static void
+report_host_load(struct run_ctx *rc)
+{
+    struct store_point *p = NULL;
+    size_t n = 0;
+
+    if (!store_samples_read(rc->store, rc->run, "host_load", NULL, &p, &n) && n) {
+        struct store_summary s = {
+            .n = n, .mean = 0, .ci95 = NAN, .p50 = NAN, .p99 = NAN, .min = p[0].value,
+            .max = p[0].value,
+        };
+        for (size_t i = 0; i < n; i++) {
+            s.mean += p[i].value / n;
+            s.min = MIN(s.min, p[i].value);
+            s.max = MAX(s.max, p[i].value);
+        }
+        store_summary_put(rc->store, rc->run, "host_load", NULL, &s);
+        printf("    host load average: mean %.2f, max %.2f, on %ld CPUs\n", s.mean, s.max,
+               sysconf(_SC_NPROCESSORS_ONLN));
+    }
+    free(p);
+}
+
 /* CPU and memory of every component from its cgroup samples (metrics_resource()), and the
  * price of the whole deployment: guests, and their CPU and memory in total (each guest once:
  * components that share a guest, such as NHAM's active copy and its replica, read the same
@@ -172,6 +197,7 @@ report_resources(struct run_ctx *rc)
                cpu_total, n_cpu_measured == n_measured ? "" : " (not every guest measured)",
                mem_total / 1048576.0);
     }
+    report_host_load(rc);
 }
 
 /* Fault injected -> suspected -> recovered, from the events a scheme reported. */

@@ -155,6 +155,18 @@ static void
 sample_resources(struct run_ctx *rc)
 {
     int64_t t = run_ctx_time(rc, time_mono_ns());
+    double load;
+    FILE *f;
+
+    /* The host's 1-minute load average beside every run's numbers: a shared host's latency
+     * and capacity mean little without it. */
+    f = fopen("/proc/loadavg", "re");
+    if (f) {
+        if (fscanf(f, "%lf", &load) == 1) {
+            store_sample_add(rc->store, rc->run, "host_load", NULL, t, load);
+        }
+        fclose(f);
+    }
 
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];

@@ -400,11 +400,18 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     if (!pid) {
         sigset_t none;
         int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* Stdin from the guest's own /dev/null, not the one the provider gave the agent
+         * (opened on the host's /dev, a mount the guest does not have): every file a role
+         * holds is then one of its guest, which a CRIU dump of the role needs. */
+        int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
+        }
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
         }
         execv(a->exe, argv);
         _exit(127);

@@ -284,7 +284,7 @@ nham_criu_call(const struct nham_criu_req *req)
     lc.set_service_binary(o, req->service);
     lc.set_images_dir_fd(o, req->dir_fd);
     lc.set_shell_job(o, true);
-    lc.set_log_level(o, 2);
+    lc.set_log_level(o, req->restore ? 4 : 2);     /* A restore's log says where it stops. */
     lc.set_log_file(o, req->restore ? "restore.log" : "dump.log");
     /* Not CRIU_CG_MODE_DEFAULT: its restore mounts a cgroup yard in its work directory (the
      * images directory, a host one the guest's mount namespace lacks: EINVAL). */
@@ -397,6 +397,31 @@ nham_criu_open_cgroup(pid_t pid)
     return fd;
 }
 
+/* The last lines of criu's log in 'dir_fd' (where it stopped), malloc'd. */
+static char *
+nham_criu_log_tail(int dir_fd, const char *log)
+{
+    int fd = openat(dir_fd, log, O_RDONLY | O_CLOEXEC);
+    char tail[400];
+    ssize_t n = 0;
+    off_t size;
+
+    if (fd < 0) {
+        return xasprintf("no %s", log);
+    }
+    size = lseek(fd, 0, SEEK_END);
+    if (size > 0 && lseek(fd, size > (off_t) sizeof tail - 1 ? size - (off_t) sizeof tail + 1
+                                                             : 0, SEEK_SET) >= 0) {
+        n = read(fd, tail, sizeof tail - 1);
+    }
+    close(fd);
+    tail[n > 0 ? n : 0] = '\0';
+    for (char *c = tail; *c; c++) {
+        *c = *c == '\n' ? '|' : *c;
+    }
+    return xasprintf("the end of %s: %s", log, n > 0 ? tail : "(empty)");
+}
+
 int
 nham_criu_run_req(const struct nham_criu_req *req, int *rcp, char **whyp)
 {
@@ -494,8 +519,8 @@ nham_criu_run_req(const struct nham_criu_req *req, int *rcp, char **whyp)
             continue;
         }
         if (n != sizeof ans) {
-            char *log = nham_criu_log_errors(req->dir_fd, req->restore ? "restore.log"
-                                             : "dump.log", -1);
+            char *log = nham_criu_log_tail(req->dir_fd, req->restore ? "restore.log"
+                                           : "dump.log");
             error = ETIMEDOUT;
             *whyp = xasprintf("no answer from the criu caller in the guest within %d ms "
                               "(exit status %d): %s", NHAM_CRIU_TIMEOUT_MS,

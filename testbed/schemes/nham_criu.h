@@ -21,7 +21,7 @@ int nham_criu_probe(const char **pathp, const char **whyp);
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define NHAM_CRIU_TIMEOUT_MS 30000
+#define NHAM_CRIU_TIMEOUT_MS 10000    /* A dump or restore takes 20-200 ms at load 10. */
 
 /* One dump or restore of a process of a guest, by libcriu from inside the guest's namespaces
  * (criu then dumps none of them) and its cgroup (cgroups are not dumped: a restored process is

@@ -1073,9 +1073,13 @@ nham_image_commit(const char *tmp, const char *image, bool dir)
     return errno == ENOENT && !rename(tmp, image) ? 0 : errno;
 }
 
-/* The inodes of the unix streams process 'hpid' holds connected (its beat stream to the FMS,
- * its agent's connections to its control socket): their peers are outside any dump of it.
- * At most 'max' of them into 'inos'; returns how many, or SIZE_MAX if there are more. */
+/* The inodes of the unix streams process 'hpid' holds connected at fd NHAM_BEAT_FD_MIN (512)
+ * or above: its beat stream to the FMS, whose peer is outside any dump of it. Not its agent's
+ * connections to its control socket: they come and go, and one whose peer has just closed
+ * is not external to CRIU (it dumps it with a fake peer), while an inherited descriptor in
+ * its place at the restore leaves that fake peer waiting forever (measured: criu hung in
+ * "Opening standalone"). A dump that meets a live one fails ("External socket is used") and
+ * is tried again. At most 'max' into 'inos'; returns how many, or SIZE_MAX if there are more. */
 static size_t
 nham_criu_ext_streams(pid_t hpid, unsigned long *inos, size_t max)
 {
@@ -1098,7 +1102,7 @@ nham_criu_ext_streams(pid_t hpid, unsigned long *inos, size_t max)
             continue;
         }
         link[k] = '\0';
-        if (sscanf(link, "socket:[%lu]", &ino) != 1) {
+        if (atoi(de->d_name) < 512 || sscanf(link, "socket:[%lu]", &ino) != 1) {
             continue;
         }
         /* "Num RefCount Protocol Flags Type St Inode [Path]": a stream (1) or seqpacket (5)
@@ -1162,11 +1166,12 @@ nham_criu_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_co
             if (!error || tries == 2 || !*whyp || !strstr(*whyp, "External socket")) {
                 break;
             }
-            /* A connection to its control socket (its agent's, sampling its counters) came
-             * after the look at its streams: once more, with it. */
+            /* A connection to its control socket (its agent's, sampling its counters) was
+             * open: once more, once it is closed. */
             free(*whyp);
             *whyp = NULL;
             error = 0;
+            poll(NULL, 0, 2);
             w->n_criu_tmp_ext = nham_criu_ext_streams(hpid, w->criu_tmp_ext,
                                                       NHAM_CRIU_MAX_EXT);
         }

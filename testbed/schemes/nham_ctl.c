@@ -1224,9 +1224,18 @@ nham_criu_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_copy 
         }
         fds[n_ends] = ends[n_ends][0];
     }
-    if (!error) {
+    for (int tries = 0; !error; tries++) {
         req.ext_fds = fds;
         error = nham_criu_run_req(&req, &rc, whyp);
+        if (!error || tries == 10 || !*whyp || !strstr(*whyp, "File exists")) {
+            break;
+        }
+        /* Its pid is still taken ("Can't fork for N: File exists"), though the guest's
+         * /proc had no such process any more (seen once in 24 restores): a little later. */
+        free(*whyp);
+        *whyp = NULL;
+        error = 0;
+        poll(NULL, 0, 5);
     }
     for (size_t i = 0; i < n_ends; i++) {
         close(ends[i][0]);

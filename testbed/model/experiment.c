@@ -1818,9 +1818,12 @@ static const struct stored_metric stored_metrics[] = {
     { "recovery_repair_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "recovery_steer_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "recovery_resume_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
-    /* NHAM's backend vm (a scheme parameter, not known here: a run without it has none). */
+    /* NHAM's backends vm and criu (a scheme parameter, not known here: a run without it has
+     * none). */
     { "vm_checkpoint_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, false },
     { "vm_restore_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
+    { "criu_checkpoint_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, false },
+    { "criu_restore_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
     { "hop_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "link_us", WL_DNS | WL_UDP | WL_PROBE, true, true, false },
     { "cpu_pct", WL_DNS | WL_UDP | WL_PROBE, true, false, false },

@@ -297,14 +297,17 @@ report_recovery(struct run_ctx *rc)
     store_events_free(events, n);
 }
 
-/* A scheme that checkpoints whole guests (NHAM's backend vm) reports each checkpoint and each
- * restore as an event whose detail starts with its cost in ms: one series and summary each. */
+/* A scheme that checkpoints whole guests or processes (NHAM's backends vm and criu) reports each
+ * checkpoint and each restore as an event whose detail starts with its cost in ms: one series and summary each. */
 static void
 report_guest_images(struct run_ctx *rc)
 {
     static const struct { const char *kind, *metric, *what; } series[] = {
         { "vm-checkpoint", "vm_checkpoint_ms", "checkpoint (a live save of the guest)" },
         { "vm-restore", "vm_restore_ms", "restore (the guest replaced by its image)" },
+        { "criu-checkpoint", "criu_checkpoint_ms", "checkpoint (a CRIU dump of the VNF's "
+          "running process)" },
+        { "criu-restore", "criu_restore_ms", "restore (the VNF's process restored by CRIU)" },
     };
     struct store_event *events = NULL;
     size_t n = 0, found = 0;

@@ -18,11 +18,11 @@
  * provider that saves guests (kvm), mechanism 0R or 1R-AS (a restored image is the recovery;
  * 1R-AA and MR-AA keep running replicas in sync with the VNF's own export, which a VM image
  * does not feed) and an interval no shorter than NHAM_VM_MIN_CHECKPOINT (a save's cost here).
- * `criu` is probed (`criu check` passes with build/criu) but not built: measured here (kernel
- * 6.18, CRIU 4.1.1), `criu dump` of a VNF fails on its sockets ("Can't get 1:16 opt:
- * Operation not supported": the kernel answers SO_PASSCRED only for unix and netlink sockets
- * since 6.16), and in a confined guest already on its masked /proc files and /dev bind mounts;
- * `sfclab check` refuses it. The fault targets: replica M of VNF N (only if its mechanism has
+ * Backend criu does the same with the VNF copy's process alone, through libcriu (nham_criu.h,
+ * CRIU >= 4.2 built by `make criu`, `criu check` passing; `sfclab check` refuses it otherwise,
+ * with the reason): the controller dumps the running process every 'checkpoint' and, on its
+ * failure, restores it in its guest from the last image (0R and 1R-AS, on netns guests).
+ * The fault targets: replica M of VNF N (only if its mechanism has
  * it), and vnf[N], the copy active when the fault comes. */
 #include <libfyaml.h>
 #include <stdio.h>
@@ -161,12 +161,14 @@ nham_vnf_key_node(struct fy_node *root, struct fy_node *params, const struct exp
     return params && fy_node_is_mapping(params) ? yaml_map_get_key(params, key) : NULL;
 }
 
-/* Backend vm restores a VNF's whole guest from its last image: that is the recovery of 0R and
- * 1R-AS only, and an image costs seconds. */
+/* Backends vm and criu restore a VNF (its whole guest, or its process) from its last image:
+ * that is the recovery of 0R and 1R-AS only; and a vm image costs seconds. */
 static void
-nham_check_vm(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
-              struct fy_node *at, const struct exp_point *p)
+nham_check_image(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
+                 struct fy_node *at, const struct exp_point *p, const char *backend)
 {
+    bool vm = !strcmp(backend, "vm");
+
     uint64_t min_ns = 0;
 
     parse_duration(NHAM_VM_MIN_CHECKPOINT, &min_ns);
@@ -178,14 +180,15 @@ nham_check_vm(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params
 
         if (m && (!strcmp(m, "1R-AA") || !strcmp(m, "MR-AA"))) {
             n = nham_vnf_key_node(root, params, p, i, "mechanism");
-            yaml_error(doc, n ? n : at ? at : root, "nham: vnf[%zu]: checkpoint_backend vm "
-                       "restores a VNF's whole guest from its last image, the recovery of 0R "
+            yaml_error(doc, n ? n : at ? at : root, "nham: vnf[%zu]: checkpoint_backend %s "
+                       "restores a VNF's %s from its last image, the recovery of 0R "
                        "and 1R-AS; %s keeps running replicas in sync with the VNF's own state "
-                       "export (backend app), which a VM image does not feed: use 0R or "
-                       "1R-AS with vm, or app", i, m);
+                       "export (backend app), which %s image does not feed: use 0R or "
+                       "1R-AS with %s, or app", i, backend, vm ? "whole guest" : "process", m,
+                       vm ? "a VM" : "a CRIU", backend);
             return;
         }
-        if (c && parse_duration(c, &ns) && ns < min_ns) {
+        if (vm && c && parse_duration(c, &ns) && ns < min_ns) {
             n = nham_vnf_key_node(root, params, p, i, "checkpoint");
             yaml_error(doc, n ? n : at ? at : root, "nham: vnf[%zu]: checkpoint %s is shorter "
                        "than a whole-guest checkpoint takes here (a live snapshot of a 256 MB "
@@ -241,18 +244,19 @@ nham_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         if (backend && !strcmp(backend, "criu") && nham_criu_probe(NULL, &why)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu is unavailable "
                        "here: %s", why);
-        } else if (backend && !strcmp(backend, "criu")) {
-            yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu: `criu check` "
-                       "passes here, but dumping a guest's VNF through libcriu is not built "
-                       "(CRIU 4.1.1 cannot dump a process with a packet or inet socket on "
-                       "kernels >= 6.16: SO_PASSCRED reads fail; a confined guest's masked "
-                       "/proc and /dev bind mounts fail before that): use app");
+        } else if (backend && !strcmp(backend, "criu") && p
+                   && p->provider && strcmp(p->provider, "netns")) {
+            yaml_error(doc, at ? at : root, "nham: checkpoint_backend criu dumps a VNF's "
+                       "process from inside its guest's namespaces, which the host enters on "
+                       "the netns provider only; this point's provider is %s", p->provider);
+        } else if (backend && !strcmp(backend, "criu") && p) {
+            nham_check_image(doc, root, params, at, p, "criu");
         } else if (backend && !strcmp(backend, "vm") && p
                    && !guest_provider_can_save(p->provider)) {
             yaml_error(doc, at ? at : root, "nham: checkpoint_backend vm saves and restores "
                        "whole guests; this point's provider, %s, cannot", p->provider);
         } else if (backend && !strcmp(backend, "vm") && p) {
-            nham_check_vm(doc, root, params, at, p);
+            nham_check_image(doc, root, params, at, p, "vm");
         }
     }
     /* Every copy is a guest with an address on the data bridge below the service address. */

@@ -8,12 +8,15 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@
 #include "testbed/model/experiment.h"
 #include "testbed/run/ctl_workers.h"
 #include "testbed/run/events.h"
+#include "testbed/schemes/nham_criu.h"
 #include "testbed/schemes/nham_fms.h"
 #include "testbed/schemes/scheme.h"
 #include "vnfs/lib/rpc.h"
@@ -39,6 +43,8 @@
 #define NHAM_PRIO_STEER 100
 #define NHAM_PRIO_FENCE 300
 #define DATA_BRIDGE "data"
+#define NHAM_CRIU_MAX_EXT 8     /* External unix streams of a VNF's process: its beat stream
+                                 * and its agent's control connections. */
 
 const char *
 nham_mechanism_name(enum nham_mechanism m)
@@ -130,6 +136,14 @@ static bool
 nham_backend_vm(const struct nham_dep *nd, const struct nham_vnf *v)
 {
     return nd->conf.backend && !strcmp(nd->conf.backend, "vm")
+           && (v->conf.mechanism == NHAM_0R || v->conf.mechanism == NHAM_1R_AS);
+}
+
+/* Whether VNF 'v''s process is checkpointed by CRIU (backend criu; the same mechanisms). */
+static bool
+nham_backend_criu(const struct nham_dep *nd, const struct nham_vnf *v)
+{
+    return nd->conf.backend && !strcmp(nd->conf.backend, "criu")
            && (v->conf.mechanism == NHAM_0R || v->conf.mechanism == NHAM_1R_AS);
 }
 
@@ -439,8 +453,9 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
             json_array_append_new(sff_args, json_string("--warm"));
             json_array_append_new(sff_args, json_sprintf("%zu", i));
         }
-        if (nham_backend_vm(nd, v)) {
-            /* Not asked by the VSM: the controller saves the copy's whole guest. */
+        if (nham_backend_vm(nd, v) || nham_backend_criu(nd, v)) {
+            /* Not asked by the VSM: the controller saves the copy's whole guest (vm) or
+             * its process (criu). */
             json_array_append_new(sff_args, json_string("--param"));
             json_array_append_new(sff_args, json_sprintf("checkpoint.%zu=0s", i));
         } else if (v->conf.checkpoint) {
@@ -537,8 +552,14 @@ struct nham_worker {
     char *hold_path;
     unsigned long long seq;
     /* Backend vm: the active copy's whole guest is checkpointed every 'vm_interval_ns' (by
-     * this worker, when it has no job) and restored from 'vm_image' on its failure. */
+     * this worker, when it has no job) and restored from 'vm_image' on its failure. Backend
+     * criu ('criu'): the same with its process, 'vm_image' and 'vm_tmp' directories. */
     bool vm;
+    bool criu;
+    unsigned long criu_ext[NHAM_CRIU_MAX_EXT];     /* The image's external unix streams, */
+    size_t n_criu_ext;
+    unsigned long criu_tmp_ext[NHAM_CRIU_MAX_EXT]; /* and the new image's. */
+    size_t n_criu_tmp_ext;
     uint64_t vm_interval_ns;
     uint64_t vm_next_ns;        /* When the next checkpoint is due. */
     char *vm_image;             /* The last image (renamed from 'vm_tmp' once known good). */
@@ -986,6 +1007,262 @@ nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nh
  * no image yet (a failure before the first checkpoint) the VNF restarts as 0R/1R-AS do on
  * app, from the initial state: nothing was released. */
 
+/* ---- Backend criu: the VNF's process as its checkpoint ----
+ *
+ * The same steps with the active copy's process alone, through libcriu (nham_criu.h): step 2
+ * dumps the running process (`criu dump --leave-running`, from inside its guest's namespaces)
+ * into the directory vm_tmp, which then takes vm_image's place; the recovery stops what is
+ * left of the failed copy's process and restores the image in its guest (the same pid there,
+ * its sockets, its control socket and its state as at the dump), the agent adopts it as the
+ * copy's role again, and nham_restored {incarnation} follows as for vm. Its beat stream to the
+ * FMS (a unix stream to this process) is external to the image: the restored process gets a
+ * dead one in its place and connects again, as it does whenever the FMS drops its stream. */
+
+/* Removes image 'path': a file (vm) or a flat directory of files (criu). */
+static void
+nham_image_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* The bytes of image 'path' (a file or a flat directory). */
+static double
+nham_image_bytes(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    struct stat st;
+    double bytes = 0;
+
+    if (!d) {
+        return stat(path, &st) ? 0 : st.st_size;
+    }
+    while ((de = readdir(d))) {
+        if (!fstatat(dirfd(d), de->d_name, &st, 0) && S_ISREG(st.st_mode)) {
+            bytes += st.st_size;
+        }
+    }
+    closedir(d);
+    return bytes;
+}
+
+/* Image 'tmp' becomes 'image' at once (the old one, if any, is removed after). */
+static int
+nham_image_commit(const char *tmp, const char *image, bool dir)
+{
+    if (!dir) {
+        return rename(tmp, image) ? errno : 0;
+    }
+    if (!renameat2(AT_FDCWD, tmp, AT_FDCWD, image, RENAME_EXCHANGE)) {
+        nham_image_remove(tmp);
+        return 0;
+    }
+    return errno == ENOENT && !rename(tmp, image) ? 0 : errno;
+}
+
+/* The inodes of the unix streams process 'hpid' holds connected at fd NHAM_BEAT_FD_MIN (512)
+ * or above: its beat stream to the FMS, whose peer is outside any dump of it. Not its agent's
+ * connections to its control socket: they come and go, and one whose peer has just closed
+ * is not external to CRIU (it dumps it with a fake peer), while an inherited descriptor in
+ * its place at the restore leaves that fake peer waiting forever (measured: criu hung in
+ * "Opening standalone"). A dump that meets a live one fails ("External socket is used") and
+ * is tried again. At most 'max' into 'inos'; returns how many, or SIZE_MAX if there are more. */
+static size_t
+nham_criu_ext_streams(pid_t hpid, unsigned long *inos, size_t max)
+{
+    char path[64], link[64], *text = NULL, *line;
+    struct dirent *de;
+    size_t n = 0, len = 0;
+    DIR *d;
+
+    snprintf(path, sizeof path, "/proc/%d/net/unix", (int) hpid);
+    if (read_file(path, &text, &len)) {
+        return 0;
+    }
+    snprintf(path, sizeof path, "/proc/%d/fd", (int) hpid);
+    d = opendir(path);
+    while (d && (de = readdir(d))) {
+        unsigned long ino;
+        ssize_t k = readlinkat(dirfd(d), de->d_name, link, sizeof link - 1);
+
+        if (k <= 0) {
+            continue;
+        }
+        link[k] = '\0';
+        if (atoi(de->d_name) < 512 || sscanf(link, "socket:[%lu]", &ino) != 1) {
+            continue;
+        }
+        /* "Num RefCount Protocol Flags Type St Inode [Path]": a stream (1) or seqpacket (5)
+         * socket in state 3 (connected). */
+        for (line = strchr(text, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+            unsigned int type, st;
+            unsigned long lino;
+
+            if (sscanf(line + 1, "%*s %*s %*s %*s %x %x %lu", &type, &st, &lino) == 3
+                && lino == ino && (type == 1 || type == 5) && st == 3) {
+                if (n == max) {
+                    n = SIZE_MAX;
+                    goto out;
+                }
+                inos[n++] = ino;
+                break;
+            }
+        }
+    }
+out:
+    if (d) {
+        closedir(d);
+    }
+    free(text);
+    return n;
+}
+
+/* The criu binary, where copy 'cp''s guest sees it (installed at the controller's start). */
+static char *
+nham_criu_service(const struct nham_ctl *ctl, const struct nham_copy *cp)
+{
+    return xasprintf("%s/guests/%s/criu", ctl->inst->dir, cp->guest);
+}
+
+/* Step 2 of backend criu: copy 'cp''s running process dumped into 'w->vm_tmp'. */
+static int
+nham_criu_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_copy *cp,
+                     char **whyp)
+{
+    pid_t hpid = deploy_host_pid(ctl->inst, cp->guest, cp->nspid);
+    pid_t init = deploy_host_pid(ctl->inst, cp->guest, 1);
+    char *service = nham_criu_service(ctl, cp);
+    struct nham_criu_req req = {
+        .guest_init = init, .service = service, .nspid = cp->nspid, .leave_running = true,
+    };
+    int rc = 0, error = 0;
+
+    if (!hpid || !init) {
+        error = ESRCH;
+    } else if (mkdir(w->vm_tmp, 0700)) {
+        error = errno;
+    } else if ((req.dir_fd = open(w->vm_tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        error = errno;
+    }
+    if (!error) {
+        w->n_criu_tmp_ext = nham_criu_ext_streams(hpid, w->criu_tmp_ext, NHAM_CRIU_MAX_EXT);
+        for (int tries = 0; !error && w->n_criu_tmp_ext != SIZE_MAX; tries++) {
+            req.ext_inos = w->criu_tmp_ext;
+            req.n_ext = w->n_criu_tmp_ext;
+            error = nham_criu_run_req(&req, &rc, whyp);
+            if (!error || tries == 2 || !*whyp || !strstr(*whyp, "External socket")) {
+                break;
+            }
+            /* A connection to its control socket (its agent's, sampling its counters) was
+             * open: once more, once it is closed. */
+            free(*whyp);
+            *whyp = NULL;
+            error = 0;
+            poll(NULL, 0, 2);
+            w->n_criu_tmp_ext = nham_criu_ext_streams(hpid, w->criu_tmp_ext,
+                                                      NHAM_CRIU_MAX_EXT);
+        }
+        if (!error && w->n_criu_tmp_ext == SIZE_MAX) {
+            error = E2BIG;
+        }
+        close(req.dir_fd);
+    }
+    free(service);
+    return error;
+}
+
+/* Copy 'cp''s process restored from 'w->vm_image' in its guest and adopted by its agent as
+ * its role again. */
+static int
+nham_criu_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_copy *cp,
+                  struct nham_agent *ag, char **whyp)
+{
+    pid_t init = deploy_host_pid(ctl->inst, cp->guest, 1);
+    char *service = nham_criu_service(ctl, cp);
+    struct nham_criu_req req = {
+        .guest_init = init, .service = service, .restore = true, .dir_fd = -1,
+        .ext_inos = w->criu_ext, .n_ext = w->n_criu_ext,
+    };
+    int ends[NHAM_CRIU_MAX_EXT][2], fds[NHAM_CRIU_MAX_EXT], rc = 0, error = 0;
+    size_t n_ends = 0;
+
+    char *in_use = xasprintf("/proc/%d/root/proc/%d", (int) init, (int) cp->nspid);
+
+    /* What is left of the failed process (a silent one runs on) holds the image's pid until
+     * the guest's init has reaped it (its death is known before that: its sockets close
+     * first). The guest's own /proc says when the pid is free. */
+    nham_stop_role(ctl, ag, cp->role_id);
+    for (int i = 0; init && i < 1000 && !access(in_use, F_OK); i++) {
+        poll(NULL, 0, 1);
+    }
+    free(in_use);
+    if (!init) {
+        error = ESRCH;
+    } else if ((req.dir_fd = open(w->vm_image, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        error = errno;
+    }
+    /* Each external stream of the image comes back as one end of a pair whose other end is
+     * closed: the restored process finds it ended (nham.c connects its beats again, the
+     * control server drops the connection). */
+    for (; !error && n_ends < w->n_criu_ext; n_ends++) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends[n_ends])) {
+            error = errno;
+            break;
+        }
+        fds[n_ends] = ends[n_ends][0];
+    }
+    for (int tries = 0; !error; tries++) {
+        req.ext_fds = fds;
+        error = nham_criu_run_req(&req, &rc, whyp);
+        if (!error || tries == 10 || !*whyp || !strstr(*whyp, "File exists")) {
+            break;
+        }
+        /* Its pid is still taken ("Can't fork for N: File exists"), though the guest's
+         * /proc had no such process any more (seen once in 24 restores): a little later. */
+        free(*whyp);
+        *whyp = NULL;
+        error = 0;
+        poll(NULL, 0, 5);
+    }
+    for (size_t i = 0; i < n_ends; i++) {
+        close(ends[i][0]);
+        close(ends[i][1]);
+    }
+    if (req.dir_fd >= 0) {
+        close(req.dir_fd);
+    }
+    if (!error) {
+        json_t *params = json_pack("{s:i, s:i}", "id", cp->role_id, "pid", rc), *res = NULL;
+        char *errmsg = NULL;
+
+        error = nham_agent_call(ctl, ag, "adopt_role", params, &res, &errmsg);
+        if (error) {
+            *whyp = xasprintf("its agent did not adopt pid %d: %s", rc,
+                              errmsg ? errmsg : strerror(error));
+        } else {
+            cp->nspid = rc;
+        }
+        free(errmsg);
+        json_decref(params);
+        json_decref(res);
+    }
+    free(service);
+    return error;
+}
+
 static void
 nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf *v, size_t a,
                    uint32_t inc, int role)
@@ -994,7 +1271,9 @@ nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf 
     struct nham_agent *ag = ctl->agents[v->index][a];
     struct instance_guest *ig = instance_find_guest(ctl->inst, cp->guest);
     uint64_t c0 = 0, c1 = 0, t0, t1;
-    struct stat st;
+    const char *kind = w->criu ? "criu-checkpoint" : "vm-checkpoint";
+    char *why = NULL;
+    pid_t hpid = 0;
     int error;
 
     if (!ig || !ig->guest) {
@@ -1004,18 +1283,25 @@ nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf 
     if (error) {
         return;                 /* Dead, or its agent busy: the next time. */
     }
-    unlink(w->vm_tmp);
+    nham_image_remove(w->vm_tmp);
     /* A snapshot stops the guest (under TCG a live one barely lets it run: measured, its
      * beats stopped for 12 s of a 13 s snapshot at load 10): its silence is ours, not a
      * failure. Watched again after; a death meanwhile is found by the check below. */
-    fms_reset_target(ctl->fms, cp->fms_idx, 0, false);
+    if (w->criu) {
+        /* A dump freezes the process for tens of milliseconds: its silence is ours too. Its
+         * pid stays watched, and its beat stream kept (the FMS drops a stream of a process
+         * it does not watch, and the process would connect again mid-dump). */
+        hpid = deploy_host_pid(ctl->inst, cp->guest, cp->nspid);
+    }
+    fms_reset_target(ctl->fms, cp->fms_idx, hpid, w->criu);
     t0 = time_mono_ns();
-    error = guest_checkpoint(ig->guest, w->vm_tmp);
+    error = w->criu ? nham_criu_checkpoint(ctl, w, cp, &why)
+                    : guest_checkpoint(ig->guest, w->vm_tmp);
     t1 = time_mono_ns();
     if (!error) {
         error = nham_counter(ctl, ag, role, "last_counter", &c1);
     }
-    fms_reset_target(ctl->fms, cp->fms_idx, 0, true);
+    fms_reset_target(ctl->fms, cp->fms_idx, hpid, true);
     ctl_workers_lock(ctl->threads);
     if (error == EREMOTEIO && v->active == a && cp->role_id == role) {
         /* Its process is gone (the agent says it runs no more): a failure, at once. */
@@ -1026,10 +1312,12 @@ nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf 
         error = ESTALE;
     }
     ctl_workers_unlock(ctl->threads);
-    if (!error && rename(w->vm_tmp, w->vm_image)) {
-        error = errno;
+    if (!error) {
+        error = nham_image_commit(w->vm_tmp, w->vm_image, w->criu);
     }
     if (!error) {
+        memcpy(w->criu_ext, w->criu_tmp_ext, sizeof w->criu_ext);
+        w->n_criu_ext = w->n_criu_tmp_ext;
         w->vm_image_copy = a;
         w->vm_image_inc = inc;
         error = nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_saved",
@@ -1038,16 +1326,19 @@ nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf 
                                NULL);
     }
     if (error) {
-        unlink(w->vm_tmp);
-        run_events_addf(ctl->events, 0, "vm-checkpoint-failed", cp->name, "%.1f ms: %s",
+        nham_image_remove(w->vm_tmp);
+        run_events_addf(ctl->events, 0, w->criu ? "criu-checkpoint-failed"
+                        : "vm-checkpoint-failed", cp->name, "%.1f ms: %s",
                         (t1 - t0) / 1e6, error == ESTALE ? "its process did not run on "
-                        "through the snapshot: image discarded" : strerror(error));
+                        "through the snapshot: image discarded" : why ? why : strerror(error));
+        free(why);
         return;
     }
-    run_events_addf(ctl->events, 0, "vm-checkpoint", cp->name, "%.1f ms: its guest "
-                    "checkpointed whole (%.1f MiB) with every packet up to %" PRIu64
+    run_events_addf(ctl->events, 0, kind, cp->name, "%.1f ms: its %s checkpointed "
+                    "(%.1f MiB) with every packet up to %" PRIu64
                     " output: the SFF releases up to it", (t1 - t0) / 1e6,
-                    stat(w->vm_image, &st) ? 0.0 : st.st_size / 1048576.0, c0);
+                    w->criu ? "process" : "guest whole",
+                    nham_image_bytes(w->vm_image) / 1048576.0, c0);
 }
 
 /* A checkpoint of VNF 'vi''s active copy if one is due; how long until the next. Under the
@@ -1086,16 +1377,21 @@ nham_vm_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf *v,
     uint64_t t0 = time_mono_ns(), t1, deadline;
     int error;
 
-    error = instance_restore_guest(ctl->inst, cp->guest, w->vm_image);
+    char *why = NULL;
+
+    error = w->criu ? nham_criu_restore(ctl, w, cp, ag, &why)
+                    : instance_restore_guest(ctl->inst, cp->guest, w->vm_image);
     t1 = time_mono_ns();
-    /* Connections to its agent are the image's now, out of step with ours: new ones. */
-    pthread_mutex_lock(&ag->mutex);
-    if (ag->fd >= 0) {
-        close(ag->fd);
-        ag->fd = -1;
+    if (!w->criu) {
+        /* Connections to its agent are the image's now, out of step with ours: new ones. */
+        pthread_mutex_lock(&ag->mutex);
+        if (ag->fd >= 0) {
+            close(ag->fd);
+            ag->fd = -1;
+        }
+        pthread_mutex_unlock(&ag->mutex);
     }
-    pthread_mutex_unlock(&ag->mutex);
-    for (size_t i = 0; !error && ig && i < ctl->dep->n_comps; i++) {
+    for (size_t i = 0; !error && !w->criu && ig && i < ctl->dep->n_comps; i++) {
         struct deploy_component *comp = &ctl->dep->comps[i];
         int fd;
 
@@ -1121,14 +1417,28 @@ nham_vm_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf *v,
                                json_pack("{s:i}", "incarnation", (int) inc), NULL);
     }
     if (!error) {
-        fms_reset_target(ctl->fms, cp->fms_idx, 0, true);
+        /* criu: the restored process is watched (vm: its guest's pids are the image's). */
+        fms_reset_target(ctl->fms, cp->fms_idx, w->criu ? deploy_host_pid(ctl->inst,
+                                                                         cp->guest, cp->nspid)
+                                                        : 0, true);
     }
-    run_events_addf(ctl->events, 0, error ? "vm-restore-failed" : "vm-restore", cp->name,
-                    "%.1f ms: %s: its guest restored from its image of incarnation %u%s%s%s",
-                    (t1 - t0) / 1e6, nham_mechanism_name(v->conf.mechanism), w->vm_image_inc,
-                    v->conf.mechanism == NHAM_1R_AS ? " in place (the image carries this "
-                    "copy's MACs and addresses: the standby guest cannot take it)" : "",
-                    error ? ": " : "", error ? strerror(error) : "");
+    if (w->criu) {
+        run_events_addf(ctl->events, 0, error ? "criu-restore-failed" : "criu-restore",
+                        cp->name, "%.1f ms: %s: its process restored from its image of "
+                        "incarnation %u%s%s%s", (t1 - t0) / 1e6,
+                        nham_mechanism_name(v->conf.mechanism), w->vm_image_inc,
+                        v->conf.mechanism == NHAM_1R_AS ? " in place (its packet socket is "
+                        "bound to this copy's interface)" : "", error ? ": " : "",
+                        error ? why ? why : strerror(error) : "");
+    } else {
+        run_events_addf(ctl->events, 0, error ? "vm-restore-failed" : "vm-restore", cp->name,
+                        "%.1f ms: %s: its guest restored from its image of incarnation %u%s%s%s",
+                        (t1 - t0) / 1e6, nham_mechanism_name(v->conf.mechanism),
+                        w->vm_image_inc, v->conf.mechanism == NHAM_1R_AS ? " in place (the "
+                        "image carries this copy's MACs and addresses: the standby guest "
+                        "cannot take it)" : "", error ? ": " : "", error ? strerror(error) : "");
+    }
+    free(why);
     return error;
 }
 
@@ -1146,7 +1456,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     size_t b = a;
     uint64_t ready0 = 0, ready = 0, ready_ns = 0, deadline;
     /* Backend vm with an image of this copy's guest: restored in place. */
-    bool vm_restore = w->vm && w->vm_image_copy == a;
+    bool vm_restore = (w->vm || w->criu) && w->vm_image_copy == a;
     uint64_t t_hold, t_steer = 0, t_start = 0;
     struct nham_agent *ag;
     struct of_flow f, fence;
@@ -1340,7 +1650,8 @@ nham_worker_idle(void *ctl_, size_t vi)
 {
     struct nham_ctl *ctl = ctl_;
     struct nham_vnf *v = &ctl->nd->vnfs[vi];
-    uint64_t vm_wait = ctl->workers[vi].vm ? nham_vm_tick(ctl, vi) : 0;
+    uint64_t vm_wait = ctl->workers[vi].vm || ctl->workers[vi].criu ? nham_vm_tick(ctl, vi)
+                                                                     : 0;
     bool rearm = false;
 
     for (size_t c = 0; c < v->n_copies; c++) {
@@ -1466,8 +1777,8 @@ nham_ctl_stop(void *ctl_)
         }
         free(ctl->workers[i].hold_path);
         if (ctl->workers[i].vm_image) {
-            unlink(ctl->workers[i].vm_image);
-            unlink(ctl->workers[i].vm_tmp);
+            nham_image_remove(ctl->workers[i].vm_image);
+            nham_image_remove(ctl->workers[i].vm_tmp);
         }
         free(ctl->workers[i].vm_image);
         free(ctl->workers[i].vm_tmp);
@@ -1577,21 +1888,35 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         ctl->workers[i] = (struct nham_worker) { .ctl = ctl, .vnf = i, .failing = SIZE_MAX,
                                                  .taking_over = SIZE_MAX, .hold_fd = -1,
                                                  .vm_image_copy = SIZE_MAX };
-        if (nham_backend_vm(nd, v)) {
+        if (nham_backend_vm(nd, v) || nham_backend_criu(nd, v)) {
             struct nham_worker *w = &ctl->workers[i];
             uint64_t ns = 0;
 
-            w->vm = true;
+            w->vm = nham_backend_vm(nd, v);
+            w->criu = !w->vm;
             w->vm_interval_ns = v->conf.checkpoint && parse_duration(v->conf.checkpoint, &ns)
                                 && ns ? ns : 2000000000ull;
             /* The first at once: until a VNF has an image, its recovery is a restart from
              * the initial state (measured: a crash 8 s into a run at load 13 came before the
              * first image). The workers run in parallel; each VM checkpoints its own. */
             w->vm_next_ns = time_mono_ns();
-            w->vm_image = xasprintf("%s/nham-vm-%zu.img", ctl->inst->dir, i);
-            w->vm_tmp = xasprintf("%s/nham-vm-%zu.new", ctl->inst->dir, i);
-            error = manifest_record_file(ctl->inst->manifest, w->vm_image);
-            error = error ? error : manifest_record_file(ctl->inst->manifest, w->vm_tmp);
+            w->vm_image = xasprintf("%s/nham-%s-%zu.img", ctl->inst->dir,
+                                    w->vm ? "vm" : "criu", i);
+            w->vm_tmp = xasprintf("%s/nham-%s-%zu.new", ctl->inst->dir,
+                                  w->vm ? "vm" : "criu", i);
+            if (w->vm) {
+                error = manifest_record_file(ctl->inst->manifest, w->vm_image);
+                error = error ? error : manifest_record_file(ctl->inst->manifest, w->vm_tmp);
+            } else {
+                error = manifest_record_dir(ctl->inst->manifest, w->vm_image);
+                error = error ? error : manifest_record_dir(ctl->inst->manifest, w->vm_tmp);
+            }
+            /* The criu binary where each copy's guest sees it (libcriu runs it there). */
+            for (size_t c = 0; !error && w->criu && c < v->n_copies; c++) {
+                char *service = nham_criu_service(ctl, &v->copies[c]);
+                error = nham_criu_install(service);
+                free(service);
+            }
         }
         if (nd->sff_ctl_path) {
             /* Its own socket for the SFF's answers, where the SFF's guest can send. */

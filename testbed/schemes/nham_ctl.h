@@ -40,6 +40,10 @@
  * restored process becomes the new incarnation (nham_ctl.c, "Backend vm"). Events
  * `vm-checkpoint` and `vm-restore` carry each one's cost (summaries vm_checkpoint_ms and
  * vm_restore_ms).
+ * Backend criu (0R and 1R-AS on netns guests): the same with the active copy's process alone,
+ * dumped by libcriu from inside its guest's namespaces and restored there in place; its agent
+ * adopts the restored process (nham_ctl.c, "Backend criu"). Events `criu-checkpoint` and
+ * `criu-restore` (summaries criu_checkpoint_ms and criu_restore_ms).
  *
  * Must not: touch the runner's agent connections (but replace a restored guest's with new
  * ones, deploy_replace_agent_fd(): its TCP state is the image's) or its OpenFlow connection

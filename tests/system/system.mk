@@ -204,3 +204,10 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/run-nham.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nham
+
+# --- nham-criu: NHAM's checkpoint backend criu: 0R and 1R-AS recover four VNF crashes each by
+# restoring the VNF's process from its last CRIU image, losing and duplicating nothing (root;
+# CRIU >= 4.2 built in build/criu by `make criu`, which fetches its source through apt).
+CHECK_PROGS += tests/system/run-nham-criu.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd criu
+# --- end nham-criu

@@ -217,7 +217,7 @@ test_nham_resiliency_checked(void **state)
     assert_null(e);
     assert_int_equal(diag.n, 1);
     assert_string_equal(diag.msgs[0], "t.yaml:3:30: nham: checkpoint_backend criu is "
-                        "unavailable here: no CRIU >= 4.1 built here (run `make criu`; Debian "
+                        "unavailable here: no CRIU >= 4.2 built here (run `make criu`; Debian "
                         "12's criu 3.17 fails on this kernel with a vDSO error)");
     diag_uninit(&diag);
     e = load(vm, &diag);

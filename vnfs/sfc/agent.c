@@ -11,6 +11,8 @@
  *   export_vnf_state {id}         {fn, state (base64), bytes, entries, digest}
  *   import_vnf_state {id, state}  {entries}
  *   call_role {id, method, params}  the role's own control method, e.g. nham_down
+ *   adopt_role {id, pid}          role 'id', ended, runs again as process 'pid' of the guest
+ *                                 (restored by CRIU from the host: not our child); {id, pid}
  *   exec {argv, stdin, timeout_ms} runs argv (PATH looked up, no shell) to its end and answers
  *                                 {exit_code, stdout, stderr}, the streams base64 and at most
  *                                 1 MiB each: `sfclab exec` into guests the host cannot enter
@@ -38,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -70,9 +74,11 @@ struct agent_role {
     char *role;
     pid_t pid;
     bool running;
-    int exit_code;                  /* 128 + signal if killed. */
+    int exit_code;                  /* 128 + signal if killed; -1 if adopted (unknown). */
     char *ctl;                      /* NULL for roles without a control socket. */
     char *log;
+    bool adopted;                   /* Its process is not our child (adopt_role). */
+    int pidfd;                      /* If adopted and running: how we learn of its end. */
 };
 
 struct agent {
@@ -123,6 +129,16 @@ role_by_id(struct agent *a, int id)
 }
 
 static void
+role_unwatch(struct agent *a, struct agent_role *r)
+{
+    if (r->adopted && r->pidfd >= 0) {
+        loop_del_fd(a->loop, r->pidfd);
+        close(r->pidfd);
+        r->pidfd = -1;
+    }
+}
+
+static void
 role_free(struct agent_role *r)
 {
     free(r->role);
@@ -137,6 +153,7 @@ role_release(struct agent *a, struct agent_role *r)
 {
     int i = r - a->roles;
 
+    role_unwatch(a, r);
     if (r->log) {
         unlink(r->log);
     }
@@ -193,9 +210,19 @@ reap(struct agent *a)
     int status;
     pid_t pid;
 
+    for (int i = 0; i < a->n_roles; i++) {
+        struct agent_role *r = &a->roles[i];
+        struct pollfd p = { .fd = r->pidfd, .events = POLLIN };
+
+        if (r->adopted && r->running && r->pidfd >= 0 && poll(&p, 1, 0) == 1) {
+            r->running = false;
+            r->exit_code = -1;          /* Its parent (the guest's init) reaped it. */
+            role_unwatch(a, r);
+        }
+    }
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         for (int i = 0; i < a->n_roles; i++) {
-            if (a->roles[i].pid == pid && a->roles[i].running) {
+            if (a->roles[i].pid == pid && a->roles[i].running && !a->roles[i].adopted) {
                 a->roles[i].running = false;
                 a->roles[i].exit_code = WIFEXITED(status) ? WEXITSTATUS(status)
                                         : 128 + WTERMSIG(status);
@@ -400,11 +427,18 @@ agent_start_role(void *a_, json_t *params, json_t **result, char **errmsg)
     if (!pid) {
         sigset_t none;
         int fd = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* Stdin from the guest's own /dev/null, not the one the provider gave the agent
+         * (opened on the host's /dev, a mount the guest does not have): every file a role
+         * holds is then one of its guest, which a CRIU dump of the role needs. */
+        int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
+        }
+        if (null_fd >= 0) {
+            dup2(null_fd, 0);
         }
         execv(a->exe, argv);
         _exit(127);
@@ -954,7 +988,77 @@ out:
     return error;
 }
 
+static void
+agent_adopted_ended(struct loop *loop, int fd, uint32_t events, void *a)
+{
+    pending_run(a);
+}
+
+/* Role 'id', ended, runs again as process 'pid' of this guest: the host restored it from a
+ * CRIU image (NHAM's criu backend), with its control socket, so the role's calls reach it
+ * again. It is the guest's init's child, not ours: its end comes through a pidfd. The process
+ * must be the same role's (its command line says so): the agent signals nothing it did not
+ * start or adopt. */
+static int
+agent_adopt_role(void *a_, json_t *params, json_t **result, char **errmsg)
+{
+    struct agent *a = a_;
+    struct agent_role *r = find_role(a, params, errmsg);
+    json_t *pid_j = json_object_get(params, "pid");
+    char path[64], *cmdline = NULL;
+    size_t len = 0;
+    pid_t pid;
+    int pidfd, error;
+
+    if (!r) {
+        return ENOENT;
+    }
+    if (!json_is_integer(pid_j) || json_integer_value(pid_j) <= 1) {
+        *errmsg = xstrdup("params need an integer \"pid\" > 1");
+        return EINVAL;
+    }
+    pid = json_integer_value(pid_j);
+    reap(a);
+    if (r->running) {
+        *errmsg = xasprintf("role %d still runs (pid %d)", r->id, (int) r->pid);
+        return EBUSY;
+    }
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int) pid);
+    error = read_file(path, &cmdline, &len);
+    if (!error && (len < strlen(a->exe) + 1 + strlen(r->role) + 1
+                   || strcmp(cmdline, a->exe) || strcmp(cmdline + strlen(a->exe) + 1, r->role))) {
+        error = EPERM;
+    }
+    free(cmdline);
+    if (error) {
+        *errmsg = xasprintf("process %d is not a `%s %s`: %s", (int) pid, a->exe, r->role,
+                            strerror(error));
+        return error;
+    }
+    pidfd = syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) {
+        error = errno;
+        *errmsg = xasprintf("pidfd_open(%d): %s", (int) pid, strerror(error));
+        return error;
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    error = loop_add_fd(a->loop, pidfd, EPOLLIN, agent_adopted_ended, a);
+    if (error) {
+        close(pidfd);
+        *errmsg = xasprintf("watching pid %d: %s", (int) pid, strerror(error));
+        return error;
+    }
+    r->pid = pid;
+    r->running = true;
+    r->exit_code = 0;
+    r->adopted = true;
+    r->pidfd = pidfd;
+    *result = json_pack("{s:i, s:i}", "id", r->id, "pid", (int) pid);
+    return 0;
+}
+
 static const struct rpc_method agent_methods[] = {
+    { "adopt_role", agent_adopt_role },
     { "exec", agent_exec },
     { "ping", agent_ping },
     { "start_role", agent_start_role },

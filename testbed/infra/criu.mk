@@ -18,7 +18,12 @@ CRIU_DEPS_DEB := libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-
 CRIU_APT       = apt-get -o Dir::Etc::sourcelist=$(abspath $(CRIU_DIR))/apt/sources.list \
                  -o Dir::Etc::sourceparts=/dev/null -o Dir::State::Lists=$(abspath $(CRIU_DIR))/apt/lists
 
-.PHONY: criu
+# `make check` builds CRIU when it can. Its source comes through apt, so without the network
+# the criu test says so and skips, instead of make stopping every other test with it.
+.PHONY: criu criu-try
+criu-try:
+	-@$(MAKE) --no-print-directory criu
+
 criu: $(CRIU_DIR)/.built
 	@$$(ls -dv $(CRIU_DIR)/criu-*/ | tail -1)criu/criu check
 

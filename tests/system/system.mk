@@ -209,5 +209,5 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 # restoring the VNF's process from its last CRIU image, losing and duplicating nothing (root;
 # CRIU >= 4.2 built in build/criu by `make criu`, which fetches its source through apt).
 CHECK_PROGS += tests/system/run-nham-criu.sh
-CHECK_DEPS  += bin/sfclab bin/sfcd criu
+CHECK_DEPS  += bin/sfclab bin/sfcd criu-try
 # --- end nham-criu

@@ -9,7 +9,7 @@
 # Numbers from the stored summaries, with the load average before and after (the machine is
 # shared: never asserted): each point runs REPS times (3), none and ftvnf alternating, and the
 # median of the repetitions' p50s (and of their recovery times) is reported. COUNT=N queries
-# per point (1000), LENS="2 3 4", REPS=3. SFCLAB=path of another build's sfclab (to compare
+# per point (1000), LENS="2 3 4", REPS=3, INST=instance name. SFCLAB=path of another build's sfclab (to compare
 # builds on the same load). Root only.
 #
 # Placement: every point runs with --no-pin (RUN_OPTS), as bench/fitsfc.sh does. Pinned (sfclab
@@ -24,7 +24,7 @@ COUNT=${COUNT:-1000}
 REPS=${REPS:-3}
 SFCLAB=${SFCLAB:-bin/sfclab}
 RUN_OPTS=${RUN_OPTS---no-pin}
-inst=sfct-bv-$$
+inst=${INST:-sfct-bv-$$}
 tmp=$(mktemp -d /tmp/sfct-bv-XXXXXX)
 db=$tmp/bench.db
 trap '$SFCLAB -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT

@@ -123,6 +123,14 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         }
     }
     for (size_t i = 0; i < o->n_extra; i++) {
+        bool made = false;
+
+        for (size_t j = 0; j < i; j++) {
+            made |= !strcmp(o->extra[j].guest, o->extra[i].guest);
+        }
+        if (made) {
+            continue;       /* Another component on an extra's guest. */
+        }
         size_t g = topology_add_guest(topo, o->extra[i].guest, p->cpus, p->memory);
         snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
         topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
@@ -990,7 +998,8 @@ classifier:
     deploy_args_add(&a, "--id");
     deploy_args_add(&a, "%d", DEPLOY_ID_CLASSIFIER);
     deploy_args_add(&a, "--sff-mac");
-    deploy_args_add(&a, "%s", deploy_mac_string(f_sff->mac, mac));
+    deploy_args_add(&a, "%s", deploy_mac_string(d->entry ? data_iface(d->entry->ig)->mac
+                                                         : f_sff->mac, mac));
     deploy_args_add(&a, "--spi");
     deploy_args_add(&a, "%u", d->spi);
     deploy_args_add(&a, "--promisc");

@@ -46,8 +46,9 @@ struct deploy_component {
                                  * are picked (deploy_set_idle()). */
 };
 
-/* A guest of a scheme's own beside the chain's (FTvNF's sequencer, loggers, manager): on the
- * data bridge, and a component "ROLE[0]" with no role started by deploy_chain(). */
+/* A guest of a scheme's own beside the chain's (FTvNF's loggers, manager): on the data
+ * bridge, and a component "ROLE[0]" with no role started by deploy_chain(). Two components
+ * may name one guest (FTvNF's sequencer runs in its packet logger's process). */
 struct deploy_extra {
     const char *role;           /* "sequencer" */
     const char *guest;          /* "seq" */
@@ -117,6 +118,9 @@ struct deployment {
     char *ftc_ring;                 /* "MAC,MAC,..." of the VNF guests, in chain order. */
     char *ftmb_logger;              /* FTMB's logger's data MAC. */
     void *scheme_data;              /* The scheme's own (deploy_chain_opts.start_middle). */
+    /* Where the classifier sends the chain's packets: the SFF (NULL), or a component
+     * start_middle names (FTvNF's sequencer, the only hop of its path: a visit fewer). */
+    const struct deploy_component *entry;
     char **old_names;               /* deploy_set_guest()'s, freed with the deployment. */
     size_t n_old_names;
     int *old_fds;                   /* deploy_replace_agent_fd()'s, closed with it. */

@@ -2,11 +2,14 @@
  * vnfs/ft/ftvnf, each on its own guest through `sfcd ftvnf` (the NSH path, vnfs/sfc/ftvnf.c).
  *
  * Placement. The chain's client, classifier, SFF and server as for every scheme; per VNF a
- * master ("vnf[N].master", guest vNr0) and a slave ("vnf[N].slave", vNr1); and five guests of
- * the scheme's own: the ID sequencer (seq), the packet logger (plog), the D&P logger (dplog),
- * the slaves' progress logger (proglog) and the manager (mgr). The SFF's path has one hop, the
- * sequencer: it tags each packet with its 36-bit id (NSH_TLV_PACKET_ID) and sends it through
- * the packet logger, which stores it and sends it on to master 0 (storing is the
+ * master ("vnf[N].master", guest vNr0) and a slave ("vnf[N].slave", vNr1); and four guests of
+ * the scheme's own: the packet logger with the ID sequencer (plog: one process runs both
+ * cores, vnfs/sfc/ftvnf.c), the D&P logger (dplog), the slaves' progress logger (proglog) and
+ * the manager (mgr). Each guest a packet visits costs a crossing of the switch (tens of us
+ * here, the most of FTvNF's overhead), so the packet enters the chain through one guest: the
+ * classifier sends it straight to the sequencer (the SFF's path has that one hop, the SFF
+ * only ends it), which tags it with its 36-bit id (NSH_TLV_PACKET_ID) and hands it, in the
+ * process, to the packet logger, which stores it and sends it on to master 0 (storing is the
  * acknowledgement: vnfs/ft/ftvnf/ftvnf.h, "Logging on the path"); each master sends its output
  * through the D&P logger with its determinants (and through the packet logger with the delta
  * if it changed the packet and the version is replayed later), and the last logger sends it
@@ -31,11 +34,13 @@
  * clock, the host's too), with the number of packets it replayed. Then the copies trade names
  * ("vnf[N].master" is always the copy that is master, so a second failure of it is survived
  * like the first) and a new slave is made on the dead copy's guest (ftvnf_new_slave; ftvnf.h,
- * "A new slave"): `recovered` of vnf[N].slave once it joined. A dead sequencer or manager
- * is restarted on its guest (a sequencer as its next incarnation, with a fresh sequencer id; a
- * manager rebuilds from the loggers), and so is a dead logger (it rebuilds from its journal:
- * every record it took was appended there before it acted on it). A slave's death: the
- * manager is told (the master runs alone) and a new slave is made on its guest the same way. */
+ * "A new slave"): `recovered` of vnf[N].slave once it joined. A dead manager is restarted on
+ * its guest (it rebuilds from the loggers), and so is a dead logger (it rebuilds from its
+ * journal: every record it took was appended there before it acted on it). The sequencer
+ * dies with the packet logger's process (a fault on either kills it): restarted, the logger
+ * rebuilds from its journal and the sequencer is its next incarnation, with a fresh sequencer
+ * id; both names are suspected and recovered. A slave's death: the manager is told (the
+ * master runs alone) and a new slave is made on its guest the same way. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -96,8 +101,9 @@ static const struct scheme_target ftvnf_targets[] = {
     { "vnf[N].master", "the N-th VNF's master copy (logs its determinants)" },
     { "vnf[N].slave", "the N-th VNF's slave copy (replays them)" },
     { "vnf[N]", "the copy that is the N-th VNF's master when the fault comes" },
-    { "sequencer[0]", "the ID sequencer at the chain's ingress (restarted with a fresh id)" },
-    { "packet-logger[0]", "the packet logger" },
+    { "sequencer[0]", "the ID sequencer at the chain's ingress, in the packet logger's "
+      "process (restarted with it, with a fresh id)" },
+    { "packet-logger[0]", "the packet logger (and the sequencer in its process)" },
     { "dp-logger[0]", "the determinant and progress (D&P) logger" },
     { "progress-logger[0]", "the slaves' progress logger" },
     { "manager[0]", "the manager (stateless: restarted, it rebuilds from the loggers)" },
@@ -107,9 +113,13 @@ static const struct scheme_target ftvnf_targets[] = {
     { "server[0]", "the echo server at the chain's end" },
 };
 
-/* The scheme's own guests, in the order of their endpoint ids 1..5. */
+/* The scheme's own components, in the order of their endpoint ids 1..5: the sequencer on the
+ * packet logger's guest, in its process. */
+#define FTVNF_EXTRA_SEQ 0
+#define FTVNF_EXTRA_PLOG 1
+#define FTVNF_EXTRA_MANAGER 4
 static const struct deploy_extra ftvnf_extra[] = {
-    { "sequencer", "seq" }, { "packet-logger", "plog" }, { "dp-logger", "dplog" },
+    { "sequencer", "plog" }, { "packet-logger", "plog" }, { "dp-logger", "dplog" },
     { "progress-logger", "proglog" }, { "manager", "mgr" },
 };
 static const char *const ftvnf_cores[] = {
@@ -155,7 +165,8 @@ ftvnf_has_target(const struct exp_point *p, const char *role, int index, int rep
 struct ftvnf_dep {
     size_t n_vnfs;
     uint8_t vmac[FTVNF_MAX_VNFS][6];
-    struct deploy_args args[ARRAY_SIZE(ftvnf_extra)];   /* To restart seq and manager. */
+    struct deploy_args args[ARRAY_SIZE(ftvnf_extra)];   /* To restart them (none for the
+                                                         * sequencer: the logger's runs it). */
 };
 
 static void
@@ -228,7 +239,6 @@ ftvnf_common_args(struct deployment *d, const struct ftvnf_dep *fd,
     /* Its id in the timestamps it adds (the run's hop_us/link_us per component). */
     deploy_args_add(a, "--id");
     deploy_args_add(a, "%u", c->id);
-    deploy_args_add(a, "--self");
 }
 
 /* "1,10,11,30,31": who writes to the loggers, and the manager's group. */
@@ -264,6 +274,7 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     const struct exp_vnf *v = &d->point->vnfs[i];
 
     ftvnf_common_args(d, fd, c, a);
+    deploy_args_add(a, "--self");
     deploy_args_add(a, "%d", self);
     if (join) {
         deploy_args_add(a, "--param");
@@ -301,19 +312,19 @@ ftvnf_vnf_args(struct deployment *d, const struct ftvnf_dep *fd, size_t i, bool 
     }
 }
 
-/* The arguments of the scheme's own guest k (0 sequencer ... 4 manager). */
+/* The arguments of core k of the scheme's own (0 sequencer ... 4 manager), after --core. */
 static void
-ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
-                 const struct deploy_component *c, struct deploy_args *a)
+ftvnf_core_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
+                const struct deploy_component *c, struct deploy_args *a)
 {
     const char *period = scheme_param_value(&scheme_ftvnf, d->point, "manager_period");
 
-    ftvnf_common_args(d, fd, c, a);
-    deploy_args_add(a, "%zu", k + 1);
     deploy_args_add(a, "--core");
     deploy_args_add(a, "%s", ftvnf_cores[k]);
+    deploy_args_add(a, "--self");
+    deploy_args_add(a, "%zu", k + 1);
     switch (k) {
-    case 0:
+    case FTVNF_EXTRA_SEQ:
         deploy_args_add(a, "--next");
         deploy_args_add(a, "%d", FTVNF_EP_MASTER(0));
         deploy_args_add(a, "--peers");
@@ -353,6 +364,19 @@ ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
         deploy_args_add(a, "--param");
         deploy_args_add(a, "sync=%d", ftvnf_feed_on_path(d));
         break;
+    }
+}
+
+/* The arguments of the process on the guest of component k (1 packet logger ... 4 manager):
+ * the packet logger's runs the sequencer too. */
+static void
+ftvnf_extra_args(struct deployment *d, const struct ftvnf_dep *fd, size_t k,
+                 const struct deploy_component *c, struct deploy_args *a)
+{
+    ftvnf_common_args(d, fd, c, a);
+    ftvnf_core_args(d, fd, k, c, a);
+    if (k == FTVNF_EXTRA_PLOG) {
+        ftvnf_core_args(d, fd, FTVNF_EXTRA_SEQ, c, a);
     }
 }
 
@@ -420,8 +444,9 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         }
     }
     /* The scheme's own guests stamp the frames they send on too (their ids name them in the
-     * run's hop_us/link_us): ids of their own, after the ones deploy gives. */
-    for (size_t e = 0; e < ARRAY_SIZE(ftvnf_extra); e++) {
+     * run's hop_us/link_us): ids of their own, after the ones deploy gives. The sequencer's
+     * are the packet logger's (one process). */
+    for (size_t e = FTVNF_EXTRA_PLOG; e < ARRAY_SIZE(ftvnf_extra); e++) {
         char name[48];
         snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
         struct deploy_component *c = deploy_find(d, name, NULL);
@@ -441,7 +466,7 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         struct deploy_component *c = &d->comps[k];
         bool ours = !strcmp(c->role, "vnf") && c->replica >= 0;
 
-        for (size_t e = 0; e < ARRAY_SIZE(ftvnf_extra); e++) {
+        for (size_t e = FTVNF_EXTRA_PLOG; e < ARRAY_SIZE(ftvnf_extra); e++) {
             ours |= !strcmp(c->role, ftvnf_extra[e].role);
         }
         if (ours) {
@@ -450,29 +475,26 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
         }
     }
     sodium_memzero(key, sizeof key);
-    /* Loggers and the manager first, then slaves and masters, the sequencer last. */
-    for (size_t k = 1; !error && k <= ARRAY_SIZE(ftvnf_extra); k++) {
-        size_t e = k % ARRAY_SIZE(ftvnf_extra);
+    /* The loggers (the sequencer with the packet logger) and the manager first, then the
+     * slaves and the masters. */
+    for (size_t e = FTVNF_EXTRA_PLOG; !error && e < ARRAY_SIZE(ftvnf_extra); e++) {
         char name[48];
         struct deploy_component *c;
 
-        if (e == 0) {
-            for (size_t i = 0; !error && i < 2 * fd->n_vnfs; i++) {
-                bool slave = i < fd->n_vnfs;
-                c = ftvnf_copy(d, i % fd->n_vnfs, slave);
-                ftvnf_vnf_args(d, fd, i % fd->n_vnfs, slave,
-                               slave ? FTVNF_EP_SLAVE((int) (i % fd->n_vnfs))
-                                     : FTVNF_EP_MASTER((int) (i % fd->n_vnfs)), false, c, &a);
-                error = deploy_start_role(c, "ftvnf", a.v);
-                deploy_args_free(&a);
-            }
-        }
         snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
         c = deploy_find(d, name, NULL);
-        if (!error) {
-            ftvnf_extra_args(d, fd, e, c, &fd->args[e]);
-            error = deploy_start_role(c, "ftvnf", fd->args[e].v);
-        }
+        ftvnf_extra_args(d, fd, e, c, &fd->args[e]);
+        error = deploy_start_role(c, "ftvnf", fd->args[e].v);
+    }
+    for (size_t i = 0; !error && i < 2 * fd->n_vnfs; i++) {
+        bool slave = i < fd->n_vnfs;
+        struct deploy_component *c = ftvnf_copy(d, i % fd->n_vnfs, slave);
+
+        ftvnf_vnf_args(d, fd, i % fd->n_vnfs, slave,
+                       slave ? FTVNF_EP_SLAVE((int) (i % fd->n_vnfs))
+                             : FTVNF_EP_MASTER((int) (i % fd->n_vnfs)), false, c, &a);
+        error = deploy_start_role(c, "ftvnf", a.v);
+        deploy_args_free(&a);
     }
     if (error) {
         return error;
@@ -481,9 +503,12 @@ ftvnf_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     deploy_args_add(&a, "%s", deploy_data_iface(sff->ig)->ifname);
     deploy_args_add(&a, "--id");
     deploy_args_add(&a, "%u", sff->id);
+    /* The path of one hop, the sequencer, which the classifier sends to straight (no visit
+     * to the SFF before it): the SFF ends it. */
+    d->entry = deploy_find(d, "sequencer[0]", NULL);
     deploy_args_add(&a, "--path");
     deploy_args_add(&a, "%u:%s", d->spi, deploy_mac_string(
-                        deploy_data_iface(deploy_find(d, "sequencer[0]", NULL)->ig)->mac, mac));
+                        deploy_data_iface(d->entry->ig)->mac, mac));
     /* No --egress-mac: a decapsulated frame keeps its inner destination, the server's for
      * the client's requests and the client's for what comes back through a nat (below).
      * What a new master re-forwards after a takeover leaves only once, by packet id. */
@@ -547,7 +572,7 @@ ftvnf_deploy(struct instance *inst, const struct exp_point *p, const char *work_
 
 /* ---- The controller ---- */
 
-enum ftvnf_watch { W_MASTER, W_SLAVE, W_SEQ, W_MANAGER, W_LOGGER };
+enum ftvnf_watch { W_MASTER, W_SLAVE, W_MANAGER, W_LOGGER };
 
 struct ftvnf_target {
     enum ftvnf_watch kind;
@@ -1018,19 +1043,23 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
                     error ? strerror(error) : "the slave never took over");
 }
 
-/* The sequencer, the manager or a logger died: restarted on its guest (the sequencer as its
- * next incarnation: a fresh sequencer id; the manager rebuilds from the loggers; a logger
- * from its journal). */
+/* The manager or a logger died: restarted on its guest (the manager rebuilds from the
+ * loggers; a logger from its journal; the sequencer in the packet logger's process as its next
+ * incarnation: a fresh sequencer id). The events name the sequencer too then: a fault aimed
+ * at either name killed both. */
 static void
 ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
 {
-    size_t e = t->kind == W_SEQ ? 0 : t->kind == W_MANAGER ? 4 : t->vnf;
+    size_t e = t->kind == W_MANAGER ? FTVNF_EXTRA_MANAGER : t->vnf;
+    const char *names[2] = { t->c->name, e == FTVNF_EXTRA_PLOG ? "sequencer[0]" : NULL };
     struct deploy_args *a = &ctl->fd->args[e];
     json_t *params = json_pack("{s:s, s:[]}", "role", "ftvnf", "args"), *res = NULL;
     int *fdp = &ctl->fds[t - ctl->targets];
     int error;
 
-    run_events_addf(ctl->ctx.events, at_ns, "suspected", t->c->name, "its process died");
+    for (size_t k = 0; k < 2 && names[k]; k++) {
+        run_events_addf(ctl->ctx.events, at_ns, "suspected", names[k], "its process died");
+    }
     for (size_t i = 0; i < a->n; i++) {
         json_array_append_new(json_object_get(params, "args"), json_string(a->v[i]));
     }
@@ -1045,10 +1074,15 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
         t->c->role_id = json_integer_value(json_object_get(res, "id"));
         fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, t->c->guest,
                                                                nspid), true);
-        run_events_addf(ctl->ctx.events, 0, "recovered", t->c->name, "restarted as incarnation %u",
-                        ctl->incarnation[e]);
-    } else {
-        run_events_addf(ctl->ctx.events, 0, "recovery-failed", t->c->name, "%s", strerror(error));
+    }
+    for (size_t k = 0; k < 2 && names[k]; k++) {
+        if (!error) {
+            run_events_addf(ctl->ctx.events, 0, "recovered", names[k],
+                            "restarted as incarnation %u", ctl->incarnation[e]);
+        } else {
+            run_events_addf(ctl->ctx.events, 0, "recovery-failed", names[k], "%s",
+                            strerror(error));
+        }
     }
     json_decref(res);
 }
@@ -1078,7 +1112,6 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
             ftvnf_new_slave(ctl, t->vnf);
         }
         break;
-    case W_SEQ:
     case W_MANAGER:
     case W_LOGGER:
         ftvnf_restart(ctl, t, job->at_ns);
@@ -1175,9 +1208,9 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         ftvnf_ctl_watch(ctl, W_MASTER, i, ftvnf_copy(ctx->dep, i, false));
         ftvnf_ctl_watch(ctl, W_SLAVE, i, ftvnf_copy(ctx->dep, i, true));
     }
-    ftvnf_ctl_watch(ctl, W_SEQ, 0, deploy_find(ctx->dep, "sequencer[0]", NULL));
     ftvnf_ctl_watch(ctl, W_MANAGER, 0, deploy_find(ctx->dep, "manager[0]", NULL));
-    for (size_t e = 1; e <= 3; e++) {       /* A logger rebuilds from its journal. */
+    for (size_t e = FTVNF_EXTRA_PLOG; e < FTVNF_EXTRA_MANAGER; e++) {
+        /* A logger rebuilds from its journal. */
         char name[48];
         snprintf(name, sizeof name, "%s[0]", ftvnf_extra[e].role);
         ftvnf_ctl_watch(ctl, W_LOGGER, e, deploy_find(ctx->dep, name, NULL));
@@ -1213,7 +1246,7 @@ const struct scheme_class scheme_ftvnf = {
     .name = "ftvnf",
     .summary = "FTvNF: sequencer, packet and D&P loggers, master and slave copies, manager",
     .guests = "client, classifier, SFF, server, per VNF a master and a slave, and the "
-              "sequencer, packet logger, D&P logger, progress logger and manager",
+              "packet logger (with the sequencer), D&P logger, progress logger and manager",
     .params = ftvnf_params,
     .n_params = ARRAY_SIZE(ftvnf_params),
     .targets = ftvnf_targets,

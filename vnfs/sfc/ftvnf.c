@@ -5,11 +5,20 @@
  *   sfcd ftvnf --iface IF --core ftvnf_vnf --self 10 --endpoint 2=MAC ... --next 11
  *              --peers 2,3,4,5 --param role=master --key FILE --spi 1
  *
+ * One process may host two cores (--core given twice; the options after each describe it):
+ * the packet logger and the ID sequencer, so that a packet goes from the classifier into the
+ * chain through one guest, not two (each visit is a crossing of the switch). A frame with no
+ * packet id goes to the sequencer, one with an id to the other core, a peer message to the
+ * core it is for; what one core sends the other (the sequencer's packets for the logger, its
+ * log records and their acknowledgements) is handed over in the process, after the step that
+ * made it, with no seal and no frame. The two die together: the scheme restarts the process,
+ * the logger from its journal, the sequencer as its next incarnation (a fresh sequencer id).
+ *
  * Carrier. A data packet between FTvNF's stages (sequencer -> master 0 -> ... -> last master)
  * is an NSH frame (MD type 2, next protocol Ethernet) sent straight to the next stage's MAC,
  * the packet id in NSH_TLV_PACKET_ID (8 bytes, big-endian: the core's 36-bit id) and the
  * inner frame after it. The sequencer is the only hop of the SFF's path: it receives the
- * classifier's frames (no packet id) from the SFF. A log carrier (a packet on its way
+ * classifier's frames (no packet id), sent to it straight. A log carrier (a packet on its way
  * through the loggers with its log records, vnfs/ft/ftvnf/ftvnf.h) has the carrier flag in
  * that TLV and next protocol NSH_NP_EXPERIMENT2. Data for an --egress endpoint (the SFF)
  * leaves as NSH at SI 254, the end of that one-hop path, so the SFF decapsulates it toward the
@@ -61,6 +70,7 @@
 #define FTVNF_SI_END (NSH_SI_START - 1) /* After the SFF path's only hop (the sequencer). */
 #define FTVNF_JOURNAL_SYNC_NS 10000000ull   /* --journal-sync periodic. */
 #define FTVNF_ROLE_MAX_STAMPS 12        /* Timestamps a frame takes on (NSH_MAX_LEN bounds it). */
+#define FTVNF_ROLE_MAX_CORES 2          /* The packet logger and the ID sequencer. */
 
 enum ftvnf_journal_sync { JOURNAL_PERIODIC, JOURNAL_ALWAYS, JOURNAL_NONE };
 
@@ -77,10 +87,36 @@ struct ftvnf_ids {
     size_t n;
 };
 
-struct ftvnf_role {
-    struct role role;
+struct ftvnf_role;
+
+/* One core the process hosts. */
+struct ftvnf_core {
+    struct ftvnf_role *r;
     struct ftstage *stage;
     struct ftstage_config cfg;
+    struct ftvnf_ids group, next, peers;
+    struct ft_param params[FTVNF_ROLE_MAX_PARAMS];
+    size_t n_params;
+    bool self_set;
+};
+
+/* What one core sent the other, handed over after the step that made it. */
+struct ftvnf_local {
+    struct ftvnf_core *to;
+    uint8_t kind;                   /* 'P' a packet, 'M' a sealed peer message. */
+    struct buf data;
+};
+
+struct ftvnf_role {
+    struct role role;
+    struct ftvnf_core cores[FTVNF_ROLE_MAX_CORES];
+    size_t n_cores;
+    struct ftvnf_local *local;      /* A queue: 'local_head' is the next to hand over. */
+    size_t n_local, local_head, cap_local;
+    uint64_t local_timer;           /* Hands over what a timer's step sent (0: none armed). */
+    bool in_frame;                  /* ftvnf_frame() hands over what it made itself. */
+    uint32_t incarnation;           /* --incarnation: every core's. */
+    uint64_t n_local_rx;
     struct ftvnf_ep eps[FTVNF_ROLE_MAX_IDS];
     size_t n_eps;
     uint32_t spi;
@@ -90,6 +126,7 @@ struct ftvnf_role {
     uint64_t n_rx_nsh, n_rx_peer, n_tx_data, n_tx_egress, n_tx_reply, n_tx_peer;
     uint64_t n_no_endpoint, n_too_big, n_malformed, n_ignored, n_misaddressed;
     const char *journal_path;
+    struct ftvnf_core *journaled;   /* The core whose input the journal takes. */
     int journal_fd;                 /* -1: no journal. */
     enum ftvnf_journal_sync journal_sync;
     bool journal_dirty;             /* Written since the last fdatasync. */
@@ -118,6 +155,96 @@ ftvnf_ep_find(const struct ftvnf_role *r, uint32_t id)
     return NULL;
 }
 
+/* The core of this process at endpoint 'self' (NULL: none). */
+static struct ftvnf_core *
+ftvnf_core_find(struct ftvnf_role *r, uint32_t self)
+{
+    for (size_t i = 0; i < r->n_cores; i++) {
+        if (r->cores[i].cfg.core.self == self) {
+            return &r->cores[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+ftvnf_is_sequencer(const struct ftvnf_core *c)
+{
+    return !strcmp(c->cfg.class->name, "ftvnf_sequencer");
+}
+
+/* The core that takes a data packet: with two, the sequencer takes the ones with no packet
+ * id yet (the chain's ingress), the other core the rest. */
+static struct ftvnf_core *
+ftvnf_packet_core(struct ftvnf_role *r, bool has_id)
+{
+    if (r->n_cores == 1) {
+        return &r->cores[0];
+    }
+    for (size_t i = 0; i < r->n_cores; i++) {
+        if (ftvnf_is_sequencer(&r->cores[i]) != has_id) {
+            return &r->cores[i];
+        }
+    }
+    return NULL;
+}
+
+static void ftvnf_journal(struct ftvnf_role *, const struct ftvnf_core *, uint8_t kind,
+                          const uint8_t *, size_t);
+
+/* Hands what the cores sent each other to the core it is for, in the order they sent it
+ * (never inside a step: ftstage's steps do not nest). */
+static void
+ftvnf_local_flush(struct ftvnf_role *r)
+{
+    while (r->local_head < r->n_local) {
+        /* A copy: the step may queue more and move the array. */
+        struct ftvnf_local m = r->local[r->local_head++];
+        uint64_t now = time_mono_ns();
+
+        r->n_local_rx++;
+        ftvnf_journal(r, m.to, m.kind, m.data.data, m.data.len);
+        if (m.kind == 'P') {
+            ftstage_packet(m.to->stage, FT_ENDPOINT_NONE, m.data.data, m.data.len, now);
+        } else {
+            ftstage_peer_message(m.to->stage, m.data.data, m.data.len, now);
+        }
+        buf_uninit(&m.data);
+    }
+    r->n_local = r->local_head = 0;
+}
+
+static void
+ftvnf_local_timer(struct loop *loop, uint64_t id, void *r_)
+{
+    struct ftvnf_role *r = r_;
+
+    r->local_timer = 0;
+    ftvnf_local_flush(r);
+}
+
+/* 'data' for core 'to' of this process: handed over once the step that made it is done, at
+ * the end of the frame being taken, or else (a timer's step, a control call's) at once from
+ * the loop. */
+static void
+ftvnf_local_push(struct ftvnf_role *r, struct ftvnf_core *to, uint8_t kind,
+                 const uint8_t *data, size_t len)
+{
+    struct ftvnf_local *m;
+
+    if (r->n_local >= r->cap_local) {
+        r->local = x2nrealloc(r->local, &r->cap_local, sizeof *r->local);
+    }
+    m = &r->local[r->n_local++];
+    m->to = to;
+    m->kind = kind;
+    buf_init(&m->data);
+    buf_put(&m->data, data, len);
+    if (!r->in_frame && !r->local_timer) {
+        r->local_timer = loop_add_timer(r->role.loop, 0, 0, ftvnf_local_timer, r);
+    }
+}
+
 /* Sends 'len' bytes after an Ethernet header to 'mac' with 'ethertype'. */
 static bool
 ftvnf_send_frame(struct ftvnf_role *r, const uint8_t mac[6], uint16_t ethertype,
@@ -141,9 +268,10 @@ ftvnf_send_frame(struct ftvnf_role *r, const uint8_t mac[6], uint16_t ethertype,
 
 /* FT_ACT_FORWARD: 'data' is id(8) and the inner frame. */
 static void
-ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
+ftvnf_forward(void *c_, uint32_t to, const uint8_t *data, size_t len)
 {
-    struct ftvnf_role *r = r_;
+    struct ftvnf_core *c = c_, *local = ftvnf_core_find(c->r, to);
+    struct ftvnf_role *r = c->r;
     const struct ftvnf_ep *ep = ftvnf_ep_find(r, to);
     struct nsh_tlv tlvs[2 + FTVNF_ROLE_MAX_STAMPS + 1] = { {
         .md_class = NSH_CLASS_SFCLAB, .type = NSH_TLV_PACKET_ID, .len = 8, .value = data,
@@ -154,6 +282,11 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
     uint8_t si = FTVNF_SI_END;
     int error;
 
+    if (local && local != c) {
+        /* The packet id and the frame, as ftvnf_frame() gives a core what it receives. */
+        ftvnf_local_push(r, local, 'P', data, len);
+        return;
+    }
     if (!ep) {
         r->n_no_endpoint++;
         return;
@@ -208,16 +341,21 @@ ftvnf_forward(void *r_, uint32_t to, const uint8_t *data, size_t len)
 }
 
 static void
-ftvnf_deliver(void *r_, const uint8_t *data, size_t len)
+ftvnf_deliver(void *c_, const uint8_t *data, size_t len)
 {
 }
 
 static bool
-ftvnf_send(void *r_, uint32_t to, const uint8_t *msg, size_t len)
+ftvnf_send(void *c_, uint32_t to, const uint8_t *msg, size_t len)
 {
-    struct ftvnf_role *r = r_;
+    struct ftvnf_core *c = c_, *local = ftvnf_core_find(c->r, to);
+    struct ftvnf_role *r = c->r;
     const struct ftvnf_ep *ep = ftvnf_ep_find(r, to);
 
+    if (local && local != c) {
+        ftvnf_local_push(r, local, 'M', msg, len);
+        return true;
+    }
     if (!ep || ep->kind != EP_CORE) {
         return false;
     }
@@ -228,21 +366,22 @@ ftvnf_send(void *r_, uint32_t to, const uint8_t *msg, size_t len)
 }
 
 static void
-ftvnf_note(void *r_, const char *text)
+ftvnf_note(void *c_, const char *text)
 {
     log_info("%s", text);
 }
 
-/* Appends one record, kind 'P' (a packet as the core takes it) or 'M' (a sealed peer
- * message): kind(1) len(4) bytes, before the core sees it. */
+/* Appends one record for core 'c', kind 'P' (a packet as the core takes it) or 'M' (a sealed
+ * peer message): kind(1) len(4) bytes, before the core sees it. Only the journaled core's. */
 static void
-ftvnf_journal(struct ftvnf_role *r, uint8_t kind, const uint8_t *data, size_t len)
+ftvnf_journal(struct ftvnf_role *r, const struct ftvnf_core *c, uint8_t kind,
+              const uint8_t *data, size_t len)
 {
     uint8_t hdr[5] = { kind, len >> 24, len >> 16, len >> 8, len };
     struct iovec iov[2] = { { hdr, sizeof hdr }, { (void *) data, len } };
     ssize_t n;
 
-    if (r->journal_fd < 0) {
+    if (r->journal_fd < 0 || c != r->journaled) {
         return;
     }
     n = writev(r->journal_fd, iov, 2);
@@ -272,6 +411,7 @@ ftvnf_journal_flush(struct loop *loop, uint64_t id, void *r_)
 static int
 ftvnf_journal_replay(struct ftvnf_role *r)
 {
+    struct ftstage *stage = r->journaled->stage;
     struct buf all = BUF_INITIALIZER;
     size_t ofs = 0;
     int error = 0;
@@ -289,7 +429,7 @@ ftvnf_journal_replay(struct ftvnf_role *r)
             break;
         }
     }
-    ftstage_set_quiet(r->stage, true);
+    ftstage_set_quiet(stage, true);
     while (!error && all.len - ofs >= 5) {
         const uint8_t *p = all.data + ofs;
         size_t len = (size_t) p[1] << 24 | p[2] << 16 | p[3] << 8 | p[4];
@@ -298,14 +438,14 @@ ftvnf_journal_replay(struct ftvnf_role *r)
             break;
         }
         if (p[0] == 'P') {
-            ftstage_packet(r->stage, FT_ENDPOINT_NONE, p + 5, len, time_mono_ns());
+            ftstage_packet(stage, FT_ENDPOINT_NONE, p + 5, len, time_mono_ns());
         } else {
-            ftstage_peer_message(r->stage, p + 5, len, time_mono_ns());
+            ftstage_peer_message(stage, p + 5, len, time_mono_ns());
         }
         r->n_journal_replayed++;
         ofs += 5 + len;
     }
-    ftstage_set_quiet(r->stage, false);
+    ftstage_set_quiet(stage, false);
     if (!error && ofs < all.len) {
         log_warn("ftvnf: journal %s: cutting a torn tail of %zu bytes", r->journal_path,
                  all.len - ofs);
@@ -321,10 +461,10 @@ ftvnf_journal_replay(struct ftvnf_role *r)
 }
 
 static void
-ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
+ftvnf_frame_take(struct ftvnf_role *r, struct pktio_pkt *pkt, uint64_t t_in)
 {
-    struct ftvnf_role *r = r_;
     const uint8_t *own = pktio_mac(r->role.io);
+    struct ftvnf_core *c;
     struct nsh_hdr hdr;
     struct nsh_tlv tlv;
     uint32_t to;
@@ -332,13 +472,13 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
     if (pkt->len >= HOP_ETH_LEN && !memcmp(pkt->data, own, 6)
         && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE) {
         if (!ftstage_msg_peek_to(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &to)
-            || to != ftstage_self(r->stage)) {
+            || !(c = ftvnf_core_find(r, to))) {
             r->n_misaddressed++;    /* E.g. the dead master's, steered to its slave. */
             return;
         }
         r->n_rx_peer++;
-        ftvnf_journal(r, 'M', pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN);
-        ftstage_peer_message(r->stage, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, t_in);
+        ftvnf_journal(r, c, 'M', pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN);
+        ftstage_peer_message(c->stage, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, t_in);
         return;
     }
     if (!hop_is_nsh_for(pkt->data, pkt->len, own)) {
@@ -371,23 +511,46 @@ ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
     r->stamp_t_in = t_in;
     uint8_t *inner = pkt->data + HOP_ETH_LEN + hdr.len;
     size_t inner_len = pkt->len - HOP_ETH_LEN - hdr.len;
-    if (nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv)) {
+    bool has_id = nsh_tlv_find(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_PACKET_ID, &tlv);
+    if (!(c = ftvnf_packet_core(r, has_id))) {
+        r->n_ignored++;
+        return;
+    }
+    if (has_id) {
         if (tlv.len != 8) {
             r->n_malformed++;
-            r->stamping = false;
             return;
         }
         /* The core takes id(8) and the frame: the id goes just before the frame (the NSH
          * header's own bytes, no longer needed). */
         memmove(inner - 8, tlv.value, 8);
-        ftvnf_journal(r, 'P', inner - 8, inner_len + 8);
-        ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner - 8, inner_len + 8, t_in);
+        ftvnf_journal(r, c, 'P', inner - 8, inner_len + 8);
+        ftstage_packet(c->stage, FT_ENDPOINT_NONE, inner - 8, inner_len + 8, t_in);
     } else {
         /* The chain's ingress: the sequencer gives it an id. */
-        ftvnf_journal(r, 'P', inner, inner_len);
-        ftstage_packet(r->stage, FT_ENDPOINT_NONE, inner, inner_len, t_in);
+        ftvnf_journal(r, c, 'P', inner, inner_len);
+        ftstage_packet(c->stage, FT_ENDPOINT_NONE, inner, inner_len, t_in);
     }
+}
+
+static void
+ftvnf_frame(void *r_, struct pktio_pkt *pkt, uint64_t t_in)
+{
+    struct ftvnf_role *r = r_;
+
+    r->in_frame = true;
+    ftvnf_frame_take(r, pkt, t_in);
+    /* What the frame made for the other core goes on now, with the frame's timestamps. */
+    ftvnf_local_flush(r);
+    r->in_frame = false;
     r->stamping = false;
+}
+
+/* The control calls' stage: the first core's. */
+static struct ftstage *
+ftvnf_main(const struct ftvnf_role *r)
+{
+    return r->cores[0].stage;
 }
 
 static int
@@ -402,7 +565,7 @@ ctl_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
         *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
         return EINVAL;
     }
-    error = ftstage_peer_down(r->stage, json_integer_value(peer), time_mono_ns());
+    error = ftstage_peer_down(ftvnf_main(r), json_integer_value(peer), time_mono_ns());
     if (!error) {
         *result = json_true();
     }
@@ -422,7 +585,7 @@ ctl_peer_up(void *role_, json_t *params, json_t **result, char **errmsg)
         *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
         return EINVAL;
     }
-    error = ftstage_peer_up(r->stage, json_integer_value(peer), time_mono_ns());
+    error = ftstage_peer_up(ftvnf_main(r), json_integer_value(peer), time_mono_ns());
     if (!error) {
         *result = json_true();
     }
@@ -453,8 +616,8 @@ ctl_image(void *role_, json_t *params, json_t **result, char **errmsg)
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     struct buf image = BUF_INITIALIZER;
 
-    return reply_base64(ftvnf_vnf_image(ftstage_core(r->stage), &image), &image, "image",
-                        "not an FTvNF master", result, errmsg);
+    return reply_base64(ftvnf_vnf_image(ftstage_core(ftvnf_main(r)), &image), &image,
+                        "image", "not an FTvNF master", result, errmsg);
 }
 
 /* ftvnf_join {image}: a new slave (param join=1) takes its master's image. */
@@ -463,7 +626,7 @@ ctl_join(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     const char *b64 = json_string_value(params ? json_object_get(params, "image") : NULL);
-    const struct ftstage_stats *st = ftstage_stats(r->stage);
+    const struct ftstage_stats *st = ftstage_stats(ftvnf_main(r));
     struct buf image = BUF_INITIALIZER;
     uint64_t malformed = st->drops[FT_DROP_MALFORMED];
     int error;
@@ -473,7 +636,8 @@ ctl_join(void *role_, json_t *params, json_t **result, char **errmsg)
         error = EINVAL;
         goto out;
     }
-    error = ftstage_state(r->stage, FT_ENDPOINT_NONE, image.data, image.len, time_mono_ns());
+    error = ftstage_state(ftvnf_main(r), FT_ENDPOINT_NONE, image.data, image.len,
+                          time_mono_ns());
     if (!error && st->drops[FT_DROP_MALFORMED] != malformed) {
         *errmsg = xstrdup("image refused (no new slave, another stage, or malformed)");
         error = EINVAL;
@@ -492,15 +656,15 @@ ctl_export_state(void *role_, json_t *params, json_t **result, char **errmsg)
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     struct buf image = BUF_INITIALIZER;
 
-    return reply_base64(ft_core_export_state(ftstage_core(r->stage), &image), &image, "state",
-                        "this core exports no state", result, errmsg);
+    return reply_base64(ft_core_export_state(ftstage_core(ftvnf_main(r)), &image), &image,
+                        "state", "this core exports no state", result, errmsg);
 }
 
 static int
 ctl_stages(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
-    const struct ft_core *core = ftstage_core(r->stage);
+    const struct ft_core *core = ftstage_core(ftvnf_main(r));
     struct ftvnf_stage_info info;
     json_t *stages = json_array();
 
@@ -522,7 +686,7 @@ ctl_stages(void *role_, json_t *params, json_t **result, char **errmsg)
     return 0;
 }
 
-/* role->on_start: the loop exists, the stage can put its timers on it. */
+/* role->on_start: the loop exists, the stages can put their timers on it. */
 static int
 ftvnf_start(struct role *role)
 {
@@ -531,31 +695,41 @@ ftvnf_start(struct role *role)
         .note = ftvnf_note,
     };
     struct ftvnf_role *r = role->aux;
-    const struct ftstage_stats *st;
     char *errmsg = NULL;
-    int error;
+    int error = 0;
 
-    r->cfg.loop = role->loop;
-    r->cfg.key = r->key;
-    r->cfg.seq_base = time_mono_ns();
-    r->cfg.max_payload = FTVNF_ROLE_FRAME - HOP_ETH_LEN - FTSTAGE_MSG_HDR_LEN - FTSTAGE_TAG_LEN;
-    error = ftstage_create(&r->cfg, &ops, r, &r->stage, &errmsg);
-    if (error) {
-        log_err("ftvnf: %s", errmsg ? errmsg : strerror(error));
-        free(errmsg);
-        return error;
+    for (size_t k = 0; k < r->n_cores; k++) {
+        struct ftvnf_core *c = &r->cores[k];
+        const struct ftstage_stats *st;
+        /* The first core's counters by their names; another's after its class's. */
+        const char *pfx = k ? c->cfg.class->name + strlen("ftvnf_") : NULL;
+#define FTVNF_COUNTER(NAME, VALUE) \
+        role_add_counter(role, pfx ? xasprintf("%s_%s", pfx, NAME) : NAME, VALUE)
+
+        c->cfg.loop = role->loop;
+        c->cfg.key = r->key;
+        c->cfg.seq_base = time_mono_ns();
+        c->cfg.max_payload = FTVNF_ROLE_FRAME - HOP_ETH_LEN - FTSTAGE_MSG_HDR_LEN
+                             - FTSTAGE_TAG_LEN;
+        error = ftstage_create(&c->cfg, &ops, c, &c->stage, &errmsg);
+        if (error) {
+            log_err("ftvnf: %s", errmsg ? errmsg : strerror(error));
+            free(errmsg);
+            return error;
+        }
+        st = ftstage_stats(c->stage);
+        FTVNF_COUNTER("packets", &st->packets);
+        FTVNF_COUNTER("peer_ok", &st->peer_rx);
+        FTVNF_COUNTER("peer_forged", &st->peer_forged);
+        FTVNF_COUNTER("peer_replayed", &st->peer_replayed);
+        FTVNF_COUNTER("send_errors", &st->send_errors);
+        FTVNF_COUNTER("notes", &st->notes);
+        FTVNF_COUNTER("drop_malformed", &st->drops[FT_DROP_MALFORMED]);
+        FTVNF_COUNTER("drop_duplicate", &st->drops[FT_DROP_DUPLICATE]);
+        FTVNF_COUNTER("drop_stale", &st->drops[FT_DROP_STALE]);
+        FTVNF_COUNTER("drop_unknown_sender", &st->drops[FT_DROP_UNKNOWN_SENDER]);
+#undef FTVNF_COUNTER
     }
-    st = ftstage_stats(r->stage);
-    role_add_counter(role, "packets", &st->packets);
-    role_add_counter(role, "peer_ok", &st->peer_rx);
-    role_add_counter(role, "peer_forged", &st->peer_forged);
-    role_add_counter(role, "peer_replayed", &st->peer_replayed);
-    role_add_counter(role, "send_errors", &st->send_errors);
-    role_add_counter(role, "notes", &st->notes);
-    role_add_counter(role, "drop_malformed", &st->drops[FT_DROP_MALFORMED]);
-    role_add_counter(role, "drop_duplicate", &st->drops[FT_DROP_DUPLICATE]);
-    role_add_counter(role, "drop_stale", &st->drops[FT_DROP_STALE]);
-    role_add_counter(role, "drop_unknown_sender", &st->drops[FT_DROP_UNKNOWN_SENDER]);
     if (r->journal_path) {
         r->journal_fd = open(r->journal_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (r->journal_fd < 0) {
@@ -572,7 +746,10 @@ ftvnf_start(struct role *role)
                            ftvnf_journal_flush, r);
         }
     }
-    return ftstage_start_incarnation(r->stage, time_mono_ns(), r->cfg.incarnation);
+    for (size_t k = 0; !error && k < r->n_cores; k++) {
+        error = ftstage_start_incarnation(r->cores[k].stage, time_mono_ns(), r->incarnation);
+    }
+    return error;
 }
 
 static void
@@ -581,7 +758,10 @@ usage(void)
     printf("usage: sfcd ftvnf --iface IF --core NAME --self ID --endpoint ID=MAC... "
            "--key FILE [OPTION...]\n"
            "  --core NAME         ftvnf_sequencer, ftvnf_packet_logger, ftvnf_dp_logger,\n"
-           "                      ftvnf_progress_logger, ftvnf_vnf or ftvnf_manager\n"
+           "                      ftvnf_progress_logger, ftvnf_vnf or ftvnf_manager; given\n"
+           "                      again, a second core in the process (the sequencer beside\n"
+           "                      the packet logger): --self, --group, --next, --peers,\n"
+           "                      --param and --journal after it are that core's\n"
            "  --self ID           this core's endpoint id\n"
            "  --endpoint ID=MAC   another core (repeat): NSH data and sealed peer messages\n"
            "  --egress ID=MAC     data for ID leaves as NSH at the end of the SFF's path\n"
@@ -663,16 +843,16 @@ role_ftvnf(int argc, char *argv[])
         { NULL, 0, NULL, 0 },
     };
     struct ftvnf_role r;
-    struct ftvnf_ids group = { .n = 0 }, next = { .n = 0 }, peers = { .n = 0 };
-    struct ft_param params[FTVNF_ROLE_MAX_PARAMS];
-    size_t n_params = 0;
-    bool self_set = false, key_set = false;
+    struct ftvnf_core *cur;         /* The core the options describe. */
+    bool key_set = false;
     uint64_t seed = 0;
     int opt, rc = 2;
     char *errmsg = NULL, *end;
 
     memset(&r, 0, sizeof r);
     r.journal_fd = -1;
+    r.n_cores = 1;
+    cur = &r.cores[0];
     buf_init(&r.nsh);
     r.spi = 1;
     role_init_common(&r.role, "ftvnf");
@@ -683,8 +863,16 @@ role_ftvnf(int argc, char *argv[])
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case OPT_CORE:
-            r.cfg.class = ft_core_class_find(optarg);
-            if (!r.cfg.class || strncmp(optarg, "ftvnf_", 6)) {
+            if (cur->cfg.class) {
+                if (r.n_cores >= FTVNF_ROLE_MAX_CORES) {
+                    fprintf(stderr, "sfcd ftvnf: --core: %d cores at most\n",
+                            FTVNF_ROLE_MAX_CORES);
+                    goto out;
+                }
+                cur = &r.cores[r.n_cores++];
+            }
+            cur->cfg.class = ft_core_class_find(optarg);
+            if (!cur->cfg.class || strncmp(optarg, "ftvnf_", 6)) {
                 fprintf(stderr, "sfcd ftvnf: --core: '%s' is not one of FTvNF's cores\n",
                         optarg);
                 goto out;
@@ -696,8 +884,8 @@ role_ftvnf(int argc, char *argv[])
                 fprintf(stderr, "sfcd ftvnf: --self: '%s' is not an endpoint id\n", optarg);
                 goto out;
             }
-            r.cfg.core.self = v;
-            self_set = true;
+            cur->cfg.core.self = v;
+            cur->self_set = true;
             break;
         }
         case OPT_ENDPOINT:
@@ -712,20 +900,20 @@ role_ftvnf(int argc, char *argv[])
         case OPT_GROUP:
         case OPT_NEXT:
         case OPT_PEERS:
-            if (!ftvnf_parse_ids(optarg, opt == OPT_GROUP ? &group
-                                         : opt == OPT_NEXT ? &next : &peers)) {
+            if (!ftvnf_parse_ids(optarg, opt == OPT_GROUP ? &cur->group
+                                         : opt == OPT_NEXT ? &cur->next : &cur->peers)) {
                 fprintf(stderr, "sfcd ftvnf: '%s' is not a list of endpoint ids\n", optarg);
                 goto out;
             }
             break;
         case OPT_PARAM: {
             char *eq = strchr(optarg, '=');
-            if (!eq || eq == optarg || n_params >= FTVNF_ROLE_MAX_PARAMS) {
+            if (!eq || eq == optarg || cur->n_params >= FTVNF_ROLE_MAX_PARAMS) {
                 fprintf(stderr, "sfcd ftvnf: --param: '%s' is not KEY=VALUE\n", optarg);
                 goto out;
             }
             *eq = '\0';
-            params[n_params++] = (struct ft_param) { optarg, eq + 1 };
+            cur->params[cur->n_params++] = (struct ft_param) { optarg, eq + 1 };
             break;
         }
         case OPT_KEY:
@@ -743,14 +931,19 @@ role_ftvnf(int argc, char *argv[])
             }
             break;
         case OPT_INCARNATION:
-            r.cfg.incarnation = strtoul(optarg, &end, 10);
+            r.incarnation = strtoul(optarg, &end, 10);
             if (!*optarg || *end) {
                 fprintf(stderr, "sfcd ftvnf: --incarnation: '%s' is not a number\n", optarg);
                 goto out;
             }
             break;
         case OPT_JOURNAL:
+            if (r.journaled && r.journaled != cur) {
+                fprintf(stderr, "sfcd ftvnf: --journal: one core's at most\n");
+                goto out;
+            }
             r.journal_path = optarg;
+            r.journaled = cur;
             break;
         case OPT_JOURNAL_SYNC:
             if (!strcmp(optarg, "periodic")) {
@@ -778,19 +971,34 @@ role_ftvnf(int argc, char *argv[])
             }
         }
     }
-    if (optind != argc || !r.cfg.class || !self_set || !key_set) {
-        fprintf(stderr, "sfcd ftvnf: --core, --self and --key are required (see --help)\n");
+    bool ok = optind == argc && key_set;
+    for (size_t k = 0; k < r.n_cores; k++) {
+        struct ftvnf_core *c = &r.cores[k];
+
+        if (!c->cfg.class || !c->self_set || ftvnf_core_find(&r, c->cfg.core.self) != c) {
+            ok = false;
+            break;
+        }
+        c->r = &r;
+        c->cfg.core.group = c->group.v;
+        c->cfg.core.n_group = c->group.n;
+        c->cfg.core.next = c->next.v;
+        c->cfg.core.n_next = c->next.n;
+        c->cfg.core.peers = c->peers.v;
+        c->cfg.core.n_peers = c->peers.n;
+        c->cfg.core.params = c->params;
+        c->cfg.core.n_params = c->n_params;
+        ft_rng_init(&c->cfg.core.rng, seed + k);
+    }
+    if (!ok) {
+        fprintf(stderr, "sfcd ftvnf: --core, --self (a distinct one per core) and --key are "
+                "required (see --help)\n");
         goto out;
     }
-    r.cfg.core.group = group.v;
-    r.cfg.core.n_group = group.n;
-    r.cfg.core.next = next.v;
-    r.cfg.core.n_next = next.n;
-    r.cfg.core.peers = peers.v;
-    r.cfg.core.n_peers = peers.n;
-    r.cfg.core.params = params;
-    r.cfg.core.n_params = n_params;
-    ft_rng_init(&r.cfg.core.rng, seed);
+    if (r.n_cores > 1 && (!ftvnf_packet_core(&r, false) || !ftvnf_packet_core(&r, true))) {
+        fprintf(stderr, "sfcd ftvnf: a second core goes with an ftvnf_sequencer only\n");
+        goto out;
+    }
 
     rc = 1;
     r.role.aux = &r;
@@ -812,6 +1020,7 @@ role_ftvnf(int argc, char *argv[])
     role_add_counter(&r.role, "journal_replayed", &r.n_journal_replayed);
     role_add_counter(&r.role, "journal_errors", &r.n_journal_errors);
     role_add_counter(&r.role, "stamp_full", &r.n_stamp_full);
+    role_add_counter(&r.role, "local", &r.n_local_rx);
     role_add_method(&r.role, "peer_down", ctl_peer_down);
     role_add_method(&r.role, "peer_up", ctl_peer_up);
     role_add_method(&r.role, "ftvnf_image", ctl_image);
@@ -826,7 +1035,13 @@ out:
         }
         close(r.journal_fd);
     }
-    ftstage_destroy(r.stage);
+    for (size_t k = 0; k < r.n_cores; k++) {
+        ftstage_destroy(r.cores[k].stage);
+    }
+    for (size_t i = r.local_head; i < r.n_local; i++) {
+        buf_uninit(&r.local[i].data);
+    }
+    free(r.local);
     role_finish(&r.role);
     buf_uninit(&r.nsh);
     free(errmsg);

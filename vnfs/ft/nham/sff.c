@@ -12,10 +12,14 @@
  * releasing it would lose that packet's output for good.
  *
  * Links may lose frames (a loaded guest's socket overflows): every hop sees every counter id
- * in order, so a hop takes only the next one, and whatever it has not output 'retransmit'
- * after the last progress is sent again (go-back-N from buffer_rx, which still holds it: no
- * checkpoint includes a packet whose output has not come back). An output that skips a
- * counter waits for the one it skipped; one already passed on is a duplicate.
+ * in order, so a hop takes only the next one, and whatever it has not output is sent again
+ * (go-back-N from buffer_rx, which still holds it: no checkpoint includes a packet whose
+ * output has not come back) when a whole 'retransmit' period went by without progress while
+ * it was due: sent before the period began. A packet sent during the period is not due yet,
+ * however long the hop was idle before it (the first packets of a run, a burst after a
+ * pause): taking the hop's silence for a loss resent them before their output could come
+ * back, and the VNF answered each twice. An output that skips a counter waits for the one it
+ * skipped; one already passed on is a duplicate.
  *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
  * must fit, 250 ms at the paper's rate; a packet that would overflow any of them is dropped at
@@ -57,7 +61,9 @@ struct nham_hop {
     uint64_t tx_last;           /* buffer_tx mark: highest counter it output. */
     uint64_t released_upto;     /* Highest counter a saved checkpoint covers. */
     uint64_t progress;          /* Highest counter it output in this epoch (duplicates too). */
-    uint64_t seen;              /* 'progress' at the last retransmission tick. */
+    uint64_t seen;              /* 'progress' at the last retransmission tick, */
+    uint64_t due;               /* and 'sent_upto': what has been on its way a whole period
+                                 * since, if the next tick finds no progress. */
     struct nham_held *rx;       /* buffer_rx: rx[head..n) in counter order. */
     size_t head, n, cap;
     size_t rx_bytes;
@@ -374,6 +380,7 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     h->sent_upto = c->counter;
     h->progress = c->counter;
     h->seen = c->counter;
+    h->due = c->counter;
     if (h->head < h->n && h->rx[h->head].counter > c->counter + 1) {
         ft_emit_note(out, "nham: vnf %zu restored at packet %"PRIu64" but buffer_rx starts at "
                      "%"PRIu64": released too early", i, c->counter, h->rx[h->head].counter);
@@ -381,23 +388,29 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     nham_sff_fill(s, h, out);
 }
 
-/* Go-back-N: a hop that output nothing since the last tick while packets sent to it are
- * still due gets them again, from the first it has not output. */
+/* Go-back-N: a hop that output nothing since the last tick, while a packet it had then was
+ * not output yet, gets everything sent to it again, from the first it has not output. */
 static void
 nham_sff_retransmit(struct nham_sff *s, struct ft_actions *out)
 {
     for (size_t i = 0; i < s->n_hops; i++) {
         struct nham_hop *h = &s->hops[i];
 
-        if (h->up && h->sent_upto > h->progress && h->seen == h->progress) {
+        if (h->up && h->due > h->progress && h->seen == h->progress) {
             uint64_t upto = h->sent_upto;
+            size_t n = 0;
+
             for (size_t j = h->head; j < h->n && h->rx[j].counter <= upto; j++) {
                 if (h->rx[j].counter > h->progress) {
                     nham_sff_send(h, &h->rx[j], out);
+                    n++;
                 }
             }
+            ft_emit_note(out, "nham: vnf %zu output nothing for a period after packet %"PRIu64
+                         ": %zu sent again (go-back-N)", i, h->progress, n);
         }
         h->seen = h->progress;
+        h->due = h->sent_upto;
     }
 }
 

@@ -79,6 +79,7 @@ extern const struct sim_scenario sim_scenario_none;
 extern const struct sim_scenario sim_scenario_voter;
 extern const struct sim_scenario sim_scenario_sequencer;
 extern const struct sim_scenario sim_scenario_nham;
+extern const struct sim_scenario sim_scenario_nham_gbn;
 extern const struct sim_scenario sim_scenario_fitsfc_f1;
 extern const struct sim_scenario sim_scenario_fitsfc_f2;
 extern const struct sim_scenario sim_scenario_pbft_f1;

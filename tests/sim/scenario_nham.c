@@ -95,25 +95,16 @@ static const struct ft_core_class nham_check_class = {
     .step = nham_check_step,
 };
 
-static uint64_t
-nham_setup(struct sim *sim, bool broken)
+/* The chain: client -> sff -> vnfs[0..n) -> egress checker -> client, the VSM checkpointing
+ * every 'interval'; 'retransmit' (NULL: the core's default) is the SFF's go-back-N period.
+ * Adds the endpoints in this order and draws the VNFs' state size from sim_rng(). */
+static void
+nham_make_chain(struct sim *sim, bool broken, size_t n, uint64_t interval,
+                const char *retransmit, uint32_t *clientp, uint32_t *sffp, uint32_t vnfs[])
 {
     struct ft_rng *rng = sim_rng(sim);
-    struct sim_net_config net = *sim_net(sim);
-    size_t n = ft_rng_range(rng, 1, NHAM_SIM_MAX_VNFS), n_requests, n_rounds;
-    uint32_t client, sff, vsm, check, vnfs[NHAM_SIM_MAX_VNFS], order[NHAM_SIM_MAX_VNFS];
-    uint64_t interval = ft_rng_range(rng, 1, 20) * SIM_MS, t, end, last = 0;
+    uint32_t client, sff, vsm, check;
     char interval_s[32], n_s[8], state_s[16];
-    uint64_t busy_until[NHAM_SIM_MAX_VNFS] = { 0 };
-
-    /* FIFO and lossless: one fixed delay per message, no spike, no duplicate, no loss. */
-    net.delay_min_ns = net.delay_max_ns = ft_rng_range(rng, 10, 300) * SIM_US;
-    net.spike_prob = 0;
-    net.dup_prob = 0;
-    net.loss_prob = 0;
-    net.authenticated = true;
-    net.detect_ns = ft_rng_range(rng, 50, 10000) * SIM_US;
-    sim_set_net(sim, &net);
 
     ft_core_class_register(&nham_check_class);
     client = sim_add_endpoint(sim, "client");
@@ -128,12 +119,14 @@ nham_setup(struct sim *sim, bool broken)
     {
         uint32_t sff_peers[2] = { vsm, check };
         uint32_t vnf_peers[2] = { sff, vsm };
+        struct ft_param sff_params[] = { { "retransmit", retransmit } };
         struct ft_param vsm_params[] = { { "checkpoint", interval_s } };
         struct ft_param vnf_params[] = { { "state_bytes", state_s } };
         struct ft_param check_params[] = { { "vnfs", n_s } };
         struct sim_core_spec sff_spec = {
             .class = ft_core_class_find(broken ? "nham_sff-broken" : "nham_sff"),
             .next = vnfs, .n_next = n, .peers = sff_peers, .n_peers = 2,
+            .params = sff_params, .n_params = retransmit ? 1 : 0,
         };
         struct sim_core_spec vsm_spec = {
             .class = ft_core_class_find("nham_vsm"), .group = vnfs, .n_group = n,
@@ -156,6 +149,29 @@ nham_setup(struct sim *sim, bool broken)
         }
     }
     sim_make_client(sim, client, &sff, 1);
+    *clientp = client;
+    *sffp = sff;
+}
+
+static uint64_t
+nham_setup(struct sim *sim, bool broken)
+{
+    struct ft_rng *rng = sim_rng(sim);
+    struct sim_net_config net = *sim_net(sim);
+    size_t n = ft_rng_range(rng, 1, NHAM_SIM_MAX_VNFS), n_requests, n_rounds;
+    uint32_t client, sff, vnfs[NHAM_SIM_MAX_VNFS], order[NHAM_SIM_MAX_VNFS];
+    uint64_t interval = ft_rng_range(rng, 1, 20) * SIM_MS, t, end, last = 0;
+    uint64_t busy_until[NHAM_SIM_MAX_VNFS] = { 0 };
+
+    /* FIFO and lossless: one fixed delay per message, no spike, no duplicate, no loss. */
+    net.delay_min_ns = net.delay_max_ns = ft_rng_range(rng, 10, 300) * SIM_US;
+    net.spike_prob = 0;
+    net.dup_prob = 0;
+    net.loss_prob = 0;
+    net.authenticated = true;
+    net.detect_ns = ft_rng_range(rng, 50, 10000) * SIM_US;
+    sim_set_net(sim, &net);
+    nham_make_chain(sim, broken, n, interval, NULL, &client, &sff, vnfs);
 
     n_requests = ft_rng_range(rng, 50, 400);
     end = n_requests * 150 * SIM_US;
@@ -214,4 +230,90 @@ const struct sim_scenario sim_scenario_nham = {
     .broken = "the SFF releases buffer_rx when it asks for a checkpoint, before it is saved",
     .setup = nham_setup,
     .check = nham_check,
+};
+
+/* Scenario "nham-gbn": the SFF's go-back-N on the same chain with no crash, its period
+ * ('retransmit') 1-6 ms and never under four round trips of a hop. Requests come in bursts
+ * after idle gaps of one to four periods, so that retransmission ticks fall while a burst's
+ * first packets are on their way to a hop that was idle during the whole period before.
+ * Half the runs lose messages between the SFF and some VNFs for a while, and go-back-N
+ * must recover every loss; in a run that lost nothing, nothing may be sent to a VNF twice
+ * (each hop answered within the period: a retransmission there is a spurious one, and the
+ * VNF answers a second time). */
+static uint64_t
+nham_gbn_setup(struct sim *sim, bool broken)
+{
+    struct ft_rng *rng = sim_rng(sim);
+    struct sim_net_config net = *sim_net(sim);
+    size_t n = ft_rng_range(rng, 1, NHAM_SIM_MAX_VNFS), n_bursts;
+    uint32_t client, sff, vnfs[NHAM_SIM_MAX_VNFS];
+    uint64_t interval = ft_rng_range(rng, 1, 20) * SIM_MS, delay, period, t = 0;
+    char period_s[32];
+
+    delay = ft_rng_range(rng, 10, 300) * SIM_US;
+    period = MAX(ft_rng_range(rng, 1, 6) * SIM_MS, 8 * delay);
+    net.delay_min_ns = net.delay_max_ns = delay;
+    net.spike_prob = 0;
+    net.dup_prob = 0;
+    net.loss_prob = 0;
+    net.authenticated = true;
+    sim_set_net(sim, &net);
+    snprintf(period_s, sizeof period_s, "%"PRIu64"us", (uint64_t) (period / SIM_US));
+    nham_make_chain(sim, broken, n, interval, period_s, &client, &sff, vnfs);
+
+    n_bursts = ft_rng_range(rng, 3, 20);
+    for (size_t b = 0; b < n_bursts; b++) {
+        size_t k = ft_rng_range(rng, 1, 30);
+
+        t += ft_rng_range(rng, period, 4 * period);
+        for (size_t i = 0; i < k; i++) {
+            uint8_t body[SIM_SCENARIO_BODY_MAX];
+            size_t len = ft_rng_range(rng, 1, 48);
+
+            for (size_t j = 0; j < len; j++) {
+                body[j] = ft_rng_u64(rng);
+            }
+            t += ft_rng_below(rng, 100 * SIM_US);
+            sim_request_at(sim, client, t, body, len);
+        }
+    }
+    if (ft_rng_chance(rng, 0.5)) {
+        /* Lossy links to and from some VNFs for the first half of the run. */
+        size_t k = ft_rng_range(rng, 1, n);
+        uint32_t order[NHAM_SIM_MAX_VNFS];
+
+        sim_scenario_order(sim, order, n);
+        for (size_t i = 0; i < k; i++) {
+            double p = ft_rng_range(rng, 1, 20) / 100.0;
+
+            sim_link_loss(sim, sff, vnfs[order[i]], p, t / 2);
+            sim_link_loss(sim, vnfs[order[i]], sff, p, t / 2);
+        }
+    }
+    return t + 200 * SIM_MS;
+}
+
+static bool
+nham_gbn_check(const struct sim *sim, struct buf *why)
+{
+    const struct sim_stats *st = sim_stats(sim);
+
+    if (!nham_check(sim, why)) {
+        return false;
+    }
+    if (!st->lost && st->drops[FT_DROP_DUPLICATE]) {
+        buf_printf(why, "nothing was lost, yet %"PRIu64" packets came twice to a VNF or from "
+                   "it (a spurious go-back-N retransmission)", st->drops[FT_DROP_DUPLICATE]);
+        return false;
+    }
+    return true;
+}
+
+const struct sim_scenario sim_scenario_nham_gbn = {
+    .name = "nham-gbn",
+    .summary = "NHAM go-back-N: bursts after idle periods, lossy SFF<->VNF links half the "
+               "time: no loss, no duplicate, and no retransmission where nothing was lost",
+    .setup = nham_gbn_setup,
+    .check = nham_gbn_check,
+    .check_seeds = 1000,
 };

@@ -327,6 +327,7 @@ struct nham_hop_macs {
     uint8_t vmac[6];                    /* Where the SFF sends: OpenFlow picks the copy. */
     uint8_t copies[NHAM_MAX_COPIES][6]; /* Whose output is this hop's. */
     size_t n_copies;
+    uint64_t sent_max;                  /* The highest counter id sent to it. */
     /* Warm standbys (--warm I): */
     bool warm;
     size_t active;                      /* The copy whose output came last. */
@@ -370,6 +371,7 @@ struct nham_sff_role {
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
+    uint64_t n_resent;
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -443,8 +445,20 @@ nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
         nham_sff_egress(s, data, len);
         nham_sff_window_update(s);
     } else if (to >= NHAM_ID_VNF(0) && to < NHAM_ID_VNF(s->n_hops)) {
-        nham_sff_out(s, nham_frame(s->frame, s->hops[to - NHAM_ID_VNF(0)].vmac,
-                                   pktio_mac(s->role.io), NHAM_ETHERTYPE, data, len));
+        struct nham_hop_macs *h = &s->hops[to - NHAM_ID_VNF(0)];
+
+        /* A counter id sent to the hop before: a replay after a recovery, or go-back-N. */
+        if (len >= 13 && data[0] == NHAM_DATA) {
+            uint64_t counter = get_be64(data + 5);
+
+            if (counter <= h->sent_max) {
+                s->n_resent++;
+            } else {
+                h->sent_max = counter;
+            }
+        }
+        nham_sff_out(s, nham_frame(s->frame, h->vmac, pktio_mac(s->role.io), NHAM_ETHERTYPE,
+                                   data, len));
     } else {
         s->n_send_errors++;
     }
@@ -1251,6 +1265,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "checkpoint_delta_misses", &s.n_ckpt_delta_misses);
     role_add_counter(&s.role, "warm_hits", &s.n_hits);
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
+    role_add_counter(&s.role, "resent", &s.n_resent);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);
     role_add_counter(&s.role, "replies", &s.n_replies);

@@ -12,10 +12,15 @@
  * releasing it would lose that packet's output for good.
  *
  * Links may lose frames (a loaded guest's socket overflows): every hop sees every counter id
- * in order, so a hop takes only the next one, and whatever it has not output 'retransmit'
- * after the last progress is sent again (go-back-N from buffer_rx, which still holds it: no
- * checkpoint includes a packet whose output has not come back). An output that skips a
- * counter waits for the one it skipped; one already passed on is a duplicate.
+ * in order, so a hop takes only the next one, and whatever it has not output is sent again
+ * (go-back-N from buffer_rx, which still holds it: no checkpoint includes a packet whose
+ * output has not come back) once the first of them has waited a whole 'retransmit' period
+ * with no progress: since the hop's last progress, or since it was sent if the hop was idle
+ * then. Not since the hop's last output alone: a hop idle for a period took the first
+ * packets of a burst (every run's first ones) for lost at once, resent them before their
+ * output could come back, and the VNF answered each twice. Checked every quarter period,
+ * so a loss is repaired 1-1.25 periods after it. An output that skips a counter waits for
+ * the one it skipped; one already passed on is a duplicate.
  *
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
  * must fit, 250 ms at the paper's rate; a packet that would overflow any of them is dropped at
@@ -57,7 +62,8 @@ struct nham_hop {
     uint64_t tx_last;           /* buffer_tx mark: highest counter it output. */
     uint64_t released_upto;     /* Highest counter a saved checkpoint covers. */
     uint64_t progress;          /* Highest counter it output in this epoch (duplicates too). */
-    uint64_t seen;              /* 'progress' at the last retransmission tick. */
+    uint64_t waiting_since;     /* When the first packet not output yet began to wait: its
+                                 * send, the last progress or go-back-N, the latest. */
     struct nham_held *rx;       /* buffer_rx: rx[head..n) in counter order. */
     size_t head, n, cap;
     size_t rx_bytes;
@@ -69,7 +75,9 @@ struct nham_sff {
     uint64_t counter;           /* Last counter stamped. */
     uint64_t buffer_bytes;
     uint64_t retransmit_ns;
+    uint64_t tick_ns;           /* A quarter of it: when go-back-N looks. */
     uint64_t window;            /* Packets sent to a hop beyond its progress. */
+    uint64_t now;               /* The event being handled's time. */
     struct nham_hop *hops;
     size_t n_hops;
     struct buf scratch;
@@ -111,6 +119,7 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     s->egress = cfg->peers[1];
     s->buffer_bytes = buffer_bytes;
     s->retransmit_ns = retransmit ? retransmit : 1;
+    s->tick_ns = MAX(s->retransmit_ns / 4, 1);
     s->window = window ? window : 1;
     s->n_hops = cfg->n_next;
     s->hops = xcalloc(s->n_hops, sizeof *s->hops);
@@ -168,6 +177,7 @@ nham_sff_send(struct nham_hop *h, struct nham_held *p, struct ft_actions *out)
 static void
 nham_sff_fill(struct nham_sff *s, struct nham_hop *h, struct ft_actions *out)
 {
+    bool idle = h->sent_upto <= h->progress;
     size_t j;
 
     if (!h->up || h->head >= h->n) {
@@ -183,6 +193,10 @@ nham_sff_fill(struct nham_sff *s, struct nham_hop *h, struct ft_actions *out)
     }
     for (; j < h->n && h->rx[j].counter <= h->progress + s->window; j++) {
         nham_sff_send(h, &h->rx[j], out);
+        if (idle) {
+            h->waiting_since = s->now;      /* The first packet due since it was idle. */
+            idle = false;
+        }
     }
 }
 
@@ -244,6 +258,7 @@ nham_sff_on_output(struct nham_sff *s, size_t i, struct nham_data *d, struct ft_
     if (d->counter > h->progress && d->counter <= h->sent_upto
         && d->counter <= h->tx_last + 1) {
         h->progress = d->counter;
+        h->waiting_since = s->now;
         nham_sff_fill(s, h, out);
     }
     if (d->counter <= h->tx_last) {
@@ -373,7 +388,7 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     h->ckpt_pending = false;
     h->sent_upto = c->counter;
     h->progress = c->counter;
-    h->seen = c->counter;
+    h->waiting_since = s->now;
     if (h->head < h->n && h->rx[h->head].counter > c->counter + 1) {
         ft_emit_note(out, "nham: vnf %zu restored at packet %"PRIu64" but buffer_rx starts at "
                      "%"PRIu64": released too early", i, c->counter, h->rx[h->head].counter);
@@ -381,23 +396,28 @@ nham_sff_on_ready(struct nham_sff *s, size_t i, const struct nham_ctl *c,
     nham_sff_fill(s, h, out);
 }
 
-/* Go-back-N: a hop that output nothing since the last tick while packets sent to it are
- * still due gets them again, from the first it has not output. */
+/* Go-back-N: a hop whose first packet not output yet has waited a whole period with no
+ * progress gets everything sent to it again, from that one on. */
 static void
 nham_sff_retransmit(struct nham_sff *s, struct ft_actions *out)
 {
     for (size_t i = 0; i < s->n_hops; i++) {
         struct nham_hop *h = &s->hops[i];
+        uint64_t upto = h->sent_upto;
+        size_t n = 0;
 
-        if (h->up && h->sent_upto > h->progress && h->seen == h->progress) {
-            uint64_t upto = h->sent_upto;
-            for (size_t j = h->head; j < h->n && h->rx[j].counter <= upto; j++) {
-                if (h->rx[j].counter > h->progress) {
-                    nham_sff_send(h, &h->rx[j], out);
-                }
+        if (!h->up || upto <= h->progress || s->now < h->waiting_since + s->retransmit_ns) {
+            continue;
+        }
+        for (size_t j = h->head; j < h->n && h->rx[j].counter <= upto; j++) {
+            if (h->rx[j].counter > h->progress) {
+                nham_sff_send(h, &h->rx[j], out);
+                n++;
             }
         }
-        h->seen = h->progress;
+        h->waiting_since = s->now;
+        ft_emit_note(out, "nham: vnf %zu output nothing for a period after packet %"PRIu64": "
+                     "%zu sent again (go-back-N)", i, h->progress, n);
     }
 }
 
@@ -409,6 +429,7 @@ nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
     struct nham_data d;
     struct nham_ctl c;
 
+    s->now = ev->now_ns;
     switch (ev->kind) {
     case FT_EV_PACKET:
         if (i < 0) {
@@ -442,12 +463,12 @@ nham_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         }
         break;
     case FT_EV_START:
-        ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+        ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->tick_ns);
         break;
     case FT_EV_TIMER:
         if (ev->timer == NHAM_SFF_RETRANSMIT_TIMER) {
             nham_sff_retransmit(s, out);
-            ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->retransmit_ns);
+            ft_emit_timer(out, NHAM_SFF_RETRANSMIT_TIMER, ev->now_ns + s->tick_ns);
         }
         break;
     case FT_EV_PEER_UP:

@@ -69,6 +69,7 @@ struct canvas {
     double w, h;
     double ax0, ay0, ax1, ay1;  /* The plot area, in canvas units (y up). */
     struct ticks x, y;
+    const struct plot_frame *frame;
 };
 
 /* A legend entry: a line with a marker, or a filled swatch. */
@@ -176,6 +177,7 @@ canvas_open(struct canvas *c, const char *path, const struct plot_frame *frame)
     int error = 0;
 
     memset(c, 0, sizeof *c);
+    c->frame = frame;
     c->w = frame->width > 0 ? frame->width : 800;
     c->h = frame->height > 0 ? frame->height : 560;
     if (dot && !strcmp(dot, ".svg")) {
@@ -349,6 +351,13 @@ draw_legend(struct canvas *c, const struct legend_entry *legend, size_t n)
     }
 }
 
+/* 'y' within the frame's bounds, if it has them. */
+static double
+clip_y(const struct plot_frame *frame, double y)
+{
+    return frame->bounded ? MAX(frame->y_min, MIN(frame->y_max, y)) : y;
+}
+
 static void
 whisker(struct canvas *c, double x, double y, double ci, unsigned rgb)
 {
@@ -357,8 +366,8 @@ whisker(struct canvas *c, double x, double y, double ci, unsigned rgb)
     if (!isfinite(ci) || ci <= 0) {
         return;
     }
-    lo = cy(c, y - ci);
-    hi = cy(c, y + ci);
+    lo = cy(c, clip_y(c->frame, y - ci));
+    hi = cy(c, clip_y(c->frame, y + ci));
     set_pen(c, rgb);
     dl_plot.pl_fline_r(c->pl, x, lo, x, hi);
     dl_plot.pl_fline_r(c->pl, x - 5, lo, x + 5, lo);
@@ -402,7 +411,7 @@ plot_bars(const char *path, const struct plot_frame *frame, const struct plot_ba
         double ci = isfinite(bars[i].ci95) ? bars[i].ci95 : 0;
         if (isfinite(bars[i].value)) {
             lo = MIN(lo, bars[i].value - ci);
-            hi = MAX(hi, bars[i].value + ci);
+            hi = MAX(hi, clip_y(frame, bars[i].value + ci));
         }
     }
     error = canvas_open(&c, path, frame);
@@ -455,8 +464,8 @@ plot_grouped_bars(const char *path, const struct plot_frame *frame,
     for (size_t i = 0; i < n_groups * n_series; i++) {
         double ci = ci95 && isfinite(ci95[i]) ? ci95[i] : 0;
         if (isfinite(values[i])) {
-            lo = MIN(lo, values[i] - ci);
-            hi = MAX(hi, values[i] + ci);
+            lo = MIN(lo, clip_y(frame, values[i] - ci));
+            hi = MAX(hi, clip_y(frame, values[i] + ci));
         }
     }
     error = canvas_open(&c, path, frame);
@@ -634,8 +643,8 @@ draw_xy(const char *path, const struct plot_frame *frame, const struct plot_seri
             }
             xlo = MIN(xlo, series[i].x[j]);
             xhi = MAX(xhi, series[i].x[j]);
-            ylo = MIN(ylo, series[i].y[j] - ci);
-            yhi = MAX(yhi, series[i].y[j] + ci);
+            ylo = MIN(ylo, clip_y(frame, series[i].y[j] - ci));
+            yhi = MAX(yhi, clip_y(frame, series[i].y[j] + ci));
         }
     }
     if (xlo > xhi) {

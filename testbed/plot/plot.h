@@ -13,6 +13,7 @@
 #ifndef SFC_PLOT_H
 #define SFC_PLOT_H 1
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct plot_frame {
@@ -20,6 +21,10 @@ struct plot_frame {
     const char *xlabel;         /* With the unit: "chain length (VNFs)". */
     const char *ylabel;         /* "RTT (ms)". */
     int width, height;          /* Pixels (PNG) or points (SVG); 0: 800 x 560. */
+    /* What the quantity can be (a percentage: 0 to 100): whiskers, whose t-intervals over a
+     * few repetitions can cross those bounds, and the axis stop there. */
+    bool bounded;
+    double y_min, y_max;
 };
 
 struct plot_bar {

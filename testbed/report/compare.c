@@ -861,9 +861,11 @@ compare_draw(FILE *log, const struct compare_table *t, const char *dir)
         }
         path = xasprintf("%s/compare-%s.png", dir, compare_metrics[m].key);
         title = xasprintf("%s: %s", t->experiment, compare_metrics[m].title);
+        /* Every metric is a count, a time or (stored as a ratio) a percentage. */
         struct plot_frame frame = {
             .title = title, .xlabel = "fault-model point", .ylabel = compare_metrics[m].title,
-            .width = 1000, .height = 560,
+            .width = 1000, .height = 560, .bounded = true, .y_min = 0,
+            .y_max = compare_metrics[m].scale == 100 ? 100 : INFINITY,
         };
         error = plot_grouped_bars(path, &frame, groups, t->n_rows, series, t->n_columns,
                                   values, ci);
@@ -880,7 +882,7 @@ compare_draw(FILE *log, const struct compare_table *t, const char *dir)
         char *path = xasprintf("%s/compare-availability-vs-mtbf.png", dir);
         struct plot_frame frame = {
             .title = "Availability vs MTBF, a line per scheme", .xlabel = "MTBF (s)",
-            .ylabel = "availability (%)",
+            .ylabel = "availability (%)", .bounded = true, .y_min = 0, .y_max = 100,
         };
 
         for (size_t r = 0; r < t->n_rows; r++) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -267,6 +268,7 @@ proc_is(pid_t pid, uint64_t starttime)
 
 struct spawn_ctx {
     int gate[2];                /* The child reads one byte: 1 = go, EOF = give up. */
+    int parent;                 /* A pidfd of the spawning process: readable once it died. */
     int (*child)(void *);
     void *aux;
 };
@@ -275,13 +277,27 @@ static int
 spawn_trampoline(void *ctx_)
 {
     struct spawn_ctx *ctx = ctx_;
+    struct pollfd p[2] = {
+        { .fd = ctx->gate[0], .events = POLLIN }, { .fd = ctx->parent, .events = POLLIN },
+    };
     char go = 0;
 
     close(ctx->gate[1]);
-    while (read(ctx->gate[0], &go, 1) < 0 && errno == EINTR) {
+    /* The gate's EOF is not enough: guests spawned at the same time from other threads hold
+     * copies of each other's gates (no exec closes them yet), so after a SIGKILL of ours two
+     * of them could wait for each other forever, recorded nowhere (seen in infra-kill.sh). */
+    while (poll(p, ctx->parent >= 0 ? 2 : 1, -1) < 0 && errno == EINTR) {
         continue;
     }
+    if (p[0].revents) {
+        while (read(ctx->gate[0], &go, 1) < 0 && errno == EINTR) {
+            continue;
+        }
+    }
     close(ctx->gate[0]);
+    if (ctx->parent >= 0) {
+        close(ctx->parent);
+    }
     if (go != 1) {
         _exit(127);
     }
@@ -304,6 +320,7 @@ manifest_spawn(struct manifest *m, const char *kind, const char *name, int flags
     if (pipe2(ctx.gate, O_CLOEXEC)) {
         return errno;
     }
+    ctx.parent = syscall(SYS_pidfd_open, getpid(), 0);
     /* The child waits at its gate until its record is on disk; if we die first, the gate's
      * write end closes with us and the child exits without having done anything. */
     stack = xmalloc(stack_size);
@@ -331,6 +348,9 @@ out:
     close(ctx.gate[0]);
     if (ctx.gate[1] >= 0) {
         close(ctx.gate[1]);
+    }
+    if (ctx.parent >= 0) {
+        close(ctx.parent);
     }
     /* The child has its own copy of the address space (no CLONE_VM): the stack is ours. */
     free(stack);

@@ -410,7 +410,7 @@ plot_bars(const char *path, const struct plot_frame *frame, const struct plot_ba
     for (size_t i = 0; i < n; i++) {
         double ci = isfinite(bars[i].ci95) ? bars[i].ci95 : 0;
         if (isfinite(bars[i].value)) {
-            lo = MIN(lo, bars[i].value - ci);
+            lo = MIN(lo, clip_y(frame, bars[i].value - ci));
             hi = MAX(hi, clip_y(frame, bars[i].value + ci));
         }
     }

@@ -83,6 +83,38 @@ test_bars(void **state)
     }
 }
 
+/* A frame bounded to 0..100 (a percentage) keeps a whisker's t-interval from drawing the axis
+ * below 0: no tick label of the SVG may be negative, for single and grouped bars alike. */
+static void
+test_bounded_frame(void **state)
+{
+    struct plot_frame bounded = frame;
+    const struct plot_bar bars[] = { { "nmr", 10.0, 60.0 }, { "none", 50.0, 5.0 } };
+    const char *groups[] = { "a" };
+    const char *series[] = { "nmr", "none" };
+    const double values[] = { 10.0, 50.0 }, ci[] = { 60.0, 5.0 };
+
+    (void) state;
+    bounded.bounded = true;
+    bounded.y_min = 0;
+    bounded.y_max = 100;
+    for (int grouped = 0; grouped < 2; grouped++) {
+        char *path = out_path(grouped ? "bounded-grouped.svg" : "bounded.svg");
+        char *data;
+        size_t len;
+
+        assert_int_equal(grouped
+                         ? plot_grouped_bars(path, &bounded, groups, 1, series, 2, values, ci)
+                         : plot_bars(path, &bounded, bars, ARRAY_SIZE(bars)), 0);
+        assert_int_equal(read_file(path, &data, &len), 0);
+        assert_null(strstr(data, ">-"));
+        assert_non_null(strstr(data, ">0<"));
+        free(data);
+        check_file(path);
+        free(path);
+    }
+}
+
 /* A group per fault-model point, a bar per scheme; a missing value leaves a gap. */
 static void
 test_grouped_bars(void **state)
@@ -211,6 +243,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bars),
+        cmocka_unit_test(test_bounded_frame),
         cmocka_unit_test(test_grouped_bars),
         cmocka_unit_test(test_stacked),
         cmocka_unit_test(test_lines),

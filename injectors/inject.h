@@ -49,6 +49,12 @@ struct instance_iface;
  * exactly ours. Priority above the deployment's steering (200) and static L2 flows (50). */
 #define INJECT_COOKIE_BASE 0x5fc1000000000000ull
 #define INJECT_PRIORITY 300
+/* mitm: what the attacker re-injects with a destination that is no guest's MAC (a broadcast,
+ * or a virtual MAC a scheme steers: NHAM's and FTvNF's hops, priority 100) goes on below the
+ * schemes' steering, so that it reaches the copy the scheme points the address at, as the
+ * target's own frame would. Above it, the frames were flooded to every port with that
+ * address unchanged, and no guest took them: NHAM's chain stopped at the attack. */
+#define INJECT_PRIORITY_REST 90
 
 struct inject_params {
     const char *mode;           /* NULL: the kind's default. */

@@ -5,7 +5,8 @@
  * persistent OpenFlow connection (a run-time steering change, not an ovs-ofctl fork):
  *   in_port=TARGET                              -> output:ATTACKER
  *   in_port=ATTACKER, dl_src=TARGET, dl_dst=MAC -> output:port of MAC (each guest on the bridge)
- *   in_port=ATTACKER, dl_src=TARGET             -> output:every other port (broadcast, unknown)
+ *   in_port=ATTACKER, dl_src=TARGET             -> output:every other port (broadcast, unknown),
+ *                                                  below the schemes' steering (inject.h)
  * The re-injected frames never reach NORMAL, so MAC learning cannot move the target's MAC to
  * the attacker's port whether or not the deployment installed static L2 flows. */
 #include <arpa/inet.h>
@@ -100,7 +101,7 @@ static int
 steering_flows(struct inject_fault *f, struct instance_iface *t, struct instance_iface *a)
 {
     struct of_flow steer = { .priority = INJECT_PRIORITY, .cookie = inject_cookie(f) };
-    struct of_flow rest = { .priority = INJECT_PRIORITY - 20, .cookie = inject_cookie(f) };
+    struct of_flow rest = { .priority = INJECT_PRIORITY_REST, .cookie = inject_cookie(f) };
     int error, error2;
 
     of_match_in_port(&steer.match, t->ofport);

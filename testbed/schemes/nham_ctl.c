@@ -1637,13 +1637,30 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         return died_starting ? ECHILD : EINTR;
     }
     if (!error && ready > ready0 && ready_ns) {
+        char split[96] = "";
+        uint64_t act_ns = 0, hit_ns = 0;
+
+        /* A running standby's takeover, split on its own clock (the host's): the activation
+         * handled, its checkpoint confirmed by the SFF (HIT), then READY. Read after READY:
+         * off the recovery's path. */
+        if (b != a && (m == NHAM_1R_AA || m == NHAM_MR_AA)
+            && !nham_counter(ctl, ag, nw->role_id, "activated_ns", &act_ns)
+            && !nham_counter(ctl, ag, nw->role_id, "hit_ns", &hit_ns)
+            && act_ns >= at_ns && act_ns <= ready_ns) {
+            snprintf(split, sizeof split, ", activated %.3f", (act_ns - at_ns) / 1e6);
+            if (hit_ns >= act_ns && hit_ns <= ready_ns) {
+                snprintf(split + strlen(split), sizeof split - strlen(split),
+                         ", checkpoint confirmed %.3f", (hit_ns - at_ns) / 1e6);
+            }
+        }
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
                             "%s: %s took over as incarnation %u (%.3f ms after detection: %s "
-                            "%.3f, steered %.3f, started %.3f, ready %.3f)", nham_mechanism_name(m),
-                            nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
+                            "%.3f, steered %.3f, started %.3f%s, ready %.3f)",
+                            nham_mechanism_name(m), nw->name, inc,
+                            ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
                             held ? "held" : "not held", (t_hold - at_ns) / 1e6,
-                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6,
+                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6, split,
                             (ready_ns - at_ns) / 1e6);
         }
         nham_record_resumed(ctl, w, v, old, nw, ag, b != a ? t_steer : 0, at_ns);

@@ -179,6 +179,11 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
             [ "$notheld" = 3 ] && [ "$resumed" -ge 1 ] \
                 && ok "$name: 3 failovers without a hold, $resumed timed as served again ($(q "select group_concat(printf('%.2f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_resume_ms' and se.labels != ''") ms after detection)" \
                 || fail "$name: $notheld failovers without a hold (of 3), $resumed timed as resumed"
+            # The takeover split on the copy's clock: activated, checkpoint confirmed (HIT).
+            split=$(q "select count(*) from events where run=$run and kind='recovered'
+                       and target like 'vnf[_].replica[_]' and detail like '%activated %checkpoint confirmed %ready %'")
+            [ "$split" -ge 1 ] && ok "$name: $split takeovers split into activation, checkpoint confirmed and READY" \
+                || fail "$name: no takeover split (activated, checkpoint confirmed) in the recovered events"
         fi
         dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
         [ "${dups:-0}" -gt 0 ] && ok "$name: the replay's duplicates were suppressed ($dups)" \

@@ -63,6 +63,13 @@ done
 write nham-standby 1R-AA ", suspect_min: 5s" '  - {kind: crash, target: "vnf[0].replica[1]", mode: kill, at: 1500ms}
   - {kind: crash, target: "vnf[0].replica[0]", mode: kill, at: 3000ms}
   - {kind: crash, target: "vnf[0]", mode: kill, at: 5000ms}' 8s
+# nham-stall: every copy frozen at once for a second (what a stalled host does to them all): no
+# copy is suspected (the FMS hears none of them, so the silence is the host's), nothing lost.
+# It used to fail over to standbys as frozen as the copies they replaced.
+write nham-stall 1R-AA ", suspect_min: 300ms" '  - {kind: pause, target: "vnf[0].replica[0]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[0].replica[1]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[1].replica[0]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[1].replica[1]", at: 1500ms, heal_after: 1s}'
 # The runner's counter sampling waits out a frozen guest's agent (seconds), so the thaw may
 # come late: the workload lasts long enough for the beats to come back within it.
 write nham-pause 1R-AA ", suspect_min: 300ms" '  - {kind: pause, target: "vnf[1].replica[0]", at: 1500ms, heal_after: 1s}' 16s
@@ -95,7 +102,7 @@ sed -e 's/^experiment: nham-dns/experiment: nham-replay/' \
     -e 's/^  - {kind: crash.*/  - {kind: mitm, mode: replay, target: "sff[0]", at: 500ms}/' \
     "$tmp/nham-dns.yaml" >"$tmp/nham-replay.yaml"
 
-for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-standby nham-dns nham-replay}; do
+for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-standby nham-stall nham-dns nham-replay}; do
     run_experiment "$tmp/$name.log" "$tmp/$name.yaml" \
         || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
     run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
@@ -144,6 +151,13 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
     faults=$(q "select count(*) from events where run=$run and kind='fault-injected'")
     failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
     [ "$failed" = 0 ] && ok "$name: no recovery failed" || fail "$name: $failed recoveries failed"
+    if [ "$name" = nham-stall ]; then
+        sus=$(q "select count(*) from events where run=$run and kind='suspected'")
+        [ "$faults" = 4 ] && [ "$sus" = 0 ] \
+            && ok "$name: every copy frozen at once for a second: none suspected" \
+            || fail "$name: $faults copies frozen, $sus suspicions"
+        continue
+    fi
     if [ "$name" = nham-pause ]; then
         sus=$(q "select count(*) from events where run=$run and kind='suspected' and target='vnf[1].replica[0]'")
         fls=$(q "select count(*) from events where run=$run and kind='false-suspicion' and target='vnf[1].replica[0]'")

@@ -71,6 +71,8 @@ struct nham_copy {
     bool needs_rearm;           /* Failed and not yet a standby again. */
     bool silent;                /* Replaced on a heartbeat timeout, not known dead: retired
                                  * only once its beats come back (a false suspicion). */
+    bool standby_lost;          /* A standby that failed: made one again is its recovery
+                                 * (recorded as such). Its VNF's worker's only. */
 };
 
 struct nham_vnf {
@@ -535,6 +537,7 @@ struct nham_job {
     size_t copy;
     uint64_t at_ns;
     bool dead;                  /* FAIL: its process died (else: it fell silent). */
+    bool standby;               /* FALSE: a standby failed (not a copy that was replaced). */
 };
 
 struct nham_worker {
@@ -806,6 +809,14 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
         cp->needs_rearm = false;
         run_events_addf(ctl->events, 0, "standby-restored", cp->name, "%s: a standby again",
                         nham_mechanism_name(v->conf.mechanism));
+        if (cp->standby_lost) {
+            /* The end of the standby's own failure episode: without it, the runner paired
+             * a crash of a standby with the copy's next recovery, whenever that came (the
+             * "stalls" of 13.9-38.6 s in compare-crash were standbys back within 40 ms). */
+            cp->standby_lost = false;
+            run_events_addf(ctl->events, 0, "recovered", cp->name, "%s: a standby again",
+                            nham_mechanism_name(v->conf.mechanism));
+        }
     }
     return error;
 }
@@ -1626,13 +1637,30 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         return died_starting ? ECHILD : EINTR;
     }
     if (!error && ready > ready0 && ready_ns) {
+        char split[96] = "";
+        uint64_t act_ns = 0, hit_ns = 0;
+
+        /* A running standby's takeover, split on its own clock (the host's): the activation
+         * handled, its checkpoint confirmed by the SFF (HIT), then READY. Read after READY:
+         * off the recovery's path. */
+        if (b != a && (m == NHAM_1R_AA || m == NHAM_MR_AA)
+            && !nham_counter(ctl, ag, nw->role_id, "activated_ns", &act_ns)
+            && !nham_counter(ctl, ag, nw->role_id, "hit_ns", &hit_ns)
+            && act_ns >= at_ns && act_ns <= ready_ns) {
+            snprintf(split, sizeof split, ", activated %.3f", (act_ns - at_ns) / 1e6);
+            if (hit_ns >= act_ns && hit_ns <= ready_ns) {
+                snprintf(split + strlen(split), sizeof split - strlen(split),
+                         ", checkpoint confirmed %.3f", (hit_ns - at_ns) / 1e6);
+            }
+        }
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
                             "%s: %s took over as incarnation %u (%.3f ms after detection: %s "
-                            "%.3f, steered %.3f, started %.3f, ready %.3f)", nham_mechanism_name(m),
-                            nw->name, inc, ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
+                            "%.3f, steered %.3f, started %.3f%s, ready %.3f)",
+                            nham_mechanism_name(m), nw->name, inc,
+                            ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
                             held ? "held" : "not held", (t_hold - at_ns) / 1e6,
-                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6,
+                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6, split,
                             (ready_ns - at_ns) / 1e6);
         }
         nham_record_resumed(ctl, w, v, old, nw, ag, b != a ? t_steer : 0, at_ns);
@@ -1712,6 +1740,7 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
     } else if (job->kind == NHAM_JOB_FALSE && job->copy != v->active) {
         v->copies[job->copy].needs_rearm = true;
         v->copies[job->copy].silent = false;
+        v->copies[job->copy].standby_lost |= job->standby;
     }
 }
 
@@ -1726,7 +1755,7 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
     struct nham_vnf *v = &ctl->nd->vnfs[vi];
     const char *why = kind == FMS_EV_DEAD ? "its process died" : "heartbeat timeout";
     struct fms_estimator est;
-    bool queue_false = false;
+    bool queue_false = false, standby = false;
 
     if (kind == FMS_EV_RECOVERED) {
         fms_get_estimator(ctl->fms, idx, &est);
@@ -1748,13 +1777,18 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
     } else if (c != v->active) {
         /* A standby died or fell silent: it is made a standby again before it is chosen. */
         run_events_addf(ctl->events, at_ns, "standby-failed", name, "%s", why);
-        queue_false = true;
+        /* In the runner's words too: a fault on the standby was detected (the episode ends
+         * when it is a standby again, nham_rearm()). */
+        run_events_addf(ctl->events, at_ns, "suspected", name, "%s (a standby; %.3f ms since "
+                        "its last beat)", why, gap_ns / 1e6);
+        queue_false = standby = true;
     } else {
         nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
     }
     if (queue_false) {
         ctl_workers_push(ctl->threads, vi, &(struct nham_job) { .kind = NHAM_JOB_FALSE,
-                                                                .copy = c, .at_ns = at_ns });
+                                                                .copy = c, .at_ns = at_ns,
+                                                                .standby = standby });
     }
     ctl_workers_unlock(ctl->threads);
 }

@@ -114,6 +114,8 @@ struct fms {
     bool stopping;              /* Under the mutex: no reset will be applied any more. */
     pthread_mutex_t mutex;      /* Guards the estimators against fms_get_estimator(). */
     pthread_cond_t applied;     /* Signalled when resets were applied. */
+    bool shared_silence;        /* Every target fell silent at once (the host's stall), */
+    uint64_t resumed_ns;        /* and the first beat after it came then. */
 };
 
 static uint64_t
@@ -282,6 +284,10 @@ fms_on_beats(struct fms *f, size_t i, int fd, uint64_t now)
     if (!any || t->state == FMS_GONE) {
         return;
     }
+    if (f->shared_silence) {
+        f->shared_silence = false;
+        f->resumed_ns = now;
+    }
     pthread_mutex_lock(&f->mutex);
     gap = t->est.last_ns ? now - t->est.last_ns : 0;
     t->armed_ns = 0;
@@ -377,6 +383,62 @@ fms_apply_resets(struct fms *f)
 }
 
 /* Suspects whoever missed its deadline; returns the next deadline (UINT64_MAX: none). */
+/* The latest beat of any target but 'skip' (0: none), and how many targets beat at all. */
+static uint64_t
+fms_latest_beat(const struct fms *f, size_t skip, size_t *n_beatingp)
+{
+    uint64_t latest = 0;
+    size_t n = 0;
+
+    for (size_t i = 0; i < f->n_targets; i++) {
+        const struct fms_target *t = &f->targets[i];
+
+        if (t->hb_fd >= 0 && t->state != FMS_GONE && t->est.last_ns) {
+            n++;
+            if (i != skip) {
+                latest = MAX(latest, t->est.last_ns);
+            }
+        }
+    }
+    *n_beatingp = n;
+    return latest;
+}
+
+/* A target silent past its timeout is suspected only if the others were heard since, with
+ * time to spare ('grace': a tenth of the least timeout, at least FMS_GRACE_MIN_NS): when
+ * every target falls silent at once, the silence is the host's (it stalled for seconds on a
+ * loaded machine: every guest starved, no process dead), and suspecting each copy then
+ * started failovers to standbys as frozen as they were, seconds of outage on top of the
+ * stall. A death (pidfd, the beat stream's end) is no silence: it is known at once. With a
+ * single target beating, nothing tells the host's silence from the target's: as before. */
+#define FMS_GRACE_MIN_NS 5000000ull
+
+static bool
+fms_heard_others_since(struct fms *f, size_t i, uint64_t deadline, uint64_t now,
+                       uint64_t *nextp)
+{
+    uint64_t grace = MAX(f->cfg.min_timeout_ns / 10, FMS_GRACE_MIN_NS);
+    size_t n_beating;
+    uint64_t latest = fms_latest_beat(f, i, &n_beating);
+
+    if (n_beating < 2) {
+        return true;
+    }
+    if (latest < deadline) {
+        /* Nobody heard since: look again once beats may have come back. */
+        f->shared_silence = true;
+        *nextp = MIN(*nextp, now + grace);
+        return false;
+    }
+    if (f->resumed_ns && now < f->resumed_ns + grace && f->resumed_ns > deadline) {
+        /* The others came back from a shared silence only just: this target may be a
+         * moment behind them. */
+        *nextp = MIN(*nextp, f->resumed_ns + grace);
+        return false;
+    }
+    return true;
+}
+
 static uint64_t
 fms_check_deadlines(struct fms *f, uint64_t now)
 {
@@ -394,13 +456,13 @@ fms_check_deadlines(struct fms *f, uint64_t now)
         deadline = t->est.last_ns ? t->est.last_ns + fms_estimator_timeout(&t->est, &f->cfg)
                                   : t->armed_ns + f->cfg.max_timeout_ns;
         pthread_mutex_unlock(&f->mutex);
-        if (now >= deadline) {
+        if (now >= deadline && fms_heard_others_since(f, i, deadline, now, &next)) {
             uint64_t since = t->est.last_ns ? t->est.last_ns : t->armed_ns;
 
             t->state = FMS_SUSPECT;
             t->armed_ns = 0;
             f->cb(f->aux, i, t->name, FMS_EV_SUSPECTED, now, now - since);
-        } else {
+        } else if (now < deadline) {
             next = MIN(next, deadline);
         }
     }

@@ -9,9 +9,10 @@
  *  - heartbeats at millisecond intervals with an adaptive timeout (Jacobson's estimator of
  *    the inter-arrival mean and deviation, plus a penalty that grows on each false suspicion
  *    and decays with every beat), for what kills no process: cut links, a hung or paused
- *    guest (FMS_EV_SUSPECTED). A suspected target whose beats come back was falsely suspected
- *    (a pause): FMS_EV_RECOVERED, and its timeout grows, as the paper's FMS does with a slow
- *    VNF rather than recovering it again and again.
+ *    guest (FMS_EV_SUSPECTED), once other targets were heard since: a silence of every
+ *    target at once is the host's stall, not theirs. A suspected target whose beats come back
+ *    was falsely suspected (a pause): FMS_EV_RECOVERED, and its timeout grows, as the
+ *    paper's FMS does with a slow VNF rather than recovering it again and again.
  * Events go to a callback from the monitor's thread (a scheme controller records them with
  * run_events_add(), which is thread-safe). The estimator (struct fms_estimator) is pure and
  * tested alone.

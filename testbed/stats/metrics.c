@@ -173,6 +173,10 @@ metrics_recovery(const struct metrics_event *events, size_t n,
                 }
                 continue;
             }
+            if (is_kind(&ev[j], "suspected") && r->recovered_ns >= 0) {
+                break;          /* Recovered, then suspected again: a later failure's steps
+                                 * (a standby's, say, once it took over) are not this one's. */
+            }
             if (is_kind(&ev[j], "suspected") && r->suspected_ns < 0 && r->recovered_ns < 0) {
                 r->suspected_ns = ev[j].t_ns;
             } else if ((is_kind(&ev[j], "recovered") || is_kind(&ev[j], "healed"))

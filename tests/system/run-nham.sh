@@ -9,6 +9,11 @@
 # is a false suspicion: the copy is replaced, then found alive and retired; still nothing lost.
 # nham-dns: a dns at the chain's end answers in place (its copy runs the function, the SFF sends
 # the reply back to the client), through the crash of its active copy: every query answered.
+# nham-replay: a man in the middle on the SFF sends each of its frames on, and an old one (one
+# of its last 16) again before it: the VNF answers a replayed DATA from its output log and the
+# SFF drops that output as a duplicate; the chain goes on (the attacker's replayed answers reach
+# the client twice: counted, not lost). It once stopped at the attack: the attacker's frames to
+# a hop's virtual MAC were flooded unchanged past the scheme's steering.
 # No timing is asserted: the machine is shared. A loaded machine drains what the SFF held during
 # a recovery slowly: the client waits 5 s for late answers, and a late one is not a lost one.
 # 500 datagrams a second and 128 KB of state per VNF keep a chain of two within what this
@@ -49,6 +54,22 @@ for m in 0R 1R-AS 1R-AA MR-AA; do
   - {kind: crash, target: \"vnf[1].replica[0]\", mode: kill, at: 1500ms}
   - {kind: crash, target: \"$second\", mode: kill, at: 3500ms}"
 done
+# nham-standby: a crash of a standby ends when it is a standby again (tens of ms), not at the
+# copy's next recovery: the standby (replica[1]) killed, then the active copy (replica[0]), so
+# that replica[1] takes over, then the VNF's active copy by its name (replica[1] again). Each
+# crash has a recovery time under 2.5 s (tens of ms, with room for a loaded machine); the
+# standby's crash paired with the next failover, 3.5 s later, is caught. (compare-crash once
+# showed "stalls" of 13.9-38.6 s: standbys' crashes paired so.)
+write nham-standby 1R-AA ", suspect_min: 5s" '  - {kind: crash, target: "vnf[0].replica[1]", mode: kill, at: 1500ms}
+  - {kind: crash, target: "vnf[0].replica[0]", mode: kill, at: 3000ms}
+  - {kind: crash, target: "vnf[0]", mode: kill, at: 5000ms}' 8s
+# nham-stall: every copy frozen at once for a second (what a stalled host does to them all): no
+# copy is suspected (the FMS hears none of them, so the silence is the host's), nothing lost.
+# It used to fail over to standbys as frozen as the copies they replaced.
+write nham-stall 1R-AA ", suspect_min: 300ms" '  - {kind: pause, target: "vnf[0].replica[0]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[0].replica[1]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[1].replica[0]", at: 1500ms, heal_after: 1s}
+  - {kind: pause, target: "vnf[1].replica[1]", at: 1500ms, heal_after: 1s}'
 # The runner's counter sampling waits out a frozen guest's agent (seconds), so the thaw may
 # come late: the workload lasts long enough for the beats to come back within it.
 write nham-pause 1R-AA ", suspect_min: 300ms" '  - {kind: pause, target: "vnf[1].replica[0]", at: 1500ms, heal_after: 1s}' 16s
@@ -77,11 +98,28 @@ faults:
   - {kind: crash, target: "vnf[0].replica[0]", mode: kill, at: 1500ms}
 EOY
 
-for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-dns}; do
+sed -e 's/^experiment: nham-dns/experiment: nham-replay/' \
+    -e 's/^  - {kind: crash.*/  - {kind: mitm, mode: replay, target: "sff[0]", at: 500ms}/' \
+    "$tmp/nham-dns.yaml" >"$tmp/nham-replay.yaml"
+
+for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-standby nham-stall nham-dns nham-replay}; do
     run_experiment "$tmp/$name.log" "$tmp/$name.yaml" \
         || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
     run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
     [ -n "$run" ] || { fail "$name: no complete run"; continue; }
+    if [ "$name" = nham-replay ]; then
+        unanswered=$(q "select mean from summaries where run=$run and metric='timeout_ratio'")
+        wrong=$(q "select mean from summaries where run=$run and metric='wrong_answer_ratio'")
+        inj=$(q "select count(*) from events where run=$run and kind='fault-injected' and target='sff[0]'")
+        dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
+        ingress=$(counter "$run" 'sff[0]' ingress)
+        [ "$inj" = 1 ] && [ -n "$unanswered" ] && [ -n "$wrong" ] \
+            && awk "BEGIN { exit !($unanswered == 0 && $wrong == 0) }" \
+            && [ "${dups:-0}" -gt 0 ] \
+            && ok "$name: every query answered through a replaying SFF ($ingress in, ${dups} replayed outputs suppressed as duplicates)" \
+            || fail "$name: $inj attack(s), unanswered ratio $unanswered, wrong $wrong, $ingress in, ${dups:-0} duplicates suppressed"
+        continue
+    fi
     if [ "$name" = nham-dns ]; then
         unanswered=$(q "select mean from summaries where run=$run and metric='timeout_ratio'")
         wrong=$(q "select mean from summaries where run=$run and metric='wrong_answer_ratio'")
@@ -113,6 +151,13 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-dns
     faults=$(q "select count(*) from events where run=$run and kind='fault-injected'")
     failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
     [ "$failed" = 0 ] && ok "$name: no recovery failed" || fail "$name: $failed recoveries failed"
+    if [ "$name" = nham-stall ]; then
+        sus=$(q "select count(*) from events where run=$run and kind='suspected'")
+        [ "$faults" = 4 ] && [ "$sus" = 0 ] \
+            && ok "$name: every copy frozen at once for a second: none suspected" \
+            || fail "$name: $faults copies frozen, $sus suspicions"
+        continue
+    fi
     if [ "$name" = nham-pause ]; then
         sus=$(q "select count(*) from events where run=$run and kind='suspected' and target='vnf[1].replica[0]'")
         fls=$(q "select count(*) from events where run=$run and kind='false-suspicion' and target='vnf[1].replica[0]'")
@@ -127,6 +172,15 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-dns
         [ "$faults" = 3 ] && [ "$rec" = 3 ] && [ "$det" = 3 ] \
             && ok "$name: 3 crashes, 3 detected, 3 recovered ($(q "select group_concat(printf('%.1f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_total_ms' and se.labels != ''") ms)" \
             || fail "$name: $faults crashes, $det detected, $rec recovered"
+        if [ "$name" = nham-standby ]; then
+            slow=$(q "select group_concat(json_extract(se.labels, '$.target') || ' ' || printf('%.1f', s.value), ', ')
+                      from samples s join series se on s.series = se.id
+                      where se.run=$run and se.metric='recovery_total_ms' and se.labels != '' and s.value >= 2500")
+            [ "$rec" = 3 ] && [ -z "$slow" ] \
+                && ok "$name: the standby's crash and both failovers recovered within 2.5 s each" \
+                || fail "$name: $rec of 3 crashes recovered; over 2.5 s: ${slow:-none} (ms)"
+            continue
+        fi
         # A running standby replaced each dead copy without a hold (failover: fast), and the
         # copies that took over output again (the first packet timed: recovery_resume_ms; a
         # time is read from the copy's counters, which a guest stalled past the run's end
@@ -139,6 +193,11 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-dns
             [ "$notheld" = 3 ] && [ "$resumed" -ge 1 ] \
                 && ok "$name: 3 failovers without a hold, $resumed timed as served again ($(q "select group_concat(printf('%.2f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_resume_ms' and se.labels != ''") ms after detection)" \
                 || fail "$name: $notheld failovers without a hold (of 3), $resumed timed as resumed"
+            # The takeover split on the copy's clock: activated, checkpoint confirmed (HIT).
+            split=$(q "select count(*) from events where run=$run and kind='recovered'
+                       and target like 'vnf[_].replica[_]' and detail like '%activated %checkpoint confirmed %ready %'")
+            [ "$split" -ge 1 ] && ok "$name: $split takeovers split into activation, checkpoint confirmed and READY" \
+                || fail "$name: no takeover split (activated, checkpoint confirmed) in the recovered events"
         fi
         dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
         [ "${dups:-0}" -gt 0 ] && ok "$name: the replay's duplicates were suppressed ($dups)" \

@@ -300,6 +300,32 @@ test_recovery_steer_resume(void **state)
     free(eps);
 }
 
+/* A standby's crash: suspected, recovered (a standby again) within 30; the copy fails later as
+ * the active one (the fault aimed at the VNF's own name), steered and resumed then: those
+ * steps are that failure's, not the standby's (they gave it a steer time of seconds). */
+static void
+test_recovery_ends_at_next_failure(void **state)
+{
+    (void) state;
+    const struct metrics_event ev[] = {
+        { 1000, "fault-injected", "vnf[0].replica[1]" },
+        { 1001, "suspected", "vnf[0].replica[1]" }, { 1030, "recovered", "vnf[0].replica[1]" },
+        { 5000, "fault-injected", "vnf[0]" }, { 5001, "suspected", "vnf[0].replica[1]" },
+        { 5002, "steered", "vnf[0].replica[1]" }, { 5010, "recovered", "vnf[0].replica[1]" },
+        { 5015, "resumed", "vnf[0].replica[1]" },
+    };
+    struct metrics_recovery *eps;
+    size_t n;
+
+    assert_int_equal(metrics_recovery(ev, ARRAY_SIZE(ev), &eps, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(eps[0].total_ns, 30);
+    assert_int_equal(eps[0].steered_ns, -1);
+    assert_int_equal(eps[0].steer_ns, -1);
+    assert_int_equal(eps[0].resumed_ns, -1);
+    free(eps);
+}
+
 static void
 test_golden_throughput_resources(void **state)
 {
@@ -376,6 +402,7 @@ main(void)
         cmocka_unit_test(test_golden_availability_late_start),
         cmocka_unit_test(test_golden_recovery_events),
         cmocka_unit_test(test_recovery_steer_resume),
+        cmocka_unit_test(test_recovery_ends_at_next_failure),
         cmocka_unit_test(test_golden_throughput_resources),
         cmocka_unit_test(test_percentile_definition),
         cmocka_unit_test(test_t95),

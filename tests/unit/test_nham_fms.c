@@ -59,6 +59,7 @@ struct seen {
     pthread_mutex_t mutex;
     enum fms_event_kind kinds[16];
     uint64_t at[16], gap[16];
+    size_t targets[16];
     size_t n;
 };
 
@@ -71,6 +72,7 @@ record(void *aux, size_t target, const char *name, enum fms_event_kind kind, uin
     pthread_mutex_lock(&s->mutex);
     if (s->n < 16) {
         s->kinds[s->n] = kind;
+        s->targets[s->n] = target;
         s->at[s->n] = at;
         s->gap[s->n] = gap;
         s->n++;
@@ -238,6 +240,68 @@ test_pause_is_a_false_suspicion(void **state)
                   "%.3f -> %.3f ms\n", s.gap[pause - 1] / 1e6, s.gap[pause] / 1e6,
                   t_before / 1e6,
                   fms_estimator_timeout(&e, &cfg) / 1e6);
+}
+
+/* Suspicions of target 'target' (SIZE_MAX: any) seen between 'from' and 'to'. */
+static size_t
+count_suspected(struct seen *s, size_t target, uint64_t from, uint64_t to)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&s->mutex);
+    for (size_t i = 0; i < s->n; i++) {
+        n += (s->kinds[i] == FMS_EV_SUSPECTED && s->at[i] >= from && s->at[i] <= to
+              && (target == SIZE_MAX || s->targets[i] == target));
+    }
+    pthread_mutex_unlock(&s->mutex);
+    return n;
+}
+
+/* Every target silent at once (the host stalled: here both children stopped for 300 ms, three
+ * timeouts) is no failure of any: nothing suspected. One silent while the other beats is. */
+static void
+test_shared_silence_is_the_hosts(void **state)
+{
+    struct fms_config cfg = FMS_CONFIG_DEFAULT;
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    uint64_t t0, t1;
+    struct fms *f;
+    int fd[2];
+    pid_t pid[2];
+
+    cfg.min_timeout_ns = 100000000;     /* 100 ms: grace 10 ms for the children to resume. */
+    for (int i = 0; i < 2; i++) {
+        pid[i] = beating_child(&fd[i], -1);
+    }
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(fms_add_target(f, i ? "vnf[1]" : "vnf[0]", pid[i], fd[i], NULL), 0);
+    }
+    assert_int_equal(fms_start(f), 0);
+    usleep(100000);
+    t0 = time_mono_ns();
+    kill(pid[0], SIGSTOP);
+    kill(pid[1], SIGSTOP);
+    usleep(300000);
+    kill(pid[0], SIGCONT);
+    kill(pid[1], SIGCONT);
+    t1 = time_mono_ns();
+    usleep(100000);
+    assert_int_equal(count_suspected(&s, SIZE_MAX, t0, t1), 0);
+
+    t0 = time_mono_ns();
+    kill(pid[1], SIGSTOP);
+    usleep(300000);
+    t1 = time_mono_ns();
+    kill(pid[1], SIGCONT);
+    usleep(50000);
+    fms_destroy(f);
+    for (int i = 0; i < 2; i++) {
+        kill(pid[i], SIGKILL);
+        waitpid(pid[i], NULL, 0);
+        close(fd[i]);
+    }
+    assert_int_equal(count_suspected(&s, 1, t0, t1), 1);
 }
 
 /* A restarted copy: after fms_reset_target() the old process's death is no news, the new
@@ -430,6 +494,7 @@ main(void)
         cmocka_unit_test(test_death_notice),
         cmocka_unit_test(test_heartbeat_timeout),
         cmocka_unit_test(test_pause_is_a_false_suspicion),
+        cmocka_unit_test(test_shared_silence_is_the_hosts),
         cmocka_unit_test(test_reset_watches_the_new_process),
         cmocka_unit_test(test_started_but_silent),
         cmocka_unit_test(test_stream_end_is_a_death_notice),

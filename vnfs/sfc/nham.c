@@ -35,7 +35,9 @@
  * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
  * READY: the end of a recovery; `data_first_ns`, when the first DATA frame reached it (the
  * switch sends the hop to it), and `out_first_ns`, when it output its first packet (the hop
- * serves again): what the FMS records of a copy that took over. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
+ * serves again): what the FMS records of a copy that took over; a standby's `activated_ns`
+ * (nham_activate handled) and `hit_ns` (the SFF's HIT taken: its checkpoint confirmed) split
+ * its takeover. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
  * the inner frame of each output of its core: a reply (NF_REPLY) goes back on the reverse path
  * (SPI | NSH_SPI_REVERSE, SI 255), a drop keeps its DATA (the SFF must see the hop's output
  * to release it) with SI 0. A replayed output runs the function again (deterministic ones,
@@ -1333,6 +1335,8 @@ struct nham_vnf_role {
     uint64_t data_first_ns;         /* The first DATA frame that reached this process (a
                                      * standby's too: the switch sends the hop to it). */
     uint64_t out_first_ns;          /* Its first output: the hop serves again. */
+    uint64_t activated_ns;          /* A standby's takeover, split: nham_activate handled, */
+    uint64_t hit_ns;                /* and the SFF's HIT (its checkpoint confirmed) taken. */
     uint64_t last_counter;          /* The highest SFF counter it has output (backend vm: the
                                      * host reads it before it saves the guest). */
     uint64_t n_restored;            /* Times its guest was restored from an image (vm). */
@@ -1619,6 +1623,9 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         ftstage_msg_seal(&v->warm_msg, v->key, &ans);
         buf_uninit(&b);
         v->n_hits++;
+        if (!v->hit_ns) {
+            v->hit_ns = time_mono_ns();
+        }
         v->tx.in_batch = true;
         ftstage_peer_message(v->stage, v->warm_msg.data, v->warm_msg.len, time_mono_ns());
     } else {
@@ -1697,6 +1704,7 @@ nham_vnf_activate(struct nham_vnf_role *v, long long inc, char **errmsg)
         return EBUSY;
     }
     v->incarnation = inc;
+    v->activated_ns = time_mono_ns();
     error = nham_vnf_start_core(v);
     if (error) {
         *errmsg = xasprintf("nham_activate: %s", strerror(error));
@@ -2085,6 +2093,8 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "activations", &v.n_activations);
     role_add_counter(&v.role, "data_first_ns", &v.data_first_ns);
     role_add_counter(&v.role, "out_first_ns", &v.out_first_ns);
+    role_add_counter(&v.role, "activated_ns", &v.activated_ns);
+    role_add_counter(&v.role, "hit_ns", &v.hit_ns);
     role_add_counter(&v.role, "fn_forward", &v.n_fn_forward);
     role_add_counter(&v.role, "fn_replies", &v.n_fn_replies);
     role_add_counter(&v.role, "fn_drops", &v.n_fn_drops);

@@ -382,7 +382,6 @@ fms_apply_resets(struct fms *f)
     pthread_mutex_unlock(&f->mutex);
 }
 
-/* Suspects whoever missed its deadline; returns the next deadline (UINT64_MAX: none). */
 /* The latest beat of any target but 'skip' (0: none), and how many targets beat at all. */
 static uint64_t
 fms_latest_beat(const struct fms *f, size_t skip, size_t *n_beatingp)
@@ -439,6 +438,7 @@ fms_heard_others_since(struct fms *f, size_t i, uint64_t deadline, uint64_t now,
     return true;
 }
 
+/* Suspects whoever missed its deadline; returns the next deadline (UINT64_MAX: none). */
 static uint64_t
 fms_check_deadlines(struct fms *f, uint64_t now)
 {

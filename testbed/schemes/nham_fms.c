@@ -382,7 +382,7 @@ fms_apply_resets(struct fms *f)
     pthread_mutex_unlock(&f->mutex);
 }
 
-/* The latest beat of any target but 'skip' (0: none), and how many targets beat at all. */
+/* The latest beat of any target but the one at index 'skip', and how many targets beat at all. */
 static uint64_t
 fms_latest_beat(const struct fms *f, size_t skip, size_t *n_beatingp)
 {

@@ -611,6 +611,10 @@ struct ftvnf_ctl {
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
     uint64_t slave_told_ns[FTVNF_MAX_VNFS];    /* A dead slave the master's recovery told the
                                                  * manager of: its own job, if queued, is done. */
+    unsigned stage_jobs[FTVNF_MAX_VNFS];        /* Per VNF, its copies' deaths queued or being
+                                                 * recovered (under the workers' lock). */
+    bool slave_gone[FTVNF_MAX_VNFS];            /* The failure monitor saw the slave watched
+                                                 * now die (atomic; its job may be queued). */
 };
 
 /* A call on the agent of 'c' over our connection '*fdp' (opened on first use). */
@@ -766,6 +770,7 @@ ftvnf_swap_copies(struct ftvnf_ctl *ctl, size_t i)
                      __ATOMIC_RELEASE);
     fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_MASTER, i)->fms_idx,
                      deploy_host_pid(ctl->ctx.inst, m->guest, nspid), true);
+    __atomic_store_n(&ctl->slave_gone[i], false, __ATOMIC_RELEASE);
     fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx, 0, true);
     free(mg);
 }
@@ -863,6 +868,7 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
     }
     if (!error) {
         ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, i, true, self, true, s, &a);
+        __atomic_store_n(&ctl->slave_gone[i], false, __ATOMIC_RELEASE);
         error = ftvnf_start_copy(ctl, s, &a, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx);
     }
     if (!error) {
@@ -980,26 +986,28 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     ftvnf_new_slave(ctl, t->vnf);
 }
 
-/* Whether VNF 'vnf''s slave is dead; tells the manager then. A process killed with its
- * master may still be a zombie: that is dead too. */
+/* Whether VNF 'vnf''s slave is dead; tells the manager then. The failure monitor may have
+ * seen it die (its job queued behind this one: the process may be reaped already, and no pid
+ * of its guest names it any more); else a process killed with its master may still be a
+ * zombie: that is dead too. */
 static bool
 ftvnf_tell_dead_slave(struct ftvnf_ctl *ctl, size_t vnf, struct deploy_component *slave)
 {
-    int spid = slave->role_id >= 0 ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid)
-                                   : 0;
-    char path[64], *stat = NULL, *state;
-    bool dead = false;
+    bool dead = __atomic_load_n(&ctl->slave_gone[vnf], __ATOMIC_ACQUIRE);
+    int spid = !dead && slave->role_id >= 0
+               ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid) : 0;
 
-    if (spid <= 0) {
-        return false;
+    if (spid > 0) {
+        char path[64], *stat = NULL, *state;
+
+        snprintf(path, sizeof path, "/proc/%d/stat", spid);
+        if (read_file(path, &stat, NULL)) {
+            dead = errno == ENOENT || (kill(spid, 0) && errno == ESRCH);
+        } else if ((state = strrchr(stat, ')')) != NULL) {
+            dead = state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+        }
+        free(stat);
     }
-    snprintf(path, sizeof path, "/proc/%d/stat", spid);
-    if (read_file(path, &stat, NULL)) {
-        dead = errno == ENOENT || (kill(spid, 0) && errno == ESRCH);
-    } else if ((state = strrchr(stat, ')')) != NULL) {
-        dead = state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
-    }
-    free(stat);
     if (dead) {
         ctl->slave_told_ns[vnf] = time_mono_ns();
         ftvnf_manager_call(ctl, "peer_down",
@@ -1209,6 +1217,9 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
         break;
     }
     ctl_workers_lock(ctl->workers);
+    if (t->kind == W_MASTER || t->kind == W_SLAVE) {
+        ctl->stage_jobs[t->vnf]--;
+    }
 }
 
 /* From the failure monitor's thread, the moment it saw master copy 't' die: the manager's
@@ -1235,13 +1246,27 @@ ftvnf_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind,
              uint64_t at_ns, uint64_t gap_ns)
 {
     struct ftvnf_ctl *ctl = ctl_;
+    struct ftvnf_target *t = &ctl->targets[idx];
     struct ftvnf_job job = { .target = idx, .at_ns = at_ns };
+    bool busy = false;
 
     if (kind != FMS_EV_DEAD) {
         return;
     }
-    if (ctl->targets[idx].kind == W_MASTER) {
-        job.notice_ns = ftvnf_notice_master(ctl, &ctl->targets[idx]);
+    if (t->kind == W_SLAVE) {
+        __atomic_store_n(&ctl->slave_gone[t->vnf], true, __ATOMIC_RELEASE);
+    }
+    if (t->kind == W_MASTER || t->kind == W_SLAVE) {
+        ctl_workers_lock(ctl->workers);
+        busy = ctl->stage_jobs[t->vnf]++ > 0;
+        ctl_workers_unlock(ctl->workers);
+    }
+    /* Only when nothing else of the stage is under way: the worker tells the manager of a
+     * slave's death (first) and has a new slave join (peer_up), and a notice ahead of those
+     * would be one the manager takes in another state than the worker expects (a master that
+     * died with its slave would wait for a takeover that never comes). */
+    if (t->kind == W_MASTER && !busy) {
+        job.notice_ns = ftvnf_notice_master(ctl, t);
     }
     ctl_workers_lock(ctl->workers);
     ctl_workers_push(ctl->workers, 0, &job);

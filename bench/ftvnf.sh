@@ -12,7 +12,8 @@
 # per point (1000), LENS="2 3 4", REPS=3, INST=instance name. SFCLAB=path of another build's sfclab (to compare
 # builds on the same load). KILLS=N masters killed per recovery run (1), 2 s apart: the
 # recovery's split is printed over every kill (REPS x KILLS), p50/p95/max of each step. V1=0
-# skips the overhead, V3=0 the recovery. Root only.
+# skips the overhead, V3=0 the recovery. DB=FILE keeps the results there (else a temporary
+# one). Root only.
 #
 # Placement: every point runs with --no-pin (RUN_OPTS), as bench/fitsfc.sh does. Pinned (sfclab
 # run's default: every guest of the instance on CPU 0), FTvNF's work off the packet's path
@@ -28,7 +29,7 @@ SFCLAB=${SFCLAB:-bin/sfclab}
 RUN_OPTS=${RUN_OPTS---no-pin}
 inst=${INST:-sfct-bv-$$}
 tmp=$(mktemp -d /tmp/sfct-bv-XXXXXX)
-db=$tmp/bench.db
+db=${DB:-$tmp/bench.db}
 trap '$SFCLAB -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
 # run FILE: `sfclab run`, once more when the private switch missed its start-up deadline.
@@ -43,6 +44,8 @@ run() {
     exit 1
 }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); placement: ${RUN_OPTS:-pinned}"
+# median of the lines of stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 if [ "${V1:-1}" != 0 ]; then
 cat >"$tmp/v1.yaml" <<YAML
@@ -64,8 +67,6 @@ sweep:
   scheme: [none, ftvnf]
 YAML
 run "$tmp/v1.yaml"
-# median of the lines of stdin
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 p50() { q "select printf('%.1f', s.p50) from summaries s join runs r on r.id = s.run
            where r.experiment='bench-ftvnf-v1' and r.scheme='$1' and r.point like '%\"chain_len\":$2,%'
            and s.metric='rtt_us' and (s.labels is null or s.labels = '')" | median; }

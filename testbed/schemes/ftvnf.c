@@ -27,11 +27,14 @@
  * the new master).
  *
  * Controller: the masters', slaves', sequencer's and manager's processes are watched through
- * their pidfds (nham_fms.h, without heartbeats). A master's death: `suspected`, its port fenced
- * and its virtual MAC re-pointed at the slave over the controller's own persistent OpenFlow
- * connection, the manager's failure notice (peer_down), then the manager has the slave catch
- * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
- * clock, the host's too), with the number of packets it replayed. Then the copies trade names
+ * their pidfds (nham_fms.h, without heartbeats). A master's death: the manager's failure notice
+ * (peer_down) first, from the failure monitor's thread straight to the manager's control
+ * socket where the host reaches it (netns; through the manager's agent from the worker
+ * otherwise, e.g. a VM), then `suspected`, its port fenced and its virtual MAC re-pointed at
+ * the slave over the controller's own persistent OpenFlow connection, while the manager has
+ * the slave catch up on M\S and take over; `notified` when the manager took the notice and
+ * `recovered` at the slave's promotion (the manager's monotonic clock, the host's too), with
+ * the number of packets it replayed. Then the copies trade names
  * ("vnf[N].master" is always the copy that is master, so a second failure of it is survived
  * like the first) and a new slave is made on the dead copy's guest (ftvnf_new_slave; ftvnf.h,
  * "A new slave"): `recovered` of vnf[N].slave once it joined. A dead manager is restarted on

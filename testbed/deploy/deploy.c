@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
@@ -292,6 +293,24 @@ deploy_host_pid(struct instance *inst, const char *guest, int nspid)
         return 0;
     }
     return pid;
+}
+
+char *
+deploy_role_ctl_path(struct instance *inst, const char *guest, int role_id)
+{
+    struct instance_guest *ig = instance_find_guest(inst, guest);
+    char *path;
+
+    if (!ig || !ig->guest || !ig->guest->provider->local_sockets || role_id < 0) {
+        return NULL;
+    }
+    /* The agent's naming (vnfs/sfc/agent.c): its --dir is the instance's guests/NAME. */
+    path = xasprintf("%s/guests/%s/role-%d.sock", inst->dir, guest, role_id);
+    if (strlen(path) >= sizeof ((struct sockaddr_un *) NULL)->sun_path) {
+        free(path);
+        return NULL;
+    }
+    return path;
 }
 
 int

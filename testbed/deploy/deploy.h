@@ -221,6 +221,11 @@ const char *deploy_mac_string(const uint8_t mac[6], char s[18]);
  * in the guest's network namespace whose innermost pid is 'nspid'. Its pidfd is the provider's
  * notice of its death, at once (the schemes' controllers watch it). */
 int deploy_host_pid(struct instance *, const char *guest, int nspid);
+/* The path at which the host reaches the control socket of role 'role_id' on 'guest' (the
+ * agent's DIR/role-ID.sock), if the guest's provider shares the host's kernel and shows the
+ * guest its directory at its host path (netns); NULL otherwise (a VM: through its agent), or if
+ * the path does not fit a socket address. free() it. */
+char *deploy_role_ctl_path(struct instance *, const char *guest, int role_id);
 /* Waits for a role that ends by itself (a client) for at most 'timeout_ms'. */
 int deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep);
 

@@ -27,11 +27,14 @@
  * the new master).
  *
  * Controller: the masters', slaves', sequencer's and manager's processes are watched through
- * their pidfds (nham_fms.h, without heartbeats). A master's death: `suspected`, its port fenced
- * and its virtual MAC re-pointed at the slave over the controller's own persistent OpenFlow
- * connection, the manager's failure notice (peer_down), then the manager has the slave catch
- * up on M\S and take over; `recovered` at the slave's promotion (the manager's monotonic
- * clock, the host's too), with the number of packets it replayed. Then the copies trade names
+ * their pidfds (nham_fms.h, without heartbeats). A master's death: the manager's failure notice
+ * (peer_down) first, from the failure monitor's thread straight to the manager's control
+ * socket where the host reaches it (netns; through the manager's agent from the worker
+ * otherwise, e.g. a VM), then `suspected`, its port fenced and its virtual MAC re-pointed at
+ * the slave over the controller's own persistent OpenFlow connection, while the manager has
+ * the slave catch up on M\S and take over; `notified` when the manager took the notice and
+ * `recovered` at the slave's promotion (the manager's monotonic clock, the host's too), with
+ * the number of packets it replayed. Then the copies trade names
  * ("vnf[N].master" is always the copy that is master, so a second failure of it is survived
  * like the first) and a new slave is made on the dead copy's guest (ftvnf_new_slave; ftvnf.h,
  * "A new slave"): `recovered` of vnf[N].slave once it joined. A dead manager is restarted on
@@ -80,6 +83,7 @@
 #define FTVNF_PRIO_STEER 100
 #define FTVNF_PRIO_FENCE 300
 #define FTVNF_RPC_MS 5000
+#define FTVNF_NOTICE_MS 1000            /* The failure monitor's thread waits no longer. */
 #define FTVNF_RECOVER_TIMEOUT_NS (30ull * 1000000000ull)
 #define DATA_BRIDGE "data"
 #define FTVNF_ID_EXTRA0 6000            /* Timestamp ids of the scheme's own guests. */
@@ -579,11 +583,15 @@ struct ftvnf_target {
     size_t vnf;
     struct deploy_component *c;
     size_t fms_idx;
+    int ep;                     /* W_MASTER: the endpoint of the copy watched now (atomic: the
+                                 * failure monitor's thread names it in its notice). */
 };
 
 struct ftvnf_job {
     size_t target;
     uint64_t at_ns;
+    uint64_t notice_ns;         /* A master's death: when the failure monitor's thread sent the
+                                 * manager its notice (0: it could not; the worker sends it). */
 };
 
 struct ftvnf_ctl {
@@ -594,7 +602,11 @@ struct ftvnf_ctl {
     struct ftvnf_target *targets;
     size_t n_targets;
     int *fds;                   /* Our own agent connection per target (-1: none yet). */
-    int mgr_fd;
+    int mgr_fd;                 /* To the manager's agent. */
+    int mgr_direct_fd;          /* The worker's, straight to the manager's control socket... */
+    int mgr_direct_role;        /* ...of this role of it (remade after a restart). */
+    int notice_fd;              /* The same, the failure monitor thread's own. */
+    int notice_role;
     struct ctl_workers *workers;    /* One: recoveries one at a time. */
     char **home;                /* Per VNF: the guest of its first master. A copy there is
                                  * endpoint FTVNF_EP_MASTER (reached at the virtual MAC), a
@@ -602,6 +614,10 @@ struct ftvnf_ctl {
     uint32_t incarnation[ARRAY_SIZE(ftvnf_extra)];
     uint64_t slave_told_ns[FTVNF_MAX_VNFS];    /* A dead slave the master's recovery told the
                                                  * manager of: its own job, if queued, is done. */
+    unsigned stage_jobs[FTVNF_MAX_VNFS];        /* Per VNF, its copies' deaths queued or being
+                                                 * recovered (under the workers' lock). */
+    bool slave_gone[FTVNF_MAX_VNFS];            /* The failure monitor saw the slave watched
+                                                 * now die (atomic; its job may be queued). */
 };
 
 /* A call on the agent of 'c' over our connection '*fdp' (opened on first use). */
@@ -637,11 +653,71 @@ ftvnf_agent_call(struct ftvnf_ctl *ctl, const struct deploy_component *c, int *f
     return error;
 }
 
+/* A call of the manager's own 'method' over '*fdp', a connection straight to its control
+ * socket (netns guests: the host reaches it in the guest's directory), made for its role
+ * '*rolep' and remade when the manager was restarted as another role. Does not take 'args'.
+ * ENOTSUP when the host cannot reach that socket (a VM): the caller goes through the agent. */
+static int
+ftvnf_manager_direct(struct ftvnf_ctl *ctl, int *fdp, int *rolep, const char *method,
+                     json_t *args, json_t **result, int timeout_ms)
+{
+    struct deploy_component *m = deploy_find(ctl->ctx.dep, "manager[0]", NULL);
+    int role_id = __atomic_load_n(&m->role_id, __ATOMIC_ACQUIRE);
+    char *path = NULL, *address = NULL, *errmsg = NULL;
+    json_t *res = NULL, *empty;
+    int error;
+
+    if (*fdp >= 0 && *rolep != role_id) {
+        close(*fdp);
+        *fdp = -1;
+    }
+    if (*fdp < 0) {
+        path = deploy_role_ctl_path(ctl->ctx.inst, m->guest, role_id);
+        if (!path) {
+            error = ENOTSUP;
+            goto out;
+        }
+        address = xasprintf("unix:%s", path);
+        error = rpc_connect(address, timeout_ms, fdp);
+        if (error) {
+            goto out;
+        }
+        *rolep = role_id;
+    }
+    empty = args ? NULL : json_object();
+    error = rpc_call_err(*fdp, method, args ? args : empty, &res, timeout_ms, &errmsg);
+    json_decref(empty);
+    if (error && error != EREMOTEIO) {
+        close(*fdp);
+        *fdp = -1;
+    }
+    if (error == EREMOTEIO) {
+        log_err("ftvnf: %s on the manager: %s", method, errmsg ? errmsg : "refused");
+    }
+out:
+    free(errmsg);
+    free(address);
+    free(path);
+    if (result && !error) {
+        *result = res;
+    } else {
+        json_decref(res);
+    }
+    return error;
+}
+
 static int
 ftvnf_manager_call(struct ftvnf_ctl *ctl, const char *method, json_t *args, json_t **result)
 {
     struct deploy_component *m = deploy_find(ctl->ctx.dep, "manager[0]", NULL);
+    int error;
 
+    error = ftvnf_manager_direct(ctl, &ctl->mgr_direct_fd, &ctl->mgr_direct_role, method, args,
+                                 result, FTVNF_RPC_MS);
+    if (!error || error == EREMOTEIO) {
+        json_decref(args);
+        return error;
+    }
     return ftvnf_agent_call(ctl, m, &ctl->mgr_fd, "call_role",
                             json_pack("{s:i, s:s, s:o}", "id", m->role_id, "method", method,
                                       "params", args ? args : json_object()), result);
@@ -693,8 +769,11 @@ ftvnf_swap_copies(struct ftvnf_ctl *ctl, size_t i)
     __atomic_store_n(&s->nspid, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&m->role_id, role_id, __ATOMIC_RELEASE);
     __atomic_store_n(&m->nspid, nspid, __ATOMIC_RELEASE);
+    __atomic_store_n(&ftvnf_find_target(ctl, W_MASTER, i)->ep, ftvnf_ep(ctl, i, m->guest),
+                     __ATOMIC_RELEASE);
     fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_MASTER, i)->fms_idx,
                      deploy_host_pid(ctl->ctx.inst, m->guest, nspid), true);
+    __atomic_store_n(&ctl->slave_gone[i], false, __ATOMIC_RELEASE);
     fms_reset_target(ctl->fms, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx, 0, true);
     free(mg);
 }
@@ -792,6 +871,7 @@ ftvnf_new_slave(struct ftvnf_ctl *ctl, size_t i)
     }
     if (!error) {
         ftvnf_vnf_args(ctl->ctx.dep, ctl->fd, i, true, self, true, s, &a);
+        __atomic_store_n(&ctl->slave_gone[i], false, __ATOMIC_RELEASE);
         error = ftvnf_start_copy(ctl, s, &a, ftvnf_find_target(ctl, W_SLAVE, i)->fms_idx);
     }
     if (!error) {
@@ -909,26 +989,28 @@ ftvnf_restart_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
     ftvnf_new_slave(ctl, t->vnf);
 }
 
-/* Whether VNF 'vnf''s slave is dead; tells the manager then. A process killed with its
- * master may still be a zombie: that is dead too. */
+/* Whether VNF 'vnf''s slave is dead; tells the manager then. The failure monitor may have
+ * seen it die (its job queued behind this one: the process may be reaped already, and no pid
+ * of its guest names it any more); else a process killed with its master may still be a
+ * zombie: that is dead too. */
 static bool
 ftvnf_tell_dead_slave(struct ftvnf_ctl *ctl, size_t vnf, struct deploy_component *slave)
 {
-    int spid = slave->role_id >= 0 ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid)
-                                   : 0;
-    char path[64], *stat = NULL, *state;
-    bool dead = false;
+    bool dead = __atomic_load_n(&ctl->slave_gone[vnf], __ATOMIC_ACQUIRE);
+    int spid = !dead && slave->role_id >= 0
+               ? deploy_host_pid(ctl->ctx.inst, slave->guest, slave->nspid) : 0;
 
-    if (spid <= 0) {
-        return false;
+    if (spid > 0) {
+        char path[64], *stat = NULL, *state;
+
+        snprintf(path, sizeof path, "/proc/%d/stat", spid);
+        if (read_file(path, &stat, NULL)) {
+            dead = errno == ENOENT || (kill(spid, 0) && errno == ESRCH);
+        } else if ((state = strrchr(stat, ')')) != NULL) {
+            dead = state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
+        }
+        free(stat);
     }
-    snprintf(path, sizeof path, "/proc/%d/stat", spid);
-    if (read_file(path, &stat, NULL)) {
-        dead = errno == ENOENT || (kill(spid, 0) && errno == ESRCH);
-    } else if ((state = strrchr(stat, ')')) != NULL) {
-        dead = state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X');
-    }
-    free(stat);
     if (dead) {
         ctl->slave_told_ns[vnf] = time_mono_ns();
         ftvnf_manager_call(ctl, "peer_down",
@@ -957,16 +1039,19 @@ ftvnf_stage_lost(struct ftvnf_ctl *ctl, size_t vnf, uint64_t t_notice, uint64_t 
     return lost;
 }
 
-/* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. */
+/* Master 'i' died at 'at_ns': the slave catches up on M\S and takes over. 'notice_ns': when
+ * the failure monitor's thread gave the manager its failure notice (0: not yet: given here). */
 static void
-ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
+ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns,
+                     uint64_t notice_ns)
 {
     struct deploy_component *slave = ftvnf_copy(ctl->ctx.dep, t->vnf, true);
     struct of_flow fence = { .priority = FTVNF_PRIO_FENCE }, steer;
-    uint64_t t_notice = time_mono_ns(), deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS, last;
+    uint64_t t_notice = notice_ns ? notice_ns : time_mono_ns(), last;
+    uint64_t deadline = t_notice + FTVNF_RECOVER_TIMEOUT_NS;
     bool slave_dead;
     char alias[32];
-    int error;
+    int error = 0;
 
     snprintf(alias, sizeof alias, "vnf[%zu]", t->vnf);
     for (int k = 0; k < 2; k++) {
@@ -981,10 +1066,15 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
      * then its upstream is rerouted to the slave's own address). The switch's flow table
      * changes take tens of ms under load, so they run meanwhile: nothing the dead copy's port
      * might still send enters the chain, and what upstream sends to master i's virtual MAC
-     * goes to the slave. */
-    error = ftvnf_manager_call(ctl, "peer_down",
-                               json_pack("{s:i}", "peer", ftvnf_ep(ctl, t->vnf, t->c->guest)),
-                               NULL);
+     * goes to the slave. The failure monitor's thread told the manager already where it can
+     * reach it (ftvnf_notice_master()); the slave's death above, if any, comes after it then,
+     * which the manager takes as a slave that died while taking over. */
+    if (!notice_ns) {
+        t_notice = time_mono_ns();
+        error = ftvnf_manager_call(ctl, "peer_down",
+                                   json_pack("{s:i}", "peer",
+                                             ftvnf_ep(ctl, t->vnf, t->c->guest)), NULL);
+    }
     /* The manager decided at the notice whether a slave can take over. */
     if (!error && ftvnf_stage_lost(ctl, t->vnf, t_notice, &last)) {
         ftvnf_restart_master(ctl, t, at_ns, last, alias);
@@ -1001,6 +1091,7 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
             && (st = json_array_get(json_object_get(res, "stages"), t->vnf))
             && ftvnf_promoted_after(st, t_notice)) {
             uint64_t at = json_integer_value(json_object_get(st, "promoted_ns"));
+            uint64_t failed = json_integer_value(json_object_get(st, "failed_ns"));
             json_int_t n = json_integer_value(json_object_get(st, "catchup"));
             struct deploy_component *a = deploy_find(ctl->ctx.dep, alias, NULL);
 
@@ -1008,11 +1099,21 @@ ftvnf_recover_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_
             if (a) {
                 deploy_set_guest(ctl->ctx.dep, a, slave->guest);
             }
+            /* Where the time went (every guest reads the host's monotonic clock): detection,
+             * the notice sent, the manager's taking it (its own clock), the promotion. */
+            run_events_addf(ctl->ctx.events, failed, "notified", t->c->name,
+                            "the manager took the failure notice %.3f ms after detection (sent "
+                            "after %.3f ms %s)", failed > at_ns ? (failed - at_ns) / 1e6 : 0.0,
+                            t_notice > at_ns ? (t_notice - at_ns) / 1e6 : 0.0,
+                            notice_ns ? "by the failure monitor's thread to its control socket"
+                                      : "by the controller's worker through its agent");
             for (int k = 0; k < 2; k++) {
                 run_events_addf(ctl->ctx.events, at, "recovered", k ? alias : t->c->name,
                                 "%s took over after replaying M\\S (%lld packets listed) %.3f ms "
-                                "after detection", slave->name, (long long) n,
-                                at > at_ns ? (at - at_ns) / 1e6 : 0.0);
+                                "after detection, %.3f ms after the manager's notice",
+                                slave->name, (long long) n,
+                                at > at_ns ? (at - at_ns) / 1e6 : 0.0,
+                                at > failed ? (at - failed) / 1e6 : 0.0);
             }
             /* The names follow the roles: vnf[i].master is the new master's guest now, and
              * vnf[i].slave the dead copy's, where the new slave goes. */
@@ -1071,7 +1172,8 @@ ftvnf_restart(struct ftvnf_ctl *ctl, struct ftvnf_target *t, uint64_t at_ns)
         int nspid = json_integer_value(json_object_get(res, "pid"));
         /* The component is the new role now: its counters, the manager's calls and the
          * deployment's stop take it. */
-        t->c->role_id = json_integer_value(json_object_get(res, "id"));
+        __atomic_store_n(&t->c->role_id, (int) json_integer_value(json_object_get(res, "id")),
+                         __ATOMIC_RELEASE);
         fms_reset_target(ctl->fms, t->fms_idx, deploy_host_pid(ctl->ctx.inst, t->c->guest,
                                                                nspid), true);
     }
@@ -1098,7 +1200,7 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
     ctl_workers_unlock(ctl->workers);
     switch (t->kind) {
     case W_MASTER:
-        ftvnf_recover_master(ctl, t, job->at_ns);
+        ftvnf_recover_master(ctl, t, job->at_ns, job->notice_ns);
         break;
     case W_SLAVE:
         if (job->at_ns <= ctl->slave_told_ns[t->vnf]) {
@@ -1118,6 +1220,27 @@ ftvnf_ctl_job(void *ctl_, size_t worker, void *job_)
         break;
     }
     ctl_workers_lock(ctl->workers);
+    if (t->kind == W_MASTER || t->kind == W_SLAVE) {
+        ctl->stage_jobs[t->vnf]--;
+    }
+}
+
+/* From the failure monitor's thread, the moment it saw master copy 't' die: the manager's
+ * failure notice, straight to its control socket (netns guests), before anything else. Through
+ * the worker it would wait for that thread's wake-up, then cross the management network to
+ * the manager's agent, which connects to the same socket: three more processes to be
+ * scheduled before the takeover starts, most of the time from detection to promotion on a
+ * loaded host (12-37 ms medians, against 0.4 ms of the manager's own). Returns when it was
+ * sent, 0 if it could not be (a VM's manager, one restarting): the worker sends it then. */
+static uint64_t
+ftvnf_notice_master(struct ftvnf_ctl *ctl, struct ftvnf_target *t)
+{
+    uint64_t sent = time_mono_ns();
+    int ep = __atomic_load_n(&t->ep, __ATOMIC_ACQUIRE);
+
+    return ftvnf_manager_direct(ctl, &ctl->notice_fd, &ctl->notice_role, "peer_down",
+                                json_pack("{s:i}", "peer", ep), NULL, FTVNF_NOTICE_MS)
+           ? 0 : sent;
 }
 
 /* From the FMS's thread: only deaths (no heartbeats here). */
@@ -1126,12 +1249,30 @@ ftvnf_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind,
              uint64_t at_ns, uint64_t gap_ns)
 {
     struct ftvnf_ctl *ctl = ctl_;
+    struct ftvnf_target *t = &ctl->targets[idx];
+    struct ftvnf_job job = { .target = idx, .at_ns = at_ns };
+    bool busy = false;
 
     if (kind != FMS_EV_DEAD) {
         return;
     }
+    if (t->kind == W_SLAVE) {
+        __atomic_store_n(&ctl->slave_gone[t->vnf], true, __ATOMIC_RELEASE);
+    }
+    if (t->kind == W_MASTER || t->kind == W_SLAVE) {
+        ctl_workers_lock(ctl->workers);
+        busy = ctl->stage_jobs[t->vnf]++ > 0;
+        ctl_workers_unlock(ctl->workers);
+    }
+    /* Only when nothing else of the stage is under way: the worker tells the manager of a
+     * slave's death (first) and has a new slave join (peer_up), and a notice ahead of those
+     * would be one the manager takes in another state than the worker expects (a master that
+     * died with its slave would wait for a takeover that never comes). */
+    if (t->kind == W_MASTER && !busy) {
+        job.notice_ns = ftvnf_notice_master(ctl, t);
+    }
     ctl_workers_lock(ctl->workers);
-    ctl_workers_push(ctl->workers, 0, &(struct ftvnf_job) { .target = idx, .at_ns = at_ns });
+    ctl_workers_push(ctl->workers, 0, &job);
     ctl_workers_unlock(ctl->workers);
 }
 
@@ -1153,6 +1294,12 @@ ftvnf_ctl_stop(void *ctl_)
     }
     if (ctl->mgr_fd >= 0) {
         close(ctl->mgr_fd);
+    }
+    if (ctl->mgr_direct_fd >= 0) {
+        close(ctl->mgr_direct_fd);
+    }
+    if (ctl->notice_fd >= 0) {
+        close(ctl->notice_fd);
     }
     if (ctl->of) {
         of_conn_close(ctl->of);
@@ -1176,7 +1323,8 @@ ftvnf_ctl_watch(struct ftvnf_ctl *ctl, enum ftvnf_watch kind, size_t vnf,
     ctl->fds = xrealloc(ctl->fds, (ctl->n_targets + 1) * sizeof *ctl->fds);
     ctl->fds[ctl->n_targets] = -1;
     t = &ctl->targets[ctl->n_targets++];
-    *t = (struct ftvnf_target) { .kind = kind, .vnf = vnf, .c = c };
+    *t = (struct ftvnf_target) { .kind = kind, .vnf = vnf, .c = c,
+                                 .ep = kind == W_MASTER ? FTVNF_EP_MASTER((int) vnf) : 0 };
 }
 
 static int
@@ -1189,7 +1337,7 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
 
     ctl->ctx = *ctx;
     ctl->fd = ctx->dep->scheme_data;
-    ctl->mgr_fd = -1;
+    ctl->mgr_fd = ctl->mgr_direct_fd = ctl->notice_fd = -1;
     ctl->workers = ctl_workers_create(1, sizeof(struct ftvnf_job), ftvnf_ctl_job, NULL, ctl);
     path = xasprintf("%s/%s.mgmt", ovs_run_dir(ctx->inst->ovs), DATA_BRIDGE);
     error = of_conn_open(path, FTVNF_RPC_MS, &ctl->of);
@@ -1226,6 +1374,11 @@ ftvnf_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
          * handshake with a guest's agent on a loaded host, inside the recovery time. */
         json_t *res = NULL;
         if (!ftvnf_manager_call(ctl, "ftvnf_stages", NULL, &res)) {
+            json_decref(res);
+        }
+        /* The failure monitor's own connection (not yet used by its thread). */
+        if (!ftvnf_manager_direct(ctl, &ctl->notice_fd, &ctl->notice_role, "ftvnf_stages",
+                                  NULL, &res, FTVNF_RPC_MS)) {
             json_decref(res);
         }
         error = ctl_workers_start(ctl->workers);

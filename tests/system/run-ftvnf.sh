@@ -95,6 +95,20 @@ repair=$(run_summary "$run" recovery_repair_ms)
     && ok "both crashes of the master were suspected and recovered; recovery stored (mean over the 3 faults, the slave's replacement among them): ${total} ms from the kill, ${repair} ms from detection" \
     || fail "events: $sent injected, $sus suspected, $rec recovered; recovery_total_ms '$total'"
 q "select detail from events where run=$run and kind='recovered' and target='vnf[0].master'" | sed 's/^/  /'
+# The failure notice went from the failure monitor's thread straight to the manager's control
+# socket (netns guests), not through the controller's worker and the manager's agent (three more
+# processes to wake, most of the time from detection to promotion on a loaded host), and the
+# manager took it after the detection and before the slave's promotion.
+direct=$(q "select count(*) from events n where n.run=$run and n.kind='notified'
+            and n.target='vnf[0].master' and n.detail like '%by the failure monitor''s thread%'
+            and n.t_ns >= (select max(s.t_ns) from events s where s.run=$run and s.kind='suspected'
+                           and s.target='vnf[0].master' and s.t_ns <= n.t_ns)
+            and n.t_ns <= (select min(r.t_ns) from events r where r.run=$run and r.kind='recovered'
+                           and r.target='vnf[0].master' and r.t_ns >= n.t_ns)")
+[ "$direct" = 2 ] \
+    && ok "both failure notices went straight from the failure monitor's thread to the manager's control socket, between detection and promotion" \
+    || fail "$direct of 2 failure notices went straight to the manager: $(q "select detail from events where run=$run and kind='notified'" | tr '\n' ';')"
+q "select detail from events where run=$run and kind='notified'" | sed 's/^/  /'
 # The second kill of the master was survived only if a new slave had joined before it (the
 # first slave was the master then, and the second was killed): two joined at least, after the
 # first takeover and after the slave's death.

@@ -523,6 +523,36 @@ test_deploy_every_scheme(void **state)
     }
 }
 
+/* A role's control socket as the host reaches it: the agent's DIR/role-ID.sock, DIR the
+ * instance's guests/NAME, on a provider whose guests see their directory at its host path
+ * (FTvNF's controller gives the manager its failure notices there); none for a role not
+ * started or a guest not in the instance. */
+static void
+test_role_ctl_path(void **state)
+{
+    static const char yaml[] =
+        "experiment: t\nprovider: test\nscheme: none\n"
+        "chain: {vnfs: [{fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    struct fixture fx;
+    const char *guest;
+    char *path, *want;
+
+    fixture_up(&fx, yaml);
+    assert_true(fx.inst->n_guests > 0);
+    guest = fx.inst->guests[0].name;
+    assert_true(instance_find_guest(fx.inst, guest)->guest->provider->local_sockets);
+    path = deploy_role_ctl_path(fx.inst, guest, 7);
+    want = xasprintf("%s/%s/guests/%s/role-7.sock", state_dir, fx.name, guest);
+    assert_non_null(path);
+    assert_string_equal(path, want);
+    free(path);
+    free(want);
+    assert_null(deploy_role_ctl_path(fx.inst, guest, -1));
+    assert_null(deploy_role_ctl_path(fx.inst, "no-such-guest", 7));
+    fixture_down(&fx);
+}
+
 /* FTC's controller: a VNF whose role ends is started again on its guest, as the next
  * incarnation (which fetches its state from the ring); the other VNF is left alone. */
 static void
@@ -911,6 +941,7 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_nmr, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
+        cmocka_unit_test_teardown(test_role_ctl_path, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
         cmocka_unit_test_teardown(test_ftc_recovery_beside_mitm, teardown_test),
         cmocka_unit_test_teardown(test_deploy_nham, teardown_test),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
+#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
@@ -632,6 +633,76 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
     return error;
 }
 
+/* FTC's state path from the buffer back to the forwarder: a veth straight between the guests
+ * of the chain's first and last VNF, named FTC_LINK in both, each end with its guest's data
+ * MAC. The paper gives this path a link of its own; through the switch a commit round trip
+ * crossed its main loop twice (≈90 us each). Nothing to clean: a veth dies with either of its
+ * namespaces, and so with either guest. Made again when one of the guests was replaced (its
+ * end died with the old one). 0, or an errno when a guest's namespace cannot be reached (a
+ * VM's: the members send through the switch then). */
+#define FTC_LINK "ftcl"
+
+static struct deploy_component *
+find_vnf(struct deployment *d, size_t index)
+{
+    for (size_t i = 0; i < d->n_comps; i++) {
+        if (!strcmp(d->comps[i].role, "vnf") && d->comps[i].index == (int) index) {
+            return &d->comps[i];
+        }
+    }
+    return NULL;
+}
+
+static int
+ftc_link(struct deployment *d)
+{
+    struct deploy_component *ends[2] = { find_vnf(d, 0), find_vnf(d, d->point->n_vnfs - 1) };
+    struct link_ns *ns[2] = { NULL, NULL };
+    bool exists[2];
+    int error = 0;
+
+    if (d->point->n_vnfs < 2 || !ends[0] || !ends[1]) {
+        return ENOENT;
+    }
+    for (int k = 0; k < 2 && !error; k++) {
+        struct instance_guest *ig = __atomic_load_n(&ends[k]->ig, __ATOMIC_ACQUIRE);
+        struct guest *g = ig ? __atomic_load_n(&ig->guest, __ATOMIC_ACQUIRE) : NULL;
+        int fd;
+
+        error = !g || !data_iface(ig) ? ENOENT : guest_netns_fd(g, &fd);
+        if (!error) {
+            error = link_ns_open(fd, &ns[k]);
+            close(fd);
+        }
+        if (!error) {
+            exists[k] = link_exists(ns[k], FTC_LINK);
+        }
+    }
+    if (!error && !(exists[0] && exists[1])) {
+        /* One end alone is the old pair's, going away with the other guest's namespace. */
+        for (int k = 0; k < 2; k++) {
+            if (exists[k]) {
+                link_delete(ns[k], FTC_LINK);
+            }
+        }
+        struct link_veth veth = {
+            .name = FTC_LINK, .peer_name = FTC_LINK,
+            .mac = data_iface(ends[0]->ig)->mac, .peer_mac = data_iface(ends[1]->ig)->mac,
+        };
+        error = link_veth_add(ns[0], ns[1], &veth);
+        for (int k = 0; k < 2 && !error; k++) {
+            error = link_set_up(ns[k], FTC_LINK, true);
+        }
+    }
+    if (error) {
+        log_debug("ftc: no link between %s and %s (%s): their peer messages go through the "
+                  "switch", ends[0]->guest, ends[1]->guest, strerror(error));
+    }
+    link_ns_close(ns[0]);
+    link_ns_close(ns[1]);
+    return error;
+}
+
 /* The arguments of VNF component 'c' (its function, and FTC's when the chain has it). */
 static void
 vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarnation,
@@ -668,6 +739,11 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
         if (d->opts.ftc_tick) {
             deploy_args_add(a, "--ftc-tick");
             deploy_args_add(a, "%s", d->opts.ftc_tick);
+        }
+        if (d->opts.ftc_link && (c->index == 0 || c->index + 1 == (int) d->point->n_vnfs)
+            && !ftc_link(d)) {
+            deploy_args_add(a, "--ftc-link");
+            deploy_args_add(a, FTC_LINK);
         }
     }
     if (d->opts.ftmb) {

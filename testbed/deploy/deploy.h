@@ -85,6 +85,10 @@ struct deploy_chain_opts {
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
     const char *ftc_tick;       /* NULL: the VNF's default. */
+    /* A veth straight between the first and the last VNF's guests for the buffer's and the
+     * commits' peer messages (the paper's state link); where a provider cannot (a VM), or
+     * false: through the switch. */
+    bool ftc_link;
     /* FTMB (testbed/schemes/ftmb.c): a "logger" guest runs FTMB's logger (vnfs/sfc/ftmb.h),
      * every VNF logs each packet and its access log there and holds its output until logged,
      * and stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). */

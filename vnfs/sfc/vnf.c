@@ -58,6 +58,7 @@ enum {
     VNF_OPT_FTC_PARTITIONS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
+    VNF_OPT_FTC_LINK,
     VNF_OPT_ORDER_INCARNATION,
     VNF_OPT_FTMB_LOGGER,
     VNF_OPT_FTMB_SNAPSHOT,
@@ -590,6 +591,9 @@ usage(void)
            "  --ftc-partitions P state partitions (default 1)\n"
            "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
            "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
+           "  --ftc-link IFACE   the chain's first and last VNF: a link straight to the other\n"
+           "                     one, for the buffer's and the commits' peer messages (the\n"
+           "                     data interface while it is missing)\n"
            "FTMB (vnfs/sfc/ftmb.h: each packet and its access log to a logger, output held\n"
            "until it is logged, and a simulated snapshot):\n"
            "  --ftmb-logger MAC  the logger guest's data MAC\n"
@@ -621,6 +625,7 @@ role_vnf(int argc, char *argv[])
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
+        { "ftc-link", required_argument, NULL, VNF_OPT_FTC_LINK },
         { "order-incarnation", required_argument, NULL, VNF_OPT_ORDER_INCARNATION },
         { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
         { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
@@ -710,6 +715,9 @@ role_vnf(int argc, char *argv[])
                 fprintf(stderr, "sfcd vnf: '%s' is not a duration\n", optarg);
                 goto out;
             }
+            break;
+        case VNF_OPT_FTC_LINK:
+            v.ftc_cfg.link = optarg;
             break;
         case VNF_OPT_FTC_TICK:
             if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {

@@ -41,6 +41,11 @@ struct vnf_ftc_config {
     uint32_t incarnation;               /* > 0: a replacement, fetches its groups' state. */
     const char *mbox_params;            /* "FN KEY=VALUE ..." for the nf middlebox. */
     const uint8_t *key;                 /* FTSTAGE_KEY_LEN bytes. */
+    /* The first and the last VNF: an interface straight to the other one (a veth between the
+     * two guests, bypassing the switch), or NULL. The buffer's piggyback messages and the
+     * front's commits to the buffer go there: the paper gives this state path a link of its
+     * own. While it is missing or broken (the other guest was replaced), the data interface. */
+    const char *link;
 };
 
 int vnf_ftc_create(const struct vnf_ftc_config *, struct role *, struct vnf_ftc **,

@@ -93,11 +93,12 @@ struct vnf_ftc {
      * piggyback messages, the front's commits to the buffer) go straight there, not through
      * the switch (two crossings of its main loop per commit round trip). NULL while the
      * interface is missing or broke (the other guest was replaced and its veth died with it):
-     * the data interface then, and another try to open it at most every
-     * VNF_FTC_LINK_RETRY_NS. */
+     * the data interface then, and a try to open it again every VNF_FTC_LINK_RETRY_NS
+     * ('link_timer'), sending or not: the other end may already send on the new link its
+     * replacement got (its state requests among them). */
     struct pktio *link_io;
     unsigned link_peer;         /* The VNF at the link's other end. */
-    uint64_t link_tried_ns;
+    uint64_t link_timer;
     uint64_t n_link_out, n_link_in, n_link_down;
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
     uint64_t n_unknown_to, n_replies;
@@ -286,6 +287,39 @@ vnf_ftc_deliver(void *h_, const uint8_t *data, size_t len)
 
 static void vnf_ftc_link_readable(struct loop *, int fd, uint32_t events, void *v_);
 
+static void vnf_ftc_link_retry(struct loop *, uint64_t id, void *v_);
+
+/* Opens cfg.link; while it cannot, tries again every VNF_FTC_LINK_RETRY_NS. */
+static void
+vnf_ftc_link_open(struct vnf_ftc *v)
+{
+    if (!pktio_open_ethertype(v->cfg.link, false, FTSTAGE_ETHERTYPE, &v->link_io)
+        && loop_add_fd(v->role->loop, pktio_fd(v->link_io), EPOLLIN, vnf_ftc_link_readable,
+                       v)) {
+        pktio_close(v->link_io);
+        v->link_io = NULL;
+    }
+    if (!v->link_io && !v->link_timer) {
+        v->link_timer = loop_add_timer(v->role->loop, VNF_FTC_LINK_RETRY_NS,
+                                       VNF_FTC_LINK_RETRY_NS, vnf_ftc_link_retry, v);
+    } else if (v->link_io && v->link_timer) {
+        loop_cancel_timer(v->role->loop, v->link_timer);
+        v->link_timer = 0;
+    }
+}
+
+static void
+vnf_ftc_link_retry(struct loop *loop, uint64_t id, void *v_)
+{
+    struct vnf_ftc *v = v_;
+
+    if (!v->link_io) {
+        vnf_ftc_link_open(v);
+    }
+    (void) loop;
+    (void) id;
+}
+
 static void
 vnf_ftc_link_close(struct vnf_ftc *v)
 {
@@ -294,33 +328,8 @@ vnf_ftc_link_close(struct vnf_ftc *v)
         pktio_close(v->link_io);
         v->link_io = NULL;
         v->n_link_down++;
+        vnf_ftc_link_open(v);   /* At once: a new link may be there already. */
     }
-}
-
-/* Opens cfg.link if it is not open and its last try is long enough ago. */
-static bool
-vnf_ftc_link_up(struct vnf_ftc *v)
-{
-    uint64_t now;
-
-    if (v->link_io || !v->cfg.link) {
-        return v->link_io != NULL;
-    }
-    now = time_mono_ns();
-    if (v->link_tried_ns && now - v->link_tried_ns < VNF_FTC_LINK_RETRY_NS) {
-        return false;
-    }
-    v->link_tried_ns = now;
-    if (pktio_open_ethertype(v->cfg.link, false, FTSTAGE_ETHERTYPE, &v->link_io)) {
-        v->link_io = NULL;
-        return false;
-    }
-    if (loop_add_fd(v->role->loop, pktio_fd(v->link_io), EPOLLIN, vnf_ftc_link_readable, v)) {
-        pktio_close(v->link_io);
-        v->link_io = NULL;
-        return false;
-    }
-    return true;
 }
 
 /* Sends peer message 'msg' for the guest of data MAC 'mac' over the link if it leads there;
@@ -330,7 +339,7 @@ vnf_ftc_link_send(struct vnf_ftc *v, const uint8_t *mac, const uint8_t *msg, siz
 {
     uint8_t *f = v->frame;
 
-    if (!v->cfg.link || memcmp(mac, v->cfg.ring[v->link_peer], 6) || !vnf_ftc_link_up(v)) {
+    if (!v->link_io || memcmp(mac, v->cfg.ring[v->link_peer], 6)) {
         return false;
     }
     memcpy(f, mac, 6);
@@ -443,7 +452,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     v->cfg = *cfg;
     if (cfg->link && cfg->n >= 2 && (cfg->index == 0 || cfg->index == cfg->n - 1)) {
         v->link_peer = cfg->index ? 0 : cfg->n - 1;
-        vnf_ftc_link_up(v);     /* Missing: the switch, and later tries. */
+        vnf_ftc_link_open(v);   /* Missing: the switch, and later tries. */
     } else {
         v->cfg.link = NULL;
     }
@@ -529,6 +538,9 @@ vnf_ftc_destroy(struct vnf_ftc *v)
     if (v->link_io) {
         loop_del_fd(v->role->loop, pktio_fd(v->link_io));
         pktio_close(v->link_io);
+    }
+    if (v->link_timer) {
+        loop_cancel_timer(v->role->loop, v->link_timer);
     }
     free(v->tx);
     free(v);
@@ -737,6 +749,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_fwd_propagated", &ws->propagated);
         role_add_counter(role, "ftc_fwd_propagated_idle", &ws->propagated_idle);
         role_add_counter(role, "ftc_fwd_propagated_carry", &ws->propagated_carry);
+        role_add_counter(role, "ftc_fwd_propagated_full", &ws->propagated_full);
     }
     if (v->stages[VNF_FTC_BUF]) {
         const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);

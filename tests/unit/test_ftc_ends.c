@@ -1,6 +1,8 @@
-/* FTC's forwarder (vnfs/ft/ftc/ends.c) under a stream: the buffer's logs that came in one
- * wake-up ride the data packets of that same wake-up, and propagating packets carry only what
- * those left; an idle chain still gets its propagating packet at once. */
+/* FTC's ends (vnfs/ft/ftc/ends.c) under a stream. The forwarder: the buffer's logs that came in
+ * one wake-up ride the data packets of that same wake-up, and propagating packets carry only
+ * what those left; an idle chain still gets its propagating packet at once. The buffer: one
+ * message to the forwarder per receive batch, but once it holds many packets (a saturated
+ * chain) one per quarter tick or full message; a lone packet's logs still go at once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,10 +214,106 @@ test_idle_propagates_at_once(void **state)
     fwd_close(&w);
 }
 
+/* The buffer: 'n' data packets, 'gap' ns apart, each with one log of group 1 (never committed:
+ * all stay held), each its own receive batch (a flush timer due by then fires first). Returns
+ * the messages it sent the forwarder and the logs they carried; '*armed_at' the flush timer
+ * left armed (0: none). */
+static size_t
+buffer_stream(struct ft_core *core, struct ft_actions *out, uint64_t *t, size_t n, uint64_t gap,
+              uint64_t *flush_at, size_t *logs)
+{
+    static struct ftc_message m, r;
+    static const uint8_t inner[64];
+    static uint64_t seq = 1;
+    size_t msgs = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct buf b = BUF_INITIALIZER;
+        struct ft_event ev = { .kind = FT_EV_PACKET, .from = 2 };
+
+        if (*flush_at && *flush_at <= *t) {
+            struct ft_event fire_ev = { .kind = FT_EV_TIMER, .now_ns = *flush_at, .timer = 2 };
+
+            *flush_at = 0;
+            ft_actions_clear(out);
+            assert_int_equal(ft_core_step(core, &fire_ev, out), 0);
+            for (size_t k = 0; k < out->n; k++) {
+                if (out->v[k].kind == FT_ACT_SEND) {
+                    struct cursor c;
+
+                    cursor_init(&c, out->v[k].data + 9, out->v[k].len - 9);
+                    assert_true(ftc_message_read(&c, &r));
+                    msgs++;
+                    *logs += r.n_logs;
+                }
+            }
+        }
+        memset(&m, 0, sizeof m);
+        m.logs[0] = (struct ftc_log) { .group = 1, .n_ent = 1 };
+        m.logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = seq++ };
+        m.n_logs = 1;
+        ftc_packet_put(&b, FTC_PKT_DATA, &m, inner, sizeof inner);
+        ev.now_ns = *t;
+        ev.data = b.data;
+        ev.len = b.len;
+        ft_actions_clear(out);
+        assert_int_equal(ft_core_step(core, &ev, out), 0);
+        for (size_t k = 0; k < out->n; k++) {
+            assert_int_not_equal(out->v[k].kind, FT_ACT_FORWARD);  /* Nothing released. */
+            assert_int_not_equal(out->v[k].kind, FT_ACT_SEND);
+            if (out->v[k].kind == FT_ACT_TIMER_ARM && out->v[k].timer == 2) {
+                *flush_at = out->v[k].at_ns;
+            }
+        }
+        buf_uninit(&b);
+        *t += gap;
+    }
+    return msgs;
+}
+
+static void
+test_buffer_coalesces_when_busy(void **state)
+{
+    static const uint32_t next = 0, peers = 100;
+    static const struct ft_param params[] = { { "tick", "2ms" }, { "max_msg", "900" } };
+    struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
+                             .n_peers = 1, .params = params, .n_params = 2 };
+    struct ft_event start = { .kind = FT_EV_START };
+    struct ft_core *core;
+    struct ft_actions out;
+    uint64_t t = 1 * MS, flush_at = 0;
+    size_t msgs, logs = 0;
+
+    (void) state;
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_buffer"), &cfg, &core, NULL), 0);
+    ft_actions_init(&out);
+    assert_int_equal(ft_core_step(core, &start, &out), 0);
+    /* Few held: each packet's log goes in a message of its own, at once (after its batch). */
+    msgs = buffer_stream(core, &out, &t, 16, 20000, &flush_at, &logs);
+    assert_int_equal(flush_at, t - 20000);
+    assert_int_equal(msgs, 15);
+    /* 16 held: the next logs wait a quarter tick (500 us) after the last message: 20 more
+     * packets in 400 us send nothing, and then one message takes them all. */
+    uint64_t last = flush_at;
+    msgs = buffer_stream(core, &out, &t, 20, 20000, &flush_at, &logs);
+    assert_int_equal(msgs, 1);          /* The 16th packet's, due before the 17th came. */
+    assert_int_equal(logs, 16);
+    assert_int_equal(flush_at, last + 500000);
+    logs = 0;
+    t = flush_at;
+    msgs = buffer_stream(core, &out, &t, 1, 20000, &flush_at, &logs);
+    assert_int_equal(msgs, 1);
+    assert_int_equal(logs, 20);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_coalesces_when_busy),
         cmocka_unit_test(test_logs_ride_the_batch),
         cmocka_unit_test(test_no_batch_propagates),
         cmocka_unit_test(test_idle_propagates_at_once),

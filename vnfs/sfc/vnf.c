@@ -59,6 +59,7 @@ enum {
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
     VNF_OPT_FTC_LINK,
+    VNF_OPT_FTMB_IN_LINE,
     VNF_OPT_ORDER_INCARNATION,
     VNF_OPT_FTMB_LOGGER,
     VNF_OPT_FTMB_SNAPSHOT,
@@ -597,6 +598,10 @@ usage(void)
            "FTMB (vnfs/sfc/ftmb.h: each packet and its access log to a logger, output held\n"
            "until it is logged, and a simulated snapshot):\n"
            "  --ftmb-logger MAC  the logger guest's data MAC\n"
+           "  --ftmb-in-line     the logger is this VNF's own IL and OL, the path's hop for it:\n"
+           "                     each PAL goes there in a message of its own, then the output\n"
+           "                     (the OL releases it); else a record with the input, and the\n"
+           "                     output held until the logger acknowledges it\n"
            "  --ftmb-snapshot DUR  stall every DUR (default 50ms; 0: never)\n"
            "  --ftmb-stall DUR   for this long (default 6ms)\n"
            ROLE_COMMON_USAGE, nf_class_names());
@@ -630,6 +635,7 @@ role_vnf(int argc, char *argv[])
         { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
         { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
         { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
+        { "ftmb-in-line", no_argument, NULL, VNF_OPT_FTMB_IN_LINE },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -715,6 +721,9 @@ role_vnf(int argc, char *argv[])
                 fprintf(stderr, "sfcd vnf: '%s' is not a duration\n", optarg);
                 goto out;
             }
+            break;
+        case VNF_OPT_FTMB_IN_LINE:
+            v.ftmb_cfg.in_line = true;
             break;
         case VNF_OPT_FTC_LINK:
             v.ftc_cfg.link = optarg;

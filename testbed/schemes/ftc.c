@@ -3,7 +3,11 @@
  * the NSH path), the first one also the forwarder, the last one also the buffer; a VNF's
  * replication group is its guest and the f VNF guests after it, the chain seen as a ring. No
  * extra guest: the chain needs at least f+1 VNFs (the paper's extra replicas for shorter
- * chains are not deployed here; the simulator runs them).
+ * chains are not deployed here; the simulator runs them). With link: direct (the default), a
+ * veth straight between the first and the last VNF's guests carries the buffer's piggyback
+ * messages and the front's commits to the buffer (the paper's "10 Gbps link to disseminate
+ * state changes from buffer to forwarder"), made again when either guest is replaced; a
+ * provider whose guests' namespaces the host cannot enter (a VM) falls back to the switch.
  *
  * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
  * on its init: a destroyed guest is seen at once) and its role process (a pidfd on it, so a

@@ -12,7 +12,9 @@
  * middlebox made in place (dns; FTC_PKT_REPLY), on the reverse path (SPI | NSH_SPI_REVERSE, SI
  * 255, as vnf.c sends an NF_REPLY) back toward the client. Peer messages
  * (the buffer's piggyback message to the forwarder, retransmissions, state fetches) go straight
- * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE).
+ * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE); those
+ * between the first and the last VNF on their own link when there is one (cfg.link: the
+ * paper's state link from buffer to forwarder), else through the switch.
  *
  * Endpoints: 0 outside, 1+i the ring member of VNF i, 100 the forwarder, 101 the buffer.
  * Actions between stages of one guest are queued and run from the loop (never re-entering a

@@ -13,6 +13,15 @@
 # (so that a change in the machine's load falls on all of them); the median is reported, with
 # the per-repetition ratios FTC/none. SCHEMES (default "none ftc ftmb"): the schemes to run.
 # SFF_WINDOW: none's and ftc's sff_window parameter (the SFF's admission; 0: off).
+# CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
+# allowed). The default leaves the host's two cores shared by all: a VNF stalled by ftmb's
+# snapshot gives its CPU to the others, and the paper's compounding of stalls across a chain
+# (one server per middlebox, each stall stopping a full pipeline) cannot appear; a quota under
+# a core per guest (e.g. 0.25) keeps a stalled VNF's share from the others, as its own server
+# would. FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
+# switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
+# IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
+# beside the path, cheaper than the paper's FTMB).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 set -u
@@ -29,20 +38,22 @@ tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
 trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; ftc's link: ${FTC_LINK:-direct}; ftmb's logger: ${FTMB_LOGGER:-in-line}"
 
 point() { # SCHEME LENGTH -> experiment file
     cat >"$tmp/$1-$2.yaml" <<YAML
 experiment: bench-ftc-$1-$2
 provider: netns
 scheme: $1
-resources: {cpus: 1, memory: 256M}
+resources: {cpus: ${CPUS:-1}, memory: 256M}
 chain:
   length: $2
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
-$( [ "$1" != ftmb ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
+$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
+$( [ "$1" = none ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
+$( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
 warmup: 0
 repetitions: 1
@@ -130,6 +141,6 @@ awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none
                     (tf - nf) / a, a, (tl - nl) / b, b }'
 for n in $LENGTHS; do
     [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
-        "on average (the commit round trip to the first VNF's guest and back)"
+        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct})"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

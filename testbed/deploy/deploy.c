@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "testbed/infra/instance.h"
+#include "testbed/infra/link.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/openflow.h"
 #include "testbed/infra/ovs.h"
@@ -141,7 +142,16 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);
     }
-    if (o->ftmb) {
+    if (o->ftmb && o->ftmb_in_line) {
+        /* A logger per middlebox: the paper's FTMB gives each its IL and OL's own server. */
+        for (size_t i = 0; i < p->n_vnfs; i++) {
+            snprintf(name, sizeof name, "l%zu", i);
+            size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
+            /* Only its MAC matters (the path's hop); no address to collide with a function's
+             * (a NAT's external one). */
+            topology_add_link(topo, g, bridge, NULL, 24);
+        }
+    } else if (o->ftmb) {
         size_t g = topology_add_guest(topo, "logger", p->cpus, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.253", 24);
     }
@@ -651,6 +661,82 @@ write_key(struct deployment *d, const struct deploy_component *c, char **pathp)
     return error;
 }
 
+/* FTC's state path from the buffer back to the forwarder: a veth straight between the guests
+ * of the chain's first and last VNF, named FTC_LINK in both, each end with its guest's data
+ * MAC. The paper gives this path a link of its own; through the switch a commit round trip
+ * crossed its main loop twice (≈90 us each). Nothing to clean: a veth dies with either of its
+ * namespaces, and so with either guest. Made again when one of the guests was replaced (its
+ * end died with the old one). 0, or an errno when a guest's namespace cannot be reached (a
+ * VM's: the members send through the switch then). */
+#define FTC_LINK "ftcl"
+
+static struct deploy_component *
+find_comp(struct deployment *d, const char *role, size_t index)
+{
+    for (size_t i = 0; i < d->n_comps; i++) {
+        if (!strcmp(d->comps[i].role, role) && d->comps[i].index == (int) index) {
+            return &d->comps[i];
+        }
+    }
+    return NULL;
+}
+
+static struct deploy_component *
+find_vnf(struct deployment *d, size_t index)
+{
+    return find_comp(d, "vnf", index);
+}
+
+static int
+ftc_link(struct deployment *d)
+{
+    struct deploy_component *ends[2] = { find_vnf(d, 0), find_vnf(d, d->point->n_vnfs - 1) };
+    struct link_ns *ns[2] = { NULL, NULL };
+    bool exists[2];
+    int error = 0;
+
+    if (d->point->n_vnfs < 2 || !ends[0] || !ends[1]) {
+        return ENOENT;
+    }
+    for (int k = 0; k < 2 && !error; k++) {
+        struct instance_guest *ig = __atomic_load_n(&ends[k]->ig, __ATOMIC_ACQUIRE);
+        struct guest *g = ig ? __atomic_load_n(&ig->guest, __ATOMIC_ACQUIRE) : NULL;
+        int fd;
+
+        error = !g || !data_iface(ig) ? ENOENT : guest_netns_fd(g, &fd);
+        if (!error) {
+            error = link_ns_open(fd, &ns[k]);
+            close(fd);
+        }
+        if (!error) {
+            exists[k] = link_exists(ns[k], FTC_LINK);
+        }
+    }
+    if (!error && !(exists[0] && exists[1])) {
+        /* One end alone is the old pair's, going away with the other guest's namespace. */
+        for (int k = 0; k < 2; k++) {
+            if (exists[k]) {
+                link_delete(ns[k], FTC_LINK);
+            }
+        }
+        struct link_veth veth = {
+            .name = FTC_LINK, .peer_name = FTC_LINK,
+            .mac = data_iface(ends[0]->ig)->mac, .peer_mac = data_iface(ends[1]->ig)->mac,
+        };
+        error = link_veth_add(ns[0], ns[1], &veth);
+        for (int k = 0; k < 2 && !error; k++) {
+            error = link_set_up(ns[k], FTC_LINK, true);
+        }
+    }
+    if (error) {
+        log_debug("ftc: no link between %s and %s (%s): their peer messages go through the "
+                  "switch", ends[0]->guest, ends[1]->guest, strerror(error));
+    }
+    link_ns_close(ns[0]);
+    link_ns_close(ns[1]);
+    return error;
+}
+
 /* The arguments of VNF component 'c' (its function, and FTC's when the chain has it). */
 static void
 vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarnation,
@@ -688,10 +774,24 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "--ftc-tick");
             deploy_args_add(a, "%s", d->opts.ftc_tick);
         }
+        if (d->opts.ftc_link && (c->index == 0 || c->index + 1 == (int) d->point->n_vnfs)
+            && !ftc_link(d)) {
+            deploy_args_add(a, "--ftc-link");
+            deploy_args_add(a, FTC_LINK);
+        }
     }
-    if (d->opts.ftmb) {
+    if (d->opts.ftmb && d->opts.ftmb_in_line) {
+        struct deploy_component *lg = find_comp(d, "logger", c->index);
+        char mac[18];
+
+        deploy_args_add(a, "--ftmb-logger");
+        deploy_args_add(a, "%s", deploy_mac_string(data_iface(lg->ig)->mac, mac));
+        deploy_args_add(a, "--ftmb-in-line");
+    } else if (d->opts.ftmb) {
         deploy_args_add(a, "--ftmb-logger");
         deploy_args_add(a, "%s", d->ftmb_logger);
+    }
+    if (d->opts.ftmb) {
         if (d->opts.ftmb_snapshot) {
             deploy_args_add(a, "--ftmb-snapshot");
             deploy_args_add(a, "%s", d->opts.ftmb_snapshot);
@@ -880,7 +980,13 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
     for (size_t i = 0; i < o->n_extra; i++) {
         add_component(d, o->extra[i].role, 0, o->extra[i].guest);
     }
-    if (o->ftmb) {
+    for (size_t i = 0; o->ftmb && o->ftmb_in_line && i < p->n_vnfs; i++) {
+        char guest[32];
+
+        snprintf(guest, sizeof guest, "l%zu", i);
+        add_component(d, "logger", i, guest)->id = DEPLOY_ID_FTMB_LOGGER + i;
+    }
+    if (o->ftmb && !o->ftmb_in_line) {
         add_component(d, "logger", 0, "logger")->id = DEPLOY_ID_FTMB_LOGGER;
     }
     /* Only now: the array moves as it grows. */
@@ -941,15 +1047,26 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         buf_put_u8(&ring, 0);
         d->ftc_ring = (char *) buf_steal(&ring, NULL);
     }
-    if (!error && o->ftmb) {
-        /* FTMB's logger before the VNFs, which send it their records from the first packet. */
-        struct deploy_component *lg = &d->comps[d->n_comps - 1];
+    /* FTMB's loggers before the VNFs, which send them their records from the first packet. */
+    for (size_t i = 0; !error && o->ftmb && i < d->n_comps; i++) {
+        struct deploy_component *lg = &d->comps[i];
 
-        d->ftmb_logger = xstrdup(deploy_mac_string(data_iface(lg->ig)->mac, mac));
+        if (strcmp(lg->role, "logger")) {
+            continue;
+        }
+        if (!o->ftmb_in_line) {
+            d->ftmb_logger = xstrdup(deploy_mac_string(data_iface(lg->ig)->mac, mac));
+        }
         deploy_args_add(&a, "--iface");
         deploy_args_add(&a, "%s", data_iface(lg->ig)->ifname);
         deploy_args_add(&a, "--id");
-        deploy_args_add(&a, "%d", DEPLOY_ID_FTMB_LOGGER);
+        deploy_args_add(&a, "%u", lg->id);
+        if (o->ftmb_in_line) {
+            /* The IL and OL of VNF i: the path's hop for it. */
+            deploy_args_add(&a, "--mbox");
+            deploy_args_add(&a, "%s", deploy_mac_string(
+                data_iface(find_vnf(d, lg->index)->ig)->mac, mac));
+        }
         error = deploy_start_role(lg, "ftmb-logger", a.v);
         deploy_args_free(&a);
     }
@@ -966,9 +1083,11 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         vnf_args(d, c, 0, &a);
         error = deploy_start_role(c, "vnf", a.v);
         deploy_args_free(&a);
-        /* Replicas of one VNF are one hop: "MAC+MAC+MAC". */
+        /* Replicas of one VNF are one hop: "MAC+MAC+MAC". FTMB in line: its logger is. */
+        struct deploy_component *hop = o->ftmb && o->ftmb_in_line
+                                       ? find_comp(d, "logger", c->index) : c;
         buf_printf(&path, "%s%s", !path.len ? "" : c->replica > 0 ? "+" : ",",
-                   deploy_mac_string(data_iface(c->ig)->mac, mac));
+                   deploy_mac_string(data_iface(hop->ig)->mac, mac));
     }
     if (error) {
         goto out;

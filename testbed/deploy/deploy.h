@@ -85,10 +85,17 @@ struct deploy_chain_opts {
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
     const char *ftc_tick;       /* NULL: the VNF's default. */
-    /* FTMB (testbed/schemes/ftmb.c): a "logger" guest runs FTMB's logger (vnfs/sfc/ftmb.h),
-     * every VNF logs each packet and its access log there and holds its output until logged,
-     * and stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). */
+    /* A veth straight between the first and the last VNF's guests for the buffer's and the
+     * commits' peer messages (the paper's state link); where a provider cannot (a VM), or
+     * false: through the switch. */
+    bool ftc_link;
+    /* FTMB (testbed/schemes/ftmb.c): loggers run FTMB's logger (vnfs/sfc/ftmb.h) and every
+     * VNF stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). In line:
+     * VNF i's own logger on guest "l<i>" (component logger[i]), its IL and OL, is the path's
+     * hop for it (IL -> M -> OL). Else one "logger" guest (logger[0]) beside the path, where
+     * every VNF logs each packet and its access log and holds its output until logged. */
     bool ftmb;
+    bool ftmb_in_line;
     const char *ftmb_snapshot, *ftmb_stall;
     /* Copies of each VNF (p->n_vnfs entries), each on its own guest "v<i>r<r>" and named
      * "vnf[i].replica[r]"; NULL: 'replicas' for every VNF. With start_middle too, a component

@@ -3,7 +3,11 @@
  * the NSH path), the first one also the forwarder, the last one also the buffer; a VNF's
  * replication group is its guest and the f VNF guests after it, the chain seen as a ring. No
  * extra guest: the chain needs at least f+1 VNFs (the paper's extra replicas for shorter
- * chains are not deployed here; the simulator runs them).
+ * chains are not deployed here; the simulator runs them). With link: direct (the default), a
+ * veth straight between the first and the last VNF's guests carries the buffer's piggyback
+ * messages and the front's commits to the buffer (the paper's "10 Gbps link to disseminate
+ * state changes from buffer to forwarder"), made again when either guest is replaced; a
+ * provider whose guests' namespaces the host cannot enter (a VM) falls back to the switch.
  *
  * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
  * on its init: a destroyed guest is seen at once) and its role process (a pidfd on it, so a
@@ -38,6 +42,8 @@
 
 #define FTC_MAX_VNFS 16
 
+static const char *const ftc_link_choices[] = { "direct", "switch", NULL };
+
 static const struct scheme_param ftc_params[] = {
     { "f", SCHEME_PARAM_UINT, "1", 1, 8, NULL,
       "failures tolerated: each VNF's state on f+1 VNF guests (the chain needs f+1 VNFs)" },
@@ -46,6 +52,10 @@ static const struct scheme_param ftc_params[] = {
       "depend on all of them" },
     { "tick", SCHEME_PARAM_DURATION, "2ms", 100000, 1000000000ull, NULL,
       "retransmission, recovery retry and propagation period" },
+    { "link", SCHEME_PARAM_STRING, "direct", 0, 0, ftc_link_choices,
+      "the buffer's and the front's commits' path between the last and the first VNF: "
+      "direct (a veth between their guests, the paper's state link; the switch where the "
+      "provider cannot make one) or switch" },
     { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64), as none's" },
@@ -70,6 +80,7 @@ ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
         .f = scheme_param_uint(&scheme_ftc, p, "f"),
         .ftc_partitions = scheme_param_uint(&scheme_ftc, p, "partitions"),
         .ftc_tick = scheme_param_value(&scheme_ftc, p, "tick"),
+        .ftc_link = !strcmp(scheme_param_value(&scheme_ftc, p, "link"), "direct"),
     };
 }
 

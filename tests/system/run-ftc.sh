@@ -62,6 +62,18 @@ check_run() {
         && ok "$name: the Monitor's state at its head and at its tail (vnf[2]) are identical" \
         || fail "$name: digest at the head $head_g, at the tail $tail_g"
     eval "${name}_frame=\$((bytes / (released ? released : 1)))"
+    # The buffer's piggyback messages and the front's commits take the veth between the first
+    # and the last VNF's guests (the scheme's link: direct), both ways; after a recovery, the
+    # newest incarnation's (one in a new guest got a new link).
+    local front link_in link_out
+    front=$(python3 tests/system/ftc-state.py "$(sock v0)" stats)
+    for end in front stats; do
+        link_in=$(echo "${!end}" | js 'd.get("ftc_link_in", 0)')
+        link_out=$(echo "${!end}" | js 'd.get("ftc_link_out", 0)')
+        [ "${link_in:-0}" -gt 0 ] && [ "${link_out:-0}" -gt 0 ] \
+            && ok "$name: the $([ $end = front ] && echo first || echo last) VNF's peer messages on the link: $link_out out, $link_in in" \
+            || fail "$name: $end: link messages out '$link_out', in '$link_in'"
+    done
     bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "$name: down after --keep"
 }
 

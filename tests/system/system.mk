@@ -140,6 +140,9 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 # each VNF with every answer right; scheme none under the same faults does not (root).
 CHECK_PROGS += tests/system/run-nmr.sh
 CHECK_PROGS += tests/system/run-ftc.sh
+# FTMB's two layouts (in line: a logger per middlebox, IL -> M -> OL; shared) carry the stream,
+# each output released once its PAL is in (root).
+CHECK_PROGS += tests/system/run-ftmb.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end nmr
 

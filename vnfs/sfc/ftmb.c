@@ -12,6 +12,7 @@
 #include "vnfs/lib/byteorder.h"
 #include "vnfs/lib/cursor.h"
 #include "vnfs/lib/loop.h"
+#include "vnfs/lib/nsh.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
@@ -146,7 +147,7 @@ ftmb_vnf_output(struct ftmb_vnf *f, const struct nf_state *st, uint64_t mark,
     struct ftmb_held *h;
     uint64_t seq = f->next_seq;
 
-    if (f->n_held >= FTMB_MAX_HELD) {
+    if (!f->cfg.in_line && f->n_held >= FTMB_MAX_HELD) {
         f->n_overload++;        /* The logger is behind: shed, as a full queue does. */
         return;
     }
@@ -163,6 +164,17 @@ ftmb_vnf_output(struct ftmb_vnf *f, const struct nf_state *st, uint64_t mark,
     buf_put_be64(&f->msg, seq);
     buf_put_be32(&f->msg, f->pal.len);
     buf_put(&f->msg, f->pal.data, f->pal.len);
+    if (f->cfg.in_line) {
+        /* The PAL alone, a message per packet, then the output to the OL behind it (the same
+         * socket and path keep them in that order). */
+        pktio_queue_copy(f->role->io, f->msg.data, f->msg.len);
+        pktio_queue_copy(f->role->io, frame, len);
+        f->next_seq++;
+        f->n_records++;
+        f->n_pal_bytes += f->pal.len;
+        f->n_released++;
+        return;
+    }
     buf_put(&f->msg, in, in_len);
     if (f->msg.len > FTMB_FRAME_MAX) {
         f->n_too_big++;
@@ -241,6 +253,15 @@ struct ftmb_logger {
     size_t n_sources;
     uint8_t frame[64];
     uint64_t n_records, n_bytes, n_acks, n_malformed, n_ignored, n_sources_full;
+    /* In line (--mbox): the IL and OL of the middlebox of data MAC 'mbox'. */
+    bool in_line;
+    uint8_t mbox[6];
+    uint8_t sff[6];             /* Where the path's frames come from, and outputs go. */
+    bool have_sff;
+    uint64_t pals, outputs;     /* PALs and outputs from the middlebox so far. */
+    struct ftmb_held *held;     /* Outputs whose PAL is not in yet: a ring, oldest at 'head'. */
+    size_t head, n_held;
+    uint64_t n_il, n_ol_released, n_ol_held, n_ol_overload;
 };
 
 static void
@@ -256,6 +277,61 @@ ftmb_log_append(struct ftmb_logger *l, const uint8_t *p, size_t n)
     }
 }
 
+/* OL: releases, in order, the outputs whose PAL is in. */
+static void
+ftmb_ol_release(struct ftmb_logger *l)
+{
+    while (l->n_held && l->outputs - l->n_held < l->pals) {
+        struct ftmb_held *h = &l->held[l->head];
+
+        pktio_queue_copy(l->role.io, h->data, h->len);
+        free(h->data);
+        l->head = (l->head + 1) % FTMB_MAX_HELD;
+        l->n_held--;
+        l->n_ol_released++;
+    }
+}
+
+/* In line, an NSH frame: from the SFF, the IL logs it and passes it to the middlebox; from the
+ * middlebox, its output, which the OL sends on to the SFF once its PAL is in. */
+static void
+ftmb_logger_path(struct ftmb_logger *l, struct pktio_pkt *pkt)
+{
+    const uint8_t *own = pktio_mac(l->role.io);
+
+    if (memcmp(pkt->data + 6, l->mbox, 6)) {
+        memcpy(l->sff, pkt->data + 6, 6);
+        l->have_sff = true;
+        ftmb_log_append(l, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN);
+        l->n_il++;
+        hop_set_macs(pkt->data, l->mbox, own);
+        pktio_queue(l->role.io, pkt->data, pkt->len);
+        return;
+    }
+    l->outputs++;
+    if (!l->have_sff) {
+        l->n_ignored++;
+        return;
+    }
+    hop_set_macs(pkt->data, l->sff, own);
+    if (!l->n_held && l->outputs <= l->pals) {
+        pktio_queue(l->role.io, pkt->data, pkt->len);
+        l->n_ol_released++;
+        return;
+    }
+    if (l->n_held >= FTMB_MAX_HELD) {
+        l->n_ol_overload++;
+        return;
+    }
+    struct ftmb_held *h = &l->held[(l->head + l->n_held++) % FTMB_MAX_HELD];
+
+    h->seq = l->outputs;
+    h->data = xmalloc(pkt->len);
+    memcpy(h->data, pkt->data, pkt->len);
+    h->len = pkt->len;
+    l->n_ol_held++;
+}
+
 static void
 ftmb_logger_frame(void *l_, struct pktio_pkt *pkt, uint64_t t_in)
 {
@@ -264,8 +340,15 @@ ftmb_logger_frame(void *l_, struct pktio_pkt *pkt, uint64_t t_in)
     struct ftmb_msg m;
 
     (void) t_in;
-    if (pkt->len < HOP_ETH_LEN || hop_ethertype(pkt->data) != FTMB_ETHERTYPE
-        || memcmp(pkt->data, pktio_mac(l->role.io), 6)) {
+    if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, pktio_mac(l->role.io), 6)) {
+        l->n_ignored++;
+        return;
+    }
+    if (l->in_line && hop_ethertype(pkt->data) == NSH_ETHERTYPE) {
+        ftmb_logger_path(l, pkt);
+        return;
+    }
+    if (hop_ethertype(pkt->data) != FTMB_ETHERTYPE) {
         l->n_ignored++;
         return;
     }
@@ -292,6 +375,13 @@ ftmb_logger_frame(void *l_, struct pktio_pkt *pkt, uint64_t t_in)
     ftmb_log_append(l, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN);
     l->n_records++;
     l->n_bytes += pkt->len - HOP_ETH_LEN;
+    if (l->in_line) {
+        if (!memcmp(pkt->data + 6, l->mbox, 6)) {
+            l->pals++;
+            ftmb_ol_release(l);
+        }
+        return;                 /* The OL's rule is the release: nothing to acknowledge. */
+    }
     if (m.seq > s->seq) {
         s->seq = m.seq;
     }
@@ -327,9 +417,11 @@ ftmb_logger_done(void *l_)
 static void
 ftmb_logger_usage(void)
 {
-    printf("usage: sfcd ftmb-logger --iface IF\n"
+    printf("usage: sfcd ftmb-logger --iface IF [--mbox MAC]\n"
            "FTMB's input/output logger: logs each VNF's records (packet and packet access log)\n"
            "and acknowledges them, after which the VNF releases the packet's output.\n"
+           "  --mbox MAC   in line: the IL and OL of the middlebox of data MAC MAC, the chain's\n"
+           "               hop for it (IL -> M -> OL: each output sent on once its PAL is in)\n"
            ROLE_COMMON_USAGE);
 }
 
@@ -338,6 +430,7 @@ role_ftmb_logger(int argc, char *argv[])
 {
     static const struct option options[] = {
         { "help", no_argument, NULL, 'h' },
+        { "mbox", required_argument, NULL, 'm' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
@@ -349,7 +442,13 @@ role_ftmb_logger(int argc, char *argv[])
     l.role.aux = &l;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        if (role_parse_option(&l.role, opt, optarg, ftmb_logger_usage, &rc)) {
+        if (opt == 'm') {
+            if (!pktio_parse_mac(optarg, l.mbox)) {
+                fprintf(stderr, "sfcd ftmb-logger: --mbox: '%s' is not a MAC\n", optarg);
+                goto out;
+            }
+            l.in_line = true;
+        } else if (role_parse_option(&l.role, opt, optarg, ftmb_logger_usage, &rc)) {
             goto out;
         }
     }
@@ -368,9 +467,20 @@ role_ftmb_logger(int argc, char *argv[])
     role_add_counter(&l.role, "malformed", &l.n_malformed);
     role_add_counter(&l.role, "ignored", &l.n_ignored);
     role_add_counter(&l.role, "sources_full", &l.n_sources_full);
+    if (l.in_line) {
+        l.held = xcalloc(FTMB_MAX_HELD, sizeof *l.held);
+        role_add_counter(&l.role, "il_logged", &l.n_il);
+        role_add_counter(&l.role, "ol_released", &l.n_ol_released);
+        role_add_counter(&l.role, "ol_held", &l.n_ol_held);
+        role_add_counter(&l.role, "ol_overload", &l.n_ol_overload);
+    }
     rc = role_serve_pktio(&l.role, ftmb_logger_frame, ftmb_logger_done);
 out:
     role_finish(&l.role);
+    for (size_t i = 0; i < l.n_held; i++) {
+        free(l.held[(l.head + i) % FTMB_MAX_HELD].data);
+    }
+    free(l.held);
     free(l.log);
     return rc;
 }

@@ -1,16 +1,25 @@
-/* ftmb — FTMB (SIGCOMM'15), the baseline of FTC's evaluation, on the NSH path: each VNF sends
- * every packet it processes, with the packet access log (PAL: the state its function wrote,
- * a vnfs/lib/state.h delta) to a logger guest, and holds the packet's output until the logger
- * says it has logged it (the input logger and the output logger's rule in one process: output
- * leaves only once what produced it is stable). A VNF also stalls every --ftmb-snapshot period
- * for --ftmb-stall (the paper's simulated snapshot: 6 ms every 50 ms), during which it reads
- * nothing. The logger keeps the records in a bounded in-memory ring (a real FTMB replays them
- * on recovery; recovery is not built here) and acknowledges each VNF's highest record number
- * after every receive batch.
+/* ftmb — FTMB (SIGCOMM'15), the baseline of FTC's evaluation, on the NSH path. Two layouts:
+ *  - in line (--ftmb-in-line; FTC's evaluation of FTMB, its Sec. 7: "Packets go through IL, M,
+ *    then OL"): each middlebox M has a logger guest of its own, which is the chain's hop for
+ *    it. Its input logger (IL) logs each packet as it comes from the SFF and passes it to M;
+ *    M processes it and sends its packet access log (PAL: the state its function wrote, a
+ *    vnfs/lib/state.h delta) in a message of its own, then its output, both back to the
+ *    logger; there the output logger (OL) releases each output to the SFF once its PAL is in
+ *    (the PAL goes first, so at once: "PALs are delivered on the first attempt, and packets
+ *    are released immediately afterwards"; OL keeps only the last PAL).
+ *  - shared: one logger guest for the whole chain, beside the path. Each VNF sends it every
+ *    packet it processes with its PAL and holds the output until the logger says it logged
+ *    it (the logger acknowledges each VNF's highest record number after every receive batch).
+ *    Cheaper than the paper's FTMB: one extra frame per packet and middlebox instead of three.
+ * Either way a VNF also stalls every --ftmb-snapshot period for --ftmb-stall (the paper's
+ * simulated snapshot: 6 ms every 50 ms), during which it reads nothing. Loggers keep the
+ * records in a bounded in-memory ring (a real FTMB replays them on recovery; recovery is not
+ * built here).
  *
  * Wire (raw Ethernet frames, ethertype FTMB_ETHERTYPE, big-endian; parsed from untrusted
  * bytes, tests/fuzz/fuzz_ftmb.c):
  *   record: u8 FTMB_MSG_RECORD | u16 vnf | u64 seq | u32 pal_len | pal | the input packet
+ *           (in line: none, the IL has it)
  *   ack:    u8 FTMB_MSG_ACK | u16 vnf | u64 seq (every record up to seq is logged)
  * Must not: block the data path (holding is a queue, never a wait), or release a held packet
  * before its record is acknowledged. Main types: struct ftmb_vnf, struct ftmb_msg. */
@@ -44,6 +53,7 @@ bool ftmb_msg_parse(const uint8_t *data, size_t len, struct ftmb_msg *);
 /* The VNF side. */
 struct ftmb_vnf_config {
     uint8_t logger[6];
+    bool in_line;                       /* The logger is this VNF's IL and OL (see above). */
     uint16_t vnf;
     uint64_t snapshot_ns, stall_ns;     /* 0: no snapshots. */
 };
@@ -55,7 +65,8 @@ void ftmb_vnf_destroy(struct ftmb_vnf *);
 /* Before the function runs on a packet: the store's mark, for its PAL. */
 uint64_t ftmb_vnf_begin(const struct ftmb_vnf *, const struct nf_state *);
 /* After: sends the record (PAL since 'mark', the input packet 'in') and holds 'frame' (the
- * output, copied) until the logger acknowledges it. */
+ * output, copied) until the logger acknowledges it; in line, queues the PAL and then 'frame'
+ * (addressed to the logger, its OL) on the role's socket. */
 void ftmb_vnf_output(struct ftmb_vnf *, const struct nf_state *, uint64_t mark,
                      const uint8_t *in, size_t in_len, const uint8_t *frame, size_t len);
 /* A frame for us from the logger (an ack): releases what it covers. False if not ours. */

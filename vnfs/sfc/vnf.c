@@ -58,6 +58,8 @@ enum {
     VNF_OPT_FTC_PARTITIONS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
+    VNF_OPT_FTC_LINK,
+    VNF_OPT_FTMB_IN_LINE,
     VNF_OPT_ORDER_INCARNATION,
     VNF_OPT_FTMB_LOGGER,
     VNF_OPT_FTMB_SNAPSHOT,
@@ -590,9 +592,16 @@ usage(void)
            "  --ftc-partitions P state partitions (default 1)\n"
            "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
            "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
+           "  --ftc-link IFACE   the chain's first and last VNF: a link straight to the other\n"
+           "                     one, for the buffer's and the commits' peer messages (the\n"
+           "                     data interface while it is missing)\n"
            "FTMB (vnfs/sfc/ftmb.h: each packet and its access log to a logger, output held\n"
            "until it is logged, and a simulated snapshot):\n"
            "  --ftmb-logger MAC  the logger guest's data MAC\n"
+           "  --ftmb-in-line     the logger is this VNF's own IL and OL, the path's hop for it:\n"
+           "                     each PAL goes there in a message of its own, then the output\n"
+           "                     (the OL releases it); else a record with the input, and the\n"
+           "                     output held until the logger acknowledges it\n"
            "  --ftmb-snapshot DUR  stall every DUR (default 50ms; 0: never)\n"
            "  --ftmb-stall DUR   for this long (default 6ms)\n"
            ROLE_COMMON_USAGE, nf_class_names());
@@ -621,10 +630,12 @@ role_vnf(int argc, char *argv[])
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
+        { "ftc-link", required_argument, NULL, VNF_OPT_FTC_LINK },
         { "order-incarnation", required_argument, NULL, VNF_OPT_ORDER_INCARNATION },
         { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
         { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
         { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
+        { "ftmb-in-line", no_argument, NULL, VNF_OPT_FTMB_IN_LINE },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
         { NULL, 0, NULL, 0 },
@@ -710,6 +721,12 @@ role_vnf(int argc, char *argv[])
                 fprintf(stderr, "sfcd vnf: '%s' is not a duration\n", optarg);
                 goto out;
             }
+            break;
+        case VNF_OPT_FTMB_IN_LINE:
+            v.ftmb_cfg.in_line = true;
+            break;
+        case VNF_OPT_FTC_LINK:
+            v.ftc_cfg.link = optarg;
             break;
         case VNF_OPT_FTC_TICK:
             if (!parse_duration(optarg, &v.ftc_cfg.tick_ns) || !v.ftc_cfg.tick_ns) {

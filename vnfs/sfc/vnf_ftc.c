@@ -36,6 +36,8 @@
 #define VNF_FTC_WINDOW "256"
 #define VNF_FTC_MAX_BACKLOG "512"
 
+#define VNF_FTC_LINK_RETRY_NS 10000000ull
+
 #define VNF_FTC_TX_SLOT 2048
 #define VNF_FTC_TX_SLOTS (2 * PKTIO_BATCH)
 
@@ -87,6 +89,17 @@ struct vnf_ftc {
      * data's queue they waited behind every packet an overloaded chain's ingress had queued
      * (hundreds of ms), and the buffer held its packets as long. */
     struct pktio *peer_io;
+    /* cfg.link on the first and the last VNF: the other end's peer messages (the buffer's
+     * piggyback messages, the front's commits to the buffer) go straight there, not through
+     * the switch (two crossings of its main loop per commit round trip). NULL while the
+     * interface is missing or broke (the other guest was replaced and its veth died with it):
+     * the data interface then, and a try to open it again every VNF_FTC_LINK_RETRY_NS
+     * ('link_timer'), sending or not: the other end may already send on the new link its
+     * replacement got (its state requests among them). */
+    struct pktio *link_io;
+    unsigned link_peer;         /* The VNF at the link's other end. */
+    uint64_t link_timer;
+    uint64_t n_link_out, n_link_in, n_link_down;
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
     uint64_t n_unknown_to, n_replies;
 };
@@ -272,6 +285,79 @@ vnf_ftc_deliver(void *h_, const uint8_t *data, size_t len)
     (void) len;
 }
 
+static void vnf_ftc_link_readable(struct loop *, int fd, uint32_t events, void *v_);
+
+static void vnf_ftc_link_retry(struct loop *, uint64_t id, void *v_);
+
+/* Opens cfg.link; while it cannot, tries again every VNF_FTC_LINK_RETRY_NS. */
+static void
+vnf_ftc_link_open(struct vnf_ftc *v)
+{
+    if (!pktio_open_ethertype(v->cfg.link, false, FTSTAGE_ETHERTYPE, &v->link_io)
+        && loop_add_fd(v->role->loop, pktio_fd(v->link_io), EPOLLIN, vnf_ftc_link_readable,
+                       v)) {
+        pktio_close(v->link_io);
+        v->link_io = NULL;
+    }
+    if (!v->link_io && !v->link_timer) {
+        v->link_timer = loop_add_timer(v->role->loop, VNF_FTC_LINK_RETRY_NS,
+                                       VNF_FTC_LINK_RETRY_NS, vnf_ftc_link_retry, v);
+    } else if (v->link_io && v->link_timer) {
+        loop_cancel_timer(v->role->loop, v->link_timer);
+        v->link_timer = 0;
+    }
+}
+
+static void
+vnf_ftc_link_retry(struct loop *loop, uint64_t id, void *v_)
+{
+    struct vnf_ftc *v = v_;
+
+    if (!v->link_io) {
+        vnf_ftc_link_open(v);
+    }
+    (void) loop;
+    (void) id;
+}
+
+static void
+vnf_ftc_link_close(struct vnf_ftc *v)
+{
+    if (v->link_io) {
+        loop_del_fd(v->role->loop, pktio_fd(v->link_io));
+        pktio_close(v->link_io);
+        v->link_io = NULL;
+        v->n_link_down++;
+        vnf_ftc_link_open(v);   /* At once: a new link may be there already. */
+    }
+}
+
+/* Sends peer message 'msg' for the guest of data MAC 'mac' over the link if it leads there;
+ * false if it does not, or is down (the caller sends through the switch). */
+static bool
+vnf_ftc_link_send(struct vnf_ftc *v, const uint8_t *mac, const uint8_t *msg, size_t len)
+{
+    uint8_t *f = v->frame;
+
+    if (!v->link_io || memcmp(mac, v->cfg.ring[v->link_peer], 6)) {
+        return false;
+    }
+    memcpy(f, mac, 6);
+    memcpy(f + 6, pktio_mac(v->role->io), 6);
+    f[12] = FTSTAGE_ETHERTYPE >> 8;
+    f[13] = FTSTAGE_ETHERTYPE & 0xff;
+    memcpy(f + HOP_ETH_LEN, msg, len);
+    if (pktio_send(v->link_io, f, HOP_ETH_LEN + len)) {
+        /* ENXIO: the veth died with the other guest. A full queue (ENOBUFS) too: the
+         * switch still takes it. */
+        vnf_ftc_link_close(v);
+        return false;
+    }
+    v->n_link_out++;
+    v->n_peer_out++;
+    return true;
+}
+
 static bool
 vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
 {
@@ -287,6 +373,9 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
     }
     if (!mac || HOP_ETH_LEN + len > sizeof v->frame) {
         return false;
+    }
+    if (vnf_ftc_link_send(v, mac, msg, len)) {
+        return true;
     }
     f = vnf_ftc_tx_buf(v, HOP_ETH_LEN + len);
     memcpy(f, mac, 6);
@@ -361,6 +450,12 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     v->role = role;
     v->cfg = *cfg;
+    if (cfg->link && cfg->n >= 2 && (cfg->index == 0 || cfg->index == cfg->n - 1)) {
+        v->link_peer = cfg->index ? 0 : cfg->n - 1;
+        vnf_ftc_link_open(v);   /* Missing: the switch, and later tries. */
+    } else {
+        v->cfg.link = NULL;
+    }
     for (unsigned i = 0; i < cfg->n; i++) {
         ring[i] = VNF_FTC_RING(i);
     }
@@ -440,36 +535,69 @@ vnf_ftc_destroy(struct vnf_ftc *v)
         loop_del_fd(v->role->loop, pktio_fd(v->peer_io));
         pktio_close(v->peer_io);
     }
+    if (v->link_io) {
+        loop_del_fd(v->role->loop, pktio_fd(v->link_io));
+        pktio_close(v->link_io);
+    }
+    if (v->link_timer) {
+        loop_cancel_timer(v->role->loop, v->link_timer);
+    }
     free(v->tx);
     free(v);
 }
 
 static bool vnf_ftc_frame__(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 
-/* The peer socket: a few batches a wake-up, as role.c reads the data's. */
-static void
-vnf_ftc_peer_readable(struct loop *loop, int fd, uint32_t events, void *v_)
+/* A peer socket: a few batches a wake-up, as role.c reads the data's. Returns 0 or the
+ * socket's error. */
+static int
+vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
 {
-    struct vnf_ftc *v = v_;
     struct pktio_pkt pkts[PKTIO_BATCH];
+    int error = 0;
     size_t n;
 
     v->batching = true;
     for (int round = 0; round < 8; round++) {
-        if (pktio_recv_batch(v->peer_io, pkts, PKTIO_BATCH, &n) || !n) {
+        error = pktio_recv_batch(io, pkts, PKTIO_BATCH, &n);
+        if (error || !n) {
             break;
         }
         uint64_t t_in = time_mono_ns();
         for (size_t i = 0; i < n; i++) {
+            if (io == v->link_io) {
+                v->n_link_in++;
+            }
             vnf_ftc_frame__(v, &pkts[i], t_in);
         }
         pktio_flush(v->role->io);
     }
     pktio_flush(v->role->io);
     v->batching = false;
+    return error;
+}
+
+static void
+vnf_ftc_peer_readable(struct loop *loop, int fd, uint32_t events, void *v_)
+{
+    vnf_ftc_peer_read(v_, ((struct vnf_ftc *) v_)->peer_io);
     (void) loop;
     (void) fd;
     (void) events;
+}
+
+/* The link's socket: an error (its veth died with the other guest) closes it, or epoll would
+ * report it forever. */
+static void
+vnf_ftc_link_readable(struct loop *loop, int fd, uint32_t events, void *v_)
+{
+    struct vnf_ftc *v = v_;
+
+    if (events & (EPOLLERR | EPOLLHUP) || vnf_ftc_peer_read(v, v->link_io)) {
+        vnf_ftc_link_close(v);
+    }
+    (void) loop;
+    (void) fd;
 }
 
 /* What it sends waits in the socket's queue for the end of the batch (role.c flushes). */
@@ -587,6 +715,9 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
     role_add_counter(role, "ftc_send_errors", &st->send_errors);
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
+    role_add_counter(role, "ftc_link_out", &v->n_link_out);
+    role_add_counter(role, "ftc_link_in", &v->n_link_in);
+    role_add_counter(role, "ftc_link_down", &v->n_link_down);
     {
         const struct ftc_replica_stats *rs
             = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));
@@ -618,6 +749,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_fwd_propagated", &ws->propagated);
         role_add_counter(role, "ftc_fwd_propagated_idle", &ws->propagated_idle);
         role_add_counter(role, "ftc_fwd_propagated_carry", &ws->propagated_carry);
+        role_add_counter(role, "ftc_fwd_propagated_full", &ws->propagated_full);
     }
     if (v->stages[VNF_FTC_BUF]) {
         const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);

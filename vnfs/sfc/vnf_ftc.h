@@ -12,7 +12,9 @@
  * middlebox made in place (dns; FTC_PKT_REPLY), on the reverse path (SPI | NSH_SPI_REVERSE, SI
  * 255, as vnf.c sends an NF_REPLY) back toward the client. Peer messages
  * (the buffer's piggyback message to the forwarder, retransmissions, state fetches) go straight
- * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE).
+ * between guests' data MACs as sealed ftstage messages (ethertype FTSTAGE_ETHERTYPE); those
+ * between the first and the last VNF on their own link when there is one (cfg.link: the
+ * paper's state link from buffer to forwarder), else through the switch.
  *
  * Endpoints: 0 outside, 1+i the ring member of VNF i, 100 the forwarder, 101 the buffer.
  * Actions between stages of one guest are queued and run from the loop (never re-entering a
@@ -41,6 +43,11 @@ struct vnf_ftc_config {
     uint32_t incarnation;               /* > 0: a replacement, fetches its groups' state. */
     const char *mbox_params;            /* "FN KEY=VALUE ..." for the nf middlebox. */
     const uint8_t *key;                 /* FTSTAGE_KEY_LEN bytes. */
+    /* The first and the last VNF: an interface straight to the other one (a veth between the
+     * two guests, bypassing the switch), or NULL. The buffer's piggyback messages and the
+     * front's commits to the buffer go there: the paper gives this state path a link of its
+     * own. While it is missing or broken (the other guest was replaced), the data interface. */
+    const char *link;
 };
 
 int vnf_ftc_create(const struct vnf_ftc_config *, struct role *, struct vnf_ftc **,

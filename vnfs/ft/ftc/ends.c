@@ -53,6 +53,7 @@
 #define FTC_FWD_TIMER_TICK 1
 #define FTC_FWD_TIMER_CARRY 2
 #define FTC_FWD_TIMER_EMPTY 3
+#define FTC_FWD_TIMER_FULL 4
 #define FTC_FWD_CARRY_DIV 16
 
 /* The newer of two commit vectors of one group. */
@@ -131,6 +132,7 @@ struct ftc_forwarder {
     struct ftc_commits commits;
     bool commits_dirty;
     bool carry_armed;           /* FTC_FWD_TIMER_CARRY is armed. */
+    bool full_armed;            /* FTC_FWD_TIMER_FULL is armed. */
     struct ftc_message *m;
     struct buf pkt;
 };
@@ -344,12 +346,6 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     if ((int32_t) (arrived - w->arrived) > 0) {
         w->arrived = arrived;
     }
-    /* Admission is closed: no data packet will carry these logs soon, and the packets the
-     * buffer holds wait for exactly them (their tails are at the front of the chain). Carry
-     * them now, a full packet's worth at a time (one each would double the chain's traffic
-     * when it can least take it; the tick carries the rest). Open: carry them at once only
-     * when they are more than the next packets take, so they never pile up behind a fast
-     * stream either. */
     /* Idle (no data packet for a quarter tick): the held packets' commits would wait for a
      * data packet that may never come (a closed-loop client's next request comes only once
      * the buffer released its last one): a propagating packet goes now. Empty (every data
@@ -368,10 +364,30 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
         ft_emit_timer(out, FTC_FWD_TIMER_CARRY, now + w->tick_ns / FTC_FWD_CARRY_DIV);
         w->carry_armed = true;
     }
+    /* Too much to wait for: decided after the batch in hand (FTC_FWD_TIMER_FULL at "now"),
+     * whose data packets carry what they can first. Decided here, the buffer's messages read
+     * in one wake-up (a guest the shared CPU left waiting) went out as propagating packets
+     * while the data packets of that same wake-up were in line behind them: a sixth of the
+     * packets' worth of propagating packets (Ch-2 flat out), each a pass through the first
+     * replica and a commit message to the buffer. */
+    if (w->pending_bytes >= w->max_logs_bytes && !w->full_armed) {
+        ft_emit_timer(out, FTC_FWD_TIMER_FULL, now);
+        w->full_armed = true;
+    }
+}
+
+/* Carries the buffer's logs now if more are waiting than the next packets take, or admission
+ * is closed (no data packet will take them soon, and the held packets wait for exactly them:
+ * their tails are at the front of the chain), a full packet's worth at a time (one each would
+ * double the chain's traffic when it can least take it; the tick carries the rest). */
+static void
+ftc_forwarder_carry_full(struct ftc_forwarder *w, uint64_t now, struct ft_actions *out)
+{
     for (int k = 0; k < FTC_FWD_MAX_PROPAGATE && w->pending_bytes >= w->max_logs_bytes
                     && (ftc_forwarder_closed(w, now) || w->pending_bytes > 4 * w->max_logs_bytes); k++) {
         ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, now, out);
         w->stats.propagated++;
+        w->stats.propagated_full++;
     }
 }
 
@@ -402,6 +418,11 @@ ftc_forwarder_step(struct ft_core *core, const struct ft_event *ev, struct ft_ac
         ftc_forwarder_on_piggyback(w, ev->data, ev->len, ev->now_ns, out);
         break;
     case FT_EV_TIMER:
+        if (ev->timer == FTC_FWD_TIMER_FULL) {
+            w->full_armed = false;
+            ftc_forwarder_carry_full(w, ev->now_ns, out);
+            break;
+        }
         if (ev->timer == FTC_FWD_TIMER_EMPTY) {
             if (w->n_pending && !ftc_forwarder_in_flight(w, ev->now_ns)) {
                 ftc_forwarder_send(w, FTC_PKT_PROPAGATE, NULL, 0, ev->now_ns, out);
@@ -467,6 +488,7 @@ struct ftc_buffer {
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
     uint32_t arrived;           /* Data packets received (the forwarder's window). */
+    uint32_t reported_arrived;  /* The 'arrived' the forwarder was last told. */
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
     size_t n_held, cap_held;
@@ -474,10 +496,15 @@ struct ftc_buffer {
     struct buf msg;
     /* Logs for the forwarder not sent yet: the packets of one receive batch share a message
      * (the flush timer, armed at "now", fires once the batch is handled), or one goes as soon
-     * as half of 'max_msg' is waiting. One message per packet cost as much as the packet. */
+     * as half of 'max_msg' is waiting. One message per packet cost as much as the packet.
+     * Busy (FTC_BUF_BUSY packets held: the chain is saturated, and they wait for CPU, not for
+     * this message), a message waits for a quarter tick after the last one, or until it is
+     * nearly full: the messages and commits answering them were over a third of a frame per
+     * packet at each end of the link (Ch-2 flat out), each a wake-up of both guests. */
     struct buf pending;
     size_t n_pending;
     bool flush_armed;
+    uint64_t flushed_ns;        /* When the last message went. */
     uint64_t released, dropped;
     uint64_t now_ns;
     struct ftc_buffer_stats stats;
@@ -485,6 +512,7 @@ struct ftc_buffer {
 
 #define FTC_BUF_TIMER_TICK 1
 #define FTC_BUF_TIMER_FLUSH 2
+#define FTC_BUF_BUSY 16
 
 static int
 ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
@@ -648,8 +676,10 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     buf_put_be32(&b->msg, b->n_held);
     buf_put_be32(&b->msg, b->arrived);
     b->reported = b->n_held;
+    b->reported_arrived = b->arrived;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
+    b->flushed_ns = b->now_ns;
 }
 
 /* Sends what is pending (and the commits, the backlog and the arrivals) to the forwarder. */
@@ -674,17 +704,23 @@ static void
 ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_t now,
                       struct ft_actions *out)
 {
+    bool busy = b->n_held >= FTC_BUF_BUSY;
+
     for (size_t i = 0; i < s->n_logs; i++) {
-        if (b->n_pending == FTC_MAX_LOGS) {
+        if (b->n_pending == FTC_MAX_LOGS
+            || (b->n_pending && b->pending.len + ftc_log_wire_len(&s->logs[i]) > b->max_msg)) {
             ftc_buffer_flush(b, out);
         }
         ftc_log_put(&b->pending, &s->logs[i]);
         b->n_pending++;
     }
-    if (b->pending.len >= b->max_msg / 2) {
+    if (b->pending.len >= (busy ? b->max_msg * 3 / 4 : b->max_msg / 2)) {
         ftc_buffer_flush(b, out);
     } else if (!b->flush_armed) {
-        ft_emit_timer(out, FTC_BUF_TIMER_FLUSH, now);
+        uint64_t gap = b->tick_ns / 4;
+
+        ft_emit_timer(out, FTC_BUF_TIMER_FLUSH,
+                      busy && now - b->flushed_ns < gap ? b->flushed_ns + gap : now);
         b->flush_armed = true;
     }
 }
@@ -809,7 +845,9 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     case FT_EV_TIMER:
         if (ev->timer == FTC_BUF_TIMER_FLUSH) {
             b->flush_armed = false;
-            ftc_buffer_flush(b, out);
+            if (b->n_pending || b->reported != b->n_held || b->reported_arrived != b->arrived) {
+                ftc_buffer_flush(b, out);   /* Else a full message already took them. */
+            }
         } else {
             ftc_buffer_on_tick(b, ev, out);
         }

@@ -239,6 +239,7 @@ struct ftc_forwarder_stats {
     uint64_t closed_backlog, closed_window, propagated;
     uint64_t propagated_idle;   /* Of those, at once for an idle or empty chain. */
     uint64_t propagated_carry;  /* Of those, after waiting for a data packet in vain. */
+    uint64_t propagated_full;   /* Of those, for more logs than data packets took. */
 };
 const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
 /* How long the buffer held the packets it released, in total and at most. */

@@ -1,0 +1,323 @@
+/* FTC's ends (vnfs/ft/ftc/ends.c) under a stream. The forwarder: the buffer's logs that came in
+ * one wake-up ride the data packets of that same wake-up, and propagating packets carry only
+ * what those left; an idle chain still gets its propagating packet at once. The buffer: one
+ * message to the forwarder per receive batch, but once it holds many packets (a saturated
+ * chain) one per quarter tick or full message; a lone packet's logs still go at once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "vnfs/lib/buf.h"
+#include "vnfs/ft/core.h"
+#include "vnfs/ft/ftc/ftc.h"
+
+#define R0 1
+#define BUFFER 101
+#define MS 1000000ull
+
+struct fwd {
+    struct ft_core *core;
+    struct ft_actions out;
+    uint64_t timer_at[8];       /* Armed timers by id (0: not armed). */
+};
+
+static void
+fwd_step(struct fwd *w, const struct ft_event *ev)
+{
+    ft_actions_clear(&w->out);
+    assert_int_equal(ft_core_step(w->core, ev, &w->out), 0);
+    for (size_t i = 0; i < w->out.n; i++) {
+        const struct ft_action *a = &w->out.v[i];
+
+        if (a->kind == FT_ACT_TIMER_ARM && a->timer < 8) {
+            w->timer_at[a->timer] = a->at_ns;
+        }
+    }
+}
+
+static void
+fwd_open(struct fwd *w)
+{
+    static const uint32_t next = R0, peers = BUFFER;
+    static const struct ft_param params[] = {
+        { "tick", "2ms" }, { "max_msg", "900" }, { "window", "256" },
+    };
+    struct ft_config cfg = { .self = 100, .next = &next, .n_next = 1, .peers = &peers,
+                             .n_peers = 1, .params = params, .n_params = 3 };
+    struct ft_event start = { .kind = FT_EV_START };
+
+    memset(w, 0, sizeof *w);
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_forwarder"), &cfg, &w->core, NULL),
+                     0);
+    ft_actions_init(&w->out);
+    fwd_step(w, &start);
+}
+
+static void
+fwd_close(struct fwd *w)
+{
+    ft_actions_uninit(&w->out);
+    ft_core_destroy(w->core);
+}
+
+/* Counts what the last step sent on to r_0: data and propagating packets, and the logs they
+ * carried. */
+static void
+fwd_sent(const struct fwd *w, size_t *data, size_t *prop, size_t *logs)
+{
+    static struct ftc_message m;
+
+    *data = *prop = *logs = 0;
+    for (size_t i = 0; i < w->out.n; i++) {
+        const struct ft_action *a = &w->out.v[i];
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (a->kind != FT_ACT_FORWARD) {
+            continue;
+        }
+        assert_int_equal(a->to, R0);
+        assert_true(ftc_packet_parse(a->data, a->len, &type, &m, &inner, &inner_len));
+        *data += type == FTC_PKT_DATA;
+        *prop += type == FTC_PKT_PROPAGATE;
+        *logs += m.n_logs;
+    }
+}
+
+static void
+data_packet(struct fwd *w, uint64_t now)
+{
+    static const uint8_t inner[64];
+    struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = now, .from = 0, .data = inner,
+                           .len = sizeof inner };
+
+    fwd_step(w, &ev);
+}
+
+/* The buffer's piggyback message with 'n' logs of group 1 (seq first..first+n-1), each with
+ * 'upd' bytes of state delta. */
+static void
+piggyback(struct fwd *w, uint64_t now, size_t n, uint64_t first, size_t upd)
+{
+    static struct ftc_message m;
+    static uint8_t delta[256];
+    struct buf b = BUF_INITIALIZER;
+    struct ft_event ev = { .kind = FT_EV_PEER_MSG, .now_ns = now, .from = BUFFER };
+
+    memset(&m, 0, sizeof m);
+    for (size_t i = 0; i < n; i++) {
+        m.logs[i] = (struct ftc_log) { .group = 1, .epoch = 0, .n_ent = 1, .upd = delta,
+                                       .upd_len = upd };
+        m.logs[i].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = first + i };
+    }
+    m.n_logs = n;
+    buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b, 0);
+    buf_put_be32(&b, 0);
+    ftc_message_put(&b, &m);
+    ev.data = b.data;
+    ev.len = b.len;
+    fwd_step(w, &ev);
+    buf_uninit(&b);
+}
+
+static void
+fire(struct fwd *w, uint64_t id)
+{
+    struct ft_event ev = { .kind = FT_EV_TIMER, .now_ns = w->timer_at[id], .timer = id };
+
+    w->timer_at[id] = 0;
+    fwd_step(w, &ev);
+}
+
+/* A stream: a data packet every 50 us. One wake-up brings the buffer's message with more logs
+ * than four packets carry (a guest the shared CPU left waiting), then the data packets that
+ * queued meanwhile. The logs go on those packets: no propagating packet. */
+static void
+test_logs_ride_the_batch(void **state)
+{
+    struct fwd w;
+    size_t data, prop, logs, carried = 0;
+    uint64_t t = 1 * MS;
+
+    (void) state;
+    fwd_open(&w);
+    data_packet(&w, t);
+    /* 48 logs of ~96 bytes: ~4.6 KB, more than 4 packets' 900 bytes. */
+    t += 50000;
+    piggyback(&w, t, 48, 1, 64);
+    fwd_sent(&w, &data, &prop, &logs);
+    assert_int_equal(prop, 0);          /* Not at once: the batch in hand comes first. */
+    assert_true(w.timer_at[4] == t);    /* FTC_FWD_TIMER_FULL, after the batch. */
+    for (int i = 0; i < 5; i++) {
+        data_packet(&w, t);
+        fwd_sent(&w, &data, &prop, &logs);
+        assert_int_equal(data, 1);
+        assert_int_equal(prop, 0);
+        carried += logs;
+    }
+    fire(&w, 4);
+    fwd_sent(&w, &data, &prop, &logs);
+    carried += logs;
+    /* What the five packets left (under four packets' worth) waits for the next ones. */
+    assert_int_equal(prop, 0);
+    for (int i = 0; carried < 48 && i < 10; i++) {
+        data_packet(&w, t + (i + 1) * 50000);
+        fwd_sent(&w, &data, &prop, &logs);
+        carried += logs;
+    }
+    assert_int_equal(carried, 48);
+    fwd_close(&w);
+}
+
+/* When no data packet came in the same wake-up, the timer carries them: propagating packets,
+ * at most FTC_FWD_MAX_PROPAGATE, each a full packet's worth. */
+static void
+test_no_batch_propagates(void **state)
+{
+    struct fwd w;
+    size_t data, prop, logs;
+    uint64_t t = 1 * MS;
+
+    (void) state;
+    fwd_open(&w);
+    data_packet(&w, t);
+    piggyback(&w, t + 50000, 48, 1, 64);
+    fire(&w, 4);
+    fwd_sent(&w, &data, &prop, &logs);
+    assert_int_equal(data, 0);
+    assert_true(prop >= 1 && prop <= 4);
+    assert_true(logs >= 9 * prop);
+    fwd_close(&w);
+}
+
+/* An idle chain (no data packet for a quarter tick): a propagating packet at once. */
+static void
+test_idle_propagates_at_once(void **state)
+{
+    struct fwd w;
+    size_t data, prop, logs;
+
+    (void) state;
+    fwd_open(&w);
+    data_packet(&w, 1 * MS);
+    piggyback(&w, 3 * MS, 1, 1, 16);
+    fwd_sent(&w, &data, &prop, &logs);
+    assert_int_equal(prop, 1);
+    assert_int_equal(logs, 1);
+    fwd_close(&w);
+}
+
+/* The buffer: 'n' data packets, 'gap' ns apart, each with one log of group 1 (never committed:
+ * all stay held), each its own receive batch (a flush timer due by then fires first). Returns
+ * the messages it sent the forwarder and the logs they carried; '*armed_at' the flush timer
+ * left armed (0: none). */
+static size_t
+buffer_stream(struct ft_core *core, struct ft_actions *out, uint64_t *t, size_t n, uint64_t gap,
+              uint64_t *flush_at, size_t *logs)
+{
+    static struct ftc_message m, r;
+    static const uint8_t inner[64];
+    static uint64_t seq = 1;
+    size_t msgs = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct buf b = BUF_INITIALIZER;
+        struct ft_event ev = { .kind = FT_EV_PACKET, .from = 2 };
+
+        if (*flush_at && *flush_at <= *t) {
+            struct ft_event fire_ev = { .kind = FT_EV_TIMER, .now_ns = *flush_at, .timer = 2 };
+
+            *flush_at = 0;
+            ft_actions_clear(out);
+            assert_int_equal(ft_core_step(core, &fire_ev, out), 0);
+            for (size_t k = 0; k < out->n; k++) {
+                if (out->v[k].kind == FT_ACT_SEND) {
+                    struct cursor c;
+
+                    cursor_init(&c, out->v[k].data + 9, out->v[k].len - 9);
+                    assert_true(ftc_message_read(&c, &r));
+                    msgs++;
+                    *logs += r.n_logs;
+                }
+            }
+        }
+        memset(&m, 0, sizeof m);
+        m.logs[0] = (struct ftc_log) { .group = 1, .n_ent = 1 };
+        m.logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = seq++ };
+        m.n_logs = 1;
+        ftc_packet_put(&b, FTC_PKT_DATA, &m, inner, sizeof inner);
+        ev.now_ns = *t;
+        ev.data = b.data;
+        ev.len = b.len;
+        ft_actions_clear(out);
+        assert_int_equal(ft_core_step(core, &ev, out), 0);
+        for (size_t k = 0; k < out->n; k++) {
+            assert_int_not_equal(out->v[k].kind, FT_ACT_FORWARD);  /* Nothing released. */
+            assert_int_not_equal(out->v[k].kind, FT_ACT_SEND);
+            if (out->v[k].kind == FT_ACT_TIMER_ARM && out->v[k].timer == 2) {
+                *flush_at = out->v[k].at_ns;
+            }
+        }
+        buf_uninit(&b);
+        *t += gap;
+    }
+    return msgs;
+}
+
+static void
+test_buffer_coalesces_when_busy(void **state)
+{
+    static const uint32_t next = 0, peers = 100;
+    static const struct ft_param params[] = { { "tick", "2ms" }, { "max_msg", "900" } };
+    struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
+                             .n_peers = 1, .params = params, .n_params = 2 };
+    struct ft_event start = { .kind = FT_EV_START };
+    struct ft_core *core;
+    struct ft_actions out;
+    uint64_t t = 1 * MS, flush_at = 0;
+    size_t msgs, logs = 0;
+
+    (void) state;
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_buffer"), &cfg, &core, NULL), 0);
+    ft_actions_init(&out);
+    assert_int_equal(ft_core_step(core, &start, &out), 0);
+    /* Few held: each packet's log goes in a message of its own, at once (after its batch). */
+    msgs = buffer_stream(core, &out, &t, 16, 20000, &flush_at, &logs);
+    assert_int_equal(flush_at, t - 20000);
+    assert_int_equal(msgs, 15);
+    /* 16 held: the next logs wait a quarter tick (500 us) after the last message: 20 more
+     * packets in 400 us send nothing, and then one message takes them all. */
+    uint64_t last = flush_at;
+    msgs = buffer_stream(core, &out, &t, 20, 20000, &flush_at, &logs);
+    assert_int_equal(msgs, 1);          /* The 16th packet's, due before the 17th came. */
+    assert_int_equal(logs, 16);
+    assert_int_equal(flush_at, last + 500000);
+    logs = 0;
+    t = flush_at;
+    msgs = buffer_stream(core, &out, &t, 1, 20000, &flush_at, &logs);
+    assert_int_equal(msgs, 1);
+    assert_int_equal(logs, 20);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buffer_coalesces_when_busy),
+        cmocka_unit_test(test_logs_ride_the_batch),
+        cmocka_unit_test(test_no_batch_propagates),
+        cmocka_unit_test(test_idle_propagates_at_once),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

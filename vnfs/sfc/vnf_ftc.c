@@ -332,6 +332,18 @@ vnf_ftc_link_close(struct vnf_ftc *v)
     }
 }
 
+/* Writes into 'f' the frame of peer message 'msg' to the guest of data MAC 'mac' (an ftstage
+ * message after an Ethernet header from our data MAC): the same on the link and the switch. */
+static void
+vnf_ftc_peer_frame(const struct vnf_ftc *v, uint8_t *f, const uint8_t *mac, const uint8_t *msg,
+                   size_t len)
+{
+    hop_set_macs(f, mac, pktio_mac(v->role->io));
+    f[12] = FTSTAGE_ETHERTYPE >> 8;
+    f[13] = FTSTAGE_ETHERTYPE & 0xff;
+    memcpy(f + HOP_ETH_LEN, msg, len);
+}
+
 /* Sends peer message 'msg' for the guest of data MAC 'mac' over the link if it leads there;
  * false if it does not, or is down (the caller sends through the switch). */
 static bool
@@ -342,11 +354,7 @@ vnf_ftc_link_send(struct vnf_ftc *v, const uint8_t *mac, const uint8_t *msg, siz
     if (!v->link_io || memcmp(mac, v->cfg.ring[v->link_peer], 6)) {
         return false;
     }
-    memcpy(f, mac, 6);
-    memcpy(f + 6, pktio_mac(v->role->io), 6);
-    f[12] = FTSTAGE_ETHERTYPE >> 8;
-    f[13] = FTSTAGE_ETHERTYPE & 0xff;
-    memcpy(f + HOP_ETH_LEN, msg, len);
+    vnf_ftc_peer_frame(v, f, mac, msg, len);
     if (pktio_send(v->link_io, f, HOP_ETH_LEN + len)) {
         /* ENXIO: the veth died with the other guest. A full queue (ENOBUFS) too: the
          * switch still takes it. */
@@ -378,11 +386,7 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
         return true;
     }
     f = vnf_ftc_tx_buf(v, HOP_ETH_LEN + len);
-    memcpy(f, mac, 6);
-    memcpy(f + 6, pktio_mac(v->role->io), 6);
-    f[12] = FTSTAGE_ETHERTYPE >> 8;
-    f[13] = FTSTAGE_ETHERTYPE & 0xff;
-    memcpy(f + HOP_ETH_LEN, msg, len);
+    vnf_ftc_peer_frame(v, f, mac, msg, len);
     vnf_ftc_xmit(v, f, f, HOP_ETH_LEN + len);
     v->n_peer_out++;
     return true;

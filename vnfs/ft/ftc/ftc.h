@@ -27,7 +27,8 @@
  *                   commit vectors sent there in its place.
  *                   group = the ring in order; next = [next replica or the buffer].
  *                   Parameters: n (middleboxes), partitions, mbox (the middlebox: ftc_mbox_find),
- *                   tick (retransmission / recovery retry period), commit_to (0: none).
+ *                   tick (retransmission / recovery retry period), commit_to (0: none),
+ *                   threads (1: default; > 1: the multithreaded head below).
  *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
  *                   logs belong to show them replicated f+1 times, releases it to next, drops it
  *                   if its log died with a failed head (in arrival order: the first that must
@@ -56,12 +57,21 @@
  *
  * What the cores do not do: detect failures (a failure notice is FT_EV_PEER_DOWN; the driver
  * tells a restarted replica which peers are still down, as the paper's orchestrator does), start
- * replacement guests, or reroute. Middleboxes behind these cores are single-threaded: a
- * transaction runs to completion inside one step, so they take no partition locks; the
- * dependency vectors are implemented, and replicas apply independent logs out of the head's
- * order. The paper's multithreaded head (strict two-phase locking over the partitions with
- * wound-wait, and the multithreaded Monitor) is vnfs/ft/ftc/txlock.h, tested on its own; it
- * is not yet behind the ring member on real guests.
+ * replacement guests, or reroute.
+ *
+ * The multithreaded head (threads > 1, the paper's §4.2). With one thread a transaction runs
+ * to completion inside one step and takes no lock. With more, the packets that come in one
+ * batch (those in hand when the core's batch timer, armed at "now", fires; at most 64) are
+ * first prepared one by one on the core's thread (the logs they carry applied, held or dropped
+ * as above), then their transactions run on 'threads' threads at once over the head's store:
+ * each takes its partitions' locks as it reads and writes (struct ftc_txcc: strict two-phase
+ * locking with wound-wait, vnfs/ft/ftc/txlock.h), a wounded one undoes its writes and runs
+ * again, and a committing one numbers its log from the dependency vector while it still holds
+ * the locks (ftc_tx_commit_cc). The packets then leave in commit order. Everything but the
+ * transactions (other groups' logs, commits, retransmission, state transfer, sends) stays on
+ * the core's thread, between batches. Only middleboxes whose class says 'concurrent' run so:
+ * 'stamp' and 'monitor' (the paper's Monitor); 'nf' (any vnfs/fn function, which writes its
+ * store directly) runs on one thread.
  *
  * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c):
  *   packet:  u8 type (1 data, 2 propagating) | message | inner packet (data only)
@@ -77,6 +87,7 @@
 #ifndef SFC_FT_FTC_H
 #define SFC_FT_FTC_H 1
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +96,7 @@
 #include "vnfs/lib/cursor.h"
 
 struct nf_state;
+struct ftc_locks;
 
 #define FTC_MAX_PARTS 16
 #define FTC_MAX_GROUPS 32
@@ -172,19 +184,53 @@ void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message
                     const uint8_t *inner, size_t inner_len);
 
 /* A packet transaction over one group's store, as the head runs it: which partitions it read
- * and wrote, and the store's change mark when it began (the delta is what changed since). */
+ * and wrote, and the store's change mark when it began (the delta is what changed since).
+ *
+ * With 'cc' (a head running transactions on several threads, ftc_replica's 'threads'), the
+ * transaction is one of several at once on the store: ftc_tx_get() and ftc_tx_put() first take
+ * the partition's lock (shared, exclusive) and keep it to the transaction's end (strict
+ * two-phase locking, wound-wait: vnfs/ft/ftc/txlock.h); the store's own operations are
+ * serialized by 'store_mutex' (its hash map is not thread-safe); each write keeps the value it
+ * replaced, so a wounded transaction undoes its writes; its delta is the current values of the
+ * keys it wrote (no change mark: other transactions change the store meanwhile). Once wounded
+ * ('aborted') every get misses and every put fails: the middlebox finishes its run on nothing,
+ * and the caller undoes and runs the packet again. */
+struct ftc_txcc {
+    struct ftc_locks *locks;
+    pthread_mutex_t *store_mutex;
+    int slot;
+    bool aborted;
+    struct buf val;             /* A copy of the value the last get found. */
+    struct buf undo;            /* Per write: u16 key_len | key | u8 had | u32 len | value. */
+    struct buf keys;            /* Per write: u16 key_len | key. */
+};
+
 struct ftc_tx {
     struct nf_state *store;
     unsigned n_parts;
     uint32_t read_mask, write_mask;
     uint64_t mark;
+    struct ftc_txcc *cc;        /* NULL: the only transaction on the store. */
 };
 
 unsigned ftc_partition_of(const void *key, size_t key_len, unsigned n_parts);
 void ftc_tx_begin(struct ftc_tx *, struct nf_state *, unsigned n_parts);
+/* Starts (retry: runs again, with the age it had) a concurrent transaction in 'cc''s slot. */
+void ftc_tx_begin_cc(struct ftc_tx *, struct nf_state *, unsigned n_parts, struct ftc_txcc *,
+                     bool retry);
+void ftc_txcc_init(struct ftc_txcc *, struct ftc_locks *, pthread_mutex_t *store_mutex,
+                   int slot);
+void ftc_txcc_uninit(struct ftc_txcc *);
+/* A wounded concurrent transaction: puts back what it wrote and releases its locks. */
+void ftc_tx_abort(struct ftc_tx *);
 /* Reads 'key' (NULL value and false if absent); marks its partition read. */
 bool ftc_tx_get(struct ftc_tx *, const void *key, size_t key_len, const uint8_t **valuep,
                 size_t *value_lenp);
+/* The same for a key the transaction will write: its partition is locked exclusively at
+ * once (a shared lock then an upgrade would make two readers of one partition wound each
+ * other's upgrade, every time). */
+bool ftc_tx_get_for_write(struct ftc_tx *, const void *key, size_t key_len,
+                          const uint8_t **valuep, size_t *value_lenp);
 int ftc_tx_put(struct ftc_tx *, const void *key, size_t key_len, const void *value,
                size_t value_len);
 /* For middleboxes that do not say what they read (a vnfs/fn function on its nf_state): every
@@ -195,6 +241,15 @@ void ftc_tx_read_all(struct ftc_tx *);
  * into it). False if the transaction touched nothing (no log). */
 bool ftc_tx_commit(struct ftc_tx *, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
                    struct ftc_log *log);
+/* The same for a concurrent transaction that was not wounded, with its locks still held (so
+ * each partition's numbers follow the order its writers committed in, and a read names the
+ * number of the write it saw): only the partitions it wrote are incremented (entries of those
+ * only read are reads); '*ticket' gets the commit's place in the head's total order (packets
+ * sent in that order reach the successor with each partition's logs in order). Then the
+ * locks are released. 'late_seq' (tests only) numbers after the release instead: the bug the
+ * locks exist to prevent. */
+bool ftc_tx_commit_cc(struct ftc_tx *, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_counter,
+                      uint64_t *ticket, struct buf *upd, struct ftc_log *log, bool late_seq);
 
 /* A middlebox behind the FTC head: processes the inner packet in a transaction. */
 enum ftc_verdict {
@@ -206,6 +261,9 @@ enum ftc_verdict {
 struct ftc_mbox_class {
     const char *name;
     const char *summary;
+    /* Its process() touches state only through ftc_tx_get()/ftc_tx_put() and is otherwise
+     * reentrant: it may run on several threads at once (ftc_replica's 'threads'). */
+    bool concurrent;
     /* 'index' is the middlebox's position in the chain. */
     int (*create)(unsigned index, const char *params, void **privp, char **errp);
     void (*destroy)(void *priv);
@@ -231,6 +289,7 @@ struct ftc_replica_stats {
     uint64_t ticks, retx_limited;
     uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
     uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
+    uint64_t txs, tx_aborts;    /* threads > 1: transactions committed; tries wounded. */
 };
 const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
 /* A forwarder's admission: new packets shed because the buffer held too many, or too many

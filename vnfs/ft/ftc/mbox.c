@@ -3,14 +3,18 @@
 #include "vnfs/ft/ftc/ftc.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/lib/byteorder.h"
+#include "vnfs/lib/packet.h"
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/ft/demo/demo.h"
+#include "vnfs/ft/ftc/txlock.h"
 #include "vnfs/ft/rng.h"
 
 unsigned
@@ -26,29 +30,139 @@ ftc_tx_begin(struct ftc_tx *tx, struct nf_state *store, unsigned n_parts)
     tx->n_parts = n_parts;
     tx->read_mask = tx->write_mask = 0;
     tx->mark = state_mark(store);
+    tx->cc = NULL;
+}
+
+void
+ftc_txcc_init(struct ftc_txcc *cc, struct ftc_locks *locks, pthread_mutex_t *store_mutex,
+              int slot)
+{
+    memset(cc, 0, sizeof *cc);
+    cc->locks = locks;
+    cc->store_mutex = store_mutex;
+    cc->slot = slot;
+    buf_init(&cc->val);
+    buf_init(&cc->undo);
+    buf_init(&cc->keys);
+}
+
+void
+ftc_txcc_uninit(struct ftc_txcc *cc)
+{
+    buf_uninit(&cc->val);
+    buf_uninit(&cc->undo);
+    buf_uninit(&cc->keys);
+}
+
+void
+ftc_tx_begin_cc(struct ftc_tx *tx, struct nf_state *store, unsigned n_parts,
+                struct ftc_txcc *cc, bool retry)
+{
+    tx->store = store;
+    tx->n_parts = n_parts;
+    tx->read_mask = tx->write_mask = 0;
+    tx->mark = 0;
+    tx->cc = cc;
+    cc->aborted = false;
+    buf_clear(&cc->undo);
+    buf_clear(&cc->keys);
+    ftc_txn_begin_mt(cc->locks, cc->slot, retry);
+}
+
+/* Takes the lock of 'part' for a concurrent transaction: false once it is wounded. */
+static bool
+ftc_tx_lock(struct ftc_tx *tx, unsigned part, bool excl)
+{
+    struct ftc_txcc *cc = tx->cc;
+
+    if (!cc->aborted && ftc_lock_acquire(cc->locks, cc->slot, part, excl)) {
+        cc->aborted = true;
+    }
+    return !cc->aborted;
+}
+
+static bool
+ftc_tx_get__(struct ftc_tx *tx, const void *key, size_t key_len, bool excl,
+             const uint8_t **valuep, size_t *value_lenp)
+{
+    unsigned part = ftc_partition_of(key, key_len, tx->n_parts);
+    bool found;
+
+    *valuep = NULL;
+    *value_lenp = 0;
+    if (!tx->cc) {
+        tx->read_mask |= 1u << part;
+        return state_get(tx->store, key, key_len, valuep, value_lenp);
+    }
+    if (!ftc_tx_lock(tx, part, excl)) {
+        return false;
+    }
+    tx->read_mask |= 1u << part;
+    /* A copy: another thread's insert may move the store's entries. */
+    pthread_mutex_lock(tx->cc->store_mutex);
+    found = state_get(tx->store, key, key_len, valuep, value_lenp);
+    buf_clear(&tx->cc->val);
+    if (found) {
+        buf_put(&tx->cc->val, *valuep, *value_lenp);
+    }
+    pthread_mutex_unlock(tx->cc->store_mutex);
+    *valuep = found ? tx->cc->val.data : NULL;
+    return found;
 }
 
 bool
 ftc_tx_get(struct ftc_tx *tx, const void *key, size_t key_len, const uint8_t **valuep,
            size_t *value_lenp)
 {
-    tx->read_mask |= 1u << ftc_partition_of(key, key_len, tx->n_parts);
-    if (!state_get(tx->store, key, key_len, valuep, value_lenp)) {
-        *valuep = NULL;
-        *value_lenp = 0;
-        return false;
-    }
-    return true;
+    return ftc_tx_get__(tx, key, key_len, false, valuep, value_lenp);
+}
+
+bool
+ftc_tx_get_for_write(struct ftc_tx *tx, const void *key, size_t key_len,
+                     const uint8_t **valuep, size_t *value_lenp)
+{
+    return ftc_tx_get__(tx, key, key_len, true, valuep, value_lenp);
 }
 
 int
 ftc_tx_put(struct ftc_tx *tx, const void *key, size_t key_len, const void *value,
            size_t value_len)
 {
-    int error = state_put(tx->store, key, key_len, value, value_len);
+    unsigned part = ftc_partition_of(key, key_len, tx->n_parts);
+    struct ftc_txcc *cc = tx->cc;
+    const uint8_t *old;
+    size_t old_len;
+    bool had;
+    int error;
 
+    if (!cc) {
+        error = state_put(tx->store, key, key_len, value, value_len);
+        if (!error) {
+            tx->write_mask |= 1u << part;
+        }
+        return error;
+    }
+    if (key_len > UINT16_MAX) {
+        return EINVAL;
+    }
+    if (!ftc_tx_lock(tx, part, true)) {
+        return ECANCELED;
+    }
+    pthread_mutex_lock(cc->store_mutex);
+    had = state_get(tx->store, key, key_len, &old, &old_len);
+    buf_put_be16(&cc->undo, key_len);
+    buf_put(&cc->undo, key, key_len);
+    buf_put_u8(&cc->undo, had);
+    buf_put_be32(&cc->undo, had ? old_len : 0);
+    if (had) {
+        buf_put(&cc->undo, old, old_len);
+    }
+    error = state_put(tx->store, key, key_len, value, value_len);
+    pthread_mutex_unlock(cc->store_mutex);
     if (!error) {
-        tx->write_mask |= 1u << ftc_partition_of(key, key_len, tx->n_parts);
+        buf_put_be16(&cc->keys, key_len);
+        buf_put(&cc->keys, key, key_len);
+        tx->write_mask |= 1u << part;
     }
     return error;
 }
@@ -57,6 +171,60 @@ void
 ftc_tx_read_all(struct ftc_tx *tx)
 {
     tx->read_mask |= (tx->n_parts >= 32 ? UINT32_MAX : (1u << tx->n_parts) - 1);
+}
+
+/* The undo records of 'cc', newest first: restores each key to what the write replaced. */
+static void
+ftc_tx_undo(struct ftc_tx *tx)
+{
+    struct ftc_txcc *cc = tx->cc;
+    const uint8_t **rec = NULL;
+    size_t n = 0, cap = 0;
+    struct cursor r;
+
+    cursor_init(&r, cc->undo.data, cc->undo.len);
+    while (r.left && cursor_ok(&r)) {
+        const uint8_t *at = r.p;
+        uint16_t kl = cursor_be16(&r);
+
+        cursor_bytes(&r, kl + 1);
+        cursor_bytes(&r, cursor_be32(&r));
+        if (n == cap) {
+            rec = x2nrealloc(rec, &cap, sizeof *rec);
+        }
+        rec[n++] = at;
+    }
+    pthread_mutex_lock(cc->store_mutex);
+    while (n--) {
+        struct cursor u;
+        uint16_t kl;
+        const uint8_t *key;
+        bool had;
+        uint32_t vl;
+
+        cursor_init(&u, rec[n], SIZE_MAX);
+        kl = cursor_be16(&u);
+        key = cursor_bytes(&u, kl);
+        had = cursor_u8(&u);
+        vl = cursor_be32(&u);
+        if (had) {
+            state_put(tx->store, key, kl, cursor_bytes(&u, vl), vl);
+        } else {
+            state_delete(tx->store, key, kl);
+        }
+    }
+    pthread_mutex_unlock(cc->store_mutex);
+    free(rec);
+}
+
+void
+ftc_tx_abort(struct ftc_tx *tx)
+{
+    /* Strict 2PL: nobody read what this attempt wrote, so putting it back is the whole undo. */
+    ftc_tx_undo(tx);
+    buf_clear(&tx->cc->undo);
+    buf_clear(&tx->cc->keys);
+    ftc_lock_release_all(tx->cc->locks, tx->cc->slot);
 }
 
 bool
@@ -97,6 +265,79 @@ ftc_tx_commit(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
         log->upd = (const uint8_t *) upd->data + ofs;
     }
     return true;
+}
+
+/* Numbers the log of a concurrent transaction from 'v': see ftc_tx_commit_cc(). */
+static void
+ftc_tx_number(const struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct ftc_log *log)
+{
+    uint32_t touched = tx->read_mask | tx->write_mask;
+
+    log->n_ent = 0;
+    for (unsigned p = 0; p < tx->n_parts; p++) {
+        if (touched & (1u << p)) {
+            struct ftc_entry *e = &log->ent[log->n_ent++];
+
+            e->part = p;
+            e->write = (tx->write_mask >> p) & 1;
+            e->seq = v[p];
+            if (e->write) {
+                v[p]++;
+            }
+        }
+    }
+}
+
+bool
+ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_counter,
+                 uint64_t *ticket, struct buf *upd, struct ftc_log *log, bool late_seq)
+{
+    struct ftc_txcc *cc = tx->cc;
+    bool any = (tx->read_mask | tx->write_mask) != 0;
+
+    log->upd_len = 0;
+    log->upd = NULL;
+    if (tx->write_mask) {
+        /* The delta: the values this transaction left, which no one else can have changed
+         * since (it holds their partitions exclusively). */
+        struct nf_state *delta = state_create();
+        struct cursor r;
+        size_t ofs = upd->len;
+
+        pthread_mutex_lock(cc->store_mutex);
+        cursor_init(&r, cc->keys.data, cc->keys.len);
+        while (r.left && cursor_ok(&r)) {
+            uint16_t kl = cursor_be16(&r);
+            const uint8_t *key = cursor_bytes(&r, kl);
+            const uint8_t *val;
+            size_t vl;
+
+            if (key && state_get(tx->store, key, kl, &val, &vl)) {
+                state_put(delta, key, kl, val, vl);
+            }
+        }
+        pthread_mutex_unlock(cc->store_mutex);
+        state_export_since(delta, 0, upd);
+        state_destroy(delta);
+        log->upd_len = upd->len - ofs;
+        log->upd = (const uint8_t *) upd->data + ofs;
+    }
+    if (!late_seq) {
+        /* Under every lock it took: a partition's next writer waits for this one's number,
+         * and the ticket orders this commit after every one it depends on. */
+        ftc_tx_number(tx, v, log);
+        *ticket = __atomic_fetch_add(ticket_counter, 1, __ATOMIC_SEQ_CST);
+    }
+    ftc_lock_release_all(cc->locks, cc->slot);
+    if (late_seq) {
+        /* The broken order: another writer of the partition may number itself first. */
+        sched_yield();
+        pthread_mutex_lock(cc->store_mutex);
+        ftc_tx_number(tx, v, log);
+        *ticket = __atomic_fetch_add(ticket_counter, 1, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(cc->store_mutex);
+    }
+    return any;
 }
 
 /* The stamp middlebox. */
@@ -192,7 +433,9 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     }
     key[1] = m.body[0] % s->keys;
     st = (struct ftc_stamp) { .mbox = s->index, .key = key[1] };
-    if (ftc_tx_get(tx, key, sizeof key, &v, &vlen) && vlen == 16) {
+    st.write = m.body[1] % 8 != 0;
+    if ((st.write ? ftc_tx_get_for_write : ftc_tx_get)(tx, key, sizeof key, &v, &vlen)
+        && vlen == 16) {
         struct cursor r;
 
         cursor_init(&r, v, vlen);
@@ -200,7 +443,6 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
         st.before = cursor_be64(&r);
     }
     st.after = st.before;
-    st.write = m.body[1] % 8 != 0;
     if (st.write) {
         st.count++;
         st.after = ftc_stamp_chain(st.before, m.req_id);
@@ -228,6 +470,7 @@ stamp_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
 static const struct ftc_mbox_class ftc_mbox_stamp = {
     .name = "stamp",
     .summary = "Monitor with auditable per-key counters and digest chains (simulation)",
+    .concurrent = true,
     .create = stamp_create,
     .destroy = stamp_destroy,
     .process = stamp_process,
@@ -320,9 +563,100 @@ static const struct ftc_mbox_class ftc_mbox_nf = {
     .process = nf_mbox_process,
 };
 
+/* The 'monitor' middlebox: the paper's Monitor as a packet transaction, so that it runs on
+ * the head's threads (vnfs/fn/nf_monitor.c's Monitor writes its store directly, and a store
+ * shared by threads needs every access to go through the partition locks). The same keys and
+ * sharing level as nf_monitor: a packet adds to its flow's record "Mf" + 5-tuple (packets,
+ * bytes: 2 x u64) and to the shared counter "Ms" + u16 slot, slot = (flow hash % 4096) /
+ * sharing, so the higher the level the more packets write (and lock) one counter. It keeps no
+ * all-packets total ("mon.packets"): that one record, written by every packet, would put every
+ * transaction in one partition's queue whatever the sharing level; the total is the sum of the
+ * slots. Parameters: "[sharing=N]" (1..4096). Frames that are not IPv4 count under the empty
+ * flow. */
+#define FTC_MONITOR_BUCKETS 4096
+
+struct monitor_mbox {
+    unsigned sharing;
+};
+
+static int
+monitor_create(unsigned index, const char *params, void **privp, char **errp)
+{
+    struct monitor_mbox *m = xzalloc(sizeof *m);
+    unsigned sharing = 1;
+    char end;
+
+    if (params && *params
+        && (sscanf(params, "sharing=%u%c", &sharing, &end) != 1 || !sharing
+            || sharing > FTC_MONITOR_BUCKETS)) {
+        if (errp) {
+            *errp = xasprintf("monitor: bad parameters '%s' (expected sharing=1..%d)", params,
+                              FTC_MONITOR_BUCKETS);
+        }
+        free(m);
+        return EINVAL;
+    }
+    m->sharing = sharing;
+    *privp = m;
+    (void) index;
+    return 0;
+}
+
+static void
+monitor_destroy(void *priv)
+{
+    free(priv);
+}
+
+static enum ftc_verdict
+monitor_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
+{
+    const struct monitor_mbox *m = priv;
+    struct packet_info info;
+    uint8_t key[2 + sizeof info.flow], rec[16] = { 0 }, cnt[8] = { 0 };
+    const uint8_t *v;
+    size_t vlen;
+    uint32_t hash;
+    uint16_t slot;
+
+    memset(&info, 0, sizeof info);
+    if (packet_parse(pkt->data, pkt->len, &info)) {
+        memset(&info, 0, sizeof info);
+    }
+    hash = packet_flow_hash(&info.flow);
+    key[0] = 'M';
+    key[1] = 'f';
+    memcpy(key + 2, &info.flow, sizeof info.flow);
+    if (ftc_tx_get_for_write(tx, key, sizeof key, &v, &vlen) && vlen == sizeof rec) {
+        memcpy(rec, v, sizeof rec);
+    }
+    put_be64(rec, get_be64(rec) + 1);
+    put_be64(rec + 8, get_be64(rec + 8) + pkt->len);
+    ftc_tx_put(tx, key, sizeof key, rec, sizeof rec);
+
+    slot = (hash % FTC_MONITOR_BUCKETS) / m->sharing;
+    uint8_t skey[4] = { 'M', 's', slot >> 8, slot };
+    if (ftc_tx_get_for_write(tx, skey, sizeof skey, &v, &vlen) && vlen == sizeof cnt) {
+        memcpy(cnt, v, sizeof cnt);
+    }
+    put_be64(cnt, get_be64(cnt) + 1);
+    ftc_tx_put(tx, skey, sizeof skey, cnt, sizeof cnt);
+    return FTC_FORWARD;
+}
+
+static const struct ftc_mbox_class ftc_mbox_monitor = {
+    .name = "monitor",
+    .summary = "the paper's Monitor (per-flow and shared counters, sharing=N) as a transaction",
+    .concurrent = true,
+    .create = monitor_create,
+    .destroy = monitor_destroy,
+    .process = monitor_process,
+};
+
 static const struct ftc_mbox_class *const ftc_mboxes[] = {
     &ftc_mbox_stamp,
     &ftc_mbox_nf,
+    &ftc_mbox_monitor,
 };
 
 const struct ftc_mbox_class *

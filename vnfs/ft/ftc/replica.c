@@ -15,6 +15,7 @@
  * restarted replica drops data until it has fetched every group it belongs to. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/ftc/ftc-private.h"
+#include "vnfs/ft/ftc/txlock.h"
 
 #define FTC_MAX_HELD 4096
 #define FTC_MAX_RETAINED 8192
@@ -61,6 +63,33 @@ struct ftc_held {
     uint64_t since_ns;
 };
 
+/* threads > 1: a packet that came in the batch in hand, until the batch's end. */
+struct ftc_pending {
+    uint8_t *data;              /* The packet as it came (what 'o''s logs point into). */
+    size_t len;
+    enum ftc_packet_type type;
+    bool tx;                    /* Prepared, and the middlebox runs on it. */
+    bool ready;                 /* Prepared (else dropped or held). */
+    struct ftc_message *o;
+    struct buf pkt, upd;        /* The inner packet; the transaction's delta. */
+    struct ftc_log log;
+    bool has_log;
+    enum ftc_verdict verdict;
+    uint64_t ticket;
+};
+
+/* The head's transaction threads: 'threads' - 1 of them beside the core's own. */
+struct ftc_pool {
+    pthread_t *th;
+    unsigned n;
+    pthread_mutex_t mutex;
+    pthread_cond_t go, done;
+    uint64_t gen;               /* Bumped per batch. */
+    unsigned busy;              /* Threads still on this batch. */
+    bool stop;
+    size_t next;                /* The next of the batch's transactions to take (atomic). */
+};
+
 struct ftc_replica {
     struct ft_core up;
     uint32_t self;
@@ -88,10 +117,34 @@ struct ftc_replica {
     bool commit_armed;
     uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
     uint32_t commit_sent_epoch[FTC_MAX_GROUPS];
+    /* threads > 1. What runs in parallel: only the middlebox's transactions of the packets of
+     * one batch (the packets that came in since the batch timer was armed, at most
+     * FTC_MAX_PENDING), over the head's store and MAX vector, under the partition locks
+     * ('locks', strict 2PL with wound-wait) and 'store_mutex' around each store operation.
+     * Everything else (applying other groups' logs, holding, commits, pruning, retransmission,
+     * state transfer, sending) runs on the core's thread between batches, as with one
+     * thread: no other group's state is ever touched by two threads. */
+    unsigned threads;
+    bool late_seq;              /* Tests only: number logs after releasing the locks. */
+    struct ftc_locks locks;
+    pthread_mutex_t store_mutex;
+    struct ftc_txcc *cc;        /* Per thread (slot). */
+    struct buf *orig;           /* Per thread: the inner packet before a transaction's try. */
+    uint64_t tickets;
+    struct ftc_pending *pending;
+    size_t n_pending;
+    size_t *work;               /* This batch's pending packets with a transaction. */
+    size_t n_work;
+    bool batch_armed;
+    struct ftc_pool pool;
 };
 
 #define FTC_REPLICA_TIMER_TICK 1
 #define FTC_REPLICA_TIMER_COMMIT 2
+#define FTC_REPLICA_TIMER_BATCH 3
+
+/* threads > 1: packets of one batch, whose transactions run in parallel. */
+#define FTC_MAX_PENDING 64
 
 static struct ftc_replica *
 ftc_replica_cast(const struct ft_core *core)
@@ -143,11 +196,126 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
     (void) r;
 }
 
+static void ftc_replica_destroy(struct ft_core *);
+static void ftc_replica_run_work(struct ftc_replica *, unsigned slot);
+
+static void *
+ftc_pool_main(void *arg)
+{
+    struct ftc_replica *r = arg;
+    struct ftc_pool *pool = &r->pool;
+    uint64_t seen = 0;
+    unsigned slot;
+
+    pthread_mutex_lock(&pool->mutex);
+    slot = 1 + pool->busy++;            /* Slot 0 is the core's own thread. */
+    if (pool->busy == pool->n) {
+        pthread_cond_signal(&pool->done);
+    }
+    for (;;) {
+        while (!pool->stop && pool->gen == seen) {
+            pthread_cond_wait(&pool->go, &pool->mutex);
+        }
+        if (pool->stop) {
+            break;
+        }
+        seen = pool->gen;
+        pthread_mutex_unlock(&pool->mutex);
+        ftc_replica_run_work(r, slot);
+        pthread_mutex_lock(&pool->mutex);
+        if (!--pool->busy) {
+            pthread_cond_signal(&pool->done);
+        }
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    return NULL;
+}
+
+/* The locks, the per-thread contexts, the batch and the threads beside the core's own. */
+static int
+ftc_replica_threads_start(struct ftc_replica *r)
+{
+    struct ftc_pool *pool = &r->pool;
+    int error = 0;
+
+    ftc_locks_init(&r->locks, r->P);
+    pthread_mutex_init(&r->store_mutex, NULL);
+    r->cc = xcalloc(r->threads, sizeof *r->cc);
+    r->orig = xcalloc(r->threads, sizeof *r->orig);
+    for (unsigned t = 0; t < r->threads; t++) {
+        ftc_txcc_init(&r->cc[t], &r->locks, &r->store_mutex, t);
+        buf_init(&r->orig[t]);
+    }
+    r->pending = xcalloc(FTC_MAX_PENDING, sizeof *r->pending);
+    for (size_t i = 0; i < FTC_MAX_PENDING; i++) {
+        r->pending[i].o = xzalloc(sizeof *r->pending[i].o);
+        buf_init(&r->pending[i].pkt);
+        buf_init(&r->pending[i].upd);
+    }
+    r->work = xcalloc(FTC_MAX_PENDING, sizeof *r->work);
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->go, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    pool->th = xcalloc(r->threads - 1, sizeof *pool->th);
+    pthread_mutex_lock(&pool->mutex);
+    for (unsigned t = 0; t + 1 < r->threads; t++) {
+        error = pthread_create(&pool->th[t], NULL, ftc_pool_main, r);
+        if (error) {
+            break;
+        }
+        pool->n++;
+    }
+    /* Each takes its slot first: wait, so that 'busy' counts batches from here on. */
+    while (pool->busy < pool->n) {
+        pthread_cond_wait(&pool->done, &pool->mutex);
+    }
+    pool->busy = 0;
+    pthread_mutex_unlock(&pool->mutex);
+    return error;
+}
+
+static void
+ftc_replica_threads_stop(struct ftc_replica *r)
+{
+    struct ftc_pool *pool = &r->pool;
+
+    if (!r->cc) {
+        return;
+    }
+    pthread_mutex_lock(&pool->mutex);
+    pool->stop = true;
+    pthread_cond_broadcast(&pool->go);
+    pthread_mutex_unlock(&pool->mutex);
+    for (unsigned t = 0; t < pool->n; t++) {
+        pthread_join(pool->th[t], NULL);
+    }
+    free(pool->th);
+    pthread_mutex_destroy(&pool->mutex);
+    pthread_cond_destroy(&pool->go);
+    pthread_cond_destroy(&pool->done);
+    for (size_t i = 0; i < FTC_MAX_PENDING; i++) {
+        free(r->pending[i].data);
+        free(r->pending[i].o);
+        buf_uninit(&r->pending[i].pkt);
+        buf_uninit(&r->pending[i].upd);
+    }
+    free(r->pending);
+    free(r->work);
+    for (unsigned t = 0; t < r->threads; t++) {
+        ftc_txcc_uninit(&r->cc[t]);
+        buf_uninit(&r->orig[t]);
+    }
+    free(r->cc);
+    free(r->orig);
+    pthread_mutex_destroy(&r->store_mutex);
+    ftc_locks_destroy(&r->locks);
+}
+
 static int
 ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_replica *r;
-    uint64_t n, parts, tick, max_msg, commit_to;
+    uint64_t n, parts, tick, max_msg, commit_to, threads, late_seq;
     const char *mbox = ft_config_param(cfg, "mbox");
     const char *mbox_params = ft_config_param(cfg, "mbox_params");
     int error;
@@ -156,8 +324,17 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
         || (error = ft_config_u64(cfg, "partitions", 1, &parts, errp))
         || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))
         || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
-        || (error = ft_config_u64(cfg, "commit_to", 0, &commit_to, errp))) {
+        || (error = ft_config_u64(cfg, "commit_to", 0, &commit_to, errp))
+        || (error = ft_config_u64(cfg, "threads", 1, &threads, errp))
+        || (error = ft_config_u64(cfg, "test_late_seq", 0, &late_seq, errp))) {
         return error;
+    }
+    if (!threads || threads > FTC_LOCK_MAX_TXNS) {
+        if (errp) {
+            *errp = xasprintf("ftc_replica: threads must be 1-%d (got %"PRIu64")",
+                              FTC_LOCK_MAX_TXNS, threads);
+        }
+        return EINVAL;
     }
     if (cfg->n_group < 1 || cfg->n_group > FTC_MAX_GROUPS || cfg->n_next != 1
         || !n || n > cfg->n_group || cfg->f + 1 > cfg->n_group || !parts
@@ -201,11 +378,21 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             free(r);
             return EINVAL;
         }
+        if (threads > 1 && !r->mbox->concurrent) {
+            if (errp) {
+                *errp = xasprintf("ftc_replica: middlebox '%s' is not transactional: it "
+                                  "runs on one thread only (threads=1)", r->mbox->name);
+            }
+            free(r);
+            return EINVAL;
+        }
         error = r->mbox->create(r->x, mbox_params, &r->mbox_priv, errp);
         if (error) {
             free(r);
             return error;
         }
+        r->threads = threads;
+        r->late_seq = late_seq;
     }
     /* Groups: g = x - d for d = 0..f, when g is a middlebox. */
     for (unsigned d = 0; d <= r->f; d++) {
@@ -228,6 +415,17 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     buf_init(&r->pkt);
     buf_init(&r->upd);
     buf_init(&r->msg);
+    if (r->threads > 1) {
+        error = ftc_replica_threads_start(r);
+        if (error) {
+            if (errp) {
+                *errp = xasprintf("ftc_replica: starting %u threads: %s", r->threads,
+                                  strerror(error));
+            }
+            ftc_replica_destroy(&r->up);
+            return error;
+        }
+    }
     *corep = &r->up;
     return 0;
 }
@@ -254,6 +452,7 @@ ftc_replica_destroy(struct ft_core *core)
         free(r->held[i].data);
     }
     free(r->held);
+    ftc_replica_threads_stop(r);
     if (r->mbox) {
         r->mbox->destroy(r->mbox_priv);
     }
@@ -649,23 +848,25 @@ ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
     return true;
 }
 
-/* Processes one packet; FTC_HELD if some log of ours is not applicable yet (the caller keeps
- * it). 'retx' asks the predecessor at once for the missing logs. */
-static enum ftc_verdict_internal
-ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
-                   struct ft_actions *out)
+enum ftc_prepared { FTC_PREP_DONE, FTC_PREP_HELD, FTC_PREP_READY };
+
+/* The first half of a packet: applies the logs it carries for the groups we replicate, decides
+ * (dead: dropped; missing: held) and builds in 'o' what goes on (the logs that do, the commits
+ * of the groups we are not the tail of, each of which prunes). FTC_PREP_READY: '*typep' and
+ * the inner packet (into 'data') say what the middlebox gets. 'retx' asks the predecessor at
+ * once for the missing logs. */
+static enum ftc_prepared
+ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
+                    struct ftc_message *o, enum ftc_packet_type *typep,
+                    const uint8_t **innerp, size_t *inner_lenp, struct ft_actions *out)
 {
-    struct ftc_message *in = r->in, *o = r->out;
-    enum ftc_packet_type type;
-    const uint8_t *inner;
-    size_t inner_len;
+    struct ftc_message *in = r->in;
     bool strip[FTC_MAX_LOGS] = { false }, keep[FTC_MAX_LOGS] = { false };
     bool applied = false;
-    enum ftc_verdict verdict = FTC_FORWARD;
 
-    if (!ftc_packet_parse(data, len, &type, in, &inner, &inner_len)) {
+    if (!ftc_packet_parse(data, len, typep, in, innerp, inner_lenp)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
-        return FTC_DONE;
+        return FTC_PREP_DONE;
     }
     /* Apply what applies, again and again: one packet may carry several logs of one group
      * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
@@ -678,7 +879,7 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
             if (gr && gr->pos && ftc_group_classify(gr, l) == FTC_LOG_READY) {
                 if (!ftc_group_apply(gr, l)) {
                     ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
-                    return FTC_DONE;
+                    return FTC_PREP_DONE;
                 }
                 progress = applied = true;
             }
@@ -703,7 +904,7 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
             if (ftc_log_is_own(r, l)) {
                 /* Its effects died with a head: never to be released. */
                 ft_emit_drop(out, FT_DROP_STALE, data, len);
-                return FTC_DONE;
+                return FTC_PREP_DONE;
             }
             strip[i] = true;
         } else if (cls == FTC_LOG_FUTURE && gr->pos == r->f) {
@@ -717,12 +918,10 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
             }
-            return FTC_HELD;
+            return FTC_PREP_HELD;
         }
     }
 
-    /* The middlebox's transaction. */
-    buf_clear(&r->upd);
     o->n_logs = 0;
     for (size_t i = 0; i < in->n_logs; i++) {
         struct ftc_group *gr = ftc_group_find(r, in->logs[i].group);
@@ -731,29 +930,8 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
             o->logs[o->n_logs++] = in->logs[i];
         }
     }
-    if (type == FTC_PKT_DATA && r->mbox) {
-        struct ftc_group *gr = ftc_group_find(r, r->x);
-        struct ftc_tx tx;
-        struct ftc_log l;
-
-        buf_clear(&r->pkt);
-        buf_put(&r->pkt, inner, inner_len);
-        ftc_tx_begin(&tx, gr->store, r->P);
-        buf_reserve(&r->upd, 4096);
-        verdict = r->mbox->process(r->mbox_priv, &tx, &r->pkt);
-        if (ftc_tx_commit(&tx, gr->max, &r->upd, &l)) {
-            l.group = r->x;
-            l.epoch = gr->epoch;
-            ftc_group_retain(gr, &l);
-            if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
-                o->logs[o->n_logs++] = l;
-            }
-        }
-        inner = r->pkt.data;
-        inner_len = r->pkt.len;
-    }
-
-    /* Commits: ours as tails replace what the packet carried; every one prunes. */
+    /* Commits: ours as tails replace what the packet carried (ftc_replica_finish); every one
+     * prunes. */
     o->n_commits = 0;
     for (size_t i = 0; i < in->n_commits; i++) {
         struct ftc_group *gr = ftc_group_find(r, in->commits[i].group);
@@ -765,6 +943,68 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
             ftc_group_prune(gr, &in->commits[i]);
         }
         o->commits[o->n_commits++] = in->commits[i];
+    }
+    return FTC_PREP_READY;
+}
+
+/* Runs the middlebox's transaction on 'pkt' (the inner packet, rewritten in place) as slot
+ * 'slot': its log, if it touched state, in 'l' (its delta appended to 'upd'). With threads,
+ * concurrently with the other slots: retried until it commits without being wounded; '*ticket'
+ * is its place in the order commits took. */
+static enum ftc_verdict
+ftc_replica_tx(struct ftc_replica *r, unsigned slot, struct buf *pkt, struct buf *upd,
+               struct ftc_log *l, bool *has_log, uint64_t *ticket)
+{
+    struct ftc_group *gr = ftc_group_find(r, r->x);
+    size_t inner_len = pkt->len, upd_len = upd->len;
+    enum ftc_verdict verdict;
+    struct ftc_tx tx;
+
+    buf_reserve(upd, 4096);
+    if (r->threads <= 1) {
+        ftc_tx_begin(&tx, gr->store, r->P);
+        verdict = r->mbox->process(r->mbox_priv, &tx, pkt);
+        *has_log = ftc_tx_commit(&tx, gr->max, upd, l);
+        *ticket = 0;
+        return verdict;
+    }
+    /* The packet as it came, for a retry: the middlebox may have rewritten it. */
+    buf_clear(&r->orig[slot]);
+    buf_put(&r->orig[slot], pkt->data, inner_len);
+    for (bool retry = false;; retry = true) {
+        ftc_tx_begin_cc(&tx, gr->store, r->P, &r->cc[slot], retry);
+        pkt->len = 0;
+        buf_put(pkt, r->orig[slot].data, inner_len);
+        upd->len = upd_len;
+        verdict = r->mbox->process(r->mbox_priv, &tx, pkt);
+        if (!r->cc[slot].aborted) {
+            break;
+        }
+        ftc_tx_abort(&tx);
+        __atomic_fetch_add(&r->stats.tx_aborts, 1, __ATOMIC_RELAXED);
+    }
+    *has_log = ftc_tx_commit_cc(&tx, gr->max, &r->tickets, ticket, upd, l, r->late_seq);
+    __atomic_fetch_add(&r->stats.txs, 1, __ATOMIC_RELAXED);
+    return verdict;
+}
+
+/* The second half of a packet: the middlebox's log ('l', if any) joins what goes on, our
+ * commits as tails replace what it carried, and it is sent. */
+static void
+ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet_type type,
+                   enum ftc_verdict verdict, const struct ftc_log *l, const uint8_t *inner,
+                   size_t inner_len, struct ft_actions *out)
+{
+    if (l) {
+        struct ftc_group *gr = ftc_group_find(r, r->x);
+        struct ftc_log own = *l;
+
+        own.group = r->x;
+        own.epoch = gr->epoch;
+        ftc_group_retain(gr, &own);
+        if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
+            o->logs[o->n_logs++] = own;
+        }
     }
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
@@ -786,12 +1026,173 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     }
     if (type == FTC_PKT_PROPAGATE && !o->n_logs && r->commit_to
         && ftc_replica_end_propagate(r, o, out)) {
-        return FTC_DONE;
+        return;
     }
     buf_clear(&r->msg);
     ftc_packet_put(&r->msg, type, o, inner, inner_len);
     ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
+}
+
+/* Processes one packet at once; FTC_HELD if some log of ours is not applicable yet (the caller
+ * keeps it). 'retx' asks the predecessor at once for the missing logs. */
+static enum ftc_verdict_internal
+ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
+                   struct ft_actions *out)
+{
+    enum ftc_verdict verdict = FTC_FORWARD;
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len;
+    struct ftc_log l;
+    bool has_log = false;
+    uint64_t ticket;
+
+    switch (ftc_replica_prepare(r, data, len, retx, r->out, &type, &inner, &inner_len, out)) {
+    case FTC_PREP_DONE:
+        return FTC_DONE;
+    case FTC_PREP_HELD:
+        return FTC_HELD;
+    case FTC_PREP_READY:
+        break;
+    }
+    buf_clear(&r->upd);
+    if (type == FTC_PKT_DATA && r->mbox) {
+        buf_clear(&r->pkt);
+        buf_put(&r->pkt, inner, inner_len);
+        verdict = ftc_replica_tx(r, 0, &r->pkt, &r->upd, &l, &has_log, &ticket);
+        inner = r->pkt.data;
+        inner_len = r->pkt.len;
+    }
+    ftc_replica_finish(r, r->out, type, verdict, has_log ? &l : NULL, inner, inner_len, out);
     return FTC_DONE;
+}
+
+/* A thread's share of the batch: the next transaction not taken, until none is left. */
+static void
+ftc_replica_run_work(struct ftc_replica *r, unsigned slot)
+{
+    size_t i;
+
+    while ((i = __atomic_fetch_add(&r->pool.next, 1, __ATOMIC_RELAXED)) < r->n_work) {
+        struct ftc_pending *p = &r->pending[r->work[i]];
+
+        p->verdict = ftc_replica_tx(r, slot, &p->pkt, &p->upd, &p->log, &p->has_log,
+                                    &p->ticket);
+    }
+}
+
+static int
+ftc_pending_cmp(const void *a_, const void *b_)
+{
+    const struct ftc_pending *a = *(const struct ftc_pending *const *) a_;
+    const struct ftc_pending *b = *(const struct ftc_pending *const *) b_;
+
+    return a->ticket < b->ticket ? -1 : a->ticket > b->ticket;
+}
+
+static void ftc_replica_drain(struct ftc_replica *, struct ft_actions *);
+
+/* threads > 1, the batch's end: every packet prepared in arrival order (on this thread), the
+ * transactions of those that go to the middlebox run on all threads, then each packet goes on:
+ * first those without a transaction, then the others in the order their transactions committed
+ * (a partition's logs leave in its number order, as the successor applies them). */
+static void
+ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
+{
+    struct ftc_pending *order[FTC_MAX_PENDING];
+    struct ftc_pool *pool = &r->pool;
+    size_t n_order = 0;
+
+    r->n_work = 0;
+    for (size_t i = 0; i < r->n_pending; i++) {
+        struct ftc_pending *p = &r->pending[i];
+        const uint8_t *inner;
+        size_t inner_len;
+
+        p->ready = p->tx = false;
+        if (!r->all_ready) {
+            ft_emit_drop(out, FT_DROP_STALE, p->data, p->len);
+            continue;
+        }
+        switch (ftc_replica_prepare(r, p->data, p->len, true, p->o, &p->type, &inner,
+                                    &inner_len, out)) {
+        case FTC_PREP_DONE:
+            continue;
+        case FTC_PREP_HELD:
+            ftc_hold(r, p->data, p->len, out);
+            continue;
+        case FTC_PREP_READY:
+            break;
+        }
+        p->ready = true;
+        p->verdict = FTC_FORWARD;
+        p->has_log = false;
+        p->ticket = 0;
+        buf_clear(&p->pkt);
+        buf_put(&p->pkt, inner, inner_len);
+        buf_clear(&p->upd);
+        if (p->type == FTC_PKT_DATA && r->mbox) {
+            p->tx = true;
+            r->work[r->n_work++] = i;
+        }
+    }
+    if (r->n_work) {
+        pthread_mutex_lock(&pool->mutex);
+        pool->next = 0;
+        pool->busy = pool->n;
+        pool->gen++;
+        pthread_cond_broadcast(&pool->go);
+        pthread_mutex_unlock(&pool->mutex);
+        ftc_replica_run_work(r, 0);
+        pthread_mutex_lock(&pool->mutex);
+        while (pool->busy) {
+            pthread_cond_wait(&pool->done, &pool->mutex);
+        }
+        pthread_mutex_unlock(&pool->mutex);
+    }
+    for (size_t i = 0; i < r->n_pending; i++) {
+        if (r->pending[i].ready && !r->pending[i].tx) {
+            order[n_order++] = &r->pending[i];
+        }
+    }
+    for (size_t i = 0; i < r->n_work; i++) {
+        order[n_order + i] = &r->pending[r->work[i]];
+    }
+    qsort(order + n_order, r->n_work, sizeof *order, ftc_pending_cmp);
+    n_order += r->n_work;
+    for (size_t i = 0; i < n_order; i++) {
+        struct ftc_pending *p = order[i];
+
+        ftc_replica_finish(r, p->o, p->type, p->verdict, p->has_log ? &p->log : NULL,
+                           p->pkt.data, p->pkt.len, out);
+    }
+    for (size_t i = 0; i < r->n_pending; i++) {
+        free(r->pending[i].data);
+        r->pending[i].data = NULL;
+    }
+    r->n_pending = r->n_work = 0;
+    ftc_replica_drain(r, out);
+}
+
+/* threads > 1: keeps a packet for the batch's end (a timer at 'now' fires once the packets in
+ * hand are in). */
+static void
+ftc_replica_enqueue(struct ftc_replica *r, const uint8_t *data, size_t len,
+                    struct ft_actions *out)
+{
+    struct ftc_pending *p;
+
+    if (r->n_pending == FTC_MAX_PENDING) {
+        ftc_replica_flush(r, out);
+    }
+    p = &r->pending[r->n_pending++];
+    p->data = xmalloc(len);
+    memcpy(p->data, data, len);
+    p->len = len;
+    if (!r->batch_armed) {
+        ft_emit_timer(out, FTC_REPLICA_TIMER_BATCH, r->now_ns);
+        r->batch_armed = true;
+    }
 }
 
 /* Re-examines held packets until none moves. */
@@ -1335,6 +1736,10 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
         if (ev->timer == FTC_REPLICA_TIMER_COMMIT) {
             r->commit_armed = false;
             ftc_replica_send_commits(r, out);
+        } else if (ev->timer == FTC_REPLICA_TIMER_BATCH) {
+            r->batch_armed = false;
+            ftc_replica_flush(r, out);
+            ftc_replica_arm_commits(r, ev->now_ns, out);
         } else {
             ftc_replica_on_tick(r, ev, out);
         }
@@ -1357,6 +1762,9 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
         if (!r->all_ready) {
             /* Not routed here until recovered (the orchestrator reroutes after recovery). */
             ft_emit_drop(out, FT_DROP_STALE, ev->data, ev->len);
+        } else if (r->threads > 1) {
+            ftc_replica_enqueue(r, ev->data, ev->len, out);
+            break;
         } else if (ftc_replica_packet(r, ev->data, ev->len, true, out) == FTC_HELD) {
             ftc_hold(r, ev->data, ev->len, out);
         } else {

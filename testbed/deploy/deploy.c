@@ -770,6 +770,10 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "--ftc-partitions");
             deploy_args_add(a, "%u", d->opts.ftc_partitions);
         }
+        if (c->index < DEPLOY_FTC_MAX_VNFS && d->opts.ftc_threads[c->index]) {
+            deploy_args_add(a, "--ftc-threads");
+            deploy_args_add(a, "%u", d->opts.ftc_threads[c->index]);
+        }
         if (d->opts.ftc_tick) {
             deploy_args_add(a, "--ftc-tick");
             deploy_args_add(a, "%s", d->opts.ftc_tick);

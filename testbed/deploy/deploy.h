@@ -71,6 +71,8 @@ deploy_sff_window(uint64_t w)
     return !w ? 0 : w < DEPLOY_SFF_WINDOW_MIN ? DEPLOY_SFF_WINDOW_MIN : w > 65536 ? 65536 : w;
 }
 
+#define DEPLOY_FTC_MAX_VNFS 16
+
 struct deploy_chain_opts {
     unsigned replicas;          /* Per VNF, each on its own guest; 1: not replicated. */
     const char *vote_core;      /* With replicas > 1: the SFF's protocol core (vnfs/ft). */
@@ -84,6 +86,9 @@ struct deploy_chain_opts {
      * (vnfs/sfc/vnf_ftc.h), all under one per-instance key; 'f' is FTC's. */
     bool ftc;
     unsigned ftc_partitions;    /* 0: the VNF's default (1). */
+    /* Per VNF (p->n_vnfs entries, at most DEPLOY_FTC_MAX_VNFS): the threads of its head's
+     * transactions; 0: the VNF's default (1). */
+    unsigned ftc_threads[DEPLOY_FTC_MAX_VNFS];
     const char *ftc_tick;       /* NULL: the VNF's default. */
     /* A veth straight between the first and the last VNF's guests for the buffer's and the
      * commits' peer messages (the paper's state link); where a provider cannot (a VM), or

@@ -22,6 +22,7 @@
  * 'suspected', 'initialized' (new guest; role started), 'recovered' (every group fetched). */
 #include <errno.h>
 #include <inttypes.h>
+#include <libfyaml.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include "testbed/schemes/scheme.h"
 #include "vnfs/lib/rpc.h"
 #include "vnfs/lib/util.h"
+#include "vnfs/ft/ftc/ftc.h"
 
 #define FTC_MAX_VNFS 16
 
@@ -50,6 +52,10 @@ static const struct scheme_param ftc_params[] = {
     { "partitions", SCHEME_PARAM_UINT, "1", 1, 16, NULL,
       "state partitions (dependency vectors); functions that do not say what they read "
       "depend on all of them" },
+    { "threads", SCHEME_PARAM_UINT, "1", 1, 64, NULL,
+      "threads running each head's packet transactions (the paper's multithreaded "
+      "middleboxes; > 1 needs a transactional one: monitor); beyond the host's cores they "
+      "only contend" },
     { "tick", SCHEME_PARAM_DURATION, "2ms", 100000, 1000000000ull, NULL,
       "retransmission, recovery retry and propagation period" },
     { "link", SCHEME_PARAM_STRING, "direct", 0, 0, ftc_link_choices,
@@ -59,6 +65,12 @@ static const struct scheme_param ftc_params[] = {
     { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64), as none's" },
+};
+
+/* The keys of a chain VNF's 'resiliency' map. */
+static const struct scheme_param ftc_vnf_params[] = {
+    { "threads", SCHEME_PARAM_UINT, "1", 1, 64, NULL,
+      "this VNF's head's transaction threads (instead of the scheme's threads)" },
 };
 
 static const struct scheme_target ftc_targets[] = {
@@ -71,6 +83,15 @@ static const struct scheme_target ftc_targets[] = {
 
 extern const struct scheme_class scheme_ftc;
 
+/* VNF 'i''s threads: its own resiliency setting, else the scheme's. */
+static unsigned
+ftc_threads_of(const struct exp_point *p, size_t i)
+{
+    const char *s = scheme_vnf_param_value(&scheme_ftc, p, i, "threads");
+
+    return s ? strtoul(s, NULL, 0) : 1;
+}
+
 static void
 ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
 {
@@ -82,6 +103,9 @@ ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
         .ftc_tick = scheme_param_value(&scheme_ftc, p, "tick"),
         .ftc_link = !strcmp(scheme_param_value(&scheme_ftc, p, "link"), "direct"),
     };
+    for (size_t i = 0; i < p->n_vnfs && i < DEPLOY_FTC_MAX_VNFS; i++) {
+        o->ftc_threads[i] = ftc_threads_of(p, i);
+    }
 }
 
 static void
@@ -94,6 +118,20 @@ ftc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
         yaml_error(doc, params ? params : root, "ftc: f=%llu needs a chain of at least %llu "
                    "VNFs (it has %zu): each VNF's group is f+1 VNF guests",
                    (unsigned long long) f, (unsigned long long) f + 1, p->n_vnfs);
+    }
+    for (size_t i = 0; i < p->n_vnfs; i++) {
+        const struct ftc_mbox_class *c = ftc_mbox_find(p->vnfs[i].fn);
+
+        if (ftc_threads_of(p, i) > 1 && (!c || !c->concurrent)) {
+            struct fy_node *at = params && fy_node_is_mapping(params)
+                                 ? yaml_map_get(params, "threads") : NULL;
+
+            yaml_error(doc, at ? at : params ? params : root, "ftc: threads > 1 needs the VNF's "
+                       "middlebox to be a packet transaction (monitor); vnf[%zu] is %s (give "
+                       "threads to the VNFs that are: 'resiliency: {threads: N}')", i,
+                       p->vnfs[i].fn);
+            break;
+        }
     }
     if (p->n_vnfs > FTC_MAX_VNFS) {
         yaml_error(doc, params ? params : root, "ftc: at most %d VNFs (it has %zu)",
@@ -495,6 +533,8 @@ const struct scheme_class scheme_ftc = {
               "before it); the chain needs f+1 VNFs",
     .params = ftc_params,
     .n_params = ARRAY_SIZE(ftc_params),
+    .vnf_params = ftc_vnf_params,
+    .n_vnf_params = ARRAY_SIZE(ftc_vnf_params),
     .targets = ftc_targets,
     .n_targets = ARRAY_SIZE(ftc_targets),
     .check = ftc_check,

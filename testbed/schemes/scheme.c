@@ -298,7 +298,7 @@ check_vnf_resiliency(const struct scheme_class *c, struct yaml_doc *doc, struct 
     }
     if (!c->n_vnf_params) {
         yaml_error(doc, yaml_map_get_key(vnf, "resiliency"), "scheme '%s' takes no per-VNF "
-                   "'resiliency' (it is a setting of scheme nham)", c->name);
+                   "'resiliency' (a setting of schemes nham and ftc)", c->name);
         return;
     }
     check_map(c, c->vnf_params, c->n_vnf_params, doc, map, "resiliency setting");

@@ -251,7 +251,7 @@ test_nham_resiliency_checked(void **state)
     assert_null(e);
     assert_int_equal(diag.n, 1);
     assert_string_equal(diag.msgs[0], "t.yaml:3:26: scheme 'nmr' takes no per-VNF 'resiliency' "
-                        "(it is a setting of scheme nham)");
+                        "(a setting of schemes nham and ftc)");
     diag_uninit(&diag);
 
     e = load(good, &diag);
@@ -278,6 +278,61 @@ test_nham_resiliency_checked(void **state)
     exp_points_free(pts, n);
     experiment_free(e);
     diag_uninit(&diag);
+}
+
+/* ftc's threads, scheme-wide or per VNF (resiliency: {threads: N}): in range, and above 1
+ * only where the VNF's middlebox is a packet transaction (monitor), each error at its place. */
+static void
+test_ftc_threads_checked(void **state)
+{
+    static const char bad[] =
+        "experiment: t\nscheme: ftc\nparams: {threads: 65}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor, resiliency: {threads: 0}}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char firewall[] =
+        "experiment: t\nscheme: ftc\nparams: {threads: 2}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: firewall}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char good[] =
+        "experiment: t\nscheme: ftc\nparams: {partitions: 16}\n"
+        "chain: {vnfs: [{fn: firewall}, {fn: monitor, resiliency: {threads: 4}}, {fn: fwd}],\n"
+        "        rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char sweep[] =
+        "experiment: t\nscheme: ftc\n"
+        "chain: {length: 2, fill: {fn: monitor, params: {sharing: 8}}, rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n"
+        "sweep: {params.threads: [1, 2, 4]}\n";
+    struct diag diag;
+    struct experiment *e;
+
+    e = load(bad, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 2);
+    assert_non_null(strstr(diag.msgs[0], "t.yaml:3:19: "));
+    assert_non_null(strstr(diag.msgs[0], "threads must be 1..64, not 65"));
+    assert_non_null(strstr(diag.msgs[1], "t.yaml:4:67: ftc: threads must be 1..64, not 0"));
+    diag_uninit(&diag);
+    e = load(firewall, &diag);
+    assert_null(e);
+    assert_int_equal(diag.n, 1);
+    assert_non_null(strstr(diag.msgs[0], "t.yaml:3:19: ftc: threads > 1 needs the VNF's "
+                           "middlebox to be a packet transaction (monitor); vnf[1] is "
+                           "firewall"));
+    diag_uninit(&diag);
+    e = load(good, &diag);
+    for (size_t i = 0; i < diag.n; i++) {
+        print_message("%s\n", diag.msgs[i]);
+    }
+    assert_non_null(e);
+    assert_int_equal(diag.n, 0);
+    diag_uninit(&diag);
+    experiment_free(e);
+    e = load(sweep, &diag);
+    assert_non_null(e);
+    assert_int_equal(diag.n, 0);
+    diag_uninit(&diag);
+    experiment_free(e);
 }
 
 static void
@@ -375,6 +430,7 @@ main(void)
         cmocka_unit_test(test_nmr_topology),
         cmocka_unit_test(test_params_and_targets_checked),
         cmocka_unit_test(test_nham_resiliency_checked),
+        cmocka_unit_test(test_ftc_threads_checked),
         cmocka_unit_test(test_markdown_lists_every_scheme),
         cmocka_unit_test(test_events_from_threads),
     };

@@ -56,6 +56,7 @@ enum {
     VNF_OPT_FTC_INDEX,
     VNF_OPT_FTC_F,
     VNF_OPT_FTC_PARTITIONS,
+    VNF_OPT_FTC_THREADS,
     VNF_OPT_FTC_TICK,
     VNF_OPT_FTC_INCARNATION,
     VNF_OPT_FTC_LINK,
@@ -590,6 +591,8 @@ usage(void)
            "  --ftc-index N      this VNF's position in the ring\n"
            "  --ftc-f F          failures tolerated (groups of f+1)\n"
            "  --ftc-partitions P state partitions (default 1)\n"
+           "  --ftc-threads N    threads running the head's packet transactions (default 1;\n"
+           "                     > 1 needs a transactional middlebox: monitor)\n"
            "  --ftc-tick DUR     retransmission / propagation period (default 2ms)\n"
            "  --ftc-incarnation N  > 0: a replacement, fetches its groups' state first\n"
            "  --ftc-link IFACE   the chain's first and last VNF: a link straight to the other\n"
@@ -628,6 +631,7 @@ role_vnf(int argc, char *argv[])
         { "ftc-index", required_argument, NULL, VNF_OPT_FTC_INDEX },
         { "ftc-f", required_argument, NULL, VNF_OPT_FTC_F },
         { "ftc-partitions", required_argument, NULL, VNF_OPT_FTC_PARTITIONS },
+        { "ftc-threads", required_argument, NULL, VNF_OPT_FTC_THREADS },
         { "ftc-tick", required_argument, NULL, VNF_OPT_FTC_TICK },
         { "ftc-incarnation", required_argument, NULL, VNF_OPT_FTC_INCARNATION },
         { "ftc-link", required_argument, NULL, VNF_OPT_FTC_LINK },
@@ -683,6 +687,7 @@ role_vnf(int argc, char *argv[])
         case VNF_OPT_FTC_INDEX:
         case VNF_OPT_FTC_F:
         case VNF_OPT_FTC_PARTITIONS:
+        case VNF_OPT_FTC_THREADS:
         case VNF_OPT_FTC_INCARNATION:
         case VNF_OPT_ORDER_INCARNATION: {
             unsigned long long x;
@@ -700,6 +705,8 @@ role_vnf(int argc, char *argv[])
                 v.ftc_cfg.f = x;
             } else if (opt == VNF_OPT_FTC_PARTITIONS) {
                 v.ftc_cfg.partitions = x;
+            } else if (opt == VNF_OPT_FTC_THREADS) {
+                v.ftc_cfg.threads = x;
             } else if (opt == VNF_OPT_ORDER_INCARNATION) {
                 v.order_incarnation = x;
             } else {

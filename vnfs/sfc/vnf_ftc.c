@@ -418,6 +418,25 @@ vnf_ftc_make_stage(struct vnf_ftc *v, enum vnf_ftc_stage kind, const char *class
     return ftstage_create(&cfg, &ops, &v->hooks[kind], &v->stages[kind], errp);
 }
 
+/* The middlebox behind the head for "FN KEY=VALUE ...": FN's own transaction if it has one
+ * (its parameters the rest), else 'nf' (the function on the group's store). */
+static void
+vnf_ftc_mbox(const char *params, char **mboxp, const char **paramsp)
+{
+    size_t n = strcspn(params, " ");
+    char *fn = xasprintf("%.*s", (int) n, params);
+    const struct ftc_mbox_class *c = ftc_mbox_find(fn);
+
+    if (c && c->concurrent) {
+        *mboxp = fn;
+        *paramsp = params + n + strspn(params + n, " ");
+    } else {
+        free(fn);
+        *mboxp = xstrdup("nf");
+        *paramsp = params;
+    }
+}
+
 int
 vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_ftc **vp,
                char **errp)
@@ -426,7 +445,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     uint32_t ring[VNF_FTC_MAX_RING], next;
     uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
     uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
-    char parts[16], tick[32], commit_to[16];
+    char parts[16], tick[32], commit_to[16], threads[16], *mbox;
+    const char *mbox_params;
     int error;
 
     snprintf(commit_to, sizeof commit_to, "%d", VNF_FTC_BUFFER);
@@ -465,14 +485,16 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     next = cfg->index + 1 < cfg->n ? VNF_FTC_RING(cfg->index + 1) : VNF_FTC_BUFFER;
     snprintf(parts, sizeof parts, "%u", cfg->partitions ? cfg->partitions : 1);
+    snprintf(threads, sizeof threads, "%u", cfg->threads ? cfg->threads : 1);
+    vnf_ftc_mbox(cfg->mbox_params ? cfg->mbox_params : "", &mbox, &mbox_params);
     snprintf(tick, sizeof tick, "%"PRIu64"us", cfg->tick_ns / 1000);
     {
         char n_s[16];
         snprintf(n_s, sizeof n_s, "%u", cfg->n);
         struct ft_param rparams[] = {
-            { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", "nf" },
-            { "mbox_params", cfg->mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
-            { "commit_to", commit_to },
+            { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", mbox },
+            { "mbox_params", mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
+            { "commit_to", commit_to }, { "threads", threads },
         };
         struct ft_param eparams[] = {
             { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS },
@@ -501,6 +523,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             error = vnf_ftc_make_stage(v, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER, &bc, errp);
         }
     }
+    free(mbox);
     if (error) {
         vnf_ftc_destroy(v);
         return error;

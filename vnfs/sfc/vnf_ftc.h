@@ -39,9 +39,10 @@ struct vnf_ftc_config {
     unsigned f;
     uint8_t ring[VNF_FTC_MAX_RING][6];  /* Data MAC of each VNF's guest. */
     unsigned partitions;
+    unsigned threads;                   /* The head's transaction threads (0: 1). */
     uint64_t tick_ns;
     uint32_t incarnation;               /* > 0: a replacement, fetches its groups' state. */
-    const char *mbox_params;            /* "FN KEY=VALUE ..." for the nf middlebox. */
+    const char *mbox_params;            /* "FN KEY=VALUE ...": the function's middlebox. */
     const uint8_t *key;                 /* FTSTAGE_KEY_LEN bytes. */
     /* The first and the last VNF: an interface straight to the other one (a veth between the
      * two guests, bypassing the switch), or NULL. The buffer's piggyback messages and the

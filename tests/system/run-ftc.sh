@@ -10,6 +10,7 @@
 # must be identical, and a fault-free run of the same chain must show the same relation.
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
 # The same with the Monitor's process killed (mode kill): the next incarnation in the same guest.
+# The same with the Monitor's head on 2 threads (resiliency: {threads: 2}), its process killed.
 # Then simultaneous failures: f=2, the firewall's and the Monitor's guests destroyed at once.
 # Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
@@ -74,6 +75,9 @@ check_run() {
             && ok "$name: the $([ $end = front ] && echo first || echo last) VNF's peer messages on the link: $link_out out, $link_in in" \
             || fail "$name: $end: link messages out '$link_out', in '$link_in'"
     done
+    if [ -n "${check_run_hook:-}" ]; then
+        eval "${name}_hook_out=\$($check_run_hook)"
+    fi
     bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "$name: down after --keep"
 }
 
@@ -118,6 +122,28 @@ if [ -n "$run_id" ]; then
     ms=$(q "select round(value, 1) from samples_view where run=$run_id and metric='recovery_total_ms' and (labels is null or labels='')")
     [ -n "$ms" ] && ok "kill: recovery of the Monitor took $ms ms" || fail "kill: no recovery_total_ms sample"
 fi
+
+# --- the Monitor's head on 2 threads (its packet transactions in parallel over 8 partitions,
+# strict 2PL with wound-wait), its process killed mid-stream: the recovered Monitor's counters
+# are again exactly the released packets', and its head really ran threaded transactions.
+sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-threads/' -e 's/mode: destroy/mode: kill/' \
+    -e 's/^params: {f: 1}/params: {f: 1, partitions: 8}/' \
+    -e 's/^    - fn: monitor$/    - fn: monitor\n      resiliency: {threads: 2}/' \
+    -e '/target: "vnf\[0\]"/d' -e '/target: "vnf\[2\]"/d' experiments/ftc-c13.yaml >"$tmp/threads.yaml"
+grep -q 'threads: 2' "$tmp/threads.yaml" || fail "no threads in the derived file"
+# Kept up by check_run's --keep until it has read the state: read the head's counters there.
+threads_txs() {
+    local st
+    st=$(python3 tests/system/ftc-state.py "$(sock v1)" stats)
+    echo "$st" | js 'd.get("ftc_txs", 0), d.get("ftc_tx_aborts", 0)'
+}
+bin/sfclab check "$tmp/threads.yaml" >/dev/null || fail "the threads file does not check: $(bin/sfclab check "$tmp/threads.yaml" 2>&1)"
+check_run_hook=threads_txs
+check_run "$tmp/threads.yaml" threads 1
+check_run_hook=
+read -r txs aborts <<<"$(echo "${threads_hook_out:-0 0}" | tr -d '(),')"
+[ "${txs:-0}" -gt 1000 ] && ok "threads: the Monitor's recovered head ran $txs transactions on 2 threads ($aborts tries wounded)" \
+    || fail "threads: the Monitor's head ran '${txs:-}' threaded transactions"
 
 # --- the same chain and stream without a fault
 sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-nofault/' -e '/kind: crash/d' \

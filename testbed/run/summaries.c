@@ -112,7 +112,8 @@ to_metrics_points(const struct store_point *p, size_t n)
     return m;
 }
 
-/* The host's load average while the workload ran (summary host_load: mean and max). */
+/* The host's load average while the workload ran (summary host_load: mean and max), and its
+ * online CPUs (summary host_cpus). */
 static void
 report_host_load(struct run_ctx *rc)
 {
@@ -132,6 +133,16 @@ report_host_load(struct run_ctx *rc)
         store_summary_put(rc->store, rc->run, "host_load", NULL, &s);
         printf("    host load average: mean %.2f, max %.2f, on %ld CPUs\n", s.mean, s.max,
                sysconf(_SC_NPROCESSORS_ONLN));
+    }
+    {
+        /* Beside any thread-scaling result: threads beyond the host's cores only contend. */
+        double cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        struct store_summary c = {
+            .n = 1, .mean = cpus, .ci95 = NAN, .p50 = cpus, .p99 = cpus, .min = cpus,
+            .max = cpus,
+        };
+
+        store_summary_put(rc->store, rc->run, "host_cpus", NULL, &c);
     }
     free(p);
 }

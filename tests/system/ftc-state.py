@@ -33,9 +33,10 @@ else:
         rec = records(base64.b64decode(g["state"]))
         u64 = lambda k: struct.unpack(">Q", rec[k])[0] if k in rec else 0
         flows = [list(struct.unpack(">QQ", v)) for k, v in rec.items() if k.startswith(b"Mf")]
-        # FTC's own Monitor (vnfs/ft/ftc/mbox.c) keeps no all-packets total (one record every
-        # transaction would lock): its total is the sum of the shared counters, its bytes the
-        # flows'. nf_monitor's are "mon.packets" and "mon.bytes".
+        # FTC's own Monitor (vnfs/ft/ftc/mbox.c) keeps a flow's records per sharing group of
+        # the head's threads (a flow here: one of them) and no all-packets total (one record
+        # every transaction would lock): its total is the sum of the shared counters, its
+        # bytes the records'. nf_monitor's are "mon.packets" and "mon.bytes".
         slots = sum(struct.unpack(">Q", v)[0] for k, v in rec.items() if k.startswith(b"Ms"))
         packets = u64(b"mon.packets") if b"mon.packets" in rec else slots
         nbytes = u64(b"mon.bytes") if b"mon.bytes" in rec else sum(f[1] for f in flows)

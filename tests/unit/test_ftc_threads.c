@@ -5,7 +5,8 @@
  * what does not apply yet). The tail must end with the head's store and MAX vector, and each
  * key's counts, read from the logs in the order of their partition's sequence numbers, must be
  * 1, 2, 3, ...: a partition's numbers follow the order its writers committed in. A head that
- * numbers its logs after releasing the locks (test_late_seq) must be caught by that check. */
+ * numbers its logs after releasing the locks (test_late_seq) must be caught by that check.
+ * The 'monitor' middlebox's sharing level (threads per counter) on 4 threads, replicated too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,13 +32,14 @@
 #define T_BATCH_TIMER 3         /* FTC_REPLICA_TIMER_BATCH. */
 
 static struct ft_core *
-make_replica(uint32_t self, unsigned threads, bool late_seq)
+make_mbox_replica(uint32_t self, unsigned threads, bool late_seq, const char *mbox,
+                  const char *mbox_params)
 {
     static const uint32_t ring[2] = { 1, 2 };
     uint32_t next = self == 1 ? 2 : 100;
     char threads_s[8];
     struct ft_param params[] = {
-        { "n", "2" }, { "partitions", "4" }, { "mbox", "stamp" }, { "mbox_params", "keys=6" },
+        { "n", "2" }, { "partitions", "4" }, { "mbox", mbox }, { "mbox_params", mbox_params },
         { "threads", threads_s }, { "test_late_seq", late_seq ? "1" : "0" },
     };
     struct ft_config cfg = {
@@ -52,6 +54,12 @@ make_replica(uint32_t self, unsigned threads, bool late_seq)
         fail_msg("ftc_replica: %s", err);
     }
     return core;
+}
+
+static struct ft_core *
+make_replica(uint32_t self, unsigned threads, bool late_seq)
+{
+    return make_mbox_replica(self, threads, late_seq, "stamp", "keys=6");
 }
 
 static void
@@ -309,6 +317,55 @@ test_late_seq_caught(void **state)
     assert_true(caught);
 }
 
+/* The 'monitor' middlebox on 4 threads: sharing 1 gives each thread its own counter, sharing
+ * 4 one counter all share; either way the counters add up to the packets, and the tail has
+ * the head's state. (The packets are not IPv4: they count under the empty flow.) */
+static void
+test_threads_monitor_sharing(void **state)
+{
+    static const struct { const char *params; size_t max_counters; } cases[] = {
+        { "sharing=1", 4 }, { "sharing=4", 1 },
+    };
+
+    for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+        struct ft_core *head = make_mbox_replica(1, 4, false, "monitor", cases[c].params);
+        struct ft_core *tail = make_mbox_replica(2, 1, false, "monitor", cases[c].params);
+        struct ft_core *rtail = make_mbox_replica(2, 1, false, "monitor", cases[c].params);
+        struct sent s = { 0 };
+        uint64_t max[FTC_MAX_PARTS], total = 0;
+        uint32_t epoch;
+        const struct nf_state *st;
+        size_t counters = 0;
+
+        run_head(head, tail, rtail, &s);
+        st = ftc_replica_store(head, 0, max, &epoch);
+        for (unsigned g = 0; g < 8; g++) {
+            uint8_t k[4] = { 'M', 's', 0, g };
+
+            if (state_counter_get(st, k, sizeof k)) {
+                counters++;
+                total += state_counter_get(st, k, sizeof k);
+            }
+        }
+        assert_int_equal(total, T_PACKETS);
+        assert_true(counters >= 1 && counters <= cases[c].max_counters);
+        {
+            uint8_t hd[STATE_DIGEST_LEN], td[STATE_DIGEST_LEN], rd[STATE_DIGEST_LEN];
+            uint64_t tmax[FTC_MAX_PARTS];
+
+            state_digest(st, hd);
+            state_digest(ftc_replica_store(tail, 0, tmax, &epoch), td);
+            state_digest(ftc_replica_store(rtail, 0, tmax, &epoch), rd);
+            assert_memory_equal(hd, td, sizeof hd);
+            assert_memory_equal(hd, rd, sizeof hd);
+        }
+        sent_free(&s);
+        ft_core_destroy(head);
+        ft_core_destroy(tail);
+        ft_core_destroy(rtail);
+    }
+}
+
 /* threads is validated, and a middlebox that is not transactional runs on one thread only. */
 static void
 test_threads_params(void **state)
@@ -349,6 +406,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_replicate),
         cmocka_unit_test(test_late_seq_caught),
+        cmocka_unit_test(test_threads_monitor_sharing),
         cmocka_unit_test(test_threads_params),
     };
 

@@ -211,6 +211,7 @@ struct ftc_tx {
     uint32_t read_mask, write_mask;
     uint64_t mark;
     struct ftc_txcc *cc;        /* NULL: the only transaction on the store. */
+    unsigned thread;            /* The head's thread running it (0 with one thread). */
 };
 
 unsigned ftc_partition_of(const void *key, size_t key_len, unsigned n_parts);

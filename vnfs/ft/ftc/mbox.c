@@ -31,6 +31,7 @@ ftc_tx_begin(struct ftc_tx *tx, struct nf_state *store, unsigned n_parts)
     tx->read_mask = tx->write_mask = 0;
     tx->mark = state_mark(store);
     tx->cc = NULL;
+    tx->thread = 0;
 }
 
 void
@@ -63,6 +64,7 @@ ftc_tx_begin_cc(struct ftc_tx *tx, struct nf_state *store, unsigned n_parts,
     tx->read_mask = tx->write_mask = 0;
     tx->mark = 0;
     tx->cc = cc;
+    tx->thread = cc->slot;
     cc->aborted = false;
     buf_clear(&cc->undo);
     buf_clear(&cc->keys);
@@ -565,15 +567,18 @@ static const struct ftc_mbox_class ftc_mbox_nf = {
 
 /* The 'monitor' middlebox: the paper's Monitor as a packet transaction, so that it runs on
  * the head's threads (vnfs/fn/nf_monitor.c's Monitor writes its store directly, and a store
- * shared by threads needs every access to go through the partition locks). The same keys and
- * sharing level as nf_monitor: a packet adds to its flow's record "Mf" + 5-tuple (packets,
- * bytes: 2 x u64) and to the shared counter "Ms" + u16 slot, slot = (flow hash % 4096) /
- * sharing, so the higher the level the more packets write (and lock) one counter. It keeps no
- * all-packets total ("mon.packets"): that one record, written by every packet, would put every
- * transaction in one partition's queue whatever the sharing level; the total is the sum of the
- * slots. Parameters: "[sharing=N]" (1..4096). Frames that are not IPv4 count under the empty
- * flow. */
-#define FTC_MONITOR_BUCKETS 4096
+ * shared by threads needs every access to go through the partition locks). Its sharing level
+ * is the paper's: how many of the head's threads share one state variable. Thread t counts a
+ * packet in its sharing group's records, g = t / sharing: the flow's "Mf" + 5-tuple + u16 g
+ * (packets, bytes: 2 x u64) and the group's "Ms" + u16 g (packets: u64). Sharing 1: each thread
+ * writes only its own records (no lock waits for another); sharing >= threads: every packet
+ * writes the same two (every transaction in one queue). Which thread counted a packet is the
+ * head's choice, and the log carries what it wrote: replicas need not know. A flow's count
+ * is the sum over the groups, all packets the sum of the "Ms" counters (there is no
+ * all-packets record: one record every packet writes would serialize every sharing level).
+ * With one thread (or scheme none's nf_monitor) there is one group. Parameters:
+ * "[sharing=N]" (1..4096). Frames that are not IPv4 count under the empty flow. */
+#define FTC_MONITOR_MAX_SHARING 4096
 
 struct monitor_mbox {
     unsigned sharing;
@@ -588,10 +593,10 @@ monitor_create(unsigned index, const char *params, void **privp, char **errp)
 
     if (params && *params
         && (sscanf(params, "sharing=%u%c", &sharing, &end) != 1 || !sharing
-            || sharing > FTC_MONITOR_BUCKETS)) {
+            || sharing > FTC_MONITOR_MAX_SHARING)) {
         if (errp) {
             *errp = xasprintf("monitor: bad parameters '%s' (expected sharing=1..%d)", params,
-                              FTC_MONITOR_BUCKETS);
+                              FTC_MONITOR_MAX_SHARING);
         }
         free(m);
         return EINVAL;
@@ -613,20 +618,21 @@ monitor_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
 {
     const struct monitor_mbox *m = priv;
     struct packet_info info;
-    uint8_t key[2 + sizeof info.flow], rec[16] = { 0 }, cnt[8] = { 0 };
+    uint16_t g = tx->thread / m->sharing;
+    uint8_t key[2 + sizeof info.flow + 2], rec[16] = { 0 }, cnt[8] = { 0 };
+    uint8_t skey[4] = { 'M', 's', g >> 8, g };
     const uint8_t *v;
     size_t vlen;
-    uint32_t hash;
-    uint16_t slot;
 
     memset(&info, 0, sizeof info);
     if (packet_parse(pkt->data, pkt->len, &info)) {
         memset(&info, 0, sizeof info);
     }
-    hash = packet_flow_hash(&info.flow);
     key[0] = 'M';
     key[1] = 'f';
     memcpy(key + 2, &info.flow, sizeof info.flow);
+    key[2 + sizeof info.flow] = g >> 8;
+    key[3 + sizeof info.flow] = g;
     if (ftc_tx_get_for_write(tx, key, sizeof key, &v, &vlen) && vlen == sizeof rec) {
         memcpy(rec, v, sizeof rec);
     }
@@ -634,8 +640,6 @@ monitor_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
     put_be64(rec + 8, get_be64(rec + 8) + pkt->len);
     ftc_tx_put(tx, key, sizeof key, rec, sizeof rec);
 
-    slot = (hash % FTC_MONITOR_BUCKETS) / m->sharing;
-    uint8_t skey[4] = { 'M', 's', slot >> 8, slot };
     if (ftc_tx_get_for_write(tx, skey, sizeof skey, &v, &vlen) && vlen == sizeof cnt) {
         memcpy(cnt, v, sizeof cnt);
     }
@@ -646,7 +650,7 @@ monitor_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
 
 static const struct ftc_mbox_class ftc_mbox_monitor = {
     .name = "monitor",
-    .summary = "the paper's Monitor (per-flow and shared counters, sharing=N) as a transaction",
+    .summary = "the paper's Monitor as a transaction: counters shared by 'sharing' threads",
     .concurrent = true,
     .create = monitor_create,
     .destroy = monitor_destroy,

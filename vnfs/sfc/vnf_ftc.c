@@ -764,6 +764,9 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_propagate_ended", &rs->propagate_ended);
         role_add_counter(role, "ftc_txs", &rs->txs);
         role_add_counter(role, "ftc_tx_aborts", &rs->tx_aborts);
+        role_add_counter(role, "ftc_tx_waits", &rs->tx_waits);
+        role_add_counter(role, "ftc_tx_wounds", &rs->tx_wounds);
+        role_add_counter(role, "ftc_tx_batches", &rs->batches);
     }
     if (v->stages[VNF_FTC_FWD]) {
         const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);

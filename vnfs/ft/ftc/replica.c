@@ -1149,6 +1149,11 @@ ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
             pthread_cond_wait(&pool->done, &pool->mutex);
         }
         pthread_mutex_unlock(&pool->mutex);
+        pthread_mutex_lock(&r->locks.mutex);
+        r->stats.tx_waits = r->locks.n_waits;
+        r->stats.tx_wounds = r->locks.n_wounds;
+        pthread_mutex_unlock(&r->locks.mutex);
+        r->stats.batches++;
     }
     for (size_t i = 0; i < r->n_pending; i++) {
         if (r->pending[i].ready && !r->pending[i].tx) {

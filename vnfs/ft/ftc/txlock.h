@@ -12,16 +12,11 @@
  * ftc_lock_acquire() and ftc_lock_release_all() are the threaded API around it: one mutex for
  * the table, one condition variable, a blocked transaction waking on every release and wound.
  *
- * ftc_mtmon is the paper's Monitor run by several threads on this: a packet of flow F
- * increments F's counter and the counter of all packets, in one transaction; 'sharing' threads
- * share each flow (sharing level). Each committed transaction writes a piggyback log with, for
- * each partition it wrote, the head's sequence number of that partition (taken under the
- * partition's lock, so the numbers of one partition follow the order its writers committed in),
- * which a replica applies in per-partition order (ftc_mtmon_replay()). The locks are what make
- * that order the one the state was written in.
+ * The head's transactions take these locks through struct ftc_txcc (vnfs/ft/ftc/ftc.h,
+ * ftc_replica's 'threads').
  *
  * Not thread-safe beyond what is said: ftc_lock_try() needs the caller's serialization.
- * Main types: struct ftc_locks, struct ftc_txn, struct ftc_mtmon, struct ftc_mtlog. */
+ * Main types: struct ftc_locks, struct ftc_txn. */
 #ifndef SFC_FT_FTC_TXLOCK_H
 #define SFC_FT_FTC_TXLOCK_H 1
 
@@ -78,42 +73,5 @@ void ftc_lock_release_slot(struct ftc_locks *, int slot);
 int ftc_lock_acquire(struct ftc_locks *, int slot, unsigned part, bool excl);
 void ftc_lock_release_all(struct ftc_locks *, int slot);
 void ftc_txn_begin_mt(struct ftc_locks *, int slot, bool retry);
-
-/* A committed transaction's log: per partition written, the head's number and the values. */
-struct ftc_mtlog {
-    unsigned part[2];
-    uint64_t seq[2];
-    uint32_t key[2];                /* Counters written (flow, or FTC_MTMON_TOTAL). */
-    uint64_t value[2];
-    unsigned n;
-};
-
-#define FTC_MTMON_TOTAL 0xffffffffu   /* The key of the all-packets counter. */
-
-struct ftc_mtmon {
-    struct ftc_locks locks;
-    unsigned n_threads, sharing, n_flows, n_parts;
-    uint64_t *counters;             /* Per flow, then the total at [n_flows]. */
-    uint64_t *seq;                  /* Per partition: the head's sequence numbers. */
-    /* Per thread: the logs it produced, in its commit order. */
-    struct ftc_mtlog **logs;
-    size_t *n_logs, *cap_logs;
-    bool no_locks;                  /* Tests: run without concurrency control (must break). */
-};
-
-/* 'n_threads' threads (<= FTC_LOCK_MAX_TXNS), each flow shared by 'sharing' of them, the
- * counters split over 'n_parts' partitions by ftc_partition_of(). */
-int ftc_mtmon_init(struct ftc_mtmon *, unsigned n_threads, unsigned sharing, unsigned n_parts);
-void ftc_mtmon_destroy(struct ftc_mtmon *);
-/* Thread 'thread' processes one packet of its flow: one transaction, retried until it
- * commits; its log is kept. 'reverse' takes the locks in the other order (total first), so
- * that threads in both orders can deadlock without wound-wait. */
-void ftc_mtmon_packet(struct ftc_mtmon *, unsigned thread, bool reverse);
-/* Runs every thread over 'packets' packets each (half of them in reverse lock order). */
-int ftc_mtmon_run(struct ftc_mtmon *, unsigned packets);
-/* A replica's view: applies every log in each partition's sequence order (into 'counters', of
- * n_flows + 1 entries). Returns 0, or EPROTO if a partition's numbers are not 0, 1, 2, ... or
- * a log does not follow the value its predecessor left (a write the order does not explain). */
-int ftc_mtmon_replay(const struct ftc_mtmon *, uint64_t *counters);
 
 #endif

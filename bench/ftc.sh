@@ -21,10 +21,14 @@
 # each middlebox's own guests only (resources.vnf.cpus: every VNF's, and each in-line ftmb
 # logger's, the paper's second server per FTMB middlebox), the SFF, classifier, client and
 # server keeping CPUS (the paper's switch and traffic machines, not its bottleneck). A stalled
-# VNF's share then stays unused, as its own server's would. Set it so that the middleboxes'
-# quotas leave the SFF and the traffic guests room (e.g. 0.1: ftmb at length 5 has 10
-# middlebox guests, one core). Each run's per-component CPU is printed (which guest was the
-# bottleneck). FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
+# VNF's share then stays unused, as its own server's would. Set it low enough that the
+# middleboxes, not the host, are the bottleneck (each run's per-component CPU is printed: a
+# middlebox at its quota is one; e.g. 0.04 on two cores). What it shows: each scheme's
+# throughput is then its costliest middlebox's (FTC's: the first and the last VNF, which also
+# run the forwarder and the buffer and wake for the link's messages). What it cannot show:
+# the paper's compounding of FTMB's stalls. A quota is a budget per 100 ms period, not a
+# slower CPU: a VNF that sleeps through a 6 ms stall spends its budget after it, so a stall
+# costs a quota-bound VNF almost nothing. FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
 # switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
 # beside the path, cheaper than the paper's FTMB).

@@ -25,10 +25,10 @@
 # middleboxes, not the host, are the bottleneck (each run's per-component CPU is printed: a
 # middlebox at its quota is one; e.g. 0.04 on two cores). What it shows: each scheme's
 # throughput is then its costliest middlebox's (FTC's: the first and the last VNF, which also
-# run the forwarder and the buffer and wake for the link's messages). What it cannot show:
-# the paper's compounding of FTMB's stalls. A quota is a budget per 100 ms period, not a
-# slower CPU: a VNF that sleeps through a 6 ms stall spends its budget after it, so a stall
-# costs a quota-bound VNF almost nothing. FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
+# run the forwarder and the buffer and wake for the link's messages). FTMB's stalls cost
+# less than on the paper's servers: a quota is a budget per 100 ms period, not a slower CPU,
+# and a VNF that sleeps through a 6 ms stall may still spend its budget after it (compare
+# ftmb's snapshot: 0). FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
 # switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
 # beside the path, cheaper than the paper's FTMB).

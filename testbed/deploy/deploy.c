@@ -62,6 +62,15 @@ needs_attacker(const struct exp_point *p)
     return false;
 }
 
+/* The CPU quota of a middlebox's own guest (a VNF's or its copy's, an in-line FTMB logger's):
+ * resources.vnf.cpus, so that each middlebox can have a server's worth of its own while the
+ * client, SFF and server (the papers' traffic machines and switch) keep 'cpus'. */
+static double
+vnf_cpus(const struct exp_point *p)
+{
+    return p->vnf_cpus > 0 ? p->vnf_cpus : p->cpus;
+}
+
 /* The guest of VNF 'i' (replica 'r' of a replicated chain). */
 static unsigned
 vnf_copies(const struct deploy_chain_opts *o, size_t i)
@@ -117,7 +126,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     for (size_t i = 0; i < p->n_vnfs; i++) {
         for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             vnf_guest_name(o, i, r, name);
-            size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
+            size_t g = topology_add_guest(topo, name, vnf_cpus(p), p->memory);
             /* Past .249 the addresses would meet the service address: only MACs matter on the
              * chain's path, so a large replicated chain does without. */
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
@@ -146,7 +155,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         /* A logger per middlebox: the paper's FTMB gives each its IL and OL's own server. */
         for (size_t i = 0; i < p->n_vnfs; i++) {
             snprintf(name, sizeof name, "l%zu", i);
-            size_t g = topology_add_guest(topo, name, p->cpus, p->memory);
+            size_t g = topology_add_guest(topo, name, vnf_cpus(p), p->memory);
             /* Only its MAC matters (the path's hop); no address to collide with a function's
              * (a NAT's external one). */
             topology_add_link(topo, g, bridge, NULL, 24);
@@ -848,7 +857,9 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
      * injected meanwhile (a mitm's steering) lands before or after it, never in between. */
     instance_changes_lock(d->inst);
     locked = true;
-    error = instance_replace_guest(d->inst, c->guest, new_guest, d->point->cpus,
+    /* The failed guest's quota (a destroyed guest's own record is gone with it). */
+    error = instance_replace_guest(d->inst, c->guest, new_guest,
+                                   !strcmp(c->role, "vnf") ? vnf_cpus(d->point) : d->point->cpus,
                                    d->point->memory);
     log_debug("%s: new guest %s made in %.1f ms", c->name, new_guest,
               (time_mono_ns() - t0) / 1e6);
@@ -1200,7 +1211,7 @@ deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **
             } else {
                 snprintf(name, sizeof name, "v%zur%u", (k - 2) % 1000, r % 100);
             }
-            g = topology_add_guest(topo, name, p->cpus, p->memory);
+            g = topology_add_guest(topo, name, k >= 2 ? vnf_cpus(p) : p->cpus, p->memory);
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
             topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
         }

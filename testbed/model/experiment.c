@@ -40,7 +40,8 @@ static const char *const quick_keys[] = {
     "provider", "scheme", "params", "resources", "chain", "network", "workload", "faults", "warmup",
     "repetitions", "seed", "sweep", NULL
 };
-static const char *const resources_keys[] = { "cpus", "memory", NULL };
+static const char *const resources_keys[] = { "cpus", "memory", "vnf", NULL };
+static const char *const resources_vnf_keys[] = { "cpus", NULL };
 static const char *const chain_keys[] = { "length", "fill", "vnfs", "rules", NULL };
 static const char *const vnf_keys[] = { "fn", "params", "resiliency", NULL };
 /* Impairments of every data link of the chain (testbed/model/impair.h). */
@@ -775,6 +776,16 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
             && pt->memory < EXP_MIN_MEMORY) {
             yaml_error(doc, yaml_map_get(map, "memory"), "memory must be at least 16M, not %s",
                        scalar_text(yaml_map_get(map, "memory")));
+        }
+        struct fy_node *vnf = NULL;
+        if (!yaml_get_map(doc, map, "vnf", YAML_OPTIONAL, &vnf) && vnf) {
+            yaml_map_check_keys(doc, vnf, resources_vnf_keys);
+            if (!yaml_get_number(doc, vnf, "cpus", YAML_OPTIONAL, &pt->vnf_cpus)
+                && !(pt->vnf_cpus > 0 && pt->vnf_cpus <= EXP_MAX_CPUS)) {
+                yaml_error(doc, yaml_map_get(vnf, "cpus"),
+                           "vnf cpus must be greater than 0 and at most 64, not %s",
+                           scalar_text(yaml_map_get(vnf, "cpus")));
+            }
         }
     }
 
@@ -2322,6 +2333,11 @@ format_point(struct buf *b, const struct exp_point *pt)
     format_kv(b, pt->params, pt->n_params);
     buf_printf(b, "\n    resources: {cpus: ");
     yaml_format_number(b, pt->cpus);
+    if (pt->vnf_cpus > 0) {
+        buf_printf(b, ", vnf: {cpus: ");
+        yaml_format_number(b, pt->vnf_cpus);
+        buf_printf(b, "}");
+    }
     buf_printf(b, ", memory: ");
     yaml_format_size(b, pt->memory);
     buf_printf(b, "}\n    chain:\n");

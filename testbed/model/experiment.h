@@ -129,6 +129,10 @@ struct exp_point {
     struct exp_kv *params;      /* The scheme's parameters. */
     size_t n_params;
     double cpus;                /* Per guest. */
+    /* resources.vnf.cpus: the quota of every middlebox's own guest instead (a VNF's, its
+     * copies', an in-line FTMB logger's: what the papers give a server each), the other guests
+     * (client, classifier, SFF, server) keeping 'cpus'; 0: 'cpus' for all. */
+    double vnf_cpus;
     uint64_t memory;
     struct exp_vnf *vnfs;       /* The whole chain, fill VNFs first. */
     size_t n_vnfs;

@@ -84,6 +84,9 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
         "duration_ns", (json_int_t) p->workload.duration_ns,
         "timeout_ns", (json_int_t) p->workload.timeout_ns));
     json_object_set_new(o, "cpus", json_real(p->cpus));
+    if (p->vnf_cpus > 0) {
+        json_object_set_new(o, "vnf_cpus", json_real(p->vnf_cpus));
+    }
     json_object_set_new(o, "memory", json_integer(p->memory));
     json_object_set_new(o, "warmup", json_integer(p->warmup));
     json_object_set_new(o, "pin_cpu", opts->pin ? json_integer(opts->pin_cpu) : json_null());

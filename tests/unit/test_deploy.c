@@ -435,6 +435,65 @@ test_deploy_ftc(void **state)
     fixture_down(&fx);
 }
 
+/* The CPU quota of guest 'name'. */
+static double
+guest_cpus(struct fixture *fx, const char *name)
+{
+    struct instance_guest *ig = instance_find_guest(fx->inst, name);
+
+    assert_non_null(ig);
+    assert_non_null(ig->guest);
+    return ig->guest->cpus;
+}
+
+/* resources.vnf.cpus: each middlebox's own guests (its VNF's, an in-line FTMB logger's) get
+ * it, the client, classifier, SFF and server keep resources.cpus; a VNF's guest replaced in
+ * recovery gets it again. */
+static void
+test_deploy_vnf_cpus(void **state)
+{
+    static const char ftmb[] =
+        "experiment: t\nprovider: test\nscheme: ftmb\n"
+        "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char ftc[] =
+        "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
+        "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char *const middleboxes[] = { "v0", "v1", "l0", "l1" };
+    static const char *const others[] = { "client", "sc", "sff", "server" };
+    struct deploy_component *c = NULL;
+    struct fixture fx;
+    int old_fd = -1;
+
+    fixture_up(&fx, ftmb);
+    for (size_t i = 0; i < ARRAY_SIZE(middleboxes); i++) {
+        assert_true(guest_cpus(&fx, middleboxes[i]) == 0.25);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
+        assert_true(guest_cpus(&fx, others[i]) == 0.5);
+    }
+    fixture_down(&fx);
+
+    fixture_up(&fx, ftc);
+    assert_int_equal(fixture_deploy(&fx), 0);
+    for (size_t i = 0; i < fx.dep->n_comps; i++) {
+        if (!strcmp(fx.dep->comps[i].name, "vnf[0]")) {
+            c = &fx.dep->comps[i];
+        }
+    }
+    assert_non_null(c);
+    assert_int_equal(deploy_replace_guest(fx.dep, c, "v0-1", &old_fd), 0);
+    if (old_fd >= 0) {
+        close(old_fd);
+    }
+    assert_true(guest_cpus(&fx, "v0-1") == 0.25);
+    assert_true(guest_cpus(&fx, "sff") == 0.5);
+    fixture_down(&fx);
+}
+
 /* NHAM, 1R-AS: each VNF an active copy and a standby guest that runs nothing yet, the SFF
  * NHAM's with Hold/Release, every copy beating into a Unix socket the orchestrator bound in
  * its guest's directory (the FMS's end), and steering to the active copies. */
@@ -941,6 +1000,7 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_nmr, teardown_test),
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_vnf_cpus, teardown_test),
         cmocka_unit_test_teardown(test_role_ctl_path, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
         cmocka_unit_test_teardown(test_ftc_recovery_beside_mitm, teardown_test),

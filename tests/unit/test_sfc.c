@@ -14,6 +14,7 @@
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
 #include "vnfs/lib/rpc.h"
+#include "vnfs/sfc/ftmb.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/rule.h"
 
@@ -246,11 +247,37 @@ test_base64(void **state)
     buf_uninit(&out);
 }
 
+/* FTMB's in-line OL: a PAL lost on the way costs only the outputs before the next PAL (with
+ * PALs counted, every output after it waited for good); a PAL the switch passed ahead of the
+ * output before it does not hold that output's successors. */
+static void
+test_ftmb_ol(void **state)
+{
+    struct ftmb_ol ol = { 0 };
+
+    ftmb_ol_pal(&ol, 1);
+    assert_true(ftmb_ol_output(&ol) <= ol.pals);        /* 1: released. */
+    /* PAL 2 lost. */
+    assert_false(ftmb_ol_output(&ol) <= ol.pals);       /* 2: held... */
+    ftmb_ol_pal(&ol, 3);
+    assert_true(2 <= ol.pals);                          /* ...until PAL 3. */
+    assert_true(ftmb_ol_output(&ol) <= ol.pals);        /* 3: released. */
+    /* PALs 4 and 5 before output 4. */
+    ftmb_ol_pal(&ol, 4);
+    ftmb_ol_pal(&ol, 5);
+    assert_int_equal(ftmb_ol_output(&ol), 4);
+    assert_int_equal(ftmb_ol_output(&ol), 5);
+    assert_false(ftmb_ol_output(&ol) <= ol.pals);       /* 6: its PAL not in. */
+    ftmb_ol_pal(&ol, 3);                                /* Late: no step back. */
+    assert_int_equal(ol.pals, 5);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_match),
+        cmocka_unit_test(test_ftmb_ol),
         cmocka_unit_test(test_rule_errors),
         cmocka_unit_test(test_path_lookup),
         cmocka_unit_test(test_rpc_dispatch),

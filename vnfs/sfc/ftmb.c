@@ -55,6 +55,18 @@ ftmb_msg_parse(const uint8_t *data, size_t len, struct ftmb_msg *m)
     return true;
 }
 
+void
+ftmb_ol_pal(struct ftmb_ol *ol, uint64_t seq)
+{
+    ol->pals = MAX(ol->pals, seq);
+}
+
+uint64_t
+ftmb_ol_output(struct ftmb_ol *ol)
+{
+    return ++ol->outputs;
+}
+
 /* --- The VNF side. */
 
 struct ftmb_held {
@@ -258,8 +270,9 @@ struct ftmb_logger {
     uint8_t mbox[6];
     uint8_t sff[6];             /* Where the path's frames come from, and outputs go. */
     bool have_sff;
-    uint64_t pals, outputs;     /* PALs and outputs from the middlebox so far. */
-    struct ftmb_held *held;     /* Outputs whose PAL is not in yet: a ring, oldest at 'head'. */
+    struct ftmb_ol ol;
+    struct ftmb_held *held;     /* Outputs whose PAL is not in yet: a ring, oldest at 'head'
+                                 * (its 'seq': its number, ftmb_ol_output()). */
     size_t head, n_held;
     uint64_t n_il, n_ol_released, n_ol_held, n_ol_overload;
 };
@@ -281,7 +294,7 @@ ftmb_log_append(struct ftmb_logger *l, const uint8_t *p, size_t n)
 static void
 ftmb_ol_release(struct ftmb_logger *l)
 {
-    while (l->n_held && l->outputs - l->n_held < l->pals) {
+    while (l->n_held && l->held[l->head].seq <= l->ol.pals) {
         struct ftmb_held *h = &l->held[l->head];
 
         pktio_queue_copy(l->role.io, h->data, h->len);
@@ -308,13 +321,13 @@ ftmb_logger_path(struct ftmb_logger *l, struct pktio_pkt *pkt)
         pktio_queue(l->role.io, pkt->data, pkt->len);
         return;
     }
-    l->outputs++;
+    uint64_t seq = ftmb_ol_output(&l->ol);
     if (!l->have_sff) {
         l->n_ignored++;
         return;
     }
     hop_set_macs(pkt->data, l->sff, own);
-    if (!l->n_held && l->outputs <= l->pals) {
+    if (!l->n_held && seq <= l->ol.pals) {
         pktio_queue(l->role.io, pkt->data, pkt->len);
         l->n_ol_released++;
         return;
@@ -325,7 +338,7 @@ ftmb_logger_path(struct ftmb_logger *l, struct pktio_pkt *pkt)
     }
     struct ftmb_held *h = &l->held[(l->head + l->n_held++) % FTMB_MAX_HELD];
 
-    h->seq = l->outputs;
+    h->seq = seq;
     h->data = xmalloc(pkt->len);
     memcpy(h->data, pkt->data, pkt->len);
     h->len = pkt->len;
@@ -377,7 +390,7 @@ ftmb_logger_frame(void *l_, struct pktio_pkt *pkt, uint64_t t_in)
     l->n_bytes += pkt->len - HOP_ETH_LEN;
     if (l->in_line) {
         if (!memcmp(pkt->data + 6, l->mbox, 6)) {
-            l->pals++;
+            ftmb_ol_pal(&l->ol, m.seq);
             ftmb_ol_release(l);
         }
         return;                 /* The OL's rule is the release: nothing to acknowledge. */

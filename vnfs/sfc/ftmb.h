@@ -50,6 +50,24 @@ struct ftmb_msg {
 /* Parses the payload after the Ethernet header; false if malformed. */
 bool ftmb_msg_parse(const uint8_t *data, size_t len, struct ftmb_msg *);
 
+/* The in-line OL's accounting: which outputs of its middlebox have their PAL in. The middlebox
+ * numbers its PALs 1, 2, ... and sends each right before its output; the OL numbers the
+ * outputs as they come. PAL k covers every output up to k: counted instead, one PAL lost on
+ * the way (the logger's receive queue overflowing) left every later output waiting for the
+ * PAL after its own, for good, and a closed loop never sent that one (the paper's FTMB
+ * "assumes that PALs are delivered on the first attempt"). Outputs are counted, not numbered
+ * from the last PAL: the switch may pass a PAL before the output ahead of it (another flow),
+ * and a number too high would hold every later output the same way. */
+struct ftmb_ol {
+    uint64_t pals;              /* The highest PAL number in. */
+    uint64_t outputs;           /* Outputs in so far: the last one's number. */
+};
+
+/* PAL 'seq' is in. */
+void ftmb_ol_pal(struct ftmb_ol *, uint64_t seq);
+/* An output came in: its number, to release once it is at most 'pals'. */
+uint64_t ftmb_ol_output(struct ftmb_ol *);
+
 /* The VNF side. */
 struct ftmb_vnf_config {
     uint8_t logger[6];

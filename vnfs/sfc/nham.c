@@ -155,6 +155,28 @@ nham_tx_out(struct pktio *io, struct nham_tx *tx, const uint8_t *frame, size_t l
     return true;
 }
 
+/* A DATA frame to 'dst': built straight in the batch's next slot when it fits, not in
+ * 'frame' first and then copied there (one copy of every packet at every hop less, on both
+ * sides of each hop). False on an error. */
+static bool
+nham_tx_data(struct pktio *io, struct nham_tx *tx, uint8_t *frame, const uint8_t dst[6],
+             const uint8_t *data, size_t len)
+{
+    uint8_t *slot;
+
+    if (!tx->in_batch || HOP_ETH_LEN + len > NHAM_TX_SLOT) {
+        return nham_tx_out(io, tx, frame, nham_frame(frame, dst, pktio_mac(io),
+                                                      NHAM_ETHERTYPE, data, len));
+    }
+    if (tx->used == NHAM_TX_SLOTS) {
+        pktio_flush(io);
+        tx->used = 0;
+    }
+    slot = tx->slots[tx->used++];
+    pktio_queue(io, slot, nham_frame(slot, dst, pktio_mac(io), NHAM_ETHERTYPE, data, len));
+    return true;
+}
+
 /* The role flushed its queue after the wake-up's batches (role_serve_pktio()'s 'done'). */
 static void
 nham_tx_done(struct pktio *io, struct nham_tx *tx)
@@ -460,8 +482,9 @@ nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
                 h->sent_max = counter;
             }
         }
-        nham_sff_out(s, nham_frame(s->frame, h->vmac, pktio_mac(s->role.io), NHAM_ETHERTYPE,
-                                   data, len));
+        if (!nham_tx_data(s->role.io, &s->tx, s->frame, h->vmac, data, len)) {
+            s->n_send_errors++;
+        }
     } else {
         s->n_send_errors++;
     }
@@ -1372,14 +1395,6 @@ struct nham_vnf_role {
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
 
-static void
-nham_vnf_out(struct nham_vnf_role *v, size_t len)
-{
-    if (!nham_tx_out(v->role.io, &v->tx, v->frame, len)) {
-        v->n_send_errors++;
-    }
-}
-
 /* Runs the function on the inner frame of the core's output 'data': the DATA to send
  * instead, in 'v->fn_out', or false to send 'data' as it is (not an NSH frame we can run). */
 static bool
@@ -1440,8 +1455,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
         data = v->fn_out.data;
         len = v->fn_out.len;
     }
-    nham_vnf_out(v, nham_frame(v->frame, v->sff_mac, pktio_mac(v->role.io), NHAM_ETHERTYPE,
-                               data, len));
+    if (!nham_tx_data(v->role.io, &v->tx, v->frame, v->sff_mac, data, len)) {
+        v->n_send_errors++;
+    }
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of

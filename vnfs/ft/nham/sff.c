@@ -220,10 +220,13 @@ static void
 nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
               struct ft_actions *out)
 {
+    struct buf frame = BUF_INITIALIZER;
     struct nham_held *p;
 
-    buf_clear(&s->scratch);
-    nham_data_put(&s->scratch, d);
+    /* Encoded where it is held, not in a scratch buffer first (one copy of every packet at
+     * every hop less). */
+    buf_reserve(&frame, 1 + 4 + 8 + 1 + 8 * (size_t) d->n_stamps + d->payload_len);
+    nham_data_put(&frame, d);
     if (h->head && h->head == h->n) {
         h->head = h->n = 0;
     }
@@ -238,9 +241,8 @@ nham_sff_hold(struct nham_sff *s, struct nham_hop *h, const struct nham_data *d,
     }
     p = &h->rx[h->n++];
     p->counter = d->counter;
-    p->len = s->scratch.len;
-    p->frame = xmalloc(p->len);
-    memcpy(p->frame, s->scratch.data, p->len);
+    p->len = frame.len;
+    p->frame = frame.data;          /* Freed by nham_sff_release(), as buf_uninit() would. */
     h->rx_bytes += p->len;
     nham_sff_fill(s, h, out);
 }

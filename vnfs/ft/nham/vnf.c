@@ -45,8 +45,7 @@ struct nham_vnf {
 
 struct nham_out {
     uint64_t counter;           /* 0: empty. */
-    uint8_t *data;
-    size_t len;
+    struct buf data;
 };
 
 static struct nham_vnf *
@@ -105,7 +104,7 @@ nham_vnf_destroy(struct ft_core *core)
 
     free(v->state);
     for (size_t i = 0; i < v->n_log; i++) {
-        free(v->log[i].data);
+        buf_uninit(&v->log[i].data);
     }
     free(v->log);
     buf_uninit(&v->scratch);
@@ -146,6 +145,7 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
 static void
 nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_actions *out)
 {
+    struct nham_out *o;
     struct nham_data d;
 
     if (!nham_data_parse(ev->data, ev->len, &d) || d.n_stamps >= NHAM_MAX_STAMPS) {
@@ -162,9 +162,9 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     }
     if (d.counter <= v->counter) {
         /* Sent again: its output was lost on the way back, or the SFF was early. */
-        struct nham_out *o = &v->log[d.counter % v->n_log];
+        o = &v->log[d.counter % v->n_log];
         if (o->counter == d.counter) {
-            ft_emit_forward(out, v->sff, o->data, o->len);
+            ft_emit_forward(out, v->sff, o->data.data, o->data.len);
         } else {
             ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         }
@@ -182,16 +182,13 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         v->state[(v->digest % v->state_len)] ^= (uint8_t) v->count;
     }
     d.stamps[d.n_stamps++] = v->count;
-    buf_clear(&v->scratch);
-    nham_data_put(&v->scratch, &d);
-    ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
-    {
-        struct nham_out *o = &v->log[d.counter % v->n_log];
-        o->data = xrealloc(o->data, v->scratch.len);
-        memcpy(o->data, v->scratch.data, v->scratch.len);
-        o->len = v->scratch.len;
-        o->counter = d.counter;
-    }
+    /* Encoded in the output log, and sent from there (not from a scratch buffer copied into
+     * the log: one copy of every packet less). */
+    o = &v->log[d.counter % v->n_log];
+    buf_clear(&o->data);
+    nham_data_put(&o->data, &d);
+    o->counter = d.counter;
+    ft_emit_forward(out, v->sff, o->data.data, o->data.len);
 }
 
 static void

@@ -142,6 +142,29 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* The digest of a payload, chained on 'basis': every byte counts, in order. Four words at
+ * a time in four independent lanes (ft_hash_bytes()' one chain of splitmix rounds per word
+ * was 9% of a VNF's CPU at flat out, for a 1024-byte payload), mixed at the end. */
+static uint64_t
+nham_vnf_digest(const uint8_t *p, size_t len, uint64_t basis)
+{
+    static const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t a[4] = { basis, basis ^ len, basis + k, basis - k }, h;
+
+    for (; len >= 32; p += 32, len -= 32) {
+        for (int i = 0; i < 4; i++) {
+            uint64_t w;
+
+            memcpy(&w, p + 8 * i, 8);
+            a[i] = (a[i] ^ w) * k;
+            a[i] ^= a[i] >> 29;
+        }
+    }
+    h = a[0] ^ (a[1] << 1 | a[1] >> 63) ^ (a[2] << 2 | a[2] >> 62) ^ (a[3] << 3 | a[3] >> 61);
+    h = ft_hash_bytes(p, len, h);            /* The tail, */
+    return ft_splitmix64(&h);                /* and a full mix of the lanes. */
+}
+
 static void
 nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -177,7 +200,7 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     }
     v->count++;
     v->counter = d.counter;
-    v->digest = ft_hash_bytes(d.payload, d.payload_len, v->digest ^ v->count);
+    v->digest = nham_vnf_digest(d.payload, d.payload_len, v->digest ^ v->count);
     if (v->state_len) {
         v->state[(v->digest % v->state_len)] ^= (uint8_t) v->count;
     }

@@ -12,6 +12,39 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* nham_delta_encode() as it was, a byte at a time: the one that passes equal words eight bytes
+ * at a time must make the very same runs. */
+static void
+delta_encode_bytewise(const uint8_t *old, const uint8_t *new, size_t len, struct buf *out)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        size_t j, end, same;
+
+        if (old[i] == new[i]) {
+            i++;
+            continue;
+        }
+        for (end = j = i + 1, same = 0; j < len && same < 16 && j - i < 65535; j++) {
+            if (old[j] == new[j]) {
+                same++;
+            } else {
+                same = 0;
+                end = j + 1;
+            }
+        }
+        buf_put_be32(out, i);
+        buf_put_be16(out, end - i);
+        buf_put(out, new + i, end - i);
+        i = end;
+    }
+    if (!out->len) {
+        buf_put_be32(out, 0);
+        buf_put_be16(out, 0);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -77,6 +110,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             || !nham_delta_apply(old, size, b.data, b.len) || memcmp(old, rev, size)) {
             abort();
         }
+        /* A few bytes changed in the input, where its own bytes say (a packet rewrites one
+         * byte of a VNF's state): the same runs as byte by byte, and they apply. */
+        struct buf ref = BUF_INITIALIZER;
+        for (size_t i = 0; i < size; i++) {
+            rev[i] = data[i] ^ (i % 61 == data[0] % 61 || i % 29 == data[i] % 29 ? 0x5a : 0);
+        }
+        memcpy(old, data, size);
+        buf_clear(&b);
+        delta_encode_bytewise(old, rev, size, &ref);
+        if (nham_delta_encode(old, rev, size, SIZE_MAX, &b) != ref.len || b.len != ref.len
+            || memcmp(b.data, ref.data, ref.len)
+            || !nham_delta_apply(old, size, b.data, b.len) || memcmp(old, rev, size)) {
+            abort();
+        }
+        buf_uninit(&ref);
         buf_uninit(&b);
         free(old);
         free(rev);

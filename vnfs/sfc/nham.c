@@ -155,6 +155,28 @@ nham_tx_out(struct pktio *io, struct nham_tx *tx, const uint8_t *frame, size_t l
     return true;
 }
 
+/* A DATA frame to 'dst': built straight in the batch's next slot when it fits, not in
+ * 'frame' first and then copied there (one copy of every packet at every hop less, on both
+ * sides of each hop). False on an error. */
+static bool
+nham_tx_data(struct pktio *io, struct nham_tx *tx, uint8_t *frame, const uint8_t dst[6],
+             const uint8_t *data, size_t len)
+{
+    uint8_t *slot;
+
+    if (!tx->in_batch || HOP_ETH_LEN + len > NHAM_TX_SLOT) {
+        return nham_tx_out(io, tx, frame, nham_frame(frame, dst, pktio_mac(io),
+                                                      NHAM_ETHERTYPE, data, len));
+    }
+    if (tx->used == NHAM_TX_SLOTS) {
+        pktio_flush(io);
+        tx->used = 0;
+    }
+    slot = tx->slots[tx->used++];
+    pktio_queue(io, slot, nham_frame(slot, dst, pktio_mac(io), NHAM_ETHERTYPE, data, len));
+    return true;
+}
+
 /* The role flushed its queue after the wake-up's batches (role_serve_pktio()'s 'done'). */
 static void
 nham_tx_done(struct pktio *io, struct nham_tx *tx)
@@ -206,7 +228,8 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  *         image's length(4) and first NHAM_IMAGE_ID bytes, then runs (nham_delta_encode(): a
  *         packet changes a few bytes of a VNF's state, and a whole image per standby per
  *         checkpoint was the largest cost of MR-AA); a standby without that image, or whose
- *         result does not begin with the new one's id, drops what it held. (The id names the
+ *         result does not begin with the new one's id, drops what it held and asks for a
+ *         whole one (WANT, below): the only whole images after the first. (The id names the
  *         state: nham_vnf's digest covers every packet it absorbed, in order, and its state
  *         bytes follow from them; a hash of each image cost more CPU than the images saved.);
  *   HIT:  "NHAMHIT!" seq(8) epoch(4) then the image's first NHAM_IMAGE_ID bytes (epoch,
@@ -214,21 +237,22 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * Checkpoints themselves travel the same way (incremental checkpoints): a copy's role sends
  * its core's image as CKDL, the changes since its last one, and the SFF's role rebuilds the
  * core's very message (sealed as the copy sealed it, with its sequence number) from the image
- * it got before; whole every NHAM_CKPT_FULL_EVERY, and whenever the copy has none before.
- * Images of the paper's 512 KB, whole, of every VNF at 4 Hz, were what the chain's packets
- * queued behind (probes past a 50 ms deadline with no fault at all). One the SFF cannot
- * rebuild (its base was lost) is dropped: that checkpoint is lost, and Hold/Release keeps
- * holding until the next.
+ * it got before; whole when the copy has none before, or when the SFF said it lacks the base
+ * (BASE, below). Images of the paper's 512 KB, whole, of every VNF at 4 Hz, were what the
+ * chain's packets queued behind (probes past a 50 ms deadline with no fault at all); one
+ * whole in four still was 375 frames per VNF a second through the switch and two HMAC passes
+ * over 512 KB, for a base the SFF had. One the SFF cannot rebuild (its base was lost) is
+ * dropped: that checkpoint is lost, Hold/Release keeps holding until the next, and the SFF
+ * says BASE to the copy that sent it, whose next checkpoint goes whole (a BASE lost: the next
+ * CKDL misses too, and the SFF says it again).
  *   CKDL: "NHAMCKDL" seq(8) of the core's message, then as DELTA.
+ *   BASE: "NHAMBASE", from the SFF to the copy.
  * A standby with no image (just started, or a DELTA it could not apply) asks for a whole one:
  *   WANT: "NHAMWANT", from the hop to the SFF. */
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
-#define NHAM_CKPT_FULL_EVERY 4          /* Every 4th checkpoint whole (1 s at 250 ms): an SFF
-                                         * that missed one gets its base back. */
+#define NHAM_BASE_MAGIC "NHAMBASE"
 #define NHAM_DELTA_MAGIC "NHAMDLTA"
-#define NHAM_WARM_FULL_EVERY 8          /* Every 8th image whole: a standby that missed one
-                                         * catches up (2 s at the paper's 250 ms). */
 #define NHAM_WARM_MAGIC "NHAMWARM"
 #define NHAM_HIT_MAGIC "NHAMHIT!"
 #define NHAM_MAGIC_LEN 8
@@ -338,7 +362,6 @@ struct nham_hop_macs {
     bool has_stored;
     struct buf warmed;                  /* and the one the standbys were given. */
     bool has_warmed;
-    unsigned n_deltas;                  /* Deltas since the last whole image. */
     size_t warm_active;                 /* The active copy then. */
     uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none), */
     unsigned n_hit_tries;               /* this many times. */
@@ -459,8 +482,9 @@ nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
                 h->sent_max = counter;
             }
         }
-        nham_sff_out(s, nham_frame(s->frame, h->vmac, pktio_mac(s->role.io), NHAM_ETHERTYPE,
-                                   data, len));
+        if (!nham_tx_data(s->role.io, &s->tx, s->frame, h->vmac, data, len)) {
+            s->n_send_errors++;
+        }
     } else {
         s->n_send_errors++;
     }
@@ -512,7 +536,7 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         /* A failover since the last image: the failed copy comes back as a standby with
          * nothing; it gets a whole one. */
         if (h->has_warmed && h->warmed.len == h->stored.len && h->stored.len >= NHAM_IMAGE_ID
-            && h->n_deltas + 1 < NHAM_WARM_FULL_EVERY && h->warm_active == h->active) {
+            && h->warm_active == h->active) {
             buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
             buf_put_be32(&b, h->stored.len);
@@ -521,13 +545,11 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
                                       h->stored.len / 4, &b) > 0;
         }
         if (delta) {
-            h->n_deltas++;
             s->n_warm_deltas++;
         } else {
             buf_clear(&b);
             buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->stored.data, h->stored.len);
-            h->n_deltas = 0;
         }
         buf_clear(&h->warmed);
         buf_put(&h->warmed, h->stored.data, h->stored.len);
@@ -670,6 +692,26 @@ nham_sff_note(void *s_, const char *text)
     log_info("nham-sff: %s", text);
 }
 
+/* A CKDL of hop 'i' could not be rebuilt: BASE to the copy that sent it, so that its next
+ * checkpoint comes whole. */
+static void
+nham_sff_base_lost(struct nham_sff_role *s, size_t i)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+    struct ftstage_msg m = { .from = NHAM_ID_SFF, .to = NHAM_ID_VNF(i), .kind = FT_EV_PEER_MSG,
+                             .payload = (const uint8_t *) NHAM_BASE_MAGIC,
+                             .len = NHAM_MAGIC_LEN };
+
+    s->n_ckpt_delta_misses++;
+    buf_clear(&s->warm_msg);
+    ftstage_msg_seal(&s->warm_msg, s->key, &m);
+    if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame,
+                       h->has_src ? h->copies[h->src] : h->vmac,
+                       s->warm_msg.data, s->warm_msg.len)) {
+        s->n_send_errors++;
+    }
+}
+
 /* A message of hop 'i' to the SFF: a whole checkpoint image is kept (the base of the next
  * CKDL) and goes on (false); a CKDL is rebuilt into the copy's image message and handed to the
  * SFF's stage, or dropped when its base is not the one kept (true). */
@@ -728,7 +770,7 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         || get_be32(p + 8 + NHAM_IMAGE_ID) != h->vnf_last.len
         || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID)) {
         /* Not the base it applies to (a whole one was lost): this checkpoint is lost. */
-        s->n_ckpt_delta_misses++;
+        nham_sff_base_lost(s, i);
         return true;
     }
     if (!nham_delta_apply(h->vnf_last.data, h->vnf_last.len, p + hdr,
@@ -736,7 +778,7 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         || memcmp(h->vnf_last.data, p + 8 + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
         /* It did not rebuild the image it claims: the base is spoiled, and so is this. */
         buf_clear(&h->vnf_last);
-        s->n_ckpt_delta_misses++;
+        nham_sff_base_lost(s, i);
         return true;
     }
     /* The copy's very message, rebuilt from what its authenticated CKDL says: handed to the
@@ -1346,21 +1388,12 @@ struct nham_vnf_role {
     struct buf warm;                /* The last image the SFF gave this standby (WARM). */
     struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
-    unsigned n_ckpt_deltas;
-    uint64_t n_ckpt_delta_sent;
+    uint64_t n_ckpt_delta_sent, n_base_lost;
     struct buf warm_msg;
     uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses;
     uint8_t fn_frame[NHAM_FRAME_MAX];
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
-
-static void
-nham_vnf_out(struct nham_vnf_role *v, size_t len)
-{
-    if (!nham_tx_out(v->role.io, &v->tx, v->frame, len)) {
-        v->n_send_errors++;
-    }
-}
 
 /* Runs the function on the inner frame of the core's output 'data': the DATA to send
  * instead, in 'v->fn_out', or false to send 'data' as it is (not an NSH frame we can run). */
@@ -1422,8 +1455,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
         data = v->fn_out.data;
         len = v->fn_out.len;
     }
-    nham_vnf_out(v, nham_frame(v->frame, v->sff_mac, pktio_mac(v->role.io), NHAM_ETHERTYPE,
-                               data, len));
+    if (!nham_tx_data(v->role.io, &v->tx, v->frame, v->sff_mac, data, len)) {
+        v->n_send_errors++;
+    }
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
@@ -1433,7 +1467,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
 {
     bool delta = false;
 
-    if (v->last_export.len == m->len && v->n_ckpt_deltas + 1 < NHAM_CKPT_FULL_EVERY) {
+    if (v->last_export.len == m->len) {
         uint8_t seq[8];
         struct buf b = BUF_INITIALIZER;
         struct ftstage_msg dm = { .from = m->from, .to = m->to, .kind = FT_EV_PEER_MSG };
@@ -1453,7 +1487,6 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         }
         buf_uninit(&b);
     }
-    v->n_ckpt_deltas = delta ? v->n_ckpt_deltas + 1 : 0;
     v->n_ckpt_delta_sent += delta;
     buf_clear(&v->last_export);
     buf_put(&v->last_export, m->payload, m->len);
@@ -1562,8 +1595,9 @@ nham_vnf_want(struct nham_vnf_role *v)
     buf_uninit(&b);
 }
 
-/* The SFF's WARM (an image to keep) and HIT (take the one kept: the VSM's answer rebuilt,
- * sealed as the VSM sealed it, handed to the core). True when 'msg' was one of them. */
+/* The SFF's WARM (an image to keep), HIT (take the one kept: the VSM's answer rebuilt,
+ * sealed as the VSM sealed it, handed to the core) and BASE (the SFF could not rebuild our
+ * last CKDL: the next checkpoint goes whole). True when 'msg' was one of them. */
 static bool
 nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
 {
@@ -1571,8 +1605,19 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
     const uint8_t *p;
 
     if (ftstage_msg_open_max(msg, len, v->key, NHAM_MAX_MESSAGE, &m)
-        || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM || m.to != NHAM_ID_VNF(v->hop)
+        || m.kind != FT_EV_PEER_MSG || m.to != NHAM_ID_VNF(v->hop)
         || m.len < NHAM_MAGIC_LEN) {
+        return false;
+    }
+    if (m.from == NHAM_ID_SFF) {
+        if (m.len != NHAM_MAGIC_LEN || memcmp(m.payload, NHAM_BASE_MAGIC, NHAM_MAGIC_LEN)) {
+            return false;
+        }
+        buf_clear(&v->last_export);
+        v->n_base_lost++;
+        return true;
+    }
+    if (m.from != NHAM_ID_VSM) {
         return false;
     }
     p = m.payload + NHAM_MAGIC_LEN;
@@ -1618,7 +1663,6 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         /* The base of its first checkpoint: the SFF holds this image too. */
         buf_clear(&v->last_export);
         buf_put(&v->last_export, v->warm.data, v->warm.len);
-        v->n_ckpt_deltas = 0;
         buf_clear(&v->warm_msg);
         ftstage_msg_seal(&v->warm_msg, v->key, &ans);
         buf_uninit(&b);
@@ -2083,6 +2127,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_hit_misses", &v.n_hit_misses);
     role_add_counter(&v.role, "warm_delta_misses", &v.n_delta_misses);
     role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
+    role_add_counter(&v.role, "checkpoint_base_lost", &v.n_base_lost);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);
     role_add_counter(&v.role, "beats", &v.n_beats);
     role_add_counter(&v.role, "ready", &v.n_ready);

@@ -45,8 +45,7 @@ struct nham_vnf {
 
 struct nham_out {
     uint64_t counter;           /* 0: empty. */
-    uint8_t *data;
-    size_t len;
+    struct buf data;
 };
 
 static struct nham_vnf *
@@ -105,7 +104,7 @@ nham_vnf_destroy(struct ft_core *core)
 
     free(v->state);
     for (size_t i = 0; i < v->n_log; i++) {
-        free(v->log[i].data);
+        buf_uninit(&v->log[i].data);
     }
     free(v->log);
     buf_uninit(&v->scratch);
@@ -143,9 +142,33 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* The digest of a payload, chained on 'basis': every byte counts, in order. Four words at
+ * a time in four independent lanes (ft_hash_bytes()' one chain of splitmix rounds per word
+ * was 9% of a VNF's CPU at flat out, for a 1024-byte payload), mixed at the end. */
+static uint64_t
+nham_vnf_digest(const uint8_t *p, size_t len, uint64_t basis)
+{
+    static const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t a[4] = { basis, basis ^ len, basis + k, basis - k }, h;
+
+    for (; len >= 32; p += 32, len -= 32) {
+        for (int i = 0; i < 4; i++) {
+            uint64_t w;
+
+            memcpy(&w, p + 8 * i, 8);
+            a[i] = (a[i] ^ w) * k;
+            a[i] ^= a[i] >> 29;
+        }
+    }
+    h = a[0] ^ (a[1] << 1 | a[1] >> 63) ^ (a[2] << 2 | a[2] >> 62) ^ (a[3] << 3 | a[3] >> 61);
+    h = ft_hash_bytes(p, len, h);            /* The tail, */
+    return ft_splitmix64(&h);                /* and a full mix of the lanes. */
+}
+
 static void
 nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_actions *out)
 {
+    struct nham_out *o;
     struct nham_data d;
 
     if (!nham_data_parse(ev->data, ev->len, &d) || d.n_stamps >= NHAM_MAX_STAMPS) {
@@ -162,9 +185,9 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     }
     if (d.counter <= v->counter) {
         /* Sent again: its output was lost on the way back, or the SFF was early. */
-        struct nham_out *o = &v->log[d.counter % v->n_log];
+        o = &v->log[d.counter % v->n_log];
         if (o->counter == d.counter) {
-            ft_emit_forward(out, v->sff, o->data, o->len);
+            ft_emit_forward(out, v->sff, o->data.data, o->data.len);
         } else {
             ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         }
@@ -177,21 +200,18 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     }
     v->count++;
     v->counter = d.counter;
-    v->digest = ft_hash_bytes(d.payload, d.payload_len, v->digest ^ v->count);
+    v->digest = nham_vnf_digest(d.payload, d.payload_len, v->digest ^ v->count);
     if (v->state_len) {
         v->state[(v->digest % v->state_len)] ^= (uint8_t) v->count;
     }
     d.stamps[d.n_stamps++] = v->count;
-    buf_clear(&v->scratch);
-    nham_data_put(&v->scratch, &d);
-    ft_emit_forward(out, v->sff, v->scratch.data, v->scratch.len);
-    {
-        struct nham_out *o = &v->log[d.counter % v->n_log];
-        o->data = xrealloc(o->data, v->scratch.len);
-        memcpy(o->data, v->scratch.data, v->scratch.len);
-        o->len = v->scratch.len;
-        o->counter = d.counter;
-    }
+    /* Encoded in the output log, and sent from there (not from a scratch buffer copied into
+     * the log: one copy of every packet less). */
+    o = &v->log[d.counter % v->n_log];
+    buf_clear(&o->data);
+    nham_data_put(&o->data, &d);
+    o->counter = d.counter;
+    ft_emit_forward(out, v->sff, o->data.data, o->data.len);
 }
 
 static void

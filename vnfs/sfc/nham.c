@@ -7,10 +7,16 @@
  * image before the SFF releases, and keeping it beside the SFF makes that a function call
  * instead of a network hop that could fail alone (the paper's VSM is one service too). An NSH
  * frame from the classifier enters the chain: the core stamps its counter id and holds it in
- * the first VNF's buffer_rx; DATA frames (ethertype NHAM_ETHERTYPE) go to each VNF hop's
- * *virtual* MAC, which the orchestrator's OpenFlow rule maps to the port of the copy that is
- * active now (the FMS re-points it on a failure: the SFF never learns which copy it talks to).
- * What comes back from any copy of hop i (known by its source MAC) is hop i's output. At the
+ * the first VNF's buffer_rx; DATA frames (ethertype NHAM_ETHERTYPE) go to the copy of each
+ * VNF hop that said READY last, at its own MAC (before any READY, to the hop's *virtual* MAC,
+ * which the orchestrator's OpenFlow rule maps to the port of its first copy). Not through the
+ * virtual MAC after a failover: the switch acknowledges the FMS's change of that rule before
+ * its datapath follows (OVS revalidates its cached flows on threads of its own, later), and
+ * the replay after READY went to the failed copy for ~10 ms. The copy that said READY is the
+ * one the core replays to: a READY of an earlier incarnation than the hop's is stale to the
+ * core and moves nothing here either. The switch's rules stay for fencing (a falsely
+ * suspected copy's frames are dropped at its port). What comes back from any copy of hop i
+ * (known by its source MAC) is hop i's output. At the
  * end of the chain the DATA's payload, the NSH frame, is decapsulated toward --egress-mac; an
  * in-place reply (reverse path, NSH_SPI_REVERSE, see nsh.h: the last VNF answered, e.g. dns)
  * is decapsulated back toward its own destination, the client, as the plain SFF does, and a
@@ -18,7 +24,8 @@
  * Control methods: nham_down {vnf} (the FMS's failure notice: hold everything for that hop
  * until its READY), nham_saved {vnf, epoch, counter} (backend vm: the host saved the hop's
  * whole guest with every packet up to 'counter' output; the VSM stores that as its checkpoint
- * and the SFF releases up to it) and nham_status (per hop: held packets).
+ * and the SFF releases up to it) and nham_addressed {vnf} (the copy the hop's data goes to,
+ * the incarnation whose READY chose it and when: the FMS times a takeover's steering by it).
  *
  * `sfcd nham-vnf` is one copy of the paper's VNF (the nham_vnf core: a stateful forwarder with
  * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
@@ -326,9 +333,14 @@ nham_control_close(struct nham_control *c)
 /* ---- nham-sff ---- */
 
 struct nham_hop_macs {
-    uint8_t vmac[6];                    /* Where the SFF sends: OpenFlow picks the copy. */
+    uint8_t vmac[6];                    /* Where the SFF sends before any READY: OpenFlow
+                                         * picks the copy. */
     uint8_t copies[NHAM_MAX_COPIES][6]; /* Whose output is this hop's. */
     size_t n_copies;
+    bool addressed;                     /* A READY came: the hop's frames go to */
+    size_t addressed_copy;              /* this copy, */
+    uint32_t addressed_epoch;           /* which said READY as this incarnation, */
+    uint64_t addressed_ns;              /* at this time (its first READY of it). */
     uint64_t sent_max;                  /* The highest counter id sent to it. */
     /* Warm standbys (--warm I): */
     bool warm;
@@ -373,7 +385,7 @@ struct nham_sff_role {
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
-    uint64_t n_resent;
+    uint64_t n_resent, n_readdressed;
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -436,6 +448,13 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
 
 static void nham_sff_window_update(struct nham_sff_role *);
 
+/* Where the SFF sends hop 'h''s frames: the copy that said READY last, else the virtual MAC. */
+static const uint8_t *
+nham_sff_hop_dst(const struct nham_hop_macs *h)
+{
+    return h->addressed ? h->copies[h->addressed_copy] : h->vmac;
+}
+
 static void
 nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
 {
@@ -459,8 +478,8 @@ nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
                 h->sent_max = counter;
             }
         }
-        nham_sff_out(s, nham_frame(s->frame, h->vmac, pktio_mac(s->role.io), NHAM_ETHERTYPE,
-                                   data, len));
+        nham_sff_out(s, nham_frame(s->frame, nham_sff_hop_dst(h), pktio_mac(s->role.io),
+                                   NHAM_ETHERTYPE, data, len));
     } else {
         s->n_send_errors++;
     }
@@ -489,7 +508,7 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_ckpt()
+    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_from_hop()
      * keeps it), when its counter is the one saved. */
     if (!s->any_warm || m.len > NHAM_SINGLE_MAX
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
@@ -637,7 +656,7 @@ nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
         return false;
     }
     if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame,
-                       s->hops[to - NHAM_ID_VNF(0)].vmac, msg, len)) {
+                       nham_sff_hop_dst(&s->hops[to - NHAM_ID_VNF(0)]), msg, len)) {
         s->n_send_errors++;
     }
     return true;
@@ -670,15 +689,40 @@ nham_sff_note(void *s_, const char *text)
     log_info("nham-sff: %s", text);
 }
 
-/* A message of hop 'i' to the SFF: a whole checkpoint image is kept (the base of the next
- * CKDL) and goes on (false); a CKDL is rebuilt into the copy's image message and handed to the
- * SFF's stage, or dropped when its base is not the one kept (true). */
+/* Copy 'copy' of hop 'i' said READY as incarnation 'epoch' (its message authentic): the
+ * hop's frames go to it from now on, before its READY reaches the SFF's stage, whose replay
+ * must go there too. One of an earlier incarnation than the hop's is stale to the stage, and
+ * moves nothing. */
+static void
+nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch, uint64_t now)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+
+    if (h->addressed && epoch < h->addressed_epoch) {
+        return;
+    }
+    if (!h->addressed || epoch != h->addressed_epoch) {
+        h->addressed_ns = now;      /* Its READY again (a retry) is not a new steering. */
+        s->n_readdressed++;
+    }
+    h->addressed = true;
+    h->addressed_copy = copy;
+    h->addressed_epoch = epoch;
+}
+
+/* A message of copy 'copy' of hop 'i' to the SFF: a whole checkpoint image is kept (the base
+ * of the next CKDL) and handed to the SFF's stage (true); a READY addresses the hop to the copy
+ * and is handed to the stage (true); a CKDL is rebuilt into the copy's image message and
+ * handed to the stage, or dropped when its base is not the one kept (true); anything else goes
+ * on (false). */
 static bool
-nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len, uint64_t t_in)
+nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
+                  size_t len, uint64_t t_in)
 {
     struct nham_hop_macs *h = &s->hops[i];
     const size_t hdr = 8 + NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
     struct ftstage_msg m;
+    struct nham_ctl c;
     const uint8_t *p;
 
     if (ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
@@ -689,6 +733,12 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
+        ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
+        return true;
+    }
+    if (m.kind == FT_EV_PEER_MSG && nham_ctl_parse(m.payload, m.len, &c)
+        && c.type == NHAM_READY) {
+        nham_sff_address(s, i, copy, c.epoch, t_in);
         ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
         return true;
     }
@@ -849,7 +899,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
             if (to == NHAM_ID_SFF && from_hop >= 0) {
                 s->hops[from_hop].src = copy;
                 s->hops[from_hop].has_src = true;
-                if (nham_sff_ckpt(s, from_hop, body, len, t_in)) {
+                if (nham_sff_from_hop(s, from_hop, copy, body, len, t_in)) {
                     goto done;
                 }
             }
@@ -1043,6 +1093,30 @@ nham_sff_ctl_saved(void *role_, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* Where hop 'vnf''s frames go: {addressed: false} before any READY (its virtual MAC), else
+ * {addressed: true, copy, epoch, ns}: the copy (its index in --hop), the incarnation whose
+ * READY chose it and when that READY arrived (CLOCK_MONOTONIC). */
+static int
+nham_sff_ctl_addressed(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_sff_role *s = ((struct role *) role_)->aux;
+    json_t *vnf = json_object_get(params, "vnf");
+    const struct nham_hop_macs *h;
+    json_int_t i = json_is_integer(vnf) ? json_integer_value(vnf) : -1;
+
+    if (i < 0 || (size_t) i >= s->n_hops) {
+        *errmsg = xasprintf("nham_addressed: params need \"vnf\" in 0..%zu", s->n_hops - 1);
+        return EINVAL;
+    }
+    h = &s->hops[i];
+    *result = h->addressed ? json_pack("{s:b, s:I, s:I, s:I}", "addressed", 1,
+                                       "copy", (json_int_t) h->addressed_copy,
+                                       "epoch", (json_int_t) h->addressed_epoch,
+                                       "ns", (json_int_t) h->addressed_ns)
+                           : json_pack("{s:b}", "addressed", 0);
+    return 0;
+}
+
 static int
 nham_sff_control(void *s_, const char *cmd, long long arg, char **errmsg)
 {
@@ -1144,7 +1218,9 @@ nham_sff_usage(void)
     printf("usage: sfcd nham-sff --iface IF --key FILE --hop VMAC=MAC+MAC... [--hop ...]\n"
            "                     --egress-mac MAC [--param K=V...]\n"
            "  --hop VMAC=MACS  a VNF of the chain, in order: the virtual MAC the SFF sends to\n"
-           "                   and the MACs of its copies (whose output is this hop's)\n"
+           "                   until a copy says READY, and the MACs of its copies (whose\n"
+           "                   output is this hop's; the one that said READY last gets its\n"
+           "                   frames)\n"
            "  --egress-mac MAC destination of decapsulated frames at the chain's end\n"
            "  --key FILE       the instance's key for peer messages (mode 0600)\n"
            "  --param K=V      a parameter of nham_sff and nham_vsm (buffer_bytes,\n"
@@ -1268,6 +1344,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "warm_hits", &s.n_hits);
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
     role_add_counter(&s.role, "resent", &s.n_resent);
+    role_add_counter(&s.role, "readdressed", &s.n_readdressed);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);
     role_add_counter(&s.role, "replies", &s.n_replies);
@@ -1283,6 +1360,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
     role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
     role_add_method(&s.role, "nham_saved", nham_sff_ctl_saved);
+    role_add_method(&s.role, "nham_addressed", nham_sff_ctl_addressed);
     s.role.on_start = nham_sff_on_start;
     rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
 out:

@@ -768,27 +768,19 @@ nham_fence(struct nham_ctl *ctl, const struct nham_copy *cp, bool on)
     return on ? nham_of(ctl, &f, NULL) : nham_of(ctl, NULL, &f);
 }
 
-/* The switch's part of a takeover of 'v' by 'nw' from 'old', one change: 'old' fenced (not
- * when it restarts in place, nor twice) and the hop's virtual MAC sent to 'nw'. The hop's data
- * does not wait for it: the SFF sends it to the copy that said READY, at its own MAC
- * (vnfs/sfc/nham.c). It fences: a falsely suspected copy must not reach the chain when it
- * wakes up. 'dead': 'old''s process is known dead (it will not wake up). */
+/* The switch's part of a takeover of 'v' by 'nw' from 'old', one change: 'old' fenced if
+ * 'fence' and the hop's virtual MAC sent to 'nw'. The hop's data does not wait for it: the
+ * SFF sends it to the copy that said READY, at its own MAC (vnfs/sfc/nham.c). It fences: a
+ * falsely suspected copy must not reach the chain when it wakes up. */
 static int
-nham_switch_over(struct nham_ctl *ctl, const struct nham_vnf *v, struct nham_copy *old,
-                 const struct nham_copy *nw, bool dead)
+nham_switch_over(struct nham_ctl *ctl, const struct nham_vnf *v, const struct nham_copy *old,
+                 const struct nham_copy *nw, bool fence)
 {
-    bool fencing = nw != old && !old->needs_rearm;
-    struct of_flow f, fence;
-    int error;
+    struct of_flow f, fence_flow;
 
-    nham_fence_flow(old, &fence);
+    nham_fence_flow(old, &fence_flow);
     nham_steer_flow(v, nw, &f);
-    error = fencing ? nham_of2(ctl, &fence, &f, NULL) : nham_of(ctl, &f, NULL);
-    if (fencing) {
-        old->needs_rearm = true;
-        old->silent = !dead;
-    }
-    return error;
+    return fence ? nham_of2(ctl, &fence_flow, &f, NULL) : nham_of(ctl, &f, NULL);
 }
 
 /* Makes copy 'c' of 'v' a standby again after its failure (its process killed if it still
@@ -1518,7 +1510,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     bool vm_restore = (w->vm || w->criu) && w->vm_image_copy == a;
     uint64_t t_hold, t_switch = 0, t_start = 0;
     struct nham_agent *ag;
-    bool interrupted = false, died_starting = false, held, switch_late;
+    bool interrupted = false, died_starting = false, held, switch_late, fence_old = false;
     int error;
 
     /* 1. The SFF holds the hop's packets from now until READY. Not when a running standby
@@ -1535,8 +1527,10 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     /* 2-4. The replacement per mechanism, started, restarted or activated: it restores the
      * last checkpoint and says READY, and the SFF sends the hop's frames to it from that READY
      * on. The switch's change (nham_switch_over()) only fences: before the replacement runs
-     * when the failed copy may wake up, after it when it is dead, off the path to READY (its
-     * barrier took 0.8 ms p50, a quarter of a 1R-AA takeover). A standby that cannot take over
+     * when the failed copy may wake up; when it is dead, at the end, once the new copy serves
+     * (its barrier took 0.8 ms p50, a quarter of a 1R-AA takeover, and ovs-vswitchd's work on
+     * it shares the guests' CPU: done beside the takeover, it delayed READY's way to the SFF
+     * by ~1 ms). A standby that cannot take over
      * (it died unnoticed, its guest is frozen) is set aside for the next; with none left, the
      * failed copy restarts in place, as 0R does. */
     switch_late = dead;
@@ -1557,8 +1551,15 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         }
         nw = &v->copies[b];
         ag = ctl->agents[v->index][b];
+        if (!error && b != a && !old->needs_rearm) {
+            /* Fenced by the switch's change: a standby again only once unfenced
+             * (nham_rearm()). */
+            old->needs_rearm = true;
+            old->silent = !dead;
+            fence_old = true;
+        }
         if (!error && !switch_late) {
-            error = nham_switch_over(ctl, v, old, nw, dead);
+            error = nham_switch_over(ctl, v, old, nw, fence_old && nw != old);
             t_switch = time_mono_ns();
         }
         if (error) {
@@ -1626,19 +1627,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         nw->needs_rearm = true;     /* Try the next one. */
         error = 0;
     }
-    if (!error && switch_late && !ctl_workers_stopping(ctl->threads)) {
-        /* The new copy restores meanwhile. Its READY does not depend on this: a refusal is
-         * no failed recovery (a dead copy needs no fence; it is a standby again only once
-         * unfenced, nham_rearm()). */
-        int e = nham_switch_over(ctl, v, old, nw, dead);
-
-        t_switch = time_mono_ns();
-        if (e) {
-            run_events_addf(ctl->events, 0, "switch-failed", old->name, "%s: the switch did "
-                            "not take the change to %s: %s", nham_mechanism_name(m), nw->name,
-                            strerror(e));
-        }
-    }
+    switch_late &= !error;
     ctl_workers_lock(ctl->threads);
     v->active = b;
     v->incarnation = inc;
@@ -1689,10 +1678,9 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (interrupted) {
         run_events_addf(ctl->events, 0, "recovery-interrupted", old->name, "%s: %s failed before "
                         "it was ready: recovering again", nham_mechanism_name(m), nw->name);
-        return died_starting ? ECHILD : EINTR;
-    }
-    if (!error && ready > ready0 && ready_ns) {
-        char split[96] = "";
+        error = died_starting ? ECHILD : EINTR;
+    } else if (!error && ready > ready0 && ready_ns) {
+        char split[96] = "", sw[32];
         uint64_t act_ns = 0, hit_ns = 0;
 
         /* A running standby's takeover, split on its own clock (the host's): the activation
@@ -1708,23 +1696,39 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                          ", checkpoint confirmed %.3f", (hit_ns - at_ns) / 1e6);
             }
         }
+        if (switch_late) {
+            snprintf(sw, sizeof sw, "after it serves");
+        } else {
+            snprintf(sw, sizeof sw, "%.3f", (t_switch - at_ns) / 1e6);
+        }
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
                             "%s: %s took over as incarnation %u (%.3f ms after detection: %s "
-                            "%.3f, started %.3f%s, ready %.3f; the switch's change %s %.3f)",
+                            "%.3f, switch %s, started %.3f%s, ready %.3f)",
                             nham_mechanism_name(m), nw->name, inc,
                             ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
-                            held ? "held" : "not held", (t_hold - at_ns) / 1e6,
-                            (t_start - at_ns) / 1e6, split, (ready_ns - at_ns) / 1e6,
-                            switch_late ? "after start" : "before start",
-                            (t_switch - at_ns) / 1e6);
+                            held ? "held" : "not held", (t_hold - at_ns) / 1e6, sw,
+                            (t_start - at_ns) / 1e6, split, (ready_ns - at_ns) / 1e6);
         }
         nham_record_resumed(ctl, w, v, old, nw, ag, inc, b != a, at_ns);
-        return 0;
+    } else {
+        run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s",
+                        nham_mechanism_name(m), error ? strerror(error) : "no READY in time");
+        error = error ? error : ETIMEDOUT;
     }
-    run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
-                    error ? strerror(error) : "no READY in time");
-    return error ? error : ETIMEDOUT;
+    if (switch_late && !ctl_workers_stopping(ctl->threads)) {
+        /* Whatever became of the takeover: its copy is fenced and steered to before the next
+         * recovery or rearm of this VNF (the same worker). A refusal fails nothing: the hop's
+         * data does not take these rules, and a dead copy sends nothing. */
+        int e = nham_switch_over(ctl, v, old, nw, fence_old && nw != old);
+
+        if (e) {
+            run_events_addf(ctl->events, 0, "switch-failed", old->name, "%s: the switch did "
+                            "not take the change to %s: %s", nham_mechanism_name(m), nw->name,
+                            strerror(e));
+        }
+    }
+    return error;
 }
 
 /* With no job: failed copies become standbys again when their guests answer. Under the

@@ -509,7 +509,7 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_from_hop()
+    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_ckpt()
      * keeps it), when its counter is the one saved. */
     if (!s->any_warm || m.len > NHAM_SINGLE_MAX
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
@@ -690,16 +690,20 @@ nham_sff_note(void *s_, const char *text)
     log_info("nham-sff: %s", text);
 }
 
+#define NHAM_READY_PEEK_MAX 256          /* A sealed READY is well under it; images not. */
+
 /* Copy 'copy' of hop 'i' said READY as incarnation 'epoch' (its message authentic): the
  * hop's frames go to it from now on, before its READY reaches the SFF's stage, whose replay
  * must go there too. One of an earlier incarnation than the hop's is stale to the stage, and
- * moves nothing. */
+ * moves nothing; nor does the hop's own READY from another copy's MAC (one incarnation is one
+ * copy: a frame replayed with a forged source). */
 static void
 nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch, uint64_t now)
 {
     struct nham_hop_macs *h = &s->hops[i];
 
-    if (h->addressed && epoch < h->addressed_epoch) {
+    if (h->addressed && (epoch < h->addressed_epoch
+                         || (epoch == h->addressed_epoch && copy != h->addressed_copy))) {
         return;
     }
     if (!h->addressed || epoch != h->addressed_epoch) {
@@ -711,19 +715,33 @@ nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch,
     h->addressed_epoch = epoch;
 }
 
-/* A message of copy 'copy' of hop 'i' to the SFF: a whole checkpoint image is kept (the base
- * of the next CKDL) and handed to the SFF's stage (true); a READY addresses the hop to the copy
- * and is handed to the stage (true); a CKDL is rebuilt into the copy's image message and
- * handed to the stage, or dropped when its base is not the one kept (true); anything else goes
- * on (false). */
+/* A message of copy 'copy' of hop 'i' to the SFF, before the SFF's stage takes it: a READY
+ * (authentic) addresses the hop to that copy. Only short messages are opened here (a READY is
+ * one): an image's seal is checked once, by the stage. */
+static void
+nham_sff_peek_ready(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
+                    size_t len, uint64_t t_in)
+{
+    struct ftstage_msg m;
+    struct nham_ctl c;
+
+    if (len <= NHAM_READY_PEEK_MAX
+        && !ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+        && m.from == NHAM_ID_VNF(i) && m.kind == FT_EV_PEER_MSG
+        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
+        nham_sff_address(s, i, copy, c.epoch, t_in);
+    }
+}
+
+/* A message of hop 'i' to the SFF: a whole checkpoint image is kept (the base of the next
+ * CKDL) and goes on (false); a CKDL is rebuilt into the copy's image message and handed to the
+ * SFF's stage, or dropped when its base is not the one kept (true). */
 static bool
-nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
-                  size_t len, uint64_t t_in)
+nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len, uint64_t t_in)
 {
     struct nham_hop_macs *h = &s->hops[i];
     const size_t hdr = 8 + NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
     struct ftstage_msg m;
-    struct nham_ctl c;
     const uint8_t *p;
 
     if (ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
@@ -734,12 +752,6 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
-        ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
-        return true;
-    }
-    if (m.kind == FT_EV_PEER_MSG && nham_ctl_parse(m.payload, m.len, &c)
-        && c.type == NHAM_READY) {
-        nham_sff_address(s, i, copy, c.epoch, t_in);
         ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
         return true;
     }
@@ -900,7 +912,8 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
             if (to == NHAM_ID_SFF && from_hop >= 0) {
                 s->hops[from_hop].src = copy;
                 s->hops[from_hop].has_src = true;
-                if (nham_sff_from_hop(s, from_hop, copy, body, len, t_in)) {
+                nham_sff_peek_ready(s, from_hop, copy, body, len, t_in);
+                if (nham_sff_ckpt(s, from_hop, body, len, t_in)) {
                     goto done;
                 }
             }

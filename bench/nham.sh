@@ -6,10 +6,12 @@
 #     every 250 ms) under 500 numbered 1024-byte datagrams a second, its active copy killed
 #     every second (CRASHES of them); mean and p50 of each, with lost and duplicated datagrams.
 #     Two more steps, from the same suspicion (1R-AS, 1R-AA, MR-AA: a copy other than the
-#     failed one takes over): steer, until the switch no longer sends the hop to the failed
-#     copy (recovery_steer_ms: what NHAM's paper times for MR-AA, 0.2 ms, "the update of the
-#     group of replicas"), and resume, until the new copy output its first packet
-#     (recovery_resume_ms: the hop serves again; after READY, the SFF's replay).
+#     failed one takes over): steer, until the SFF sends the hop to the new copy and no longer
+#     to the failed one (recovery_steer_ms: what NHAM's paper times for MR-AA, 0.2 ms, "the
+#     update of the group of replicas"; the SFF does it when the new copy's READY reaches it,
+#     so steer is repair plus that READY's way to the SFF; the switch's rules only fence, off
+#     this path), and resume, until the new copy output its first packet (recovery_resume_ms:
+#     the hop serves again; after READY, the SFF's replay).
 #  2. Fault-free throughput against `none`: the same chain of FWD_LEN forwarders with the
 #     sender flat out (as experiments/nham-n14.yaml measures capacity, with its 5 s least
 #     detector timeout: a guest starved at load is no failure here), received bit rate of
@@ -99,7 +101,7 @@ for m in $mechs; do
         "$(sum "$e" duplicate_packets mean | cut -d. -f1)"
 done
 echo "(ms; detect: crash to suspicion; repair: suspicion to the new copy's READY; steer:"
-echo " suspicion to the switch's update, no longer to the failed copy; resume: suspicion to the"
+echo " suspicion to the SFF sending to the new copy, at that READY; resume: suspicion to the"
 echo " new copy's first packet out. Targets: detection < 10, 0R < 500, 1R-AS < 200, 1R-AA < 5,"
 echo " MR-AA < 0.2, the paper's MR-AA being its group update: compare steer)"
 [ "$THROUGHPUT_S" = 0 ] && exit 0

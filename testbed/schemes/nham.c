@@ -3,8 +3,8 @@
  * for the whole chain in params (sweep key `mechanism`):
  *   0R     no replica: a failed VNF is re-instantiated and restores its last checkpoint;
  *   1R-AS  one standby replica, started on failure, imports the last checkpoint;
- *   1R-AA  one running replica kept in sync: steering switches to it;
- *   MR-AA  'replicas' running replicas in sync: steering switches to any of them.
+ *   1R-AA  one running replica kept in sync: the SFF switches to it at its READY;
+ *   MR-AA  'replicas' running replicas in sync: the SFF switches to any of them.
  * Hold/Release in the SFF makes the recovery lose and duplicate nothing: its protocol core is
  * vnfs/ft/nham (nham_sff, nham_vnf, nham_vsm), checked in tests/sim (scenario nham).
  *
@@ -72,9 +72,9 @@ static const struct scheme_param nham_params[] = {
       "the failure detector's least timeout after a beat (the adaptive one may be longer); "
       "a crashed process is known at once from its pidfd, whatever this says" },
     { "failover", SCHEME_PARAM_STRING, "fast", 0, 0, nham_failovers,
-      "how a running standby (1R-AA, MR-AA) replaces a copy known dead: fast (steered to, "
-      "then activated; its READY tells the SFF), hold (the SFF holds the hop first, one more "
-      "round trip: what every other recovery does)" },
+      "how a running standby (1R-AA, MR-AA) replaces a copy known dead: fast (activated at "
+      "once; its READY tells the SFF, which sends the hop to it), hold (the SFF holds the hop "
+      "first, one more round trip: what every other recovery does)" },
     { "state_bytes", SCHEME_PARAM_UINT, "524288", 0, 64u << 20, NULL,
       "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
     { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,

@@ -38,7 +38,6 @@
 
 #define NHAM_BEAT_PORT 7071             /* The copies' source port (vnfs/sfc/nham.c). */
 #define NHAM_RPC_MS 5000
-#define NHAM_READY_RETRY "10ms"         /* The copies' core: READY again after this. */
 #define NHAM_READY_TIMEOUT_NS (30ull * 1000000000ull)
 #define NHAM_PRIO_STEER 100
 #define NHAM_PRIO_FENCE 300
@@ -269,13 +268,6 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
     json_array_append_new(a, json_sprintf("%" PRIu64, nd->conf.beat_ns));
     json_array_append_new(a, json_string("--param"));
     json_array_append_new(a, json_sprintf("state_bytes=%" PRIu64, nd->conf.state_bytes));
-    /* A replay lost after READY is asked again after this. The switch acknowledges the steer
-     * (its barrier) before its datapath's flows follow (OVS revalidates them on threads of its
-     * own, later): the replay's first packets often still went to the failed copy, and the hop
-     * served again only at the core's next READY or the SFF's next retransmission (16 of 21
-     * failovers 100-200 ms after READY at load 8-10; 20 ms: 0 of 21; 5 ms: a few ms). */
-    json_array_append_new(a, json_string("--param"));
-    json_array_append_new(a, json_string("ready_retry=" NHAM_READY_RETRY));
     if (v->fn_args) {
         json_array_extend(a, v->fn_args);
     }
@@ -776,6 +768,21 @@ nham_fence(struct nham_ctl *ctl, const struct nham_copy *cp, bool on)
     return on ? nham_of(ctl, &f, NULL) : nham_of(ctl, NULL, &f);
 }
 
+/* The switch's part of a takeover of 'v' by 'nw' from 'old', one change: 'old' fenced if
+ * 'fence' and the hop's virtual MAC sent to 'nw'. The hop's data does not wait for it: the
+ * SFF sends it to the copy that said READY, at its own MAC (vnfs/sfc/nham.c). It fences: a
+ * falsely suspected copy must not reach the chain when it wakes up. */
+static int
+nham_switch_over(struct nham_ctl *ctl, const struct nham_vnf *v, const struct nham_copy *old,
+                 const struct nham_copy *nw, bool fence)
+{
+    struct of_flow f, fence_flow;
+
+    nham_fence_flow(old, &fence_flow);
+    nham_steer_flow(v, nw, &f);
+    return fence ? nham_of2(ctl, &fence_flow, &f, NULL) : nham_of(ctl, &f, NULL);
+}
+
 /* Makes copy 'c' of 'v' a standby again after its failure (its process killed if it still
  * runs, its fence lifted). 0 when done; an errno to try again later (its guest is frozen). */
 static int
@@ -949,27 +956,48 @@ nham_taking_over(struct nham_ctl *ctl, struct nham_worker *w, size_t c)
     ctl_workers_unlock(ctl->threads);
 }
 
-/* After copy 'nw' of 'v' took over from 'old' (its READY seen): records `steered` at
- * 't_steer' (0: the failed copy restarted in place, the switch sends to the same port), when
- * the switch acknowledged the change that sends the hop to 'nw' and no longer to the failed
- * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"), and
- * `resumed` when 'nw' output its first packet (the hop serves again: the outage the chain
- * sees ends one hop later). Waits for that output at most NHAM_RESUME_WAIT_NS, and not once
- * another job of this VNF (a new failure) waits. */
+/* Where the SFF sends hop 'v''s frames now: '*copyp' (an index in v->copies) since '*nsp',
+ * chosen by the READY of incarnation '*epochp'. ENOENT before any READY. */
+static int
+nham_sff_addressed(struct nham_ctl *ctl, const struct nham_vnf *v, size_t *copyp,
+                   uint32_t *epochp, uint64_t *nsp)
+{
+    json_t *res = NULL;
+    int error;
+
+    error = nham_call_role(ctl, &ctl->sff, ctl->nd->sff_role_id, "nham_addressed",
+                           json_pack("{s:i}", "vnf", (int) v->index), &res);
+    if (!error && !json_is_true(json_object_get(res, "addressed"))) {
+        error = ENOENT;
+    }
+    if (!error) {
+        *copyp = json_integer_value(json_object_get(res, "copy"));
+        *epochp = json_integer_value(json_object_get(res, "epoch"));
+        *nsp = json_integer_value(json_object_get(res, "ns"));
+    }
+    json_decref(res);
+    return error;
+}
+
+/* After copy 'nw' of 'v' took over from 'old' as incarnation 'inc' (its READY seen): records
+ * `steered` when the SFF began to send the hop's frames to 'nw' and no longer to the failed
+ * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"): the SFF
+ * sends to the copy whose READY it took, so this is its READY's arrival there (not for a copy
+ * restarted in place, 'moved' false: its address is the failed one's). And `resumed` when
+ * 'nw' output its first packet (the hop serves again: the outage the chain sees ends one hop
+ * later). Waits for that output at most NHAM_RESUME_WAIT_NS, and not once another job of this
+ * VNF (a new failure) waits. All after READY: off the recovery's path. */
 static void
 nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nham_vnf *v,
                     const struct nham_copy *old, const struct nham_copy *nw,
-                    struct nham_agent *ag, uint64_t t_steer, uint64_t at_ns)
+                    struct nham_agent *ag, uint32_t inc, bool moved, uint64_t at_ns)
 {
     uint64_t deadline = time_mono_ns() + NHAM_RESUME_WAIT_NS;
-    uint64_t out_ns = 0, data_ns = 0;
+    uint64_t out_ns = 0, data_ns = 0, steer_ns = 0;
+    bool new_job = false;
+    uint32_t epoch = 0;
+    size_t copy = SIZE_MAX;
 
-    for (int k = 0; t_steer && k < 2; k++) {
-        run_events_addf(ctl->events, t_steer, "steered", k ? v->name : old->name,
-                        "%s: the switch sends the hop to %s (%.3f ms after detection)",
-                        nham_mechanism_name(v->conf.mechanism), nw->name,
-                        t_steer > at_ns ? (t_steer - at_ns) / 1e6 : 0.0);
-    }
     while (!ctl_workers_stopping(ctl->threads) && time_mono_ns() < deadline) {
         size_t n_jobs;
 
@@ -980,11 +1008,23 @@ nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nh
         ctl_workers_jobs(ctl->threads, w->vnf, &n_jobs);
         ctl_workers_unlock(ctl->threads);
         if (n_jobs) {
-            return;
+            new_job = true;
+            break;
         }
         poll(NULL, 0, 1);
     }
-    if (!out_ns || nham_counter(ctl, ag, nw->role_id, "data_first_ns", &data_ns)
+    /* Its output came after the SFF sent to it, so after the SFF took its READY. */
+    if (moved && !nham_sff_addressed(ctl, v, &copy, &epoch, &steer_ns)
+        && copy == (size_t) (nw - v->copies) && epoch == inc && steer_ns >= at_ns
+        && steer_ns <= time_mono_ns()) {
+        for (int k = 0; k < 2; k++) {
+            run_events_addf(ctl->events, steer_ns, "steered", k ? v->name : old->name,
+                            "%s: the SFF sends the hop to %s, which said READY (%.3f ms "
+                            "after detection)", nham_mechanism_name(v->conf.mechanism),
+                            nw->name, (steer_ns - at_ns) / 1e6);
+        }
+    }
+    if (new_job || !out_ns || nham_counter(ctl, ag, nw->role_id, "data_first_ns", &data_ns)
         || out_ns < at_ns || out_ns > time_mono_ns()) {
         return;                 /* None yet, or not on the host's clock (a VM's own). */
     }
@@ -1468,10 +1508,9 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     uint64_t ready0 = 0, ready = 0, ready_ns = 0, deadline;
     /* Backend vm with an image of this copy's guest: restored in place. */
     bool vm_restore = (w->vm || w->criu) && w->vm_image_copy == a;
-    uint64_t t_hold, t_steer = 0, t_start = 0;
+    uint64_t t_hold, t_switch = 0, t_start = 0;
     struct nham_agent *ag;
-    struct of_flow f, fence;
-    bool interrupted = false, died_starting = false, held;
+    bool interrupted = false, died_starting = false, held, switch_late, fence_old = false;
     int error;
 
     /* 1. The SFF holds the hop's packets from now until READY. Not when a running standby
@@ -1485,10 +1524,16 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     held = !(ctl->nd->conf.fast_failover && dead && (m == NHAM_1R_AA || m == NHAM_MR_AA));
     error = held ? nham_hold(ctl, w, v) : 0;
     t_hold = time_mono_ns();
-    /* 2-4. The replacement per mechanism, steered to, then started, restarted or activated:
-     * it restores the last checkpoint and says READY. A standby that cannot take over (it
-     * died unnoticed, its guest is frozen) is set aside for the next; with none left, the
+    /* 2-4. The replacement per mechanism, started, restarted or activated: it restores the
+     * last checkpoint and says READY, and the SFF sends the hop's frames to it from that READY
+     * on. The switch's change (nham_switch_over()) only fences: before the replacement runs
+     * when the failed copy may wake up; when it is dead, at the end, once the new copy serves
+     * (its barrier took 0.8 ms p50, a quarter of a 1R-AA takeover, and ovs-vswitchd's work on
+     * it shares the guests' CPU: done beside the takeover, it delayed READY's way to the SFF
+     * by ~1 ms). A standby that cannot take over
+     * (it died unnoticed, its guest is frozen) is set aside for the next; with none left, the
      * failed copy restarts in place, as 0R does. */
+    switch_late = dead;
     for (;;) {
         b = a;
         if (!error && m != NHAM_0R && !vm_restore) {
@@ -1506,18 +1551,16 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         }
         nw = &v->copies[b];
         ag = ctl->agents[v->index][b];
-        if (!error) {
-            /* The old copy fenced and the hop steered to the new one: one change. */
-            bool fencing = b != a && !old->needs_rearm;
-
-            nham_fence_flow(old, &fence);
-            nham_steer_flow(v, nw, &f);
-            error = fencing ? nham_of2(ctl, &fence, &f, NULL) : nham_of(ctl, &f, NULL);
-            if (fencing) {
-                old->needs_rearm = true;
-                old->silent = !dead;
-            }
-            t_steer = time_mono_ns();
+        if (!error && b != a && !old->needs_rearm) {
+            /* Fenced by the switch's change: a standby again only once unfenced
+             * (nham_rearm()). */
+            old->needs_rearm = true;
+            old->silent = !dead;
+            fence_old = true;
+        }
+        if (!error && !switch_late) {
+            error = nham_switch_over(ctl, v, old, nw, fence_old && nw != old);
+            t_switch = time_mono_ns();
         }
         if (error) {
             break;
@@ -1584,6 +1627,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         nw->needs_rearm = true;     /* Try the next one. */
         error = 0;
     }
+    switch_late &= !error;
     ctl_workers_lock(ctl->threads);
     v->active = b;
     v->incarnation = inc;
@@ -1634,10 +1678,9 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (interrupted) {
         run_events_addf(ctl->events, 0, "recovery-interrupted", old->name, "%s: %s failed before "
                         "it was ready: recovering again", nham_mechanism_name(m), nw->name);
-        return died_starting ? ECHILD : EINTR;
-    }
-    if (!error && ready > ready0 && ready_ns) {
-        char split[96] = "";
+        error = died_starting ? ECHILD : EINTR;
+    } else if (!error && ready > ready0 && ready_ns) {
+        char split[96] = "", sw[32];
         uint64_t act_ns = 0, hit_ns = 0;
 
         /* A running standby's takeover, split on its own clock (the host's): the activation
@@ -1653,22 +1696,39 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                          ", checkpoint confirmed %.3f", (hit_ns - at_ns) / 1e6);
             }
         }
+        if (switch_late) {
+            snprintf(sw, sizeof sw, "after it serves");
+        } else {
+            snprintf(sw, sizeof sw, "%.3f", (t_switch - at_ns) / 1e6);
+        }
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, ready_ns, "recovered", k ? v->name : old->name,
                             "%s: %s took over as incarnation %u (%.3f ms after detection: %s "
-                            "%.3f, steered %.3f, started %.3f%s, ready %.3f)",
+                            "%.3f, switch %s, started %.3f%s, ready %.3f)",
                             nham_mechanism_name(m), nw->name, inc,
                             ready_ns > at_ns ? (ready_ns - at_ns) / 1e6 : 0.0,
-                            held ? "held" : "not held", (t_hold - at_ns) / 1e6,
-                            (t_steer - at_ns) / 1e6, (t_start - at_ns) / 1e6, split,
-                            (ready_ns - at_ns) / 1e6);
+                            held ? "held" : "not held", (t_hold - at_ns) / 1e6, sw,
+                            (t_start - at_ns) / 1e6, split, (ready_ns - at_ns) / 1e6);
         }
-        nham_record_resumed(ctl, w, v, old, nw, ag, b != a ? t_steer : 0, at_ns);
-        return 0;
+        nham_record_resumed(ctl, w, v, old, nw, ag, inc, b != a, at_ns);
+    } else {
+        run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s",
+                        nham_mechanism_name(m), error ? strerror(error) : "no READY in time");
+        error = error ? error : ETIMEDOUT;
     }
-    run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s", nham_mechanism_name(m),
-                    error ? strerror(error) : "no READY in time");
-    return error ? error : ETIMEDOUT;
+    if (switch_late && !ctl_workers_stopping(ctl->threads)) {
+        /* Whatever became of the takeover: its copy is fenced and steered to before the next
+         * recovery or rearm of this VNF (the same worker). A refusal fails nothing: the hop's
+         * data does not take these rules, and a dead copy sends nothing. */
+        int e = nham_switch_over(ctl, v, old, nw, fence_old && nw != old);
+
+        if (e) {
+            run_events_addf(ctl->events, 0, "switch-failed", old->name, "%s: the switch did "
+                            "not take the change to %s: %s", nham_mechanism_name(m), nw->name,
+                            strerror(e));
+        }
+    }
+    return error;
 }
 
 /* With no job: failed copies become standbys again when their guests answer. Under the

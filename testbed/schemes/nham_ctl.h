@@ -2,8 +2,9 @@
  * the VSM beside it, and per VNF the copies its mechanism keeps, `sfcd nham-vnf`) and the FMS
  * that runs beside the workload as the scheme's host-side controller.
  *
- * Deploy: per VNF i, a virtual MAC the SFF sends to and one OpenFlow rule (eth_dst=VMAC_i ->
- * eth_dst=MAC of the active copy, output to its port) that says which copy that is; the copies
+ * Deploy: per VNF i, a virtual MAC the SFF sends to until a copy says READY (then to that
+ * copy's own MAC, which the deployment's static L2 rules take to its port) and one OpenFlow
+ * rule (eth_dst=VMAC_i -> eth_dst=MAC of the active copy, output to its port); the copies
  * start per mechanism: 0R one copy; 1R-AS an active copy and a standby guest with no process;
  * 1R-AA and MR-AA an active copy and running standbys whose core waits (`--standby`), which
  * the SFF gives every stored checkpoint (`--warm`: a failover transfers no image). Every
@@ -16,17 +17,21 @@
  * Controller (the FMS): the failure detector of nham_fms.h watches the active copies; on a
  * death or a suspicion of VNF i's active copy it records `suspected` and, on a thread of that
  * VNF's own (several VNFs recover in parallel), recovers: the SFF's failure notice (it holds
- * hop i's packets), the old copy fenced off the switch (a falsely suspected copy that wakes up
- * can send nothing), the rule re-pointed at the new copy over the controller's own persistent
- * OpenFlow connection, then per mechanism: 0R restarts the VNF's process on its guest, 1R-AS
+ * hop i's packets), then per mechanism: 0R restarts the VNF's process on its guest, 1R-AS
  * starts it on the standby guest, 1R-AA and MR-AA activate a running standby; the new copy
- * restores the VSM's last checkpoint and sends READY, and the SFF replays what it held since.
- * When a running standby replaces a copy known dead (failover: fast), the SFF is not told
- * first: the READY alone moves it to the new incarnation (no round trip before the switch).
+ * restores the VSM's last checkpoint and sends READY, and the SFF sends the hop's frames to
+ * that copy from then on, its replay of what it held since first. The switch's change (the old
+ * copy fenced: a falsely suspected copy that wakes up can send nothing; the rule re-pointed at
+ * the new copy), over the controller's own persistent OpenFlow connection, is on no data
+ * path: it comes before the new copy starts when the old one may wake up, after when it is
+ * dead. When a running standby replaces a copy known dead (failover: fast), the SFF is not
+ * told first: the READY alone moves it to the new incarnation and copy. So no round trip to
+ * the switch or the SFF precedes the activation.
  * `recovered` is recorded at the READY's time (the copy's CLOCK_MONOTONIC, the host's too),
- * `steered` when the switch acknowledged the rule that no longer sends the hop to the failed
- * copy (another copy took over), `resumed` at the new copy's first output.
- * The VNF's name ("vnf[i]", which faults target) follows the steering at once. A copy that
+ * `steered` when that READY reached the SFF, which sends the hop to the new copy and no longer
+ * to the failed one from then on (another copy took over), `resumed` at the new copy's first
+ * output.
+ * The VNF's name ("vnf[i]", which faults target) follows the new copy at once. A copy that
  * fails while it takes over interrupts that recovery (`recovery-interrupted`) and is
  * recovered in turn; a recovery that fails (an agent did not answer) is tried again.
  * Afterwards the failed copy's slot becomes a standby again (restarted when its guest answers),

@@ -63,8 +63,9 @@ int metrics_availability(const struct metrics_probe *, size_t n, int64_t t0, int
  * 'healed') event on the same target after it and before the target's next fault. Steps:
  * detect = suspected - injected, repair = recovered - suspected, total = recovered - injected;
  * a step whose end never came is -1. Two optional steps a scheme may report between them,
- * the first 'steered' (the switch no longer sends the target's traffic to the failed copy: the
- * update of a group of replicas, what NHAM's paper times for MR-AA) and the first 'resumed'
+ * the first 'steered' (the target's traffic goes to the copy that took over, no longer to the
+ * failed one: the update of a group of replicas, what NHAM's paper times for MR-AA; NHAM's SFF
+ * does it at the new copy's READY) and the first 'resumed'
  * (the copy that took over output its first packet: the hop serves again): steer = steered -
  * suspected and resume = resumed - suspected, each at least 0 (a step done before the
  * suspicion took no time after it), -1 when absent. Events are taken in time order (input

@@ -14,6 +14,8 @@
 # SFF drops that output as a duplicate; the chain goes on (the attacker's replayed answers reach
 # the client twice: counted, not lost). It once stopped at the attack: the attacker's frames to
 # a hop's virtual MAC were flooded unchanged past the scheme's steering.
+# Every recovery's READY moves its hop's frames to the copy that sent it (the SFF's counter
+# `readdressed`), and each takeover by another copy is timed as steered from it.
 # No timing is asserted: the machine is shared. A loaded machine drains what the SFF held during
 # a recovery slowly: the client waits 5 s for late answers, and a late one is not a lost one.
 # 500 datagrams a second and 128 KB of state per VNF keep a chain of two within what this
@@ -199,6 +201,19 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
             [ "$split" -ge 1 ] && ok "$name: $split takeovers split into activation, checkpoint confirmed and READY" \
                 || fail "$name: no takeover split (activated, checkpoint confirmed) in the recovered events"
         fi
+        # The SFF sends a hop's frames to the copy that said READY, at its own MAC: every
+        # recovery's READY moved its hop there (the switch's rules, which OVS's datapath
+        # follows only after it acknowledged them, fence and carry no replay). A copy that
+        # took over was steered to when its READY reached the SFF, before its first output.
+        readdr=$(counter "$run" 'sff[0]' readdressed)
+        steered=$(q "select count(*) from samples s join series se on s.series = se.id
+                     where se.run=$run and se.metric='recovery_steer_ms' and se.labels != ''")
+        want_steered=3
+        [ "$name" = nham-0r ] && want_steered=0     # Restarted in place: the same address.
+        steer_ms=$(q "select group_concat(printf('%.2f', s.value), ' / ') from samples s join series se on s.series = se.id where se.run=$run and se.metric='recovery_steer_ms' and se.labels != ''")
+        [ "${readdr:-0}" -ge "$rec" ] && [ "$steered" = "$want_steered" ] \
+            && ok "$name: the SFF addressed each recovered copy at its READY ($readdr READYs moved a hop; $steered takeovers steered${steer_ms:+, $steer_ms ms after detection})" \
+            || fail "$name: ${readdr:-no} READYs moved a hop's address (of $rec recoveries), $steered takeovers steered (want $want_steered)"
         dups=$(counter "$run" 'sff[0]' duplicates_suppressed)
         [ "${dups:-0}" -gt 0 ] && ok "$name: the replay's duplicates were suppressed ($dups)" \
             || fail "$name: no duplicate suppressed after $faults rollbacks"

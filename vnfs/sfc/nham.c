@@ -7,10 +7,16 @@
  * image before the SFF releases, and keeping it beside the SFF makes that a function call
  * instead of a network hop that could fail alone (the paper's VSM is one service too). An NSH
  * frame from the classifier enters the chain: the core stamps its counter id and holds it in
- * the first VNF's buffer_rx; DATA frames (ethertype NHAM_ETHERTYPE) go to each VNF hop's
- * *virtual* MAC, which the orchestrator's OpenFlow rule maps to the port of the copy that is
- * active now (the FMS re-points it on a failure: the SFF never learns which copy it talks to).
- * What comes back from any copy of hop i (known by its source MAC) is hop i's output. At the
+ * the first VNF's buffer_rx; DATA frames (ethertype NHAM_ETHERTYPE) go to the copy of each
+ * VNF hop that said READY last, at its own MAC (before any READY, to the hop's *virtual* MAC,
+ * which the orchestrator's OpenFlow rule maps to the port of its first copy). Not through the
+ * virtual MAC after a failover: the switch acknowledges the FMS's change of that rule before
+ * its datapath follows (OVS revalidates its cached flows on threads of its own, later), and
+ * the replay after READY went to the failed copy for ~10 ms. The copy that said READY is the
+ * one the core replays to: a READY of an earlier incarnation than the hop's is stale to the
+ * core and moves nothing here either. The switch's rules stay for fencing (a falsely
+ * suspected copy's frames are dropped at its port). What comes back from any copy of hop i
+ * (known by its source MAC) is hop i's output. At the
  * end of the chain the DATA's payload, the NSH frame, is decapsulated toward --egress-mac; an
  * in-place reply (reverse path, NSH_SPI_REVERSE, see nsh.h: the last VNF answered, e.g. dns)
  * is decapsulated back toward its own destination, the client, as the plain SFF does, and a
@@ -18,7 +24,8 @@
  * Control methods: nham_down {vnf} (the FMS's failure notice: hold everything for that hop
  * until its READY), nham_saved {vnf, epoch, counter} (backend vm: the host saved the hop's
  * whole guest with every packet up to 'counter' output; the VSM stores that as its checkpoint
- * and the SFF releases up to it) and nham_status (per hop: held packets).
+ * and the SFF releases up to it) and nham_addressed {vnf} (the copy the hop's data goes to,
+ * the incarnation whose READY chose it and when: the FMS times a takeover's steering by it).
  *
  * `sfcd nham-vnf` is one copy of the paper's VNF (the nham_vnf core: a stateful forwarder with
  * 'state_bytes' of state). Started active (incarnation 0), restarted (--incarnation N: it asks
@@ -32,9 +39,10 @@
  * guest's own directory, whose end tells the FMS of its death first; a datagram there if the
  * socket takes datagrams; or one UDP datagram from port 7071 of its management address) while
  * its data interface is up: a killed, frozen or cut-off VNF falls silent.
- * Counters `ready` and `ready_ns` (CLOCK_MONOTONIC, which the host shares) say when it sent
- * READY: the end of a recovery; `data_first_ns`, when the first DATA frame reached it (the
- * switch sends the hop to it), and `out_first_ns`, when it output its first packet (the hop
+ * Counters `ready` (READYs sent) and `ready_ns` (CLOCK_MONOTONIC, which the host shares: its
+ * first READY of its incarnation, the end of a recovery; a retry is not) say when it sent
+ * READY; `data_first_ns`, when the first DATA frame reached it (the SFF sends the hop to it),
+ * and `out_first_ns`, when it output its first packet (the hop
  * serves again): what the FMS records of a copy that took over; a standby's `activated_ns`
  * (nham_activate handled) and `hit_ns` (the SFF's HIT taken: its checkpoint confirmed) split
  * its takeover. With --fn it also runs the chain's function (vnfs/fn/nf.h) on
@@ -350,9 +358,14 @@ nham_control_close(struct nham_control *c)
 /* ---- nham-sff ---- */
 
 struct nham_hop_macs {
-    uint8_t vmac[6];                    /* Where the SFF sends: OpenFlow picks the copy. */
+    uint8_t vmac[6];                    /* Where the SFF sends before any READY: OpenFlow
+                                         * picks the copy. */
     uint8_t copies[NHAM_MAX_COPIES][6]; /* Whose output is this hop's. */
     size_t n_copies;
+    bool addressed;                     /* A READY came: the hop's frames go to */
+    size_t addressed_copy;              /* this copy, */
+    uint32_t addressed_epoch;           /* which said READY as this incarnation, */
+    uint64_t addressed_ns;              /* at this time (its first READY of it). */
     uint64_t sent_max;                  /* The highest counter id sent to it. */
     /* Warm standbys (--warm I): */
     bool warm;
@@ -396,7 +409,7 @@ struct nham_sff_role {
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
-    uint64_t n_resent;
+    uint64_t n_resent, n_readdressed;
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -459,6 +472,13 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
 
 static void nham_sff_window_update(struct nham_sff_role *);
 
+/* Where the SFF sends hop 'h''s frames: the copy that said READY last, else the virtual MAC. */
+static const uint8_t *
+nham_sff_hop_dst(const struct nham_hop_macs *h)
+{
+    return h->addressed ? h->copies[h->addressed_copy] : h->vmac;
+}
+
 static void
 nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
 {
@@ -482,7 +502,7 @@ nham_sff_forward(void *s_, uint32_t to, const uint8_t *data, size_t len)
                 h->sent_max = counter;
             }
         }
-        if (!nham_tx_data(s->role.io, &s->tx, s->frame, h->vmac, data, len)) {
+        if (!nham_tx_data(s->role.io, &s->tx, s->frame, nham_sff_hop_dst(h), data, len)) {
             s->n_send_errors++;
         }
     } else {
@@ -659,7 +679,7 @@ nham_sff_send(void *s_, uint32_t to, const uint8_t *msg, size_t len)
         return false;
     }
     if (!nham_send_msg(s->role.io, &s->tx, &s->frags, s->frame,
-                       s->hops[to - NHAM_ID_VNF(0)].vmac, msg, len)) {
+                       nham_sff_hop_dst(&s->hops[to - NHAM_ID_VNF(0)]), msg, len)) {
         s->n_send_errors++;
     }
     return true;
@@ -709,6 +729,49 @@ nham_sff_base_lost(struct nham_sff_role *s, size_t i)
                        h->has_src ? h->copies[h->src] : h->vmac,
                        s->warm_msg.data, s->warm_msg.len)) {
         s->n_send_errors++;
+    }
+}
+
+#define NHAM_READY_PEEK_MAX 256          /* A sealed READY is well under it; images not. */
+
+/* Copy 'copy' of hop 'i' said READY as incarnation 'epoch' (its message authentic): the
+ * hop's frames go to it from now on, before its READY reaches the SFF's stage, whose replay
+ * must go there too. One of an earlier incarnation than the hop's is stale to the stage, and
+ * moves nothing; nor does the hop's own READY from another copy's MAC (one incarnation is one
+ * copy: a frame replayed with a forged source). */
+static void
+nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch, uint64_t now)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+
+    if (h->addressed && (epoch < h->addressed_epoch
+                         || (epoch == h->addressed_epoch && copy != h->addressed_copy))) {
+        return;
+    }
+    if (!h->addressed || epoch != h->addressed_epoch) {
+        h->addressed_ns = now;      /* Its READY again (a retry) is not a new steering. */
+        s->n_readdressed++;
+    }
+    h->addressed = true;
+    h->addressed_copy = copy;
+    h->addressed_epoch = epoch;
+}
+
+/* A message of copy 'copy' of hop 'i' to the SFF, before the SFF's stage takes it: a READY
+ * (authentic) addresses the hop to that copy. Only short messages are opened here (a READY is
+ * one): an image's seal is checked once, by the stage. */
+static void
+nham_sff_peek_ready(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
+                    size_t len, uint64_t t_in)
+{
+    struct ftstage_msg m;
+    struct nham_ctl c;
+
+    if (len <= NHAM_READY_PEEK_MAX
+        && !ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
+        && m.from == NHAM_ID_VNF(i) && m.kind == FT_EV_PEER_MSG
+        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
+        nham_sff_address(s, i, copy, c.epoch, t_in);
     }
 }
 
@@ -891,6 +954,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
             if (to == NHAM_ID_SFF && from_hop >= 0) {
                 s->hops[from_hop].src = copy;
                 s->hops[from_hop].has_src = true;
+                nham_sff_peek_ready(s, from_hop, copy, body, len, t_in);
                 if (nham_sff_ckpt(s, from_hop, body, len, t_in)) {
                     goto done;
                 }
@@ -1085,6 +1149,30 @@ nham_sff_ctl_saved(void *role_, json_t *params, json_t **result, char **errmsg)
     return error;
 }
 
+/* Where hop 'vnf''s frames go: {addressed: false} before any READY (its virtual MAC), else
+ * {addressed: true, copy, epoch, ns}: the copy (its index in --hop), the incarnation whose
+ * READY chose it and when that READY arrived (CLOCK_MONOTONIC). */
+static int
+nham_sff_ctl_addressed(void *role_, json_t *params, json_t **result, char **errmsg)
+{
+    struct nham_sff_role *s = ((struct role *) role_)->aux;
+    json_t *vnf = json_object_get(params, "vnf");
+    const struct nham_hop_macs *h;
+    json_int_t i = json_is_integer(vnf) ? json_integer_value(vnf) : -1;
+
+    if (i < 0 || (size_t) i >= s->n_hops) {
+        *errmsg = xasprintf("nham_addressed: params need \"vnf\" in 0..%zu", s->n_hops - 1);
+        return EINVAL;
+    }
+    h = &s->hops[i];
+    *result = h->addressed ? json_pack("{s:b, s:I, s:I, s:I}", "addressed", 1,
+                                       "copy", (json_int_t) h->addressed_copy,
+                                       "epoch", (json_int_t) h->addressed_epoch,
+                                       "ns", (json_int_t) h->addressed_ns)
+                           : json_pack("{s:b}", "addressed", 0);
+    return 0;
+}
+
 static int
 nham_sff_control(void *s_, const char *cmd, long long arg, char **errmsg)
 {
@@ -1186,7 +1274,9 @@ nham_sff_usage(void)
     printf("usage: sfcd nham-sff --iface IF --key FILE --hop VMAC=MAC+MAC... [--hop ...]\n"
            "                     --egress-mac MAC [--param K=V...]\n"
            "  --hop VMAC=MACS  a VNF of the chain, in order: the virtual MAC the SFF sends to\n"
-           "                   and the MACs of its copies (whose output is this hop's)\n"
+           "                   until a copy says READY, and the MACs of its copies (whose\n"
+           "                   output is this hop's; the one that said READY last gets its\n"
+           "                   frames)\n"
            "  --egress-mac MAC destination of decapsulated frames at the chain's end\n"
            "  --key FILE       the instance's key for peer messages (mode 0600)\n"
            "  --param K=V      a parameter of nham_sff and nham_vsm (buffer_bytes,\n"
@@ -1310,6 +1400,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "warm_hits", &s.n_hits);
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
     role_add_counter(&s.role, "resent", &s.n_resent);
+    role_add_counter(&s.role, "readdressed", &s.n_readdressed);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);
     role_add_counter(&s.role, "replies", &s.n_replies);
@@ -1325,6 +1416,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
     role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
     role_add_method(&s.role, "nham_saved", nham_sff_ctl_saved);
+    role_add_method(&s.role, "nham_addressed", nham_sff_ctl_addressed);
     s.role.on_start = nham_sff_on_start;
     rc = role_serve_pktio(&s.role, nham_sff_frame, nham_sff_frames_done);
 out:
@@ -1374,6 +1466,7 @@ struct nham_vnf_role {
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
     uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
+    uint32_t ready_epoch;           /* The incarnation 'ready_ns' is of. */
     uint64_t data_first_ns;         /* The first DATA frame that reached this process (a
                                      * standby's too: the switch sends the hop to it). */
     uint64_t out_first_ns;          /* Its first output: the hop serves again. */
@@ -1510,7 +1603,12 @@ nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
     if (m->kind == FT_EV_PEER_MSG
         && nham_ctl_parse(m->payload, m->len, &c) && c.type == NHAM_READY) {
         v->n_ready++;
-        v->ready_ns = time_mono_ns();
+        if (!v->ready_ns || c.epoch != v->ready_epoch) {
+            /* Its first: a retry read as the end of the recovery added its 10 ms period to
+             * 9 of 42 failovers (the FMS reads this after it sees 'ready' grow). */
+            v->ready_ns = time_mono_ns();
+            v->ready_epoch = c.epoch;
+        }
         v->ready_counter = c.counter;
     }
     if (m->kind == FT_EV_STATE && m->to == NHAM_ID_SFF && m->len >= NHAM_IMAGE_ID

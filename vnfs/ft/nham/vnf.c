@@ -8,9 +8,10 @@
  * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
  * the VSM again for its checkpoint until one arrives); ready_retry (default restore_retry: it
  * says READY again until a packet of its incarnation comes that it can take, the next one or
- * one it already answered; one that skips a counter is no answer: the replay's first packets
- * were lost, e.g. the switch still sent them to the failed copy, and a READY again replays
- * from the checkpoint at once instead of at the SFF's next retransmission). peers = [sff, vsm]. */
+ * one it already answered; one that skips a counter is no answer: the READY or the replay's
+ * first packets were lost on the way, e.g. a loaded guest's socket overflowed, and a READY
+ * again replays from the checkpoint at once instead of at the SFF's next retransmission).
+ * peers = [sff, vsm]. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

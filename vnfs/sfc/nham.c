@@ -144,22 +144,32 @@ struct nham_tx {
     bool in_batch;
 };
 
+/* The batch's next free slot; a full queue is flushed first. */
+static uint8_t *
+nham_tx_slot(struct pktio *io, struct nham_tx *tx)
+{
+    if (tx->used == NHAM_TX_SLOTS) {
+        pktio_flush(io);
+        tx->used = 0;
+    }
+    return tx->slots[tx->used++];
+}
+
 /* Sends 'frame' ('len' bytes; 0: it could not be built). False on an error. */
 static bool
 nham_tx_out(struct pktio *io, struct nham_tx *tx, const uint8_t *frame, size_t len)
 {
+    uint8_t *slot;
+
     if (!len) {
         return false;
     }
     if (!tx->in_batch || len > NHAM_TX_SLOT) {
         return !pktio_send(io, frame, len);
     }
-    if (tx->used == NHAM_TX_SLOTS) {
-        pktio_flush(io);
-        tx->used = 0;
-    }
-    memcpy(tx->slots[tx->used], frame, len);
-    pktio_queue(io, tx->slots[tx->used++], len);
+    slot = nham_tx_slot(io, tx);
+    memcpy(slot, frame, len);
+    pktio_queue(io, slot, len);
     return true;
 }
 
@@ -176,11 +186,7 @@ nham_tx_data(struct pktio *io, struct nham_tx *tx, uint8_t *frame, const uint8_t
         return nham_tx_out(io, tx, frame, nham_frame(frame, dst, pktio_mac(io),
                                                       NHAM_ETHERTYPE, data, len));
     }
-    if (tx->used == NHAM_TX_SLOTS) {
-        pktio_flush(io);
-        tx->used = 0;
-    }
-    slot = tx->slots[tx->used++];
+    slot = nham_tx_slot(io, tx);
     pktio_queue(io, slot, nham_frame(slot, dst, pktio_mac(io), NHAM_ETHERTYPE, data, len));
     return true;
 }
@@ -203,8 +209,7 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
     uint64_t id = ++fr->next_id;
     bool ok = true;
 
-    pktio_flush(io);
-    tx->used = 0;
+    nham_tx_done(io, tx);
     if (len <= NHAM_SINGLE_MAX) {
         return !pktio_send(io, frame, nham_frame(frame, dst, src, FTSTAGE_ETHERTYPE, msg, len));
     }
@@ -533,8 +538,8 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
     struct nham_ctl c;
     struct nham_hop_macs *h;
 
-    /* Only the VSM's small messages: the image it saved is the hop's last one (nham_sff_ckpt()
-     * keeps it), when its counter is the one saved. */
+    /* Only the VSM's small messages: the image it saved is the hop's last one
+     * (nham_sff_from_hop() keeps it), when its counter is the one saved. */
     if (!s->any_warm || m.len > NHAM_SINGLE_MAX
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
         || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
@@ -732,8 +737,6 @@ nham_sff_base_lost(struct nham_sff_role *s, size_t i)
     }
 }
 
-#define NHAM_READY_PEEK_MAX 256          /* A sealed READY is well under it; images not. */
-
 /* Copy 'copy' of hop 'i' said READY as incarnation 'epoch' (its message authentic): the
  * hop's frames go to it from now on, before its READY reaches the SFF's stage, whose replay
  * must go there too. One of an earlier incarnation than the hop's is stale to the stage, and
@@ -757,33 +760,19 @@ nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch,
     h->addressed_epoch = epoch;
 }
 
-/* A message of copy 'copy' of hop 'i' to the SFF, before the SFF's stage takes it: a READY
- * (authentic) addresses the hop to that copy. Only short messages are opened here (a READY is
- * one): an image's seal is checked once, by the stage. */
-static void
-nham_sff_peek_ready(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
-                    size_t len, uint64_t t_in)
-{
-    struct ftstage_msg m;
-    struct nham_ctl c;
-
-    if (len <= NHAM_READY_PEEK_MAX
-        && !ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
-        && m.from == NHAM_ID_VNF(i) && m.kind == FT_EV_PEER_MSG
-        && nham_ctl_parse(m.payload, m.len, &c) && c.type == NHAM_READY) {
-        nham_sff_address(s, i, copy, c.epoch, t_in);
-    }
-}
-
-/* A message of hop 'i' to the SFF: a whole checkpoint image is kept (the base of the next
- * CKDL) and goes on (false); a CKDL is rebuilt into the copy's image message and handed to the
- * SFF's stage, or dropped when its base is not the one kept (true). */
+/* A message of copy 'copy' of hop 'i' to the SFF, opened once here: a whole checkpoint image
+ * is kept (the base of the next CKDL) and handed to the SFF's stage as opened (true); a READY
+ * addresses the hop to that copy, before the stage takes it (false); a WANT is answered
+ * (true); a CKDL is rebuilt into the copy's image message and handed to the stage, or dropped
+ * when its base is not the one kept (true); anything else goes on (false). */
 static bool
-nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len, uint64_t t_in)
+nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t *msg,
+                  size_t len, uint64_t t_in)
 {
     struct nham_hop_macs *h = &s->hops[i];
     const size_t hdr = 8 + NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
     struct ftstage_msg m;
+    struct nham_ctl c;
     const uint8_t *p;
 
     if (ftstage_msg_open_max(msg, len, s->key, NHAM_MAX_MESSAGE, &m)
@@ -796,6 +785,11 @@ nham_sff_ckpt(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len,
         buf_put(&h->vnf_last, m.payload, m.len);
         ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
         return true;
+    }
+    if (m.kind == FT_EV_PEER_MSG && nham_ctl_parse(m.payload, m.len, &c)
+        && c.type == NHAM_READY) {
+        nham_sff_address(s, i, copy, c.epoch, t_in);
+        return false;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
         && !memcmp(m.payload, NHAM_WANT_MAGIC, NHAM_MAGIC_LEN)) {
@@ -954,8 +948,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
             if (to == NHAM_ID_SFF && from_hop >= 0) {
                 s->hops[from_hop].src = copy;
                 s->hops[from_hop].has_src = true;
-                nham_sff_peek_ready(s, from_hop, copy, body, len, t_in);
-                if (nham_sff_ckpt(s, from_hop, body, len, t_in)) {
+                if (nham_sff_from_hop(s, from_hop, copy, body, len, t_in)) {
                     goto done;
                 }
             }

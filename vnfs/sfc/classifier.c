@@ -103,9 +103,7 @@ classify(void *c_, struct pktio_pkt *pkt, uint64_t t_in)
     pkt->data -= HOP_ETH_LEN + b.len;
     pkt->room -= HOP_ETH_LEN + b.len;
     pkt->len += HOP_ETH_LEN + b.len;
-    hop_set_macs(hdr, c->sff_macs[0], own);
-    hdr[12] = NSH_ETHERTYPE >> 8;
-    hdr[13] = NSH_ETHERTYPE & 0xff;
+    hop_set_header(hdr, c->sff_macs[0], own, NSH_ETHERTYPE);
     memcpy(pkt->data, hdr, HOP_ETH_LEN + b.len);
     if (c->timestamps && hop_stamp(pkt, c->role.id, t_in)) {
         c->n_errors++;

@@ -256,10 +256,7 @@ ftvnf_send_frame(struct ftvnf_role *r, const uint8_t mac[6], uint16_t ethertype,
         r->n_too_big++;
         return false;
     }
-    memcpy(f, mac, 6);
-    memcpy(f + 6, pktio_mac(r->role.io), 6);
-    f[12] = ethertype >> 8;
-    f[13] = ethertype & 0xff;
+    hop_set_header(f, mac, pktio_mac(r->role.io), ethertype);
     memcpy(f + HOP_ETH_LEN, hdr, hdr_len);
     memcpy(f + HOP_ETH_LEN + hdr_len, body, len);
     /* At once: the frame is built in one scratch buffer (pktio_queue keeps pointers). */

@@ -34,6 +34,15 @@ hop_set_macs(uint8_t *frame, const uint8_t dst[6], const uint8_t src[6])
     memmove(frame + 6, src, 6);
 }
 
+/* The Ethernet header of a frame from 'src' to 'dst' carrying 'ethertype'. */
+static inline void
+hop_set_header(uint8_t *frame, const uint8_t dst[6], const uint8_t src[6], uint16_t ethertype)
+{
+    hop_set_macs(frame, dst, src);
+    frame[12] = ethertype >> 8;
+    frame[13] = ethertype & 0xff;
+}
+
 /* True if 'frame' is an NSH frame sent to 'mac'. */
 static inline bool
 hop_is_nsh_for(const uint8_t *frame, size_t len, const uint8_t mac[6])

@@ -125,9 +125,7 @@ nham_frame(uint8_t *out, const uint8_t dst[6], const uint8_t src[6], uint16_t et
     if (HOP_ETH_LEN + len > NHAM_FRAME_MAX) {
         return 0;
     }
-    hop_set_macs(out, dst, src);
-    out[12] = ethertype >> 8;
-    out[13] = ethertype & 0xff;
+    hop_set_header(out, dst, src, ethertype);
     memcpy(out + HOP_ETH_LEN, data, len);
     return HOP_ETH_LEN + len;
 }
@@ -216,9 +214,7 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
     for (size_t off = 0; off < len; off += NHAM_FRAG_CHUNK) {
         size_t n = MIN((size_t) NHAM_FRAG_CHUNK, len - off);
 
-        hop_set_macs(frame, dst, src);
-        frame[12] = NHAM_FRAG_ETHERTYPE >> 8;
-        frame[13] = NHAM_FRAG_ETHERTYPE & 0xff;
+        hop_set_header(frame, dst, src, NHAM_FRAG_ETHERTYPE);
         nham_frag_header(frame + HOP_ETH_LEN, id, len, off);
         memcpy(frame + HOP_ETH_LEN + NHAM_FRAG_HDR, msg + off, n);
         ok &= !pktio_send(io, frame, HOP_ETH_LEN + NHAM_FRAG_HDR + n);

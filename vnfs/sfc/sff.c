@@ -423,9 +423,8 @@ vote_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
         s->n_vote_errors++;
         return;
     }
-    hop_set_macs(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io));
-    s->scratch[12] = NSH_ETHERTYPE >> 8;
-    s->scratch[13] = NSH_ETHERTYPE & 0xff;
+    hop_set_header(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io),
+                   NSH_ETHERTYPE);
     memcpy(s->scratch + HOP_ETH_LEN, m.body, m.body_len);
     if (!pktio_send(s->role.io, s->scratch, HOP_ETH_LEN + m.body_len)) {
         s->n_copies_out++;
@@ -444,9 +443,8 @@ vote_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
         || HOP_ETH_LEN + len > sizeof s->scratch) {
         return false;
     }
-    hop_set_macs(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io));
-    s->scratch[12] = FTSTAGE_ETHERTYPE >> 8;
-    s->scratch[13] = FTSTAGE_ETHERTYPE & 0xff;
+    hop_set_header(s->scratch, v->path->replicas[v->hop][r], pktio_mac(s->role.io),
+                   FTSTAGE_ETHERTYPE);
     memcpy(s->scratch + HOP_ETH_LEN, msg, len);
     return !pktio_send(s->role.io, s->scratch, HOP_ETH_LEN + len);
 }

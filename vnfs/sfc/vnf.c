@@ -246,9 +246,7 @@ order_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
         return false;
     }
     if (len <= NHAM_SINGLE_MAX) {
-        hop_set_macs(v->tx, v->order_group[i], own);
-        v->tx[12] = FTSTAGE_ETHERTYPE >> 8;
-        v->tx[13] = FTSTAGE_ETHERTYPE & 0xff;
+        hop_set_header(v->tx, v->order_group[i], own, FTSTAGE_ETHERTYPE);
         memcpy(v->tx + HOP_ETH_LEN, msg, len);
         return !pktio_send(v->role.io, v->tx, HOP_ETH_LEN + len);
     }
@@ -256,9 +254,7 @@ order_send(void *v_, uint32_t to, const uint8_t *msg, size_t len)
     for (size_t off = 0; off < len; off += NHAM_FRAG_CHUNK) {
         size_t n = MIN((size_t) NHAM_FRAG_CHUNK, len - off);
 
-        hop_set_macs(v->tx, v->order_group[i], own);
-        v->tx[12] = NHAM_FRAG_ETHERTYPE >> 8;
-        v->tx[13] = NHAM_FRAG_ETHERTYPE & 0xff;
+        hop_set_header(v->tx, v->order_group[i], own, NHAM_FRAG_ETHERTYPE);
         nham_frag_header(v->tx + HOP_ETH_LEN, id, len, off);
         memcpy(v->tx + HOP_ETH_LEN + NHAM_FRAG_HDR, msg + off, n);
         ok &= !pktio_send(v->role.io, v->tx, HOP_ETH_LEN + NHAM_FRAG_HDR + n);

@@ -223,10 +223,7 @@ vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t le
     /* Built 'pad' bytes in, so the timestamp can grow the header into them. */
     base = vnf_ftc_tx_buf(v, pad + HOP_ETH_LEN + v->nsh_len + len);
     f = base + pad;
-    memcpy(f, v->sff_mac, 6);
-    memcpy(f + 6, pktio_mac(v->role->io), 6);
-    f[12] = NSH_ETHERTYPE >> 8;
-    f[13] = NSH_ETHERTYPE & 0xff;
+    hop_set_header(f, v->sff_mac, pktio_mac(v->role->io), NSH_ETHERTYPE);
     memcpy(f + HOP_ETH_LEN, v->nsh, v->nsh_len);
     f[HOP_ETH_LEN + 3] = np;
     if (reply) {
@@ -338,9 +335,7 @@ static void
 vnf_ftc_peer_frame(const struct vnf_ftc *v, uint8_t *f, const uint8_t *mac, const uint8_t *msg,
                    size_t len)
 {
-    hop_set_macs(f, mac, pktio_mac(v->role->io));
-    f[12] = FTSTAGE_ETHERTYPE >> 8;
-    f[13] = FTSTAGE_ETHERTYPE & 0xff;
+    hop_set_header(f, mac, pktio_mac(v->role->io), FTSTAGE_ETHERTYPE);
     memcpy(f + HOP_ETH_LEN, msg, len);
 }
 

@@ -117,6 +117,11 @@ to_metrics_points(const struct store_point *p, size_t n)
 static void
 report_host_load(struct run_ctx *rc)
 {
+    /* Beside any thread-scaling result: threads beyond the host's cores only contend. */
+    double cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    struct store_summary c = {
+        .n = 1, .mean = cpus, .ci95 = NAN, .p50 = cpus, .p99 = cpus, .min = cpus, .max = cpus,
+    };
     struct store_point *p = NULL;
     size_t n = 0;
 
@@ -131,19 +136,10 @@ report_host_load(struct run_ctx *rc)
             s.max = MAX(s.max, p[i].value);
         }
         store_summary_put(rc->store, rc->run, "host_load", NULL, &s);
-        printf("    host load average: mean %.2f, max %.2f, on %ld CPUs\n", s.mean, s.max,
-               sysconf(_SC_NPROCESSORS_ONLN));
+        printf("    host load average: mean %.2f, max %.2f, on %.0f CPUs\n", s.mean, s.max,
+               cpus);
     }
-    {
-        /* Beside any thread-scaling result: threads beyond the host's cores only contend. */
-        double cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        struct store_summary c = {
-            .n = 1, .mean = cpus, .ci95 = NAN, .p50 = cpus, .p99 = cpus, .min = cpus,
-            .max = cpus,
-        };
-
-        store_summary_put(rc->store, rc->run, "host_cpus", NULL, &c);
-    }
+    store_summary_put(rc->store, rc->run, "host_cpus", NULL, &c);
     free(p);
 }
 

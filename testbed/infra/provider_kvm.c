@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <libgen.h>
 #include <poll.h>
 #include <pthread.h>
@@ -525,6 +526,101 @@ set_vcpu_quota(struct guest *g)
     return 0;
 }
 
+/* True if QEMU, running as libvirt-qemu (testbed/infra/libvirtd.c), can read 'path': a build
+ * tree below a directory only root may enter (a clone in /root, or in `mktemp -d`) is not. */
+static bool
+kvm_qemu_can_read(const char *path)
+{
+    struct passwd *pw = getpwnam("libvirt-qemu");
+    int status;
+    pid_t pid;
+
+    if (!pw) {
+        return true;                /* libvirtd's start makes it, and says so if it cannot. */
+    }
+    pid = fork();
+    if (!pid) {
+        _exit(setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)
+              || access(path, R_OK) ? 1 : 0);
+    }
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
+           && !WEXITSTATUS(status);
+}
+
+#define KVM_COPY_CHUNK (1 << 20)
+
+/* '*pathp' (a boot image) where QEMU can read it: as it is if it can, else copied into
+ * 'dir' (the guests' directory, which sfclab made for QEMU to reach) once for the guests
+ * that share it, recorded in 'manifest' (the undo of any of them removes it; a guest started
+ * after copies it again), '*pathp' then naming the copy. */
+static int
+kvm_reachable_image(const char *dir, struct manifest *manifest, char **pathp)
+{
+    const char *slash = strrchr(*pathp, '/');
+    char *copy = NULL, *tmp = NULL, *chunk = NULL;
+    int from = -1, to = -1, error = 0;
+    struct stat st;
+
+    if (kvm_qemu_can_read(*pathp)) {
+        return 0;
+    }
+    if (!dir) {
+        log_err("%s: QEMU (as libvirt-qemu) cannot read it, and the guest has no directory "
+                "to copy it to", *pathp);
+        return EACCES;
+    }
+    copy = xasprintf("%s/boot-%s", dir, slash ? slash + 1 : *pathp);
+    if (!stat(copy, &st)) {
+        goto out;                   /* Another guest of the instance copied it. */
+    }
+    tmp = xasprintf("%s.%d.tmp", copy, (int) gettid());      /* Guests start on threads. */
+    error = manifest_record_file(manifest, tmp);
+    if (!error) {
+        error = manifest_record_file(manifest, copy);
+    }
+    if (error) {
+        log_err("%s: cannot record its copy for QEMU: %s", *pathp, strerror(error));
+        goto out;
+    }
+    from = open(*pathp, O_RDONLY | O_CLOEXEC);
+    to = from < 0 ? -1 : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    error = from < 0 || to < 0 || fstat(from, &st) ? errno : 0;
+    /* read/write: copy_file_range() refuses to cross from the build tree to /run's tmpfs. */
+    chunk = xmalloc(KVM_COPY_CHUNK);
+    for (off_t left = st.st_size; !error && left > 0;) {
+        ssize_t n = read(from, chunk, KVM_COPY_CHUNK);
+
+        error = n < 0 ? errno : !n ? EIO : write_fully(to, chunk, n);
+        left -= n;
+    }
+    if (!error && rename(tmp, copy)) {
+        error = errno;
+    }
+    if (error) {
+        log_err("%s: cannot copy it to %s for QEMU: %s", *pathp, copy, strerror(error));
+        unlink(tmp);
+    } else {
+        log_info("%s: QEMU (as libvirt-qemu) cannot reach it: booting a copy, %s", *pathp,
+                 copy);
+    }
+out:
+    if (!error) {
+        free(*pathp);
+        *pathp = copy;
+        copy = NULL;
+    }
+    if (from >= 0) {
+        close(from);
+    }
+    if (to >= 0) {
+        close(to);
+    }
+    free(chunk);
+    free(tmp);
+    free(copy);
+    return error;
+}
+
 static int
 kvm_start(struct guest *g)
 {
@@ -542,6 +638,13 @@ kvm_start(struct guest *g)
 
     if (kg->d.dom) {
         error = EBUSY;
+        goto out;
+    }
+    error = kvm_reachable_image(g->run_dir, g->manifest, &kernel);
+    if (!error) {
+        error = kvm_reachable_image(g->run_dir, g->manifest, &initrd);
+    }
+    if (error) {
         goto out;
     }
     for (size_t i = 0; i < kg->n_nics; i++) {

@@ -54,8 +54,8 @@ static const struct scheme_param ftc_params[] = {
       "depend on all of them" },
     { "threads", SCHEME_PARAM_UINT, "1", 1, 64, NULL,
       "threads running each head's packet transactions (the paper's multithreaded "
-      "middleboxes; > 1 needs a transactional one: monitor); beyond the host's cores they "
-      "only contend" },
+      "middleboxes; > 1 needs a transactional one: monitor, simplenat, mazunat); beyond the "
+      "host's cores they only contend" },
     { "tick", SCHEME_PARAM_DURATION, "2ms", 100000, 1000000000ull, NULL,
       "retransmission, recovery retry and propagation period" },
     { "link", SCHEME_PARAM_STRING, "direct", 0, 0, ftc_link_choices,
@@ -126,10 +126,10 @@ ftc_check(struct yaml_doc *doc, struct fy_node *root, struct fy_node *params,
             struct fy_node *at = params && fy_node_is_mapping(params)
                                  ? yaml_map_get(params, "threads") : NULL;
 
-            yaml_error(doc, at ? at : params ? params : root, "ftc: threads > 1 needs the VNF's "
-                       "middlebox to be a packet transaction (monitor); vnf[%zu] is %s (give "
-                       "threads to the VNFs that are: 'resiliency: {threads: N}')", i,
-                       p->vnfs[i].fn);
+            yaml_error(doc, at ? at : params ? params : root, "ftc: threads > 1 needs the "
+                       "VNF's middlebox to be a packet transaction (monitor, simplenat, "
+                       "mazunat); vnf[%zu] is %s (give threads to the VNFs that are: "
+                       "'resiliency: {threads: N}')", i, p->vnfs[i].fn);
             break;
         }
     }

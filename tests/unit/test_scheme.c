@@ -281,7 +281,8 @@ test_nham_resiliency_checked(void **state)
 }
 
 /* ftc's threads, scheme-wide or per VNF (resiliency: {threads: N}): in range, and above 1
- * only where the VNF's middlebox is a packet transaction (monitor), each error at its place. */
+ * only where the VNF's middlebox is a packet transaction (monitor and the two NATs), each error
+ * at its place. */
 static void
 test_ftc_threads_checked(void **state)
 {
@@ -295,7 +296,11 @@ test_ftc_threads_checked(void **state)
         "workload: {kind: udp, count: 10}\n";
     static const char good[] =
         "experiment: t\nscheme: ftc\nparams: {partitions: 16}\n"
-        "chain: {vnfs: [{fn: firewall}, {fn: monitor, resiliency: {threads: 4}}, {fn: fwd}],\n"
+        "chain: {vnfs: [{fn: firewall}, {fn: monitor, resiliency: {threads: 4}},\n"
+        "               {fn: simplenat, params: {external: 10.0.0.200},\n"
+        "                resiliency: {threads: 2}},\n"
+        "               {fn: mazunat, params: {external: 10.0.0.201},\n"
+        "                resiliency: {threads: 3}}, {fn: fwd}],\n"
         "        rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
     static const char sweep[] =
@@ -317,8 +322,8 @@ test_ftc_threads_checked(void **state)
     assert_null(e);
     assert_int_equal(diag.n, 1);
     assert_non_null(strstr(diag.msgs[0], "t.yaml:3:19: ftc: threads > 1 needs the VNF's "
-                           "middlebox to be a packet transaction (monitor); vnf[1] is "
-                           "firewall"));
+                           "middlebox to be a packet transaction (monitor, simplenat, "
+                           "mazunat); vnf[1] is firewall"));
     diag_uninit(&diag);
     e = load(good, &diag);
     for (size_t i = 0; i < diag.n; i++) {

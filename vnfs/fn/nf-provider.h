@@ -15,6 +15,8 @@ extern const struct nf_class nf_dns_class;
 extern const struct nf_class nf_auth_class;
 extern const struct nf_class nf_lb_class;
 extern const struct nf_class nf_nat_class;
+extern const struct nf_class nf_simplenat_class;
+extern const struct nf_class nf_mazunat_class;
 extern const struct nf_class nf_monitor_class;
 extern const struct nf_class nf_firewall_class;
 extern const struct nf_class nf_gen_class;

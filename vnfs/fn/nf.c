@@ -14,6 +14,8 @@ static const struct nf_class *const nf_classes[] = {
     &nf_auth_class,
     &nf_lb_class,
     &nf_nat_class,
+    &nf_simplenat_class,
+    &nf_mazunat_class,
     &nf_monitor_class,
     &nf_firewall_class,
     &nf_gen_class,
@@ -34,7 +36,7 @@ nf_class_find(const char *name)
 const char *
 nf_class_names(void)
 {
-    return "dns, auth, lb, nat, monitor, firewall, gen, fwd";
+    return "dns, auth, lb, nat, simplenat, mazunat, monitor, firewall, gen, fwd";
 }
 
 const char *

@@ -70,8 +70,9 @@
  * the locks (ftc_tx_commit_cc). The packets then leave in commit order. Everything but the
  * transactions (other groups' logs, commits, retransmission, state transfer, sends) stays on
  * the core's thread, between batches. Only middleboxes whose class says 'concurrent' run so:
- * 'stamp' and 'monitor' (the paper's Monitor); 'nf' (any vnfs/fn function, which writes its
- * store directly) runs on one thread.
+ * 'stamp', 'monitor' (the paper's Monitor), 'simplenat' and 'mazunat' (its NATs,
+ * vnfs/fn/txnat.h); 'nf' (any vnfs/fn function, which writes its store directly) runs on one
+ * thread.
  *
  * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c):
  *   packet:  u8 type (1 data, 2 propagating) | message | inner packet (data only)

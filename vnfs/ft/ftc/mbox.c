@@ -1,5 +1,6 @@
 /* FTC's packet transactions over a partitioned store (ftc_tx_*) and the middleboxes the core
- * can run behind a head (ftc_mbox_find): 'stamp', the auditable Monitor of ftc.h. */
+ * can run behind a head (ftc_mbox_find): 'stamp', the auditable Monitor of ftc.h; the paper's
+ * Monitor, SimpleNAT and MazuNAT; 'nf', any vnfs/fn function on one thread. */
 #include "vnfs/ft/ftc/ftc.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
+#include "vnfs/fn/txnat.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/ftc/txlock.h"
 #include "vnfs/ft/rng.h"
@@ -657,10 +659,119 @@ static const struct ftc_mbox_class ftc_mbox_monitor = {
     .process = monitor_process,
 };
 
+/* The paper's 'simplenat' and 'mazunat' (vnfs/fn/txnat.h) as transactions: the same code as
+ * the vnfs/fn functions of those names, its gets and puts through the transaction (so through
+ * the partition locks on the head's threads). A packet of a known flow reads one mapping (a
+ * read-only transaction: its log names the partition read, no delta); a new flow writes its
+ * mappings and the shared allocator record (SimpleNAT's cursor, MazuNAT's table size), which
+ * new flows on different threads take in turn. Replicas apply the written records, so a
+ * replica or a recovered head translates every known flow as the head did. Parameters: the
+ * functions' own, "KEY=VALUE ...". */
+struct txnat_mbox {
+    struct txnat_conf conf;
+};
+
+static bool
+txnat_mbox_get(void *aux, const void *key, size_t key_len, bool for_write,
+               const uint8_t **valuep, size_t *value_lenp)
+{
+    return (for_write ? ftc_tx_get_for_write : ftc_tx_get)(aux, key, key_len, valuep,
+                                                           value_lenp);
+}
+
+static int
+txnat_mbox_put(void *aux, const void *key, size_t key_len, const void *value,
+               size_t value_len)
+{
+    return ftc_tx_put(aux, key, key_len, value, value_len);
+}
+
+static int
+txnat_mbox_create(enum txnat_kind kind, const char *params, void **privp, char **errp)
+{
+    struct nf_param list[8];
+    char *copy = xstrdup(params ? params : ""), *save = NULL;
+    struct txnat_mbox *m = xzalloc(sizeof *m);
+    char *err = NULL;
+    size_t n = 0;
+    int error = EINVAL;
+
+    for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        if (n >= ARRAY_SIZE(list) || !nf_param_parse(t, &list[n])) {
+            err = xasprintf("bad parameter '%s'", t);
+            goto out;
+        }
+        n++;
+    }
+    error = txnat_conf_parse(kind, list, n, &m->conf, &err);
+out:
+    if (error) {
+        if (errp) {
+            *errp = xasprintf("%s: %s", kind == TXNAT_MAZU ? "mazunat" : "simplenat", err);
+        }
+        free(m);
+    } else {
+        *privp = m;
+    }
+    free(err);
+    free(copy);
+    return error;
+}
+
+static int
+simplenat_mbox_create(unsigned index, const char *params, void **privp, char **errp)
+{
+    (void) index;
+    return txnat_mbox_create(TXNAT_SIMPLE, params, privp, errp);
+}
+
+static int
+mazunat_mbox_create(unsigned index, const char *params, void **privp, char **errp)
+{
+    (void) index;
+    return txnat_mbox_create(TXNAT_MAZU, params, privp, errp);
+}
+
+static void
+txnat_mbox_destroy(void *priv)
+{
+    free(priv);
+}
+
+static enum ftc_verdict
+txnat_mbox_process(void *priv, struct ftc_tx *tx, struct buf *pkt)
+{
+    const struct txnat_mbox *m = priv;
+    const struct txnat_store s = { txnat_mbox_get, txnat_mbox_put, tx };
+
+    return txnat_process(&m->conf, &s, pkt->data, pkt->len) == NF_DROP ? FTC_FILTER
+                                                                      : FTC_FORWARD;
+}
+
+static const struct ftc_mbox_class ftc_mbox_simplenat = {
+    .name = "simplenat",
+    .summary = "the paper's SimpleNAT as a transaction: new flows share one port cursor",
+    .concurrent = true,
+    .create = simplenat_mbox_create,
+    .destroy = txnat_mbox_destroy,
+    .process = txnat_mbox_process,
+};
+
+static const struct ftc_mbox_class ftc_mbox_mazunat = {
+    .name = "mazunat",
+    .summary = "the paper's MazuNAT as a transaction: per-connection mappings, a shared table",
+    .concurrent = true,
+    .create = mazunat_mbox_create,
+    .destroy = txnat_mbox_destroy,
+    .process = txnat_mbox_process,
+};
+
 static const struct ftc_mbox_class *const ftc_mboxes[] = {
     &ftc_mbox_stamp,
     &ftc_mbox_nf,
     &ftc_mbox_monitor,
+    &ftc_mbox_simplenat,
+    &ftc_mbox_mazunat,
 };
 
 const struct ftc_mbox_class *

@@ -5,9 +5,12 @@
  *    (same-first, then the next free port toward that remote endpoint);
  *  - a full pool (or MazuNAT's table at capacity) drops the new flow and writes nothing;
  *  - the function and the one-thread head translate the same packets to the same frames;
- *  - 4 threads of new flows on the shared allocator (wound-wait): every flow one port of its
- *    own, the shared record counts them, and two tails applying the logs in sent and in reverse
- *    order per batch end with the head's store and MAX vector. */
+ *  - wound-wait on SimpleNAT's shared cursor, step by step: a younger transaction that took
+ *    the cursor and wrote is wounded by an older new flow, undone, and retried after it (the
+ *    older one gets the first port, both logs numbered in that order);
+ *  - 4 threads of new flows on the shared allocator: every flow one port of its own, the
+ *    shared record counts them, and two tails applying the logs in sent and in reverse order
+ *    per batch end with the head's store and MAX vector. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +32,9 @@
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/ft/core.h"
+#include "vnfs/fn/txnat.h"
 #include "vnfs/ft/ftc/ftc.h"
+#include "vnfs/ft/ftc/txlock.h"
 
 #define T_PARTS 8
 #define T_BATCH_TIMER 3         /* FTC_REPLICA_TIMER_BATCH. */
@@ -395,6 +402,149 @@ test_nat_nf_equals_ftc(void **state)
     }
 }
 
+/* Wound-wait on the shared cursor. */
+struct wound_ctx {
+    struct ftc_tx *tx;
+    struct ftc_locks *locks;
+    bool pause;                 /* After the first put: tell the other, wait to be wounded. */
+    int puts;
+    volatile int *holds;
+};
+
+static bool
+wound_get(void *aux, const void *key, size_t key_len, bool for_write, const uint8_t **valuep,
+          size_t *value_lenp)
+{
+    struct wound_ctx *w = aux;
+
+    return (for_write ? ftc_tx_get_for_write : ftc_tx_get)(w->tx, key, key_len, valuep,
+                                                           value_lenp);
+}
+
+static int
+wound_put(void *aux, const void *key, size_t key_len, const void *value, size_t value_len)
+{
+    struct wound_ctx *w = aux;
+    int error = ftc_tx_put(w->tx, key, key_len, value, value_len);
+
+    if (w->pause && ++w->puts == 1) {
+        uint64_t wounds = 0;
+
+        __atomic_store_n(w->holds, 1, __ATOMIC_SEQ_CST);
+        for (int i = 0; i < 5000 && !wounds; i++) {
+            usleep(1000);
+            pthread_mutex_lock(&w->locks->mutex);
+            wounds = w->locks->n_wounds;
+            pthread_mutex_unlock(&w->locks->mutex);
+        }
+        assert_int_equal(wounds, 1);
+    }
+    return error;
+}
+
+struct older {
+    struct txnat_conf *conf;
+    struct ftc_tx *tx;
+    struct ftc_locks *locks;
+    struct frame *f;
+    volatile int *holds;
+    enum nf_verdict verdict;
+};
+
+static void *
+older_main(void *aux)
+{
+    struct older *o = aux;
+    struct wound_ctx w = { .tx = o->tx, .locks = o->locks };
+    const struct txnat_store s = { wound_get, wound_put, &w };
+
+    for (int i = 0; i < 5000 && !__atomic_load_n(o->holds, __ATOMIC_SEQ_CST); i++) {
+        usleep(1000);
+    }
+    o->verdict = txnat_process(o->conf, &s, o->f->data, o->f->len);
+    return NULL;
+}
+
+static void
+test_simplenat_wound_wait(void **state)
+{
+    static const char *const args[] = { "external=192.0.2.1", "ports=7000-7099", NULL };
+    struct nf_param params[2];
+    char copies[2][64];
+    struct txnat_conf conf;
+    struct nf_state *store = state_create();
+    pthread_mutex_t store_mutex = PTHREAD_MUTEX_INITIALIZER;
+    struct ftc_locks locks;
+    struct ftc_txcc cc[2];
+    struct ftc_tx ta, tb;
+    struct frame fa, fb;
+    volatile int holds = 0;
+    struct older o = { &conf, &ta, &locks, &fa, &holds, NF_DROP };
+    struct wound_ctx w = { .tx = &tb, .locks = &locks, .pause = true, .holds = &holds };
+    const struct txnat_store sb = { wound_get, wound_put, &w };
+    uint64_t v[FTC_MAX_PARTS] = { 0 }, tickets = 0, ticket_a, ticket_b;
+    struct ftc_log la, lb;
+    struct buf upd;
+    pthread_t thread;
+    char *err = NULL;
+    unsigned cursor_part = ftc_partition_of("Sn", 2, T_PARTS);
+    bool found_a = false, found_b = false;
+
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(copies[i], sizeof copies[i], "%s", args[i]);
+        assert_true(nf_param_parse(copies[i], &params[i]));
+    }
+    assert_int_equal(txnat_conf_parse(TXNAT_SIMPLE, params, 2, &conf, &err), 0);
+    ftc_locks_init(&locks, T_PARTS);
+    ftc_txcc_init(&cc[0], &locks, &store_mutex, 0);
+    ftc_txcc_init(&cc[1], &locks, &store_mutex, 1);
+    buf_init(&upd);
+    buf_reserve(&upd, 4096);
+    frame_udp(&fa, INSIDE(1), 1111, REMOTE(1), 53);
+    frame_udp(&fb, INSIDE(2), 2222, REMOTE(1), 53);
+
+    /* A begins first (older), B second; B runs first, takes the cursor and writes the port it
+     * chose, then A asks for the cursor: it wounds B and waits for it. */
+    ftc_tx_begin_cc(&ta, store, T_PARTS, &cc[0], false);
+    ftc_tx_begin_cc(&tb, store, T_PARTS, &cc[1], false);
+    assert_int_equal(pthread_create(&thread, NULL, older_main, &o), 0);
+    assert_int_equal(txnat_process(&conf, &sb, fb.data, fb.len), NF_DROP);
+    assert_true(cc[1].aborted);
+    ftc_tx_abort(&tb);                      /* Undoes B's write; A may go on. */
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(o.verdict, NF_FORWARD);
+    assert_true(ftc_tx_commit_cc(&ta, v, &tickets, &ticket_a, &upd, &la, false));
+    /* B again, with its age: the next port. */
+    ftc_tx_begin_cc(&tb, store, T_PARTS, &cc[1], true);
+    w.pause = false;
+    frame_udp(&fb, INSIDE(2), 2222, REMOTE(1), 53);
+    assert_int_equal(txnat_process(&conf, &sb, fb.data, fb.len), NF_FORWARD);
+    assert_true(ftc_tx_commit_cc(&tb, v, &tickets, &ticket_b, &upd, &lb, false));
+
+    assert_int_equal(ntohs(frame_info(&fa).flow.src_port), 7000);
+    assert_int_equal(ntohs(frame_info(&fb).flow.src_port), 7001);
+    assert_int_equal(state_counter_get(store, "Sn", 2), 2);
+    assert_int_equal(locks.n_wounds, 1);
+    assert_true(ticket_a < ticket_b);
+    /* Each log wrote the cursor's partition, A's before B's. */
+    for (size_t i = 0; i < la.n_ent; i++) {
+        if (la.ent[i].part == cursor_part) {
+            found_a = la.ent[i].write && la.ent[i].seq == 0;
+        }
+    }
+    for (size_t i = 0; i < lb.n_ent; i++) {
+        if (lb.ent[i].part == cursor_part) {
+            found_b = lb.ent[i].write && lb.ent[i].seq == 1;
+        }
+    }
+    assert_true(found_a && found_b);
+    buf_uninit(&upd);
+    ftc_txcc_uninit(&cc[0]);
+    ftc_txcc_uninit(&cc[1]);
+    ftc_locks_destroy(&locks);
+    state_destroy(store);
+}
+
 /* Counts a store's records by their two-byte prefix. */
 static int
 count_prefix(const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len,
@@ -523,6 +673,7 @@ main(void)
         cmocka_unit_test(test_mazunat_mapping),
         cmocka_unit_test(test_nat_exhaustion),
         cmocka_unit_test(test_nat_nf_equals_ftc),
+        cmocka_unit_test(test_simplenat_wound_wait),
         cmocka_unit_test(test_nat_threads_replicate),
         cmocka_unit_test(test_nat_params),
     };

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reads a role's control socket: `stats` counters, or FTC's `ftc_state` with each group's
-store decoded (vnfs/lib/state.h export format) into the Monitor's counters. Prints JSON."""
+store decoded (vnfs/lib/state.h export format) into the Monitor's counters and SimpleNAT's
+mappings. Prints JSON."""
 import base64, json, socket, struct, sys
 
 def call(sock, method):
@@ -40,6 +41,15 @@ else:
         slots = sum(struct.unpack(">Q", v)[0] for k, v in rec.items() if k.startswith(b"Ms"))
         packets = u64(b"mon.packets") if b"mon.packets" in rec else slots
         nbytes = u64(b"mon.bytes") if b"mon.bytes" in rec else sum(f[1] for f in flows)
+        # SimpleNAT's records (vnfs/fn/txnat.h): "So" proto ip port -> external port, "Si"
+        # proto port -> ip port, "Sn" the shared cursor. Addresses dotted, ports host order.
+        ip = lambda b: ".".join(str(x) for x in b)
+        nat_out = [[k[2], ip(k[3:7]), struct.unpack(">H", k[7:9])[0], struct.unpack(">H", v)[0]]
+                   for k, v in rec.items() if k.startswith(b"So") and len(k) == 9]
+        nat_in = [[k[2], struct.unpack(">H", k[3:5])[0], ip(v[0:4]), struct.unpack(">H", v[4:6])[0]]
+                  for k, v in rec.items() if k.startswith(b"Si") and len(k) == 5]
         groups.append({"group": g["group"], "epoch": g["epoch"], "digest": g["digest"],
-                       "packets": packets, "bytes": nbytes, "flows": flows})
+                       "packets": packets, "bytes": nbytes, "flows": flows,
+                       "nat": {"out": sorted(nat_out), "in": sorted(nat_in),
+                               "cursor": u64(b"Sn")}})
     print(json.dumps({"ready": r["ready"], "groups": groups}))

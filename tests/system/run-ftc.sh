@@ -11,6 +11,7 @@
 # The verdicts come from the roles' own control sockets and the events stored in SQLite.
 # The same with the Monitor's process killed (mode kill): the next incarnation in the same guest.
 # The same with the Monitor's head on 2 threads (resiliency: {threads: 2}), its process killed.
+# The NAT's guest destroyed (SimpleNAT): the flow keeps its external port, head and tail alike.
 # Then simultaneous failures: f=2, the firewall's and the Monitor's guests destroyed at once.
 # Last, a fwd -> dns chain under ftc: every query answered (replies released on the reverse path).
 set -u
@@ -145,6 +146,44 @@ read -r txs aborts <<<"$(echo "${threads_hook_out:-0 0}" | tr -d '(),')"
 [ "${txs:-0}" -gt 1000 ] && ok "threads: the Monitor's recovered head ran $txs transactions on 2 threads ($aborts tries wounded)" \
     || fail "threads: the Monitor's head ran '${txs:-}' threaded transactions"
 
+# --- the NAT's guest destroyed mid-stream (SimpleNAT, the last VNF, with the buffer): its
+# replacement fetches the NAT's group from its successor (vnf[0], the ring wrapping around) and
+# the flow keeps its external port: the recovered head, in a new epoch, and its tail hold the
+# same single mapping, both ways (the client's endpoint to one port and back), with the shared
+# cursor moved once (no second port taken for the flow).
+sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-nat/' \
+    -e '/target: "vnf\[0\]"/d' -e '/target: "vnf\[1\]"/d' experiments/ftc-c13.yaml >"$tmp/nat.yaml"
+grep -q 'target: "vnf\[2\]"' "$tmp/nat.yaml" || fail "no vnf[2] fault in the derived file"
+if run "$tmp/nat.log" "$tmp/nat.yaml" --quick --keep; then
+    sleep 0.5
+    nat_head=$(python3 tests/system/ftc-state.py "$(sock v2)" ftc_state) || fail "nat: no ftc_state from vnf[2]"
+    nat_tail=$(python3 tests/system/ftc-state.py "$(sock v0)" ftc_state) || fail "nat: no ftc_state from vnf[0]"
+    g2() { echo "$1" | js "[g for g in d['groups'] if g['group'] == 2][0]$2"; }
+    epoch=$(g2 "$nat_head" '["epoch"]')
+    [ "$(echo "$nat_head" | js 'd["ready"]')" = True ] && [ "${epoch:-0}" -ge 1 ] \
+        && ok "nat: the NAT's recovered head holds its group in epoch $epoch" \
+        || fail "nat: vnf[2] ready '$(echo "$nat_head" | js 'd["ready"]')', epoch '$epoch'"
+    out=$(g2 "$nat_head" '["nat"]["out"]')
+    back=$(g2 "$nat_head" '["nat"]["in"]')
+    cursor=$(g2 "$nat_head" '["nat"]["cursor"]')
+    # One mapping out ([proto, ip, port, external port]) and its reverse ([proto, external
+    # port, ip, port]).
+    same=$(echo "$nat_head" | js "(lambda g: len(g['nat']['out']) == 1 and len(g['nat']['in']) == 1 and g['nat']['out'][0] == [g['nat']['in'][0][i] for i in (0, 2, 3, 1)])([g for g in d['groups'] if g['group'] == 2][0])")
+    [ "$same" = True ] && [ "$cursor" = 1 ] \
+        && ok "nat: the flow kept its external port across the recovery: $out (back: $back, cursor $cursor)" \
+        || fail "nat: the recovered NAT maps $out, back $back, cursor $cursor"
+    [ "$(g2 "$nat_head" '["nat"]')" = "$(g2 "$nat_tail" '["nat"]')" ] \
+        && [ "$(g2 "$nat_head" '["digest"]')" = "$(g2 "$nat_tail" '["digest"]')" ] \
+        && ok "nat: the NAT's state at its recovered head and at its tail (vnf[0]) are identical" \
+        || fail "nat: head $(g2 "$nat_head" '["nat"]'), tail $(g2 "$nat_tail" '["nat"]')"
+    run_id=$(q "select max(id) from runs where experiment='ftc-c13-nat'")
+    n=$(q "select count(*) from events where run=${run_id:-0} and kind='recovered' and target='vnf[2]'")
+    [ "${n:-0}" -ge 1 ] && ok "nat: vnf[2] recovered" || fail "nat: no recovery of vnf[2] in run ${run_id:-?}"
+    bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "nat: down after --keep"
+else
+    fail "nat run: $(tail -5 "$tmp/nat.log")"
+fi
+
 # --- the same chain and stream without a fault
 sed -e 's/^experiment: ftc-c13/experiment: ftc-c13-nofault/' -e '/kind: crash/d' \
     -e '/^faults:/d' experiments/ftc-c13.yaml | awk '/^quick:/{q=1} q && /^  faults:/{skip=1; next} skip && /^    -/{next} {skip=0; print}' \
@@ -169,7 +208,7 @@ chain:
       params: {rule: ["allow,proto=udp"], default: deny}
     - fn: monitor
       params: {sharing: 1}
-    - fn: nat
+    - fn: simplenat
       params: {external: "10.0.0.200"}
   rules: ["udp"]
 workload: {kind: udp, size: 256, duration: 8s, rate: 1000}

@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct nf *nfs[8];
+static struct nf *nfs[10];
 static size_t n_nfs;
 
 static void
@@ -39,6 +39,8 @@ init(void)
     add("auth", "key", "fuzz");
     add("lb", "backends", "10.0.1.1@02:00:00:00:01:01,10.0.1.2@02:00:00:00:01:02");
     add("nat", "external", "192.0.2.1");
+    add("simplenat", "external", "192.0.2.1");
+    add("mazunat", "external", "192.0.2.1");
     add("monitor", "sharing", "4");
     add("firewall", "rule", "deny,proto=udp,dst=10.0.0.0/8,dport=1-100");
     add("gen", "state_size", "16");

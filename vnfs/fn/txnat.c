@@ -144,6 +144,8 @@ simple_map(const struct txnat_conf *c, const struct txnat_store *s, uint8_t prot
         if (s->put(s->aux, ikey, sizeof ikey, inside, sizeof inside)
             || s->put(s->aux, okey, sizeof okey, &ext, sizeof ext)
             || txnat_put_u64(s, cursor_key, sizeof cursor_key, cursor + probe + 1)) {
+            /* A wounded transaction is undone by its caller; a full store (ENOSPC) may keep
+             * the first write: a port taken by no flow, skipped by the next allocations. */
             return 0;
         }
         return ext;

@@ -172,6 +172,10 @@ if run "$tmp/nat.log" "$tmp/nat.yaml" --quick --keep; then
     [ "$same" = True ] && [ "$cursor" = 1 ] \
         && ok "nat: the flow kept its external port across the recovery: $out (back: $back, cursor $cursor)" \
         || fail "nat: the recovered NAT maps $out, back $back, cursor $cursor"
+    # The recovered NAT translated the stream's rest: the buffer beside it released it.
+    released=$(python3 tests/system/ftc-state.py "$(sock v2)" stats | js 'd.get("ftc_released", 0)')
+    [ "${released:-0}" -gt 500 ] && ok "nat: the recovered NAT's chain released $released packets" \
+        || fail "nat: the recovered NAT's chain released '$released' packets"
     [ "$(g2 "$nat_head" '["nat"]')" = "$(g2 "$nat_tail" '["nat"]')" ] \
         && [ "$(g2 "$nat_head" '["digest"]')" = "$(g2 "$nat_tail" '["digest"]')" ] \
         && ok "nat: the NAT's state at its recovered head and at its tail (vnf[0]) are identical" \

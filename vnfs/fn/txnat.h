@@ -30,7 +30,7 @@
  * Both give up after TXNAT_MAX_PROBES taken ports (the pool is then "exhausted" for that flow:
  * its packet is dropped and nothing is written). Parameters: external=IP (required),
  * ports=LOW-HIGH (SimpleNAT 1024-65535; MazuNAT 50000-65535 as mazu-nat.click), MazuNAT also
- * capacity=N (1..2^32, default 65536) and seed=N (the start hash's key, default 0). */
+ * capacity=N (1..4294967295, default 65536) and seed=N (the start hash's key, default 0). */
 #ifndef SFC_FN_TXNAT_H
 #define SFC_FN_TXNAT_H 1
 

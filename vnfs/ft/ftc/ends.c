@@ -135,6 +135,7 @@ struct ftc_forwarder {
     bool full_armed;            /* FTC_FWD_TIMER_FULL is armed. */
     struct ftc_message *m;
     struct buf pkt;
+    struct buf scratch;         /* A log's encoding, while it is checked for a duplicate. */
 };
 
 static int
@@ -172,6 +173,7 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     }
     w->m = xzalloc(sizeof *w->m);
     buf_init(&w->pkt);
+    buf_init(&w->scratch);
     *corep = &w->up;
     return 0;
 }
@@ -187,6 +189,7 @@ ftc_forwarder_destroy(struct ft_core *core)
     free(w->m);
     free(w->sent_ns);
     buf_uninit(&w->pkt);
+    buf_uninit(&w->scratch);
     free(w);
 }
 
@@ -233,23 +236,18 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
          * from its predecessor's retransmission. */
         ftc_forwarder_shift(w, 1);
     }
-    m->n_logs = 0;
-    for (; taken < w->n_pending && m->n_logs < FTC_MAX_LOGS
+    for (; taken < w->n_pending && taken < FTC_MAX_LOGS
            && bytes + w->pending[taken].len <= w->max_logs_bytes; taken++) {
-        struct cursor r;
-
         bytes += w->pending[taken].len;
         w->sent_hash[w->sent_hash_next] = w->pending_hash[taken];
         w->sent_hash_ns[w->sent_hash_next] = now;
         w->sent_hash_next = (w->sent_hash_next + 1) % FTC_FWD_RECENT;
-        cursor_init(&r, w->pending[taken].data, w->pending[taken].len);
-        if (ftc_log_read(&r, &m->logs[m->n_logs])) {
-            m->n_logs++;
-        }
     }
     ftc_commits_put(&w->commits, m);
     buf_clear(&w->pkt);
-    ftc_packet_put(&w->pkt, type, m, inner, len);
+    /* The pending logs are ftc_log_put()'s encodings of logs read from the buffer's message:
+     * copied as they are. */
+    ftc_packet_put_encoded(&w->pkt, type, w->pending, taken, m, inner, len);
     ft_emit_forward(out, w->next, w->pkt.data, w->pkt.len);
     /* What did not fit goes on the next packets. */
     ftc_forwarder_shift(w, taken);
@@ -313,20 +311,20 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
         return;
     }
     for (size_t i = 0; i < w->m->n_logs; i++) {
-        struct buf b;
+        struct buf *b = &w->scratch;
         bool dup = false;
         uint64_t h;
 
-        buf_init(&b);
-        ftc_log_put(&b, &w->m->logs[i]);
-        h = ftc_hash_bytes(b.data, b.len);
+        buf_clear(b);
+        ftc_log_put(b, &w->m->logs[i]);
+        h = ftc_hash_bytes(b->data, b->len);
         for (size_t k = 0; k < FTC_FWD_RECENT && !dup; k++) {
             dup = w->sent_hash[k] == h && w->sent_hash_ns[k]
                   && now - w->sent_hash_ns[k] < 8 * w->tick_ns;
         }
         for (size_t k = 0; k < w->n_pending && !dup; k++) {
-            dup = w->pending_hash[k] == h && w->pending[k].len == b.len
-                  && !memcmp(w->pending[k].data, b.data, b.len);
+            dup = w->pending_hash[k] == h && w->pending[k].len == b->len
+                  && !memcmp(w->pending[k].data, b->data, b->len);
         }
         if (!dup) {
             if (w->n_pending == FTC_FWD_MAX_PENDING) {
@@ -334,12 +332,11 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
                 ftc_forwarder_shift(w, 1);
             }
             buf_clear(&w->pending[w->n_pending]);
-            buf_put(&w->pending[w->n_pending], b.data, b.len);
+            buf_put(&w->pending[w->n_pending], b->data, b->len);
             w->pending_hash[w->n_pending] = h;
-            w->pending_bytes += b.len;
+            w->pending_bytes += b->len;
             w->n_pending++;
         }
-        buf_uninit(&b);
     }
     w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
     w->backlog = backlog;
@@ -496,7 +493,8 @@ struct ftc_buffer {
     struct buf msg;
     /* Logs for the forwarder not sent yet: the packets of one receive batch share a message
      * (the flush timer, armed at "now", fires once the batch is handled), or one goes as soon
-     * as half of 'max_msg' is waiting. One message per packet cost as much as the packet.
+     * as the next log would not fit in 'max_msg'. One message per packet cost as much as the
+     * packet.
      * Busy (FTC_BUF_BUSY packets held: the chain is saturated, and they wait for CPU, not for
      * this message), a message waits for a quarter tick after the last one, or until it is
      * nearly full: the messages and commits answering them were over a third of a frame per
@@ -699,7 +697,9 @@ ftc_buffer_flush(struct ftc_buffer *b, struct ft_actions *out)
 }
 
 /* The logs a packet still carries go around to their tails at the front of the chain: with
- * the batch's others, or at once when half a message is waiting. */
+ * the batch's others, or at once when the message is full. A message went out as soon as half
+ * of one was waiting: with the Monitor's logs, one message per 4 packets at Ch-5 flat out, each
+ * a send and a wake-up of the forwarder's guest, both at their CPU quota. */
 static void
 ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_t now,
                       struct ft_actions *out)
@@ -714,9 +714,7 @@ ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_
         ftc_log_put(&b->pending, &s->logs[i]);
         b->n_pending++;
     }
-    if (b->pending.len >= (busy ? b->max_msg * 3 / 4 : b->max_msg / 2)) {
-        ftc_buffer_flush(b, out);
-    } else if (!b->flush_armed) {
+    if (!b->flush_armed) {
         uint64_t gap = b->tick_ns / 4;
 
         ft_emit_timer(out, FTC_BUF_TIMER_FLUSH,

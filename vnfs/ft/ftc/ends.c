@@ -193,15 +193,25 @@ ftc_forwarder_destroy(struct ft_core *core)
     free(w);
 }
 
+/* FNV-1a over 8-byte words (then the last bytes): a log's bytes a byte at a time were half
+ * of the forwarder's own CPU time per piggyback message. Only compared within this process. */
 static uint64_t
 ftc_hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 14695981039346656037ull;
+    size_t i = 0;
 
-    for (size_t i = 0; i < n; i++) {
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+
+        memcpy(&w, p + i, sizeof w);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) {
         h = (h ^ p[i]) * 1099511628211ull;
     }
-    return h;
+    return h ^ n;
 }
 
 /* Drops the first 'k' pending logs, keeping their bufs (at the end) for reuse. */

@@ -485,6 +485,14 @@ struct ftc_held_pkt {
     uint8_t *data;              /* The whole FTC packet as it arrived. */
     size_t len;
     uint64_t since_ns, resent_ns;
+    /* What the release rule reads, kept from the parse at arrival: judging the packet at the
+     * front again (at every packet and commit that comes while it waits) parsed it whole each
+     * time, its commits and the inner frame's bounds included. The logs' 'upd' are not kept
+     * (the rule reads none; a resend parses 'data' again). */
+    enum ftc_packet_type type;
+    size_t inner_ofs, inner_len;
+    size_t n_logs;
+    struct ftc_log *logs;
 };
 
 struct ftc_buffer {
@@ -562,6 +570,7 @@ ftc_buffer_destroy(struct ft_core *core)
     buf_uninit(&b->pending);
     for (size_t i = 0; i < b->n_held; i++) {
         free(b->held[i].data);
+        free(b->held[i].logs);
     }
     free(b->held);
     free(b->m);
@@ -603,17 +612,13 @@ ftc_buffer_judge_log(const struct ftc_buffer *b, const struct ftc_log *l)
 }
 
 static enum ftc_release
-ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const uint8_t **inner,
-                 size_t *inner_len, enum ftc_packet_type *type)
+ftc_buffer_judge(const struct ftc_buffer *b, const struct ftc_held_pkt *h)
 {
     enum ftc_release verdict = FTC_RELEASE;
 
-    if (!ftc_packet_parse(data, len, type, b->s, inner, inner_len)) {
-        return FTC_DROP;
-    }
 #ifndef FTC_BROKEN_BUFFER
-    for (size_t i = 0; i < b->s->n_logs; i++) {
-        enum ftc_release v = ftc_buffer_judge_log(b, &b->s->logs[i]);
+    for (size_t i = 0; i < h->n_logs; i++) {
+        enum ftc_release v = ftc_buffer_judge_log(b, &h->logs[i]);
 
         if (v == FTC_DROP) {
             return FTC_DROP;
@@ -622,6 +627,9 @@ ftc_buffer_judge(struct ftc_buffer *b, const uint8_t *data, size_t len, const ui
             verdict = FTC_WAIT;
         }
     }
+#else
+    (void) b;
+    (void) h;
 #endif
     return verdict;
 }
@@ -635,18 +643,15 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
     size_t k = 0;
 
     for (; k < b->n_held; k++) {
-        const uint8_t *inner;
-        size_t inner_len;
-        enum ftc_packet_type type;
-        enum ftc_release v = ftc_buffer_judge(b, b->held[k].data, b->held[k].len, &inner,
-                                              &inner_len, &type);
+        const struct ftc_held_pkt *h = &b->held[k];
+        enum ftc_release v = ftc_buffer_judge(b, h);
 
         if (v == FTC_RELEASE) {
-            uint64_t us = (b->now_ns - b->held[k].since_ns) / 1000;
+            uint64_t us = (b->now_ns - h->since_ns) / 1000;
 
             /* A reply goes back toward its sender, released under the same rule. */
-            ft_emit_forward(out, type == FTC_PKT_REPLY ? b->reverse : b->next, inner,
-                            inner_len);
+            ft_emit_forward(out, h->type == FTC_PKT_REPLY ? b->reverse : b->next,
+                            h->data + h->inner_ofs, h->inner_len);
             b->released++;
             b->stats.held_us += us;
             b->stats.held_us_max = MAX(b->stats.held_us_max, us);
@@ -657,6 +662,7 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
             break;
         }
         free(b->held[k].data);
+        free(b->held[k].logs);
     }
     if (k) {
         memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
@@ -753,15 +759,26 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
         if (b->n_held >= FTC_BUF_MAX_HELD) {
             ft_emit_drop(out, FT_DROP_OVERLOAD, ev->data, ev->len);
         } else {
+            struct ftc_held_pkt *h;
+
             if (b->n_held >= b->cap_held) {
                 b->held = x2nrealloc(b->held, &b->cap_held, sizeof *b->held);
             }
-            b->held[b->n_held] = (struct ftc_held_pkt) {
+            h = &b->held[b->n_held++];
+            *h = (struct ftc_held_pkt) {
                 .data = xmalloc(ev->len), .len = ev->len,
                 .since_ns = b->now_ns, .resent_ns = ev->now_ns,
+                .type = type, .inner_ofs = inner - ev->data, .inner_len = inner_len,
+                .n_logs = b->s->n_logs,
             };
-            memcpy(b->held[b->n_held].data, ev->data, ev->len);
-            b->n_held++;
+            memcpy(h->data, ev->data, ev->len);
+            if (h->n_logs) {
+                h->logs = xmalloc(h->n_logs * sizeof *h->logs);
+                memcpy(h->logs, b->s->logs, h->n_logs * sizeof *h->logs);
+                for (size_t i = 0; i < h->n_logs; i++) {
+                    h->logs[i].upd = NULL;
+                }
+            }
         }
     }
     ftc_buffer_release_ready(b, out);

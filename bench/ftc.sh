@@ -11,7 +11,9 @@
 # 10% of none, dropping under 3% from length 2 to 5, at least 2x ftmb at length 5.
 # REPS (default 1): throughput runs per point, the schemes alternating within each repetition
 # (so that a change in the machine's load falls on all of them); the median is reported, with
-# the per-repetition ratios FTC/none. SCHEMES (default "none ftc ftmb"): the schemes to run.
+# the per-repetition ratios FTC/none and the range (min-max) of FTC/none and FTC/ftmb over the
+# repetitions, each ratio from runs a minute apart. INST: the instance's name (default
+# sfct-bftc-PID). SCHEMES (default "none ftc ftmb"): the schemes to run.
 # SFF_WINDOW: none's and ftc's sff_window parameter (the SFF's admission; 0: off).
 # CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
 # allowed). The default leaves the host's two cores shared by all: a VNF stalled by ftmb's
@@ -43,7 +45,7 @@ DURATION=${DURATION:-5s}
 COUNT=${COUNT:-2000}
 REPS=${REPS:-1}
 SCHEMES=${SCHEMES:-none ftc ftmb}
-inst=sfct-bftc-$$
+inst=${INST:-sfct-bftc-$$}
 tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
 trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
@@ -72,7 +74,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold
+declare -A tput p50 runs eff hold spread
 # "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
 held() {
     bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
@@ -124,6 +126,14 @@ for n in $LENGTHS; do
     for s in $SCHEMES; do
         tput[$s-$n]=$(echo "${runs[$s-$n]}" | median)
     done
+    # The spread of the per-repetition ratios (each from adjacent runs): min-max of FTC/none and
+    # of FTC/ftmb, what a 10% target has to be judged against.
+    for d in none ftmb; do
+        spread[$d-$n]=$(paste <(echo "${runs[ftc-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+                              <(echo "${runs[$d-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
+            | awk '$2 > 0 { r = $1 / $2; lo = (n++ && lo < r) ? lo : r; hi = (hi > r) ? hi : r }
+                   END { if (n) printf "%.3f-%.3f", lo, hi; else print "-" }')
+    done
     if [ "$REPS" -gt 1 ]; then
         echo "length $n, rx_pps per repetition: none${runs[none-$n]:-} / ftc${runs[ftc-$n]:-}"
         paste <(echo "${runs[ftc-$n]:-}" | tr ' ' '\n' | sed '/^$/d') \
@@ -137,13 +147,14 @@ for n in $LENGTHS; do
                              END { print "length " n ", ftc/none per CPU second:" r }'
     fi
 done
-printf '%-8s %10s %10s %10s %9s %9s %10s %10s %10s\n' length "none pps" "ftc pps" "ftmb pps" \
-    ftc/none ftc/ftmb "none p50" "ftc p50" "ftmb p50"
+printf '%-8s %10s %10s %10s %9s %13s %9s %13s %10s %10s %10s\n' length "none pps" "ftc pps" \
+    "ftmb pps" ftc/none "(range)" ftc/ftmb "(range)" "none p50" "ftc p50" "ftmb p50"
 for n in $LENGTHS; do
     awk -v n="$n" -v a="${tput[none-$n]:-0}" -v b="${tput[ftc-$n]:-0}" -v c="${tput[ftmb-$n]:-0}" \
         -v x="${p50[none-$n]:-0}" -v y="${p50[ftc-$n]:-0}" -v z="${p50[ftmb-$n]:-0}" \
-        'BEGIN { printf "%-8s %10.0f %10.0f %10.0f %9.3f %9.3f %10.1f %10.1f %10.1f\n", n, a, b, c,
-                 a ? b / a : 0, c ? b / c : 0, x, y, z }'
+        -v sn="${spread[none-$n]:--}" -v sm="${spread[ftmb-$n]:--}" \
+        'BEGIN { printf "%-8s %10.0f %10.0f %10.0f %9.3f %13s %9.3f %13s %10.1f %10.1f %10.1f\n",
+                 n, a, b, c, a ? b / a : 0, sn, c ? b / c : 0, sm, x, y, z }'
 done
 first=${LENGTHS%% *}; last=${LENGTHS##* }
 awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none-$first]:-0}" \

@@ -2,7 +2,9 @@
  * one wake-up ride the data packets of that same wake-up, and propagating packets carry only
  * what those left; an idle chain still gets its propagating packet at once. The buffer: one
  * message to the forwarder per receive batch, but once it holds many packets (a saturated
- * chain) one per quarter tick or full message; a lone packet's logs still go at once. */
+ * chain) one per quarter tick or full message; a lone packet's logs still go at once; within
+ * a batch, a message goes only once full. ftc_packet_put_encoded() builds what ftc_packet_put()
+ * does. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -309,11 +311,120 @@ test_buffer_coalesces_when_busy(void **state)
     ft_core_destroy(core);
 }
 
+/* One receive batch of 40 packets, each with a 101-byte log (80 bytes of delta): the buffer
+ * sends a message mid-batch only once the next log would not fit in max_msg (900): 8 logs
+ * each, 4 of them, and the batch's timer takes the last 8. A message as soon as half of one
+ * was waiting sent 5 logs each, 8 of them: each a send and a wake-up of the forwarder. */
+static void
+test_buffer_fills_messages(void **state)
+{
+    static const uint32_t next = 0, peers = 100;
+    static const struct ft_param params[] = { { "tick", "2ms" }, { "max_msg", "900" } };
+    static const uint8_t inner[64], delta[80];
+    struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
+                             .n_peers = 1, .params = params, .n_params = 2 };
+    struct ft_event start = { .kind = FT_EV_START };
+    static struct ftc_message m, r;
+    struct ft_core *core;
+    struct ft_actions out;
+    uint64_t flush_at = 0;
+    size_t msgs = 0;
+
+    (void) state;
+    ft_rng_init(&cfg.rng, 1);
+    assert_int_equal(ft_core_create(ft_core_class_find("ftc_buffer"), &cfg, &core, NULL), 0);
+    ft_actions_init(&out);
+    assert_int_equal(ft_core_step(core, &start, &out), 0);
+    for (size_t i = 0; i <= 40; i++) {
+        struct buf b = BUF_INITIALIZER;
+        struct ft_event ev = { .kind = FT_EV_PACKET, .from = 2, .now_ns = 1 * MS };
+
+        if (i == 40) {
+            ev = (struct ft_event) { .kind = FT_EV_TIMER, .now_ns = flush_at, .timer = 2 };
+        } else {
+            memset(&m, 0, sizeof m);
+            m.logs[0] = (struct ftc_log) { .group = 1, .n_ent = 1, .upd = delta,
+                                           .upd_len = sizeof delta };
+            m.logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = i };
+            m.n_logs = 1;
+            ftc_packet_put(&b, FTC_PKT_DATA, &m, inner, sizeof inner);
+            ev.data = b.data;
+            ev.len = b.len;
+        }
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(core, &ev, &out), 0);
+        for (size_t k = 0; k < out.n; k++) {
+            struct cursor c;
+
+            if (out.v[k].kind == FT_ACT_TIMER_ARM && out.v[k].timer == 2) {
+                flush_at = out.v[k].at_ns;
+            }
+            if (out.v[k].kind != FT_ACT_SEND) {
+                continue;
+            }
+            cursor_init(&c, out.v[k].data + 9, out.v[k].len - 9);
+            assert_true(ftc_message_read(&c, &r));
+            assert_int_equal(r.n_logs, 8);
+            msgs++;
+            /* Mid-batch: only once full; the batch's end (its timer) takes the rest. */
+            assert_int_equal(msgs, i == 40 ? 5 : (i - 8) / 8 + 1);
+        }
+        buf_uninit(&b);
+    }
+    assert_int_equal(msgs, 5);
+    ft_actions_uninit(&out);
+    ft_core_destroy(core);
+}
+
+/* The forwarder's packets with the buffer's logs as their encodings: the same bytes as
+ * ftc_packet_put() of the decoded logs, for data and propagating packets. */
+static void
+test_packet_put_encoded(void **state)
+{
+    static struct ftc_message m;
+    static const uint8_t inner[40] = { 1, 2, 3 }, delta[17] = { 9 };
+    struct buf logs[3], a = BUF_INITIALIZER, b = BUF_INITIALIZER;
+
+    (void) state;
+    memset(&m, 0, sizeof m);
+    for (size_t i = 0; i < 3; i++) {
+        m.logs[i] = (struct ftc_log) { .group = i, .epoch = 7, .n_ent = 2, .upd = delta,
+                                       .upd_len = i * 5 };
+        m.logs[i].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = 100 + i };
+        m.logs[i].ent[1] = (struct ftc_entry) { .part = 3, .write = false, .seq = 1ull << 40 };
+        buf_init(&logs[i]);
+        ftc_log_put(&logs[i], &m.logs[i]);
+    }
+    m.n_logs = 3;
+    m.n_commits = 2;
+    for (size_t i = 0; i < 2; i++) {
+        m.commits[i] = (struct ftc_commit) { .group = i, .epoch = 3, .prev_epoch = 2,
+                                             .n_parts = 1 };
+        m.commits[i].start[0] = 5;
+        m.commits[i].max[0] = 50 + i;
+    }
+    for (int type = FTC_PKT_DATA; type <= FTC_PKT_PROPAGATE; type++) {
+        buf_clear(&a);
+        buf_clear(&b);
+        ftc_packet_put(&a, type, &m, inner, sizeof inner);
+        ftc_packet_put_encoded(&b, type, logs, 3, &m, inner, sizeof inner);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        buf_uninit(&logs[i]);
+    }
+    buf_uninit(&a);
+    buf_uninit(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buffer_coalesces_when_busy),
+        cmocka_unit_test(test_buffer_fills_messages),
+        cmocka_unit_test(test_packet_put_encoded),
         cmocka_unit_test(test_logs_ride_the_batch),
         cmocka_unit_test(test_no_batch_propagates),
         cmocka_unit_test(test_idle_propagates_at_once),

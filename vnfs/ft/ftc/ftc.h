@@ -183,6 +183,12 @@ bool ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *,
                       struct ftc_message *, const uint8_t **inner, size_t *inner_len);
 void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message *,
                     const uint8_t *inner, size_t inner_len);
+/* The same packet with its logs given as their encodings (ftc_log_put()'s bytes, one buf
+ * each) and 'm''s logs ignored: the forwarder keeps the buffer's logs so, and copies them onto
+ * each packet instead of decoding and encoding them again. */
+void ftc_packet_put_encoded(struct buf *, enum ftc_packet_type, const struct buf *logs,
+                            size_t n_logs, const struct ftc_message *m, const uint8_t *inner,
+                            size_t inner_len);
 
 /* A packet transaction over one group's store, as the head runs it: which partitions it read
  * and wrote, and the store's change mark when it began (the delta is what changed since).

@@ -145,6 +145,25 @@ ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
 }
 
 void
+ftc_packet_put_encoded(struct buf *b, enum ftc_packet_type type, const struct buf *logs,
+                       size_t n_logs, const struct ftc_message *m, const uint8_t *inner,
+                       size_t inner_len)
+{
+    buf_put_u8(b, type);
+    buf_put_u8(b, n_logs);
+    for (size_t i = 0; i < n_logs; i++) {
+        buf_put(b, logs[i].data, logs[i].len);
+    }
+    buf_put_u8(b, m->n_commits);
+    for (size_t i = 0; i < m->n_commits; i++) {
+        ftc_commit_put(b, &m->commits[i]);
+    }
+    if (type != FTC_PKT_PROPAGATE) {
+        buf_put(b, inner, inner_len);
+    }
+}
+
+void
 ftc_packet_put(struct buf *b, enum ftc_packet_type type, const struct ftc_message *m,
                const uint8_t *inner, size_t inner_len)
 {

@@ -576,8 +576,12 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
             buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->stored.data, h->stored.len);
         }
-        buf_clear(&h->warmed);
-        buf_put(&h->warmed, h->stored.data, h->stored.len);
+        /* The stored image is the standbys' now: handed over, not copied (512 KB per hop and
+         * checkpoint, in the SFF, the chain's busiest process). */
+        struct buf t = h->warmed;
+        h->warmed = h->stored;
+        h->stored = t;
+        buf_clear(&h->stored);
         h->warm_active = h->active;
         h->has_warmed = true;
         h->has_stored = false;

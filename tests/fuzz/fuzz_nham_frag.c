@@ -2,7 +2,8 @@
  * fragments, each [sender(1) len(2) payload(len)], from up to 4 senders; whatever they say,
  * reassembly stays in bounds, allocates at most one message per sender, and a message it
  * returns has the length its fragments announced. A message cut by the fuzzer's own
- * fragmentation comes back whole. */
+ * fragmentation comes back whole. The same bytes as delta runs, and as a warm standby's
+ * WARM or DELTA. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -128,6 +129,32 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_uninit(&b);
         free(old);
         free(rev);
+    }
+
+    /* The input as a standby's WARM or DELTA (nham_warm_take()), on a held image of 64 bytes
+     * and on none: in bounds; what it holds afterwards is empty, as it was, or not older. */
+    for (int k = 0; k < 2; k++) {
+        struct buf held = BUF_INITIALIZER, before = BUF_INITIALIZER;
+        enum nham_warm_result r;
+
+        if (k) {
+            for (int i = 0; i < 64; i++) {
+                buf_put(&held, &(uint8_t) { i < 12 ? 0x40 : i }, 1);
+            }
+        }
+        buf_put(&before, held.data, held.len);
+        r = nham_warm_take(&held, data, size);
+        if ((r == NHAM_WARM_OTHER || r == NHAM_WARM_STALE)
+            && (held.len != before.len
+                || (held.len && memcmp(held.data, before.data, held.len)))) {
+            abort();
+        }
+        if (r == NHAM_WARM_KEPT && before.len >= NHAM_IMAGE_ID && held.len >= NHAM_IMAGE_ID
+            && nham_image_cmp(held.data, before.data) < 0) {
+            abort();
+        }
+        buf_uninit(&held);
+        buf_uninit(&before);
     }
     return 0;
 }

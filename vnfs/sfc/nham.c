@@ -38,7 +38,10 @@
  * beats every --beat-interval to the FMS (one message on a stream to the FMS's socket in its
  * guest's own directory, whose end tells the FMS of its death first; a datagram there if the
  * socket takes datagrams; or one UDP datagram from port 7071 of its management address) while
- * its data interface is up: a killed, frozen or cut-off VNF falls silent.
+ * its data interface is up: a killed, frozen or cut-off VNF falls silent. A standby beats
+ * every --standby-beat-interval until it is activated: its death is known from its stream's
+ * end at once, and what its beats tell (a frozen standby) is needed only within the FMS's
+ * least timeout, while eight of MR-AA's standbys woken every 5 ms cost ~4% of a CPU.
  * Counters `ready` (READYs sent) and `ready_ns` (CLOCK_MONOTONIC, which the host shares: its
  * first READY of its incarnation, the end of a recovery; a retry is not) say when it sent
  * READY; `data_first_ns`, when the first DATA frame reached it (the SFF sends the hop to it),
@@ -257,15 +260,16 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  *   CKDL: "NHAMCKDL" seq(8) of the core's message, then as DELTA.
  *   BASE: "NHAMBASE", from the SFF to the copy.
  * A standby with no image (just started, or a DELTA it could not apply) asks for a whole one:
- *   WANT: "NHAMWANT", from the hop to the SFF. */
+ *   WANT: "NHAMWANT", from the hop to the SFF.
+ * WARM and DELTA are sealed with no sequence number a receiver could order: what orders them
+ * is the image they carry, named by its epoch and counter (nham_image_cmp()). A standby keeps
+ * none older than the one it holds (nham_warm_take(): a replayed old WARM replaced its image,
+ * a replayed old DELTA emptied it), nor does the SFF take a hop's checkpoint image or CKDL
+ * older than the last one (nham_sff_stale()). */
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
 #define NHAM_BASE_MAGIC "NHAMBASE"
-#define NHAM_DELTA_MAGIC "NHAMDLTA"
-#define NHAM_WARM_MAGIC "NHAMWARM"
 #define NHAM_HIT_MAGIC "NHAMHIT!"
-#define NHAM_MAGIC_LEN 8
-#define NHAM_IMAGE_ID 28
 
 /* The FMS's fast control path: a datagram socket bound at --control PATH (in the guest's own
  * directory, which only this guest and the host see), read by the role's loop. The host's
@@ -410,7 +414,7 @@ struct nham_sff_role {
     uint64_t n_ingress, n_egress, n_from_vnfs, n_peer, n_malformed, n_ignored, n_unknown_src;
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
-    uint64_t n_resent, n_readdressed;
+    uint64_t n_resent, n_readdressed, n_stale_images;
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -572,8 +576,12 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
             buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->stored.data, h->stored.len);
         }
-        buf_clear(&h->warmed);
-        buf_put(&h->warmed, h->stored.data, h->stored.len);
+        /* The stored image is the standbys' now: handed over, not copied (512 KB per hop and
+         * checkpoint, in the SFF, the chain's busiest process). */
+        struct buf t = h->warmed;
+        h->warmed = h->stored;
+        h->stored = t;
+        buf_clear(&h->stored);
         h->warm_active = h->active;
         h->has_warmed = true;
         h->has_stored = false;
@@ -756,6 +764,21 @@ nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch,
     h->addressed_epoch = epoch;
 }
 
+/* True when 'image' (its first 'len' bytes) is older than the hop's last checkpoint image (an
+ * authentic message replayed, or a failed incarnation's late one): it must not become the base
+ * of the hop's next CKDL, and the stage has a newer one. */
+static bool
+nham_sff_stale(struct nham_sff_role *s, const struct nham_hop_macs *h, const uint8_t *image,
+               size_t len)
+{
+    if (len < NHAM_IMAGE_ID || h->vnf_last.len < NHAM_IMAGE_ID
+        || nham_image_cmp(image, h->vnf_last.data) >= 0) {
+        return false;
+    }
+    s->n_stale_images++;
+    return true;
+}
+
 /* A message of copy 'copy' of hop 'i' to the SFF, opened once here: a whole checkpoint image
  * is kept (the base of the next CKDL) and handed to the SFF's stage as opened (true); a READY
  * addresses the hop to that copy, before the stage takes it (false); a WANT is answered
@@ -776,6 +799,9 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         return false;
     }
     if (m.kind == FT_EV_STATE) {
+        if (nham_sff_stale(s, h, m.payload, m.len)) {
+            return true;
+        }
         /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
@@ -810,6 +836,10 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         return false;
     }
     p = m.payload + NHAM_MAGIC_LEN;
+    if (m.len - NHAM_MAGIC_LEN >= hdr
+        && nham_sff_stale(s, h, p + 8 + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
+        return true;
+    }
     if (m.len - NHAM_MAGIC_LEN >= hdr && h->has_warmed && h->warmed.len >= NHAM_IMAGE_ID
         && (h->vnf_last.len < NHAM_IMAGE_ID
             || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID))
@@ -1383,6 +1413,7 @@ role_nham_sff(int argc, char *argv[])
         goto out;
     }
     role_add_counter(&s.role, "warm_images_sent", &s.n_warm_sent);
+    role_add_counter(&s.role, "stale_images", &s.n_stale_images);
     role_add_counter(&s.role, "warm_deltas", &s.n_warm_deltas);
     role_add_counter(&s.role, "checkpoint_deltas", &s.n_ckpt_deltas);
     role_add_counter(&s.role, "checkpoint_delta_misses", &s.n_ckpt_delta_misses);
@@ -1452,6 +1483,9 @@ struct nham_vnf_role {
     struct nham_frags frags;
     struct nham_control control;
     uint64_t beat_interval_ns;
+    uint64_t standby_beat_ns;       /* --standby-beat-interval: a standby's, until activated. */
+    uint64_t beat_timer;            /* 0: no beats. */
+    uint64_t beat_period_ns;        /* Its period. */
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
     uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
@@ -1472,7 +1506,7 @@ struct nham_vnf_role {
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
     struct buf warm_msg;
-    uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses;
+    uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses, n_warm_stale;
     uint8_t fn_frame[NHAM_FRAME_MAX];
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
@@ -1629,6 +1663,22 @@ nham_vnf_note(void *v_, const char *text)
     log_info("nham-vnf: %s", text);
 }
 
+static void nham_vnf_beat(struct loop *, uint64_t timer, void *v_);
+
+/* Beats every 'period_ns' from now on (a beat at once when it changes), if it beats at all. */
+static void
+nham_vnf_beat_every(struct nham_vnf_role *v, uint64_t period_ns)
+{
+    if (v->beat_fd < 0 || (v->beat_timer && v->beat_period_ns == period_ns)) {
+        return;
+    }
+    if (v->beat_timer) {
+        loop_cancel_timer(v->role.loop, v->beat_timer);
+    }
+    v->beat_timer = loop_add_timer(v->role.loop, 0, period_ns, nham_vnf_beat, v);
+    v->beat_period_ns = period_ns;
+}
+
 static int
 nham_vnf_start_core(struct nham_vnf_role *v)
 {
@@ -1663,6 +1713,9 @@ nham_vnf_start_core(struct nham_vnf_role *v)
         return error;
     }
     v->n_activations++;
+    if (v->beat_timer) {
+        nham_vnf_beat_every(v, v->beat_interval_ns);  /* A standby no more: an active copy's. */
+    }
     return ftstage_start(v->stage, now);
 }
 
@@ -1708,29 +1761,19 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     p = m.payload + NHAM_MAGIC_LEN;
-    if (!memcmp(m.payload, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)) {
-        buf_clear(&v->warm);
-        buf_put(&v->warm, p, m.len - NHAM_MAGIC_LEN);
+    switch (nham_warm_take(&v->warm, m.payload, m.len)) {
+    case NHAM_WARM_KEPT:
         v->n_warm++;
         return true;
-    }
-    if (!memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
-        const size_t hdr = NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
-
-        if (m.len - NHAM_MAGIC_LEN < hdr || v->warm.len < NHAM_IMAGE_ID
-            || get_be32(p + NHAM_IMAGE_ID) != v->warm.len
-            || memcmp(p, v->warm.data, NHAM_IMAGE_ID)
-            || !nham_delta_apply(v->warm.data, v->warm.len, p + hdr,
-                                 m.len - NHAM_MAGIC_LEN - hdr)
-            || memcmp(v->warm.data, p + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
-            /* Not the image it applies to (one was missed): a whole one, please. */
-            buf_clear(&v->warm);
-            v->n_delta_misses++;
-            nham_vnf_want(v);
-        } else {
-            v->n_warm++;
-        }
+    case NHAM_WARM_STALE:
+        v->n_warm_stale++;          /* A replay: what it holds is newer. */
         return true;
+    case NHAM_WARM_MISS:
+        v->n_delta_misses++;        /* Not the image it applies to: a whole one, please. */
+        nham_vnf_want(v);
+        return true;
+    case NHAM_WARM_OTHER:
+        break;
     }
     if (memcmp(m.payload, NHAM_HIT_MAGIC, NHAM_MAGIC_LEN)) {
         return false;
@@ -1990,7 +2033,9 @@ nham_vnf_on_start(struct role *role)
             close(v->beat_fd);
             v->beat_fd = high;
         }
-        loop_add_timer(role->loop, 0, v->beat_interval_ns, nham_vnf_beat, v);
+        bool standby = !v->stage && v->incarnation == UINT32_MAX;
+
+        nham_vnf_beat_every(v, standby ? v->standby_beat_ns : v->beat_interval_ns);
     }
     if (!v->stage && v->incarnation == UINT32_MAX) {
         nham_vnf_want(v);           /* A standby: the image its SFF holds, at once. */
@@ -2066,6 +2111,7 @@ nham_vnf_usage(void)
            "  --standby          run warm, the core idle until nham_activate {incarnation}\n"
            "  --heartbeat unix:PATH|IP:PORT  beat to the FMS's socket, or from UDP port 7071\n"
            "  --beat-interval NS   between beats (default 1000000)\n"
+           "  --standby-beat-interval NS  between a standby's beats (default: --beat-interval)\n"
            "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
            "  --fn NAME          also run the chain's function on each output (one of: %s)\n"
            "  --fn-param K=V     a parameter of that function\n"
@@ -2084,6 +2130,7 @@ role_nham_vnf(int argc, char *argv[])
         { "standby", no_argument, NULL, 's' },
         { "heartbeat", required_argument, NULL, 'B' },
         { "beat-interval", required_argument, NULL, 'b' },
+        { "standby-beat-interval", required_argument, NULL, 'W' },
         { "param", required_argument, NULL, 'P' },
         { "control", required_argument, NULL, 'C' },
         { "fn", required_argument, NULL, 'F' },
@@ -2164,6 +2211,15 @@ role_nham_vnf(int argc, char *argv[])
             }
             v.beat_interval_ns = u;
             break;
+        case 'W':
+            u = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || u < 100000 || u > 10000000000ull) {
+                fprintf(stderr, "sfcd nham-vnf: --standby-beat-interval: '%s' is not 100000.."
+                        "10000000000 ns\n", optarg);
+                goto out;
+            }
+            v.standby_beat_ns = u;
+            break;
         case 'P':
             if (nham_param_add(&v.params, optarg, "nham-vnf")) {
                 goto out;
@@ -2194,6 +2250,9 @@ role_nham_vnf(int argc, char *argv[])
         fprintf(stderr, "sfcd nham-vnf: --iface, --key, --sff-mac and --hop are required\n");
         goto out;
     }
+    if (!v.standby_beat_ns) {
+        v.standby_beat_ns = v.beat_interval_ns;
+    }
     buf_init(&v.fn_out);
     if (fn && nf_create(fn, fn_params, n_fn_params, &v.nf, &errmsg)) {
         fprintf(stderr, "sfcd nham-vnf: --fn %s: %s\n", fn, errmsg);
@@ -2213,6 +2272,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_hits", &v.n_hits);
     role_add_counter(&v.role, "warm_hit_misses", &v.n_hit_misses);
     role_add_counter(&v.role, "warm_delta_misses", &v.n_delta_misses);
+    role_add_counter(&v.role, "warm_stale", &v.n_warm_stale);
     role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
     role_add_counter(&v.role, "checkpoint_base_lost", &v.n_base_lost);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);

@@ -183,3 +183,50 @@ nham_delta_apply(uint8_t *img, size_t len, const uint8_t *runs, size_t n)
     }
     return true;
 }
+
+int
+nham_image_cmp(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t ea = get_be(a, 4), eb = get_be(b, 4), ca = get_be(a + 4, 8), cb = get_be(b + 4, 8);
+
+    return ea != eb ? (ea < eb ? -1 : 1) : ca != cb ? (ca < cb ? -1 : 1) : 0;
+}
+
+enum nham_warm_result
+nham_warm_take(struct buf *held, const uint8_t *p, size_t len)
+{
+    const size_t hdr = NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
+    bool holds = held->len >= NHAM_IMAGE_ID;
+
+    if (len < NHAM_MAGIC_LEN) {
+        return NHAM_WARM_OTHER;
+    }
+    if (!memcmp(p, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)) {
+        p += NHAM_MAGIC_LEN;
+        len -= NHAM_MAGIC_LEN;
+        if (holds && len >= NHAM_IMAGE_ID && nham_image_cmp(p, held->data) < 0) {
+            return NHAM_WARM_STALE;
+        }
+        buf_clear(held);
+        buf_put(held, p, len);
+        return NHAM_WARM_KEPT;
+    }
+    if (memcmp(p, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
+        return NHAM_WARM_OTHER;
+    }
+    p += NHAM_MAGIC_LEN;
+    len -= NHAM_MAGIC_LEN;
+    if (holds && len >= hdr && nham_image_cmp(p + NHAM_IMAGE_ID + 4, held->data) <= 0) {
+        /* Before this check, a replayed old DELTA missed the base and emptied 'held'. */
+        return NHAM_WARM_STALE;
+    }
+    if (len < hdr || !holds || get_be(p + NHAM_IMAGE_ID, 4) != held->len
+        || memcmp(p, held->data, NHAM_IMAGE_ID)
+        || !nham_delta_apply(held->data, held->len, p + hdr, len - hdr)
+        || memcmp(held->data, p + NHAM_IMAGE_ID + 4, NHAM_IMAGE_ID)) {
+        /* Not the image it applies to (one was missed), or it spoiled it. */
+        buf_clear(held);
+        return NHAM_WARM_MISS;
+    }
+    return NHAM_WARM_KEPT;
+}

@@ -64,4 +64,31 @@ size_t nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, siz
                          struct buf *out);
 bool nham_delta_apply(uint8_t *img, size_t len, const uint8_t *runs, size_t n);
 
+/* A warm standby's image (vnfs/sfc/nham.c, "Warm standbys"): what it keeps from the VSM's
+ * WARM (magic, then an image whole) and DELTA (magic, the first NHAM_IMAGE_ID bytes of the
+ * image it applies to, the new image's length(4) and first NHAM_IMAGE_ID bytes, then runs).
+ * An image's first NHAM_IMAGE_ID bytes name its state: epoch(4) counter(8) count(8)
+ * digest(8) (vnfs/ft/nham/nham.h). Images are ordered by epoch, then counter: the VSM stores
+ * none older than one it stored, so the images a standby is given only grow, and one older
+ * than what it holds is a replay (authentic, sealed by the instance's key, but old: sealed
+ * with no sequence number a receiver could order) or one overtaken on the way.
+ * nham_image_cmp() compares two images' names that way (<0: 'a' is older). nham_warm_take()
+ * takes the payload 'p' ('len' bytes, its seal checked) into 'held'. */
+#define NHAM_MAGIC_LEN 8
+#define NHAM_IMAGE_ID 28
+#define NHAM_WARM_MAGIC "NHAMWARM"
+#define NHAM_DELTA_MAGIC "NHAMDLTA"
+
+enum nham_warm_result {
+    NHAM_WARM_OTHER,    /* Neither a WARM nor a DELTA: 'held' untouched. */
+    NHAM_WARM_KEPT,     /* 'held' is now the image it carries. */
+    NHAM_WARM_STALE,    /* It carries an image older than 'held' (a DELTA: not newer, i.e.
+                         * also 'held' itself): ignored, 'held' untouched. */
+    NHAM_WARM_MISS,     /* A DELTA of another image than 'held', or one that does not rebuild
+                         * the image it names: 'held' emptied, a whole one must be asked. */
+};
+
+int nham_image_cmp(const uint8_t *a, const uint8_t *b);
+enum nham_warm_result nham_warm_take(struct buf *held, const uint8_t *p, size_t len);
+
 #endif

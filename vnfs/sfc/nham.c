@@ -428,6 +428,7 @@ struct nham_hop_macs {
     uint64_t saved;                     /* The last checkpoint the VSM saved (its counter). */
     struct nham_ack {
         bool valid;
+        uint64_t seq;                   /* Its sequence number (the copy's clock). */
         uint64_t nonce;
         uint8_t id[NHAM_IMAGE_ID];
         uint32_t len;
@@ -840,9 +841,14 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4
         && !memcmp(m.payload, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN)) {
-        /* A standby holds this image now (the SFF's takeover, above). */
+        /* A standby holds this image now (the SFF's takeover, above); not one older than the
+         * last it said (a replayed one, which would name an image it no longer holds). */
         struct nham_ack *a = &h->acks[copy];
 
+        if (m.seq <= a->seq) {
+            return true;
+        }
+        a->seq = m.seq;
         a->valid = true;
         a->nonce = get_be64(m.payload + NHAM_MAGIC_LEN);
         memcpy(a->id, m.payload + NHAM_MAGIC_LEN + 8, NHAM_IMAGE_ID);

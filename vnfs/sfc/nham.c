@@ -298,9 +298,11 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
 
 /* The FMS's fast control path: a datagram socket bound at --control PATH (in the guest's own
  * directory, which only this guest and the host see), read by the role's loop. The host's
- * controller sends one-line commands there ("down I" to the SFF, "activate N" to a standby)
- * instead of a call through the agent over the management network: a recovery waits for no
- * TCP round trip and no third process. A command may carry more words (a sequence number);
+ * controller sends one-line commands there ("down I" and "takeover I N MASK" to the SFF,
+ * "activate N" to a standby) instead of a call through the agent over the management
+ * network: a recovery waits for no TCP round trip and no third process. No network peer can
+ * send one (a man in the middle included). A command may carry more numbers (a sequence
+ * number);
  * the answer, "ok REQUEST" (then " -> " and what the handler tells, if anything) or "error
  * REQUEST: why", goes back to the sender's address when it has one. The agent's methods stay
  * (the same handlers). */

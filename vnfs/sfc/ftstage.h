@@ -136,6 +136,9 @@ int ftstage_peer_message_from(struct ftstage *, const uint8_t *, size_t, uint32_
  * authenticated bytes: the address, sender and replay checks, not the tag. */
 int ftstage_peer_message_opened(struct ftstage *, const struct ftstage_msg *, uint32_t sender,
                                 uint64_t now_ns);
+/* Numbers the stage's next peer messages above 'seq': a stage made ahead of its start, whose
+ * peers' replay windows may have moved past its 'seq_base' meanwhile. */
+void ftstage_seq_above(struct ftstage *, uint64_t seq);
 /* A peer message 'from' that the role itself vouches for, from no wire (so no replay
  * window: its sequence number would be the role's, not the sender's, and could shut out the
  * sender's own later messages). E.g. NHAM's SFF stating a standby's READY for it at a

@@ -1577,7 +1577,8 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
      * another epoch, which drops it, and stays in buffer_rx. The hold's round trip to the SFF
      * (0.1-1.9 ms at load) is then off the path to READY. A copy that only fell silent may
      * wake up: it is held as before. A hold after the READY would stall the hop until the
-     * next one, so there is none later either. */
+     * next one, so there is none later either. After the SFF's own takeover ('took',
+     * nham_take()) the SFF has moved the hop already: the standby it chose is the new copy. */
     held = !took && !(ctl->nd->conf.fast_failover && dead
                       && (m == NHAM_1R_AA || m == NHAM_MR_AA));
     error = held ? nham_hold(ctl, w, v) : 0;

@@ -539,6 +539,9 @@ struct nham_job {
     uint64_t at_ns;
     bool dead;                  /* FAIL: its process died (else: it fell silent). */
     bool standby;               /* FALSE: a standby failed (not a copy that was replaced). */
+    char take[80];              /* FAIL: the takeover the FMS's thread asked of the SFF
+                                 * (nham_take()), whose answer this worker waits for ("":
+                                 * none). */
 };
 
 struct nham_worker {
@@ -580,6 +583,9 @@ struct nham_worker {
                                                      * nothing), and a machine that stalls its
                                                      * guests for seconds gets no sample. */
 #define NHAM_RETRY_NS (100ull * 1000000)
+#define NHAM_TAKE_WAIT_NS (100ull * 1000000)    /* A standby the SFF took over with that
+                                                 * has not said READY by then (its TAKE
+                                                 * lost) is activated as before. */
 
 struct nham_ctl {
     struct instance *inst;
@@ -839,24 +845,28 @@ nham_rearm(struct nham_ctl *ctl, struct nham_vnf *v, size_t c)
 
 #define NHAM_COMMAND_MS 1000
 
-/* Sends 'cmd' to the control socket at 'path' from 'fd'; with 'reply_ms' > 0, waits that long
- * for the answer to this very command ("ok CMD"). 0 when done; EREMOTEIO if the role refused;
- * another errno when it could not be asked (the caller asks through the agent instead). */
+/* Sends 'cmd' to the control socket at 'path' from 'fd'. 0 or an errno. */
 static int
-nham_command(int fd, const char *path, const char *cmd, int reply_ms)
+nham_command_send(int fd, const char *path, const char *cmd)
 {
     struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    uint64_t deadline = time_mono_ns() + reply_ms * 1000000ull;
-    char buf[320];
 
     snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-    while (reply_ms && recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
-        continue;               /* An answer that came after its wait ended. */
-    }
-    if (sendto(fd, cmd, strlen(cmd), MSG_DONTWAIT, (struct sockaddr *) &sun, sizeof sun) < 0) {
-        return errno;
-    }
-    while (reply_ms) {
+    return sendto(fd, cmd, strlen(cmd), MSG_DONTWAIT, (struct sockaddr *) &sun,
+                  sizeof sun) < 0 ? errno : 0;
+}
+
+/* Waits up to 'reply_ms' on 'fd' for the answer to 'cmd' ("ok CMD", then " -> " and what the
+ * role tells, copied into 'info' when not NULL). 0, EREMOTEIO if the role refused, or
+ * ETIMEDOUT. */
+static int
+nham_command_wait(int fd, const char *cmd, int reply_ms, char *info, size_t info_len)
+{
+    uint64_t deadline = time_mono_ns() + reply_ms * 1000000ull;
+    size_t cmd_len = strlen(cmd);
+    char buf[320];
+
+    for (;;) {
         uint64_t now = time_mono_ns();
         struct pollfd p = { .fd = fd, .events = POLLIN };
         ssize_t n;
@@ -872,15 +882,34 @@ nham_command(int fd, const char *path, const char *cmd, int reply_ms)
             continue;
         }
         buf[n] = '\0';
-        if (!strncmp(buf, "ok ", 3) && !strcmp(buf + 3, cmd)) {
+        if (!strncmp(buf, "ok ", 3) && !strncmp(buf + 3, cmd, cmd_len)
+            && (!buf[3 + cmd_len] || !strncmp(buf + 3 + cmd_len, " -> ", 4))) {
+            if (info) {
+                snprintf(info, info_len, "%s", buf[3 + cmd_len] ? buf + 7 + cmd_len : "");
+            }
             return 0;
         }
-        if (!strncmp(buf, "error ", 6) && !strncmp(buf + 6, cmd, strlen(cmd))) {
-            log_err("nham: %s: %s", path, buf);
+        if (!strncmp(buf, "error ", 6) && !strncmp(buf + 6, cmd, cmd_len)) {
+            log_err("nham: %s", buf);
             return EREMOTEIO;
         }
     }
-    return 0;
+}
+
+/* Sends 'cmd' to the control socket at 'path' from 'fd'; with 'reply_ms' > 0, waits that long
+ * for the answer to this very command ("ok CMD"). 0 when done; EREMOTEIO if the role refused;
+ * another errno when it could not be asked (the caller asks through the agent instead). */
+static int
+nham_command(int fd, const char *path, const char *cmd, int reply_ms)
+{
+    char buf[320];
+    int error;
+
+    while (reply_ms && recv(fd, buf, sizeof buf, MSG_DONTWAIT) >= 0) {
+        continue;               /* An answer that came after its wait ended. */
+    }
+    error = nham_command_send(fd, path, cmd);
+    return error || !reply_ms ? error : nham_command_wait(fd, cmd, reply_ms, NULL, 0);
 }
 
 /* 1. of a recovery: the SFF holds hop 'v''s packets from now until its READY. */
@@ -921,8 +950,9 @@ nham_activate(struct nham_ctl *ctl, struct nham_agent *ag, struct nham_copy *cp,
  * already. Under the controller's mutex. */
 static void
 nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t at_ns,
-                bool dead, const char *why, uint64_t gap_ns)
+                bool dead, const char *why, uint64_t gap_ns, const char *take)
 {
+    struct nham_job job = { .kind = NHAM_JOB_FAIL, .copy = c, .at_ns = at_ns, .dead = dead };
     struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
 
     size_t n_jobs;
@@ -938,8 +968,10 @@ nham_queue_fail(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t 
         run_events_addf(ctl->events, at_ns, "suspected", k ? v->name : v->copies[c].name,
                         "%s (%.3f ms since its last beat)", why, gap_ns / 1e6);
     }
-    ctl_workers_push(ctl->threads, w->vnf, &(struct nham_job) { .kind = NHAM_JOB_FAIL, .copy = c,
-                                                                .at_ns = at_ns, .dead = dead });
+    if (take) {
+        snprintf(job.take, sizeof job.take, "%s", take);
+    }
+    ctl_workers_push(ctl->threads, w->vnf, &job);
 }
 
 /* The runner's fault injector finds the VNF's copy by its name "vnf[i]": it names the copy
@@ -990,16 +1022,22 @@ nham_sff_addressed(struct nham_ctl *ctl, const struct nham_vnf *v, size_t *copyp
 
 /* After copy 'nw' of 'v' took over from 'old' as incarnation 'inc' (its READY seen): records
  * `steered` when the SFF began to send the hop's frames to 'nw' and no longer to the failed
- * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"): the SFF
- * sends to the copy whose READY it took, so this is its READY's arrival there (not for a copy
- * restarted in place, 'moved' false: its address is the failed one's). And `resumed` when
- * 'nw' output its first packet (the hop serves again: the outage the chain sees ends one hop
- * later). Waits for that output at most NHAM_RESUME_WAIT_NS, and not once another job of this
+ * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"). After the
+ * SFF's own takeover ('took', nham_take()): when the batch that begins with its TAKE to 'nw'
+ * was handed to the SFF's socket (the SFF's clock, as its send began); from the death notice
+ * on the FMS's thread that includes its command to the SFF's control socket, the SFF's
+ * wake-up, its choice of a standby, the TAKE sealed and the replay queued behind it; not the
+ * standby's wake-up. Otherwise the SFF sends to the copy whose READY it took, so this is that
+ * READY's arrival there (not for a copy restarted in place, 'moved' false: its address is the
+ * failed one's). And `resumed` when 'nw' output its first packet (the hop serves again: the
+ * outage the chain sees ends one hop later). Waits for that output at most
+ * NHAM_RESUME_WAIT_NS, and not once another job of this
  * VNF (a new failure) waits. All after READY: off the recovery's path. */
 static void
 nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nham_vnf *v,
                     const struct nham_copy *old, const struct nham_copy *nw,
-                    struct nham_agent *ag, uint32_t inc, bool moved, uint64_t at_ns)
+                    struct nham_agent *ag, uint32_t inc, bool moved, bool took,
+                    uint64_t at_ns)
 {
     uint64_t deadline = time_mono_ns() + NHAM_RESUME_WAIT_NS;
     uint64_t out_ns = 0, data_ns = 0, steer_ns = 0;
@@ -1028,9 +1066,10 @@ nham_record_resumed(struct nham_ctl *ctl, struct nham_worker *w, const struct nh
         && steer_ns <= time_mono_ns()) {
         for (int k = 0; k < 2; k++) {
             run_events_addf(ctl->events, steer_ns, "steered", k ? v->name : old->name,
-                            "%s: the SFF sends the hop to %s, which said READY (%.3f ms "
-                            "after detection)", nham_mechanism_name(v->conf.mechanism),
-                            nw->name, (steer_ns - at_ns) / 1e6);
+                            "%s: the SFF sends the hop to %s, %s (%.3f ms after detection)",
+                            nham_mechanism_name(v->conf.mechanism), nw->name,
+                            took ? "its takeover" : "which said READY",
+                            (steer_ns - at_ns) / 1e6);
         }
     }
     if (new_job || !out_ns || nham_counter(ctl, ag, nw->role_id, "data_first_ns", &data_ns)
@@ -1366,7 +1405,7 @@ nham_vm_checkpoint(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf 
     if (error == EREMOTEIO && v->active == a && cp->role_id == role) {
         /* Its process is gone (the agent says it runs no more): a failure, at once. */
         nham_queue_fail(ctl, w, a, time_mono_ns(), true, "its process was gone after a "
-                        "checkpoint of its guest", 0);
+                        "checkpoint of its guest", 0, NULL);
     }
     if (!error && (c1 < c0 || v->active != a || v->incarnation != inc || cp->role_id != role)) {
         error = ESTALE;
@@ -1507,7 +1546,8 @@ nham_vm_restore(struct nham_ctl *ctl, struct nham_worker *w, struct nham_vnf *v,
  * is queued), ECHILD when the process started in its place ended as it started (the caller
  * queues the next recovery, a bounded number of times), or an errno. */
 static int
-nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_ns, bool dead)
+nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_ns, bool dead,
+             const char *take)
 {
     struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
     struct nham_copy *old = &v->copies[a], *nw;
@@ -1520,7 +1560,24 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     uint64_t t_hold, t_switch = 0, t_start = 0;
     struct nham_agent *ag;
     bool interrupted = false, died_starting = false, held, switch_late, fence_old = false;
+    /* The SFF's takeover (nham_take()): the copy it chose, and when it sent it the hop. */
+    bool took = false;
+    size_t take_copy = SIZE_MAX;
+    unsigned long long take_ns = 0, take_rx_ns = 0;
     int error;
+
+    if (take && take[0]) {
+        char info[96];
+        int e = nham_command_wait(w->hold_fd, take, NHAM_COMMAND_MS, info, sizeof info);
+
+        took = !e && sscanf(info, "copy %zu ns %llu rx %llu", &take_copy, &take_ns,
+                            &take_rx_ns) == 3
+               && take_copy < v->n_copies && take_copy != a;
+        if (!took) {
+            log_info("nham: %s: the SFF did not take over (%s): activating a standby",
+                     old->name, e ? strerror(e) : info);
+        }
+    }
 
     /* 1. The SFF holds the hop's packets from now until READY. Not when a running standby
      * replaces a copy known dead (1R-AA, MR-AA): the copy's READY alone moves the SFF to its
@@ -1529,8 +1586,10 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
      * another epoch, which drops it, and stays in buffer_rx. The hold's round trip to the SFF
      * (0.1-1.9 ms at load) is then off the path to READY. A copy that only fell silent may
      * wake up: it is held as before. A hold after the READY would stall the hop until the
-     * next one, so there is none later either. */
-    held = !(ctl->nd->conf.fast_failover && dead && (m == NHAM_1R_AA || m == NHAM_MR_AA));
+     * next one, so there is none later either. After the SFF's own takeover ('took',
+     * nham_take()) the SFF has moved the hop already: the standby it chose is the new copy. */
+    held = !took && !(ctl->nd->conf.fast_failover && dead
+                      && (m == NHAM_1R_AA || m == NHAM_MR_AA));
     error = held ? nham_hold(ctl, w, v) : 0;
     t_hold = time_mono_ns();
     /* 2-4. The replacement per mechanism, started, restarted or activated: it restores the
@@ -1545,6 +1604,19 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     switch_late = dead;
     for (;;) {
         b = a;
+        if (took) {
+            /* The SFF took over already: its standby 'take_copy' is the VNF now. */
+            b = take_copy;
+            nw = &v->copies[b];
+            ag = ctl->agents[v->index][b];
+            old->needs_rearm = true;
+            old->silent = false;
+            fence_old = true;
+            nham_follow(ctl, v, nw);
+            nham_taking_over(ctl, w, b);
+            t_start = time_mono_ns();
+            break;
+        }
         if (!error && m != NHAM_0R && !vm_restore) {
             for (size_t k = 1; k < v->n_copies; k++) {
                 size_t c = (a + k) % v->n_copies;
@@ -1656,6 +1728,13 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
            && time_mono_ns() < deadline) {
         int e = nham_counter(ctl, ag, nw->role_id, "ready", &ready);
 
+        if (took && !e && !ready && time_mono_ns() > t_start + NHAM_TAKE_WAIT_NS) {
+            log_info("nham: %s: no READY %llu ms after the SFF's takeover: activating it",
+                     nw->name, NHAM_TAKE_WAIT_NS / 1000000);
+            nham_activate(ctl, ag, nw, inc);    /* Refused by a copy active already. */
+            took = false;
+        }
+
         ctl_workers_lock(ctl->threads);
         interrupted = w->interrupted;
         ctl_workers_unlock(ctl->threads);
@@ -1681,7 +1760,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (interrupted && !died_starting && !ctl_workers_stopping(ctl->threads)) {
         /* The FMS may not have seen it (no pidfd, no beat yet): its recovery comes next. */
         nham_queue_fail(ctl, w, b, time_mono_ns(), true,
-                        "it failed before it was ready", 0);
+                        "it failed before it was ready", 0, NULL);
     }
     ctl_workers_unlock(ctl->threads);
     if (interrupted) {
@@ -1689,17 +1768,24 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                         "it was ready: recovering again", nham_mechanism_name(m), nw->name);
         error = died_starting ? ECHILD : EINTR;
     } else if (!error && ready > ready0 && ready_ns) {
-        char split[96] = "", sw[32];
+        char split[160] = "", sw[32];
         uint64_t act_ns = 0, hit_ns = 0;
 
-        /* A running standby's takeover, split on its own clock (the host's): the activation
-         * handled, its checkpoint confirmed by the SFF (HIT), then READY. Read after READY:
-         * off the recovery's path. */
+        /* A running standby's takeover, split on the host's clock: after the SFF's own
+         * takeover, when the SFF began to handle the FMS's command and when it sent the
+         * TAKE; the activation handled (the copy's TAKE or the FMS's command), its
+         * checkpoint confirmed by the SFF (HIT; not after a TAKE: it held it), then READY.
+         * Read after READY: off the recovery's path. */
+        if (take_rx_ns >= at_ns && take_ns >= take_rx_ns) {
+            snprintf(split, sizeof split, ", the SFF's takeover asked %.3f, sent %.3f",
+                     (take_rx_ns - at_ns) / 1e6, (take_ns - at_ns) / 1e6);
+        }
         if (b != a && (m == NHAM_1R_AA || m == NHAM_MR_AA)
             && !nham_counter(ctl, ag, nw->role_id, "activated_ns", &act_ns)
             && !nham_counter(ctl, ag, nw->role_id, "hit_ns", &hit_ns)
             && act_ns >= at_ns && act_ns <= ready_ns) {
-            snprintf(split, sizeof split, ", activated %.3f", (act_ns - at_ns) / 1e6);
+            snprintf(split + strlen(split), sizeof split - strlen(split), ", activated %.3f",
+                     (act_ns - at_ns) / 1e6);
             if (hit_ns >= act_ns && hit_ns <= ready_ns) {
                 snprintf(split + strlen(split), sizeof split - strlen(split),
                          ", checkpoint confirmed %.3f", (hit_ns - at_ns) / 1e6);
@@ -1719,7 +1805,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                             held ? "held" : "not held", (t_hold - at_ns) / 1e6, sw,
                             (t_start - at_ns) / 1e6, split, (ready_ns - at_ns) / 1e6);
         }
-        nham_record_resumed(ctl, w, v, old, nw, ag, inc, b != a, at_ns);
+        nham_record_resumed(ctl, w, v, old, nw, ag, inc, b != a, take_ns != 0, at_ns);
     } else {
         run_events_addf(ctl->events, 0, "recovery-failed", old->name, "%s: %s",
                         nham_mechanism_name(m), error ? strerror(error) : "no READY in time");
@@ -1784,7 +1870,7 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
         w->taking_over = SIZE_MAX;
         w->interrupted = false;
         ctl_workers_unlock(ctl->threads);
-        error = nham_recover(ctl, w, job->copy, job->at_ns, job->dead);
+        error = nham_recover(ctl, w, job->copy, job->at_ns, job->dead, job->take);
         ctl_workers_lock(ctl->threads);
         w->recovering = false;
         w->failing = SIZE_MAX;
@@ -1795,7 +1881,7 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
              * once (a process that cannot start at all) are not endless. */
             if (!ctl_workers_stopping(ctl->threads) && ++w->failures <= NHAM_RETRIES) {
                 nham_queue_fail(ctl, w, v->active, time_mono_ns(), true,
-                                "it ended as it started", 0);
+                                "it ended as it started", 0, NULL);
             }
         } else if (!ctl_workers_stopping(ctl->threads) && ++w->failures <= NHAM_RETRIES) {
             /* A VNF must not stay down: try again a little later (its agent or the
@@ -1803,7 +1889,7 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
             ctl_workers_wait(ctl->threads, NHAM_RETRY_NS);
             if (!ctl_workers_stopping(ctl->threads)) {
                 nham_queue_fail(ctl, w, v->active, time_mono_ns(), job->dead,
-                                "its recovery failed: once more", 0);
+                                "its recovery failed: once more", 0, NULL);
             }
         }
     } else if (job->kind == NHAM_JOB_FALSE && job->copy != v->active) {
@@ -1811,6 +1897,43 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
         v->copies[job->copy].silent = false;
         v->copies[job->copy].standby_lost |= job->standby;
     }
+}
+
+/* The SFF's takeover of 'w''s VNF from its active copy 'c', whose process died at 'at_ns'
+ * (vnfs/sfc/nham.c, "The SFF's takeover"), asked here on the FMS's thread the moment it
+ * learns of the death: no wake-up of the VNF's worker, no agent and no OpenFlow change lies
+ * between the death notice and the SFF sending the hop to a standby that holds its last
+ * checkpoint. The SFF picks the standby among the copies this controller knows to run as
+ * standbys ('mask'); the worker waits for its answer (nham_recover()) and falls back to an
+ * activation of its own when the SFF refused. Only for a copy known dead, and only with no
+ * recovery of the VNF under way or queued: a copy that fell silent may wake up, and goes the
+ * way that fences it first. False when not asked; else 'cmd' is the request. Under the
+ * workers' lock. */
+static bool
+nham_take(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t at_ns, char *cmd,
+          size_t cmd_len)
+{
+    struct nham_vnf *v = &ctl->nd->vnfs[w->vnf];
+    unsigned mask = 0;
+    size_t n_jobs;
+
+    ctl_workers_jobs(ctl->threads, w->vnf, &n_jobs);
+    if (!ctl->nd->conf.fast_failover || w->recovering || n_jobs || c != v->active
+        || (v->conf.mechanism != NHAM_1R_AA && v->conf.mechanism != NHAM_MR_AA)
+        || w->hold_fd < 0 || !ctl->nd->sff_ctl_path || w->vm || w->criu) {
+        return false;
+    }
+    for (size_t k = 0; k < v->n_copies; k++) {
+        if (k != c && v->copies[k].role_id >= 0 && !v->copies[k].needs_rearm) {
+            mask |= 1u << k;
+        }
+    }
+    if (!mask) {
+        return false;
+    }
+    snprintf(cmd, cmd_len, "takeover %zu %"PRIu32" %u %"PRIu64, v->index, v->incarnation + 1,
+             mask, at_ns);
+    return !nham_command_send(w->hold_fd, ctl->nd->sff_ctl_path, cmd);
 }
 
 /* From the FMS's thread. */
@@ -1838,7 +1961,7 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
         /* The copy taking over failed before it was ready: that recovery stops, this one
          * comes next. */
         w->interrupted = true;
-        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
+        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns, NULL);
     } else if (w->recovering && c == w->failing) {
         /* The copy under recovery, again (silent, then dead): nothing new, but a dead
          * copy is no longer one that may wake up. */
@@ -1852,7 +1975,12 @@ nham_on_fms(void *ctl_, size_t idx, const char *name, enum fms_event_kind kind, 
                         "its last beat)", why, gap_ns / 1e6);
         queue_false = standby = true;
     } else {
-        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns);
+        char take[sizeof ((struct nham_job *) NULL)->take];
+
+        if (kind != FMS_EV_DEAD || !nham_take(ctl, w, c, at_ns, take, sizeof take)) {
+            take[0] = '\0';
+        }
+        nham_queue_fail(ctl, w, c, at_ns, kind == FMS_EV_DEAD, why, gap_ns, take);
     }
     if (queue_false) {
         ctl_workers_push(ctl->threads, vi, &(struct nham_job) { .kind = NHAM_JOB_FALSE,

@@ -424,6 +424,22 @@ ftstage_peer_down(struct ftstage *st, uint32_t from, uint64_t now_ns)
     return run_step(st, &ev);
 }
 
+void
+ftstage_seq_above(struct ftstage *st, uint64_t seq)
+{
+    st->next_seq = MAX(st->next_seq, seq);
+}
+
+int
+ftstage_local_message(struct ftstage *st, uint32_t from, const uint8_t *data, size_t len,
+                      uint64_t now_ns)
+{
+    struct ft_event ev = { .kind = FT_EV_PEER_MSG, .now_ns = now_ns, .from = from,
+                           .data = data, .len = len };
+
+    return run_step(st, &ev);
+}
+
 int
 ftstage_peer_up(struct ftstage *st, uint32_t from, uint64_t now_ns)
 {

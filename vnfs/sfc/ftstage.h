@@ -136,6 +136,15 @@ int ftstage_peer_message_from(struct ftstage *, const uint8_t *, size_t, uint32_
  * authenticated bytes: the address, sender and replay checks, not the tag. */
 int ftstage_peer_message_opened(struct ftstage *, const struct ftstage_msg *, uint32_t sender,
                                 uint64_t now_ns);
+/* Numbers the stage's next peer messages above 'seq': a stage made ahead of its start, whose
+ * peers' replay windows may have moved past its 'seq_base' meanwhile. */
+void ftstage_seq_above(struct ftstage *, uint64_t seq);
+/* A peer message 'from' that the role itself vouches for, from no wire (so no replay
+ * window: its sequence number would be the role's, not the sender's, and could shut out the
+ * sender's own later messages). E.g. NHAM's SFF stating a standby's READY for it at a
+ * takeover, the standby's checkpoint known to it from the standby's authenticated word. */
+int ftstage_local_message(struct ftstage *, uint32_t from, const uint8_t *, size_t,
+                          uint64_t now_ns);
 /* Which endpoint a sealed message is for, without checking it (to pick the stage);
  * false if it is too short to say. */
 bool ftstage_msg_peek_to(const uint8_t *, size_t, uint32_t *to);

@@ -63,6 +63,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -70,6 +71,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -266,6 +268,34 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * none older than the one it holds (nham_warm_take(): a replayed old WARM replaced its image,
  * a replayed old DELTA emptied it), nor does the SFF take a hop's checkpoint image or CKDL
  * older than the last one (nham_sff_stale()). */
+
+/* The SFF's takeover (1R-AA, MR-AA; the paper's "no reconfiguration is required after a
+ * failure, as users can simply access any replica in the group"): each standby keeps the
+ * hop's last checkpoint applied as it arrives (the WARM and DELTA above) and says which one
+ * it holds:
+ *   ACK:  "NHAMWACK" nonce(8), then the image's first NHAM_IMAGE_ID bytes and its length(4),
+ *         from the standby to the SFF after each image it took; 'nonce' is random, drawn
+ *         once by the standby's process.
+ * On the FMS's word that the active copy's process died ("takeover VNF INCARNATION MASK" on
+ * the SFF's control socket: the host's, no network peer can send it; MASK the copies the
+ * FMS knows to run as standbys) the SFF itself picks one of them whose last ACK names the
+ * image of the hop's last saved checkpoint (the one buffer_rx was released up to: the replay
+ * from it loses nothing), and sends it, in one batch:
+ *   TAKE: "NHAMTAKE" nonce(8) incarnation(4) mac(6) then the image's id and length(4), from
+ *         the SFF (sealed) to that standby's MAC, the nonce of its own last ACK;
+ * then buffer_rx after that checkpoint, as to the hop's new incarnation: the SFF's stage
+ * takes the standby's READY (that incarnation, the image's counter) from the SFF's role
+ * itself, since the standby's ACK already said what READY would. No round trip through the
+ * FMS, the VSM or the standby is on the way to the hop's first frame. The standby takes a
+ * TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before its
+ * process started, is nothing); if it holds that very image it becomes the incarnation at
+ * once from it, its core's READY kept to itself (the SFF has stated it); if not (a newer
+ * image on its way, or an old one replayed to it), it activates as the FMS would have it do,
+ * asks the VSM, and its own READY replays again from what it restored (what the SFF sent
+ * before reached a recovering core, which dropped it). A standby that never got the TAKE
+ * (lost) is activated by the FMS after a while, the same way. */
+#define NHAM_ACK_MAGIC "NHAMWACK"
+#define NHAM_TAKE_MAGIC "NHAMTAKE"
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
 #define NHAM_BASE_MAGIC "NHAMBASE"
@@ -273,12 +303,22 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
 
 /* The FMS's fast control path: a datagram socket bound at --control PATH (in the guest's own
  * directory, which only this guest and the host see), read by the role's loop. The host's
- * controller sends one-line commands there ("down I" to the SFF, "activate N" to a standby)
- * instead of a call through the agent over the management network: a recovery waits for no
- * TCP round trip and no third process. A command may carry more words (a sequence number);
- * the answer, "ok REQUEST" or "error REQUEST: why", goes back to the sender's address when it
- * has one. The agent's methods stay (the same handlers). */
-typedef int nham_control_cb(void *aux, const char *cmd, long long arg, char **errmsg);
+ * controller sends one-line commands there ("down I" and "takeover I N MASK" to the SFF,
+ * "activate N" to a standby) instead of a call through the agent over the management
+ * network: a recovery waits for no TCP round trip and no third process. No network peer can
+ * send one (a man in the middle included). A command may carry more numbers (a sequence
+ * number);
+ * the answer, "ok REQUEST" (then " -> " and what the handler tells, if anything) or "error
+ * REQUEST: why", goes back to the sender's address when it has one. The agent's methods stay
+ * (the same handlers). */
+struct nham_command_req {
+    char cmd[32];
+    long long args[4];          /* The numbers after the command (at least one). */
+    int n_args;
+    char info[96];              /* The handler's answer beyond "ok" ("": none). */
+};
+
+typedef int nham_control_cb(void *aux, struct nham_command_req *, char **errmsg);
 
 struct nham_control {
     int fd;
@@ -295,8 +335,8 @@ nham_control_readable(struct loop *loop, int fd, uint32_t events, void *c_)
     for (int i = 0; i < 16; i++) {
         struct sockaddr_un from;
         socklen_t flen = sizeof from;
-        char buf[128], cmd[32], reply[320];
-        long long arg;
+        char buf[128], reply[320];
+        struct nham_command_req req = { .n_args = 0 };
         char *errmsg = NULL;
         ssize_t n = recvfrom(fd, buf, sizeof buf - 1, MSG_DONTWAIT, (struct sockaddr *) &from,
                              &flen);
@@ -306,17 +346,20 @@ nham_control_readable(struct loop *loop, int fd, uint32_t events, void *c_)
             break;
         }
         buf[n] = '\0';
-        if (sscanf(buf, "%31s %lld", cmd, &arg) != 2) {
+        req.n_args = sscanf(buf, "%31s %lld %lld %lld %lld", req.cmd, &req.args[0],
+                            &req.args[1], &req.args[2], &req.args[3]) - 1;
+        if (req.n_args < 1) {
             error = EINVAL;
-            errmsg = xstrdup("not COMMAND NUMBER");
+            errmsg = xstrdup("not COMMAND NUMBER...");
         } else {
-            error = c->cb(c->aux, cmd, arg, &errmsg);
+            error = c->cb(c->aux, &req, &errmsg);
         }
         /* The request comes back in the answer: a late answer is not taken for the next. */
         if (error) {
             snprintf(reply, sizeof reply, "error %s: %s", buf, errmsg ? errmsg : strerror(error));
         } else {
-            snprintf(reply, sizeof reply, "ok %s", buf);
+            snprintf(reply, sizeof reply, "ok %s%s%s", buf, req.info[0] ? " -> " : "",
+                     req.info);
         }
         free(errmsg);
         if (flen > sizeof(sa_family_t)) {
@@ -388,6 +431,15 @@ struct nham_hop_macs {
     bool has_src;
     size_t asker;                       /* The copy whose request the VSM answers. */
     bool has_asker;
+    /* The SFF's takeover (above): */
+    uint64_t saved;                     /* The last checkpoint the VSM saved (its counter). */
+    struct nham_ack {
+        bool valid;
+        uint64_t seq;                   /* Its sequence number (the copy's clock). */
+        uint64_t nonce;
+        uint8_t id[NHAM_IMAGE_ID];
+        uint32_t len;
+    } acks[NHAM_MAX_COPIES];            /* Per copy: the image it said it holds. */
 };
 
 /* A peer message between the two local stages, handed over after the step that made it (a
@@ -415,6 +467,8 @@ struct nham_sff_role {
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     uint64_t n_resent, n_readdressed, n_stale_images;
+    uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed;
+    uint64_t take_seq;                  /* The last TAKE's sequence number. */
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -547,6 +601,7 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         return;
     }
     h = &s->hops[c.vnf];
+    h->saved = c.counter;       /* buffer_rx is released up to it (at most). */
     if (h->vnf_last.len >= 12 && get_be64(h->vnf_last.data + 4) == c.counter) {
         buf_clear(&h->stored);
         buf_put(&h->stored, h->vnf_last.data, h->vnf_last.len);
@@ -813,9 +868,27 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         nham_sff_address(s, i, copy, c.epoch, t_in);
         return false;
     }
+    if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4
+        && !memcmp(m.payload, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN)) {
+        /* A standby holds this image now (the SFF's takeover, above); not one older than the
+         * last it said (a replayed one, which would name an image it no longer holds). */
+        struct nham_ack *a = &h->acks[copy];
+
+        if (m.seq <= a->seq) {
+            return true;
+        }
+        a->seq = m.seq;
+        a->valid = true;
+        a->nonce = get_be64(m.payload + NHAM_MAGIC_LEN);
+        memcpy(a->id, m.payload + NHAM_MAGIC_LEN + 8, NHAM_IMAGE_ID);
+        a->len = get_be32(m.payload + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID);
+        s->n_acks++;
+        return true;
+    }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
         && !memcmp(m.payload, NHAM_WANT_MAGIC, NHAM_MAGIC_LEN)) {
         /* A standby without an image: the last one it should hold, whole, to it alone. */
+        h->acks[copy].valid = false;
         if (h->warm && h->has_warmed && h->has_src) {
             struct buf b = BUF_INITIALIZER;
 
@@ -945,6 +1018,10 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
         hop = nham_sff_hop_of_src(s, pkt->data + 6, &copy);
         if (hop < 0) {
             s->n_unknown_src++;
+        } else if (s->hops[hop].addressed && copy != s->hops[hop].addressed_copy) {
+            /* Not the copy the hop's frames go to: a replaced one (a falsely suspected copy
+             * that woke up, before its fence) has no say in the hop's output. */
+            s->n_unaddressed++;
         } else {
             s->hops[hop].active = copy;     /* Its output: the warm images go elsewhere. */
             s->n_from_vnfs++;
@@ -1192,14 +1269,103 @@ nham_sff_ctl_addressed(void *role_, json_t *params, json_t **result, char **errm
     return 0;
 }
 
+/* The SFF's takeover of hop 'vnf' (see "The SFF's takeover" above): its active copy died,
+ * one of the standbys in 'mask' becomes incarnation 'inc' at the hop's last saved checkpoint
+ * and the replay of buffer_rx after it goes to it at once. Tells "copy K ns T rx R" in 'info'
+ * (R: when it began to handle the command):
+ * the copy chosen and when the batch that begins with its TAKE was handed to the socket
+ * (CLOCK_MONOTONIC, as the send begins: the send itself carries the frames through the
+ * host's veth and may be preempted, and a copy was seen to act on its TAKE before the send
+ * returned). That is the paper's update of the group: from then on the hop's frames go to
+ * that copy. ENOENT when no standby is known to hold that checkpoint (none
+ * acknowledged it yet, or the last saved one never reached the standbys): the FMS activates
+ * one itself then, as before. */
 static int
-nham_sff_control(void *s_, const char *cmd, long long arg, char **errmsg)
+nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long long mask,
+                  char *info, size_t info_len, char **errmsg)
 {
-    if (strcmp(cmd, "down")) {
-        *errmsg = xasprintf("unknown command '%s'", cmd);
+    uint8_t take[NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4];
+    struct nham_hop_macs *h;
+    struct buf ready = BUF_INITIALIZER;
+    uint64_t counter, sent_ns, rx_ns = time_mono_ns();
+    size_t k;
+
+    if (vnf < 0 || (size_t) vnf >= s->n_hops || inc < 1 || inc >= UINT32_MAX) {
+        *errmsg = xasprintf("takeover: needs VNF in 0..%zu and INCARNATION >= 1",
+                            s->n_hops - 1);
         return EINVAL;
     }
-    return nham_sff_down(s_, arg, errmsg);
+    h = &s->hops[vnf];
+    if (h->addressed && (uint64_t) inc <= h->addressed_epoch) {
+        *errmsg = xasprintf("takeover: incarnation %lld is not above the hop's (%u)", inc,
+                            h->addressed_epoch);
+        return ESTALE;
+    }
+    if (!h->warm || !h->has_warmed || h->warmed.len < NHAM_IMAGE_ID
+        || (counter = get_be64(h->warmed.data + 4)) != h->saved) {
+        s->n_takeovers_refused++;
+        *errmsg = xstrdup("takeover: the standbys were not given the last saved checkpoint");
+        return ENOENT;
+    }
+    for (k = 0; k < h->n_copies; k++) {
+        const struct nham_ack *a = &h->acks[k];
+
+        if ((mask >> k & 1) && a->valid && a->len == h->warmed.len
+            && !memcmp(a->id, h->warmed.data, NHAM_IMAGE_ID)) {
+            break;
+        }
+    }
+    if (k == h->n_copies) {
+        s->n_takeovers_refused++;
+        *errmsg = xstrdup("takeover: no standby said it holds the last saved checkpoint");
+        return ENOENT;
+    }
+    memcpy(take, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN);
+    put_be64(take + NHAM_MAGIC_LEN, h->acks[k].nonce);
+    put_be32(take + NHAM_MAGIC_LEN + 8, inc);
+    memcpy(take + NHAM_MAGIC_LEN + 12, h->copies[k], 6);
+    memcpy(take + NHAM_MAGIC_LEN + 18, h->warmed.data, NHAM_IMAGE_ID);
+    put_be32(take + NHAM_MAGIC_LEN + 18 + NHAM_IMAGE_ID, h->warmed.len);
+    s->take_seq = MAX(time_mono_ns(), s->take_seq + 1);
+    buf_clear(&s->warm_msg);
+    ftstage_msg_seal(&s->warm_msg, s->key, &(struct ftstage_msg) {
+        .from = NHAM_ID_SFF, .to = NHAM_ID_VNF(vnf), .seq = s->take_seq,
+        .kind = FT_EV_PEER_MSG, .payload = take, .len = sizeof take });
+    /* One batch: the TAKE first, then the replay the stage sends once it has the copy's
+     * READY (to the copy addressed). */
+    s->tx.in_batch = true;
+    if (!nham_tx_out(s->role.io, &s->tx, s->frame,
+                     nham_frame(s->frame, h->copies[k], pktio_mac(s->role.io),
+                                FTSTAGE_ETHERTYPE, s->warm_msg.data, s->warm_msg.len))) {
+        s->n_send_errors++;
+    }
+    nham_sff_address(s, vnf, k, inc, time_mono_ns());
+    h->active = k;              /* Not a standby now: no warm image goes to it. */
+    nham_ctl_put(&ready, &(struct nham_ctl) { .type = NHAM_READY, .epoch = inc,
+                                              .counter = counter });
+    ftstage_local_message(s->sff, NHAM_ID_VNF(vnf), ready.data, ready.len, time_mono_ns());
+    buf_uninit(&ready);
+    nham_sff_drain(s);
+    sent_ns = time_mono_ns();
+    nham_sff_frames_done(s);
+    h->addressed_ns = sent_ns;
+    s->n_takeovers++;
+    snprintf(info, info_len, "copy %zu ns %"PRIu64" rx %"PRIu64, k, sent_ns, rx_ns);
+    return 0;
+}
+
+static int
+nham_sff_control(void *s_, struct nham_command_req *req, char **errmsg)
+{
+    if (!strcmp(req->cmd, "takeover") && req->n_args >= 3) {
+        return nham_sff_takeover(s_, req->args[0], req->args[1], req->args[2], req->info,
+                                 sizeof req->info, errmsg);
+    }
+    if (strcmp(req->cmd, "down")) {
+        *errmsg = xasprintf("unknown command '%s'", req->cmd);
+        return EINVAL;
+    }
+    return nham_sff_down(s_, req->args[0], errmsg);
 }
 
 /* The stages exist once the loop does (their timers live on it). */
@@ -1421,6 +1587,10 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "warm_misses", &s.n_misses);
     role_add_counter(&s.role, "resent", &s.n_resent);
     role_add_counter(&s.role, "readdressed", &s.n_readdressed);
+    role_add_counter(&s.role, "standby_acks", &s.n_acks);
+    role_add_counter(&s.role, "takeovers", &s.n_takeovers);
+    role_add_counter(&s.role, "takeovers_refused", &s.n_takeovers_refused);
+    role_add_counter(&s.role, "unaddressed_outputs", &s.n_unaddressed);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);
     role_add_counter(&s.role, "replies", &s.n_replies);
@@ -1507,6 +1677,15 @@ struct nham_vnf_role {
     uint64_t n_ckpt_delta_sent, n_base_lost;
     struct buf warm_msg;
     uint64_t n_warm, n_hits, n_hit_misses, n_delta_misses, n_warm_stale;
+    uint64_t nonce;                 /* Names this process in its ACKs; a TAKE must carry it. */
+    uint32_t took_epoch;            /* Became this incarnation at a TAKE from the image it
+                                     * held (0: not so): its READY stays here. */
+    uint64_t n_takes, n_take_misses;
+    uint32_t dropped_epoch;         /* The latest incarnation of a DATA dropped as a standby. */
+    struct ftstage *spare;          /* A standby's core made ahead, not started: a TAKE starts
+                                     * it. Made and first touched at a TAKE, its memory (the
+                                     * state, the output log) took most of the 0.3-1 ms from
+                                     * the TAKE to READY. */
     uint8_t fn_frame[NHAM_FRAME_MAX];
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
@@ -1633,6 +1812,9 @@ nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
             v->ready_epoch = c.epoch;
         }
         v->ready_counter = c.counter;
+        if (c.epoch == v->took_epoch) {
+            return true;            /* The SFF stated it at the TAKE (nham_vnf_take()). */
+        }
     }
     if (m->kind == FT_EV_STATE && m->to == NHAM_ID_SFF && m->len >= NHAM_IMAGE_ID
         && nham_vnf_ckpt_delta(v, m)) {
@@ -1679,37 +1861,54 @@ nham_vnf_beat_every(struct nham_vnf_role *v, uint64_t period_ns)
     v->beat_period_ns = period_ns;
 }
 
+/* Makes the core of incarnation v->incarnation in '*stagep', not started. */
 static int
-nham_vnf_start_core(struct nham_vnf_role *v)
+nham_vnf_make_core(struct nham_vnf_role *v, uint64_t seq_base, struct ftstage **stagep)
 {
     static const struct ftstage_ops ops = {
         .forward = nham_vnf_forward, .send = nham_vnf_send, .note = nham_vnf_note,
         .send_unsealed = nham_vnf_send_unsealed,
     };
     uint32_t peers[2] = { NHAM_ID_SFF, NHAM_ID_VSM };
-    uint64_t now = time_mono_ns();
     char *errmsg = NULL;
     struct ftstage_config c = {
         .class = ft_core_class_find("nham_vnf"),
         .core = { .self = NHAM_ID_VNF(v->hop), .peers = peers, .n_peers = 2,
                   .params = v->params.v, .n_params = v->params.n },
-        .key = v->key, .loop = v->role.loop, .incarnation = v->incarnation, .seq_base = now,
-        .max_payload = NHAM_MAX_MESSAGE,
+        .key = v->key, .loop = v->role.loop, .incarnation = v->incarnation,
+        .seq_base = seq_base, .max_payload = NHAM_MAX_MESSAGE,
     };
-    int error;
-
-    if (v->restored.len) {
-        /* A guest restored from an image runs on the image's clock: restored twice from the
-         * same image, its second core's time-based numbers could fall below what the first
-         * one sent, and the SFF would take its READY for a replay. The incarnation, which
-         * only grows, goes above the time (2^48 ns: 3 days of a guest's uptime). */
-        c.seq_base = ((uint64_t) v->incarnation << 48) + (now & ((1ull << 48) - 1));
-    }
-    error = ftstage_create(&c, &ops, v, &v->stage, &errmsg);
+    int error = ftstage_create(&c, &ops, v, stagep, &errmsg);
 
     if (error) {
         log_err("nham-vnf: %s", errmsg ? errmsg : strerror(error));
         free(errmsg);
+    }
+    return error;
+}
+
+/* Starts the core as v->incarnation, its peer messages numbered above 'seq_min' (0: none). */
+static int
+nham_vnf_start_core_after(struct nham_vnf_role *v, uint64_t seq_min)
+{
+    uint64_t now = time_mono_ns(), seq_base = now;
+    int error;
+
+    if (v->spare) {
+        ftstage_destroy(v->spare);      /* Not a TAKE's: its memory goes. */
+        v->spare = NULL;
+    }
+    if (seq_min) {
+        seq_base = MAX(now, seq_min);
+    } else if (v->restored.len) {
+        /* A guest restored from an image runs on the image's clock: restored twice from the
+         * same image, its second core's time-based numbers could fall below what the first
+         * one sent, and the SFF would take its READY for a replay. The incarnation, which
+         * only grows, goes above the time (2^48 ns: 3 days of a guest's uptime). */
+        seq_base = ((uint64_t) v->incarnation << 48) + (now & ((1ull << 48) - 1));
+    }
+    error = nham_vnf_make_core(v, seq_base, &v->stage);
+    if (error) {
         return error;
     }
     v->n_activations++;
@@ -1717,6 +1916,112 @@ nham_vnf_start_core(struct nham_vnf_role *v)
         nham_vnf_beat_every(v, v->beat_interval_ns);  /* A standby no more: an active copy's. */
     }
     return ftstage_start(v->stage, now);
+}
+
+static int
+nham_vnf_start_core(struct nham_vnf_role *v)
+{
+    return nham_vnf_start_core_after(v, 0);
+}
+
+/* Tells the SFF which image this standby holds now (ACK: the SFF's takeover). */
+static void
+nham_vnf_ack(struct nham_vnf_role *v)
+{
+    uint8_t ack[NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4];
+    struct ftstage_msg m = { .from = NHAM_ID_VNF(v->hop), .to = NHAM_ID_SFF,
+                             .seq = time_mono_ns(), .kind = FT_EV_PEER_MSG,
+                             .payload = ack, .len = sizeof ack };
+    struct buf b = BUF_INITIALIZER;
+
+    if (v->stage || v->warm.len < NHAM_IMAGE_ID) {
+        return;
+    }
+    memcpy(ack, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN);
+    put_be64(ack + NHAM_MAGIC_LEN, v->nonce);
+    memcpy(ack + NHAM_MAGIC_LEN + 8, v->warm.data, NHAM_IMAGE_ID);
+    put_be32(ack + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID, v->warm.len);
+    ftstage_msg_seal(&b, v->key, &m);
+    if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, b.data, b.len)) {
+        v->n_send_errors++;
+    }
+    buf_uninit(&b);
+    if (!v->spare && !nham_vnf_make_core(v, time_mono_ns(), &v->spare)) {
+        /* Its memory touched now, not at the TAKE: the state (with the image, which the
+         * TAKE's import overwrites), and the buffer the TAKE rebuilds the VSM's answer in. */
+        ft_core_import_state(ftstage_core(v->spare), v->warm.data, v->warm.len);
+        buf_put(&v->restored, v->warm.data, v->warm.len);
+        buf_put(&v->restored, "tail", 4);
+        buf_clear(&v->restored);
+    }
+}
+
+/* The SFF's TAKE (sealed, 'seq' its number; 'p' after the magic): this standby becomes
+ * incarnation 'inc' now (see "The SFF's takeover" above). Nothing unless it is a standby and
+ * the TAKE names its MAC and its process's nonce. With the very image it holds: its core
+ * starts from it (the VSM's answer to its request rebuilt here, as a HIT would have it) and
+ * its READY, which the SFF has stated already, stays here; else it activates as the FMS would
+ * have it do (its core asks the VSM; its READY replays again). */
+static void
+nham_vnf_take(struct nham_vnf_role *v, const uint8_t *p, uint64_t seq)
+{
+    uint32_t inc = get_be32(p + 8);
+    const uint8_t *id = p + 18;
+    int error;
+
+    if (v->stage || get_be64(p) != v->nonce || memcmp(p + 12, pktio_mac(v->role.io), 6)
+        || !inc || inc == UINT32_MAX) {
+        v->n_take_misses++;
+        return;
+    }
+    v->incarnation = inc;
+    v->activated_ns = time_mono_ns();
+    if (v->warm.len < NHAM_IMAGE_ID || get_be32(id + NHAM_IMAGE_ID) != v->warm.len
+        || memcmp(id, v->warm.data, NHAM_IMAGE_ID)) {
+        v->n_take_misses++;
+        error = nham_vnf_start_core(v);
+    } else {
+        uint8_t epoch[4];
+
+        buf_clear(&v->restored);
+        put_be32(epoch, inc);
+        buf_put(&v->restored, epoch, 4);
+        buf_put(&v->restored, v->warm.data, v->warm.len);
+        /* Its READY stays here unless a frame of the replay came before the TAKE and was
+         * dropped: the switch does not keep the order of frames of different kinds (the
+         * first DATA to a copy's MAC misses OVS's flow cache and took the slow path ahead
+         * of the TAKE in 2 of 6 takeovers), and its READY then replays again at once, not
+         * at the SFF's go-back-N 200 ms later. */
+        v->took_epoch = v->dropped_epoch == inc ? 0 : inc;
+        /* Its checkpoints' numbers above the TAKE's: one of another clock (a VM's) must not
+         * fall behind what the SFF has seen of the hop. */
+        if (v->spare) {
+            uint64_t now = time_mono_ns();
+
+            v->stage = v->spare;
+            v->spare = NULL;
+            ftstage_seq_above(v->stage, MAX(now, seq));
+            v->n_activations++;
+            if (v->beat_timer) {
+                nham_vnf_beat_every(v, v->beat_interval_ns);  /* As nham_vnf_start_core(). */
+            }
+            error = ftstage_start_incarnation(v->stage, now, inc);
+        } else {
+            error = nham_vnf_start_core_after(v, seq);
+        }
+        if (!error) {
+            /* The base of its first checkpoint: the SFF holds this image too. */
+            buf_clear(&v->last_export);
+            buf_put(&v->last_export, v->warm.data, v->warm.len);
+            error = ftstage_state(v->stage, NHAM_ID_VSM, v->restored.data, v->restored.len,
+                                  time_mono_ns());
+        }
+        buf_clear(&v->restored);
+        v->n_takes++;
+    }
+    if (error) {
+        log_err("nham-vnf: TAKE as incarnation %"PRIu32": %s", inc, strerror(error));
+    }
 }
 
 /* Asks the SFF for a whole image of the hop's last checkpoint (a standby that holds none). */
@@ -1750,6 +2055,12 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     if (m.from == NHAM_ID_SFF) {
+        if (m.len == NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4
+            && !memcmp(m.payload, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN)) {
+            v->tx.in_batch = true;
+            nham_vnf_take(v, m.payload + NHAM_MAGIC_LEN, m.seq);
+            return true;
+        }
         if (m.len != NHAM_MAGIC_LEN || memcmp(m.payload, NHAM_BASE_MAGIC, NHAM_MAGIC_LEN)) {
             return false;
         }
@@ -1764,6 +2075,7 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
     switch (nham_warm_take(&v->warm, m.payload, m.len)) {
     case NHAM_WARM_KEPT:
         v->n_warm++;
+        nham_vnf_ack(v);
         return true;
     case NHAM_WARM_STALE:
         v->n_warm_stale++;          /* A replay: what it holds is newer. */
@@ -1842,6 +2154,10 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     }
     if (!v->stage) {
         v->n_standby_drops++;
+        if (type == NHAM_ETHERTYPE && len >= 5) {
+            /* The incarnation it was sent to: a TAKE's replay that overtook the TAKE. */
+            v->dropped_epoch = MAX(v->dropped_epoch, get_be32(body + 1));
+        }
         return;
     }
     v->tx.in_batch = true;
@@ -1965,16 +2281,16 @@ nham_vnf_ctl_restored(void *role_, json_t *params, json_t **result, char **errms
 }
 
 static int
-nham_vnf_control(void *v_, const char *cmd, long long arg, char **errmsg)
+nham_vnf_control(void *v_, struct nham_command_req *req, char **errmsg)
 {
-    if (!strcmp(cmd, "restored")) {
-        return nham_vnf_restored(v_, arg, errmsg);
+    if (!strcmp(req->cmd, "restored")) {
+        return nham_vnf_restored(v_, req->args[0], errmsg);
     }
-    if (strcmp(cmd, "activate")) {
-        *errmsg = xasprintf("unknown command '%s'", cmd);
+    if (strcmp(req->cmd, "activate")) {
+        *errmsg = xasprintf("unknown command '%s'", req->cmd);
         return EINVAL;
     }
-    return nham_vnf_activate(v_, arg, errmsg);
+    return nham_vnf_activate(v_, req->args[0], errmsg);
 }
 
 static int nham_beat_open(const char *arg, int *fdp);
@@ -2254,6 +2570,11 @@ role_nham_vnf(int argc, char *argv[])
         v.standby_beat_ns = v.beat_interval_ns;
     }
     buf_init(&v.fn_out);
+    /* Unpredictable, so that no TAKE sealed before this process existed names it. */
+    if (getrandom(&v.nonce, sizeof v.nonce, 0) != sizeof v.nonce) {
+        fprintf(stderr, "sfcd nham-vnf: no random nonce: %s\n", strerror(errno));
+        goto out;
+    }
     if (fn && nf_create(fn, fn_params, n_fn_params, &v.nf, &errmsg)) {
         fprintf(stderr, "sfcd nham-vnf: --fn %s: %s\n", fn, errmsg);
         goto out;
@@ -2273,6 +2594,8 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_hit_misses", &v.n_hit_misses);
     role_add_counter(&v.role, "warm_delta_misses", &v.n_delta_misses);
     role_add_counter(&v.role, "warm_stale", &v.n_warm_stale);
+    role_add_counter(&v.role, "takes", &v.n_takes);
+    role_add_counter(&v.role, "take_misses", &v.n_take_misses);
     role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
     role_add_counter(&v.role, "checkpoint_base_lost", &v.n_base_lost);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);
@@ -2299,6 +2622,7 @@ role_nham_vnf(int argc, char *argv[])
 out:
     nham_control_close(&v.control);
     ftstage_destroy(v.stage);
+    ftstage_destroy(v.spare);
     if (v.beat_fd >= 0) {
         close(v.beat_fd);
     }

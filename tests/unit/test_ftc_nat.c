@@ -34,6 +34,7 @@
 #include "vnfs/ft/core.h"
 #include "vnfs/fn/txnat.h"
 #include "vnfs/ft/ftc/ftc.h"
+#include "tests/unit/sent.h"
 #include "vnfs/ft/ftc/txlock.h"
 
 #define T_PARTS 8
@@ -253,38 +254,6 @@ make_head(uint32_t self, const char *mbox, const char *mbox_params, unsigned thr
     assert_int_equal(ft_core_step(core, &start, &out), 0);
     ft_actions_uninit(&out);
     return core;
-}
-
-/* The packets a core sent on. */
-struct sent {
-    struct buf *v;
-    size_t n, cap;
-};
-
-static void
-collect(struct sent *s, struct ft_actions *out)
-{
-    for (size_t i = 0; i < out->n; i++) {
-        if (out->v[i].kind == FT_ACT_FORWARD) {
-            if (s->n == s->cap) {
-                s->v = x2nrealloc(s->v, &s->cap, sizeof *s->v);
-            }
-            buf_init(&s->v[s->n]);
-            buf_put(&s->v[s->n], out->v[i].data, out->v[i].len);
-            s->n++;
-        }
-    }
-    ft_actions_clear(out);
-}
-
-static void
-sent_free(struct sent *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        buf_uninit(&s->v[i]);
-    }
-    free(s->v);
-    memset(s, 0, sizeof *s);
 }
 
 /* Feeds 'n' frames to 'head' as FTC data packets in batches ('batch' frames, then the batch

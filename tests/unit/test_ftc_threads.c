@@ -25,6 +25,7 @@
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/demo/demo.h"
 #include "vnfs/ft/ftc/ftc.h"
+#include "tests/unit/sent.h"
 
 #define T_KEYS 6
 #define T_PARTS 4
@@ -83,28 +84,6 @@ make_packet(struct buf *b, uint64_t id, uint32_t seed)
     buf_clear(b);
     ftc_packet_put(b, FTC_PKT_DATA, &empty, inner.data, inner.len);
     buf_uninit(&inner);
-}
-
-/* The packets the head sent, each a copy. */
-struct sent {
-    struct buf *v;
-    size_t n, cap;
-};
-
-static void
-collect(struct sent *s, struct ft_actions *out)
-{
-    for (size_t i = 0; i < out->n; i++) {
-        if (out->v[i].kind == FT_ACT_FORWARD) {
-            if (s->n == s->cap) {
-                s->v = x2nrealloc(s->v, &s->cap, sizeof *s->v);
-            }
-            buf_init(&s->v[s->n]);
-            buf_put(&s->v[s->n], out->v[i].data, out->v[i].len);
-            s->n++;
-        }
-    }
-    ft_actions_clear(out);
 }
 
 /* A write of one key, as the logs show it. */
@@ -257,15 +236,6 @@ run_head(struct ft_core *head, struct ft_core *tail, struct ft_core *rtail, stru
     buf_uninit(&pkt);
     ft_actions_uninit(&out);
     ft_actions_uninit(&tout);
-}
-
-static void
-sent_free(struct sent *s)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        buf_uninit(&s->v[i]);
-    }
-    free(s->v);
 }
 
 /* Four threads: every packet went through one transaction (some retried after a wound), the

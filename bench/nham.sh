@@ -9,8 +9,9 @@
 #     failed one takes over): steer, until the SFF sends the hop to the new copy and no longer
 #     to the failed one (recovery_steer_ms: what NHAM's paper times for MR-AA, 0.2 ms, "the
 #     update of the group of replicas". 1R-AA and MR-AA: the SFF takes over itself on the
-#     FMS's word, so steer is the death notice to the SFF handing its TAKE and the replay to its
-#     socket, before the standby wakes up; 1R-AS: the new copy's READY reaching the SFF, so
+#     FMS's word, so steer is the death notice to the SFF handing its TAKE to its socket, sent
+#     alone before the replay of buffer_rx and before the standby wakes up (the event
+#     `recovered` tells when the replay was handed over: "replayed"); 1R-AS: the new copy's READY reaching the SFF, so
 #     repair plus that READY's way; the switch's rules only fence, off this path), and resume,
 #     until the new copy output its first packet (recovery_resume_ms: the hop serves again).
 #     Per mechanism also the largest repair and steer, and how many recoveries missed the
@@ -138,7 +139,7 @@ for m in $mechs; do
 done
 echo "(ms; detect: crash to suspicion; repair: suspicion to the new copy's READY; steer:"
 echo " suspicion to the SFF sending the hop to the new copy (1R-AA, MR-AA: its own takeover,"
-echo " TAKE first; 1R-AS: at that READY); resume: suspicion to the new copy's first packet out;"
+echo " its TAKE handed to the socket; 1R-AS: at that READY); resume: suspicion to the new copy's first packet out;"
 echo " over: recoveries at or over the target. Targets: detection < 10, 0R < 500, 1R-AS < 200,"
 echo " 1R-AA < 5, MR-AA < 0.2, the paper's MR-AA being its group update: steer)"
 }

@@ -1023,10 +1023,11 @@ nham_sff_addressed(struct nham_ctl *ctl, const struct nham_vnf *v, size_t *copyp
 /* After copy 'nw' of 'v' took over from 'old' as incarnation 'inc' (its READY seen): records
  * `steered` when the SFF began to send the hop's frames to 'nw' and no longer to the failed
  * copy (what NHAM's paper times for MR-AA, "the update of the group of replicas"). After the
- * SFF's own takeover ('took', nham_take()): when the batch that begins with its TAKE to 'nw'
- * was handed to the SFF's socket (the SFF's clock, as its send began); from the death notice
- * on the FMS's thread that includes its command to the SFF's control socket, the SFF's
- * wake-up, its choice of a standby, the TAKE sealed and the replay queued behind it; not the
+ * SFF's own takeover ('took', nham_take()): when its TAKE to 'nw' was handed to the SFF's
+ * socket (the SFF's clock, as its send began); from the death notice on the FMS's thread
+ * that includes its command to the SFF's control socket, the SFF's wake-up, its choice of a
+ * standby and the TAKE sealed; not the replay of buffer_rx the SFF queues behind the TAKE
+ * (the event `recovered` tells when that was handed to the socket: "replayed"), nor the
  * standby's wake-up. Otherwise the SFF sends to the copy whose READY it took, so this is that
  * READY's arrival there (not for a copy restarted in place, 'moved' false: its address is the
  * failed one's). And `resumed` when 'nw' output its first packet (the hop serves again: the
@@ -1563,15 +1564,15 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     /* The SFF's takeover (nham_take()): the copy it chose, and when it sent it the hop. */
     bool took = false;
     size_t take_copy = SIZE_MAX;
-    unsigned long long take_ns = 0, take_rx_ns = 0;
+    unsigned long long take_ns = 0, take_rx_ns = 0, take_replayed_ns = 0;
     int error;
 
     if (take && take[0]) {
         char info[96];
         int e = nham_command_wait(w->hold_fd, take, NHAM_COMMAND_MS, info, sizeof info);
 
-        took = !e && sscanf(info, "copy %zu ns %llu rx %llu", &take_copy, &take_ns,
-                            &take_rx_ns) == 3
+        took = !e && sscanf(info, "copy %zu ns %llu rx %llu replayed %llu", &take_copy,
+                            &take_ns, &take_rx_ns, &take_replayed_ns) >= 3
                && take_copy < v->n_copies && take_copy != a;
         if (!took) {
             log_info("nham: %s: the SFF did not take over (%s): activating a standby",
@@ -1772,13 +1773,18 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         uint64_t act_ns = 0, hit_ns = 0;
 
         /* A running standby's takeover, split on the host's clock: after the SFF's own
-         * takeover, when the SFF began to handle the FMS's command and when it sent the
-         * TAKE; the activation handled (the copy's TAKE or the FMS's command), its
-         * checkpoint confirmed by the SFF (HIT; not after a TAKE: it held it), then READY.
-         * Read after READY: off the recovery's path. */
+         * takeover, when the SFF began to handle the FMS's command, when it sent the TAKE
+         * and when it had handed the replay behind it to its socket; the activation handled
+         * (the copy's TAKE or the FMS's command), its checkpoint confirmed by the SFF (HIT;
+         * not after a TAKE: it held it), then READY. Read after READY: off the recovery's
+         * path. */
         if (take_rx_ns >= at_ns && take_ns >= take_rx_ns) {
             snprintf(split, sizeof split, ", the SFF's takeover asked %.3f, sent %.3f",
                      (take_rx_ns - at_ns) / 1e6, (take_ns - at_ns) / 1e6);
+            if (take_replayed_ns >= take_ns) {
+                snprintf(split + strlen(split), sizeof split - strlen(split),
+                         ", replayed %.3f", (take_replayed_ns - at_ns) / 1e6);
+            }
         }
         if (b != a && (m == NHAM_1R_AA || m == NHAM_MR_AA)
             && !nham_counter(ctl, ag, nw->role_id, "activated_ns", &act_ns)

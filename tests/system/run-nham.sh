@@ -201,7 +201,7 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
             # word that the copy died it sent a standby holding the last saved checkpoint its
             # TAKE and the replay, and that standby became the VNF from the image it held (no
             # restore asked: not a HIT). Split on the host's clock: the SFF asked, TAKE sent,
-            # activated, READY. A takeover the SFF refuses (the standby's acknowledgement of
+            # (the replay handed over,) activated, READY. A takeover the SFF refuses (the standby's acknowledgement of
             # the latest image still on its way) goes the FMS's way: at least 2 of 3.
             took=$(counter "$run" 'sff[0]' takeovers)
             split=$(q "select count(*) from events where run=$run and kind='recovered'

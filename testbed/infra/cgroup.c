@@ -497,6 +497,36 @@ cgroup_destroy(struct cgroup *cg)
 }
 
 int
+cgroup_set_rt_runtime(const struct cgroup *cg, uint64_t runtime_us)
+{
+    const char *dir = cg->dirs[CGROUP_CPU], *parent = cg->parents[CGROUP_CPU];
+    uint64_t cur, parent_cur;
+    char value[32];
+    int error;
+
+    if (cg->version != CGROUP_V1 || !dir || !parent) {
+        return ENOTSUP;
+    }
+    error = read_knob_u64(dir, "cpu.rt_runtime_us", &cur);
+    if (error) {
+        return error == ENOENT ? ENOTSUP : error;
+    }
+    if (runtime_us > cur) {
+        /* A group's children together get no more than it has (the kernel refuses it). */
+        error = read_knob_u64(parent, "cpu.rt_runtime_us", &parent_cur);
+        if (!error) {
+            snprintf(value, sizeof value, "%" PRIu64, parent_cur + (runtime_us - cur));
+            error = write_knob(parent, "cpu.rt_runtime_us", value);
+        }
+        if (error) {
+            return error;
+        }
+    }
+    snprintf(value, sizeof value, "%" PRIu64, runtime_us);
+    return write_knob(dir, "cpu.rt_runtime_us", value);
+}
+
+int
 cgroup_join(const struct cgroup *cg, pid_t pid)
 {
     char value[32];

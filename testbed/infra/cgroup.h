@@ -84,6 +84,14 @@ int cgroup_read_limits(const struct cgroup *, struct cgroup_limits *);
 /* CPU time used by the group's tasks so far, and memory charged to it now. */
 int cgroup_read_stats(const struct cgroup *, uint64_t *cpu_ns, uint64_t *mem_bytes);
 
+/* Lets the group's tasks run at a real-time priority (SCHED_FIFO, SCHED_RR) for at most
+ * 'runtime_us' of each real-time period of a CPU (cgroup v1's cpu.rt_runtime_us, with the
+ * kernel's RT group scheduling). A new group has none: sched_setscheduler() of its tasks to a
+ * real-time policy is refused (EPERM). The PARENT gets that much more than it had. ENOTSUP
+ * when the hierarchy has no such knob (v2, or no RT group scheduling: a task may then be made
+ * real-time anyway, bounded only by the kernel's global throttling). */
+int cgroup_set_rt_runtime(const struct cgroup *, uint64_t runtime_us);
+
 /* True if directory 'path' exists. */
 bool cgroup_dir_exists(const char *path);
 

@@ -394,6 +394,12 @@ guest_pin(struct guest *g, int cpu)
 }
 
 int
+guest_set_rt_runtime(struct guest *g, uint64_t runtime_us)
+{
+    return g->provider->set_rt_runtime ? g->provider->set_rt_runtime(g, runtime_us) : ENOTSUP;
+}
+
+int
 guest_stats(const struct guest *g, struct guest_stats *st)
 {
     return g->provider->stats(g, st);

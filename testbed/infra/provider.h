@@ -174,6 +174,9 @@ struct guest_provider {
     /* Runs everything in the guest, now and later, on CPU 'cpu' only; cpu < 0: on every CPU. */
     int (*pin)(struct guest *, int cpu);
     int (*stats)(const struct guest *, struct guest_stats *);
+    /* Optional: lets the guest's processes run at a real-time priority for at most
+     * 'runtime_us' per real-time period (1 s) of each CPU (guest_set_rt_runtime()). */
+    int (*set_rt_runtime)(struct guest *, uint64_t runtime_us);
 
     /* Optional (NULL: ENOTSUP). */
     /* Opens the guest's Linux network namespace (O_CLOEXEC); the caller closes the fd. */
@@ -246,6 +249,12 @@ int guest_set_link(struct guest *, const char *ifname, bool up);
 int guest_neigh_add(struct guest *, const char *ifname, struct in_addr ip, const uint8_t mac[6]);
 int guest_pin(struct guest *, int cpu);
 int guest_stats(const struct guest *, struct guest_stats *);
+/* Lets the guest's processes be made real-time (SCHED_FIFO) for at most 'runtime_us' of CPU
+ * per real-time period; beyond it the kernel stops them until the next period. Where the
+ * host's cgroups give a group no real-time time unless asked (RT group scheduling, cgroup
+ * v1), sched_setscheduler() of a guest's process is refused without it. ENOTSUP when the
+ * provider cannot (a VM's processes are its own kernel's). */
+int guest_set_rt_runtime(struct guest *, uint64_t runtime_us);
 /* The same as two numbers. */
 int guest_read_stats(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
 /* ENOTSUP when the provider has no such hook. */

@@ -888,6 +888,14 @@ netns_plug_iface(struct guest *g, struct link_ns *host, const struct guest_iface
     return error ? error : guest_iface_up(gns, host, f);
 }
 
+/* The guest's own cpu group: where the kernel groups real-time time (RT group scheduling),
+ * a new group has none. A cgroup v2 host has no such knob, and nothing to do: ENOTSUP. */
+static int
+netns_set_rt_runtime(struct guest *g, uint64_t runtime_us)
+{
+    return ng(g)->cgroup ? cgroup_set_rt_runtime(ng(g)->cgroup, runtime_us) : ESRCH;
+}
+
 /* Every process of the guest's cgroup (init, the agent, roles, exec'd tools): what a process
  * starts later inherits the mask. On this kind of machine (a VM with 2 vCPUs) a packet that
  * crosses from one CPU to the other pays a wake-up each time: one CPU for the switch and the
@@ -957,6 +965,7 @@ const struct guest_provider guest_provider_netns = {
     .plug_iface = netns_plug_iface,
     .link_ns = netns_link_ns,
     .pin = netns_pin,
+    .set_rt_runtime = netns_set_rt_runtime,
     .stats = netns_stats,
     .netns_fd = netns_netns_fd,
 };

@@ -79,6 +79,10 @@ static const struct scheme_param nham_params[] = {
       "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
     { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,
       "room of each buffer_rx in the SFF: one checkpoint interval of traffic must fit" },
+    { "sff_realtime", SCHEME_PARAM_DURATION, "50ms", 0, 500000000, NULL,
+      "1R-AA, MR-AA: the FMS raises the SFF to the lowest real-time priority (SCHED_FIFO 1) for "
+      "each takeover it asks of it, and the SFF drops back once it has answered; this much of a "
+      "CPU per second at most (the kernel stops it beyond; 0s: the SFF stays a normal process)" },
     { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
       "the SFF's admission: new packets only while fewer are in the chain, read after the "
       "chain's own frames (0: none; else at least 64), as scheme none's SFF" },
@@ -315,6 +319,7 @@ nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies
     conf->suspect_min_ns = nham_duration(p, "suspect_min");
     conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
     conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
+    conf->sff_realtime_ns = nham_duration(p, "sff_realtime");
     conf->sff_window = deploy_sff_window(scheme_param_uint(&scheme_nham, p, "sff_window"));
     conf->backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");
     conf->fast_failover = !strcmp(scheme_param_value(&scheme_nham, p, "failover"), "fast");

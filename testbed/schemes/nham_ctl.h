@@ -79,6 +79,7 @@ struct nham_conf {
     uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
     uint64_t buffer_bytes;      /* Of each buffer_rx. */
     unsigned sff_window;        /* The SFF's admission (sfcd nham-sff --window; 0: none). */
+    uint64_t sff_realtime_ns;   /* The SFF's real-time CPU per second for its takeovers. */
     const char *backend;        /* Checkpoint backend: "app" or "vm". */
     bool fast_failover;         /* A running standby replaces a dead copy with no hold. */
 };

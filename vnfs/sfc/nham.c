@@ -66,6 +66,7 @@
 #include <inttypes.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,7 @@ typedef int nham_control_cb(void *aux, struct nham_command_req *, char **errmsg)
 struct nham_control {
     int fd;
     nham_control_cb *cb;
+    void (*done)(void *aux);    /* Optional: after the commands of a wake-up were answered. */
     void *aux;
     char *path;
 };
@@ -365,6 +367,9 @@ nham_control_readable(struct loop *loop, int fd, uint32_t events, void *c_)
         if (flen > sizeof(sa_family_t)) {
             sendto(fd, reply, strlen(reply), MSG_DONTWAIT, (struct sockaddr *) &from, flen);
         }
+    }
+    if (c->done) {
+        c->done(c->aux);
     }
 }
 
@@ -467,8 +472,10 @@ struct nham_sff_role {
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     uint64_t n_resent, n_readdressed, n_stale_images;
-    uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed;
+    uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed, n_realtime;
     uint64_t take_seq;                  /* The last TAKE's sequence number. */
+    bool raised;                        /* A takeover came: the FMS may have made this
+                                         * process real-time for it. */
     struct buf warm_msg;
     bool any_warm;
     /* Admission (--window): see nham_sff_entry_readable(). */
@@ -1359,9 +1366,37 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
     return 0;
 }
 
+/* The FMS raises this process to SCHED_FIFO just before it sends a takeover
+ * (testbed/schemes/nham_ctl.c, nham_sff_raise()): its wake-up then waits for no normal
+ * process. Once the takeover is answered it is a normal process again, its data path and
+ * the rest of its work as before (counter takeovers_realtime: the takeovers handled so). A
+ * process the FMS did not raise stays as it is. */
+static void
+nham_sff_control_done(void *s_)
+{
+    struct nham_sff_role *s = s_;
+
+    if (s->raised) {
+        s->raised = false;
+        if (sched_getscheduler(0) != SCHED_FIFO) {
+            return;
+        }
+        if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param) { 0 })) {
+            log_err("nham-sff: cannot drop the real-time priority: %s", strerror(errno));
+        } else {
+            s->n_realtime++;
+        }
+    }
+}
+
 static int
 nham_sff_control(void *s_, struct nham_command_req *req, char **errmsg)
 {
+    struct nham_sff_role *s = s_;
+
+    if (!strcmp(req->cmd, "takeover")) {
+        s->raised = true;
+    }
     if (!strcmp(req->cmd, "takeover") && req->n_args >= 3) {
         return nham_sff_takeover(s_, req->args[0], req->args[1], req->args[2], req->info,
                                  sizeof req->info, errmsg);
@@ -1504,7 +1539,8 @@ role_nham_sff(int argc, char *argv[])
     memset(&s, 0, sizeof s);
     role_init_common(&s.role, "nham-sff");
     s.role.aux = &s;
-    s.control = (struct nham_control) { .fd = -1, .cb = nham_sff_control, .aux = &s };
+    s.control = (struct nham_control) { .fd = -1, .cb = nham_sff_control,
+                                         .done = nham_sff_control_done, .aux = &s };
     optind = 1;
     while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -1595,6 +1631,7 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "standby_acks", &s.n_acks);
     role_add_counter(&s.role, "takeovers", &s.n_takeovers);
     role_add_counter(&s.role, "takeovers_refused", &s.n_takeovers_refused);
+    role_add_counter(&s.role, "takeovers_realtime", &s.n_realtime);
     role_add_counter(&s.role, "unaddressed_outputs", &s.n_unaddressed);
     role_add_counter(&s.role, "ingress", &s.n_ingress);
     role_add_counter(&s.role, "egress", &s.n_egress);

@@ -159,8 +159,9 @@ echo " 1R-AA < 5, MR-AA < 0.2, the paper's MR-AA being its group update: steer)"
 }
 [ "$THROUGHPUT_S" = 0 ] && exit 0
 rx_all() { sum "bench-nham-tp-$(lc $1)-r$2" rx_bps mean; }
-rx() { # MECH ROUND: the mean of its per-second rx_bps samples after the first WARMUP_S s
-    q "select printf('%.3f', avg(s.value)) from samples s join series se on s.series = se.id
+rx() { # MECH ROUND: the mean of its per-second rx_bps samples after the first WARMUP_S s (none:
+       # nothing, not 0)
+    q "select case when count(*) then printf('%.3f', avg(s.value)) end from samples s join series se on s.series = se.id
        join runs r on r.id = se.run where r.experiment='bench-nham-tp-$(lc $1)-r$2'
        and se.metric='rx_bps' and se.labels = ''
        and s.t_ns >= (select min(s2.t_ns) from samples s2 where s2.series = se.id)

@@ -76,7 +76,9 @@ uint64_t state_counter_add(struct nf_state *, const void *key, size_t key_len, u
 /* Change tracking. state_mark() returns the sequence number of the latest change; entries
  * changed afterwards are "since" it. */
 uint64_t state_mark(const struct nf_state *);
-/* Number of entries and tombstones changed after 'mark'. */
+/* Number of entries and tombstones changed after 'mark'. This and state_export_since() cost
+ * the changes alone when 'mark' is at most 16 changes old (a packet's transaction), a pass
+ * over the whole store otherwise. */
 size_t state_changes_since(const struct nf_state *, uint64_t mark);
 /* Drops tombstones stamped at or before 'mark' (deltas from before it can no longer be made). */
 void state_compact(struct nf_state *, uint64_t mark);

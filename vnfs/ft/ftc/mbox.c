@@ -261,6 +261,8 @@ ftc_tx_commit(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
     }
     log->upd_len = 0;
     log->upd = NULL;
+    log->wire = NULL;
+    log->wire_len = 0;
     if (wrote) {
         size_t ofs = upd->len;
 
@@ -301,6 +303,8 @@ ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_
 
     log->upd_len = 0;
     log->upd = NULL;
+    log->wire = NULL;
+    log->wire_len = 0;
     if (tx->write_mask) {
         /* The delta: the values this transaction left, which no one else can have changed
          * since (it holds their partitions exclusively). */

@@ -545,7 +545,7 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
         gr->logs = x2nrealloc(gr->logs, &gr->cap_logs, sizeof *gr->logs);
     }
     buf_init(&b);
-    ftc_log_put(&b, l);
+    ftc_log_put_wire(&b, l);
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
     gr->n_logs++;
 }
@@ -575,7 +575,7 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
     struct buf b;
 
     buf_init(&b);
-    ftc_log_put(&b, l);
+    ftc_log_put_wire(&b, l);
     for (size_t i = 0; i < gr->n_stash; i++) {
         if (gr->stash[i].len == b.len && !memcmp(gr->stash[i].data, b.data, b.len)) {
             buf_uninit(&b);
@@ -652,6 +652,8 @@ ftc_group_unstash(struct ftc_group *gr)
 static void
 ftc_group_commit(const struct ftc_replica *r, const struct ftc_group *gr, struct ftc_commit *c)
 {
+    c->wire = NULL;             /* Built here, not parsed. */
+    c->wire_len = 0;
     c->group = gr->g;
     c->epoch = gr->epoch;
     c->prev_epoch = gr->n_hist >= 2 ? gr->hist[gr->n_hist - 2].epoch : gr->epoch;
@@ -830,7 +832,7 @@ ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
 {
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_COMMIT);
-    ftc_message_put(&r->msg, o);
+    ftc_message_put_wire(&r->msg, o);
     if (r->msg.len > r->max_msg) {
         return false;
     }
@@ -1001,6 +1003,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet
 
         own.group = r->x;
         own.epoch = gr->epoch;
+        own.wire = NULL;
         ftc_group_retain(gr, &own);
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             o->logs[o->n_logs++] = own;
@@ -1028,8 +1031,9 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet
         && ftc_replica_end_propagate(r, o, out)) {
         return;
     }
+    /* What the packet brought and goes on unchanged is copied, not encoded again. */
     buf_clear(&r->msg);
-    ftc_packet_put(&r->msg, type, o, inner, inner_len);
+    ftc_packet_put_wire(&r->msg, type, o, inner, inner_len);
     ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
 }
 

@@ -115,6 +115,7 @@ struct ftc_replica {
      * batch of packets in hand is done), and what was last sent, per group. */
     uint32_t commit_to;
     bool commit_armed;
+    bool tail_wrapped;          /* Tail of a group whose head comes later: commits to send. */
     uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
     uint32_t commit_sent_epoch[FTC_MAX_GROUPS];
     /* threads > 1. What runs in parallel: only the middlebox's transactions of the packets of
@@ -405,6 +406,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             gr->pos = d;
             gr->ready = true;
             ftc_group_reset(r, gr);
+            r->tail_wrapped |= d == r->f && g > r->x;
         }
     }
     r->all_ready = true;
@@ -1712,7 +1714,9 @@ ftc_replica_send_commits(struct ftc_replica *r, struct ft_actions *out)
 static void
 ftc_replica_arm_commits(struct ftc_replica *r, uint64_t now, struct ft_actions *out)
 {
-    if (r->commit_to && !r->commit_armed) {
+    /* Only a tail of wrapped groups has any (the first f members): elsewhere the timer would
+     * cost a step and a loop timer per batch of packets for nothing. */
+    if (r->commit_to && r->tail_wrapped && !r->commit_armed) {
         ft_emit_timer(out, FTC_REPLICA_TIMER_COMMIT, now);
         r->commit_armed = true;
     }

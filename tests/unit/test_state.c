@@ -255,6 +255,36 @@ test_delta_recent(void **state)
     state_destroy(backup);
 }
 
+/* A delta of named keys: each live one once (named twice or not), absent and deleted ones not
+ * at all; a backup that imports it has the keys' values. */
+static void
+test_export_keys(void **state)
+{
+    struct nf_state *primary = state_create(), *backup = state_create();
+    const uint8_t *keys[] = { (const uint8_t *) "key-1", (const uint8_t *) "key-2",
+                              (const uint8_t *) "key-1", (const uint8_t *) "nope",
+                              (const uint8_t *) "key-3" };
+    size_t lens[] = { 5, 5, 5, 4, 5 };
+    struct buf out = BUF_INITIALIZER;
+    const uint8_t *v;
+    size_t vlen;
+
+    fill(primary, 10, 0);
+    state_delete(primary, "key-3", 5);
+    state_export_keys(primary, keys, lens, 5, &out);
+    assert_int_equal(state_validate(out.data, out.len), 0);
+    assert_int_equal(state_import(backup, out.data, out.len), 0);
+    assert_int_equal(state_count(backup), 2);
+    assert_true(state_get(backup, "key-1", 5, &v, &vlen));
+    assert_int_equal(vlen, 9);
+    assert_memory_equal(v, "value-1-7", 9);
+    assert_true(state_get(backup, "key-2", 5, &v, &vlen));
+    assert_false(state_get(backup, "key-3", 5, &v, &vlen));
+    buf_uninit(&out);
+    state_destroy(primary);
+    state_destroy(backup);
+}
+
 static void
 test_import_malformed(void **state)
 {
@@ -331,6 +361,7 @@ main(void)
         cmocka_unit_test(test_digest_ignores_history),
         cmocka_unit_test(test_delta),
         cmocka_unit_test(test_delta_recent),
+        cmocka_unit_test(test_export_keys),
         cmocka_unit_test(test_import_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

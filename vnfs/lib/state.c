@@ -455,6 +455,35 @@ state_export_since(const struct nf_state *st, uint64_t mark, struct buf *out)
     export__(st, EXPORT_DELTA, mark, out);
 }
 
+void
+state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
+                  const size_t key_lens[], size_t n, struct buf *out)
+{
+    size_t hdr_ofs = out->len;
+    uint32_t n_records = 0;
+
+    buf_put(out, "SFST", 4);
+    buf_put_u8(out, STATE_FORMAT_VERSION);
+    buf_put_u8(out, EXPORT_DELTA);
+    buf_put_be16(out, 0);
+    buf_put_be64(out, 0);
+    buf_put_be64(out, st->seq);
+    buf_put_be32(out, 0);       /* n_records, patched below. */
+    for (size_t i = 0; i < n; i++) {
+        struct state_entry *e = find(st, keys[i], key_lens[i], hash_key(keys[i], key_lens[i]));
+        bool again = false;
+
+        for (size_t j = 0; j < i && !again; j++) {
+            again = key_lens[j] == key_lens[i] && !memcmp(keys[j], keys[i], key_lens[i]);
+        }
+        if (e && e->live && !again) {
+            export_entry(e, out);
+            n_records++;
+        }
+    }
+    put_be32(out->data + hdr_ofs + HEADER_LEN - 4, n_records);
+}
+
 /* One record of a parsed export, pointing into the message. */
 struct record {
     const uint8_t *key;

@@ -46,7 +46,11 @@ struct ftc_group {
     size_t n_hist;
     uint64_t max[FTC_MAX_PARTS];
     struct nf_state *store;
-    struct ftc_logbuf *logs;    /* Retained, in the order applied. */
+    /* Retained, in the order applied: 'n_logs' from 'logs', which lies 'logs - logs_base'
+     * entries into an allocation of 'cap_logs'. Dropping the oldest advances 'logs' (a commit
+     * prunes a few of them per packet: moving the hundreds behind them each time cost more
+     * than the packet's own work); the rest moves down once the end is reached. */
+    struct ftc_logbuf *logs, *logs_base;
     size_t n_logs, cap_logs;
     struct ftc_logbuf *stash;   /* Tail only: logs that do not apply yet (FUTURE). */
     size_t n_stash, cap_stash;
@@ -182,6 +186,7 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
         free(gr->logs[i].data);
     }
     gr->n_logs = 0;
+    gr->logs = gr->logs_base;
     for (size_t i = 0; i < gr->n_stash; i++) {
         free(gr->stash[i].data);
     }
@@ -443,7 +448,7 @@ ftc_replica_destroy(struct ft_core *core)
         for (size_t k = 0; k < gr->n_logs; k++) {
             free(gr->logs[k].data);
         }
-        free(gr->logs);
+        free(gr->logs_base);
         for (size_t k = 0; k < gr->n_stash; k++) {
             free(gr->stash[k].data);
         }
@@ -532,6 +537,17 @@ ftc_group_classify(const struct ftc_group *gr, const struct ftc_log *l)
     return ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, gr->max, l);
 }
 
+/* Forgets the 'k' oldest retained logs of 'gr'. */
+static void
+ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        free(gr->logs[i].data);
+    }
+    gr->logs += k;
+    gr->n_logs -= k;
+}
+
 static void
 ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
 {
@@ -540,13 +556,20 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
     if (gr->n_logs >= FTC_MAX_RETAINED) {
         /* Commits stopped coming: forget the oldest (a lagging successor then needs a state
          * fetch, as after a failure). */
-        free(gr->logs[0].data);
-        memmove(gr->logs, gr->logs + 1, --gr->n_logs * sizeof *gr->logs);
+        ftc_group_drop_oldest(gr, 1);
     }
-    if (gr->n_logs >= gr->cap_logs) {
-        gr->logs = x2nrealloc(gr->logs, &gr->cap_logs, sizeof *gr->logs);
+    if ((size_t) (gr->logs - gr->logs_base) + gr->n_logs >= gr->cap_logs) {
+        if (gr->n_logs) {
+            memmove(gr->logs_base, gr->logs, gr->n_logs * sizeof *gr->logs);
+        }
+        if (2 * gr->n_logs >= gr->cap_logs) {
+            /* At least half stays free: the next move is as many logs away as it moves. */
+            gr->logs_base = x2nrealloc(gr->logs_base, &gr->cap_logs, sizeof *gr->logs);
+        }
+        gr->logs = gr->logs_base;
     }
     buf_init(&b);
+    buf_reserve(&b, ftc_log_wire_len(l));
     ftc_log_put_wire(&b, l);
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
     gr->n_logs++;
@@ -688,12 +711,8 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
         if (cls != FTC_LOG_APPLIED && cls != FTC_LOG_DEAD) {
             break;
         }
-        free(gr->logs[k].data);
     }
-    if (k) {
-        memmove(gr->logs, gr->logs + k, (gr->n_logs - k) * sizeof *gr->logs);
-        gr->n_logs -= k;
-    }
+    ftc_group_drop_oldest(gr, k);
 }
 
 static void

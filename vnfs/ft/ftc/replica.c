@@ -120,6 +120,7 @@ struct ftc_replica {
     uint32_t commit_to;
     bool commit_armed;
     bool tail_wrapped;          /* Tail of a group whose head comes later: commits to send. */
+    bool tick_armed;            /* ftc_replica_arm_tick(). */
     uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
     uint32_t commit_sent_epoch[FTC_MAX_GROUPS];
     /* threads > 1. What runs in parallel: only the middlebox's transactions of the packets of
@@ -821,6 +822,29 @@ ftc_log_is_own(const struct ftc_replica *r, const struct ftc_log *l)
     return l->group <= r->x;
 }
 
+/* Something now waits (a group's state, a stashed log, a held packet): the tick asks again
+ * every tick_ns until it is in. Nothing waiting, no tick runs: it was a wake-up every 2 ms
+ * per middlebox for nothing, busy or idle. */
+static void
+ftc_replica_arm_tick(struct ftc_replica *r, struct ft_actions *out)
+{
+    if (!r->tick_armed) {
+        ft_emit_timer(out, FTC_REPLICA_TIMER_TICK, r->now_ns + r->tick_ns);
+        r->tick_armed = true;
+    }
+}
+
+static bool
+ftc_replica_waits(const struct ftc_replica *r)
+{
+    for (size_t i = 0; i < r->n_groups; i++) {
+        if (!r->groups[i].ready || r->groups[i].n_stash) {
+            return true;
+        }
+    }
+    return r->n_held > 0;
+}
+
 static void
 ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actions *out)
 {
@@ -830,6 +854,7 @@ ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actio
         return;
     }
     r->stats.held++;
+    ftc_replica_arm_tick(r, out);
     r->held[r->n_held].data = xmalloc(len);
     memcpy(r->held[r->n_held].data, data, len);
     r->held[r->n_held].len = len;
@@ -933,6 +958,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         } else if (cls == FTC_LOG_FUTURE && gr->pos == r->f) {
             /* The tail: no replica after us needs it in order, so the packet need not wait. */
             ftc_group_stash(r, gr, l);
+            ftc_replica_arm_tick(r, out);
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
             }
@@ -1282,6 +1308,7 @@ ftc_send_state_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_action
     buf_put_u8(&r->msg, gr->g);
     buf_put_be32(&r->msg, gr->pos == 0 ? r->incarnation : 0);
     ft_emit_send(out, r->ring[ftc_candidate(r, gr, gr->cand % n)], r->msg.data, r->msg.len);
+    ftc_replica_arm_tick(r, out);
 }
 
 static void
@@ -1634,6 +1661,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         buf_put_u8(&r->msg, gr->g);
         buf_put_be32(&r->msg, 0);
         ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
+        ftc_replica_arm_tick(r, out);
         return;
     }
     ftc_group_adopt_hist(gr, hist, n_hist);
@@ -1661,6 +1689,7 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
     bool asked[FTC_MAX_GROUPS] = { false };
 
     r->stats.ticks++;
+    r->tick_armed = false;
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
 
@@ -1697,7 +1726,10 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
             }
         }
     }
-    ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
+    if (ftc_replica_waits(r)) {
+        ftc_replica_arm_tick(r, out);
+    }
+    (void) ev;
 }
 
 /* The groups this member is the tail of whose head comes later in the chain (their logs came
@@ -1759,10 +1791,9 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
                 r->groups[i].cand = 0;
             }
             for (size_t i = 0; i < r->n_groups; i++) {
-                ftc_send_state_req(r, &r->groups[i], out);
+                ftc_send_state_req(r, &r->groups[i], out);     /* Arms the tick. */
             }
         }
-        ft_emit_timer(out, FTC_REPLICA_TIMER_TICK, ev->now_ns + r->tick_ns);
         break;
     case FT_EV_TIMER:
         if (ev->timer == FTC_REPLICA_TIMER_COMMIT) {

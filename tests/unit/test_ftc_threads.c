@@ -240,6 +240,121 @@ run_head(struct ft_core *head, struct ft_core *tail, struct ft_core *rtail, stru
 
 /* Four threads: every packet went through one transaction (some retried after a wound), the
  * logs are numbered in commit order, and both tails reach the head's state. */
+#define T_TICK_TIMER 1          /* FTC_REPLICA_TIMER_TICK. */
+#define T_TICK_NS 1000000       /* ftc_replica's default tick. */
+
+static size_t
+count_actions(const struct ft_actions *out, enum ft_action_kind kind, uint64_t timer)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < out->n; i++) {
+        n += out->v[i].kind == kind && (kind != FT_ACT_TIMER_ARM || out->v[i].timer == timer);
+    }
+    return n;
+}
+
+/* A replica's tick runs only while something waits for it: none after a start, nor while
+ * packets come in order (it was a wake-up every tick on every middlebox, for nothing). A tail
+ * that stashes a log (the packet before it was lost) asks its predecessor at once and arms the
+ * tick, which asks again each tick while the log waits (the request may be lost too), and
+ * stops once the missing log came. */
+static void
+test_tick_only_while_waiting(void **state)
+{
+    struct ft_core *head = make_replica(1, 1, false);
+    struct ft_core *tail = make_replica(2, 1, false);
+    struct ft_event start = { .kind = FT_EV_START };
+    struct ft_actions out;
+    struct sent s = { 0 };
+    uint64_t now = 1000;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    step(head, &start, &out);
+    assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 0);
+    ft_actions_clear(&out);
+    step(tail, &start, &out);
+    assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 0);
+    ft_actions_clear(&out);
+    for (uint64_t id = 1; id <= 3; id++) {
+        /* Seeds 6, 12, 18: each writes key 0, so each log follows the one before. */
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 0 };
+
+        make_packet(&b, id, 6 * id);
+        ev.data = b.data;
+        ev.len = b.len;
+        step(head, &ev, &out);
+        assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 0);
+        collect(&s, &out);
+    }
+    assert_int_equal(s.n, 3);
+
+    /* In order: nothing waits. */
+    {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 1,
+                               .data = s.v[0].data, .len = s.v[0].len };
+
+        step(tail, &ev, &out);
+        assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 0);
+        ft_actions_clear(&out);
+    }
+    /* The second is lost: the third's log waits in the stash; asked for at once. */
+    {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = now, .from = 1,
+                               .data = s.v[2].data, .len = s.v[2].len };
+
+        step(tail, &ev, &out);
+        assert_int_equal(ftc_replica_stats(tail)->stashed, 1);
+        assert_int_equal(count_actions(&out, FT_ACT_SEND, 0), 1);
+        assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 1);
+        ft_actions_clear(&out);
+    }
+    /* Each tick asks again and stays armed while the log waits. */
+    for (int t = 0; t < 2; t++) {
+        struct ft_event tick = { .kind = FT_EV_TIMER, .timer = T_TICK_TIMER };
+
+        now += T_TICK_NS;
+        tick.now_ns = now;
+        step(tail, &tick, &out);
+        assert_int_equal(count_actions(&out, FT_ACT_SEND, 0), 1);
+        assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 1);
+        ft_actions_clear(&out);
+    }
+    /* The lost packet comes: both logs apply, and the next tick is the last. */
+    {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = ++now, .from = 1,
+                               .data = s.v[1].data, .len = s.v[1].len };
+        struct ft_event tick = { .kind = FT_EV_TIMER, .timer = T_TICK_TIMER };
+
+        step(tail, &ev, &out);
+        ft_actions_clear(&out);
+        now += T_TICK_NS;
+        tick.now_ns = now;
+        step(tail, &tick, &out);
+        assert_int_equal(count_actions(&out, FT_ACT_SEND, 0), 0);
+        assert_int_equal(count_actions(&out, FT_ACT_TIMER_ARM, T_TICK_TIMER), 0);
+        ft_actions_clear(&out);
+    }
+    assert_int_equal(ftc_replica_stats(tail)->held_now, 0);
+    {
+        uint64_t hmax[FTC_MAX_PARTS], tmax[FTC_MAX_PARTS];
+        uint8_t hd[STATE_DIGEST_LEN], td[STATE_DIGEST_LEN];
+        uint32_t he, te;
+
+        state_digest(ftc_replica_store(head, 0, hmax, &he), hd);
+        state_digest(ftc_replica_store(tail, 0, tmax, &te), td);
+        assert_memory_equal(hd, td, sizeof hd);
+        assert_memory_equal(hmax, tmax, T_PARTS * sizeof *hmax);
+    }
+    buf_uninit(&b);
+    sent_free(&s);
+    ft_actions_uninit(&out);
+    ft_core_destroy(head);
+    ft_core_destroy(tail);
+}
+
 static void
 test_threads_replicate(void **state)
 {
@@ -374,6 +489,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tick_only_while_waiting),
         cmocka_unit_test(test_threads_replicate),
         cmocka_unit_test(test_late_seq_caught),
         cmocka_unit_test(test_threads_monitor_sharing),

@@ -20,6 +20,8 @@ struct state_entry {
     uint8_t key[];
 };
 
+#define STATE_RECENT 16
+
 struct nf_state {
     struct state_entry **buckets;
     size_t mask;                /* n_buckets - 1; n_buckets is a power of 2. */
@@ -28,6 +30,11 @@ struct nf_state {
     size_t n_bytes;             /* Of live keys and values. */
     size_t max_entries;
     uint64_t seq;
+    /* The entries of the last STATE_RECENT changes, change 's' in slot s % STATE_RECENT, for
+     * changes after 'recent_floor': a delta since a recent mark (one packet's transaction)
+     * then visits what changed instead of every bucket of the store. */
+    struct state_entry *recent[STATE_RECENT];
+    uint64_t recent_floor;
 };
 
 enum { EXPORT_FULL = 1, EXPORT_DELTA = 2 };
@@ -136,6 +143,31 @@ find(const struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t has
     return NULL;
 }
 
+/* Stamps 'e' with a new sequence number: a change. */
+static void
+stamp(struct nf_state *st, struct state_entry *e)
+{
+    e->seq = ++st->seq;
+    st->recent[st->seq % STATE_RECENT] = e;
+}
+
+/* Whether every change after 'mark' is in 'recent'. */
+static bool
+recent_covers(const struct nf_state *st, uint64_t mark)
+{
+    return mark >= st->recent_floor && mark <= st->seq && st->seq - mark <= STATE_RECENT;
+}
+
+/* The entry of change 's' (in 'recent', recent_covers()) if 's' is its latest change, else NULL:
+ * each entry changed since a mark is visited once, at its last change. */
+static struct state_entry *
+recent_entry(const struct nf_state *st, uint64_t s)
+{
+    struct state_entry *e = st->recent[s % STATE_RECENT];
+
+    return e->seq == s ? e : NULL;
+}
+
 static void
 expand(struct nf_state *st)
 {
@@ -200,7 +232,7 @@ entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, size_t va
     st->n_bytes += value_len;
     st->n_bytes -= e->value_len;
     e->value_len = value_len;
-    e->seq = ++st->seq;
+    stamp(st, e);
     *ep = e;
     return 0;
 }
@@ -259,7 +291,7 @@ state_delete(struct nf_state *st, const void *key, size_t key_len)
     free(e->value);             /* A tombstone keeps only its key until compacted. */
     e->value = NULL;
     e->value_len = e->value_cap = 0;
-    e->seq = ++st->seq;
+    stamp(st, e);
     return true;
 }
 
@@ -291,7 +323,7 @@ state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t
     uint64_t old = e && e->live && e->value_len == 8 ? get_be64(e->value) : 0;
 
     if (e && e->live && e->value_len == 8) {
-        e->seq = ++st->seq;     /* The common case: one lookup, updated in place. */
+        stamp(st, e);           /* The common case: one lookup, updated in place. */
     } else if (entry_prepare(st, key, key_len, 8, &e)) {
         return old;
     }
@@ -304,6 +336,12 @@ state_changes_since(const struct nf_state *st, uint64_t mark)
 {
     size_t n = 0;
 
+    if (recent_covers(st, mark)) {
+        for (uint64_t s = mark + 1; s <= st->seq; s++) {
+            n += recent_entry(st, s) != NULL;
+        }
+        return n;
+    }
     for (size_t i = 0; i <= st->mask; i++) {
         for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
             n += e->seq > mark;
@@ -323,6 +361,8 @@ state_compact(struct nf_state *st, uint64_t mark)
                 *prev = e->next;
                 st->n_entries--;
                 entry_free(e);
+                /* 'recent' may name it: it no longer serves marks before now. */
+                st->recent_floor = st->seq;
             } else {
                 prev = &e->next;
             }
@@ -348,6 +388,19 @@ state_foreach(const struct nf_state *st,
 }
 
 static void
+export_entry(const struct state_entry *e, struct buf *out)
+{
+    buf_put_u8(out, e->live ? OP_PUT : OP_DELETE);
+    buf_put_u8(out, 0);
+    buf_put_be16(out, e->key_len);
+    buf_put_be32(out, e->live ? e->value_len : 0);
+    buf_put(out, e->key, e->key_len);
+    if (e->live) {
+        buf_put(out, e->value, e->value_len);
+    }
+}
+
+static void
 export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
 {
     size_t hdr_ofs = out->len;
@@ -361,20 +414,26 @@ export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
     buf_put_be64(out, st->seq);
     buf_put_be32(out, 0);       /* n_records, patched below. */
 
-    for (size_t i = 0; i <= st->mask; i++) {
-        for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
-            if (kind == EXPORT_FULL ? !e->live : e->seq <= mark) {
-                continue;
+    if (kind == EXPORT_DELTA && recent_covers(st, mark)) {
+        /* In the order of their last changes rather than the buckets': an import does not
+         * depend on the order (a key is in a delta once). */
+        for (uint64_t s = mark + 1; s <= st->seq; s++) {
+            struct state_entry *e = recent_entry(st, s);
+
+            if (e) {
+                export_entry(e, out);
+                n++;
             }
-            buf_put_u8(out, e->live ? OP_PUT : OP_DELETE);
-            buf_put_u8(out, 0);
-            buf_put_be16(out, e->key_len);
-            buf_put_be32(out, e->live ? e->value_len : 0);
-            buf_put(out, e->key, e->key_len);
-            if (e->live) {
-                buf_put(out, e->value, e->value_len);
+        }
+    } else {
+        for (size_t i = 0; i <= st->mask; i++) {
+            for (struct state_entry *e = st->buckets[i]; e; e = e->next) {
+                if (kind == EXPORT_FULL ? !e->live : e->seq <= mark) {
+                    continue;
+                }
+                export_entry(e, out);
+                n++;
             }
-            n++;
         }
     }
     uint8_t *p = out->data + hdr_ofs + HEADER_LEN - 4;
@@ -396,6 +455,35 @@ state_export_since(const struct nf_state *st, uint64_t mark, struct buf *out)
     export__(st, EXPORT_DELTA, mark, out);
 }
 
+void
+state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
+                  const size_t key_lens[], size_t n, struct buf *out)
+{
+    size_t hdr_ofs = out->len;
+    uint32_t n_records = 0;
+
+    buf_put(out, "SFST", 4);
+    buf_put_u8(out, STATE_FORMAT_VERSION);
+    buf_put_u8(out, EXPORT_DELTA);
+    buf_put_be16(out, 0);
+    buf_put_be64(out, 0);
+    buf_put_be64(out, st->seq);
+    buf_put_be32(out, 0);       /* n_records, patched below. */
+    for (size_t i = 0; i < n; i++) {
+        struct state_entry *e = find(st, keys[i], key_lens[i], hash_key(keys[i], key_lens[i]));
+        bool again = false;
+
+        for (size_t j = 0; j < i && !again; j++) {
+            again = key_lens[j] == key_lens[i] && !memcmp(keys[j], keys[i], key_lens[i]);
+        }
+        if (e && e->live && !again) {
+            export_entry(e, out);
+            n_records++;
+        }
+    }
+    put_be32(out->data + hdr_ofs + HEADER_LEN - 4, n_records);
+}
+
 /* One record of a parsed export, pointing into the message. */
 struct record {
     const uint8_t *key;
@@ -406,12 +494,29 @@ struct record {
     uint8_t op;
 };
 
+/* Records parsed without allocating (a transaction's delta has a few). */
+#define PARSE_LOCAL 8
+
 /* Whether two records of one message have the same key, found with a temporary open-addressing
  * table (linear in the message, unlike sorting). */
 static bool
 records_have_duplicate(const struct record *records, size_t n)
 {
     size_t n_slots = 16;
+
+    if (n <= PARSE_LOCAL) {
+        /* A packet's delta: a few records, compared pairwise without allocating. */
+        for (size_t i = 1; i < n; i++) {
+            for (size_t j = 0; j < i; j++) {
+                if (records[i].hash == records[j].hash
+                    && records[i].key_len == records[j].key_len
+                    && !memcmp(records[i].key, records[j].key, records[i].key_len)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
     while (n_slots < 2 * n) {
         n_slots *= 2;
     }
@@ -437,10 +542,11 @@ records_have_duplicate(const struct record *records, size_t n)
     return dup;
 }
 
-/* Parses an export into its kind and records (pointing into 'data', freed by the caller). */
+/* Parses an export into its kind and records (pointing into 'data'), in 'local'
+ * (PARSE_LOCAL of them) when they fit, else in an array the caller frees (records_free()). */
 static int
-parse_export(const uint8_t *data, size_t len, int *kindp, struct record **recordsp,
-             size_t *n_recordsp)
+parse_export(const uint8_t *data, size_t len, int *kindp, struct record *local,
+             struct record **recordsp, size_t *n_recordsp)
 {
     struct record *records = NULL;
     int error = EINVAL;
@@ -466,7 +572,7 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record **record
     if (n > (len - HEADER_LEN) / (RECORD_LEN + 1)) {
         goto out;
     }
-    records = xcalloc(n ? n : 1, sizeof *records);
+    records = n <= PARSE_LOCAL ? local : xcalloc(n, sizeof *records);
 
     size_t ofs = HEADER_LEN;
     for (uint32_t i = 0; i < n; i++) {
@@ -506,20 +612,30 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record **record
     records = NULL;
     error = 0;
 out:
-    free(records);
+    if (records != local) {
+        free(records);
+    }
     return error;
+}
+
+static void
+records_free(struct record *records, const struct record *local)
+{
+    if (records != local) {
+        free(records);
+    }
 }
 
 int
 state_validate(const uint8_t *data, size_t len)
 {
-    struct record *records;
+    struct record local[PARSE_LOCAL], *records;
     size_t n;
     int kind;
-    int error = parse_export(data, len, &kind, &records, &n);
+    int error = parse_export(data, len, &kind, local, &records, &n);
 
     if (!error) {
-        free(records);
+        records_free(records, local);
     }
     return error;
 }
@@ -527,10 +643,10 @@ state_validate(const uint8_t *data, size_t len)
 int
 state_import(struct nf_state *st, const uint8_t *data, size_t len)
 {
-    struct record *records = NULL;
+    struct record local[PARSE_LOCAL], *records = NULL;
     size_t n;
     int kind;
-    int error = parse_export(data, len, &kind, &records, &n);
+    int error = parse_export(data, len, &kind, local, &records, &n);
 
     if (error) {
         return error;
@@ -569,7 +685,7 @@ state_import(struct nf_state *st, const uint8_t *data, size_t len)
         }
     }
 out:
-    free(records);
+    records_free(records, local);
     return error;
 }
 

@@ -76,7 +76,9 @@ uint64_t state_counter_add(struct nf_state *, const void *key, size_t key_len, u
 /* Change tracking. state_mark() returns the sequence number of the latest change; entries
  * changed afterwards are "since" it. */
 uint64_t state_mark(const struct nf_state *);
-/* Number of entries and tombstones changed after 'mark'. */
+/* Number of entries and tombstones changed after 'mark'. This and state_export_since() cost
+ * the changes alone when 'mark' is at most 16 changes old (a packet's transaction), a pass
+ * over the whole store otherwise. */
 size_t state_changes_since(const struct nf_state *, uint64_t mark);
 /* Drops tombstones stamped at or before 'mark' (deltas from before it can no longer be made). */
 void state_compact(struct nf_state *, uint64_t mark);
@@ -91,6 +93,10 @@ int state_foreach(const struct nf_state *,
 /* Appends the whole store (kind full) or what changed after 'mark' (kind delta) to 'out'. */
 void state_export(const struct nf_state *, struct buf *out);
 void state_export_since(const struct nf_state *, uint64_t mark, struct buf *out);
+/* Appends a delta holding the live values of the 'n' keys (a key named twice is exported once;
+ * an absent one not at all): what changed, for a caller that knows which keys it wrote. */
+void state_export_keys(const struct nf_state *, const uint8_t *const keys[],
+                       const size_t key_lens[], size_t n, struct buf *out);
 /* Applies an export. Returns 0, or EINVAL (malformed: bad magic, version, kind, length,
  * duplicate key, trailing bytes), EPROTONOSUPPORT (unknown version) or ENOSPC, in which
  * cases the store is unchanged. */

@@ -47,8 +47,7 @@ struct vnf_ftc_local {
     int stage;                  /* Where it goes. */
     bool peer;                  /* A sealed peer message, else a packet. */
     uint32_t from;
-    uint8_t *data;
-    size_t len;
+    size_t ofs, len;            /* Its bytes, in 'qdata'. */
 };
 
 struct vnf_ftc_hook {
@@ -74,8 +73,13 @@ struct vnf_ftc {
      * for a closed-loop client: the hold is then in our hop). */
     bool stamp;
     uint64_t t_in;
-    struct vnf_ftc_local *queue;
-    size_t n_queue, cap_queue;
+    /* What stages of this guest hand each other (every data packet, on the first and the last
+     * VNF), run from the loop: 'queue', its bytes in 'qdata'. A drain takes them over as
+     * 'run' and 'rdata' (the two pairs swap), so what a stage queues meanwhile never moves
+     * the bytes in hand, and a message costs no allocation once the buffers have grown. */
+    struct vnf_ftc_local *queue, *run;
+    size_t n_queue, cap_queue, cap_run;
+    struct buf qdata, rdata;
     uint64_t drain_timer;
     uint8_t frame[VNF_FTC_FRAME_MAX];
     /* Frames sent while a batch is handled (frames in, or the stages' queue drained) are
@@ -176,11 +180,10 @@ vnf_ftc_enqueue(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const ui
     if (v->n_queue >= v->cap_queue) {
         v->queue = x2nrealloc(v->queue, &v->cap_queue, sizeof *v->queue);
     }
-    v->queue[v->n_queue] = (struct vnf_ftc_local) {
-        .stage = stage, .peer = peer, .from = from, .data = xmalloc(len ? len : 1), .len = len,
+    v->queue[v->n_queue++] = (struct vnf_ftc_local) {
+        .stage = stage, .peer = peer, .from = from, .ofs = v->qdata.len, .len = len,
     };
-    memcpy(v->queue[v->n_queue].data, data, len);
-    v->n_queue++;
+    buf_put(&v->qdata, data, len);
     if (!v->drain_timer) {
         v->drain_timer = loop_add_timer(v->role->loop, 0, 0, vnf_ftc_drain_cb, v);
     }
@@ -190,18 +193,31 @@ vnf_ftc_enqueue(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const ui
 static void
 vnf_ftc_drain(struct vnf_ftc *v)
 {
-    for (size_t i = 0; i < v->n_queue; i++) {
-        struct vnf_ftc_local l = v->queue[i];
-        uint64_t now = time_mono_ns();
+    while (v->n_queue) {
+        struct vnf_ftc_local *q = v->queue;
+        size_t n = v->n_queue, cap = v->cap_queue;
+        struct buf b = v->qdata;
 
-        if (l.peer) {
-            ftstage_peer_message(v->stages[l.stage], l.data, l.len, now);
-        } else {
-            ftstage_packet(v->stages[l.stage], l.from, l.data, l.len, now);
+        v->queue = v->run;
+        v->cap_queue = v->cap_run;
+        v->n_queue = 0;
+        v->qdata = v->rdata;
+        buf_clear(&v->qdata);
+        v->run = q;
+        v->cap_run = cap;
+        v->rdata = b;
+        for (size_t i = 0; i < n; i++) {
+            const struct vnf_ftc_local *l = &v->run[i];
+            const uint8_t *data = v->rdata.data + l->ofs;
+            uint64_t now = time_mono_ns();
+
+            if (l->peer) {
+                ftstage_peer_message(v->stages[l->stage], data, l->len, now);
+            } else {
+                ftstage_packet(v->stages[l->stage], l->from, data, l->len, now);
+            }
         }
-        free(l.data);
     }
-    v->n_queue = 0;
 }
 
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
@@ -546,10 +562,10 @@ vnf_ftc_destroy(struct vnf_ftc *v)
             ftstage_destroy(v->stages[k]);
         }
     }
-    for (size_t i = 0; i < v->n_queue; i++) {
-        free(v->queue[i].data);
-    }
     free(v->queue);
+    free(v->run);
+    buf_uninit(&v->qdata);
+    buf_uninit(&v->rdata);
     if (v->drain_timer) {
         loop_cancel_timer(v->role->loop, v->drain_timer);
     }

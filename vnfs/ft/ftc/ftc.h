@@ -151,6 +151,10 @@ struct ftc_log {
     struct ftc_entry ent[FTC_MAX_PARTS];
     const uint8_t *upd;         /* State delta (vnfs/lib/state.h); into the parsed bytes. */
     uint32_t upd_len;
+    /* The bytes ftc_log_read() read it from (NULL for a log built otherwise): what
+     * ftc_log_put_wire() copies, as long as the fields still match them. */
+    const uint8_t *wire;
+    uint32_t wire_len;
 };
 
 struct ftc_commit {
@@ -159,6 +163,8 @@ struct ftc_commit {
     uint8_t n_parts;
     uint64_t start[FTC_MAX_PARTS];  /* Where 'epoch' began (after prev_epoch's logs). */
     uint64_t max[FTC_MAX_PARTS];    /* The tail's MAX: logs below it are replicated f+1 times. */
+    const uint8_t *wire;            /* As struct ftc_log's: from ftc_commit_read(), or NULL. */
+    uint32_t wire_len;
 };
 
 struct ftc_message {
@@ -183,6 +189,15 @@ bool ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *,
                       struct ftc_message *, const uint8_t **inner, size_t *inner_len);
 void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message *,
                     const uint8_t *inner, size_t inner_len);
+/* The same, but each log and commit that still has the bytes it was read from ('wire', set by
+ * the parsers and by nothing else) is copied from them rather than encoded again: a replica
+ * passes on most of what a packet brought unchanged. Only for messages whose logs and commits
+ * were parsed or have 'wire' NULL (a log or commit changed after parsing must have it
+ * cleared; a length that no longer matches falls back to encoding). */
+void ftc_log_put_wire(struct buf *, const struct ftc_log *);
+void ftc_message_put_wire(struct buf *, const struct ftc_message *);
+void ftc_packet_put_wire(struct buf *, enum ftc_packet_type, const struct ftc_message *,
+                         const uint8_t *inner, size_t inner_len);
 /* The same packet with its logs given as their encodings (ftc_log_put()'s bytes, one buf
  * each) and 'm''s logs ignored: the forwarder keeps the buffer's logs so, and copies them onto
  * each packet instead of decoding and encoding them again. */

@@ -261,6 +261,8 @@ ftc_tx_commit(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
     }
     log->upd_len = 0;
     log->upd = NULL;
+    log->wire = NULL;
+    log->wire_len = 0;
     if (wrote) {
         size_t ofs = upd->len;
 
@@ -292,6 +294,10 @@ ftc_tx_number(const struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct ftc_log
     }
 }
 
+/* Keys a concurrent transaction's delta is exported from the store directly (more: through a
+ * store of their own, which deduplicates them). */
+#define FTC_TX_FEW_KEYS 16
+
 bool
 ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_counter,
                  uint64_t *ticket, struct buf *upd, struct ftc_log *log, bool late_seq)
@@ -301,10 +307,16 @@ ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_
 
     log->upd_len = 0;
     log->upd = NULL;
+    log->wire = NULL;
+    log->wire_len = 0;
     if (tx->write_mask) {
         /* The delta: the values this transaction left, which no one else can have changed
-         * since (it holds their partitions exclusively). */
-        struct nf_state *delta = state_create();
+         * since (it holds their partitions exclusively). A transaction writes a few keys:
+         * exported from the store itself; many (a copy deduplicates them): through a
+         * store of their own. */
+        const uint8_t *keys[FTC_TX_FEW_KEYS];
+        size_t key_lens[FTC_TX_FEW_KEYS], n = 0;
+        struct nf_state *delta = NULL;
         struct cursor r;
         size_t ofs = upd->len;
 
@@ -316,13 +328,33 @@ ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_
             const uint8_t *val;
             size_t vl;
 
-            if (key && state_get(tx->store, key, kl, &val, &vl)) {
+            if (!key) {
+                break;
+            }
+            if (!delta && n < FTC_TX_FEW_KEYS) {
+                keys[n] = key;
+                key_lens[n++] = kl;
+                continue;
+            }
+            if (!delta) {
+                delta = state_create();
+                for (size_t i = 0; i < n; i++) {
+                    if (state_get(tx->store, keys[i], key_lens[i], &val, &vl)) {
+                        state_put(delta, keys[i], key_lens[i], val, vl);
+                    }
+                }
+            }
+            if (state_get(tx->store, key, kl, &val, &vl)) {
                 state_put(delta, key, kl, val, vl);
             }
         }
+        if (delta) {
+            state_export_since(delta, 0, upd);
+            state_destroy(delta);
+        } else {
+            state_export_keys(tx->store, keys, key_lens, n, upd);
+        }
         pthread_mutex_unlock(cc->store_mutex);
-        state_export_since(delta, 0, upd);
-        state_destroy(delta);
         log->upd_len = upd->len - ofs;
         log->upd = (const uint8_t *) upd->data + ofs;
     }

@@ -46,7 +46,11 @@ struct ftc_group {
     size_t n_hist;
     uint64_t max[FTC_MAX_PARTS];
     struct nf_state *store;
-    struct ftc_logbuf *logs;    /* Retained, in the order applied. */
+    /* Retained, in the order applied: 'n_logs' from 'logs', which lies 'logs - logs_base'
+     * entries into an allocation of 'cap_logs'. Dropping the oldest advances 'logs' (a commit
+     * prunes a few of them per packet: moving the hundreds behind them each time cost more
+     * than the packet's own work); the rest moves down once the end is reached. */
+    struct ftc_logbuf *logs, *logs_base;
     size_t n_logs, cap_logs;
     struct ftc_logbuf *stash;   /* Tail only: logs that do not apply yet (FUTURE). */
     size_t n_stash, cap_stash;
@@ -115,6 +119,8 @@ struct ftc_replica {
      * batch of packets in hand is done), and what was last sent, per group. */
     uint32_t commit_to;
     bool commit_armed;
+    bool tail_wrapped;          /* Tail of a group whose head comes later: commits to send. */
+    bool tick_armed;            /* ftc_replica_arm_tick(). */
     uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
     uint32_t commit_sent_epoch[FTC_MAX_GROUPS];
     /* threads > 1. What runs in parallel: only the middlebox's transactions of the packets of
@@ -181,6 +187,7 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
         free(gr->logs[i].data);
     }
     gr->n_logs = 0;
+    gr->logs = gr->logs_base;
     for (size_t i = 0; i < gr->n_stash; i++) {
         free(gr->stash[i].data);
     }
@@ -405,6 +412,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             gr->pos = d;
             gr->ready = true;
             ftc_group_reset(r, gr);
+            r->tail_wrapped |= d == r->f && g > r->x;
         }
     }
     r->all_ready = true;
@@ -441,7 +449,7 @@ ftc_replica_destroy(struct ft_core *core)
         for (size_t k = 0; k < gr->n_logs; k++) {
             free(gr->logs[k].data);
         }
-        free(gr->logs);
+        free(gr->logs_base);
         for (size_t k = 0; k < gr->n_stash; k++) {
             free(gr->stash[k].data);
         }
@@ -530,6 +538,17 @@ ftc_group_classify(const struct ftc_group *gr, const struct ftc_log *l)
     return ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, gr->max, l);
 }
 
+/* Forgets the 'k' oldest retained logs of 'gr'. */
+static void
+ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        free(gr->logs[i].data);
+    }
+    gr->logs += k;
+    gr->n_logs -= k;
+}
+
 static void
 ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
 {
@@ -538,14 +557,21 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
     if (gr->n_logs >= FTC_MAX_RETAINED) {
         /* Commits stopped coming: forget the oldest (a lagging successor then needs a state
          * fetch, as after a failure). */
-        free(gr->logs[0].data);
-        memmove(gr->logs, gr->logs + 1, --gr->n_logs * sizeof *gr->logs);
+        ftc_group_drop_oldest(gr, 1);
     }
-    if (gr->n_logs >= gr->cap_logs) {
-        gr->logs = x2nrealloc(gr->logs, &gr->cap_logs, sizeof *gr->logs);
+    if ((size_t) (gr->logs - gr->logs_base) + gr->n_logs >= gr->cap_logs) {
+        if (gr->n_logs) {
+            memmove(gr->logs_base, gr->logs, gr->n_logs * sizeof *gr->logs);
+        }
+        if (2 * gr->n_logs >= gr->cap_logs) {
+            /* At least half stays free: the next move is as many logs away as it moves. */
+            gr->logs_base = x2nrealloc(gr->logs_base, &gr->cap_logs, sizeof *gr->logs);
+        }
+        gr->logs = gr->logs_base;
     }
     buf_init(&b);
-    ftc_log_put(&b, l);
+    buf_reserve(&b, ftc_log_wire_len(l));
+    ftc_log_put_wire(&b, l);
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
     gr->n_logs++;
 }
@@ -575,7 +601,7 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
     struct buf b;
 
     buf_init(&b);
-    ftc_log_put(&b, l);
+    ftc_log_put_wire(&b, l);
     for (size_t i = 0; i < gr->n_stash; i++) {
         if (gr->stash[i].len == b.len && !memcmp(gr->stash[i].data, b.data, b.len)) {
             buf_uninit(&b);
@@ -652,6 +678,8 @@ ftc_group_unstash(struct ftc_group *gr)
 static void
 ftc_group_commit(const struct ftc_replica *r, const struct ftc_group *gr, struct ftc_commit *c)
 {
+    c->wire = NULL;             /* Built here, not parsed. */
+    c->wire_len = 0;
     c->group = gr->g;
     c->epoch = gr->epoch;
     c->prev_epoch = gr->n_hist >= 2 ? gr->hist[gr->n_hist - 2].epoch : gr->epoch;
@@ -684,12 +712,8 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
         if (cls != FTC_LOG_APPLIED && cls != FTC_LOG_DEAD) {
             break;
         }
-        free(gr->logs[k].data);
     }
-    if (k) {
-        memmove(gr->logs, gr->logs + k, (gr->n_logs - k) * sizeof *gr->logs);
-        gr->n_logs -= k;
-    }
+    ftc_group_drop_oldest(gr, k);
 }
 
 static void
@@ -798,6 +822,29 @@ ftc_log_is_own(const struct ftc_replica *r, const struct ftc_log *l)
     return l->group <= r->x;
 }
 
+/* Something now waits (a group's state, a stashed log, a held packet): the tick asks again
+ * every tick_ns until it is in. Nothing waiting, no tick runs: it was a wake-up every 2 ms
+ * per middlebox for nothing, busy or idle. */
+static void
+ftc_replica_arm_tick(struct ftc_replica *r, struct ft_actions *out)
+{
+    if (!r->tick_armed) {
+        ft_emit_timer(out, FTC_REPLICA_TIMER_TICK, r->now_ns + r->tick_ns);
+        r->tick_armed = true;
+    }
+}
+
+static bool
+ftc_replica_waits(const struct ftc_replica *r)
+{
+    for (size_t i = 0; i < r->n_groups; i++) {
+        if (!r->groups[i].ready || r->groups[i].n_stash) {
+            return true;
+        }
+    }
+    return r->n_held > 0;
+}
+
 static void
 ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actions *out)
 {
@@ -807,6 +854,7 @@ ftc_hold(struct ftc_replica *r, const uint8_t *data, size_t len, struct ft_actio
         return;
     }
     r->stats.held++;
+    ftc_replica_arm_tick(r, out);
     r->held[r->n_held].data = xmalloc(len);
     memcpy(r->held[r->n_held].data, data, len);
     r->held[r->n_held].len = len;
@@ -830,7 +878,7 @@ ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
 {
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_COMMIT);
-    ftc_message_put(&r->msg, o);
+    ftc_message_put_wire(&r->msg, o);
     if (r->msg.len > r->max_msg) {
         return false;
     }
@@ -910,6 +958,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         } else if (cls == FTC_LOG_FUTURE && gr->pos == r->f) {
             /* The tail: no replica after us needs it in order, so the packet need not wait. */
             ftc_group_stash(r, gr, l);
+            ftc_replica_arm_tick(r, out);
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
             }
@@ -1001,6 +1050,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet
 
         own.group = r->x;
         own.epoch = gr->epoch;
+        own.wire = NULL;
         ftc_group_retain(gr, &own);
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             o->logs[o->n_logs++] = own;
@@ -1028,8 +1078,9 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet
         && ftc_replica_end_propagate(r, o, out)) {
         return;
     }
+    /* What the packet brought and goes on unchanged is copied, not encoded again. */
     buf_clear(&r->msg);
-    ftc_packet_put(&r->msg, type, o, inner, inner_len);
+    ftc_packet_put_wire(&r->msg, type, o, inner, inner_len);
     ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
 }
 
@@ -1257,6 +1308,7 @@ ftc_send_state_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_action
     buf_put_u8(&r->msg, gr->g);
     buf_put_be32(&r->msg, gr->pos == 0 ? r->incarnation : 0);
     ft_emit_send(out, r->ring[ftc_candidate(r, gr, gr->cand % n)], r->msg.data, r->msg.len);
+    ftc_replica_arm_tick(r, out);
 }
 
 static void
@@ -1609,6 +1661,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         buf_put_u8(&r->msg, gr->g);
         buf_put_be32(&r->msg, 0);
         ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
+        ftc_replica_arm_tick(r, out);
         return;
     }
     ftc_group_adopt_hist(gr, hist, n_hist);
@@ -1636,6 +1689,7 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
     bool asked[FTC_MAX_GROUPS] = { false };
 
     r->stats.ticks++;
+    r->tick_armed = false;
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
 
@@ -1672,7 +1726,10 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
             }
         }
     }
-    ft_emit_timer(out, 1, ev->now_ns + r->tick_ns);
+    if (ftc_replica_waits(r)) {
+        ftc_replica_arm_tick(r, out);
+    }
+    (void) ev;
 }
 
 /* The groups this member is the tail of whose head comes later in the chain (their logs came
@@ -1708,7 +1765,9 @@ ftc_replica_send_commits(struct ftc_replica *r, struct ft_actions *out)
 static void
 ftc_replica_arm_commits(struct ftc_replica *r, uint64_t now, struct ft_actions *out)
 {
-    if (r->commit_to && !r->commit_armed) {
+    /* Only a tail of wrapped groups has any (the first f members): elsewhere the timer would
+     * cost a step and a loop timer per batch of packets for nothing. */
+    if (r->commit_to && r->tail_wrapped && !r->commit_armed) {
         ft_emit_timer(out, FTC_REPLICA_TIMER_COMMIT, now);
         r->commit_armed = true;
     }
@@ -1732,10 +1791,9 @@ ftc_replica_step(struct ft_core *core, const struct ft_event *ev, struct ft_acti
                 r->groups[i].cand = 0;
             }
             for (size_t i = 0; i < r->n_groups; i++) {
-                ftc_send_state_req(r, &r->groups[i], out);
+                ftc_send_state_req(r, &r->groups[i], out);     /* Arms the tick. */
             }
         }
-        ft_emit_timer(out, FTC_REPLICA_TIMER_TICK, ev->now_ns + r->tick_ns);
         break;
     case FT_EV_TIMER:
         if (ev->timer == FTC_REPLICA_TIMER_COMMIT) {

@@ -7,6 +7,10 @@
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
+    const uint8_t *start = r->p;
+
+    l->wire = NULL;
+    l->wire_len = 0;
     l->group = cursor_u8(r);
     l->epoch = cursor_be32(r);
     l->n_ent = cursor_u8(r);
@@ -27,7 +31,12 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
     }
     l->upd_len = cursor_be32(r);
     l->upd = cursor_bytes(r, l->upd_len);
-    return cursor_ok(r);
+    if (!cursor_ok(r)) {
+        return false;
+    }
+    l->wire = start;
+    l->wire_len = r->p - start;
+    return true;
 }
 
 void
@@ -54,6 +63,10 @@ ftc_log_wire_len(const struct ftc_log *l)
 bool
 ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
+    const uint8_t *start = r->p;
+
+    c->wire = NULL;
+    c->wire_len = 0;
     c->group = cursor_u8(r);
     c->epoch = cursor_be32(r);
     c->prev_epoch = cursor_be32(r);
@@ -67,7 +80,12 @@ ftc_commit_read(struct cursor *r, struct ftc_commit *c)
     for (size_t i = 0; i < c->n_parts; i++) {
         c->max[i] = cursor_be64(r);
     }
-    return cursor_ok(r);
+    if (!cursor_ok(r)) {
+        return false;
+    }
+    c->wire = start;
+    c->wire_len = r->p - start;
+    return true;
 }
 
 void
@@ -82,6 +100,32 @@ ftc_commit_put(struct buf *b, const struct ftc_commit *c)
     }
     for (size_t i = 0; i < c->n_parts; i++) {
         buf_put_be64(b, c->max[i]);
+    }
+}
+
+void
+ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
+{
+    if (l->wire && l->wire_len == ftc_log_wire_len(l)) {
+        buf_put(b, l->wire, l->wire_len);
+    } else {
+        ftc_log_put(b, l);
+    }
+}
+
+static size_t
+ftc_commit_wire_len(const struct ftc_commit *c)
+{
+    return 1 + 4 + 4 + 1 + (size_t) c->n_parts * 16;
+}
+
+static void
+ftc_commit_put_wire(struct buf *b, const struct ftc_commit *c)
+{
+    if (c->wire && c->wire_len == ftc_commit_wire_len(c)) {
+        buf_put(b, c->wire, c->wire_len);
+    } else {
+        ftc_commit_put(b, c);
     }
 }
 
@@ -119,6 +163,19 @@ ftc_message_put(struct buf *b, const struct ftc_message *m)
     buf_put_u8(b, m->n_commits);
     for (size_t i = 0; i < m->n_commits; i++) {
         ftc_commit_put(b, &m->commits[i]);
+    }
+}
+
+void
+ftc_message_put_wire(struct buf *b, const struct ftc_message *m)
+{
+    buf_put_u8(b, m->n_logs);
+    for (size_t i = 0; i < m->n_logs; i++) {
+        ftc_log_put_wire(b, &m->logs[i]);
+    }
+    buf_put_u8(b, m->n_commits);
+    for (size_t i = 0; i < m->n_commits; i++) {
+        ftc_commit_put_wire(b, &m->commits[i]);
     }
 }
 
@@ -169,6 +226,17 @@ ftc_packet_put(struct buf *b, enum ftc_packet_type type, const struct ftc_messag
 {
     buf_put_u8(b, type);
     ftc_message_put(b, m);
+    if (type != FTC_PKT_PROPAGATE) {
+        buf_put(b, inner, inner_len);
+    }
+}
+
+void
+ftc_packet_put_wire(struct buf *b, enum ftc_packet_type type, const struct ftc_message *m,
+                    const uint8_t *inner, size_t inner_len)
+{
+    buf_put_u8(b, type);
+    ftc_message_put_wire(b, m);
     if (type != FTC_PKT_PROPAGATE) {
         buf_put(b, inner, inner_len);
     }

@@ -827,6 +827,12 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "--ftmb-stall");
             deploy_args_add(a, "%s", d->opts.ftmb_stall);
         }
+        /* A middlebox with a quota of its own (the paper's server per middlebox): its
+         * stalls spend that server's time, as a sleep under a quota would not. */
+        if (d->point->vnf_cpus > 0) {
+            deploy_args_add(a, "--ftmb-stall-cpus");
+            deploy_args_add(a, "%g", d->point->vnf_cpus);
+        }
     }
 }
 

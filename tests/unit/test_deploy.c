@@ -481,6 +481,9 @@ test_deploy_vnf_cpus(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
         assert_true(guest_cpus(&fx, others[i]) == 0.5);
     }
+    /* Its snapshots' stalls spend the middlebox's own quota (vnfs/sfc/ftmb.h). */
+    assert_int_equal(fixture_deploy(&fx), 0);
+    assert_contains(role_of(&fx, "v0", "vnf --iface eth1")->argv, "--ftmb-stall-cpus 0.25");
     fixture_down(&fx);
 
     fixture_up(&fx, ftc);

@@ -37,7 +37,8 @@
 # that scheme's chain has). FTC_LINK (default direct): ftc's link parameter (switch: its state
 # path through the switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
-# beside the path, cheaper than the paper's FTMB).
+# beside the path, cheaper than the paper's FTMB). FTMB_SNAPSHOT (default the scheme's 50ms):
+# ftmb's snapshot period (0: FTMB without its simulated snapshots, the paper's plain FTMB).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 set -u
@@ -54,7 +55,7 @@ tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
 trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; host CPUs: $(nproc)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
@@ -71,7 +72,7 @@ chain:
   rules: ["udp"]
 $( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 $( [ "$1" = none ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
-$( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}}")
+$( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}${FTMB_SNAPSHOT:+, snapshot: $FTMB_SNAPSHOT}}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
 warmup: 0
 repetitions: 1

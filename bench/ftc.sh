@@ -26,14 +26,19 @@
 # VNF's share then stays unused, as its own server's would. Set it low enough that the
 # middleboxes, not the host, are the bottleneck (each run's per-component CPU is printed: a
 # middlebox at its quota is one; e.g. 0.04 on two cores). What it shows: each scheme's
-# throughput is then its costliest middlebox's (FTC's: the first and the last VNF, which also
-# run the forwarder and the buffer and wake for the link's messages). FTMB's stalls cost
-# less than on the paper's servers: a quota is a budget per 100 ms period, not a slower CPU,
-# and a VNF that sleeps through a 6 ms stall may still spend its budget after it (compare
-# ftmb's snapshot: 0). FTC_LINK (default direct): ftc's link parameter (switch: its state path through the
-# switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
+# throughput is then its costliest middlebox's. FTC's forwarder and buffer, which the paper
+# runs on cores of their own on the first and the last middlebox's servers, get a middlebox's
+# quota of their own on those guests (FTC_ENDS, default own: ftc's ends parameter; shared: they
+# run within their middlebox's quota, as before), as ftmb's in-line logger gets a guest of its
+# own. FTMB's stalls spend the CPU time the middlebox's server would have had during them
+# (a quota is a budget per 100 ms period, not a slower CPU: a VNF that only slept through a 6 ms
+# stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
+# CPU quotas of every scheme's middlebox guests are printed beside the numbers (the cores
+# that scheme's chain has). FTC_LINK (default direct): ftc's link parameter (switch: its state
+# path through the switch, as before the link). FTMB_LOGGER (default in-line): ftmb's logger parameter (in-line:
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
-# beside the path, cheaper than the paper's FTMB).
+# beside the path, cheaper than the paper's FTMB). FTMB_SNAPSHOT (default the scheme's 50ms):
+# ftmb's snapshot period (0: FTMB without its simulated snapshots, the paper's plain FTMB).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 set -u
@@ -50,7 +55,7 @@ tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
 trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; ftc's link: ${FTC_LINK:-direct}; ftmb's logger: ${FTMB_LOGGER:-in-line}"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
@@ -65,16 +70,39 @@ chain:
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
-$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
+$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 $( [ "$1" = none ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
-$( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}}")
+$( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}${FTMB_SNAPSHOT:+, snapshot: $FTMB_SNAPSHOT}}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
 warmup: 0
 repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold spread
+declare -A tput p50 runs eff hold spread cores
+# "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
+# logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
+quotas() {
+    local g d q p total=0 out=
+    for g in $(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
+               | grep -E '^(v|l)[0-9]+$' | sort -V); do
+        d=$(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/sfclab-$inst/$g" 2>/dev/null \
+            | while read -r x; do [ -e "$x/cpu.max" ] || [ -e "$x/cpu.cfs_quota_us" ] && echo "$x"; done \
+            | head -1)
+        if [ -e "$d/cpu.max" ]; then
+            read -r q p <"$d/cpu.max"
+        elif [ -n "$d" ]; then
+            q=$(cat "$d/cpu.cfs_quota_us"); p=$(cat "$d/cpu.cfs_period_us")
+        else
+            q=max
+        fi
+        case $q in max|-1) out+=" $g=-" ;;
+            *) out+=" $g=$(awk -v q="$q" -v p="$p" 'BEGIN { printf "%g", q / p }')"
+               total=$(awk -v t="$total" -v q="$q" -v p="$p" 'BEGIN { printf "%g", t + q / p }') ;;
+        esac
+    done
+    echo "${out# } total=$total"
+}
 # "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
 held() {
     bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
@@ -97,6 +125,10 @@ for n in $LENGTHS; do
                 bin/sfclab -i "$inst" clean >/dev/null 2>&1
             done
             echo "$s length $n rep $rep: $(grep -m1 'cpu/memory:' "$tmp/$s-$n.log" | sed 's/^ *//')"
+            if [ "$rep" = 1 ]; then
+                cores[$s-$n]=$(quotas)
+                echo "$s length $n: middlebox guests' CPU quotas (cores): ${cores[$s-$n]}"
+            fi
             runs[$s-$n]+=" $(q "select printf('%.0f', s.mean) from summaries s join runs r on r.id = s.run
                              where r.experiment='bench-ftc-$s-$n' and s.metric='rx_pps'
                              and (s.labels is null or s.labels = '') order by r.id desc limit 1")"
@@ -155,6 +187,13 @@ for n in $LENGTHS; do
         -v sn="${spread[none-$n]:--}" -v sm="${spread[ftmb-$n]:--}" \
         'BEGIN { printf "%-8s %10.0f %10.0f %10.0f %9.3f %13s %9.3f %13s %10.1f %10.1f %10.1f\n",
                  n, a, b, c, a ? b / a : 0, sn, c ? b / c : 0, sm, x, y, z }'
+done
+printf '%-8s %10s %10s %10s   %s\n' length "none cores" "ftc cores" "ftmb cores" \
+    "(the middlebox guests' CPU quotas in all, cores; host CPUs: $(nproc))"
+for n in $LENGTHS; do
+    printf '%-8s %10s %10s %10s\n' "$n" "$(echo "${cores[none-$n]:-}" | sed -n 's/.*total=//p')" \
+        "$(echo "${cores[ftc-$n]:-}" | sed -n 's/.*total=//p')" \
+        "$(echo "${cores[ftmb-$n]:-}" | sed -n 's/.*total=//p')"
 done
 first=${LENGTHS%% *}; last=${LENGTHS##* }
 awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none-$first]:-0}" \

@@ -71,6 +71,20 @@ vnf_cpus(const struct exp_point *p)
     return p->vnf_cpus > 0 ? p->vnf_cpus : p->cpus;
 }
 
+/* The CPU quota of VNF 'i''s guest: a middlebox's, and under FTC with ftc_end_cpus one more
+ * for each of the forwarder and the buffer it runs beside its middlebox (their own cores on
+ * the paper's servers, as an in-line FTMB logger has its own guest). */
+static double
+vnf_guest_cpus(const struct exp_point *p, const struct deploy_chain_opts *o, size_t i)
+{
+    unsigned roles = 1;
+
+    if (o->ftc && o->ftc_end_cpus) {
+        roles += (i == 0) + (i + 1 == p->n_vnfs);
+    }
+    return vnf_cpus(p) * roles;
+}
+
 /* The guest of VNF 'i' (replica 'r' of a replicated chain). */
 static unsigned
 vnf_copies(const struct deploy_chain_opts *o, size_t i)
@@ -126,7 +140,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     for (size_t i = 0; i < p->n_vnfs; i++) {
         for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             vnf_guest_name(o, i, r, name);
-            size_t g = topology_add_guest(topo, name, vnf_cpus(p), p->memory);
+            size_t g = topology_add_guest(topo, name, vnf_guest_cpus(p, o, i), p->memory);
             /* Past .249 the addresses would meet the service address: only MACs matter on the
              * chain's path, so a large replicated chain does without. */
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
@@ -813,6 +827,12 @@ vnf_args(struct deployment *d, const struct deploy_component *c, uint32_t incarn
             deploy_args_add(a, "--ftmb-stall");
             deploy_args_add(a, "%s", d->opts.ftmb_stall);
         }
+        /* A middlebox with a quota of its own (the paper's server per middlebox): its
+         * stalls spend that server's time, as a sleep under a quota would not. */
+        if (d->point->vnf_cpus > 0) {
+            deploy_args_add(a, "--ftmb-stall-cpus");
+            deploy_args_add(a, "%g", d->point->vnf_cpus);
+        }
     }
 }
 
@@ -859,7 +879,9 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
     locked = true;
     /* The failed guest's quota (a destroyed guest's own record is gone with it). */
     error = instance_replace_guest(d->inst, c->guest, new_guest,
-                                   !strcmp(c->role, "vnf") ? vnf_cpus(d->point) : d->point->cpus,
+                                   !strcmp(c->role, "vnf")
+                                   ? vnf_guest_cpus(d->point, &d->opts, c->index)
+                                   : d->point->cpus,
                                    d->point->memory);
     log_debug("%s: new guest %s made in %.1f ms", c->name, new_guest,
               (time_mono_ns() - t0) / 1e6);

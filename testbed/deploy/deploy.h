@@ -94,6 +94,10 @@ struct deploy_chain_opts {
      * commits' peer messages (the paper's state link); where a provider cannot (a VM), or
      * false: through the switch. */
     bool ftc_link;
+    /* The forwarder (on the first VNF's guest) and the buffer (on the last one's) each get a
+     * middlebox's CPU quota of their own on top of that guest's (the paper runs them on
+     * cores of their own on the first and last middleboxes' servers); false: they share it. */
+    bool ftc_end_cpus;
     /* FTMB (testbed/schemes/ftmb.c): loggers run FTMB's logger (vnfs/sfc/ftmb.h) and every
      * VNF stalls for 'ftmb_stall' every 'ftmb_snapshot' (NULL: the VNF's defaults). In line:
      * VNF i's own logger on guest "l<i>" (component logger[i]), its IL and OL, is the path's

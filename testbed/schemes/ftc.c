@@ -8,6 +8,10 @@
  * messages and the front's commits to the buffer (the paper's "10 Gbps link to disseminate
  * state changes from buffer to forwarder"), made again when either guest is replaced; a
  * provider whose guests' namespaces the host cannot enter (a VM) falls back to the switch.
+ * With ends: own (the default), the first and the last VNF's guests each have a middlebox's
+ * CPU quota more (resources.vnf.cpus, else cpus) for the forwarder and the buffer, which the
+ * paper runs on cores of their own beside those middleboxes; what the bench's per-middlebox
+ * quota then bounds is each middlebox, as for none, not a middlebox plus an end.
  *
  * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
  * on its init: a destroyed guest is seen at once) and its role process (a pidfd on it, so a
@@ -45,6 +49,7 @@
 #define FTC_MAX_VNFS 16
 
 static const char *const ftc_link_choices[] = { "direct", "switch", NULL };
+static const char *const ftc_ends_choices[] = { "own", "shared", NULL };
 
 static const struct scheme_param ftc_params[] = {
     { "f", SCHEME_PARAM_UINT, "1", 1, 8, NULL,
@@ -62,6 +67,10 @@ static const struct scheme_param ftc_params[] = {
       "the buffer's and the front's commits' path between the last and the first VNF: "
       "direct (a veth between their guests, the paper's state link; the switch where the "
       "provider cannot make one) or switch" },
+    { "ends", SCHEME_PARAM_STRING, "own", 0, 0, ftc_ends_choices,
+      "the forwarder's and the buffer's CPU: own (each a middlebox's quota of its own on top "
+      "of its guest's, the first and the last VNF's: the paper's cores of their own on those "
+      "middleboxes' servers) or shared (within their middlebox's quota)" },
     { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64), as none's" },
@@ -102,6 +111,7 @@ ftc_opts(const struct exp_point *p, struct deploy_chain_opts *o)
         .ftc_partitions = scheme_param_uint(&scheme_ftc, p, "partitions"),
         .ftc_tick = scheme_param_value(&scheme_ftc, p, "tick"),
         .ftc_link = !strcmp(scheme_param_value(&scheme_ftc, p, "link"), "direct"),
+        .ftc_end_cpus = !strcmp(scheme_param_value(&scheme_ftc, p, "ends"), "own"),
     };
     for (size_t i = 0; i < p->n_vnfs && i < DEPLOY_FTC_MAX_VNFS; i++) {
         o->ftc_threads[i] = ftc_threads_of(p, i);

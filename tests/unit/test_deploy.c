@@ -447,8 +447,9 @@ guest_cpus(struct fixture *fx, const char *name)
 }
 
 /* resources.vnf.cpus: each middlebox's own guests (its VNF's, an in-line FTMB logger's) get
- * it, the client, classifier, SFF and server keep resources.cpus; a VNF's guest replaced in
- * recovery gets it again. */
+ * it, the client, classifier, SFF and server keep resources.cpus; under FTC the first and the
+ * last VNF's guests get one more for the forwarder and the buffer (ends: own, the default; not
+ * with ends: shared); a VNF's guest replaced in recovery gets its quota again. */
 static void
 test_deploy_vnf_cpus(void **state)
 {
@@ -460,7 +461,12 @@ test_deploy_vnf_cpus(void **state)
     static const char ftc[] =
         "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
         "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
-        "chain: {vnfs: [{fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}, {fn: monitor}], rules: [udp]}\n"
+        "workload: {kind: udp, count: 10}\n";
+    static const char ftc_shared[] =
+        "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1, ends: shared}\n"
+        "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
+        "chain: {vnfs: [{fn: monitor}, {fn: monitor}, {fn: monitor}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
     static const char *const middleboxes[] = { "v0", "v1", "l0", "l1" };
     static const char *const others[] = { "client", "sc", "sff", "server" };
@@ -475,9 +481,15 @@ test_deploy_vnf_cpus(void **state)
     for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
         assert_true(guest_cpus(&fx, others[i]) == 0.5);
     }
+    /* Its snapshots' stalls spend the middlebox's own quota (vnfs/sfc/ftmb.h). */
+    assert_int_equal(fixture_deploy(&fx), 0);
+    assert_contains(role_of(&fx, "v0", "vnf --iface eth1")->argv, "--ftmb-stall-cpus 0.25");
     fixture_down(&fx);
 
     fixture_up(&fx, ftc);
+    assert_true(guest_cpus(&fx, "v0") == 0.5);      /* Middlebox and forwarder. */
+    assert_true(guest_cpus(&fx, "v1") == 0.25);
+    assert_true(guest_cpus(&fx, "v2") == 0.5);      /* Middlebox and buffer. */
     assert_int_equal(fixture_deploy(&fx), 0);
     for (size_t i = 0; i < fx.dep->n_comps; i++) {
         if (!strcmp(fx.dep->comps[i].name, "vnf[0]")) {
@@ -489,8 +501,14 @@ test_deploy_vnf_cpus(void **state)
     if (old_fd >= 0) {
         close(old_fd);
     }
-    assert_true(guest_cpus(&fx, "v0-1") == 0.25);
+    assert_true(guest_cpus(&fx, "v0-1") == 0.5);
     assert_true(guest_cpus(&fx, "sff") == 0.5);
+    fixture_down(&fx);
+
+    fixture_up(&fx, ftc_shared);
+    assert_true(guest_cpus(&fx, "v0") == 0.25);
+    assert_true(guest_cpus(&fx, "v1") == 0.25);
+    assert_true(guest_cpus(&fx, "v2") == 0.25);
     fixture_down(&fx);
 }
 

@@ -14,6 +14,7 @@
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
 #include "vnfs/lib/rpc.h"
+#include "vnfs/lib/util.h"
 #include "vnfs/sfc/ftmb.h"
 #include "vnfs/sfc/path.h"
 #include "vnfs/sfc/rule.h"
@@ -272,12 +273,34 @@ test_ftmb_ol(void **state)
     assert_int_equal(ol.pals, 5);
 }
 
+/* FTMB's simulated snapshot: nothing read for the stall's length, and under a quota of its
+ * own the CPU time the VNF's server would have had meanwhile spent (a sleep alone costs a
+ * quota nothing: the VNF spends its budget afterwards); without one it sleeps. */
+static void
+test_ftmb_stall(void **state)
+{
+    uint64_t t0 = time_mono_ns(), cpu;
+
+    cpu = ftmb_stall(4000000, 0);                       /* Shared CPUs: a sleep. */
+    assert_true(time_mono_ns() - t0 >= 4000000);
+    assert_true(cpu < 1000000);
+    t0 = time_mono_ns();
+    cpu = ftmb_stall(4000000, 0.5);                     /* Half a core: 2 ms of its time. */
+    assert_true(time_mono_ns() - t0 >= 4000000);
+    assert_true(cpu >= 2000000);
+    t0 = time_mono_ns();
+    cpu = ftmb_stall(2000000, 3);                       /* One thread: a core at most. */
+    assert_true(time_mono_ns() - t0 >= 2000000);
+    assert_true(cpu >= 2000000);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rule_match),
         cmocka_unit_test(test_ftmb_ol),
+        cmocka_unit_test(test_ftmb_stall),
         cmocka_unit_test(test_rule_errors),
         cmocka_unit_test(test_path_lookup),
         cmocka_unit_test(test_rpc_dispatch),

@@ -12,7 +12,8 @@
  *    it (the logger acknowledges each VNF's highest record number after every receive batch).
  *    Cheaper than the paper's FTMB: one extra frame per packet and middlebox instead of three.
  * Either way a VNF also stalls every --ftmb-snapshot period for --ftmb-stall (the paper's
- * simulated snapshot: 6 ms every 50 ms), during which it reads nothing. Loggers keep the
+ * simulated snapshot: 6 ms every 50 ms), during which it reads nothing; under a quota of its
+ * own (--ftmb-stall-cpus) the stall also spends the CPU its server would have had (ftmb_stall()). Loggers keep the
  * records in a bounded in-memory ring (a real FTMB replays them on recovery; recovery is not
  * built here).
  *
@@ -74,9 +75,16 @@ struct ftmb_vnf_config {
     bool in_line;                       /* The logger is this VNF's IL and OL (see above). */
     uint16_t vnf;
     uint64_t snapshot_ns, stall_ns;     /* 0: no snapshots. */
+    double stall_cpus;                  /* The VNF's CPU quota, a server of its own (see
+                                         * ftmb_stall()); 0: none, the host's CPUs shared. */
 };
 
 struct ftmb_vnf;
+
+/* One simulated snapshot: nothing is read for 'stall_ns', and of a VNF with a quota of
+ * 'cpus' (> 0) the stall takes what its server would have done meanwhile, min(cpus, 1) x
+ * 'stall_ns' of CPU time, spent spinning; with 0 it sleeps. Returns the CPU time it spent. */
+uint64_t ftmb_stall(uint64_t stall_ns, double cpus);
 
 int ftmb_vnf_create(const struct ftmb_vnf_config *, struct role *, struct ftmb_vnf **);
 void ftmb_vnf_destroy(struct ftmb_vnf *);

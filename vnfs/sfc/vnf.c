@@ -65,6 +65,7 @@ enum {
     VNF_OPT_FTMB_LOGGER,
     VNF_OPT_FTMB_SNAPSHOT,
     VNF_OPT_FTMB_STALL,
+    VNF_OPT_FTMB_STALL_CPUS,
 };
 
 struct vnf {
@@ -603,6 +604,9 @@ usage(void)
            "                     output held until the logger acknowledges it\n"
            "  --ftmb-snapshot DUR  stall every DUR (default 50ms; 0: never)\n"
            "  --ftmb-stall DUR   for this long (default 6ms)\n"
+           "  --ftmb-stall-cpus N  this VNF's CPU quota, a server of its own: each stall\n"
+           "                     also spends the CPU time the server would have had\n"
+           "                     meanwhile (default 0: none, it sleeps)\n"
            ROLE_COMMON_USAGE, nf_class_names());
 }
 
@@ -635,6 +639,7 @@ role_vnf(int argc, char *argv[])
         { "ftmb-logger", required_argument, NULL, VNF_OPT_FTMB_LOGGER },
         { "ftmb-snapshot", required_argument, NULL, VNF_OPT_FTMB_SNAPSHOT },
         { "ftmb-stall", required_argument, NULL, VNF_OPT_FTMB_STALL },
+        { "ftmb-stall-cpus", required_argument, NULL, VNF_OPT_FTMB_STALL_CPUS },
         { "ftmb-in-line", no_argument, NULL, VNF_OPT_FTMB_IN_LINE },
         { "help", no_argument, NULL, 'h' },
         ROLE_COMMON_LONGOPTS,
@@ -725,6 +730,17 @@ role_vnf(int argc, char *argv[])
                 goto out;
             }
             break;
+        case VNF_OPT_FTMB_STALL_CPUS: {
+            char *end;
+
+            v.ftmb_cfg.stall_cpus = strtod(optarg, &end);
+            if (end == optarg || *end || !(v.ftmb_cfg.stall_cpus >= 0)) {
+                fprintf(stderr, "sfcd vnf: --ftmb-stall-cpus: '%s' is not a CPU count\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        }
         case VNF_OPT_FTMB_IN_LINE:
             v.ftmb_cfg.in_line = true;
             break;

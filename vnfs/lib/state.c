@@ -400,19 +400,27 @@ export_entry(const struct state_entry *e, struct buf *out)
     }
 }
 
-static void
-export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
+/* An export's header, its record count 0 until the caller patches it at the returned offset. */
+static size_t
+export_header(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
 {
     size_t hdr_ofs = out->len;
-    uint32_t n = 0;
 
     buf_put(out, "SFST", 4);
     buf_put_u8(out, STATE_FORMAT_VERSION);
     buf_put_u8(out, kind);
     buf_put_be16(out, 0);
-    buf_put_be64(out, kind == EXPORT_FULL ? 0 : mark);
+    buf_put_be64(out, mark);
     buf_put_be64(out, st->seq);
-    buf_put_be32(out, 0);       /* n_records, patched below. */
+    buf_put_be32(out, 0);
+    return hdr_ofs + HEADER_LEN - 4;
+}
+
+static void
+export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
+{
+    size_t count_ofs = export_header(st, kind, kind == EXPORT_FULL ? 0 : mark, out);
+    uint32_t n = 0;
 
     if (kind == EXPORT_DELTA && recent_covers(st, mark)) {
         /* In the order of their last changes rather than the buckets': an import does not
@@ -436,11 +444,7 @@ export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
             }
         }
     }
-    uint8_t *p = out->data + hdr_ofs + HEADER_LEN - 4;
-    p[0] = n >> 24;
-    p[1] = n >> 16;
-    p[2] = n >> 8;
-    p[3] = n;
+    put_be32(out->data + count_ofs, n);
 }
 
 void
@@ -459,16 +463,9 @@ void
 state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
                   const size_t key_lens[], size_t n, struct buf *out)
 {
-    size_t hdr_ofs = out->len;
+    size_t count_ofs = export_header(st, EXPORT_DELTA, 0, out);
     uint32_t n_records = 0;
 
-    buf_put(out, "SFST", 4);
-    buf_put_u8(out, STATE_FORMAT_VERSION);
-    buf_put_u8(out, EXPORT_DELTA);
-    buf_put_be16(out, 0);
-    buf_put_be64(out, 0);
-    buf_put_be64(out, st->seq);
-    buf_put_be32(out, 0);       /* n_records, patched below. */
     for (size_t i = 0; i < n; i++) {
         struct state_entry *e = find(st, keys[i], key_lens[i], hash_key(keys[i], key_lens[i]));
         bool again = false;
@@ -481,7 +478,7 @@ state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
             n_records++;
         }
     }
-    put_be32(out->data + hdr_ofs + HEADER_LEN - 4, n_records);
+    put_be32(out->data + count_ofs, n_records);
 }
 
 /* One record of a parsed export, pointing into the message. */

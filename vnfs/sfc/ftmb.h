@@ -13,9 +13,9 @@
  *    Cheaper than the paper's FTMB: one extra frame per packet and middlebox instead of three.
  * Either way a VNF also stalls every --ftmb-snapshot period for --ftmb-stall (the paper's
  * simulated snapshot: 6 ms every 50 ms), during which it reads nothing; under a quota of its
- * own (--ftmb-stall-cpus) the stall also spends the CPU its server would have had (ftmb_stall()). Loggers keep the
- * records in a bounded in-memory ring (a real FTMB replays them on recovery; recovery is not
- * built here).
+ * own (--ftmb-stall-cpus) the stall also spends the CPU its server would have had
+ * (ftmb_stall()). Loggers keep the records in a bounded in-memory ring (a real FTMB replays
+ * them on recovery; recovery is not built here).
  *
  * Wire (raw Ethernet frames, ethertype FTMB_ETHERTYPE, big-endian; parsed from untrusted
  * bytes, tests/fuzz/fuzz_ftmb.c):

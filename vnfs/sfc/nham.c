@@ -284,17 +284,17 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * from it loses nothing), and sends it, first and alone:
  *   TAKE: "NHAMTAKE" nonce(8) incarnation(4) mac(6) then the image's id and length(4), from
  *         the SFF (sealed) to that standby's MAC, the nonce of its own last ACK;
- * then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new incarnation: the SFF's stage
- * takes the standby's READY (that incarnation, the image's counter) from the SFF's role
- * itself, since the standby's ACK already said what READY would. No round trip through the
- * FMS, the VSM or the standby is on the way to the hop's first frame. The standby takes a
- * TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before its
- * process started, is nothing); if it holds that very image it becomes the incarnation at
- * once from it, its core's READY kept to itself (the SFF has stated it); if not (a newer
- * image on its way, or an old one replayed to it), it activates as the FMS would have it do,
- * asks the VSM, and its own READY replays again from what it restored (what the SFF sent
- * before reached a recovering core, which dropped it). A standby that never got the TAKE
- * (lost) is activated by the FMS after a while, the same way. */
+ * then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
+ * incarnation: the SFF's stage takes the standby's READY (that incarnation, the image's counter)
+ * from the SFF's role itself, since the standby's ACK already said what READY would. No round trip
+ * through the FMS, the VSM or the standby is on the way to the hop's first frame. The standby
+ * takes a TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before
+ * its process started, is nothing); if it holds that very image it becomes the incarnation at once
+ * from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
+ * way, or an old one replayed to it), it activates as the FMS would have it do, asks the VSM, and
+ * its own READY replays again from what it restored (what the SFF sent before reached a recovering
+ * core, which dropped it). A standby that never got the TAKE (lost) is activated by the FMS after
+ * a while, the same way. */
 #define NHAM_ACK_MAGIC "NHAMWACK"
 #define NHAM_TAKE_MAGIC "NHAMTAKE"
 #define NHAM_WANT_MAGIC "NHAMWANT"
@@ -1283,9 +1283,9 @@ nham_sff_ctl_addressed(void *role_, json_t *params, json_t **result, char **errm
  * handed to the socket (T, CLOCK_MONOTONIC as the send begins: the send itself carries the
  * frame through the host's veth and may be preempted, and a copy was seen to act on its TAKE
  * before the send returned) and when the replay behind it was (P). T is the paper's update of
- * the group: from then on the hop's frames go to that copy. ENOENT when no standby is known to hold that checkpoint (none
- * acknowledged it yet, or the last saved one never reached the standbys): the FMS activates
- * one itself then, as before. */
+ * the group: from then on the hop's frames go to that copy. ENOENT when no standby is known
+ * to hold that checkpoint (none acknowledged it yet, or the last saved one never reached the
+ * standbys): the FMS activates one itself then, as before. */
 static int
 nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long long mask,
                   char *info, size_t info_len, char **errmsg)

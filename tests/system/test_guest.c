@@ -287,12 +287,15 @@ test_links_and_ping(void **state)
     assert_int_equal(link_neigh_add(ns[0], "eth0", "10.77.0.2", mac2), 0);
     assert_int_equal(link_route_add(ns[2], "default", "10.78.0.254", NULL), 0);
 
-    assert_int_equal(run_in(t.g[0], NULL, 0, "ping", "-n", "-c", "1", "-W", "2", "10.77.0.2",
-                            NULL), 0);
-    assert_int_equal(run_in(t.g[1], NULL, 0, "ping", "-n", "-c", "1", "-W", "2", "10.77.0.1",
-                            NULL), 0);
-    assert_int_equal(run_in(t.g[2], NULL, 0, "ping", "-n", "-c", "1", "-W", "2", "10.78.0.254",
-                            NULL), 0);
+    /* The links came up just now: the kernel starts a veth's queue from its link-watch work,
+     * which runs at most once a second and later on a busy host (a CI run saw a single echo
+     * go unanswered), so each ping probes every 0.2 s until one reply, for at most 5 s. */
+    assert_int_equal(run_in(t.g[0], NULL, 0, "ping", "-n", "-c", "1", "-i", "0.2", "-w", "5",
+                            "10.77.0.2", NULL), 0);
+    assert_int_equal(run_in(t.g[1], NULL, 0, "ping", "-n", "-c", "1", "-i", "0.2", "-w", "5",
+                            "10.77.0.1", NULL), 0);
+    assert_int_equal(run_in(t.g[2], NULL, 0, "ping", "-n", "-c", "1", "-i", "0.2", "-w", "5",
+                            "10.78.0.254", NULL), 0);
     /* Isolation: g3 reaches its gateway but not g2's separate wire. */
     assert_int_not_equal(run_in(t.g[2], NULL, 0, "ping", "-n", "-c", "1", "-W", "1",
                                 "10.77.0.2", NULL), 0);
@@ -401,8 +404,9 @@ test_stop_politely(void **state)
     assert_int_equal(guest_state(t.g[2]), GUEST_STOPPED);
     assert_false(proc_is(t.pids[2], t.starts[2]));
     /* Its namespace goes with it, and so does the veth end in the host namespace; the kernel
-     * tears a namespace down in a work queue, so give it (at most) five seconds. */
-    for (int tries = 0; tries < 500 && link_exists(t.host, "sfct-g3h"); tries++) {
+     * tears a namespace down in a work queue, behind every other namespace being torn down
+     * (a CI run saw it take more than five seconds), so give it at most twenty. */
+    for (int tries = 0; tries < 2000 && link_exists(t.host, "sfct-g3h"); tries++) {
         sleep_ms(10);
     }
     assert_false(link_exists(t.host, "sfct-g3h"));

@@ -47,7 +47,8 @@ static const char *const vnf_keys[] = { "fn", "params", "resiliency", NULL };
 /* Impairments of every data link of the chain (testbed/model/impair.h). */
 static const char *const network_keys[] = { IMPAIR_DIR_KEYS, "egress", "ingress", NULL };
 static const char *const workload_keys[] = {
-    "kind", "count", "size", "rate", "duration", "timeout", "interval", "source_port", NULL
+    "kind", "count", "size", "rate", "duration", "timeout", "interval", "source_port",
+    "capacity", "window", NULL
 };
 static const char *const fault_keys[] = {
     "kind", "target", "mode", "at", "every", "mtbf", "count", "heal_after", "fraction", NULL
@@ -504,6 +505,27 @@ parse_workload(struct yaml_doc *doc, struct fy_node *root, struct exp_workload *
     } else if (!yaml_get_duration(doc, map, "interval", YAML_OPTIONAL, &wl->interval_ns)
                && node && !wl->interval_ns) {
         yaml_error(doc, node, "interval must be greater than 0");
+    }
+    /* Capacity: the client searches the highest paced rate the chain carries within the loss
+     * (vnfs/sfc/client.c), instead of sending at one rate or flat out, which measures what
+     * gets through a flood, beside the flood's own cost. */
+    node = yaml_map_get(map, "capacity");
+    wl->capacity = node != NULL;
+    if (node && wl->kind != EXP_WL_UDP) {
+        yaml_error(doc, node, "'capacity' only applies to udp workloads");
+    } else if (node && !yaml_get_percent(doc, map, "capacity", YAML_REQUIRED, &wl->capacity_loss)
+               && (wl->capacity_loss < 0 || wl->capacity_loss >= 1)) {
+        yaml_error(doc, node, "capacity is a loss from 0%% to under 100%%");
+    } else if (node && !wl->rate) {
+        yaml_error(doc, node, "a capacity search starts from the workload's 'rate', which "
+                   "must be greater than 0");
+    }
+    node = yaml_map_get(map, "window");
+    if (node && !wl->capacity) {
+        yaml_error(doc, node, "'window' only applies to a udp workload with a 'capacity'");
+    } else if (!yaml_get_duration(doc, map, "window", YAML_OPTIONAL, &wl->window_ns) && node
+               && !wl->window_ns) {
+        yaml_error(doc, node, "window must be greater than 0");
     }
     node = yaml_map_get(map, "source_port");
     if (!yaml_get_uint(doc, map, "source_port", YAML_OPTIONAL, &wl->source_port) && node
@@ -1822,6 +1844,9 @@ static const struct stored_metric stored_metrics[] = {
     { "tx_pps", WL_UDP, false, false, false },
     { "rx_bps", WL_UDP, false, false, false },
     { "lost_packets", WL_UDP, false, false, false },
+    /* A udp workload with a 'capacity' only. */
+    { "capacity_pps", WL_UDP, false, false, false },
+    { "capacity_bps", WL_UDP, false, false, false },
     { "duplicate_packets", WL_UDP, false, false, false },
     { "reordered_packets", WL_UDP, false, false, false },
     { "recovery_total_ms", WL_DNS | WL_UDP | WL_PROBE, false, false, true },
@@ -1903,6 +1928,13 @@ experiment_point_stores(const struct exp_point *p, const char *metric,
     if (!(m->workloads & (1u << p->workload.kind))) {
         if (why) {
             buf_printf(why, "a %s workload stores no '%s'", p->workload.kind_name, metric);
+        }
+        return false;
+    }
+    if (!strncmp(metric, "capacity_", 9) && !p->workload.capacity) {
+        if (why) {
+            buf_printf(why, "'%s' comes from a capacity search, and this point's workload has "
+                       "no 'capacity'", metric);
         }
         return false;
     }
@@ -2368,6 +2400,10 @@ format_point(struct buf *b, const struct exp_point *pt)
     }
     if (wl->source_port) {
         buf_printf(b, ", source_port: %llu", (unsigned long long) wl->source_port);
+    }
+    if (wl->capacity) {
+        buf_printf(b, ", capacity: %.17g%%, window: ", wl->capacity_loss * 100);
+        yaml_format_duration(b, wl->window_ns ? wl->window_ns : 2000000000ull);
     }
     buf_printf(b, "}\n    faults:%s\n", pt->n_faults ? "" : " []");
     for (size_t i = 0; i < pt->n_faults; i++) {

@@ -61,6 +61,10 @@ struct exp_workload {
     uint64_t duration_ns;       /* 0: by count. */
     uint64_t timeout_ns;
     uint64_t interval_ns;       /* probe: time between probes. */
+    bool capacity;              /* udp: search the highest rate lost at most capacity_loss
+                                 * (a fraction), from 'rate' up, within 'duration'. */
+    double capacity_loss;
+    uint64_t window_ns;         /* udp capacity: how long each rate is held; 0: 2 s. */
     uint64_t source_port;       /* The client's own UDP port; 0: the kernel's choice. A NAT
                                  * whose port range is this one port maps the flow onto itself,
                                  * so answers reach the client without a reverse path. */

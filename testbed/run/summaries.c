@@ -361,6 +361,13 @@ report_throughput(struct run_ctx *rc)
         printf("    throughput: %.0f pps received of %.0f sent (%.1f Mbit/s), mean of %zu "
                "intervals\n", rx.mean, tx.mean, bps.mean / 1e6, rx.n);
     }
+    /* A capacity search: the highest rate that passed, and each rate tried. */
+    struct stats_summary cap, capb;
+    if (!summarize(rc, "capacity_pps", NULL, 0, NULL, &cap)
+        && !summarize(rc, "capacity_bps", NULL, 0, NULL, &capb)) {
+        printf("    capacity: %.0f pps (%.1f Mbit/s) at loss <= %g%%\n", cap.mean,
+               capb.mean / 1e6, rc->point->workload.capacity_loss * 100);
+    }
     /* The udp client numbers its datagrams: what the chain lost, duplicated or reordered end
      * to end, one count each per run (stored when 0 too: a run that lost nothing says so). */
     struct stats_summary lost, dup, reo;

@@ -275,6 +275,14 @@ client_args(const struct run_ctx *rc, const char *out, char ***argvp)
         argv[n++] = xstrdup("--rate");
         argv[n++] = xasprintf("%llu", (unsigned long long) w->rate);
     }
+    if (w->capacity) {
+        argv[n++] = xstrdup("--capacity");
+        argv[n++] = xasprintf("%.17g", w->capacity_loss);
+        if (w->window_ns) {
+            argv[n++] = xstrdup("--window");
+            argv[n++] = xasprintf("%lluus", (unsigned long long) (w->window_ns / 1000));
+        }
+    }
     if (w->duration_ns) {
         argv[n++] = xstrdup("--duration");
         argv[n++] = xasprintf("%lluus", (unsigned long long) (w->duration_ns / 1000));

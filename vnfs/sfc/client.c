@@ -37,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vnfs/lib/byteorder.h"
@@ -64,6 +66,8 @@ struct client {
     uint64_t count;
     size_t size;
     double rate;                    /* Requests (or datagrams) per second; 0: closed loop. */
+    double capacity_loss;           /* udp: search for the capacity at this loss; < 0: no. */
+    uint64_t window_ns;             /* udp --capacity: how long each rate is held. */
     uint64_t duration_ns;
     uint64_t timeout_ns;
     uint64_t interval_ns;
@@ -374,104 +378,273 @@ udp_seen_note(struct udp_seen *s, const uint8_t *p, size_t n, uint64_t tx)
     }
 }
 
-/* Throughput: sends for 'duration' at 'rate' (0: flat out) and counts what comes back. */
-static int
-run_udp(struct client *c)
+/* How many of the datagrams numbered 'first' to 'tx' - 1 came back. */
+static uint64_t
+udp_seen_count(const struct udp_seen *s, uint64_t first, uint64_t tx)
 {
-    uint64_t period = c->rate > 0 ? (uint64_t) (1e9 / c->rate) : 0;
-    uint64_t start = time_mono_ns(), end = start + c->duration_ns, next_send = start;
-    uint64_t tick = start + c->interval_ns, tx = 0, rx = 0, tx_i = 0, rx_i = 0;
-    uint64_t rx_start = 0, rx_first = 0;
-    size_t len = MAX(c->size, (size_t) 16);
-    uint8_t *bufs = xmalloc(len * UDP_BATCH), rbuf[65536];
+    uint64_t n = 0;
+
+    if (!first) {
+        return s->unique;
+    }
+    tx = MIN(tx, (uint64_t) s->cap * 8);
+    for (uint64_t seq = first; seq < tx && seq % 8; seq++) {
+        n += (s->bits[seq / 8] >> (seq % 8)) & 1;
+    }
+    for (uint64_t i = (first + 7) / 8; i < tx / 8; i++) {
+        n += __builtin_popcount(s->bits[i]);
+    }
+    for (uint64_t seq = MAX(tx / 8 * 8, first); seq < tx; seq++) {
+        n += (s->bits[seq / 8] >> (seq % 8)) & 1;
+    }
+    return n;
+}
+
+/* One udp run: its socket's batch of numbered datagrams, what came back, and the counters of
+ * the current report interval. */
+struct udp_run {
+    struct client *c;
+    size_t len;
+    uint8_t *bufs;
     struct mmsghdr msgs[UDP_BATCH];
     struct iovec iovs[UDP_BATCH];
     struct udp_seen seen;
+    uint64_t tx, rx, tx_i, rx_i;
+    uint64_t tick;                  /* End of the current report interval. */
+    uint64_t rx_first, rx_last;     /* When the first and the last echo came. */
+};
 
-    memset(&seen, 0, sizeof seen);
-    memset(bufs, 0x5a, len * UDP_BATCH);
-    memset(msgs, 0, sizeof msgs);
-    for (int i = 0; i < UDP_BATCH; i++) {
-        iovs[i] = (struct iovec) { bufs + i * len, len };
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        put_be64(bufs + i * len, UDP_MAGIC);
+/* A paced sender sleeps between its sends, at least this long: spinning to the next send (as
+ * it did) took a whole CPU of this 2-CPU host at any rate, beside the chain it measures. At
+ * 12,000 datagrams/s that is a batch of about 3 per wake-up. */
+#define UDP_PACE_NS 200000ull
+
+/* Writes the interval's samples once it is over. */
+static void
+udp_report(struct udp_run *u, uint64_t now)
+{
+    struct client *c = u->c;
+    double secs;
+
+    if (now < u->tick) {
+        return;
     }
+    secs = (now - u->tick + c->interval_ns) / 1e9;
+    sample(c, now, "tx_pps", u->tx_i / secs, "interval_ns=%llu",
+           (unsigned long long) c->interval_ns);
+    sample(c, now, "rx_pps", u->rx_i / secs, "interval_ns=%llu",
+           (unsigned long long) c->interval_ns);
+    sample(c, now, "tx_bps", u->tx_i * u->len * 8 / secs, "interval_ns=%llu",
+           (unsigned long long) c->interval_ns);
+    sample(c, now, "rx_bps", u->rx_i * u->len * 8 / secs, "interval_ns=%llu",
+           (unsigned long long) c->interval_ns);
+    u->tx_i = u->rx_i = 0;
+    u->tick = now + c->interval_ns;
+}
+
+/* Takes in what the socket holds. */
+static void
+udp_receive(struct udp_run *u)
+{
+    uint8_t rbuf[65536];
+
+    for (int i = 0; i < 1024; i++) {
+        ssize_t n = recv(u->c->fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
+        if (n < 0) {
+            break;
+        }
+        udp_seen_note(&u->seen, rbuf, n, u->tx);
+        u->rx_last = time_mono_ns();
+        if (!u->rx++) {
+            u->rx_first = u->rx_last;
+        }
+        u->rx_i++;
+    }
+}
+
+/* Sends at 'rate' datagrams per second (0: as fast as the socket takes them) until 'until',
+ * taking in the echoes as they come; reports every interval while 'report'. */
+static void
+udp_send_until(struct udp_run *u, double rate, uint64_t until, bool report)
+{
+    uint64_t period = rate > 0 ? (uint64_t) (1e9 / rate) : 0;
+    uint64_t next_send = time_mono_ns();
+
     for (;;) {
         uint64_t now = time_mono_ns();
         int burst = UDP_BATCH;
 
-        if (now >= tick && now < end + c->interval_ns / 2) {
-            double secs = (now - tick + c->interval_ns) / 1e9;
-            sample(c, now, "tx_pps", tx_i / secs, "interval_ns=%llu",
-                   (unsigned long long) c->interval_ns);
-            sample(c, now, "rx_pps", rx_i / secs, "interval_ns=%llu",
-                   (unsigned long long) c->interval_ns);
-            sample(c, now, "tx_bps", tx_i * len * 8 / secs, "interval_ns=%llu",
-                   (unsigned long long) c->interval_ns);
-            sample(c, now, "rx_bps", rx_i * len * 8 / secs, "interval_ns=%llu",
-                   (unsigned long long) c->interval_ns);
-            tx_i = rx_i = 0;
-            tick = now + c->interval_ns;
+        if (report) {
+            udp_report(u, now);
         }
-        /* Late answers (a scheme that repairs a loss resends it) count until the timeout
-         * after the last send; a run that got everything back ends at once. */
-        if (now >= end + MAX(c->timeout_ns, 200000000ull)
-            || (now >= end + 200000000ull && seen.unique >= tx)) {
+        if (now >= until) {
             break;
         }
-        if (now < end) {
-            if (period) {
-                burst = now >= next_send ? (int) MIN((now - next_send) / period + 1,
-                                                     (uint64_t) UDP_BATCH) : 0;
-            }
-            if (burst) {
-                int n;
+        if (period) {
+            burst = now >= next_send ? (int) MIN((now - next_send) / period + 1,
+                                                 (uint64_t) UDP_BATCH) : 0;
+        }
+        if (burst) {
+            int n;
 
-                for (int i = 0; i < burst; i++) {
-                    put_be64(bufs + i * len + 8, tx + i);
-                }
-                n = sendmmsg(c->fd, msgs, burst, MSG_DONTWAIT);
-                if (n > 0) {
-                    tx += n;
-                    tx_i += n;
-                    next_send += n * period;
-                }
+            for (int i = 0; i < burst; i++) {
+                put_be64(u->bufs + i * u->len + 8, u->tx + i);
+            }
+            n = sendmmsg(u->c->fd, u->msgs, burst, MSG_DONTWAIT);
+            if (n > 0) {
+                u->tx += n;
+                u->tx_i += n;
+                next_send += n * period;
             }
         }
-        for (int i = 0; i < 64; i++) {
-            ssize_t n = recv(c->fd, rbuf, sizeof rbuf, MSG_DONTWAIT);
-            if (n < 0) {
-                break;
+        udp_receive(u);
+        if (period && next_send > now) {
+            uint64_t wake = MIN(MAX(next_send, now + UDP_PACE_NS), until);
+            struct timespec ts = { (time_t) (wake / 1000000000ull),
+                                   (long) (wake % 1000000000ull) };
+
+            if (report) {
+                wake = MIN(wake, u->tick);
+                ts = (struct timespec) { (time_t) (wake / 1000000000ull),
+                                         (long) (wake % 1000000000ull) };
             }
-            udp_seen_note(&seen, rbuf, n, tx);
-            if (!rx++) {
-                rx_first = time_mono_ns();
-            }
-            rx_start = time_mono_ns();
-            rx_i++;
-        }
-        if (now >= end) {
-            struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-            poll(&pfd, 1, 10);
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         }
     }
-    double secs = c->duration_ns / 1e9;
-    double rx_secs = rx > 1 ? (rx_start - rx_first) / 1e9 : secs;
+}
+
+/* Takes in echoes until every datagram numbered 'first' or more came back (at least 'min'
+ * after now) or 'deadline'; reports while before 'report_until'. Returns how many of those
+ * did not come back. */
+static uint64_t
+udp_drain(struct udp_run *u, uint64_t first, uint64_t min, uint64_t deadline,
+          uint64_t report_until)
+{
+    uint64_t start = time_mono_ns();
+
+    for (;;) {
+        uint64_t now = time_mono_ns();
+        struct pollfd pfd = { .fd = u->c->fd, .events = POLLIN };
+
+        if (now < report_until) {
+            udp_report(u, now);
+        }
+        udp_receive(u);
+        if (now >= deadline
+            || (now >= start + min && udp_seen_count(&u->seen, first, u->tx) >= u->tx - first)) {
+            return u->tx - first - udp_seen_count(&u->seen, first, u->tx);
+        }
+        poll(&pfd, 1, 1);
+    }
+}
+
+/* Capacity (--capacity LOSS): the highest paced rate whose datagrams come back with a loss of
+ * at most LOSS, each rate held for --window and its echoes awaited (up to --timeout) before
+ * the next: one window at --rate first, not judged (the chain's start: first checkpoints,
+ * first flows); then up by a quarter from --rate while a rate passes (down by a third while it
+ * fails); then halving the interval between the highest passing and lowest failing rates until
+ * it is within 1% of the passing one, or --duration runs out. A rate the client could not send
+ * (under 99% of it sent) fails as the client's, not the chain's, and is said so: capacity is
+ * then a lower bound. Samples: one capacity_step per rate (the loss; labels: rate_pps, sent_pps,
+ * pass), capacity_pps and capacity_bps (payload bits, as rx_bps) at the end. */
+static void
+udp_capacity(struct udp_run *u)
+{
+    struct client *c = u->c;
+    uint64_t start = time_mono_ns(), end = start + c->duration_ns;
+    uint64_t step_ns = c->window_ns + MIN(c->timeout_ns, 1000000000ull);
+    double lo = 0, hi = 0, rate = c->rate;
+    unsigned steps = 0;
+    bool client_limited = false;
+
+    udp_send_until(u, c->rate, start + c->window_ns, true);
+    udp_drain(u, 0, 0, time_mono_ns() + MIN(c->timeout_ns, 1000000000ull), UINT64_MAX);
+    while (time_mono_ns() + step_ns <= end && rate >= 1) {
+        uint64_t first = u->tx, t0 = time_mono_ns(), lost;
+        double sent_pps, loss;
+        bool pass;
+
+        udp_send_until(u, rate, t0 + c->window_ns, true);
+        sent_pps = (u->tx - first) / ((time_mono_ns() - t0) / 1e9);
+        lost = udp_drain(u, first, 0, time_mono_ns() + c->timeout_ns, UINT64_MAX);
+        loss = u->tx > first ? (double) lost / (double) (u->tx - first) : 1;
+        pass = loss <= c->capacity_loss && sent_pps >= 0.99 * rate;
+        client_limited |= sent_pps < 0.99 * rate;
+        sample(c, time_mono_ns(), "capacity_step", loss, "rate_pps=%.0f,sent_pps=%.0f,pass=%d",
+               rate, sent_pps, pass);
+        steps++;
+        if (pass) {
+            lo = rate;
+        } else {
+            hi = rate;
+        }
+        if (lo && hi && hi - lo <= lo * 0.01) {
+            break;
+        }
+        rate = !hi ? lo * 1.25 : !lo ? hi / 1.5 : (lo + hi) / 2;
+    }
+    printf("udp capacity: %.0f datagrams/s (%.0f bit/s) at loss <= %g over %.1f s windows, "
+           "%u steps, lowest failing %.0f%s\n", lo, lo * u->len * 8, c->capacity_loss,
+           c->window_ns / 1e9, steps, hi,
+           client_limited ? "; the client could not send one of the rates" : "");
+    sample(c, time_mono_ns(), "capacity_pps", lo, "%s", "");
+    sample(c, time_mono_ns(), "capacity_bps", lo * u->len * 8, "%s", "");
+    if (client_limited) {
+        sample(c, time_mono_ns(), "capacity_client_limited", 1, "%s", "");
+    }
+}
+
+/* Throughput: sends for 'duration' at 'rate' (0: flat out) and counts what comes back; or,
+ * with --capacity, searches for the chain's capacity. */
+static int
+run_udp(struct client *c)
+{
+    uint64_t start = time_mono_ns();
+    struct udp_run u = { .c = c, .len = MAX(c->size, (size_t) 16),
+                         .tick = start + c->interval_ns };
+
+    u.bufs = xmalloc(u.len * UDP_BATCH);
+    memset(u.bufs, 0x5a, u.len * UDP_BATCH);
+    for (int i = 0; i < UDP_BATCH; i++) {
+        u.iovs[i] = (struct iovec) { u.bufs + i * u.len, u.len };
+        u.msgs[i].msg_hdr.msg_iov = &u.iovs[i];
+        u.msgs[i].msg_hdr.msg_iovlen = 1;
+        put_be64(u.bufs + i * u.len, UDP_MAGIC);
+    }
+    if (c->rate > 0) {
+        /* Wake-ups on time, not up to 50 us late (the default slack): the pacing is ours. */
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+    }
+    if (c->capacity_loss >= 0) {
+        udp_capacity(&u);
+    } else {
+        uint64_t end = start + c->duration_ns;
+
+        udp_send_until(&u, c->rate, end, true);
+        /* Late answers (a scheme that repairs a loss resends it) count until the timeout
+         * after the last send; a run that got everything back ends 200 ms after it. */
+        udp_drain(&u, 0, 200000000ull, end + MAX(c->timeout_ns, 200000000ull),
+                  end + c->interval_ns / 2);
+    }
+    double secs = (time_mono_ns() - start) / 1e9;
+    double rx_secs = u.rx > 1 ? (u.rx_last - u.rx_first) / 1e9 : secs;
     uint64_t now = time_mono_ns();
+    if (c->capacity_loss < 0) {
+        secs = c->duration_ns / 1e9;
+    }
     printf("udp: size=%zu tx=%llu rx=%llu tx_pps=%.0f rx_pps=%.0f rx_bps=%.0f loss=%.4f "
-           "lost=%llu duplicate=%llu reordered=%llu\n", len,
-           (unsigned long long) tx, (unsigned long long) rx, tx / secs,
-           rx_secs > 0 ? rx / rx_secs : 0, rx_secs > 0 ? rx * len * 8 / rx_secs : 0,
-           tx ? 1.0 - (double) rx / tx : 0, (unsigned long long) (tx - seen.unique),
-           (unsigned long long) seen.dup, (unsigned long long) seen.reordered);
+           "lost=%llu duplicate=%llu reordered=%llu\n", u.len,
+           (unsigned long long) u.tx, (unsigned long long) u.rx, u.tx / secs,
+           rx_secs > 0 ? u.rx / rx_secs : 0, rx_secs > 0 ? u.rx * u.len * 8 / rx_secs : 0,
+           u.tx ? 1.0 - (double) u.rx / u.tx : 0, (unsigned long long) (u.tx - u.seen.unique),
+           (unsigned long long) u.seen.dup, (unsigned long long) u.seen.reordered);
     /* Unlabelled: one series per run, which the runner summarises as it is. */
-    sample(c, now, "lost_packets", tx - seen.unique, "%s", "");
-    sample(c, now, "duplicate_packets", seen.dup, "%s", "");
-    sample(c, now, "reordered_packets", seen.reordered, "%s", "");
-    c->n_sent = tx;
-    free(seen.bits);
-    free(bufs);
+    sample(c, now, "lost_packets", u.tx - u.seen.unique, "%s", "");
+    sample(c, now, "duplicate_packets", u.seen.dup, "%s", "");
+    sample(c, now, "reordered_packets", u.seen.reordered, "%s", "");
+    c->n_sent = u.tx;
+    free(u.seen.bits);
+    free(u.bufs);
     return 0;
 }
 
@@ -484,6 +657,9 @@ usage(void)
            "  --count N        requests (default 1000)\n"
            "  --size B         request size in bytes (dns: padded with EDNS0; default 64)\n"
            "  --rate R         requests/datagrams per second (default: closed loop / flat out)\n"
+           "  --capacity LOSS  udp: search the highest rate lost at most LOSS (a fraction), from\n"
+           "                   --rate (required) up, within --duration\n"
+           "  --window T       udp --capacity: how long each rate is held (default 2s)\n"
            "  --duration T     bound on sending time (udp, probe: default 5s)\n"
            "  --timeout T      answer timeout (default 1s)\n"
            "  --interval T     udp report interval / probe period (default 1s / 10ms)\n"
@@ -550,6 +726,8 @@ role_client(int argc, char *argv[])
         { "count", required_argument, NULL, 'n' },
         { "size", required_argument, NULL, 's' },
         { "rate", required_argument, NULL, 'r' },
+        { "capacity", required_argument, NULL, 'C' },
+        { "window", required_argument, NULL, 'W' },
         { "duration", required_argument, NULL, 'D' },
         { "timeout", required_argument, NULL, 't' },
         { "interval", required_argument, NULL, 'i' },
@@ -575,6 +753,8 @@ role_client(int argc, char *argv[])
     c.count = 1000;
     c.size = 64;
     c.timeout_ns = 1000000000ull;
+    c.capacity_loss = -1;
+    c.window_ns = 2000000000ull;
     c.name = "www.example.com";
     role_init_common(&role, "client");
     optind = 1;
@@ -591,6 +771,11 @@ role_client(int argc, char *argv[])
         case 'n': ok = parse_count(optarg, 100000000, &c.count); have_count = true; break;
         case 's': ok = parse_size(optarg, &v) && v <= 65000; c.size = v; break;
         case 'r': c.rate = strtod(optarg, &end); ok = !*end && c.rate >= 0; break;
+        case 'C':
+            c.capacity_loss = strtod(optarg, &end);
+            ok = *optarg && !*end && c.capacity_loss >= 0 && c.capacity_loss < 1;
+            break;
+        case 'W': ok = parse_duration(optarg, &c.window_ns) && c.window_ns; break;
         case 'D': ok = parse_duration(optarg, &c.duration_ns); have_duration = true; break;
         case 't': ok = parse_duration(optarg, &c.timeout_ns) && c.timeout_ns; break;
         case 'i':
@@ -637,6 +822,10 @@ role_client(int argc, char *argv[])
         }
         if (!have_interval) {
             c.interval_ns = 1000000000ull;
+        }
+        if (c.capacity_loss >= 0 && !c.rate) {
+            fprintf(stderr, "sfcd client: --capacity needs a --rate to start from\n");
+            goto out;
         }
     } else if (!strcmp(c.workload, "probe")) {
         if (!have_duration) {

@@ -23,7 +23,7 @@
 #     highest paced rate of 1024-byte datagrams the chain carries with a loss of at most LOSS
 #     (default 0.1%), each rate held WINDOW (default 2s) and its echoes awaited, found by going
 #     up a quarter at a time from START_PPS (default 8000 datagrams/s) and then bisecting to
-#     within 1%, in at most THROUGHPUT_S s (default 30) after one window at START_PPS that is
+#     within 1%, in at most THROUGHPUT_S s (default 40) after one window at START_PPS that is
 #     not judged (the chain's start: every VNF's first whole checkpoint image, a whole WARM to
 #     each standby, the switch's first flows). Each mechanism's ratio is to the none of its own
 #     round, a few minutes apart at most; printed: each capacity, the median ratio and its
@@ -47,7 +47,7 @@ set -u
 cd "$(dirname "$0")/.."
 CRASHES=${CRASHES:-10}
 FWD_LEN=${FWD_LEN:-4}
-THROUGHPUT_S=${THROUGHPUT_S:-30}
+THROUGHPUT_S=${THROUGHPUT_S:-40}
 LOSS=${LOSS:-0.1%}
 WINDOW=${WINDOW:-2s}
 START_PPS=${START_PPS:-8000}

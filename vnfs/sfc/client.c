@@ -543,7 +543,9 @@ udp_drain(struct udp_run *u, uint64_t first, uint64_t min, uint64_t deadline,
  * the next: one window at --rate first, not judged (the chain's start: first checkpoints,
  * first flows); then up by a quarter from --rate while a rate passes (down by a third while it
  * fails); then halving the interval between the highest passing and lowest failing rates until
- * it is within 1% of the passing one, or --duration runs out. A rate the client could not send
+ * it is within 1% of the passing one, or --duration runs out. A rate fails only when it fails
+ * twice in a row: on a shared host a stall of a few ms anywhere in the chain overflows a
+ * queue, and one such moment made a whole search end low. A rate the client could not send
  * (under 99% of it sent) fails as the client's, not the chain's, and is said so: capacity is
  * then a lower bound. Samples: one capacity_step per rate (the loss; labels: rate_pps, sent_pps,
  * pass), capacity_pps and capacity_bps (payload bits, as rx_bps) at the end. */
@@ -554,7 +556,7 @@ udp_capacity(struct udp_run *u)
     uint64_t start = time_mono_ns(), end = start + c->duration_ns;
     uint64_t step_ns = c->window_ns + MIN(c->timeout_ns, 1000000000ull);
     double lo = 0, hi = 0, rate = c->rate;
-    unsigned steps = 0;
+    unsigned steps = 0, tries = 0;
     bool client_limited = false;
 
     udp_send_until(u, c->rate, start + c->window_ns, true);
@@ -570,9 +572,13 @@ udp_capacity(struct udp_run *u)
         loss = u->tx > first ? (double) lost / (double) (u->tx - first) : 1;
         pass = loss <= c->capacity_loss && sent_pps >= 0.99 * rate;
         client_limited |= sent_pps < 0.99 * rate;
-        sample(c, time_mono_ns(), "capacity_step", loss, "rate_pps=%.0f,sent_pps=%.0f,pass=%d",
-               rate, sent_pps, pass);
+        sample(c, time_mono_ns(), "capacity_step", loss,
+               "rate_pps=%.0f,sent_pps=%.0f,pass=%d,try=%u", rate, sent_pps, pass, tries + 1);
         steps++;
+        if (!pass && !tries++) {
+            continue;           /* Once more: a moment's stall of the host is no capacity. */
+        }
+        tries = 0;
         if (pass) {
             lo = rate;
         } else {

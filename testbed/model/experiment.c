@@ -2402,7 +2402,7 @@ format_point(struct buf *b, const struct exp_point *pt)
         buf_printf(b, ", source_port: %llu", (unsigned long long) wl->source_port);
     }
     if (wl->capacity) {
-        buf_printf(b, ", capacity: %.17g%%, window: ", wl->capacity_loss * 100);
+        buf_printf(b, ", capacity: %g%%, window: ", wl->capacity_loss * 100);
         yaml_format_duration(b, wl->window_ns ? wl->window_ns : 2000000000ull);
     }
     buf_printf(b, "}\n    faults:%s\n", pt->n_faults ? "" : " []");

@@ -373,7 +373,7 @@ test_set(void **state)
             "--set noequals: expected KEY=VALUE or KEY=V1,V2,...",
             "--set workload.kind.x=1: 'workload.kind.x': cannot set 'x' inside a string",
             "--set workload.sise=1: unknown key 'sise' (expected one of: kind, count, size, "
-            "rate, duration, timeout, interval, source_port)",
+            "rate, duration, timeout, interval, source_port, capacity, window)",
         };
         char *all = diag_to_string(&diag);
 

@@ -86,6 +86,7 @@
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/ft/nham/nham.h"
+#include "vnfs/ft/nham/take.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/nhamfrag.h"
 #include "vnfs/sfc/hop.h"
@@ -273,18 +274,13 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
 /* The SFF's takeover (1R-AA, MR-AA; the paper's "no reconfiguration is required after a
  * failure, as users can simply access any replica in the group"): each standby keeps the
  * hop's last checkpoint applied as it arrives (the WARM and DELTA above) and says which one
- * it holds:
- *   ACK:  "NHAMWACK" nonce(8), then the image's first NHAM_IMAGE_ID bytes and its length(4),
- *         from the standby to the SFF after each image it took; 'nonce' is random, drawn
- *         once by the standby's process.
- * On the FMS's word that the active copy's process died ("takeover VNF INCARNATION MASK" on
- * the SFF's control socket: the host's, no network peer can send it; MASK the copies the
- * FMS knows to run as standbys) the SFF itself picks one of them whose last ACK names the
- * image of the hop's last saved checkpoint (the one buffer_rx was released up to: the replay
- * from it loses nothing), and sends it, first and alone:
- *   TAKE: "NHAMTAKE" nonce(8) incarnation(4) mac(6) then the image's id and length(4), from
- *         the SFF (sealed) to that standby's MAC, the nonce of its own last ACK;
- * then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
+ * it holds (ACK, sealed, vnfs/ft/nham/take.h, whose decisions the simulator checks: scenario
+ * nham-take). On the FMS's word that the active copy's process died ("takeover VNF
+ * INCARNATION MASK" on the SFF's control socket: the host's, no network peer can send it; MASK
+ * the copies the FMS knows to run as standbys) the SFF itself picks one of them whose last ACK
+ * names the image of the hop's last saved checkpoint (nham_take_choose(): the one buffer_rx
+ * was released up to, so that the replay from it loses nothing), and sends it, first and
+ * alone, a TAKE (sealed, to that standby's MAC), then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
  * incarnation: the SFF's stage takes the standby's READY (that incarnation, the image's counter)
  * from the SFF's role itself, since the standby's ACK already said what READY would. No round trip
  * through the FMS, the VSM or the standby is on the way to the hop's first frame. The standby
@@ -295,8 +291,7 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * its own READY replays again from what it restored (what the SFF sent before reached a recovering
  * core, which dropped it). A standby that never got the TAKE (lost) is activated by the FMS after
  * a while, the same way. */
-#define NHAM_ACK_MAGIC "NHAMWACK"
-#define NHAM_TAKE_MAGIC "NHAMTAKE"
+_Static_assert(NHAM_TAKE_ID == NHAM_IMAGE_ID, "a TAKE and an ACK name an image by its id");
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
 #define NHAM_BASE_MAGIC "NHAMBASE"
@@ -438,13 +433,7 @@ struct nham_hop_macs {
     bool has_asker;
     /* The SFF's takeover (above): */
     uint64_t saved;                     /* The last checkpoint the VSM saved (its counter). */
-    struct nham_ack {
-        bool valid;
-        uint64_t seq;                   /* Its sequence number (the copy's clock). */
-        uint64_t nonce;
-        uint8_t id[NHAM_IMAGE_ID];
-        uint32_t len;
-    } acks[NHAM_MAX_COPIES];            /* Per copy: the image it said it holds. */
+    struct nham_take_ack acks[NHAM_MAX_COPIES];     /* Per copy: the image it said it holds. */
 };
 
 /* A peer message between the two local stages, handed over after the step that made it (a
@@ -821,6 +810,7 @@ nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch,
         h->addressed_ns = now;      /* Its READY again (a retry) is not a new steering. */
         s->n_readdressed++;
     }
+    nham_take_ack_active(&h->acks[copy]);
     h->addressed = true;
     h->addressed_copy = copy;
     h->addressed_epoch = epoch;
@@ -875,21 +865,10 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         nham_sff_address(s, i, copy, c.epoch, t_in);
         return false;
     }
-    if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4
-        && !memcmp(m.payload, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN)) {
+    if (m.kind == FT_EV_PEER_MSG && nham_take_is_ack(m.payload, m.len)) {
         /* A standby holds this image now (the SFF's takeover, above); not one older than the
          * last it said (a replayed one, which would name an image it no longer holds). */
-        struct nham_ack *a = &h->acks[copy];
-
-        if (m.seq <= a->seq) {
-            return true;
-        }
-        a->seq = m.seq;
-        a->valid = true;
-        a->nonce = get_be64(m.payload + NHAM_MAGIC_LEN);
-        memcpy(a->id, m.payload + NHAM_MAGIC_LEN + 8, NHAM_IMAGE_ID);
-        a->len = get_be32(m.payload + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID);
-        s->n_acks++;
+        s->n_acks += nham_take_ack_update(&h->acks[copy], m.seq, m.payload, m.len);
         return true;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
@@ -1290,53 +1269,38 @@ static int
 nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long long mask,
                   char *info, size_t info_len, char **errmsg)
 {
-    uint8_t take[NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4];
     struct nham_hop_macs *h;
-    struct buf ready = BUF_INITIALIZER;
+    struct nham_take_hop th;
+    struct buf ready = BUF_INITIALIZER, take = BUF_INITIALIZER;
     uint64_t counter, sent_ns, replayed_ns, rx_ns = time_mono_ns();
+    const char *why;
     size_t k;
+    int error;
 
-    if (vnf < 0 || (size_t) vnf >= s->n_hops || inc < 1 || inc >= UINT32_MAX) {
-        *errmsg = xasprintf("takeover: needs VNF in 0..%zu and INCARNATION >= 1",
-                            s->n_hops - 1);
+    if (vnf < 0 || (size_t) vnf >= s->n_hops) {
+        *errmsg = xasprintf("takeover: needs VNF in 0..%zu", s->n_hops - 1);
         return EINVAL;
     }
     h = &s->hops[vnf];
-    if (h->addressed && (uint64_t) inc <= h->addressed_epoch) {
-        *errmsg = xasprintf("takeover: incarnation %lld is not above the hop's (%u)", inc,
-                            h->addressed_epoch);
-        return ESTALE;
+    th = (struct nham_take_hop) {
+        .warmed = h->warm && h->has_warmed ? h->warmed.data : NULL,
+        .warmed_len = h->warmed.len, .saved = h->saved,
+        .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
+        .acks = h->acks, .n_copies = h->n_copies,
+    };
+    error = nham_take_choose(&th, inc, mask, &k, &counter, &why);
+    if (error) {
+        s->n_takeovers_refused += error == ENOENT;
+        *errmsg = xasprintf("takeover: incarnation %lld: %s", inc, why);
+        return error;
     }
-    if (!h->warm || !h->has_warmed || h->warmed.len < NHAM_IMAGE_ID
-        || (counter = get_be64(h->warmed.data + 4)) != h->saved) {
-        s->n_takeovers_refused++;
-        *errmsg = xstrdup("takeover: the standbys were not given the last saved checkpoint");
-        return ENOENT;
-    }
-    for (k = 0; k < h->n_copies; k++) {
-        const struct nham_ack *a = &h->acks[k];
-
-        if ((mask >> k & 1) && a->valid && a->len == h->warmed.len
-            && !memcmp(a->id, h->warmed.data, NHAM_IMAGE_ID)) {
-            break;
-        }
-    }
-    if (k == h->n_copies) {
-        s->n_takeovers_refused++;
-        *errmsg = xstrdup("takeover: no standby said it holds the last saved checkpoint");
-        return ENOENT;
-    }
-    memcpy(take, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN);
-    put_be64(take + NHAM_MAGIC_LEN, h->acks[k].nonce);
-    put_be32(take + NHAM_MAGIC_LEN + 8, inc);
-    memcpy(take + NHAM_MAGIC_LEN + 12, h->copies[k], 6);
-    memcpy(take + NHAM_MAGIC_LEN + 18, h->warmed.data, NHAM_IMAGE_ID);
-    put_be32(take + NHAM_MAGIC_LEN + 18 + NHAM_IMAGE_ID, h->warmed.len);
+    nham_take_put(&take, &th, k, inc, h->copies[k]);
     s->take_seq = MAX(time_mono_ns(), s->take_seq + 1);
     buf_clear(&s->warm_msg);
     ftstage_msg_seal(&s->warm_msg, s->key, &(struct ftstage_msg) {
         .from = NHAM_ID_SFF, .to = NHAM_ID_VNF(vnf), .seq = s->take_seq,
-        .kind = FT_EV_PEER_MSG, .payload = take, .len = sizeof take });
+        .kind = FT_EV_PEER_MSG, .payload = take.data, .len = take.len });
+    buf_uninit(&take);
     /* The TAKE goes to the socket alone and first, then the replay the stage sends once it
      * has the copy's READY (to the copy addressed), in batches behind it on the same socket:
      * the standby wakes while the replay is queued. In one batch with the replay, the TAKE
@@ -1970,20 +1934,18 @@ nham_vnf_start_core(struct nham_vnf_role *v)
 static void
 nham_vnf_ack(struct nham_vnf_role *v)
 {
-    uint8_t ack[NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4];
     struct ftstage_msg m = { .from = NHAM_ID_VNF(v->hop), .to = NHAM_ID_SFF,
-                             .seq = time_mono_ns(), .kind = FT_EV_PEER_MSG,
-                             .payload = ack, .len = sizeof ack };
-    struct buf b = BUF_INITIALIZER;
+                             .seq = time_mono_ns(), .kind = FT_EV_PEER_MSG };
+    struct buf ack = BUF_INITIALIZER, b = BUF_INITIALIZER;
 
     if (v->stage || v->warm.len < NHAM_IMAGE_ID) {
         return;
     }
-    memcpy(ack, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN);
-    put_be64(ack + NHAM_MAGIC_LEN, v->nonce);
-    memcpy(ack + NHAM_MAGIC_LEN + 8, v->warm.data, NHAM_IMAGE_ID);
-    put_be32(ack + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID, v->warm.len);
+    nham_take_ack_put(&ack, v->nonce, v->warm.data, v->warm.len);
+    m.payload = ack.data;
+    m.len = ack.len;
     ftstage_msg_seal(&b, v->key, &m);
+    buf_uninit(&ack);
     if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, b.data, b.len)) {
         v->n_send_errors++;
     }
@@ -1998,28 +1960,27 @@ nham_vnf_ack(struct nham_vnf_role *v)
     }
 }
 
-/* The SFF's TAKE (sealed, 'seq' its number; 'p' after the magic): this standby becomes
- * incarnation 'inc' now (see "The SFF's takeover" above). Nothing unless it is a standby and
- * the TAKE names its MAC and its process's nonce. With the very image it holds: its core
- * starts from it (the VSM's answer to its request rebuilt here, as a HIT would have it) and
- * its READY, which the SFF has stated already, stays here; else it activates as the FMS would
- * have it do (its core asks the VSM; its READY replays again). */
+/* The SFF's TAKE 't' (sealed, 'seq' its number): this standby becomes incarnation 't->inc'
+ * now, as nham_take_judge() says (see "The SFF's takeover" above). With the very image it
+ * holds: its core starts from it (the VSM's answer to its request rebuilt here, as a HIT would
+ * have it) and its READY, which the SFF has stated already, stays here; else it activates as
+ * the FMS would have it do (its core asks the VSM; its READY replays again). */
 static void
-nham_vnf_take(struct nham_vnf_role *v, const uint8_t *p, uint64_t seq)
+nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t seq)
 {
-    uint32_t inc = get_be32(p + 8);
-    const uint8_t *id = p + 18;
+    uint32_t inc = t->inc;
+    enum nham_take_verdict verdict;
     int error;
 
-    if (v->stage || get_be64(p) != v->nonce || memcmp(p + 12, pktio_mac(v->role.io), 6)
-        || !inc || inc == UINT32_MAX) {
+    verdict = nham_take_judge(t, !v->stage, v->nonce, pktio_mac(v->role.io), v->warm.data,
+                              v->warm.len);
+    if (verdict == NHAM_TAKE_NOT_MINE) {
         v->n_take_misses++;
         return;
     }
     v->incarnation = inc;
     v->activated_ns = time_mono_ns();
-    if (v->warm.len < NHAM_IMAGE_ID || get_be32(id + NHAM_IMAGE_ID) != v->warm.len
-        || memcmp(id, v->warm.data, NHAM_IMAGE_ID)) {
+    if (verdict == NHAM_TAKE_ACTIVATE) {
         v->n_take_misses++;
         error = nham_vnf_start_core(v);
     } else {
@@ -2034,7 +1995,7 @@ nham_vnf_take(struct nham_vnf_role *v, const uint8_t *p, uint64_t seq)
          * first DATA to a copy's MAC misses OVS's flow cache and took the slow path ahead
          * of the TAKE in 2 of 6 takeovers), and its READY then replays again at once, not
          * at the SFF's go-back-N 200 ms later. */
-        v->took_epoch = v->dropped_epoch == inc ? 0 : inc;
+        v->took_epoch = nham_take_keeps_ready(inc, v->dropped_epoch) ? inc : 0;
         /* Its checkpoints' numbers above the TAKE's: one of another clock (a VM's) must not
          * fall behind what the SFF has seen of the hop. */
         if (v->spare) {
@@ -2097,10 +2058,11 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     if (m.from == NHAM_ID_SFF) {
-        if (m.len == NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4
-            && !memcmp(m.payload, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN)) {
+        struct nham_take_msg t;
+
+        if (nham_take_parse(m.payload, m.len, &t)) {
             v->tx.in_batch = true;
-            nham_vnf_take(v, m.payload + NHAM_MAGIC_LEN, m.seq);
+            nham_vnf_take(v, &t, m.seq);
             return true;
         }
         if (m.len != NHAM_MAGIC_LEN || memcmp(m.payload, NHAM_BASE_MAGIC, NHAM_MAGIC_LEN)) {

@@ -65,6 +65,8 @@ enum {
 /* The broken variant's choice (tests/sim/broken_nham_take.c). */
 int nham_take_choose_broken(const struct nham_take_hop *, long long inc, uint64_t mask,
                             size_t *copyp, uint64_t *counterp, const char **why);
+bool nham_take_defer_broken(const struct nham_take_ack *, size_t n_copies, size_t active,
+                            const uint8_t *warmed, size_t warmed_len);
 
 static void
 take_mac(uint32_t endpoint, uint8_t mac[6])
@@ -95,9 +97,14 @@ struct take_hop {
     size_t active;              /* The copy whose output came last: no WARM to it. */
     size_t asker;               /* The copy whose restore request the VSM answers. */
     struct buf vnf_last;        /* The hop's last checkpoint image. */
-    struct buf warmed;          /* The image the standbys were given, */
+    struct buf warmed;          /* The image the standbys were given last, */
     bool has_warmed;
-    uint64_t saved;             /* and the last checkpoint the VSM saved. */
+    struct buf prev;            /* and the one before, */
+    bool has_prev;
+    uint64_t saved;             /* and the last saved checkpoint the SFF's core was told of. */
+    struct buf deferred;        /* The VSM's word that 'warmed' is saved, kept from the core */
+    bool has_deferred;          /* until a standby says it holds it (nham_take_defer()), */
+    uint64_t deferred_counter;  /* and its counter. */
     struct nham_take_ack acks[TAKE_MAX_COPIES];
 };
 
@@ -116,7 +123,10 @@ struct take_sff {
     size_t n_hops;
     struct take_local *local;   /* Messages between the two cores, handed over after a step. */
     size_t n_local, cap_local;
+    bool draining;
 };
+
+#define TAKE_DEFER_TIMER (1u << 20)     /* + hop: NHAM_TAKE_DEFER_NS after a deferral. */
 
 static void take_sff_run(struct take_sff *, bool vsm, const struct ft_event *,
                          struct ft_actions *);
@@ -156,18 +166,53 @@ take_sff_address(struct take_hop *h, size_t copy, uint32_t epoch)
     h->addressed_epoch = epoch;
 }
 
-/* The VSM saved hop 'i''s checkpoint at 'counter': the standbys get its image, as
- * nham_sff_watch() hands it to them. */
 static void
-take_sff_saved(struct take_sff *s, size_t i, uint64_t counter, struct ft_actions *out)
+take_sff_queue(struct take_sff *s, bool to_vsm, uint32_t from, struct buf *data)
+{
+    struct take_local *m;
+
+    if (s->n_local >= s->cap_local) {
+        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    }
+    m = &s->local[s->n_local++];
+    m->to_vsm = to_vsm;
+    m->from = from;
+    m->data = *data;
+    buf_init(data);
+}
+
+/* The word kept from the core that hop 'i''s checkpoint is saved goes to it now. */
+static void
+take_sff_undefer(struct take_sff *s, size_t i)
 {
     struct take_hop *h = &s->hops[i];
-    struct buf b = BUF_INITIALIZER;
 
-    h->saved = counter;
-    if (h->vnf_last.len < NHAM_TAKE_ID || get_be64(h->vnf_last.data + 4) != counter) {
-        return;
+    if (h->has_deferred) {
+        h->has_deferred = false;
+        h->saved = h->deferred_counter;
+        take_sff_queue(s, false, TAKE_IN_VSM, &h->deferred);
     }
+}
+
+/* The VSM saved hop 'i''s checkpoint at 'counter' (its message 'data', 'len'): the standbys get
+ * its image, as nham_sff_watch() hands it to them. True when the word is kept from the SFF's
+ * core until a standby says it holds the image (nham_take_defer()). */
+static bool
+take_sff_saved(struct take_sff *s, size_t i, uint64_t counter, const uint8_t *data, size_t len,
+               uint64_t now, struct ft_actions *out)
+{
+    struct take_hop *h = &s->hops[i];
+    struct buf b = BUF_INITIALIZER, t;
+
+    take_sff_undefer(s, i);             /* The older first. */
+    if (h->vnf_last.len < NHAM_TAKE_ID || get_be64(h->vnf_last.data + 4) != counter) {
+        h->saved = counter;
+        return false;
+    }
+    t = h->prev;
+    h->prev = h->warmed;
+    h->has_prev = h->has_warmed;
+    h->warmed = t;
     buf_clear(&h->warmed);
     buf_put(&h->warmed, h->vnf_last.data, h->vnf_last.len);
     h->has_warmed = true;
@@ -179,11 +224,22 @@ take_sff_saved(struct take_sff *s, size_t i, uint64_t counter, struct ft_actions
         }
     }
     buf_uninit(&b);
+    if ((s->broken ? nham_take_defer_broken : nham_take_defer)(h->acks, h->n_copies, h->active,
+                                                               h->warmed.data, h->warmed.len)) {
+        buf_clear(&h->deferred);
+        buf_put(&h->deferred, data, len);
+        h->has_deferred = true;
+        h->deferred_counter = counter;
+        ft_emit_timer(out, TAKE_DEFER_TIMER + i, now + NHAM_TAKE_DEFER_NS);
+        return true;
+    }
+    h->saved = counter;
+    return false;
 }
 
 /* The actions of an inner core, to the world. */
 static void
-take_sff_actions(struct take_sff *s, bool vsm, const struct ft_actions *in,
+take_sff_actions(struct take_sff *s, bool vsm, const struct ft_actions *in, uint64_t now,
                  struct ft_actions *out)
 {
     for (size_t j = 0; j < in->n; j++) {
@@ -198,20 +254,15 @@ take_sff_actions(struct take_sff *s, bool vsm, const struct ft_actions *in,
             break;
         case FT_ACT_SEND:
             if (a->to == TAKE_IN_VSM || a->to == TAKE_IN_SFF) {
-                struct take_local *m;
+                struct buf b = BUF_INITIALIZER;
 
                 if (vsm && nham_ctl_parse(a->data, a->len, &c) && c.type == NHAM_CKPT_SAVED
-                    && c.vnf < s->n_hops) {
-                    take_sff_saved(s, c.vnf, c.counter, out);
+                    && c.vnf < s->n_hops
+                    && take_sff_saved(s, c.vnf, c.counter, a->data, a->len, now, out)) {
+                    break;
                 }
-                if (s->n_local >= s->cap_local) {
-                    s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
-                }
-                m = &s->local[s->n_local++];
-                m->to_vsm = a->to == TAKE_IN_VSM;
-                m->from = vsm ? TAKE_IN_VSM : TAKE_IN_SFF;
-                buf_init(&m->data);
-                buf_put(&m->data, a->data, a->len);
+                buf_put(&b, a->data, a->len);
+                take_sff_queue(s, a->to == TAKE_IN_VSM, vsm ? TAKE_IN_VSM : TAKE_IN_SFF, &b);
             } else if (to_hop) {
                 take_send(out, take_sff_dst(&s->hops[hop]), vsm ? TAKE_TAG_VSM : TAKE_TAG_SFF,
                           a->data, a->len);
@@ -249,8 +300,31 @@ take_sff_actions(struct take_sff *s, bool vsm, const struct ft_actions *in,
     }
 }
 
-/* Steps an inner core with 'ev', then hands over the messages between the two, oldest first,
- * until none is left. */
+/* Hands over the messages between the two cores, oldest first, until none is left. */
+static void
+take_sff_drain(struct take_sff *s, uint64_t now, struct ft_actions *out)
+{
+    if (s->draining) {
+        return;
+    }
+    s->draining = true;
+    for (size_t i = 0; i < s->n_local; i++) {
+        struct buf data = s->local[i].data;
+        struct ft_event lev = { .kind = FT_EV_PEER_MSG, .now_ns = now, .from = s->local[i].from,
+                                .data = data.data, .len = data.len };
+        struct ft_actions in;
+
+        ft_actions_init(&in);
+        ft_core_step(s->local[i].to_vsm ? s->vsm : s->sff, &lev, &in);
+        take_sff_actions(s, s->local[i].to_vsm, &in, now, out);
+        ft_actions_uninit(&in);
+        buf_uninit(&data);      /* 'local' may have moved. */
+    }
+    s->n_local = 0;
+    s->draining = false;
+}
+
+/* Steps an inner core with 'ev', then hands over the messages between the two. */
 static void
 take_sff_run(struct take_sff *s, bool vsm, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -258,19 +332,9 @@ take_sff_run(struct take_sff *s, bool vsm, const struct ft_event *ev, struct ft_
 
     ft_actions_init(&in);
     ft_core_step(vsm ? s->vsm : s->sff, ev, &in);
-    take_sff_actions(s, vsm, &in, out);
+    take_sff_actions(s, vsm, &in, ev->now_ns, out);
     ft_actions_uninit(&in);
-    if (s->n_local && ev->from != TAKE_IN_VSM && ev->from != TAKE_IN_SFF) {
-        for (size_t i = 0; i < s->n_local; i++) {
-            struct take_local m = s->local[i];
-            struct ft_event lev = { .kind = FT_EV_PEER_MSG, .now_ns = ev->now_ns,
-                                    .from = m.from, .data = m.data.data, .len = m.data.len };
-
-            take_sff_run(s, m.to_vsm, &lev, out);
-            buf_uninit(&s->local[i].data);
-        }
-        s->n_local = 0;
-    }
+    take_sff_drain(s, ev->now_ns, out);
 }
 
 /* The FMS's "takeover HOP INC MASK" (nham_sff_takeover()). */
@@ -284,7 +348,7 @@ take_sff_takeover(struct take_sff *s, const struct ft_event *ev, struct ft_actio
     struct take_hop *h = &s->hops[i];
     struct nham_take_hop th = {
         .warmed = h->has_warmed ? h->warmed.data : NULL, .warmed_len = h->warmed.len,
-        .saved = h->saved, .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
+        .prev = h->has_prev ? h->prev.data : NULL, .prev_len = h->prev.len, .saved = h->saved, .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
         .acks = h->acks, .n_copies = h->n_copies,
     };
     struct buf take = BUF_INITIALIZER, ready = BUF_INITIALIZER;
@@ -318,8 +382,9 @@ take_sff_takeover(struct take_sff *s, const struct ft_event *ev, struct ft_actio
     }
     answer[5] = k;
     take_send(out, s->fms, TAKE_TAG_TOOK, answer, 6);
-    ft_emit_note(out, "hop %zu taken over by copy %zu as %"PRIu32" at checkpoint %"PRIu64, i, k,
-                 inc, counter);
+    ft_emit_note(out, "hop %zu taken over by copy %zu as %"PRIu32" at checkpoint %"PRIu64"%s", i,
+                 k, inc, counter, h->warmed.len >= NHAM_TAKE_ID
+                 && counter < get_be64(h->warmed.data + 4) ? " (the one before the last)" : "");
     buf_uninit(&take);
     buf_uninit(&ready);
 }
@@ -348,8 +413,12 @@ take_sff_from_copy(struct take_sff *s, size_t i, size_t copy, const struct ft_ev
         take_sff_run(s, true, &in, out);
         break;
     case TAKE_TAG_ACK:
-        if (in.len >= 8) {
-            nham_take_ack_update(&h->acks[copy], get_be64(in.data), in.data + 8, in.len - 8);
+        if (in.len >= 8
+            && nham_take_ack_update(&h->acks[copy], get_be64(in.data), in.data + 8, in.len - 8)
+            && h->has_deferred
+            && nham_take_ack_names(&h->acks[copy], h->warmed.data, h->warmed.len)) {
+            take_sff_undefer(s, i);
+            take_sff_drain(s, ev->now_ns, out);
         }
         break;
     case TAKE_TAG_WANT:
@@ -439,6 +508,8 @@ take_sff_destroy(struct ft_core *core)
     for (size_t i = 0; i < s->n_hops; i++) {
         buf_uninit(&s->hops[i].vnf_last);
         buf_uninit(&s->hops[i].warmed);
+        buf_uninit(&s->hops[i].prev);
+        buf_uninit(&s->hops[i].deferred);
     }
     for (size_t i = 0; i < s->n_local; i++) {
         buf_uninit(&s->local[i].data);
@@ -461,6 +532,13 @@ take_sff_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         take_sff_run(s, true, ev, out);
         break;
     case FT_EV_TIMER:
+        if (ev->timer >= TAKE_DEFER_TIMER) {
+            if (ev->timer - TAKE_DEFER_TIMER < s->n_hops) {
+                take_sff_undefer(s, ev->timer - TAKE_DEFER_TIMER);
+                take_sff_drain(s, ev->now_ns, out);
+            }
+            break;
+        }
         in.timer = ev->timer / 2;
         take_sff_run(s, ev->timer & 1, &in, out);
         break;
@@ -1109,8 +1187,8 @@ const struct sim_scenario sim_scenario_nham_take = {
     .summary = "NHAM's takeover by the SFF (1R-AA, MR-AA): active and standby copies crash, "
                "also during checkpoints and takeovers, TAKEs late or lost, the FMS's fallback: "
                "no loss, no duplicate, states consistent",
-    .broken = "the SFF takes a standby whose last ACK names an older image than the saved "
-              "checkpoint, and the standby takes over from it",
+    .broken = "the SFF releases buffer_rx at once when a checkpoint is saved, yet takes over "
+              "from the image before it, which a standby still holds",
     .setup = nham_take_setup,
     .check = sim_nham_check,
 };

@@ -1,8 +1,9 @@
 /* The SFF's takeover decisions (vnfs/ft/nham/take.h): which standby the SFF takes for a hop
  * whose active copy died, and what a standby does with a TAKE. The simulator runs them in
  * whole chains (scenario nham-take); these are the cases one by one, among them the one the
- * simulator found: a copy that serves the hop must not be taken again on an ACK of its process,
- * even one that arrives after it took over. */
+ * simulator found (a copy that serves the hop must not be taken again on an ACK of its process,
+ * even one that arrives after it took over) and the one behind session 12's MR-AA fallback (a
+ * checkpoint saved while the standbys' ACKs of its image were on their way). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,6 +86,49 @@ test_choose(void **state)
     assert_int_equal(nham_take_choose(&hop, 2, 6, &k, &counter, &why), ENOENT);
 }
 
+/* A checkpoint saved while its image is on its way to the standbys: the SFF's core is told only
+ * once one of them says it holds it, and meanwhile one that holds the image before can take
+ * over from that one (the replay from it then loses nothing). */
+static void
+test_defer_and_prev(void **state)
+{
+    struct nham_take_ack acks[N_COPIES];
+    uint8_t w1[64], w2[64];
+    struct nham_take_hop hop = { .warmed = w2, .warmed_len = sizeof w2, .prev = w1,
+                                 .prev_len = sizeof w1, .saved = 100, .acks = acks,
+                                 .n_copies = N_COPIES };
+    const char *why;
+    uint64_t counter;
+    size_t k;
+
+    memset(acks, 0, sizeof acks);
+    image(w1, sizeof w1, 1, 100);
+    image(w2, sizeof w2, 1, 200);
+    /* No standby said anything: nothing to wait for. */
+    assert_false(nham_take_defer(acks, N_COPIES, 0, w2, sizeof w2));
+    /* Copy 0 is the active one: its ACK (of an earlier life) is no reason. */
+    assert_true(ack(acks, 0, 5, 0x10, w1, sizeof w1));
+    assert_false(nham_take_defer(acks, N_COPIES, 0, w2, sizeof w2));
+    /* Copy 1 holds the image before: wait. */
+    assert_true(ack(acks, 1, 10, 0x11, w1, sizeof w1));
+    assert_true(nham_take_defer(acks, N_COPIES, 0, w2, sizeof w2));
+    /* Meanwhile (saved still 100) copy 1 takes over from the image before. */
+    assert_int_equal(nham_take_choose(&hop, 2, 6, &k, &counter, &why), 0);
+    assert_int_equal(k, 1);
+    assert_int_equal(counter, 100);
+    /* Copy 2 holds the last: preferred, from its own counter; no more waiting. */
+    assert_true(ack(acks, 2, 11, 0x22, w2, sizeof w2));
+    assert_false(nham_take_defer(acks, N_COPIES, 0, w2, sizeof w2));
+    assert_int_equal(nham_take_choose(&hop, 2, 6, &k, &counter, &why), 0);
+    assert_int_equal(k, 2);
+    assert_int_equal(counter, 200);
+    /* Once the core released buffer_rx up to 200, the image before is of no use. */
+    hop.saved = 200;
+    assert_int_equal(nham_take_choose(&hop, 2, 2, &k, &counter, &why), ENOENT);
+    assert_int_equal(nham_take_choose(&hop, 2, 6, &k, &counter, &why), 0);
+    assert_int_equal(k, 2);
+}
+
 /* A copy taken over (or addressed by its READY) serves the hop: its process's ACKs, even one
  * already on its way, no longer make it a standby; a new process in its place does. */
 static void
@@ -160,6 +204,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_choose),
+        cmocka_unit_test(test_defer_and_prev),
         cmocka_unit_test(test_active_copy_not_taken_again),
         cmocka_unit_test(test_judge),
     };

@@ -421,8 +421,10 @@ struct nham_hop_macs {
     struct buf stored;                  /* The image on its way to the VSM, */
     uint64_t stored_counter;
     bool has_stored;
-    struct buf warmed;                  /* and the one the standbys were given. */
+    struct buf warmed;                  /* and the one the standbys were given last, */
     bool has_warmed;
+    struct buf prev;                    /* and the one before (the SFF's takeover, below). */
+    bool has_prev;
     size_t warm_active;                 /* The active copy then. */
     uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none), */
     unsigned n_hit_tries;               /* this many times. */
@@ -432,7 +434,13 @@ struct nham_hop_macs {
     size_t asker;                       /* The copy whose request the VSM answers. */
     bool has_asker;
     /* The SFF's takeover (above): */
-    uint64_t saved;                     /* The last checkpoint the VSM saved (its counter). */
+    uint64_t saved;                     /* The last saved checkpoint the SFF's stage was told
+                                         * of (its counter): buffer_rx is released up to it. */
+    struct ftstage_msg deferred;        /* The VSM's word that 'warmed' is saved, kept from the
+                                         * stage until a standby says it holds it
+                                         * (nham_take_defer()); 'payload' is ours. */
+    bool has_deferred;
+    uint64_t deferred_ns;               /* Since when. */
     struct nham_take_ack acks[NHAM_MAX_COPIES];     /* Per copy: the image it said it holds. */
 };
 
@@ -463,6 +471,7 @@ struct nham_sff_role {
     uint64_t n_resent, n_readdressed, n_stale_images;
     uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed, n_realtime;
     uint64_t take_seq;                  /* The last TAKE's sequence number. */
+    size_t n_deferred;                  /* Hops with a word kept from the stage. */
     bool raised;                        /* A takeover came: the FMS may have made this
                                          * process real-time for it. */
     struct buf warm_msg;
@@ -579,9 +588,32 @@ nham_sff_seal(struct nham_sff_role *s, size_t i, uint64_t seq, enum ft_event_kin
     ftstage_msg_seal(&s->warm_msg, s->key, &m);
 }
 
-/* A message between the local stages: an image on its way to the VSM is kept, and once the
- * VSM says it stored it, it goes to the hop's standbys. */
+static void nham_sff_local(struct nham_sff_role *, const struct ftstage_msg *, bool copy);
+
+/* The VSM's word that hop 'i''s checkpoint is saved, kept from the SFF's stage (nham_sff_watch()),
+ * goes to it now: buffer_rx is released up to it once the stage has it (nham_sff_drain()). */
 static void
+nham_sff_undefer(struct nham_sff_role *s, size_t i)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+    struct nham_ctl c;
+
+    if (!h->has_deferred) {
+        return;
+    }
+    if (nham_ctl_parse(h->deferred.payload, h->deferred.len, &c)) {
+        h->saved = c.counter;
+    }
+    h->has_deferred = false;
+    s->n_deferred--;
+    nham_sff_local(s, &h->deferred, false);
+}
+
+/* A message between the local stages: an image on its way to the VSM is kept, and once the
+ * VSM says it stored it, it goes to the hop's standbys. That word is kept from the SFF's stage
+ * while no standby said it holds the image (nham_take_defer(); see "The SFF's takeover"): true
+ * then, and the caller does not hand it over. */
+static bool
 nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
 {
     struct ftstage_msg m = *mp;
@@ -594,10 +626,10 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
         || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
         || c.vnf >= s->n_hops || !s->hops[c.vnf].warm) {
-        return;
+        return false;
     }
     h = &s->hops[c.vnf];
-    h->saved = c.counter;       /* buffer_rx is released up to it (at most). */
+    nham_sff_undefer(s, c.vnf);         /* The one before goes first. */
     if (h->vnf_last.len >= 12 && get_be64(h->vnf_last.data + 4) == c.counter) {
         buf_clear(&h->stored);
         buf_put(&h->stored, h->vnf_last.data, h->vnf_last.len);
@@ -627,9 +659,12 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
             buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->stored.data, h->stored.len);
         }
-        /* The stored image is the standbys' now: handed over, not copied (512 KB per hop and
-         * checkpoint, in the SFF, the chain's busiest process). */
-        struct buf t = h->warmed;
+        /* The stored image is the standbys' now, and the one they had is kept as the one
+         * before: handed over, not copied (512 KB per hop and checkpoint, in the SFF, the
+         * chain's busiest process). */
+        struct buf t = h->prev;
+        h->prev = h->warmed;
+        h->has_prev = h->has_warmed;
         h->warmed = h->stored;
         h->stored = t;
         buf_clear(&h->stored);
@@ -647,7 +682,21 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
                 }
             }
         }
+        if (nham_take_defer(h->acks, h->n_copies, h->active, h->warmed.data,
+                            h->warmed.len)) {
+            uint8_t *copy = xmalloc(m.len ? m.len : 1);
+
+            memcpy(copy, m.payload, m.len);
+            h->deferred = m;
+            h->deferred.payload = copy;
+            h->has_deferred = true;
+            h->deferred_ns = time_mono_ns();
+            s->n_deferred++;
+            return true;
+        }
     }
+    h->saved = c.counter;       /* buffer_rx is released up to it (at most). */
+    return false;
 }
 
 /* Where the VSM's answers to hop 'h' go: the copy that asked, straight to its MAC. Not through
@@ -699,27 +748,38 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     return true;
 }
 
+/* Queues 'msg' between the local stages, its payload copied ('copy') or handed over. */
+static void
+nham_sff_local(struct nham_sff_role *s, const struct ftstage_msg *msg, bool copy)
+{
+    struct nham_local_msg *m;
+
+    if (s->n_local >= s->cap_local) {
+        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    }
+    m = &s->local[s->n_local++];
+    m->m = *msg;
+    if (copy) {
+        uint8_t *p = xmalloc(msg->len ? msg->len : 1);
+
+        memcpy(p, msg->payload, msg->len);
+        m->m.payload = p;
+    }
+}
+
 /* A message between the two local stages (SFF and VSM), unsealed: queued, handed over after
  * the step that made it. Others are sealed and go on the wire. */
 static bool
 nham_sff_send_unsealed(void *s_, const struct ftstage_msg *msg)
 {
     struct nham_sff_role *s = s_;
-    struct nham_local_msg *m;
-    uint8_t *copy;
 
     if (msg->to != NHAM_ID_SFF && msg->to != NHAM_ID_VSM) {
         return false;
     }
-    nham_sff_watch(s, msg);
-    if (s->n_local >= s->cap_local) {
-        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    if (!nham_sff_watch(s, msg)) {
+        nham_sff_local(s, msg, true);
     }
-    m = &s->local[s->n_local++];
-    copy = xmalloc(msg->len ? msg->len : 1);
-    memcpy(copy, msg->payload, msg->len);
-    m->m = *msg;
-    m->m.payload = copy;
     return true;
 }
 
@@ -868,7 +928,13 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
     if (m.kind == FT_EV_PEER_MSG && nham_take_is_ack(m.payload, m.len)) {
         /* A standby holds this image now (the SFF's takeover, above); not one older than the
          * last it said (a replayed one, which would name an image it no longer holds). */
-        s->n_acks += nham_take_ack_update(&h->acks[copy], m.seq, m.payload, m.len);
+        if (nham_take_ack_update(&h->acks[copy], m.seq, m.payload, m.len)) {
+            s->n_acks++;
+            if (h->has_deferred
+                && nham_take_ack_names(&h->acks[copy], h->warmed.data, h->warmed.len)) {
+                nham_sff_undefer(s, i);     /* Handed over by the caller's drain. */
+            }
+        }
         return true;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
@@ -907,6 +973,13 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
          * was given (and restored), not since the failed copy's last. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, h->warmed.data, h->warmed.len);
+    } else if (m.len - NHAM_MAGIC_LEN >= hdr && h->has_prev && h->prev.len >= NHAM_IMAGE_ID
+               && (h->vnf_last.len < NHAM_IMAGE_ID
+                   || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID))
+               && !memcmp(p + 8, h->prev.data, NHAM_IMAGE_ID)) {
+        /* One that took over from the image before (its ACK of the last was on its way). */
+        buf_clear(&h->vnf_last);
+        buf_put(&h->vnf_last, h->prev.data, h->prev.len);
     }
     if (m.len - NHAM_MAGIC_LEN < hdr || h->vnf_last.len < NHAM_IMAGE_ID
         || get_be32(p + 8 + NHAM_IMAGE_ID) != h->vnf_last.len
@@ -1055,6 +1128,18 @@ nham_sff_frames_done(void *s_)
 {
     struct nham_sff_role *s = s_;
 
+    if (s->n_deferred) {
+        /* A word kept from the stage no longer than NHAM_TAKE_DEFER_NS: a standby that died
+         * does not answer, and buffer_rx holds on meanwhile. */
+        uint64_t now = time_mono_ns();
+
+        for (size_t i = 0; i < s->n_hops; i++) {
+            if (s->hops[i].has_deferred && now - s->hops[i].deferred_ns >= NHAM_TAKE_DEFER_NS) {
+                nham_sff_undefer(s, i);
+            }
+        }
+        nham_sff_drain(s);
+    }
     nham_tx_done(s->role.io, &s->tx);
     s->tx.in_batch = false;
 }
@@ -1284,7 +1369,9 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
     h = &s->hops[vnf];
     th = (struct nham_take_hop) {
         .warmed = h->warm && h->has_warmed ? h->warmed.data : NULL,
-        .warmed_len = h->warmed.len, .saved = h->saved,
+        .warmed_len = h->warmed.len,
+        .prev = h->warm && h->has_prev ? h->prev.data : NULL, .prev_len = h->prev.len,
+        .saved = h->saved,
         .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
         .acks = h->acks, .n_copies = h->n_copies,
     };
@@ -1626,7 +1713,11 @@ out:
     for (size_t i = 0; i < s.n_hops; i++) {
         buf_uninit(&s.hops[i].stored);
         buf_uninit(&s.hops[i].warmed);
+        buf_uninit(&s.hops[i].prev);
         buf_uninit(&s.hops[i].vnf_last);
+        if (s.hops[i].has_deferred) {
+            free((uint8_t *) s.hops[i].deferred.payload);
+        }
     }
     buf_uninit(&s.warm_msg);
     nham_frags_free(&s.frags);

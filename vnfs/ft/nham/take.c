@@ -50,11 +50,50 @@ nham_take_ack_active(struct nham_take_ack *a)
     }
 }
 
+bool
+nham_take_ack_names(const struct nham_take_ack *a, const uint8_t *image, size_t len)
+{
+    return a->valid && image && len >= NHAM_TAKE_ID && a->len == len
+           && !memcmp(a->id, image, NHAM_TAKE_ID);
+}
+
+bool
+nham_take_defer(const struct nham_take_ack *acks, size_t n_copies, size_t active,
+                const uint8_t *warmed, size_t warmed_len)
+{
+    bool standby = false;
+
+#ifdef NHAM_BROKEN_TAKE
+    return false;               /* Released at once, */
+#endif
+    for (size_t k = 0; k < n_copies; k++) {
+        if (k != active && acks[k].valid) {
+            if (nham_take_ack_names(&acks[k], warmed, warmed_len)) {
+                return false;
+            }
+            standby = true;
+        }
+    }
+    return standby;
+}
+
+/* The image's counter, if it can be taken over from: buffer_rx holds every packet after it. */
+static bool
+nham_take_usable(const uint8_t *image, size_t len, uint64_t saved, uint64_t *counterp)
+{
+    if (!image || len < NHAM_TAKE_ID || get_be64(image + 4) < saved) {
+        return false;
+    }
+    *counterp = get_be64(image + 4);
+    return true;
+}
+
 int
 nham_take_choose(const struct nham_take_hop *hop, long long inc, uint64_t mask,
                  size_t *copyp, uint64_t *counterp, const char **why)
 {
-    size_t k;
+    uint64_t cw = 0, cp = 0;
+    bool w, p;
 
     if (inc < 1 || inc >= UINT32_MAX) {
         *why = "the incarnation is out of range";
@@ -64,31 +103,39 @@ nham_take_choose(const struct nham_take_hop *hop, long long inc, uint64_t mask,
         *why = "the incarnation is not above the hop's";
         return ESTALE;
     }
-    /* The replay starts after the image's counter: from the saved checkpoint, and no other,
-     * since buffer_rx holds nothing at or below it and everything above it. */
-    if (!hop->warmed || hop->warmed_len < NHAM_TAKE_ID
-        || get_be64(hop->warmed + 4) != hop->saved) {
+    /* The replay starts after the image's counter: buffer_rx holds nothing at or below the
+     * saved checkpoint's and everything above it. */
+    w = nham_take_usable(hop->warmed, hop->warmed_len, hop->saved, &cw);
+    p = nham_take_usable(hop->prev, hop->prev_len, hop->saved, &cp);
+#ifdef NHAM_BROKEN_TAKE
+    /* and the image before the last taken over from all the same. */
+    p = nham_take_usable(hop->prev, hop->prev_len, 0, &cp);
+#endif
+    if (!w && !p) {
         *why = "the standbys were not given the last saved checkpoint";
         return ENOENT;
     }
-    for (k = 0; k < hop->n_copies && k < 64; k++) {
-        const struct nham_take_ack *a = &hop->acks[k];
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < hop->n_copies && k < 64; k++) {
+            const struct nham_take_ack *a = &hop->acks[k];
 
-        if ((mask >> k & 1) && a->valid
-#ifndef NHAM_BROKEN_TAKE
-            && a->len == hop->warmed_len && !memcmp(a->id, hop->warmed, NHAM_TAKE_ID)
-#endif
-            ) {
-            break;
+            if (!(mask >> k & 1) || !a->valid) {
+                continue;
+            }
+            if (!pass && w && nham_take_ack_names(a, hop->warmed, hop->warmed_len)) {
+                *copyp = k;
+                *counterp = cw;
+                return 0;
+            }
+            if (pass && p && nham_take_ack_names(a, hop->prev, hop->prev_len)) {
+                *copyp = k;
+                *counterp = cp;
+                return 0;
+            }
         }
     }
-    if (k == hop->n_copies || k == 64) {
-        *why = "no standby said it holds the last saved checkpoint";
-        return ENOENT;
-    }
-    *copyp = k;
-    *counterp = hop->saved;
-    return 0;
+    *why = "no standby said it holds the last saved checkpoint";
+    return ENOENT;
 }
 
 void
@@ -101,8 +148,8 @@ nham_take_put(struct buf *b, const struct nham_take_hop *hop, size_t copy, uint3
     buf_put_be64(b, a->nonce);
     buf_put_be32(b, inc);
     buf_put(b, mac, 6);
-    /* The image the standby said it holds: nham_take_choose() took it only if it is the
-     * saved one. */
+    /* The image the standby said it holds: nham_take_choose() took it only if the replay
+     * after it loses nothing. */
     buf_put(b, a->id, NHAM_TAKE_ID);
     buf_put_be32(b, a->len);
 }

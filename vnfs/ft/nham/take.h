@@ -8,10 +8,17 @@
  *   ACK:  "NHAMWACK" nonce(8) id(NHAM_TAKE_ID) len(4), the standby to the SFF after each image
  *         it took; the nonce is random, drawn once per standby process, and the id is the
  *         image's first NHAM_TAKE_ID bytes (epoch, counter, count, digest: they name it).
- * The SFF takes a standby for hop's next incarnation only if its last ACK names the image of
- * the hop's last saved checkpoint, the one buffer_rx was released up to (nham_take_choose()):
- * the replay of buffer_rx after that checkpoint then loses nothing and repeats nothing. It
- * sends that standby, first:
+ * The SFF takes a standby for the hop's next incarnation only if its last ACK names an image
+ * the SFF gave the standbys whose counter is not below the one buffer_rx was released up to
+ * (nham_take_choose()): the replay of buffer_rx after it then loses nothing and repeats
+ * nothing. When the VSM saves a checkpoint, the standbys are given its image at once, but its
+ * ACKs come a wake-up of each standby later (0.5-2 ms on a loaded host): a death in between
+ * found none that had said it holds the new image, and the FMS activated a standby the old way
+ * (3.2 ms instead of 0.1; 1 MR-AA kill in 201 in session 12). So the SFF's core is told that
+ * checkpoint is saved, and releases buffer_rx up to it, only once a standby acknowledged its
+ * image (nham_take_defer(); at the latest at the next checkpoint, or after NHAM_TAKE_DEFER_NS):
+ * until then a standby that holds the image before it ('prev') can take over from that one.
+ * It sends that standby, first:
  *   TAKE: "NHAMTAKE" nonce(8) incarnation(4) mac(6) id(NHAM_TAKE_ID) len(4), the nonce of the
  *         standby's last ACK, its MAC (the simulator: its endpoint id) and the image's id;
  * then the replay, as to the new incarnation whose READY (that incarnation, the image's
@@ -62,22 +69,36 @@ bool nham_take_is_ack(const uint8_t *p, size_t len);
  * place (another process, another nonce) counts again. */
 void nham_take_ack_active(struct nham_take_ack *a);
 
+/* How long the SFF's core may be kept from hearing of a saved checkpoint while no standby
+ * acknowledged its image (a standby that died does not answer). */
+#define NHAM_TAKE_DEFER_NS (10 * 1000 * 1000ull)
+
 /* One hop, as the SFF's takeover sees it. */
 struct nham_take_hop {
-    const uint8_t *warmed;              /* The image its standbys were given (NULL: none). */
+    const uint8_t *warmed;              /* The image its standbys were given last (NULL: none), */
     size_t warmed_len;
-    uint64_t saved;                     /* The last checkpoint the VSM saved (its counter): the
-                                         * SFF released buffer_rx up to it. */
+    const uint8_t *prev;                /* and the one before (NULL: none). */
+    size_t prev_len;
+    uint64_t saved;                     /* The last saved checkpoint the SFF's core was told of
+                                         * (its counter): buffer_rx is released up to it. */
     bool addressed;                     /* A READY (or a TAKE) chose a copy, */
     uint32_t addressed_epoch;           /* as this incarnation. */
     const struct nham_take_ack *acks;   /* Per copy. */
     size_t n_copies;
 };
 
+/* Whether the SFF keeps from its core the word that the checkpoint whose image it just gave
+ * the standbys ('warmed') is saved: when a standby ('acks', all but copy 'active') said it holds
+ * an image, and none said it holds that one yet. */
+bool nham_take_defer(const struct nham_take_ack *acks, size_t n_copies, size_t active,
+                     const uint8_t *warmed, size_t warmed_len);
+/* Whether ACK 'a' names 'image' ('len' bytes). */
+bool nham_take_ack_names(const struct nham_take_ack *a, const uint8_t *image, size_t len);
+
 /* The standby of 'hop' that becomes incarnation 'inc', among the copies in 'mask' (the FMS's
- * running standbys): the first whose last ACK names the image of the hop's last saved
- * checkpoint. 0 with '*copyp' and '*counterp' (the image's counter: the READY the SFF gives
- * its core) set; EINVAL for 'inc' out of range, ESTALE for one not above the hop's, ENOENT
+ * running standbys): the first whose last ACK names 'warmed', else the first whose last ACK
+ * names 'prev', of the two those whose counter is not below 'saved'. 0 with '*copyp' and
+ * '*counterp' (the image's counter: the READY the SFF gives its core) set; EINVAL for 'inc' out of range, ESTALE for one not above the hop's, ENOENT
  * when no standby is known to hold that checkpoint (the FMS activates one itself then), with
  * '*why' saying which. */
 int nham_take_choose(const struct nham_take_hop *hop, long long inc, uint64_t mask,

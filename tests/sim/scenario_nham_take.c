@@ -367,6 +367,12 @@ take_sff_takeover(struct take_sff *s, const struct ft_event *ev, struct ft_actio
     }
     take_mac(h->copies[k], mac);
     nham_take_put(&take, &th, k, inc, mac);
+    if (h->has_deferred && counter < h->deferred_counter) {
+        /* From the image before: the core must not release what the new incarnation has
+         * still to process (a frame of the replay lost on the way is sent again from
+         * buffer_rx); its own checkpoints release. */
+        h->has_deferred = false;
+    }
     if (!s->take_late) {
         take_send(out, h->copies[k], TAKE_TAG_TAKE, take.data, take.len);
     }

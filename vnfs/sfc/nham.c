@@ -440,7 +440,8 @@ struct nham_hop_macs {
                                          * stage until a standby says it holds it
                                          * (nham_take_defer()); 'payload' is ours. */
     bool has_deferred;
-    uint64_t deferred_ns;               /* Since when. */
+    uint64_t saved_deferred;            /* Its counter, */
+    uint64_t deferred_ns;               /* and since when. */
     struct nham_take_ack acks[NHAM_MAX_COPIES];     /* Per copy: the image it said it holds. */
 };
 
@@ -690,6 +691,7 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
             h->deferred = m;
             h->deferred.payload = copy;
             h->has_deferred = true;
+            h->saved_deferred = c.counter;
             h->deferred_ns = time_mono_ns();
             s->n_deferred++;
             return true;
@@ -1382,6 +1384,14 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
         return error;
     }
     nham_take_put(&take, &th, k, inc, h->copies[k]);
+    if (h->has_deferred && counter < h->saved_deferred) {
+        /* From the image before: the stage must not release what the new incarnation has
+         * still to process (a frame of the replay lost on the way is sent again from
+         * buffer_rx); its own checkpoints release. */
+        free((uint8_t *) h->deferred.payload);
+        h->has_deferred = false;
+        s->n_deferred--;
+    }
     s->take_seq = MAX(time_mono_ns(), s->take_seq + 1);
     buf_clear(&s->warm_msg);
     ftstage_msg_seal(&s->warm_msg, s->key, &(struct ftstage_msg) {

@@ -622,7 +622,8 @@ struct take_copy {
     char state_bytes[24];
     struct ft_core *vnf;        /* NULL: a standby. */
     uint64_t nonce;             /* This process's. */
-    struct buf held;            /* The image a standby keeps. */
+    struct buf held;            /* The image a standby keeps, */
+    struct buf held_prev;       /* and the one before. */
     uint64_t ack_seq;
     uint64_t wake_ns;           /* How late it answers an image: a standby's wake-up. */
     bool ack_due;
@@ -727,6 +728,7 @@ static void
 take_copy_take(struct take_copy *v, const uint8_t *p, size_t len, uint64_t now,
                struct ft_actions *out)
 {
+    enum nham_take_verdict verdict;
     struct nham_take_msg t;
     uint8_t mac[6];
 
@@ -735,14 +737,24 @@ take_copy_take(struct take_copy *v, const uint8_t *p, size_t len, uint64_t now,
         ft_emit_drop(out, FT_DROP_MALFORMED, p, len);
         return;
     }
-    switch (nham_take_judge(&t, !v->vnf, v->nonce, mac, v->held.data, v->held.len)) {
+    verdict = nham_take_judge(&t, !v->vnf, v->nonce, mac, v->held.data, v->held.len,
+                              v->held_prev.data, v->held_prev.len);
+    switch (verdict) {
     case NHAM_TAKE_NOT_MINE:
         ft_emit_note(out, "TAKE as %"PRIu32": not for this copy", t.inc);
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         break;
+    case NHAM_TAKE_FROM_PREV:
     case NHAM_TAKE_FROM_IMAGE:
+        if (verdict == NHAM_TAKE_FROM_PREV) {
+            /* The image before is the one the start takes. */
+            buf_uninit(&v->held);
+            v->held = v->held_prev;
+            buf_init(&v->held_prev);
+        }
         v->took_epoch = nham_take_keeps_ready(t.inc, v->dropped_epoch) ? t.inc : 0;
-        ft_emit_note(out, "TAKE as %"PRIu32": from its image, READY %s", t.inc,
+        ft_emit_note(out, "TAKE as %"PRIu32": from its %s image, READY %s", t.inc,
+                     verdict == NHAM_TAKE_FROM_PREV ? "previous" : "last",
                      v->took_epoch ? "kept" : "sent (the replay came first)");
         take_copy_start(v, t.inc, true, now, out);
         break;
@@ -777,9 +789,15 @@ static void
 take_copy_warm(struct take_copy *v, const uint8_t *p, size_t len, uint64_t now,
                struct ft_actions *out)
 {
+    struct buf before = BUF_INITIALIZER;
+
+    buf_put(&before, v->held.data, v->held.len);
     if (nham_warm_take(&v->held, p, len) != NHAM_WARM_KEPT || v->vnf) {
+        buf_uninit(&before);
         return;
     }
+    buf_uninit(&v->held_prev);
+    v->held_prev = before;
     if (!v->wake_ns) {
         take_copy_ack(v, now, out);
     } else if (!v->ack_due) {
@@ -828,6 +846,7 @@ take_copy_destroy(struct ft_core *core)
 
     ft_core_destroy(v->vnf);
     buf_uninit(&v->held);
+    buf_uninit(&v->held_prev);
     free(v);
 }
 

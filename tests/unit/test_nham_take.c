@@ -180,19 +180,23 @@ test_judge(void **state)
     assert_true(nham_take_parse(b.data, b.len, &t));
     assert_false(nham_take_parse(b.data, b.len - 1, &t));
     assert_int_equal(t.inc, 2);
-    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, saved, sizeof saved),
+    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, saved, sizeof saved, NULL, 0),
                      NHAM_TAKE_FROM_IMAGE);
     /* Not a standby, another process (a TAKE from before it started), another MAC. */
-    assert_int_equal(nham_take_judge(&t, false, 0x11, mac1, saved, sizeof saved),
+    assert_int_equal(nham_take_judge(&t, false, 0x11, mac1, saved, sizeof saved, NULL, 0),
                      NHAM_TAKE_NOT_MINE);
-    assert_int_equal(nham_take_judge(&t, true, 0x12, mac1, saved, sizeof saved),
+    assert_int_equal(nham_take_judge(&t, true, 0x12, mac1, saved, sizeof saved, NULL, 0),
                      NHAM_TAKE_NOT_MINE);
-    assert_int_equal(nham_take_judge(&t, true, 0x11, mac2, saved, sizeof saved),
+    assert_int_equal(nham_take_judge(&t, true, 0x11, mac2, saved, sizeof saved, NULL, 0),
                      NHAM_TAKE_NOT_MINE);
     /* Another image, or none: it activates and asks the VSM. */
-    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, other, sizeof other),
+    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, other, sizeof other, NULL, 0),
                      NHAM_TAKE_ACTIVATE);
-    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, NULL, 0), NHAM_TAKE_ACTIVATE);
+    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, NULL, 0, NULL, 0),
+                     NHAM_TAKE_ACTIVATE);
+    /* It took a newer image since its ACK: it still holds the one named, as the one before. */
+    assert_int_equal(nham_take_judge(&t, true, 0x11, mac1, other, sizeof other, saved,
+                                     sizeof saved), NHAM_TAKE_FROM_PREV);
     /* Its READY stays with it, unless the replay of that incarnation came first. */
     assert_true(nham_take_keeps_ready(2, 1));
     assert_false(nham_take_keeps_ready(2, 2));

@@ -1778,7 +1778,9 @@ struct nham_vnf_role {
     struct buf restored;            /* nham_restored: the image its core restores, at once. */
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
     struct buf fn_out;
-    struct buf warm;                /* The last image the SFF gave this standby (WARM). */
+    struct buf warm;                /* The last image the SFF gave this standby (WARM), */
+    struct buf warm_prev;           /* the one before (a TAKE may name it), */
+    struct buf warm_next;           /* and a copy of 'warm' while a WARM or DELTA is taken. */
     struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
@@ -2063,7 +2065,7 @@ nham_vnf_ack(struct nham_vnf_role *v)
 
 /* The SFF's TAKE 't' (sealed, 'seq' its number): this standby becomes incarnation 't->inc'
  * now, as nham_take_judge() says (see "The SFF's takeover" above). With the very image it
- * holds: its core starts from it (the VSM's answer to its request rebuilt here, as a HIT would
+ * holds (or the one before, which it keeps): its core starts from it (the VSM's answer to its request rebuilt here, as a HIT would
  * have it) and its READY, which the SFF has stated already, stays here; else it activates as
  * the FMS would have it do (its core asks the VSM; its READY replays again). */
 static void
@@ -2074,7 +2076,7 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
     int error;
 
     verdict = nham_take_judge(t, !v->stage, v->nonce, pktio_mac(v->role.io), v->warm.data,
-                              v->warm.len);
+                              v->warm.len, v->warm_prev.data, v->warm_prev.len);
     if (verdict == NHAM_TAKE_NOT_MINE) {
         v->n_take_misses++;
         return;
@@ -2085,12 +2087,14 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
         v->n_take_misses++;
         error = nham_vnf_start_core(v);
     } else {
+        /* The image named: the one it holds, or the one before. */
+        const struct buf *img = verdict == NHAM_TAKE_FROM_PREV ? &v->warm_prev : &v->warm;
         uint8_t epoch[4];
 
         buf_clear(&v->restored);
         put_be32(epoch, inc);
         buf_put(&v->restored, epoch, 4);
-        buf_put(&v->restored, v->warm.data, v->warm.len);
+        buf_put(&v->restored, img->data, img->len);
         /* Its READY stays here unless a frame of the replay came before the TAKE and was
          * dropped: the switch does not keep the order of frames of different kinds (the
          * first DATA to a copy's MAC misses OVS's flow cache and took the slow path ahead
@@ -2116,7 +2120,7 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
         if (!error) {
             /* The base of its first checkpoint: the SFF holds this image too. */
             buf_clear(&v->last_export);
-            buf_put(&v->last_export, v->warm.data, v->warm.len);
+            buf_put(&v->last_export, img->data, img->len);
             error = ftstage_state(v->stage, NHAM_ID_VSM, v->restored.data, v->restored.len,
                                   time_mono_ns());
         }
@@ -2177,11 +2181,23 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     p = m.payload + NHAM_MAGIC_LEN;
+    /* The image held is kept as the one before when a newer one replaces it: the SFF may have
+     * chosen this standby on its ACK of it, the ACK of the newer one on its way. */
+    buf_clear(&v->warm_next);
+    if (!memcmp(m.payload, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)
+        || !memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
+        buf_put(&v->warm_next, v->warm.data, v->warm.len);
+    }
     switch (nham_warm_take(&v->warm, m.payload, m.len)) {
-    case NHAM_WARM_KEPT:
+    case NHAM_WARM_KEPT: {
+        struct buf t = v->warm_prev;
+
+        v->warm_prev = v->warm_next;
+        v->warm_next = t;
         v->n_warm++;
         nham_vnf_ack(v);
         return true;
+    }
     case NHAM_WARM_STALE:
         v->n_warm_stale++;          /* A replay: what it holds is newer. */
         return true;
@@ -2740,6 +2756,8 @@ out:
     }
     buf_uninit(&v.fn_out);
     buf_uninit(&v.warm);
+    buf_uninit(&v.warm_prev);
+    buf_uninit(&v.warm_next);
     buf_uninit(&v.last_export);
     buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);

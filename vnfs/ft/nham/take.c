@@ -169,18 +169,24 @@ nham_take_parse(const uint8_t *p, size_t len, struct nham_take_msg *t)
     return true;
 }
 
+static bool
+nham_take_names(const struct nham_take_msg *t, const uint8_t *image, size_t len)
+{
+    return image && len >= NHAM_TAKE_ID && t->len == len && !memcmp(t->id, image, NHAM_TAKE_ID);
+}
+
 enum nham_take_verdict
 nham_take_judge(const struct nham_take_msg *t, bool standby, uint64_t nonce,
-                const uint8_t mac[6], const uint8_t *held, size_t held_len)
+                const uint8_t mac[6], const uint8_t *held, size_t held_len,
+                const uint8_t *prev, size_t prev_len)
 {
     if (!standby || t->nonce != nonce || memcmp(t->mac, mac, 6) || !t->inc
         || t->inc == UINT32_MAX) {
         return NHAM_TAKE_NOT_MINE;
     }
-    if (held_len < NHAM_TAKE_ID || t->len != held_len || memcmp(t->id, held, NHAM_TAKE_ID)) {
-        return NHAM_TAKE_ACTIVATE;
-    }
-    return NHAM_TAKE_FROM_IMAGE;
+    return nham_take_names(t, held, held_len) ? NHAM_TAKE_FROM_IMAGE
+           : nham_take_names(t, prev, prev_len) ? NHAM_TAKE_FROM_PREV
+           : NHAM_TAKE_ACTIVATE;
 }
 
 bool

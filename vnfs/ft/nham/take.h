@@ -123,15 +123,18 @@ bool nham_take_parse(const uint8_t *p, size_t len, struct nham_take_msg *);
 enum nham_take_verdict {
     NHAM_TAKE_NOT_MINE,     /* Not a standby, or not this process or MAC: nothing. */
     NHAM_TAKE_FROM_IMAGE,   /* It holds the image named: its core starts from it. */
+    NHAM_TAKE_FROM_PREV,    /* It held the image named before the one it holds (the SFF chose
+                             * it while its ACK of the newer one was on its way): from that. */
     NHAM_TAKE_ACTIVATE,     /* It holds another image (or none): it activates as the FMS
                              * would have it do, its core asks the VSM. */
 };
 
 /* What a copy does with TAKE 't': 'standby' whether it is one, 'nonce' and 'mac' its own,
- * 'held' ('held_len' bytes, 0: none) the image it holds. */
+ * 'held' ('held_len' bytes, 0: none) the image it holds and 'prev' the one it held before. */
 enum nham_take_verdict nham_take_judge(const struct nham_take_msg *t, bool standby,
                                        uint64_t nonce, const uint8_t mac[6],
-                                       const uint8_t *held, size_t held_len);
+                                       const uint8_t *held, size_t held_len,
+                                       const uint8_t *prev, size_t prev_len);
 
 /* Whether a standby that took over as incarnation 'inc' from its image keeps its core's READY
  * to itself (the SFF stated it): not when a DATA frame of incarnation 'inc' reached it while

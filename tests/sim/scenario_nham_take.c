@@ -351,7 +351,8 @@ take_sff_takeover(struct take_sff *s, const struct ft_event *ev, struct ft_actio
     struct take_hop *h = &s->hops[i];
     struct nham_take_hop th = {
         .warmed = h->has_warmed ? h->warmed.data : NULL, .warmed_len = h->warmed.len,
-        .prev = h->has_prev ? h->prev.data : NULL, .prev_len = h->prev.len, .saved = h->saved, .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
+        .prev = h->has_prev ? h->prev.data : NULL, .prev_len = h->prev.len, .saved = h->saved,
+        .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
         .acks = h->acks, .n_copies = h->n_copies,
     };
     struct buf take = BUF_INITIALIZER, ready = BUF_INITIALIZER;

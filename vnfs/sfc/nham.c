@@ -278,15 +278,16 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * nham-take). On the FMS's word that the active copy's process died ("takeover VNF
  * INCARNATION MASK" on the SFF's control socket: the host's, no network peer can send it; MASK
  * the copies the FMS knows to run as standbys) the SFF itself picks one of them whose last ACK
- * names the image of the hop's last saved checkpoint (nham_take_choose(): the one buffer_rx
- * was released up to, so that the replay from it loses nothing), and sends it, first and
- * alone, a TAKE (sealed, to that standby's MAC), then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
+ * names an image from which the replay of buffer_rx loses nothing (nham_take_choose(): the
+ * hop's last saved checkpoint, or while the standbys' ACKs of that one are on their way, the
+ * one before), and sends it, first and alone, a TAKE (sealed, to that standby's MAC), then,
+ * behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
  * incarnation: the SFF's stage takes the standby's READY (that incarnation, the image's counter)
  * from the SFF's role itself, since the standby's ACK already said what READY would. No round trip
  * through the FMS, the VSM or the standby is on the way to the hop's first frame. The standby
  * takes a TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before
- * its process started, is nothing); if it holds that very image it becomes the incarnation at once
- * from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
+ * its process started, is nothing); if it holds that very image (or held it until the image
+ * after it came) it becomes the incarnation at once from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
  * way, or an old one replayed to it), it activates as the FMS would have it do, asks the VSM, and
  * its own READY replays again from what it restored (what the SFF sent before reached a recovering
  * core, which dropped it). A standby that never got the TAKE (lost) is activated by the FMS after
@@ -2065,9 +2066,10 @@ nham_vnf_ack(struct nham_vnf_role *v)
 
 /* The SFF's TAKE 't' (sealed, 'seq' its number): this standby becomes incarnation 't->inc'
  * now, as nham_take_judge() says (see "The SFF's takeover" above). With the very image it
- * holds (or the one before, which it keeps): its core starts from it (the VSM's answer to its request rebuilt here, as a HIT would
- * have it) and its READY, which the SFF has stated already, stays here; else it activates as
- * the FMS would have it do (its core asks the VSM; its READY replays again). */
+ * holds (or the one before, which it keeps): its core starts from it (the VSM's answer to
+ * its request rebuilt here, as a HIT would have it) and its READY, which the SFF has stated
+ * already, stays here; else it activates as the FMS would have it do (its core asks the VSM;
+ * its READY replays again). */
 static void
 nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t seq)
 {

@@ -98,9 +98,9 @@ bool nham_take_ack_names(const struct nham_take_ack *a, const uint8_t *image, si
 /* The standby of 'hop' that becomes incarnation 'inc', among the copies in 'mask' (the FMS's
  * running standbys): the first whose last ACK names 'warmed', else the first whose last ACK
  * names 'prev', of the two those whose counter is not below 'saved'. 0 with '*copyp' and
- * '*counterp' (the image's counter: the READY the SFF gives its core) set; EINVAL for 'inc' out of range, ESTALE for one not above the hop's, ENOENT
- * when no standby is known to hold that checkpoint (the FMS activates one itself then), with
- * '*why' saying which. */
+ * '*counterp' (the image's counter: the READY the SFF gives its core) set; EINVAL for 'inc'
+ * out of range, ESTALE for one not above the hop's, ENOENT when no standby is known to hold
+ * such an image (the FMS activates one itself then), with '*why' saying which. */
 int nham_take_choose(const struct nham_take_hop *hop, long long inc, uint64_t mask,
                      size_t *copyp, uint64_t *counterp, const char **why);
 

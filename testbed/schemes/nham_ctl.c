@@ -866,8 +866,8 @@ nham_command_send(int fd, const char *path, const char *cmd)
 }
 
 /* Waits up to 'reply_ms' on 'fd' for the answer to 'cmd' ("ok CMD", then " -> " and what the
- * role tells, copied into 'info' when not NULL). 0, EREMOTEIO if the role refused, or
- * ETIMEDOUT. */
+ * role tells, copied into 'info' when not NULL). 0, EREMOTEIO if the role refused (its reason,
+ * after "error CMD: ", in 'info'), or ETIMEDOUT. */
 static int
 nham_command_wait(int fd, const char *cmd, int reply_ms, char *info, size_t info_len)
 {
@@ -900,6 +900,10 @@ nham_command_wait(int fd, const char *cmd, int reply_ms, char *info, size_t info
         }
         if (!strncmp(buf, "error ", 6) && !strncmp(buf + 6, cmd, cmd_len)) {
             log_err("nham: %s", buf);
+            if (info) {
+                snprintf(info, info_len, "%s", !strncmp(buf + 6 + cmd_len, ": ", 2)
+                                               ? buf + 8 + cmd_len : buf + 6 + cmd_len);
+            }
             return EREMOTEIO;
         }
     }
@@ -1585,7 +1589,11 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
                && take_copy < v->n_copies && take_copy != a;
         if (!took) {
             log_info("nham: %s: the SFF did not take over (%s): activating a standby",
-                     old->name, e ? strerror(e) : info);
+                     old->name, e && e != EREMOTEIO ? strerror(e) : info);
+            /* Recorded: a fallback costs milliseconds, and its cause was not kept before (the
+             * 1 in 201 MR-AA kills of session 12). */
+            run_events_addf(ctl->events, 0, "takeover-refused", old->name, "%s",
+                            e && e != EREMOTEIO ? strerror(e) : info);
             nham_sff_raise(ctl, false);     /* If the SFF never answered, it may still be. */
         }
     }

@@ -80,6 +80,7 @@ extern const struct sim_scenario sim_scenario_voter;
 extern const struct sim_scenario sim_scenario_sequencer;
 extern const struct sim_scenario sim_scenario_nham;
 extern const struct sim_scenario sim_scenario_nham_gbn;
+extern const struct sim_scenario sim_scenario_nham_take;
 extern const struct sim_scenario sim_scenario_fitsfc_f1;
 extern const struct sim_scenario sim_scenario_fitsfc_f2;
 extern const struct sim_scenario sim_scenario_pbft_f1;
@@ -88,6 +89,12 @@ extern const struct sim_scenario sim_scenario_pbft_recover_f1;
 extern const struct sim_scenario sim_scenario_pbft_recover_f2;
 extern const struct sim_scenario sim_scenario_ftc;
 extern const struct sim_scenario sim_scenario_ftvnf;
+
+/* NHAM's end-of-chain checker (scenario_nham.c): next = [client], parameter 'vnfs'; it
+ * spoils the reply of a packet whose per-VNF stamps disagree with its counter id. And the
+ * invariants of every NHAM scenario: replies valid, none twice, none lost. */
+extern const struct ft_core_class sim_nham_check_class;
+bool sim_nham_check(const struct sim *, struct buf *why);
 
 /* The test-only broken cores (tests/sim/broken_*.c). */
 extern const struct ft_core_class ft_voter_broken_class;

@@ -87,7 +87,7 @@ nham_check_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     return 0;
 }
 
-static const struct ft_core_class nham_check_class = {
+const struct ft_core_class sim_nham_check_class = {
     .name = "nham-check",
     .summary = "test: end-of-chain checker of NHAM's per-VNF stamps",
     .create = nham_check_create,
@@ -106,7 +106,7 @@ nham_make_chain(struct sim *sim, bool broken, size_t n, uint64_t interval,
     uint32_t client, sff, vsm, check;
     char interval_s[32], n_s[8], state_s[16];
 
-    ft_core_class_register(&nham_check_class);
+    ft_core_class_register(&sim_nham_check_class);
     client = sim_add_endpoint(sim, "client");
     sff = sim_add_endpoint(sim, "sff");
     vsm = sim_add_endpoint(sim, "vsm");
@@ -133,7 +133,7 @@ nham_make_chain(struct sim *sim, bool broken, size_t n, uint64_t interval,
             .peers = &sff, .n_peers = 1, .params = vsm_params, .n_params = 1,
         };
         struct sim_core_spec check_spec = {
-            .class = &nham_check_class, .next = &client, .n_next = 1,
+            .class = &sim_nham_check_class, .next = &client, .n_next = 1,
             .params = check_params, .n_params = 1,
         };
 
@@ -213,8 +213,8 @@ nham_setup(struct sim *sim, bool broken)
     return MAX(end, last) + 200 * SIM_MS;
 }
 
-static bool
-nham_check(const struct sim *sim, struct buf *why)
+bool
+sim_nham_check(const struct sim *sim, struct buf *why)
 {
     const struct sim_history *h = sim_history(sim);
 
@@ -229,7 +229,7 @@ const struct sim_scenario sim_scenario_nham = {
                "states consistent",
     .broken = "the SFF releases buffer_rx when it asks for a checkpoint, before it is saved",
     .setup = nham_setup,
-    .check = nham_check,
+    .check = sim_nham_check,
 };
 
 /* Scenario "nham-gbn": the SFF's go-back-N on the same chain with no crash, its period
@@ -298,7 +298,7 @@ nham_gbn_check(const struct sim *sim, struct buf *why)
 {
     const struct sim_stats *st = sim_stats(sim);
 
-    if (!nham_check(sim, why)) {
+    if (!sim_nham_check(sim, why)) {
         return false;
     }
     if (!st->lost && st->drops[FT_DROP_DUPLICATE]) {

@@ -14,6 +14,7 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_sequencer,
     &sim_scenario_nham,
     &sim_scenario_nham_gbn,
+    &sim_scenario_nham_take,
     &sim_scenario_fitsfc_f1,
     &sim_scenario_fitsfc_f2,
     &sim_scenario_pbft_f1,

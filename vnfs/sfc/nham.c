@@ -86,6 +86,7 @@
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf.h"
 #include "vnfs/ft/nham/nham.h"
+#include "vnfs/ft/nham/take.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/nhamfrag.h"
 #include "vnfs/sfc/hop.h"
@@ -273,30 +274,25 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
 /* The SFF's takeover (1R-AA, MR-AA; the paper's "no reconfiguration is required after a
  * failure, as users can simply access any replica in the group"): each standby keeps the
  * hop's last checkpoint applied as it arrives (the WARM and DELTA above) and says which one
- * it holds:
- *   ACK:  "NHAMWACK" nonce(8), then the image's first NHAM_IMAGE_ID bytes and its length(4),
- *         from the standby to the SFF after each image it took; 'nonce' is random, drawn
- *         once by the standby's process.
- * On the FMS's word that the active copy's process died ("takeover VNF INCARNATION MASK" on
- * the SFF's control socket: the host's, no network peer can send it; MASK the copies the
- * FMS knows to run as standbys) the SFF itself picks one of them whose last ACK names the
- * image of the hop's last saved checkpoint (the one buffer_rx was released up to: the replay
- * from it loses nothing), and sends it, first and alone:
- *   TAKE: "NHAMTAKE" nonce(8) incarnation(4) mac(6) then the image's id and length(4), from
- *         the SFF (sealed) to that standby's MAC, the nonce of its own last ACK;
- * then, behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
+ * it holds (ACK, sealed, vnfs/ft/nham/take.h, whose decisions the simulator checks: scenario
+ * nham-take). On the FMS's word that the active copy's process died ("takeover VNF
+ * INCARNATION MASK" on the SFF's control socket: the host's, no network peer can send it; MASK
+ * the copies the FMS knows to run as standbys) the SFF itself picks one of them whose last ACK
+ * names an image from which the replay of buffer_rx loses nothing (nham_take_choose(): the
+ * hop's last saved checkpoint, or while the standbys' ACKs of that one are on their way, the
+ * one before), and sends it, first and alone, a TAKE (sealed, to that standby's MAC), then,
+ * behind it on the same socket, buffer_rx after that checkpoint, as to the hop's new
  * incarnation: the SFF's stage takes the standby's READY (that incarnation, the image's counter)
  * from the SFF's role itself, since the standby's ACK already said what READY would. No round trip
  * through the FMS, the VSM or the standby is on the way to the hop's first frame. The standby
  * takes a TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before
- * its process started, is nothing); if it holds that very image it becomes the incarnation at once
- * from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
+ * its process started, is nothing); if it holds that very image (or held it until the image
+ * after it came) it becomes the incarnation at once from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
  * way, or an old one replayed to it), it activates as the FMS would have it do, asks the VSM, and
  * its own READY replays again from what it restored (what the SFF sent before reached a recovering
  * core, which dropped it). A standby that never got the TAKE (lost) is activated by the FMS after
  * a while, the same way. */
-#define NHAM_ACK_MAGIC "NHAMWACK"
-#define NHAM_TAKE_MAGIC "NHAMTAKE"
+_Static_assert(NHAM_TAKE_ID == NHAM_IMAGE_ID, "a TAKE and an ACK name an image by its id");
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"
 #define NHAM_BASE_MAGIC "NHAMBASE"
@@ -426,8 +422,10 @@ struct nham_hop_macs {
     struct buf stored;                  /* The image on its way to the VSM, */
     uint64_t stored_counter;
     bool has_stored;
-    struct buf warmed;                  /* and the one the standbys were given. */
+    struct buf warmed;                  /* and the one the standbys were given last, */
     bool has_warmed;
+    struct buf prev;                    /* and the one before (the SFF's takeover, below). */
+    bool has_prev;
     size_t warm_active;                 /* The active copy then. */
     uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none), */
     unsigned n_hit_tries;               /* this many times. */
@@ -437,14 +435,15 @@ struct nham_hop_macs {
     size_t asker;                       /* The copy whose request the VSM answers. */
     bool has_asker;
     /* The SFF's takeover (above): */
-    uint64_t saved;                     /* The last checkpoint the VSM saved (its counter). */
-    struct nham_ack {
-        bool valid;
-        uint64_t seq;                   /* Its sequence number (the copy's clock). */
-        uint64_t nonce;
-        uint8_t id[NHAM_IMAGE_ID];
-        uint32_t len;
-    } acks[NHAM_MAX_COPIES];            /* Per copy: the image it said it holds. */
+    uint64_t saved;                     /* The last saved checkpoint the SFF's stage was told
+                                         * of (its counter): buffer_rx is released up to it. */
+    struct ftstage_msg deferred;        /* The VSM's word that 'warmed' is saved, kept from the
+                                         * stage until a standby says it holds it
+                                         * (nham_take_defer()); 'payload' is ours. */
+    bool has_deferred;
+    uint64_t saved_deferred;            /* Its counter, */
+    uint64_t deferred_ns;               /* and since when. */
+    struct nham_take_ack acks[NHAM_MAX_COPIES];     /* Per copy: the image it said it holds. */
 };
 
 /* A peer message between the two local stages, handed over after the step that made it (a
@@ -474,6 +473,7 @@ struct nham_sff_role {
     uint64_t n_resent, n_readdressed, n_stale_images;
     uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed, n_realtime;
     uint64_t take_seq;                  /* The last TAKE's sequence number. */
+    size_t n_deferred;                  /* Hops with a word kept from the stage. */
     bool raised;                        /* A takeover came: the FMS may have made this
                                          * process real-time for it. */
     struct buf warm_msg;
@@ -590,9 +590,32 @@ nham_sff_seal(struct nham_sff_role *s, size_t i, uint64_t seq, enum ft_event_kin
     ftstage_msg_seal(&s->warm_msg, s->key, &m);
 }
 
-/* A message between the local stages: an image on its way to the VSM is kept, and once the
- * VSM says it stored it, it goes to the hop's standbys. */
+static void nham_sff_local(struct nham_sff_role *, const struct ftstage_msg *, bool copy);
+
+/* The VSM's word that hop 'i''s checkpoint is saved, kept from the SFF's stage (nham_sff_watch()),
+ * goes to it now: buffer_rx is released up to it once the stage has it (nham_sff_drain()). */
 static void
+nham_sff_undefer(struct nham_sff_role *s, size_t i)
+{
+    struct nham_hop_macs *h = &s->hops[i];
+    struct nham_ctl c;
+
+    if (!h->has_deferred) {
+        return;
+    }
+    if (nham_ctl_parse(h->deferred.payload, h->deferred.len, &c)) {
+        h->saved = c.counter;
+    }
+    h->has_deferred = false;
+    s->n_deferred--;
+    nham_sff_local(s, &h->deferred, false);
+}
+
+/* A message between the local stages: an image on its way to the VSM is kept, and once the
+ * VSM says it stored it, it goes to the hop's standbys. That word is kept from the SFF's stage
+ * while no standby said it holds the image (nham_take_defer(); see "The SFF's takeover"): true
+ * then, and the caller does not hand it over. */
+static bool
 nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
 {
     struct ftstage_msg m = *mp;
@@ -605,10 +628,10 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         || m.kind != FT_EV_PEER_MSG || m.from != NHAM_ID_VSM
         || !nham_ctl_parse(m.payload, m.len, &c) || c.type != NHAM_CKPT_SAVED
         || c.vnf >= s->n_hops || !s->hops[c.vnf].warm) {
-        return;
+        return false;
     }
     h = &s->hops[c.vnf];
-    h->saved = c.counter;       /* buffer_rx is released up to it (at most). */
+    nham_sff_undefer(s, c.vnf);         /* The one before goes first. */
     if (h->vnf_last.len >= 12 && get_be64(h->vnf_last.data + 4) == c.counter) {
         buf_clear(&h->stored);
         buf_put(&h->stored, h->vnf_last.data, h->vnf_last.len);
@@ -638,9 +661,12 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
             buf_put(&b, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN);
             buf_put(&b, h->stored.data, h->stored.len);
         }
-        /* The stored image is the standbys' now: handed over, not copied (512 KB per hop and
-         * checkpoint, in the SFF, the chain's busiest process). */
-        struct buf t = h->warmed;
+        /* The stored image is the standbys' now, and the one they had is kept as the one
+         * before: handed over, not copied (512 KB per hop and checkpoint, in the SFF, the
+         * chain's busiest process). */
+        struct buf t = h->prev;
+        h->prev = h->warmed;
+        h->has_prev = h->has_warmed;
         h->warmed = h->stored;
         h->stored = t;
         buf_clear(&h->stored);
@@ -658,7 +684,22 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
                 }
             }
         }
+        if (nham_take_defer(h->acks, h->n_copies, h->active, h->warmed.data,
+                            h->warmed.len)) {
+            uint8_t *copy = xmalloc(m.len ? m.len : 1);
+
+            memcpy(copy, m.payload, m.len);
+            h->deferred = m;
+            h->deferred.payload = copy;
+            h->has_deferred = true;
+            h->saved_deferred = c.counter;
+            h->deferred_ns = time_mono_ns();
+            s->n_deferred++;
+            return true;
+        }
     }
+    h->saved = c.counter;       /* buffer_rx is released up to it (at most). */
+    return false;
 }
 
 /* Where the VSM's answers to hop 'h' go: the copy that asked, straight to its MAC. Not through
@@ -710,27 +751,38 @@ nham_sff_hit(struct nham_sff_role *s, size_t i, const uint8_t *msg, size_t len)
     return true;
 }
 
+/* Queues 'msg' between the local stages, its payload copied ('copy') or handed over. */
+static void
+nham_sff_local(struct nham_sff_role *s, const struct ftstage_msg *msg, bool copy)
+{
+    struct nham_local_msg *m;
+
+    if (s->n_local >= s->cap_local) {
+        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    }
+    m = &s->local[s->n_local++];
+    m->m = *msg;
+    if (copy) {
+        uint8_t *p = xmalloc(msg->len ? msg->len : 1);
+
+        memcpy(p, msg->payload, msg->len);
+        m->m.payload = p;
+    }
+}
+
 /* A message between the two local stages (SFF and VSM), unsealed: queued, handed over after
  * the step that made it. Others are sealed and go on the wire. */
 static bool
 nham_sff_send_unsealed(void *s_, const struct ftstage_msg *msg)
 {
     struct nham_sff_role *s = s_;
-    struct nham_local_msg *m;
-    uint8_t *copy;
 
     if (msg->to != NHAM_ID_SFF && msg->to != NHAM_ID_VSM) {
         return false;
     }
-    nham_sff_watch(s, msg);
-    if (s->n_local >= s->cap_local) {
-        s->local = x2nrealloc(s->local, &s->cap_local, sizeof *s->local);
+    if (!nham_sff_watch(s, msg)) {
+        nham_sff_local(s, msg, true);
     }
-    m = &s->local[s->n_local++];
-    copy = xmalloc(msg->len ? msg->len : 1);
-    memcpy(copy, msg->payload, msg->len);
-    m->m = *msg;
-    m->m.payload = copy;
     return true;
 }
 
@@ -821,6 +873,7 @@ nham_sff_address(struct nham_sff_role *s, size_t i, size_t copy, uint32_t epoch,
         h->addressed_ns = now;      /* Its READY again (a retry) is not a new steering. */
         s->n_readdressed++;
     }
+    nham_take_ack_active(&h->acks[copy]);
     h->addressed = true;
     h->addressed_copy = copy;
     h->addressed_epoch = epoch;
@@ -875,21 +928,16 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         nham_sff_address(s, i, copy, c.epoch, t_in);
         return false;
     }
-    if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4
-        && !memcmp(m.payload, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN)) {
+    if (m.kind == FT_EV_PEER_MSG && nham_take_is_ack(m.payload, m.len)) {
         /* A standby holds this image now (the SFF's takeover, above); not one older than the
          * last it said (a replayed one, which would name an image it no longer holds). */
-        struct nham_ack *a = &h->acks[copy];
-
-        if (m.seq <= a->seq) {
-            return true;
+        if (nham_take_ack_update(&h->acks[copy], m.seq, m.payload, m.len)) {
+            s->n_acks++;
+            if (h->has_deferred
+                && nham_take_ack_names(&h->acks[copy], h->warmed.data, h->warmed.len)) {
+                nham_sff_undefer(s, i);     /* Handed over by the caller's drain. */
+            }
         }
-        a->seq = m.seq;
-        a->valid = true;
-        a->nonce = get_be64(m.payload + NHAM_MAGIC_LEN);
-        memcpy(a->id, m.payload + NHAM_MAGIC_LEN + 8, NHAM_IMAGE_ID);
-        a->len = get_be32(m.payload + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID);
-        s->n_acks++;
         return true;
     }
     if (m.kind == FT_EV_PEER_MSG && m.len == NHAM_MAGIC_LEN
@@ -928,6 +976,13 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
          * was given (and restored), not since the failed copy's last. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, h->warmed.data, h->warmed.len);
+    } else if (m.len - NHAM_MAGIC_LEN >= hdr && h->has_prev && h->prev.len >= NHAM_IMAGE_ID
+               && (h->vnf_last.len < NHAM_IMAGE_ID
+                   || memcmp(p + 8, h->vnf_last.data, NHAM_IMAGE_ID))
+               && !memcmp(p + 8, h->prev.data, NHAM_IMAGE_ID)) {
+        /* One that took over from the image before (its ACK of the last was on its way). */
+        buf_clear(&h->vnf_last);
+        buf_put(&h->vnf_last, h->prev.data, h->prev.len);
     }
     if (m.len - NHAM_MAGIC_LEN < hdr || h->vnf_last.len < NHAM_IMAGE_ID
         || get_be32(p + 8 + NHAM_IMAGE_ID) != h->vnf_last.len
@@ -1076,6 +1131,18 @@ nham_sff_frames_done(void *s_)
 {
     struct nham_sff_role *s = s_;
 
+    if (s->n_deferred) {
+        /* A word kept from the stage no longer than NHAM_TAKE_DEFER_NS: a standby that died
+         * does not answer, and buffer_rx holds on meanwhile. */
+        uint64_t now = time_mono_ns();
+
+        for (size_t i = 0; i < s->n_hops; i++) {
+            if (s->hops[i].has_deferred && now - s->hops[i].deferred_ns >= NHAM_TAKE_DEFER_NS) {
+                nham_sff_undefer(s, i);
+            }
+        }
+        nham_sff_drain(s);
+    }
     nham_tx_done(s->role.io, &s->tx);
     s->tx.in_batch = false;
 }
@@ -1290,53 +1357,48 @@ static int
 nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long long mask,
                   char *info, size_t info_len, char **errmsg)
 {
-    uint8_t take[NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4];
     struct nham_hop_macs *h;
-    struct buf ready = BUF_INITIALIZER;
+    struct nham_take_hop th;
+    struct buf ready = BUF_INITIALIZER, take = BUF_INITIALIZER;
     uint64_t counter, sent_ns, replayed_ns, rx_ns = time_mono_ns();
+    const char *why;
     size_t k;
+    int error;
 
-    if (vnf < 0 || (size_t) vnf >= s->n_hops || inc < 1 || inc >= UINT32_MAX) {
-        *errmsg = xasprintf("takeover: needs VNF in 0..%zu and INCARNATION >= 1",
-                            s->n_hops - 1);
+    if (vnf < 0 || (size_t) vnf >= s->n_hops) {
+        *errmsg = xasprintf("takeover: needs VNF in 0..%zu", s->n_hops - 1);
         return EINVAL;
     }
     h = &s->hops[vnf];
-    if (h->addressed && (uint64_t) inc <= h->addressed_epoch) {
-        *errmsg = xasprintf("takeover: incarnation %lld is not above the hop's (%u)", inc,
-                            h->addressed_epoch);
-        return ESTALE;
+    th = (struct nham_take_hop) {
+        .warmed = h->warm && h->has_warmed ? h->warmed.data : NULL,
+        .warmed_len = h->warmed.len,
+        .prev = h->warm && h->has_prev ? h->prev.data : NULL, .prev_len = h->prev.len,
+        .saved = h->saved,
+        .addressed = h->addressed, .addressed_epoch = h->addressed_epoch,
+        .acks = h->acks, .n_copies = h->n_copies,
+    };
+    error = nham_take_choose(&th, inc, mask, &k, &counter, &why);
+    if (error) {
+        s->n_takeovers_refused += error == ENOENT;
+        *errmsg = xasprintf("takeover: incarnation %lld: %s", inc, why);
+        return error;
     }
-    if (!h->warm || !h->has_warmed || h->warmed.len < NHAM_IMAGE_ID
-        || (counter = get_be64(h->warmed.data + 4)) != h->saved) {
-        s->n_takeovers_refused++;
-        *errmsg = xstrdup("takeover: the standbys were not given the last saved checkpoint");
-        return ENOENT;
+    nham_take_put(&take, &th, k, inc, h->copies[k]);
+    if (h->has_deferred && counter < h->saved_deferred) {
+        /* From the image before: the stage must not release what the new incarnation has
+         * still to process (a frame of the replay lost on the way is sent again from
+         * buffer_rx); its own checkpoints release. */
+        free((uint8_t *) h->deferred.payload);
+        h->has_deferred = false;
+        s->n_deferred--;
     }
-    for (k = 0; k < h->n_copies; k++) {
-        const struct nham_ack *a = &h->acks[k];
-
-        if ((mask >> k & 1) && a->valid && a->len == h->warmed.len
-            && !memcmp(a->id, h->warmed.data, NHAM_IMAGE_ID)) {
-            break;
-        }
-    }
-    if (k == h->n_copies) {
-        s->n_takeovers_refused++;
-        *errmsg = xstrdup("takeover: no standby said it holds the last saved checkpoint");
-        return ENOENT;
-    }
-    memcpy(take, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN);
-    put_be64(take + NHAM_MAGIC_LEN, h->acks[k].nonce);
-    put_be32(take + NHAM_MAGIC_LEN + 8, inc);
-    memcpy(take + NHAM_MAGIC_LEN + 12, h->copies[k], 6);
-    memcpy(take + NHAM_MAGIC_LEN + 18, h->warmed.data, NHAM_IMAGE_ID);
-    put_be32(take + NHAM_MAGIC_LEN + 18 + NHAM_IMAGE_ID, h->warmed.len);
     s->take_seq = MAX(time_mono_ns(), s->take_seq + 1);
     buf_clear(&s->warm_msg);
     ftstage_msg_seal(&s->warm_msg, s->key, &(struct ftstage_msg) {
         .from = NHAM_ID_SFF, .to = NHAM_ID_VNF(vnf), .seq = s->take_seq,
-        .kind = FT_EV_PEER_MSG, .payload = take, .len = sizeof take });
+        .kind = FT_EV_PEER_MSG, .payload = take.data, .len = take.len });
+    buf_uninit(&take);
     /* The TAKE goes to the socket alone and first, then the replay the stage sends once it
      * has the copy's READY (to the copy addressed), in batches behind it on the same socket:
      * the standby wakes while the replay is queued. In one batch with the replay, the TAKE
@@ -1662,7 +1724,11 @@ out:
     for (size_t i = 0; i < s.n_hops; i++) {
         buf_uninit(&s.hops[i].stored);
         buf_uninit(&s.hops[i].warmed);
+        buf_uninit(&s.hops[i].prev);
         buf_uninit(&s.hops[i].vnf_last);
+        if (s.hops[i].has_deferred) {
+            free((uint8_t *) s.hops[i].deferred.payload);
+        }
     }
     buf_uninit(&s.warm_msg);
     nham_frags_free(&s.frags);
@@ -1713,7 +1779,9 @@ struct nham_vnf_role {
     struct buf restored;            /* nham_restored: the image its core restores, at once. */
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
     struct buf fn_out;
-    struct buf warm;                /* The last image the SFF gave this standby (WARM). */
+    struct buf warm;                /* The last image the SFF gave this standby (WARM), */
+    struct buf warm_prev;           /* the one before (a TAKE may name it), */
+    struct buf warm_next;           /* and a copy of 'warm' while a WARM or DELTA is taken. */
     struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
@@ -1970,20 +2038,18 @@ nham_vnf_start_core(struct nham_vnf_role *v)
 static void
 nham_vnf_ack(struct nham_vnf_role *v)
 {
-    uint8_t ack[NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID + 4];
     struct ftstage_msg m = { .from = NHAM_ID_VNF(v->hop), .to = NHAM_ID_SFF,
-                             .seq = time_mono_ns(), .kind = FT_EV_PEER_MSG,
-                             .payload = ack, .len = sizeof ack };
-    struct buf b = BUF_INITIALIZER;
+                             .seq = time_mono_ns(), .kind = FT_EV_PEER_MSG };
+    struct buf ack = BUF_INITIALIZER, b = BUF_INITIALIZER;
 
     if (v->stage || v->warm.len < NHAM_IMAGE_ID) {
         return;
     }
-    memcpy(ack, NHAM_ACK_MAGIC, NHAM_MAGIC_LEN);
-    put_be64(ack + NHAM_MAGIC_LEN, v->nonce);
-    memcpy(ack + NHAM_MAGIC_LEN + 8, v->warm.data, NHAM_IMAGE_ID);
-    put_be32(ack + NHAM_MAGIC_LEN + 8 + NHAM_IMAGE_ID, v->warm.len);
+    nham_take_ack_put(&ack, v->nonce, v->warm.data, v->warm.len);
+    m.payload = ack.data;
+    m.len = ack.len;
     ftstage_msg_seal(&b, v->key, &m);
+    buf_uninit(&ack);
     if (!nham_send_msg(v->role.io, &v->tx, &v->frags, v->frame, v->sff_mac, b.data, b.len)) {
         v->n_send_errors++;
     }
@@ -1998,43 +2064,45 @@ nham_vnf_ack(struct nham_vnf_role *v)
     }
 }
 
-/* The SFF's TAKE (sealed, 'seq' its number; 'p' after the magic): this standby becomes
- * incarnation 'inc' now (see "The SFF's takeover" above). Nothing unless it is a standby and
- * the TAKE names its MAC and its process's nonce. With the very image it holds: its core
- * starts from it (the VSM's answer to its request rebuilt here, as a HIT would have it) and
- * its READY, which the SFF has stated already, stays here; else it activates as the FMS would
- * have it do (its core asks the VSM; its READY replays again). */
+/* The SFF's TAKE 't' (sealed, 'seq' its number): this standby becomes incarnation 't->inc'
+ * now, as nham_take_judge() says (see "The SFF's takeover" above). With the very image it
+ * holds (or the one before, which it keeps): its core starts from it (the VSM's answer to
+ * its request rebuilt here, as a HIT would have it) and its READY, which the SFF has stated
+ * already, stays here; else it activates as the FMS would have it do (its core asks the VSM;
+ * its READY replays again). */
 static void
-nham_vnf_take(struct nham_vnf_role *v, const uint8_t *p, uint64_t seq)
+nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t seq)
 {
-    uint32_t inc = get_be32(p + 8);
-    const uint8_t *id = p + 18;
+    uint32_t inc = t->inc;
+    enum nham_take_verdict verdict;
     int error;
 
-    if (v->stage || get_be64(p) != v->nonce || memcmp(p + 12, pktio_mac(v->role.io), 6)
-        || !inc || inc == UINT32_MAX) {
+    verdict = nham_take_judge(t, !v->stage, v->nonce, pktio_mac(v->role.io), v->warm.data,
+                              v->warm.len, v->warm_prev.data, v->warm_prev.len);
+    if (verdict == NHAM_TAKE_NOT_MINE) {
         v->n_take_misses++;
         return;
     }
     v->incarnation = inc;
     v->activated_ns = time_mono_ns();
-    if (v->warm.len < NHAM_IMAGE_ID || get_be32(id + NHAM_IMAGE_ID) != v->warm.len
-        || memcmp(id, v->warm.data, NHAM_IMAGE_ID)) {
+    if (verdict == NHAM_TAKE_ACTIVATE) {
         v->n_take_misses++;
         error = nham_vnf_start_core(v);
     } else {
+        /* The image named: the one it holds, or the one before. */
+        const struct buf *img = verdict == NHAM_TAKE_FROM_PREV ? &v->warm_prev : &v->warm;
         uint8_t epoch[4];
 
         buf_clear(&v->restored);
         put_be32(epoch, inc);
         buf_put(&v->restored, epoch, 4);
-        buf_put(&v->restored, v->warm.data, v->warm.len);
+        buf_put(&v->restored, img->data, img->len);
         /* Its READY stays here unless a frame of the replay came before the TAKE and was
          * dropped: the switch does not keep the order of frames of different kinds (the
          * first DATA to a copy's MAC misses OVS's flow cache and took the slow path ahead
          * of the TAKE in 2 of 6 takeovers), and its READY then replays again at once, not
          * at the SFF's go-back-N 200 ms later. */
-        v->took_epoch = v->dropped_epoch == inc ? 0 : inc;
+        v->took_epoch = nham_take_keeps_ready(inc, v->dropped_epoch) ? inc : 0;
         /* Its checkpoints' numbers above the TAKE's: one of another clock (a VM's) must not
          * fall behind what the SFF has seen of the hop. */
         if (v->spare) {
@@ -2054,7 +2122,7 @@ nham_vnf_take(struct nham_vnf_role *v, const uint8_t *p, uint64_t seq)
         if (!error) {
             /* The base of its first checkpoint: the SFF holds this image too. */
             buf_clear(&v->last_export);
-            buf_put(&v->last_export, v->warm.data, v->warm.len);
+            buf_put(&v->last_export, img->data, img->len);
             error = ftstage_state(v->stage, NHAM_ID_VSM, v->restored.data, v->restored.len,
                                   time_mono_ns());
         }
@@ -2097,10 +2165,11 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     if (m.from == NHAM_ID_SFF) {
-        if (m.len == NHAM_MAGIC_LEN + 8 + 4 + 6 + NHAM_IMAGE_ID + 4
-            && !memcmp(m.payload, NHAM_TAKE_MAGIC, NHAM_MAGIC_LEN)) {
+        struct nham_take_msg t;
+
+        if (nham_take_parse(m.payload, m.len, &t)) {
             v->tx.in_batch = true;
-            nham_vnf_take(v, m.payload + NHAM_MAGIC_LEN, m.seq);
+            nham_vnf_take(v, &t, m.seq);
             return true;
         }
         if (m.len != NHAM_MAGIC_LEN || memcmp(m.payload, NHAM_BASE_MAGIC, NHAM_MAGIC_LEN)) {
@@ -2114,11 +2183,23 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
         return false;
     }
     p = m.payload + NHAM_MAGIC_LEN;
+    /* The image held is kept as the one before when a newer one replaces it: the SFF may have
+     * chosen this standby on its ACK of it, the ACK of the newer one on its way. */
+    buf_clear(&v->warm_next);
+    if (!memcmp(m.payload, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)
+        || !memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
+        buf_put(&v->warm_next, v->warm.data, v->warm.len);
+    }
     switch (nham_warm_take(&v->warm, m.payload, m.len)) {
-    case NHAM_WARM_KEPT:
+    case NHAM_WARM_KEPT: {
+        struct buf t = v->warm_prev;
+
+        v->warm_prev = v->warm_next;
+        v->warm_next = t;
         v->n_warm++;
         nham_vnf_ack(v);
         return true;
+    }
     case NHAM_WARM_STALE:
         v->n_warm_stale++;          /* A replay: what it holds is newer. */
         return true;
@@ -2677,6 +2758,8 @@ out:
     }
     buf_uninit(&v.fn_out);
     buf_uninit(&v.warm);
+    buf_uninit(&v.warm_prev);
+    buf_uninit(&v.warm_next);
     buf_uninit(&v.last_export);
     buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);

@@ -39,6 +39,9 @@
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
 # beside the path, cheaper than the paper's FTMB). FTMB_SNAPSHOT (default the scheme's 50ms):
 # ftmb's snapshot period (0: FTMB without its simulated snapshots, the paper's plain FTMB).
+# After each run, what limited it: each middlebox guest's throttled periods out of those it ran
+# in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
+# dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 set -u
@@ -103,6 +106,36 @@ quotas() {
     done
     echo "${out# } total=$total"
 }
+# What limited the run: "GUEST=THROTTLED/PERIODS ..." for each middlebox guest with a quota (of
+# the 100 ms periods it ran in, those it hit its quota in: a guest throttled in nearly all of
+# them is the bottleneck; one throttled in few waited for packets), then where packets were
+# dropped: the SFF's entry queue (its admission, before any middlebox), every other receive
+# queue that overflowed (sff, vN), and FTC's forwarder shedding at its window. Counted over
+# the guests' life (the run, most of which is the workload); "-" for a guest without a quota.
+limits() {
+    local g d out= drops= c v n
+    for g in $(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
+               | grep -E '^(v|l)[0-9]+$' | sort -V); do
+        d=$(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/sfclab-$inst/$g" 2>/dev/null \
+            | while read -r x; do [ -e "$x/cpu.stat" ] && echo "$x"; done | head -1)
+        if [ -n "$d" ] && grep -q '^nr_throttled' "$d/cpu.stat"; then
+            out+=" $g=$(awk '$1 == "nr_throttled" { t = $2 } $1 == "nr_periods" { p = $2 }
+                         END { print t "/" p }' "$d/cpu.stat")"
+        else
+            out+=" $g=-"
+        fi
+    done
+    for g in sff $(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
+                   | grep -E '^v[0-9]+$' | sort -V); do
+        c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' "\n' \
+            | sed 's/.*counters:{//; s/}.*//' | tr ',' '\n')
+        for v in entry_rx_dropped rx_dropped ftc_fwd_shed; do
+            n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
+            [ -n "$n" ] && [ "$n" != 0 ] && drops+=" $g.$v=$n"
+        done
+    done
+    echo "throttled/periods:${out:- -}; drops:${drops:- none}"
+}
 # "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
 held() {
     bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
@@ -125,6 +158,7 @@ for n in $LENGTHS; do
                 bin/sfclab -i "$inst" clean >/dev/null 2>&1
             done
             echo "$s length $n rep $rep: $(grep -m1 'cpu/memory:' "$tmp/$s-$n.log" | sed 's/^ *//')"
+            echo "$s length $n rep $rep: $(limits)"
             if [ "$rep" = 1 ]; then
                 cores[$s-$n]=$(quotas)
                 echo "$s length $n: middlebox guests' CPU quotas (cores): ${cores[$s-$n]}"

@@ -485,6 +485,80 @@ test_threads_params(void **state)
     ft_core_destroy(core);
 }
 
+/* Logs in 'sent' of group 'g'. */
+static size_t
+count_logs(const struct sent *s, unsigned g)
+{
+    struct ftc_message *msg = xzalloc(sizeof *msg);
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        assert_true(ftc_packet_parse(s->v[i].data, s->v[i].len, &type, msg, &inner,
+                                     &inner_len));
+        for (size_t k = 0; k < msg->n_logs; k++) {
+            n += msg->logs[k].group == g;
+        }
+    }
+    free(msg);
+    return n;
+}
+
+/* A tail retains each log it applies until its own commit prunes it, at once: the buffers of
+ * pruned logs are reused, not one malloc and free per log. The tail (replica 2) applies the
+ * head's logs of group 0 and retains its own of group 1 (never pruned here: no commit comes
+ * back), so what it allocates beyond its own logs is what group 0 cost. */
+static void
+test_retained_logs_reuse(void **state)
+{
+    struct ft_core *head = make_replica(1, 1, false);
+    struct ft_core *tail = make_replica(2, 1, false);
+    struct ft_event start = { .kind = FT_EV_START };
+    struct ft_actions out;
+    struct sent hs = { 0 }, ts = { 0 };
+    uint64_t now = 1000;
+    size_t g0, own;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    step(head, &start, &out);
+    step(tail, &start, &out);
+    ft_actions_clear(&out);
+    for (uint64_t id = 1; id <= T_PACKETS; id++) {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 0 };
+        size_t n0 = hs.n;
+
+        make_packet(&b, id, (uint32_t) (id * 2654435761u));
+        ev.data = b.data;
+        ev.len = b.len;
+        step(head, &ev, &out);
+        collect(&hs, &out);
+        for (size_t i = n0; i < hs.n; i++) {
+            struct ft_event tev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 1,
+                                    .data = hs.v[i].data, .len = hs.v[i].len };
+
+            step(tail, &tev, &out);
+            collect(&ts, &out);
+        }
+    }
+    g0 = count_logs(&hs, 0);
+    own = count_logs(&ts, 1);
+    assert_true(g0 > T_PACKETS / 2);
+    assert_int_equal(ftc_replica_stats(tail)->stashed, 0);
+    assert_true(ftc_replica_stats(tail)->log_allocs >= own);
+    assert_true(ftc_replica_stats(tail)->log_allocs - own <= 4);
+    buf_uninit(&b);
+    sent_free(&hs);
+    sent_free(&ts);
+    ft_actions_uninit(&out);
+    ft_core_destroy(head);
+    ft_core_destroy(tail);
+}
+
 int
 main(void)
 {
@@ -494,6 +568,7 @@ main(void)
         cmocka_unit_test(test_late_seq_caught),
         cmocka_unit_test(test_threads_monitor_sharing),
         cmocka_unit_test(test_threads_params),
+        cmocka_unit_test(test_retained_logs_reuse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,16 +212,16 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
 }
 
 static void ftc_replica_destroy(struct ft_core *);
-static size_t ftc_replica_run_work(struct ftc_replica *, unsigned slot);
+static bool ftc_replica_run_work(struct ftc_replica *, unsigned slot);
 
 #define FTC_CLAIM(batch, n, next) ((uint64_t) (batch) << 32 | (uint64_t) (n) << 16 | (next))
 #define FTC_CLAIM_N(c) ((size_t) ((c) >> 16 & 0xffff))
 #define FTC_CLAIM_NEXT(c) ((size_t) ((c) & 0xffff))
 
 /* Takes the next transaction of the batch published, if one is left: true, with its index in
- * r->work. */
+ * r->work and the batch's count of transactions in '*n'. */
 static bool
-ftc_pool_take(struct ftc_pool *pool, size_t *i)
+ftc_pool_take(struct ftc_pool *pool, size_t *i, size_t *n)
 {
     uint64_t c = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
 
@@ -229,6 +229,7 @@ ftc_pool_take(struct ftc_pool *pool, size_t *i)
         if (__atomic_compare_exchange_n(&pool->claim, &c, c + 1, false, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             *i = FTC_CLAIM_NEXT(c);
+            *n = FTC_CLAIM_N(c);
             return true;
         }
     }
@@ -247,30 +248,38 @@ ftc_pool_main(void *arg)
     if (pool->idle == pool->n) {
         pthread_cond_signal(&pool->done);
     }
+    pthread_mutex_unlock(&pool->mutex);
     for (;;) {
-        uint64_t c = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
+        bool last;
 
-        if (pool->stop) {
-            break;
-        }
-        if (FTC_CLAIM_NEXT(c) >= FTC_CLAIM_N(c)) {
-            /* Nothing left to take (checked under the mutex the core's thread publishes
-             * under, so that no batch's wake-up is missed). */
+        /* Whether anything is left to take is checked under the mutex the core's thread
+         * publishes a batch under, so that no batch's wake-up is missed. */
+        pthread_mutex_lock(&pool->mutex);
+        for (;;) {
+            uint64_t c = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
+
+            if (pool->stop || FTC_CLAIM_NEXT(c) < FTC_CLAIM_N(c)) {
+                break;
+            }
             pthread_cond_wait(&pool->go, &pool->mutex);
-            continue;
+        }
+        if (pool->stop) {
+            pthread_mutex_unlock(&pool->mutex);
+            break;
         }
         pool->idle--;
         pthread_mutex_unlock(&pool->mutex);
-        if (ftc_replica_run_work(r, slot)) {
-            /* The core's thread may be waiting for the last of them. */
-            pthread_mutex_lock(&pool->mutex);
-            pthread_cond_signal(&pool->done);
-        } else {
-            pthread_mutex_lock(&pool->mutex);
-        }
+        last = ftc_replica_run_work(r, slot);
+        pthread_mutex_lock(&pool->mutex);
         pool->idle++;
+        pthread_mutex_unlock(&pool->mutex);
+        if (last) {
+            /* The core's thread checks 'finished' under the mutex before it waits: after
+             * the lock above, it either saw our count or waits for this. Signalled outside
+             * the mutex, so that it does not wake only to block on it. */
+            pthread_cond_signal(&pool->done);
+        }
     }
-    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
@@ -1154,21 +1163,21 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
 }
 
 /* A thread's share of the batch: the next transaction not taken, until none is left. Returns
- * how many it ran. */
-static size_t
+ * whether it finished the batch's last transaction. */
+static bool
 ftc_replica_run_work(struct ftc_replica *r, unsigned slot)
 {
-    size_t i, ran = 0;
+    bool last = false;
+    size_t i, n;
 
-    while (ftc_pool_take(&r->pool, &i)) {
+    while (ftc_pool_take(&r->pool, &i, &n)) {
         struct ftc_pending *p = &r->pending[r->work[i]];
 
         p->verdict = ftc_replica_tx(r, slot, &p->pkt, &p->upd, &p->log, &p->has_log,
                                     &p->ticket);
-        __atomic_fetch_add(&r->pool.finished, 1, __ATOMIC_RELEASE);
-        ran++;
+        last = __atomic_add_fetch(&r->pool.finished, 1, __ATOMIC_RELEASE) == n;
     }
-    return ran;
+    return last;
 }
 
 static int
@@ -1234,11 +1243,11 @@ ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
         __atomic_store_n(&pool->claim, FTC_CLAIM(r->stats.batches + 1, r->n_work, 0),
                          __ATOMIC_RELEASE);
         wake = MIN(pool->idle, r->n_work - 1);
+        pthread_mutex_unlock(&pool->mutex);
         for (unsigned t = 0; t < wake; t++) {
             pthread_cond_signal(&pool->go);
         }
         r->stats.tx_wakeups += wake;
-        pthread_mutex_unlock(&pool->mutex);
         ftc_replica_run_work(r, 0);
         /* Every transaction is taken: wait for those others run to finish. */
         if (__atomic_load_n(&pool->finished, __ATOMIC_ACQUIRE) < r->n_work) {

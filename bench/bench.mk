@@ -51,6 +51,14 @@ build/bench/bench_fn: build/obj/bench/fn.o $(LIBSFCD)
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 # --- end fn
 
+# --- ftc_head: FTC's multithreaded head alone, 1-8 threads, batches of 1, 4, 64 (tx/s, CPU).
+BENCH_PROGS += build/bench/bench_ftc_head
+BENCH_DEPS  += build/bench/bench_ftc_head
+build/bench/bench_ftc_head: build/obj/bench/ftc_head.o $(LIBSFCD)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+# --- end ftc_head
+
 # --- dataplane: bare path vs chains of 1, 2, 4 fwd VNFs (RTT p50/p99, max pps, ratios; root).
 BENCH_PROGS += bench/dataplane.sh
 BENCH_DEPS  += bin/sfcd

@@ -112,8 +112,9 @@ to_metrics_points(const struct store_point *p, size_t n)
     return m;
 }
 
-/* The host's load average while the workload ran (summary host_load: mean and max), and its
- * online CPUs (summary host_cpus). */
+/* The host's load average while the workload ran (summary host_load: mean and max), its
+ * online CPUs (summary host_cpus) and the CPU quota of each middlebox's own guest (summary
+ * mbox_cpus: resources.vnf.cpus, else cpus), the cores a thread-scaling number had. */
 static void
 report_host_load(struct run_ctx *rc)
 {
@@ -140,6 +141,14 @@ report_host_load(struct run_ctx *rc)
                cpus);
     }
     store_summary_put(rc->store, rc->run, "host_cpus", NULL, &c);
+    {
+        double q = rc->point->vnf_cpus > 0 ? rc->point->vnf_cpus : rc->point->cpus;
+        struct store_summary m = {
+            .n = 1, .mean = q, .ci95 = NAN, .p50 = q, .p99 = q, .min = q, .max = q,
+        };
+
+        store_summary_put(rc->store, rc->run, "mbox_cpus", NULL, &m);
+    }
     free(p);
 }
 

@@ -367,6 +367,7 @@ test_threads_replicate(void **state)
     run_head(head, tail, rtail, &s);
     st = ftc_replica_stats(head);
     assert_int_equal(st->txs, T_PACKETS);
+    assert_true(st->tx_wakeups <= st->txs - st->batches);
     assert_true(counts_in_seq_order(&s));
     same_group0(head, tail);
     same_group0(head, rtail);
@@ -380,6 +381,60 @@ test_threads_replicate(void **state)
     ft_core_destroy(head);
     ft_core_destroy(tail);
     ft_core_destroy(rtail);
+}
+
+/* A batch wakes no more worker threads than it has transactions beyond the core's thread's
+ * own: none for a batch of one (the chain's usual batch below saturation), where waking every
+ * worker and waiting for each to check in cost more than the transaction. Batches of one, then
+ * of two, on 4 threads; the packets still all go through, in order of their batches. */
+static void
+test_threads_wake_only_needed(void **state)
+{
+    struct ft_core *head = make_replica(1, 4, false);
+    struct ft_event start = { .kind = FT_EV_START };
+    const struct ftc_replica_stats *st;
+    struct ft_actions out;
+    struct sent s = { 0 };
+    uint64_t id = 1;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    step(head, &start, &out);
+    ft_actions_clear(&out);
+    for (unsigned per_batch = 1; per_batch <= 2; per_batch++) {
+        for (int n = 0; n < 200; n++) {
+            struct ft_event tick = { .kind = FT_EV_TIMER, .timer = T_BATCH_TIMER };
+
+            for (unsigned i = 0; i < per_batch; i++, id++) {
+                struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = id, .from = 0 };
+
+                make_packet(&b, id, (uint32_t) id * 2654435761u);
+                ev.data = b.data;
+                ev.len = b.len;
+                step(head, &ev, &out);
+                collect(&s, &out);
+            }
+            tick.now_ns = id;
+            step(head, &tick, &out);
+            collect(&s, &out);
+        }
+        st = ftc_replica_stats(head);
+        if (per_batch == 1) {
+            assert_int_equal(st->batches, 200);
+            assert_int_equal(st->tx_wakeups, 0);
+        } else {
+            assert_int_equal(st->batches, 400);
+            assert_in_range(st->tx_wakeups, 1, 200);
+        }
+    }
+    assert_int_equal(st->txs, id - 1);
+    assert_int_equal(s.n, id - 1);
+    assert_true(counts_in_seq_order(&s));
+    buf_uninit(&b);
+    sent_free(&s);
+    ft_actions_uninit(&out);
+    ft_core_destroy(head);
 }
 
 /* Numbering after the locks are released lets a partition's later writer take the lower
@@ -565,6 +620,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tick_only_while_waiting),
         cmocka_unit_test(test_threads_replicate),
+        cmocka_unit_test(test_threads_wake_only_needed),
         cmocka_unit_test(test_late_seq_caught),
         cmocka_unit_test(test_threads_monitor_sharing),
         cmocka_unit_test(test_threads_params),

@@ -778,6 +778,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_tx_waits", &rs->tx_waits);
         role_add_counter(role, "ftc_tx_wounds", &rs->tx_wounds);
         role_add_counter(role, "ftc_tx_batches", &rs->batches);
+        role_add_counter(role, "ftc_tx_wakeups", &rs->tx_wakeups);
     }
     if (v->stages[VNF_FTC_FWD]) {
         const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);

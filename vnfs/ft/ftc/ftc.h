@@ -314,8 +314,9 @@ struct ftc_replica_stats {
     uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
     uint64_t log_allocs;        /* Buffers allocated for retained logs (pruned ones are reused). */
     /* threads > 1: transactions committed, tries that a wound aborted, times a lock request
-     * found the lock taken and waited, wounds given, batches run. */
-    uint64_t txs, tx_aborts, tx_waits, tx_wounds, batches;
+     * found the lock taken and waited, wounds given, batches run, and worker threads woken for
+     * them (at most one fewer than a batch's transactions). */
+    uint64_t txs, tx_aborts, tx_waits, tx_wounds, batches, tx_wakeups;
 };
 const struct ftc_replica_stats *ftc_replica_stats(const struct ft_core *);
 /* A forwarder's admission: new packets shed because the buffer held too many, or too many

@@ -90,16 +90,24 @@ struct ftc_pending {
     uint64_t ticket;
 };
 
-/* The head's transaction threads: 'threads' - 1 of them beside the core's own. */
+/* The head's transaction threads: 'threads' - 1 of them beside the core's own, parked on 'go'
+ * between batches. A batch is published in one word, 'claim': its number (high 32 bits), its
+ * transactions (16 bits) and the next one not taken (low 16 bits); a thread takes one by
+ * compare-and-swap, so a thread that wakes late takes nothing of a batch already done, or
+ * helps with the one in hand. The core's thread wakes only as many as the batch has
+ * transactions beyond its own first, runs them too, and waits only for those taken by others
+ * to finish ('finished'): not for every thread to check in, as a fork and join per batch
+ * would (on a host with fewer cores than threads, a wake-up and a wait per thread per batch
+ * cost more than the transactions). */
 struct ftc_pool {
     pthread_t *th;
     unsigned n;
     pthread_mutex_t mutex;
     pthread_cond_t go, done;
-    uint64_t gen;               /* Bumped per batch. */
-    unsigned busy;              /* Threads still on this batch. */
+    unsigned idle;              /* Threads waiting on 'go'. */
     bool stop;
-    size_t next;                /* The next of the batch's transactions to take (atomic). */
+    uint64_t claim;             /* Atomic. */
+    size_t finished;            /* Atomic: transactions of this batch done. */
 };
 
 struct ftc_replica {
@@ -212,37 +220,74 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
 }
 
 static void ftc_replica_destroy(struct ft_core *);
-static void ftc_replica_run_work(struct ftc_replica *, unsigned slot);
+static bool ftc_replica_run_work(struct ftc_replica *, unsigned slot);
+
+#define FTC_CLAIM(batch, n, next) ((uint64_t) (batch) << 32 | (uint64_t) (n) << 16 | (next))
+#define FTC_CLAIM_N(c) ((size_t) ((c) >> 16 & 0xffff))
+#define FTC_CLAIM_NEXT(c) ((size_t) ((c) & 0xffff))
+
+/* Takes the next transaction of the batch published, if one is left: true, with its index in
+ * r->work and the batch's count of transactions in '*n'. */
+static bool
+ftc_pool_take(struct ftc_pool *pool, size_t *i, size_t *n)
+{
+    uint64_t c = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
+
+    while (FTC_CLAIM_NEXT(c) < FTC_CLAIM_N(c)) {
+        if (__atomic_compare_exchange_n(&pool->claim, &c, c + 1, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *i = FTC_CLAIM_NEXT(c);
+            *n = FTC_CLAIM_N(c);
+            return true;
+        }
+    }
+    return false;
+}
 
 static void *
 ftc_pool_main(void *arg)
 {
     struct ftc_replica *r = arg;
     struct ftc_pool *pool = &r->pool;
-    uint64_t seen = 0;
     unsigned slot;
 
     pthread_mutex_lock(&pool->mutex);
-    slot = 1 + pool->busy++;            /* Slot 0 is the core's own thread. */
-    if (pool->busy == pool->n) {
+    slot = 1 + pool->idle++;            /* Slot 0 is the core's own thread. */
+    if (pool->idle == pool->n) {
         pthread_cond_signal(&pool->done);
     }
+    pthread_mutex_unlock(&pool->mutex);
     for (;;) {
-        while (!pool->stop && pool->gen == seen) {
+        bool last;
+
+        /* Whether anything is left to take is checked under the mutex the core's thread
+         * publishes a batch under, so that no batch's wake-up is missed. */
+        pthread_mutex_lock(&pool->mutex);
+        for (;;) {
+            uint64_t c = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
+
+            if (pool->stop || FTC_CLAIM_NEXT(c) < FTC_CLAIM_N(c)) {
+                break;
+            }
             pthread_cond_wait(&pool->go, &pool->mutex);
         }
         if (pool->stop) {
+            pthread_mutex_unlock(&pool->mutex);
             break;
         }
-        seen = pool->gen;
+        pool->idle--;
         pthread_mutex_unlock(&pool->mutex);
-        ftc_replica_run_work(r, slot);
+        last = ftc_replica_run_work(r, slot);
         pthread_mutex_lock(&pool->mutex);
-        if (!--pool->busy) {
+        pool->idle++;
+        pthread_mutex_unlock(&pool->mutex);
+        if (last) {
+            /* The core's thread checks 'finished' under the mutex before it waits: after
+             * the lock above, it either saw our count or waits for this. Signalled outside
+             * the mutex, so that it does not wake only to block on it. */
             pthread_cond_signal(&pool->done);
         }
     }
-    pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
@@ -280,11 +325,10 @@ ftc_replica_threads_start(struct ftc_replica *r)
         }
         pool->n++;
     }
-    /* Each takes its slot first: wait, so that 'busy' counts batches from here on. */
-    while (pool->busy < pool->n) {
+    /* Each takes its slot first. */
+    while (pool->idle < pool->n) {
         pthread_cond_wait(&pool->done, &pool->mutex);
     }
-    pool->busy = 0;
     pthread_mutex_unlock(&pool->mutex);
     return error;
 }
@@ -1144,18 +1188,22 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     return FTC_DONE;
 }
 
-/* A thread's share of the batch: the next transaction not taken, until none is left. */
-static void
+/* A thread's share of the batch: the next transaction not taken, until none is left. Returns
+ * whether it finished the batch's last transaction. */
+static bool
 ftc_replica_run_work(struct ftc_replica *r, unsigned slot)
 {
-    size_t i;
+    bool last = false;
+    size_t i, n;
 
-    while ((i = __atomic_fetch_add(&r->pool.next, 1, __ATOMIC_RELAXED)) < r->n_work) {
+    while (ftc_pool_take(&r->pool, &i, &n)) {
         struct ftc_pending *p = &r->pending[r->work[i]];
 
         p->verdict = ftc_replica_tx(r, slot, &p->pkt, &p->upd, &p->log, &p->has_log,
                                     &p->ticket);
+        last = __atomic_add_fetch(&r->pool.finished, 1, __ATOMIC_RELEASE) == n;
     }
+    return last;
 }
 
 static int
@@ -1214,18 +1262,27 @@ ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
         }
     }
     if (r->n_work) {
+        unsigned wake;
+
+        __atomic_store_n(&pool->finished, 0, __ATOMIC_RELAXED);
         pthread_mutex_lock(&pool->mutex);
-        pool->next = 0;
-        pool->busy = pool->n;
-        pool->gen++;
-        pthread_cond_broadcast(&pool->go);
+        __atomic_store_n(&pool->claim, FTC_CLAIM(r->stats.batches + 1, r->n_work, 0),
+                         __ATOMIC_RELEASE);
+        wake = MIN(pool->idle, r->n_work - 1);
         pthread_mutex_unlock(&pool->mutex);
-        ftc_replica_run_work(r, 0);
-        pthread_mutex_lock(&pool->mutex);
-        while (pool->busy) {
-            pthread_cond_wait(&pool->done, &pool->mutex);
+        for (unsigned t = 0; t < wake; t++) {
+            pthread_cond_signal(&pool->go);
         }
-        pthread_mutex_unlock(&pool->mutex);
+        r->stats.tx_wakeups += wake;
+        ftc_replica_run_work(r, 0);
+        /* Every transaction is taken: wait for those others run to finish. */
+        if (__atomic_load_n(&pool->finished, __ATOMIC_ACQUIRE) < r->n_work) {
+            pthread_mutex_lock(&pool->mutex);
+            while (__atomic_load_n(&pool->finished, __ATOMIC_ACQUIRE) < r->n_work) {
+                pthread_cond_wait(&pool->done, &pool->mutex);
+            }
+            pthread_mutex_unlock(&pool->mutex);
+        }
         pthread_mutex_lock(&r->locks.mutex);
         r->stats.tx_waits = r->locks.n_waits;
         r->stats.tx_wounds = r->locks.n_wounds;

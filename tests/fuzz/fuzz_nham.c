@@ -1,6 +1,6 @@
-/* Fuzz target for NHAM's wire format (vnfs/ft/nham/wire.c) and its cores: whatever the bytes,
- * the DATA, control and image parsers stay in bounds; what DATA and control accept re-encodes
- * to the same bytes; and the bytes, as a packet, a peer message and a state from every
+/* Fuzz target for NHAM's wire format (vnfs/ft/nham/wire.c, take.c) and its cores: whatever the
+ * bytes, the DATA, control, image, ACK and TAKE parsers stay in bounds; what DATA, control, ACK
+ * and TAKE accept re-encodes to the same bytes; and the bytes, as a packet, a peer message and a state from every
  * endpoint, go through fresh nham_sff, nham_vnf and nham_vsm cores, which must not fail. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "vnfs/lib/buf.h"
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/nham/nham.h"
+#include "vnfs/ft/nham/take.h"
 #include "tests/fuzz/fuzz-core.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct nham_data d;
     struct nham_ctl c;
     struct nham_image im;
+    struct nham_take_ack ack = { .seq = 0 };
+    struct nham_take_msg t;
 
     if (nham_data_parse(data, size, &d)) {
         nham_data_put(&b, &d);
@@ -57,6 +60,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nham_ctl_parse(data, size, &c)) {
         nham_ctl_put(&b, &c);
         if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    buf_clear(&b);
+    if (nham_take_ack_update(&ack, 1, data, size)) {
+        nham_take_ack_put(&b, ack.nonce, ack.id, ack.len);
+        if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    buf_clear(&b);
+    if (nham_take_parse(data, size, &t)) {
+        struct nham_take_ack held = { .valid = true, .nonce = t.nonce, .len = t.len };
+        struct nham_take_hop hop = { .acks = &held, .n_copies = 1 };
+
+        memcpy(held.id, t.id, NHAM_TAKE_ID);
+        nham_take_put(&b, &hop, 0, t.inc, t.mac);
+        if (b.len != size || memcmp(b.data, data, size)
+            || (t.inc && t.inc != UINT32_MAX
+                && nham_take_judge(&t, true, t.nonce, t.mac, NULL, 0, NULL, 0)
+                   != NHAM_TAKE_ACTIVATE)) {
             abort();
         }
     }

@@ -1,7 +1,8 @@
 /* Fuzz target for NHAM's wire format (vnfs/ft/nham/wire.c, take.c) and its cores: whatever the
  * bytes, the DATA, control, image, ACK and TAKE parsers stay in bounds; what DATA, control, ACK
- * and TAKE accept re-encodes to the same bytes; and the bytes, as a packet, a peer message and a state from every
- * endpoint, go through fresh nham_sff, nham_vnf and nham_vsm cores, which must not fail. */
+ * and TAKE accept re-encodes to the same bytes; and the bytes, as a packet, a peer message and
+ * a state from every endpoint, go through fresh nham_sff, nham_vnf and nham_vsm cores, which
+ * must not fail. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -287,11 +287,11 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * through the FMS, the VSM or the standby is on the way to the hop's first frame. The standby
  * takes a TAKE only as a standby, for its own MAC and nonce (a replayed one, or one from before
  * its process started, is nothing); if it holds that very image (or held it until the image
- * after it came) it becomes the incarnation at once from it, its core's READY kept to itself (the SFF has stated it); if not (a newer image on its
- * way, or an old one replayed to it), it activates as the FMS would have it do, asks the VSM, and
- * its own READY replays again from what it restored (what the SFF sent before reached a recovering
- * core, which dropped it). A standby that never got the TAKE (lost) is activated by the FMS after
- * a while, the same way. */
+ * after it came) it becomes the incarnation at once from it, its core's READY kept to itself
+ * (the SFF has stated it); if not (a newer image on its way, or an old one replayed to it), it
+ * activates as the FMS would have it do, asks the VSM, and its own READY replays again from what
+ * it restored (what the SFF sent before reached a recovering core, which dropped it). A standby
+ * that never got the TAKE (lost) is activated by the FMS after a while, the same way. */
 _Static_assert(NHAM_TAKE_ID == NHAM_IMAGE_ID, "a TAKE and an ACK name an image by its id");
 #define NHAM_WANT_MAGIC "NHAMWANT"
 #define NHAM_CKPT_DELTA_MAGIC "NHAMCKDL"

@@ -62,15 +62,6 @@ needs_attacker(const struct exp_point *p)
     return false;
 }
 
-/* The CPU quota of a middlebox's own guest (a VNF's or its copy's, an in-line FTMB logger's):
- * resources.vnf.cpus, so that each middlebox can have a server's worth of its own while the
- * client, SFF and server (the papers' traffic machines and switch) keep 'cpus'. */
-static double
-vnf_cpus(const struct exp_point *p)
-{
-    return p->vnf_cpus > 0 ? p->vnf_cpus : p->cpus;
-}
-
 /* The CPU quota of VNF 'i''s guest: a middlebox's, and under FTC with ftc_end_cpus one more
  * for each of the forwarder and the buffer it runs beside its middlebox (their own cores on
  * the paper's servers, as an in-line FTMB logger has its own guest). */
@@ -82,7 +73,7 @@ vnf_guest_cpus(const struct exp_point *p, const struct deploy_chain_opts *o, siz
     if (o->ftc && o->ftc_end_cpus) {
         roles += (i == 0) + (i + 1 == p->n_vnfs);
     }
-    return vnf_cpus(p) * roles;
+    return exp_point_vnf_cpus(p) * roles;
 }
 
 /* The guest of VNF 'i' (replica 'r' of a replicated chain). */
@@ -169,7 +160,7 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         /* A logger per middlebox: the paper's FTMB gives each its IL and OL's own server. */
         for (size_t i = 0; i < p->n_vnfs; i++) {
             snprintf(name, sizeof name, "l%zu", i);
-            size_t g = topology_add_guest(topo, name, vnf_cpus(p), p->memory);
+            size_t g = topology_add_guest(topo, name, exp_point_vnf_cpus(p), p->memory);
             /* Only its MAC matters (the path's hop); no address to collide with a function's
              * (a NAT's external one). */
             topology_add_link(topo, g, bridge, NULL, 24);
@@ -1238,7 +1229,8 @@ deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **
             } else {
                 snprintf(name, sizeof name, "v%zur%u", (k - 2) % 1000, r % 100);
             }
-            g = topology_add_guest(topo, name, k >= 2 ? vnf_cpus(p) : p->cpus, p->memory);
+            g = topology_add_guest(topo, name, k >= 2 ? exp_point_vnf_cpus(p) : p->cpus,
+                                   p->memory);
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
             topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
         }

@@ -1801,6 +1801,12 @@ check_ratios(struct yaml_doc *doc, struct fy_node *root, const struct experiment
     }
 }
 
+double
+exp_point_vnf_cpus(const struct exp_point *p)
+{
+    return p->vnf_cpus > 0 ? p->vnf_cpus : p->cpus;
+}
+
 bool
 experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p)
 {

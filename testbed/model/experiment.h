@@ -193,6 +193,10 @@ int experiment_quick(struct experiment *, struct diag *);
  * varying fastest). */
 int experiment_points(struct experiment *, struct diag *, struct exp_point **, size_t *n);
 void exp_points_free(struct exp_point *, size_t n);
+/* The CPU quota of a middlebox's own guest (a VNF's or its copy's, an in-line FTMB logger's):
+ * resources.vnf.cpus, so that each middlebox can have a server's worth of its own while the
+ * client, SFF and server (the papers' traffic machines and switch) keep 'cpus'. */
+double exp_point_vnf_cpus(const struct exp_point *);
 
 /* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
 bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);

@@ -112,6 +112,17 @@ to_metrics_points(const struct store_point *p, size_t n)
     return m;
 }
 
+/* Stores 'v' as the run's summary 'metric', a single value. */
+static void
+summary_put_value(struct run_ctx *rc, const char *metric, double v)
+{
+    struct store_summary s = {
+        .n = 1, .mean = v, .ci95 = NAN, .p50 = v, .p99 = v, .min = v, .max = v,
+    };
+
+    store_summary_put(rc->store, rc->run, metric, NULL, &s);
+}
+
 /* The host's load average while the workload ran (summary host_load: mean and max), its
  * online CPUs (summary host_cpus) and the CPU quota of each middlebox's own guest (summary
  * mbox_cpus: resources.vnf.cpus, else cpus), the cores a thread-scaling number had. */
@@ -120,9 +131,6 @@ report_host_load(struct run_ctx *rc)
 {
     /* Beside any thread-scaling result: threads beyond the host's cores only contend. */
     double cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    struct store_summary c = {
-        .n = 1, .mean = cpus, .ci95 = NAN, .p50 = cpus, .p99 = cpus, .min = cpus, .max = cpus,
-    };
     struct store_point *p = NULL;
     size_t n = 0;
 
@@ -140,15 +148,8 @@ report_host_load(struct run_ctx *rc)
         printf("    host load average: mean %.2f, max %.2f, on %.0f CPUs\n", s.mean, s.max,
                cpus);
     }
-    store_summary_put(rc->store, rc->run, "host_cpus", NULL, &c);
-    {
-        double q = rc->point->vnf_cpus > 0 ? rc->point->vnf_cpus : rc->point->cpus;
-        struct store_summary m = {
-            .n = 1, .mean = q, .ci95 = NAN, .p50 = q, .p99 = q, .min = q, .max = q,
-        };
-
-        store_summary_put(rc->store, rc->run, "mbox_cpus", NULL, &m);
-    }
+    summary_put_value(rc, "host_cpus", cpus);
+    summary_put_value(rc, "mbox_cpus", exp_point_vnf_cpus(rc->point));
     free(p);
 }
 

@@ -500,14 +500,13 @@ udp_send_until(struct udp_run *u, double rate, uint64_t until, bool report)
         udp_receive(u);
         if (period && next_send > now) {
             uint64_t wake = MIN(MAX(next_send, now + UDP_PACE_NS), until);
-            struct timespec ts = { (time_t) (wake / 1000000000ull),
-                                   (long) (wake % 1000000000ull) };
+            struct timespec ts;
 
             if (report) {
                 wake = MIN(wake, u->tick);
-                ts = (struct timespec) { (time_t) (wake / 1000000000ull),
-                                         (long) (wake % 1000000000ull) };
             }
+            ts = (struct timespec) { (time_t) (wake / 1000000000ull),
+                                     (long) (wake % 1000000000ull) };
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         }
     }
@@ -632,12 +631,10 @@ run_udp(struct client *c)
         udp_drain(&u, 0, 200000000ull, end + MAX(c->timeout_ns, 200000000ull),
                   end + c->interval_ns / 2);
     }
-    double secs = (time_mono_ns() - start) / 1e9;
+    /* A capacity search's own length, else the sending time asked for. */
+    double secs = c->capacity_loss >= 0 ? (time_mono_ns() - start) / 1e9 : c->duration_ns / 1e9;
     double rx_secs = u.rx > 1 ? (u.rx_last - u.rx_first) / 1e9 : secs;
     uint64_t now = time_mono_ns();
-    if (c->capacity_loss < 0) {
-        secs = c->duration_ns / 1e9;
-    }
     printf("udp: size=%zu tx=%llu rx=%llu tx_pps=%.0f rx_pps=%.0f rx_bps=%.0f loss=%.4f "
            "lost=%llu duplicate=%llu reordered=%llu\n", u.len,
            (unsigned long long) u.tx, (unsigned long long) u.rx, u.tx / secs,

@@ -113,9 +113,10 @@ quotas() {
 # queue that overflowed (sff, vN), and FTC's forwarder shedding at its window. Counted over
 # the guests' life (the run, most of which is the workload); "-" for a guest without a quota.
 limits() {
-    local g d out= drops= c v n
-    for g in $(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
-               | grep -E '^(v|l)[0-9]+$' | sort -V); do
+    local g d out= drops= c v n guests
+    guests=$(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
+             | grep -E '^(v|l)[0-9]+$' | sort -V)
+    for g in $guests; do
         d=$(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/sfclab-$inst/$g" 2>/dev/null \
             | while read -r x; do [ -e "$x/cpu.stat" ] && echo "$x"; done | head -1)
         if [ -n "$d" ] && grep -q '^nr_throttled' "$d/cpu.stat"; then
@@ -125,8 +126,7 @@ limits() {
             out+=" $g=-"
         fi
     done
-    for g in sff $(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
-                   | grep -E '^v[0-9]+$' | sort -V); do
+    for g in sff $(echo "$guests" | grep -E '^v'); do
         c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' "\n' \
             | sed 's/.*counters:{//; s/}.*//' | tr ',' '\n')
         for v in entry_rx_dropped rx_dropped ftc_fwd_shed; do

@@ -181,9 +181,11 @@ sff_counter() { # EXPERIMENT COUNTER: the SFF's role counter at the end of the r
 }
 printf 'fault-free capacity, chain of %s fwd, 1024-byte datagrams, loss <= %s over %s at a rate, %s rounds (load after each:%s)\n' \
     "$FWD_LEN" "$LOSS" "$WINDOW" "$ROUNDS" "$tp_load"
-printf '  %-6s Mbit/s %s; per round: %s\n' none \
-    "$(for r in $(seq 1 "$ROUNDS"); do cap none $r; done | stats)" \
-    "$(for r in $(seq 1 "$ROUNDS"); do cap none $r; done | tr '\n' ' ')"
+caps() { # MECH: its capacity in each round, one a line
+    for r in $(seq 1 "$ROUNDS"); do cap "$1" $r; done
+}
+c=$(caps none)
+printf '  %-6s Mbit/s %s; per round: %s\n' none "$(echo "$c" | stats)" "$(echo $c)"
 for m in $mechs; do
     ratios= rs=0 d=0
     for r in $(seq 1 "$ROUNDS"); do
@@ -198,9 +200,8 @@ for m in $mechs; do
         1R-AA) target=0.9765 ;;
         *) target=0.9295 ;;
     esac
-    printf '  %-6s Mbit/s %s; per round: %s\n' "$m" \
-        "$(for r in $(seq 1 "$ROUNDS"); do cap "$m" $r; done | stats)" \
-        "$(for r in $(seq 1 "$ROUNDS"); do cap "$m" $r; done | tr '\n' ' ')"
+    c=$(caps "$m")
+    printf '  %-6s Mbit/s %s; per round: %s\n' "$m" "$(echo "$c" | stats)" "$(echo $c)"
     med=$(echo $ratios | tr ' ' '\n' | stats)
     printf '  %-6s ratio to none %s: target >= %s %s; per round:%s; resent %s, duplicates %s\n' \
         "" "$med" "$target" "$(awk -v m="${med%% *}" -v t=$target \

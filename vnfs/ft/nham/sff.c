@@ -100,8 +100,11 @@ struct nham_sff {
     size_t n_hops;
     struct buf scratch;
     struct buf egress_frame;    /* The step's output to the egress (sent as a reference). */
-    void *free_blocks;          /* Free blocks, each pointing to the next. */
-    void **slabs;               /* What they were allocated in. */
+    uint8_t **free_blocks;      /* Free blocks, the last given back on top. Not a list
+                                 * through the blocks: taking one would read it first, from
+                                 * memory, as it was given back a checkpoint interval ago. */
+    size_t n_free, cap_free;
+    uint8_t **slabs;            /* What they were allocated in. */
     size_t n_slabs, cap_slabs;
 };
 
@@ -162,8 +165,10 @@ nham_sff_frame_free(struct nham_sff *s, uint8_t *frame, size_t len)
         free(frame);
         return;
     }
-    memcpy(frame, &s->free_blocks, sizeof s->free_blocks);
-    s->free_blocks = frame;
+    if (s->n_free >= s->cap_free) {
+        s->free_blocks = x2nrealloc(s->free_blocks, &s->cap_free, sizeof *s->free_blocks);
+    }
+    s->free_blocks[s->n_free++] = frame;
     NHAM_POISON(frame, NHAM_HELD_BLOCK);
 }
 
@@ -176,7 +181,7 @@ nham_sff_frame_alloc(struct nham_sff *s, size_t len)
     if (len > NHAM_HELD_BLOCK) {
         return xmalloc(len);
     }
-    if (!s->free_blocks) {
+    if (!s->n_free) {
         uint8_t *slab = xmalloc((size_t) NHAM_HELD_BLOCK * NHAM_HELD_SLAB);
 
         if (s->n_slabs >= s->cap_slabs) {
@@ -187,9 +192,18 @@ nham_sff_frame_alloc(struct nham_sff *s, size_t len)
             nham_sff_frame_free(s, slab + k * NHAM_HELD_BLOCK, NHAM_HELD_BLOCK);
         }
     }
-    b = s->free_blocks;
+    b = s->free_blocks[--s->n_free];
     NHAM_UNPOISON(b, NHAM_HELD_BLOCK);
-    memcpy(&s->free_blocks, b, sizeof s->free_blocks);
+    if (s->n_free) {
+        /* The next hold's block, for writing: it was given back a checkpoint interval ago and
+         * is in no cache (buffer_rx holds tens of MB); writing a frame into it stalled on
+         * every line, a fifth of the SFF's user time at 18,000 datagrams/s. */
+        const uint8_t *next = s->free_blocks[s->n_free - 1];
+
+        for (size_t off = 0; off < len; off += 64) {
+            __builtin_prefetch(next + off, 1, 3);
+        }
+    }
     return b;
 }
 
@@ -210,6 +224,7 @@ nham_sff_destroy(struct ft_core *core)
         free(s->slabs[k]);
     }
     free(s->slabs);
+    free(s->free_blocks);
     free(s->hops);
     buf_uninit(&s->scratch);
     buf_uninit(&s->egress_frame);

@@ -29,13 +29,18 @@ ft_core_destroy(struct ft_core *core)
     }
 }
 
+/* An action whose data is the core's own (ft_emit_forward_ref()), not in the arena. */
+#define FT_DATA_REF SIZE_MAX
+
 /* Arena growth moves the bytes, so pointers are fixed up only once the step is over. */
 static void
 ft_actions_seal(struct ft_actions *out)
 {
     for (size_t i = out->n_sealed; i < out->n; i++) {
         struct ft_action *a = &out->v[i];
-        a->data = a->len ? out->arena.data + a->data_ofs_ : NULL;
+        if (a->data_ofs_ != FT_DATA_REF) {
+            a->data = a->len ? out->arena.data + a->data_ofs_ : NULL;
+        }
     }
     out->n_sealed = out->n;
 }
@@ -127,6 +132,16 @@ void
 ft_emit_forward(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 {
     ft_actions_add(out, FT_ACT_FORWARD, to, data, len);
+}
+
+void
+ft_emit_forward_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
+{
+    struct ft_action *a = ft_actions_add(out, FT_ACT_FORWARD, to, NULL, 0);
+
+    a->len = len;
+    a->data = len ? data : NULL;
+    a->data_ofs_ = FT_DATA_REF;
 }
 
 void

@@ -92,7 +92,8 @@ struct ft_action {
     enum ft_action_kind kind;
     uint32_t to;                /* FORWARD, SEND, STATE, REQUEST_STATE, SUSPECT. */
     uint32_t reason;            /* DROP: an enum ft_drop_reason. */
-    const uint8_t *data;        /* Valid until ft_actions_clear(); NULL when len is 0. */
+    const uint8_t *data;        /* Valid until ft_actions_clear() (ft_emit_forward_ref(): until
+                                 * the core's next step too); NULL when len is 0. */
     size_t len;
     uint64_t timer;             /* TIMER_ARM, TIMER_CANCEL. */
     uint64_t at_ns;             /* TIMER_ARM: absolute time, same clock as now_ns. */
@@ -170,6 +171,10 @@ void ft_actions_clear(struct ft_actions *);
 
 /* What cores call to emit actions. Data is copied. */
 void ft_emit_forward(struct ft_actions *, uint32_t to, const void *, size_t);
+/* The same, not copied: the data must stay as it is until the driver has read the step's
+ * actions (every driver does before the core's next step). For bytes the core keeps anyway,
+ * e.g. NHAM's buffer_rx, which the SFF sends on from there. */
+void ft_emit_forward_ref(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_send(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_deliver(struct ft_actions *, const void *, size_t);
 void ft_emit_drop(struct ft_actions *, enum ft_drop_reason, const void *, size_t);

@@ -500,6 +500,7 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
     struct nham_data d;
     struct nsh_hdr hdr;
     size_t inner_len;
+    uint8_t *out;
 
     if (!nham_data_parse(data, len, &d)
         || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
@@ -524,16 +525,23 @@ nham_sff_egress(struct nham_sff_role *s, const uint8_t *data, size_t len)
         s->n_fn_drops++;            /* The VNF's function dropped it (nham-vnf --fn). */
         return;
     }
-    memcpy(s->frame, d.payload + hdr.len, inner_len);
+    /* Built where it is queued when it fits a slot (one copy of every packet less). */
+    out = s->tx.in_batch && inner_len <= NHAM_TX_SLOT ? nham_tx_slot(s->role.io, &s->tx)
+                                                      : s->frame;
+    memcpy(out, d.payload + hdr.len, inner_len);
     if (hdr.spi & NSH_SPI_REVERSE) {
         /* An in-place reply: its function turned the addresses around, back to the client. */
-        hop_set_macs(s->frame, s->frame, pktio_mac(s->role.io));
+        hop_set_macs(out, out, pktio_mac(s->role.io));
         s->n_replies++;
     } else {
-        hop_set_macs(s->frame, s->egress_mac, pktio_mac(s->role.io));
+        hop_set_macs(out, s->egress_mac, pktio_mac(s->role.io));
         s->n_egress++;
     }
-    nham_sff_out(s, inner_len);
+    if (out != s->frame) {
+        pktio_queue(s->role.io, out, inner_len);
+    } else {
+        nham_sff_out(s, inner_len);
+    }
 }
 
 static void nham_sff_window_update(struct nham_sff_role *);

@@ -117,6 +117,23 @@ nham_frags_free(struct nham_frags *fr)
 #define NHAM_DELTA_GAP 16
 #define NHAM_DELTA_RUN_MAX 65535
 
+/* True when the 64 bytes at 'a' and 'b' are the same (compared a word at a time, which the
+ * compiler turns into a few vector compares). */
+static bool
+nham_delta_line_same(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t x = 0;
+
+    for (size_t k = 0; k < 64; k += 8) {
+        uint64_t u, v;
+
+        memcpy(&u, a + k, 8);
+        memcpy(&v, b + k, 8);
+        x |= u ^ v;
+    }
+    return !x;
+}
+
 size_t
 nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
                   struct buf *out)
@@ -127,7 +144,12 @@ nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max
         size_t j, end, same;
 
         /* Most of an image is as it was (a packet rewrites one byte of the paper's 512 KB):
-         * equal words are passed eight bytes at a time. Runs come out the same. */
+         * equal lines are passed 64 bytes at a time, then words eight at a time (the words
+         * alone were 7% of the SFF's user time). Runs come out the same. */
+        if (len - i >= 64 && nham_delta_line_same(old + i, new + i)) {
+            i += 64;
+            continue;
+        }
         if (len - i >= 8 && !memcmp(old + i, new + i, 8)) {
             i += 8;
             continue;

@@ -66,6 +66,9 @@ struct nham_data {
 
 bool nham_data_parse(const uint8_t *, size_t, struct nham_data *);
 void nham_data_put(struct buf *, const struct nham_data *);
+/* The encoded length of 'd', and its encoding written to that many bytes at 'p'. */
+size_t nham_data_len(const struct nham_data *);
+void nham_data_write(uint8_t *p, const struct nham_data *);
 
 /* The fixed-size messages. */
 struct nham_ctl {

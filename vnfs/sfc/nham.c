@@ -2274,6 +2274,7 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     size_t len = pkt->len - HOP_ETH_LEN;
     uint16_t type;
 
+    v->t_in = t_in;
     if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, pktio_mac(v->role.io), 6)
         || memcmp(pkt->data + 6, v->sff_mac, 6)) {
         v->n_ignored++;
@@ -2307,7 +2308,6 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
         return;
     }
     v->tx.in_batch = true;
-    v->t_in = t_in;
     if (type == NHAM_ETHERTYPE) {
         ftstage_packet(v->stage, NHAM_ID_SFF, body, len, t_in);
     } else {

@@ -28,9 +28,10 @@
 #     each standby, the switch's first flows). Each mechanism's ratio is to the none of its own
 #     round, a few minutes apart at most; printed: each capacity, the median ratio and its
 #     spread over the rounds, and what the SFF sent again (go-back-N) and suppressed as
-#     duplicates. Before, this part sent flat out: about 6 datagrams reached the SFF for every
-#     one it admitted, and the flood competed with the chain for the CPU (rounds spread +-0.1
-#     around the ratio). The paced client sleeps between sends (about 10% of a CPU at 12,000/s)
+#     duplicates. none's forwarders do NHAM's VNF's work (fwd forwarder_state: the same VNF
+#     with and without NHAM, as the paper compares; before session 14 they did none). Before,
+#     this part sent flat out: about 6 datagrams reached the SFF for every one it admitted, and
+#     the flood competed with the chain for the CPU (rounds spread +-0.1 around the ratio). The paced client sleeps between sends (about 10% of a CPU at 12,000/s)
 #     and a rate it could not send is not counted as passed: such windows are printed. The
 #     detector's least timeout is 5 s as in experiments/nham-n14.yaml (a rate past capacity
 #     starves guests for a moment: no failure here). Every window's PMD sleeps PMD_SLEEP us
@@ -104,14 +105,17 @@ for r in $(seq 1 "$ROUNDS"); do
     for s in $(echo $tp_kinds | tr ' ' '\n' | awk -v k=$(( (r - 1) % n_kinds )) -v n=$n_kinds '
                { a[NR - 1] = $0 } END { for (i = 0; i < n; i++) print a[(i + k) % n] }'); do
         params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288, suspect_min: 5s}"
-        scheme=nham
-        [ "$s" = none ] && { params="{}"; scheme=none; }
+        scheme=nham fill="{fn: fwd}"
+        # none runs NHAM's VNF without NHAM (experiments/baseline-nham-throughput.yaml): fwd's
+        # forwarder_state does NHAM's VNF core's work per packet (count, digest, 512 KB).
+        [ "$s" = none ] && { params="{}"; scheme=none;
+                             fill="{fn: fwd, params: {forwarder_state: 524288}}"; }
         cat >"$tmp/tp-$s-$r.yaml" <<YAML
 experiment: bench-nham-tp-$(lc $s)-r$r
 provider: netns
 scheme: $scheme
 params: $params
-chain: {length: $FWD_LEN, fill: {fn: fwd}, vnfs: [], rules: ["udp"]}
+chain: {length: $FWD_LEN, fill: $fill, vnfs: [], rules: ["udp"]}
 workload: {kind: udp, size: 1024, duration: ${THROUGHPUT_S}s, rate: $START_PPS, timeout: 500ms,
            capacity: $LOSS, window: $WINDOW}
 repetitions: 1

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/ft/rng.h"
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/dns.h"
 #include "vnfs/lib/packet.h"
@@ -446,6 +447,42 @@ test_fwd(void **state)
     nf_destroy(c);
 }
 
+/* forwarder_state: per packet, NHAM's VNF's work (ft_forwarder_absorb()) on the frame the
+ * function sees, so that NHAM's baseline runs the same VNF. */
+static void
+test_fwd_forwarder_state(void **state)
+{
+    static const char *const args[] = { "forwarder_state=4K", NULL };
+    struct nf *a = make("fwd", args), *b = make("fwd", args), *plain = make("fwd", NULL);
+    struct ft_forwarder want = { .state = calloc(4096, 1), .state_len = 4096 };
+    struct frame f1, f2, copy;
+    uint64_t count, digest, count_b, digest_b;
+
+    udp_frame(&f1, CLIENT_IP, 1000, SERVER_IP, 80, "some bytes", 10);
+    udp_frame(&f2, CLIENT_IP, 1000, SERVER_IP, 80, "other bytes", 11);
+    copy = f1;
+    assert_int_equal(run(a, &f1), NF_FORWARD);
+    assert_memory_equal(f1.data, copy.data, copy.len);     /* Forwarded unchanged. */
+    ft_forwarder_absorb(&want, f1.data, f1.len);
+    assert_int_equal(run(a, &f2), NF_FORWARD);
+    ft_forwarder_absorb(&want, f2.data, f2.len);
+    nf_fwd_forwarder(a, &count, &digest);
+    assert_int_equal(count, 2);
+    assert_int_equal(digest, want.digest);
+    /* Every byte, in order: the same packets the other way round give another digest. */
+    assert_int_equal(run(b, &f2), NF_FORWARD);
+    assert_int_equal(run(b, &f1), NF_FORWARD);
+    nf_fwd_forwarder(b, &count_b, &digest_b);
+    assert_int_equal(count_b, 2);
+    assert_true(digest_b != digest);
+    nf_fwd_forwarder(plain, &count, &digest);
+    assert_int_equal(count, 0);                             /* Off by default. */
+    free(want.state);
+    nf_destroy(a);
+    nf_destroy(b);
+    nf_destroy(plain);
+}
+
 static void
 test_replica_digest_equality(void **state)
 {
@@ -622,6 +659,7 @@ main(void)
         cmocka_unit_test(test_firewall),
         cmocka_unit_test(test_gen_writes_n_bytes),
         cmocka_unit_test(test_fwd),
+        cmocka_unit_test(test_fwd_forwarder_state),
         cmocka_unit_test(test_replica_digest_equality),
         cmocka_unit_test(test_nat_expiry_and_random_ports),
         cmocka_unit_test(test_det_replay_nat),

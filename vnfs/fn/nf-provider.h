@@ -41,5 +41,6 @@ int nf_param_size(const struct nf_param *, size_t n, const char *key, uint64_t m
 
 /* How many spin iterations per packet a fwd instance does (0 for other classes). */
 uint64_t nf_fwd_iterations(const struct nf *);
+void nf_fwd_forwarder(const struct nf *, uint64_t *count, uint64_t *digest);
 
 #endif

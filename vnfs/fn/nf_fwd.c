@@ -10,12 +10,20 @@
  * the spin cannot be optimised away: in the state as "fwd.digest" when the function keeps
  * state (state_size > 0), so a replica's work can be checked; otherwise in the function's own
  * configuration, so that work alone leaves it stateless (FTvNF's masters then forward at once,
- * the paper's rule for packets that touch no state). */
+ * the paper's rule for packets that touch no state).
+ *
+ * forwarder_state=N (bytes, default 0: off): NHAM's VNF without NHAM, for the baseline of its
+ * overhead. Per packet exactly the work of NHAM's VNF core (ft_forwarder_absorb(),
+ * vnfs/ft/rng.h): the count goes up, a digest absorbs every byte of the packet in order, and one
+ * byte of an N-byte state (the paper's ~512 KB) chosen by the digest is rewritten. The state is
+ * the function's own, outside the state store: NHAM's VNF holds it the same way, and nothing
+ * checkpoints it without NHAM. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/ft/rng.h"
 #include "vnfs/lib/state.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/fn/nf-provider.h"
@@ -24,6 +32,7 @@ struct fwd_conf {
     size_t state_size;
     uint64_t iterations;
     uint64_t last_digest;       /* The spin's last hash when there is no state to keep it. */
+    struct ft_forwarder fw;     /* forwarder_state: NHAM's VNF's work; state NULL when off. */
 };
 
 /* FNV-1a-like mixing over the packet, 'iterations' bytes in total (wrapping over it). Not
@@ -80,8 +89,9 @@ calibrate(uint64_t work_ns)
 static int
 fwd_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp)
 {
-    static const char *const known[] = { "state_size", "work", "iterations", NULL };
-    uint64_t size = 0, iterations = 0;
+    static const char *const known[] = { "state_size", "work", "iterations",
+                                         "forwarder_state", NULL };
+    uint64_t size = 0, iterations = 0, fw_size = 0;
     int error = nf_params_check(params, n, known, errp);
 
     if (!error) {
@@ -89,6 +99,9 @@ fwd_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp
     }
     if (!error) {
         error = nf_param_uint(params, n, "iterations", 0, UINT32_MAX, &iterations, errp);
+    }
+    if (!error) {
+        error = nf_param_size(params, n, "forwarder_state", 64 << 20, &fw_size, errp);
     }
     const char *work = nf_param_find(params, n, "work");
     if (!error && work) {
@@ -106,9 +119,13 @@ fwd_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp
     if (error) {
         return error;
     }
-    struct fwd_conf *c = xmalloc(sizeof *c);
+    struct fwd_conf *c = xzalloc(sizeof *c);
     c->state_size = size;
     c->iterations = iterations;
+    if (fw_size) {
+        c->fw.state = xzalloc(fw_size);
+        c->fw.state_len = fw_size;
+    }
     *nfp = nf_alloc(&nf_fwd_class, c);
     return 0;
 }
@@ -116,7 +133,10 @@ fwd_create(const struct nf_param *params, size_t n, struct nf **nfp, char **errp
 static void
 fwd_destroy(struct nf *nf)
 {
-    free(nf->priv);
+    struct fwd_conf *c = nf->priv;
+
+    free(c->fw.state);
+    free(c);
     nf_free(nf);
 }
 
@@ -130,6 +150,9 @@ fwd_process(struct nf *nf, struct nf_packet *pkt)
         for (size_t i = 0; i < c->state_size; i++) {
             v[i]++;
         }
+    }
+    if (c->fw.state) {
+        ft_forwarder_absorb(&c->fw, pkt->data, pkt->len);
     }
     if (c->iterations) {
         uint64_t h = spin(pkt->data, pkt->len, c->iterations, 0xcbf29ce484222325ull);
@@ -148,6 +171,16 @@ const struct nf_class nf_fwd_class = {
     .destroy = fwd_destroy,
     .process = fwd_process,
 };
+
+/* forwarder_state's count and digest (0 without it), for tests. */
+void
+nf_fwd_forwarder(const struct nf *nf, uint64_t *count, uint64_t *digest)
+{
+    const struct fwd_conf *c = nf->class == &nf_fwd_class ? nf->priv : NULL;
+
+    *count = c ? c->fw.count : 0;
+    *digest = c ? c->fw.digest : 0;
+}
 
 uint64_t
 nf_fwd_iterations(const struct nf *nf)

@@ -134,6 +134,15 @@ ft_emit_forward(struct ft_actions *out, uint32_t to, const void *data, size_t le
     ft_actions_add(out, FT_ACT_FORWARD, to, data, len);
 }
 
+uint8_t *
+ft_emit_forward_space(struct ft_actions *out, uint32_t to, size_t len)
+{
+    struct ft_action *a = ft_actions_add(out, FT_ACT_FORWARD, to, NULL, 0);
+
+    a->len = len;
+    return buf_put_uninit(&out->arena, len);
+}
+
 void
 ft_emit_forward_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 {

@@ -184,6 +184,10 @@ void ft_emit_state(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_request_state(struct ft_actions *, uint32_t to);
 void ft_emit_suspect(struct ft_actions *, uint32_t peer);
 void ft_emit_note(struct ft_actions *, const char *fmt, ...) PRINTF_FORMAT(2, 3);
+/* A forward of 'len' bytes that the core writes at the pointer returned, before it emits
+ * anything else (the arena may move then): a packet built in place, not built elsewhere and
+ * copied (NHAM's VNF: one copy of every packet less). */
+uint8_t *ft_emit_forward_space(struct ft_actions *, uint32_t to, size_t len);
 
 /* State transfer as most cores do it, for their step(): FT_EV_STATE_REQUEST is answered with
  * the core's export_state() image, sent to the asker; FT_EV_STATE is imported whole with

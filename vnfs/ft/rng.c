@@ -85,3 +85,37 @@ ft_hash_bytes(const void *data_, size_t len, uint64_t basis)
     }
     return h;
 }
+
+/* Four words at a time in four independent lanes (ft_hash_bytes()' one chain of splitmix
+ * rounds per word was 9% of NHAM's VNF's CPU at flat out, for a 1024-byte payload), mixed at
+ * the end. */
+uint64_t
+ft_digest_bytes(const void *data, size_t len, uint64_t basis)
+{
+    static const uint64_t k = 0x9e3779b97f4a7c15ull;
+    const uint8_t *p = data;
+    uint64_t a[4] = { basis, basis ^ len, basis + k, basis - k }, h;
+
+    for (; len >= 32; p += 32, len -= 32) {
+        for (int i = 0; i < 4; i++) {
+            uint64_t w;
+
+            memcpy(&w, p + 8 * i, 8);
+            a[i] = (a[i] ^ w) * k;
+            a[i] ^= a[i] >> 29;
+        }
+    }
+    h = a[0] ^ (a[1] << 1 | a[1] >> 63) ^ (a[2] << 2 | a[2] >> 62) ^ (a[3] << 3 | a[3] >> 61);
+    h = ft_hash_bytes(p, len, h);            /* The tail, */
+    return ft_splitmix64(&h);                /* and a full mix of the lanes. */
+}
+
+void
+ft_forwarder_absorb(struct ft_forwarder *f, const void *data, size_t len)
+{
+    f->count++;
+    f->digest = ft_digest_bytes(data, len, f->digest ^ f->count);
+    if (f->state_len) {
+        f->state[f->digest % f->state_len] ^= (uint8_t) f->count;
+    }
+}

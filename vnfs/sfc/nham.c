@@ -1786,7 +1786,9 @@ struct nham_vnf_role {
     uint64_t n_restored;            /* Times its guest was restored from an image (vm). */
     struct buf restored;            /* nham_restored: the image its core restores, at once. */
     struct nf *nf;                  /* --fn: the chain's function, NULL: forward as is. */
-    struct buf fn_out;
+    uint8_t (*fn_slots)[NHAM_FRAME_MAX];    /* --fn: the batch's frames (nham_vnf_forward_fn()), */
+    size_t fn_used;                 /* of which this many are queued. */
+    uint64_t t_in;                  /* When the frame being handled came in. */
     struct buf warm;                /* The last image the SFF gave this standby (WARM), */
     struct buf warm_prev;           /* the one before (a TAKE may name it), */
     struct buf warm_next;           /* and a copy of 'warm' while a WARM or DELTA is taken. */
@@ -1804,33 +1806,53 @@ struct nham_vnf_role {
                                      * it. Made and first touched at a TAKE, its memory (the
                                      * state, the output log) took most of the 0.3-1 ms from
                                      * the TAKE to READY. */
-    uint8_t fn_frame[NHAM_FRAME_MAX];
     uint64_t n_fn_forward, n_fn_replies, n_fn_drops, n_fn_errors;
 };
 
-/* Runs the function on the inner frame of the core's output 'data': the DATA to send
- * instead, in 'v->fn_out', or false to send 'data' as it is (not an NSH frame we can run). */
+#define NHAM_VNF_FN_SLOTS 64
+
+/* Sends the core's output 'data' to the SFF with the chain's function run on its inner frame:
+ * the frame built once, in one of the batch's full-size frames (the function may lengthen it,
+ * as a plain VNF's may within its receive buffer; outside a batch in v->frame), and the function
+ * run on it where it lies. A reply (NF_REPLY) goes back on the reverse path (SPI |
+ * NSH_SPI_REVERSE, SI 255); a drop keeps its DATA (the SFF must see the hop's output to release
+ * it) with SI 0. False, and nothing sent: not an NSH frame the function can run on. (The
+ * function ran on a copy of the inner frame before, which was then encoded again and copied into
+ * the batch: three copies of every packet and a clock read, where a plain VNF makes none.) */
 static bool
-nham_vnf_run_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
+nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
 {
+    struct pktio *io = v->role.io;
     struct packet_info info;
     struct nham_data d;
     struct nsh_hdr hdr;
     struct nf_packet np;
-    uint8_t *nsh = v->fn_frame;
+    uint8_t *frame, *nsh;
+    size_t head;
 
     if (!nham_data_parse(data, len, &d)
         || nsh_decode(d.payload, d.payload_len, &hdr, NULL)
         || hdr.next_proto != NSH_NP_ETHERNET || d.payload_len < hdr.len + HOP_ETH_LEN
-        || d.payload_len > sizeof v->fn_frame) {
+        || HOP_ETH_LEN + len > NHAM_FRAME_MAX) {
         v->n_fn_errors++;
         return false;
     }
-    memcpy(nsh, d.payload, d.payload_len);
+    if (!v->tx.in_batch) {
+        frame = v->frame;
+    } else {
+        if (v->fn_used == NHAM_VNF_FN_SLOTS) {
+            pktio_flush(io);            /* pktio_queue() keeps the pointers until then. */
+            v->fn_used = 0;
+        }
+        frame = v->fn_slots[v->fn_used++];
+    }
+    head = len - d.payload_len;
+    nham_frame(frame, v->sff_mac, pktio_mac(io), NHAM_ETHERTYPE, data, len);
+    nsh = frame + HOP_ETH_LEN + head;
     np.data = nsh + hdr.len;
     np.len = d.payload_len - hdr.len;
-    np.cap = sizeof v->fn_frame - hdr.len;
-    np.now_ns = time_mono_ns();
+    np.cap = NHAM_FRAME_MAX - (HOP_ETH_LEN + head + hdr.len);
+    np.now_ns = v->t_in;
     np.flow_hash = packet_parse(np.data, np.len, &info) ? 0 : packet_flow_hash(&info.flow);
     switch (nf_process(v->nf, &np)) {
     case NF_FORWARD:
@@ -1846,10 +1868,12 @@ nham_vnf_run_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
         v->n_fn_drops++;
         break;
     }
-    d.payload = nsh;
-    d.payload_len = hdr.len + np.len;
-    buf_clear(&v->fn_out);
-    nham_data_put(&v->fn_out, &d);
+    len = HOP_ETH_LEN + head + hdr.len + np.len;
+    if (v->tx.in_batch) {
+        pktio_queue(io, frame, len);
+    } else if (pktio_send(io, frame, len)) {
+        v->n_send_errors++;
+    }
     return true;
 }
 
@@ -1864,9 +1888,8 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
     if (len >= 13 && data[0] == NHAM_DATA && get_be64(data + 5) > v->last_counter) {
         v->last_counter = get_be64(data + 5);
     }
-    if (v->nf && nham_vnf_run_fn(v, data, len)) {
-        data = v->fn_out.data;
-        len = v->fn_out.len;
+    if (v->nf && nham_vnf_forward_fn(v, data, len)) {
+        return;
     }
     if (!nham_tx_data(v->role.io, &v->tx, v->frame, v->sff_mac, data, len)) {
         v->n_send_errors++;
@@ -2259,6 +2282,7 @@ nham_vnf_frame(void *v_, struct pktio_pkt *pkt, uint64_t t_in)
     size_t len = pkt->len - HOP_ETH_LEN;
     uint16_t type;
 
+    v->t_in = t_in;
     if (pkt->len < HOP_ETH_LEN || memcmp(pkt->data, pktio_mac(v->role.io), 6)
         || memcmp(pkt->data + 6, v->sff_mac, 6)) {
         v->n_ignored++;
@@ -2307,6 +2331,7 @@ nham_vnf_frames_done(void *v_)
 
     nham_tx_done(v->role.io, &v->tx);
     v->tx.in_batch = false;
+    v->fn_used = 0;
 }
 
 /* A standby becomes the active copy as incarnation 'inc': its core starts, restores the last
@@ -2700,7 +2725,6 @@ role_nham_vnf(int argc, char *argv[])
     if (!v.standby_beat_ns) {
         v.standby_beat_ns = v.beat_interval_ns;
     }
-    buf_init(&v.fn_out);
     /* Unpredictable, so that no TAKE sealed before this process existed names it. */
     if (getrandom(&v.nonce, sizeof v.nonce, 0) != sizeof v.nonce) {
         fprintf(stderr, "sfcd nham-vnf: no random nonce: %s\n", strerror(errno));
@@ -2709,6 +2733,9 @@ role_nham_vnf(int argc, char *argv[])
     if (fn && nf_create(fn, fn_params, n_fn_params, &v.nf, &errmsg)) {
         fprintf(stderr, "sfcd nham-vnf: --fn %s: %s\n", fn, errmsg);
         goto out;
+    }
+    if (v.nf) {
+        v.fn_slots = xmalloc(NHAM_VNF_FN_SLOTS * sizeof *v.fn_slots);
     }
     rc = 1;
     v.ioctl_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -2764,7 +2791,7 @@ out:
     if (v.nf) {
         nf_destroy(v.nf);
     }
-    buf_uninit(&v.fn_out);
+    free(v.fn_slots);
     buf_uninit(&v.warm);
     buf_uninit(&v.warm_prev);
     buf_uninit(&v.warm_next);

@@ -3,7 +3,9 @@
  * paper) of which each packet rewrites one byte, so a checkpoint carries a realistic image and
  * a state that skipped or repeated a packet differs from the fault-free one. Each output packet
  * carries the count as a stamp: in a chain that neither lost nor repeated anything, the stamp
- * of every VNF equals the SFF's counter id.
+ * of every VNF equals the SFF's counter id. The forwarder's work per packet is
+ * ft_forwarder_absorb() (vnfs/ft/rng.h), which fwd's 'forwarder_state' does without NHAM: the
+ * baseline of NHAM's overhead runs the same VNF.
  *
  * Parameters: state_bytes (default 524288); restore_retry (default 100ms: a restarted VNF asks
  * the VSM again for its checkpoint until one arrives); ready_retry (default restore_retry: it
@@ -28,14 +30,12 @@ struct nham_vnf {
     unsigned ready_retries;
     uint64_t ready_counter;     /* What READY said (the imported image's counter). */
     uint64_t counter;           /* Last SFF counter processed. */
-    uint64_t count;
-    uint64_t digest;
-    uint8_t *state;
-    uint32_t state_len;
+    struct ft_forwarder fw;     /* The VNF itself: count, digest, state (vnfs/ft/rng.h). */
     uint64_t restore_retry_ns;
     uint64_t ready_retry_ns;
-    struct nham_out *log;       /* Recent outputs by counter % n_log, to answer a retransmission
-                                 * of a packet already processed (its output was lost). */
+    struct nham_out *log;       /* The stamps of recent outputs by counter % n_log, to answer
+                                 * a retransmission of a packet already processed (its output
+                                 * was lost): the output is the retransmission stamped again. */
     size_t n_log;
     struct buf scratch;
 };
@@ -44,9 +44,13 @@ struct nham_vnf {
 #define NHAM_VNF_READY_TIMER 2
 #define NHAM_VNF_LOG 2048
 
+/* An output is its input with the VNF's stamp added (nham_data_stamp()), and a retransmission
+ * carries the very input (the SFF holds it in buffer_rx): the stamp is all an output needs
+ * kept. The whole outputs were one more copy of every packet, and 2048 of them (2.3 MB) went
+ * through the cache. */
 struct nham_out {
     uint64_t counter;           /* 0: empty. */
-    struct buf data;
+    uint64_t stamp;
 };
 
 static struct nham_vnf *
@@ -90,8 +94,8 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     v->ready_retry_ns = ready_retry ? ready_retry : 1;
     v->sff = cfg->peers[0];
     v->vsm = cfg->peers[1];
-    v->state_len = state_bytes;
-    v->state = xzalloc(state_bytes ? state_bytes : 1);
+    v->fw.state_len = state_bytes;
+    v->fw.state = xzalloc(state_bytes ? state_bytes : 1);
     v->n_log = NHAM_VNF_LOG;
     v->log = xcalloc(v->n_log, sizeof *v->log);
     *corep = &v->up;
@@ -103,10 +107,7 @@ nham_vnf_destroy(struct ft_core *core)
 {
     struct nham_vnf *v = nham_vnf_cast(core);
 
-    free(v->state);
-    for (size_t i = 0; i < v->n_log; i++) {
-        buf_uninit(&v->log[i].data);
-    }
+    free(v->fw.state);
     free(v->log);
     buf_uninit(&v->scratch);
     free(v);
@@ -119,10 +120,10 @@ nham_vnf_export_state(const struct ft_core *core, struct buf *b)
 
     buf_put_be32(b, v->epoch);
     buf_put_be64(b, v->counter);
-    buf_put_be64(b, v->count);
-    buf_put_be64(b, v->digest);
-    buf_put_be32(b, v->state_len);
-    buf_put(b, v->state, v->state_len);
+    buf_put_be64(b, v->fw.count);
+    buf_put_be64(b, v->fw.digest);
+    buf_put_be32(b, v->fw.state_len);
+    buf_put(b, v->fw.state, v->fw.state_len);
     return 0;
 }
 
@@ -132,38 +133,15 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     struct nham_vnf *v = nham_vnf_cast(core);
     struct nham_image im;
 
-    if (!nham_image_parse(data, len, &im) || im.state_len != v->state_len) {
+    if (!nham_image_parse(data, len, &im) || im.state_len != v->fw.state_len) {
         return EINVAL;
     }
     /* The epoch stays this incarnation's: the image's is the one that took it. */
     v->counter = im.counter;
-    v->count = im.count;
-    v->digest = im.digest;
-    memcpy(v->state, im.state, im.state_len);
+    v->fw.count = im.count;
+    v->fw.digest = im.digest;
+    memcpy(v->fw.state, im.state, im.state_len);
     return 0;
-}
-
-/* The digest of a payload, chained on 'basis': every byte counts, in order. Four words at
- * a time in four independent lanes (ft_hash_bytes()' one chain of splitmix rounds per word
- * was 9% of a VNF's CPU at flat out, for a 1024-byte payload), mixed at the end. */
-static uint64_t
-nham_vnf_digest(const uint8_t *p, size_t len, uint64_t basis)
-{
-    static const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t a[4] = { basis, basis ^ len, basis + k, basis - k }, h;
-
-    for (; len >= 32; p += 32, len -= 32) {
-        for (int i = 0; i < 4; i++) {
-            uint64_t w;
-
-            memcpy(&w, p + 8 * i, 8);
-            a[i] = (a[i] ^ w) * k;
-            a[i] ^= a[i] >> 29;
-        }
-    }
-    h = a[0] ^ (a[1] << 1 | a[1] >> 63) ^ (a[2] << 2 | a[2] >> 62) ^ (a[3] << 3 | a[3] >> 61);
-    h = ft_hash_bytes(p, len, h);            /* The tail, */
-    return ft_splitmix64(&h);                /* and a full mix of the lanes. */
 }
 
 static void
@@ -188,7 +166,8 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         /* Sent again: its output was lost on the way back, or the SFF was early. */
         o = &v->log[d.counter % v->n_log];
         if (o->counter == d.counter) {
-            ft_emit_forward(out, v->sff, o->data.data, o->data.len);
+            nham_data_stamp(ft_emit_forward_space(out, v->sff, NHAM_DATA_STAMPED_LEN(&d)),
+                            ev->data, &d, o->stamp);
         } else {
             ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
         }
@@ -199,20 +178,14 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         ft_emit_drop(out, FT_DROP_STALE, NULL, 0);
         return;
     }
-    v->count++;
     v->counter = d.counter;
-    v->digest = nham_vnf_digest(d.payload, d.payload_len, v->digest ^ v->count);
-    if (v->state_len) {
-        v->state[(v->digest % v->state_len)] ^= (uint8_t) v->count;
-    }
-    d.stamps[d.n_stamps++] = v->count;
-    /* Encoded in the output log, and sent from there (not from a scratch buffer copied into
-     * the log: one copy of every packet less). */
+    ft_forwarder_absorb(&v->fw, d.payload, d.payload_len);
     o = &v->log[d.counter % v->n_log];
-    buf_clear(&o->data);
-    nham_data_put(&o->data, &d);
     o->counter = d.counter;
-    ft_emit_forward(out, v->sff, o->data.data, o->data.len);
+    o->stamp = v->fw.count;
+    /* Encoded where the stage sends it from: one copy of the packet. */
+    nham_data_stamp(ft_emit_forward_space(out, v->sff, NHAM_DATA_STAMPED_LEN(&d)), ev->data, &d,
+                    o->stamp);
 }
 
 static void

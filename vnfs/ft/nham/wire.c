@@ -59,6 +59,17 @@ nham_data_put(struct buf *b, const struct nham_data *d)
     nham_data_write(buf_put_uninit(b, nham_data_len(d)), d);
 }
 
+void
+nham_data_stamp(uint8_t *out, const uint8_t *data, const struct nham_data *d, uint64_t stamp)
+{
+    size_t head = 1 + 4 + 8 + 1 + (size_t) d->n_stamps * 8;
+
+    memcpy(out, data, head);
+    out[13] = d->n_stamps + 1;
+    put_be64(out + head, stamp);
+    memcpy(out + head + 8, d->payload, d->payload_len);
+}
+
 bool
 nham_ctl_parse(const uint8_t *p, size_t len, struct nham_ctl *c)
 {

@@ -4,8 +4,9 @@
  * Per group it belongs to it keeps the group's store, its MAX vector (the head's dependency
  * vector when it is the head), the epochs the group went through (epoch, start vector), and the
  * logs it applied that no commit vector covers yet (for retransmission and for a recovering
- * member). A middle replica (0 < position < f) holds a packet whose logs are not all
- * applicable yet (up to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
+ * member; a tail keeps none: its own commit vector covers each log it applies at once). A
+ * middle replica (0 < position < f) holds a packet whose logs are not all applicable yet (up
+ * to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
  * successors must get the logs in order. A tail keeps such a log in its stash instead, leaves
  * it on the packet (the buffer then waits for this group's commit to cover it) and forwards the
  * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
@@ -45,6 +46,11 @@ struct ftc_logbuf {
 struct ftc_group {
     unsigned g;                 /* The middlebox (= its head's ring index). */
     unsigned pos;               /* 0 head .. f tail. */
+    /* Keeps the logs it applies (pos < f): its successors in the group may ask for them
+     * again. A tail's own commit vector, which it attaches to the packet that brought the
+     * log, covers each at once: retaining and pruning it again cost a copy and a parse per
+     * packet for nothing. */
+    bool retains;
     bool ready;
     uint32_t epoch;
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
@@ -475,6 +481,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
 
             gr->g = g;
             gr->pos = d;
+            gr->retains = d < r->f;
             gr->ready = true;
             ftc_group_reset(r, gr);
             r->tail_wrapped |= d == r->f && g > r->x;
@@ -669,7 +676,9 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
             gr->max[l->ent[i].part] = l->ent[i].seq + 1;
         }
     }
-    ftc_group_retain(gr, l);
+    if (gr->retains) {
+        ftc_group_retain(gr, l);
+    }
     return true;
 }
 
@@ -1136,7 +1145,10 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
         own.group = r->x;
         own.epoch = gr->epoch;
         own.wire = NULL;
-        ftc_group_retain(gr, &own);
+        if (gr->retains) {
+            /* (f = 0: its own commit below covers it at once.) */
+            ftc_group_retain(gr, &own);
+        }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             o->logs[o->n_logs++] = &own;
         }

@@ -459,16 +459,22 @@ test_late_seq_caught(void **state)
 
 /* The 'monitor' middlebox on 4 threads: sharing 1 gives each thread its own counter, sharing
  * 4 one counter all share; either way the counters add up to the packets, and the tail has
- * the head's state. (The packets are not IPv4: they count under the empty flow.) */
+ * the head's state. The same on one thread (where it updates its records in place). (The
+ * packets are not IPv4: they count under the empty flow.) */
 static void
 test_threads_monitor_sharing(void **state)
 {
-    static const struct { const char *params; size_t max_counters; } cases[] = {
-        { "sharing=1", 4 }, { "sharing=4", 1 },
+    static const struct {
+        unsigned threads;
+        const char *params;
+        size_t max_counters;
+    } cases[] = {
+        { 4, "sharing=1", 4 }, { 4, "sharing=4", 1 }, { 1, "sharing=1", 1 },
     };
 
     for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
-        struct ft_core *head = make_mbox_replica(1, 4, false, "monitor", cases[c].params);
+        struct ft_core *head = make_mbox_replica(1, cases[c].threads, false, "monitor",
+                                                 cases[c].params);
         struct ft_core *tail = make_mbox_replica(2, 1, false, "monitor", cases[c].params);
         struct ft_core *rtail = make_mbox_replica(2, 1, false, "monitor", cases[c].params);
         struct sent s = { 0 };

@@ -50,6 +50,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     static const enum ft_event_kind kinds[] = { FT_EV_PACKET, FT_EV_PEER_MSG };
     static struct ftc_message m;
+    const struct ftc_log *logs[FTC_MAX_LOGS];
+    const struct ftc_commit *commits[FTC_MAX_COMMITS];
     struct buf b = BUF_INITIALIZER;
     enum ftc_packet_type type;
     const uint8_t *inner;
@@ -61,8 +63,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         /* Copying the parsed logs' and commits' own bytes gives the same packet. */
+        for (size_t i = 0; i < m.n_logs; i++) {
+            logs[i] = &m.logs[i];
+        }
+        for (size_t i = 0; i < m.n_commits; i++) {
+            commits[i] = &m.commits[i];
+        }
         buf_clear(&b);
-        ftc_packet_put_wire(&b, type, &m, inner, inner_len);
+        ftc_packet_put_refs(&b, type, logs, m.n_logs, commits, m.n_commits, inner, inner_len);
         if (b.len != size || memcmp(b.data, data, size)) {
             abort();
         }

@@ -1,6 +1,7 @@
 /* FTC's ends (vnfs/ft/ftc/ends.c) under a stream. The forwarder: the buffer's logs that came in
  * one wake-up ride the data packets of that same wake-up, and propagating packets carry only
- * what those left; an idle chain still gets its propagating packet at once. The buffer: one
+ * what those left; an idle chain still gets its propagating packet at once; the buffer's commit
+ * vectors ride the first packet after they changed. The buffer: one
  * message to the forwarder per receive batch, but once it holds many packets (a saturated
  * chain) one per quarter tick or full message; a lone packet's logs still go at once; within
  * a batch, a message goes only once full. ftc_packet_put_encoded() builds what ftc_packet_put()
@@ -216,6 +217,83 @@ test_idle_propagates_at_once(void **state)
     fwd_close(&w);
 }
 
+/* The commit vectors on what the last step sent on to r_0. */
+static size_t
+fwd_sent_commits(const struct fwd *w)
+{
+    static struct ftc_message m;
+    size_t n = 0;
+
+    for (size_t i = 0; i < w->out.n; i++) {
+        const struct ft_action *a = &w->out.v[i];
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len;
+
+        if (a->kind == FT_ACT_FORWARD) {
+            assert_true(ftc_packet_parse(a->data, a->len, &type, &m, &inner, &inner_len));
+            n += m.n_commits;
+        }
+    }
+    return n;
+}
+
+/* The buffer's piggyback message with no log and the commit vectors of groups 0..n-1, each
+ * at 'max'. */
+static void
+piggyback_commits(struct fwd *w, uint64_t now, size_t n, uint64_t max)
+{
+    static struct ftc_message m;
+    struct buf b = BUF_INITIALIZER;
+    struct ft_event ev = { .kind = FT_EV_PEER_MSG, .now_ns = now, .from = BUFFER };
+
+    memset(&m, 0, sizeof m);
+    for (size_t i = 0; i < n; i++) {
+        m.commits[i] = (struct ftc_commit) { .group = i, .epoch = 0, .n_parts = 1 };
+        m.commits[i].max[0] = max;
+    }
+    m.n_commits = n;
+    buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b, 0);
+    buf_put_be32(&b, 0);
+    ftc_message_put(&b, &m);
+    ev.data = b.data;
+    ev.len = b.len;
+    fwd_step(w, &ev);
+    buf_uninit(&b);
+}
+
+/* The buffer's commit vectors ride the first data packet after they changed, not every one:
+ * they only let the heads prune, and each replica parses every vector a packet carries. The
+ * same vectors again change nothing; newer ones ride the next packet. */
+static void
+test_commits_ride_once(void **state)
+{
+    struct fwd w;
+    uint64_t t = 1 * MS;
+
+    (void) state;
+    fwd_open(&w);
+    data_packet(&w, t);
+    assert_int_equal(fwd_sent_commits(&w), 0);
+    piggyback_commits(&w, t + 10000, 5, 7);
+    data_packet(&w, t + 20000);
+    assert_int_equal(fwd_sent_commits(&w), 5);
+    for (int i = 0; i < 3; i++) {
+        data_packet(&w, t + 30000 + i * 10000);
+        assert_int_equal(fwd_sent_commits(&w), 0);
+    }
+    piggyback_commits(&w, t + 70000, 5, 7);
+    data_packet(&w, t + 80000);
+    assert_int_equal(fwd_sent_commits(&w), 0);
+    piggyback_commits(&w, t + 90000, 5, 8);
+    data_packet(&w, t + 100000);
+    assert_int_equal(fwd_sent_commits(&w), 5);
+    data_packet(&w, t + 110000);
+    assert_int_equal(fwd_sent_commits(&w), 0);
+    fwd_close(&w);
+}
+
 /* The buffer: 'n' data packets, 'gap' ns apart, each with one log of group 1 (never committed:
  * all stay held), each its own receive batch (a flush timer due by then fires first). Returns
  * the messages it sent the forwarder and the logs they carried; '*armed_at' the flush timer
@@ -428,6 +506,7 @@ main(void)
         cmocka_unit_test(test_logs_ride_the_batch),
         cmocka_unit_test(test_no_batch_propagates),
         cmocka_unit_test(test_idle_propagates_at_once),
+        cmocka_unit_test(test_commits_ride_once),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

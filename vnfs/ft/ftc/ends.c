@@ -253,7 +253,14 @@ ftc_forwarder_send(struct ftc_forwarder *w, enum ftc_packet_type type, const uin
         w->sent_hash_ns[w->sent_hash_next] = now;
         w->sent_hash_next = (w->sent_hash_next + 1) % FTC_FWD_RECENT;
     }
-    ftc_commits_put(&w->commits, m);
+    /* The commit vectors ride the first packet after they changed, as the logs do: they are
+     * only for the heads to prune what their tails have (the buffer gave them to us), and a
+     * copy on every packet cost each replica of the chain a parse per vector per packet. */
+    if (w->commits_dirty) {
+        ftc_commits_put(&w->commits, m);
+    } else {
+        m->n_commits = 0;
+    }
     buf_clear(&w->pkt);
     /* The pending logs are ftc_log_put()'s encodings of logs read from the buffer's message:
      * copied as they are. */

@@ -189,15 +189,17 @@ bool ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *,
                       struct ftc_message *, const uint8_t **inner, size_t *inner_len);
 void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message *,
                     const uint8_t *inner, size_t inner_len);
-/* The same, but each log and commit that still has the bytes it was read from ('wire', set by
- * the parsers and by nothing else) is copied from them rather than encoded again: a replica
- * passes on most of what a packet brought unchanged. Only for messages whose logs and commits
- * were parsed or have 'wire' NULL (a log or commit changed after parsing must have it
- * cleared; a length that no longer matches falls back to encoding). */
+/* The same with the logs and commits given by pointer, each copied from the bytes it was read
+ * from ('wire', set by the parsers and by nothing else) when it has them rather than encoded
+ * again: what a replica keeps of the packet it parsed, unchanged, and what it adds, without
+ * copying the parsed structs into a message of their own. A log or commit changed after
+ * parsing must have 'wire' cleared (a length that no longer matches falls back to encoding). */
 void ftc_log_put_wire(struct buf *, const struct ftc_log *);
-void ftc_message_put_wire(struct buf *, const struct ftc_message *);
-void ftc_packet_put_wire(struct buf *, enum ftc_packet_type, const struct ftc_message *,
-                         const uint8_t *inner, size_t inner_len);
+void ftc_message_put_refs(struct buf *, const struct ftc_log *const *logs, size_t n_logs,
+                          const struct ftc_commit *const *commits, size_t n_commits);
+void ftc_packet_put_refs(struct buf *, enum ftc_packet_type, const struct ftc_log *const *logs,
+                         size_t n_logs, const struct ftc_commit *const *commits,
+                         size_t n_commits, const uint8_t *inner, size_t inner_len);
 /* The same packet with its logs given as their encodings (ftc_log_put()'s bytes, one buf
  * each) and 'm''s logs ignored: the forwarder keeps the buffer's logs so, and copies them onto
  * each packet instead of decoding and encoding them again. */

@@ -4,8 +4,9 @@
  * Per group it belongs to it keeps the group's store, its MAX vector (the head's dependency
  * vector when it is the head), the epochs the group went through (epoch, start vector), and the
  * logs it applied that no commit vector covers yet (for retransmission and for a recovering
- * member). A middle replica (0 < position < f) holds a packet whose logs are not all
- * applicable yet (up to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
+ * member; a tail keeps none: its own commit vector covers each log it applies at once). A
+ * middle replica (0 < position < f) holds a packet whose logs are not all applicable yet (up
+ * to FTC_MAX_HELD) and re-examines it whenever a log is applied: its
  * successors must get the logs in order. A tail keeps such a log in its stash instead, leaves
  * it on the packet (the buffer then waits for this group's commit to cover it) and forwards the
  * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
@@ -45,6 +46,11 @@ struct ftc_logbuf {
 struct ftc_group {
     unsigned g;                 /* The middlebox (= its head's ring index). */
     unsigned pos;               /* 0 head .. f tail. */
+    /* Keeps the logs it applies (pos < f): its successors in the group may ask for them
+     * again. A tail's own commit vector, which it attaches to the packet that brought the
+     * log, covers each at once: retaining and pruning it again cost a copy and a parse per
+     * packet for nothing. */
+    bool retains;
     bool ready;
     uint32_t epoch;
     struct ftc_epoch hist[FTC_MAX_EPOCHS];
@@ -75,14 +81,26 @@ struct ftc_held {
     uint64_t since_ns;
 };
 
+/* What of a packet goes on (ftc_replica_prepare()): the logs and commits it brought that still
+ * do, pointing into its parsed message, in the order it carried them. Pointers, not copies: a
+ * parsed log or commit is a few hundred bytes of struct, and a packet on a chain of n carries
+ * n commit vectors. */
+struct ftc_pass {
+    const struct ftc_log *logs[FTC_MAX_LOGS];
+    size_t n_logs;
+    const struct ftc_commit *commits[FTC_MAX_COMMITS];
+    size_t n_commits;
+};
+
 /* threads > 1: a packet that came in the batch in hand, until the batch's end. */
 struct ftc_pending {
-    uint8_t *data;              /* The packet as it came (what 'o''s logs point into). */
+    uint8_t *data;              /* The packet as it came (what 'in''s logs point into). */
     size_t len;
     enum ftc_packet_type type;
     bool tx;                    /* Prepared, and the middlebox runs on it. */
     bool ready;                 /* Prepared (else dropped or held). */
-    struct ftc_message *o;
+    struct ftc_message *in;     /* 'data' parsed ('pass' points into it). */
+    struct ftc_pass pass;
     struct buf pkt, upd;        /* The inner packet; the transaction's delta. */
     struct ftc_log log;
     bool has_log;
@@ -129,7 +147,8 @@ struct ftc_replica {
     struct ftc_held *held;            /* FTC_MAX_HELD of them. */
     size_t n_held;
     struct ftc_replica_stats stats;
-    struct ftc_message *in, *out, *tmp;     /* Scratch (large). */
+    struct ftc_message *in, *tmp;           /* Scratch (large). */
+    struct ftc_pass pass;
     struct buf pkt, upd, msg;
     /* FTC_MSG_COMMIT: where (0: not sent), whether one is due (a timer at "now": once the
      * batch of packets in hand is done), and what was last sent, per group. */
@@ -308,7 +327,7 @@ ftc_replica_threads_start(struct ftc_replica *r)
     }
     r->pending = xcalloc(FTC_MAX_PENDING, sizeof *r->pending);
     for (size_t i = 0; i < FTC_MAX_PENDING; i++) {
-        r->pending[i].o = xzalloc(sizeof *r->pending[i].o);
+        r->pending[i].in = xzalloc(sizeof *r->pending[i].in);
         buf_init(&r->pending[i].pkt);
         buf_init(&r->pending[i].upd);
     }
@@ -354,7 +373,7 @@ ftc_replica_threads_stop(struct ftc_replica *r)
     pthread_cond_destroy(&pool->done);
     for (size_t i = 0; i < FTC_MAX_PENDING; i++) {
         free(r->pending[i].data);
-        free(r->pending[i].o);
+        free(r->pending[i].in);
         buf_uninit(&r->pending[i].pkt);
         buf_uninit(&r->pending[i].upd);
     }
@@ -462,6 +481,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
 
             gr->g = g;
             gr->pos = d;
+            gr->retains = d < r->f;
             gr->ready = true;
             ftc_group_reset(r, gr);
             r->tail_wrapped |= d == r->f && g > r->x;
@@ -470,7 +490,6 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     r->all_ready = true;
     r->held = xcalloc(FTC_MAX_HELD, sizeof *r->held);
     r->in = xzalloc(sizeof *r->in);
-    r->out = xzalloc(sizeof *r->out);
     r->tmp = xzalloc(sizeof *r->tmp);
     buf_init(&r->pkt);
     buf_init(&r->upd);
@@ -520,7 +539,6 @@ ftc_replica_destroy(struct ft_core *core)
         r->mbox->destroy(r->mbox_priv);
     }
     free(r->in);
-    free(r->out);
     free(r->tmp);
     buf_uninit(&r->pkt);
     buf_uninit(&r->upd);
@@ -658,7 +676,9 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
             gr->max[l->ent[i].part] = l->ent[i].seq + 1;
         }
     }
-    ftc_group_retain(gr, l);
+    if (gr->retains) {
+        ftc_group_retain(gr, l);
+    }
     return true;
 }
 
@@ -943,12 +963,12 @@ enum ftc_verdict_internal { FTC_DONE, FTC_HELD };
  * on the next data packet's commits instead. False (the packet goes on) if the commits do not
  * fit one message. */
 static bool
-ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
+ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_pass *o,
                           struct ft_actions *out)
 {
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_COMMIT);
-    ftc_message_put_wire(&r->msg, o);
+    ftc_message_put_refs(&r->msg, o->logs, o->n_logs, o->commits, o->n_commits);
     if (r->msg.len > r->max_msg) {
         return false;
     }
@@ -968,24 +988,25 @@ ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_message *o,
 
 enum ftc_prepared { FTC_PREP_DONE, FTC_PREP_HELD, FTC_PREP_READY };
 
-/* The first half of a packet: applies the logs it carries for the groups we replicate, decides
- * (dead: dropped; missing: held) and builds in 'o' what goes on (the logs that do, the commits
- * of the groups we are not the tail of, each of which prunes). FTC_PREP_READY: '*typep' and
- * the inner packet (into 'data') say what the middlebox gets. 'retx' asks the predecessor at
- * once for the missing logs. */
+/* The first half of a packet: parses it into 'in', applies the logs it carries for the groups
+ * we replicate, decides (dead: dropped; missing: held) and says in 'o' what goes on (the logs
+ * that do, the commits of the groups we are not the tail of, each of which prunes), pointing
+ * into 'in'. FTC_PREP_READY: '*typep' and the inner packet (into 'data') say what the
+ * middlebox gets. 'retx' asks the predecessor at once for the missing logs. */
 static enum ftc_prepared
 ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
-                    struct ftc_message *o, enum ftc_packet_type *typep,
+                    struct ftc_message *in, struct ftc_pass *o, enum ftc_packet_type *typep,
                     const uint8_t **innerp, size_t *inner_lenp, struct ft_actions *out)
 {
-    struct ftc_message *in = r->in;
-    bool strip[FTC_MAX_LOGS] = { false }, keep[FTC_MAX_LOGS] = { false };
+    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS];
     bool applied = false;
 
     if (!ftc_packet_parse(data, len, typep, in, innerp, inner_lenp)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return FTC_PREP_DONE;
     }
+    memset(strip, 0, in->n_logs * sizeof *strip);
+    memset(keep, 0, in->n_logs * sizeof *keep);
     /* Apply what applies, again and again: one packet may carry several logs of one group
      * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
     for (bool progress = true; progress;) {
@@ -1046,7 +1067,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         struct ftc_group *gr = ftc_group_find(r, in->logs[i].group);
 
         if (!strip[i] && (keep[i] || !(gr && gr->pos == r->f))) {
-            o->logs[o->n_logs++] = in->logs[i];
+            o->logs[o->n_logs++] = &in->logs[i];
         }
     }
     /* Commits: ours as tails replace what the packet carried (ftc_replica_finish); every one
@@ -1061,7 +1082,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         if (gr && gr->ready) {
             ftc_group_prune(gr, &in->commits[i]);
         }
-        o->commits[o->n_commits++] = in->commits[i];
+        o->commits[o->n_commits++] = &in->commits[i];
     }
     return FTC_PREP_READY;
 }
@@ -1110,30 +1131,36 @@ ftc_replica_tx(struct ftc_replica *r, unsigned slot, struct buf *pkt, struct buf
 /* The second half of a packet: the middlebox's log ('l', if any) joins what goes on, our
  * commits as tails replace what it carried, and it is sent. */
 static void
-ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet_type type,
+ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_type type,
                    enum ftc_verdict verdict, const struct ftc_log *l, const uint8_t *inner,
                    size_t inner_len, struct ft_actions *out)
 {
+    struct ftc_log own;
+    struct ftc_commit commit;   /* One group at most has us as its tail (pos f). */
+
     if (l) {
         struct ftc_group *gr = ftc_group_find(r, r->x);
-        struct ftc_log own = *l;
 
+        own = *l;
         own.group = r->x;
         own.epoch = gr->epoch;
         own.wire = NULL;
-        ftc_group_retain(gr, &own);
+        if (gr->retains) {
+            /* (f = 0: its own commit below covers it at once.) */
+            ftc_group_retain(gr, &own);
+        }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
-            o->logs[o->n_logs++] = own;
+            o->logs[o->n_logs++] = &own;
         }
     }
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
 
         if (gr->pos == r->f && o->n_commits < FTC_MAX_COMMITS) {
-            struct ftc_commit *c = &o->commits[o->n_commits++];
-
-            ftc_group_commit(r, gr, c);
-            ftc_group_prune(gr, c);
+            ftc_group_commit(r, gr, &commit);
+            ftc_group_prune(gr, &commit);
+            o->commits[o->n_commits++] = &commit;
+            break;
         }
     }
 
@@ -1150,7 +1177,8 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_message *o, enum ftc_packet
     }
     /* What the packet brought and goes on unchanged is copied, not encoded again. */
     buf_clear(&r->msg);
-    ftc_packet_put_wire(&r->msg, type, o, inner, inner_len);
+    ftc_packet_put_refs(&r->msg, type, o->logs, o->n_logs, o->commits, o->n_commits, inner,
+                        inner_len);
     ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
 }
 
@@ -1168,7 +1196,8 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
     bool has_log = false;
     uint64_t ticket;
 
-    switch (ftc_replica_prepare(r, data, len, retx, r->out, &type, &inner, &inner_len, out)) {
+    switch (ftc_replica_prepare(r, data, len, retx, r->in, &r->pass, &type, &inner, &inner_len,
+                                out)) {
     case FTC_PREP_DONE:
         return FTC_DONE;
     case FTC_PREP_HELD:
@@ -1184,7 +1213,7 @@ ftc_replica_packet(struct ftc_replica *r, const uint8_t *data, size_t len, bool 
         inner = r->pkt.data;
         inner_len = r->pkt.len;
     }
-    ftc_replica_finish(r, r->out, type, verdict, has_log ? &l : NULL, inner, inner_len, out);
+    ftc_replica_finish(r, &r->pass, type, verdict, has_log ? &l : NULL, inner, inner_len, out);
     return FTC_DONE;
 }
 
@@ -1239,8 +1268,8 @@ ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
             ft_emit_drop(out, FT_DROP_STALE, p->data, p->len);
             continue;
         }
-        switch (ftc_replica_prepare(r, p->data, p->len, true, p->o, &p->type, &inner,
-                                    &inner_len, out)) {
+        switch (ftc_replica_prepare(r, p->data, p->len, true, p->in, &p->pass, &p->type,
+                                    &inner, &inner_len, out)) {
         case FTC_PREP_DONE:
             continue;
         case FTC_PREP_HELD:
@@ -1302,7 +1331,7 @@ ftc_replica_flush(struct ftc_replica *r, struct ft_actions *out)
     for (size_t i = 0; i < n_order; i++) {
         struct ftc_pending *p = order[i];
 
-        ftc_replica_finish(r, p->o, p->type, p->verdict, p->has_log ? &p->log : NULL,
+        ftc_replica_finish(r, &p->pass, p->type, p->verdict, p->has_log ? &p->log : NULL,
                            p->pkt.data, p->pkt.len, out);
     }
     for (size_t i = 0; i < r->n_pending; i++) {

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "vnfs/lib/byteorder.h"
+
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
@@ -39,18 +41,23 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
     return true;
 }
 
+/* Every replica encodes its middlebox's log and its tail's commit vector once per packet: one
+ * reservation and stores, not a call per field. */
 void
 ftc_log_put(struct buf *b, const struct ftc_log *l)
 {
-    buf_put_u8(b, l->group);
-    buf_put_be32(b, l->epoch);
-    buf_put_u8(b, l->n_ent);
-    for (size_t i = 0; i < l->n_ent; i++) {
-        buf_put_be16(b, l->ent[i].part);
-        buf_put_u8(b, l->ent[i].write);
-        buf_put_be64(b, l->ent[i].seq);
+    uint8_t *p = buf_put_uninit(b, ftc_log_wire_len(l) - l->upd_len);
+
+    p[0] = l->group;
+    put_be32(p + 1, l->epoch);
+    p[5] = l->n_ent;
+    p += 6;
+    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
+        put_be16(p, l->ent[i].part);
+        p[2] = l->ent[i].write;
+        put_be64(p + 3, l->ent[i].seq);
     }
-    buf_put_be32(b, l->upd_len);
+    put_be32(p, l->upd_len);
     buf_put(b, l->upd, l->upd_len);
 }
 
@@ -58,6 +65,12 @@ size_t
 ftc_log_wire_len(const struct ftc_log *l)
 {
     return 1 + 4 + 1 + (size_t) l->n_ent * 11 + 4 + l->upd_len;
+}
+
+static size_t
+ftc_commit_wire_len(const struct ftc_commit *c)
+{
+    return 1 + 4 + 4 + 1 + (size_t) c->n_parts * 16;
 }
 
 bool
@@ -91,15 +104,18 @@ ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 void
 ftc_commit_put(struct buf *b, const struct ftc_commit *c)
 {
-    buf_put_u8(b, c->group);
-    buf_put_be32(b, c->epoch);
-    buf_put_be32(b, c->prev_epoch);
-    buf_put_u8(b, c->n_parts);
-    for (size_t i = 0; i < c->n_parts; i++) {
-        buf_put_be64(b, c->start[i]);
+    uint8_t *p = buf_put_uninit(b, ftc_commit_wire_len(c));
+
+    p[0] = c->group;
+    put_be32(p + 1, c->epoch);
+    put_be32(p + 5, c->prev_epoch);
+    p[9] = c->n_parts;
+    p += 10;
+    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
+        put_be64(p, c->start[i]);
     }
-    for (size_t i = 0; i < c->n_parts; i++) {
-        buf_put_be64(b, c->max[i]);
+    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
+        put_be64(p, c->max[i]);
     }
 }
 
@@ -111,12 +127,6 @@ ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
     } else {
         ftc_log_put(b, l);
     }
-}
-
-static size_t
-ftc_commit_wire_len(const struct ftc_commit *c)
-{
-    return 1 + 4 + 4 + 1 + (size_t) c->n_parts * 16;
 }
 
 static void
@@ -167,15 +177,28 @@ ftc_message_put(struct buf *b, const struct ftc_message *m)
 }
 
 void
-ftc_message_put_wire(struct buf *b, const struct ftc_message *m)
+ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
+                     const struct ftc_commit *const *commits, size_t n_commits)
 {
-    buf_put_u8(b, m->n_logs);
-    for (size_t i = 0; i < m->n_logs; i++) {
-        ftc_log_put_wire(b, &m->logs[i]);
+    buf_put_u8(b, n_logs);
+    for (size_t i = 0; i < n_logs; i++) {
+        ftc_log_put_wire(b, logs[i]);
     }
-    buf_put_u8(b, m->n_commits);
-    for (size_t i = 0; i < m->n_commits; i++) {
-        ftc_commit_put_wire(b, &m->commits[i]);
+    buf_put_u8(b, n_commits);
+    for (size_t i = 0; i < n_commits; i++) {
+        ftc_commit_put_wire(b, commits[i]);
+    }
+}
+
+void
+ftc_packet_put_refs(struct buf *b, enum ftc_packet_type type, const struct ftc_log *const *logs,
+                    size_t n_logs, const struct ftc_commit *const *commits, size_t n_commits,
+                    const uint8_t *inner, size_t inner_len)
+{
+    buf_put_u8(b, type);
+    ftc_message_put_refs(b, logs, n_logs, commits, n_commits);
+    if (type != FTC_PKT_PROPAGATE) {
+        buf_put(b, inner, inner_len);
     }
 }
 
@@ -226,17 +249,6 @@ ftc_packet_put(struct buf *b, enum ftc_packet_type type, const struct ftc_messag
 {
     buf_put_u8(b, type);
     ftc_message_put(b, m);
-    if (type != FTC_PKT_PROPAGATE) {
-        buf_put(b, inner, inner_len);
-    }
-}
-
-void
-ftc_packet_put_wire(struct buf *b, enum ftc_packet_type type, const struct ftc_message *m,
-                    const uint8_t *inner, size_t inner_len)
-{
-    buf_put_u8(b, type);
-    ftc_message_put_wire(b, m);
     if (type != FTC_PKT_PROPAGATE) {
         buf_put(b, inner, inner_len);
     }

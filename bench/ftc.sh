@@ -19,28 +19,29 @@
 # sfct-bftc-PID). SCHEMES (default "none ftc ftmb"): the schemes to run.
 # SFF_WINDOW: the sff_window parameter of all three schemes (the SFF's admission: frames in the
 # chain; 0: off). Default 0 with VNF_CPUS, else the schemes' 256. Under the quotas the window
-# made none itself drop with length (session 14, 0.04 cores, 16,000/s offered: 9.2% from length
-# 2 to 5 with it, 0.6% without; 5,259/s at length 5 at load 6): its slots expire after 20 ms,
-# a middlebox throttled for up to 96 ms of each 100 ms period holds admitted frames longer, and
-# admission becomes about 256 frames per sojourn through the chain, which grows with its length.
-# Without it the excess waits, and is dropped, in the first middlebox's receive queue (8 MiB,
-# thousands of frames: a period's burst fits) before any middlebox worked on it, as at the
-# paper's first server's NIC; no frame was dropped inside the chain. FTC's forwarder sheds at its
-# own window (vnfs/sfc/vnf_ftc.c) out of its own quota (ends: own), as the paper's forwarder on
-# its own core would.
+# made none itself drop with length (session 14, 0.04 cores, 16,000/s offered, medians of all
+# runs: 11.9% from length 2 to 5 with it, 6 runs a length; 3.1% without, 15; 5,259/s at length 5
+# at load 6): its slots expire after 20 ms, a middlebox throttled for up to 96 ms of each 100 ms
+# period holds admitted frames longer, and admission becomes about 256 frames per sojourn
+# through the chain, which grows with its length. Without it the excess waits, and is dropped,
+# in the first middlebox's receive queue (8 MiB, thousands of frames: a period's burst fits)
+# before any middlebox worked on it, as at the paper's first server's NIC; in 1 of 15 runs of
+# none a later middlebox's queue overflowed too (v1 at its quota at half the usual goodput: the
+# quota also pays for kernel work done in its time). FTC's forwarder sheds at its own window
+# (vnfs/sfc/vnf_ftc.c) out of its own quota (ends: own), as the paper's forwarder on its own
+# core would.
 # CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
-# allowed). With VNF_CPUS empty, this leaves the host's two cores shared by all: a VNF stalled by ftmb's
-# snapshot gives its CPU to the others, and the paper's compounding of stalls across a chain
-# (one server per middlebox, each stall stopping a full pipeline) cannot appear.
-# VNF_CPUS (default 0.04; empty: every guest on CPUS, the shared host below): the paper's setup,
-# one server per middlebox: a quota for
-# each middlebox's own guests only (resources.vnf.cpus: every VNF's, and each in-line ftmb
-# logger's, the paper's second server per FTMB middlebox), the SFF, classifier, client and
-# server keeping CPUS (the paper's switch and traffic machines, not its bottleneck). A stalled
-# VNF's share then stays unused, as its own server's would. Set it low enough that the
-# middleboxes, not the host, are the bottleneck (each run's per-component CPU is printed: a
-# middlebox at its quota is one; e.g. 0.04 on two cores). What it shows: each scheme's
-# throughput is then its costliest middlebox's. FTC's forwarder and buffer, which the paper
+# allowed). With VNF_CPUS empty, this leaves the host's two cores shared by all: a VNF stalled
+# by ftmb's snapshot gives its CPU to the others, and the paper's compounding of stalls across a
+# chain (one server per middlebox, each stall stopping a full pipeline) cannot appear.
+# VNF_CPUS (default 0.04; empty: every guest on CPUS, the shared host above): the paper's setup,
+# one server per middlebox: a quota for each middlebox's own guests only (resources.vnf.cpus:
+# every VNF's, and each in-line ftmb logger's, the paper's second server per FTMB middlebox),
+# the SFF, classifier, client and server keeping CPUS (the paper's switch and traffic machines,
+# not its bottleneck). A stalled VNF's share then stays unused, as its own server's would. Set
+# it low enough that the middleboxes, not the host, are the bottleneck (each run's
+# per-component CPU is printed: a middlebox at its quota is one; e.g. 0.04 on two cores). What
+# it shows: each scheme's throughput is then its costliest middlebox's. FTC's forwarder and buffer, which the paper
 # runs on cores of their own on the first and the last middlebox's servers, get a middlebox's
 # quota of their own on those guests (FTC_ENDS, default own: ftc's ends parameter; shared: they
 # run within their middlebox's quota, as before), as ftmb's in-line logger gets a guest of its

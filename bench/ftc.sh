@@ -41,11 +41,19 @@
 # not its bottleneck). A stalled VNF's share then stays unused, as its own server's would. Set
 # it low enough that the middleboxes, not the host, are the bottleneck (each run's
 # per-component CPU is printed: a middlebox at its quota is one; e.g. 0.04 on two cores). What
-# it shows: each scheme's throughput is then its costliest middlebox's. FTC's forwarder and buffer, which the paper
-# runs on cores of their own on the first and the last middlebox's servers, get a middlebox's
-# quota of their own on those guests (FTC_ENDS, default own: ftc's ends parameter; shared: they
-# run within their middlebox's quota, as before), as ftmb's in-line logger gets a guest of its
-# own. FTMB's stalls spend the CPU time the middlebox's server would have had during them
+# it shows: each scheme's throughput is then its costliest middlebox's. The quota's period is
+# the kernel's 100 ms (the testbed sets no other): a middlebox at its quota is stopped for up to
+# 96 ms of each. That costs none nothing measurable, but FTC's forwarder window (256 packets on
+# the way to the buffer) fills while the buffer's guest is stopped, and the forwarder spends its
+# quota shedding: by hand, 1 ms per 25 ms (the shortest period the kernel allows a 0.04 quota)
+# gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5 runs a side, window off; 5% at
+# length 5, within the noise) and none the same (session 14). So under 100 ms FTC's length-2
+# goodput, and its drop to length 5, are understated; a period setting (resources) would let
+# the bench use 25 ms. FTC's forwarder and buffer, which the paper runs on cores of their own on
+# the first and the last middlebox's servers, get a middlebox's quota of their own on those
+# guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
+# quota, as before), as ftmb's in-line logger gets a guest of its own. FTMB's stalls spend the
+# CPU time the middlebox's server would have had during them
 # (a quota is a budget per 100 ms period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
 # CPU quotas of every scheme's middlebox guests are printed beside the numbers (the cores

@@ -57,10 +57,11 @@ struct deploy_extra {
 struct deployment;
 
 /* How a scheme wants its chain placed. */
-/* A flat-out client on one shared CPU otherwise fills the queues between VNFs (frames lost
- * there wasted the hops before them); well under a guest socket's queue, and the size of
- * FTC's own forwarder window (vnfs/sfc/vnf_ftc.c). */
-#define DEPLOY_SFF_WINDOW 256
+/* The sff_window parameter's default (none, ftc, ftmb, nham). A flat-out client on one shared
+ * CPU otherwise fills the queues between VNFs (frames lost there wasted the hops before them);
+ * well under a guest socket's queue, and the size of FTC's own forwarder window
+ * (vnfs/sfc/vnf_ftc.c). */
+#define DEPLOY_SFF_WINDOW "256"
 #define DEPLOY_SFF_WINDOW_MIN 64    /* sfcd sff --window's least. */
 
 /* A scheme's sff_window parameter as deployed: 0 stays (no admission), else at least
@@ -80,7 +81,8 @@ struct deploy_chain_opts {
     const char *vote_timeout;   /* The core's 'timeout' parameter; NULL: its default. */
     /* The SFF's admission (sfcd sff --window): new frames only while fewer than this many are
      * in the chain, and after the frames already on the path; 0: none. The schemes of issue
-     * 14's bench (none, ftc, ftmb) use DEPLOY_SFF_WINDOW, so that they compare on one SFF. */
+     * 14's bench (none, ftc, ftmb) take it as their sff_window parameter (default
+     * DEPLOY_SFF_WINDOW), so that they compare on one SFF; the bench sets it alike for all. */
     unsigned sff_window;
     /* FTC (testbed/schemes/ftc.c): every VNF runs its function behind FTC's ring member
      * (vnfs/sfc/vnf_ftc.h), all under one per-instance key; 'f' is FTC's. */

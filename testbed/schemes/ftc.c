@@ -71,7 +71,7 @@ static const struct scheme_param ftc_params[] = {
       "the forwarder's and the buffer's CPU: own (each a middlebox's quota of its own on top "
       "of its guest's, the first and the last VNF's: the paper's cores of their own on those "
       "middleboxes' servers) or shared (within their middlebox's quota)" },
-    { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
+    { "sff_window", SCHEME_PARAM_UINT, DEPLOY_SFF_WINDOW, 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64), as none's" },
 };

@@ -32,6 +32,9 @@ static const struct scheme_param ftmb_params[] = {
       "period of the simulated snapshot (0: none)" },
     { "stall", SCHEME_PARAM_DURATION, "6ms", 0, 1000000000ull, NULL,
       "how long each snapshot stalls the VNF (shorter than the period)" },
+    { "sff_window", SCHEME_PARAM_UINT, DEPLOY_SFF_WINDOW, 0, 65536, NULL,
+      "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
+      "least 64), as none's and ftc's (FTC's bench sets all three alike)" },
 };
 
 static const struct scheme_target ftmb_targets[] = {
@@ -48,7 +51,8 @@ static void
 ftmb_opts(const struct exp_point *p, struct deploy_chain_opts *o)
 {
     *o = (struct deploy_chain_opts) {
-        .replicas = 1, .ftmb = true, .sff_window = DEPLOY_SFF_WINDOW,
+        .replicas = 1, .ftmb = true,
+        .sff_window = deploy_sff_window(scheme_param_uint(&scheme_ftmb, p, "sff_window")),
         .ftmb_in_line = !strcmp(scheme_param_value(&scheme_ftmb, p, "logger"), "in-line"),
         .ftmb_snapshot = scheme_param_value(&scheme_ftmb, p, "snapshot"),
         .ftmb_stall = scheme_param_value(&scheme_ftmb, p, "stall"),

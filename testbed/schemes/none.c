@@ -9,7 +9,7 @@
 #include "vnfs/lib/util.h"
 
 static const struct scheme_param none_params[] = {
-    { "sff_window", SCHEME_PARAM_UINT, "256", 0, 65536, NULL,
+    { "sff_window", SCHEME_PARAM_UINT, DEPLOY_SFF_WINDOW, 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64)" },
 };

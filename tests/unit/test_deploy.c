@@ -512,6 +512,41 @@ test_deploy_vnf_cpus(void **state)
     fixture_down(&fx);
 }
 
+/* The SFF's admission (sff_window) of the schemes of FTC's bench, none, ftc and ftmb: each
+ * takes the parameter, 256 by default, and 0 deploys no window, so that the bench runs all
+ * three alike with it off (bench/ftc.sh: under per-middlebox quotas the window made none
+ * itself slower at length 5 than at 2). */
+static void
+test_deploy_sff_window(void **state)
+{
+    static const char *const schemes[] = { "none", "ftc", "ftmb" };
+    static const char *const params[] = { "", "params: {sff_window: 0}\n",
+                                          "params: {sff_window: 100}\n" };
+    static const char *const want[] = { "--window 256", NULL, "--window 100" };
+
+    for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
+        for (size_t j = 0; j < ARRAY_SIZE(params); j++) {
+            char *yaml = xasprintf("experiment: t\nprovider: test\nscheme: %s\n%s"
+                                   "chain: {vnfs: [{fn: monitor}, {fn: monitor}], "
+                                   "rules: [udp]}\nworkload: {kind: udp, count: 10}\n",
+                                   schemes[i], params[j]);
+            struct fixture fx;
+            const char *argv;
+
+            fixture_up(&fx, yaml);
+            assert_int_equal(fixture_deploy(&fx), 0);
+            argv = role_of(&fx, "sff", "sff ")->argv;
+            if (want[j]) {
+                assert_contains(argv, want[j]);
+            } else {
+                assert_null(strstr(argv, "--window"));
+            }
+            fixture_down(&fx);
+            free(yaml);
+        }
+    }
+}
+
 /* NHAM, 1R-AS: each VNF an active copy and a standby guest that runs nothing yet, the SFF
  * NHAM's with Hold/Release, every copy beating into a Unix socket the orchestrator bound in
  * its guest's directory (the FMS's end), and steering to the active copies. */
@@ -1033,6 +1068,7 @@ main(void)
         cmocka_unit_test_teardown(test_deploy_fitsfc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_ftc, teardown_test),
         cmocka_unit_test_teardown(test_deploy_vnf_cpus, teardown_test),
+        cmocka_unit_test_teardown(test_deploy_sff_window, teardown_test),
         cmocka_unit_test_teardown(test_role_ctl_path, teardown_test),
         cmocka_unit_test_teardown(test_ftc_controller_recovers, teardown_test),
         cmocka_unit_test_teardown(test_ftc_recovery_beside_mitm, teardown_test),

@@ -64,13 +64,13 @@ struct nham_data {
     size_t payload_len;
 };
 
-/* Writes to 'out' (NHAM_DATA_STAMPED_LEN(d) bytes) the DATA 'data' that 'd' was parsed from
- * with 'stamp' added after its stamps (d->n_stamps < NHAM_MAX_STAMPS): what nham_data_put()
- * gives for 'd' with that stamp appended, in one copy. */
+/* A DATA's fixed header: type(1) epoch(4) counter(8) n(1); then its stamps and payload. */
+#define NHAM_DATA_HDR 14
+/* Writes to 'out' (nham_data_len(d) + 8 bytes) the DATA 'data' that 'd' was parsed from with
+ * 'stamp' added after its stamps (d->n_stamps < NHAM_MAX_STAMPS): what nham_data_put() gives
+ * for 'd' with that stamp appended, in one copy. */
 void nham_data_stamp(uint8_t *out, const uint8_t *data, const struct nham_data *,
                      uint64_t stamp);
-#define NHAM_DATA_STAMPED_LEN(D) (1 + 4 + 8 + 1 + ((size_t) (D)->n_stamps + 1) * 8 \
-                                  + (D)->payload_len)
 bool nham_data_parse(const uint8_t *, size_t, struct nham_data *);
 void nham_data_put(struct buf *, const struct nham_data *);
 /* The encoded length of 'd', and its encoding written to that many bytes at 'p'. */

@@ -166,7 +166,7 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
         /* Sent again: its output was lost on the way back, or the SFF was early. */
         o = &v->log[d.counter % v->n_log];
         if (o->counter == d.counter) {
-            nham_data_stamp(ft_emit_forward_space(out, v->sff, NHAM_DATA_STAMPED_LEN(&d)),
+            nham_data_stamp(ft_emit_forward_space(out, v->sff, nham_data_len(&d) + 8),
                             ev->data, &d, o->stamp);
         } else {
             ft_emit_drop(out, FT_DROP_DUPLICATE, NULL, 0);
@@ -184,7 +184,7 @@ nham_vnf_process(struct nham_vnf *v, const struct ft_event *ev, struct ft_action
     o->counter = d.counter;
     o->stamp = v->fw.count;
     /* Encoded where the stage sends it from: one copy of the packet. */
-    nham_data_stamp(ft_emit_forward_space(out, v->sff, NHAM_DATA_STAMPED_LEN(&d)), ev->data, &d,
+    nham_data_stamp(ft_emit_forward_space(out, v->sff, nham_data_len(&d) + 8), ev->data, &d,
                     o->stamp);
 }
 

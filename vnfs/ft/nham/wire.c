@@ -9,7 +9,7 @@
 bool
 nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)
 {
-    size_t need = 1 + 4 + 8 + 1;
+    size_t need = NHAM_DATA_HDR;
 
     if (len < need || p[0] != NHAM_DATA) {
         return false;
@@ -32,7 +32,7 @@ nham_data_parse(const uint8_t *p, size_t len, struct nham_data *d)
 size_t
 nham_data_len(const struct nham_data *d)
 {
-    return 1 + 4 + 8 + 1 + 8 * (size_t) d->n_stamps + d->payload_len;
+    return NHAM_DATA_HDR + 8 * (size_t) d->n_stamps + d->payload_len;
 }
 
 void
@@ -42,7 +42,7 @@ nham_data_write(uint8_t *p, const struct nham_data *d)
     put_be32(p + 1, d->epoch);
     put_be64(p + 5, d->counter);
     p[13] = d->n_stamps;
-    p += 14;
+    p += NHAM_DATA_HDR;
     for (size_t i = 0; i < d->n_stamps; i++, p += 8) {
         put_be64(p, d->stamps[i]);
     }
@@ -62,7 +62,7 @@ nham_data_put(struct buf *b, const struct nham_data *d)
 void
 nham_data_stamp(uint8_t *out, const uint8_t *data, const struct nham_data *d, uint64_t stamp)
 {
-    size_t head = 1 + 4 + 8 + 1 + (size_t) d->n_stamps * 8;
+    size_t head = NHAM_DATA_HDR + (size_t) d->n_stamps * 8;
 
     memcpy(out, data, head);
     out[13] = d->n_stamps + 1;

@@ -31,8 +31,9 @@
 #     duplicates. none's forwarders do NHAM's VNF's work (fwd forwarder_state: the same VNF
 #     with and without NHAM, as the paper compares; before session 14 they did none). Before,
 #     this part sent flat out: about 6 datagrams reached the SFF for every one it admitted, and
-#     the flood competed with the chain for the CPU (rounds spread +-0.1 around the ratio). The paced client sleeps between sends (about 10% of a CPU at 12,000/s)
-#     and a rate it could not send is not counted as passed: such windows are printed. The
+#     the flood competed with the chain for the CPU (rounds spread +-0.1 around the ratio).
+#     The paced client sleeps between sends (about 10% of a CPU at 12,000/s) and a rate it
+#     could not send is not counted as passed: such windows are printed. The
 #     detector's least timeout is 5 s as in experiments/nham-n14.yaml (a rate past capacity
 #     starves guests for a moment: no failure here). Every window's PMD sleeps PMD_SLEEP us
 #     (default 20; empty: sfclab's own choice, which on a shared host differed between the

@@ -136,7 +136,7 @@ vnf_ftc_local_stage(const struct vnf_ftc *v, uint32_t endpoint)
 }
 
 static void vnf_ftc_drain(struct vnf_ftc *);
-static void vnf_ftc_rx_check(struct vnf_ftc *);
+static void vnf_ftc_rx_check(struct vnf_ftc *, uint64_t min_room);
 static void vnf_ftc_peer_readable(struct loop *, int fd, uint32_t events, void *v_);
 
 /* Where to build a frame of 'len' bytes (see 'batching'). */
@@ -220,7 +220,7 @@ vnf_ftc_drain(struct vnf_ftc *v)
             }
         }
     }
-    vnf_ftc_rx_check(v);        /* The buffer's message may have opened the window. */
+    vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
 }
 
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
@@ -834,7 +834,7 @@ vnf_ftc_rx_timer_cb(struct loop *loop, uint64_t id, void *v_)
     struct vnf_ftc *v = v_;
 
     v->rx_timer = 0;
-    vnf_ftc_rx_check(v);
+    vnf_ftc_rx_check(v, 1);
     (void) loop;
     (void) id;
 }
@@ -862,14 +862,15 @@ vnf_ftc_rx_room(void *v_)
     return MIN(room, SIZE_MAX);
 }
 
-/* Reads the data socket again once a batch fits: reopened for every packet that arrived, a
- * wake-up would read one or two. */
+/* Reads the data socket again once 'min_room' packets fit: a batch on the buffer's messages
+ * (reopened for every packet that arrived, a wake-up would read one or two), any on the timer
+ * (a window smaller than a batch still opens). */
 static void
-vnf_ftc_rx_check(struct vnf_ftc *v)
+vnf_ftc_rx_check(struct vnf_ftc *v, uint64_t min_room)
 {
     if (v->role->rx_paused && v->role->rx_aux == v) {
         if (ftc_forwarder_room(ftstage_core(v->stages[VNF_FTC_FWD]), time_mono_ns())
-            >= PKTIO_BATCH) {
+            >= min_room) {
             role_rx_resume(v->role);
         } else {
             vnf_ftc_rx_recheck_later(v);

@@ -217,6 +217,59 @@ test_idle_propagates_at_once(void **state)
     fwd_close(&w);
 }
 
+/* The buffer's piggyback message with no log, saying 'arrived' data packets arrived. */
+static void
+piggyback_arrived(struct fwd *w, uint64_t now, uint32_t arrived)
+{
+    static struct ftc_message m;
+    struct buf b = BUF_INITIALIZER;
+    struct ft_event ev = { .kind = FT_EV_PEER_MSG, .now_ns = now, .from = BUFFER };
+
+    memset(&m, 0, sizeof m);
+    buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+    buf_put_be32(&b, 0);
+    buf_put_be32(&b, arrived);
+    ftc_message_put(&b, &m);
+    ev.data = b.data;
+    ev.len = b.len;
+    fwd_step(w, &ev);
+    buf_uninit(&b);
+}
+
+/* The forwarder's room is what its window admits: a driver fed from a socket (vnf_ftc.c)
+ * reads only that many, so the forwarder sheds nothing and the rest waits in the socket's
+ * queue. It opens as the buffer says packets arrived, and as packets lost on the way age out
+ * with no word from the buffer at all. */
+static void
+test_forwarder_room(void **state)
+{
+    struct fwd w;
+    uint64_t now = 1 * MS;
+    size_t shed = 0;
+
+    (void) state;
+    fwd_open(&w);
+    assert_int_equal(ftc_forwarder_room(w.core, now), 256);
+    while (ftc_forwarder_room(w.core, now)) {
+        data_packet(&w, now);
+        for (size_t i = 0; i < w.out.n; i++) {
+            shed += w.out.v[i].kind == FT_ACT_DROP;
+        }
+    }
+    assert_int_equal(shed, 0);
+    assert_int_equal(ftc_forwarder_stats(w.core)->closed_window, 0);
+    /* Closed: the fallback still sheds what a driver feeds it anyway. */
+    data_packet(&w, now);
+    assert_int_equal(w.out.n, 1);
+    assert_int_equal(w.out.v[0].kind, FT_ACT_DROP);
+    piggyback_arrived(&w, 2 * MS, 100);
+    assert_int_equal(ftc_forwarder_room(w.core, 2 * MS), 100);
+    /* The other 156 never arrive: 16 ticks (2 ms) after they were sent, they count as lost. */
+    assert_int_equal(ftc_forwarder_room(w.core, now + 16 * 2 * MS), 100);
+    assert_int_equal(ftc_forwarder_room(w.core, now + 16 * 2 * MS + 1), 256);
+    fwd_close(&w);
+}
+
 /* The commit vectors on what the last step sent on to r_0. */
 static size_t
 fwd_sent_commits(const struct fwd *w)
@@ -507,6 +560,7 @@ main(void)
         cmocka_unit_test(test_no_batch_propagates),
         cmocka_unit_test(test_idle_propagates_at_once),
         cmocka_unit_test(test_commits_ride_once),
+        cmocka_unit_test(test_forwarder_room),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -543,6 +543,7 @@ ftc_start(struct role *role)
         return error;
     }
     vnf_ftc_register(v->ftc, role);
+    vnf_ftc_rx_backpressure(v->ftc);
     return 0;
 }
 

@@ -106,6 +106,7 @@ struct vnf_ftc {
     uint64_t n_link_out, n_link_in, n_link_down;
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
     uint64_t n_unknown_to, n_replies;
+    uint64_t rx_timer;          /* Looks at the forwarder's window again (vnf_ftc_rx_check). */
 };
 
 static const uint8_t *
@@ -135,6 +136,7 @@ vnf_ftc_local_stage(const struct vnf_ftc *v, uint32_t endpoint)
 }
 
 static void vnf_ftc_drain(struct vnf_ftc *);
+static void vnf_ftc_rx_check(struct vnf_ftc *, uint64_t min_room);
 static void vnf_ftc_peer_readable(struct loop *, int fd, uint32_t events, void *v_);
 
 /* Where to build a frame of 'len' bytes (see 'batching'). */
@@ -218,6 +220,7 @@ vnf_ftc_drain(struct vnf_ftc *v)
             }
         }
     }
+    vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
 }
 
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
@@ -580,6 +583,13 @@ vnf_ftc_destroy(struct vnf_ftc *v)
     if (v->link_timer) {
         loop_cancel_timer(v->role->loop, v->link_timer);
     }
+    if (v->rx_timer) {
+        loop_cancel_timer(v->role->loop, v->rx_timer);
+    }
+    if (v->role && v->role->rx_aux == v) {
+        v->role->rx_room = NULL;
+        v->role->rx_aux = NULL;
+    }
     free(v->tx);
     free(v);
 }
@@ -809,5 +819,71 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
             role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
             role_add_counter(role, "ftc_buf_commits_in", &hs->commits_in);
         }
+    }
+}
+
+/* The forwarder's receive admission. While its window is closed, the data socket is not read:
+ * new packets wait in the kernel's queue, whose overflow the kernel drops (as it does in front
+ * of any middlebox under scheme none), where reading them only for the forwarder to shed them
+ * (FT_DROP_OVERLOAD) cost this guest a receive and a parse each, taken from the CPU share the
+ * admitted ones need. The forwarder's shedding stays as the fallback; fed only what fits, it
+ * sheds nothing. A frame left in the queue is not yet admitted: it wrote no state. */
+static void
+vnf_ftc_rx_timer_cb(struct loop *loop, uint64_t id, void *v_)
+{
+    struct vnf_ftc *v = v_;
+
+    v->rx_timer = 0;
+    vnf_ftc_rx_check(v, 1);
+    (void) loop;
+    (void) id;
+}
+
+/* In a tick, unless the buffer's message comes first: packets lost on the way age out of the
+ * window with no message at all. */
+static void
+vnf_ftc_rx_recheck_later(struct vnf_ftc *v)
+{
+    if (!v->rx_timer) {
+        v->rx_timer = loop_add_timer(v->role->loop, v->cfg.tick_ns, 0, vnf_ftc_rx_timer_cb, v);
+    }
+}
+
+/* role->rx_room: what the window has room for (the role reads at most that many). */
+static size_t
+vnf_ftc_rx_room(void *v_)
+{
+    struct vnf_ftc *v = v_;
+    uint64_t room = ftc_forwarder_room(ftstage_core(v->stages[VNF_FTC_FWD]), time_mono_ns());
+
+    if (!room) {
+        vnf_ftc_rx_recheck_later(v);
+    }
+    return MIN(room, SIZE_MAX);
+}
+
+/* Reads the data socket again once 'min_room' packets fit: a batch on the buffer's messages
+ * (reopened for every packet that arrived, a wake-up would read one or two), any on the timer
+ * (a window smaller than a batch still opens). */
+static void
+vnf_ftc_rx_check(struct vnf_ftc *v, uint64_t min_room)
+{
+    if (v->role->rx_paused && v->role->rx_aux == v) {
+        if (ftc_forwarder_room(ftstage_core(v->stages[VNF_FTC_FWD]), time_mono_ns())
+            >= min_room) {
+            role_rx_resume(v->role);
+        } else {
+            vnf_ftc_rx_recheck_later(v);
+        }
+    }
+}
+
+void
+vnf_ftc_rx_backpressure(struct vnf_ftc *v)
+{
+    if (v->stages[VNF_FTC_FWD]) {
+        v->role->rx_room = vnf_ftc_rx_room;
+        v->role->rx_aux = v;
+        role_add_counter(v->role, "ftc_fwd_rx_paused", &v->role->n_rx_paused);
     }
 }

@@ -58,6 +58,9 @@ void vnf_ftc_destroy(struct vnf_ftc *);
 bool vnf_ftc_frame(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 /* Adds its counters to the role. */
 void vnf_ftc_register(struct vnf_ftc *, struct role *);
+/* On the chain's first VNF (the forwarder's): the role reads new packets only while the
+ * forwarder's window has room for them, and leaves the rest in the socket's queue. */
+void vnf_ftc_rx_backpressure(struct vnf_ftc *);
 /* For the control socket's ftc_state: {"ready": bool, "groups": [{"group", "epoch", "max",
  * "entries", "digest", "state" (base64 export)}]}, one per group this member has. */
 json_t *vnf_ftc_state(const struct vnf_ftc *);

@@ -477,6 +477,22 @@ ftc_forwarder_stats(const struct ft_core *core)
     return &((const struct ftc_forwarder *) core)->stats;
 }
 
+uint64_t
+ftc_forwarder_room(struct ft_core *core, uint64_t now)
+{
+    struct ftc_forwarder *w = (struct ftc_forwarder *) core;
+    uint32_t in_flight;
+
+    if (w->max_backlog && w->backlog > w->max_backlog) {
+        return 0;
+    }
+    if (!w->window) {
+        return UINT64_MAX;
+    }
+    in_flight = ftc_forwarder_in_flight(w, now);
+    return in_flight < w->window ? w->window - in_flight : 0;
+}
+
 const struct ft_core_class ft_ftc_forwarder_class = {
     .name = "ftc_forwarder",
     .summary = "FTC: ingress, adds the buffer's piggyback message to incoming packets",

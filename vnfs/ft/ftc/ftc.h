@@ -330,6 +330,10 @@ struct ftc_forwarder_stats {
     uint64_t propagated_full;   /* Of those, for more logs than data packets took. */
 };
 const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
+/* New packets the forwarder would admit now, none shed (UINT64_MAX: no limit): a driver that
+ * can leave packets where they came from (a socket's queue) reads no more than this, so the
+ * core's shedding is only the fallback. Ages packets lost on the way, as admission does. */
+uint64_t ftc_forwarder_room(struct ft_core *, uint64_t now);
 /* How long the buffer held the packets it released, in total and at most. */
 struct ftc_buffer_stats {
     uint64_t held_us, held_us_max;

@@ -135,10 +135,13 @@ quotas() {
 # the 100 ms periods it ran in, those it hit its quota in: a guest throttled in nearly all of
 # them is the bottleneck; one throttled in few waited for packets), then where packets were
 # dropped: the SFF's entry queue (its admission, before any middlebox), every other receive
-# queue that overflowed (sff, vN), and FTC's forwarder shedding at its window. Counted over
+# queue that overflowed (sff, vN), FTC's forwarder shedding at its window, and FTC's drops
+# between replicas (held or stashed too long) and at its buffer; then FTC's repairs
+# (retransmissions asked) and its forwarder's admission (packets it counted lost on the way,
+# packets met with its window or the buffer's backlog closed, socket reads paused). Counted over
 # the guests' life (the run, most of which is the workload); "-" for a guest without a quota.
 limits() {
-    local g d out= drops= c v n guests
+    local g d out= drops= ftc= c v n guests
     guests=$(bin/sfclab -i "$inst" status 2>/dev/null | awk '{ print $1 }' \
              | grep -E '^(v|l)[0-9]+$' | sort -V)
     for g in $guests; do
@@ -154,12 +157,18 @@ limits() {
     for g in sff $(echo "$guests" | grep -E '^v'); do
         c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' "\n' \
             | sed 's/.*counters:{//; s/}.*//' | tr ',' '\n')
-        for v in entry_rx_dropped rx_dropped ftc_fwd_shed; do
+        for v in entry_rx_dropped rx_dropped ftc_fwd_shed ftc_held_dropped ftc_stash_dropped \
+                 ftc_buf_overload ftc_buf_stale; do
             n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
             [ -n "$n" ] && [ "$n" != 0 ] && drops+=" $g.$v=$n"
         done
+        for v in ftc_retx_asked ftc_fwd_counted_lost ftc_fwd_closed_window ftc_fwd_closed_backlog \
+                 ftc_fwd_rx_paused; do
+            n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
+            [ -n "$n" ] && [ "$n" != 0 ] && ftc+=" $g.${v#ftc_}=$n"
+        done
     done
-    echo "throttled/periods:${out:- -}; drops:${drops:- none}"
+    echo "throttled/periods:${out:- -}; drops:${drops:- none}${ftc:+; ftc:$ftc}"
 }
 # "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
 held() {

@@ -44,7 +44,7 @@
 #define FTC_FWD_MAX_PROPAGATE 4
 #define FTC_FWD_RECENT 256
 /* The forwarder's window: data packets sent that the buffer has not said arrived. One lost on
- * the way never arrives: a packet sent this many ticks ago no longer counts. */
+ * the way never arrives: a packet sent 'lost' ago (default this many ticks) no longer counts. */
 #define FTC_FWD_MAX_WINDOW 4096
 #define FTC_FWD_LOST_TICKS 16
 #define FTC_BUF_MAX_HELD 4096
@@ -114,12 +114,13 @@ struct ftc_forwarder {
     struct ft_core up;
     uint32_t next, buffer;
     uint64_t tick_ns, last_ns;
+    uint64_t lost_ns;           /* A packet on the way this long counts as lost. */
     uint64_t max_logs_bytes;    /* Logs one packet may carry (its frame must fit the MTU). */
     uint64_t max_backlog;       /* Shed new packets while the buffer holds more (0: never). */
     uint32_t backlog;           /* Packets the buffer last said it holds. */
     uint64_t window;            /* Shed new packets while this many are on the way (0: never). */
     uint32_t sent, arrived;     /* Data packets sent; the buffer's count of those arrived. */
-    uint32_t aged;              /* Packets sent more than FTC_FWD_LOST_TICKS ago. */
+    uint32_t aged;              /* Packets sent more than 'lost_ns' ago. */
     uint32_t lost;              /* Counted lost (sent long ago, never arrived). */
     uint64_t *sent_ns;          /* When packet k (mod FTC_FWD_MAX_WINDOW) was sent. */
     struct ftc_forwarder_stats stats;
@@ -145,11 +146,12 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    uint64_t max_backlog, window;
+    uint64_t max_backlog, window, lost;
 
     if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
         || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))
-        || (error = ft_config_u64(cfg, "window", 0, &window, errp))) {
+        || (error = ft_config_u64(cfg, "window", 0, &window, errp))
+        || (error = ft_config_duration(cfg, "lost", FTC_FWD_LOST_TICKS * tick, &lost, errp))) {
         return error;
     }
     if (cfg->n_next != 1 || cfg->n_peers != 1 || !tick || window > FTC_FWD_MAX_WINDOW) {
@@ -164,6 +166,7 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     w->next = cfg->next[0];
     w->buffer = cfg->peers[0];
     w->tick_ns = tick;
+    w->lost_ns = lost;
     w->max_logs_bytes = MAX(max_msg, 256);
     w->max_backlog = max_backlog;
     w->window = window;
@@ -284,16 +287,39 @@ ftc_forwarder_in_flight(struct ftc_forwarder *w, uint64_t now)
         w->aged = w->sent - FTC_FWD_MAX_WINDOW;
     }
     while (w->aged != w->sent
-           && now - w->sent_ns[w->aged % FTC_FWD_MAX_WINDOW] > FTC_FWD_LOST_TICKS * w->tick_ns) {
+           && now - w->sent_ns[w->aged % FTC_FWD_MAX_WINDOW] > w->lost_ns) {
         w->aged++;
     }
     done = w->arrived + w->lost;
     if ((int32_t) (w->aged - done) > 0) {
+        w->stats.counted_lost += w->aged - done;
         w->lost += w->aged - done;
     } else if ((int32_t) (done - w->sent) > 0) {
         w->lost = w->sent - w->arrived;     /* Counted lost, arrived after all. */
     }
     return w->sent - w->arrived - w->lost;
+}
+
+static bool
+ftc_forwarder_over_backlog(const struct ftc_forwarder *w)
+{
+    return w->max_backlog && w->backlog > w->max_backlog;
+}
+
+uint64_t
+ftc_forwarder_room(struct ft_core *core, uint64_t now)
+{
+    struct ftc_forwarder *w = (struct ftc_forwarder *) core;
+    uint32_t in_flight;
+
+    if (ftc_forwarder_over_backlog(w)) {
+        return 0;
+    }
+    if (!w->window) {
+        return UINT64_MAX;
+    }
+    in_flight = ftc_forwarder_in_flight(w, now);
+    return in_flight < w->window ? w->window - in_flight : 0;
 }
 
 /* Admission control: the chain holds as much as it may. A packet dropped here wrote no state;
@@ -302,15 +328,15 @@ ftc_forwarder_in_flight(struct ftc_forwarder *w, uint64_t now)
 static bool
 ftc_forwarder_closed(struct ftc_forwarder *w, uint64_t now)
 {
-    if (w->max_backlog && w->backlog > w->max_backlog) {
+    if (ftc_forwarder_room(&w->up, now)) {
+        return false;
+    }
+    if (ftc_forwarder_over_backlog(w)) {
         w->stats.closed_backlog++;
-        return true;
-    }
-    if (w->window && ftc_forwarder_in_flight(w, now) >= w->window) {
+    } else {
         w->stats.closed_window++;
-        return true;
     }
-    return false;
+    return true;
 }
 
 static void
@@ -475,22 +501,6 @@ const struct ftc_forwarder_stats *
 ftc_forwarder_stats(const struct ft_core *core)
 {
     return &((const struct ftc_forwarder *) core)->stats;
-}
-
-uint64_t
-ftc_forwarder_room(struct ft_core *core, uint64_t now)
-{
-    struct ftc_forwarder *w = (struct ftc_forwarder *) core;
-    uint32_t in_flight;
-
-    if (w->max_backlog && w->backlog > w->max_backlog) {
-        return 0;
-    }
-    if (!w->window) {
-        return UINT64_MAX;
-    }
-    in_flight = ftc_forwarder_in_flight(w, now);
-    return in_flight < w->window ? w->window - in_flight : 0;
 }
 
 const struct ft_core_class ft_ftc_forwarder_class = {

@@ -12,7 +12,10 @@
  *                   Admission control (parameters window, max_backlog; 0: none): it sheds new
  *                   packets, before they write any state, while 'window' are on the way to the
  *                   buffer or the buffer holds more than 'max_backlog', and then carries the
- *                   buffer's logs on propagating packets. next = [r_0]; peers = [buffer].
+ *                   buffer's logs on propagating packets. A packet on the way for 'lost'
+ *                   (default 16 ticks) counts as lost: it must be longer than the chain may
+ *                   hold one, or the window admits more than the chain holds.
+ *                   next = [r_0]; peers = [buffer].
  *  - ftc_replica:   one ring member. Applies the piggyback logs of the groups it replicates in
  *                   dependency order (a middle replica holds a packet whose logs are out of
  *                   order, a tail keeps such logs aside and lets the packet go on; both ask the
@@ -328,6 +331,7 @@ struct ftc_forwarder_stats {
     uint64_t propagated_idle;   /* Of those, at once for an idle or empty chain. */
     uint64_t propagated_carry;  /* Of those, after waiting for a data packet in vain. */
     uint64_t propagated_full;   /* Of those, for more logs than data packets took. */
+    uint64_t counted_lost;      /* Data packets counted lost: sent long ago, not arrived. */
 };
 const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
 /* New packets the forwarder would admit now, none shed (UINT64_MAX: no limit): a driver that

@@ -29,7 +29,9 @@
 # none a later middlebox's queue overflowed too (v1 at its quota at half the usual goodput: the
 # quota also pays for kernel work done in its time). FTC's forwarder sheds at its own window
 # (vnfs/sfc/vnf_ftc.c) out of its own quota (ends: own), as the paper's forwarder on its own
-# core would.
+# core would. Its window counts a packet lost only after 1 s: counted lost after 32 ms (a
+# throttled guest holds packets for up to 96 ms of each period), ~25k a run reopened it, and at
+# length 5 the middle guests' queues overflowed (1.4k-17k drops a run, and repairs; session 15).
 # CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
 # allowed). With VNF_CPUS empty, this leaves the host's two cores shared by all: a VNF stalled
 # by ftmb's snapshot gives its CPU to the others, and the paper's compounding of stalls across a
@@ -158,11 +160,12 @@ limits() {
         c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' "\n' \
             | sed 's/.*counters:{//; s/}.*//' | tr ',' '\n')
         for v in entry_rx_dropped rx_dropped ftc_fwd_shed ftc_held_dropped ftc_stash_dropped \
-                 ftc_buf_overload ftc_buf_stale; do
+                 ftc_buf_overload ftc_buf_stale ftc_fwd_logs_dropped ftc_link_rx_dropped \
+                 ftc_peer_rx_dropped; do
             n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
             [ -n "$n" ] && [ "$n" != 0 ] && drops+=" $g.$v=$n"
         done
-        for v in ftc_retx_asked ftc_fwd_counted_lost ftc_fwd_closed_window ftc_fwd_closed_backlog \
+        for v in ftc_retx_asked ftc_stashed ftc_resyncs ftc_fwd_counted_lost ftc_fwd_closed_window ftc_fwd_closed_backlog \
                  ftc_fwd_rx_paused; do
             n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
             [ -n "$n" ] && [ "$n" != 0 ] && ftc+=" $g.${v#ftc_}=$n"

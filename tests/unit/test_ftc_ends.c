@@ -301,6 +301,37 @@ test_forwarder_lost_after(void **state)
     fwd_close(&w);
 }
 
+/* More of the buffer's logs at once than the forwarder keeps (its guest was stopped at its CPU
+ * quota while the buffer's ran): propagating packets carry the excess at once, and none is
+ * thrown out (a gap its tail would repair by retransmission, or by taking a state image). */
+static void
+test_forwarder_carries_when_full(void **state)
+{
+    struct fwd w;
+    uint64_t now = 1 * MS;
+    size_t data, prop, logs, carried = 0, n_prop = 0;
+
+    (void) state;
+    fwd_open(&w);
+    data_packet(&w, now);
+    for (size_t k = 0; k < 20; k++) {
+        piggyback(&w, now, FTC_MAX_LOGS, 1 + k * FTC_MAX_LOGS, 8);
+        fwd_sent(&w, &data, &prop, &logs);
+        carried += logs;
+        n_prop += prop;
+    }
+    assert_true(n_prop > 0);
+    assert_int_equal(ftc_forwarder_stats(w.core)->logs_dropped, 0);
+    /* The rest ride the next data packets. */
+    for (size_t k = 0; k < 200 && carried < 20 * FTC_MAX_LOGS; k++) {
+        data_packet(&w, now);
+        fwd_sent(&w, &data, &prop, &logs);
+        carried += logs;
+    }
+    assert_int_equal(carried, 20 * FTC_MAX_LOGS);
+    fwd_close(&w);
+}
+
 /* The commit vectors on what the last step sent on to r_0. */
 static size_t
 fwd_sent_commits(const struct fwd *w)
@@ -593,6 +624,7 @@ main(void)
         cmocka_unit_test(test_commits_ride_once),
         cmocka_unit_test(test_forwarder_room),
         cmocka_unit_test(test_forwarder_lost_after),
+        cmocka_unit_test(test_forwarder_carries_when_full),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -332,6 +332,8 @@ struct ftc_forwarder_stats {
     uint64_t propagated_carry;  /* Of those, after waiting for a data packet in vain. */
     uint64_t propagated_full;   /* Of those, for more logs than data packets took. */
     uint64_t counted_lost;      /* Data packets counted lost: sent long ago, not arrived. */
+    uint64_t logs_dropped;      /* The buffer's logs thrown out (too many waiting, too big):
+                                 * each a gap its tail repairs by retransmission. */
 };
 const struct ftc_forwarder_stats *ftc_forwarder_stats(const struct ft_core *);
 /* New packets the forwarder would admit now, none shed (UINT64_MAX: no limit): a driver that

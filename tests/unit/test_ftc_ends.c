@@ -301,6 +301,37 @@ test_forwarder_lost_after(void **state)
     fwd_close(&w);
 }
 
+/* A new buffer (its guest replaced) counts arrivals from 0 again: the window opens at once,
+ * not only as the packets sent to the old one age out ('lost' apart, 'window' at a time). */
+static void
+test_forwarder_new_buffer(void **state)
+{
+    struct fwd w;
+    uint64_t now = 1 * MS;
+
+    (void) state;
+    fwd_open_lost(&w, "1s");
+    for (uint32_t k = 1; k <= 20; k++) {
+        for (size_t i = 0; i < 256; i++) {
+            data_packet(&w, now);
+        }
+        piggyback_arrived(&w, now, k * 256);
+    }
+    for (size_t i = 0; i < 256; i++) {
+        data_packet(&w, now);
+    }
+    assert_int_equal(ftc_forwarder_room(w.core, now), 0);
+    /* A message of the old buffer that an earlier one passed changes nothing. */
+    piggyback_arrived(&w, now, 20 * 256 - 100);
+    assert_int_equal(ftc_forwarder_room(w.core, now), 0);
+    piggyback_arrived(&w, now + MS, 3);
+    assert_int_equal(ftc_forwarder_room(w.core, now + MS), 256);
+    data_packet(&w, now + MS);
+    piggyback_arrived(&w, now + MS, 4);
+    assert_int_equal(ftc_forwarder_room(w.core, now + MS), 256);
+    fwd_close(&w);
+}
+
 /* More of the buffer's logs at once than the forwarder keeps (its guest was stopped at its CPU
  * quota while the buffer's ran): propagating packets carry the excess at once, and none is
  * thrown out (a gap its tail would repair by retransmission, or by taking a state image). */
@@ -625,6 +656,7 @@ main(void)
         cmocka_unit_test(test_forwarder_room),
         cmocka_unit_test(test_forwarder_lost_after),
         cmocka_unit_test(test_forwarder_carries_when_full),
+        cmocka_unit_test(test_forwarder_new_buffer),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -399,6 +399,13 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     w->backlog = backlog;
     if ((int32_t) (arrived - w->arrived) > 0) {
         w->arrived = arrived;
+    } else if (w->arrived - arrived > FTC_FWD_MAX_WINDOW) {
+        /* Far behind: a new buffer, counting from 0 (a live one's count only grows; its
+         * messages pass each other by far less). What was on the way to the old one is lost;
+         * waiting for the new count to pass the old one, the window would admit only what
+         * ages out, 'window' packets per 'lost'. */
+        w->arrived = arrived;
+        w->lost = w->sent - arrived;
     }
     /* Idle (no data packet for a quarter tick): the held packets' commits would wait for a
      * data packet that may never come (a closed-loop client's next request comes only once

@@ -14,7 +14,9 @@
  *                   buffer or the buffer holds more than 'max_backlog', and then carries the
  *                   buffer's logs on propagating packets. A packet on the way for 'lost'
  *                   (default 16 ticks) counts as lost: it must be longer than the chain may
- *                   hold one, or the window admits more than the chain holds.
+ *                   hold one, or the window admits more than the chain holds. When it keeps
+ *                   too many of the buffer's logs, a propagating packet carries them at once
+ *                   (a log thrown out is a gap at its tail).
  *                   next = [r_0]; peers = [buffer].
  *  - ftc_replica:   one ring member. Applies the piggyback logs of the groups it replicates in
  *                   dependency order (a middle replica holds a packet whose logs are out of

@@ -110,6 +110,14 @@ data_packet(struct fwd *w, uint64_t now)
     fwd_step(w, &ev);
 }
 
+static void
+data_packets(struct fwd *w, uint64_t now, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        data_packet(w, now);
+    }
+}
+
 /* The buffer's piggyback message with 'n' logs of group 1 (seq first..first+n-1), each with
  * 'upd' bytes of state delta. */
 static void
@@ -289,9 +297,7 @@ test_forwarder_lost_after(void **state)
 
     (void) state;
     fwd_open_lost(&w, "200ms");
-    for (size_t k = 0; k < 256; k++) {
-        data_packet(&w, now);
-    }
+    data_packets(&w, now, 256);
     assert_int_equal(ftc_forwarder_room(w.core, now + 16 * 2 * MS + 1), 0);
     piggyback_arrived(&w, now + 150 * MS, 56);
     assert_int_equal(ftc_forwarder_room(w.core, now + 200 * MS), 56);
@@ -312,14 +318,10 @@ test_forwarder_new_buffer(void **state)
     (void) state;
     fwd_open_lost(&w, "1s");
     for (uint32_t k = 1; k <= 20; k++) {
-        for (size_t i = 0; i < 256; i++) {
-            data_packet(&w, now);
-        }
+        data_packets(&w, now, 256);
         piggyback_arrived(&w, now, k * 256);
     }
-    for (size_t i = 0; i < 256; i++) {
-        data_packet(&w, now);
-    }
+    data_packets(&w, now, 256);
     assert_int_equal(ftc_forwarder_room(w.core, now), 0);
     /* A message of the old buffer that an earlier one passed changes nothing. */
     piggyback_arrived(&w, now, 20 * 256 - 100);

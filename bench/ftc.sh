@@ -45,9 +45,9 @@
 # per-component CPU is printed: a middlebox at its quota is one; e.g. 0.04 on two cores). What
 # it shows: each scheme's throughput is then its costliest middlebox's. The quota's period is
 # the kernel's 100 ms (the testbed sets no other): a middlebox at its quota is stopped for up to
-# 96 ms of each. That costs none nothing measurable, but FTC's forwarder window (256 packets on
-# the way to the buffer) fills while the buffer's guest is stopped, and the forwarder spends its
-# quota shedding: by hand, 1 ms per 25 ms (the shortest period the kernel allows a 0.04 quota)
+# 96 ms of each. That costs none nothing measurable, but FTC's forwarder window (then 256
+# packets on the way to the buffer; 1024 since session 15) fills while the buffer's guest is
+# stopped, and the forwarder spent its quota shedding: by hand, 1 ms per 25 ms (the shortest period the kernel allows a 0.04 quota)
 # gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5 runs a side, window off; 5% at
 # length 5, within the noise) and none the same (session 14). So under 100 ms FTC's length-2
 # goodput, and its drop to length 5, are understated; a period setting (resources) would let

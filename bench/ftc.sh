@@ -68,7 +68,7 @@
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
 # Latency: each scheme's chain of the length up at once (instances INST-l-SCHEME, a 1 s run
-# kept), then ECHO_ROUNDS (default 7) rounds of COUNT (default 400) echo requests each, the
+# kept), then ECHO_ROUNDS (default 15) rounds of COUNT (default 200) echo requests each, the
 # schemes taking turns within every round, so that the machine's load (other work on the shared
 # host) falls on all of them alike: a scheme's p50 is the median of its rounds', and FTC's added
 # latency per middlebox is the median of the rounds' paired differences with none, with their
@@ -92,9 +92,9 @@ VNF_CPUS=${VNF_CPUS-0.04}
 RATE=${RATE:-$([ -n "$VNF_CPUS" ] && echo 16000 || echo 0)}
 [ -n "$VNF_CPUS" ] && SFF_WINDOW=${SFF_WINDOW-0}
 DURATION=${DURATION:-5s}
-COUNT=${COUNT:-400}
+COUNT=${COUNT:-200}
 ECHO_RATE=${ECHO_RATE:-400}
-ECHO_ROUNDS=${ECHO_ROUNDS:-7}
+ECHO_ROUNDS=${ECHO_ROUNDS:-15}
 REPS=${REPS:-1}
 SCHEMES=${SCHEMES:-none ftc ftmb}
 inst=${INST:-sfct-bftc-$$}
@@ -229,6 +229,16 @@ latency() {
             done
         done
         for s in $SCHEMES; do
+            # Where the time goes, from the 1 s run that set the chain up: each component's own
+            # work (hop_us p50: FTC's forwarder in vnf[0]'s, its buffer's hold in the last
+            # VNF's, when the NSH header had room for its stamp) and its way on (link_us: the
+            # switch; the last stamped one's includes the rest of the chain).
+            echo "latency length $n, $s: p50 per component of its set-up run (us):" \
+                 "$(q "select replace(replace(s.labels, '{\"component\":\"', ''), '\"}', '')
+                       || '.' || replace(s.metric, '_us', '') || '=' || printf('%.1f', s.p50)
+                       from summaries s join runs r on r.id = s.run
+                       where r.id = (select max(id) from runs where experiment = 'bench-ftc-$s-$n')
+                       and s.metric in ('hop_us', 'link_us') order by s.labels, s.metric" | tr '\n' ' ')"
             p50[$s-$n]=$(echo "${rp[$s]}" | median)
             echo "latency length $n, $s: p50 per round (us):${rp[$s]}; middlebox guests throttled" \
                  "during the rounds: $(( $(throttled "$inst-l-$s") - ${th[$s]} )) periods"

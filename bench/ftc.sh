@@ -5,8 +5,8 @@
 #    RATE datagrams/s for DURATION (default 16000 with VNF_CPUS: about 1.35x none's goodput
 #    under 0.04 cores per middlebox, so every scheme is saturated at every length while CPU 0's
 #    client, classifier and SFF stay near half busy; without VNF_CPUS, 0: flat out);
-#  - latency: p50 round trip of closed-loop 256-byte echo requests (COUNT of them) through the
-#    same chain, right after, on the same guests;
+#  - latency: p50 round trip of 256-byte echo requests through the same chains, in a phase of
+#    its own after each length's throughput runs (below: "Latency");
 # and the ratios FTC/none and FTC/ftmb per length, the drop of FTC's throughput from the
 # shortest to the longest chain beside none's (what the setup itself costs a longer chain, which
 # FTC's drop is judged against), and FTC's added p50 per middlebox beyond none. Numbers from
@@ -69,6 +69,23 @@
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us).
+# Latency: each scheme's chain of the length up at once (instances INST-l-SCHEME, a 1 s run
+# kept), then ECHO_ROUNDS (default 15) rounds of COUNT (default 200) echo requests each, the
+# schemes taking turns within every round, so that the machine's load (other work on the shared
+# host) falls on all of them alike: a scheme's p50 is the median of its rounds', and FTC's added
+# latency per middlebox is the median of the rounds' paired differences with none, with their
+# range (min-max). Session 15 (ftclat), why not as before (closed loop, right after each
+# throughput run, once): (1) the switch's PMD sleeps 100 us between polls outside a workload
+# (cmd_run.c), and a closed loop falls in step with it: every traversal cost a whole sleep, and
+# none and ftc both came out at 1,050-1,070 us at length 2 whatever FTC added (20 us: 397 and
+# 451-471 us); these runs fix it at the 20 us the workload has (--pmd-sleep 20). (2) A closed
+# loop at ~2,000 requests/s took each middlebox guest past its 0.04 cores (each then stopped
+# for up to 96 ms of a period, FTC's more, as it does more per request), so the echoes measured
+# the quotas; at ECHO_RATE (default 400/s, open loop, one request in flight: the round trip is
+# far below its period; 0: closed loop) no middlebox guest was throttled (the throttled
+# periods during the phase are printed). (3) Single runs on separately set-up chains differed
+# by up to 55 us at the same point (load from others' work), more than FTC's whole addition
+# at length 2. The PMDs of the instances share CPU 1, as every run's does.
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -77,13 +94,17 @@ VNF_CPUS=${VNF_CPUS-0.04}
 RATE=${RATE:-$([ -n "$VNF_CPUS" ] && echo 16000 || echo 0)}
 [ -n "$VNF_CPUS" ] && SFF_WINDOW=${SFF_WINDOW-0}
 DURATION=${DURATION:-5s}
-COUNT=${COUNT:-2000}
+COUNT=${COUNT:-200}
+ECHO_RATE=${ECHO_RATE:-400}
+ECHO_ROUNDS=${ECHO_ROUNDS:-15}
 REPS=${REPS:-1}
 SCHEMES=${SCHEMES:-none ftc ftmb}
 inst=${INST:-sfct-bftc-$$}
 tmp=$(mktemp -d /tmp/sfct-bftc-XXXXXX)
 db=$tmp/bench.db
-trap 'bin/sfclab -i "$inst" down >/dev/null 2>&1; bin/sfclab -i "$inst" clean >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+trap 'for i in "$inst" $(for s in $SCHEMES; do echo "$inst-l-$s"; done); do
+          bin/sfclab -i "$i" down >/dev/null 2>&1; bin/sfclab -i "$i" clean >/dev/null 2>&1; done
+      rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
@@ -109,7 +130,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold spread cores
+declare -A tput p50 runs eff hold spread cores added added_range
 # "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
 # logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
 quotas() {
@@ -173,15 +194,84 @@ limits() {
     done
     echo "throttled/periods:${out:- -}; drops:${drops:- none}${ftc:+; ftc:$ftc}"
 }
-# "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
+# "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) of instance INST held so
+# far, in total. Usage: held INST LENGTH.
 held() {
-    bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
+    bin/sfclab -i "$1" agent "v$(($2 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
         | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
                    END { print h + 0, r + 0 }'
 }
+# The throttled periods of instance INST's middlebox guests so far, in all.
+throttled() {
+    local g d t=0
+    for g in $(bin/sfclab -i "$1" status 2>/dev/null | awk '{ print $1 }' | grep -E '^(v|l)[0-9]+$'); do
+        d=$(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/sfclab-$1/$g" 2>/dev/null \
+            | while read -r x; do [ -e "$x/cpu.stat" ] && echo "$x"; done | head -1)
+        [ -n "$d" ] && t=$((t + $(awk '$1 == "nr_throttled" { print $2 }' "$d/cpu.stat")))
+    done
+    echo "$t"
+}
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
     if (!NR) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
-    else { printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'; }
+    else { printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 } }'; }
+# Latency at length N (the header's "Latency"): every scheme's chain up side by side, then
+# ECHO_ROUNDS rounds in which each takes a turn of COUNT echo requests. Sets p50[SCHEME-N],
+# added[N] and added_range[N] (per middlebox, from each round's pair), hold[N].
+latency() {
+    local n=$1 s r i out dst h0 h1 t0 rounds= ok=1
+    declare -A rp th
+    for s in $SCHEMES; do
+        i=$inst-l-$s
+        DURATION=1s RATE=200 point "$s" "$n"
+        bin/sfclab -i "$i" --db "$db" run "$tmp/$s-$n.yaml" --keep --fresh --pmd-sleep 20 \
+            >"$tmp/l-$s-$n.log" 2>&1 \
+            || { echo "bench/ftc.sh: latency, $s, length $n failed: $(tail -3 "$tmp/l-$s-$n.log")"; ok=; }
+        th[$s]=$(throttled "$i")
+    done
+    if [ -n "$ok" ]; then
+        dst=$(bin/sfclab -i "$inst-l-none" exec server ip -4 -o addr show dev eth1 \
+              | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
+        echo "${SCHEMES}" | grep -qw ftc && h0=$(held "$inst-l-ftc" "$n")
+        for r in $(seq "$ECHO_ROUNDS"); do
+            for s in $SCHEMES; do
+                out=$(bin/sfclab -i "$inst-l-$s" exec client "$PWD/bin/sfcd" client --workload echo \
+                      --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --rate "$ECHO_RATE" \
+                      --timeout 1s 2>&1)
+                rp[$s]+=" $(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')"
+            done
+        done
+        for s in $SCHEMES; do
+            # Where the time goes, from the 1 s run that set the chain up: each component's own
+            # work (hop_us p50: FTC's forwarder in vnf[0]'s, its buffer's hold in the last
+            # VNF's, when the NSH header had room for its stamp) and its way on (link_us: the
+            # switch; the last stamped one's includes the rest of the chain).
+            echo "latency length $n, $s: p50 per component of its set-up run (us):" \
+                 "$(q "select replace(replace(s.labels, '{\"component\":\"', ''), '\"}', '')
+                       || '.' || replace(s.metric, '_us', '') || '=' || printf('%.1f', s.p50)
+                       from summaries s join runs r on r.id = s.run
+                       where r.id = (select max(id) from runs where experiment = 'bench-ftc-$s-$n')
+                       and s.metric in ('hop_us', 'link_us') order by s.labels, s.metric" | tr '\n' ' ')"
+            p50[$s-$n]=$(echo "${rp[$s]}" | median)
+            echo "latency length $n, $s: p50 per round (us):${rp[$s]}; middlebox guests throttled" \
+                 "during the rounds: $(( $(throttled "$inst-l-$s") - ${th[$s]} )) periods"
+        done
+        if echo "${SCHEMES}" | grep -qw ftc; then
+            h1=$(held "$inst-l-ftc" "$n")
+            hold[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x); split(b, y);
+                printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+            rounds=$(paste <(echo "${rp[ftc]}" | tr ' ' '\n' | sed '/^$/d') \
+                           <(echo "${rp[none]:-}" | tr ' ' '\n' | sed '/^$/d') \
+                     | awk -v n="$n" 'NF == 2 { printf " %.1f", ($1 - $2) / n }')
+            added[$n]=$(echo "$rounds" | median)
+            added_range[$n]=$(echo "$rounds" | tr ' ' '\n' | sed '/^$/d' | sort -n \
+                              | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }')
+            echo "latency length $n, ftc's added p50 per middlebox per round (us):$rounds"
+        fi
+    fi
+    for s in $SCHEMES; do
+        bin/sfclab -i "$inst-l-$s" down >/dev/null 2>&1
+    done
+}
 for n in $LENGTHS; do
     for rep in $(seq "$REPS"); do
         for s in $SCHEMES; do
@@ -210,25 +300,13 @@ for n in $LENGTHS; do
                             where r.experiment='bench-ftc-$s-$n' and p.metric='rx_pps'
                             and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
                             and c.mean > 0 order by r.id desc limit 1")"
-            if [ "$rep" = 1 ]; then
-                dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
-                      | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
-                [ "$s" = ftc ] && h0=$(held "$n")
-                out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
-                      --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
-                p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
-                if [ "$s" = ftc ]; then
-                    h1=$(held "$n")
-                    hold[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x); split(b, y);
-                        printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
-                fi
-            fi
             bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
     done
     for s in $SCHEMES; do
         tput[$s-$n]=$(echo "${runs[$s-$n]}" | median)
     done
+    latency "$n"
     # The spread of the per-repetition ratios (each from adjacent runs): min-max of FTC/none and
     # of FTC/ftmb, what a 10% target has to be judged against.
     for d in none ftmb; do
@@ -267,14 +345,15 @@ for n in $LENGTHS; do
         "$(echo "${cores[ftmb-$n]:-}" | sed -n 's/.*total=//p')"
 done
 first=${LENGTHS%% *}; last=${LENGTHS##* }
-awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" -v nf="${p50[none-$first]:-0}" \
-    -v tf="${p50[ftc-$first]:-0}" -v nl="${p50[none-$last]:-0}" -v tl="${p50[ftc-$last]:-0}" \
+awk -v f="${tput[ftc-$first]:-0}" -v l="${tput[ftc-$last]:-0}" \
     -v g="${tput[none-$first]:-0}" -v m="${tput[none-$last]:-0}" -v a="$first" -v b="$last" \
     'function drop(x, y) { return x ? sprintf("%.1f%%", 100 * (x - y) / x) : "-" }
      BEGIN { printf "ftc throughput drop, length %s to %s: %s (none: %s)\n", a, b, drop(f, l),
-                    drop(g, m);
-             printf "ftc p50 added per middlebox beyond none: %.1f us (length %s), %.1f us (length %s)\n",
-                    (tf - nf) / a, a, (tl - nl) / b, b }'
+                    drop(g, m) }'
+for n in $LENGTHS; do
+    [ -n "${added[$n]:-}" ] && echo "ftc p50 added per middlebox beyond none, length $n:" \
+        "${added[$n]} us (median of $ECHO_ROUNDS rounds' pairs; range ${added_range[$n]})"
+done
 # Each repetition's drop (its runs at the two lengths), what the medians' drops vary by: single
 # runs of none under the quotas varied by up to 17% (session 14: 9,600 to 12,120/s at length 2),
 # so judge FTC's drop from REPS >= 3.

@@ -1436,11 +1436,25 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
     return 0;
 }
 
-/* The FMS raises this process to SCHED_FIFO just before it sends a takeover
- * (testbed/schemes/nham_ctl.c, nham_sff_raise()): its wake-up then waits for no normal
- * process. Once the takeover is answered it is a normal process again, its data path and
- * the rest of its work as before (counter takeovers_realtime: the takeovers handled so). A
- * process the FMS did not raise stays as it is. */
+/* The FMS raises the SFF just before it sends a takeover, and the standbys it may choose
+ * just after (testbed/schemes/nham_ctl.c, nham_rt_raise()): their wake-ups then wait for no
+ * normal process. Once its part is done (the SFF: the takeover answered; the standby: its
+ * TAKE handled) each is a normal process again, its data path and the rest of its work as
+ * before (counted in 'n': the takeovers handled so). A process the FMS did not raise stays
+ * as it is. */
+static void
+nham_realtime_drop(uint64_t *n)
+{
+    if (sched_getscheduler(0) != SCHED_FIFO) {
+        return;
+    }
+    if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param) { 0 })) {
+        log_err("nham: cannot drop the real-time priority: %s", strerror(errno));
+    } else {
+        (*n)++;
+    }
+}
+
 static void
 nham_sff_control_done(void *s_)
 {
@@ -1448,14 +1462,7 @@ nham_sff_control_done(void *s_)
 
     if (s->raised) {
         s->raised = false;
-        if (sched_getscheduler(0) != SCHED_FIFO) {
-            return;
-        }
-        if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param) { 0 })) {
-            log_err("nham-sff: cannot drop the real-time priority: %s", strerror(errno));
-        } else {
-            s->n_realtime++;
-        }
+        nham_realtime_drop(&s->n_realtime);
     }
 }
 
@@ -1800,7 +1807,7 @@ struct nham_vnf_role {
     uint64_t nonce;                 /* Names this process in its ACKs; a TAKE must carry it. */
     uint32_t took_epoch;            /* Became this incarnation at a TAKE from the image it
                                      * held (0: not so): its READY stays here. */
-    uint64_t n_takes, n_take_misses;
+    uint64_t n_takes, n_take_misses, n_realtime;
     uint32_t dropped_epoch;         /* The latest incarnation of a DATA dropped as a standby. */
     struct ftstage *spare;          /* A standby's core made ahead, not started: a TAKE starts
                                      * it. Made and first touched at a TAKE, its memory (the
@@ -2160,6 +2167,7 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
         buf_clear(&v->restored);
         v->n_takes++;
     }
+    nham_realtime_drop(&v->n_realtime);     /* Its READY said, or asked of the VSM. */
     if (error) {
         log_err("nham-vnf: TAKE as incarnation %"PRIu32": %s", inc, strerror(error));
     }
@@ -2754,6 +2762,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_stale", &v.n_warm_stale);
     role_add_counter(&v.role, "takes", &v.n_takes);
     role_add_counter(&v.role, "take_misses", &v.n_take_misses);
+    role_add_counter(&v.role, "takes_realtime", &v.n_realtime);
     role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
     role_add_counter(&v.role, "checkpoint_base_lost", &v.n_base_lost);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);

@@ -622,10 +622,13 @@ struct nham_ctl {
     struct nham_rt sff_rt;
 };
 
-/* The takeover's real-time priorities (nham_rt_raise()). */
+/* The takeover's real-time priorities (nham_rt_raise()): the SFF's that of the FMS's threads
+ * and the switch's PMD, the standbys' one above. */
 #define NHAM_RT_SFF 1
 #define NHAM_RT_STANDBY 2
 static bool nham_rt_raise(const struct nham_rt *, int priority);
+static void nham_rt_raise_copies(struct nham_ctl *, const struct nham_vnf *, uint64_t mask,
+                                 int priority);
 static void nham_rt_watch(struct nham_rt *, pid_t);
 
 static int
@@ -1796,11 +1799,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
     if (take && take[0]) {
         /* The standbys nham_take() raised: the one that took over dropped back itself as
          * it handled its TAKE, unless it never got one. */
-        for (size_t c = 0; c < v->n_copies; c++) {
-            if (c != a) {
-                nham_rt_raise(&ctl->targets[v->copies[c].fms_idx].rt, 0);
-            }
-        }
+        nham_rt_raise_copies(ctl, v, ~(1ull << a), 0);
     }
     w->taking_over = SIZE_MAX;
     w->interrupted = false;
@@ -1955,19 +1954,20 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
  * kills at load 3) in the SFF's socket while the SFF, a normal process on 2 CPUs shared with
  * the guests, the switch and the client, waited for a CPU; and once the SFF's takeover was
  * real-time, the standby's wake-up for its TAKE was the longest step left (sent to handled:
- * p50 0.46 ms, 4.6 ms at most over 51 1R-AA kills). So the FMS's thread, itself real-time,
- * raises the SFF to the lowest real-time priority just before it sends the command (a
- * syscall, within the time `steered` measures), and the standbys the SFF may choose just
- * after (nham_take()), one above the SFF: the guests share one CPU, where the SFF goes on
- * with the replay behind the TAKE (0.05-0.9 ms, a checkpoint interval of packets), which a
- * standby of the same priority waited for (a trace: woken 0.15 ms after the TAKE, run 0.77 ms
- * later, when the SFF's replay was done). Each drops back to a normal process once it has
- * done its part (vnfs/sfc/nham.c, nham_realtime_drop(): the SFF once it has answered, the
- * standby once it handled its TAKE), and the VNF's worker puts back those not chosen: they
- * are real-time for one takeover, their data paths stay normal processes'. Their guests may
- * run real-time for 'sff_realtime' per second at most (their cgroups' budget): the kernel
- * stops them beyond, whatever goes wrong. 'priority' 0 puts one back. True if it was
- * changed. */
+ * p50 0.46 ms, 4.6 ms at most over 51 1R-AA kills; a trace showed it woken 0.1 ms after the
+ * TAKE and run only once the SFF, on the guests' same CPU, had handed over the replay behind
+ * the TAKE, 0.05-0.9 ms: a checkpoint interval of packets). So the FMS's thread, itself
+ * real-time, raises the standbys the SFF may choose to NHAM_RT_STANDBY and the SFF to
+ * NHAM_RT_SFF just before it sends the command (syscalls, within the time `steered`
+ * measures; nham_take()). On the command the SFF raises itself to the standbys' priority
+ * (none of them, woken by another frame, preempts it before its TAKE is out: 30 us seen),
+ * and once its TAKE is out it steps down for the replay, which the standby that got the
+ * TAKE then preempts. Each drops back to a normal process once it has done its part
+ * (vnfs/sfc/nham.c, nham_realtime_drop(): the SFF once it has answered, the standby once it
+ * handled its TAKE), and the VNF's worker puts back those not chosen: they are real-time for
+ * one takeover, their data paths stay normal processes'. Their guests may run real-time for
+ * 'sff_realtime' per second at most (their cgroups' budget): the kernel stops them beyond,
+ * whatever goes wrong. 'priority' 0 puts one back. True if it was changed. */
 static bool
 nham_rt_raise(const struct nham_rt *rt, int priority)
 {
@@ -1978,6 +1978,18 @@ nham_rt_raise(const struct nham_rt *rt, int priority)
     }
     return !sched_setscheduler(rt->pid, priority ? SCHED_FIFO : SCHED_OTHER,
                                &(struct sched_param) { .sched_priority = priority });
+}
+
+/* nham_rt_raise() of the copies of 'v' in 'mask'. Under the workers' lock. */
+static void
+nham_rt_raise_copies(struct nham_ctl *ctl, const struct nham_vnf *v, uint64_t mask,
+                     int priority)
+{
+    for (size_t k = 0; k < v->n_copies && k < 64; k++) {
+        if (mask >> k & 1) {
+            nham_rt_raise(&ctl->targets[v->copies[k].fms_idx].rt, priority);
+        }
+    }
 }
 
 /* 'rt' is process 'pid' on the host from now on (0: none). */
@@ -2094,19 +2106,18 @@ nham_take(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t at_ns,
     }
     snprintf(cmd, cmd_len, "takeover %zu %"PRIu32" %u %"PRIu64, v->index, v->incarnation + 1,
              mask, at_ns);
+    /* Both before the command, so that neither can be raised after its part is done. The
+     * SFF to the FMS's own priority: above it, the SFF, often runnable with its data path,
+     * took this thread's CPU before the command was out (43 us seen); it raises itself
+     * above on the command (vnfs/sfc/nham.c, nham_sff_control()). */
+    nham_rt_raise_copies(ctl, v, mask, NHAM_RT_STANDBY);
     raised = nham_rt_raise(&ctl->sff_rt, NHAM_RT_SFF);
     if (nham_command_send(w->hold_fd, ctl->nd->sff_ctl_path, cmd)) {
+        nham_rt_raise_copies(ctl, v, mask, 0);
         if (raised) {
             nham_rt_raise(&ctl->sff_rt, 0);
         }
         return false;
-    }
-    /* After the command: the SFF's handling of it is the time `steered` measures, and its
-     * TAKE reaches a standby only through the switch, later than these calls. */
-    for (size_t k = 0; k < v->n_copies; k++) {
-        if (mask >> k & 1) {
-            nham_rt_raise(&ctl->targets[v->copies[k].fms_idx].rt, NHAM_RT_STANDBY);
-        }
     }
     return true;
 }

@@ -2065,9 +2065,10 @@ out:
                         "wait for a CPU as a normal process)", strerror(error));
     } else {
         /* A standby that cannot be raised waits for a CPU as before (its raise fails). */
-        run_events_addf(ctl->events, 0, "sff-realtime", "sff[0]", "SCHED_FIFO 1 for each "
-                        "takeover, at most %"PRIu64" us of CPU per second; the standbys: %s",
-                        us, sb_error ? strerror(sb_error) : "the same");
+        run_events_addf(ctl->events, 0, "sff-realtime", "sff[0]", "SCHED_FIFO %d-%d for each "
+                        "takeover, at most %"PRIu64" us of CPU per second; the standbys %d: %s",
+                        NHAM_RT_SFF, NHAM_RT_STANDBY, us, NHAM_RT_STANDBY,
+                        sb_error ? strerror(sb_error) : "the same budget");
     }
 }
 

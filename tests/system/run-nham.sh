@@ -219,11 +219,11 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
             [ "${took:-0}" -ge 1 ] && [ "${rt:-0}" -ge "${took:-0}" ] \
                 && ok "$name: the SFF was real-time for ${rt} takeovers ($rt_event)" \
                 || fail "$name: the SFF was real-time for ${rt:-no} of ${took:-0} takeovers (${rt_event:-no sff-realtime event})"
-            sb_rt=$(q "select sum(m) from (select max(s.value) as m from samples s join series se
+            sb_rt=$(q "select cast(sum(m) as integer) from (select max(s.value) as m from samples s join series se
                        on s.series = se.id where se.run = $run and se.metric = 'role_counter'
                        and se.labels like '%\"counter\":\"takes_realtime\"%' group by se.labels)")
             [ "${sb_rt:-0}" -ge 1 ] \
-                && ok "$name: a standby was real-time for its TAKE (${sb_rt%.*} of its processes)" \
+                && ok "$name: a standby was real-time for its TAKE ($sb_rt of its processes)" \
                 || fail "$name: no standby was real-time for its TAKE (of $took takeovers)"
         fi
         # The SFF sends a hop's frames to the copy that said READY, at its own MAC: every

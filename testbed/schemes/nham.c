@@ -81,8 +81,10 @@ static const struct scheme_param nham_params[] = {
       "room of each buffer_rx in the SFF: one checkpoint interval of traffic must fit" },
     { "sff_realtime", SCHEME_PARAM_DURATION, "50ms", 0, 500000000, NULL,
       "1R-AA, MR-AA: the FMS raises the SFF to the lowest real-time priority (SCHED_FIFO 1) for "
-      "each takeover it asks of it, and the SFF drops back once it has answered; this much of a "
-      "CPU per second at most (the kernel stops it beyond; 0s: the SFF stays a normal process)" },
+      "each takeover it asks of it, and the standbys it may choose one above; the SFF drops "
+      "back once it has answered, the standby once it handled its TAKE; this much of a CPU per "
+      "second at most for each guest (the kernel stops it beyond; 0s: they stay normal "
+      "processes)" },
     { "sff_window", SCHEME_PARAM_UINT, DEPLOY_SFF_WINDOW, 0, 65536, NULL,
       "the SFF's admission: new packets only while fewer are in the chain, read after the "
       "chain's own frames (0: none; else at least 64), as scheme none's SFF" },

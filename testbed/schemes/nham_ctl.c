@@ -590,6 +590,14 @@ struct nham_worker {
                                                  * has not said READY by then (its TAKE
                                                  * lost) is activated as before. */
 
+/* A process the FMS raises to a real-time priority for a takeover (nham_rt_raise()):
+ * its host pid and a pidfd of it, so that a pid it no longer has is raised never (0, -1:
+ * none). */
+struct nham_rt {
+    pid_t pid;
+    int pidfd;
+};
+
 struct nham_ctl {
     struct instance *inst;
     struct deployment *dep;
@@ -601,16 +609,27 @@ struct nham_ctl {
     struct nham_agent sff;
     struct nham_agent ***agents;    /* [vnf][copy] */
     struct nham_worker *workers;
-    struct { size_t vnf, copy; } *targets;  /* By FMS index. */
+    struct {
+        size_t vnf, copy;
+        struct nham_rt rt;          /* Its process (the copy's standby: nham_take()). Under
+                                     * the workers' lock. */
+    } *targets;                     /* By FMS index. */
+    size_t n_targets;
     int cmd_fd;                     /* Unbound: commands that need no answer. */
     struct ctl_workers *threads;    /* One per VNF; their lock guards the jobs and 'active'. */
-    /* The SFF's process on the host, raised to SCHED_FIFO for each takeover (0: it is not,
-     * nham_sff_realtime()), and its pidfd: a pid the SFF no longer has is raised never. */
-    pid_t sff_rt_pid;
-    int sff_rt_pidfd;
+    /* The SFF's process, raised to SCHED_FIFO for each takeover (pid 0: it is not,
+     * nham_realtime()). */
+    struct nham_rt sff_rt;
 };
 
-static bool nham_sff_raise(struct nham_ctl *, bool raise);
+/* The takeover's real-time priorities (nham_rt_raise()): the SFF's that of the FMS's threads
+ * and the switch's PMD, the standbys' one above. */
+#define NHAM_RT_SFF 1
+#define NHAM_RT_STANDBY 2
+static bool nham_rt_raise(const struct nham_rt *, int priority);
+static void nham_rt_raise_copies(struct nham_ctl *, const struct nham_vnf *, uint64_t mask,
+                                 int priority);
+static void nham_rt_watch(struct nham_rt *, pid_t);
 
 static int
 nham_agent_call(struct nham_ctl *ctl, struct nham_agent *a, const char *method,
@@ -709,6 +728,9 @@ nham_agent_start_vnf(struct nham_ctl *ctl, struct nham_agent *a, const struct nh
         }
         nham_set_role(ctl, cp, id, nspid);
         fms_reset_target(ctl->fms, cp->fms_idx, pid, true);
+        ctl_workers_lock(ctl->threads);
+        nham_rt_watch(&ctl->targets[cp->fms_idx].rt, pid);
+        ctl_workers_unlock(ctl->threads);
     }
     return error;
 }
@@ -1594,7 +1616,7 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
              * 1 in 201 MR-AA kills of session 12). */
             run_events_addf(ctl->events, 0, "takeover-refused", old->name, "%s",
                             e && e != EREMOTEIO ? strerror(e) : info);
-            nham_sff_raise(ctl, false);     /* If the SFF never answered, it may still be. */
+            nham_rt_raise(&ctl->sff_rt, 0); /* If the SFF never answered, it may still be. */
         }
     }
 
@@ -1774,6 +1796,11 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         poll(NULL, 0, 1);
     }
     ctl_workers_lock(ctl->threads);
+    if (take && take[0]) {
+        /* The standbys nham_take() raised: the one that took over dropped back itself as
+         * it handled its TAKE, unless it never got one. */
+        nham_rt_raise_copies(ctl, v, ~(1ull << a), 0);
+    }
     w->taking_over = SIZE_MAX;
     w->interrupted = false;
     if (interrupted && !died_starting && !ctl_workers_stopping(ctl->threads)) {
@@ -1923,39 +1950,71 @@ nham_worker_job(void *ctl_, size_t vi, void *job_)
     }
 }
 
-/* The SFF's wake-up for a takeover: the FMS's command to it lay 0.1-2.2 ms (p50 0.14, p90
- * 0.6, 41 kills at load 3) in the SFF's socket while the SFF, a normal process on 2 CPUs
- * shared with the guests, the switch and the client, waited for a CPU. So the FMS's thread,
- * itself real-time, raises the SFF to the lowest real-time priority just before it sends the
- * command (a syscall, within the time `steered` measures), and the SFF drops back to a normal
- * process once it has answered (vnfs/sfc/nham.c, nham_sff_control_done()): it is real-time
- * for that one command, and its data path stays a normal process's. The SFF's guest may run
- * real-time for 'sff_realtime' per second at most (its cgroup's budget): the kernel stops it
- * beyond, whatever goes wrong. 'raise' false puts it back (the command was not sent). True
- * if it was raised. */
+/* The takeover's wake-ups: the FMS's command to the SFF lay 0.1-2.2 ms (p50 0.14, p90 0.6, 41
+ * kills at load 3) in the SFF's socket while the SFF, a normal process on 2 CPUs shared with
+ * the guests, the switch and the client, waited for a CPU; and once the SFF's takeover was
+ * real-time, the standby's wake-up for its TAKE was the longest step left (sent to handled:
+ * p50 0.46 ms, 4.6 ms at most over 51 1R-AA kills; a trace showed it woken 0.1 ms after the
+ * TAKE and run only once the SFF, on the guests' same CPU, had handed over the replay behind
+ * the TAKE, 0.05-0.9 ms: a checkpoint interval of packets). So the FMS's thread, itself
+ * real-time, raises the standbys the SFF may choose to NHAM_RT_STANDBY and the SFF to
+ * NHAM_RT_SFF just before it sends the command (syscalls, within the time `steered`
+ * measures; nham_take()). On the command the SFF raises itself to the standbys' priority
+ * (none of them, woken by another frame, preempts it before its TAKE is out: 30 us seen),
+ * and once its TAKE is out it steps down for the replay, which the standby that got the
+ * TAKE then preempts. Each drops back to a normal process once it has done its part
+ * (vnfs/sfc/nham.c, nham_realtime_drop(): the SFF once it has answered, the standby once it
+ * handled its TAKE), and the VNF's worker puts back those not chosen: they are real-time for
+ * one takeover, their data paths stay normal processes'. Their guests may run real-time for
+ * 'sff_realtime' per second at most (their cgroups' budget): the kernel stops them beyond,
+ * whatever goes wrong. 'priority' 0 puts one back. True if it was changed. */
 static bool
-nham_sff_raise(struct nham_ctl *ctl, bool raise)
+nham_rt_raise(const struct nham_rt *rt, int priority)
 {
-    struct pollfd p = { .fd = ctl->sff_rt_pidfd, .events = POLLIN };
+    struct pollfd p = { .fd = rt->pidfd, .events = POLLIN };
 
-    if (ctl->sff_rt_pid <= 0 || poll(&p, 1, 0) != 0) {
-        return false;           /* Not asked, or the SFF is gone (its pid may be another's). */
+    if (rt->pid <= 0 || poll(&p, 1, 0) != 0) {
+        return false;           /* None, or it is gone (its pid may be another's). */
     }
-    return !sched_setscheduler(ctl->sff_rt_pid, raise ? SCHED_FIFO : SCHED_OTHER,
-                               &(struct sched_param) { .sched_priority = raise ? 1 : 0 });
+    return !sched_setscheduler(rt->pid, priority ? SCHED_FIFO : SCHED_OTHER,
+                               &(struct sched_param) { .sched_priority = priority });
 }
 
-/* Gives the SFF's guest its real-time budget and checks that its process can be raised now
- * (nham_sff_raise()), once before the workload; the run's events say what came of it. */
+/* nham_rt_raise() of the copies of 'v' in 'mask'. Under the workers' lock. */
 static void
-nham_sff_realtime(struct nham_ctl *ctl)
+nham_rt_raise_copies(struct nham_ctl *ctl, const struct nham_vnf *v, uint64_t mask,
+                     int priority)
+{
+    for (size_t k = 0; k < v->n_copies && k < 64; k++) {
+        if (mask >> k & 1) {
+            nham_rt_raise(&ctl->targets[v->copies[k].fms_idx].rt, priority);
+        }
+    }
+}
+
+/* 'rt' is process 'pid' on the host from now on (0: none). */
+static void
+nham_rt_watch(struct nham_rt *rt, pid_t pid)
+{
+    if (rt->pidfd >= 0) {
+        close(rt->pidfd);
+    }
+    rt->pidfd = pid > 0 ? syscall(SYS_pidfd_open, pid, 0) : -1;
+    rt->pid = rt->pidfd >= 0 ? pid : 0;
+}
+
+/* Gives the SFF's guest and the standbys' guests of the VNFs the SFF takes over their
+ * real-time budget, and checks that the SFF can be raised now (nham_rt_raise()), once before
+ * the workload; the run's events say what came of it. */
+static void
+nham_realtime(struct nham_ctl *ctl)
 {
     struct nham_dep *nd = ctl->nd;
     struct instance_guest *ig = instance_find_guest(ctl->inst, nd->sff_guest);
     uint64_t us = nd->conf.sff_realtime_ns / 1000;
     bool takes_over = false;
     pid_t pid = 0;
-    int error;
+    int error, sb_error = 0;
 
     for (size_t i = 0; i < nd->n_vnfs; i++) {
         takes_over |= nd->vnfs[i].conf.mechanism == NHAM_1R_AA
@@ -1972,21 +2031,32 @@ nham_sff_realtime(struct nham_ctl *ctl)
     if (error == ENOTSUP) {
         error = 0;              /* No budget to give: the kernel's global throttling only. */
     }
+    for (size_t i = 0; !error && !sb_error && i < nd->n_vnfs; i++) {
+        const struct nham_vnf *v = &nd->vnfs[i];
+
+        for (size_t c = 0; !sb_error && c < v->n_copies && (v->conf.mechanism == NHAM_1R_AA
+                                                            || v->conf.mechanism == NHAM_MR_AA);
+             c++) {
+            struct instance_guest *cg = instance_find_guest(ctl->inst, v->copies[c].guest);
+
+            sb_error = cg && cg->guest ? guest_set_rt_runtime(cg->guest, us) : ESRCH;
+            sb_error = sb_error == ENOTSUP ? 0 : sb_error;
+        }
+    }
     pid = deploy_host_pid(ctl->inst, nd->sff_guest, nd->sff_nspid);
     if (!error && pid <= 0) {
         error = ESRCH;
     }
     if (!error) {
-        ctl->sff_rt_pidfd = syscall(SYS_pidfd_open, pid, 0);
-        error = ctl->sff_rt_pidfd < 0 ? errno : 0;
+        nham_rt_watch(&ctl->sff_rt, pid);
+        error = ctl->sff_rt.pid ? 0 : errno;
     }
     if (!error) {
-        ctl->sff_rt_pid = pid;
-        if (!nham_sff_raise(ctl, true)) {
+        if (!nham_rt_raise(&ctl->sff_rt, NHAM_RT_SFF)) {
             error = errno ? errno : ESRCH;
-            ctl->sff_rt_pid = 0;
+            nham_rt_watch(&ctl->sff_rt, 0);
         } else {
-            nham_sff_raise(ctl, false);
+            nham_rt_raise(&ctl->sff_rt, 0);
         }
     }
 out:
@@ -1994,8 +2064,11 @@ out:
         run_events_addf(ctl->events, 0, "sff-realtime", "sff[0]", "none: %s (its takeovers "
                         "wait for a CPU as a normal process)", strerror(error));
     } else {
-        run_events_addf(ctl->events, 0, "sff-realtime", "sff[0]", "SCHED_FIFO 1 for each "
-                        "takeover, at most %"PRIu64" us of CPU per second", us);
+        /* A standby that cannot be raised waits for a CPU as before (its raise fails). */
+        run_events_addf(ctl->events, 0, "sff-realtime", "sff[0]", "SCHED_FIFO %d-%d for each "
+                        "takeover, at most %"PRIu64" us of CPU per second; the standbys %d: %s",
+                        NHAM_RT_SFF, NHAM_RT_STANDBY, us, NHAM_RT_STANDBY,
+                        sb_error ? strerror(sb_error) : "the same budget");
     }
 }
 
@@ -2034,10 +2107,16 @@ nham_take(struct nham_ctl *ctl, struct nham_worker *w, size_t c, uint64_t at_ns,
     }
     snprintf(cmd, cmd_len, "takeover %zu %"PRIu32" %u %"PRIu64, v->index, v->incarnation + 1,
              mask, at_ns);
-    raised = nham_sff_raise(ctl, true);
+    /* Both before the command, so that neither can be raised after its part is done. The
+     * SFF to the FMS's own priority: above it, the SFF, often runnable with its data path,
+     * took this thread's CPU before the command was out (43 us seen); it raises itself
+     * above on the command (vnfs/sfc/nham.c, nham_sff_control()). */
+    nham_rt_raise_copies(ctl, v, mask, NHAM_RT_STANDBY);
+    raised = nham_rt_raise(&ctl->sff_rt, NHAM_RT_SFF);
     if (nham_command_send(w->hold_fd, ctl->nd->sff_ctl_path, cmd)) {
+        nham_rt_raise_copies(ctl, v, mask, 0);
         if (raised) {
-            nham_sff_raise(ctl, false);
+            nham_rt_raise(&ctl->sff_rt, 0);
         }
         return false;
     }
@@ -2125,8 +2204,9 @@ nham_ctl_stop(void *ctl_)
     if (ctl->cmd_fd >= 0) {
         close(ctl->cmd_fd);
     }
-    if (ctl->sff_rt_pidfd >= 0) {
-        close(ctl->sff_rt_pidfd);
+    nham_rt_watch(&ctl->sff_rt, 0);
+    for (size_t t = 0; t < ctl->n_targets; t++) {
+        nham_rt_watch(&ctl->targets[t].rt, 0);
     }
     /* Roles this controller started are the deployment's (nham_set_role()), which stops
      * them; one it does not know of (none, normally) is stopped here. */
@@ -2172,14 +2252,13 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
     struct nham_ctl *ctl = xzalloc(sizeof *ctl);
     struct nham_dep *nd = ctx->dep->scheme_data;
     struct fms_config fc = FMS_CONFIG_DEFAULT;
-    size_t n_targets = 0;
     char *path;
     int error;
 
     ctl->inst = ctx->inst;
     ctl->dep = ctx->dep;
     ctl->cmd_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ctl->sff_rt_pidfd = -1;
+    ctl->sff_rt.pidfd = -1;
     ctl->events = ctx->events;
     ctl->nd = nd;
     ctl->threads = ctl_workers_create(nd->n_vnfs, sizeof(struct nham_job), nham_worker_job,
@@ -2220,13 +2299,15 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
                                        .fd = -1 };
             pthread_mutex_init(&a->mutex, NULL);
             ctl->agents[i][c] = a;
-            error = fms_add_target(ctl->fms, cp->name,
-                                   cp->role_id >= 0 ? deploy_host_pid(ctl->inst, cp->guest,
-                                                                    cp->nspid) : 0,
-                                   cp->hb_fd, &cp->fms_idx);
-            ctl->targets = xrealloc(ctl->targets, (n_targets + 1) * sizeof *ctl->targets);
-            ctl->targets[n_targets].vnf = i;
-            ctl->targets[n_targets++].copy = c;
+            pid_t pid = cp->role_id >= 0 ? deploy_host_pid(ctl->inst, cp->guest, cp->nspid)
+                                         : 0;
+
+            error = fms_add_target(ctl->fms, cp->name, pid, cp->hb_fd, &cp->fms_idx);
+            ctl->targets = xrealloc(ctl->targets, (ctl->n_targets + 1) * sizeof *ctl->targets);
+            ctl->targets[ctl->n_targets].vnf = i;
+            ctl->targets[ctl->n_targets].copy = c;
+            ctl->targets[ctl->n_targets].rt.pidfd = -1;
+            nham_rt_watch(&ctl->targets[ctl->n_targets++].rt, pid);
         }
         ctl->workers[i] = (struct nham_worker) { .ctl = ctl, .vnf = i, .failing = SIZE_MAX,
                                                  .taking_over = SIZE_MAX, .hold_fd = -1,
@@ -2276,7 +2357,7 @@ nham_ctl_start(const struct scheme_controller_ctx *ctx, void **statep)
         goto out;
     }
     run_events_add(ctl->events, 0, "checkpoint-backend", "vsm", nd->conf.backend);
-    nham_sff_realtime(ctl);
+    nham_realtime(ctl);
     /* A recovery starts on its VNF's worker, queued by the FMS's real-time thread: a normal
      * thread took 0-4 ms to wake up on a loaded machine (load 9-14), as long as everything
      * else before READY. The workers block in calls and polls and run for microseconds at a

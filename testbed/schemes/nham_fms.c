@@ -265,7 +265,6 @@ fms_on_beats(struct fms *f, size_t i, int fd, uint64_t now)
                  * process is gone: its socket closes as it exits, before the rest of its
                  * exit (a packet socket's release waits for an RCU grace period, 10 ms on a
                  * loaded machine, and its pidfd with it). */
-                epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL);
                 closed = true;
             }
             break;
@@ -273,13 +272,13 @@ fms_on_beats(struct fms *f, size_t i, int fd, uint64_t now)
     }
     if (closed && fd == t->conn_fd) {
         /* Only the stream of the process watched (or of one unknown) tells of a death. */
-        bool ours = !t->pid || !t->conn_pid || t->conn_pid == t->pid;
-
-        fms_close_conn(f, t);
-        if (ours) {
-            fms_gone(f, i, now);
+        if (!t->pid || !t->conn_pid || t->conn_pid == t->pid) {
+            fms_gone(f, i, now);    /* Closes the stream, after the notice. */
             return;
         }
+        fms_close_conn(f, t);
+    } else if (closed) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, fd, NULL);
     }
     if (!any || t->state == FMS_GONE) {
         return;
@@ -308,15 +307,17 @@ fms_gone(struct fms *f, size_t i, uint64_t now)
 {
     struct fms_target *t = &f->targets[i];
 
-    if (t->hb_fd >= 0) {
-        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
-    }
-    fms_close_conn(f, t);
+    /* The notice first: a takeover starts from it (nham_ctl.c), and these sockets' removal
+     * took 20-30 us, a third of the SFF's takeover. */
     if (t->state != FMS_GONE) {
         uint64_t gap = t->est.last_ns ? now - t->est.last_ns : 0;
         t->state = FMS_GONE;
         f->cb(f->aux, i, t->name, FMS_EV_DEAD, now, gap);
     }
+    if (t->hb_fd >= 0) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->hb_fd, NULL);
+    }
+    fms_close_conn(f, t);
 }
 
 static void
@@ -329,10 +330,10 @@ fms_on_death(struct fms *f, size_t i, uint64_t now)
     if (t->pidfd < 0 || poll(&p, 1, 0) <= 0) {
         return;
     }
+    fms_gone(f, i, now);
     epoll_ctl(f->epfd, EPOLL_CTL_DEL, t->pidfd, NULL);
     close(t->pidfd);
     t->pidfd = -1;
-    fms_gone(f, i, now);
 }
 
 /* Targets whose copy was restarted start over: no beat yet, nothing suspected, and the

@@ -211,12 +211,20 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
                 && ok "$name: the SFF took over $took times itself ($split split: asked, TAKE sent, activated, READY)" \
                 || fail "$name: the SFF took over ${took:-no} times, $split takeovers split so (want 2 of 3)"
             # The FMS raised the SFF to SCHED_FIFO for each takeover it asked, and the SFF
-            # dropped back once it had answered (nham_ctl.c, nham_sff_raise()).
+            # dropped back once it had answered (nham_ctl.c, nham_rt_raise()); and the standbys
+            # it might choose, the chosen one dropping back once it handled its TAKE (counted
+            # per process: the largest of each copy's, summed).
             rt=$(counter "$run" 'sff[0]' takeovers_realtime)
             rt_event=$(q "select detail from events where run=$run and kind='sff-realtime'")
             [ "${took:-0}" -ge 1 ] && [ "${rt:-0}" -ge "${took:-0}" ] \
                 && ok "$name: the SFF was real-time for ${rt} takeovers ($rt_event)" \
                 || fail "$name: the SFF was real-time for ${rt:-no} of ${took:-0} takeovers (${rt_event:-no sff-realtime event})"
+            sb_rt=$(q "select cast(sum(m) as integer) from (select max(s.value) as m from samples s join series se
+                       on s.series = se.id where se.run = $run and se.metric = 'role_counter'
+                       and se.labels like '%\"counter\":\"takes_realtime\"%' group by se.labels)")
+            [ "${sb_rt:-0}" -ge 1 ] \
+                && ok "$name: a standby was real-time for its TAKE ($sb_rt of its processes)" \
+                || fail "$name: no standby was real-time for its TAKE (of $took takeovers)"
         fi
         # The SFF sends a hop's frames to the copy that said READY, at its own MAC: every
         # recovery's READY moved its hop there (the switch's rules, which OVS's datapath

@@ -1351,6 +1351,38 @@ nham_sff_ctl_addressed(void *role_, json_t *params, json_t **result, char **errm
     return 0;
 }
 
+/* The FMS raises the SFF and the standbys it may choose just before it sends a takeover
+ * (testbed/schemes/nham_ctl.c, nham_rt_raise()): their wake-ups then wait for no normal
+ * process. Once its part is done (the SFF: the takeover answered; the standby: its
+ * TAKE handled) each is a normal process again, its data path and the rest of its work as
+ * before (counted in 'n': the takeovers handled so). A process the FMS did not raise stays
+ * as it is. */
+static void
+nham_realtime_drop(uint64_t *n)
+{
+    if (sched_getscheduler(0) != SCHED_FIFO) {
+        return;
+    }
+    if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param) { 0 })) {
+        log_err("nham: cannot drop the real-time priority: %s", strerror(errno));
+    } else {
+        (*n)++;
+    }
+}
+
+/* The SFF, raised by the FMS for a takeover, moves itself within its real-time priorities:
+ * up to the standbys' while it handles the command (NHAM_RT_TAKE), and down to the lowest
+ * once its TAKE is out, for the replay behind it, which the standby that got the TAKE, on
+ * the same CPU, preempts (nham_rt_raise() says why). A normal process stays one. */
+#define NHAM_RT_TAKE 2
+static void
+nham_realtime_move(int priority)
+{
+    if (sched_getscheduler(0) == SCHED_FIFO) {
+        sched_setscheduler(0, SCHED_FIFO, &(struct sched_param) { .sched_priority = priority });
+    }
+}
+
 /* The SFF's takeover of hop 'vnf' (see "The SFF's takeover" above): its active copy died,
  * one of the standbys in 'mask' becomes incarnation 'inc' at the hop's last saved checkpoint
  * and the replay of buffer_rx after it goes to it at once. Tells "copy K ns T rx R replayed P"
@@ -1419,6 +1451,7 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
                               s->warm_msg.data, s->warm_msg.len))) {
         s->n_send_errors++;
     }
+    nham_realtime_move(1);
     s->tx.in_batch = true;
     nham_sff_address(s, vnf, k, inc, sent_ns);
     h->active = k;              /* Not a standby now: no warm image goes to it. */
@@ -1436,11 +1469,6 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
     return 0;
 }
 
-/* The FMS raises this process to SCHED_FIFO just before it sends a takeover
- * (testbed/schemes/nham_ctl.c, nham_sff_raise()): its wake-up then waits for no normal
- * process. Once the takeover is answered it is a normal process again, its data path and
- * the rest of its work as before (counter takeovers_realtime: the takeovers handled so). A
- * process the FMS did not raise stays as it is. */
 static void
 nham_sff_control_done(void *s_)
 {
@@ -1448,14 +1476,7 @@ nham_sff_control_done(void *s_)
 
     if (s->raised) {
         s->raised = false;
-        if (sched_getscheduler(0) != SCHED_FIFO) {
-            return;
-        }
-        if (sched_setscheduler(0, SCHED_OTHER, &(struct sched_param) { 0 })) {
-            log_err("nham-sff: cannot drop the real-time priority: %s", strerror(errno));
-        } else {
-            s->n_realtime++;
-        }
+        nham_realtime_drop(&s->n_realtime);
     }
 }
 
@@ -1466,6 +1487,7 @@ nham_sff_control(void *s_, struct nham_command_req *req, char **errmsg)
 
     if (!strcmp(req->cmd, "takeover")) {
         s->raised = true;
+        nham_realtime_move(NHAM_RT_TAKE);
     }
     if (!strcmp(req->cmd, "takeover") && req->n_args >= 3) {
         return nham_sff_takeover(s_, req->args[0], req->args[1], req->args[2], req->info,
@@ -1800,7 +1822,7 @@ struct nham_vnf_role {
     uint64_t nonce;                 /* Names this process in its ACKs; a TAKE must carry it. */
     uint32_t took_epoch;            /* Became this incarnation at a TAKE from the image it
                                      * held (0: not so): its READY stays here. */
-    uint64_t n_takes, n_take_misses;
+    uint64_t n_takes, n_take_misses, n_realtime;
     uint32_t dropped_epoch;         /* The latest incarnation of a DATA dropped as a standby. */
     struct ftstage *spare;          /* A standby's core made ahead, not started: a TAKE starts
                                      * it. Made and first touched at a TAKE, its memory (the
@@ -2160,6 +2182,7 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
         buf_clear(&v->restored);
         v->n_takes++;
     }
+    nham_realtime_drop(&v->n_realtime);     /* Its READY said, or asked of the VSM. */
     if (error) {
         log_err("nham-vnf: TAKE as incarnation %"PRIu32": %s", inc, strerror(error));
     }
@@ -2754,6 +2777,7 @@ role_nham_vnf(int argc, char *argv[])
     role_add_counter(&v.role, "warm_stale", &v.n_warm_stale);
     role_add_counter(&v.role, "takes", &v.n_takes);
     role_add_counter(&v.role, "take_misses", &v.n_take_misses);
+    role_add_counter(&v.role, "takes_realtime", &v.n_realtime);
     role_add_counter(&v.role, "checkpoint_deltas", &v.n_ckpt_delta_sent);
     role_add_counter(&v.role, "checkpoint_base_lost", &v.n_base_lost);
     role_add_counter(&v.role, "send_errors", &v.n_send_errors);

@@ -66,7 +66,10 @@
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
-# latency that is the commit round trip, the rest being each VNF's own work (hop_us).
+# latency that is the commit round trip, the rest being each VNF's own work (hop_us), and what
+# the buffer still held when the echo began (ftc_buf_held_now). Session 14 once saw 32.6 s per
+# request at length 5: packets of the overload run held until the echo's traffic came, because
+# once traffic stopped the chain released about one per lap (fixed in session 15).
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -107,7 +110,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold spread cores
+declare -A tput p50 runs eff hold left spread cores
 # "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
 # logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
 quotas() {
@@ -161,11 +164,12 @@ limits() {
     done
     echo "throttled/periods:${out:- -}; drops:${drops:- none}"
 }
-# "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) held so far, in total.
+# "HELD_US RELEASED HELD_NOW": what the buffer (on the last VNF's guest, v<N-1>) held so far,
+# in total, and the packets it holds now.
 held() {
     bin/sfclab -i "$inst" agent "v$(($1 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
         | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
-                   END { print h + 0, r + 0 }'
+                   $1 == "ftc_buf_held_now" { n = $2 } END { print h + 0, r + 0, n + 0 }'
 }
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END {
     if (!NR) { print 0 } else if (NR % 2) { print v[(NR + 1) / 2] }
@@ -201,7 +205,7 @@ for n in $LENGTHS; do
             if [ "$rep" = 1 ]; then
                 dst=$(bin/sfclab -i "$inst" exec server ip -4 -o addr show dev eth1 \
                       | sed -n 's/.* inet \([0-9.]*\)\/.*/\1/p' | head -1)
-                [ "$s" = ftc ] && h0=$(held "$n")
+                [ "$s" = ftc ] && h0=$(held "$n") && left[$n]=${h0##* }
                 out=$(bin/sfclab -i "$inst" exec client "$PWD/bin/sfcd" client --workload echo \
                       --dst "$dst" --iface eth1 --size 256 --count "$COUNT" --timeout 1s 2>&1)
                 p50[$s-$n]=$(echo "$out" | sed -n 's/.*rtt_us mean=[0-9.]* ci95=[0-9.]* p50=\([0-9.]*\).*/\1/p')
@@ -277,6 +281,7 @@ if [ "$REPS" -gt 1 ] && [ "$first" != "$last" ]; then
 fi
 for n in $LENGTHS; do
     [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
-        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct})"
+        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct});" \
+        "it held ${left[$n]:-?} packets of the throughput run when the echo began"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,7 +68,11 @@
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
-# latency that is the commit round trip, the rest being each VNF's own work (hop_us).
+# latency that is the commit round trip, the rest being each VNF's own work (hop_us), and what
+# the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
+# its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
+# length 5: packets of the overload run held until the echo's traffic came, because once
+# traffic stopped the chain released about one per lap (fixed in session 15).
 # Latency: each scheme's chain of the length up at once (instances INST-l-SCHEME, a 1 s run
 # kept), then ECHO_ROUNDS (default 15) rounds of COUNT (default 200) echo requests each, the
 # schemes taking turns within every round, so that the machine's load (other work on the shared
@@ -130,7 +134,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold spread cores added added_range
+declare -A tput p50 runs eff hold left spread cores added added_range
 # "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
 # logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
 quotas() {
@@ -194,12 +198,12 @@ limits() {
     done
     echo "throttled/periods:${out:- -}; drops:${drops:- none}${ftc:+; ftc:$ftc}"
 }
-# "HELD_US RELEASED": what the buffer (on the last VNF's guest, v<N-1>) of instance INST held so
-# far, in total. Usage: held INST LENGTH.
+# "HELD_US RELEASED HELD_NOW": what the buffer (on the last VNF's guest, v<N-1>) of instance
+# INST held so far, in total, and the packets it holds now. Usage: held INST LENGTH.
 held() {
     bin/sfclab -i "$1" agent "v$(($2 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
         | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
-                   END { print h + 0, r + 0 }'
+                   $1 == "ftc_buf_held_now" { n = $2 } END { print h + 0, r + 0, n + 0 }'
 }
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {
@@ -300,6 +304,7 @@ for n in $LENGTHS; do
                             where r.experiment='bench-ftc-$s-$n' and p.metric='rx_pps'
                             and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
                             and c.mean > 0 order by r.id desc limit 1")"
+            [ "$s" = ftc ] && left[$n]+=" $(held "$inst" "$n" | awk '{ print $3 }')"
             bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
     done
@@ -368,6 +373,7 @@ if [ "$REPS" -gt 1 ] && [ "$first" != "$last" ]; then
 fi
 for n in $LENGTHS; do
     [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
-        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct})"
+        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct});" \
+        "it still held${left[$n]:- ?} packets when each throughput run returned"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -59,9 +59,10 @@ void sim_replay_command(struct buf *, const char *program, const struct sim_scen
 
 /* What scenarios draw alike, from sim_rng() in a fixed order (a seed must keep replaying the
  * same run): 'n' requests from 'client', each a body of 1..max_len (at most SIM_SCENARIO_BODY_MAX)
- * random bytes, sent after a random gap in [0, gap_below_ns) from the one before. */
+ * random bytes, sent after a random gap in [0, gap_below_ns) from the one before. Returns
+ * when the last one is sent. */
 #define SIM_SCENARIO_BODY_MAX 64
-void sim_scenario_requests(struct sim *, uint32_t client, size_t n, size_t max_len,
+uint64_t sim_scenario_requests(struct sim *, uint32_t client, size_t n, size_t max_len,
                            uint64_t gap_below_ns);
 /* Shuffles 'ids' (Fisher-Yates): the first k are then k distinct ones, e.g. those to fail. */
 void sim_scenario_shuffle(struct sim *, uint32_t *ids, size_t n);
@@ -88,6 +89,7 @@ extern const struct sim_scenario sim_scenario_pbft_f2;
 extern const struct sim_scenario sim_scenario_pbft_recover_f1;
 extern const struct sim_scenario sim_scenario_pbft_recover_f2;
 extern const struct sim_scenario sim_scenario_ftc;
+extern const struct sim_scenario sim_scenario_ftc_idle;
 extern const struct sim_scenario sim_scenario_ftvnf;
 
 /* NHAM's end-of-chain checker (scenario_nham.c): next = [client], parameter 'vnfs'; it

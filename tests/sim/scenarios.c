@@ -22,6 +22,7 @@ const struct sim_scenario *const sim_scenarios[] = {
     &sim_scenario_pbft_recover_f1,
     &sim_scenario_pbft_recover_f2,
     &sim_scenario_ftc,
+    &sim_scenario_ftc_idle,
     &sim_scenario_ftvnf,
 };
 const size_t sim_n_scenarios = ARRAY_SIZE(sim_scenarios);
@@ -117,7 +118,7 @@ sim_replay_command(struct buf *b, const char *program, const struct sim_scenario
                ".trace\n", program, scn->name, seed, broken ? " --broken" : "", scn->name, seed);
 }
 
-void
+uint64_t
 sim_scenario_requests(struct sim *sim, uint32_t client, size_t n, size_t max_len,
                       uint64_t gap_below_ns)
 {
@@ -135,6 +136,7 @@ sim_scenario_requests(struct sim *sim, uint32_t client, size_t n, size_t max_len
         t += ft_rng_below(rng, gap_below_ns);
         sim_request_at(sim, client, t, body, len);
     }
+    return t;
 }
 
 void

@@ -149,15 +149,23 @@ struct nham_tx {
     bool in_batch;
 };
 
-/* The batch's next free slot; a full queue is flushed first. */
+/* The next free slot of a pool of 'n' slots of 'size' bytes at 'slots', '*used' of them
+ * taken: a full pool's queue is flushed first. */
+static uint8_t *
+nham_slot_take(struct pktio *io, uint8_t *slots, size_t size, size_t n, size_t *used)
+{
+    if (*used == n) {
+        pktio_flush(io);
+        *used = 0;
+    }
+    return slots + (*used)++ * size;
+}
+
+/* The batch's next free slot. */
 static uint8_t *
 nham_tx_slot(struct pktio *io, struct nham_tx *tx)
 {
-    if (tx->used == NHAM_TX_SLOTS) {
-        pktio_flush(io);
-        tx->used = 0;
-    }
-    return tx->slots[tx->used++];
+    return nham_slot_take(io, tx->slots[0], NHAM_TX_SLOT, NHAM_TX_SLOTS, &tx->used);
 }
 
 /* Sends 'frame' ('len' bytes; 0: it could not be built). False on an error. */
@@ -1859,15 +1867,10 @@ nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
         v->n_fn_errors++;
         return false;
     }
-    if (!v->tx.in_batch) {
-        frame = v->frame;
-    } else {
-        if (v->fn_used == NHAM_VNF_FN_SLOTS) {
-            pktio_flush(io);            /* pktio_queue() keeps the pointers until then. */
-            v->fn_used = 0;
-        }
-        frame = v->fn_slots[v->fn_used++];
-    }
+    /* Full-size slots: the function may grow the frame up to NHAM_FRAME_MAX. */
+    frame = !v->tx.in_batch ? v->frame
+                            : nham_slot_take(io, v->fn_slots[0], NHAM_FRAME_MAX,
+                                             NHAM_VNF_FN_SLOTS, &v->fn_used);
     head = len - d.payload_len;
     nham_frame(frame, v->sff_mac, pktio_mac(io), NHAM_ETHERTYPE, data, len);
     nsh = frame + HOP_ETH_LEN + head;

@@ -836,6 +836,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
             role_add_counter(role, "ftc_buf_held_us", &hs->held_us);
             role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
             role_add_counter(role, "ftc_buf_commits_in", &hs->commits_in);
+            role_add_counter(role, "ftc_buf_held_now", &hs->held_now);
         }
     }
 }

@@ -557,6 +557,8 @@ struct ftc_buffer {
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
     uint32_t arrived;           /* Data packets received (the forwarder's window). */
+    uint64_t arrived_ns;        /* When the last one came. */
+    size_t newest_turn;         /* ftc_buffer_add_newest()'s first (group, partition). */
     uint32_t reported_arrived;  /* The 'arrived' the forwarder was last told. */
     struct ftc_commits commits;
     struct ftc_held_pkt *held;
@@ -807,6 +809,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
     ftc_commits_merge(&b->commits, b->s);
     if (type != FTC_PKT_PROPAGATE) {
         b->arrived++;
+        b->arrived_ns = ev->now_ns;
     }
     ftc_buffer_queue_logs(b, b->s, ev->now_ns, out);
     if (type != FTC_PKT_PROPAGATE) {
@@ -838,8 +841,82 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
     ftc_buffer_release_ready(b, out);
 }
 
+/* Adds to 'acc', within 'max' bytes ('*bytes' so far), for each group and partition the held
+ * packets' logs name, the log that needs the most of it (the highest number, in the newest
+ * epoch). A member that lacks such a log asks its predecessor for every one before it (a tail
+ * for the gap below its stash, a middle replica for all that apply), so one lap brings each
+ * group's members up to every held packet, and the tails' commits release them all. Resending
+ * the front packets' logs alone released about one packet per lap once traffic stopped: a
+ * replica learns of a log lost on the way only from a later one, and after the last data
+ * packet no later one comes (Ch-5 after an overload: thousands of packets held for tens of
+ * seconds, until new traffic came). Packets arrive out of the heads' order (a tail's stashed
+ * log rides a later packet), so the newest is found by number, not by place; what does not fit
+ * goes first on the next tick. */
+static bool
+ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *bytes, size_t max)
+{
+    enum { N = FTC_MAX_GROUPS * FTC_MAX_PARTS };
+    struct { uint32_t epoch; uint64_t need; size_t pkt, log; bool have; } top[N];
+    bool any = false;
+
+    memset(top, 0, sizeof top);
+    for (size_t i = 0; i < b->n_held; i++) {
+        const struct ftc_held_pkt *h = &b->held[i];
+
+        for (size_t k = 0; k < h->n_logs; k++) {
+            const struct ftc_log *l = &h->logs[k];
+
+            for (size_t e = 0; e < l->n_ent && l->group < FTC_MAX_GROUPS; e++) {
+                const struct ftc_entry *en = &l->ent[e];
+                uint64_t need = en->seq + en->write;
+                size_t j = l->group * FTC_MAX_PARTS + en->part;
+
+                if (en->part < FTC_MAX_PARTS
+                    && (!top[j].have || l->epoch > top[j].epoch
+                        || (l->epoch == top[j].epoch && need > top[j].need))) {
+                    top[j].have = true;
+                    top[j].epoch = l->epoch;
+                    top[j].need = need;
+                    top[j].pkt = i;
+                    top[j].log = k;
+                }
+            }
+        }
+    }
+    for (size_t n = 0; n < N && acc->n_logs < FTC_MAX_LOGS; n++) {
+        size_t j = (b->newest_turn + n) % N;
+        const struct ftc_held_pkt *h = &b->held[top[j].pkt];
+        enum ftc_packet_type type;
+        const uint8_t *inner;
+        size_t inner_len, len;
+        const struct ftc_log *l;
+        bool dup = false;
+
+        if (!top[j].have
+            || !ftc_packet_parse(h->data, h->len, &type, b->m, &inner, &inner_len)) {
+            continue;
+        }
+        l = &b->m->logs[top[j].log];
+        for (size_t x = 0; x < acc->n_logs && !dup; x++) {
+            dup = acc->logs[x].wire == l->wire;
+        }
+        len = ftc_log_wire_len(l);
+        if (dup) {
+            continue;
+        } else if (*bytes + len > max) {
+            b->newest_turn = j;
+            break;
+        }
+        acc->logs[acc->n_logs++] = *l;
+        *bytes += len;
+        any = true;
+    }
+    return any;
+}
+
 /* Resends the logs of packets held for a tick (their message to the forwarder, or a packet
- * carrying them, may have been lost). */
+ * carrying them, may have been lost); with no data packet for a tick, the newest of each group
+ * and partition first (ftc_buffer_add_newest()). */
 static void
 ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
 {
@@ -849,6 +926,9 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
     size_t bytes = 0;
 
     acc->n_logs = 0;
+    if (ev->now_ns - b->arrived_ns >= b->tick_ns) {
+        any = ftc_buffer_add_newest(b, acc, &bytes, b->max_msg);
+    }
     for (size_t i = 0; i < b->n_held && acc->n_logs < FTC_MAX_LOGS && bytes < b->max_msg / 2;
          i++) {
         struct ftc_held_pkt *h = &b->held[i];
@@ -934,6 +1014,7 @@ ftc_buffer_step(struct ft_core *core, const struct ft_event *ev, struct ft_actio
     default:
         break;
     }
+    b->stats.held_now = b->n_held;
     return 0;
 }
 

@@ -39,7 +39,10 @@
  *                   if its log died with a failed head (in arrival order: the first that must
  *                   wait stops the ones behind it); sends the piggyback message to the
  *                   forwarder (and resends held logs on its tick, so a lost message costs only
- *                   time). next = [outside] or [outside, reverse] (where a middlebox's reply,
+ *                   time; with no data packet for a tick, the newest log of each group and
+ *                   partition first: the chain propagates state when traffic stops, every
+ *                   member catching up to the newest held packet in one lap).
+ *                   next = [outside] or [outside, reverse] (where a middlebox's reply,
  *                   FTC_PKT_REPLY, is released: back toward the client); peers = [forwarder].
  *                   Parameters: n, tick.
  *
@@ -346,6 +349,7 @@ uint64_t ftc_forwarder_room(struct ft_core *, uint64_t now);
 struct ftc_buffer_stats {
     uint64_t held_us, held_us_max;
     uint64_t commits_in;        /* FTC_MSG_COMMIT messages from tails. */
+    uint64_t held_now;          /* Packets held now. */
 };
 const struct ftc_buffer_stats *ftc_buffer_stats(const struct ft_core *);
 

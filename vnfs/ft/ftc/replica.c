@@ -32,6 +32,8 @@
 #define FTC_MAX_RETAINED 8192
 /* Out-of-order logs a tail keeps per group while it asks for the ones before them. */
 #define FTC_MAX_STASH 4096
+/* The longest wait, in ticks, before asking the predecessor again for logs that did not come. */
+#define FTC_RETX_WAIT_MAX 32
 
 struct ftc_logbuf {
     uint8_t *data;
@@ -73,6 +75,7 @@ struct ftc_group {
                                  * logs we lack (a recovered member's image is bounded). */
     uint64_t retx_ns;           /* When we last asked the predecessor for logs. */
     uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX then: asked again at once only after it moved. */
+    uint64_t retx_wait;         /* Else not before retx_ns + this. */
 };
 
 struct ftc_held {
@@ -809,12 +812,20 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
 static void
 ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
 {
-    /* One request per gap: again only when the answer moved us on, or a tick later (a request
-     * or its answer may be lost). A storm of them on an overloaded path only loses more. */
-    if (r->now_ns < gr->retx_ns + r->tick_ns / 2
-        && !memcmp(gr->retx_max, gr->max, sizeof gr->max)) {
+    /* One request per gap: again only when the answer moved us on, or after a wait (a request
+     * or its answer may be lost) that doubles while nothing comes, up to FTC_RETX_WAIT_MAX
+     * ticks. A storm of them on an overloaded path only loses more: a head at its CPU quota
+     * answers a request in a period of its quota (100 ms), and was asked every tick, each
+     * request answered with up to FTC_RETX_MAX_MSGS messages into the asker's full queue. */
+    bool moved = memcmp(gr->retx_max, gr->max, sizeof gr->max);
+
+    if (moved || !gr->retx_wait) {
+        gr->retx_wait = r->tick_ns / 2;
+    } else if (r->now_ns < gr->retx_ns + gr->retx_wait) {
         r->stats.retx_limited++;
         return;
+    } else {
+        gr->retx_wait = MIN(2 * gr->retx_wait, FTC_RETX_WAIT_MAX * r->tick_ns);
     }
     gr->retx_ns = r->now_ns;
     memcpy(gr->retx_max, gr->max, sizeof gr->max);
@@ -1620,7 +1631,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     unsigned P = cursor_u8(rd);
     uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS];
     struct ftc_group *gr = ftc_group_find(r, g);
-    bool ahead = false, any = false, *sent;
+    bool ahead = false, any = false, *done;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = cursor_be64(rd);
@@ -1648,7 +1659,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     /* The logs it can apply, in an order it can apply them (ours may differ: independent
      * logs apply in any order), in as many messages as it takes (up to FTC_RETX_MAX_MSGS):
      * it adopts our epochs first. */
-    sent = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *sent);
+    done = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *done);
     for (int k = 0; k < FTC_RETX_MAX_MSGS; k++) {
         size_t n_ofs, flags_ofs, n = 0;
         bool progress = true, full = false;
@@ -1666,14 +1677,20 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
             for (size_t i = 0; i < gr->n_logs && !full; i++) {
                 struct cursor lr;
                 struct ftc_log l;
+                enum ftc_class cls;
 
-                if (sent[i]) {
+                if (done[i]) {
                     continue;
                 }
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
                 ftc_log_read(&lr, &l);
-                if (ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l)
-                    != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
+                cls = ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l);
+                if (cls != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
+                    /* Applied there, dead, or in its stash: so for the rest of this answer,
+                     * and not parsed again. A head at its CPU quota parsed every log it
+                     * retained (thousands behind a lagging tail) per pass and per message,
+                     * and answered a tail's gap a few logs a second. */
+                    done[i] = cls != FTC_LOG_FUTURE || !ftc_log_below(&l, upto);
                     continue;
                 }
                 if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
@@ -1681,7 +1698,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                     break;
                 }
                 buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-                sent[i] = progress = any = true;
+                done[i] = progress = any = true;
                 n++;
                 for (size_t e = 0; e < l.n_ent; e++) {
                     if (l.ent[e].write) {
@@ -1703,7 +1720,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
             break;
         }
     }
-    free(sent);
+    free(done);
 }
 
 /* Asks the predecessor for the logs of 'gr' a held packet or the stash still waits for, if

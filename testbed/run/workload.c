@@ -13,6 +13,7 @@
 #include "testbed/deploy/deploy.h"
 #include "testbed/infra/capture.h"
 #include "testbed/infra/instance.h"
+#include "testbed/infra/ovs.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/experiment.h"
 #include "testbed/run/events.h"
@@ -151,10 +152,58 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
     return error;
 }
 
+/* The CPU time, in microseconds, process 'pid' ("self": the runner) has used so far, its
+ * threads together (utime and stime of /proc/PID/stat); 0 if it cannot be read. */
+static uint64_t
+process_cpu_usec(const char *pid)
+{
+    char path[64], *text = NULL, *p;
+    unsigned long long ut = 0, st = 0;
+
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    if (read_file(path, &text, NULL)) {
+        return 0;
+    }
+    /* After the command's name, which may hold spaces: state is field 3, utime 14. */
+    p = strrchr(text, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &ut, &st) != 2) {
+        ut = st = 0;
+    }
+    free(text);
+    return (ut + st) * 1000000ull / sysconf(_SC_CLK_TCK);
+}
+
+/* The host's busy CPU time so far, in microseconds from an arbitrary origin: every CPU's
+ * time less its idle and iowait time (/proc/stat), which the kernel measures to the
+ * nanosecond, where user and system time are sampled at its tick and missed most of the short
+ * runs of guests that wake for every frame (ours came out larger than the host's); 0 if
+ * unreadable. */
+static uint64_t
+host_busy_usec(void)
+{
+    unsigned long long v[5] = { 0 };
+    char *text = NULL;
+    uint64_t idle;
+
+    if (read_file("/proc/stat", &text, NULL)) {
+        return 0;
+    }
+    if (sscanf(text, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) != 5) {
+        free(text);
+        return 0;
+    }
+    free(text);
+    idle = (v[3] + v[4]) * 1000000ull / sysconf(_SC_CLK_TCK);
+    return time_mono_ns() / 1000 * sysconf(_SC_NPROCESSORS_ONLN) - idle;
+}
+
 static void
 sample_resources(struct run_ctx *rc)
 {
     int64_t t = run_ctx_time(rc, time_mono_ns());
+    uint64_t host = host_busy_usec(), ours = process_cpu_usec("self");
+    pid_t switch_pids[2] = { 0, 0 };
     double load;
     FILE *f;
 
@@ -174,15 +223,45 @@ sample_resources(struct run_ctx *rc)
         /* NULL once a crash destroyed it (until a scheme puts a new guest in its place). */
         struct guest *g = ig ? __atomic_load_n(&ig->guest, __ATOMIC_ACQUIRE) : NULL;
         uint64_t cpu_ns, mem;
+        bool counted = true;
         char *labels;
 
         if (!g || guest_read_stats(g, &cpu_ns, &mem)) {
             continue;
         }
+        /* Components that are one guest (an active copy and its replica[0]) count once. */
+        for (size_t k = 0; k < i && counted; k++) {
+            const struct instance_guest *ik
+                = __atomic_load_n(&rc->dep->comps[k].ig, __ATOMIC_ACQUIRE);
+            if (ik && __atomic_load_n(&ik->guest, __ATOMIC_ACQUIRE) == g) {
+                counted = false;
+            }
+        }
         labels = run_ctx_labels(json_pack("{s:s}", "component", c->name));
         store_sample_add(rc->store, rc->run, "cpu_usage_usec", labels, t, cpu_ns / 1000.0);
         store_sample_add(rc->store, rc->run, "memory_current", labels, t, mem);
         free(labels);
+        ours += counted ? cpu_ns / 1000 : 0;
+    }
+    /* What else the host ran meanwhile: on a shared host a measurement is only the
+     * instance's while this stays near 0 (another helper's simulator on the guests' CPU
+     * halved a chain's capacity, bench/nham.sh). Cumulative from an arbitrary origin: its
+     * differences over a time the instance's guests did not change are the CPU time of
+     * everything but the guests, the switch's daemons and this runner. */
+    if (rc->inst->ovs) {
+        ovs_daemon_pids(rc->inst->ovs, switch_pids);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (switch_pids[i] > 0) {
+            char pid[16];
+
+            snprintf(pid, sizeof pid, "%d", (int) switch_pids[i]);
+            ours += process_cpu_usec(pid);
+        }
+    }
+    if (host) {
+        store_sample_add(rc->store, rc->run, "host_foreign_cpu_usec", NULL, t,
+                         (double) host - (double) ours);
     }
 }
 

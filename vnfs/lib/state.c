@@ -392,16 +392,21 @@ state_foreach(const struct nf_state *st,
     return 0;
 }
 
+/* A replica exports a delta per packet (FTC's logs): each entry and the header are one
+ * reservation and stores in place, not a buffer call per field. */
 static void
 export_entry(const struct state_entry *e, struct buf *out)
 {
-    buf_put_u8(out, e->live ? OP_PUT : OP_DELETE);
-    buf_put_u8(out, 0);
-    buf_put_be16(out, e->key_len);
-    buf_put_be32(out, e->live ? e->value_len : 0);
-    buf_put(out, e->key, e->key_len);
-    if (e->live) {
-        buf_put(out, e->value, e->value_len);
+    size_t value_len = e->live ? e->value_len : 0;
+    uint8_t *p = buf_put_uninit(out, 8 + e->key_len + value_len);
+
+    p[0] = e->live ? OP_PUT : OP_DELETE;
+    p[1] = 0;
+    put_be16(p + 2, e->key_len);
+    put_be32(p + 4, value_len);
+    memcpy(p + 8, e->key, e->key_len);
+    if (value_len) {
+        memcpy(p + 8 + e->key_len, e->value, value_len);
     }
 }
 
@@ -410,14 +415,15 @@ static size_t
 export_header(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
 {
     size_t hdr_ofs = out->len;
+    uint8_t *p = buf_put_uninit(out, HEADER_LEN);
 
-    buf_put(out, "SFST", 4);
-    buf_put_u8(out, STATE_FORMAT_VERSION);
-    buf_put_u8(out, kind);
-    buf_put_be16(out, 0);
-    buf_put_be64(out, mark);
-    buf_put_be64(out, st->seq);
-    buf_put_be32(out, 0);
+    memcpy(p, "SFST", 4);
+    p[4] = STATE_FORMAT_VERSION;
+    p[5] = kind;
+    put_be16(p + 6, 0);
+    put_be64(p + 8, mark);
+    put_be64(p + 16, st->seq);
+    put_be32(p + 24, 0);
     return hdr_ofs + HEADER_LEN - 4;
 }
 

@@ -193,17 +193,17 @@ expand(struct nf_state *st)
     st->mask = n - 1;
 }
 
-/* Finds or creates the entry for 'key' and makes it live with a value of 'value_len' bytes
- * (contents of new or grown bytes zeroed), stamped with a new sequence number. */
+/* Finds or creates the entry for 'key' ('hash': hash_key()'s, which an import has from parsing)
+ * and makes it live with a value of 'value_len' bytes (contents of new or grown bytes zeroed),
+ * stamped with a new sequence number. */
 static int
-entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, size_t value_len,
-              struct state_entry **ep)
+entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
+              size_t value_len, struct state_entry **ep)
 {
     if (!key_len || key_len > STATE_MAX_KEY || value_len > STATE_MAX_VALUE) {
         return EINVAL;
     }
 
-    uint32_t hash = hash_key(key, key_len);
     struct state_entry *e = find(st, key, key_len, hash);
     if (!e || !e->live) {
         if (st->n_live >= st->max_entries) {
@@ -256,12 +256,12 @@ state_get(const struct nf_state *st, const void *key, size_t key_len,
     return true;
 }
 
-int
-state_put(struct nf_state *st, const void *key, size_t key_len,
-          const void *value, size_t value_len)
+static int
+put_hashed(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
+           const void *value, size_t value_len)
 {
     struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, value_len, &e);
+    int error = entry_prepare(st, key, key_len, hash, value_len, &e);
 
     if (!error && value_len) {
         memcpy(e->value, value, value_len);
@@ -270,11 +270,18 @@ state_put(struct nf_state *st, const void *key, size_t key_len,
 }
 
 int
+state_put(struct nf_state *st, const void *key, size_t key_len,
+          const void *value, size_t value_len)
+{
+    return put_hashed(st, key, key_len, hash_key(key, key_len), value, value_len);
+}
+
+int
 state_write(struct nf_state *st, const void *key, size_t key_len, size_t value_len,
             uint8_t **valuep)
 {
     struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, value_len, &e);
+    int error = entry_prepare(st, key, key_len, hash_key(key, key_len), value_len, &e);
 
     if (!error) {
         *valuep = e->value;
@@ -324,12 +331,13 @@ state_counter_get(const struct nf_state *st, const void *key, size_t key_len)
 uint64_t
 state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t delta)
 {
-    struct state_entry *e = find(st, key, key_len, hash_key(key, key_len));
+    uint32_t hash = hash_key(key, key_len);
+    struct state_entry *e = find(st, key, key_len, hash);
     uint64_t old = e && e->live && e->value_len == 8 ? get_be64(e->value) : 0;
 
     if (e && e->live && e->value_len == 8) {
         stamp(st, e);           /* The common case: one lookup, updated in place. */
-    } else if (entry_prepare(st, key, key_len, 8, &e)) {
+    } else if (entry_prepare(st, key, key_len, hash, 8, &e)) {
         return old;
     }
     put_be64(e->value, old + delta);
@@ -687,7 +695,7 @@ state_import(struct nf_state *st, const uint8_t *data, size_t len)
     for (size_t i = 0; i < n; i++) {
         const struct record *r = &records[i];
         if (r->op == OP_PUT) {
-            int e = state_put(st, r->key, r->key_len, r->value, r->value_len);
+            int e = put_hashed(st, r->key, r->key_len, r->hash, r->value, r->value_len);
             if (e) {
                 sfc_abort("state_import: put failed after checks (%d)", e);
             }

@@ -2,7 +2,8 @@
  * chain of length 5 carries it: the tail's output commits return on the next packet, as the
  * forwarder piggybacks them. Run under `valgrind --tool=callgrind --toggle-collect=step_middle`
  * for the instructions a middle replica (index 2) spends per packet; prints the bytes FTC adds
- * to the inner frame at each hop and the CPU time per packet of the whole ring. */
+ * to the inner frame at each hop and the CPU time per packet of the whole ring; with
+ * FTC_CHAIN_DEBUG set, what the last packet carried out of each replica (logs, commits). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vnfs/lib/byteorder.h"
 #include "vnfs/lib/util.h"
 
 void
@@ -78,22 +79,13 @@ buf_put_be16(struct buf *b, uint16_t v)
 void
 buf_put_be32(struct buf *b, uint32_t v)
 {
-    uint8_t *p = buf_put_uninit(b, 4);
-
-    p[0] = v >> 24;
-    p[1] = v >> 16;
-    p[2] = v >> 8;
-    p[3] = v;
+    put_be32(buf_put_uninit(b, 4), v);
 }
 
 void
 buf_put_be64(struct buf *b, uint64_t v)
 {
-    uint8_t *p = buf_put_uninit(b, 8);
-
-    for (int i = 0; i < 8; i++) {
-        p[i] = v >> (56 - 8 * i);
-    }
+    put_be64(buf_put_uninit(b, 8), v);
 }
 
 void

@@ -193,17 +193,17 @@ expand(struct nf_state *st)
     st->mask = n - 1;
 }
 
-/* Finds or creates the entry for 'key' and makes it live with a value of 'value_len' bytes
- * (contents of new or grown bytes zeroed), stamped with a new sequence number. */
+/* Finds or creates the entry for 'key' ('hash': hash_key()'s, which an import has from parsing)
+ * and makes it live with a value of 'value_len' bytes (contents of new or grown bytes zeroed),
+ * stamped with a new sequence number. */
 static int
-entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, size_t value_len,
-              struct state_entry **ep)
+entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
+              size_t value_len, struct state_entry **ep)
 {
     if (!key_len || key_len > STATE_MAX_KEY || value_len > STATE_MAX_VALUE) {
         return EINVAL;
     }
 
-    uint32_t hash = hash_key(key, key_len);
     struct state_entry *e = find(st, key, key_len, hash);
     if (!e || !e->live) {
         if (st->n_live >= st->max_entries) {
@@ -256,12 +256,12 @@ state_get(const struct nf_state *st, const void *key, size_t key_len,
     return true;
 }
 
-int
-state_put(struct nf_state *st, const void *key, size_t key_len,
-          const void *value, size_t value_len)
+static int
+put_hashed(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
+           const void *value, size_t value_len)
 {
     struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, value_len, &e);
+    int error = entry_prepare(st, key, key_len, hash, value_len, &e);
 
     if (!error && value_len) {
         memcpy(e->value, value, value_len);
@@ -270,11 +270,18 @@ state_put(struct nf_state *st, const void *key, size_t key_len,
 }
 
 int
+state_put(struct nf_state *st, const void *key, size_t key_len,
+          const void *value, size_t value_len)
+{
+    return put_hashed(st, key, key_len, hash_key(key, key_len), value, value_len);
+}
+
+int
 state_write(struct nf_state *st, const void *key, size_t key_len, size_t value_len,
             uint8_t **valuep)
 {
     struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, value_len, &e);
+    int error = entry_prepare(st, key, key_len, hash_key(key, key_len), value_len, &e);
 
     if (!error) {
         *valuep = e->value;
@@ -324,12 +331,13 @@ state_counter_get(const struct nf_state *st, const void *key, size_t key_len)
 uint64_t
 state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t delta)
 {
-    struct state_entry *e = find(st, key, key_len, hash_key(key, key_len));
+    uint32_t hash = hash_key(key, key_len);
+    struct state_entry *e = find(st, key, key_len, hash);
     uint64_t old = e && e->live && e->value_len == 8 ? get_be64(e->value) : 0;
 
     if (e && e->live && e->value_len == 8) {
         stamp(st, e);           /* The common case: one lookup, updated in place. */
-    } else if (entry_prepare(st, key, key_len, 8, &e)) {
+    } else if (entry_prepare(st, key, key_len, hash, 8, &e)) {
         return old;
     }
     put_be64(e->value, old + delta);
@@ -392,16 +400,21 @@ state_foreach(const struct nf_state *st,
     return 0;
 }
 
+/* A replica exports a delta per packet (FTC's logs): each entry and the header are one
+ * reservation and stores in place, not a buffer call per field. */
 static void
 export_entry(const struct state_entry *e, struct buf *out)
 {
-    buf_put_u8(out, e->live ? OP_PUT : OP_DELETE);
-    buf_put_u8(out, 0);
-    buf_put_be16(out, e->key_len);
-    buf_put_be32(out, e->live ? e->value_len : 0);
-    buf_put(out, e->key, e->key_len);
-    if (e->live) {
-        buf_put(out, e->value, e->value_len);
+    size_t value_len = e->live ? e->value_len : 0;
+    uint8_t *p = buf_put_uninit(out, 8 + e->key_len + value_len);
+
+    p[0] = e->live ? OP_PUT : OP_DELETE;
+    p[1] = 0;
+    put_be16(p + 2, e->key_len);
+    put_be32(p + 4, value_len);
+    memcpy(p + 8, e->key, e->key_len);
+    if (value_len) {
+        memcpy(p + 8 + e->key_len, e->value, value_len);
     }
 }
 
@@ -410,14 +423,15 @@ static size_t
 export_header(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
 {
     size_t hdr_ofs = out->len;
+    uint8_t *p = buf_put_uninit(out, HEADER_LEN);
 
-    buf_put(out, "SFST", 4);
-    buf_put_u8(out, STATE_FORMAT_VERSION);
-    buf_put_u8(out, kind);
-    buf_put_be16(out, 0);
-    buf_put_be64(out, mark);
-    buf_put_be64(out, st->seq);
-    buf_put_be32(out, 0);
+    memcpy(p, "SFST", 4);
+    p[4] = STATE_FORMAT_VERSION;
+    p[5] = kind;
+    put_be16(p + 6, 0);
+    put_be64(p + 8, mark);
+    put_be64(p + 16, st->seq);
+    put_be32(p + 24, 0);
     return hdr_ofs + HEADER_LEN - 4;
 }
 
@@ -681,7 +695,7 @@ state_import(struct nf_state *st, const uint8_t *data, size_t len)
     for (size_t i = 0; i < n; i++) {
         const struct record *r = &records[i];
         if (r->op == OP_PUT) {
-            int e = state_put(st, r->key, r->key_len, r->value, r->value_len);
+            int e = put_hashed(st, r->key, r->key_len, r->hash, r->value, r->value_len);
             if (e) {
                 sfc_abort("state_import: put failed after checks (%d)", e);
             }

@@ -1161,6 +1161,12 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
             ftc_group_retain(gr, &own);
         }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
+            if (gr->retains) {
+                /* What was retained is its wire form: copied into the packet, not encoded
+                 * again (only our commit, below, prunes, and not this group: pos != f). */
+                own.wire = gr->logs[gr->n_logs - 1].data;
+                own.wire_len = gr->logs[gr->n_logs - 1].len;
+            }
             o->logs[o->n_logs++] = &own;
         }
     }

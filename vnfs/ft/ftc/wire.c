@@ -6,32 +6,36 @@
 
 #include "vnfs/lib/byteorder.h"
 
+/* Every replica parses each log and commit a packet carries: each fixed-size block is taken
+ * with one length check and read in place, not field by field through the cursor. */
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
-    const uint8_t *start = r->p;
+    const uint8_t *start = r->p, *p;
 
     l->wire = NULL;
     l->wire_len = 0;
-    l->group = cursor_u8(r);
-    l->epoch = cursor_be32(r);
-    l->n_ent = cursor_u8(r);
-    if (!cursor_ok(r) || l->n_ent > FTC_MAX_PARTS) {
+    p = cursor_bytes(r, 6);
+    if (!p || p[5] > FTC_MAX_PARTS) {
         return cursor_fail(r);
     }
-    for (size_t i = 0; i < l->n_ent; i++) {
-        uint8_t w;
-
-        l->ent[i].part = cursor_be16(r);
-        w = cursor_u8(r);
-        l->ent[i].seq = cursor_be64(r);
-        if (!cursor_ok(r) || l->ent[i].part >= FTC_MAX_PARTS || w > 1
+    l->group = p[0];
+    l->epoch = get_be32(p + 1);
+    l->n_ent = p[5];
+    p = cursor_bytes(r, (size_t) l->n_ent * 11 + 4);
+    if (!p) {
+        return false;
+    }
+    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
+        l->ent[i].part = get_be16(p);
+        l->ent[i].write = p[2];
+        l->ent[i].seq = get_be64(p + 3);
+        if (l->ent[i].part >= FTC_MAX_PARTS || p[2] > 1
             || (i && l->ent[i].part <= l->ent[i - 1].part)) {
             return cursor_fail(r);
         }
-        l->ent[i].write = w;
     }
-    l->upd_len = cursor_be32(r);
+    l->upd_len = get_be32(p);
     l->upd = cursor_bytes(r, l->upd_len);
     if (!cursor_ok(r)) {
         return false;
@@ -42,12 +46,11 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
 }
 
 /* Every replica encodes its middlebox's log and its tail's commit vector once per packet: one
- * reservation and stores, not a call per field. */
-void
-ftc_log_put(struct buf *b, const struct ftc_log *l)
+ * reservation and stores, not a call per field. The encoders write 'p' (room for the wire
+ * length) and return the end. */
+static uint8_t *
+ftc_log_encode(uint8_t *p, const struct ftc_log *l)
 {
-    uint8_t *p = buf_put_uninit(b, ftc_log_wire_len(l) - l->upd_len);
-
     p[0] = l->group;
     put_be32(p + 1, l->epoch);
     p[5] = l->n_ent;
@@ -58,7 +61,16 @@ ftc_log_put(struct buf *b, const struct ftc_log *l)
         put_be64(p + 3, l->ent[i].seq);
     }
     put_be32(p, l->upd_len);
-    buf_put(b, l->upd, l->upd_len);
+    if (l->upd_len) {
+        memcpy(p + 4, l->upd, l->upd_len);
+    }
+    return p + 4 + l->upd_len;
+}
+
+void
+ftc_log_put(struct buf *b, const struct ftc_log *l)
+{
+    ftc_log_encode(buf_put_uninit(b, ftc_log_wire_len(l)), l);
 }
 
 size_t
@@ -76,36 +88,34 @@ ftc_commit_wire_len(const struct ftc_commit *c)
 bool
 ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
-    const uint8_t *start = r->p;
+    const uint8_t *start = r->p, *p;
 
     c->wire = NULL;
     c->wire_len = 0;
-    c->group = cursor_u8(r);
-    c->epoch = cursor_be32(r);
-    c->prev_epoch = cursor_be32(r);
-    c->n_parts = cursor_u8(r);
-    if (!cursor_ok(r) || !c->n_parts || c->n_parts > FTC_MAX_PARTS) {
+    p = cursor_bytes(r, 10);
+    if (!p || !p[9] || p[9] > FTC_MAX_PARTS) {
         return cursor_fail(r);
     }
-    for (size_t i = 0; i < c->n_parts; i++) {
-        c->start[i] = cursor_be64(r);
-    }
-    for (size_t i = 0; i < c->n_parts; i++) {
-        c->max[i] = cursor_be64(r);
-    }
-    if (!cursor_ok(r)) {
+    c->group = p[0];
+    c->epoch = get_be32(p + 1);
+    c->prev_epoch = get_be32(p + 5);
+    c->n_parts = p[9];
+    p = cursor_bytes(r, (size_t) c->n_parts * 16);
+    if (!p) {
         return false;
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        c->start[i] = get_be64(p + 8 * i);
+        c->max[i] = get_be64(p + 8 * (c->n_parts + i));
     }
     c->wire = start;
     c->wire_len = r->p - start;
     return true;
 }
 
-void
-ftc_commit_put(struct buf *b, const struct ftc_commit *c)
+static uint8_t *
+ftc_commit_encode(uint8_t *p, const struct ftc_commit *c)
 {
-    uint8_t *p = buf_put_uninit(b, ftc_commit_wire_len(c));
-
     p[0] = c->group;
     put_be32(p + 1, c->epoch);
     put_be32(p + 5, c->prev_epoch);
@@ -117,25 +127,35 @@ ftc_commit_put(struct buf *b, const struct ftc_commit *c)
     for (size_t i = 0; i < c->n_parts; i++, p += 8) {
         put_be64(p, c->max[i]);
     }
+    return p;
+}
+
+void
+ftc_commit_put(struct buf *b, const struct ftc_commit *c)
+{
+    ftc_commit_encode(buf_put_uninit(b, ftc_commit_wire_len(c)), c);
+}
+
+/* What a log or commit parsed from a packet still says is copied as it came. */
+static bool
+ftc_log_has_wire(const struct ftc_log *l)
+{
+    return l->wire && l->wire_len == ftc_log_wire_len(l);
+}
+
+static bool
+ftc_commit_has_wire(const struct ftc_commit *c)
+{
+    return c->wire && c->wire_len == ftc_commit_wire_len(c);
 }
 
 void
 ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
 {
-    if (l->wire && l->wire_len == ftc_log_wire_len(l)) {
+    if (ftc_log_has_wire(l)) {
         buf_put(b, l->wire, l->wire_len);
     } else {
         ftc_log_put(b, l);
-    }
-}
-
-static void
-ftc_commit_put_wire(struct buf *b, const struct ftc_commit *c)
-{
-    if (c->wire && c->wire_len == ftc_commit_wire_len(c)) {
-        buf_put(b, c->wire, c->wire_len);
-    } else {
-        ftc_commit_put(b, c);
     }
 }
 
@@ -176,17 +196,41 @@ ftc_message_put(struct buf *b, const struct ftc_message *m)
     }
 }
 
+/* A replica's whole output but the inner frame: one reservation, each part copied as it came
+ * or encoded in place. */
 void
 ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
                      const struct ftc_commit *const *commits, size_t n_commits)
 {
-    buf_put_u8(b, n_logs);
+    size_t len = 2;
+    uint8_t *p;
+
     for (size_t i = 0; i < n_logs; i++) {
-        ftc_log_put_wire(b, logs[i]);
+        len += ftc_log_wire_len(logs[i]);
     }
-    buf_put_u8(b, n_commits);
     for (size_t i = 0; i < n_commits; i++) {
-        ftc_commit_put_wire(b, commits[i]);
+        len += ftc_commit_wire_len(commits[i]);
+    }
+    p = buf_put_uninit(b, len);
+    *p++ = n_logs;
+    for (size_t i = 0; i < n_logs; i++) {
+        const struct ftc_log *l = logs[i];
+
+        if (ftc_log_has_wire(l)) {
+            p = mempcpy(p, l->wire, l->wire_len);
+        } else {
+            p = ftc_log_encode(p, l);
+        }
+    }
+    *p++ = n_commits;
+    for (size_t i = 0; i < n_commits; i++) {
+        const struct ftc_commit *c = commits[i];
+
+        if (ftc_commit_has_wire(c)) {
+            p = mempcpy(p, c->wire, c->wire_len);
+        } else {
+            p = ftc_commit_encode(p, c);
+        }
     }
 }
 

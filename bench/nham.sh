@@ -54,6 +54,19 @@
 #     few percent (1R-AS: 15,625/s lost 5.6% and 10%, then 15,527/s passed), so rounds of one
 #     scheme differ by up to 0.25 with nothing else running; at equal rates below capacity
 #     every component's CPU repeats to +-0.01 (session 15).
+#     So beside each ratio a steadier one: what the chain's CPU time costs per datagram, at the
+#     lowest rate the round's windows of none and the mechanism both passed (START_PPS, the
+#     first judged step: at higher rates CPU 0 is full, ~0.96 of it at 12,500/s, and a
+#     saturated CPU costs 1/rate a datagram whatever runs on it), from the step's start to its
+#     end: the guests' cgroups (client, classifier, SFF, echo server, every copy of every VNF,
+#     standbys too), the runner (sfclab, whose threads are NHAM's FMS) and Open vSwitch's
+#     threads but its PMD (ovsdb-server, vswitchd's main thread, handlers, revalidators; the
+#     PMD polls on CPU 1), stored per run as process_cpu_usec; not counted: the PMD, interrupt
+#     and softirq time the kernel charges to no task of ours. cost(none)/cost(mechanism) is the
+#     capacity ratio the chain would have if CPU 0 were its only limit and the cost per
+#     datagram did not change with the rate (it falls as the rate rises: more datagrams per
+#     wake-up). It is not the capacity: that also depends on how the cost is spread in time
+#     (checkpoints, bursts) against the 0.1% loss criterion.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);
@@ -220,6 +233,34 @@ stats() { # numbers on stdin: their median, then [min, max] and, from 4 on, the 
         if (n >= 4) printf ", quartiles %.3f-%.3f", v[q], v[n + 1 - q]
         printf ", n %d]\n", n }'
 }
+both_passed() { # MECH ROUND: the lowest rate that its window and none's both passed
+    q "select min(rate) from (select cast(json_extract(se.labels, '\$.rate_pps') as integer) rate
+       from series se join runs r on r.id = se.run where se.metric = 'capacity_step'
+       and json_extract(se.labels, '\$.pass') = '1'
+       and r.experiment in ('bench-nham-tp-$(lc $1)-r$2', 'bench-nham-tp-none-r$2')
+       group by rate having count(distinct r.experiment) = 2)"
+}
+cost() { # MECH ROUND RATE: CPU us per datagram the chain spent at its step of RATE that passed
+    # From the step's start (the previous step's end; for the first, 2 s before its end) to
+    # its end: the guests' cgroups (a VNF's active copy is also its replica[0]: counted
+    # once) and the runner's and switch's process_cpu_usec, per datagram the client sent
+    # (a passing step delivered all but LOSS of them).
+    q "with st as (select se.run, s.t_ns t, json_extract(se.labels, '\$.pass') pass,
+                  cast(json_extract(se.labels, '\$.rate_pps') as integer) rate,
+                  cast(json_extract(se.labels, '\$.sent_pps') as real) sent
+                  from samples s join series se on s.series = se.id join runs r on r.id = se.run
+                  where r.experiment = 'bench-nham-tp-$(lc $1)-r$2' and se.metric = 'capacity_step'),
+       w as (select run, t, sent, coalesce((select max(p.t) from st p where p.t < st.t),
+                                           t - 2000000000) t0
+             from st where rate = $3 and pass = '1' order by t desc limit 1),
+       c as (select s.t_ns t, sum(s.value) v, count(*) n
+             from samples s join series se on s.series = se.id join w on se.run = w.run
+             where s.t_ns between w.t0 and w.t and (se.metric = 'process_cpu_usec'
+             or (se.metric = 'cpu_usage_usec' and se.labels not like '%.replica[0]\"}'))
+             group by s.t_ns)
+       select printf('%.2f', (max(v) - min(v)) / ((max(t) - min(t)) / 1e9) / (select sent from w))
+       from c where n = (select max(n) from c) having count(*) >= 2"
+}
 sff_counter() { # EXPERIMENT COUNTER: the SFF's role counter at the end of the run
     q "select cast(max(s.value) as integer) from samples s join series se on s.series = se.id
        join runs r on r.id = se.run where r.experiment='$1' and se.metric='role_counter'
@@ -258,6 +299,16 @@ for m in $mechs; do
         "" "$med" "$target" "$(awk -v m="${med%% *}" -v t=$target \
                                'BEGIN { print (m == "-" ? "" : (m >= t ? "met" : "not met")) }')" \
         "$ratios" "$rs" "$d"
+    costs= cratios=
+    for r in $(seq 1 "$ROUNDS"); do
+        rate=$(both_passed "$m" $r)
+        [ -n "$rate" ] || continue
+        a=$(cost none $r "$rate") b=$(cost "$m" $r "$rate")
+        costs="$costs r$r@$rate/s $a/$b ($(awk -v a="$a" -v r=$rate 'BEGIN { printf "%.2f", a * r / 1e6 }') CPUs)"
+        cratios="$cratios $(awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0 && b > 0) printf "%.3f", a / b }')"
+    done
+    printf '  %-6s CPU cost ratio none/%s %s; per round:%s; us/datagram none/%s (CPUs of none):%s\n' \
+        "" "$m" "$(echo $cratios | tr ' ' '\n' | stats)" "$cratios" "$m" "$costs"
 done
 limited=$(q "select count(distinct r.id) from series se join runs r on r.id = se.run
              where r.experiment like 'bench-nham-tp-%' and se.metric = 'capacity_client_limited'")

@@ -1690,6 +1690,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                 }
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
                 ftc_log_read(&lr, &l);
+                r->stats.retx_parsed++;
                 cls = ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l);
                 if (cls != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
                     /* Applied there, dead, or in its stash: so for the rest of this answer,

@@ -322,6 +322,7 @@ struct ftc_replica_stats {
     uint64_t ticks, retx_limited;
     uint64_t retx_parsed;       /* Retained logs read to answer retransmission requests. */
     uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
+    uint64_t stash_reads;       /* Stashed logs read again to see whether they apply now. */
     uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
     uint64_t log_allocs;        /* Buffers allocated for retained logs (pruned ones are reused). */
     /* threads > 1: transactions committed, tries that a wound aborted, times a lock request

@@ -763,7 +763,7 @@ ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
 /* Applies what the stash of 'gr' now allows, drops what is applied or dead; true if a log
  * applied. */
 static bool
-ftc_group_unstash(struct ftc_group *gr)
+ftc_group_unstash(struct ftc_replica *r, struct ftc_group *gr)
 {
     bool any = false, low = gr->epoch == gr->stash_epoch && gr->n_hist == gr->stash_hist;
 
@@ -786,6 +786,7 @@ ftc_group_unstash(struct ftc_group *gr)
 
             cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
             ftc_log_read(&rd, &l);
+            r->stats.stash_reads++;
             cls = ftc_group_classify(gr, &l);
             if (cls == FTC_LOG_READY && ftc_group_apply(gr, &l)) {
                 progress = any = true;
@@ -808,6 +809,7 @@ ftc_group_unstash(struct ftc_group *gr)
 
         cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
         ftc_log_read(&rd, &l);
+        r->stats.stash_reads++;
         for (size_t e = 0; e < l.n_ent; e++) {
             gr->stash_low[l.ent[e].part] = MIN(gr->stash_low[l.ent[e].part], l.ent[e].seq);
         }
@@ -1085,7 +1087,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
     }
     if (applied) {
         for (size_t i = 0; i < r->n_groups; i++) {
-            ftc_group_unstash(&r->groups[i]);
+            ftc_group_unstash(r, &r->groups[i]);
         }
     }
     /* Then every log of ours must be in: dead ones decide, missing ones hold the packet. */
@@ -1858,7 +1860,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
             }
         }
     }
-    applied |= ftc_group_unstash(gr);
+    applied |= ftc_group_unstash(r, gr);
     ftc_replica_drain(r, out);
     if (applied) {
         /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on

@@ -563,9 +563,9 @@ struct ftc_buffer {
     struct ftc_commits commits;
     /* Held, in the order they came: 'n_held' from 'held', which lies 'held - held_base'
      * entries into an allocation of 'cap_held'. Releasing the oldest advances 'held'; the rest
-     * moves down once the end is reached. Moving the thousands held behind a released few
-     * each time (a buffer whose guest is at its quota, its chain behind a gap) cost more than
-     * the packets' own work. */
+     * moves down once as many were released as are left. Moving the thousands held behind a
+     * released few each time (a buffer whose guest is at its quota, its chain behind a gap)
+     * cost more than the packets' own work. */
     struct ftc_held_pkt *held, *held_base;
     size_t n_held, cap_held;
     struct ftc_message *m, *s;
@@ -727,6 +727,10 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
     }
     b->held += k;
     b->n_held -= k;
+    if ((size_t) (b->held - b->held_base) > b->n_held) {
+        memmove(b->held_base, b->held, b->n_held * sizeof *b->held);
+        b->held = b->held_base;
+    }
 }
 
 /* Sends the forwarder the logs in 'm' (may be NULL) and every commit vector known. */
@@ -822,14 +826,10 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
             struct ftc_held_pkt *h;
 
             if ((size_t) (b->held - b->held_base) + b->n_held >= b->cap_held) {
-                if (b->n_held) {
-                    memmove(b->held_base, b->held, b->n_held * sizeof *b->held);
-                }
-                if (2 * b->n_held >= b->cap_held) {
-                    /* At least half stays free: the next move is as many away as it moves. */
-                    b->held_base = x2nrealloc(b->held_base, &b->cap_held, sizeof *b->held);
-                }
-                b->held = b->held_base;
+                size_t front = b->held - b->held_base;
+
+                b->held_base = x2nrealloc(b->held_base, &b->cap_held, sizeof *b->held);
+                b->held = b->held_base + front;
             }
             h = &b->held[b->n_held++];
             *h = (struct ftc_held_pkt) {

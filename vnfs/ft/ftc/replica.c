@@ -766,6 +766,7 @@ static bool
 ftc_group_unstash(struct ftc_replica *r, struct ftc_group *gr)
 {
     bool any = false, low = gr->epoch == gr->stash_epoch && gr->n_hist == gr->stash_hist;
+    size_t had = gr->n_stash;
 
     /* A log applies (or is applied) only once MAX reaches a number it names: while a gap
      * below the whole stash is repaired, the stash is not read at every message. */
@@ -799,9 +800,12 @@ ftc_group_unstash(struct ftc_replica *r, struct ftc_group *gr)
         gr->n_stash = k;
     }
     /* Judged again in this epoch: the lowest numbers and the index of what is left. */
-    memset(gr->stash_low, 0xff, sizeof gr->stash_low);
     gr->stash_epoch = gr->epoch;
     gr->stash_hist = gr->n_hist;
+    if (gr->n_stash == had) {
+        return any;
+    }
+    memset(gr->stash_low, 0xff, sizeof gr->stash_low);
     u64map_clear(&gr->stash_index);
     for (size_t i = 0; i < gr->n_stash; i++) {
         struct cursor rd;

@@ -1081,6 +1081,162 @@ test_ftc_replica_ends_propagating(void **state)
     free(m);
 }
 
+/* A client request (FTC_PKT_DATA) for the stamp middlebox, as the forwarder sends it. */
+static void
+ftc_t_data(struct buf *b, uint64_t req_id)
+{
+    static const uint8_t body[3] = { 0, 1, 1 };     /* Key 0, written, never filtered. */
+    struct demo_msg dm = { .req_id = req_id, .client = 1, .body = body, .body_len = 3 };
+    struct ftc_message *m = xzalloc(sizeof *m);
+    struct buf inner = BUF_INITIALIZER;
+
+    demo_msg_put(&inner, &dm);
+    buf_put_u8(&inner, 0);      /* No stamps yet. */
+    buf_clear(b);
+    ftc_packet_put(b, FTC_PKT_DATA, m, inner.data, inner.len);
+    buf_uninit(&inner);
+    free(m);
+}
+
+/* Retransmission requests (FTC_MSG_RETX_REQ) in 'out'. */
+static size_t
+ftc_t_retx_reqs(const struct ft_actions *out)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < out->n; i++) {
+        n += out->v[i].kind == FT_ACT_SEND && out->v[i].len
+             && out->v[i].data[0] == FTC_MSG_RETX_REQ;
+    }
+    return n;
+}
+
+/* The work a loss burst costs in retransmission (session 15: under a 0.04-core quota a tail
+ * thousands of logs behind re-asked every half tick and its head re-parsed every retained log
+ * per answer message, a storm that kept the chain from catching up). Ch-2, r_0 heads group 0,
+ * r_1 is its tail. r_1 gets the first A packets, loses the next G, gets the last S (stashed).
+ * With no answer coming, r_1 asks a few times in T ticks (its wait doubles), not each tick;
+ * the head, which retains all A + G + S logs (no commit came back), reads each about once to
+ * answer, not once per answer message; and the answer repairs the gap. */
+static void
+test_ftc_retx_burst(void **state)
+{
+    enum { A = 600, G = 200, S = 200, T = 256 };
+    static const uint32_t ring[] = { 1, 2 };
+    static const uint32_t next[] = { 2, FTC_T_BUF };
+    struct ft_param params[] = {
+        { "n", "2" }, { "tick", "2ms" }, { "mbox", "stamp" }, { "max_msg", "600" },
+    };
+    const uint64_t tick = 2000000;
+    struct ft_core *r[2];
+    struct ft_actions out, fwd;
+    struct buf b = BUF_INITIALIZER;
+    uint64_t now = 1000000;
+    size_t asked = 0, answers = 0;
+    const struct ftc_replica_stats *hs, *ts;
+
+    (void) state;
+    ft_actions_init(&out);
+    ft_actions_init(&fwd);
+    for (int i = 0; i < 2; i++) {
+        struct ft_config cfg = {
+            .self = ring[i], .f = 1, .group = ring, .n_group = 2, .next = &next[i], .n_next = 1,
+            .params = params, .n_params = ARRAY_SIZE(params),
+        };
+
+        r[i] = NULL;
+        assert_int_equal(ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &r[i], NULL),
+                         0);
+    }
+    hs = ftc_replica_stats(r[0]);
+    ts = ftc_replica_stats(r[1]);
+    for (uint64_t k = 0; k < A + G + S; k++) {
+        struct ft_event pkt = { .kind = FT_EV_PACKET, .now_ns = now, .from = FTC_T_FWD };
+
+        ftc_t_data(&b, k + 1);
+        pkt.data = b.data;
+        pkt.len = b.len;
+        ft_actions_clear(&fwd);
+        assert_int_equal(ft_core_step(r[0], &pkt, &fwd), 0);
+        const struct ft_action *a = ftc_t_find(&fwd, FT_ACT_FORWARD);
+        assert_int_equal(a->to, 2);
+        if (k >= A && k < A + G) {
+            continue;           /* The burst: lost on the way to the tail. */
+        }
+        struct ft_event in = {
+            .kind = FT_EV_PACKET, .now_ns = now, .from = 1, .data = a->data, .len = a->len,
+        };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
+        asked += ftc_t_retx_reqs(&out);
+        now += 1000;
+    }
+    assert_int_equal(ts->stashed, S);
+    assert_int_equal(asked, 1);             /* At the first stashed log, not at each. */
+
+    /* T ticks with no answer (requests or answers lost): the wait doubles up to 32 ticks, so
+     * about 5 + T / 32 requests; at a fixed wait it would be T. */
+    struct ft_event tev = { .kind = FT_EV_TIMER, .timer = 1 };
+    const struct ft_action *req = NULL;
+    struct buf last = BUF_INITIALIZER;
+
+    for (int t = 0; t < T; t++) {
+        now += tick;
+        tev.now_ns = now;
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(r[1], &tev, &out), 0);
+        for (size_t i = 0; i < out.n; i++) {
+            if (out.v[i].kind == FT_ACT_SEND && out.v[i].len
+                && out.v[i].data[0] == FTC_MSG_RETX_REQ) {
+                req = &out.v[i];
+                assert_int_equal(req->to, 1);
+                buf_clear(&last);
+                buf_put(&last, req->data, req->len);
+                asked++;
+            }
+        }
+    }
+    assert_non_null(req);
+    assert_true(asked <= 1 + 6 + T / 32);
+    assert_int_equal(ts->retx_asked, asked);
+
+    /* The head answers the last request: each retained log read about once (a log the tail
+     * applied is done for the whole answer), in several messages. */
+    struct ft_event rq = {
+        .kind = FT_EV_PEER_MSG, .now_ns = now, .from = 2, .data = last.data, .len = last.len,
+    };
+    ft_actions_clear(&fwd);
+    assert_int_equal(ft_core_step(r[0], &rq, &fwd), 0);
+    for (size_t i = 0; i < fwd.n; i++) {
+        if (fwd.v[i].kind == FT_ACT_SEND && fwd.v[i].len && fwd.v[i].data[0] == FTC_MSG_RETX) {
+            struct ft_event ans = {
+                .kind = FT_EV_PEER_MSG, .now_ns = now, .from = 1, .data = fwd.v[i].data,
+                .len = fwd.v[i].len,
+            };
+
+            assert_int_equal(fwd.v[i].to, 2);
+            answers++;
+            ft_actions_clear(&out);
+            assert_int_equal(ft_core_step(r[1], &ans, &out), 0);
+        }
+    }
+    assert_true(answers > 2);
+    assert_int_equal(hs->retx_answered, answers);
+    assert_true(hs->retx_parsed <= (A + G + S) + 2 * answers);
+    /* The tail took every message (the rest of the gap it asks for again), and read none of
+     * its stash for them: each stashed log names a number above the gap's end. */
+    assert_int_equal(ts->retx_got, answers);
+    assert_int_equal(ts->stash_reads, 0);
+
+    buf_uninit(&last);
+    for (int i = 0; i < 2; i++) {
+        ft_core_destroy(r[i]);
+    }
+    ft_actions_uninit(&out);
+    ft_actions_uninit(&fwd);
+    buf_uninit(&b);
+}
+
 static void
 test_trace_deterministic(void **state)
 {
@@ -1129,6 +1285,7 @@ main(void)
         cmocka_unit_test(test_forge_needs_authentication),
         cmocka_unit_test(test_ftc_forwarder_empty_chain),
         cmocka_unit_test(test_ftc_replica_ends_propagating),
+        cmocka_unit_test(test_ftc_retx_burst),
         cmocka_unit_test(test_trace_deterministic),
         cmocka_unit_test(test_nham_take_found),
     };

@@ -796,8 +796,10 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_held_us_max", &rs->held_us_max);
         role_add_counter(role, "ftc_ticks", &rs->ticks);
         role_add_counter(role, "ftc_retx_limited", &rs->retx_limited);
+        role_add_counter(role, "ftc_retx_parsed", &rs->retx_parsed);
         role_add_counter(role, "ftc_stashed", &rs->stashed);
         role_add_counter(role, "ftc_stash_dropped", &rs->stash_dropped);
+        role_add_counter(role, "ftc_stash_reads", &rs->stash_reads);
         role_add_counter(role, "ftc_propagate_ended", &rs->propagate_ended);
         role_add_counter(role, "ftc_txs", &rs->txs);
         role_add_counter(role, "ftc_tx_aborts", &rs->tx_aborts);

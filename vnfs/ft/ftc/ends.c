@@ -561,7 +561,12 @@ struct ftc_buffer {
     size_t newest_turn;         /* ftc_buffer_add_newest()'s first (group, partition). */
     uint32_t reported_arrived;  /* The 'arrived' the forwarder was last told. */
     struct ftc_commits commits;
-    struct ftc_held_pkt *held;
+    /* Held, in the order they came: 'n_held' from 'held', which lies 'held - held_base'
+     * entries into an allocation of 'cap_held'. Releasing the oldest advances 'held'; the rest
+     * moves down once as many were released as are left. Moving the thousands held behind a
+     * released few each time (a buffer whose guest is at its quota, its chain behind a gap)
+     * cost more than the packets' own work. */
+    struct ftc_held_pkt *held, *held_base;
     size_t n_held, cap_held;
     struct ftc_message *m, *s;
     struct buf msg;
@@ -628,7 +633,7 @@ ftc_buffer_destroy(struct ft_core *core)
         free(b->held[i].data);
         free(b->held[i].logs);
     }
-    free(b->held);
+    free(b->held_base);
     free(b->m);
     free(b->s);
     buf_uninit(&b->msg);
@@ -720,9 +725,11 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
         free(b->held[k].data);
         free(b->held[k].logs);
     }
-    if (k) {
-        memmove(b->held, b->held + k, (b->n_held - k) * sizeof *b->held);
-        b->n_held -= k;
+    b->held += k;
+    b->n_held -= k;
+    if ((size_t) (b->held - b->held_base) > b->n_held) {
+        memmove(b->held_base, b->held, b->n_held * sizeof *b->held);
+        b->held = b->held_base;
     }
 }
 
@@ -818,8 +825,11 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
         } else {
             struct ftc_held_pkt *h;
 
-            if (b->n_held >= b->cap_held) {
-                b->held = x2nrealloc(b->held, &b->cap_held, sizeof *b->held);
+            if ((size_t) (b->held - b->held_base) + b->n_held >= b->cap_held) {
+                size_t front = b->held - b->held_base;
+
+                b->held_base = x2nrealloc(b->held_base, &b->cap_held, sizeof *b->held);
+                b->held = b->held_base + front;
             }
             h = &b->held[b->n_held++];
             *h = (struct ftc_held_pkt) {

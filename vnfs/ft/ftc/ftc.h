@@ -320,7 +320,9 @@ struct ftc_replica_stats {
     uint64_t held, held_now, held_dropped, retx_asked, retx_answered, retx_got, resyncs;
     uint64_t held_us, held_us_max;      /* Time held, total and longest, of those released. */
     uint64_t ticks, retx_limited;
+    uint64_t retx_parsed;       /* Retained logs read to answer retransmission requests. */
     uint64_t stashed, stash_dropped;    /* Out-of-order logs a tail kept (its packet went on). */
+    uint64_t stash_reads;       /* Stashed logs read again to see whether they apply now. */
     uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
     uint64_t log_allocs;        /* Buffers allocated for retained logs (pruned ones are reused). */
     /* threads > 1: transactions committed, tries that a wound aborted, times a lock request

@@ -27,6 +27,8 @@
 #include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/ft/ftc/ftc-private.h"
 #include "vnfs/ft/ftc/txlock.h"
+#include "vnfs/ft/rng.h"
+#include "vnfs/ft/u64map.h"
 
 #define FTC_MAX_HELD 4096
 #define FTC_MAX_RETAINED 8192
@@ -70,6 +72,15 @@ struct ftc_group {
     uint64_t log_allocs;        /* Buffers allocated (or grown) for retained logs. */
     struct ftc_logbuf *stash;   /* Tail only: logs that do not apply yet (FUTURE). */
     size_t n_stash, cap_stash;
+    /* What keeps the stash's cost per packet from growing with it (a tail thousands of logs
+     * behind at its CPU quota spent its time scanning it: session 16): a stashed log's bytes'
+     * hash -> its index, for the duplicate check; and, per partition, the lowest number any
+     * stashed log names, with the epoch and history length they were judged in: while MAX is
+     * below it everywhere and the epoch is the same, no stashed log can apply. */
+    struct u64map stash_index;
+    uint64_t stash_low[FTC_MAX_PARTS];
+    uint32_t stash_epoch;
+    size_t stash_hist;
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
     bool resync;                /* Asked the predecessor for its image: it no longer has the
                                  * logs we lack (a recovered member's image is bounded). */
@@ -230,6 +241,7 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
         free(gr->stash[i].data);
     }
     gr->n_stash = 0;
+    u64map_clear(&gr->stash_index);
     if (gr->store) {
         state_destroy(gr->store);
     }
@@ -484,6 +496,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
 
             gr->g = g;
             gr->pos = d;
+            u64map_init(&gr->stash_index);
             gr->retains = d < r->f;
             gr->ready = true;
             ftc_group_reset(r, gr);
@@ -531,6 +544,7 @@ ftc_replica_destroy(struct ft_core *core)
             free(gr->stash[k].data);
         }
         free(gr->stash);
+        u64map_destroy(&gr->stash_index);
         state_destroy(gr->store);
     }
     for (size_t i = 0; i < r->n_held; i++) {
@@ -691,15 +705,16 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
 static void
 ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_log *l)
 {
+    uint64_t hash, i;
     struct buf b;
 
     buf_init(&b);
     ftc_log_put_wire(&b, l);
-    for (size_t i = 0; i < gr->n_stash; i++) {
-        if (gr->stash[i].len == b.len && !memcmp(gr->stash[i].data, b.data, b.len)) {
-            buf_uninit(&b);
-            return;
-        }
+    hash = ft_hash_bytes(b.data, b.len, 0);
+    if (u64map_get(&gr->stash_index, hash, &i) && gr->stash[i].len == b.len
+        && !memcmp(gr->stash[i].data, b.data, b.len)) {
+        buf_uninit(&b);
+        return;
     }
     if (gr->n_stash >= FTC_MAX_STASH) {
         /* Asked for again when it comes around again (the buffer resends what it holds). */
@@ -710,6 +725,15 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
     if (gr->n_stash >= gr->cap_stash) {
         gr->stash = x2nrealloc(gr->stash, &gr->cap_stash, sizeof *gr->stash);
     }
+    if (!gr->n_stash) {
+        memset(gr->stash_low, 0xff, sizeof gr->stash_low);
+        gr->stash_epoch = gr->epoch;
+        gr->stash_hist = gr->n_hist;
+    }
+    for (size_t e = 0; e < l->n_ent; e++) {
+        gr->stash_low[l->ent[e].part] = MIN(gr->stash_low[l->ent[e].part], l->ent[e].seq);
+    }
+    u64map_put(&gr->stash_index, hash, gr->n_stash);
     gr->stash[gr->n_stash].data = buf_steal(&b, &gr->stash[gr->n_stash].len);
     gr->n_stash++;
     r->stats.stashed++;
@@ -739,11 +763,20 @@ ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
 /* Applies what the stash of 'gr' now allows, drops what is applied or dead; true if a log
  * applied. */
 static bool
-ftc_group_unstash(struct ftc_group *gr)
+ftc_group_unstash(struct ftc_replica *r, struct ftc_group *gr)
 {
-    bool any = false;
+    bool any = false, low = gr->epoch == gr->stash_epoch && gr->n_hist == gr->stash_hist;
+    size_t had = gr->n_stash;
 
-    for (bool progress = gr->n_stash > 0; progress;) {
+    /* A log applies (or is applied) only once MAX reaches a number it names: while a gap
+     * below the whole stash is repaired, the stash is not read at every message. */
+    for (size_t p = 0; p < FTC_MAX_PARTS && low; p++) {
+        low = gr->max[p] < gr->stash_low[p];
+    }
+    if (low || !gr->n_stash) {
+        return false;
+    }
+    for (bool progress = true; progress;) {
         size_t k = 0;
 
         progress = false;
@@ -754,6 +787,7 @@ ftc_group_unstash(struct ftc_group *gr)
 
             cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
             ftc_log_read(&rd, &l);
+            r->stats.stash_reads++;
             cls = ftc_group_classify(gr, &l);
             if (cls == FTC_LOG_READY && ftc_group_apply(gr, &l)) {
                 progress = any = true;
@@ -764,6 +798,26 @@ ftc_group_unstash(struct ftc_group *gr)
             free(gr->stash[i].data);
         }
         gr->n_stash = k;
+    }
+    /* Judged again in this epoch: the lowest numbers and the index of what is left. */
+    gr->stash_epoch = gr->epoch;
+    gr->stash_hist = gr->n_hist;
+    if (gr->n_stash == had) {
+        return any;
+    }
+    memset(gr->stash_low, 0xff, sizeof gr->stash_low);
+    u64map_clear(&gr->stash_index);
+    for (size_t i = 0; i < gr->n_stash; i++) {
+        struct cursor rd;
+        struct ftc_log l;
+
+        cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
+        ftc_log_read(&rd, &l);
+        r->stats.stash_reads++;
+        for (size_t e = 0; e < l.n_ent; e++) {
+            gr->stash_low[l.ent[e].part] = MIN(gr->stash_low[l.ent[e].part], l.ent[e].seq);
+        }
+        u64map_put(&gr->stash_index, ft_hash_bytes(gr->stash[i].data, gr->stash[i].len, 0), i);
     }
     return any;
 }
@@ -1037,7 +1091,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
     }
     if (applied) {
         for (size_t i = 0; i < r->n_groups; i++) {
-            ftc_group_unstash(&r->groups[i]);
+            ftc_group_unstash(r, &r->groups[i]);
         }
     }
     /* Then every log of ours must be in: dead ones decide, missing ones hold the packet. */
@@ -1690,6 +1744,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                 }
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
                 ftc_log_read(&lr, &l);
+                r->stats.retx_parsed++;
                 cls = ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l);
                 if (cls != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
                     /* Applied there, dead, or in its stash: so for the rest of this answer,
@@ -1809,7 +1864,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
             }
         }
     }
-    applied |= ftc_group_unstash(gr);
+    applied |= ftc_group_unstash(r, gr);
     ftc_replica_drain(r, out);
     if (applied) {
         /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on

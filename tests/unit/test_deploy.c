@@ -435,26 +435,27 @@ test_deploy_ftc(void **state)
     fixture_down(&fx);
 }
 
-/* The CPU quota of guest 'name'. */
+static const struct guest *
+guest_of(struct fixture *fx, const char *name)
+{
+    struct instance_guest *ig = instance_find_guest(fx->inst, name);
+
+    assert_non_null(ig);
+    assert_non_null(ig->guest);
+    return ig->guest;
+}
+
+/* The CPU quota of guest 'name', and its period (microseconds). */
 static double
 guest_cpus(struct fixture *fx, const char *name)
 {
-    struct instance_guest *ig = instance_find_guest(fx->inst, name);
-
-    assert_non_null(ig);
-    assert_non_null(ig->guest);
-    return ig->guest->cpus;
+    return guest_of(fx, name)->cpus;
 }
 
-/* The period of that quota (microseconds). */
 static uint64_t
 guest_period(struct fixture *fx, const char *name)
 {
-    struct instance_guest *ig = instance_find_guest(fx->inst, name);
-
-    assert_non_null(ig);
-    assert_non_null(ig->guest);
-    return ig->guest->cpu_period_us;
+    return guest_of(fx, name)->cpu_period_us;
 }
 
 /* resources.vnf.cpus: each middlebox's own guests (its VNF's, an in-line FTMB logger's) get

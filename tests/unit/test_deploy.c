@@ -436,7 +436,7 @@ test_deploy_ftc(void **state)
 }
 
 static const struct guest *
-guest_of(struct fixture *fx, const char *name)
+running_guest(struct fixture *fx, const char *name)
 {
     struct instance_guest *ig = instance_find_guest(fx->inst, name);
 
@@ -449,13 +449,13 @@ guest_of(struct fixture *fx, const char *name)
 static double
 guest_cpus(struct fixture *fx, const char *name)
 {
-    return guest_of(fx, name)->cpus;
+    return running_guest(fx, name)->cpus;
 }
 
 static uint64_t
 guest_period(struct fixture *fx, const char *name)
 {
-    return guest_of(fx, name)->cpu_period_us;
+    return running_guest(fx, name)->cpu_period_us;
 }
 
 /* resources.vnf.cpus: each middlebox's own guests (its VNF's, an in-line FTMB logger's) get

@@ -51,7 +51,13 @@
 # session 15) fills while the buffer's guest is stopped, and the forwarder spent its quota
 # shedding: by hand, 1 ms per 25 ms gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5
 # runs a side, window off; 5% at length 5, within the noise) and none the same (session 14). So
-# under 100 ms FTC's length-2 goodput, and its drop to length 5, may be understated.
+# under 100 ms FTC's length-2 goodput, and its drop to length 5, might be understated. Session
+# 16 measured it (PERIOD 25ms vs empty, REPS=2 twice a side, alternated, medians of 4 runs):
+# ends own, FTC 11,200 vs 12,278/s at length 2 and 8,516 vs 7,967/s at length 5, none 11,389 vs
+# 11,436 and 9,842 vs 9,835, FTC's drop 24% vs 35% (per run 14-54% vs 25-72%): within the noise;
+# ends shared, FTC at length 5 2,254 vs 3,502/s (worse), its stall (the last guest, the buffer's,
+# at its quota in 91-98% of periods, ~2,500-3,000 packets still held at the end) with either
+# period. So the period explains neither FTC's drop nor the stall; the default stays 100 ms.
 # FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last middlebox's servers, get a middlebox's quota of their own on those
 # guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
 # quota, as before), as ftmb's in-line logger gets a guest of its own. FTMB's stalls spend the

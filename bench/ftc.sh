@@ -43,20 +43,26 @@
 # not its bottleneck). A stalled VNF's share then stays unused, as its own server's would. Set
 # it low enough that the middleboxes, not the host, are the bottleneck (each run's
 # per-component CPU is printed: a middlebox at its quota is one; e.g. 0.04 on two cores). What
-# it shows: each scheme's throughput is then its costliest middlebox's. The quota's period is
-# the kernel's 100 ms (the testbed sets no other): a middlebox at its quota is stopped for up to
-# 96 ms of each. That costs none nothing measurable, but FTC's forwarder window (then 256
-# packets on the way to the buffer; 1024 since session 15) fills while the buffer's guest is
-# stopped, and the forwarder spent its quota shedding: by hand, 1 ms per 25 ms (the shortest period the kernel allows a 0.04 quota)
-# gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5 runs a side, window off; 5% at
-# length 5, within the noise) and none the same (session 14). So under 100 ms FTC's length-2
-# goodput, and its drop to length 5, are understated; a period setting (resources) would let
-# the bench use 25 ms. FTC's forwarder and buffer, which the paper runs on cores of their own on
-# the first and the last middlebox's servers, get a middlebox's quota of their own on those
+# it shows: each scheme's throughput is then its costliest middlebox's. PERIOD (default empty:
+# the kernel's 100 ms): the quotas' CFS period (resources.period, every guest's; a quota of 0.04
+# cores allows 25ms at the shortest, the kernel's least quota being 1 ms). A middlebox at its
+# quota is stopped for the rest of each period: up to 96 ms of 100. That costs none nothing
+# measurable, but FTC's forwarder window (then 256 packets on the way to the buffer; 1024 since
+# session 15) fills while the buffer's guest is stopped, and the forwarder spent its quota
+# shedding: by hand, 1 ms per 25 ms gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5
+# runs a side, window off; 5% at length 5, within the noise) and none the same (session 14). So
+# under 100 ms FTC's length-2 goodput, and its drop to length 5, might be understated. Session
+# 16 measured it (PERIOD 25ms vs empty, REPS=2 twice a side, alternated, medians of 4 runs):
+# ends own, FTC 11,200 vs 12,278/s at length 2 and 8,516 vs 7,967/s at length 5, none 11,389 vs
+# 11,436 and 9,842 vs 9,835, FTC's drop 24% vs 35% (per run 14-54% vs 25-72%): within the noise;
+# ends shared, FTC at length 5 2,254 vs 3,502/s (worse), its stall (the last guest, the buffer's,
+# at its quota in 91-98% of periods, ~2,500-3,000 packets still held at the end) with either
+# period. So the period explains neither FTC's drop nor the stall; the default stays 100 ms.
+# FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last middlebox's servers, get a middlebox's quota of their own on those
 # guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
 # quota, as before), as ftmb's in-line logger gets a guest of its own. FTMB's stalls spend the
 # CPU time the middlebox's server would have had during them
-# (a quota is a budget per 100 ms period, not a slower CPU: a VNF that only slept through a 6 ms
+# (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
 # CPU quotas of every scheme's middlebox guests are printed beside the numbers (the cores
 # that scheme's chain has). FTC_LINK (default direct): ftc's link parameter (switch: its state
@@ -110,10 +116,11 @@ trap 'for i in "$inst" $(for s in $SCHEMES; do echo "$inst-l-$s"; done); do
           bin/sfclab -i "$i" down >/dev/null 2>&1; bin/sfclab -i "$i" clean >/dev/null 2>&1; done
       rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
+[ -n "${PERIOD:-}" ] && vnf_res+=", period: $PERIOD"
 point() { # SCHEME LENGTH -> experiment file
     cat >"$tmp/$1-$2.yaml" <<YAML
 experiment: bench-ftc-$1-$2
@@ -159,7 +166,7 @@ quotas() {
     echo "${out# } total=$total"
 }
 # What limited the run: "GUEST=THROTTLED/PERIODS ..." for each middlebox guest with a quota (of
-# the 100 ms periods it ran in, those it hit its quota in: a guest throttled in nearly all of
+# the periods (PERIOD) it ran in, those it hit its quota in: a guest throttled in nearly all of
 # them is the bottleneck; one throttled in few waited for packets), then where packets were
 # dropped: the SFF's entry queue (its admission, before any middlebox), every other receive
 # queue that overflowed (sff, vN), FTC's forwarder shedding at its window, and FTC's drops

@@ -124,14 +124,16 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
     int error;
 
     for (size_t i = 0; i < ARRAY_SIZE(fixed_guests); i++) {
-        size_t g = topology_add_guest(topo, fixed_guests[i], p->cpus, p->memory);
+        size_t g = topology_add_guest(topo, fixed_guests[i], p->cpus, p->cpu_period_us,
+                                      p->memory);
         snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
         topology_add_link(topo, g, bridge, addr, 24);
     }
     for (size_t i = 0; i < p->n_vnfs; i++) {
         for (unsigned r = 0; r < vnf_copies(o, i); r++) {
             vnf_guest_name(o, i, r, name);
-            size_t g = topology_add_guest(topo, name, vnf_guest_cpus(p, o, i), p->memory);
+            size_t g = topology_add_guest(topo, name, vnf_guest_cpus(p, o, i),
+                                          exp_point_vnf_period(p), p->memory);
             /* Past .249 the addresses would meet the service address: only MACs matter on the
              * chain's path, so a large replicated chain does without. */
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
@@ -147,26 +149,29 @@ deploy_chain_topology(const struct exp_point *p, const struct deploy_chain_opts 
         if (made) {
             continue;       /* Another component on an extra's guest. */
         }
-        size_t g = topology_add_guest(topo, o->extra[i].guest, p->cpus, p->memory);
+        size_t g = topology_add_guest(topo, o->extra[i].guest, p->cpus, p->cpu_period_us,
+                                      p->memory);
         snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
         topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
     }
     chain_network(p, topo);
     if (needs_attacker(p)) {
-        size_t g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
+        size_t g = topology_add_guest(topo, "attacker", p->cpus, p->cpu_period_us,
+                                      p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);
     }
     if (o->ftmb && o->ftmb_in_line) {
         /* A logger per middlebox: the paper's FTMB gives each its IL and OL's own server. */
         for (size_t i = 0; i < p->n_vnfs; i++) {
             snprintf(name, sizeof name, "l%zu", i);
-            size_t g = topology_add_guest(topo, name, exp_point_vnf_cpus(p), p->memory);
+            size_t g = topology_add_guest(topo, name, exp_point_vnf_cpus(p),
+                                          exp_point_vnf_period(p), p->memory);
             /* Only its MAC matters (the path's hop); no address to collide with a function's
              * (a NAT's external one). */
             topology_add_link(topo, g, bridge, NULL, 24);
         }
     } else if (o->ftmb) {
-        size_t g = topology_add_guest(topo, "logger", p->cpus, p->memory);
+        size_t g = topology_add_guest(topo, "logger", p->cpus, p->cpu_period_us, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.253", 24);
     }
     error = topology_finish(topo, errp);
@@ -869,10 +874,12 @@ deploy_replace_guest(struct deployment *d, struct deploy_component *c, const cha
     instance_changes_lock(d->inst);
     locked = true;
     /* The failed guest's quota (a destroyed guest's own record is gone with it). */
+    bool mbox = !strcmp(c->role, "vnf");
     error = instance_replace_guest(d->inst, c->guest, new_guest,
-                                   !strcmp(c->role, "vnf")
-                                   ? vnf_guest_cpus(d->point, &d->opts, c->index)
-                                   : d->point->cpus,
+                                   mbox ? vnf_guest_cpus(d->point, &d->opts, c->index)
+                                        : d->point->cpus,
+                                   mbox ? exp_point_vnf_period(d->point)
+                                        : d->point->cpu_period_us,
                                    d->point->memory);
     log_debug("%s: new guest %s made in %.1f ms", c->name, new_guest,
               (time_mono_ns() - t0) / 1e6);
@@ -1217,7 +1224,7 @@ deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **
     char addr[INET_ADDRSTRLEN], name[32];
     int error;
 
-    g = topology_add_guest(topo, "client", p->cpus, p->memory);
+    g = topology_add_guest(topo, "client", p->cpus, p->cpu_period_us, p->memory);
     snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
     topology_add_link(topo, g, bridge, addr, 24);
     for (size_t k = 0; k < 2 + p->n_vnfs; k++) {
@@ -1230,6 +1237,7 @@ deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **
                 snprintf(name, sizeof name, "v%zur%u", (k - 2) % 1000, r % 100);
             }
             g = topology_add_guest(topo, name, k >= 2 ? exp_point_vnf_cpus(p) : p->cpus,
+                                   k >= 2 ? exp_point_vnf_period(p) : p->cpu_period_us,
                                    p->memory);
             snprintf(addr, sizeof addr, "10.0.0.%zu", ++n_addr);
             topology_add_link(topo, g, bridge, n_addr < 250 ? addr : NULL, 24);
@@ -1237,7 +1245,7 @@ deploy_fitsfc_topology(const struct exp_point *p, unsigned f, struct topology **
     }
     chain_network(p, topo);
     if (needs_attacker(p)) {
-        g = topology_add_guest(topo, "attacker", p->cpus, p->memory);
+        g = topology_add_guest(topo, "attacker", p->cpus, p->cpu_period_us, p->memory);
         topology_add_link(topo, g, bridge, "10.0.0.254", 24);
     }
     error = topology_finish(topo, errp);

@@ -291,16 +291,17 @@ apply_limits(const struct cgroup *cg, const struct cgroup_limits *limits)
     int error;
 
     if (limits->cpus > 0) {
-        uint64_t period = 100000;
+        uint64_t period = limits->period_us ? limits->period_us : CGROUP_PERIOD_DEFAULT_US;
+        /* The kernel refuses quotas under 1 ms. */
+        uint64_t quota = MAX((uint64_t) llround(limits->cpus * (double) period),
+                             CGROUP_QUOTA_MIN_US);
         if (cg->version == CGROUP_V1) {
-            error = read_knob_u64(cpu_dir, "cpu.cfs_period_us", &period);
+            /* A new group has no quota yet: any period goes with it. */
+            snprintf(value, sizeof value, "%" PRIu64, period);
+            error = write_knob(cpu_dir, "cpu.cfs_period_us", value);
             if (error) {
                 return error;
             }
-        }
-        /* The kernel refuses quotas under 1 ms. */
-        uint64_t quota = MAX((uint64_t) llround(limits->cpus * (double) period), 1000);
-        if (cg->version == CGROUP_V1) {
             snprintf(value, sizeof value, "%" PRIu64, quota);
             error = write_knob(cpu_dir, "cpu.cfs_quota_us", value);
         } else {
@@ -650,7 +651,7 @@ cgroup_is_frozen(const struct cgroup *cg)
 int
 cgroup_read_limits(const struct cgroup *cg, struct cgroup_limits *limits)
 {
-    struct cgroup_limits l = { 0, 0 };
+    struct cgroup_limits l = { 0 };
     char *value = NULL;
     int error;
 
@@ -667,6 +668,7 @@ cgroup_read_limits(const struct cgroup *cg, struct cgroup_limits *limits)
         long long q = strtoll(quota, NULL, 10);
         free(quota);
         l.cpus = q > 0 && period ? (double) q / (double) period : 0;
+        l.period_us = l.cpus > 0 ? period : 0;
         error = read_knob_u64(cg->dirs[CGROUP_MEMORY], "memory.limit_in_bytes", &memory);
         if (error) {
             return error;
@@ -681,6 +683,7 @@ cgroup_read_limits(const struct cgroup *cg, struct cgroup_limits *limits)
         }
         if (sscanf(value, "%llu %llu", &q, &p) == 2 && p) {
             l.cpus = (double) q / (double) p;
+            l.period_us = p;
         }
         free(value);
         error = read_knob(cg->dirs[CGROUP_MEMORY], "memory.max", &value);

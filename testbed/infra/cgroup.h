@@ -31,8 +31,17 @@ enum cgroup_controller {
     CGROUP_N_CONTROLLERS
 };
 
+/* The CFS period a CPU quota is given per (v2's cpu.max, v1's cpu.cfs_period_us, libvirt's
+ * <cputune>): the kernel takes 1 ms to 1 s, and no quota under 1 ms. The default is the
+ * kernel's own. */
+#define CGROUP_PERIOD_DEFAULT_US 100000
+#define CGROUP_PERIOD_MIN_US 1000
+#define CGROUP_PERIOD_MAX_US 1000000
+#define CGROUP_QUOTA_MIN_US 1000
+
 struct cgroup_limits {
     double cpus;                /* Cores of CPU time per period; 0: unlimited. */
+    uint64_t period_us;         /* The quota's period; 0: CGROUP_PERIOD_DEFAULT_US. */
     uint64_t memory;            /* Bytes; 0: unlimited. */
 };
 
@@ -79,7 +88,8 @@ int cgroup_freeze(const struct cgroup *, bool frozen);
 /* Answers whether the group is frozen (or freezing). */
 bool cgroup_is_frozen(const struct cgroup *);
 
-/* Reads the limits back from the kernel, as configured (cpus = quota / period). */
+/* Reads the limits back from the kernel, as configured (cpus = quota / period, and the period
+ * when there is a quota). */
 int cgroup_read_limits(const struct cgroup *, struct cgroup_limits *);
 /* CPU time used by the group's tasks so far, and memory charged to it now. */
 int cgroup_read_stats(const struct cgroup *, uint64_t *cpu_ns, uint64_t *mem_bytes);

@@ -4,11 +4,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "testbed/infra/cgroup.h"
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/util.h"
-
-/* The CFS period libvirt's <cputune> quota is expressed in. */
-#define CPU_PERIOD_US 100000
 
 static void
 put_escaped(struct buf *b, const char *s)
@@ -68,18 +66,20 @@ put_head(struct buf *b, const struct domxml_guest *g, const char *type, uint64_t
         /* Cores are a CFS quota, as the netns provider's cgroup sets it. libvirt applies it
          * to a container's whole cgroup but to each of a VM's vCPU threads. */
         double share = strcmp(type, "lxc") ? g->cpus / vcpus : g->cpus;
-        buf_printf(b, "  <cputune>\n    <period>%d</period>\n    <quota>%lld</quota>\n"
-                   "  </cputune>\n", CPU_PERIOD_US, (long long) llround(share * CPU_PERIOD_US));
+        unsigned long long period = g->period_us ? g->period_us : CGROUP_PERIOD_DEFAULT_US;
+        buf_printf(b, "  <cputune>\n    <period>%llu</period>\n    <quota>%lld</quota>\n"
+                   "  </cputune>\n", period, (long long) llround(share * (double) period));
     }
 }
 
 void
-domxml_vcpu_quota(double cpus, unsigned long long *period_us, long long *quota_us)
+domxml_vcpu_quota(double cpus, uint64_t period, unsigned long long *period_us,
+                  long long *quota_us)
 {
     unsigned int vcpus = cpus > 0 ? (unsigned int) ceil(cpus) : 1;
 
-    *period_us = CPU_PERIOD_US;
-    *quota_us = llround(cpus / vcpus * CPU_PERIOD_US);
+    *period_us = period ? period : CGROUP_PERIOD_DEFAULT_US;
+    *quota_us = llround(cpus / vcpus * (double) *period_us);
 }
 
 /* A guest that stops is gone: sfclab, not libvirt, decides whether it comes back. */

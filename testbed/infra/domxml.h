@@ -35,6 +35,7 @@ struct domxml_guest {
     const char *name;           /* The domain's name (sfclab-INSTANCE-GUEST). */
     const char *title;          /* Free text shown by `virsh list --title`, or NULL. */
     double cpus;                /* CPU quota in cores; 0: no quota (one vCPU for a VM). */
+    uint64_t period_us;         /* The quota's CFS period; 0: the kernel's 100 ms. */
     uint64_t memory;            /* Bytes; 0: the kind's default. */
 
     /* LXC: the init program and its arguments. */
@@ -69,8 +70,10 @@ struct domxml_guest {
 };
 
 /* The per-vCPU CFS period and quota (microseconds) that give a VM 'cpus' cores in all over
- * ceil(cpus) vCPUs: what <cputune> says, for virDomainSetSchedulerParameters. */
-void domxml_vcpu_quota(double cpus, unsigned long long *period_us, long long *quota_us);
+ * ceil(cpus) vCPUs, per 'period' (0: the kernel's 100 ms): what <cputune> says, for
+ * virDomainSetSchedulerParameters. */
+void domxml_vcpu_quota(double cpus, uint64_t period, unsigned long long *period_us,
+                       long long *quota_us);
 
 /* Appends the XML of a container or a machine to 'b'. EINVAL (with a message) if a required
  * field is missing. */

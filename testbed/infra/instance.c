@@ -384,6 +384,9 @@ instance_save(const struct instance *inst)
         free(handle);
         if (ig->guest) {
             json_object_set_new(g, "cpus", json_real(ig->guest->cpus));
+            if (ig->guest->cpu_period_us) {
+                json_object_set_new(g, "cpu_period_us", json_integer(ig->guest->cpu_period_us));
+            }
             json_object_set_new(g, "memory", json_integer(ig->guest->memory));
         }
         json_object_set_new(g, "mgmt", json_string(inet_ntoa(ig->mgmt_addr)));
@@ -1511,6 +1514,7 @@ instance_make_guest(struct instance *inst, struct instance_guest *ig,
     struct guest_config cfg = {
         .name = spec->name,
         .cpus = spec->cpus,
+        .cpu_period_us = spec->cpu_period_us,
         .memory = spec->memory,
         .instance = inst->name,
         .sfcd = inst->sfcd,
@@ -1658,7 +1662,8 @@ up_make_guests(void *ctx_)
         }
         spec = (struct instance_guest_spec) {
             .name = tg->name, .provider = tg->provider, .cpus = tg->cpus,
-            .memory = tg->memory, .mgmt_addr = tg->mgmt_addr, .links = links,
+            .cpu_period_us = tg->cpu_period_us, .memory = tg->memory,
+            .mgmt_addr = tg->mgmt_addr, .links = links,
             .savable = tg->savable,
         };
         for (size_t li = 0; li < topo->n_links; li++) {
@@ -2010,6 +2015,7 @@ instance_open(const struct instance_opts *opts, struct instance **instp)
         struct guest_config cfg = {
             .name = json_string_value(json_object_get(g, "name")),
             .cpus = json_number_value(json_object_get(g, "cpus")),
+            .cpu_period_us = json_integer_value(json_object_get(g, "cpu_period_us")),
             .memory = json_integer_value(json_object_get(g, "memory")),
             .instance = inst->name,
             .sfcd = inst->sfcd,
@@ -2204,7 +2210,7 @@ guest_index(const struct instance_guest *ig)
 
 static int
 replace_guest(struct instance *inst, const char *name, const char *new_name, double cpus,
-              uint64_t memory)
+              uint64_t cpu_period_us, uint64_t memory)
 {
     struct instance_guest *ig = instance_find_guest(inst, name), fresh, old;
     struct instance_link_spec *links = NULL;
@@ -2224,8 +2230,9 @@ replace_guest(struct instance *inst, const char *name, const char *new_name, dou
     idx = guest_index(ig);
     links = xcalloc(ig->n_ifaces ? ig->n_ifaces : 1, sizeof *links);
     spec = (struct instance_guest_spec) {
-        .name = new_name, .provider = ig->provider, .cpus = cpus, .memory = memory,
-        .mgmt_addr = ig->mgmt_addr, .links = links,
+        .name = new_name, .provider = ig->provider, .cpus = cpus,
+        .cpu_period_us = cpu_period_us, .memory = memory, .mgmt_addr = ig->mgmt_addr,
+        .links = links,
     };
     for (size_t j = 1; j < ig->n_ifaces; j++) {
         links[spec.n_links++] = (struct instance_link_spec) {
@@ -2595,12 +2602,12 @@ instance_restore_guest(struct instance *inst, const char *name, const char *path
 
 int
 instance_replace_guest(struct instance *inst, const char *name, const char *new_name,
-                       double cpus, uint64_t memory)
+                       double cpus, uint64_t cpu_period_us, uint64_t memory)
 {
     int error;
 
     instance_changes_lock(inst);
-    error = replace_guest(inst, name, new_name, cpus, memory);
+    error = replace_guest(inst, name, new_name, cpus, cpu_period_us, memory);
     instance_changes_unlock(inst);
     return error;
 }

@@ -156,6 +156,7 @@ struct instance_guest_spec {
     const char *name;
     const char *provider;       /* NULL: "netns". */
     double cpus;                /* 0: unlimited. */
+    uint64_t cpu_period_us;     /* The quota's period; 0: 100 ms. */
     uint64_t memory;            /* 0: unlimited. */
     struct in_addr mgmt_addr;   /* 0.0.0.0: the next free address of the management subnet. */
     const struct instance_link_spec *links;
@@ -178,11 +179,12 @@ int instance_restore_guest(struct instance *, const char *name, const char *path
  * 'new_name' in its place: the same entry of inst->guests (pointers to it stay valid, and it
  * never moves, so another thread may keep reading it), the same index and so the same MACs,
  * the same provider, management address, bridges and data addresses, on new switch ports;
- * with 'cpus' and 'memory' (0: unlimited) and an agent like every guest's. The old links'
- * impairments are not made again. Steering that named the old ports (flows with their
- * numbers) is the caller's to redo. ENOENT: no such guest; EEXIST: 'new_name' is taken. */
+ * with 'cpus' per 'cpu_period_us' (0: 100 ms) and 'memory' (0: unlimited) and an agent like
+ * every guest's. The old links' impairments are not made again. Steering that named the old
+ * ports (flows with their numbers) is the caller's to redo. ENOENT: no such guest; EEXIST:
+ * 'new_name' is taken. */
 int instance_replace_guest(struct instance *, const char *name, const char *new_name,
-                           double cpus, uint64_t memory);
+                           double cpus, uint64_t cpu_period_us, uint64_t memory);
 int instance_open(const struct instance_opts *, struct instance **);
 /* Stops the guests and OVS gracefully, then undoes the manifest. Frees 'inst'. */
 int instance_down(struct instance *);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testbed/infra/cgroup.h"
 #include "testbed/infra/link.h"
 #include "vnfs/lib/util.h"
 
@@ -140,12 +142,19 @@ guest_init_common(struct guest *g, const struct guest_provider *provider,
         log_err("guest %s: cpus %g is out of range", cfg->name, cfg->cpus);
         return EINVAL;
     }
+    if (cfg->cpu_period_us && (cfg->cpu_period_us < CGROUP_PERIOD_MIN_US
+                               || cfg->cpu_period_us > CGROUP_PERIOD_MAX_US)) {
+        log_err("guest %s: a CPU period of %" PRIu64 " us is out of range", cfg->name,
+                cfg->cpu_period_us);
+        return EINVAL;
+    }
     memset(g, 0, sizeof *g);
     g->provider = provider;
     g->name = xstrdup(cfg->name);
     g->hostname = xstrdup(cfg->hostname ? cfg->hostname : cfg->name);
     g->instance = xstrdup(cfg->instance);
     g->cpus = cfg->cpus;
+    g->cpu_period_us = cfg->cpu_period_us;
     g->memory = cfg->memory;
     g->savable = cfg->savable;
     g->sfcd = xstrdup(cfg->sfcd);

@@ -43,6 +43,7 @@ struct guest_config {
     const char *name;           /* Unique in the instance; [A-Za-z0-9_.-], at most 63 bytes. */
     const char *hostname;       /* NULL: the name. */
     double cpus;                /* CPU quota in cores; 0: unlimited. */
+    uint64_t cpu_period_us;     /* The quota's period (cgroup.h's range); 0: 100 ms. */
     uint64_t memory;            /* Bytes; 0: unlimited. */
     const char *instance;       /* The testbed instance's name. */
     const char *cgroup_parent;  /* NULL: "sfclab-<instance>". */
@@ -86,6 +87,7 @@ struct guest {
     char *hostname;
     char *instance;
     double cpus;
+    uint64_t cpu_period_us;
     uint64_t memory;
     char *sfcd;
     char *run_dir;

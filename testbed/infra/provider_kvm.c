@@ -509,7 +509,7 @@ set_vcpu_quota(struct guest *g)
     unsigned long long period;
     long long quota;
 
-    domxml_vcpu_quota(g->cpus, &period, &quota);
+    domxml_vcpu_quota(g->cpus, g->cpu_period_us, &period, &quota);
     memset(params, 0, sizeof params);
     snprintf(params[0].field, sizeof params[0].field, "%s", VIR_DOMAIN_SCHEDULER_VCPU_PERIOD);
     params[0].type = VIR_TYPED_PARAM_ULLONG;
@@ -703,7 +703,8 @@ kvm_start(struct guest *g)
     }
     {
         struct domxml_guest dg = {
-            .name = kg->d.name, .title = title, .cpus = g->cpus, .memory = g->memory,
+            .name = kg->d.name, .title = title, .cpus = g->cpus,
+            .period_us = g->cpu_period_us, .memory = g->memory,
             .kvm = accel, .emulator = KVM_EMULATOR, .kernel = kernel,
             .initrd = initrd, .cmdline = (const char *) cmdline.data, .console_log = log,
             .channel = KVM_CHANNEL, .share_dir = share, .share_tag = share ? "sfcdir" : NULL,

@@ -329,7 +329,8 @@ lxc_start(struct guest *g)
     {
         char *title = xasprintf("sfclab instance %s, guest %s", g->instance, g->name);
         struct domxml_guest dg = {
-            .name = lg->d.name, .title = title, .cpus = g->cpus, .memory = g->memory,
+            .name = lg->d.name, .title = title, .cpus = g->cpus,
+            .period_us = g->cpu_period_us, .memory = g->memory,
             .init = g->sfcd, .init_args = args,
         };
         error = domxml_lxc(&dg, &xml);

@@ -355,7 +355,9 @@ static int
 netns_create(const struct guest_config *cfg, struct manifest *manifest, struct guest **gp)
 {
     struct guest *g = xzalloc(sizeof *g);
-    struct cgroup_limits limits = { cfg->cpus, cfg->memory };
+    struct cgroup_limits limits = {
+        .cpus = cfg->cpus, .period_us = cfg->cpu_period_us, .memory = cfg->memory,
+    };
     char *parent = NULL;
     int error;
 

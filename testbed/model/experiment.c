@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "injectors/inject.h"
+#include "testbed/infra/cgroup.h"
 #include "testbed/infra/provider.h"
+#include "testbed/model/topology.h"
 #include "testbed/model/yaml.h"
 #include "testbed/schemes/scheme.h"
 #include "vnfs/lib/buf.h"
@@ -18,6 +20,7 @@
 #define EXP_DEFAULT_PROVIDER GUEST_PROVIDER_DEFAULT
 #define EXP_DEFAULT_SCHEME "none"
 #define EXP_DEFAULT_CPUS 1.0
+#define EXP_DEFAULT_PERIOD_US CGROUP_PERIOD_DEFAULT_US
 #define EXP_DEFAULT_MEMORY (256ull << 20)
 #define EXP_MIN_MEMORY (16ull << 20)
 #define EXP_MAX_CPUS 64.0
@@ -40,8 +43,8 @@ static const char *const quick_keys[] = {
     "provider", "scheme", "params", "resources", "chain", "network", "workload", "faults", "warmup",
     "repetitions", "seed", "sweep", NULL
 };
-static const char *const resources_keys[] = { "cpus", "memory", "vnf", NULL };
-static const char *const resources_vnf_keys[] = { "cpus", NULL };
+static const char *const resources_keys[] = { "cpus", "period", "memory", "vnf", NULL };
+static const char *const resources_vnf_keys[] = { "cpus", "period", NULL };
 static const char *const chain_keys[] = { "length", "fill", "vnfs", "rules", NULL };
 static const char *const vnf_keys[] = { "fn", "params", "resiliency", NULL };
 /* Impairments of every data link of the chain (testbed/model/impair.h). */
@@ -785,14 +788,21 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
     parse_scheme_params(doc, root, pt);
 
     pt->cpus = EXP_DEFAULT_CPUS;
+    pt->cpu_period_us = EXP_DEFAULT_PERIOD_US;
     pt->memory = EXP_DEFAULT_MEMORY;
     if (!yaml_get_map(doc, root, "resources", YAML_OPTIONAL, &map) && map) {
         yaml_map_check_keys(doc, map, resources_keys);
-        if (!yaml_get_number(doc, map, "cpus", YAML_OPTIONAL, &pt->cpus)
-            && !(pt->cpus > 0 && pt->cpus <= EXP_MAX_CPUS)) {
+        bool cpus_ok = !yaml_get_number(doc, map, "cpus", YAML_OPTIONAL, &pt->cpus);
+        if (cpus_ok && !(pt->cpus > 0 && pt->cpus <= EXP_MAX_CPUS)) {
             yaml_error(doc, yaml_map_get(map, "cpus"),
                        "cpus must be greater than 0 and at most 64, not %s",
                        scalar_text(yaml_map_get(map, "cpus")));
+            cpus_ok = false;
+        }
+        bool period_ok = !topology_get_period(doc, map, "period", &pt->cpu_period_us);
+        struct fy_node *at = yaml_map_get(map, yaml_map_get(map, "period") ? "period" : "cpus");
+        if (cpus_ok && period_ok) {
+            topology_check_quota(doc, at, pt->cpus, pt->cpu_period_us);
         }
         if (!yaml_get_size(doc, map, "memory", YAML_OPTIONAL, &pt->memory)
             && pt->memory < EXP_MIN_MEMORY) {
@@ -802,11 +812,20 @@ parse_point(struct yaml_doc *doc, struct fy_node *root, struct exp_point *pt)
         struct fy_node *vnf = NULL;
         if (!yaml_get_map(doc, map, "vnf", YAML_OPTIONAL, &vnf) && vnf) {
             yaml_map_check_keys(doc, vnf, resources_vnf_keys);
-            if (!yaml_get_number(doc, vnf, "cpus", YAML_OPTIONAL, &pt->vnf_cpus)
-                && !(pt->vnf_cpus > 0 && pt->vnf_cpus <= EXP_MAX_CPUS)) {
-                yaml_error(doc, yaml_map_get(vnf, "cpus"),
-                           "vnf cpus must be greater than 0 and at most 64, not %s",
-                           scalar_text(yaml_map_get(vnf, "cpus")));
+            struct fy_node *vcpus = yaml_map_get(vnf, "cpus"), *vperiod;
+            bool vnf_ok = !yaml_get_number(doc, vnf, "cpus", YAML_OPTIONAL, &pt->vnf_cpus);
+            if (vnf_ok && vcpus && !(pt->vnf_cpus > 0 && pt->vnf_cpus <= EXP_MAX_CPUS)) {
+                yaml_error(doc, vcpus, "vnf cpus must be greater than 0 and at most 64, not %s",
+                           scalar_text(vcpus));
+                vnf_ok = false;
+            }
+            vnf_ok &= !topology_get_period(doc, vnf, "period", &pt->vnf_cpu_period_us);
+            vperiod = yaml_map_get(vnf, "period");
+            /* The middleboxes' own quota, reported at what set it last: a small one may need
+             * a longer period than the one it inherits. */
+            if (vnf_ok && (vcpus || vperiod) && (vcpus || cpus_ok) && (vperiod || period_ok)) {
+                topology_check_quota(doc, vperiod ? vperiod : vcpus ? vcpus : at,
+                                     exp_point_vnf_cpus(pt), exp_point_vnf_period(pt));
             }
         }
     }
@@ -1807,6 +1826,12 @@ exp_point_vnf_cpus(const struct exp_point *p)
     return p->vnf_cpus > 0 ? p->vnf_cpus : p->cpus;
 }
 
+uint64_t
+exp_point_vnf_period(const struct exp_point *p)
+{
+    return p->vnf_cpu_period_us ? p->vnf_cpu_period_us : p->cpu_period_us;
+}
+
 bool
 experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p)
 {
@@ -2371,9 +2396,21 @@ format_point(struct buf *b, const struct exp_point *pt)
     format_kv(b, pt->params, pt->n_params);
     buf_printf(b, "\n    resources: {cpus: ");
     yaml_format_number(b, pt->cpus);
-    if (pt->vnf_cpus > 0) {
-        buf_printf(b, ", vnf: {cpus: ");
-        yaml_format_number(b, pt->vnf_cpus);
+    /* The default period left out, as the runs before it had it. */
+    if (pt->cpu_period_us != EXP_DEFAULT_PERIOD_US) {
+        buf_printf(b, ", period: ");
+        yaml_format_duration(b, pt->cpu_period_us * 1000);
+    }
+    if (pt->vnf_cpus > 0 || pt->vnf_cpu_period_us) {
+        buf_printf(b, ", vnf: {");
+        if (pt->vnf_cpus > 0) {
+            buf_printf(b, "cpus: ");
+            yaml_format_number(b, pt->vnf_cpus);
+        }
+        if (pt->vnf_cpu_period_us) {
+            buf_printf(b, "%speriod: ", pt->vnf_cpus > 0 ? ", " : "");
+            yaml_format_duration(b, pt->vnf_cpu_period_us * 1000);
+        }
         buf_printf(b, "}");
     }
     buf_printf(b, ", memory: ");

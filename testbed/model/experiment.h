@@ -137,6 +137,11 @@ struct exp_point {
      * copies', an in-line FTMB logger's: what the papers give a server each), the other guests
      * (client, classifier, SFF, server) keeping 'cpus'; 0: 'cpus' for all. */
     double vnf_cpus;
+    /* resources.period and resources.vnf.period: the CFS period of those quotas (a quota is
+     * that share of each period; a guest at it is stopped for the rest), in microseconds;
+     * 'vnf_cpu_period_us' 0: 'cpu_period_us' for all. */
+    uint64_t cpu_period_us;
+    uint64_t vnf_cpu_period_us;
     uint64_t memory;
     struct exp_vnf *vnfs;       /* The whole chain, fill VNFs first. */
     size_t n_vnfs;
@@ -197,6 +202,8 @@ void exp_points_free(struct exp_point *, size_t n);
  * resources.vnf.cpus, so that each middlebox can have a server's worth of its own while the
  * client, SFF and server (the papers' traffic machines and switch) keep 'cpus'. */
 double exp_point_vnf_cpus(const struct exp_point *);
+/* The period of that quota: resources.vnf.period, else resources.period. */
+uint64_t exp_point_vnf_period(const struct exp_point *);
 
 /* Whether reference 'r' applies to point 'p': its scheme (if any) and every 'where' value. */
 bool experiment_reference_applies(const struct exp_reference *r, const struct exp_point *p);

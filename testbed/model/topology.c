@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libfyaml.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testbed/infra/cgroup.h"
 #include "testbed/infra/provider.h"
 #include "testbed/model/yaml.h"
 #include "vnfs/lib/buf.h"
@@ -24,7 +26,9 @@ static const char *const topology_keys[] = {
     NULL
 };
 static const char *const bridge_keys[] = { "name", NULL };
-static const char *const guest_keys[] = { "name", "provider", "cpus", "memory", NULL };
+static const char *const guest_keys[] = {
+    "name", "provider", "cpus", "period", "memory", NULL
+};
 static const char *const link_keys[] = {
     "guest", "bridge", "address", IMPAIR_MAP_KEYS, NULL
 };
@@ -237,6 +241,11 @@ parse_guest(struct topo_parser *p, struct fy_node *item, size_t idx)
                        fy_node_get_scalar0(node));
         }
         guest->cpus = cpus;
+    }
+    if (!topology_get_period(p->doc, item, "period", &guest->cpu_period_us)) {
+        topology_check_quota(p->doc, yaml_map_get(item, yaml_map_get(item, "period") ? "period"
+                                                                                   : "cpus"),
+                             guest->cpus, guest->cpu_period_us);
     }
     if (!yaml_get_size(p->doc, item, "memory", YAML_OPTIONAL, &memory)) {
         if (memory < TOPO_MIN_MEMORY) {
@@ -645,6 +654,10 @@ topology_format(const struct topology *topo, struct buf *b)
         buf_printf(b, "    provider: %s\n", g->provider);
         buf_printf(b, "    cpus: ");
         yaml_format_number(b, g->cpus);
+        if (g->cpu_period_us) {
+            buf_printf(b, "\n    period: ");
+            yaml_format_duration(b, g->cpu_period_us * 1000);
+        }
         buf_printf(b, "\n    memory: ");
         yaml_format_size(b, g->memory);
         buf_printf(b, "\n");
@@ -700,15 +713,54 @@ topology_add_bridge(struct topology *topo, const char *name)
 }
 
 size_t
-topology_add_guest(struct topology *topo, const char *name, double cpus, uint64_t memory)
+topology_add_guest(struct topology *topo, const char *name, double cpus,
+                   uint64_t cpu_period_us, uint64_t memory)
 {
     topo->guests = xrealloc(topo->guests, (topo->n_guests + 1) * sizeof *topo->guests);
     topo->guests[topo->n_guests] = (struct topo_guest) {
         .name = xstrdup(name), .provider = xstrdup(topo->provider), .cpus = cpus,
-        .memory = memory,
+        .cpu_period_us = cpu_period_us, .memory = memory,
     };
     topo->guests[topo->n_guests].loc.file = topo->file;
     return topo->n_guests++;
+}
+
+int
+topology_get_period(struct yaml_doc *doc, struct fy_node *map, const char *key,
+                    uint64_t *period_us)
+{
+    uint64_t ns;
+    int error = yaml_get_duration(doc, map, key, YAML_OPTIONAL, &ns);
+
+    if (error || !yaml_map_get(map, key)) {
+        return error;
+    }
+    if (ns < CGROUP_PERIOD_MIN_US * 1000ull || ns > CGROUP_PERIOD_MAX_US * 1000ull) {
+        yaml_error(doc, yaml_map_get(map, key), "%s must be 1ms to 1s (the kernel's range), "
+                   "not %s", key, fy_node_get_scalar0(yaml_map_get(map, key)));
+        return EINVAL;
+    }
+    *period_us = ns / 1000;
+    return 0;
+}
+
+void
+topology_check_quota(struct yaml_doc *doc, struct fy_node *node, double cpus,
+                     uint64_t period_us)
+{
+    uint64_t period = period_us ? period_us : CGROUP_PERIOD_DEFAULT_US;
+    struct buf least = BUF_INITIALIZER, given = BUF_INITIALIZER;
+
+    if (cpus > 0 && llround(cpus * (double) period) < CGROUP_QUOTA_MIN_US) {
+        yaml_format_duration(&given, period * 1000);
+        yaml_format_duration(&least, (uint64_t) ceil(CGROUP_QUOTA_MIN_US / cpus) * 1000);
+        yaml_error(doc, node, "%g cores per period %.*s is a quota of %lldus, under the "
+                   "kernel's least (1ms): the period must be at least %.*s", cpus,
+                   (int) given.len, (char *) given.data, llround(cpus * (double) period),
+                   (int) least.len, (char *) least.data);
+    }
+    buf_uninit(&given);
+    buf_uninit(&least);
 }
 
 size_t

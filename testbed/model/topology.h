@@ -16,6 +16,7 @@
  *   guests:
  *     - name: h1
  *       cpus: 0.5                # CPU quota in cores (cgroup), default 1
+ *       period: 25ms             # the quota's period, default 100ms (1ms-1s)
  *       memory: 128M             # memory limit, default 256M
  *       provider: netns          # optional, overrides the default
  *   links:                       # a guest's interface on a bridge
@@ -38,7 +39,8 @@
  * [a-z0-9][a-z0-9_-]* and are at most TOPO_NAME_MAX characters (the topology's own name
  * TOPO_TOPOLOGY_NAME_MAX); guest and bridge names are unique; links name existing guests and
  * bridges; no address twice on one bridge; no guest with two addresses in one subnet; no data
- * address inside the management subnet; 0 < cpus <= 64; memory >= 16M; 0% <= loss <= 100%;
+ * address inside the management subnet; 0 < cpus <= 64; 1ms <= period <= 1s, and cpus x period
+ * at least the kernel's least quota, 1ms; memory >= 16M; 0% <= loss <= 100%;
  * jitter only with a delay. A guest without links is fine. Guests get management addresses
  * .1, .2, ... of the management subnet in file order; the orchestrator takes the last usable
  * address, so the subnet must hold every guest plus one.
@@ -71,6 +73,7 @@ struct topo_guest {
     char *name;
     char *provider;             /* A provider of testbed/infra/provider.c's table. */
     double cpus;                /* Cores; 0 < cpus <= 64. */
+    uint64_t cpu_period_us;     /* `period`: the quota's; 0: the kernel's 100 ms. */
     uint64_t memory;            /* Bytes; >= 16 MiB. */
     struct in_addr mgmt_addr;   /* Assigned from the management subnet, in guest order. */
     bool savable;               /* Saved whole at run time (guest_config.savable): set by a
@@ -154,10 +157,21 @@ size_t topology_guest_pop(const struct topology *, size_t gi);
  * impairments are then set on topology->links[i] directly). */
 struct topology *topology_new(const char *name, const char *provider);
 size_t topology_add_bridge(struct topology *, const char *name);
-size_t topology_add_guest(struct topology *, const char *name, double cpus, uint64_t memory);
+size_t topology_add_guest(struct topology *, const char *name, double cpus,
+                          uint64_t cpu_period_us, uint64_t memory);
 size_t topology_add_link(struct topology *, size_t guest, size_t bridge, const char *addr,
                          int prefix_len);
 int topology_finish(struct topology *, char **errp);
+
+/* A CPU quota's period, as a guest's `period` and an experiment's resources.period give it:
+ * reads duration 'key' of 'map' (absent: '*period_us' untouched) and reports one outside the
+ * kernel's 1ms-1s. Returns 0, or EINVAL when reported. */
+int topology_get_period(struct yaml_doc *, struct fy_node *map, const char *key,
+                        uint64_t *period_us);
+/* Reports at 'node' a quota of 'cpus' cores per 'period_us' (0: 100 ms) under the kernel's
+ * least, 1 ms (which the cgroup would silently raise to it). */
+void topology_check_quota(struct yaml_doc *, struct fy_node *node, double cpus,
+                          uint64_t period_us);
 
 /* Lookups; SIZE_MAX when absent. */
 size_t topology_find_guest(const struct topology *, const char *name);

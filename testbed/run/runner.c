@@ -84,8 +84,13 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
         "duration_ns", (json_int_t) p->workload.duration_ns,
         "timeout_ns", (json_int_t) p->workload.timeout_ns));
     json_object_set_new(o, "cpus", json_real(p->cpus));
+    json_object_set_new(o, "cpu_period_us", json_integer((json_int_t) p->cpu_period_us));
     if (p->vnf_cpus > 0) {
         json_object_set_new(o, "vnf_cpus", json_real(p->vnf_cpus));
+    }
+    if (p->vnf_cpu_period_us) {
+        json_object_set_new(o, "vnf_cpu_period_us",
+                            json_integer((json_int_t) p->vnf_cpu_period_us));
     }
     json_object_set_new(o, "memory", json_integer(p->memory));
     json_object_set_new(o, "warmup", json_integer(p->warmup));

@@ -36,7 +36,7 @@ expect valid-stderr "$tmp/err" ""
 
 check invalid 2 tests/fixtures/topology/unknown-key-guest.yaml
 expect invalid-stderr "$tmp/err" \
-    "tests/fixtures/topology/unknown-key-guest.yaml:4:5: unknown key 'cpu' (expected one of: name, provider, cpus, memory)"
+    "tests/fixtures/topology/unknown-key-guest.yaml:4:5: unknown key 'cpu' (expected one of: name, provider, cpus, period, memory)"
 expect invalid-stdout "$tmp/out" ""
 
 # A bad file does not hide a good one, and the result is still "bad input".

@@ -52,6 +52,8 @@ static struct {
 } t;
 
 static const double cpus[N_GUESTS] = { 0.5, 1.25, 2 };
+/* 0: the kernel's 100 ms. */
+static const uint64_t period_us[N_GUESTS] = { 0, 25000, 1000 };
 static const uint64_t memory[N_GUESTS] = { 64 << 20, 96 << 20, 128 << 20 };
 
 static void
@@ -141,8 +143,8 @@ setup(void **state)
         /* g3's init runs a program of its own, which a polite stop must end too. */
         static char *const sleeper[] = { "/bin/sleep", "600", NULL };
         struct guest_config cfg = {
-            .name = name, .hostname = NULL, .cpus = cpus[i], .memory = memory[i],
-            .instance = t.instance, .sfcd = t.sfcd, .run_dir = t.tmpdir,
+            .name = name, .hostname = NULL, .cpus = cpus[i], .cpu_period_us = period_us[i],
+            .memory = memory[i], .instance = t.instance, .sfcd = t.sfcd, .run_dir = t.tmpdir,
             .init_args = i == 2 ? sleeper : NULL,
         };
         if (guest_create("netns", &cfg, t.manifest, &t.g[i])) {
@@ -350,6 +352,7 @@ test_cgroup_limits(void **state)
         assert_int_equal(cgroup_read_limits(cg, &l), 0);
         cgroup_free(cg);
         assert_true(l.cpus > cpus[i] - 1e-6 && l.cpus < cpus[i] + 1e-6);
+        assert_int_equal(l.period_us, period_us[i] ? period_us[i] : 100000);
         assert_int_equal(l.memory, memory[i]);
     }
     uint64_t cpu_ns = 0, mem = 0;

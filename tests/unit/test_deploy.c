@@ -435,21 +435,34 @@ test_deploy_ftc(void **state)
     fixture_down(&fx);
 }
 
-/* The CPU quota of guest 'name'. */
-static double
-guest_cpus(struct fixture *fx, const char *name)
+static const struct guest *
+running_guest(struct fixture *fx, const char *name)
 {
     struct instance_guest *ig = instance_find_guest(fx->inst, name);
 
     assert_non_null(ig);
     assert_non_null(ig->guest);
-    return ig->guest->cpus;
+    return ig->guest;
+}
+
+/* The CPU quota of guest 'name', and its period (microseconds). */
+static double
+guest_cpus(struct fixture *fx, const char *name)
+{
+    return running_guest(fx, name)->cpus;
+}
+
+static uint64_t
+guest_period(struct fixture *fx, const char *name)
+{
+    return running_guest(fx, name)->cpu_period_us;
 }
 
 /* resources.vnf.cpus: each middlebox's own guests (its VNF's, an in-line FTMB logger's) get
  * it, the client, classifier, SFF and server keep resources.cpus; under FTC the first and the
  * last VNF's guests get one more for the forwarder and the buffer (ends: own, the default; not
- * with ends: shared); a VNF's guest replaced in recovery gets its quota again. */
+ * with ends: shared); a VNF's guest replaced in recovery gets its quota again. The same for
+ * the quotas' periods (resources.vnf.period, else resources.period, else 100 ms). */
 static void
 test_deploy_vnf_cpus(void **state)
 {
@@ -460,12 +473,12 @@ test_deploy_vnf_cpus(void **state)
         "workload: {kind: udp, count: 10}\n";
     static const char ftc[] =
         "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1}\n"
-        "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
+        "resources: {cpus: 0.5, period: 50ms, vnf: {cpus: 0.25, period: 25ms}}\n"
         "chain: {vnfs: [{fn: monitor}, {fn: monitor}, {fn: monitor}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
     static const char ftc_shared[] =
         "experiment: t\nprovider: test\nscheme: ftc\nparams: {f: 1, ends: shared}\n"
-        "resources: {cpus: 0.5, vnf: {cpus: 0.25}}\n"
+        "resources: {cpus: 0.5, period: 20ms, vnf: {cpus: 0.25}}\n"
         "chain: {vnfs: [{fn: monitor}, {fn: monitor}, {fn: monitor}], rules: [udp]}\n"
         "workload: {kind: udp, count: 10}\n";
     static const char *const middleboxes[] = { "v0", "v1", "l0", "l1" };
@@ -477,9 +490,11 @@ test_deploy_vnf_cpus(void **state)
     fixture_up(&fx, ftmb);
     for (size_t i = 0; i < ARRAY_SIZE(middleboxes); i++) {
         assert_true(guest_cpus(&fx, middleboxes[i]) == 0.25);
+        assert_int_equal(guest_period(&fx, middleboxes[i]), 100000);
     }
     for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
         assert_true(guest_cpus(&fx, others[i]) == 0.5);
+        assert_int_equal(guest_period(&fx, others[i]), 100000);
     }
     /* Its snapshots' stalls spend the middlebox's own quota (vnfs/sfc/ftmb.h). */
     assert_int_equal(fixture_deploy(&fx), 0);
@@ -490,6 +505,9 @@ test_deploy_vnf_cpus(void **state)
     assert_true(guest_cpus(&fx, "v0") == 0.5);      /* Middlebox and forwarder. */
     assert_true(guest_cpus(&fx, "v1") == 0.25);
     assert_true(guest_cpus(&fx, "v2") == 0.5);      /* Middlebox and buffer. */
+    assert_int_equal(guest_period(&fx, "v0"), 25000);
+    assert_int_equal(guest_period(&fx, "v1"), 25000);
+    assert_int_equal(guest_period(&fx, "sff"), 50000);
     assert_int_equal(fixture_deploy(&fx), 0);
     for (size_t i = 0; i < fx.dep->n_comps; i++) {
         if (!strcmp(fx.dep->comps[i].name, "vnf[0]")) {
@@ -502,6 +520,7 @@ test_deploy_vnf_cpus(void **state)
         close(old_fd);
     }
     assert_true(guest_cpus(&fx, "v0-1") == 0.5);
+    assert_int_equal(guest_period(&fx, "v0-1"), 25000);
     assert_true(guest_cpus(&fx, "sff") == 0.5);
     fixture_down(&fx);
 
@@ -509,6 +528,8 @@ test_deploy_vnf_cpus(void **state)
     assert_true(guest_cpus(&fx, "v0") == 0.25);
     assert_true(guest_cpus(&fx, "v1") == 0.25);
     assert_true(guest_cpus(&fx, "v2") == 0.25);
+    assert_int_equal(guest_period(&fx, "v1"), 20000);      /* resources.period, inherited. */
+    assert_int_equal(guest_period(&fx, "server"), 20000);
     fixture_down(&fx);
 }
 

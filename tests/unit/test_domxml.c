@@ -41,7 +41,8 @@ fixture_output(const char *path, bool *validp)
         struct domxml_iface mgmt = { .port = port, .guest_dev = "eth0", .mac = mac };
         char **args = domxml_lxc_init_args(tg->name, log, agent);
         struct domxml_guest dg = {
-            .name = dom, .title = title, .cpus = tg->cpus, .memory = tg->memory,
+            .name = dom, .title = title, .cpus = tg->cpus, .period_us = tg->cpu_period_us,
+            .memory = tg->memory,
             .init = "/opt/sfclab/bin/sfcd", .init_args = args,
             .emulator = "/usr/bin/qemu-system-x86_64",
             .kernel = "/opt/sfclab/build/images/vmlinuz",
@@ -138,6 +139,22 @@ test_spare_ports(void **state)
     buf_uninit(&out);
 }
 
+/* What the kvm provider sets once a VM has booted: the quota per vCPU, per the guest's period
+ * (the kernel's 100 ms without one). */
+static void
+test_vcpu_quota(void **state)
+{
+    unsigned long long period;
+    long long quota;
+
+    domxml_vcpu_quota(1.5, 25000, &period, &quota);
+    assert_int_equal(period, 25000);
+    assert_int_equal(quota, 18750);
+    domxml_vcpu_quota(0.04, 0, &period, &quota);
+    assert_int_equal(period, 100000);
+    assert_int_equal(quota, 4000);
+}
+
 static void
 test_refusals(void **state)
 {
@@ -164,6 +181,7 @@ main(void)
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_spare_ports),
+        cmocka_unit_test(test_vcpu_quota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -309,13 +309,14 @@ test_replace_guest(void **state)
     assert_non_null(ig);
     before = *ig;
     data_before = ig->ifaces[1];
-    assert_int_equal(instance_replace_guest(inst, "h2", "h2-1", 1, 64 << 20), 0);
+    assert_int_equal(instance_replace_guest(inst, "h2", "h2-1", 1, 25000, 64 << 20), 0);
     /* The same entry, now the new guest, running, with the old one's identity. */
     assert_ptr_equal(instance_find_guest(inst, "h2-1"), ig);
     assert_null(instance_find_guest(inst, "h2"));
     assert_int_equal(inst->n_guests, 3);
     assert_string_equal(ig->name, "h2-1");
     assert_int_equal(guest_state(ig->guest), GUEST_RUNNING);
+    assert_int_equal(ig->guest->cpu_period_us, 25000);
     assert_ptr_not_equal(ig->guest, before.guest);
     assert_null(provider_test_find(name, "h2"));
     assert_non_null(provider_test_find(name, "h2-1"));
@@ -329,8 +330,8 @@ test_replace_guest(void **state)
     assert_true(ig->ifaces[1].ofport > 0);
     assert_true(exists_under(name, "guests/h2-1"));
     /* Unknown and taken names are refused, and nothing changes. */
-    assert_int_equal(instance_replace_guest(inst, "h2", "h2-2", 1, 0), ENOENT);
-    assert_int_equal(instance_replace_guest(inst, "h2-1", "h3", 1, 0), EEXIST);
+    assert_int_equal(instance_replace_guest(inst, "h2", "h2-2", 1, 0, 0), ENOENT);
+    assert_int_equal(instance_replace_guest(inst, "h2-1", "h3", 1, 0, 0), EEXIST);
     assert_int_equal(provider_test_count(), 3);
     instance_close(inst);
 

@@ -160,19 +160,6 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
     faults=$(q "select count(*) from events where run=$run and kind='fault-injected'")
     failed=$(q "select count(*) from events where run=$run and kind='recovery-failed'")
     [ "$failed" = 0 ] && ok "$name: no recovery failed" || fail "$name: $failed recoveries failed"
-    if [ "$name" = nham-refused ]; then
-        refused=$(q "select group_concat(detail, '; ') from events where run=$run and kind='takeover-refused'")
-        rec=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].replica[0]'
-                 and detail like '%vnf[0].replica[1] took over%' and detail not like '%takeover asked%'")
-        took=$(counter "$run" 'sff[0]' takeovers)
-        [ -n "$refused" ] && [ "${took:-0}" = 0 ] && [ "$faults" = 1 ] && [ "$rec" = 1 ] \
-            && ok "$name: the SFF refused the takeover ($refused), the FMS activated the standby itself" \
-            || fail "$name: $faults crash(es), refusals: ${refused:-none}, SFF takeovers ${took:-none}, $rec recovered by the FMS's activation"
-        mism=$(counter "$run" 'sff[0]' stamp_mismatch)
-        [ "$mism" = 0 ] && ok "$name: every VNF state saw every packet once" \
-            || fail "$name: $mism packets left the chain with a VNF count unequal to their id"
-        continue
-    fi
     if [ "$name" = nham-stall ]; then
         sus=$(q "select count(*) from events where run=$run and kind='suspected'")
         [ "$faults" = 4 ] && [ "$sus" = 0 ] \
@@ -185,6 +172,14 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
         fls=$(q "select count(*) from events where run=$run and kind='false-suspicion' and target='vnf[1].replica[0]'")
         [ "$sus" -ge 1 ] && [ "$fls" -ge 1 ] && ok "$name: the frozen copy was suspected, replaced and found alive" \
             || fail "$name: suspected $sus, false suspicions $fls"
+    elif [ "$name" = nham-refused ]; then
+        refused=$(q "select group_concat(detail, '; ') from events where run=$run and kind='takeover-refused'")
+        rec=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].replica[0]'
+                 and detail like '%vnf[0].replica[1] took over%' and detail not like '%takeover asked%'")
+        took=$(counter "$run" 'sff[0]' takeovers)
+        [ -n "$refused" ] && [ "${took:-0}" = 0 ] && [ "$faults" = 1 ] && [ "$rec" = 1 ] \
+            && ok "$name: the SFF refused the takeover ($refused), the FMS activated the standby itself" \
+            || fail "$name: $faults crash(es), refusals: ${refused:-none}, SFF takeovers ${took:-none}, $rec recovered by the FMS's activation"
     else
         # Each crash is an episode: suspected then recovered, stored as recovery samples.
         rec=$(q "select count(*) from samples s join series se on s.series = se.id
@@ -265,7 +260,8 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
     ckpt=$(counter "$run" 'sff[0]' checkpoints_saved)
     [ "$mism" = 0 ] && ok "$name: every VNF state saw every packet once" \
         || fail "$name: $mism packets left the chain with a VNF count unequal to their id"
-    [ "${ckpt:-0}" -gt 0 ] && ok "$name: $ckpt checkpoints stored" || fail "$name: no checkpoint"
+    [ "${ckpt:-0}" -gt 0 ] || [ "$name" = nham-refused ] && ok "$name: $ckpt checkpoints stored" \
+        || fail "$name: no checkpoint"
     backend=$(q "select detail from events where run=$run and kind='checkpoint-backend'")
     [ "$backend" = app ] && ok "$name: checkpoint backend recorded ($backend)" \
         || fail "$name: checkpoint backend '$backend'"

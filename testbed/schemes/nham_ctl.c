@@ -1771,6 +1771,10 @@ nham_recover(struct nham_ctl *ctl, struct nham_worker *w, size_t a, uint64_t at_
         if (took && !e && !ready && time_mono_ns() > t_start + NHAM_TAKE_WAIT_NS) {
             log_info("nham: %s: no READY %llu ms after the SFF's takeover: activating it",
                      nw->name, NHAM_TAKE_WAIT_NS / 1000000);
+            /* Recorded, as a refusal is: it costs NHAM_TAKE_WAIT_NS. */
+            run_events_addf(ctl->events, 0, "takeover-unanswered", nw->name, "no READY %llu ms "
+                            "after the SFF's takeover: activated by the FMS",
+                            NHAM_TAKE_WAIT_NS / 1000000);
             nham_activate(ctl, ag, nw, inc);    /* Refused by a copy active already. */
             took = false;
         }

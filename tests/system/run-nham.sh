@@ -177,9 +177,11 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
         rec=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].replica[0]'
                  and detail like '%vnf[0].replica[1] took over%' and detail not like '%takeover asked%'")
         took=$(counter "$run" 'sff[0]' takeovers)
+        unanswered=$(q "select count(*) from events where run=$run and kind='takeover-unanswered'")
         [ -n "$refused" ] && [ "${took:-0}" = 0 ] && [ "$faults" = 1 ] && [ "$rec" = 1 ] \
+            && [ "$unanswered" = 0 ] \
             && ok "$name: the SFF refused the takeover ($refused), the FMS activated the standby itself" \
-            || fail "$name: $faults crash(es), refusals: ${refused:-none}, SFF takeovers ${took:-none}, $rec recovered by the FMS's activation"
+            || fail "$name: $faults crash(es), refusals: ${refused:-none}, SFF takeovers ${took:-none}, $rec recovered by the FMS's activation, $unanswered after waiting for a READY the refused takeover never brings"
     else
         # Each crash is an episode: suspected then recovered, stored as recovery samples.
         rec=$(q "select count(*) from samples s join series se on s.series = se.id

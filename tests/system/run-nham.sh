@@ -58,6 +58,11 @@ for m in 0R 1R-AS 1R-AA MR-AA; do
   - {kind: crash, target: \"vnf[1].replica[0]\", mode: kill, at: 1500ms}
   - {kind: crash, target: \"$second\", mode: kill, at: 3500ms}"
 done
+# nham-refused: the SFF refuses the FMS's takeover (no checkpoint saved yet, so no standby holds
+# the last one: vnfs/ft/nham/take.c, nham_take_choose()) and the FMS's worker activates a
+# standby itself (nham_ctl.c, nham_recover()), which restores no checkpoint and gets the whole
+# buffer_rx replayed: the refusal recorded, the crash recovered, nothing lost or repeated.
+write nham-refused 1R-AA ", suspect_min: 5s, checkpoint: 60s" '  - {kind: crash, target: "vnf[0].replica[0]", mode: kill, at: 1500ms}' 5s
 # nham-standby: a crash of a standby ends when it is a standby again (tens of ms), not at the
 # copy's next recovery: the standby (replica[1]) killed, then the active copy (replica[0]), so
 # that replica[1] takes over, then the VNF's active copy by its name (replica[1] again). Each
@@ -106,7 +111,7 @@ sed -e 's/^experiment: nham-dns/experiment: nham-replay/' \
     -e 's/^  - {kind: crash.*/  - {kind: mitm, mode: replay, target: "sff[0]", at: 500ms}/' \
     "$tmp/nham-dns.yaml" >"$tmp/nham-replay.yaml"
 
-for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-standby nham-stall nham-dns nham-replay}; do
+for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-standby nham-stall nham-dns nham-replay nham-refused}; do
     run_experiment "$tmp/$name.log" "$tmp/$name.yaml" \
         || { fail "$name run: $(grep -v 'not running' "$tmp/$name.log" | tail -5)"; continue; }
     run=$(q "select max(id) from runs where experiment='$name' and status='complete'")
@@ -167,6 +172,16 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
         fls=$(q "select count(*) from events where run=$run and kind='false-suspicion' and target='vnf[1].replica[0]'")
         [ "$sus" -ge 1 ] && [ "$fls" -ge 1 ] && ok "$name: the frozen copy was suspected, replaced and found alive" \
             || fail "$name: suspected $sus, false suspicions $fls"
+    elif [ "$name" = nham-refused ]; then
+        refused=$(q "select group_concat(detail, '; ') from events where run=$run and kind='takeover-refused'")
+        rec=$(q "select count(*) from events where run=$run and kind='recovered' and target='vnf[0].replica[0]'
+                 and detail like '%vnf[0].replica[1] took over%' and detail not like '%takeover asked%'")
+        took=$(counter "$run" 'sff[0]' takeovers)
+        unanswered=$(q "select count(*) from events where run=$run and kind='takeover-unanswered'")
+        [ -n "$refused" ] && [ "${took:-0}" = 0 ] && [ "$faults" = 1 ] && [ "$rec" = 1 ] \
+            && [ "$unanswered" = 0 ] \
+            && ok "$name: the SFF refused the takeover ($refused), the FMS activated the standby itself" \
+            || fail "$name: $faults crash(es), refusals: ${refused:-none}, SFF takeovers ${took:-none}, $rec recovered by the FMS's activation, $unanswered after waiting for a READY the refused takeover never brings"
     else
         # Each crash is an episode: suspected then recovered, stored as recovery samples.
         rec=$(q "select count(*) from samples s join series se on s.series = se.id
@@ -247,7 +262,8 @@ for name in ${ONLY:-nham-0r nham-1r-as nham-1r-aa nham-mr-aa nham-pause nham-sta
     ckpt=$(counter "$run" 'sff[0]' checkpoints_saved)
     [ "$mism" = 0 ] && ok "$name: every VNF state saw every packet once" \
         || fail "$name: $mism packets left the chain with a VNF count unequal to their id"
-    [ "${ckpt:-0}" -gt 0 ] && ok "$name: $ckpt checkpoints stored" || fail "$name: no checkpoint"
+    [ "${ckpt:-0}" -gt 0 ] || [ "$name" = nham-refused ] && ok "$name: $ckpt checkpoints stored" \
+        || fail "$name: no checkpoint"
     backend=$(q "select detail from events where run=$run and kind='checkpoint-backend'")
     [ "$backend" = app ] && ok "$name: checkpoint backend recorded ($backend)" \
         || fail "$name: checkpoint backend '$backend'"

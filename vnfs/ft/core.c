@@ -143,14 +143,21 @@ ft_emit_forward_space(struct ft_actions *out, uint32_t to, size_t len)
     return buf_put_uninit(&out->arena, len);
 }
 
-void
-ft_emit_forward_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
+static void
+ft_actions_add_ref(struct ft_actions *out, enum ft_action_kind kind, uint32_t to,
+                   const void *data, size_t len)
 {
-    struct ft_action *a = ft_actions_add(out, FT_ACT_FORWARD, to, NULL, 0);
+    struct ft_action *a = ft_actions_add(out, kind, to, NULL, 0);
 
     a->len = len;
     a->data = len ? data : NULL;
     a->data_ofs_ = FT_DATA_REF;
+}
+
+void
+ft_emit_forward_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
+{
+    ft_actions_add_ref(out, FT_ACT_FORWARD, to, data, len);
 }
 
 void
@@ -189,6 +196,12 @@ void
 ft_emit_state(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 {
     ft_actions_add(out, FT_ACT_STATE, to, data, len);
+}
+
+void
+ft_emit_state_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
+{
+    ft_actions_add_ref(out, FT_ACT_STATE, to, data, len);
 }
 
 void

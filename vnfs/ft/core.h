@@ -92,7 +92,7 @@ struct ft_action {
     enum ft_action_kind kind;
     uint32_t to;                /* FORWARD, SEND, STATE, REQUEST_STATE, SUSPECT. */
     uint32_t reason;            /* DROP: an enum ft_drop_reason. */
-    const uint8_t *data;        /* Valid until ft_actions_clear() (ft_emit_forward_ref(): until
+    const uint8_t *data;        /* Valid until ft_actions_clear() (the _ref emits: until
                                  * the core's next step too); NULL when len is 0. */
     size_t len;
     uint64_t timer;             /* TIMER_ARM, TIMER_CANCEL. */
@@ -181,6 +181,9 @@ void ft_emit_drop(struct ft_actions *, enum ft_drop_reason, const void *, size_t
 void ft_emit_timer(struct ft_actions *, uint64_t timer, uint64_t at_ns);
 void ft_emit_cancel(struct ft_actions *, uint64_t timer);
 void ft_emit_state(struct ft_actions *, uint32_t to, const void *, size_t);
+/* The same, not copied (as ft_emit_forward_ref()): NHAM's VNF's checkpoint image, 512 KB four
+ * times a second, exported into the core's own buffer once. */
+void ft_emit_state_ref(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_request_state(struct ft_actions *, uint32_t to);
 void ft_emit_suspect(struct ft_actions *, uint32_t peer);
 void ft_emit_note(struct ft_actions *, const char *fmt, ...) PRINTF_FORMAT(2, 3);

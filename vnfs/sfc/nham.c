@@ -1378,11 +1378,10 @@ nham_realtime_drop(uint64_t *n)
     }
 }
 
-/* The SFF, raised by the FMS for a takeover, moves itself within its real-time priorities:
- * up to the standbys' while it handles the command (NHAM_RT_TAKE), and down to the lowest
- * once its TAKE is out, for the replay behind it, which the standby that got the TAKE, on
- * the same CPU, preempts (nham_rt_raise() says why). A normal process stays one. */
-#define NHAM_RT_TAKE 2
+/* The SFF, raised by the FMS for a takeover, moves itself within its real-time priorities
+ * (vnfs/ft/nham/take.h): up to the standbys' while it handles the command, and back down to
+ * its own once its TAKE is out, for the replay behind it, which the standby that got the
+ * TAKE, on the same CPU, preempts (nham_rt_raise() says why). A normal process stays one. */
 static void
 nham_realtime_move(int priority)
 {
@@ -1459,7 +1458,7 @@ nham_sff_takeover(struct nham_sff_role *s, long long vnf, long long inc, long lo
                               s->warm_msg.data, s->warm_msg.len))) {
         s->n_send_errors++;
     }
-    nham_realtime_move(1);
+    nham_realtime_move(NHAM_RT_SFF);
     s->tx.in_batch = true;
     nham_sff_address(s, vnf, k, inc, sent_ns);
     h->active = k;              /* Not a standby now: no warm image goes to it. */
@@ -1495,7 +1494,7 @@ nham_sff_control(void *s_, struct nham_command_req *req, char **errmsg)
 
     if (!strcmp(req->cmd, "takeover")) {
         s->raised = true;
-        nham_realtime_move(NHAM_RT_TAKE);
+        nham_realtime_move(NHAM_RT_STANDBY);
     }
     if (!strcmp(req->cmd, "takeover") && req->n_args >= 3) {
         return nham_sff_takeover(s_, req->args[0], req->args[1], req->args[2], req->info,

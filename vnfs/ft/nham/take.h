@@ -43,6 +43,15 @@
 #define NHAM_ACK_LEN (NHAM_TAKE_MAGIC_LEN + 8 + NHAM_TAKE_ID + 4)
 #define NHAM_TAKE_LEN (NHAM_TAKE_MAGIC_LEN + 8 + 4 + 6 + NHAM_TAKE_ID + 4)
 
+/* The takeover's SCHED_FIFO priorities on real guests, shared by the host's FMS, which raises
+ * the SFF and the standbys before its command (testbed/schemes/nham_ctl.c, nham_rt_raise()),
+ * and the SFF, which moves itself between them (vnfs/sfc/nham.c, nham_realtime_move()). The
+ * SFF's is that of the FMS's threads and the switch's PMD: it preempts neither before the
+ * command is out, and it steps back down to it once its TAKE is out; the standbys' is one
+ * above, and the SFF's while it handles the command (no standby preempts it before its TAKE). */
+#define NHAM_RT_SFF 1
+#define NHAM_RT_STANDBY 2
+
 /* A standby's last ACK, as the SFF keeps it per copy of a hop. */
 struct nham_take_ack {
     bool valid;

@@ -248,7 +248,7 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         if (!v->recovering) {
             buf_clear(&v->scratch);
             nham_vnf_export_state(core, &v->scratch);
-            ft_emit_state(out, ev->from, v->scratch.data, v->scratch.len);
+            ft_emit_state_ref(out, ev->from, v->scratch.data, v->scratch.len);
         }
         break;
     case FT_EV_STATE:

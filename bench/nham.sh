@@ -66,7 +66,11 @@
 #     capacity ratio the chain would have if CPU 0 were its only limit and the cost per
 #     datagram did not change with the rate (it falls as the rate rises: more datagrams per
 #     wake-up). It is not the capacity: that also depends on how the cost is spread in time
-#     (checkpoints, bursts) against the 0.1% loss criterion.
+#     (checkpoints, bursts) against the 0.1% loss criterion. Session 16 timed that spread (the
+#     roles' counters loop_step_max_us, loop_steps_slow; the SFF's peer_usec, peer_step_max_us):
+#     the SFF's checkpoint handling took 0.5-2.6% of its time, in steps of at most ~27 ms,
+#     against an entry queue of ~3,600 datagrams (~230 ms at capacity); a failing rate lost
+#     2-50%, a sustained overload, not a stall's burst.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

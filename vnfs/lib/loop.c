@@ -34,6 +34,7 @@ struct loop {
     loop_signal_cb *signal_cb;
     void *signal_aux;
     bool stop;
+    struct loop_stats stats;
 };
 
 int
@@ -207,6 +208,15 @@ run_timers(struct loop *loop)
     return (int) MIN((next - now + 999999) / 1000000, (uint64_t) 60000);
 }
 
+static void
+step_done(struct loop *loop, uint64_t t0)
+{
+    uint64_t ns = time_mono_ns() - t0;
+
+    loop->stats.step_max_us = MAX(loop->stats.step_max_us, ns / 1000);
+    loop->stats.n_slow += ns > LOOP_SLOW_NS;
+}
+
 int
 loop_run(struct loop *loop)
 {
@@ -214,8 +224,11 @@ loop_run(struct loop *loop)
 
     loop->stop = false;
     while (!loop->stop) {
+        uint64_t t0 = time_mono_ns();
         int timeout = run_timers(loop);
         int n;
+
+        step_done(loop, t0);
 
         if (loop->stop) {
             break;
@@ -230,11 +243,19 @@ loop_run(struct loop *loop)
         for (int i = 0; i < n && !loop->stop; i++) {
             int fd = events[i].data.fd;
             if ((size_t) fd < loop->n_fds && loop->fds[fd].used) {
+                t0 = time_mono_ns();
                 loop->fds[fd].cb(loop, fd, events[i].events, loop->fds[fd].aux);
+                step_done(loop, t0);
             }
         }
     }
     return 0;
+}
+
+const struct loop_stats *
+loop_stats(const struct loop *loop)
+{
+    return &loop->stats;
 }
 
 void

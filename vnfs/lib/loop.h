@@ -15,6 +15,16 @@
 
 struct loop;
 
+/* How long the loop's steps ran (a step: one fd's callback, or one pass over the due timers),
+ * which is how long the role left its sockets unread: the longest, and how many took over
+ * LOOP_SLOW_NS. Wall time (two vDSO clock reads a step): a step the scheduler preempted counts
+ * whole. (The thread's CPU time beside it costs a system call a step, several a datagram.) */
+#define LOOP_SLOW_NS 2000000
+struct loop_stats {
+    uint64_t step_max_us;
+    uint64_t n_slow;
+};
+
 typedef void loop_fd_cb(struct loop *, int fd, uint32_t events, void *aux);
 typedef void loop_timer_cb(struct loop *, uint64_t timer_id, void *aux);
 typedef void loop_signal_cb(struct loop *, int signo, void *aux);
@@ -39,6 +49,7 @@ int loop_add_signals(struct loop *, const int *signals, size_t n, loop_signal_cb
 /* Runs until loop_stop(). Returns 0 or the errno of a failed epoll_wait. */
 int loop_run(struct loop *);
 void loop_stop(struct loop *);
+const struct loop_stats *loop_stats(const struct loop *);
 bool loop_stopping(const struct loop *);
 
 #endif

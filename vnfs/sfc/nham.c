@@ -479,6 +479,7 @@ struct nham_sff_role {
     uint64_t n_stamp_mismatch, n_send_errors, n_downs, n_reverse, n_replies, n_fn_drops;
     uint64_t n_warm_sent, n_warm_deltas, n_hits, n_misses, n_ckpt_deltas, n_ckpt_delta_misses;
     uint64_t n_resent, n_readdressed, n_stale_images;
+    uint64_t peer_usec, peer_max_us;    /* Wall time in peer messages' steps (checkpoints). */
     uint64_t n_acks, n_takeovers, n_takeovers_refused, n_unaddressed, n_realtime;
     uint64_t take_seq;                  /* The last TAKE's sequence number. */
     size_t n_deferred;                  /* Hops with a word kept from the stage. */
@@ -1070,6 +1071,7 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
     const uint8_t *own = pktio_mac(s->role.io);
     const uint8_t *body = pkt->data + HOP_ETH_LEN;
     size_t len = pkt->len - HOP_ETH_LEN;
+    uint64_t t_peer = 0;
     uint16_t type;
     int hop;
 
@@ -1108,6 +1110,8 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
     } else if (type == FTSTAGE_ETHERTYPE || type == NHAM_FRAG_ETHERTYPE) {
         uint32_t to;
 
+        t_peer = time_mono_ns();
+
         if (type == NHAM_FRAG_ETHERTYPE) {
             body = nham_frag_add(&s->frags, pkt->data + 6, body, len, &len);
             if (!body) {
@@ -1140,6 +1144,11 @@ nham_sff_frame(void *s_, struct pktio_pkt *pkt, uint64_t t_in)
     }
 done:
     nham_sff_drain(s);
+    if (t_peer) {
+        t_peer = (time_mono_ns() - t_peer) / 1000;
+        s->peer_usec += t_peer;
+        s->peer_max_us = MAX(s->peer_max_us, t_peer);
+    }
 }
 
 static void
@@ -1745,6 +1754,8 @@ role_nham_sff(int argc, char *argv[])
     role_add_counter(&s.role, "send_errors", &s.n_send_errors);
     role_add_counter(&s.role, "failure_notices", &s.n_downs);
     role_add_counter(&s.role, "messages_lost", &s.frags.n_lost);
+    role_add_counter(&s.role, "peer_usec", &s.peer_usec);
+    role_add_counter(&s.role, "peer_step_max_us", &s.peer_max_us);
     role_add_method(&s.role, "nham_down", nham_sff_ctl_down);
     role_add_method(&s.role, "nham_saved", nham_sff_ctl_saved);
     role_add_method(&s.role, "nham_addressed", nham_sff_ctl_addressed);

@@ -173,6 +173,8 @@ role_start(struct role *role)
     if (error) {
         return error;
     }
+    role_add_counter(role, "loop_step_max_us", &loop_stats(role->loop)->step_max_us);
+    role_add_counter(role, "loop_steps_slow", &loop_stats(role->loop)->n_slow);
     error = loop_add_signals(role->loop, signals, ARRAY_SIZE(signals), role_signal, role);
     if (error) {
         return error;

@@ -71,6 +71,7 @@ struct sff {
     uint8_t egress_mac[6];
     bool have_egress;
     FILE *trace;
+    struct hop_sampler trace_sampler;
     const struct ft_core_class *vote_class;
     uint32_t f;
     struct ft_param params[SFF_MAX_PARAMS];
@@ -88,7 +89,7 @@ struct sff {
     uint8_t scratch[SFF_SCRATCH];
     struct buf copy;
     uint64_t n_forwarded, n_decap, n_replies, n_malformed, n_ttl_expired;
-    uint64_t n_unknown_spi, n_bad_si, n_ignored, n_stamp_full;
+    uint64_t n_unknown_spi, n_bad_si, n_ignored, n_stamp_full, n_untraced;
     uint64_t n_copies_out, n_copies_in, n_unvoted, n_voted, n_vote_errors, n_egress_nsh;
     /* --drop-copies N: the packet ids (NSH_TLV_PACKET_ID) of the last N frames that left
      * the chain, and the ring that forgets the oldest. */
@@ -128,6 +129,10 @@ trace_timestamps(struct sff *s, const struct nsh_hdr *nsh, uint64_t t_in)
     uint64_t rid = 0;
 
     if (!n) {
+        return;
+    }
+    if (!hop_sampler_take(&s->trace_sampler)) {
+        s->n_untraced++;
         return;
     }
     nsh_request_id_get(nsh, &rid);
@@ -718,7 +723,8 @@ usage(void)
     printf("usage: sfcd sff --iface IF --path SPI:MAC,MAC,... [--path ...] [--egress-mac MAC]\n"
            "  --path SPI:MACS  the VNFs of service path SPI, in order\n"
            "  --egress-mac MAC destination MAC of decapsulated forward-path frames\n"
-           "  --trace FILE     per-hop timestamp splits of finished requests (TSV)\n"
+           "  --trace FILE     per-hop timestamp splits of finished requests (TSV; past the first\n"
+           "                   4096, a thinning sample: see hop.h)\n"
            "  --vote CORE      vote on what replicated hops (MAC+MAC+MAC) send back with this\n"
            "                   protocol core (vnfs/ft: e.g. voter)\n"
            "  --f N            the core's fault bound (default 1)\n"
@@ -907,6 +913,7 @@ role_sff(int argc, char *argv[])
     role_add_counter(&s.role, "bad_si", &s.n_bad_si);
     role_add_counter(&s.role, "ignored", &s.n_ignored);
     role_add_counter(&s.role, "stamp_full", &s.n_stamp_full);
+    role_add_counter(&s.role, "untraced", &s.n_untraced);
     s.role.on_start = sff_start;
     if (s.window) {
         role_add_counter(&s.role, "admitted", &s.n_admitted);

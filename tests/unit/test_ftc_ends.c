@@ -167,9 +167,9 @@ test_logs_ride_the_batch(void **state)
     (void) state;
     fwd_open(&w);
     data_packet(&w, t);
-    /* 48 logs of ~96 bytes: ~4.6 KB, more than 4 packets' 900 bytes. */
+    /* 48 logs of 85 bytes (79 of delta): ~4 KB, more than 4 packets' 900 bytes. */
     t += 50000;
-    piggyback(&w, t, 48, 1, 64);
+    piggyback(&w, t, 48, 1, 79);
     fwd_sent(&w, &data, &prop, &logs);
     assert_int_equal(prop, 0);          /* Not at once: the batch in hand comes first. */
     assert_true(w.timer_at[4] == t);    /* FTC_FWD_TIMER_FULL, after the batch. */
@@ -206,7 +206,7 @@ test_no_batch_propagates(void **state)
     (void) state;
     fwd_open(&w);
     data_packet(&w, t);
-    piggyback(&w, t + 50000, 48, 1, 64);
+    piggyback(&w, t + 50000, 48, 1, 79);
     fire(&w, 4);
     fwd_sent(&w, &data, &prop, &logs);
     assert_int_equal(data, 0);
@@ -537,7 +537,7 @@ test_buffer_coalesces_when_busy(void **state)
     ft_core_destroy(core);
 }
 
-/* One receive batch of 40 packets, each with a 101-byte log (80 bytes of delta): the buffer
+/* One receive batch of 40 packets, each with a 101-byte log (95 bytes of delta): the buffer
  * sends a message mid-batch only once the next log would not fit in max_msg (900): 8 logs
  * each, 4 of them, and the batch's timer takes the last 8. A message as soon as half of one
  * was waiting sent 5 logs each, 8 of them: each a send and a wake-up of the forwarder. */
@@ -546,7 +546,7 @@ test_buffer_fills_messages(void **state)
 {
     static const uint32_t next = 0, peers = 100;
     static const struct ft_param params[] = { { "tick", "2ms" }, { "max_msg", "900" } };
-    static const uint8_t inner[64], delta[80];
+    static const uint8_t inner[64], delta[95];
     struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
                              .n_peers = 1, .params = params, .n_params = 2 };
     struct ft_event start = { .kind = FT_EV_START };

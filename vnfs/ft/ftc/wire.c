@@ -6,8 +6,9 @@
 
 #include "vnfs/lib/byteorder.h"
 
-/* Every replica parses each log and commit a packet carries: each fixed-size block is taken
- * with one length check and read in place, not field by field through the cursor. */
+/* Every replica parses and encodes each log and commit a packet carries: the numbers in them
+ * (epochs, sequence numbers, lengths) are varints, mostly a byte or three where fixed widths
+ * took 4 and 8. */
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
@@ -15,27 +16,24 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
 
     l->wire = NULL;
     l->wire_len = 0;
-    p = cursor_bytes(r, 6);
-    if (!p || p[5] > FTC_MAX_PARTS) {
+    p = cursor_bytes(r, 1);
+    l->group = p ? p[0] : 0;
+    l->epoch = cursor_varint(r, UINT32_MAX);
+    l->n_ent = cursor_u8(r);
+    if (!cursor_ok(r) || l->n_ent > FTC_MAX_PARTS) {
         return cursor_fail(r);
     }
-    l->group = p[0];
-    l->epoch = get_be32(p + 1);
-    l->n_ent = p[5];
-    p = cursor_bytes(r, (size_t) l->n_ent * 11 + 4);
-    if (!p) {
-        return false;
-    }
-    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
-        l->ent[i].part = get_be16(p);
-        l->ent[i].write = p[2];
-        l->ent[i].seq = get_be64(p + 3);
-        if (l->ent[i].part >= FTC_MAX_PARTS || p[2] > 1
-            || (i && l->ent[i].part <= l->ent[i - 1].part)) {
+    for (size_t i = 0; i < l->n_ent; i++) {
+        uint8_t pw = cursor_u8(r);
+
+        l->ent[i].part = pw & 0x7f;
+        l->ent[i].write = pw >> 7;
+        l->ent[i].seq = cursor_varint(r, UINT64_MAX);
+        if (l->ent[i].part >= FTC_MAX_PARTS || (i && l->ent[i].part <= l->ent[i - 1].part)) {
             return cursor_fail(r);
         }
     }
-    l->upd_len = get_be32(p);
+    l->upd_len = cursor_varint(r, UINT32_MAX);
     l->upd = cursor_bytes(r, l->upd_len);
     if (!cursor_ok(r)) {
         return false;
@@ -45,26 +43,22 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
     return true;
 }
 
-/* Every replica encodes its middlebox's log and its tail's commit vector once per packet: one
- * reservation and stores, not a call per field. The encoders write 'p' (room for the wire
- * length) and return the end. */
+/* The encoders write 'p' (room for the wire length) and return the end. */
 static uint8_t *
 ftc_log_encode(uint8_t *p, const struct ftc_log *l)
 {
-    p[0] = l->group;
-    put_be32(p + 1, l->epoch);
-    p[5] = l->n_ent;
-    p += 6;
-    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
-        put_be16(p, l->ent[i].part);
-        p[2] = l->ent[i].write;
-        put_be64(p + 3, l->ent[i].seq);
+    *p++ = l->group;
+    p = put_varint(p, l->epoch);
+    *p++ = l->n_ent;
+    for (size_t i = 0; i < l->n_ent; i++) {
+        *p++ = l->ent[i].part | l->ent[i].write << 7;
+        p = put_varint(p, l->ent[i].seq);
     }
-    put_be32(p, l->upd_len);
+    p = put_varint(p, l->upd_len);
     if (l->upd_len) {
-        memcpy(p + 4, l->upd, l->upd_len);
+        memcpy(p, l->upd, l->upd_len);
     }
-    return p + 4 + l->upd_len;
+    return p + l->upd_len;
 }
 
 void
@@ -76,37 +70,84 @@ ftc_log_put(struct buf *b, const struct ftc_log *l)
 size_t
 ftc_log_wire_len(const struct ftc_log *l)
 {
-    return 1 + 4 + 1 + (size_t) l->n_ent * 11 + 4 + l->upd_len;
+    size_t len = 2 + varint_len(l->epoch) + varint_len(l->upd_len) + l->upd_len;
+
+    for (size_t i = 0; i < l->n_ent; i++) {
+        len += 1 + varint_len(l->ent[i].seq);
+    }
+    return len;
+}
+
+/* A commit's epoch history is the same on every commit of its group from one epoch's start
+ * until the next head takes over (a recovery): the first epoch (prev_epoch = epoch, start 0)
+ * leaves it out. The form is whole in each frame, never relative to an earlier one, so a
+ * frame lost or reordered leaves nothing for a later one to be misread against. */
+#define FTC_COMMIT_PARTS 0x0f   /* n_parts - 1. */
+#define FTC_COMMIT_PREV 0x10    /* prev_epoch follows (!= epoch). */
+#define FTC_COMMIT_START 0x20   /* start follows (not all 0). */
+
+static bool
+ftc_commit_has_start(const struct ftc_commit *c)
+{
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (c->start[i]) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static size_t
 ftc_commit_wire_len(const struct ftc_commit *c)
 {
-    return 1 + 4 + 4 + 1 + (size_t) c->n_parts * 16;
+    size_t len = 2 + varint_len(c->epoch);
+    bool has_start = ftc_commit_has_start(c);
+
+    if (c->prev_epoch != c->epoch) {
+        len += varint_len(c->prev_epoch);
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        len += varint_len(c->max[i]) + (has_start ? varint_len(c->start[i]) : 0);
+    }
+    return len;
 }
 
+/* Strict: a field the short form leaves out may not be sent (the same commit has one
+ * encoding, what ftc_commit_encode() gives). */
 bool
 ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
-    const uint8_t *start = r->p, *p;
+    const uint8_t *start = r->p;
+    uint8_t flags;
 
     c->wire = NULL;
     c->wire_len = 0;
-    p = cursor_bytes(r, 10);
-    if (!p || !p[9] || p[9] > FTC_MAX_PARTS) {
+    c->group = cursor_u8(r);
+    flags = cursor_u8(r);
+    c->epoch = cursor_varint(r, UINT32_MAX);
+    if (!cursor_ok(r) || flags & ~(FTC_COMMIT_PARTS | FTC_COMMIT_PREV | FTC_COMMIT_START)) {
         return cursor_fail(r);
     }
-    c->group = p[0];
-    c->epoch = get_be32(p + 1);
-    c->prev_epoch = get_be32(p + 5);
-    c->n_parts = p[9];
-    p = cursor_bytes(r, (size_t) c->n_parts * 16);
-    if (!p) {
-        return false;
+    c->n_parts = (flags & FTC_COMMIT_PARTS) + 1;
+    c->prev_epoch = c->epoch;
+    if (flags & FTC_COMMIT_PREV) {
+        c->prev_epoch = cursor_varint(r, UINT32_MAX);
+        if (c->prev_epoch == c->epoch) {
+            return cursor_fail(r);
+        }
+    }
+    memset(c->start, 0, sizeof c->start);
+    for (size_t i = 0; flags & FTC_COMMIT_START && i < c->n_parts; i++) {
+        c->start[i] = cursor_varint(r, UINT64_MAX);
+    }
+    if (flags & FTC_COMMIT_START && !ftc_commit_has_start(c)) {
+        return cursor_fail(r);
     }
     for (size_t i = 0; i < c->n_parts; i++) {
-        c->start[i] = get_be64(p + 8 * i);
-        c->max[i] = get_be64(p + 8 * (c->n_parts + i));
+        c->max[i] = cursor_varint(r, UINT64_MAX);
+    }
+    if (!cursor_ok(r)) {
+        return false;
     }
     c->wire = start;
     c->wire_len = r->p - start;
@@ -116,16 +157,20 @@ ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 static uint8_t *
 ftc_commit_encode(uint8_t *p, const struct ftc_commit *c)
 {
+    bool has_start = ftc_commit_has_start(c);
+
     p[0] = c->group;
-    put_be32(p + 1, c->epoch);
-    put_be32(p + 5, c->prev_epoch);
-    p[9] = c->n_parts;
-    p += 10;
-    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
-        put_be64(p, c->start[i]);
+    p[1] = (c->n_parts - 1) | (c->prev_epoch != c->epoch ? FTC_COMMIT_PREV : 0)
+           | (has_start ? FTC_COMMIT_START : 0);
+    p = put_varint(p + 2, c->epoch);
+    if (c->prev_epoch != c->epoch) {
+        p = put_varint(p, c->prev_epoch);
     }
-    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
-        put_be64(p, c->max[i]);
+    for (size_t i = 0; has_start && i < c->n_parts; i++) {
+        p = put_varint(p, c->start[i]);
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        p = put_varint(p, c->max[i]);
     }
     return p;
 }
@@ -136,27 +181,28 @@ ftc_commit_put(struct buf *b, const struct ftc_commit *c)
     ftc_commit_encode(buf_put_uninit(b, ftc_commit_wire_len(c)), c);
 }
 
-/* What a log or commit parsed from a packet still says is copied as it came. */
-static bool
-ftc_log_has_wire(const struct ftc_log *l)
+/* What a log or commit parsed from a packet still says is copied as it came, else encoded:
+ * writes 'p' (room for the wire length) and returns the end. */
+static uint8_t *
+ftc_log_place(uint8_t *p, const struct ftc_log *l, size_t wire_len)
 {
-    return l->wire && l->wire_len == ftc_log_wire_len(l);
+    return l->wire && l->wire_len == wire_len ? mempcpy(p, l->wire, wire_len)
+                                              : ftc_log_encode(p, l);
 }
 
-static bool
-ftc_commit_has_wire(const struct ftc_commit *c)
+static uint8_t *
+ftc_commit_place(uint8_t *p, const struct ftc_commit *c, size_t wire_len)
 {
-    return c->wire && c->wire_len == ftc_commit_wire_len(c);
+    return c->wire && c->wire_len == wire_len ? mempcpy(p, c->wire, wire_len)
+                                              : ftc_commit_encode(p, c);
 }
 
 void
 ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
 {
-    if (ftc_log_has_wire(l)) {
-        buf_put(b, l->wire, l->wire_len);
-    } else {
-        ftc_log_put(b, l);
-    }
+    size_t len = ftc_log_wire_len(l);
+
+    ftc_log_place(buf_put_uninit(b, len), l, len);
 }
 
 bool
@@ -202,35 +248,26 @@ void
 ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
                      const struct ftc_commit *const *commits, size_t n_commits)
 {
+    size_t log_len[FTC_MAX_LOGS], commit_len[FTC_MAX_COMMITS];
     size_t len = 2;
     uint8_t *p;
 
     for (size_t i = 0; i < n_logs; i++) {
-        len += ftc_log_wire_len(logs[i]);
+        log_len[i] = ftc_log_wire_len(logs[i]);
+        len += log_len[i];
     }
     for (size_t i = 0; i < n_commits; i++) {
-        len += ftc_commit_wire_len(commits[i]);
+        commit_len[i] = ftc_commit_wire_len(commits[i]);
+        len += commit_len[i];
     }
     p = buf_put_uninit(b, len);
     *p++ = n_logs;
     for (size_t i = 0; i < n_logs; i++) {
-        const struct ftc_log *l = logs[i];
-
-        if (ftc_log_has_wire(l)) {
-            p = mempcpy(p, l->wire, l->wire_len);
-        } else {
-            p = ftc_log_encode(p, l);
-        }
+        p = ftc_log_place(p, logs[i], log_len[i]);
     }
     *p++ = n_commits;
     for (size_t i = 0; i < n_commits; i++) {
-        const struct ftc_commit *c = commits[i];
-
-        if (ftc_commit_has_wire(c)) {
-            p = mempcpy(p, c->wire, c->wire_len);
-        } else {
-            p = ftc_commit_encode(p, c);
-        }
+        p = ftc_commit_place(p, commits[i], commit_len[i]);
     }
 }
 

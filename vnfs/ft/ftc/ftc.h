@@ -166,7 +166,7 @@ struct ftc_log {
     uint32_t epoch;
     uint8_t n_ent;
     struct ftc_entry ent[FTC_MAX_PARTS];
-    const uint8_t *upd;         /* State delta (vnfs/lib/state.h); into the parsed bytes. */
+    const uint8_t *upd;         /* Bare state delta (vnfs/lib/state.h); into the parsed bytes. */
     uint32_t upd_len;
     /* The bytes ftc_log_read() read it from (NULL for a log built otherwise): what
      * ftc_log_put_wire() copies, as long as the fields still match them. */

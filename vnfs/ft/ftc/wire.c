@@ -12,12 +12,11 @@
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
-    const uint8_t *start = r->p, *p;
+    const uint8_t *start = r->p;
 
     l->wire = NULL;
     l->wire_len = 0;
-    p = cursor_bytes(r, 1);
-    l->group = p ? p[0] : 0;
+    l->group = cursor_u8(r);
     l->epoch = cursor_varint(r, UINT32_MAX);
     l->n_ent = cursor_u8(r);
     if (!cursor_ok(r) || l->n_ent > FTC_MAX_PARTS) {

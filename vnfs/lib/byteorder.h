@@ -4,12 +4,7 @@
  *
  * Pure and inline: no bounds checks (the caller has checked the length it parses, as every
  * parser here must), no allocation, no I/O. struct buf appends with buf_put_be16/32/64()
- * (buf.h); this header is for fixed offsets in a buffer already sized.
- *
- * Varints (FTC's per-packet logs and commits, whose numbers are mostly small): an unsigned
- * integer in 7-bit groups, least significant first, the high bit set on every byte but the
- * last (LEB128), in its shortest form: cursor_varint() (cursor.h) rejects any other, so a
- * parsed field re-encodes to the bytes it came from. */
+ * (buf.h); this header is for fixed offsets in a buffer already sized. */
 #ifndef SFC_BYTEORDER_H
 #define SFC_BYTEORDER_H 1
 
@@ -54,30 +49,6 @@ put_be64(uint8_t *p, uint64_t v)
 {
     put_be32(p, v >> 32);
     put_be32(p + 4, v);
-}
-
-static inline unsigned
-varint_len(uint64_t v)
-{
-    unsigned n = 1;
-
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* Writes 'v' at 'p' (room for varint_len(v) bytes) and returns the end. */
-static inline uint8_t *
-put_varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t) v | 0x80;
-        v >>= 7;
-    }
-    *p++ = (uint8_t) v;
-    return p;
 }
 
 #endif

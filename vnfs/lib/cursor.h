@@ -99,31 +99,4 @@ cursor_be64(struct cursor *c)
     return p ? get_be64(p) : 0;
 }
 
-/* A varint (byteorder.h) of at most 'max': 0 and the cursor bad if it is longer than its
- * shortest form, runs past the bytes left or exceeds 'max'. */
-static inline uint64_t
-cursor_varint(struct cursor *c, uint64_t max)
-{
-    uint64_t v = 0;
-
-    for (unsigned shift = 0; !c->bad && c->left && shift < 64; shift += 7) {
-        uint8_t b = *c->p;
-
-        if ((shift == 63 && b > 1) || (shift && !b)) {
-            break;
-        }
-        c->p++;
-        c->left--;
-        v |= (uint64_t) (b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            if (v > max) {
-                break;
-            }
-            return v;
-        }
-    }
-    c->bad = true;
-    return 0;
-}
-
 #endif

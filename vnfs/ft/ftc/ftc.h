@@ -169,7 +169,7 @@ struct ftc_log {
     const uint8_t *upd;         /* Bare state delta (vnfs/lib/state.h); into the parsed bytes. */
     uint32_t upd_len;
     /* The bytes ftc_log_read() read it from (NULL for a log built otherwise): what
-     * ftc_log_put_wire() copies, as long as the fields still match them. */
+     * ftc_log_put_wire() copies instead of encoding the fields. */
     const uint8_t *wire;
     uint32_t wire_len;
 };
@@ -210,7 +210,7 @@ void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message
  * from ('wire', set by the parsers and by nothing else) when it has them rather than encoded
  * again: what a replica keeps of the packet it parsed, unchanged, and what it adds, without
  * copying the parsed structs into a message of their own. A log or commit changed after
- * parsing must have 'wire' cleared (a length that no longer matches falls back to encoding). */
+ * parsing must have 'wire' cleared: its wire form is copied, not checked against its fields. */
 void ftc_log_put_wire(struct buf *, const struct ftc_log *);
 void ftc_message_put_refs(struct buf *, const struct ftc_log *const *logs, size_t n_logs,
                           const struct ftc_commit *const *commits, size_t n_commits);

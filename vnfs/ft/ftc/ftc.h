@@ -49,12 +49,13 @@
  * Packet transactions and dependency vectors. The store of a group is split into 'partitions'
  * by the hash of the key. The head keeps one sequence number per partition. A transaction that
  * wrote increments the number of every partition it read or wrote; its log names each such
- * partition with the number before the increment, and carries the written records (a bare delta:
- * vnfs/lib/state.h's records without the export header). A read-only transaction changes no number; its log names
- * the partitions it read with their current numbers, so a replica forwards and the buffer
- * releases the packet only once every write it read is replicated. A replica applies a log when
- * its MAX vector equals the log's numbers on every partition the log wrote ("don't care" on the
- * others), so independent transactions may be applied in another order than the head's.
+ * partition with the number before the increment, and carries the written records (a bare
+ * delta: vnfs/lib/state.h's records without the export header). A read-only transaction changes
+ * no number; its log names the partitions it read with their current numbers, so a replica
+ * forwards and the buffer releases the packet only once every write it read is replicated. A
+ * replica applies a log when its MAX vector equals the log's numbers on every partition the log
+ * wrote ("don't care" on the others), so independent transactions may be applied in another
+ * order than the head's.
  *
  * Epochs. Sequence numbers restart from the successor's MAX when a head is replaced, so a log of
  * the dead head that never reached the successor must never be mistaken for the new head's log
@@ -82,22 +83,25 @@
  * vnfs/fn/txnat.h); 'nf' (any vnfs/fn function, which writes its store directly) runs on one
  * thread.
  *
- * Wire format (parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c). Every packet carries a log
- * and a commit vector per group it passes, so their numbers are varints (v: LEB128 in its
- * shortest form, vnfs/lib/byteorder.h; any other form is rejected, so what a replica parsed
- * re-encodes to the same bytes), fixed widths elsewhere (big-endian):
+ * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c). Every packet
+ * carries a log and a commit vector per group it passes, so their forms leave out what is usual,
+ * a flags byte saying what is there:
  *   packet:  u8 type (1 data, 2 propagating, 3 reply) | message | inner packet (not propagating)
  *   message: u8 n_logs | n_logs x log | u8 n_commits | n_commits x commit
- *   log:     u8 group | v epoch | u8 n | n x { u8 partition | write << 7, v seq }
- *            | v len | len bytes of bare state delta (records only; 0 for read-only)
- *   commit:  u8 group | u8 flags (bits 0-3 n_parts - 1, 4 PREV, 5 START) | v epoch
- *            | PREV: v prev_epoch (!= epoch) | START: n_parts x v start (not all 0)
- *            | n_parts x v max
- *   A commit without PREV has prev_epoch = epoch, without START start = 0: its group's first
- *   epoch, all a chain without a recovery has, at 6 bytes a commit instead of 26 (P = 1). The
- *   form depends on the commit alone, never on an earlier frame, so a lost or reordered frame
- *   leaves nothing to misread the next against. At length 5 (5 commits, a Monitor's 64-byte
- *   delta) FTC adds ~99 bytes a packet (246 before: fixed widths and the 28-byte export header).
+ *   log:     u8 group | u8 flags (bits 0-4 n, 5 EPOCH, 6 WIDE, 7 LONG) | EPOCH: u32 epoch
+ *            | n x { u8 partition | write << 7, WIDE ? u64 : u32 seq } | LONG ? u32 : u16 len
+ *            | len bytes of bare state delta (vnfs/lib/state.h's records alone; 0: read-only)
+ *   commit:  u8 group | u8 flags (bits 0-3 n_parts - 1, 4 EPOCH, 5 PREV, 6 START, 7 WIDE)
+ *            | EPOCH: u32 epoch | PREV: u32 prev_epoch | START: n_parts x u64 start
+ *            | n_parts x (WIDE ? u64 : u32) max
+ *   Without EPOCH the epoch is 0, without PREV prev_epoch = epoch, without START start is 0;
+ *   WIDE: a number needs 8 bytes, LONG: the delta 4. A flag is set exactly when what it adds
+ *   is needed (the parsers reject any other form, so what a replica parsed re-encodes to the
+ *   same bytes). A chain without a recovery sends 6-byte commits (P = 1; 26 in the fixed form
+ *   before) and 9 bytes of log before the delta (21): at length 5 with a Monitor's 64-byte
+ *   delta, 106 bytes of FTC a packet instead of 246 (bench/ftc_chain.c). The form depends on
+ *   the log or commit alone, never on an earlier frame: a frame lost or reordered leaves
+ *   nothing for a later one to be misread against.
  * Peer messages: u8 type (FTC_MSG_*) then as described at enum ftc_msg_type.
  *
  * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_mbox_class,

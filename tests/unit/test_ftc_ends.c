@@ -167,9 +167,9 @@ test_logs_ride_the_batch(void **state)
     (void) state;
     fwd_open(&w);
     data_packet(&w, t);
-    /* 48 logs of ~96 bytes: ~4.6 KB, more than 4 packets' 900 bytes. */
+    /* 48 logs of 85 bytes (76 of delta): ~4 KB, more than 4 packets' 900 bytes. */
     t += 50000;
-    piggyback(&w, t, 48, 1, 64);
+    piggyback(&w, t, 48, 1, 76);
     fwd_sent(&w, &data, &prop, &logs);
     assert_int_equal(prop, 0);          /* Not at once: the batch in hand comes first. */
     assert_true(w.timer_at[4] == t);    /* FTC_FWD_TIMER_FULL, after the batch. */
@@ -206,7 +206,7 @@ test_no_batch_propagates(void **state)
     (void) state;
     fwd_open(&w);
     data_packet(&w, t);
-    piggyback(&w, t + 50000, 48, 1, 64);
+    piggyback(&w, t + 50000, 48, 1, 76);
     fire(&w, 4);
     fwd_sent(&w, &data, &prop, &logs);
     assert_int_equal(data, 0);
@@ -537,7 +537,7 @@ test_buffer_coalesces_when_busy(void **state)
     ft_core_destroy(core);
 }
 
-/* One receive batch of 40 packets, each with a 101-byte log (80 bytes of delta): the buffer
+/* One receive batch of 40 packets, each with a 101-byte log (92 bytes of delta): the buffer
  * sends a message mid-batch only once the next log would not fit in max_msg (900): 8 logs
  * each, 4 of them, and the batch's timer takes the last 8. A message as soon as half of one
  * was waiting sent 5 logs each, 8 of them: each a send and a wake-up of the forwarder. */
@@ -546,7 +546,7 @@ test_buffer_fills_messages(void **state)
 {
     static const uint32_t next = 0, peers = 100;
     static const struct ft_param params[] = { { "tick", "2ms" }, { "max_msg", "900" } };
-    static const uint8_t inner[64], delta[80];
+    static const uint8_t inner[64], delta[92];
     struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
                              .n_peers = 1, .params = params, .n_params = 2 };
     struct ft_event start = { .kind = FT_EV_START };
@@ -644,6 +644,121 @@ test_packet_put_encoded(void **state)
     buf_uninit(&b);
 }
 
+/* Commit vectors: the short form of a group's first epoch (no epoch, no history, MAX in 4
+ * bytes) and the longer ones after a recovery, each read back as written; and the parser
+ * takes a commit in its one form only, so what it reads re-encodes to the same bytes. */
+static void
+test_commit_forms(void **state)
+{
+    static const struct {
+        uint32_t epoch, prev_epoch;
+        uint64_t start, max;
+        size_t len;
+    } cases[] = {
+        { 0, 0, 0, 5, 6 },
+        { 0, 0, 0, 20000, 6 },
+        { 3, 2, 0, 300, 14 },
+        { 3, 3, 77, 300, 18 },
+        { 3, 2, 1ull << 40, UINT64_MAX, 26 },
+    };
+    static const struct {
+        uint8_t b[14];
+        size_t len;
+    } bad[] = {
+        { { 4, 0x10, 0, 0, 0, 0, 0, 0, 0, 1 }, 10 },    /* Epoch 0 sent. */
+        { { 4, 0x20, 0, 0, 0, 0, 0, 0, 0, 1 }, 10 },    /* prev_epoch = epoch sent. */
+        { { 4, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }, 14 },  /* Start 0 sent. */
+        { { 4, 0x80, 0, 0, 0, 0, 0, 0, 0, 1 }, 10 },    /* A small MAX in 8 bytes. */
+        { { 4, 0x00, 0, 0, 0 }, 5 },                    /* MAX runs past the end. */
+    };
+    struct buf b = BUF_INITIALIZER;
+
+    (void) state;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ftc_commit c = { .group = 4, .epoch = cases[i].epoch,
+                                .prev_epoch = cases[i].prev_epoch, .n_parts = 1 }, r;
+        struct cursor rd;
+
+        c.start[0] = cases[i].start;
+        c.max[0] = cases[i].max;
+        buf_clear(&b);
+        ftc_commit_put(&b, &c);
+        assert_int_equal(b.len, cases[i].len);
+        cursor_init(&rd, b.data, b.len);
+        assert_true(ftc_commit_read(&rd, &r) && cursor_done(&rd));
+        assert_int_equal(r.group, 4);
+        assert_int_equal(r.n_parts, 1);
+        assert_int_equal(r.epoch, c.epoch);
+        assert_int_equal(r.prev_epoch, c.prev_epoch);
+        assert_int_equal(r.start[0], c.start[0]);
+        assert_int_equal(r.max[0], c.max[0]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct ftc_commit r;
+        struct cursor rd;
+
+        cursor_init(&rd, bad[i].b, bad[i].len);
+        assert_false(ftc_commit_read(&rd, &r));
+    }
+    buf_uninit(&b);
+}
+
+/* Logs read back as written, in the short form (epoch 0, 4-byte numbers, a 2-byte length)
+ * and the long one; and in their one form only. */
+static void
+test_log_forms(void **state)
+{
+    static const uint8_t delta[200] = { 8 };
+    static const struct {
+        uint8_t b[13];
+        size_t len;
+    } bad[] = {
+        { { 9, 0x20, 0, 0, 0, 0, 0, 0 }, 8 },               /* Epoch 0 sent. */
+        { { 9, 0x41, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 }, 13 },   /* A small number in 8. */
+        { { 9, 0x80, 0, 0, 0, 0 }, 6 },                     /* A short length in 4. */
+        { { 9, 0x11, 0, 0, 0, 0 }, 6 },                     /* 17 entries. */
+        { { 9, 0x01, 0x10, 0, 0, 0, 1, 0, 0 }, 9 },         /* Partition 16. */
+    };
+    struct ftc_log l = { .group = 9, .n_ent = 1, .upd = delta, .upd_len = sizeof delta }, r;
+    struct buf b = BUF_INITIALIZER;
+
+    (void) state;
+    l.ent[0] = (struct ftc_entry) { .part = 2, .write = true, .seq = 70000 };
+    l.ent[1] = (struct ftc_entry) { .part = 15, .write = false, .seq = 0 };
+    for (int form = 0; form < 2; form++) {
+        struct cursor rd;
+
+        buf_clear(&b);
+        ftc_log_put(&b, &l);
+        /* group, flags, epoch, n x (partition, seq), length, delta. */
+        assert_int_equal(b.len, form ? 2 + 4 + 2 * 9 + 2 + sizeof delta
+                                     : 2 + 5 + 2 + sizeof delta);
+        assert_int_equal(b.len, ftc_log_wire_len(&l));
+        cursor_init(&rd, b.data, b.len);
+        assert_true(ftc_log_read(&rd, &r) && cursor_done(&rd));
+        assert_int_equal(r.group, 9);
+        assert_int_equal(r.epoch, l.epoch);
+        assert_int_equal(r.n_ent, l.n_ent);
+        for (size_t i = 0; i < l.n_ent; i++) {
+            assert_int_equal(r.ent[i].part, l.ent[i].part);
+            assert_int_equal(r.ent[i].write, l.ent[i].write);
+            assert_int_equal(r.ent[i].seq, l.ent[i].seq);
+        }
+        assert_int_equal(r.upd_len, sizeof delta);
+        assert_memory_equal(r.upd, delta, sizeof delta);
+        l.epoch = 70000;
+        l.n_ent = 2;
+        l.ent[0].seq = 1ull << 40;
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct cursor rd;
+
+        cursor_init(&rd, bad[i].b, bad[i].len);
+        assert_false(ftc_log_read(&rd, &r));
+    }
+    buf_uninit(&b);
+}
+
 int
 main(void)
 {
@@ -651,6 +766,8 @@ main(void)
         cmocka_unit_test(test_buffer_coalesces_when_busy),
         cmocka_unit_test(test_buffer_fills_messages),
         cmocka_unit_test(test_packet_put_encoded),
+        cmocka_unit_test(test_commit_forms),
+        cmocka_unit_test(test_log_forms),
         cmocka_unit_test(test_logs_ride_the_batch),
         cmocka_unit_test(test_no_batch_propagates),
         cmocka_unit_test(test_idle_propagates_at_once),

@@ -128,7 +128,7 @@ counts_in_seq_order(const struct sent *s)
                 continue;
             }
             d = state_create();
-            assert_int_equal(state_import(d, l->upd, l->upd_len), 0);
+            assert_int_equal(state_import_records(d, l->upd, l->upd_len), 0);
             for (uint8_t key = 0; key < T_KEYS; key++) {
                 uint8_t kb[2] = { 'c', key };
                 unsigned part = ftc_partition_of(kb, sizeof kb, T_PARTS);

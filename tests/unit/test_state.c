@@ -184,6 +184,53 @@ test_delta(void **state)
     state_destroy(backup);
 }
 
+/* A bare delta (FTC's logs) is a delta's records without its header: it applies the same,
+ * and one cut short or with a record's bytes left over changes nothing. */
+static void
+test_bare_delta(void **state)
+{
+    struct nf_state *primary = state_create(), *backup = state_create();
+    uint8_t dp[STATE_DIGEST_LEN], db[STATE_DIGEST_LEN];
+    struct buf full = BUF_INITIALIZER, bare = BUF_INITIALIZER;
+    const uint8_t *keys[2] = { (const uint8_t *) "key-3", (const uint8_t *) "pkts" };
+    const size_t key_lens[2] = { 5, 4 };
+
+    (void) state;
+    fill(primary, 10, 0);
+    fill(backup, 10, 0);
+    uint64_t mark = state_mark(primary);
+    state_put(primary, "key-3", 5, "new", 3);
+    state_delete(primary, "key-4", 5);
+    state_counter_add(primary, "pkts", 4, 2);
+    state_export_since(primary, mark, &full);
+    state_export_records_since(primary, mark, &bare);
+    assert_int_equal(bare.len, full.len - 28);
+    assert_memory_equal(bare.data, full.data + 28, bare.len);
+
+    state_digest(backup, db);
+    assert_int_equal(state_import_records(backup, bare.data, bare.len - 1), EINVAL);
+    buf_put_u8(&bare, 0);
+    assert_int_equal(state_import_records(backup, bare.data, bare.len), EINVAL);
+    state_digest(backup, dp);
+    assert_memory_equal(dp, db, sizeof dp);
+    assert_int_equal(state_import_records(backup, bare.data, bare.len - 1), 0);
+    state_digest(primary, dp);
+    state_digest(backup, db);
+    assert_memory_equal(dp, db, sizeof dp);
+    assert_int_equal(state_import_records(backup, NULL, 0), 0);
+
+    buf_clear(&full);
+    buf_clear(&bare);
+    state_export_keys(primary, keys, key_lens, 2, &full);
+    state_export_records_keys(primary, keys, key_lens, 2, &bare);
+    assert_int_equal(bare.len, full.len - 28);
+    assert_memory_equal(bare.data, full.data + 28, bare.len);
+    buf_uninit(&full);
+    buf_uninit(&bare);
+    state_destroy(primary);
+    state_destroy(backup);
+}
+
 /* Deltas since a recent mark (a packet's transaction: up to 16 changes) come from the store's
  * list of recent changes, not a pass over every bucket: the same records as a pass would give,
  * each key once however often it changed, tombstones included, and none after a compaction
@@ -360,6 +407,7 @@ main(void)
         cmocka_unit_test(test_export_import_round_trip),
         cmocka_unit_test(test_digest_ignores_history),
         cmocka_unit_test(test_delta),
+        cmocka_unit_test(test_bare_delta),
         cmocka_unit_test(test_delta_recent),
         cmocka_unit_test(test_export_keys),
         cmocka_unit_test(test_import_malformed),

@@ -435,10 +435,11 @@ export_header(const struct nf_state *st, int kind, uint64_t mark, struct buf *ou
     return hdr_ofs + HEADER_LEN - 4;
 }
 
+/* 'bare': the records alone (state_export_records_since()). */
 static void
-export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
+export__(const struct nf_state *st, int kind, uint64_t mark, bool bare, struct buf *out)
 {
-    size_t count_ofs = export_header(st, kind, kind == EXPORT_FULL ? 0 : mark, out);
+    size_t count_ofs = bare ? 0 : export_header(st, kind, kind == EXPORT_FULL ? 0 : mark, out);
     uint32_t n = 0;
 
     if (kind == EXPORT_DELTA && recent_covers(st, mark)) {
@@ -463,26 +464,34 @@ export__(const struct nf_state *st, int kind, uint64_t mark, struct buf *out)
             }
         }
     }
-    put_be32(out->data + count_ofs, n);
+    if (!bare) {
+        put_be32(out->data + count_ofs, n);
+    }
 }
 
 void
 state_export(const struct nf_state *st, struct buf *out)
 {
-    export__(st, EXPORT_FULL, 0, out);
+    export__(st, EXPORT_FULL, 0, false, out);
 }
 
 void
 state_export_since(const struct nf_state *st, uint64_t mark, struct buf *out)
 {
-    export__(st, EXPORT_DELTA, mark, out);
+    export__(st, EXPORT_DELTA, mark, false, out);
 }
 
 void
-state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
-                  const size_t key_lens[], size_t n, struct buf *out)
+state_export_records_since(const struct nf_state *st, uint64_t mark, struct buf *out)
 {
-    size_t count_ofs = export_header(st, EXPORT_DELTA, 0, out);
+    export__(st, EXPORT_DELTA, mark, true, out);
+}
+
+static void
+export_keys(const struct nf_state *st, const uint8_t *const keys[], const size_t key_lens[],
+            size_t n, bool bare, struct buf *out)
+{
+    size_t count_ofs = bare ? 0 : export_header(st, EXPORT_DELTA, 0, out);
     uint32_t n_records = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -497,7 +506,23 @@ state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
             n_records++;
         }
     }
-    put_be32(out->data + count_ofs, n_records);
+    if (!bare) {
+        put_be32(out->data + count_ofs, n_records);
+    }
+}
+
+void
+state_export_keys(const struct nf_state *st, const uint8_t *const keys[],
+                  const size_t key_lens[], size_t n, struct buf *out)
+{
+    export_keys(st, keys, key_lens, n, false, out);
+}
+
+void
+state_export_records_keys(const struct nf_state *st, const uint8_t *const keys[],
+                          const size_t key_lens[], size_t n, struct buf *out)
+{
+    export_keys(st, keys, key_lens, n, true, out);
 }
 
 /* One record of a parsed export, pointing into the message. */
@@ -558,39 +583,21 @@ records_have_duplicate(const struct record *records, size_t n)
     return dup;
 }
 
-/* Parses an export into its kind and records (pointing into 'data'), in 'local'
- * (PARSE_LOCAL of them) when they fit, else in an array the caller frees (records_free()). */
+/* Parses the 'n' records that fill 'data' from 'ofs' to its end into 'local' (PARSE_LOCAL of
+ * them) when they fit, else into an array the caller frees (records_free()). */
 static int
-parse_export(const uint8_t *data, size_t len, int *kindp, struct record *local,
-             struct record **recordsp, size_t *n_recordsp)
+parse_records(const uint8_t *data, size_t len, size_t ofs, int kind, uint32_t n,
+              struct record *local, struct record **recordsp)
 {
     struct record *records = NULL;
     int error = EINVAL;
 
-    if (len < HEADER_LEN || memcmp(data, "SFST", 4)) {
-        goto out;
-    }
-    if (data[4] != STATE_FORMAT_VERSION) {
-        error = EPROTONOSUPPORT;
-        goto out;
-    }
-    int kind = data[5];
-    if ((kind != EXPORT_FULL && kind != EXPORT_DELTA) || data[6] || data[7]) {
-        goto out;
-    }
-    uint64_t since = get_be64(data + 8);
-    uint64_t seq = get_be64(data + 16);
-    if ((kind == EXPORT_FULL && since) || since > seq) {
-        goto out;
-    }
-    uint32_t n = ((uint32_t) data[24] << 24) | (data[25] << 16) | (data[26] << 8) | data[27];
     /* Each record takes at least RECORD_LEN + 1 bytes: bound 'n' before allocating. */
-    if (n > (len - HEADER_LEN) / (RECORD_LEN + 1)) {
+    if (n > (len - ofs) / (RECORD_LEN + 1)) {
         goto out;
     }
     records = n <= PARSE_LOCAL ? local : xcalloc(n, sizeof *records);
 
-    size_t ofs = HEADER_LEN;
     for (uint32_t i = 0; i < n; i++) {
         struct record *r = &records[i];
         if (len - ofs < RECORD_LEN) {
@@ -622,9 +629,7 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record *local,
         goto out;
     }
 
-    *kindp = kind;
     *recordsp = records;
-    *n_recordsp = n;
     records = NULL;
     error = 0;
 out:
@@ -632,6 +637,50 @@ out:
         free(records);
     }
     return error;
+}
+
+/* Parses an export into its kind and records (as parse_records()). */
+static int
+parse_export(const uint8_t *data, size_t len, int *kindp, struct record *local,
+             struct record **recordsp, size_t *n_recordsp)
+{
+    if (len < HEADER_LEN || memcmp(data, "SFST", 4)) {
+        return EINVAL;
+    }
+    if (data[4] != STATE_FORMAT_VERSION) {
+        return EPROTONOSUPPORT;
+    }
+    int kind = data[5];
+    if ((kind != EXPORT_FULL && kind != EXPORT_DELTA) || data[6] || data[7]) {
+        return EINVAL;
+    }
+    uint64_t since = get_be64(data + 8);
+    uint64_t seq = get_be64(data + 16);
+    if ((kind == EXPORT_FULL && since) || since > seq) {
+        return EINVAL;
+    }
+    uint32_t n = get_be32(data + 24);
+    *kindp = kind;
+    *n_recordsp = n;
+    return parse_records(data, len, HEADER_LEN, kind, n, local, recordsp);
+}
+
+/* The records of a delta without its header (state_export_records_since()): as many as fill
+ * 'len', counted first by their lengths alone. */
+static int
+parse_bare(const uint8_t *data, size_t len, struct record *local, struct record **recordsp,
+           size_t *n_recordsp)
+{
+    uint32_t n = 0;
+
+    for (size_t ofs = 0; ofs < len; n++) {
+        if (len - ofs < RECORD_LEN || n == UINT32_MAX) {
+            return EINVAL;
+        }
+        ofs += RECORD_LEN + get_be16(data + ofs + 2) + (size_t) get_be32(data + ofs + 4);
+    }
+    *n_recordsp = n;
+    return parse_records(data, len, 0, EXPORT_DELTA, n, local, recordsp);
 }
 
 static void
@@ -656,17 +705,12 @@ state_validate(const uint8_t *data, size_t len)
     return error;
 }
 
-int
-state_import(struct nf_state *st, const uint8_t *data, size_t len)
+/* Applies 'n' parsed records of an export of 'kind'; frees them. */
+static int
+import_records(struct nf_state *st, int kind, struct record *records, size_t n,
+               const struct record *local)
 {
-    struct record local[PARSE_LOCAL], *records = NULL;
-    size_t n;
-    int kind;
-    int error = parse_export(data, len, &kind, local, &records, &n);
-
-    if (error) {
-        return error;
-    }
+    int error = 0;
 
     /* Check the limit first so that a failed import changes nothing. One that cannot reach it,
      * even if every record is a new key, needs no lookup: a lookup per record was a third of
@@ -706,6 +750,27 @@ state_import(struct nf_state *st, const uint8_t *data, size_t len)
 out:
     records_free(records, local);
     return error;
+}
+
+int
+state_import(struct nf_state *st, const uint8_t *data, size_t len)
+{
+    struct record local[PARSE_LOCAL], *records;
+    size_t n;
+    int kind;
+    int error = parse_export(data, len, &kind, local, &records, &n);
+
+    return error ? error : import_records(st, kind, records, n, local);
+}
+
+int
+state_import_records(struct nf_state *st, const uint8_t *data, size_t len)
+{
+    struct record local[PARSE_LOCAL], *records;
+    size_t n;
+    int error = parse_bare(data, len, local, &records, &n);
+
+    return error ? error : import_records(st, EXPORT_DELTA, records, n, local);
 }
 
 static int

@@ -15,6 +15,9 @@
  *     n_records x { u8 op (1 put, 2 delete)  u8 reserved=0  u16 key_len  u32 value_len
  *                   key  value }            (value_len is 0 for delete; key_len >= 1)
  *
+ * A delta's records alone, without the header, make a bare delta (FTC's logs, one a packet: the
+ * header's 28 bytes say nothing its importer needs; its records are as many as fill its length).
+ *
  * A full import replaces the store's contents; a delta import applies on top of them. Keys are
  * unique within one message. The digest (libsodium generichash, 32 bytes) covers the live entries
  * in key order, so two replicas with the same contents have the same digest whatever their
@@ -97,10 +100,16 @@ void state_export_since(const struct nf_state *, uint64_t mark, struct buf *out)
  * an absent one not at all): what changed, for a caller that knows which keys it wrote. */
 void state_export_keys(const struct nf_state *, const uint8_t *const keys[],
                        const size_t key_lens[], size_t n, struct buf *out);
+/* The same as bare deltas: the records alone. */
+void state_export_records_since(const struct nf_state *, uint64_t mark, struct buf *out);
+void state_export_records_keys(const struct nf_state *, const uint8_t *const keys[],
+                               const size_t key_lens[], size_t n, struct buf *out);
 /* Applies an export. Returns 0, or EINVAL (malformed: bad magic, version, kind, length,
  * duplicate key, trailing bytes), EPROTONOSUPPORT (unknown version) or ENOSPC, in which
  * cases the store is unchanged. */
 int state_import(struct nf_state *, const uint8_t *data, size_t len);
+/* Applies a bare delta, as state_import() (EINVAL if malformed). */
+int state_import_records(struct nf_state *, const uint8_t *data, size_t len);
 /* Checks an export without applying it. */
 int state_validate(const uint8_t *data, size_t len);
 

@@ -49,12 +49,13 @@
  * Packet transactions and dependency vectors. The store of a group is split into 'partitions'
  * by the hash of the key. The head keeps one sequence number per partition. A transaction that
  * wrote increments the number of every partition it read or wrote; its log names each such
- * partition with the number before the increment, and carries the written records (a delta in
- * vnfs/lib/state.h's export format). A read-only transaction changes no number; its log names
- * the partitions it read with their current numbers, so a replica forwards and the buffer
- * releases the packet only once every write it read is replicated. A replica applies a log when
- * its MAX vector equals the log's numbers on every partition the log wrote ("don't care" on the
- * others), so independent transactions may be applied in another order than the head's.
+ * partition with the number before the increment, and carries the written records (a bare
+ * delta: vnfs/lib/state.h's records without the export header). A read-only transaction changes
+ * no number; its log names the partitions it read with their current numbers, so a replica
+ * forwards and the buffer releases the packet only once every write it read is replicated. A
+ * replica applies a log when its MAX vector equals the log's numbers on every partition the log
+ * wrote ("don't care" on the others), so independent transactions may be applied in another
+ * order than the head's.
  *
  * Epochs. Sequence numbers restart from the successor's MAX when a head is replaced, so a log of
  * the dead head that never reached the successor must never be mistaken for the new head's log
@@ -82,13 +83,25 @@
  * vnfs/fn/txnat.h); 'nf' (any vnfs/fn function, which writes its store directly) runs on one
  * thread.
  *
- * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c):
- *   packet:  u8 type (1 data, 2 propagating) | message | inner packet (data only)
+ * Wire format (big-endian; parsers take untrusted bytes, tests/fuzz/fuzz_ftc.c). Every packet
+ * carries a log and a commit vector per group it passes, so their forms leave out what is usual,
+ * a flags byte saying what is there:
+ *   packet:  u8 type (1 data, 2 propagating, 3 reply) | message | inner packet (not propagating)
  *   message: u8 n_logs | n_logs x log | u8 n_commits | n_commits x commit
- *   log:     u8 group | u32 epoch | u8 n | n x { u16 partition | u8 write | u64 seq }
- *            | u32 len | len bytes of state delta (0 for read-only)
- *   commit:  u8 group | u32 epoch | u32 prev_epoch | u8 n_parts | n_parts x u64 start
- *            | n_parts x u64 max
+ *   log:     u8 group | u8 flags (bits 0-4 n, 5 EPOCH, 6 WIDE, 7 LONG) | EPOCH: u32 epoch
+ *            | n x { u8 partition | write << 7, WIDE ? u64 : u32 seq } | LONG ? u32 : u16 len
+ *            | len bytes of bare state delta (vnfs/lib/state.h's records alone; 0: read-only)
+ *   commit:  u8 group | u8 flags (bits 0-3 n_parts - 1, 4 EPOCH, 5 PREV, 6 START, 7 WIDE)
+ *            | EPOCH: u32 epoch | PREV: u32 prev_epoch | START: n_parts x u64 start
+ *            | n_parts x (WIDE ? u64 : u32) max
+ *   Without EPOCH the epoch is 0, without PREV prev_epoch = epoch, without START start is 0;
+ *   WIDE: a number needs 8 bytes, LONG: the delta 4. A flag is set exactly when what it adds
+ *   is needed (the parsers reject any other form, so what a replica parsed re-encodes to the
+ *   same bytes). A chain without a recovery sends 6-byte commits (P = 1; 26 in the fixed form
+ *   before) and 9 bytes of log before the delta (21): at length 5 with a Monitor's 64-byte
+ *   delta, 106 bytes of FTC a packet instead of 246 (bench/ftc_chain.c). The form depends on
+ *   the log or commit alone, never on an earlier frame: a frame lost or reordered leaves
+ *   nothing for a later one to be misread against.
  * Peer messages: u8 type (FTC_MSG_*) then as described at enum ftc_msg_type.
  *
  * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_mbox_class,
@@ -157,10 +170,10 @@ struct ftc_log {
     uint32_t epoch;
     uint8_t n_ent;
     struct ftc_entry ent[FTC_MAX_PARTS];
-    const uint8_t *upd;         /* State delta (vnfs/lib/state.h); into the parsed bytes. */
+    const uint8_t *upd;         /* Bare state delta (vnfs/lib/state.h); into the parsed bytes. */
     uint32_t upd_len;
     /* The bytes ftc_log_read() read it from (NULL for a log built otherwise): what
-     * ftc_log_put_wire() copies, as long as the fields still match them. */
+     * ftc_log_put_wire() copies instead of encoding the fields. */
     const uint8_t *wire;
     uint32_t wire_len;
 };
@@ -201,7 +214,7 @@ void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message
  * from ('wire', set by the parsers and by nothing else) when it has them rather than encoded
  * again: what a replica keeps of the packet it parsed, unchanged, and what it adds, without
  * copying the parsed structs into a message of their own. A log or commit changed after
- * parsing must have 'wire' cleared (a length that no longer matches falls back to encoding). */
+ * parsing must have 'wire' cleared: its wire form is copied, not checked against its fields. */
 void ftc_log_put_wire(struct buf *, const struct ftc_log *);
 void ftc_message_put_refs(struct buf *, const struct ftc_log *const *logs, size_t n_logs,
                           const struct ftc_commit *const *commits, size_t n_commits);

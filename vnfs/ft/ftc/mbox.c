@@ -266,7 +266,7 @@ ftc_tx_commit(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], struct buf *upd,
     if (wrote) {
         size_t ofs = upd->len;
 
-        state_export_since(tx->store, tx->mark, upd);
+        state_export_records_since(tx->store, tx->mark, upd);
         log->upd_len = upd->len - ofs;
         log->upd = (const uint8_t *) upd->data + ofs;
     }
@@ -349,10 +349,10 @@ ftc_tx_commit_cc(struct ftc_tx *tx, uint64_t v[FTC_MAX_PARTS], uint64_t *ticket_
             }
         }
         if (delta) {
-            state_export_since(delta, 0, upd);
+            state_export_records_since(delta, 0, upd);
             state_destroy(delta);
         } else {
-            state_export_keys(tx->store, keys, key_lens, n, upd);
+            state_export_records_keys(tx->store, keys, key_lens, n, upd);
         }
         pthread_mutex_unlock(cc->store_mutex);
         log->upd_len = upd->len - ofs;

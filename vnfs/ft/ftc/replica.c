@@ -685,7 +685,7 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
 static bool
 ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
 {
-    if (l->upd_len && state_import(gr->store, l->upd, l->upd_len)) {
+    if (l->upd_len && state_import_records(gr->store, l->upd, l->upd_len)) {
         return false;
     }
     for (size_t i = 0; i < l->n_ent; i++) {
@@ -1738,6 +1738,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                 struct cursor lr;
                 struct ftc_log l;
                 enum ftc_class cls;
+                bool below;
 
                 if (done[i]) {
                     continue;
@@ -1746,12 +1747,13 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                 ftc_log_read(&lr, &l);
                 r->stats.retx_parsed++;
                 cls = ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, max, &l);
-                if (cls != FTC_LOG_READY || !ftc_log_below(&l, upto)) {
+                below = ftc_log_below(&l, upto);
+                if (cls != FTC_LOG_READY || !below) {
                     /* Applied there, dead, or in its stash: so for the rest of this answer,
                      * and not parsed again. A head at its CPU quota parsed every log it
                      * retained (thousands behind a lagging tail) per pass and per message,
                      * and answered a tail's gap a few logs a second. */
-                    done[i] = cls != FTC_LOG_FUTURE || !ftc_log_below(&l, upto);
+                    done[i] = cls != FTC_LOG_FUTURE || !below;
                     continue;
                 }
                 if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {

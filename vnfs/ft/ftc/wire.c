@@ -6,36 +6,87 @@
 
 #include "vnfs/lib/byteorder.h"
 
-/* Every replica parses each log and commit a packet carries: each fixed-size block is taken
- * with one length check and read in place, not field by field through the cursor. */
+/* Every replica parses and encodes each log and commit a packet carries, so their forms leave
+ * out what is usual (epoch 0, the first epoch's history) and take numbers in 4 bytes where
+ * they fit (flags say which), each block still read with one length check, in place. A form
+ * depends on its log or commit alone, never on an earlier frame. The parsers take each in its
+ * one form only (a flag set for what could be left out is rejected), so what a replica parsed
+ * re-encodes to the same bytes. */
+#define FTC_LOG_N 0x1f          /* Entries (0 .. FTC_MAX_PARTS). */
+#define FTC_LOG_EPOCH 0x20      /* u32 epoch follows (not 0). */
+#define FTC_LOG_WIDE 0x40       /* Sequence numbers in u64 (one is >= 2^32), else u32. */
+#define FTC_LOG_LONG 0x80       /* Delta length in u32 (>= 2^16), else u16. */
+
+static uint8_t
+ftc_log_flags(const struct ftc_log *l)
+{
+    uint8_t flags = l->n_ent | (l->epoch ? FTC_LOG_EPOCH : 0)
+                    | (l->upd_len > UINT16_MAX ? FTC_LOG_LONG : 0);
+
+    for (size_t i = 0; i < l->n_ent; i++) {
+        if (l->ent[i].seq > UINT32_MAX) {
+            flags |= FTC_LOG_WIDE;
+        }
+    }
+    return flags;
+}
+
+/* The bytes after group and flags, up to the delta. */
+static size_t
+ftc_log_fixed_len(uint8_t flags)
+{
+    return (flags & FTC_LOG_EPOCH ? 4 : 0) + (flags & FTC_LOG_N) * (flags & FTC_LOG_WIDE ? 9 : 5)
+           + (flags & FTC_LOG_LONG ? 4 : 2);
+}
+
+size_t
+ftc_log_wire_len(const struct ftc_log *l)
+{
+    return 2 + ftc_log_fixed_len(ftc_log_flags(l)) + l->upd_len;
+}
+
 bool
 ftc_log_read(struct cursor *r, struct ftc_log *l)
 {
     const uint8_t *start = r->p, *p;
+    uint8_t flags;
 
     l->wire = NULL;
     l->wire_len = 0;
-    p = cursor_bytes(r, 6);
-    if (!p || p[5] > FTC_MAX_PARTS) {
+    p = cursor_bytes(r, 2);
+    if (!p || (p[1] & FTC_LOG_N) > FTC_MAX_PARTS) {
         return cursor_fail(r);
     }
     l->group = p[0];
-    l->epoch = get_be32(p + 1);
-    l->n_ent = p[5];
-    p = cursor_bytes(r, (size_t) l->n_ent * 11 + 4);
+    flags = p[1];
+    l->n_ent = flags & FTC_LOG_N;
+    p = cursor_bytes(r, ftc_log_fixed_len(flags));
     if (!p) {
         return false;
     }
-    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
-        l->ent[i].part = get_be16(p);
-        l->ent[i].write = p[2];
-        l->ent[i].seq = get_be64(p + 3);
-        if (l->ent[i].part >= FTC_MAX_PARTS || p[2] > 1
-            || (i && l->ent[i].part <= l->ent[i - 1].part)) {
+    l->epoch = 0;
+    if (flags & FTC_LOG_EPOCH) {
+        l->epoch = get_be32(p);
+        p += 4;
+    }
+    for (size_t i = 0; i < l->n_ent; i++) {
+        l->ent[i].part = p[0] & 0x7f;
+        l->ent[i].write = p[0] >> 7;
+        if (flags & FTC_LOG_WIDE) {
+            l->ent[i].seq = get_be64(p + 1);
+            p += 9;
+        } else {
+            l->ent[i].seq = get_be32(p + 1);
+            p += 5;
+        }
+        if (l->ent[i].part >= FTC_MAX_PARTS || (i && l->ent[i].part <= l->ent[i - 1].part)) {
             return cursor_fail(r);
         }
     }
-    l->upd_len = get_be32(p);
+    l->upd_len = flags & FTC_LOG_LONG ? get_be32(p) : get_be16(p);
+    if (flags & ~FTC_LOG_N && ftc_log_flags(l) != flags) {
+        return cursor_fail(r);
+    }
     l->upd = cursor_bytes(r, l->upd_len);
     if (!cursor_ok(r)) {
         return false;
@@ -45,26 +96,39 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
     return true;
 }
 
-/* Every replica encodes its middlebox's log and its tail's commit vector once per packet: one
- * reservation and stores, not a call per field. The encoders write 'p' (room for the wire
- * length) and return the end. */
+/* The encoders write 'p' (room for the wire length) and return the end. */
 static uint8_t *
 ftc_log_encode(uint8_t *p, const struct ftc_log *l)
 {
-    p[0] = l->group;
-    put_be32(p + 1, l->epoch);
-    p[5] = l->n_ent;
-    p += 6;
-    for (size_t i = 0; i < l->n_ent; i++, p += 11) {
-        put_be16(p, l->ent[i].part);
-        p[2] = l->ent[i].write;
-        put_be64(p + 3, l->ent[i].seq);
+    uint8_t flags = ftc_log_flags(l);
+
+    *p++ = l->group;
+    *p++ = flags;
+    if (flags & FTC_LOG_EPOCH) {
+        put_be32(p, l->epoch);
+        p += 4;
     }
-    put_be32(p, l->upd_len);
+    for (size_t i = 0; i < l->n_ent; i++) {
+        *p = l->ent[i].part | l->ent[i].write << 7;
+        if (flags & FTC_LOG_WIDE) {
+            put_be64(p + 1, l->ent[i].seq);
+            p += 9;
+        } else {
+            put_be32(p + 1, l->ent[i].seq);
+            p += 5;
+        }
+    }
+    if (flags & FTC_LOG_LONG) {
+        put_be32(p, l->upd_len);
+        p += 4;
+    } else {
+        put_be16(p, l->upd_len);
+        p += 2;
+    }
     if (l->upd_len) {
-        memcpy(p + 4, l->upd, l->upd_len);
+        memcpy(p, l->upd, l->upd_len);
     }
-    return p + 4 + l->upd_len;
+    return p + l->upd_len;
 }
 
 void
@@ -73,59 +137,137 @@ ftc_log_put(struct buf *b, const struct ftc_log *l)
     ftc_log_encode(buf_put_uninit(b, ftc_log_wire_len(l)), l);
 }
 
-size_t
-ftc_log_wire_len(const struct ftc_log *l)
+/* A commit's history (prev_epoch, start) is the same from one epoch's start until the next
+ * head takes over (a recovery): the first epoch (prev_epoch = epoch, start 0) leaves it out. */
+#define FTC_COMMIT_PARTS 0x0f   /* n_parts - 1. */
+#define FTC_COMMIT_EPOCH 0x10   /* u32 epoch follows (not 0). */
+#define FTC_COMMIT_PREV 0x20    /* u32 prev_epoch follows (not epoch). */
+#define FTC_COMMIT_START 0x40   /* n_parts x u64 start follow (not all 0). */
+#define FTC_COMMIT_WIDE 0x80    /* MAX in u64 (one is >= 2^32), else u32. */
+
+static uint8_t
+ftc_commit_flags(const struct ftc_commit *c)
 {
-    return 1 + 4 + 1 + (size_t) l->n_ent * 11 + 4 + l->upd_len;
+    uint8_t flags = (c->n_parts - 1) | (c->epoch ? FTC_COMMIT_EPOCH : 0)
+                    | (c->prev_epoch != c->epoch ? FTC_COMMIT_PREV : 0);
+
+    for (size_t i = 0; i < c->n_parts; i++) {
+        flags |= (c->start[i] ? FTC_COMMIT_START : 0)
+                 | (c->max[i] > UINT32_MAX ? FTC_COMMIT_WIDE : 0);
+    }
+    return flags;
+}
+
+/* The bytes after group and flags. */
+static size_t
+ftc_commit_fixed_len(uint8_t flags)
+{
+    size_t n = (flags & FTC_COMMIT_PARTS) + 1;
+
+    return (flags & FTC_COMMIT_EPOCH ? 4 : 0) + (flags & FTC_COMMIT_PREV ? 4 : 0)
+           + (flags & FTC_COMMIT_START ? 8 * n : 0) + (flags & FTC_COMMIT_WIDE ? 8 : 4) * n;
 }
 
 static size_t
 ftc_commit_wire_len(const struct ftc_commit *c)
 {
-    return 1 + 4 + 4 + 1 + (size_t) c->n_parts * 16;
+    return 2 + ftc_commit_fixed_len(ftc_commit_flags(c));
 }
 
 bool
 ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
     const uint8_t *start = r->p, *p;
+    bool any_start = false, any_wide = false;
+    uint8_t flags;
 
     c->wire = NULL;
     c->wire_len = 0;
-    p = cursor_bytes(r, 10);
-    if (!p || !p[9] || p[9] > FTC_MAX_PARTS) {
-        return cursor_fail(r);
-    }
-    c->group = p[0];
-    c->epoch = get_be32(p + 1);
-    c->prev_epoch = get_be32(p + 5);
-    c->n_parts = p[9];
-    p = cursor_bytes(r, (size_t) c->n_parts * 16);
+    p = cursor_bytes(r, 2);
     if (!p) {
         return false;
     }
-    for (size_t i = 0; i < c->n_parts; i++) {
-        c->start[i] = get_be64(p + 8 * i);
-        c->max[i] = get_be64(p + 8 * (c->n_parts + i));
+    c->group = p[0];
+    flags = p[1];
+    c->n_parts = (flags & FTC_COMMIT_PARTS) + 1;
+    p = cursor_bytes(r, ftc_commit_fixed_len(flags));
+    if (!p) {
+        return false;
     }
     c->wire = start;
     c->wire_len = r->p - start;
+    c->epoch = c->prev_epoch = 0;
+    if (!(flags & ~FTC_COMMIT_PARTS)) {
+        /* The short form (a chain without recovery sends nothing else): MAX alone. */
+        for (size_t i = 0; i < c->n_parts; i++) {
+            c->start[i] = 0;
+            c->max[i] = get_be32(p + 4 * i);
+        }
+        return true;
+    }
+    if (flags & FTC_COMMIT_EPOCH) {
+        c->epoch = get_be32(p);
+        p += 4;
+    }
+    c->prev_epoch = c->epoch;
+    if (flags & FTC_COMMIT_PREV) {
+        c->prev_epoch = get_be32(p);
+        p += 4;
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        c->start[i] = 0;
+        if (flags & FTC_COMMIT_START) {
+            c->start[i] = get_be64(p);
+            any_start |= c->start[i] != 0;
+            p += 8;
+        }
+    }
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (flags & FTC_COMMIT_WIDE) {
+            c->max[i] = get_be64(p);
+            any_wide |= c->max[i] > UINT32_MAX;
+            p += 8;
+        } else {
+            c->max[i] = get_be32(p);
+            p += 4;
+        }
+    }
+    if ((flags & FTC_COMMIT_EPOCH && !c->epoch)
+        || (flags & FTC_COMMIT_PREV && c->prev_epoch == c->epoch)
+        || (flags & FTC_COMMIT_START && !any_start) || (flags & FTC_COMMIT_WIDE && !any_wide)) {
+        c->wire = NULL;
+        c->wire_len = 0;
+        return cursor_fail(r);
+    }
     return true;
 }
 
 static uint8_t *
 ftc_commit_encode(uint8_t *p, const struct ftc_commit *c)
 {
-    p[0] = c->group;
-    put_be32(p + 1, c->epoch);
-    put_be32(p + 5, c->prev_epoch);
-    p[9] = c->n_parts;
-    p += 10;
-    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
+    uint8_t flags = ftc_commit_flags(c);
+
+    *p++ = c->group;
+    *p++ = flags;
+    if (flags & FTC_COMMIT_EPOCH) {
+        put_be32(p, c->epoch);
+        p += 4;
+    }
+    if (flags & FTC_COMMIT_PREV) {
+        put_be32(p, c->prev_epoch);
+        p += 4;
+    }
+    for (size_t i = 0; flags & FTC_COMMIT_START && i < c->n_parts; i++, p += 8) {
         put_be64(p, c->start[i]);
     }
-    for (size_t i = 0; i < c->n_parts; i++, p += 8) {
-        put_be64(p, c->max[i]);
+    for (size_t i = 0; i < c->n_parts; i++) {
+        if (flags & FTC_COMMIT_WIDE) {
+            put_be64(p, c->max[i]);
+            p += 8;
+        } else {
+            put_be32(p, c->max[i]);
+            p += 4;
+        }
     }
     return p;
 }
@@ -136,27 +278,37 @@ ftc_commit_put(struct buf *b, const struct ftc_commit *c)
     ftc_commit_encode(buf_put_uninit(b, ftc_commit_wire_len(c)), c);
 }
 
-/* What a log or commit parsed from a packet still says is copied as it came. */
-static bool
-ftc_log_has_wire(const struct ftc_log *l)
+/* A log or commit parsed from a packet goes on as it came (its wire form: a replica copies
+ * most of what it passes on), one built or changed (no wire form) is encoded. Each writes 'p'
+ * (room for ftc_*_out_len()) and returns the end. */
+static size_t
+ftc_log_out_len(const struct ftc_log *l)
 {
-    return l->wire && l->wire_len == ftc_log_wire_len(l);
+    return l->wire ? l->wire_len : ftc_log_wire_len(l);
 }
 
-static bool
-ftc_commit_has_wire(const struct ftc_commit *c)
+static uint8_t *
+ftc_log_place(uint8_t *p, const struct ftc_log *l)
 {
-    return c->wire && c->wire_len == ftc_commit_wire_len(c);
+    return l->wire ? mempcpy(p, l->wire, l->wire_len) : ftc_log_encode(p, l);
+}
+
+static size_t
+ftc_commit_out_len(const struct ftc_commit *c)
+{
+    return c->wire ? c->wire_len : ftc_commit_wire_len(c);
+}
+
+static uint8_t *
+ftc_commit_place(uint8_t *p, const struct ftc_commit *c)
+{
+    return c->wire ? mempcpy(p, c->wire, c->wire_len) : ftc_commit_encode(p, c);
 }
 
 void
 ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
 {
-    if (ftc_log_has_wire(l)) {
-        buf_put(b, l->wire, l->wire_len);
-    } else {
-        ftc_log_put(b, l);
-    }
+    ftc_log_place(buf_put_uninit(b, ftc_log_out_len(l)), l);
 }
 
 bool
@@ -206,31 +358,19 @@ ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_
     uint8_t *p;
 
     for (size_t i = 0; i < n_logs; i++) {
-        len += ftc_log_wire_len(logs[i]);
+        len += ftc_log_out_len(logs[i]);
     }
     for (size_t i = 0; i < n_commits; i++) {
-        len += ftc_commit_wire_len(commits[i]);
+        len += ftc_commit_out_len(commits[i]);
     }
     p = buf_put_uninit(b, len);
     *p++ = n_logs;
     for (size_t i = 0; i < n_logs; i++) {
-        const struct ftc_log *l = logs[i];
-
-        if (ftc_log_has_wire(l)) {
-            p = mempcpy(p, l->wire, l->wire_len);
-        } else {
-            p = ftc_log_encode(p, l);
-        }
+        p = ftc_log_place(p, logs[i]);
     }
     *p++ = n_commits;
     for (size_t i = 0; i < n_commits; i++) {
-        const struct ftc_commit *c = commits[i];
-
-        if (ftc_commit_has_wire(c)) {
-            p = mempcpy(p, c->wire, c->wire_len);
-        } else {
-            p = ftc_commit_encode(p, c);
-        }
+        p = ftc_commit_place(p, commits[i]);
     }
 }
 

@@ -16,6 +16,8 @@
 #define FTC_LOG_EPOCH 0x20      /* u32 epoch follows (not 0). */
 #define FTC_LOG_WIDE 0x40       /* Sequence numbers in u64 (one is >= 2^32), else u32. */
 #define FTC_LOG_LONG 0x80       /* Delta length in u32 (>= 2^16), else u16. */
+_Static_assert(FTC_MAX_PARTS <= FTC_LOG_N && FTC_MAX_PARTS <= 0x7f,
+               "a log's entry count and each entry's partition fit their bits");
 
 static uint8_t
 ftc_log_flags(const struct ftc_log *l)
@@ -144,6 +146,7 @@ ftc_log_put(struct buf *b, const struct ftc_log *l)
 #define FTC_COMMIT_PREV 0x20    /* u32 prev_epoch follows (not epoch). */
 #define FTC_COMMIT_START 0x40   /* n_parts x u64 start follow (not all 0). */
 #define FTC_COMMIT_WIDE 0x80    /* MAX in u64 (one is >= 2^32), else u32. */
+_Static_assert(FTC_MAX_PARTS <= FTC_COMMIT_PARTS + 1, "a commit's n_parts - 1 fits its bits");
 
 static uint8_t
 ftc_commit_flags(const struct ftc_commit *c)

@@ -537,6 +537,22 @@ udp_drain(struct udp_run *u, uint64_t first, uint64_t min, uint64_t deadline,
     }
 }
 
+/* Takes in echoes until none came for 'quiet' or 'deadline': the chain is idle again. */
+static void
+udp_settle(struct udp_run *u, uint64_t quiet, uint64_t deadline)
+{
+    for (;;) {
+        uint64_t now = time_mono_ns();
+        struct pollfd pfd = { .fd = u->c->fd, .events = POLLIN };
+
+        udp_receive(u);
+        if (now >= deadline || now - u->rx_last >= quiet) {
+            return;
+        }
+        poll(&pfd, 1, 1);
+    }
+}
+
 /* Capacity (--capacity LOSS): the highest paced rate whose datagrams come back with a loss of
  * at most LOSS, each rate held for --window and its echoes awaited (up to --timeout) before
  * the next: one window at --rate first, not judged (the chain's start: first checkpoints,
@@ -544,22 +560,26 @@ udp_drain(struct udp_run *u, uint64_t first, uint64_t min, uint64_t deadline,
  * fails); then halving the interval between the highest passing and lowest failing rates until
  * it is within 1% of the passing one, or --duration runs out. A rate fails only when it fails
  * twice in a row: on a shared host a stall of a few ms anywhere in the chain overflows a
- * queue, and one such moment made a whole search end low. A rate the client could not send
- * (under 99% of it sent) fails as the client's, not the chain's, and is said so: capacity is
- * then a lower bound. Samples: one capacity_step per rate (the loss; labels: rate_pps, sent_pps,
- * pass), capacity_pps and capacity_bps (payload bits, as rx_bps) at the end. */
+ * queue, and one such moment made a whole search end low. After a failing rate the search
+ * rests until no echo came for the wait (--timeout, at most 1 s), at most twice that: the
+ * chain idle before the next rate, so that one overload does not carry into it. A rate the
+ * client could not send (under 99% of it sent) fails as the client's, not the chain's, and is
+ * said so: capacity is then a lower bound. Samples: one capacity_step per rate (the loss;
+ * labels: rate_pps, sent_pps, pass), capacity_pps and capacity_bps (payload bits, as rx_bps)
+ * at the end. */
 static void
 udp_capacity(struct udp_run *u)
 {
     struct client *c = u->c;
     uint64_t start = time_mono_ns(), end = start + c->duration_ns;
-    uint64_t step_ns = c->window_ns + MIN(c->timeout_ns, 1000000000ull);
+    uint64_t rest_ns = MIN(c->timeout_ns, 1000000000ull);
+    uint64_t step_ns = c->window_ns + rest_ns;
     double lo = 0, hi = 0, rate = c->rate;
     unsigned steps = 0, tries = 0;
     bool client_limited = false;
 
     udp_send_until(u, c->rate, start + c->window_ns, true);
-    udp_drain(u, 0, 0, time_mono_ns() + MIN(c->timeout_ns, 1000000000ull), UINT64_MAX);
+    udp_drain(u, 0, 0, time_mono_ns() + rest_ns, UINT64_MAX);
     while (time_mono_ns() + step_ns <= end && rate >= 1) {
         uint64_t first = u->tx, t0 = time_mono_ns(), lost;
         double sent_pps, loss;
@@ -570,6 +590,9 @@ udp_capacity(struct udp_run *u)
         lost = udp_drain(u, first, 0, time_mono_ns() + c->timeout_ns, UINT64_MAX);
         loss = u->tx > first ? (double) lost / (double) (u->tx - first) : 1;
         pass = loss <= c->capacity_loss && sent_pps >= 0.99 * rate;
+        if (!pass) {
+            udp_settle(u, rest_ns, time_mono_ns() + 2 * rest_ns);
+        }
         client_limited |= sent_pps < 0.99 * rate;
         sample(c, time_mono_ns(), "capacity_step", loss,
                "rate_pps=%.0f,sent_pps=%.0f,pass=%d,try=%u", rate, sent_pps, pass, tries + 1);

@@ -1111,6 +1111,47 @@ ftc_t_retx_reqs(const struct ft_actions *out)
     return n;
 }
 
+/* Ch-2 of the stamp middlebox: r[0] = r_0 heads group 0, r[1] = r_1 is its tail (tick 2 ms,
+ * messages of up to 600 bytes). */
+static void
+ftc_t_pair(struct ft_core *r[2])
+{
+    static const uint32_t ring[] = { 1, 2 };
+    static const uint32_t next[] = { 2, FTC_T_BUF };
+    struct ft_param params[] = {
+        { "n", "2" }, { "tick", "2ms" }, { "mbox", "stamp" }, { "max_msg", "600" },
+    };
+
+    for (int i = 0; i < 2; i++) {
+        struct ft_config cfg = {
+            .self = ring[i], .f = 1, .group = ring, .n_group = 2, .next = &next[i], .n_next = 1,
+            .params = params, .n_params = ARRAY_SIZE(params),
+        };
+
+        r[i] = NULL;
+        assert_int_equal(ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &r[i], NULL),
+                         0);
+    }
+}
+
+/* Client request 'req' through head r_0 of ftc_t_pair(): what it forwards to r_1. */
+static const struct ft_action *
+ftc_t_head_step(struct ft_core *head, struct buf *b, struct ft_actions *fwd, uint64_t req,
+                uint64_t now)
+{
+    struct ft_event pkt = { .kind = FT_EV_PACKET, .now_ns = now, .from = FTC_T_FWD };
+    const struct ft_action *a;
+
+    ftc_t_data(b, req);
+    pkt.data = b->data;
+    pkt.len = b->len;
+    ft_actions_clear(fwd);
+    assert_int_equal(ft_core_step(head, &pkt, fwd), 0);
+    a = ftc_t_find(fwd, FT_ACT_FORWARD);
+    assert_int_equal(a->to, 2);
+    return a;
+}
+
 /* The work a loss burst costs in retransmission (session 15: under a 0.04-core quota a tail
  * thousands of logs behind re-asked every half tick and its head re-parsed every retained log
  * per answer message, a storm that kept the chain from catching up). Ch-2, r_0 heads group 0,
@@ -1122,11 +1163,6 @@ static void
 test_ftc_retx_burst(void **state)
 {
     enum { A = 600, G = 200, S = 200, T = 256 };
-    static const uint32_t ring[] = { 1, 2 };
-    static const uint32_t next[] = { 2, FTC_T_BUF };
-    struct ft_param params[] = {
-        { "n", "2" }, { "tick", "2ms" }, { "mbox", "stamp" }, { "max_msg", "600" },
-    };
     const uint64_t tick = 2000000;
     struct ft_core *r[2];
     struct ft_actions out, fwd;
@@ -1138,28 +1174,12 @@ test_ftc_retx_burst(void **state)
     (void) state;
     ft_actions_init(&out);
     ft_actions_init(&fwd);
-    for (int i = 0; i < 2; i++) {
-        struct ft_config cfg = {
-            .self = ring[i], .f = 1, .group = ring, .n_group = 2, .next = &next[i], .n_next = 1,
-            .params = params, .n_params = ARRAY_SIZE(params),
-        };
-
-        r[i] = NULL;
-        assert_int_equal(ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &r[i], NULL),
-                         0);
-    }
+    ftc_t_pair(r);
     hs = ftc_replica_stats(r[0]);
     ts = ftc_replica_stats(r[1]);
     for (uint64_t k = 0; k < A + G + S; k++) {
-        struct ft_event pkt = { .kind = FT_EV_PACKET, .now_ns = now, .from = FTC_T_FWD };
+        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, now);
 
-        ftc_t_data(&b, k + 1);
-        pkt.data = b.data;
-        pkt.len = b.len;
-        ft_actions_clear(&fwd);
-        assert_int_equal(ft_core_step(r[0], &pkt, &fwd), 0);
-        const struct ft_action *a = ftc_t_find(&fwd, FT_ACT_FORWARD);
-        assert_int_equal(a->to, 2);
         if (k >= A && k < A + G) {
             continue;           /* The burst: lost on the way to the tail. */
         }
@@ -1248,11 +1268,6 @@ static void
 test_ftc_stash_holes(void **state)
 {
     enum { H = 500 };
-    static const uint32_t ring[] = { 1, 2 };
-    static const uint32_t next[] = { 2, FTC_T_BUF };
-    struct ft_param params[] = {
-        { "n", "2" }, { "tick", "2ms" }, { "mbox", "stamp" }, { "max_msg", "600" },
-    };
     struct ft_core *r[2];
     struct ft_actions out, fwd;
     struct buf b = BUF_INITIALIZER;
@@ -1263,20 +1278,9 @@ test_ftc_stash_holes(void **state)
     (void) state;
     ft_actions_init(&out);
     ft_actions_init(&fwd);
-    for (int i = 0; i < 2; i++) {
-        struct ft_config cfg = {
-            .self = ring[i], .f = 1, .group = ring, .n_group = 2, .next = &next[i], .n_next = 1,
-            .params = params, .n_params = ARRAY_SIZE(params),
-        };
-
-        r[i] = NULL;
-        assert_int_equal(ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &r[i], NULL),
-                         0);
-    }
+    ftc_t_pair(r);
     ts = ftc_replica_stats(r[1]);
     for (uint64_t k = 0; k <= 2 * H; k++) {
-        struct ft_event pkt = { .kind = FT_EV_PACKET, .now_ns = now, .from = FTC_T_FWD };
-
         if (k == 2 * H) {
             /* The holes, repaired in order. */
             for (size_t h = 0; h < H; h++) {
@@ -1291,13 +1295,8 @@ test_ftc_stash_holes(void **state)
             assert_int_equal(ts->stashed, H - 1);
             assert_true(ts->stash_reads <= H);
         }
-        ftc_t_data(&b, k + 1);
-        pkt.data = b.data;
-        pkt.len = b.len;
-        ft_actions_clear(&fwd);
-        assert_int_equal(ft_core_step(r[0], &pkt, &fwd), 0);
-        const struct ft_action *a = ftc_t_find(&fwd, FT_ACT_FORWARD);
-        assert_int_equal(a->to, 2);
+        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, now);
+
         if (k % 2) {
             buf_init(&lost[k / 2]);
             buf_put(&lost[k / 2], a->data, a->len);

@@ -739,14 +739,13 @@ ftc_group_stash_wait(const struct ftc_group *gr, const struct ftc_log *l)
     return UINT64_MAX;
 }
 
-/* Puts slot 'i' on the list of the logs waiting on what 'l' waits for. */
+/* Puts slot 'i' on the list of the logs waiting on what its 'wait' says. */
 static void
-ftc_group_stash_link(struct ftc_group *gr, size_t i, const struct ftc_log *l)
+ftc_group_stash_list(struct ftc_group *gr, size_t i)
 {
     struct ftc_stashed *s = &gr->stash[i];
     uint64_t head;
 
-    s->wait = ftc_group_stash_wait(gr, l);
     s->next = SIZE_MAX;
     if (s->wait != UINT64_MAX) {
         if (u64map_get(&gr->stash_wait, s->wait, &head)) {
@@ -754,6 +753,14 @@ ftc_group_stash_link(struct ftc_group *gr, size_t i, const struct ftc_log *l)
         }
         u64map_put(&gr->stash_wait, s->wait, i);
     }
+}
+
+/* Puts slot 'i' on the list of the logs waiting on what 'l', its log, waits for now. */
+static void
+ftc_group_stash_link(struct ftc_group *gr, size_t i, const struct ftc_log *l)
+{
+    gr->stash[i].wait = ftc_group_stash_wait(gr, l);
+    ftc_group_stash_list(gr, i);
 }
 
 /* Moves the stashed logs to the front, in order, and indexes them again (no log is read). */
@@ -771,17 +778,8 @@ ftc_group_stash_compact(struct ftc_group *gr)
     }
     gr->end_stash = k;
     for (size_t i = 0; i < k; i++) {
-        struct ftc_stashed *s = &gr->stash[i];
-        uint64_t head;
-
-        u64map_put(&gr->stash_index, s->hash, i);
-        s->next = SIZE_MAX;
-        if (s->wait != UINT64_MAX) {
-            if (u64map_get(&gr->stash_wait, s->wait, &head)) {
-                s->next = head;
-            }
-            u64map_put(&gr->stash_wait, s->wait, i);
-        }
+        u64map_put(&gr->stash_index, gr->stash[i].hash, i);
+        ftc_group_stash_list(gr, i);
     }
 }
 

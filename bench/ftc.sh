@@ -197,7 +197,7 @@ limits() {
             n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
             [ -n "$n" ] && [ "$n" != 0 ] && drops+=" $g.$v=$n"
         done
-        for v in ftc_retx_asked ftc_stashed ftc_resyncs ftc_fwd_counted_lost ftc_fwd_closed_window ftc_fwd_closed_backlog \
+        for v in ftc_retx_asked ftc_stashed ftc_stash_reads ftc_retx_parsed ftc_resyncs ftc_fwd_counted_lost ftc_fwd_closed_window ftc_fwd_closed_backlog \
                  ftc_fwd_rx_paused; do
             n=$(echo "$c" | awk -F: -v k="$v" '$1 == k { print $2 }')
             [ -n "$n" ] && [ "$n" != 0 ] && ftc+=" $g.${v#ftc_}=$n"

@@ -42,6 +42,15 @@ struct ftc_logbuf {
     size_t len;
     size_t cap;                 /* Retained logs: what 'data' holds room for. */
 };
+/* A stashed log and where the stash's indexes find it. */
+struct ftc_stashed {
+    uint8_t *data;              /* NULL: applied or dead (the slot is free). */
+    size_t len;
+    uint64_t hash;              /* Of the bytes: its key in 'stash_index'. */
+    uint64_t wait;              /* Its key in 'stash_wait'; UINT64_MAX: an epoch change. */
+    size_t next;                /* The next slot waiting on the same; SIZE_MAX: none. */
+};
+#define FTC_STASH_WAIT(P, N) ((N) * FTC_MAX_PARTS + (P))
 /* Buffers of pruned logs a group keeps for the next ones it retains: every packet retains a log
  * in each group it passes and a commit prunes as many, so without them each packet cost a
  * malloc and a free per group (4% of a replica's time on a chain of 5, by perf). */
@@ -70,15 +79,20 @@ struct ftc_group {
     struct ftc_logbuf spare[FTC_SPARE_LOGS];    /* Buffers of pruned logs, for reuse. */
     size_t n_spare;
     uint64_t log_allocs;        /* Buffers allocated (or grown) for retained logs. */
-    struct ftc_logbuf *stash;   /* Tail only: logs that do not apply yet (FUTURE). */
-    size_t n_stash, cap_stash;
+    /* Tail only: logs that do not apply yet (FUTURE), 'n_stash' of them in the first
+     * 'end_stash' slots (a slot whose log applied or died is empty until the next compaction). */
+    struct ftc_stashed *stash;
+    size_t n_stash, end_stash, cap_stash;
     /* What keeps the stash's cost per packet from growing with it (a tail thousands of logs
-     * behind at its CPU quota spent its time scanning it: session 16): a stashed log's bytes'
-     * hash -> its index, for the duplicate check; and, per partition, the lowest number any
-     * stashed log names, with the epoch and history length they were judged in: while MAX is
-     * below it everywhere and the epoch is the same, no stashed log can apply. */
+     * behind at its CPU quota spent its time scanning it, then re-reading it at every hole
+     * repaired: session 16): a stashed log's bytes' hash -> its slot, for the duplicate check;
+     * and FTC_STASH_WAIT(p, n) -> the first slot of the logs waiting for MAX[p] to reach n, so
+     * that MAX moving reads only the logs it may make READY or APPLIED. 'stash_max' is the MAX
+     * they were last judged against; the epoch and history length too, as DEAD depends on
+     * those (a change judges the whole stash again). */
     struct u64map stash_index;
-    uint64_t stash_low[FTC_MAX_PARTS];
+    struct u64map stash_wait;
+    uint64_t stash_max[FTC_MAX_PARTS];
     uint32_t stash_epoch;
     size_t stash_hist;
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
@@ -237,11 +251,12 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
     }
     gr->n_logs = 0;
     gr->logs = gr->logs_base;
-    for (size_t i = 0; i < gr->n_stash; i++) {
+    for (size_t i = 0; i < gr->end_stash; i++) {
         free(gr->stash[i].data);
     }
-    gr->n_stash = 0;
+    gr->n_stash = gr->end_stash = 0;
     u64map_clear(&gr->stash_index);
+    u64map_clear(&gr->stash_wait);
     if (gr->store) {
         state_destroy(gr->store);
     }
@@ -497,6 +512,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             gr->g = g;
             gr->pos = d;
             u64map_init(&gr->stash_index);
+            u64map_init(&gr->stash_wait);
             gr->retains = d < r->f;
             gr->ready = true;
             ftc_group_reset(r, gr);
@@ -540,11 +556,12 @@ ftc_replica_destroy(struct ft_core *core)
         for (size_t k = 0; k < gr->n_spare; k++) {
             free(gr->spare[k].data);
         }
-        for (size_t k = 0; k < gr->n_stash; k++) {
+        for (size_t k = 0; k < gr->end_stash; k++) {
             free(gr->stash[k].data);
         }
         free(gr->stash);
         u64map_destroy(&gr->stash_index);
+        u64map_destroy(&gr->stash_wait);
         state_destroy(gr->store);
     }
     for (size_t i = 0; i < r->n_held; i++) {
@@ -699,6 +716,88 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
     return true;
 }
 
+/* What MAX must reach before FUTURE 'l' can be anything else (MAX only moves up, by one per
+ * log applied, while the stash holds logs: a resync empties it): an entry it cannot be READY or
+ * APPLIED with (a number MAX is below), else a write MAX is at while another is passed (it
+ * becomes APPLIED once all are passed). UINT64_MAX: a later epoch, or nothing MAX can change. */
+static uint64_t
+ftc_group_stash_wait(const struct ftc_group *gr, const struct ftc_log *l)
+{
+    if (l->epoch > gr->epoch) {
+        return UINT64_MAX;
+    }
+    for (size_t e = 0; e < l->n_ent; e++) {
+        if (gr->max[l->ent[e].part] < l->ent[e].seq) {
+            return FTC_STASH_WAIT(l->ent[e].part, l->ent[e].seq);
+        }
+    }
+    for (size_t e = 0; e < l->n_ent; e++) {
+        if (l->ent[e].write && gr->max[l->ent[e].part] == l->ent[e].seq) {
+            return FTC_STASH_WAIT(l->ent[e].part, l->ent[e].seq + 1);
+        }
+    }
+    return UINT64_MAX;
+}
+
+/* Puts slot 'i' on the list of the logs waiting on what its 'wait' says. */
+static void
+ftc_group_stash_list(struct ftc_group *gr, size_t i)
+{
+    struct ftc_stashed *s = &gr->stash[i];
+    uint64_t head;
+
+    s->next = SIZE_MAX;
+    if (s->wait != UINT64_MAX) {
+        if (u64map_get(&gr->stash_wait, s->wait, &head)) {
+            s->next = head;
+        }
+        u64map_put(&gr->stash_wait, s->wait, i);
+    }
+}
+
+/* Puts slot 'i' on the list of the logs waiting on what 'l', its log, waits for now. */
+static void
+ftc_group_stash_link(struct ftc_group *gr, size_t i, const struct ftc_log *l)
+{
+    gr->stash[i].wait = ftc_group_stash_wait(gr, l);
+    ftc_group_stash_list(gr, i);
+}
+
+/* Moves the stashed logs to the front, in order, and indexes them again (no log is read). */
+static void
+ftc_group_stash_compact(struct ftc_group *gr)
+{
+    size_t k = 0;
+
+    u64map_clear(&gr->stash_index);
+    u64map_clear(&gr->stash_wait);
+    for (size_t i = 0; i < gr->end_stash; i++) {
+        if (gr->stash[i].data) {
+            gr->stash[k++] = gr->stash[i];
+        }
+    }
+    gr->end_stash = k;
+    for (size_t i = 0; i < k; i++) {
+        u64map_put(&gr->stash_index, gr->stash[i].hash, i);
+        ftc_group_stash_list(gr, i);
+    }
+}
+
+/* Frees slot 'i' (its log applied or is dead); it must be on no wait list. */
+static void
+ftc_group_stash_drop(struct ftc_group *gr, size_t i)
+{
+    struct ftc_stashed *s = &gr->stash[i];
+    uint64_t at;
+
+    if (u64map_get(&gr->stash_index, s->hash, &at) && at == i) {
+        u64map_remove(&gr->stash_index, s->hash, NULL);
+    }
+    free(s->data);
+    s->data = NULL;
+    gr->n_stash--;
+}
+
 /* A tail keeps a log that does not apply yet instead of holding the packet that carried it:
  * the packet goes on with the log still on it (so the buffer waits for this group's commit to
  * cover it), and the log applies here once the ones before it came. */
@@ -706,6 +805,7 @@ static void
 ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_log *l)
 {
     uint64_t hash, i;
+    struct ftc_stashed *s;
     struct buf b;
 
     buf_init(&b);
@@ -722,19 +822,27 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
         buf_uninit(&b);
         return;
     }
-    if (gr->n_stash >= gr->cap_stash) {
-        gr->stash = x2nrealloc(gr->stash, &gr->cap_stash, sizeof *gr->stash);
-    }
     if (!gr->n_stash) {
-        memset(gr->stash_low, 0xff, sizeof gr->stash_low);
+        gr->end_stash = 0;
+        u64map_clear(&gr->stash_index);
+        u64map_clear(&gr->stash_wait);
+        memcpy(gr->stash_max, gr->max, sizeof gr->max);
         gr->stash_epoch = gr->epoch;
         gr->stash_hist = gr->n_hist;
     }
-    for (size_t e = 0; e < l->n_ent; e++) {
-        gr->stash_low[l->ent[e].part] = MIN(gr->stash_low[l->ent[e].part], l->ent[e].seq);
+    if (gr->end_stash >= gr->cap_stash) {
+        if (gr->cap_stash && 2 * gr->n_stash <= gr->end_stash) {
+            ftc_group_stash_compact(gr);
+        } else {
+            gr->stash = x2nrealloc(gr->stash, &gr->cap_stash, sizeof *gr->stash);
+        }
     }
-    u64map_put(&gr->stash_index, hash, gr->n_stash);
-    gr->stash[gr->n_stash].data = buf_steal(&b, &gr->stash[gr->n_stash].len);
+    s = &gr->stash[gr->end_stash];
+    s->hash = hash;
+    s->data = buf_steal(&b, &s->len);
+    u64map_put(&gr->stash_index, hash, gr->end_stash);
+    ftc_group_stash_link(gr, gr->end_stash, l);
+    gr->end_stash++;
     gr->n_stash++;
     r->stats.stashed++;
 }
@@ -746,10 +854,13 @@ ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
     for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
         upto[p] = UINT64_MAX;
     }
-    for (size_t i = 0; i < gr->n_stash; i++) {
+    for (size_t i = 0; i < gr->end_stash; i++) {
         struct cursor rd;
         struct ftc_log l;
 
+        if (!gr->stash[i].data) {
+            continue;
+        }
         cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
         ftc_log_read(&rd, &l);
         for (size_t e = 0; e < l.n_ent; e++) {
@@ -760,64 +871,77 @@ ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
     }
 }
 
+/* Judges stashed log 'i' again: applies it if READY, drops it if applied or dead, else puts it
+ * on the list of what it now waits for. True if it applied. */
+static bool
+ftc_group_unstash_one(struct ftc_replica *r, struct ftc_group *gr, size_t i)
+{
+    struct cursor rd;
+    struct ftc_log l;
+    enum ftc_class cls;
+    bool applied;
+
+    cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
+    ftc_log_read(&rd, &l);
+    r->stats.stash_reads++;
+    cls = ftc_group_classify(gr, &l);
+    if (cls == FTC_LOG_FUTURE) {
+        ftc_group_stash_link(gr, i, &l);
+        return false;
+    }
+    applied = cls == FTC_LOG_READY && ftc_group_apply(gr, &l);
+    ftc_group_stash_drop(gr, i);
+    return applied;
+}
+
 /* Applies what the stash of 'gr' now allows, drops what is applied or dead; true if a log
  * applied. */
 static bool
 ftc_group_unstash(struct ftc_replica *r, struct ftc_group *gr)
 {
-    bool any = false, low = gr->epoch == gr->stash_epoch && gr->n_hist == gr->stash_hist;
-    size_t had = gr->n_stash;
+    bool any = false;
 
-    /* A log applies (or is applied) only once MAX reaches a number it names: while a gap
-     * below the whole stash is repaired, the stash is not read at every message. */
-    for (size_t p = 0; p < FTC_MAX_PARTS && low; p++) {
-        low = gr->max[p] < gr->stash_low[p];
-    }
-    if (low || !gr->n_stash) {
+    if (!gr->n_stash) {
         return false;
     }
-    for (bool progress = true; progress;) {
-        size_t k = 0;
-
-        progress = false;
-        for (size_t i = 0; i < gr->n_stash; i++) {
-            struct cursor rd;
-            struct ftc_log l;
-            enum ftc_class cls;
-
-            cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
-            ftc_log_read(&rd, &l);
-            r->stats.stash_reads++;
-            cls = ftc_group_classify(gr, &l);
-            if (cls == FTC_LOG_READY && ftc_group_apply(gr, &l)) {
-                progress = any = true;
-            } else if (cls == FTC_LOG_FUTURE) {
-                gr->stash[k++] = gr->stash[i];
-                continue;
+    if (gr->epoch != gr->stash_epoch || gr->n_hist != gr->stash_hist) {
+        /* What is DEAD (or no longer of a later epoch) changed: judge every log again, in
+         * stash order, until nothing more applies. */
+        for (bool progress = true; progress;) {
+            progress = false;
+            u64map_clear(&gr->stash_wait);
+            for (size_t i = 0; i < gr->end_stash; i++) {
+                if (gr->stash[i].data && ftc_group_unstash_one(r, gr, i)) {
+                    progress = any = true;
+                }
             }
-            free(gr->stash[i].data);
         }
-        gr->n_stash = k;
-    }
-    /* Judged again in this epoch: the lowest numbers and the index of what is left. */
-    gr->stash_epoch = gr->epoch;
-    gr->stash_hist = gr->n_hist;
-    if (gr->n_stash == had) {
+        gr->stash_epoch = gr->epoch;
+        gr->stash_hist = gr->n_hist;
+        memcpy(gr->stash_max, gr->max, sizeof gr->max);
+        ftc_group_stash_compact(gr);
         return any;
     }
-    memset(gr->stash_low, 0xff, sizeof gr->stash_low);
-    u64map_clear(&gr->stash_index);
-    for (size_t i = 0; i < gr->n_stash; i++) {
-        struct cursor rd;
-        struct ftc_log l;
+    /* MAX moved one step at a time: wake the logs waiting on each step. One that applies moves
+     * MAX further, maybe in a partition already gone over: start over then. */
+    for (size_t p = 0; p < FTC_MAX_PARTS;) {
+        uint64_t i;
 
-        cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
-        ftc_log_read(&rd, &l);
-        r->stats.stash_reads++;
-        for (size_t e = 0; e < l.n_ent; e++) {
-            gr->stash_low[l.ent[e].part] = MIN(gr->stash_low[l.ent[e].part], l.ent[e].seq);
+        if (gr->stash_max[p] >= gr->max[p]) {
+            p++;
+            continue;
         }
-        u64map_put(&gr->stash_index, ft_hash_bytes(gr->stash[i].data, gr->stash[i].len, 0), i);
+        gr->stash_max[p]++;
+        if (!u64map_remove(&gr->stash_wait, FTC_STASH_WAIT(p, gr->stash_max[p]), &i)) {
+            continue;
+        }
+        while (i != SIZE_MAX) {
+            size_t next = gr->stash[i].next;
+
+            any |= ftc_group_unstash_one(r, gr, i);
+            i = next;
+        }
+        p = 0;
     }
     return any;
 }

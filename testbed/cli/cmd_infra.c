@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "testbed/cli/commands.h"
+#include "testbed/infra/cgroup.h"
 #include "testbed/infra/instance.h"
 #include "testbed/infra/manifest.h"
 #include "testbed/infra/provider.h"
@@ -319,6 +322,7 @@ cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
     struct instance_guest_spec spec = { .name = argv[0], .links = links, .cpus = 1,
                                         .memory = 256 << 20 };
     struct instance *inst = NULL;
+    uint64_t period;
     int rc = 2, error;
 
     for (int i = 1; i < argc; i++) {
@@ -343,6 +347,16 @@ cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
                 fprintf(stderr, "sfclab add-guest: --memory %s: a size of 16M or more\n", val);
                 goto out;
             }
+        } else if (!strcmp(opt, "--period")) {
+            uint64_t ns;
+
+            if (!parse_duration(val, &ns) || ns < CGROUP_PERIOD_MIN_US * 1000ull
+                || ns > CGROUP_PERIOD_MAX_US * 1000ull) {
+                fprintf(stderr, "sfclab add-guest: --period %s: a duration of 1ms to 1s (the "
+                        "kernel's range)\n", val);
+                goto out;
+            }
+            spec.cpu_period_us = ns / 1000;
         } else if (!strcmp(opt, "--link")) {
             if (!parse_link(val, &links[spec.n_links++])) {
                 fprintf(stderr, "sfclab add-guest: --link %s: expected BRIDGE or "
@@ -353,6 +367,13 @@ cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
             fprintf(stderr, "sfclab add-guest: unknown option '%s'\n", opt);
             goto out;
         }
+    }
+    period = spec.cpu_period_us ? spec.cpu_period_us : CGROUP_PERIOD_DEFAULT_US;
+    if (llround(spec.cpus * (double) period) < CGROUP_QUOTA_MIN_US) {
+        /* Said here: cgroup.c would raise such a quota to the kernel's least unasked. */
+        fprintf(stderr, "sfclab add-guest: %g cores per %" PRIu64 "us is a quota under the "
+                "kernel's least (1ms): give a longer --period\n", spec.cpus, period);
+        goto out;
     }
     rc = 1;
     if (instance_open(&opts, &inst)) {

@@ -30,7 +30,7 @@ static const struct cli_command commands[] = {
     { "agent", 2, 3, "GUEST METHOD [PARAMS-JSON]", "call a guest's agent (authenticated)",
       cmd_agent },
     { "clean", 0, 0, "", "undo whatever a crashed or killed instance left behind", cmd_clean },
-    { "add-guest", 1, -1, "NAME [--provider P] [--cpus N] [--memory SIZE] "
+    { "add-guest", 1, -1, "NAME [--provider P] [--cpus N] [--period DURATION] [--memory SIZE] "
       "[--link BRIDGE[=ADDR/LEN]]...", "add a guest to the running instance", cmd_add_guest },
     { "remove-guest", 1, 1, "NAME", "destroy a guest of the running instance", cmd_remove_guest },
     { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"

@@ -36,7 +36,7 @@ print([g for g in d["guests"] if g["name"]==sys.argv[2]][0]["handle"].split()[0]
 root_links >"$tmp/links-before"
 must sl "$a" up topologies/line3.yaml >/dev/null
 
-if sl "$a" add-guest spare --cpus 0.5 --memory 64M --link data=10.0.0.9/24 >"$tmp/add" 2>&1; then
+if sl "$a" add-guest spare --cpus 0.5 --period 20ms --memory 64M --link data=10.0.0.9/24 >"$tmp/add" 2>&1; then
     ok "add-guest spare: $(cat "$tmp/add")"
 else
     fail "add-guest spare"; cat "$tmp/add"
@@ -62,12 +62,27 @@ sl "$a" add-guest spare --link data >/dev/null 2>&1; rc=$?
 [ $rc = 2 ] && ok "a second guest named spare refused (exit 2)" || fail "second spare: exit $rc"
 sl "$a" add-guest other --link nosuch >/dev/null 2>&1; rc=$?
 [ $rc = 2 ] && ok "a link to an unknown bridge refused (exit 2)" || fail "unknown bridge: exit $rc"
+sl "$a" add-guest other --cpus 0.04 --period 10ms --link data >"$tmp/add" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "under the kernel's least" "$tmp/add" &&
+    ok "a 400us quota refused (exit 2): $(cat "$tmp/add")" || fail "400us quota: exit $rc"
+sl "$a" add-guest other --period 2s --link data >/dev/null 2>&1; rc=$?
+[ $rc = 2 ] && ok "a 2s period refused (exit 2)" || fail "2s period: exit $rc"
 
 pid=$(init_pid "$a" spare)
 port=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
 print([g for g in d["guests"] if g["name"]=="spare"][0]["ifaces"][1]["port"])' \
     "$state_dir/$a/instance.json" 2>/dev/null)
 [ -n "$pid" ] && [ -d "/proc/$pid" ] || fail "spare has no running init ($pid)"
+# --cpus 0.5 --period 20ms: 10 ms of CPU every 20 ms, read back from the kernel.
+cg=$(awk '$3 == "cgroup" && ("," $4 ",") ~ /,cpu,/ {print $2; exit}' /proc/self/mounts)
+if [ -n "$cg" ]; then
+    cg=$cg$(awk -F: '("," $2 ",") ~ /,cpu,/ {print $3; exit}' "/proc/$pid/cgroup")
+    limit="$(cat "$cg/cpu.cfs_quota_us") $(cat "$cg/cpu.cfs_period_us")"
+else
+    limit=$(cat "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3; exit}' "/proc/$pid/cgroup")/cpu.max")
+fi
+[ "$limit" = "10000 20000" ] && ok "spare's quota 10000us per 20000us" ||
+    fail "spare's quota and period: '$limit'"
 if sl "$a" remove-guest spare; then
     ok "remove-guest spare"
 else

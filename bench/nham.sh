@@ -44,7 +44,14 @@
 #     whatever else the host runs takes that capacity away. In session 15 rounds 0.37 apart
 #     had beside some windows another helper's simulator (0.3-0.5 of a CPU, on CPU 0, for
 #     whole windows: none's capacity fell from 19,500 to 12,400/s) or a compiler (0.35 of a
-#     CPU); the lock keeps out only other measurements. So each window's run stores
+#     CPU); the lock keeps out only other measurements. They took that much because the
+#     guests' cpu cgroups sat in one instance group of the default weight, the weight of any
+#     other session's autogroup (a nice level inside it changes nothing): a busy process got
+#     half of CPU 0 whenever the guests were runnable (session 17: rounds at 0.59-0.73 beside
+#     a simulator, none at 96 instead of 175 Mbit/s beside a loop pinned to CPU 0). The
+#     instance group now has the maximum weight (testbed/infra/cgroup.c): beside that loop
+#     none kept 160 Mbit/s. Another process still runs when the guests leave CPU 0 idle, and
+#     still counts below. So each window's run stores
 #     host_foreign_cpu_usec (testbed/run/workload.c: the host's busy time less the guests',
 #     the switch's and the runner's), each window prints it ("other work", in CPUs), and a
 #     round with a window over FOREIGN_MAX (default 0.15 CPUs) is set aside (its runs renamed

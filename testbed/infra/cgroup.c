@@ -323,6 +323,19 @@ apply_limits(const struct cgroup *cg, const struct cgroup_limits *limits)
     return 0;
 }
 
+/* The instance's group (PARENT) outweighs every other group at its level. The guests share
+ * one CPU (pinned), and the instance's group had the weight of any one other process's group
+ * (an autogroup): a compiler or a simulator beside a run took half that CPU whenever the
+ * guests were runnable (bench/nham.sh: 0.44 of a CPU, capacity -40-55%). At the maximum weight
+ * (v1 262144, v2 10000: 256 and 100 times the default) such a process gets what the guests
+ * leave. The guests' own weights among themselves stay equal. */
+static int
+weigh_parent(const struct cgroup *cg)
+{
+    return cg->version == CGROUP_V1 ? write_knob(cg->parents[CGROUP_CPU], "cpu.shares", "262144")
+                                    : write_knob(cg->parents[CGROUP_CPU], "cpu.weight", "10000");
+}
+
 /* In v2 a child gets the cpu and memory controllers only if its parent delegates them. */
 static int
 v2_delegate(const char *dir)
@@ -403,6 +416,9 @@ cgroup_setup(struct manifest *manifest, const char *parent, const char *name,
         error = make_dir(manifest, cg->parents[c], &made_parent);
         if (!error && cg->version == CGROUP_V2) {
             error = v2_delegate(cg->parents[c]);
+        }
+        if (!error && made_parent && c == CGROUP_CPU) {
+            error = weigh_parent(cg);
         }
         if (!error) {
             error = make_dir(manifest, cg->dirs[c], &made[c]);

@@ -48,6 +48,13 @@ mountpoint -q /run/netns || ! awk '$5 ~ "^/run/netns/" { f = 1 } END { exit !f }
 must "$sfclab" -i "$a" up topologies/line3.yaml
 save_manifest "$a" "$tmp/manifest-a"
 grep -q '^guest ' "$tmp/manifest-a" || fail "manifest of $a records no guest"
+# The instance's cpu group outweighs a process of any other session on the guests' CPU.
+w=$(for d in $(cgroup_dirs); do cat "$d/sfclab-$a/cpu.shares" "$d/sfclab-$a/cpu.weight"; done \
+    2>/dev/null | sort -u)
+case $w in
+    262144|10000) ok "the instance's cpu group has the maximum weight ($w)" ;;
+    *) fail "the instance's cpu group weighs '$w', not the maximum" ;;
+esac
 
 if sx "$a" h1 ping -c 3 -i 0.2 -W 2 10.0.0.3 >"$tmp/ping" 2>&1; then
     ok "h1 pings h3 (10.0.0.3)"

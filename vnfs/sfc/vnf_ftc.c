@@ -35,14 +35,17 @@
  * period, and a chain of them holds a packet for several. After 32 ms (16 ticks), packets
  * that were only waiting counted lost (~25k of a 5 s run under the bench's quotas), the window
  * opened for as many, and the next guests' receive queues overflowed (session 15). The window
- * is VNF_FTC_WINDOW_HOP per VNF after the first (at most FTC_FWD_MAX_WINDOW): each of them,
- * stopped at its quota, holds up to a period's packets (~1,000 at the bench's ~10,000/s) while
- * the guest before it works. A flat 1,024 starved Ch-5 (session 17, bench/ftc.sh's point, 2 of
- * 8 runs: the middle guests throttled in 11-22 of ~55 periods, i.e. waiting, the forwarder's
- * guest below its quota, its queue dropping 45-47k, 5,000-5,400/s), 4,096 did not (0 of 6).
- * The buffer holds a quota period's worth and more at Ch-2 (the commit waits for the first
- * guest's turn): a backlog of 512 closed admission there. */
-#define VNF_FTC_WINDOW_HOP 1024
+ * is VNF_FTC_WINDOW_HOP per VNF after the first, at least VNF_FTC_WINDOW_MIN (and at most
+ * FTC_FWD_MAX_WINDOW): a guest stopped at its quota for most of each period holds on average
+ * half a period's packets (~500 at the bench's ~10,000/s under 100 ms) while the one before it
+ * works. A flat 1,024 starved Ch-5 (session 17, bench/ftc.sh's point: 3 of 11 runs with its
+ * middle guests throttled in only 11-38 of ~56 periods, i.e. waiting, the forwarder's queue
+ * dropping 39-47k, 5,000-6,700/s); 2,048 and 4,096 did not (0 of 6, 0 of 9: the same goodput,
+ * 4,096 with 3-5x the repairs at the last guest). The buffer holds a quota period's worth and
+ * more at Ch-2 (the commit waits for the first guest's turn): a backlog of 512 closed
+ * admission there. */
+#define VNF_FTC_WINDOW_HOP 512
+#define VNF_FTC_WINDOW_MIN 1024
 #define VNF_FTC_MAX_BACKLOG "2048"
 #define VNF_FTC_LOST "1s"
 
@@ -516,7 +519,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     vnf_ftc_mbox(cfg->mbox_params ? cfg->mbox_params : "", &mbox, &mbox_params);
     snprintf(tick, sizeof tick, "%"PRIu64"us", cfg->tick_ns / 1000);
     snprintf(window, sizeof window, "%u",
-             MIN(VNF_FTC_WINDOW_HOP * MAX(cfg->n - 1, 1u), FTC_FWD_MAX_WINDOW));
+             MIN(MAX(VNF_FTC_WINDOW_HOP * (cfg->n - 1), VNF_FTC_WINDOW_MIN), FTC_FWD_MAX_WINDOW));
     {
         char n_s[16];
         snprintf(n_s, sizeof n_s, "%u", cfg->n);

@@ -33,9 +33,9 @@
 # throttled guest holds packets for up to 96 ms of each period), ~25k a run reopened it, and at
 # length 5 the middle guests' queues overflowed (1.4k-17k drops a run, and repairs; session 15).
 # The window is 512 packets per VNF after the first, at least 1024 (session 17): a flat 1024
-# starved length 5 in 3 of 11 runs (its middle guests, stopped at their quota for most of each
+# starved length 5 in 2 of 13 runs (its middle guests, stopped at their quota for most of each
 # period, hold packets while the one before works; the window filled while they were idle:
-# 5,000-6,700/s), 2048 in none of 6.
+# ~5,000/s), 2048 in none of 8 (the median within the noise of 1024's other runs).
 # CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
 # allowed). With VNF_CPUS empty, this leaves the host's two cores shared by all: a VNF stalled
 # by ftmb's snapshot gives its CPU to the others, and the paper's compounding of stalls across a

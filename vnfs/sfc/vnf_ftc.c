@@ -38,10 +38,11 @@
  * is VNF_FTC_WINDOW_HOP per VNF after the first, at least VNF_FTC_WINDOW_MIN (and at most
  * FTC_FWD_MAX_WINDOW): a guest stopped at its quota for most of each period holds on average
  * half a period's packets (~500 at the bench's ~10,000/s under 100 ms) while the one before it
- * works. A flat 1,024 starved Ch-5 (session 17, bench/ftc.sh's point: 3 of 11 runs with its
- * middle guests throttled in only 11-38 of ~56 periods, i.e. waiting, the forwarder's queue
- * dropping 39-47k, 5,000-6,700/s); 2,048 and 4,096 did not (0 of 6, 0 of 9: the same goodput,
- * 4,096 with 3-5x the repairs at the last guest). The buffer holds a quota period's worth and
+ * works. A flat 1,024 starved Ch-5 (session 17, bench/ftc.sh's point: 2 of 13 runs with its
+ * middle guests throttled in only 11-22 of ~56 periods, i.e. waiting, the forwarder's guest
+ * below its quota and its queue dropping 45-47k: ~5,000/s); 2,048 and 4,096 did not (0 of 8,
+ * 0 of 9; the same median goodput, within the noise of 1,024's other runs; 4,096 with 3-5x the
+ * repairs at the last guest). The buffer holds a quota period's worth and
  * more at Ch-2 (the commit waits for the first guest's turn): a backlog of 512 closed
  * admission there. */
 #define VNF_FTC_WINDOW_HOP 512

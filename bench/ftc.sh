@@ -32,6 +32,10 @@
 # core would. Its window counts a packet lost only after 1 s: counted lost after 32 ms (a
 # throttled guest holds packets for up to 96 ms of each period), ~25k a run reopened it, and at
 # length 5 the middle guests' queues overflowed (1.4k-17k drops a run, and repairs; session 15).
+# The window is 512 packets per VNF after the first, at least 1024 (session 17): a flat 1024
+# starved length 5 in 2 of 13 runs (its middle guests, stopped at their quota for most of each
+# period, hold packets while the one before works; the window filled while they were idle:
+# ~5,000/s), 2048 in none of 8 (the median within the noise of 1024's other runs).
 # CPUS (default 1): every guest's CPU quota (resources.cpus, a cgroup cpu.max, fractional
 # allowed). With VNF_CPUS empty, this leaves the host's two cores shared by all: a VNF stalled
 # by ftmb's snapshot gives its CPU to the others, and the paper's compounding of stalls across a
@@ -47,8 +51,8 @@
 # the kernel's 100 ms): the quotas' CFS period (resources.period, every guest's; a quota of 0.04
 # cores allows 25ms at the shortest, the kernel's least quota being 1 ms). A middlebox at its
 # quota is stopped for the rest of each period: up to 96 ms of 100. That costs none nothing
-# measurable, but FTC's forwarder window (then 256 packets on the way to the buffer; 1024 since
-# session 15) fills while the buffer's guest is stopped, and the forwarder spent its quota
+# measurable, but FTC's forwarder window (then 256 packets on the way to the buffer; 1024 in
+# sessions 15-16) fills while the buffer's guest is stopped, and the forwarder spent its quota
 # shedding: by hand, 1 ms per 25 ms gave FTC at length 2 a median 23% more (8,911 -> 10,960/s, 5
 # runs a side, window off; 5% at length 5, within the noise) and none the same (session 14). So
 # under 100 ms FTC's length-2 goodput, and its drop to length 5, might be understated. Session

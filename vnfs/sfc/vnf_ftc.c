@@ -34,12 +34,19 @@
  * only after VNF_FTC_LOST: a guest at a CPU quota is stopped for up to 96 ms of each 100 ms
  * period, and a chain of them holds a packet for several. After 32 ms (16 ticks), packets
  * that were only waiting counted lost (~25k of a 5 s run under the bench's quotas), the window
- * opened for as many, and the next guests' receive queues overflowed (session 15). Counted
- * so, 256 to 3072 in flight gave Ch-5 the same goodput under the bench's quotas (its middle
- * replicas at their quota); 3072 overflowed the SFF's queue at times. The buffer holds a
- * quota period's worth and more at Ch-2 (the commit waits for the first guest's turn): a
- * backlog of 512 closed admission there. */
-#define VNF_FTC_WINDOW "1024"
+ * opened for as many, and the next guests' receive queues overflowed (session 15). The window
+ * is VNF_FTC_WINDOW_HOP per VNF after the first, at least VNF_FTC_WINDOW_MIN (and at most
+ * FTC_FWD_MAX_WINDOW): a guest stopped at its quota for most of each period holds on average
+ * half a period's packets (~500 at the bench's ~10,000/s under 100 ms) while the one before it
+ * works. A flat 1,024 starved Ch-5 (session 17, bench/ftc.sh's point: 2 of 13 runs with its
+ * middle guests throttled in only 11-22 of ~56 periods, i.e. waiting, the forwarder's guest
+ * below its quota and its queue dropping 45-47k: ~5,000/s); 2,048 and 4,096 did not (0 of 8,
+ * 0 of 9; the same median goodput, within the noise of 1,024's other runs; 4,096 with 3-5x the
+ * repairs at the last guest). The buffer holds a quota period's worth and
+ * more at Ch-2 (the commit waits for the first guest's turn): a backlog of 512 closed
+ * admission there. */
+#define VNF_FTC_WINDOW_HOP 512
+#define VNF_FTC_WINDOW_MIN 1024
 #define VNF_FTC_MAX_BACKLOG "2048"
 #define VNF_FTC_LOST "1s"
 
@@ -469,7 +476,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     uint32_t ring[VNF_FTC_MAX_RING], next;
     uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
     uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
-    char parts[16], tick[32], commit_to[16], threads[16], *mbox;
+    char parts[16], tick[32], commit_to[16], threads[16], window[16], *mbox;
     const char *mbox_params;
     int error;
 
@@ -512,6 +519,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     snprintf(threads, sizeof threads, "%u", cfg->threads ? cfg->threads : 1);
     vnf_ftc_mbox(cfg->mbox_params ? cfg->mbox_params : "", &mbox, &mbox_params);
     snprintf(tick, sizeof tick, "%"PRIu64"us", cfg->tick_ns / 1000);
+    snprintf(window, sizeof window, "%u",
+             MIN(MAX(VNF_FTC_WINDOW_HOP * (cfg->n - 1), VNF_FTC_WINDOW_MIN), FTC_FWD_MAX_WINDOW));
     {
         char n_s[16];
         snprintf(n_s, sizeof n_s, "%u", cfg->n);
@@ -522,7 +531,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
         };
         struct ft_param eparams[] = {
             { "tick", tick }, { "max_msg", VNF_FTC_MAX_LOGS },
-            { "max_backlog", VNF_FTC_MAX_BACKLOG }, { "window", VNF_FTC_WINDOW },
+            { "max_backlog", VNF_FTC_MAX_BACKLOG }, { "window", window },
             { "lost", VNF_FTC_LOST },
         };
         struct ft_config rc = {

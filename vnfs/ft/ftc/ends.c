@@ -43,9 +43,9 @@
 /* Propagating packets one piggyback message may trigger while admission is closed. */
 #define FTC_FWD_MAX_PROPAGATE 4
 #define FTC_FWD_RECENT 256
-/* The forwarder's window: data packets sent that the buffer has not said arrived. One lost on
- * the way never arrives: a packet sent 'lost' ago (default this many ticks) no longer counts. */
-#define FTC_FWD_MAX_WINDOW 4096
+/* The forwarder's window (at most FTC_FWD_MAX_WINDOW): data packets sent that the buffer has
+ * not said arrived. One lost on the way never arrives: a packet sent 'lost' ago (default this
+ * many ticks) no longer counts. */
 #define FTC_FWD_LOST_TICKS 16
 #define FTC_BUF_MAX_HELD 4096
 /* The forwarder's timers: its tick, and the wait for a data packet to carry the buffer's logs

@@ -121,6 +121,8 @@ struct nf_state;
 struct ftc_locks;
 
 #define FTC_MAX_PARTS 16
+/* The forwarder's largest 'window'. */
+#define FTC_FWD_MAX_WINDOW 4096
 #define FTC_MAX_GROUPS 32
 #define FTC_MAX_LOGS 64
 #define FTC_MAX_COMMITS FTC_MAX_GROUPS

@@ -92,6 +92,13 @@ struct ftc_group {
      * those (a change judges the whole stash again). */
     struct u64map stash_index;
     struct u64map stash_wait;
+    /* Where the gap a request names ends (per partition the lowest number a stashed log writes,
+     * UINT64_MAX if none), kept as the stash changes: read off the whole stash, it cost a pass
+     * over thousands of logs per request. 'stash_writes' counts the stashed logs writing
+     * FTC_STASH_WAIT(p, n); 'stash_ceil' is the highest n it has for p. */
+    uint64_t stash_floor[FTC_MAX_PARTS];
+    uint64_t stash_ceil[FTC_MAX_PARTS];
+    struct u64map stash_writes;
     uint64_t stash_max[FTC_MAX_PARTS];
     uint32_t stash_epoch;
     size_t stash_hist;
@@ -243,6 +250,20 @@ ftc_ring_index(const struct ftc_replica *r, uint32_t endpoint)
     return UINT32_MAX;
 }
 
+/* Forgets the stash's indexes (its slots are free or freed). */
+static void
+ftc_group_stash_empty(struct ftc_group *gr)
+{
+    gr->n_stash = gr->end_stash = 0;
+    u64map_clear(&gr->stash_index);
+    u64map_clear(&gr->stash_wait);
+    u64map_clear(&gr->stash_writes);
+    for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
+        gr->stash_floor[p] = UINT64_MAX;
+        gr->stash_ceil[p] = 0;
+    }
+}
+
 static void
 ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
 {
@@ -254,9 +275,7 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
     for (size_t i = 0; i < gr->end_stash; i++) {
         free(gr->stash[i].data);
     }
-    gr->n_stash = gr->end_stash = 0;
-    u64map_clear(&gr->stash_index);
-    u64map_clear(&gr->stash_wait);
+    ftc_group_stash_empty(gr);
     if (gr->store) {
         state_destroy(gr->store);
     }
@@ -513,6 +532,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             gr->pos = d;
             u64map_init(&gr->stash_index);
             u64map_init(&gr->stash_wait);
+            u64map_init(&gr->stash_writes);
             gr->retains = d < r->f;
             gr->ready = true;
             ftc_group_reset(r, gr);
@@ -562,6 +582,7 @@ ftc_replica_destroy(struct ft_core *core)
         free(gr->stash);
         u64map_destroy(&gr->stash_index);
         u64map_destroy(&gr->stash_wait);
+        u64map_destroy(&gr->stash_writes);
         state_destroy(gr->store);
     }
     for (size_t i = 0; i < r->n_held; i++) {
@@ -783,9 +804,45 @@ ftc_group_stash_compact(struct ftc_group *gr)
     }
 }
 
-/* Frees slot 'i' (its log applied or is dead); it must be on no wait list. */
+/* Counts the writes of 'l' into the stash's floor ('in') or out of it. */
 static void
-ftc_group_stash_drop(struct ftc_group *gr, size_t i)
+ftc_group_stash_count(struct ftc_group *gr, const struct ftc_log *l, bool in)
+{
+    for (size_t e = 0; e < l->n_ent; e++) {
+        unsigned p = l->ent[e].part;
+        uint64_t seq = l->ent[e].seq, n = 0;
+
+        if (!l->ent[e].write) {
+            continue;
+        }
+        u64map_get(&gr->stash_writes, FTC_STASH_WAIT(p, seq), &n);
+        if (in) {
+            u64map_put(&gr->stash_writes, FTC_STASH_WAIT(p, seq), n + 1);
+            gr->stash_floor[p] = MIN(gr->stash_floor[p], seq);
+            gr->stash_ceil[p] = MAX(gr->stash_ceil[p], seq);
+            continue;
+        }
+        if (n > 1) {
+            u64map_put(&gr->stash_writes, FTC_STASH_WAIT(p, seq), n - 1);
+            continue;
+        }
+        u64map_remove(&gr->stash_writes, FTC_STASH_WAIT(p, seq), NULL);
+        /* The floor moves up to the next number stashed: over the hole above it, which the
+         * next request asks for anyway. */
+        while (gr->stash_floor[p] <= gr->stash_ceil[p]
+               && !u64map_get(&gr->stash_writes, FTC_STASH_WAIT(p, gr->stash_floor[p]), &n)) {
+            gr->stash_floor[p]++;
+        }
+        if (gr->stash_floor[p] > gr->stash_ceil[p]) {
+            gr->stash_floor[p] = UINT64_MAX;
+            gr->stash_ceil[p] = 0;
+        }
+    }
+}
+
+/* Frees slot 'i', whose log is 'l' (applied or dead); it must be on no wait list. */
+static void
+ftc_group_stash_drop(struct ftc_group *gr, size_t i, const struct ftc_log *l)
 {
     struct ftc_stashed *s = &gr->stash[i];
     uint64_t at;
@@ -793,6 +850,7 @@ ftc_group_stash_drop(struct ftc_group *gr, size_t i)
     if (u64map_get(&gr->stash_index, s->hash, &at) && at == i) {
         u64map_remove(&gr->stash_index, s->hash, NULL);
     }
+    ftc_group_stash_count(gr, l, false);
     free(s->data);
     s->data = NULL;
     gr->n_stash--;
@@ -823,9 +881,7 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
         return;
     }
     if (!gr->n_stash) {
-        gr->end_stash = 0;
-        u64map_clear(&gr->stash_index);
-        u64map_clear(&gr->stash_wait);
+        ftc_group_stash_empty(gr);
         memcpy(gr->stash_max, gr->max, sizeof gr->max);
         gr->stash_epoch = gr->epoch;
         gr->stash_hist = gr->n_hist;
@@ -842,33 +898,10 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
     s->data = buf_steal(&b, &s->len);
     u64map_put(&gr->stash_index, hash, gr->end_stash);
     ftc_group_stash_link(gr, gr->end_stash, l);
+    ftc_group_stash_count(gr, l, true);
     gr->end_stash++;
     gr->n_stash++;
     r->stats.stashed++;
-}
-
-/* Per partition, the lowest number a stashed log writes (UINT64_MAX if none). */
-static void
-ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
-{
-    for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
-        upto[p] = UINT64_MAX;
-    }
-    for (size_t i = 0; i < gr->end_stash; i++) {
-        struct cursor rd;
-        struct ftc_log l;
-
-        if (!gr->stash[i].data) {
-            continue;
-        }
-        cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
-        ftc_log_read(&rd, &l);
-        for (size_t e = 0; e < l.n_ent; e++) {
-            if (l.ent[e].write) {
-                upto[l.ent[e].part] = MIN(upto[l.ent[e].part], l.ent[e].seq);
-            }
-        }
-    }
 }
 
 /* Judges stashed log 'i' again: applies it if READY, drops it if applied or dead, else puts it
@@ -890,7 +923,7 @@ ftc_group_unstash_one(struct ftc_replica *r, struct ftc_group *gr, size_t i)
         return false;
     }
     applied = cls == FTC_LOG_READY && ftc_group_apply(gr, &l);
-    ftc_group_stash_drop(gr, i);
+    ftc_group_stash_drop(gr, i, &l);
     return applied;
 }
 
@@ -1018,11 +1051,8 @@ ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions
     }
     if (gr->n_stash) {
         /* Where the gap ends: the stash has the logs from there on. */
-        uint64_t upto[FTC_MAX_PARTS];
-
-        ftc_group_stash_floor(gr, upto);
         for (unsigned p = 0; p < r->P; p++) {
-            buf_put_be64(&r->msg, upto[p]);
+            buf_put_be64(&r->msg, gr->stash_floor[p]);
         }
     }
     ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);

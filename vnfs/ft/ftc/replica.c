@@ -42,6 +42,8 @@ struct ftc_logbuf {
     size_t len;
     size_t cap;                 /* Retained logs: what 'data' holds room for. */
 };
+/* A retained log's bytes are followed by the group's 'retain_need' once it was retained
+ * (n_parts native u64s, ftc_retained_need()). */
 /* A stashed log and where the stash's indexes find it. */
 struct ftc_stashed {
     uint8_t *data;              /* NULL: applied or dead (the slot is free). */
@@ -77,6 +79,14 @@ struct ftc_group {
     struct ftc_logbuf *logs, *logs_base;
     size_t n_logs, cap_logs;
     struct ftc_logbuf spare[FTC_SPARE_LOGS];    /* Buffers of pruned logs, for reuse. */
+    /* Per partition, what MAX must be for every log retained so far to be applied (a write's
+     * number + 1, a read's number), raised to MAX where MAX is exact (a log applied here; a
+     * fetched image's end): kept with each retained log, it rises along them, and since each
+     * partition's logs are retained in the order of their numbers, no later log writes below
+     * it. So a request is answered from the first log the asker lacks to the last it asked
+     * for, both found by binary search, not by reading every log retained. */
+    uint64_t retain_need[FTC_MAX_PARTS];
+    unsigned n_parts;           /* The replica's P: the width of the vectors kept. */
     size_t n_spare;
     uint64_t log_allocs;        /* Buffers allocated (or grown) for retained logs. */
     /* Tail only: logs that do not apply yet (FUTURE), 'n_stash' of them in the first
@@ -272,6 +282,7 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
     }
     gr->n_logs = 0;
     gr->logs = gr->logs_base;
+    memset(gr->retain_need, 0, sizeof gr->retain_need);
     for (size_t i = 0; i < gr->end_stash; i++) {
         free(gr->stash[i].data);
     }
@@ -534,6 +545,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             u64map_init(&gr->stash_wait);
             u64map_init(&gr->stash_writes);
             gr->retains = d < r->f;
+            gr->n_parts = r->P;
             gr->ready = true;
             ftc_group_reset(r, gr);
             r->tail_wrapped |= d == r->f && g > r->x;
@@ -684,7 +696,7 @@ ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
 static void
 ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
 {
-    size_t len = ftc_log_wire_len(l);
+    size_t len = ftc_log_wire_len(l), vlen = gr->n_parts * sizeof *gr->retain_need;
     struct buf b;
 
     if (gr->n_logs >= FTC_MAX_RETAINED) {
@@ -709,13 +721,20 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
         b.data = sp->data;
         b.cap = sp->cap;
     }
-    if (b.cap < len) {
-        buf_reserve(&b, len);
+    if (b.cap < len + vlen) {
+        buf_reserve(&b, len + vlen);
         gr->log_allocs++;
     }
     ftc_log_put_wire(&b, l);
+    for (size_t e = 0; e < l->n_ent; e++) {
+        uint64_t *need = &gr->retain_need[l->ent[e].part];
+
+        *need = MAX(*need, l->ent[e].seq + l->ent[e].write);
+    }
+    buf_put(&b, gr->retain_need, vlen);
     gr->logs[gr->n_logs].cap = b.cap;
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
+    gr->logs[gr->n_logs].len = len;
     gr->n_logs++;
 }
 
@@ -732,9 +751,50 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
         }
     }
     if (gr->retains) {
+        for (size_t p = 0; p < gr->n_parts; p++) {
+            gr->retain_need[p] = MAX(gr->retain_need[p], gr->max[p]);
+        }
         ftc_group_retain(gr, l);
     }
     return true;
+}
+
+/* Partition 'p' of the 'retain_need' kept with retained log 'k'. */
+static uint64_t
+ftc_retained_need(const struct ftc_group *gr, size_t k, unsigned p)
+{
+    uint64_t need;
+
+    memcpy(&need, gr->logs[k].data + gr->logs[k].len + p * sizeof need, sizeof need);
+    return need;
+}
+
+/* The first retained log whose need is above 'v' in some partition ('above'), or at or above
+ * it in every partition (else); n_logs if none. Needs only rise along the retained logs. */
+static size_t
+ftc_group_find_need(const struct ftc_group *gr, const uint64_t *v, bool above)
+{
+    size_t lo = 0, hi = gr->n_logs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        bool hit = !above;
+
+        for (unsigned p = 0; p < gr->n_parts; p++) {
+            uint64_t need = ftc_retained_need(gr, mid, p);
+
+            if (above ? need > v[p] : need < v[p]) {
+                hit = above;
+                break;
+            }
+        }
+        if (hit) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
 }
 
 /* What MAX must reach before FUTURE 'l' can be anything else (MAX only moves up, by one per
@@ -1802,6 +1862,7 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         ftc_group_retain(gr, &l);
         n++;
     }
+    memcpy(gr->retain_need, gr->max, sizeof gr->max);
     if (gr->ready) {
         /* A resync: the predecessor's image replaces what we had (it has at least as much). */
         gr->resync = false;
@@ -1843,9 +1904,10 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     unsigned g = cursor_u8(rd);
     uint32_t epoch = cursor_be32(rd);
     unsigned P = cursor_u8(rd);
-    uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS];
+    uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS], lim[FTC_MAX_PARTS];
     struct ftc_group *gr = ftc_group_find(r, g);
     bool ahead = false, any = false, *done;
+    size_t first, end;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = cursor_be64(rd);
@@ -1870,10 +1932,21 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     for (unsigned p = 0; p < r->P; p++) {
         ahead |= gr->max[p] > max[p];
     }
+    /* What it asked for lies between the first log it lacks (those before are all applied
+     * there: their needs are within its MAX) and the first after which nothing writes below
+     * 'upto' or our MAX. Only those are read: a head at its CPU quota read every log it
+     * retained (a thousand behind a slow tail) per request, and was asked at every message
+     * of its answers (session 16). */
+    for (unsigned p = 0; p < FTC_MAX_PARTS; p++) {
+        lim[p] = MIN(upto[p], gr->max[p]);
+    }
+    first = ftc_group_find_need(gr, max, true);
+    end = ftc_group_find_need(gr, lim, false);
+    end = MAX(first, MIN(end + 1, gr->n_logs));
     /* The logs it can apply, in an order it can apply them (ours may differ: independent
      * logs apply in any order), in as many messages as it takes (up to FTC_RETX_MAX_MSGS):
      * it adopts our epochs first. */
-    done = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *done);
+    done = xcalloc(end - first + 1, sizeof *done);
     for (int k = 0; k < FTC_RETX_MAX_MSGS; k++) {
         size_t n_ofs, flags_ofs, n = 0;
         bool progress = true, full = false;
@@ -1888,13 +1961,13 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         buf_put_u8(&r->msg, 0);
         while (progress && !full) {
             progress = false;
-            for (size_t i = 0; i < gr->n_logs && !full; i++) {
+            for (size_t i = first; i < end && !full; i++) {
                 struct cursor lr;
                 struct ftc_log l;
                 enum ftc_class cls;
                 bool below;
 
-                if (done[i]) {
+                if (done[i - first]) {
                     continue;
                 }
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
@@ -1907,7 +1980,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                      * and not parsed again. A head at its CPU quota parsed every log it
                      * retained (thousands behind a lagging tail) per pass and per message,
                      * and answered a tail's gap a few logs a second. */
-                    done[i] = cls != FTC_LOG_FUTURE || !below;
+                    done[i - first] = cls != FTC_LOG_FUTURE || !below;
                     continue;
                 }
                 if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
@@ -1915,7 +1988,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                     break;
                 }
                 buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-                done[i] = progress = any = true;
+                done[i - first] = progress = any = true;
                 n++;
                 for (size_t e = 0; e < l.n_ent; e++) {
                     if (l.ent[e].write) {

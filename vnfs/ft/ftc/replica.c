@@ -115,9 +115,11 @@ struct ftc_group {
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
     bool resync;                /* Asked the predecessor for its image: it no longer has the
                                  * logs we lack (a recovered member's image is bounded). */
-    uint64_t retx_ns;           /* When we last asked the predecessor for logs. */
-    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX then: asked again at once only after it moved. */
-    uint64_t retx_wait;         /* Else not before retx_ns + this. */
+    uint64_t retx_ns;           /* When we last asked the predecessor for logs (or last got a
+                                 * message of its answer that applied). */
+    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX when we asked. */
+    uint64_t retx_wait;         /* Not asked again before retx_ns + this, unless... */
+    bool retx_pending;          /* ...the answer's last message came and MAX moved. */
 };
 
 struct ftc_held {
@@ -1083,22 +1085,25 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
 static void
 ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
 {
-    /* One request per gap: again only when the answer moved us on, or after a wait (a request
-     * or its answer may be lost) that doubles while nothing comes, up to FTC_RETX_WAIT_MAX
-     * ticks. A storm of them on an overloaded path only loses more: a head at its CPU quota
-     * answers a request in a period of its quota (100 ms), and was asked every tick, each
-     * request answered with up to FTC_RETX_MAX_MSGS messages into the asker's full queue. */
+    /* One request per gap and wait: again at once only when the whole answer came and moved
+     * us on (what is still missing: beyond what its messages held, or a message lost), else
+     * after a wait (a request or its answer may be lost) that doubles while nothing comes, up
+     * to FTC_RETX_WAIT_MAX ticks. A storm of them on an overloaded path only loses more: a
+     * head at its CPU quota answers a request in a period of its quota (100 ms), and was asked
+     * every tick (session 15), then again at every message of an answer that applied, each
+     * request answered with up to FTC_RETX_MAX_MSGS messages, most repeating the rest of the
+     * answer on its way (session 16). */
     bool moved = memcmp(gr->retx_max, gr->max, sizeof gr->max);
 
-    if (moved || !gr->retx_wait) {
-        gr->retx_wait = r->tick_ns / 2;
-    } else if (r->now_ns < gr->retx_ns + gr->retx_wait) {
+    if (gr->retx_wait && r->now_ns < gr->retx_ns + gr->retx_wait
+        && (gr->retx_pending || !moved)) {
         r->stats.retx_limited++;
         return;
-    } else {
-        gr->retx_wait = MIN(2 * gr->retx_wait, FTC_RETX_WAIT_MAX * r->tick_ns);
     }
+    gr->retx_wait = moved || !gr->retx_wait
+                    ? r->tick_ns / 2 : MIN(2 * gr->retx_wait, FTC_RETX_WAIT_MAX * r->tick_ns);
     gr->retx_ns = r->now_ns;
+    gr->retx_pending = true;
     memcpy(gr->retx_max, gr->max, sizeof gr->max);
     r->stats.retx_asked++;
     buf_clear(&r->msg);
@@ -2002,7 +2007,8 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         }
         /* We are ahead but hold nothing that applies next for it: what it lacks is older
          * than what we kept. It must take our image. */
-        r->msg.data[flags_ofs] = ahead && !any ? FTC_RETX_GAP : 0;
+        r->msg.data[flags_ofs] = (ahead && !any ? FTC_RETX_GAP : 0)
+                                 | (full && k + 1 < FTC_RETX_MAX_MSGS ? FTC_RETX_MORE : 0);
         r->msg.data[n_ofs] = n;
         ft_emit_send(out, from, r->msg.data, r->msg.len);
         r->stats.retx_answered++;
@@ -2053,7 +2059,8 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
 
     uint8_t flags = cursor_u8(rd);
 
-    if (!cursor_ok(rd) || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
+    if (!cursor_ok(rd) || !gr || (flags & ~(FTC_RETX_GAP | FTC_RETX_MORE))
+        || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -2072,6 +2079,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         return;
     }
     r->stats.retx_got++;
+    gr->retx_pending = flags & FTC_RETX_MORE;
     if (flags & FTC_RETX_GAP) {
         r->stats.resyncs++;
         gr->resync = true;
@@ -2095,9 +2103,15 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     }
     applied |= ftc_group_unstash(r, gr);
     ftc_replica_drain(r, out);
-    if (applied) {
-        /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on
-         * the next tick or the next packet, which an overloaded host may be slow to bring. */
+    if (gr->retx_pending) {
+        if (applied) {
+            /* The answer is coming: the rest of it is due from now on. */
+            gr->retx_ns = r->now_ns;
+            gr->retx_wait = r->tick_ns / 2;
+        }
+    } else {
+        /* The answer is in: if it moved us on, ask for what is still missing now, not on the
+         * next tick or the next packet, which an overloaded host may be slow to bring. */
         ftc_replica_ask_held(r, gr, out);
     }
 }

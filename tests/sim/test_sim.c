@@ -1152,6 +1152,46 @@ ftc_t_head_step(struct ft_core *head, struct buf *b, struct ft_actions *fwd, uin
     return a;
 }
 
+/* A + G + S client requests through r_0 of ftc_t_pair(), 1 us apart from '*now'; r_1 gets all
+ * but the G after the first A (a loss burst: it stashes the last S logs). Returns how many
+ * retransmission requests r_1 sent, the last of them in 'req'. */
+static size_t
+ftc_t_burst(struct ft_core *r[2], uint64_t A, uint64_t G, uint64_t S, uint64_t *now,
+            struct buf *req)
+{
+    struct ft_actions out, fwd;
+    struct buf b = BUF_INITIALIZER;
+    size_t asked = 0;
+
+    ft_actions_init(&out);
+    ft_actions_init(&fwd);
+    for (uint64_t k = 0; k < A + G + S; k++) {
+        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, *now);
+
+        if (k >= A && k < A + G) {
+            continue;           /* The burst: lost on the way to the tail. */
+        }
+        struct ft_event in = {
+            .kind = FT_EV_PACKET, .now_ns = *now, .from = 1, .data = a->data, .len = a->len,
+        };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
+        for (size_t i = 0; i < out.n; i++) {
+            if (out.v[i].kind == FT_ACT_SEND && out.v[i].len
+                && out.v[i].data[0] == FTC_MSG_RETX_REQ) {
+                buf_clear(req);
+                buf_put(req, out.v[i].data, out.v[i].len);
+                asked++;
+            }
+        }
+        *now += 1000;
+    }
+    ft_actions_uninit(&out);
+    ft_actions_uninit(&fwd);
+    buf_uninit(&b);
+    return asked;
+}
+
 /* The work a loss burst costs in retransmission (session 15: under a 0.04-core quota a tail
  * thousands of logs behind re-asked every half tick and its head re-parsed every retained log
  * per answer message, a storm that kept the chain from catching up). Ch-2, r_0 heads group 0,
@@ -1166,10 +1206,10 @@ test_ftc_retx_burst(void **state)
     const uint64_t tick = 2000000;
     struct ft_core *r[2];
     struct ft_actions out, fwd;
-    struct buf b = BUF_INITIALIZER;
     uint64_t now = 1000000;
     size_t asked = 0, answers = 0;
     const struct ftc_replica_stats *hs, *ts;
+    struct buf last = BUF_INITIALIZER;
 
     (void) state;
     ft_actions_init(&out);
@@ -1177,20 +1217,7 @@ test_ftc_retx_burst(void **state)
     ftc_t_pair(r);
     hs = ftc_replica_stats(r[0]);
     ts = ftc_replica_stats(r[1]);
-    for (uint64_t k = 0; k < A + G + S; k++) {
-        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, now);
-
-        if (k >= A && k < A + G) {
-            continue;           /* The burst: lost on the way to the tail. */
-        }
-        struct ft_event in = {
-            .kind = FT_EV_PACKET, .now_ns = now, .from = 1, .data = a->data, .len = a->len,
-        };
-        ft_actions_clear(&out);
-        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
-        asked += ftc_t_retx_reqs(&out);
-        now += 1000;
-    }
+    asked = ftc_t_burst(r, A, G, S, &now, &last);
     assert_int_equal(ts->stashed, S);
     assert_int_equal(asked, 1);             /* At the first stashed log, not at each. */
 
@@ -1198,7 +1225,6 @@ test_ftc_retx_burst(void **state)
      * about 5 + T / 32 requests; at a fixed wait it would be T. */
     struct ft_event tev = { .kind = FT_EV_TIMER, .timer = 1 };
     const struct ft_action *req = NULL;
-    struct buf last = BUF_INITIALIZER;
 
     for (int t = 0; t < T; t++) {
         now += tick;
@@ -1255,7 +1281,6 @@ test_ftc_retx_burst(void **state)
     }
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
-    buf_uninit(&b);
 }
 
 /* A tail with many holes, not one gap (session 16: a tail at its quota behind a predecessor
@@ -1360,7 +1385,7 @@ test_ftc_retx_answer(void **state)
     enum { A = 600, G = 600, S = 200, ROUNDS = 10 };
     struct ft_core *r[2];
     struct ft_actions out, fwd;
-    struct buf b = BUF_INITIALIZER, req = BUF_INITIALIZER;
+    struct buf req = BUF_INITIALIZER;
     uint64_t now = 1000000, got = A;
     const struct ftc_replica_stats *hs, *ts;
     int round;
@@ -1371,26 +1396,7 @@ test_ftc_retx_answer(void **state)
     ftc_t_pair(r);
     hs = ftc_replica_stats(r[0]);
     ts = ftc_replica_stats(r[1]);
-    for (uint64_t k = 0; k < A + G + S; k++) {
-        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, now);
-
-        if (k >= A && k < A + G) {
-            continue;
-        }
-        struct ft_event in = {
-            .kind = FT_EV_PACKET, .now_ns = now, .from = 1, .data = a->data, .len = a->len,
-        };
-        ft_actions_clear(&out);
-        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
-        for (size_t i = 0; i < out.n; i++) {
-            if (out.v[i].kind == FT_ACT_SEND && out.v[i].data[0] == FTC_MSG_RETX_REQ) {
-                buf_clear(&req);
-                buf_put(&req, out.v[i].data, out.v[i].len);
-            }
-        }
-        now += 1000;
-    }
-    assert_int_equal(ts->retx_asked, 1);
+    assert_int_equal(ftc_t_burst(r, A, G, S, &now, &req), 1);
     for (round = 0; round < ROUNDS && req.len; round++) {
         struct ft_event rq = {
             .kind = FT_EV_PEER_MSG, .now_ns = now, .from = 2, .data = req.data, .len = req.len,
@@ -1451,7 +1457,6 @@ test_ftc_retx_answer(void **state)
     }
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
-    buf_uninit(&b);
 }
 
 static void

@@ -12,8 +12,9 @@
  * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
  * holds). Either way the predecessor is asked for the missing logs on the spot (a tail names
  * where its stash begins, so only the gap comes back, in up to FTC_RETX_MAX_MSGS messages),
- * again as soon as an answer repaired part of it, and every tick while something waits. A
- * restarted replica drops data until it has fetched every group it belongs to. */
+ * again as soon as the whole answer came and repaired part of it, and on ticks while something
+ * waits (after a wait that doubles while nothing comes). A restarted replica drops data until
+ * it has fetched every group it belongs to. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>

@@ -696,8 +696,10 @@ ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
     gr->n_logs -= k;
 }
 
+/* Keeps 'l' for the group's successors. 'max': the group's MAX just after 'l' where that is
+ * exact (a log applied here), else NULL ('retain_need' then takes what 'l' needs). */
 static void
-ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
+ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *max)
 {
     size_t len = ftc_log_wire_len(l), vlen = gr->n_parts * sizeof *gr->retain_need;
     struct buf b;
@@ -729,15 +731,18 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
         gr->log_allocs++;
     }
     ftc_log_put_wire(&b, l);
-    for (size_t e = 0; e < l->n_ent; e++) {
-        uint64_t *need = &gr->retain_need[l->ent[e].part];
+    if (max) {
+        memcpy(gr->retain_need, max, vlen);
+    } else {
+        for (size_t e = 0; e < l->n_ent; e++) {
+            uint64_t *need = &gr->retain_need[l->ent[e].part];
 
-        *need = MAX(*need, l->ent[e].seq + l->ent[e].write);
+            *need = MAX(*need, l->ent[e].seq + l->ent[e].write);
+        }
     }
-    buf_put(&b, gr->retain_need, vlen);
+    memcpy(b.data + len, gr->retain_need, vlen);    /* Reserved above, past the log. */
     gr->logs[gr->n_logs].cap = b.cap;
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
-    gr->logs[gr->n_logs].len = len;
     gr->n_logs++;
 }
 
@@ -754,10 +759,7 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
         }
     }
     if (gr->retains) {
-        for (size_t p = 0; p < gr->n_parts; p++) {
-            gr->retain_need[p] = MAX(gr->retain_need[p], gr->max[p]);
-        }
-        ftc_group_retain(gr, l);
+        ftc_group_retain(gr, l, gr->max);
     }
     return true;
 }
@@ -1432,7 +1434,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
         own.wire = NULL;
         if (gr->retains) {
             /* (f = 0: its own commit below covers it at once.) */
-            ftc_group_retain(gr, &own);
+            ftc_group_retain(gr, &own, NULL);
         }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             if (gr->retains) {
@@ -1865,7 +1867,7 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         struct ftc_log l;
 
         ftc_log_read(&logs, &l);
-        ftc_group_retain(gr, &l);
+        ftc_group_retain(gr, &l, NULL);
         n++;
     }
     memcpy(gr->retain_need, gr->max, sizeof gr->max);

@@ -1134,6 +1134,14 @@ ftc_t_pair(struct ft_core *r[2])
     }
 }
 
+static void
+ftc_t_pair_destroy(struct ft_core *r[2])
+{
+    for (int i = 0; i < 2; i++) {
+        ft_core_destroy(r[i]);
+    }
+}
+
 /* Client request 'req' through head r_0 of ftc_t_pair(): what it forwards to r_1. */
 static const struct ft_action *
 ftc_t_head_step(struct ft_core *head, struct buf *b, struct ft_actions *fwd, uint64_t req,
@@ -1276,9 +1284,7 @@ test_ftc_retx_burst(void **state)
     assert_true(ts->stash_reads <= S);
 
     buf_uninit(&last);
-    for (int i = 0; i < 2; i++) {
-        ft_core_destroy(r[i]);
-    }
+    ftc_t_pair_destroy(r);
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
 }
@@ -1341,9 +1347,7 @@ test_ftc_stash_holes(void **state)
         buf_uninit(&lost[h]);
     }
     free(lost);
-    for (int i = 0; i < 2; i++) {
-        ft_core_destroy(r[i]);
-    }
+    ftc_t_pair_destroy(r);
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
     buf_uninit(&b);
@@ -1452,9 +1456,7 @@ test_ftc_retx_answer(void **state)
     assert_true(ts->stash_reads <= S);
 
     buf_uninit(&req);
-    for (int i = 0; i < 2; i++) {
-        ft_core_destroy(r[i]);
-    }
+    ftc_t_pair_destroy(r);
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
 }

@@ -62,6 +62,11 @@
 # ends shared, FTC at length 5 2,254 vs 3,502/s (worse), its stall (the last guest, the buffer's,
 # at its quota in 91-98% of periods, ~2,500-3,000 packets still held at the end) with either
 # period. So the period explains neither FTC's drop nor the stall; the default stays 100 ms.
+# Nor do the repairs (session 17): with ends shared the guest before the last read 127k-416k
+# retained logs a run answering the last one's retransmission requests (its whole retention per
+# request); now 1-2.5k, about what it sends; FTC's goodput within the noise (ftc/none median
+# 0.49 of 8 runs before, 0.36-0.59; 0.53 of 5 after, 0.44-0.58), the last guest (the buffer and
+# a tail) still at its quota in 80-95% of periods, the middles idle.
 # FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last middlebox's servers, get a middlebox's quota of their own on those
 # guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
 # quota, as before), as ftmb's in-line logger gets a guest of its own. FTMB's stalls spend the

@@ -1134,6 +1134,14 @@ ftc_t_pair(struct ft_core *r[2])
     }
 }
 
+static void
+ftc_t_pair_destroy(struct ft_core *r[2])
+{
+    for (int i = 0; i < 2; i++) {
+        ft_core_destroy(r[i]);
+    }
+}
+
 /* Client request 'req' through head r_0 of ftc_t_pair(): what it forwards to r_1. */
 static const struct ft_action *
 ftc_t_head_step(struct ft_core *head, struct buf *b, struct ft_actions *fwd, uint64_t req,
@@ -1152,6 +1160,46 @@ ftc_t_head_step(struct ft_core *head, struct buf *b, struct ft_actions *fwd, uin
     return a;
 }
 
+/* A + G + S client requests through r_0 of ftc_t_pair(), 1 us apart from '*now'; r_1 gets all
+ * but the G after the first A (a loss burst: it stashes the last S logs). Returns how many
+ * retransmission requests r_1 sent, the last of them in 'req'. */
+static size_t
+ftc_t_burst(struct ft_core *r[2], uint64_t A, uint64_t G, uint64_t S, uint64_t *now,
+            struct buf *req)
+{
+    struct ft_actions out, fwd;
+    struct buf b = BUF_INITIALIZER;
+    size_t asked = 0;
+
+    ft_actions_init(&out);
+    ft_actions_init(&fwd);
+    for (uint64_t k = 0; k < A + G + S; k++) {
+        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, *now);
+
+        if (k >= A && k < A + G) {
+            continue;           /* The burst: lost on the way to the tail. */
+        }
+        struct ft_event in = {
+            .kind = FT_EV_PACKET, .now_ns = *now, .from = 1, .data = a->data, .len = a->len,
+        };
+        ft_actions_clear(&out);
+        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
+        for (size_t i = 0; i < out.n; i++) {
+            if (out.v[i].kind == FT_ACT_SEND && out.v[i].len
+                && out.v[i].data[0] == FTC_MSG_RETX_REQ) {
+                buf_clear(req);
+                buf_put(req, out.v[i].data, out.v[i].len);
+                asked++;
+            }
+        }
+        *now += 1000;
+    }
+    ft_actions_uninit(&out);
+    ft_actions_uninit(&fwd);
+    buf_uninit(&b);
+    return asked;
+}
+
 /* The work a loss burst costs in retransmission (session 15: under a 0.04-core quota a tail
  * thousands of logs behind re-asked every half tick and its head re-parsed every retained log
  * per answer message, a storm that kept the chain from catching up). Ch-2, r_0 heads group 0,
@@ -1166,10 +1214,10 @@ test_ftc_retx_burst(void **state)
     const uint64_t tick = 2000000;
     struct ft_core *r[2];
     struct ft_actions out, fwd;
-    struct buf b = BUF_INITIALIZER;
     uint64_t now = 1000000;
     size_t asked = 0, answers = 0;
     const struct ftc_replica_stats *hs, *ts;
+    struct buf last = BUF_INITIALIZER;
 
     (void) state;
     ft_actions_init(&out);
@@ -1177,20 +1225,7 @@ test_ftc_retx_burst(void **state)
     ftc_t_pair(r);
     hs = ftc_replica_stats(r[0]);
     ts = ftc_replica_stats(r[1]);
-    for (uint64_t k = 0; k < A + G + S; k++) {
-        const struct ft_action *a = ftc_t_head_step(r[0], &b, &fwd, k + 1, now);
-
-        if (k >= A && k < A + G) {
-            continue;           /* The burst: lost on the way to the tail. */
-        }
-        struct ft_event in = {
-            .kind = FT_EV_PACKET, .now_ns = now, .from = 1, .data = a->data, .len = a->len,
-        };
-        ft_actions_clear(&out);
-        assert_int_equal(ft_core_step(r[1], &in, &out), 0);
-        asked += ftc_t_retx_reqs(&out);
-        now += 1000;
-    }
+    asked = ftc_t_burst(r, A, G, S, &now, &last);
     assert_int_equal(ts->stashed, S);
     assert_int_equal(asked, 1);             /* At the first stashed log, not at each. */
 
@@ -1198,7 +1233,6 @@ test_ftc_retx_burst(void **state)
      * about 5 + T / 32 requests; at a fixed wait it would be T. */
     struct ft_event tev = { .kind = FT_EV_TIMER, .timer = 1 };
     const struct ft_action *req = NULL;
-    struct buf last = BUF_INITIALIZER;
 
     for (int t = 0; t < T; t++) {
         now += tick;
@@ -1250,12 +1284,9 @@ test_ftc_retx_burst(void **state)
     assert_true(ts->stash_reads <= S);
 
     buf_uninit(&last);
-    for (int i = 0; i < 2; i++) {
-        ft_core_destroy(r[i]);
-    }
+    ftc_t_pair_destroy(r);
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
-    buf_uninit(&b);
 }
 
 /* A tail with many holes, not one gap (session 16: a tail at its quota behind a predecessor
@@ -1316,12 +1347,118 @@ test_ftc_stash_holes(void **state)
         buf_uninit(&lost[h]);
     }
     free(lost);
-    for (int i = 0; i < 2; i++) {
-        ft_core_destroy(r[i]);
-    }
+    ftc_t_pair_destroy(r);
     ft_actions_uninit(&out);
     ft_actions_uninit(&fwd);
     buf_uninit(&b);
+}
+
+/* The logs in retransmission message 'd' (FTC_MSG_RETX, one partition), and its flags. */
+static size_t
+ftc_t_retx_logs(const uint8_t *d, size_t len, uint8_t *flags)
+{
+    struct cursor c;
+    size_t n_hist;
+
+    cursor_init(&c, d, len);
+    assert_int_equal(cursor_u8(&c), FTC_MSG_RETX);
+    cursor_u8(&c);
+    *flags = cursor_u8(&c);
+    n_hist = cursor_u8(&c);
+    for (size_t i = 0; i < n_hist; i++) {
+        cursor_be32(&c);
+        assert_int_equal(cursor_u8(&c), 1);
+        cursor_be64(&c);
+    }
+    n_hist = cursor_u8(&c);
+    assert_true(cursor_ok(&c));
+    return n_hist;
+}
+
+/* What one request costs and brings (session 16: a tail re-asked after every message of an
+ * answer that applied something, each request answered with up to 16 messages mostly repeating
+ * the rest of the answer on its way, and the head read every log it retained per request: up
+ * to 266k logs a run at the bench's length 5). Ch-2, r_1 gets the first A packets, loses the
+ * next G (more than one answer holds), gets the last S (stashed). Then rounds: r_0 answers
+ * r_1's request, r_1 takes the messages in order. r_1 asks again only after an answer's last
+ * message, for what is still missing (from its MAX to its stash); r_0 reads about as many
+ * logs as it sends, not the A logs before the gap or the S after it. */
+static void
+test_ftc_retx_answer(void **state)
+{
+    enum { A = 600, G = 600, S = 200, ROUNDS = 10 };
+    struct ft_core *r[2];
+    struct ft_actions out, fwd;
+    struct buf req = BUF_INITIALIZER;
+    uint64_t now = 1000000, got = A;
+    const struct ftc_replica_stats *hs, *ts;
+    int round;
+
+    (void) state;
+    ft_actions_init(&out);
+    ft_actions_init(&fwd);
+    ftc_t_pair(r);
+    hs = ftc_replica_stats(r[0]);
+    ts = ftc_replica_stats(r[1]);
+    assert_int_equal(ftc_t_burst(r, A, G, S, &now, &req), 1);
+    for (round = 0; round < ROUNDS && req.len; round++) {
+        struct ft_event rq = {
+            .kind = FT_EV_PEER_MSG, .now_ns = now, .from = 2, .data = req.data, .len = req.len,
+        };
+        struct cursor c;
+        uint64_t parsed = hs->retx_parsed;
+        size_t sent = 0, msgs = 0;
+
+        /* It names what it still lacks: from its MAX up to its stash. */
+        cursor_init(&c, req.data, req.len);
+        assert_int_equal(cursor_u8(&c), FTC_MSG_RETX_REQ);
+        cursor_u8(&c);
+        cursor_be32(&c);
+        assert_int_equal(cursor_u8(&c), 1);
+        assert_int_equal(cursor_be64(&c), got);
+        assert_int_equal(cursor_be64(&c), A + G);
+        buf_clear(&req);
+        ft_actions_clear(&fwd);
+        assert_int_equal(ft_core_step(r[0], &rq, &fwd), 0);
+        for (size_t i = 0; i < fwd.n; i++) {
+            uint8_t flags;
+            size_t reqs;
+
+            if (fwd.v[i].kind != FT_ACT_SEND || fwd.v[i].data[0] != FTC_MSG_RETX) {
+                continue;
+            }
+            struct ft_event ans = {
+                .kind = FT_EV_PEER_MSG, .now_ns = now, .from = 1, .data = fwd.v[i].data,
+                .len = fwd.v[i].len,
+            };
+            sent += ftc_t_retx_logs(fwd.v[i].data, fwd.v[i].len, &flags);
+            msgs++;
+            ft_actions_clear(&out);
+            assert_int_equal(ft_core_step(r[1], &ans, &out), 0);
+            reqs = ftc_t_retx_reqs(&out);
+            /* Not while more of the answer is coming; after it, only if a gap is left. */
+            assert_int_equal(reqs, !(flags & FTC_RETX_MORE) && got + sent < A + G);
+            for (size_t j = 0; j < out.n; j++) {
+                if (out.v[j].kind == FT_ACT_SEND && out.v[j].data[0] == FTC_MSG_RETX_REQ) {
+                    buf_put(&req, out.v[j].data, out.v[j].len);
+                }
+            }
+        }
+        assert_true(msgs > 1 && sent > 0);
+        assert_true(hs->retx_parsed - parsed <= sent + 2 * msgs);
+        got += sent;
+        now += 100000;
+    }
+    /* Repaired in more than one round, the stash applied: nothing left to ask. */
+    assert_true(round > 1 && round < ROUNDS);
+    assert_int_equal(got, A + G);
+    assert_int_equal(ts->retx_asked, round);
+    assert_true(ts->stash_reads <= S);
+
+    buf_uninit(&req);
+    ftc_t_pair_destroy(r);
+    ft_actions_uninit(&out);
+    ft_actions_uninit(&fwd);
 }
 
 static void
@@ -1374,6 +1511,7 @@ main(void)
         cmocka_unit_test(test_ftc_replica_ends_propagating),
         cmocka_unit_test(test_ftc_retx_burst),
         cmocka_unit_test(test_ftc_stash_holes),
+        cmocka_unit_test(test_ftc_retx_answer),
         cmocka_unit_test(test_trace_deterministic),
         cmocka_unit_test(test_nham_take_found),
     };

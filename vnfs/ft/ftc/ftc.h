@@ -143,8 +143,9 @@ enum ftc_msg_type {
     FTC_MSG_RETX_REQ = 11,      /* replica -> predecessor: u8 group | u32 epoch | u8 n | n x u64
                                  * MAX [| n x u64 UPTO]. Send me the logs of 'group' I lack
                                  * (only those writing below UPTO: a tail has the rest). */
-    FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP) |
-                                 * history | u8 n_logs | logs */
+    FTC_MSG_RETX = 12,          /* predecessor -> replica: u8 group | u8 flags (FTC_RETX_GAP,
+                                 * FTC_RETX_MORE) | history | u8 n_logs | logs. One request
+                                 * is answered with up to 16 of them. */
     FTC_MSG_STATE_REQ = 13,     /* recovering replica -> member: u8 group | u32 epoch (the new
                                  * head's incarnation; 0 when the asker is not the head). */
     FTC_MSG_STATE = 14,         /* member -> recovering: u8 group | u8 ready | (ready:) image:
@@ -159,6 +160,8 @@ enum ftc_msg_type {
 };
 /* The predecessor no longer has the logs asked for: take its state (STATE_REQ, epoch 0). */
 #define FTC_RETX_GAP 1
+/* More messages of this answer follow: the asker waits for them before asking again. */
+#define FTC_RETX_MORE 2
 /* history: u8 n_epochs | n_epochs x { u32 epoch | u8 n | n x u64 start } */
 
 struct ftc_entry {

@@ -12,8 +12,9 @@
  * packet: a loss between replicas does not stop the data behind it (with f = 1 no replica ever
  * holds). Either way the predecessor is asked for the missing logs on the spot (a tail names
  * where its stash begins, so only the gap comes back, in up to FTC_RETX_MAX_MSGS messages),
- * again as soon as an answer repaired part of it, and every tick while something waits. A
- * restarted replica drops data until it has fetched every group it belongs to. */
+ * again as soon as the whole answer came and repaired part of it, and on ticks while something
+ * waits (after a wait that doubles while nothing comes). A restarted replica drops data until
+ * it has fetched every group it belongs to. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct ftc_logbuf {
     size_t len;
     size_t cap;                 /* Retained logs: what 'data' holds room for. */
 };
+/* A retained log's bytes are followed by the group's 'retain_need' once it was retained
+ * (n_parts native u64s, ftc_retained_need()). */
 /* A stashed log and where the stash's indexes find it. */
 struct ftc_stashed {
     uint8_t *data;              /* NULL: applied or dead (the slot is free). */
@@ -77,6 +80,14 @@ struct ftc_group {
     struct ftc_logbuf *logs, *logs_base;
     size_t n_logs, cap_logs;
     struct ftc_logbuf spare[FTC_SPARE_LOGS];    /* Buffers of pruned logs, for reuse. */
+    /* Per partition, what MAX must be for every log retained so far to be applied (a write's
+     * number + 1, a read's number), raised to MAX where MAX is exact (a log applied here; a
+     * fetched image's end): kept with each retained log, it rises along them, and since each
+     * partition's logs are retained in the order of their numbers, no later log writes below
+     * it. So a request is answered from the first log the asker lacks to the last it asked
+     * for, both found by binary search, not by reading every log retained. */
+    uint64_t retain_need[FTC_MAX_PARTS];
+    unsigned n_parts;           /* The replica's P: the width of the vectors kept. */
     size_t n_spare;
     uint64_t log_allocs;        /* Buffers allocated (or grown) for retained logs. */
     /* Tail only: logs that do not apply yet (FUTURE), 'n_stash' of them in the first
@@ -92,15 +103,24 @@ struct ftc_group {
      * those (a change judges the whole stash again). */
     struct u64map stash_index;
     struct u64map stash_wait;
+    /* Where the gap a request names ends (per partition the lowest number a stashed log writes,
+     * UINT64_MAX if none), kept as the stash changes: read off the whole stash, it cost a pass
+     * over thousands of logs per request. 'stash_writes' counts the stashed logs writing
+     * FTC_STASH_WAIT(p, n); 'stash_ceil' is the highest n it has for p. */
+    uint64_t stash_floor[FTC_MAX_PARTS];
+    uint64_t stash_ceil[FTC_MAX_PARTS];
+    struct u64map stash_writes;
     uint64_t stash_max[FTC_MAX_PARTS];
     uint32_t stash_epoch;
     size_t stash_hist;
     unsigned cand;              /* Recovering: which candidate (index into candidates). */
     bool resync;                /* Asked the predecessor for its image: it no longer has the
                                  * logs we lack (a recovered member's image is bounded). */
-    uint64_t retx_ns;           /* When we last asked the predecessor for logs. */
-    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX then: asked again at once only after it moved. */
-    uint64_t retx_wait;         /* Else not before retx_ns + this. */
+    uint64_t retx_ns;           /* When we last asked the predecessor for logs (or last got a
+                                 * message of its answer that applied). */
+    uint64_t retx_max[FTC_MAX_PARTS];   /* Our MAX when we asked. */
+    uint64_t retx_wait;         /* Not asked again before retx_ns + this, unless... */
+    bool retx_pending;          /* ...the answer's last message came and MAX moved. */
 };
 
 struct ftc_held {
@@ -243,6 +263,20 @@ ftc_ring_index(const struct ftc_replica *r, uint32_t endpoint)
     return UINT32_MAX;
 }
 
+/* Forgets the stash's indexes (its slots are free or freed). */
+static void
+ftc_group_stash_empty(struct ftc_group *gr)
+{
+    gr->n_stash = gr->end_stash = 0;
+    u64map_clear(&gr->stash_index);
+    u64map_clear(&gr->stash_wait);
+    u64map_clear(&gr->stash_writes);
+    for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
+        gr->stash_floor[p] = UINT64_MAX;
+        gr->stash_ceil[p] = 0;
+    }
+}
+
 static void
 ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
 {
@@ -251,12 +285,11 @@ ftc_group_reset(struct ftc_replica *r, struct ftc_group *gr)
     }
     gr->n_logs = 0;
     gr->logs = gr->logs_base;
+    memset(gr->retain_need, 0, sizeof gr->retain_need);
     for (size_t i = 0; i < gr->end_stash; i++) {
         free(gr->stash[i].data);
     }
-    gr->n_stash = gr->end_stash = 0;
-    u64map_clear(&gr->stash_index);
-    u64map_clear(&gr->stash_wait);
+    ftc_group_stash_empty(gr);
     if (gr->store) {
         state_destroy(gr->store);
     }
@@ -513,7 +546,9 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
             gr->pos = d;
             u64map_init(&gr->stash_index);
             u64map_init(&gr->stash_wait);
+            u64map_init(&gr->stash_writes);
             gr->retains = d < r->f;
+            gr->n_parts = r->P;
             gr->ready = true;
             ftc_group_reset(r, gr);
             r->tail_wrapped |= d == r->f && g > r->x;
@@ -562,6 +597,7 @@ ftc_replica_destroy(struct ft_core *core)
         free(gr->stash);
         u64map_destroy(&gr->stash_index);
         u64map_destroy(&gr->stash_wait);
+        u64map_destroy(&gr->stash_writes);
         state_destroy(gr->store);
     }
     for (size_t i = 0; i < r->n_held; i++) {
@@ -660,10 +696,12 @@ ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
     gr->n_logs -= k;
 }
 
+/* Keeps 'l' for the group's successors. 'max': the group's MAX just after 'l' where that is
+ * exact (a log applied here), else NULL ('retain_need' then takes what 'l' needs). */
 static void
-ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
+ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *max)
 {
-    size_t len = ftc_log_wire_len(l);
+    size_t len = ftc_log_wire_len(l), vlen = gr->n_parts * sizeof *gr->retain_need;
     struct buf b;
 
     if (gr->n_logs >= FTC_MAX_RETAINED) {
@@ -688,11 +726,21 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l)
         b.data = sp->data;
         b.cap = sp->cap;
     }
-    if (b.cap < len) {
-        buf_reserve(&b, len);
+    if (b.cap < len + vlen) {
+        buf_reserve(&b, len + vlen);
         gr->log_allocs++;
     }
     ftc_log_put_wire(&b, l);
+    if (max) {
+        memcpy(gr->retain_need, max, vlen);
+    } else {
+        for (size_t e = 0; e < l->n_ent; e++) {
+            uint64_t *need = &gr->retain_need[l->ent[e].part];
+
+            *need = MAX(*need, l->ent[e].seq + l->ent[e].write);
+        }
+    }
+    memcpy(b.data + len, gr->retain_need, vlen);    /* Reserved above, past the log. */
     gr->logs[gr->n_logs].cap = b.cap;
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
     gr->n_logs++;
@@ -711,9 +759,47 @@ ftc_group_apply(struct ftc_group *gr, const struct ftc_log *l)
         }
     }
     if (gr->retains) {
-        ftc_group_retain(gr, l);
+        ftc_group_retain(gr, l, gr->max);
     }
     return true;
+}
+
+/* Partition 'p' of the 'retain_need' kept with retained log 'k'. */
+static uint64_t
+ftc_retained_need(const struct ftc_group *gr, size_t k, unsigned p)
+{
+    uint64_t need;
+
+    memcpy(&need, gr->logs[k].data + gr->logs[k].len + p * sizeof need, sizeof need);
+    return need;
+}
+
+/* The first retained log whose need is above 'v' in some partition ('above'), or at or above
+ * it in every partition (else); n_logs if none. Needs only rise along the retained logs. */
+static size_t
+ftc_group_find_need(const struct ftc_group *gr, const uint64_t *v, bool above)
+{
+    size_t lo = 0, hi = gr->n_logs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        bool hit = !above;
+
+        for (unsigned p = 0; p < gr->n_parts; p++) {
+            uint64_t need = ftc_retained_need(gr, mid, p);
+
+            if (above ? need > v[p] : need < v[p]) {
+                hit = above;
+                break;
+            }
+        }
+        if (hit) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    return lo;
 }
 
 /* What MAX must reach before FUTURE 'l' can be anything else (MAX only moves up, by one per
@@ -783,9 +869,45 @@ ftc_group_stash_compact(struct ftc_group *gr)
     }
 }
 
-/* Frees slot 'i' (its log applied or is dead); it must be on no wait list. */
+/* Counts the writes of 'l' into the stash's floor ('in') or out of it. */
 static void
-ftc_group_stash_drop(struct ftc_group *gr, size_t i)
+ftc_group_stash_count(struct ftc_group *gr, const struct ftc_log *l, bool in)
+{
+    for (size_t e = 0; e < l->n_ent; e++) {
+        unsigned p = l->ent[e].part;
+        uint64_t seq = l->ent[e].seq, n = 0;
+
+        if (!l->ent[e].write) {
+            continue;
+        }
+        u64map_get(&gr->stash_writes, FTC_STASH_WAIT(p, seq), &n);
+        if (in) {
+            u64map_put(&gr->stash_writes, FTC_STASH_WAIT(p, seq), n + 1);
+            gr->stash_floor[p] = MIN(gr->stash_floor[p], seq);
+            gr->stash_ceil[p] = MAX(gr->stash_ceil[p], seq);
+            continue;
+        }
+        if (n > 1) {
+            u64map_put(&gr->stash_writes, FTC_STASH_WAIT(p, seq), n - 1);
+            continue;
+        }
+        u64map_remove(&gr->stash_writes, FTC_STASH_WAIT(p, seq), NULL);
+        /* The floor moves up to the next number stashed: over the hole above it, which the
+         * next request asks for anyway. */
+        while (gr->stash_floor[p] <= gr->stash_ceil[p]
+               && !u64map_get(&gr->stash_writes, FTC_STASH_WAIT(p, gr->stash_floor[p]), &n)) {
+            gr->stash_floor[p]++;
+        }
+        if (gr->stash_floor[p] > gr->stash_ceil[p]) {
+            gr->stash_floor[p] = UINT64_MAX;
+            gr->stash_ceil[p] = 0;
+        }
+    }
+}
+
+/* Frees slot 'i', whose log is 'l' (applied or dead); it must be on no wait list. */
+static void
+ftc_group_stash_drop(struct ftc_group *gr, size_t i, const struct ftc_log *l)
 {
     struct ftc_stashed *s = &gr->stash[i];
     uint64_t at;
@@ -793,6 +915,7 @@ ftc_group_stash_drop(struct ftc_group *gr, size_t i)
     if (u64map_get(&gr->stash_index, s->hash, &at) && at == i) {
         u64map_remove(&gr->stash_index, s->hash, NULL);
     }
+    ftc_group_stash_count(gr, l, false);
     free(s->data);
     s->data = NULL;
     gr->n_stash--;
@@ -823,9 +946,7 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
         return;
     }
     if (!gr->n_stash) {
-        gr->end_stash = 0;
-        u64map_clear(&gr->stash_index);
-        u64map_clear(&gr->stash_wait);
+        ftc_group_stash_empty(gr);
         memcpy(gr->stash_max, gr->max, sizeof gr->max);
         gr->stash_epoch = gr->epoch;
         gr->stash_hist = gr->n_hist;
@@ -842,33 +963,10 @@ ftc_group_stash(struct ftc_replica *r, struct ftc_group *gr, const struct ftc_lo
     s->data = buf_steal(&b, &s->len);
     u64map_put(&gr->stash_index, hash, gr->end_stash);
     ftc_group_stash_link(gr, gr->end_stash, l);
+    ftc_group_stash_count(gr, l, true);
     gr->end_stash++;
     gr->n_stash++;
     r->stats.stashed++;
-}
-
-/* Per partition, the lowest number a stashed log writes (UINT64_MAX if none). */
-static void
-ftc_group_stash_floor(const struct ftc_group *gr, uint64_t upto[FTC_MAX_PARTS])
-{
-    for (size_t p = 0; p < FTC_MAX_PARTS; p++) {
-        upto[p] = UINT64_MAX;
-    }
-    for (size_t i = 0; i < gr->end_stash; i++) {
-        struct cursor rd;
-        struct ftc_log l;
-
-        if (!gr->stash[i].data) {
-            continue;
-        }
-        cursor_init(&rd, gr->stash[i].data, gr->stash[i].len);
-        ftc_log_read(&rd, &l);
-        for (size_t e = 0; e < l.n_ent; e++) {
-            if (l.ent[e].write) {
-                upto[l.ent[e].part] = MIN(upto[l.ent[e].part], l.ent[e].seq);
-            }
-        }
-    }
 }
 
 /* Judges stashed log 'i' again: applies it if READY, drops it if applied or dead, else puts it
@@ -890,7 +988,7 @@ ftc_group_unstash_one(struct ftc_replica *r, struct ftc_group *gr, size_t i)
         return false;
     }
     applied = cls == FTC_LOG_READY && ftc_group_apply(gr, &l);
-    ftc_group_stash_drop(gr, i);
+    ftc_group_stash_drop(gr, i, &l);
     return applied;
 }
 
@@ -990,22 +1088,25 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
 static void
 ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions *out)
 {
-    /* One request per gap: again only when the answer moved us on, or after a wait (a request
-     * or its answer may be lost) that doubles while nothing comes, up to FTC_RETX_WAIT_MAX
-     * ticks. A storm of them on an overloaded path only loses more: a head at its CPU quota
-     * answers a request in a period of its quota (100 ms), and was asked every tick, each
-     * request answered with up to FTC_RETX_MAX_MSGS messages into the asker's full queue. */
+    /* One request per gap and wait: again at once only when the whole answer came and moved
+     * us on (what is still missing: beyond what its messages held, or a message lost), else
+     * after a wait (a request or its answer may be lost) that doubles while nothing comes, up
+     * to FTC_RETX_WAIT_MAX ticks. A storm of them on an overloaded path only loses more: a
+     * head at its CPU quota answers a request in a period of its quota (100 ms), and was asked
+     * every tick (session 15), then again at every message of an answer that applied, each
+     * request answered with up to FTC_RETX_MAX_MSGS messages, most repeating the rest of the
+     * answer on its way (session 16). */
     bool moved = memcmp(gr->retx_max, gr->max, sizeof gr->max);
 
-    if (moved || !gr->retx_wait) {
-        gr->retx_wait = r->tick_ns / 2;
-    } else if (r->now_ns < gr->retx_ns + gr->retx_wait) {
+    if (gr->retx_wait && r->now_ns < gr->retx_ns + gr->retx_wait
+        && (gr->retx_pending || !moved)) {
         r->stats.retx_limited++;
         return;
-    } else {
-        gr->retx_wait = MIN(2 * gr->retx_wait, FTC_RETX_WAIT_MAX * r->tick_ns);
     }
+    gr->retx_wait = moved || !gr->retx_wait
+                    ? r->tick_ns / 2 : MIN(2 * gr->retx_wait, FTC_RETX_WAIT_MAX * r->tick_ns);
     gr->retx_ns = r->now_ns;
+    gr->retx_pending = true;
     memcpy(gr->retx_max, gr->max, sizeof gr->max);
     r->stats.retx_asked++;
     buf_clear(&r->msg);
@@ -1018,11 +1119,8 @@ ftc_send_retx_req(struct ftc_replica *r, struct ftc_group *gr, struct ft_actions
     }
     if (gr->n_stash) {
         /* Where the gap ends: the stash has the logs from there on. */
-        uint64_t upto[FTC_MAX_PARTS];
-
-        ftc_group_stash_floor(gr, upto);
         for (unsigned p = 0; p < r->P; p++) {
-            buf_put_be64(&r->msg, upto[p]);
+            buf_put_be64(&r->msg, gr->stash_floor[p]);
         }
     }
     ft_emit_send(out, r->ring[(r->x + r->R - 1) % r->R], r->msg.data, r->msg.len);
@@ -1336,7 +1434,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
         own.wire = NULL;
         if (gr->retains) {
             /* (f = 0: its own commit below covers it at once.) */
-            ftc_group_retain(gr, &own);
+            ftc_group_retain(gr, &own, NULL);
         }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             if (gr->retains) {
@@ -1769,9 +1867,10 @@ ftc_replica_on_state(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         struct ftc_log l;
 
         ftc_log_read(&logs, &l);
-        ftc_group_retain(gr, &l);
+        ftc_group_retain(gr, &l, NULL);
         n++;
     }
+    memcpy(gr->retain_need, gr->max, sizeof gr->max);
     if (gr->ready) {
         /* A resync: the predecessor's image replaces what we had (it has at least as much). */
         gr->resync = false;
@@ -1813,9 +1912,10 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     unsigned g = cursor_u8(rd);
     uint32_t epoch = cursor_be32(rd);
     unsigned P = cursor_u8(rd);
-    uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS];
+    uint64_t max[FTC_MAX_PARTS] = { 0 }, upto[FTC_MAX_PARTS], lim[FTC_MAX_PARTS];
     struct ftc_group *gr = ftc_group_find(r, g);
     bool ahead = false, any = false, *done;
+    size_t first, end;
 
     for (unsigned p = 0; p < P && p < FTC_MAX_PARTS; p++) {
         max[p] = cursor_be64(rd);
@@ -1840,10 +1940,21 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
     for (unsigned p = 0; p < r->P; p++) {
         ahead |= gr->max[p] > max[p];
     }
+    /* What it asked for lies between the first log it lacks (those before are all applied
+     * there: their needs are within its MAX) and the first after which nothing writes below
+     * 'upto' or our MAX. Only those are read: a head at its CPU quota read every log it
+     * retained (a thousand behind a slow tail) per request, and was asked at every message
+     * of its answers (session 16). */
+    for (unsigned p = 0; p < FTC_MAX_PARTS; p++) {
+        lim[p] = MIN(upto[p], gr->max[p]);
+    }
+    first = ftc_group_find_need(gr, max, true);
+    end = ftc_group_find_need(gr, lim, false);
+    end = MAX(first, MIN(end + 1, gr->n_logs));
     /* The logs it can apply, in an order it can apply them (ours may differ: independent
      * logs apply in any order), in as many messages as it takes (up to FTC_RETX_MAX_MSGS):
      * it adopts our epochs first. */
-    done = xcalloc(gr->n_logs ? gr->n_logs : 1, sizeof *done);
+    done = xcalloc(end - first + 1, sizeof *done);
     for (int k = 0; k < FTC_RETX_MAX_MSGS; k++) {
         size_t n_ofs, flags_ofs, n = 0;
         bool progress = true, full = false;
@@ -1858,13 +1969,13 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         buf_put_u8(&r->msg, 0);
         while (progress && !full) {
             progress = false;
-            for (size_t i = 0; i < gr->n_logs && !full; i++) {
+            for (size_t i = first; i < end && !full; i++) {
                 struct cursor lr;
                 struct ftc_log l;
                 enum ftc_class cls;
                 bool below;
 
-                if (done[i]) {
+                if (done[i - first]) {
                     continue;
                 }
                 cursor_init(&lr, gr->logs[i].data, gr->logs[i].len);
@@ -1877,7 +1988,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                      * and not parsed again. A head at its CPU quota parsed every log it
                      * retained (thousands behind a lagging tail) per pass and per message,
                      * and answered a tail's gap a few logs a second. */
-                    done[i] = cls != FTC_LOG_FUTURE || !below;
+                    done[i - first] = cls != FTC_LOG_FUTURE || !below;
                     continue;
                 }
                 if (n >= FTC_MAX_LOGS || r->msg.len + gr->logs[i].len > r->max_msg) {
@@ -1885,7 +1996,7 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
                     break;
                 }
                 buf_put(&r->msg, gr->logs[i].data, gr->logs[i].len);
-                done[i] = progress = any = true;
+                done[i - first] = progress = any = true;
                 n++;
                 for (size_t e = 0; e < l.n_ent; e++) {
                     if (l.ent[e].write) {
@@ -1899,7 +2010,8 @@ ftc_replica_on_retx_req(struct ftc_replica *r, uint32_t from, struct cursor *rd,
         }
         /* We are ahead but hold nothing that applies next for it: what it lacks is older
          * than what we kept. It must take our image. */
-        r->msg.data[flags_ofs] = ahead && !any ? FTC_RETX_GAP : 0;
+        r->msg.data[flags_ofs] = (ahead && !any ? FTC_RETX_GAP : 0)
+                                 | (full && k + 1 < FTC_RETX_MAX_MSGS ? FTC_RETX_MORE : 0);
         r->msg.data[n_ofs] = n;
         ft_emit_send(out, from, r->msg.data, r->msg.len);
         r->stats.retx_answered++;
@@ -1950,7 +2062,8 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
 
     uint8_t flags = cursor_u8(rd);
 
-    if (!cursor_ok(rd) || !gr || flags > FTC_RETX_GAP || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
+    if (!cursor_ok(rd) || !gr || (flags & ~(FTC_RETX_GAP | FTC_RETX_MORE))
+        || !ftc_hist_read(rd, hist, &n_hist, r->P)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, NULL, 0);
         return;
     }
@@ -1969,6 +2082,7 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
         return;
     }
     r->stats.retx_got++;
+    gr->retx_pending = flags & FTC_RETX_MORE;
     if (flags & FTC_RETX_GAP) {
         r->stats.resyncs++;
         gr->resync = true;
@@ -1992,9 +2106,15 @@ ftc_replica_on_retx(struct ftc_replica *r, struct cursor *rd, struct ft_actions 
     }
     applied |= ftc_group_unstash(r, gr);
     ftc_replica_drain(r, out);
-    if (applied) {
-        /* Repaired in part: ask for the rest now (our MAX moved, so the request goes), not on
-         * the next tick or the next packet, which an overloaded host may be slow to bring. */
+    if (gr->retx_pending) {
+        if (applied) {
+            /* The answer is coming: the rest of it is due from now on. */
+            gr->retx_ns = r->now_ns;
+            gr->retx_wait = r->tick_ns / 2;
+        }
+    } else {
+        /* The answer is in: if it moved us on, ask for what is still missing now, not on the
+         * next tick or the next packet, which an overloaded host may be slow to bring. */
         ftc_replica_ask_held(r, gr, out);
     }
 }

@@ -305,11 +305,13 @@ test_run_due(void **state)
 {
     static const uint32_t next[1] = { 77 }, peers[1] = { 100 };
     static const struct ftstage_ops ops = { .forward = rec_forward, .send = rec_send };
+    static const struct ft_param tick[] = { { "tick", "1h" } };    /* Never due here. */
     static const uint8_t inner[64] = { 1 };
     struct loop *loop = NULL;
     struct ftstage_config cfg = {
         .class = ft_core_class_find("ftc_buffer"),
-        .core = { .self = 101, .next = next, .n_next = 1, .peers = peers, .n_peers = 1 },
+        .core = { .self = 101, .next = next, .n_next = 1, .peers = peers, .n_peers = 1,
+                  .params = tick, .n_params = 1 },
         .key = key,
     };
     struct ftc_message *m = xzalloc(sizeof *m);

@@ -83,7 +83,11 @@
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).
 # Also FTC's buffer hold per echo request (its ftc_buf_held_us counter): the part of FTC's added
-# latency that is the commit round trip, the rest being each VNF's own work (hop_us), and what
+# latency that is the commit round trip, the rest being each VNF's own work (hop_us). At the
+# echo's rate it is two wake-ups of guest processes (the first VNF's for r_0's commit, the last
+# one's for the release) and two sends on the link: ~42-52 us here (session 17, perf of one
+# request: ~13-15 us a wake-up with its context switch, ~6 a send, ~8-10 of work each side;
+# the ends' timers "at now" no longer wait for a dry re-read of the socket: -7 us). And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

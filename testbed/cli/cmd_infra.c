@@ -350,8 +350,7 @@ cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
         } else if (!strcmp(opt, "--period")) {
             uint64_t ns;
 
-            if (!parse_duration(val, &ns) || ns < CGROUP_PERIOD_MIN_US * 1000ull
-                || ns > CGROUP_PERIOD_MAX_US * 1000ull) {
+            if (!parse_duration(val, &ns) || !cgroup_period_ok(ns / 1000)) {
                 fprintf(stderr, "sfclab add-guest: --period %s: a duration of 1ms to 1s (the "
                         "kernel's range)\n", val);
                 goto out;
@@ -369,7 +368,7 @@ cmd_add_guest(struct cli_ctx *ctx, int argc, char *argv[])
         }
     }
     period = spec.cpu_period_us ? spec.cpu_period_us : CGROUP_PERIOD_DEFAULT_US;
-    if (llround(spec.cpus * (double) period) < CGROUP_QUOTA_MIN_US) {
+    if (cgroup_quota_us(spec.cpus, period) < CGROUP_QUOTA_MIN_US) {
         /* Said here: cgroup.c would raise such a quota to the kernel's least unasked. */
         fprintf(stderr, "sfclab add-guest: %g cores per %" PRIu64 "us is a quota under the "
                 "kernel's least (1ms): give a longer --period\n", spec.cpus, period);

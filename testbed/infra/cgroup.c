@@ -292,9 +292,7 @@ apply_limits(const struct cgroup *cg, const struct cgroup_limits *limits)
 
     if (limits->cpus > 0) {
         uint64_t period = limits->period_us ? limits->period_us : CGROUP_PERIOD_DEFAULT_US;
-        /* The kernel refuses quotas under 1 ms. */
-        uint64_t quota = MAX((uint64_t) llround(limits->cpus * (double) period),
-                             CGROUP_QUOTA_MIN_US);
+        uint64_t quota = MAX(cgroup_quota_us(limits->cpus, period), CGROUP_QUOTA_MIN_US);
         if (cg->version == CGROUP_V1) {
             /* A new group has no quota yet: any period goes with it. */
             snprintf(value, sizeof value, "%" PRIu64, period);

@@ -13,6 +13,7 @@
 #ifndef SFC_CGROUP_H
 #define SFC_CGROUP_H 1
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -38,6 +39,20 @@ enum cgroup_controller {
 #define CGROUP_PERIOD_MIN_US 1000
 #define CGROUP_PERIOD_MAX_US 1000000
 #define CGROUP_QUOTA_MIN_US 1000
+
+static inline bool
+cgroup_period_ok(uint64_t period_us)
+{
+    return period_us >= CGROUP_PERIOD_MIN_US && period_us <= CGROUP_PERIOD_MAX_US;
+}
+
+/* The quota of 'cpus' cores per 'period_us' (0: the default), in microseconds; the kernel
+ * refuses one under CGROUP_QUOTA_MIN_US. */
+static inline uint64_t
+cgroup_quota_us(double cpus, uint64_t period_us)
+{
+    return llround(cpus * (double) (period_us ? period_us : CGROUP_PERIOD_DEFAULT_US));
+}
 
 struct cgroup_limits {
     double cpus;                /* Cores of CPU time per period; 0: unlimited. */

@@ -142,8 +142,7 @@ guest_init_common(struct guest *g, const struct guest_provider *provider,
         log_err("guest %s: cpus %g is out of range", cfg->name, cfg->cpus);
         return EINVAL;
     }
-    if (cfg->cpu_period_us && (cfg->cpu_period_us < CGROUP_PERIOD_MIN_US
-                               || cfg->cpu_period_us > CGROUP_PERIOD_MAX_US)) {
+    if (cfg->cpu_period_us && !cgroup_period_ok(cfg->cpu_period_us)) {
         log_err("guest %s: a CPU period of %" PRIu64 " us is out of range", cfg->name,
                 cfg->cpu_period_us);
         return EINVAL;

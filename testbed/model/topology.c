@@ -735,7 +735,7 @@ topology_get_period(struct yaml_doc *doc, struct fy_node *map, const char *key,
     if (error || !yaml_map_get(map, key)) {
         return error;
     }
-    if (ns < CGROUP_PERIOD_MIN_US * 1000ull || ns > CGROUP_PERIOD_MAX_US * 1000ull) {
+    if (!cgroup_period_ok(ns / 1000)) {
         yaml_error(doc, yaml_map_get(map, key), "%s must be 1ms to 1s (the kernel's range), "
                    "not %s", key, fy_node_get_scalar0(yaml_map_get(map, key)));
         return EINVAL;
@@ -751,12 +751,12 @@ topology_check_quota(struct yaml_doc *doc, struct fy_node *node, double cpus,
     uint64_t period = period_us ? period_us : CGROUP_PERIOD_DEFAULT_US;
     struct buf least = BUF_INITIALIZER, given = BUF_INITIALIZER;
 
-    if (cpus > 0 && llround(cpus * (double) period) < CGROUP_QUOTA_MIN_US) {
+    if (cpus > 0 && cgroup_quota_us(cpus, period) < CGROUP_QUOTA_MIN_US) {
         yaml_format_duration(&given, period * 1000);
         yaml_format_duration(&least, (uint64_t) ceil(CGROUP_QUOTA_MIN_US / cpus) * 1000);
         yaml_error(doc, node, "%g cores per period %.*s is a quota of %lldus, under the "
                    "kernel's least (1ms): the period must be at least %.*s", cpus,
-                   (int) given.len, (char *) given.data, llround(cpus * (double) period),
+                   (int) given.len, (char *) given.data, (long long) cgroup_quota_us(cpus, period),
                    (int) least.len, (char *) least.data);
     }
     buf_uninit(&given);

@@ -647,8 +647,8 @@ vnf_ftc_destroy(struct vnf_ftc *v)
 
 static bool vnf_ftc_frame__(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 
-/* A peer socket: a few batches a wake-up, as role.c reads the data's. Returns 0 or the
- * socket's error. */
+/* A peer socket: a few batches a wake-up, until a short one, as role.c reads the data's.
+ * Returns 0 or the socket's error. */
 static int
 vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
 {
@@ -670,7 +670,9 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
             vnf_ftc_frame__(v, &pkts[i], t_in);
         }
         if (n < PKTIO_BATCH) {
+            /* Dry: no further read (see role_drain_pktio()); flushed below. */
             vnf_ftc_run_due(v);
+            break;
         }
         pktio_flush(v->role->io);
     }
@@ -824,7 +826,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_link_in", &v->n_link_in);
     role_add_counter(role, "ftc_link_down", &v->n_link_down);
     role_add_counter(role, "ftc_link_rx_dropped", &v->n_link_rx_dropped);
-    role_add_counter(role, "ftc_peer_rx_dropped", &pktio_stats(v->peer_io)->rx_dropped);
+    role_add_drops_counter(role, "ftc_peer_rx_dropped", v->peer_io);
     {
         const struct ftc_replica_stats *rs
             = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));

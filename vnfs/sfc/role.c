@@ -326,9 +326,6 @@ role_drain_pktio(struct role *role, int rounds)
         for (size_t i = 0; i < n; i++) {
             role->frame_cb(role->aux, &pkts[i], t_in);
         }
-        if (role->rx_batch_done) {
-            role->rx_batch_done(role->rx_aux, n < room);
-        }
         pktio_flush(role->io);
         total += n;
         if (n < room) {

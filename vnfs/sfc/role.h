@@ -80,9 +80,6 @@ struct role {
      * not read waits in the socket's queue, whose overflow is the kernel's drop and costs the
      * role nothing. At 0, role->io is not watched until role_rx_resume(). NULL: no limit. */
     size_t (*rx_room)(void *rx_aux);
-    /* Optional: after each batch's frames, before what they queued is flushed; 'drained': the
-     * batch was short, so nothing more waited when it was read. */
-    void (*rx_batch_done)(void *rx_aux, bool drained);
     void *rx_aux;
     bool rx_paused;
     uint64_t n_rx_paused;           /* Times rx_room stopped the reading. */

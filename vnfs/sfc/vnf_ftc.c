@@ -239,34 +239,6 @@ vnf_ftc_drain(struct vnf_ftc *v)
     vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
 }
 
-/* A batch of frames is done and none waited behind it: the stages' timers due now go at once
- * (the buffer's message for what it just held, the forwarder's propagating packet when nothing
- * is on the way), not after the loop's next, dry read of the socket. At low load those two
- * are the commit round trip a held packet waits for. */
-static void
-vnf_ftc_run_due(struct vnf_ftc *v)
-{
-    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
-        if (v->stages[k]) {
-            ftstage_run_due(v->stages[k]);
-        }
-    }
-    vnf_ftc_drain(v);
-}
-
-/* role->rx_batch_done: what it sends waits in the socket's queue for the role's flush. */
-static void
-vnf_ftc_batch_done(void *v_, bool drained)
-{
-    struct vnf_ftc *v = v_;
-
-    if (drained) {
-        v->batching = true;
-        vnf_ftc_run_due(v);
-        v->batching = false;
-    }
-}
-
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
  * 'reply', back on the reverse path (SPI | NSH_SPI_REVERSE, SI 255: nsh.h). */
 static void
@@ -599,7 +571,6 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     pktio_flush(role->io);
     role->rx_aux = v;
-    role->rx_batch_done = vnf_ftc_batch_done;
     *vp = v;
     return 0;
 }
@@ -638,7 +609,6 @@ vnf_ftc_destroy(struct vnf_ftc *v)
     }
     if (v->role && v->role->rx_aux == v) {
         v->role->rx_room = NULL;
-        v->role->rx_batch_done = NULL;
         v->role->rx_aux = NULL;
     }
     free(v->tx);
@@ -670,9 +640,7 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
             vnf_ftc_frame__(v, &pkts[i], t_in);
         }
         if (n < PKTIO_BATCH) {
-            /* Dry: no further read (see role_drain_pktio()); flushed below. */
-            vnf_ftc_run_due(v);
-            break;
+            break;                      /* Dry: see role_drain_pktio(). Flushed below. */
         }
         pktio_flush(v->role->io);
     }

@@ -356,6 +356,7 @@ static void
 vnf_ftc_link_close(struct vnf_ftc *v)
 {
     if (v->link_io) {
+        pktio_read_drops(v->link_io);
         v->link_dropped_closed += pktio_stats(v->link_io)->rx_dropped;
         loop_del_fd(v->role->loop, pktio_fd(v->link_io));
         pktio_close(v->link_io);

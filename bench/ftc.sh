@@ -86,8 +86,11 @@
 # latency that is the commit round trip, the rest being each VNF's own work (hop_us). At the
 # echo's rate it is two wake-ups of guest processes (the first VNF's for r_0's commit, the last
 # one's for the release) and two sends on the link: ~42-52 us here (session 17, perf of one
-# request: ~13-15 us a wake-up with its context switch, ~6 a send, ~8-10 of work each side;
-# the ends' timers "at now" no longer wait for a dry re-read of the socket: -7 us). And what
+# request: ~13-15 us a wake-up with its context switch, ~6 a send, ~8-10 of work each side).
+# Session 18: no role re-reads a socket after a short batch nor reads its drop count each time
+# (vnfs/sfc/role.c, vnfs/lib/pktio.c), so a hop costs 3 system calls, not 5 (FTC's VNFs ~8 a
+# request, not ~12-13), and the ends' timers "at now" run right after the batch; the hold and
+# the added p50 stayed within this bench's noise (+-10 and +-15 us between runs). And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

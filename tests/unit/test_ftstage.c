@@ -297,54 +297,6 @@ test_actions_leave_through_the_role(void **state)
     ftstage_destroy(st);
 }
 
-/* A timer the core arms for "now" waits for the loop, which runs it only once the callback in
- * hand returns, unless the host says its batch is done: FTC's buffer sends its message for the
- * packet it just held at ftstage_run_due(), once, and its tick (not due) stays armed. */
-static void
-test_run_due(void **state)
-{
-    static const uint32_t next[1] = { 77 }, peers[1] = { 100 };
-    static const struct ftstage_ops ops = { .forward = rec_forward, .send = rec_send };
-    static const struct ft_param tick[] = { { "tick", "1h" } };    /* Never due here. */
-    static const uint8_t inner[64] = { 1 };
-    struct loop *loop = NULL;
-    struct ftstage_config cfg = {
-        .class = ft_core_class_find("ftc_buffer"),
-        .core = { .self = 101, .next = next, .n_next = 1, .peers = peers, .n_peers = 1,
-                  .params = tick, .n_params = 1 },
-        .key = key,
-    };
-    struct ftc_message *m = xzalloc(sizeof *m);
-    struct recorder rec = { 0 };
-    struct buf b = BUF_INITIALIZER;
-    struct ftstage *st = NULL;
-    char *err = NULL;
-
-    assert_int_equal(loop_create(&loop), 0);
-    cfg.loop = loop;
-    ft_rng_init(&cfg.core.rng, 1);
-    assert_int_equal(ftstage_create(&cfg, &ops, &rec, &st, &err), 0);
-    ftstage_start(st, time_mono_ns());
-    m->logs[0] = (struct ftc_log) { .group = 1, .n_ent = 1 };
-    m->logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true, .seq = 0 };
-    m->n_logs = 1;
-    ftc_packet_put(&b, FTC_PKT_DATA, m, inner, sizeof inner);
-    assert_int_equal(ftstage_packet(st, 1, b.data, b.len, time_mono_ns()), 0);
-    assert_int_equal(rec.n_forward, 0);         /* Held: no commit says replicated. */
-    assert_int_equal(rec.n_send, 0);
-    ftstage_run_due(st);
-    assert_int_equal(rec.n_send, 1);
-    assert_int_equal(rec.last_to, 100);
-    assert_int_equal(ftstage_stats(st)->timers_fired, 1);
-    ftstage_run_due(st);
-    assert_int_equal(rec.n_send, 1);
-    assert_int_equal(ftstage_stats(st)->timers_fired, 1);
-    buf_uninit(&b);
-    free(m);
-    ftstage_destroy(st);
-    loop_destroy(loop);
-}
-
 static void
 test_key_file(void **state)
 {
@@ -408,7 +360,6 @@ main(void)
         cmocka_unit_test(test_bft_voter_through_stage),
         cmocka_unit_test(test_peer_messages_counted),
         cmocka_unit_test(test_actions_leave_through_the_role),
-        cmocka_unit_test(test_run_due),
         cmocka_unit_test(test_key_file),
         cmocka_unit_test(test_path_replicas),
     };

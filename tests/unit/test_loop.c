@@ -1,5 +1,5 @@
-/* Unit tests of the event loop's step statistics (vnfs/lib/loop.h): a callback that keeps the
- * loop's thread busy is counted as a slow step, with its length. */
+/* Unit tests of the event loop (vnfs/lib/loop.h): a callback that keeps the loop's thread busy
+ * is counted as a slow step, with its length; the loop's wait keeps a timer's nanoseconds. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,11 +36,31 @@ test_slow_step_counted(void **state)
     loop_destroy(loop);
 }
 
+/* A 125 us timer (FTC's carry) waits 125 us, not a rounded-up millisecond; none: no timeout;
+ * a deadline past: no wait. */
+static void
+test_wait_time_ns(void **state)
+{
+    struct timespec ts;
+
+    assert_ptr_equal(loop_wait_time(1000125000, 1000000000, &ts), &ts);
+    assert_int_equal(ts.tv_sec, 0);
+    assert_int_equal(ts.tv_nsec, 125000);
+    assert_ptr_equal(loop_wait_time(3500000001, 1000000000, &ts), &ts);
+    assert_int_equal(ts.tv_sec, 2);
+    assert_int_equal(ts.tv_nsec, 500000001);
+    assert_ptr_equal(loop_wait_time(5, 7, &ts), &ts);
+    assert_int_equal(ts.tv_sec, 0);
+    assert_int_equal(ts.tv_nsec, 0);
+    assert_null(loop_wait_time(UINT64_MAX, 7, &ts));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slow_step_counted),
+        cmocka_unit_test(test_wait_time_ns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vnfs/lib/util.h"
@@ -171,8 +172,8 @@ loop_add_signals(struct loop *loop, const int *signals, size_t n, loop_signal_cb
     return error;
 }
 
-/* Runs due timers; returns the milliseconds epoll may sleep before the next one (-1: none). */
-static int
+/* Runs due timers; returns the next one's deadline (UINT64_MAX: none). */
+static uint64_t
 run_timers(struct loop *loop)
 {
     uint64_t now = time_mono_ns(), next = UINT64_MAX;
@@ -201,11 +202,20 @@ run_timers(struct loop *loop)
         next = MIN(next, t->deadline);
         i++;
     }
-    if (next == UINT64_MAX) {
-        return -1;
+    return next;
+}
+
+struct timespec *
+loop_wait_time(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts)
+{
+    uint64_t wait = deadline_ns > now_ns ? deadline_ns - now_ns : 0;
+
+    if (deadline_ns == UINT64_MAX) {
+        return NULL;
     }
-    /* Round up so a timer never fires early and the loop never spins on a 0 ms wait. */
-    return (int) MIN((next - now + 999999) / 1000000, (uint64_t) 60000);
+    ts->tv_sec = wait / 1000000000;
+    ts->tv_nsec = wait % 1000000000;
+    return ts;
 }
 
 static void
@@ -225,7 +235,8 @@ loop_run(struct loop *loop)
     loop->stop = false;
     while (!loop->stop) {
         uint64_t t0 = time_mono_ns();
-        int timeout = run_timers(loop);
+        uint64_t next = run_timers(loop);
+        struct timespec ts;
         int n;
 
         step_done(loop, t0);
@@ -233,7 +244,10 @@ loop_run(struct loop *loop)
         if (loop->stop) {
             break;
         }
-        n = epoll_wait(loop->epfd, events, ARRAY_SIZE(events), timeout);
+        /* In nanoseconds: a sub-millisecond timer (e.g. FTC's 125 us carry) waits its own time,
+         * not a whole millisecond. The kernel counts from the call, after 'now': never early. */
+        n = epoll_pwait2(loop->epfd, events, ARRAY_SIZE(events),
+                         loop_wait_time(next, time_mono_ns(), &ts), NULL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 struct loop;
 
@@ -46,7 +47,12 @@ void loop_cancel_timer(struct loop *, uint64_t timer_id);
 /* Blocks 'signals' in the calling thread and delivers them through the loop. Call once. */
 int loop_add_signals(struct loop *, const int *signals, size_t n, loop_signal_cb *, void *aux);
 
-/* Runs until loop_stop(). Returns 0 or the errno of a failed epoll_wait. */
+/* How long the loop sleeps, from 'now_ns' to the next timer's 'deadline_ns' (UINT64_MAX:
+ * none), to the nanosecond: '*ts', or NULL to wait for events only. A deadline already past
+ * is a zero wait. */
+struct timespec *loop_wait_time(uint64_t deadline_ns, uint64_t now_ns, struct timespec *);
+
+/* Runs until loop_stop(). Returns 0 or the errno of a failed epoll_pwait2. */
 int loop_run(struct loop *);
 void loop_stop(struct loop *);
 const struct loop_stats *loop_stats(const struct loop *);

@@ -34,7 +34,7 @@ struct pktio {
     uint8_t *tx_copies;                 /* PKTIO_BATCH copies of PKTIO_FRAME_MAX bytes, made on
                                          * the first pktio_queue_copy(). */
     struct pktio_stats stats;
-    uint64_t rx_calls;                  /* recvmmsg calls, to read the kernel's drops now and then. */
+    bool rx_backlog;                    /* The last receive filled its batch. */
 };
 
 static int
@@ -263,6 +263,18 @@ pktio_stats(const struct pktio *p)
     return &p->stats;
 }
 
+void
+pktio_read_drops(struct pktio *p)
+{
+    struct tpacket_stats st;
+    socklen_t len = sizeof st;
+
+    /* Reading the count resets the kernel's. */
+    if (!getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len)) {
+        p->stats.rx_dropped += st.tp_drops;
+    }
+}
+
 int
 pktio_recv_batch(struct pktio *p, struct pktio_pkt *pkts, size_t max, size_t *np)
 {
@@ -274,18 +286,17 @@ pktio_recv_batch(struct pktio *p, struct pktio_pkt *pkts, size_t max, size_t *np
         p->rx_msgs[i].msg_hdr.msg_flags = 0;
     }
     n = recvmmsg(p->fd, p->rx_msgs, max, MSG_DONTWAIT | MSG_TRUNC, NULL);
-    if (n < 0 || !(++p->rx_calls % 64)) {
-        /* When dry, or every 64 batches of a queue that never runs dry: the kernel's drops
-         * (reading them resets its count). */
-        struct tpacket_stats st;
-        socklen_t len = sizeof st;
+    p->stats.rx_calls++;
+    /* The kernel drops only into a full queue, which the next receives find as full batches:
+     * its count is read when such a backlog ends, and every 64 batches of one that lasts, not
+     * on every wake-up of a quiet socket. pktio_read_drops() makes it exact whenever. */
+    if ((p->rx_backlog && n < (int) max) || !(p->stats.rx_calls % 64)) {
         int saved = errno;
 
-        if (!getsockopt(p->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len)) {
-            p->stats.rx_dropped += st.tp_drops;
-        }
+        pktio_read_drops(p);
         errno = saved;
     }
+    p->rx_backlog = n == (int) max;
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) {
             *np = 0;

@@ -34,7 +34,9 @@ struct pktio_stats {
     uint64_t rx_truncated;          /* Frames longer than PKTIO_FRAME_MAX. */
     uint64_t tx_errors;             /* Frames the kernel refused (e.g. ENOBUFS). */
     uint64_t rx_dropped;            /* Frames the kernel dropped on a full receive queue
-                                     * (PACKET_STATISTICS, read when the queue runs dry). */
+                                     * (PACKET_STATISTICS: read when a backlog of full batches
+                                     * ends, every 64 receives and by pktio_read_drops()). */
+    uint64_t rx_calls;              /* recvmmsg calls, the dry ones too. */
 };
 
 /* Opens 'ifname' in the current network namespace; 'promisc' also receives frames addressed to
@@ -62,6 +64,9 @@ int pktio_open_entries(struct pktio *io, struct pktio **entriesp);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);
 const struct pktio_stats *pktio_stats(const struct pktio *);
+/* Adds the frames the kernel dropped since the last look to rx_dropped: before the counters
+ * are read, so they are exact then (the receive path reads them only now and then). */
+void pktio_read_drops(struct pktio *);
 
 /* Receives up to 'max' (<= PKTIO_BATCH) frames without blocking into 'pkts'; '*n' is 0 when
  * none is waiting. Returns 0 or an errno. */

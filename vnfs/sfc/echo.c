@@ -79,6 +79,9 @@ echo_readable(struct loop *loop, int fd, uint32_t events, void *e_)
             }
             e->n_echoed += sent;
         }
+        if (n < ECHO_BATCH) {
+            break;                      /* Dry; epoll is level-triggered. */
+        }
     }
 }
 

@@ -240,15 +240,6 @@ timers_rearm(struct ftstage *st)
     st->loop_timer_at = earliest;
 }
 
-void
-ftstage_run_due(struct ftstage *st)
-{
-    if (st->loop_timer && st->loop_timer_at <= time_mono_ns()) {
-        loop_cancel_timer(st->loop, st->loop_timer);
-        on_loop_timer(st->loop, st->loop_timer, st);
-    }
-}
-
 static void
 timer_set(struct ftstage *st, uint64_t id, uint64_t at_ns, bool arm)
 {

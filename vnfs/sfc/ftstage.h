@@ -149,11 +149,6 @@ int ftstage_local_message(struct ftstage *, uint32_t from, const uint8_t *, size
  * false if it is too short to say. */
 bool ftstage_msg_peek_to(const uint8_t *, size_t, uint32_t *to);
 
-/* Runs the core's timers due by now at once: the loop runs them only once the callback in hand
- * returns, after its next read (a dry one, at low load). For a host that knows a batch of
- * frames is done and nothing more waits behind it. */
-void ftstage_run_due(struct ftstage *);
-
 /* Quiet: the core's steps act on nothing outside it (no frame, no peer message; its timers
  * and counters still run), for a role rebuilding a core from its own journal. */
 void ftstage_set_quiet(struct ftstage *, bool quiet);

@@ -1256,7 +1256,7 @@ nham_sff_window_create(struct nham_sff_role *s)
         return error;
     }
     s->entry_open = true;
-    role_add_counter(&s->role, "entry_rx_dropped", &pktio_stats(s->entry_io)->rx_dropped);
+    role_add_drops_counter(&s->role, "entry_rx_dropped", s->entry_io);
     role_add_counter(&s->role, "window_closed", &s->n_window_closed);
     return 0;
 }

@@ -80,12 +80,11 @@ struct role {
      * not read waits in the socket's queue, whose overflow is the kernel's drop and costs the
      * role nothing. At 0, role->io is not watched until role_rx_resume(). NULL: no limit. */
     size_t (*rx_room)(void *rx_aux);
-    /* Optional: after each batch's frames, before what they queued is flushed; 'drained': the
-     * batch was short, so nothing more waited when it was read. */
-    void (*rx_batch_done)(void *rx_aux, bool drained);
     void *rx_aux;
     bool rx_paused;
     uint64_t n_rx_paused;           /* Times rx_room stopped the reading. */
+    struct pktio *drop_ios[4];      /* role_add_drops_counter()'s. */
+    size_t n_drop_ios;
 };
 
 void role_init_common(struct role *, const char *name);
@@ -99,6 +98,9 @@ bool role_parse_option(struct role *, int opt, const char *arg, void (*usage)(vo
 
 void role_add_counter(struct role *, const char *name, const uint64_t *value);
 void role_add_method(struct role *, const char *name, rpc_method_cb *);
+/* Counts the frames the kernel dropped on 'io''s receive queue as 'name', read afresh whenever
+ * the counters are (the stats method, SIGUSR1, the exit). 'io' must outlive the role's loop. */
+void role_add_drops_counter(struct role *, const char *name, struct pktio *io);
 
 /* Pins the CPU, creates the loop, the signal handling and the control socket. */
 int role_start(struct role *);
@@ -115,12 +117,13 @@ int role_open_pktio(struct role *, bool promisc);
  * the exit code: 1 if the role could not start (logged), else role_run()'s. */
 int role_serve_fd(struct role *, int fd, loop_fd_cb *);
 /* role_serve_fd() on role->io, after registering its rx_packets, tx_packets, tx_errors and
- * rx_dropped counters (behind the role's own). Each wake-up receives up to 8 batches, calls
- * 'cb' on every frame and flushes after each batch, then calls 'done' (if not NULL) once. */
+ * rx_dropped counters (behind the role's own). Each wake-up receives up to 8 batches (until a
+ * short one), calls 'cb' on every frame and flushes after each batch, then calls 'done' (if
+ * not NULL) once. */
 int role_serve_pktio(struct role *, role_frame_cb *cb, void (*done)(void *aux));
-/* What role_serve_pktio() does on a wake-up, up to 'rounds' batches from role->io, without
- * 'done': for a role that serves a second socket and wants role->io's frames first. Returns
- * the number of frames handled. */
+/* What role_serve_pktio() does on a wake-up, up to 'rounds' batches from role->io (fewer when
+ * one is short: the queue ran dry), without 'done': for a role that serves a second socket
+ * and wants role->io's frames first. Returns the number of frames handled. */
 size_t role_drain_pktio(struct role *, int rounds);
 /* Watches role->io again after rx_room stopped it (nothing if it did not). */
 void role_rx_resume(struct role *);

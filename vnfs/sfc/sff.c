@@ -659,7 +659,7 @@ window_create(struct sff *s)
         return error;
     }
     s->entry_open = true;
-    role_add_counter(&s->role, "entry_rx_dropped", &pktio_stats(s->entry_io)->rx_dropped);
+    role_add_drops_counter(&s->role, "entry_rx_dropped", s->entry_io);
     s->admitted = xcalloc(s->window, sizeof *s->admitted);
     s->window_timer = loop_add_timer(s->role.loop, s->window_timeout_ns / 4,
                                      s->window_timeout_ns / 4, window_tick, s);

@@ -239,34 +239,6 @@ vnf_ftc_drain(struct vnf_ftc *v)
     vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
 }
 
-/* A batch of frames is done and none waited behind it: the stages' timers due now go at once
- * (the buffer's message for what it just held, the forwarder's propagating packet when nothing
- * is on the way), not after the loop's next, dry read of the socket. At low load those two
- * are the commit round trip a held packet waits for. */
-static void
-vnf_ftc_run_due(struct vnf_ftc *v)
-{
-    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
-        if (v->stages[k]) {
-            ftstage_run_due(v->stages[k]);
-        }
-    }
-    vnf_ftc_drain(v);
-}
-
-/* role->rx_batch_done: what it sends waits in the socket's queue for the role's flush. */
-static void
-vnf_ftc_batch_done(void *v_, bool drained)
-{
-    struct vnf_ftc *v = v_;
-
-    if (drained) {
-        v->batching = true;
-        vnf_ftc_run_due(v);
-        v->batching = false;
-    }
-}
-
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
  * 'reply', back on the reverse path (SPI | NSH_SPI_REVERSE, SI 255: nsh.h). */
 static void
@@ -384,6 +356,7 @@ static void
 vnf_ftc_link_close(struct vnf_ftc *v)
 {
     if (v->link_io) {
+        pktio_read_drops(v->link_io);
         v->link_dropped_closed += pktio_stats(v->link_io)->rx_dropped;
         loop_del_fd(v->role->loop, pktio_fd(v->link_io));
         pktio_close(v->link_io);
@@ -599,7 +572,6 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     pktio_flush(role->io);
     role->rx_aux = v;
-    role->rx_batch_done = vnf_ftc_batch_done;
     *vp = v;
     return 0;
 }
@@ -638,7 +610,6 @@ vnf_ftc_destroy(struct vnf_ftc *v)
     }
     if (v->role && v->role->rx_aux == v) {
         v->role->rx_room = NULL;
-        v->role->rx_batch_done = NULL;
         v->role->rx_aux = NULL;
     }
     free(v->tx);
@@ -647,8 +618,8 @@ vnf_ftc_destroy(struct vnf_ftc *v)
 
 static bool vnf_ftc_frame__(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 
-/* A peer socket: a few batches a wake-up, as role.c reads the data's. Returns 0 or the
- * socket's error. */
+/* A peer socket: a few batches a wake-up, until a short one, as role.c reads the data's.
+ * Returns 0 or the socket's error. */
 static int
 vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
 {
@@ -670,7 +641,7 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
             vnf_ftc_frame__(v, &pkts[i], t_in);
         }
         if (n < PKTIO_BATCH) {
-            vnf_ftc_run_due(v);
+            break;                      /* Dry: see role_drain_pktio(). Flushed below. */
         }
         pktio_flush(v->role->io);
     }
@@ -824,7 +795,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_link_in", &v->n_link_in);
     role_add_counter(role, "ftc_link_down", &v->n_link_down);
     role_add_counter(role, "ftc_link_rx_dropped", &v->n_link_rx_dropped);
-    role_add_counter(role, "ftc_peer_rx_dropped", &pktio_stats(v->peer_io)->rx_dropped);
+    role_add_drops_counter(role, "ftc_peer_rx_dropped", v->peer_io);
     {
         const struct ftc_replica_stats *rs
             = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));

@@ -62,7 +62,21 @@
 #     What stays is the search's own noise: near capacity a rate's verdict flips within a
 #     few percent (1R-AS: 15,625/s lost 5.6% and 10%, then 15,527/s passed), so rounds of one
 #     scheme differ by up to 0.25 with nothing else running; at equal rates below capacity
-#     every component's CPU repeats to +-0.01 (session 15).
+#     every component's CPU repeats to +-0.01 (session 15). Session 18 ran none through fixed
+#     sequences of rates: in one half hour 22,000/s passed before any overload, and after one
+#     step at 24,414/s, 20,000-22,000/s lost 8-24% for ~25 s, then passed again (twice); half
+#     an hour later 20,000-21,000/s lost 4-31% from the start, before a deep overload as after
+#     it, with the admission window at 256 or 1024 alike: the capacity drifts by 10-15% over
+#     minutes, and an overload may set it lower. Every datagram lost is one the SFF's entry
+#     socket dropped before admitting it (entry_rx_dropped = the loss; at the default window
+#     the classifier, the VNFs and the SFF's own socket drop none), no guest is ever
+#     CFS-throttled (nr_throttled 0: a 1-CPU quota on the one CPU they share cannot be
+#     exceeded), CPU 0 stays full (idle 0.00, a third of it softirq) and the 1-2 s rest
+#     empties every queue: what lowers the capacity lies outside the queues, not found. A
+#     rate 25% over capacity loses ~26%, not 20%: a datagram the SFF drops has already cost
+#     the client, the classifier and CPU 0's softirq (the switch's AF_XDP copies) about 15 us
+#     of the ~50 us a carried one costs, CPU the chain then lacks. The search is unchanged:
+#     its verdicts after a failing rate may carry that state, in none and every mechanism.
 #     So beside each ratio a steadier one: what the chain's CPU time costs per datagram, at the
 #     lowest rate the round's windows of none and the mechanism both passed (START_PPS, the
 #     first judged step: at higher rates CPU 0 is full, ~0.96 of it at 12,500/s, and a

@@ -568,6 +568,40 @@ count_logs(const struct sent *s, unsigned g)
     return n;
 }
 
+/* The group-0 commits of the tail's packet 'tp' to the head on a propagating packet, as the
+ * forwarder brings them; what the head sends on goes to 'ps'. Returns the commits. */
+static size_t
+commit_to_head(struct ft_core *head, const struct buf *tp, uint64_t *now, struct sent *ps)
+{
+    struct ftc_message *m = xzalloc(sizeof *m), *c = xzalloc(sizeof *c);
+    struct ft_event pev = { .kind = FT_EV_PACKET, .now_ns = (*now)++, .from = 0 };
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len, n;
+    struct ft_actions out;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    assert_true(ftc_packet_parse(tp->data, tp->len, &type, m, &inner, &inner_len));
+    for (size_t k = 0; k < m->n_commits; k++) {
+        if (m->commits[k].group == 0) {
+            c->commits[c->n_commits++] = m->commits[k];
+        }
+    }
+    ftc_packet_put(&b, FTC_PKT_PROPAGATE, c, NULL, 0);
+    pev.data = b.data;
+    pev.len = b.len;
+    step(head, &pev, &out);
+    collect(ps, &out);
+    n = c->n_commits;
+    free(m);
+    free(c);
+    buf_uninit(&b);
+    ft_actions_uninit(&out);
+    return n;
+}
+
 /* The head retains each log it writes until a commit vector of its group comes back around the
  * ring (here the tail's, on a propagating packet after each packet, as the forwarder brings
  * them): the buffers of pruned logs are reused, not one malloc and free per log. The tail
@@ -580,7 +614,6 @@ test_retained_logs_reuse(void **state)
     struct ft_core *head = make_replica(1, 1, false);
     struct ft_core *tail = make_replica(2, 1, false);
     struct ft_event start = { .kind = FT_EV_START };
-    struct ftc_message *m = xzalloc(sizeof *m), *c = xzalloc(sizeof *c);
     struct ft_actions out;
     struct sent hs = { 0 }, ts = { 0 }, ps = { 0 };
     uint64_t now = 1000;
@@ -609,26 +642,7 @@ test_retained_logs_reuse(void **state)
             collect(&ts, &out);
         }
         for (size_t i = n1; i < ts.n; i++) {
-            struct ft_event pev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 0 };
-            enum ftc_packet_type type;
-            const uint8_t *inner;
-            size_t inner_len;
-
-            assert_true(ftc_packet_parse(ts.v[i].data, ts.v[i].len, &type, m, &inner,
-                                         &inner_len));
-            memset(c, 0, sizeof *c);
-            for (size_t k = 0; k < m->n_commits; k++) {
-                if (m->commits[k].group == 0) {
-                    c->commits[c->n_commits++] = m->commits[k];
-                }
-            }
-            commits += c->n_commits;
-            buf_clear(&b);
-            ftc_packet_put(&b, FTC_PKT_PROPAGATE, c, NULL, 0);
-            pev.data = b.data;
-            pev.len = b.len;
-            step(head, &pev, &out);
-            collect(&ps, &out);
+            commits += commit_to_head(head, &ts.v[i], &now, &ps);
         }
     }
     g0 = count_logs(&hs, 0);
@@ -638,8 +652,6 @@ test_retained_logs_reuse(void **state)
     assert_int_equal(ftc_replica_stats(tail)->stashed, 0);
     assert_true(ftc_replica_stats(head)->log_allocs <= 4);
     assert_int_equal(ftc_replica_stats(tail)->log_allocs, own);
-    free(m);
-    free(c);
     buf_uninit(&b);
     sent_free(&hs);
     sent_free(&ts);
@@ -662,7 +674,6 @@ static void
 burst_round(struct ft_core *head, struct ft_core *tail, uint64_t first, size_t k,
             uint64_t *now)
 {
-    struct ftc_message *m = xzalloc(sizeof *m), *c = xzalloc(sizeof *c);
     struct sent hs = { 0 }, ts = { 0 }, ps = { 0 };
     struct ft_actions out;
     struct buf b;
@@ -688,32 +699,10 @@ burst_round(struct ft_core *head, struct ft_core *tail, uint64_t first, size_t k
         collect(&ts, &out);
     }
     assert_int_equal(ts.n, T_BURST);
-    for (size_t j = 0; j < 2; j++) {
-        size_t i = j ? ts.n - 1 : k - 1;
-        struct ft_event pev = { .kind = FT_EV_PACKET, .now_ns = (*now)++, .from = 0 };
-        enum ftc_packet_type type;
-        const uint8_t *inner;
-        size_t inner_len;
-
-        assert_true(ftc_packet_parse(ts.v[i].data, ts.v[i].len, &type, m, &inner,
-                                     &inner_len));
-        memset(c, 0, sizeof *c);
-        for (size_t n = 0; n < m->n_commits; n++) {
-            if (m->commits[n].group == 0) {
-                c->commits[c->n_commits++] = m->commits[n];
-            }
-        }
-        assert_int_equal(c->n_commits, 1);
-        buf_clear(&b);
-        ftc_packet_put(&b, FTC_PKT_PROPAGATE, c, NULL, 0);
-        pev.data = b.data;
-        pev.len = b.len;
-        step(head, &pev, &out);
-        collect(&ps, &out);
-        assert_int_equal(ftc_replica_stats(head)->retained_now, j ? 0 : T_BURST - k);
-    }
-    free(m);
-    free(c);
+    assert_int_equal(commit_to_head(head, &ts.v[k - 1], now, &ps), 1);
+    assert_int_equal(ftc_replica_stats(head)->retained_now, T_BURST - k);
+    assert_int_equal(commit_to_head(head, &ts.v[ts.n - 1], now, &ps), 1);
+    assert_int_equal(ftc_replica_stats(head)->retained_now, 0);
     buf_uninit(&b);
     sent_free(&hs);
     sent_free(&ts);

@@ -1342,7 +1342,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
                     struct ftc_message *in, struct ftc_pass *o, enum ftc_packet_type *typep,
                     const uint8_t **innerp, size_t *inner_lenp, struct ft_actions *out)
 {
-    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS];
+    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS], done[FTC_MAX_LOGS];
     bool applied = false;
 
     if (!ftc_packet_parse(data, len, typep, in, innerp, inner_lenp)) {
@@ -1351,20 +1351,28 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
     }
     memset(strip, 0, in->n_logs * sizeof *strip);
     memset(keep, 0, in->n_logs * sizeof *keep);
+    memset(done, 0, in->n_logs * sizeof *done);
     /* Apply what applies, again and again: one packet may carry several logs of one group
-     * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
-    for (bool progress = true; progress;) {
-        progress = false;
+     * (the forwarder attaches what the buffer sent), each the next one's predecessor. Again
+     * only while a log of ours is left that did not apply ('done': applied here, so APPLIED
+     * now: judged no more). */
+    for (bool progress = true, left = true; progress && left;) {
+        progress = left = false;
         for (size_t i = 0; i < in->n_logs; i++) {
             const struct ftc_log *l = &in->logs[i];
             struct ftc_group *gr = ftc_group_find(r, l->group);
 
-            if (gr && gr->pos && ftc_group_classify(gr, l) == FTC_LOG_READY) {
+            if (done[i] || !gr || !gr->pos) {
+                continue;
+            }
+            if (ftc_group_classify(gr, l) == FTC_LOG_READY) {
                 if (!ftc_group_apply(gr, l)) {
                     ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
                     return FTC_PREP_DONE;
                 }
-                progress = applied = true;
+                progress = applied = done[i] = true;
+            } else {
+                left = true;
             }
         }
     }
@@ -1379,7 +1387,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         struct ftc_group *gr = ftc_group_find(r, l->group);
         enum ftc_class cls;
 
-        if (!gr || gr->pos == 0) {
+        if (!gr || gr->pos == 0 || done[i]) {
             continue;
         }
         cls = ftc_group_classify(gr, l);

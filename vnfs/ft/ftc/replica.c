@@ -1480,35 +1480,33 @@ ftc_replica_tx(struct ftc_replica *r, unsigned slot, struct buf *pkt, struct buf
     return verdict;
 }
 
-/* The second half of a packet: the middlebox's log ('l', if any) joins what goes on, our
- * commits as tails replace what it carried, and it is sent. */
+/* The second half of a packet: the middlebox's log ('l', if any: completed here, in place)
+ * joins what goes on, our commits as tails replace what it carried, and it is sent. */
 static void
 ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_type type,
-                   enum ftc_verdict verdict, const struct ftc_log *l, const uint8_t *inner,
+                   enum ftc_verdict verdict, struct ftc_log *l, const uint8_t *inner,
                    size_t inner_len, struct ft_actions *out)
 {
-    struct ftc_log own;
     struct ftc_commit commit;   /* One group at most has us as its tail (pos f). */
 
     if (l) {
         struct ftc_group *gr = ftc_group_find(r, r->x);
 
-        own = *l;
-        own.group = r->x;
-        own.epoch = gr->epoch;
-        own.wire = NULL;
+        l->group = r->x;
+        l->epoch = gr->epoch;
+        l->wire = NULL;
         if (gr->retains) {
             /* (f = 0: its own commit below covers it at once.) */
-            ftc_group_retain(gr, &own, NULL);
+            ftc_group_retain(gr, l, NULL);
         }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             if (gr->retains) {
                 /* What was retained is its wire form: copied into the packet, not encoded
                  * again (only our commit, below, prunes, and not this group: pos != f). */
-                own.wire = gr->logs[gr->n_logs - 1].data;
-                own.wire_len = gr->logs[gr->n_logs - 1].len;
+                l->wire = gr->logs[gr->n_logs - 1].data;
+                l->wire_len = gr->logs[gr->n_logs - 1].len;
             }
-            o->logs[o->n_logs++] = &own;
+            o->logs[o->n_logs++] = l;
         }
     }
     for (size_t i = 0; i < r->n_groups; i++) {

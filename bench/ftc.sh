@@ -79,6 +79,13 @@
 # IL -> M -> OL, a logger guest per middlebox, as FTC's paper built FTMB; shared: one logger
 # beside the path, cheaper than the paper's FTMB). FTMB_SNAPSHOT (default the scheme's 50ms):
 # ftmb's snapshot period (0: FTMB without its simulated snapshots, the paper's plain FTMB).
+# Why FTC's middle guests (each at its quota at length 5) pass fewer packets than none's: their
+# CPU per frame, 4.1-4.2 us against none's 3.2-3.6 (medians of 4-6 runs, session 18, cpuacct
+# over eth1 frames; 3.9-4.0 after its cuts), the kernel's part about equal (perf, whose own
+# cost inflates both): the difference is FTC's user-space work per packet (parse of
+# the carried logs and commits, the predecessor's log applied, the own transaction's log
+# exported and retained, the output placed), ~4,400 instructions in a middle replica
+# (bench_ftc_chain under callgrind), a third of them the state library's import and export.
 # After each run, what limited it: each middlebox guest's throttled periods out of those it ran
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).

@@ -568,6 +568,40 @@ count_logs(const struct sent *s, unsigned g)
     return n;
 }
 
+/* The group-0 commits of the tail's packet 'tp' to the head on a propagating packet, as the
+ * forwarder brings them; what the head sends on goes to 'ps'. Returns the commits. */
+static size_t
+commit_to_head(struct ft_core *head, const struct buf *tp, uint64_t *now, struct sent *ps)
+{
+    struct ftc_message *m = xzalloc(sizeof *m), *c = xzalloc(sizeof *c);
+    struct ft_event pev = { .kind = FT_EV_PACKET, .now_ns = (*now)++, .from = 0 };
+    enum ftc_packet_type type;
+    const uint8_t *inner;
+    size_t inner_len, n;
+    struct ft_actions out;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    assert_true(ftc_packet_parse(tp->data, tp->len, &type, m, &inner, &inner_len));
+    for (size_t k = 0; k < m->n_commits; k++) {
+        if (m->commits[k].group == 0) {
+            c->commits[c->n_commits++] = m->commits[k];
+        }
+    }
+    ftc_packet_put(&b, FTC_PKT_PROPAGATE, c, NULL, 0);
+    pev.data = b.data;
+    pev.len = b.len;
+    step(head, &pev, &out);
+    collect(ps, &out);
+    n = c->n_commits;
+    free(m);
+    free(c);
+    buf_uninit(&b);
+    ft_actions_uninit(&out);
+    return n;
+}
+
 /* The head retains each log it writes until a commit vector of its group comes back around the
  * ring (here the tail's, on a propagating packet after each packet, as the forwarder brings
  * them): the buffers of pruned logs are reused, not one malloc and free per log. The tail
@@ -580,7 +614,6 @@ test_retained_logs_reuse(void **state)
     struct ft_core *head = make_replica(1, 1, false);
     struct ft_core *tail = make_replica(2, 1, false);
     struct ft_event start = { .kind = FT_EV_START };
-    struct ftc_message *m = xzalloc(sizeof *m), *c = xzalloc(sizeof *c);
     struct ft_actions out;
     struct sent hs = { 0 }, ts = { 0 }, ps = { 0 };
     uint64_t now = 1000;
@@ -609,26 +642,7 @@ test_retained_logs_reuse(void **state)
             collect(&ts, &out);
         }
         for (size_t i = n1; i < ts.n; i++) {
-            struct ft_event pev = { .kind = FT_EV_PACKET, .now_ns = now++, .from = 0 };
-            enum ftc_packet_type type;
-            const uint8_t *inner;
-            size_t inner_len;
-
-            assert_true(ftc_packet_parse(ts.v[i].data, ts.v[i].len, &type, m, &inner,
-                                         &inner_len));
-            memset(c, 0, sizeof *c);
-            for (size_t k = 0; k < m->n_commits; k++) {
-                if (m->commits[k].group == 0) {
-                    c->commits[c->n_commits++] = m->commits[k];
-                }
-            }
-            commits += c->n_commits;
-            buf_clear(&b);
-            ftc_packet_put(&b, FTC_PKT_PROPAGATE, c, NULL, 0);
-            pev.data = b.data;
-            pev.len = b.len;
-            step(head, &pev, &out);
-            collect(&ps, &out);
+            commits += commit_to_head(head, &ts.v[i], &now, &ps);
         }
     }
     g0 = count_logs(&hs, 0);
@@ -638,12 +652,82 @@ test_retained_logs_reuse(void **state)
     assert_int_equal(ftc_replica_stats(tail)->stashed, 0);
     assert_true(ftc_replica_stats(head)->log_allocs <= 4);
     assert_int_equal(ftc_replica_stats(tail)->log_allocs, own);
-    free(m);
-    free(c);
     buf_uninit(&b);
     sent_free(&hs);
     sent_free(&ts);
     sent_free(&ps);
+    ft_actions_uninit(&out);
+    ft_core_destroy(head);
+    ft_core_destroy(tail);
+}
+
+/* Commits in bursts, as on a chain of guests at a CPU quota: the head retains T_BURST logs
+ * with no commit coming back, then the tail's commit after its T_BURST / 3-th packet prunes
+ * exactly the logs it covers (judged by each log's prune key, not by reading it), the one
+ * after its last packet all of them; the next T_BURST logs reuse every pruned log's buffer (a
+ * fixed number kept, the rest were allocated again). */
+#define T_BURST 300
+
+/* The head's packets 'first' .. 'first' + T_BURST - 1 through the tail; the head gets the
+ * tail's commit of group 0 after the tail's 'k'-th packet (of 'ts'), then after its last. */
+static void
+burst_round(struct ft_core *head, struct ft_core *tail, uint64_t first, size_t k,
+            uint64_t *now)
+{
+    struct sent hs = { 0 }, ts = { 0 }, ps = { 0 };
+    struct ft_actions out;
+    struct buf b;
+
+    ft_actions_init(&out);
+    buf_init(&b);
+    for (uint64_t id = first; id < first + T_BURST; id++) {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = (*now)++, .from = 0 };
+
+        make_packet(&b, id, (uint32_t) (id * 2654435761u));
+        ev.data = b.data;
+        ev.len = b.len;
+        step(head, &ev, &out);
+        collect(&hs, &out);
+    }
+    assert_int_equal(hs.n, T_BURST);
+    assert_int_equal(ftc_replica_stats(head)->retained_now, T_BURST);
+    for (size_t i = 0; i < hs.n; i++) {
+        struct ft_event tev = { .kind = FT_EV_PACKET, .now_ns = (*now)++, .from = 1,
+                                .data = hs.v[i].data, .len = hs.v[i].len };
+
+        step(tail, &tev, &out);
+        collect(&ts, &out);
+    }
+    assert_int_equal(ts.n, T_BURST);
+    assert_int_equal(commit_to_head(head, &ts.v[k - 1], now, &ps), 1);
+    assert_int_equal(ftc_replica_stats(head)->retained_now, T_BURST - k);
+    assert_int_equal(commit_to_head(head, &ts.v[ts.n - 1], now, &ps), 1);
+    assert_int_equal(ftc_replica_stats(head)->retained_now, 0);
+    buf_uninit(&b);
+    sent_free(&hs);
+    sent_free(&ts);
+    sent_free(&ps);
+    ft_actions_uninit(&out);
+}
+
+static void
+test_retained_logs_burst(void **state)
+{
+    struct ft_core *head = make_replica(1, 1, false);
+    struct ft_core *tail = make_replica(2, 1, false);
+    struct ft_event start = { .kind = FT_EV_START };
+    struct ft_actions out;
+    uint64_t now = 1000, allocs;
+
+    ft_actions_init(&out);
+    step(head, &start, &out);
+    step(tail, &start, &out);
+    ft_actions_clear(&out);
+    burst_round(head, tail, 1, T_BURST / 3, &now);
+    allocs = ftc_replica_stats(head)->log_allocs;
+    assert_true(allocs >= T_BURST);
+    burst_round(head, tail, 1 + T_BURST, T_BURST / 2, &now);
+    assert_int_equal(ftc_replica_stats(head)->log_allocs, allocs);
     ft_actions_uninit(&out);
     ft_core_destroy(head);
     ft_core_destroy(tail);
@@ -660,6 +744,7 @@ main(void)
         cmocka_unit_test(test_threads_monitor_sharing),
         cmocka_unit_test(test_threads_params),
         cmocka_unit_test(test_retained_logs_reuse),
+        cmocka_unit_test(test_retained_logs_burst),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -226,6 +226,14 @@ void ftc_message_put_refs(struct buf *, const struct ftc_log *const *logs, size_
 void ftc_packet_put_refs(struct buf *, enum ftc_packet_type, const struct ftc_log *const *logs,
                          size_t n_logs, const struct ftc_commit *const *commits,
                          size_t n_commits, const uint8_t *inner, size_t inner_len);
+/* ftc_packet_put_refs() in two halves, for a packet written where its length must be known
+ * first (straight into the step's actions, ft_emit_forward_space()). */
+size_t ftc_packet_refs_len(enum ftc_packet_type, const struct ftc_log *const *logs,
+                           size_t n_logs, const struct ftc_commit *const *commits,
+                           size_t n_commits, size_t inner_len);
+void ftc_packet_refs_place(uint8_t *, enum ftc_packet_type, const struct ftc_log *const *logs,
+                           size_t n_logs, const struct ftc_commit *const *commits,
+                           size_t n_commits, const uint8_t *inner, size_t inner_len);
 /* The same packet with its logs given as their encodings (ftc_log_put()'s bytes, one buf
  * each) and 'm''s logs ignored: the forwarder keeps the buffer's logs so, and copies them onto
  * each packet instead of decoding and encoding them again. */
@@ -343,6 +351,7 @@ struct ftc_replica_stats {
     uint64_t stash_reads;       /* Stashed logs read again to see whether they apply now. */
     uint64_t propagate_ended;   /* Propagating packets ended here, their commits sent on. */
     uint64_t log_allocs;        /* Buffers allocated for retained logs (pruned ones are reused). */
+    uint64_t retained_now;      /* Logs retained now, all groups. */
     /* threads > 1: transactions committed, tries that a wound aborted, times a lock request
      * found the lock taken and waited, wounds given, batches run, and worker threads woken for
      * them (at most one fewer than a batch's transactions). */

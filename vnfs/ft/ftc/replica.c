@@ -38,10 +38,22 @@
 /* The longest wait, in ticks, before asking the predecessor again for logs that did not come. */
 #define FTC_RETX_WAIT_MAX 32
 
+/* A retained log's prune key: what ftc_log_classify() asks of a commit of its own epoch for
+ * FTC_LOG_APPLIED (MAX[part] >= need for each), kept beside its buffer so that a commit's prune
+ * judges the oldest logs without reading them (their bytes, retained a lap of the chain ago,
+ * are out of the cache: the parse was 1.3% of a middle guest's CPU under bench/ftc.sh's load,
+ * session 18). A log with more entries than fit is read as before. */
+#define FTC_PRUNE_KEY 2
+#define FTC_PRUNE_READ UINT8_MAX    /* n_need: no key, read the log. */
+
 struct ftc_logbuf {
     uint8_t *data;
     size_t len;
     size_t cap;                 /* Retained logs: what 'data' holds room for. */
+    uint32_t epoch;
+    uint8_t n_need;
+    uint8_t need_part[FTC_PRUNE_KEY];
+    uint64_t need[FTC_PRUNE_KEY];
 };
 /* A retained log's bytes are followed by the group's 'retain_need' once it was retained
  * (n_parts native u64s, ftc_retained_need()). */
@@ -54,10 +66,13 @@ struct ftc_stashed {
     size_t next;                /* The next slot waiting on the same; SIZE_MAX: none. */
 };
 #define FTC_STASH_WAIT(P, N) ((N) * FTC_MAX_PARTS + (P))
-/* Buffers of pruned logs a group keeps for the next ones it retains: every packet retains a log
- * in each group it passes and a commit prunes as many, so without them each packet cost a
- * malloc and a free per group (4% of a replica's time on a chain of 5, by perf). */
-#define FTC_SPARE_LOGS 64
+/* A group keeps the buffers of the logs it pruned for the next ones it retains: every packet
+ * retains a log in each group it passes and a commit prunes as many, so without them each
+ * packet cost a malloc and a free per group (4% of a replica's time on a chain of 5, by perf).
+ * All of them, not a fixed number: on a chain whose guests run at a CPU quota commits come in
+ * bursts, one pruning hundreds of logs, and with 64 kept the next hundreds retained were
+ * allocated again (malloc and free ~2% of a middle guest's CPU under bench/ftc.sh's load,
+ * session 18). So the buffers held are at most the most logs the group ever retained. */
 
 struct ftc_group {
     unsigned g;                 /* The middlebox (= its head's ring index). */
@@ -79,7 +94,8 @@ struct ftc_group {
      * than the packet's own work); the rest moves down once the end is reached. */
     struct ftc_logbuf *logs, *logs_base;
     size_t n_logs, cap_logs;
-    struct ftc_logbuf spare[FTC_SPARE_LOGS];    /* Buffers of pruned logs, for reuse. */
+    struct ftc_logbuf *spare;   /* Buffers of pruned logs, for reuse. */
+    size_t cap_spare;
     /* Per partition, what MAX must be for every log retained so far to be applied (a write's
      * number + 1, a read's number), raised to MAX where MAX is exact (a log applied here; a
      * fetched image's end): kept with each retained log, it rises along them, and since each
@@ -190,6 +206,10 @@ struct ftc_replica {
     bool all_ready;
     struct ftc_group groups[FTC_MAX_GROUPS];
     size_t n_groups;
+    /* Group number (a log's or commit's u8) -> 1 + its index in 'groups', 0: not ours. Looked
+     * up for every log and commit a packet carries, several times (a scan of 'groups' each
+     * time was ~3% of a middle replica's instructions). */
+    uint8_t group_slot[UINT8_MAX + 1];
     const struct ftc_mbox_class *mbox;
     void *mbox_priv;
     struct ftc_held *held;            /* FTC_MAX_HELD of them. */
@@ -244,12 +264,9 @@ ftc_replica_cast(const struct ft_core *core)
 static struct ftc_group *
 ftc_group_find(struct ftc_replica *r, unsigned g)
 {
-    for (size_t i = 0; i < r->n_groups; i++) {
-        if (r->groups[i].g == g) {
-            return &r->groups[i];
-        }
-    }
-    return NULL;
+    unsigned i = g < ARRAY_SIZE(r->group_slot) ? r->group_slot[g] : 0;
+
+    return i ? &r->groups[i - 1] : NULL;
 }
 
 static unsigned
@@ -542,6 +559,7 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
         if (g < r->n) {
             struct ftc_group *gr = &r->groups[r->n_groups++];
 
+            r->group_slot[g] = r->n_groups;
             gr->g = g;
             gr->pos = d;
             u64map_init(&gr->stash_index);
@@ -591,6 +609,7 @@ ftc_replica_destroy(struct ft_core *core)
         for (size_t k = 0; k < gr->n_spare; k++) {
             free(gr->spare[k].data);
         }
+        free(gr->spare);
         for (size_t k = 0; k < gr->end_stash; k++) {
             free(gr->stash[k].data);
         }
@@ -681,19 +700,43 @@ ftc_group_classify(const struct ftc_group *gr, const struct ftc_log *l)
     return ftc_log_classify(gr->hist, gr->n_hist, gr->epoch, gr->max, l);
 }
 
-/* Forgets the 'k' oldest retained logs of 'gr', keeping their buffers while it has room. */
+/* Forgets the 'k' oldest retained logs of 'gr', keeping their buffers. */
 static void
 ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
 {
     for (size_t i = 0; i < k; i++) {
-        if (gr->n_spare < FTC_SPARE_LOGS) {
-            gr->spare[gr->n_spare++] = gr->logs[i];
-        } else {
-            free(gr->logs[i].data);
+        if (gr->n_spare >= gr->cap_spare) {
+            gr->spare = x2nrealloc(gr->spare, &gr->cap_spare, sizeof *gr->spare);
         }
+        gr->spare[gr->n_spare++] = gr->logs[i];
     }
     gr->logs += k;
     gr->n_logs -= k;
+}
+
+/* 'lb''s prune key for 'l': a write's number + 1 for each write; a log without writes, each
+ * read's number (ftc_log_classify()'s FTC_LOG_APPLIED, entry by entry). */
+static void
+ftc_logbuf_key(struct ftc_logbuf *lb, const struct ftc_log *l)
+{
+    bool any_write = false;
+
+    for (size_t e = 0; e < l->n_ent; e++) {
+        any_write |= l->ent[e].write;
+    }
+    lb->epoch = l->epoch;
+    lb->n_need = 0;
+    for (size_t e = 0; e < l->n_ent; e++) {
+        if (any_write && !l->ent[e].write) {
+            continue;
+        }
+        if (lb->n_need >= FTC_PRUNE_KEY) {
+            lb->n_need = FTC_PRUNE_READ;
+            return;
+        }
+        lb->need_part[lb->n_need] = l->ent[e].part;
+        lb->need[lb->n_need++] = l->ent[e].seq + l->ent[e].write;
+    }
 }
 
 /* Keeps 'l' for the group's successors. 'max': the group's MAX just after 'l' where that is
@@ -743,6 +786,7 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *
     memcpy(b.data + len, gr->retain_need, vlen);    /* Reserved above, past the log. */
     gr->logs[gr->n_logs].cap = b.cap;
     gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
+    ftc_logbuf_key(&gr->logs[gr->n_logs], l);
     gr->n_logs++;
 }
 
@@ -1071,11 +1115,24 @@ ftc_group_prune(struct ftc_group *gr, const struct ftc_commit *c)
         return;
     }
     for (; k < gr->n_logs; k++) {
+        const struct ftc_logbuf *lb = &gr->logs[k];
         struct cursor rd;
         struct ftc_log l;
         enum ftc_class cls;
 
-        cursor_init(&rd, gr->logs[k].data, gr->logs[k].len);
+        if (lb->n_need != FTC_PRUNE_READ && lb->epoch >= c->epoch) {
+            /* Of a later epoch: FTC_LOG_FUTURE. (An earlier one may be dead: read.) */
+            bool applied = lb->epoch == c->epoch;
+
+            for (size_t e = 0; applied && e < lb->n_need; e++) {
+                applied = c->max[lb->need_part[e]] >= lb->need[e];
+            }
+            if (!applied) {
+                break;
+            }
+            continue;
+        }
+        cursor_init(&rd, lb->data, lb->len);
         ftc_log_read(&rd, &l);
         cls = ftc_log_classify(gr->hist, gr->n_hist, c->epoch, c->max, &l);
         if (cls != FTC_LOG_APPLIED && cls != FTC_LOG_DEAD) {
@@ -1285,7 +1342,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
                     struct ftc_message *in, struct ftc_pass *o, enum ftc_packet_type *typep,
                     const uint8_t **innerp, size_t *inner_lenp, struct ft_actions *out)
 {
-    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS];
+    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS], done[FTC_MAX_LOGS];
     bool applied = false;
 
     if (!ftc_packet_parse(data, len, typep, in, innerp, inner_lenp)) {
@@ -1294,20 +1351,28 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
     }
     memset(strip, 0, in->n_logs * sizeof *strip);
     memset(keep, 0, in->n_logs * sizeof *keep);
+    memset(done, 0, in->n_logs * sizeof *done);
     /* Apply what applies, again and again: one packet may carry several logs of one group
-     * (the forwarder attaches what the buffer sent), each the next one's predecessor. */
-    for (bool progress = true; progress;) {
-        progress = false;
+     * (the forwarder attaches what the buffer sent), each the next one's predecessor. Again
+     * only while a log of ours is left that did not apply ('done': applied here, so APPLIED
+     * now: judged no more). */
+    for (bool progress = true, left = true; progress && left;) {
+        progress = left = false;
         for (size_t i = 0; i < in->n_logs; i++) {
             const struct ftc_log *l = &in->logs[i];
             struct ftc_group *gr = ftc_group_find(r, l->group);
 
-            if (gr && gr->pos && ftc_group_classify(gr, l) == FTC_LOG_READY) {
+            if (done[i] || !gr || !gr->pos) {
+                continue;
+            }
+            if (ftc_group_classify(gr, l) == FTC_LOG_READY) {
                 if (!ftc_group_apply(gr, l)) {
                     ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
                     return FTC_PREP_DONE;
                 }
-                progress = applied = true;
+                progress = applied = done[i] = true;
+            } else {
+                left = true;
             }
         }
     }
@@ -1322,7 +1387,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         struct ftc_group *gr = ftc_group_find(r, l->group);
         enum ftc_class cls;
 
-        if (!gr || gr->pos == 0) {
+        if (!gr || gr->pos == 0 || done[i]) {
             continue;
         }
         cls = ftc_group_classify(gr, l);
@@ -1415,35 +1480,33 @@ ftc_replica_tx(struct ftc_replica *r, unsigned slot, struct buf *pkt, struct buf
     return verdict;
 }
 
-/* The second half of a packet: the middlebox's log ('l', if any) joins what goes on, our
- * commits as tails replace what it carried, and it is sent. */
+/* The second half of a packet: the middlebox's log ('l', if any: completed here, in place)
+ * joins what goes on, our commits as tails replace what it carried, and it is sent. */
 static void
 ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_type type,
-                   enum ftc_verdict verdict, const struct ftc_log *l, const uint8_t *inner,
+                   enum ftc_verdict verdict, struct ftc_log *l, const uint8_t *inner,
                    size_t inner_len, struct ft_actions *out)
 {
-    struct ftc_log own;
     struct ftc_commit commit;   /* One group at most has us as its tail (pos f). */
 
     if (l) {
         struct ftc_group *gr = ftc_group_find(r, r->x);
 
-        own = *l;
-        own.group = r->x;
-        own.epoch = gr->epoch;
-        own.wire = NULL;
+        l->group = r->x;
+        l->epoch = gr->epoch;
+        l->wire = NULL;
         if (gr->retains) {
             /* (f = 0: its own commit below covers it at once.) */
-            ftc_group_retain(gr, &own, NULL);
+            ftc_group_retain(gr, l, NULL);
         }
         if (gr->pos != r->f && o->n_logs < FTC_MAX_LOGS) {
             if (gr->retains) {
                 /* What was retained is its wire form: copied into the packet, not encoded
                  * again (only our commit, below, prunes, and not this group: pos != f). */
-                own.wire = gr->logs[gr->n_logs - 1].data;
-                own.wire_len = gr->logs[gr->n_logs - 1].len;
+                l->wire = gr->logs[gr->n_logs - 1].data;
+                l->wire_len = gr->logs[gr->n_logs - 1].len;
             }
-            o->logs[o->n_logs++] = &own;
+            o->logs[o->n_logs++] = l;
         }
     }
     for (size_t i = 0; i < r->n_groups; i++) {
@@ -1468,11 +1531,13 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
         && ftc_replica_end_propagate(r, o, out)) {
         return;
     }
-    /* What the packet brought and goes on unchanged is copied, not encoded again. */
-    buf_clear(&r->msg);
-    ftc_packet_put_refs(&r->msg, type, o->logs, o->n_logs, o->commits, o->n_commits, inner,
-                        inner_len);
-    ft_emit_forward(out, r->next, r->msg.data, r->msg.len);
+    /* What the packet brought and goes on unchanged is copied, not encoded again, straight
+     * into the step's actions (not built apart and copied there). */
+    ftc_packet_refs_place(ft_emit_forward_space(out, r->next,
+                                                ftc_packet_refs_len(type, o->logs, o->n_logs,
+                                                                    o->commits, o->n_commits,
+                                                                    inner_len)),
+                          type, o->logs, o->n_logs, o->commits, o->n_commits, inner, inner_len);
 }
 
 /* Processes one packet at once; FTC_HELD if some log of ours is not applicable yet (the caller
@@ -2337,9 +2402,10 @@ ftc_replica_stats(const struct ft_core *core)
     struct ftc_replica *r = ftc_replica_cast(core);
 
     r->stats.held_now = r->n_held;
-    r->stats.log_allocs = 0;
+    r->stats.log_allocs = r->stats.retained_now = 0;
     for (size_t i = 0; i < r->n_groups; i++) {
         r->stats.log_allocs += r->groups[i].log_allocs;
+        r->stats.retained_now += r->groups[i].n_logs;
     }
     return &r->stats;
 }

@@ -351,14 +351,13 @@ ftc_message_put(struct buf *b, const struct ftc_message *m)
     }
 }
 
-/* A replica's whole output but the inner frame: one reservation, each part copied as it came
+/* A replica's whole output but the inner frame: its length, then each part copied as it came
  * or encoded in place. */
-void
-ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
+static size_t
+ftc_message_refs_len(const struct ftc_log *const *logs, size_t n_logs,
                      const struct ftc_commit *const *commits, size_t n_commits)
 {
     size_t len = 2;
-    uint8_t *p;
 
     for (size_t i = 0; i < n_logs; i++) {
         len += ftc_log_out_len(logs[i]);
@@ -366,7 +365,13 @@ ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_
     for (size_t i = 0; i < n_commits; i++) {
         len += ftc_commit_out_len(commits[i]);
     }
-    p = buf_put_uninit(b, len);
+    return len;
+}
+
+static uint8_t *
+ftc_message_refs_place(uint8_t *p, const struct ftc_log *const *logs, size_t n_logs,
+                       const struct ftc_commit *const *commits, size_t n_commits)
+{
     *p++ = n_logs;
     for (size_t i = 0; i < n_logs; i++) {
         p = ftc_log_place(p, logs[i]);
@@ -375,6 +380,36 @@ ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_
     for (size_t i = 0; i < n_commits; i++) {
         p = ftc_commit_place(p, commits[i]);
     }
+    return p;
+}
+
+void
+ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
+                     const struct ftc_commit *const *commits, size_t n_commits)
+{
+    ftc_message_refs_place(buf_put_uninit(b, ftc_message_refs_len(logs, n_logs, commits,
+                                                                  n_commits)),
+                           logs, n_logs, commits, n_commits);
+}
+
+size_t
+ftc_packet_refs_len(enum ftc_packet_type type, const struct ftc_log *const *logs, size_t n_logs,
+                    const struct ftc_commit *const *commits, size_t n_commits, size_t inner_len)
+{
+    return 1 + ftc_message_refs_len(logs, n_logs, commits, n_commits)
+           + (type != FTC_PKT_PROPAGATE ? inner_len : 0);
+}
+
+void
+ftc_packet_refs_place(uint8_t *p, enum ftc_packet_type type, const struct ftc_log *const *logs,
+                      size_t n_logs, const struct ftc_commit *const *commits, size_t n_commits,
+                      const uint8_t *inner, size_t inner_len)
+{
+    *p++ = type;
+    p = ftc_message_refs_place(p, logs, n_logs, commits, n_commits);
+    if (type != FTC_PKT_PROPAGATE && inner_len) {
+        memcpy(p, inner, inner_len);
+    }
 }
 
 void
@@ -382,11 +417,9 @@ ftc_packet_put_refs(struct buf *b, enum ftc_packet_type type, const struct ftc_l
                     size_t n_logs, const struct ftc_commit *const *commits, size_t n_commits,
                     const uint8_t *inner, size_t inner_len)
 {
-    buf_put_u8(b, type);
-    ftc_message_put_refs(b, logs, n_logs, commits, n_commits);
-    if (type != FTC_PKT_PROPAGATE) {
-        buf_put(b, inner, inner_len);
-    }
+    ftc_packet_refs_place(buf_put_uninit(b, ftc_packet_refs_len(type, logs, n_logs, commits,
+                                                                n_commits, inner_len)),
+                          type, logs, n_logs, commits, n_commits, inner, inner_len);
 }
 
 bool

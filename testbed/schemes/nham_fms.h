@@ -67,7 +67,8 @@ struct fms;
 
 int fms_create(const struct fms_config *, fms_event_cb *, void *aux, struct fms **);
 /* Before fms_start(): watch 'pid' (0: no death notice) and heartbeats read from 'hb_fd'
- * (a datagram socket or pipe, -1: none; made nonblocking; the monitor does not close it).
+ * (a datagram socket or pipe, -1: none; made nonblocking; the monitor does not close it;
+ * a socket's beats are stamped by the kernel (SO_TIMESTAMPNS) and read at deadlines).
  * 'hb_fd' may also be a listening SOCK_SEQPACKET socket: the copy connects and beats on its
  * stream, and the stream's end is a death notice too, the earliest one (the socket closes
  * as the process exits, before its pidfd says so). Only the stream of the process watched
@@ -86,7 +87,8 @@ void fms_destroy(struct fms *);
  * suspected like one that fell silent; without, nothing runs there until the next reset.
  * Thread-safe; once it returns, no event about the old process is delivered any more. */
 void fms_reset_target(struct fms *, size_t idx, pid_t pid, bool expect_beats);
-/* A copy of target 'idx''s estimator (thread-safe). */
+/* A copy of target 'idx''s estimator (thread-safe), as of the monitor's last reading of the
+ * beats: a socket's beats are read at the deadline checks, at least every 100 ms. */
 void fms_get_estimator(struct fms *, size_t idx, struct fms_estimator *);
 
 #endif

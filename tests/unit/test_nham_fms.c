@@ -230,7 +230,7 @@ test_pause_is_a_false_suspicion(void **state)
     assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
     assert_int_equal(fms_add_target(f, "vnf[2]", pid, fd, NULL), 0);
     assert_int_equal(fms_start(f), 0);
-    usleep(100000);
+    usleep(250000);             /* Beats are read at least every 100 ms: two reads of them. */
     fms_get_estimator(f, 0, &e);
     t_before = fms_estimator_timeout(&e, &cfg);
     kill(pid, SIGSTOP);
@@ -502,6 +502,45 @@ test_started_but_silent(void **state)
     close(sv2[1]);
 }
 
+/* Beats are read when a deadline is checked, not as they come: a beat that came before the
+ * deadline counts, at the time it came (its kernel time stamp), not when it was read. */
+static void
+test_beat_counts_when_it_came(void **state)
+{
+    const struct fms_config cfg = { 3000000, 60000000, 4.0 };
+    struct seen s = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+    struct fms *f;
+    uint64_t reset, sent_before, sent_after;
+    int sv[2];
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    assert_int_equal(fms_create(&cfg, record, &s, &f), 0);
+    assert_int_equal(fms_add_target(f, "vnf[6]", 0, sv[0], NULL), 0);
+    assert_int_equal(fms_start(f), 0);
+    /* Started: its first beat is due within the largest timeout (60 ms) from here on. The
+     * beat comes 20 ms into it and is read no sooner than that deadline (the monitor read
+     * the beats as it applied the reset); its own deadline passes 60 ms after it, silent. */
+    reset = time_mono_ns();
+    fms_reset_target(f, 0, 0, true);
+    usleep(20000);
+    sent_before = time_mono_ns();
+    assert_int_equal(send(sv[1], "b", 1, 0), 1);
+    sent_after = time_mono_ns();
+    assert_true(wait_events(&s, 1) >= 1);
+    usleep(100000);
+    fms_destroy(f);
+    close(sv[0]);
+    close(sv[1]);
+    if (sent_after >= reset + cfg.max_timeout_ns) {
+        skip();                 /* The CPUs were too busy to send the beat in time. */
+    }
+    /* One suspicion, counted from the beat (not from the start, not from its reading). */
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.kinds[0], FMS_EV_SUSPECTED);
+    assert_true(s.at[0] - s.gap[0] + 1000000 >= sent_before);
+    assert_true(s.at[0] - s.gap[0] <= sent_after + 1000000);
+}
+
 int
 main(void)
 {
@@ -514,6 +553,7 @@ main(void)
         cmocka_unit_test(test_reset_watches_the_new_process),
         cmocka_unit_test(test_started_but_silent),
         cmocka_unit_test(test_stream_end_is_a_death_notice),
+        cmocka_unit_test(test_beat_counts_when_it_came),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

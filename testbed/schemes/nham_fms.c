@@ -180,6 +180,20 @@ fms_beat_events(const struct fms_target *t, bool stream)
     return (stream ? EPOLLRDHUP : 0) | (!t->stamped || t->state == FMS_SUSPECT ? EPOLLIN : 0);
 }
 
+/* Epoll events for target 't''s heartbeat fd itself: a listening socket wakes for connections. */
+static uint32_t
+fms_hb_fd_events(const struct fms_target *t)
+{
+    return t->listening ? EPOLLIN : fms_beat_events(t, false);
+}
+
+/* The fd target 't''s beats come on: its accepted stream, or the heartbeat fd itself. */
+static int
+fms_beat_fd(const struct fms_target *t)
+{
+    return t->listening ? t->conn_fd : t->hb_fd;
+}
+
 /* Asks the kernel to stamp the beats on 'fd' with their arrival time. */
 static bool
 fms_stamp(int fd)
@@ -194,7 +208,7 @@ static void
 fms_watch_beats(struct fms *f, size_t i)
 {
     struct fms_target *t = &f->targets[i];
-    int fd = t->listening ? t->conn_fd : t->hb_fd;
+    int fd = fms_beat_fd(t);
     struct epoll_event ev = { .events = fms_beat_events(t, t->listening),
                               .data.u64 = i * 4 + (t->listening ? FMS_EV_CONN : FMS_EV_HB) };
 
@@ -239,7 +253,7 @@ fms_add_target(struct fms *f, const char *name, pid_t pid, int hb_fd, size_t *id
         }
     }
     if (hb_fd >= 0) {
-        ev.events = t->listening ? EPOLLIN : fms_beat_events(t, false);
+        ev.events = fms_hb_fd_events(t);
         ev.data.u64 = idx * 4 + FMS_EV_HB;
         if (fcntl(hb_fd, F_SETFL, fcntl(hb_fd, F_GETFL) | O_NONBLOCK)
             || epoll_ctl(f->epfd, EPOLL_CTL_ADD, hb_fd, &ev)) {
@@ -404,7 +418,7 @@ fms_drain_beats(struct fms *f)
 {
     for (size_t i = 0; i < f->n_targets; i++) {
         struct fms_target *t = &f->targets[i];
-        int fd = t->listening ? t->conn_fd : t->hb_fd;
+        int fd = fms_beat_fd(t);
 
         if (fd >= 0 && t->stamped && t->state != FMS_GONE) {
             fms_on_beats(f, i, fd);
@@ -463,8 +477,7 @@ fms_apply_resets(struct fms *f)
         if (t->state == FMS_GONE && t->hb_fd >= 0) {
             t->state = FMS_ALIVE;
             epoll_ctl(f->epfd, EPOLL_CTL_ADD, t->hb_fd,
-                      &(struct epoll_event) { .events = t->listening
-                                                        ? EPOLLIN : fms_beat_events(t, false),
+                      &(struct epoll_event) { .events = fms_hb_fd_events(t),
                                               .data.u64 = i * 4 + FMS_EV_HB });
         }
         t->pid = t->reset_pid > 0 ? t->reset_pid : 0;

@@ -218,13 +218,16 @@ loop_wait_time(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts)
     return ts;
 }
 
-static void
+/* Accounts the step begun at 't0'; returns the time it ended. */
+static uint64_t
 step_done(struct loop *loop, uint64_t t0)
 {
-    uint64_t ns = time_mono_ns() - t0;
+    uint64_t now = time_mono_ns();
+    uint64_t ns = now - t0;
 
     loop->stats.step_max_us = MAX(loop->stats.step_max_us, ns / 1000);
     loop->stats.n_slow += ns > LOOP_SLOW_NS;
+    return now;
 }
 
 int
@@ -236,10 +239,9 @@ loop_run(struct loop *loop)
     while (!loop->stop) {
         uint64_t t0 = time_mono_ns();
         uint64_t next = run_timers(loop);
+        uint64_t now = step_done(loop, t0);
         struct timespec ts;
         int n;
-
-        step_done(loop, t0);
 
         if (loop->stop) {
             break;
@@ -247,7 +249,7 @@ loop_run(struct loop *loop)
         /* In nanoseconds: a sub-millisecond timer (e.g. FTC's 125 us carry) waits its own time,
          * not a whole millisecond. The kernel counts from the call, after 'now': never early. */
         n = epoll_pwait2(loop->epfd, events, ARRAY_SIZE(events),
-                         loop_wait_time(next, time_mono_ns(), &ts), NULL);
+                         loop_wait_time(next, now, &ts), NULL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;

@@ -78,20 +78,18 @@ key_last_word(const uint8_t *key, size_t len)
     return 0;
 }
 
-/* 64-bit multiply-xorshift over 8-byte words: keys are short (flow tuples), so this beats a
- * byte-at-a-time hash; the fixed seed keeps bucket order identical across replicas. */
+/* A multiply per 8-byte word and a multiply-xorshift at the end: keys are short (flow tuples),
+ * so this beats a byte-at-a-time hash; the fixed seed keeps bucket order identical across
+ * replicas. */
 static inline uint32_t
 hash_key(const uint8_t *key, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
 
     for (size_t i = 0; i + 8 < len; i += 8) {
-        h ^= load64(key + i);
-        h *= 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 29;
+        h = (h ^ load64(key + i)) * 0xc4ceb9fe1a85ec53ull;
     }
-    h ^= key_last_word(key, len);
-    h *= 0xc4ceb9fe1a85ec53ull;
+    h = (h ^ key_last_word(key, len)) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 29;

@@ -232,6 +232,16 @@ test_bare_delta(void **state)
     state_destroy(backup);
 }
 
+/* The key of 'len' bytes 'a' but for a 'b' at 'i' (i == len: all 'a'). */
+static void
+one_off_key(uint8_t *key, size_t len, size_t i)
+{
+    memset(key, 'a', len);
+    if (i < len) {
+        key[i] = 'b';
+    }
+}
+
 /* Keys of every length from 1 to 40 bytes that differ from each other in one byte (at every
  * position) are distinct entries: the store hashes and compares short keys by words, the
  * bytes past the whole words picked by loads of their own. Each keeps its value through a
@@ -250,10 +260,7 @@ test_keys_by_length(void **state)
             uint8_t key[40];
             uint32_t value = len << 8 | i;
 
-            memset(key, 'a', len);
-            if (i < len) {
-                key[i] = 'b';       /* i == len: the all-'a' key. */
-            }
+            one_off_key(key, len, i);
             assert_int_equal(state_put(st, key, len, &value, sizeof value), 0);
             n++;
         }
@@ -266,10 +273,7 @@ test_keys_by_length(void **state)
             const uint8_t *v;
             size_t vlen;
 
-            memset(key, 'a', len);
-            if (i < len) {
-                key[i] = 'b';
-            }
+            one_off_key(key, len, i);
             assert_true(state_get(st, key, len, &v, &vlen));
             assert_int_equal(vlen, sizeof value);
             assert_memory_equal(v, &value, sizeof value);

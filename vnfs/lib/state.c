@@ -60,11 +60,12 @@ load32(const uint8_t *p)
     return w;
 }
 
-/* A key's bytes past its whole 8-byte words before 'len' - 8 (the last 1 to 8) as one word, in
- * loads rather than a memcpy() of a variable length (a call) or a byte at a time: a key of 8 or
- * more bytes ends with the word of its last 8 (overlapping the word before), a shorter one is
- * two overlapping 4-byte loads or 3 bytes. Keys of one length give distinct words, so these
- * and the whole words before them compare keys (key_equal()) as well as hash them. */
+/* The end of a key of 'len' bytes as one word, the bytes that the whole words before offset
+ * 'len' - 8 leave (1 to 8), loaded rather than copied by a memcpy() of a variable length (a
+ * call) or a byte at a time: a key of 8 or more bytes ends with the word of its last 8
+ * (overlapping the word before), a shorter one is two overlapping 4-byte loads or 3 bytes.
+ * Keys of one length give distinct words, so this and the words before it compare keys
+ * (key_equal()) as well as hash them. */
 static inline uint64_t
 key_last_word(const uint8_t *key, size_t len)
 {

@@ -42,36 +42,100 @@ enum { OP_PUT = 1, OP_DELETE = 2 };
 #define HEADER_LEN 28
 #define RECORD_LEN 8
 
-/* 64-bit multiply-xorshift over 8-byte words: keys are short (flow tuples), so this beats a
- * byte-at-a-time hash; the fixed seed keeps bucket order identical across replicas. */
-static uint32_t
+static inline uint64_t
+load64(const uint8_t *p)
+{
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint32_t
+load32(const uint8_t *p)
+{
+    uint32_t w;
+
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* The end of a key of 'len' bytes as one word, the bytes that the whole words before offset
+ * 'len' - 8 leave (1 to 8), loaded rather than copied by a memcpy() of a variable length (a
+ * call) or a byte at a time: a key of 8 or more bytes ends with the word of its last 8
+ * (overlapping the word before), a shorter one is two overlapping 4-byte loads or 3 bytes.
+ * Keys of one length give distinct words, so this and the words before it compare keys
+ * (key_equal()) as well as hash them. */
+static inline uint64_t
+key_last_word(const uint8_t *key, size_t len)
+{
+    if (len >= 8) {
+        return load64(key + len - 8);
+    } else if (len >= 4) {
+        return load32(key) | (uint64_t) load32(key + len - 4) << 32;
+    } else if (len) {
+        return key[0] | key[len / 2] << 8 | (uint32_t) key[len - 1] << 16;
+    }
+    return 0;
+}
+
+/* A multiply per 8-byte word and a multiply-xorshift at the end: keys are short (flow tuples),
+ * so this beats a byte-at-a-time hash; the fixed seed keeps bucket order identical across
+ * replicas. */
+static inline uint32_t
 hash_key(const uint8_t *key, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
-    size_t i = 0;
 
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, key + i, 8);
-        h ^= w;
-        h *= 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 29;
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        h = (h ^ load64(key + i)) * 0xc4ceb9fe1a85ec53ull;
     }
-    if (i < len) {
-        /* The last bytes gathered by shifts, as a little-endian load of them would give: a
-         * memcpy() of a variable length is a call, and the 8-byte load of what it stored a
-         * byte at a time stalls (most of this function's time, on every store lookup). */
-        uint64_t w = 0;
-        for (size_t k = 0; i + k < len; k++) {
-            w |= (uint64_t) key[i + k] << (8 * k);
-        }
-        h ^= w;
-        h *= 0xc4ceb9fe1a85ec53ull;
-    }
+    h = (h ^ key_last_word(key, len)) * 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 32;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 29;
     return (uint32_t) h;
+}
+
+/* Whether two keys of 'len' bytes are equal: memcmp() is a call that costs more than the
+ * compare of a flow tuple, on every store lookup. */
+static inline bool
+key_equal(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    for (size_t i = 0; i + 8 < len; i += 8) {
+        if (load64(a + i) != load64(b + i)) {
+            return false;
+        }
+    }
+    return key_last_word(a, len) == key_last_word(b, len);
+}
+
+/* memcpy() of a key or value: mostly a few words (flow tuples, counters), for which the call
+ * of a variable-length memcpy() costs more than the copy. 'dst' and 'src' do not overlap. */
+static inline void
+copy_bytes(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    if (len >= 8 && len <= 16) {
+        uint64_t a = load64(src), b = load64(src + len - 8);
+
+        memcpy(dst, &a, 8);
+        memcpy(dst + len - 8, &b, 8);
+    } else if (len > 16 && len <= 32) {
+        uint64_t a = load64(src), b = load64(src + 8);
+        uint64_t c = load64(src + len - 16), d = load64(src + len - 8);
+
+        memcpy(dst, &a, 8);
+        memcpy(dst + 8, &b, 8);
+        memcpy(dst + len - 16, &c, 8);
+        memcpy(dst + len - 8, &d, 8);
+    } else if (len >= 4 && len < 8) {
+        uint32_t a = load32(src), b = load32(src + len - 4);
+
+        memcpy(dst, &a, 4);
+        memcpy(dst + len - 4, &b, 4);
+    } else if (len) {
+        memcpy(dst, src, len);
+    }
 }
 
 struct nf_state *
@@ -137,11 +201,11 @@ state_mark(const struct nf_state *st)
     return st->seq;
 }
 
-static struct state_entry *
+static inline struct state_entry *
 find(const struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash)
 {
     for (struct state_entry *e = st->buckets[hash & st->mask]; e; e = e->next) {
-        if (e->hash == hash && e->key_len == key_len && !memcmp(e->key, key, key_len)) {
+        if (e->hash == hash && e->key_len == key_len && key_equal(e->key, key, key_len)) {
             return e;
         }
     }
@@ -193,18 +257,14 @@ expand(struct nf_state *st)
     st->mask = n - 1;
 }
 
-/* Finds or creates the entry for 'key' ('hash': hash_key()'s, which an import has from parsing)
- * and makes it live with a value of 'value_len' bytes (contents of new or grown bytes zeroed),
- * stamped with a new sequence number. */
+/* entry_prepare() for an entry to create, revive or resize. */
 static int
-entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
-              size_t value_len, struct state_entry **ep)
+entry_reshape(struct nf_state *st, struct state_entry *e, const uint8_t *key, size_t key_len,
+              uint32_t hash, size_t value_len, struct state_entry **ep)
 {
     if (!key_len || key_len > STATE_MAX_KEY || value_len > STATE_MAX_VALUE) {
         return EINVAL;
     }
-
-    struct state_entry *e = find(st, key, key_len, hash);
     if (!e || !e->live) {
         if (st->n_live >= st->max_entries) {
             return ENOSPC;
@@ -242,6 +302,22 @@ entry_prepare(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t 
     return 0;
 }
 
+/* Makes 'e', find()'s entry for 'key' (NULL if none; 'hash': hash_key()'s, which an import has
+ * from parsing), or a new one, live with a value of 'value_len' bytes (contents of new or grown
+ * bytes zeroed), stamped with a new sequence number. */
+static inline int
+entry_prepare(struct nf_state *st, struct state_entry *e, const uint8_t *key, size_t key_len,
+              uint32_t hash, size_t value_len, struct state_entry **ep)
+{
+    if (e && e->live && e->value_len == value_len) {
+        /* The common case, a record rewritten at its size (a counter): nothing to check. */
+        stamp(st, e);
+        *ep = e;
+        return 0;
+    }
+    return entry_reshape(st, e, key, key_len, hash, value_len, ep);
+}
+
 bool
 state_get(const struct nf_state *st, const void *key, size_t key_len,
           const uint8_t **valuep, size_t *value_lenp)
@@ -256,15 +332,15 @@ state_get(const struct nf_state *st, const void *key, size_t key_len,
     return true;
 }
 
-static int
+static inline int
 put_hashed(struct nf_state *st, const uint8_t *key, size_t key_len, uint32_t hash,
            const void *value, size_t value_len)
 {
-    struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, hash, value_len, &e);
+    struct state_entry *e = find(st, key, key_len, hash);
+    int error = entry_prepare(st, e, key, key_len, hash, value_len, &e);
 
-    if (!error && value_len) {
-        memcpy(e->value, value, value_len);
+    if (!error) {
+        copy_bytes(e->value, value, value_len);
     }
     return error;
 }
@@ -280,8 +356,9 @@ int
 state_write(struct nf_state *st, const void *key, size_t key_len, size_t value_len,
             uint8_t **valuep)
 {
-    struct state_entry *e;
-    int error = entry_prepare(st, key, key_len, hash_key(key, key_len), value_len, &e);
+    uint32_t hash = hash_key(key, key_len);
+    struct state_entry *e = find(st, key, key_len, hash);
+    int error = entry_prepare(st, e, key, key_len, hash, value_len, &e);
 
     if (!error) {
         *valuep = e->value;
@@ -335,9 +412,7 @@ state_counter_add(struct nf_state *st, const void *key, size_t key_len, uint64_t
     struct state_entry *e = find(st, key, key_len, hash);
     uint64_t old = e && e->live && e->value_len == 8 ? get_be64(e->value) : 0;
 
-    if (e && e->live && e->value_len == 8) {
-        stamp(st, e);           /* The common case: one lookup, updated in place. */
-    } else if (entry_prepare(st, key, key_len, hash, 8, &e)) {
+    if (entry_prepare(st, e, key, key_len, hash, 8, &e)) {
         return old;
     }
     put_be64(e->value, old + delta);
@@ -408,14 +483,10 @@ export_entry(const struct state_entry *e, struct buf *out)
     size_t value_len = e->live ? e->value_len : 0;
     uint8_t *p = buf_put_uninit(out, 8 + e->key_len + value_len);
 
-    p[0] = e->live ? OP_PUT : OP_DELETE;
-    p[1] = 0;
-    put_be16(p + 2, e->key_len);
-    put_be32(p + 4, value_len);
-    memcpy(p + 8, e->key, e->key_len);
-    if (value_len) {
-        memcpy(p + 8 + e->key_len, e->value, value_len);
-    }
+    put_be64(p, (uint64_t) (e->live ? OP_PUT : OP_DELETE) << 56
+                | (uint64_t) e->key_len << 32 | value_len);
+    copy_bytes(p + 8, e->key, e->key_len);
+    copy_bytes(p + 8 + e->key_len, e->value, value_len);
 }
 
 /* An export's header, its record count 0 until the caller patches it at the returned offset. */
@@ -538,26 +609,21 @@ struct record {
 /* Records parsed without allocating (a transaction's delta has a few). */
 #define PARSE_LOCAL 8
 
-/* Whether two records of one message have the same key, found with a temporary open-addressing
+/* Whether two records of the same hash have the same key. */
+static inline bool
+records_same_key(const struct record *a, const struct record *b)
+{
+    return a->hash == b->hash && a->key_len == b->key_len
+           && key_equal(a->key, b->key, a->key_len);
+}
+
+/* records_have_duplicate() for more than PARSE_LOCAL records, with a temporary open-addressing
  * table (linear in the message, unlike sorting). */
 static bool
-records_have_duplicate(const struct record *records, size_t n)
+records_have_duplicate_many(const struct record *records, size_t n)
 {
     size_t n_slots = 16;
 
-    if (n <= PARSE_LOCAL) {
-        /* A packet's delta: a few records, compared pairwise without allocating. */
-        for (size_t i = 1; i < n; i++) {
-            for (size_t j = 0; j < i; j++) {
-                if (records[i].hash == records[j].hash
-                    && records[i].key_len == records[j].key_len
-                    && !memcmp(records[i].key, records[j].key, records[i].key_len)) {
-                    return true;
-                }
-            }
-        }
-        return false;
-    }
     while (n_slots < 2 * n) {
         n_slots *= 2;
     }
@@ -571,9 +637,7 @@ records_have_duplicate(const struct record *records, size_t n)
                 slots[s] = i + 1;
                 break;
             }
-            const struct record *o = &records[slots[s] - 1];
-            if (o->hash == r->hash && o->key_len == r->key_len
-                && !memcmp(o->key, r->key, r->key_len)) {
+            if (records_same_key(&records[slots[s] - 1], r)) {
                 dup = true;
                 break;
             }
@@ -581,6 +645,53 @@ records_have_duplicate(const struct record *records, size_t n)
     }
     free(slots);
     return dup;
+}
+
+/* Whether two records of one message have the same key. */
+static inline bool
+records_have_duplicate(const struct record *records, size_t n)
+{
+    if (n > PARSE_LOCAL) {
+        return records_have_duplicate_many(records, n);
+    }
+    /* A packet's delta: a few records, compared pairwise without allocating. */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (records_same_key(&records[i], &records[j])) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Parses the record at '*ofsp' of an export of 'kind' into 'r' and moves '*ofsp' past it:
+ * false if it is malformed or overruns 'len'. */
+static inline bool
+parse_record(const uint8_t *data, size_t len, size_t *ofsp, int kind, struct record *r)
+{
+    size_t ofs = *ofsp;
+
+    if (len - ofs < RECORD_LEN) {
+        return false;
+    }
+    const uint8_t *p = data + ofs;
+    r->op = p[0];
+    r->key_len = get_be16(p + 2);
+    r->value_len = get_be32(p + 4);
+    ofs += RECORD_LEN;
+    if ((r->op != OP_PUT && r->op != OP_DELETE) || p[1] || !r->key_len
+        || r->value_len > STATE_MAX_VALUE
+        || (r->op == OP_DELETE && r->value_len)
+        || (r->op == OP_DELETE && kind == EXPORT_FULL)
+        || len - ofs < (size_t) r->key_len + r->value_len) {
+        return false;
+    }
+    r->key = data + ofs;
+    r->value = data + ofs + r->key_len;
+    r->hash = hash_key(r->key, r->key_len);
+    *ofsp = ofs + r->key_len + r->value_len;
+    return true;
 }
 
 /* Parses the 'n' records that fill 'data' from 'ofs' to its end into 'local' (PARSE_LOCAL of
@@ -599,26 +710,9 @@ parse_records(const uint8_t *data, size_t len, size_t ofs, int kind, uint32_t n,
     records = n <= PARSE_LOCAL ? local : xcalloc(n, sizeof *records);
 
     for (uint32_t i = 0; i < n; i++) {
-        struct record *r = &records[i];
-        if (len - ofs < RECORD_LEN) {
+        if (!parse_record(data, len, &ofs, kind, &records[i])) {
             goto out;
         }
-        const uint8_t *p = data + ofs;
-        r->op = p[0];
-        r->key_len = (p[2] << 8) | p[3];
-        r->value_len = ((uint32_t) p[4] << 24) | (p[5] << 16) | (p[6] << 8) | p[7];
-        ofs += RECORD_LEN;
-        if ((r->op != OP_PUT && r->op != OP_DELETE) || p[1] || !r->key_len
-            || r->value_len > STATE_MAX_VALUE
-            || (r->op == OP_DELETE && r->value_len)
-            || (r->op == OP_DELETE && kind == EXPORT_FULL)
-            || len - ofs < (size_t) r->key_len + r->value_len) {
-            goto out;
-        }
-        r->key = data + ofs;
-        r->value = data + ofs + r->key_len;
-        r->hash = hash_key(r->key, r->key_len);
-        ofs += r->key_len + r->value_len;
     }
     if (ofs != len) {
         goto out;
@@ -633,7 +727,7 @@ parse_records(const uint8_t *data, size_t len, size_t ofs, int kind, uint32_t n,
     records = NULL;
     error = 0;
 out:
-    if (records != local) {
+    if (records && records != local) {
         free(records);
     }
     return error;
@@ -666,14 +760,31 @@ parse_export(const uint8_t *data, size_t len, int *kindp, struct record *local,
 }
 
 /* The records of a delta without its header (state_export_records_since()): as many as fill
- * 'len', counted first by their lengths alone. */
+ * 'len'. */
 static int
 parse_bare(const uint8_t *data, size_t len, struct record *local, struct record **recordsp,
            size_t *n_recordsp)
 {
+    size_t ofs = 0;
     uint32_t n = 0;
 
-    for (size_t ofs = 0; ofs < len; n++) {
+    /* A packet's delta (a few records) is parsed into 'local' in one pass. */
+    while (ofs < len && n < PARSE_LOCAL) {
+        if (!parse_record(data, len, &ofs, EXPORT_DELTA, &local[n++])) {
+            return EINVAL;
+        }
+    }
+    if (ofs == len) {
+        if (records_have_duplicate(local, n)) {
+            return EINVAL;
+        }
+        *recordsp = local;
+        *n_recordsp = n;
+        return 0;
+    }
+
+    /* More: counted first by their lengths alone, then parsed into an array. */
+    for (ofs = 0, n = 0; ofs < len; n++) {
         if (len - ofs < RECORD_LEN || n == UINT32_MAX) {
             return EINVAL;
         }

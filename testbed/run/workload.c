@@ -323,7 +323,7 @@ sample_counters(struct run_ctx *rc, json_t *last)
         json_t *counters = NULL, *value, *seen;
         const char *name;
 
-        if (!strcmp(c->role, "client") || deploy_role_counters(c, &counters)) {
+        if (!strcmp(c->role, "client") || deploy_role_counters(rc->dep, c, &counters)) {
             continue;
         }
         seen = json_object_get(last, c->name);

@@ -280,15 +280,6 @@ nham_vnf_args(const struct nham_dep *nd, const struct nham_vnf *v, const struct 
         json_array_append_new(a, json_string(cp->ctl_path));
     }
     if (incarnation == UINT32_MAX) {
-        /* A standby's beats until it is activated: its death is known from its beat stream's
-         * end at once, and a frozen standby need only be found within the least timeout
-         * (suspect_min), which slower beats still leave 10 of; MR-AA's 8 standbys woken every
-         * 5 ms were ~4% of a CPU that the chain's packets lacked. An active copy's beats, and
-         * so its detection, are unchanged (the copy goes to --beat-interval when activated). */
-        uint64_t slow = MIN(10 * nd->conf.beat_ns, nd->conf.suspect_min_ns / 10);
-
-        json_array_append_new(a, json_string("--standby-beat-interval"));
-        json_array_append_new(a, json_sprintf("%" PRIu64, MAX(slow, nd->conf.beat_ns)));
         json_array_append_new(a, json_string("--standby"));
     } else if (incarnation) {
         json_array_append_new(a, json_string("--incarnation"));

@@ -607,6 +607,9 @@ test_deploy_nham(void **state)
         assert_int_equal(stat(path, &st), 0);
         assert_true(S_ISSOCK(st.st_mode));
         free(path);
+        /* Every 50 ms: heartbeat 5 ms x 10, suspect_min 500 ms / 10 (beats only catch a hang,
+         * never sooner than suspect_min after the last one). */
+        assert_contains(r->argv, " --beat-interval 50000000 ");
         /* The standby guest runs nothing until it takes over. */
         snprintf(guest, sizeof guest, "v%dr1", i);
         assert_int_equal(guest_of(&fx, guest)->n_roles, 0);

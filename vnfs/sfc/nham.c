@@ -38,10 +38,7 @@
  * beats every --beat-interval to the FMS (one message on a stream to the FMS's socket in its
  * guest's own directory, whose end tells the FMS of its death first; a datagram there if the
  * socket takes datagrams; or one UDP datagram from port 7071 of its management address) while
- * its data interface is up: a killed, frozen or cut-off VNF falls silent. A standby beats
- * every --standby-beat-interval until it is activated: its death is known from its stream's
- * end at once, and what its beats tell (a frozen standby) is needed only within the FMS's
- * least timeout, while eight of MR-AA's standbys woken every 5 ms cost ~4% of a CPU.
+ * its data interface is up: a killed, frozen or cut-off VNF falls silent.
  * Counters `ready` (READYs sent) and `ready_ns` (CLOCK_MONOTONIC, which the host shares: its
  * first READY of its incarnation, the end of a recovery; a retry is not) say when it sent
  * READY; `data_first_ns`, when the first DATA frame reached it (the SFF sends the hop to it),
@@ -1809,9 +1806,7 @@ struct nham_vnf_role {
     struct nham_frags frags;
     struct nham_control control;
     uint64_t beat_interval_ns;
-    uint64_t standby_beat_ns;       /* --standby-beat-interval: a standby's, until activated. */
     uint64_t beat_timer;            /* 0: no beats. */
-    uint64_t beat_period_ns;        /* Its period. */
     uint8_t frame[NHAM_FRAME_MAX];
     uint64_t n_processed, n_peer, n_ignored, n_standby_drops, n_send_errors;
     uint64_t n_beats, n_ready, ready_ns, ready_counter, n_activations;
@@ -2021,22 +2016,6 @@ nham_vnf_note(void *v_, const char *text)
     log_info("nham-vnf: %s", text);
 }
 
-static void nham_vnf_beat(struct loop *, uint64_t timer, void *v_);
-
-/* Beats every 'period_ns' from now on (a beat at once when it changes), if it beats at all. */
-static void
-nham_vnf_beat_every(struct nham_vnf_role *v, uint64_t period_ns)
-{
-    if (v->beat_fd < 0 || (v->beat_timer && v->beat_period_ns == period_ns)) {
-        return;
-    }
-    if (v->beat_timer) {
-        loop_cancel_timer(v->role.loop, v->beat_timer);
-    }
-    v->beat_timer = loop_add_timer(v->role.loop, 0, period_ns, nham_vnf_beat, v);
-    v->beat_period_ns = period_ns;
-}
-
 /* Makes the core of incarnation v->incarnation in '*stagep', not started. */
 static int
 nham_vnf_make_core(struct nham_vnf_role *v, uint64_t seq_base, struct ftstage **stagep)
@@ -2088,9 +2067,6 @@ nham_vnf_start_core_after(struct nham_vnf_role *v, uint64_t seq_min)
         return error;
     }
     v->n_activations++;
-    if (v->beat_timer) {
-        nham_vnf_beat_every(v, v->beat_interval_ns);  /* A standby no more: an active copy's. */
-    }
     return ftstage_start(v->stage, now);
 }
 
@@ -2178,9 +2154,6 @@ nham_vnf_take(struct nham_vnf_role *v, const struct nham_take_msg *t, uint64_t s
             v->spare = NULL;
             ftstage_seq_above(v->stage, MAX(now, seq));
             v->n_activations++;
-            if (v->beat_timer) {
-                nham_vnf_beat_every(v, v->beat_interval_ns);  /* As nham_vnf_start_core(). */
-            }
             error = ftstage_start_incarnation(v->stage, now, inc);
         } else {
             error = nham_vnf_start_core_after(v, seq);
@@ -2541,9 +2514,7 @@ nham_vnf_on_start(struct role *role)
             close(v->beat_fd);
             v->beat_fd = high;
         }
-        bool standby = !v->stage && v->incarnation == UINT32_MAX;
-
-        nham_vnf_beat_every(v, standby ? v->standby_beat_ns : v->beat_interval_ns);
+        v->beat_timer = loop_add_timer(v->role.loop, 0, v->beat_interval_ns, nham_vnf_beat, v);
     }
     if (!v->stage && v->incarnation == UINT32_MAX) {
         nham_vnf_want(v);           /* A standby: the image its SFF holds, at once. */
@@ -2619,7 +2590,6 @@ nham_vnf_usage(void)
            "  --standby          run warm, the core idle until nham_activate {incarnation}\n"
            "  --heartbeat unix:PATH|IP:PORT  beat to the FMS's socket, or from UDP port 7071\n"
            "  --beat-interval NS   between beats (default 1000000)\n"
-           "  --standby-beat-interval NS  between a standby's beats (default: --beat-interval)\n"
            "  --param K=V        a parameter of nham_vnf (state_bytes)\n"
            "  --fn NAME          also run the chain's function on each output (one of: %s)\n"
            "  --fn-param K=V     a parameter of that function\n"
@@ -2638,7 +2608,6 @@ role_nham_vnf(int argc, char *argv[])
         { "standby", no_argument, NULL, 's' },
         { "heartbeat", required_argument, NULL, 'B' },
         { "beat-interval", required_argument, NULL, 'b' },
-        { "standby-beat-interval", required_argument, NULL, 'W' },
         { "param", required_argument, NULL, 'P' },
         { "control", required_argument, NULL, 'C' },
         { "fn", required_argument, NULL, 'F' },
@@ -2719,15 +2688,6 @@ role_nham_vnf(int argc, char *argv[])
             }
             v.beat_interval_ns = u;
             break;
-        case 'W':
-            u = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || u < 100000 || u > 10000000000ull) {
-                fprintf(stderr, "sfcd nham-vnf: --standby-beat-interval: '%s' is not 100000.."
-                        "10000000000 ns\n", optarg);
-                goto out;
-            }
-            v.standby_beat_ns = u;
-            break;
         case 'P':
             if (nham_param_add(&v.params, optarg, "nham-vnf")) {
                 goto out;
@@ -2757,9 +2717,6 @@ role_nham_vnf(int argc, char *argv[])
     if (!v.role.iface || !have_key || !have_sff || !have_hop || optind != argc) {
         fprintf(stderr, "sfcd nham-vnf: --iface, --key, --sff-mac and --hop are required\n");
         goto out;
-    }
-    if (!v.standby_beat_ns) {
-        v.standby_beat_ns = v.beat_interval_ns;
     }
     /* Unpredictable, so that no TAKE sealed before this process existed names it. */
     if (getrandom(&v.nonce, sizeof v.nonce, 0) != sizeof v.nonce) {

@@ -40,7 +40,8 @@ fms_estimator_beat(struct fms_estimator *e, const struct fms_config *cfg, uint64
             e->dev_ns += (fabs(err) - e->dev_ns) / 4;
         }
     }
-    /* A false suspicion's penalty fades over about a thousand beats. */
+    /* A false suspicion's penalty fades over about a thousand beats (50 s at the default
+     * 50 ms beat): a copy that was slow once keeps its longer timeout a while. */
     e->penalty_ns -= e->penalty_ns / 1024;
     e->last_ns = now_ns;
     e->beats++;

@@ -702,8 +702,10 @@ ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
         }
         gr->spare[gr->n_spare++] = gr->logs[i];
     }
-    gr->logs += k;
-    gr->n_logs -= k;
+    if (k) {
+        gr->logs += k;          /* (NULL + 0 is undefined: a group that never retained.) */
+        gr->n_logs -= k;
+    }
 }
 
 /* 'lb''s prune key for 'l': a write's number + 1 for each write; a log without writes, each

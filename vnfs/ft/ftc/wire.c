@@ -194,7 +194,7 @@ ftc_commit_is_short(uint8_t flags)
 
 /* ftc_commit_frame() of any form. */
 static bool
-ftc_commit_frame__(struct cursor *r, struct ftc_commit *c)
+ftc_commit_frame_any(struct cursor *r, struct ftc_commit *c)
 {
     const uint8_t *start = r->p, *p;
     bool any_start = false, any_wide = false;
@@ -258,25 +258,34 @@ ftc_commit_frame__(struct cursor *r, struct ftc_commit *c)
     return true;
 }
 
-bool
-ftc_commit_frame(struct cursor *r, struct ftc_commit *c)
+/* The short form, which a chain without recovery sends alone, in a few instructions (inline in
+ * the message's loop: a packet carries a commit per middlebox). */
+static inline bool
+ftc_commit_frame__(struct cursor *r, struct ftc_commit *c)
 {
     const uint8_t *p = r->p;
     size_t len;
 
-    /* The short form, which a chain without recovery sends alone, in a few instructions. */
     if (r->bad || r->left < 2 || !ftc_commit_is_short(p[1])) {
-        return ftc_commit_frame__(r, c);
+        return ftc_commit_frame_any(r, c);
     }
     c->n_parts = (p[1] & FTC_COMMIT_PARTS) + 1;
     len = 2 + 4 * c->n_parts;
     if (r->left < len) {
-        return ftc_commit_frame__(r, c);
+        return ftc_commit_frame_any(r, c);
     }
     c->group = p[0];
-    c->wire = cursor_bytes(r, len);
+    c->wire = p;
     c->wire_len = len;
+    r->p += len;
+    r->left -= len;
     return true;
+}
+
+bool
+ftc_commit_frame(struct cursor *r, struct ftc_commit *c)
+{
+    return ftc_commit_frame__(r, c);
 }
 
 void
@@ -295,7 +304,7 @@ ftc_commit_decode(struct ftc_commit *c)
 bool
 ftc_commit_read(struct cursor *r, struct ftc_commit *c)
 {
-    if (!ftc_commit_frame(r, c)) {
+    if (!ftc_commit_frame__(r, c)) {
         return false;
     }
     ftc_commit_decode(c);
@@ -372,8 +381,11 @@ ftc_message_read__(struct cursor *r, struct ftc_message *m, bool decode)
         return cursor_fail(r);
     }
     for (size_t i = 0; i < m->n_commits; i++) {
-        if (!(decode ? ftc_commit_read : ftc_commit_frame)(r, &m->commits[i])) {
+        if (!ftc_commit_frame__(r, &m->commits[i])) {
             return false;
+        }
+        if (decode) {
+            ftc_commit_decode(&m->commits[i]);
         }
     }
     return true;

@@ -104,8 +104,8 @@
  *   nothing for a later one to be misread against.
  * Peer messages: u8 type (FTC_MSG_*) then as described at enum ftc_msg_type.
  *
- * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_mbox_class,
- * struct ftc_tx. */
+ * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_refs (a
+ * replica's output by parts), struct ftc_mbox_class, struct ftc_tx. */
 #ifndef SFC_FT_FTC_H
 #define SFC_FT_FTC_H 1
 

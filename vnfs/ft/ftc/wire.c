@@ -6,9 +6,10 @@
 
 #include "vnfs/lib/byteorder.h"
 
-/* Every replica parses and encodes each log and commit a packet carries, so their forms leave
- * out what is usual (epoch 0, the first epoch's history) and take numbers in 4 bytes where
- * they fit (flags say which), each block still read with one length check, in place. A form
+/* Every replica reads each log and commit a packet carries (a commit of a group it does not
+ * prune only framed: ftc_commit_frame()), so their forms leave out what is usual (epoch 0, the
+ * first epoch's history) and take numbers in 4 bytes where they fit (flags say which), each
+ * block still read with one length check, in place. A form
  * depends on its log or commit alone, never on an earlier frame. The parsers take each in its
  * one form only (a flag set for what could be left out is rejected), so what a replica parsed
  * re-encodes to the same bytes. */

@@ -265,21 +265,23 @@ static inline bool
 ftc_commit_frame__(struct cursor *r, struct ftc_commit *c)
 {
     const uint8_t *p = r->p;
-    size_t len;
+    size_t left = r->left, n, len;
 
-    if (r->bad || r->left < 2 || !ftc_commit_is_short(p[1])) {
+    if (r->bad || left < 2 || !ftc_commit_is_short(p[1])) {
         return ftc_commit_frame_any(r, c);
     }
-    c->n_parts = (p[1] & FTC_COMMIT_PARTS) + 1;
-    len = 2 + 4 * c->n_parts;
-    if (r->left < len) {
+    n = (p[1] & FTC_COMMIT_PARTS) + 1;
+    len = 2 + 4 * n;
+    if (left < len) {
         return ftc_commit_frame_any(r, c);
     }
+    /* The cursor moved before the bytes are stored (they may alias it). */
+    r->p = p + len;
+    r->left = left - len;
     c->group = p[0];
+    c->n_parts = n;
     c->wire = p;
     c->wire_len = len;
-    r->p += len;
-    r->left -= len;
     return true;
 }
 

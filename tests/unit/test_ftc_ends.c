@@ -668,8 +668,8 @@ assert_commit_framed(const uint8_t *data, size_t len, const struct ftc_commit *w
 }
 
 /* Commit vectors: the short form of a group's first epoch (no epoch, no history, MAX in 4
- * bytes) and the longer ones after a recovery, each read back as written, and framed then
- * decoded alike; and the parser takes a commit in its one form only, so what it reads
+ * bytes) and the longer ones after a recovery, each read back as written, framed then decoded
+ * alike, and sealed to the same bytes; and the parser takes a commit in its one form only, so what it reads
  * re-encodes to the same bytes, the framing likewise. */
 static void
 test_commit_forms(void **state)
@@ -701,6 +701,7 @@ test_commit_forms(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct ftc_commit c = { .group = 4, .epoch = cases[i].epoch,
                                 .prev_epoch = cases[i].prev_epoch, .n_parts = 1 }, r;
+        uint8_t sealed[FTC_COMMIT_MAX_WIRE];
         struct cursor rd;
 
         c.start[0] = cases[i].start;
@@ -717,6 +718,11 @@ test_commit_forms(void **state)
         assert_int_equal(r.start[0], c.start[0]);
         assert_int_equal(r.max[0], c.max[0]);
         assert_commit_framed(b.data, b.len, &c);
+        /* Sealed (a replica's own commit, encoded once): the same bytes as its wire form. */
+        ftc_commit_seal(&c, sealed);
+        assert_ptr_equal(c.wire, sealed);
+        assert_int_equal(c.wire_len, b.len);
+        assert_memory_equal(sealed, b.data, b.len);
     }
     {
         /* The short form with several partitions: each MAX at its place. */

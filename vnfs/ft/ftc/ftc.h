@@ -189,7 +189,8 @@ struct ftc_commit {
     uint8_t n_parts;
     uint64_t start[FTC_MAX_PARTS];  /* Where 'epoch' began (after prev_epoch's logs). */
     uint64_t max[FTC_MAX_PARTS];    /* The tail's MAX: logs below it are replicated f+1 times. */
-    const uint8_t *wire;            /* As struct ftc_log's: from ftc_commit_read(), or NULL. */
+    const uint8_t *wire;            /* As struct ftc_log's: from ftc_commit_read() (or
+                                     * _frame(), or _seal()), or NULL. */
     uint32_t wire_len;
 };
 
@@ -225,6 +226,11 @@ void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message
 bool ftc_commit_frame(struct cursor *, struct ftc_commit *);
 void ftc_commit_decode(struct ftc_commit *);
 bool ftc_message_read_framed(struct cursor *, struct ftc_message *);
+/* Encodes a commit built (not parsed) at 'p', room for FTC_COMMIT_MAX_WIRE bytes, and makes
+ * that its wire form: a replica's own commit, sized and then written into its output, encoded
+ * once. It must not change afterwards (or must have 'wire' cleared). */
+#define FTC_COMMIT_MAX_WIRE (2 + 4 + 4 + 16 * FTC_MAX_PARTS)
+void ftc_commit_seal(struct ftc_commit *, uint8_t *p);
 bool ftc_packet_parse_framed(const uint8_t *data, size_t len, enum ftc_packet_type *,
                              struct ftc_message *, const uint8_t **inner, size_t *inner_len);
 

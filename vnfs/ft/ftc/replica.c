@@ -1486,6 +1486,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_refs *o, enum ftc_packet_ty
                    size_t inner_len, struct ft_actions *out)
 {
     struct ftc_commit commit;   /* One group at most has us as its tail (pos f). */
+    uint8_t commit_wire[FTC_COMMIT_MAX_WIRE];
 
     if (l) {
         struct ftc_group *gr = ftc_group_find(r, r->x);
@@ -1513,6 +1514,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_refs *o, enum ftc_packet_ty
         if (gr->pos == r->f && o->n_commits < FTC_MAX_COMMITS) {
             ftc_group_commit(r, gr, &commit);
             ftc_group_prune(gr, &commit);
+            ftc_commit_seal(&commit, commit_wire);
             ftc_refs_add_commit(o, &commit);
             break;
         }

@@ -343,6 +343,13 @@ ftc_commit_encode(uint8_t *p, const struct ftc_commit *c, uint8_t flags)
 }
 
 void
+ftc_commit_seal(struct ftc_commit *c, uint8_t *p)
+{
+    c->wire = p;
+    c->wire_len = ftc_commit_encode(p, c, ftc_commit_flags(c)) - p;
+}
+
+void
 ftc_commit_put(struct buf *b, const struct ftc_commit *c)
 {
     uint8_t flags = ftc_commit_flags(c);

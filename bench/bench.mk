@@ -116,7 +116,8 @@ BENCH_DEPS  += bin/sfclab bin/sfcd
 BENCH_PROGS += bench/ftc.sh
 BENCH_DEPS  += bin/sfclab bin/sfcd
 # --- end ftc
-# --- ftc_chain: FTC's per-packet path through a ring of 5 (callgrind: --toggle-collect=step_middle).
+# --- ftc_chain: FTC's per-packet path through a ring of 5, or of its argument (2-8) (callgrind:
+#     --toggle-collect=step_middle).
 BENCH_DEPS  += build/bench/bench_ftc_chain
 build/bench/bench_ftc_chain: build/obj/bench/ftc_chain.o $(LIBSFCD)
 	@mkdir -p $(dir $@)

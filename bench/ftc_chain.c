@@ -1,7 +1,9 @@
-/* FTC's per-packet path through a ring of 5 replicas (f = 1, Monitor, one thread each), as a
- * chain of length 5 carries it: the tail's output commits return on the next packet, as the
- * forwarder piggybacks them. Run under `valgrind --tool=callgrind --toggle-collect=step_middle`
- * for the instructions a middle replica (index 2) spends per packet; prints the bytes FTC adds
+/* FTC's per-packet path through a ring of N replicas (f = 1, Monitor, one thread each; N = 5,
+ * or the argument, 2 to 8), as a chain of length N carries it: the tail's output commits return
+ * on the next packet, as the forwarder piggybacks them. Run under
+ * `valgrind --tool=callgrind --toggle-collect=step_middle` for the instructions a middle replica
+ * (index N / 2) spends per packet (how it grows with N: a packet carries a commit vector per
+ * middlebox); prints the bytes FTC adds
  * to the inner frame at each hop and the CPU time per packet of the whole ring; with
  * FTC_CHAIN_DEBUG set, what the last packet carried out of each replica (logs, commits). */
 #include <stdio.h>
@@ -15,11 +17,11 @@
 #include "vnfs/ft/ftc/ftc.h"
 
 #define PACKETS 20000
-#define N 5
+#define MAX_N 8
 #define INNER 256
 
-static struct ft_core *cores[N];
-static struct ft_actions outs[N];
+static struct ft_core *cores[MAX_N];
+static struct ft_actions outs[MAX_N];
 
 /* Stepped apart so that callgrind can count the middle replica alone. */
 static void __attribute__((noinline))
@@ -56,32 +58,37 @@ make_inner(uint8_t *f, unsigned flow)
 }
 
 int
-main(void)
+main(int argc, char *argv[])
 {
+    const unsigned n = argc > 1 ? (unsigned) atoi(argv[1]) : 5;
     char n_s[16];
-    uint32_t ring[N], next[N];
+    uint32_t ring[MAX_N], next[MAX_N];
     struct ft_param params[] = {
         { "n", n_s }, { "partitions", "1" }, { "mbox", "monitor" }, { "mbox_params", "" },
     };
     struct ftc_message *commits = xzalloc(sizeof *commits), *m = xzalloc(sizeof *m);
-    size_t bytes[N] = { 0 }, done = 0;
+    size_t bytes[MAX_N] = { 0 }, done = 0;
     struct buf pkt, carry;
     uint8_t inner[INNER];
     clock_t c0;
 
-    snprintf(n_s, sizeof n_s, "%d", N);
-    for (unsigned i = 0; i < N; i++) {
+    if (n < 2 || n > MAX_N) {
+        fprintf(stderr, "usage: bench_ftc_chain [n (2-%d)]\n", MAX_N);
+        return 2;
+    }
+    snprintf(n_s, sizeof n_s, "%u", n);
+    for (unsigned i = 0; i < n; i++) {
         ring[i] = i + 1;
     }
-    for (unsigned i = 0; i < N; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct ft_event start = { .kind = FT_EV_START };
         struct ft_config cfg = {
-            .self = ring[i], .f = 1, .group = ring, .n_group = N, .next = &next[i],
+            .self = ring[i], .f = 1, .group = ring, .n_group = n, .next = &next[i],
             .n_next = 1, .params = params, .n_params = ARRAY_SIZE(params),
         };
         char *err = NULL;
 
-        next[i] = i + 1 < N ? ring[i + 1] : 100;
+        next[i] = i + 1 < n ? ring[i + 1] : 100;
         if (ft_core_create(ft_core_class_find("ftc_replica"), &cfg, &cores[i], &err)) {
             fprintf(stderr, "ftc_chain: %s\n", err);
             return 1;
@@ -104,12 +111,12 @@ main(void)
         commits->n_commits = 0;
         data = pkt.data;
         len = pkt.len;
-        for (unsigned i = 0; i < N; i++) {
+        for (unsigned i = 0; i < n; i++) {
             struct ft_event ev = { .kind = FT_EV_PACKET, .now_ns = id * 1000,
                                    .from = i ? ring[i - 1] : 0, .data = data, .len = len };
 
             ft_actions_clear(&outs[i]);
-            if (i == 2) {
+            if (i == n / 2) {
                 step_middle(cores[i], &ev, &outs[i]);
             } else {
                 ft_core_step(cores[i], &ev, &outs[i]);
@@ -133,7 +140,7 @@ main(void)
             }
             data = a->data;
             len = a->len;
-            if (i == N - 1) {
+            if (i == n - 1) {
                 enum ftc_packet_type type;
                 const uint8_t *in;
                 size_t in_len;
@@ -152,9 +159,9 @@ main(void)
             }
         }
     }
-    printf("ftc_chain: %d packets, %zu through, %.2f us CPU per packet (ring of %d)\n",
-           PACKETS, done, (double) (clock() - c0) / CLOCKS_PER_SEC / PACKETS * 1e6, N);
-    for (unsigned i = 0; i < N; i++) {
+    printf("ftc_chain: %d packets, %zu through, %.2f us CPU per packet (ring of %u)\n",
+           PACKETS, done, (double) (clock() - c0) / CLOCKS_PER_SEC / PACKETS * 1e6, n);
+    for (unsigned i = 0; i < n; i++) {
         printf("  out of replica %u: %.1f bytes of FTC per packet\n", i,
                (double) bytes[i] / PACKETS);
     }

@@ -1,8 +1,10 @@
 /* Fuzz target for FTC's wire format (vnfs/ft/ftc/wire.c) and its cores: whatever the bytes,
- * the packet parser stays in bounds and what it accepts re-encodes to the same bytes; and the
- * bytes, as a packet and as a peer message from every endpoint (ring members, forwarder,
- * buffer), go through fresh ftc_forwarder, ftc_replica (head, middle, tail; recovering or not)
- * and ftc_buffer cores, which must not fail. */
+ * the packet parser stays in bounds and what it accepts re-encodes to the same bytes, the
+ * replicas' framing parser accepts the same; and the bytes, as a packet and as a peer message
+ * from every endpoint (ring members, forwarder, buffer), go through fresh ftc_forwarder,
+ * ftc_replica (head, middle, tail; recovering or not) and ftc_buffer cores, which must not
+ * fail. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,29 +51,44 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         { "ftc_replica", 4 }, { "ftc_buffer", 5 },
     };
     static const enum ft_event_kind kinds[] = { FT_EV_PACKET, FT_EV_PEER_MSG };
-    static struct ftc_message m;
-    const struct ftc_log *logs[FTC_MAX_LOGS];
-    const struct ftc_commit *commits[FTC_MAX_COMMITS];
+    static struct ftc_message m, mf;
+    static struct ftc_refs refs;
     struct buf b = BUF_INITIALIZER;
     enum ftc_packet_type type;
     const uint8_t *inner;
     size_t inner_len;
+    bool parsed;
 
-    if (ftc_packet_parse(data, size, &type, &m, &inner, &inner_len)) {
+    parsed = ftc_packet_parse(data, size, &type, &m, &inner, &inner_len);
+    if (parsed) {
         ftc_packet_put(&b, type, &m, inner, inner_len);
         if (b.len != size || memcmp(b.data, data, size)) {
             abort();
         }
         /* Copying the parsed logs' and commits' own bytes gives the same packet. */
+        ftc_refs_clear(&refs);
         for (size_t i = 0; i < m.n_logs; i++) {
-            logs[i] = &m.logs[i];
+            ftc_refs_add_log(&refs, &m.logs[i]);
         }
         for (size_t i = 0; i < m.n_commits; i++) {
-            commits[i] = &m.commits[i];
+            ftc_refs_add_commit(&refs, &m.commits[i]);
         }
         buf_clear(&b);
-        ftc_packet_put_refs(&b, type, logs, m.n_logs, commits, m.n_commits, inner, inner_len);
+        ftc_packet_put_refs(&b, type, &refs, inner, inner_len);
         if (b.len != size || memcmp(b.data, data, size)) {
+            abort();
+        }
+    }
+    /* Framing accepts exactly what parsing does, and a framed commit decodes to what its
+     * bytes say. */
+    if (ftc_packet_parse_framed(data, size, &type, &mf, &inner, &inner_len) != parsed) {
+        abort();
+    }
+    for (size_t i = 0; parsed && i < mf.n_commits; i++) {
+        ftc_commit_decode(&mf.commits[i]);
+        buf_clear(&b);
+        ftc_commit_put(&b, &mf.commits[i]);
+        if (b.len != mf.commits[i].wire_len || memcmp(b.data, mf.commits[i].wire, b.len)) {
             abort();
         }
     }

@@ -644,9 +644,33 @@ test_packet_put_encoded(void **state)
     buf_uninit(&b);
 }
 
+/* A commit framed (ftc_commit_frame(): as a replica reads those it may pass on) then decoded
+ * equals 'want' as read by ftc_commit_read(), and the frame took the same bytes. */
+static void
+assert_commit_framed(const uint8_t *data, size_t len, const struct ftc_commit *want)
+{
+    struct ftc_commit f;
+    struct cursor rd;
+
+    cursor_init(&rd, data, len);
+    assert_true(ftc_commit_frame(&rd, &f) && cursor_done(&rd));
+    assert_ptr_equal(f.wire, data);
+    assert_int_equal(f.wire_len, len);
+    assert_int_equal(f.group, want->group);
+    assert_int_equal(f.n_parts, want->n_parts);
+    ftc_commit_decode(&f);
+    assert_int_equal(f.epoch, want->epoch);
+    assert_int_equal(f.prev_epoch, want->prev_epoch);
+    for (size_t p = 0; p < want->n_parts; p++) {
+        assert_int_equal(f.start[p], want->start[p]);
+        assert_int_equal(f.max[p], want->max[p]);
+    }
+}
+
 /* Commit vectors: the short form of a group's first epoch (no epoch, no history, MAX in 4
- * bytes) and the longer ones after a recovery, each read back as written; and the parser
- * takes a commit in its one form only, so what it reads re-encodes to the same bytes. */
+ * bytes) and the longer ones after a recovery, each read back as written, framed then decoded
+ * alike, and sealed to the same bytes; and the parser takes a commit in its one form only, so what it reads
+ * re-encodes to the same bytes, the framing likewise. */
 static void
 test_commit_forms(void **state)
 {
@@ -677,6 +701,7 @@ test_commit_forms(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct ftc_commit c = { .group = 4, .epoch = cases[i].epoch,
                                 .prev_epoch = cases[i].prev_epoch, .n_parts = 1 }, r;
+        uint8_t sealed[FTC_COMMIT_MAX_WIRE];
         struct cursor rd;
 
         c.start[0] = cases[i].start;
@@ -692,6 +717,21 @@ test_commit_forms(void **state)
         assert_int_equal(r.prev_epoch, c.prev_epoch);
         assert_int_equal(r.start[0], c.start[0]);
         assert_int_equal(r.max[0], c.max[0]);
+        assert_commit_framed(b.data, b.len, &c);
+        /* Sealed (a replica's own commit, encoded once): the same bytes as its wire form. */
+        ftc_commit_seal(&c, sealed);
+        assert_ptr_equal(c.wire, sealed);
+        assert_int_equal(c.wire_len, b.len);
+        assert_memory_equal(sealed, b.data, b.len);
+    }
+    {
+        /* The short form with several partitions: each MAX at its place. */
+        struct ftc_commit c = { .group = 7, .n_parts = 3, .max = { 1, 1u << 31, 3 } };
+
+        buf_clear(&b);
+        ftc_commit_put(&b, &c);
+        assert_int_equal(b.len, 14);
+        assert_commit_framed(b.data, b.len, &c);
     }
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         struct ftc_commit r;
@@ -699,6 +739,8 @@ test_commit_forms(void **state)
 
         cursor_init(&rd, bad[i].b, bad[i].len);
         assert_false(ftc_commit_read(&rd, &r));
+        cursor_init(&rd, bad[i].b, bad[i].len);
+        assert_false(ftc_commit_frame(&rd, &r));
     }
     buf_uninit(&b);
 }

@@ -104,8 +104,8 @@
  *   nothing for a later one to be misread against.
  * Peer messages: u8 type (FTC_MSG_*) then as described at enum ftc_msg_type.
  *
- * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_mbox_class,
- * struct ftc_tx. */
+ * Main types: struct ftc_log, struct ftc_commit, struct ftc_message, struct ftc_refs (a
+ * replica's output by parts), struct ftc_mbox_class, struct ftc_tx. */
 #ifndef SFC_FT_FTC_H
 #define SFC_FT_FTC_H 1
 
@@ -189,7 +189,8 @@ struct ftc_commit {
     uint8_t n_parts;
     uint64_t start[FTC_MAX_PARTS];  /* Where 'epoch' began (after prev_epoch's logs). */
     uint64_t max[FTC_MAX_PARTS];    /* The tail's MAX: logs below it are replicated f+1 times. */
-    const uint8_t *wire;            /* As struct ftc_log's: from ftc_commit_read(), or NULL. */
+    const uint8_t *wire;            /* As struct ftc_log's: from ftc_commit_read() (or
+                                     * _frame(), or _seal()), or NULL. */
     uint32_t wire_len;
 };
 
@@ -207,6 +208,7 @@ void ftc_log_put(struct buf *, const struct ftc_log *);
 size_t ftc_log_wire_len(const struct ftc_log *);
 bool ftc_commit_read(struct cursor *, struct ftc_commit *);
 void ftc_commit_put(struct buf *, const struct ftc_commit *);
+size_t ftc_commit_wire_len(const struct ftc_commit *);
 bool ftc_message_read(struct cursor *, struct ftc_message *);
 void ftc_message_put(struct buf *, const struct ftc_message *);
 
@@ -215,25 +217,77 @@ bool ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *,
                       struct ftc_message *, const uint8_t **inner, size_t *inner_len);
 void ftc_packet_put(struct buf *, enum ftc_packet_type, const struct ftc_message *,
                     const uint8_t *inner, size_t inner_len);
-/* The same with the logs and commits given by pointer, each copied from the bytes it was read
- * from ('wire', set by the parsers and by nothing else) when it has them rather than encoded
- * again: what a replica keeps of the packet it parsed, unchanged, and what it adds, without
- * copying the parsed structs into a message of their own. A log or commit changed after
- * parsing must have 'wire' cleared: its wire form is copied, not checked against its fields. */
+
+/* The same with each commit framed, not decoded: ftc_commit_frame() accepts exactly what
+ * ftc_commit_read() does, but sets only the commit's group, n_parts and bytes ('wire',
+ * 'wire_len'); ftc_commit_decode() completes the rest. A replica decodes the commits it prunes
+ * with and copies the others on as they came, so its parse of a packet does not grow with the
+ * chain's length (a packet carries a commit per middlebox). */
+bool ftc_commit_frame(struct cursor *, struct ftc_commit *);
+void ftc_commit_decode(struct ftc_commit *);
+bool ftc_message_read_framed(struct cursor *, struct ftc_message *);
+/* Encodes a commit built (not parsed) at 'p', room for FTC_COMMIT_MAX_WIRE bytes, and makes
+ * that its wire form: a replica's own commit, sized and then written into its output, encoded
+ * once. It must not change afterwards (or must have 'wire' cleared). */
+#define FTC_COMMIT_MAX_WIRE (2 + 4 + 4 + 16 * FTC_MAX_PARTS)
+void ftc_commit_seal(struct ftc_commit *, uint8_t *p);
+bool ftc_packet_parse_framed(const uint8_t *data, size_t len, enum ftc_packet_type *,
+                             struct ftc_message *, const uint8_t **inner, size_t *inner_len);
+
+/* A log parsed from a packet goes on as it came (a replica copies most of what it passes on):
+ * 'l' copied from the bytes it was read from ('wire', set by the parsers and by nothing else)
+ * when it has them, else encoded. A log changed after parsing must have 'wire' cleared: its
+ * wire form is copied, not checked against its fields. */
 void ftc_log_put_wire(struct buf *, const struct ftc_log *);
-void ftc_message_put_refs(struct buf *, const struct ftc_log *const *logs, size_t n_logs,
-                          const struct ftc_commit *const *commits, size_t n_commits);
-void ftc_packet_put_refs(struct buf *, enum ftc_packet_type, const struct ftc_log *const *logs,
-                         size_t n_logs, const struct ftc_commit *const *commits,
-                         size_t n_commits, const uint8_t *inner, size_t inner_len);
+/* The same at 'p', which has room for FTC_LOG_MAX_WIRE() bytes (its form unknown until it is
+ * written: one pass over the entries, not one to size it and one to write it); returns the
+ * end. */
+#define FTC_LOG_MAX_WIRE(n_ent, upd_len) (2 + 4 + 9 * (size_t) (n_ent) + 4 + (size_t) (upd_len))
+uint8_t *ftc_log_place(uint8_t *p, const struct ftc_log *);
+
+/* A message given by its parts: what a replica keeps of the packet it parsed, unchanged, and
+ * what it adds, in order, each written as ftc_log_put_wire() writes it (those that came
+ * adjacent in one copy), without copying the parsed structs into a message of their own. It
+ * keeps their length on the wire as they are added (ftc_refs_add_*()), so that a packet's
+ * length is known before it is written (straight into the step's actions) without a walk over
+ * its parts. */
+struct ftc_refs {
+    const struct ftc_log *logs[FTC_MAX_LOGS];
+    size_t n_logs;
+    const struct ftc_commit *commits[FTC_MAX_COMMITS];
+    size_t n_commits;
+    size_t len;                 /* The logs' and commits' bytes. */
+};
+
+static inline void
+ftc_refs_clear(struct ftc_refs *o)
+{
+    o->n_logs = o->n_commits = o->len = 0;
+}
+
+/* The caller checks that there is room (FTC_MAX_LOGS, FTC_MAX_COMMITS). */
+static inline void
+ftc_refs_add_log(struct ftc_refs *o, const struct ftc_log *l)
+{
+    o->logs[o->n_logs++] = l;
+    o->len += l->wire ? l->wire_len : ftc_log_wire_len(l);
+}
+
+static inline void
+ftc_refs_add_commit(struct ftc_refs *o, const struct ftc_commit *c)
+{
+    o->commits[o->n_commits++] = c;
+    o->len += c->wire ? c->wire_len : ftc_commit_wire_len(c);
+}
+
+void ftc_message_put_refs(struct buf *, const struct ftc_refs *);
+void ftc_packet_put_refs(struct buf *, enum ftc_packet_type, const struct ftc_refs *,
+                         const uint8_t *inner, size_t inner_len);
 /* ftc_packet_put_refs() in two halves, for a packet written where its length must be known
  * first (straight into the step's actions, ft_emit_forward_space()). */
-size_t ftc_packet_refs_len(enum ftc_packet_type, const struct ftc_log *const *logs,
-                           size_t n_logs, const struct ftc_commit *const *commits,
-                           size_t n_commits, size_t inner_len);
-void ftc_packet_refs_place(uint8_t *, enum ftc_packet_type, const struct ftc_log *const *logs,
-                           size_t n_logs, const struct ftc_commit *const *commits,
-                           size_t n_commits, const uint8_t *inner, size_t inner_len);
+size_t ftc_packet_refs_len(enum ftc_packet_type, const struct ftc_refs *, size_t inner_len);
+void ftc_packet_refs_place(uint8_t *, enum ftc_packet_type, const struct ftc_refs *,
+                           const uint8_t *inner, size_t inner_len);
 /* The same packet with its logs given as their encodings (ftc_log_put()'s bytes, one buf
  * each) and 'm''s logs ignored: the forwarder keeps the buffer's logs so, and copies them onto
  * each packet instead of decoding and encoding them again. */

@@ -145,17 +145,6 @@ struct ftc_held {
     uint64_t since_ns;
 };
 
-/* What of a packet goes on (ftc_replica_prepare()): the logs and commits it brought that still
- * do, pointing into its parsed message, in the order it carried them. Pointers, not copies: a
- * parsed log or commit is a few hundred bytes of struct, and a packet on a chain of n carries
- * n commit vectors. */
-struct ftc_pass {
-    const struct ftc_log *logs[FTC_MAX_LOGS];
-    size_t n_logs;
-    const struct ftc_commit *commits[FTC_MAX_COMMITS];
-    size_t n_commits;
-};
-
 /* threads > 1: a packet that came in the batch in hand, until the batch's end. */
 struct ftc_pending {
     uint8_t *data;              /* The packet as it came (what 'in''s logs point into). */
@@ -164,7 +153,7 @@ struct ftc_pending {
     bool tx;                    /* Prepared, and the middlebox runs on it. */
     bool ready;                 /* Prepared (else dropped or held). */
     struct ftc_message *in;     /* 'data' parsed ('pass' points into it). */
-    struct ftc_pass pass;
+    struct ftc_refs pass;
     struct buf pkt, upd;        /* The inner packet; the transaction's delta. */
     struct ftc_log log;
     bool has_log;
@@ -216,7 +205,10 @@ struct ftc_replica {
     size_t n_held;
     struct ftc_replica_stats stats;
     struct ftc_message *in, *tmp;           /* Scratch (large). */
-    struct ftc_pass pass;
+    /* What of a packet goes on (ftc_replica_prepare()): the logs and commits it brought that
+     * still do, pointing into 'in' (a parsed log or commit is a few hundred bytes of struct,
+     * and a packet on a chain of n carries n commit vectors), then what this replica adds. */
+    struct ftc_refs pass;
     struct buf pkt, upd, msg;
     /* FTC_MSG_COMMIT: where (0: not sent), whether one is due (a timer at "now": once the
      * batch of packets in hand is done), and what was last sent, per group. */
@@ -710,8 +702,10 @@ ftc_group_drop_oldest(struct ftc_group *gr, size_t k)
         }
         gr->spare[gr->n_spare++] = gr->logs[i];
     }
-    gr->logs += k;
-    gr->n_logs -= k;
+    if (k) {
+        gr->logs += k;          /* (NULL + 0 is undefined: a group that never retained.) */
+        gr->n_logs -= k;
+    }
 }
 
 /* 'lb''s prune key for 'l': a write's number + 1 for each write; a log without writes, each
@@ -744,8 +738,8 @@ ftc_logbuf_key(struct ftc_logbuf *lb, const struct ftc_log *l)
 static void
 ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *max)
 {
-    size_t len = ftc_log_wire_len(l), vlen = gr->n_parts * sizeof *gr->retain_need;
-    struct buf b;
+    size_t vlen = gr->n_parts * sizeof *gr->retain_need, room;
+    struct ftc_logbuf *lb;
 
     if (gr->n_logs >= FTC_MAX_RETAINED) {
         /* Commits stopped coming: forget the oldest (a lagging successor then needs a state
@@ -762,18 +756,20 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *
         }
         gr->logs = gr->logs_base;
     }
-    buf_init(&b);
+    lb = &gr->logs[gr->n_logs];
     if (gr->n_spare) {
-        const struct ftc_logbuf *sp = &gr->spare[--gr->n_spare];
-
-        b.data = sp->data;
-        b.cap = sp->cap;
+        *lb = gr->spare[--gr->n_spare];
+    } else {
+        lb->data = NULL;
+        lb->cap = 0;
     }
-    if (b.cap < len + vlen) {
-        buf_reserve(&b, len + vlen);
+    room = (l->wire ? l->wire_len : FTC_LOG_MAX_WIRE(l->n_ent, l->upd_len)) + vlen;
+    if (lb->cap < room) {
+        lb->cap = MAX(room, 2 * lb->cap);
+        lb->data = xrealloc(lb->data, lb->cap);
         gr->log_allocs++;
     }
-    ftc_log_put_wire(&b, l);
+    lb->len = ftc_log_place(lb->data, l) - lb->data;
     if (max) {
         memcpy(gr->retain_need, max, vlen);
     } else {
@@ -783,10 +779,8 @@ ftc_group_retain(struct ftc_group *gr, const struct ftc_log *l, const uint64_t *
             *need = MAX(*need, l->ent[e].seq + l->ent[e].write);
         }
     }
-    memcpy(b.data + len, gr->retain_need, vlen);    /* Reserved above, past the log. */
-    gr->logs[gr->n_logs].cap = b.cap;
-    gr->logs[gr->n_logs].data = buf_steal(&b, &gr->logs[gr->n_logs].len);
-    ftc_logbuf_key(&gr->logs[gr->n_logs], l);
+    memcpy(lb->data + lb->len, gr->retain_need, vlen);  /* In 'room', past the log. */
+    ftc_logbuf_key(lb, l);
     gr->n_logs++;
 }
 
@@ -1307,12 +1301,12 @@ enum ftc_verdict_internal { FTC_DONE, FTC_HELD };
  * on the next data packet's commits instead. False (the packet goes on) if the commits do not
  * fit one message. */
 static bool
-ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_pass *o,
+ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_refs *o,
                           struct ft_actions *out)
 {
     buf_clear(&r->msg);
     buf_put_u8(&r->msg, FTC_MSG_COMMIT);
-    ftc_message_put_refs(&r->msg, o->logs, o->n_logs, o->commits, o->n_commits);
+    ftc_message_put_refs(&r->msg, o);
     if (r->msg.len > r->max_msg) {
         return false;
     }
@@ -1339,19 +1333,21 @@ enum ftc_prepared { FTC_PREP_DONE, FTC_PREP_HELD, FTC_PREP_READY };
  * middlebox gets. 'retx' asks the predecessor at once for the missing logs. */
 static enum ftc_prepared
 ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool retx,
-                    struct ftc_message *in, struct ftc_pass *o, enum ftc_packet_type *typep,
+                    struct ftc_message *in, struct ftc_refs *o, enum ftc_packet_type *typep,
                     const uint8_t **innerp, size_t *inner_lenp, struct ft_actions *out)
 {
-    bool strip[FTC_MAX_LOGS], keep[FTC_MAX_LOGS], done[FTC_MAX_LOGS];
+    /* Per log, by bit: applied here ('done'), dead and not ours to drop for ('strip'), stashed
+     * by us as its tail but still going on ('keep'). */
+    uint64_t done = 0, strip = 0, keep = 0;
     bool applied = false;
 
-    if (!ftc_packet_parse(data, len, typep, in, innerp, inner_lenp)) {
+    _Static_assert(FTC_MAX_LOGS <= 64, "a packet's logs fit a mask");
+    /* Commits framed only: the packet carries one per middlebox, and all but those of the
+     * groups we prune go on as they came, never decoded. */
+    if (!ftc_packet_parse_framed(data, len, typep, in, innerp, inner_lenp)) {
         ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
         return FTC_PREP_DONE;
     }
-    memset(strip, 0, in->n_logs * sizeof *strip);
-    memset(keep, 0, in->n_logs * sizeof *keep);
-    memset(done, 0, in->n_logs * sizeof *done);
     /* Apply what applies, again and again: one packet may carry several logs of one group
      * (the forwarder attaches what the buffer sent), each the next one's predecessor. Again
      * only while a log of ours is left that did not apply ('done': applied here, so APPLIED
@@ -1362,7 +1358,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
             const struct ftc_log *l = &in->logs[i];
             struct ftc_group *gr = ftc_group_find(r, l->group);
 
-            if (done[i] || !gr || !gr->pos) {
+            if (done >> i & 1 || !gr || !gr->pos) {
                 continue;
             }
             if (ftc_group_classify(gr, l) == FTC_LOG_READY) {
@@ -1370,7 +1366,8 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
                     ft_emit_drop(out, FT_DROP_MALFORMED, data, len);
                     return FTC_PREP_DONE;
                 }
-                progress = applied = done[i] = true;
+                done |= UINT64_C(1) << i;
+                progress = applied = true;
             } else {
                 left = true;
             }
@@ -1387,7 +1384,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         struct ftc_group *gr = ftc_group_find(r, l->group);
         enum ftc_class cls;
 
-        if (!gr || gr->pos == 0 || done[i]) {
+        if (!gr || gr->pos == 0 || done >> i & 1) {
             continue;
         }
         cls = ftc_group_classify(gr, l);
@@ -1397,7 +1394,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
                 ft_emit_drop(out, FT_DROP_STALE, data, len);
                 return FTC_PREP_DONE;
             }
-            strip[i] = true;
+            strip |= UINT64_C(1) << i;
         } else if (cls == FTC_LOG_FUTURE && gr->pos == r->f) {
             /* The tail: no replica after us needs it in order, so the packet need not wait. */
             ftc_group_stash(r, gr, l);
@@ -1405,7 +1402,7 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
             }
-            keep[i] = true;
+            keep |= UINT64_C(1) << i;
         } else if (cls == FTC_LOG_FUTURE) {
             if (retx) {
                 ftc_send_retx_req(r, gr, out);
@@ -1414,27 +1411,28 @@ ftc_replica_prepare(struct ftc_replica *r, const uint8_t *data, size_t len, bool
         }
     }
 
-    o->n_logs = 0;
+    ftc_refs_clear(o);
     for (size_t i = 0; i < in->n_logs; i++) {
         struct ftc_group *gr = ftc_group_find(r, in->logs[i].group);
 
-        if (!strip[i] && (keep[i] || !(gr && gr->pos == r->f))) {
-            o->logs[o->n_logs++] = &in->logs[i];
+        if (!(strip >> i & 1) && (keep >> i & 1 || !(gr && gr->pos == r->f))) {
+            ftc_refs_add_log(o, &in->logs[i]);
         }
     }
     /* Commits: ours as tails replace what the packet carried (ftc_replica_finish); every one
      * prunes. */
-    o->n_commits = 0;
     for (size_t i = 0; i < in->n_commits; i++) {
-        struct ftc_group *gr = ftc_group_find(r, in->commits[i].group);
+        struct ftc_commit *c = &in->commits[i];
+        struct ftc_group *gr = ftc_group_find(r, c->group);
 
         if (gr && gr->pos == r->f) {
             continue;
         }
         if (gr && gr->ready) {
-            ftc_group_prune(gr, &in->commits[i]);
+            ftc_commit_decode(c);
+            ftc_group_prune(gr, c);
         }
-        o->commits[o->n_commits++] = &in->commits[i];
+        ftc_refs_add_commit(o, c);
     }
     return FTC_PREP_READY;
 }
@@ -1483,11 +1481,12 @@ ftc_replica_tx(struct ftc_replica *r, unsigned slot, struct buf *pkt, struct buf
 /* The second half of a packet: the middlebox's log ('l', if any: completed here, in place)
  * joins what goes on, our commits as tails replace what it carried, and it is sent. */
 static void
-ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_type type,
+ftc_replica_finish(struct ftc_replica *r, struct ftc_refs *o, enum ftc_packet_type type,
                    enum ftc_verdict verdict, struct ftc_log *l, const uint8_t *inner,
                    size_t inner_len, struct ft_actions *out)
 {
     struct ftc_commit commit;   /* One group at most has us as its tail (pos f). */
+    uint8_t commit_wire[FTC_COMMIT_MAX_WIRE];
 
     if (l) {
         struct ftc_group *gr = ftc_group_find(r, r->x);
@@ -1506,7 +1505,7 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
                 l->wire = gr->logs[gr->n_logs - 1].data;
                 l->wire_len = gr->logs[gr->n_logs - 1].len;
             }
-            o->logs[o->n_logs++] = l;
+            ftc_refs_add_log(o, l);
         }
     }
     for (size_t i = 0; i < r->n_groups; i++) {
@@ -1515,7 +1514,8 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
         if (gr->pos == r->f && o->n_commits < FTC_MAX_COMMITS) {
             ftc_group_commit(r, gr, &commit);
             ftc_group_prune(gr, &commit);
-            o->commits[o->n_commits++] = &commit;
+            ftc_commit_seal(&commit, commit_wire);
+            ftc_refs_add_commit(o, &commit);
             break;
         }
     }
@@ -1534,10 +1534,8 @@ ftc_replica_finish(struct ftc_replica *r, struct ftc_pass *o, enum ftc_packet_ty
     /* What the packet brought and goes on unchanged is copied, not encoded again, straight
      * into the step's actions (not built apart and copied there). */
     ftc_packet_refs_place(ft_emit_forward_space(out, r->next,
-                                                ftc_packet_refs_len(type, o->logs, o->n_logs,
-                                                                    o->commits, o->n_commits,
-                                                                    inner_len)),
-                          type, o->logs, o->n_logs, o->commits, o->n_commits, inner, inner_len);
+                                                ftc_packet_refs_len(type, o, inner_len)),
+                          type, o, inner, inner_len);
 }
 
 /* Processes one packet at once; FTC_HELD if some log of ours is not applicable yet (the caller
@@ -2101,8 +2099,8 @@ ftc_replica_ask_held(struct ftc_replica *r, struct ftc_group *gr, struct ft_acti
         const uint8_t *inner;
         size_t inner_len;
 
-        if (!ftc_packet_parse(r->held[h].data, r->held[h].len, &type, r->in, &inner,
-                              &inner_len)) {
+        if (!ftc_packet_parse_framed(r->held[h].data, r->held[h].len, &type, r->in, &inner,
+                                     &inner_len)) {
             continue;
         }
         for (size_t i = 0; i < r->in->n_logs; i++) {
@@ -2213,8 +2211,8 @@ ftc_replica_on_tick(struct ftc_replica *r, const struct ft_event *ev, struct ft_
         const uint8_t *inner;
         size_t inner_len;
 
-        if (!ftc_packet_parse(r->held[h].data, r->held[h].len, &type, r->in, &inner,
-                              &inner_len)) {
+        if (!ftc_packet_parse_framed(r->held[h].data, r->held[h].len, &type, r->in, &inner,
+                                     &inner_len)) {
             continue;
         }
         for (size_t i = 0; i < r->in->n_logs; i++) {

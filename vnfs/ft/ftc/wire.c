@@ -6,9 +6,10 @@
 
 #include "vnfs/lib/byteorder.h"
 
-/* Every replica parses and encodes each log and commit a packet carries, so their forms leave
- * out what is usual (epoch 0, the first epoch's history) and take numbers in 4 bytes where
- * they fit (flags say which), each block still read with one length check, in place. A form
+/* Every replica reads each log and commit a packet carries (a commit of a group it does not
+ * prune only framed: ftc_commit_frame()), so their forms leave out what is usual (epoch 0, the
+ * first epoch's history) and take numbers in 4 bytes where they fit (flags say which), each
+ * block still read with one length check, in place. A form
  * depends on its log or commit alone, never on an earlier frame. The parsers take each in its
  * one form only (a flag set for what could be left out is rejected), so what a replica parsed
  * re-encodes to the same bytes. */
@@ -41,10 +42,16 @@ ftc_log_fixed_len(uint8_t flags)
            + (flags & FTC_LOG_LONG ? 4 : 2);
 }
 
+static size_t
+ftc_log_len__(const struct ftc_log *l, uint8_t flags)
+{
+    return 2 + ftc_log_fixed_len(flags) + l->upd_len;
+}
+
 size_t
 ftc_log_wire_len(const struct ftc_log *l)
 {
-    return 2 + ftc_log_fixed_len(ftc_log_flags(l)) + l->upd_len;
+    return ftc_log_len__(l, ftc_log_flags(l));
 }
 
 bool
@@ -98,12 +105,11 @@ ftc_log_read(struct cursor *r, struct ftc_log *l)
     return true;
 }
 
-/* The encoders write 'p' (room for the wire length) and return the end. */
+/* The encoders write 'p' (room for the wire length) in the form 'flags' says (the log's or
+ * commit's own, which the caller computed for that length) and return the end. */
 static uint8_t *
-ftc_log_encode(uint8_t *p, const struct ftc_log *l)
+ftc_log_encode(uint8_t *p, const struct ftc_log *l, uint8_t flags)
 {
-    uint8_t flags = ftc_log_flags(l);
-
     *p++ = l->group;
     *p++ = flags;
     if (flags & FTC_LOG_EPOCH) {
@@ -136,7 +142,9 @@ ftc_log_encode(uint8_t *p, const struct ftc_log *l)
 void
 ftc_log_put(struct buf *b, const struct ftc_log *l)
 {
-    ftc_log_encode(buf_put_uninit(b, ftc_log_wire_len(l)), l);
+    uint8_t flags = ftc_log_flags(l);
+
+    ftc_log_encode(buf_put_uninit(b, ftc_log_len__(l, flags)), l, flags);
 }
 
 /* A commit's history (prev_epoch, start) is the same from one epoch's start until the next
@@ -171,14 +179,23 @@ ftc_commit_fixed_len(uint8_t flags)
            + (flags & FTC_COMMIT_START ? 8 * n : 0) + (flags & FTC_COMMIT_WIDE ? 8 : 4) * n;
 }
 
-static size_t
+size_t
 ftc_commit_wire_len(const struct ftc_commit *c)
 {
     return 2 + ftc_commit_fixed_len(ftc_commit_flags(c));
 }
 
-bool
-ftc_commit_read(struct cursor *r, struct ftc_commit *c)
+/* The short form (a chain without recovery sends nothing else): MAX alone, in u32s. Any bytes
+ * of the length are a valid one, so it is checked by framing alone. */
+static bool
+ftc_commit_is_short(uint8_t flags)
+{
+    return !(flags & ~FTC_COMMIT_PARTS);
+}
+
+/* ftc_commit_frame() of any form. */
+static bool
+ftc_commit_frame_any(struct cursor *r, struct ftc_commit *c)
 {
     const uint8_t *start = r->p, *p;
     bool any_start = false, any_wide = false;
@@ -199,15 +216,12 @@ ftc_commit_read(struct cursor *r, struct ftc_commit *c)
     }
     c->wire = start;
     c->wire_len = r->p - start;
-    c->epoch = c->prev_epoch = 0;
-    if (!(flags & ~FTC_COMMIT_PARTS)) {
-        /* The short form (a chain without recovery sends nothing else): MAX alone. */
-        for (size_t i = 0; i < c->n_parts; i++) {
-            c->start[i] = 0;
-            c->max[i] = get_be32(p + 4 * i);
-        }
+    if (ftc_commit_is_short(flags)) {
         return true;
     }
+    /* Another form is decoded here: whether it is the commit's one form depends on its
+     * values. */
+    c->epoch = 0;
     if (flags & FTC_COMMIT_EPOCH) {
         c->epoch = get_be32(p);
         p += 4;
@@ -245,11 +259,64 @@ ftc_commit_read(struct cursor *r, struct ftc_commit *c)
     return true;
 }
 
-static uint8_t *
-ftc_commit_encode(uint8_t *p, const struct ftc_commit *c)
+/* The short form, which a chain without recovery sends alone, in a few instructions (inline in
+ * the message's loop: a packet carries a commit per middlebox). */
+static inline bool
+ftc_commit_frame__(struct cursor *r, struct ftc_commit *c)
 {
-    uint8_t flags = ftc_commit_flags(c);
+    const uint8_t *p = r->p;
+    size_t left = r->left, n, len;
 
+    if (r->bad || left < 2 || !ftc_commit_is_short(p[1])) {
+        return ftc_commit_frame_any(r, c);
+    }
+    n = (p[1] & FTC_COMMIT_PARTS) + 1;
+    len = 2 + 4 * n;
+    if (left < len) {
+        return ftc_commit_frame_any(r, c);
+    }
+    /* The cursor moved before the bytes are stored (they may alias it). */
+    r->p = p + len;
+    r->left = left - len;
+    c->group = p[0];
+    c->n_parts = n;
+    c->wire = p;
+    c->wire_len = len;
+    return true;
+}
+
+bool
+ftc_commit_frame(struct cursor *r, struct ftc_commit *c)
+{
+    return ftc_commit_frame__(r, c);
+}
+
+void
+ftc_commit_decode(struct ftc_commit *c)
+{
+    if (!ftc_commit_is_short(c->wire[1])) {
+        return;                 /* Decoded by ftc_commit_frame(). */
+    }
+    c->epoch = c->prev_epoch = 0;
+    for (size_t i = 0; i < c->n_parts; i++) {
+        c->start[i] = 0;
+        c->max[i] = get_be32(c->wire + 2 + 4 * i);
+    }
+}
+
+bool
+ftc_commit_read(struct cursor *r, struct ftc_commit *c)
+{
+    if (!ftc_commit_frame__(r, c)) {
+        return false;
+    }
+    ftc_commit_decode(c);
+    return true;
+}
+
+static uint8_t *
+ftc_commit_encode(uint8_t *p, const struct ftc_commit *c, uint8_t flags)
+{
     *p++ = c->group;
     *p++ = flags;
     if (flags & FTC_COMMIT_EPOCH) {
@@ -276,46 +343,39 @@ ftc_commit_encode(uint8_t *p, const struct ftc_commit *c)
 }
 
 void
+ftc_commit_seal(struct ftc_commit *c, uint8_t *p)
+{
+    c->wire = p;
+    c->wire_len = ftc_commit_encode(p, c, ftc_commit_flags(c)) - p;
+}
+
+void
 ftc_commit_put(struct buf *b, const struct ftc_commit *c)
 {
-    ftc_commit_encode(buf_put_uninit(b, ftc_commit_wire_len(c)), c);
-}
+    uint8_t flags = ftc_commit_flags(c);
 
-/* A log or commit parsed from a packet goes on as it came (its wire form: a replica copies
- * most of what it passes on), one built or changed (no wire form) is encoded. Each writes 'p'
- * (room for ftc_*_out_len()) and returns the end. */
-static size_t
-ftc_log_out_len(const struct ftc_log *l)
-{
-    return l->wire ? l->wire_len : ftc_log_wire_len(l);
-}
-
-static uint8_t *
-ftc_log_place(uint8_t *p, const struct ftc_log *l)
-{
-    return l->wire ? mempcpy(p, l->wire, l->wire_len) : ftc_log_encode(p, l);
-}
-
-static size_t
-ftc_commit_out_len(const struct ftc_commit *c)
-{
-    return c->wire ? c->wire_len : ftc_commit_wire_len(c);
-}
-
-static uint8_t *
-ftc_commit_place(uint8_t *p, const struct ftc_commit *c)
-{
-    return c->wire ? mempcpy(p, c->wire, c->wire_len) : ftc_commit_encode(p, c);
+    ftc_commit_encode(buf_put_uninit(b, 2 + ftc_commit_fixed_len(flags)), c, flags);
 }
 
 void
 ftc_log_put_wire(struct buf *b, const struct ftc_log *l)
 {
-    ftc_log_place(buf_put_uninit(b, ftc_log_out_len(l)), l);
+    if (l->wire) {
+        buf_put(b, l->wire, l->wire_len);
+    } else {
+        ftc_log_put(b, l);
+    }
 }
 
-bool
-ftc_message_read(struct cursor *r, struct ftc_message *m)
+uint8_t *
+ftc_log_place(uint8_t *p, const struct ftc_log *l)
+{
+    return l->wire ? mempcpy(p, l->wire, l->wire_len) : ftc_log_encode(p, l, ftc_log_flags(l));
+}
+
+/* ftc_message_read() and ftc_message_read_framed(). */
+static bool
+ftc_message_read__(struct cursor *r, struct ftc_message *m, bool decode)
 {
     m->n_logs = cursor_u8(r);
     if (!cursor_ok(r) || m->n_logs > FTC_MAX_LOGS) {
@@ -331,11 +391,26 @@ ftc_message_read(struct cursor *r, struct ftc_message *m)
         return cursor_fail(r);
     }
     for (size_t i = 0; i < m->n_commits; i++) {
-        if (!ftc_commit_read(r, &m->commits[i])) {
+        if (!ftc_commit_frame__(r, &m->commits[i])) {
             return false;
+        }
+        if (decode) {
+            ftc_commit_decode(&m->commits[i]);
         }
     }
     return true;
+}
+
+bool
+ftc_message_read(struct cursor *r, struct ftc_message *m)
+{
+    return ftc_message_read__(r, m, true);
+}
+
+bool
+ftc_message_read_framed(struct cursor *r, struct ftc_message *m)
+{
+    return ftc_message_read__(r, m, false);
 }
 
 void
@@ -351,80 +426,102 @@ ftc_message_put(struct buf *b, const struct ftc_message *m)
     }
 }
 
-/* A replica's whole output but the inner frame: its length, then each part copied as it came
- * or encoded in place. */
-static size_t
-ftc_message_refs_len(const struct ftc_log *const *logs, size_t n_logs,
-                     const struct ftc_commit *const *commits, size_t n_commits)
-{
-    size_t len = 2;
-
-    for (size_t i = 0; i < n_logs; i++) {
-        len += ftc_log_out_len(logs[i]);
-    }
-    for (size_t i = 0; i < n_commits; i++) {
-        len += ftc_commit_out_len(commits[i]);
-    }
-    return len;
-}
+/* Bytes copied as they came, adjacent ones in one copy: a replica passes a packet's commits
+ * on in the order they came but for the one it replaces, so most go in one run. */
+struct ftc_run {
+    const uint8_t *p;
+    size_t len;
+};
 
 static uint8_t *
-ftc_message_refs_place(uint8_t *p, const struct ftc_log *const *logs, size_t n_logs,
-                       const struct ftc_commit *const *commits, size_t n_commits)
+ftc_run_flush(uint8_t *p, struct ftc_run *run)
 {
-    *p++ = n_logs;
-    for (size_t i = 0; i < n_logs; i++) {
-        p = ftc_log_place(p, logs[i]);
-    }
-    *p++ = n_commits;
-    for (size_t i = 0; i < n_commits; i++) {
-        p = ftc_commit_place(p, commits[i]);
+    if (run->len) {
+        p = mempcpy(p, run->p, run->len);
+        run->len = 0;
     }
     return p;
 }
 
-void
-ftc_message_put_refs(struct buf *b, const struct ftc_log *const *logs, size_t n_logs,
-                     const struct ftc_commit *const *commits, size_t n_commits)
+static uint8_t *
+ftc_run_add(uint8_t *p, struct ftc_run *run, const uint8_t *wire, size_t len)
 {
-    ftc_message_refs_place(buf_put_uninit(b, ftc_message_refs_len(logs, n_logs, commits,
-                                                                  n_commits)),
-                           logs, n_logs, commits, n_commits);
+    if (run->len && run->p + run->len == wire) {
+        run->len += len;
+        return p;
+    }
+    p = ftc_run_flush(p, run);
+    run->p = wire;
+    run->len = len;
+    return p;
+}
+
+/* A replica's whole output but the inner frame: each part copied as it came or encoded in
+ * place. */
+static uint8_t *
+ftc_message_refs_place(uint8_t *p, const struct ftc_refs *o)
+{
+    struct ftc_run run = { NULL, 0 };
+
+    *p++ = o->n_logs;
+    for (size_t i = 0; i < o->n_logs; i++) {
+        const struct ftc_log *l = o->logs[i];
+
+        if (l->wire) {
+            p = ftc_run_add(p, &run, l->wire, l->wire_len);
+        } else {
+            p = ftc_log_place(ftc_run_flush(p, &run), l);
+        }
+    }
+    p = ftc_run_flush(p, &run);
+    *p++ = o->n_commits;
+    for (size_t i = 0; i < o->n_commits; i++) {
+        const struct ftc_commit *c = o->commits[i];
+
+        if (c->wire) {
+            p = ftc_run_add(p, &run, c->wire, c->wire_len);
+        } else {
+            p = ftc_commit_encode(ftc_run_flush(p, &run), c, ftc_commit_flags(c));
+        }
+    }
+    return ftc_run_flush(p, &run);
+}
+
+void
+ftc_message_put_refs(struct buf *b, const struct ftc_refs *o)
+{
+    ftc_message_refs_place(buf_put_uninit(b, 2 + o->len), o);
 }
 
 size_t
-ftc_packet_refs_len(enum ftc_packet_type type, const struct ftc_log *const *logs, size_t n_logs,
-                    const struct ftc_commit *const *commits, size_t n_commits, size_t inner_len)
+ftc_packet_refs_len(enum ftc_packet_type type, const struct ftc_refs *o, size_t inner_len)
 {
-    return 1 + ftc_message_refs_len(logs, n_logs, commits, n_commits)
-           + (type != FTC_PKT_PROPAGATE ? inner_len : 0);
+    return 3 + o->len + (type != FTC_PKT_PROPAGATE ? inner_len : 0);
 }
 
 void
-ftc_packet_refs_place(uint8_t *p, enum ftc_packet_type type, const struct ftc_log *const *logs,
-                      size_t n_logs, const struct ftc_commit *const *commits, size_t n_commits,
+ftc_packet_refs_place(uint8_t *p, enum ftc_packet_type type, const struct ftc_refs *o,
                       const uint8_t *inner, size_t inner_len)
 {
     *p++ = type;
-    p = ftc_message_refs_place(p, logs, n_logs, commits, n_commits);
+    p = ftc_message_refs_place(p, o);
     if (type != FTC_PKT_PROPAGATE && inner_len) {
         memcpy(p, inner, inner_len);
     }
 }
 
 void
-ftc_packet_put_refs(struct buf *b, enum ftc_packet_type type, const struct ftc_log *const *logs,
-                    size_t n_logs, const struct ftc_commit *const *commits, size_t n_commits,
+ftc_packet_put_refs(struct buf *b, enum ftc_packet_type type, const struct ftc_refs *o,
                     const uint8_t *inner, size_t inner_len)
 {
-    ftc_packet_refs_place(buf_put_uninit(b, ftc_packet_refs_len(type, logs, n_logs, commits,
-                                                                n_commits, inner_len)),
-                          type, logs, n_logs, commits, n_commits, inner, inner_len);
+    ftc_packet_refs_place(buf_put_uninit(b, ftc_packet_refs_len(type, o, inner_len)), type, o,
+                          inner, inner_len);
 }
 
-bool
-ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
-                 struct ftc_message *m, const uint8_t **inner, size_t *inner_len)
+/* ftc_packet_parse() and ftc_packet_parse_framed(). */
+static bool
+ftc_packet_parse__(const uint8_t *data, size_t len, enum ftc_packet_type *type,
+                   struct ftc_message *m, const uint8_t **inner, size_t *inner_len, bool decode)
 {
     struct cursor r;
     uint8_t t;
@@ -432,7 +529,7 @@ ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
     cursor_init(&r, data, len);
     t = cursor_u8(&r);
     if (!cursor_ok(&r) || (t != FTC_PKT_DATA && t != FTC_PKT_PROPAGATE && t != FTC_PKT_REPLY)
-        || !ftc_message_read(&r, m)) {
+        || !ftc_message_read__(&r, m, decode)) {
         return false;
     }
     if (t == FTC_PKT_PROPAGATE && r.left) {
@@ -442,6 +539,20 @@ ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
     *inner = r.p;
     *inner_len = r.left;
     return true;
+}
+
+bool
+ftc_packet_parse(const uint8_t *data, size_t len, enum ftc_packet_type *type,
+                 struct ftc_message *m, const uint8_t **inner, size_t *inner_len)
+{
+    return ftc_packet_parse__(data, len, type, m, inner, inner_len, true);
+}
+
+bool
+ftc_packet_parse_framed(const uint8_t *data, size_t len, enum ftc_packet_type *type,
+                        struct ftc_message *m, const uint8_t **inner, size_t *inner_len)
+{
+    return ftc_packet_parse__(data, len, type, m, inner, inner_len, false);
 }
 
 void

@@ -725,6 +725,9 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
         free(b->held[k].data);
         free(b->held[k].logs);
     }
+    if (!k) {
+        return;                 /* (NULL + 0 is undefined: a buffer that never held.) */
+    }
     b->held += k;
     b->n_held -= k;
     if ((size_t) (b->held - b->held_base) > b->n_held) {

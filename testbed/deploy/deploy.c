@@ -246,7 +246,6 @@ add_component(struct deployment *d, const char *role, int index, const char *gue
     c->guest = xstrdup(guest);
     c->ig = instance_find_guest(d->inst, guest);
     c->agent_fd = -1;
-    c->ctl_fd = -1;
     c->role_id = -1;
     return c;
 }
@@ -288,50 +287,6 @@ deploy_start_role(struct deploy_component *c, const char *role, char *const args
     return error;
 }
 
-/* Asks the role of 'c' (agent id 'role_id') for its stats on its control socket at 'path',
- * over the connection kept in 'c'. A kept connection that failed is opened again once: a
- * replaced guest's role may have had the old one's id. */
-static int
-role_ctl_stats(struct deploy_component *c, int role_id, const char *path, json_t **result,
-               char **errmsg)
-{
-    json_t *params = json_object();
-    int error;
-
-    if (c->ctl_fd >= 0 && c->ctl_role != role_id) {
-        close(c->ctl_fd);
-        c->ctl_fd = -1;
-    }
-    for (int attempt = 0; ; attempt++) {
-        bool kept = c->ctl_fd >= 0;
-
-        if (!kept) {
-            char *address = xasprintf("unix:%s", path);
-
-            error = rpc_connect(address, DEPLOY_RPC_TIMEOUT_MS, &c->ctl_fd);
-            free(address);
-            if (error) {
-                c->ctl_fd = -1;
-                break;
-            }
-            c->ctl_role = role_id;
-        }
-        error = rpc_call_err(c->ctl_fd, "stats", params, result, DEPLOY_RPC_TIMEOUT_MS,
-                             errmsg);
-        if (!error || error == EREMOTEIO) {
-            break;
-        }
-        /* A late answer must not be read as the next one's. */
-        close(c->ctl_fd);
-        c->ctl_fd = -1;
-        if (!kept || attempt || (error != EPIPE && error != ECONNRESET)) {
-            break;
-        }
-    }
-    json_decref(params);
-    return error;
-}
-
 int
 deploy_role_counters(struct deployment *d, struct deploy_component *c, json_t **countersp)
 {
@@ -343,7 +298,19 @@ deploy_role_counters(struct deployment *d, struct deploy_component *c, json_t **
 
     /* A role that runs no more (crashed: a fault's doing) has no counters: not a warning. */
     if (path) {
-        error = role_ctl_stats(c, role_id, path, &result, &errmsg);
+        /* Connected for this call alone, as the agent did: a connection kept open is a socket
+         * to a peer outside the role's processes, and CRIU refuses to dump the role then. */
+        char *address = xasprintf("unix:%s", path);
+        json_t *params = json_object();
+        int fd;
+
+        error = rpc_connect(address, DEPLOY_RPC_TIMEOUT_MS, &fd);
+        if (!error) {
+            error = rpc_call_err(fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS, &errmsg);
+            close(fd);
+        }
+        json_decref(params);
+        free(address);
     } else if (role_id >= 0 && c->agent_fd >= 0) {
         json_t *params = json_pack("{s:i}", "id", role_id);
 
@@ -444,9 +411,6 @@ deploy_stop(struct deployment *d)
         stop_component(c);
         if (c->agent_fd >= 0) {
             close(c->agent_fd);
-        }
-        if (c->ctl_fd >= 0) {
-            close(c->ctl_fd);
         }
         free(c->role);
         free(c->name);

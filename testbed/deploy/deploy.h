@@ -37,8 +37,6 @@ struct deploy_component {
     char *guest;                /* Guest it runs on. */
     struct instance_guest *ig;  /* Same, resolved. */
     int agent_fd;               /* Connection to that guest's agent; -1 when closed. */
-    int ctl_fd;                 /* deploy_role_counters()'s to the role's control socket. */
-    int ctl_role;               /* The role_id 'ctl_fd' is connected to. */
     int role_id;                /* The agent's id of the running role; -1 when not started. */
     char *fn;                   /* vnf: its network function. */
     uint32_t id;                /* Its id in NSH timestamps (0: it stamps nothing). */
@@ -236,8 +234,7 @@ int deploy_start_role(struct deploy_component *c, const char *role, char *const 
  * role itself on its control socket where the provider's guests have their sockets on the
  * host (each tick through the agent cost a TCP round trip over the management bridge, Open
  * vSwitch's main thread, and the agent's wake-up in the guest, for every component: more for
- * schemes with more copies), else through its guest's agent. ESRCH when it runs no more.
- * Called from one thread. */
+ * schemes with more copies), else through its guest's agent. ESRCH when it runs no more. */
 int deploy_role_counters(struct deployment *, struct deploy_component *c, json_t **countersp);
 /* "02:00:..." of 'mac' in 's'; returns 's'. */
 const char *deploy_mac_string(const uint8_t mac[6], char s[18]);

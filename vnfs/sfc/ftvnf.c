@@ -550,43 +550,40 @@ ftvnf_main(const struct ftvnf_role *r)
     return r->cores[0].stage;
 }
 
+/* peer_down / peer_up {peer}: the endpoint 'peer' failed, or a new process took it (the
+ * manager: a new slave joins). */
 static int
-ctl_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
+ctl_peer(void *role_, json_t *params, json_t **result, char **errmsg, bool up)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
     json_t *peer = params ? json_object_get(params, "peer") : NULL;
+    uint64_t now = time_mono_ns();
+    json_int_t v;
     int error;
 
-    if (!json_is_integer(peer) || json_integer_value(peer) < 0
-        || json_integer_value(peer) >= FT_ENDPOINT_NONE) {
+    if (!json_is_integer(peer) || (v = json_integer_value(peer)) < 0
+        || v >= FT_ENDPOINT_NONE) {
         *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
         return EINVAL;
     }
-    error = ftstage_peer_down(ftvnf_main(r), json_integer_value(peer), time_mono_ns());
+    error = up ? ftstage_peer_up(ftvnf_main(r), v, now)
+               : ftstage_peer_down(ftvnf_main(r), v, now);
     if (!error) {
         *result = json_true();
     }
     return error;
 }
 
-/* peer_up {peer}: a new process at endpoint 'peer' (the manager: a new slave joins). */
 static int
-ctl_peer_up(void *role_, json_t *params, json_t **result, char **errmsg)
+ctl_peer_down(void *role, json_t *params, json_t **result, char **errmsg)
 {
-    struct ftvnf_role *r = ((struct role *) role_)->aux;
-    json_t *peer = params ? json_object_get(params, "peer") : NULL;
-    int error;
+    return ctl_peer(role, params, result, errmsg, false);
+}
 
-    if (!json_is_integer(peer) || json_integer_value(peer) < 0
-        || json_integer_value(peer) >= FT_ENDPOINT_NONE) {
-        *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
-        return EINVAL;
-    }
-    error = ftstage_peer_up(ftvnf_main(r), json_integer_value(peer), time_mono_ns());
-    if (!error) {
-        *result = json_true();
-    }
-    return error;
+static int
+ctl_peer_up(void *role, json_t *params, json_t **result, char **errmsg)
+{
+    return ctl_peer(role, params, result, errmsg, true);
 }
 
 /* The answer of a method that exports bytes: {KEY: base64}, or 'refusal' when there are none.

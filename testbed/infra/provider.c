@@ -548,6 +548,27 @@ guest_restore(struct guest *g, const char *path)
 }
 
 int
+guest_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
+{
+    int p[2];
+    int error = 0;
+
+    if (pipe2(p, O_CLOEXEC)) {
+        return errno;
+    }
+    if (write(p[1], secret, GUEST_SECRET_BYTES) != GUEST_SECRET_BYTES) {
+        error = errno ? errno : EIO;
+    }
+    close(p[1]);
+    if (error) {
+        close(p[0]);
+        return error;
+    }
+    *fdp = p[0];
+    return 0;
+}
+
+int
 guest_pin_process(pid_t pid, int cpu)
 {
     char path[64];

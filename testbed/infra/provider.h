@@ -285,6 +285,9 @@ int guest_run_in_netns(const struct guest *, int (*fn)(void *aux), void *aux);
 int guest_init_common(struct guest *, const struct guest_provider *, const struct guest_config *,
                       struct manifest *);
 void guest_free_common(struct guest *);
+/* A pipe holding 'secret' (init reads its key from it to EOF: the write end is closed), its
+ * read end, O_CLOEXEC, in '*fdp'. */
+int guest_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp);
 /* Pins every thread of process 'pid' to 'cpu' (< 0: every CPU). */
 int guest_pin_process(pid_t, int cpu);
 /* For providers with netns_fd: netlink in the guest's network namespace, opened the first time

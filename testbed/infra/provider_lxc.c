@@ -201,28 +201,6 @@ lxc_init_args(const struct guest *g, const char *log)
     return args;
 }
 
-/* A pipe holding 'secret'; its read end in '*fdp' (the write end closed: init reads to EOF). */
-static int
-lxc_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
-{
-    int p[2];
-    int error = 0;
-
-    if (pipe2(p, O_CLOEXEC)) {
-        return errno;
-    }
-    if (write(p[1], secret, GUEST_SECRET_BYTES) != GUEST_SECRET_BYTES) {
-        error = errno ? errno : EIO;
-    }
-    close(p[1]);
-    if (error) {
-        close(p[0]);
-        return error;
-    }
-    *fdp = p[0];
-    return 0;
-}
-
 /* Why a container died before it could be wired: the last lines of libvirt's log of it (its
  * controller's errors) and of init's own log, into ours. */
 static void
@@ -275,7 +253,7 @@ start_once(struct guest *g, const char *xml)
     int error = 0;
 
     if (g->has_init_secret) {
-        error = lxc_secret_pipe(g->init_secret, &secret_fd);
+        error = guest_secret_pipe(g->init_secret, &secret_fd);
         if (error) {
             log_err("guest %s: cannot make the pipe of its key: %s", g->name, strerror(error));
             return error;

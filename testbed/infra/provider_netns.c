@@ -406,29 +406,19 @@ fd_above(int *fdp)
     return 0;
 }
 
-/* A pipe holding 'secret', its read end in '*fdp' (above fd 3): what init reads its key from. */
+/* The key's pipe (guest_secret_pipe), its read end above fd 3: init reads its key from fd 3. */
 static int
 secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
 {
-    int p[2];
-    int error = 0;
+    int error = guest_secret_pipe(secret, fdp);
 
-    if (pipe2(p, O_CLOEXEC)) {
-        return errno;
-    }
-    if (write(p[1], secret, GUEST_SECRET_BYTES) != GUEST_SECRET_BYTES) {
-        error = errno ? errno : EIO;
-    }
-    close(p[1]);
     if (!error) {
-        error = fd_above(&p[0]);
+        error = fd_above(fdp);
+        if (error) {
+            close(*fdp);
+        }
     }
-    if (error) {
-        close(p[0]);
-        return error;
-    }
-    *fdp = p[0];
-    return 0;
+    return error;
 }
 
 static int

@@ -417,6 +417,22 @@ tbf_limit(const struct impair_dir *d)
     return d->queue ? d->queue * SHAPER_FRAME : 0;
 }
 
+/* The stage's ingress rate (a tbf on the guest side of the stage), brought from 'old' to 'in'
+ * unless an earlier step failed ('error', returned then). */
+static int
+stage_rate(struct link_ns *host, const struct shaper_state *st, const struct impair_dir *old,
+           const struct impair_dir *in, int error, struct buf *how)
+{
+    if (!error && st->stage && (in->rate_bps != old->rate_bps || in->queue != old->queue)) {
+        error = in->rate_bps ? link_set_tbf(host, st->gside, in->rate_bps, tbf_limit(in))
+                             : link_set_rate(host, st->gside, 0);
+    }
+    if (in->rate_bps) {
+        buf_printf(how, " rate=tbf");
+    }
+    return error;
+}
+
 /* A guest with no network namespace the host can enter (a kvm VM: its interface is inside
  * the VM, its host end a tap in 'host'): everything goes on the host side, mirrored. Egress
  * (the guest sends) is the tap's ingress: loss on its clsact ingress hook, the rate a tbf on
@@ -455,15 +471,7 @@ shape_host_end(struct link_ns *host, const struct shaper_port *p,
     if (in->loss) {
         buf_printf(&how[1], " loss=bpf(host)");
     }
-    if (!error && st->stage
-        && (in->rate_bps != old->ingress.rate_bps || in->queue != old->ingress.queue)) {
-        error = in->rate_bps ? link_set_tbf(host, st->gside, in->rate_bps, tbf_limit(in))
-                             : link_set_rate(host, st->gside, 0);
-    }
-    if (in->rate_bps) {
-        buf_printf(&how[1], " rate=tbf");
-    }
-    return error;
+    return stage_rate(host, st, &old->ingress, in, error, &how[1]);
 }
 
 /* Brings the kernel's part of a link (tbf, loss filters, netem) from 'old' to 'new', and says
@@ -506,15 +514,7 @@ shape(struct link_ns *host, struct link_ns *gns, const struct shaper_port *p,
     if (in->loss) {
         buf_printf(&how[1], " loss=bpf");
     }
-    if (!error && st->stage
-        && (in->rate_bps != old->ingress.rate_bps || in->queue != old->ingress.queue)) {
-        error = in->rate_bps ? link_set_tbf(host, st->gside, in->rate_bps, tbf_limit(in))
-                             : link_set_rate(host, st->gside, 0);
-    }
-    if (in->rate_bps) {
-        buf_printf(&how[1], " rate=tbf");
-    }
-    return error;
+    return stage_rate(host, st, &old->ingress, in, error, &how[1]);
 }
 
 /* The stage's part, as its two specs, and how it reads in the record. */

@@ -1927,7 +1927,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
- * its changes since the last one (true), or nothing (false: send it whole). */
+ * its changes since the last one (true), or nothing (false: send it whole). The image becomes
+ * the base of the next CKDL: by its runs, which change what the checkpoint's packets touched,
+ * not by a copy of the whole image (512 KB per checkpoint of every active copy). */
 static bool
 nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
 {
@@ -1937,6 +1939,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         uint8_t seq[8];
         struct buf b = BUF_INITIALIZER;
         struct ftstage_msg dm = { .from = m->from, .to = m->to, .kind = FT_EV_PEER_MSG };
+        size_t runs;
 
         put_be64(seq, m->seq);
         buf_put(&b, NHAM_CKPT_DELTA_MAGIC, NHAM_MAGIC_LEN);
@@ -1944,18 +1947,23 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_put(&b, v->last_export.data, NHAM_IMAGE_ID);
         buf_put_be32(&b, m->len);
         buf_put(&b, m->payload, NHAM_IMAGE_ID);
+        runs = b.len;
         delta = nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4, &b) > 0;
         if (delta) {
             dm.payload = b.data;
             dm.len = b.len;
             buf_clear(&v->ckdl_msg);
             ftstage_msg_seal(&v->ckdl_msg, v->key, &dm);
+            delta = nham_delta_apply(v->last_export.data, v->last_export.len, b.data + runs,
+                                     b.len - runs);
         }
         buf_uninit(&b);
     }
     v->n_ckpt_delta_sent += delta;
-    buf_clear(&v->last_export);
-    buf_put(&v->last_export, m->payload, m->len);
+    if (!delta) {
+        buf_clear(&v->last_export);
+        buf_put(&v->last_export, m->payload, m->len);
+    }
     return delta;
 }
 

@@ -1826,7 +1826,8 @@ struct nham_vnf_role {
     uint64_t t_in;                  /* When the frame being handled came in. */
     struct buf warm;                /* The last image the SFF gave this standby (WARM), */
     struct buf warm_prev;           /* the one before (a TAKE may name it), */
-    struct buf warm_next;           /* and a copy of 'warm' while a WARM or DELTA is taken. */
+    struct buf warm_next;           /* and nham_warm_keep()'s scratch and runs. */
+    struct buf warm_runs;
     struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
@@ -2233,21 +2234,12 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
     p = m.payload + NHAM_MAGIC_LEN;
     /* The image held is kept as the one before when a newer one replaces it: the SFF may have
      * chosen this standby on its ACK of it, the ACK of the newer one on its way. */
-    buf_clear(&v->warm_next);
-    if (!memcmp(m.payload, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)
-        || !memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
-        buf_put(&v->warm_next, v->warm.data, v->warm.len);
-    }
-    switch (nham_warm_take(&v->warm, m.payload, m.len)) {
-    case NHAM_WARM_KEPT: {
-        struct buf t = v->warm_prev;
-
-        v->warm_prev = v->warm_next;
-        v->warm_next = t;
+    switch (nham_warm_keep(&v->warm, &v->warm_prev, &v->warm_runs, &v->warm_next, m.payload,
+                           m.len)) {
+    case NHAM_WARM_KEPT:
         v->n_warm++;
         nham_vnf_ack(v);
         return true;
-    }
     case NHAM_WARM_STALE:
         v->n_warm_stale++;          /* A replay: what it holds is newer. */
         return true;
@@ -2797,6 +2789,7 @@ out:
     buf_uninit(&v.warm);
     buf_uninit(&v.warm_prev);
     buf_uninit(&v.warm_next);
+    buf_uninit(&v.warm_runs);
     buf_uninit(&v.last_export);
     buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);

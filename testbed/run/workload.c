@@ -153,12 +153,13 @@ ingest_tsv(struct run_ctx *rc, const char *path, size_t *np)
     return error;
 }
 
-/* The CPU time, in microseconds, process 'pid' ("self": the runner) has used so far, its
- * threads together (utime and stime of /proc/PID/stat); 0 if it cannot be read. */
+/* The CPU time, in microseconds, process 'pid' ("self": the runner; "PID/task/TID": a thread)
+ * has used so far, its threads together (utime and stime of /proc/PID/stat); 0 if it cannot
+ * be read. With 'pmd', whether its command name (in the same file) begins with "pmd". */
 static uint64_t
-process_cpu_usec(const char *pid)
+process_cpu_usec(const char *pid, bool *pmd)
 {
-    char path[64], *text = NULL, *p;
+    char path[64], *text = NULL, *p, *comm;
     unsigned long long ut = 0, st = 0;
 
     snprintf(path, sizeof path, "/proc/%s/stat", pid);
@@ -167,9 +168,13 @@ process_cpu_usec(const char *pid)
     }
     /* After the command's name, which may hold spaces: state is field 3, utime 14. */
     p = strrchr(text, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                     &ut, &st) != 2) {
+    comm = strchr(text, '(');
+    if (!p || !comm || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                              &ut, &st) != 2) {
         ut = st = 0;
+    }
+    if (pmd) {
+        *pmd = comm && !strncmp(comm + 1, "pmd", 3);
     }
     free(text);
     return (ut + st) * 1000000ull / sysconf(_SC_CLK_TCK);
@@ -177,7 +182,9 @@ process_cpu_usec(const char *pid)
 
 /* The CPU time, in microseconds, of process 'pid''s threads but its PMDs (OVS names them
  * "pmd-cNN/id:M"): these poll on a CPU of their own, the switch's other threads (main,
- * handlers, revalidators) take theirs wherever the scheduler puts them, beside the guests. */
+ * handlers, revalidators) take theirs wherever the scheduler puts them, beside the guests.
+ * One file a thread: its name is in its stat too (the runner's every tick, on the guests'
+ * CPU). */
 static uint64_t
 process_cpu_usec_but_pmd(pid_t pid)
 {
@@ -189,15 +196,15 @@ process_cpu_usec_but_pmd(pid_t pid)
     snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
     d = opendir(path);
     while (d && (de = readdir(d)) != NULL) {
-        char task[300], comm_path[320], *comm = NULL;
+        char task[300];
+        uint64_t task_usec;
+        bool pmd;
 
-        snprintf(task, sizeof task, "%d/task/%s", (int) pid, de->d_name);
-        snprintf(comm_path, sizeof comm_path, "/proc/%s/comm", task);
-        if (atoi(de->d_name) > 0 && !read_file(comm_path, &comm, NULL)
-            && strncmp(comm, "pmd", 3)) {
-            usec += process_cpu_usec(task);
+        if (atoi(de->d_name) > 0) {
+            snprintf(task, sizeof task, "%d/task/%s", (int) pid, de->d_name);
+            task_usec = process_cpu_usec(task, &pmd);
+            usec += pmd ? 0 : task_usec;
         }
-        free(comm);
     }
     if (d) {
         closedir(d);
@@ -233,8 +240,12 @@ static void
 sample_resources(struct run_ctx *rc)
 {
     int64_t t = run_ctx_time(rc, time_mono_ns());
-    uint64_t host = host_busy_usec(), runner = process_cpu_usec("self"), ours = runner;
+    uint64_t host = host_busy_usec(), runner = process_cpu_usec("self", NULL), ours = runner;
     pid_t switch_pids[2] = { 0, 0 };
+    struct {
+        const struct guest *g;      /* NULL: not read. */
+        uint64_t cpu_ns, mem;
+    } *guests;
     double load;
     FILE *f;
 
@@ -248,32 +259,37 @@ sample_resources(struct run_ctx *rc)
         fclose(f);
     }
 
+    guests = xcalloc(rc->dep->n_comps, sizeof *guests);
     for (size_t i = 0; i < rc->dep->n_comps; i++) {
         const struct deploy_component *c = &rc->dep->comps[i];
         struct instance_guest *ig = __atomic_load_n(&c->ig, __ATOMIC_ACQUIRE);
         /* NULL once a crash destroyed it (until a scheme puts a new guest in its place). */
         struct guest *g = ig ? __atomic_load_n(&ig->guest, __ATOMIC_ACQUIRE) : NULL;
-        uint64_t cpu_ns, mem;
-        bool counted = true;
+        size_t k;
         char *labels;
 
-        if (!g || guest_read_stats(g, &cpu_ns, &mem)) {
+        if (!g) {
             continue;
         }
-        /* Components that are one guest (an active copy and its replica[0]) count once. */
-        for (size_t k = 0; k < i && counted; k++) {
-            const struct instance_guest *ik
-                = __atomic_load_n(&rc->dep->comps[k].ig, __ATOMIC_ACQUIRE);
-            if (ik && __atomic_load_n(&ik->guest, __ATOMIC_ACQUIRE) == g) {
-                counted = false;
+        /* Components that are one guest (an active copy and its replica[0]) are read and
+         * counted once. */
+        for (k = 0; k < i && guests[k].g != g; k++) {
+            continue;
+        }
+        if (k == i) {
+            if (guest_read_stats(g, &guests[i].cpu_ns, &guests[i].mem)) {
+                continue;
             }
+            guests[i].g = g;
+            ours += guests[i].cpu_ns / 1000;
         }
         labels = run_ctx_labels(json_pack("{s:s}", "component", c->name));
-        store_sample_add(rc->store, rc->run, "cpu_usage_usec", labels, t, cpu_ns / 1000.0);
-        store_sample_add(rc->store, rc->run, "memory_current", labels, t, mem);
+        store_sample_add(rc->store, rc->run, "cpu_usage_usec", labels, t,
+                         guests[k].cpu_ns / 1000.0);
+        store_sample_add(rc->store, rc->run, "memory_current", labels, t, guests[k].mem);
         free(labels);
-        ours += counted ? cpu_ns / 1000 : 0;
     }
+    free(guests);
     /* What else the host ran meanwhile: on a shared host a measurement is only the
      * instance's while this stays near 0 (another helper's simulator on the guests' CPU
      * halved a chain's capacity, bench/nham.sh). Cumulative from an arbitrary origin: its
@@ -287,7 +303,7 @@ sample_resources(struct run_ctx *rc)
             char pid[16];
 
             snprintf(pid, sizeof pid, "%d", (int) switch_pids[i]);
-            ours += process_cpu_usec(pid);
+            ours += process_cpu_usec(pid, NULL);
         }
     }
     /* The chain's CPU time outside its guests but the PMD's: the runner (sfclab, with the

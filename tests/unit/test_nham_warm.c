@@ -2,7 +2,8 @@
  * WARM and DELTA messages are sealed as the role seals them (the instance's key, sequence
  * number 0), opened as the standby opens them, and the standby keeps the newest image it was
  * given. A man in the middle (or a late frame) that sends an old one again, authentic as it
- * is, must neither replace a newer image nor make the standby drop it. */
+ * is, must neither replace a newer image nor make the standby drop it. And the image before
+ * the one held, which the role keeps by the last DELTA's runs (nham_warm_keep()). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,6 +186,81 @@ test_newer_images_taken(void **state)
     buf_uninit(&i1), buf_uninit(&i2), buf_uninit(&i3), buf_uninit(&held), buf_uninit(&msg);
 }
 
+/* What nham_warm_keep() gives the role: after every image kept, 'held' is it and 'prev' the
+ * one it replaced, also when 'prev' follows by the last DELTA's runs instead of a copy; a
+ * replay, a MISS and a WARM between them leave both as they must. */
+static void
+keep(struct buf *held, struct buf *prev, struct buf *runs, struct buf *scratch,
+     const struct buf *msg, enum nham_warm_result want)
+{
+    struct ftstage_msg m;
+
+    assert_int_equal(ftstage_msg_open_max(msg->data, msg->len, key, NHAM_MAX_MESSAGE, &m), 0);
+    assert_int_equal(nham_warm_keep(held, prev, runs, scratch, m.payload, m.len), want);
+}
+
+static void
+test_previous_image_kept(void **state)
+{
+    struct buf img[6], msg[6], held = BUF_INITIALIZER, prev = BUF_INITIALIZER;
+    struct buf runs = BUF_INITIALIZER, scratch = BUF_INITIALIZER;
+
+    (void) state;
+    for (int k = 0; k < 6; k++) {
+        img[k] = (struct buf) BUF_INITIALIZER;
+        msg[k] = (struct buf) BUF_INITIALIZER;
+        image(&img[k], 1, 100 + k * 10);
+    }
+    sealed_warm(&msg[0], &img[0]);
+    for (int k = 1; k < 5; k++) {
+        sealed_delta(&msg[k], &img[k - 1], &img[k]);
+    }
+    keep(&held, &prev, &runs, &scratch, &msg[0], NHAM_WARM_KEPT);
+    assert_holds(&held, &img[0]);
+    assert_int_equal(prev.len, 0);
+    for (int k = 1; k < 4; k++) {
+        keep(&held, &prev, &runs, &scratch, &msg[k], NHAM_WARM_KEPT);
+        assert_holds(&held, &img[k]);
+        assert_holds(&prev, &img[k - 1]);
+    }
+    /* A replay changes neither. */
+    keep(&held, &prev, &runs, &scratch, &msg[2], NHAM_WARM_STALE);
+    assert_holds(&held, &img[3]);
+    assert_holds(&prev, &img[2]);
+    /* A WARM between DELTAs: the next DELTA's 'prev' is still the image it replaced. */
+    sealed_warm(&msg[5], &img[4]);
+    keep(&held, &prev, &runs, &scratch, &msg[5], NHAM_WARM_KEPT);
+    assert_holds(&held, &img[4]);
+    assert_holds(&prev, &img[3]);
+    image(&img[5], 1, 200);
+    sealed_delta(&msg[5], &img[4], &img[5]);
+    keep(&held, &prev, &runs, &scratch, &msg[5], NHAM_WARM_KEPT);
+    assert_holds(&held, &img[5]);
+    assert_holds(&prev, &img[4]);
+    /* A DELTA of a base it lacks: 'held' emptied, 'prev' as it was; then whole again. */
+    keep(&held, &prev, &runs, &scratch, &msg[1], NHAM_WARM_STALE);
+    image(&img[0], 2, 10);
+    image(&img[1], 2, 20);
+    image(&img[2], 2, 30);
+    sealed_delta(&msg[1], &img[0], &img[1]);
+    keep(&held, &prev, &runs, &scratch, &msg[1], NHAM_WARM_MISS);
+    assert_int_equal(held.len, 0);
+    assert_holds(&prev, &img[4]);
+    sealed_warm(&msg[0], &img[1]);
+    keep(&held, &prev, &runs, &scratch, &msg[0], NHAM_WARM_KEPT);
+    assert_holds(&held, &img[1]);
+    assert_int_equal(prev.len, 0);
+    sealed_delta(&msg[2], &img[1], &img[2]);
+    keep(&held, &prev, &runs, &scratch, &msg[2], NHAM_WARM_KEPT);
+    assert_holds(&held, &img[2]);
+    assert_holds(&prev, &img[1]);
+
+    for (int k = 0; k < 6; k++) {
+        buf_uninit(&img[k]), buf_uninit(&msg[k]);
+    }
+    buf_uninit(&held), buf_uninit(&prev), buf_uninit(&runs), buf_uninit(&scratch);
+}
+
 /* Epoch first: a newer incarnation's image is newer whatever its counter. */
 static void
 test_image_order(void **state)
@@ -209,6 +285,7 @@ main(void)
         cmocka_unit_test(test_replayed_old_images_rejected),
         cmocka_unit_test(test_newer_images_taken),
         cmocka_unit_test(test_image_order),
+        cmocka_unit_test(test_previous_image_kept),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

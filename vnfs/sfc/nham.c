@@ -1826,7 +1826,8 @@ struct nham_vnf_role {
     uint64_t t_in;                  /* When the frame being handled came in. */
     struct buf warm;                /* The last image the SFF gave this standby (WARM), */
     struct buf warm_prev;           /* the one before (a TAKE may name it), */
-    struct buf warm_next;           /* and a copy of 'warm' while a WARM or DELTA is taken. */
+    struct buf warm_next;           /* and nham_warm_keep()'s scratch and runs. */
+    struct buf warm_runs;
     struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
@@ -1927,7 +1928,9 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
- * its changes since the last one (true), or nothing (false: send it whole). */
+ * its changes since the last one (true), or nothing (false: send it whole). The image becomes
+ * the base of the next CKDL: by its runs, which change what the checkpoint's packets touched,
+ * not by a copy of the whole image (512 KB per checkpoint of every active copy). */
 static bool
 nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
 {
@@ -1937,6 +1940,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         uint8_t seq[8];
         struct buf b = BUF_INITIALIZER;
         struct ftstage_msg dm = { .from = m->from, .to = m->to, .kind = FT_EV_PEER_MSG };
+        size_t runs;
 
         put_be64(seq, m->seq);
         buf_put(&b, NHAM_CKPT_DELTA_MAGIC, NHAM_MAGIC_LEN);
@@ -1944,18 +1948,23 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_put(&b, v->last_export.data, NHAM_IMAGE_ID);
         buf_put_be32(&b, m->len);
         buf_put(&b, m->payload, NHAM_IMAGE_ID);
+        runs = b.len;
         delta = nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4, &b) > 0;
         if (delta) {
             dm.payload = b.data;
             dm.len = b.len;
             buf_clear(&v->ckdl_msg);
             ftstage_msg_seal(&v->ckdl_msg, v->key, &dm);
+            delta = nham_delta_apply(v->last_export.data, v->last_export.len, b.data + runs,
+                                     b.len - runs);
         }
         buf_uninit(&b);
     }
     v->n_ckpt_delta_sent += delta;
-    buf_clear(&v->last_export);
-    buf_put(&v->last_export, m->payload, m->len);
+    if (!delta) {
+        buf_clear(&v->last_export);
+        buf_put(&v->last_export, m->payload, m->len);
+    }
     return delta;
 }
 
@@ -2225,21 +2234,12 @@ nham_vnf_warm(struct nham_vnf_role *v, const uint8_t *msg, size_t len)
     p = m.payload + NHAM_MAGIC_LEN;
     /* The image held is kept as the one before when a newer one replaces it: the SFF may have
      * chosen this standby on its ACK of it, the ACK of the newer one on its way. */
-    buf_clear(&v->warm_next);
-    if (!memcmp(m.payload, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN)
-        || !memcmp(m.payload, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN)) {
-        buf_put(&v->warm_next, v->warm.data, v->warm.len);
-    }
-    switch (nham_warm_take(&v->warm, m.payload, m.len)) {
-    case NHAM_WARM_KEPT: {
-        struct buf t = v->warm_prev;
-
-        v->warm_prev = v->warm_next;
-        v->warm_next = t;
+    switch (nham_warm_keep(&v->warm, &v->warm_prev, &v->warm_runs, &v->warm_next, m.payload,
+                           m.len)) {
+    case NHAM_WARM_KEPT:
         v->n_warm++;
         nham_vnf_ack(v);
         return true;
-    }
     case NHAM_WARM_STALE:
         v->n_warm_stale++;          /* A replay: what it holds is newer. */
         return true;
@@ -2789,6 +2789,7 @@ out:
     buf_uninit(&v.warm);
     buf_uninit(&v.warm_prev);
     buf_uninit(&v.warm_next);
+    buf_uninit(&v.warm_runs);
     buf_uninit(&v.last_export);
     buf_uninit(&v.ckdl_msg);
     buf_uninit(&v.warm_msg);

@@ -252,3 +252,37 @@ nham_warm_take(struct buf *held, const uint8_t *p, size_t len)
     }
     return NHAM_WARM_KEPT;
 }
+
+enum nham_warm_result
+nham_warm_keep(struct buf *held, struct buf *prev, struct buf *runs, struct buf *scratch,
+               const uint8_t *p, size_t len)
+{
+    const size_t hdr = NHAM_MAGIC_LEN + NHAM_IMAGE_ID + 4 + NHAM_IMAGE_ID;
+    bool delta = len >= NHAM_MAGIC_LEN && !memcmp(p, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
+    bool by_runs = delta && runs->len && prev->len == held->len;
+    enum nham_warm_result r;
+
+    buf_clear(scratch);
+    if (!by_runs && len >= NHAM_MAGIC_LEN
+        && (delta || !memcmp(p, NHAM_WARM_MAGIC, NHAM_MAGIC_LEN))) {
+        buf_put(scratch, held->data, held->len);
+    }
+    r = nham_warm_take(held, p, len);
+    if (r == NHAM_WARM_KEPT) {
+        if (!by_runs) {
+            struct buf t = *prev;
+
+            *prev = *scratch;
+            *scratch = t;
+        } else if (!nham_delta_apply(prev->data, prev->len, runs->data, runs->len)) {
+            buf_clear(prev);        /* Cannot be: they changed 'held' as long. */
+        }
+        buf_clear(runs);
+        if (delta) {
+            buf_put(runs, p + hdr, len - hdr);
+        }
+    } else if (r == NHAM_WARM_MISS) {
+        buf_clear(runs);
+    }
+    return r;
+}

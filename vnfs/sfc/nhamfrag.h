@@ -91,4 +91,12 @@ enum nham_warm_result {
 int nham_image_cmp(const uint8_t *a, const uint8_t *b);
 enum nham_warm_result nham_warm_take(struct buf *held, const uint8_t *p, size_t len);
 
+/* nham_warm_take() into 'held' that keeps in 'prev' the image a KEPT one replaces (a TAKE may
+ * name it: nham.c, "The SFF's takeover"); 'held' emptied (MISS) or untouched, 'prev' is too.
+ * 'runs' (the last DELTA's, which turn 'prev' into 'held'; empty: unknown) and 'scratch' are
+ * the caller's, for the next call: after a DELTA, 'prev' becomes what 'held' was by those
+ * runs, not by a copy of the whole image (512 KB per standby and checkpoint). */
+enum nham_warm_result nham_warm_keep(struct buf *held, struct buf *prev, struct buf *runs,
+                                     struct buf *scratch, const uint8_t *p, size_t len);
+
 #endif

@@ -291,33 +291,29 @@ int
 deploy_role_counters(struct deployment *d, struct deploy_component *c, json_t **countersp)
 {
     int role_id = __atomic_load_n(&c->role_id, __ATOMIC_ACQUIRE);
-    char *path = role_id >= 0 ? deploy_role_ctl_path(d->inst, c->guest, role_id) : NULL;
     json_t *result = NULL, *counters;
     char *errmsg = NULL;
-    int error;
+    int error = ESRCH, fd;
 
-    /* A role that runs no more (crashed: a fault's doing) has no counters: not a warning. */
-    if (path) {
-        /* Connected for this call alone, as the agent did: a connection kept open is a socket
-         * to a peer outside the role's processes, and CRIU refuses to dump the role then. */
-        char *address = xasprintf("unix:%s", path);
+    /* A role that runs no more (crashed: a fault's doing) has no counters: not a warning.
+     * Connected for this call alone, as the agent did: a connection kept open is a socket to a
+     * peer outside the role's processes, and CRIU refuses to dump the role then. */
+    if (role_id >= 0) {
+        error = deploy_role_ctl_connect(d->inst, c->guest, role_id, DEPLOY_RPC_TIMEOUT_MS, &fd);
+    }
+    if (!error) {
         json_t *params = json_object();
-        int fd;
 
-        error = rpc_connect(address, DEPLOY_RPC_TIMEOUT_MS, &fd);
-        if (!error) {
-            error = rpc_call_err(fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS, &errmsg);
-            close(fd);
-        }
+        error = rpc_call_err(fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS, &errmsg);
+        close(fd);
         json_decref(params);
-        free(address);
-    } else if (role_id >= 0 && c->agent_fd >= 0) {
+    } else if (error == ENOTSUP && c->agent_fd >= 0) {
         json_t *params = json_pack("{s:i}", "id", role_id);
 
         error = rpc_call_err(c->agent_fd, "stats", params, &result, DEPLOY_RPC_TIMEOUT_MS,
                              &errmsg);
         json_decref(params);
-    } else {
+    } else if (error == ENOTSUP) {
         error = ESRCH;
     }
     counters = json_object_get(result, "counters");
@@ -327,7 +323,6 @@ deploy_role_counters(struct deployment *d, struct deploy_component *c, json_t **
         error = EPROTO;
     }
     free(errmsg);
-    free(path);
     json_decref(result);
     return error;
 }
@@ -360,6 +355,24 @@ deploy_role_ctl_path(struct instance *inst, const char *guest, int role_id)
         return NULL;
     }
     return path;
+}
+
+int
+deploy_role_ctl_connect(struct instance *inst, const char *guest, int role_id, int timeout_ms,
+                        int *fdp)
+{
+    char *path = deploy_role_ctl_path(inst, guest, role_id);
+    char *address;
+    int error;
+
+    if (!path) {
+        return ENOTSUP;
+    }
+    address = xasprintf("unix:%s", path);
+    error = rpc_connect(address, timeout_ms, fdp);
+    free(address);
+    free(path);
+    return error;
 }
 
 int

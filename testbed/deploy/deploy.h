@@ -247,6 +247,10 @@ int deploy_host_pid(struct instance *, const char *guest, int nspid);
  * guest its directory at its host path (netns); NULL otherwise (a VM: through its agent), or if
  * the path does not fit a socket address. free() it. */
 char *deploy_role_ctl_path(struct instance *, const char *guest, int role_id);
+/* A connection in '*fdp' to that control socket, within 'timeout_ms'; ENOTSUP when the host
+ * cannot reach it (deploy_role_ctl_path() NULL: through the agent then). */
+int deploy_role_ctl_connect(struct instance *, const char *guest, int role_id, int timeout_ms,
+                            int *fdp);
 /* Waits for a role that ends by itself (a client) for at most 'timeout_ms'. */
 int deploy_wait_role(struct deploy_component *c, int timeout_ms, int *exit_codep);
 

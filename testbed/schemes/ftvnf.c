@@ -663,7 +663,7 @@ ftvnf_manager_direct(struct ftvnf_ctl *ctl, int *fdp, int *rolep, const char *me
 {
     struct deploy_component *m = deploy_find(ctl->ctx.dep, "manager[0]", NULL);
     int role_id = __atomic_load_n(&m->role_id, __ATOMIC_ACQUIRE);
-    char *path = NULL, *address = NULL, *errmsg = NULL;
+    char *errmsg = NULL;
     json_t *res = NULL, *empty;
     int error;
 
@@ -672,13 +672,7 @@ ftvnf_manager_direct(struct ftvnf_ctl *ctl, int *fdp, int *rolep, const char *me
         *fdp = -1;
     }
     if (*fdp < 0) {
-        path = deploy_role_ctl_path(ctl->ctx.inst, m->guest, role_id);
-        if (!path) {
-            error = ENOTSUP;
-            goto out;
-        }
-        address = xasprintf("unix:%s", path);
-        error = rpc_connect(address, timeout_ms, fdp);
+        error = deploy_role_ctl_connect(ctl->ctx.inst, m->guest, role_id, timeout_ms, fdp);
         if (error) {
             goto out;
         }
@@ -696,8 +690,6 @@ ftvnf_manager_direct(struct ftvnf_ctl *ctl, int *fdp, int *rolep, const char *me
     }
 out:
     free(errmsg);
-    free(address);
-    free(path);
     if (result && !error) {
         *result = res;
     } else {

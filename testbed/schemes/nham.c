@@ -306,6 +306,8 @@ nham_mechanism_of(const char *m)
 static void
 nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies)
 {
+    uint64_t beat;
+
     memset(conf, 0, sizeof *conf);
     conf->n_vnfs = p->n_vnfs;
     conf->vnfs = xcalloc(MAX(p->n_vnfs, 1), sizeof *conf->vnfs);
@@ -324,8 +326,8 @@ nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies
      * interval: 10 of them within it leave the adaptive timeout its samples, while a chain
      * of 4 whose copies beat every 5 ms spent ~1.5 us more CPU per datagram at 8,000/s
      * (~1.2%: the copies' timer, ioctl and send, the FMS's read). */
-    conf->beat_ns = nham_duration(p, "heartbeat");
-    conf->beat_ns = MAX(MIN(10 * conf->beat_ns, conf->suspect_min_ns / 10), conf->beat_ns);
+    beat = nham_duration(p, "heartbeat");
+    conf->beat_ns = MAX(MIN(10 * beat, conf->suspect_min_ns / 10), beat);
     conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
     conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
     conf->sff_realtime_ns = nham_duration(p, "sff_realtime");

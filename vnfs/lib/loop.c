@@ -234,6 +234,11 @@ loop_wait_time(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts)
     return ts;
 }
 
+/* A deadline this little before the one the timerfd holds keeps it: a timer re-added for the
+ * same deadline as a delay (ftstage.c) lands a few clock reads off, sooner half the time, and
+ * re-arming cost 8-16 us here. As the kernel's slack, which role.c sets to 1 us. */
+#define LOOP_ARM_SLACK_NS 1000
+
 /* True if the timerfd ends a wait for 'deadline_ns' (later than 'now_ns') by then: armed for
  * it now, or for an earlier deadline (a cancelled timer's: one wake-up early). A wait with a
  * timeout arms and cancels a kernel timer each time, and in a guest whose timer
@@ -250,7 +255,7 @@ loop_arm(struct loop *loop, uint64_t deadline_ns, uint64_t now_ns)
     if (loop->tfd < 0) {
         return false;
     }
-    if (loop->tfd_at > now_ns && loop->tfd_at <= deadline_ns) {
+    if (loop->tfd_at > now_ns && loop->tfd_at <= deadline_ns + LOOP_ARM_SLACK_NS) {
         return true;
     }
     if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL)) {

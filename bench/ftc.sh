@@ -103,9 +103,9 @@
 # FTC's roles have timers (ticks) and none's VNFs none, and a wait with epoll's timeout arms
 # and cancels a kernel timer, whose reprogramming leaves this guest (~5 us a wake-up: every
 # FTC VNF's, two in the hold); the loop now waits on a timerfd re-armed only when its deadline
-# moves sooner (vnfs/lib/loop.c): hold 51 -> 43 us at length 2 (every one of 7 adjacent
-# pairs lower, by 7-12), 57 -> 46 at 5 (6 of 7), added p50 a middlebox 27.7 -> 22.9 and 12.2
-# -> 9.2 (medians of 7 runs a side; within the runs' spread). The rest of the hold is two
+# moves sooner (vnfs/lib/loop.c): hold 51 -> 42.5 us at length 2 (every one of 8 adjacent
+# pairs lower, by 7-14), 57 -> 46 at 5 (7 of 8), added p50 a middlebox 28.1 -> 23.4 and 12.3
+# -> 8.9 (medians of 8 runs a side; within the runs' spread). The rest of the hold is two
 # veth sends (~6 us each), two wake-ups with their switches and ~18 us of work. And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at

@@ -103,7 +103,14 @@
 # Session 18: no role re-reads a socket after a short batch nor reads its drop count each time
 # (vnfs/sfc/role.c, vnfs/lib/pktio.c), so a hop costs 3 system calls, not 5 (FTC's VNFs ~8 a
 # request, not ~12-13), and the ends' timers "at now" run right after the batch; the hold and
-# the added p50 stayed within this bench's noise (+-10 and +-15 us between runs). And what
+# the added p50 stayed within this bench's noise (+-10 and +-15 us between runs). Session 20:
+# FTC's roles have timers (ticks) and none's VNFs none, and a wait with epoll's timeout arms
+# and cancels a kernel timer, whose reprogramming leaves this guest (~5 us a wake-up: every
+# FTC VNF's, two in the hold); the loop now waits on a timerfd re-armed only when its deadline
+# moves sooner (vnfs/lib/loop.c): hold 51 -> 42.5 us at length 2 (every one of 8 adjacent
+# pairs lower, by 7-14), 57 -> 46 at 5 (7 of 8), added p50 a middlebox 28.1 -> 23.4 and 12.3
+# -> 8.9 (medians of 8 runs a side; within the runs' spread). The rest of the hold is two
+# veth sends (~6 us each), two wake-ups with their switches and ~18 us of work. And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,10 @@ struct loop {
     size_t n_timers, allocated_timers;
     uint64_t next_timer_id;
     int sigfd;
+    /* Ends a wait at the next timer's deadline (loop_arm()), armed for 'tfd_at'; -1: none
+     * (epoll's timeout instead). */
+    int tfd;
+    uint64_t tfd_at;
     loop_signal_cb *signal_cb;
     void *signal_aux;
     bool stop;
@@ -51,6 +56,14 @@ loop_create(struct loop **loopp)
     loop->epfd = epfd;
     loop->sigfd = -1;
     loop->next_timer_id = 1;
+    /* Edge-triggered and never read: each expiry is one event, and re-arming clears its count. */
+    loop->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (loop->tfd >= 0
+        && epoll_ctl(epfd, EPOLL_CTL_ADD, loop->tfd,
+                     &(struct epoll_event) { .events = EPOLLIN | EPOLLET, .data.fd = loop->tfd })) {
+        close(loop->tfd);
+        loop->tfd = -1;
+    }
     *loopp = loop;
     return 0;
 }
@@ -60,6 +73,9 @@ loop_destroy(struct loop *loop)
 {
     if (loop) {
         close(loop->epfd);
+        if (loop->tfd >= 0) {
+            close(loop->tfd);
+        }
         if (loop->sigfd >= 0) {
             close(loop->sigfd);
         }
@@ -218,6 +234,37 @@ loop_wait_time(uint64_t deadline_ns, uint64_t now_ns, struct timespec *ts)
     return ts;
 }
 
+/* A deadline this little before the one the timerfd holds keeps it: a timer re-added for the
+ * same deadline as a delay (ftstage.c) lands a few clock reads off, sooner half the time, and
+ * re-arming cost 8-16 us here. As the kernel's slack, which role.c sets to 1 us. */
+#define LOOP_ARM_SLACK_NS 1000
+
+/* True if the timerfd ends a wait for 'deadline_ns' (later than 'now_ns') by then: armed for
+ * it now, or for an earlier deadline (a cancelled timer's: one wake-up early). A wait with a
+ * timeout arms and cancels a kernel timer each time, and in a guest whose timer
+ * reprogramming leaves to the hypervisor that cost ~5 us a wake-up (a round trip of two
+ * wake-ups on one CPU took 23 us with a 1 ms timeout, 13 us without); every wake-up of a
+ * role with any timer (FTC's ticks) paid it, where its deadline changes far more rarely. */
+static bool
+loop_arm(struct loop *loop, uint64_t deadline_ns, uint64_t now_ns)
+{
+    struct itimerspec its = {
+        .it_value = { .tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000 },
+    };
+
+    if (loop->tfd < 0) {
+        return false;
+    }
+    if (loop->tfd_at > now_ns && loop->tfd_at <= deadline_ns + LOOP_ARM_SLACK_NS) {
+        return true;
+    }
+    if (timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL)) {
+        return false;
+    }
+    loop->tfd_at = deadline_ns;
+    return true;
+}
+
 /* Accounts the step begun at 't0'; returns the time it ended. */
 static uint64_t
 step_done(struct loop *loop, uint64_t t0)
@@ -240,7 +287,7 @@ loop_run(struct loop *loop)
         uint64_t t0 = time_mono_ns();
         uint64_t next = run_timers(loop);
         uint64_t now = step_done(loop, t0);
-        struct timespec ts;
+        struct timespec ts, *wait;
         int n;
 
         if (loop->stop) {
@@ -248,8 +295,11 @@ loop_run(struct loop *loop)
         }
         /* In nanoseconds: a sub-millisecond timer (e.g. FTC's 125 us carry) waits its own time,
          * not a whole millisecond. The kernel counts from the call, after 'now': never early. */
-        n = epoll_pwait2(loop->epfd, events, ARRAY_SIZE(events),
-                         loop_wait_time(next, now, &ts), NULL);
+        wait = loop_wait_time(next, now, &ts);
+        if (wait && (ts.tv_sec || ts.tv_nsec) && loop_arm(loop, next, now)) {
+            wait = NULL;
+        }
+        n = epoll_pwait2(loop->epfd, events, ARRAY_SIZE(events), wait, NULL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -258,7 +308,7 @@ loop_run(struct loop *loop)
         }
         for (int i = 0; i < n && !loop->stop; i++) {
             int fd = events[i].data.fd;
-            if ((size_t) fd < loop->n_fds && loop->fds[fd].used) {
+            if (fd != loop->tfd && (size_t) fd < loop->n_fds && loop->fds[fd].used) {
                 t0 = time_mono_ns();
                 loop->fds[fd].cb(loop, fd, events[i].events, loop->fds[fd].aux);
                 step_done(loop, t0);

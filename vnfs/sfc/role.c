@@ -184,7 +184,8 @@ role_start(struct role *role)
 
     role->started_ns = time_mono_ns();
     /* The kernel may defer a timed wake-up by the thread's slack (50 us by default), a third
-     * of a 125 us timer: 1 us keeps the loop's sub-millisecond timers on time. */
+     * of a 125 us timer: 1 us keeps the loop's sub-millisecond timers on time where it waits
+     * with a timeout (no timerfd: loop.c). */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     if (role->cpu >= 0) {
         error = role_pin_cpu(role->cpu);

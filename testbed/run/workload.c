@@ -162,19 +162,22 @@ process_cpu_usec(const char *pid, bool *pmd)
     char path[64], *text = NULL, *p, *comm;
     unsigned long long ut = 0, st = 0;
 
+    if (pmd) {
+        *pmd = false;
+    }
     snprintf(path, sizeof path, "/proc/%s/stat", pid);
     if (read_file(path, &text, NULL)) {
         return 0;
     }
     /* After the command's name, which may hold spaces: state is field 3, utime 14. */
     p = strrchr(text, ')');
-    comm = strchr(text, '(');
-    if (!p || !comm || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                              &ut, &st) != 2) {
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                     &ut, &st) != 2) {
         ut = st = 0;
     }
-    if (pmd) {
-        *pmd = comm && !strncmp(comm + 1, "pmd", 3);
+    comm = strchr(text, '(');
+    if (pmd && comm) {
+        *pmd = !strncmp(comm + 1, "pmd", 3);
     }
     free(text);
     return (ut + st) * 1000000ull / sysconf(_SC_CLK_TCK);

@@ -1,5 +1,6 @@
-/* Unit tests of role's receive loop (vnfs/sfc/role.h) on a real AF_PACKET socket: the
- * loopback of a network namespace of the test's own (root only; skipped otherwise). A batch
+/* Unit tests of role (vnfs/sfc/role.h): its receive loop on a real AF_PACKET socket, the
+ * loopback of a network namespace of the test's own (root only; skipped otherwise), and its
+ * control calls' parameters. A batch
  * shorter than asked means the queue ran dry, so the role reads no further (epoll is
  * level-triggered: what comes later wakes the loop). */
 #include <setjmp.h>
@@ -8,11 +9,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <net/if.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "vnfs/lib/pktio.h"
@@ -73,11 +76,42 @@ test_short_batch_read_once(void **state)
     role_finish(&role);
 }
 
+/* Only an integer within [0, limit) is taken; anything else is the caller's message. */
+static void
+test_param_index(void **state)
+{
+    static const char *const bad[] = {
+        "{}", "{\"peer\": -1}", "{\"peer\": 3}", "{\"peer\": \"1\"}", "{\"peer\": 1.0}",
+    };
+    char *errmsg = NULL;
+    json_int_t v = -1;
+    json_t *p;
+
+    p = json_loads("{\"peer\": 2}", 0, NULL);
+    assert_int_equal(role_param_index(p, "peer", 3, "expected PEER", &v, &errmsg), 0);
+    assert_int_equal(v, 2);
+    assert_null(errmsg);
+    json_decref(p);
+    assert_int_equal(role_param_index(NULL, "peer", 3, "expected PEER", &v, &errmsg), EINVAL);
+    assert_string_equal(errmsg, "expected PEER");
+    free(errmsg);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        errmsg = NULL;
+        p = json_loads(bad[i], 0, NULL);
+        assert_non_null(p);
+        assert_int_equal(role_param_index(p, "peer", 3, "expected PEER", &v, &errmsg), EINVAL);
+        assert_string_equal(errmsg, "expected PEER");
+        free(errmsg);
+        json_decref(p);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_short_batch_read_once),
+        cmocka_unit_test(test_param_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -106,14 +106,13 @@ ctl_notify(void *role_, json_t *params, json_t **result, char **errmsg,
            enum ft_event_kind kind)
 {
     struct ftudp *fc = ((struct role *) role_)->aux;
-    json_t *peer = params ? json_object_get(params, "peer") : NULL;
     json_int_t v;
     int error;
 
-    if (!json_is_integer(peer) || (v = json_integer_value(peer)) < 0
-        || v >= FT_ENDPOINT_NONE) {
-        *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
-        return EINVAL;
+    error = role_param_index(params, "peer", FT_ENDPOINT_NONE,
+                             "expected {\"peer\": ENDPOINT_ID}", &v, errmsg);
+    if (error) {
+        return error;
     }
     error = ft_adapter_notify(fc->adapter, kind, v);
     if (!error) {

@@ -556,15 +556,14 @@ static int
 ctl_peer(void *role_, json_t *params, json_t **result, char **errmsg, bool up)
 {
     struct ftvnf_role *r = ((struct role *) role_)->aux;
-    json_t *peer = params ? json_object_get(params, "peer") : NULL;
     uint64_t now = time_mono_ns();
     json_int_t v;
     int error;
 
-    if (!json_is_integer(peer) || (v = json_integer_value(peer)) < 0
-        || v >= FT_ENDPOINT_NONE) {
-        *errmsg = xstrdup("expected {\"peer\": ENDPOINT_ID}");
-        return EINVAL;
+    error = role_param_index(params, "peer", FT_ENDPOINT_NONE,
+                             "expected {\"peer\": ENDPOINT_ID}", &v, errmsg);
+    if (error) {
+        return error;
     }
     error = up ? ftstage_peer_up(ftvnf_main(r), v, now)
                : ftstage_peer_down(ftvnf_main(r), v, now);

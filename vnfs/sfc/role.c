@@ -129,6 +129,20 @@ role_counters_json(const struct role *role)
     return counters;
 }
 
+int
+role_param_index(const json_t *params, const char *key, json_int_t limit,
+                 const char *expected, json_int_t *v, char **errmsg)
+{
+    json_t *j = params ? json_object_get(params, key) : NULL;
+
+    if (!json_is_integer(j) || json_integer_value(j) < 0 || json_integer_value(j) >= limit) {
+        *errmsg = xstrdup(expected);
+        return EINVAL;
+    }
+    *v = json_integer_value(j);
+    return 0;
+}
+
 static int
 ctl_stats(void *role_, json_t *params, json_t **result, char **errmsg)
 {

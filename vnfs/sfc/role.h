@@ -131,6 +131,11 @@ void role_rx_resume(struct role *);
 /* Counters as a JSON object (new reference). */
 json_t *role_counters_json(const struct role *);
 
+/* A control call's parameter 'key', an integer in [0, 'limit'), into '*v'; else EINVAL with
+ * 'expected' as the call's error. */
+int role_param_index(const json_t *params, const char *key, json_int_t limit,
+                     const char *expected, json_int_t *v, char **errmsg);
+
 /* Pins the calling process to 'cpu'. Returns 0 or an errno. */
 int role_pin_cpu(int cpu);
 

@@ -430,20 +430,19 @@ static int
 ctl_order_peer_down(void *role_, json_t *params, json_t **result, char **errmsg)
 {
     struct vnf *v = ((struct role *) role_)->aux;
-    json_t *index = params ? json_object_get(params, "index") : NULL;
+    json_int_t index;
     int error;
 
     if (!v->order) {
         *errmsg = xstrdup("this VNF orders nothing among replicas");
         return ENOENT;
     }
-    if (!json_is_integer(index) || json_integer_value(index) < 0
-        || (size_t) json_integer_value(index) >= v->n_order) {
-        *errmsg = xstrdup("expected {\"index\": REPLICA} within --order-group");
-        return EINVAL;
+    error = role_param_index(params, "index", v->n_order,
+                             "expected {\"index\": REPLICA} within --order-group", &index, errmsg);
+    if (error) {
+        return error;
     }
-    error = ftstage_peer_down(v->order, VNF_ORDER_ID(json_integer_value(index)),
-                              time_mono_ns());
+    error = ftstage_peer_down(v->order, VNF_ORDER_ID(index), time_mono_ns());
     if (!error) {
         *result = json_true();
     }

@@ -113,10 +113,10 @@
 # veth sends (~6 us each), two wake-ups with their switches and ~18 us of work. Session 21:
 # that work sealed and checked its two messages with crypto_auth, which takes the key in again
 # each time (1.5-1.8 us a short message; 0.7-1.0 from a state keyed once, as ftstage.c now
-# does), and the ends encoded logs again (now copied as they came): hold at length 2 41 -> 33 us
-# (medians of 8 runs a side; A 33-43, B 31-35; lower in 6 of 8 adjacent pairs, by 7-12, the
-# other 2 within 2), at length 4 37 -> 37 (no change); added p50 a middlebox 21.1 -> 20.6 at 2,
-# 12.7 -> 11.1 at 4 (within the rounds' noise). And what
+# does), and the ends encoded logs again (now copied as they came): hold at length 2 39.5 -> 33
+# us (medians of 10 runs a side; A 33-43, B 31-39; 7 of 10 adjacent pairs lower, by 2-12, the
+# other 3 within 2), at length 4 38.5 -> 37 (7 of 10 lower, by 2-7: within its spread); added
+# p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/loop.h"
@@ -43,6 +44,9 @@ test_seal_open(void **state)
 
     seal(&b, key, 7, 8, 42, "hello");
     assert_int_equal(b.len, FTSTAGE_MSG_HDR_LEN + 5 + FTSTAGE_TAG_LEN);
+    /* The tag is crypto_auth()'s, whose state the seal starts from a copy of. */
+    assert_int_equal(crypto_auth_verify(b.data + b.len - FTSTAGE_TAG_LEN, b.data,
+                                        b.len - FTSTAGE_TAG_LEN, key), 0);
     assert_int_equal(ftstage_msg_open(b.data, b.len, key, &m), 0);
     assert_int_equal(m.from, 7);
     assert_int_equal(m.to, 8);
@@ -242,6 +246,8 @@ test_peer_messages_counted(void **state)
 struct recorder {
     size_t n_forward, n_send;
     uint32_t last_to;
+    uint8_t msg[256];
+    size_t msg_len;
 };
 
 static void
@@ -260,6 +266,8 @@ rec_send(void *aux, uint32_t to, const uint8_t *msg, size_t len)
 
     r->n_send++;
     r->last_to = to;
+    r->msg_len = MIN(len, sizeof r->msg);
+    memcpy(r->msg, msg, r->msg_len);
     return true;
 }
 
@@ -293,6 +301,10 @@ test_actions_leave_through_the_role(void **state)
     assert_int_equal(rec.n_send, 1);
     assert_int_equal(rec.last_to, 5);
     assert_int_equal(ftstage_stats(st)->sent, 1);
+    /* Sealed under the stage's key as any holder of it would (its own keyed state). */
+    assert_int_equal(ftstage_msg_open(rec.msg, rec.msg_len, key, &m), 0);
+    assert_int_equal(m.kind, FT_EV_STATE);
+    assert_int_equal(m.to, 5);
     buf_uninit(&b);
     ftstage_destroy(st);
 }

@@ -34,7 +34,11 @@ struct ftstage {
     void *aux;
     struct loop *loop;
     bool has_key;
-    uint8_t key[FTSTAGE_KEY_LEN];
+    /* The HMAC's state once the key's padded block is in: each message's seal or check starts
+     * from a copy of it. crypto_auth() takes the key in again for every message, two of the
+     * four SHA-512 compressions a short one costs (1.5-1.8 us for 80-200 bytes here, against
+     * 0.7-1.0), and FTC's commit round trip seals and checks two messages on its way. */
+    crypto_auth_hmacsha512256_state keyed;
     uint64_t next_seq;
     uint32_t incarnation;
     size_t max_payload;
@@ -56,8 +60,20 @@ msg_kind_valid(enum ft_event_kind kind)
     return kind == FT_EV_PEER_MSG || kind == FT_EV_STATE || kind == FT_EV_STATE_REQUEST;
 }
 
-void
-ftstage_msg_seal(struct buf *b, const uint8_t key[FTSTAGE_KEY_LEN], const struct ftstage_msg *m)
+/* crypto_auth()'s tag of 'data' under the key 'k' was initialised with. */
+static void
+keyed_tag(const crypto_auth_hmacsha512256_state *k, const uint8_t *data, size_t len,
+          uint8_t tag[FTSTAGE_TAG_LEN])
+{
+    crypto_auth_hmacsha512256_state st = *k;
+
+    crypto_auth_hmacsha512256_update(&st, data, len);
+    crypto_auth_hmacsha512256_final(&st, tag);
+    sodium_memzero(&st, sizeof st);
+}
+
+static void
+msg_seal(struct buf *b, const crypto_auth_hmacsha512256_state *k, const struct ftstage_msg *m)
 {
     size_t start = b->len;
 
@@ -72,7 +88,17 @@ ftstage_msg_seal(struct buf *b, const uint8_t key[FTSTAGE_KEY_LEN], const struct
     buf_put_be32(b, m->len);
     buf_put(b, m->payload, m->len);
     uint8_t *tag = buf_put_uninit(b, FTSTAGE_TAG_LEN);
-    crypto_auth(tag, b->data + start, b->len - FTSTAGE_TAG_LEN - start, key);
+    keyed_tag(k, b->data + start, b->len - FTSTAGE_TAG_LEN - start, tag);
+}
+
+void
+ftstage_msg_seal(struct buf *b, const uint8_t key[FTSTAGE_KEY_LEN], const struct ftstage_msg *m)
+{
+    crypto_auth_hmacsha512256_state k;
+
+    crypto_auth_hmacsha512256_init(&k, key, FTSTAGE_KEY_LEN);
+    msg_seal(b, &k, m);
+    sodium_memzero(&k, sizeof k);
 }
 
 int
@@ -82,10 +108,11 @@ ftstage_msg_open(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_
     return ftstage_msg_open_max(data, len, key, FTSTAGE_MAX_PAYLOAD, m);
 }
 
-int
-ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
-                     size_t max_payload, struct ftstage_msg *m)
+static int
+msg_open(const uint8_t *data, size_t len, const crypto_auth_hmacsha512256_state *k,
+         size_t max_payload, struct ftstage_msg *m)
 {
+    uint8_t tag[FTSTAGE_TAG_LEN];
     size_t body;
     uint32_t plen;
 
@@ -98,7 +125,8 @@ ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_
     if (plen > max_payload || plen != body - FTSTAGE_MSG_HDR_LEN) {
         return EINVAL;
     }
-    if (crypto_auth_verify(data + body, data, body, key)) {
+    keyed_tag(k, data, body, tag);
+    if (crypto_verify_32(tag, data + body)) {
         return EBADMSG;
     }
     m->from = get_be32(data + 4);
@@ -108,6 +136,19 @@ ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_
     m->payload = data + FTSTAGE_MSG_HDR_LEN;
     m->len = plen;
     return 0;
+}
+
+int
+ftstage_msg_open_max(const uint8_t *data, size_t len, const uint8_t key[FTSTAGE_KEY_LEN],
+                     size_t max_payload, struct ftstage_msg *m)
+{
+    crypto_auth_hmacsha512256_state k;
+    int error;
+
+    crypto_auth_hmacsha512256_init(&k, key, FTSTAGE_KEY_LEN);
+    error = msg_open(data, len, &k, max_payload, m);
+    sodium_memzero(&k, sizeof k);
+    return error;
 }
 
 bool
@@ -270,7 +311,7 @@ send_peer(struct ftstage *st, enum ft_event_kind kind, uint32_t to, const uint8_
         return;
     }
     st->msg.len = 0;
-    ftstage_msg_seal(&st->msg, st->key, &m);
+    msg_seal(&st->msg, &st->keyed, &m);
     if (st->ops.send && st->ops.send(st->aux, to, st->msg.data, st->msg.len)) {
         st->stats.sent++;
     } else {
@@ -375,7 +416,7 @@ ftstage_create(const struct ftstage_config *cfg, const struct ftstage_ops *ops, 
     st->next_seq = cfg->seq_base;
     if (cfg->key) {
         st->has_key = true;
-        memcpy(st->key, cfg->key, FTSTAGE_KEY_LEN);
+        crypto_auth_hmacsha512256_init(&st->keyed, cfg->key, FTSTAGE_KEY_LEN);
     }
     ft_actions_init(&st->actions);
     buf_init(&st->msg);
@@ -395,7 +436,7 @@ ftstage_destroy(struct ftstage *st)
     ft_core_destroy(st->core);
     ft_actions_uninit(&st->actions);
     buf_uninit(&st->msg);
-    sodium_memzero(st->key, sizeof st->key);
+    sodium_memzero(&st->keyed, sizeof st->keyed);
     free(st->windows);
     free(st->timers);
     free(st);
@@ -486,7 +527,7 @@ ftstage_peer_message_from(struct ftstage *st, const uint8_t *data, size_t len, u
         st->stats.peer_forged++;
         return 0;
     }
-    error = ftstage_msg_open_max(data, len, st->key, st->max_payload, &m);
+    error = msg_open(data, len, &st->keyed, st->max_payload, &m);
     if (error == EBADMSG) {
         st->stats.peer_forged++;
         return 0;

@@ -136,7 +136,6 @@ struct ftc_forwarder {
     bool full_armed;            /* FTC_FWD_TIMER_FULL is armed. */
     struct ftc_message *m;
     struct buf pkt;
-    struct buf scratch;         /* A log's encoding, while it is checked for a duplicate. */
 };
 
 static int
@@ -176,7 +175,6 @@ ftc_forwarder_create(const struct ft_config *cfg, struct ft_core **corep, char *
     }
     w->m = xzalloc(sizeof *w->m);
     buf_init(&w->pkt);
-    buf_init(&w->scratch);
     *corep = &w->up;
     return 0;
 }
@@ -192,7 +190,6 @@ ftc_forwarder_destroy(struct ft_core *core)
     free(w->m);
     free(w->sent_ns);
     buf_uninit(&w->pkt);
-    buf_uninit(&w->scratch);
     free(w);
 }
 
@@ -357,20 +354,19 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
     /* First: a propagating packet sent below puts the commits into 'w->m'. */
     w->commits_dirty |= ftc_commits_merge(&w->commits, w->m);
     for (size_t i = 0; i < w->m->n_logs; i++) {
-        struct buf *b = &w->scratch;
+        /* As ftc_log_put() would encode it: the parser takes only a log's own encoding. */
+        const uint8_t *wire = w->m->logs[i].wire;
+        size_t wire_len = w->m->logs[i].wire_len;
+        uint64_t h = ftc_hash_bytes(wire, wire_len);
         bool dup = false;
-        uint64_t h;
 
-        buf_clear(b);
-        ftc_log_put(b, &w->m->logs[i]);
-        h = ftc_hash_bytes(b->data, b->len);
         for (size_t k = 0; k < FTC_FWD_RECENT && !dup; k++) {
             dup = w->sent_hash[k] == h && w->sent_hash_ns[k]
                   && now - w->sent_hash_ns[k] < 8 * w->tick_ns;
         }
         for (size_t k = 0; k < w->n_pending && !dup; k++) {
-            dup = w->pending_hash[k] == h && w->pending[k].len == b->len
-                  && !memcmp(w->pending[k].data, b->data, b->len);
+            dup = w->pending_hash[k] == h && w->pending[k].len == wire_len
+                  && !memcmp(w->pending[k].data, wire, wire_len);
         }
         if (!dup) {
             if (w->n_pending == FTC_FWD_MAX_PENDING) {
@@ -390,9 +386,9 @@ ftc_forwarder_on_piggyback(struct ftc_forwarder *w, const uint8_t *data, size_t 
                 w->stats.logs_dropped++;
             }
             buf_clear(&w->pending[w->n_pending]);
-            buf_put(&w->pending[w->n_pending], b->data, b->len);
+            buf_put(&w->pending[w->n_pending], wire, wire_len);
             w->pending_hash[w->n_pending] = h;
-            w->pending_bytes += b->len;
+            w->pending_bytes += wire_len;
             w->n_pending++;
         }
     }
@@ -793,7 +789,7 @@ ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_
             || (b->n_pending && b->pending.len + ftc_log_wire_len(&s->logs[i]) > b->max_msg)) {
             ftc_buffer_flush(b, out);
         }
-        ftc_log_put(&b->pending, &s->logs[i]);
+        ftc_log_put_wire(&b->pending, &s->logs[i]);
         b->n_pending++;
     }
     if (!b->flush_armed) {

@@ -12,7 +12,7 @@
  * sequence numbers, both genuine) and sends them matching COMMITs, the equivocation PBFT's
  * quorums exist for. The network delays, reorders and duplicates; it loses nothing (PBFT
  * assumes links that eventually deliver: omission is a faulty replica's); links are
- * authenticated, as ftstage's crypto_auth makes them on guests.
+ * authenticated, as ftstage's MAC makes them on guests.
  *
  * Invariants: correct replicas apply the same sequence, all of it (agreement, complete), none
  * twice; the client accepts only replies a correct service gives, once each, and every one.

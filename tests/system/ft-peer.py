@@ -2,9 +2,8 @@
 """Sends sealed peer messages (vnfs/sfc/ftstage.h) to an SFF's voting stage from inside a guest:
 one sealed with the instance's key, the same again (a replay), one sealed with another key and one
 with a flipped byte (forgeries). Usage: ft-peer.py IFACE DST_MAC KEYFILE TO FROM.
-crypto_auth is HMAC-SHA-512-256: the first 32 bytes of HMAC-SHA-512."""
+The tag is keyed BLAKE2b of 32 bytes (crypto_generichash)."""
 import hashlib
-import hmac
 import os
 import socket
 import struct
@@ -17,7 +16,7 @@ PEER_MSG = 2  # enum ft_event_kind: START, PACKET, PEER_MSG
 
 def seal(key, frm, to, seq, payload):
     body = struct.pack(">IIIQB3xI", MAGIC, frm, to, seq, PEER_MSG, len(payload)) + payload
-    return body + hmac.new(key, body, hashlib.sha512).digest()[:32]
+    return body + hashlib.blake2b(body, key=key, digest_size=32).digest()
 
 
 def main():

@@ -11,11 +11,12 @@
  * loop (one loop timer follows the earliest deadline), DROP / NOTE / SUSPECT as counters and
  * the note callback.
  *
- * Peer messages are authenticated with libsodium crypto_auth (HMAC-SHA-512-256) under a
- * per-instance key the orchestrator hands each guest at deploy (a file of mode 0600). Wire
+ * Peer messages are authenticated with keyed BLAKE2b (libsodium crypto_generichash, a 32-byte
+ * tag; about twice as fast as HMAC-SHA-512-256 on short messages) under a per-instance key the
+ * orchestrator hands each guest at deploy (a file of mode 0600). Wire
  * layout, big-endian, FTSTAGE_MSG_HDR_LEN bytes of header:
  *   0 magic "FTPM" | 4 from | 8 to | 12 seq (u64) | 20 kind (u8) | 21 zero (3) | 24 len (u32)
- *   28 payload (len bytes) | tag (crypto_auth_BYTES) over header and payload.
+ *   28 payload (len bytes) | tag (FTSTAGE_TAG_LEN) over header and payload.
  * A message whose tag does not verify is counted as forged; one whose (from, seq) was seen or
  * fell behind the 64-message window of its sender is counted as replayed; both are dropped
  * before the core sees them. Never allocates per frame except what the core's actions need;
@@ -37,8 +38,8 @@ struct ftstage;
 #define FTSTAGE_ETHERTYPE 0x88B5        /* IEEE 802 local experimental ethertype 1. */
 #define FTSTAGE_MSG_MAGIC 0x4654504du   /* "FTPM" */
 #define FTSTAGE_MSG_HDR_LEN 28
-#define FTSTAGE_KEY_LEN 32              /* crypto_auth_KEYBYTES */
-#define FTSTAGE_TAG_LEN 32              /* crypto_auth_BYTES */
+#define FTSTAGE_KEY_LEN 32              /* crypto_generichash_KEYBYTES */
+#define FTSTAGE_TAG_LEN 32              /* crypto_generichash_BYTES */
 #define FTSTAGE_MAX_PAYLOAD 9000
 
 struct ftstage_msg {
@@ -78,7 +79,7 @@ struct ftstage_ops {
      * role took it as it is (it never crosses a link: a stage of the same process gets it
      * through ftstage_peer_message_opened()), or sent something else in its place, sealed
      * itself (e.g. only what changed since its last image); false: it is sealed and goes to
-     * 'send' as usual. A seal and its check cost two passes of HMAC over the payload, which
+     * 'send' as usual. A seal and its check cost two passes of the MAC over the payload, which
      * for NHAM's 512 KB checkpoint images was most of the SFF's CPU. */
     bool (*send_unsealed)(void *aux, const struct ftstage_msg *);
 };

@@ -261,7 +261,7 @@ nham_send_msg(struct pktio *io, struct nham_tx *tx, struct nham_frags *fr, uint8
  * it got before; whole when the copy has none before, or when the SFF said it lacks the base
  * (BASE, below). Images of the paper's 512 KB, whole, of every VNF at 4 Hz, were what the
  * chain's packets queued behind (probes past a 50 ms deadline with no fault at all); one
- * whole in four still was 375 frames per VNF a second through the switch and two HMAC passes
+ * whole in four still was 375 frames per VNF a second through the switch and two MAC passes
  * over 512 KB, for a base the SFF had. One the SFF cannot rebuild (its base was lost) is
  * dropped: that checkpoint is lost, Hold/Release keeps holding until the next, and the SFF
  * says BASE to the copy that sent it, whose next checkpoint goes whole (a BASE lost: the next
@@ -1014,7 +1014,7 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         return true;
     }
     /* The copy's very message, rebuilt from what its authenticated CKDL says: handed to the
-     * stage as opened (sealing it only to check the seal again cost two HMAC passes over the
+     * stage as opened (sealing it only to check the seal again cost two MAC passes over the
      * whole image). The step does not touch vnf_last. */
     struct ftstage_msg im = { .from = m.from, .to = NHAM_ID_SFF, .seq = get_be64(p),
                               .kind = FT_EV_STATE, .payload = h->vnf_last.data,
@@ -1971,7 +1971,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
 /* The core's messages before they are sealed (the stage seals what this returns false for,
  * then nham_vnf_send() sends it). A READY is the end of a recovery: its time is what the FMS
  * records. A checkpoint image goes as its changes (CKDL) when it can: sealed here, and the
- * whole image is then neither sealed nor checked again (two HMAC passes over 512 KB). */
+ * whole image is then neither sealed nor checked again (two MAC passes over 512 KB). */
 static bool
 nham_vnf_send_unsealed(void *v_, const struct ftstage_msg *m)
 {

@@ -41,7 +41,7 @@
  * must have seen it pre-prepared). Timeouts double with each view change in a row (liveness);
  * f+1 VIEW_CHANGEs for higher views make a replica join the smallest.
  *
- * Needs authenticated senders (ftstage seals peer messages with crypto_auth under the
+ * Needs authenticated senders (ftstage seals peer messages with a MAC under the
  * instance's key; the simulator's links are authenticated). Requests and replies are not
  * signed: requests come from the replica's own voter, and the replies are voted on downstream.
  *

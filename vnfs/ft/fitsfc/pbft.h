@@ -20,7 +20,7 @@
  *                entries above 'low', seqs strictly increasing, each request matching its digest
  *   VC_RELAY     origin (u32) | a VIEW_CHANGE of 'view' as 'origin' sent it
  *   NEW_VIEW     n (u32) | n x { sender u32, digest 16 of its VIEW_CHANGE }, senders increasing
- * Authenticity of the sender is the driver's (ftstage seals with crypto_auth; the simulator's
+ * Authenticity of the sender is the driver's (ftstage seals with a MAC; the simulator's
  * links are authenticated). Main types: struct pbft_msg, struct pbft_vc, struct pbft_vc_entry. */
 #ifndef SFC_FT_PBFT_H
 #define SFC_FT_PBFT_H 1

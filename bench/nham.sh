@@ -93,7 +93,15 @@
 #     roles' counters loop_step_max_us, loop_steps_slow; the SFF's peer_usec, peer_step_max_us):
 #     the SFF's checkpoint handling took 0.5-2.6% of its time, in steps of at most ~27 ms,
 #     against an entry queue of ~3,600 datagrams (~230 ms at capacity); a failing rate lost
-#     2-50%, a sustained overload, not a stall's burst.
+#     2-50%, a sustained overload, not a stall's burst. Session 21 (fixed rates held 30 s,
+#     none and 0R alternated): no overload is needed; 19,531/s, which 2 s windows pass,
+#     fails held longer in both (none 25-34%, 0R 5-41%): a window starting from an idle chain
+#     rides ~2 s on the entry socket's 4 MB. Where both carry everything (17,000/s) 0R costs
+#     1.5-2.5% more per datagram (its SFF writing every frame into held blocks ~35 MB deep,
+#     cold: memmove and the prefetch of nham_sff_hold; streaming stores did not help), and
+#     falls into 10-30 s episodes of 4-43% loss (6 of 7 runs; none 1 of 3, and once from
+#     16,000/s for 30 s with its SFF at 30 us a datagram instead of 19): the trigger of that
+#     mode, shared by both, is not found.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

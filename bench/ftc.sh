@@ -94,7 +94,9 @@
 # frame), wake-ups and timers the same as none's (perf stat). Session 21: a middle replica
 # 3,285 -> 3,251 instructions a frame (callgrind), ~0.25 us of its ~4.5 us a frame is the
 # protocol's user space; at length 5 single repetitions collapse (one guest at its quota,
-# the first middle or an end, goodput 3.5k-5.7k/s), which decides ftc/none more than the cuts.
+# the first middle or an end, goodput 3.5k-5.7k/s), which decides ftc/none more than the cuts
+# (8 repetitions a side: e2c892f 0.890 / 0.811 at lengths 4 / 5, 3 collapses; the cut 0.957 /
+# 0.933, none; too few runs to credit ~0.1% of a middle's CPU with it).
 # After each run, what limited it: each middlebox guest's throttled periods out of those it ran
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).

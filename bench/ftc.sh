@@ -91,7 +91,12 @@
 # Session 20 (lengths 4 and 5, cpuacct over real windows): a middle's CPU a frame 1.07-1.32x
 # none's (median ~1.09-1.10; goodput ~0.89-0.93), ~0.4 us of it user space and ~0.1-0.2 the
 # kernel's copies of the ~90 bytes of logs and commits a frame carries; system calls (~0.1 a
-# frame), wake-ups and timers the same as none's (perf stat).
+# frame), wake-ups and timers the same as none's (perf stat). Session 21: a middle replica
+# 3,285 -> 3,251 instructions a frame (callgrind), ~0.25 us of its ~4.5 us a frame is the
+# protocol's user space; at length 5 single repetitions collapse (one guest at its quota,
+# the first middle or an end, goodput 3.5k-5.7k/s), which decides ftc/none more than the cuts
+# (8 repetitions a side: e2c892f 0.890 / 0.811 at lengths 4 / 5, 3 collapses; the cut 0.957 /
+# 0.933, none; too few runs to credit ~0.1% of a middle's CPU with it).
 # After each run, what limited it: each middlebox guest's throttled periods out of those it ran
 # in (one throttled in nearly all is at its quota, the bottleneck) and where packets were
 # dropped (the SFF's admission, a receive queue, FTC's forwarder shedding at its window).

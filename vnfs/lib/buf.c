@@ -22,31 +22,14 @@ buf_uninit(struct buf *b)
     buf_init(b);
 }
 
+/* buf_reserve()'s slow path. */
 void
-buf_clear(struct buf *b)
+buf_grow(struct buf *b, size_t extra)
 {
-    b->len = 0;
-}
+    size_t cap = MAX(b->cap * 2, b->len + extra);
 
-void
-buf_reserve(struct buf *b, size_t extra)
-{
-    if (b->cap - b->len < extra) {
-        size_t cap = MAX(b->cap * 2, b->len + extra);
-        b->data = xrealloc(b->data, MAX(cap, 64));
-        b->cap = MAX(cap, 64);
-    }
-}
-
-void *
-buf_put_uninit(struct buf *b, size_t len)
-{
-    void *p;
-
-    buf_reserve(b, len);
-    p = b->data + b->len;
-    b->len += len;
-    return p;
+    b->data = xrealloc(b->data, MAX(cap, 64));
+    b->cap = MAX(cap, 64);
 }
 
 void

@@ -18,9 +18,35 @@ struct buf {
 
 void buf_init(struct buf *);
 void buf_uninit(struct buf *);
-void buf_clear(struct buf *);
-void buf_reserve(struct buf *, size_t extra);
-void *buf_put_uninit(struct buf *, size_t len);
+void buf_grow(struct buf *, size_t extra);
+
+/* Inline: FTC's replicas reserve and clear a few buffers per packet, where the calls cost more
+ * than the work. */
+static inline void
+buf_clear(struct buf *b)
+{
+    b->len = 0;
+}
+
+static inline void
+buf_reserve(struct buf *b, size_t extra)
+{
+    if (b->cap - b->len < extra) {
+        buf_grow(b, extra);
+    }
+}
+
+static inline void *
+buf_put_uninit(struct buf *b, size_t len)
+{
+    void *p;
+
+    buf_reserve(b, len);
+    p = b->data + b->len;
+    b->len += len;
+    return p;
+}
+
 void buf_put(struct buf *, const void *, size_t len);
 void buf_put_u8(struct buf *, uint8_t);
 void buf_put_be16(struct buf *, uint16_t);

@@ -117,8 +117,9 @@
 # -> 8.9 (medians of 8 runs a side; within the runs' spread). The rest of the hold is two
 # veth sends (~6 us each), two wake-ups with their switches and ~18 us of work. Session 21:
 # that work sealed and checked its two messages with crypto_auth, which takes the key in again
-# each time (1.5-1.8 us a short message; 0.7-1.0 from a state keyed once, as ftstage.c now
-# does), and the ends encoded logs again (now copied as they came): hold at length 2 39.5 -> 33
+# each time (1.5-1.8 us a short message; 0.7-1.0 from a state keyed once; ftstage.c now seals
+# with keyed BLAKE2b from a keyed state, 0.3-0.5, not in the A/B below), and the ends encoded
+# logs again (now copied as they came): hold at length 2 39.5 -> 33
 # us (medians of 10 runs a side; A 33-43, B 31-39; 7 of 10 adjacent pairs lower, by 2-12, the
 # other 3 within 2), at length 4 38.5 -> 37 (7 of 10 lower, by 2-7: within its spread); added
 # p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). And what

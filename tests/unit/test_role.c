@@ -1,8 +1,7 @@
 /* Unit tests of role (vnfs/sfc/role.h): its receive loop on a real AF_PACKET socket, the
  * loopback of a network namespace of the test's own (root only; skipped otherwise), and its
- * control calls' parameters. A batch
- * shorter than asked means the queue ran dry, so the role reads no further (epoll is
- * level-triggered: what comes later wakes the loop). */
+ * control calls' parameters. A batch shorter than asked means the queue ran dry, so the role
+ * reads no further (epoll is level-triggered: what comes later wakes the loop). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,10 +11,10 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "vnfs/lib/pktio.h"

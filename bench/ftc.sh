@@ -189,7 +189,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold left spread cores added added_range
+declare -A tput p50 runs eff hold hold_max left spread cores added added_range
 # "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
 # logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
 quotas() {
@@ -253,12 +253,14 @@ limits() {
     done
     echo "throttled/periods:${out:- -}; drops:${drops:- none}${ftc:+; ftc:$ftc}"
 }
-# "HELD_US RELEASED HELD_NOW": what the buffer (on the last VNF's guest, v<N-1>) of instance
-# INST held so far, in total, and the packets it holds now. Usage: held INST LENGTH.
+# "HELD_US RELEASED HELD_NOW HELD_MAX_US": what the buffer (on the last VNF's guest, v<N-1>) of
+# instance INST held so far, in total, the packets it holds now and the longest it held one.
+# Usage: held INST LENGTH.
 held() {
     bin/sfclab -i "$1" agent "v$(($2 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
         | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
-                   $1 == "ftc_buf_held_now" { n = $2 } END { print h + 0, r + 0, n + 0 }'
+                   $1 == "ftc_buf_held_now" { n = $2 } $1 == "ftc_buf_held_us_max" { m = $2 }
+                   END { print h + 0, r + 0, n + 0, m + 0 }'
 }
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {
@@ -318,6 +320,7 @@ latency() {
             h1=$(held "$inst-l-ftc" "$n")
             hold[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x); split(b, y);
                 printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+            hold_max[$n]=$(echo "$h1" | awk '{ print $4 }')
             rounds=$(paste <(echo "${rp[ftc]}" | tr ' ' '\n' | sed '/^$/d') \
                            <(echo "${rp[none]:-}" | tr ' ' '\n' | sed '/^$/d') \
                      | awk -v n="$n" 'NF == 2 { printf " %.1f", ($1 - $2) / n }')
@@ -428,7 +431,8 @@ if [ "$REPS" -gt 1 ] && [ "$first" != "$last" ]; then
 fi
 for n in $LENGTHS; do
     [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
-        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct});" \
+        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct};" \
+        "the longest hold of the chain's life, its set-up run included: ${hold_max[$n]:-?} us);" \
         "it still held${left[$n]:- ?} packets when each throughput run returned"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

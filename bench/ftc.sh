@@ -122,7 +122,17 @@
 # logs again (now copied as they came): hold at length 2 39.5 -> 33
 # us (medians of 10 runs a side; A 33-43, B 31-39; 7 of 10 adjacent pairs lower, by 2-12, the
 # other 3 within 2), at length 4 38.5 -> 37 (7 of 10 lower, by 2-7: within its spread); added
-# p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). And what
+# p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). Session
+# 22 (perf of the hold's steps at length 4, us): the last guest's r and buffer 8, its send on
+# the link with the first guest's wake-up 7, switch 4, epoll return 4, receive 2, forwarder, r_0
+# and the commit 7, its send 6, switch 2, epoll return 3, receive 2, release 3: ~30 of it the
+# kernel's sends, switches and wake-ups (the floor of a round trip between two guests on one
+# CPU), the rest user work run cold. The mean moves with one request held through a throttled
+# period (session 21's 83 us at length 4: the one run of 75 whose middlebox guests were
+# throttled during the rounds), hence the longest hold printed beside it. Off the hold's path,
+# the buffer's tick sent the forwarder "0 held" after each lone release, a wake-up of the first
+# guest per request for nothing; a fall that stays at or below max_backlog now waits for the
+# next message (vnfs/ft/ftc/ends.c). And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

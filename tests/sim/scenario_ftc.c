@@ -331,7 +331,7 @@ ftc_build(struct sim *sim, bool broken, struct ftc_chain *c)
     struct sim_core_spec buf_spec = {
         .class = ft_core_class_find(broken ? "ftc_buffer-broken" : "ftc_buffer"),
         .next = &c->check, .n_next = 1, .peers = &c->fwd, .n_peers = 1, .params = eparams,
-        .n_params = ARRAY_SIZE(eparams),
+        .n_params = 2,
     };
     struct sim_core_spec check_spec = {
         .class = &ftc_check_class, .next = &c->client, .n_next = 1, .params = cparams,

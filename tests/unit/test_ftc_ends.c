@@ -4,8 +4,7 @@
  * vectors ride the first packet after they changed. The buffer: one
  * message to the forwarder per receive batch, but once it holds many packets (a saturated
  * chain) one per quarter tick or full message; a lone packet's logs still go at once; within
- * a batch, a message goes only once full; a fall of its backlog that decides nothing at the
- * forwarder's admission goes with the next message. ftc_packet_put_encoded() builds what ftc_packet_put()
+ * a batch, a message goes only once full. ftc_packet_put_encoded() builds what ftc_packet_put()
  * does. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -603,113 +602,6 @@ test_buffer_fills_messages(void **state)
     ft_core_destroy(core);
 }
 
-/* Steps the buffer with 'ev'; returns the messages it sent the forwarder (their backlog, the
- * last one's, in '*backlog') and whether it released a packet. */
-static size_t
-buffer_step(struct ft_core *core, struct ft_actions *out, const struct ft_event *ev,
-            uint32_t *backlog, bool *released)
-{
-    size_t msgs = 0;
-
-    ft_actions_clear(out);
-    assert_int_equal(ft_core_step(core, ev, out), 0);
-    for (size_t k = 0; k < out->n; k++) {
-        if (out->v[k].kind == FT_ACT_SEND) {
-            struct cursor c;
-
-            assert_int_equal(out->v[k].data[0], FTC_MSG_PIGGYBACK);
-            cursor_init(&c, out->v[k].data + 1, out->v[k].len - 1);
-            *backlog = cursor_be32(&c);
-            msgs++;
-        }
-        *released |= out->v[k].kind == FT_ACT_FORWARD;
-    }
-    return msgs;
-}
-
-/* One packet held (its log's message goes at once, "1 held") and released by its commit: with
- * the forwarder's max_backlog known, the next tick tells it nothing ("0 held" decides nothing
- * there: it sheds only above max_backlog), a backlog above it is still reported as it falls;
- * without it (0), the tick reports the change as before. */
-static void
-test_buffer_backlog_news(void **state)
-{
-    static const uint32_t next = 0, peers = 100;
-    static const uint8_t inner[64];
-    static struct ftc_message m;
-    struct ft_event start = { .kind = FT_EV_START };
-    struct ft_actions out;
-
-    (void) state;
-    ft_actions_init(&out);
-    for (int known = 0; known < 2; known++) {
-        const struct ft_param params[] = {
-            { "tick", "2ms" }, { "max_msg", "900" }, { "max_backlog", known ? "2" : "0" },
-        };
-        struct ft_config cfg = { .self = 101, .next = &next, .n_next = 1, .peers = &peers,
-                                 .n_peers = 1, .params = params, .n_params = 3 };
-        struct ft_core *core;
-        uint64_t t = 1 * MS;
-        uint32_t backlog = 99;
-        bool released = false;
-        size_t n = 0;
-
-        ft_rng_init(&cfg.rng, 1);
-        assert_int_equal(ft_core_create(ft_core_class_find("ftc_buffer"), &cfg, &core, NULL), 0);
-        assert_int_equal(ft_core_step(core, &start, &out), 0);
-        /* 'n' packets held, one receive batch each, their logs sent at once. */
-        for (uint64_t round = 0; round < 2; round++) {
-            for (size_t i = 0; i < (round ? 4 : 1); i++) {
-                struct buf b = BUF_INITIALIZER;
-                struct ft_event ev = { .kind = FT_EV_PACKET, .from = 2, .now_ns = t };
-                struct ft_event flush = { .kind = FT_EV_TIMER, .timer = 2, .now_ns = t };
-
-                memset(&m, 0, sizeof m);
-                m.logs[0] = (struct ftc_log) { .group = 1, .n_ent = 1 };
-                m.logs[0].ent[0] = (struct ftc_entry) { .part = 0, .write = true,
-                                                        .seq = ++n };
-                m.n_logs = 1;
-                ftc_packet_put(&b, FTC_PKT_DATA, &m, inner, sizeof inner);
-                ev.data = b.data;
-                ev.len = b.len;
-                assert_int_equal(buffer_step(core, &out, &ev, &backlog, &released), 0);
-                assert_int_equal(buffer_step(core, &out, &flush, &backlog, &released), 1);
-                assert_int_equal(backlog, i + 1);
-                buf_uninit(&b);
-                t += 10000;
-            }
-            /* Their commit: all released, no message. */
-            struct buf c = BUF_INITIALIZER;
-            struct ft_event commit = { .kind = FT_EV_PEER_MSG, .from = 100, .now_ns = t };
-            struct ft_event tick = { .kind = FT_EV_TIMER, .timer = 1 };
-
-            memset(&m, 0, sizeof m);
-            m.commits[0] = (struct ftc_commit) { .group = 1, .n_parts = 1 };
-            m.commits[0].max[0] = n + 1;
-            m.n_commits = 1;
-            buf_put_u8(&c, FTC_MSG_COMMIT);
-            ftc_message_put(&c, &m);
-            commit.data = c.data;
-            commit.len = c.len;
-            assert_int_equal(buffer_step(core, &out, &commit, &backlog, &released), 0);
-            assert_true(released);
-            released = false;
-            buf_uninit(&c);
-            /* The tick after: 1 -> 0 held goes only if max_backlog is not known; 4 -> 0, from
-             * above it, always. */
-            t += 2 * MS;
-            tick.now_ns = t;
-            assert_int_equal(buffer_step(core, &out, &tick, &backlog, &released),
-                             known && !round ? 0 : 1);
-            if (!known || round) {
-                assert_int_equal(backlog, 0);
-            }
-        }
-        ft_core_destroy(core);
-    }
-    ft_actions_uninit(&out);
-}
-
 /* The forwarder's packets with the buffer's logs as their encodings: the same bytes as
  * ftc_packet_put() of the decoded logs, for data and propagating packets. */
 static void
@@ -915,7 +807,6 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buffer_coalesces_when_busy),
         cmocka_unit_test(test_buffer_fills_messages),
-        cmocka_unit_test(test_buffer_backlog_news),
         cmocka_unit_test(test_packet_put_encoded),
         cmocka_unit_test(test_commit_forms),
         cmocka_unit_test(test_log_forms),

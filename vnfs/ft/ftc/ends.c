@@ -552,7 +552,6 @@ struct ftc_buffer {
     uint64_t tick_ns;
     uint64_t max_msg;
     uint32_t reported;          /* The backlog the forwarder was last told. */
-    uint64_t max_backlog;       /* The forwarder's (0: unknown), ftc_buffer_backlog_news(). */
     uint32_t arrived;           /* Data packets received (the forwarder's window). */
     uint64_t arrived_ns;        /* When the last one came. */
     size_t newest_turn;         /* ftc_buffer_add_newest()'s first (group, partition). */
@@ -592,11 +591,10 @@ static int
 ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_buffer *b;
-    uint64_t tick, max_msg, max_backlog;
+    uint64_t tick, max_msg;
     int error = ft_config_duration(cfg, "tick", 1000000, &tick, errp);
 
-    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
-        || (error = ft_config_u64(cfg, "max_backlog", 0, &max_backlog, errp))) {
+    if (error || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))) {
         return error;
     }
     if (cfg->n_next < 1 || cfg->n_next > 2 || cfg->n_peers != 1 || !tick) {
@@ -613,7 +611,6 @@ ftc_buffer_create(const struct ft_config *cfg, struct ft_core **corep, char **er
     b->forwarder = cfg->peers[0];
     b->tick_ns = tick;
     b->max_msg = MAX(max_msg, 512);
-    b->max_backlog = max_backlog;
     b->m = xzalloc(sizeof *b->m);
     b->s = xzalloc(sizeof *b->s);
     buf_init(&b->msg);
@@ -926,19 +923,6 @@ ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *byt
     return any;
 }
 
-/* True if the backlog changed in a way the forwarder must hear of even without logs to send:
- * its admission sheds only while the backlog is above max_backlog, so a change that stays at
- * or below it decides nothing there, and the next message tells it anyway. Each echo request
- * at a low rate was held and released alone, and the tick after it sent the forwarder "0
- * held" for nothing: a send here and a wake-up of the first guest per request (~30 us of
- * CPU 0 under perf, a sixth of what both ends spent per request; session 22). */
-static bool
-ftc_buffer_backlog_news(const struct ftc_buffer *b)
-{
-    return b->reported != b->n_held
-           && (!b->max_backlog || MAX(b->reported, b->n_held) > b->max_backlog);
-}
-
 /* Resends the logs of packets held for a tick (their message to the forwarder, or a packet
  * carrying them, may have been lost); with no data packet for a tick, the newest of each group
  * and partition first (ftc_buffer_add_newest()). */
@@ -980,7 +964,7 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
         h->resent_ns = ev->now_ns;
         any = true;
     }
-    if (any || ftc_buffer_backlog_news(b)) {
+    if (any || b->reported != b->n_held) {
         /* 'acc' points into the held packets' bytes, which stay put during the send. */
         ftc_buffer_to_forwarder(b, acc, out);
     }

@@ -44,9 +44,7 @@
  *                   member catching up to the newest held packet in one lap).
  *                   next = [outside] or [outside, reverse] (where a middlebox's reply,
  *                   FTC_PKT_REPLY, is released: back toward the client); peers = [forwarder].
- *                   Parameters: n, tick, max_backlog (the forwarder's: a backlog that
- *                   stays at or below it goes to the forwarder with the next message, not on
- *                   its own; 0: every change goes at the next tick).
+ *                   Parameters: n, tick.
  *
  * Packet transactions and dependency vectors. The store of a group is split into 'partitions'
  * by the hash of the key. The head keeps one sequence number per partition. A transaction that

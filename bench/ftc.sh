@@ -130,9 +130,9 @@
 # CPU), the rest user work run cold. The mean moves with one request held through a throttled
 # period (session 21's 83 us at length 4: the one run of 75 whose middlebox guests were
 # throttled during the rounds), hence the longest hold printed beside it. Off the hold's path,
-# the buffer's tick sent the forwarder "0 held" after each lone release, a wake-up of the first
-# guest per request for nothing; a fall that stays at or below max_backlog now waits for the
-# next message (vnfs/ft/ftc/ends.c). And what
+# the buffer's tick tells the forwarder "0 held" after each lone release, a wake-up of the first
+# guest per request; left for that message alone to tell (6 runs a side), the hold at length 2
+# rose 1-4 us in 6 of 6 pairs and the added p50 2-11 (at 4 within the noise): not kept. And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once

@@ -122,7 +122,17 @@
 # logs again (now copied as they came): hold at length 2 39.5 -> 33
 # us (medians of 10 runs a side; A 33-43, B 31-39; 7 of 10 adjacent pairs lower, by 2-12, the
 # other 3 within 2), at length 4 38.5 -> 37 (7 of 10 lower, by 2-7: within its spread); added
-# p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). And what
+# p50 a middlebox 20.7 -> 22.0 at 2, 11.5 -> 11.1 at 4 (within the rounds' noise). Session
+# 22 (perf of the hold's steps at length 4, us): the last guest's r and buffer 8, its send on
+# the link with the first guest's wake-up 7, switch 4, epoll return 4, receive 2, forwarder, r_0
+# and the commit 7, its send 6, switch 2, epoll return 3, receive 2, release 3: ~30 of it the
+# kernel's sends, switches and wake-ups (the floor of a round trip between two guests on one
+# CPU), the rest user work run cold. The mean moves with one request held through a throttled
+# period (session 21's 83 us at length 4: the one run of 75 whose middlebox guests were
+# throttled during the rounds), hence the longest hold printed beside it. Off the hold's path,
+# the buffer's tick tells the forwarder "0 held" after each lone release, a wake-up of the first
+# guest per request; left for that message alone to tell (6 runs a side), the hold at length 2
+# rose 1-4 us in 6 of 6 pairs and the added p50 2-11 (at 4 within the noise): not kept. And what
 # the buffer still held when each throughput run returned (ftc_buf_held_now, some seconds after
 # its traffic stopped: 0 when the chain drained). Session 14 once saw 32.6 s per echo request at
 # length 5: packets of the overload run held until the echo's traffic came, because once
@@ -189,7 +199,7 @@ repetitions: 1
 seed: 1
 YAML
 }
-declare -A tput p50 runs eff hold left spread cores added added_range
+declare -A tput p50 runs eff hold hold_max left spread cores added added_range
 # "GUEST=CORES ... total=CORES": the CPU quota of each middlebox guest (a VNF's, an in-line
 # logger's) of the running instance, from its cgroup (v1 or v2); "-" for one without a quota.
 quotas() {
@@ -253,12 +263,14 @@ limits() {
     done
     echo "throttled/periods:${out:- -}; drops:${drops:- none}${ftc:+; ftc:$ftc}"
 }
-# "HELD_US RELEASED HELD_NOW": what the buffer (on the last VNF's guest, v<N-1>) of instance
-# INST held so far, in total, and the packets it holds now. Usage: held INST LENGTH.
+# "HELD_US RELEASED HELD_NOW HELD_MAX_US": what the buffer (on the last VNF's guest, v<N-1>) of
+# instance INST held so far, in total, the packets it holds now and the longest it held one.
+# Usage: held INST LENGTH.
 held() {
     bin/sfclab -i "$1" agent "v$(($2 - 1))" stats '{"id":1}' 2>/dev/null | tr -d ' ,"' \
         | awk -F: '$1 == "ftc_buf_held_us" { h = $2 } $1 == "ftc_released" { r = $2 }
-                   $1 == "ftc_buf_held_now" { n = $2 } END { print h + 0, r + 0, n + 0 }'
+                   $1 == "ftc_buf_held_now" { n = $2 } $1 == "ftc_buf_held_us_max" { m = $2 }
+                   END { print h + 0, r + 0, n + 0, m + 0 }'
 }
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {
@@ -318,6 +330,7 @@ latency() {
             h1=$(held "$inst-l-ftc" "$n")
             hold[$n]=$(awk -v a="$h0" -v b="$h1" 'BEGIN { split(a, x); split(b, y);
                 printf "%.0f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+            hold_max[$n]=$(echo "$h1" | awk '{ print $4 }')
             rounds=$(paste <(echo "${rp[ftc]}" | tr ' ' '\n' | sed '/^$/d') \
                            <(echo "${rp[none]:-}" | tr ' ' '\n' | sed '/^$/d') \
                      | awk -v n="$n" 'NF == 2 { printf " %.1f", ($1 - $2) / n }')
@@ -428,7 +441,8 @@ if [ "$REPS" -gt 1 ] && [ "$first" != "$last" ]; then
 fi
 for n in $LENGTHS; do
     [ -n "${hold[$n]:-}" ] && echo "ftc length $n: the buffer held each echo request ${hold[$n]} us" \
-        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct});" \
+        "on average (the commit round trip to the first VNF's guest and back, over ftc's link: ${FTC_LINK:-direct};" \
+        "the longest hold of the chain's life, its set-up run included: ${hold_max[$n]:-?} us);" \
         "it still held${left[$n]:- ?} packets when each throughput run returned"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -102,6 +102,13 @@
 #     falls into 10-30 s episodes of 4-43% loss (6 of 7 runs; none 1 of 3, and once from
 #     16,000/s for 30 s with its SFF at 30 us a datagram instead of 19): the trigger of that
 #     mode, shared by both, is not found.
+#     Session 22 (17,000/s x45 s, per-second kernel series): it is not softirq work moving to
+#     ksoftirqd (16-20 ms of ksoftirqd/0,1 in 45 s, softnet drops and squeezes 0, NET_RX steady,
+#     no THP/compaction, no steal). CPU 0 is already full when every datagram is carried; the
+#     SFF runs its CFS share (~0.33 CPU, runnable ~95% of the time, ~2,800 preemptions/s) and an
+#     episode is that share buying 15-30% fewer frames (3.7 -> 4.3-5.0 us a frame) once it runs
+#     behind and stops blocking. An entry socket of 1 MB instead of 8 MB shortened 0R's episodes
+#     but made none's more frequent; 5x the SFF guest's cpu.shares moved the loss elsewhere.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

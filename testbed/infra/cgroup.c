@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -489,6 +490,16 @@ cgroup_destroy(struct cgroup *cg)
         if (!cg->dirs[c] || is_shared(cg, c)) {
             continue;
         }
+        /* cgroup_split_threads()'s children, if any: the group is removed only without them
+         * (their tasks are gone with the group's). */
+        for (size_t k = 0; k < 2; k++) {
+            char *child = xasprintf("%s/%s", cg->dirs[c],
+                                    k ? CGROUP_THREADS_REST : CGROUP_THREADS_OWN);
+            for (int tries = 0; rmdir(child) && errno == EBUSY && tries < 1000; tries++) {
+                sleep_ms(1);
+            }
+            free(child);
+        }
         /* A task that was just killed leaves its groups a moment after its parent reaps it. */
         for (int tries = 0; ; tries++) {
             if (!rmdir(cg->dirs[c]) || errno == ENOENT) {
@@ -539,6 +550,88 @@ cgroup_set_rt_runtime(const struct cgroup *cg, uint64_t runtime_us)
     }
     snprintf(value, sizeof value, "%" PRIu64, runtime_us);
     return write_knob(dir, "cpu.rt_runtime_us", value);
+}
+
+/* The tasks of 'pid' named 'thread' (own) and the others, into those children of 'dir'. */
+static int
+split_tasks(const char *dir, pid_t pid, const char *thread, bool *foundp)
+{
+    char path[64], comm_path[sizeof path + 300];
+    char *own = xasprintf("%s/%s", dir, CGROUP_THREADS_OWN);
+    char *rest = xasprintf("%s/%s", dir, CGROUP_THREADS_REST);
+    size_t len = strlen(thread);
+    struct dirent *de;
+    DIR *tasks;
+    int error = 0;
+
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    tasks = opendir(path);
+    if (!tasks) {
+        error = errno == ENOENT ? ESRCH : errno;
+        goto out;
+    }
+    while (!error && (de = readdir(tasks))) {
+        char *comm = NULL;
+        bool named;
+
+        snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
+        if (atoi(de->d_name) <= 0 || read_file(comm_path, &comm, NULL)) {
+            free(comm);
+            continue;
+        }
+        named = !strncmp(comm, thread, len) && (comm[len] == '\n' || !comm[len]);
+        free(comm);
+        *foundp |= named;
+        error = write_knob(named ? own : rest, "tasks", de->d_name);
+        if (error == ESRCH) {
+            error = 0;          /* It ended meanwhile. */
+        }
+    }
+    closedir(tasks);
+out:
+    free(own);
+    free(rest);
+    return error;
+}
+
+int
+cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t pid,
+                     const char *thread, const struct cgroup_limits *limits)
+{
+    static const char *const children[] = { CGROUP_THREADS_OWN, CGROUP_THREADS_REST };
+    static const int controllers[] = { CGROUP_CPU, CGROUP_CPUACCT };
+    bool found = false;
+    int error = 0;
+
+    if (cg->version != CGROUP_V1) {
+        return ENOTSUP;
+    }
+    for (size_t i = 0; !error && i < ARRAY_SIZE(controllers); i++) {
+        int c = controllers[i];
+
+        if (!cg->dirs[c] || is_shared(cg, c)) {
+            continue;
+        }
+        for (size_t k = 0; !error && k < ARRAY_SIZE(children); k++) {
+            struct cgroup child = { .version = cg->version };
+            struct cgroup_limits cpu = { .cpus = limits->cpus, .period_us = limits->period_us };
+            bool made;
+
+            child.dirs[CGROUP_CPU] = xasprintf("%s/%s", cg->dirs[c], children[k]);
+            error = make_dir(manifest, child.dirs[CGROUP_CPU], &made);
+            if (!error && c == CGROUP_CPU) {
+                error = apply_limits(&child, &cpu);
+            }
+            if (error) {
+                log_err("cgroup: cannot make %s: %s", child.dirs[CGROUP_CPU], strerror(error));
+            }
+            free(child.dirs[CGROUP_CPU]);
+        }
+        if (!error) {
+            error = split_tasks(cg->dirs[c], pid, thread, &found);
+        }
+    }
+    return error ? error : found ? 0 : ENOENT;
 }
 
 int

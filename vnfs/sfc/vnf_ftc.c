@@ -172,6 +172,11 @@ struct vnf_ftc {
     uint64_t rx_timer;          /* Looks at the forwarder's window again (vnf_ftc_rx_check). */
 };
 
+/* A counter both threads add to: the role's half's, added atomically. */
+#define VNF_FTC_COUNT(V, FIELD) \
+    __atomic_add_fetch(&((V)->loop == (V)->role->loop ? (V) : (V)->other)->FIELD, 1, \
+                       __ATOMIC_RELAXED)
+
 static const uint8_t *
 vnf_ftc_mac_of(const struct vnf_ftc *v, uint32_t endpoint)
 {
@@ -568,8 +573,8 @@ vnf_ftc_link_send(struct vnf_ftc *v, const uint8_t *mac, const uint8_t *msg, siz
         vnf_ftc_link_close(v);
         return false;
     }
-    v->n_link_out++;
-    v->n_peer_out++;
+    VNF_FTC_COUNT(v, n_link_out);
+    VNF_FTC_COUNT(v, n_peer_out);
     return true;
 }
 
@@ -595,7 +600,7 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
     f = vnf_ftc_tx_buf(v, HOP_ETH_LEN + len);
     vnf_ftc_peer_frame(v, f, mac, msg, len);
     vnf_ftc_xmit(v, f, f, HOP_ETH_LEN + len);
-    v->n_peer_out++;
+    VNF_FTC_COUNT(v, n_peer_out);
     return true;
 }
 
@@ -1042,7 +1047,7 @@ vnf_ftc_frame__(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
 
     if (pkt->len >= HOP_ETH_LEN && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE
         && !memcmp(pkt->data, own, 6)) {
-        v->n_peer_in++;
+        VNF_FTC_COUNT(v, n_peer_in);
         if (ftstage_msg_peek_to(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &to)
             && (stage = vnf_ftc_local_stage(v, to)) >= 0) {
             vnf_ftc_input(v, stage, true, 0, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN,
@@ -1065,7 +1070,7 @@ vnf_ftc_frame__(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
     v->path.have_path = nsh_dec_si(v->path.nsh);
     v->path.stamp = nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
     v->path.t_in = t_in;
-    v->n_in++;
+    VNF_FTC_COUNT(v, n_in);
     if (hdr.next_proto == NSH_NP_ETHERNET && vnf_ftc_local_stage(v, VNF_FTC_FORWARDER) >= 0) {
         vnf_ftc_input(v, VNF_FTC_FWD, false, VNF_FTC_OUTSIDE, nsh + hdr.len,
                       pkt->len - HOP_ETH_LEN - hdr.len, t_in);
@@ -1137,7 +1142,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_malformed", &st->drops[FT_DROP_MALFORMED]);
     role_add_counter(role, "ftc_send_errors", &st->send_errors);
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
-    role_add_counter(role, "ftc_link_out", &e->n_link_out);
+    role_add_counter(role, "ftc_link_out", &v->n_link_out);
     role_add_counter(role, "ftc_link_in", &e->n_link_in);
     role_add_counter(role, "ftc_link_down", &e->n_link_down);
     role_add_counter(role, "ftc_link_rx_dropped", &e->n_link_rx_dropped);

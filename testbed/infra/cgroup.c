@@ -552,46 +552,47 @@ cgroup_set_rt_runtime(const struct cgroup *cg, uint64_t runtime_us)
     return write_knob(dir, "cpu.rt_runtime_us", value);
 }
 
-/* The tasks of 'pid' named 'thread' (own) and the others, into those children of 'dir'. */
+/* The tasks of 'pid' into '*tidsp' (malloc'd), '*namedp' counting those named 'thread' (their
+ * comm), which come first. One look for every hierarchy: a thread named meanwhile would
+ * otherwise land in different children of each. */
 static int
-split_tasks(const char *dir, pid_t pid, const char *thread, bool *foundp)
+list_tasks(pid_t pid, const char *thread, pid_t **tidsp, size_t *np, size_t *namedp)
 {
     char path[64], comm_path[sizeof path + 300];
-    char *own = xasprintf("%s/%s", dir, CGROUP_THREADS_OWN);
-    char *rest = xasprintf("%s/%s", dir, CGROUP_THREADS_REST);
-    size_t len = strlen(thread);
+    size_t len = strlen(thread), n = 0, cap = 0, named = 0;
+    pid_t *tids = NULL;
     struct dirent *de;
     DIR *tasks;
-    int error = 0;
 
     snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
     tasks = opendir(path);
     if (!tasks) {
-        error = errno == ENOENT ? ESRCH : errno;
-        goto out;
+        return errno == ENOENT ? ESRCH : errno;
     }
-    while (!error && (de = readdir(tasks))) {
+    while ((de = readdir(tasks))) {
+        pid_t tid = atoi(de->d_name);
         char *comm = NULL;
-        bool named;
 
         snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
-        if (atoi(de->d_name) <= 0 || read_file(comm_path, &comm, NULL)) {
+        if (tid <= 0 || read_file(comm_path, &comm, NULL)) {
             free(comm);
             continue;
         }
-        named = !strncmp(comm, thread, len) && (comm[len] == '\n' || !comm[len]);
-        free(comm);
-        *foundp |= named;
-        error = write_knob(named ? own : rest, "tasks", de->d_name);
-        if (error == ESRCH) {
-            error = 0;          /* It ended meanwhile. */
+        if (n == cap) {
+            tids = x2nrealloc(tids, &cap, sizeof *tids);
         }
+        tids[n++] = tid;
+        if (!strncmp(comm, thread, len) && (comm[len] == '\n' || !comm[len])) {
+            tids[n - 1] = tids[named];
+            tids[named++] = tid;
+        }
+        free(comm);
     }
     closedir(tasks);
-out:
-    free(own);
-    free(rest);
-    return error;
+    *tidsp = tids;
+    *np = n;
+    *namedp = named;
+    return 0;
 }
 
 int
@@ -600,11 +601,20 @@ cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t p
 {
     static const char *const children[] = { CGROUP_THREADS_OWN, CGROUP_THREADS_REST };
     static const int controllers[] = { CGROUP_CPU, CGROUP_CPUACCT };
-    bool found = false;
-    int error = 0;
+    size_t n, named;
+    pid_t *tids;
+    int error;
 
     if (cg->version != CGROUP_V1) {
         return ENOTSUP;
+    }
+    error = list_tasks(pid, thread, &tids, &n, &named);
+    if (error) {
+        return error;
+    }
+    if (!named) {
+        free(tids);
+        return ENOENT;
     }
     for (size_t i = 0; !error && i < ARRAY_SIZE(controllers); i++) {
         int c = controllers[i];
@@ -622,16 +632,24 @@ cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t p
             if (!error && c == CGROUP_CPU) {
                 error = apply_limits(&child, &cpu);
             }
+            for (size_t t = k ? named : 0; !error && t < (k ? n : named); t++) {
+                char tid[16];
+
+                snprintf(tid, sizeof tid, "%d", (int) tids[t]);
+                error = write_knob(child.dirs[CGROUP_CPU], "tasks", tid);
+                if (error == ESRCH) {
+                    error = 0;          /* It ended meanwhile. */
+                }
+            }
             if (error) {
-                log_err("cgroup: cannot make %s: %s", child.dirs[CGROUP_CPU], strerror(error));
+                log_err("cgroup: cannot move threads of %d into %s: %s", (int) pid,
+                        child.dirs[CGROUP_CPU], strerror(error));
             }
             free(child.dirs[CGROUP_CPU]);
         }
-        if (!error) {
-            error = split_tasks(cg->dirs[c], pid, thread, &found);
-        }
     }
-    return error ? error : found ? 0 : ENOENT;
+    free(tids);
+    return error;
 }
 
 int

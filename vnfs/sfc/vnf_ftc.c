@@ -164,7 +164,7 @@ struct vnf_ftc {
     uint64_t link_dropped_closed;
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
     uint64_t n_unknown_to, n_replies;
-    uint64_t n_handed, n_handoffs;  /* Messages handed to the other thread, and batches. */
+    uint64_t n_handoffs;        /* Batches handed to the other thread. */
     /* The forwarder's receive admission (vnf_ftc_rx_check()), on the end's thread. */
     struct pktio *rx_io;
     bool rx_paused;
@@ -172,10 +172,15 @@ struct vnf_ftc {
     uint64_t rx_timer;          /* Looks at the forwarder's window again (vnf_ftc_rx_check). */
 };
 
+static bool
+vnf_ftc_is_end(const struct vnf_ftc *v)
+{
+    return v->loop != v->role->loop;
+}
+
 /* A counter both threads add to: the role's half's, added atomically. */
 #define VNF_FTC_COUNT(V, FIELD) \
-    __atomic_add_fetch(&((V)->loop == (V)->role->loop ? (V) : (V)->other)->FIELD, 1, \
-                       __ATOMIC_RELAXED)
+    __atomic_add_fetch(&(vnf_ftc_is_end(V) ? (V)->other : (V))->FIELD, 1, __ATOMIC_RELAXED)
 
 static const uint8_t *
 vnf_ftc_mac_of(const struct vnf_ftc *v, uint32_t endpoint)
@@ -358,7 +363,6 @@ vnf_ftc_enqueue(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const ui
         vnf_ftc_queue_put(&v->queue, stage, peer, from, data, len);
     } else {
         vnf_ftc_queue_put(&v->out, stage, peer, from, data, len);
-        v->n_handed++;
     }
     if (!v->drain_timer) {
         v->drain_timer = loop_add_timer(v->loop, 0, 0, vnf_ftc_drain_cb, v);
@@ -665,12 +669,6 @@ vnf_ftc_half(const struct vnf_ftc_config *cfg, struct role *role, struct loop *l
     return v;
 }
 
-static bool
-vnf_ftc_is_end(const struct vnf_ftc *v)
-{
-    return v->loop != v->role->loop;
-}
-
 /* Watches the inbox of 'v' on its loop. */
 static int
 vnf_ftc_inbox_open(struct vnf_ftc *v)
@@ -796,6 +794,9 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
         vnf_ftc_link_open(v->other);
     } else {
         v->cfg.link = NULL;
+        if (v->other) {
+            v->other->cfg.link = NULL;
+        }
     }
     for (unsigned i = 0; i < cfg->n; i++) {
         ring[i] = VNF_FTC_RING(i);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "tests/unit/loopback.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/sfc/role.h"
 
@@ -27,28 +28,6 @@ static void
 count_frame(void *aux, struct pktio_pkt *pkt, uint64_t t_in)
 {
     n_frames++;
-}
-
-/* A namespace of our own with its loopback up; false if we may not. */
-static bool
-own_loopback(void)
-{
-    struct ifreq ifr = { .ifr_name = "lo" };
-    bool ok = false;
-    int fd;
-
-    if (unshare(CLONE_NEWNET)) {
-        return false;
-    }
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-        ifr.ifr_flags |= IFF_UP;
-        ok = !ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
 }
 
 static void

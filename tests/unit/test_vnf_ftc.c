@@ -24,6 +24,7 @@
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
+#include "tests/unit/loopback.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/sfc/ftstage.h"
@@ -42,28 +43,6 @@ struct driver {
     size_t n_released, n_other;
     uint64_t deadline;
 };
-
-/* A namespace of our own with its loopback up; false if we may not. */
-static bool
-own_loopback(void)
-{
-    struct ifreq ifr = { .ifr_name = "lo" };
-    bool ok = false;
-    int fd;
-
-    if (unshare(CLONE_NEWNET)) {
-        return false;
-    }
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-        ifr.ifr_flags |= IFF_UP;
-        ok = !ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
-}
 
 /* An NSH frame (SI 255, next protocol Ethernet) from the SFF to the VNF (lo's MAC), around a
  * UDP packet of flow 'flow'. */

@@ -601,8 +601,8 @@ cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t p
 {
     static const char *const children[] = { CGROUP_THREADS_OWN, CGROUP_THREADS_REST };
     static const int controllers[] = { CGROUP_CPU, CGROUP_CPUACCT };
-    size_t n, named;
-    pid_t *tids;
+    size_t n = 0, named = 0;
+    pid_t *tids = NULL;
     int error;
 
     if (cg->version != CGROUP_V1) {

@@ -889,7 +889,10 @@ deploy_ftc_split(struct deployment *d, const struct deploy_component *c)
     }
     ig = instance_find_guest(d->inst, c->guest);
     pid = deploy_host_pid(d->inst, c->guest, c->nspid);
-    for (int tries = 0; pid && ig && error == ENOENT && tries < 200; tries++) {
+    if (!pid || !ig) {
+        error = ENOTSUP;        /* The host does not see the guest's processes. */
+    }
+    for (int tries = 0; error == ENOENT && tries < 200; tries++) {
         error = guest_split_threads(ig->guest, pid, VNF_FTC_THREAD_NAME, cpus,
                                     exp_point_vnf_period(d->point));
         if (error == ENOENT) {
@@ -900,8 +903,7 @@ deploy_ftc_split(struct deployment *d, const struct deploy_component *c)
         log_debug("%s: the guest's quota stays shared by FTC's end and its middlebox", c->name);
         error = 0;
     } else if (error) {
-        log_err("%s: cannot give FTC's end a quota of its own: %s", c->name,
-                !pid ? "no such process" : strerror(error));
+        log_err("%s: cannot give FTC's end a quota of its own: %s", c->name, strerror(error));
     }
     return error;
 }

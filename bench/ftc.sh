@@ -69,7 +69,10 @@
 # a tail) still at its quota in 80-95% of periods, the middles idle.
 # FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last middlebox's servers, get a middlebox's quota of their own on those
 # guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
-# quota, as before), as ftmb's in-line logger gets a guest of its own. FTMB's stalls spend the
+# quota, as before), as ftmb's in-line logger gets a guest of its own. Since session 22 that
+# quota is their thread's (the guest's cpu group split in two, the middlebox's threads at the
+# other half): the guest's throttled periods printed for v0 and the last VNF are then those of
+# the sum, which neither half reaches; each half's are in GROUP/own and GROUP/rest (cpu.stat). FTMB's stalls spend the
 # CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The

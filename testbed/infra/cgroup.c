@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -489,6 +490,16 @@ cgroup_destroy(struct cgroup *cg)
         if (!cg->dirs[c] || is_shared(cg, c)) {
             continue;
         }
+        /* cgroup_split_threads()'s children, if any: the group is removed only without them
+         * (their tasks are gone with the group's). */
+        for (size_t k = 0; k < 2; k++) {
+            char *child = xasprintf("%s/%s", cg->dirs[c],
+                                    k ? CGROUP_THREADS_REST : CGROUP_THREADS_OWN);
+            for (int tries = 0; rmdir(child) && errno == EBUSY && tries < 1000; tries++) {
+                sleep_ms(1);
+            }
+            free(child);
+        }
         /* A task that was just killed leaves its groups a moment after its parent reaps it. */
         for (int tries = 0; ; tries++) {
             if (!rmdir(cg->dirs[c]) || errno == ENOENT) {
@@ -539,6 +550,106 @@ cgroup_set_rt_runtime(const struct cgroup *cg, uint64_t runtime_us)
     }
     snprintf(value, sizeof value, "%" PRIu64, runtime_us);
     return write_knob(dir, "cpu.rt_runtime_us", value);
+}
+
+/* The tasks of 'pid' into '*tidsp' (malloc'd), '*namedp' counting those named 'thread' (their
+ * comm), which come first. One look for every hierarchy: a thread named meanwhile would
+ * otherwise land in different children of each. */
+static int
+list_tasks(pid_t pid, const char *thread, pid_t **tidsp, size_t *np, size_t *namedp)
+{
+    char path[64], comm_path[sizeof path + 300];
+    size_t len = strlen(thread), n = 0, cap = 0, named = 0;
+    pid_t *tids = NULL;
+    struct dirent *de;
+    DIR *tasks;
+
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    tasks = opendir(path);
+    if (!tasks) {
+        return errno == ENOENT ? ESRCH : errno;
+    }
+    while ((de = readdir(tasks))) {
+        pid_t tid = atoi(de->d_name);
+        char *comm = NULL;
+
+        snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
+        if (tid <= 0 || read_file(comm_path, &comm, NULL)) {
+            free(comm);
+            continue;
+        }
+        if (n == cap) {
+            tids = x2nrealloc(tids, &cap, sizeof *tids);
+        }
+        tids[n++] = tid;
+        if (!strncmp(comm, thread, len) && (comm[len] == '\n' || !comm[len])) {
+            tids[n - 1] = tids[named];
+            tids[named++] = tid;
+        }
+        free(comm);
+    }
+    closedir(tasks);
+    *tidsp = tids;
+    *np = n;
+    *namedp = named;
+    return 0;
+}
+
+int
+cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t pid,
+                     const char *thread, const struct cgroup_limits *limits)
+{
+    static const char *const children[] = { CGROUP_THREADS_OWN, CGROUP_THREADS_REST };
+    static const int controllers[] = { CGROUP_CPU, CGROUP_CPUACCT };
+    size_t n = 0, named = 0;
+    pid_t *tids = NULL;
+    int error;
+
+    if (cg->version != CGROUP_V1) {
+        return ENOTSUP;
+    }
+    error = list_tasks(pid, thread, &tids, &n, &named);
+    if (error) {
+        return error;
+    }
+    if (!named) {
+        free(tids);
+        return ENOENT;
+    }
+    for (size_t i = 0; !error && i < ARRAY_SIZE(controllers); i++) {
+        int c = controllers[i];
+
+        if (!cg->dirs[c] || is_shared(cg, c)) {
+            continue;
+        }
+        for (size_t k = 0; !error && k < ARRAY_SIZE(children); k++) {
+            struct cgroup child = { .version = cg->version };
+            struct cgroup_limits cpu = { .cpus = limits->cpus, .period_us = limits->period_us };
+            bool made;
+
+            child.dirs[CGROUP_CPU] = xasprintf("%s/%s", cg->dirs[c], children[k]);
+            error = make_dir(manifest, child.dirs[CGROUP_CPU], &made);
+            if (!error && c == CGROUP_CPU) {
+                error = apply_limits(&child, &cpu);
+            }
+            for (size_t t = k ? named : 0; !error && t < (k ? n : named); t++) {
+                char tid[16];
+
+                snprintf(tid, sizeof tid, "%d", (int) tids[t]);
+                error = write_knob(child.dirs[CGROUP_CPU], "tasks", tid);
+                if (error == ESRCH) {
+                    error = 0;          /* It ended meanwhile. */
+                }
+            }
+            if (error) {
+                log_err("cgroup: cannot move threads of %d into %s: %s", (int) pid,
+                        child.dirs[CGROUP_CPU], strerror(error));
+            }
+            free(child.dirs[CGROUP_CPU]);
+        }
+    }
+    free(tids);
+    return error;
 }
 
 int

@@ -117,6 +117,16 @@ int cgroup_read_stats(const struct cgroup *, uint64_t *cpu_ns, uint64_t *mem_byt
  * real-time anyway, bounded only by the kernel's global throttling). */
 int cgroup_set_rt_runtime(const struct cgroup *, uint64_t runtime_us);
 
+/* Splits process 'pid' of the group by its threads, in the cpu and cpuacct hierarchies: the
+ * threads named 'thread' (their comm) into the child CGROUP_THREADS_OWN, the others into
+ * CGROUP_THREADS_REST, each child with 'limits''s CPU quota, made (and recorded in 'manifest')
+ * unless they exist. The group keeps its own quota, over both. A thread the process starts
+ * later stays with the thread that started it. ENOENT while 'pid' has no such thread; ENOTSUP
+ * on cgroup v2 (the cpu controller would need the group a threaded subtree). */
+#define CGROUP_THREADS_OWN "own"
+#define CGROUP_THREADS_REST "rest"
+int cgroup_split_threads(const struct cgroup *, struct manifest *, pid_t pid,
+                         const char *thread, const struct cgroup_limits *);
 /* True if directory 'path' exists. */
 bool cgroup_dir_exists(const char *path);
 

@@ -408,6 +408,15 @@ guest_set_rt_runtime(struct guest *g, uint64_t runtime_us)
 }
 
 int
+guest_split_threads(struct guest *g, pid_t pid, const char *thread, double cpus,
+                    uint64_t period_us)
+{
+    return g->provider->split_threads ? g->provider->split_threads(g, pid, thread, cpus,
+                                                                   period_us)
+                                      : ENOTSUP;
+}
+
+int
 guest_stats(const struct guest *g, struct guest_stats *st)
 {
     return g->provider->stats(g, st);

@@ -179,6 +179,10 @@ struct guest_provider {
     /* Optional: lets the guest's processes run at a real-time priority for at most
      * 'runtime_us' per real-time period (1 s) of each CPU (guest_set_rt_runtime()). */
     int (*set_rt_runtime)(struct guest *, uint64_t runtime_us);
+    /* Optional: a CPU quota of 'cpus' cores per 'period_us' for the threads of host process
+     * 'pid' named 'thread', and one more for its other threads (guest_split_threads()). */
+    int (*split_threads)(struct guest *, pid_t pid, const char *thread, double cpus,
+                         uint64_t period_us);
 
     /* Optional (NULL: ENOTSUP). */
     /* Opens the guest's Linux network namespace (O_CLOEXEC); the caller closes the fd. */
@@ -257,6 +261,14 @@ int guest_stats(const struct guest *, struct guest_stats *);
  * v1), sched_setscheduler() of a guest's process is refused without it. ENOTSUP when the
  * provider cannot (a VM's processes are its own kernel's). */
 int guest_set_rt_runtime(struct guest *, uint64_t runtime_us);
+/* Gives the threads named 'thread' of the guest's process 'pid' (the host's pid) a CPU quota
+ * of 'cpus' cores of their own, and its other threads another as large, within the guest's
+ * (e.g. FTC's forwarder beside its middlebox, vnfs/sfc/vnf_ftc.h). ENOENT while the process
+ * has no such thread; ENOTSUP when the provider cannot: a VM's threads are its own kernel's
+ * (kvm), lxc's groups are lxc's, and cgroup v2 (cgroup.h). The guest's quota is then the
+ * threads' together, as it was. */
+int guest_split_threads(struct guest *, pid_t pid, const char *thread, double cpus,
+                        uint64_t period_us);
 /* The same as two numbers. */
 int guest_read_stats(const struct guest *, uint64_t *cpu_ns, uint64_t *mem_bytes);
 /* ENOTSUP when the provider has no such hook. */

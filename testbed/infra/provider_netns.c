@@ -888,6 +888,17 @@ netns_set_rt_runtime(struct guest *g, uint64_t runtime_us)
     return ng(g)->cgroup ? cgroup_set_rt_runtime(ng(g)->cgroup, runtime_us) : ESRCH;
 }
 
+static int
+netns_split_threads(struct guest *g, pid_t pid, const char *thread, double cpus,
+                    uint64_t period_us)
+{
+    struct cgroup_limits limits = { .cpus = cpus, .period_us = period_us };
+
+    return ng(g)->cgroup ? cgroup_split_threads(ng(g)->cgroup, g->manifest, pid, thread,
+                                                &limits)
+                         : ESRCH;
+}
+
 /* Every process of the guest's cgroup (init, the agent, roles, exec'd tools): what a process
  * starts later inherits the mask. On this kind of machine (a VM with 2 vCPUs) a packet that
  * crosses from one CPU to the other pays a wake-up each time: one CPU for the switch and the
@@ -958,6 +969,7 @@ const struct guest_provider guest_provider_netns = {
     .link_ns = netns_link_ns,
     .pin = netns_pin,
     .set_rt_runtime = netns_set_rt_runtime,
+    .split_threads = netns_split_threads,
     .stats = netns_stats,
     .netns_fd = netns_netns_fd,
 };

@@ -11,7 +11,11 @@
  * With ends: own (the default), the first and the last VNF's guests each have a middlebox's
  * CPU quota more (resources.vnf.cpus, else cpus) for the forwarder and the buffer, which the
  * paper runs on cores of their own beside those middleboxes; what the bench's per-middlebox
- * quota then bounds is each middlebox, as for none, not a middlebox plus an end.
+ * quota then bounds is each middlebox, as for none, not a middlebox plus an end. They run on a
+ * thread of their own in sfcd (vnfs/sfc/vnf_ftc.h), which the host gives that quota, and the
+ * middlebox's thread the other (deploy_ftc_split(): the guest's group alone let the middlebox
+ * use what its end left, ~0.06 cores at length 2 in session 21), again in a replaced guest.
+ * Where the host cannot move a guest's threads (kvm), the two share the guest's quota.
  *
  * The controller is the paper's orchestrator for crashes. It watches every VNF's guest (a pidfd
  * on its init: a destroyed guest is seen at once) and its role process (a pidfd on it, so a
@@ -68,9 +72,9 @@ static const struct scheme_param ftc_params[] = {
       "direct (a veth between their guests, the paper's state link; the switch where the "
       "provider cannot make one) or switch" },
     { "ends", SCHEME_PARAM_STRING, "own", 0, 0, ftc_ends_choices,
-      "the forwarder's and the buffer's CPU: own (each a middlebox's quota of its own on top "
-      "of its guest's, the first and the last VNF's: the paper's cores of their own on those "
-      "middleboxes' servers) or shared (within their middlebox's quota)" },
+      "the forwarder's and the buffer's CPU: own (their thread a middlebox's quota of its own "
+      "beside the middlebox's, in the first and the last VNF's guests: the paper's cores of "
+      "their own on those middleboxes' servers) or shared (within their middlebox's quota)" },
     { "sff_window", SCHEME_PARAM_UINT, DEPLOY_SFF_WINDOW, 0, 65536, NULL,
       "the SFF's admission: new frames only while fewer are in the chain (0: none; else at "
       "least 64), as none's" },

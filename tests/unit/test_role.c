@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tests/unit/loopback.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/sfc/role.h"
 
@@ -26,28 +27,6 @@ static void
 count_frame(void *aux, struct pktio_pkt *pkt, uint64_t t_in)
 {
     n_frames++;
-}
-
-/* A namespace of our own with its loopback up; false if we may not. */
-static bool
-own_loopback(void)
-{
-    struct ifreq ifr = { .ifr_name = "lo" };
-    bool ok = false;
-    int fd;
-
-    if (unshare(CLONE_NEWNET)) {
-        return false;
-    }
-    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && !ioctl(fd, SIOCGIFFLAGS, &ifr)) {
-        ifr.ifr_flags |= IFF_UP;
-        ok = !ioctl(fd, SIOCSIFFLAGS, &ifr);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return ok;
 }
 
 static void

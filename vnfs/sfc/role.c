@@ -300,7 +300,7 @@ serve(struct role *role, int fd, loop_fd_cb *cb, void *aux)
     if (!error && role->on_start) {
         error = role->on_start(role);
     }
-    if (!error) {
+    if (!error && !(role->rx_elsewhere && role->io && fd == pktio_fd(role->io))) {
         error = loop_add_fd(role->loop, fd, EPOLLIN, cb, aux);
     }
     if (error) {

@@ -7,7 +7,8 @@
  * discipline for every hop. role never looks inside a frame.
  *
  * A role registers pointers to its counters once; they are read, never copied, so reporting
- * costs the data path nothing. Roles are single-threaded. Main type: struct role. */
+ * costs the data path nothing. Roles are single-threaded, but for FTC's forwarder and buffer
+ * (vnf_ftc.h), whose thread may read role->io (rx_elsewhere). Main type: struct role. */
 #ifndef SFC_ROLE_H
 #define SFC_ROLE_H 1
 
@@ -21,7 +22,7 @@
 struct pktio;
 struct pktio_pkt;
 
-#define ROLE_MAX_COUNTERS 64
+#define ROLE_MAX_COUNTERS 80
 #define ROLE_MAX_METHODS 8
 
 /* getopt_long values of the common options; roles use values below 0x100 for theirs. */
@@ -82,7 +83,10 @@ struct role {
     size_t (*rx_room)(void *rx_aux);
     void *rx_aux;
     bool rx_paused;
-    uint64_t n_rx_paused;           /* Times rx_room stopped the reading. */
+    uint64_t n_rx_paused;
+    /* role->io is read by a thread of the role's own (FTC's end, on the first VNF): the loop
+     * does not watch it. Set in on_start. */
+    bool rx_elsewhere;           /* Times rx_room stopped the reading. */
     struct pktio *drop_ios[4];      /* role_add_drops_counter()'s. */
     size_t n_drop_ios;
 };

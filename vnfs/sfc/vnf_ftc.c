@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
@@ -61,7 +64,40 @@ struct vnf_ftc_local {
     int stage;                  /* Where it goes. */
     bool peer;                  /* A sealed peer message, else a packet. */
     uint32_t from;
-    size_t ofs, len;            /* Its bytes, in 'qdata'. */
+    size_t ofs, len;            /* Its bytes, in the queue's 'data'. */
+};
+
+/* Messages for stages, their bytes in 'data': a message costs no allocation once the buffers
+ * have grown. */
+struct vnf_ftc_queue {
+    struct vnf_ftc_local *items;
+    size_t n, cap;
+    struct buf data;
+};
+
+/* The path's NSH header (from the last frame in), to send on with SI - 1. The path's frames
+ * carry hop timestamps (the classifier's) when 'stamp': what we send on gets ours, from when
+ * the last NSH frame came in ('t_in': the packet itself for what a replica forwards; for what
+ * the buffer releases, the packet when nothing came in while it was held, as for a
+ * closed-loop client: the hold is then in our hop). */
+struct vnf_ftc_path {
+    uint8_t nsh[NSH_MAX_LEN];
+    size_t nsh_len;
+    uint8_t sff_mac[6];
+    uint32_t spi;               /* The path's (forward) SPI. */
+    bool have_path;
+    bool stamp;
+    uint64_t t_in;
+};
+
+/* What the other thread hands this one, a batch at a time: 'efd' is written when 'q' turns
+ * non-empty, so a wake-up takes all that came meanwhile (not one per packet under load). */
+struct vnf_ftc_inbox {
+    pthread_mutex_t mutex;
+    int efd;
+    struct vnf_ftc_queue q;
+    struct vnf_ftc_path path;   /* The sender's, as of its last batch. */
+    bool stop;                  /* The end's thread: return. */
 };
 
 struct vnf_ftc_hook {
@@ -70,31 +106,35 @@ struct vnf_ftc_hook {
     uint32_t self;
 };
 
+/* One thread's stages. On the chain's first and last VNF the forwarder and the buffer run on
+ * a thread of their own (VNF_FTC_THREAD_NAME), the end's, beside the role's thread and its
+ * ring member, so that the host can give each its own CPU quota (the paper's own cores for
+ * them): two of these, 'other' pointing at each other, each with its own loop, sockets to
+ * send on, queues and copy of the path. What one's stage sends the other's goes through the
+ * other's inbox. Only the role's thread reads the role's data socket, except on the first
+ * VNF, where every data frame is the forwarder's: the end's thread reads it there (the role
+ * sends on it: pktio's receive and send sides share no field). */
 struct vnf_ftc {
     struct role *role;
     struct vnf_ftc_config cfg;
+    struct loop *loop;
+    struct pktio *io;           /* Sends on the data interface. */
     struct ftstage *stages[VNF_FTC_N_STAGES];
     struct vnf_ftc_hook hooks[VNF_FTC_N_STAGES];
-    /* The NSH header of the path (from the last frame in), to send on with SI - 1. */
-    uint8_t nsh[NSH_MAX_LEN];
-    size_t nsh_len;
-    uint8_t sff_mac[6];
-    uint32_t spi;               /* The path's (forward) SPI. */
-    bool have_path;
-    /* The path's frames carry hop timestamps (the classifier's): what we send on gets ours,
-     * from when the last NSH frame came in (the packet itself for what a replica forwards;
-     * for what the buffer releases, the packet when nothing came in while it was held, as
-     * for a closed-loop client: the hold is then in our hop). */
-    bool stamp;
-    uint64_t t_in;
-    /* What stages of this guest hand each other (every data packet, on the first and the last
-     * VNF), run from the loop: 'queue', its bytes in 'qdata'. A drain takes them over as
-     * 'run' and 'rdata' (the two pairs swap), so what a stage queues meanwhile never moves
-     * the bytes in hand, and a message costs no allocation once the buffers have grown. */
-    struct vnf_ftc_local *queue, *run;
-    size_t n_queue, cap_queue, cap_run;
-    struct buf qdata, rdata;
+    struct vnf_ftc_path path;
+    /* What stages of this thread hand each other (every data packet, on the first and the
+     * last VNF), run from the loop: 'queue'. A drain takes them over as 'run' (the two swap),
+     * so what a stage queues meanwhile never moves the bytes in hand. */
+    struct vnf_ftc_queue queue, run;
     uint64_t drain_timer;
+    /* The other thread's: 'out' collects what goes there while a batch is handled, handed
+     * over at its end (vnf_ftc_hand_over()); 'inbox' is what it handed us. */
+    struct vnf_ftc *other;
+    struct vnf_ftc_queue out;
+    struct vnf_ftc_inbox inbox;
+    bool inbox_ready;
+    pthread_t thread;           /* The role's: the end's thread. */
+    bool thread_started;
     uint8_t frame[VNF_FTC_FRAME_MAX];
     /* Frames sent while a batch is handled (frames in, or the stages' queue drained) are
      * queued and go in one sendmmsg at its end, each built in its own slot: the socket's
@@ -105,7 +145,7 @@ struct vnf_ftc {
     size_t tx_next;
     /* Peer messages (commits, the buffer's logs, repairs) on a socket of their own: in the
      * data's queue they waited behind every packet an overloaded chain's ingress had queued
-     * (hundreds of ms), and the buffer held its packets as long. */
+     * (hundreds of ms), and the buffer held its packets as long. The role's thread reads it. */
     struct pktio *peer_io;
     /* cfg.link on the first and the last VNF: the other end's peer messages (the buffer's
      * piggyback messages, the front's commits to the buffer) go straight there, not through
@@ -113,8 +153,10 @@ struct vnf_ftc {
      * interface is missing or broke (the other guest was replaced and its veth died with it):
      * the data interface then, and a try to open it again every VNF_FTC_LINK_RETRY_NS
      * ('link_timer'), sending or not: the other end may already send on the new link its
-     * replacement got (its state requests among them). */
+     * replacement got (its state requests among them). The end's thread receives on it; the
+     * role's sends on a socket of its own there that receives nothing ('link_ethertype' 0). */
     struct pktio *link_io;
+    uint16_t link_ethertype;
     unsigned link_peer;         /* The VNF at the link's other end. */
     uint64_t link_timer;
     uint64_t n_link_out, n_link_in, n_link_down;
@@ -122,8 +164,23 @@ struct vnf_ftc {
     uint64_t link_dropped_closed;
     uint64_t n_in, n_carried_out, n_released, n_no_path, n_peer_in, n_peer_out, n_too_big;
     uint64_t n_unknown_to, n_replies;
+    uint64_t n_handoffs;        /* Batches handed to the other thread. */
+    /* The forwarder's receive admission (vnf_ftc_rx_check()), on the end's thread. */
+    struct pktio *rx_io;
+    bool rx_paused;
+    uint64_t n_rx_paused;
     uint64_t rx_timer;          /* Looks at the forwarder's window again (vnf_ftc_rx_check). */
 };
+
+static bool
+vnf_ftc_is_end(const struct vnf_ftc *v)
+{
+    return v->loop != v->role->loop;
+}
+
+/* A counter both threads add to: the role's half's, added atomically. */
+#define VNF_FTC_COUNT(V, FIELD) \
+    __atomic_add_fetch(&(vnf_ftc_is_end(V) ? (V)->other : (V))->FIELD, 1, __ATOMIC_RELAXED)
 
 static const uint8_t *
 vnf_ftc_mac_of(const struct vnf_ftc *v, uint32_t endpoint)
@@ -140,11 +197,15 @@ vnf_ftc_mac_of(const struct vnf_ftc *v, uint32_t endpoint)
     return NULL;
 }
 
+/* The stage of 'endpoint' in this guest, on this thread or the other's; -1 if none. (Which
+ * thread has which stage is set before the end's thread starts, and never changes.) */
 static int
 vnf_ftc_local_stage(const struct vnf_ftc *v, uint32_t endpoint)
 {
     for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
-        if (v->stages[k] && v->hooks[k].self == endpoint) {
+        const struct vnf_ftc *owner = v->stages[k] ? v : v->other;
+
+        if (owner && owner->stages[k] && owner->hooks[k].self == endpoint) {
             return k;
         }
     }
@@ -170,11 +231,113 @@ static void
 vnf_ftc_xmit(struct vnf_ftc *v, const uint8_t *base, const uint8_t *f, size_t len)
 {
     if (base != v->frame) {
-        pktio_queue(v->role->io, f, len);
+        pktio_queue(v->io, f, len);
     } else {
-        pktio_flush(v->role->io);       /* What is queued went first. */
-        pktio_send(v->role->io, f, len);
+        pktio_flush(v->io);             /* What is queued went first. */
+        pktio_send(v->io, f, len);
     }
+}
+
+static void
+vnf_ftc_queue_put(struct vnf_ftc_queue *q, int stage, bool peer, uint32_t from,
+                  const uint8_t *data, size_t len)
+{
+    if (q->n >= q->cap) {
+        q->items = x2nrealloc(q->items, &q->cap, sizeof *q->items);
+    }
+    q->items[q->n++] = (struct vnf_ftc_local) {
+        .stage = stage, .peer = peer, .from = from, .ofs = q->data.len, .len = len,
+    };
+    buf_put(&q->data, data, len);
+}
+
+static void
+vnf_ftc_queue_swap(struct vnf_ftc_queue *a, struct vnf_ftc_queue *b)
+{
+    struct vnf_ftc_queue t = *a;
+
+    *a = *b;
+    *b = t;
+}
+
+static void
+vnf_ftc_queue_clear(struct vnf_ftc_queue *q)
+{
+    q->n = 0;
+    buf_clear(&q->data);
+}
+
+static void
+vnf_ftc_queue_uninit(struct vnf_ftc_queue *q)
+{
+    free(q->items);
+    buf_uninit(&q->data);
+}
+
+/* Runs 'q''s messages on this thread's stages, oldest first, and empties it. */
+static void
+vnf_ftc_queue_run(struct vnf_ftc *v, struct vnf_ftc_queue *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        const struct vnf_ftc_local *l = &q->items[i];
+        const uint8_t *data = q->data.data + l->ofs;
+        uint64_t now = time_mono_ns();
+
+        if (l->peer) {
+            ftstage_peer_message(v->stages[l->stage], data, l->len, now);
+        } else {
+            ftstage_packet(v->stages[l->stage], l->from, data, l->len, now);
+        }
+    }
+    vnf_ftc_queue_clear(q);
+}
+
+/* Hands what 'out' collected to the other thread: one lock, and one wake-up unless it has not
+ * yet taken the last batch (then this one joins it). */
+static void
+vnf_ftc_hand_over(struct vnf_ftc *v)
+{
+    struct vnf_ftc_inbox *in;
+    bool wake;
+
+    if (!v->out.n) {
+        return;
+    }
+    in = &v->other->inbox;
+    pthread_mutex_lock(&in->mutex);
+    wake = !in->q.n;
+    if (wake) {
+        vnf_ftc_queue_swap(&in->q, &v->out);
+    } else {
+        for (size_t i = 0; i < v->out.n; i++) {
+            const struct vnf_ftc_local *l = &v->out.items[i];
+
+            vnf_ftc_queue_put(&in->q, l->stage, l->peer, l->from, v->out.data.data + l->ofs,
+                              l->len);
+        }
+    }
+    if (v->path.have_path) {
+        in->path = v->path;
+    }
+    pthread_mutex_unlock(&in->mutex);
+    vnf_ftc_queue_clear(&v->out);
+    v->n_handoffs++;
+    if (wake) {
+        uint64_t one = 1;
+
+        if (write(in->efd, &one, sizeof one) < 0) {
+            log_warn("ftc: cannot wake the other thread: %s", strerror(errno));
+        }
+    }
+}
+
+/* The end of a batch: what it sent goes out, what it handed over goes over. */
+static void
+vnf_ftc_batch_done(struct vnf_ftc *v)
+{
+    pktio_flush(v->io);
+    v->batching = false;
+    vnf_ftc_hand_over(v);
 }
 
 static void
@@ -185,58 +348,79 @@ vnf_ftc_drain_cb(struct loop *loop, uint64_t id, void *v_)
     v->drain_timer = 0;
     v->batching = true;
     vnf_ftc_drain(v);
-    pktio_flush(v->role->io);
-    v->batching = false;
+    vnf_ftc_batch_done(v);
     (void) loop;
     (void) id;
 }
 
+/* A message for stage 'stage' of this guest, run from the loop: on this thread's queue, or
+ * the other's (handed over at the end of the batch, or by the drain's timer at the latest). */
 static void
 vnf_ftc_enqueue(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const uint8_t *data,
                 size_t len)
 {
-    if (v->n_queue >= v->cap_queue) {
-        v->queue = x2nrealloc(v->queue, &v->cap_queue, sizeof *v->queue);
+    if (v->stages[stage]) {
+        vnf_ftc_queue_put(&v->queue, stage, peer, from, data, len);
+    } else {
+        vnf_ftc_queue_put(&v->out, stage, peer, from, data, len);
     }
-    v->queue[v->n_queue++] = (struct vnf_ftc_local) {
-        .stage = stage, .peer = peer, .from = from, .ofs = v->qdata.len, .len = len,
-    };
-    buf_put(&v->qdata, data, len);
     if (!v->drain_timer) {
-        v->drain_timer = loop_add_timer(v->role->loop, 0, 0, vnf_ftc_drain_cb, v);
+        v->drain_timer = loop_add_timer(v->loop, 0, 0, vnf_ftc_drain_cb, v);
     }
 }
 
-/* Runs what stages of this guest handed each other, oldest first, until none is left. */
+/* A frame's packet or peer message for stage 'stage': at once on this thread, else handed
+ * to the other's. */
+static void
+vnf_ftc_input(struct vnf_ftc *v, int stage, bool peer, uint32_t from, const uint8_t *data,
+              size_t len, uint64_t t_in)
+{
+    if (!v->stages[stage]) {
+        vnf_ftc_enqueue(v, stage, peer, from, data, len);
+    } else if (peer) {
+        ftstage_peer_message(v->stages[stage], data, len, t_in);
+    } else {
+        ftstage_packet(v->stages[stage], from, data, len, t_in);
+    }
+}
+
+/* Runs what stages of this thread handed each other, oldest first, until none is left. */
 static void
 vnf_ftc_drain(struct vnf_ftc *v)
 {
-    while (v->n_queue) {
-        struct vnf_ftc_local *q = v->queue;
-        size_t n = v->n_queue, cap = v->cap_queue;
-        struct buf b = v->qdata;
-
-        v->queue = v->run;
-        v->cap_queue = v->cap_run;
-        v->n_queue = 0;
-        v->qdata = v->rdata;
-        buf_clear(&v->qdata);
-        v->run = q;
-        v->cap_run = cap;
-        v->rdata = b;
-        for (size_t i = 0; i < n; i++) {
-            const struct vnf_ftc_local *l = &v->run[i];
-            const uint8_t *data = v->rdata.data + l->ofs;
-            uint64_t now = time_mono_ns();
-
-            if (l->peer) {
-                ftstage_peer_message(v->stages[l->stage], data, l->len, now);
-            } else {
-                ftstage_packet(v->stages[l->stage], l->from, data, l->len, now);
-            }
-        }
+    while (v->queue.n) {
+        vnf_ftc_queue_swap(&v->queue, &v->run);
+        vnf_ftc_queue_run(v, &v->run);
     }
     vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
+}
+
+/* The other thread's batch. */
+static void
+vnf_ftc_inbox_readable(struct loop *loop, int fd, uint32_t events, void *v_)
+{
+    struct vnf_ftc *v = v_;
+    uint64_t count;
+    bool stop;
+
+    if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN) {
+        log_warn("ftc: inbox: %s", strerror(errno));
+    }
+    pthread_mutex_lock(&v->inbox.mutex);
+    vnf_ftc_queue_swap(&v->inbox.q, &v->run);
+    if (v->inbox.path.have_path) {
+        v->path = v->inbox.path;
+    }
+    stop = v->inbox.stop;
+    pthread_mutex_unlock(&v->inbox.mutex);
+    v->batching = true;
+    vnf_ftc_queue_run(v, &v->run);
+    vnf_ftc_drain(v);
+    vnf_ftc_batch_done(v);
+    if (stop) {
+        loop_stop(loop);
+    }
+    (void) events;
 }
 
 /* Sends 'payload' on along the path: NSH (SI - 1) with next protocol 'np', to the SFF; or, if
@@ -244,30 +428,30 @@ vnf_ftc_drain(struct vnf_ftc *v)
 static void
 vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t len, bool reply)
 {
-    size_t pad = v->stamp ? nsh_tlv_wire_len(NSH_TIMESTAMP_LEN) : 0;
+    size_t pad = v->path.stamp ? nsh_tlv_wire_len(NSH_TIMESTAMP_LEN) : 0;
     uint8_t *base, *f;
 
-    if (!v->have_path) {
+    if (!v->path.have_path) {
         v->n_no_path++;
         return;
     }
-    if (pad + HOP_ETH_LEN + v->nsh_len + len > sizeof v->frame) {
+    if (pad + HOP_ETH_LEN + v->path.nsh_len + len > sizeof v->frame) {
         v->n_too_big++;
         return;
     }
     /* Built 'pad' bytes in, so the timestamp can grow the header into them. */
-    base = vnf_ftc_tx_buf(v, pad + HOP_ETH_LEN + v->nsh_len + len);
+    base = vnf_ftc_tx_buf(v, pad + HOP_ETH_LEN + v->path.nsh_len + len);
     f = base + pad;
-    hop_set_header(f, v->sff_mac, pktio_mac(v->role->io), NSH_ETHERTYPE);
-    memcpy(f + HOP_ETH_LEN, v->nsh, v->nsh_len);
+    hop_set_header(f, v->path.sff_mac, pktio_mac(v->role->io), NSH_ETHERTYPE);
+    memcpy(f + HOP_ETH_LEN, v->path.nsh, v->path.nsh_len);
     f[HOP_ETH_LEN + 3] = np;
     if (reply) {
-        nsh_set_spi_si(f + HOP_ETH_LEN, v->spi | NSH_SPI_REVERSE, NSH_SI_START);
+        nsh_set_spi_si(f + HOP_ETH_LEN, v->path.spi | NSH_SPI_REVERSE, NSH_SI_START);
     }
-    memcpy(f + HOP_ETH_LEN + v->nsh_len, payload, len);
-    len += HOP_ETH_LEN + v->nsh_len;
+    memcpy(f + HOP_ETH_LEN + v->path.nsh_len, payload, len);
+    len += HOP_ETH_LEN + v->path.nsh_len;
     if (pad) {
-        struct nsh_timestamp ts = { .component = v->role->id, .t_in = v->t_in,
+        struct nsh_timestamp ts = { .component = v->role->id, .t_in = v->path.t_in,
                                     .t_out = time_mono_ns() };
         uint8_t value[NSH_TIMESTAMP_LEN];
         uint8_t *start = f;
@@ -325,17 +509,17 @@ static void vnf_ftc_link_retry(struct loop *, uint64_t id, void *v_);
 static void
 vnf_ftc_link_open(struct vnf_ftc *v)
 {
-    if (!pktio_open_ethertype(v->cfg.link, false, FTSTAGE_ETHERTYPE, &v->link_io)
-        && loop_add_fd(v->role->loop, pktio_fd(v->link_io), EPOLLIN, vnf_ftc_link_readable,
+    if (!pktio_open_ethertype(v->cfg.link, false, v->link_ethertype, &v->link_io)
+        && loop_add_fd(v->loop, pktio_fd(v->link_io), EPOLLIN, vnf_ftc_link_readable,
                        v)) {
         pktio_close(v->link_io);
         v->link_io = NULL;
     }
     if (!v->link_io && !v->link_timer) {
-        v->link_timer = loop_add_timer(v->role->loop, VNF_FTC_LINK_RETRY_NS,
+        v->link_timer = loop_add_timer(v->loop, VNF_FTC_LINK_RETRY_NS,
                                        VNF_FTC_LINK_RETRY_NS, vnf_ftc_link_retry, v);
     } else if (v->link_io && v->link_timer) {
-        loop_cancel_timer(v->role->loop, v->link_timer);
+        loop_cancel_timer(v->loop, v->link_timer);
         v->link_timer = 0;
     }
 }
@@ -358,7 +542,7 @@ vnf_ftc_link_close(struct vnf_ftc *v)
     if (v->link_io) {
         pktio_read_drops(v->link_io);
         v->link_dropped_closed += pktio_stats(v->link_io)->rx_dropped;
-        loop_del_fd(v->role->loop, pktio_fd(v->link_io));
+        loop_del_fd(v->loop, pktio_fd(v->link_io));
         pktio_close(v->link_io);
         v->link_io = NULL;
         v->n_link_down++;
@@ -393,8 +577,8 @@ vnf_ftc_link_send(struct vnf_ftc *v, const uint8_t *mac, const uint8_t *msg, siz
         vnf_ftc_link_close(v);
         return false;
     }
-    v->n_link_out++;
-    v->n_peer_out++;
+    VNF_FTC_COUNT(v, n_link_out);
+    VNF_FTC_COUNT(v, n_peer_out);
     return true;
 }
 
@@ -420,7 +604,7 @@ vnf_ftc_send(void *h_, uint32_t to, const uint8_t *msg, size_t len)
     f = vnf_ftc_tx_buf(v, HOP_ETH_LEN + len);
     vnf_ftc_peer_frame(v, f, mac, msg, len);
     vnf_ftc_xmit(v, f, f, HOP_ETH_LEN + len);
-    v->n_peer_out++;
+    VNF_FTC_COUNT(v, n_peer_out);
     return true;
 }
 
@@ -441,7 +625,7 @@ vnf_ftc_make_stage(struct vnf_ftc *v, enum vnf_ftc_stage kind, const char *class
     };
     struct ftstage_config cfg = {
         .class = ft_core_class_find(class), .core = *core, .key = v->cfg.key,
-        .loop = v->role->loop,
+        .loop = v->loop,
     };
 
     cfg.core.self = self;
@@ -469,6 +653,99 @@ vnf_ftc_mbox(const char *params, char **mboxp, const char **paramsp)
     }
 }
 
+/* One thread's half: its loop, its socket to send on the data interface. */
+static struct vnf_ftc *
+vnf_ftc_half(const struct vnf_ftc_config *cfg, struct role *role, struct loop *loop,
+             struct pktio *io)
+{
+    struct vnf_ftc *v = xzalloc(sizeof *v);
+
+    v->role = role;
+    v->cfg = *cfg;
+    v->loop = loop;
+    v->io = io;
+    v->tx = xmalloc(VNF_FTC_TX_SLOTS * sizeof *v->tx);
+    v->inbox.efd = -1;
+    return v;
+}
+
+/* Watches the inbox of 'v' on its loop. */
+static int
+vnf_ftc_inbox_open(struct vnf_ftc *v)
+{
+    pthread_mutex_init(&v->inbox.mutex, NULL);
+    v->inbox_ready = true;
+    v->inbox.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (v->inbox.efd < 0) {
+        return errno;
+    }
+    return loop_add_fd(v->loop, v->inbox.efd, EPOLLIN, vnf_ftc_inbox_readable, v);
+}
+
+/* The end's half beside 'v' (the role's): its loop, for its thread, and its socket to send on,
+ * which receives nothing (ethertype 0). */
+static int
+vnf_ftc_end_create(struct vnf_ftc *v)
+{
+    struct loop *loop = NULL;
+    struct pktio *io = NULL;
+    int error;
+
+    error = loop_create(&loop);
+    if (!error) {
+        error = pktio_open_ethertype(pktio_name(v->role->io), false, 0, &io);
+        if (error) {
+            loop_destroy(loop);
+        }
+    }
+    if (error) {
+        return error;
+    }
+    v->other = vnf_ftc_half(&v->cfg, v->role, loop, io);
+    v->other->other = v;
+    error = vnf_ftc_inbox_open(v);
+    return error ? error : vnf_ftc_inbox_open(v->other);
+}
+
+/* The end's thread: its loop, until vnf_ftc_destroy() stops it. */
+static void *
+vnf_ftc_end_main(void *e_)
+{
+    struct vnf_ftc *e = e_;
+    int error = loop_run(e->loop);
+
+    if (error) {
+        log_err("ftc: the end's loop: %s", strerror(error));
+    }
+    return NULL;
+}
+
+static void vnf_ftc_data_readable(struct loop *, int fd, uint32_t events, void *e_);
+
+/* Starts the end's thread; on the first VNF it reads the data socket (the forwarder's
+ * frames), which the role's loop then leaves alone. Signals stay blocked in it, as in the
+ * thread that made it (role_start()): the role's loop takes them. */
+static int
+vnf_ftc_end_start(struct vnf_ftc *v)
+{
+    struct vnf_ftc *e = v->other;
+    int error = 0;
+
+    if (e->stages[VNF_FTC_FWD]) {
+        e->rx_io = v->role->io;
+        error = loop_add_fd(e->loop, pktio_fd(e->rx_io), EPOLLIN, vnf_ftc_data_readable, e);
+        v->role->rx_elsewhere = !error;
+    }
+    if (!error) {
+        error = pthread_create(&v->thread, NULL, vnf_ftc_end_main, e);
+    }
+    if (!error) {
+        v->thread_started = true;
+        pthread_setname_np(v->thread, VNF_FTC_THREAD_NAME);
+    }
+    return error;
+}
+
 int
 vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_ftc **vp,
                char **errp)
@@ -479,6 +756,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
     char parts[16], tick[32], commit_to[16], threads[16], window[16], *mbox;
     const char *mbox_params;
+    bool end = cfg->index == 0 || cfg->index + 1 == cfg->n;
     int error;
 
     snprintf(commit_to, sizeof commit_to, "%d", VNF_FTC_BUFFER);
@@ -487,8 +765,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
                           cfg->index, cfg->n, cfg->f, VNF_FTC_MAX_RING);
         return EINVAL;
     }
-    v = xzalloc(sizeof *v);
-    v->tx = xmalloc(VNF_FTC_TX_SLOTS * sizeof *v->tx);
+    v = vnf_ftc_half(cfg, role, role->loop, role->io);
     error = pktio_open_ethertype(pktio_name(role->io), false, FTSTAGE_ETHERTYPE, &v->peer_io);
     if (!error) {
         error = pktio_drop_ethertype(role->io, FTSTAGE_ETHERTYPE);
@@ -499,18 +776,27 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     if (error) {
         *errp = xasprintf("ftc: peer socket on %s: %s", pktio_name(role->io), strerror(error));
-        pktio_close(v->peer_io);
-        free(v->tx);
-        free(v);
+        vnf_ftc_destroy(v);
         return error;
     }
-    v->role = role;
-    v->cfg = *cfg;
-    if (cfg->link && cfg->n >= 2 && (cfg->index == 0 || cfg->index == cfg->n - 1)) {
-        v->link_peer = cfg->index ? 0 : cfg->n - 1;
+    if (end) {
+        error = vnf_ftc_end_create(v);
+        if (error) {
+            *errp = xasprintf("ftc: the end's thread: %s", strerror(error));
+            vnf_ftc_destroy(v);
+            return error;
+        }
+    }
+    if (cfg->link && cfg->n >= 2 && end) {
+        v->link_peer = v->other->link_peer = cfg->index ? 0 : cfg->n - 1;
+        v->other->link_ethertype = FTSTAGE_ETHERTYPE;
         vnf_ftc_link_open(v);   /* Missing: the switch, and later tries. */
+        vnf_ftc_link_open(v->other);
     } else {
         v->cfg.link = NULL;
+        if (v->other) {
+            v->other->cfg.link = NULL;
+        }
     }
     for (unsigned i = 0; i < cfg->n; i++) {
         ring[i] = VNF_FTC_RING(i);
@@ -551,11 +837,11 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
         error = vnf_ftc_make_stage(v, VNF_FTC_REPLICA, "ftc_replica", VNF_FTC_RING(cfg->index),
                                    &rc, errp);
         if (!error && cfg->index == 0) {
-            error = vnf_ftc_make_stage(v, VNF_FTC_FWD, "ftc_forwarder", VNF_FTC_FORWARDER, &fc,
+            error = vnf_ftc_make_stage(v->other, VNF_FTC_FWD, "ftc_forwarder", VNF_FTC_FORWARDER, &fc,
                                        errp);
         }
         if (!error && cfg->index == cfg->n - 1) {
-            error = vnf_ftc_make_stage(v, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER, &bc, errp);
+            error = vnf_ftc_make_stage(v->other, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER, &bc, errp);
         }
     }
     free(mbox);
@@ -565,15 +851,73 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     }
     /* The replica first: a replacement asks for its state at once. */
     for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
-        if (v->stages[k]) {
-            ftstage_start_incarnation(v->stages[k], time_mono_ns(),
+        struct vnf_ftc *owner = v->stages[k] ? v : v->other;
+
+        if (owner && owner->stages[k]) {
+            ftstage_start_incarnation(owner->stages[k], time_mono_ns(),
                                       k == VNF_FTC_REPLICA ? cfg->incarnation : 0);
         }
     }
-    pktio_flush(role->io);
-    role->rx_aux = v;
+    pktio_flush(v->io);
+    if (v->other) {
+        pktio_flush(v->other->io);
+        error = vnf_ftc_end_start(v);
+        if (error) {
+            *errp = xasprintf("ftc: the end's thread: %s", strerror(error));
+            vnf_ftc_destroy(v);
+            return error;
+        }
+    }
     *vp = v;
     return 0;
+}
+
+/* One half's resources (the end's thread has returned). */
+static void
+vnf_ftc_half_destroy(struct vnf_ftc *v)
+{
+    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
+        if (v->stages[k]) {
+            ftstage_destroy(v->stages[k]);
+        }
+    }
+    vnf_ftc_queue_uninit(&v->queue);
+    vnf_ftc_queue_uninit(&v->run);
+    vnf_ftc_queue_uninit(&v->out);
+    if (v->inbox_ready) {
+        vnf_ftc_queue_uninit(&v->inbox.q);
+        pthread_mutex_destroy(&v->inbox.mutex);
+    }
+    if (v->inbox.efd >= 0) {
+        loop_del_fd(v->loop, v->inbox.efd);
+        close(v->inbox.efd);
+    }
+    if (v->drain_timer) {
+        loop_cancel_timer(v->loop, v->drain_timer);
+    }
+    if (v->peer_io) {
+        loop_del_fd(v->loop, pktio_fd(v->peer_io));
+        pktio_close(v->peer_io);
+    }
+    if (v->link_io) {
+        loop_del_fd(v->loop, pktio_fd(v->link_io));
+        pktio_close(v->link_io);
+    }
+    if (v->link_timer) {
+        loop_cancel_timer(v->loop, v->link_timer);
+    }
+    if (v->rx_timer) {
+        loop_cancel_timer(v->loop, v->rx_timer);
+    }
+    if (v->rx_io) {
+        loop_del_fd(v->loop, pktio_fd(v->rx_io));
+    }
+    if (vnf_ftc_is_end(v)) {
+        pktio_close(v->io);
+        loop_destroy(v->loop);
+    }
+    free(v->tx);
+    free(v);
 }
 
 void
@@ -582,46 +926,33 @@ vnf_ftc_destroy(struct vnf_ftc *v)
     if (!v) {
         return;
     }
-    for (int k = 0; k < VNF_FTC_N_STAGES; k++) {
-        if (v->stages[k]) {
-            ftstage_destroy(v->stages[k]);
+    if (v->thread_started) {
+        struct vnf_ftc_inbox *in = &v->other->inbox;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&in->mutex);
+        in->stop = true;
+        pthread_mutex_unlock(&in->mutex);
+        if (write(in->efd, &one, sizeof one) < 0) {
+            log_err("ftc: cannot stop the end's thread: %s", strerror(errno));
+        } else {
+            pthread_join(v->thread, NULL);
         }
     }
-    free(v->queue);
-    free(v->run);
-    buf_uninit(&v->qdata);
-    buf_uninit(&v->rdata);
-    if (v->drain_timer) {
-        loop_cancel_timer(v->role->loop, v->drain_timer);
+    if (v->other) {
+        vnf_ftc_half_destroy(v->other);
     }
-    if (v->peer_io) {
-        loop_del_fd(v->role->loop, pktio_fd(v->peer_io));
-        pktio_close(v->peer_io);
-    }
-    if (v->link_io) {
-        loop_del_fd(v->role->loop, pktio_fd(v->link_io));
-        pktio_close(v->link_io);
-    }
-    if (v->link_timer) {
-        loop_cancel_timer(v->role->loop, v->link_timer);
-    }
-    if (v->rx_timer) {
-        loop_cancel_timer(v->role->loop, v->rx_timer);
-    }
-    if (v->role && v->role->rx_aux == v) {
-        v->role->rx_room = NULL;
-        v->role->rx_aux = NULL;
-    }
-    free(v->tx);
-    free(v);
+    vnf_ftc_half_destroy(v);
 }
 
 static bool vnf_ftc_frame__(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
+static size_t vnf_ftc_rx_room(struct vnf_ftc *);
 
-/* A peer socket: a few batches a wake-up, until a short one, as role.c reads the data's.
+/* A socket: a few batches a wake-up, until a short one, as role.c reads the data's; the data
+ * socket (the end's, on the first VNF) no more than the forwarder's window has room for.
  * Returns 0 or the socket's error. */
 static int
-vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
+vnf_ftc_read(struct vnf_ftc *v, struct pktio *io)
 {
     struct pktio_pkt pkts[PKTIO_BATCH];
     int error = 0;
@@ -629,7 +960,17 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
 
     v->batching = true;
     for (int round = 0; round < 8; round++) {
-        error = pktio_recv_batch(io, pkts, PKTIO_BATCH, &n);
+        size_t room = io == v->rx_io ? vnf_ftc_rx_room(v) : PKTIO_BATCH;
+
+        if (!room) {
+            /* Level-triggered: watched, a full queue would wake us for nothing. */
+            if (!v->rx_paused && !loop_mod_fd(v->loop, pktio_fd(io), 0)) {
+                v->rx_paused = true;
+                v->n_rx_paused++;
+            }
+            break;
+        }
+        error = pktio_recv_batch(io, pkts, room, &n);
         if (error || !n) {
             break;
         }
@@ -640,13 +981,12 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
             }
             vnf_ftc_frame__(v, &pkts[i], t_in);
         }
-        if (n < PKTIO_BATCH) {
+        if (n < room) {
             break;                      /* Dry: see role_drain_pktio(). Flushed below. */
         }
-        pktio_flush(v->role->io);
+        pktio_flush(v->io);
     }
-    pktio_flush(v->role->io);
-    v->batching = false;
+    vnf_ftc_batch_done(v);
     if (io == v->link_io) {
         v->n_link_rx_dropped = v->link_dropped_closed + pktio_stats(io)->rx_dropped;
     }
@@ -656,7 +996,16 @@ vnf_ftc_peer_read(struct vnf_ftc *v, struct pktio *io)
 static void
 vnf_ftc_peer_readable(struct loop *loop, int fd, uint32_t events, void *v_)
 {
-    vnf_ftc_peer_read(v_, ((struct vnf_ftc *) v_)->peer_io);
+    vnf_ftc_read(v_, ((struct vnf_ftc *) v_)->peer_io);
+    (void) loop;
+    (void) fd;
+    (void) events;
+}
+
+static void
+vnf_ftc_data_readable(struct loop *loop, int fd, uint32_t events, void *e_)
+{
+    vnf_ftc_read(e_, ((struct vnf_ftc *) e_)->rx_io);
     (void) loop;
     (void) fd;
     (void) events;
@@ -669,7 +1018,7 @@ vnf_ftc_link_readable(struct loop *loop, int fd, uint32_t events, void *v_)
 {
     struct vnf_ftc *v = v_;
 
-    if (events & (EPOLLERR | EPOLLHUP) || vnf_ftc_peer_read(v, v->link_io)) {
+    if (events & (EPOLLERR | EPOLLHUP) || vnf_ftc_read(v, v->link_io)) {
         vnf_ftc_link_close(v);
     }
     (void) loop;
@@ -699,11 +1048,11 @@ vnf_ftc_frame__(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
 
     if (pkt->len >= HOP_ETH_LEN && hop_ethertype(pkt->data) == FTSTAGE_ETHERTYPE
         && !memcmp(pkt->data, own, 6)) {
-        v->n_peer_in++;
+        VNF_FTC_COUNT(v, n_peer_in);
         if (ftstage_msg_peek_to(pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN, &to)
             && (stage = vnf_ftc_local_stage(v, to)) >= 0) {
-            ftstage_peer_message(v->stages[stage], pkt->data + HOP_ETH_LEN,
-                                 pkt->len - HOP_ETH_LEN, t_in);
+            vnf_ftc_input(v, stage, true, 0, pkt->data + HOP_ETH_LEN, pkt->len - HOP_ETH_LEN,
+                          t_in);
         }
         vnf_ftc_drain(v);
         return true;
@@ -715,22 +1064,22 @@ vnf_ftc_frame__(struct vnf_ftc *v, struct pktio_pkt *pkt, uint64_t t_in)
         return false;
     }
     /* The path's header, SI already one down for what we send on. */
-    memcpy(v->nsh, nsh, hdr.len);
-    v->nsh_len = hdr.len;
-    memcpy(v->sff_mac, pkt->data + 6, 6);
-    v->spi = hdr.spi & ~NSH_SPI_REVERSE;
-    v->have_path = nsh_dec_si(v->nsh);
-    v->stamp = nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
-    v->t_in = t_in;
-    v->n_in++;
-    if (hdr.next_proto == NSH_NP_ETHERNET && v->stages[VNF_FTC_FWD]) {
-        ftstage_packet(v->stages[VNF_FTC_FWD], VNF_FTC_OUTSIDE, nsh + hdr.len,
-                       pkt->len - HOP_ETH_LEN - hdr.len, t_in);
+    memcpy(v->path.nsh, nsh, hdr.len);
+    v->path.nsh_len = hdr.len;
+    memcpy(v->path.sff_mac, pkt->data + 6, 6);
+    v->path.spi = hdr.spi & ~NSH_SPI_REVERSE;
+    v->path.have_path = nsh_dec_si(v->path.nsh);
+    v->path.stamp = nsh_tlv_count(&hdr, NSH_CLASS_SFCLAB, NSH_TLV_TIMESTAMP) > 0;
+    v->path.t_in = t_in;
+    VNF_FTC_COUNT(v, n_in);
+    if (hdr.next_proto == NSH_NP_ETHERNET && vnf_ftc_local_stage(v, VNF_FTC_FORWARDER) >= 0) {
+        vnf_ftc_input(v, VNF_FTC_FWD, false, VNF_FTC_OUTSIDE, nsh + hdr.len,
+                      pkt->len - HOP_ETH_LEN - hdr.len, t_in);
     } else if (hdr.next_proto == NSH_NP_EXPERIMENT1) {
         uint32_t from = v->cfg.index ? VNF_FTC_RING(v->cfg.index - 1) : VNF_FTC_FORWARDER;
 
-        ftstage_packet(v->stages[VNF_FTC_REPLICA], from, nsh + hdr.len,
-                       pkt->len - HOP_ETH_LEN - hdr.len, t_in);
+        vnf_ftc_input(v, VNF_FTC_REPLICA, false, from, nsh + hdr.len,
+                      pkt->len - HOP_ETH_LEN - hdr.len, t_in);
     }
     vnf_ftc_drain(v);
     return true;
@@ -775,11 +1124,14 @@ void
 vnf_ftc_register(struct vnf_ftc *v, struct role *role)
 {
     const struct ftstage_stats *st = ftstage_stats(v->stages[VNF_FTC_REPLICA]);
+    /* What the forwarder and the buffer do is counted on their thread, read racily here as
+     * any counter is (whole 64-bit words). */
+    const struct vnf_ftc *e = v->other ? v->other : v;
 
     role_add_counter(role, "ftc_in", &v->n_in);
     role_add_counter(role, "ftc_carried_out", &v->n_carried_out);
-    role_add_counter(role, "ftc_released", &v->n_released);
-    role_add_counter(role, "ftc_replies", &v->n_replies);
+    role_add_counter(role, "ftc_released", &e->n_released);
+    role_add_counter(role, "ftc_replies", &e->n_replies);
     role_add_counter(role, "ftc_peer_in", &v->n_peer_in);
     role_add_counter(role, "ftc_peer_out", &v->n_peer_out);
     role_add_counter(role, "ftc_no_path", &v->n_no_path);
@@ -792,10 +1144,12 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_send_errors", &st->send_errors);
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
     role_add_counter(role, "ftc_link_out", &v->n_link_out);
-    role_add_counter(role, "ftc_link_in", &v->n_link_in);
-    role_add_counter(role, "ftc_link_down", &v->n_link_down);
-    role_add_counter(role, "ftc_link_rx_dropped", &v->n_link_rx_dropped);
+    role_add_counter(role, "ftc_link_in", &e->n_link_in);
+    role_add_counter(role, "ftc_link_down", &e->n_link_down);
+    role_add_counter(role, "ftc_link_rx_dropped", &e->n_link_rx_dropped);
     role_add_drops_counter(role, "ftc_peer_rx_dropped", v->peer_io);
+    role_add_counter(role, "ftc_handoffs", &v->n_handoffs);
+    role_add_counter(role, "ftc_end_handoffs", &e->n_handoffs);
     {
         const struct ftc_replica_stats *rs
             = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));
@@ -822,12 +1176,12 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_tx_batches", &rs->batches);
         role_add_counter(role, "ftc_tx_wakeups", &rs->tx_wakeups);
     }
-    if (v->stages[VNF_FTC_FWD]) {
-        const struct ftstage_stats *fs = ftstage_stats(v->stages[VNF_FTC_FWD]);
+    if (e->stages[VNF_FTC_FWD]) {
+        const struct ftstage_stats *fs = ftstage_stats(e->stages[VNF_FTC_FWD]);
 
         /* Packets the forwarder shed at admission (they wrote no state). */
         const struct ftc_forwarder_stats *ws
-            = ftc_forwarder_stats(ftstage_core(v->stages[VNF_FTC_FWD]));
+            = ftc_forwarder_stats(ftstage_core(e->stages[VNF_FTC_FWD]));
 
         role_add_counter(role, "ftc_fwd_shed", &fs->drops[FT_DROP_OVERLOAD]);
         role_add_counter(role, "ftc_fwd_closed_backlog", &ws->closed_backlog);
@@ -839,15 +1193,15 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
         role_add_counter(role, "ftc_fwd_counted_lost", &ws->counted_lost);
         role_add_counter(role, "ftc_fwd_logs_dropped", &ws->logs_dropped);
     }
-    if (v->stages[VNF_FTC_BUF]) {
-        const struct ftstage_stats *bs = ftstage_stats(v->stages[VNF_FTC_BUF]);
+    if (e->stages[VNF_FTC_BUF]) {
+        const struct ftstage_stats *bs = ftstage_stats(e->stages[VNF_FTC_BUF]);
 
         role_add_counter(role, "ftc_buf_overload", &bs->drops[FT_DROP_OVERLOAD]);
         role_add_counter(role, "ftc_buf_stale", &bs->drops[FT_DROP_STALE]);
         role_add_counter(role, "ftc_buf_in", &bs->packets);
         {
             const struct ftc_buffer_stats *hs
-                = ftc_buffer_stats(ftstage_core(v->stages[VNF_FTC_BUF]));
+                = ftc_buffer_stats(ftstage_core(e->stages[VNF_FTC_BUF]));
 
             role_add_counter(role, "ftc_buf_held_us", &hs->held_us);
             role_add_counter(role, "ftc_buf_held_us_max", &hs->held_us_max);
@@ -880,21 +1234,20 @@ static void
 vnf_ftc_rx_recheck_later(struct vnf_ftc *v)
 {
     if (!v->rx_timer) {
-        v->rx_timer = loop_add_timer(v->role->loop, v->cfg.tick_ns, 0, vnf_ftc_rx_timer_cb, v);
+        v->rx_timer = loop_add_timer(v->loop, v->cfg.tick_ns, 0, vnf_ftc_rx_timer_cb, v);
     }
 }
 
-/* role->rx_room: what the window has room for (the role reads at most that many). */
+/* What the window has room for, at most a batch (vnf_ftc_read() reads that many). */
 static size_t
-vnf_ftc_rx_room(void *v_)
+vnf_ftc_rx_room(struct vnf_ftc *v)
 {
-    struct vnf_ftc *v = v_;
     uint64_t room = ftc_forwarder_room(ftstage_core(v->stages[VNF_FTC_FWD]), time_mono_ns());
 
     if (!room) {
         vnf_ftc_rx_recheck_later(v);
     }
-    return MIN(room, SIZE_MAX);
+    return MIN(room, PKTIO_BATCH);
 }
 
 /* Reads the data socket again once 'min_room' packets fit: a batch on the buffer's messages
@@ -903,10 +1256,12 @@ vnf_ftc_rx_room(void *v_)
 static void
 vnf_ftc_rx_check(struct vnf_ftc *v, uint64_t min_room)
 {
-    if (v->role->rx_paused && v->role->rx_aux == v) {
+    if (v->rx_paused) {
         if (ftc_forwarder_room(ftstage_core(v->stages[VNF_FTC_FWD]), time_mono_ns())
             >= min_room) {
-            role_rx_resume(v->role);
+            if (!loop_mod_fd(v->loop, pktio_fd(v->rx_io), EPOLLIN)) {
+                v->rx_paused = false;
+            }
         } else {
             vnf_ftc_rx_recheck_later(v);
         }
@@ -916,9 +1271,7 @@ vnf_ftc_rx_check(struct vnf_ftc *v, uint64_t min_room)
 void
 vnf_ftc_rx_backpressure(struct vnf_ftc *v)
 {
-    if (v->stages[VNF_FTC_FWD]) {
-        v->role->rx_room = vnf_ftc_rx_room;
-        v->role->rx_aux = v;
-        role_add_counter(v->role, "ftc_fwd_rx_paused", &v->role->n_rx_paused);
+    if (v->other && v->other->stages[VNF_FTC_FWD]) {
+        role_add_counter(v->role, "ftc_fwd_rx_paused", &v->other->n_rx_paused);
     }
 }

@@ -18,7 +18,10 @@
  *
  * Endpoints: 0 outside, 1+i the ring member of VNF i, 100 the forwarder, 101 the buffer.
  * Actions between stages of one guest are queued and run from the loop (never re-entering a
- * stage from its own action). Never blocks. Main types: struct vnf_ftc, struct vnf_ftc_config. */
+ * stage from its own action). The forwarder and the buffer run on a thread of their own
+ * (VNF_FTC_THREAD_NAME, its own loop), the ring member on the role's: what one hands the
+ * other goes over a batch at a time (a locked queue and an eventfd). Never blocks. Main
+ * types: struct vnf_ftc, struct vnf_ftc_config. */
 #ifndef SFC_VNF_FTC_H
 #define SFC_VNF_FTC_H 1
 
@@ -32,6 +35,9 @@ struct role;
 struct vnf_ftc;
 
 #define VNF_FTC_MAX_RING 16
+/* The thread of the forwarder and the buffer (on the chain's first and last VNF), by which
+ * the host finds it to give it a CPU quota of its own (testbed/deploy/deploy.c). */
+#define VNF_FTC_THREAD_NAME "ftc-end"
 
 struct vnf_ftc_config {
     unsigned index;                     /* This VNF's position. */
@@ -58,8 +64,9 @@ void vnf_ftc_destroy(struct vnf_ftc *);
 bool vnf_ftc_frame(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 /* Adds its counters to the role. */
 void vnf_ftc_register(struct vnf_ftc *, struct role *);
-/* On the chain's first VNF (the forwarder's): the role reads new packets only while the
- * forwarder's window has room for them, and leaves the rest in the socket's queue. */
+/* On the chain's first VNF (the forwarder's): the end's thread reads new packets only while
+ * the forwarder's window has room for them, and leaves the rest in the socket's queue.
+ * Registers the counter of that. */
 void vnf_ftc_rx_backpressure(struct vnf_ftc *);
 /* For the control socket's ftc_state: {"ready": bool, "groups": [{"group", "epoch", "max",
  * "entries", "digest", "state" (base64 export)}]}, one per group this member has. */

@@ -67,13 +67,19 @@
 # request); now 1-2.5k, about what it sends; FTC's goodput within the noise (ftc/none median
 # 0.49 of 8 runs before, 0.36-0.59; 0.53 of 5 after, 0.44-0.58), the last guest (the buffer and
 # a tail) still at its quota in 80-95% of periods, the middles idle.
-# FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last middlebox's servers, get a middlebox's quota of their own on those
-# guests (FTC_ENDS, default own: ftc's ends parameter; shared: they run within their middlebox's
-# quota, as before), as ftmb's in-line logger gets a guest of its own. Since session 22 that
-# quota is their thread's (the guest's cpu group split in two, the middlebox's threads at the
-# other half): the guest's throttled periods printed for v0 and the last VNF are then those of
-# the sum, which neither half reaches; each half's are in GROUP/own and GROUP/rest (cpu.stat). FTMB's stalls spend the
-# CPU time the middlebox's server would have had during them
+# FTC's forwarder and buffer, which the paper runs on cores of their own on the first and the last
+# middlebox's servers, get a middlebox's quota of their own on those guests (FTC_ENDS, default own:
+# ftc's ends parameter; shared: they run within their middlebox's quota, as before), as ftmb's
+# in-line logger gets a guest of its own. Since session 22 that quota is their thread's (the guest's
+# cpu group split in two, the middlebox's threads at the other half; before, the middlebox used what
+# its end left: at length 2, where both VNFs are ends, FTC had 1.36x none's goodput, 14,953 vs
+# 11,005/s): the throttled periods printed for v0 and the last VNF are each half's (v0/own: the
+# end's thread, v0/rest: the middlebox's). Then the buffer's thread is FTC's bottleneck at every
+# length (throttled in 55-60 of ~60 periods, its middlebox's half in 0-1; it takes ~1 commit message
+# on the link a packet besides the packets it holds and releases): FTC/none at length 2 0.87-1.10 (5
+# runs), at 5 0.77-1.04. The split costs the echo two thread switches (one in each end's guest): the
+# added p50 a middlebox at length 2 rose from ~22 to 37-59 us (2 runs), at 5 within the spread.
+# FTMB's stalls spend the CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
 # CPU quotas of every scheme's middlebox guests are printed beside the numbers (the cores
@@ -243,8 +249,13 @@ limits() {
         d=$(find /sys/fs/cgroup -maxdepth 6 -type d -path "*/sfclab-$inst/$g" 2>/dev/null \
             | while read -r x; do [ -e "$x/cpu.stat" ] && echo "$x"; done | head -1)
         if [ -n "$d" ] && grep -q '^nr_throttled' "$d/cpu.stat"; then
-            out+=" $g=$(awk '$1 == "nr_throttled" { t = $2 } $1 == "nr_periods" { p = $2 }
-                         END { print t "/" p }' "$d/cpu.stat")"
+            # FTC's end guests: the halves' (the end's thread, the middlebox's), not the sum's.
+            for x in "" /own /rest; do
+                [ -e "$d$x/cpu.stat" ] || continue
+                [ -z "$x" ] && [ -e "$d/own/cpu.stat" ] && continue
+                out+=" $g$x=$(awk '$1 == "nr_throttled" { t = $2 } $1 == "nr_periods" { p = $2 }
+                                 END { print t "/" p }' "$d$x/cpu.stat")"
+            done
         else
             out+=" $g=-"
         fi

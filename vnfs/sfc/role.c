@@ -323,18 +323,7 @@ role_drain_pktio(struct role *role, int rounds)
     size_t n, total = 0;
 
     for (int round = 0; round < rounds; round++) {
-        size_t room = role->rx_room ? MIN(role->rx_room(role->rx_aux), PKTIO_BATCH)
-                                    : PKTIO_BATCH;
-
-        if (!room) {
-            /* Level-triggered: watched, a full queue would wake us for nothing. */
-            if (!role->rx_paused && !loop_mod_fd(role->loop, pktio_fd(role->io), 0)) {
-                role->rx_paused = true;
-                role->n_rx_paused++;
-            }
-            break;
-        }
-        if (pktio_recv_batch(role->io, pkts, room, &n) || !n) {
+        if (pktio_recv_batch(role->io, pkts, PKTIO_BATCH, &n) || !n) {
             break;
         }
         uint64_t t_in = time_mono_ns();
@@ -343,7 +332,7 @@ role_drain_pktio(struct role *role, int rounds)
         }
         pktio_flush(role->io);
         total += n;
-        if (n < room) {
+        if (n < PKTIO_BATCH) {
             /* The queue ran dry: a further read would find nothing (a system call a wake-up),
              * and epoll is level-triggered, so what arrives meanwhile wakes the loop at once,
              * after its due timers. */
@@ -351,14 +340,6 @@ role_drain_pktio(struct role *role, int rounds)
         }
     }
     return total;
-}
-
-void
-role_rx_resume(struct role *role)
-{
-    if (role->rx_paused && !loop_mod_fd(role->loop, pktio_fd(role->io), EPOLLIN)) {
-        role->rx_paused = false;
-    }
 }
 
 /* At most 8 batches a wake-up, so that the control socket and signals get their turn under

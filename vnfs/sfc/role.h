@@ -77,16 +77,9 @@ struct role {
      * timers on it); a non-zero errno stops the role. May be NULL. */
     int (*on_start)(struct role *);
     void (*frames_done)(void *aux);
-    /* Optional: how many frames role->io may be read for now (admission backpressure): what is
-     * not read waits in the socket's queue, whose overflow is the kernel's drop and costs the
-     * role nothing. At 0, role->io is not watched until role_rx_resume(). NULL: no limit. */
-    size_t (*rx_room)(void *rx_aux);
-    void *rx_aux;
-    bool rx_paused;
-    uint64_t n_rx_paused;
     /* role->io is read by a thread of the role's own (FTC's end, on the first VNF): the loop
      * does not watch it. Set in on_start. */
-    bool rx_elsewhere;           /* Times rx_room stopped the reading. */
+    bool rx_elsewhere;
     struct pktio *drop_ios[4];      /* role_add_drops_counter()'s. */
     size_t n_drop_ios;
 };
@@ -129,8 +122,6 @@ int role_serve_pktio(struct role *, role_frame_cb *cb, void (*done)(void *aux));
  * one is short: the queue ran dry), without 'done': for a role that serves a second socket
  * and wants role->io's frames first. Returns the number of frames handled. */
 size_t role_drain_pktio(struct role *, int rounds);
-/* Watches role->io again after rx_room stopped it (nothing if it did not). */
-void role_rx_resume(struct role *);
 
 /* Counters as a JSON object (new reference). */
 json_t *role_counters_json(const struct role *);

@@ -837,11 +837,12 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
         error = vnf_ftc_make_stage(v, VNF_FTC_REPLICA, "ftc_replica", VNF_FTC_RING(cfg->index),
                                    &rc, errp);
         if (!error && cfg->index == 0) {
-            error = vnf_ftc_make_stage(v->other, VNF_FTC_FWD, "ftc_forwarder", VNF_FTC_FORWARDER, &fc,
-                                       errp);
+            error = vnf_ftc_make_stage(v->other, VNF_FTC_FWD, "ftc_forwarder",
+                                       VNF_FTC_FORWARDER, &fc, errp);
         }
         if (!error && cfg->index == cfg->n - 1) {
-            error = vnf_ftc_make_stage(v->other, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER, &bc, errp);
+            error = vnf_ftc_make_stage(v->other, VNF_FTC_BUF, "ftc_buffer", VNF_FTC_BUFFER,
+                                       &bc, errp);
         }
     }
     free(mbox);

@@ -12,19 +12,15 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <net/if.h>
-#include <sched.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "tests/unit/loopback.h"
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/loop.h"
 #include "vnfs/lib/nsh.h"
 #include "vnfs/lib/packet.h"
-#include "tests/unit/loopback.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/lib/util.h"
 #include "vnfs/sfc/ftstage.h"

@@ -4,7 +4,8 @@
  * between the two threads twice: the end's thread reads it from the data socket (the role's
  * loop must not), its forwarder hands it to the ring member, which hands it back to the buffer,
  * which releases it from the end's socket once committed. Each of a few streams' packets must
- * come out released, exactly once, and each thread must have handed the other something. */
+ * come out released, exactly once, and each thread must have handed the other something. And
+ * what the end's thread counts must reach the counters the role reports. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,10 +41,22 @@ struct driver {
     uint64_t deadline;
 };
 
-/* An NSH frame (SI 255, next protocol Ethernet) from the SFF to the VNF (lo's MAC), around a
+static uint64_t
+counter(const struct role *role, const char *name)
+{
+    for (size_t i = 0; i < role->n_counters; i++) {
+        if (!strcmp(role->counters[i].name, name)) {
+            return *role->counters[i].value;
+        }
+    }
+    fail_msg("no counter %s", name);
+    return 0;
+}
+
+/* An NSH frame (SI 'si', next protocol Ethernet) from the SFF to the VNF (lo's MAC), around a
  * UDP packet of flow 'flow'. */
 static void
-send_packet(struct pktio *sff, const uint8_t *vnf_mac, unsigned flow)
+send_packet(struct pktio *sff, const uint8_t *vnf_mac, uint8_t si, unsigned flow)
 {
     uint8_t inner[128];
     size_t inner_len;
@@ -55,7 +68,7 @@ send_packet(struct pktio *sff, const uint8_t *vnf_mac, unsigned flow)
                      0);
     hop_set_header(eth, vnf_mac, sff_mac, NSH_ETHERTYPE);
     buf_put(&b, eth, sizeof eth);
-    assert_int_equal(nsh_encode(&b, 1, NSH_SI_START, 63, NSH_NP_ETHERNET, NULL, 0), 0);
+    assert_int_equal(nsh_encode(&b, 1, si, 63, NSH_NP_ETHERNET, NULL, 0), 0);
     buf_put(&b, inner, inner_len);
     assert_int_equal(pktio_send(sff, b.data, b.len), 0);
     buf_uninit(&b);
@@ -84,58 +97,63 @@ poll_released(struct loop *loop, uint64_t id, void *d_)
             }
         }
     }
-    if (d->n_released >= N_PACKETS || time_mono_ns() > d->deadline) {
+    if (d->n_released >= N_PACKETS || counter(d->role, "ftc_no_path") >= N_PACKETS
+        || time_mono_ns() > d->deadline) {
         loop_stop(loop);
     }
 }
 
-static uint64_t
-counter(const struct role *role, const char *name)
-{
-    for (size_t i = 0; i < role->n_counters; i++) {
-        if (!strcmp(role->counters[i].name, name)) {
-            return *role->counters[i].value;
-        }
-    }
-    fail_msg("no counter %s", name);
-    return 0;
-}
-
+/* Runs N_PACKETS packets of SI 'si' through a chain of one VNF on lo, until the buffer
+ * released them all, or counted them all without a path, or 5 s passed. */
 static void
-test_one_vnf_two_threads(void **state)
+run_one_vnf(uint8_t si, struct role *role, struct vnf_ftc **vp, struct driver *d)
 {
     static const uint8_t key[FTSTAGE_KEY_LEN] = { 1 };
     struct vnf_ftc_config cfg = {
         .index = 0, .n = 1, .f = 0, .partitions = 1, .threads = 1, .tick_ns = 1000000,
         .mbox_params = "monitor sharing=1", .key = key,
     };
+    char *errmsg = NULL;
+
+    role_init_common(role, "vnf");
+    role->iface = xstrdup("lo");
+    assert_int_equal(role_open_pktio(role, false), 0);
+    assert_int_equal(pktio_open("lo", false, &d->sff), 0);
+    assert_int_equal(role_start(role), 0);
+    assert_int_equal(vnf_ftc_create(&cfg, role, vp, &errmsg), 0);
+    vnf_ftc_register(*vp, role);
+    vnf_ftc_rx_backpressure(*vp);
+    /* The end's thread reads the data socket: the role's loop leaves it. */
+    assert_true(role->rx_elsewhere);
+
+    for (unsigned i = 0; i < N_PACKETS; i++) {
+        send_packet(d->sff, pktio_mac(role->io), si, i % 8);
+    }
+    d->role = role;
+    d->deadline = time_mono_ns() + 5000000000ull;
+    loop_add_timer(role->loop, 2000000, 2000000, poll_released, d);
+    assert_int_equal(loop_run(role->loop), 0);
+}
+
+static void
+finish_one_vnf(struct role *role, struct vnf_ftc *v, struct driver *d)
+{
+    vnf_ftc_destroy(v);
+    pktio_close(d->sff);
+    role_finish(role);
+}
+
+static void
+test_one_vnf_two_threads(void **state)
+{
     struct driver d = { 0 };
     struct vnf_ftc *v = NULL;
     struct role role;
-    char *errmsg = NULL;
 
     if (!own_loopback()) {
         skip();
     }
-    role_init_common(&role, "vnf");
-    role.iface = xstrdup("lo");
-    assert_int_equal(role_open_pktio(&role, false), 0);
-    assert_int_equal(pktio_open("lo", false, &d.sff), 0);
-    assert_int_equal(role_start(&role), 0);
-    assert_int_equal(vnf_ftc_create(&cfg, &role, &v, &errmsg), 0);
-    vnf_ftc_register(v, &role);
-    vnf_ftc_rx_backpressure(v);
-    /* The end's thread reads the data socket: the role's loop leaves it. */
-    assert_true(role.rx_elsewhere);
-
-    for (unsigned i = 0; i < N_PACKETS; i++) {
-        send_packet(d.sff, pktio_mac(role.io), i % 8);
-    }
-    d.role = &role;
-    d.deadline = time_mono_ns() + 5000000000ull;
-    loop_add_timer(role.loop, 2000000, 2000000, poll_released, &d);
-    assert_int_equal(loop_run(role.loop), 0);
-
+    run_one_vnf(NSH_SI_START, &role, &v, &d);
     assert_int_equal(d.n_released, N_PACKETS);
     assert_int_equal(counter(&role, "ftc_released"), N_PACKETS);
     assert_int_equal(counter(&role, "ftc_in"), N_PACKETS);
@@ -143,9 +161,28 @@ test_one_vnf_two_threads(void **state)
     assert_true(counter(&role, "ftc_end_handoffs") > 0);
     /* A batch a handoff, not a packet: the packets were all waiting when the loop began. */
     assert_true(counter(&role, "ftc_end_handoffs") < N_PACKETS);
-    vnf_ftc_destroy(v);
-    pktio_close(d.sff);
-    role_finish(&role);
+    finish_one_vnf(&role, v, &d);
+    (void) state;
+}
+
+/* Packets whose path has ended (SI 0): the buffer, on the end's thread, has nowhere to
+ * release them, and counts each on the counter the role reports (the role's half's). */
+static void
+test_end_counts_reach_role(void **state)
+{
+    struct driver d = { 0 };
+    struct vnf_ftc *v = NULL;
+    struct role role;
+
+    if (!own_loopback()) {
+        skip();
+    }
+    run_one_vnf(0, &role, &v, &d);
+    assert_int_equal(d.n_released, 0);
+    assert_int_equal(counter(&role, "ftc_no_path"), N_PACKETS);
+    assert_int_equal(counter(&role, "ftc_released"), N_PACKETS);
+    finish_one_vnf(&role, v, &d);
+    (void) state;
 }
 
 int
@@ -153,6 +190,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_vnf_two_threads),
+        cmocka_unit_test(test_end_counts_reach_role),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

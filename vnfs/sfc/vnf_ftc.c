@@ -432,11 +432,11 @@ vnf_ftc_send_on(struct vnf_ftc *v, uint8_t np, const uint8_t *payload, size_t le
     uint8_t *base, *f;
 
     if (!v->path.have_path) {
-        v->n_no_path++;
+        VNF_FTC_COUNT(v, n_no_path);
         return;
     }
     if (pad + HOP_ETH_LEN + v->path.nsh_len + len > sizeof v->frame) {
-        v->n_too_big++;
+        VNF_FTC_COUNT(v, n_too_big);
         return;
     }
     /* Built 'pad' bytes in, so the timestamp can grow the header into them. */
@@ -486,10 +486,10 @@ vnf_ftc_forward(void *h_, uint32_t to, const uint8_t *data, size_t len)
         v->n_replies++;
         vnf_ftc_send_on(v, NSH_NP_ETHERNET, data, len, true);
     } else if (vnf_ftc_mac_of(v, to)) {
-        v->n_carried_out++;
+        VNF_FTC_COUNT(v, n_carried_out);
         vnf_ftc_send_on(v, NSH_NP_EXPERIMENT1, data, len, false);
     } else {
-        v->n_unknown_to++;
+        VNF_FTC_COUNT(v, n_unknown_to);
     }
 }
 
@@ -545,7 +545,7 @@ vnf_ftc_link_close(struct vnf_ftc *v)
         loop_del_fd(v->loop, pktio_fd(v->link_io));
         pktio_close(v->link_io);
         v->link_io = NULL;
-        v->n_link_down++;
+        VNF_FTC_COUNT(v, n_link_down);
         vnf_ftc_link_open(v);   /* At once: a new link may be there already. */
     }
 }
@@ -1146,7 +1146,7 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_counter(role, "ftc_too_big", &v->n_too_big);
     role_add_counter(role, "ftc_link_out", &v->n_link_out);
     role_add_counter(role, "ftc_link_in", &e->n_link_in);
-    role_add_counter(role, "ftc_link_down", &e->n_link_down);
+    role_add_counter(role, "ftc_link_down", &v->n_link_down);
     role_add_counter(role, "ftc_link_rx_dropped", &e->n_link_rx_dropped);
     role_add_drops_counter(role, "ftc_peer_rx_dropped", v->peer_io);
     role_add_counter(role, "ftc_handoffs", &v->n_handoffs);

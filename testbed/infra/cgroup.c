@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -552,68 +551,30 @@ cgroup_set_rt_runtime(const struct cgroup *cg, uint64_t runtime_us)
     return write_knob(dir, "cpu.rt_runtime_us", value);
 }
 
-/* The tasks of 'pid' into '*tidsp' (malloc'd), '*namedp' counting those named 'thread' (their
- * comm), which come first. One look for every hierarchy: a thread named meanwhile would
- * otherwise land in different children of each. */
-static int
-list_tasks(pid_t pid, const char *thread, pid_t **tidsp, size_t *np, size_t *namedp)
-{
-    char path[64], comm_path[sizeof path + 300];
-    size_t len = strlen(thread), n = 0, cap = 0, named = 0;
-    pid_t *tids = NULL;
-    struct dirent *de;
-    DIR *tasks;
-
-    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
-    tasks = opendir(path);
-    if (!tasks) {
-        return errno == ENOENT ? ESRCH : errno;
-    }
-    while ((de = readdir(tasks))) {
-        pid_t tid = atoi(de->d_name);
-        char *comm = NULL;
-
-        snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
-        if (tid <= 0 || read_file(comm_path, &comm, NULL)) {
-            free(comm);
-            continue;
-        }
-        if (n == cap) {
-            tids = x2nrealloc(tids, &cap, sizeof *tids);
-        }
-        tids[n++] = tid;
-        if (!strncmp(comm, thread, len) && (comm[len] == '\n' || !comm[len])) {
-            tids[n - 1] = tids[named];
-            tids[named++] = tid;
-        }
-        free(comm);
-    }
-    closedir(tasks);
-    *tidsp = tids;
-    *np = n;
-    *namedp = named;
-    return 0;
-}
-
 int
 cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t pid,
                      const char *thread, const struct cgroup_limits *limits)
 {
     static const char *const children[] = { CGROUP_THREADS_OWN, CGROUP_THREADS_REST };
     static const int controllers[] = { CGROUP_CPU, CGROUP_CPUACCT };
+    struct proc_task *tasks = NULL;
     size_t n = 0, named = 0;
-    pid_t *tids = NULL;
     int error;
 
     if (cg->version != CGROUP_V1) {
         return ENOTSUP;
     }
-    error = list_tasks(pid, thread, &tids, &n, &named);
+    /* One look for every hierarchy: a thread named meanwhile would otherwise land in different
+     * children of each. */
+    error = proc_tasks(pid, &tasks, &n);
     if (error) {
         return error;
     }
+    for (size_t t = 0; t < n; t++) {
+        named += !strcmp(tasks[t].name, thread);
+    }
     if (!named) {
-        free(tids);
+        free(tasks);
         return ENOENT;
     }
     for (size_t i = 0; !error && i < ARRAY_SIZE(controllers); i++) {
@@ -632,10 +593,14 @@ cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t p
             if (!error && c == CGROUP_CPU) {
                 error = apply_limits(&child, &cpu);
             }
-            for (size_t t = k ? named : 0; !error && t < (k ? n : named); t++) {
+            for (size_t t = 0; !error && t < n; t++) {
+                bool own = !strcmp(tasks[t].name, thread);
                 char tid[16];
 
-                snprintf(tid, sizeof tid, "%d", (int) tids[t]);
+                if (own != (k == 0)) {
+                    continue;
+                }
+                snprintf(tid, sizeof tid, "%d", (int) tasks[t].tid);
                 error = write_knob(child.dirs[CGROUP_CPU], "tasks", tid);
                 if (error == ESRCH) {
                     error = 0;          /* It ended meanwhile. */
@@ -648,7 +613,7 @@ cgroup_split_threads(const struct cgroup *cg, struct manifest *manifest, pid_t p
             free(child.dirs[CGROUP_CPU]);
         }
     }
-    free(tids);
+    free(tasks);
     return error;
 }
 

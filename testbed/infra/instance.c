@@ -885,41 +885,32 @@ static void
 ovs_switch_pmd_realtime(struct instance *inst)
 {
     pid_t pids[2];
-    char path[64];
     int found = 0;
 
     ovs_daemon_pids(inst->ovs, pids);
     if (!pids[1]) {
         return;
     }
-    snprintf(path, sizeof path, "/proc/%d/task", (int) pids[1]);
     for (int tries = 0; tries < 100 && !found; tries++) {
-        DIR *d = opendir(path);
-        struct dirent *de;
+        struct proc_task *tasks = NULL;
+        size_t n = 0;
 
-        while (d && (de = readdir(d)) != NULL) {
-            char comm_path[sizeof path + 300], *comm = NULL;
-            pid_t tid = atoi(de->d_name);
-
-            snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
-            if (tid <= 0 || read_file(comm_path, &comm, NULL) || strncmp(comm, "pmd", 3)) {
-                free(comm);
-                continue;
-            }
-            free(comm);
-            found++;
+        proc_tasks(pids[1], &tasks, &n);
+        for (size_t i = 0; i < n; i++) {
             struct sched_param sp = { .sched_priority = 1 };
 
-            if (sched_setscheduler(tid, SCHED_FIFO, &sp)) {
+            if (strncmp(tasks[i].name, "pmd", 3)) {
+                continue;
+            }
+            found++;
+            if (sched_setscheduler(tasks[i].tid, SCHED_FIFO, &sp)) {
                 log_info("PMD thread %d: no real-time priority (%s): frames will wait for its "
-                         "time slices on a busy host", (int) tid, strerror(errno));
+                         "time slices on a busy host", (int) tasks[i].tid, strerror(errno));
             } else {
                 inst->pmd_realtime = true;
             }
         }
-        if (d) {
-            closedir(d);
-        }
+        free(tasks);
         if (!found) {
             usleep(10000);
         }
@@ -958,9 +949,9 @@ instance_pmd_cpu_shared(const struct instance *inst)
     proc = opendir("/proc");
     while (proc && !shared && (de = readdir(proc))) {
         pid_t pid = atoi(de->d_name);
+        struct proc_task *tasks = NULL;
         char path[64], *comm = NULL;
-        DIR *tasks;
-        struct dirent *te;
+        size_t n = 0;
 
         snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
         if (pid <= 0 || pid == ours[1] || read_file(path, &comm, NULL)
@@ -969,22 +960,11 @@ instance_pmd_cpu_shared(const struct instance *inst)
             continue;
         }
         free(comm);
-        comm = NULL;
-        snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
-        tasks = opendir(path);
-        while (tasks && !shared && (te = readdir(tasks))) {
-            char tpath[sizeof path + 300];
-
-            snprintf(tpath, sizeof tpath, "%s/%s/comm", path, te->d_name);
-            if (atoi(te->d_name) > 0 && !read_file(tpath, &comm, NULL)) {
-                shared = !strncmp(comm, prefix, strlen(prefix));
-            }
-            free(comm);
-            comm = NULL;
+        proc_tasks(pid, &tasks, &n);
+        for (size_t i = 0; i < n && !shared; i++) {
+            shared = !strncmp(tasks[i].name, prefix, strlen(prefix));
         }
-        if (tasks) {
-            closedir(tasks);
-        }
+        free(tasks);
     }
     if (proc) {
         closedir(proc);

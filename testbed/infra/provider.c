@@ -580,11 +580,10 @@ guest_secret_pipe(const uint8_t secret[GUEST_SECRET_BYTES], int *fdp)
 int
 guest_pin_process(pid_t pid, int cpu)
 {
-    char path[64];
+    struct proc_task *tasks = NULL;
     cpu_set_t set;
-    DIR *dir;
-    struct dirent *de;
-    int error = 0;
+    size_t n = 0;
+    int error;
 
     CPU_ZERO(&set);
     if (cpu >= 0) {
@@ -594,18 +593,13 @@ guest_pin_process(pid_t pid, int cpu)
             CPU_SET(c, &set);
         }
     }
-    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
-    dir = opendir(path);
-    if (!dir) {
-        return errno == ENOENT ? ESRCH : errno;
-    }
-    while ((de = readdir(dir))) {
-        pid_t tid = atoi(de->d_name);
-        if (tid > 0 && sched_setaffinity(tid, sizeof set, &set) && !error && errno != ESRCH) {
+    error = proc_tasks(pid, &tasks, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (sched_setaffinity(tasks[i].tid, sizeof set, &set) && !error && errno != ESRCH) {
             error = errno;
         }
     }
-    closedir(dir);
+    free(tasks);
     return error;
 }
 

@@ -4,6 +4,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "vnfs/lib/buf.h"
 #include "vnfs/lib/byteorder.h"
 #include "vnfs/lib/cursor.h"
@@ -161,6 +167,46 @@ test_cursor_short(void **state)
     assert_false(cursor_ok(&c));
 }
 
+/* Waits on 'p', the pipe's read end, until the test closes the write end. */
+static void *
+sleeper(void *p)
+{
+    char c;
+
+    while (read(*(int *) p, &c, 1) < 0 && errno == EINTR) {
+        continue;
+    }
+    return NULL;
+}
+
+static void
+test_proc_tasks(void **state)
+{
+    struct proc_task *tasks = NULL;
+    size_t n = 0, named = 0, main_seen = 0;
+    pthread_t thread;
+    int fds[2];
+
+    assert_int_equal(pipe(fds), 0);
+    assert_int_equal(pthread_create(&thread, NULL, sleeper, &fds[0]), 0);
+    assert_int_equal(pthread_setname_np(thread, "proc-tasks"), 0);
+    assert_int_equal(proc_tasks(getpid(), &tasks, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        named += !strcmp(tasks[i].name, "proc-tasks");
+        main_seen += tasks[i].tid == getpid();
+    }
+    assert_int_equal(named, 1);
+    assert_int_equal(main_seen, 1);
+    free(tasks);
+    close(fds[1]);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    close(fds[0]);
+
+    /* No such process: pid_max is at most 2^22. */
+    assert_int_equal(proc_tasks(1 << 23, &tasks, &n), ESRCH);
+    (void) state;
+}
+
 int
 main(void)
 {
@@ -172,6 +218,7 @@ main(void)
         cmocka_unit_test(test_byteorder),
         cmocka_unit_test(test_cursor_read),
         cmocka_unit_test(test_cursor_short),
+        cmocka_unit_test(test_proc_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 #include "vnfs/lib/util.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -298,4 +299,40 @@ out:
     free(buf);
     close(fd);
     return error;
+}
+
+int
+proc_tasks(pid_t pid, struct proc_task **tasksp, size_t *np)
+{
+    char path[64], comm_path[sizeof path + 300];
+    struct proc_task *tasks = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    DIR *dir;
+
+    snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+    dir = opendir(path);
+    if (!dir) {
+        return errno == ENOENT ? ESRCH : errno;
+    }
+    while ((de = readdir(dir))) {
+        pid_t tid = atoi(de->d_name);
+        char *comm = NULL;
+
+        snprintf(comm_path, sizeof comm_path, "%s/%s/comm", path, de->d_name);
+        if (tid <= 0 || read_file(comm_path, &comm, NULL)) {
+            continue;
+        }
+        if (n == cap) {
+            tasks = x2nrealloc(tasks, &cap, sizeof *tasks);
+        }
+        tasks[n].tid = tid;
+        snprintf(tasks[n].name, sizeof tasks[n].name, "%.*s", (int) strcspn(comm, "\n"), comm);
+        n++;
+        free(comm);
+    }
+    closedir(dir);
+    *tasksp = tasks;
+    *np = n;
+    return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof (a) / sizeof *(a))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -55,5 +56,14 @@ bool parse_rate(const char *, uint64_t *bps);
 int write_fully(int fd, const void *, size_t len);
 /* Reads a whole small file into a NUL-terminated buffer. Returns 0 or errno. */
 int read_file(const char *path, char **contentsp, size_t *lenp);
+
+/* A thread of a process: its id and its name (its comm, without the newline). */
+struct proc_task {
+    pid_t tid;
+    char name[16];
+};
+/* The threads of process 'pid' into '*tasksp' (malloc'd) and '*np'; a thread that ends
+ * meanwhile is left out. Returns 0, ESRCH if the process is gone, or another errno. */
+int proc_tasks(pid_t pid, struct proc_task **tasksp, size_t *np);
 
 #endif

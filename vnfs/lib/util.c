@@ -163,79 +163,69 @@ split_number_unit(const char *s, double *value, const char **unit)
     return true;
 }
 
+struct unit {
+    const char *name;
+    double mult;
+};
+
+/* Parses 's', a number and one of the 'n' units (compared with 'cmp'), into '*out' in the
+ * units' base, rounded. */
 static bool
-scale(double value, double mult, uint64_t *out)
+parse_with_units(const char *s, const struct unit *units, size_t n,
+                 int (*cmp)(const char *, const char *), uint64_t *out)
 {
-    double v = value * mult;
-    if (v >= 18446744073709551615.0) {
+    const char *unit;
+    double value;
+
+    if (!split_number_unit(s, &value, &unit)) {
         return false;
     }
-    *out = (uint64_t) llround(v);
-    return true;
+    for (size_t i = 0; i < n; i++) {
+        if (!cmp(unit, units[i].name)) {
+            double v = value * units[i].mult;
+
+            if (v >= 18446744073709551615.0) {
+                return false;
+            }
+            *out = (uint64_t) llround(v);
+            return true;
+        }
+    }
+    return false;
 }
 
 bool
 parse_size(const char *s, uint64_t *bytes)
 {
-    static const struct { const char *unit; double mult; } units[] = {
+    static const struct unit units[] = {
         { "", 1 }, { "B", 1 }, { "K", 1024.0 }, { "KB", 1024.0 }, { "KiB", 1024.0 },
         { "M", 1048576.0 }, { "MB", 1048576.0 }, { "MiB", 1048576.0 },
         { "G", 1073741824.0 }, { "GB", 1073741824.0 }, { "GiB", 1073741824.0 },
     };
-    const char *unit;
-    double value;
 
-    if (!split_number_unit(s, &value, &unit)) {
-        return false;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-        if (!strcasecmp(unit, units[i].unit)) {
-            return scale(value, units[i].mult, bytes);
-        }
-    }
-    return false;
+    return parse_with_units(s, units, ARRAY_SIZE(units), strcasecmp, bytes);
 }
 
 bool
 parse_duration(const char *s, uint64_t *ns)
 {
-    static const struct { const char *unit; double mult; } units[] = {
+    static const struct unit units[] = {
         { "", 1e9 }, { "s", 1e9 }, { "ms", 1e6 }, { "us", 1e3 }, { "ns", 1 },
         { "m", 60e9 }, { "min", 60e9 }, { "h", 3600e9 },
     };
-    const char *unit;
-    double value;
 
-    if (!split_number_unit(s, &value, &unit)) {
-        return false;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-        if (!strcmp(unit, units[i].unit)) {
-            return scale(value, units[i].mult, ns);
-        }
-    }
-    return false;
+    return parse_with_units(s, units, ARRAY_SIZE(units), strcmp, ns);
 }
 
 bool
 parse_rate(const char *s, uint64_t *bps)
 {
-    static const struct { const char *unit; double mult; } units[] = {
+    static const struct unit units[] = {
         { "bit", 1 }, { "kbit", 1e3 }, { "mbit", 1e6 }, { "gbit", 1e9 },
         { "bps", 8 }, { "kbps", 8e3 }, { "mbps", 8e6 }, { "gbps", 8e9 },
     };
-    const char *unit;
-    double value;
 
-    if (!split_number_unit(s, &value, &unit)) {
-        return false;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
-        if (!strcasecmp(unit, units[i].unit)) {
-            return scale(value, units[i].mult, bps);
-        }
-    }
-    return false;
+    return parse_with_units(s, units, ARRAY_SIZE(units), strcasecmp, bps);
 }
 
 int

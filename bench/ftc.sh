@@ -286,6 +286,27 @@ held() {
                    $1 == "ftc_buf_held_now" { n = $2 } $1 == "ftc_buf_held_us_max" { m = $2 }
                    END { print h + 0, r + 0, n + 0, m + 0 }'
 }
+# What FTC's buffer's thread did per packet it released over the run (the guests' life): "own=US"
+# its cgroup's CPU time (cpuacct) a released packet, then per released packet the buffer's
+# guest's commit messages in (FTC_MSG_COMMIT from the first guest's tail), frames in and out
+# on the link, batches its ring member handed it; and the first guest's frames out on the link.
+# Usage: end_cost LENGTH (of instance $inst).
+end_cost() {
+    local g=v$(($1 - 1)) d c0 c
+    d=$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*/sfclab-$inst/$g/own" 2>/dev/null \
+        | while read -r x; do [ -e "$x/cpuacct.usage" ] && echo "$x"; done | head -1)
+    c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    c0=$(bin/sfclab -i "$inst" agent v0 stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    { echo "$c"; echo "$c0" | sed 's/^/v0./'; } \
+        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" '{ v[$1] = $2 }
+              END { r = v["ftc_released"]; if (!r) { print "-"; exit }
+                    printf "own=%s us, commits_in=%.3f link_in=%.3f link_out=%.3f",
+                           ns != "" ? sprintf("%.2f", ns / 1000 / r) : "-",
+                           v["ftc_buf_commits_in"] / r, v["ftc_link_in"] / r,
+                           v["ftc_link_out"] / r
+                    printf " handoffs=%.3f v0.link_out=%.3f (%d released)\n",
+                           v["ftc_handoffs"] / r, v["v0.ftc_link_out"] / r, r }'
+}
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {
     local g d t=0
@@ -387,6 +408,8 @@ for n in $LENGTHS; do
                             and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
                             and c.mean > 0 order by r.id desc limit 1")"
             [ "$s" = ftc ] && left[$n]+=" $(held "$inst" "$n" | awk '{ print $3 }')"
+            [ "$s" = ftc ] && echo "ftc length $n rep $rep: the buffer's thread per released" \
+                "packet: $(end_cost "$n")"
             bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
     done

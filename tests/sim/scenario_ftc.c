@@ -278,7 +278,7 @@ ftc_build(struct sim *sim, bool broken, struct ftc_chain *c)
 {
     struct ft_rng *rng = sim_rng(sim);
     char n_s[8], p_s[8], tick_s[32], keys_s[16], msg_s[16], commit_s[16], window_s[24];
-    char backlog_s[24], until_s[24], gap_s[24];
+    char backlog_s[24], until_s[24];
     uint32_t to_buffer;
 
     ft_core_class_register(&ftc_in_class);
@@ -309,14 +309,9 @@ ftc_build(struct sim *sim, bool broken, struct ftc_chain *c)
      * guests): both ways must keep every invariant. */
     snprintf(commit_s, sizeof commit_s, "%"PRIu32,
              ft_rng_chance(rng, 0.5) ? c->buffer : (uint32_t) 0);
-    /* And half of those at most once a gap (0: after each batch): a commit held back is sent
-     * by the timer alone once its packets stopped coming. */
-    snprintf(gap_s, sizeof gap_s, "%"PRIu64"us",
-             ft_rng_chance(rng, 0.5) ? ft_rng_range(rng, 10, 1000) : (uint64_t) 0);
     struct ft_param rparams[] = {
         { "n", n_s }, { "partitions", p_s }, { "tick", tick_s }, { "mbox", "stamp" },
         { "mbox_params", keys_s }, { "max_msg", msg_s }, { "commit_to", commit_s },
-        { "commit_gap", gap_s },
     };
     struct ft_param eparams[] = {
         { "tick", tick_s }, { "max_msg", msg_s }, { "window", window_s },

@@ -27,15 +27,13 @@
  *                   that commits cover. After a restart (incarnation > 0) it fetches each group's
  *                   state: its own group from the first live successor (opening a new epoch of the
  *                   group there), the others from the nearest live predecessor. With commit_to
- *                   (the buffer), a tail sends the wrapped groups' commits there after each
- *                   batch of packets (at most one message a commit_gap, default a quarter
- *                   tick, the first after a quiet gap at once), and a propagating packet that
- *                   carries no log any more ends where it is, its commit vectors sent there in
- *                   its place.
+ *                   (the buffer), a tail sends the wrapped groups' commits there at once, and a
+ *                   propagating packet that carries no log any more ends where it is, its
+ *                   commit vectors sent there in its place.
  *                   group = the ring in order; next = [next replica or the buffer].
  *                   Parameters: n (middleboxes), partitions, mbox (the middlebox: ftc_mbox_find),
  *                   tick (retransmission / recovery retry period), commit_to (0: none),
- *                   commit_gap, threads (1: default; > 1: the multithreaded head below).
+ *                   threads (1: default; > 1: the multithreaded head below).
  *  - ftc_buffer:    at the egress. Holds each packet until the commit vectors of the groups its
  *                   logs belong to show them replicated f+1 times, releases it to next, drops it
  *                   if its log died with a failed head (in arrival order: the first that must

@@ -211,14 +211,9 @@ struct ftc_replica {
     struct ftc_refs pass;
     struct buf pkt, upd, msg;
     /* FTC_MSG_COMMIT: where (0: not sent), whether one is due (a timer at "now": once the
-     * batch of packets in hand is done, or at 'commit_next_ns'), and what was last sent, per
-     * group. A commit vector supersedes the one before, so under load they go at most once a
-     * 'commit_gap_ns': the buffer's thread, at its CPU quota, spent more on one message a
-     * packet (at the first guest, packets come one a batch) than on the packet. The first after
-     * a quiet gap goes at once: an echo at a low rate waits for none. */
+     * batch of packets in hand is done), and what was last sent, per group. */
     uint32_t commit_to;
     bool commit_armed;
-    uint64_t commit_gap_ns, commit_next_ns;
     bool tail_wrapped;          /* Tail of a group whose head comes later: commits to send. */
     bool tick_armed;            /* ftc_replica_arm_tick(). */
     uint64_t commit_sent[FTC_MAX_GROUPS][FTC_MAX_PARTS];
@@ -470,7 +465,7 @@ static int
 ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **errp)
 {
     struct ftc_replica *r;
-    uint64_t n, parts, tick, max_msg, commit_to, commit_gap, threads, late_seq;
+    uint64_t n, parts, tick, max_msg, commit_to, threads, late_seq;
     const char *mbox = ft_config_param(cfg, "mbox");
     const char *mbox_params = ft_config_param(cfg, "mbox_params");
     int error;
@@ -480,7 +475,6 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
         || (error = ft_config_duration(cfg, "tick", 1000000, &tick, errp))
         || (error = ft_config_u64(cfg, "max_msg", 60000, &max_msg, errp))
         || (error = ft_config_u64(cfg, "commit_to", 0, &commit_to, errp))
-        || (error = ft_config_duration(cfg, "commit_gap", tick / 4, &commit_gap, errp))
         || (error = ft_config_u64(cfg, "threads", 1, &threads, errp))
         || (error = ft_config_u64(cfg, "test_late_seq", 0, &late_seq, errp))) {
         return error;
@@ -515,7 +509,6 @@ ftc_replica_create(const struct ft_config *cfg, struct ft_core **corep, char **e
     r->tick_ns = tick;
     r->max_msg = MAX(max_msg, 512);
     r->commit_to = commit_to;
-    r->commit_gap_ns = commit_gap;
     memcpy(r->ring, cfg->group, r->R * sizeof *r->ring);
     r->x = ftc_ring_index(r, cfg->self);
     r->next = cfg->next[0];
@@ -1318,7 +1311,6 @@ ftc_replica_end_propagate(struct ftc_replica *r, const struct ftc_refs *o,
         return false;
     }
     ft_emit_send(out, r->commit_to, r->msg.data, r->msg.len);
-    r->commit_next_ns = r->now_ns + r->commit_gap_ns;
     /* Our own commits went with it: the commit timer need not send them again. */
     for (size_t i = 0; i < r->n_groups; i++) {
         struct ftc_group *gr = &r->groups[i];
@@ -2267,7 +2259,6 @@ ftc_replica_send_commits(struct ftc_replica *r, struct ft_actions *out)
     buf_put_u8(&r->msg, FTC_MSG_COMMIT);
     ftc_message_put(&r->msg, m);
     ft_emit_send(out, r->commit_to, r->msg.data, r->msg.len);
-    r->commit_next_ns = r->now_ns + r->commit_gap_ns;
 }
 
 static void
@@ -2276,7 +2267,7 @@ ftc_replica_arm_commits(struct ftc_replica *r, uint64_t now, struct ft_actions *
     /* Only a tail of wrapped groups has any (the first f members): elsewhere the timer would
      * cost a step and a loop timer per batch of packets for nothing. */
     if (r->commit_to && r->tail_wrapped && !r->commit_armed) {
-        ft_emit_timer(out, FTC_REPLICA_TIMER_COMMIT, MAX(now, r->commit_next_ns));
+        ft_emit_timer(out, FTC_REPLICA_TIMER_COMMIT, now);
         r->commit_armed = true;
     }
 }

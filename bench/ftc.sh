@@ -79,6 +79,23 @@
 # on the link a packet besides the packets it holds and releases): FTC/none at length 2 0.87-1.10 (5
 # runs), at 5 0.77-1.04. The split costs the echo two thread switches (one in each end's guest): the
 # added p50 a middlebox at length 2 rose from ~22 to 37-59 us (2 runs), at 5 within the spread.
+# Session 23 (each throughput run now prints what the buffer's thread did per released packet):
+# it gets one commit message per 22-70 packets (0.014-0.045 a packet), not one a packet; it
+# sends the forwarder 0.09-0.11 messages a packet and takes 0.03-0.07 hand-offs; its own CPU is
+# 4.6-7.8 us a packet. perf of it at length 2: ~30% sleeping and waking in epoll, 30-40% the
+# released packets' sendmmsg (about half of it the SFF's AF_XDP receive, run in its softirq,
+# as none's VNFs also pay), 5-6% re-arming the loop's timerfd, a few % the buffer's own code;
+# 0.117 switches a packet. Coalescing the tails' commits to one a quarter tick could change
+# nothing at these rates (tried, reverted). A busy buffer's logs now wait for its tick
+# instead of a timer a quarter tick after the last message: timerfd 1.6%, 0.110 switches a
+# packet; 8 runs a side (REPS=2, alternated, 4 rounds), base vs this, collapsed runs left out:
+# the buffer's messages 0.092-0.113 vs 0.086-0.098 a packet, its CPU a packet median 5.56 vs
+# 5.46 us at length 2 and 7.42 vs 6.95 at 5, still throttled in ~60 of 70-100 periods;
+# ftc/none medians 1.026 vs 1.011 at 2, 0.837 vs 0.865 at 5, within the runs' spread
+# (0.88-1.22 and 0.70-0.93 without collapses); echo hold 54-140 vs 58-91 us. One run a side
+# collapsed at length 2 (0.109: the buffer's thread at 26 us a packet with ~2,048 held and
+# r_0 resyncing; 0.159: the first guest's two halves at their quotas) and one of mine at 5
+# (0.350: the first middle guest at its quota, the known collapse).
 # FTMB's stalls spend the CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
@@ -286,6 +303,27 @@ held() {
                    $1 == "ftc_buf_held_now" { n = $2 } $1 == "ftc_buf_held_us_max" { m = $2 }
                    END { print h + 0, r + 0, n + 0, m + 0 }'
 }
+# What FTC's buffer's thread did per packet it released over the run (the guests' life): "own=US"
+# its cgroup's CPU time (cpuacct) a released packet, then per released packet the buffer's
+# guest's commit messages in (FTC_MSG_COMMIT from the first guest's tail), frames in and out
+# on the link, batches its ring member handed it; and the first guest's frames out on the link.
+# Usage: end_cost LENGTH (of instance $inst).
+end_cost() {
+    local g=v$(($1 - 1)) d c0 c
+    d=$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*/sfclab-$inst/$g/own" 2>/dev/null \
+        | while read -r x; do [ -e "$x/cpuacct.usage" ] && echo "$x"; done | head -1)
+    c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    c0=$(bin/sfclab -i "$inst" agent v0 stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    { echo "$c"; echo "$c0" | sed 's/^/v0./'; } \
+        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" '{ v[$1] = $2 }
+              END { r = v["ftc_released"]; if (!r) { print "-"; exit }
+                    printf "own=%s us, commits_in=%.3f link_in=%.3f link_out=%.3f",
+                           ns != "" ? sprintf("%.2f", ns / 1000 / r) : "-",
+                           v["ftc_buf_commits_in"] / r, v["ftc_link_in"] / r,
+                           v["ftc_link_out"] / r
+                    printf " handoffs=%.3f v0.link_out=%.3f (%d released)\n",
+                           v["ftc_handoffs"] / r, v["v0.ftc_link_out"] / r, r }'
+}
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {
     local g d t=0
@@ -387,6 +425,8 @@ for n in $LENGTHS; do
                             and (p.labels is null or p.labels = '') and c.metric='cpu_pct_total'
                             and c.mean > 0 order by r.id desc limit 1")"
             [ "$s" = ftc ] && left[$n]+=" $(held "$inst" "$n" | awk '{ print $3 }')"
+            [ "$s" = ftc ] && echo "ftc length $n rep $rep: the buffer's thread per released" \
+                "packet: $(end_cost "$n")"
             bin/sfclab -i "$inst" down >/dev/null 2>&1
         done
     done

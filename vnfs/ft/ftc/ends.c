@@ -571,13 +571,15 @@ struct ftc_buffer {
      * as the next log would not fit in 'max_msg'. One message per packet cost as much as the
      * packet.
      * Busy (FTC_BUF_BUSY packets held: the chain is saturated, and they wait for CPU, not for
-     * this message), a message waits for a quarter tick after the last one, or until it is
-     * nearly full: the messages and commits answering them were over a third of a frame per
-     * packet at each end of the link (Ch-2 flat out), each a wake-up of both guests. */
+     * this message), a message waits for the tick, or until it is nearly full: the messages
+     * and commits answering them were over a third of a frame per packet at each end of the
+     * link (Ch-2 flat out), each a wake-up of both guests. Waiting a quarter tick after the
+     * last one instead, they armed a timer of their own after most batches handed to the
+     * buffer's thread, at its CPU quota: re-arming its loop's timer was 5-6% of its time
+     * (perf, session 23), 1.6% with the tick. */
     struct buf pending;
     size_t n_pending;
     bool flush_armed;
-    uint64_t flushed_ns;        /* When the last message went. */
     uint64_t released, dropped;
     uint64_t now_ns;
     struct ftc_buffer_stats stats;
@@ -755,7 +757,6 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     b->reported_arrived = b->arrived;
     ftc_message_put(&b->msg, m);
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
-    b->flushed_ns = b->now_ns;
 }
 
 /* Sends what is pending (and the commits, the backlog and the arrivals) to the forwarder. */
@@ -775,9 +776,10 @@ ftc_buffer_flush(struct ftc_buffer *b, struct ft_actions *out)
 }
 
 /* The logs a packet still carries go around to their tails at the front of the chain: with
- * the batch's others, or at once when the message is full. A message went out as soon as half
- * of one was waiting: with the Monitor's logs, one message per 4 packets at Ch-5 flat out, each
- * a send and a wake-up of the forwarder's guest, both at their CPU quota. */
+ * the batch's others (busy: with the tick's), or at once when the message is full. A message
+ * went out as soon as half of one was waiting: with the Monitor's logs, one message per 4
+ * packets at Ch-5 flat out, each a send and a wake-up of the forwarder's guest, both at their
+ * CPU quota. */
 static void
 ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_t now,
                       struct ft_actions *out)
@@ -792,11 +794,8 @@ ftc_buffer_queue_logs(struct ftc_buffer *b, const struct ftc_message *s, uint64_
         ftc_log_put_wire(&b->pending, &s->logs[i]);
         b->n_pending++;
     }
-    if (!b->flush_armed) {
-        uint64_t gap = b->tick_ns / 4;
-
-        ft_emit_timer(out, FTC_BUF_TIMER_FLUSH,
-                      busy && now - b->flushed_ns < gap ? b->flushed_ns + gap : now);
+    if (!b->flush_armed && !busy) {
+        ft_emit_timer(out, FTC_BUF_TIMER_FLUSH, now);
         b->flush_armed = true;
     }
 }
@@ -923,20 +922,25 @@ ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *byt
     return any;
 }
 
-/* Resends the logs of packets held for a tick (their message to the forwarder, or a packet
- * carrying them, may have been lost); with no data packet for a tick, the newest of each group
- * and partition first (ftc_buffer_add_newest()). */
+/* Sends the logs that waited for the tick (ftc_buffer_queue_logs()) and resends those of
+ * packets held for a tick (their message to the forwarder, or a packet carrying them, may have
+ * been lost); with no data packet for a tick, the newest of each group and partition first
+ * (ftc_buffer_add_newest()). */
 static void
 ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_actions *out)
 {
     struct ftc_message *acc = b->s;
-    bool any = false;
+    bool any = b->n_pending > 0;
+    size_t bytes = b->pending.len;
+    struct cursor r;
 
-    size_t bytes = 0;
-
+    cursor_init(&r, b->pending.data, b->pending.len);
     acc->n_logs = 0;
+    while (acc->n_logs < b->n_pending && ftc_log_read(&r, &acc->logs[acc->n_logs])) {
+        acc->n_logs++;
+    }
     if (ev->now_ns - b->arrived_ns >= b->tick_ns) {
-        any = ftc_buffer_add_newest(b, acc, &bytes, b->max_msg);
+        any |= ftc_buffer_add_newest(b, acc, &bytes, b->max_msg);
     }
     for (size_t i = 0; i < b->n_held && acc->n_logs < FTC_MAX_LOGS && bytes < b->max_msg / 2;
          i++) {
@@ -964,10 +968,13 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
         h->resent_ns = ev->now_ns;
         any = true;
     }
-    if (any || b->reported != b->n_held) {
-        /* 'acc' points into the held packets' bytes, which stay put during the send. */
+    if (any || b->reported != b->n_held || b->reported_arrived != b->arrived) {
+        /* 'acc' points into 'pending' and the held packets' bytes, which stay put during the
+         * send. */
         ftc_buffer_to_forwarder(b, acc, out);
     }
+    buf_clear(&b->pending);
+    b->n_pending = 0;
     ft_emit_timer(out, FTC_BUF_TIMER_TICK, ev->now_ns + b->tick_ns);
 }
 

@@ -555,6 +555,22 @@ struct ftc_buffer {
     uint32_t arrived;           /* Data packets received (the forwarder's window). */
     uint64_t arrived_ns;        /* When the last one came. */
     size_t newest_turn;         /* ftc_buffer_add_newest()'s first (group, partition). */
+    /* ftc_buffer_add_newest()'s pick per (group, partition): of the held packets, the one whose
+     * log needs the most, by arrival number ('held_gone' + its place). It runs on every tick
+     * once data stopped coming, and finding it meant a pass over every log of every packet
+     * held: with thousands held behind a closed forwarder, a buffer at its CPU quota spent
+     * much of it there each tick. With no packet added since, the pick holds until one of
+     * its own packets leaves the front. */
+    struct ftc_newest {
+        uint32_t epoch;
+        uint64_t need;
+        uint64_t pkt;
+        size_t log;
+        bool have;
+    } newest[FTC_MAX_GROUPS * FTC_MAX_PARTS];
+    bool newest_valid;
+    uint64_t newest_first;      /* The lowest 'pkt' of the pick. */
+    uint64_t held_gone;         /* Packets that left the front of 'held', in all. */
     uint32_t reported_arrived;  /* The 'arrived' the forwarder was last told. */
     struct ftc_commits commits;
     /* Held, in the order they came: 'n_held' from 'held', which lies 'held - held_base'
@@ -728,6 +744,7 @@ ftc_buffer_release_ready(struct ftc_buffer *b, struct ft_actions *out)
     }
     b->held += k;
     b->n_held -= k;
+    b->held_gone += k;
     if ((size_t) (b->held - b->held_base) > b->n_held) {
         memmove(b->held_base, b->held, b->n_held * sizeof *b->held);
         b->held = b->held_base;
@@ -830,6 +847,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
                 b->held = b->held_base + front;
             }
             h = &b->held[b->n_held++];
+            b->newest_valid = false;
             *h = (struct ftc_held_pkt) {
                 .data = xmalloc(ev->len), .len = ev->len,
                 .since_ns = b->now_ns, .resent_ns = ev->now_ns,
@@ -860,14 +878,14 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
  * seconds, until new traffic came). Packets arrive out of the heads' order (a tail's stashed
  * log rides a later packet), so the newest is found by number, not by place; what does not fit
  * goes first on the next tick. */
-static bool
-ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *bytes, size_t max)
+/* Finds ftc_buffer_add_newest()'s pick again. */
+static void
+ftc_buffer_find_newest(struct ftc_buffer *b)
 {
-    enum { N = FTC_MAX_GROUPS * FTC_MAX_PARTS };
-    struct { uint32_t epoch; uint64_t need; size_t pkt, log; bool have; } top[N];
-    bool any = false;
+    struct ftc_newest *top = b->newest;
 
-    memset(top, 0, sizeof top);
+    memset(b->newest, 0, sizeof b->newest);
+    b->newest_first = UINT64_MAX;
     for (size_t i = 0; i < b->n_held; i++) {
         const struct ftc_held_pkt *h = &b->held[i];
 
@@ -885,23 +903,44 @@ ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *byt
                     top[j].have = true;
                     top[j].epoch = l->epoch;
                     top[j].need = need;
-                    top[j].pkt = i;
+                    top[j].pkt = b->held_gone + i;
                     top[j].log = k;
                 }
             }
         }
     }
+    for (size_t j = 0; j < ARRAY_SIZE(b->newest); j++) {
+        if (top[j].have) {
+            b->newest_first = MIN(b->newest_first, top[j].pkt);
+        }
+    }
+    b->newest_valid = true;
+}
+
+static bool
+ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *bytes, size_t max)
+{
+    enum { N = ARRAY_SIZE(b->newest) };
+    const struct ftc_newest *top = b->newest;
+    bool any = false;
+
+    if (!b->newest_valid || b->newest_first < b->held_gone) {
+        ftc_buffer_find_newest(b);
+    }
     for (size_t n = 0; n < N && acc->n_logs < FTC_MAX_LOGS; n++) {
         size_t j = (b->newest_turn + n) % N;
-        const struct ftc_held_pkt *h = &b->held[top[j].pkt];
+        const struct ftc_held_pkt *h;
         enum ftc_packet_type type;
         const uint8_t *inner;
         size_t inner_len, len;
         const struct ftc_log *l;
         bool dup = false;
 
-        if (!top[j].have
-            || !ftc_packet_parse(h->data, h->len, &type, b->m, &inner, &inner_len)) {
+        if (!top[j].have) {
+            continue;
+        }
+        h = &b->held[top[j].pkt - b->held_gone];
+        if (!ftc_packet_parse(h->data, h->len, &type, b->m, &inner, &inner_len)) {
             continue;
         }
         l = &b->m->logs[top[j].log];

@@ -676,20 +676,20 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         /* A failover since the last image: the failed copy comes back as a standby with
          * nothing; it gets a whole one. */
         if (h->has_warmed && h->warmed.len == h->stored.len && h->stored.len >= NHAM_IMAGE_ID
-            && h->warm_active == h->active && nham_sff_delta_fits(h)) {
-            /* The checkpoint's own CKDL: its runs were found by the copy that took it, and
-             * a second search here read 1 MB per hop and checkpoint in the SFF. */
+            && h->warm_active == h->active) {
             buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
-            buf_put(&b, h->vnf_delta.data, h->vnf_delta.len);
-            delta = true;
-        } else if (h->has_warmed && h->warmed.len == h->stored.len
-                   && h->stored.len >= NHAM_IMAGE_ID && h->warm_active == h->active) {
-            buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
-            buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
-            buf_put_be32(&b, h->stored.len);
-            buf_put(&b, h->stored.data, NHAM_IMAGE_ID);
-            delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
-                                      h->stored.len / 4, &b) > 0;
+            if (nham_sff_delta_fits(h)) {
+                /* The checkpoint's own CKDL: the copy that took it found its runs, and a
+                 * second search here read 1 MB per hop and checkpoint in the SFF. */
+                buf_put(&b, h->vnf_delta.data, h->vnf_delta.len);
+                delta = true;
+            } else {
+                buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
+                buf_put_be32(&b, h->stored.len);
+                buf_put(&b, h->stored.data, NHAM_IMAGE_ID);
+                delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
+                                          h->stored.len / 4, &b) > 0;
+            }
         }
         if (delta) {
             s->n_warm_deltas++;

@@ -109,6 +109,22 @@
 #     episode is that share buying 15-30% fewer frames (3.7 -> 4.3-5.0 us a frame) once it runs
 #     behind and stops blocking. An entry socket of 1 MB instead of 8 MB shortened 0R's episodes
 #     but made none's more frequent; 5x the SFF guest's cpu.shares moved the loss elsewhere.
+#     Session 23 (fixed 10,000/s x20 s, perf -a for 8 s, samples by role; two runs a scheme):
+#     0R's chain costs what none's does within the noise there; the SFF's kernel work (~90% of
+#     its samples) is the same in both, and NHAM adds only its user space: +46-58 samples of
+#     ~4,000 on CPU 0 (~1.3 us a datagram: memmove 34-39, nham_sff_hold 26-30, 77% of it on
+#     the prefetch of the next cold held block). 1R-AA adds to that SFF memmove +44 (the
+#     stored image's 512 KB copy per hop and checkpoint) and nham_delta_encode 21 (the SFF
+#     searching the standbys' DELTA again, 1 MB read per hop and checkpoint), the standbys
+#     ~0.2 us a datagram each. The SFF now sends the checkpoint's own CKDL as that DELTA
+#     (no search: 0 calls in the SFF over 8 s, 16/s before); its 1R-AA A/B here (CRASHES=0
+#     ROUNDS=2 RETRIES=0 MECHS=1R-AA, base/new alternated; the first pair beside 0.11-0.30
+#     CPUs of another helper's compiles, the second on a quiet host, 0.06-0.08) moved nothing
+#     measurable: capacity ratios base 0.948 0.540, new 0.795 0.956, base 1.069 0.694, new
+#     0.783 0.894; CPU cost ratios base - (no round had one), new 0.974 0.935,
+#     base 0.954 0.903, new 0.854 (one round): not the +-0.01 of session 15. That ratio at
+#     START_PPS needs two resource samples in its step, and got one or none in some windows
+#     (samples ~1.5 s apart: a round left out, or a rate over 0.35 s).
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

@@ -435,6 +435,9 @@ struct nham_hop_macs {
     uint32_t hit_epoch;                 /* A HIT went to this incarnation (0: none), */
     unsigned n_hit_tries;               /* this many times. */
     struct buf vnf_last;                /* The last checkpoint image from the hop (CKDL's base). */
+    struct buf vnf_delta;               /* The CKDL that made it, as a DELTA after its magic
+                                         * (empty: none did): the standbys' DELTA when it
+                                         * turns the image they hold into the one saved. */
     size_t src;                         /* The copy the message being handled came from. */
     bool has_src;
     size_t asker;                       /* The copy whose request the VSM answers. */
@@ -606,6 +609,19 @@ nham_sff_seal(struct nham_sff_role *s, size_t i, uint64_t seq, enum ft_event_kin
 
 static void nham_sff_local(struct nham_sff_role *, const struct ftstage_msg *, bool copy);
 
+/* True when the CKDL that made hop 'h''s last image turns the image its standbys hold into the
+ * one stored (both named by their first NHAM_IMAGE_ID bytes, which name a state: nhamfrag.h). */
+static bool
+nham_sff_delta_fits(const struct nham_hop_macs *h)
+{
+    const uint8_t *d = h->vnf_delta.data;
+
+    return h->vnf_delta.len >= 2 * NHAM_IMAGE_ID + 4
+           && !memcmp(d, h->warmed.data, NHAM_IMAGE_ID)
+           && get_be32(d + NHAM_IMAGE_ID) == h->stored.len
+           && !memcmp(d + NHAM_IMAGE_ID + 4, h->stored.data, NHAM_IMAGE_ID);
+}
+
 /* The VSM's word that hop 'i''s checkpoint is saved, kept from the SFF's stage (nham_sff_watch()),
  * goes to it now: buffer_rx is released up to it once the stage has it (nham_sff_drain()). */
 static void
@@ -662,11 +678,18 @@ nham_sff_watch(struct nham_sff_role *s, const struct ftstage_msg *mp)
         if (h->has_warmed && h->warmed.len == h->stored.len && h->stored.len >= NHAM_IMAGE_ID
             && h->warm_active == h->active) {
             buf_put(&b, NHAM_DELTA_MAGIC, NHAM_MAGIC_LEN);
-            buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
-            buf_put_be32(&b, h->stored.len);
-            buf_put(&b, h->stored.data, NHAM_IMAGE_ID);
-            delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
-                                      h->stored.len / 4, &b) > 0;
+            if (nham_sff_delta_fits(h)) {
+                /* The checkpoint's own CKDL: the copy that took it found its runs, and a
+                 * second search here read 1 MB per hop and checkpoint in the SFF. */
+                buf_put(&b, h->vnf_delta.data, h->vnf_delta.len);
+                delta = true;
+            } else {
+                buf_put(&b, h->warmed.data, NHAM_IMAGE_ID);
+                buf_put_be32(&b, h->stored.len);
+                buf_put(&b, h->stored.data, NHAM_IMAGE_ID);
+                delta = nham_delta_encode(h->warmed.data, h->stored.data, h->stored.len,
+                                          h->stored.len / 4, &b) > 0;
+            }
         }
         if (delta) {
             s->n_warm_deltas++;
@@ -934,6 +957,7 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         /* Opened once: the stage takes it as it is. */
         buf_clear(&h->vnf_last);
         buf_put(&h->vnf_last, m.payload, m.len);
+        buf_clear(&h->vnf_delta);
         ftstage_peer_message_opened(s->sff, &m, FT_ENDPOINT_NONE, t_in);
         return true;
     }
@@ -1012,6 +1036,10 @@ nham_sff_from_hop(struct nham_sff_role *s, size_t i, size_t copy, const uint8_t 
         buf_clear(&h->vnf_last);
         nham_sff_base_lost(s, i);
         return true;
+    }
+    buf_clear(&h->vnf_delta);
+    if (h->warm) {
+        buf_put(&h->vnf_delta, p + 8, m.len - NHAM_MAGIC_LEN - 8);
     }
     /* The copy's very message, rebuilt from what its authenticated CKDL says: handed to the
      * stage as opened (sealing it only to check the seal again cost two MAC passes over the
@@ -1771,6 +1799,7 @@ out:
         buf_uninit(&s.hops[i].warmed);
         buf_uninit(&s.hops[i].prev);
         buf_uninit(&s.hops[i].vnf_last);
+        buf_uninit(&s.hops[i].vnf_delta);
         if (s.hops[i].has_deferred) {
             free((uint8_t *) s.hops[i].deferred.payload);
         }

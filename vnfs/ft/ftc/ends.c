@@ -776,17 +776,24 @@ ftc_buffer_to_forwarder(struct ftc_buffer *b, const struct ftc_message *logs,
     ft_emit_send(out, b->forwarder, b->msg.data, b->msg.len);
 }
 
-/* Sends what is pending (and the commits, the backlog and the arrivals) to the forwarder. */
+/* The logs pending for the forwarder into 'm' (pointing into 'pending'). */
 static void
-ftc_buffer_flush(struct ftc_buffer *b, struct ft_actions *out)
+ftc_buffer_read_pending(struct ftc_buffer *b, struct ftc_message *m)
 {
     struct cursor r;
 
     cursor_init(&r, b->pending.data, b->pending.len);
-    b->m->n_logs = 0;
-    while (b->m->n_logs < b->n_pending && ftc_log_read(&r, &b->m->logs[b->m->n_logs])) {
-        b->m->n_logs++;
+    m->n_logs = 0;
+    while (m->n_logs < b->n_pending && ftc_log_read(&r, &m->logs[m->n_logs])) {
+        m->n_logs++;
     }
+}
+
+/* Sends what is pending (and the commits, the backlog and the arrivals) to the forwarder. */
+static void
+ftc_buffer_flush(struct ftc_buffer *b, struct ft_actions *out)
+{
+    ftc_buffer_read_pending(b, b->m);
     ftc_buffer_to_forwarder(b, b->m, out);
     buf_clear(&b->pending);
     b->n_pending = 0;
@@ -867,18 +874,7 @@ ftc_buffer_on_packet(struct ftc_buffer *b, const struct ft_event *ev, struct ft_
     ftc_buffer_release_ready(b, out);
 }
 
-/* Adds to 'acc', within 'max' bytes ('*bytes' so far), for each group and partition the held
- * packets' logs name, the log that needs the most of it (the highest number, in the newest
- * epoch). A member that lacks such a log asks its predecessor for every one before it (a tail
- * for the gap below its stash, a middle replica for all that apply), so one lap brings each
- * group's members up to every held packet, and the tails' commits release them all. Resending
- * the front packets' logs alone released about one packet per lap once traffic stopped: a
- * replica learns of a log lost on the way only from a later one, and after the last data
- * packet no later one comes (Ch-5 after an overload: thousands of packets held for tens of
- * seconds, until new traffic came). Packets arrive out of the heads' order (a tail's stashed
- * log rides a later packet), so the newest is found by number, not by place; what does not fit
- * goes first on the next tick. */
-/* Finds ftc_buffer_add_newest()'s pick again. */
+/* Finds ftc_buffer_add_newest()'s pick ('newest') again. */
 static void
 ftc_buffer_find_newest(struct ftc_buffer *b)
 {
@@ -917,6 +913,17 @@ ftc_buffer_find_newest(struct ftc_buffer *b)
     b->newest_valid = true;
 }
 
+/* Adds to 'acc', within 'max' bytes ('*bytes' so far), for each group and partition the held
+ * packets' logs name, the log that needs the most of it (the highest number, in the newest
+ * epoch). A member that lacks such a log asks its predecessor for every one before it (a tail
+ * for the gap below its stash, a middle replica for all that apply), so one lap brings each
+ * group's members up to every held packet, and the tails' commits release them all. Resending
+ * the front packets' logs alone released about one packet per lap once traffic stopped: a
+ * replica learns of a log lost on the way only from a later one, and after the last data
+ * packet no later one comes (Ch-5 after an overload: thousands of packets held for tens of
+ * seconds, until new traffic came). Packets arrive out of the heads' order (a tail's stashed
+ * log rides a later packet), so the newest is found by number, not by place; what does not fit
+ * goes first on the next tick. */
 static bool
 ftc_buffer_add_newest(struct ftc_buffer *b, struct ftc_message *acc, size_t *bytes, size_t max)
 {
@@ -971,13 +978,8 @@ ftc_buffer_on_tick(struct ftc_buffer *b, const struct ft_event *ev, struct ft_ac
     struct ftc_message *acc = b->s;
     bool any = b->n_pending > 0;
     size_t bytes = b->pending.len;
-    struct cursor r;
 
-    cursor_init(&r, b->pending.data, b->pending.len);
-    acc->n_logs = 0;
-    while (acc->n_logs < b->n_pending && ftc_log_read(&r, &acc->logs[acc->n_logs])) {
-        acc->n_logs++;
-    }
+    ftc_buffer_read_pending(b, acc);
     if (ev->now_ns - b->arrived_ns >= b->tick_ns) {
         any |= ftc_buffer_add_newest(b, acc, &bytes, b->max_msg);
     }

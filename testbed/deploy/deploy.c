@@ -909,7 +909,7 @@ deploy_ftc_split(struct deployment *d, const struct deploy_component *c)
 }
 
 int
-deploy_start_ftc_vnf(struct deployment *d, struct deploy_component *c, uint32_t incarnation)
+deploy_start_vnf(struct deployment *d, struct deploy_component *c, uint32_t incarnation)
 {
     struct deploy_args a = { 0 };
     int error;
@@ -1191,10 +1191,7 @@ deploy_chain(struct instance *inst, const struct exp_point *p,
         if (strcmp(c->role, "vnf")) {
             continue;
         }
-        vnf_args(d, c, 0, &a);
-        error = deploy_start_role(c, "vnf", a.v);
-        deploy_args_free(&a);
-        error = error ? error : deploy_ftc_split(d, c);
+        error = deploy_start_vnf(d, c, 0);
         /* Replicas of one VNF are one hop: "MAC+MAC+MAC". FTMB in line: its logger is. */
         struct deploy_component *hop = o->ftmb && o->ftmb_in_line
                                        ? find_comp(d, "logger", c->index) : c;

@@ -173,9 +173,9 @@ int deploy_chain_topology(const struct exp_point *, const struct deploy_chain_op
  * started. */
 int deploy_chain(struct instance *, const struct exp_point *, const struct deploy_chain_opts *,
                  const char *work_dir, struct deployment **);
-/* (Re)starts VNF component 'c' of an FTC chain as incarnation 'incarnation' (> 0: a
- * replacement that fetches its groups' state from the survivors). */
-int deploy_start_ftc_vnf(struct deployment *, struct deploy_component *c, uint32_t incarnation);
+/* (Re)starts VNF component 'c' as incarnation 'incarnation' (> 0: under FTC, a replacement
+ * that fetches its groups' state from the survivors). */
+int deploy_start_vnf(struct deployment *, struct deploy_component *c, uint32_t incarnation);
 /* Recovery into a new guest: component 'c''s guest (dead, or what is left of it destroyed)
  * is replaced by a new guest 'new_guest' in its place (instance_replace_guest(): the same MACs
  * and addresses, so peers that know it by MAC need no news), 'c' points at it with a fresh

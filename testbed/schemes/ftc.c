@@ -376,7 +376,7 @@ ftc_recovery_start(struct ftc_controller *c, struct ftc_recovery *r, bool guest_
     }
     tmp = *vc;
     tmp.agent_fd = c->fd[i];
-    error = deploy_start_ftc_vnf(c->ctx.dep, &tmp, ++c->incarnation[i]);
+    error = deploy_start_vnf(c->ctx.dep, &tmp, ++c->incarnation[i]);
     if (error) {
         log_err("ftc: %s: no replacement (%s)", vc->name, strerror(error));
         return error;

@@ -138,7 +138,7 @@
 #     1R-AA 98.8-102.2, MR-AA 97.7-103.1; cost ratios 0.925-1.015 a round for 0R (medians 0.958 /
 #     0.955 / 0.984 / 0.954; at 8,000/s, the old way, 0.978 / 0.974 / 0.940 / 0.972 of 6-7 rounds).
 #     At 8,000/s by rounds' medians the SFF's share is 36.0 us a datagram in none and 37.4-37.9 in
-#     NHAM (+4-5%), the chain's 120.3 and 122.9-124.8 (+2-4%): NHAM's capacity falls ~3x as far as
+#     NHAM (+4-5%), the chain's 120.3 and 122.9-124.8 (+2-4%): NHAM's capacity falls 3-4x as far as
 #     its CPU a datagram rises.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;

@@ -200,7 +200,7 @@ trap 'for i in "$inst" $(for s in $SCHEMES; do echo "$inst-l-$s"; done); do
           bin/sfclab -i "$i" down >/dev/null 2>&1; bin/sfclab -i "$i" clean >/dev/null 2>&1; done
       rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftc's tick: ${FTC_TICK:-2ms}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
@@ -216,7 +216,7 @@ chain:
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
-$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
+$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${FTC_TICK:+, tick: $FTC_TICK}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 $( [ "$1" = none ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
 $( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}${FTMB_SNAPSHOT:+, snapshot: $FTMB_SNAPSHOT}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
@@ -306,23 +306,32 @@ held() {
 # What FTC's buffer's thread did per packet it released over the run (the guests' life): "own=US"
 # its cgroup's CPU time (cpuacct) a released packet, then per released packet the buffer's
 # guest's commit messages in (FTC_MSG_COMMIT from the first guest's tail), frames in and out
-# on the link, batches its ring member handed it; and the first guest's frames out on the link.
+# on the link, batches its ring member handed it, batches it took from them unwoken (polls); the
+# first guest's frames out on the link; and the thread's voluntary context switches (its sleeps:
+# wake-ups) and involuntary ones (its quota's throttling among them) a released packet.
 # Usage: end_cost LENGTH (of instance $inst).
 end_cost() {
-    local g=v$(($1 - 1)) d c0 c
+    local g=v$(($1 - 1)) d c0 c sw
     d=$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*/sfclab-$inst/$g/own" 2>/dev/null \
         | while read -r x; do [ -e "$x/cpuacct.usage" ] && echo "$x"; done | head -1)
     c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
     c0=$(bin/sfclab -i "$inst" agent v0 stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    sw=$([ -n "$d" ] && while read -r t; do cat "/proc/$t/status" 2>/dev/null; done <"$d/tasks" \
+        | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
+               $1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { print v + 0, n + 0 }')
     { echo "$c"; echo "$c0" | sed 's/^/v0./'; } \
-        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" '{ v[$1] = $2 }
+        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" -v sw="${sw:-}" '{ v[$1] = $2 }
               END { r = v["ftc_released"]; if (!r) { print "-"; exit }
                     printf "own=%s us, commits_in=%.3f link_in=%.3f link_out=%.3f",
                            ns != "" ? sprintf("%.2f", ns / 1000 / r) : "-",
                            v["ftc_buf_commits_in"] / r, v["ftc_link_in"] / r,
                            v["ftc_link_out"] / r
-                    printf " handoffs=%.3f v0.link_out=%.3f (%d released)\n",
-                           v["ftc_handoffs"] / r, v["v0.ftc_link_out"] / r, r }'
+                    printf " handoffs=%.3f polls=%.3f v0.link_out=%.3f", v["ftc_handoffs"] / r,
+                           v["ftc_end_polls"] / r, v["v0.ftc_link_out"] / r
+                    if (split(sw, s, " ") == 2) {
+                        printf " vcsw=%.3f ivcsw=%.3f", s[1] / r, s[2] / r
+                    }
+                    printf " (%d released)\n", r }'
 }
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {

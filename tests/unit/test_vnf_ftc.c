@@ -5,10 +5,7 @@
  * loop must not), its forwarder hands it to the ring member, which hands it back to the buffer,
  * which releases it from the end's socket once committed. Each of a few streams' packets must
  * come out released, exactly once, and each thread must have handed the other something. And
- * what the end's thread counts must reach the counters the role reports. The packets come as
- * one burst: the ring member hands the buffer batches large enough that the end's thread looks
- * at its inbox by itself, unwoken (vnf_ftc.c's VNF_FTC_POLL_MIN); what comes after the burst,
- * one packet at a time, must wake it again. */
+ * what the end's thread counts must reach the counters the role reports. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,7 +38,6 @@ struct driver {
     struct pktio *sff;
     struct role *role;
     size_t n_released, n_other;
-    size_t target;              /* Stop once this many were released. */
     uint64_t deadline;
 };
 
@@ -101,7 +97,7 @@ poll_released(struct loop *loop, uint64_t id, void *d_)
             }
         }
     }
-    if (d->n_released >= d->target || counter(d->role, "ftc_no_path") >= N_PACKETS
+    if (d->n_released >= N_PACKETS || counter(d->role, "ftc_no_path") >= N_PACKETS
         || time_mono_ns() > d->deadline) {
         loop_stop(loop);
     }
@@ -134,7 +130,6 @@ run_one_vnf(uint8_t si, struct role *role, struct vnf_ftc **vp, struct driver *d
         send_packet(d->sff, pktio_mac(role->io), si, i % 8);
     }
     d->role = role;
-    d->target = N_PACKETS;
     d->deadline = time_mono_ns() + 5000000000ull;
     loop_add_timer(role->loop, 2000000, 2000000, poll_released, d);
     assert_int_equal(loop_run(role->loop), 0);
@@ -166,40 +161,6 @@ test_one_vnf_two_threads(void **state)
     assert_true(counter(&role, "ftc_end_handoffs") > 0);
     /* A batch a handoff, not a packet: the packets were all waiting when the loop began. */
     assert_true(counter(&role, "ftc_end_handoffs") < N_PACKETS);
-    /* Batches of the burst the end's thread took unwoken, released all the same. */
-    assert_true(counter(&role, "ftc_end_polls") > 0);
-    finish_one_vnf(&role, v, &d);
-    (void) state;
-}
-
-/* After the burst, packets one at a time: each is released, by a wake-up of the end's thread
- * (its look that found the inbox empty ended its polling), none by a look of its own. */
-static void
-test_trickle_after_burst_wakes(void **state)
-{
-    struct driver d = { 0 };
-    struct vnf_ftc *v = NULL;
-    struct role role;
-    uint64_t polls;
-
-    if (!own_loopback()) {
-        skip();
-    }
-    run_one_vnf(NSH_SI_START, &role, &v, &d);
-    assert_int_equal(d.n_released, N_PACKETS);
-    /* A few ticks with nothing to take: the end's thread has looked and found nothing. */
-    d.deadline = time_mono_ns() + 20000000;
-    d.target = SIZE_MAX;
-    assert_int_equal(loop_run(role.loop), 0);
-    polls = counter(&role, "ftc_end_polls");
-    for (size_t i = 1; i <= 5; i++) {
-        send_packet(d.sff, pktio_mac(role.io), NSH_SI_START, i);
-        d.target = N_PACKETS + i;
-        d.deadline = time_mono_ns() + 1000000000;
-        assert_int_equal(loop_run(role.loop), 0);
-        assert_int_equal(d.n_released, N_PACKETS + i);
-    }
-    assert_int_equal(counter(&role, "ftc_end_polls"), polls);
     finish_one_vnf(&role, v, &d);
     (void) state;
 }
@@ -230,7 +191,6 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_vnf_two_threads),
         cmocka_unit_test(test_end_counts_reach_role),
-        cmocka_unit_test(test_trickle_after_burst_wakes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

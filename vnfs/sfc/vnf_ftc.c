@@ -55,14 +55,6 @@
 
 #define VNF_FTC_LINK_RETRY_NS 10000000ull
 
-/* A batch of this many messages or more taken from the inbox makes the end's thread busy: it
- * looks at its inbox by itself, on its wake-ups for the link and at the latest a tick after
- * its last look, and the other thread's hand-overs do not wake it (vnf_ftc_inbox_take()). An
- * echo request crosses alone (a batch of 1-2: woken at once, no latency added); under the
- * bench's load the role's thread hands over ~15-30 packets a batch (0.03-0.07 hand-overs a
- * released packet, session 23), each one a wake-up of the end's thread. */
-#define VNF_FTC_POLL_MIN 8
-
 #define VNF_FTC_TX_SLOT 2048
 #define VNF_FTC_TX_SLOTS (2 * PKTIO_BATCH)
 
@@ -99,13 +91,11 @@ struct vnf_ftc_path {
 };
 
 /* What the other thread hands this one, a batch at a time: 'efd' is written when 'q' turns
- * non-empty, so a wake-up takes all that came meanwhile (not one per packet under load),
- * unless 'polled': this thread then looks by itself (vnf_ftc_inbox_take()). */
+ * non-empty, so a wake-up takes all that came meanwhile (not one per packet under load). */
 struct vnf_ftc_inbox {
     pthread_mutex_t mutex;
     int efd;
     struct vnf_ftc_queue q;
-    bool polled;
     struct vnf_ftc_path path;   /* The sender's, as of its last batch. */
     bool stop;                  /* The end's thread: return. */
 };
@@ -143,8 +133,6 @@ struct vnf_ftc {
     struct vnf_ftc_queue out;
     struct vnf_ftc_inbox inbox;
     bool inbox_ready;
-    uint64_t poll_timer;        /* While 'inbox.polled': the next look at it, at the latest. */
-    uint64_t n_polls;           /* Batches taken from the inbox unwoken. */
     pthread_t thread;           /* The role's: the end's thread. */
     bool thread_started;
     uint8_t frame[VNF_FTC_FRAME_MAX];
@@ -317,8 +305,8 @@ vnf_ftc_hand_over(struct vnf_ftc *v)
     }
     in = &v->other->inbox;
     pthread_mutex_lock(&in->mutex);
-    wake = !in->q.n && !in->polled;
-    if (!in->q.n) {
+    wake = !in->q.n;
+    if (wake) {
         vnf_ftc_queue_swap(&in->q, &v->out);
     } else {
         for (size_t i = 0; i < v->out.n; i++) {
@@ -407,61 +395,31 @@ vnf_ftc_drain(struct vnf_ftc *v)
     vnf_ftc_rx_check(v, PKTIO_BATCH);   /* The buffer's message may have opened the window. */
 }
 
-static void vnf_ftc_poll_cb(struct loop *, uint64_t id, void *v_);
-
-/* Takes and runs the other thread's batch. On the end's thread a large one ('polled') makes
- * the next look its own, a tick later at the latest (VNF_FTC_POLL_MIN); a look that finds less
- * clears 'polled' under the same lock, so any later hand-over wakes it again. */
+/* The other thread's batch. */
 static void
-vnf_ftc_inbox_take(struct vnf_ftc *v)
+vnf_ftc_inbox_readable(struct loop *loop, int fd, uint32_t events, void *v_)
 {
-    bool stop, polled;
+    struct vnf_ftc *v = v_;
+    uint64_t count;
+    bool stop;
 
+    if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN) {
+        log_warn("ftc: inbox: %s", strerror(errno));
+    }
     pthread_mutex_lock(&v->inbox.mutex);
     vnf_ftc_queue_swap(&v->inbox.q, &v->run);
     if (v->inbox.path.have_path) {
         v->path = v->inbox.path;
     }
     stop = v->inbox.stop;
-    polled = v->inbox.polled = vnf_ftc_is_end(v) && !stop && v->run.n >= VNF_FTC_POLL_MIN;
     pthread_mutex_unlock(&v->inbox.mutex);
-    /* Never cancelled: the loop's timerfd would still wake us at its deadline. */
-    if (polled && !v->poll_timer) {
-        v->poll_timer = loop_add_timer(v->loop, v->cfg.tick_ns, 0, vnf_ftc_poll_cb, v);
-    }
     v->batching = true;
     vnf_ftc_queue_run(v, &v->run);
     vnf_ftc_drain(v);
     vnf_ftc_batch_done(v);
     if (stop) {
-        loop_stop(v->loop);
+        loop_stop(loop);
     }
-}
-
-static void
-vnf_ftc_poll_cb(struct loop *loop, uint64_t id, void *v_)
-{
-    struct vnf_ftc *v = v_;
-
-    v->poll_timer = 0;
-    if (v->inbox.polled) {
-        v->n_polls++;
-        vnf_ftc_inbox_take(v);
-    }
-    (void) loop;
-    (void) id;
-}
-
-static void
-vnf_ftc_inbox_readable(struct loop *loop, int fd, uint32_t events, void *v_)
-{
-    uint64_t count;
-
-    if (read(fd, &count, sizeof count) < 0 && errno != EAGAIN) {
-        log_warn("ftc: inbox: %s", strerror(errno));
-    }
-    vnf_ftc_inbox_take(v_);
-    (void) loop;
     (void) events;
 }
 
@@ -938,9 +896,6 @@ vnf_ftc_half_destroy(struct vnf_ftc *v)
     if (v->drain_timer) {
         loop_cancel_timer(v->loop, v->drain_timer);
     }
-    if (v->poll_timer) {
-        loop_cancel_timer(v->loop, v->poll_timer);
-    }
     if (v->peer_io) {
         loop_del_fd(v->loop, pktio_fd(v->peer_io));
         pktio_close(v->peer_io);
@@ -1066,10 +1021,6 @@ vnf_ftc_link_readable(struct loop *loop, int fd, uint32_t events, void *v_)
 
     if (events & (EPOLLERR | EPOLLHUP) || vnf_ftc_read(v, v->link_io)) {
         vnf_ftc_link_close(v);
-    }
-    if (v->inbox.polled) {
-        v->n_polls++;
-        vnf_ftc_inbox_take(v);  /* Awake anyway: the hand-overs did not wake us. */
     }
     (void) loop;
     (void) fd;
@@ -1200,7 +1151,6 @@ vnf_ftc_register(struct vnf_ftc *v, struct role *role)
     role_add_drops_counter(role, "ftc_peer_rx_dropped", v->peer_io);
     role_add_counter(role, "ftc_handoffs", &v->n_handoffs);
     role_add_counter(role, "ftc_end_handoffs", &e->n_handoffs);
-    role_add_counter(role, "ftc_end_polls", &e->n_polls);
     {
         const struct ftc_replica_stats *rs
             = ftc_replica_stats(ftstage_core(v->stages[VNF_FTC_REPLICA]));

@@ -96,6 +96,26 @@
 # collapsed at length 2 (0.109: the buffer's thread at 26 us a packet with ~2,048 held and
 # r_0 resyncing; 0.159: the first guest's two halves at their quotas) and one of mine at 5
 # (0.350: the first middle guest at its quota, the known collapse).
+# Session 24: each run also prints the buffer's thread's voluntary context switches (its
+# sleeps, so its wake-ups) and involuntary ones a released packet (/proc of its cgroup's
+# tasks), and FTC_TICK sets ftc's tick (default the scheme's 2ms). It sleeps only 0.016-0.020
+# times a released packet at length 2 and 0.052-0.075 at 5 (12 runs): it is at its quota
+# (throttled in 46-61 of 70-92 periods) and finds its next event ready, so at ~10-15 us a
+# wake-up they are at most ~0.2-1 us of its 3.9-6.5 us a packet. Hand-overs that do not wake
+# a busy end's thread (a flag under the inbox's mutex, set by a batch of >= 8, the inbox taken
+# at link reads and a tick later instead; tried, reverted) engaged for 0.002 (length 2) and
+# 0.006-0.009 (5) batches a released packet; 3 runs a side (REPS=2, alternated), base vs it:
+# switches a packet median 0.019 vs 0.0175 at 2, 0.064 vs 0.055 at 5; its CPU a packet
+# 3.99-4.74 (median 4.61) vs 3.88-4.76 (4.29) us at 2, 5.00-6.51 (5.44) vs 4.92-5.70 (5.42)
+# at 5; ftc/none 0.940-1.070 (1.027) vs 1.060-1.171 (1.115) at 2 (none, the same code on both
+# sides, 4% lower in its runs), 0.815-1.093 (0.881) vs 0.817-1.039 (0.856) at 5: within the
+# spread, and too few batches changed to credit it with any (echo hold 47-69 vs 49-69 us but
+# one run's 606, 5 throttled periods in its rounds). Tick 4ms vs 2ms (base, 2 runs a side,
+# alternated): switches 0.011-0.012 vs 0.016-0.019 at 2 and 0.040-0.054 vs 0.058-0.068 at 5,
+# CPU a packet 3.88-4.10 vs 3.86-4.71 us at 2 and 4.69-5.61 vs 4.70-5.43 at 5, ftc/none
+# 1.03-1.12 vs 0.94-1.11 and 0.79-0.91 vs 0.87-1.06 (one run's none collapsed: 1.755), hold
+# 50-56 vs 46-53 us: the tick is a third of the thread's few sleeps at length 2 and no
+# measurable part of its CPU. The default stays 2ms.
 # FTMB's stalls spend the CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
@@ -200,7 +220,7 @@ trap 'for i in "$inst" $(for s in $SCHEMES; do echo "$inst-l-$s"; done); do
           bin/sfclab -i "$i" down >/dev/null 2>&1; bin/sfclab -i "$i" clean >/dev/null 2>&1; done
       rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftc's tick: ${FTC_TICK:-2ms}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
@@ -216,7 +236,7 @@ chain:
   fill: {fn: monitor, params: {sharing: 1}}
   vnfs: []
   rules: ["udp"]
-$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
+$( [ "$1" = ftc ] && echo "params: {link: ${FTC_LINK:-direct}, ends: ${FTC_ENDS:-own}${FTC_TICK:+, tick: $FTC_TICK}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 $( [ "$1" = none ] && [ -n "${SFF_WINDOW:-}" ] && echo "params: {sff_window: $SFF_WINDOW}")
 $( [ "$1" = ftmb ] && echo "params: {logger: ${FTMB_LOGGER:-in-line}${FTMB_SNAPSHOT:+, snapshot: $FTMB_SNAPSHOT}${SFF_WINDOW:+, sff_window: $SFF_WINDOW}}")
 workload: {kind: udp, size: 256, duration: $DURATION, rate: $RATE}
@@ -306,23 +326,32 @@ held() {
 # What FTC's buffer's thread did per packet it released over the run (the guests' life): "own=US"
 # its cgroup's CPU time (cpuacct) a released packet, then per released packet the buffer's
 # guest's commit messages in (FTC_MSG_COMMIT from the first guest's tail), frames in and out
-# on the link, batches its ring member handed it; and the first guest's frames out on the link.
+# on the link, batches its ring member handed it; the first guest's frames out on the link; and
+# the thread's voluntary context switches (its sleeps: wake-ups) and involuntary ones (its
+# quota's throttling among them) a released packet.
 # Usage: end_cost LENGTH (of instance $inst).
 end_cost() {
-    local g=v$(($1 - 1)) d c0 c
+    local g=v$(($1 - 1)) d c0 c sw
     d=$(find /sys/fs/cgroup -maxdepth 7 -type d -path "*/sfclab-$inst/$g/own" 2>/dev/null \
         | while read -r x; do [ -e "$x/cpuacct.usage" ] && echo "$x"; done | head -1)
     c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
     c0=$(bin/sfclab -i "$inst" agent v0 stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
+    sw=$([ -n "$d" ] && while read -r t; do cat "/proc/$t/status" 2>/dev/null; done <"$d/tasks" \
+        | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
+               $1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { print v + 0, n + 0 }')
     { echo "$c"; echo "$c0" | sed 's/^/v0./'; } \
-        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" '{ v[$1] = $2 }
+        | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" -v sw="${sw:-}" '{ v[$1] = $2 }
               END { r = v["ftc_released"]; if (!r) { print "-"; exit }
                     printf "own=%s us, commits_in=%.3f link_in=%.3f link_out=%.3f",
                            ns != "" ? sprintf("%.2f", ns / 1000 / r) : "-",
                            v["ftc_buf_commits_in"] / r, v["ftc_link_in"] / r,
                            v["ftc_link_out"] / r
-                    printf " handoffs=%.3f v0.link_out=%.3f (%d released)\n",
-                           v["ftc_handoffs"] / r, v["v0.ftc_link_out"] / r, r }'
+                    printf " handoffs=%.3f v0.link_out=%.3f", v["ftc_handoffs"] / r,
+                           v["v0.ftc_link_out"] / r
+                    if (split(sw, s, " ") == 2) {
+                        printf " vcsw=%.3f ivcsw=%.3f", s[1] / r, s[2] / r
+                    }
+                    printf " (%d released)\n", r }'
 }
 # The throttled periods of instance INST's middlebox guests so far, in all.
 throttled() {

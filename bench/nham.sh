@@ -79,7 +79,7 @@
 #     its verdicts after a failing rate may carry that state, in none and every mechanism.
 #     So beside each ratio a steadier one: what the chain's CPU time costs per datagram, at the
 #     lowest rate above START_PPS that the round's windows of none and the mechanism both passed
-#     (the second judged step, 10,000/s by default; START_PPS if either passed nothing above it. Not
+#     (the second judged step, 10,000/s by default; else the lowest rate both passed. Not
 #     the first judged step: it follows the unjudged window, whose end the database does not mark,
 #     and session 24 saw a 1R-AA SFF at 0.12 of a CPU for 1.6 s in it, a chain still settling. Both
 #     are near saturation: our tasks use 0.92-1.04 CPUs at 8,000/s and 0.95-1.03 at 10,000/s, and a
@@ -307,8 +307,9 @@ stats() { # numbers on stdin: their median, then [min, max] and, from 4 on, the 
         printf ", n %d]\n", n }'
 }
 judged_rate() { # MECH ROUND: the lowest rate over START_PPS that its window and none's both
-                # passed, else START_PPS if both passed it
-    q "select coalesce(min(case when rate > $START_PPS then rate end), min(rate)) from (select cast(json_extract(se.labels, '\$.rate_pps') as integer) rate
+                # passed, else the lowest they both passed
+    q "select coalesce(min(case when rate > $START_PPS then rate end), min(rate))
+       from (select cast(json_extract(se.labels, '\$.rate_pps') as integer) rate
        from series se join runs r on r.id = se.run where se.metric = 'capacity_step'
        and json_extract(se.labels, '\$.pass') = '1'
        and r.experiment in ('bench-nham-tp-$(lc $1)-r$2', 'bench-nham-tp-none-r$2')

@@ -139,7 +139,11 @@
 #     0.955 / 0.984 / 0.954; at 8,000/s, the old way, 0.978 / 0.974 / 0.940 / 0.972 of 6-7 rounds).
 #     At 8,000/s by rounds' medians the SFF's share is 36.0 us a datagram in none and 37.4-37.9 in
 #     NHAM (+4-5%), the chain's 120.3 and 122.9-124.8 (+2-4%): NHAM's capacity falls 3-4x as far as
-#     its CPU a datagram rises.
+#     its CPU a datagram rises. With START_PPS=4000 (2 rounds; the second step 5,000/s, where none's
+#     tasks use 0.78-0.79 CPUs, not saturated) the cost ratios are 0.976-0.990 (0R), 0.913-0.981
+#     (1R-AS), 0.975-0.976 (1R-AA), 0.917-0.947 (MR-AA): 1-9% more CPU a datagram, at 156 us of
+#     none's (98 at 10,000/s: wake-ups), and capacity ratios 0.831-0.931, 0.812-0.917, 0.800-1.007,
+#     0.806-0.959.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

@@ -115,7 +115,15 @@
 # CPU a packet 3.88-4.10 vs 3.86-4.71 us at 2 and 4.69-5.61 vs 4.70-5.43 at 5, ftc/none
 # 1.03-1.12 vs 0.94-1.11 and 0.79-0.91 vs 0.87-1.06 (one run's none collapsed: 1.755), hold
 # 50-56 vs 46-53 us: the tick is a third of the thread's few sleeps at length 2 and no
-# measurable part of its CPU. The default stays 2ms.
+# measurable part of its CPU. The default stays 2ms. Where that CPU goes instead (lead, 12 s
+# runs at this bench's load, the thread's utime/stime and schedstat over 6 s, no perf): 3.5-3.8
+# us a released packet at length 2 and 4.4-4.6 at 5, of which 17-36% user space, the rest the
+# kernel's: its releases' sends (a veth frame each, whose receive into the switch's AF_XDP
+# socket runs in the sender's softirq) and the link's frames, about what a whole middlebox of
+# none spends a frame (3.2-3.6 us, receive and send), while the buffer's thread slept
+# 0.002-0.036 times a packet. Session 23's perf of the thread (30% in epoll's sleep and wake, 0.117
+# switches a packet) was perf's own: in its window the thread released 4,500/s against the
+# run's 8,495/s, sampling's cost taken from its quota. Hence the user share printed above.
 # FTMB's stalls spend the CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The
@@ -328,7 +336,8 @@ held() {
 # guest's commit messages in (FTC_MSG_COMMIT from the first guest's tail), frames in and out
 # on the link, batches its ring member handed it; the first guest's frames out on the link; and
 # the thread's voluntary context switches (its sleeps: wake-ups) and involuntary ones (its
-# quota's throttling among them) a released packet.
+# quota's throttling among them) a released packet, and the share of its CPU time in user space
+# (utime against stime, in ticks: the rest is the kernel's).
 # Usage: end_cost LENGTH (of instance $inst).
 end_cost() {
     local g=v$(($1 - 1)) d c0 c sw
@@ -336,9 +345,14 @@ end_cost() {
         | while read -r x; do [ -e "$x/cpuacct.usage" ] && echo "$x"; done | head -1)
     c=$(bin/sfclab -i "$inst" agent "$g" stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
     c0=$(bin/sfclab -i "$inst" agent v0 stats '{"id":1}' 2>/dev/null | tr -d ' ,"')
-    sw=$([ -n "$d" ] && while read -r t; do cat "/proc/$t/status" 2>/dev/null; done <"$d/tasks" \
+    sw=$([ -n "$d" ] && while read -r t; do
+             cat "/proc/$t/status" 2>/dev/null
+             sed -n 's/^.*) /stat /p' "/proc/$t/stat" 2>/dev/null     # $13, $14: utime, stime
+         done <"$d/tasks" \
         | awk '$1 == "voluntary_ctxt_switches:" { v += $2 }
-               $1 == "nonvoluntary_ctxt_switches:" { n += $2 } END { print v + 0, n + 0 }')
+               $1 == "nonvoluntary_ctxt_switches:" { n += $2 }
+               $1 == "stat" { u += $13; k += $14 }
+               END { print v + 0, n + 0, u + k ? 100 * u / (u + k) : -1 }')
     { echo "$c"; echo "$c0" | sed 's/^/v0./'; } \
         | awk -F: -v ns="$([ -n "$d" ] && cat "$d/cpuacct.usage")" -v sw="${sw:-}" '{ v[$1] = $2 }
               END { r = v["ftc_released"]; if (!r) { print "-"; exit }
@@ -348,8 +362,11 @@ end_cost() {
                            v["ftc_link_out"] / r
                     printf " handoffs=%.3f v0.link_out=%.3f", v["ftc_handoffs"] / r,
                            v["v0.ftc_link_out"] / r
-                    if (split(sw, s, " ") == 2) {
+                    if (split(sw, s, " ") == 3) {
                         printf " vcsw=%.3f ivcsw=%.3f", s[1] / r, s[2] / r
+                        if (s[3] >= 0) {
+                            printf " user=%.0f%%", s[3]
+                        }
                     }
                     printf " (%d released)\n", r }'
 }

@@ -108,14 +108,13 @@ pktio_format_mac(const uint8_t mac[6], char out[18])
     return out;
 }
 
-int
-pktio_open(const char *ifname, bool promisc, struct pktio **pp)
-{
-    return pktio_open_ethertype(ifname, promisc, ETH_P_ALL, pp);
-}
-
-int
-pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype, struct pktio **pp)
+/* 'filter' (may be NULL) is attached before the socket is bound to its protocol: a socket
+ * made with protocol 0 receives nothing until then, so no frame reaches its queue unfiltered
+ * (one that came between a bind and a later filter stayed there: an SFF's entry socket read a
+ * guest's IPv6 multicast of its start-up as an entry and counted it admitted). */
+static int
+pktio_open__(const char *ifname, bool promisc, uint16_t ethertype,
+             const struct sock_fprog *filter, struct pktio **pp)
 {
     struct sockaddr_ll sll;
     struct pktio *p = NULL;
@@ -125,7 +124,7 @@ pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype, struc
     if (strlen(ifname) >= IF_NAMESIZE) {
         return ENAMETOOLONG;
     }
-    fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ethertype));
+    fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return errno;
     }
@@ -139,6 +138,10 @@ pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype, struc
     }
     error = pktio_get_mac(ifname, p->mac);
     if (error) {
+        goto out;
+    }
+    if (filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, filter, sizeof *filter) < 0) {
+        error = errno;
         goto out;
     }
     memset(&sll, 0, sizeof sll);
@@ -193,6 +196,18 @@ out:
     return error;
 }
 
+int
+pktio_open(const char *ifname, bool promisc, struct pktio **pp)
+{
+    return pktio_open__(ifname, promisc, ETH_P_ALL, NULL, pp);
+}
+
+int
+pktio_open_ethertype(const char *ifname, bool promisc, uint16_t ethertype, struct pktio **pp)
+{
+    return pktio_open__(ifname, promisc, ethertype, NULL, pp);
+}
+
 void
 pktio_close(struct pktio *p)
 {
@@ -219,12 +234,16 @@ pktio_drop_ethertype(struct pktio *p, uint16_t ethertype)
     return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
 }
 
-int
-pktio_filter_nsh_entries(struct pktio *p, bool entries)
+#define NSH_ENTRIES_LEN 8
+
+/* The classic BPF of pktio_open_entries(): 'entries' true keeps only a path's entries, false
+ * everything else. */
+static void
+nsh_entries_code(bool entries, struct sock_filter code[NSH_ENTRIES_LEN])
 {
     /* NSH base header at 14: SPI in bytes 18-20 (the reverse bit is 18's top bit), SI at 21. */
     uint32_t in = entries ? 0xffffffff : 0, out = entries ? 0 : 0xffffffff;
-    struct sock_filter code[] = {
+    const struct sock_filter c[NSH_ENTRIES_LEN] = {
         { BPF_LD | BPF_H | BPF_ABS, 0, 0, 12 },
         { BPF_JMP | BPF_JEQ | BPF_K, 0, 4, 0x894f },        /* Not NSH: no entry. */
         { BPF_LD | BPF_B | BPF_ABS, 0, 0, 21 },
@@ -234,9 +253,8 @@ pktio_filter_nsh_entries(struct pktio *p, bool entries)
         { BPF_RET | BPF_K, 0, 0, out },
         { BPF_RET | BPF_K, 0, 0, in },
     };
-    struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
 
-    return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
+    memcpy(code, c, sizeof c);
 }
 
 int
@@ -396,19 +414,22 @@ pktio_send(struct pktio *p, const void *frame, size_t len)
 int
 pktio_open_entries(struct pktio *io, struct pktio **entriesp)
 {
+    struct sock_filter code[NSH_ENTRIES_LEN];
+    struct sock_fprog prog = { .len = NSH_ENTRIES_LEN, .filter = code };
     struct pktio *entries = NULL;
     int error;
 
-    error = pktio_open(pktio_name(io), false, &entries);
+    nsh_entries_code(true, code);
+    error = pktio_open__(pktio_name(io), false, ETH_P_ALL, &prog, &entries);
     if (!error) {
-        error = pktio_filter_nsh_entries(entries, true);
-    }
-    if (!error) {
-        error = pktio_filter_nsh_entries(io, false);
-    }
-    if (error && entries) {
-        pktio_close(entries);
-        entries = NULL;
+        /* 'io' was bound long before: an entry queued there until now is forwarded as a
+         * frame already on a path, outside the window (none come before the SFF is up). */
+        nsh_entries_code(false, code);
+        if (setsockopt(io->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+            error = errno;
+            pktio_close(entries);
+            entries = NULL;
+        }
     }
     *entriesp = entries;
     return error;

@@ -52,14 +52,11 @@ int pktio_fd(const struct pktio *);
 /* Has the kernel drop frames of Ethernet type 'ethertype' before they reach this socket's
  * queue (a classic BPF filter). Returns 0 or an errno. */
 int pktio_drop_ethertype(struct pktio *, uint16_t ethertype);
-/* Splits a path's entries from the frames already on a path (sfcd sff --window): an entry is
- * an NSH frame (Ethernet type 0x894F) at service index 255 on a forward path (the reverse bit
- * of the SPI clear), i.e. what a classifier sends. 'entries' true keeps only those on this
- * socket, false keeps everything else. Returns 0 or an errno. */
-int pktio_filter_nsh_entries(struct pktio *, bool entries);
 /* Opens '*entriesp', a second socket on the interface of 'io' that keeps only the entries of
- * paths, and leaves 'io' everything else (an SFF's admission window: the frames already in
- * the chain are read first). Returns 0 or an errno; on error nothing is left open. */
+ * paths, and leaves 'io' everything else (an SFF's admission window, sfcd sff --window: the
+ * frames already in the chain are read first). An entry is an NSH frame (Ethernet type
+ * 0x894F) at service index 255 on a forward path (the reverse bit of the SPI clear), i.e. what
+ * a classifier sends. Returns 0 or an errno; on error nothing is left open. */
 int pktio_open_entries(struct pktio *io, struct pktio **entriesp);
 const uint8_t *pktio_mac(const struct pktio *);
 const char *pktio_name(const struct pktio *);

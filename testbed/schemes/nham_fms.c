@@ -532,20 +532,23 @@ fms_latest_beat(const struct fms *f, size_t skip, size_t *n_beatingp)
     return latest;
 }
 
-/* A target silent past its timeout is suspected only if the others were heard since, with
- * time to spare ('grace': a tenth of the least timeout, at least FMS_GRACE_MIN_NS): when
+/* A target silent past its timeout is suspected only if the others were heard since: when
  * every target falls silent at once, the silence is the host's (it stalled for seconds on a
  * loaded machine: every guest starved, no process dead), and suspecting each copy then
  * started failovers to standbys as frozen as they were, seconds of outage on top of the
- * stall. A death (pidfd, the beat stream's end) is no silence: it is known at once. With a
- * single target beating, nothing tells the host's silence from the target's: as before. */
-#define FMS_GRACE_MIN_NS 5000000ull
+ * stall. Once the others beat again, a target whose deadline fell within that silence gets a
+ * whole timeout ('timeout', its own) from their first beat, as if it had beaten then: a host
+ * thaws its guests one by one, and each works off a second's backlog of frames before its
+ * next beat (a tenth of the least timeout after the first, as before, was too short for one
+ * in a run of CI: 4 copies frozen for a second, 1 suspected after the thaw). A death (pidfd,
+ * the beat stream's end) is no silence: it is known at once. With a single target beating,
+ * nothing tells the host's silence from the target's: as before. */
+#define FMS_RECHECK_NS 5000000ull
 
 static bool
-fms_heard_others_since(struct fms *f, size_t i, uint64_t deadline, uint64_t now,
-                       uint64_t *nextp)
+fms_heard_others_since(struct fms *f, size_t i, uint64_t deadline, uint64_t timeout,
+                       uint64_t now, uint64_t *nextp)
 {
-    uint64_t grace = MAX(f->cfg.min_timeout_ns / 10, FMS_GRACE_MIN_NS);
     size_t n_beating;
     uint64_t latest = fms_latest_beat(f, i, &n_beating);
 
@@ -555,13 +558,11 @@ fms_heard_others_since(struct fms *f, size_t i, uint64_t deadline, uint64_t now,
     if (latest < deadline) {
         /* Nobody heard since: look again once beats may have come back. */
         f->shared_silence = true;
-        *nextp = MIN(*nextp, now + grace);
+        *nextp = MIN(*nextp, now + MAX(f->cfg.min_timeout_ns / 10, FMS_RECHECK_NS));
         return false;
     }
-    if (f->resumed_ns && now < f->resumed_ns + grace && f->resumed_ns > deadline) {
-        /* The others came back from a shared silence only just: this target may be a
-         * moment behind them. */
-        *nextp = MIN(*nextp, f->resumed_ns + grace);
+    if (f->resumed_ns > deadline && now < f->resumed_ns + timeout) {
+        *nextp = MIN(*nextp, f->resumed_ns + timeout);
         return false;
     }
     return true;
@@ -575,7 +576,7 @@ fms_check_deadlines(struct fms *f, uint64_t now)
 
     for (size_t i = 0; i < f->n_targets; i++) {
         struct fms_target *t = &f->targets[i];
-        uint64_t deadline;
+        uint64_t deadline, timeout;
 
         if (t->stamped && t->state == FMS_ALIVE) {
             next = MIN(next, now + FMS_DRAIN_NS);
@@ -585,10 +586,11 @@ fms_check_deadlines(struct fms *f, uint64_t now)
         }
         pthread_mutex_lock(&f->mutex);
         /* Never beaten since it started: the largest timeout (a start takes a while). */
-        deadline = t->est.last_ns ? t->est.last_ns + fms_estimator_timeout(&t->est, &f->cfg)
-                                  : t->armed_ns + f->cfg.max_timeout_ns;
+        timeout = t->est.last_ns ? fms_estimator_timeout(&t->est, &f->cfg)
+                                 : f->cfg.max_timeout_ns;
         pthread_mutex_unlock(&f->mutex);
-        if (now >= deadline && fms_heard_others_since(f, i, deadline, now, &next)) {
+        deadline = (t->est.last_ns ? t->est.last_ns : t->armed_ns) + timeout;
+        if (now >= deadline && fms_heard_others_since(f, i, deadline, timeout, now, &next)) {
             uint64_t since = t->est.last_ns ? t->est.last_ns : t->armed_ns;
 
             t->state = FMS_SUSPECT;

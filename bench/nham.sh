@@ -144,6 +144,34 @@
 #     (1R-AS), 0.975-0.976 (1R-AA), 0.917-0.947 (MR-AA): 1-9% more CPU a datagram, at 156 us of
 #     none's (98 at 10,000/s: wake-ups), and capacity ratios 0.831-0.931, 0.812-0.917, 0.800-1.007,
 #     0.806-0.959.
+#     Session 25 looked at where and when the datagrams go at fixed rates near capacity (20 s each,
+#     10,000-13,000/s, none and 0R or MR-AA alternated, 25 runs: the SFF's socket queues read from
+#     /proc/PID/net/packet every 5-10 ms, the VNFs' exports, the VSM's stores and the runner's
+#     sampling by uprobes; tools and every run in /work/notes/s25/nhamcap). Where: at the SFF's
+#     entry socket only (entry_rx_dropped = lost_packets in every run). When: in episodes of
+#     seconds with that queue at its 8 MB. They do not follow the checkpoints: an export takes
+#     67 us (median; p99 1.1 ms), the images are deltas, the four VNFs' checkpoints are staggered
+#     and the SFF's peer work is 1% of its time. They do not follow the runner's samples either
+#     (every 0.7-1 s; most start nothing). The admission window is not the limit: 0R at 12,000/s
+#     lost 28,762 at 256 and 33,355 at 1,024. An episode lasts to the end of a run or ends by
+#     itself, and one run says nothing about a scheme: at 11,000/s none lost 0, 7,448, 16,750,
+#     6,136 and 34,560; 0R 34,850, 4,842, 9,601 and 1,212. At 11,500/s every NHAM run (5 of 5)
+#     began its workload in an episode (the queue full within a second of the first exports);
+#     of none's three, one did, one entered an episode at 4 s and one never did. In the
+#     episodes the SFF keeps its share (0.31-0.34 CPU) and buys ~30% fewer datagrams with it
+#     (0R: 34-37 us each while behind, 27 once caught up, in one run). Every task's share is
+#     nearly the same in every run, whatever the scheme and rate (SFF 0.31-0.32, 0.28 beside 0.31
+#     CPUs of other work; client 0.12-0.15, classifier 0.11-0.14, each VNF 0.07-0.08): CPU 0 is
+#     full, so the CPU a datagram at a rate is those shares over that rate, alike in both schemes
+#     by construction. So the CPU a datagram cannot show how far NHAM's capacity falls (the 3-4x
+#     above). What sets the capacity is how often the chain falls into the slow mode and how
+#     long it stays there. NHAM's own work in the SFF is ~1.8 us a datagram (perf cpu-clock, 0R
+#     at 11,000/s: nham_sff_hold 2.7% and memmove 3.2% of the SFF's samples, the kernel 90%).
+#     Not found: why the SFF costs more a datagram once behind (no hardware counters here to
+#     test the cold 8 MB queue), nor anything of ours to fix.
+#     In an episode the SFF is always runnable, in none as in 0R (11,500/s, /proc/PID/schedstat
+#     every 10 ms): it runs 0.31-0.34 of the time and waits on CPU 0's run queue 0.65-0.69. It
+#     sleeps 0.00-0.02 of the time, so neither the admission window nor its epoll flag holds it.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

@@ -124,6 +124,32 @@
 # 0.002-0.036 times a packet. Session 23's perf of the thread (30% in epoll's sleep and wake, 0.117
 # switches a packet) was perf's own: in its window the thread released 4,500/s against the
 # run's 8,495/s, sampling's cost taken from its quota. Hence the user share printed above.
+# Session 25 (ftcbuf; this session's machine ran everything ~1.5x slower than session 24's:
+# none ~7,100-8,200/s at both lengths). That share is 36-42 tick samples (HZ 250, tick
+# accounting, no hardware PMU in this VM): +-7 points, so the kernel's part was never seen
+# to grow apart from the rest. What the kernel does a released packet (perf stat -t counting
+# tracepoints, 5 s) is the same at 2 and 5: one AF_PACKET frame (sendmmsg, 31 a call) whose
+# softirq, on this thread, runs the switch's generic (skb-mode) XDP program (its 256 bytes of
+# headroom reallocate the skb: pskb_expand_head) and copies it into the AF_XDP umem (none's
+# middleboxes pay the same a frame they send); 0.086-0.089 link frames (one sendto each: the
+# forwarder's messages); 0.12-0.13 system calls, 1.09 softirqs, 0.013 switches, no IPIs.
+# perf -F 499 without call graphs (60 s, ~1,200 samples, the released rate unchanged: 8,194
+# vs 8,164/s): 4.92 us a packet at 2 (kernel 3.79, user 1.13), 6.69 at 5 (5.33, 1.36), both
+# grown; of the 1.8 us, switching in (finish_task_switch) 0.15 -> 0.73 (3x the sleeps a packet:
+# the middle guests, at their quota in 59-65 of 66-74 periods at 5, feed it in bursts; ~10 us a
+# switch here), the same kernel calls 25-100% dearer each (memcpy, xp_alloc, the send path:
+# colder caches among more guests on CPU 0) and ftc_commits_merge 0.03 -> 0.15 (a packet's
+# commit vectors: 5 groups' against 2).
+# The buffer's messages now fill a peer message (1,317 / 1,239 bytes of logs at 2 / 5; the
+# forwarder still puts 900 on a packet): link_out 0.086-0.093 -> 0.058-0.060 a released packet
+# at 2 (about one a tick: the tick now bounds them), 0.092-0.100 -> 0.073-0.080 at 5; 5 rounds
+# (REPS=2, base and it alternated; the 5th with (b) below too; collapses left out: base 1 at 2,
+# 2 at 5, it none), the thread's CPU a packet median 5.77 (5.33-5.94, 9 runs) -> 5.35 us
+# (4.86-5.74, 10) at 2 and 7.50 (6.61-9.30, 8) -> 6.95 (6.01-7.78, 10) at 5; ftc/none median
+# 1.034 (0.953-1.070) -> 1.089 (0.959-1.128) at 2 and 0.864 (0.813-0.985) -> 0.857
+# (0.789-1.027, 9; one none collapse left out) at 5: within the spread, and at 5 the middles
+# bound FTC as much as the buffer does. (b) ftc_commits_merge copying a vector's own partitions
+# only: 150 -> 112 ns a packet at 5 by the same perf, 26 against 22 samples: noise; reverted.
 # FTMB's stalls spend the CPU time the middlebox's server would have had during them
 # (a quota is a budget per period, not a slower CPU: a VNF that only slept through a 6 ms
 # stall spent its whole budget after it, and the stall cost it nothing; vnfs/sfc/ftmb.c). The

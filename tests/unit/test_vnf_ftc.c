@@ -24,6 +24,7 @@
 #include "vnfs/lib/packet.h"
 #include "vnfs/lib/pktio.h"
 #include "vnfs/lib/util.h"
+#include "vnfs/ft/ftc/ftc.h"
 #include "vnfs/sfc/ftstage.h"
 #include "vnfs/sfc/hop.h"
 #include "vnfs/sfc/role.h"
@@ -185,12 +186,60 @@ test_end_counts_reach_role(void **state)
     (void) state;
 }
 
+/* The buffer's largest message to the forwarder fits a peer message: its counts, the logs it
+ * may take (vnf_ftc_buffer_max_logs()) and every group's commit vector in its widest form
+ * (an epoch after another, a start and a 64-bit MAX in every partition), as the buffer lays
+ * it out (ends.c: type, backlog and arrivals, then ftc_message_put()). Past it, the link's
+ * 1500-byte MTU refuses the frame. Wherever the buffer's least (512) is left. */
+static void
+test_buffer_message_fits(void **state)
+{
+    static const unsigned parts[] = { 1, 2, 4, 16 };
+    struct ftc_message *m = xzalloc(sizeof *m);
+    struct buf b = BUF_INITIALIZER;
+    unsigned checked = 0;
+
+    for (unsigned n = 1; n <= VNF_FTC_MAX_RING; n++) {
+        for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
+            size_t logs = vnf_ftc_buffer_max_logs(n, parts[k]);
+
+            if (logs < 512) {
+                continue;
+            }
+            m->n_logs = 0;
+            m->n_commits = n;
+            for (unsigned g = 0; g < n; g++) {
+                struct ftc_commit *c = &m->commits[g];
+
+                *c = (struct ftc_commit) { .group = g, .epoch = 3, .prev_epoch = 2,
+                                           .n_parts = parts[k] };
+                for (unsigned i = 0; i < parts[k]; i++) {
+                    c->start[i] = UINT64_MAX - 1;
+                    c->max[i] = UINT64_MAX;
+                }
+            }
+            buf_clear(&b);
+            buf_put_u8(&b, FTC_MSG_PIGGYBACK);
+            buf_put_be32(&b, 0);
+            buf_put_be32(&b, 0);
+            ftc_message_put(&b, m);
+            assert_true(b.len + logs <= VNF_FTC_MAX_MSG_LEN);
+            checked++;
+        }
+    }
+    assert_true(checked >= VNF_FTC_MAX_RING);
+    buf_uninit(&b);
+    free(m);
+    (void) state;
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_vnf_two_threads),
         cmocka_unit_test(test_end_counts_reach_role),
+        cmocka_unit_test(test_buffer_message_fits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,11 +26,14 @@
 #define VNF_FTC_BUFFER 101
 #define VNF_FTC_REVERSE 102     /* The buffer's second next: a reply, back toward the client. */
 #define VNF_FTC_FRAME_MAX 9216
-/* A peer message rides one frame of a 1500-byte MTU: its payload, sealed (60 bytes more) and
- * behind the Ethernet header, must fit. A data packet also carries the NSH header and the inner
- * frame: the forwarder attaches at most this much of the buffer's logs to one. */
-#define VNF_FTC_MAX_MSG "1380"
+/* A data packet carries the NSH header and the inner frame beside the logs (a peer message,
+ * VNF_FTC_MAX_MSG_LEN, must fit one frame too): the forwarder attaches at most this much of
+ * the buffer's logs to one. */
 #define VNF_FTC_MAX_LOGS "900"
+/* The buffer's message to the forwarder: its type, backlog and arrivals, and the message's
+ * counts of logs and of commit vectors; and at most this much per group's commit vector. */
+#define VNF_FTC_BUF_MSG_FIXED 11
+#define VNF_FTC_COMMIT_MAX(PARTS) (10 + 16 * (PARTS))
 /* The forwarder's window: data packets on the way from it to the buffer. Bounds what the
  * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
  * ingress, before any state is written, rather than between replicas. A packet counts as lost
@@ -746,6 +749,20 @@ vnf_ftc_end_start(struct vnf_ftc *v)
     return error;
 }
 
+/* The buffer's messages to the forwarder fill a peer message with logs: the forwarder spreads
+ * them over the packets it sends, VNF_FTC_MAX_LOGS each. Filled only to that (one Monitor log
+ * a packet: a message per ~11 packets), the buffer's thread, at its CPU quota, sent 0.086-0.089
+ * messages a released packet, each a frame on the link with its own system call, softirq and
+ * seal (session 25). Many groups of many partitions leave less than the buffer's least (512). */
+size_t
+vnf_ftc_buffer_max_logs(unsigned n, unsigned partitions)
+{
+    size_t room = VNF_FTC_MAX_MSG_LEN - VNF_FTC_BUF_MSG_FIXED;
+    size_t commits = (size_t) n * VNF_FTC_COMMIT_MAX(partitions ? partitions : 1);
+
+    return commits < room ? room - commits : 0;
+}
+
 int
 vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_ftc **vp,
                char **errp)
@@ -754,7 +771,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     uint32_t ring[VNF_FTC_MAX_RING], next;
     uint32_t fwd = VNF_FTC_FORWARDER, buf = VNF_FTC_BUFFER, r0 = VNF_FTC_RING(0);
     uint32_t outs[2] = { VNF_FTC_OUTSIDE, VNF_FTC_REVERSE };
-    char parts[16], tick[32], commit_to[16], threads[16], window[16], *mbox;
+    char parts[16], tick[32], commit_to[16], threads[16], window[16], max_msg[16], buf_max[24],
+         *mbox;
     const char *mbox_params;
     bool end = cfg->index == 0 || cfg->index + 1 == cfg->n;
     int error;
@@ -808,12 +826,14 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
     snprintf(tick, sizeof tick, "%"PRIu64"us", cfg->tick_ns / 1000);
     snprintf(window, sizeof window, "%u",
              MIN(MAX(VNF_FTC_WINDOW_HOP * (cfg->n - 1), VNF_FTC_WINDOW_MIN), FTC_FWD_MAX_WINDOW));
+    snprintf(max_msg, sizeof max_msg, "%d", VNF_FTC_MAX_MSG_LEN);
+    snprintf(buf_max, sizeof buf_max, "%zu", vnf_ftc_buffer_max_logs(cfg->n, cfg->partitions));
     {
         char n_s[16];
         snprintf(n_s, sizeof n_s, "%u", cfg->n);
         struct ft_param rparams[] = {
             { "n", n_s }, { "partitions", parts }, { "tick", tick }, { "mbox", mbox },
-            { "mbox_params", mbox_params }, { "max_msg", VNF_FTC_MAX_MSG },
+            { "mbox_params", mbox_params }, { "max_msg", max_msg },
             { "commit_to", commit_to }, { "threads", threads },
         };
         struct ft_param eparams[] = {
@@ -821,6 +841,7 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             { "max_backlog", VNF_FTC_MAX_BACKLOG }, { "window", window },
             { "lost", VNF_FTC_LOST },
         };
+        struct ft_param bparams[] = { { "tick", tick }, { "max_msg", buf_max } };
         struct ft_config rc = {
             .f = cfg->f, .group = ring, .n_group = cfg->n, .next = &next, .n_next = 1,
             .params = rparams, .n_params = ARRAY_SIZE(rparams),
@@ -830,8 +851,8 @@ vnf_ftc_create(const struct vnf_ftc_config *cfg, struct role *role, struct vnf_f
             .n_params = ARRAY_SIZE(eparams),
         };
         struct ft_config bc = {
-            .next = outs, .n_next = 2, .peers = &fwd, .n_peers = 1, .params = eparams,
-            .n_params = 2,
+            .next = outs, .n_next = 2, .peers = &fwd, .n_peers = 1, .params = bparams,
+            .n_params = ARRAY_SIZE(bparams),
         };
 
         error = vnf_ftc_make_stage(v, VNF_FTC_REPLICA, "ftc_replica", VNF_FTC_RING(cfg->index),

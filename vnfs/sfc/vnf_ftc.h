@@ -35,6 +35,9 @@ struct role;
 struct vnf_ftc;
 
 #define VNF_FTC_MAX_RING 16
+/* A peer message's largest payload: sealed (60 bytes more) and behind the Ethernet header, it
+ * rides one frame of a 1500-byte MTU. */
+#define VNF_FTC_MAX_MSG_LEN 1380
 /* The thread of the forwarder and the buffer (on the chain's first and last VNF), by which
  * the host finds it to give it a CPU quota of its own (testbed/deploy/deploy.c). */
 #define VNF_FTC_THREAD_NAME "ftc-end"
@@ -60,6 +63,10 @@ struct vnf_ftc_config {
 int vnf_ftc_create(const struct vnf_ftc_config *, struct role *, struct vnf_ftc **,
                    char **errp);
 void vnf_ftc_destroy(struct vnf_ftc *);
+/* The bytes of logs the buffer puts in one message to the forwarder, on a chain of 'n' VNFs of
+ * 'partitions' partitions (0: 1): what VNF_FTC_MAX_MSG_LEN leaves beside its counts and a
+ * commit vector per group. */
+size_t vnf_ftc_buffer_max_logs(unsigned n, unsigned partitions);
 /* A frame for us (NSH to our MAC or an ftstage message); false if it is neither. */
 bool vnf_ftc_frame(struct vnf_ftc *, struct pktio_pkt *, uint64_t t_in);
 /* Adds its counters to the role. */

@@ -172,6 +172,11 @@
 #     In an episode the SFF is always runnable, in none as in 0R (11,500/s, /proc/PID/schedstat
 #     every 10 ms): it runs 0.31-0.34 of the time and waits on CPU 0's run queue 0.65-0.69. It
 #     sleeps 0.00-0.02 of the time, so neither the admission window nor its epoll flag holds it.
+#     A shorter entry queue (8 MB is ~300 ms of frames, read cold once behind) does not help: the
+#     entry socket at 256 KB asked (512 KB) lowered none's capacity too (3 rounds, MECHS=0R,
+#     alternated with the 4 MB build: none 123.2 / 134.0 / 127.2 -> 89.6 / 83.2 / 105.6 Mbit/s,
+#     0R/none 0.784 / 0.860 / 0.981 -> 0.880 / 0.978 / 0.732): the long queue absorbs stalls
+#     of the host that a 2 s window's 0.1% loss (~24 datagrams) cannot; not kept.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

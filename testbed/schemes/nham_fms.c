@@ -576,7 +576,7 @@ fms_check_deadlines(struct fms *f, uint64_t now)
 
     for (size_t i = 0; i < f->n_targets; i++) {
         struct fms_target *t = &f->targets[i];
-        uint64_t deadline, timeout;
+        uint64_t since, deadline, timeout;
 
         if (t->stamped && t->state == FMS_ALIVE) {
             next = MIN(next, now + FMS_DRAIN_NS);
@@ -589,10 +589,9 @@ fms_check_deadlines(struct fms *f, uint64_t now)
         timeout = t->est.last_ns ? fms_estimator_timeout(&t->est, &f->cfg)
                                  : f->cfg.max_timeout_ns;
         pthread_mutex_unlock(&f->mutex);
-        deadline = (t->est.last_ns ? t->est.last_ns : t->armed_ns) + timeout;
+        since = t->est.last_ns ? t->est.last_ns : t->armed_ns;
+        deadline = since + timeout;
         if (now >= deadline && fms_heard_others_since(f, i, deadline, timeout, now, &next)) {
-            uint64_t since = t->est.last_ns ? t->est.last_ns : t->armed_ns;
-
             t->state = FMS_SUSPECT;
             t->armed_ns = 0;
             fms_watch_beats(f, i);  /* Its recovery is news at once. */

@@ -108,6 +108,12 @@ pktio_format_mac(const uint8_t mac[6], char out[18])
     return out;
 }
 
+static int
+pktio_attach_filter(int fd, const struct sock_fprog *prog)
+{
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, prog, sizeof *prog) ? errno : 0;
+}
+
 /* 'filter' (may be NULL) is attached before the socket is bound to its protocol: a socket
  * made with protocol 0 receives nothing until then, so no frame reaches its queue unfiltered
  * (one that came between a bind and a later filter stayed there: an SFF's entry socket read a
@@ -140,8 +146,8 @@ pktio_open__(const char *ifname, bool promisc, uint16_t ethertype,
     if (error) {
         goto out;
     }
-    if (filter && setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, filter, sizeof *filter) < 0) {
-        error = errno;
+    error = filter ? pktio_attach_filter(fd, filter) : 0;
+    if (error) {
         goto out;
     }
     memset(&sll, 0, sizeof sll);
@@ -231,7 +237,7 @@ pktio_drop_ethertype(struct pktio *p, uint16_t ethertype)
     };
     struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
 
-    return setsockopt(p->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) ? errno : 0;
+    return pktio_attach_filter(p->fd, &prog);
 }
 
 #define NSH_ENTRIES_LEN 8
@@ -425,8 +431,8 @@ pktio_open_entries(struct pktio *io, struct pktio **entriesp)
         /* 'io' was bound long before: an entry queued there until now is forwarded as a
          * frame already on a path, outside the window (none come before the SFF is up). */
         nsh_entries_code(false, code);
-        if (setsockopt(io->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
-            error = errno;
+        error = pktio_attach_filter(io->fd, &prog);
+        if (error) {
             pktio_close(entries);
             entries = NULL;
         }

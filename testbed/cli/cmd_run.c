@@ -66,6 +66,7 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
         { "no-pin", no_argument, NULL, 'P' },
         { "datapath", required_argument, NULL, 'd' },
         { "pmd-sleep", required_argument, NULL, 'S' },
+        { "halt-poll", required_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 },
     };
     struct experiment *exp = NULL;
@@ -139,6 +140,18 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
             }
             ro->pmd_sleep_us = us;
             ro->pmd_sleep_workload_us = us;
+            break;
+        }
+        case 'H': {
+            char *end;
+            unsigned long us = strtoul(optarg, &end, 10);
+            if (end == optarg || *end || !us || us > 10000) {
+                fprintf(stderr, "sfclab: --halt-poll %s: expected microseconds, 1 to 10000\n",
+                        optarg);
+                free(sets);
+                return 2;
+            }
+            ro->halt_poll_us = us;
             break;
         }
         default:

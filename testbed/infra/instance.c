@@ -1758,6 +1758,19 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         log_err("%s: cannot make the instance's key (%s)", inst->dir, strerror(error));
         goto out_undo;
     }
+    if (opts->halt_poll_us) {
+        char ns[24];
+
+        snprintf(ns, sizeof ns, "%llu", opts->halt_poll_us * 1000ULL);
+        error = manifest_set_param(inst->manifest, INSTANCE_HALT_POLL_PARAM, ns);
+        if (error) {
+            log_err("halt polling: %s: %s", INSTANCE_HALT_POLL_PARAM,
+                    error == ENOENT ? "not here (the idle driver is not a KVM guest's haltpoll)"
+                    : error == EBUSY ? "another instance set it to another value"
+                    : strerror(error));
+            goto out_undo;
+        }
+    }
 
     /* From here on, every failure undoes the manifest. */
     free(path);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <sched.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -456,16 +458,155 @@ undo_mount(const char *path)
     return 0;
 }
 
+/* A parameter file's value, its trailing newline dropped. */
 static int
-undo_line(char *line, bool verbose)
+param_read(int fd, char *buf, size_t size)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
+
+    if (n < 0) {
+        return errno;
+    }
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+static int
+param_write(int fd, const char *value)
+{
+    size_t len = strlen(value);
+    struct stat st;
+
+    if (pwrite(fd, value, len, 0) < 0) {
+        return errno;
+    }
+    /* A parameter file takes the whole value at each write; a regular file (the tests') is
+     * cut to it. */
+    return !fstat(fd, &st) && S_ISREG(st.st_mode) && ftruncate(fd, len) ? errno : 0;
+}
+
+/* Looks for a 'param PATH SET ORIG' line in the manifests of the other instances beside
+ * 'dir' (its siblings in the state directory). Returns true if one lists 'path', with its
+ * SET and ORIG in 'set' and 'orig' (each 64 bytes). */
+static bool
+param_held_elsewhere(const char *dir, const char *path, char *set, char *orig)
+{
+    /* 'dir' is absolute (path_is_recordable()). */
+    char *parent = xasprintf("%.*s", (int) (strrchr(dir, '/') - dir), dir);
+    DIR *d = opendir(parent);
+    bool found = false;
+
+    for (struct dirent *de; d && !found && (de = readdir(d)); ) {
+        char *other = xasprintf("%s/%s", parent, de->d_name);
+        char *file = xasprintf("%s/manifest", other);
+        char *contents = NULL;
+
+        if (de->d_name[0] != '.' && strcmp(other, dir) && !read_file(file, &contents, NULL)) {
+            for (char *save = NULL, *line = strtok_r(contents, "\n", &save); line && !found;
+                 line = strtok_r(NULL, "\n", &save)) {
+                char kind[16], arg[4096];
+
+                found = sscanf(line, "%15s %4095s %63s %63s", kind, arg, set, orig) == 4
+                        && !strcmp(kind, "param") && !strcmp(arg, path);
+            }
+        }
+        free(contents);
+        free(file);
+        free(other);
+    }
+    if (d) {
+        closedir(d);
+    }
+    free(parent);
+    return found;
+}
+
+int
+manifest_set_param(struct manifest *m, const char *path, const char *value)
+{
+    char cur[64], set[64], orig[64];
+    int fd = -1, error;
+
+    if (!path_is_recordable(path) || !*value || strlen(value) >= sizeof cur
+        || strpbrk(value, " \t\n")) {
+        return EINVAL;
+    }
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return errno;
+    }
+    /* Two instances setting or undoing at once see each other's lines. */
+    if (flock(fd, LOCK_EX) < 0) {
+        error = errno;
+        goto out;
+    }
+    error = param_read(fd, cur, sizeof cur);
+    if (error) {
+        goto out;
+    }
+    if (param_held_elsewhere(m->dir, path, set, orig)) {
+        /* One value for all that hold it; the value before the first is what the last
+         * restores. */
+        if (strcmp(set, value)) {
+            error = EBUSY;
+            goto out;
+        }
+    } else {
+        strcpy(orig, cur);
+    }
+    error = manifest_append(m, "param %s %s %s\n", path, value, orig);
+    if (!error && strcmp(cur, value)) {
+        error = param_write(fd, value);
+    }
+out:
+    close(fd);
+    return error;
+}
+
+/* The last instance to let go of a parameter writes back the value from before the first,
+ * unless someone else changed it since. Its own line, at 'offset' in 'manifest', is marked
+ * undone first ('#'), under the parameter's lock: of two instances undone at once, the second
+ * then finds no other claim and restores it. */
+static int
+undo_param(const char *dir, const char *manifest, off_t offset, const char *path,
+           const char *set, const char *orig)
+{
+    char cur[64], other_set[64], other_orig[64];
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int mfd = -1, error = 0;
+
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : errno;
+    }
+    mfd = open(manifest, O_WRONLY | O_CLOEXEC);
+    if (mfd < 0 || flock(fd, LOCK_EX) < 0 || pwrite(mfd, "#", 1, offset) != 1) {
+        error = errno;
+    } else if (!param_held_elsewhere(dir, path, other_set, other_orig)) {
+        error = param_read(fd, cur, sizeof cur);
+        if (!error && !strcmp(cur, set) && strcmp(cur, orig)) {
+            error = param_write(fd, orig);
+        }
+    }
+    if (mfd >= 0) {
+        close(mfd);
+    }
+    close(fd);
+    return error;
+}
+
+/* Undoes one line of 'dir''s manifest, 'offset' bytes into it. */
+static int
+undo_line(const char *dir, char *line, off_t offset, bool verbose)
 {
     char kind[16], arg[4096], name[256] = "";
     unsigned long long start = 0;
     long pid = 0;
     int error = 0;
 
-    if (sscanf(line, "%15s %4095s", kind, arg) != 2) {
-        return 0;               /* A torn last line: nothing was created after it. */
+    if (sscanf(line, "%15s %4095s", kind, arg) != 2 || kind[0] == '#') {
+        return 0;               /* A torn last line (nothing was created after it), or one
+                                 * undone already. */
     }
     if (!strcmp(kind, "process") || !strcmp(kind, "guest")) {
         if (sscanf(line, "%*s %ld %llu %255s", &pid, &start, name) < 2 || pid <= 0) {
@@ -497,6 +638,16 @@ undo_line(char *line, bool verbose)
             return 0;
         }
         error = libvirtd_undo_domain(arg, name);
+    } else if (!strcmp(kind, "param")) {
+        char set[64], orig[64];
+
+        if (sscanf(line, "%*s %*s %63s %63s", set, orig) != 2) {
+            return 0;
+        }
+        char *manifest = xasprintf("%s/manifest", dir);
+
+        error = undo_param(dir, manifest, offset, arg, set, orig);
+        free(manifest);
     } else {
         log_warn("manifest: unknown entry '%s', left alone", kind);
         return 0;
@@ -541,7 +692,7 @@ manifest_undo(const char *dir, bool verbose)
             own_dir = true;
             continue;
         }
-        error = undo_line(lines[i], verbose);
+        error = undo_line(dir, lines[i], lines[i] - contents, verbose);
         if (error && !first_error) {
             first_error = error;
         }

@@ -21,7 +21,11 @@
  *                                     holds; manifest_record_tree() refuses a path that exists
  *   file    PATH                      a file we made (unlink)
  *   domain  URI NAME                  a libvirt domain (destroyed, undefined if persistent)
- * Paths must not contain spaces or newlines (manifest_record refuses them).
+ *   param   PATH SET ORIG             a kernel parameter we set (a sysfs or procfs file): when
+ *                                     no other instance's manifest lists PATH any more, ORIG
+ *                                     is written back, unless the file no longer reads SET
+ * Paths must not contain spaces or newlines (manifest_record refuses them). A line that
+ * begins with '#' was undone already.
  *
  * Never deletes by pattern, never signals a process it did not record. Main type: struct
  * manifest. */
@@ -48,6 +52,11 @@ int manifest_record_mount(struct manifest *, const char *path);
 int manifest_record_dir(struct manifest *, const char *path);
 int manifest_record_file(struct manifest *, const char *path);
 int manifest_record_domain(struct manifest *, const char *uri, const char *name);
+/* Sets the kernel parameter file 'path' to 'value' (no spaces) for as long as this instance
+ * lives. Instances may share one: EBUSY if another instance set it to another value; the
+ * value found before the first of them is what the last one's undo restores. Returns 0 or an
+ * errno (ENOENT: no such parameter here). */
+int manifest_set_param(struct manifest *, const char *path, const char *value);
 /* Records 'path' as a tree and makes the directory; EEXIST if it is already there, so a tree
  * never covers anything we did not make. */
 int manifest_make_tree(struct manifest *, const char *path);

@@ -3,7 +3,9 @@
 # experiments/baseline-dns.yaml on netns guests through the private OVS, a real `dig` through the
 # chain, the history in SQLite, plots and the report from the database alone, and a runner
 # killed with SIGKILL mid-sweep: intact database, run marked interrupted, and the next run
-# completing the sweep without redoing what was complete.
+# completing the sweep without redoing what was complete. On a KVM guest whose idle driver is
+# haltpoll, both runs take --halt-poll: set while the instance lives, written back by `down`
+# and by `clean` after the SIGKILL.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
 cd "$(dirname "$0")/../.."
@@ -22,9 +24,20 @@ cleanup() {
 }
 trap cleanup EXIT
 links_before=$(ip -o link | awk -F': ' '{print $2}' | sort)
+hp=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+halt_poll= hp_before=
+if [ -w "$hp" ]; then
+    hp_before=$(cat "$hp")
+    halt_poll="--halt-poll $((hp_before / 1000 + 150))"
+fi
+# halt_poll_is WHAT VALUE: the host's halt polling reads VALUE.
+halt_poll_is() {
+    [ -n "$halt_poll" ] || return 0
+    [ "$(cat "$hp")" = "$2" ] && ok "halt polling $1: $2 ns" || fail "halt polling $1: $(cat "$hp"), not $2"
+}
 
 # 1. A quick run that leaves the chain up, so a real client can ask it.
-if $sfclab run experiments/baseline-dns.yaml --quick --keep >"$tmp/run1.log" 2>&1; then
+if $sfclab run experiments/baseline-dns.yaml --quick --keep $halt_poll >"$tmp/run1.log" 2>&1; then
     ok "run --quick"
 else
     fail "run --quick: $(tail -5 "$tmp/run1.log")"
@@ -37,7 +50,9 @@ answer=$(bin/sfclab -i "$inst" exec client dig +short +time=2 +tries=2 @10.0.0.2
 nx=$(bin/sfclab -i "$inst" exec client dig +time=2 +tries=2 @10.0.0.250 nowhere.example.com \
      2>&1 | grep -c NXDOMAIN)
 [ "$nx" -ge 1 ] && ok "dig of an unknown name: NXDOMAIN" || fail "no NXDOMAIN for an unknown name"
+halt_poll_is "while the instance lives" "$(( (hp_before / 1000 + 150) * 1000 ))"
 bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "down after --keep"
+halt_poll_is "after down" "$hp_before"
 
 complete=$(sqlite3 "$db" "select count(*) from runs where experiment='baseline-dns' and status='complete'")
 [ "$complete" = 1 ] && ok "one complete run in the database" || fail "complete runs: $complete"
@@ -66,7 +81,7 @@ ls "$tmp"/plots/baseline-dns/*.png >/dev/null 2>&1 && ok "plots drawn from the d
     || fail "no plot: $(cat "$tmp/plot.log")"
 
 # 2. Kill the runner mid-sweep, then resume.
-$sfclab run experiments/baseline-dns.yaml --quick --set chain_len=1,2,4 >"$tmp/run2.log" 2>&1 &
+$sfclab run experiments/baseline-dns.yaml --quick --set chain_len=1,2,4 $halt_poll >"$tmp/run2.log" 2>&1 &
 runner=$!
 for _ in $(seq 100); do
     grep -q '^\[3/3\]' "$tmp/run2.log" 2>/dev/null && break
@@ -76,6 +91,7 @@ sleep 0.3
 kill -9 "$runner" 2>/dev/null
 wait "$runner" 2>/dev/null
 bin/sfclab -i "$inst" clean >/dev/null 2>&1 || fail "clean after SIGKILL"
+halt_poll_is "after SIGKILL and clean" "$hp_before"
 [ ! -e "/run/netns/sfclab-$inst" ] && ok "nothing left after SIGKILL + clean" \
                                     || fail "namespace left after clean"
 integrity=$(sqlite3 "$db" "pragma integrity_check")

@@ -169,6 +169,92 @@ test_mirror_entries(void **state)
     free(dir);
 }
 
+static char *
+param_value(const char *path)
+{
+    char *contents = NULL;
+
+    assert_int_equal(read_file(path, &contents, NULL), 0);
+    contents[strcspn(contents, "\n")] = '\0';
+    return contents;
+}
+
+static void
+assert_param(const char *path, const char *expected)
+{
+    char *value = param_value(path);
+
+    assert_string_equal(value, expected);
+    free(value);
+}
+
+/* A kernel parameter (here a file standing in for one) set by two instances: the second
+ * shares the first's value, another value is refused, and whichever goes last writes back
+ * what was there before the first, in either order, unless someone changed it since. */
+static void
+put_param(const char *path, const char *value)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fprintf(f, "%s\n", value);         /* As sysfs reads: with a newline. */
+    fclose(f);
+}
+
+static void
+test_shared_param(void **state)
+{
+    char *base = make_tmpdir();
+    char *a = xasprintf("%s/a", base), *b = xasprintf("%s/b", base);
+    char *c = xasprintf("%s/c", base);
+    char *param = xasprintf("%s/param", base);
+    struct manifest *ma, *mb, *mc;
+
+    for (int order = 0; order < 2; order++) {
+        put_param(param, "0");
+        assert_int_equal(manifest_open(a, &ma), 0);
+        assert_int_equal(manifest_open(b, &mb), 0);
+        assert_int_equal(manifest_open(c, &mc), 0);
+        assert_int_equal(manifest_set_param(ma, param, "200000"), 0);
+        assert_param(param, "200000");
+        assert_int_equal(manifest_set_param(mb, param, "200000"), 0);
+        assert_int_equal(manifest_set_param(mc, param, "100"), EBUSY);
+        assert_param(param, "200000");
+        manifest_close(ma);
+        manifest_close(mb);
+        manifest_close(mc);
+
+        assert_int_equal(manifest_undo(c, false), 0);
+        assert_param(param, "200000");
+        assert_int_equal(manifest_undo(order ? b : a, false), 0);
+        assert_param(param, "200000");         /* The other still holds it. */
+        assert_int_equal(manifest_undo(order ? a : b, false), 0);
+        assert_param(param, "0");
+    }
+
+    /* Changed by someone else since: left as it is. */
+    assert_int_equal(manifest_open(a, &ma), 0);
+    assert_int_equal(manifest_set_param(ma, param, "200000"), 0);
+    manifest_close(ma);
+    put_param(param, "5");
+    assert_int_equal(manifest_undo(a, false), 0);
+    assert_param(param, "5");
+
+    assert_int_equal(manifest_open(a, &ma), 0);
+    assert_int_equal(manifest_set_param(ma, base, "1"), EISDIR);
+    assert_int_equal(manifest_set_param(ma, param, "1 2"), EINVAL);
+    manifest_close(ma);
+    assert_int_equal(manifest_undo(a, false), 0);
+
+    unlink(param);
+    assert_int_equal(rmdir(base), 0);
+    free(base);
+    free(a);
+    free(b);
+    free(c);
+    free(param);
+}
+
 int
 main(void)
 {
@@ -178,6 +264,7 @@ main(void)
         cmocka_unit_test(test_torn_and_missing_entries),
         cmocka_unit_test(test_refuses_unrecordable_paths),
         cmocka_unit_test(test_mirror_entries),
+        cmocka_unit_test(test_shared_param),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,6 +234,18 @@
 # periods during the phase are printed). (3) Single runs on separately set-up chains differed
 # by up to 55 us at the same point (load from others' work), more than FTC's whole addition
 # at length 2. The PMDs of the instances share CPU 1, as every run's does.
+# HALT_POLL (default 200 where the host's idle driver is haltpoll, a KVM guest's; empty: off):
+# the latency phase's chains run with `sfclab run --halt-poll`, an idle CPU polling that many
+# microseconds before it halts. Session 26: this VM's kernel line has it at 0, so each wake-up
+# across CPUs (the switch's PMD on CPU 1 waking a guest on CPU 0) is an interrupt to a halted
+# virtual CPU (an eventfd ping-pong between CPUs 0 and 1: 45 us a round trip, 5.8 polling).
+# 2 rounds a side (REPS=1 LENGTHS="2 5" ECHO_ROUNDS=9, off and 200 us alternated): none's p50
+# 520-531 -> 450-459 us at length 2 and 931-957 -> 780-796 at 5, its rounds' p50s within
+# 516-585 -> 441-467 and 910-1,342 -> 776-810; FTC's added p50 a middlebox unchanged (25.4-28.0
+# -> 27.4-29.4 us at 2, 11.1-11.4 -> 11.5-11.6 at 5, ranges 13.8-35.2 -> 24.6-60.1 and -75-19
+# -> 9.7-14.5): its commit round trip runs between two guests on CPU 0 alone, where no
+# wake-up crosses CPUs. The throughput runs keep the host's idle as it is (ftc/none at 5:
+# 0.891 / 0.954 off, 0.877 / 0.864 on; one run each, within the runs' spread).
 set -u
 [ "$(id -u)" = 0 ] || { echo "bench/ftc.sh: needs root, skipped"; exit 0; }
 cd "$(dirname "$0")/.."
@@ -245,6 +257,7 @@ DURATION=${DURATION:-5s}
 COUNT=${COUNT:-200}
 ECHO_RATE=${ECHO_RATE:-400}
 ECHO_ROUNDS=${ECHO_ROUNDS:-15}
+[ -w /sys/module/haltpoll/parameters/guest_halt_poll_ns ] && HALT_POLL=${HALT_POLL-200}
 REPS=${REPS:-1}
 SCHEMES=${SCHEMES:-none ftc ftmb}
 inst=${INST:-sfct-bftc-$$}
@@ -254,7 +267,7 @@ trap 'for i in "$inst" $(for s in $SCHEMES; do echo "$inst-l-$s"; done); do
           bin/sfclab -i "$i" down >/dev/null 2>&1; bin/sfclab -i "$i" clean >/dev/null 2>&1; done
       rm -rf "$tmp"' EXIT
 q() { sqlite3 "$db" "$1"; }
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftc's tick: ${FTC_TICK:-2ms}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; host CPUs: $(nproc)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); every guest's cpus: ${CPUS:-1}; each middlebox guest's cpus: ${VNF_CPUS:-the same}; the quotas' period: ${PERIOD:-100ms}; offered: $RATE/s; the SFF's window: ${SFF_WINDOW:-256, the default}; ftc's link: ${FTC_LINK:-direct}; ftc's ends: ${FTC_ENDS:-own}; ftc's tick: ${FTC_TICK:-2ms}; ftmb's logger: ${FTMB_LOGGER:-in-line}; ftmb's snapshot: ${FTMB_SNAPSHOT:-50ms}; the latency phase's halt polling: ${HALT_POLL:-off}${HALT_POLL:+ us}; host CPUs: $(nproc)"
 
 vnf_res=
 [ -n "${VNF_CPUS:-}" ] && vnf_res=", vnf: {cpus: $VNF_CPUS}"
@@ -419,6 +432,7 @@ latency() {
         i=$inst-l-$s
         DURATION=1s RATE=200 point "$s" "$n"
         bin/sfclab -i "$i" --db "$db" run "$tmp/$s-$n.yaml" --keep --fresh --pmd-sleep 20 \
+            ${HALT_POLL:+--halt-poll "$HALT_POLL"} \
             >"$tmp/l-$s-$n.log" 2>&1 \
             || { echo "bench/ftc.sh: latency, $s, length $n failed: $(tail -3 "$tmp/l-$s-$n.log")"; ok=; }
         th[$s]=$(throttled "$i")

@@ -1,8 +1,8 @@
 #include "testbed/infra/manifest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <ftw.h>
 #include <poll.h>
 #include <sched.h>
@@ -569,15 +569,16 @@ out:
  * undone first ('#'), under the parameter's lock: of two instances undone at once, the second
  * then finds no other claim and restores it. */
 static int
-undo_param(const char *dir, const char *manifest, off_t offset, const char *path,
-           const char *set, const char *orig)
+undo_param(const char *dir, off_t offset, const char *path, const char *set, const char *orig)
 {
     char cur[64], other_set[64], other_orig[64];
+    char *manifest = xasprintf("%s/manifest", dir);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     int mfd = -1, error = 0;
 
     if (fd < 0) {
-        return errno == ENOENT ? 0 : errno;
+        error = errno == ENOENT ? 0 : errno;
+        goto out;
     }
     mfd = open(manifest, O_WRONLY | O_CLOEXEC);
     if (mfd < 0 || flock(fd, LOCK_EX) < 0 || pwrite(mfd, "#", 1, offset) != 1) {
@@ -588,10 +589,14 @@ undo_param(const char *dir, const char *manifest, off_t offset, const char *path
             error = param_write(fd, orig);
         }
     }
+out:
     if (mfd >= 0) {
         close(mfd);
     }
-    close(fd);
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(manifest);
     return error;
 }
 
@@ -644,10 +649,7 @@ undo_line(const char *dir, char *line, off_t offset, bool verbose)
         if (sscanf(line, "%*s %*s %63s %63s", set, orig) != 2) {
             return 0;
         }
-        char *manifest = xasprintf("%s/manifest", dir);
-
-        error = undo_param(dir, manifest, offset, arg, set, orig);
-        free(manifest);
+        error = undo_param(dir, offset, arg, set, orig);
     } else {
         log_warn("manifest: unknown entry '%s', left alone", kind);
         return 0;

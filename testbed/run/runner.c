@@ -163,6 +163,22 @@ record_shaping(struct run_ctx *rc)
     free(path);
 }
 
+/* The host's idle polling as this run found it once its instance was up (its own --halt-poll,
+ * another instance's, or the host's own): it changes every round trip across CPUs. */
+static void
+record_halt_poll(struct run_ctx *rc)
+{
+    char *text = NULL;
+
+    if (!read_file(INSTANCE_HALT_POLL_PARAM, &text, NULL)) {
+        char *detail = xasprintf("%.*s ns", (int) strcspn(text, "\n"), text);
+
+        run_ctx_event(rc, "halt-poll", NULL, detail);
+        free(detail);
+    }
+    free(text);
+}
+
 /* An agent that died during the run (its init restarts it) is part of the history. */
 static void
 note_agent_restarts(struct run_ctx *rc)
@@ -267,6 +283,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         goto end;
     }
     record_shaping(rc);
+    record_halt_poll(rc);
     run_ctx_event(rc, "phase-start", NULL, "deploy");
     error = rc->scheme->deploy(rc->inst, rc->point, rc->inst->dir, &rc->dep);
     if (!error && instance_interrupted()) {

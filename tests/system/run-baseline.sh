@@ -53,6 +53,11 @@ nx=$(bin/sfclab -i "$inst" exec client dig +time=2 +tries=2 @10.0.0.250 nowhere.
 halt_poll_is "while the instance lives" "$(( (hp_before / 1000 + 150) * 1000 ))"
 bin/sfclab -i "$inst" down >/dev/null 2>&1 || fail "down after --keep"
 halt_poll_is "after down" "$hp_before"
+if [ -n "$halt_poll" ]; then
+    ev=$(sqlite3 "$db" "select detail from events where kind = 'halt-poll'")
+    [ "$ev" = "$(( (hp_before / 1000 + 150) * 1000 )) ns" ] && ok "the run's halt-poll event: $ev" \
+        || fail "the run's halt-poll event: '$ev'"
+fi
 
 complete=$(sqlite3 "$db" "select count(*) from runs where experiment='baseline-dns' and status='complete'")
 [ "$complete" = 1 ] && ok "one complete run in the database" || fail "complete runs: $complete"

@@ -177,6 +177,17 @@
 #     alternated with the 4 MB build: none 123.2 / 134.0 / 127.2 -> 89.6 / 83.2 / 105.6 Mbit/s,
 #     0R/none 0.784 / 0.860 / 0.981 -> 0.880 / 0.978 / 0.732): the long queue absorbs stalls
 #     of the host that a 2 s window's 0.1% loss (~24 datagrams) cannot; not kept.
+#     Session 26 (CRASHES=10 ROUNDS=5, a quieter and faster host than session 25's: no round set
+#     aside, other work 0.05-0.07 CPUs but one window's 0.14): none 145-165 Mbit/s, the NHAM
+#     mechanisms far steadier (0R 137-144, 1R-AS 133-140, 1R-AA 127-144, MR-AA 128-144);
+#     capacity ratios 0R 0.900 [0.830-0.959], 1R-AS 0.861 [0.844-0.926], 1R-AA 0.900
+#     [0.805-0.993], MR-AA 0.844 [0.810-0.993] (session 24 had MR-AA at 0.935); CPU cost ratios
+#     at 10,000/s 0.984 / 0.971 / 0.980 / 0.976. The SFF's admission window closed 1,500-2,900
+#     times in a window of none as of NHAM (402-606 in two NHAM windows), its entry socket
+#     dropping 11k-47k (none) and 3k-57k (NHAM) a window: both run at the window and at CPU 0's
+#     limit alike. Recovery: detection p50 0.31-0.35 ms; repair p50 0R 12.5, 1R-AS 4.6, 1R-AA
+#     0.31, MR-AA 0.33 ms; steer p50 1R-AA 0.060, MR-AA 0.061 ms (max 0.119 / 0.100); none over
+#     target, 0 lost, 0 duplicated.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);

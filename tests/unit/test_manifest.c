@@ -169,28 +169,6 @@ test_mirror_entries(void **state)
     free(dir);
 }
 
-static char *
-param_value(const char *path)
-{
-    char *contents = NULL;
-
-    assert_int_equal(read_file(path, &contents, NULL), 0);
-    contents[strcspn(contents, "\n")] = '\0';
-    return contents;
-}
-
-static void
-assert_param(const char *path, const char *expected)
-{
-    char *value = param_value(path);
-
-    assert_string_equal(value, expected);
-    free(value);
-}
-
-/* A kernel parameter (here a file standing in for one) set by two instances: the second
- * shares the first's value, another value is refused, and whichever goes last writes back
- * what was there before the first, in either order, unless someone changed it since. */
 static void
 put_param(const char *path, const char *value)
 {
@@ -202,12 +180,28 @@ put_param(const char *path, const char *value)
 }
 
 static void
+assert_param(const char *path, const char *expected)
+{
+    char *value = NULL;
+
+    assert_int_equal(read_file(path, &value, NULL), 0);
+    value[strcspn(value, "\n")] = '\0';
+    assert_string_equal(value, expected);
+    free(value);
+}
+
+/* A kernel parameter (here a file standing in for one) set by two instances: the second
+ * shares the first's value, another value is refused, and whichever goes last writes back
+ * what was there before the first, in either order, unless someone changed it since; an
+ * instance whose undo stopped half-way (its manifest kept) no longer holds it. */
+static void
 test_shared_param(void **state)
 {
     char *base = make_tmpdir();
     char *a = xasprintf("%s/a", base), *b = xasprintf("%s/b", base);
     char *c = xasprintf("%s/c", base);
     char *param = xasprintf("%s/param", base);
+    char *sub = xasprintf("%s/sub", a), *inside = xasprintf("%s/sub/x", a);
     struct manifest *ma, *mb, *mc;
 
     for (int order = 0; order < 2; order++) {
@@ -232,6 +226,24 @@ test_shared_param(void **state)
         assert_param(param, "0");
     }
 
+    /* a's undo lets go of the parameter, then fails on a directory that is not empty: its
+     * manifest stays, but b's undo, the last, restores the parameter all the same. */
+    assert_int_equal(manifest_open(a, &ma), 0);
+    assert_int_equal(manifest_open(b, &mb), 0);
+    assert_int_equal(manifest_record_dir(ma, sub), 0);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    put_param(inside, "not recorded");
+    assert_int_equal(manifest_set_param(ma, param, "200000"), 0);
+    assert_int_equal(manifest_set_param(mb, param, "200000"), 0);
+    manifest_close(ma);
+    manifest_close(mb);
+    assert_int_equal(manifest_undo(a, false), ENOTEMPTY);
+    assert_param(param, "200000");
+    assert_int_equal(manifest_undo(b, false), 0);
+    assert_param(param, "0");
+    assert_int_equal(unlink(inside), 0);
+    assert_int_equal(manifest_undo(a, false), 0);
+
     /* Changed by someone else since: left as it is. */
     assert_int_equal(manifest_open(a, &ma), 0);
     assert_int_equal(manifest_set_param(ma, param, "200000"), 0);
@@ -253,6 +265,8 @@ test_shared_param(void **state)
     free(b);
     free(c);
     free(param);
+    free(sub);
+    free(inside);
 }
 
 int

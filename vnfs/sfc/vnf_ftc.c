@@ -31,9 +31,8 @@
  * the buffer's logs to one. */
 #define VNF_FTC_MAX_LOGS "900"
 /* The buffer's message to the forwarder: its type, backlog and arrivals, and the message's
- * counts of logs and of commit vectors; and at most this much per group's commit vector. */
+ * counts of logs and of commit vectors (then at most FTC_COMMIT_WIRE_MAX a group). */
 #define VNF_FTC_BUF_MSG_FIXED 11
-#define VNF_FTC_COMMIT_MAX(PARTS) (10 + 16 * (PARTS))
 /* The forwarder's window: data packets on the way from it to the buffer. Bounds what the
  * replicas and the buffer hold (well under their limits), so an overloaded chain sheds at its
  * ingress, before any state is written, rather than between replicas. A packet counts as lost
@@ -758,7 +757,7 @@ size_t
 vnf_ftc_buffer_max_logs(unsigned n, unsigned partitions)
 {
     size_t room = VNF_FTC_MAX_MSG_LEN - VNF_FTC_BUF_MSG_FIXED;
-    size_t commits = (size_t) n * VNF_FTC_COMMIT_MAX(partitions ? partitions : 1);
+    size_t commits = (size_t) n * FTC_COMMIT_WIRE_MAX(partitions ? partitions : 1);
 
     return commits < room ? room - commits : 0;
 }

@@ -229,7 +229,10 @@ bool ftc_message_read_framed(struct cursor *, struct ftc_message *);
 /* Encodes a commit built (not parsed) at 'p', room for FTC_COMMIT_MAX_WIRE bytes, and makes
  * that its wire form: a replica's own commit, sized and then written into its output, encoded
  * once. It must not change afterwards (or must have 'wire' cleared). */
-#define FTC_COMMIT_MAX_WIRE (2 + 4 + 4 + 16 * FTC_MAX_PARTS)
+#define FTC_COMMIT_MAX_WIRE FTC_COMMIT_WIRE_MAX(FTC_MAX_PARTS)
+/* A commit vector's widest wire form over 'parts' partitions: group and flags, an epoch and
+ * the one before, and a start and a 64-bit MAX in each partition. */
+#define FTC_COMMIT_WIRE_MAX(PARTS) (2 + 4 + 4 + 16 * (PARTS))
 void ftc_commit_seal(struct ftc_commit *, uint8_t *p);
 bool ftc_packet_parse_framed(const uint8_t *data, size_t len, enum ftc_packet_type *,
                              struct ftc_message *, const uint8_t **inner, size_t *inner_len);

@@ -237,6 +237,7 @@ PERIOD=${PERIOD-25ms}
 START_PPS=${START_PPS:-$([ -n "$VNF_CPUS" ] && echo 3000 || echo 8000)}
 PMD_SLEEP=${PMD_SLEEP-20}
 sff_window=${SFF_WINDOW:+, sff_window: $SFF_WINDOW}
+hop_window=${HOP_WINDOW:+, hop_window: $HOP_WINDOW}
 vnf_res=
 [ -n "$VNF_CPUS" ] && vnf_res="resources: {vnf: {cpus: $VNF_CPUS${PERIOD:+, period: $PERIOD}}}"
 ROUNDS=${ROUNDS:-3}
@@ -303,7 +304,7 @@ while [ "$r" -lt "$ROUNDS" ] && [ "$THROUGHPUT_S" != 0 ]; do   # THROUGHPUT_S=0:
     r=$((r + 1)) busy=
     for s in $(echo $tp_kinds | tr ' ' '\n' | awk -v k=$(( (r - 1) % n_kinds )) -v n=$n_kinds '
                { a[NR - 1] = $0 } END { for (i = 0; i < n; i++) print a[(i + k) % n] }'); do
-        params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288, suspect_min: 5s$sff_window}"
+        params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288, suspect_min: 5s$sff_window$hop_window}"
         scheme=nham fill="{fn: fwd}"
         # none runs NHAM's VNF without NHAM (experiments/baseline-nham-throughput.yaml): fwd's
         # forwarder_state does NHAM's VNF core's work per packet (count, digest, 512 KB).

@@ -80,6 +80,10 @@ static const struct scheme_param nham_params[] = {
       "state of each VNF, copied by each checkpoint (the paper's ~512 KB)" },
     { "buffer_bytes", SCHEME_PARAM_UINT, "8388608", 65536, 1u << 30, NULL,
       "room of each buffer_rx in the SFF: one checkpoint interval of traffic must fit" },
+    { "hop_window", SCHEME_PARAM_UINT, "128", 1, 65536, NULL,
+      "packets the SFF sends a VNF beyond what the VNF has output; the rest wait in its "
+      "buffer_rx (a replay or a backlog larger than the guest's socket can take would be "
+      "dropped there and sent again)" },
     { "sff_realtime", SCHEME_PARAM_DURATION, "50ms", 0, 500000000, NULL,
       "1R-AA, MR-AA: the FMS raises the SFF to the lowest real-time priority (SCHED_FIFO 1) for "
       "each takeover it asks of it, and the standbys it may choose one above; the SFF drops "
@@ -330,6 +334,7 @@ nham_conf_of(const struct exp_point *p, struct nham_conf *conf, unsigned *copies
     conf->beat_ns = MAX(MIN(10 * beat, conf->suspect_min_ns / 10), beat);
     conf->state_bytes = scheme_param_uint(&scheme_nham, p, "state_bytes");
     conf->buffer_bytes = scheme_param_uint(&scheme_nham, p, "buffer_bytes");
+    conf->hop_window = scheme_param_uint(&scheme_nham, p, "hop_window");
     conf->sff_realtime_ns = nham_duration(p, "sff_realtime");
     conf->sff_window = deploy_sff_window(scheme_param_uint(&scheme_nham, p, "sff_window"));
     conf->backend = scheme_param_value(&scheme_nham, p, "checkpoint_backend");

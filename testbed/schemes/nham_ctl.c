@@ -478,6 +478,8 @@ nham_start_middle(struct deployment *d, const struct deploy_chain_opts *o)
     json_array_append_new(sff_args, json_string("--param"));
     json_array_append_new(sff_args, json_sprintf("buffer_bytes=%" PRIu64,
                                                  conf->buffer_bytes));
+    json_array_append_new(sff_args, json_string("--param"));
+    json_array_append_new(sff_args, json_sprintf("window=%u", conf->hop_window));
     if (conf->sff_window) {
         json_array_append_new(sff_args, json_string("--window"));
         json_array_append_new(sff_args, json_sprintf("%u", conf->sff_window));

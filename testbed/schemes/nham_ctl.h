@@ -78,6 +78,7 @@ struct nham_conf {
     uint64_t suspect_min_ns;    /* The detector's least timeout. */
     uint64_t state_bytes;       /* Of each VNF (the paper's 512 KB). */
     uint64_t buffer_bytes;      /* Of each buffer_rx. */
+    unsigned hop_window;        /* Packets in flight to a hop (the SFF core's 'window'). */
     unsigned sff_window;        /* The SFF's admission (sfcd nham-sff --window; 0: none). */
     uint64_t sff_realtime_ns;   /* The SFF's real-time CPU per second for its takeovers. */
     const char *backend;        /* Checkpoint backend: "app" or "vm". */

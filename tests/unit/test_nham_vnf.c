@@ -117,6 +117,136 @@ test_output_is_input_stamped(void **state)
     fixture_free(&fx);
 }
 
+/* A driver's room (struct ft_actions' space): every other output is refused room, which
+ * leaves it to the arena. */
+struct room {
+    uint8_t frames[4][2048];
+    size_t n_asked;
+    const uint8_t *given;       /* The last room given, NULL if refused. */
+};
+
+static uint8_t *
+room_give(void *room_, uint32_t to, size_t len)
+{
+    struct room *r = room_;
+
+    assert_int_equal(to, ID_SFF);
+    r->given = r->n_asked++ % 2 && len <= 2048 - 14 ? r->frames[r->n_asked % 4] + 14 : NULL;
+    return (uint8_t *) r->given;
+}
+
+/* With room from the driver the output is built there, the action refers to it, and its
+ * bytes are those built in the arena without it. */
+static void
+test_output_built_in_driver_room(void **state)
+{
+    struct fixture fx;
+    struct room room = { .n_asked = 0 };
+    struct buf in = BUF_INITIALIZER, want = BUF_INITIALIZER;
+    uint8_t payload[1070];
+    struct nham_data d;
+
+    fixture_make(&fx);
+    fx.out.space = room_give;
+    fx.out.space_aux = &room;
+    for (uint64_t c = 1; c <= 8; c++) {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .from = ID_SFF };
+
+        data_make(&in, c, &d, payload, sizeof payload - c);
+        ev.data = in.data;
+        ev.len = in.len;
+        assert_int_equal(ft_core_step(fx.core, &ev, &fx.out), 0);
+        assert_int_equal(fx.out.n, 1);
+        assert_int_equal(fx.out.v[0].kind, FT_ACT_FORWARD);
+        assert_ptr_equal(fx.out.v[0].data, room.given ? room.given : fx.out.arena.data);
+        d.stamps[d.n_stamps++] = c;
+        buf_clear(&want);
+        nham_data_put(&want, &d);
+        assert_int_equal(fx.out.v[0].len, want.len);
+        assert_memory_equal(fx.out.v[0].data, want.data, want.len);
+        ft_actions_clear(&fx.out);
+    }
+    assert_int_equal(room.n_asked, 8);
+    buf_uninit(&in);
+    buf_uninit(&want);
+    fixture_free(&fx);
+}
+
+/* Asks the core for a checkpoint: its one action must be the image, numbered 'n', which must
+ * be export_state()'s; its bytes in 'o', its changed lines in 'changed' (false: none given). */
+static bool
+step_image(struct fixture *fx, uint64_t n, struct buf *o, uint64_t *changed, size_t n_words)
+{
+    struct ft_event ev = { .kind = FT_EV_STATE_REQUEST, .from = ID_SFF };
+    struct buf whole = BUF_INITIALIZER;
+    bool given;
+
+    assert_int_equal(ft_core_step(fx->core, &ev, &fx->out), 0);
+    assert_int_equal(fx->out.n, 1);
+    assert_int_equal(fx->out.v[0].kind, FT_ACT_STATE);
+    assert_int_equal(fx->out.v[0].image, n);
+    assert_int_equal(ft_core_export_state(fx->core, &whole), 0);
+    assert_int_equal(fx->out.v[0].len, whole.len);
+    assert_memory_equal(fx->out.v[0].data, whole.data, whole.len);
+    buf_clear(o);
+    buf_put(o, fx->out.v[0].data, fx->out.v[0].len);
+    given = fx->out.v[0].changed;
+    if (given) {
+        memcpy(changed, fx->out.v[0].changed, n_words * sizeof *changed);
+    }
+    ft_actions_clear(&fx->out);
+    buf_uninit(&whole);
+    return given;
+}
+
+/* Each checkpoint image is the whole state, numbered; from the second on it comes with the
+ * lines that may differ from the one before, and every other line is as it was. An import
+ * makes the next one come without. */
+static void
+test_images_say_what_changed(void **state)
+{
+    const size_t n_lines = (32 + STATE_BYTES + 63) / 64, n_words = (n_lines + 63) / 64;
+    struct buf in = BUF_INITIALIZER, out = BUF_INITIALIZER, prev = BUF_INITIALIZER;
+    struct buf img = BUF_INITIALIZER;
+    uint64_t changed[n_words];
+    uint8_t payload[200];
+    struct nham_data d;
+    struct fixture fx;
+    uint64_t c = 0;
+
+    fixture_make(&fx);
+    assert_false(step_image(&fx, 1, &prev, changed, n_words));
+    for (uint64_t n = 2; n <= 6; n++) {
+        size_t n_set = 0;
+
+        for (uint64_t k = 0; k < n * 7; k++) {      /* Some lines rewritten, most not. */
+            data_make(&in, ++c, &d, payload, sizeof payload);
+            step_data(&fx, &in, &out);
+        }
+        assert_true(step_image(&fx, n, &img, changed, n_words));
+        assert_true(changed[0] & 1);                /* The header. */
+        for (size_t l = 0; l < n_lines; l++) {
+            size_t off = l * 64, len = MIN(64, img.len - off);
+
+            if (changed[l / 64] >> (l % 64) & 1) {
+                n_set++;
+            } else {
+                assert_memory_equal(img.data + off, prev.data + off, len);
+            }
+        }
+        assert_true(n_set > 1 && n_set <= 1 + 2 * n * 7);
+        buf_clear(&prev);
+        buf_put(&prev, img.data, img.len);
+    }
+    assert_int_equal(ft_core_import_state(fx.core, img.data, img.len), 0);
+    assert_false(step_image(&fx, 7, &img, changed, n_words));
+    buf_uninit(&in);
+    buf_uninit(&out);
+    buf_uninit(&prev);
+    buf_uninit(&img);
+    fixture_free(&fx);
+}
+
 static void
 test_retransmission_answered_alike(void **state)
 {
@@ -172,6 +302,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_is_input_stamped),
+        cmocka_unit_test(test_output_built_in_driver_room),
+        cmocka_unit_test(test_images_say_what_changed),
         cmocka_unit_test(test_retransmission_answered_alike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

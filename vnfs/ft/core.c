@@ -137,8 +137,14 @@ ft_emit_forward(struct ft_actions *out, uint32_t to, const void *data, size_t le
 uint8_t *
 ft_emit_forward_space(struct ft_actions *out, uint32_t to, size_t len)
 {
-    struct ft_action *a = ft_actions_add(out, FT_ACT_FORWARD, to, NULL, 0);
+    uint8_t *room = out->space ? out->space(out->space_aux, to, len) : NULL;
+    struct ft_action *a;
 
+    if (room) {
+        ft_emit_forward_ref(out, to, room, len);
+        return room;
+    }
+    a = ft_actions_add(out, FT_ACT_FORWARD, to, NULL, 0);
     a->len = len;
     return buf_put_uninit(&out->arena, len);
 }
@@ -199,9 +205,12 @@ ft_emit_state(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 }
 
 void
-ft_emit_state_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
+ft_emit_state_changed(struct ft_actions *out, uint32_t to, const void *data, size_t len,
+                      uint64_t image, const uint64_t *changed)
 {
     ft_actions_add_ref(out, FT_ACT_STATE, to, data, len);
+    out->v[out->n - 1].image = image;
+    out->v[out->n - 1].changed = changed;
 }
 
 void

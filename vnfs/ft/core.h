@@ -98,6 +98,11 @@ struct ft_action {
     uint64_t timer;             /* TIMER_ARM, TIMER_CANCEL. */
     uint64_t at_ns;             /* TIMER_ARM: absolute time, same clock as now_ns. */
     size_t data_ofs_;           /* Private: offset of the data in the arena until sealed. */
+    /* STATE from ft_emit_state_changed(): the image's number among the core's images, and
+     * the 64-byte lines of it (bit k: bytes [64k, 64k + 64)) that may differ from its image
+     * numbered one less; NULL: any. Valid as 'data' is. */
+    uint64_t image;
+    const uint64_t *changed;
 };
 
 /* The actions one step() produced, in order. Data is copied into one arena, so a core may emit
@@ -107,6 +112,12 @@ struct ft_actions {
     size_t n, cap;
     size_t n_sealed;
     struct buf arena;
+    /* Set by a driver that sends forwards from room of its own (NULL, or NULL returned: the
+     * arena): ft_emit_forward_space() then builds the packet in the frame it leaves in, not
+     * in the arena to be copied into one. The room stays the driver's: the action refers to
+     * it, as ft_emit_forward_ref()'s do. */
+    uint8_t *(*space)(void *aux, uint32_t to, size_t len);
+    void *space_aux;
 };
 
 /* A configuration parameter, e.g. {"timeout", "50ms"}, from the scheme's descriptor. */
@@ -181,15 +192,18 @@ void ft_emit_drop(struct ft_actions *, enum ft_drop_reason, const void *, size_t
 void ft_emit_timer(struct ft_actions *, uint64_t timer, uint64_t at_ns);
 void ft_emit_cancel(struct ft_actions *, uint64_t timer);
 void ft_emit_state(struct ft_actions *, uint32_t to, const void *, size_t);
-/* The same, not copied (as ft_emit_forward_ref()): NHAM's VNF's checkpoint image, 512 KB four
- * times a second, exported into the core's own buffer once. */
-void ft_emit_state_ref(struct ft_actions *, uint32_t to, const void *, size_t);
+/* The same, not copied (as ft_emit_forward_ref()), with the image's number and the lines
+ * that changed since the image before it (struct ft_action's 'image' and 'changed'): a driver
+ * that keeps the last image it sent finds what changed without comparing the whole (NHAM's
+ * VNF: 512 KB four times a second, of which an interval's packets change a third or less). */
+void ft_emit_state_changed(struct ft_actions *, uint32_t to, const void *, size_t,
+                           uint64_t image, const uint64_t *changed);
 void ft_emit_request_state(struct ft_actions *, uint32_t to);
 void ft_emit_suspect(struct ft_actions *, uint32_t peer);
 void ft_emit_note(struct ft_actions *, const char *fmt, ...) PRINTF_FORMAT(2, 3);
 /* A forward of 'len' bytes that the core writes at the pointer returned, before it emits
  * anything else (the arena may move then): a packet built in place, not built elsewhere and
- * copied (NHAM's VNF: one copy of every packet less). */
+ * copied (NHAM's VNF: one copy of every packet less; two where the driver gives the room). */
 uint8_t *ft_emit_forward_space(struct ft_actions *, uint32_t to, size_t len);
 
 /* State transfer as most cores do it, for their step(): FT_EV_STATE_REQUEST is answered with

@@ -48,6 +48,10 @@ struct ftstage_msg {
     enum ft_event_kind kind;            /* PEER_MSG, STATE, STATE_REQUEST. */
     const uint8_t *payload;             /* Points into the caller's bytes. */
     size_t len;
+    /* A STATE on its way to 'send_unsealed': the core's image number and changed lines
+     * (ft_emit_state_changed(); 0 and NULL otherwise). */
+    uint64_t image;
+    const uint64_t *changed;
 };
 
 /* Appends a sealed message to 'b'. */
@@ -82,6 +86,10 @@ struct ftstage_ops {
      * 'send' as usual. A seal and its check cost two passes of the MAC over the payload, which
      * for NHAM's 512 KB checkpoint images was most of the SFF's CPU. */
     bool (*send_unsealed)(void *aux, const struct ftstage_msg *);
+    /* May be NULL, as may what it returns. Room for a FORWARD of 'len' bytes that the core
+     * builds in place (ft_emit_forward_space()): where the role will send it from, e.g. a
+     * frame of its batch past the link header, so that 'forward' gets it there. */
+    uint8_t *(*forward_space)(void *aux, uint32_t to, size_t len);
 };
 
 struct ftstage_config {

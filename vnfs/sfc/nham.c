@@ -1857,7 +1857,8 @@ struct nham_vnf_role {
     struct buf warm_prev;           /* the one before (a TAKE may name it), */
     struct buf warm_next;           /* and nham_warm_keep()'s scratch and runs. */
     struct buf warm_runs;
-    struct buf last_export;         /* The core's last checkpoint image, sent. */
+    struct buf last_export;         /* The core's last checkpoint image, sent, */
+    uint64_t last_export_image;     /* and its number (struct ftstage_msg's 'image'). */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
     struct buf warm_msg;
@@ -1885,14 +1886,14 @@ struct nham_vnf_role {
  * function ran on a copy of the inner frame before, which was then encoded again and copied into
  * the batch: three copies of every packet and a clock read, where a plain VNF makes none.) */
 static bool
-nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
+nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len, uint8_t *frame)
 {
     struct pktio *io = v->role.io;
     struct packet_info info;
     struct nham_data d;
     struct nsh_hdr hdr;
     struct nf_packet np;
-    uint8_t *frame, *nsh;
+    uint8_t *nsh;
     size_t head;
 
     if (!nham_data_parse(data, len, &d)
@@ -1902,12 +1903,16 @@ nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
         v->n_fn_errors++;
         return false;
     }
-    /* Full-size slots: the function may grow the frame up to NHAM_FRAME_MAX. */
-    frame = !v->tx.in_batch ? v->frame
-                            : nham_slot_take(io, v->fn_slots[0], NHAM_FRAME_MAX,
-                                             NHAM_VNF_FN_SLOTS, &v->fn_used);
     head = len - d.payload_len;
-    nham_frame(frame, v->sff_mac, pktio_mac(io), NHAM_ETHERTYPE, data, len);
+    if (frame) {
+        hop_set_header(frame, v->sff_mac, pktio_mac(io), NHAM_ETHERTYPE);
+    } else {
+        /* Full-size slots: the function may grow the frame up to NHAM_FRAME_MAX. */
+        frame = !v->tx.in_batch ? v->frame
+                                : nham_slot_take(io, v->fn_slots[0], NHAM_FRAME_MAX,
+                                                 NHAM_VNF_FN_SLOTS, &v->fn_used);
+        nham_frame(frame, v->sff_mac, pktio_mac(io), NHAM_ETHERTYPE, data, len);
+    }
     nsh = frame + HOP_ETH_LEN + head;
     np.data = nsh + hdr.len;
     np.len = d.payload_len - hdr.len;
@@ -1937,10 +1942,47 @@ nham_vnf_forward_fn(struct nham_vnf_role *v, const uint8_t *data, size_t len)
     return true;
 }
 
+/* Room for the core's output (ftstage_ops.forward_space): in the batch's next frame (a
+ * full-size one with --fn), past its Ethernet header, which nham_vnf_forward() then writes
+ * in front: the packet is written once, by the core, where it is sent from. None when the
+ * batch's frames are all queued: a frame taken then would flush the queue, and a room given
+ * out earlier in the step but not queued yet could be taken again before it is sent. */
+static uint8_t *
+nham_vnf_forward_space(void *v_, uint32_t to, size_t len)
+{
+    struct nham_vnf_role *v = v_;
+
+    if (!v->tx.in_batch) {
+        return NULL;
+    }
+    if (v->nf) {
+        return (HOP_ETH_LEN + len <= NHAM_FRAME_MAX && v->fn_used < NHAM_VNF_FN_SLOTS
+                ? v->fn_slots[v->fn_used++] + HOP_ETH_LEN : NULL);
+    }
+    return (HOP_ETH_LEN + len <= NHAM_TX_SLOT && v->tx.used < NHAM_TX_SLOTS
+            ? v->tx.slots[v->tx.used++] + HOP_ETH_LEN : NULL);
+}
+
+/* The frame around 'data' if nham_vnf_forward_space() gave it, else NULL. */
+static uint8_t *
+nham_vnf_room_frame(const struct nham_vnf_role *v, const uint8_t *data)
+{
+    const uint8_t *base = v->nf ? v->fn_slots[0] : v->tx.slots[0];
+    size_t size = v->nf ? NHAM_FRAME_MAX : NHAM_TX_SLOT;
+    size_t n = v->nf ? NHAM_VNF_FN_SLOTS : NHAM_TX_SLOTS;
+
+    if (data < base + HOP_ETH_LEN || data >= base + n * size
+        || (size_t) (data - base) % size != HOP_ETH_LEN) {
+        return NULL;
+    }
+    return (uint8_t *) data - HOP_ETH_LEN;
+}
+
 static void
 nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 {
     struct nham_vnf_role *v = v_;
+    uint8_t *frame = nham_vnf_room_frame(v, data);
 
     if (!v->n_processed++) {
         v->out_first_ns = time_mono_ns();
@@ -1948,16 +1990,20 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
     if (len >= 13 && data[0] == NHAM_DATA && get_be64(data + 5) > v->last_counter) {
         v->last_counter = get_be64(data + 5);
     }
-    if (v->nf && nham_vnf_forward_fn(v, data, len)) {
+    if (v->nf && nham_vnf_forward_fn(v, data, len, frame)) {
         return;
     }
-    if (!nham_tx_data(v->role.io, &v->tx, v->frame, v->sff_mac, data, len)) {
+    if (frame) {
+        hop_set_header(frame, v->sff_mac, pktio_mac(v->role.io), NHAM_ETHERTYPE);
+        pktio_queue(v->role.io, frame, HOP_ETH_LEN + len);
+    } else if (!nham_tx_data(v->role.io, &v->tx, v->frame, v->sff_mac, data, len)) {
         v->n_send_errors++;
     }
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
- * its changes since the last one (true), or nothing (false: send it whole). The image becomes
+ * its changes since the last one (true), or nothing (false: send it whole). Only the lines the
+ * core says changed are compared when the last one is the image before it. The image becomes
  * the base of the next CKDL: by its runs, which change what the checkpoint's packets touched,
  * not by a copy of the whole image (512 KB per checkpoint of every active copy). */
 static bool
@@ -1978,7 +2024,11 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_put_be32(&b, m->len);
         buf_put(&b, m->payload, NHAM_IMAGE_ID);
         runs = b.len;
-        delta = nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4, &b) > 0;
+        delta = (m->changed && m->image == v->last_export_image + 1
+                 ? nham_delta_encode_lines(v->last_export.data, m->payload, m->len, m->changed,
+                                           m->len / 4, &b)
+                 : nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4,
+                                     &b)) > 0;
         if (delta) {
             dm.payload = b.data;
             dm.len = b.len;
@@ -1994,6 +2044,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_clear(&v->last_export);
         buf_put(&v->last_export, m->payload, m->len);
     }
+    v->last_export_image = m->image;
     return delta;
 }
 
@@ -2060,7 +2111,7 @@ nham_vnf_make_core(struct nham_vnf_role *v, uint64_t seq_base, struct ftstage **
 {
     static const struct ftstage_ops ops = {
         .forward = nham_vnf_forward, .send = nham_vnf_send, .note = nham_vnf_note,
-        .send_unsealed = nham_vnf_send_unsealed,
+        .send_unsealed = nham_vnf_send_unsealed, .forward_space = nham_vnf_forward_space,
     };
     uint32_t peers[2] = { NHAM_ID_SFF, NHAM_ID_VSM };
     char *errmsg = NULL;
@@ -2077,6 +2128,7 @@ nham_vnf_make_core(struct nham_vnf_role *v, uint64_t seq_base, struct ftstage **
         log_err("nham-vnf: %s", errmsg ? errmsg : strerror(error));
         free(errmsg);
     }
+    v->last_export_image = 0;       /* A new core numbers its images from 1 again. */
     return error;
 }
 

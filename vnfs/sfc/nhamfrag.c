@@ -134,23 +134,25 @@ nham_delta_line_same(const uint8_t *a, const uint8_t *b)
     return !x;
 }
 
-size_t
-nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
-                  struct buf *out)
+/* Appends the runs turning old[from, to) into new[from, to) to 'out', whose runs began at
+ * 'start': false, and nothing more appended, once they would be longer than 'max'. */
+static bool
+nham_delta_range(const uint8_t *old, const uint8_t *new, size_t from, size_t to, size_t max,
+                 size_t start, struct buf *out)
 {
-    size_t start = out->len, i = 0;
+    size_t i = from;
 
-    while (i < len) {
+    while (i < to) {
         size_t j, end, same;
 
         /* Most of an image is as it was (a packet rewrites one byte of the paper's 512 KB):
          * equal lines are passed 64 bytes at a time, then words eight at a time (the words
          * alone were 7% of the SFF's user time). Runs come out the same. */
-        if (len - i >= 64 && nham_delta_line_same(old + i, new + i)) {
+        if (to - i >= 64 && nham_delta_line_same(old + i, new + i)) {
             i += 64;
             continue;
         }
-        if (len - i >= 8 && !memcmp(old + i, new + i, 8)) {
+        if (to - i >= 8 && !memcmp(old + i, new + i, 8)) {
             i += 8;
             continue;
         }
@@ -159,7 +161,7 @@ nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max
             continue;
         }
         /* A run from i to the first stretch of NHAM_DELTA_GAP equal bytes. */
-        for (end = j = i + 1, same = 0; j < len && same < NHAM_DELTA_GAP
+        for (end = j = i + 1, same = 0; j < to && same < NHAM_DELTA_GAP
              && j - i < NHAM_DELTA_RUN_MAX; j++) {
             if (old[j] == new[j]) {
                 same++;
@@ -169,13 +171,23 @@ nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max
             }
         }
         if (out->len - start + 6 + (end - i) > max || i > UINT32_MAX) {
-            out->len = start;
-            return 0;
+            return false;
         }
         buf_put_be32(out, i);
         buf_put_be16(out, end - i);
         buf_put(out, new + i, end - i);
         i = end;
+    }
+    return true;
+}
+
+/* The runs of 'out' since 'start' (0 if they overflowed: none then), never empty. */
+static size_t
+nham_delta_end(size_t start, bool fits, size_t max, struct buf *out)
+{
+    if (!fits) {
+        out->len = start;
+        return 0;
     }
     if (out->len == start && max >= 6) {
         /* Nothing changed: one empty run, so that a delta is never empty. */
@@ -183,6 +195,39 @@ nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max
         buf_put_be16(out, 0);
     }
     return out->len - start;
+}
+
+size_t
+nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
+                  struct buf *out)
+{
+    size_t start = out->len;
+
+    return nham_delta_end(start, nham_delta_range(old, new, 0, len, max, start, out), max, out);
+}
+
+size_t
+nham_delta_encode_lines(const uint8_t *old, const uint8_t *new, size_t len,
+                        const uint64_t *lines, size_t max, struct buf *out)
+{
+    size_t start = out->len, n = (len + 63) / 64, k = 0;
+    bool fits = true;
+
+    while (fits && k < n) {
+        size_t end;
+
+        if (!(lines[k / 64] >> (k % 64) & 1)) {
+            k++;
+            continue;
+        }
+        /* Adjacent lines as one range: a run may cross from one into the next. */
+        for (end = k + 1; end < n && lines[end / 64] >> (end % 64) & 1; end++) {
+            continue;
+        }
+        fits = nham_delta_range(old, new, k * 64, MIN(end * 64, len), max, start, out);
+        k = end;
+    }
+    return nham_delta_end(start, fits, max, out);
 }
 
 bool

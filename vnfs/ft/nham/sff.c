@@ -25,8 +25,10 @@
  * Parameters: buffer_bytes (per buffer_rx, default 8M: one checkpoint interval of traffic
  * must fit, 250 ms at the paper's rate; a packet that would overflow any of them is dropped at
  * the ingress, before it has a counter id: an FT_DROP_OVERLOAD, a counted loss);
- * retransmit (default 200ms without progress; at most a window is sent again); window (default 128 packets in flight to a hop beyond what
- * it has output). */
+ * retransmit (default 200ms without progress; at most a window is sent again); window (default
+ * 1024 packets in flight to a hop beyond what it has output: a guest's socket takes that many,
+ * and a VNF held to a CPU quota is served a period's packets in one wake-up, not in several
+ * round trips with the SFF). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -134,7 +136,7 @@ nham_sff_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
         error = ft_config_duration(cfg, "retransmit", 200 * 1000 * 1000ull, &retransmit, errp);
     }
     if (!error) {
-        error = ft_config_u64(cfg, "window", 128, &window, errp);
+        error = ft_config_u64(cfg, "window", 1024, &window, errp);
     }
     if (error) {
         return error;

@@ -236,6 +236,7 @@ VNF_CPUS=${VNF_CPUS-0.04}
 PERIOD=${PERIOD-25ms}
 START_PPS=${START_PPS:-$([ -n "$VNF_CPUS" ] && echo 3000 || echo 8000)}
 PMD_SLEEP=${PMD_SLEEP-20}
+SFF_WINDOW=${SFF_WINDOW-4096}
 sff_window=${SFF_WINDOW:+, sff_window: $SFF_WINDOW}
 hop_window=${HOP_WINDOW:+, hop_window: $HOP_WINDOW}
 vnf_res=

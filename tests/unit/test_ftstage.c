@@ -28,8 +28,8 @@ static const uint8_t key[FTSTAGE_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 static void
 seal(struct buf *b, const uint8_t *k, uint32_t from, uint32_t to, uint64_t seq, const char *text)
 {
-    struct ftstage_msg m = { .from = from, .to = to, .seq = seq, .kind = FT_EV_PEER_MSG,
-                             .payload = (const uint8_t *) text, .len = strlen(text) };
+    struct ftstage_msg m = { from, to, seq, FT_EV_PEER_MSG, (const uint8_t *) text,
+                             strlen(text) };
 
     b->len = 0;
     ftstage_msg_seal(b, k, &m);
@@ -287,7 +287,7 @@ test_actions_leave_through_the_role(void **state)
     };
     struct recorder rec = { 0 };
     struct buf b = BUF_INITIALIZER;
-    struct ftstage_msg m = { .from = 5, .to = 9, .seq = 1, .kind = FT_EV_STATE_REQUEST };
+    struct ftstage_msg m = { 5, 9, 1, FT_EV_STATE_REQUEST, NULL, 0 };
     struct ftstage *st = NULL;
     char *err = NULL;
 

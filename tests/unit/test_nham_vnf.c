@@ -172,81 +172,6 @@ test_output_built_in_driver_room(void **state)
     fixture_free(&fx);
 }
 
-/* Asks the core for a checkpoint: its one action must be the image, numbered 'n', which must
- * be export_state()'s; its bytes in 'o', its changed lines in 'changed' (false: none given). */
-static bool
-step_image(struct fixture *fx, uint64_t n, struct buf *o, uint64_t *changed, size_t n_words)
-{
-    struct ft_event ev = { .kind = FT_EV_STATE_REQUEST, .from = ID_SFF };
-    struct buf whole = BUF_INITIALIZER;
-    bool given;
-
-    assert_int_equal(ft_core_step(fx->core, &ev, &fx->out), 0);
-    assert_int_equal(fx->out.n, 1);
-    assert_int_equal(fx->out.v[0].kind, FT_ACT_STATE);
-    assert_int_equal(fx->out.v[0].image, n);
-    assert_int_equal(ft_core_export_state(fx->core, &whole), 0);
-    assert_int_equal(fx->out.v[0].len, whole.len);
-    assert_memory_equal(fx->out.v[0].data, whole.data, whole.len);
-    buf_clear(o);
-    buf_put(o, fx->out.v[0].data, fx->out.v[0].len);
-    given = fx->out.v[0].changed;
-    if (given) {
-        memcpy(changed, fx->out.v[0].changed, n_words * sizeof *changed);
-    }
-    ft_actions_clear(&fx->out);
-    buf_uninit(&whole);
-    return given;
-}
-
-/* Each checkpoint image is the whole state, numbered; from the second on it comes with the
- * lines that may differ from the one before, and every other line is as it was. An import
- * makes the next one come without. */
-static void
-test_images_say_what_changed(void **state)
-{
-    const size_t n_lines = (32 + STATE_BYTES + 63) / 64, n_words = (n_lines + 63) / 64;
-    struct buf in = BUF_INITIALIZER, out = BUF_INITIALIZER, prev = BUF_INITIALIZER;
-    struct buf img = BUF_INITIALIZER;
-    uint64_t changed[n_words];
-    uint8_t payload[200];
-    struct nham_data d;
-    struct fixture fx;
-    uint64_t c = 0;
-
-    fixture_make(&fx);
-    assert_false(step_image(&fx, 1, &prev, changed, n_words));
-    for (uint64_t n = 2; n <= 6; n++) {
-        size_t n_set = 0;
-
-        for (uint64_t k = 0; k < n * 7; k++) {      /* Some lines rewritten, most not. */
-            data_make(&in, ++c, &d, payload, sizeof payload);
-            step_data(&fx, &in, &out);
-        }
-        assert_true(step_image(&fx, n, &img, changed, n_words));
-        assert_true(changed[0] & 1);                /* The header. */
-        for (size_t l = 0; l < n_lines; l++) {
-            size_t off = l * 64, len = MIN(64, img.len - off);
-
-            if (changed[l / 64] >> (l % 64) & 1) {
-                n_set++;
-            } else {
-                assert_memory_equal(img.data + off, prev.data + off, len);
-            }
-        }
-        assert_true(n_set > 1 && n_set <= 1 + 2 * n * 7);
-        buf_clear(&prev);
-        buf_put(&prev, img.data, img.len);
-    }
-    assert_int_equal(ft_core_import_state(fx.core, img.data, img.len), 0);
-    assert_false(step_image(&fx, 7, &img, changed, n_words));
-    buf_uninit(&in);
-    buf_uninit(&out);
-    buf_uninit(&prev);
-    buf_uninit(&img);
-    fixture_free(&fx);
-}
-
 static void
 test_retransmission_answered_alike(void **state)
 {
@@ -303,7 +228,6 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_output_is_input_stamped),
         cmocka_unit_test(test_output_built_in_driver_room),
-        cmocka_unit_test(test_images_say_what_changed),
         cmocka_unit_test(test_retransmission_answered_alike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

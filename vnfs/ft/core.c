@@ -205,12 +205,9 @@ ft_emit_state(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 }
 
 void
-ft_emit_state_changed(struct ft_actions *out, uint32_t to, const void *data, size_t len,
-                      uint64_t image, const uint64_t *changed)
+ft_emit_state_ref(struct ft_actions *out, uint32_t to, const void *data, size_t len)
 {
     ft_actions_add_ref(out, FT_ACT_STATE, to, data, len);
-    out->v[out->n - 1].image = image;
-    out->v[out->n - 1].changed = changed;
 }
 
 void

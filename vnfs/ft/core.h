@@ -98,11 +98,6 @@ struct ft_action {
     uint64_t timer;             /* TIMER_ARM, TIMER_CANCEL. */
     uint64_t at_ns;             /* TIMER_ARM: absolute time, same clock as now_ns. */
     size_t data_ofs_;           /* Private: offset of the data in the arena until sealed. */
-    /* STATE from ft_emit_state_changed(): the image's number among the core's images, and
-     * the 64-byte lines of it (bit k: bytes [64k, 64k + 64)) that may differ from its image
-     * numbered one less; NULL: any. Valid as 'data' is. */
-    uint64_t image;
-    const uint64_t *changed;
 };
 
 /* The actions one step() produced, in order. Data is copied into one arena, so a core may emit
@@ -192,12 +187,9 @@ void ft_emit_drop(struct ft_actions *, enum ft_drop_reason, const void *, size_t
 void ft_emit_timer(struct ft_actions *, uint64_t timer, uint64_t at_ns);
 void ft_emit_cancel(struct ft_actions *, uint64_t timer);
 void ft_emit_state(struct ft_actions *, uint32_t to, const void *, size_t);
-/* The same, not copied (as ft_emit_forward_ref()), with the image's number and the lines
- * that changed since the image before it (struct ft_action's 'image' and 'changed'): a driver
- * that keeps the last image it sent finds what changed without comparing the whole (NHAM's
- * VNF: 512 KB four times a second, of which an interval's packets change a third or less). */
-void ft_emit_state_changed(struct ft_actions *, uint32_t to, const void *, size_t,
-                           uint64_t image, const uint64_t *changed);
+/* The same, not copied (as ft_emit_forward_ref()): NHAM's VNF's checkpoint image, 512 KB four
+ * times a second, exported into the core's own buffer once. */
+void ft_emit_state_ref(struct ft_actions *, uint32_t to, const void *, size_t);
 void ft_emit_request_state(struct ft_actions *, uint32_t to);
 void ft_emit_suspect(struct ft_actions *, uint32_t peer);
 void ft_emit_note(struct ft_actions *, const char *fmt, ...) PRINTF_FORMAT(2, 3);

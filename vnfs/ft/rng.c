@@ -116,11 +116,6 @@ ft_forwarder_absorb(struct ft_forwarder *f, const void *data, size_t len)
     f->count++;
     f->digest = ft_digest_bytes(data, len, f->digest ^ f->count);
     if (f->state_len) {
-        size_t i = f->digest % f->state_len;
-
-        f->state[i] ^= (uint8_t) f->count;
-        if (f->dirty) {
-            f->dirty[i / 4096] |= 1ull << (i / 64 % 64);
-        }
+        f->state[f->digest % f->state_len] ^= (uint8_t) f->count;
     }
 }

@@ -79,9 +79,6 @@ struct ft_forwarder {
     uint64_t digest;
     uint8_t *state;
     size_t state_len;
-    uint64_t *dirty;            /* NULL, or bit k set when a packet rewrote a byte of the
-                                 * state's line k (bytes [64k, 64k + 64)): what changed
-                                 * since its owner last cleared it. */
 };
 
 void ft_forwarder_absorb(struct ft_forwarder *, const void *, size_t len);

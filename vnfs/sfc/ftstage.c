@@ -303,15 +303,13 @@ timer_set(struct ftstage *st, uint64_t id, uint64_t at_ns, bool arm)
     }
 }
 
-/* Sends a peer message of 'kind' with action 'a''s payload to its 'to'. */
 static void
-send_peer(struct ftstage *st, enum ft_event_kind kind, const struct ft_action *a)
+send_peer(struct ftstage *st, enum ft_event_kind kind, uint32_t to, const uint8_t *data,
+          size_t len)
 {
-    struct ftstage_msg m = { .from = st->self, .to = a->to, .seq = ++st->next_seq,
-                             .kind = kind, .payload = a->data, .len = a->len,
-                             .image = a->image, .changed = a->changed };
+    struct ftstage_msg m = { st->self, to, ++st->next_seq, kind, data, len };
 
-    if (!st->has_key || a->len > st->max_payload) {
+    if (!st->has_key || len > st->max_payload) {
         st->stats.send_errors++;
         return;
     }
@@ -321,7 +319,7 @@ send_peer(struct ftstage *st, enum ft_event_kind kind, const struct ft_action *a
     }
     st->msg.len = 0;
     msg_seal(&st->msg, &st->keyed, &m);
-    if (st->ops.send && st->ops.send(st->aux, a->to, st->msg.data, st->msg.len)) {
+    if (st->ops.send && st->ops.send(st->aux, to, st->msg.data, st->msg.len)) {
         st->stats.sent++;
     } else {
         st->stats.send_errors++;
@@ -361,13 +359,13 @@ run_step(struct ftstage *st, const struct ft_event *ev)
             }
             break;
         case FT_ACT_SEND:
-            send_peer(st, FT_EV_PEER_MSG, a);
+            send_peer(st, FT_EV_PEER_MSG, a->to, a->data, a->len);
             break;
         case FT_ACT_STATE:
-            send_peer(st, FT_EV_STATE, a);
+            send_peer(st, FT_EV_STATE, a->to, a->data, a->len);
             break;
         case FT_ACT_REQUEST_STATE:
-            send_peer(st, FT_EV_STATE_REQUEST, a);
+            send_peer(st, FT_EV_STATE_REQUEST, a->to, NULL, 0);
             break;
         case FT_ACT_DROP:
             if (a->reason < FT_DROP_N_REASONS) {

@@ -48,10 +48,6 @@ struct ftstage_msg {
     enum ft_event_kind kind;            /* PEER_MSG, STATE, STATE_REQUEST. */
     const uint8_t *payload;             /* Points into the caller's bytes. */
     size_t len;
-    /* A STATE on its way to 'send_unsealed': the core's image number and changed lines
-     * (ft_emit_state_changed(); 0 and NULL otherwise). */
-    uint64_t image;
-    const uint64_t *changed;
 };
 
 /* Appends a sealed message to 'b'. */

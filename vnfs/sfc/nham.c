@@ -1857,8 +1857,7 @@ struct nham_vnf_role {
     struct buf warm_prev;           /* the one before (a TAKE may name it), */
     struct buf warm_next;           /* and nham_warm_keep()'s scratch and runs. */
     struct buf warm_runs;
-    struct buf last_export;         /* The core's last checkpoint image, sent, */
-    uint64_t last_export_image;     /* and its number (struct ftstage_msg's 'image'). */
+    struct buf last_export;         /* The core's last checkpoint image, sent. */
     struct buf ckdl_msg;
     uint64_t n_ckpt_delta_sent, n_base_lost;
     struct buf warm_msg;
@@ -1879,8 +1878,9 @@ struct nham_vnf_role {
 
 /* Sends the core's output 'data' to the SFF with the chain's function run on its inner frame:
  * the frame built once, in one of the batch's full-size frames (the function may lengthen it,
- * as a plain VNF's may within its receive buffer; outside a batch in v->frame), and the function
- * run on it where it lies. A reply (NF_REPLY) goes back on the reverse path (SPI |
+ * as a plain VNF's may within its receive buffer; outside a batch in v->frame), by the core
+ * itself when 'frame' is the one around 'data' (nham_vnf_forward_space(); NULL: copied here),
+ * and the function run on it where it lies. A reply (NF_REPLY) goes back on the reverse path (SPI |
  * NSH_SPI_REVERSE, SI 255); a drop keeps its DATA (the SFF must see the hop's output to release
  * it) with SI 0. False, and nothing sent: not an NSH frame the function can run on. (The
  * function ran on a copy of the inner frame before, which was then encoded again and copied into
@@ -2002,8 +2002,7 @@ nham_vnf_forward(void *v_, uint32_t to, const uint8_t *data, size_t len)
 }
 
 /* The core's checkpoint image 'm', on its way to the SFF: in v->ckdl_msg, sealed, the CKDL of
- * its changes since the last one (true), or nothing (false: send it whole). Only the lines the
- * core says changed are compared when the last one is the image before it. The image becomes
+ * its changes since the last one (true), or nothing (false: send it whole). The image becomes
  * the base of the next CKDL: by its runs, which change what the checkpoint's packets touched,
  * not by a copy of the whole image (512 KB per checkpoint of every active copy). */
 static bool
@@ -2024,11 +2023,7 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_put_be32(&b, m->len);
         buf_put(&b, m->payload, NHAM_IMAGE_ID);
         runs = b.len;
-        delta = (m->changed && m->image == v->last_export_image + 1
-                 ? nham_delta_encode_lines(v->last_export.data, m->payload, m->len, m->changed,
-                                           m->len / 4, &b)
-                 : nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4,
-                                     &b)) > 0;
+        delta = nham_delta_encode(v->last_export.data, m->payload, m->len, m->len / 4, &b) > 0;
         if (delta) {
             dm.payload = b.data;
             dm.len = b.len;
@@ -2044,7 +2039,6 @@ nham_vnf_ckpt_delta(struct nham_vnf_role *v, const struct ftstage_msg *m)
         buf_clear(&v->last_export);
         buf_put(&v->last_export, m->payload, m->len);
     }
-    v->last_export_image = m->image;
     return delta;
 }
 
@@ -2128,7 +2122,6 @@ nham_vnf_make_core(struct nham_vnf_role *v, uint64_t seq_base, struct ftstage **
         log_err("nham-vnf: %s", errmsg ? errmsg : strerror(error));
         free(errmsg);
     }
-    v->last_export_image = 0;       /* A new core numbers its images from 1 again. */
     return error;
 }
 

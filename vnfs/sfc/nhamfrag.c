@@ -134,60 +134,59 @@ nham_delta_line_same(const uint8_t *a, const uint8_t *b)
     return !x;
 }
 
-/* Appends the runs turning old[from, to) into new[from, to) to 'out', whose runs began at
- * 'start': false, and nothing more appended, once they would be longer than 'max'. */
-static bool
-nham_delta_range(const uint8_t *old, const uint8_t *new, size_t from, size_t to, size_t max,
-                 size_t start, struct buf *out)
+/* The first index in [p, lim) where 'old' and 'new' differ, else lim. Most of an image is as
+ * it was (a packet rewrites one byte of the paper's 512 KB): equal lines are passed 64 bytes at
+ * a time, then words eight at a time, and the differing byte is found in its word. */
+static size_t
+nham_delta_next(const uint8_t *old, const uint8_t *new, size_t p, size_t lim)
 {
-    size_t i = from;
+    while (lim - p >= 64 && nham_delta_line_same(old + p, new + p)) {
+        p += 64;
+    }
+    for (; lim - p >= 8; p += 8) {
+        uint64_t u, v;
 
-    while (i < to) {
-        size_t j, end, same;
+        memcpy(&u, old + p, 8);
+        memcpy(&v, new + p, 8);
+        if (u != v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + __builtin_ctzll(u ^ v) / 8;
+#else
+            break;
+#endif
+        }
+    }
+    while (p < lim && old[p] == new[p]) {
+        p++;
+    }
+    return p;
+}
 
-        /* Most of an image is as it was (a packet rewrites one byte of the paper's 512 KB):
-         * equal lines are passed 64 bytes at a time, then words eight at a time (the words
-         * alone were 7% of the SFF's user time). Runs come out the same. */
-        if (to - i >= 64 && nham_delta_line_same(old + i, new + i)) {
-            i += 64;
-            continue;
-        }
-        if (to - i >= 8 && !memcmp(old + i, new + i, 8)) {
-            i += 8;
-            continue;
-        }
-        if (old[i] == new[i]) {
-            i++;
-            continue;
-        }
-        /* A run from i to the first stretch of NHAM_DELTA_GAP equal bytes. */
-        for (end = j = i + 1, same = 0; j < to && same < NHAM_DELTA_GAP
-             && j - i < NHAM_DELTA_RUN_MAX; j++) {
-            if (old[j] == new[j]) {
-                same++;
-            } else {
-                same = 0;
-                end = j + 1;
-            }
+/* A run goes from a changed byte to the last one before NHAM_DELTA_GAP equal bytes, found a
+ * word at a time, not a byte at a time: a checkpoint of a VNF at 10,000 datagrams/s has ~2,500
+ * changes, and the bytes took 1.5-2 times as long. */
+size_t
+nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
+                  struct buf *out)
+{
+    size_t start = out->len, i = nham_delta_next(old, new, 0, len);
+
+    while (i < len) {
+        size_t end = i + 1, lim = MIN(len, i + NHAM_DELTA_RUN_MAX), q;
+
+        while (end < lim
+               && (q = nham_delta_next(old, new, end, MIN(lim, end + NHAM_DELTA_GAP)))
+                  < MIN(lim, end + NHAM_DELTA_GAP)) {
+            end = q + 1;
         }
         if (out->len - start + 6 + (end - i) > max || i > UINT32_MAX) {
-            return false;
+            out->len = start;
+            return 0;
         }
         buf_put_be32(out, i);
         buf_put_be16(out, end - i);
         buf_put(out, new + i, end - i);
-        i = end;
-    }
-    return true;
-}
-
-/* The runs of 'out' since 'start' (0 if they overflowed: none then), never empty. */
-static size_t
-nham_delta_end(size_t start, bool fits, size_t max, struct buf *out)
-{
-    if (!fits) {
-        out->len = start;
-        return 0;
+        i = nham_delta_next(old, new, end, len);
     }
     if (out->len == start && max >= 6) {
         /* Nothing changed: one empty run, so that a delta is never empty. */
@@ -195,39 +194,6 @@ nham_delta_end(size_t start, bool fits, size_t max, struct buf *out)
         buf_put_be16(out, 0);
     }
     return out->len - start;
-}
-
-size_t
-nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
-                  struct buf *out)
-{
-    size_t start = out->len;
-
-    return nham_delta_end(start, nham_delta_range(old, new, 0, len, max, start, out), max, out);
-}
-
-size_t
-nham_delta_encode_lines(const uint8_t *old, const uint8_t *new, size_t len,
-                        const uint64_t *lines, size_t max, struct buf *out)
-{
-    size_t start = out->len, n = (len + 63) / 64, k = 0;
-    bool fits = true;
-
-    while (fits && k < n) {
-        size_t end;
-
-        if (!(lines[k / 64] >> (k % 64) & 1)) {
-            k++;
-            continue;
-        }
-        /* Adjacent lines as one range: a run may cross from one into the next. */
-        for (end = k + 1; end < n && lines[end / 64] >> (end % 64) & 1; end++) {
-            continue;
-        }
-        fits = nham_delta_range(old, new, k * 64, MIN(end * 64, len), max, start, out);
-        k = end;
-    }
-    return nham_delta_end(start, fits, max, out);
 }
 
 bool

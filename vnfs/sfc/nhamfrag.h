@@ -62,10 +62,6 @@ void nham_frags_free(struct nham_frags *);
  * tests/fuzz/fuzz_nham_frag.c. */
 size_t nham_delta_encode(const uint8_t *old, const uint8_t *new, size_t len, size_t max,
                          struct buf *out);
-/* The same runs when only the 64-byte lines set in 'lines' (bit k: bytes [64k, 64k + 64))
- * may differ: only those are compared. */
-size_t nham_delta_encode_lines(const uint8_t *old, const uint8_t *new, size_t len,
-                               const uint64_t *lines, size_t max, struct buf *out);
 bool nham_delta_apply(uint8_t *img, size_t len, const uint8_t *runs, size_t n);
 
 /* A warm standby's image (vnfs/sfc/nham.c, "Warm standbys"): what it keeps from the VSM's

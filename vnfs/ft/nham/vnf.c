@@ -20,7 +20,6 @@
 
 #include "vnfs/ft/core.h"
 #include "vnfs/ft/nham/nham.h"
-#include "vnfs/lib/byteorder.h"
 
 struct nham_vnf {
     struct ft_core up;
@@ -39,15 +38,7 @@ struct nham_vnf {
                                  * was lost): the output is the retransmission stamped again. */
     size_t n_log;
     struct buf scratch;
-    struct buf image;           /* The last checkpoint image (nham_vnf_image()), */
-    uint64_t n_images;          /* its number, */
-    uint64_t *changed;          /* and its lines that differ from the one before. */
-    bool image_stale;           /* The state changed other than by packets (an import): the
-                                 * next image is made whole. */
 };
-
-/* An image's header: epoch(4) counter(8) count(8) digest(8) n(4) (struct nham_image). */
-#define NHAM_VNF_IMAGE_HDR 32
 
 #define NHAM_VNF_RESTORE_TIMER 1
 #define NHAM_VNF_READY_TIMER 2
@@ -105,9 +96,6 @@ nham_vnf_create(const struct ft_config *cfg, struct ft_core **corep, char **errp
     v->vsm = cfg->peers[1];
     v->fw.state_len = state_bytes;
     v->fw.state = xzalloc(state_bytes ? state_bytes : 1);
-    v->fw.dirty = xcalloc((state_bytes + 4095) / 4096 + 1, sizeof *v->fw.dirty);
-    v->changed = xcalloc((NHAM_VNF_IMAGE_HDR + state_bytes + 4095) / 4096 + 1,
-                         sizeof *v->changed);
     v->n_log = NHAM_VNF_LOG;
     v->log = xcalloc(v->n_log, sizeof *v->log);
     *corep = &v->up;
@@ -120,22 +108,9 @@ nham_vnf_destroy(struct ft_core *core)
     struct nham_vnf *v = nham_vnf_cast(core);
 
     free(v->fw.state);
-    free(v->fw.dirty);
-    free(v->changed);
     free(v->log);
     buf_uninit(&v->scratch);
-    buf_uninit(&v->image);
     free(v);
-}
-
-static void
-nham_vnf_image_header(const struct nham_vnf *v, uint8_t *p)
-{
-    put_be32(p, v->epoch);
-    put_be64(p + 4, v->counter);
-    put_be64(p + 12, v->fw.count);
-    put_be64(p + 20, v->fw.digest);
-    put_be32(p + 28, v->fw.state_len);
 }
 
 static int
@@ -143,46 +118,13 @@ nham_vnf_export_state(const struct ft_core *core, struct buf *b)
 {
     const struct nham_vnf *v = nham_vnf_cast(core);
 
-    nham_vnf_image_header(v, buf_put_uninit(b, NHAM_VNF_IMAGE_HDR));
+    buf_put_be32(b, v->epoch);
+    buf_put_be64(b, v->counter);
+    buf_put_be64(b, v->fw.count);
+    buf_put_be64(b, v->fw.digest);
+    buf_put_be32(b, v->fw.state_len);
     buf_put(b, v->fw.state, v->fw.state_len);
     return 0;
-}
-
-/* A checkpoint's image in v->image, made from the last one: its header and the lines of the
- * state that packets rewrote since, not the whole state again (512 KB four times a second,
- * of which an interval's packets rewrite a few thousand bytes). True: v->changed holds the
- * image's lines that may differ from the last; false: it was made whole. */
-static bool
-nham_vnf_image(struct nham_vnf *v)
-{
-    size_t n = v->fw.state_len, n_lines = (NHAM_VNF_IMAGE_HDR + n + 63) / 64;
-    bool lines = !v->image_stale && v->image.len == NHAM_VNF_IMAGE_HDR + n;
-
-    if (!lines) {
-        buf_clear(&v->image);
-        nham_vnf_export_state(&v->up, &v->image);
-    } else {
-        uint8_t *state = v->image.data + NHAM_VNF_IMAGE_HDR;
-
-        memset(v->changed, 0, (n_lines + 63) / 64 * sizeof *v->changed);
-        v->changed[0] = 1;
-        nham_vnf_image_header(v, v->image.data);
-        for (size_t w = 0; w < (n + 4095) / 4096; w++) {
-            for (uint64_t bits = v->fw.dirty[w]; bits; bits &= bits - 1) {
-                size_t k = w * 64 + __builtin_ctzll(bits), off = k * 64;
-
-                memcpy(state + off, v->fw.state + off, MIN(64, n - off));
-                /* State line k lies across image lines k and k + 1 (the header is half a
-                 * line). */
-                for (size_t l = k; l <= k + 1 && l < n_lines; l++) {
-                    v->changed[l / 64] |= 1ull << (l % 64);
-                }
-            }
-        }
-    }
-    memset(v->fw.dirty, 0, (n + 4095) / 4096 * sizeof *v->fw.dirty);
-    v->image_stale = false;
-    return lines;
 }
 
 static int
@@ -199,7 +141,6 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     v->fw.count = im.count;
     v->fw.digest = im.digest;
     memcpy(v->fw.state, im.state, im.state_len);
-    v->image_stale = true;
     return 0;
 }
 
@@ -305,10 +246,9 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         break;
     case FT_EV_STATE_REQUEST:
         if (!v->recovering) {
-            bool lines = nham_vnf_image(v);
-
-            ft_emit_state_changed(out, ev->from, v->image.data, v->image.len, ++v->n_images,
-                                  lines ? v->changed : NULL);
+            buf_clear(&v->scratch);
+            nham_vnf_export_state(core, &v->scratch);
+            ft_emit_state_ref(out, ev->from, v->scratch.data, v->scratch.len);
         }
         break;
     case FT_EV_STATE:

@@ -217,6 +217,27 @@
 #     steady: an hour later on the same host (that A/B's alternated rounds) none's capacity varied
 #     36-76 Mbit/s from round to round, its VNFs at their quota at 4,400/s in the lowest (9 us a
 #     datagram): a slow mode of its own, the rounds useless.
+#     Session 28 (a slower host: none 60-75 Mbit/s; alternated single rounds, /work/notes/s28)
+#     found the bound that was not the VNFs: the SFF's admission. NHAM's SFF counts the packets
+#     in the chain exactly, and a VNF at its quota keeps a period's packets (25 ms) before it
+#     runs, so a packet spends 30-50 ms in a chain of 4: at 256 in the chain the door closed
+#     at ~6,000/s (Little's law). Offered 10,000/s, 0R carried 5,283-5,678/s with its VNFs
+#     below their quota (0.049-0.052 of a CPU) and the SFF's entry socket dropping ~4,300/s,
+#     none 6,609-6,668/s; none's SFF forgets an admission after 20 ms (half of all admissions
+#     expired) and was never held by it. SFF_WINDOW (default 4096 now, for both schemes; empty:
+#     the schemes' 256): at 4096 0R/1R-AA/MR-AA made 0.970/0.963/1.176 and 1.030/0.994/1.069 of
+#     none, at 256 0.860/0.980/0.925 and 0.800/0.334/0.895. HOP_WINDOW (the SFF's packets in
+#     flight to a hop, the scheme's hop_window, 1024 now, 128 before): at 128 NHAM carried
+#     52.1-54.0 Mbit/s, at 1024 50.6-60.0 (mean +6.5%, 3 pairs). A VNF's output is now built
+#     once, in the frame it is sent in, and checkpoint deltas are found a word at a time
+#     (1.5-2x faster): together within those rounds' noise (+3%). Then ROUNDS=4 (15:00-15:18):
+#     none 71.25-75.0 Mbit/s; ratios 0R 1.013 [0.894-1.053] (met), 1R-AS 0.905 [0.881-0.950],
+#     1R-AA 0.931 [0.800-0.988], MR-AA 0.834 [0.819-1.000] (not met); 1R-AS resent 710 (a
+#     window's go-back-N: frames to a VNF lost, none end to end). Recovery alike: detection p50
+#     0.53-0.68 ms, repair p50 0R 17.9, 1R-AS 5.5, 1R-AA 0.45, MR-AA 0.51 ms, steer p50 1R-AA
+#     0.104, MR-AA 0.120 (max 0.203: one of 11 at the 0.2 ms target), 0 lost, 0 duplicated.
+# SFF_WINDOW (default 4096; empty: the schemes' own) and HOP_WINDOW (default: the scheme's):
+# the SFF's admission and its packets in flight to a hop, in every capacity window.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
 # THROUGHPUT_S=0 part 2;
 # KEEP_DB=PATH keeps the results database there (every recovery's events and samples);
@@ -305,7 +326,8 @@ while [ "$r" -lt "$ROUNDS" ] && [ "$THROUGHPUT_S" != 0 ]; do   # THROUGHPUT_S=0:
     r=$((r + 1)) busy=
     for s in $(echo $tp_kinds | tr ' ' '\n' | awk -v k=$(( (r - 1) % n_kinds )) -v n=$n_kinds '
                { a[NR - 1] = $0 } END { for (i = 0; i < n; i++) print a[(i + k) % n] }'); do
-        params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288, suspect_min: 5s$sff_window$hop_window}"
+        params="{mechanism: $s, checkpoint: 250ms, state_bytes: 524288, suspect_min: 5s"
+        params="$params$sff_window$hop_window}"
         scheme=nham fill="{fn: fwd}"
         # none runs NHAM's VNF without NHAM (experiments/baseline-nham-throughput.yaml): fwd's
         # forwarder_state does NHAM's VNF core's work per packet (count, digest, 512 KB).

@@ -11,6 +11,9 @@
 # pmd-maxsleep (testbed/infra/instance.c, `sfclab run --pmd-sleep`), and the link stage's own
 # real-time priority (vnfs/sfc/link.c): busy-polled, each switch traversal waited for the PMD's
 # next time slice (4.7 ms on average at load 14), which put the 1 ms point at 26 ms, not 11.
+# And the stage's early wake-up (struct link_timer): this host's timer wakes a sleeper 60 us late
+# even when idle, 0.1-0.15 ms on CI's load, which put the 1 ms point 11.09 ms over 0 ms (CI,
+# session 28); woken early it reads 10.02-10.19, the 5 ms point 50.04-50.4.
 # Also checks that the run recorded the PMD's sleep. About 40 s.
 set -u
 [ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }

@@ -147,7 +147,14 @@ struct nham_tx {
 };
 
 /* The next free slot of a pool of 'n' slots of 'size' bytes at 'slots', '*used' of them
- * taken: a full pool's queue is flushed first. */
+ * taken; NULL if they all are. */
+static uint8_t *
+nham_slot_try(uint8_t *slots, size_t size, size_t n, size_t *used)
+{
+    return *used < n ? slots + (*used)++ * size : NULL;
+}
+
+/* The same, but never NULL: a full pool's queue is flushed first. */
 static uint8_t *
 nham_slot_take(struct pktio *io, uint8_t *slots, size_t size, size_t n, size_t *used)
 {
@@ -156,6 +163,17 @@ nham_slot_take(struct pktio *io, uint8_t *slots, size_t size, size_t n, size_t *
         *used = 0;
     }
     return slots + (*used)++ * size;
+}
+
+/* The slot of that pool that 'p' points 'offset' bytes into, or NULL if none does. Compared
+ * as addresses: 'p' may point into another object. */
+static uint8_t *
+nham_slot_of(uint8_t *slots, size_t size, size_t n, const uint8_t *p, size_t offset)
+{
+    uintptr_t at = (uintptr_t) p - (uintptr_t) slots;
+
+    return ((uintptr_t) p >= (uintptr_t) slots && at < n * size && at % size == offset
+            ? slots + (at - offset) : NULL);
 }
 
 /* The batch's next free slot. */
@@ -1951,31 +1969,27 @@ static uint8_t *
 nham_vnf_forward_space(void *v_, uint32_t to, size_t len)
 {
     struct nham_vnf_role *v = v_;
+    uint8_t *slot = NULL;
 
     if (!v->tx.in_batch) {
         return NULL;
     }
-    if (v->nf) {
-        return (HOP_ETH_LEN + len <= NHAM_FRAME_MAX && v->fn_used < NHAM_VNF_FN_SLOTS
-                ? v->fn_slots[v->fn_used++] + HOP_ETH_LEN : NULL);
+    if (v->nf && HOP_ETH_LEN + len <= NHAM_FRAME_MAX) {
+        slot = nham_slot_try(v->fn_slots[0], NHAM_FRAME_MAX, NHAM_VNF_FN_SLOTS, &v->fn_used);
+    } else if (!v->nf && HOP_ETH_LEN + len <= NHAM_TX_SLOT) {
+        slot = nham_slot_try(v->tx.slots[0], NHAM_TX_SLOT, NHAM_TX_SLOTS, &v->tx.used);
     }
-    return (HOP_ETH_LEN + len <= NHAM_TX_SLOT && v->tx.used < NHAM_TX_SLOTS
-            ? v->tx.slots[v->tx.used++] + HOP_ETH_LEN : NULL);
+    return slot ? slot + HOP_ETH_LEN : NULL;
 }
 
 /* The frame around 'data' if nham_vnf_forward_space() gave it, else NULL. */
 static uint8_t *
-nham_vnf_room_frame(const struct nham_vnf_role *v, const uint8_t *data)
+nham_vnf_room_frame(struct nham_vnf_role *v, const uint8_t *data)
 {
-    const uint8_t *base = v->nf ? v->fn_slots[0] : v->tx.slots[0];
-    size_t size = v->nf ? NHAM_FRAME_MAX : NHAM_TX_SLOT;
-    size_t n = v->nf ? NHAM_VNF_FN_SLOTS : NHAM_TX_SLOTS;
-
-    if (data < base + HOP_ETH_LEN || data >= base + n * size
-        || (size_t) (data - base) % size != HOP_ETH_LEN) {
-        return NULL;
-    }
-    return (uint8_t *) data - HOP_ETH_LEN;
+    return (v->nf ? nham_slot_of(v->fn_slots[0], NHAM_FRAME_MAX, NHAM_VNF_FN_SLOTS, data,
+                                 HOP_ETH_LEN)
+                  : nham_slot_of(v->tx.slots[0], NHAM_TX_SLOT, NHAM_TX_SLOTS, data,
+                                 HOP_ETH_LEN));
 }
 
 static void

@@ -236,6 +236,18 @@
 #     window's go-back-N: frames to a VNF lost, none end to end). Recovery alike: detection p50
 #     0.53-0.68 ms, repair p50 0R 17.9, 1R-AS 5.5, 1R-AA 0.45, MR-AA 0.51 ms, steer p50 1R-AA
 #     0.104, MR-AA 0.120 (max 0.203: one of 11 at the 0.2 ms target), 0 lost, 0 duplicated.
+#     Session 29 (fixed 7,000/s, the VNFs at their quota; perf of one VNF): 58% of its CPU is
+#     sendmmsg, the frame's way into the switch (veth, generic XDP, the copy into vswitchd's
+#     AF_XDP buffers) run in its time, and its own code ~10%; in MR-AA one VNF at a time fell
+#     for seconds to 1/6 of its rate at its full quota (the profile's mix unchanged), which
+#     the capacity search reads as NHAM's cost. SWITCH_RX=on (`sfclab run --switch-rx on`: the
+#     switch receives on its own CPU) raised every capacity (alternated single rounds, off/on:
+#     none 76.2/99.6 and 67.0/92.6 Mbit/s) but lost frames to the VNFs in bursts (resent
+#     2,048-13,048 a window with no duplicate: first the host's backlog of 1000, raised now;
+#     then somewhere not found), so ratios off 0.880/0.831/0.849/0.800 and 0.923/0.944/0.909/
+#     0.890, on 0.841/0.847/0.941/0.673, 0.810/0.873/0.842/0.810 and, backlog raised,
+#     1.126/1.067/0.993/0.948 (none at 79.1 that round) for 0R/1R-AS/1R-AA/MR-AA.
+# SWITCH_RX (empty: sfclab's default, off; on|off): --switch-rx of every capacity window.
 # SFF_WINDOW (default 4096; empty: the schemes' own) and HOP_WINDOW (default: the scheme's):
 # the SFF's admission and its packets in flight to a hop, in every capacity window.
 # MECHS (default "0R 1R-AS 1R-AA MR-AA") picks the mechanisms; CRASHES=0 skips part 1,
@@ -346,7 +358,7 @@ repetitions: 1
 seed: 1
 YAML
         sed -i '/^params: {}$/d' "$tmp/tp-$s-$r.yaml"
-        run "tp-$s-$r" ${PMD_SLEEP:+--pmd-sleep "$PMD_SLEEP"}
+        run "tp-$s-$r" ${PMD_SLEEP:+--pmd-sleep "$PMD_SLEEP"} ${SWITCH_RX:+--switch-rx "$SWITCH_RX"}
         f=$(foreign "bench-nham-tp-$(lc $s)-r$r")
         awk -v f="${f:-0}" -v m="$FOREIGN_MAX" 'BEGIN { exit !(f > m) }' && busy="$busy $s:$f"
     done

@@ -67,6 +67,7 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
         { "datapath", required_argument, NULL, 'd' },
         { "pmd-sleep", required_argument, NULL, 'S' },
         { "halt-poll", required_argument, NULL, 'H' },
+        { "switch-rx", required_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     struct experiment *exp = NULL;
@@ -154,6 +155,14 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
             ro->halt_poll_us = us;
             break;
         }
+        case 'R':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "sfclab: --switch-rx %s: expected on or off\n", optarg);
+                free(sets);
+                return 2;
+            }
+            ro->switch_rx = !strcmp(optarg, "on");
+            break;
         default:
             free(sets);
             return 2;

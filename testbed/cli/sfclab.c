@@ -34,7 +34,7 @@ static const struct cli_command commands[] = {
       "[--link BRIDGE[=ADDR/LEN]]...", "add a guest to the running instance", cmd_add_guest },
     { "remove-guest", 1, 1, "NAME", "destroy a guest of the running instance", cmd_remove_guest },
     { "run", 1, -1, "EXPERIMENT [--set K=V...] [--quick] [--fresh] [--keep] [--pin CPU|--no-pin]"
-      " [--datapath afxdp|system] [--pmd-sleep US] [--halt-poll US]",
+      " [--datapath afxdp|system] [--pmd-sleep US] [--halt-poll US] [--switch-rx on|off]",
       "run an experiment", cmd_run },
     { "compare", 1, -1, "EXPERIMENT [RUN OPTIONS] [--no-run] [--tsv FILE] | --from FILE.tsv "
       "[--no-plots]", "run every scheme of a file, then a scorecard per fault model, a summary "

@@ -69,10 +69,23 @@ struct instance_opts {
      * CPU then needs no interrupt to a halted virtual CPU (on this VM a cross-CPU wake-up
      * costs ~20 us halted, ~3 us polling). */
     unsigned int halt_poll_us;
+    /* With 'afxdp': the frames guests send to the switch are received on 'pmd_cpu' (RPS on
+     * every data port, link_set_rps()). Else a frame's way into the switch (the veth's
+     * receive, the generic XDP program, the copy into vswitchd's AF_XDP buffers: ~60% of a
+     * forwarding VNF's CPU by perf) runs in the sending guest's time, and a guest held to a
+     * CPU quota pays the switch's work out of it; a hypervisor's switch does it on its own
+     * CPUs. The host's receive backlog is raised for as long as the instance lives
+     * (INSTANCE_BACKLOG_PARAM; the manifest restores it): at the default 1000 it dropped a
+     * chain's bursts. Not the default: frames to a chain's VNFs are still lost in bursts with
+     * it (not in the backlog, not in the VNFs' sockets; not found). */
+    bool switch_rx;
     bool verbose;
 };
 
 #define INSTANCE_HALT_POLL_PARAM "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
+/* With switch_rx, the host's per-CPU receive backlog (frames) while the instance lives. */
+#define INSTANCE_BACKLOG_PARAM "/proc/sys/net/core/netdev_max_backlog"
+#define INSTANCE_SWITCH_RX_BACKLOG "16384"
 
 struct instance_iface {
     char *ifname;               /* In the guest: eth0 (management), eth1, ... */
@@ -106,6 +119,7 @@ struct instance {
     unsigned int pmd_sleep_us;  /* instance_opts.pmd_sleep_us. */
     int pmd_cpu;                /* instance_opts.pmd_cpu. */
     bool pmd_realtime;          /* The PMD thread got SCHED_FIFO. */
+    int switch_rx_cpu;          /* instance_opts.switch_rx: that CPU; else -1. */
     int mgmt_prefix_len;
     char *sfcd;
     struct in_addr orchestrator_addr;

@@ -31,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testbed/infra/netns.h"
@@ -442,6 +444,56 @@ link_offload_off(struct link_ns *ns, const char *name)
         }
     }
     return 0;
+}
+
+/* The child of link_set_rps(): its exit status is 0 or an errno. */
+static int
+rps_write(int netns_fd, const char *name, uint64_t cpu_mask)
+{
+    char path[128], mask[32];
+    int fd, n;
+
+    if (setns(netns_fd, CLONE_NEWNET) || unshare(CLONE_NEWNS)
+        || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)
+        || mount("sysfs", "/sys", "sysfs", 0, NULL)) {
+        return errno;
+    }
+    n = snprintf(mask, sizeof mask, "%llx", (unsigned long long) cpu_mask);
+    for (int q = 0; ; q++) {
+        snprintf(path, sizeof path, "/sys/class/net/%s/queues/rx-%d/rps_cpus", name, q);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            return q ? 0 : errno;
+        }
+        if (write(fd, mask, n) != n) {
+            int error = errno;
+            close(fd);
+            return error;
+        }
+        close(fd);
+    }
+}
+
+int
+link_set_rps(struct link_ns *ns, const char *name, uint64_t cpu_mask)
+{
+    int status, error;
+    pid_t pid;
+
+    pid = fork();
+    if (pid < 0) {
+        return errno;
+    }
+    if (!pid) {
+        _exit(rps_write(ns->netns_fd, name, cpu_mask));
+    }
+    while ((error = waitpid(pid, &status, 0) < 0 ? errno : 0) == EINTR) {
+        continue;
+    }
+    if (!error) {
+        error = WIFEXITED(status) ? WEXITSTATUS(status) : ECHILD;
+    }
+    return error;
 }
 
 int

@@ -107,6 +107,9 @@ params_json(const struct exp_point *p, const struct runner_opts *opts)
     if (opts->halt_poll_us) {
         json_object_set_new(o, "halt_poll_us", json_integer(opts->halt_poll_us));
     }
+    if (opts->afxdp && opts->switch_rx) {
+        json_object_set_new(o, "switch_rx_cpu", json_integer(opts->pmd_cpu));
+    }
     /* What the command line changed: a quick run is never the full point (store.h). */
     json_object_set_new(o, "variant", json_string(opts->variant ? opts->variant : "full"));
     char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
@@ -219,6 +222,7 @@ run_repetition(struct run_ctx *rc, const char *point_js, const char *params_js,
         .pmd_cpu = rc->opts->pmd_cpu,
         .pmd_sleep_us = rc->opts->pmd_sleep_us,
         .halt_poll_us = rc->opts->halt_poll_us,
+        .switch_rx = rc->opts->switch_rx,
     };
     struct store_run_info info = {
         .experiment = rc->exp->name,

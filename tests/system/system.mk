@@ -136,6 +136,12 @@ CHECK_DEPS  += bin/sfclab bin/sfcd
 CHECK_PROGS += tests/system/link-sweep.sh
 CHECK_DEPS  += bin/sfclab bin/sfcd
 # --- end link-sweep
+
+# --- switch-rx: with VNF CPU quotas the switch's data ports receive on its own CPU (RPS), and
+# not with --switch-rx off; the run records it (root).
+CHECK_PROGS += tests/system/switch-rx.sh
+CHECK_DEPS  += bin/sfclab bin/sfcd
+# --- end switch-rx
 # --- nmr: scheme nmr (f=1) on real guests survives a flip MITM and a crash of one replica of
 # each VNF with every answer right; scheme none under the same faults does not (root).
 CHECK_PROGS += tests/system/run-nmr.sh

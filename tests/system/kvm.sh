@@ -46,9 +46,9 @@ root_links >"$tmp/links-before"
 if build/tests/system/test_libvirt kvm >"$tmp/api.out" 2>&1; then
     ok "provider API: $(grep -c '^ok' "$tmp/api.out") checks"
 else
-    fail "provider API (test_libvirt kvm)"; grep -v '^ok' "$tmp/api.out" | tail -30
+    fail "provider API (test_libvirt kvm)"; grep -v '^ok\|^accel\|^timing' "$tmp/api.out" | tail -30
 fi
-grep '^accel\|^timing' "$tmp/api.out"
+grep '^accel\|^timing\|^note' "$tmp/api.out"
 
 # --- 1. netns and kvm guests on one bridge.
 cat >"$tmp/mix.yaml" <<'YAML'

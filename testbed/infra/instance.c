@@ -723,26 +723,37 @@ instance_isolate_mgmt(struct instance *inst)
     return instance_isolate_mgmt_except(inst, NULL);
 }
 
-/* The data ports of guests [first, end) receive on the switch's CPU (instance_opts.switch_rx). */
+/* The data ports of guests [first, end) held to less than a CPU receive on the switch's CPU
+ * (instance_opts.switch_rx). */
 static int
 ovs_switch_rx_cpu(struct instance *inst, size_t first, size_t end)
 {
+    const char **ports = NULL;
     struct link_ns *host;
+    size_t n = 0;
     int error = ovs_switch_host_ns(inst, &host);
 
     for (size_t i = first; !error && i < end; i++) {
-        for (size_t j = 0; !error && j < inst->guests[i].n_ifaces; j++) {
-            const struct instance_iface *f = &inst->guests[i].ifaces[j];
+        const struct instance_guest *ig = &inst->guests[i];
 
-            if (strcmp(f->bridge, MGMT_BRIDGE)) {
-                error = link_set_rps(host, f->port, 1ull << inst->switch_rx_cpu);
-                if (error) {
-                    log_err("%s: cannot receive on CPU %d (%s)", f->port,
-                            inst->switch_rx_cpu, strerror(error));
-                }
+        if (!ig->guest || ig->guest->cpus <= 0 || ig->guest->cpus >= 1) {
+            continue;
+        }
+        for (size_t j = 0; j < ig->n_ifaces; j++) {
+            if (strcmp(ig->ifaces[j].bridge, MGMT_BRIDGE)) {
+                ports = xrealloc(ports, (n + 1) * sizeof *ports);
+                ports[n++] = ig->ifaces[j].port;
             }
         }
     }
+    if (!error && n) {
+        error = link_set_rps(host, ports, n, 1ull << inst->switch_rx_cpu);
+        if (error) {
+            log_err("%s and %zu other port(s): cannot receive on CPU %d (%s)", ports[0], n - 1,
+                    inst->switch_rx_cpu, strerror(error));
+        }
+    }
+    free(ports);
     return error;
 }
 

@@ -69,15 +69,18 @@ struct instance_opts {
      * CPU then needs no interrupt to a halted virtual CPU (on this VM a cross-CPU wake-up
      * costs ~20 us halted, ~3 us polling). */
     unsigned int halt_poll_us;
-    /* With 'afxdp': the frames guests send to the switch are received on 'pmd_cpu' (RPS on
-     * every data port, link_set_rps()). Else a frame's way into the switch (the veth's
-     * receive, the generic XDP program, the copy into vswitchd's AF_XDP buffers: ~60% of a
-     * forwarding VNF's CPU by perf) runs in the sending guest's time, and a guest held to a
-     * CPU quota pays the switch's work out of it; a hypervisor's switch does it on its own
-     * CPUs. The host's receive backlog is raised for as long as the instance lives
-     * (INSTANCE_BACKLOG_PARAM; the manifest restores it): at the default 1000 it dropped a
-     * chain's bursts. Not the default: frames to a chain's VNFs are still lost in bursts with
-     * it (not in the backlog, not in the VNFs' sockets; not found). */
+    /* With 'afxdp': the frames that guests held to less than a CPU send to the switch are
+     * received on 'pmd_cpu' (RPS on their data ports, link_set_rps()). Else a frame's way
+     * into the switch (the veth's receive, the generic XDP program, the copy into vswitchd's
+     * AF_XDP buffers: ~60% of a forwarding VNF's CPU by perf) runs in the sending guest's
+     * time, and a guest held to a CPU quota pays the switch's work out of it; a hypervisor's
+     * switch does it on its own CPUs. Guests with a CPU or more (the client, classifier, SFF
+     * and server by default) are left as they are: the receive on the PMD's CPU preempts the
+     * PMD thread, and the SFF's bursts (a window of thousands of frames) overflowed the
+     * AF_XDP ring of its port (2048 frames, fixed in OVS's build) before the thread could
+     * drain it, losing frames that NHAM sent again, go-back-N. The host's receive backlog is
+     * raised for as long as the instance lives (INSTANCE_BACKLOG_PARAM; the manifest
+     * restores it): at the default 1000 it dropped a chain's bursts. */
     bool switch_rx;
     bool verbose;
 };

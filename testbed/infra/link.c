@@ -448,7 +448,7 @@ link_offload_off(struct link_ns *ns, const char *name)
 
 /* The child of link_set_rps(): its exit status is 0 or an errno. */
 static int
-rps_write(int netns_fd, const char *name, uint64_t cpu_mask)
+rps_write(int netns_fd, const char *const names[], size_t n_names, uint64_t cpu_mask)
 {
     char path[128], mask[32];
     int fd, n;
@@ -459,23 +459,29 @@ rps_write(int netns_fd, const char *name, uint64_t cpu_mask)
         return errno;
     }
     n = snprintf(mask, sizeof mask, "%llx", (unsigned long long) cpu_mask);
-    for (int q = 0; ; q++) {
-        snprintf(path, sizeof path, "/sys/class/net/%s/queues/rx-%d/rps_cpus", name, q);
-        fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0) {
-            return q ? 0 : errno;
-        }
-        if (write(fd, mask, n) != n) {
-            int error = errno;
+    for (size_t i = 0; i < n_names; i++) {
+        for (int q = 0; ; q++) {
+            snprintf(path, sizeof path, "/sys/class/net/%s/queues/rx-%d/rps_cpus", names[i], q);
+            fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0) {
+                if (q) {
+                    break;
+                }
+                return errno;
+            }
+            if (write(fd, mask, n) != n) {
+                int error = errno;
+                close(fd);
+                return error;
+            }
             close(fd);
-            return error;
         }
-        close(fd);
     }
+    return 0;
 }
 
 int
-link_set_rps(struct link_ns *ns, const char *name, uint64_t cpu_mask)
+link_set_rps(struct link_ns *ns, const char *const names[], size_t n_names, uint64_t cpu_mask)
 {
     int status, error;
     pid_t pid;
@@ -485,7 +491,7 @@ link_set_rps(struct link_ns *ns, const char *name, uint64_t cpu_mask)
         return errno;
     }
     if (!pid) {
-        _exit(rps_write(ns->netns_fd, name, cpu_mask));
+        _exit(rps_write(ns->netns_fd, names, n_names, cpu_mask));
     }
     while ((error = waitpid(pid, &status, 0) < 0 ? errno : 0) == EINTR) {
         continue;

@@ -13,6 +13,7 @@
 #define SFC_LINK_H 1
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct link_ns;
@@ -60,12 +61,13 @@ int link_neigh_add(struct link_ns *, const char *dev, const char *ip, const uint
 /* Turns off TX checksum offload (and GSO/TSO/SG, which depend on it) on 'name'. Frames that
  * cross OVS's userspace datapath otherwise reach the peer with checksums never filled in. */
 int link_offload_off(struct link_ns *, const char *name);
-/* Has every frame 'name' receives processed on the CPUs of 'cpu_mask' (RPS: its receive queues'
- * rps_cpus), not on the CPU of whoever sent it: a veth's peer sends, and a frame's receive
- * path, switch included, ran in the sender's time. Written through sysfs, which shows a
- * namespace's interfaces only to a mount made inside it: a child process enters the
- * namespace and a mount namespace of its own for it. */
-int link_set_rps(struct link_ns *, const char *name, uint64_t cpu_mask);
+/* Has every frame the interfaces 'names' receive processed on the CPUs of 'cpu_mask' (RPS:
+ * their receive queues' rps_cpus), not on the CPU of whoever sent it: a veth's peer sends,
+ * and a frame's receive path, switch included, ran in the sender's time. Written through
+ * sysfs, which shows a namespace's interfaces only to a mount made inside it: one child
+ * process enters the namespace and a mount namespace of its own for all of them. */
+int link_set_rps(struct link_ns *, const char *const names[], size_t n_names,
+                 uint64_t cpu_mask);
 /* Limits the egress of 'name' to 'rate_bps' bits per second with a tbf root qdisc (burst of
  * 10 ms at that rate, at most 50 ms of queue); 0 removes the limit. */
 int link_set_rate(struct link_ns *, const char *name, uint64_t rate_bps);

@@ -244,9 +244,16 @@
 #     switch receives on its own CPU) raised every capacity (alternated single rounds, off/on:
 #     none 76.2/99.6 and 67.0/92.6 Mbit/s) but lost frames to the VNFs in bursts (resent
 #     2,048-13,048 a window with no duplicate: first the host's backlog of 1000, raised now;
-#     then somewhere not found), so ratios off 0.880/0.831/0.849/0.800 and 0.923/0.944/0.909/
-#     0.890, on 0.841/0.847/0.941/0.673, 0.810/0.873/0.842/0.810 and, backlog raised,
-#     1.126/1.067/0.993/0.948 (none at 79.1 that round) for 0R/1R-AS/1R-AA/MR-AA.
+#     then the AF_XDP ring of the SFF's port, 2048 frames, overflowed by its bursts while the
+#     receive on the PMD's CPU held the PMD off it: xsk_queue_0_rx_dropped), so ratios off
+#     0.880/0.831/0.849/0.800 and 0.923/0.944/0.909/0.890, on 0.841/0.847/0.941/0.673,
+#     0.810/0.873/0.842/0.810 and, backlog raised, 1.126/1.067/0.993/0.948 (none at 79.1 that
+#     round) for 0R/1R-AS/1R-AA/MR-AA. Session 30: only guests under a CPU (the VNFs) are
+#     steered; at a fixed 11,000/s 0R carried 7,922-8,303/s with the SFF unsteered, 6,022-
+#     6,450/s with it steered. SWITCH_RX=on, 3 rounds: none 78.5-93.2 Mbit/s, ratios (median
+#     [min-max]) 0R 0.894 [0.887-1.194], 1R-AS 0.914 [0.893-1.060], 1R-AA 0.899 [0.894-0.978],
+#     MR-AA 0.887 [0.842-1.007], none met; resent 0 but MR-AA's 1,064, every one a duplicate
+#     (late, not lost: its 200 ms go-back-N period passed with no output).
 # SWITCH_RX (empty: sfclab's default, off; on|off): --switch-rx of every capacity window.
 # SFF_WINDOW (default 4096; empty: the schemes' own) and HOP_WINDOW (default: the scheme's):
 # the SFF's admission and its packets in flight to a hop, in every capacity window.

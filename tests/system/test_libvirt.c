@@ -346,6 +346,12 @@ undo:
     }
     manifest_close(manifest);
     error = manifest_undo(inst_dir, false);
+    if (error) {
+        /* Said, then tried again as `sfclab clean` would be: what stays after that fails. */
+        printf("note: manifest undo: %s; again in 1 s\n", strerror(error));
+        sleep(1);
+        error = manifest_undo(inst_dir, false);
+    }
     check(!error, "manifest undone (%s)", strerror(error));
     check(access(inst_dir, F_OK) && access(netns_path ? netns_path : "/nonexistent", F_OK),
           "nothing of %s left", instance);

@@ -2,8 +2,8 @@
 # `sfclab run --switch-rx on` (instance.h's switch_rx): the frames that guests held to less
 # than a CPU send to the switch are received on the switch's CPU, RPS on their data ports, so
 # that the switch's work does not come out of a VNF's CPU quota (resources.vnf). Checks, on a
-# chain of one forwarder kept up after a short UDP run: with it the VNF's data port in the
-# switch's namespace has rps_cpus = the PMD's CPU, the client's, classifier's, SFF's and
+# chain of two forwarders kept up after a short UDP run: with it the VNFs' data ports in the
+# switch's namespace have rps_cpus = the PMD's CPU, the client's, classifier's, SFF's and
 # server's (a CPU each) none, and the run records switch_rx_cpu; by default no port has one and
 # nothing is recorded; the host's receive backlog is 16384 while the steered instance lives
 # and what it was after `down`; and the datagrams went through. About 10 s.
@@ -20,7 +20,7 @@ experiment: switch-rx
 provider: netns
 scheme: none
 params: {}
-chain: {length: 1, fill: {fn: fwd}, vnfs: [], rules: ["udp"]}
+chain: {length: 2, fill: {fn: fwd}, vnfs: [], rules: ["udp"]}
 resources: {vnf: {cpus: 0.5, period: 25ms}}
 workload: {kind: udp, size: 512, duration: 2s, rate: 500, timeout: 500ms}
 repetitions: 1
@@ -62,11 +62,10 @@ for mode in on default; do
     if [ "$mode" = on ]; then
         [ "$recorded" = 1 ] && ok "on: the run recorded switch_rx_cpu 1" ||
             fail "on: switch_rx_cpu '$recorded', expected 1"
-        vnf=$(echo "$data" | grep '^v0-')
-        [ "$(echo "$vnf" | awk '{ print $2 }')" = 2 ] &&
-            ok "on: the VNF's data port receives on CPU 1 ($vnf)" ||
-            fail "on: the VNF's data port not steered to CPU 1: '$vnf'"
-        [ "$steered" = 1 ] && ok "on: no other data port steered ($total)" ||
+        vnfs=$(echo "$data" | grep '^v[01]-' | awk '$2 == 2' | wc -l)
+        [ "$vnfs" = 2 ] && ok "on: both VNFs' data ports receive on CPU 1 (rps_cpus 2)" ||
+            fail "on: VNFs' data ports steered to CPU 1: $vnfs of 2: $data"
+        [ "$steered" = 2 ] && ok "on: no other data port steered ($total)" ||
             fail "on: $steered of $total data ports steered: $data"
         echo "$ports" | grep -E '^mgmt|^data|^ovs-netdev' | awk '$2 != "" { exit 1 }' &&
             ok "on: the bridges' own interfaces untouched" ||

@@ -43,6 +43,19 @@ default_placement(struct runner_opts *ro)
     ro->pmd_sleep_workload_us = 20;
 }
 
+/* The value of option 'opt' that is one of two words: '*value' true for 'yes', false for
+ * 'no'; anything else is said and false returned. */
+static bool
+parse_either(const char *opt, const char *arg, const char *yes, const char *no, bool *value)
+{
+    if (strcmp(arg, yes) && strcmp(arg, no)) {
+        fprintf(stderr, "sfclab: %s %s: expected %s or %s\n", opt, arg, yes, no);
+        return false;
+    }
+    *value = !strcmp(arg, yes);
+    return true;
+}
+
 /* Parses EXPERIMENT [--set K=V]... [--quick] [--fresh] [--keep]; loads and adjusts the
  * experiment. Returns an exit code, 0 with '*expp' set on success. */
 /* What `sfclab compare` takes beyond the run options. */
@@ -108,12 +121,10 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
             ro->pin = false;
             break;
         case 'd':
-            if (strcmp(optarg, "afxdp") && strcmp(optarg, "system")) {
-                fprintf(stderr, "sfclab: --datapath %s: expected afxdp or system\n", optarg);
+            if (!parse_either("--datapath", optarg, "afxdp", "system", &ro->afxdp)) {
                 free(sets);
                 return 2;
             }
-            ro->afxdp = !strcmp(optarg, "afxdp");
             break;
         case 'n':
         case 't':
@@ -156,12 +167,10 @@ load_experiment(struct cli_ctx *ctx, int argc, char *argv[], struct runner_opts 
             break;
         }
         case 'R':
-            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
-                fprintf(stderr, "sfclab: --switch-rx %s: expected on or off\n", optarg);
+            if (!parse_either("--switch-rx", optarg, "on", "off", &ro->switch_rx)) {
                 free(sets);
                 return 2;
             }
-            ro->switch_rx = !strcmp(optarg, "on");
             break;
         default:
             free(sets);

@@ -1802,9 +1802,9 @@ instance_up(const struct instance_opts *opts, const struct topology *topo,
         goto out_undo;
     }
     if (inst->switch_rx_cpu >= 0) {
-        /* Every guest's frames to the switch now queue on one CPU's backlog, where 1000
-         * (the kernel's default) dropped bursts of a chain: frames to a VNF lost, sent again
-         * a window at a time. */
+        /* The VNFs' frames to the switch now queue on one CPU's backlog, where 1000 (the
+         * kernel's default) dropped bursts of a chain (session 29, when every guest's did):
+         * frames to a VNF lost, sent again a window at a time. */
         error = manifest_set_param(inst->manifest, INSTANCE_BACKLOG_PARAM,
                                    INSTANCE_SWITCH_RX_BACKLOG);
         if (error) {

@@ -38,7 +38,7 @@ struct runner_opts {
      * shares its CPU; == pmd_sleep_us: the same throughout. */
     unsigned int pmd_sleep_workload_us;
     unsigned int halt_poll_us;  /* See instance.h (0: the host's idle as it is). */
-    bool switch_rx;             /* The switch receives on 'pmd_cpu' (see instance.h). */
+    bool switch_rx;             /* The VNFs' frames received on 'pmd_cpu' (instance.h). */
     bool verbose;
     /* A comparison (`sfclab compare`): a point whose scheme cannot be deployed yet is left out
      * (said, and shown as such by the comparison), and a failed run does not stop the sweep:

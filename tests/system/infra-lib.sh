@@ -144,9 +144,11 @@ guest_ft_start() {
 }
 
 # --- Tests of `sfclab run` (run-*.sh), from the repository's top directory: run_test_init PREFIX
-# names the instance $inst=sfct-PREFIX-$$ and makes $tmp with the results database $db; at exit
-# the instance is `clean`ed and $tmp removed (KEEP=1 keeps it and says where).
+# checks that sqlite3 (q) is installed, names the instance $inst=sfct-PREFIX-$$ and makes $tmp
+# with the results database $db; at exit the instance is `clean`ed and $tmp removed (KEEP=1
+# keeps it and says where).
 run_test_init() {
+    command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 not installed (make deps installs it)"; exit 1; }
     inst=sfct-$1-$$
     tmp=$(mktemp -d "/tmp/sfct-$1-XXXXXX")
     db=$tmp/results.db

@@ -21,7 +21,6 @@ cd "$(dirname "$0")/../.."
 
 . tests/system/infra-lib.sh
 run_test_init ls
-command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 not installed (make deps installs it)"; exit 1; }
 
 run_experiment "$tmp/run.log" experiments/link-sweep.yaml --set link.delay=0ms,1ms,5ms \
     --set workload.count=300 ||

@@ -13,7 +13,6 @@ cd "$(dirname "$0")/../.."
 
 . tests/system/infra-lib.sh
 run_test_init srx
-command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 not installed (make deps installs it)"; exit 1; }
 
 cat >"$tmp/srx.yaml" <<'EOY'
 experiment: switch-rx

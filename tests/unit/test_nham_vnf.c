@@ -1,8 +1,9 @@
 /* NHAM's VNF core (vnfs/ft/nham/vnf.c) on its fault-free path: each output is its input with
  * the VNF's stamp added, built in one copy; a retransmission of a packet already processed is
  * answered with the very bytes of its first output, from the stamps it keeps (not the whole
- * outputs); and its state is ft_forwarder_absorb()'s over the payloads, which fwd's
- * forwarder_state runs without NHAM (the baseline of NHAM's overhead). Failures and recoveries
+ * outputs); its state is ft_forwarder_absorb()'s over the payloads, which fwd's
+ * forwarder_state runs without NHAM (the baseline of NHAM's overhead); and a checkpoint, which
+ * copies only what changed, is the whole export. Failures and recoveries
  * are tests/sim's (scenarios nham, nham-take). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +173,58 @@ test_output_built_in_driver_room(void **state)
     fixture_free(&fx);
 }
 
+/* A driver's room 8 bytes before the input itself (the VNF role gives the receive slot's
+ * headroom): the output is built over the input, only the header moving. */
+struct room_before {
+    const uint8_t *input;
+    size_t len;
+};
+
+static uint8_t *
+room_before_give(void *r_, uint32_t to, size_t len)
+{
+    struct room_before *r = r_;
+
+    assert_int_equal(len, r->len + 8);
+    return (uint8_t *) r->input - 8;
+}
+
+static void
+test_output_built_over_input(void **state)
+{
+    struct fixture fx;
+    struct room_before room;
+    struct buf want = BUF_INITIALIZER, in = BUF_INITIALIZER;
+    uint8_t slot[64 + 2048];
+    uint8_t payload[1070];
+    struct nham_data d;
+
+    fixture_make(&fx);
+    fx.out.space = room_before_give;
+    fx.out.space_aux = &room;
+    for (uint64_t c = 1; c <= 8; c++) {
+        struct ft_event ev = { .kind = FT_EV_PACKET, .from = ID_SFF };
+
+        data_make(&in, c, &d, payload, sizeof payload - c);
+        memcpy(slot + 64, in.data, in.len);
+        ev.data = room.input = slot + 64;
+        ev.len = room.len = in.len;
+        d.stamps[d.n_stamps++] = c;
+        buf_clear(&want);
+        nham_data_put(&want, &d);
+        assert_int_equal(ft_core_step(fx.core, &ev, &fx.out), 0);
+        assert_int_equal(fx.out.n, 1);
+        assert_int_equal(fx.out.v[0].kind, FT_ACT_FORWARD);
+        assert_ptr_equal(fx.out.v[0].data, slot + 64 - 8);
+        assert_int_equal(fx.out.v[0].len, want.len);
+        assert_memory_equal(fx.out.v[0].data, want.data, want.len);
+        ft_actions_clear(&fx.out);
+    }
+    buf_uninit(&in);
+    buf_uninit(&want);
+    fixture_free(&fx);
+}
+
 static void
 test_retransmission_answered_alike(void **state)
 {
@@ -222,12 +275,71 @@ test_retransmission_answered_alike(void **state)
     fixture_free(&fx);
 }
 
+/* A checkpoint is the last one with what changed since copied in (a packet rewrites one byte of
+ * the state): it must be, byte for byte, the whole export, the first time, after packets that
+ * touch any block (the last one short: 4100 bytes), after none, and after an import. */
+static void
+test_checkpoint_is_whole_export(void **state)
+{
+    static const uint32_t peers[2] = { ID_SFF, ID_VSM };
+    static const struct ft_param params[] = { { "state_bytes", "4100" } };
+    struct ft_config cfg = { .self = ID_VNF, .peers = peers, .n_peers = 2,
+                             .params = params, .n_params = 1 };
+    struct ft_event start = { .kind = FT_EV_START, .from = FT_ENDPOINT_NONE };
+    struct ft_event req = { .kind = FT_EV_STATE_REQUEST, .from = ID_VSM };
+    struct buf in = BUF_INITIALIZER, out = BUF_INITIALIZER, whole = BUF_INITIALIZER;
+    struct buf image = BUF_INITIALIZER;
+    uint8_t payload[256];
+    struct nham_data d;
+    struct fixture fx;
+    uint64_t c = 0;
+
+    assert_int_equal(ft_core_create(ft_core_class_find("nham_vnf"), &cfg, &fx.core, NULL), 0);
+    ft_actions_init(&fx.out);
+    assert_int_equal(ft_core_step(fx.core, &start, &fx.out), 0);
+    ft_actions_clear(&fx.out);
+    for (int round = 0; round < 6; round++) {
+        /* 700, 700, 0, 1, 7, 1 packets: every block many times, none, a block, a few. */
+        int n = round == 2 ? 0 : round == 3 || round == 5 ? 1 : round == 4 ? 7 : 700;
+
+        if (round == 5) {
+            /* An import (a restore) replaces the whole state, here by round 0's: blocks no
+             * packet touched after it differ from the last image too. */
+            assert_int_equal(ft_core_import_state(fx.core, image.data, image.len), 0);
+            c = 700;
+        }
+        for (int i = 0; i < n; i++) {
+            c++;
+            data_make(&in, c, &d, payload, sizeof payload - c % 200);
+            step_data(&fx, &in, &out);
+        }
+        assert_int_equal(ft_core_step(fx.core, &req, &fx.out), 0);
+        assert_int_equal(fx.out.n, 1);
+        assert_int_equal(fx.out.v[0].kind, FT_ACT_STATE);
+        buf_clear(&whole);
+        assert_int_equal(ft_core_export_state(fx.core, &whole), 0);
+        assert_int_equal(fx.out.v[0].len, whole.len);
+        assert_memory_equal(fx.out.v[0].data, whole.data, whole.len);
+        if (!round) {
+            buf_put(&image, whole.data, whole.len);
+        }
+        ft_actions_clear(&fx.out);
+    }
+    buf_uninit(&in);
+    buf_uninit(&out);
+    buf_uninit(&whole);
+    buf_uninit(&image);
+    fixture_free(&fx);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_checkpoint_is_whole_export),
         cmocka_unit_test(test_output_is_input_stamped),
         cmocka_unit_test(test_output_built_in_driver_room),
+        cmocka_unit_test(test_output_built_over_input),
         cmocka_unit_test(test_retransmission_answered_alike),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

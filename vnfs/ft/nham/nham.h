@@ -68,7 +68,8 @@ struct nham_data {
 #define NHAM_DATA_HDR 14
 /* Writes to 'out' (nham_data_len(d) + 8 bytes) the DATA 'data' that 'd' was parsed from with
  * 'stamp' added after its stamps (d->n_stamps < NHAM_MAX_STAMPS): what nham_data_put() gives
- * for 'd' with that stamp appended, in one copy. */
+ * for 'd' with that stamp appended, in one copy. 'out' may be 'data' - 8, in the room before
+ * it: only the header moves then, the payload stays where it was received. */
 void nham_data_stamp(uint8_t *out, const uint8_t *data, const struct nham_data *,
                      uint64_t stamp);
 bool nham_data_parse(const uint8_t *, size_t, struct nham_data *);

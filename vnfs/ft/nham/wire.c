@@ -64,10 +64,12 @@ nham_data_stamp(uint8_t *out, const uint8_t *data, const struct nham_data *d, ui
 {
     size_t head = NHAM_DATA_HDR + (size_t) d->n_stamps * 8;
 
-    memcpy(out, data, head);
+    memmove(out, data, head);
     out[13] = d->n_stamps + 1;
     put_be64(out + head, stamp);
-    memcpy(out + head + 8, d->payload, d->payload_len);
+    if (out + head + 8 != d->payload) {
+        memcpy(out + head + 8, d->payload, d->payload_len);
+    }
 }
 
 bool

@@ -121,16 +121,26 @@ nham_vnf_destroy(struct ft_core *core)
     free(v);
 }
 
+/* An image's header (nham_image_parse()); its state follows. A checkpoint writes it in front
+ * of the state in v->image and gives that image, as export_state() would copy it. */
+static void
+nham_vnf_header(const struct nham_vnf *v, uint8_t hdr[NHAM_IMAGE_HDR])
+{
+    put_be32(hdr, v->epoch);
+    put_be64(hdr + 4, v->counter);
+    put_be64(hdr + 12, v->fw.count);
+    put_be64(hdr + 20, v->fw.digest);
+    put_be32(hdr + 28, v->fw.state_len);
+}
+
 static int
 nham_vnf_export_state(const struct ft_core *core, struct buf *b)
 {
     const struct nham_vnf *v = nham_vnf_cast(core);
+    uint8_t hdr[NHAM_IMAGE_HDR];
 
-    buf_put_be32(b, v->epoch);
-    buf_put_be64(b, v->counter);
-    buf_put_be64(b, v->fw.count);
-    buf_put_be64(b, v->fw.digest);
-    buf_put_be32(b, v->fw.state_len);
+    nham_vnf_header(v, hdr);
+    buf_put(b, hdr, sizeof hdr);
     buf_put(b, v->fw.state, v->fw.state_len);
     return 0;
 }
@@ -150,17 +160,6 @@ nham_vnf_import_state(struct ft_core *core, const uint8_t *data, size_t len)
     v->fw.digest = im.digest;
     memcpy(v->fw.state, im.state, im.state_len);
     return 0;
-}
-
-/* The image export_state() gives, in place: v->image with its header written. */
-static void
-nham_vnf_checkpoint(struct nham_vnf *v)
-{
-    put_be32(v->image, v->epoch);
-    put_be64(v->image + 4, v->counter);
-    put_be64(v->image + 12, v->fw.count);
-    put_be64(v->image + 20, v->fw.digest);
-    put_be32(v->image + 28, v->fw.state_len);
 }
 
 static void
@@ -265,7 +264,7 @@ nham_vnf_step(struct ft_core *core, const struct ft_event *ev, struct ft_actions
         break;
     case FT_EV_STATE_REQUEST:
         if (!v->recovering) {
-            nham_vnf_checkpoint(v);
+            nham_vnf_header(v, v->image);
             ft_emit_state_ref(out, ev->from, v->image, NHAM_IMAGE_HDR + v->fw.state_len);
         }
         break;

@@ -2,9 +2,9 @@
  * the VNF's stamp added, built in one copy; a retransmission of a packet already processed is
  * answered with the very bytes of its first output, from the stamps it keeps (not the whole
  * outputs); its state is ft_forwarder_absorb()'s over the payloads, which fwd's
- * forwarder_state runs without NHAM (the baseline of NHAM's overhead); and a checkpoint, which
- * copies only what changed, is the whole export. Failures and recoveries
- * are tests/sim's (scenarios nham, nham-take). */
+ * forwarder_state runs without NHAM (the baseline of NHAM's overhead); and a checkpoint, given
+ * in place, is the whole export. Failures and recoveries are tests/sim's (scenarios nham,
+ * nham-take). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -275,9 +275,8 @@ test_retransmission_answered_alike(void **state)
     fixture_free(&fx);
 }
 
-/* A checkpoint is the last one with what changed since copied in (a packet rewrites one byte of
- * the state): it must be, byte for byte, the whole export, the first time, after packets that
- * touch any block (the last one short: 4100 bytes), after none, and after an import. */
+/* A checkpoint's image is the state in place, its header written then: byte for byte the whole
+ * export, after many packets, none, one, a few, and after an import. */
 static void
 test_checkpoint_is_whole_export(void **state)
 {
@@ -299,12 +298,11 @@ test_checkpoint_is_whole_export(void **state)
     assert_int_equal(ft_core_step(fx.core, &start, &fx.out), 0);
     ft_actions_clear(&fx.out);
     for (int round = 0; round < 6; round++) {
-        /* 700, 700, 0, 1, 7, 1 packets: every block many times, none, a block, a few. */
+        /* 700, 700, 0, 1, 7 and 1 packets. */
         int n = round == 2 ? 0 : round == 3 || round == 5 ? 1 : round == 4 ? 7 : 700;
 
         if (round == 5) {
-            /* An import (a restore) replaces the whole state, here by round 0's: blocks no
-             * packet touched after it differ from the last image too. */
+            /* An import (a restore) replaces the whole state, here by round 0's. */
             assert_int_equal(ft_core_import_state(fx.core, image.data, image.len), 0);
             c = 700;
         }
